@@ -1,0 +1,23 @@
+//! The domain of Auditlog, with no I/O: what an event is and which rules it
+//! obeys (`event`), the per-account taxonomy (`taxonomy`), instants with
+//! microsecond precision (`timestamp`), the canonical encoding that fixes an
+//! event's leaf bytes for the Merkle tree (`canonical`, `leaf`), and the query
+//! filters and cursors that every storage backend translates (`filter`).
+//!
+//! Every value that reaches a store has been checked here once, in its type,
+//! so that the layers above and below can rely on it.
+
+pub mod account;
+pub mod canonical;
+pub mod error;
+pub mod event;
+pub mod filter;
+pub mod leaf;
+pub mod taxonomy;
+pub mod timestamp;
+
+pub use error::FieldError;
+pub use event::{NewEvent, StoredEvent};
+pub use filter::{Cursor, EventFilter, Interval};
+pub use taxonomy::Taxonomy;
+pub use timestamp::Timestamp;

@@ -1,0 +1,115 @@
+//! The event types of an account and the actions each allows. Clients may
+//! send any capitalisation; we store the canonical spelling so that filters
+//! and exports see one name per type.
+
+use serde::{Deserialize, Serialize};
+
+/// The event types an account accepts, each with its allowed actions.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Taxonomy {
+    pub types: Vec<EventTypeRule>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EventTypeRule {
+    pub name: String,
+    pub actions: Vec<String>,
+}
+
+/// The event type Auditlog itself writes when exports are created or downloaded.
+pub const AUDIT_LOG: &str = "Audit Log";
+/// The event type of console sign-ins and sign-outs.
+pub const AUTHENTICATION: &str = "Authentication";
+
+impl Default for Taxonomy {
+    /// The taxonomy of every new account (SPEC.md, "Default taxonomy").
+    fn default() -> Self {
+        let crud = ["Create", "Update", "Delete"];
+        let mut types: Vec<EventTypeRule> = [
+            "Test Case",
+            "Test Suite",
+            "Test Plan",
+            "Test Data",
+            "Element",
+            "Environment",
+            "Access Bridge",
+        ]
+        .into_iter()
+        .map(|name| EventTypeRule {
+            name: name.into(),
+            actions: crud.map(String::from).to_vec(),
+        })
+        .collect();
+        types.push(EventTypeRule {
+            name: AUTHENTICATION.into(),
+            actions: vec!["Login".into(), "Logout".into()],
+        });
+        types.push(EventTypeRule {
+            name: AUDIT_LOG.into(),
+            actions: vec!["Export".into(), "Download".into()],
+        });
+        Self { types }
+    }
+}
+
+impl Taxonomy {
+    /// The canonical spelling of an event type, matched case-insensitively.
+    pub fn event_type(&self, name: &str) -> Option<&EventTypeRule> {
+        self.types
+            .iter()
+            .find(|t| t.name.eq_ignore_ascii_case(name.trim()))
+    }
+
+    /// The canonical spelling of an action of any event type.
+    pub fn any_action(&self, name: &str) -> Option<&str> {
+        self.types
+            .iter()
+            .flat_map(|t| t.actions.iter())
+            .find(|a| a.eq_ignore_ascii_case(name.trim()))
+            .map(String::as_str)
+    }
+
+    pub fn type_names(&self) -> impl Iterator<Item = &str> {
+        self.types.iter().map(|t| t.name.as_str())
+    }
+
+    /// Every action once, in first-seen order.
+    pub fn action_names(&self) -> Vec<&str> {
+        let mut names: Vec<&str> = Vec::new();
+        for action in self.types.iter().flat_map(|t| t.actions.iter()) {
+            if !names.contains(&action.as_str()) {
+                names.push(action);
+            }
+        }
+        names
+    }
+}
+
+impl EventTypeRule {
+    /// The canonical spelling of one of this type's actions.
+    pub fn action(&self, name: &str) -> Option<&str> {
+        self.actions
+            .iter()
+            .find(|a| a.eq_ignore_ascii_case(name.trim()))
+            .map(String::as_str)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn matches_case_insensitively_and_returns_canonical_spelling() {
+        let t = Taxonomy::default();
+        let rule = t.event_type("test CASE").unwrap();
+        assert_eq!(rule.name, "Test Case");
+        assert_eq!(rule.action("uPdAtE"), Some("Update"));
+        assert_eq!(rule.action("Login"), None);
+        assert!(t.event_type("Test Cases").is_none());
+        assert_eq!(
+            t.action_names(),
+            ["Create", "Update", "Delete", "Login", "Logout", "Export", "Download"]
+        );
+    }
+}

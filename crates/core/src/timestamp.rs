@@ -1,0 +1,93 @@
+//! Instants as microseconds since the Unix epoch, in UTC: the precision SPEC.md
+//! promises, and an integer that every backend stores and indexes cheaply.
+
+use crate::FieldError;
+use time::format_description::well_known::Rfc3339;
+use time::OffsetDateTime;
+
+/// A UTC instant with microsecond precision.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Timestamp(i64);
+
+impl Timestamp {
+    pub const fn from_micros(micros: i64) -> Self {
+        Self(micros)
+    }
+
+    pub const fn micros(self) -> i64 {
+        self.0
+    }
+
+    pub fn now() -> Self {
+        Self((OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000) as i64)
+    }
+
+    /// Parses an RFC 3339 instant (any offset), truncating below microseconds.
+    pub fn parse(field: &str, text: &str) -> Result<Self, FieldError> {
+        let parsed = OffsetDateTime::parse(text, &Rfc3339).map_err(|e| {
+            FieldError::new(
+                field,
+                "invalid_time",
+                format!(
+                    "{field} must be an RFC 3339 instant such as 2026-11-25T14:03:07.123456Z ({e})"
+                ),
+            )
+        })?;
+        Ok(Self(parsed.unix_timestamp_nanos().div_euclid(1_000) as i64))
+    }
+
+    /// RFC 3339 in UTC with exactly six fractional digits, so that the text
+    /// form is fixed for a given instant (it is part of the leaf bytes).
+    pub fn to_rfc3339(self) -> String {
+        let seconds = self.0.div_euclid(1_000_000);
+        let micros = self.0.rem_euclid(1_000_000);
+        match OffsetDateTime::from_unix_timestamp(seconds) {
+            Ok(t) => format!(
+                "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:06}Z",
+                t.year(),
+                u8::from(t.month()),
+                t.day(),
+                t.hour(),
+                t.minute(),
+                t.second(),
+                micros
+            ),
+            // Unreachable for instants that came through `parse` or `now`.
+            Err(_) => format!("{}us", self.0),
+        }
+    }
+}
+
+impl std::fmt::Display for Timestamp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.to_rfc3339())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_offsets_and_prints_utc_with_six_digits() {
+        let t = Timestamp::parse("time", "2026-11-25T15:03:07.1234567+01:00").unwrap();
+        assert_eq!(t.to_rfc3339(), "2026-11-25T14:03:07.123456Z");
+        let t = Timestamp::parse("time", "2026-11-25T14:03:07Z").unwrap();
+        assert_eq!(t.to_rfc3339(), "2026-11-25T14:03:07.000000Z");
+    }
+
+    #[test]
+    fn rejects_garbage_naming_the_field() {
+        let e = Timestamp::parse("from", "yesterday").unwrap_err();
+        assert_eq!(e.field, "from");
+        assert_eq!(e.rule, "invalid_time");
+    }
+
+    #[test]
+    fn round_trips_through_text() {
+        for micros in [0, 1, 1_764_000_000_123_456, 999_999] {
+            let t = Timestamp::from_micros(micros);
+            assert_eq!(Timestamp::parse("t", &t.to_rfc3339()).unwrap(), t);
+        }
+    }
+}

@@ -1,0 +1,503 @@
+//! The embedded backend: one SQLite file (`auditlog.db`) in the data
+//! directory, in WAL mode with synchronous=FULL. Events are appended by one
+//! writer thread with group commit (`writer`); reads use a small pool of
+//! connections on blocking threads. No rusqlite type leaves this crate.
+
+mod query;
+mod schema;
+mod writer;
+
+use async_trait::async_trait;
+use auditlog_core::{Cursor, EventFilter, Interval, NewEvent, Taxonomy, Timestamp};
+use auditlog_store::{
+    Account, AccountId, ApiKeyGrant, Bucket, Directory, EventAppender, EventReader, EventRecord,
+    Page, Receipt, Result, Role, Scope, Store, StoreError, User,
+};
+use rusqlite::{params, Connection, OptionalExtension};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use tokio::sync::{mpsc, oneshot};
+
+/// The file name of the database inside the data directory.
+pub const DB_FILE: &str = "auditlog.db";
+
+pub struct SqliteStore {
+    path: PathBuf,
+    writer: Mutex<Option<mpsc::Sender<writer::AppendRequest>>>,
+    writer_thread: Mutex<Option<std::thread::JoinHandle<()>>>,
+    idle_readers: Arc<Mutex<Vec<Connection>>>,
+}
+
+/// Maps a driver error into the store's error, keeping the message.
+pub(crate) fn sql_error(e: rusqlite::Error) -> StoreError {
+    match &e {
+        rusqlite::Error::SqliteFailure(f, _)
+            if matches!(
+                f.code,
+                rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked
+            ) =>
+        {
+            StoreError::Unavailable(e.to_string())
+        }
+        rusqlite::Error::SqliteFailure(f, _) if f.code == rusqlite::ErrorCode::DiskFull => {
+            StoreError::Unavailable(e.to_string())
+        }
+        _ => StoreError::Internal(e.to_string()),
+    }
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the store in `data_dir`, applies migrations
+    /// and starts the writer thread. Must run inside a Tokio runtime.
+    pub fn open(data_dir: &Path) -> Result<Self> {
+        std::fs::create_dir_all(data_dir).map_err(|e| {
+            StoreError::Unavailable(format!(
+                "cannot create data directory {}: {e}",
+                data_dir.display()
+            ))
+        })?;
+        let path = data_dir.join(DB_FILE);
+        let mut conn = open_connection(&path)?;
+        schema::migrate(&mut conn).map_err(sql_error)?;
+        let (sender, receiver) = mpsc::channel(writer::QUEUE_DEPTH);
+        let thread = std::thread::Builder::new()
+            .name("auditlog-writer".into())
+            .spawn(move || writer::run(conn, receiver))
+            .map_err(|e| StoreError::Internal(format!("cannot start the writer thread: {e}")))?;
+        Ok(Self {
+            path,
+            writer: Mutex::new(Some(sender)),
+            writer_thread: Mutex::new(Some(thread)),
+            idle_readers: Arc::new(Mutex::new(Vec::new())),
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Runs `f` on a pooled connection on a blocking thread.
+    async fn with_conn<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> Result<T> + Send + 'static,
+    {
+        let pool = self.idle_readers.clone();
+        let path = self.path.clone();
+        tokio::task::spawn_blocking(move || {
+            let pooled = pool
+                .lock()
+                .map_err(|_| StoreError::Internal("reader pool poisoned".into()))?
+                .pop();
+            let mut conn = match pooled {
+                Some(conn) => conn,
+                None => open_connection(&path)?,
+            };
+            let result = f(&mut conn);
+            if let Ok(mut idle) = pool.lock() {
+                if idle.len() < 16 {
+                    idle.push(conn);
+                }
+            }
+            result
+        })
+        .await
+        .map_err(|e| StoreError::Internal(format!("storage task failed: {e}")))?
+    }
+
+    /// Explains the page query of `filter`: one line per plan step. Used by
+    /// the test that forbids full scans.
+    pub async fn explain_page_query(
+        &self,
+        account: AccountId,
+        filter: &EventFilter,
+    ) -> Result<Vec<String>> {
+        let filter = filter.clone();
+        self.with_conn(move |conn| {
+            let clause = query::where_clause(account, &filter);
+            let sql = format!("EXPLAIN QUERY PLAN {}", query::page_sql(&clause));
+            let mut params = clause.params;
+            params.push(rusqlite::types::Value::Integer(51));
+            let mut stmt = conn.prepare(&sql).map_err(sql_error)?;
+            let rows = stmt
+                .query_map(rusqlite::params_from_iter(params), |r| {
+                    r.get::<_, String>(3)
+                })
+                .map_err(sql_error)?;
+            rows.collect::<rusqlite::Result<Vec<_>>>()
+                .map_err(sql_error)
+        })
+        .await
+    }
+}
+
+fn open_connection(path: &Path) -> Result<Connection> {
+    let conn = Connection::open(path)
+        .map_err(|e| StoreError::Unavailable(format!("cannot open {}: {e}", path.display())))?;
+    schema::configure(&conn).map_err(sql_error)?;
+    Ok(conn)
+}
+
+fn now_micros() -> i64 {
+    Timestamp::now().micros()
+}
+
+fn account_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<(i64, String, String)> {
+    Ok((row.get(0)?, row.get(1)?, row.get(2)?))
+}
+
+fn to_account((id, name, taxonomy): (i64, String, String)) -> Result<Account> {
+    let taxonomy: Taxonomy = serde_json::from_str(&taxonomy).map_err(|e| {
+        StoreError::Internal(format!("account {name} has an unreadable taxonomy: {e}"))
+    })?;
+    Ok(Account { id, name, taxonomy })
+}
+
+fn is_unique_violation(e: &rusqlite::Error) -> bool {
+    matches!(e, rusqlite::Error::SqliteFailure(f, _) if f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE)
+}
+
+fn event_record(row: &rusqlite::Row<'_>) -> rusqlite::Result<(i64, i64, Vec<u8>, Vec<u8>)> {
+    Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?))
+}
+
+fn to_record((seq, time, leaf_bytes, hash): (i64, i64, Vec<u8>, Vec<u8>)) -> Result<EventRecord> {
+    Ok(EventRecord {
+        seq: seq as u64,
+        time: Timestamp::from_micros(time),
+        leaf_bytes,
+        leaf_hash: writer::to_hash(&hash)?,
+    })
+}
+
+#[async_trait]
+impl EventAppender for SqliteStore {
+    async fn append(&self, account: &Account, events: Vec<NewEvent>) -> Result<Vec<Receipt>> {
+        let sender = self
+            .writer
+            .lock()
+            .map_err(|_| StoreError::Internal("writer handle poisoned".into()))?
+            .clone()
+            .ok_or_else(|| StoreError::Unavailable("the server is shutting down".into()))?;
+        let (reply, answer) = oneshot::channel();
+        sender
+            .send(writer::AppendRequest {
+                account: account.clone(),
+                events,
+                reply,
+            })
+            .await
+            .map_err(|_| StoreError::Unavailable("the writer has stopped".into()))?;
+        answer
+            .await
+            .map_err(|_| StoreError::Unavailable("the writer stopped before answering".into()))?
+    }
+}
+
+#[async_trait]
+impl EventReader for SqliteStore {
+    async fn query(
+        &self,
+        account: AccountId,
+        filter: &EventFilter,
+        cursor: Option<Cursor>,
+        limit: usize,
+    ) -> Result<Page> {
+        let filter = filter.clone();
+        self.with_conn(move |conn| {
+            // One read transaction, so that the snapshot and the page agree.
+            let tx = conn.transaction().map_err(sql_error)?;
+            let snapshot_seq = match cursor {
+                Some(c) => c.snapshot_seq,
+                None => tx
+                    .query_row(
+                        "SELECT COALESCE(MAX(seq), 0) FROM events WHERE account_id = ?1",
+                        [account],
+                        |r| r.get::<_, i64>(0),
+                    )
+                    .map_err(sql_error)? as u64,
+            };
+            let mut clause = query::where_clause(account, &filter);
+            if let Some(c) = &cursor {
+                clause.after_cursor(c);
+            }
+            let sql = query::page_sql(&clause);
+            let mut params = clause.params;
+            params.push(rusqlite::types::Value::Integer(limit as i64 + 1));
+            let mut stmt = tx.prepare_cached(&sql).map_err(sql_error)?;
+            let rows = stmt
+                .query_map(rusqlite::params_from_iter(params), event_record)
+                .map_err(sql_error)?;
+            let mut events = Vec::with_capacity(limit + 1);
+            for row in rows {
+                events.push(to_record(row.map_err(sql_error)?)?);
+            }
+            // Events newer than the snapshot (first page) are left for a new walk.
+            events.retain(|e| e.seq <= snapshot_seq);
+            let next_cursor = if events.len() > limit {
+                events.truncate(limit);
+                events.last().map(|last| Cursor {
+                    time: last.time,
+                    seq: last.seq,
+                    snapshot_seq,
+                })
+            } else {
+                None
+            };
+            Ok(Page {
+                events,
+                next_cursor,
+            })
+        })
+        .await
+    }
+
+    async fn get(&self, account: AccountId, id: &str) -> Result<Option<EventRecord>> {
+        let id = id.to_string();
+        self.with_conn(move |conn| {
+            let row = conn
+                .query_row(
+                    "SELECT seq, time, leaf, leaf_hash FROM events WHERE account_id = ?1 AND event_id = ?2",
+                    params![account, id],
+                    event_record,
+                )
+                .optional()
+                .map_err(sql_error)?;
+            row.map(to_record).transpose()
+        })
+        .await
+    }
+
+    async fn histogram(
+        &self,
+        account: AccountId,
+        filter: &EventFilter,
+        interval: Interval,
+    ) -> Result<Vec<Bucket>> {
+        let filter = filter.clone();
+        self.with_conn(move |conn| {
+            let clause = query::where_clause(account, &filter);
+            let sql = query::histogram_sql(&clause, interval);
+            let mut stmt = conn.prepare_cached(&sql).map_err(sql_error)?;
+            let rows = stmt
+                .query_map(rusqlite::params_from_iter(clause.params), |r| {
+                    Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?))
+                })
+                .map_err(sql_error)?;
+            let mut buckets = Vec::new();
+            for row in rows {
+                let (bucket, count) = row.map_err(sql_error)?;
+                buckets.push(Bucket {
+                    start: Timestamp::from_micros(
+                        bucket * interval.micros() + interval.offset_micros(),
+                    ),
+                    count: count as u64,
+                });
+            }
+            Ok(buckets)
+        })
+        .await
+    }
+
+    async fn last_seq(&self, account: AccountId) -> Result<u64> {
+        self.with_conn(move |conn| {
+            let max: i64 = conn
+                .query_row(
+                    "SELECT COALESCE(MAX(seq), 0) FROM events WHERE account_id = ?1",
+                    [account],
+                    |r| r.get(0),
+                )
+                .map_err(sql_error)?;
+            Ok(max as u64)
+        })
+        .await
+    }
+}
+
+#[async_trait]
+impl Directory for SqliteStore {
+    async fn create_account(&self, name: &str) -> Result<Account> {
+        auditlog_core::account::check_account_name(name)
+            .map_err(|e| StoreError::Internal(e.message))?;
+        let name = name.to_string();
+        self.with_conn(move |conn| {
+            let taxonomy = Taxonomy::default();
+            let text = serde_json::to_string(&taxonomy)
+                .map_err(|e| StoreError::Internal(e.to_string()))?;
+            match conn.execute(
+                "INSERT INTO accounts (name, taxonomy, created_at) VALUES (?1, ?2, ?3)",
+                params![name, text, now_micros()],
+            ) {
+                Ok(_) => Ok(Account {
+                    id: conn.last_insert_rowid(),
+                    name,
+                    taxonomy,
+                }),
+                Err(e) if is_unique_violation(&e) => {
+                    Err(StoreError::AlreadyExists(format!("account {name:?}")))
+                }
+                Err(e) => Err(sql_error(e)),
+            }
+        })
+        .await
+    }
+
+    async fn account_by_name(&self, name: &str) -> Result<Option<Account>> {
+        let name = name.to_string();
+        self.with_conn(move |conn| {
+            conn.query_row(
+                "SELECT id, name, taxonomy FROM accounts WHERE name = ?1",
+                [name],
+                account_from_row,
+            )
+            .optional()
+            .map_err(sql_error)?
+            .map(to_account)
+            .transpose()
+        })
+        .await
+    }
+
+    async fn account_by_id(&self, id: AccountId) -> Result<Option<Account>> {
+        self.with_conn(move |conn| {
+            conn.query_row(
+                "SELECT id, name, taxonomy FROM accounts WHERE id = ?1",
+                [id],
+                account_from_row,
+            )
+            .optional()
+            .map_err(sql_error)?
+            .map(to_account)
+            .transpose()
+        })
+        .await
+    }
+
+    async fn accounts(&self) -> Result<Vec<Account>> {
+        self.with_conn(move |conn| {
+            let mut stmt = conn
+                .prepare("SELECT id, name, taxonomy FROM accounts ORDER BY id")
+                .map_err(sql_error)?;
+            let rows = stmt.query_map([], account_from_row).map_err(sql_error)?;
+            rows.map(|r| r.map_err(sql_error).and_then(to_account))
+                .collect()
+        })
+        .await
+    }
+
+    async fn create_api_key(
+        &self,
+        account: AccountId,
+        key_hash: [u8; 32],
+        scopes: &[Scope],
+    ) -> Result<i64> {
+        let scopes = scopes
+            .iter()
+            .map(|s| s.as_str())
+            .collect::<Vec<_>>()
+            .join(",");
+        self.with_conn(move |conn| {
+            conn.execute(
+                "INSERT INTO api_keys (account_id, key_hash, scopes, created_at) VALUES (?1, ?2, ?3, ?4)",
+                params![account, &key_hash[..], scopes, now_micros()],
+            )
+            .map_err(sql_error)?;
+            Ok(conn.last_insert_rowid())
+        })
+        .await
+    }
+
+    async fn api_key_by_hash(&self, key_hash: [u8; 32]) -> Result<Option<ApiKeyGrant>> {
+        self.with_conn(move |conn| {
+            let row = conn
+                .query_row(
+                    "SELECT k.id, k.scopes, a.id, a.name, a.taxonomy FROM api_keys k \
+                     JOIN accounts a ON a.id = k.account_id WHERE k.key_hash = ?1",
+                    [&key_hash[..]],
+                    |r| {
+                        Ok((
+                            r.get::<_, i64>(0)?,
+                            r.get::<_, String>(1)?,
+                            (r.get(2)?, r.get(3)?, r.get(4)?),
+                        ))
+                    },
+                )
+                .optional()
+                .map_err(sql_error)?;
+            match row {
+                None => Ok(None),
+                Some((key_id, scopes, account)) => Ok(Some(ApiKeyGrant {
+                    key_id,
+                    account: to_account(account)?,
+                    scopes: scopes.split(',').filter_map(Scope::parse).collect(),
+                })),
+            }
+        })
+        .await
+    }
+
+    async fn create_user(
+        &self,
+        account: AccountId,
+        email: &str,
+        password_hash: &str,
+        role: Role,
+    ) -> Result<User> {
+        let (email, password_hash) = (email.to_string(), password_hash.to_string());
+        self.with_conn(move |conn| {
+            match conn.execute(
+                "INSERT INTO users (account_id, email, password_hash, role, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![account, email, password_hash, role.as_str(), now_micros()],
+            ) {
+                Ok(_) => Ok(User { id: conn.last_insert_rowid(), account_id: account, email, password_hash, role }),
+                Err(e) if is_unique_violation(&e) => Err(StoreError::AlreadyExists(format!("user {email:?}"))),
+                Err(e) => Err(sql_error(e)),
+            }
+        })
+        .await
+    }
+
+    async fn user_by_email(&self, account: AccountId, email: &str) -> Result<Option<User>> {
+        let email = email.to_string();
+        self.with_conn(move |conn| {
+            conn.query_row(
+                "SELECT id, email, password_hash, role FROM users WHERE account_id = ?1 AND email = ?2",
+                params![account, email],
+                |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?, r.get::<_, String>(3)?)),
+            )
+            .optional()
+            .map_err(sql_error)?
+            .map(|(id, email, password_hash, role)| {
+                let role = Role::parse(&role).ok_or_else(|| StoreError::Internal(format!("unknown role {role:?}")))?;
+                Ok(User { id, account_id: account, email, password_hash, role })
+            })
+            .transpose()
+        })
+        .await
+    }
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn ping(&self) -> Result<()> {
+        self.with_conn(|conn| {
+            conn.query_row("SELECT 1", [], |_| Ok(()))
+                .map_err(sql_error)
+        })
+        .await
+    }
+
+    async fn shutdown(&self) {
+        // Dropping the last sender lets the writer finish its queue and stop.
+        if let Ok(mut sender) = self.writer.lock() {
+            sender.take();
+        }
+        let thread = self.writer_thread.lock().ok().and_then(|mut t| t.take());
+        if let Some(thread) = thread {
+            let _ = tokio::task::spawn_blocking(move || thread.join()).await;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,219 @@
+//! The one writer: a dedicated thread that owns the only connection that
+//! appends events. Requests that arrive while a commit is in flight are
+//! gathered into the next transaction (group commit), so one fsync serves
+//! many clients; each request is answered only after its commit is durable.
+
+use crate::sql_error;
+use auditlog_core::{leaf, NewEvent, StoredEvent, Timestamp};
+use auditlog_store::{Account, Receipt, Result, StoreError};
+use rusqlite::{params, Connection, OptionalExtension};
+use std::collections::HashMap;
+use tokio::sync::{mpsc, oneshot};
+
+/// Largest number of events one transaction gathers; bounds commit latency.
+const MAX_GROUP_EVENTS: usize = 20_000;
+/// Requests waiting for the writer; senders wait when it is full (back-pressure).
+pub const QUEUE_DEPTH: usize = 4_096;
+
+pub struct AppendRequest {
+    pub account: Account,
+    pub events: Vec<NewEvent>,
+    pub reply: oneshot::Sender<Result<Vec<Receipt>>>,
+}
+
+/// Runs until every sender is dropped, then returns after the last commit.
+pub fn run(mut conn: Connection, mut requests: mpsc::Receiver<AppendRequest>) {
+    while let Some(first) = requests.blocking_recv() {
+        let mut group_size = first.events.len();
+        let mut group = vec![first];
+        while group_size < MAX_GROUP_EVENTS {
+            match requests.try_recv() {
+                Ok(next) => {
+                    group_size += next.events.len();
+                    group.push(next);
+                }
+                Err(_) => break,
+            }
+        }
+        commit_group(&mut conn, group);
+    }
+}
+
+/// What one request will get once the group commits.
+type Outcome = Result<Vec<Receipt>>;
+
+fn commit_group(conn: &mut Connection, group: Vec<AppendRequest>) {
+    let outcomes = match write_group(conn, &group) {
+        Ok(outcomes) => outcomes,
+        Err(e) => {
+            tracing::error!(error = %e, requests = group.len(), "group commit failed; nothing in it was stored");
+            let message = e.to_string();
+            group
+                .iter()
+                .map(|_| Err(StoreError::Unavailable(message.clone())))
+                .collect()
+        }
+    };
+    for (request, outcome) in group.into_iter().zip(outcomes) {
+        // A client that went away no longer needs its answer.
+        let _ = request.reply.send(outcome);
+    }
+}
+
+/// Writes every request of the group in one transaction. A request that
+/// conflicts gets its own error and writes nothing; the others go on.
+fn write_group(conn: &mut Connection, group: &[AppendRequest]) -> Result<Vec<Outcome>> {
+    let tx = conn
+        .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+        .map_err(sql_error)?;
+    let received_at = Timestamp::now();
+    let mut next_seq: HashMap<i64, u64> = HashMap::new();
+    let mut outcomes = Vec::with_capacity(group.len());
+    {
+        let mut find = tx
+            .prepare_cached(
+                "SELECT seq, leaf, leaf_hash FROM events WHERE account_id = ?1 AND event_id = ?2",
+            )
+            .map_err(sql_error)?;
+        let mut insert = tx
+            .prepare_cached(
+                "INSERT INTO events (account_id, seq, time, event_id, event_type, action, actor_id, project, app, \
+                 version, target_id, received_at, leaf, leaf_hash) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+            )
+            .map_err(sql_error)?;
+        for request in group {
+            let account_id = request.account.id;
+            let seq = match next_seq.get(&account_id) {
+                Some(seq) => *seq,
+                None => {
+                    let max: Option<i64> = tx
+                        .query_row(
+                            "SELECT MAX(seq) FROM events WHERE account_id = ?1",
+                            [account_id],
+                            |r| r.get(0),
+                        )
+                        .map_err(sql_error)?;
+                    max.unwrap_or(0) as u64 + 1
+                }
+            };
+            // First decide, without writing, what each event is: new, an
+            // idempotent repeat, or a conflict that fails the whole request.
+            let mut plan: Vec<Planned> = Vec::with_capacity(request.events.len());
+            let mut in_request: HashMap<&str, usize> = HashMap::new();
+            let mut conflict = None;
+            let mut assigned = seq;
+            for (index, event) in request.events.iter().enumerate() {
+                if let Some(&earlier) = in_request.get(event.id.as_str()) {
+                    if event.same_content_as(&request.events[earlier]) {
+                        plan.push(Planned::SameAs(earlier));
+                        continue;
+                    }
+                    conflict = Some(StoreError::Conflict {
+                        index,
+                        id: event.id.clone(),
+                    });
+                    break;
+                }
+                in_request.insert(&event.id, index);
+                let existing = find
+                    .query_row(params![account_id, event.id], |r| {
+                        Ok((
+                            r.get::<_, i64>(0)?,
+                            r.get::<_, Vec<u8>>(1)?,
+                            r.get::<_, Vec<u8>>(2)?,
+                        ))
+                    })
+                    .optional()
+                    .map_err(sql_error)?;
+                match existing {
+                    Some((stored_seq, leaf_bytes, hash)) => {
+                        let stored = StoredEvent::from_leaf_bytes(&leaf_bytes)
+                            .map_err(StoreError::Internal)?;
+                        if event.same_content_as(&stored.event) {
+                            plan.push(Planned::Existing(Receipt {
+                                id: event.id.clone(),
+                                seq: stored_seq as u64,
+                                hash: to_hash(&hash)?,
+                                created: false,
+                            }));
+                        } else {
+                            conflict = Some(StoreError::Conflict {
+                                index,
+                                id: event.id.clone(),
+                            });
+                            break;
+                        }
+                    }
+                    None => {
+                        plan.push(Planned::New(assigned));
+                        assigned += 1;
+                    }
+                }
+            }
+            if let Some(error) = conflict {
+                outcomes.push(Err(error));
+                continue;
+            }
+            let mut receipts: Vec<Receipt> = Vec::with_capacity(plan.len());
+            for (event, planned) in request.events.iter().zip(plan) {
+                let receipt = match planned {
+                    Planned::Existing(receipt) => receipt,
+                    Planned::SameAs(earlier) => receipts[earlier].clone(),
+                    Planned::New(seq) => {
+                        let stored = StoredEvent {
+                            account: request.account.name.clone(),
+                            seq,
+                            received_at,
+                            event: event.clone(),
+                        };
+                        let leaf_bytes = stored.leaf_bytes();
+                        let hash = leaf::leaf_hash(&leaf_bytes);
+                        insert
+                            .execute(params![
+                                account_id,
+                                seq as i64,
+                                event.time.micros(),
+                                event.id,
+                                event.event_type,
+                                event.action,
+                                event.actor.id,
+                                event.project,
+                                event.app,
+                                event.version,
+                                event.target.as_ref().and_then(|t| t.id.as_ref()),
+                                received_at.micros(),
+                                leaf_bytes,
+                                &hash[..],
+                            ])
+                            .map_err(sql_error)?;
+                        Receipt {
+                            id: event.id.clone(),
+                            seq,
+                            hash,
+                            created: true,
+                        }
+                    }
+                };
+                receipts.push(receipt);
+            }
+            next_seq.insert(account_id, assigned);
+            outcomes.push(Ok(receipts));
+        }
+    }
+    tx.commit().map_err(sql_error)?;
+    Ok(outcomes)
+}
+
+enum Planned {
+    New(u64),
+    Existing(Receipt),
+    /// A repeat of an earlier event of the same request.
+    SameAs(usize),
+}
+
+pub fn to_hash(bytes: &[u8]) -> Result<[u8; 32]> {
+    bytes
+        .try_into()
+        .map_err(|_| StoreError::Internal(format!("stored hash has {} bytes, not 32", bytes.len())))
+}

@@ -1,0 +1,309 @@
+//! The cases every backend must pass, run by each backend's tests against a
+//! fresh, empty store. They use only the traits, so a new backend proves
+//! itself by calling [`run_all`].
+
+use crate::{Role, Scope, Store, StoreError};
+use auditlog_core::event::{Actor, Target};
+use auditlog_core::{EventFilter, Interval, NewEvent, Taxonomy, Timestamp};
+
+/// Runs every case; panics (failing the calling test) on the first broken one.
+pub async fn run_all(store: &dyn Store) {
+    appends_with_gapless_seq(store).await;
+    idempotent_retries_and_conflicts(store).await;
+    a_conflicting_batch_stores_nothing(store).await;
+    filters_agree_with_the_reference(store).await;
+    paging_visits_each_event_once(store).await;
+    directory_round_trips(store).await;
+    accounts_are_isolated(store).await;
+}
+
+const BASE: i64 = 1_764_000_000_000_000; // 2025-11-24
+
+/// A deterministic spread of events over types, actions, users, projects and time.
+pub fn sample_events(n: usize, id_prefix: &str) -> Vec<NewEvent> {
+    let taxonomy = Taxonomy::default();
+    let types: Vec<_> = taxonomy
+        .types
+        .iter()
+        .filter(|t| t.name != "Audit Log")
+        .collect();
+    (0..n)
+        .map(|i| {
+            let rule = types[i % types.len()];
+            let action = &rule.actions[(i / types.len()) % rule.actions.len()];
+            NewEvent {
+                id: format!("{id_prefix}{i}"),
+                // Several events share a time, so that ties are broken by seq.
+                time: Timestamp::from_micros(BASE + (i as i64 / 3) * 3_600_000_000),
+                time_given: true,
+                event_type: rule.name.clone(),
+                action: action.clone(),
+                actor: Actor {
+                    id: format!("u-{}", i % 7),
+                    name: Some(format!("User {}", i % 7)),
+                    email: None,
+                },
+                project: (i % 5 != 0).then(|| format!("P{}", i % 4)),
+                app: Some(format!("A{}", i % 2)),
+                version: Some(format!("{}.0", i % 3)),
+                target: Some(Target {
+                    id: Some(format!("T-{}", i % 11)),
+                    name: None,
+                }),
+                details: None,
+                context: None,
+            }
+        })
+        .collect()
+}
+
+async fn appends_with_gapless_seq(store: &dyn Store) {
+    let account = store
+        .create_account("conf-seq")
+        .await
+        .expect("create account");
+    let mut expected = 1;
+    for chunk in sample_events(25, "s").chunks(7) {
+        let receipts = store
+            .append(&account, chunk.to_vec())
+            .await
+            .expect("append");
+        for r in receipts {
+            assert_eq!(r.seq, expected, "seq must be gapless");
+            assert!(r.created);
+            expected += 1;
+        }
+    }
+    assert_eq!(store.last_seq(account.id).await.unwrap(), 25);
+    let got = store
+        .get(account.id, "s3")
+        .await
+        .unwrap()
+        .expect("event s3");
+    assert_eq!(got.seq, 4);
+    assert_eq!(
+        got.leaf_hash,
+        auditlog_core::leaf::leaf_hash(&got.leaf_bytes)
+    );
+}
+
+async fn idempotent_retries_and_conflicts(store: &dyn Store) {
+    let account = store.create_account("conf-idem").await.unwrap();
+    let events = sample_events(3, "i");
+    let first = store.append(&account, events.clone()).await.unwrap();
+    let again = store.append(&account, events.clone()).await.unwrap();
+    assert_eq!(
+        first.iter().map(|r| (r.seq, r.hash)).collect::<Vec<_>>(),
+        again.iter().map(|r| (r.seq, r.hash)).collect::<Vec<_>>()
+    );
+    assert!(again.iter().all(|r| !r.created));
+    let mut changed = events[1].clone();
+    changed.action = "Delete".into();
+    match store.append(&account, vec![changed]).await {
+        Err(StoreError::Conflict { index: 0, id }) => assert_eq!(id, "i1"),
+        other => panic!("expected a conflict, got {other:?}"),
+    }
+    assert_eq!(store.last_seq(account.id).await.unwrap(), 3);
+}
+
+async fn a_conflicting_batch_stores_nothing(store: &dyn Store) {
+    let account = store.create_account("conf-batch").await.unwrap();
+    store.append(&account, sample_events(2, "b")).await.unwrap();
+    let mut batch = sample_events(5, "c");
+    batch[3] = sample_events(2, "b")[1].clone();
+    batch[3].project = Some("different".into());
+    assert!(matches!(
+        store.append(&account, batch).await,
+        Err(StoreError::Conflict { index: 3, .. })
+    ));
+    assert_eq!(store.last_seq(account.id).await.unwrap(), 2);
+    assert!(store.get(account.id, "c0").await.unwrap().is_none());
+}
+
+/// Filters that cover each parameter and several combinations.
+pub fn filter_cases() -> Vec<EventFilter> {
+    let t = |s: &str| Timestamp::from_micros(BASE + s.parse::<i64>().unwrap_or(0) * 3_600_000_000);
+    let mut cases = vec![EventFilter::default()];
+    let mut f = EventFilter {
+        event_types: vec!["Test Case".into()],
+        ..Default::default()
+    };
+    cases.push(f.clone());
+    f.actions = vec!["Update".into(), "Delete".into()];
+    cases.push(f.clone());
+    f.projects = vec!["P1".into()];
+    cases.push(f);
+    cases.push(EventFilter {
+        users: vec!["u-3".into()],
+        ..Default::default()
+    });
+    cases.push(EventFilter {
+        users: vec!["u-3".into(), "u-5".into()],
+        from: Some(t("10")),
+        to: Some(t("40")),
+        ..Default::default()
+    });
+    cases.push(EventFilter {
+        projects: vec!["P2".into(), "P3".into()],
+        ..Default::default()
+    });
+    cases.push(EventFilter {
+        app: Some("A1".into()),
+        version: Some("2.0".into()),
+        ..Default::default()
+    });
+    cases.push(EventFilter {
+        target_id: Some("T-4".into()),
+        ..Default::default()
+    });
+    cases.push(EventFilter {
+        from: Some(t("20")),
+        ..Default::default()
+    });
+    cases.push(EventFilter {
+        to: Some(t("20")),
+        ..Default::default()
+    });
+    cases.push(EventFilter {
+        actions: vec!["Login".into()],
+        users: vec!["nobody".into()],
+        ..Default::default()
+    });
+    cases
+}
+
+async fn filters_agree_with_the_reference(store: &dyn Store) {
+    let account = store.create_account("conf-filter").await.unwrap();
+    let events = sample_events(200, "f");
+    store.append(&account, events.clone()).await.unwrap();
+    for filter in filter_cases() {
+        let mut want: Vec<(Timestamp, u64)> = events
+            .iter()
+            .enumerate()
+            .filter(|(_, e)| filter.matches(e))
+            .map(|(i, e)| (e.time, i as u64 + 1))
+            .collect();
+        want.sort_by(|a, b| b.cmp(a));
+        let page = store.query(account.id, &filter, None, 1_000).await.unwrap();
+        let got: Vec<(Timestamp, u64)> = page.events.iter().map(|e| (e.time, e.seq)).collect();
+        assert_eq!(got, want, "filter {filter:?}");
+        let buckets = store
+            .histogram(account.id, &filter, Interval::Day)
+            .await
+            .unwrap();
+        let total: u64 = buckets.iter().map(|b| b.count).sum();
+        assert_eq!(total as usize, want.len(), "histogram total for {filter:?}");
+        assert!(
+            buckets.windows(2).all(|w| w[0].start < w[1].start),
+            "buckets oldest first"
+        );
+    }
+}
+
+async fn paging_visits_each_event_once(store: &dyn Store) {
+    let account = store.create_account("conf-page").await.unwrap();
+    store
+        .append(&account, sample_events(95, "p"))
+        .await
+        .unwrap();
+    let filter = EventFilter::default();
+    let mut seen = Vec::new();
+    let mut cursor = None;
+    let mut extra = sample_events(30, "late").into_iter();
+    loop {
+        let page = store.query(account.id, &filter, cursor, 10).await.unwrap();
+        seen.extend(page.events.iter().map(|e| e.seq));
+        // New events arrive between pages, some with old times.
+        if let Some(e) = extra.next() {
+            store.append(&account, vec![e]).await.unwrap();
+        }
+        match page.next_cursor {
+            Some(c) => cursor = Some(c),
+            None => break,
+        }
+    }
+    let mut sorted = seen.clone();
+    sorted.sort_unstable();
+    assert_eq!(
+        sorted,
+        (1..=95).collect::<Vec<_>>(),
+        "each earlier event exactly once"
+    );
+}
+
+async fn directory_round_trips(store: &dyn Store) {
+    let account = store.create_account("conf-dir").await.unwrap();
+    assert!(matches!(
+        store.create_account("conf-dir").await,
+        Err(StoreError::AlreadyExists(_))
+    ));
+    assert_eq!(
+        store.account_by_name("conf-dir").await.unwrap().unwrap().id,
+        account.id
+    );
+    assert_eq!(
+        store
+            .account_by_id(account.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .taxonomy,
+        Taxonomy::default()
+    );
+    store
+        .create_api_key(account.id, [7; 32], &[Scope::Read, Scope::Ingest])
+        .await
+        .unwrap();
+    let grant = store.api_key_by_hash([7; 32]).await.unwrap().unwrap();
+    assert_eq!(grant.account.id, account.id);
+    assert!(grant.scopes.contains(&Scope::Read) && grant.scopes.contains(&Scope::Ingest));
+    assert!(store.api_key_by_hash([8; 32]).await.unwrap().is_none());
+    let user = store
+        .create_user(account.id, "a@x.test", "$argon2id$fake", Role::Admin)
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .user_by_email(account.id, "a@x.test")
+            .await
+            .unwrap()
+            .unwrap()
+            .id,
+        user.id
+    );
+    assert!(matches!(
+        store
+            .create_user(account.id, "a@x.test", "h", Role::Member)
+            .await,
+        Err(StoreError::AlreadyExists(_))
+    ));
+}
+
+async fn accounts_are_isolated(store: &dyn Store) {
+    let a = store.create_account("conf-iso-a").await.unwrap();
+    let b = store.create_account("conf-iso-b").await.unwrap();
+    store.append(&a, sample_events(4, "x")).await.unwrap();
+    // The same ids in another account are a different event, not a conflict.
+    let mut other = sample_events(4, "x");
+    other[0].project = Some("elsewhere".into());
+    let receipts = store.append(&b, other).await.unwrap();
+    assert_eq!(receipts[0].seq, 1);
+    assert!(
+        store.get(b.id, "x0").await.unwrap().unwrap().leaf_bytes
+            != store.get(a.id, "x0").await.unwrap().unwrap().leaf_bytes
+    );
+    assert_eq!(
+        store
+            .query(b.id, &EventFilter::default(), None, 100)
+            .await
+            .unwrap()
+            .events
+            .len(),
+        4
+    );
+    assert!(store
+        .user_by_email(b.id, "a@x.test")
+        .await
+        .unwrap()
+        .is_none());
+}

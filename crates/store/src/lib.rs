@@ -1,0 +1,222 @@
+//! The storage boundary. Traits split by role — appending events, reading
+//! events, the directory of accounts, keys and users — so that each caller
+//! depends on only what it uses, and so that the embedded (SQLite) and the
+//! PostgreSQL backends implement the same contract. No driver type crosses
+//! this boundary: backends map their errors into [`StoreError`].
+//!
+//! `conformance` holds the cases every backend must pass.
+
+use async_trait::async_trait;
+use auditlog_core::{Cursor, EventFilter, Interval, NewEvent, Taxonomy, Timestamp};
+
+pub mod conformance;
+
+pub type AccountId = i64;
+
+/// One tenant.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Account {
+    pub id: AccountId,
+    pub name: String,
+    pub taxonomy: Taxonomy,
+}
+
+/// What an API key may do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Scope {
+    Ingest,
+    Read,
+}
+
+impl Scope {
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "ingest" => Some(Scope::Ingest),
+            "read" => Some(Scope::Read),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Scope::Ingest => "ingest",
+            Scope::Read => "read",
+        }
+    }
+}
+
+/// An API key found by its hash: the account it belongs to and its scopes.
+#[derive(Debug, Clone)]
+pub struct ApiKeyGrant {
+    pub key_id: i64,
+    pub account: Account,
+    pub scopes: Vec<Scope>,
+}
+
+/// A console user's role.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    Admin,
+    Member,
+}
+
+impl Role {
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "admin" => Some(Role::Admin),
+            "member" => Some(Role::Member),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Admin => "admin",
+            Role::Member => "member",
+        }
+    }
+}
+
+/// A console user. `password_hash` is a PHC string (argon2id), never the password.
+#[derive(Clone)]
+pub struct User {
+    pub id: i64,
+    pub account_id: AccountId,
+    pub email: String,
+    pub password_hash: String,
+    pub role: Role,
+}
+
+impl std::fmt::Debug for User {
+    /// Leaves the password hash out of logs.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("User")
+            .field("id", &self.id)
+            .field("account_id", &self.account_id)
+            .field("email", &self.email)
+            .field("role", &self.role)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A stored event as the store hands it out: the exact leaf bytes and hash.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventRecord {
+    pub seq: u64,
+    pub time: Timestamp,
+    pub leaf_bytes: Vec<u8>,
+    pub leaf_hash: [u8; 32],
+}
+
+/// The answer for one appended event, in request order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Receipt {
+    pub id: String,
+    pub seq: u64,
+    pub hash: [u8; 32],
+    /// False when the event was already stored with the same content (an idempotent retry).
+    pub created: bool,
+}
+
+/// One page of a newest-first walk.
+#[derive(Debug, Clone)]
+pub struct Page {
+    pub events: Vec<EventRecord>,
+    pub next_cursor: Option<Cursor>,
+}
+
+/// One non-empty histogram bucket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Bucket {
+    pub start: Timestamp,
+    pub count: u64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// An event id already exists in the account with different content.
+    #[error("event {index} (id {id:?}) conflicts with a stored event that has the same id and different content")]
+    Conflict { index: usize, id: String },
+    #[error("{0} already exists")]
+    AlreadyExists(String),
+    #[error("{0} was not found")]
+    NotFound(String),
+    /// The store cannot take writes right now; nothing was stored. Clients may retry.
+    #[error("storage is unavailable: {0}")]
+    Unavailable(String),
+    #[error("storage error: {0}")]
+    Internal(String),
+}
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// The only write path for events: append. There is deliberately no update
+/// or delete here or anywhere else.
+#[async_trait]
+pub trait EventAppender: Send + Sync {
+    /// Stores `events` atomically (all or none) with the next gapless `seq`s
+    /// of the account, and returns once they are durable. An event whose id
+    /// is already stored with the same content is not stored again.
+    async fn append(&self, account: &Account, events: Vec<NewEvent>) -> Result<Vec<Receipt>>;
+}
+
+#[async_trait]
+pub trait EventReader: Send + Sync {
+    /// Newest first by (time, seq); `limit` events at most.
+    async fn query(
+        &self,
+        account: AccountId,
+        filter: &EventFilter,
+        cursor: Option<Cursor>,
+        limit: usize,
+    ) -> Result<Page>;
+
+    /// One event by its id.
+    async fn get(&self, account: AccountId, id: &str) -> Result<Option<EventRecord>>;
+
+    /// Counts per bucket, oldest first, non-empty buckets only.
+    async fn histogram(
+        &self,
+        account: AccountId,
+        filter: &EventFilter,
+        interval: Interval,
+    ) -> Result<Vec<Bucket>>;
+
+    /// The account's highest `seq` (its tree size), 0 when empty.
+    async fn last_seq(&self, account: AccountId) -> Result<u64>;
+}
+
+/// Accounts, API keys and console users.
+#[async_trait]
+pub trait Directory: Send + Sync {
+    /// Creates an account with the default taxonomy.
+    async fn create_account(&self, name: &str) -> Result<Account>;
+    async fn account_by_name(&self, name: &str) -> Result<Option<Account>>;
+    async fn account_by_id(&self, id: AccountId) -> Result<Option<Account>>;
+    async fn accounts(&self) -> Result<Vec<Account>>;
+    /// Stores a key by the SHA-256 of its secret; the secret itself is never stored.
+    async fn create_api_key(
+        &self,
+        account: AccountId,
+        key_hash: [u8; 32],
+        scopes: &[Scope],
+    ) -> Result<i64>;
+    async fn api_key_by_hash(&self, key_hash: [u8; 32]) -> Result<Option<ApiKeyGrant>>;
+    async fn create_user(
+        &self,
+        account: AccountId,
+        email: &str,
+        password_hash: &str,
+        role: Role,
+    ) -> Result<User>;
+    async fn user_by_email(&self, account: AccountId, email: &str) -> Result<Option<User>>;
+}
+
+/// Everything a server needs from one backend.
+#[async_trait]
+pub trait Store: EventAppender + EventReader + Directory {
+    /// Whether the storage answers (for `/readyz`).
+    async fn ping(&self) -> Result<()>;
+    /// Finishes queued writes and stops the writer; later appends fail.
+    async fn shutdown(&self);
+}
