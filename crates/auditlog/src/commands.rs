@@ -1,0 +1,180 @@
+//! What each subcommand does. They work while a server runs on the same
+//! store: what they create is usable at once.
+
+use crate::cli::{AccountCommand, Cli, Command, KeyCommand, StoreArgs, UserCommand};
+use auditlog_server::{auth, AppState};
+use auditlog_store::{Account, Role, Scope, Store, StoreError};
+use auditlog_store_sqlite::SqliteStore;
+use std::io::Read;
+use std::sync::Arc;
+
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    #[error("{0}")]
+    Usage(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("{0}")]
+    Io(String),
+}
+
+pub type CliResult<T = ()> = Result<T, CliError>;
+
+/// Picks the backend once, from the arguments.
+pub fn open_store(args: &StoreArgs) -> CliResult<Arc<dyn Store>> {
+    if let Some(url) = &args.database_url {
+        let scheme = url.split("://").next().unwrap_or("");
+        return Err(CliError::Usage(format!(
+            "--database-url with scheme {scheme:?}: the PostgreSQL backend is not part of this build yet; \
+             leave --database-url unset to use the embedded store in --data-dir"
+        )));
+    }
+    Ok(Arc::new(SqliteStore::open(&args.data_dir)?))
+}
+
+pub async fn run(cli: Cli) -> CliResult {
+    let store = open_store(&cli.store)?;
+    let result = match cli.command {
+        Command::Serve { listen, demo } => serve(store.clone(), &listen, demo).await,
+        Command::Account {
+            command: AccountCommand::Create { name },
+        } => {
+            auditlog_core::account::check_account_name(&name)
+                .map_err(|e| CliError::Usage(e.message))?;
+            store.create_account(&name).await?;
+            println!("created account {name}");
+            Ok(())
+        }
+        Command::Key {
+            command: KeyCommand::Create { account, scopes },
+        } => {
+            let account = find_account(store.as_ref(), &account).await?;
+            let scopes = scopes
+                .iter()
+                .map(|s| {
+                    Scope::parse(s).ok_or_else(|| {
+                        CliError::Usage(format!("unknown scope {s:?}; use ingest or read"))
+                    })
+                })
+                .collect::<CliResult<Vec<_>>>()?;
+            println!("{}", create_key(store.as_ref(), &account, &scopes).await?);
+            Ok(())
+        }
+        Command::User {
+            command:
+                UserCommand::Create {
+                    account,
+                    email,
+                    role,
+                },
+        } => {
+            let account = find_account(store.as_ref(), &account).await?;
+            let role = Role::parse(&role).ok_or_else(|| {
+                CliError::Usage(format!("unknown role {role:?}; use admin or member"))
+            })?;
+            let mut password = String::new();
+            std::io::stdin()
+                .read_to_string(&mut password)
+                .map_err(|e| {
+                    CliError::Io(format!("cannot read the password from standard input: {e}"))
+                })?;
+            let password = password.trim_end_matches(['\r', '\n']);
+            create_user(store.as_ref(), &account, &email, password, role).await?;
+            println!(
+                "created {} {email} in account {}",
+                role.as_str(),
+                account.name
+            );
+            Ok(())
+        }
+    };
+    store.shutdown().await;
+    result
+}
+
+pub async fn find_account(store: &dyn Store, name: &str) -> CliResult<Account> {
+    store.account_by_name(name).await?.ok_or_else(|| {
+        CliError::Usage(format!(
+            "no account named {name:?}; create it with `auditlog account create {name}`"
+        ))
+    })
+}
+
+/// Creates a key and returns its secret, which is shown once and never stored.
+pub async fn create_key(
+    store: &dyn Store,
+    account: &Account,
+    scopes: &[Scope],
+) -> CliResult<String> {
+    let key = auth::new_api_key();
+    store
+        .create_api_key(account.id, auth::hash_api_key(&key), scopes)
+        .await?;
+    Ok(key)
+}
+
+pub async fn create_user(
+    store: &dyn Store,
+    account: &Account,
+    email: &str,
+    password: &str,
+    role: Role,
+) -> CliResult {
+    let email = email.trim().to_ascii_lowercase();
+    if !email.contains('@') || email.len() > 200 {
+        return Err(CliError::Usage(format!(
+            "{email:?} is not an email address"
+        )));
+    }
+    if password.chars().count() < 12 {
+        return Err(CliError::Usage(
+            "the password must be at least 12 characters".into(),
+        ));
+    }
+    let hash = auth::hash_password(password).map_err(CliError::Io)?;
+    store.create_user(account.id, &email, &hash, role).await?;
+    Ok(())
+}
+
+async fn serve(store: Arc<dyn Store>, listen: &str, demo: bool) -> CliResult {
+    if demo {
+        crate::demo::ensure_demo(store.as_ref()).await?;
+    }
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .map_err(|e| CliError::Io(format!("cannot listen on {listen}: {e}")))?;
+    let address = listener
+        .local_addr()
+        .map_err(|e| CliError::Io(e.to_string()))?;
+    // Tests and scripts read this line to find a port chosen with :0.
+    println!("auditlog listening on http://{address}");
+    tracing::info!(%address, "serving");
+    let state = AppState::new(store.clone());
+    auditlog_server::serve(listener, state, shutdown_signal())
+        .await
+        .map_err(|e| CliError::Io(format!("server failed: {e}")))?;
+    tracing::info!("stopped accepting requests; draining the writer");
+    Ok(())
+}
+
+/// Completes on Ctrl-C or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = terminate => {},
+    }
+}

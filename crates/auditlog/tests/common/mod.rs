@@ -1,0 +1,153 @@
+//! Test harness: runs the real `auditlog` binary on a fresh data directory
+//! and a free port, and talks to it over real HTTP.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_auditlog");
+
+/// A running server; killed when dropped.
+pub struct TestServer {
+    pub data_dir: PathBuf,
+    pub base: String,
+    pub child: Child,
+    pub http: reqwest::Client,
+    /// Keeps the temporary directory alive for the server's lifetime.
+    _temp: Option<tempfile::TempDir>,
+}
+
+/// Runs an `auditlog` subcommand on `data_dir`, feeding `stdin`; returns stdout.
+pub fn cli(data_dir: &Path, args: &[&str], stdin: &str) -> String {
+    use std::io::Write;
+    let mut child = Command::new(BIN)
+        .arg("--data-dir")
+        .arg(data_dir)
+        .args(args)
+        .env_remove("AUDITLOG_DATABASE_URL")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run auditlog");
+    child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "auditlog {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+impl TestServer {
+    /// Starts a server on a new temporary data directory.
+    pub fn start() -> Self {
+        let temp = tempfile::tempdir().unwrap();
+        let dir = temp.path().to_path_buf();
+        let mut server = Self::start_on(&dir, &[]);
+        server._temp = Some(temp);
+        server
+    }
+
+    /// Starts a server on `data_dir` (which may hold an earlier server's data).
+    pub fn start_on(data_dir: &Path, extra_args: &[&str]) -> Self {
+        let mut child = Command::new(BIN)
+            .arg("--data-dir")
+            .arg(data_dir)
+            .args(["serve", "--listen", "127.0.0.1:0"])
+            .args(extra_args)
+            .env_remove("AUDITLOG_DATABASE_URL")
+            .env("AUDITLOG_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start auditlog serve");
+        let stdout = child.stdout.take().unwrap();
+        let mut lines = BufReader::new(stdout).lines();
+        let mut printed = Vec::new();
+        let base = loop {
+            let line = lines.next().expect("server exited before listening").unwrap();
+            if let Some(url) = line.strip_prefix("auditlog listening on ") {
+                break url.trim().to_string();
+            }
+            printed.push(line);
+        };
+        // Keep draining stdout so the server never blocks on a full pipe.
+        std::thread::spawn(move || for _ in lines {});
+        let server = Self {
+            data_dir: data_dir.to_path_buf(),
+            base,
+            child,
+            http: reqwest::Client::new(),
+            _temp: None,
+        };
+        std::fs::write(data_dir.join("startup-output.txt"), printed.join("\n")).ok();
+        server
+    }
+
+    /// What the server printed before it started listening (demo keys, …).
+    pub fn startup_output(&self) -> String {
+        std::fs::read_to_string(self.data_dir.join("startup-output.txt")).unwrap_or_default()
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    /// Creates an account with an ingest key and a read key.
+    pub fn account(&self, name: &str) -> TestAccount {
+        cli(&self.data_dir, &["account", "create", name], "");
+        let ingest = cli(&self.data_dir, &["key", "create", "--account", name, "--scope", "ingest"], "");
+        let read = cli(&self.data_dir, &["key", "create", "--account", name, "--scope", "read"], "");
+        TestAccount { name: name.into(), ingest: ingest.trim().into(), read: read.trim().into() }
+    }
+
+    /// SIGKILL: no chance to flush anything.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct TestAccount {
+    pub name: String,
+    pub ingest: String,
+    pub read: String,
+}
+
+/// POSTs `body` as JSON with `key`; returns status and parsed body.
+pub async fn post(server: &TestServer, path: &str, key: &str, body: &serde_json::Value) -> (u16, serde_json::Value) {
+    let response = server
+        .http
+        .post(server.url(path))
+        .bearer_auth(key)
+        .json(body)
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or(serde_json::Value::Null))
+}
+
+/// GETs `path` with `key`; returns status and parsed body.
+pub async fn get(server: &TestServer, path: &str, key: &str) -> (u16, serde_json::Value) {
+    let response = server.http.get(server.url(path)).bearer_auth(key).send().await.unwrap();
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or(serde_json::Value::Null))
+}
+
+/// Checks SPEC.md's error shape and returns the code.
+pub fn error_code(body: &serde_json::Value) -> String {
+    let error = &body["error"];
+    assert!(error["message"].as_str().is_some_and(|m| !m.is_empty()), "error without a message: {body}");
+    error["code"].as_str().unwrap_or_else(|| panic!("no error code in {body}")).to_string()
+}

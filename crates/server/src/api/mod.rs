@@ -1,0 +1,20 @@
+//! The JSON API under `/api/v1`.
+
+pub mod body;
+pub mod events;
+pub mod ops;
+
+use crate::state::AppState;
+use axum::routing::get;
+use axum::Router;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/events", get(events::query).post(events::ingest))
+        .route("/api/v1/events/histogram", get(events::histogram))
+        .route("/api/v1/events/{id}", get(events::get_one))
+        .route("/api/v1/openapi.json", get(ops::openapi))
+        .route("/healthz", get(ops::healthz))
+        .route("/readyz", get(ops::readyz))
+        .route("/metrics", get(ops::metrics))
+}
