@@ -1,0 +1,579 @@
+//! `bench`: reproducible benchmarks of Auditlog (the real `auditlog serve`
+//! binary over HTTP) side by side with a plain SQLite table and a plain
+//! PostgreSQL table, all fed the same seeded events (`generator`).
+//!
+//! Scenarios share a work directory: `ingest` loads Auditlog and writes the
+//! keys to `manifest.json`, `baseline-load` loads the two tables, and
+//! `queries`, `export`, `verify` and `disk` measure the loaded stores. Every
+//! figure is appended to `<work-dir>/results.jsonl`; `report` renders them
+//! as the Markdown tables of BENCHMARKS.md. `bench/run-all.sh` runs them all.
+
+mod auditlog;
+mod generator;
+mod postgres_baseline;
+mod report;
+mod results;
+mod server;
+mod sqlite_baseline;
+
+use clap::{Parser, ValueEnum};
+use generator::{seed_combinations, Dataset, Event};
+use report::*;
+use results::Recorder;
+use serde_json::{json, Value};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+pub type BenchResult<T> = Result<T, Box<dyn std::error::Error + Send + Sync>>;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Scenario {
+    /// Durable ingest over HTTP: batches of 500 from 4 clients (loads the
+    /// full dataset), then one event per request from 64 clients.
+    Ingest,
+    /// The SQLite and PostgreSQL tables: one INSERT per event (1 and 64
+    /// clients), 1,000-row batches, and COPY / one transaction (full dataset).
+    BaselineLoad,
+    /// First pages, page 200 by cursor, counts and per-day histograms.
+    Queries,
+    /// CSV export of the big account and of one project.
+    Export,
+    /// `auditlog verify` over the whole store.
+    Verify,
+    /// Bytes on disk per event.
+    Disk,
+    /// Markdown tables of every recorded figure.
+    Report,
+    /// Drops the PostgreSQL database and removes the stores (keeps results).
+    Clean,
+    /// Every scenario in order, then the report.
+    All,
+}
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "bench",
+    about = "Auditlog benchmarks against plain SQLite and PostgreSQL tables"
+)]
+struct Args {
+    scenario: Scenario,
+    /// Events in the dataset (the year is spread over them).
+    #[arg(long, default_value_t = 1_000_000)]
+    events: usize,
+    /// Seed of the generator.
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+    /// Events sent one per request (64 clients) to a fresh Auditlog store.
+    #[arg(long, default_value_t = 50_000)]
+    single_events: usize,
+    /// Events for the baselines' one-INSERT-per-transaction modes.
+    #[arg(long, default_value_t = 20_000)]
+    row_events: usize,
+    /// Events for the baselines' 1,000-row batch mode.
+    #[arg(long, default_value_t = 200_000)]
+    batch_events: usize,
+    /// Timed requests per first-page measurement (after a warm-up).
+    #[arg(long, default_value_t = 200)]
+    repeat: usize,
+    /// Timed repeats per count / histogram.
+    #[arg(long, default_value_t = 5)]
+    count_repeat: usize,
+    /// Where stores, manifest and results live.
+    #[arg(long, default_value = "target/bench-work")]
+    work_dir: PathBuf,
+    /// The `auditlog` binary (build it with --release first).
+    #[arg(long, default_value = "target/release/auditlog")]
+    auditlog_bin: PathBuf,
+    /// libpq-style connection settings of the PostgreSQL server (trust auth);
+    /// the benchmark creates and drops its own database there.
+    #[arg(long, default_value = "host=127.0.0.1 port=5432 user=postgres")]
+    pg_url: String,
+    /// Skip the PostgreSQL baseline (no server available).
+    #[arg(long)]
+    no_postgres: bool,
+    /// Where `report` writes the Markdown tables.
+    #[arg(long, default_value = "bench/results/latest.md")]
+    out: PathBuf,
+}
+
+fn main() -> std::process::ExitCode {
+    let args = Args::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the runtime: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(&args)) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(args: &Args) -> BenchResult<()> {
+    std::fs::create_dir_all(&args.work_dir)?;
+    let recorder = Recorder::new(&args.work_dir, args.events);
+    let scenarios = match args.scenario {
+        Scenario::All => vec![
+            Scenario::Ingest,
+            Scenario::BaselineLoad,
+            Scenario::Queries,
+            Scenario::Export,
+            Scenario::Verify,
+            Scenario::Disk,
+            Scenario::Report,
+        ],
+        one => vec![one],
+    };
+    let needs_events = scenarios
+        .iter()
+        .any(|s| matches!(s, Scenario::Ingest | Scenario::BaselineLoad));
+    let dataset = Dataset::new(args.seed);
+    let events: Vec<Event> = if needs_events {
+        let started = Instant::now();
+        let events: Vec<Event> = dataset.events(args.events).collect();
+        eprintln!(
+            "generated {} events in {:.1} s",
+            events.len(),
+            started.elapsed().as_secs_f64()
+        );
+        events
+    } else {
+        Vec::new()
+    };
+    for scenario in scenarios {
+        eprintln!("== {scenario:?}");
+        match scenario {
+            Scenario::Ingest => ingest(args, &events, &recorder).await?,
+            Scenario::BaselineLoad => baseline_load(args, &events, &recorder).await?,
+            Scenario::Queries => queries(args, &dataset, &recorder).await?,
+            Scenario::Export => export(args, &dataset, &recorder).await?,
+            Scenario::Verify => verify(args, &recorder)?,
+            Scenario::Disk => disk(args, &recorder).await?,
+            Scenario::Report => write_report(args)?,
+            Scenario::Clean => clean(args).await?,
+            Scenario::All => {}
+        }
+    }
+    Ok(())
+}
+
+fn auditlog_dir(args: &Args) -> PathBuf {
+    args.work_dir.join("auditlog")
+}
+
+fn sqlite_path(args: &Args) -> PathBuf {
+    args.work_dir.join("sqlite").join("events.db")
+}
+
+fn rate(count: usize, elapsed: Duration) -> f64 {
+    count as f64 / elapsed.as_secs_f64()
+}
+
+/// Creates the three accounts (one key each, both scopes) in a new store.
+fn fresh_store(args: &Args, dir: &Path) -> BenchResult<Vec<String>> {
+    if dir.exists() {
+        std::fs::remove_dir_all(dir)?;
+    }
+    generator::ACCOUNTS
+        .iter()
+        .map(|(name, ..)| server::account_with_key(&args.auditlog_bin, dir, name))
+        .collect()
+}
+
+struct Manifest {
+    keys: Vec<String>,
+    events: u64,
+}
+
+fn read_manifest(args: &Args) -> BenchResult<Manifest> {
+    let path = args.work_dir.join("manifest.json");
+    let text = std::fs::read_to_string(&path).map_err(|e| {
+        format!(
+            "cannot read {} (run the ingest scenario first): {e}",
+            path.display()
+        )
+    })?;
+    let value: Value = serde_json::from_str(&text)?;
+    let keys = value["keys"]
+        .as_array()
+        .ok_or("manifest without keys")?
+        .iter()
+        .filter_map(|k| k.as_str().map(str::to_string))
+        .collect();
+    Ok(Manifest {
+        keys,
+        events: value["events"].as_u64().unwrap_or(0),
+    })
+}
+
+async fn ingest(args: &Args, events: &[Event], recorder: &Recorder) -> BenchResult<()> {
+    let dir = auditlog_dir(args);
+    let keys = fresh_store(args, &dir)?;
+    let server = server::Server::start(&args.auditlog_bin, &dir)?;
+    let bodies = auditlog::bodies(events, 500);
+    let elapsed = auditlog::send_all(&server.base, &keys, bodies, 4).await?;
+    recorder.record(
+        "ingest",
+        INGEST_BATCH,
+        "auditlog",
+        "events",
+        events.len() as f64,
+    )?;
+    recorder.record(
+        "ingest",
+        INGEST_BATCH,
+        "auditlog",
+        "events_per_s",
+        rate(events.len(), elapsed),
+    )?;
+    recorder.record(
+        "ingest",
+        INGEST_BATCH,
+        "auditlog",
+        "peak_rss_mib",
+        server.memory_kib("VmHWM").unwrap_or(0) as f64 / 1024.0,
+    )?;
+    server.stop()?;
+    std::fs::write(
+        args.work_dir.join("manifest.json"),
+        serde_json::to_vec_pretty(
+            &json!({"seed": args.seed, "events": events.len(), "keys": keys}),
+        )?,
+    )?;
+
+    let single = &events[..args.single_events.min(events.len())];
+    let dir = args.work_dir.join("auditlog-single");
+    let keys = fresh_store(args, &dir)?;
+    let server = server::Server::start(&args.auditlog_bin, &dir)?;
+    let bodies = auditlog::bodies(single, 1);
+    let elapsed = auditlog::send_all(&server.base, &keys, bodies, 64).await?;
+    recorder.record(
+        "ingest",
+        INGEST_SINGLE,
+        "auditlog",
+        "events",
+        single.len() as f64,
+    )?;
+    recorder.record(
+        "ingest",
+        INGEST_SINGLE,
+        "auditlog",
+        "events_per_s",
+        rate(single.len(), elapsed),
+    )?;
+    server.stop()?;
+    std::fs::remove_dir_all(&dir)?;
+    Ok(())
+}
+
+async fn baseline_load(args: &Args, events: &[Event], recorder: &Recorder) -> BenchResult<()> {
+    let rows = &events[..args.row_events.min(events.len())];
+    let batches = &events[..args.batch_events.min(events.len())];
+    let dir = args.work_dir.join("sqlite");
+    std::fs::create_dir_all(&dir)?;
+    let scratch = dir.join("load.db");
+    let measure = |system: &str, case: &str, n: usize, elapsed: Duration| -> BenchResult<()> {
+        recorder.record("ingest", case, system, "events", n as f64)?;
+        recorder.record("ingest", case, system, "events_per_s", rate(n, elapsed))
+    };
+    measure(
+        "sqlite",
+        ROWS_1,
+        rows.len(),
+        sqlite_baseline::load_rows(&scratch, rows)?,
+    )?;
+    measure(
+        "sqlite",
+        ROWS_64,
+        rows.len(),
+        sqlite_baseline::load_rows_concurrently(&scratch, rows, 64)?,
+    )?;
+    measure(
+        "sqlite",
+        BATCHES,
+        batches.len(),
+        sqlite_baseline::load_batches(&scratch, batches, 1_000)?,
+    )?;
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", scratch.display()));
+    }
+    measure(
+        "sqlite",
+        ONE_TXN,
+        events.len(),
+        sqlite_baseline::load_batches(&sqlite_path(args), events, events.len().max(1))?,
+    )?;
+    if args.no_postgres {
+        return Ok(());
+    }
+    eprintln!(
+        "postgres: {}",
+        postgres_baseline::settings(&args.pg_url).await?
+    );
+    postgres_baseline::recreate_database(&args.pg_url).await?;
+    let url = &args.pg_url;
+    measure(
+        "postgres",
+        ROWS_1,
+        rows.len(),
+        postgres_baseline::load_rows(url, "events_load", rows, 1).await?,
+    )?;
+    measure(
+        "postgres",
+        ROWS_64,
+        rows.len(),
+        postgres_baseline::load_rows(url, "events_load", rows, 64).await?,
+    )?;
+    measure(
+        "postgres",
+        BATCHES,
+        batches.len(),
+        postgres_baseline::load_batches(url, "events_load", batches, 1_000).await?,
+    )?;
+    postgres_baseline::connect(url, postgres_baseline::DATABASE)
+        .await?
+        .batch_execute("DROP TABLE events_load")
+        .await?;
+    measure(
+        "postgres",
+        COPY,
+        events.len(),
+        postgres_baseline::load_copy(url, "events", events).await?,
+    )?;
+    Ok(())
+}
+
+async fn queries(args: &Args, dataset: &Dataset, recorder: &Recorder) -> BenchResult<()> {
+    let combinations = seed_combinations(dataset);
+    let manifest = read_manifest(args)?;
+    let server = server::Server::start(&args.auditlog_bin, &auditlog_dir(args))?;
+    auditlog::pages(
+        &server.base,
+        &manifest.keys[0],
+        &combinations,
+        args.repeat,
+        recorder,
+    )
+    .await?;
+    auditlog::histograms(
+        &server.base,
+        &manifest.keys[0],
+        &combinations,
+        args.count_repeat,
+        recorder,
+    )
+    .await?;
+    server.stop()?;
+    sqlite_baseline::queries(
+        &sqlite_path(args),
+        &combinations,
+        args.repeat,
+        args.count_repeat,
+        recorder,
+    )?;
+    if !args.no_postgres {
+        postgres_baseline::queries(
+            &args.pg_url,
+            &combinations,
+            args.repeat,
+            args.count_repeat,
+            recorder,
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+async fn export(args: &Args, dataset: &Dataset, recorder: &Recorder) -> BenchResult<()> {
+    let manifest = read_manifest(args)?;
+    let project = dataset.accounts[0].projects[0].name.clone();
+    let cases = [
+        (EXPORT_ACCOUNT, json!({}), None),
+        (
+            EXPORT_PROJECT,
+            json!({"project": [project.clone()]}),
+            Some(project.as_str()),
+        ),
+    ];
+    for (case, filters, project) in &cases {
+        // A fresh server per export, so that its peak RSS is the export's.
+        let server = server::Server::start(&args.auditlog_bin, &auditlog_dir(args))?;
+        if !auditlog::has_exports(&server.base, &manifest.keys[0]).await {
+            eprintln!("this build has no exports API yet: Auditlog export not measured");
+            server.stop()?;
+        } else {
+            let idle = server.memory_kib("VmHWM").unwrap_or(0) as f64 / 1024.0;
+            let (rows, bytes, elapsed, download) =
+                auditlog::export(&server.base, &manifest.keys[0], filters.clone()).await?;
+            let peak = server.memory_kib("VmHWM").unwrap_or(0) as f64 / 1024.0;
+            server.stop()?;
+            recorder.record("export", case, "auditlog", "rows", rows as f64)?;
+            recorder.record(
+                "export",
+                case,
+                "auditlog",
+                "rows_per_s",
+                rows as f64 / elapsed.as_secs_f64(),
+            )?;
+            recorder.record(
+                "export",
+                case,
+                "auditlog",
+                "mb_per_s",
+                bytes as f64 / 1e6 / elapsed.as_secs_f64(),
+            )?;
+            recorder.record(
+                "export",
+                case,
+                "auditlog",
+                "download_mb_per_s",
+                bytes as f64 / 1e6 / download.as_secs_f64(),
+            )?;
+            recorder.record("export", case, "auditlog", "idle_rss_mib", idle)?;
+            recorder.record("export", case, "auditlog", "peak_rss_mib", peak)?;
+        }
+        let rows = count_rows(args, *project)?;
+        let (bytes, elapsed) = sqlite_baseline::export_csv(&sqlite_path(args), *project)?;
+        recorder.record("export", case, "sqlite", "rows", rows as f64)?;
+        recorder.record(
+            "export",
+            case,
+            "sqlite",
+            "rows_per_s",
+            rows as f64 / elapsed.as_secs_f64(),
+        )?;
+        recorder.record(
+            "export",
+            case,
+            "sqlite",
+            "mb_per_s",
+            bytes as f64 / 1e6 / elapsed.as_secs_f64(),
+        )?;
+        if !args.no_postgres {
+            let (bytes, elapsed) = postgres_baseline::export_csv(&args.pg_url, *project).await?;
+            recorder.record("export", case, "postgres", "rows", rows as f64)?;
+            recorder.record(
+                "export",
+                case,
+                "postgres",
+                "rows_per_s",
+                rows as f64 / elapsed.as_secs_f64(),
+            )?;
+            recorder.record(
+                "export",
+                case,
+                "postgres",
+                "mb_per_s",
+                bytes as f64 / 1e6 / elapsed.as_secs_f64(),
+            )?;
+        }
+    }
+    let _ = manifest.events;
+    Ok(())
+}
+
+/// Rows of the big account (or one of its projects) in the SQLite baseline.
+fn count_rows(args: &Args, project: Option<&str>) -> BenchResult<u64> {
+    let conn = rusqlite::Connection::open(sqlite_path(args))?;
+    let n: i64 = match project {
+        Some(p) => conn.query_row(
+            "SELECT count(*) FROM events WHERE account = 'acme' AND project = ?1",
+            [p],
+            |r| r.get(0),
+        )?,
+        None => conn.query_row(
+            "SELECT count(*) FROM events WHERE account = 'acme'",
+            [],
+            |r| r.get(0),
+        )?,
+    };
+    Ok(n as u64)
+}
+
+fn verify(args: &Args, recorder: &Recorder) -> BenchResult<()> {
+    if !server::has_subcommand(&args.auditlog_bin, "verify") {
+        eprintln!("this build has no `auditlog verify` yet: not measured");
+        return Ok(());
+    }
+    let manifest = read_manifest(args)?;
+    let started = Instant::now();
+    server::cli(&args.auditlog_bin, &auditlog_dir(args), &["verify"])?;
+    let elapsed = started.elapsed();
+    recorder.record(
+        "verify",
+        "whole store",
+        "auditlog",
+        "events",
+        manifest.events as f64,
+    )?;
+    recorder.record(
+        "verify",
+        "whole store",
+        "auditlog",
+        "events_per_s",
+        rate(manifest.events as usize, elapsed),
+    )
+}
+
+async fn disk(args: &Args, recorder: &Recorder) -> BenchResult<()> {
+    let manifest = read_manifest(args)?;
+    let bytes = server::dir_bytes(&auditlog_dir(args));
+    recorder.record(
+        "disk",
+        "bytes per event",
+        "auditlog",
+        "bytes_per_event",
+        bytes as f64 / manifest.events.max(1) as f64,
+    )?;
+    let (bytes, rows) = sqlite_baseline::bytes_on_disk(&sqlite_path(args))?;
+    recorder.record(
+        "disk",
+        "bytes per event",
+        "sqlite",
+        "bytes_per_event",
+        bytes as f64 / rows.max(1) as f64,
+    )?;
+    if !args.no_postgres {
+        let (bytes, rows) = postgres_baseline::bytes_on_disk(&args.pg_url).await?;
+        recorder.record(
+            "disk",
+            "bytes per event",
+            "postgres",
+            "bytes_per_event",
+            bytes as f64 / rows.max(1) as f64,
+        )?;
+    }
+    Ok(())
+}
+
+fn write_report(args: &Args) -> BenchResult<()> {
+    let records = results::load(&args.work_dir.join("results.jsonl"))?;
+    let text = report::render(&records);
+    if let Some(parent) = args.out.parent() {
+        std::fs::create_dir_all(parent)?;
+    }
+    std::fs::write(&args.out, &text)?;
+    println!("{text}");
+    eprintln!("wrote {}", args.out.display());
+    Ok(())
+}
+
+async fn clean(args: &Args) -> BenchResult<()> {
+    if !args.no_postgres {
+        postgres_baseline::drop_database(&args.pg_url).await?;
+    }
+    for dir in [auditlog_dir(args), args.work_dir.join("sqlite")] {
+        if dir.exists() {
+            std::fs::remove_dir_all(dir)?;
+        }
+    }
+    Ok(())
+}
