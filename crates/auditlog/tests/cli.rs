@@ -2,115 +2,75 @@
 
 mod common;
 
-use common::{cli, get, post, TestServer, BIN};
+use common::{cli, get, post, run_cli, TestServer};
 use serde_json::json;
-use std::process::{Command, Stdio};
-
-fn run(data_dir: &std::path::Path, args: &[&str], stdin: &str) -> (bool, String) {
-    use std::io::Write;
-    let mut child = Command::new(BIN)
-        .arg("--data-dir")
-        .arg(data_dir)
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(stdin.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stderr).to_string(),
-    )
-}
+use std::process::Command;
 
 #[test]
 fn admin_commands_check_their_input() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     assert!(cli(d, &["account", "create", "acme"], "").contains("created account acme"));
-    let (ok, err) = run(d, &["account", "create", "acme"], "");
-    assert!(!ok && err.contains("already exists"), "{err}");
-    let (ok, err) = run(d, &["account", "create", "Bad Name"], "");
-    assert!(!ok && err.contains("must be 1-64 characters"), "{err}");
-    let (ok, err) = run(
-        d,
-        &["key", "create", "--account", "nope", "--scope", "read"],
-        "",
-    );
-    assert!(!ok && err.contains("no account named"), "{err}");
-    let (ok, err) = run(
-        d,
-        &["key", "create", "--account", "acme", "--scope", "admin"],
-        "",
-    );
-    assert!(!ok && err.contains("unknown scope"), "{err}");
-    let (ok, err) = run(
-        d,
-        &[
+    let user = |email: &'static str, role: &'static str| -> Vec<&'static str> {
+        vec![
             "user",
             "create",
             "--account",
             "acme",
             "--email",
-            "ada@acme.test",
+            email,
             "--role",
-            "admin",
-        ],
-        "short\n",
-    );
-    assert!(!ok && err.contains("at least 12"), "{err}");
-    let (ok, err) = run(
+            role,
+        ]
+    };
+    let refused: Vec<(Vec<&str>, &str, &str)> = vec![
+        (vec!["account", "create", "acme"], "", "already exists"),
+        (
+            vec!["account", "create", "Bad Name"],
+            "",
+            "must be 1-64 characters",
+        ),
+        (
+            vec!["key", "create", "--account", "nope", "--scope", "read"],
+            "",
+            "no account named",
+        ),
+        (
+            vec!["key", "create", "--account", "acme", "--scope", "admin"],
+            "",
+            "unknown scope",
+        ),
+        (user("ada@acme.test", "admin"), "short\n", "at least 12"),
+        (
+            user("ada@acme.test", "owner"),
+            "long enough password\n",
+            "unknown role",
+        ),
+        (
+            user("not-an-email", "admin"),
+            "long enough password\n",
+            "not an email address",
+        ),
+    ];
+    for (args, stdin, message) in refused {
+        let out = run_cli(d, &args, stdin);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            !out.status.success() && err.contains(message),
+            "{args:?}: {err}"
+        );
+    }
+    let created = cli(d, &user("Ada@Acme.test", "admin"), "long enough password\n");
+    assert!(created.contains("created admin ada@acme.test"), "{created}");
+    let again = run_cli(
         d,
-        &[
-            "user",
-            "create",
-            "--account",
-            "acme",
-            "--email",
-            "ada@acme.test",
-            "--role",
-            "owner",
-        ],
-        "long enough password\n",
-    );
-    assert!(!ok && err.contains("unknown role"), "{err}");
-    assert!(cli(
-        d,
-        &[
-            "user",
-            "create",
-            "--account",
-            "acme",
-            "--email",
-            "Ada@Acme.test",
-            "--role",
-            "admin"
-        ],
-        "long enough password\n"
-    )
-    .contains("created admin ada@acme.test"));
-    let (ok, err) = run(
-        d,
-        &[
-            "user",
-            "create",
-            "--account",
-            "acme",
-            "--email",
-            "ada@acme.test",
-            "--role",
-            "member",
-        ],
+        &user("ada@acme.test", "member"),
         "another long password\n",
     );
-    assert!(!ok && err.contains("already exists"), "{err}");
+    assert!(
+        !again.status.success()
+            && String::from_utf8_lossy(&again.stderr).contains("already exists")
+    );
     // Secrets are stored hashed: neither the key nor the password appears in the database file.
     let key = cli(
         d,
