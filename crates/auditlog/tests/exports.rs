@@ -587,3 +587,47 @@ async fn the_cli_writes_the_same_files() {
         .iter()
         .all(|e| e["actor"]["id"].as_str().unwrap().starts_with("cli:")));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stopping_server_hands_its_running_export_back() {
+    let temp = tempfile::tempdir().unwrap();
+    let mut server = TestServer::start_on(temp.path(), &["--export-test-page-delay-ms", "700"]);
+    let acme = server.account("acme");
+    send(&server, &acme.ingest, fixture(3_000, 0)).await;
+    let export = create_export(&server, &acme.read, json!({"format": "jsonl"})).await;
+    let id = export["id"].clone();
+    wait_for(&server, &acme.read, &id, "running", |e| {
+        e["status"] == "running"
+    })
+    .await;
+
+    // SIGTERM: the worker stops at the next page and gives the job back.
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &server.child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while server.child.try_wait().unwrap().is_none() {
+        assert!(Instant::now() < deadline, "the server did not stop");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let db = rusqlite::Connection::open(temp.path().join("auditlog.db")).unwrap();
+    let (state, attempts): (String, i64) = db
+        .query_row(
+            "SELECT status, attempts FROM export_jobs WHERE id = ?1",
+            [id.as_i64().unwrap()],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert_eq!(
+        (state.as_str(), attempts),
+        ("queued", 0),
+        "handed back without using up an attempt"
+    );
+    drop(db);
+
+    let server = TestServer::start_on(temp.path(), &[]);
+    let done = completed(&server, &acme.read, &id).await;
+    assert_eq!(done["row_count"], 3_000);
+}
