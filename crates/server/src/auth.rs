@@ -4,13 +4,16 @@
 
 use crate::error::ApiError;
 use crate::state::AppState;
-use auditlog_store::{Account, Scope};
+use auditlog_store::{Account, ApiKeyGrant, Scope};
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::StatusCode;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use sha2::{Digest, Sha256};
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 /// Prefix of every API key, so that secret scanners and people recognise one.
 pub const KEY_PREFIX: &str = "alk_";
@@ -53,6 +56,39 @@ pub fn verify_password(password: &str, phc: &str) -> bool {
                 .is_ok()
         })
         .unwrap_or(false)
+}
+
+/// How long a verified key is trusted without asking the store again. Keys
+/// cannot be revoked yet; when they can, this bounds how long a revoked key
+/// still works on one server.
+pub const KEY_CACHE_TTL: Duration = Duration::from_secs(10);
+/// Most keys remembered; beyond that the cache starts afresh (keys are few).
+const KEY_CACHE_MAX: usize = 10_000;
+
+/// Recently verified API keys by hash. Only keys the store knows are kept,
+/// so a key created a moment ago by the CLI is looked up (and usable) at once.
+#[derive(Default)]
+pub struct KeyCache {
+    entries: Mutex<HashMap<[u8; 32], (Instant, ApiKeyGrant)>>,
+}
+
+impl KeyCache {
+    fn get(&self, key_hash: &[u8; 32]) -> Option<ApiKeyGrant> {
+        let entries = self.entries.lock().ok()?;
+        match entries.get(key_hash) {
+            Some((at, grant)) if at.elapsed() < KEY_CACHE_TTL => Some(grant.clone()),
+            _ => None,
+        }
+    }
+
+    fn put(&self, key_hash: [u8; 32], grant: ApiKeyGrant) {
+        if let Ok(mut entries) = self.entries.lock() {
+            if entries.len() >= KEY_CACHE_MAX {
+                entries.clear();
+            }
+            entries.insert(key_hash, (Instant::now(), grant));
+        }
+    }
 }
 
 /// A caller authenticated by an API key: the account it may see and what it may do.
@@ -117,17 +153,25 @@ impl FromRequestParts<AppState> for ApiCaller {
                     "the Authorization header must be \"Bearer <key>\"",
                 )
             })?;
-        let grant = state
-            .store
-            .api_key_by_hash(hash_api_key(key))
-            .await?
-            .ok_or_else(|| {
-                ApiError::new(
-                    StatusCode::UNAUTHORIZED,
-                    "invalid_api_key",
-                    "the API key is not valid",
-                )
-            })?;
+        let key_hash = hash_api_key(key);
+        let grant = match state.api_keys.get(&key_hash) {
+            Some(grant) => grant,
+            None => {
+                let grant = state
+                    .store
+                    .api_key_by_hash(key_hash)
+                    .await?
+                    .ok_or_else(|| {
+                        ApiError::new(
+                            StatusCode::UNAUTHORIZED,
+                            "invalid_api_key",
+                            "the API key is not valid",
+                        )
+                    })?;
+                state.api_keys.put(key_hash, grant.clone());
+                grant
+            }
+        };
         Ok(ApiCaller {
             key_id: grant.key_id,
             account: grant.account,
@@ -146,6 +190,40 @@ mod tests {
         assert_ne!(a, b);
         assert!(a.starts_with(KEY_PREFIX) && a.len() > 40);
         assert_eq!(hash_api_key(&a), hash_api_key(&a));
+    }
+
+    fn grant(key_id: i64) -> ApiKeyGrant {
+        ApiKeyGrant {
+            key_id,
+            account: Account {
+                id: 1,
+                name: "acme".into(),
+                taxonomy: Default::default(),
+            },
+            scopes: vec![Scope::Read],
+        }
+    }
+
+    #[test]
+    fn the_key_cache_answers_only_for_keys_it_was_given() {
+        let cache = KeyCache::default();
+        let (a, b) = (hash_api_key("alk_a"), hash_api_key("alk_b"));
+        assert!(cache.get(&a).is_none());
+        cache.put(a, grant(7));
+        assert_eq!(cache.get(&a).map(|g| g.key_id), Some(7));
+        assert!(cache.get(&b).is_none());
+    }
+
+    #[test]
+    fn cached_keys_expire_after_the_ttl() {
+        let cache = KeyCache::default();
+        let a = hash_api_key("alk_a");
+        cache.put(a, grant(7));
+        // Age the entry instead of sleeping.
+        if let Some(entry) = cache.entries.lock().unwrap().get_mut(&a) {
+            entry.0 = entry.0.checked_sub(KEY_CACHE_TTL).unwrap();
+        }
+        assert!(cache.get(&a).is_none());
     }
 
     #[test]

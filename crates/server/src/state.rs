@@ -11,6 +11,9 @@ pub struct AppState {
     pub store: Arc<dyn Store>,
     pub metrics: Arc<Metrics>,
     pub exports: Exports,
+    /// Recently verified API keys, so that a request does not cost a
+    /// storage round trip just to authenticate.
+    pub api_keys: Arc<crate::auth::KeyCache>,
 }
 
 impl AppState {
@@ -21,6 +24,7 @@ impl AppState {
             store,
             metrics: Arc::new(Metrics::default()),
             exports: Exports::new(ExportSettings::new("auditlog-data/exports".into())),
+            api_keys: Arc::default(),
         }
     }
 
