@@ -66,20 +66,17 @@ impl MemoryHashes {
         Ok(())
     }
 
+    /// The leaf hash of leaf `n`, or zeros if there is none.
+    pub fn leaf_hash_at(&self, n: u64) -> Hash {
+        self.0
+            .get(stored_hash_index(0, n as i64) as usize)
+            .copied()
+            .unwrap_or_default()
+    }
+
     /// How many leaves the stored hashes hold.
     pub fn leaf_count(&self) -> i64 {
-        // Each leaf n adds 1 + trailing ones of n hashes; walk back from the count.
-        let total = self.0.len() as i64;
-        let (mut lo, mut hi) = (0i64, total);
-        while lo < hi {
-            let mid = lo + (hi - lo + 1) / 2;
-            if stored_hash_count(mid) <= total {
-                lo = mid;
-            } else {
-                hi = mid - 1;
-            }
-        }
-        lo
+        leaf_count_of_stored(self.0.len() as i64)
     }
 }
 
@@ -158,6 +155,21 @@ pub fn stored_hash_count(n: i64) -> i64 {
         i >>= 1;
     }
     count
+}
+
+/// How many whole leaves `stored` hashes hold (the inverse of
+/// [`stored_hash_count`], rounding down).
+pub fn leaf_count_of_stored(stored: i64) -> i64 {
+    let (mut lo, mut hi) = (0i64, stored.max(0));
+    while lo < hi {
+        let mid = lo + (hi - lo + 1) / 2;
+        if stored_hash_count(mid) <= stored {
+            lo = mid;
+        } else {
+            hi = mid - 1;
+        }
+    }
+    lo
 }
 
 /// The hashes to persist, starting at `stored_hash_index(0, n)`, when leaf
