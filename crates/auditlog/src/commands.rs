@@ -2,7 +2,9 @@
 //! store: what they create is usable at once.
 
 use crate::cli::{AccountCommand, Cli, Command, KeyCommand, StoreArgs, UserCommand};
-use auditlog_server::{auth, AppState};
+use auditlog_core::note::NoteVerifier;
+use auditlog_server::signer::CheckpointSigner;
+use auditlog_server::{auth, signing_key, AppState};
 use auditlog_store::{Account, Role, Scope, Store, StoreError};
 use auditlog_store_sqlite::SqliteStore;
 use std::io::Read;
@@ -16,6 +18,9 @@ pub enum CliError {
     Store(#[from] StoreError),
     #[error("{0}")]
     Io(String),
+    /// `verify` or `verify-export` found the data altered.
+    #[error("{0}")]
+    Verify(String),
 }
 
 pub type CliResult<T = ()> = Result<T, CliError>;
@@ -33,9 +38,30 @@ pub fn open_store(args: &StoreArgs) -> CliResult<Arc<dyn Store>> {
 }
 
 pub async fn run(cli: Cli) -> CliResult {
+    // Offline: needs no store.
+    if let Command::VerifyExport { file, key } = &cli.command {
+        return verify_export(file, key);
+    }
     let store = open_store(&cli.store)?;
     let result = match cli.command {
-        Command::Serve { listen, demo } => serve(store.clone(), &listen, demo).await,
+        Command::Serve { listen, demo } => serve(store.clone(), &cli.store, &listen, demo).await,
+        Command::Verify { key } => {
+            let verifier = match key {
+                Some(key) => Some(
+                    NoteVerifier::parse(&key)
+                        .map_err(|e| CliError::Usage(format!("--key: {e}")))?,
+                ),
+                None => {
+                    let path = cli.store.signing_key_path();
+                    path.exists()
+                        .then(|| signing_key::load(&path).map(|s| s.verifier()))
+                        .transpose()
+                        .map_err(CliError::Io)?
+                }
+            };
+            crate::verify::run(store.as_ref(), verifier.as_ref()).await
+        }
+        Command::VerifyExport { .. } => Ok(()),
         Command::Account {
             command: AccountCommand::Create { name },
         } => {
@@ -136,10 +162,45 @@ pub async fn create_user(
     Ok(())
 }
 
-async fn serve(store: Arc<dyn Store>, listen: &str, demo: bool) -> CliResult {
+/// Checks an export bundle offline against a pinned verifier key.
+fn verify_export(file: &std::path::Path, key: &str) -> CliResult {
+    let verifier = NoteVerifier::parse(key).map_err(|e| CliError::Usage(format!("--key: {e}")))?;
+    let archive = std::fs::read(file)
+        .map_err(|e| CliError::Io(format!("cannot read {}: {e}", file.display())))?;
+    let report = auditlog_core::bundle::verify(&archive, &verifier).map_err(|problem| {
+        CliError::Verify(format!("{} does NOT verify: {problem}", file.display()))
+    })?;
+    println!(
+        "OK: {} entries of {} verify against the checkpoint of tree size {} signed by {}{}",
+        report.entries,
+        report.origin,
+        report.tree_size,
+        verifier.to_text(),
+        if report.filters_checked {
+            ", and all match the bundle's filters"
+        } else {
+            ""
+        }
+    );
+    Ok(())
+}
+
+/// The checkpoint signer with the key from the configured file (created on
+/// first start), remembering its last signatures beside the key.
+fn checkpoint_signer(store: Arc<dyn Store>, args: &StoreArgs) -> CliResult<Arc<CheckpointSigner>> {
+    let key_path = args.signing_key_path();
+    let key = signing_key::load_or_create(&key_path, &args.log_name).map_err(CliError::Io)?;
+    let heads = key_path.with_file_name(signing_key::HEADS_FILE);
+    let signer =
+        CheckpointSigner::new(store, key, &args.log_name, Some(heads)).map_err(CliError::Io)?;
+    Ok(Arc::new(signer))
+}
+
+async fn serve(store: Arc<dyn Store>, args: &StoreArgs, listen: &str, demo: bool) -> CliResult {
     if demo {
         crate::demo::ensure_demo(store.as_ref()).await?;
     }
+    let signer = checkpoint_signer(store.clone(), args)?;
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .map_err(|e| CliError::Io(format!("cannot listen on {listen}: {e}")))?;
@@ -149,10 +210,14 @@ async fn serve(store: Arc<dyn Store>, listen: &str, demo: bool) -> CliResult {
     // Tests and scripts read this line to find a port chosen with :0.
     println!("auditlog listening on http://{address}");
     tracing::info!(%address, "serving");
-    let state = AppState::new(store.clone());
-    auditlog_server::serve(listener, state, shutdown_signal())
-        .await
-        .map_err(|e| CliError::Io(format!("server failed: {e}")))?;
+    let state = AppState::new(store.clone()).with_signer(signer.clone());
+    let (stop_signing, signing_stopped) = tokio::sync::watch::channel(false);
+    let signing = tokio::spawn(signer.run(signing_stopped));
+    let served = auditlog_server::serve(listener, state, shutdown_signal()).await;
+    // Sign what the last requests appended before the writer stops.
+    let _ = stop_signing.send(true);
+    let _ = signing.await;
+    served.map_err(|e| CliError::Io(format!("server failed: {e}")))?;
     tracing::info!("stopped accepting requests; draining the writer");
     Ok(())
 }

@@ -6,6 +6,7 @@
 mod cli;
 mod commands;
 mod demo;
+mod verify;
 
 use clap::Parser;
 use std::process::ExitCode;

@@ -1,6 +1,7 @@
-//! What every handler shares: the store (any backend, behind the traits) and
-//! the metrics.
+//! What every handler shares: the store (any backend, behind the traits),
+//! the metrics and the checkpoint signer.
 
+use crate::signer::CheckpointSigner;
 use auditlog_store::Store;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -9,6 +10,9 @@ use std::sync::Arc;
 pub struct AppState {
     pub store: Arc<dyn Store>,
     pub metrics: Arc<Metrics>,
+    /// Signs checkpoints; `None` when no signing key is configured (proof
+    /// endpoints then answer 503).
+    pub signer: Option<Arc<CheckpointSigner>>,
 }
 
 impl AppState {
@@ -16,7 +20,13 @@ impl AppState {
         Self {
             store,
             metrics: Arc::new(Metrics::default()),
+            signer: None,
         }
+    }
+
+    pub fn with_signer(mut self, signer: Arc<CheckpointSigner>) -> Self {
+        self.signer = Some(signer);
+        self
     }
 }
 

@@ -3,6 +3,7 @@
 pub mod body;
 pub mod events;
 pub mod ops;
+pub mod proofs;
 
 use crate::state::AppState;
 use axum::routing::get;
@@ -13,6 +14,10 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/events", get(events::query).post(events::ingest))
         .route("/api/v1/events/histogram", get(events::histogram))
         .route("/api/v1/events/{id}", get(events::get_one))
+        .route("/api/v1/events/{id}/proof", get(proofs::event_proof))
+        .route("/api/v1/public-key", get(proofs::public_key))
+        .route("/api/v1/checkpoint", get(proofs::checkpoint))
+        .route("/api/v1/proofs/consistency", get(proofs::consistency))
         .route("/api/v1/openapi.json", get(ops::openapi))
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
