@@ -291,3 +291,76 @@ fn write_heads(path: &std::path::Path, heads: &HashMap<String, Head>) -> Result<
     };
     write().map_err(|e| format!("cannot write {}: {e}", path.display()))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use auditlog_store::conformance::sample_events;
+    use auditlog_store_sqlite::SqliteStore;
+
+    async fn store_with(
+        dir: &std::path::Path,
+        events: usize,
+        prefix: &str,
+    ) -> (Arc<dyn Store>, Account) {
+        let store: Arc<dyn Store> = Arc::new(SqliteStore::open(dir).unwrap());
+        let account = store.create_account("acme").await.unwrap();
+        store
+            .append(&account, sample_events(events, prefix))
+            .await
+            .unwrap();
+        (store, account)
+    }
+
+    /// A failover to a store with another history (longer, but not an
+    /// extension of what was signed) is refused, and reported.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn refuses_to_sign_a_tree_that_does_not_extend_the_last_signed_one() {
+        let keys = tempfile::tempdir().unwrap();
+        let heads = keys.path().join(crate::signing_key::HEADS_FILE);
+        let key = NoteSigner::from_seed("auditlog", [4; 32]).unwrap();
+
+        let primary_dir = tempfile::tempdir().unwrap();
+        let (primary, account) = store_with(primary_dir.path(), 5, "p").await;
+        let signer = CheckpointSigner::new(
+            primary.clone(),
+            key.clone(),
+            "auditlog",
+            Some(heads.clone()),
+        )
+        .unwrap();
+        let first = signer.sign_if_grown(&account).await.unwrap().unwrap();
+        assert_eq!(first.size, 5);
+        // Nothing new: the same checkpoint, not a second one.
+        assert_eq!(
+            signer.sign_if_grown(&account).await.unwrap().unwrap(),
+            first
+        );
+        primary
+            .append(&account, sample_events(2, "q"))
+            .await
+            .unwrap();
+        assert_eq!(
+            signer.sign_if_grown(&account).await.unwrap().unwrap().size,
+            7
+        );
+        assert!(signer.refusal().is_none());
+        primary.shutdown().await;
+
+        let replica_dir = tempfile::tempdir().unwrap();
+        let (replica, account) = store_with(replica_dir.path(), 9, "other").await;
+        let signer = CheckpointSigner::new(replica.clone(), key, "auditlog", Some(heads)).unwrap();
+        let refused = signer.sign_if_grown(&account).await.unwrap_err();
+        assert!(
+            matches!(refused, SignError::Rollback(ref m) if m.contains("does not extend")),
+            "{refused}"
+        );
+        assert!(signer.refusal().unwrap().contains("size 7"));
+        assert!(replica
+            .latest_checkpoint(account.id)
+            .await
+            .unwrap()
+            .is_none());
+        replica.shutdown().await;
+    }
+}
