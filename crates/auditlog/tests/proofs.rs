@@ -179,6 +179,20 @@ async fn proofs_have_spec_shapes_and_verify_offline() {
     let (status, body) = get(&server, "/api/v1/checkpoint", &other.read).await;
     assert_eq!(status, 404, "an empty account has no checkpoint: {body}");
 
+    // The OpenAPI description lists the proof routes.
+    let (_, openapi) = get(&server, "/api/v1/openapi.json", &acme.read).await;
+    for path in [
+        "/api/v1/public-key",
+        "/api/v1/checkpoint",
+        "/api/v1/events/{id}/proof",
+        "/api/v1/proofs/consistency",
+    ] {
+        assert!(
+            openapi["paths"][path]["get"].is_object(),
+            "{path} missing from openapi.json"
+        );
+    }
+
     // The same proofs satisfy Go's reference verifier (sumdb/note + sumdb/tlog).
     match goverify() {
         Ok(bin) => {
