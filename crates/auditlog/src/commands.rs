@@ -1,8 +1,9 @@
 //! What each subcommand does. They work while a server runs on the same
 //! store: what they create is usable at once.
 
-use crate::cli::{AccountCommand, Cli, Command, KeyCommand, StoreArgs, UserCommand};
+use crate::cli::{AccountCommand, Cli, Command, ExportArgs, KeyCommand, StoreArgs, UserCommand};
 use auditlog_core::note::NoteVerifier;
+use auditlog_server::exports::{worker, ExportSettings, Exports};
 use auditlog_server::signer::CheckpointSigner;
 use auditlog_server::{auth, signing_key, AppState};
 use auditlog_store::{Account, Role, Scope, Store, StoreError};
@@ -44,7 +45,15 @@ pub async fn run(cli: Cli) -> CliResult {
     }
     let store = open_store(&cli.store)?;
     let result = match cli.command {
-        Command::Serve { listen, demo } => serve(store.clone(), &cli.store, &listen, demo).await,
+        Command::Serve {
+            listen,
+            demo,
+            exports,
+        } => {
+            let settings = export_settings(&cli.store, &exports);
+            serve(store.clone(), &cli.store, &listen, demo, settings).await
+        }
+        Command::Export(command) => crate::export::run(store.clone(), command).await,
         Command::Verify { key } => {
             let verifier = match key {
                 Some(key) => Some(
@@ -105,7 +114,7 @@ pub async fn run(cli: Cli) -> CliResult {
                     CliError::Io(format!("cannot read the password from standard input: {e}"))
                 })?;
             let password = password.trim_end_matches(['\r', '\n']);
-            create_user(store.as_ref(), &account, &email, password, role).await?;
+            let email = create_user(store.as_ref(), &account, &email, password, role).await?;
             println!(
                 "created {} {email} in account {}",
                 role.as_str(),
@@ -139,13 +148,14 @@ pub async fn create_key(
     Ok(key)
 }
 
+/// Creates a console user and returns the email as stored (trimmed, lowercase).
 pub async fn create_user(
     store: &dyn Store,
     account: &Account,
     email: &str,
     password: &str,
     role: Role,
-) -> CliResult {
+) -> CliResult<String> {
     let email = email.trim().to_ascii_lowercase();
     if !email.contains('@') || email.len() > 200 {
         return Err(CliError::Usage(format!(
@@ -159,7 +169,7 @@ pub async fn create_user(
     }
     let hash = auth::hash_password(password).map_err(CliError::Io)?;
     store.create_user(account.id, &email, &hash, role).await?;
-    Ok(())
+    Ok(email)
 }
 
 /// Checks an export bundle offline against a pinned verifier key.
@@ -196,7 +206,34 @@ fn checkpoint_signer(store: Arc<dyn Store>, args: &StoreArgs) -> CliResult<Arc<C
     Ok(Arc::new(signer))
 }
 
-async fn serve(store: Arc<dyn Store>, args: &StoreArgs, listen: &str, demo: bool) -> CliResult {
+/// The worker's settings: defaults (defined once, in the server crate)
+/// overridden by flags or environment.
+fn export_settings(store: &StoreArgs, args: &ExportArgs) -> ExportSettings {
+    let dir = args
+        .export_dir
+        .clone()
+        .unwrap_or_else(|| store.data_dir.join("exports"));
+    let mut settings = ExportSettings::new(dir);
+    if let Some(n) = args.export_concurrency {
+        settings.concurrency = usize::from(n);
+    }
+    if let Some(expiry) = args.export_expiry {
+        settings.expiry = expiry;
+    }
+    if let Some(lease) = args.export_lease {
+        settings.lease = lease;
+    }
+    settings.page_delay = std::time::Duration::from_millis(args.export_test_page_delay_ms);
+    settings
+}
+
+async fn serve(
+    store: Arc<dyn Store>,
+    args: &StoreArgs,
+    listen: &str,
+    demo: bool,
+    export_settings: ExportSettings,
+) -> CliResult {
     if demo {
         crate::demo::ensure_demo(store.as_ref()).await?;
     }
@@ -210,16 +247,28 @@ async fn serve(store: Arc<dyn Store>, args: &StoreArgs, listen: &str, demo: bool
     // Tests and scripts read this line to find a port chosen with :0.
     println!("auditlog listening on http://{address}");
     tracing::info!(%address, "serving");
-    let state = AppState::new(store.clone()).with_signer(signer.clone());
-    let (stop_signing, signing_stopped) = tokio::sync::watch::channel(false);
-    let signing = tokio::spawn(signer.run(signing_stopped));
-    let served = auditlog_server::serve(listener, state, shutdown_signal()).await;
+    let exports = Exports::new(export_settings.clone());
+    let state = AppState::new(store.clone())
+        .with_exports(exports.clone())
+        .with_signer(signer.clone());
+    // One stop signal for the HTTP server, the export worker and the signer.
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let stop = Arc::new(stop);
+    let signing = tokio::spawn(signer.run(stopped.clone()));
+    let mut workers = worker::spawn(store.clone(), export_settings, exports.wakeup, stopped);
+    let stop_on_signal = stop.clone();
+    let served = auditlog_server::serve(listener, state, async move {
+        shutdown_signal().await;
+        stop_on_signal.send_replace(true);
+    })
+    .await;
+    stop.send_replace(true);
+    tracing::info!("stopped accepting requests; letting exports reach a safe point");
+    while workers.join_next().await.is_some() {}
     // Sign what the last requests appended before the writer stops.
-    let _ = stop_signing.send(true);
     let _ = signing.await;
-    served.map_err(|e| CliError::Io(format!("server failed: {e}")))?;
-    tracing::info!("stopped accepting requests; draining the writer");
-    Ok(())
+    tracing::info!("draining the writer");
+    served.map_err(|e| CliError::Io(format!("server failed: {e}")))
 }
 
 /// Completes on Ctrl-C or SIGTERM.

@@ -6,6 +6,7 @@
 mod cli;
 mod commands;
 mod demo;
+mod export;
 mod verify;
 
 use clap::Parser;

@@ -1,6 +1,7 @@
 //! What every handler shares: the store (any backend, behind the traits),
-//! the metrics and the checkpoint signer.
+//! the export settings, the metrics and the checkpoint signer.
 
+use crate::exports::{ExportSettings, Exports};
 use crate::signer::CheckpointSigner;
 use auditlog_store::Store;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -10,18 +11,27 @@ use std::sync::Arc;
 pub struct AppState {
     pub store: Arc<dyn Store>,
     pub metrics: Arc<Metrics>,
+    pub exports: Exports,
     /// Signs checkpoints; `None` when no signing key is configured (proof
     /// endpoints then answer 503).
     pub signer: Option<Arc<CheckpointSigner>>,
 }
 
 impl AppState {
+    /// State with export files under `./auditlog-data/exports`; servers set
+    /// their real directory with [`AppState::with_exports`].
     pub fn new(store: Arc<dyn Store>) -> Self {
         Self {
             store,
             metrics: Arc::new(Metrics::default()),
+            exports: Exports::new(ExportSettings::new("auditlog-data/exports".into())),
             signer: None,
         }
+    }
+
+    pub fn with_exports(mut self, exports: Exports) -> Self {
+        self.exports = exports;
+        self
     }
 
     pub fn with_signer(mut self, signer: Arc<CheckpointSigner>) -> Self {

@@ -18,6 +18,7 @@ pub async fn run_all(store: &dyn Store) {
     tree_hashes_match_a_recomputation(store).await;
     checkpoints_are_retained(store).await;
     scan_returns_leaves_and_columns(store).await;
+    crate::exports_conformance::run_all(store).await;
 }
 
 const BASE: i64 = 1_764_000_000_000_000; // 2025-11-24

@@ -2,6 +2,7 @@
 
 pub mod body;
 pub mod events;
+pub mod exports;
 pub mod ops;
 pub mod proofs;
 
@@ -18,6 +19,12 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/public-key", get(proofs::public_key))
         .route("/api/v1/checkpoint", get(proofs::checkpoint))
         .route("/api/v1/proofs/consistency", get(proofs::consistency))
+        .route("/api/v1/exports", get(exports::list).post(exports::create))
+        .route("/api/v1/exports/{id}", get(exports::get_one))
+        .route(
+            "/api/v1/exports/{id}/download",
+            get(exports::download_route),
+        )
         .route("/api/v1/openapi.json", get(ops::openapi))
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
