@@ -254,8 +254,14 @@ async fn serve(
     // One stop signal for the HTTP server, the export worker and the signer.
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let stop = Arc::new(stop);
-    let signing = tokio::spawn(signer.run(stopped.clone()));
-    let mut workers = worker::spawn(store.clone(), export_settings, exports.wakeup, stopped);
+    let signing = tokio::spawn(signer.clone().run(stopped.clone()));
+    let mut workers = worker::spawn(
+        store.clone(),
+        export_settings,
+        Some(signer.clone()),
+        exports.wakeup,
+        stopped,
+    );
     let stop_on_signal = stop.clone();
     let served = auditlog_server::serve(listener, state, async move {
         shutdown_signal().await;

@@ -438,3 +438,74 @@ async fn a_filtered_bundle_verifies_offline_and_tampering_fails() {
     let (ok, out) = run_cli(dir.path(), &["verify-export", file, "--key", &stranger]);
     assert!(!ok, "{out}");
 }
+
+/// `format: "bundle"` through the export API: the downloaded file verifies
+/// offline with `verify-export` and the server's public key.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bundle_exports_through_the_api_verify_offline() {
+    let server = TestServer::start();
+    let acme = server.account("acme");
+    ingest(&server, &acme, 1..21).await;
+    let (status, body) = post(
+        &server,
+        "/api/v1/exports",
+        &acme.read,
+        &json!({"format": "bundle", "compression": "gzip"}),
+    )
+    .await;
+    assert_eq!(status, 422, "{body}");
+    assert_eq!(body["error"]["details"]["field"], "compression");
+    let (status, created) = post(
+        &server,
+        "/api/v1/exports",
+        &acme.read,
+        &json!({"format": "bundle", "filters": {"action": ["Create"]}}),
+    )
+    .await;
+    assert_eq!(status, 202, "{created}");
+    let id = created["export"]["id"].clone();
+    let start = Instant::now();
+    let export = loop {
+        let (_, body) = get(&server, &format!("/api/v1/exports/{id}"), &acme.read).await;
+        match body["export"]["status"].as_str() {
+            Some("completed") => break body["export"].clone(),
+            Some("failed") => panic!("bundle export failed: {body}"),
+            _ => {}
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "export did not complete: {body}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(export["format"], "bundle");
+    assert_eq!(export["row_count"], 10);
+    let response = server
+        .http
+        .get(server.url(&format!("/api/v1/exports/{id}/download")))
+        .bearer_auth(&acme.read)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    assert_eq!(response.headers()["content-type"], "application/x-tar");
+    assert!(response.headers()["content-disposition"]
+        .to_str()
+        .unwrap()
+        .ends_with(".tar\""));
+    let bytes = response.bytes().await.unwrap();
+    let path = server.data_dir.join("downloaded.tar");
+    std::fs::write(&path, &bytes).unwrap();
+    let (_, vkey) = get_text(&server, "/api/v1/public-key", None).await;
+    let (ok, out) = run_cli(
+        &server.data_dir,
+        &[
+            "verify-export",
+            path.to_str().unwrap(),
+            "--key",
+            vkey.trim(),
+        ],
+    );
+    assert!(ok, "{out}");
+    assert!(out.contains("OK: 10 entries of auditlog/acme"), "{out}");
+}
