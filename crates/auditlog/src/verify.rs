@@ -163,6 +163,13 @@ async fn verify_account(
         progress.show(&account.name, expected - 1, total);
     }
     let size = expected - 1;
+    let rows = store.event_row_count(account.id).await?;
+    if rows != size {
+        return Ok(Outcome::Bad(format!(
+            "the account has {rows} event rows but only seqs 1 to {size} form its log: {} rows were inserted outside it (a duplicate or out-of-range seq)",
+            rows.saturating_sub(size)
+        )));
+    }
     let stored_count = store.stored_hash_count(account.id).await?;
     if stored_count != merkle::stored_hash_count(size as i64) {
         return Ok(Outcome::Bad(format!(

@@ -251,6 +251,35 @@ async fn verify_catches_every_kind_of_tampering_and_passes_an_intact_store() {
         &["event seq 16", "inserted"],
     );
 
+    // An event slipped in beside an existing one: the unique index dropped,
+    // a second row with seq 7 inserted.
+    assert_caught(
+        base,
+        |c| {
+            c.execute_batch(
+                "DROP INDEX events_by_seq; DROP INDEX events_by_id;
+                 INSERT INTO events SELECT * FROM events WHERE account_id = 1 AND seq = 7;",
+            )
+            .unwrap();
+        },
+        &["event seq 7", "more than once"],
+    );
+
+    // A row outside the sequence (seq 0), which queries would still show.
+    assert_caught(
+        base,
+        |c| {
+            c.execute(
+                "INSERT INTO events (account_id, seq, time, event_id, event_type, action, actor_id, project, app, version, target_id, received_at, leaf, leaf_hash)
+                 SELECT account_id, 0, time, 'ghost', event_type, action, actor_id, project, app, version, target_id, received_at, leaf, leaf_hash
+                 FROM events WHERE account_id = 1 AND seq = 2",
+                [],
+            )
+            .unwrap();
+        },
+        &["16 event rows", "inserted outside"],
+    );
+
     // A checkpoint replaced by one signed with another key.
     assert_caught(
         base,

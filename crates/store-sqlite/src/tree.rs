@@ -134,6 +134,21 @@ impl TreeStore for SqliteStore {
         .await
     }
 
+    async fn event_row_count(&self, account: AccountId) -> Result<u64> {
+        self.with_conn(move |conn| {
+            // NOT INDEXED: the count must come from the table itself, not from
+            // an index an attacker might have dropped or rebuilt.
+            conn.query_row(
+                "SELECT COUNT(*) FROM events NOT INDEXED WHERE account_id = ?1",
+                [account],
+                |r| r.get::<_, i64>(0),
+            )
+            .map(|n| n as u64)
+            .map_err(sql_error)
+        })
+        .await
+    }
+
     async fn scan_events(
         &self,
         account: AccountId,

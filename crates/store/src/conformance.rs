@@ -451,6 +451,7 @@ async fn scan_returns_leaves_and_columns(store: &dyn Store) {
     let rest = store.scan_events(account.id, 4, 100).await.unwrap();
     assert_eq!(first.len(), 4);
     assert_eq!(rest.len(), 5);
+    assert_eq!(store.event_row_count(account.id).await.unwrap(), 9);
     for (i, scanned) in first.iter().chain(&rest).enumerate() {
         let stored = auditlog_core::StoredEvent::from_leaf_bytes(&scanned.leaf_bytes).unwrap();
         assert_eq!(stored.seq, i as u64 + 1);

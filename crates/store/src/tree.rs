@@ -110,6 +110,10 @@ pub trait TreeStore: Send + Sync {
     /// Every retained checkpoint, smallest size first.
     async fn checkpoints(&self, account: AccountId) -> Result<Vec<StoredCheckpoint>>;
 
+    /// How many event rows the account has, counted without regard to seq,
+    /// so that `verify` notices rows outside the 1..=n sequence (duplicates).
+    async fn event_row_count(&self, account: AccountId) -> Result<u64>;
+
     /// Up to `limit` events with `seq > after_seq`, by seq, raw as stored.
     async fn scan_events(
         &self,
