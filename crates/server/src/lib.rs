@@ -1,13 +1,17 @@
 //! The HTTP side of Auditlog: the JSON API (`api`), authentication (`auth`),
-//! the one error type (`error`), the shared state (`state`) and the export
-//! worker with its file formats (`exports`). Everything
+//! the one error type (`error`), the shared state (`state`), the export
+//! worker with its file formats (`exports`), the checkpoint signer and its
+//! key (`signer`, `signing_key`) and export bundles (`bundle`). Everything
 //! here is written against the storage traits of `auditlog-store` and knows
 //! no SQL; the binary picks the backend and hands it in.
 
 pub mod api;
 pub mod auth;
+pub mod bundle;
 pub mod error;
 pub mod exports;
+pub mod signer;
+pub mod signing_key;
 pub mod state;
 
 pub use state::AppState;

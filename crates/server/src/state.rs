@@ -1,7 +1,8 @@
 //! What every handler shares: the store (any backend, behind the traits),
-//! the export settings and the metrics.
+//! the export settings, the metrics and the checkpoint signer.
 
 use crate::exports::{ExportSettings, Exports};
+use crate::signer::CheckpointSigner;
 use auditlog_store::Store;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -11,6 +12,9 @@ pub struct AppState {
     pub store: Arc<dyn Store>,
     pub metrics: Arc<Metrics>,
     pub exports: Exports,
+    /// Signs checkpoints; `None` when no signing key is configured (proof
+    /// endpoints then answer 503).
+    pub signer: Option<Arc<CheckpointSigner>>,
 }
 
 impl AppState {
@@ -21,11 +25,17 @@ impl AppState {
             store,
             metrics: Arc::new(Metrics::default()),
             exports: Exports::new(ExportSettings::new("auditlog-data/exports".into())),
+            signer: None,
         }
     }
 
     pub fn with_exports(mut self, exports: Exports) -> Self {
         self.exports = exports;
+        self
+    }
+
+    pub fn with_signer(mut self, signer: Arc<CheckpointSigner>) -> Self {
+        self.signer = Some(signer);
         self
     }
 }
