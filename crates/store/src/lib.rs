@@ -1,5 +1,6 @@
 //! The storage boundary. Traits split by role — appending events, reading
-//! events, the directory of accounts, keys and users — so that each caller
+//! events, the directory of accounts, keys and users, console sessions, the
+//! actors and projects seen in an account — so that each caller
 //! depends on only what it uses, and so that the embedded (SQLite) and the
 //! PostgreSQL backends implement the same contract. No driver type crosses
 //! this boundary: backends map their errors into [`StoreError`].
@@ -10,6 +11,11 @@ use async_trait::async_trait;
 use auditlog_core::{Cursor, EventFilter, Interval, NewEvent, Taxonomy, Timestamp};
 
 pub mod conformance;
+pub mod facets;
+pub mod sessions;
+
+pub use facets::{ActorSummary, Facets};
+pub use sessions::{NewSession, SessionGrant, Sessions};
 
 pub type AccountId = i64;
 
@@ -214,7 +220,7 @@ pub trait Directory: Send + Sync {
 
 /// Everything a server needs from one backend.
 #[async_trait]
-pub trait Store: EventAppender + EventReader + Directory {
+pub trait Store: EventAppender + EventReader + Directory + Sessions + Facets {
     /// Whether the storage answers (for `/readyz`).
     async fn ping(&self) -> Result<()>;
     /// Finishes queued writes and stops the writer; later appends fail.
