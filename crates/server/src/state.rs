@@ -1,6 +1,7 @@
-//! What every handler shares: the store (any backend, behind the traits) and
-//! the metrics.
+//! What every handler shares: the store (any backend, behind the traits),
+//! the metrics and the console's sign-in rate limiter.
 
+use crate::console::rate_limit::LoginLimiter;
 use auditlog_store::Store;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -9,6 +10,8 @@ use std::sync::Arc;
 pub struct AppState {
     pub store: Arc<dyn Store>,
     pub metrics: Arc<Metrics>,
+    /// Failed console sign-ins per account and IP.
+    pub login_limiter: Arc<LoginLimiter>,
 }
 
 impl AppState {
@@ -16,6 +19,7 @@ impl AppState {
         Self {
             store,
             metrics: Arc::new(Metrics::default()),
+            login_limiter: Arc::new(LoginLimiter::default()),
         }
     }
 }
