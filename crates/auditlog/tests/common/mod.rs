@@ -31,7 +31,12 @@ pub fn cli(data_dir: &Path, args: &[&str], stdin: &str) -> String {
         .stderr(Stdio::piped())
         .spawn()
         .expect("run auditlog");
-    child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
     let out = child.wait_with_output().unwrap();
     assert!(
         out.status.success(),
@@ -68,7 +73,10 @@ impl TestServer {
         let mut lines = BufReader::new(stdout).lines();
         let mut printed = Vec::new();
         let base = loop {
-            let line = lines.next().expect("server exited before listening").unwrap();
+            let line = lines
+                .next()
+                .expect("server exited before listening")
+                .unwrap();
             if let Some(url) = line.strip_prefix("auditlog listening on ") {
                 break url.trim().to_string();
             }
@@ -99,9 +107,21 @@ impl TestServer {
     /// Creates an account with an ingest key and a read key.
     pub fn account(&self, name: &str) -> TestAccount {
         cli(&self.data_dir, &["account", "create", name], "");
-        let ingest = cli(&self.data_dir, &["key", "create", "--account", name, "--scope", "ingest"], "");
-        let read = cli(&self.data_dir, &["key", "create", "--account", name, "--scope", "read"], "");
-        TestAccount { name: name.into(), ingest: ingest.trim().into(), read: read.trim().into() }
+        let ingest = cli(
+            &self.data_dir,
+            &["key", "create", "--account", name, "--scope", "ingest"],
+            "",
+        );
+        let read = cli(
+            &self.data_dir,
+            &["key", "create", "--account", name, "--scope", "read"],
+            "",
+        );
+        TestAccount {
+            name: name.into(),
+            ingest: ingest.trim().into(),
+            read: read.trim().into(),
+        }
     }
 
     /// SIGKILL: no chance to flush anything.
@@ -125,7 +145,12 @@ pub struct TestAccount {
 }
 
 /// POSTs `body` as JSON with `key`; returns status and parsed body.
-pub async fn post(server: &TestServer, path: &str, key: &str, body: &serde_json::Value) -> (u16, serde_json::Value) {
+pub async fn post(
+    server: &TestServer,
+    path: &str,
+    key: &str,
+    body: &serde_json::Value,
+) -> (u16, serde_json::Value) {
     let response = server
         .http
         .post(server.url(path))
@@ -135,19 +160,37 @@ pub async fn post(server: &TestServer, path: &str, key: &str, body: &serde_json:
         .await
         .unwrap();
     let status = response.status().as_u16();
-    (status, response.json().await.unwrap_or(serde_json::Value::Null))
+    (
+        status,
+        response.json().await.unwrap_or(serde_json::Value::Null),
+    )
 }
 
 /// GETs `path` with `key`; returns status and parsed body.
 pub async fn get(server: &TestServer, path: &str, key: &str) -> (u16, serde_json::Value) {
-    let response = server.http.get(server.url(path)).bearer_auth(key).send().await.unwrap();
+    let response = server
+        .http
+        .get(server.url(path))
+        .bearer_auth(key)
+        .send()
+        .await
+        .unwrap();
     let status = response.status().as_u16();
-    (status, response.json().await.unwrap_or(serde_json::Value::Null))
+    (
+        status,
+        response.json().await.unwrap_or(serde_json::Value::Null),
+    )
 }
 
 /// Checks SPEC.md's error shape and returns the code.
 pub fn error_code(body: &serde_json::Value) -> String {
     let error = &body["error"];
-    assert!(error["message"].as_str().is_some_and(|m| !m.is_empty()), "error without a message: {body}");
-    error["code"].as_str().unwrap_or_else(|| panic!("no error code in {body}")).to_string()
+    assert!(
+        error["message"].as_str().is_some_and(|m| !m.is_empty()),
+        "error without a message: {body}"
+    );
+    error["code"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no error code in {body}"))
+        .to_string()
 }
