@@ -18,8 +18,8 @@ pub struct TestServer {
     _temp: Option<tempfile::TempDir>,
 }
 
-/// Runs an `auditlog` subcommand on `data_dir`, feeding `stdin`; returns stdout.
-pub fn cli(data_dir: &Path, args: &[&str], stdin: &str) -> String {
+/// Runs an `auditlog` subcommand on `data_dir`, feeding `stdin`.
+pub fn run_cli(data_dir: &Path, args: &[&str], stdin: &str) -> std::process::Output {
     use std::io::Write;
     let mut child = Command::new(BIN)
         .arg("--data-dir")
@@ -37,7 +37,12 @@ pub fn cli(data_dir: &Path, args: &[&str], stdin: &str) -> String {
         .unwrap()
         .write_all(stdin.as_bytes())
         .unwrap();
-    let out = child.wait_with_output().unwrap();
+    child.wait_with_output().unwrap()
+}
+
+/// Runs an `auditlog` subcommand that must succeed; returns its stdout.
+pub fn cli(data_dir: &Path, args: &[&str], stdin: &str) -> String {
+    let out = run_cli(data_dir, args, stdin);
     assert!(
         out.status.success(),
         "auditlog {args:?} failed: {}",
