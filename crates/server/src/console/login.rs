@@ -184,6 +184,10 @@ pub async fn submit(
         }
     };
     state.login_limiter.record_success(&form.account, ip);
+    // Sign-ins are rare enough to carry the clean-up of expired sessions.
+    if let Err(e) = state.store.delete_expired_sessions(Timestamp::now()).await {
+        tracing::warn!(error = %e, "cannot delete expired sessions");
+    }
     let token = start_session(&state, user.id).await?;
     record_authentication(&state, &account, &user, "Login", ip, user_agent(&headers)).await?;
     let mut response = Redirect::to(&next).into_response();

@@ -3,6 +3,7 @@
 //! with an HTML page (or a redirect to sign-in) rather than JSON.
 
 use super::url::{encode_component, safe_next};
+use crate::error::ApiError;
 use askama::Template;
 use auditlog_store::StoreError;
 use axum::http::{header, StatusCode};
@@ -70,6 +71,8 @@ pub enum ConsoleError {
     Csrf,
     /// Input the user can fix; the message says how.
     BadRequest(String),
+    /// An answer of the API's shared functions (such as exports), shown as a page.
+    Api { status: StatusCode, message: String },
     /// Storage is temporarily unable to answer.
     Unavailable,
     /// Anything else; logged with this reference.
@@ -92,6 +95,16 @@ impl From<StoreError> for ConsoleError {
                 ConsoleError::Unavailable
             }
             other => ConsoleError::internal("storage", other),
+        }
+    }
+}
+
+impl From<ApiError> for ConsoleError {
+    fn from(e: ApiError) -> Self {
+        // Internal failures were logged with a reference that the message repeats.
+        ConsoleError::Api {
+            status: e.status,
+            message: e.message,
         }
     }
 }
@@ -126,6 +139,15 @@ impl IntoResponse for ConsoleError {
             ConsoleError::BadRequest(message) => (
                 StatusCode::BAD_REQUEST,
                 MessagePage::new(None, "Bad request", message),
+            ),
+            ConsoleError::Api { status, message } => (
+                status,
+                MessagePage::new(
+                    None,
+                    status.canonical_reason().unwrap_or("Error"),
+                    message,
+                )
+                .with_link("/settings/audit-logs", "Back to the console"),
             ),
             ConsoleError::Unavailable => (
                 StatusCode::SERVICE_UNAVAILABLE,

@@ -23,6 +23,7 @@ impl ValueView {
     pub fn of(value: Option<&Value>) -> Self {
         let (text, pretty) = match value {
             None => ("(none)".to_string(), None),
+            Some(Value::String(s)) if s.is_empty() => ("(empty)".to_string(), None),
             Some(Value::String(s)) => (s.clone(), None),
             Some(v @ (Value::Object(_) | Value::Array(_))) => {
                 (v.to_string(), serde_json::to_string_pretty(v).ok())
@@ -65,6 +66,8 @@ pub struct Row {
     pub app: String,
     pub version: String,
     pub actor_id: String,
+    /// The name, else the email, else the id: what the User column leads with.
+    pub actor_label: String,
     pub actor_name: String,
     pub actor_email: String,
     pub target_id: String,
@@ -113,6 +116,12 @@ impl Row {
             project: e.project.unwrap_or_default(),
             app: e.app.unwrap_or_default(),
             version: e.version.unwrap_or_default(),
+            actor_label: e
+                .actor
+                .name
+                .clone()
+                .or_else(|| e.actor.email.clone())
+                .unwrap_or_else(|| e.actor.id.clone()),
             actor_id: e.actor.id,
             actor_name: e.actor.name.unwrap_or_default(),
             actor_email: e.actor.email.unwrap_or_default(),
