@@ -440,3 +440,38 @@ async fn members_are_refused_and_bad_filters_are_explained() {
     assert_eq!(status, 400);
     assert!(page.contains("Change or clear the filters"));
 }
+
+#[tokio::test]
+async fn a_session_sees_only_its_own_account() {
+    let server = TestServer::start();
+    let acme = server.account("acme");
+    let other = server.account("other");
+    add_user(&server, "acme", "ada@acme.test", "admin");
+    for (account, actor, project) in [
+        (&acme, "u-acme", "AcmeProject"),
+        (&other, "u-other", "OtherProject"),
+    ] {
+        let (status, _) = post(
+            &server,
+            "/api/v1/events",
+            &account.ingest,
+            &json!({"event_type": "Element", "action": "Create", "actor": {"id": actor}, "project": project, "target": {"id": format!("T-{actor}")}}),
+        )
+        .await;
+        assert_eq!(status, 201);
+    }
+    let mut visitor = Visitor::new(&server);
+    visitor
+        .sign_in("acme", "ada@acme.test", PASSWORD, "/")
+        .await;
+    let (_, _, page) = visitor.get("/settings/audit-logs").await;
+    assert!(page.contains("u-acme") && page.contains("AcmeProject"));
+    assert!(
+        !page.contains("u-other") && !page.contains("OtherProject"),
+        "nothing of another account, not even in the filter lists"
+    );
+    let (_, _, page) = visitor
+        .get("/settings/audit-logs?target_id=T-u-other")
+        .await;
+    assert!(page.contains("No events match these filters"));
+}
