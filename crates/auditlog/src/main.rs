@@ -6,6 +6,7 @@
 mod cli;
 mod commands;
 mod demo;
+mod export;
 
 use clap::Parser;
 use std::process::ExitCode;

@@ -1,6 +1,7 @@
 //! The HTTP side of Auditlog: the JSON API (`api`), the web console
-//! (`console`), authentication (`auth`),
-//! the one error type (`error`) and the shared state (`state`). Everything
+//! (`console`), authentication (`auth`), the one error type (`error`), the
+//! shared state (`state`) and the export worker with its file formats
+//! (`exports`). Everything
 //! here is written against the storage traits of `auditlog-store` and knows
 //! no SQL; the binary picks the backend and hands it in.
 
@@ -8,6 +9,7 @@ pub mod api;
 pub mod auth;
 pub mod console;
 pub mod error;
+pub mod exports;
 pub mod state;
 
 pub use state::AppState;

@@ -1,7 +1,8 @@
 //! What every handler shares: the store (any backend, behind the traits),
-//! the metrics and the console's sign-in rate limiter.
+//! the export settings, the metrics and the console's sign-in rate limiter.
 
 use crate::console::rate_limit::LoginLimiter;
+use crate::exports::{ExportSettings, Exports};
 use auditlog_store::Store;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -12,15 +13,24 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// Failed console sign-ins per account and IP.
     pub login_limiter: Arc<LoginLimiter>,
+    pub exports: Exports,
 }
 
 impl AppState {
+    /// State with export files under `./auditlog-data/exports`; servers set
+    /// their real directory with [`AppState::with_exports`].
     pub fn new(store: Arc<dyn Store>) -> Self {
         Self {
             store,
             metrics: Arc::new(Metrics::default()),
             login_limiter: Arc::new(LoginLimiter::default()),
+            exports: Exports::new(ExportSettings::new("auditlog-data/exports".into())),
         }
+    }
+
+    pub fn with_exports(mut self, exports: Exports) -> Self {
+        self.exports = exports;
+        self
     }
 }
 

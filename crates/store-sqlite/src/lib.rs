@@ -4,6 +4,7 @@
 //! connections on blocking threads. No rusqlite type leaves this crate.
 
 mod console;
+mod exports;
 mod query;
 mod schema;
 mod writer;

@@ -5,6 +5,7 @@ use rusqlite::Connection;
 
 const MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../migrations/0001_init.sql")),
+    (3, include_str!("../migrations/0003_exports.sql")),
     (4, include_str!("../migrations/0004_sessions.sql")),
 ];
 

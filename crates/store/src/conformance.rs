@@ -17,6 +17,7 @@ pub async fn run_all(store: &dyn Store) {
     accounts_are_isolated(store).await;
     sessions_expire_and_end(store).await;
     facets_list_each_actor_and_project_once(store).await;
+    crate::exports_conformance::run_all(store).await;
 }
 
 const BASE: i64 = 1_764_000_000_000_000; // 2025-11-24
