@@ -7,7 +7,7 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { spawn, execFileSync } from "node:child_process";
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -337,6 +337,57 @@ test("console in headless Chromium", { skip: !haveChromium && "chromium is not i
     await Promise.all([page.waitForNavigation(), row.locator("td.entity a.history").click()]);
     assert.deepEqual(urlParams(), [["target_id", payloads.attr]]);
     assert.equal(await page.evaluate(() => window.__xss), undefined);
+  });
+
+  await t.test("Export asks for confirmation, starts, completes and downloads", async () => {
+    const filters = [["event_type", "Test Case"], ["action", "Update"]];
+    await page.goto(`${base}/settings/audit-logs?${query(filters)}`);
+    const expected = await assertTableMatchesApi(filters, "export filters");
+    const total = Number(await page.textContent("#histogram-total"));
+    await page.click("#export-button");
+    const dialog = page.locator("dialog#export-dialog");
+    assert.equal(await dialog.getAttribute("open"), "", "the confirmation dialog is open");
+    const stated = (await dialog.locator(".export-filters").textContent()).replace(/\s+/g, " ");
+    assert.match(stated, /Event Type: Test Case/);
+    assert.match(stated, /Action: Update/);
+    await page.check("#format-jsonl");
+    await page.screenshot({ path: path.join(SCREENSHOTS, "export-dialog.png") });
+    await Promise.all([page.waitForNavigation(), page.click("#confirm-export")]);
+    assert.equal(
+      (await page.textContent("#export-notice")).trim(),
+      "Export started: it will appear on the Exports page when ready.",
+    );
+    assert.deepEqual(urlParams(), [...filters, ["export", "started"]]);
+
+    await Promise.all([page.waitForNavigation(), page.click("nav.sidenav >> text=Exports")]);
+    assert.equal(new URL(page.url()).pathname, "/settings/exports");
+    const row = page.locator("table#exports tbody tr").first();
+    const deadline = Date.now() + 30_000;
+    while ((await row.getAttribute("data-status")) !== "completed") {
+      assert.ok(Date.now() < deadline, `the export did not complete: ${await row.getAttribute("data-status")}`);
+      await page.waitForTimeout(250);
+      await page.reload();
+    }
+    assert.equal(Number(await row.locator("td.rows").textContent()), total, "every matching event is exported");
+    assert.match(await row.locator("td.requester").textContent(), /admin@demo\.local \(you\)/);
+    assert.match((await row.locator("td.filter-list").textContent()).replace(/\s+/g, " "), /Event Type Test Case.*Action Update/);
+    await page.screenshot({ path: path.join(SCREENSHOTS, "exports.png") });
+
+    const [download] = await Promise.all([page.waitForEvent("download"), row.locator("a.download").click()]);
+    assert.match(download.suggestedFilename(), /^auditlog-demo-export-\d+\.jsonl$/);
+    const file = path.join(dataDir, "downloaded.jsonl");
+    await download.saveAs(file);
+    const lines = readFileSync(file, "utf8").trim().split("\n").map((l) => JSON.parse(l));
+    assert.equal(lines.length, total);
+    assert.deepEqual(lines.slice(0, expected.length).map((e) => e.id), expected.map((e) => e.id), "newest first, as the API");
+    assert.ok(lines.every((e) => e.event_type === "Test Case" && e.action === "Update"));
+
+    const audited = (await api(`/api/v1/events?${query([["event_type", "Audit Log"]])}`)).events;
+    assert.deepEqual(audited.slice(0, 2).map((e) => e.action), ["Download", "Export"]);
+    for (const event of audited.slice(0, 2)) {
+      assert.match(event.actor.id, /^user:\d+$/);
+      assert.equal(event.actor.email, "admin@demo.local");
+    }
   });
 
   await t.test("signing out is recorded as a Logout event", async () => {

@@ -4,6 +4,7 @@
 //! the back button works; the page script only converts the From/To pickers
 //! between the viewer's time zone and UTC.
 
+use super::exports::ExportForm;
 use super::histogram::{self, Chart};
 use super::page::{render, ConsoleError, Frame};
 use super::session::Admin;
@@ -62,6 +63,12 @@ struct AuditLogsPage {
     summary: Vec<(String, String)>,
     newer_href: Option<String>,
     older_href: Option<String>,
+    /// The Export confirmation for these filters (none when they are invalid).
+    export: Option<ExportForm>,
+    /// The confirmation as a page, for browsers without script.
+    export_href: String,
+    /// Just back from starting an export.
+    export_started: bool,
 }
 
 impl AuditLogsPage {
@@ -79,6 +86,7 @@ struct Request {
     filter_pairs: Vec<(String, String)>,
     cursor: Option<String>,
     back: Vec<String>,
+    export_started: bool,
 }
 
 /// Empty values are "no filter" (forms send every field); `from_local` and
@@ -91,12 +99,14 @@ fn split_request(pairs: Vec<(String, String)>) -> Result<Request, ApiError> {
         filter_pairs: Vec::new(),
         cursor: None,
         back: Vec::new(),
+        export_started: false,
     };
     for (name, value) in pairs {
         match name.as_str() {
             "cursor" if !value.is_empty() => request.cursor = Some(value),
             "cursor" => {}
             "back" => request.back.push(value),
+            "export" => request.export_started = value == "started",
             "from" if from_local => {}
             "to" if to_local => {}
             "from_local" | "to_local" if value.is_empty() => {}
@@ -220,6 +230,9 @@ pub async fn page(
         }
     };
     fill_filters(&mut view, &filter);
+    view.export = Some(ExportForm::new(&user, &filter));
+    view.export_href = with_query(super::exports::CONFIRM_PATH, &filter_pairs(&filter));
+    view.export_started = request.export_started;
     let result = state
         .store
         .query(account.id, &filter, cursor, PAGE_SIZE)
@@ -330,6 +343,9 @@ async fn empty_page(
         summary: Vec::new(),
         newer_href: None,
         older_href: None,
+        export: None,
+        export_href: super::exports::CONFIRM_PATH.to_string(),
+        export_started: false,
     })
 }
 

@@ -1,12 +1,14 @@
 //! The web console, served by the same binary: sign-in (`login`), sessions
 //! and roles (`session`), the Audit Logs page (`audit_logs`, with `view` for
-//! the rows and `histogram` for the chart), and the page chrome and error
+//! the rows and `histogram` for the chart), Export and the Exports page
+//! (`exports`), and the page chrome and error
 //! pages (`page`). Templates are askama files compiled into the binary, so
 //! every value is HTML-escaped; CSS and script are embedded files served from
 //! `/console/assets/`, so the console needs no network and the
 //! Content-Security-Policy can forbid inline script and style.
 
 pub mod audit_logs;
+pub mod exports;
 pub mod histogram;
 pub mod login;
 pub mod page;
@@ -39,6 +41,12 @@ pub fn routes() -> Router<AppState> {
         .route("/login", get(login::show).post(login::submit))
         .route("/logout", post(login::logout))
         .route(audit_logs::PATH, get(audit_logs::page))
+        .route(exports::PATH, get(exports::list).post(exports::create))
+        .route(exports::CONFIRM_PATH, get(exports::confirm))
+        .route(
+            "/settings/exports/{id}/download",
+            get(exports::download_file),
+        )
         .route("/console/assets/console.css", get(css))
         .route("/console/assets/console.js", get(js))
         .layer(axum::middleware::map_response(console_headers))
