@@ -475,3 +475,83 @@ async fn a_session_sees_only_its_own_account() {
         .await;
     assert!(page.contains("No events match these filters"));
 }
+
+#[tokio::test]
+async fn exports_from_the_console_need_the_csrf_token_and_the_admin_role() {
+    let server = TestServer::start();
+    let acme = server.account("acme");
+    server.account("other");
+    add_user(&server, "acme", "ada@acme.test", "admin");
+    add_user(&server, "acme", "mia@acme.test", "member");
+    add_user(&server, "other", "bob@other.test", "admin");
+    let (status, _) = post(
+        &server,
+        "/api/v1/events",
+        &acme.ingest,
+        &json!({"event_type": "Element", "action": "Create", "actor": {"id": "u-1"}}),
+    )
+    .await;
+    assert_eq!(status, 201);
+    let mut admin = Visitor::new(&server);
+    admin.sign_in("acme", "ada@acme.test", PASSWORD, "/").await;
+
+    // Without script, Export opens a confirmation page that states the filters.
+    let (status, _, page) = admin
+        .get("/settings/exports/new?event_type=Element&action=Create")
+        .await;
+    assert_eq!(status, 200);
+    assert!(page.contains("<b>Event Type</b>: Element") && page.contains("<b>Action</b>: Create"));
+    let csrf = hidden_value(&page, "csrf");
+
+    let form = [("format", "csv"), ("event_type", "Element")];
+    let (status, _, body) = admin
+        .post(
+            "/settings/exports",
+            &[&form[..], &[("csrf", "forged")]].concat(),
+        )
+        .await;
+    assert_eq!(status, 403, "{body}");
+    let (_, jobs) = get(&server, "/api/v1/exports", &acme.read).await;
+    assert_eq!(
+        jobs["exports"].as_array().unwrap().len(),
+        0,
+        "nothing was exported"
+    );
+
+    let (status, headers, _) = admin
+        .post(
+            "/settings/exports",
+            &[&form[..], &[("csrf", csrf.as_str())]].concat(),
+        )
+        .await;
+    assert_eq!(status, 303);
+    assert_eq!(
+        location(&headers),
+        "/settings/audit-logs?event_type=Element&export=started"
+    );
+    let (_, jobs) = get(&server, "/api/v1/exports", &acme.read).await;
+    let job = &jobs["exports"][0];
+    assert_eq!(job["format"], "csv");
+    assert_eq!(job["filters"]["event_type"], json!(["Element"]));
+    assert!(job["requested_by"].as_str().unwrap().starts_with("user:"));
+    let (_, _, page) = admin.get("/settings/exports").await;
+    assert!(page.contains(&format!("data-export-id=\"{}\"", job["id"])));
+
+    // A member sees neither the list nor a file; another account's admin gets no file.
+    let mut member = Visitor::new(&server);
+    member.sign_in("acme", "mia@acme.test", PASSWORD, "/").await;
+    let download = format!("/settings/exports/{}/download", job["id"]);
+    for path in ["/settings/exports", download.as_str()] {
+        let (status, _, page) = member.get(path).await;
+        assert_eq!(status, 403, "{path}");
+        assert!(page.contains("Administrator role needed"));
+    }
+    let mut stranger = Visitor::new(&server);
+    stranger
+        .sign_in("other", "bob@other.test", PASSWORD, "/")
+        .await;
+    let (status, _, _) = stranger.get(&download).await;
+    assert_eq!(status, 404);
+    let (_, _, page) = stranger.get("/settings/exports").await;
+    assert!(page.contains("No exports yet"));
+}
