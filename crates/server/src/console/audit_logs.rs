@@ -14,7 +14,7 @@ use crate::api::events::{histogram_data, parse_filter};
 use crate::error::ApiError;
 use crate::state::AppState;
 use askama::Template;
-use auditlog_core::{Cursor, EventFilter, Interval, Timestamp};
+use auditlog_core::{Cursor, EventFilter, Interval, Taxonomy, Timestamp};
 use auditlog_store::Account;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
@@ -92,7 +92,7 @@ struct Request {
 /// Empty values are "no filter" (forms send every field); `from_local` and
 /// `to_local` are the pickers' values when no script converted them, read
 /// as UTC, and take precedence over the hidden `from`/`to` they replace.
-fn split_request(pairs: Vec<(String, String)>) -> Result<Request, ApiError> {
+fn split_request(pairs: Vec<(String, String)>) -> Request {
     let local_given = |name: &str| pairs.iter().any(|(n, _)| n == name);
     let (from_local, to_local) = (local_given("from_local"), local_given("to_local"));
     let mut request = Request {
@@ -120,7 +120,17 @@ fn split_request(pairs: Vec<(String, String)>) -> Result<Request, ApiError> {
             _ => request.filter_pairs.push((name, value)),
         }
     }
-    Ok(request)
+    request
+}
+
+/// The filter and cursor, checked by the API's own rules (so errors read the same).
+fn parse_request(
+    request: &Request,
+    taxonomy: &Taxonomy,
+) -> Result<(EventFilter, Option<Cursor>), ApiError> {
+    let (filter, _) = parse_filter(&request.filter_pairs, taxonomy, &[])?;
+    let cursor = request.cursor.as_deref().map(Cursor::decode).transpose()?;
+    Ok((filter, cursor))
 }
 
 /// `2026-11-25T14:03` or `…:07` as RFC 3339 UTC; `to` covers its whole second.
@@ -214,12 +224,8 @@ pub async fn page(
 ) -> Result<Response, ConsoleError> {
     let account = &user.grant.account;
     let mut view = empty_page(&state, account, user.frame("audit-logs")).await?;
-    let parsed = split_request(pairs).and_then(|request| {
-        let (filter, _) = parse_filter(&request.filter_pairs, &account.taxonomy, &[])?;
-        let cursor = request.cursor.as_deref().map(Cursor::decode).transpose()?;
-        Ok((filter, request, cursor))
-    });
-    let (filter, request, cursor) = match parsed {
+    let request = split_request(pairs);
+    let (filter, cursor) = match parse_request(&request, &account.taxonomy) {
         Ok(parsed) => parsed,
         Err(e) => {
             view.error = Some(format!(
@@ -417,8 +423,7 @@ mod tests {
             ("to", "2026-03-01T00:00:00Z"),
             ("cursor", ""),
             ("back", ""),
-        ]))
-        .unwrap();
+        ]));
         assert_eq!(
             request.filter_pairs,
             pairs(&[("action", "Update"), ("from", "2026-02-03T04:05:00Z")])

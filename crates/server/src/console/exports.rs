@@ -60,7 +60,6 @@ struct ConfirmPage {
 
 /// The confirmation without script (the page's `<dialog>` holds the same form).
 pub async fn confirm(
-    State(_state): State<AppState>,
     Admin(user): Admin,
     Query(pairs): Query<Vec<(String, String)>>,
 ) -> Result<Response, ConsoleError> {
