@@ -1,6 +1,8 @@
 //! What every handler shares: the store (any backend, behind the traits),
-//! the export settings, the metrics and the checkpoint signer.
+//! the export settings, the metrics, the checkpoint signer and the console's
+//! sign-in rate limiter.
 
+use crate::console::rate_limit::LoginLimiter;
 use crate::exports::{ExportSettings, Exports};
 use crate::signer::CheckpointSigner;
 use auditlog_store::Store;
@@ -11,6 +13,8 @@ use std::sync::Arc;
 pub struct AppState {
     pub store: Arc<dyn Store>,
     pub metrics: Arc<Metrics>,
+    /// Failed console sign-ins per account and IP.
+    pub login_limiter: Arc<LoginLimiter>,
     pub exports: Exports,
     /// Signs checkpoints; `None` when no signing key is configured (proof
     /// endpoints then answer 503).
@@ -24,6 +28,7 @@ impl AppState {
         Self {
             store,
             metrics: Arc::new(Metrics::default()),
+            login_limiter: Arc::new(LoginLimiter::default()),
             exports: Exports::new(ExportSettings::new("auditlog-data/exports".into())),
             signer: None,
         }

@@ -2,7 +2,7 @@
 //! fresh, empty store. They use only the traits, so a new backend proves
 //! itself by calling [`run_all`].
 
-use crate::{Role, Scope, Store, StoreError};
+use crate::{ActorSummary, NewSession, Role, Scope, Store, StoreError};
 use auditlog_core::event::{Actor, Target};
 use auditlog_core::{EventFilter, Interval, NewEvent, Taxonomy, Timestamp};
 
@@ -18,6 +18,8 @@ pub async fn run_all(store: &dyn Store) {
     tree_hashes_match_a_recomputation(store).await;
     checkpoints_are_retained(store).await;
     scan_returns_leaves_and_columns(store).await;
+    sessions_expire_and_end(store).await;
+    facets_list_each_actor_and_project_once(store).await;
     crate::exports_conformance::run_all(store).await;
 }
 
@@ -461,4 +463,112 @@ async fn scan_returns_leaves_and_columns(store: &dyn Store) {
             auditlog_core::leaf::leaf_hash(&scanned.leaf_bytes).to_vec()
         );
     }
+}
+
+async fn sessions_expire_and_end(store: &dyn Store) {
+    let account = store.create_account("conf-sessions").await.unwrap();
+    let user = store
+        .create_user(account.id, "s@x.test", "$argon2id$fake", Role::Member)
+        .await
+        .unwrap();
+    let now = Timestamp::from_micros(BASE);
+    let hour = 3_600_000_000;
+    for (hash, expires) in [([1u8; 32], BASE + hour), ([2u8; 32], BASE - 1)] {
+        store
+            .create_session(NewSession {
+                token_hash: hash,
+                user_id: user.id,
+                csrf_token: format!("csrf-{}", hash[0]),
+                created_at: Timestamp::from_micros(BASE - hour),
+                expires_at: Timestamp::from_micros(expires),
+            })
+            .await
+            .unwrap();
+    }
+    let live = store
+        .session_by_token_hash([1; 32], now)
+        .await
+        .unwrap()
+        .expect("a live session is found");
+    assert_eq!(live.user.id, user.id);
+    assert_eq!(live.user.role, Role::Member);
+    assert_eq!(live.account.id, account.id);
+    assert_eq!(live.csrf_token, "csrf-1");
+    assert_eq!(live.expires_at, Timestamp::from_micros(BASE + hour));
+    assert!(
+        store
+            .session_by_token_hash([2; 32], now)
+            .await
+            .unwrap()
+            .is_none(),
+        "an expired session is not found"
+    );
+    assert!(store
+        .session_by_token_hash([3; 32], now)
+        .await
+        .unwrap()
+        .is_none());
+    assert_eq!(store.delete_expired_sessions(now).await.unwrap(), 1);
+    store.delete_session([1; 32]).await.unwrap();
+    store.delete_session([1; 32]).await.unwrap();
+    assert!(store
+        .session_by_token_hash([1; 32], now)
+        .await
+        .unwrap()
+        .is_none());
+}
+
+async fn facets_list_each_actor_and_project_once(store: &dyn Store) {
+    let account = store.create_account("conf-facets").await.unwrap();
+    let other = store.create_account("conf-facets-other").await.unwrap();
+    let events = sample_events(40, "f");
+    store.append(&account, events.clone()).await.unwrap();
+    let mut elsewhere = sample_events(1, "g");
+    elsewhere[0].actor.id = "only-elsewhere".into();
+    elsewhere[0].project = Some("only-elsewhere".into());
+    store.append(&other, elsewhere).await.unwrap();
+
+    let mut expected_actors: Vec<ActorSummary> = Vec::new();
+    for e in &events {
+        match expected_actors.iter_mut().find(|a| a.id == e.actor.id) {
+            Some(a) => {
+                a.name = e.actor.name.clone();
+                a.email = e.actor.email.clone();
+            }
+            None => expected_actors.push(ActorSummary {
+                id: e.actor.id.clone(),
+                name: e.actor.name.clone(),
+                email: e.actor.email.clone(),
+            }),
+        }
+    }
+    expected_actors.sort_by(|a, b| a.id.cmp(&b.id));
+    assert_eq!(
+        store.actors(account.id, 100).await.unwrap(),
+        expected_actors
+    );
+    assert_eq!(store.actors(account.id, 2).await.unwrap().len(), 2);
+
+    let mut expected_projects: Vec<String> =
+        events.iter().filter_map(|e| e.project.clone()).collect();
+    expected_projects.sort();
+    expected_projects.dedup();
+    assert_eq!(
+        store.projects(account.id, 100).await.unwrap(),
+        expected_projects
+    );
+
+    // The latest name and email of an actor win.
+    let mut renamed = sample_events(1, "h");
+    renamed[0].actor = Actor {
+        id: "u-0".into(),
+        name: Some("Renamed".into()),
+        email: Some("renamed@x.test".into()),
+    };
+    store.append(&account, renamed).await.unwrap();
+    let actors = store.actors(account.id, 100).await.unwrap();
+    let u0 = actors.iter().find(|a| a.id == "u-0").unwrap();
+    assert_eq!(u0.name.as_deref(), Some("Renamed"));
+    assert_eq!(u0.email.as_deref(), Some("renamed@x.test"));
+    assert_eq!(actors.len(), expected_actors.len());
 }
