@@ -7,6 +7,7 @@ mod cli;
 mod commands;
 mod demo;
 mod export;
+mod verify;
 
 use clap::Parser;
 use std::process::ExitCode;
