@@ -222,10 +222,11 @@ pub async fn export(
     if status.as_u16() != 202 {
         return Err(format!("POST /api/v1/exports answered {status}: {created}").into());
     }
-    let id = created["export"]["id"]
-        .as_str()
-        .ok_or("the export answer has no id")?
-        .to_string();
+    let id = match &created["export"]["id"] {
+        Value::String(s) => s.clone(),
+        Value::Number(n) => n.to_string(),
+        _ => return Err(format!("the export answer has no id: {created}").into()),
+    };
     let export = loop {
         let body = get(&http, &format!("{base}/api/v1/exports/{id}"), key).await?;
         let answer: Value = serde_json::from_slice(&body)?;

@@ -67,10 +67,10 @@ struct Args {
     #[arg(long, default_value_t = 50_000)]
     single_events: usize,
     /// Events for the baselines' one-INSERT-per-transaction modes.
-    #[arg(long, default_value_t = 20_000)]
+    #[arg(long, default_value_t = 3_000)]
     row_events: usize,
     /// Events for the baselines' 1,000-row batch mode.
-    #[arg(long, default_value_t = 200_000)]
+    #[arg(long, default_value_t = 100_000)]
     batch_events: usize,
     /// Timed requests per first-page measurement (after a warm-up).
     #[arg(long, default_value_t = 200)]

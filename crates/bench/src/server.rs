@@ -137,7 +137,8 @@ pub fn account_with_key(bin: &Path, data_dir: &Path, name: &str) -> BenchResult<
         .ok_or_else(|| format!("no key in the output of key create: {out:?}").into())
 }
 
-/// Total size of the regular files under `dir`.
+/// Total size of the regular files under `dir`, except finished export
+/// files (`exports/`), which are not part of the store.
 pub fn dir_bytes(dir: &Path) -> u64 {
     let mut total = 0;
     let mut stack: Vec<PathBuf> = vec![dir.to_path_buf()];
@@ -147,7 +148,8 @@ pub fn dir_bytes(dir: &Path) -> u64 {
         };
         for entry in entries.flatten() {
             match entry.metadata() {
-                Ok(m) if m.is_dir() => stack.push(entry.path()),
+                Ok(m) if m.is_dir() && entry.file_name() != "exports" => stack.push(entry.path()),
+                Ok(m) if m.is_dir() => {}
                 Ok(m) => total += m.len(),
                 Err(_) => {}
             }
