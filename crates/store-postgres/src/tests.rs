@@ -1,0 +1,212 @@
+use super::*;
+use crate::test_support::TestDatabase;
+use auditlog_store::conformance;
+use std::sync::Arc;
+
+/// A store on a fresh database, or `None` when PostgreSQL tests are skipped.
+async fn fresh(test: &str) -> Option<(TestDatabase, PgStore)> {
+    let database = TestDatabase::create(test)?;
+    let store = PgStore::connect(&database.url).await.unwrap();
+    Some((database, store))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn passes_the_conformance_suite() {
+    let Some((_db, store)) = fresh("passes_the_conformance_suite").await else {
+        return;
+    };
+    conformance::run_all(&store).await;
+    store.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_filter_combination_scans_the_events_table() {
+    let Some((_db, store)) = fresh("no_filter_combination_scans_the_events_table").await else {
+        return;
+    };
+    // Plans depend on statistics: a populated, analysed table with several accounts.
+    for n in 0..4 {
+        let account = store.create_account(&format!("other{n}")).await.unwrap();
+        store
+            .append(&account, conformance::sample_events(2_000, "o"))
+            .await
+            .unwrap();
+    }
+    let account = store.create_account("plans").await.unwrap();
+    store
+        .append(&account, conformance::sample_events(500, "e"))
+        .await
+        .unwrap();
+    store.execute_raw("ANALYZE events").await.unwrap();
+    let mut cases = conformance::filter_cases();
+    let singles: Vec<EventFilter> = cases.iter().skip(1).cloned().collect();
+    for a in &singles {
+        for b in &singles {
+            let mut both = a.clone();
+            both.event_types.extend(b.event_types.clone());
+            both.actions.extend(b.actions.clone());
+            both.users.extend(b.users.clone());
+            both.projects.extend(b.projects.clone());
+            both.app = both.app.or(b.app.clone());
+            both.version = both.version.or(b.version.clone());
+            both.target_id = both.target_id.or(b.target_id.clone());
+            both.from = both.from.or(b.from);
+            both.to = both.to.or(b.to);
+            cases.push(both);
+        }
+    }
+    for filter in cases {
+        let plan = store.explain_page_query(account.id, &filter).await.unwrap();
+        assert!(
+            !plan.iter().any(|step| step.contains("Seq Scan on events")),
+            "full scan for {filter:?}: {plan:#?}"
+        );
+        assert!(plan.iter().any(|step| step.contains("Index")), "{plan:#?}");
+    }
+    store.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_database_refuses_update_and_delete_of_events() {
+    let Some((db, store)) = fresh("the_database_refuses_update_and_delete_of_events").await else {
+        return;
+    };
+    let account = store.create_account("immutable").await.unwrap();
+    store
+        .append(&account, conformance::sample_events(3, "e"))
+        .await
+        .unwrap();
+    store.shutdown().await;
+    // A raw session, as any tool with the owner's credentials would open it.
+    let (client, connection) = tokio_postgres::connect(&db.url, NoTls).await.unwrap();
+    tokio::spawn(connection);
+    for sql in [
+        "UPDATE events SET action = 'Delete' WHERE seq = 1",
+        "DELETE FROM events WHERE seq = 1",
+        "TRUNCATE events",
+    ] {
+        let error = client.batch_execute(sql).await.unwrap_err();
+        let message = error.as_db_error().unwrap().message().to_string();
+        assert!(message.contains("append-only"), "{sql}: {message}");
+    }
+    let count: i64 = client
+        .query_one("SELECT COUNT(*) FROM events", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(count, 3);
+}
+
+/// Two stores on one database stand for two server processes: each has its
+/// own writer and pool, and only the database orders them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn appends_from_two_processes_are_gapless() {
+    let Some((db, first)) = fresh("appends_from_two_processes_are_gapless").await else {
+        return;
+    };
+    let second = PgStore::connect(&db.url).await.unwrap();
+    let stores = [Arc::new(first), Arc::new(second)];
+    let account = stores[0].create_account("group").await.unwrap();
+    let mut tasks = Vec::new();
+    for client in 0..16 {
+        let (store, account) = (stores[client % 2].clone(), account.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut seqs = Vec::new();
+            for i in 0..20 {
+                let events = conformance::sample_events(1 + i % 3, &format!("c{client}-{i}-"));
+                seqs.extend(
+                    store
+                        .append(&account, events)
+                        .await
+                        .unwrap()
+                        .into_iter()
+                        .map(|r| r.seq),
+                );
+            }
+            seqs
+        }));
+    }
+    let mut all = Vec::new();
+    for t in tasks {
+        all.extend(t.await.unwrap());
+    }
+    all.sort_unstable();
+    let total = all.len() as u64;
+    assert_eq!(all, (1..=total).collect::<Vec<u64>>());
+    assert_eq!(stores[1].last_seq(account.id).await.unwrap(), total);
+    for store in &stores {
+        store.shutdown().await;
+    }
+}
+
+/// A transaction that aborts after taking seqs gives them back: the next
+/// append continues right after the last committed event.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_aborted_append_leaves_no_gap() {
+    let Some((db, store)) = fresh("an_aborted_append_leaves_no_gap").await else {
+        return;
+    };
+    let account = store.create_account("abort").await.unwrap();
+    store
+        .append(&account, conformance::sample_events(2, "a"))
+        .await
+        .unwrap();
+    // Make the next insert fail inside the writer's transaction, after the
+    // sequencer row was locked and moved.
+    let (client, connection) = tokio_postgres::connect(&db.url, NoTls).await.unwrap();
+    tokio::spawn(connection);
+    client
+        .batch_execute(
+            "CREATE FUNCTION fail_once() RETURNS trigger LANGUAGE plpgsql AS $$ \
+             BEGIN RAISE EXCEPTION 'injected failure'; END; $$; \
+             CREATE TRIGGER fail_once BEFORE INSERT ON events FOR EACH ROW EXECUTE FUNCTION fail_once();",
+        )
+        .await
+        .unwrap();
+    let failed = store
+        .append(&account, conformance::sample_events(3, "b"))
+        .await;
+    assert!(failed.is_err(), "{failed:?}");
+    client
+        .batch_execute("DROP TRIGGER fail_once ON events")
+        .await
+        .unwrap();
+    let receipts = store
+        .append(&account, conformance::sample_events(3, "b"))
+        .await
+        .unwrap();
+    assert_eq!(
+        receipts.iter().map(|r| r.seq).collect::<Vec<_>>(),
+        vec![3, 4, 5]
+    );
+    store.shutdown().await;
+}
+
+/// Several servers starting together on an empty database: one applies the
+/// migrations, the others wait for its advisory lock and find them applied.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn servers_starting_together_migrate_once() {
+    let Some(db) = TestDatabase::create("servers_starting_together_migrate_once") else {
+        return;
+    };
+    let starts = (0..4).map(|_| {
+        let url = db.url.clone();
+        tokio::spawn(async move { PgStore::connect(&url).await })
+    });
+    let mut stores = Vec::new();
+    for start in starts {
+        stores.push(start.await.unwrap().unwrap());
+    }
+    let (client, connection) = tokio_postgres::connect(&db.url, NoTls).await.unwrap();
+    tokio::spawn(connection);
+    let versions: i64 = client
+        .query_one("SELECT COUNT(*) FROM schema_migrations", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(versions, schema::MIGRATION_COUNT as i64);
+    for store in stores {
+        store.ping().await.unwrap();
+        store.shutdown().await;
+    }
+}
