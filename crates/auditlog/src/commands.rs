@@ -4,6 +4,7 @@
 use crate::cli::{AccountCommand, Cli, Command, KeyCommand, StoreArgs, UserCommand};
 use auditlog_server::{auth, AppState};
 use auditlog_store::{Account, Role, Scope, Store, StoreError};
+use auditlog_store_postgres::PgStore;
 use auditlog_store_sqlite::SqliteStore;
 use std::io::Read;
 use std::sync::Arc;
@@ -20,20 +21,31 @@ pub enum CliError {
 
 pub type CliResult<T = ()> = Result<T, CliError>;
 
-/// Picks the backend once, from the arguments.
-pub fn open_store(args: &StoreArgs) -> CliResult<Arc<dyn Store>> {
-    if let Some(url) = &args.database_url {
-        let scheme = url.split("://").next().unwrap_or("");
+/// Picks the backend once, from the arguments: PostgreSQL when a database
+/// URL is given, otherwise the embedded store in the data directory.
+pub async fn open_store(args: &StoreArgs) -> CliResult<Arc<dyn Store>> {
+    match &args.database_url {
+        Some(url) => open_location(url).await,
+        None => Ok(Arc::new(SqliteStore::open(&args.data_dir)?)),
+    }
+}
+
+/// Opens a store named by a `postgres://` URL or a data directory path.
+pub async fn open_location(location: &str) -> CliResult<Arc<dyn Store>> {
+    if auditlog_store_postgres::is_postgres_url(location) {
+        return Ok(Arc::new(PgStore::connect(location).await?));
+    }
+    if let Some((scheme, _)) = location.split_once("://") {
         return Err(CliError::Usage(format!(
-            "--database-url with scheme {scheme:?}: the PostgreSQL backend is not part of this build yet; \
-             leave --database-url unset to use the embedded store in --data-dir"
+            "unsupported database URL scheme {scheme:?}: use postgres://user@host:port/database, \
+             or a data directory path for the embedded store"
         )));
     }
-    Ok(Arc::new(SqliteStore::open(&args.data_dir)?))
+    Ok(Arc::new(SqliteStore::open(std::path::Path::new(location))?))
 }
 
 pub async fn run(cli: Cli) -> CliResult {
-    let store = open_store(&cli.store)?;
+    let store = open_store(&cli.store).await?;
     let result = match cli.command {
         Command::Serve { listen, demo } => serve(store.clone(), &listen, demo).await,
         Command::Account {

@@ -11,6 +11,9 @@ pub const BIN: &str = env!("CARGO_BIN_EXE_auditlog");
 /// A running server; killed when dropped.
 pub struct TestServer {
     pub data_dir: PathBuf,
+    /// How the `auditlog` commands reach this server's store: `--data-dir DIR`
+    /// or `--database-url URL`.
+    pub store_args: Vec<String>,
     pub base: String,
     pub child: Child,
     pub http: reqwest::Client,
@@ -20,10 +23,16 @@ pub struct TestServer {
 
 /// Runs an `auditlog` subcommand on `data_dir`, feeding `stdin`; returns stdout.
 pub fn cli(data_dir: &Path, args: &[&str], stdin: &str) -> String {
+    let store = ["--data-dir".to_string(), data_dir.display().to_string()];
+    cli_on(&store, args, stdin)
+}
+
+/// Runs an `auditlog` subcommand with `store_args` (`--data-dir DIR` or
+/// `--database-url URL`), feeding `stdin`; returns stdout.
+pub fn cli_on(store_args: &[String], args: &[&str], stdin: &str) -> String {
     use std::io::Write;
     let mut child = Command::new(BIN)
-        .arg("--data-dir")
-        .arg(data_dir)
+        .args(store_args)
         .args(args)
         .env_remove("AUDITLOG_DATABASE_URL")
         .stdin(Stdio::piped())
@@ -31,7 +40,12 @@ pub fn cli(data_dir: &Path, args: &[&str], stdin: &str) -> String {
         .stderr(Stdio::piped())
         .spawn()
         .expect("run auditlog");
-    child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
     let out = child.wait_with_output().unwrap();
     assert!(
         out.status.success(),
@@ -53,9 +67,20 @@ impl TestServer {
 
     /// Starts a server on `data_dir` (which may hold an earlier server's data).
     pub fn start_on(data_dir: &Path, extra_args: &[&str]) -> Self {
+        let store = vec!["--data-dir".to_string(), data_dir.display().to_string()];
+        Self::start_with(data_dir, store, extra_args)
+    }
+
+    /// Starts a server on the PostgreSQL database at `url`; `scratch` is a
+    /// directory of its own for the files the harness writes.
+    pub fn start_on_database(url: &str, scratch: &Path, extra_args: &[&str]) -> Self {
+        let store = vec!["--database-url".to_string(), url.to_string()];
+        Self::start_with(scratch, store, extra_args)
+    }
+
+    fn start_with(data_dir: &Path, store_args: Vec<String>, extra_args: &[&str]) -> Self {
         let mut child = Command::new(BIN)
-            .arg("--data-dir")
-            .arg(data_dir)
+            .args(&store_args)
             .args(["serve", "--listen", "127.0.0.1:0"])
             .args(extra_args)
             .env_remove("AUDITLOG_DATABASE_URL")
@@ -68,7 +93,10 @@ impl TestServer {
         let mut lines = BufReader::new(stdout).lines();
         let mut printed = Vec::new();
         let base = loop {
-            let line = lines.next().expect("server exited before listening").unwrap();
+            let line = lines
+                .next()
+                .expect("server exited before listening")
+                .unwrap();
             if let Some(url) = line.strip_prefix("auditlog listening on ") {
                 break url.trim().to_string();
             }
@@ -78,6 +106,7 @@ impl TestServer {
         std::thread::spawn(move || for _ in lines {});
         let server = Self {
             data_dir: data_dir.to_path_buf(),
+            store_args,
             base,
             child,
             http: reqwest::Client::new(),
@@ -98,10 +127,22 @@ impl TestServer {
 
     /// Creates an account with an ingest key and a read key.
     pub fn account(&self, name: &str) -> TestAccount {
-        cli(&self.data_dir, &["account", "create", name], "");
-        let ingest = cli(&self.data_dir, &["key", "create", "--account", name, "--scope", "ingest"], "");
-        let read = cli(&self.data_dir, &["key", "create", "--account", name, "--scope", "read"], "");
-        TestAccount { name: name.into(), ingest: ingest.trim().into(), read: read.trim().into() }
+        cli_on(&self.store_args, &["account", "create", name], "");
+        let ingest = cli_on(
+            &self.store_args,
+            &["key", "create", "--account", name, "--scope", "ingest"],
+            "",
+        );
+        let read = cli_on(
+            &self.store_args,
+            &["key", "create", "--account", name, "--scope", "read"],
+            "",
+        );
+        TestAccount {
+            name: name.into(),
+            ingest: ingest.trim().into(),
+            read: read.trim().into(),
+        }
     }
 
     /// SIGKILL: no chance to flush anything.
@@ -125,7 +166,12 @@ pub struct TestAccount {
 }
 
 /// POSTs `body` as JSON with `key`; returns status and parsed body.
-pub async fn post(server: &TestServer, path: &str, key: &str, body: &serde_json::Value) -> (u16, serde_json::Value) {
+pub async fn post(
+    server: &TestServer,
+    path: &str,
+    key: &str,
+    body: &serde_json::Value,
+) -> (u16, serde_json::Value) {
     let response = server
         .http
         .post(server.url(path))
@@ -135,19 +181,37 @@ pub async fn post(server: &TestServer, path: &str, key: &str, body: &serde_json:
         .await
         .unwrap();
     let status = response.status().as_u16();
-    (status, response.json().await.unwrap_or(serde_json::Value::Null))
+    (
+        status,
+        response.json().await.unwrap_or(serde_json::Value::Null),
+    )
 }
 
 /// GETs `path` with `key`; returns status and parsed body.
 pub async fn get(server: &TestServer, path: &str, key: &str) -> (u16, serde_json::Value) {
-    let response = server.http.get(server.url(path)).bearer_auth(key).send().await.unwrap();
+    let response = server
+        .http
+        .get(server.url(path))
+        .bearer_auth(key)
+        .send()
+        .await
+        .unwrap();
     let status = response.status().as_u16();
-    (status, response.json().await.unwrap_or(serde_json::Value::Null))
+    (
+        status,
+        response.json().await.unwrap_or(serde_json::Value::Null),
+    )
 }
 
 /// Checks SPEC.md's error shape and returns the code.
 pub fn error_code(body: &serde_json::Value) -> String {
     let error = &body["error"];
-    assert!(error["message"].as_str().is_some_and(|m| !m.is_empty()), "error without a message: {body}");
-    error["code"].as_str().unwrap_or_else(|| panic!("no error code in {body}")).to_string()
+    assert!(
+        error["message"].as_str().is_some_and(|m| !m.is_empty()),
+        "error without a message: {body}"
+    );
+    error["code"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no error code in {body}"))
+        .to_string()
 }
