@@ -91,7 +91,7 @@ pub async fn run(cli: Cli) -> CliResult {
                     CliError::Io(format!("cannot read the password from standard input: {e}"))
                 })?;
             let password = password.trim_end_matches(['\r', '\n']);
-            create_user(store.as_ref(), &account, &email, password, role).await?;
+            let email = create_user(store.as_ref(), &account, &email, password, role).await?;
             println!(
                 "created {} {email} in account {}",
                 role.as_str(),
@@ -125,13 +125,14 @@ pub async fn create_key(
     Ok(key)
 }
 
+/// Creates a console user and returns the email as stored (trimmed, lowercase).
 pub async fn create_user(
     store: &dyn Store,
     account: &Account,
     email: &str,
     password: &str,
     role: Role,
-) -> CliResult {
+) -> CliResult<String> {
     let email = email.trim().to_ascii_lowercase();
     if !email.contains('@') || email.len() > 200 {
         return Err(CliError::Usage(format!(
@@ -145,7 +146,7 @@ pub async fn create_user(
     }
     let hash = auth::hash_password(password).map_err(CliError::Io)?;
     store.create_user(account.id, &email, &hash, role).await?;
-    Ok(())
+    Ok(email)
 }
 
 async fn serve(store: Arc<dyn Store>, listen: &str, demo: bool) -> CliResult {

@@ -21,15 +21,19 @@ pub struct TestServer {
     _temp: Option<tempfile::TempDir>,
 }
 
-/// Runs an `auditlog` subcommand on `data_dir`, feeding `stdin`; returns stdout.
-pub fn cli(data_dir: &Path, args: &[&str], stdin: &str) -> String {
-    let store = ["--data-dir".to_string(), data_dir.display().to_string()];
-    cli_on(&store, args, stdin)
+/// Runs an `auditlog` subcommand on `data_dir`, feeding `stdin`.
+pub fn run_cli(data_dir: &Path, args: &[&str], stdin: &str) -> std::process::Output {
+    run_cli_on(&data_dir_args(data_dir), args, stdin)
+}
+
+/// `--data-dir DIR`, as the commands take it.
+pub fn data_dir_args(data_dir: &Path) -> Vec<String> {
+    vec!["--data-dir".to_string(), data_dir.display().to_string()]
 }
 
 /// Runs an `auditlog` subcommand with `store_args` (`--data-dir DIR` or
-/// `--database-url URL`), feeding `stdin`; returns stdout.
-pub fn cli_on(store_args: &[String], args: &[&str], stdin: &str) -> String {
+/// `--database-url URL`), feeding `stdin`.
+pub fn run_cli_on(store_args: &[String], args: &[&str], stdin: &str) -> std::process::Output {
     use std::io::Write;
     let mut child = Command::new(BIN)
         .args(store_args)
@@ -46,7 +50,17 @@ pub fn cli_on(store_args: &[String], args: &[&str], stdin: &str) -> String {
         .unwrap()
         .write_all(stdin.as_bytes())
         .unwrap();
-    let out = child.wait_with_output().unwrap();
+    child.wait_with_output().unwrap()
+}
+
+/// Runs an `auditlog` subcommand that must succeed; returns its stdout.
+pub fn cli(data_dir: &Path, args: &[&str], stdin: &str) -> String {
+    cli_on(&data_dir_args(data_dir), args, stdin)
+}
+
+/// Like [`cli`], with `store_args` naming the store.
+pub fn cli_on(store_args: &[String], args: &[&str], stdin: &str) -> String {
+    let out = run_cli_on(store_args, args, stdin);
     assert!(
         out.status.success(),
         "auditlog {args:?} failed: {}",

@@ -4,10 +4,13 @@
 use crate::error::ApiError;
 use axum::body::Body;
 use axum::http::{header, HeaderMap, StatusCode};
+use futures_util::StreamExt;
 use serde_json::Value;
 
 /// Largest request body.
 pub const MAX_BODY_BYTES: usize = 10 * 1024 * 1024;
+/// How much of an oversized body is read and discarded before giving up on the client.
+const DRAIN_LIMIT_BYTES: usize = 4 * MAX_BODY_BYTES;
 
 pub async fn read_json(headers: &HeaderMap, body: Body) -> Result<Value, ApiError> {
     let content_type = headers
@@ -32,16 +35,30 @@ pub async fn read_json(headers: &HeaderMap, body: Body) -> Result<Value, ApiErro
             ),
         )
     };
-    let declared = headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<usize>().ok());
-    if declared.is_some_and(|n| n > MAX_BODY_BYTES) {
+    // Read the whole body even when it is too large (up to a bound), so the
+    // client, still sending, receives the 413 instead of a broken pipe.
+    let mut stream = body.into_data_stream();
+    let mut bytes = Vec::new();
+    let mut received = 0usize;
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|e| {
+            ApiError::bad_request(
+                "unreadable_body",
+                format!("the body could not be read: {e}"),
+            )
+        })?;
+        received += chunk.len();
+        if received > MAX_BODY_BYTES {
+            if received > DRAIN_LIMIT_BYTES {
+                break;
+            }
+            continue;
+        }
+        bytes.extend_from_slice(&chunk);
+    }
+    if received > MAX_BODY_BYTES {
         return Err(too_large());
     }
-    let bytes = axum::body::to_bytes(body, MAX_BODY_BYTES)
-        .await
-        .map_err(|_| too_large())?;
     serde_json::from_slice(&bytes).map_err(|e| {
         ApiError::bad_request("malformed_json", format!("the body is not valid JSON: {e}"))
     })
