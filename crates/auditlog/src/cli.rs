@@ -63,6 +63,17 @@ pub enum Command {
         #[command(subcommand)]
         command: UserCommand,
     },
+    /// Copy every account, key, user and event to another store (e.g. the
+    /// embedded store to PostgreSQL), then check the copy event by event.
+    /// Resumable: run it again after an interruption.
+    Copy {
+        /// The store to read: a data directory path or a postgres:// URL.
+        #[arg(long)]
+        from: String,
+        /// The store to write: a postgres:// URL.
+        #[arg(long)]
+        to: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -45,8 +45,16 @@ pub async fn open_location(location: &str) -> CliResult<Arc<dyn Store>> {
 }
 
 pub async fn run(cli: Cli) -> CliResult {
-    let store = open_store(&cli.store).await?;
-    let result = match cli.command {
+    match cli.command {
+        // Names both of its stores itself; the global store flags do not apply.
+        Command::Copy { from, to } => crate::copy::run(&from, &to).await,
+        command => run_on_store(&cli.store, command).await,
+    }
+}
+
+async fn run_on_store(args: &StoreArgs, command: Command) -> CliResult {
+    let store = open_store(args).await?;
+    let result = match command {
         Command::Serve { listen, demo } => serve(store.clone(), &listen, demo).await,
         Command::Account {
             command: AccountCommand::Create { name },
@@ -99,6 +107,9 @@ pub async fn run(cli: Cli) -> CliResult {
             );
             Ok(())
         }
+        Command::Copy { .. } => Err(CliError::Usage(
+            "copy names its stores with --from and --to".into(),
+        )),
     };
     store.shutdown().await;
     result

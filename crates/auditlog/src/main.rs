@@ -5,6 +5,7 @@
 
 mod cli;
 mod commands;
+mod copy;
 mod demo;
 
 use clap::Parser;

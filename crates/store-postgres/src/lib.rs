@@ -11,6 +11,7 @@ mod query;
 mod schema;
 #[cfg(any(test, feature = "test-support"))]
 pub mod test_support;
+mod transfer;
 mod writer;
 
 use async_trait::async_trait;
@@ -109,7 +110,7 @@ impl PgStore {
         })
     }
 
-    async fn client(&self) -> Result<deadpool_postgres::Object> {
+    pub(crate) async fn client(&self) -> Result<deadpool_postgres::Object> {
         self.pool.get().await.map_err(pool_error)
     }
 

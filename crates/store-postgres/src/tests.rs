@@ -210,3 +210,54 @@ async fn servers_starting_together_migrate_once() {
         store.shutdown().await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn passes_the_transfer_source_cases() {
+    let Some((_db, store)) = fresh("passes_the_transfer_source_cases").await else {
+        return;
+    };
+    conformance::transfer_source_round_trips(&store).await;
+    store.shutdown().await;
+}
+
+/// Imports keep exact records and refuse anything that would break the
+/// log: a gap, a hash that is not the leaf's, a leaf of another account.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn imports_refuse_gaps_and_wrong_hashes() {
+    use auditlog_store::transfer::{TransferSource, TransferTarget};
+    let Some((_db, store)) = fresh("imports_refuse_gaps_and_wrong_hashes").await else {
+        return;
+    };
+    let source = store.create_account("source").await.unwrap();
+    store
+        .append(&source, conformance::sample_events(4, "m"))
+        .await
+        .unwrap();
+    let records = store.events_after(source.id, 0, 10).await.unwrap();
+    let other = store.create_account("other").await.unwrap();
+    // The leaves name account "source": refused in "other".
+    assert!(store
+        .import_events(&other, records[..1].to_vec())
+        .await
+        .is_err());
+
+    let target_db = TestDatabase::create("imports_refuse_gaps_and_wrong_hashes_target").unwrap();
+    let target = PgStore::connect(&target_db.url).await.unwrap();
+    let copy = target.create_account("source").await.unwrap();
+    let gap = target.import_events(&copy, records[1..2].to_vec()).await;
+    assert!(gap.is_err(), "{gap:?}");
+    let mut forged = records[0].clone();
+    forged.leaf_hash[0] ^= 1;
+    assert!(target.import_events(&copy, vec![forged]).await.is_err());
+    assert_eq!(target.last_seq(copy.id).await.unwrap(), 0);
+    target.import_events(&copy, records.clone()).await.unwrap();
+    assert_eq!(target.events_after(copy.id, 0, 10).await.unwrap(), records);
+    // Appends continue the imported log.
+    let next = target
+        .append(&copy, conformance::sample_events(1, "n"))
+        .await
+        .unwrap();
+    assert_eq!(next[0].seq, 5);
+    target.shutdown().await;
+    store.shutdown().await;
+}

@@ -77,7 +77,7 @@ struct Known {
 
 /// The rows of one multi-row INSERT, column by column (for `unnest`).
 #[derive(Default)]
-struct Rows {
+pub(crate) struct Rows {
     account_id: Vec<i64>,
     seq: Vec<i64>,
     time: Vec<i64>,
@@ -95,7 +95,13 @@ struct Rows {
 }
 
 impl Rows {
-    fn push(&mut self, account_id: i64, stored: &StoredEvent, leaf_bytes: Vec<u8>, hash: [u8; 32]) {
+    pub(crate) fn push(
+        &mut self,
+        account_id: i64,
+        stored: &StoredEvent,
+        leaf_bytes: Vec<u8>,
+        hash: [u8; 32],
+    ) {
         let event = &stored.event;
         self.account_id.push(account_id);
         self.seq.push(stored.seq as i64);
@@ -114,7 +120,7 @@ impl Rows {
         self.leaf_hash.push(hash.to_vec());
     }
 
-    async fn insert(&self, tx: &Transaction<'_>) -> Result<()> {
+    pub(crate) async fn insert(&self, tx: &Transaction<'_>) -> Result<()> {
         if self.seq.is_empty() {
             return Ok(());
         }

@@ -5,6 +5,7 @@
 
 mod query;
 mod schema;
+mod transfer;
 mod writer;
 
 use async_trait::async_trait;

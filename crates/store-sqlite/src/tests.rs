@@ -117,3 +117,10 @@ async fn concurrent_appends_are_gapless() {
     assert_eq!(all, (1..=320).collect::<Vec<u64>>());
     store.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn passes_the_transfer_source_cases() {
+    let (_dir, store) = fresh().await;
+    conformance::transfer_source_round_trips(&store).await;
+    store.shutdown().await;
+}

@@ -10,6 +10,7 @@ use async_trait::async_trait;
 use auditlog_core::{Cursor, EventFilter, Interval, NewEvent, Taxonomy, Timestamp};
 
 pub mod conformance;
+pub mod transfer;
 
 pub type AccountId = i64;
 
