@@ -96,7 +96,17 @@ impl PgStore {
             .map_err(|e| StoreError::Internal(format!("cannot build the connection pool: {e}")))?;
         {
             let mut client = pool.get().await.map_err(pool_error)?;
-            let applied = schema::migrate(&mut client).await.map_err(pg_error)?;
+            let applied = schema::migrate(&mut client).await.map_err(|e| {
+                if e.code() == Some(&SqlState::INSUFFICIENT_PRIVILEGE) {
+                    StoreError::Unavailable(format!(
+                        "this database lacks migrations and this role may not apply them; \
+                         start Auditlog once as the tables' owner (see docs/POSTGRES.md): {}",
+                        pg_error(e)
+                    ))
+                } else {
+                    pg_error(e)
+                }
+            })?;
             if applied > 0 {
                 tracing::info!(applied, "applied database migrations");
             }

@@ -17,11 +17,19 @@ pub async fn migrate(client: &mut Client) -> Result<usize, tokio_postgres::Error
     let tx = client.transaction().await?;
     tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
         .await?;
-    tx.batch_execute(
-        "CREATE TABLE IF NOT EXISTS schema_migrations (\
-         version INTEGER PRIMARY KEY, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())",
-    )
-    .await?;
+    // Checked before creating, so that a role without CREATE (the service
+    // role of docs/POSTGRES.md) starts on an up-to-date database.
+    let exists: bool = tx
+        .query_one("SELECT to_regclass('schema_migrations') IS NOT NULL", &[])
+        .await?
+        .get(0);
+    if !exists {
+        tx.batch_execute(
+            "CREATE TABLE schema_migrations (\
+             version INTEGER PRIMARY KEY, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())",
+        )
+        .await?;
+    }
     let mut applied = 0;
     for (version, sql) in MIGRATIONS {
         let present = tx

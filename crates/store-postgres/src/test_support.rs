@@ -68,6 +68,13 @@ impl TestDatabase {
     }
 }
 
+impl TestDatabase {
+    /// The database's name, unique on its server.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+}
+
 impl Drop for TestDatabase {
     fn drop(&mut self) {
         // FORCE ends connections a test left open (a killed server's, a pool's).
@@ -107,6 +114,16 @@ fn run_admin(server_url: &str, sql: &str) {
         Ok(Err(e)) => panic!("test database: {e}"),
         Err(_) => panic!("test database: the admin thread panicked"),
     }
+}
+
+/// `url` connecting as `user` (without a password) instead.
+pub fn with_user(url: &str, user: &str) -> String {
+    let (scheme, rest) = url.split_once("://").unwrap_or(("postgres", url));
+    let host = match rest.split_once('@') {
+        Some((_, host)) => host,
+        None => rest,
+    };
+    format!("{scheme}://{user}@{host}")
 }
 
 /// `url` with its database replaced by `database` (query parameters kept).

@@ -261,3 +261,51 @@ async fn imports_refuse_gaps_and_wrong_hashes() {
     target.shutdown().await;
     store.shutdown().await;
 }
+
+/// The role of docs/POSTGRES.md: runs every conformance case, and the
+/// database refuses it UPDATE and DELETE of events by privilege.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_service_role_without_update_grants_runs_the_store() {
+    let Some((db, owner)) = fresh("a_service_role_without_update_grants_runs_the_store").await
+    else {
+        return;
+    };
+    let role = format!("{}_app", db.name());
+    let grants = include_str!("../service-role.sql").replace("auditlog_app", &role);
+    owner
+        .execute_raw(&format!("CREATE ROLE {role} LOGIN; {grants}"))
+        .await
+        .unwrap();
+    let app_url = crate::test_support::with_database(
+        &crate::test_support::with_user(&db.url, &role),
+        db.name(),
+    );
+    let app = PgStore::connect(&app_url).await.unwrap();
+    conformance::run_all(&app).await;
+    app.shutdown().await;
+
+    let (client, connection) = tokio_postgres::connect(&app_url, NoTls).await.unwrap();
+    let driver = tokio::spawn(connection);
+    for sql in [
+        "UPDATE events SET action = 'Delete' WHERE seq = 1",
+        "DELETE FROM events",
+        "TRUNCATE events",
+    ] {
+        let error = client.batch_execute(sql).await.unwrap_err();
+        assert_eq!(
+            error.code(),
+            Some(&SqlState::INSUFFICIENT_PRIVILEGE),
+            "{sql}: {error:?}"
+        );
+        let message = error.as_db_error().unwrap().message().to_string();
+        assert!(message.contains("permission denied"), "{sql}: {message}");
+    }
+    drop(client);
+    let _ = driver.await;
+    // Roles belong to the server, not the database: remove it again.
+    owner
+        .execute_raw(&format!("DROP OWNED BY {role}; DROP ROLE {role}"))
+        .await
+        .unwrap();
+    owner.shutdown().await;
+}

@@ -1,0 +1,15 @@
+-- Grants for the role the servers run as (here `auditlog_app`), so that the
+-- database itself refuses any UPDATE, DELETE or TRUNCATE of events, even
+-- before the triggers do. Run as the owner of the tables, after the owner
+-- has started Auditlog once (which applies the migrations). Tested by
+-- crates/store-postgres/src/tests.rs (a_service_role_without_update_grants_runs_the_store).
+GRANT USAGE ON SCHEMA public TO auditlog_app;
+GRANT SELECT ON ALL TABLES IN SCHEMA public TO auditlog_app;
+GRANT USAGE ON ALL SEQUENCES IN SCHEMA public TO auditlog_app;
+-- Events: append only. No UPDATE, DELETE or TRUNCATE.
+GRANT INSERT ON events TO auditlog_app;
+-- The directory: new accounts, keys and users.
+GRANT INSERT ON accounts, api_keys, users TO auditlog_app;
+-- The per-account sequencer rows: created with the account, locked
+-- (SELECT … FOR UPDATE needs UPDATE) and moved by every append.
+GRANT INSERT, UPDATE ON account_sequencers TO auditlog_app;
