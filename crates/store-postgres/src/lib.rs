@@ -81,8 +81,12 @@ fn is_unique_violation(e: &tokio_postgres::Error) -> bool {
 impl PgStore {
     /// Connects to `url`, applies migrations and starts the writer task.
     pub async fn connect(url: &str) -> Result<Self> {
-        let config = tokio_postgres::Config::from_str(url)
+        let mut config = tokio_postgres::Config::from_str(url)
             .map_err(|e| StoreError::Unavailable(format!("the database URL is not valid: {e}")))?;
+        // An unreachable host should fail a start or a request, not hang it.
+        if config.get_connect_timeout().is_none() {
+            config.connect_timeout(std::time::Duration::from_secs(10));
+        }
         let manager = Manager::from_config(
             config,
             NoTls,
