@@ -13,3 +13,5 @@ GRANT INSERT ON accounts, api_keys, users TO auditlog_app;
 -- The per-account sequencer rows: created with the account, locked
 -- (SELECT … FOR UPDATE needs UPDATE) and moved by every append.
 GRANT INSERT, UPDATE ON account_sequencers TO auditlog_app;
+-- Export jobs change status as workers claim, renew and finish them.
+GRANT INSERT, UPDATE ON export_jobs TO auditlog_app;

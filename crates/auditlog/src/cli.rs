@@ -1,7 +1,9 @@
 //! The command line. Every default is defined here, once.
 
+use auditlog_server::exports::parse_duration;
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
+use std::time::Duration;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -47,7 +49,12 @@ pub enum Command {
         /// Create the `demo` account with an admin, keys and sample events (if absent).
         #[arg(long)]
         demo: bool,
+        #[command(flatten)]
+        exports: ExportArgs,
     },
+    /// Write an account's events to a file (CSV or JSON Lines), as the
+    /// background exports do, with a progress bar on a terminal.
+    Export(ExportCommand),
     /// Manage accounts.
     Account {
         #[command(subcommand)]
@@ -106,4 +113,69 @@ pub enum UserCommand {
         #[arg(long)]
         role: String,
     },
+}
+
+/// The export worker's settings (`serve`).
+#[derive(Debug, Args, Clone)]
+pub struct ExportArgs {
+    /// Directory of export files [default: <data-dir>/exports]. Every server
+    /// sharing one database must share this directory.
+    #[arg(long, env = "AUDITLOG_EXPORT_DIR")]
+    pub export_dir: Option<PathBuf>,
+    /// Exports run at once by this server [default: 2].
+    #[arg(long, env = "AUDITLOG_EXPORT_CONCURRENCY", value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub export_concurrency: Option<u16>,
+    /// How long a completed export can be downloaded: 7d, 12h, 30m, 45s or seconds [default: 7d].
+    #[arg(long, env = "AUDITLOG_EXPORT_EXPIRY", value_parser = parse_duration)]
+    pub export_expiry: Option<Duration>,
+    /// How long a running export stays claimed without a renewal; a job
+    /// whose server died is taken over after this [default: 30s].
+    #[arg(long, env = "AUDITLOG_EXPORT_LEASE", value_parser = parse_duration)]
+    pub export_lease: Option<Duration>,
+    /// Test-only: pause this many milliseconds after each page of 1,000
+    /// events, so that tests can catch an export while it runs.
+    #[arg(
+        long,
+        env = "AUDITLOG_EXPORT_TEST_PAGE_DELAY_MS",
+        default_value_t = 0,
+        hide = true
+    )]
+    pub export_test_page_delay_ms: u64,
+}
+
+/// `auditlog export`: the same filters as the API, repeatable where the API's are.
+#[derive(Debug, Args)]
+pub struct ExportCommand {
+    #[arg(long)]
+    pub account: String,
+    /// `csv` or `jsonl`.
+    #[arg(long)]
+    pub format: String,
+    /// Compress the file with gzip.
+    #[arg(long)]
+    pub gzip: bool,
+    #[arg(long = "event-type")]
+    pub event_types: Vec<String>,
+    #[arg(long = "action")]
+    pub actions: Vec<String>,
+    /// Actor id.
+    #[arg(long = "user")]
+    pub users: Vec<String>,
+    #[arg(long = "project")]
+    pub projects: Vec<String>,
+    #[arg(long)]
+    pub app: Option<String>,
+    #[arg(long)]
+    pub version: Option<String>,
+    #[arg(long)]
+    pub target_id: Option<String>,
+    /// RFC 3339 instant, inclusive.
+    #[arg(long)]
+    pub from: Option<String>,
+    /// RFC 3339 instant, inclusive.
+    #[arg(long)]
+    pub to: Option<String>,
+    /// The file to write; it appears only once complete.
+    #[arg(short = 'o', long)]
+    pub output: PathBuf,
 }

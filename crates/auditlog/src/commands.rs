@@ -1,7 +1,8 @@
 //! What each subcommand does. They work while a server runs on the same
 //! store: what they create is usable at once.
 
-use crate::cli::{AccountCommand, Cli, Command, KeyCommand, StoreArgs, UserCommand};
+use crate::cli::{AccountCommand, Cli, Command, ExportArgs, KeyCommand, StoreArgs, UserCommand};
+use auditlog_server::exports::{worker, ExportSettings, Exports};
 use auditlog_server::{auth, AppState};
 use auditlog_store::{Account, Role, Scope, Store, StoreError};
 use auditlog_store_postgres::PgStore;
@@ -55,7 +56,15 @@ pub async fn run(cli: Cli) -> CliResult {
 async fn run_on_store(args: &StoreArgs, command: Command) -> CliResult {
     let store = open_store(args).await?;
     let result = match command {
-        Command::Serve { listen, demo } => serve(store.clone(), &listen, demo).await,
+        Command::Serve {
+            listen,
+            demo,
+            exports,
+        } => {
+            let settings = export_settings(args, &exports);
+            serve(store.clone(), &listen, demo, settings).await
+        }
+        Command::Export(command) => crate::export::run(store.clone(), command).await,
         Command::Account {
             command: AccountCommand::Create { name },
         } => {
@@ -160,7 +169,33 @@ pub async fn create_user(
     Ok(email)
 }
 
-async fn serve(store: Arc<dyn Store>, listen: &str, demo: bool) -> CliResult {
+/// The worker's settings: defaults (defined once, in the server crate)
+/// overridden by flags or environment.
+fn export_settings(store: &StoreArgs, args: &ExportArgs) -> ExportSettings {
+    let dir = args
+        .export_dir
+        .clone()
+        .unwrap_or_else(|| store.data_dir.join("exports"));
+    let mut settings = ExportSettings::new(dir);
+    if let Some(n) = args.export_concurrency {
+        settings.concurrency = usize::from(n);
+    }
+    if let Some(expiry) = args.export_expiry {
+        settings.expiry = expiry;
+    }
+    if let Some(lease) = args.export_lease {
+        settings.lease = lease;
+    }
+    settings.page_delay = std::time::Duration::from_millis(args.export_test_page_delay_ms);
+    settings
+}
+
+async fn serve(
+    store: Arc<dyn Store>,
+    listen: &str,
+    demo: bool,
+    export_settings: ExportSettings,
+) -> CliResult {
     if demo {
         crate::demo::ensure_demo(store.as_ref()).await?;
     }
@@ -173,12 +208,23 @@ async fn serve(store: Arc<dyn Store>, listen: &str, demo: bool) -> CliResult {
     // Tests and scripts read this line to find a port chosen with :0.
     println!("auditlog listening on http://{address}");
     tracing::info!(%address, "serving");
-    let state = AppState::new(store.clone());
-    auditlog_server::serve(listener, state, shutdown_signal())
-        .await
-        .map_err(|e| CliError::Io(format!("server failed: {e}")))?;
-    tracing::info!("stopped accepting requests; draining the writer");
-    Ok(())
+    let exports = Exports::new(export_settings.clone());
+    let state = AppState::new(store.clone()).with_exports(exports.clone());
+    // One stop signal for the HTTP server and the export worker.
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let stop = Arc::new(stop);
+    let mut workers = worker::spawn(store.clone(), export_settings, exports.wakeup, stopped);
+    let stop_on_signal = stop.clone();
+    let served = auditlog_server::serve(listener, state, async move {
+        shutdown_signal().await;
+        stop_on_signal.send_replace(true);
+    })
+    .await;
+    stop.send_replace(true);
+    tracing::info!("stopped accepting requests; letting exports reach a safe point");
+    while workers.join_next().await.is_some() {}
+    tracing::info!("draining the writer");
+    served.map_err(|e| CliError::Io(format!("server failed: {e}")))
 }
 
 /// Completes on Ctrl-C or SIGTERM.

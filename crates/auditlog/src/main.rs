@@ -7,6 +7,7 @@ mod cli;
 mod commands;
 mod copy;
 mod demo;
+mod export;
 
 use clap::Parser;
 use std::process::ExitCode;

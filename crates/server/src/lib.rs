@@ -1,11 +1,13 @@
 //! The HTTP side of Auditlog: the JSON API (`api`), authentication (`auth`),
-//! the one error type (`error`) and the shared state (`state`). Everything
+//! the one error type (`error`), the shared state (`state`) and the export
+//! worker with its file formats (`exports`). Everything
 //! here is written against the storage traits of `auditlog-store` and knows
 //! no SQL; the binary picks the backend and hands it in.
 
 pub mod api;
 pub mod auth;
 pub mod error;
+pub mod exports;
 pub mod state;
 
 pub use state::AppState;

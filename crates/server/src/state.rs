@@ -1,6 +1,7 @@
-//! What every handler shares: the store (any backend, behind the traits) and
-//! the metrics.
+//! What every handler shares: the store (any backend, behind the traits),
+//! the export settings and the metrics.
 
+use crate::exports::{ExportSettings, Exports};
 use auditlog_store::Store;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -9,14 +10,23 @@ use std::sync::Arc;
 pub struct AppState {
     pub store: Arc<dyn Store>,
     pub metrics: Arc<Metrics>,
+    pub exports: Exports,
 }
 
 impl AppState {
+    /// State with export files under `./auditlog-data/exports`; servers set
+    /// their real directory with [`AppState::with_exports`].
     pub fn new(store: Arc<dyn Store>) -> Self {
         Self {
             store,
             metrics: Arc::new(Metrics::default()),
+            exports: Exports::new(ExportSettings::new("auditlog-data/exports".into())),
         }
+    }
+
+    pub fn with_exports(mut self, exports: Exports) -> Self {
+        self.exports = exports;
+        self
     }
 }
 

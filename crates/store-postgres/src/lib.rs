@@ -7,6 +7,7 @@
 //!
 //! Connections are plain TCP or unix sockets: TLS is not part of this build.
 
+mod exports;
 mod query;
 mod schema;
 #[cfg(any(test, feature = "test-support"))]

@@ -7,7 +7,10 @@
 
 use tokio_postgres::Client;
 
-const MIGRATIONS: &[(i32, &str)] = &[(1, include_str!("../migrations/0001_init.sql"))];
+const MIGRATIONS: &[(i32, &str)] = &[
+    (1, include_str!("../migrations/0001_init.sql")),
+    (3, include_str!("../migrations/0003_exports.sql")),
+];
 
 /// An arbitrary constant naming "auditlog migrations" among advisory locks.
 const MIGRATION_LOCK: i64 = 0x6175_6469_746c_6f67; // "auditlog"

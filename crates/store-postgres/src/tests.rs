@@ -309,3 +309,61 @@ async fn a_service_role_without_update_grants_runs_the_store() {
         .unwrap();
     owner.shutdown().await;
 }
+
+/// Workers of two processes claiming at once: `FOR UPDATE SKIP LOCKED`
+/// hands every job to exactly one of them, and none waits for another.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_workers_claim_each_export_once() {
+    use auditlog_store::{Compression, ExportFormat, ExportJobs, NewExportJob};
+    let Some((db, first)) = fresh("concurrent_workers_claim_each_export_once").await else {
+        return;
+    };
+    let second = PgStore::connect(&db.url).await.unwrap();
+    let stores = [Arc::new(first), Arc::new(second)];
+    let account = stores[0].create_account("claims").await.unwrap();
+    const JOBS: usize = 40;
+    for _ in 0..JOBS {
+        stores[0]
+            .create_export(NewExportJob {
+                account_id: account.id,
+                requested_by: "api-key:1".into(),
+                format: ExportFormat::Csv,
+                compression: Compression::None,
+                filters: serde_json::json!({}),
+                seq_bound: 0,
+                created_at: Timestamp::now(),
+            })
+            .await
+            .unwrap();
+    }
+    let mut workers = Vec::new();
+    for worker in 0..8 {
+        let store = stores[worker % 2].clone();
+        workers.push(tokio::spawn(async move {
+            let name = format!("w{worker}");
+            let mut claimed = Vec::new();
+            let now = Timestamp::now();
+            let lease = Timestamp::from_micros(now.micros() + 60_000_000);
+            while let Some(job) = store.claim_export(&name, now, lease).await.unwrap() {
+                assert_eq!(job.claimed_by.as_deref(), Some(name.as_str()));
+                claimed.push(job.id);
+            }
+            claimed
+        }));
+    }
+    let mut all = Vec::new();
+    for worker in workers {
+        all.extend(worker.await.unwrap());
+    }
+    all.sort_unstable();
+    let distinct = {
+        let mut d = all.clone();
+        d.dedup();
+        d
+    };
+    assert_eq!(all.len(), JOBS, "every job claimed");
+    assert_eq!(distinct, all, "no job claimed twice");
+    for store in &stores {
+        store.shutdown().await;
+    }
+}

@@ -3,6 +3,7 @@
 //! writer thread with group commit (`writer`); reads use a small pool of
 //! connections on blocking threads. No rusqlite type leaves this crate.
 
+mod exports;
 mod query;
 mod schema;
 mod transfer;

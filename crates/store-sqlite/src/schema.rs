@@ -3,7 +3,10 @@
 
 use rusqlite::Connection;
 
-const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("../migrations/0001_init.sql"))];
+const MIGRATIONS: &[(i64, &str)] = &[
+    (1, include_str!("../migrations/0001_init.sql")),
+    (3, include_str!("../migrations/0003_exports.sql")),
+];
 
 /// Settings every connection needs: WAL so that readers never block the
 /// writer, synchronous=FULL so that a commit survives power loss and kill -9,

@@ -15,6 +15,7 @@ pub async fn run_all(store: &dyn Store) {
     paging_visits_each_event_once(store).await;
     directory_round_trips(store).await;
     accounts_are_isolated(store).await;
+    crate::exports_conformance::run_all(store).await;
 }
 
 const BASE: i64 = 1_764_000_000_000_000; // 2025-11-24

@@ -1,16 +1,24 @@
 //! The storage boundary. Traits split by role — appending events, reading
-//! events, the directory of accounts, keys and users — so that each caller
+//! events, the directory of accounts, keys and users, export jobs — so that each caller
 //! depends on only what it uses, and so that the embedded (SQLite) and the
 //! PostgreSQL backends implement the same contract. No driver type crosses
 //! this boundary: backends map their errors into [`StoreError`].
 //!
-//! `conformance` holds the cases every backend must pass.
+//! `conformance` (and `exports_conformance`, which it runs) holds the cases
+//! every backend must pass.
 
 use async_trait::async_trait;
 use auditlog_core::{Cursor, EventFilter, Interval, NewEvent, Taxonomy, Timestamp};
 
 pub mod conformance;
+pub mod exports;
+pub mod exports_conformance;
 pub mod transfer;
+
+pub use exports::{
+    Compression, ExportFormat, ExportId, ExportJob, ExportJobs, ExportOutcome, ExportStatus,
+    NewExportJob,
+};
 
 pub type AccountId = i64;
 
@@ -215,7 +223,7 @@ pub trait Directory: Send + Sync {
 
 /// Everything a server needs from one backend.
 #[async_trait]
-pub trait Store: EventAppender + EventReader + Directory {
+pub trait Store: EventAppender + EventReader + Directory + ExportJobs {
     /// Whether the storage answers (for `/readyz`).
     async fn ping(&self) -> Result<()>;
     /// Finishes queued writes and stops the writer; later appends fail.

@@ -2,6 +2,7 @@
 
 pub mod body;
 pub mod events;
+pub mod exports;
 pub mod ops;
 
 use crate::state::AppState;
@@ -13,6 +14,12 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/events", get(events::query).post(events::ingest))
         .route("/api/v1/events/histogram", get(events::histogram))
         .route("/api/v1/events/{id}", get(events::get_one))
+        .route("/api/v1/exports", get(exports::list).post(exports::create))
+        .route("/api/v1/exports/{id}", get(exports::get_one))
+        .route(
+            "/api/v1/exports/{id}/download",
+            get(exports::download_route),
+        )
         .route("/api/v1/openapi.json", get(ops::openapi))
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))

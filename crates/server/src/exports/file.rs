@@ -1,0 +1,266 @@
+//! Writing one export file without holding the result in memory: an
+//! [`EventWalk`] pages through the store (1,000 events at a time, newest
+//! first, bounded by the `seq` at creation) and an [`ExportWriter`] appends
+//! each page to a temporary file, optionally gzip-compressed, hashing what it
+//! writes; `finish` syncs it and renames it into place. The worker and the
+//! `auditlog export` command share both.
+
+use crate::exports::format;
+use auditlog_core::{Cursor, EventFilter, Timestamp};
+use auditlog_store::{AccountId, Compression, EventReader, EventRecord, ExportFormat, Result};
+use flate2::write::GzEncoder;
+use sha2::{Digest, Sha256};
+use std::fs::File;
+use std::io::{self, BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+/// Events read from the store per page.
+pub const PAGE_SIZE: usize = 1_000;
+
+/// A newest-first walk over the events of one account that match a filter
+/// and were stored no later than `seq_bound`.
+pub struct EventWalk {
+    account: AccountId,
+    filter: EventFilter,
+    cursor: Option<Cursor>,
+}
+
+impl EventWalk {
+    pub fn new(account: AccountId, filter: EventFilter, seq_bound: u64) -> Self {
+        // Starting "after" an instant no event can have, with the snapshot at
+        // the bound, makes the store apply `seq <= seq_bound` from page one.
+        let cursor = (seq_bound > 0).then_some(Cursor {
+            time: Timestamp::from_micros(i64::MAX),
+            seq: seq_bound,
+            snapshot_seq: seq_bound,
+        });
+        Self {
+            account,
+            filter,
+            cursor,
+        }
+    }
+
+    /// The next page, or `None` when the walk is over.
+    pub async fn next_page(
+        &mut self,
+        reader: &dyn EventReader,
+    ) -> Result<Option<Vec<EventRecord>>> {
+        let Some(cursor) = self.cursor else {
+            return Ok(None);
+        };
+        let page = reader
+            .query(self.account, &self.filter, Some(cursor), PAGE_SIZE)
+            .await?;
+        self.cursor = page.next_cursor;
+        if page.events.is_empty() {
+            return Ok(None);
+        }
+        Ok(Some(page.events))
+    }
+}
+
+/// The file name extension of an export: `csv`, `jsonl`, `csv.gz`, `jsonl.gz`.
+pub fn extension(format: ExportFormat, compression: Compression) -> String {
+    match compression {
+        Compression::None => format.as_str().to_string(),
+        Compression::Gzip => format!("{}.gz", format.as_str()),
+    }
+}
+
+/// What a finished file holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileSummary {
+    pub row_count: u64,
+    pub size_bytes: u64,
+    /// Lowercase hex SHA-256 of the bytes on disk.
+    pub sha256: String,
+}
+
+/// Counts and hashes the bytes that reach the file.
+struct Hashing<W> {
+    inner: W,
+    hasher: Sha256,
+    bytes: u64,
+}
+
+impl<W: Write> Write for Hashing<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.hasher.update(&buf[..n]);
+        self.bytes += n as u64;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+enum Sink {
+    Plain(Hashing<BufWriter<File>>),
+    Gzip(GzEncoder<Hashing<BufWriter<File>>>),
+}
+
+/// An export file being written. Blocking I/O: async callers run its
+/// methods on a blocking thread (`tokio::task::spawn_blocking`).
+pub struct ExportWriter {
+    format: ExportFormat,
+    sink: Sink,
+    rows: u64,
+    temp_path: PathBuf,
+    final_path: PathBuf,
+}
+
+impl ExportWriter {
+    /// Creates (truncating) `temp_path` and writes the header. The file
+    /// appears at `final_path` only once `finish` succeeds.
+    pub fn create(
+        format: ExportFormat,
+        compression: Compression,
+        temp_path: PathBuf,
+        final_path: PathBuf,
+    ) -> io::Result<Self> {
+        let file = File::create(&temp_path)?;
+        let hashing = Hashing {
+            inner: BufWriter::with_capacity(256 * 1024, file),
+            hasher: Sha256::new(),
+            bytes: 0,
+        };
+        let sink = match compression {
+            Compression::None => Sink::Plain(hashing),
+            Compression::Gzip => {
+                Sink::Gzip(GzEncoder::new(hashing, flate2::Compression::default()))
+            }
+        };
+        let mut writer = Self {
+            format,
+            sink,
+            rows: 0,
+            temp_path,
+            final_path,
+        };
+        let format = writer.format;
+        let mut out = writer.out();
+        format::write_header(format, &mut out)?;
+        Ok(writer)
+    }
+
+    fn out(&mut self) -> &mut dyn Write {
+        match &mut self.sink {
+            Sink::Plain(w) => w,
+            Sink::Gzip(w) => w,
+        }
+    }
+
+    pub fn rows(&self) -> u64 {
+        self.rows
+    }
+
+    pub fn write_page(&mut self, records: &[EventRecord]) -> io::Result<()> {
+        let format = self.format;
+        for record in records {
+            let mut out = self.out();
+            format::write_row(format, record, &mut out)?;
+            self.rows += 1;
+        }
+        Ok(())
+    }
+
+    /// Completes the file: flushes, syncs, renames it into place.
+    pub fn finish(self) -> io::Result<FileSummary> {
+        let hashing = match self.sink {
+            Sink::Plain(w) => w,
+            Sink::Gzip(w) => w.finish()?,
+        };
+        let Hashing {
+            inner,
+            hasher,
+            bytes,
+        } = hashing;
+        let file = inner.into_inner().map_err(|e| e.into_error())?;
+        file.sync_all()?;
+        drop(file);
+        std::fs::rename(&self.temp_path, &self.final_path)?;
+        // Make the rename itself durable.
+        if let Some(dir) = self.final_path.parent() {
+            File::open(dir).and_then(|d| d.sync_all()).ok();
+        }
+        Ok(FileSummary {
+            row_count: self.rows,
+            size_bytes: bytes,
+            sha256: auditlog_core::leaf::to_hex(&hasher.finalize()),
+        })
+    }
+
+    /// Gives up: deletes the temporary file.
+    pub fn abandon(self) {
+        let path = self.temp_path.clone();
+        drop(self);
+        remove_if_present(&path);
+    }
+}
+
+/// Deletes a file, ignoring one that is already gone.
+pub fn remove_if_present(path: &Path) {
+    if let Err(e) = std::fs::remove_file(path) {
+        if e.kind() != io::ErrorKind::NotFound {
+            tracing::warn!(path = %path.display(), error = %e, "cannot delete an export file");
+        }
+    }
+}
+
+/// Writes every event of `walk` into `writer` page by page, calling
+/// `after_page` (progress, lease renewal, shutdown checks) after each;
+/// `after_page` answering false stops the walk early and returns `Ok(None)`
+/// with the writer abandoned.
+pub async fn write_all<F, Fut>(
+    reader: &dyn EventReader,
+    mut walk: EventWalk,
+    mut writer: ExportWriter,
+    mut after_page: F,
+) -> std::result::Result<Option<FileSummary>, String>
+where
+    F: FnMut(u64) -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    loop {
+        let page = match walk.next_page(reader).await {
+            Ok(Some(page)) => page,
+            Ok(None) => break,
+            Err(e) => {
+                tokio::task::spawn_blocking(move || writer.abandon())
+                    .await
+                    .ok();
+                return Err(format!("reading the events failed: {e}"));
+            }
+        };
+        writer = tokio::task::spawn_blocking(move || match writer.write_page(&page) {
+            Ok(()) => Ok(writer),
+            Err(e) => {
+                let message = format!("writing {} failed: {e}", writer.temp_path.display());
+                writer.abandon();
+                Err(message)
+            }
+        })
+        .await
+        .map_err(|e| format!("the export task failed: {e}"))??;
+        if !after_page(writer.rows()).await {
+            tokio::task::spawn_blocking(move || writer.abandon())
+                .await
+                .ok();
+            return Ok(None);
+        }
+    }
+    let final_path = writer.final_path.clone();
+    tokio::task::spawn_blocking(move || {
+        let temp = writer.temp_path.clone();
+        writer.finish().map_err(|e| {
+            remove_if_present(&temp);
+            format!("completing {} failed: {e}", final_path.display())
+        })
+    })
+    .await
+    .map_err(|e| format!("the export task failed: {e}"))?
+    .map(Some)
+}

@@ -1,0 +1,32 @@
+//! Exports: the background worker (`worker`) that turns export jobs into
+//! files, the file writing it shares with `auditlog export` (`file`,
+//! `format`), the audit events of exports and downloads (`audit`), and the
+//! settings (`settings`).
+
+pub mod audit;
+pub mod file;
+pub mod format;
+pub mod settings;
+pub mod worker;
+
+pub use settings::{parse_duration, ExportSettings};
+
+use std::sync::Arc;
+use tokio::sync::Notify;
+
+/// What the API needs of the export machinery: where files live, and a way
+/// to wake the worker when a job is queued.
+#[derive(Clone)]
+pub struct Exports {
+    pub settings: ExportSettings,
+    pub wakeup: Arc<Notify>,
+}
+
+impl Exports {
+    pub fn new(settings: ExportSettings) -> Self {
+        Self {
+            settings,
+            wakeup: Arc::new(Notify::new()),
+        }
+    }
+}
