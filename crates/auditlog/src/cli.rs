@@ -37,6 +37,22 @@ pub struct StoreArgs {
         hide_env_values = true
     )]
     pub database_url: Option<String>,
+    /// The log's Ed25519 signing key (C2SP signer-key text); created on first
+    /// start if missing. Default: `signing-key` in --data-dir.
+    #[arg(long, env = "AUDITLOG_SIGNING_KEY_FILE", global = true)]
+    pub signing_key_file: Option<PathBuf>,
+    /// The log name in checkpoint origins (`<log name>/<account>`) and the key name of a new key.
+    #[arg(long, env = "AUDITLOG_LOG_NAME", default_value = auditlog_core::checkpoint::DEFAULT_LOG_NAME, global = true)]
+    pub log_name: String,
+}
+
+impl StoreArgs {
+    pub fn signing_key_path(&self) -> PathBuf {
+        self.signing_key_file.clone().unwrap_or_else(|| {
+            self.data_dir
+                .join(auditlog_server::signing_key::DEFAULT_FILE)
+        })
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -80,6 +96,22 @@ pub enum Command {
         /// The store to write: a postgres:// URL.
         #[arg(long)]
         to: String,
+    },
+    /// Check the whole store: leaf bytes against the columns queries read,
+    /// leaf hashes, Merkle trees and signed checkpoints. Exits 0 only if intact.
+    Verify {
+        /// The verifier key to check checkpoints with (`name+id+key`, as
+        /// /api/v1/public-key serves it). Default: derived from the signing key file.
+        #[arg(long)]
+        key: Option<String>,
+    },
+    /// Check an export bundle offline against a pinned verifier key.
+    VerifyExport {
+        /// The bundle file (.tar).
+        file: PathBuf,
+        /// The log's verifier key (`name+id+key`, as /api/v1/public-key serves it).
+        #[arg(long)]
+        key: String,
     },
 }
 

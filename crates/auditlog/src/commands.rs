@@ -2,8 +2,10 @@
 //! store: what they create is usable at once.
 
 use crate::cli::{AccountCommand, Cli, Command, ExportArgs, KeyCommand, StoreArgs, UserCommand};
+use auditlog_core::note::NoteVerifier;
 use auditlog_server::exports::{worker, ExportSettings, Exports};
-use auditlog_server::{auth, AppState};
+use auditlog_server::signer::CheckpointSigner;
+use auditlog_server::{auth, signing_key, AppState};
 use auditlog_store::{Account, Role, Scope, Store, StoreError};
 use auditlog_store_postgres::PgStore;
 use auditlog_store_sqlite::SqliteStore;
@@ -18,6 +20,9 @@ pub enum CliError {
     Store(#[from] StoreError),
     #[error("{0}")]
     Io(String),
+    /// `verify` or `verify-export` found the data altered.
+    #[error("{0}")]
+    Verify(String),
 }
 
 pub type CliResult<T = ()> = Result<T, CliError>;
@@ -49,6 +54,8 @@ pub async fn run(cli: Cli) -> CliResult {
     match cli.command {
         // Names both of its stores itself; the global store flags do not apply.
         Command::Copy { from, to } => crate::copy::run(&from, &to).await,
+        // Offline: needs no store.
+        Command::VerifyExport { file, key } => verify_export(&file, &key),
         command => run_on_store(&cli.store, command).await,
     }
 }
@@ -62,9 +69,26 @@ async fn run_on_store(args: &StoreArgs, command: Command) -> CliResult {
             exports,
         } => {
             let settings = export_settings(args, &exports);
-            serve(store.clone(), &listen, demo, settings).await
+            serve(store.clone(), args, &listen, demo, settings).await
         }
         Command::Export(command) => crate::export::run(store.clone(), command).await,
+        Command::Verify { key } => {
+            let verifier = match key {
+                Some(key) => Some(
+                    NoteVerifier::parse(&key)
+                        .map_err(|e| CliError::Usage(format!("--key: {e}")))?,
+                ),
+                None => {
+                    let path = args.signing_key_path();
+                    path.exists()
+                        .then(|| signing_key::load(&path).map(|s| s.verifier()))
+                        .transpose()
+                        .map_err(CliError::Io)?
+                }
+            };
+            crate::verify::run(store.as_ref(), verifier.as_ref()).await
+        }
+        Command::VerifyExport { .. } => Ok(()),
         Command::Account {
             command: AccountCommand::Create { name },
         } => {
@@ -169,6 +193,40 @@ pub async fn create_user(
     Ok(email)
 }
 
+/// Checks an export bundle offline against a pinned verifier key.
+fn verify_export(file: &std::path::Path, key: &str) -> CliResult {
+    let verifier = NoteVerifier::parse(key).map_err(|e| CliError::Usage(format!("--key: {e}")))?;
+    let archive = std::fs::read(file)
+        .map_err(|e| CliError::Io(format!("cannot read {}: {e}", file.display())))?;
+    let report = auditlog_core::bundle::verify(&archive, &verifier).map_err(|problem| {
+        CliError::Verify(format!("{} does NOT verify: {problem}", file.display()))
+    })?;
+    println!(
+        "OK: {} entries of {} verify against the checkpoint of tree size {} signed by {}{}",
+        report.entries,
+        report.origin,
+        report.tree_size,
+        verifier.to_text(),
+        if report.filters_checked {
+            ", and all match the bundle's filters"
+        } else {
+            ""
+        }
+    );
+    Ok(())
+}
+
+/// The checkpoint signer with the key from the configured file (created on
+/// first start), remembering its last signatures beside the key.
+fn checkpoint_signer(store: Arc<dyn Store>, args: &StoreArgs) -> CliResult<Arc<CheckpointSigner>> {
+    let key_path = args.signing_key_path();
+    let key = signing_key::load_or_create(&key_path, &args.log_name).map_err(CliError::Io)?;
+    let heads = key_path.with_file_name(signing_key::HEADS_FILE);
+    let signer =
+        CheckpointSigner::new(store, key, &args.log_name, Some(heads)).map_err(CliError::Io)?;
+    Ok(Arc::new(signer))
+}
+
 /// The worker's settings: defaults (defined once, in the server crate)
 /// overridden by flags or environment.
 fn export_settings(store: &StoreArgs, args: &ExportArgs) -> ExportSettings {
@@ -192,6 +250,7 @@ fn export_settings(store: &StoreArgs, args: &ExportArgs) -> ExportSettings {
 
 async fn serve(
     store: Arc<dyn Store>,
+    args: &StoreArgs,
     listen: &str,
     demo: bool,
     export_settings: ExportSettings,
@@ -199,6 +258,7 @@ async fn serve(
     if demo {
         crate::demo::ensure_demo(store.as_ref()).await?;
     }
+    let signer = checkpoint_signer(store.clone(), args)?;
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .map_err(|e| CliError::Io(format!("cannot listen on {listen}: {e}")))?;
@@ -209,11 +269,20 @@ async fn serve(
     println!("auditlog listening on http://{address}");
     tracing::info!(%address, "serving");
     let exports = Exports::new(export_settings.clone());
-    let state = AppState::new(store.clone()).with_exports(exports.clone());
-    // One stop signal for the HTTP server and the export worker.
+    let state = AppState::new(store.clone())
+        .with_exports(exports.clone())
+        .with_signer(signer.clone());
+    // One stop signal for the HTTP server, the export worker and the signer.
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let stop = Arc::new(stop);
-    let mut workers = worker::spawn(store.clone(), export_settings, exports.wakeup, stopped);
+    let signing = tokio::spawn(signer.clone().run(stopped.clone()));
+    let mut workers = worker::spawn(
+        store.clone(),
+        export_settings,
+        Some(signer.clone()),
+        exports.wakeup,
+        stopped,
+    );
     let stop_on_signal = stop.clone();
     let served = auditlog_server::serve(listener, state, async move {
         shutdown_signal().await;
@@ -223,6 +292,8 @@ async fn serve(
     stop.send_replace(true);
     tracing::info!("stopped accepting requests; letting exports reach a safe point");
     while workers.join_next().await.is_some() {}
+    // Sign what the last requests appended before the writer stops.
+    let _ = signing.await;
     tracing::info!("draining the writer");
     served.map_err(|e| CliError::Io(format!("server failed: {e}")))
 }

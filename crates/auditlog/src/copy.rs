@@ -1,8 +1,9 @@
 //! `auditlog copy --from <store> --to <store>`: the path for a user who
 //! outgrows one machine. Copies every account, API key (by hash), console
-//! user (with its password hash) and event (exact leaf bytes, hashes and
-//! seqs) into the target, then reads both stores back and checks the copy
-//! event by event. Already-copied records are skipped, so an interrupted
+//! user (with its password hash), event (exact leaf bytes, hashes and seqs;
+//! the target builds its tree from them) and signed checkpoint into the
+//! target, then reads both stores back and checks the copy event by event,
+//! the Merkle roots, and every checkpoint against the target's tree. Already-copied records are skipped, so an interrupted
 //! copy is resumed by running it again.
 
 use crate::commands::{CliError, CliResult};
@@ -69,7 +70,7 @@ async fn copy_all(source: &dyn TransferSource, target: &dyn TransferTarget) -> C
         checked += verify_account(source, target, account).await?;
     }
     println!(
-        "copied {} accounts; verified {checked} events: same seqs, leaf bytes and hashes",
+        "copied {} accounts; verified {checked} events: same seqs, leaf bytes and hashes, Merkle roots and signed checkpoints",
         accounts.len()
     );
     Ok(())
@@ -127,6 +128,13 @@ async fn copy_account(
         done = last;
         progress.show(&account.name, done, total);
     }
+    // Signed checkpoints, exactly as signed: they cover the copied trees.
+    for checkpoint in source.checkpoints(account.id).await? {
+        match target.add_checkpoint(copy.id, &checkpoint).await {
+            Ok(()) | Err(StoreError::AlreadyExists(_)) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
     Ok(copied)
 }
 
@@ -179,8 +187,30 @@ async fn verify_account(
             None => break,
         }
     }
-    if target.last_seq(copy.id).await? != source.last_seq(account.id).await? {
+    let size = source.last_seq(account.id).await?;
+    if target.last_seq(copy.id).await? != size {
         return Err(mismatch("the number of events differs".into()));
+    }
+    // The target's own stored tree gives the source's root, and holds the
+    // same signed checkpoints, each matching the target's tree at its size.
+    if size > 0 {
+        let root = auditlog_store::tree::tree_root(target, copy.id, size).await?;
+        if root != auditlog_store::tree::tree_root(source, account.id, size).await? {
+            return Err(mismatch("the Merkle roots differ".into()));
+        }
+    }
+    let checkpoints = source.checkpoints(account.id).await?;
+    if target.checkpoints(copy.id).await? != checkpoints {
+        return Err(mismatch("the signed checkpoints differ".into()));
+    }
+    for checkpoint in &checkpoints {
+        let root = auditlog_store::tree::tree_root(target, copy.id, checkpoint.size).await?;
+        if root != checkpoint.root {
+            return Err(mismatch(format!(
+                "the checkpoint of size {} does not match the copied tree",
+                checkpoint.size
+            )));
+        }
     }
     Ok(checked)
 }

@@ -22,6 +22,11 @@ pub async fn run(store: Arc<dyn Store>, command: ExportCommand) -> CliResult {
             command.format
         ))
     })?;
+    if format == ExportFormat::Bundle {
+        return Err(CliError::Usage(
+            "--format bundle: verifiable bundles are made by the server (POST /api/v1/exports with \"format\": \"bundle\"), which holds the signing key and signs the checkpoint; use csv or jsonl here".into(),
+        ));
+    }
     let compression = if command.gzip {
         Compression::Gzip
     } else {

@@ -8,6 +8,7 @@ mod commands;
 mod copy;
 mod demo;
 mod export;
+mod verify;
 
 use clap::Parser;
 use std::process::ExitCode;

@@ -61,8 +61,31 @@ async fn copy_moves_the_demo_store_to_postgres() {
         "{report}"
     );
 
+    // The embedded store's signing key: the copied checkpoints verify with it.
+    let signing_key = data.path().join("signing-key").display().to_string();
+    let verified = run_cli_on(
+        &[
+            "--database-url".to_string(),
+            database.url.clone(),
+            "--signing-key-file".to_string(),
+            signing_key.clone(),
+        ],
+        &["verify"],
+        "",
+    );
+    assert!(
+        verified.status.success(),
+        "verify on PostgreSQL failed: {}{}",
+        String::from_utf8_lossy(&verified.stdout),
+        String::from_utf8_lossy(&verified.stderr)
+    );
+
     let scratch = tempfile::tempdir().unwrap();
-    let on_postgres = TestServer::start_on_database(&database.url, scratch.path(), &[]);
+    let on_postgres = TestServer::start_on_database(
+        &database.url,
+        scratch.path(),
+        &["--signing-key-file", &signing_key],
+    );
     // The key made on the embedded store works on PostgreSQL: keys moved by hash.
     let after = all_events(&on_postgres, &read).await;
     assert_eq!(after.len(), before.len());

@@ -25,7 +25,18 @@ async fn two_servers_on_one_database_share_seqs_and_exports() {
     let scratch = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
     let shared_exports = tempfile::tempdir().unwrap();
     let export_dir = shared_exports.path().display().to_string();
-    let args = ["--export-dir", export_dir.as_str()];
+    // One log, one signing key: every server signs checkpoints with it.
+    let signing_key = shared_exports
+        .path()
+        .join("signing-key")
+        .display()
+        .to_string();
+    let args = [
+        "--export-dir",
+        export_dir.as_str(),
+        "--signing-key-file",
+        signing_key.as_str(),
+    ];
     let servers = [
         TestServer::start_on_database(&database.url, scratch[0].path(), &args),
         TestServer::start_on_database(&database.url, scratch[1].path(), &args),
@@ -167,4 +178,19 @@ async fn two_servers_on_one_database_share_seqs_and_exports() {
             "exported event {id}"
         );
     }
+
+    // The whole log verifies: leaves, columns, one tree, signed checkpoints.
+    let store_args = vec![
+        "--database-url".to_string(),
+        database.url.clone(),
+        "--signing-key-file".to_string(),
+        signing_key.clone(),
+    ];
+    let verified = common::run_cli_on(&store_args, &["verify"], "");
+    assert!(
+        verified.status.success(),
+        "verify failed: {}{}",
+        String::from_utf8_lossy(&verified.stdout),
+        String::from_utf8_lossy(&verified.stderr)
+    );
 }

@@ -2,17 +2,25 @@
 //! obeys (`event`), the per-account taxonomy (`taxonomy`), instants with
 //! microsecond precision (`timestamp`), the canonical encoding that fixes an
 //! event's leaf bytes for the Merkle tree (`canonical`, `leaf`), and the query
-//! filters and cursors that every storage backend translates (`filter`).
+//! filters and cursors that every storage backend translates (`filter`), and
+//! tamper evidence: the Merkle tree (`merkle`), signed notes (`note`) and
+//! checkpoints (`checkpoint`), and offline-verifiable export bundles (`bundle`,
+//! in a minimal `tar`).
 //!
 //! Every value that reaches a store has been checked here once, in its type,
 //! so that the layers above and below can rely on it.
 
 pub mod account;
+pub mod bundle;
 pub mod canonical;
+pub mod checkpoint;
 pub mod error;
 pub mod event;
 pub mod filter;
 pub mod leaf;
+pub mod merkle;
+pub mod note;
+pub mod tar;
 pub mod taxonomy;
 pub mod timestamp;
 

@@ -1,13 +1,19 @@
-//! The HTTP side of Auditlog: the JSON API (`api`), authentication (`auth`),
-//! the one error type (`error`), the shared state (`state`) and the export
-//! worker with its file formats (`exports`). Everything
+//! The HTTP side of Auditlog: the JSON API (`api`), the web console
+//! (`console`), authentication (`auth`), the one error type (`error`), the
+//! shared state (`state`), the export worker with its file formats
+//! (`exports`), the checkpoint signer and its key (`signer`, `signing_key`)
+//! and export bundles (`bundle`). Everything
 //! here is written against the storage traits of `auditlog-store` and knows
 //! no SQL; the binary picks the backend and hands it in.
 
 pub mod api;
 pub mod auth;
+pub mod bundle;
+pub mod console;
 pub mod error;
 pub mod exports;
+pub mod signer;
+pub mod signing_key;
 pub mod state;
 
 pub use state::AppState;
@@ -20,6 +26,7 @@ use tokio::net::TcpListener;
 /// The whole application's routes.
 pub fn router(state: AppState) -> Router {
     api::routes()
+        .merge(console::routes())
         .fallback(|| async {
             error::ApiError::not_found("no such route; see /api/v1/openapi.json")
         })
@@ -49,7 +56,9 @@ pub async fn serve(
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(state))
+    // The peer address is the client IP of console sign-in events and rate limits.
+    let app = router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
+    axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await
 }

@@ -1,7 +1,10 @@
 //! What every handler shares: the store (any backend, behind the traits),
-//! the export settings and the metrics.
+//! the export settings, the metrics, the checkpoint signer and the console's
+//! sign-in rate limiter.
 
+use crate::console::rate_limit::LoginLimiter;
 use crate::exports::{ExportSettings, Exports};
+use crate::signer::CheckpointSigner;
 use auditlog_store::Store;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -10,7 +13,12 @@ use std::sync::Arc;
 pub struct AppState {
     pub store: Arc<dyn Store>,
     pub metrics: Arc<Metrics>,
+    /// Failed console sign-ins per account and IP.
+    pub login_limiter: Arc<LoginLimiter>,
     pub exports: Exports,
+    /// Signs checkpoints; `None` when no signing key is configured (proof
+    /// endpoints then answer 503).
+    pub signer: Option<Arc<CheckpointSigner>>,
 }
 
 impl AppState {
@@ -20,12 +28,19 @@ impl AppState {
         Self {
             store,
             metrics: Arc::new(Metrics::default()),
+            login_limiter: Arc::new(LoginLimiter::default()),
             exports: Exports::new(ExportSettings::new("auditlog-data/exports".into())),
+            signer: None,
         }
     }
 
     pub fn with_exports(mut self, exports: Exports) -> Self {
         self.exports = exports;
+        self
+    }
+
+    pub fn with_signer(mut self, signer: Arc<CheckpointSigner>) -> Self {
+        self.signer = Some(signer);
         self
     }
 }

@@ -7,12 +7,14 @@
 //!
 //! Connections are plain TCP or unix sockets: TLS is not part of this build.
 
+mod console;
 mod exports;
 mod query;
 mod schema;
 #[cfg(any(test, feature = "test-support"))]
 pub mod test_support;
 mod transfer;
+mod tree;
 mod writer;
 
 use async_trait::async_trait;
@@ -75,7 +77,7 @@ pub(crate) fn pool_error(e: deadpool_postgres::PoolError) -> StoreError {
     }
 }
 
-fn is_unique_violation(e: &tokio_postgres::Error) -> bool {
+pub(crate) fn is_unique_violation(e: &tokio_postgres::Error) -> bool {
     e.code() == Some(&SqlState::UNIQUE_VIOLATION)
 }
 

@@ -9,7 +9,9 @@ use tokio_postgres::Client;
 
 const MIGRATIONS: &[(i32, &str)] = &[
     (1, include_str!("../migrations/0001_init.sql")),
+    (2, include_str!("../migrations/0002_tree.sql")),
     (3, include_str!("../migrations/0003_exports.sql")),
+    (4, include_str!("../migrations/0004_sessions.sql")),
 ];
 
 /// An arbitrary constant naming "auditlog migrations" among advisory locks.

@@ -84,6 +84,9 @@ async fn the_database_refuses_update_and_delete_of_events() {
         "UPDATE events SET action = 'Delete' WHERE seq = 1",
         "DELETE FROM events WHERE seq = 1",
         "TRUNCATE events",
+        "UPDATE tree_hashes SET hash = '\\x00' WHERE hash_index = 0",
+        "DELETE FROM tree_hashes",
+        "TRUNCATE checkpoints",
     ] {
         let error = client.batch_execute(sql).await.unwrap_err();
         let message = error.as_db_error().unwrap().message().to_string();
@@ -134,6 +137,21 @@ async fn appends_from_two_processes_are_gapless() {
     let total = all.len() as u64;
     assert_eq!(all, (1..=total).collect::<Vec<u64>>());
     assert_eq!(stores[1].last_seq(account.id).await.unwrap(), total);
+    // Both processes added to one tree: its stored root equals the root
+    // rebuilt from the leaf hashes alone.
+    use auditlog_core::merkle;
+    use auditlog_store::transfer::TransferSource;
+    let mut rebuilt = merkle::MemoryHashes::default();
+    for event in stores[0].events_after(account.id, 0, 10_000).await.unwrap() {
+        rebuilt.append_leaf(event.leaf_hash).unwrap();
+    }
+    let stored_root = auditlog_store::tree::tree_root(stores[1].as_ref(), account.id, total)
+        .await
+        .unwrap();
+    assert_eq!(
+        stored_root,
+        merkle::tree_hash(total as i64, &rebuilt).unwrap()
+    );
     for store in &stores {
         store.shutdown().await;
     }

@@ -2,6 +2,7 @@
 //! events take the same sequencer lock as appends, so a copy into a database
 //! that servers already use cannot interleave with their appends.
 
+use crate::tree::TreeAppends;
 use crate::writer::{to_hash, Rows};
 use crate::{pg_error, PgStore};
 use async_trait::async_trait;
@@ -77,6 +78,7 @@ impl TransferTarget for PgStore {
             .ok_or_else(|| StoreError::NotFound(format!("account {:?}", account.name)))?;
         let mut last_seq = row.get::<_, i64>(0) as u64;
         let mut rows = Rows::default();
+        let mut tree = TreeAppends::default();
         for record in events {
             let refuse = |why: String| {
                 StoreError::Internal(format!(
@@ -103,10 +105,13 @@ impl TransferTarget for PgStore {
             if stored.leaf_bytes() != record.leaf_bytes {
                 return Err(refuse("its leaf bytes are not canonical".into()));
             }
+            tree.add_leaf(&tx, account.id, record.seq as i64 - 1, record.leaf_hash)
+                .await?;
             rows.push(account.id, &stored, record.leaf_bytes, record.leaf_hash);
             last_seq = record.seq;
         }
         rows.insert(&tx).await?;
+        tree.insert(&tx).await?;
         tx.execute(
             "UPDATE account_sequencers SET last_seq = $2 WHERE account_id = $1",
             &[&account.id, &(last_seq as i64)],

@@ -8,8 +8,10 @@
 //! order (so two writers never deadlock), and only then looks for existing
 //! ids and assigns seqs: the lock serialises appenders per account, and an
 //! aborted transaction gives its seqs back because `last_seq` moves in the
-//! same transaction as the inserts.
+//! same transaction as the inserts. The tree hashes of the new leaves are
+//! computed under the same lock and written in the same transaction.
 
+use crate::tree::TreeAppends;
 use crate::{pg_error, pool_error};
 use auditlog_core::{leaf, NewEvent, StoredEvent, Timestamp};
 use auditlog_store::{Account, Receipt, Result, StoreError};
@@ -186,6 +188,7 @@ async fn write_group(pool: &Pool, group: &[AppendRequest]) -> Result<Vec<Outcome
     let known = find_known(&tx, group).await?;
     let mut known = known;
     let mut rows = Rows::default();
+    let mut tree = TreeAppends::default();
     let mut outcomes = Vec::with_capacity(group.len());
     for request in group {
         let account_id = request.account.id;
@@ -227,6 +230,7 @@ async fn write_group(pool: &Pool, group: &[AppendRequest]) -> Result<Vec<Outcome
                         },
                     );
                     rows.push(account_id, &stored, leaf_bytes, hash);
+                    tree.add_leaf(&tx, account_id, seq as i64 - 1, hash).await?;
                     assigned = seq + 1;
                     Receipt {
                         id: event.id.clone(),
@@ -242,6 +246,7 @@ async fn write_group(pool: &Pool, group: &[AppendRequest]) -> Result<Vec<Outcome
         outcomes.push(Ok(receipts));
     }
     rows.insert(&tx).await?;
+    tree.insert(&tx).await?;
     let (ids, last): (Vec<i64>, Vec<i64>) = next_seq
         .iter()
         .map(|(id, next)| (*id, *next as i64 - 1))

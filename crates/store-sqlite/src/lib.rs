@@ -3,10 +3,12 @@
 //! writer thread with group commit (`writer`); reads use a small pool of
 //! connections on blocking threads. No rusqlite type leaves this crate.
 
+mod console;
 mod exports;
 mod query;
 mod schema;
 mod transfer;
+mod tree;
 mod writer;
 
 use async_trait::async_trait;
@@ -61,6 +63,7 @@ impl SqliteStore {
         let path = data_dir.join(DB_FILE);
         let mut conn = open_connection(&path)?;
         schema::migrate(&mut conn).map_err(sql_error)?;
+        writer::backfill_tree_hashes(&mut conn)?;
         let (sender, receiver) = mpsc::channel(writer::QUEUE_DEPTH);
         let thread = std::thread::Builder::new()
             .name("auditlog-writer".into())
@@ -155,7 +158,7 @@ fn to_account((id, name, taxonomy): (i64, String, String)) -> Result<Account> {
     Ok(Account { id, name, taxonomy })
 }
 
-fn is_unique_violation(e: &rusqlite::Error) -> bool {
+pub(crate) fn is_unique_violation(e: &rusqlite::Error) -> bool {
     matches!(e, rusqlite::Error::SqliteFailure(f, _) if f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE)
 }
 

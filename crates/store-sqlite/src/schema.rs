@@ -5,7 +5,9 @@ use rusqlite::Connection;
 
 const MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../migrations/0001_init.sql")),
+    (2, include_str!("../migrations/0002_tree.sql")),
     (3, include_str!("../migrations/0003_exports.sql")),
+    (4, include_str!("../migrations/0004_sessions.sql")),
 ];
 
 /// Settings every connection needs: WAL so that readers never block the

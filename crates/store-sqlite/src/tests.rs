@@ -1,5 +1,5 @@
 use super::*;
-use auditlog_store::conformance;
+use auditlog_store::{conformance, TreeStore};
 
 async fn fresh() -> (tempfile::TempDir, SqliteStore) {
     let dir = tempfile::tempdir().unwrap();
@@ -115,6 +115,76 @@ async fn concurrent_appends_are_gapless() {
     }
     all.sort_unstable();
     assert_eq!(all, (1..=320).collect::<Vec<u64>>());
+    store.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_database_refuses_to_change_tree_hashes_and_checkpoints() {
+    let (dir, store) = fresh().await;
+    let account = store.create_account("tree").await.unwrap();
+    store
+        .append(&account, conformance::sample_events(3, "e"))
+        .await
+        .unwrap();
+    store
+        .add_checkpoint(
+            account.id,
+            &auditlog_store::StoredCheckpoint {
+                size: 3,
+                root: [1; 32],
+                note: "n".into(),
+                created_at: Timestamp::from_micros(1),
+            },
+        )
+        .await
+        .unwrap();
+    store.shutdown().await;
+    let conn = Connection::open(dir.path().join(DB_FILE)).unwrap();
+    for sql in [
+        "UPDATE tree_hashes SET hash = x'00' WHERE hash_index = 0",
+        "DELETE FROM tree_hashes",
+        "UPDATE checkpoints SET size = 9",
+        "DELETE FROM checkpoints",
+    ] {
+        let error = conn.execute(sql, []).unwrap_err();
+        assert!(error.to_string().contains("append-only"), "{sql}: {error}");
+    }
+}
+
+/// A store written before the tree existed gets its tree on first open.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_stored_before_the_tree_existed_are_added_to_it() {
+    use auditlog_core::merkle;
+    let (dir, store) = fresh().await;
+    let account = store.create_account("old").await.unwrap();
+    let receipts = store
+        .append(&account, conformance::sample_events(11, "e"))
+        .await
+        .unwrap();
+    store.shutdown().await;
+    // Make it look like a store of the previous version.
+    let conn = Connection::open(dir.path().join(DB_FILE)).unwrap();
+    conn.execute_batch("DROP TRIGGER tree_hashes_refuse_delete; DELETE FROM tree_hashes;")
+        .unwrap();
+    drop(conn);
+    let store = SqliteStore::open(dir.path()).unwrap();
+    let mut rebuilt = merkle::MemoryHashes::default();
+    for r in &receipts {
+        rebuilt.append_leaf(r.hash).unwrap();
+    }
+    let root = auditlog_store::tree::tree_root(&store, account.id, 11)
+        .await
+        .unwrap();
+    assert_eq!(root, merkle::tree_hash(11, &rebuilt).unwrap());
+    // And appends go on from there.
+    store
+        .append(&account, conformance::sample_events(2, "f"))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.stored_hash_count(account.id).await.unwrap(),
+        merkle::stored_hash_count(13)
+    );
     store.shutdown().await;
 }
 

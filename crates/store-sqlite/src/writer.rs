@@ -4,6 +4,7 @@
 //! many clients; each request is answered only after its commit is durable.
 
 use crate::sql_error;
+use auditlog_core::merkle::{self, Hash, HashReader, MerkleError};
 use auditlog_core::{leaf, NewEvent, StoredEvent, Timestamp};
 use auditlog_store::{Account, Receipt, Result, StoreError};
 use rusqlite::{params, Connection, OptionalExtension};
@@ -187,6 +188,7 @@ fn write_group(conn: &mut Connection, group: &[AppendRequest]) -> Result<Vec<Out
                                 &hash[..],
                             ])
                             .map_err(sql_error)?;
+                        append_tree_hashes(&tx, account_id, seq as i64 - 1, hash)?;
                         Receipt {
                             id: event.id.clone(),
                             seq,
@@ -203,6 +205,115 @@ fn write_group(conn: &mut Connection, group: &[AppendRequest]) -> Result<Vec<Out
     }
     tx.commit().map_err(sql_error)?;
     Ok(outcomes)
+}
+
+/// Persists the tree hashes that leaf `leaf_index` adds: its hash and those of
+/// the subtrees it completes. Runs inside the events' transaction, whose
+/// reads see the hashes written earlier in the same group.
+pub(crate) fn append_tree_hashes(
+    conn: &Connection,
+    account_id: i64,
+    leaf_index: i64,
+    leaf_hash: Hash,
+) -> Result<()> {
+    let reader = ConnHashes { conn, account_id };
+    let hashes = merkle::stored_hashes_for_record(leaf_index, leaf_hash, &reader)
+        .map_err(|e| StoreError::Internal(format!("tree of account {account_id}: {e}")))?;
+    let mut insert = conn
+        .prepare_cached(
+            "INSERT INTO tree_hashes (account_id, hash_index, hash) VALUES (?1, ?2, ?3)",
+        )
+        .map_err(sql_error)?;
+    let first = merkle::stored_hash_index(0, leaf_index);
+    for (offset, hash) in hashes.iter().enumerate() {
+        insert
+            .execute(params![account_id, first + offset as i64, &hash[..]])
+            .map_err(sql_error)?;
+    }
+    Ok(())
+}
+
+/// Reads one account's stored hashes through a connection (or transaction).
+pub(crate) struct ConnHashes<'c> {
+    pub conn: &'c Connection,
+    pub account_id: i64,
+}
+
+impl HashReader for ConnHashes<'_> {
+    fn read_hashes(&self, indexes: &[i64]) -> std::result::Result<Vec<Hash>, MerkleError> {
+        let read_error = |e: rusqlite::Error| MerkleError::Read(e.to_string());
+        let mut select = self
+            .conn
+            .prepare_cached(
+                "SELECT hash FROM tree_hashes WHERE account_id = ?1 AND hash_index = ?2",
+            )
+            .map_err(read_error)?;
+        indexes
+            .iter()
+            .map(|&index| {
+                let bytes: Option<Vec<u8>> = select
+                    .query_row(params![self.account_id, index], |r| r.get(0))
+                    .optional()
+                    .map_err(read_error)?;
+                let bytes = bytes
+                    .ok_or_else(|| MerkleError::Read(format!("no stored hash at index {index}")))?;
+                bytes
+                    .try_into()
+                    .map_err(|_| MerkleError::Read(format!("stored hash {index} is not 32 bytes")))
+            })
+            .collect()
+    }
+}
+
+/// Adds the tree hashes of events stored before the tree existed (a store
+/// created by a version without migration 0002), so that every event is in
+/// its account's tree. Nothing is rewritten: only missing hashes are added,
+/// and only to accounts with no tree at all: a tree that lacks some hashes
+/// was damaged, and must be reported by `verify`, not silently completed.
+pub(crate) fn backfill_tree_hashes(conn: &mut Connection) -> Result<()> {
+    let tx = conn
+        .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+        .map_err(sql_error)?;
+    let accounts: Vec<(i64, i64, i64)> = {
+        let mut stmt = tx
+            .prepare(
+                "SELECT a.id, \
+                 (SELECT COALESCE(MAX(seq), 0) FROM events e WHERE e.account_id = a.id), \
+                 (SELECT COUNT(*) FROM tree_hashes t WHERE t.account_id = a.id) FROM accounts a",
+            )
+            .map_err(sql_error)?;
+        let rows = stmt
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .map_err(sql_error)?;
+        rows.collect::<rusqlite::Result<_>>().map_err(sql_error)?
+    };
+    for (account_id, last_seq, stored) in accounts {
+        if stored > 0 || last_seq == 0 {
+            continue;
+        }
+        let have = 0i64;
+        tracing::info!(
+            account_id,
+            from = have + 1,
+            to = last_seq,
+            "adding missing tree hashes"
+        );
+        let mut leaves = tx
+            .prepare(
+                "SELECT seq, leaf_hash FROM events WHERE account_id = ?1 AND seq > ?2 ORDER BY seq",
+            )
+            .map_err(sql_error)?;
+        let rows = leaves
+            .query_map(params![account_id, have], |r| {
+                Ok((r.get::<_, i64>(0)?, r.get::<_, Vec<u8>>(1)?))
+            })
+            .map_err(sql_error)?;
+        for row in rows {
+            let (seq, hash) = row.map_err(sql_error)?;
+            append_tree_hashes(&tx, account_id, seq - 1, to_hash(&hash)?)?;
+        }
+    }
+    tx.commit().map_err(sql_error)
 }
 
 enum Planned {

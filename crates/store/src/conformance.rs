@@ -2,7 +2,7 @@
 //! fresh, empty store. They use only the traits, so a new backend proves
 //! itself by calling [`run_all`].
 
-use crate::{Role, Scope, Store, StoreError};
+use crate::{ActorSummary, NewSession, Role, Scope, Store, StoreError};
 use auditlog_core::event::{Actor, Target};
 use auditlog_core::{EventFilter, Interval, NewEvent, Taxonomy, Timestamp};
 
@@ -15,6 +15,11 @@ pub async fn run_all(store: &dyn Store) {
     paging_visits_each_event_once(store).await;
     directory_round_trips(store).await;
     accounts_are_isolated(store).await;
+    tree_hashes_match_a_recomputation(store).await;
+    checkpoints_are_retained(store).await;
+    scan_returns_leaves_and_columns(store).await;
+    sessions_expire_and_end(store).await;
+    facets_list_each_actor_and_project_once(store).await;
     crate::exports_conformance::run_all(store).await;
 }
 
@@ -307,6 +312,265 @@ async fn accounts_are_isolated(store: &dyn Store) {
         .await
         .unwrap()
         .is_none());
+}
+
+/// The stored tree hashes, written by the append path, give the same roots
+/// and valid proofs as a tree rebuilt from the leaf hashes alone.
+async fn tree_hashes_match_a_recomputation(store: &dyn Store) {
+    use auditlog_core::merkle;
+    let account = store
+        .create_account("conf-tree")
+        .await
+        .expect("create account");
+    let other = store
+        .create_account("conf-tree-other")
+        .await
+        .expect("create account");
+    let mut rebuilt = merkle::MemoryHashes::default();
+    let mut roots = vec![merkle::empty_root()];
+    // Batches of several sizes, interleaved with another account's appends.
+    for (round, size) in [1usize, 2, 5, 1, 13, 7, 40].into_iter().enumerate() {
+        let receipts = store
+            .append(&account, sample_events(size, &format!("t{round}-")))
+            .await
+            .expect("append");
+        store
+            .append(&other, sample_events(3, &format!("o{round}-")))
+            .await
+            .expect("append other");
+        for r in receipts {
+            rebuilt.append_leaf(r.hash).unwrap();
+            roots.push(merkle::tree_hash(rebuilt.leaf_count(), &rebuilt).unwrap());
+        }
+    }
+    let total = rebuilt.leaf_count() as u64;
+    assert_eq!(store.last_seq(account.id).await.unwrap(), total);
+    assert_eq!(
+        store.stored_hash_count(account.id).await.unwrap(),
+        merkle::stored_hash_count(total as i64)
+    );
+    for size in 1..=total {
+        let root = crate::tree::tree_root(store, account.id, size)
+            .await
+            .unwrap();
+        assert_eq!(root, roots[size as usize], "root at size {size}");
+    }
+    for (size, index) in [(total, 0), (total, total - 1), (37, 20), (1, 0), (64, 63)] {
+        let proof = crate::tree::inclusion_proof(store, account.id, size, index)
+            .await
+            .unwrap();
+        let leaf = rebuilt.leaf_hash_at(index);
+        merkle::check_record(
+            &proof,
+            size as i64,
+            &roots[size as usize],
+            index as i64,
+            &leaf,
+        )
+        .expect("inclusion proof verifies");
+    }
+    for (from, to) in [(1, total), (7, 8), (8, 8), (16, 50), (33, total)] {
+        let proof = crate::tree::consistency_proof(store, account.id, from, to)
+            .await
+            .unwrap();
+        merkle::check_tree(
+            &proof,
+            to as i64,
+            &roots[to as usize],
+            from as i64,
+            &roots[from as usize],
+        )
+        .expect("consistency proof verifies");
+    }
+    // Beyond the tree: not found, not a wrong answer.
+    assert!(matches!(
+        crate::tree::inclusion_proof(store, account.id, total, total).await,
+        Err(StoreError::NotFound(_))
+    ));
+    assert!(crate::tree::tree_root(store, account.id, total + 1)
+        .await
+        .is_err());
+}
+
+async fn checkpoints_are_retained(store: &dyn Store) {
+    use crate::StoredCheckpoint;
+    let account = store
+        .create_account("conf-checkpoints")
+        .await
+        .expect("create account");
+    let other = store
+        .create_account("conf-checkpoints-b")
+        .await
+        .expect("create account");
+    assert!(store.latest_checkpoint(account.id).await.unwrap().is_none());
+    let checkpoint = |size: u64| StoredCheckpoint {
+        size,
+        root: [size as u8; 32],
+        note: format!("log/a\n{size}\n"),
+        created_at: Timestamp::from_micros(BASE + size as i64),
+    };
+    for size in [3, 1, 7] {
+        store
+            .add_checkpoint(account.id, &checkpoint(size))
+            .await
+            .unwrap();
+    }
+    assert!(matches!(
+        store.add_checkpoint(account.id, &checkpoint(3)).await,
+        Err(StoreError::AlreadyExists(_))
+    ));
+    assert_eq!(
+        store.latest_checkpoint(account.id).await.unwrap(),
+        Some(checkpoint(7))
+    );
+    assert_eq!(
+        store.checkpoint_at(account.id, 3).await.unwrap(),
+        Some(checkpoint(3))
+    );
+    assert_eq!(store.checkpoint_at(account.id, 4).await.unwrap(), None);
+    let sizes: Vec<u64> = store
+        .checkpoints(account.id)
+        .await
+        .unwrap()
+        .iter()
+        .map(|c| c.size)
+        .collect();
+    assert_eq!(sizes, [1, 3, 7]);
+    assert!(store.checkpoints(other.id).await.unwrap().is_empty());
+}
+
+async fn scan_returns_leaves_and_columns(store: &dyn Store) {
+    use crate::IndexedColumns;
+    let account = store
+        .create_account("conf-scan")
+        .await
+        .expect("create account");
+    store
+        .append(&account, sample_events(9, "sc"))
+        .await
+        .expect("append");
+    let first = store.scan_events(account.id, 0, 4).await.unwrap();
+    let rest = store.scan_events(account.id, 4, 100).await.unwrap();
+    assert_eq!(first.len(), 4);
+    assert_eq!(rest.len(), 5);
+    assert_eq!(store.event_row_count(account.id).await.unwrap(), 9);
+    for (i, scanned) in first.iter().chain(&rest).enumerate() {
+        let stored = auditlog_core::StoredEvent::from_leaf_bytes(&scanned.leaf_bytes).unwrap();
+        assert_eq!(stored.seq, i as u64 + 1);
+        assert_eq!(scanned.columns, IndexedColumns::of(&stored));
+        assert_eq!(
+            scanned.stored_leaf_hash,
+            auditlog_core::leaf::leaf_hash(&scanned.leaf_bytes).to_vec()
+        );
+    }
+}
+
+async fn sessions_expire_and_end(store: &dyn Store) {
+    let account = store.create_account("conf-sessions").await.unwrap();
+    let user = store
+        .create_user(account.id, "s@x.test", "$argon2id$fake", Role::Member)
+        .await
+        .unwrap();
+    let now = Timestamp::from_micros(BASE);
+    let hour = 3_600_000_000;
+    for (hash, expires) in [([1u8; 32], BASE + hour), ([2u8; 32], BASE - 1)] {
+        store
+            .create_session(NewSession {
+                token_hash: hash,
+                user_id: user.id,
+                csrf_token: format!("csrf-{}", hash[0]),
+                created_at: Timestamp::from_micros(BASE - hour),
+                expires_at: Timestamp::from_micros(expires),
+            })
+            .await
+            .unwrap();
+    }
+    let live = store
+        .session_by_token_hash([1; 32], now)
+        .await
+        .unwrap()
+        .expect("a live session is found");
+    assert_eq!(live.user.id, user.id);
+    assert_eq!(live.user.role, Role::Member);
+    assert_eq!(live.account.id, account.id);
+    assert_eq!(live.csrf_token, "csrf-1");
+    assert_eq!(live.expires_at, Timestamp::from_micros(BASE + hour));
+    assert!(
+        store
+            .session_by_token_hash([2; 32], now)
+            .await
+            .unwrap()
+            .is_none(),
+        "an expired session is not found"
+    );
+    assert!(store
+        .session_by_token_hash([3; 32], now)
+        .await
+        .unwrap()
+        .is_none());
+    assert_eq!(store.delete_expired_sessions(now).await.unwrap(), 1);
+    store.delete_session([1; 32]).await.unwrap();
+    store.delete_session([1; 32]).await.unwrap();
+    assert!(store
+        .session_by_token_hash([1; 32], now)
+        .await
+        .unwrap()
+        .is_none());
+}
+
+async fn facets_list_each_actor_and_project_once(store: &dyn Store) {
+    let account = store.create_account("conf-facets").await.unwrap();
+    let other = store.create_account("conf-facets-other").await.unwrap();
+    let events = sample_events(40, "f");
+    store.append(&account, events.clone()).await.unwrap();
+    let mut elsewhere = sample_events(1, "g");
+    elsewhere[0].actor.id = "only-elsewhere".into();
+    elsewhere[0].project = Some("only-elsewhere".into());
+    store.append(&other, elsewhere).await.unwrap();
+
+    let mut expected_actors: Vec<ActorSummary> = Vec::new();
+    for e in &events {
+        match expected_actors.iter_mut().find(|a| a.id == e.actor.id) {
+            Some(a) => {
+                a.name = e.actor.name.clone();
+                a.email = e.actor.email.clone();
+            }
+            None => expected_actors.push(ActorSummary {
+                id: e.actor.id.clone(),
+                name: e.actor.name.clone(),
+                email: e.actor.email.clone(),
+            }),
+        }
+    }
+    expected_actors.sort_by(|a, b| a.id.cmp(&b.id));
+    assert_eq!(
+        store.actors(account.id, 100).await.unwrap(),
+        expected_actors
+    );
+    assert_eq!(store.actors(account.id, 2).await.unwrap().len(), 2);
+
+    let mut expected_projects: Vec<String> =
+        events.iter().filter_map(|e| e.project.clone()).collect();
+    expected_projects.sort();
+    expected_projects.dedup();
+    assert_eq!(
+        store.projects(account.id, 100).await.unwrap(),
+        expected_projects
+    );
+
+    // The latest name and email of an actor win.
+    let mut renamed = sample_events(1, "h");
+    renamed[0].actor = Actor {
+        id: "u-0".into(),
+        name: Some("Renamed".into()),
+        email: Some("renamed@x.test".into()),
+    };
+    store.append(&account, renamed).await.unwrap();
+    let actors = store.actors(account.id, 100).await.unwrap();
+    let u0 = actors.iter().find(|a| a.id == "u-0").unwrap();
+    assert_eq!(u0.name.as_deref(), Some("Renamed"));
+    assert_eq!(u0.email.as_deref(), Some("renamed@x.test"));
+    assert_eq!(actors.len(), expected_actors.len());
 }
 
 /// The cases of a store that `auditlog copy` reads from: keys, users and

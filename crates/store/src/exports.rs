@@ -23,6 +23,9 @@ pub const MAX_EXPORT_ATTEMPTS: u32 = 3;
 pub enum ExportFormat {
     Csv,
     Jsonl,
+    /// A verifiable bundle (tar): leaf bytes, inclusion proofs, a signed
+    /// checkpoint and a signed manifest (`auditlog_core::bundle`).
+    Bundle,
 }
 
 impl ExportFormat {
@@ -30,6 +33,7 @@ impl ExportFormat {
         match text {
             "csv" => Some(Self::Csv),
             "jsonl" => Some(Self::Jsonl),
+            "bundle" => Some(Self::Bundle),
             _ => None,
         }
     }
@@ -38,6 +42,7 @@ impl ExportFormat {
         match self {
             Self::Csv => "csv",
             Self::Jsonl => "jsonl",
+            Self::Bundle => "bundle",
         }
     }
 }

@@ -1,5 +1,7 @@
 //! The storage boundary. Traits split by role — appending events, reading
-//! events, the directory of accounts, keys and users, export jobs — so that each caller
+//! events, the directory of accounts, keys and users, console sessions, the
+//! actors and projects seen in an account, export jobs, the Merkle tree and
+//! checkpoints (`tree`) — so that each caller
 //! depends on only what it uses, and so that the embedded (SQLite) and the
 //! PostgreSQL backends implement the same contract. No driver type crosses
 //! this boundary: backends map their errors into [`StoreError`].
@@ -11,6 +13,13 @@ use async_trait::async_trait;
 use auditlog_core::{Cursor, EventFilter, Interval, NewEvent, Taxonomy, Timestamp};
 
 pub mod conformance;
+pub mod facets;
+pub mod sessions;
+pub mod tree;
+
+pub use facets::{ActorSummary, Facets};
+pub use sessions::{NewSession, SessionGrant, Sessions};
+pub use tree::{IndexedColumns, ScannedEvent, StoredCheckpoint, TreeStore};
 pub mod exports;
 pub mod exports_conformance;
 pub mod transfer;
@@ -223,7 +232,9 @@ pub trait Directory: Send + Sync {
 
 /// Everything a server needs from one backend.
 #[async_trait]
-pub trait Store: EventAppender + EventReader + Directory + ExportJobs {
+pub trait Store:
+    EventAppender + EventReader + Directory + Sessions + Facets + ExportJobs + TreeStore
+{
     /// Whether the storage answers (for `/readyz`).
     async fn ping(&self) -> Result<()>;
     /// Finishes queued writes and stops the writer; later appends fail.

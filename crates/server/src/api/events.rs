@@ -8,7 +8,7 @@ use crate::state::{AppState, Metrics};
 use auditlog_core::event::api_json;
 use auditlog_core::filter::{DEFAULT_LIMIT, MAX_LIMIT};
 use auditlog_core::{leaf, Cursor, EventFilter, Interval, NewEvent, Taxonomy, Timestamp};
-use auditlog_store::{EventRecord, Scope};
+use auditlog_store::{AccountId, EventRecord, Scope, StoreError};
 use axum::body::Body;
 use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
@@ -257,16 +257,14 @@ pub async fn get_one(
 }
 
 /// Counts per bucket with the empty buckets between the first and last filled in.
+/// Shared by the API and the console's chart, so that both show the same numbers.
 pub async fn histogram_data(
     state: &AppState,
-    caller: &ApiCaller,
+    account: AccountId,
     filter: &EventFilter,
     interval: Interval,
-) -> Result<(u64, Vec<(Timestamp, u64)>), ApiError> {
-    let buckets = state
-        .store
-        .histogram(caller.account.id, filter, interval)
-        .await?;
+) -> Result<(u64, Vec<(Timestamp, u64)>), StoreError> {
+    let buckets = state.store.histogram(account, filter, interval).await?;
     let total = buckets.iter().map(|b| b.count).sum();
     let mut filled = Vec::new();
     if let (Some(first), Some(last)) = (buckets.first(), buckets.last()) {
@@ -296,7 +294,7 @@ pub async fn histogram(
         .map(Interval::parse)
         .transpose()?
         .unwrap_or(Interval::Day);
-    let (total, buckets) = histogram_data(&state, &caller, &filter, interval).await?;
+    let (total, buckets) = histogram_data(&state, caller.account.id, &filter, interval).await?;
     let buckets: Vec<Value> = buckets
         .into_iter()
         .map(|(start, count)| json!({"start": start.to_rfc3339(), "count": count}))

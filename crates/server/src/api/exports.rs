@@ -72,21 +72,21 @@ fn parse_request(
             unprocessable(
                 "format",
                 "unknown_format",
-                format!("format {f:?} is not supported; use \"csv\" or \"jsonl\""),
+                format!("format {f:?} is not supported; use \"csv\", \"jsonl\" or \"bundle\""),
             )
         })?,
         Some(_) => {
             return Err(unprocessable(
                 "format",
                 "not_a_string",
-                "format must be \"csv\" or \"jsonl\"".into(),
+                "format must be \"csv\", \"jsonl\" or \"bundle\"".into(),
             ))
         }
         None => {
             return Err(unprocessable(
                 "format",
                 "required",
-                "format is required: \"csv\" or \"jsonl\"".into(),
+                "format is required: \"csv\", \"jsonl\" or \"bundle\"".into(),
             ))
         }
     };
@@ -107,6 +107,13 @@ fn parse_request(
             ))
         }
     };
+    if format == ExportFormat::Bundle && compression == Compression::Gzip {
+        return Err(unprocessable(
+            "compression",
+            "not_for_bundles",
+            "a bundle is a tar file of already compact parts and is never compressed; leave compression out".into(),
+        ));
+    }
     let filter = EventFilter::from_json(
         object.get("filters").unwrap_or(&Value::Null),
         &account.taxonomy,
@@ -279,6 +286,7 @@ pub async fn download(
         (Compression::Gzip, _) => "application/gzip",
         (Compression::None, ExportFormat::Csv) => "text/csv; charset=utf-8",
         (Compression::None, ExportFormat::Jsonl) => "application/x-ndjson",
+        (Compression::None, ExportFormat::Bundle) => "application/x-tar",
     };
     let download_name = format!(
         "auditlog-{}-export-{}.{}",

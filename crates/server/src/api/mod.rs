@@ -4,6 +4,7 @@ pub mod body;
 pub mod events;
 pub mod exports;
 pub mod ops;
+pub mod proofs;
 
 use crate::state::AppState;
 use axum::routing::get;
@@ -14,6 +15,10 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/events", get(events::query).post(events::ingest))
         .route("/api/v1/events/histogram", get(events::histogram))
         .route("/api/v1/events/{id}", get(events::get_one))
+        .route("/api/v1/events/{id}/proof", get(proofs::event_proof))
+        .route("/api/v1/public-key", get(proofs::public_key))
+        .route("/api/v1/checkpoint", get(proofs::checkpoint))
+        .route("/api/v1/proofs/consistency", get(proofs::consistency))
         .route("/api/v1/exports", get(exports::list).post(exports::create))
         .route("/api/v1/exports/{id}", get(exports::get_one))
         .route(

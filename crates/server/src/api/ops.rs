@@ -10,8 +10,16 @@ pub async fn healthz() -> Response {
     axum::Json(json!({"status": "ok"})).into_response()
 }
 
-/// Ready when the storage answers.
+/// Ready when the storage answers and the signer has not refused to sign
+/// (a rolled-back store must not look healthy).
 pub async fn readyz(State(state): State<AppState>) -> Response {
+    if let Some(reason) = state.signer.as_ref().and_then(|s| s.refusal()) {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            axum::Json(json!({"status": "signing_refused", "reason": reason})),
+        )
+            .into_response();
+    }
     match state.store.ping().await {
         Ok(()) => axum::Json(json!({"status": "ready"})).into_response(),
         Err(e) => {

@@ -60,8 +60,12 @@ impl EventWalk {
     }
 }
 
-/// The file name extension of an export: `csv`, `jsonl`, `csv.gz`, `jsonl.gz`.
+/// The file name extension of an export: `csv`, `jsonl`, `csv.gz`, `jsonl.gz`, `tar`.
 pub fn extension(format: ExportFormat, compression: Compression) -> String {
+    if format == ExportFormat::Bundle {
+        // A bundle is a tar file; it is never compressed (the API refuses gzip).
+        return "tar".into();
+    }
     match compression {
         Compression::None => format.as_str().to_string(),
         Compression::Gzip => format!("{}.gz", format.as_str()),

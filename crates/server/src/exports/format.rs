@@ -42,7 +42,17 @@ pub fn write_header(format: ExportFormat, out: &mut impl Write) -> io::Result<()
             out.write_all(CSV_LINE_END)
         }
         ExportFormat::Jsonl => Ok(()),
+        ExportFormat::Bundle => Err(not_row_based()),
     }
+}
+
+/// Bundles are not written row by row (each entry needs its proof against
+/// one checkpoint): `crate::bundle::write_bundle` makes them.
+fn not_row_based() -> io::Error {
+    io::Error::new(
+        io::ErrorKind::Unsupported,
+        "bundle exports are written whole by bundle::write_bundle, not row by row",
+    )
 }
 
 /// Writes one stored event as one row.
@@ -56,6 +66,7 @@ pub fn write_row(
             out.write_all(&api_json(&record.leaf_bytes, &record.leaf_hash))?;
             out.write_all(b"\n")
         }
+        ExportFormat::Bundle => Err(not_row_based()),
         ExportFormat::Csv => {
             let stored = StoredEvent::from_leaf_bytes(&record.leaf_bytes).map_err(|e| {
                 io::Error::new(

@@ -4,10 +4,12 @@
 //! deletes their files. On shutdown a runner stops at the next page
 //! boundary, deletes its partial file and puts the job back in the queue.
 
+use crate::bundle::write_bundle;
 use crate::exports::file::{self, EventWalk, ExportWriter};
 use crate::exports::settings::ExportSettings;
+use crate::signer::CheckpointSigner;
 use auditlog_core::{EventFilter, Timestamp};
-use auditlog_store::{ExportJob, ExportOutcome, Store};
+use auditlog_store::{ExportFormat, ExportJob, ExportOutcome, Store};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -33,9 +35,12 @@ fn later(now: Timestamp, by: Duration) -> Timestamp {
 
 /// Starts the runners and the sweeper; they stop when `shutdown` turns true
 /// (each at a safe point), and the returned set finishes when all have.
+/// `signer` makes `bundle` exports possible; without it they fail with a
+/// message saying so.
 pub fn spawn(
     store: Arc<dyn Store>,
     settings: ExportSettings,
+    signer: Option<Arc<CheckpointSigner>>,
     wakeup: Arc<Notify>,
     shutdown: watch::Receiver<bool>,
 ) -> JoinSet<()> {
@@ -49,6 +54,7 @@ pub fn spawn(
             id: format!("{process}-{n}"),
             store: store.clone(),
             settings: settings.clone(),
+            signer: signer.clone(),
             shutdown: shutdown.clone(),
         };
         let wakeup = wakeup.clone();
@@ -62,6 +68,7 @@ struct Runner {
     id: String,
     store: Arc<dyn Store>,
     settings: Arc<ExportSettings>,
+    signer: Option<Arc<CheckpointSigner>>,
     shutdown: watch::Receiver<bool>,
 }
 
@@ -141,6 +148,12 @@ impl Runner {
         let final_name = file_name(job);
         let temp_path = dir.join(format!("{final_name}.{}.part", self.id));
         let final_path = dir.join(&final_name);
+        if job.format == ExportFormat::Bundle {
+            return self
+                .write_bundle(job, &account, &filter, &temp_path, &final_path, final_name)
+                .await
+                .map(Some);
+        }
         let writer =
             ExportWriter::create(job.format, job.compression, temp_path.clone(), final_path)
                 .map_err(|e| {
@@ -215,6 +228,56 @@ impl Runner {
             completed_at,
             expires_at: later(completed_at, self.settings.expiry),
         }))
+    }
+
+    /// Writes a verifiable bundle: built whole (each entry's proof is against
+    /// one checkpoint), then written, synced and renamed into place.
+    async fn write_bundle(
+        &self,
+        job: &ExportJob,
+        account: &auditlog_store::Account,
+        filter: &EventFilter,
+        temp_path: &std::path::Path,
+        final_path: &std::path::Path,
+        final_name: String,
+    ) -> Result<ExportOutcome, String> {
+        use sha2::{Digest, Sha256};
+        use std::io::Write;
+        let signer = self
+            .signer
+            .as_ref()
+            .ok_or("this server has no signing key, so it cannot make bundle exports")?;
+        let bundle = write_bundle(
+            self.store.as_ref(),
+            signer,
+            account,
+            filter,
+            Some(job.seq_bound),
+        )
+        .await
+        .map_err(|e| format!("building the bundle failed: {e}"))?;
+        let write = || -> std::io::Result<()> {
+            let mut file = std::fs::File::create(temp_path)?;
+            file.write_all(&bundle.bytes)?;
+            file.sync_all()?;
+            std::fs::rename(temp_path, final_path)
+        };
+        write().map_err(|e| {
+            file::remove_if_present(temp_path);
+            format!(
+                "cannot write {}: {e}; check free space and permissions of the export directory",
+                temp_path.display()
+            )
+        })?;
+        let completed_at = Timestamp::now();
+        Ok(ExportOutcome {
+            row_count: bundle.entries as u64,
+            size_bytes: bundle.bytes.len() as u64,
+            sha256: auditlog_core::leaf::to_hex(&Sha256::digest(&bundle.bytes)),
+            file_name: final_name,
+            completed_at,
+            expires_at: later(completed_at, self.settings.expiry),
+        })
     }
 
     /// Deletes partial files of this job left by runners that died.

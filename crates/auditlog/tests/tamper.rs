@@ -1,0 +1,329 @@
+//! Tamper tests: an attacker with disk access edits the SQLite file directly
+//! (dropping the append-only triggers first), once for each kind of change;
+//! `auditlog verify` must fail and name the entry. An untouched store passes.
+
+mod common;
+
+use auditlog_core::checkpoint::Checkpoint;
+use auditlog_core::{leaf, merkle, note::NoteSigner};
+use common::*;
+use rusqlite::{params, Connection};
+use serde_json::{json, Value};
+use std::path::Path;
+use std::process::Command;
+
+/// A data directory with two accounts: `acme` with 15 events and signed
+/// checkpoints at sizes 10 and 15, and `beta` with 3 events.
+async fn build_store() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = TestServer::start_on(dir.path(), &[]);
+    let acme = server.account("acme");
+    let beta = server.account("beta");
+    let batch = |range: std::ops::Range<u32>, prefix: &str| -> Value {
+        let events: Vec<Value> = range
+            .map(|i| json!({"id": format!("{prefix}{i}"), "event_type": "Element", "action": if i % 2 == 0 { "Update" } else { "Create" },
+                             "actor": {"id": format!("u-{}", i % 3), "name": "Ada"}, "project": "Checkout"}))
+            .collect();
+        json!({ "events": events })
+    };
+    assert_eq!(
+        post(&server, "/api/v1/events", &acme.ingest, &batch(1..11, "a"))
+            .await
+            .0,
+        201
+    );
+    assert_eq!(
+        get(&server, "/api/v1/events/a10/proof", &acme.read).await.0,
+        200
+    );
+    assert_eq!(
+        post(&server, "/api/v1/events", &acme.ingest, &batch(11..16, "a"))
+            .await
+            .0,
+        201
+    );
+    assert_eq!(
+        get(&server, "/api/v1/events/a15/proof", &acme.read).await.0,
+        200
+    );
+    assert_eq!(
+        post(&server, "/api/v1/events", &beta.ingest, &batch(1..4, "b"))
+            .await
+            .0,
+        201
+    );
+    assert_eq!(
+        get(&server, "/api/v1/events/b3/proof", &beta.read).await.0,
+        200
+    );
+    server.kill();
+    dir
+}
+
+/// A copy of the store to tamper with, opened as an attacker would: the
+/// triggers that refuse changes are dropped first.
+fn attacker_copy(base: &Path) -> (tempfile::TempDir, Connection) {
+    let dir = tempfile::tempdir().unwrap();
+    for entry in std::fs::read_dir(base).unwrap() {
+        let entry = entry.unwrap();
+        std::fs::copy(entry.path(), dir.path().join(entry.file_name())).unwrap();
+    }
+    let conn = Connection::open(dir.path().join("auditlog.db")).unwrap();
+    conn.execute_batch(
+        "DROP TRIGGER events_refuse_update; DROP TRIGGER events_refuse_delete;
+         DROP TRIGGER tree_hashes_refuse_update; DROP TRIGGER tree_hashes_refuse_delete;
+         DROP TRIGGER checkpoints_refuse_update; DROP TRIGGER checkpoints_refuse_delete;",
+    )
+    .unwrap();
+    (dir, conn)
+}
+
+fn verify(data_dir: &Path, extra: &[&str]) -> (bool, String) {
+    let out = Command::new(BIN)
+        .arg("--data-dir")
+        .arg(data_dir)
+        .arg("verify")
+        .args(extra)
+        .env_remove("AUDITLOG_DATABASE_URL")
+        .env("AUDITLOG_LOG", "error")
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
+}
+
+/// Tampers with a copy of `base` and checks that verify fails naming `expect`.
+fn assert_caught(base: &Path, tamper: impl FnOnce(&Connection), expect: &[&str]) {
+    let (dir, conn) = attacker_copy(base);
+    tamper(&conn);
+    drop(conn);
+    let (ok, out) = verify(dir.path(), &[]);
+    assert!(!ok, "verify passed a tampered store:\n{out}");
+    assert!(out.contains("FAIL  acme"), "{out}");
+    for e in expect {
+        assert!(out.contains(e), "expected {e:?} in:\n{out}");
+    }
+    // The other account is still reported intact.
+    assert!(out.contains("ok    beta: 3 events"), "{out}");
+}
+
+fn leaf_of(conn: &Connection, seq: i64) -> Vec<u8> {
+    conn.query_row(
+        "SELECT leaf FROM events WHERE account_id = 1 AND seq = ?1",
+        [seq],
+        |r| r.get(0),
+    )
+    .unwrap()
+}
+
+fn replace(bytes: &[u8], from: &str, to: &str) -> Vec<u8> {
+    String::from_utf8(bytes.to_vec())
+        .unwrap()
+        .replacen(from, to, 1)
+        .into_bytes()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn verify_catches_every_kind_of_tampering_and_passes_an_intact_store() {
+    let base = build_store().await;
+    let base = base.path();
+
+    // Untouched: passes, with the key from the data dir or pinned.
+    let (ok, out) = verify(base, &[]);
+    assert!(ok, "{out}");
+    assert!(
+        out.contains("ok    acme: 15 events, 2 checkpoints"),
+        "{out}"
+    );
+    assert!(out.contains("intact: 2 accounts, 18 events"), "{out}");
+    let key = auditlog_server::signing_key::load(&base.join("signing-key"))
+        .unwrap()
+        .verifier()
+        .to_text();
+    assert!(verify(base, &["--key", &key]).0);
+    let stranger = NoteSigner::from_seed("auditlog", [2; 32]).unwrap();
+    let (ok, out) = verify(base, &["--key", &stranger.verifier().to_text()]);
+    assert!(!ok && out.contains("checkpoint of size 10"), "{out}");
+
+    // An edited column (what queries filter on).
+    assert_caught(
+        base,
+        |c| {
+            c.execute(
+                "UPDATE events SET actor_id = 'mallory' WHERE account_id = 1 AND seq = 4",
+                [],
+            )
+            .unwrap();
+        },
+        &["event seq 4", "column actor_id"],
+    );
+
+    // Edited leaf bytes, as they are.
+    assert_caught(
+        base,
+        |c| {
+            let edited = replace(&leaf_of(c, 6), "\"Ada\"", "\"Eve\"");
+            c.execute(
+                "UPDATE events SET leaf = ?1 WHERE account_id = 1 AND seq = 6",
+                params![edited],
+            )
+            .unwrap();
+        },
+        &["event seq 6", "leaf bytes were edited"],
+    );
+
+    // Edited leaf bytes with the leaf hash column recomputed to match.
+    assert_caught(
+        base,
+        |c| {
+            let edited = replace(&leaf_of(c, 6), "\"Ada\"", "\"Eve\"");
+            let hash = leaf::leaf_hash(&edited);
+            c.execute(
+                "UPDATE events SET leaf = ?1, leaf_hash = ?2 WHERE account_id = 1 AND seq = 6",
+                params![edited, &hash[..]],
+            )
+            .unwrap();
+        },
+        &["event seq 6", "Merkle tree"],
+    );
+
+    // A removed event in the middle.
+    assert_caught(
+        base,
+        |c| {
+            c.execute("DELETE FROM events WHERE account_id = 1 AND seq = 5", [])
+                .unwrap();
+        },
+        &["event seq 5 is missing"],
+    );
+
+    // The newest events removed, with their tree hashes, as a careful attacker would.
+    assert_caught(
+        base,
+        |c| {
+            c.execute("DELETE FROM events WHERE account_id = 1 AND seq >= 13", [])
+                .unwrap();
+            c.execute(
+                "DELETE FROM tree_hashes WHERE account_id = 1 AND hash_index >= ?1",
+                [merkle::stored_hash_count(12)],
+            )
+            .unwrap();
+        },
+        &["event seq 13 is missing", "newest events were removed"],
+    );
+
+    // Two events swapped.
+    assert_caught(
+        base,
+        |c| {
+            c.execute_batch(
+                "UPDATE events SET seq = -3 WHERE account_id = 1 AND seq = 3;
+                 UPDATE events SET seq = 3 WHERE account_id = 1 AND seq = 7;
+                 UPDATE events SET seq = 7 WHERE account_id = 1 AND seq = -3;",
+            )
+            .unwrap();
+        },
+        &["event seq 3", "those of seq 7"],
+    );
+
+    // An event slipped in after the last one, well-formed and with matching columns.
+    assert_caught(
+        base,
+        |c| {
+            let forged = replace(
+                &replace(&leaf_of(c, 15), "\"seq\":15", "\"seq\":16"),
+                "\"id\":\"a15\"",
+                "\"id\":\"forged\"",
+            );
+            let hash = leaf::leaf_hash(&forged);
+            c.execute(
+                "INSERT INTO events (account_id, seq, time, event_id, event_type, action, actor_id, project, app, version, target_id, received_at, leaf, leaf_hash)
+                 SELECT account_id, 16, time, 'forged', event_type, action, actor_id, project, app, version, target_id, received_at, ?1, ?2
+                 FROM events WHERE account_id = 1 AND seq = 15",
+                params![forged, &hash[..]],
+            )
+            .unwrap();
+        },
+        &["event seq 16", "inserted"],
+    );
+
+    // An event slipped in beside an existing one: the unique index dropped,
+    // a second row with seq 7 inserted.
+    assert_caught(
+        base,
+        |c| {
+            c.execute_batch(
+                "DROP INDEX events_by_seq; DROP INDEX events_by_id;
+                 INSERT INTO events SELECT * FROM events WHERE account_id = 1 AND seq = 7;",
+            )
+            .unwrap();
+        },
+        &["event seq 7", "more than once"],
+    );
+
+    // A row outside the sequence (seq 0), which queries would still show.
+    assert_caught(
+        base,
+        |c| {
+            c.execute(
+                "INSERT INTO events (account_id, seq, time, event_id, event_type, action, actor_id, project, app, version, target_id, received_at, leaf, leaf_hash)
+                 SELECT account_id, 0, time, 'ghost', event_type, action, actor_id, project, app, version, target_id, received_at, leaf, leaf_hash
+                 FROM events WHERE account_id = 1 AND seq = 2",
+                [],
+            )
+            .unwrap();
+        },
+        &["16 event rows", "inserted outside"],
+    );
+
+    // A checkpoint replaced by one signed with another key.
+    assert_caught(
+        base,
+        |c| {
+            let root: Vec<u8> = c
+                .query_row(
+                    "SELECT root FROM checkpoints WHERE account_id = 1 AND size = 10",
+                    [],
+                    |r| r.get(0),
+                )
+                .unwrap();
+            let forged = Checkpoint {
+                origin: "auditlog/acme".into(),
+                size: 10,
+                root: root.try_into().unwrap(),
+            }
+            .sign(&stranger)
+            .unwrap();
+            c.execute(
+                "UPDATE checkpoints SET note = ?1 WHERE account_id = 1 AND size = 10",
+                [forged],
+            )
+            .unwrap();
+        },
+        &["checkpoint of size 10", "replaced"],
+    );
+
+    // A checkpoint replaced by a genuine one of another size.
+    assert_caught(
+        base,
+        |c| {
+            let other: String = c
+                .query_row(
+                    "SELECT note FROM checkpoints WHERE account_id = 1 AND size = 15",
+                    [],
+                    |r| r.get(0),
+                )
+                .unwrap();
+            c.execute(
+                "UPDATE checkpoints SET note = ?1 WHERE account_id = 1 AND size = 10",
+                [other],
+            )
+            .unwrap();
+        },
+        &["checkpoint of size 10"],
+    );
+}

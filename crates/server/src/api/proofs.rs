@@ -1,0 +1,213 @@
+//! Tamper evidence over HTTP (SPEC.md "Proofs"): the verifier key, signed
+//! checkpoints, inclusion proofs for one event and consistency proofs
+//! between two tree sizes. Hashes are standard base64, as in checkpoints.
+
+use crate::auth::ApiCaller;
+use crate::error::ApiError;
+use crate::signer::{CheckpointSigner, SignError};
+use crate::state::AppState;
+use auditlog_store::{tree, Scope, StoredCheckpoint};
+use axum::extract::{Path, Query, State};
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use base64::engine::general_purpose::STANDARD as BASE64;
+use base64::Engine;
+use serde_json::json;
+use std::sync::Arc;
+
+fn signer(state: &AppState) -> Result<&Arc<CheckpointSigner>, ApiError> {
+    state.signer.as_ref().ok_or_else(|| {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "unavailable",
+            "this server has no signing key configured, so it serves no proofs",
+        )
+    })
+}
+
+fn text(body: String) -> Response {
+    ([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], body).into_response()
+}
+
+impl From<SignError> for ApiError {
+    fn from(e: SignError) -> Self {
+        match e {
+            SignError::Store(e) => e.into(),
+            SignError::Rollback(reason) => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "signing_refused",
+                format!("no checkpoint can be signed: {reason}"),
+            ),
+        }
+    }
+}
+
+/// `GET /api/v1/public-key`: public, so that anyone can pin it.
+pub async fn public_key(State(state): State<AppState>) -> Result<Response, ApiError> {
+    Ok(text(format!("{}\n", signer(&state)?.verifier().to_text())))
+}
+
+/// Only the named parameters, each at most once, as whole numbers.
+fn numbers(
+    pairs: &[(String, String)],
+    allowed: &[&'static str],
+) -> Result<Vec<Option<u64>>, ApiError> {
+    let mut values = vec![None; allowed.len()];
+    for (name, value) in pairs {
+        let Some(at) = allowed.iter().position(|a| a == name) else {
+            return Err(ApiError::bad_request(
+                "unknown_parameter",
+                format!(
+                    "unknown query parameter {name:?}; allowed: {}",
+                    allowed.join(", ")
+                ),
+            )
+            .with_details(json!({"field": name, "rule": "unknown_parameter"})));
+        };
+        if values[at].is_some() {
+            return Err(ApiError::bad_request(
+                "invalid_parameter",
+                format!("{name} may be given only once"),
+            )
+            .with_details(json!({"field": name, "rule": "repeated"})));
+        }
+        let number = value.parse::<u64>().map_err(|_| {
+            ApiError::bad_request(
+                "invalid_parameter",
+                format!("{name} must be a whole number (a tree size); got {value:?}"),
+            )
+            .with_details(json!({"field": name, "rule": "not_a_number"}))
+        })?;
+        values[at] = Some(number);
+    }
+    Ok(values)
+}
+
+/// `GET /api/v1/checkpoint[?size=M]`.
+pub async fn checkpoint(
+    State(state): State<AppState>,
+    caller: ApiCaller,
+    Query(pairs): Query<Vec<(String, String)>>,
+) -> Result<Response, ApiError> {
+    caller.require(Scope::Read)?;
+    let signer = signer(&state)?;
+    let account = &caller.account;
+    let checkpoint = match numbers(&pairs, &["size"])?[0] {
+        Some(size) => state
+            .store
+            .checkpoint_at(account.id, size)
+            .await?
+            .ok_or_else(|| {
+                ApiError::not_found(format!("no checkpoint was signed at size {size}"))
+            })?,
+        None => match state.store.latest_checkpoint(account.id).await? {
+            Some(latest) => latest,
+            // Nothing signed yet: sign now rather than make the client wait.
+            None => signer.sign_if_grown(account).await?.ok_or_else(|| {
+                ApiError::not_found("the account has no events yet, so no checkpoint")
+            })?,
+        },
+    };
+    Ok(text(checkpoint.note))
+}
+
+/// The latest checkpoint if it covers `seq`, else a new one signed now.
+async fn covering(
+    state: &AppState,
+    caller: &ApiCaller,
+    seq: u64,
+) -> Result<StoredCheckpoint, ApiError> {
+    if let Some(latest) = state.store.latest_checkpoint(caller.account.id).await? {
+        if latest.size >= seq {
+            return Ok(latest);
+        }
+    }
+    signer(state)?
+        .sign_if_grown(&caller.account)
+        .await?
+        .filter(|c| c.size >= seq)
+        .ok_or_else(|| {
+            ApiError::internal(
+                "proof",
+                format!("no checkpoint covers seq {seq} after signing"),
+            )
+        })
+}
+
+/// `GET /api/v1/events/{id}/proof`.
+pub async fn event_proof(
+    State(state): State<AppState>,
+    caller: ApiCaller,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    caller.require(Scope::Read)?;
+    signer(&state)?;
+    let record = state
+        .store
+        .get(caller.account.id, &id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("no event with id {id:?} in this account")))?;
+    let checkpoint = covering(&state, &caller, record.seq).await?;
+    let index = record.seq - 1;
+    let hashes = tree::inclusion_proof(
+        state.store.as_ref(),
+        caller.account.id,
+        checkpoint.size,
+        index,
+    )
+    .await?;
+    let hashes: Vec<String> = hashes.iter().map(|h| BASE64.encode(h)).collect();
+    Ok(axum::Json(json!({
+        "leaf": BASE64.encode(&record.leaf_bytes),
+        "leaf_index": index,
+        "tree_size": checkpoint.size,
+        "hashes": hashes,
+        "checkpoint": checkpoint.note,
+    }))
+    .into_response())
+}
+
+/// `GET /api/v1/proofs/consistency?from=A&to=B`.
+pub async fn consistency(
+    State(state): State<AppState>,
+    caller: ApiCaller,
+    Query(pairs): Query<Vec<(String, String)>>,
+) -> Result<Response, ApiError> {
+    caller.require(Scope::Read)?;
+    let values = numbers(&pairs, &["from", "to"])?;
+    let required = |i: usize, name: &str| {
+        values[i].ok_or_else(|| {
+            ApiError::bad_request(
+                "invalid_parameter",
+                format!("{name} is required: a tree size"),
+            )
+            .with_details(json!({"field": name, "rule": "required"}))
+        })
+    };
+    let (from, to) = (required(0, "from")?, required(1, "to")?);
+    if from == 0 {
+        return Err(ApiError::bad_request(
+            "invalid_parameter",
+            "from must be at least 1: the empty tree has no consistency proof",
+        )
+        .with_details(json!({"field": "from", "rule": "out_of_range"})));
+    }
+    if from > to {
+        return Err(ApiError::bad_request(
+            "invalid_parameter",
+            format!("from ({from}) must not be larger than to ({to})"),
+        )
+        .with_details(json!({"field": "from", "rule": "after_to"})));
+    }
+    let size = state.store.last_seq(caller.account.id).await?;
+    if to > size {
+        return Err(ApiError::bad_request(
+            "invalid_parameter",
+            format!("to ({to}) is larger than the tree, which has {size} entries"),
+        )
+        .with_details(json!({"field": "to", "rule": "out_of_range"})));
+    }
+    let hashes = tree::consistency_proof(state.store.as_ref(), caller.account.id, from, to).await?;
+    let hashes: Vec<String> = hashes.iter().map(|h| BASE64.encode(h)).collect();
+    Ok(axum::Json(json!({"from": from, "to": to, "hashes": hashes})).into_response())
+}

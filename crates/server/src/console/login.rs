@@ -1,0 +1,277 @@
+//! `/login` and `/logout`. A sign-in names the account, the email and the
+//! password; every failure gets the same answer and takes about as long
+//! (a dummy argon2 verification when the user does not exist), so the page
+//! never reveals whether an account or email exists. Failures are rate
+//! limited per account and IP. Each sign-in and sign-out is appended to the
+//! user's account as an `Authentication` `Login`/`Logout` event.
+
+use super::page::{render, ConsoleError, Frame};
+use super::session::{
+    cookie, same_secret, set_cookie, start_session, SignedIn, LOGIN_COOKIE, SESSION_COOKIE,
+    SESSION_SECONDS,
+};
+use super::url::safe_next;
+use crate::auth::{hash_password, random_token, verify_password};
+use crate::state::AppState;
+use askama::Template;
+use auditlog_core::event::MAX_USER_AGENT_CHARS;
+use auditlog_core::taxonomy::AUTHENTICATION;
+use auditlog_core::{NewEvent, Timestamp};
+use auditlog_store::{Account, User};
+use axum::extract::{ConnectInfo, Query, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::{Extension, Form};
+use serde::Deserialize;
+use serde_json::json;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::OnceLock;
+
+/// How long the sign-in form stays valid.
+const LOGIN_FORM_SECONDS: i64 = 60 * 60;
+/// The one answer to every failed sign-in.
+const FAILED: &str = "Sign-in failed: the account, email or password is not right.";
+
+#[derive(Template)]
+#[template(path = "login.html")]
+struct LoginPage {
+    frame: Option<Frame>,
+    csrf: String,
+    next: String,
+    account: String,
+    email: String,
+    error: Option<String>,
+}
+
+#[derive(Deserialize)]
+pub struct NextParam {
+    next: Option<String>,
+}
+
+#[derive(Deserialize)]
+pub struct LoginForm {
+    #[serde(default)]
+    account: String,
+    #[serde(default)]
+    email: String,
+    #[serde(default)]
+    password: String,
+    #[serde(default)]
+    csrf: String,
+    next: Option<String>,
+}
+
+#[derive(Deserialize)]
+pub struct CsrfForm {
+    #[serde(default)]
+    csrf: String,
+}
+
+/// The sign-in form with a fresh double-submit CSRF token in a cookie.
+fn login_page(
+    status: StatusCode,
+    next: &str,
+    account: &str,
+    email: &str,
+    error: Option<&str>,
+) -> Response {
+    let csrf = random_token(24);
+    let mut response = render(
+        status,
+        &LoginPage {
+            frame: None,
+            csrf: csrf.clone(),
+            next: next.to_string(),
+            account: account.to_string(),
+            email: email.to_string(),
+            error: error.map(str::to_string),
+        },
+    );
+    let cookie = set_cookie(LOGIN_COOKIE, &csrf, "/login", "Strict", LOGIN_FORM_SECONDS);
+    if let Ok(value) = HeaderValue::from_str(&cookie) {
+        response.headers_mut().append(header::SET_COOKIE, value);
+    }
+    response
+}
+
+pub async fn show(Query(params): Query<NextParam>) -> Response {
+    login_page(
+        StatusCode::OK,
+        &safe_next(params.next.as_deref()),
+        "",
+        "",
+        None,
+    )
+}
+
+/// The client's address as the server saw it (no proxy headers are trusted).
+fn client_ip(connect: Option<&ConnectInfo<SocketAddr>>) -> Option<IpAddr> {
+    connect.map(|c| c.0.ip())
+}
+
+fn user_agent(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get(header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .map(|ua| ua.chars().take(MAX_USER_AGENT_CHARS).collect())
+}
+
+/// A PHC hash of nothing anyone knows, verified when the user does not
+/// exist so that a failure takes as long either way.
+fn dummy_hash() -> &'static str {
+    static DUMMY: OnceLock<String> = OnceLock::new();
+    // If the random source failed there is no hash; the empty string fails fast, which
+    // only costs the timing equalisation on a machine that cannot make secrets anyway.
+    DUMMY.get_or_init(|| hash_password(&random_token(16)).unwrap_or_default())
+}
+
+pub async fn submit(
+    State(state): State<AppState>,
+    connect: Option<Extension<ConnectInfo<SocketAddr>>>,
+    headers: HeaderMap,
+    Form(form): Form<LoginForm>,
+) -> Result<Response, ConsoleError> {
+    let next = safe_next(form.next.as_deref());
+    let sent_ok = cookie(&headers, LOGIN_COOKIE)
+        .is_some_and(|c| !form.csrf.is_empty() && same_secret(c, &form.csrf));
+    if !sent_ok {
+        return Ok(login_page(
+            StatusCode::FORBIDDEN,
+            &next,
+            &form.account,
+            &form.email,
+            Some("The sign-in form expired or did not come from this site; please try again."),
+        ));
+    }
+    let ip = client_ip(connect.as_ref().map(|e| &e.0));
+    if let Some(wait) = state.login_limiter.blocked(&form.account, ip) {
+        let minutes = wait.as_secs().div_ceil(60).max(1);
+        let mut response = login_page(
+            StatusCode::TOO_MANY_REQUESTS,
+            &next,
+            &form.account,
+            &form.email,
+            Some(&format!(
+                "Too many failed sign-ins for this account from your address. Try again in {minutes} minute(s)."
+            )),
+        );
+        if let Ok(v) = HeaderValue::from_str(&wait.as_secs().max(1).to_string()) {
+            response.headers_mut().insert(header::RETRY_AFTER, v);
+        }
+        return Ok(response);
+    }
+    let found = find_user(&state, &form.account, &form.email).await?;
+    let password = form.password.clone();
+    let phc = found
+        .as_ref()
+        .map(|(_, user)| user.password_hash.clone())
+        .unwrap_or_else(|| dummy_hash().to_string());
+    // argon2 is deliberately slow: keep it off the async workers.
+    let verified = tokio::task::spawn_blocking(move || verify_password(&password, &phc))
+        .await
+        .map_err(|e| ConsoleError::internal("password verification", e))?;
+    let (account, user) = match found {
+        Some(pair) if verified => pair,
+        _ => {
+            state.login_limiter.record_failure(&form.account, ip);
+            return Ok(login_page(
+                StatusCode::UNAUTHORIZED,
+                &next,
+                &form.account,
+                &form.email,
+                Some(FAILED),
+            ));
+        }
+    };
+    state.login_limiter.record_success(&form.account, ip);
+    // Sign-ins are rare enough to carry the clean-up of expired sessions.
+    if let Err(e) = state.store.delete_expired_sessions(Timestamp::now()).await {
+        tracing::warn!(error = %e, "cannot delete expired sessions");
+    }
+    let token = start_session(&state, user.id).await?;
+    record_authentication(&state, &account, &user, "Login", ip, user_agent(&headers)).await?;
+    let mut response = Redirect::to(&next).into_response();
+    let headers = response.headers_mut();
+    for value in [
+        set_cookie(SESSION_COOKIE, &token, "/", "Lax", SESSION_SECONDS),
+        set_cookie(LOGIN_COOKIE, "", "/login", "Strict", 0),
+    ] {
+        if let Ok(v) = HeaderValue::from_str(&value) {
+            headers.append(header::SET_COOKIE, v);
+        }
+    }
+    Ok(response)
+}
+
+async fn find_user(
+    state: &AppState,
+    account: &str,
+    email: &str,
+) -> Result<Option<(Account, User)>, ConsoleError> {
+    let Some(account) = state.store.account_by_name(account.trim()).await? else {
+        return Ok(None);
+    };
+    let email = email.trim().to_lowercase();
+    Ok(state
+        .store
+        .user_by_email(account.id, &email)
+        .await?
+        .map(|user| (account, user)))
+}
+
+pub async fn logout(
+    State(state): State<AppState>,
+    user: SignedIn,
+    connect: Option<Extension<ConnectInfo<SocketAddr>>>,
+    headers: HeaderMap,
+    Form(form): Form<CsrfForm>,
+) -> Result<Response, ConsoleError> {
+    user.check_csrf(&form.csrf)?;
+    state.store.delete_session(user.token_hash).await?;
+    let ip = client_ip(connect.as_ref().map(|e| &e.0));
+    record_authentication(
+        &state,
+        &user.grant.account,
+        &user.grant.user,
+        "Logout",
+        ip,
+        user_agent(&headers),
+    )
+    .await?;
+    let mut response = Redirect::to("/login").into_response();
+    if let Ok(v) = HeaderValue::from_str(&set_cookie(SESSION_COOKIE, "", "/", "Lax", 0)) {
+        response.headers_mut().append(header::SET_COOKIE, v);
+    }
+    Ok(response)
+}
+
+/// Appends a `Login` or `Logout` event of `user` to its account.
+async fn record_authentication(
+    state: &AppState,
+    account: &Account,
+    user: &User,
+    action: &str,
+    ip: Option<IpAddr>,
+    user_agent: Option<String>,
+) -> Result<(), ConsoleError> {
+    let mut context = serde_json::Map::new();
+    if let Some(ip) = ip {
+        context.insert("ip".into(), json!(ip.to_string()));
+    }
+    if let Some(ua) = user_agent {
+        context.insert("user_agent".into(), json!(ua));
+    }
+    let mut value = json!({
+        "event_type": AUTHENTICATION,
+        "action": action,
+        "actor": {"id": format!("user:{}", user.id), "email": user.email},
+        "target": {"id": format!("user:{}", user.id), "name": user.email},
+    });
+    if !context.is_empty() {
+        value["context"] = serde_json::Value::Object(context);
+    }
+    let event = NewEvent::parse(&value, &account.taxonomy, Timestamp::now())
+        .map_err(|errors| ConsoleError::internal("authentication event", format!("{errors:?}")))?;
+    state.store.append(account, vec![event]).await?;
+    Ok(())
+}

@@ -1,0 +1,91 @@
+//! The web console, served by the same binary: sign-in (`login`), sessions
+//! and roles (`session`), the Audit Logs page (`audit_logs`, with `view` for
+//! the rows and `histogram` for the chart), Export and the Exports page
+//! (`exports`), and the page chrome and error
+//! pages (`page`). Templates are askama files compiled into the binary, so
+//! every value is HTML-escaped; CSS and script are embedded files served from
+//! `/console/assets/`, so the console needs no network and the
+//! Content-Security-Policy can forbid inline script and style.
+
+pub mod audit_logs;
+pub mod exports;
+pub mod histogram;
+pub mod login;
+pub mod page;
+pub mod rate_limit;
+pub mod session;
+pub mod url;
+pub mod view;
+
+use crate::state::AppState;
+use axum::http::{header, HeaderValue};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use axum::Router;
+
+/// The console's policy: only this origin's files, no inline script or
+/// style, no framing, forms only to this site.
+pub const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; style-src 'self'; \
+     img-src 'self' data:; frame-ancestors 'none'; form-action 'self'; base-uri 'none'; object-src 'none'";
+
+const CSS: &str = include_str!("../../assets/console.css");
+const JS: &str = include_str!("../../assets/console.js");
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/", get(|| async { Redirect::to(audit_logs::PATH) }))
+        .route(
+            "/settings",
+            get(|| async { Redirect::to(audit_logs::PATH) }),
+        )
+        .route("/login", get(login::show).post(login::submit))
+        .route("/logout", post(login::logout))
+        .route(audit_logs::PATH, get(audit_logs::page))
+        .route(exports::PATH, get(exports::list).post(exports::create))
+        .route(exports::CONFIRM_PATH, get(exports::confirm))
+        .route(
+            "/settings/exports/{id}/download",
+            get(exports::download_file),
+        )
+        .route("/console/assets/console.css", get(css))
+        .route("/console/assets/console.js", get(js))
+        .layer(axum::middleware::map_response(console_headers))
+}
+
+async fn css() -> Response {
+    asset("text/css; charset=utf-8", CSS)
+}
+
+async fn js() -> Response {
+    asset("text/javascript; charset=utf-8", JS)
+}
+
+fn asset(content_type: &'static str, body: &'static str) -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, content_type),
+            (header::CACHE_CONTROL, "public, max-age=300"),
+        ],
+        body,
+    )
+        .into_response()
+}
+
+/// Headers of every console answer, on top of the ones every answer carries.
+async fn console_headers(mut response: Response) -> Response {
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(CONTENT_SECURITY_POLICY),
+    );
+    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    headers.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("same-origin"),
+    );
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    response
+}

@@ -1,0 +1,173 @@
+//! The tamper-evidence role of a store: the stored hashes of each account's
+//! Merkle tree (written by the backend's append path, in the same
+//! transaction as the events), the retained signed checkpoints, and a raw
+//! scan that `auditlog verify` uses to compare leaf bytes with the columns
+//! queries read. The tree arithmetic itself lives in `auditlog_core::merkle`;
+//! the helpers at the bottom combine it with any backend.
+
+use crate::{AccountId, Result, StoreError};
+use async_trait::async_trait;
+use auditlog_core::merkle::{self, Hash, MerkleError, PrefetchedHashes};
+use auditlog_core::{StoredEvent, Timestamp};
+
+/// A signed checkpoint as retained by the store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredCheckpoint {
+    pub size: u64,
+    pub root: Hash,
+    /// The whole signed note, exactly as signed.
+    pub note: String,
+    pub created_at: Timestamp,
+}
+
+/// The copies of leaf fields that a backend keeps in its own columns so that
+/// queries can filter on them. `verify` checks that they agree with the leaf.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IndexedColumns {
+    pub seq: u64,
+    pub event_id: String,
+    pub time: i64,
+    pub event_type: String,
+    pub action: String,
+    pub actor_id: String,
+    pub project: Option<String>,
+    pub app: Option<String>,
+    pub version: Option<String>,
+    pub target_id: Option<String>,
+    pub received_at: i64,
+}
+
+impl IndexedColumns {
+    /// What the columns must hold for this stored event.
+    pub fn of(event: &StoredEvent) -> Self {
+        let e = &event.event;
+        Self {
+            seq: event.seq,
+            event_id: e.id.clone(),
+            time: e.time.micros(),
+            event_type: e.event_type.clone(),
+            action: e.action.clone(),
+            actor_id: e.actor.id.clone(),
+            project: e.project.clone(),
+            app: e.app.clone(),
+            version: e.version.clone(),
+            target_id: e.target.as_ref().and_then(|t| t.id.clone()),
+            received_at: event.received_at.micros(),
+        }
+    }
+
+    /// The name of the first column that differs from `expected`, if any.
+    pub fn first_difference(&self, expected: &IndexedColumns) -> Option<&'static str> {
+        let checks: [(&'static str, bool); 11] = [
+            ("seq", self.seq == expected.seq),
+            ("event_id", self.event_id == expected.event_id),
+            ("time", self.time == expected.time),
+            ("event_type", self.event_type == expected.event_type),
+            ("action", self.action == expected.action),
+            ("actor_id", self.actor_id == expected.actor_id),
+            ("project", self.project == expected.project),
+            ("app", self.app == expected.app),
+            ("version", self.version == expected.version),
+            ("target_id", self.target_id == expected.target_id),
+            ("received_at", self.received_at == expected.received_at),
+        ];
+        checks.iter().find(|(_, same)| !same).map(|(name, _)| *name)
+    }
+}
+
+/// One stored event exactly as the backend holds it, for verification.
+#[derive(Debug, Clone)]
+pub struct ScannedEvent {
+    pub columns: IndexedColumns,
+    pub leaf_bytes: Vec<u8>,
+    /// The leaf hash the backend stored next to the leaf.
+    pub stored_leaf_hash: Vec<u8>,
+}
+
+#[async_trait]
+pub trait TreeStore: Send + Sync {
+    /// The stored tree hashes at `indexes` (see `merkle::stored_hash_index`),
+    /// in order. `NotFound` if any is missing.
+    async fn read_hashes(&self, account: AccountId, indexes: &[i64]) -> Result<Vec<Hash>>;
+
+    /// How many tree hashes the account has stored (for verification).
+    async fn stored_hash_count(&self, account: AccountId) -> Result<i64>;
+
+    /// Retains a signed checkpoint. `AlreadyExists` if one of that size is kept.
+    async fn add_checkpoint(&self, account: AccountId, checkpoint: &StoredCheckpoint)
+        -> Result<()>;
+
+    /// The checkpoint with the largest size.
+    async fn latest_checkpoint(&self, account: AccountId) -> Result<Option<StoredCheckpoint>>;
+
+    /// The checkpoint of exactly `size`.
+    async fn checkpoint_at(
+        &self,
+        account: AccountId,
+        size: u64,
+    ) -> Result<Option<StoredCheckpoint>>;
+
+    /// Every retained checkpoint, smallest size first.
+    async fn checkpoints(&self, account: AccountId) -> Result<Vec<StoredCheckpoint>>;
+
+    /// How many event rows the account has, counted without regard to seq,
+    /// so that `verify` notices rows outside the 1..=n sequence (duplicates).
+    async fn event_row_count(&self, account: AccountId) -> Result<u64>;
+
+    /// Up to `limit` events with `seq > after_seq`, by seq, raw as stored.
+    async fn scan_events(
+        &self,
+        account: AccountId,
+        after_seq: u64,
+        limit: usize,
+    ) -> Result<Vec<ScannedEvent>>;
+}
+
+fn merkle_error(e: MerkleError) -> StoreError {
+    match e {
+        MerkleError::InvalidInput(m) => StoreError::NotFound(m),
+        other => StoreError::Internal(other.to_string()),
+    }
+}
+
+async fn prefetch(
+    store: &dyn TreeStore,
+    account: AccountId,
+    indexes: Vec<i64>,
+) -> Result<PrefetchedHashes> {
+    let hashes = store.read_hashes(account, &indexes).await?;
+    Ok(PrefetchedHashes(indexes.into_iter().zip(hashes).collect()))
+}
+
+/// The root of the account's tree at `size`, from O(log size) stored hashes.
+pub async fn tree_root(store: &dyn TreeStore, account: AccountId, size: u64) -> Result<Hash> {
+    let size = size as i64;
+    let hashes = prefetch(store, account, merkle::tree_hash_indexes(size)).await?;
+    merkle::tree_hash(size, &hashes).map_err(merkle_error)
+}
+
+/// The inclusion proof of leaf `index` in the tree of `size`.
+pub async fn inclusion_proof(
+    store: &dyn TreeStore,
+    account: AccountId,
+    size: u64,
+    index: u64,
+) -> Result<Vec<Hash>> {
+    let (size, index) = (size as i64, index as i64);
+    let indexes = merkle::record_proof_indexes(size, index).map_err(merkle_error)?;
+    let hashes = prefetch(store, account, indexes).await?;
+    merkle::prove_record(size, index, &hashes).map_err(merkle_error)
+}
+
+/// The consistency proof from the tree of `from` leaves to the tree of `to`.
+pub async fn consistency_proof(
+    store: &dyn TreeStore,
+    account: AccountId,
+    from: u64,
+    to: u64,
+) -> Result<Vec<Hash>> {
+    let (from, to) = (from as i64, to as i64);
+    let indexes = merkle::tree_proof_indexes(to, from).map_err(merkle_error)?;
+    let hashes = prefetch(store, account, indexes).await?;
+    merkle::prove_tree(to, from, &hashes).map_err(merkle_error)
+}

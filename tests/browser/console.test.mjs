@@ -1,0 +1,423 @@
+// Browser tests of the web console in real headless Chromium (Debian's
+// /usr/bin/chromium) driven by playwright-core. They start the real
+// `auditlog serve --demo` on a fresh data directory and a free port, and
+// compare what the pages show with what the JSON API answers for the same
+// filters. Run by scripts/test after the Rust build; AUDITLOG_BIN names the
+// binary, CHROMIUM the browser.
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { spawn, execFileSync } from "node:child_process";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import readline from "node:readline";
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const root = path.resolve(here, "../..");
+const BIN = process.env.AUDITLOG_BIN || path.join(root, "target/debug/auditlog");
+const CHROMIUM = process.env.CHROMIUM || "/usr/bin/chromium";
+const SCREENSHOTS = path.join(root, "target/screenshots");
+// A zone far from UTC, so that a wrong local/UTC conversion shows.
+const TIME_ZONE = "America/New_York";
+
+const haveChromium = existsSync(CHROMIUM);
+if (!haveChromium) {
+  console.log(`SKIPPED: browser tests: ${CHROMIUM} is not installed (apt-get install chromium chromium-driver)`);
+}
+
+let server;
+let dataDir;
+let base;
+let demo; // { password, ingest, read }
+let context;
+let page;
+
+/** Runs `auditlog` with `args` on the test's data directory. */
+function cli(args, input = "") {
+  return execFileSync(BIN, ["--data-dir", dataDir, ...args], { input, encoding: "utf8" });
+}
+
+async function startServer() {
+  dataDir = mkdtempSync(path.join(tmpdir(), "auditlog-browser-"));
+  server = spawn(BIN, ["--data-dir", dataDir, "serve", "--listen", "127.0.0.1:0", "--demo"], {
+    env: { ...process.env, AUDITLOG_LOG: "warn" },
+    stdio: ["ignore", "pipe", "inherit"],
+  });
+  const lines = readline.createInterface({ input: server.stdout });
+  const found = {};
+  await new Promise((resolve, reject) => {
+    server.once("exit", (code) => reject(new Error(`auditlog exited early with ${code}`)));
+    lines.on("line", (line) => {
+      let m;
+      if ((m = line.match(/console admin: \S+ \/ (\S+)/))) found.password = m[1];
+      if ((m = line.match(/ingest key: (\S+)/))) found.ingest = m[1];
+      if ((m = line.match(/read key: (\S+)/))) found.read = m[1];
+      if ((m = line.match(/auditlog listening on (\S+)/))) {
+        base = m[1];
+        resolve();
+      }
+    });
+  });
+  demo = found;
+}
+
+async function api(pathAndQuery, key = demo.read, init = {}) {
+  const response = await fetch(base + pathAndQuery, {
+    ...init,
+    headers: { authorization: `Bearer ${key}`, "content-type": "application/json", ...(init.headers || {}) },
+  });
+  const body = await response.json();
+  assert.ok(response.ok, `${pathAndQuery}: ${response.status} ${JSON.stringify(body)}`);
+  return body;
+}
+
+function query(params) {
+  const search = new URLSearchParams();
+  for (const [name, value] of params) search.append(name, value);
+  return search.toString();
+}
+
+async function rowIds() {
+  return page.$$eval("table#events tbody tr", (rows) => rows.map((r) => r.getAttribute("data-event-id")));
+}
+
+/** The table shows exactly the API's first page for the same filter parameters. */
+async function assertTableMatchesApi(params, label) {
+  const answer = await api(`/api/v1/events?${query(params)}`);
+  const expected = answer.events.map((e) => e.id);
+  assert.ok(expected.length > 0, `${label}: the API finds events, so the comparison means something`);
+  assert.deepEqual(await rowIds(), expected, `${label}: table rows = API answer`);
+  // The chart draws the API's histogram for the same filters, bucket by bucket.
+  const interval = (await page.getAttribute("#histogram svg", "aria-label")).match(/per (\w+)$/)[1];
+  const histogram = await api(`/api/v1/events/histogram?${query([...params, ["interval", interval]])}`);
+  assert.equal(Number(await page.textContent("#histogram-total")), histogram.total, `${label}: histogram total`);
+  const bars = await page.$$eval("#histogram svg rect title", (titles) => titles.map((t) => t.textContent));
+  assert.deepEqual(bars, histogram.buckets.map((b) => `${b.start}: ${b.count}`), `${label}: histogram bars`);
+  return answer.events;
+}
+
+/** Parameters of the page's current URL, in order. */
+function urlParams() {
+  return [...new URL(page.url()).searchParams.entries()];
+}
+
+async function openFresh() {
+  await page.goto(`${base}/settings/audit-logs`);
+}
+
+async function apply() {
+  await Promise.all([page.waitForNavigation(), page.click("#apply-filters")]);
+}
+
+async function signIn(email, password) {
+  await page.fill("#account", "demo");
+  await page.fill("#email", email);
+  await page.fill("#password", password);
+  await Promise.all([page.waitForNavigation(), page.click("#sign-in")]);
+}
+
+before(async () => {
+  if (!haveChromium) return;
+  assert.ok(existsSync(BIN), `${BIN} is missing; build it with cargo build -p auditlog`);
+  mkdirSync(SCREENSHOTS, { recursive: true });
+  await startServer();
+  const { chromium } = await import("playwright-core");
+  const profile = mkdtempSync(path.join(tmpdir(), "auditlog-chromium-"));
+  context = await chromium.launchPersistentContext(profile, {
+    executablePath: CHROMIUM,
+    headless: true,
+    timezoneId: TIME_ZONE,
+    viewport: { width: 1400, height: 900 },
+    args: [
+      "--no-sandbox",
+      "--disable-gpu",
+      "--no-first-run",
+      "--disable-background-networking",
+      "--disable-component-update",
+      "--disable-sync",
+    ],
+  });
+  page = context.pages()[0] || (await context.newPage());
+  page.setDefaultTimeout(15_000);
+});
+
+after(async () => {
+  if (context) await context.close();
+  if (server) server.kill("SIGKILL");
+  if (dataDir) rmSync(dataDir, { recursive: true, force: true });
+});
+
+test("console in headless Chromium", { skip: !haveChromium && "chromium is not installed" }, async (t) => {
+  await t.test("an anonymous visitor is sent to sign in and back afterwards", async () => {
+    await page.goto(`${base}/settings/audit-logs?action=Update`);
+    assert.match(page.url(), /\/login\?next=%2Fsettings%2Faudit-logs%3Faction%3DUpdate$/);
+    await page.fill("#account", "demo");
+    await page.fill("#email", "admin@demo.local");
+    await page.fill("#password", "not the password");
+    await Promise.all([page.waitForNavigation(), page.click("#sign-in")]);
+    assert.match(await page.textContent("#login-error"), /account, email or password is not right/);
+    await signIn("admin@demo.local", demo.password);
+    assert.equal(new URL(page.url()).pathname, "/settings/audit-logs");
+    assert.deepEqual(urlParams(), [["action", "Update"]]);
+    const cookies = await context.cookies(base);
+    const session = cookies.find((c) => c.name === "auditlog_session");
+    assert.ok(session, "Chromium kept the Secure session cookie on http://127.0.0.1");
+    assert.equal(session.secure, true);
+    assert.equal(session.httpOnly, true);
+    assert.equal(session.sameSite, "Lax");
+  });
+
+  await t.test("the demo rows are shown, with the histogram, then Older and Newer pages", async () => {
+    await openFresh();
+    const events = await assertTableMatchesApi([], "no filter");
+    assert.equal(events.length, 50);
+    assert.equal(await page.locator("#histogram svg rect").count() > 30, true, "about 90 days of bars");
+    // Times are shown in the viewer's zone, the full instant on hover.
+    const first = page.locator("table#events tbody tr").first().locator("time");
+    const iso = await first.getAttribute("datetime");
+    const shown = await first.textContent();
+    const expected = new Date(iso).toLocaleString("sv-SE", { timeZone: TIME_ZONE }).replace(",", "");
+    assert.equal(shown, expected, "time in America/New_York");
+    assert.match(await first.getAttribute("title"), new RegExp(iso.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")));
+    await page.screenshot({ path: path.join(SCREENSHOTS, "audit-logs.png"), fullPage: false });
+
+    const answer = await api("/api/v1/events?limit=50");
+    await Promise.all([page.waitForNavigation(), page.click("#older")]);
+    const second = await api(`/api/v1/events?limit=50&cursor=${encodeURIComponent(answer.next_cursor)}`);
+    assert.deepEqual(await rowIds(), second.events.map((e) => e.id), "Older shows the next page");
+    await Promise.all([page.waitForNavigation(), page.click("#newer")]);
+    assert.deepEqual(await rowIds(), answer.events.map((e) => e.id), "Newer returns to the first page");
+  });
+
+  await t.test("each filter shows exactly the matching rows", async () => {
+    await openFresh();
+    await page.selectOption("#f-event-type", ["Test Case", "Element"]);
+    await apply();
+    assert.deepEqual(urlParams(), [["event_type", "Test Case"], ["event_type", "Element"]]);
+    let rows = await assertTableMatchesApi(urlParams(), "event type");
+    assert.ok(rows.every((e) => ["Test Case", "Element"].includes(e.event_type)));
+
+    await openFresh();
+    await page.selectOption("#f-action", ["Delete"]);
+    await apply();
+    assert.deepEqual(urlParams(), [["action", "Delete"]]);
+    rows = await assertTableMatchesApi(urlParams(), "action");
+    assert.ok(rows.every((e) => e.action === "Delete"));
+
+    const sample = (await api("/api/v1/events?limit=200&event_type=Test%20Case")).events;
+    const actor = sample[7].actor.id;
+    await openFresh();
+    const options = await page.$$eval("#actor-list option", (os) => os.map((o) => o.value));
+    assert.ok(options.includes(actor), "the type-ahead offers the account's actors");
+    await page.fill("#f-user", actor);
+    await apply();
+    assert.deepEqual(urlParams(), [["user", actor]]);
+    rows = await assertTableMatchesApi(urlParams(), "user");
+    assert.ok(rows.every((e) => e.actor.id === actor));
+
+    const project = sample.find((e) => e.project).project;
+    await openFresh();
+    await page.selectOption("#f-project", project);
+    await apply();
+    assert.deepEqual(urlParams(), [["project", project]]);
+    rows = await assertTableMatchesApi(urlParams(), "project");
+    assert.ok(rows.every((e) => e.project === project));
+
+    // From/To are typed in the viewer's zone and arrive as UTC instants.
+    const all = (await api("/api/v1/events?limit=400")).events;
+    const fromInstant = new Date(Math.floor(Date.parse(all[300].time) / 1000) * 1000);
+    const toInstant = new Date(Math.floor(Date.parse(all[100].time) / 1000) * 1000);
+    const local = (d) => d.toLocaleString("sv-SE", { timeZone: TIME_ZONE }).replace(" ", "T");
+    await openFresh();
+    await page.fill("#f-from-local", local(fromInstant));
+    await page.fill("#f-to-local", local(toInstant));
+    await apply();
+    const expectedFrom = fromInstant.toISOString();
+    const expectedTo = toInstant.toISOString().replace(".000Z", ".999999Z");
+    assert.deepEqual(urlParams(), [["from", expectedFrom], ["to", expectedTo]]);
+    rows = await assertTableMatchesApi(urlParams(), "from/to");
+    assert.ok(rows.every((e) => e.time >= expectedFrom.slice(0, 19) && e.time <= expectedTo));
+    // The browser drops ":00" seconds from a datetime-local value.
+    const seconds = (value) => (value.length === 16 ? `${value}:00` : value);
+    assert.equal(seconds(await page.inputValue("#f-from-local")), local(fromInstant), "the picker shows local time again");
+    // A range of two days or less is drawn per hour, a longer one per day.
+    const short = Date.parse(expectedTo) - Date.parse(expectedFrom) <= 2 * 86_400_000;
+    assert.match(await page.getAttribute("#histogram svg", "aria-label"), short ? /per hour$/ : /per day$/);
+    const fromDay = new Date(Date.now() - 86_400_000);
+    await openFresh();
+    await page.fill("#f-from-local", local(new Date(Math.floor(fromDay / 1000) * 1000)));
+    await apply();
+    assert.match(await page.getAttribute("#histogram svg", "aria-label"), /per hour$/, "one day is drawn per hour");
+    await assertTableMatchesApi(urlParams(), "from only");
+
+    // Combined filters, and an empty result that says what to change.
+    await page.goto(`${base}/settings/audit-logs?${query([["event_type", "Authentication"], ["action", "Delete"]])}`);
+    assert.match(await page.textContent("#empty-state"), /No events match these filters/);
+  });
+
+  let targetId;
+  await t.test("an Update's field changes are readable and expandable", async () => {
+    const steps = ["open the sign-in page", "choose single sign-on", "see the dashboard with every widget loaded"];
+    targetId = "TC-BROWSER-1";
+    await api("/api/v1/events", demo.ingest, {
+      method: "POST",
+      body: JSON.stringify({
+        events: [
+          {
+            event_type: "Test Case", action: "Create", actor: { id: "u-browser", name: "Bea Browser", email: "bea@example.com" },
+            project: "Checkout", app: "Web", version: "2.3", target: { id: targetId, name: "Login with SSO" },
+          },
+          {
+            event_type: "Test Case", action: "Update", actor: { id: "u-browser", name: "Bea Browser", email: "bea@example.com" },
+            project: "Checkout", app: "Web", version: "2.3", target: { id: targetId, name: "Login with SSO" },
+            details: { changes: [
+              { field: "title", old: "Login", new: "Login with SSO" },
+              { field: "steps", old: steps.slice(0, 2), new: steps },
+            ] },
+          },
+        ],
+      }),
+    });
+    await openFresh();
+    const row = page.locator("table#events tbody tr").first();
+    assert.equal(await row.locator("td.action").textContent(), "Update");
+    assert.equal(await row.locator("td.where").textContent(), "Checkout / Web / 2.3");
+    assert.match(await row.locator("td.user").textContent(), /Bea Browser\s*bea@example\.com/);
+    const title = row.locator("ul.changes li").first();
+    assert.equal((await title.textContent()).replace(/\s+/g, " ").trim(), "title: Login → Login with SSO");
+    const stepsChange = row.locator("ul.changes li").nth(1);
+    const expandable = stepsChange.locator("details.value.new");
+    assert.equal(await expandable.getAttribute("open"), null, "long values start folded");
+    await expandable.locator("summary").click();
+    assert.equal(await expandable.getAttribute("open"), "");
+    assert.deepEqual(JSON.parse(await expandable.locator("pre").textContent()), steps);
+  });
+
+  await t.test("clicking an entity opens its whole history", async () => {
+    await openFresh();
+    await Promise.all([
+      page.waitForNavigation(),
+      page.locator("table#events tbody tr").first().locator("td.entity a.history").click(),
+    ]);
+    assert.deepEqual(urlParams(), [["target_id", targetId]]);
+    const rows = await assertTableMatchesApi(urlParams(), "entity history");
+    assert.deepEqual(rows.map((e) => e.action), ["Update", "Create"]);
+  });
+
+  await t.test("attacker-controlled fields render as text and run nothing", async () => {
+    const payloads = {
+      script: "<script>window.__xss = 'script'</script>",
+      img: "<img src=x onerror=\"window.__xss = 'onerror'\">",
+      attr: "\" autofocus onfocus=\"window.__xss = 'attribute'",
+      svg: "<svg onload=\"window.__xss = 'svg'\"></svg>",
+    };
+    await api("/api/v1/events", demo.ingest, {
+      method: "POST",
+      body: JSON.stringify({
+        event_type: "Element", action: "Update",
+        actor: { id: "u-xss", name: payloads.script, email: payloads.attr },
+        project: payloads.img, app: payloads.svg,
+        target: { id: payloads.attr, name: payloads.img },
+        details: { changes: [{ field: payloads.script, old: payloads.img, new: payloads.svg }], note: payloads.attr },
+      }),
+    });
+    const dialogs = [];
+    page.on("dialog", (d) => { dialogs.push(d.message()); d.dismiss(); });
+    await page.goto(`${base}/settings/audit-logs?user=u-xss`);
+    const row = page.locator("table#events tbody tr").first();
+    assert.match(await row.locator("td.user").textContent(), /<script>window\.__xss = 'script'<\/script>/);
+    assert.equal(await row.locator("td.where").textContent(), `${payloads.img} / ${payloads.svg}`);
+    assert.match(await row.locator("td.details").textContent(), /<script>window\.__xss = 'script'<\/script>/);
+    assert.equal(await page.locator("table#events img, table#events script, table#events svg").count(), 0, "no element came from event data");
+    // The project select and the type-ahead hold the payloads as text too.
+    assert.ok((await page.$$eval("#f-project option", (os) => os.map((o) => o.textContent))).includes(payloads.img));
+    await row.locator("td.entity a.history").focus();
+    assert.equal(await page.evaluate(() => window.__xss), undefined, "no payload ran");
+    assert.deepEqual(dialogs, []);
+    // The entity link carries the payload as a parameter value, not markup.
+    await Promise.all([page.waitForNavigation(), row.locator("td.entity a.history").click()]);
+    assert.deepEqual(urlParams(), [["target_id", payloads.attr]]);
+    assert.equal(await page.evaluate(() => window.__xss), undefined);
+  });
+
+  await t.test("Export asks for confirmation, starts, completes and downloads", async () => {
+    const filters = [["event_type", "Test Case"], ["action", "Update"]];
+    await page.goto(`${base}/settings/audit-logs?${query(filters)}`);
+    const expected = await assertTableMatchesApi(filters, "export filters");
+    const total = Number(await page.textContent("#histogram-total"));
+    await page.click("#export-button");
+    const dialog = page.locator("dialog#export-dialog");
+    assert.equal(await dialog.getAttribute("open"), "", "the confirmation dialog is open");
+    const stated = (await dialog.locator(".export-filters").textContent()).replace(/\s+/g, " ");
+    assert.match(stated, /Event Type: Test Case/);
+    assert.match(stated, /Action: Update/);
+    await page.check("#format-jsonl");
+    await page.screenshot({ path: path.join(SCREENSHOTS, "export-dialog.png") });
+    await Promise.all([page.waitForNavigation(), page.click("#confirm-export")]);
+    assert.equal(
+      (await page.textContent("#export-notice")).trim(),
+      "Export started: it will appear on the Exports page when ready.",
+    );
+    assert.deepEqual(urlParams(), [...filters, ["export", "started"]]);
+
+    await Promise.all([page.waitForNavigation(), page.click("nav.sidenav >> text=Exports")]);
+    assert.equal(new URL(page.url()).pathname, "/settings/exports");
+    const row = page.locator("table#exports tbody tr").first();
+    const deadline = Date.now() + 30_000;
+    while ((await row.getAttribute("data-status")) !== "completed") {
+      assert.ok(Date.now() < deadline, `the export did not complete: ${await row.getAttribute("data-status")}`);
+      await page.waitForTimeout(250);
+      await page.reload();
+    }
+    assert.equal(Number(await row.locator("td.rows").textContent()), total, "every matching event is exported");
+    assert.match(await row.locator("td.requester").textContent(), /admin@demo\.local \(you\)/);
+    assert.match((await row.locator("td.filter-list").textContent()).replace(/\s+/g, " "), /Event Type Test Case.*Action Update/);
+    await page.screenshot({ path: path.join(SCREENSHOTS, "exports.png") });
+
+    const [download] = await Promise.all([page.waitForEvent("download"), row.locator("a.download").click()]);
+    assert.match(download.suggestedFilename(), /^auditlog-demo-export-\d+\.jsonl$/);
+    const file = path.join(dataDir, "downloaded.jsonl");
+    await download.saveAs(file);
+    const lines = readFileSync(file, "utf8").trim().split("\n").map((l) => JSON.parse(l));
+    assert.equal(lines.length, total);
+    assert.deepEqual(lines.slice(0, expected.length).map((e) => e.id), expected.map((e) => e.id), "newest first, as the API");
+    assert.ok(lines.every((e) => e.event_type === "Test Case" && e.action === "Update"));
+
+    const audited = (await api(`/api/v1/events?${query([["event_type", "Audit Log"]])}`)).events;
+    assert.deepEqual(audited.slice(0, 2).map((e) => e.action), ["Download", "Export"]);
+    for (const event of audited.slice(0, 2)) {
+      assert.match(event.actor.id, /^user:\d+$/);
+      assert.equal(event.actor.email, "admin@demo.local");
+    }
+  });
+
+  await t.test("signing out is recorded as a Logout event", async () => {
+    await openFresh();
+    await Promise.all([page.waitForNavigation(), page.click("#sign-out")]);
+    assert.equal(new URL(page.url()).pathname, "/login");
+    await page.goto(`${base}/settings/audit-logs`);
+    assert.equal(new URL(page.url()).pathname, "/login", "the session ended");
+    await signIn("admin@demo.local", demo.password);
+    const [logout] = (await api("/api/v1/events?event_type=Authentication&action=Logout&limit=1")).events;
+    assert.match(logout.actor.id, /^user:\d+$/);
+    assert.equal(logout.actor.email, "admin@demo.local");
+    assert.equal(logout.context.ip, "127.0.0.1");
+    const mine = [["event_type", "Authentication"], ["user", logout.actor.id]];
+    await page.goto(`${base}/settings/audit-logs?${query(mine)}`);
+    await assertTableMatchesApi(mine, "the admin's sign-ins and sign-outs");
+    const actions = await page.$$eval("table#events tbody tr td.action", (cells) => cells.map((c) => c.textContent));
+    assert.deepEqual(actions, ["Login", "Logout", "Login"]);
+    assert.match(logout.context.user_agent, /Chrome/);
+  });
+
+  await t.test("a member is refused with a clear page", async () => {
+    cli(["user", "create", "--account", "demo", "--email", "member@demo.local", "--role", "member"], "member password 123\n");
+    await Promise.all([page.waitForNavigation(), page.click("#sign-out")]);
+    await signIn("member@demo.local", "member password 123");
+    const response = await page.goto(`${base}/settings/audit-logs`);
+    assert.equal(response.status(), 403);
+    assert.equal(await page.textContent("h1"), "Administrator role needed");
+    assert.equal(await page.locator("table#events").count(), 0);
+  });
+});
