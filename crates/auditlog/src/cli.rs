@@ -86,6 +86,17 @@ pub enum Command {
         #[command(subcommand)]
         command: UserCommand,
     },
+    /// Copy every account, key, user and event to another store (e.g. the
+    /// embedded store to PostgreSQL), then check the copy event by event.
+    /// Resumable: run it again after an interruption.
+    Copy {
+        /// The store to read: a data directory path or a postgres:// URL.
+        #[arg(long)]
+        from: String,
+        /// The store to write: a postgres:// URL.
+        #[arg(long)]
+        to: String,
+    },
     /// Check the whole store: leaf bytes against the columns queries read,
     /// leaf hashes, Merkle trees and signed checkpoints. Exits 0 only if intact.
     Verify {

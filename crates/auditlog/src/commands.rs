@@ -7,6 +7,7 @@ use auditlog_server::exports::{worker, ExportSettings, Exports};
 use auditlog_server::signer::CheckpointSigner;
 use auditlog_server::{auth, signing_key, AppState};
 use auditlog_store::{Account, Role, Scope, Store, StoreError};
+use auditlog_store_postgres::PgStore;
 use auditlog_store_sqlite::SqliteStore;
 use std::io::Read;
 use std::sync::Arc;
@@ -26,32 +27,49 @@ pub enum CliError {
 
 pub type CliResult<T = ()> = Result<T, CliError>;
 
-/// Picks the backend once, from the arguments.
-pub fn open_store(args: &StoreArgs) -> CliResult<Arc<dyn Store>> {
-    if let Some(url) = &args.database_url {
-        let scheme = url.split("://").next().unwrap_or("");
+/// Picks the backend once, from the arguments: PostgreSQL when a database
+/// URL is given, otherwise the embedded store in the data directory.
+pub async fn open_store(args: &StoreArgs) -> CliResult<Arc<dyn Store>> {
+    match &args.database_url {
+        Some(url) => open_location(url).await,
+        None => Ok(Arc::new(SqliteStore::open(&args.data_dir)?)),
+    }
+}
+
+/// Opens a store named by a `postgres://` URL or a data directory path.
+pub async fn open_location(location: &str) -> CliResult<Arc<dyn Store>> {
+    if auditlog_store_postgres::is_postgres_url(location) {
+        return Ok(Arc::new(PgStore::connect(location).await?));
+    }
+    if let Some((scheme, _)) = location.split_once("://") {
         return Err(CliError::Usage(format!(
-            "--database-url with scheme {scheme:?}: the PostgreSQL backend is not part of this build yet; \
-             leave --database-url unset to use the embedded store in --data-dir"
+            "unsupported database URL scheme {scheme:?}: use postgres://user@host:port/database, \
+             or a data directory path for the embedded store"
         )));
     }
-    Ok(Arc::new(SqliteStore::open(&args.data_dir)?))
+    Ok(Arc::new(SqliteStore::open(std::path::Path::new(location))?))
 }
 
 pub async fn run(cli: Cli) -> CliResult {
-    // Offline: needs no store.
-    if let Command::VerifyExport { file, key } = &cli.command {
-        return verify_export(file, key);
+    match cli.command {
+        // Names both of its stores itself; the global store flags do not apply.
+        Command::Copy { from, to } => crate::copy::run(&from, &to).await,
+        // Offline: needs no store.
+        Command::VerifyExport { file, key } => verify_export(&file, &key),
+        command => run_on_store(&cli.store, command).await,
     }
-    let store = open_store(&cli.store)?;
-    let result = match cli.command {
+}
+
+async fn run_on_store(args: &StoreArgs, command: Command) -> CliResult {
+    let store = open_store(args).await?;
+    let result = match command {
         Command::Serve {
             listen,
             demo,
             exports,
         } => {
-            let settings = export_settings(&cli.store, &exports);
-            serve(store.clone(), &cli.store, &listen, demo, settings).await
+            let settings = export_settings(args, &exports);
+            serve(store.clone(), args, &listen, demo, settings).await
         }
         Command::Export(command) => crate::export::run(store.clone(), command).await,
         Command::Verify { key } => {
@@ -61,7 +79,7 @@ pub async fn run(cli: Cli) -> CliResult {
                         .map_err(|e| CliError::Usage(format!("--key: {e}")))?,
                 ),
                 None => {
-                    let path = cli.store.signing_key_path();
+                    let path = args.signing_key_path();
                     path.exists()
                         .then(|| signing_key::load(&path).map(|s| s.verifier()))
                         .transpose()
@@ -122,6 +140,9 @@ pub async fn run(cli: Cli) -> CliResult {
             );
             Ok(())
         }
+        Command::Copy { .. } => Err(CliError::Usage(
+            "copy names its stores with --from and --to".into(),
+        )),
     };
     store.shutdown().await;
     result

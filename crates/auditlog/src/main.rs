@@ -5,6 +5,7 @@
 
 mod cli;
 mod commands;
+mod copy;
 mod demo;
 mod export;
 mod verify;

@@ -7,6 +7,7 @@ mod console;
 mod exports;
 mod query;
 mod schema;
+mod transfer;
 mod tree;
 mod writer;
 

@@ -187,3 +187,10 @@ async fn events_stored_before_the_tree_existed_are_added_to_it() {
     );
     store.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn passes_the_transfer_source_cases() {
+    let (_dir, store) = fresh().await;
+    conformance::transfer_source_round_trips(&store).await;
+    store.shutdown().await;
+}

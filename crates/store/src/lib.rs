@@ -22,6 +22,7 @@ pub use sessions::{NewSession, SessionGrant, Sessions};
 pub use tree::{IndexedColumns, ScannedEvent, StoredCheckpoint, TreeStore};
 pub mod exports;
 pub mod exports_conformance;
+pub mod transfer;
 
 pub use exports::{
     Compression, ExportFormat, ExportId, ExportJob, ExportJobs, ExportOutcome, ExportStatus,

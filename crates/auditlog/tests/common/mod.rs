@@ -11,6 +11,9 @@ pub const BIN: &str = env!("CARGO_BIN_EXE_auditlog");
 /// A running server; killed when dropped.
 pub struct TestServer {
     pub data_dir: PathBuf,
+    /// How the `auditlog` commands reach this server's store: `--data-dir DIR`
+    /// or `--database-url URL`.
+    pub store_args: Vec<String>,
     pub base: String,
     pub child: Child,
     pub http: reqwest::Client,
@@ -20,10 +23,20 @@ pub struct TestServer {
 
 /// Runs an `auditlog` subcommand on `data_dir`, feeding `stdin`.
 pub fn run_cli(data_dir: &Path, args: &[&str], stdin: &str) -> std::process::Output {
+    run_cli_on(&data_dir_args(data_dir), args, stdin)
+}
+
+/// `--data-dir DIR`, as the commands take it.
+pub fn data_dir_args(data_dir: &Path) -> Vec<String> {
+    vec!["--data-dir".to_string(), data_dir.display().to_string()]
+}
+
+/// Runs an `auditlog` subcommand with `store_args` (`--data-dir DIR` or
+/// `--database-url URL`), feeding `stdin`.
+pub fn run_cli_on(store_args: &[String], args: &[&str], stdin: &str) -> std::process::Output {
     use std::io::Write;
     let mut child = Command::new(BIN)
-        .arg("--data-dir")
-        .arg(data_dir)
+        .args(store_args)
         .args(args)
         .env_remove("AUDITLOG_DATABASE_URL")
         .stdin(Stdio::piped())
@@ -42,7 +55,12 @@ pub fn run_cli(data_dir: &Path, args: &[&str], stdin: &str) -> std::process::Out
 
 /// Runs an `auditlog` subcommand that must succeed; returns its stdout.
 pub fn cli(data_dir: &Path, args: &[&str], stdin: &str) -> String {
-    let out = run_cli(data_dir, args, stdin);
+    cli_on(&data_dir_args(data_dir), args, stdin)
+}
+
+/// Like [`cli`], with `store_args` naming the store.
+pub fn cli_on(store_args: &[String], args: &[&str], stdin: &str) -> String {
+    let out = run_cli_on(store_args, args, stdin);
     assert!(
         out.status.success(),
         "auditlog {args:?} failed: {}",
@@ -63,9 +81,20 @@ impl TestServer {
 
     /// Starts a server on `data_dir` (which may hold an earlier server's data).
     pub fn start_on(data_dir: &Path, extra_args: &[&str]) -> Self {
+        let store = vec!["--data-dir".to_string(), data_dir.display().to_string()];
+        Self::start_with(data_dir, store, extra_args)
+    }
+
+    /// Starts a server on the PostgreSQL database at `url`; `scratch` is a
+    /// directory of its own for the files the harness writes.
+    pub fn start_on_database(url: &str, scratch: &Path, extra_args: &[&str]) -> Self {
+        let store = vec!["--database-url".to_string(), url.to_string()];
+        Self::start_with(scratch, store, extra_args)
+    }
+
+    fn start_with(data_dir: &Path, store_args: Vec<String>, extra_args: &[&str]) -> Self {
         let mut child = Command::new(BIN)
-            .arg("--data-dir")
-            .arg(data_dir)
+            .args(&store_args)
             .args(["serve", "--listen", "127.0.0.1:0"])
             .args(extra_args)
             .env_remove("AUDITLOG_DATABASE_URL")
@@ -91,6 +120,7 @@ impl TestServer {
         std::thread::spawn(move || for _ in lines {});
         let server = Self {
             data_dir: data_dir.to_path_buf(),
+            store_args,
             base,
             child,
             http: reqwest::Client::new(),
@@ -111,14 +141,14 @@ impl TestServer {
 
     /// Creates an account with an ingest key and a read key.
     pub fn account(&self, name: &str) -> TestAccount {
-        cli(&self.data_dir, &["account", "create", name], "");
-        let ingest = cli(
-            &self.data_dir,
+        cli_on(&self.store_args, &["account", "create", name], "");
+        let ingest = cli_on(
+            &self.store_args,
             &["key", "create", "--account", name, "--scope", "ingest"],
             "",
         );
-        let read = cli(
-            &self.data_dir,
+        let read = cli_on(
+            &self.store_args,
             &["key", "create", "--account", name, "--scope", "read"],
             "",
         );

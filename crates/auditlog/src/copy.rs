@@ -1,0 +1,245 @@
+//! `auditlog copy --from <store> --to <store>`: the path for a user who
+//! outgrows one machine. Copies every account, API key (by hash), console
+//! user (with its password hash), event (exact leaf bytes, hashes and seqs;
+//! the target builds its tree from them) and signed checkpoint into the
+//! target, then reads both stores back and checks the copy event by event,
+//! the Merkle roots, and every checkpoint against the target's tree. Already-copied records are skipped, so an interrupted
+//! copy is resumed by running it again.
+
+use crate::commands::{CliError, CliResult};
+use auditlog_core::leaf;
+use auditlog_store::transfer::{TransferSource, TransferTarget};
+use auditlog_store::{Account, StoreError};
+use auditlog_store_postgres::{is_postgres_url, PgStore};
+use auditlog_store_sqlite::SqliteStore;
+use std::io::{IsTerminal, Write};
+use std::path::Path;
+
+/// Events read and written per transaction.
+const CHUNK: usize = 5_000;
+
+pub async fn run(from: &str, to: &str) -> CliResult {
+    let source = open_source(from).await?;
+    let target = match open_target(to).await {
+        Ok(target) => target,
+        Err(e) => {
+            source.shutdown().await;
+            return Err(e);
+        }
+    };
+    let result = copy_all(source.as_ref(), target.as_ref()).await;
+    source.shutdown().await;
+    target.shutdown().await;
+    result
+}
+
+async fn open_source(location: &str) -> CliResult<Box<dyn TransferSource>> {
+    if is_postgres_url(location) {
+        return Ok(Box::new(PgStore::connect(location).await?));
+    }
+    let dir = Path::new(location);
+    // Opening would create an empty store; a missing source is a typo.
+    if !dir.join(auditlog_store_sqlite::DB_FILE).is_file() {
+        return Err(CliError::Usage(format!(
+            "--from {location:?}: no embedded store there (expected {})",
+            dir.join(auditlog_store_sqlite::DB_FILE).display()
+        )));
+    }
+    Ok(Box::new(SqliteStore::open(dir)?))
+}
+
+async fn open_target(location: &str) -> CliResult<Box<dyn TransferTarget>> {
+    if is_postgres_url(location) {
+        return Ok(Box::new(PgStore::connect(location).await?));
+    }
+    Err(CliError::Usage(format!(
+        "--to {location:?}: the target must be a postgres:// URL; copying into the embedded \
+         store is not supported yet"
+    )))
+}
+
+async fn copy_all(source: &dyn TransferSource, target: &dyn TransferTarget) -> CliResult {
+    let accounts = source.accounts().await?;
+    let mut progress = Progress::new();
+    for account in &accounts {
+        let copied = copy_account(source, target, account, &mut progress).await?;
+        progress.finish(&account.name, copied);
+    }
+    let mut checked = 0;
+    for account in &accounts {
+        checked += verify_account(source, target, account).await?;
+    }
+    println!(
+        "copied {} accounts; verified {checked} events: same seqs, leaf bytes and hashes, Merkle roots and signed checkpoints",
+        accounts.len()
+    );
+    Ok(())
+}
+
+/// Copies one account; returns how many events it wrote now.
+async fn copy_account(
+    source: &dyn TransferSource,
+    target: &dyn TransferTarget,
+    account: &Account,
+    progress: &mut Progress,
+) -> CliResult<u64> {
+    let copy = match target.account_by_name(&account.name).await? {
+        Some(existing) => existing,
+        None => target.create_account(&account.name).await?,
+    };
+    if copy.taxonomy != account.taxonomy {
+        return Err(CliError::Usage(format!(
+            "account {:?} has a different taxonomy in the target; copy refuses to merge them",
+            account.name
+        )));
+    }
+    for key in source.api_keys(account.id).await? {
+        if target.api_key_by_hash(key.key_hash).await?.is_none() {
+            target
+                .create_api_key(copy.id, key.key_hash, &key.scopes)
+                .await?;
+        }
+    }
+    for user in source.users(account.id).await? {
+        match target
+            .create_user(copy.id, &user.email, &user.password_hash, user.role)
+            .await
+        {
+            Ok(_) | Err(StoreError::AlreadyExists(_)) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    let total = source.last_seq(account.id).await?;
+    let mut done = target.last_seq(copy.id).await?;
+    if done > total {
+        return Err(CliError::Usage(format!(
+            "account {:?} already has {done} events in the target, more than the source's {total}",
+            account.name
+        )));
+    }
+    let mut copied = 0;
+    while done < total {
+        let chunk = source.events_after(account.id, done, CHUNK).await?;
+        let Some(last) = chunk.last().map(|e| e.seq) else {
+            break;
+        };
+        copied += chunk.len() as u64;
+        target.import_events(&copy, chunk).await?;
+        done = last;
+        progress.show(&account.name, done, total);
+    }
+    // Signed checkpoints, exactly as signed: they cover the copied trees.
+    for checkpoint in source.checkpoints(account.id).await? {
+        match target.add_checkpoint(copy.id, &checkpoint).await {
+            Ok(()) | Err(StoreError::AlreadyExists(_)) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(copied)
+}
+
+/// Reads the account from both stores in seq order and compares them.
+async fn verify_account(
+    source: &dyn TransferSource,
+    target: &dyn TransferTarget,
+    account: &Account,
+) -> CliResult<u64> {
+    let mismatch = |why: String| {
+        CliError::Io(format!(
+            "verification failed for account {:?}: {why}",
+            account.name
+        ))
+    };
+    let copy = target
+        .account_by_name(&account.name)
+        .await?
+        .ok_or_else(|| mismatch("missing from the target".into()))?;
+    // The target must answer the same keys; users are checked by email.
+    for key in source.api_keys(account.id).await? {
+        match target.api_key_by_hash(key.key_hash).await? {
+            Some(grant) if grant.account.id == copy.id => {}
+            _ => return Err(mismatch("an API key is missing".into())),
+        }
+    }
+    for user in source.users(account.id).await? {
+        match target.user_by_email(copy.id, &user.email).await? {
+            Some(u) if u.password_hash == user.password_hash && u.role == user.role => {}
+            _ => return Err(mismatch(format!("user {} differs", user.email))),
+        }
+    }
+    let (mut after, mut checked) = (0, 0);
+    loop {
+        let expected = source.events_after(account.id, after, CHUNK).await?;
+        let got = target.events_after(copy.id, after, CHUNK).await?;
+        if expected != got {
+            return Err(mismatch(format!("events after seq {after} differ")));
+        }
+        for event in &got {
+            if leaf::leaf_hash(&event.leaf_bytes) != event.leaf_hash {
+                return Err(mismatch(format!("seq {} has a wrong hash", event.seq)));
+            }
+        }
+        match got.last() {
+            Some(last) => {
+                after = last.seq;
+                checked += got.len() as u64;
+            }
+            None => break,
+        }
+    }
+    let size = source.last_seq(account.id).await?;
+    if target.last_seq(copy.id).await? != size {
+        return Err(mismatch("the number of events differs".into()));
+    }
+    // The target's own stored tree gives the source's root, and holds the
+    // same signed checkpoints, each matching the target's tree at its size.
+    if size > 0 {
+        let root = auditlog_store::tree::tree_root(target, copy.id, size).await?;
+        if root != auditlog_store::tree::tree_root(source, account.id, size).await? {
+            return Err(mismatch("the Merkle roots differ".into()));
+        }
+    }
+    let checkpoints = source.checkpoints(account.id).await?;
+    if target.checkpoints(copy.id).await? != checkpoints {
+        return Err(mismatch("the signed checkpoints differ".into()));
+    }
+    for checkpoint in &checkpoints {
+        let root = auditlog_store::tree::tree_root(target, copy.id, checkpoint.size).await?;
+        if root != checkpoint.root {
+            return Err(mismatch(format!(
+                "the checkpoint of size {} does not match the copied tree",
+                checkpoint.size
+            )));
+        }
+    }
+    Ok(checked)
+}
+
+/// Progress on standard error: one rewritten line on a terminal, one line
+/// per account otherwise (logs stay readable).
+struct Progress {
+    terminal: bool,
+}
+
+impl Progress {
+    fn new() -> Self {
+        Self {
+            terminal: std::io::stderr().is_terminal(),
+        }
+    }
+
+    fn show(&mut self, account: &str, done: u64, total: u64) {
+        if self.terminal {
+            let mut err = std::io::stderr();
+            let _ = write!(err, "\r{account}: {done}/{total} events");
+            let _ = err.flush();
+        }
+    }
+
+    fn finish(&mut self, account: &str, copied: u64) {
+        if self.terminal {
+            eprintln!();
+        }
+        eprintln!("{account}: copied {copied} new events");
+    }
+}

@@ -1,0 +1,75 @@
+//! `auditlog verify` on PostgreSQL is not a formality: it passes on an intact
+//! database and fails once someone with the owner's rights edits an event
+//! behind the triggers' back.
+
+mod common;
+
+use auditlog_store::Store;
+use auditlog_store_postgres::test_support::TestDatabase;
+use auditlog_store_postgres::PgStore;
+use common::{post, run_cli_on, TestServer};
+use serde_json::json;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn verify_catches_an_edited_event_on_postgres() {
+    let Some(database) = TestDatabase::create("verify_catches_an_edited_event_on_postgres") else {
+        return;
+    };
+    let scratch = tempfile::tempdir().unwrap();
+    let key_file = scratch.path().join("signing-key").display().to_string();
+    let server = TestServer::start_on_database(
+        &database.url,
+        scratch.path(),
+        &["--signing-key-file", &key_file],
+    );
+    let account = server.account("acme");
+    let events: Vec<_> = (0..20)
+        .map(|i| json!({"event_type": "Test Case", "action": "Update", "actor": {"id": format!("u-{i}")}}))
+        .collect();
+    let (status, body) = post(
+        &server,
+        "/api/v1/events",
+        &account.ingest,
+        &json!({"events": events}),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    drop(server);
+
+    let store_args = vec![
+        "--database-url".to_string(),
+        database.url.clone(),
+        "--signing-key-file".to_string(),
+        key_file,
+    ];
+    let intact = run_cli_on(&store_args, &["verify"], "");
+    assert!(
+        intact.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&intact.stdout),
+        String::from_utf8_lossy(&intact.stderr)
+    );
+
+    // The owner can switch a trigger off; verify must still notice the edit.
+    let owner = PgStore::connect(&database.url).await.unwrap();
+    owner
+        .execute_raw(
+            "ALTER TABLE events DISABLE TRIGGER events_refuse_update; \
+             UPDATE events SET action = 'Delete' WHERE seq = 7; \
+             ALTER TABLE events ENABLE TRIGGER events_refuse_update;",
+        )
+        .await
+        .unwrap();
+    owner.shutdown().await;
+    let edited = run_cli_on(&store_args, &["verify"], "");
+    assert!(!edited.status.success(), "verify passed an edited store");
+    let report = format!(
+        "{}{}",
+        String::from_utf8_lossy(&edited.stdout),
+        String::from_utf8_lossy(&edited.stderr)
+    );
+    assert!(
+        report.contains("action") || report.contains("seq 7"),
+        "{report}"
+    );
+}

@@ -1,0 +1,23 @@
+-- Grants for the role the servers run as (here `auditlog_app`), so that the
+-- database itself refuses any UPDATE, DELETE or TRUNCATE of events, even
+-- before the triggers do. Run as the owner of the tables, after the owner
+-- has started Auditlog once (which applies the migrations). Tested by
+-- crates/store-postgres/src/tests.rs (a_service_role_without_update_grants_runs_the_store).
+GRANT USAGE ON SCHEMA public TO auditlog_app;
+GRANT SELECT ON ALL TABLES IN SCHEMA public TO auditlog_app;
+GRANT USAGE ON ALL SEQUENCES IN SCHEMA public TO auditlog_app;
+-- Events: append only. No UPDATE, DELETE or TRUNCATE.
+GRANT INSERT ON events TO auditlog_app;
+-- The directory: new accounts, keys and users.
+GRANT INSERT ON accounts, api_keys, users TO auditlog_app;
+-- The per-account sequencer rows: created with the account, locked
+-- (SELECT … FOR UPDATE needs UPDATE) and moved by every append.
+GRANT INSERT, UPDATE ON account_sequencers TO auditlog_app;
+-- Export jobs change status as workers claim, renew and finish them.
+GRANT INSERT, UPDATE ON export_jobs TO auditlog_app;
+-- The Merkle tree and checkpoints: appended, never changed.
+GRANT INSERT ON tree_hashes, checkpoints TO auditlog_app;
+-- Console sessions come and go; the actor and project lists are kept by a
+-- trigger on events, which runs with the appending role's rights.
+GRANT INSERT, DELETE ON console_sessions TO auditlog_app;
+GRANT INSERT, UPDATE ON event_actors, event_projects TO auditlog_app;

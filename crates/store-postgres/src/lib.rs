@@ -1,0 +1,516 @@
+//! The PostgreSQL backend, for teams that run several stateless `auditlog
+//! serve` processes on one database. Events are appended by one
+//! group-committing task per process (`writer`); across processes, a
+//! per-account sequencer row locked `FOR UPDATE` keeps seqs gapless. Reads
+//! use a connection pool. Migrations (`schema`) are applied at start under an
+//! advisory lock. No tokio-postgres type leaves this crate.
+//!
+//! Connections are plain TCP or unix sockets: TLS is not part of this build.
+
+mod console;
+mod exports;
+mod query;
+mod schema;
+#[cfg(any(test, feature = "test-support"))]
+pub mod test_support;
+mod transfer;
+mod tree;
+mod writer;
+
+use async_trait::async_trait;
+use auditlog_core::{Cursor, EventFilter, Interval, NewEvent, Taxonomy, Timestamp};
+use auditlog_store::{
+    Account, AccountId, ApiKeyGrant, Bucket, Directory, EventAppender, EventReader, EventRecord,
+    Page, Receipt, Result, Role, Scope, Store, StoreError, User,
+};
+use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
+use std::str::FromStr;
+use std::sync::Mutex;
+use tokio::sync::{mpsc, oneshot};
+use tokio_postgres::error::SqlState;
+use tokio_postgres::{IsolationLevel, NoTls, Row};
+
+/// Connections per process: the writer's one plus readers.
+const POOL_SIZE: usize = 16;
+
+pub struct PgStore {
+    pool: Pool,
+    writer: Mutex<Option<mpsc::Sender<writer::AppendRequest>>>,
+    writer_task: Mutex<Option<tokio::task::JoinHandle<()>>>,
+}
+
+/// Whether `url` names a PostgreSQL database (rather than a data directory).
+pub fn is_postgres_url(url: &str) -> bool {
+    url.starts_with("postgres://") || url.starts_with("postgresql://")
+}
+
+/// Maps a driver error into the store's error, keeping the message. Lost
+/// connections and an unreachable or overloaded server are worth a retry.
+pub(crate) fn pg_error(e: tokio_postgres::Error) -> StoreError {
+    let retryable = e.is_closed()
+        || matches!(
+            e.code(),
+            Some(code) if *code == SqlState::T_R_SERIALIZATION_FAILURE
+                || *code == SqlState::T_R_DEADLOCK_DETECTED
+                || *code == SqlState::TOO_MANY_CONNECTIONS
+                || *code == SqlState::ADMIN_SHUTDOWN
+                || *code == SqlState::CANNOT_CONNECT_NOW
+                || *code == SqlState::DISK_FULL
+        )
+        || e.code().is_none();
+    // `Display` of a server error is only "db error"; the detail is in the source.
+    let message = match e.as_db_error() {
+        Some(db) => format!("{}: {}", db.severity(), db.message()),
+        None => e.to_string(),
+    };
+    if retryable {
+        StoreError::Unavailable(message)
+    } else {
+        StoreError::Internal(message)
+    }
+}
+
+pub(crate) fn pool_error(e: deadpool_postgres::PoolError) -> StoreError {
+    match e {
+        deadpool_postgres::PoolError::Backend(e) => pg_error(e),
+        other => StoreError::Unavailable(format!("no database connection: {other}")),
+    }
+}
+
+pub(crate) fn is_unique_violation(e: &tokio_postgres::Error) -> bool {
+    e.code() == Some(&SqlState::UNIQUE_VIOLATION)
+}
+
+impl PgStore {
+    /// Connects to `url`, applies migrations and starts the writer task.
+    pub async fn connect(url: &str) -> Result<Self> {
+        let mut config = tokio_postgres::Config::from_str(url)
+            .map_err(|e| StoreError::Unavailable(format!("the database URL is not valid: {e}")))?;
+        // An unreachable host should fail a start or a request, not hang it.
+        if config.get_connect_timeout().is_none() {
+            config.connect_timeout(std::time::Duration::from_secs(10));
+        }
+        let manager = Manager::from_config(
+            config,
+            NoTls,
+            ManagerConfig {
+                recycling_method: RecyclingMethod::Fast,
+            },
+        );
+        let pool = Pool::builder(manager)
+            .max_size(POOL_SIZE)
+            .build()
+            .map_err(|e| StoreError::Internal(format!("cannot build the connection pool: {e}")))?;
+        {
+            let mut client = pool.get().await.map_err(pool_error)?;
+            let applied = schema::migrate(&mut client).await.map_err(|e| {
+                if e.code() == Some(&SqlState::INSUFFICIENT_PRIVILEGE) {
+                    StoreError::Unavailable(format!(
+                        "this database lacks migrations and this role may not apply them; \
+                         start Auditlog once as the tables' owner (see docs/POSTGRES.md): {}",
+                        pg_error(e)
+                    ))
+                } else {
+                    pg_error(e)
+                }
+            })?;
+            if applied > 0 {
+                tracing::info!(applied, "applied database migrations");
+            }
+        }
+        let (sender, receiver) = mpsc::channel(writer::QUEUE_DEPTH);
+        let task = tokio::spawn(writer::run(pool.clone(), receiver));
+        Ok(Self {
+            pool,
+            writer: Mutex::new(Some(sender)),
+            writer_task: Mutex::new(Some(task)),
+        })
+    }
+
+    pub(crate) async fn client(&self) -> Result<deadpool_postgres::Object> {
+        self.pool.get().await.map_err(pool_error)
+    }
+
+    /// Explains the page query of `filter` (the plan's lines). Used by the
+    /// test that forbids scans of the events table.
+    pub async fn explain_page_query(
+        &self,
+        account: AccountId,
+        filter: &EventFilter,
+    ) -> Result<Vec<String>> {
+        let clause = query::where_clause(account, filter);
+        let sql = format!("EXPLAIN {}", query::page_sql(&clause));
+        let limit = 51_i64;
+        let mut params = clause.refs();
+        params.push(&limit);
+        let client = self.client().await?;
+        let rows = client.query(&sql, &params).await.map_err(pg_error)?;
+        Ok(rows.iter().map(|r| r.get::<_, String>(0)).collect())
+    }
+
+    /// Runs raw SQL (several statements); for tests and maintenance tools.
+    pub async fn execute_raw(&self, sql: &str) -> Result<()> {
+        let client = self.client().await?;
+        client.batch_execute(sql).await.map_err(pg_error)
+    }
+}
+
+fn now_micros() -> i64 {
+    Timestamp::now().micros()
+}
+
+fn to_account(row: &Row) -> Result<Account> {
+    let name: String = row.get(1);
+    let taxonomy: String = row.get(2);
+    let taxonomy: Taxonomy = serde_json::from_str(&taxonomy).map_err(|e| {
+        StoreError::Internal(format!("account {name} has an unreadable taxonomy: {e}"))
+    })?;
+    Ok(Account {
+        id: row.get(0),
+        name,
+        taxonomy,
+    })
+}
+
+fn to_record(row: &Row) -> Result<EventRecord> {
+    let hash: Vec<u8> = row.get(3);
+    Ok(EventRecord {
+        seq: row.get::<_, i64>(0) as u64,
+        time: Timestamp::from_micros(row.get(1)),
+        leaf_bytes: row.get(2),
+        leaf_hash: writer::to_hash(&hash)?,
+    })
+}
+
+fn to_user(account: AccountId, row: &Row) -> Result<User> {
+    let role: String = row.get(3);
+    let role =
+        Role::parse(&role).ok_or_else(|| StoreError::Internal(format!("unknown role {role:?}")))?;
+    Ok(User {
+        id: row.get(0),
+        account_id: account,
+        email: row.get(1),
+        password_hash: row.get(2),
+        role,
+    })
+}
+
+#[async_trait]
+impl EventAppender for PgStore {
+    async fn append(&self, account: &Account, events: Vec<NewEvent>) -> Result<Vec<Receipt>> {
+        let sender = self
+            .writer
+            .lock()
+            .map_err(|_| StoreError::Internal("writer handle poisoned".into()))?
+            .clone()
+            .ok_or_else(|| StoreError::Unavailable("the server is shutting down".into()))?;
+        let (reply, answer) = oneshot::channel();
+        sender
+            .send(writer::AppendRequest {
+                account: account.clone(),
+                events,
+                reply,
+            })
+            .await
+            .map_err(|_| StoreError::Unavailable("the writer has stopped".into()))?;
+        answer
+            .await
+            .map_err(|_| StoreError::Unavailable("the writer stopped before answering".into()))?
+    }
+}
+
+#[async_trait]
+impl EventReader for PgStore {
+    async fn query(
+        &self,
+        account: AccountId,
+        filter: &EventFilter,
+        cursor: Option<Cursor>,
+        limit: usize,
+    ) -> Result<Page> {
+        let mut client = self.client().await?;
+        // One snapshot, so that the snapshot seq and the page agree.
+        let tx = client
+            .build_transaction()
+            .isolation_level(IsolationLevel::RepeatableRead)
+            .read_only(true)
+            .start()
+            .await
+            .map_err(pg_error)?;
+        let snapshot_seq = match cursor {
+            Some(c) => c.snapshot_seq,
+            None => {
+                let row = tx
+                    .query_opt(
+                        "SELECT last_seq FROM account_sequencers WHERE account_id = $1",
+                        &[&account],
+                    )
+                    .await
+                    .map_err(pg_error)?;
+                row.map(|r| r.get::<_, i64>(0) as u64).unwrap_or(0)
+            }
+        };
+        let mut clause = query::where_clause(account, filter);
+        if let Some(c) = &cursor {
+            clause.after_cursor(c);
+        }
+        let sql = query::page_sql(&clause);
+        let fetch = limit as i64 + 1;
+        let mut params = clause.refs();
+        params.push(&fetch);
+        let statement = tx.prepare_cached(&sql).await.map_err(pg_error)?;
+        let rows = tx.query(&statement, &params).await.map_err(pg_error)?;
+        tx.commit().await.map_err(pg_error)?;
+        let mut events = rows.iter().map(to_record).collect::<Result<Vec<_>>>()?;
+        // Events newer than the snapshot (first page) are left for a new walk.
+        events.retain(|e| e.seq <= snapshot_seq);
+        let next_cursor = if events.len() > limit {
+            events.truncate(limit);
+            events.last().map(|last| Cursor {
+                time: last.time,
+                seq: last.seq,
+                snapshot_seq,
+            })
+        } else {
+            None
+        };
+        Ok(Page {
+            events,
+            next_cursor,
+        })
+    }
+
+    async fn get(&self, account: AccountId, id: &str) -> Result<Option<EventRecord>> {
+        let client = self.client().await?;
+        let row = client
+            .query_opt(
+                "SELECT seq, time, leaf, leaf_hash FROM events WHERE account_id = $1 AND event_id = $2",
+                &[&account, &id],
+            )
+            .await
+            .map_err(pg_error)?;
+        row.as_ref().map(to_record).transpose()
+    }
+
+    async fn histogram(
+        &self,
+        account: AccountId,
+        filter: &EventFilter,
+        interval: Interval,
+    ) -> Result<Vec<Bucket>> {
+        let clause = query::where_clause(account, filter);
+        let sql = query::histogram_sql(&clause, interval);
+        let client = self.client().await?;
+        let statement = client.prepare_cached(&sql).await.map_err(pg_error)?;
+        let rows = client
+            .query(&statement, &clause.refs())
+            .await
+            .map_err(pg_error)?;
+        Ok(rows
+            .iter()
+            .map(|r| Bucket {
+                start: Timestamp::from_micros(
+                    r.get::<_, i64>(0) * interval.micros() + interval.offset_micros(),
+                ),
+                count: r.get::<_, i64>(1) as u64,
+            })
+            .collect())
+    }
+
+    async fn last_seq(&self, account: AccountId) -> Result<u64> {
+        let client = self.client().await?;
+        let row = client
+            .query_opt(
+                "SELECT last_seq FROM account_sequencers WHERE account_id = $1",
+                &[&account],
+            )
+            .await
+            .map_err(pg_error)?;
+        Ok(row.map(|r| r.get::<_, i64>(0) as u64).unwrap_or(0))
+    }
+}
+
+#[async_trait]
+impl Directory for PgStore {
+    async fn create_account(&self, name: &str) -> Result<Account> {
+        auditlog_core::account::check_account_name(name)
+            .map_err(|e| StoreError::Internal(e.message))?;
+        let taxonomy = Taxonomy::default();
+        let text =
+            serde_json::to_string(&taxonomy).map_err(|e| StoreError::Internal(e.to_string()))?;
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(pg_error)?;
+        let id: i64 = match tx
+            .query_one(
+                "INSERT INTO accounts (name, taxonomy, created_at) VALUES ($1, $2, $3) RETURNING id",
+                &[&name, &text, &now_micros()],
+            )
+            .await
+        {
+            Ok(row) => row.get(0),
+            Err(e) if is_unique_violation(&e) => {
+                return Err(StoreError::AlreadyExists(format!("account {name:?}")))
+            }
+            Err(e) => return Err(pg_error(e)),
+        };
+        // The sequencer row exists from the start, so appenders only ever lock it.
+        tx.execute(
+            "INSERT INTO account_sequencers (account_id, last_seq) VALUES ($1, 0)",
+            &[&id],
+        )
+        .await
+        .map_err(pg_error)?;
+        tx.commit().await.map_err(pg_error)?;
+        Ok(Account {
+            id,
+            name: name.to_string(),
+            taxonomy,
+        })
+    }
+
+    async fn account_by_name(&self, name: &str) -> Result<Option<Account>> {
+        let client = self.client().await?;
+        let row = client
+            .query_opt(
+                "SELECT id, name, taxonomy FROM accounts WHERE name = $1",
+                &[&name],
+            )
+            .await
+            .map_err(pg_error)?;
+        row.as_ref().map(to_account).transpose()
+    }
+
+    async fn account_by_id(&self, id: AccountId) -> Result<Option<Account>> {
+        let client = self.client().await?;
+        let row = client
+            .query_opt(
+                "SELECT id, name, taxonomy FROM accounts WHERE id = $1",
+                &[&id],
+            )
+            .await
+            .map_err(pg_error)?;
+        row.as_ref().map(to_account).transpose()
+    }
+
+    async fn accounts(&self) -> Result<Vec<Account>> {
+        let client = self.client().await?;
+        let rows = client
+            .query("SELECT id, name, taxonomy FROM accounts ORDER BY id", &[])
+            .await
+            .map_err(pg_error)?;
+        rows.iter().map(to_account).collect()
+    }
+
+    async fn create_api_key(
+        &self,
+        account: AccountId,
+        key_hash: [u8; 32],
+        scopes: &[Scope],
+    ) -> Result<i64> {
+        let scopes = scopes
+            .iter()
+            .map(|s| s.as_str())
+            .collect::<Vec<_>>()
+            .join(",");
+        let client = self.client().await?;
+        let row = client
+            .query_one(
+                "INSERT INTO api_keys (account_id, key_hash, scopes, created_at) VALUES ($1, $2, $3, $4) RETURNING id",
+                &[&account, &&key_hash[..], &scopes, &now_micros()],
+            )
+            .await
+            .map_err(pg_error)?;
+        Ok(row.get(0))
+    }
+
+    async fn api_key_by_hash(&self, key_hash: [u8; 32]) -> Result<Option<ApiKeyGrant>> {
+        let client = self.client().await?;
+        let row = client
+            .query_opt(
+                "SELECT a.id, a.name, a.taxonomy, k.id, k.scopes FROM api_keys k \
+                 JOIN accounts a ON a.id = k.account_id WHERE k.key_hash = $1",
+                &[&&key_hash[..]],
+            )
+            .await
+            .map_err(pg_error)?;
+        let Some(row) = row else { return Ok(None) };
+        let scopes: String = row.get(4);
+        Ok(Some(ApiKeyGrant {
+            key_id: row.get(3),
+            account: to_account(&row)?,
+            scopes: scopes.split(',').filter_map(Scope::parse).collect(),
+        }))
+    }
+
+    async fn create_user(
+        &self,
+        account: AccountId,
+        email: &str,
+        password_hash: &str,
+        role: Role,
+    ) -> Result<User> {
+        let client = self.client().await?;
+        match client
+            .query_one(
+                "INSERT INTO users (account_id, email, password_hash, role, created_at) \
+                 VALUES ($1, $2, $3, $4, $5) RETURNING id",
+                &[
+                    &account,
+                    &email,
+                    &password_hash,
+                    &role.as_str(),
+                    &now_micros(),
+                ],
+            )
+            .await
+        {
+            Ok(row) => Ok(User {
+                id: row.get(0),
+                account_id: account,
+                email: email.to_string(),
+                password_hash: password_hash.to_string(),
+                role,
+            }),
+            Err(e) if is_unique_violation(&e) => {
+                Err(StoreError::AlreadyExists(format!("user {email:?}")))
+            }
+            Err(e) => Err(pg_error(e)),
+        }
+    }
+
+    async fn user_by_email(&self, account: AccountId, email: &str) -> Result<Option<User>> {
+        let client = self.client().await?;
+        let row = client
+            .query_opt(
+                "SELECT id, email, password_hash, role FROM users WHERE account_id = $1 AND email = $2",
+                &[&account, &email],
+            )
+            .await
+            .map_err(pg_error)?;
+        row.map(|r| to_user(account, &r)).transpose()
+    }
+}
+
+#[async_trait]
+impl Store for PgStore {
+    async fn ping(&self) -> Result<()> {
+        let client = self.client().await?;
+        client.execute("SELECT 1", &[]).await.map_err(pg_error)?;
+        Ok(())
+    }
+
+    async fn shutdown(&self) {
+        // Dropping the last sender lets the writer finish its queue and stop.
+        if let Ok(mut sender) = self.writer.lock() {
+            sender.take();
+        }
+        let task = self.writer_task.lock().ok().and_then(|mut t| t.take());
+        if let Some(task) = task {
+            let _ = task.await;
+        }
+        self.pool.close();
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,270 @@
+//! The PostgreSQL side of tamper evidence: the tree hashes that appends add
+//! (computed under the account's sequencer lock, in the events'
+//! transaction, so several servers build one tree), retained checkpoints,
+//! and the raw scan `auditlog verify` compares.
+
+use crate::writer::to_hash;
+use crate::{is_unique_violation, pg_error, PgStore};
+use async_trait::async_trait;
+use auditlog_core::merkle::{self, Hash, PrefetchedHashes};
+use auditlog_core::Timestamp;
+use auditlog_store::{
+    AccountId, IndexedColumns, Result, ScannedEvent, StoreError, StoredCheckpoint, TreeStore,
+};
+use deadpool_postgres::Transaction;
+use std::collections::hash_map::Entry;
+use std::collections::HashMap;
+use tokio_postgres::Row;
+
+/// The tree hashes a transaction adds, per account, built in memory from the
+/// stored frontier (the roots of the complete subtrees of the current tree:
+/// all that adding leaves ever reads).
+#[derive(Default)]
+pub(crate) struct TreeAppends {
+    accounts: HashMap<i64, PrefetchedHashes>,
+    account_id: Vec<i64>,
+    hash_index: Vec<i64>,
+    hash: Vec<Vec<u8>>,
+}
+
+impl TreeAppends {
+    /// Adds leaf `leaf_index` (0-based: seq - 1) of `account_id`, whose tree
+    /// holds exactly `leaf_index` leaves before it. Must hold the account's
+    /// sequencer lock.
+    pub(crate) async fn add_leaf(
+        &mut self,
+        tx: &Transaction<'_>,
+        account_id: i64,
+        leaf_index: i64,
+        leaf_hash: Hash,
+    ) -> Result<()> {
+        let known = match self.accounts.entry(account_id) {
+            Entry::Occupied(known) => known.into_mut(),
+            Entry::Vacant(slot) => {
+                let indexes = merkle::tree_hash_indexes(leaf_index);
+                slot.insert(read_hashes_in(&**tx, account_id, &indexes).await?)
+            }
+        };
+        let hashes = merkle::stored_hashes_for_record(leaf_index, leaf_hash, known)
+            .map_err(|e| StoreError::Internal(format!("tree of account {account_id}: {e}")))?;
+        let first = merkle::stored_hash_index(0, leaf_index);
+        for (offset, hash) in hashes.into_iter().enumerate() {
+            let index = first + offset as i64;
+            known.0.insert(index, hash);
+            self.account_id.push(account_id);
+            self.hash_index.push(index);
+            self.hash.push(hash.to_vec());
+        }
+        Ok(())
+    }
+
+    pub(crate) async fn insert(&self, tx: &Transaction<'_>) -> Result<()> {
+        if self.hash.is_empty() {
+            return Ok(());
+        }
+        tx.execute(
+            "INSERT INTO tree_hashes (account_id, hash_index, hash) \
+             SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::bytea[])",
+            &[&self.account_id, &self.hash_index, &self.hash],
+        )
+        .await
+        .map_err(pg_error)?;
+        Ok(())
+    }
+}
+
+/// The stored hashes at `indexes`; `NotFound` names the first missing one.
+async fn read_hashes_in(
+    client: &impl tokio_postgres::GenericClient,
+    account_id: i64,
+    indexes: &[i64],
+) -> Result<PrefetchedHashes> {
+    let mut found = PrefetchedHashes::default();
+    if indexes.is_empty() {
+        return Ok(found);
+    }
+    let rows = client
+        .query(
+            "SELECT hash_index, hash FROM tree_hashes WHERE account_id = $1 AND hash_index = ANY($2)",
+            &[&account_id, &indexes],
+        )
+        .await
+        .map_err(pg_error)?;
+    for row in rows {
+        found.0.insert(row.get(0), to_hash(row.get(1))?);
+    }
+    if let Some(missing) = indexes.iter().find(|i| !found.0.contains_key(i)) {
+        return Err(StoreError::NotFound(format!(
+            "no stored hash at index {missing} of account {account_id}"
+        )));
+    }
+    Ok(found)
+}
+
+const CHECKPOINT_COLUMNS: &str = "size, root, note, created_at";
+
+fn to_checkpoint(row: &Row) -> Result<StoredCheckpoint> {
+    Ok(StoredCheckpoint {
+        size: row.get::<_, i64>(0) as u64,
+        root: to_hash(row.get(1))?,
+        note: row.get(2),
+        created_at: Timestamp::from_micros(row.get(3)),
+    })
+}
+
+#[async_trait]
+impl TreeStore for PgStore {
+    async fn read_hashes(&self, account: AccountId, indexes: &[i64]) -> Result<Vec<Hash>> {
+        let client = self.client().await?;
+        let found = read_hashes_in(&**client, account, indexes).await?;
+        indexes
+            .iter()
+            .map(|i| {
+                found
+                    .0
+                    .get(i)
+                    .copied()
+                    .ok_or_else(|| StoreError::NotFound(format!("no stored hash at index {i}")))
+            })
+            .collect()
+    }
+
+    async fn stored_hash_count(&self, account: AccountId) -> Result<i64> {
+        let client = self.client().await?;
+        let row = client
+            .query_one(
+                "SELECT COUNT(*) FROM tree_hashes WHERE account_id = $1",
+                &[&account],
+            )
+            .await
+            .map_err(pg_error)?;
+        Ok(row.get(0))
+    }
+
+    async fn add_checkpoint(
+        &self,
+        account: AccountId,
+        checkpoint: &StoredCheckpoint,
+    ) -> Result<()> {
+        let client = self.client().await?;
+        match client
+            .execute(
+                "INSERT INTO checkpoints (account_id, size, root, note, created_at) \
+                 VALUES ($1, $2, $3, $4, $5)",
+                &[
+                    &account,
+                    &(checkpoint.size as i64),
+                    &&checkpoint.root[..],
+                    &checkpoint.note,
+                    &checkpoint.created_at.micros(),
+                ],
+            )
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(e) if is_unique_violation(&e) => Err(StoreError::AlreadyExists(format!(
+                "checkpoint of size {}",
+                checkpoint.size
+            ))),
+            Err(e) => Err(pg_error(e)),
+        }
+    }
+
+    async fn latest_checkpoint(&self, account: AccountId) -> Result<Option<StoredCheckpoint>> {
+        let client = self.client().await?;
+        let row = client
+            .query_opt(
+                &format!(
+                    "SELECT {CHECKPOINT_COLUMNS} FROM checkpoints WHERE account_id = $1 \
+                     ORDER BY size DESC LIMIT 1"
+                ),
+                &[&account],
+            )
+            .await
+            .map_err(pg_error)?;
+        row.as_ref().map(to_checkpoint).transpose()
+    }
+
+    async fn checkpoint_at(
+        &self,
+        account: AccountId,
+        size: u64,
+    ) -> Result<Option<StoredCheckpoint>> {
+        let client = self.client().await?;
+        let row = client
+            .query_opt(
+                &format!(
+                    "SELECT {CHECKPOINT_COLUMNS} FROM checkpoints WHERE account_id = $1 AND size = $2"
+                ),
+                &[&account, &(size as i64)],
+            )
+            .await
+            .map_err(pg_error)?;
+        row.as_ref().map(to_checkpoint).transpose()
+    }
+
+    async fn checkpoints(&self, account: AccountId) -> Result<Vec<StoredCheckpoint>> {
+        let client = self.client().await?;
+        let rows = client
+            .query(
+                &format!(
+                    "SELECT {CHECKPOINT_COLUMNS} FROM checkpoints WHERE account_id = $1 ORDER BY size"
+                ),
+                &[&account],
+            )
+            .await
+            .map_err(pg_error)?;
+        rows.iter().map(to_checkpoint).collect()
+    }
+
+    async fn event_row_count(&self, account: AccountId) -> Result<u64> {
+        let client = self.client().await?;
+        // Counted from the table, whatever the seqs: duplicates show up.
+        let row = client
+            .query_one(
+                "SELECT COUNT(*) FROM events WHERE account_id = $1",
+                &[&account],
+            )
+            .await
+            .map_err(pg_error)?;
+        Ok(row.get::<_, i64>(0) as u64)
+    }
+
+    async fn scan_events(
+        &self,
+        account: AccountId,
+        after_seq: u64,
+        limit: usize,
+    ) -> Result<Vec<ScannedEvent>> {
+        let client = self.client().await?;
+        let rows = client
+            .query(
+                "SELECT seq, event_id, time, event_type, action, actor_id, project, app, version, \
+                 target_id, received_at, leaf, leaf_hash FROM events \
+                 WHERE account_id = $1 AND seq > $2 ORDER BY seq LIMIT $3",
+                &[&account, &(after_seq as i64), &(limit as i64)],
+            )
+            .await
+            .map_err(pg_error)?;
+        Ok(rows
+            .iter()
+            .map(|r| ScannedEvent {
+                columns: IndexedColumns {
+                    seq: r.get::<_, i64>(0) as u64,
+                    event_id: r.get(1),
+                    time: r.get(2),
+                    event_type: r.get(3),
+                    action: r.get(4),
+                    actor_id: r.get(5),
+                    project: r.get(6),
+                    app: r.get(7),
+                    version: r.get(8),
+                    target_id: r.get(9),
+                    received_at: r.get(10),
+                },
+                leaf_bytes: r.get(11),
+                stored_leaf_hash: r.get(12),
+            })
+            .collect())
+    }
+}

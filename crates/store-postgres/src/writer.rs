@@ -1,0 +1,361 @@
+//! The one appender of this process: a task that gathers the append requests
+//! arriving while a commit is in flight into the next transaction (group
+//! commit), so one WAL flush serves many clients; each request is answered
+//! only after COMMIT returns.
+//!
+//! Several processes may append to one account at once. Each transaction
+//! first locks the sequencer rows of its accounts `FOR UPDATE`, in account id
+//! order (so two writers never deadlock), and only then looks for existing
+//! ids and assigns seqs: the lock serialises appenders per account, and an
+//! aborted transaction gives its seqs back because `last_seq` moves in the
+//! same transaction as the inserts. The tree hashes of the new leaves are
+//! computed under the same lock and written in the same transaction.
+
+use crate::tree::TreeAppends;
+use crate::{pg_error, pool_error};
+use auditlog_core::{leaf, NewEvent, StoredEvent, Timestamp};
+use auditlog_store::{Account, Receipt, Result, StoreError};
+use deadpool_postgres::Pool;
+use deadpool_postgres::Transaction;
+use std::collections::HashMap;
+use tokio::sync::{mpsc, oneshot};
+
+/// Largest number of events one transaction gathers; bounds commit latency.
+const MAX_GROUP_EVENTS: usize = 20_000;
+/// Requests waiting for the writer; senders wait when it is full (back-pressure).
+pub const QUEUE_DEPTH: usize = 4_096;
+
+pub struct AppendRequest {
+    pub account: Account,
+    pub events: Vec<NewEvent>,
+    pub reply: oneshot::Sender<Result<Vec<Receipt>>>,
+}
+
+/// Runs until every sender is dropped, then returns after the last commit.
+pub async fn run(pool: Pool, mut requests: mpsc::Receiver<AppendRequest>) {
+    while let Some(first) = requests.recv().await {
+        let mut group_size = first.events.len();
+        let mut group = vec![first];
+        while group_size < MAX_GROUP_EVENTS {
+            match requests.try_recv() {
+                Ok(next) => {
+                    group_size += next.events.len();
+                    group.push(next);
+                }
+                Err(_) => break,
+            }
+        }
+        commit_group(&pool, group).await;
+    }
+}
+
+/// What one request will get once the group commits.
+type Outcome = Result<Vec<Receipt>>;
+
+async fn commit_group(pool: &Pool, group: Vec<AppendRequest>) {
+    let outcomes = match write_group(pool, &group).await {
+        Ok(outcomes) => outcomes,
+        Err(e) => {
+            tracing::error!(error = %e, requests = group.len(), "group commit failed; nothing in it was stored");
+            let message = e.to_string();
+            group
+                .iter()
+                .map(|_| Err(StoreError::Unavailable(message.clone())))
+                .collect()
+        }
+    };
+    for (request, outcome) in group.into_iter().zip(outcomes) {
+        // A client that went away no longer needs its answer.
+        let _ = request.reply.send(outcome);
+    }
+}
+
+/// A stored event as far as idempotency needs it.
+struct Known {
+    seq: u64,
+    leaf_bytes: Vec<u8>,
+    hash: [u8; 32],
+}
+
+/// The rows of one multi-row INSERT, column by column (for `unnest`).
+#[derive(Default)]
+pub(crate) struct Rows {
+    account_id: Vec<i64>,
+    seq: Vec<i64>,
+    time: Vec<i64>,
+    event_id: Vec<String>,
+    event_type: Vec<String>,
+    action: Vec<String>,
+    actor_id: Vec<String>,
+    project: Vec<Option<String>>,
+    app: Vec<Option<String>>,
+    version: Vec<Option<String>>,
+    target_id: Vec<Option<String>>,
+    received_at: Vec<i64>,
+    leaf: Vec<Vec<u8>>,
+    leaf_hash: Vec<Vec<u8>>,
+}
+
+impl Rows {
+    pub(crate) fn push(
+        &mut self,
+        account_id: i64,
+        stored: &StoredEvent,
+        leaf_bytes: Vec<u8>,
+        hash: [u8; 32],
+    ) {
+        let event = &stored.event;
+        self.account_id.push(account_id);
+        self.seq.push(stored.seq as i64);
+        self.time.push(event.time.micros());
+        self.event_id.push(event.id.clone());
+        self.event_type.push(event.event_type.clone());
+        self.action.push(event.action.clone());
+        self.actor_id.push(event.actor.id.clone());
+        self.project.push(event.project.clone());
+        self.app.push(event.app.clone());
+        self.version.push(event.version.clone());
+        self.target_id
+            .push(event.target.as_ref().and_then(|t| t.id.clone()));
+        self.received_at.push(stored.received_at.micros());
+        self.leaf.push(leaf_bytes);
+        self.leaf_hash.push(hash.to_vec());
+    }
+
+    pub(crate) async fn insert(&self, tx: &Transaction<'_>) -> Result<()> {
+        if self.seq.is_empty() {
+            return Ok(());
+        }
+        let statement = tx
+            .prepare_cached(
+                "INSERT INTO events (account_id, seq, time, event_id, event_type, action, actor_id, project, \
+                 app, version, target_id, received_at, leaf, leaf_hash) \
+                 SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::text[], $5::text[], \
+                 $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::bigint[], \
+                 $13::bytea[], $14::bytea[])",
+            )
+            .await
+            .map_err(pg_error)?;
+        tx.execute(
+            &statement,
+            &[
+                &self.account_id,
+                &self.seq,
+                &self.time,
+                &self.event_id,
+                &self.event_type,
+                &self.action,
+                &self.actor_id,
+                &self.project,
+                &self.app,
+                &self.version,
+                &self.target_id,
+                &self.received_at,
+                &self.leaf,
+                &self.leaf_hash,
+            ],
+        )
+        .await
+        .map_err(pg_error)?;
+        Ok(())
+    }
+}
+
+/// Writes every request of the group in one transaction. A request that
+/// conflicts gets its own error and writes nothing; the others go on.
+async fn write_group(pool: &Pool, group: &[AppendRequest]) -> Result<Vec<Outcome>> {
+    let mut client = pool.get().await.map_err(pool_error)?;
+    let tx = client.transaction().await.map_err(pg_error)?;
+    let received_at = Timestamp::now();
+
+    let mut account_ids: Vec<i64> = group.iter().map(|r| r.account.id).collect();
+    account_ids.sort_unstable();
+    account_ids.dedup();
+    // Rows come back, and are locked, in account id order.
+    let locked = tx
+        .query(
+            "SELECT account_id, last_seq FROM account_sequencers \
+             WHERE account_id = ANY($1) ORDER BY account_id FOR UPDATE",
+            &[&account_ids],
+        )
+        .await
+        .map_err(pg_error)?;
+    let mut next_seq: HashMap<i64, u64> = HashMap::new();
+    for row in locked {
+        next_seq.insert(row.get(0), row.get::<_, i64>(1) as u64 + 1);
+    }
+
+    let known = find_known(&tx, group).await?;
+    let mut known = known;
+    let mut rows = Rows::default();
+    let mut tree = TreeAppends::default();
+    let mut outcomes = Vec::with_capacity(group.len());
+    for request in group {
+        let account_id = request.account.id;
+        let Some(&first_seq) = next_seq.get(&account_id) else {
+            outcomes.push(Err(StoreError::NotFound(format!(
+                "account {:?}",
+                request.account.name
+            ))));
+            continue;
+        };
+        let plan = match plan_request(request, &known, first_seq) {
+            Ok(plan) => plan,
+            Err(conflict) => {
+                outcomes.push(Err(conflict));
+                continue;
+            }
+        };
+        let mut receipts: Vec<Receipt> = Vec::with_capacity(plan.len());
+        let mut assigned = first_seq;
+        for (event, planned) in request.events.iter().zip(plan) {
+            let receipt = match planned {
+                Planned::Existing(receipt) => receipt,
+                Planned::SameAs(earlier) => receipts[earlier].clone(),
+                Planned::New(seq) => {
+                    let stored = StoredEvent {
+                        account: request.account.name.clone(),
+                        seq,
+                        received_at,
+                        event: event.clone(),
+                    };
+                    let leaf_bytes = stored.leaf_bytes();
+                    let hash = leaf::leaf_hash(&leaf_bytes);
+                    known.insert(
+                        (account_id, event.id.clone()),
+                        Known {
+                            seq,
+                            leaf_bytes: leaf_bytes.clone(),
+                            hash,
+                        },
+                    );
+                    rows.push(account_id, &stored, leaf_bytes, hash);
+                    tree.add_leaf(&tx, account_id, seq as i64 - 1, hash).await?;
+                    assigned = seq + 1;
+                    Receipt {
+                        id: event.id.clone(),
+                        seq,
+                        hash,
+                        created: true,
+                    }
+                }
+            };
+            receipts.push(receipt);
+        }
+        next_seq.insert(account_id, assigned);
+        outcomes.push(Ok(receipts));
+    }
+    rows.insert(&tx).await?;
+    tree.insert(&tx).await?;
+    let (ids, last): (Vec<i64>, Vec<i64>) = next_seq
+        .iter()
+        .map(|(id, next)| (*id, *next as i64 - 1))
+        .unzip();
+    tx.execute(
+        "UPDATE account_sequencers s SET last_seq = v.last_seq \
+         FROM unnest($1::bigint[], $2::bigint[]) AS v(account_id, last_seq) \
+         WHERE s.account_id = v.account_id AND s.last_seq <> v.last_seq",
+        &[&ids, &last],
+    )
+    .await
+    .map_err(pg_error)?;
+    tx.commit().await.map_err(pg_error)?;
+    Ok(outcomes)
+}
+
+/// The stored events whose ids the group mentions, read under the sequencer
+/// locks so that no other process can add one until this transaction ends.
+async fn find_known(
+    tx: &Transaction<'_>,
+    group: &[AppendRequest],
+) -> Result<HashMap<(i64, String), Known>> {
+    let mut wanted: HashMap<i64, Vec<String>> = HashMap::new();
+    for request in group {
+        wanted
+            .entry(request.account.id)
+            .or_default()
+            .extend(request.events.iter().map(|e| e.id.clone()));
+    }
+    let mut known = HashMap::new();
+    for (account_id, ids) in wanted {
+        let rows = tx
+            .query(
+                "SELECT event_id, seq, leaf, leaf_hash FROM events \
+                 WHERE account_id = $1 AND event_id = ANY($2)",
+                &[&account_id, &ids],
+            )
+            .await
+            .map_err(pg_error)?;
+        for row in rows {
+            let hash: Vec<u8> = row.get(3);
+            known.insert(
+                (account_id, row.get::<_, String>(0)),
+                Known {
+                    seq: row.get::<_, i64>(1) as u64,
+                    leaf_bytes: row.get(2),
+                    hash: to_hash(&hash)?,
+                },
+            );
+        }
+    }
+    Ok(known)
+}
+
+enum Planned {
+    New(u64),
+    Existing(Receipt),
+    /// A repeat of an earlier event of the same request.
+    SameAs(usize),
+}
+
+/// Decides, without writing, what each event of a request is: new, an
+/// idempotent repeat, or a conflict that fails the whole request.
+fn plan_request(
+    request: &AppendRequest,
+    known: &HashMap<(i64, String), Known>,
+    first_seq: u64,
+) -> Result<Vec<Planned>> {
+    let mut plan = Vec::with_capacity(request.events.len());
+    let mut in_request: HashMap<&str, usize> = HashMap::new();
+    let mut assigned = first_seq;
+    for (index, event) in request.events.iter().enumerate() {
+        let conflict = || StoreError::Conflict {
+            index,
+            id: event.id.clone(),
+        };
+        if let Some(&earlier) = in_request.get(event.id.as_str()) {
+            if event.same_content_as(&request.events[earlier]) {
+                plan.push(Planned::SameAs(earlier));
+                continue;
+            }
+            return Err(conflict());
+        }
+        in_request.insert(&event.id, index);
+        match known.get(&(request.account.id, event.id.clone())) {
+            Some(stored) => {
+                let stored_event = StoredEvent::from_leaf_bytes(&stored.leaf_bytes)
+                    .map_err(StoreError::Internal)?;
+                if !event.same_content_as(&stored_event.event) {
+                    return Err(conflict());
+                }
+                plan.push(Planned::Existing(Receipt {
+                    id: event.id.clone(),
+                    seq: stored.seq,
+                    hash: stored.hash,
+                    created: false,
+                }));
+            }
+            None => {
+                plan.push(Planned::New(assigned));
+                assigned += 1;
+            }
+        }
+    }
+    Ok(plan)
+}
+
+pub fn to_hash(bytes: &[u8]) -> Result<[u8; 32]> {
+    bytes
+        .try_into()
+        .map_err(|_| StoreError::Internal(format!("stored hash has {} bytes, not 32", bytes.len())))
+}

@@ -1,0 +1,94 @@
+//! The embedded store as the source of `auditlog copy`: everything it holds,
+//! read out unchanged.
+
+use crate::{event_record, sql_error, to_record, SqliteStore};
+use async_trait::async_trait;
+use auditlog_store::transfer::{ApiKeyRecord, TransferSource};
+use auditlog_store::{AccountId, EventRecord, Result, Role, Scope, StoreError, User};
+use rusqlite::params;
+
+#[async_trait]
+impl TransferSource for SqliteStore {
+    async fn api_keys(&self, account: AccountId) -> Result<Vec<ApiKeyRecord>> {
+        self.with_conn(move |conn| {
+            let mut stmt = conn
+                .prepare("SELECT key_hash, scopes FROM api_keys WHERE account_id = ?1 ORDER BY id")
+                .map_err(sql_error)?;
+            let rows = stmt
+                .query_map([account], |r| {
+                    Ok((r.get::<_, Vec<u8>>(0)?, r.get::<_, String>(1)?))
+                })
+                .map_err(sql_error)?;
+            let mut keys = Vec::new();
+            for row in rows {
+                let (hash, scopes) = row.map_err(sql_error)?;
+                keys.push(ApiKeyRecord {
+                    key_hash: crate::writer::to_hash(&hash)?,
+                    scopes: scopes.split(',').filter_map(Scope::parse).collect(),
+                });
+            }
+            Ok(keys)
+        })
+        .await
+    }
+
+    async fn users(&self, account: AccountId) -> Result<Vec<User>> {
+        self.with_conn(move |conn| {
+            let mut stmt = conn
+                .prepare(
+                    "SELECT id, email, password_hash, role FROM users WHERE account_id = ?1 ORDER BY id",
+                )
+                .map_err(sql_error)?;
+            let rows = stmt
+                .query_map([account], |r| {
+                    Ok((
+                        r.get::<_, i64>(0)?,
+                        r.get::<_, String>(1)?,
+                        r.get::<_, String>(2)?,
+                        r.get::<_, String>(3)?,
+                    ))
+                })
+                .map_err(sql_error)?;
+            let mut users = Vec::new();
+            for row in rows {
+                let (id, email, password_hash, role) = row.map_err(sql_error)?;
+                let role = Role::parse(&role)
+                    .ok_or_else(|| StoreError::Internal(format!("unknown role {role:?}")))?;
+                users.push(User {
+                    id,
+                    account_id: account,
+                    email,
+                    password_hash,
+                    role,
+                });
+            }
+            Ok(users)
+        })
+        .await
+    }
+
+    async fn events_after(
+        &self,
+        account: AccountId,
+        after_seq: u64,
+        limit: usize,
+    ) -> Result<Vec<EventRecord>> {
+        self.with_conn(move |conn| {
+            let mut stmt = conn
+                .prepare_cached(
+                    "SELECT seq, time, leaf, leaf_hash FROM events \
+                     WHERE account_id = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3",
+                )
+                .map_err(sql_error)?;
+            let rows = stmt
+                .query_map(
+                    params![account, after_seq as i64, limit as i64],
+                    event_record,
+                )
+                .map_err(sql_error)?;
+            rows.map(|row| row.map_err(sql_error).and_then(to_record))
+                .collect()
+        })
+        .await
+    }
+}
