@@ -5,6 +5,8 @@
 # for example: bench/run-all.sh --events 1000000 --seed 42
 # Needs PostgreSQL at 127.0.0.1:5432 with trust auth for user postgres
 # (or pass --no-postgres), and the sqlite3 shell for the SQLite CSV export.
+# The stores and the benchmark's PostgreSQL database are removed at the end
+# unless KEEP=1.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build --release -p auditlog -p auditlog-bench
@@ -23,4 +25,9 @@ target/release/bench all --work-dir "$work" --out "$work/tables.md" "$@"
 { cat "$work/machine.md"; echo; cat "$work/tables.md"; } > bench/results/latest.md
 cp bench/results/latest.md "bench/results/$(date -u +%Y%m%dT%H%MZ).md"
 cp "$work/results.jsonl" bench/results/latest.jsonl
+# Drop the PostgreSQL database and the stores unless asked to keep them
+# (KEEP=1 bench/run-all.sh … keeps them for single-scenario reruns).
+if [ "${KEEP:-0}" != 1 ]; then
+  target/release/bench clean --work-dir "$work" "$@"
+fi
 echo "results: bench/results/latest.md"
