@@ -14,6 +14,7 @@
 use crate::tree::TreeAppends;
 use crate::{pg_error, pool_error};
 use auditlog_core::{leaf, NewEvent, StoredEvent, Timestamp};
+use auditlog_store::append_plan::{plan_request, KnownEvent, Planned};
 use auditlog_store::{Account, Receipt, Result, StoreError};
 use deadpool_postgres::Pool;
 use deadpool_postgres::Transaction;
@@ -71,11 +72,7 @@ async fn commit_group(pool: &Pool, group: Vec<AppendRequest>) {
 }
 
 /// A stored event as far as idempotency needs it.
-struct Known {
-    seq: u64,
-    leaf_bytes: Vec<u8>,
-    hash: [u8; 32],
-}
+type Known = KnownEvent;
 
 /// The rows of one multi-row INSERT, column by column (for `unnest`).
 #[derive(Default)]
@@ -199,7 +196,10 @@ async fn write_group(pool: &Pool, group: &[AppendRequest]) -> Result<Vec<Outcome
             ))));
             continue;
         };
-        let plan = match plan_request(request, &known, first_seq) {
+        let plan = plan_request(&request.events, first_seq, |id| {
+            Ok(known.get(&(account_id, id.to_string())).cloned())
+        });
+        let plan = match plan {
             Ok(plan) => plan,
             Err(conflict) => {
                 outcomes.push(Err(conflict));
@@ -301,61 +301,4 @@ async fn find_known(
     Ok(known)
 }
 
-enum Planned {
-    New(u64),
-    Existing(Receipt),
-    /// A repeat of an earlier event of the same request.
-    SameAs(usize),
-}
-
-/// Decides, without writing, what each event of a request is: new, an
-/// idempotent repeat, or a conflict that fails the whole request.
-fn plan_request(
-    request: &AppendRequest,
-    known: &HashMap<(i64, String), Known>,
-    first_seq: u64,
-) -> Result<Vec<Planned>> {
-    let mut plan = Vec::with_capacity(request.events.len());
-    let mut in_request: HashMap<&str, usize> = HashMap::new();
-    let mut assigned = first_seq;
-    for (index, event) in request.events.iter().enumerate() {
-        let conflict = || StoreError::Conflict {
-            index,
-            id: event.id.clone(),
-        };
-        if let Some(&earlier) = in_request.get(event.id.as_str()) {
-            if event.same_content_as(&request.events[earlier]) {
-                plan.push(Planned::SameAs(earlier));
-                continue;
-            }
-            return Err(conflict());
-        }
-        in_request.insert(&event.id, index);
-        match known.get(&(request.account.id, event.id.clone())) {
-            Some(stored) => {
-                let stored_event = StoredEvent::from_leaf_bytes(&stored.leaf_bytes)
-                    .map_err(StoreError::Internal)?;
-                if !event.same_content_as(&stored_event.event) {
-                    return Err(conflict());
-                }
-                plan.push(Planned::Existing(Receipt {
-                    id: event.id.clone(),
-                    seq: stored.seq,
-                    hash: stored.hash,
-                    created: false,
-                }));
-            }
-            None => {
-                plan.push(Planned::New(assigned));
-                assigned += 1;
-            }
-        }
-    }
-    Ok(plan)
-}
-
-pub fn to_hash(bytes: &[u8]) -> Result<[u8; 32]> {
-    bytes
-        .try_into()
-        .map_err(|_| StoreError::Internal(format!("stored hash has {} bytes, not 32", bytes.len())))
-}
+pub use auditlog_store::append_plan::hash_from_bytes as to_hash;

@@ -6,6 +6,7 @@
 use crate::sql_error;
 use auditlog_core::merkle::{self, Hash, HashReader, MerkleError};
 use auditlog_core::{leaf, NewEvent, StoredEvent, Timestamp};
+use auditlog_store::append_plan::{plan_request, KnownEvent, Planned};
 use auditlog_store::{Account, Receipt, Result, StoreError};
 use rusqlite::{params, Connection, OptionalExtension};
 use std::collections::HashMap;
@@ -109,62 +110,34 @@ fn write_group(conn: &mut Connection, group: &[AppendRequest]) -> Result<Vec<Out
             };
             // First decide, without writing, what each event is: new, an
             // idempotent repeat, or a conflict that fails the whole request.
-            let mut plan: Vec<Planned> = Vec::with_capacity(request.events.len());
-            let mut in_request: HashMap<&str, usize> = HashMap::new();
-            let mut conflict = None;
-            let mut assigned = seq;
-            for (index, event) in request.events.iter().enumerate() {
-                if let Some(&earlier) = in_request.get(event.id.as_str()) {
-                    if event.same_content_as(&request.events[earlier]) {
-                        plan.push(Planned::SameAs(earlier));
-                        continue;
-                    }
-                    conflict = Some(StoreError::Conflict {
-                        index,
-                        id: event.id.clone(),
-                    });
-                    break;
-                }
-                in_request.insert(&event.id, index);
-                let existing = find
-                    .query_row(params![account_id, event.id], |r| {
-                        Ok((
-                            r.get::<_, i64>(0)?,
-                            r.get::<_, Vec<u8>>(1)?,
-                            r.get::<_, Vec<u8>>(2)?,
-                        ))
+            let plan = plan_request(&request.events, seq, |id| {
+                find.query_row(params![account_id, id], |r| {
+                    Ok((
+                        r.get::<_, i64>(0)?,
+                        r.get::<_, Vec<u8>>(1)?,
+                        r.get::<_, Vec<u8>>(2)?,
+                    ))
+                })
+                .optional()
+                .map_err(sql_error)?
+                .map(|(seq, leaf_bytes, hash)| {
+                    Ok(KnownEvent {
+                        seq: seq as u64,
+                        leaf_bytes,
+                        hash: to_hash(&hash)?,
                     })
-                    .optional()
-                    .map_err(sql_error)?;
-                match existing {
-                    Some((stored_seq, leaf_bytes, hash)) => {
-                        let stored = StoredEvent::from_leaf_bytes(&leaf_bytes)
-                            .map_err(StoreError::Internal)?;
-                        if event.same_content_as(&stored.event) {
-                            plan.push(Planned::Existing(Receipt {
-                                id: event.id.clone(),
-                                seq: stored_seq as u64,
-                                hash: to_hash(&hash)?,
-                                created: false,
-                            }));
-                        } else {
-                            conflict = Some(StoreError::Conflict {
-                                index,
-                                id: event.id.clone(),
-                            });
-                            break;
-                        }
-                    }
-                    None => {
-                        plan.push(Planned::New(assigned));
-                        assigned += 1;
-                    }
+                })
+                .transpose()
+            });
+            let plan = match plan {
+                Ok(plan) => plan,
+                Err(StoreError::Conflict { index, id }) => {
+                    outcomes.push(Err(StoreError::Conflict { index, id }));
+                    continue;
                 }
-            }
-            if let Some(error) = conflict {
-                outcomes.push(Err(error));
-                continue;
-            }
+                Err(e) => return Err(e),
+            };
+            let mut assigned = seq;
             let mut receipts: Vec<Receipt> = Vec::with_capacity(plan.len());
             for (event, planned) in request.events.iter().zip(plan) {
                 let receipt = match planned {
@@ -198,6 +171,7 @@ fn write_group(conn: &mut Connection, group: &[AppendRequest]) -> Result<Vec<Out
                             ])
                             .map_err(sql_error)?;
                         append_tree_hashes(&tx, account_id, seq as i64 - 1, hash)?;
+                        assigned = seq + 1;
                         Receipt {
                             id: event.id.clone(),
                             seq,
@@ -325,15 +299,4 @@ pub(crate) fn backfill_tree_hashes(conn: &mut Connection) -> Result<()> {
     tx.commit().map_err(sql_error)
 }
 
-enum Planned {
-    New(u64),
-    Existing(Receipt),
-    /// A repeat of an earlier event of the same request.
-    SameAs(usize),
-}
-
-pub fn to_hash(bytes: &[u8]) -> Result<[u8; 32]> {
-    bytes
-        .try_into()
-        .map_err(|_| StoreError::Internal(format!("stored hash has {} bytes, not 32", bytes.len())))
-}
+pub use auditlog_store::append_plan::hash_from_bytes as to_hash;

@@ -12,6 +12,7 @@
 use async_trait::async_trait;
 use auditlog_core::{Cursor, EventFilter, Interval, NewEvent, Taxonomy, Timestamp};
 
+pub mod append_plan;
 pub mod conformance;
 pub mod facets;
 pub mod sessions;
