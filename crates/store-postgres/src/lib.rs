@@ -19,6 +19,7 @@ mod writer;
 
 use async_trait::async_trait;
 use auditlog_core::{Cursor, EventFilter, Interval, NewEvent, Taxonomy, Timestamp};
+use auditlog_store::group_commit::AppendQueue;
 use auditlog_store::{
     Account, AccountId, ApiKeyGrant, Bucket, Directory, EventAppender, EventReader, EventRecord,
     Page, Receipt, Result, Role, Scope, Store, StoreError, User,
@@ -26,7 +27,6 @@ use auditlog_store::{
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use std::str::FromStr;
 use std::sync::Mutex;
-use tokio::sync::{mpsc, oneshot};
 use tokio_postgres::error::SqlState;
 use tokio_postgres::{IsolationLevel, NoTls, Row};
 
@@ -35,7 +35,7 @@ const POOL_SIZE: usize = 16;
 
 pub struct PgStore {
     pool: Pool,
-    writer: Mutex<Option<mpsc::Sender<writer::AppendRequest>>>,
+    appends: AppendQueue,
     writer_task: Mutex<Option<tokio::task::JoinHandle<()>>>,
 }
 
@@ -118,11 +118,11 @@ impl PgStore {
                 tracing::info!(applied, "applied database migrations");
             }
         }
-        let (sender, receiver) = mpsc::channel(writer::QUEUE_DEPTH);
+        let (appends, receiver) = AppendQueue::new();
         let task = tokio::spawn(writer::run(pool.clone(), receiver));
         Ok(Self {
             pool,
-            writer: Mutex::new(Some(sender)),
+            appends,
             writer_task: Mutex::new(Some(task)),
         })
     }
@@ -198,24 +198,7 @@ fn to_user(account: AccountId, row: &Row) -> Result<User> {
 #[async_trait]
 impl EventAppender for PgStore {
     async fn append(&self, account: &Account, events: Vec<NewEvent>) -> Result<Vec<Receipt>> {
-        let sender = self
-            .writer
-            .lock()
-            .map_err(|_| StoreError::Internal("writer handle poisoned".into()))?
-            .clone()
-            .ok_or_else(|| StoreError::Unavailable("the server is shutting down".into()))?;
-        let (reply, answer) = oneshot::channel();
-        sender
-            .send(writer::AppendRequest {
-                account: account.clone(),
-                events,
-                reply,
-            })
-            .await
-            .map_err(|_| StoreError::Unavailable("the writer has stopped".into()))?;
-        answer
-            .await
-            .map_err(|_| StoreError::Unavailable("the writer stopped before answering".into()))?
+        self.appends.append(account, events).await
     }
 }
 
@@ -500,10 +483,8 @@ impl Store for PgStore {
     }
 
     async fn shutdown(&self) {
-        // Dropping the last sender lets the writer finish its queue and stop.
-        if let Ok(mut sender) = self.writer.lock() {
-            sender.take();
-        }
+        // Closing the queue lets the writer finish what is queued and stop.
+        self.appends.close();
         let task = self.writer_task.lock().ok().and_then(|mut t| t.take());
         if let Some(task) = task {
             let _ = task.await;

@@ -13,61 +13,19 @@
 
 use crate::tree::TreeAppends;
 use crate::{pg_error, pool_error};
-use auditlog_core::{leaf, NewEvent, StoredEvent, Timestamp};
+use auditlog_core::{leaf, StoredEvent, Timestamp};
 use auditlog_store::append_plan::{plan_request, KnownEvent, Planned};
-use auditlog_store::{Account, Receipt, Result, StoreError};
+use auditlog_store::group_commit::{answer, AppendRequest, GroupReceiver, Outcome};
+use auditlog_store::{Receipt, Result, StoreError};
 use deadpool_postgres::Pool;
 use deadpool_postgres::Transaction;
 use std::collections::HashMap;
-use tokio::sync::{mpsc, oneshot};
 
-/// Largest number of events one transaction gathers; bounds commit latency.
-const MAX_GROUP_EVENTS: usize = 20_000;
-/// Requests waiting for the writer; senders wait when it is full (back-pressure).
-pub const QUEUE_DEPTH: usize = 4_096;
-
-pub struct AppendRequest {
-    pub account: Account,
-    pub events: Vec<NewEvent>,
-    pub reply: oneshot::Sender<Result<Vec<Receipt>>>,
-}
-
-/// Runs until every sender is dropped, then returns after the last commit.
-pub async fn run(pool: Pool, mut requests: mpsc::Receiver<AppendRequest>) {
-    while let Some(first) = requests.recv().await {
-        let mut group_size = first.events.len();
-        let mut group = vec![first];
-        while group_size < MAX_GROUP_EVENTS {
-            match requests.try_recv() {
-                Ok(next) => {
-                    group_size += next.events.len();
-                    group.push(next);
-                }
-                Err(_) => break,
-            }
-        }
-        commit_group(&pool, group).await;
-    }
-}
-
-/// What one request will get once the group commits.
-type Outcome = Result<Vec<Receipt>>;
-
-async fn commit_group(pool: &Pool, group: Vec<AppendRequest>) {
-    let outcomes = match write_group(pool, &group).await {
-        Ok(outcomes) => outcomes,
-        Err(e) => {
-            tracing::error!(error = %e, requests = group.len(), "group commit failed; nothing in it was stored");
-            let message = e.to_string();
-            group
-                .iter()
-                .map(|_| Err(StoreError::Unavailable(message.clone())))
-                .collect()
-        }
-    };
-    for (request, outcome) in group.into_iter().zip(outcomes) {
-        // A client that went away no longer needs its answer.
-        let _ = request.reply.send(outcome);
+/// Runs until the queue is closed, then returns after the last commit.
+pub async fn run(pool: Pool, mut requests: GroupReceiver) {
+    while let Some(group) = requests.next_group().await {
+        let written = write_group(&pool, &group).await;
+        answer(group, written);
     }
 }
 

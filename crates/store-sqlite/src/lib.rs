@@ -13,6 +13,7 @@ mod writer;
 
 use async_trait::async_trait;
 use auditlog_core::{Cursor, EventFilter, Interval, NewEvent, Taxonomy, Timestamp};
+use auditlog_store::group_commit::AppendQueue;
 use auditlog_store::{
     Account, AccountId, ApiKeyGrant, Bucket, Directory, EventAppender, EventReader, EventRecord,
     Page, Receipt, Result, Role, Scope, Store, StoreError, User,
@@ -20,14 +21,13 @@ use auditlog_store::{
 use rusqlite::{params, Connection, OptionalExtension};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
-use tokio::sync::{mpsc, oneshot};
 
 /// The file name of the database inside the data directory.
 pub const DB_FILE: &str = "auditlog.db";
 
 pub struct SqliteStore {
     path: PathBuf,
-    writer: Mutex<Option<mpsc::Sender<writer::AppendRequest>>>,
+    appends: AppendQueue,
     writer_thread: Mutex<Option<std::thread::JoinHandle<()>>>,
     idle_readers: Arc<Mutex<Vec<Connection>>>,
 }
@@ -64,14 +64,14 @@ impl SqliteStore {
         let mut conn = open_connection(&path)?;
         schema::migrate(&mut conn).map_err(sql_error)?;
         writer::backfill_tree_hashes(&mut conn)?;
-        let (sender, receiver) = mpsc::channel(writer::QUEUE_DEPTH);
+        let (appends, receiver) = AppendQueue::new();
         let thread = std::thread::Builder::new()
             .name("auditlog-writer".into())
             .spawn(move || writer::run(conn, receiver))
             .map_err(|e| StoreError::Internal(format!("cannot start the writer thread: {e}")))?;
         Ok(Self {
             path,
-            writer: Mutex::new(Some(sender)),
+            appends,
             writer_thread: Mutex::new(Some(thread)),
             idle_readers: Arc::new(Mutex::new(Vec::new())),
         })
@@ -178,24 +178,7 @@ fn to_record((seq, time, leaf_bytes, hash): (i64, i64, Vec<u8>, Vec<u8>)) -> Res
 #[async_trait]
 impl EventAppender for SqliteStore {
     async fn append(&self, account: &Account, events: Vec<NewEvent>) -> Result<Vec<Receipt>> {
-        let sender = self
-            .writer
-            .lock()
-            .map_err(|_| StoreError::Internal("writer handle poisoned".into()))?
-            .clone()
-            .ok_or_else(|| StoreError::Unavailable("the server is shutting down".into()))?;
-        let (reply, answer) = oneshot::channel();
-        sender
-            .send(writer::AppendRequest {
-                account: account.clone(),
-                events,
-                reply,
-            })
-            .await
-            .map_err(|_| StoreError::Unavailable("the writer has stopped".into()))?;
-        answer
-            .await
-            .map_err(|_| StoreError::Unavailable("the writer stopped before answering".into()))?
+        self.appends.append(account, events).await
     }
 }
 
@@ -493,10 +476,8 @@ impl Store for SqliteStore {
     }
 
     async fn shutdown(&self) {
-        // Dropping the last sender lets the writer finish its queue and stop.
-        if let Ok(mut sender) = self.writer.lock() {
-            sender.take();
-        }
+        // Closing the queue lets the writer finish what is queued and stop.
+        self.appends.close();
         let thread = self.writer_thread.lock().ok().and_then(|mut t| t.take());
         if let Some(thread) = thread {
             let _ = tokio::task::spawn_blocking(move || thread.join()).await;

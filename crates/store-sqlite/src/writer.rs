@@ -1,32 +1,22 @@
 //! The one writer: a dedicated thread that owns the only connection that
-//! appends events. Requests that arrive while a commit is in flight are
-//! gathered into the next transaction (group commit), so one fsync serves
-//! many clients; each request is answered only after its commit is durable.
+//! appends events. It takes whole groups from the shared group-commit queue
+//! (`auditlog_store::group_commit`), writes each in one transaction, and
+//! answers its requests only after the commit is durable.
 
 use crate::sql_error;
 use auditlog_core::merkle::{self, Hash, HashReader, MerkleError};
-use auditlog_core::{leaf, NewEvent, StoredEvent, Timestamp};
+use auditlog_core::{leaf, StoredEvent, Timestamp};
 use auditlog_store::append_plan::{plan_request, KnownEvent, Planned};
-use auditlog_store::{Account, Receipt, Result, StoreError};
+use auditlog_store::group_commit::{answer, AppendRequest, GroupReceiver, Outcome};
+use auditlog_store::{Receipt, Result, StoreError};
 use rusqlite::{params, Connection, OptionalExtension};
 use std::collections::HashMap;
-use tokio::sync::{mpsc, oneshot};
 
-/// Largest number of events one transaction gathers; bounds commit latency.
-const MAX_GROUP_EVENTS: usize = 20_000;
 /// WAL pages (4 KiB) after which a commit checkpoints: 256 MiB.
 const WAL_CHECKPOINT_PAGES: i64 = 65_536;
-/// Requests waiting for the writer; senders wait when it is full (back-pressure).
-pub const QUEUE_DEPTH: usize = 4_096;
-
-pub struct AppendRequest {
-    pub account: Account,
-    pub events: Vec<NewEvent>,
-    pub reply: oneshot::Sender<Result<Vec<Receipt>>>,
-}
 
 /// Runs until every sender is dropped, then returns after the last commit.
-pub fn run(mut conn: Connection, mut requests: mpsc::Receiver<AppendRequest>) {
+pub fn run(mut conn: Connection, mut requests: GroupReceiver) {
     // Random-key indexes (event ids, entities, users) dirty a page per event,
     // so a group's commit is megabytes of WAL. Checkpointing every 4 MiB (the
     // default) copied those pages into the database after nearly every
@@ -34,40 +24,9 @@ pub fn run(mut conn: Connection, mut requests: mpsc::Receiver<AppendRequest>) {
     if let Err(e) = conn.pragma_update(None, "wal_autocheckpoint", WAL_CHECKPOINT_PAGES) {
         tracing::warn!(error = %e, "cannot set the writer's checkpoint threshold");
     }
-    while let Some(first) = requests.blocking_recv() {
-        let mut group_size = first.events.len();
-        let mut group = vec![first];
-        while group_size < MAX_GROUP_EVENTS {
-            match requests.try_recv() {
-                Ok(next) => {
-                    group_size += next.events.len();
-                    group.push(next);
-                }
-                Err(_) => break,
-            }
-        }
-        commit_group(&mut conn, group);
-    }
-}
-
-/// What one request will get once the group commits.
-type Outcome = Result<Vec<Receipt>>;
-
-fn commit_group(conn: &mut Connection, group: Vec<AppendRequest>) {
-    let outcomes = match write_group(conn, &group) {
-        Ok(outcomes) => outcomes,
-        Err(e) => {
-            tracing::error!(error = %e, requests = group.len(), "group commit failed; nothing in it was stored");
-            let message = e.to_string();
-            group
-                .iter()
-                .map(|_| Err(StoreError::Unavailable(message.clone())))
-                .collect()
-        }
-    };
-    for (request, outcome) in group.into_iter().zip(outcomes) {
-        // A client that went away no longer needs its answer.
-        let _ = request.reply.send(outcome);
+    while let Some(group) = requests.blocking_next_group() {
+        let written = write_group(&mut conn, &group);
+        answer(group, written);
     }
 }
 

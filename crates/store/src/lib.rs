@@ -15,6 +15,7 @@ use auditlog_core::{Cursor, EventFilter, Interval, NewEvent, Taxonomy, Timestamp
 pub mod append_plan;
 pub mod conformance;
 pub mod facets;
+pub mod group_commit;
 pub mod sessions;
 pub mod tree;
 
