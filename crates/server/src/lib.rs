@@ -12,6 +12,7 @@ pub mod bundle;
 pub mod console;
 pub mod error;
 pub mod exports;
+pub mod limits;
 pub mod signer;
 pub mod signing_key;
 pub mod state;

@@ -22,6 +22,8 @@ pub struct AppState {
     /// Signs checkpoints; `None` when no signing key is configured (proof
     /// endpoints then answer 503).
     pub signer: Option<Arc<CheckpointSigner>>,
+    /// Rate, time and connection limits of this process.
+    pub limits: crate::limits::Limits,
 }
 
 impl AppState {
@@ -35,11 +37,17 @@ impl AppState {
             exports: Exports::new(ExportSettings::new("auditlog-data/exports".into())),
             api_keys: Arc::default(),
             signer: None,
+            limits: crate::limits::Limits::default(),
         }
     }
 
     pub fn with_exports(mut self, exports: Exports) -> Self {
         self.exports = exports;
+        self
+    }
+
+    pub fn with_limits(mut self, limits: crate::limits::Limits) -> Self {
+        self.limits = limits;
         self
     }
 
