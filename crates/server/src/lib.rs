@@ -13,6 +13,7 @@ pub mod console;
 pub mod error;
 pub mod exports;
 pub mod limits;
+pub mod request_id;
 pub mod signer;
 pub mod signing_key;
 pub mod state;
@@ -32,6 +33,7 @@ pub fn router(state: AppState) -> Router {
             error::ApiError::not_found("no such route; see /api/v1/openapi.json")
         })
         .layer(axum::middleware::map_response(security_headers))
+        .layer(axum::middleware::from_fn(request_id::tag_request))
         .with_state(state)
 }
 
