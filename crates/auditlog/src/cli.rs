@@ -106,7 +106,7 @@ pub enum Command {
     },
     /// Write an account's events to a file (CSV or JSON Lines), as the
     /// background exports do, with a progress bar on a terminal.
-    Export(ExportCommand),
+    Export(Box<ExportCommand>),
     /// Manage accounts.
     Account {
         #[command(subcommand)]

@@ -94,7 +94,7 @@ async fn run_on_store(config: &Config, command: Command) -> CliResult {
             )
             .await
         }
-        Command::Export(command) => crate::export::run(store.clone(), command).await,
+        Command::Export(command) => crate::export::run(store.clone(), *command).await,
         Command::Verify { key } => {
             let verifier = match key {
                 Some(key) => Some(
