@@ -38,11 +38,7 @@ pub async fn tag_request(mut request: Request, next: Next) -> Response {
     let method = request.method().clone();
     // The route template (`/api/v1/events/{id}`), not the path: bounded, and
     // free of the values a path may carry.
-    let route = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or("unmatched", MatchedPath::as_str)
-        .to_owned();
+    let route = request.extensions().get::<MatchedPath>().cloned();
     request.extensions_mut().insert(RequestId(id.clone()));
     // At error level so that the span, and with it the id, is recorded
     // whatever the log filter: a warning needs its request id most.
@@ -52,7 +48,7 @@ pub async fn tag_request(mut request: Request, next: Next) -> Response {
     span.in_scope(|| {
         tracing::debug!(
             %method,
-            route,
+            route = route.as_ref().map_or("unmatched", MatchedPath::as_str),
             status = response.status().as_u16(),
             latency_ms = started.elapsed().as_secs_f64() * 1000.0,
             "request completed"
@@ -82,7 +78,13 @@ fn generate() -> String {
         static FALLBACK: AtomicU64 = AtomicU64::new(0);
         return format!("local-{}", FALLBACK.fetch_add(1, Ordering::Relaxed));
     }
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut id = String::with_capacity(2 * bytes.len());
+    for byte in bytes {
+        id.push(char::from(HEX[usize::from(byte >> 4)]));
+        id.push(char::from(HEX[usize::from(byte & 0x0f)]));
+    }
+    id
 }
 
 #[cfg(test)]
