@@ -14,9 +14,10 @@ use std::path::PathBuf;
     about = "Immutable, provable audit log service"
 )]
 pub struct Cli {
-    /// A TOML configuration file (`auditlog config example` prints one).
-    /// Environment variables and flags win over it.
-    #[arg(long, env = crate::config::CONFIG_VARIABLE, value_name = "FILE", global = true)]
+    /// A TOML configuration file (`auditlog config example` prints one);
+    /// environment variables and flags win over it. [env: AUDITLOG_CONFIG]
+    // The variable is read with the others, in `config::file_to_read`.
+    #[arg(long, value_name = "FILE", global = true)]
     pub config: Option<PathBuf>,
     #[command(subcommand)]
     pub command: Command,

@@ -18,7 +18,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-/// The file given by neither `--config` nor this variable: none is read.
+/// Names the configuration file when `--config` does not.
 pub const CONFIG_VARIABLE: &str = "AUDITLOG_CONFIG";
 
 /// `AUDITLOG_*` variables that are not settings yet are expected: they are
@@ -513,6 +513,17 @@ impl fmt::Display for Source {
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
 pub struct ConfigError(String);
+
+/// The configuration file named by `--config`, else by `AUDITLOG_CONFIG`
+/// (empty counts as unset, as for every variable); none otherwise: there is
+/// no implicit search path, so what is read is always visible.
+pub fn file_to_read(flag: Option<&Path>, env: &BTreeMap<String, String>) -> Option<PathBuf> {
+    flag.map(Path::to_path_buf).or_else(|| {
+        env.get(CONFIG_VARIABLE)
+            .filter(|value| !value.is_empty())
+            .map(PathBuf::from)
+    })
+}
 
 /// What the layers above the defaults hold.
 pub struct Layers<'a> {
@@ -1236,6 +1247,19 @@ mod tests {
                 assert!(row.contains(&part), "README's row {row:?} lacks {part}");
             }
         }
+    }
+
+    #[test]
+    fn the_file_is_named_by_the_flag_else_the_variable() {
+        let named = env(&[("AUDITLOG_CONFIG", "/etc/auditlog.toml")]);
+        let flag = Path::new("/tmp/mine.toml");
+        assert_eq!(file_to_read(Some(flag), &named), Some(flag.to_path_buf()));
+        assert_eq!(
+            file_to_read(None, &named),
+            Some(PathBuf::from("/etc/auditlog.toml"))
+        );
+        assert_eq!(file_to_read(None, &env(&[("AUDITLOG_CONFIG", "")])), None);
+        assert_eq!(file_to_read(None, &env(&[])), None);
     }
 
     #[test]

@@ -20,8 +20,9 @@ use std::process::ExitCode;
 fn main() -> ExitCode {
     let (cli, flags) = cli::parse();
     let loaded = match environment().and_then(|env| {
+        let file = config::file_to_read(cli.config.as_deref(), &env);
         let layers = config::Layers {
-            file: cli.config.as_deref(),
+            file: file.as_deref(),
             env: &env,
             flags: &flags,
         };
