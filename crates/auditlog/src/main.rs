@@ -19,26 +19,8 @@ use std::process::ExitCode;
 
 fn main() -> ExitCode {
     let (cli, flags) = cli::parse();
-    let loaded = match environment().and_then(|env| {
-        let file = config::file_to_read(cli.config.as_deref(), &env);
-        let layers = config::Layers {
-            file: file.as_deref(),
-            env: &env,
-            flags: &flags,
-        };
-        let loaded = config::load(&layers).map_err(|e| e.to_string())?;
-        Ok((loaded, env))
-    }) {
-        Ok((loaded, env)) => {
-            init_logging(&loaded.config);
-            for variable in config::unknown_variables(&env) {
-                tracing::warn!(
-                    variable,
-                    "ignoring an AUDITLOG_ variable that is no setting"
-                );
-            }
-            loaded
-        }
+    let loaded = match load_configuration(cli.config.as_deref(), &flags) {
+        Ok(loaded) => loaded,
         Err(e) => {
             eprintln!("error: {e}");
             return ExitCode::FAILURE;
@@ -61,6 +43,29 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// Loads the configuration from its layers and sets up logging from it.
+fn load_configuration(
+    flag_file: Option<&std::path::Path>,
+    flags: &cli::SettingFlags,
+) -> Result<config::Loaded, String> {
+    let env = environment()?;
+    let file = config::file_to_read(flag_file, &env);
+    let loaded = config::load(&config::Layers {
+        file: file.as_deref(),
+        env: &env,
+        flags,
+    })
+    .map_err(|e| e.to_string())?;
+    init_logging(&loaded.config);
+    for variable in config::unknown_variables(&env) {
+        tracing::warn!(
+            variable,
+            "ignoring an AUDITLOG_ variable that is no setting"
+        );
+    }
+    Ok(loaded)
 }
 
 /// The environment variables the configuration may read: every
