@@ -146,7 +146,11 @@ impl ExportWriter {
         };
         let format = writer.format;
         let mut out = writer.out();
-        format::write_header(format, &mut out)?;
+        if let Err(e) = format::write_header(format, &mut out) {
+            // A full disk can fail even the header: leave no partial file.
+            writer.abandon();
+            return Err(e);
+        }
         Ok(writer)
     }
 
