@@ -38,7 +38,13 @@ impl SmallDisk {
     fn mount(size: &str, test: &str) -> Option<Self> {
         let mount_point = tempfile::tempdir().unwrap();
         let result = Command::new("mount")
-            .args(["-t", "tmpfs", "-o", &format!("size={size},mode=0700"), "tmpfs"])
+            .args([
+                "-t",
+                "tmpfs",
+                "-o",
+                &format!("size={size},mode=0700"),
+                "tmpfs",
+            ])
             .arg(mount_point.path())
             .output();
         let refusal = match result {
@@ -128,13 +134,29 @@ struct Attempt {
     body: Value,
 }
 
-async fn send(http: &reqwest::Client, url: &str, key: &str, ids: Vec<String>, batch: bool) -> Attempt {
+async fn send(
+    http: &reqwest::Client,
+    url: &str,
+    key: &str,
+    ids: Vec<String>,
+    batch: bool,
+) -> Attempt {
     let body = if batch {
         json!({"events": ids.iter().map(|id| event(id)).collect::<Vec<_>>()})
     } else {
         event(&ids[0])
     };
-    let response = http.post(url).bearer_auth(key).json(&body).send().await.unwrap();
+    let response = http
+        .post(url)
+        .bearer_auth(key)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    attempt(ids, batch, response).await
+}
+
+async fn attempt(ids: Vec<String>, batch: bool, response: reqwest::Response) -> Attempt {
     let status = response.status().as_u16();
     let retry_after = response
         .headers()
@@ -150,7 +172,12 @@ async fn send(http: &reqwest::Client, url: &str, key: &str, ids: Vec<String>, ba
     }
 }
 
-async fn send_to(server: &TestServer, account: &TestAccount, ids: Vec<String>, batch: bool) -> Attempt {
+async fn send_to(
+    server: &TestServer,
+    account: &TestAccount,
+    ids: Vec<String>,
+    batch: bool,
+) -> Attempt {
     send(
         &server.http,
         &server.url("/api/v1/events"),
@@ -224,16 +251,27 @@ async fn assert_stored_exactly(
 ) {
     let stored = stored_events(server, account).await;
     for (id, seq) in acknowledged {
-        assert_eq!(stored.get(id), Some(seq), "acknowledged event {id} (seq {seq})");
+        assert_eq!(
+            stored.get(id),
+            Some(seq),
+            "acknowledged event {id} (seq {seq})"
+        );
     }
-    let unacknowledged: Vec<&String> = stored.keys().filter(|id| !acknowledged.contains_key(*id)).collect();
+    let unacknowledged: Vec<&String> = stored
+        .keys()
+        .filter(|id| !acknowledged.contains_key(*id))
+        .collect();
     assert!(
         unacknowledged.is_empty(),
         "stored but never acknowledged: {unacknowledged:?}"
     );
     let mut seqs: Vec<u64> = stored.values().copied().collect();
     seqs.sort_unstable();
-    assert_eq!(seqs, (1..=stored.len() as u64).collect::<Vec<_>>(), "seq must be gapless");
+    assert_eq!(
+        seqs,
+        (1..=stored.len() as u64).collect::<Vec<_>>(),
+        "seq must be gapless"
+    );
 }
 
 /// `auditlog verify` over the whole store passes.
@@ -264,7 +302,13 @@ async fn assert_provable(server: &TestServer, account: &TestAccount, id: &str, s
         .as_array()
         .unwrap()
         .iter()
-        .map(|h| BASE64.decode(h.as_str().unwrap()).unwrap().try_into().unwrap())
+        .map(|h| {
+            BASE64
+                .decode(h.as_str().unwrap())
+                .unwrap()
+                .try_into()
+                .unwrap()
+        })
         .collect();
     merkle::check_record(
         &hashes,
@@ -274,6 +318,52 @@ async fn assert_provable(server: &TestServer, account: &TestAccount, id: &str, s
         &merkle::leaf_hash(&leaf),
     )
     .unwrap();
+}
+
+/// The size of the account's latest signed checkpoint (0: none yet).
+async fn latest_checkpoint_size(server: &TestServer, account: &TestAccount) -> u64 {
+    let response = server
+        .http
+        .get(server.url("/api/v1/checkpoint"))
+        .bearer_auth(&account.read)
+        .send()
+        .await
+        .unwrap();
+    match response.status().as_u16() {
+        200 => {}
+        404 => return 0,
+        // None signed yet, and the disk is too full to sign one now.
+        _ => {
+            assert_full(&attempt(Vec::new(), false, response).await);
+            return 0;
+        }
+    }
+    let note = response.text().await.unwrap();
+    note.lines()
+        .nth(1)
+        .and_then(|l| l.parse().ok())
+        .unwrap_or_else(|| panic!("{note}"))
+}
+
+/// SIGTERM, and the exit status once the server has drained and stopped.
+fn stop_gracefully(server: &mut TestServer) -> std::process::ExitStatus {
+    let pid = server.child.id().to_string();
+    assert!(Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap()
+        .success());
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        if let Some(status) = server.child.try_wait().unwrap() {
+            return status;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the server did not stop on SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }
 
 /// Clients that keep ingesting (half single events, half batches of 20)
@@ -300,7 +390,9 @@ async fn ingest_until_refused(
             // instead of hanging it.
             for n in 0..400 {
                 let ids: Vec<String> = if batch {
-                    (0..20).map(|i| format!("{prefix}-c{client}-{n}-{i}")).collect()
+                    (0..20)
+                        .map(|i| format!("{prefix}-c{client}-{n}-{i}"))
+                        .collect()
                 } else {
                     vec![format!("{prefix}-c{client}-{n}")]
                 };
@@ -333,7 +425,13 @@ async fn a_full_disk_answers_503_stores_nothing_partial_and_recovers_without_res
     let mut server = TestServer::start_on(&data, &[]);
     let account = server.account("acme");
     let mut acknowledged: BTreeMap<String, u64> = BTreeMap::new();
-    let first = send_to(&server, &account, (0..50).map(|i| format!("base-{i}")).collect(), true).await;
+    let first = send_to(
+        &server,
+        &account,
+        (0..50).map(|i| format!("base-{i}")).collect(),
+        true,
+    )
+    .await;
     acknowledged.extend(receipts(&first));
 
     // Leave room for a few commits, so that the disk fills while clients
@@ -369,15 +467,53 @@ async fn a_full_disk_answers_503_stores_nothing_partial_and_recovers_without_res
     assert_eq!(status, 200, "{ready}");
     assert_eq!(ready["storage_writes"]["status"], "full", "{ready}");
     for attempt in refused.iter().take(5) {
-        let (status, body) = get(&server, &format!("/api/v1/events/{}", attempt.ids[0]), &account.read).await;
-        assert_eq!(status, 404, "an event of a refused request is stored: {body}");
+        let (status, body) = get(
+            &server,
+            &format!("/api/v1/events/{}", attempt.ids[0]),
+            &account.read,
+        )
+        .await;
+        assert_eq!(
+            status, 404,
+            "an event of a refused request is stored: {body}"
+        );
     }
 
     // Space returns: the same process takes events again at once.
     ballast.remove();
-    let single = send_to(&server, &account, vec!["after-single".into()], false).await;
-    acknowledged.extend(receipts(&single));
-    let batch = send_to(&server, &account, (0..20).map(|i| format!("after-{i}")).collect(), true).await;
+    // A proof of an event that no checkpoint covers yet needs one signed
+    // now; on a full disk that is refused with the same 503. (Filling the
+    // disk takes milliseconds, the background signer runs once a second: if
+    // it covered the new event first, try again.)
+    let mut tries = 0;
+    let full = loop {
+        let single = send_to(&server, &account, vec![format!("after-{tries}")], false).await;
+        let (id, seq) = receipts(&single).pop().unwrap();
+        acknowledged.insert(id.clone(), seq);
+        let full = Ballast::fill(disk.path(), 0);
+        if latest_checkpoint_size(&server, &account).await < seq {
+            let response = server
+                .http
+                .get(server.url(&format!("/api/v1/events/{id}/proof")))
+                .bearer_auth(&account.read)
+                .send()
+                .await
+                .unwrap();
+            assert_full(&attempt(vec![id], false, response).await);
+            break full;
+        }
+        full.remove();
+        tries += 1;
+        assert!(tries < 5, "the background signer always came first");
+    };
+    full.remove();
+    let batch = send_to(
+        &server,
+        &account,
+        (0..20).map(|i| format!("after-{i}")).collect(),
+        true,
+    )
+    .await;
     acknowledged.extend(receipts(&batch));
     // A refused request, sent again, is stored as new (201), not recognised
     // as a repeat of something stored (200).
@@ -385,7 +521,11 @@ async fn a_full_disk_answers_503_stores_nothing_partial_and_recovers_without_res
     let again = send_to(&server, &account, retried.ids.clone(), true).await;
     acknowledged.extend(receipts(&again));
     let (status, ready) = get(&server, "/readyz", "").await;
-    assert_eq!((status, &ready["storage_writes"]["status"]), (200, &json!("ok")), "{ready}");
+    assert_eq!(
+        (status, &ready["storage_writes"]["status"]),
+        (200, &json!("ok")),
+        "{ready}"
+    );
 
     assert_stored_exactly(&server, &account, &acknowledged).await;
     let last_while_full = attempts
@@ -405,12 +545,29 @@ async fn a_full_disk_answers_503_stores_nothing_partial_and_recovers_without_res
     let refused = send_to(&server, &account, vec!["kill-0".into()], false).await;
     assert_full(&refused);
     server.kill();
-    let server = TestServer::start_on(&data, &[]);
+    let mut server = TestServer::start_on(&data, &[]);
     assert_stored_exactly(&server, &account, &acknowledged).await;
-    let refused = send_to(&server, &account, (0..5).map(|i| format!("kill-{i}")).collect(), true).await;
+    let refused = send_to(
+        &server,
+        &account,
+        (0..5).map(|i| format!("kill-{i}")).collect(),
+        true,
+    )
+    .await;
     assert_full(&refused);
+    // A graceful stop on the full disk (its final WAL checkpoint cannot
+    // grow the database file) is still clean, and so is the next start.
+    let exit = stop_gracefully(&mut server);
+    assert!(exit.success(), "{exit}");
+    let server = TestServer::start_on(&data, &[]);
     ballast.remove();
-    let accepted = send_to(&server, &account, (0..5).map(|i| format!("kill-{i}")).collect(), true).await;
+    let accepted = send_to(
+        &server,
+        &account,
+        (0..5).map(|i| format!("kill-{i}")).collect(),
+        true,
+    )
+    .await;
     acknowledged.extend(receipts(&accepted));
     assert_stored_exactly(&server, &account, &acknowledged).await;
     assert_verify_passes(&data);
@@ -445,7 +602,10 @@ async fn an_export_into_a_full_directory_fails_cleanly() {
         .unwrap()
         .map(|e| e.unwrap().file_name())
         .collect();
-    assert!(leftovers.is_empty(), "partial export files left: {leftovers:?}");
+    assert!(
+        leftovers.is_empty(),
+        "partial export files left: {leftovers:?}"
+    );
     let (status, _) = get(&server, "/healthz", "").await;
     assert_eq!(status, 200);
 
@@ -457,7 +617,13 @@ async fn an_export_into_a_full_directory_fails_cleanly() {
 
 /// Creates a CSV export and waits for it to finish; returns the export.
 async fn run_export(server: &TestServer, account: &TestAccount) -> Value {
-    let (status, created) = post(server, "/api/v1/exports", &account.read, &json!({"format": "csv"})).await;
+    let (status, created) = post(
+        server,
+        "/api/v1/exports",
+        &account.read,
+        &json!({"format": "csv"}),
+    )
+    .await;
     assert_eq!(status, 202, "{created}");
     let id = created["export"]["id"].as_u64().unwrap();
     let deadline = Instant::now() + Duration::from_secs(20);
@@ -468,7 +634,138 @@ async fn run_export(server: &TestServer, account: &TestAccount) -> Value {
         if export["status"] == "completed" || export["status"] == "failed" {
             return export;
         }
-        assert!(Instant::now() < deadline, "export {id} did not finish: {export}");
+        assert!(
+            Instant::now() < deadline,
+            "export {id} did not finish: {export}"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+}
+
+/// A 503 in SPEC's shape for storage that fails (not full), with a Retry-After.
+fn assert_failing(attempt: &Attempt) {
+    assert_eq!(attempt.status, 503, "{attempt:?}");
+    assert_eq!(error_code(&attempt.body), "unavailable", "{attempt:?}");
+    let message = attempt.body["error"]["message"].as_str().unwrap();
+    assert!(message.contains("nothing was stored"), "{attempt:?}");
+    assert!(
+        attempt.retry_after.is_some(),
+        "503 without a Retry-After: {attempt:?}"
+    );
+}
+
+/// PostgreSQL rolls a failed transaction back by itself; what matters is
+/// that the server answers it like the embedded store does. A trigger makes
+/// the events' transaction fail after its INSERT ran: first as the server
+/// does when its disk is full, then by dropping the writer's connection.
+/// Each time: 503, nothing stored, and the next request (on a fresh
+/// connection) succeeds with the next seq; `auditlog verify` passes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_postgres_transaction_that_fails_midway_answers_503_and_stores_nothing() {
+    use auditlog_store_postgres::test_support::TestDatabase;
+    use auditlog_store_postgres::PgStore;
+    let test = "a_postgres_transaction_that_fails_midway_answers_503_and_stores_nothing";
+    let Some(database) = TestDatabase::create(test) else {
+        return;
+    };
+    let scratch = tempfile::tempdir().unwrap();
+    let key_file = scratch.path().join("signing-key").display().to_string();
+    let server = TestServer::start_on_database(
+        &database.url,
+        scratch.path(),
+        &["--signing-key-file", &key_file],
+    );
+    let owner = PgStore::connect(&database.url).await.unwrap();
+    let account = server.account("acme");
+    let mut acknowledged: BTreeMap<String, u64> = BTreeMap::new();
+    let first = send_to(
+        &server,
+        &account,
+        (0..10).map(|i| format!("base-{i}")).collect(),
+        true,
+    )
+    .await;
+    acknowledged.extend(receipts(&first));
+
+    owner
+        .execute_raw(
+            "CREATE FUNCTION disk_fills() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN \
+               RAISE EXCEPTION 'could not extend file: No space left on device' USING ERRCODE = 'disk_full'; \
+             END $$; \
+             CREATE TRIGGER disk_fills AFTER INSERT ON events FOR EACH STATEMENT EXECUTE FUNCTION disk_fills();",
+        )
+        .await
+        .unwrap();
+    let batch: Vec<String> = (0..5).map(|i| format!("full-{i}")).collect();
+    assert_full(&send_to(&server, &account, batch.clone(), true).await);
+    assert_full(&send_to(&server, &account, vec!["full-single".into()], false).await);
+    let (status, ready) = get(&server, "/readyz", "").await;
+    assert_eq!(
+        (status, &ready["storage_writes"]["status"]),
+        (200, &json!("full")),
+        "{ready}"
+    );
+    owner
+        .execute_raw("DROP TRIGGER disk_fills ON events")
+        .await
+        .unwrap();
+    let accepted = send_to(&server, &account, batch, true).await;
+    assert_eq!(
+        receipts(&accepted)
+            .iter()
+            .map(|(_, seq)| *seq)
+            .collect::<Vec<_>>(),
+        (11..=15).collect::<Vec<_>>()
+    );
+    acknowledged.extend(receipts(&accepted));
+
+    owner
+        .execute_raw(
+            "CREATE FUNCTION connection_drops() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN \
+               PERFORM pg_terminate_backend(pg_backend_pid()); PERFORM pg_sleep(5); RETURN NULL; \
+             END $$; \
+             CREATE TRIGGER connection_drops AFTER INSERT ON events FOR EACH STATEMENT EXECUTE FUNCTION connection_drops();",
+        )
+        .await
+        .unwrap();
+    let dropped: Vec<String> = (0..5).map(|i| format!("dropped-{i}")).collect();
+    assert_failing(&send_to(&server, &account, dropped.clone(), true).await);
+    owner
+        .execute_raw("DROP TRIGGER connection_drops ON events")
+        .await
+        .unwrap();
+    let accepted = send_to(&server, &account, dropped, true).await;
+    assert_eq!(
+        receipts(&accepted)
+            .iter()
+            .map(|(_, seq)| *seq)
+            .collect::<Vec<_>>(),
+        (16..=20).collect::<Vec<_>>()
+    );
+    acknowledged.extend(receipts(&accepted));
+    let (status, ready) = get(&server, "/readyz", "").await;
+    assert_eq!(
+        (status, &ready["storage_writes"]["status"]),
+        (200, &json!("ok")),
+        "{ready}"
+    );
+
+    assert_stored_exactly(&server, &account, &acknowledged).await;
+    let (id, seq) = receipts(&accepted).pop().unwrap();
+    assert_provable(&server, &account, &id, seq).await;
+    drop(server);
+    let store_args = vec![
+        "--database-url".to_string(),
+        database.url.clone(),
+        "--signing-key-file".to_string(),
+        key_file,
+    ];
+    let out = run_cli_on(&store_args, &["verify"], "");
+    assert!(
+        out.status.success(),
+        "verify failed: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    drop(owner);
 }

@@ -389,4 +389,35 @@ mod tests {
             .is_none());
         replica.shutdown().await;
     }
+
+    /// A heads file that could not be written (its directory is missing
+    /// here; a full disk in life) fails the signing call with a storage
+    /// error, leaves no temporary file, and is written by the next call even
+    /// though the tree did not grow.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_heads_file_that_could_not_be_written_is_written_by_the_next_call() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, account) = store_with(dir.path(), 3, "h").await;
+        let keys = tempfile::tempdir().unwrap();
+        let heads_dir = keys.path().join("keys");
+        let heads = heads_dir.join(crate::signing_key::HEADS_FILE);
+        let key = NoteSigner::from_seed("auditlog", [5; 32]).unwrap();
+        let signer =
+            CheckpointSigner::new(store.clone(), key, "auditlog", Some(heads.clone())).unwrap();
+
+        let failed = signer.sign_if_grown(&account).await.unwrap_err();
+        assert!(
+            matches!(&failed, SignError::Store(StoreError::Unavailable(m)) if m.contains("cannot write")),
+            "{failed}"
+        );
+        assert!(!heads.exists() && !heads.with_extension("tmp").exists());
+
+        std::fs::create_dir(&heads_dir).unwrap();
+        let signed = signer.sign_if_grown(&account).await.unwrap().unwrap();
+        assert_eq!(signed.size, 3);
+        let written = read_heads(&heads).unwrap();
+        assert_eq!(written["acme"].size, 3);
+        assert_eq!(written["acme"].root, signed.root);
+        store.shutdown().await;
+    }
 }
