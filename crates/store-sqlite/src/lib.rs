@@ -43,6 +43,13 @@ pub(crate) fn sql_error(e: rusqlite::Error) -> StoreError {
     match &e {
         rusqlite::Error::SqliteFailure(f, _) => match f.code {
             ErrorCode::DiskFull => StoreError::Full(e.to_string()),
+            // Growing the WAL index (`-shm`) fails when the file system has
+            // no room left; SQLite reports it as an I/O error.
+            ErrorCode::SystemIoFailure
+                if f.extended_code == rusqlite::ffi::SQLITE_IOERR_SHMSIZE =>
+            {
+                StoreError::Full(e.to_string())
+            }
             // A file system that went read-only after errors, or a file that
             // cannot be opened or written, is storage failing, not a bug.
             ErrorCode::SystemIoFailure
