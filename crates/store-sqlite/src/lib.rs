@@ -67,6 +67,16 @@ impl SqliteStore {
     /// Opens (creating if needed) the store in `data_dir`, applies migrations
     /// and starts the writer thread. Must run inside a Tokio runtime.
     pub fn open(data_dir: &Path) -> Result<Self> {
+        Self::open_with(data_dir, |_| Ok(()))
+    }
+
+    /// [`open`](Self::open), with `prepare_writer` applied to the writer's
+    /// connection before it starts (tests cap the database size with it, to
+    /// make the disk "full" without a small file system).
+    fn open_with(
+        data_dir: &Path,
+        prepare_writer: impl FnOnce(&Connection) -> rusqlite::Result<()>,
+    ) -> Result<Self> {
         std::fs::create_dir_all(data_dir).map_err(|e| {
             StoreError::Unavailable(format!(
                 "cannot create data directory {}: {e}",
@@ -77,6 +87,7 @@ impl SqliteStore {
         let mut conn = open_connection(&path)?;
         schema::migrate(&mut conn).map_err(sql_error)?;
         writer::backfill_tree_hashes(&mut conn)?;
+        prepare_writer(&conn).map_err(sql_error)?;
         let (appends, receiver) = AppendQueue::new();
         let write_health = Arc::new(Mutex::new(WriteHealth::Ok));
         let writer = writer::Writer::new(conn, path.clone(), write_health.clone());
