@@ -29,9 +29,7 @@ use std::sync::{Arc, Mutex};
 pub async fn run(pool: Pool, mut requests: GroupReceiver, health: Arc<Mutex<WriteHealth>>) {
     while let Some(group) = requests.next_group().await {
         let written = write_group(&pool, &group).await;
-        if let Ok(mut health) = health.lock() {
-            *health = WriteHealth::after(&health, &written);
-        }
+        WriteHealth::record(&health, &written);
         answer(group, written);
     }
 }

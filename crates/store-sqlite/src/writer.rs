@@ -46,9 +46,7 @@ impl Writer {
     pub fn run(mut self, mut requests: GroupReceiver) {
         while let Some(group) = requests.blocking_next_group() {
             let written = self.write(&group);
-            if let Ok(mut health) = self.health.lock() {
-                *health = WriteHealth::after(&health, &written);
-            }
+            WriteHealth::record(&self.health, &written);
             answer(group, written);
         }
     }

@@ -204,6 +204,30 @@ pub enum WriteHealth {
 }
 
 impl WriteHealth {
+    /// Records how a writer's transaction ended in `cell`, logging only the
+    /// changes (failing, recovered), so that a full disk under steady traffic
+    /// does not also flood the logs with one line per transaction.
+    pub fn record<T>(cell: &std::sync::Mutex<WriteHealth>, outcome: &Result<T>) {
+        let Ok(mut health) = cell.lock() else { return };
+        let next = WriteHealth::after(&health, outcome);
+        match (&*health, &next) {
+            (
+                WriteHealth::Ok,
+                WriteHealth::Full { reason, .. } | WriteHealth::Failing { reason, .. },
+            ) => {
+                tracing::error!(%reason, "appends are failing: requests are answered 503 and nothing of them is stored, until a transaction succeeds again");
+            }
+            (
+                WriteHealth::Full { since, .. } | WriteHealth::Failing { since, .. },
+                WriteHealth::Ok,
+            ) => {
+                tracing::warn!(failing_since = %since.to_rfc3339(), "appends succeed again");
+            }
+            _ => {}
+        }
+        *health = next;
+    }
+
     /// The health after a transaction that ended with `outcome`; `previous`
     /// keeps the time a run of failures began.
     pub fn after<T>(previous: &WriteHealth, outcome: &Result<T>) -> WriteHealth {
