@@ -2,8 +2,12 @@
 //! `GET /api/v1/events/{id}` and `GET /api/v1/events/histogram`.
 
 use crate::api::body::read_json;
+use crate::api::schema::{
+    Bucket, EventEnvelope, EventPage, FilterParams, Histogram, HistogramParams, IngestAnswer,
+    IngestBody, PageParams, Receipt,
+};
 use crate::auth::ApiCaller;
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorBody};
 use crate::state::{AppState, Metrics};
 use auditlog_core::event::api_json;
 use auditlog_core::filter::{DEFAULT_LIMIT, MAX_LIMIT};
@@ -17,7 +21,33 @@ use serde_json::{json, Value};
 
 /// Most events in one request.
 pub const MAX_BATCH_EVENTS: usize = 1_000;
+/// The query parameters of `GET /api/v1/events` besides the filters.
+pub const QUERY_PARAMS: &[&str] = &["limit", "cursor"];
+/// The query parameter of `GET /api/v1/events/histogram` besides the filters.
+pub const HISTOGRAM_PARAMS: &[&str] = &["interval"];
 
+/// Sends one event or a batch; all or nothing, durable once answered.
+#[utoipa::path(
+    post,
+    path = "/api/v1/events",
+    operation_id = "ingest_events",
+    tag = "events",
+    security(("bearer" = [])),
+    request_body(
+        content = IngestBody,
+        description = "One event, or `{\"events\": [...]}` with 1 to 1,000 of them; at most 10 MiB"
+    ),
+    responses(
+        (status = 201, description = "Stored and durable (at least one event was new)", body = IngestAnswer),
+        (status = 200, description = "Every event repeated a stored one with the same content; nothing new was stored", body = IngestAnswer),
+        (status = 400, description = "The body is not valid JSON", body = ErrorBody),
+        (status = 403, description = "The key lacks the `ingest` scope", body = ErrorBody),
+        (status = 409, description = "An event reuses a stored id with different content; nothing was stored", body = ErrorBody),
+        (status = 413, description = "The body is over 10 MiB or holds more than 1,000 events", body = ErrorBody),
+        (status = 415, description = "The body is not sent as `Content-Type: application/json`", body = ErrorBody),
+        (status = 422, description = "An event breaks a rule; `details` names each bad index and field; nothing was stored", body = ErrorBody),
+    )
+)]
 pub async fn ingest(
     State(state): State<AppState>,
     caller: ApiCaller,
@@ -55,11 +85,17 @@ async fn ingest_inner(
     } else {
         StatusCode::OK
     };
-    let answer: Vec<Value> = receipts
-        .iter()
-        .map(|r| json!({"id": r.id, "seq": r.seq, "hash": leaf::to_hex(&r.hash)}))
-        .collect();
-    Ok((status, axum::Json(json!({ "events": answer }))).into_response())
+    let answer = IngestAnswer {
+        events: receipts
+            .iter()
+            .map(|r| Receipt {
+                id: r.id.clone(),
+                seq: r.seq,
+                hash: leaf::to_hex(&r.hash),
+            })
+            .collect(),
+    };
+    Ok((status, axum::Json(answer)).into_response())
 }
 
 /// A body is one event, or `{"events": [...]}` with 1 to 1,000 of them.
@@ -213,6 +249,19 @@ fn events_array(out: &mut Vec<u8>, events: &[EventRecord]) {
     out.push(b']');
 }
 
+/// Events newest first (by time, then seq), one page at a time.
+#[utoipa::path(
+    get,
+    path = "/api/v1/events",
+    operation_id = "query_events",
+    tag = "events",
+    security(("bearer" = [])),
+    params(FilterParams, PageParams),
+    responses(
+        (status = 200, description = "One page; follow `next_cursor` for the next", body = EventPage),
+        (status = 400, description = "An unknown parameter, a bad value (date, event type, action), `from` after `to`, a bad cursor or an out-of-range limit; `details` names it", body = ErrorBody),
+    )
+)]
 pub async fn query(
     State(state): State<AppState>,
     caller: ApiCaller,
@@ -220,7 +269,7 @@ pub async fn query(
 ) -> Result<Response, ApiError> {
     caller.require(Scope::Read)?;
     Metrics::add(&state.metrics.query_requests, 1);
-    let (filter, rest) = parse_filter(&pairs, &caller.account.taxonomy, &["limit", "cursor"])?;
+    let (filter, rest) = parse_filter(&pairs, &caller.account.taxonomy, QUERY_PARAMS)?;
     let limit = parse_limit(single(&rest, "limit")?)?;
     let cursor = single(&rest, "cursor")?.map(Cursor::decode).transpose()?;
     let page = state
@@ -239,6 +288,19 @@ pub async fn query(
     Ok(raw_json(StatusCode::OK, out))
 }
 
+/// One event of the key's account by its id.
+#[utoipa::path(
+    get,
+    path = "/api/v1/events/{id}",
+    operation_id = "get_event",
+    tag = "events",
+    security(("bearer" = [])),
+    params(("id" = String, Path, description = "The event's id")),
+    responses(
+        (status = 200, description = "The event", body = EventEnvelope),
+        (status = 404, description = "No event with this id in the key's account", body = ErrorBody),
+    )
+)]
 pub async fn get_one(
     State(state): State<AppState>,
     caller: ApiCaller,
@@ -282,6 +344,19 @@ pub async fn histogram_data(
     Ok((total, filled))
 }
 
+/// Events per hour, day or week for the same filters as the query.
+#[utoipa::path(
+    get,
+    path = "/api/v1/events/histogram",
+    operation_id = "events_histogram",
+    tag = "events",
+    security(("bearer" = [])),
+    params(FilterParams, HistogramParams),
+    responses(
+        (status = 200, description = "The buckets, oldest first", body = Histogram),
+        (status = 400, description = "An unknown parameter or a bad value; `details` names it", body = ErrorBody),
+    )
+)]
 pub async fn histogram(
     State(state): State<AppState>,
     caller: ApiCaller,
@@ -289,18 +364,22 @@ pub async fn histogram(
 ) -> Result<Response, ApiError> {
     caller.require(Scope::Read)?;
     Metrics::add(&state.metrics.query_requests, 1);
-    let (filter, rest) = parse_filter(&pairs, &caller.account.taxonomy, &["interval"])?;
+    let (filter, rest) = parse_filter(&pairs, &caller.account.taxonomy, HISTOGRAM_PARAMS)?;
     let interval = single(&rest, "interval")?
         .map(Interval::parse)
         .transpose()?
         .unwrap_or(Interval::Day);
     let (total, buckets) = histogram_data(&state, caller.account.id, &filter, interval).await?;
-    let buckets: Vec<Value> = buckets
-        .into_iter()
-        .map(|(start, count)| json!({"start": start.to_rfc3339(), "count": count}))
-        .collect();
-    Ok(
-        axum::Json(json!({"total": total, "interval": interval.as_str(), "buckets": buckets}))
-            .into_response(),
-    )
+    let answer = Histogram {
+        total,
+        interval: interval.into(),
+        buckets: buckets
+            .into_iter()
+            .map(|(start, count)| Bucket {
+                start: start.to_rfc3339(),
+                count,
+            })
+            .collect(),
+    };
+    Ok(axum::Json(answer).into_response())
 }

@@ -5,8 +5,12 @@
 //! parameter so that both are audited the same way.
 
 use crate::api::body::read_json;
+use crate::api::schema::{
+    CompressionName, Export, ExportEnvelope, ExportFile, ExportFormatName, ExportList,
+    ExportRequest, ExportStatusName,
+};
 use crate::auth::ApiCaller;
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorBody};
 use crate::exports::audit::{self, AuditActor, ExportAction};
 use crate::exports::file::extension;
 use crate::state::AppState;
@@ -22,23 +26,36 @@ use serde_json::{json, Value};
 use tokio::io::AsyncReadExt;
 
 /// The export object of SPEC.md.
-pub fn export_json(job: &ExportJob) -> Value {
+pub fn export_view(job: &ExportJob) -> Export {
     let time = |t: Option<Timestamp>| t.map(Timestamp::to_rfc3339);
-    json!({
-        "id": job.id,
-        "status": job.status.as_str(),
-        "format": job.format.as_str(),
-        "compression": job.compression.as_str(),
-        "filters": job.filters,
-        "requested_by": job.requested_by,
-        "created_at": job.created_at.to_rfc3339(),
-        "completed_at": time(job.completed_at),
-        "expires_at": time(job.expires_at),
-        "row_count": job.row_count,
-        "size_bytes": job.size_bytes,
-        "sha256": job.sha256,
-        "error": job.error,
-    })
+    Export {
+        id: job.id,
+        status: match job.status {
+            ExportStatus::Queued => ExportStatusName::Queued,
+            ExportStatus::Running => ExportStatusName::Running,
+            ExportStatus::Completed => ExportStatusName::Completed,
+            ExportStatus::Failed => ExportStatusName::Failed,
+            ExportStatus::Expired => ExportStatusName::Expired,
+        },
+        format: match job.format {
+            ExportFormat::Csv => ExportFormatName::Csv,
+            ExportFormat::Jsonl => ExportFormatName::Jsonl,
+            ExportFormat::Bundle => ExportFormatName::Bundle,
+        },
+        compression: match job.compression {
+            Compression::None => CompressionName::None,
+            Compression::Gzip => CompressionName::Gzip,
+        },
+        filters: job.filters.clone(),
+        requested_by: job.requested_by.clone(),
+        created_at: job.created_at.to_rfc3339(),
+        completed_at: time(job.completed_at),
+        expires_at: time(job.expires_at),
+        row_count: job.row_count,
+        size_bytes: job.size_bytes,
+        sha256: job.sha256.clone(),
+        error: job.error.clone(),
+    }
 }
 
 fn unprocessable(field: &str, rule: &str, message: String) -> ApiError {
@@ -156,6 +173,22 @@ pub async fn start_export(
     Ok(job)
 }
 
+/// Queues an export of the events matching the filters as they are now.
+#[utoipa::path(
+    post,
+    path = "/api/v1/exports",
+    operation_id = "create_export",
+    tag = "exports",
+    security(("bearer" = [])),
+    request_body(content = ExportRequest),
+    responses(
+        (status = 202, description = "Queued; it runs in the background (poll `GET /api/v1/exports/{id}`)", body = ExportEnvelope),
+        (status = 400, description = "The body is not valid JSON, or a filter value is bad (`details` names it)", body = ErrorBody),
+        (status = 413, description = "The body is over 10 MiB", body = ErrorBody),
+        (status = 415, description = "The body is not sent as `Content-Type: application/json`", body = ErrorBody),
+        (status = 422, description = "The request breaks a rule (unknown field, format, compression); `details` names it", body = ErrorBody),
+    )
+)]
 pub async fn create(
     State(state): State<AppState>,
     caller: ApiCaller,
@@ -176,16 +209,27 @@ pub async fn create(
     .await?;
     Ok((
         StatusCode::ACCEPTED,
-        axum::Json(json!({"export": export_json(&job)})),
+        axum::Json(ExportEnvelope {
+            export: export_view(&job),
+        }),
     )
         .into_response())
 }
 
+/// The account's exports, newest first.
+#[utoipa::path(
+    get,
+    path = "/api/v1/exports",
+    operation_id = "list_exports",
+    tag = "exports",
+    security(("bearer" = [])),
+    responses((status = 200, description = "The exports", body = ExportList))
+)]
 pub async fn list(State(state): State<AppState>, caller: ApiCaller) -> Result<Response, ApiError> {
     caller.require(Scope::Read)?;
     let jobs = state.store.exports(caller.account.id).await?;
-    let exports: Vec<Value> = jobs.iter().map(export_json).collect();
-    Ok(axum::Json(json!({ "exports": exports })).into_response())
+    let exports = jobs.iter().map(export_view).collect();
+    Ok(axum::Json(ExportList { exports }).into_response())
 }
 
 /// The account's export `id`, or 404 (also for another account's export,
@@ -200,6 +244,19 @@ pub async fn find(state: &AppState, account: &Account, id: &str) -> Result<Expor
         .ok_or_else(missing)
 }
 
+/// One export of the key's account.
+#[utoipa::path(
+    get,
+    path = "/api/v1/exports/{id}",
+    operation_id = "get_export",
+    tag = "exports",
+    security(("bearer" = [])),
+    params(("id" = i64, Path, description = "The export's id")),
+    responses(
+        (status = 200, description = "The export", body = ExportEnvelope),
+        (status = 404, description = "No export with this id in the key's account", body = ErrorBody),
+    )
+)]
 pub async fn get_one(
     State(state): State<AppState>,
     caller: ApiCaller,
@@ -207,9 +264,35 @@ pub async fn get_one(
 ) -> Result<Response, ApiError> {
     caller.require(Scope::Read)?;
     let job = find(&state, &caller.account, &id).await?;
-    Ok(axum::Json(json!({"export": export_json(&job)})).into_response())
+    Ok(axum::Json(ExportEnvelope {
+        export: export_view(&job),
+    })
+    .into_response())
 }
 
+/// The file of a completed export, streamed; the download is audited.
+#[utoipa::path(
+    get,
+    path = "/api/v1/exports/{id}/download",
+    operation_id = "download_export",
+    tag = "exports",
+    security(("bearer" = [])),
+    params(("id" = i64, Path, description = "The export's id")),
+    responses(
+        (status = 200, description = "The file, as `format` and `compression` say",
+            headers(("Content-Disposition" = String, description = "`attachment; filename=\"auditlog-<account>-export-<id>.<ext>\"`")),
+            content(
+                (ExportFile = "text/csv"),
+                (ExportFile = "application/x-ndjson"),
+                (ExportFile = "application/gzip"),
+                (ExportFile = "application/x-tar"),
+            )
+        ),
+        (status = 404, description = "No export with this id in the key's account", body = ErrorBody),
+        (status = 409, description = "The export is not completed (yet, or it failed)", body = ErrorBody),
+        (status = 410, description = "The export has expired and its file was deleted", body = ErrorBody),
+    )
+)]
 pub async fn download_route(
     State(state): State<AppState>,
     caller: ApiCaller,
