@@ -397,6 +397,13 @@ fn the_description_is_valid_openapi_3_in_the_basics() {
                     "{name}: 429 without Retry-After"
                 );
             }
+            if path.contains('{') {
+                // A path id that does not decode to UTF-8 (`api::path::PathId`).
+                assert!(
+                    responses.contains_key("400"),
+                    "{name}: a path id can earn 400"
+                );
+            }
             let body_statuses = ["400", "413", "415"];
             if operation.get("requestBody").is_some() {
                 for status in body_statuses {
@@ -737,6 +744,17 @@ async fn error_answers_are_what_the_description_says() {
             "/api/v1/exports/77",
             Some(app.read.as_str()),
             StatusCode::NOT_FOUND,
+        ),
+        // A path id that does not decode to UTF-8 is refused in the error shape too.
+        (
+            "/api/v1/events/%FF",
+            Some(app.read.as_str()),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            "/api/v1/exports/%FF/download",
+            Some(app.read.as_str()),
+            StatusCode::BAD_REQUEST,
         ),
     ] {
         let (got, body) = app.send(Method::GET, uri, key, None).await;

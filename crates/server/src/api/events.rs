@@ -2,6 +2,7 @@
 //! `GET /api/v1/events/{id}` and `GET /api/v1/events/histogram`.
 
 use crate::api::body::read_json;
+use crate::api::path::{PathId, BAD_PATH_ID};
 use crate::api::schema::{
     Bucket, EventEnvelope, EventPage, FilterParams, Histogram, HistogramParams, IngestAnswer,
     IngestBody, PageParams, Receipt,
@@ -14,7 +15,7 @@ use auditlog_core::filter::{DEFAULT_LIMIT, MAX_LIMIT};
 use auditlog_core::{leaf, Cursor, EventFilter, Interval, NewEvent, Taxonomy, Timestamp};
 use auditlog_store::{AccountId, EventRecord, Scope, StoreError};
 use axum::body::Body;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::{json, Value};
@@ -298,13 +299,14 @@ pub async fn query(
     params(("id" = String, Path, description = "The event's id")),
     responses(
         (status = 200, description = "The event", body = EventEnvelope),
+        (status = 400, description = BAD_PATH_ID, body = ErrorBody),
         (status = 404, description = "No event with this id in the key's account", body = ErrorBody),
     )
 )]
 pub async fn get_one(
     State(state): State<AppState>,
     caller: ApiCaller,
-    Path(id): Path<String>,
+    PathId(id): PathId,
 ) -> Result<Response, ApiError> {
     caller.require(Scope::Read)?;
     let record = state

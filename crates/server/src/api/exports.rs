@@ -5,6 +5,7 @@
 //! parameter so that both are audited the same way.
 
 use crate::api::body::read_json;
+use crate::api::path::{PathId, BAD_PATH_ID};
 use crate::api::schema::{
     CompressionName, Export, ExportEnvelope, ExportFile, ExportFormatName, ExportList,
     ExportRequest, ExportStatusName,
@@ -19,7 +20,7 @@ use auditlog_store::{
     Account, Compression, ExportFormat, ExportJob, ExportStatus, NewExportJob, Scope,
 };
 use axum::body::{Body, Bytes};
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::{json, Value};
@@ -254,13 +255,14 @@ pub async fn find(state: &AppState, account: &Account, id: &str) -> Result<Expor
     params(("id" = i64, Path, description = "The export's id")),
     responses(
         (status = 200, description = "The export", body = ExportEnvelope),
+        (status = 400, description = BAD_PATH_ID, body = ErrorBody),
         (status = 404, description = "No export with this id in the key's account", body = ErrorBody),
     )
 )]
 pub async fn get_one(
     State(state): State<AppState>,
     caller: ApiCaller,
-    Path(id): Path<String>,
+    PathId(id): PathId,
 ) -> Result<Response, ApiError> {
     caller.require(Scope::Read)?;
     let job = find(&state, &caller.account, &id).await?;
@@ -288,6 +290,7 @@ pub async fn get_one(
                 (ExportFile = "application/x-tar"),
             )
         ),
+        (status = 400, description = BAD_PATH_ID, body = ErrorBody),
         (status = 404, description = "No export with this id in the key's account", body = ErrorBody),
         (status = 409, description = "The export is not completed (yet, or it failed)", body = ErrorBody),
         (status = 410, description = "The export has expired and its file was deleted", body = ErrorBody),
@@ -296,7 +299,7 @@ pub async fn get_one(
 pub async fn download_route(
     State(state): State<AppState>,
     caller: ApiCaller,
-    Path(id): Path<String>,
+    PathId(id): PathId,
 ) -> Result<Response, ApiError> {
     caller.require(Scope::Read)?;
     let job = find(&state, &caller.account, &id).await?;

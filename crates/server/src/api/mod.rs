@@ -5,6 +5,7 @@ pub mod events;
 pub mod exports;
 pub mod openapi;
 pub mod ops;
+pub mod path;
 pub mod proofs;
 pub mod schema;
 

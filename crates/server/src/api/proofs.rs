@@ -2,13 +2,14 @@
 //! checkpoints, inclusion proofs for one event and consistency proofs
 //! between two tree sizes. Hashes are standard base64, as in checkpoints.
 
+use crate::api::path::{PathId, BAD_PATH_ID};
 use crate::api::schema::{CheckpointParams, ConsistencyParams, ConsistencyProof, InclusionProof};
 use crate::auth::ApiCaller;
 use crate::error::{ApiError, ErrorBody};
 use crate::signer::{CheckpointSigner, SignError};
 use crate::state::AppState;
 use auditlog_store::{tree, Scope, StoredCheckpoint};
-use axum::extract::{Path, Query, State};
+use axum::extract::{Query, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use base64::engine::general_purpose::STANDARD as BASE64;
@@ -174,6 +175,7 @@ async fn covering(
     params(("id" = String, Path, description = "The event's id")),
     responses(
         (status = 200, description = "The leaf bytes, the inclusion proof and the signed checkpoint it verifies against", body = InclusionProof),
+        (status = 400, description = BAD_PATH_ID, body = ErrorBody),
         (status = 404, description = "No event with this id in the key's account", body = ErrorBody),
         (status = 503, description = "No signing key is configured, or signing is refused because the store was rolled back", body = ErrorBody),
     )
@@ -181,7 +183,7 @@ async fn covering(
 pub async fn event_proof(
     State(state): State<AppState>,
     caller: ApiCaller,
-    Path(id): Path<String>,
+    PathId(id): PathId,
 ) -> Result<Response, ApiError> {
     caller.require(Scope::Read)?;
     signer(&state)?;
