@@ -109,7 +109,7 @@ pub struct EventBatch {
 #[serde(untagged)]
 pub enum IngestBody {
     Batch(EventBatch),
-    One(NewEvent),
+    One(Box<NewEvent>),
 }
 
 /// What was stored for one event of the request.
