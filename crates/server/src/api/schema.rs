@@ -36,7 +36,8 @@ pub struct NewEvent {
     /// UUIDv7) when left out.
     #[schema(min_length = 1, max_length = 64, pattern = "^[\\x20-\\x7e]+$")]
     pub id: Option<String>,
-    /// RFC 3339; the time of receipt when left out; at most 5 minutes in the future.
+    /// RFC 3339, in the years 0000 to 9999 in UTC; the time of receipt when
+    /// left out; at most 5 minutes in the future.
     #[schema(format = DateTime)]
     pub time: Option<String>,
     /// From the account's taxonomy, e.g. `Test Case`, `Authentication`.
