@@ -132,11 +132,36 @@ fn parse_request(
             "a bundle is a tar file of already compact parts and is never compressed; leave compression out".into(),
         ));
     }
-    let filter = EventFilter::from_json(
-        object.get("filters").unwrap_or(&Value::Null),
-        &account.taxonomy,
-    )?;
+    let filters = object.get("filters").unwrap_or(&Value::Null);
+    refuse_lists_for_single_filters(filters)?;
+    let filter = EventFilter::from_json(filters, &account.taxonomy)?;
     Ok((format, compression, filter))
+}
+
+/// The filters that take one value, as in a query (where repeating them is refused).
+const SINGLE_VALUE_FILTERS: &[&str] = &["app", "version", "target_id", "from", "to"];
+
+/// A single-value filter given as an array is refused, not read loosely
+/// (the filter reader would take the last of several times, or nothing from
+/// an empty array), so that a request means what it says.
+fn refuse_lists_for_single_filters(filters: &Value) -> Result<(), ApiError> {
+    let Value::Object(filters) = filters else {
+        return Ok(());
+    };
+    for name in SINGLE_VALUE_FILTERS {
+        if let Some(value) = filters.get(*name) {
+            if !(value.is_string() || value.is_null()) {
+                return Err(ApiError::bad_request(
+                    "invalid_parameter",
+                    format!("filters.{name} takes one value: a string"),
+                )
+                .with_details(
+                    json!({"field": format!("filters.{name}"), "rule": "not_a_string"}),
+                ));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Queues an export of `account`'s events matching `filter` as they are
@@ -406,4 +431,40 @@ fn file_chunks(
         buf.truncate(n);
         Ok(Some((Bytes::from(buf), file)))
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn account() -> Account {
+        Account {
+            id: 1,
+            name: "acme".into(),
+            taxonomy: Default::default(),
+        }
+    }
+
+    /// Regression: `{"from": ["2026-01-01T00:00:00Z", "2026-06-01T00:00:00Z"]}`
+    /// was read as the last time, and `{"app": []}` as no filter, although
+    /// the description has a string there.
+    #[test]
+    fn single_value_filters_refuse_arrays() {
+        for filters in [
+            json!({"from": ["2026-01-01T00:00:00Z", "2026-06-01T00:00:00Z"]}),
+            json!({"app": []}),
+            json!({"target_id": ["TC-1"]}),
+            json!({"version": 2}),
+        ] {
+            let body = json!({"format": "csv", "filters": filters});
+            let error = parse_request(&body, &account()).unwrap_err();
+            assert_eq!(error.status, StatusCode::BAD_REQUEST, "{body}");
+            assert_eq!(error.details.unwrap()["rule"], "not_a_string");
+        }
+        let body =
+            json!({"format": "csv", "filters": {"app": "Web", "to": null, "user": ["u-1", "u-2"]}});
+        let (_, _, filter) = parse_request(&body, &account()).unwrap();
+        assert_eq!(filter.app.as_deref(), Some("Web"));
+        assert_eq!(filter.users, ["u-1", "u-2"]);
+    }
 }

@@ -38,13 +38,13 @@ pub struct NewEvent {
     pub id: Option<String>,
     /// RFC 3339, in the years 0000 to 9999 in UTC; the time of receipt when
     /// left out; at most 5 minutes in the future.
-    #[schema(format = DateTime)]
+    #[schema(format = DateTime, max_length = 64)]
     pub time: Option<String>,
     /// From the account's taxonomy, e.g. `Test Case`, `Authentication`.
-    #[schema(max_length = 200, examples("Test Case"))]
+    #[schema(max_length = 200, pattern = "\\S", examples("Test Case"))]
     pub event_type: String,
     /// Allowed for the event type, e.g. `Create`, `Update`, `Delete`.
-    #[schema(max_length = 200, examples("Update"))]
+    #[schema(max_length = 200, pattern = "\\S", examples("Update"))]
     pub action: String,
     pub actor: NewActor,
     #[schema(max_length = 200)]
@@ -66,7 +66,7 @@ pub struct NewEvent {
 #[serde(deny_unknown_fields)]
 pub struct NewActor {
     /// Not blank.
-    #[schema(min_length = 1, max_length = 200)]
+    #[schema(min_length = 1, max_length = 200, pattern = "\\S")]
     pub id: String,
     #[schema(max_length = 200)]
     pub name: Option<String>,
