@@ -6,7 +6,9 @@ use auditlog_core::FieldError;
 use auditlog_store::StoreError;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
+use utoipa::ToSchema;
 
 #[derive(Debug)]
 pub struct ApiError {
@@ -108,13 +110,44 @@ impl From<StoreError> for ApiError {
     }
 }
 
+/// The body of every error answer (the OpenAPI description's `Error`).
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(as = Error, example = json!({"error": {
+    "code": "invalid_parameter",
+    "message": "limit must be a whole number from 1 to 1000; got \"0\"",
+    "details": {"field": "limit", "rule": "out_of_range"}
+}}))]
+pub struct ErrorBody {
+    pub error: ErrorObject,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ErrorObject {
+    /// A stable snake_case code that programs may branch on.
+    #[schema(pattern = "^[a-z][a-z0-9_]*$")]
+    pub code: String,
+    /// What is wrong and how to fix it, for people.
+    pub message: String,
+    /// More about the error where there is more to say: the bad field and
+    /// its rule (`{"field", "rule"}`), or per invalid event of a batch
+    /// `[{"index", "errors": [{"field", "rule", "message"}]}]`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Value, nullable = false)]
+    pub details: Option<Value>,
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let mut error = json!({"code": self.code, "message": self.message});
-        if let Some(details) = self.details {
-            error["details"] = details;
-        }
-        let mut response = (self.status, axum::Json(json!({ "error": error }))).into_response();
+        let body = ErrorBody {
+            error: ErrorObject {
+                code: self.code.to_string(),
+                message: self.message,
+                details: self.details,
+            },
+        };
+        let mut response = (self.status, axum::Json(body)).into_response();
         if let Some(seconds) = self.retry_after {
             response
                 .headers_mut()
