@@ -24,6 +24,7 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use std::time::Duration;
+use tracing::Instrument;
 
 /// What a timed-out client is told to wait before retrying.
 const RETRY_AFTER: Duration = Duration::from_secs(5);
@@ -36,7 +37,9 @@ pub async fn answer_within(
     next: Next,
 ) -> Response {
     let for_api = is_api_path(request.uri().path());
-    let handler = tokio::spawn(next.run(request));
+    // The task carries the request's span, so that its log lines keep the
+    // request's fields (such as its id).
+    let handler = tokio::spawn(next.run(request).in_current_span());
     match tokio::time::timeout(limit, handler).await {
         Ok(Ok(response)) => response,
         // The handler panicked; the panic was already reported by the runtime.
