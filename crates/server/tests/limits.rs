@@ -4,6 +4,7 @@
 //! closing of unanswered connections, and the body limit of every class of
 //! route that reads a body.
 
+use auditlog_core::Timestamp;
 use auditlog_server::api::body::{MAX_BODY_BYTES, MAX_SMALL_BODY_BYTES};
 use auditlog_server::auth::{hash_api_key, hash_password, new_api_key};
 use auditlog_server::console::session::{start_session, SESSION_COOKIE};
@@ -15,7 +16,6 @@ use auditlog_store::{
     Scope, Store,
 };
 use auditlog_store_sqlite::SqliteStore;
-use auditlog_core::Timestamp;
 use serde_json::{json, Value};
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -71,7 +71,11 @@ impl TestServer {
         let account = self.account("acme").await;
         let key = new_api_key();
         self.store
-            .create_api_key(account.id, hash_api_key(&key), &[Scope::Read, Scope::Ingest])
+            .create_api_key(
+                account.id,
+                hash_api_key(&key),
+                &[Scope::Read, Scope::Ingest],
+            )
             .await
             .unwrap();
         key
@@ -206,9 +210,7 @@ async fn a_stalled_store_is_answered_503_timeout_within_the_request_timeout() {
 
     let body = serde_json::to_vec(&event("stalled-1")).unwrap();
     let started = Instant::now();
-    let response = server
-        .post_json(&key, "/api/v1/events", body.clone())
-        .await;
+    let response = server.post_json(&key, "/api/v1/events", body.clone()).await;
     let took = started.elapsed();
     assert_eq!(response.status(), 503);
     assert!(
@@ -261,11 +263,7 @@ async fn completed_export(server: &TestServer, size: usize) -> i64 {
     let file_name = format!("export-{}.jsonl", job.id);
     let line = b"{\"padding\":\"................................................\"}\n";
     let content: Vec<u8> = line.iter().copied().cycle().take(size).collect();
-    std::fs::write(
-        server.state.exports.settings.dir.join(&file_name),
-        &content,
-    )
-    .unwrap();
+    std::fs::write(server.state.exports.settings.dir.join(&file_name), &content).unwrap();
     let done = server
         .store
         .complete_export(
@@ -342,7 +340,11 @@ async fn read_response(stream: &mut TcpStream) -> String {
         if let Some((head, body)) = text.split_once("\r\n\r\n") {
             let length: usize = head
                 .lines()
-                .find_map(|l| l.to_ascii_lowercase().strip_prefix("content-length: ").map(|v| v.trim().parse().unwrap()))
+                .find_map(|l| {
+                    l.to_ascii_lowercase()
+                        .strip_prefix("content-length: ")
+                        .map(|v| v.trim().parse().unwrap())
+                })
                 .unwrap_or(0);
             if body.len() >= length {
                 return text;
@@ -360,8 +362,12 @@ async fn a_third_connection_waits_until_one_of_two_closes() {
     .await;
     let mut first = TcpStream::connect(server.address).await.unwrap();
     let mut second = TcpStream::connect(server.address).await.unwrap();
-    assert!(raw_get(&mut first, "/healthz").await.starts_with("HTTP/1.1 200"));
-    assert!(raw_get(&mut second, "/healthz").await.starts_with("HTTP/1.1 200"));
+    assert!(raw_get(&mut first, "/healthz")
+        .await
+        .starts_with("HTTP/1.1 200"));
+    assert!(raw_get(&mut second, "/healthz")
+        .await
+        .starts_with("HTTP/1.1 200"));
 
     // The third connects (the kernel queues it) but is not served while
     // both places are held by open keep-alive connections.
@@ -373,7 +379,9 @@ async fn a_third_connection_waits_until_one_of_two_closes() {
     let waiting = tokio::time::timeout(Duration::from_millis(500), read_response(&mut third)).await;
     assert!(waiting.is_err(), "the third connection was served");
     // Both held connections are still served.
-    assert!(raw_get(&mut second, "/healthz").await.starts_with("HTTP/1.1 200"));
+    assert!(raw_get(&mut second, "/healthz")
+        .await
+        .starts_with("HTTP/1.1 200"));
 
     drop(first);
     let answer = tokio::time::timeout(Duration::from_secs(5), read_response(&mut third))
@@ -449,11 +457,16 @@ async fn a_request_trickled_in_is_cut_off_and_an_idle_keep_alive_closed() {
     }
     let closed_after = time_until_closed(&mut trickle, started).await;
     assert!(cut, "the trickling client was never cut off");
-    assert!(closed_after < Duration::from_secs(3), "closed after {closed_after:?}");
+    assert!(
+        closed_after < Duration::from_secs(3),
+        "closed after {closed_after:?}"
+    );
 
     // A keep-alive connection is served, then closed once left idle.
     let mut idle = TcpStream::connect(server.address).await.unwrap();
-    assert!(raw_get(&mut idle, "/healthz").await.starts_with("HTTP/1.1 200"));
+    assert!(raw_get(&mut idle, "/healthz")
+        .await
+        .starts_with("HTTP/1.1 200"));
     let answered = Instant::now();
     let closed_after = time_until_closed(&mut idle, answered).await;
     assert!(
@@ -499,12 +512,20 @@ async fn an_export_request_takes_64_kib_and_refuses_one_byte_more_with_413() {
     let request = json!({"format": "csv"});
 
     let at_limit = server
-        .post_json(&key, "/api/v1/exports", padded(&request, MAX_SMALL_BODY_BYTES))
+        .post_json(
+            &key,
+            "/api/v1/exports",
+            padded(&request, MAX_SMALL_BODY_BYTES),
+        )
         .await;
     assert_eq!(at_limit.status(), 202);
 
     let over = server
-        .post_json(&key, "/api/v1/exports", padded(&request, MAX_SMALL_BODY_BYTES + 1))
+        .post_json(
+            &key,
+            "/api/v1/exports",
+            padded(&request, MAX_SMALL_BODY_BYTES + 1),
+        )
         .await;
     assert_eq!(over.status(), 413);
     let error = error_of(over).await;
@@ -545,9 +566,13 @@ async fn console_forms_over_64_kib_are_refused_413_with_a_page() {
     };
 
     // Sign-in, without a session.
-    let over = post("/login", form_of_size(MAX_SMALL_BODY_BYTES + 1), String::new())
-        .await
-        .unwrap();
+    let over = post(
+        "/login",
+        form_of_size(MAX_SMALL_BODY_BYTES + 1),
+        String::new(),
+    )
+    .await
+    .unwrap();
     assert_eq!(over.status(), 413);
     assert!(over.headers()["content-type"]
         .to_str()
@@ -572,6 +597,10 @@ async fn console_forms_over_64_kib_are_refused_413_with_a_page() {
         let at_limit = post(path, form_of_size(MAX_SMALL_BODY_BYTES), cookie.clone())
             .await
             .unwrap();
-        assert_eq!(at_limit.status(), 403, "{path}: refused for its CSRF token only");
+        assert_eq!(
+            at_limit.status(),
+            403,
+            "{path}: refused for its CSRF token only"
+        );
     }
 }

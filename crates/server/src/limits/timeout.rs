@@ -43,9 +43,7 @@ pub async fn answer_within(
     match tokio::time::timeout(limit, handler).await {
         Ok(Ok(response)) => response,
         // The handler panicked; the panic was already reported by the runtime.
-        Ok(Err(join_error)) => {
-            ApiError::internal("request handler", join_error).into_response()
-        }
+        Ok(Err(join_error)) => ApiError::internal("request handler", join_error).into_response(),
         Err(_elapsed) => timed_out(limit, for_api),
     }
 }
