@@ -140,15 +140,20 @@ impl CappedConnection {
     }
 
     /// Called when the stream is not ready: `Ready` with an error once the
-    /// deadline has passed, else arms the alarm so the task wakes for it.
+    /// deadline has passed, else makes sure the alarm wakes the task by then.
     fn poll_deadline(&mut self, cx: &mut Context<'_>) -> Poll<io::Error> {
-        let deadline = self.deadline();
-        if self.alarm.deadline() != deadline {
+        // The deadline only ever moves later, so the alarm may lag behind it:
+        // when it rings early it is set again. That re-arms the timer once
+        // per idle period instead of once per request on a busy connection.
+        loop {
+            if self.alarm.as_mut().poll(cx).is_pending() {
+                return Poll::Pending;
+            }
+            let deadline = self.deadline();
+            if Instant::now() >= deadline {
+                return Poll::Ready(self.timed_out());
+            }
             self.alarm.as_mut().reset(deadline);
-        }
-        match self.alarm.as_mut().poll(cx) {
-            Poll::Ready(()) => Poll::Ready(self.timed_out()),
-            Poll::Pending => Poll::Pending,
         }
     }
 

@@ -8,9 +8,9 @@
 //! which is what 503 with `Retry-After` says, and what clients already retry.
 //!
 //! Only the time to the response head is bounded: a response body (an export
-//! download of any size) streams for as long as it takes. The handler runs
-//! in its own task and is left to finish after the timeout answer, because
-//! cancelling it half-way could cut a multi-step operation in two (an export
+//! download of any size) streams for as long as it takes. A handler still
+//! running at the timeout is moved to a task of its own and left to finish,
+//! because cancelling it half-way could cut a multi-step operation in two (an export
 //! job created but its `Audit Log` event not written; a session started but
 //! its `Login` event not recorded). So a timed-out request may still take
 //! effect: the message says so, and resending events with the same `id` is
@@ -37,14 +37,18 @@ pub async fn answer_within(
     next: Next,
 ) -> Response {
     let for_api = is_api_path(request.uri().path());
-    // The task carries the request's span, so that its log lines keep the
-    // request's fields (such as its id).
-    let handler = tokio::spawn(next.run(request).in_current_span());
-    match tokio::time::timeout(limit, handler).await {
-        Ok(Ok(response)) => response,
-        // The handler panicked; the panic was already reported by the runtime.
-        Ok(Err(join_error)) => ApiError::internal("request handler", join_error).into_response(),
-        Err(_elapsed) => timed_out(limit, for_api),
+    // Polled here, in the connection's task, so that the common case costs
+    // no task of its own; boxed so that it can move to one on a timeout.
+    let mut handler = Box::pin(next.run(request));
+    match tokio::time::timeout(limit, &mut handler).await {
+        Ok(response) => response,
+        Err(_elapsed) => {
+            // Finish it in the background rather than drop it half-way; the
+            // task carries the request's span, so its log lines keep the
+            // request's fields (such as its id).
+            tokio::spawn(handler.in_current_span());
+            timed_out(limit, for_api)
+        }
     }
 }
 
