@@ -14,9 +14,15 @@ pub struct ApiError {
     pub code: &'static str,
     pub message: String,
     pub details: Option<Value>,
-    /// Seconds sent as `Retry-After` (429, 503), when waiting will help.
-    pub retry_after: Option<u64>,
+    /// Seconds after which a retry may succeed (`Retry-After`), for 503s.
+    pub retry_after: Option<u32>,
 }
+
+/// `Retry-After` of a full disk: freeing space takes an operator, so
+/// retrying every second would only add load.
+const RETRY_AFTER_FULL_SECONDS: u32 = 30;
+/// `Retry-After` of other storage failures, which are often brief.
+const RETRY_AFTER_UNAVAILABLE_SECONDS: u32 = 5;
 
 impl ApiError {
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
@@ -29,7 +35,7 @@ impl ApiError {
         }
     }
 
-    pub fn with_retry_after(mut self, seconds: u64) -> Self {
+    pub fn with_retry_after(mut self, seconds: u32) -> Self {
         self.retry_after = Some(seconds);
         self
     }
@@ -84,8 +90,18 @@ impl From<StoreError> for ApiError {
                 ApiError::new(
                     StatusCode::SERVICE_UNAVAILABLE,
                     "unavailable",
-                    "storage is temporarily unable to store events; nothing was stored, retry later",
+                    "storage is failing or busy and cannot take this request now; nothing was stored; retry later",
                 )
+                .with_retry_after(RETRY_AFTER_UNAVAILABLE_SECONDS)
+            }
+            StoreError::Full(reason) => {
+                tracing::warn!(%reason, "storage full");
+                ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "unavailable",
+                    "storage is full: nothing was stored; retry once the operator has freed disk space",
+                )
+                .with_retry_after(RETRY_AFTER_FULL_SECONDS)
             }
             StoreError::Internal(reason) => ApiError::internal("storage", reason),
         }

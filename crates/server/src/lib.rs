@@ -14,6 +14,7 @@ pub mod console;
 pub mod error;
 pub mod exports;
 pub mod limits;
+pub mod request_id;
 pub mod signer;
 pub mod signing_key;
 pub mod state;
@@ -40,6 +41,7 @@ pub fn router(state: AppState) -> Router {
             limits::timeout::answer_within,
         ))
         .layer(axum::middleware::map_response(security_headers))
+        .layer(axum::middleware::from_fn(request_id::tag_request))
         .with_state(state)
 }
 

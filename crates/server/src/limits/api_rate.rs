@@ -65,9 +65,9 @@ fn rate_limited(limits: &Limits, wait: Duration) -> ApiError {
 
 /// `Retry-After` takes whole seconds: round up, and never say 0 (which
 /// invites an immediate retry that would be refused again).
-pub fn retry_after_seconds(wait: Duration) -> u64 {
+pub fn retry_after_seconds(wait: Duration) -> u32 {
     let whole = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
-    whole.max(1)
+    u32::try_from(whole).unwrap_or(u32::MAX).max(1)
 }
 
 #[cfg(test)]
@@ -119,5 +119,6 @@ mod tests {
         assert_eq!(retry_after_seconds(Duration::from_millis(1)), 1);
         assert_eq!(retry_after_seconds(Duration::from_secs(2)), 2);
         assert_eq!(retry_after_seconds(Duration::from_millis(2_001)), 3);
+        assert_eq!(retry_after_seconds(Duration::MAX), u32::MAX);
     }
 }
