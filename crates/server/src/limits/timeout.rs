@@ -115,7 +115,7 @@ mod tests {
                     "never"
                 }),
             )
-            .route("/settings/stall", get(|| std::future::pending::<String>()))
+            .route("/settings/stall", get(std::future::pending::<String>))
             .route(
                 "/api/v1/slow-body",
                 get(|| async {
