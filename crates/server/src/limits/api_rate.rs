@@ -66,7 +66,9 @@ fn rate_limited(limits: &Limits, wait: Duration) -> ApiError {
 /// `Retry-After` takes whole seconds: round up, and never say 0 (which
 /// invites an immediate retry that would be refused again).
 pub fn retry_after_seconds(wait: Duration) -> u32 {
-    let whole = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+    let whole = wait
+        .as_secs()
+        .saturating_add(u64::from(wait.subsec_nanos() > 0));
     u32::try_from(whole).unwrap_or(u32::MAX).max(1)
 }
 
