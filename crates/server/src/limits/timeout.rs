@@ -179,6 +179,32 @@ mod tests {
         assert_eq!(&body[..], b"chunk 0;chunk 1;chunk 2;chunk 3;");
     }
 
+    #[tokio::test]
+    async fn a_timed_out_handler_is_left_to_finish_not_cut_half_way() {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        use std::sync::Arc;
+        let finished = Arc::new(AtomicBool::new(false));
+        let flag = finished.clone();
+        let mut app = Router::new()
+            .route(
+                "/api/v1/two-steps",
+                get(move || async move {
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                    flag.store(true, Ordering::SeqCst);
+                    "done"
+                }),
+            )
+            .layer(axum::middleware::from_fn_with_state(
+                Duration::from_millis(50),
+                answer_within,
+            ));
+        let response = call(&mut app, "/api/v1/two-steps").await;
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert!(!finished.load(Ordering::SeqCst));
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        assert!(finished.load(Ordering::SeqCst), "the handler was dropped");
+    }
+
     #[test]
     fn durations_read_naturally() {
         assert_eq!(format_duration(Duration::from_secs(30)), "30 s");
