@@ -2,7 +2,8 @@
 //! (`console`), authentication (`auth`), the one error type (`error`), the
 //! shared state (`state`), the export worker with its file formats
 //! (`exports`), the checkpoint signer and its key (`signer`, `signing_key`)
-//! and export bundles (`bundle`). Everything
+//! and export bundles (`bundle`), and the protective limits (`limits`:
+//! rate, request time, connections). Everything
 //! here is written against the storage traits of `auditlog-store` and knows
 //! no SQL; the binary picks the backend and hands it in.
 
@@ -21,17 +22,24 @@ pub mod state;
 pub use state::AppState;
 
 use axum::http::{header, HeaderValue};
+use axum::serve::ListenerExt;
 use axum::Router;
+use limits::connections::CappedListener;
 use std::future::Future;
 use tokio::net::TcpListener;
 
 /// The whole application's routes.
 pub fn router(state: AppState) -> Router {
+    let request_timeout = state.limits.request_timeout;
     api::routes()
         .merge(console::routes())
         .fallback(|| async {
             error::ApiError::not_found("no such route; see /api/v1/openapi.json")
         })
+        .layer(axum::middleware::from_fn_with_state(
+            request_timeout,
+            limits::timeout::answer_within,
+        ))
         .layer(axum::middleware::map_response(security_headers))
         .layer(axum::middleware::from_fn(request_id::tag_request))
         .with_state(state)
@@ -53,12 +61,17 @@ async fn security_headers(mut response: axum::response::Response) -> axum::respo
 }
 
 /// Serves until `shutdown` completes, then stops accepting and lets
-/// in-flight requests finish.
+/// in-flight requests finish. At most `state.limits.max_connections`
+/// connections are served at once.
 pub async fn serve(
     listener: TcpListener,
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    // `tap_io` changes nothing on the connection; axum provides the peer
+    // address (`ConnectInfo<SocketAddr>`) for a tapped listener of any kind,
+    // but for no other listener than a bare `TcpListener`.
+    let listener = CappedListener::new(listener, &state.limits).tap_io(|_| {});
     // The peer address is the client IP of console sign-in events and rate limits.
     let app = router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
     axum::serve(listener, app)

@@ -4,7 +4,7 @@
 //! [`start_export`] and [`download`], which take the acting user as a
 //! parameter so that both are audited the same way.
 
-use crate::api::body::read_json;
+use crate::api::body::{read_json_within, MAX_SMALL_BODY_BYTES};
 use crate::api::path::{PathId, BAD_PATH_ID};
 use crate::api::schema::{
     CompressionName, Export, ExportEnvelope, ExportFile, ExportFormatName, ExportList,
@@ -222,7 +222,7 @@ pub async fn create(
     body: Body,
 ) -> Result<Response, ApiError> {
     caller.require(Scope::Read)?;
-    let body = read_json(&headers, body).await?;
+    let body = read_json_within(&headers, body, MAX_SMALL_BODY_BYTES).await?;
     let (format, compression, filter) = parse_request(&body, &caller.account)?;
     let job = start_export(
         &state,
