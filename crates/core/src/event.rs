@@ -101,7 +101,8 @@ impl<'o> Checker<'o, '_> {
                     &path,
                     "unknown_field",
                     format!(
-                        "{path} is not a field of an event; allowed here: {}",
+                        // Quoted: a name may be empty or blank.
+                        "{path:?} is not a field of an event; allowed here: {}",
                         allowed.join(", ")
                     ),
                 ));
@@ -618,6 +619,16 @@ mod tests {
         let mut v = valid();
         v["colour"] = json!("red");
         assert_eq!(rules(v), [("colour".to_string(), "unknown_field")]);
+        // Found by the property tests: an empty name made a message that
+        // began " is not a field"; the name is quoted now.
+        let mut v = valid();
+        v[""] = json!(1);
+        let errors = parse(v).unwrap_err();
+        assert_eq!(
+            (errors[0].field.as_str(), errors[0].rule),
+            ("", "unknown_field")
+        );
+        assert!(errors[0].message.starts_with("\"\" is not a field"));
         let mut v = valid();
         v["project"] = json!("p".repeat(201));
         assert_eq!(rules(v), [("project".to_string(), "too_long")]);
@@ -658,6 +669,26 @@ mod tests {
         assert_eq!(api["seq"], 7);
         assert_eq!(api["hash"].as_str().unwrap().len(), 64);
         assert!(bytes.starts_with(b"{\"account\":\"acme\",\"action\":\"Update\""));
+    }
+
+    #[test]
+    fn a_double_in_details_keeps_its_leaf_bytes_and_retries_match() {
+        // Found by the property tests: this double was read back one ulp
+        // off, so the leaf bytes did not re-encode to themselves (`copy`
+        // refused them) and an identical retry looked like a conflict.
+        let mut v = valid();
+        v["details"] = json!({"x": -6.2666544220874375e134});
+        let event = parse(v.clone()).unwrap();
+        let stored = StoredEvent {
+            account: "acme".into(),
+            seq: 1,
+            received_at: now(),
+            event,
+        };
+        let bytes = stored.leaf_bytes();
+        let back = StoredEvent::from_leaf_bytes(&bytes).unwrap();
+        assert_eq!(back.leaf_bytes(), bytes);
+        assert!(parse(v).unwrap().same_content_as(&back.event));
     }
 
     #[test]
