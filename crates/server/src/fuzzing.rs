@@ -58,6 +58,7 @@ pub fn check_query_input(input: &[u8]) {
             if let Some(cursor) = cursor {
                 check_cursor_round_trip(cursor);
             }
+            check_single_values(&pairs, &filter);
             check_link_round_trip(&filter, limit, cursor, &taxonomy);
         }
         Err(e) => check_bad_parameter(&e),
@@ -90,17 +91,52 @@ fn check_limit_text(text: &str) {
 fn check_bad_parameter(e: &ApiError) {
     assert_eq!(e.status, StatusCode::BAD_REQUEST, "{e:?}");
     assert!(!e.message.is_empty(), "{e:?}");
-    let named = |key: &str| {
+    let detail = |key: &str| {
         e.details
             .as_ref()
             .and_then(|d| d.get(key))
             .and_then(Value::as_str)
-            .is_some_and(|s| !s.is_empty())
     };
+    let rule = detail("rule").unwrap_or_default();
+    // Only an unknown parameter may have an empty name (`?=x`); the
+    // message quotes it.
+    let field_named = detail("field").is_some_and(|f| !f.is_empty() || rule == "unknown_parameter");
     assert!(
-        named("field") && named("rule"),
+        field_named && !rule.is_empty(),
         "a 400 must name the field and the rule in details: {e:?}"
     );
+}
+
+/// A parameter that is not a list (`app`, `version`, `target_id`, `from`,
+/// `to`) is either refused when repeated, or every value given is the one
+/// the filter holds: a query never silently drops a condition.
+fn check_single_values(pairs: &[(String, String)], filter: &EventFilter) {
+    for (name, value) in pairs {
+        let held = match name.as_str() {
+            "app" => filter.app.clone(),
+            "version" => filter.version.clone(),
+            "target_id" => filter.target_id.clone(),
+            "from" | "to" => {
+                let held = if name == "from" {
+                    filter.from
+                } else {
+                    filter.to
+                };
+                assert_eq!(
+                    Timestamp::parse(name, value).ok(),
+                    held,
+                    "{name}={value:?} is not the filter's {name}"
+                );
+                continue;
+            }
+            _ => continue,
+        };
+        assert_eq!(
+            held.as_deref(),
+            Some(value.as_str()),
+            "{name}={value:?} was dropped"
+        );
+    }
 }
 
 /// The console builds links from `filter_pairs`; the query string they make
