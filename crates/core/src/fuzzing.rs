@@ -127,6 +127,14 @@ pub fn check_valid_event(event: &NewEvent, taxonomy: &Taxonomy) {
         assert_eq!(&parsed.to_string(), ip, "stored ip is not in normal form");
     }
 
+    if let Some(details) = &event.details {
+        let size = canonical::to_vec(&Value::Object(details.clone())).len();
+        assert!(
+            size <= crate::event::MAX_DETAILS_BYTES,
+            "accepted {size} bytes of details"
+        );
+    }
+
     let stored = store_as(event.clone(), 1);
     let leaf_bytes = stored.leaf_bytes();
     let leaf_value: Value = serde_json::from_slice(&leaf_bytes).expect("leaf bytes are JSON");
