@@ -572,9 +572,7 @@ pub mod generate {
             _ => rng.below(1_000_000) as u64,
         };
         let seq = if rng.chance(90) {
-            snapshot_seq
-                .checked_sub(rng.below(1000) as u64)
-                .unwrap_or(0)
+            snapshot_seq.saturating_sub(rng.below(1000) as u64)
         } else {
             rng.next_u64()
         };
