@@ -4,7 +4,7 @@
 
 use auditlog_core::FieldError;
 use auditlog_store::StoreError;
-use axum::http::StatusCode;
+use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::{json, Value};
 
@@ -14,7 +14,15 @@ pub struct ApiError {
     pub code: &'static str,
     pub message: String,
     pub details: Option<Value>,
+    /// Seconds after which a retry may succeed (`Retry-After`), for 503s.
+    pub retry_after: Option<u32>,
 }
+
+/// `Retry-After` of a full disk: freeing space takes an operator, so
+/// retrying every second would only add load.
+const RETRY_AFTER_FULL_SECONDS: u32 = 30;
+/// `Retry-After` of other storage failures, which are often brief.
+const RETRY_AFTER_UNAVAILABLE_SECONDS: u32 = 5;
 
 impl ApiError {
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
@@ -23,7 +31,13 @@ impl ApiError {
             code,
             message: message.into(),
             details: None,
+            retry_after: None,
         }
+    }
+
+    pub fn with_retry_after(mut self, seconds: u32) -> Self {
+        self.retry_after = Some(seconds);
+        self
     }
 
     pub fn with_details(mut self, details: Value) -> Self {
@@ -76,8 +90,18 @@ impl From<StoreError> for ApiError {
                 ApiError::new(
                     StatusCode::SERVICE_UNAVAILABLE,
                     "unavailable",
-                    "storage is temporarily unable to store events; nothing was stored, retry later",
+                    "storage is failing or busy and cannot take this request now; nothing was stored; retry later",
                 )
+                .with_retry_after(RETRY_AFTER_UNAVAILABLE_SECONDS)
+            }
+            StoreError::Full(reason) => {
+                tracing::warn!(%reason, "storage full");
+                ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "unavailable",
+                    "storage is full: nothing was stored; retry once the operator has freed disk space",
+                )
+                .with_retry_after(RETRY_AFTER_FULL_SECONDS)
             }
             StoreError::Internal(reason) => ApiError::internal("storage", reason),
         }
@@ -90,6 +114,12 @@ impl IntoResponse for ApiError {
         if let Some(details) = self.details {
             error["details"] = details;
         }
-        (self.status, axum::Json(json!({ "error": error }))).into_response()
+        let mut response = (self.status, axum::Json(json!({ "error": error }))).into_response();
+        if let Some(seconds) = self.retry_after {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
+        response
     }
 }

@@ -17,6 +17,7 @@ pub mod fuzzing;
 pub mod limits;
 #[cfg(test)]
 mod properties;
+pub mod request_id;
 pub mod signer;
 pub mod signing_key;
 pub mod state;
@@ -36,6 +37,7 @@ pub fn router(state: AppState) -> Router {
             error::ApiError::not_found("no such route; see /api/v1/openapi.json")
         })
         .layer(axum::middleware::map_response(security_headers))
+        .layer(axum::middleware::from_fn(request_id::tag_request))
         .with_state(state)
 }
 

@@ -1,6 +1,7 @@
 //! Operations endpoints: liveness, readiness, metrics and the OpenAPI description.
 
 use crate::state::AppState;
+use auditlog_store::WriteHealth;
 use axum::extract::State;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -11,7 +12,10 @@ pub async fn healthz() -> Response {
 }
 
 /// Ready when the storage answers and the signer has not refused to sign
-/// (a rolled-back store must not look healthy).
+/// (a rolled-back store must not look healthy). `storage_writes` tells
+/// whether the last append transaction failed (a full or failing disk);
+/// that alone keeps the server ready, because it still serves reads, and a
+/// balancer that took it out would stop the retries that show recovery.
 pub async fn readyz(State(state): State<AppState>) -> Response {
     if let Some(reason) = state.signer.as_ref().and_then(|s| s.refusal()) {
         return (
@@ -21,7 +25,11 @@ pub async fn readyz(State(state): State<AppState>) -> Response {
             .into_response();
     }
     match state.store.ping().await {
-        Ok(()) => axum::Json(json!({"status": "ready"})).into_response(),
+        Ok(()) => axum::Json(json!({
+            "status": "ready",
+            "storage_writes": write_health_json(&state.store.write_health()),
+        }))
+        .into_response(),
         Err(e) => {
             tracing::warn!(error = %e, "readiness check failed");
             (
@@ -29,6 +37,18 @@ pub async fn readyz(State(state): State<AppState>) -> Response {
                 axum::Json(json!({"status": "unavailable", "reason": e.to_string()})),
             )
                 .into_response()
+        }
+    }
+}
+
+fn write_health_json(health: &WriteHealth) -> serde_json::Value {
+    match health {
+        WriteHealth::Ok => json!({"status": "ok"}),
+        WriteHealth::Full { reason, since } => {
+            json!({"status": "full", "reason": reason, "since": since.to_rfc3339()})
+        }
+        WriteHealth::Failing { reason, since } => {
+            json!({"status": "failing", "reason": reason, "since": since.to_rfc3339()})
         }
     }
 }
