@@ -13,7 +13,11 @@ pub mod bundle;
 pub mod console;
 pub mod error;
 pub mod exports;
+#[cfg(any(test, feature = "fuzzing"))]
+pub mod fuzzing;
 pub mod limits;
+#[cfg(test)]
+mod properties;
 pub mod request_id;
 pub mod signer;
 pub mod signing_key;

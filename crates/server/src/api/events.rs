@@ -215,7 +215,8 @@ fn single<'a>(rest: &'a [(String, String)], name: &str) -> Result<Option<&'a str
         return Err(ApiError::bad_request(
             "invalid_parameter",
             format!("{name} may be given only once"),
-        ));
+        )
+        .with_details(json!({"field": name, "rule": "not_repeatable"})));
     }
     Ok(first)
 }
@@ -232,6 +233,18 @@ pub fn parse_limit(text: Option<&str>) -> Result<usize, ApiError> {
             .with_details(json!({"field": "limit", "rule": "out_of_range"}))),
         },
     }
+}
+
+/// The parameters of `GET /api/v1/events`: the filter, the page size and the
+/// cursor. Public so that the fuzz targets check exactly what the handler runs.
+pub fn parse_page_params(
+    pairs: &[(String, String)],
+    taxonomy: &Taxonomy,
+) -> Result<(EventFilter, usize, Option<Cursor>), ApiError> {
+    let (filter, rest) = parse_filter(pairs, taxonomy, QUERY_PARAMS)?;
+    let limit = parse_limit(single(&rest, "limit")?)?;
+    let cursor = single(&rest, "cursor")?.map(Cursor::decode).transpose()?;
+    Ok((filter, limit, cursor))
 }
 
 /// A JSON body built from pre-serialised event bytes.
@@ -270,9 +283,7 @@ pub async fn query(
 ) -> Result<Response, ApiError> {
     caller.require(Scope::Read)?;
     Metrics::add(&state.metrics.query_requests, 1);
-    let (filter, rest) = parse_filter(&pairs, &caller.account.taxonomy, QUERY_PARAMS)?;
-    let limit = parse_limit(single(&rest, "limit")?)?;
-    let cursor = single(&rest, "cursor")?.map(Cursor::decode).transpose()?;
+    let (filter, limit, cursor) = parse_page_params(&pairs, &caller.account.taxonomy)?;
     let page = state
         .store
         .query(caller.account.id, &filter, cursor, limit)
@@ -486,5 +497,19 @@ mod tests {
         ];
         let filled = fill_buckets(&edge, Interval::Hour).unwrap();
         assert_eq!(filled.len() as i64, MAX_HISTOGRAM_BUCKETS);
+    }
+
+    #[test]
+    fn a_repeated_single_parameter_names_field_and_rule() {
+        // Found by the query_params fuzz target on its seed with a repeated
+        // cursor (fuzz/regressions/query_params/repeated-cursor):
+        // this 400 was the only one without details.
+        let pairs = [("limit", "5"), ("limit", "6")].map(|(n, v)| (n.to_string(), v.to_string()));
+        let e = parse_page_params(&pairs, &Taxonomy::default()).unwrap_err();
+        assert_eq!(e.status, StatusCode::BAD_REQUEST);
+        assert_eq!(
+            e.details,
+            Some(json!({"field": "limit", "rule": "not_repeatable"}))
+        );
     }
 }
