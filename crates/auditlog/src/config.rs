@@ -392,7 +392,7 @@ pub static SETTINGS: &[Setting] = &[
         flag: "rate-limit-burst",
         env_fallbacks: &[],
         value_name: "N",
-        doc: "Requests one API key may make at once above the sustained rate.",
+        doc: "Requests one API key may make at once (the size of its token bucket).",
         commands: Commands::Serve,
         kind: Kind::Integer,
         secret: false,

@@ -239,3 +239,47 @@ fn the_database_password_is_never_printed() {
         "the password was printed: {stderr}"
     );
 }
+
+/// The limits settings reach the serving process: a key over the
+/// configured burst is answered 429 with `Retry-After`, another key is not.
+#[tokio::test]
+async fn serve_enforces_the_configured_rate_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = common::TestServer::start_on(
+        dir.path(),
+        &["--rate-limit-per-second", "1", "--rate-limit-burst", "2"],
+    );
+    let account = server.account("acme");
+    let url = server.url("/api/v1/events?limit=1");
+    let mut statuses = Vec::new();
+    let mut retry_after = None;
+    for _ in 0..3 {
+        let response = server
+            .http
+            .get(&url)
+            .bearer_auth(&account.read)
+            .send()
+            .await
+            .unwrap();
+        statuses.push(response.status().as_u16());
+        retry_after = response
+            .headers()
+            .get("retry-after")
+            .map(|v| v.to_str().unwrap().to_string());
+    }
+    assert_eq!(statuses, [200, 200, 429]);
+    let seconds: u64 = retry_after
+        .expect("429 carries Retry-After")
+        .parse()
+        .unwrap();
+    assert!(seconds >= 1);
+    // The ingest key has a bucket of its own.
+    let other = server
+        .http
+        .get(&url)
+        .bearer_auth(&account.ingest)
+        .send()
+        .await
+        .unwrap();
+    assert_ne!(other.status().as_u16(), 429);
+}

@@ -44,9 +44,40 @@ pub fn router(state: AppState) -> Router {
             request_timeout,
             limits::timeout::answer_within,
         ))
+        .layer(axum::middleware::map_response(
+            method_not_allowed_in_error_shape,
+        ))
         .layer(axum::middleware::map_response(security_headers))
         .layer(axum::middleware::from_fn(request_id::tag_request))
         .with_state(state)
+}
+
+/// axum answers a known path with an unknown method 405 and an empty body;
+/// clients get the error shape like every other error, `Allow` kept.
+async fn method_not_allowed_in_error_shape(
+    response: axum::response::Response,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    if response.status() != axum::http::StatusCode::METHOD_NOT_ALLOWED
+        || response.headers().contains_key(header::CONTENT_TYPE)
+    {
+        return response;
+    }
+    let allow = response.headers().get(header::ALLOW).cloned();
+    let message = match allow.as_ref().and_then(|v| v.to_str().ok()) {
+        Some(methods) => format!("this route takes only {methods}"),
+        None => "this route does not take that method".to_string(),
+    };
+    let mut answer = error::ApiError::new(
+        axum::http::StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        message,
+    )
+    .into_response();
+    if let Some(allow) = allow {
+        answer.headers_mut().insert(header::ALLOW, allow);
+    }
+    answer
 }
 
 /// Headers every answer carries.

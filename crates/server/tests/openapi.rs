@@ -764,5 +764,25 @@ async fn error_answers_are_what_the_description_says() {
         let error: ErrorBody =
             serde_json::from_slice(&body).unwrap_or_else(|e| panic!("{uri}: {e}"));
         assert!(!error.error.message.is_empty());
-    }
+    } // A known path with a method it does not take: 405 in the error shape, `Allow` kept.
+    let response = app
+        .router
+        .clone()
+        .oneshot(
+            axum::http::Request::builder()
+                .method(Method::DELETE)
+                .uri("/api/v1/events")
+                .body(axum::body::Body::empty())
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::METHOD_NOT_ALLOWED);
+    let allow = response.headers()["allow"].to_str().unwrap().to_string();
+    assert!(allow.contains("GET") && allow.contains("POST"), "{allow}");
+    let body = axum::body::to_bytes(response.into_body(), usize::MAX)
+        .await
+        .unwrap();
+    let error: ErrorBody = serde_json::from_slice(&body).expect("405 in the error shape");
+    assert_eq!(error.error.code, "method_not_allowed");
 }
