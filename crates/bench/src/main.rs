@@ -36,6 +36,9 @@ enum Scenario {
     BaselineLoad,
     /// First pages, page 200 by cursor, counts and per-day histograms.
     Queries,
+    /// Auditlog's total counts and per-day histograms alone (reruns after a
+    /// change to the count path, on the store `ingest` loaded).
+    Counts,
     /// CSV export of the big account and of one project.
     Export,
     /// `auditlog verify` over the whole store.
@@ -154,6 +157,7 @@ async fn run(args: &Args) -> BenchResult<()> {
             Scenario::Ingest => ingest(args, &events, &recorder).await?,
             Scenario::BaselineLoad => baseline_load(args, &events, &recorder).await?,
             Scenario::Queries => queries(args, &dataset, &recorder).await?,
+            Scenario::Counts => counts(args, &dataset, &recorder).await?,
             Scenario::Export => export(args, &dataset, &recorder).await?,
             Scenario::Verify => verify(args, &recorder)?,
             Scenario::Disk => disk(args, &recorder).await?,
@@ -389,6 +393,21 @@ async fn queries(args: &Args, dataset: &Dataset, recorder: &Recorder) -> BenchRe
         )
         .await?;
     }
+    Ok(())
+}
+
+async fn counts(args: &Args, dataset: &Dataset, recorder: &Recorder) -> BenchResult<()> {
+    let manifest = read_manifest(args)?;
+    let server = server::Server::start(&args.auditlog_bin, &auditlog_dir(args))?;
+    auditlog::histograms(
+        &server.base,
+        &manifest.keys[0],
+        &seed_combinations(dataset),
+        args.count_repeat,
+        recorder,
+    )
+    .await?;
+    server.stop()?;
     Ok(())
 }
 

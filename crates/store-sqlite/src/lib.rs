@@ -6,6 +6,7 @@
 mod console;
 mod exports;
 mod query;
+mod rollups;
 mod schema;
 mod transfer;
 mod tree;
@@ -296,25 +297,11 @@ impl EventReader for SqliteStore {
     ) -> Result<Vec<Bucket>> {
         let filter = filter.clone();
         self.with_conn(move |conn| {
-            let clause = query::where_clause(account, &filter);
-            let sql = query::histogram_sql(&clause, interval);
-            let mut stmt = conn.prepare_cached(&sql).map_err(sql_error)?;
-            let rows = stmt
-                .query_map(rusqlite::params_from_iter(clause.params), |r| {
-                    Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?))
-                })
-                .map_err(sql_error)?;
-            let mut buckets = Vec::new();
-            for row in rows {
-                let (bucket, count) = row.map_err(sql_error)?;
-                buckets.push(Bucket {
-                    start: Timestamp::from_micros(
-                        bucket * interval.micros() + interval.offset_micros(),
-                    ),
-                    count: count as u64,
-                });
+            if rollups::applies(&filter, interval) {
+                rollups::histogram(conn, account, &filter, interval)
+            } else {
+                query::histogram(conn, account, &filter, interval)
             }
-            Ok(buckets)
         })
         .await
     }
@@ -527,5 +514,7 @@ impl Store for SqliteStore {
     }
 }
 
+#[cfg(test)]
+mod rollups_tests;
 #[cfg(test)]
 mod tests;

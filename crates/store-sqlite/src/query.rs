@@ -2,8 +2,11 @@
 //! filter column leads an index `(account_id, column, time, seq)`, so that
 //! each combination is an index search, never a scan of the table.
 
-use auditlog_core::{Cursor, EventFilter, Interval};
+use crate::sql_error;
+use auditlog_core::{Cursor, EventFilter, Interval, Timestamp};
+use auditlog_store::{Bucket, Result};
 use rusqlite::types::Value;
+use rusqlite::Connection;
 
 /// The WHERE clause (without the keyword) and its parameters.
 pub struct WhereClause {
@@ -12,10 +15,7 @@ pub struct WhereClause {
 }
 
 pub fn where_clause(account_id: i64, filter: &EventFilter) -> WhereClause {
-    let mut clause = WhereClause {
-        sql: "account_id = ?".into(),
-        params: vec![Value::Integer(account_id)],
-    };
+    let mut clause = WhereClause::new(account_id);
     clause.any_of("event_type", &filter.event_types);
     clause.any_of("action", &filter.actions);
     clause.any_of("actor_id", &filter.users);
@@ -39,13 +39,21 @@ pub fn where_clause(account_id: i64, filter: &EventFilter) -> WhereClause {
 }
 
 impl WhereClause {
-    fn push(&mut self, condition: &str, value: Value) {
+    /// The rows of one account; every table queried leads with it.
+    pub fn new(account_id: i64) -> Self {
+        WhereClause {
+            sql: "account_id = ?".into(),
+            params: vec![Value::Integer(account_id)],
+        }
+    }
+
+    pub fn push(&mut self, condition: &str, value: Value) {
         self.sql.push_str(" AND ");
         self.sql.push_str(condition);
         self.params.push(value);
     }
 
-    fn any_of(&mut self, column: &str, values: &[String]) {
+    pub fn any_of(&mut self, column: &str, values: &[String]) {
         match values {
             [] => {}
             [one] => self.push(&format!("{column} = ?"), Value::Text(one.clone())),
@@ -85,4 +93,31 @@ pub fn histogram_sql(clause: &WhereClause, interval: Interval) -> String {
          COUNT(*) FROM events WHERE {} GROUP BY bucket ORDER BY bucket",
         clause.sql
     )
+}
+
+/// The histogram of `filter` counted from the events index (one index entry
+/// per matching event).
+pub fn histogram(
+    conn: &Connection,
+    account: i64,
+    filter: &EventFilter,
+    interval: Interval,
+) -> Result<Vec<Bucket>> {
+    let clause = where_clause(account, filter);
+    let sql = histogram_sql(&clause, interval);
+    let mut stmt = conn.prepare_cached(&sql).map_err(sql_error)?;
+    let rows = stmt
+        .query_map(rusqlite::params_from_iter(clause.params), |r| {
+            Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?))
+        })
+        .map_err(sql_error)?;
+    let mut buckets = Vec::new();
+    for row in rows {
+        let (bucket, count) = row.map_err(sql_error)?;
+        buckets.push(Bucket {
+            start: Timestamp::from_micros(bucket * interval.micros() + interval.offset_micros()),
+            count: count as u64,
+        });
+    }
+    Ok(buckets)
 }

@@ -8,6 +8,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (2, include_str!("../migrations/0002_tree.sql")),
     (3, include_str!("../migrations/0003_exports.sql")),
     (4, include_str!("../migrations/0004_sessions.sql")),
+    (5, include_str!("../migrations/0005_rollups.sql")),
 ];
 
 /// Settings every connection needs: WAL so that readers never block the

@@ -1,0 +1,196 @@
+//! Day and week histograms from the per-day rollups of migration 0005.
+//!
+//! A histogram whose filter uses only the rollup's columns (event type,
+//! action, project) and a time range is answered from one rollup row per day
+//! and combination for the days the range covers whole; the partial first and
+//! last days are counted from the events index, exactly as before. The cost
+//! is then bounded by the number of days and combinations instead of the
+//! number of matching events. Other filters and hour buckets keep the index
+//! path (`query::histogram_sql`).
+
+use crate::query::{self, WhereClause};
+use crate::sql_error;
+use auditlog_core::{EventFilter, Interval, Timestamp};
+use auditlog_store::{Bucket, Result};
+use rusqlite::types::Value;
+use rusqlite::Connection;
+use std::collections::BTreeMap;
+
+/// Microseconds in a rollup day (UTC days since the epoch).
+const DAY: i64 = 86_400_000_000;
+
+/// Whether the rollups can answer `filter` at `interval`: only the columns
+/// they are keyed by, and buckets made of whole days.
+pub fn applies(filter: &EventFilter, interval: Interval) -> bool {
+    matches!(interval, Interval::Day | Interval::Week)
+        && filter.users.is_empty()
+        && filter.app.is_none()
+        && filter.version.is_none()
+        && filter.target_id.is_none()
+}
+
+/// How an inclusive `[from, to]` range splits: the whole days read from the
+/// rollups, and the partial days at either edge read from the events.
+#[derive(Debug, PartialEq, Eq)]
+pub struct DaySplit {
+    /// First and last whole day (inclusive; `None` = unbounded).
+    pub whole_days: (Option<i64>, Option<i64>),
+    /// Time ranges (inclusive) counted from the events index.
+    pub edges: Vec<(Option<i64>, Option<i64>)>,
+}
+
+/// Splits `[from, to]` (microseconds, both inclusive, `None` = unbounded)
+/// into whole days and edges; `None` when no day lies inside it whole.
+pub fn split(from: Option<i64>, to: Option<i64>) -> Option<DaySplit> {
+    // i128 so that the day edges of extreme times cannot overflow.
+    let day = i128::from(DAY);
+    let first = from.map(|f| (i128::from(f) + day - 1).div_euclid(day));
+    let last = to.map(|t| (i128::from(t) + 1).div_euclid(day) - 1);
+    if let (Some(first), Some(last)) = (first, last) {
+        if first > last {
+            return None;
+        }
+    }
+    let mut edges = Vec::new();
+    if let (Some(from), Some(first)) = (from, first) {
+        let first_start = first * day;
+        if i128::from(from) < first_start {
+            edges.push((Some(from), Some(to_i64(first_start - 1))));
+        }
+    }
+    if let (Some(to), Some(last)) = (to, last) {
+        let after_last = (last + 1) * day;
+        if after_last <= i128::from(to) {
+            edges.push((Some(to_i64(after_last)), Some(to)));
+        }
+    }
+    Some(DaySplit {
+        whole_days: (first.map(to_i64), last.map(to_i64)),
+        edges,
+    })
+}
+
+/// A day number or edge time back in i64: they lie between `from` and `to`
+/// (or within a day of them), so they always fit.
+fn to_i64(v: i128) -> i64 {
+    i64::try_from(v).unwrap_or(if v < 0 { i64::MIN } else { i64::MAX })
+}
+
+/// The histogram of `filter` at `interval` (which [`applies`] accepts),
+/// read in one transaction so that the rollup and the edges agree.
+pub fn histogram(
+    conn: &mut Connection,
+    account: i64,
+    filter: &EventFilter,
+    interval: Interval,
+) -> Result<Vec<Bucket>> {
+    let from = filter.from.map(Timestamp::micros);
+    let to = filter.to.map(Timestamp::micros);
+    let Some(split) = split(from, to) else {
+        return query::histogram(conn, account, filter, interval);
+    };
+    let tx = conn.transaction().map_err(sql_error)?;
+    let mut counts: BTreeMap<i64, u64> = BTreeMap::new();
+    let clause = rollup_clause(account, filter, split.whole_days);
+    let sql = format!(
+        "SELECT day, SUM(count) FROM event_rollups WHERE {} GROUP BY day",
+        clause.sql
+    );
+    let mut stmt = tx.prepare_cached(&sql).map_err(sql_error)?;
+    let rows = stmt
+        .query_map(rusqlite::params_from_iter(clause.params), |r| {
+            Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?))
+        })
+        .map_err(sql_error)?;
+    for row in rows {
+        let (day, count) = row.map_err(sql_error)?;
+        let start = interval.bucket_start(Timestamp::from_micros(day.saturating_mul(DAY)));
+        *counts.entry(start.micros()).or_default() += count as u64;
+    }
+    drop(stmt);
+    for (edge_from, edge_to) in split.edges {
+        let mut edge = filter.clone();
+        edge.from = edge_from.map(Timestamp::from_micros);
+        edge.to = edge_to.map(Timestamp::from_micros);
+        for bucket in query::histogram(&tx, account, &edge, interval)? {
+            *counts.entry(bucket.start.micros()).or_default() += bucket.count;
+        }
+    }
+    tx.commit().map_err(sql_error)?;
+    Ok(counts
+        .into_iter()
+        .map(|(start, count)| Bucket {
+            start: Timestamp::from_micros(start),
+            count,
+        })
+        .collect())
+}
+
+/// The rollup rows of `filter`'s event types, actions and projects over the
+/// whole days. A project filter never matches events without a project.
+fn rollup_clause(
+    account: i64,
+    filter: &EventFilter,
+    (first, last): (Option<i64>, Option<i64>),
+) -> WhereClause {
+    let mut clause = WhereClause::new(account);
+    if let Some(first) = first {
+        clause.push("day >= ?", Value::Integer(first));
+    }
+    if let Some(last) = last {
+        clause.push("day <= ?", Value::Integer(last));
+    }
+    clause.any_of("event_type", &filter.event_types);
+    clause.any_of("action", &filter.actions);
+    if !filter.projects.is_empty() {
+        clause.sql.push_str(" AND has_project = 1");
+        clause.any_of("project", &filter.projects);
+    }
+    clause
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_range_inside_one_day_has_no_whole_day() {
+        assert_eq!(split(Some(10), Some(DAY - 2)), None);
+        assert_eq!(split(Some(DAY + 1), Some(2 * DAY - 1)), None);
+    }
+
+    #[test]
+    fn whole_days_and_edges_cover_the_range_exactly() {
+        // [00:00 of day 1, 23:59:59.999999 of day 3]: days 1..=3, no edges.
+        assert_eq!(
+            split(Some(DAY), Some(4 * DAY - 1)),
+            Some(DaySplit {
+                whole_days: (Some(1), Some(3)),
+                edges: vec![]
+            })
+        );
+        // `to` inclusive at midnight: that microsecond is an edge of its own.
+        assert_eq!(
+            split(Some(DAY), Some(4 * DAY)),
+            Some(DaySplit {
+                whole_days: (Some(1), Some(3)),
+                edges: vec![(Some(4 * DAY), Some(4 * DAY))]
+            })
+        );
+        assert_eq!(
+            split(Some(-DAY - 5), None),
+            Some(DaySplit {
+                whole_days: (Some(-1), None),
+                edges: vec![(Some(-DAY - 5), Some(-DAY - 1))]
+            })
+        );
+        assert_eq!(
+            split(None, Some(DAY + 7)),
+            Some(DaySplit {
+                whole_days: (None, Some(0)),
+                edges: vec![(Some(DAY), Some(DAY + 7))]
+            })
+        );
+        assert!(split(Some(i64::MIN), Some(i64::MAX)).is_some());
+    }
+}

@@ -1,0 +1,257 @@
+//! The rollup path of histograms against the plain index count, for many
+//! random filters and ranges (day-aligned and not), before and after the
+//! migration runs on a store that already holds events.
+
+use super::*;
+use auditlog_core::NewEvent;
+use auditlog_store::conformance;
+
+const DAY: i64 = 86_400_000_000;
+/// Events spread over 30 days starting 10 days before the epoch, so that
+/// day numbers of negative times are exercised too.
+const FIRST: i64 = -10 * DAY;
+const SPAN: i64 = 30 * DAY;
+const PROJECTS: [&str; 4] = ["P0", "P1", "", "P3"];
+
+/// xorshift64*: deterministic, so a failure replays.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}
+
+/// Sample events at random times (midnights and the microsecond before
+/// them included), projects among P0, P1, P3, the empty string and none.
+fn events(rng: &mut Rng, n: usize, prefix: &str) -> Vec<NewEvent> {
+    let mut events = conformance::sample_events(n, prefix);
+    for e in &mut events {
+        let day = FIRST + rng.below(30) as i64 * DAY;
+        e.time = Timestamp::from_micros(match rng.below(4) {
+            0 => day,
+            1 => day - 1,
+            _ => day + rng.below(DAY as u64) as i64,
+        });
+        let p = rng.below(PROJECTS.len() as u64 + 1) as usize;
+        e.project = PROJECTS.get(p).map(|p| p.to_string());
+    }
+    events
+}
+
+/// A time edge: none, a midnight, a microsecond either side of one, or any.
+fn edge(rng: &mut Rng) -> Option<Timestamp> {
+    let midnight = FIRST - 2 * DAY + rng.below(34) as i64 * DAY;
+    let micros = match rng.below(6) {
+        0 => return None,
+        1 => midnight,
+        2 => midnight - 1,
+        3 => midnight + 1,
+        _ => FIRST - 2 * DAY + rng.below((SPAN + 4 * DAY) as u64) as i64,
+    };
+    Some(Timestamp::from_micros(micros))
+}
+
+fn some_of(rng: &mut Rng, values: &[String]) -> Vec<String> {
+    let n = rng.below(3);
+    (0..n)
+        .map(|_| values[rng.below(values.len() as u64) as usize].clone())
+        .collect()
+}
+
+fn random_filter(rng: &mut Rng, stored: &[NewEvent]) -> EventFilter {
+    let types: Vec<String> = stored.iter().map(|e| e.event_type.clone()).collect();
+    let actions: Vec<String> = stored.iter().map(|e| e.action.clone()).collect();
+    let projects: Vec<String> = PROJECTS.iter().map(|p| p.to_string()).collect();
+    let mut filter = EventFilter {
+        event_types: some_of(rng, &types),
+        actions: some_of(rng, &actions),
+        projects: some_of(rng, &projects),
+        from: edge(rng),
+        to: edge(rng),
+        ..EventFilter::default()
+    };
+    if let (Some(from), Some(to)) = (filter.from, filter.to) {
+        if from > to && rng.below(4) != 0 {
+            (filter.from, filter.to) = (Some(to), Some(from));
+        }
+    }
+    filter
+}
+
+/// The store's answer (the rollup path) equals the index path's for `cases`
+/// random filters at day and week intervals; returns how many buckets were
+/// compared, so that callers can check the cases were not all empty.
+async fn rollups_agree_with_the_index(
+    store: &SqliteStore,
+    account: AccountId,
+    rng: &mut Rng,
+    stored: &[NewEvent],
+    cases: usize,
+) -> usize {
+    let conn = open_connection(store.path()).unwrap();
+    let mut compared = 0;
+    for case in 0..cases {
+        let filter = random_filter(rng, stored);
+        let interval = if case % 2 == 0 {
+            Interval::Day
+        } else {
+            Interval::Week
+        };
+        assert!(rollups::applies(&filter, interval));
+        let from_rollups = store.histogram(account, &filter, interval).await.unwrap();
+        let from_index = query::histogram(&conn, account, &filter, interval).unwrap();
+        assert_eq!(from_rollups, from_index, "{filter:?} at {interval:?}");
+        compared += from_index.len();
+    }
+    compared
+}
+
+async fn rollup_total(store: &SqliteStore, account: AccountId) -> i64 {
+    let conn = open_connection(store.path()).unwrap();
+    conn.query_row(
+        "SELECT COALESCE(SUM(count), 0) FROM event_rollups WHERE account_id = ?1",
+        [account],
+        |r| r.get(0),
+    )
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rollup_histograms_equal_the_index_count_for_random_filters() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(dir.path()).unwrap();
+    let account = store.create_account("rollups").await.unwrap();
+    let mut rng = Rng(0x5eed_1234_abcd_0001);
+    let mut stored = events(&mut rng, 700, "a");
+    for chunk in stored.chunks(70) {
+        store.append(&account, chunk.to_vec()).await.unwrap();
+    }
+    assert_eq!(rollup_total(&store, account.id).await, 700);
+    let compared = rollups_agree_with_the_index(&store, account.id, &mut rng, &stored, 300).await;
+    assert!(compared > 1_000, "only {compared} buckets compared");
+
+    // Appending more keeps them in step, including days that already have rows.
+    let more = events(&mut rng, 300, "b");
+    store.append(&account, more.clone()).await.unwrap();
+    stored.extend(more);
+    assert_eq!(rollup_total(&store, account.id).await, 1_000);
+    rollups_agree_with_the_index(&store, account.id, &mut rng, &stored, 300).await;
+    store.shutdown().await;
+}
+
+/// The migration fills the rollups from the events a store already holds,
+/// and appends after it keep them exact.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_migration_rolls_up_events_stored_before_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(dir.path()).unwrap();
+    let account = store.create_account("old").await.unwrap();
+    let other = store.create_account("other").await.unwrap();
+    let mut rng = Rng(0x5eed_1234_abcd_0002);
+    let mut stored = events(&mut rng, 500, "a");
+    store.append(&account, stored.clone()).await.unwrap();
+    store
+        .append(&other, events(&mut rng, 50, "o"))
+        .await
+        .unwrap();
+    store.shutdown().await;
+    // Make it look like a store of the previous version.
+    let conn = Connection::open(dir.path().join(DB_FILE)).unwrap();
+    conn.execute_batch(
+        "DROP TRIGGER events_roll_up; DROP TABLE event_rollups; \
+         DELETE FROM schema_migrations WHERE version = 5;",
+    )
+    .unwrap();
+    drop(conn);
+
+    let store = SqliteStore::open(dir.path()).unwrap();
+    assert_eq!(rollup_total(&store, account.id).await, 500);
+    assert_eq!(rollup_total(&store, other.id).await, 50);
+    let compared = rollups_agree_with_the_index(&store, account.id, &mut rng, &stored, 200).await;
+    assert!(compared > 500, "only {compared} buckets compared");
+    let more = events(&mut rng, 200, "b");
+    store.append(&account, more.clone()).await.unwrap();
+    stored.extend(more);
+    rollups_agree_with_the_index(&store, account.id, &mut rng, &stored, 200).await;
+    store.shutdown().await;
+}
+
+/// The answer really comes from the rollups for whole days (and from the
+/// index for the edges): a rollup row changed behind the store's back shows.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn whole_days_are_read_from_the_rollups_and_edges_from_the_index() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(dir.path()).unwrap();
+    let account = store.create_account("path").await.unwrap();
+    let mut rng = Rng(0x5eed_1234_abcd_0003);
+    store
+        .append(&account, events(&mut rng, 200, "a"))
+        .await
+        .unwrap();
+    let day_total = |buckets: &[Bucket], day: i64| {
+        buckets
+            .iter()
+            .find(|b| b.start.micros() == day * DAY)
+            .map_or(0, |b| b.count)
+    };
+    let whole = EventFilter::default();
+    let before = store
+        .histogram(account.id, &whole, Interval::Day)
+        .await
+        .unwrap();
+    let conn = open_connection(store.path()).unwrap();
+    // The rollup is append-only in spirit; this test alone edits it.
+    let changed = conn
+        .execute(
+            "UPDATE event_rollups SET count = count + 1000 WHERE account_id = ?1 AND day = \
+             (SELECT MIN(day) FROM event_rollups WHERE account_id = ?1)",
+            [account.id],
+        )
+        .unwrap();
+    assert!(changed > 0);
+    let first_day: i64 = conn
+        .query_row(
+            "SELECT MIN(day) FROM event_rollups WHERE account_id = ?1",
+            [account.id],
+            |r| r.get(0),
+        )
+        .unwrap();
+    let after = store
+        .histogram(account.id, &whole, Interval::Day)
+        .await
+        .unwrap();
+    assert_eq!(
+        day_total(&after, first_day),
+        day_total(&before, first_day) + 1000 * changed as u64
+    );
+    // A range that holds that day only partly counts it from the events.
+    let partial = EventFilter {
+        from: Some(Timestamp::from_micros(first_day * DAY + 1)),
+        ..EventFilter::default()
+    };
+    let edge = store
+        .histogram(account.id, &partial, Interval::Day)
+        .await
+        .unwrap();
+    let from_index = query::histogram(&conn, account.id, &partial, Interval::Day).unwrap();
+    assert_eq!(edge, from_index);
+    assert!(day_total(&edge, first_day) <= day_total(&before, first_day));
+    // Hour buckets never use the rollups.
+    let hours = store
+        .histogram(account.id, &whole, Interval::Hour)
+        .await
+        .unwrap();
+    assert_eq!(
+        hours.iter().map(|b| b.count).sum::<u64>(),
+        before.iter().map(|b| b.count).sum::<u64>()
+    );
+    store.shutdown().await;
+}
