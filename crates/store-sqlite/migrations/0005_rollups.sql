@@ -5,6 +5,11 @@
 -- exact for negative times too. A missing project is kept apart from the
 -- empty string (both are valid events) by `has_project`, because a primary
 -- key column cannot be NULL.
+--
+-- The writer adds to these counts in the same transaction as the events
+-- (writer.rs, rollups::DayCounts), once per row and group commit. A trigger
+-- per event did the same at about 5 % of batch ingest; the writer's sums
+-- cost under 1 % (BENCHMARKS.md). Events are append-only, so counts only grow.
 CREATE TABLE event_rollups (
     account_id   INTEGER NOT NULL REFERENCES accounts(id),
     day          INTEGER NOT NULL,
@@ -23,16 +28,3 @@ SELECT account_id,
        event_type, action, project IS NOT NULL, COALESCE(project, ''), COUNT(*)
 FROM events
 GROUP BY 1, 2, 3, 4, 5, 6;
-
--- Kept in the appending transaction itself, so that a rollup never counts
--- an event that is not committed or misses one that is (events are
--- append-only: no UPDATE or DELETE to follow).
-CREATE TRIGGER events_roll_up AFTER INSERT ON events
-BEGIN
-    INSERT INTO event_rollups (account_id, day, event_type, action, has_project, project, count)
-    VALUES (NEW.account_id,
-            (NEW.time - (((NEW.time % 86400000000) + 86400000000) % 86400000000)) / 86400000000,
-            NEW.event_type, NEW.action, NEW.project IS NOT NULL, COALESCE(NEW.project, ''), 1)
-    ON CONFLICT (account_id, day, event_type, action, has_project, project)
-    DO UPDATE SET count = count + 1;
-END;

@@ -10,14 +10,62 @@
 
 use crate::query::{self, WhereClause};
 use crate::sql_error;
+use auditlog_core::NewEvent;
 use auditlog_core::{EventFilter, Interval, Timestamp};
 use auditlog_store::{Bucket, Result};
 use rusqlite::types::Value;
-use rusqlite::Connection;
-use std::collections::BTreeMap;
+use rusqlite::{params, Connection};
+use std::collections::{BTreeMap, HashMap};
 
 /// Microseconds in a rollup day (UTC days since the epoch).
 const DAY: i64 = 86_400_000_000;
+
+/// The events one group commit adds, counted per rollup row, so that the
+/// writer updates each row once per commit instead of once per event.
+#[derive(Default)]
+pub struct DayCounts<'a> {
+    counts: HashMap<(i64, i64, &'a str, &'a str, Option<&'a str>), i64>,
+}
+
+impl<'a> DayCounts<'a> {
+    pub fn add(&mut self, account: i64, event: &'a NewEvent) {
+        let day = event.time.micros().div_euclid(DAY);
+        let key = (
+            account,
+            day,
+            event.event_type.as_str(),
+            event.action.as_str(),
+            event.project.as_deref(),
+        );
+        *self.counts.entry(key).or_default() += 1;
+    }
+
+    /// Adds the counts in the appending transaction `conn`.
+    pub fn write(self, conn: &Connection) -> Result<()> {
+        let mut upsert = conn
+            .prepare_cached(
+                "INSERT INTO event_rollups (account_id, day, event_type, action, has_project, project, count) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) \
+                 ON CONFLICT (account_id, day, event_type, action, has_project, project) \
+                 DO UPDATE SET count = count + excluded.count",
+            )
+            .map_err(sql_error)?;
+        for ((account, day, event_type, action, project), count) in self.counts {
+            upsert
+                .execute(params![
+                    account,
+                    day,
+                    event_type,
+                    action,
+                    project.is_some(),
+                    project.unwrap_or(""),
+                    count
+                ])
+                .map_err(sql_error)?;
+        }
+        Ok(())
+    }
+}
 
 /// Whether the rollups can answer `filter` at `interval`: only the columns
 /// they are keyed by, and buckets made of whole days.

@@ -10,7 +10,7 @@
 //! thread lives on, and the next group is tried afresh, so that ingest
 //! recovers by itself once space returns.
 
-use crate::{open_connection, sql_error};
+use crate::{open_connection, rollups, sql_error};
 use auditlog_core::merkle::{self, Hash, HashReader, MerkleError};
 use auditlog_core::{leaf, StoredEvent, Timestamp};
 use auditlog_store::append_plan::{plan_request, KnownEvent, Planned};
@@ -110,6 +110,7 @@ fn write_group(conn: &mut Connection, group: &[AppendRequest]) -> Result<Vec<Out
     let received_at = Timestamp::now();
     let mut next_seq: HashMap<i64, u64> = HashMap::new();
     let mut outcomes = Vec::with_capacity(group.len());
+    let mut day_counts = rollups::DayCounts::default();
     {
         let mut find = tx
             .prepare_cached(
@@ -201,6 +202,7 @@ fn write_group(conn: &mut Connection, group: &[AppendRequest]) -> Result<Vec<Out
                             ])
                             .map_err(sql_error)?;
                         append_tree_hashes(&tx, account_id, seq as i64 - 1, hash)?;
+                        day_counts.add(account_id, event);
                         assigned = seq + 1;
                         Receipt {
                             id: event.id.clone(),
@@ -216,6 +218,7 @@ fn write_group(conn: &mut Connection, group: &[AppendRequest]) -> Result<Vec<Out
             outcomes.push(Ok(receipts));
         }
     }
+    day_counts.write(&tx)?;
     tx.commit().map_err(sql_error)?;
     Ok(outcomes)
 }
