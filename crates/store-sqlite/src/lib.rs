@@ -88,6 +88,7 @@ impl SqliteStore {
         let mut conn = open_connection(&path)?;
         schema::migrate(&mut conn).map_err(sql_error)?;
         writer::backfill_tree_hashes(&mut conn)?;
+        rollups::recount_stale(&mut conn)?;
         prepare_writer(&conn).map_err(sql_error)?;
         let (appends, receiver) = AppendQueue::new();
         let write_health = Arc::new(Mutex::new(WriteHealth::Ok));

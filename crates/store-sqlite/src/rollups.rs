@@ -67,6 +67,56 @@ impl<'a> DayCounts<'a> {
     }
 }
 
+/// Recounts the rollups of every account whose rollup total differs from its
+/// number of events (`seq` is gapless, so that is its highest `seq`): events
+/// appended by a build older than migration 0005 after it ran (a downgrade,
+/// then an upgrade), or edited by hand. The rollups are derived data, so
+/// rebuilding them from the events is always right. Runs at open; a check
+/// reads one index entry and the account's rollup rows.
+pub fn recount_stale(conn: &mut Connection) -> Result<()> {
+    let tx = conn
+        .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+        .map_err(sql_error)?;
+    let stale: Vec<(i64, i64, i64)> = {
+        let mut stmt = tx
+            .prepare(
+                "SELECT id, events, rolled_up FROM (SELECT a.id, \
+                 (SELECT COALESCE(MAX(seq), 0) FROM events e WHERE e.account_id = a.id) AS events, \
+                 (SELECT COALESCE(SUM(count), 0) FROM event_rollups r WHERE r.account_id = a.id) AS rolled_up \
+                 FROM accounts a) WHERE events <> rolled_up",
+            )
+            .map_err(sql_error)?;
+        let rows = stmt
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .map_err(sql_error)?;
+        rows.collect::<rusqlite::Result<_>>().map_err(sql_error)?
+    };
+    for (account_id, events, rolled_up) in stale {
+        tracing::warn!(
+            account_id,
+            events,
+            rolled_up,
+            "the day rollups do not count every event: recounting them"
+        );
+        tx.execute(
+            "DELETE FROM event_rollups WHERE account_id = ?1",
+            [account_id],
+        )
+        .map_err(sql_error)?;
+        tx.execute(
+            &format!(
+                "INSERT INTO event_rollups (account_id, day, event_type, action, has_project, project, count) \
+                 SELECT account_id, (time - (((time % {DAY}) + {DAY}) % {DAY})) / {DAY}, \
+                 event_type, action, project IS NOT NULL, COALESCE(project, ''), COUNT(*) \
+                 FROM events WHERE account_id = ?1 GROUP BY 1, 2, 3, 4, 5, 6"
+            ),
+            [account_id],
+        )
+        .map_err(sql_error)?;
+    }
+    tx.commit().map_err(sql_error)
+}
+
 /// Whether the rollups can answer `filter` at `interval`: only the columns
 /// they are keyed by, and buckets made of whole days.
 pub fn applies(filter: &EventFilter, interval: Interval) -> bool {
