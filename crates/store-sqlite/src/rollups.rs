@@ -190,10 +190,7 @@ pub fn histogram(
     let tx = conn.transaction().map_err(sql_error)?;
     let mut counts: BTreeMap<i64, u64> = BTreeMap::new();
     let clause = rollup_clause(account, filter, split.whole_days);
-    let sql = format!(
-        "SELECT day, SUM(count) FROM event_rollups WHERE {} GROUP BY day",
-        clause.sql
-    );
+    let sql = rollup_sql(&clause);
     let mut stmt = tx.prepare_cached(&sql).map_err(sql_error)?;
     let rows = stmt
         .query_map(rusqlite::params_from_iter(clause.params), |r| {
@@ -224,9 +221,17 @@ pub fn histogram(
         .collect())
 }
 
+/// Counts per day of the rollup rows `clause` selects.
+pub(crate) fn rollup_sql(clause: &WhereClause) -> String {
+    format!(
+        "SELECT day, SUM(count) FROM event_rollups WHERE {} GROUP BY day",
+        clause.sql
+    )
+}
+
 /// The rollup rows of `filter`'s event types, actions and projects over the
 /// whole days. A project filter never matches events without a project.
-fn rollup_clause(
+pub(crate) fn rollup_clause(
     account: i64,
     filter: &EventFilter,
     (first, last): (Option<i64>, Option<i64>),

@@ -295,3 +295,50 @@ async fn stale_rollups_are_recounted_at_open() {
     assert!(compared > 200, "only {compared} buckets compared");
     store.shutdown().await;
 }
+
+/// The rollup query is a search of the rollups' primary key by account (and
+/// day range), read in day order: no scan and no sort, whatever the filter.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_rollup_query_searches_the_primary_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(dir.path()).unwrap();
+    let account = store.create_account("plans").await.unwrap();
+    let conn = open_connection(store.path()).unwrap();
+    let one = |v: &str| vec![v.to_string()];
+    let filters = [
+        EventFilter::default(),
+        EventFilter {
+            event_types: one("Test Case"),
+            ..EventFilter::default()
+        },
+        EventFilter {
+            actions: vec!["Update".into(), "Create".into()],
+            projects: one("P0"),
+            ..EventFilter::default()
+        },
+    ];
+    for filter in &filters {
+        for days in [(None, None), (Some(3), None), (Some(3), Some(9))] {
+            let clause = rollups::rollup_clause(account.id, filter, days);
+            let sql = format!("EXPLAIN QUERY PLAN {}", rollups::rollup_sql(&clause));
+            let mut stmt = conn.prepare(&sql).unwrap();
+            let plan: Vec<String> = stmt
+                .query_map(rusqlite::params_from_iter(clause.params), |r| r.get(3))
+                .unwrap()
+                .collect::<rusqlite::Result<_>>()
+                .unwrap();
+            assert!(
+                plan.iter()
+                    .any(|s| s.starts_with("SEARCH event_rollups USING PRIMARY KEY")),
+                "{filter:?} {days:?}: {plan:?}"
+            );
+            assert!(
+                !plan
+                    .iter()
+                    .any(|s| s.contains("SCAN") || s.contains("TEMP B-TREE")),
+                "{filter:?} {days:?}: {plan:?}"
+            );
+        }
+    }
+    store.shutdown().await;
+}
