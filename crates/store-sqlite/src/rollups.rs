@@ -1,4 +1,6 @@
-//! Day and week histograms from the per-day rollups of migration 0005.
+//! The per-day rollups of migration 0005: counted by the writer in each
+//! group commit ([`DayCounts`]), recounted at open when they miss events
+//! ([`recount_stale`]), and read by day and week histograms ([`histogram`]).
 //!
 //! A histogram whose filter uses only the rollup's columns (event type,
 //! action, project) and a time range is answered from one rollup row per day
