@@ -210,7 +210,7 @@ pub async fn start_export(
     responses(
         (status = 202, description = "Queued; it runs in the background (poll `GET /api/v1/exports/{id}`)", body = ExportEnvelope),
         (status = 400, description = "The body is not valid JSON, or a filter value is bad (`details` names it)", body = ErrorBody),
-        (status = 413, description = "The body is over 10 MiB", body = ErrorBody),
+        (status = 413, description = "The body is over 64 KiB", body = ErrorBody),
         (status = 415, description = "The body is not sent as `Content-Type: application/json`", body = ErrorBody),
         (status = 422, description = "The request breaks a rule (unknown field, format, compression); `details` names it", body = ErrorBody),
     )
