@@ -1,6 +1,6 @@
 //! The HTTP side of Auditlog: the JSON API (`api`), the web console
 //! (`console`), authentication (`auth`), the one error type (`error`), the
-//! shared state (`state`), the export worker with its file formats
+//! shared state (`state`), Prometheus metrics (`metrics`), the export worker with its file formats
 //! (`exports`), the checkpoint signer and its key (`signer`, `signing_key`)
 //! and export bundles (`bundle`). Everything
 //! here is written against the storage traits of `auditlog-store` and knows
@@ -13,6 +13,7 @@ pub mod console;
 pub mod error;
 pub mod exports;
 pub mod limits;
+pub mod metrics;
 pub mod signer;
 pub mod signing_key;
 pub mod state;
@@ -32,6 +33,10 @@ pub fn router(state: AppState) -> Router {
             error::ApiError::not_found("no such route; see /api/v1/openapi.json")
         })
         .layer(axum::middleware::map_response(security_headers))
+        .layer(axum::middleware::from_fn_with_state(
+            state.metrics.clone(),
+            metrics::track_requests,
+        ))
         .with_state(state)
 }
 

@@ -241,4 +241,6 @@ pub trait Store:
     async fn ping(&self) -> Result<()>;
     /// Finishes queued writes and stops the writer; later appends fail.
     async fn shutdown(&self);
+    /// The appender's queue depth and commit latencies (for `/metrics`).
+    fn group_commit_stats(&self) -> &group_commit::GroupCommitStats;
 }
