@@ -106,9 +106,56 @@ struct Sample {
     /// Seconds since the load started, at the end of the period.
     at: f64,
     rss_mib: f64,
+    /// Where the RSS is, and how many SQLite connections hold a page cache.
+    memory: MemoryDetail,
     queue_depth: Option<f64>,
     /// The machine's 1-minute load average (other work shows here).
     load: Option<f64>,
+}
+
+/// What makes up the server's RSS: heap (`RssAnon`, where SQLite's page
+/// caches live), mapped files (`RssFile`) and shared memory (`RssShmem`,
+/// the WAL index), plus the open database connections (file descriptors on
+/// the database file), each of which may cache up to its `cache_size`.
+#[derive(Debug, Clone, Default)]
+struct MemoryDetail {
+    anon_mib: Option<f64>,
+    file_mib: Option<f64>,
+    shmem_mib: Option<f64>,
+    db_connections: Option<usize>,
+}
+
+impl MemoryDetail {
+    fn read(server: &Server) -> Self {
+        let mib = |field| server.memory_kib(field).map(|kib| kib as f64 / 1024.0);
+        Self {
+            anon_mib: mib("RssAnon"),
+            file_mib: mib("RssFile"),
+            shmem_mib: mib("RssShmem"),
+            db_connections: db_connections(server.pid),
+        }
+    }
+
+    fn to_json(&self) -> Value {
+        json!({
+            "rss_anon_mib": self.anon_mib.map(|v| round(v, 1)),
+            "rss_file_mib": self.file_mib.map(|v| round(v, 1)),
+            "rss_shmem_mib": self.shmem_mib.map(|v| round(v, 1)),
+            "db_connections": self.db_connections,
+        })
+    }
+}
+
+/// Open descriptors of `pid` on the embedded store's database file.
+fn db_connections(pid: u32) -> Option<usize> {
+    let entries = std::fs::read_dir(format!("/proc/{pid}/fd")).ok()?;
+    Some(
+        entries
+            .flatten()
+            .filter_map(|entry| std::fs::read_link(entry.path()).ok())
+            .filter(|target| target.to_string_lossy().ends_with("/auditlog.db"))
+            .count(),
+    )
 }
 
 /// The events the ingest clients send, in generator order.
@@ -229,6 +276,7 @@ pub async fn run(
             / 1024.0;
         let queue_depth = scrape_gauge(&http, &server.base, "auditlog_writer_queue_depth").await;
         let load = load_average();
+        let memory = MemoryDetail::read(server);
         let window: Vec<Outcome> = match log.lock() {
             Ok(log) => log.outcomes[seen..].to_vec(),
             Err(_) => return Err("a client panicked".into()),
@@ -238,14 +286,21 @@ pub async fn run(
             .last()
             .map_or(at, |last: &Sample| at - last.at)
             .max(1e-9);
-        let line = sample_json(at, period, rss_mib, queue_depth, load, &window);
+        let mut line = sample_json(at, period, rss_mib, queue_depth, load, &window);
+        line["memory"] = memory.to_json();
         use std::io::Write;
         writeln!(samples_file, "{line}")?;
         samples_file.flush()?;
-        eprintln!("{}", sample_summary(at, period, rss_mib, &window));
+        eprintln!(
+            "{}  (heap {:.0} MiB, {} db connections)",
+            sample_summary(at, period, rss_mib, &window),
+            memory.anon_mib.unwrap_or(f64::NAN),
+            memory.db_connections.unwrap_or(0)
+        );
         samples.push(Sample {
             at,
             rss_mib,
+            memory,
             queue_depth,
             load,
         });
@@ -651,7 +706,7 @@ fn report(plan: &SoakPlan, samples: &[Sample], log: &Log, verdict: &Verdict) -> 
         let last = samples.iter().rev().find(|s| s.at <= end + 1.0);
         let _ = writeln!(
             out,
-            "| {} | {:.1} | {:.0} | {:.1} | {:.1} | {:.1} | {:.1} | {} | {} | {} | {} |",
+            "| {} | {:.1} | {:.0} | {:.1} | {:.1} | {:.1} | {:.1} | {} | {} | {} | {} | {} | {} |",
             minute + 1,
             window.len() as f64 / length,
             events as f64 / length,
@@ -661,6 +716,10 @@ fn report(plan: &SoakPlan, samples: &[Sample], log: &Log, verdict: &Verdict) -> 
             query_p99,
             ingest_errors + query_errors,
             last.map_or("–".to_string(), |s| format!("{:.1}", s.rss_mib)),
+            last.and_then(|s| s.memory.anon_mib)
+                .map_or("–".to_string(), |m| format!("{m:.1}")),
+            last.and_then(|s| s.memory.db_connections)
+                .map_or("–".to_string(), |n| n.to_string()),
             last.and_then(|s| s.queue_depth)
                 .map_or("–".to_string(), |d| format!("{d:.0}")),
             last.and_then(|s| s.load)
@@ -736,6 +795,7 @@ mod tests {
             .map(|i| Sample {
                 at: i as f64 * 10.0,
                 rss_mib: 80.0 + mib_per_minute * i as f64 / 6.0,
+                memory: MemoryDetail::default(),
                 queue_depth: Some(0.0),
                 load: None,
             })
