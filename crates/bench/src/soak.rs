@@ -683,11 +683,11 @@ fn report(plan: &SoakPlan, samples: &[Sample], log: &Log, verdict: &Verdict) -> 
     );
     let _ = writeln!(
         out,
-        "| minute | req/s | events/s | ingest p50 (ms) | ingest p99 | query p50 | query p99 | errors | RSS at end (MiB) | writer queue | load avg |"
+        "| minute | req/s | events/s | ingest p50 (ms) | ingest p99 | query p50 | query p99 | errors | RSS at end (MiB) | of it heap | db connections | writer queue | load avg |"
     );
     let _ = writeln!(
         out,
-        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
     );
     let minutes = (plan.duration.as_secs_f64() / 60.0).ceil() as usize;
     let mut by_minute: BTreeMap<usize, Vec<Outcome>> = BTreeMap::new();
