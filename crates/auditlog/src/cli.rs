@@ -1,9 +1,11 @@
-//! The command line. Every default is defined here, once.
+//! The command line: the commands and their arguments. The flags of the
+//! settings are added from `config::SETTINGS`, where each setting (its
+//! default, variable, flag and meaning) is defined once; `parse` hands them
+//! to the configuration loader, which layers them over file and environment.
 
-use auditlog_server::exports::parse_duration;
-use clap::{Args, Parser, Subcommand};
+use crate::config::{Commands, SETTINGS};
+use clap::{Arg, ArgMatches, Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 use std::path::PathBuf;
-use std::time::Duration;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -12,65 +14,100 @@ use std::time::Duration;
     about = "Immutable, provable audit log service"
 )]
 pub struct Cli {
-    #[command(flatten)]
-    pub store: StoreArgs,
+    /// A TOML configuration file (`auditlog config example` prints one);
+    /// environment variables and flags win over it. [env: AUDITLOG_CONFIG]
+    // The variable is read with the others, in `config::file_to_read`.
+    #[arg(long, value_name = "FILE", global = true)]
+    pub config: Option<PathBuf>,
     #[command(subcommand)]
     pub command: Command,
 }
 
-/// Where the data lives; taken by every command.
-#[derive(Debug, Args, Clone)]
-pub struct StoreArgs {
-    /// Directory of the embedded store (created if missing).
-    #[arg(
-        long,
-        env = "AUDITLOG_DATA_DIR",
-        default_value = "./auditlog-data",
-        global = true
-    )]
-    pub data_dir: PathBuf,
-    /// PostgreSQL URL (postgres://…); when set, used instead of the embedded store.
-    #[arg(
-        long,
-        env = "AUDITLOG_DATABASE_URL",
-        global = true,
-        hide_env_values = true
-    )]
-    pub database_url: Option<String>,
-    /// The log's Ed25519 signing key (C2SP signer-key text); created on first
-    /// start if missing. Default: `signing-key` in --data-dir.
-    #[arg(long, env = "AUDITLOG_SIGNING_KEY_FILE", global = true)]
-    pub signing_key_file: Option<PathBuf>,
-    /// The log name in checkpoint origins (`<log name>/<account>`) and the key name of a new key.
-    #[arg(long, env = "AUDITLOG_LOG_NAME", default_value = auditlog_core::checkpoint::DEFAULT_LOG_NAME, global = true)]
-    pub log_name: String,
+/// The flags of settings given on the command line, by setting name.
+pub type SettingFlags = Vec<(&'static str, String)>;
+
+/// Parses the command line (exiting with clap's message on a mistake) into
+/// the command and the settings' flags.
+pub fn parse() -> (Cli, SettingFlags) {
+    let matches = command().get_matches();
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+    (cli, setting_flags(&matches))
 }
 
-impl StoreArgs {
-    pub fn signing_key_path(&self) -> PathBuf {
-        self.signing_key_file.clone().unwrap_or_else(|| {
-            self.data_dir
-                .join(auditlog_server::signing_key::DEFAULT_FILE)
-        })
+/// The whole command line: the derived commands plus one flag per setting,
+/// global or on the commands that use it.
+pub fn command() -> clap::Command {
+    let mut command = Cli::command();
+    for setting in SETTINGS {
+        let arg = Arg::new(setting.name)
+            .long(setting.flag)
+            .value_name(setting.value_name)
+            .help_heading("Settings (also in the --config file)")
+            .help(format!(
+                "{} [env: {}] [default: {}]",
+                setting.doc,
+                setting.env,
+                setting.default_text()
+            ));
+        command = match setting.commands {
+            Commands::All => command.arg(arg.global(true)),
+            Commands::Serve => command
+                .mut_subcommand("serve", |serve| serve.arg(arg.clone()))
+                .mut_subcommand("config", |config| {
+                    config.mut_subcommand("show", |show| show.arg(arg))
+                }),
+        };
     }
+    command
+}
+
+/// The settings' flags given, found at whichever level of subcommands took them.
+fn setting_flags(matches: &ArgMatches) -> SettingFlags {
+    let mut flags = SettingFlags::new();
+    let mut level = Some(matches);
+    while let Some(current) = level {
+        for setting in SETTINGS {
+            // `try_get_one` first: a serve setting is not an argument of the
+            // other levels, and asking those for its source would panic.
+            let Ok(Some(value)) = current.try_get_one::<String>(setting.name) else {
+                continue;
+            };
+            let given =
+                current.value_source(setting.name) == Some(clap::parser::ValueSource::CommandLine);
+            if given && !flags.iter().any(|(name, _)| *name == setting.name) {
+                flags.push((setting.name, value.clone()));
+            }
+        }
+        level = current.subcommand().map(|(_, sub)| sub);
+    }
+    flags
 }
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the API, the console and the background workers.
     Serve {
-        /// Address to listen on; port 0 picks a free port (printed at start).
-        #[arg(long, env = "AUDITLOG_LISTEN", default_value = "127.0.0.1:8080")]
-        listen: String,
         /// Create the `demo` account with an admin, keys and sample events (if absent).
         #[arg(long)]
         demo: bool,
-        #[command(flatten)]
-        exports: ExportArgs,
+        /// Test-only: pause this many milliseconds after each page of 1,000
+        /// events, so that tests can catch an export while it runs.
+        #[arg(
+            long,
+            env = "AUDITLOG_EXPORT_TEST_PAGE_DELAY_MS",
+            default_value_t = 0,
+            hide = true
+        )]
+        export_test_page_delay_ms: u64,
+    },
+    /// Print an example configuration file, or the effective configuration.
+    Config {
+        #[command(subcommand)]
+        command: ConfigCommand,
     },
     /// Write an account's events to a file (CSV or JSON Lines), as the
     /// background exports do, with a progress bar on a terminal.
-    Export(ExportCommand),
+    Export(Box<ExportCommand>),
     /// Manage accounts.
     Account {
         #[command(subcommand)]
@@ -147,32 +184,14 @@ pub enum UserCommand {
     },
 }
 
-/// The export worker's settings (`serve`).
-#[derive(Debug, Args, Clone)]
-pub struct ExportArgs {
-    /// Directory of export files [default: <data-dir>/exports]. Every server
-    /// sharing one database must share this directory.
-    #[arg(long, env = "AUDITLOG_EXPORT_DIR")]
-    pub export_dir: Option<PathBuf>,
-    /// Exports run at once by this server [default: 2].
-    #[arg(long, env = "AUDITLOG_EXPORT_CONCURRENCY", value_parser = clap::value_parser!(u16).range(1..=64))]
-    pub export_concurrency: Option<u16>,
-    /// How long a completed export can be downloaded: 7d, 12h, 30m, 45s or seconds [default: 7d].
-    #[arg(long, env = "AUDITLOG_EXPORT_EXPIRY", value_parser = parse_duration)]
-    pub export_expiry: Option<Duration>,
-    /// How long a running export stays claimed without a renewal; a job
-    /// whose server died is taken over after this [default: 30s].
-    #[arg(long, env = "AUDITLOG_EXPORT_LEASE", value_parser = parse_duration)]
-    pub export_lease: Option<Duration>,
-    /// Test-only: pause this many milliseconds after each page of 1,000
-    /// events, so that tests can catch an export while it runs.
-    #[arg(
-        long,
-        env = "AUDITLOG_EXPORT_TEST_PAGE_DELAY_MS",
-        default_value_t = 0,
-        hide = true
-    )]
-    pub export_test_page_delay_ms: u64,
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Print a commented TOML file of every setting with its default,
+    /// environment variable and flag.
+    Example,
+    /// Print the configuration in effect (secrets redacted) and where each
+    /// value came from.
+    Show,
 }
 
 /// `auditlog export`: the same filters as the API, repeatable where the API's are.

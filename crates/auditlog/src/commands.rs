@@ -1,7 +1,8 @@
 //! What each subcommand does. They work while a server runs on the same
 //! store: what they create is usable at once.
 
-use crate::cli::{AccountCommand, Cli, Command, ExportArgs, KeyCommand, StoreArgs, UserCommand};
+use crate::cli::{AccountCommand, Cli, Command, ConfigCommand, KeyCommand, UserCommand};
+use crate::config::{Config, Loaded};
 use auditlog_core::note::NoteVerifier;
 use auditlog_server::exports::{worker, ExportSettings, Exports};
 use auditlog_server::signer::CheckpointSigner;
@@ -27,12 +28,12 @@ pub enum CliError {
 
 pub type CliResult<T = ()> = Result<T, CliError>;
 
-/// Picks the backend once, from the arguments: PostgreSQL when a database
-/// URL is given, otherwise the embedded store in the data directory.
-pub async fn open_store(args: &StoreArgs) -> CliResult<Arc<dyn Store>> {
-    match &args.database_url {
-        Some(url) => open_location(url).await,
-        None => Ok(Arc::new(SqliteStore::open(&args.data_dir)?)),
+/// Picks the backend once, from the configuration: PostgreSQL when a
+/// database URL is given, otherwise the embedded store in the data directory.
+pub async fn open_store(config: &Config) -> CliResult<Arc<dyn Store>> {
+    match &config.database_url {
+        Some(url) => open_location(url.expose()).await,
+        None => Ok(Arc::new(SqliteStore::open(&config.data_dir)?)),
     }
 }
 
@@ -50,28 +51,50 @@ pub async fn open_location(location: &str) -> CliResult<Arc<dyn Store>> {
     Ok(Arc::new(SqliteStore::open(std::path::Path::new(location))?))
 }
 
-pub async fn run(cli: Cli) -> CliResult {
+pub async fn run(cli: Cli, loaded: &Loaded) -> CliResult {
     match cli.command {
         // Names both of its stores itself; the global store flags do not apply.
         Command::Copy { from, to } => crate::copy::run(&from, &to).await,
         // Offline: needs no store.
         Command::VerifyExport { file, key } => verify_export(&file, &key),
-        command => run_on_store(&cli.store, command).await,
+        Command::Config {
+            command: ConfigCommand::Example,
+        } => {
+            print!("{}", crate::config::example());
+            Ok(())
+        }
+        Command::Config {
+            command: ConfigCommand::Show,
+        } => {
+            print!("{}", crate::config::show(loaded));
+            Ok(())
+        }
+        command => run_on_store(&loaded.config, command).await,
     }
 }
 
-async fn run_on_store(args: &StoreArgs, command: Command) -> CliResult {
-    let store = open_store(args).await?;
+async fn run_on_store(config: &Config, command: Command) -> CliResult {
+    if let Command::Serve { .. } = command {
+        // Before the store opens, so that a start that fails says what it
+        // was configured with. `Config`'s Debug redacts its secrets.
+        tracing::info!(?config, "starting");
+    }
+    let store = open_store(config).await?;
     let result = match command {
         Command::Serve {
-            listen,
             demo,
-            exports,
+            export_test_page_delay_ms,
         } => {
-            let settings = export_settings(args, &exports);
-            serve(store.clone(), args, &listen, demo, settings).await
+            let page_delay = std::time::Duration::from_millis(export_test_page_delay_ms);
+            serve(
+                store.clone(),
+                config,
+                demo,
+                config.export_settings(page_delay),
+            )
+            .await
         }
-        Command::Export(command) => crate::export::run(store.clone(), command).await,
+        Command::Export(command) => crate::export::run(store.clone(), *command).await,
         Command::Verify { key } => {
             let verifier = match key {
                 Some(key) => Some(
@@ -79,7 +102,7 @@ async fn run_on_store(args: &StoreArgs, command: Command) -> CliResult {
                         .map_err(|e| CliError::Usage(format!("--key: {e}")))?,
                 ),
                 None => {
-                    let path = args.signing_key_path();
+                    let path = config.signing_key_path();
                     path.exists()
                         .then(|| signing_key::load(&path).map(|s| s.verifier()))
                         .transpose()
@@ -88,7 +111,7 @@ async fn run_on_store(args: &StoreArgs, command: Command) -> CliResult {
             };
             crate::verify::run(store.as_ref(), verifier.as_ref()).await
         }
-        Command::VerifyExport { .. } => Ok(()),
+        Command::VerifyExport { .. } | Command::Config { .. } => Ok(()),
         Command::Account {
             command: AccountCommand::Create { name },
         } => {
@@ -218,47 +241,26 @@ fn verify_export(file: &std::path::Path, key: &str) -> CliResult {
 
 /// The checkpoint signer with the key from the configured file (created on
 /// first start), remembering its last signatures beside the key.
-fn checkpoint_signer(store: Arc<dyn Store>, args: &StoreArgs) -> CliResult<Arc<CheckpointSigner>> {
-    let key_path = args.signing_key_path();
-    let key = signing_key::load_or_create(&key_path, &args.log_name).map_err(CliError::Io)?;
+fn checkpoint_signer(store: Arc<dyn Store>, config: &Config) -> CliResult<Arc<CheckpointSigner>> {
+    let key_path = config.signing_key_path();
+    let key = signing_key::load_or_create(&key_path, &config.log_name).map_err(CliError::Io)?;
     let heads = key_path.with_file_name(signing_key::HEADS_FILE);
     let signer =
-        CheckpointSigner::new(store, key, &args.log_name, Some(heads)).map_err(CliError::Io)?;
+        CheckpointSigner::new(store, key, &config.log_name, Some(heads)).map_err(CliError::Io)?;
     Ok(Arc::new(signer))
-}
-
-/// The worker's settings: defaults (defined once, in the server crate)
-/// overridden by flags or environment.
-fn export_settings(store: &StoreArgs, args: &ExportArgs) -> ExportSettings {
-    let dir = args
-        .export_dir
-        .clone()
-        .unwrap_or_else(|| store.data_dir.join("exports"));
-    let mut settings = ExportSettings::new(dir);
-    if let Some(n) = args.export_concurrency {
-        settings.concurrency = usize::from(n);
-    }
-    if let Some(expiry) = args.export_expiry {
-        settings.expiry = expiry;
-    }
-    if let Some(lease) = args.export_lease {
-        settings.lease = lease;
-    }
-    settings.page_delay = std::time::Duration::from_millis(args.export_test_page_delay_ms);
-    settings
 }
 
 async fn serve(
     store: Arc<dyn Store>,
-    args: &StoreArgs,
-    listen: &str,
+    config: &Config,
     demo: bool,
     export_settings: ExportSettings,
 ) -> CliResult {
     if demo {
         crate::demo::ensure_demo(store.as_ref()).await?;
     }
-    let signer = checkpoint_signer(store.clone(), args)?;
+    let signer = checkpoint_signer(store.clone(), config)?;
+    let listen = &config.listen;
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .map_err(|e| CliError::Io(format!("cannot listen on {listen}: {e}")))?;
@@ -271,7 +273,8 @@ async fn serve(
     let exports = Exports::new(export_settings.clone());
     let state = AppState::new(store.clone())
         .with_exports(exports.clone())
-        .with_signer(signer.clone());
+        .with_signer(signer.clone())
+        .with_limits(config.limits.clone());
     // One stop signal for the HTTP server, the export worker and the signer.
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let stop = Arc::new(stop);

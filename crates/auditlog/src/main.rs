@@ -1,27 +1,31 @@
 //! `auditlog`: one binary for the server and the operator's commands.
-//! Configuration comes from flags or `AUDITLOG_*` environment variables
-//! (defaults defined once, in `cli`); the storage backend is picked here,
-//! once, and everything else works against the storage traits.
+//! The configuration is layered once, in `config` (defaults → TOML file →
+//! `AUDITLOG_*` variables → flags); logging is set up from it here; the
+//! storage backend is picked once, in `commands`, and everything else works
+//! against the storage traits.
 
 mod cli;
 mod commands;
+mod config;
 mod copy;
 mod demo;
 mod export;
 mod verify;
 
-use clap::Parser;
+use config::{Config, LogFormat};
+use std::collections::BTreeMap;
+use std::io::IsTerminal;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
-    let cli = cli::Cli::parse();
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("AUDITLOG_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .init();
+    let (cli, flags) = cli::parse();
+    let loaded = match load_configuration(cli.config.as_deref(), &flags) {
+        Ok(loaded) => loaded,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -32,11 +36,74 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(commands::run(cli)) {
+    match runtime.block_on(commands::run(cli, &loaded)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// Loads the configuration from its layers and sets up logging from it.
+fn load_configuration(
+    flag_file: Option<&std::path::Path>,
+    flags: &cli::SettingFlags,
+) -> Result<config::Loaded, String> {
+    let env = environment()?;
+    let file = config::file_to_read(flag_file, &env);
+    let loaded = config::load(&config::Layers {
+        file: file.as_deref(),
+        env: &env,
+        flags,
+    })
+    .map_err(|e| e.to_string())?;
+    init_logging(&loaded.config);
+    for variable in config::unknown_variables(&env) {
+        tracing::warn!(
+            variable,
+            "ignoring an AUDITLOG_ variable that is no setting"
+        );
+    }
+    Ok(loaded)
+}
+
+/// The environment variables the configuration may read: every
+/// `AUDITLOG_*` one and the settings' fallbacks (`RUST_LOG`). A value that
+/// is not UTF-8 is an error rather than silently ignored.
+fn environment() -> Result<BTreeMap<String, String>, String> {
+    let wanted = |name: &str| {
+        name.starts_with("AUDITLOG_")
+            || config::SETTINGS
+                .iter()
+                .any(|setting| setting.env_fallbacks.contains(&name))
+    };
+    let mut env = BTreeMap::new();
+    for (name, value) in std::env::vars_os() {
+        let Some(name) = name.to_str().filter(|name| wanted(name)) else {
+            continue;
+        };
+        let value = value
+            .into_string()
+            .map_err(|_| format!("the environment variable {name} is not valid UTF-8"))?;
+        env.insert(name.to_string(), value);
+    }
+    Ok(env)
+}
+
+/// Log lines go to standard error (standard output is the commands'
+/// answer): readable text, coloured on a terminal, or JSON lines. Lines
+/// written while serving a request carry its `request_id` (the `request`
+/// span of `auditlog_server::request_id`).
+fn init_logging(config: &Config) {
+    // The level was checked when the configuration was loaded.
+    let filter = tracing_subscriber::EnvFilter::try_new(&config.log_level)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(filter);
+    match config.log_format {
+        LogFormat::Text => builder.with_ansi(std::io::stderr().is_terminal()).init(),
+        LogFormat::Json => builder.json().init(),
     }
 }

@@ -79,8 +79,8 @@ impl EventFilter {
             "app" => set_once(&mut self.app, name, value)?,
             "version" => set_once(&mut self.version, name, value)?,
             "target_id" => set_once(&mut self.target_id, name, value)?,
-            "from" => self.from = Some(Timestamp::parse("from", value)?),
-            "to" => self.to = Some(Timestamp::parse("to", value)?),
+            "from" => set_instant_once(&mut self.from, name, value)?,
+            "to" => set_instant_once(&mut self.to, name, value)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -240,6 +240,25 @@ fn set_once(slot: &mut Option<String>, name: &str, value: &str) -> Result<(), Fi
     Ok(())
 }
 
+/// Like `set_once`, for instants: the same instant again (in any spelling)
+/// is harmless; another one would silently replace the first bound.
+fn set_instant_once(
+    slot: &mut Option<Timestamp>,
+    name: &str,
+    value: &str,
+) -> Result<(), FieldError> {
+    let instant = Timestamp::parse(name, value)?;
+    if slot.is_some_and(|held| held != instant) {
+        return Err(FieldError::new(
+            name,
+            "not_repeatable",
+            format!("{name} may be given only once"),
+        ));
+    }
+    *slot = Some(instant);
+    Ok(())
+}
+
 /// A position in the newest-first order, plus the account's highest `seq`
 /// when paging began: events stored later never appear in later pages, so a
 /// walk visits each event that existed at its start exactly once.
@@ -380,6 +399,25 @@ mod tests {
         f.add_param("from", "2026-02-01T00:00:00Z", &t).unwrap();
         f.add_param("to", "2026-01-01T00:00:00Z", &t).unwrap();
         assert_eq!(f.check().unwrap_err().rule, "from_after_to");
+    }
+
+    #[test]
+    fn a_second_different_bound_is_refused_not_taken() {
+        // Found by the query_params property test: `from=A&from=B` kept B
+        // and dropped A without a word.
+        let t = Taxonomy::default();
+        let mut f = EventFilter::default();
+        f.add_param("from", "2026-01-01T00:00:00Z", &t).unwrap();
+        f.add_param("from", "2026-01-01T01:00:00+01:00", &t)
+            .unwrap();
+        let e = f.add_param("from", "2026-02-01T00:00:00Z", &t).unwrap_err();
+        assert_eq!((e.field.as_str(), e.rule), ("from", "not_repeatable"));
+        let e = EventFilter::from_json(
+            &serde_json::json!({"to": ["2026-01-01T00:00:00Z", "2026-03-01T00:00:00Z"]}),
+            &t,
+        )
+        .unwrap_err();
+        assert_eq!((e.field.as_str(), e.rule), ("filters.to", "not_repeatable"));
     }
 
     #[test]

@@ -17,9 +17,13 @@ pub mod checkpoint;
 pub mod error;
 pub mod event;
 pub mod filter;
+#[cfg(any(test, feature = "fuzzing"))]
+pub mod fuzzing;
 pub mod leaf;
 pub mod merkle;
 pub mod note;
+#[cfg(test)]
+mod properties;
 pub mod tar;
 pub mod taxonomy;
 pub mod timestamp;

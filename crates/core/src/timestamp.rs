@@ -9,6 +9,13 @@ use time::OffsetDateTime;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Timestamp(i64);
 
+/// 0000-01-01T00:00:00Z and 9999-12-31T23:59:59.999999Z: the instants whose
+/// UTC text is RFC 3339 (four-digit years). Text with an offset can name an
+/// instant just outside them (`0000-01-01T00:00:00+01:00`), which could not
+/// be printed back, so parsing refuses it.
+const FIRST_MICROS: i64 = -62_167_219_200_000_000;
+const LAST_MICROS: i64 = 253_402_300_799_999_999;
+
 impl Timestamp {
     pub const fn from_micros(micros: i64) -> Self {
         Self(micros)
@@ -33,7 +40,17 @@ impl Timestamp {
                 ),
             )
         })?;
-        Ok(Self(parsed.unix_timestamp_nanos().div_euclid(1_000) as i64))
+        let micros = parsed.unix_timestamp_nanos().div_euclid(1_000) as i64;
+        if !(FIRST_MICROS..=LAST_MICROS).contains(&micros) {
+            return Err(FieldError::new(
+                field,
+                "out_of_range",
+                format!(
+                    "{field} must lie between 0000-01-01T00:00:00Z and 9999-12-31T23:59:59.999999Z in UTC"
+                ),
+            ));
+        }
+        Ok(Self(micros))
     }
 
     /// RFC 3339 in UTC with exactly six fractional digits, so that the text
@@ -81,6 +98,34 @@ mod tests {
         let e = Timestamp::parse("from", "yesterday").unwrap_err();
         assert_eq!(e.field, "from");
         assert_eq!(e.rule, "invalid_time");
+    }
+
+    #[test]
+    fn refuses_instants_whose_utc_text_is_not_rfc_3339() {
+        // Found while writing the fuzz properties: these parsed, then printed
+        // as "-001-12-31T23:00:00.000000Z" and "253402304399000000us", which
+        // neither the leaf reader nor a filter's JSON could read back.
+        for text in ["0000-01-01T00:00:00+01:00", "9999-12-31T23:59:59-01:00"] {
+            let e = Timestamp::parse("time", text).unwrap_err();
+            assert_eq!(
+                (e.field.as_str(), e.rule),
+                ("time", "out_of_range"),
+                "{text}"
+            );
+        }
+        for text in [
+            "0000-01-01T00:00:00Z",
+            "0000-01-01T01:00:00+01:00",
+            "9999-12-31T23:59:59.999999Z",
+            "9999-12-31T22:59:59.999999-01:00",
+        ] {
+            let t = Timestamp::parse("time", text).unwrap();
+            assert_eq!(
+                Timestamp::parse("time", &t.to_rfc3339()).unwrap(),
+                t,
+                "{text}"
+            );
+        }
     }
 
     #[test]

@@ -1,6 +1,8 @@
 //! API keys and passwords. Keys are 256-bit random secrets shown once and
 //! stored only as SHA-256 (a fast hash suits high-entropy secrets and keeps
-//! lookups O(1)); passwords are stored as argon2id PHC strings.
+//! lookups O(1)); passwords are stored as argon2id PHC strings. Each request
+//! of a verified key is counted against the key's rate limit
+//! (`limits::api_rate`).
 
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -172,6 +174,9 @@ impl FromRequestParts<AppState> for ApiCaller {
                 grant
             }
         };
+        // Counted once the key is known, so a client cannot use up another
+        // key's allowance (nor an account's) by sending bad keys.
+        state.api_rate_limiter.check(grant.key_id, &state.limits)?;
         Ok(ApiCaller {
             key_id: grant.key_id,
             account: grant.account,

@@ -4,9 +4,11 @@
 
 use auditlog_core::FieldError;
 use auditlog_store::StoreError;
-use axum::http::StatusCode;
+use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
+use utoipa::ToSchema;
 
 #[derive(Debug)]
 pub struct ApiError {
@@ -14,7 +16,15 @@ pub struct ApiError {
     pub code: &'static str,
     pub message: String,
     pub details: Option<Value>,
+    /// Seconds after which a retry may succeed (`Retry-After`), for 503s.
+    pub retry_after: Option<u32>,
 }
+
+/// `Retry-After` of a full disk: freeing space takes an operator, so
+/// retrying every second would only add load.
+const RETRY_AFTER_FULL_SECONDS: u32 = 30;
+/// `Retry-After` of other storage failures, which are often brief.
+const RETRY_AFTER_UNAVAILABLE_SECONDS: u32 = 5;
 
 impl ApiError {
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
@@ -23,7 +33,13 @@ impl ApiError {
             code,
             message: message.into(),
             details: None,
+            retry_after: None,
         }
+    }
+
+    pub fn with_retry_after(mut self, seconds: u32) -> Self {
+        self.retry_after = Some(seconds);
+        self
     }
 
     pub fn with_details(mut self, details: Value) -> Self {
@@ -76,20 +92,67 @@ impl From<StoreError> for ApiError {
                 ApiError::new(
                     StatusCode::SERVICE_UNAVAILABLE,
                     "unavailable",
-                    "storage is temporarily unable to store events; nothing was stored, retry later",
+                    "storage is failing or busy and cannot take this request now; nothing was stored; retry later",
                 )
+                .with_retry_after(RETRY_AFTER_UNAVAILABLE_SECONDS)
+            }
+            StoreError::Full(reason) => {
+                tracing::warn!(%reason, "storage full");
+                ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "unavailable",
+                    "storage is full: nothing was stored; retry once the operator has freed disk space",
+                )
+                .with_retry_after(RETRY_AFTER_FULL_SECONDS)
             }
             StoreError::Internal(reason) => ApiError::internal("storage", reason),
         }
     }
 }
 
+/// The body of every error answer (the OpenAPI description's `Error`).
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(as = Error, example = json!({"error": {
+    "code": "invalid_parameter",
+    "message": "limit must be a whole number from 1 to 1000; got \"0\"",
+    "details": {"field": "limit", "rule": "out_of_range"}
+}}))]
+pub struct ErrorBody {
+    pub error: ErrorObject,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ErrorObject {
+    /// A stable snake_case code that programs may branch on.
+    #[schema(pattern = "^[a-z][a-z0-9_]*$")]
+    pub code: String,
+    /// What is wrong and how to fix it, for people.
+    pub message: String,
+    /// More about the error where there is more to say: the bad field and
+    /// its rule (`{"field", "rule"}`), or per invalid event of a batch
+    /// `[{"index", "errors": [{"field", "rule", "message"}]}]`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Value, nullable = false)]
+    pub details: Option<Value>,
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let mut error = json!({"code": self.code, "message": self.message});
-        if let Some(details) = self.details {
-            error["details"] = details;
+        let body = ErrorBody {
+            error: ErrorObject {
+                code: self.code.to_string(),
+                message: self.message,
+                details: self.details,
+            },
+        };
+        let mut response = (self.status, axum::Json(body)).into_response();
+        if let Some(seconds) = self.retry_after {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
         }
-        (self.status, axum::Json(json!({ "error": error }))).into_response()
+        response
     }
 }

@@ -1,8 +1,9 @@
 //! The HTTP side of Auditlog: the JSON API (`api`), the web console
 //! (`console`), authentication (`auth`), the one error type (`error`), the
-//! shared state (`state`), Prometheus metrics (`metrics`), the export worker with its file formats
-//! (`exports`), the checkpoint signer and its key (`signer`, `signing_key`)
-//! and export bundles (`bundle`). Everything
+//! shared state (`state`), Prometheus metrics (`metrics`), the export
+//! worker with its file formats (`exports`), the checkpoint signer and its key (`signer`, `signing_key`)
+//! and export bundles (`bundle`), and the protective limits (`limits`:
+//! rate, request time, connections). Everything
 //! here is written against the storage traits of `auditlog-store` and knows
 //! no SQL; the binary picks the backend and hands it in.
 
@@ -12,8 +13,13 @@ pub mod bundle;
 pub mod console;
 pub mod error;
 pub mod exports;
+#[cfg(any(test, feature = "fuzzing"))]
+pub mod fuzzing;
 pub mod limits;
 pub mod metrics;
+#[cfg(test)]
+mod properties;
+pub mod request_id;
 pub mod signer;
 pub mod signing_key;
 pub mod state;
@@ -21,23 +27,62 @@ pub mod state;
 pub use state::AppState;
 
 use axum::http::{header, HeaderValue};
+use axum::serve::ListenerExt;
 use axum::Router;
+use limits::connections::CappedListener;
 use std::future::Future;
 use tokio::net::TcpListener;
 
 /// The whole application's routes.
 pub fn router(state: AppState) -> Router {
+    let request_timeout = state.limits.request_timeout;
     api::routes()
         .merge(console::routes())
         .fallback(|| async {
             error::ApiError::not_found("no such route; see /api/v1/openapi.json")
         })
+        .layer(axum::middleware::from_fn_with_state(
+            request_timeout,
+            limits::timeout::answer_within,
+        ))
+        .layer(axum::middleware::map_response(
+            method_not_allowed_in_error_shape,
+        ))
         .layer(axum::middleware::map_response(security_headers))
         .layer(axum::middleware::from_fn_with_state(
             state.metrics.clone(),
             metrics::track_requests,
         ))
+        .layer(axum::middleware::from_fn(request_id::tag_request))
         .with_state(state)
+}
+
+/// axum answers a known path with an unknown method 405 and an empty body;
+/// clients get the error shape like every other error, `Allow` kept.
+async fn method_not_allowed_in_error_shape(
+    response: axum::response::Response,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    if response.status() != axum::http::StatusCode::METHOD_NOT_ALLOWED
+        || response.headers().contains_key(header::CONTENT_TYPE)
+    {
+        return response;
+    }
+    let allow = response.headers().get(header::ALLOW).cloned();
+    let message = match allow.as_ref().and_then(|v| v.to_str().ok()) {
+        Some(methods) => format!("this route takes only {methods}"),
+        None => "this route does not take that method".to_string(),
+    };
+    let mut answer = error::ApiError::new(
+        axum::http::StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        message,
+    )
+    .into_response();
+    if let Some(allow) = allow {
+        answer.headers_mut().insert(header::ALLOW, allow);
+    }
+    answer
 }
 
 /// Headers every answer carries.
@@ -56,12 +101,17 @@ async fn security_headers(mut response: axum::response::Response) -> axum::respo
 }
 
 /// Serves until `shutdown` completes, then stops accepting and lets
-/// in-flight requests finish.
+/// in-flight requests finish. At most `state.limits.max_connections`
+/// connections are served at once.
 pub async fn serve(
     listener: TcpListener,
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    // `tap_io` changes nothing on the connection; axum provides the peer
+    // address (`ConnectInfo<SocketAddr>`) for a tapped listener of any kind,
+    // but for no other listener than a bare `TcpListener`.
+    let listener = CappedListener::new(listener, &state.limits).tap_io(|_| {});
     // The peer address is the client IP of console sign-in events and rate limits.
     let app = router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
     axum::serve(listener, app)

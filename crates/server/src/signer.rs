@@ -21,7 +21,7 @@ use base64::Engine;
 use serde_json::{json, Map, Value};
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -57,6 +57,9 @@ pub struct CheckpointSigner {
     /// accounts; 0 until there is one. For `/metrics`: a checkpoint that
     /// grows old while events arrive means signing has stalled.
     newest_checkpoint_micros: AtomicI64,
+    /// Set while the heads file lags the heads signed (its write failed, on
+    /// a full disk say); the next pass writes it again.
+    heads_file_behind: AtomicBool,
 }
 
 impl CheckpointSigner {
@@ -79,6 +82,7 @@ impl CheckpointSigner {
             heads: tokio::sync::Mutex::new(heads),
             refusals: std::sync::Mutex::new(HashMap::new()),
             newest_checkpoint_micros: AtomicI64::new(0),
+            heads_file_behind: AtomicBool::new(false),
         })
     }
 
@@ -142,6 +146,9 @@ impl CheckpointSigner {
         account: &Account,
         heads: &mut HashMap<String, Head>,
     ) -> Result<Option<StoredCheckpoint>, SignError> {
+        if self.heads_file_behind.load(Ordering::SeqCst) {
+            self.save_heads(heads)?;
+        }
         let store = self.store.as_ref();
         let size = store.last_seq(account.id).await?;
         let latest = store.latest_checkpoint(account.id).await?;
@@ -223,11 +230,19 @@ impl CheckpointSigner {
                 root: stored.root,
             },
         );
-        if let Some(path) = &self.heads_file {
-            write_heads(path, heads).map_err(StoreError::Internal)?;
-        }
+        self.heads_file_behind.store(true, Ordering::SeqCst);
+        self.save_heads(heads)?;
         tracing::debug!(account = %account.name, size, "signed checkpoint");
         Ok(Some(stored))
+    }
+
+    /// Writes the heads file (if any) and notes whether it is up to date.
+    fn save_heads(&self, heads: &HashMap<String, Head>) -> Result<(), StoreError> {
+        if let Some(path) = &self.heads_file {
+            write_heads(path, heads)?;
+        }
+        self.heads_file_behind.store(false, Ordering::SeqCst);
+        Ok(())
     }
 
     /// Signs every grown tree once.
@@ -291,8 +306,10 @@ fn read_heads(path: &std::path::Path) -> Result<HashMap<String, Head>, String> {
     Ok(heads)
 }
 
-/// Replaces the heads file atomically (write, fsync, rename).
-fn write_heads(path: &std::path::Path, heads: &HashMap<String, Head>) -> Result<(), String> {
+/// Replaces the heads file atomically (write, fsync, rename). On failure
+/// the old file stays and the temporary one is removed; a full disk is
+/// reported as such.
+fn write_heads(path: &std::path::Path, heads: &HashMap<String, Head>) -> Result<(), StoreError> {
     use std::io::Write;
     let mut map = Map::new();
     for (account, head) in heads {
@@ -308,7 +325,15 @@ fn write_heads(path: &std::path::Path, heads: &HashMap<String, Head>) -> Result<
         file.sync_all()?;
         std::fs::rename(&temp, path)
     };
-    write().map_err(|e| format!("cannot write {}: {e}", path.display()))
+    write().map_err(|e| {
+        let _ = std::fs::remove_file(&temp);
+        let message = format!("cannot write {}: {e}", path.display());
+        if e.kind() == std::io::ErrorKind::StorageFull {
+            StoreError::Full(message)
+        } else {
+            StoreError::Unavailable(message)
+        }
+    })
 }
 
 #[cfg(test)]
@@ -394,5 +419,36 @@ mod tests {
             .unwrap()
             .is_none());
         replica.shutdown().await;
+    }
+
+    /// A heads file that could not be written (its directory is missing
+    /// here; a full disk in life) fails the signing call with a storage
+    /// error, leaves no temporary file, and is written by the next call even
+    /// though the tree did not grow.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_heads_file_that_could_not_be_written_is_written_by_the_next_call() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, account) = store_with(dir.path(), 3, "h").await;
+        let keys = tempfile::tempdir().unwrap();
+        let heads_dir = keys.path().join("keys");
+        let heads = heads_dir.join(crate::signing_key::HEADS_FILE);
+        let key = NoteSigner::from_seed("auditlog", [5; 32]).unwrap();
+        let signer =
+            CheckpointSigner::new(store.clone(), key, "auditlog", Some(heads.clone())).unwrap();
+
+        let failed = signer.sign_if_grown(&account).await.unwrap_err();
+        assert!(
+            matches!(&failed, SignError::Store(StoreError::Unavailable(m)) if m.contains("cannot write")),
+            "{failed}"
+        );
+        assert!(!heads.exists() && !heads.with_extension("tmp").exists());
+
+        std::fs::create_dir(&heads_dir).unwrap();
+        let signed = signer.sign_if_grown(&account).await.unwrap().unwrap();
+        assert_eq!(signed.size, 3);
+        let written = read_heads(&heads).unwrap();
+        assert_eq!(written["acme"].size, 3);
+        assert_eq!(written["acme"].root, signed.root);
+        store.shutdown().await;
     }
 }

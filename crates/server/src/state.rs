@@ -26,6 +26,8 @@ pub struct AppState {
     pub signer: Option<Arc<CheckpointSigner>>,
     /// Rate, time and connection limits of this process.
     pub limits: crate::limits::Limits,
+    /// The token buckets of the per-API-key rate limit.
+    pub api_rate_limiter: Arc<crate::limits::api_rate::ApiKeyRateLimiter>,
 }
 
 impl AppState {
@@ -40,6 +42,7 @@ impl AppState {
             api_keys: Arc::default(),
             signer: None,
             limits: crate::limits::Limits::default(),
+            api_rate_limiter: Arc::default(),
         }
     }
 

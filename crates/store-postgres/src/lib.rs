@@ -22,11 +22,11 @@ use auditlog_core::{Cursor, EventFilter, Interval, NewEvent, Taxonomy, Timestamp
 use auditlog_store::group_commit::AppendQueue;
 use auditlog_store::{
     Account, AccountId, ApiKeyGrant, Bucket, Directory, EventAppender, EventReader, EventRecord,
-    Page, Receipt, Result, Role, Scope, Store, StoreError, User,
+    Page, Receipt, Result, Role, Scope, Store, StoreError, User, WriteHealth,
 };
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use std::str::FromStr;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use tokio_postgres::error::SqlState;
 use tokio_postgres::{IsolationLevel, NoTls, Row};
 
@@ -37,6 +37,8 @@ pub struct PgStore {
     pool: Pool,
     appends: AppendQueue,
     writer_task: Mutex<Option<tokio::task::JoinHandle<()>>>,
+    /// How the writer's last transaction went; the writer updates it.
+    write_health: Arc<Mutex<WriteHealth>>,
 }
 
 /// Whether `url` names a PostgreSQL database (rather than a data directory).
@@ -45,7 +47,9 @@ pub fn is_postgres_url(url: &str) -> bool {
 }
 
 /// Maps a driver error into the store's error, keeping the message. Lost
-/// connections and an unreachable or overloaded server are worth a retry.
+/// connections, an unreachable or overloaded server and I/O errors are worth
+/// a retry; a full disk is said as such (the server rolled back the
+/// transaction, so nothing of it was stored).
 pub(crate) fn pg_error(e: tokio_postgres::Error) -> StoreError {
     let retryable = e.is_closed()
         || matches!(
@@ -56,6 +60,7 @@ pub(crate) fn pg_error(e: tokio_postgres::Error) -> StoreError {
                 || *code == SqlState::ADMIN_SHUTDOWN
                 || *code == SqlState::CANNOT_CONNECT_NOW
                 || *code == SqlState::DISK_FULL
+                || *code == SqlState::IO_ERROR
         )
         || e.code().is_none();
     // `Display` of a server error is only "db error"; the detail is in the source.
@@ -63,7 +68,9 @@ pub(crate) fn pg_error(e: tokio_postgres::Error) -> StoreError {
         Some(db) => format!("{}: {}", db.severity(), db.message()),
         None => e.to_string(),
     };
-    if retryable {
+    if e.code() == Some(&SqlState::DISK_FULL) {
+        StoreError::Full(message)
+    } else if retryable {
         StoreError::Unavailable(message)
     } else {
         StoreError::Internal(message)
@@ -119,11 +126,13 @@ impl PgStore {
             }
         }
         let (appends, receiver) = AppendQueue::new();
-        let task = tokio::spawn(writer::run(pool.clone(), receiver));
+        let write_health = Arc::new(Mutex::new(WriteHealth::Ok));
+        let task = tokio::spawn(writer::run(pool.clone(), receiver, write_health.clone()));
         Ok(Self {
             pool,
             appends,
             writer_task: Mutex::new(Some(task)),
+            write_health,
         })
     }
 
@@ -480,6 +489,16 @@ impl Store for PgStore {
         let client = self.client().await?;
         client.execute("SELECT 1", &[]).await.map_err(pg_error)?;
         Ok(())
+    }
+
+    fn write_health(&self) -> WriteHealth {
+        self.write_health
+            .lock()
+            .map(|health| health.clone())
+            .unwrap_or_else(|_| WriteHealth::Failing {
+                reason: "the writer's health record is poisoned".into(),
+                since: Timestamp::now(),
+            })
     }
 
     fn group_commit_stats(&self) -> &auditlog_store::group_commit::GroupCommitStats {

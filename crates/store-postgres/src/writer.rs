@@ -16,15 +16,20 @@ use crate::{pg_error, pool_error};
 use auditlog_core::{leaf, StoredEvent, Timestamp};
 use auditlog_store::append_plan::{plan_request, KnownEvent, Planned};
 use auditlog_store::group_commit::{answer, AppendRequest, GroupReceiver, Outcome};
-use auditlog_store::{Receipt, Result, StoreError};
+use auditlog_store::{Receipt, Result, StoreError, WriteHealth};
 use deadpool_postgres::Pool;
 use deadpool_postgres::Transaction;
 use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 
-/// Runs until the queue is closed, then returns after the last commit.
-pub async fn run(pool: Pool, mut requests: GroupReceiver) {
+/// Runs until the queue is closed, then returns after the last commit. A
+/// failed group (its transaction rolled back by the server, or its
+/// connection lost and discarded by the pool) is answered 503 and the next
+/// group starts afresh on a checked connection.
+pub async fn run(pool: Pool, mut requests: GroupReceiver, health: Arc<Mutex<WriteHealth>>) {
     while let Some(group) = requests.next_group().await {
         let written = write_group(&pool, &group).await;
+        WriteHealth::record(&health, &written);
         answer(group, written);
     }
 }

@@ -16,7 +16,7 @@ use auditlog_core::{Cursor, EventFilter, Interval, NewEvent, Taxonomy, Timestamp
 use auditlog_store::group_commit::AppendQueue;
 use auditlog_store::{
     Account, AccountId, ApiKeyGrant, Bucket, Directory, EventAppender, EventReader, EventRecord,
-    Page, Receipt, Result, Role, Scope, Store, StoreError, User,
+    Page, Receipt, Result, Role, Scope, Store, StoreError, User, WriteHealth,
 };
 use rusqlite::{params, Connection, OptionalExtension};
 use std::path::{Path, PathBuf};
@@ -28,24 +28,37 @@ pub const DB_FILE: &str = "auditlog.db";
 pub struct SqliteStore {
     path: PathBuf,
     appends: AppendQueue,
+    /// How the writer's last transaction went; the writer updates it.
+    write_health: Arc<Mutex<WriteHealth>>,
     writer_thread: Mutex<Option<std::thread::JoinHandle<()>>>,
     idle_readers: Arc<Mutex<Vec<Connection>>>,
 }
 
-/// Maps a driver error into the store's error, keeping the message.
+/// Maps a driver error into the store's error, keeping the message. A full
+/// disk, I/O errors and contention are conditions a retry may outlive
+/// (nothing was written: SQLite rolled the statement or transaction back);
+/// anything else is a fault.
 pub(crate) fn sql_error(e: rusqlite::Error) -> StoreError {
+    use rusqlite::ErrorCode;
     match &e {
-        rusqlite::Error::SqliteFailure(f, _)
-            if matches!(
-                f.code,
-                rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked
-            ) =>
-        {
-            StoreError::Unavailable(e.to_string())
-        }
-        rusqlite::Error::SqliteFailure(f, _) if f.code == rusqlite::ErrorCode::DiskFull => {
-            StoreError::Unavailable(e.to_string())
-        }
+        rusqlite::Error::SqliteFailure(f, _) => match f.code {
+            ErrorCode::DiskFull => StoreError::Full(e.to_string()),
+            // Growing the WAL index (`-shm`) fails when the file system has
+            // no room left; SQLite reports it as an I/O error.
+            ErrorCode::SystemIoFailure
+                if f.extended_code == rusqlite::ffi::SQLITE_IOERR_SHMSIZE =>
+            {
+                StoreError::Full(e.to_string())
+            }
+            // A file system that went read-only after errors, or a file that
+            // cannot be opened or written, is storage failing, not a bug.
+            ErrorCode::SystemIoFailure
+            | ErrorCode::ReadOnly
+            | ErrorCode::CannotOpen
+            | ErrorCode::DatabaseBusy
+            | ErrorCode::DatabaseLocked => StoreError::Unavailable(e.to_string()),
+            _ => StoreError::Internal(e.to_string()),
+        },
         _ => StoreError::Internal(e.to_string()),
     }
 }
@@ -54,6 +67,16 @@ impl SqliteStore {
     /// Opens (creating if needed) the store in `data_dir`, applies migrations
     /// and starts the writer thread. Must run inside a Tokio runtime.
     pub fn open(data_dir: &Path) -> Result<Self> {
+        Self::open_with(data_dir, |_| Ok(()))
+    }
+
+    /// [`open`](Self::open), with `prepare_writer` applied to the writer's
+    /// connection before it starts (tests cap the database size with it, to
+    /// make the disk "full" without a small file system).
+    fn open_with(
+        data_dir: &Path,
+        prepare_writer: impl FnOnce(&Connection) -> rusqlite::Result<()>,
+    ) -> Result<Self> {
         std::fs::create_dir_all(data_dir).map_err(|e| {
             StoreError::Unavailable(format!(
                 "cannot create data directory {}: {e}",
@@ -64,14 +87,18 @@ impl SqliteStore {
         let mut conn = open_connection(&path)?;
         schema::migrate(&mut conn).map_err(sql_error)?;
         writer::backfill_tree_hashes(&mut conn)?;
+        prepare_writer(&conn).map_err(sql_error)?;
         let (appends, receiver) = AppendQueue::new();
+        let write_health = Arc::new(Mutex::new(WriteHealth::Ok));
+        let writer = writer::Writer::new(conn, path.clone(), write_health.clone());
         let thread = std::thread::Builder::new()
             .name("auditlog-writer".into())
-            .spawn(move || writer::run(conn, receiver))
+            .spawn(move || writer.run(receiver))
             .map_err(|e| StoreError::Internal(format!("cannot start the writer thread: {e}")))?;
         Ok(Self {
             path,
             appends,
+            write_health,
             writer_thread: Mutex::new(Some(thread)),
             idle_readers: Arc::new(Mutex::new(Vec::new())),
         })
@@ -99,9 +126,14 @@ impl SqliteStore {
                 None => open_connection(&path)?,
             };
             let result = f(&mut conn);
-            if let Ok(mut idle) = pool.lock() {
-                if idle.len() < 16 {
-                    idle.push(conn);
+            // A connection left inside a transaction (its rollback failed
+            // after an I/O error) would hold locks and stale state: closing
+            // it rolls back, and the next caller opens a fresh one.
+            if conn.is_autocommit() {
+                if let Ok(mut idle) = pool.lock() {
+                    if idle.len() < 16 {
+                        idle.push(conn);
+                    }
                 }
             }
             result
@@ -136,7 +168,7 @@ impl SqliteStore {
     }
 }
 
-fn open_connection(path: &Path) -> Result<Connection> {
+pub(crate) fn open_connection(path: &Path) -> Result<Connection> {
     let conn = Connection::open(path)
         .map_err(|e| StoreError::Unavailable(format!("cannot open {}: {e}", path.display())))?;
     schema::configure(&conn).map_err(sql_error)?;
@@ -473,6 +505,16 @@ impl Store for SqliteStore {
                 .map_err(sql_error)
         })
         .await
+    }
+
+    fn write_health(&self) -> WriteHealth {
+        self.write_health
+            .lock()
+            .map(|health| health.clone())
+            .unwrap_or_else(|_| WriteHealth::Failing {
+                reason: "the writer's health record is poisoned".into(),
+                since: Timestamp::now(),
+            })
     }
 
     fn group_commit_stats(&self) -> &auditlog_store::group_commit::GroupCommitStats {

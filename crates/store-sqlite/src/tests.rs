@@ -1,5 +1,5 @@
 use super::*;
-use auditlog_store::{conformance, TreeStore};
+use auditlog_store::{conformance, TreeStore, WriteHealth};
 
 async fn fresh() -> (tempfile::TempDir, SqliteStore) {
     let dir = tempfile::tempdir().unwrap();
@@ -192,5 +192,52 @@ async fn events_stored_before_the_tree_existed_are_added_to_it() {
 async fn passes_the_transfer_source_cases() {
     let (_dir, store) = fresh().await;
     conformance::transfer_source_round_trips(&store).await;
+    store.shutdown().await;
+}
+
+/// SQLITE_FULL (here from a cap on the database's pages, the way a full disk
+/// reports it) fails the whole group: the request is told `Full`, none of
+/// its events or tree hashes is stored, and the same writer thread goes on:
+/// the next request that fits gets seq 1, with no gap.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_database_refuses_the_group_whole_and_the_writer_carries_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open_with(dir.path(), |conn| {
+        // Room for a few events, not for a batch of a thousand.
+        let pages: i64 = conn.query_row("PRAGMA page_count", [], |r| r.get(0))?;
+        conn.pragma_update(None, "max_page_count", pages + 32)
+    })
+    .unwrap();
+    let account = store.create_account("acme").await.unwrap();
+    assert_eq!(store.write_health(), WriteHealth::Ok);
+
+    let refused = store
+        .append(&account, conformance::sample_events(1_000, "big-"))
+        .await
+        .unwrap_err();
+    assert!(matches!(refused, StoreError::Full(_)), "{refused}");
+    assert!(
+        matches!(store.write_health(), WriteHealth::Full { .. }),
+        "{:?}",
+        store.write_health()
+    );
+    assert_eq!(store.last_seq(account.id).await.unwrap(), 0);
+    assert_eq!(store.stored_hash_count(account.id).await.unwrap(), 0);
+    assert!(store.get(account.id, "big-0").await.unwrap().is_none());
+    assert!(store.get(account.id, "big-999").await.unwrap().is_none());
+
+    let receipts = store
+        .append(&account, conformance::sample_events(2, "small-"))
+        .await
+        .unwrap();
+    assert_eq!(
+        receipts.iter().map(|r| r.seq).collect::<Vec<_>>(),
+        vec![1, 2]
+    );
+    assert_eq!(store.write_health(), WriteHealth::Ok);
+    assert_eq!(
+        store.stored_hash_count(account.id).await.unwrap(),
+        auditlog_core::merkle::stored_hash_count(2)
+    );
     store.shutdown().await;
 }

@@ -2,31 +2,102 @@
 //! appends events. It takes whole groups from the shared group-commit queue
 //! (`auditlog_store::group_commit`), writes each in one transaction, and
 //! answers its requests only after the commit is durable.
+//!
+//! A transaction that fails (a full disk, an I/O error, in any statement or
+//! at COMMIT) is rolled back as a whole: its requests are answered 503 and
+//! nothing of them, neither events nor tree hashes, is stored; seqs are
+//! taken from the table inside each transaction, so none is lost. The
+//! thread lives on, and the next group is tried afresh, so that ingest
+//! recovers by itself once space returns.
 
-use crate::sql_error;
+use crate::{open_connection, sql_error};
 use auditlog_core::merkle::{self, Hash, HashReader, MerkleError};
 use auditlog_core::{leaf, StoredEvent, Timestamp};
 use auditlog_store::append_plan::{plan_request, KnownEvent, Planned};
 use auditlog_store::group_commit::{answer, AppendRequest, GroupReceiver, Outcome};
-use auditlog_store::{Receipt, Result, StoreError};
+use auditlog_store::{Receipt, Result, StoreError, WriteHealth};
 use rusqlite::{params, Connection, OptionalExtension};
 use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
 
 /// WAL pages (4 KiB) after which a commit checkpoints: 256 MiB.
 const WAL_CHECKPOINT_PAGES: i64 = 65_536;
 
-/// Runs until every sender is dropped, then returns after the last commit.
-pub fn run(mut conn: Connection, mut requests: GroupReceiver) {
+/// The writer thread's state: its connection (reopened after a failure
+/// that left it unusable) and where it reports how the last group went.
+pub struct Writer {
+    conn: Option<Connection>,
+    path: PathBuf,
+    health: Arc<Mutex<WriteHealth>>,
+}
+
+impl Writer {
+    pub fn new(conn: Connection, path: PathBuf, health: Arc<Mutex<WriteHealth>>) -> Self {
+        tune(&conn);
+        Self {
+            conn: Some(conn),
+            path,
+            health,
+        }
+    }
+
+    /// Runs until every sender is dropped, then returns after the last commit.
+    pub fn run(mut self, mut requests: GroupReceiver) {
+        while let Some(group) = requests.blocking_next_group() {
+            let written = self.write(&group);
+            WriteHealth::record(&self.health, &written);
+            answer(group, written);
+        }
+    }
+
+    fn write(&mut self, group: &[AppendRequest]) -> Result<Vec<Outcome>> {
+        let conn = match self.conn.take() {
+            Some(conn) => conn,
+            None => {
+                let conn = open_connection(&self.path)?;
+                tune(&conn);
+                conn
+            }
+        };
+        let conn = self.conn.insert(conn);
+        let written = write_group(conn, group);
+        if written.is_err() {
+            self.leave_failed_transaction();
+        }
+        written
+    }
+
+    /// After a failed group: the transaction was rolled back when it was
+    /// dropped (or by SQLite itself). If the connection is somehow still
+    /// inside it, every later BEGIN would fail; roll back once more, and
+    /// failing that, close it (closing rolls back) so the next group opens
+    /// a fresh one.
+    fn leave_failed_transaction(&mut self) {
+        let Some(conn) = &self.conn else { return };
+        if conn.is_autocommit() {
+            return;
+        }
+        if let Err(e) = conn.execute_batch("ROLLBACK") {
+            tracing::warn!(error = %e, "cannot roll back the writer's failed transaction");
+        }
+        if !conn.is_autocommit() {
+            tracing::warn!("the writer's connection is stuck in a transaction; reopening it");
+            self.conn = None;
+        }
+    }
+}
+
+/// The writer connection's own settings.
+fn tune(conn: &Connection) {
     // Random-key indexes (event ids, entities, users) dirty a page per event,
     // so a group's commit is megabytes of WAL. Checkpointing every 4 MiB (the
     // default) copied those pages into the database after nearly every
-    // commit; a larger threshold copies a page once for many commits.
+    // commit; a larger threshold copies a page once for many commits. (A
+    // checkpoint that fails, on a full disk say, leaves the WAL as it is and
+    // does not fail the commit that triggered it.)
     if let Err(e) = conn.pragma_update(None, "wal_autocheckpoint", WAL_CHECKPOINT_PAGES) {
         tracing::warn!(error = %e, "cannot set the writer's checkpoint threshold");
-    }
-    while let Some(group) = requests.blocking_next_group() {
-        let written = write_group(&mut conn, &group);
-        answer(group, written);
     }
 }
 

@@ -252,10 +252,9 @@ pub fn answer(group: Group, written: Result<Vec<Outcome>>) {
         Ok(outcomes) => outcomes,
         Err(e) => {
             tracing::error!(error = %e, requests = group.len(), "group commit failed; nothing in it was stored");
-            let message = e.to_string();
             group
                 .iter()
-                .map(|_| Err(StoreError::Unavailable(message.clone())))
+                .map(|_| Err(e.for_rolled_back_request()))
                 .collect()
         }
     };

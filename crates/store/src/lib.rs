@@ -161,14 +161,93 @@ pub enum StoreError {
     AlreadyExists(String),
     #[error("{0} was not found")]
     NotFound(String),
-    /// The store cannot take writes right now; nothing was stored. Clients may retry.
+    /// The store cannot take writes right now (busy, an I/O error, shutting
+    /// down); nothing was stored. Clients may retry.
     #[error("storage is unavailable: {0}")]
     Unavailable(String),
+    /// The disk (or the database server's disk) has no room: the write was
+    /// rolled back and nothing was stored. Clients may retry once an
+    /// operator has freed space; no restart is needed.
+    #[error("storage is full: {0}")]
+    Full(String),
     #[error("storage error: {0}")]
     Internal(String),
 }
 
+impl StoreError {
+    /// What each request of a group whose transaction failed is told: the
+    /// group was rolled back as a whole, so whatever the cause, nothing of
+    /// any request was stored and a retry may succeed. A full disk stays
+    /// `Full`, so that clients and operators learn why.
+    pub fn for_rolled_back_request(&self) -> StoreError {
+        match self {
+            StoreError::Full(reason) => StoreError::Full(reason.clone()),
+            StoreError::Unavailable(reason) => StoreError::Unavailable(reason.clone()),
+            other => StoreError::Unavailable(other.to_string()),
+        }
+    }
+}
+
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// How the last append transaction went, for `/readyz`: a full or failing
+/// disk shows there before anyone reads the logs. It changes with the next
+/// transaction, so it clears by itself once a retry succeeds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WriteHealth {
+    /// The last transaction committed (or none has run yet).
+    Ok,
+    /// The last transaction failed because the disk is full.
+    Full { reason: String, since: Timestamp },
+    /// The last transaction failed for another reason (an I/O error, ...).
+    Failing { reason: String, since: Timestamp },
+}
+
+impl WriteHealth {
+    /// Records how a writer's transaction ended in `cell`, logging only the
+    /// changes (failing, recovered), so that a full disk under steady traffic
+    /// does not also flood the logs with one line per transaction.
+    pub fn record<T>(cell: &std::sync::Mutex<WriteHealth>, outcome: &Result<T>) {
+        let Ok(mut health) = cell.lock() else { return };
+        let next = WriteHealth::after(&health, outcome);
+        match (&*health, &next) {
+            (
+                WriteHealth::Ok,
+                WriteHealth::Full { reason, .. } | WriteHealth::Failing { reason, .. },
+            ) => {
+                tracing::error!(%reason, "appends are failing: requests are answered 503 and nothing of them is stored, until a transaction succeeds again");
+            }
+            (
+                WriteHealth::Full { since, .. } | WriteHealth::Failing { since, .. },
+                WriteHealth::Ok,
+            ) => {
+                tracing::warn!(failing_since = %since.to_rfc3339(), "appends succeed again");
+            }
+            _ => {}
+        }
+        *health = next;
+    }
+
+    /// The health after a transaction that ended with `outcome`; `previous`
+    /// keeps the time a run of failures began.
+    pub fn after<T>(previous: &WriteHealth, outcome: &Result<T>) -> WriteHealth {
+        let since = match previous {
+            WriteHealth::Ok => Timestamp::now(),
+            WriteHealth::Full { since, .. } | WriteHealth::Failing { since, .. } => *since,
+        };
+        match outcome {
+            Ok(_) => WriteHealth::Ok,
+            Err(StoreError::Full(reason)) => WriteHealth::Full {
+                reason: reason.clone(),
+                since,
+            },
+            Err(e) => WriteHealth::Failing {
+                reason: e.to_string(),
+                since,
+            },
+        }
+    }
+}
 
 /// The only write path for events: append. There is deliberately no update
 /// or delete here or anywhere else.
@@ -239,6 +318,10 @@ pub trait Store:
 {
     /// Whether the storage answers (for `/readyz`).
     async fn ping(&self) -> Result<()>;
+    /// How the last append transaction went (for `/readyz`).
+    fn write_health(&self) -> WriteHealth {
+        WriteHealth::Ok
+    }
     /// Finishes queued writes and stops the writer; later appends fail.
     async fn shutdown(&self);
     /// The appender's queue depth and commit latencies (for `/metrics`).

@@ -69,6 +69,35 @@ pub fn cli_on(store_args: &[String], args: &[&str], stdin: &str) -> String {
     String::from_utf8(out.stdout).unwrap()
 }
 
+/// A child process killed when the test ends, however it ends.
+pub struct KillOnDrop(pub Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A server started by a test from its own `command` (an `auditlog …
+/// serve` with stdout piped): waits for the "listening" line and returns
+/// the base URL; stdout is drained from then on. The caller kills the child.
+pub fn wait_until_listening(child: &mut Child) -> String {
+    let stdout = child.stdout.take().expect("stdout must be piped");
+    let mut lines = BufReader::new(stdout).lines();
+    let base = loop {
+        let line = lines
+            .next()
+            .expect("server exited before listening")
+            .unwrap();
+        if let Some(url) = line.strip_prefix("auditlog listening on ") {
+            break url.trim().to_string();
+        }
+    };
+    std::thread::spawn(move || for _ in lines {});
+    base
+}
+
 impl TestServer {
     /// Starts a server on a new temporary data directory.
     pub fn start() -> Self {

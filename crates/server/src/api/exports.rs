@@ -4,9 +4,14 @@
 //! [`start_export`] and [`download`], which take the acting user as a
 //! parameter so that both are audited the same way.
 
-use crate::api::body::read_json;
+use crate::api::body::{read_json_within, MAX_SMALL_BODY_BYTES};
+use crate::api::path::{PathId, BAD_PATH_ID};
+use crate::api::schema::{
+    CompressionName, Export, ExportEnvelope, ExportFile, ExportFormatName, ExportList,
+    ExportRequest, ExportStatusName,
+};
 use crate::auth::ApiCaller;
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorBody};
 use crate::exports::audit::{self, AuditActor, ExportAction};
 use crate::exports::file::extension;
 use crate::state::AppState;
@@ -15,30 +20,43 @@ use auditlog_store::{
     Account, Compression, ExportFormat, ExportJob, ExportStatus, NewExportJob, Scope,
 };
 use axum::body::{Body, Bytes};
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::{json, Value};
 use tokio::io::AsyncReadExt;
 
 /// The export object of SPEC.md.
-pub fn export_json(job: &ExportJob) -> Value {
+pub fn export_view(job: &ExportJob) -> Export {
     let time = |t: Option<Timestamp>| t.map(Timestamp::to_rfc3339);
-    json!({
-        "id": job.id,
-        "status": job.status.as_str(),
-        "format": job.format.as_str(),
-        "compression": job.compression.as_str(),
-        "filters": job.filters,
-        "requested_by": job.requested_by,
-        "created_at": job.created_at.to_rfc3339(),
-        "completed_at": time(job.completed_at),
-        "expires_at": time(job.expires_at),
-        "row_count": job.row_count,
-        "size_bytes": job.size_bytes,
-        "sha256": job.sha256,
-        "error": job.error,
-    })
+    Export {
+        id: job.id,
+        status: match job.status {
+            ExportStatus::Queued => ExportStatusName::Queued,
+            ExportStatus::Running => ExportStatusName::Running,
+            ExportStatus::Completed => ExportStatusName::Completed,
+            ExportStatus::Failed => ExportStatusName::Failed,
+            ExportStatus::Expired => ExportStatusName::Expired,
+        },
+        format: match job.format {
+            ExportFormat::Csv => ExportFormatName::Csv,
+            ExportFormat::Jsonl => ExportFormatName::Jsonl,
+            ExportFormat::Bundle => ExportFormatName::Bundle,
+        },
+        compression: match job.compression {
+            Compression::None => CompressionName::None,
+            Compression::Gzip => CompressionName::Gzip,
+        },
+        filters: job.filters.clone(),
+        requested_by: job.requested_by.clone(),
+        created_at: job.created_at.to_rfc3339(),
+        completed_at: time(job.completed_at),
+        expires_at: time(job.expires_at),
+        row_count: job.row_count,
+        size_bytes: job.size_bytes,
+        sha256: job.sha256.clone(),
+        error: job.error.clone(),
+    }
 }
 
 fn unprocessable(field: &str, rule: &str, message: String) -> ApiError {
@@ -114,11 +132,36 @@ fn parse_request(
             "a bundle is a tar file of already compact parts and is never compressed; leave compression out".into(),
         ));
     }
-    let filter = EventFilter::from_json(
-        object.get("filters").unwrap_or(&Value::Null),
-        &account.taxonomy,
-    )?;
+    let filters = object.get("filters").unwrap_or(&Value::Null);
+    refuse_lists_for_single_filters(filters)?;
+    let filter = EventFilter::from_json(filters, &account.taxonomy)?;
     Ok((format, compression, filter))
+}
+
+/// The filters that take one value, as in a query (where repeating them is refused).
+const SINGLE_VALUE_FILTERS: &[&str] = &["app", "version", "target_id", "from", "to"];
+
+/// A single-value filter given as an array is refused, not read loosely
+/// (the filter reader would take the last of several times, or nothing from
+/// an empty array), so that a request means what it says.
+fn refuse_lists_for_single_filters(filters: &Value) -> Result<(), ApiError> {
+    let Value::Object(filters) = filters else {
+        return Ok(());
+    };
+    for name in SINGLE_VALUE_FILTERS {
+        if let Some(value) = filters.get(*name) {
+            if !(value.is_string() || value.is_null()) {
+                return Err(ApiError::bad_request(
+                    "invalid_parameter",
+                    format!("filters.{name} takes one value: a string"),
+                )
+                .with_details(
+                    json!({"field": format!("filters.{name}"), "rule": "not_a_string"}),
+                ));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Queues an export of `account`'s events matching `filter` as they are
@@ -156,6 +199,22 @@ pub async fn start_export(
     Ok(job)
 }
 
+/// Queues an export of the events matching the filters as they are now.
+#[utoipa::path(
+    post,
+    path = "/api/v1/exports",
+    operation_id = "create_export",
+    tag = "exports",
+    security(("bearer" = [])),
+    request_body(content = ExportRequest),
+    responses(
+        (status = 202, description = "Queued; it runs in the background (poll `GET /api/v1/exports/{id}`)", body = ExportEnvelope),
+        (status = 400, description = "The body is not valid JSON, or a filter value is bad (`details` names it)", body = ErrorBody),
+        (status = 413, description = "The body is over 10 MiB", body = ErrorBody),
+        (status = 415, description = "The body is not sent as `Content-Type: application/json`", body = ErrorBody),
+        (status = 422, description = "The request breaks a rule (unknown field, format, compression); `details` names it", body = ErrorBody),
+    )
+)]
 pub async fn create(
     State(state): State<AppState>,
     caller: ApiCaller,
@@ -163,7 +222,7 @@ pub async fn create(
     body: Body,
 ) -> Result<Response, ApiError> {
     caller.require(Scope::Read)?;
-    let body = read_json(&headers, body).await?;
+    let body = read_json_within(&headers, body, MAX_SMALL_BODY_BYTES).await?;
     let (format, compression, filter) = parse_request(&body, &caller.account)?;
     let job = start_export(
         &state,
@@ -176,16 +235,27 @@ pub async fn create(
     .await?;
     Ok((
         StatusCode::ACCEPTED,
-        axum::Json(json!({"export": export_json(&job)})),
+        axum::Json(ExportEnvelope {
+            export: export_view(&job),
+        }),
     )
         .into_response())
 }
 
+/// The account's exports, newest first.
+#[utoipa::path(
+    get,
+    path = "/api/v1/exports",
+    operation_id = "list_exports",
+    tag = "exports",
+    security(("bearer" = [])),
+    responses((status = 200, description = "The exports", body = ExportList))
+)]
 pub async fn list(State(state): State<AppState>, caller: ApiCaller) -> Result<Response, ApiError> {
     caller.require(Scope::Read)?;
     let jobs = state.store.exports(caller.account.id).await?;
-    let exports: Vec<Value> = jobs.iter().map(export_json).collect();
-    Ok(axum::Json(json!({ "exports": exports })).into_response())
+    let exports = jobs.iter().map(export_view).collect();
+    Ok(axum::Json(ExportList { exports }).into_response())
 }
 
 /// The account's export `id`, or 404 (also for another account's export,
@@ -200,20 +270,61 @@ pub async fn find(state: &AppState, account: &Account, id: &str) -> Result<Expor
         .ok_or_else(missing)
 }
 
+/// One export of the key's account.
+#[utoipa::path(
+    get,
+    path = "/api/v1/exports/{id}",
+    operation_id = "get_export",
+    tag = "exports",
+    security(("bearer" = [])),
+    params(("id" = i64, Path, description = "The export's id")),
+    responses(
+        (status = 200, description = "The export", body = ExportEnvelope),
+        (status = 400, description = BAD_PATH_ID, body = ErrorBody),
+        (status = 404, description = "No export with this id in the key's account", body = ErrorBody),
+    )
+)]
 pub async fn get_one(
     State(state): State<AppState>,
     caller: ApiCaller,
-    Path(id): Path<String>,
+    PathId(id): PathId,
 ) -> Result<Response, ApiError> {
     caller.require(Scope::Read)?;
     let job = find(&state, &caller.account, &id).await?;
-    Ok(axum::Json(json!({"export": export_json(&job)})).into_response())
+    Ok(axum::Json(ExportEnvelope {
+        export: export_view(&job),
+    })
+    .into_response())
 }
 
+/// The file of a completed export, streamed; the download is audited.
+#[utoipa::path(
+    get,
+    path = "/api/v1/exports/{id}/download",
+    operation_id = "download_export",
+    tag = "exports",
+    security(("bearer" = [])),
+    params(("id" = i64, Path, description = "The export's id")),
+    responses(
+        (status = 200, description = "The file, as `format` and `compression` say",
+            headers(("Content-Disposition" = String, description = "`attachment; filename=\"auditlog-<account>-export-<id>.<ext>\"`")),
+            content(
+                (ExportFile = "text/csv"),
+                (ExportFile = "application/x-ndjson"),
+                (ExportFile = "application/gzip"),
+                (ExportFile = "application/x-tar"),
+            )
+        ),
+        (status = 400, description = BAD_PATH_ID, body = ErrorBody),
+        (status = 404, description = "No export with this id in the key's account", body = ErrorBody),
+        (status = 409, description = "The export is not completed (yet, or it failed)", body = ErrorBody),
+        (status = 410, description = "The export has expired and its file was deleted", body = ErrorBody),
+    )
+)]
 pub async fn download_route(
     State(state): State<AppState>,
     caller: ApiCaller,
-    Path(id): Path<String>,
+    PathId(id): PathId,
 ) -> Result<Response, ApiError> {
     caller.require(Scope::Read)?;
     let job = find(&state, &caller.account, &id).await?;
@@ -320,4 +431,40 @@ fn file_chunks(
         buf.truncate(n);
         Ok(Some((Bytes::from(buf), file)))
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn account() -> Account {
+        Account {
+            id: 1,
+            name: "acme".into(),
+            taxonomy: Default::default(),
+        }
+    }
+
+    /// Regression: `{"from": ["2026-01-01T00:00:00Z", "2026-06-01T00:00:00Z"]}`
+    /// was read as the last time, and `{"app": []}` as no filter, although
+    /// the description has a string there.
+    #[test]
+    fn single_value_filters_refuse_arrays() {
+        for filters in [
+            json!({"from": ["2026-01-01T00:00:00Z", "2026-06-01T00:00:00Z"]}),
+            json!({"app": []}),
+            json!({"target_id": ["TC-1"]}),
+            json!({"version": 2}),
+        ] {
+            let body = json!({"format": "csv", "filters": filters});
+            let error = parse_request(&body, &account()).unwrap_err();
+            assert_eq!(error.status, StatusCode::BAD_REQUEST, "{body}");
+            assert_eq!(error.details.unwrap()["rule"], "not_a_string");
+        }
+        let body =
+            json!({"format": "csv", "filters": {"app": "Web", "to": null, "user": ["u-1", "u-2"]}});
+        let (_, _, filter) = parse_request(&body, &account()).unwrap();
+        assert_eq!(filter.app.as_deref(), Some("Web"));
+        assert_eq!(filter.users, ["u-1", "u-2"]);
+    }
 }

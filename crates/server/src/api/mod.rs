@@ -3,13 +3,19 @@
 pub mod body;
 pub mod events;
 pub mod exports;
+pub mod openapi;
 pub mod ops;
+pub mod path;
 pub mod proofs;
+pub mod schema;
 
 use crate::state::AppState;
 use axum::routing::get;
 use axum::Router;
 
+/// Every route of the API and of operations. Each must have its
+/// `#[utoipa::path]` description listed in `openapi::ApiDoc`;
+/// `tests/openapi.rs` reads these `.route` calls and fails otherwise.
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/api/v1/events", get(events::query).post(events::ingest))

@@ -1,39 +1,99 @@
 //! Operations endpoints: liveness, readiness, metrics and the OpenAPI description.
 
+use crate::api::schema::{
+    AliveStatus, Health, Readiness, ReadinessStatus, StorageWriteStatus, StorageWrites,
+};
 use crate::state::AppState;
+use auditlog_store::WriteHealth;
 use axum::extract::State;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
-use serde_json::json;
 
+/// Liveness: the process answers.
+#[utoipa::path(
+    get,
+    path = "/healthz",
+    operation_id = "healthz",
+    tag = "operations",
+    responses((status = 200, description = "Alive", body = Health))
+)]
 pub async fn healthz() -> Response {
-    axum::Json(json!({"status": "ok"})).into_response()
+    axum::Json(Health {
+        status: AliveStatus::Ok,
+    })
+    .into_response()
 }
 
 /// Ready when the storage answers and the signer has not refused to sign
-/// (a rolled-back store must not look healthy).
+/// (a rolled-back store must not look healthy). `storage_writes` tells
+/// whether the last append transaction failed (a full or failing disk);
+/// that alone keeps the server ready, because it still serves reads, and a
+/// balancer that took it out would stop the retries that show recovery.
+#[utoipa::path(
+    get,
+    path = "/readyz",
+    operation_id = "readyz",
+    tag = "operations",
+    responses(
+        (status = 200, description = "Storage reachable and signing possible", body = Readiness),
+        (status = 503, description = "Not ready: storage unreachable (`unavailable`) or signing refused after a rollback (`signing_refused`); `reason` says why", body = Readiness),
+    )
+)]
 pub async fn readyz(State(state): State<AppState>) -> Response {
     if let Some(reason) = state.signer.as_ref().and_then(|s| s.refusal()) {
-        return (
-            StatusCode::SERVICE_UNAVAILABLE,
-            axum::Json(json!({"status": "signing_refused", "reason": reason})),
-        )
-            .into_response();
+        return not_ready(ReadinessStatus::SigningRefused, reason);
     }
     match state.store.ping().await {
-        Ok(()) => axum::Json(json!({"status": "ready"})).into_response(),
+        Ok(()) => axum::Json(Readiness {
+            status: ReadinessStatus::Ready,
+            reason: None,
+            storage_writes: Some(storage_writes(state.store.write_health())),
+        })
+        .into_response(),
         Err(e) => {
             tracing::warn!(error = %e, "readiness check failed");
-            (
-                StatusCode::SERVICE_UNAVAILABLE,
-                axum::Json(json!({"status": "unavailable", "reason": e.to_string()})),
-            )
-                .into_response()
+            not_ready(ReadinessStatus::Unavailable, e.to_string())
         }
     }
 }
 
-/// Prometheus text format; see `crate::metrics` for what is exposed.
+fn not_ready(status: ReadinessStatus, reason: String) -> Response {
+    (
+        StatusCode::SERVICE_UNAVAILABLE,
+        axum::Json(Readiness {
+            status,
+            reason: Some(reason),
+            storage_writes: None,
+        }),
+    )
+        .into_response()
+}
+
+fn storage_writes(health: WriteHealth) -> StorageWrites {
+    let (status, reason, since) = match health {
+        WriteHealth::Ok => (StorageWriteStatus::Ok, None, None),
+        WriteHealth::Full { reason, since } => {
+            (StorageWriteStatus::Full, Some(reason), Some(since))
+        }
+        WriteHealth::Failing { reason, since } => {
+            (StorageWriteStatus::Failing, Some(reason), Some(since))
+        }
+    };
+    StorageWrites {
+        status,
+        reason,
+        since: since.map(|t| t.to_rfc3339()),
+    }
+}
+
+/// Prometheus metrics; see `crate::metrics` for what is exposed.
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    operation_id = "metrics",
+    tag = "operations",
+    responses((status = 200, description = "Counters, gauges and histograms in the Prometheus text format (version 0.0.4)", body = String, content_type = "text/plain"))
+)]
 pub async fn metrics(State(state): State<AppState>) -> Response {
     (
         [(header::CONTENT_TYPE, crate::metrics::CONTENT_TYPE)],
@@ -42,10 +102,18 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
         .into_response()
 }
 
+/// This API's OpenAPI 3 description (generated from the code).
+#[utoipa::path(
+    get,
+    path = "/api/v1/openapi.json",
+    operation_id = "openapi",
+    tag = "operations",
+    responses((status = 200, description = "The OpenAPI 3.1 description of this API", body = Object))
+)]
 pub async fn openapi() -> Response {
     (
         [(header::CONTENT_TYPE, "application/json")],
-        include_str!("../../openapi.json"),
+        crate::api::openapi::json(),
     )
         .into_response()
 }

@@ -2,18 +2,25 @@
 //! checkpoints, inclusion proofs for one event and consistency proofs
 //! between two tree sizes. Hashes are standard base64, as in checkpoints.
 
+use crate::api::path::{PathId, BAD_PATH_ID};
+use crate::api::schema::{CheckpointParams, ConsistencyParams, ConsistencyProof, InclusionProof};
 use crate::auth::ApiCaller;
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorBody};
 use crate::signer::{CheckpointSigner, SignError};
 use crate::state::AppState;
 use auditlog_store::{tree, Scope, StoredCheckpoint};
-use axum::extract::{Path, Query, State};
+use axum::extract::{Query, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine;
 use serde_json::json;
 use std::sync::Arc;
+
+/// The query parameter of `GET /api/v1/checkpoint`.
+pub const CHECKPOINT_PARAMS: &[&str] = &["size"];
+/// The query parameters of `GET /api/v1/proofs/consistency`.
+pub const CONSISTENCY_PARAMS: &[&str] = &["from", "to"];
 
 fn signer(state: &AppState) -> Result<&Arc<CheckpointSigner>, ApiError> {
     state.signer.as_ref().ok_or_else(|| {
@@ -43,6 +50,16 @@ impl From<SignError> for ApiError {
 }
 
 /// `GET /api/v1/public-key`: public, so that anyone can pin it.
+#[utoipa::path(
+    get,
+    path = "/api/v1/public-key",
+    operation_id = "public_key",
+    tag = "proofs",
+    responses(
+        (status = 200, description = "The checkpoint verifier key in C2SP signed-note form, `<name>+<hex key id>+<base64 key>`", body = String, content_type = "text/plain"),
+        (status = 503, description = "This server has no signing key configured", body = ErrorBody),
+    )
+)]
 pub async fn public_key(State(state): State<AppState>) -> Result<Response, ApiError> {
     Ok(text(format!("{}\n", signer(&state)?.verifier().to_text())))
 }
@@ -84,6 +101,20 @@ fn numbers(
 }
 
 /// `GET /api/v1/checkpoint[?size=M]`.
+#[utoipa::path(
+    get,
+    path = "/api/v1/checkpoint",
+    operation_id = "checkpoint",
+    tag = "proofs",
+    security(("bearer" = [])),
+    params(CheckpointParams),
+    responses(
+        (status = 200, description = "The signed checkpoint (C2SP tlog-checkpoint): origin, tree size, base64 root hash, a blank line, signature lines", body = String, content_type = "text/plain"),
+        (status = 400, description = "An unknown parameter, or `size` is not a whole number", body = ErrorBody),
+        (status = 404, description = "No checkpoint was signed at `size`, or the account has no events yet", body = ErrorBody),
+        (status = 503, description = "No signing key is configured, or signing is refused because the store was rolled back", body = ErrorBody),
+    )
+)]
 pub async fn checkpoint(
     State(state): State<AppState>,
     caller: ApiCaller,
@@ -92,7 +123,7 @@ pub async fn checkpoint(
     caller.require(Scope::Read)?;
     let signer = signer(&state)?;
     let account = &caller.account;
-    let checkpoint = match numbers(&pairs, &["size"])?[0] {
+    let checkpoint = match numbers(&pairs, CHECKPOINT_PARAMS)?[0] {
         Some(size) => state
             .store
             .checkpoint_at(account.id, size)
@@ -135,10 +166,24 @@ async fn covering(
 }
 
 /// `GET /api/v1/events/{id}/proof`.
+#[utoipa::path(
+    get,
+    path = "/api/v1/events/{id}/proof",
+    operation_id = "event_proof",
+    tag = "proofs",
+    security(("bearer" = [])),
+    params(("id" = String, Path, description = "The event's id")),
+    responses(
+        (status = 200, description = "The leaf bytes, the inclusion proof and the signed checkpoint it verifies against", body = InclusionProof),
+        (status = 400, description = BAD_PATH_ID, body = ErrorBody),
+        (status = 404, description = "No event with this id in the key's account", body = ErrorBody),
+        (status = 503, description = "No signing key is configured, or signing is refused because the store was rolled back", body = ErrorBody),
+    )
+)]
 pub async fn event_proof(
     State(state): State<AppState>,
     caller: ApiCaller,
-    Path(id): Path<String>,
+    PathId(id): PathId,
 ) -> Result<Response, ApiError> {
     caller.require(Scope::Read)?;
     signer(&state)?;
@@ -157,24 +202,36 @@ pub async fn event_proof(
     )
     .await?;
     let hashes: Vec<String> = hashes.iter().map(|h| BASE64.encode(h)).collect();
-    Ok(axum::Json(json!({
-        "leaf": BASE64.encode(&record.leaf_bytes),
-        "leaf_index": index,
-        "tree_size": checkpoint.size,
-        "hashes": hashes,
-        "checkpoint": checkpoint.note,
-    }))
+    Ok(axum::Json(InclusionProof {
+        leaf: BASE64.encode(&record.leaf_bytes),
+        leaf_index: index,
+        tree_size: checkpoint.size,
+        hashes,
+        checkpoint: checkpoint.note,
+    })
     .into_response())
 }
 
 /// `GET /api/v1/proofs/consistency?from=A&to=B`.
+#[utoipa::path(
+    get,
+    path = "/api/v1/proofs/consistency",
+    operation_id = "consistency_proof",
+    tag = "proofs",
+    security(("bearer" = [])),
+    params(ConsistencyParams),
+    responses(
+        (status = 200, description = "The consistency proof between the two tree sizes", body = ConsistencyProof),
+        (status = 400, description = "A missing, unknown or repeated parameter, not a whole number, `from` 0 or after `to`, or `to` past the tree's size", body = ErrorBody),
+    )
+)]
 pub async fn consistency(
     State(state): State<AppState>,
     caller: ApiCaller,
     Query(pairs): Query<Vec<(String, String)>>,
 ) -> Result<Response, ApiError> {
     caller.require(Scope::Read)?;
-    let values = numbers(&pairs, &["from", "to"])?;
+    let values = numbers(&pairs, CONSISTENCY_PARAMS)?;
     let required = |i: usize, name: &str| {
         values[i].ok_or_else(|| {
             ApiError::bad_request(
@@ -209,5 +266,5 @@ pub async fn consistency(
     }
     let hashes = tree::consistency_proof(state.store.as_ref(), caller.account.id, from, to).await?;
     let hashes: Vec<String> = hashes.iter().map(|h| BASE64.encode(h)).collect();
-    Ok(axum::Json(json!({"from": from, "to": to, "hashes": hashes})).into_response())
+    Ok(axum::Json(ConsistencyProof { from, to, hashes }).into_response())
 }

@@ -10,7 +10,7 @@ use super::page::{render, ConsoleError, Frame};
 use super::session::Admin;
 use super::url::with_query;
 use super::view::Row;
-use crate::api::events::{histogram_data, parse_filter};
+use crate::api::events::{histogram_data, parse_filter, TOO_MANY_BUCKETS};
 use crate::error::ApiError;
 use crate::state::AppState;
 use askama::Template;
@@ -393,11 +393,16 @@ async fn chart_for(
     filter: &EventFilter,
 ) -> Result<Chart, ConsoleError> {
     let mut interval = histogram::interval_for(filter, Timestamp::now());
-    let (mut total, mut buckets) = histogram_data(state, account.id, filter, interval).await?;
-    if buckets.len() > histogram::MAX_BARS && interval != Interval::Week {
+    let mut answer = histogram_data(state, account.id, filter, interval).await;
+    let too_many = match &answer {
+        Ok((_, buckets)) => buckets.len() > histogram::MAX_BARS,
+        Err(e) => e.code == TOO_MANY_BUCKETS,
+    };
+    if too_many && interval != Interval::Week {
         interval = Interval::Week;
-        (total, buckets) = histogram_data(state, account.id, filter, interval).await?;
+        answer = histogram_data(state, account.id, filter, interval).await;
     }
+    let (total, buckets) = answer?;
     Ok(histogram::chart(total, interval, &buckets))
 }
 

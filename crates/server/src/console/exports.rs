@@ -5,6 +5,7 @@
 //! as `Audit Log` `Export`/`Download` events with the console user as actor.
 
 use super::audit_logs::{self, filter_pairs, summarize};
+use super::form::ConsoleForm;
 use super::page::{render, ConsoleError, Frame};
 use super::session::{Admin, SignedIn};
 use super::url::with_query;
@@ -18,7 +19,6 @@ use auditlog_store::{Compression, ExportFormat, ExportJob, ExportStatus};
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
-use axum::Form;
 
 pub const PATH: &str = "/settings/exports";
 pub const CONFIRM_PATH: &str = "/settings/exports/new";
@@ -93,7 +93,7 @@ fn parse_page_filter(
 pub async fn create(
     State(state): State<AppState>,
     Admin(user): Admin,
-    Form(pairs): Form<Vec<(String, String)>>,
+    ConsoleForm(pairs): ConsoleForm<Vec<(String, String)>>,
 ) -> Result<Response, ConsoleError> {
     let csrf = pairs
         .iter()

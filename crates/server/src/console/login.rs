@@ -5,6 +5,7 @@
 //! limited per account and IP. Each sign-in and sign-out is appended to the
 //! user's account as an `Authentication` `Login`/`Logout` event.
 
+use super::form::ConsoleForm;
 use super::page::{render, ConsoleError, Frame};
 use super::session::{
     cookie, same_secret, set_cookie, start_session, SignedIn, LOGIN_COOKIE, SESSION_COOKIE,
@@ -21,7 +22,7 @@ use auditlog_store::{Account, User};
 use axum::extract::{ConnectInfo, Query, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
-use axum::{Extension, Form};
+use axum::Extension;
 use serde::Deserialize;
 use serde_json::json;
 use std::net::{IpAddr, SocketAddr};
@@ -129,7 +130,7 @@ pub async fn submit(
     State(state): State<AppState>,
     connect: Option<Extension<ConnectInfo<SocketAddr>>>,
     headers: HeaderMap,
-    Form(form): Form<LoginForm>,
+    ConsoleForm(form): ConsoleForm<LoginForm>,
 ) -> Result<Response, ConsoleError> {
     let next = safe_next(form.next.as_deref());
     let sent_ok = cookie(&headers, LOGIN_COOKIE)
@@ -224,7 +225,7 @@ pub async fn logout(
     user: SignedIn,
     connect: Option<Extension<ConnectInfo<SocketAddr>>>,
     headers: HeaderMap,
-    Form(form): Form<CsrfForm>,
+    ConsoleForm(form): ConsoleForm<CsrfForm>,
 ) -> Result<Response, ConsoleError> {
     user.check_csrf(&form.csrf)?;
     state.store.delete_session(user.token_hash).await?;

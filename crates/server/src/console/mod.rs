@@ -9,6 +9,7 @@
 
 pub mod audit_logs;
 pub mod exports;
+pub mod form;
 pub mod histogram;
 pub mod login;
 pub mod page;

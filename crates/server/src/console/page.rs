@@ -90,7 +90,7 @@ impl ConsoleError {
 impl From<StoreError> for ConsoleError {
     fn from(e: StoreError) -> Self {
         match e {
-            StoreError::Unavailable(reason) => {
+            StoreError::Unavailable(reason) | StoreError::Full(reason) => {
                 tracing::warn!(%reason, "storage unavailable");
                 ConsoleError::Unavailable
             }

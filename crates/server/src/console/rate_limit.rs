@@ -1,66 +1,51 @@
-//! Failed sign-ins per (account, client IP), in memory: after
-//! [`MAX_FAILURES`] failures within [`WINDOW`] the pair is refused until the
-//! window has passed. Keyed by the account name as typed, so that probing
-//! unknown accounts is limited the same way and reveals nothing. A restart
-//! forgets the counts, which is acceptable for slowing down guessing.
+//! Failed sign-ins per (account, client IP), in memory, as token buckets
+//! (the server's one rate-limiting mechanism, `limits::token_bucket`): a
+//! pair may fail [`MAX_FAILURES`] times at once, and regains one attempt
+//! every `WINDOW / MAX_FAILURES`, so it is held to [`MAX_FAILURES`] per
+//! [`WINDOW`] sustained. A success forgets the pair. Keyed by the account
+//! name as typed, so that probing unknown accounts is limited the same way
+//! and reveals nothing. A restart forgets the counts, which is acceptable
+//! for slowing down guessing.
 
-use std::collections::HashMap;
+use crate::limits::token_bucket::{Rate, TokenBuckets};
 use std::net::IpAddr;
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 pub const MAX_FAILURES: u32 = 5;
 pub const WINDOW: Duration = Duration::from_secs(15 * 60);
-/// Above this many tracked pairs, stale ones are dropped on the next failure.
-const PRUNE_ABOVE: usize = 10_000;
+
+type Pair = (String, Option<IpAddr>);
 
 #[derive(Default)]
 pub struct LoginLimiter {
-    failures: Mutex<HashMap<(String, Option<IpAddr>), Failures>>,
-}
-
-struct Failures {
-    count: u32,
-    first: Instant,
+    failures: TokenBuckets<Pair>,
 }
 
 impl LoginLimiter {
-    fn key(account: &str, ip: Option<IpAddr>) -> (String, Option<IpAddr>) {
+    fn key(account: &str, ip: Option<IpAddr>) -> Pair {
         (account.trim().to_lowercase(), ip)
+    }
+
+    fn rate() -> Rate {
+        Rate::per_period(MAX_FAILURES, WINDOW)
     }
 
     /// `Some(wait)` while the pair is blocked.
     pub fn blocked(&self, account: &str, ip: Option<IpAddr>) -> Option<Duration> {
-        let map = self.failures.lock().ok()?;
-        let entry = map.get(&Self::key(account, ip))?;
-        let elapsed = entry.first.elapsed();
-        (entry.count >= MAX_FAILURES && elapsed < WINDOW).then(|| WINDOW - elapsed)
+        self.failures
+            .empty_for(&Self::key(account, ip), Self::rate(), Instant::now())
     }
 
     pub fn record_failure(&self, account: &str, ip: Option<IpAddr>) {
-        let Ok(mut map) = self.failures.lock() else {
-            return;
-        };
-        if map.len() > PRUNE_ABOVE {
-            map.retain(|_, f| f.first.elapsed() < WINDOW);
-        }
-        let entry = map.entry(Self::key(account, ip)).or_insert(Failures {
-            count: 0,
-            first: Instant::now(),
-        });
-        if entry.first.elapsed() >= WINDOW {
-            *entry = Failures {
-                count: 0,
-                first: Instant::now(),
-            };
-        }
-        entry.count += 1;
+        // Already blocked pairs are refused before their password is
+        // checked, so a failure always finds a token; if not, it stays empty.
+        let _ = self
+            .failures
+            .take(Self::key(account, ip), Self::rate(), Instant::now());
     }
 
     pub fn record_success(&self, account: &str, ip: Option<IpAddr>) {
-        if let Ok(mut map) = self.failures.lock() {
-            map.remove(&Self::key(account, ip));
-        }
+        self.failures.forget(&Self::key(account, ip));
     }
 }
 
@@ -78,7 +63,9 @@ mod tests {
             assert!(limiter.blocked("acme", ip).is_none());
         }
         limiter.record_failure("acme ", ip);
-        assert!(limiter.blocked("ACME", ip).is_some_and(|w| w <= WINDOW));
+        // One attempt comes back after WINDOW / MAX_FAILURES (3 minutes).
+        let wait = limiter.blocked("ACME", ip).expect("blocked");
+        assert!(wait <= WINDOW / MAX_FAILURES && wait > WINDOW / MAX_FAILURES / 2);
         assert!(limiter.blocked("acme", other_ip).is_none());
         assert!(limiter.blocked("other", ip).is_none());
         limiter.record_success("acme", ip);

@@ -146,7 +146,11 @@ impl ExportWriter {
         };
         let format = writer.format;
         let mut out = writer.out();
-        format::write_header(format, &mut out)?;
+        if let Err(e) = format::write_header(format, &mut out) {
+            // A full disk can fail even the header: leave no partial file.
+            writer.abandon();
+            return Err(e);
+        }
         Ok(writer)
     }
 
@@ -205,6 +209,16 @@ impl ExportWriter {
     }
 }
 
+/// Words for the export's `error` that tell the reader what to do about a
+/// full disk; the partial file is already gone.
+fn full_disk_hint(e: &io::Error) -> &'static str {
+    if e.kind() == io::ErrorKind::StorageFull {
+        "; the export directory's disk is full: free space there and start the export again"
+    } else {
+        ""
+    }
+}
+
 /// Deletes a file, ignoring one that is already gone.
 pub fn remove_if_present(path: &Path) {
     if let Err(e) = std::fs::remove_file(path) {
@@ -242,7 +256,11 @@ where
         writer = tokio::task::spawn_blocking(move || match writer.write_page(&page) {
             Ok(()) => Ok(writer),
             Err(e) => {
-                let message = format!("writing {} failed: {e}", writer.temp_path.display());
+                let message = format!(
+                    "writing {} failed: {e}{}",
+                    writer.temp_path.display(),
+                    full_disk_hint(&e)
+                );
                 writer.abandon();
                 Err(message)
             }
@@ -261,7 +279,11 @@ where
         let temp = writer.temp_path.clone();
         writer.finish().map_err(|e| {
             remove_if_present(&temp);
-            format!("completing {} failed: {e}", final_path.display())
+            format!(
+                "completing {} failed: {e}{}",
+                final_path.display(),
+                full_disk_hint(&e)
+            )
         })
     })
     .await

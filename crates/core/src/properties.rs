@@ -1,0 +1,68 @@
+//! Property tests: the fuzz targets' properties (`crate::fuzzing`) on seeded
+//! generated inputs, and every committed corpus and regression input of the
+//! `event_parse` target replayed, so that CI checks them on stable Rust in
+//! seconds (the fuzzers themselves need nightly and minutes; `fuzz/`).
+
+use crate::fuzzing::generate::{self, Rng};
+use crate::fuzzing::{
+    check_canonical, check_cursor_round_trip, check_cursor_text, check_event_json,
+    check_filter_json, fixed_now, replay,
+};
+use crate::{EventFilter, NewEvent, Taxonomy};
+
+/// Cases per property: enough to hit each generator branch many times,
+/// few enough that the whole file runs in well under a second.
+const CASES: u64 = 400;
+
+#[test]
+fn generated_events_keep_the_event_parse_properties() {
+    let taxonomy = Taxonomy::default();
+    let (mut accepted, mut refused) = (0, 0);
+    for seed in 1..=CASES {
+        let value = generate::event_value(&mut Rng::new(seed));
+        match NewEvent::parse(&value, &taxonomy, fixed_now()) {
+            Ok(_) => accepted += 1,
+            Err(_) => refused += 1,
+        }
+        check_event_json(&serde_json::to_vec(&value).expect("a Value serialises"));
+    }
+    // The generator must exercise both answers, or the test proves little.
+    assert!(
+        accepted > CASES / 4 && refused > CASES / 20,
+        "{accepted} accepted, {refused} refused"
+    );
+}
+
+#[test]
+fn canonical_json_is_idempotent_on_generated_values() {
+    for seed in 1..=CASES {
+        check_canonical(&generate::json_value(&mut Rng::new(seed), 4));
+    }
+}
+
+#[test]
+fn cursors_round_trip_and_junk_is_refused() {
+    for seed in 1..=CASES {
+        let mut rng = Rng::new(seed);
+        check_cursor_round_trip(generate::cursor(&mut rng));
+        check_cursor_text(&generate::cursor_text(&mut rng));
+    }
+}
+
+#[test]
+fn generated_export_filters_round_trip_through_json() {
+    let taxonomy = Taxonomy::default();
+    let mut accepted = 0;
+    for seed in 1..=CASES {
+        let value = generate::filter_value(&mut Rng::new(seed));
+        accepted += usize::from(EventFilter::from_json(&value, &taxonomy).is_ok());
+        check_filter_json(&value);
+    }
+    assert!(accepted > CASES as usize / 4, "only {accepted} accepted");
+}
+
+#[test]
+fn the_event_parse_corpus_keeps_its_properties() {
+    let replayed = replay("event_parse", check_event_json);
+    assert!(replayed > 0, "no corpus for event_parse");
+}

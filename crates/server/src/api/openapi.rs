@@ -1,0 +1,190 @@
+//! The OpenAPI 3 description served at `GET /api/v1/openapi.json`,
+//! generated from the code: each handler's `#[utoipa::path]` annotation
+//! (path, parameters, request body, its own answers) and the wire types of
+//! `api::schema` and `error`. What every authenticated route shares (the
+//! bearer scheme and the answers of the `ApiCaller` extractor and the rate
+//! limiter) is added here once, so no handler can forget it.
+//! `tests/openapi.rs` fails when a route has no description.
+
+use crate::api::schema;
+use crate::api::{events, exports, ops, proofs};
+use crate::error::ErrorBody;
+use std::sync::OnceLock;
+use utoipa::openapi::header::HeaderBuilder;
+use utoipa::openapi::path::Operation;
+use utoipa::openapi::schema::{AdditionalProperties, Schema};
+use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
+use utoipa::openapi::{ContentBuilder, ObjectBuilder, Ref, RefOr, ResponseBuilder, Type};
+use utoipa::{Modify, OpenApi};
+
+/// The name of the security scheme of API keys.
+pub const BEARER: &str = "bearer";
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Auditlog API",
+        description = "Immutable, provable audit log (SPEC.md). Routes with a lock take \
+            `Authorization: Bearer <API key>`; a key has the scopes `ingest` (send events) \
+            and/or `read` (everything else). Every error answer is \
+            `{\"error\": {\"code\", \"message\", \"details\"?}}`."
+    ),
+    paths(
+        events::ingest,
+        events::query,
+        events::get_one,
+        events::histogram,
+        proofs::event_proof,
+        proofs::public_key,
+        proofs::checkpoint,
+        proofs::consistency,
+        exports::create,
+        exports::list,
+        exports::get_one,
+        exports::download_route,
+        ops::openapi,
+        ops::healthz,
+        ops::readyz,
+        ops::metrics,
+    ),
+    components(schemas(ErrorBody, schema::Event)),
+    modifiers(&SharedAnswers, &ClosedObjects),
+    tags(
+        (name = "events", description = "Send, query and count events"),
+        (name = "proofs", description = "Tamper evidence: verifier key, signed checkpoints, inclusion and consistency proofs"),
+        (name = "exports", description = "Background exports of the events matching filters"),
+        (name = "operations", description = "Liveness, readiness, metrics and this description"),
+    )
+)]
+struct ApiDoc;
+
+/// The description as a typed document.
+pub fn document() -> utoipa::openapi::OpenApi {
+    ApiDoc::openapi()
+}
+
+/// The description as JSON, built once: it only changes with the code.
+pub fn json() -> &'static str {
+    static JSON: OnceLock<String> = OnceLock::new();
+    JSON.get_or_init(|| {
+        // Serializing a tree of strings, maps and numbers cannot fail; an
+        // empty object would still be valid JSON if it somehow did.
+        document()
+            .to_pretty_json()
+            .unwrap_or_else(|_| "{}".to_string())
+    })
+}
+
+/// The bearer scheme, and on every route that takes an API key the answers
+/// its extractor and the rate limiter give, unless the handler describes
+/// them more precisely itself.
+struct SharedAnswers;
+
+/// The answers every authenticated route can give: (status, description).
+const AUTHENTICATED_ANSWERS: &[(u16, &str)] = &[
+    (
+        401,
+        "No API key, a malformed `Authorization` header, or an unknown key",
+    ),
+    (403, "The key lacks the scope this route needs"),
+    (
+        429,
+        "This API key sent too many requests; retry after `Retry-After` seconds",
+    ),
+    (
+        500,
+        "An unexpected failure; `message` holds a reference for the operator",
+    ),
+    (
+        503,
+        "The storage is temporarily unavailable; nothing was stored, retry later",
+    ),
+];
+
+impl Modify for SharedAnswers {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.security_schemes.insert(
+            BEARER.to_string(),
+            SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)),
+        );
+        for item in openapi.paths.paths.values_mut() {
+            for operation in [
+                &mut item.get,
+                &mut item.post,
+                &mut item.put,
+                &mut item.delete,
+                &mut item.patch,
+            ]
+            .into_iter()
+            .flatten()
+            {
+                if takes_api_key(operation) {
+                    add_authenticated_answers(operation);
+                }
+            }
+        }
+    }
+}
+
+fn takes_api_key(operation: &Operation) -> bool {
+    let Some(requirements) = &operation.security else {
+        return false;
+    };
+    // `SecurityRequirement` keeps its map private; its JSON names the schemes.
+    serde_json::to_value(requirements)
+        .map(|v| v.to_string().contains(&format!("\"{BEARER}\"")))
+        .unwrap_or(false)
+}
+
+fn add_authenticated_answers(operation: &mut Operation) {
+    for (status, description) in AUTHENTICATED_ANSWERS {
+        let mut response = ResponseBuilder::new().description(*description).content(
+            "application/json",
+            ContentBuilder::new()
+                .schema(Some(Ref::from_schema_name("Error")))
+                .build(),
+        );
+        if *status == 429 {
+            response = response.header(
+                "Retry-After",
+                HeaderBuilder::new()
+                    .schema(
+                        ObjectBuilder::new()
+                            .schema_type(Type::Integer)
+                            .minimum(Some(1)),
+                    )
+                    .description(Some("Seconds to wait before the next request"))
+                    .build(),
+            );
+        }
+        operation
+            .responses
+            .responses
+            .entry(status.to_string())
+            .or_insert_with(|| RefOr::T(response.build()));
+    }
+}
+
+/// Every object schema of the components lists all of its properties
+/// (`additionalProperties: false`): the server rejects unknown fields in
+/// requests, and a field added to an answer must be described before a
+/// schema check passes. Free-form values (`details`) are properties, not
+/// components, and stay open.
+struct ClosedObjects;
+
+impl Modify for ClosedObjects {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let Some(components) = openapi.components.as_mut() else {
+            return;
+        };
+        for schema in components.schemas.values_mut() {
+            if let RefOr::T(Schema::Object(object)) = schema {
+                if !object.properties.is_empty() && object.additional_properties.is_none() {
+                    object.additional_properties =
+                        Some(Box::new(AdditionalProperties::FreeForm(false)));
+                }
+            }
+        }
+    }
+}

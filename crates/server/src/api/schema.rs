@@ -1,0 +1,553 @@
+//! The API's wire types: what requests carry and what answers hold, each with
+//! its OpenAPI schema (`ToSchema`). Answers the handlers build are serialized
+//! from these types, so the description cannot drift from what is sent. Two
+//! kinds are described here but never serialized: request bodies, which the
+//! handlers read field by field to name each broken rule (`NewEvent::parse`,
+//! `exports::parse_request`), and stored events, which are served as their
+//! exact leaf bytes (never re-serialised, so that the hash holds); tests
+//! compare those descriptions with what the code accepts and sends.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use utoipa::{IntoParams, ToSchema};
+
+// ---------------------------------------------------------------- events in
+
+/// One event as a client sends it (SPEC.md "Event"). Optional fields may be
+/// left out or sent as `null`. `event_type` and `action` must be in the
+/// account's taxonomy (matched case-insensitively); unknown fields are
+/// rejected (422).
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({
+    "id": "7f3c9a2e-6d1b-4c55-9a8e-0b6f1f5e2c11",
+    "time": "2026-11-25T14:03:07.123456Z",
+    "event_type": "Test Case",
+    "action": "Update",
+    "actor": {"id": "u-17", "name": "Ada Lovelace", "email": "ada@example.com"},
+    "project": "Checkout", "app": "Web", "version": "2.3",
+    "target": {"id": "TC-1042", "name": "Login with SSO"},
+    "details": {"changes": [{"field": "title", "old": "Login", "new": "Login with SSO"}]},
+    "context": {"ip": "203.0.113.7", "user_agent": "curl", "request_id": "r-88"}
+}))]
+pub struct NewEvent {
+    /// Unique per account: resending the same id with the same content is
+    /// idempotent, with different content a conflict (409). Assigned (a
+    /// UUIDv7) when left out.
+    #[schema(min_length = 1, max_length = 64, pattern = "^[\\x20-\\x7e]+$")]
+    pub id: Option<String>,
+    /// RFC 3339, in the years 0000 to 9999 in UTC; the time of receipt when
+    /// left out; at most 5 minutes in the future.
+    #[schema(format = DateTime, max_length = 64)]
+    pub time: Option<String>,
+    /// From the account's taxonomy, e.g. `Test Case`, `Authentication`.
+    #[schema(max_length = 200, pattern = "\\S", examples("Test Case"))]
+    pub event_type: String,
+    /// Allowed for the event type, e.g. `Create`, `Update`, `Delete`.
+    #[schema(max_length = 200, pattern = "\\S", examples("Update"))]
+    pub action: String,
+    pub actor: NewActor,
+    #[schema(max_length = 200)]
+    pub project: Option<String>,
+    #[schema(max_length = 200)]
+    pub app: Option<String>,
+    #[schema(max_length = 200)]
+    pub version: Option<String>,
+    pub target: Option<NewTarget>,
+    /// Any JSON object of at most 64 KiB serialized; by convention
+    /// `changes` lists `{field, old, new}`.
+    #[schema(value_type = Option<Object>)]
+    pub details: Option<Map<String, Value>>,
+    pub context: Option<NewContext>,
+}
+
+/// Who acted.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewActor {
+    /// Not blank.
+    #[schema(min_length = 1, max_length = 200, pattern = "\\S")]
+    pub id: String,
+    #[schema(max_length = 200)]
+    pub name: Option<String>,
+    #[schema(max_length = 200)]
+    pub email: Option<String>,
+}
+
+/// The entity acted on.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewTarget {
+    #[schema(max_length = 200)]
+    pub id: Option<String>,
+    #[schema(max_length = 200)]
+    pub name: Option<String>,
+}
+
+/// Where the action came from.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewContext {
+    /// An IPv4 or IPv6 address; stored in its normal text form.
+    #[schema(max_length = 64)]
+    pub ip: Option<String>,
+    #[schema(max_length = 1024)]
+    pub user_agent: Option<String>,
+    #[schema(max_length = 200)]
+    pub request_id: Option<String>,
+}
+
+/// A batch: 1 to 1,000 events, stored all or nothing.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EventBatch {
+    #[schema(min_items = 1, max_items = 1000)]
+    pub events: Vec<NewEvent>,
+}
+
+/// The ingest body: one event, or a batch.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(untagged)]
+pub enum IngestBody {
+    Batch(EventBatch),
+    One(Box<NewEvent>),
+}
+
+/// What was stored for one event of the request.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Receipt {
+    pub id: String,
+    #[schema(minimum = 1)]
+    pub seq: u64,
+    /// Lowercase hex of the event's leaf hash in the account's Merkle tree.
+    #[schema(pattern = "^[0-9a-f]{64}$")]
+    pub hash: String,
+}
+
+/// The answer to an ingest: one receipt per event, in request order.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct IngestAnswer {
+    pub events: Vec<Receipt>,
+}
+
+// --------------------------------------------------------------- events out
+
+/// A stored event: the fields sent (absent ones left out, never `null`),
+/// plus `account`, `seq`, `received_at` and `hash`. Served as its exact
+/// leaf bytes with `hash` appended.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Event {
+    pub id: String,
+    #[schema(format = DateTime)]
+    pub time: String,
+    pub event_type: String,
+    pub action: String,
+    pub actor: Actor,
+    #[serde(default)]
+    pub project: String,
+    #[serde(default)]
+    pub app: String,
+    #[serde(default)]
+    pub version: String,
+    #[serde(default)]
+    pub target: Target,
+    #[serde(default)]
+    #[schema(value_type = Object)]
+    pub details: Map<String, Value>,
+    #[serde(default)]
+    pub context: Context,
+    /// The account's name.
+    pub account: String,
+    /// 1, 2, 3, … per account in the order events were accepted, no gaps.
+    #[schema(minimum = 1)]
+    pub seq: u64,
+    #[schema(format = DateTime)]
+    pub received_at: String,
+    /// Lowercase hex of the event's leaf hash.
+    #[schema(pattern = "^[0-9a-f]{64}$")]
+    pub hash: String,
+}
+
+/// Who acted, as stored.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Actor {
+    pub id: String,
+    #[serde(default)]
+    pub name: String,
+    #[serde(default)]
+    pub email: String,
+}
+
+/// The entity acted on, as stored.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Target {
+    #[serde(default)]
+    pub id: String,
+    #[serde(default)]
+    pub name: String,
+}
+
+/// Where the action came from, as stored.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Context {
+    #[serde(default)]
+    pub ip: String,
+    #[serde(default)]
+    pub user_agent: String,
+    #[serde(default)]
+    pub request_id: String,
+}
+
+/// One page of events, newest first.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EventPage {
+    pub events: Vec<Event>,
+    /// Pass as `cursor` for the next page; `null` on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// One event.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EventEnvelope {
+    pub event: Event,
+}
+
+/// The filters shared by queries, histograms and exports (SPEC.md "Query
+/// events"): all optional, combined with AND; a repeated parameter means OR.
+#[derive(Debug, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct FilterParams {
+    /// Event type (repeatable), matched case-insensitively.
+    #[param(style = Form, explode)]
+    pub event_type: Option<Vec<String>>,
+    /// Action (repeatable), matched case-insensitively.
+    #[param(style = Form, explode)]
+    pub action: Option<Vec<String>>,
+    /// Actor id (repeatable).
+    #[param(style = Form, explode)]
+    pub user: Option<Vec<String>>,
+    /// Project (repeatable).
+    #[param(style = Form, explode)]
+    pub project: Option<Vec<String>>,
+    pub app: Option<String>,
+    pub version: Option<String>,
+    /// The entity's id: its activity history.
+    pub target_id: Option<String>,
+    /// RFC 3339; events at or after it.
+    #[param(format = DateTime)]
+    pub from: Option<String>,
+    /// RFC 3339; events at or before it (not before `from`).
+    #[param(format = DateTime)]
+    pub to: Option<String>,
+}
+
+/// Paging of `GET /api/v1/events`.
+#[derive(Debug, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct PageParams {
+    /// Page size.
+    #[param(minimum = 1, maximum = 1000, default = 50)]
+    pub limit: Option<u32>,
+    /// The previous page's `next_cursor`, with the same filters.
+    pub cursor: Option<String>,
+}
+
+/// Histogram bucket width; buckets are aligned in UTC.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum IntervalName {
+    Hour,
+    Day,
+    Week,
+}
+
+impl From<auditlog_core::Interval> for IntervalName {
+    fn from(interval: auditlog_core::Interval) -> Self {
+        match interval {
+            auditlog_core::Interval::Hour => Self::Hour,
+            auditlog_core::Interval::Day => Self::Day,
+            auditlog_core::Interval::Week => Self::Week,
+        }
+    }
+}
+
+/// The histogram's own parameter.
+#[derive(Debug, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct HistogramParams {
+    /// Bucket width (default `day`).
+    #[param(inline)]
+    pub interval: Option<IntervalName>,
+}
+
+/// Events per bucket for the filters; `total` equals the number of events
+/// the same filters page through.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Histogram {
+    pub total: u64,
+    pub interval: IntervalName,
+    /// Oldest first; empty buckets between the first and the last included.
+    pub buckets: Vec<Bucket>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Bucket {
+    #[schema(format = DateTime)]
+    pub start: String,
+    pub count: u64,
+}
+
+// ------------------------------------------------------------------ exports
+
+/// Export file format.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ExportFormatName {
+    Csv,
+    Jsonl,
+    Bundle,
+}
+
+/// Export file compression (`bundle` is never compressed).
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum CompressionName {
+    None,
+    Gzip,
+}
+
+/// Where an export is in its life.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ExportStatusName {
+    Queued,
+    Running,
+    Completed,
+    Failed,
+    Expired,
+}
+
+/// A filter value: one string, or an array of strings (meaning OR).
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(untagged)]
+pub enum OneOrMany {
+    One(String),
+    Many(Vec<String>),
+}
+
+/// The filters of an export request: the query parameters' names, arrays for
+/// the repeatable ones.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ExportRequestFilters {
+    pub event_type: Option<OneOrMany>,
+    pub action: Option<OneOrMany>,
+    pub user: Option<OneOrMany>,
+    pub project: Option<OneOrMany>,
+    pub app: Option<String>,
+    pub version: Option<String>,
+    pub target_id: Option<String>,
+    #[schema(format = DateTime)]
+    pub from: Option<String>,
+    #[schema(format = DateTime)]
+    pub to: Option<String>,
+}
+
+/// `POST /api/v1/exports`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"format": "csv", "filters": {"project": ["Checkout"], "action": "Update"}}))]
+pub struct ExportRequest {
+    pub format: ExportFormatName,
+    /// Default `none`.
+    pub compression: Option<CompressionName>,
+    pub filters: Option<ExportRequestFilters>,
+}
+
+/// The filters an export was created with, as stored: lists for the
+/// repeatable ones, canonical spellings, times in UTC.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ExportFilters {
+    #[serde(default)]
+    pub event_type: Vec<String>,
+    #[serde(default)]
+    pub action: Vec<String>,
+    #[serde(default)]
+    pub user: Vec<String>,
+    #[serde(default)]
+    pub project: Vec<String>,
+    #[serde(default)]
+    pub app: String,
+    #[serde(default)]
+    pub version: String,
+    #[serde(default)]
+    pub target_id: String,
+    #[serde(default)]
+    #[schema(format = DateTime)]
+    pub from: String,
+    #[serde(default)]
+    #[schema(format = DateTime)]
+    pub to: String,
+}
+
+/// An export (SPEC.md "Exports").
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Export {
+    pub id: i64,
+    pub status: ExportStatusName,
+    pub format: ExportFormatName,
+    pub compression: CompressionName,
+    #[schema(value_type = ExportFilters)]
+    pub filters: Value,
+    /// The actor: `api-key:N` or the console user's email.
+    pub requested_by: String,
+    #[schema(format = DateTime)]
+    pub created_at: String,
+    #[schema(format = DateTime, required = true)]
+    pub completed_at: Option<String>,
+    #[schema(format = DateTime, required = true)]
+    pub expires_at: Option<String>,
+    #[schema(required = true)]
+    pub row_count: Option<u64>,
+    #[schema(required = true)]
+    pub size_bytes: Option<u64>,
+    /// Lowercase hex SHA-256 of the file.
+    #[schema(pattern = "^[0-9a-f]{64}$", required = true)]
+    pub sha256: Option<String>,
+    /// Why a failed export failed.
+    #[schema(required = true)]
+    pub error: Option<String>,
+}
+
+/// One export.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ExportEnvelope {
+    pub export: Export,
+}
+
+/// The account's exports, newest first.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ExportList {
+    pub exports: Vec<Export>,
+}
+
+/// The bytes of an export file.
+#[derive(Debug, ToSchema)]
+#[schema(value_type = String, format = Binary)]
+pub struct ExportFile(pub Vec<u8>);
+
+// ------------------------------------------------------------------- proofs
+
+/// `GET /api/v1/checkpoint`.
+#[derive(Debug, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct CheckpointParams {
+    /// A tree size: the checkpoint signed at exactly this size (default: the latest).
+    #[param(minimum = 0)]
+    pub size: Option<u64>,
+}
+
+/// `GET /api/v1/proofs/consistency`.
+#[derive(Debug, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ConsistencyParams {
+    /// The older tree size, at least 1.
+    #[param(minimum = 1)]
+    pub from: u64,
+    /// The newer tree size, at least `from` and at most the tree's size.
+    #[param(minimum = 1)]
+    pub to: u64,
+}
+
+/// Everything needed to verify one event offline (RFC 9162 hashing).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct InclusionProof {
+    /// Standard base64 of the event's leaf bytes (its canonical JSON).
+    #[schema(content_encoding = "base64")]
+    pub leaf: String,
+    /// `seq` − 1.
+    pub leaf_index: u64,
+    #[schema(minimum = 1)]
+    pub tree_size: u64,
+    /// The inclusion proof, standard base64.
+    pub hashes: Vec<String>,
+    /// The signed checkpoint (C2SP) of size `tree_size`.
+    pub checkpoint: String,
+}
+
+/// A consistency proof between two tree sizes.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ConsistencyProof {
+    pub from: u64,
+    pub to: u64,
+    /// Standard base64.
+    pub hashes: Vec<String>,
+}
+
+// -------------------------------------------------------------- operations
+
+#[derive(Debug, Clone, Copy, Serialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum AliveStatus {
+    Ok,
+}
+
+/// `GET /healthz`: the process answers.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Health {
+    pub status: AliveStatus,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ReadinessStatus {
+    Ready,
+    Unavailable,
+    SigningRefused,
+}
+
+/// `GET /readyz`: `ready`, or why not (503).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Readiness {
+    pub status: ReadinessStatus,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    pub reason: Option<String>,
+    /// How the last append transaction ended; present when ready.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    pub storage_writes: Option<StorageWrites>,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum StorageWriteStatus {
+    /// The last append committed (or none has run yet).
+    Ok,
+    /// The last append failed because the disk is full.
+    Full,
+    /// The last append failed for another reason (an I/O error, ...).
+    Failing,
+}
+
+/// `storage_writes` of `GET /readyz`: a full or failing disk keeps the
+/// server ready (it still serves reads) but shows here.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct StorageWrites {
+    pub status: StorageWriteStatus,
+    /// What the last failure said.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    pub reason: Option<String>,
+    /// Since when appends have been failing (RFC 3339).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    pub since: Option<String>,
+}
