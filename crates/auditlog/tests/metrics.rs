@@ -498,7 +498,8 @@ async fn metrics_count_exactly_what_was_sent_with_bounded_labels() {
     }
 }
 
-/// A scrape also times itself: the second shows the first.
+/// A fresh server exposes every family, counts at zero; a scrape is timed
+/// like any request, so the second scrape shows the first.
 #[tokio::test]
 async fn a_fresh_server_exposes_every_family_with_zero_counts() {
     let server = TestServer::start();
@@ -568,4 +569,46 @@ fn the_checker_refuses_malformed_expositions() {
     );
     let parsed = Exposition::parse(&good);
     assert_eq!(parsed.get("h_count", &[("route", "/a\"b")]), 2.0);
+}
+
+/// Answers made outside the ingest handler count too: the per-key rate
+/// limit's 429 is a `rate_limited` rejection, and its latency is recorded.
+#[tokio::test]
+async fn a_rate_limited_ingest_counts_as_rate_limited() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start_on(
+        dir.path(),
+        &["--rate-limit-per-second", "1", "--rate-limit-burst", "1"],
+    );
+    let acme = server.account("acme");
+    let statuses = [
+        post(&server, "/api/v1/events", &acme.ingest, &event("ev-rl-1"))
+            .await
+            .0,
+        post(&server, "/api/v1/events", &acme.ingest, &event("ev-rl-2"))
+            .await
+            .0,
+    ];
+    assert_eq!(statuses, [201, 429]);
+    let (_, text) = scrape(&server).await;
+    let metrics = Exposition::parse(&text);
+    assert_eq!(
+        metrics.get(
+            "auditlog_ingest_rejected_total",
+            &[("reason", "rate_limited")]
+        ),
+        1.0
+    );
+    assert_eq!(metrics.get("auditlog_events_accepted_total", &[]), 1.0);
+    assert_eq!(
+        metrics.get(
+            "auditlog_http_request_duration_seconds_count",
+            &[
+                ("route", "/api/v1/events"),
+                ("method", "POST"),
+                ("status", "4xx")
+            ]
+        ),
+        1.0
+    );
 }
