@@ -7,6 +7,9 @@
 //! `queries`, `export`, `verify` and `disk` measure the loaded stores. Every
 //! figure is appended to `<work-dir>/results.jsonl`; `report` renders them
 //! as the Markdown tables of BENCHMARKS.md. `bench/run-all.sh` runs them all.
+//!
+//! `soak` stands apart: a paced mixed load for ten minutes against a fresh
+//! store, sampled every 10 s (`soak.rs`, `bench/soak.sh`).
 
 mod auditlog;
 mod generator;
@@ -14,6 +17,7 @@ mod postgres_baseline;
 mod report;
 mod results;
 mod server;
+mod soak;
 mod sqlite_baseline;
 
 use clap::{Parser, ValueEnum};
@@ -51,6 +55,9 @@ enum Scenario {
     Clean,
     /// Every scenario in order, then the report.
     All,
+    /// Mixed ingest and queries from several clients for `--duration`
+    /// seconds on a fresh store; fails if RSS keeps growing or requests fail.
+    Soak,
 }
 
 #[derive(Debug, Parser)]
@@ -97,6 +104,31 @@ struct Args {
     /// Where `report` writes the Markdown tables.
     #[arg(long, default_value = "bench/results/latest.md")]
     out: PathBuf,
+    /// Soak: seconds of mixed load.
+    #[arg(long, default_value_t = 600)]
+    duration: u64,
+    /// Soak: seconds between samples.
+    #[arg(long, default_value_t = 10)]
+    sample_every: u64,
+    /// Soak: ingest clients (half send batches, half single events).
+    #[arg(long, default_value_t = 4)]
+    ingest_clients: usize,
+    /// Soak: query clients (first pages, filtered pages, cursor pages, histograms).
+    #[arg(long, default_value_t = 4)]
+    query_clients: usize,
+    /// Soak: requests per second of each client.
+    #[arg(long, default_value_t = 5.0)]
+    rate: f64,
+    /// Soak: events per batch of the batch clients.
+    #[arg(long, default_value_t = 50)]
+    soak_batch: usize,
+    /// Soak: events loaded before the timed load starts.
+    #[arg(long, default_value_t = 50_000)]
+    preload: usize,
+    /// Soak: largest RSS slope over the second half (MiB per minute) that
+    /// still counts as bounded.
+    #[arg(long, default_value_t = 1.0)]
+    max_rss_slope: f64,
 }
 
 fn main() -> std::process::ExitCode {
@@ -163,6 +195,7 @@ async fn run(args: &Args) -> BenchResult<()> {
             Scenario::Disk => disk(args, &recorder).await?,
             Scenario::Report => write_report(args)?,
             Scenario::Clean => clean(args).await?,
+            Scenario::Soak => soak(args).await?,
             Scenario::All => {}
         }
     }
@@ -583,6 +616,35 @@ fn write_report(args: &Args) -> BenchResult<()> {
     println!("{text}");
     eprintln!("wrote {}", args.out.display());
     Ok(())
+}
+
+/// The soak on a fresh store in `<work-dir>/soak`; samples and report
+/// in the work directory (`bench/soak.sh` copies them to bench/results).
+async fn soak(args: &Args) -> BenchResult<()> {
+    let dir = args.work_dir.join("soak");
+    let keys = fresh_store(args, &dir)?;
+    let server = server::Server::start(&args.auditlog_bin, &dir)?;
+    // Lives as long as the process: the clients' event iterator borrows it.
+    let dataset: &'static Dataset = Box::leak(Box::new(Dataset::new(args.seed)));
+    let plan = soak::SoakPlan {
+        duration: Duration::from_secs(args.duration),
+        sample_every: Duration::from_secs(args.sample_every.max(1)),
+        ingest_clients: args.ingest_clients,
+        query_clients: args.query_clients,
+        rate: args.rate,
+        batch: args.soak_batch.clamp(1, 1_000),
+        preload: args.preload,
+        max_rss_slope: args.max_rss_slope,
+        samples_path: args.work_dir.join("soak-samples.jsonl"),
+        report_path: args.work_dir.join("soak.md"),
+    };
+    let passed = soak::run(&plan, dataset, &server, &keys).await?;
+    server.stop()?;
+    if passed {
+        Ok(())
+    } else {
+        Err("the soak failed its verdict (see the last line of the report)".into())
+    }
 }
 
 async fn clean(args: &Args) -> BenchResult<()> {

@@ -1,7 +1,7 @@
 //! The HTTP side of Auditlog: the JSON API (`api`), the web console
 //! (`console`), authentication (`auth`), the one error type (`error`), the
-//! shared state (`state`), the export worker with its file formats
-//! (`exports`), the checkpoint signer and its key (`signer`, `signing_key`)
+//! shared state (`state`), Prometheus metrics (`metrics`), the export
+//! worker with its file formats (`exports`), the checkpoint signer and its key (`signer`, `signing_key`)
 //! and export bundles (`bundle`), and the protective limits (`limits`:
 //! rate, request time, connections). Everything
 //! here is written against the storage traits of `auditlog-store` and knows
@@ -16,6 +16,7 @@ pub mod exports;
 #[cfg(any(test, feature = "fuzzing"))]
 pub mod fuzzing;
 pub mod limits;
+pub mod metrics;
 #[cfg(test)]
 mod properties;
 pub mod request_id;
@@ -48,6 +49,10 @@ pub fn router(state: AppState) -> Router {
             method_not_allowed_in_error_shape,
         ))
         .layer(axum::middleware::map_response(security_headers))
+        .layer(axum::middleware::from_fn_with_state(
+            state.metrics.clone(),
+            metrics::track_requests,
+        ))
         .layer(axum::middleware::from_fn(request_id::tag_request))
         .with_state(state)
 }

@@ -21,7 +21,7 @@ use base64::Engine;
 use serde_json::{json, Map, Value};
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -53,6 +53,10 @@ pub struct CheckpointSigner {
     heads: tokio::sync::Mutex<HashMap<String, Head>>,
     /// Accounts whose signing was refused, with the reason (for `/readyz`).
     refusals: std::sync::Mutex<HashMap<String, String>>,
+    /// `created_at` (µs) of the newest checkpoint signed or found, over all
+    /// accounts; 0 until there is one. For `/metrics`: a checkpoint that
+    /// grows old while events arrive means signing has stalled.
+    newest_checkpoint_micros: AtomicI64,
     /// Set while the heads file lags the heads signed (its write failed, on
     /// a full disk say); the next pass writes it again.
     heads_file_behind: AtomicBool,
@@ -77,6 +81,7 @@ impl CheckpointSigner {
             heads_file,
             heads: tokio::sync::Mutex::new(heads),
             refusals: std::sync::Mutex::new(HashMap::new()),
+            newest_checkpoint_micros: AtomicI64::new(0),
             heads_file_behind: AtomicBool::new(false),
         })
     }
@@ -102,6 +107,15 @@ impl CheckpointSigner {
         reasons.first().map(|r| r.to_string())
     }
 
+    /// When the newest checkpoint this signer signed (or found already
+    /// signed in the store) was signed; `None` before the first.
+    pub fn newest_checkpoint_at(&self) -> Option<Timestamp> {
+        match self.newest_checkpoint_micros.load(Ordering::Relaxed) {
+            0 => None,
+            micros => Some(Timestamp::from_micros(micros)),
+        }
+    }
+
     /// Makes sure a signed checkpoint covers the account's whole tree, signing
     /// one if the tree grew. Returns the latest checkpoint (None: empty tree).
     pub async fn sign_if_grown(
@@ -110,6 +124,10 @@ impl CheckpointSigner {
     ) -> Result<Option<StoredCheckpoint>, SignError> {
         let mut heads = self.heads.lock().await;
         let result = self.sign_locked(account, &mut heads).await;
+        if let Ok(Some(checkpoint)) = &result {
+            self.newest_checkpoint_micros
+                .fetch_max(checkpoint.created_at.micros(), Ordering::Relaxed);
+        }
         if let Err(SignError::Rollback(reason)) = &result {
             let first_time = self
                 .refusals
@@ -355,8 +373,10 @@ mod tests {
             Some(heads.clone()),
         )
         .unwrap();
+        assert_eq!(signer.newest_checkpoint_at(), None);
         let first = signer.sign_if_grown(&account).await.unwrap().unwrap();
         assert_eq!(first.size, 5);
+        assert_eq!(signer.newest_checkpoint_at(), Some(first.created_at));
         // Nothing new: the same checkpoint, not a second one.
         assert_eq!(
             signer.sign_if_grown(&account).await.unwrap().unwrap(),
@@ -371,6 +391,17 @@ mod tests {
             7
         );
         assert!(signer.refusal().is_none());
+        // A restarted signer knows the age from the checkpoint it finds.
+        let restarted = CheckpointSigner::new(
+            primary.clone(),
+            key.clone(),
+            "auditlog",
+            Some(heads.clone()),
+        )
+        .unwrap();
+        let found = restarted.sign_if_grown(&account).await.unwrap().unwrap();
+        assert_eq!(found.size, 7);
+        assert_eq!(restarted.newest_checkpoint_at(), Some(found.created_at));
         primary.shutdown().await;
 
         let replica_dir = tempfile::tempdir().unwrap();

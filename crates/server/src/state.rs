@@ -6,8 +6,10 @@ use crate::console::rate_limit::LoginLimiter;
 use crate::exports::{ExportSettings, Exports};
 use crate::signer::CheckpointSigner;
 use auditlog_store::Store;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+
+/// Kept here too: handlers name it as `state::Metrics`.
+pub use crate::metrics::Metrics;
 
 #[derive(Clone)]
 pub struct AppState {
@@ -57,59 +59,5 @@ impl AppState {
     pub fn with_signer(mut self, signer: Arc<CheckpointSigner>) -> Self {
         self.signer = Some(signer);
         self
-    }
-}
-
-/// Counters exposed at `/metrics` in the Prometheus text format.
-#[derive(Default)]
-pub struct Metrics {
-    pub events_stored: AtomicU64,
-    pub events_repeated: AtomicU64,
-    pub ingest_requests: AtomicU64,
-    pub ingest_rejected: AtomicU64,
-    pub query_requests: AtomicU64,
-}
-
-impl Metrics {
-    pub fn add(counter: &AtomicU64, n: u64) {
-        counter.fetch_add(n, Ordering::Relaxed);
-    }
-
-    pub fn render(&self) -> String {
-        let rows = [
-            (
-                "auditlog_events_stored_total",
-                "Events newly stored.",
-                &self.events_stored,
-            ),
-            (
-                "auditlog_events_repeated_total",
-                "Idempotent repeats of stored events.",
-                &self.events_repeated,
-            ),
-            (
-                "auditlog_ingest_requests_total",
-                "POST /api/v1/events requests.",
-                &self.ingest_requests,
-            ),
-            (
-                "auditlog_ingest_rejected_total",
-                "Ingest requests answered with an error.",
-                &self.ingest_rejected,
-            ),
-            (
-                "auditlog_query_requests_total",
-                "Event query and histogram requests.",
-                &self.query_requests,
-            ),
-        ];
-        let mut out = String::new();
-        for (name, help, counter) in rows {
-            out.push_str(&format!(
-                "# HELP {name} {help}\n# TYPE {name} counter\n{name} {}\n",
-                counter.load(Ordering::Relaxed)
-            ));
-        }
-        out
     }
 }

@@ -239,4 +239,25 @@ impl ExportJobs for PgStore {
             .map_err(pg_error)?;
         rows.iter().map(to_job).collect()
     }
+
+    async fn count_exports_by_status(&self) -> Result<Vec<(ExportStatus, u64)>> {
+        let client = self.client().await?;
+        let rows = client
+            .query(
+                "SELECT status, count(*) FROM export_jobs GROUP BY status",
+                &[],
+            )
+            .await
+            .map_err(pg_error)?;
+        rows.iter()
+            .map(|row| {
+                let status: String = row.try_get(0).map_err(pg_error)?;
+                let count: i64 = row.try_get(1).map_err(pg_error)?;
+                let status = ExportStatus::parse(&status).ok_or_else(|| {
+                    StoreError::Internal(format!("export job with unknown status {status:?}"))
+                })?;
+                Ok((status, count as u64))
+            })
+            .collect()
+    }
 }

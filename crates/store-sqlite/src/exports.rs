@@ -306,4 +306,24 @@ impl ExportJobs for SqliteStore {
         })
         .await
     }
+
+    async fn count_exports_by_status(&self) -> Result<Vec<(ExportStatus, u64)>> {
+        self.with_conn(|conn| {
+            let mut stmt = conn
+                .prepare_cached("SELECT status, count(*) FROM export_jobs GROUP BY status")
+                .map_err(sql_error)?;
+            let rows = stmt
+                .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))
+                .map_err(sql_error)?;
+            rows.map(|row| {
+                let (status, count) = row.map_err(sql_error)?;
+                let status = ExportStatus::parse(&status).ok_or_else(|| {
+                    StoreError::Internal(format!("export job with unknown status {status:?}"))
+                })?;
+                Ok((status, count as u64))
+            })
+            .collect()
+        })
+        .await
+    }
 }

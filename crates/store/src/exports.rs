@@ -80,6 +80,14 @@ pub enum ExportStatus {
 }
 
 impl ExportStatus {
+    pub const ALL: [ExportStatus; 5] = [
+        Self::Queued,
+        Self::Running,
+        Self::Completed,
+        Self::Failed,
+        Self::Expired,
+    ];
+
     pub fn parse(text: &str) -> Option<Self> {
         match text {
             "queued" => Some(Self::Queued),
@@ -210,4 +218,8 @@ pub trait ExportJobs: Send + Sync {
     /// Marks every completed job whose `expires_at` is at or before `now` as
     /// `expired` and returns them, so that the caller deletes their files.
     async fn expire_exports(&self, now: Timestamp) -> Result<Vec<ExportJob>>;
+
+    /// How many jobs of every account are in each status (statuses with
+    /// none may be left out), for `/metrics`.
+    async fn count_exports_by_status(&self) -> Result<Vec<(ExportStatus, u64)>>;
 }

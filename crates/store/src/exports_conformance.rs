@@ -1,6 +1,7 @@
 //! Conformance cases for [`ExportJobs`](crate::ExportJobs), run by
 //! `conformance::run_all`: claiming is exclusive, a lease that runs out lets
-//! another worker take the job, lists are newest first and per account.
+//! another worker take the job, lists are newest first and per account,
+//! counts by status follow every change.
 
 use crate::exports::MAX_EXPORT_ATTEMPTS;
 use crate::{Compression, ExportFormat, ExportOutcome, ExportStatus, NewExportJob, Store};
@@ -40,6 +41,7 @@ pub async fn run_all(store: &dyn Store) {
     jobs_round_trip_and_list_newest_first(store).await;
     claiming_is_exclusive_and_leases_expire(store).await;
     jobs_finish_expire_and_release(store).await;
+    counts_by_status_cover_every_account(store).await;
 }
 
 async fn jobs_round_trip_and_list_newest_first(store: &dyn Store) {
@@ -237,4 +239,58 @@ async fn jobs_finish_expire_and_release(store: &dyn Store) {
         .contains("disk full"));
     assert_eq!(listed[1].status, ExportStatus::Expired);
     assert!(store.expire_exports(at(200)).await.unwrap().is_empty());
+}
+
+/// Jobs per status over every account, with zeros for absent statuses.
+async fn status_counts(store: &dyn Store) -> [u64; 5] {
+    let mut counts = [0; 5];
+    for (status, n) in store.count_exports_by_status().await.unwrap() {
+        let slot = ExportStatus::ALL.iter().position(|s| *s == status).unwrap();
+        assert_eq!(counts[slot], 0, "{status:?} listed twice");
+        counts[slot] = n;
+    }
+    counts
+}
+
+/// The counts move with each status change, over every account (earlier
+/// cases left jobs behind, so the case checks differences).
+async fn counts_by_status_cover_every_account(store: &dyn Store) {
+    let before = status_counts(store).await;
+    let delta = |after: [u64; 5]| -> [i64; 5] {
+        std::array::from_fn(|i| after[i] as i64 - before[i] as i64)
+    };
+    let a = store.create_account("conf-exp-count-a").await.unwrap();
+    let b = store.create_account("conf-exp-count-b").await.unwrap();
+    let one = store
+        .create_export(job(a.id, 1, ExportFormat::Csv))
+        .await
+        .unwrap();
+    let two = store
+        .create_export(job(b.id, 2, ExportFormat::Jsonl))
+        .await
+        .unwrap();
+    // [queued, running, completed, failed, expired]
+    assert_eq!(delta(status_counts(store).await), [2, 0, 0, 0, 0]);
+    let claimed = store
+        .claim_export("w", at(3), at(30))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(claimed.id, one.id);
+    assert_eq!(delta(status_counts(store).await), [1, 1, 0, 0, 0]);
+    assert!(store
+        .complete_export(one.id, "w", outcome("count.csv"))
+        .await
+        .unwrap());
+    let claimed = store
+        .claim_export("w", at(4), at(30))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(claimed.id, two.id);
+    assert_eq!(delta(status_counts(store).await), [0, 1, 1, 0, 0]);
+    assert!(store.fail_export(two.id, "w", "test").await.unwrap());
+    assert_eq!(delta(status_counts(store).await), [0, 0, 1, 1, 0]);
+    assert_eq!(store.expire_exports(at(100)).await.unwrap().len(), 1);
+    assert_eq!(delta(status_counts(store).await), [0, 0, 0, 1, 1]);
 }

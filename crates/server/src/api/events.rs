@@ -55,12 +55,9 @@ pub async fn ingest(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
-    Metrics::add(&state.metrics.ingest_requests, 1);
-    let result = ingest_inner(&state, &caller, &headers, body).await;
-    if result.is_err() {
-        Metrics::add(&state.metrics.ingest_rejected, 1);
-    }
-    result
+    // Rejections are counted by the metrics middleware, which also sees
+    // those answered before this handler runs (bad key, body limits).
+    ingest_inner(&state, &caller, &headers, body).await
 }
 
 async fn ingest_inner(
@@ -75,12 +72,8 @@ async fn ingest_inner(
     let now = Timestamp::now();
     let events = parse_all(&raw_events, &caller.account.taxonomy, now)?;
     let receipts = state.store.append(&caller.account, events).await?;
-    let created = receipts.iter().filter(|r| r.created).count() as u64;
-    Metrics::add(&state.metrics.events_stored, created);
-    Metrics::add(
-        &state.metrics.events_repeated,
-        receipts.len() as u64 - created,
-    );
+    let created = receipts.iter().filter(|r| r.created).count();
+    state.metrics.ingest_accepted(receipts.len(), created);
     let status = if created > 0 {
         StatusCode::CREATED
     } else {

@@ -86,18 +86,18 @@ fn storage_writes(health: WriteHealth) -> StorageWrites {
     }
 }
 
-/// Prometheus metrics.
+/// Prometheus metrics; see `crate::metrics` for what is exposed.
 #[utoipa::path(
     get,
     path = "/metrics",
     operation_id = "metrics",
     tag = "operations",
-    responses((status = 200, description = "Counters in the Prometheus text format (version 0.0.4)", body = String, content_type = "text/plain"))
+    responses((status = 200, description = "Counters, gauges and histograms in the Prometheus text format (version 0.0.4)", body = String, content_type = "text/plain"))
 )]
 pub async fn metrics(State(state): State<AppState>) -> Response {
     (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        state.metrics.render(),
+        [(header::CONTENT_TYPE, crate::metrics::CONTENT_TYPE)],
+        crate::metrics::render(&state).await,
     )
         .into_response()
 }
