@@ -85,7 +85,7 @@ impl SqliteStore {
             ))
         })?;
         let path = data_dir.join(DB_FILE);
-        let mut conn = open_connection(&path)?;
+        let mut conn = open_writer_connection(&path)?;
         schema::migrate(&mut conn).map_err(sql_error)?;
         writer::backfill_tree_hashes(&mut conn)?;
         rollups::recount_stale(&mut conn)?;
@@ -170,10 +170,20 @@ impl SqliteStore {
     }
 }
 
+/// A reader's connection (the pool's).
 pub(crate) fn open_connection(path: &Path) -> Result<Connection> {
+    open_configured(path, false)
+}
+
+/// The writer's connection.
+pub(crate) fn open_writer_connection(path: &Path) -> Result<Connection> {
+    open_configured(path, true)
+}
+
+fn open_configured(path: &Path, writer: bool) -> Result<Connection> {
     let conn = Connection::open(path)
         .map_err(|e| StoreError::Unavailable(format!("cannot open {}: {e}", path.display())))?;
-    schema::configure(&conn).map_err(sql_error)?;
+    schema::configure(&conn, writer).map_err(sql_error)?;
     Ok(conn)
 }
 

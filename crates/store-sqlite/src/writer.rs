@@ -10,7 +10,7 @@
 //! thread lives on, and the next group is tried afresh, so that ingest
 //! recovers by itself once space returns.
 
-use crate::{open_connection, rollups, sql_error};
+use crate::{open_writer_connection, rollups, sql_error};
 use auditlog_core::merkle::{self, Hash, HashReader, MerkleError};
 use auditlog_core::{leaf, StoredEvent, Timestamp};
 use auditlog_store::append_plan::{plan_request, KnownEvent, Planned};
@@ -55,7 +55,7 @@ impl Writer {
         let conn = match self.conn.take() {
             Some(conn) => conn,
             None => {
-                let conn = open_connection(&self.path)?;
+                let conn = open_writer_connection(&self.path)?;
                 tune(&conn);
                 conn
             }
