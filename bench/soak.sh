@@ -25,7 +25,7 @@ target/release/bench soak --work-dir "$work" "$@" || status=$?
   echo "- cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
   echo "- load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
   echo "- command: bench/soak.sh $*"
-  echo "- MALLOC_ARENA_MAX: ${MALLOC_ARENA_MAX:-unset (glibc default: 8 arenas per core)}"
+  echo "- MALLOC_ARENA_MAX: ${MALLOC_ARENA_MAX:-unset (since 2026-11-27 the binary caps glibc at 2 arenas itself)}"
   echo
   cat "$work/soak.md" 2>/dev/null || echo "(no report: the soak stopped before its end)"
 } > "bench/results/soak-$stamp.md"
