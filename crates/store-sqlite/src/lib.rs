@@ -506,13 +506,7 @@ impl Store for SqliteStore {
     }
 
     fn write_health(&self) -> WriteHealth {
-        self.write_health
-            .lock()
-            .map(|health| health.clone())
-            .unwrap_or_else(|_| WriteHealth::Failing {
-                reason: "the writer's health record is poisoned".into(),
-                since: Timestamp::now(),
-            })
+        WriteHealth::current(&self.write_health)
     }
 
     fn group_commit_stats(&self) -> &auditlog_store::group_commit::GroupCommitStats {

@@ -204,6 +204,17 @@ pub enum WriteHealth {
 }
 
 impl WriteHealth {
+    /// What `cell` holds now; a poisoned cell (a writer panicked while
+    /// recording) reads as failing.
+    pub fn current(cell: &std::sync::Mutex<WriteHealth>) -> WriteHealth {
+        cell.lock()
+            .map(|health| health.clone())
+            .unwrap_or_else(|_| WriteHealth::Failing {
+                reason: "the writer's health record is poisoned".into(),
+                since: Timestamp::now(),
+            })
+    }
+
     /// Records how a writer's transaction ended in `cell`, logging only the
     /// changes (failing, recovered), so that a full disk under steady traffic
     /// does not also flood the logs with one line per transaction.
