@@ -191,8 +191,6 @@ pub struct Metrics {
     pub events_stored: Counter,
     /// Events acknowledged as idempotent repeats of stored ones.
     pub events_repeated: Counter,
-    /// Event query and histogram requests.
-    pub query_requests: Counter,
     /// Ingest requests answered with an error, per `RejectReason::ALL` slot.
     ingest_rejected: [Counter; RejectReason::ALL.len()],
     /// Events per accepted ingest request.
@@ -205,7 +203,6 @@ impl Default for Metrics {
         Self {
             events_stored: Counter::default(),
             events_repeated: Counter::default(),
-            query_requests: Counter::default(),
             ingest_rejected: Default::default(),
             batch_events: Histogram::new(&BATCH_EVENTS_BUCKETS),
             requests: RwLock::default(),
@@ -214,10 +211,6 @@ impl Default for Metrics {
 }
 
 impl Metrics {
-    pub fn add(counter: &Counter, n: u64) {
-        counter.add(n);
-    }
-
     /// An ingest request was acknowledged: `events` in it, `created` of them new.
     pub fn ingest_accepted(&self, events: usize, created: usize) {
         self.events_stored.add(created as u64);
@@ -470,16 +463,6 @@ fn render_with(
         &[],
         &metrics.batch_events.snapshot(),
     );
-    out.family(
-        "auditlog_query_requests_total",
-        "counter",
-        "Event query and histogram requests.",
-    );
-    out.sample(
-        "auditlog_query_requests_total",
-        &[],
-        metrics.query_requests.get(),
-    );
 
     out.family(
         "auditlog_writer_queue_depth",
@@ -581,7 +564,7 @@ mod tests {
     fn counter_adds() {
         let counter = Counter::default();
         counter.add(2);
-        Metrics::add(&counter, 3);
+        counter.add(3);
         assert_eq!(counter.get(), 5);
     }
 

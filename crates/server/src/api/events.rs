@@ -9,7 +9,7 @@ use crate::api::schema::{
 };
 use crate::auth::ApiCaller;
 use crate::error::{ApiError, ErrorBody};
-use crate::state::{AppState, Metrics};
+use crate::state::AppState;
 use auditlog_core::event::api_json;
 use auditlog_core::filter::{DEFAULT_LIMIT, MAX_LIMIT};
 use auditlog_core::{leaf, Cursor, EventFilter, Interval, NewEvent, Taxonomy, Timestamp};
@@ -275,7 +275,6 @@ pub async fn query(
     Query(pairs): Query<Vec<(String, String)>>,
 ) -> Result<Response, ApiError> {
     caller.require(Scope::Read)?;
-    Metrics::add(&state.metrics.query_requests, 1);
     let (filter, limit, cursor) = parse_page_params(&pairs, &caller.account.taxonomy)?;
     let page = state
         .store
@@ -402,7 +401,6 @@ pub async fn histogram(
     Query(pairs): Query<Vec<(String, String)>>,
 ) -> Result<Response, ApiError> {
     caller.require(Scope::Read)?;
-    Metrics::add(&state.metrics.query_requests, 1);
     let (filter, rest) = parse_filter(&pairs, &caller.account.taxonomy, HISTOGRAM_PARAMS)?;
     let interval = single(&rest, "interval")?
         .map(Interval::parse)
