@@ -127,16 +127,16 @@ async fn verify_account(
                     )))
                 }
             };
-            if stored.seq != seq {
+            if stored.seq() != seq {
                 return Ok(Outcome::Bad(format!(
                     "{name}: its leaf bytes are those of seq {} (events were swapped or renumbered)",
-                    stored.seq
+                    stored.seq()
                 )));
             }
-            if stored.account != account.name {
+            if stored.account() != account.name {
                 return Ok(Outcome::Bad(format!(
                     "{name}: its leaf bytes belong to account {:?} (an event was moved or inserted)",
-                    stored.account
+                    stored.account()
                 )));
             }
             let hash = leaf::leaf_hash(&scanned.leaf_bytes);
