@@ -199,7 +199,10 @@ mod tests {
     }
 
     fn paths(texts: &[&str]) -> Vec<DetailsPath> {
-        texts.iter().map(|t| DetailsPath::parse(t).unwrap()).collect()
+        texts
+            .iter()
+            .map(|t| DetailsPath::parse(t).unwrap())
+            .collect()
     }
 
     fn seal_with(event: &StoredEvent, declared: &[&str]) -> SealedLeaf {
@@ -252,7 +255,10 @@ mod tests {
         }
         let leaf: Value = serde_json::from_str(&text).unwrap();
         assert_eq!(leaf["v"], 2);
-        assert_eq!(leaf["source"], json!({"kind": "api_key", "key": "k-9", "name": "ci"}));
+        assert_eq!(
+            leaf["source"],
+            json!({"kind": "api_key", "key": "k-9", "name": "ci"})
+        );
         assert_eq!(leaf["context"], json!({"request_id": "r-88"}));
         assert_eq!(leaf["details"]["ticket"]["state"], "open");
         assert!(leaf.get("actor").is_none());
@@ -277,7 +283,10 @@ mod tests {
         let leaf: Value = serde_json::from_slice(&sealed.leaf_bytes).unwrap();
         assert!(leaf.get("context").is_none(), "{leaf}");
         assert_eq!(leaf["details"], json!({"note": "x"}));
-        assert_eq!(sealed.openings.to_json(), json!({"personal": "AQEBAQEBAQEBAQEBAQEBAQ=="}));
+        assert_eq!(
+            sealed.openings.to_json(),
+            json!({"personal": "AQEBAQEBAQEBAQEBAQEBAQ=="})
+        );
         let served = serve(&event, &sealed);
         assert_eq!(served["hash"].as_str().unwrap(), hash_of_rebuilt(&served));
     }
@@ -286,7 +295,11 @@ mod tests {
     fn a_path_inside_another_declared_one_gets_no_opening_of_its_own() {
         let event = full_event();
         let sealed = seal_with(&event, &["details.ticket.owner.email", "details.ticket"]);
-        let keys: Vec<String> = sealed.openings.details().map(|(p, _)| p.as_str().into()).collect();
+        let keys: Vec<String> = sealed
+            .openings
+            .details()
+            .map(|(p, _)| p.as_str().into())
+            .collect();
         assert_eq!(keys, ["details.ticket"]);
         let leaf: Value = serde_json::from_slice(&sealed.leaf_bytes).unwrap();
         assert!(leaf["details"]["ticket"]["c"].is_string(), "{leaf}");
@@ -302,7 +315,10 @@ mod tests {
         let good = hash_of_rebuilt(&served);
         let changes: [(&str, Value); 6] = [
             ("/openings/personal", json!("BQUFBQUFBQUFBQUFBQUFBQ==")),
-            ("/openings/details.assignee", json!("BQUFBQUFBQUFBQUFBQUFBQ==")),
+            (
+                "/openings/details.assignee",
+                json!("BQUFBQUFBQUFBQUFBQUFBQ=="),
+            ),
             ("/actor/email", json!("eve@example.com")),
             ("/context/user_agent", json!("curl")),
             ("/details/assignee", json!("Eve")),
@@ -315,7 +331,10 @@ mod tests {
         }
         // Dropping an opening leaves the value in clear: another leaf too.
         let mut dropped = served.clone();
-        dropped["openings"].as_object_mut().unwrap().remove("details.assignee");
+        dropped["openings"]
+            .as_object_mut()
+            .unwrap()
+            .remove("details.assignee");
         assert_ne!(hash_of_rebuilt(&dropped), good);
     }
 

@@ -29,10 +29,7 @@ pub fn commitment(salt: &Salt, value: &Value) -> Value {
     hasher.update(salt);
     hasher.update(canonical::to_vec(value));
     let mut object = Map::new();
-    object.insert(
-        "c".into(),
-        Value::String(BASE64.encode(hasher.finalize())),
-    );
+    object.insert("c".into(), Value::String(BASE64.encode(hasher.finalize())));
     Value::Object(object)
 }
 
@@ -62,7 +59,10 @@ pub fn hide_personal(event: &mut Map<String, Value>, salt: &Salt) -> Result<(), 
             event.insert("context".into(), Value::Object(context));
         }
     }
-    event.insert("personal".into(), commitment(salt, &Value::Object(personal)));
+    event.insert(
+        "personal".into(),
+        commitment(salt, &Value::Object(personal)),
+    );
     Ok(())
 }
 

@@ -37,7 +37,9 @@ impl DetailsPath {
         }
         let members: Vec<String> = parts.map(str::to_string).collect();
         if members.is_empty() {
-            return Err(error("it must name a member of details, such as details.assignee"));
+            return Err(error(
+                "it must name a member of details, such as details.assignee",
+            ));
         }
         if members.iter().any(String::is_empty) {
             return Err(error("a member name between dots is empty"));
@@ -85,7 +87,14 @@ mod tests {
     fn parses_dotted_paths_below_details_only() {
         let path = DetailsPath::parse("details.ticket.owner").unwrap();
         assert_eq!(path.as_str(), "details.ticket.owner");
-        for bad in ["details", "actor.id", "details.", "details..x", "", "detailsx.y"] {
+        for bad in [
+            "details",
+            "actor.id",
+            "details.",
+            "details..x",
+            "",
+            "detailsx.y",
+        ] {
             assert!(DetailsPath::parse(bad).is_err(), "{bad}");
         }
     }

@@ -26,16 +26,18 @@ impl Openings {
     }
 
     pub(super) fn add_details(&mut self, path: DetailsPath, salt: Salt) {
-        self.details
-            .insert(path.as_str().to_string(), (path, salt));
+        self.details.insert(path.as_str().to_string(), (path, salt));
     }
 
     /// The salt of the `personal` commitment.
     pub fn personal(&self) -> Result<&Salt, LeafV2Error> {
-        self.personal.as_ref().ok_or_else(|| LeafV2Error::BadOpening {
-            key: PERSONAL.into(),
-            reason: "missing: every version 2 leaf commits to the actor's personal values".into(),
-        })
+        self.personal
+            .as_ref()
+            .ok_or_else(|| LeafV2Error::BadOpening {
+                key: PERSONAL.into(),
+                reason: "missing: every version 2 leaf commits to the actor's personal values"
+                    .into(),
+            })
     }
 
     /// Each committed `details` path with its salt, by path.
@@ -82,7 +84,10 @@ impl Openings {
             if let Some((inner, _)) = openings.details().find(|(p, _)| p.is_inside(outer)) {
                 return Err(LeafV2Error::BadOpening {
                     key: inner.as_str().into(),
-                    reason: format!("lies inside {}, whose commitment already covers it", outer.as_str()),
+                    reason: format!(
+                        "lies inside {}, whose commitment already covers it",
+                        outer.as_str()
+                    ),
                 });
             }
         }
