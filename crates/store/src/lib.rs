@@ -335,6 +335,4 @@ pub trait Store:
     }
     /// Finishes queued writes and stops the writer; later appends fail.
     async fn shutdown(&self);
-    /// The appender's queue depth and commit latencies (for `/metrics`).
-    fn group_commit_stats(&self) -> &group_commit::GroupCommitStats;
 }
