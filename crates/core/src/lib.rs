@@ -1,7 +1,8 @@
 //! The domain of Auditlog, with no I/O: what an event is and which rules it
 //! obeys (`event`), the per-account taxonomy (`taxonomy`), instants with
 //! microsecond precision (`timestamp`), the canonical encoding that fixes an
-//! event's leaf bytes for the Merkle tree (`canonical`, `leaf`), and the query
+//! event's leaf bytes for the Merkle tree (`canonical`, `leaf`; `leaf_v2` for
+//! leaves that commit to personal values instead of holding them), and the query
 //! filters and cursors that every storage backend translates (`filter`), and
 //! tamper evidence: the Merkle tree (`merkle`), signed notes (`note`) and
 //! checkpoints (`checkpoint`), and offline-verifiable export bundles (`bundle`,
@@ -20,6 +21,7 @@ pub mod filter;
 #[cfg(any(test, feature = "fuzzing"))]
 pub mod fuzzing;
 pub mod leaf;
+pub mod leaf_v2;
 pub mod merkle;
 pub mod note;
 #[cfg(test)]

@@ -463,6 +463,22 @@ async fn scan_returns_leaves_and_columns(store: &dyn Store) {
             auditlog_core::leaf::leaf_hash(&scanned.leaf_bytes).to_vec()
         );
     }
+    // A range of stored tree hashes is the same as asking for each index,
+    // and a range past the tree's end is NotFound, not shorter.
+    let count = store.stored_hash_count(account.id).await.unwrap();
+    let range = store.read_hash_range(account.id, 3, count).await.unwrap();
+    let indexes: Vec<i64> = (3..count).collect();
+    assert_eq!(
+        range,
+        store.read_hashes(account.id, &indexes).await.unwrap()
+    );
+    assert_eq!(range.len() as i64, count - 3);
+    assert!(matches!(
+        store
+            .read_hash_range(account.id, count - 1, count + 1)
+            .await,
+        Err(StoreError::NotFound(_))
+    ));
 }
 
 async fn sessions_expire_and_end(store: &dyn Store) {

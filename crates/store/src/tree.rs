@@ -90,6 +90,15 @@ pub trait TreeStore: Send + Sync {
     /// in order. `NotFound` if any is missing.
     async fn read_hashes(&self, account: AccountId, indexes: &[i64]) -> Result<Vec<Hash>>;
 
+    /// The stored tree hashes at indexes `start..end`, in order; `NotFound`
+    /// if any is missing. What `verify` reads for each page of events; a
+    /// backend overrides it with one range read where that is cheaper than
+    /// looking up each index.
+    async fn read_hash_range(&self, account: AccountId, start: i64, end: i64) -> Result<Vec<Hash>> {
+        let indexes: Vec<i64> = (start..end).collect();
+        self.read_hashes(account, &indexes).await
+    }
+
     /// How many tree hashes the account has stored (for verification).
     async fn stored_hash_count(&self, account: AccountId) -> Result<i64>;
 
