@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 /// The families the binary exposed before the move to the `metrics`
 /// facade: dashboards are built on these names, types and label sets.
-const FAMILIES: &str = include_str!("fixtures/metrics-families.txt");
+const FAMILIES: &str = include_str!("../fixtures/metrics-families.txt");
 
 /// The lines of [`FAMILIES`] without its comments.
 fn committed_families() -> Vec<&'static str> {
