@@ -206,11 +206,29 @@ pub fn answer(group: Group, written: Result<Vec<Outcome>>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::conformance::sample_events;
-    use auditlog_core::Taxonomy;
+    use auditlog_core::{Taxonomy, Timestamp};
     use metrics_util::debugging::{DebugValue, DebuggingRecorder, Snapshotter};
     use std::sync::Arc;
     use std::time::Duration;
+
+    /// `n` valid events; the queue never looks inside them. (Not the
+    /// conformance suite's samples: that module is built only with the
+    /// `test-support` feature, which this crate's own tests do not turn on.)
+    fn sample_events(n: usize, id_prefix: &str) -> Vec<NewEvent> {
+        (0..n)
+            .map(|i| {
+                let event = serde_json::json!({
+                    "id": format!("{id_prefix}{i}"),
+                    "event_type": "Test Case",
+                    "action": "Update",
+                    "actor": {"id": "u-1"},
+                    "target": {"id": "T-1"},
+                });
+                NewEvent::parse(&event, &Taxonomy::default(), Timestamp::from_micros(0))
+                    .expect("a valid event")
+            })
+            .collect()
+    }
 
     fn account() -> Account {
         Account {
