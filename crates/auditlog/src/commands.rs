@@ -19,6 +19,8 @@ pub enum CliError {
     Usage(String),
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error(transparent)]
+    Demo(#[from] crate::demo::InvalidDemoEvent),
     #[error("{0}")]
     Io(String),
     /// `verify` or `verify-export` found the data altered.

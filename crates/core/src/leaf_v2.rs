@@ -173,12 +173,12 @@ mod tests {
 
     fn stored(body: Value) -> StoredEvent {
         let now = Timestamp::parse("now", "2026-11-25T15:00:00Z").unwrap();
-        StoredEvent {
-            account: "acme".into(),
-            seq: 42,
-            received_at: now,
-            event: NewEvent::parse(&body, &Taxonomy::default(), now).unwrap(),
-        }
+        StoredEvent::new(
+            "acme",
+            42,
+            now,
+            NewEvent::parse(&body, &Taxonomy::default(), now).unwrap(),
+        )
     }
 
     fn full_event() -> StoredEvent {

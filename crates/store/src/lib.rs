@@ -6,13 +6,15 @@
 //! PostgreSQL backends implement the same contract. No driver type crosses
 //! this boundary: backends map their errors into [`StoreError`].
 //!
-//! `conformance` (and `exports_conformance`, which it runs) holds the cases
-//! every backend must pass.
+//! `conformance` (and `exports_conformance`) holds the cases every backend
+//! must pass, with the `conformance_tests!` macro that makes one test per case;
+//! both only with the `test-support` feature (the backends' dev-dependencies).
 
 use async_trait::async_trait;
 use auditlog_core::{Cursor, EventFilter, Interval, NewEvent, Taxonomy, Timestamp};
 
 pub mod append_plan;
+#[cfg(feature = "test-support")]
 pub mod conformance;
 pub mod facets;
 pub mod group_commit;
@@ -23,6 +25,7 @@ pub use facets::{ActorSummary, Facets};
 pub use sessions::{NewSession, SessionGrant, Sessions};
 pub use tree::{IndexedColumns, ScannedEvent, StoredCheckpoint, TreeStore};
 pub mod exports;
+#[cfg(feature = "test-support")]
 pub mod exports_conformance;
 pub mod transfer;
 
@@ -335,6 +338,4 @@ pub trait Store:
     }
     /// Finishes queued writes and stops the writer; later appends fail.
     async fn shutdown(&self);
-    /// The appender's queue depth and commit latencies (for `/metrics`).
-    fn group_commit_stats(&self) -> &group_commit::GroupCommitStats;
 }

@@ -40,19 +40,19 @@ pub struct IndexedColumns {
 impl IndexedColumns {
     /// What the columns must hold for this stored event.
     pub fn of(event: &StoredEvent) -> Self {
-        let e = &event.event;
+        let e = event.event();
         Self {
-            seq: event.seq,
-            event_id: e.id.clone(),
-            time: e.time.micros(),
-            event_type: e.event_type.clone(),
-            action: e.action.clone(),
-            actor_id: e.actor.id.clone(),
-            project: e.project.clone(),
-            app: e.app.clone(),
-            version: e.version.clone(),
-            target_id: e.target.as_ref().and_then(|t| t.id.clone()),
-            received_at: event.received_at.micros(),
+            seq: event.seq(),
+            event_id: e.id().to_string(),
+            time: e.time().micros(),
+            event_type: e.event_type().to_string(),
+            action: e.action().to_string(),
+            actor_id: e.actor().id.clone(),
+            project: e.project().map(str::to_string),
+            app: e.app().map(str::to_string),
+            version: e.version().map(str::to_string),
+            target_id: e.target().and_then(|t| t.id.clone()),
+            received_at: event.received_at().micros(),
         }
     }
 

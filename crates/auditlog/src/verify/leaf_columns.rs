@@ -139,12 +139,12 @@ mod tests {
 
     fn stored(body: serde_json::Value) -> StoredEvent {
         let now = Timestamp::parse("now", "2026-11-25T15:00:00Z").unwrap();
-        StoredEvent {
-            account: "acme".into(),
-            seq: 3,
-            received_at: now,
-            event: NewEvent::parse(&body, &Taxonomy::default(), now).unwrap(),
-        }
+        StoredEvent::new(
+            "acme",
+            3,
+            now,
+            NewEvent::parse(&body, &Taxonomy::default(), now).unwrap(),
+        )
     }
 
     #[test]

@@ -160,8 +160,8 @@ async fn every_filter_and_combination_returns_exactly_the_reference_events_newes
         }
         let mut want: Vec<&(NewEvent, u64)> =
             parsed.iter().filter(|(e, _)| filter.matches(e)).collect();
-        want.sort_by_key(|w| std::cmp::Reverse((w.0.time, w.1)));
-        let want_ids: Vec<String> = want.iter().map(|(e, _)| e.id.clone()).collect();
+        want.sort_by_key(|w| std::cmp::Reverse((w.0.time(), w.1)));
+        let want_ids: Vec<String> = want.iter().map(|(e, _)| e.id().to_string()).collect();
         let got = page_all(&server, &account.read, query, 37).await;
         assert_eq!(got, want_ids, "filter {query:?}");
         let (status, hist) = server

@@ -85,7 +85,7 @@ fn reference(sent: &[Sent], filter: &Value) -> Vec<Sent> {
         .filter(|s| filter.matches(&s.event))
         .cloned()
         .collect();
-    chosen.sort_by_key(|s| std::cmp::Reverse((s.event.time, s.seq)));
+    chosen.sort_by_key(|s| std::cmp::Reverse((s.event.time(), s.seq)));
     chosen
 }
 

@@ -152,12 +152,12 @@ fn node_rebuilds_every_v2_leaf_to_its_served_hash() {
     let mut served = Vec::new();
     let mut leaves = Vec::new();
     for (seq, (body, declared, source)) in cases().into_iter().enumerate() {
-        let event = StoredEvent {
-            account: "\u{e4}cme \"quoted\"".into(),
-            seq: seq as u64 + 1,
-            received_at: now,
-            event: NewEvent::parse(&body, &Taxonomy::default(), now).unwrap(),
-        };
+        let event = StoredEvent::new(
+            "\u{e4}cme \"quoted\"",
+            seq as u64 + 1,
+            now,
+            NewEvent::parse(&body, &Taxonomy::default(), now).unwrap(),
+        );
         let paths: Vec<DetailsPath> = declared
             .iter()
             .map(|p| DetailsPath::parse(p).unwrap())
