@@ -4,6 +4,7 @@
 use crate::cli::{AccountCommand, Cli, Command, ConfigCommand, KeyCommand, UserCommand};
 use crate::config::{Config, Loaded};
 use auditlog_core::note::NoteVerifier;
+use auditlog_core::ErrorChain;
 use auditlog_server::exports::{worker, ExportSettings, Exports};
 use auditlog_server::signer::CheckpointSigner;
 use auditlog_server::{auth, signing_key, AppState};
@@ -108,7 +109,7 @@ async fn run_on_store(config: &Config, command: Command) -> CliResult {
                     path.exists()
                         .then(|| signing_key::load(&path).map(|s| s.verifier()))
                         .transpose()
-                        .map_err(CliError::Io)?
+                        .map_err(|e| CliError::Io(ErrorChain(&e).to_string()))?
                 }
             };
             crate::verify::run(store.as_ref(), verifier.as_ref()).await
@@ -213,7 +214,7 @@ pub async fn create_user(
             "the password must be at least 12 characters".into(),
         ));
     }
-    let hash = auth::hash_password(password).map_err(CliError::Io)?;
+    let hash = auth::hash_password(password).map_err(|e| CliError::Io(ErrorChain(&e).to_string()))?;
     store.create_user(account.id, &email, &hash, role).await?;
     Ok(email)
 }
@@ -245,10 +246,12 @@ fn verify_export(file: &std::path::Path, key: &str) -> CliResult {
 /// first start), remembering its last signatures beside the key.
 fn checkpoint_signer(store: Arc<dyn Store>, config: &Config) -> CliResult<Arc<CheckpointSigner>> {
     let key_path = config.signing_key_path();
-    let key = signing_key::load_or_create(&key_path, &config.log_name).map_err(CliError::Io)?;
+    let key = signing_key::load_or_create(&key_path, &config.log_name)
+        .map_err(|e| CliError::Io(ErrorChain(&e).to_string()))?;
     let heads = key_path.with_file_name(signing_key::HEADS_FILE);
     let signer =
-        CheckpointSigner::new(store, key, &config.log_name, Some(heads)).map_err(CliError::Io)?;
+        CheckpointSigner::new(store, key, &config.log_name, Some(heads))
+            .map_err(|e| CliError::Io(ErrorChain(&e).to_string()))?;
     Ok(Arc::new(signer))
 }
 

@@ -776,7 +776,7 @@ fn whole_number<T: TryFrom<u64>>(value: &str, min: u64, max: u64) -> Result<T, S
 }
 
 fn duration(value: &str) -> Result<Duration, String> {
-    let duration = parse_duration(value)?;
+    let duration = parse_duration(value).map_err(|e| e.to_string())?;
     if duration < Duration::from_secs(1) {
         return Err(format!("{value:?} is too short; the least is 1s"));
     }

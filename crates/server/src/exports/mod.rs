@@ -9,7 +9,7 @@ pub mod format;
 pub mod settings;
 pub mod worker;
 
-pub use settings::{parse_duration, ExportSettings};
+pub use settings::{parse_duration, DurationError, ExportSettings};
 
 use std::sync::Arc;
 use tokio::sync::Notify;
