@@ -53,7 +53,7 @@ pub async fn run(store: Arc<dyn Store>, command: ExportCommand) -> CliResult {
         async { true }
     })
     .await
-    .map_err(CliError::Io)?
+    .map_err(|e| CliError::Io(auditlog_core::ErrorChain(&e).to_string()))?
     .ok_or_else(|| CliError::Io("the export stopped early".into()))?;
     progress.finish_and_clear();
 
