@@ -40,7 +40,8 @@ fn main() -> ExitCode {
     match runtime.block_on(commands::run(cli, &loaded)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e}");
+            // With its causes: a store error keeps the driver's words there.
+            eprintln!("error: {}", auditlog_core::ErrorChain(&e));
             ExitCode::FAILURE
         }
     }

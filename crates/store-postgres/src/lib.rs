@@ -46,7 +46,7 @@ pub fn is_postgres_url(url: &str) -> bool {
     url.starts_with("postgres://") || url.starts_with("postgresql://")
 }
 
-/// Maps a driver error into the store's error, keeping the message. Lost
+/// Maps a driver error into the store's error, keeping it as the cause. Lost
 /// connections, an unreachable or overloaded server and I/O errors are worth
 /// a retry; a full disk is said as such (the server rolled back the
 /// transaction, so nothing of it was stored).
@@ -63,24 +63,21 @@ pub(crate) fn pg_error(e: tokio_postgres::Error) -> StoreError {
                 || *code == SqlState::IO_ERROR
         )
         || e.code().is_none();
-    // `Display` of a server error is only "db error"; the detail is in the source.
-    let message = match e.as_db_error() {
-        Some(db) => format!("{}: {}", db.severity(), db.message()),
-        None => e.to_string(),
-    };
+    // `Display` of a server error is only "db error"; the detail is in its
+    // source, which `ErrorChain` shows.
     if e.code() == Some(&SqlState::DISK_FULL) {
-        StoreError::Full(message)
+        StoreError::full_caused_by("the database server's disk has no room", e)
     } else if retryable {
-        StoreError::Unavailable(message)
+        StoreError::unavailable_caused_by("the database cannot take this request now", e)
     } else {
-        StoreError::Internal(message)
+        StoreError::internal_caused_by("the database refused a statement", e)
     }
 }
 
 pub(crate) fn pool_error(e: deadpool_postgres::PoolError) -> StoreError {
     match e {
         deadpool_postgres::PoolError::Backend(e) => pg_error(e),
-        other => StoreError::Unavailable(format!("no database connection: {other}")),
+        other => StoreError::unavailable_caused_by("no database connection", other),
     }
 }
 
@@ -92,7 +89,7 @@ impl PgStore {
     /// Connects to `url`, applies migrations and starts the writer task.
     pub async fn connect(url: &str) -> Result<Self> {
         let mut config = tokio_postgres::Config::from_str(url)
-            .map_err(|e| StoreError::Unavailable(format!("the database URL is not valid: {e}")))?;
+            .map_err(|e| StoreError::unavailable_caused_by("the database URL is not valid", e))?;
         // An unreachable host should fail a start or a request, not hang it.
         if config.get_connect_timeout().is_none() {
             config.connect_timeout(std::time::Duration::from_secs(10));
@@ -107,16 +104,16 @@ impl PgStore {
         let pool = Pool::builder(manager)
             .max_size(POOL_SIZE)
             .build()
-            .map_err(|e| StoreError::Internal(format!("cannot build the connection pool: {e}")))?;
+            .map_err(|e| StoreError::internal_caused_by("cannot build the connection pool", e))?;
         {
             let mut client = pool.get().await.map_err(pool_error)?;
             let applied = schema::migrate(&mut client).await.map_err(|e| {
                 if e.code() == Some(&SqlState::INSUFFICIENT_PRIVILEGE) {
-                    StoreError::Unavailable(format!(
+                    StoreError::unavailable_caused_by(
                         "this database lacks migrations and this role may not apply them; \
-                         start Auditlog once as the tables' owner (see docs/POSTGRES.md): {}",
-                        pg_error(e)
-                    ))
+                         start Auditlog once as the tables' owner (see docs/POSTGRES.md)",
+                        e,
+                    )
                 } else {
                     pg_error(e)
                 }
@@ -172,7 +169,7 @@ fn to_account(row: &Row) -> Result<Account> {
     let name: String = row.get(1);
     let taxonomy: String = row.get(2);
     let taxonomy: Taxonomy = serde_json::from_str(&taxonomy).map_err(|e| {
-        StoreError::Internal(format!("account {name} has an unreadable taxonomy: {e}"))
+        StoreError::internal_caused_by(format!("account {name} has an unreadable taxonomy"), e)
     })?;
     Ok(Account {
         id: row.get(0),
@@ -194,7 +191,7 @@ fn to_record(row: &Row) -> Result<EventRecord> {
 fn to_user(account: AccountId, row: &Row) -> Result<User> {
     let role: String = row.get(3);
     let role =
-        Role::parse(&role).ok_or_else(|| StoreError::Internal(format!("unknown role {role:?}")))?;
+        Role::parse(&role).ok_or_else(|| StoreError::internal(format!("unknown role {role:?}")))?;
     Ok(User {
         id: row.get(0),
         account_id: account,
@@ -326,10 +323,10 @@ impl EventReader for PgStore {
 impl Directory for PgStore {
     async fn create_account(&self, name: &str) -> Result<Account> {
         auditlog_core::account::check_account_name(name)
-            .map_err(|e| StoreError::Internal(e.message))?;
+            .map_err(|e| StoreError::internal_caused_by("invalid account name", e))?;
         let taxonomy = Taxonomy::default();
-        let text =
-            serde_json::to_string(&taxonomy).map_err(|e| StoreError::Internal(e.to_string()))?;
+        let text = serde_json::to_string(&taxonomy)
+            .map_err(|e| StoreError::internal_caused_by("cannot encode the taxonomy", e))?;
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(pg_error)?;
         let id: i64 = match tx

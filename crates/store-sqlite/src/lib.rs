@@ -35,32 +35,36 @@ pub struct SqliteStore {
     idle_readers: Arc<Mutex<Vec<Connection>>>,
 }
 
-/// Maps a driver error into the store's error, keeping the message. A full
-/// disk, I/O errors and contention are conditions a retry may outlive
+/// Maps a driver error into the store's error, keeping it as the cause. A
+/// full disk, I/O errors and contention are conditions a retry may outlive
 /// (nothing was written: SQLite rolled the statement or transaction back);
 /// anything else is a fault.
 pub(crate) fn sql_error(e: rusqlite::Error) -> StoreError {
     use rusqlite::ErrorCode;
-    match &e {
-        rusqlite::Error::SqliteFailure(f, _) => match f.code {
-            ErrorCode::DiskFull => StoreError::Full(e.to_string()),
-            // Growing the WAL index (`-shm`) fails when the file system has
-            // no room left; SQLite reports it as an I/O error.
-            ErrorCode::SystemIoFailure
-                if f.extended_code == rusqlite::ffi::SQLITE_IOERR_SHMSIZE =>
-            {
-                StoreError::Full(e.to_string())
-            }
-            // A file system that went read-only after errors, or a file that
-            // cannot be opened or written, is storage failing, not a bug.
-            ErrorCode::SystemIoFailure
-            | ErrorCode::ReadOnly
-            | ErrorCode::CannotOpen
-            | ErrorCode::DatabaseBusy
-            | ErrorCode::DatabaseLocked => StoreError::Unavailable(e.to_string()),
-            _ => StoreError::Internal(e.to_string()),
-        },
-        _ => StoreError::Internal(e.to_string()),
+    let code = match &e {
+        rusqlite::Error::SqliteFailure(f, _) => Some((f.code, f.extended_code)),
+        _ => None,
+    };
+    match code {
+        Some((ErrorCode::DiskFull, _)) => {
+            StoreError::full_caused_by("the data directory's disk has no room", e)
+        }
+        // Growing the WAL index (`-shm`) fails when the file system has
+        // no room left; SQLite reports it as an I/O error.
+        Some((ErrorCode::SystemIoFailure, extended))
+            if extended == rusqlite::ffi::SQLITE_IOERR_SHMSIZE =>
+        {
+            StoreError::full_caused_by("the data directory's disk has no room", e)
+        }
+        // A file system that went read-only after errors, or a file that
+        // cannot be opened or written, is storage failing, not a bug.
+        Some((ErrorCode::SystemIoFailure | ErrorCode::ReadOnly | ErrorCode::CannotOpen, _)) => {
+            StoreError::unavailable_caused_by("the database file cannot be read or written", e)
+        }
+        Some((ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked, _)) => {
+            StoreError::unavailable_caused_by("the database is busy", e)
+        }
+        _ => StoreError::internal_caused_by("the database refused a statement", e),
     }
 }
 
@@ -79,10 +83,10 @@ impl SqliteStore {
         prepare_writer: impl FnOnce(&Connection) -> rusqlite::Result<()>,
     ) -> Result<Self> {
         std::fs::create_dir_all(data_dir).map_err(|e| {
-            StoreError::Unavailable(format!(
-                "cannot create data directory {}: {e}",
-                data_dir.display()
-            ))
+            StoreError::unavailable_caused_by(
+                format!("cannot create data directory {}", data_dir.display()),
+                e,
+            )
         })?;
         let path = data_dir.join(DB_FILE);
         let mut conn = open_writer_connection(&path)?;
@@ -96,7 +100,7 @@ impl SqliteStore {
         let thread = std::thread::Builder::new()
             .name("auditlog-writer".into())
             .spawn(move || writer.run(receiver))
-            .map_err(|e| StoreError::Internal(format!("cannot start the writer thread: {e}")))?;
+            .map_err(|e| StoreError::internal_caused_by("cannot start the writer thread", e))?;
         Ok(Self {
             path,
             appends,
@@ -121,7 +125,7 @@ impl SqliteStore {
         tokio::task::spawn_blocking(move || {
             let pooled = pool
                 .lock()
-                .map_err(|_| StoreError::Internal("reader pool poisoned".into()))?
+                .map_err(|_| StoreError::internal("reader pool poisoned"))?
                 .pop();
             let mut conn = match pooled {
                 Some(conn) => conn,
@@ -141,7 +145,7 @@ impl SqliteStore {
             result
         })
         .await
-        .map_err(|e| StoreError::Internal(format!("storage task failed: {e}")))?
+        .map_err(|e| StoreError::internal_caused_by("a storage task failed", e))?
     }
 
     /// Explains the page query of `filter`: one line per plan step. Used by
@@ -181,8 +185,9 @@ pub(crate) fn open_writer_connection(path: &Path) -> Result<Connection> {
 }
 
 fn open_configured(path: &Path, writer: bool) -> Result<Connection> {
-    let conn = Connection::open(path)
-        .map_err(|e| StoreError::Unavailable(format!("cannot open {}: {e}", path.display())))?;
+    let conn = Connection::open(path).map_err(|e| {
+        StoreError::unavailable_caused_by(format!("cannot open {}", path.display()), e)
+    })?;
     schema::configure(&conn, writer).map_err(sql_error)?;
     Ok(conn)
 }
@@ -197,7 +202,7 @@ fn account_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<(i64, String, S
 
 fn to_account((id, name, taxonomy): (i64, String, String)) -> Result<Account> {
     let taxonomy: Taxonomy = serde_json::from_str(&taxonomy).map_err(|e| {
-        StoreError::Internal(format!("account {name} has an unreadable taxonomy: {e}"))
+        StoreError::internal_caused_by(format!("account {name} has an unreadable taxonomy"), e)
     })?;
     Ok(Account { id, name, taxonomy })
 }
@@ -336,12 +341,12 @@ impl EventReader for SqliteStore {
 impl Directory for SqliteStore {
     async fn create_account(&self, name: &str) -> Result<Account> {
         auditlog_core::account::check_account_name(name)
-            .map_err(|e| StoreError::Internal(e.message))?;
+            .map_err(|e| StoreError::internal_caused_by("invalid account name", e))?;
         let name = name.to_string();
         self.with_conn(move |conn| {
             let taxonomy = Taxonomy::default();
             let text = serde_json::to_string(&taxonomy)
-                .map_err(|e| StoreError::Internal(e.to_string()))?;
+                .map_err(|e| StoreError::internal_caused_by("cannot encode the taxonomy", e))?;
             match conn.execute(
                 "INSERT INTO accounts (name, taxonomy, created_at) VALUES (?1, ?2, ?3)",
                 params![name, text, now_micros()],
@@ -486,7 +491,7 @@ impl Directory for SqliteStore {
             .optional()
             .map_err(sql_error)?
             .map(|(id, email, password_hash, role)| {
-                let role = Role::parse(&role).ok_or_else(|| StoreError::Internal(format!("unknown role {role:?}")))?;
+                let role = Role::parse(&role).ok_or_else(|| StoreError::internal(format!("unknown role {role:?}")))?;
                 Ok(User { id, account_id: account, email, password_hash, role })
             })
             .transpose()

@@ -14,7 +14,7 @@ use crate::api::events::{histogram_data, parse_filter, TOO_MANY_BUCKETS};
 use crate::error::ApiError;
 use crate::state::AppState;
 use askama::Template;
-use auditlog_core::{Cursor, EventFilter, Interval, Taxonomy, Timestamp};
+use auditlog_core::{Cursor, ErrorChain, EventFilter, Interval, Taxonomy, Timestamp};
 use auditlog_store::Account;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
@@ -246,7 +246,7 @@ pub async fn page(
     for record in &result.events {
         view.rows.push(
             Row::from_record(record)
-                .map_err(|e| ConsoleError::internal("reading a stored event", e))?,
+                .map_err(|e| ConsoleError::internal("reading a stored event", ErrorChain(&e)))?,
         );
     }
     view.chart = Some(chart_for(&state, account, &filter).await?);
