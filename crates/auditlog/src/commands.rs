@@ -214,7 +214,8 @@ pub async fn create_user(
             "the password must be at least 12 characters".into(),
         ));
     }
-    let hash = auth::hash_password(password).map_err(|e| CliError::Io(ErrorChain(&e).to_string()))?;
+    let hash =
+        auth::hash_password(password).map_err(|e| CliError::Io(ErrorChain(&e).to_string()))?;
     store.create_user(account.id, &email, &hash, role).await?;
     Ok(email)
 }
@@ -225,7 +226,11 @@ fn verify_export(file: &std::path::Path, key: &str) -> CliResult {
     let archive = std::fs::read(file)
         .map_err(|e| CliError::Io(format!("cannot read {}: {e}", file.display())))?;
     let report = auditlog_core::bundle::verify(&archive, &verifier).map_err(|problem| {
-        CliError::Verify(format!("{} does NOT verify: {problem}", file.display()))
+        CliError::Verify(format!(
+            "{} does NOT verify: {}",
+            file.display(),
+            ErrorChain(&problem)
+        ))
     })?;
     println!(
         "OK: {} entries of {} verify against the checkpoint of tree size {} signed by {}{}",
@@ -249,9 +254,8 @@ fn checkpoint_signer(store: Arc<dyn Store>, config: &Config) -> CliResult<Arc<Ch
     let key = signing_key::load_or_create(&key_path, &config.log_name)
         .map_err(|e| CliError::Io(ErrorChain(&e).to_string()))?;
     let heads = key_path.with_file_name(signing_key::HEADS_FILE);
-    let signer =
-        CheckpointSigner::new(store, key, &config.log_name, Some(heads))
-            .map_err(|e| CliError::Io(ErrorChain(&e).to_string()))?;
+    let signer = CheckpointSigner::new(store, key, &config.log_name, Some(heads))
+        .map_err(|e| CliError::Io(ErrorChain(&e).to_string()))?;
     Ok(Arc::new(signer))
 }
 

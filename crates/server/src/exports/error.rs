@@ -56,7 +56,8 @@ pub enum ExportError {
     },
 }
 
-/// What to do about a write that failed because the disk is full.
+/// Words for the export's `error` that tell the reader what to do about a
+/// full disk; the partial file is already gone.
 fn full_disk_hint(e: &io::Error) -> &'static str {
     if e.kind() == io::ErrorKind::StorageFull {
         "; the export directory's disk is full: free space there and start the export again"

@@ -210,9 +210,6 @@ impl ExportWriter {
     }
 }
 
-/// Words for the export's `error` that tell the reader what to do about a
-/// full disk; the partial file is already gone.
-
 /// Deletes a file, ignoring one that is already gone.
 pub fn remove_if_present(path: &Path) {
     if let Err(e) = std::fs::remove_file(path) {

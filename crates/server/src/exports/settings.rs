@@ -92,7 +92,10 @@ mod tests {
             parse_duration("7w"),
             Err(DurationError::UnknownUnit { unit, .. }) if unit == "w"
         ));
-        assert!(parse_duration("7w").unwrap_err().to_string().contains("unit"));
+        assert!(parse_duration("7w")
+            .unwrap_err()
+            .to_string()
+            .contains("unit"));
         assert!(matches!(
             parse_duration("99999999999999999d"),
             Err(DurationError::TooLong(_))

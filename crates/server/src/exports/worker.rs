@@ -242,10 +242,7 @@ impl Runner {
     ) -> Result<ExportOutcome, ExportError> {
         use sha2::{Digest, Sha256};
         use std::io::Write;
-        let signer = self
-            .signer
-            .as_ref()
-            .ok_or(ExportError::NoSigningKey)?;
+        let signer = self.signer.as_ref().ok_or(ExportError::NoSigningKey)?;
         let bundle = write_bundle(
             self.store.as_ref(),
             signer,
