@@ -6,7 +6,7 @@ use crate::config::{Config, Loaded};
 use auditlog_core::note::NoteVerifier;
 use auditlog_server::exports::{worker, ExportSettings, Exports};
 use auditlog_server::signer::CheckpointSigner;
-use auditlog_server::{auth, signing_key, AppState};
+use auditlog_server::{signing_key, tokens, AppState};
 use auditlog_store::{Account, Role, Scope, Store, StoreError};
 use auditlog_store_postgres::PgStore;
 use auditlog_store_sqlite::SqliteStore;
@@ -185,9 +185,9 @@ pub async fn create_key(
     account: &Account,
     scopes: &[Scope],
 ) -> CliResult<String> {
-    let key = auth::new_api_key();
+    let key = tokens::new_api_key();
     store
-        .create_api_key(account.id, auth::hash_api_key(&key), scopes)
+        .create_api_key(account.id, tokens::hash_api_key(&key), scopes)
         .await?;
     Ok(key)
 }
@@ -211,7 +211,7 @@ pub async fn create_user(
             "the password must be at least 12 characters".into(),
         ));
     }
-    let hash = auth::hash_password(password).map_err(CliError::Io)?;
+    let hash = tokens::hash_password(password).map_err(CliError::Io)?;
     store.create_user(account.id, &email, &hash, role).await?;
     Ok(email)
 }

@@ -5,7 +5,7 @@
 use crate::commands::{create_key, create_user, CliResult};
 use auditlog_core::event::{Actor, Context, Target};
 use auditlog_core::{NewEvent, Timestamp};
-use auditlog_server::auth;
+use auditlog_server::tokens;
 use auditlog_store::{Role, Scope, Store, StoreError};
 use serde_json::{json, Map, Value};
 
@@ -18,7 +18,7 @@ const DAY_MICROS: i64 = 86_400_000_000;
 pub async fn ensure_demo(store: &dyn Store) -> CliResult {
     let account = match store.create_account(DEMO_ACCOUNT).await {
         Ok(account) => {
-            let password = auth::random_token(12);
+            let password = tokens::random_token(12);
             create_user(store, &account, DEMO_ADMIN, &password, Role::Admin).await?;
             let now = Timestamp::now();
             let events = demo_events(DEMO_EVENTS, now);

@@ -12,17 +12,21 @@ pub mod auth;
 pub mod bundle;
 pub mod console;
 pub mod error;
+pub mod event_counts;
 pub mod exports;
 #[cfg(any(test, feature = "fuzzing"))]
 pub mod fuzzing;
+pub mod key_cache;
 pub mod limits;
 pub mod metrics;
 #[cfg(test)]
 mod properties;
+pub mod query_params;
 pub mod request_id;
 pub mod signer;
 pub mod signing_key;
 pub mod state;
+pub mod tokens;
 
 pub use state::AppState;
 
@@ -42,7 +46,10 @@ pub fn router(state: AppState) -> Router {
             error::ApiError::not_found("no such route; see /api/v1/openapi.json")
         })
         .layer(axum::middleware::from_fn_with_state(
-            request_timeout,
+            limits::timeout::RequestTimeout {
+                limit: request_timeout,
+                page: console::page::timed_out,
+            },
             limits::timeout::answer_within,
         ))
         .layer(axum::middleware::map_response(

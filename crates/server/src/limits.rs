@@ -2,6 +2,7 @@
 //! configuration by the binary and read by the layers that enforce it:
 //! - `api_rate`: the per-API-key rate limit (429 with `Retry-After`), on the
 //!   `token_bucket` mechanism that console sign-ins share;
+//! - `login_rate`: failed console sign-ins per account and client IP;
 //! - `timeout`: the request timeout (503 `timeout` with `Retry-After`);
 //! - `connections`: the cap on concurrent connections, and the closing of
 //!   connections left unanswered.
@@ -11,6 +12,7 @@
 
 pub mod api_rate;
 pub mod connections;
+pub mod login_rate;
 pub mod timeout;
 pub mod token_bucket;
 

@@ -12,10 +12,10 @@
 //! The counter and histogram types are a few atomics each; the prometheus
 //! crate would bring a registry and its dependencies for what they do here.
 
-use crate::state::AppState;
+use crate::signer::CheckpointSigner;
 use auditlog_core::Timestamp;
 use auditlog_store::group_commit::{GroupCommitSnapshot, COMMIT_SECONDS_BUCKETS};
-use auditlog_store::ExportStatus;
+use auditlog_store::{ExportStatus, Store};
 use axum::extract::{MatchedPath, Request, State};
 use axum::http::{Method, StatusCode};
 use axum::middleware::Next;
@@ -386,9 +386,15 @@ fn commit_histogram(stats: &GroupCommitSnapshot) -> HistogramSnapshot {
     }
 }
 
-/// Everything `/metrics` shows, read now.
-pub async fn render(state: &AppState) -> String {
-    let export_counts = match state.store.count_exports_by_status().await {
+/// Everything `/metrics` shows, read now. Given the parts of the shared
+/// state rather than the state itself, which holds `Metrics`: so that this
+/// module and `state` do not use each other.
+pub async fn render(
+    metrics: &Metrics,
+    store: &dyn Store,
+    signer: Option<&CheckpointSigner>,
+) -> String {
+    let export_counts = match store.count_exports_by_status().await {
         Ok(counts) => Some(counts),
         Err(e) => {
             // The other families are still worth scraping; the missing
@@ -397,13 +403,10 @@ pub async fn render(state: &AppState) -> String {
             None
         }
     };
-    let newest_checkpoint = state
-        .signer
-        .as_ref()
-        .and_then(|signer| signer.newest_checkpoint_at());
+    let newest_checkpoint = signer.and_then(|signer| signer.newest_checkpoint_at());
     render_with(
-        &state.metrics,
-        &state.store.group_commit_stats().snapshot(),
+        metrics,
+        &store.group_commit_stats().snapshot(),
         export_counts.as_deref(),
         newest_checkpoint,
         Timestamp::now(),

@@ -1,6 +1,6 @@
 //! Token buckets by key, in memory: the one rate-limiting mechanism of the
 //! server, used per API key (`limits::api_rate`) and for failed console
-//! sign-ins (`console::rate_limit`).
+//! sign-ins (`limits::login_rate`).
 //!
 //! A bucket holds at most `burst` tokens and gains `per_second` tokens a
 //! second; an action takes one token, and is refused while none is left.
