@@ -1,32 +1,19 @@
 //! What each subcommand does. They work while a server runs on the same
 //! store: what they create is usable at once.
 
+use crate::admin::{create_key, create_user, find_account};
 use crate::cli::{AccountCommand, Cli, Command, ConfigCommand, KeyCommand, UserCommand};
 use crate::config::{Config, Loaded};
+use crate::error::{CliError, CliResult};
 use auditlog_core::note::NoteVerifier;
 use auditlog_server::exports::{worker, ExportSettings, Exports};
 use auditlog_server::signer::CheckpointSigner;
-use auditlog_server::{signing_key, tokens, AppState};
-use auditlog_store::{Account, Role, Scope, Store, StoreError};
+use auditlog_server::{signing_key, AppState};
+use auditlog_store::{Role, Scope, Store};
 use auditlog_store_postgres::PgStore;
 use auditlog_store_sqlite::SqliteStore;
 use std::io::Read;
 use std::sync::Arc;
-
-#[derive(Debug, thiserror::Error)]
-pub enum CliError {
-    #[error("{0}")]
-    Usage(String),
-    #[error(transparent)]
-    Store(#[from] StoreError),
-    #[error("{0}")]
-    Io(String),
-    /// `verify` or `verify-export` found the data altered.
-    #[error("{0}")]
-    Verify(String),
-}
-
-pub type CliResult<T = ()> = Result<T, CliError>;
 
 /// Picks the backend once, from the configuration: PostgreSQL when a
 /// database URL is given, otherwise the embedded store in the data directory.
@@ -169,51 +156,6 @@ async fn run_on_store(config: &Config, command: Command) -> CliResult {
     };
     store.shutdown().await;
     result
-}
-
-pub async fn find_account(store: &dyn Store, name: &str) -> CliResult<Account> {
-    store.account_by_name(name).await?.ok_or_else(|| {
-        CliError::Usage(format!(
-            "no account named {name:?}; create it with `auditlog account create {name}`"
-        ))
-    })
-}
-
-/// Creates a key and returns its secret, which is shown once and never stored.
-pub async fn create_key(
-    store: &dyn Store,
-    account: &Account,
-    scopes: &[Scope],
-) -> CliResult<String> {
-    let key = tokens::new_api_key();
-    store
-        .create_api_key(account.id, tokens::hash_api_key(&key), scopes)
-        .await?;
-    Ok(key)
-}
-
-/// Creates a console user and returns the email as stored (trimmed, lowercase).
-pub async fn create_user(
-    store: &dyn Store,
-    account: &Account,
-    email: &str,
-    password: &str,
-    role: Role,
-) -> CliResult<String> {
-    let email = email.trim().to_ascii_lowercase();
-    if !email.contains('@') || email.len() > 200 {
-        return Err(CliError::Usage(format!(
-            "{email:?} is not an email address"
-        )));
-    }
-    if password.chars().count() < 12 {
-        return Err(CliError::Usage(
-            "the password must be at least 12 characters".into(),
-        ));
-    }
-    let hash = tokens::hash_password(password).map_err(CliError::Io)?;
-    store.create_user(account.id, &email, &hash, role).await?;
-    Ok(email)
 }
 
 /// Checks an export bundle offline against a pinned verifier key.

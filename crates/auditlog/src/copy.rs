@@ -6,7 +6,7 @@
 //! the Merkle roots, and every checkpoint against the target's tree. Already-copied records are skipped, so an interrupted
 //! copy is resumed by running it again.
 
-use crate::commands::{CliError, CliResult};
+use crate::error::{CliError, CliResult};
 use auditlog_core::leaf;
 use auditlog_store::transfer::{TransferSource, TransferTarget};
 use auditlog_store::{Account, StoreError};

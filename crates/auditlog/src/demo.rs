@@ -2,7 +2,8 @@
 //! realistic events over the last 90 days, so that a new user sees the
 //! product working at once. Deterministic: the same seed gives the same events.
 
-use crate::commands::{create_key, create_user, CliResult};
+use crate::admin::{create_key, create_user, find_account};
+use crate::error::CliResult;
 use auditlog_core::event::{Actor, Context, Target};
 use auditlog_core::{NewEvent, Timestamp};
 use auditlog_server::tokens;
@@ -30,7 +31,7 @@ pub async fn ensure_demo(store: &dyn Store) -> CliResult {
             account
         }
         Err(StoreError::AlreadyExists(_)) => {
-            let account = crate::commands::find_account(store, DEMO_ACCOUNT).await?;
+            let account = find_account(store, DEMO_ACCOUNT).await?;
             println!(
                 "demo account already exists (its admin password was printed when it was created)"
             );

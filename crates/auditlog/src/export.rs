@@ -3,8 +3,9 @@
 //! exports. A progress bar is drawn only when standard error is a terminal.
 //! The export is audited like any other, with the operator as actor.
 
+use crate::admin::find_account;
 use crate::cli::ExportCommand;
-use crate::commands::{find_account, CliError, CliResult};
+use crate::error::{CliError, CliResult};
 use auditlog_core::{EventFilter, Interval};
 use auditlog_server::exports::audit::{self, AuditActor, ExportAction};
 use auditlog_server::exports::file::{self, EventWalk, ExportWriter};

@@ -1,14 +1,26 @@
-//! `auditlog`: one binary for the server and the operator's commands.
-//! The configuration is layered once, in `config` (defaults → TOML file →
-//! `AUDITLOG_*` variables → flags); logging is set up from it here; the
+//! `auditlog`: one binary for the server and the operator's commands. The
 //! storage backend is picked once, in `commands`, and everything else works
 //! against the storage traits.
+//!
+//! # Layout
+//!
+//! - This root: `main`, loading the configuration and setting up logging.
+//! - `config`: every setting defined once, layered defaults → TOML file →
+//!   `AUDITLOG_*` variables → flags; `cli`: the commands and their flags.
+//! - `commands`: opens the store and runs `serve` (with graceful shutdown)
+//!   or the command asked for.
+//! - `admin`: accounts, API keys and console users, for the commands and
+//!   the demo data; `demo`: deterministic sample data.
+//! - `export`, `verify`, `copy`: those commands.
+//! - `error`: what every command returns.
 
+mod admin;
 mod cli;
 mod commands;
 mod config;
 mod copy;
 mod demo;
+mod error;
 mod export;
 mod verify;
 

@@ -11,7 +11,7 @@
 //! It stops an account at its first problem and names the entry. It reads
 //! the store only through the storage traits.
 
-use crate::commands::{CliError, CliResult};
+use crate::error::{CliError, CliResult};
 use auditlog_core::checkpoint::Checkpoint;
 use auditlog_core::merkle::{self, MemoryHashes};
 use auditlog_core::note::NoteVerifier;

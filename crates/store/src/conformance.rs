@@ -2,9 +2,11 @@
 //! fresh, empty store. They use only the traits, so a new backend proves
 //! itself by calling [`run_all`].
 
+pub use crate::samples::sample_events;
+use crate::samples::BASE;
 use crate::{ActorSummary, NewSession, Role, Scope, Store, StoreError};
-use auditlog_core::event::{Actor, Target};
-use auditlog_core::{EventFilter, Interval, NewEvent, Taxonomy, Timestamp};
+use auditlog_core::event::Actor;
+use auditlog_core::{EventFilter, Interval, Taxonomy, Timestamp};
 
 /// Runs every case; panics (failing the calling test) on the first broken one.
 pub async fn run_all(store: &dyn Store) {
@@ -21,46 +23,6 @@ pub async fn run_all(store: &dyn Store) {
     sessions_expire_and_end(store).await;
     facets_list_each_actor_and_project_once(store).await;
     crate::exports_conformance::run_all(store).await;
-}
-
-const BASE: i64 = 1_764_000_000_000_000; // 2025-11-24
-
-/// A deterministic spread of events over types, actions, users, projects and time.
-pub fn sample_events(n: usize, id_prefix: &str) -> Vec<NewEvent> {
-    let taxonomy = Taxonomy::default();
-    let types: Vec<_> = taxonomy
-        .types
-        .iter()
-        .filter(|t| t.name != "Audit Log")
-        .collect();
-    (0..n)
-        .map(|i| {
-            let rule = types[i % types.len()];
-            let action = &rule.actions[(i / types.len()) % rule.actions.len()];
-            NewEvent {
-                id: format!("{id_prefix}{i}"),
-                // Several events share a time, so that ties are broken by seq.
-                time: Timestamp::from_micros(BASE + (i as i64 / 3) * 3_600_000_000),
-                time_given: true,
-                event_type: rule.name.clone(),
-                action: action.clone(),
-                actor: Actor {
-                    id: format!("u-{}", i % 7),
-                    name: Some(format!("User {}", i % 7)),
-                    email: None,
-                },
-                project: (i % 5 != 0).then(|| format!("P{}", i % 4)),
-                app: Some(format!("A{}", i % 2)),
-                version: Some(format!("{}.0", i % 3)),
-                target: Some(Target {
-                    id: Some(format!("T-{}", i % 11)),
-                    name: None,
-                }),
-                details: None,
-                context: None,
-            }
-        })
-        .collect()
 }
 
 async fn appends_with_gapless_seq(store: &dyn Store) {

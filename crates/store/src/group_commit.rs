@@ -267,7 +267,7 @@ pub fn answer(group: Group, written: Result<Vec<Outcome>>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::conformance::sample_events;
+    use crate::samples::sample_events;
     use auditlog_core::Taxonomy;
 
     fn account() -> Account {

@@ -1,24 +1,38 @@
-//! The storage boundary. Traits split by role — appending events, reading
-//! events, the directory of accounts, keys and users, console sessions, the
-//! actors and projects seen in an account, export jobs, the Merkle tree and
-//! checkpoints (`tree`) — so that each caller
-//! depends on only what it uses, and so that the embedded (SQLite) and the
-//! PostgreSQL backends implement the same contract. No driver type crosses
-//! this boundary: backends map their errors into [`StoreError`].
+//! The storage boundary: what a backend must do, as traits split by role so
+//! that each caller depends on only what it uses, and so that the embedded
+//! (SQLite) and the PostgreSQL backends implement the same contract. No
+//! driver type crosses this boundary: backends map their errors into
+//! [`StoreError`].
 //!
-//! `conformance` (and `exports_conformance`, which it runs) holds the cases
-//! every backend must pass.
+//! # Layout
+//!
+//! - This root: the shared types (`Account`, `User`, `Scope`, `Role`,
+//!   `EventRecord`, `Receipt`, `StoreError`, `WriteHealth`) and the role
+//!   traits `EventAppender` (append only: no update or delete exists),
+//!   `EventReader` and `Directory`.
+//! - `backend`: `Store`, every role combined, as a server needs it.
+//! - `sessions`, `facets`, `exports`, `tree`, `transfer`: the other roles
+//!   (console sessions; an account's actors and projects; the export queue
+//!   with leases; tree hashes and checkpoints; `copy` between backends).
+//! - `group_commit`, `append_plan`: what both backends' appenders share:
+//!   gathering concurrent requests into one transaction, and the
+//!   idempotency planner.
+//! - `conformance` (with `exports_conformance`): the cases every backend
+//!   must pass; `samples`: the deterministic events they append.
 
 use async_trait::async_trait;
 use auditlog_core::{Cursor, EventFilter, Interval, NewEvent, Taxonomy, Timestamp};
 
 pub mod append_plan;
+mod backend;
 pub mod conformance;
 pub mod facets;
 pub mod group_commit;
+pub mod samples;
 pub mod sessions;
 pub mod tree;
 
+pub use backend::Store;
 pub use facets::{ActorSummary, Facets};
 pub use sessions::{NewSession, SessionGrant, Sessions};
 pub use tree::{IndexedColumns, ScannedEvent, StoredCheckpoint, TreeStore};
@@ -320,21 +334,4 @@ pub trait Directory: Send + Sync {
         role: Role,
     ) -> Result<User>;
     async fn user_by_email(&self, account: AccountId, email: &str) -> Result<Option<User>>;
-}
-
-/// Everything a server needs from one backend.
-#[async_trait]
-pub trait Store:
-    EventAppender + EventReader + Directory + Sessions + Facets + ExportJobs + TreeStore
-{
-    /// Whether the storage answers (for `/readyz`).
-    async fn ping(&self) -> Result<()>;
-    /// How the last append transaction went (for `/readyz`).
-    fn write_health(&self) -> WriteHealth {
-        WriteHealth::Ok
-    }
-    /// Finishes queued writes and stops the writer; later appends fail.
-    async fn shutdown(&self);
-    /// The appender's queue depth and commit latencies (for `/metrics`).
-    fn group_commit_stats(&self) -> &group_commit::GroupCommitStats;
 }
