@@ -2,16 +2,19 @@
 //! and console users. Used by the `account`, `key` and `user` commands and
 //! by the demo data.
 
-use crate::error::{CliError, CliResult};
+use crate::error::CliResult;
+use anyhow::{anyhow, bail, Context};
 use auditlog_server::tokens;
 use auditlog_store::{Account, Role, Scope, Store};
 
 pub async fn find_account(store: &dyn Store, name: &str) -> CliResult<Account> {
-    store.account_by_name(name).await?.ok_or_else(|| {
-        CliError::Usage(format!(
-            "no account named {name:?}; create it with `auditlog account create {name}`"
-        ))
-    })
+    store
+        .account_by_name(name)
+        .await
+        .with_context(|| format!("cannot look up account {name:?}"))?
+        .ok_or_else(|| {
+            anyhow!("no account named {name:?}; create it with `auditlog account create {name}`")
+        })
 }
 
 /// Creates a key and returns its secret, which is shown once and never stored.
@@ -23,7 +26,8 @@ pub async fn create_key(
     let key = tokens::new_api_key();
     store
         .create_api_key(account.id, tokens::hash_api_key(&key), scopes)
-        .await?;
+        .await
+        .with_context(|| format!("cannot create a key in account {:?}", account.name))?;
     Ok(key)
 }
 
@@ -37,16 +41,17 @@ pub async fn create_user(
 ) -> CliResult<String> {
     let email = email.trim().to_ascii_lowercase();
     if !email.contains('@') || email.len() > 200 {
-        return Err(CliError::Usage(format!(
-            "{email:?} is not an email address"
-        )));
+        bail!("{email:?} is not an email address");
     }
     if password.chars().count() < 12 {
-        return Err(CliError::Usage(
-            "the password must be at least 12 characters".into(),
-        ));
+        bail!("the password must be at least 12 characters");
     }
-    let hash = tokens::hash_password(password).map_err(CliError::Io)?;
-    store.create_user(account.id, &email, &hash, role).await?;
+    let hash = tokens::hash_password(password)
+        .map_err(anyhow::Error::msg)
+        .context("cannot hash the password")?;
+    store
+        .create_user(account.id, &email, &hash, role)
+        .await
+        .with_context(|| format!("cannot create user {email:?} in account {:?}", account.name))?;
     Ok(email)
 }

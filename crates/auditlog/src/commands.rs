@@ -2,41 +2,18 @@
 //! store: what they create is usable at once.
 
 use crate::admin::{create_key, create_user, find_account};
+use crate::backend::open_store;
 use crate::cli::{AccountCommand, Cli, Command, ConfigCommand, KeyCommand, UserCommand};
 use crate::config::{Config, Loaded};
-use crate::error::{CliError, CliResult};
+use crate::error::CliResult;
+use anyhow::{anyhow, Context};
 use auditlog_core::note::NoteVerifier;
 use auditlog_server::exports::{worker, ExportSettings, Exports};
 use auditlog_server::signer::CheckpointSigner;
 use auditlog_server::{signing_key, AppState};
 use auditlog_store::{Role, Scope, Store};
-use auditlog_store_postgres::PgStore;
-use auditlog_store_sqlite::SqliteStore;
 use std::io::Read;
 use std::sync::Arc;
-
-/// Picks the backend once, from the configuration: PostgreSQL when a
-/// database URL is given, otherwise the embedded store in the data directory.
-pub async fn open_store(config: &Config) -> CliResult<Arc<dyn Store>> {
-    match &config.database_url {
-        Some(url) => open_location(url.expose()).await,
-        None => Ok(Arc::new(SqliteStore::open(&config.data_dir)?)),
-    }
-}
-
-/// Opens a store named by a `postgres://` URL or a data directory path.
-pub async fn open_location(location: &str) -> CliResult<Arc<dyn Store>> {
-    if auditlog_store_postgres::is_postgres_url(location) {
-        return Ok(Arc::new(PgStore::connect(location).await?));
-    }
-    if let Some((scheme, _)) = location.split_once("://") {
-        return Err(CliError::Usage(format!(
-            "unsupported database URL scheme {scheme:?}: use postgres://user@host:port/database, \
-             or a data directory path for the embedded store"
-        )));
-    }
-    Ok(Arc::new(SqliteStore::open(std::path::Path::new(location))?))
-}
 
 pub async fn run(cli: Cli, loaded: &Loaded) -> CliResult {
     match cli.command {
@@ -84,16 +61,16 @@ async fn run_on_store(config: &Config, command: Command) -> CliResult {
         Command::Export(command) => crate::export::run(store.clone(), *command).await,
         Command::Verify { key } => {
             let verifier = match key {
-                Some(key) => Some(
-                    NoteVerifier::parse(&key)
-                        .map_err(|e| CliError::Usage(format!("--key: {e}")))?,
-                ),
+                Some(key) => Some(NoteVerifier::parse(&key).map_err(|e| anyhow!("--key: {e}"))?),
                 None => {
                     let path = config.signing_key_path();
                     path.exists()
                         .then(|| signing_key::load(&path).map(|s| s.verifier()))
                         .transpose()
-                        .map_err(CliError::Io)?
+                        .map_err(anyhow::Error::msg)
+                        .with_context(|| {
+                            format!("cannot read the signing key {}", path.display())
+                        })?
                 }
             };
             crate::verify::run(store.as_ref(), verifier.as_ref()).await
@@ -102,9 +79,11 @@ async fn run_on_store(config: &Config, command: Command) -> CliResult {
         Command::Account {
             command: AccountCommand::Create { name },
         } => {
-            auditlog_core::account::check_account_name(&name)
-                .map_err(|e| CliError::Usage(e.message))?;
-            store.create_account(&name).await?;
+            auditlog_core::account::check_account_name(&name).map_err(|e| anyhow!(e.message))?;
+            store
+                .create_account(&name)
+                .await
+                .with_context(|| format!("cannot create account {name:?}"))?;
             println!("created account {name}");
             Ok(())
         }
@@ -115,9 +94,8 @@ async fn run_on_store(config: &Config, command: Command) -> CliResult {
             let scopes = scopes
                 .iter()
                 .map(|s| {
-                    Scope::parse(s).ok_or_else(|| {
-                        CliError::Usage(format!("unknown scope {s:?}; use ingest or read"))
-                    })
+                    Scope::parse(s)
+                        .ok_or_else(|| anyhow!("unknown scope {s:?}; use ingest or read"))
                 })
                 .collect::<CliResult<Vec<_>>>()?;
             println!("{}", create_key(store.as_ref(), &account, &scopes).await?);
@@ -132,15 +110,12 @@ async fn run_on_store(config: &Config, command: Command) -> CliResult {
                 },
         } => {
             let account = find_account(store.as_ref(), &account).await?;
-            let role = Role::parse(&role).ok_or_else(|| {
-                CliError::Usage(format!("unknown role {role:?}; use admin or member"))
-            })?;
+            let role = Role::parse(&role)
+                .ok_or_else(|| anyhow!("unknown role {role:?}; use admin or member"))?;
             let mut password = String::new();
             std::io::stdin()
                 .read_to_string(&mut password)
-                .map_err(|e| {
-                    CliError::Io(format!("cannot read the password from standard input: {e}"))
-                })?;
+                .context("cannot read the password from standard input")?;
             let password = password.trim_end_matches(['\r', '\n']);
             let email = create_user(store.as_ref(), &account, &email, password, role).await?;
             println!(
@@ -150,9 +125,7 @@ async fn run_on_store(config: &Config, command: Command) -> CliResult {
             );
             Ok(())
         }
-        Command::Copy { .. } => Err(CliError::Usage(
-            "copy names its stores with --from and --to".into(),
-        )),
+        Command::Copy { .. } => Err(anyhow!("copy names its stores with --from and --to")),
     };
     store.shutdown().await;
     result
@@ -160,12 +133,10 @@ async fn run_on_store(config: &Config, command: Command) -> CliResult {
 
 /// Checks an export bundle offline against a pinned verifier key.
 fn verify_export(file: &std::path::Path, key: &str) -> CliResult {
-    let verifier = NoteVerifier::parse(key).map_err(|e| CliError::Usage(format!("--key: {e}")))?;
-    let archive = std::fs::read(file)
-        .map_err(|e| CliError::Io(format!("cannot read {}: {e}", file.display())))?;
-    let report = auditlog_core::bundle::verify(&archive, &verifier).map_err(|problem| {
-        CliError::Verify(format!("{} does NOT verify: {problem}", file.display()))
-    })?;
+    let verifier = NoteVerifier::parse(key).map_err(|e| anyhow!("--key: {e}"))?;
+    let archive = std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
+    let report = auditlog_core::bundle::verify(&archive, &verifier)
+        .map_err(|problem| anyhow!("{} does NOT verify: {problem}", file.display()))?;
     println!(
         "OK: {} entries of {} verify against the checkpoint of tree size {} signed by {}{}",
         report.entries,
@@ -185,10 +156,13 @@ fn verify_export(file: &std::path::Path, key: &str) -> CliResult {
 /// first start), remembering its last signatures beside the key.
 fn checkpoint_signer(store: Arc<dyn Store>, config: &Config) -> CliResult<Arc<CheckpointSigner>> {
     let key_path = config.signing_key_path();
-    let key = signing_key::load_or_create(&key_path, &config.log_name).map_err(CliError::Io)?;
+    let key = signing_key::load_or_create(&key_path, &config.log_name)
+        .map_err(anyhow::Error::msg)
+        .with_context(|| format!("cannot load the signing key {}", key_path.display()))?;
     let heads = key_path.with_file_name(signing_key::HEADS_FILE);
-    let signer =
-        CheckpointSigner::new(store, key, &config.log_name, Some(heads)).map_err(CliError::Io)?;
+    let signer = CheckpointSigner::new(store, key, &config.log_name, Some(heads))
+        .map_err(anyhow::Error::msg)
+        .context("cannot start the checkpoint signer")?;
     Ok(Arc::new(signer))
 }
 
@@ -205,10 +179,10 @@ async fn serve(
     let listen = &config.listen;
     let listener = tokio::net::TcpListener::bind(listen)
         .await
-        .map_err(|e| CliError::Io(format!("cannot listen on {listen}: {e}")))?;
+        .with_context(|| format!("cannot listen on {listen}"))?;
     let address = listener
         .local_addr()
-        .map_err(|e| CliError::Io(e.to_string()))?;
+        .context("cannot read the listening address")?;
     // Tests and scripts read this line to find a port chosen with :0.
     println!("auditlog listening on http://{address}");
     tracing::info!(%address, "serving");
@@ -240,7 +214,7 @@ async fn serve(
     // Sign what the last requests appended before the writer stops.
     let _ = signing.await;
     tracing::info!("draining the writer");
-    served.map_err(|e| CliError::Io(format!("server failed: {e}")))
+    served.context("the server failed")
 }
 
 /// Completes on Ctrl-C or SIGTERM.

@@ -1,18 +1,8 @@
-//! The binary's error: what every command returns, and what `main` prints.
+//! What every command returns. A failure carries its cause (the store's
+//! error, the operating system's) and, through `anyhow::Context`, what was
+//! being done; `main` prints the whole chain on one line, outermost first
+//! ("cannot listen on 0.0.0.0:80: Permission denied (os error 13)"). Input
+//! the user can fix fails with a message that says how (`anyhow!`/`bail!`),
+//! and has no cause to add.
 
-use auditlog_store::StoreError;
-
-#[derive(Debug, thiserror::Error)]
-pub enum CliError {
-    #[error("{0}")]
-    Usage(String),
-    #[error(transparent)]
-    Store(#[from] StoreError),
-    #[error("{0}")]
-    Io(String),
-    /// `verify` or `verify-export` found the data altered.
-    #[error("{0}")]
-    Verify(String),
-}
-
-pub type CliResult<T = ()> = Result<T, CliError>;
+pub type CliResult<T = ()> = anyhow::Result<T>;

@@ -154,21 +154,25 @@ pub fn verify(archive: &[u8], verifier: &NoteVerifier) -> Result<BundleReport, S
         let line = i + 1;
         let event =
             StoredEvent::from_leaf_bytes(entry).map_err(|e| format!("entry {line}: {e}"))?;
-        let name = format!("entry {line} (seq {}, id {:?})", event.seq, event.event.id);
+        let name = format!(
+            "entry {line} (seq {}, id {:?})",
+            event.seq(),
+            event.event().id()
+        );
         let proof: Value = serde_json::from_slice(proof_line)
             .map_err(|e| format!("proof {line} is not JSON: {e}"))?;
         let index = proof["leaf_index"]
             .as_u64()
             .ok_or_else(|| format!("proof {line} lacks leaf_index"))?;
-        if event.seq == 0 || index != event.seq - 1 {
+        if event.seq() == 0 || index != event.seq() - 1 {
             return Err(format!(
                 "{name}: its proof is for leaf index {index}, not seq - 1"
             ));
         }
-        if event.account != account {
+        if event.account() != account {
             return Err(format!(
                 "{name}: belongs to account {:?}, not {account:?}",
-                event.account
+                event.account()
             ));
         }
         let hashes = proof["hashes"]
@@ -196,7 +200,7 @@ pub fn verify(archive: &[u8], verifier: &NoteVerifier) -> Result<BundleReport, S
             )
         })?;
         if let Some(filter) = &filter {
-            if !filter.matches(&event.event) {
+            if !filter.matches(event.event()) {
                 return Err(format!("{name}: does not match the bundle's filters"));
             }
         }
@@ -265,7 +269,7 @@ mod tests {
                 let kind = if seq % 3 == 0 { "Delete" } else { "Create" };
                 let value = json!({"id": format!("e{seq}"), "event_type": "Element", "action": kind, "actor": {"id": "u"}});
                 let event = NewEvent::parse(&value, &Taxonomy::default(), now).unwrap();
-                StoredEvent { account: "acme".into(), seq, received_at: now, event }.leaf_bytes()
+                StoredEvent::new("acme", seq, now, event).leaf_bytes()
             })
             .collect()
     }

@@ -4,6 +4,11 @@
 use crate::{canonical, leaf, FieldError, Taxonomy, Timestamp};
 use serde_json::{Map, Value};
 
+#[cfg(any(test, feature = "test-support"))]
+mod builder;
+#[cfg(any(test, feature = "test-support"))]
+pub use builder::NewEventBuilder;
+
 /// Longest `project`, `app`, `version`, `actor.*` and `target.*` value, in characters.
 pub const MAX_NAME_CHARS: usize = 200;
 /// Longest `context.user_agent`, in characters; real user agents stay far below.
@@ -52,32 +57,162 @@ pub struct Context {
 
 /// A valid event as a client sent it, with `id` and `time` filled in when the
 /// client left them out.
+///
+/// The fields are private so that a `NewEvent` can only come from
+/// [`NewEvent::parse`] (or, read back from the ledger, from
+/// [`StoredEvent::from_leaf_bytes`]): whoever holds one can rely on every rule
+/// of SPEC "Event" having been checked. Tests that need events the parser
+/// would not make use `NewEventBuilder` (feature `test-support`).
+///
+/// Neither a literal nor an assignment gets past the checks:
+///
+/// ```compile_fail,E0451
+/// # use auditlog_core::{event::Actor, NewEvent, Timestamp};
+/// let actor = Actor { id: String::new(), name: None, email: None };
+/// let event = NewEvent { id: String::new(), time: Timestamp::now(), time_given: true,
+///     event_type: "Spaceship".into(), action: String::new(), actor, project: None, app: None,
+///     version: None, target: None, details: None, context: None };
+/// ```
+///
+/// ```compile_fail,E0616
+/// fn rename(event: &mut auditlog_core::NewEvent) {
+///     event.event_type = "Spaceship".into();
+/// }
+/// ```
 #[derive(Debug, Clone, PartialEq)]
 pub struct NewEvent {
-    pub id: String,
-    pub time: Timestamp,
+    id: String,
+    time: Timestamp,
     /// Whether the client chose `time`; a retry without it must not conflict
     /// with the receipt time the first attempt was given.
-    pub time_given: bool,
-    pub event_type: String,
-    pub action: String,
-    pub actor: Actor,
-    pub project: Option<String>,
-    pub app: Option<String>,
-    pub version: Option<String>,
-    pub target: Option<Target>,
-    pub details: Option<Map<String, Value>>,
-    pub context: Option<Context>,
+    time_given: bool,
+    event_type: String,
+    action: String,
+    actor: Actor,
+    project: Option<String>,
+    app: Option<String>,
+    version: Option<String>,
+    target: Option<Target>,
+    details: Option<Map<String, Value>>,
+    context: Option<Context>,
 }
 
 /// An event as the ledger holds it: the client's event plus the account,
 /// the gapless sequence number and the time it was stored.
+///
+/// Private fields for the same reason as `NewEvent`'s: the event inside was
+/// checked, and the rest is what the store assigned (`StoredEvent::new`).
+///
+/// ```compile_fail,E0616
+/// fn renumber(event: &mut auditlog_core::StoredEvent) {
+///     event.seq = 0;
+/// }
+/// ```
 #[derive(Debug, Clone, PartialEq)]
 pub struct StoredEvent {
-    pub account: String,
-    pub seq: u64,
-    pub received_at: Timestamp,
-    pub event: NewEvent,
+    account: String,
+    seq: u64,
+    received_at: Timestamp,
+    event: NewEvent,
+}
+
+impl NewEvent {
+    /// Unique per account; the client's or a UUIDv7.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// When it happened: the client's `time`, or the time of receipt.
+    pub fn time(&self) -> Timestamp {
+        self.time
+    }
+
+    /// Whether the client chose `time` (see `same_content_as`).
+    pub fn time_given(&self) -> bool {
+        self.time_given
+    }
+
+    /// In the account's taxonomy's canonical spelling.
+    pub fn event_type(&self) -> &str {
+        &self.event_type
+    }
+
+    /// In the account's taxonomy's canonical spelling.
+    pub fn action(&self) -> &str {
+        &self.action
+    }
+
+    pub fn actor(&self) -> &Actor {
+        &self.actor
+    }
+
+    pub fn project(&self) -> Option<&str> {
+        self.project.as_deref()
+    }
+
+    pub fn app(&self) -> Option<&str> {
+        self.app.as_deref()
+    }
+
+    pub fn version(&self) -> Option<&str> {
+        self.version.as_deref()
+    }
+
+    pub fn target(&self) -> Option<&Target> {
+        self.target.as_ref()
+    }
+
+    /// Normalised through the canonical encoding; at most `MAX_DETAILS_BYTES`.
+    pub fn details(&self) -> Option<&Map<String, Value>> {
+        self.details.as_ref()
+    }
+
+    pub fn context(&self) -> Option<&Context> {
+        self.context.as_ref()
+    }
+}
+
+impl StoredEvent {
+    /// The event as the store keeps it: `event` was checked by `parse`; the
+    /// store assigns the account's name, the gapless `seq` and `received_at`.
+    pub fn new(
+        account: impl Into<String>,
+        seq: u64,
+        received_at: Timestamp,
+        event: NewEvent,
+    ) -> Self {
+        Self {
+            account: account.into(),
+            seq,
+            received_at,
+            event,
+        }
+    }
+
+    /// The name of the account whose ledger holds it.
+    pub fn account(&self) -> &str {
+        &self.account
+    }
+
+    /// Its gapless position in the account's ledger, from 1; leaf `seq - 1`.
+    pub fn seq(&self) -> u64 {
+        self.seq
+    }
+
+    /// When the store accepted it.
+    pub fn received_at(&self) -> Timestamp {
+        self.received_at
+    }
+
+    /// The client's event.
+    pub fn event(&self) -> &NewEvent {
+        &self.event
+    }
+
+    /// The client's event, giving up the rest.
+    pub fn into_event(self) -> NewEvent {
+        self.event
+    }
 }
 
 /// Collects every broken rule of one event instead of stopping at the first,

@@ -200,25 +200,24 @@ impl EventFilter {
     /// backends' SQL must agree with (used by tests and the conformance suite).
     pub fn matches(&self, event: &crate::NewEvent) -> bool {
         let in_list = |list: &Vec<String>, v: &str| list.is_empty() || list.iter().any(|x| x == v);
-        let opt_eq = |want: &Option<String>, have: Option<&String>| {
-            want.as_ref().is_none_or(|w| have == Some(w))
+        let opt_eq = |want: &Option<String>, have: Option<&str>| {
+            want.as_deref().is_none_or(|w| have == Some(w))
         };
-        in_list(&self.event_types, &event.event_type)
-            && in_list(&self.actions, &event.action)
-            && in_list(&self.users, &event.actor.id)
+        in_list(&self.event_types, event.event_type())
+            && in_list(&self.actions, event.action())
+            && in_list(&self.users, &event.actor().id)
             && (self.projects.is_empty()
                 || event
-                    .project
-                    .as_ref()
-                    .is_some_and(|p| self.projects.contains(p)))
-            && opt_eq(&self.app, event.app.as_ref())
-            && opt_eq(&self.version, event.version.as_ref())
+                    .project()
+                    .is_some_and(|p| self.projects.iter().any(|want| want == p)))
+            && opt_eq(&self.app, event.app())
+            && opt_eq(&self.version, event.version())
             && opt_eq(
                 &self.target_id,
-                event.target.as_ref().and_then(|t| t.id.as_ref()),
+                event.target().and_then(|t| t.id.as_deref()),
             )
-            && self.from.is_none_or(|f| event.time >= f)
-            && self.to.is_none_or(|t| event.time <= t)
+            && self.from.is_none_or(|f| event.time() >= f)
+            && self.to.is_none_or(|t| event.time() <= t)
     }
 }
 

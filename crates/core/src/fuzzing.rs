@@ -21,12 +21,7 @@ pub fn fixed_now() -> Timestamp {
 
 /// The account and receipt every checked event is stored with.
 pub fn store_as(event: NewEvent, seq: u64) -> StoredEvent {
-    StoredEvent {
-        account: "acme".into(),
-        seq,
-        received_at: fixed_now(),
-        event,
-    }
+    StoredEvent::new("acme", seq, fixed_now(), event)
 }
 
 /// Event parsing and validation (`fuzz_targets/event_parse.rs`): for any
@@ -81,35 +76,35 @@ pub fn check_canonical(value: &Value) {
 pub fn check_valid_event(event: &NewEvent, taxonomy: &Taxonomy) {
     use crate::event::{MAX_ID_CHARS, MAX_NAME_CHARS, MAX_USER_AGENT_CHARS};
     assert!(
-        (1..=MAX_ID_CHARS).contains(&event.id.len())
-            && event.id.bytes().all(|b| (0x20..=0x7e).contains(&b)),
+        (1..=MAX_ID_CHARS).contains(&event.id().len())
+            && event.id().bytes().all(|b| (0x20..=0x7e).contains(&b)),
         "accepted a bad id {:?}",
-        event.id
+        event.id()
     );
     assert!(
-        event.time.micros() <= fixed_now().micros() + crate::event::MAX_FUTURE_MICROS,
+        event.time().micros() <= fixed_now().micros() + crate::event::MAX_FUTURE_MICROS,
         "accepted a time too far in the future"
     );
     let rule = taxonomy
-        .event_type(&event.event_type)
-        .filter(|rule| rule.name == event.event_type)
-        .unwrap_or_else(|| panic!("event_type {:?} is not canonical", event.event_type));
+        .event_type(event.event_type())
+        .filter(|rule| rule.name == event.event_type())
+        .unwrap_or_else(|| panic!("event_type {:?} is not canonical", event.event_type()));
     assert!(
-        rule.actions.contains(&event.action),
+        rule.actions.iter().any(|a| a == event.action()),
         "action {:?} is not a canonical action of {:?}",
-        event.action,
+        event.action(),
         rule.name
     );
     let names = [
-        Some(&event.actor.id),
-        event.actor.name.as_ref(),
-        event.actor.email.as_ref(),
-        event.project.as_ref(),
-        event.app.as_ref(),
-        event.version.as_ref(),
-        event.target.as_ref().and_then(|t| t.id.as_ref()),
-        event.target.as_ref().and_then(|t| t.name.as_ref()),
-        event.context.as_ref().and_then(|c| c.request_id.as_ref()),
+        Some(event.actor().id.as_str()),
+        event.actor().name.as_deref(),
+        event.actor().email.as_deref(),
+        event.project(),
+        event.app(),
+        event.version(),
+        event.target().and_then(|t| t.id.as_deref()),
+        event.target().and_then(|t| t.name.as_deref()),
+        event.context().and_then(|c| c.request_id.as_deref()),
     ];
     for name in names.into_iter().flatten() {
         assert!(
@@ -117,17 +112,17 @@ pub fn check_valid_event(event: &NewEvent, taxonomy: &Taxonomy) {
             "accepted a value over {MAX_NAME_CHARS} characters"
         );
     }
-    if let Some(agent) = event.context.as_ref().and_then(|c| c.user_agent.as_ref()) {
+    if let Some(agent) = event.context().and_then(|c| c.user_agent.as_ref()) {
         assert!(agent.chars().count() <= MAX_USER_AGENT_CHARS);
     }
-    if let Some(ip) = event.context.as_ref().and_then(|c| c.ip.as_ref()) {
+    if let Some(ip) = event.context().and_then(|c| c.ip.as_ref()) {
         let parsed: std::net::IpAddr = ip
             .parse()
             .unwrap_or_else(|_| panic!("stored ip {ip:?} is not an address"));
         assert_eq!(&parsed.to_string(), ip, "stored ip is not in normal form");
     }
 
-    if let Some(details) = &event.details {
+    if let Some(details) = event.details() {
         let size = canonical::to_vec(&Value::Object(details.clone())).len();
         assert!(
             size <= crate::event::MAX_DETAILS_BYTES,
@@ -151,11 +146,11 @@ pub fn check_valid_event(event: &NewEvent, taxonomy: &Taxonomy) {
             String::from_utf8_lossy(&leaf_bytes)
         )
     });
-    let mut expected = event.clone();
     // The leaf always holds the time, so what is read back always "gave" it.
-    expected.time_given = true;
+    let expected = event.clone().into_builder().time(event.time()).build();
     assert_eq!(
-        back.event, expected,
+        back.event(),
+        &expected,
         "leaf bytes read back to another event"
     );
     assert_eq!(back.leaf_bytes(), leaf_bytes, "leaf bytes are not stable");

@@ -12,7 +12,8 @@
 //! - `filter`: query filters, cursors and histogram intervals that every
 //!   backend translates, with the reference `matches`.
 //! - `canonical`, `leaf`: the canonical JSON encoding that fixes an event's
-//!   leaf bytes, and the Merkle leaf hash.
+//!   leaf bytes, and the Merkle leaf hash; `leaf_v2`: leaves that commit to
+//!   personal values instead of holding them.
 //! - `merkle`: the RFC 9162 tree over stored hashes (roots and proofs).
 //! - `note`, `checkpoint`: signed notes and the C2SP checkpoints they carry.
 //! - `bundle`, `tar`: offline-verifiable export bundles, in a minimal tar.
@@ -30,6 +31,7 @@ pub mod filter;
 #[cfg(any(test, feature = "fuzzing"))]
 pub mod fuzzing;
 pub mod leaf;
+pub mod leaf_v2;
 pub mod merkle;
 pub mod note;
 #[cfg(test)]

@@ -13,6 +13,9 @@
 
 use sha2::{Digest, Sha256};
 
+mod frontier;
+pub use frontier::TreeFrontier;
+
 /// A SHA-256 hash: a leaf, an interior node or a root.
 pub type Hash = [u8; 32];
 

@@ -193,8 +193,8 @@ pub fn check_csv_input(input: &[u8]) {
         .map(|(i, event)| {
             let stored = store_as(event.clone(), i as u64 + 1);
             EventRecord {
-                seq: stored.seq,
-                time: event.time,
+                seq: stored.seq(),
+                time: event.time(),
                 leaf_hash: stored.leaf_hash(),
                 leaf_bytes: stored.leaf_bytes(),
             }
@@ -246,7 +246,7 @@ fn check_csv_rows(events: &[NewEvent], records: &[EventRecord]) {
                 // Compact JSON of `details`: compared as JSON, not as text.
                 let got: Option<Value> = (!cell.is_empty())
                     .then(|| serde_json::from_str(cell).expect("details cell is JSON"));
-                let want = event.details.clone().map(Value::Object);
+                let want = event.details().cloned().map(Value::Object);
                 assert_eq!(got, want, "details cell");
             } else {
                 assert_eq!(cell, &spec_cell(want), "column {column}");
@@ -255,7 +255,7 @@ fn check_csv_rows(events: &[NewEvent], records: &[EventRecord]) {
         let time = cells[0].strip_prefix('\'').unwrap_or(cells[0]);
         assert_eq!(
             Timestamp::parse("time", time).ok(),
-            Some(event.time),
+            Some(event.time()),
             "the time cell {time:?} does not read back as the event's time"
         );
     }
@@ -264,26 +264,27 @@ fn check_csv_rows(events: &[NewEvent], records: &[EventRecord]) {
 /// The values of one row, in column order, taken from the event itself
 /// (not from the writer's own helper).
 fn expected_cells(event: &NewEvent, record: &EventRecord) -> Vec<String> {
-    let text = |v: Option<&String>| v.cloned().unwrap_or_default();
-    let target = event.target.as_ref();
-    let context = event.context.as_ref();
+    let text = |v: Option<&str>| v.unwrap_or_default().to_string();
+    let actor = event.actor();
+    let target = event.target();
+    let context = event.context();
     vec![
-        event.time.to_rfc3339(),
+        event.time().to_rfc3339(),
         record.seq.to_string(),
-        event.event_type.clone(),
-        event.action.clone(),
-        text(event.project.as_ref()),
-        text(event.app.as_ref()),
-        text(event.version.as_ref()),
-        event.actor.id.clone(),
-        text(event.actor.name.as_ref()),
-        text(event.actor.email.as_ref()),
-        text(target.and_then(|t| t.id.as_ref())),
-        text(target.and_then(|t| t.name.as_ref())),
+        event.event_type().to_string(),
+        event.action().to_string(),
+        text(event.project()),
+        text(event.app()),
+        text(event.version()),
+        actor.id.clone(),
+        text(actor.name.as_deref()),
+        text(actor.email.as_deref()),
+        text(target.and_then(|t| t.id.as_deref())),
+        text(target.and_then(|t| t.name.as_deref())),
         String::new(), // details: compared as JSON above
-        text(context.and_then(|c| c.ip.as_ref())),
-        text(context.and_then(|c| c.user_agent.as_ref())),
-        event.id.clone(),
+        text(context.and_then(|c| c.ip.as_deref())),
+        text(context.and_then(|c| c.user_agent.as_deref())),
+        event.id().to_string(),
         leaf::to_hex(&record.leaf_hash),
     ]
 }

@@ -97,10 +97,11 @@ impl TransferTarget for PgStore {
                 return Err(refuse("its hash is not the hash of its leaf bytes".into()));
             }
             let stored = StoredEvent::from_leaf_bytes(&record.leaf_bytes).map_err(&refuse)?;
-            if stored.seq != record.seq || stored.account != account.name {
+            if stored.seq() != record.seq || stored.account() != account.name {
                 return Err(refuse(format!(
                     "its leaf names seq {} of account {:?}",
-                    stored.seq, stored.account
+                    stored.seq(),
+                    stored.account()
                 )));
             }
             if stored.leaf_bytes() != record.leaf_bytes {

@@ -64,20 +64,20 @@ impl Rows {
         leaf_bytes: Vec<u8>,
         hash: [u8; 32],
     ) {
-        let event = &stored.event;
+        let event = stored.event();
         self.account_id.push(account_id);
-        self.seq.push(stored.seq as i64);
-        self.time.push(event.time.micros());
-        self.event_id.push(event.id.clone());
-        self.event_type.push(event.event_type.clone());
-        self.action.push(event.action.clone());
-        self.actor_id.push(event.actor.id.clone());
-        self.project.push(event.project.clone());
-        self.app.push(event.app.clone());
-        self.version.push(event.version.clone());
+        self.seq.push(stored.seq() as i64);
+        self.time.push(event.time().micros());
+        self.event_id.push(event.id().to_string());
+        self.event_type.push(event.event_type().to_string());
+        self.action.push(event.action().to_string());
+        self.actor_id.push(event.actor().id.clone());
+        self.project.push(event.project().map(str::to_string));
+        self.app.push(event.app().map(str::to_string));
+        self.version.push(event.version().map(str::to_string));
         self.target_id
-            .push(event.target.as_ref().and_then(|t| t.id.clone()));
-        self.received_at.push(stored.received_at.micros());
+            .push(event.target().and_then(|t| t.id.clone()));
+        self.received_at.push(stored.received_at().micros());
         self.leaf.push(leaf_bytes);
         self.leaf_hash.push(hash.to_vec());
     }
@@ -176,16 +176,16 @@ async fn write_group(pool: &Pool, group: &[AppendRequest]) -> Result<Vec<Outcome
                 Planned::Existing(receipt) => receipt,
                 Planned::SameAs(earlier) => receipts[earlier].clone(),
                 Planned::New(seq) => {
-                    let stored = StoredEvent {
-                        account: request.account.name.clone(),
+                    let stored = StoredEvent::new(
+                        request.account.name.clone(),
                         seq,
                         received_at,
-                        event: event.clone(),
-                    };
+                        event.clone(),
+                    );
                     let leaf_bytes = stored.leaf_bytes();
                     let hash = leaf::leaf_hash(&leaf_bytes);
                     known.insert(
-                        (account_id, event.id.clone()),
+                        (account_id, event.id().to_string()),
                         Known {
                             seq,
                             leaf_bytes: leaf_bytes.clone(),
@@ -196,7 +196,7 @@ async fn write_group(pool: &Pool, group: &[AppendRequest]) -> Result<Vec<Outcome
                     tree.add_leaf(&tx, account_id, seq as i64 - 1, hash).await?;
                     assigned = seq + 1;
                     Receipt {
-                        id: event.id.clone(),
+                        id: event.id().to_string(),
                         seq,
                         hash,
                         created: true,
@@ -237,7 +237,7 @@ async fn find_known(
         wanted
             .entry(request.account.id)
             .or_default()
-            .extend(request.events.iter().map(|e| e.id.clone()));
+            .extend(request.events.iter().map(|e| e.id().to_string()));
     }
     let mut known = HashMap::new();
     for (account_id, ids) in wanted {

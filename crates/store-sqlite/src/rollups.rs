@@ -31,13 +31,13 @@ pub struct DayCounts<'a> {
 
 impl<'a> DayCounts<'a> {
     pub fn add(&mut self, account: i64, event: &'a NewEvent) {
-        let day = event.time.micros().div_euclid(DAY);
+        let day = event.time().micros().div_euclid(DAY);
         let key = (
             account,
             day,
-            event.event_type.as_str(),
-            event.action.as_str(),
-            event.project.as_deref(),
+            event.event_type(),
+            event.action(),
+            event.project(),
         );
         *self.counts.entry(key).or_default() += 1;
     }

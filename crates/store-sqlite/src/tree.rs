@@ -48,6 +48,43 @@ impl TreeStore for SqliteStore {
         .await
     }
 
+    async fn read_hash_range(&self, account: AccountId, start: i64, end: i64) -> Result<Vec<Hash>> {
+        self.with_conn(move |conn| {
+            // One range scan of the primary key instead of a lookup per index.
+            let mut select = conn
+                .prepare_cached(
+                    "SELECT hash_index, hash FROM tree_hashes \
+                     WHERE account_id = ?1 AND hash_index >= ?2 AND hash_index < ?3 \
+                     ORDER BY hash_index",
+                )
+                .map_err(sql_error)?;
+            let mut rows = select
+                .query(params![account, start, end])
+                .map_err(sql_error)?;
+            let missing =
+                |index: i64| StoreError::NotFound(format!("no stored hash at index {index}"));
+            let mut hashes = Vec::with_capacity((end - start).max(0) as usize);
+            let mut next = start;
+            while let Some(row) = rows.next().map_err(sql_error)? {
+                let index: i64 = row.get(0).map_err(sql_error)?;
+                if index != next {
+                    return Err(missing(next));
+                }
+                let bytes = row.get_ref(1).map_err(sql_error)?;
+                let bytes = bytes
+                    .as_blob()
+                    .map_err(|e| StoreError::Internal(format!("stored hash {index}: {e}")))?;
+                hashes.push(to_hash(bytes)?);
+                next += 1;
+            }
+            if next < end {
+                return Err(missing(next));
+            }
+            Ok(hashes)
+        })
+        .await
+    }
+
     async fn stored_hash_count(&self, account: AccountId) -> Result<i64> {
         self.with_conn(move |conn| {
             conn.query_row(

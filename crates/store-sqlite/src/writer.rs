@@ -176,27 +176,27 @@ fn write_group(conn: &mut Connection, group: &[AppendRequest]) -> Result<Vec<Out
                     Planned::Existing(receipt) => receipt,
                     Planned::SameAs(earlier) => receipts[earlier].clone(),
                     Planned::New(seq) => {
-                        let stored = StoredEvent {
-                            account: request.account.name.clone(),
+                        let stored = StoredEvent::new(
+                            request.account.name.clone(),
                             seq,
                             received_at,
-                            event: event.clone(),
-                        };
+                            event.clone(),
+                        );
                         let leaf_bytes = stored.leaf_bytes();
                         let hash = leaf::leaf_hash(&leaf_bytes);
                         insert
                             .execute(params![
                                 account_id,
                                 seq as i64,
-                                event.time.micros(),
-                                event.id,
-                                event.event_type,
-                                event.action,
-                                event.actor.id,
-                                event.project,
-                                event.app,
-                                event.version,
-                                event.target.as_ref().and_then(|t| t.id.as_ref()),
+                                event.time().micros(),
+                                event.id(),
+                                event.event_type(),
+                                event.action(),
+                                event.actor().id,
+                                event.project(),
+                                event.app(),
+                                event.version(),
+                                event.target().and_then(|t| t.id.as_deref()),
                                 received_at.micros(),
                                 leaf_bytes,
                                 &hash[..],
@@ -206,7 +206,7 @@ fn write_group(conn: &mut Connection, group: &[AppendRequest]) -> Result<Vec<Out
                         day_counts.add(account_id, event);
                         assigned = seq + 1;
                         Receipt {
-                            id: event.id.clone(),
+                            id: event.id().to_string(),
                             seq,
                             hash,
                             created: true,

@@ -41,25 +41,25 @@ pub fn plan_request(
     for (index, event) in events.iter().enumerate() {
         let conflict = || StoreError::Conflict {
             index,
-            id: event.id.clone(),
+            id: event.id().to_string(),
         };
-        if let Some(&earlier) = in_request.get(event.id.as_str()) {
+        if let Some(&earlier) = in_request.get(event.id()) {
             if event.same_content_as(&events[earlier]) {
                 plan.push(Planned::SameAs(earlier));
                 continue;
             }
             return Err(conflict());
         }
-        in_request.insert(&event.id, index);
-        match lookup(&event.id)? {
+        in_request.insert(event.id(), index);
+        match lookup(event.id())? {
             Some(stored) => {
                 let stored_event = StoredEvent::from_leaf_bytes(&stored.leaf_bytes)
                     .map_err(StoreError::Internal)?;
-                if !event.same_content_as(&stored_event.event) {
+                if !event.same_content_as(stored_event.event()) {
                     return Err(conflict());
                 }
                 plan.push(Planned::Existing(Receipt {
-                    id: event.id.clone(),
+                    id: event.id().to_string(),
                     seq: stored.seq,
                     hash: stored.hash,
                     created: false,

@@ -40,19 +40,19 @@ pub struct IndexedColumns {
 impl IndexedColumns {
     /// What the columns must hold for this stored event.
     pub fn of(event: &StoredEvent) -> Self {
-        let e = &event.event;
+        let e = event.event();
         Self {
-            seq: event.seq,
-            event_id: e.id.clone(),
-            time: e.time.micros(),
-            event_type: e.event_type.clone(),
-            action: e.action.clone(),
-            actor_id: e.actor.id.clone(),
-            project: e.project.clone(),
-            app: e.app.clone(),
-            version: e.version.clone(),
-            target_id: e.target.as_ref().and_then(|t| t.id.clone()),
-            received_at: event.received_at.micros(),
+            seq: event.seq(),
+            event_id: e.id().to_string(),
+            time: e.time().micros(),
+            event_type: e.event_type().to_string(),
+            action: e.action().to_string(),
+            actor_id: e.actor().id.clone(),
+            project: e.project().map(str::to_string),
+            app: e.app().map(str::to_string),
+            version: e.version().map(str::to_string),
+            target_id: e.target().and_then(|t| t.id.clone()),
+            received_at: event.received_at().micros(),
         }
     }
 
@@ -89,6 +89,15 @@ pub trait TreeStore: Send + Sync {
     /// The stored tree hashes at `indexes` (see `merkle::stored_hash_index`),
     /// in order. `NotFound` if any is missing.
     async fn read_hashes(&self, account: AccountId, indexes: &[i64]) -> Result<Vec<Hash>>;
+
+    /// The stored tree hashes at indexes `start..end`, in order; `NotFound`
+    /// if any is missing. What `verify` reads for each page of events; a
+    /// backend overrides it with one range read where that is cheaper than
+    /// looking up each index.
+    async fn read_hash_range(&self, account: AccountId, start: i64, end: i64) -> Result<Vec<Hash>> {
+        let indexes: Vec<i64> = (start..end).collect();
+        self.read_hashes(account, &indexes).await
+    }
 
     /// How many tree hashes the account has stored (for verification).
     async fn stored_hash_count(&self, account: AccountId) -> Result<i64>;

@@ -15,7 +15,7 @@ use axum::Router;
 
 /// Every route of the API and of operations. Each must have its
 /// `#[utoipa::path]` description listed in `openapi::ApiDoc`;
-/// `tests/openapi.rs` reads these `.route` calls and fails otherwise.
+/// `tests/it/openapi.rs` reads these `.route` calls and fails otherwise.
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/api/v1/events", get(events::query).post(events::ingest))

@@ -4,7 +4,7 @@
 //! `api::schema` and `error`. What every authenticated route shares (the
 //! bearer scheme and the answers of the `ApiCaller` extractor and the rate
 //! limiter) is added here once, so no handler can forget it.
-//! `tests/openapi.rs` fails when a route has no description.
+//! `tests/it/openapi.rs` fails when a route has no description.
 
 use crate::api::schema;
 use crate::api::{events, exports, ops, proofs};

@@ -81,9 +81,9 @@ pub struct Row {
 impl Row {
     pub fn from_record(record: &EventRecord) -> Result<Self, String> {
         let stored = StoredEvent::from_leaf_bytes(&record.leaf_bytes)?;
-        let e = stored.event;
+        let e = stored.event();
         let mut changes = Vec::new();
-        let mut other = e.details.clone().unwrap_or_default();
+        let mut other = e.details().cloned().unwrap_or_default();
         if let Some(Value::Array(items)) = other.get("changes") {
             for item in items {
                 match item.as_object() {
@@ -105,31 +105,32 @@ impl Row {
             }
             other.remove("changes");
         }
-        let target = e.target.unwrap_or_default();
-        let context = e.context.unwrap_or_default();
+        let text = |v: Option<&str>| v.unwrap_or_default().to_string();
+        let actor = e.actor();
+        let target = e.target();
         Ok(Row {
-            id: e.id,
-            seq: stored.seq,
-            time: e.time.to_rfc3339(),
-            event_type: e.event_type,
-            action: e.action,
-            project: e.project.unwrap_or_default(),
-            app: e.app.unwrap_or_default(),
-            version: e.version.unwrap_or_default(),
-            actor_label: e
-                .actor
+            id: e.id().to_string(),
+            seq: stored.seq(),
+            time: e.time().to_rfc3339(),
+            event_type: e.event_type().to_string(),
+            action: e.action().to_string(),
+            project: text(e.project()),
+            app: text(e.app()),
+            version: text(e.version()),
+            actor_label: actor
                 .name
-                .clone()
-                .or_else(|| e.actor.email.clone())
-                .unwrap_or_else(|| e.actor.id.clone()),
-            actor_id: e.actor.id,
-            actor_name: e.actor.name.unwrap_or_default(),
-            actor_email: e.actor.email.unwrap_or_default(),
-            target_id: target.id.unwrap_or_default(),
-            target_name: target.name.unwrap_or_default(),
+                .as_deref()
+                .or(actor.email.as_deref())
+                .unwrap_or(&actor.id)
+                .to_string(),
+            actor_id: actor.id.clone(),
+            actor_name: text(actor.name.as_deref()),
+            actor_email: text(actor.email.as_deref()),
+            target_id: text(target.and_then(|t| t.id.as_deref())),
+            target_name: text(target.and_then(|t| t.name.as_deref())),
             changes,
             other_details: (!other.is_empty()).then(|| ValueView::of(Some(&Value::Object(other)))),
-            ip: context.ip.unwrap_or_default(),
+            ip: text(e.context().and_then(|c| c.ip.as_deref())),
         })
     }
 }

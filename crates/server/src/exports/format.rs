@@ -84,32 +84,32 @@ pub fn write_row(
 
 /// The raw values of one event in [`CSV_COLUMNS`] order, before quoting.
 pub fn csv_values(stored: &StoredEvent, hash_hex: &str) -> [String; 17] {
-    let e = &stored.event;
-    let text = |v: &Option<String>| v.clone().unwrap_or_default();
-    let target = e.target.clone().unwrap_or_default();
-    let context = e.context.clone().unwrap_or_default();
+    let e = stored.event();
+    let text = |v: Option<&str>| v.unwrap_or_default().to_string();
+    let actor = e.actor();
+    let target = e.target();
+    let context = e.context();
     let details = e
-        .details
-        .as_ref()
+        .details()
         .map(|d| Value::Object(d.clone()).to_string())
         .unwrap_or_default();
     [
-        e.time.to_rfc3339(),
-        stored.seq.to_string(),
-        e.event_type.clone(),
-        e.action.clone(),
-        text(&e.project),
-        text(&e.app),
-        text(&e.version),
-        e.actor.id.clone(),
-        text(&e.actor.name),
-        text(&e.actor.email),
-        text(&target.id),
-        text(&target.name),
+        e.time().to_rfc3339(),
+        stored.seq().to_string(),
+        e.event_type().to_string(),
+        e.action().to_string(),
+        text(e.project()),
+        text(e.app()),
+        text(e.version()),
+        actor.id.clone(),
+        text(actor.name.as_deref()),
+        text(actor.email.as_deref()),
+        text(target.and_then(|t| t.id.as_deref())),
+        text(target.and_then(|t| t.name.as_deref())),
         details,
-        text(&context.ip),
-        text(&context.user_agent),
-        e.id.clone(),
+        text(context.and_then(|c| c.ip.as_deref())),
+        text(context.and_then(|c| c.user_agent.as_deref())),
+        e.id().to_string(),
         hash_hex.to_string(),
     ]
 }
@@ -148,15 +148,15 @@ mod tests {
             Timestamp::parse("now", "2026-11-25T15:00:00Z").unwrap(),
         )
         .unwrap();
-        let stored = StoredEvent {
-            account: "acme".into(),
+        let stored = StoredEvent::new(
+            "acme",
             seq,
-            received_at: Timestamp::parse("r", "2026-11-25T15:00:01Z").unwrap(),
-            event: parsed,
-        };
+            Timestamp::parse("r", "2026-11-25T15:00:01Z").unwrap(),
+            parsed,
+        );
         EventRecord {
             seq,
-            time: stored.event.time,
+            time: stored.event().time(),
             leaf_hash: stored.leaf_hash(),
             leaf_bytes: stored.leaf_bytes(),
         }

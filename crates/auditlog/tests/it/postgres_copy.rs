@@ -2,10 +2,8 @@
 //! its seq, leaf bytes and hash, the keys still working, and a second run
 //! (a resumed copy) adding nothing.
 
-mod common;
-
+use crate::helpers::{run_cli_on, TestServer};
 use auditlog_store_postgres::test_support::TestDatabase;
-use common::{get, run_cli_on, TestServer};
 use serde_json::Value;
 
 fn printed_key(output: &str, label: &str) -> String {
@@ -22,7 +20,7 @@ async fn all_events(server: &TestServer, key: &str) -> Vec<Value> {
     let mut events = Vec::new();
     let mut path = "/api/v1/events?limit=1000".to_string();
     loop {
-        let (status, page) = get(server, &path, key).await;
+        let (status, page) = server.get(&path, key).await;
         assert_eq!(status, 200, "{page}");
         events.extend(page["events"].as_array().unwrap().iter().cloned());
         match page["next_cursor"].as_str() {
@@ -97,7 +95,7 @@ async fn copy_moves_the_demo_store_to_postgres() {
     // Running it again (as after an interruption) copies nothing new.
     let again = copy(&data_dir, &database.url);
     assert!(again.contains("verified"), "{again}");
-    let (_, histogram) = get(&on_postgres, "/api/v1/events/histogram", &read).await;
+    let (_, histogram) = on_postgres.get("/api/v1/events/histogram", &read).await;
     assert_eq!(histogram["total"], before.len());
 }
 
@@ -124,7 +122,7 @@ async fn copy_refuses_a_missing_source_and_an_embedded_target() {
     );
 
     let data = tempfile::tempdir().unwrap();
-    common::cli(data.path(), &["account", "create", "acme"], "");
+    crate::helpers::cli(data.path(), &["account", "create", "acme"], "");
     let from = data.path().display().to_string();
     let to = empty.path().display().to_string();
     let out = run_cli_on(&[], &["copy", "--from", &from, "--to", &to], "");

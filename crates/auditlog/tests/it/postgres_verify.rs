@@ -2,12 +2,10 @@
 //! database and fails once someone with the owner's rights edits an event
 //! behind the triggers' back.
 
-mod common;
-
+use crate::helpers::{run_cli_on, TestServer};
 use auditlog_store::Store;
 use auditlog_store_postgres::test_support::TestDatabase;
 use auditlog_store_postgres::PgStore;
-use common::{post, run_cli_on, TestServer};
 use serde_json::json;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -26,13 +24,13 @@ async fn verify_catches_an_edited_event_on_postgres() {
     let events: Vec<_> = (0..20)
         .map(|i| json!({"event_type": "Test Case", "action": "Update", "actor": {"id": format!("u-{i}")}}))
         .collect();
-    let (status, body) = post(
-        &server,
-        "/api/v1/events",
-        &account.ingest,
-        &json!({"events": events}),
-    )
-    .await;
+    let (status, body) = server
+        .post(
+            "/api/v1/events",
+            &account.ingest,
+            &json!({"events": events}),
+        )
+        .await;
     assert_eq!(status, 201, "{body}");
     drop(server);
 

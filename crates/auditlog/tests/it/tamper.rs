@@ -2,11 +2,9 @@
 //! (dropping the append-only triggers first), once for each kind of change;
 //! `auditlog verify` must fail and name the entry. An untouched store passes.
 
-mod common;
-
+use crate::helpers::*;
 use auditlog_core::checkpoint::Checkpoint;
 use auditlog_core::{leaf, merkle, note::NoteSigner};
-use common::*;
 use rusqlite::{params, Connection};
 use serde_json::{json, Value};
 use std::path::Path;
@@ -27,33 +25,36 @@ async fn build_store() -> tempfile::TempDir {
         json!({ "events": events })
     };
     assert_eq!(
-        post(&server, "/api/v1/events", &acme.ingest, &batch(1..11, "a"))
+        server
+            .post("/api/v1/events", &acme.ingest, &batch(1..11, "a"))
             .await
             .0,
         201
     );
     assert_eq!(
-        get(&server, "/api/v1/events/a10/proof", &acme.read).await.0,
+        server.get("/api/v1/events/a10/proof", &acme.read).await.0,
         200
     );
     assert_eq!(
-        post(&server, "/api/v1/events", &acme.ingest, &batch(11..16, "a"))
+        server
+            .post("/api/v1/events", &acme.ingest, &batch(11..16, "a"))
             .await
             .0,
         201
     );
     assert_eq!(
-        get(&server, "/api/v1/events/a15/proof", &acme.read).await.0,
+        server.get("/api/v1/events/a15/proof", &acme.read).await.0,
         200
     );
     assert_eq!(
-        post(&server, "/api/v1/events", &beta.ingest, &batch(1..4, "b"))
+        server
+            .post("/api/v1/events", &beta.ingest, &batch(1..4, "b"))
             .await
             .0,
         201
     );
     assert_eq!(
-        get(&server, "/api/v1/events/b3/proof", &beta.read).await.0,
+        server.get("/api/v1/events/b3/proof", &beta.read).await.0,
         200
     );
     server.kill();

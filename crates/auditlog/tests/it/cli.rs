@@ -1,8 +1,6 @@
 //! The operator commands and graceful shutdown, through the real binary.
 
-mod common;
-
-use common::{cli, get, post, run_cli, TestServer};
+use crate::helpers::{cli, run_cli, TestServer};
 use serde_json::json;
 use std::process::Command;
 
@@ -94,9 +92,9 @@ async fn keys_created_while_the_server_runs_work_at_once_and_sigterm_drains() {
     let server = TestServer::start();
     let account = server.account("live");
     let event = json!({"event_type": "Element", "action": "Create", "actor": {"id": "u"}});
-    let (status, _) = post(&server, "/api/v1/events", &account.ingest, &event).await;
+    let (status, _) = server.post("/api/v1/events", &account.ingest, &event).await;
     assert_eq!(status, 201);
-    let (status, page) = get(&server, "/api/v1/events", &account.read).await;
+    let (status, page) = server.get("/api/v1/events", &account.read).await;
     assert_eq!(status, 200);
     assert_eq!(page["events"].as_array().unwrap().len(), 1);
 

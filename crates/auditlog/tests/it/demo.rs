@@ -1,9 +1,7 @@
 //! `serve --demo` on a fresh data directory gives a working account: the
 //! printed read key returns demo events.
 
-mod common;
-
-use common::{get, TestServer};
+use crate::helpers::TestServer;
 
 fn printed_key(output: &str, label: &str) -> String {
     output
@@ -21,14 +19,16 @@ async fn demo_prints_working_keys_and_serves_demo_events() {
     let output = server.startup_output();
     assert!(output.contains("admin@demo.local / "), "{output}");
     let read = printed_key(&output, "read key:");
-    let (status, page) = get(&server, "/api/v1/events", &read).await;
+    let (status, page) = server.get("/api/v1/events", &read).await;
     assert_eq!(status, 200);
     let events = page["events"].as_array().unwrap();
     assert_eq!(events.len(), 50);
     assert!(events.iter().all(|e| e["account"] == "demo"));
-    let (_, hist) = get(&server, "/api/v1/events/histogram", &read).await;
+    let (_, hist) = server.get("/api/v1/events/histogram", &read).await;
     assert_eq!(hist["total"], 10_000);
-    let (_, updates) = get(&server, "/api/v1/events?action=Update&limit=1", &read).await;
+    let (_, updates) = server
+        .get("/api/v1/events?action=Update&limit=1", &read)
+        .await;
     assert!(updates["events"][0]["details"]["changes"]
         .as_array()
         .is_some_and(|c| !c.is_empty()));
@@ -38,11 +38,11 @@ async fn demo_prints_working_keys_and_serves_demo_events() {
     let server = TestServer::start_on(temp.path(), &["--demo"]);
     let output = server.startup_output();
     assert!(output.contains("already exists"), "{output}");
-    let (_, hist) = get(
-        &server,
-        "/api/v1/events/histogram",
-        &printed_key(&output, "read key:"),
-    )
-    .await;
+    let (_, hist) = server
+        .get(
+            "/api/v1/events/histogram",
+            &printed_key(&output, "read key:"),
+        )
+        .await;
     assert_eq!(hist["total"], 10_000);
 }

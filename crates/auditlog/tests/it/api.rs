@@ -1,10 +1,8 @@
 //! The HTTP API driven over real HTTP against the real binary: filters,
 //! paging, idempotency, validation, limits, scopes and account isolation.
 
-mod common;
-
+use crate::helpers::{error_code, TestAccount, TestServer};
 use auditlog_core::{EventFilter, NewEvent, Taxonomy, Timestamp};
-use common::{error_code, get, post, TestAccount, TestServer};
 use serde_json::{json, Value};
 use std::collections::HashMap;
 
@@ -51,13 +49,9 @@ fn varied_events(n: usize, prefix: &str) -> Vec<Value> {
 async fn ingest_all(server: &TestServer, account: &TestAccount, events: &[Value]) -> Vec<u64> {
     let mut seqs = Vec::new();
     for chunk in events.chunks(100) {
-        let (status, body) = post(
-            server,
-            "/api/v1/events",
-            &account.ingest,
-            &json!({"events": chunk}),
-        )
-        .await;
+        let (status, body) = server
+            .post("/api/v1/events", &account.ingest, &json!({"events": chunk}))
+            .await;
         assert_eq!(status, 201, "{body}");
         seqs.extend(
             body["events"]
@@ -83,7 +77,7 @@ async fn page_all(server: &TestServer, key: &str, query: &str, limit: usize) -> 
         if let Some(c) = &cursor {
             path.push_str(&format!("&cursor={c}"));
         }
-        let (status, body) = get(server, &path, key).await;
+        let (status, body) = server.get(&path, key).await;
         assert_eq!(status, 200, "{path}: {body}");
         let events = body["events"].as_array().unwrap();
         assert!(events.len() <= limit);
@@ -166,16 +160,13 @@ async fn every_filter_and_combination_returns_exactly_the_reference_events_newes
         }
         let mut want: Vec<&(NewEvent, u64)> =
             parsed.iter().filter(|(e, _)| filter.matches(e)).collect();
-        want.sort_by_key(|w| std::cmp::Reverse((w.0.time, w.1)));
-        let want_ids: Vec<String> = want.iter().map(|(e, _)| e.id.clone()).collect();
+        want.sort_by_key(|w| std::cmp::Reverse((w.0.time(), w.1)));
+        let want_ids: Vec<String> = want.iter().map(|(e, _)| e.id().to_string()).collect();
         let got = page_all(&server, &account.read, query, 37).await;
         assert_eq!(got, want_ids, "filter {query:?}");
-        let (status, hist) = get(
-            &server,
-            &format!("/api/v1/events/histogram?{query}"),
-            &account.read,
-        )
-        .await;
+        let (status, hist) = server
+            .get(&format!("/api/v1/events/histogram?{query}"), &account.read)
+            .await;
         assert_eq!(status, 200, "{hist}");
         assert_eq!(
             hist["total"].as_u64().unwrap() as usize,
@@ -191,7 +182,7 @@ async fn every_filter_and_combination_returns_exactly_the_reference_events_newes
         assert_eq!(bucket_sum, hist["total"].as_u64().unwrap());
     }
     // Stored in canonical spelling, with the server's fields added.
-    let (_, one) = get(&server, "/api/v1/events/e0", &account.read).await;
+    let (_, one) = server.get("/api/v1/events/e0", &account.read).await;
     assert_eq!(one["event"]["event_type"], "Test Case");
     assert_eq!(one["event"]["action"], "Create");
     assert_eq!(one["event"]["account"], "acme");
@@ -209,7 +200,7 @@ async fn histogram_fills_empty_buckets_and_checks_interval() {
         .map(|(i, t)| json!({"id": format!("h{i}"), "time": t, "event_type": "Element", "action": "Create", "actor": {"id": "u"}}))
         .collect();
     ingest_all(&server, &account, &events).await;
-    let (_, body) = get(&server, "/api/v1/events/histogram", &account.read).await;
+    let (_, body) = server.get("/api/v1/events/histogram", &account.read).await;
     assert_eq!(body["interval"], "day");
     assert_eq!(body["total"], 3);
     let counts: Vec<(String, u64)> = body["buckets"]
@@ -232,24 +223,23 @@ async fn histogram_fills_empty_buckets_and_checks_interval() {
             ("2026-10-04T00:00:00.000000Z".to_string(), 1)
         ]
     );
-    let (_, hourly) = get(
-        &server,
-        "/api/v1/events/histogram?interval=hour&to=2026-10-02T00:00:00Z",
-        &account.read,
-    )
-    .await;
+    let (_, hourly) = server
+        .get(
+            "/api/v1/events/histogram?interval=hour&to=2026-10-02T00:00:00Z",
+            &account.read,
+        )
+        .await;
     assert_eq!(hourly["buckets"].as_array().unwrap().len(), 14);
-    let (status, bad) = get(
-        &server,
-        "/api/v1/events/histogram?interval=month",
-        &account.read,
-    )
-    .await;
+    let (status, bad) = server
+        .get("/api/v1/events/histogram?interval=month", &account.read)
+        .await;
     assert_eq!(
         (status, error_code(&bad).as_str()),
         (400, "invalid_parameter")
     );
-    let (status, bad) = get(&server, "/api/v1/events/histogram?limit=5", &account.read).await;
+    let (status, bad) = server
+        .get("/api/v1/events/histogram?limit=5", &account.read)
+        .await;
     assert_eq!(
         (status, error_code(&bad).as_str()),
         (400, "unknown_parameter")
@@ -310,30 +300,32 @@ async fn idempotency_both_ways() {
     let server = TestServer::start();
     let account = server.account("idem");
     let event = json!({"id": "order-1", "event_type": "Test Plan", "action": "Create", "actor": {"id": "u-1"}, "project": "P"});
-    let (status, first) = post(&server, "/api/v1/events", &account.ingest, &event).await;
+    let (status, first) = server.post("/api/v1/events", &account.ingest, &event).await;
     assert_eq!(status, 201, "{first}");
     // Same id and content (time left to the server both times): the original entry, 200.
-    let (status, again) = post(&server, "/api/v1/events", &account.ingest, &event).await;
+    let (status, again) = server.post("/api/v1/events", &account.ingest, &event).await;
     assert_eq!(status, 200, "{again}");
     assert_eq!(again["events"][0], first["events"][0]);
     // In a batch beside a new event: 201, the repeat keeps its original seq.
     let batch = json!({"events": [event, {"id": "order-2", "event_type": "Test Plan", "action": "Update", "actor": {"id": "u-1"}}]});
-    let (status, mixed) = post(&server, "/api/v1/events", &account.ingest, &batch).await;
+    let (status, mixed) = server.post("/api/v1/events", &account.ingest, &batch).await;
     assert_eq!(status, 201);
     assert_eq!(mixed["events"][0]["seq"], 1);
     assert_eq!(mixed["events"][1]["seq"], 2);
     // Same id, different content: 409, nothing stored.
     let changed = json!({"id": "order-1", "event_type": "Test Plan", "action": "Delete", "actor": {"id": "u-1"}, "project": "P"});
-    let (status, conflict) = post(&server, "/api/v1/events", &account.ingest, &changed).await;
+    let (status, conflict) = server
+        .post("/api/v1/events", &account.ingest, &changed)
+        .await;
     assert_eq!((status, error_code(&conflict).as_str()), (409, "conflict"));
     assert_eq!(conflict["error"]["details"]["id"], "order-1");
     // Within one batch, two different events with one id conflict too.
     let dup = json!({"events": [
         {"id": "x", "event_type": "Element", "action": "Create", "actor": {"id": "a"}},
         {"id": "x", "event_type": "Element", "action": "Delete", "actor": {"id": "a"}}]});
-    let (status, _) = post(&server, "/api/v1/events", &account.ingest, &dup).await;
+    let (status, _) = server.post("/api/v1/events", &account.ingest, &dup).await;
     assert_eq!(status, 409);
-    let (_, all) = get(&server, "/api/v1/events", &account.read).await;
+    let (_, all) = server.get("/api/v1/events", &account.read).await;
     assert_eq!(all["events"].as_array().unwrap().len(), 2);
 }
 
@@ -343,13 +335,13 @@ async fn a_batch_with_one_bad_event_stores_nothing_and_names_the_index() {
     let account = server.account("batch");
     let mut events = varied_events(5, "b");
     events[3]["action"] = json!("Teleport");
-    let (status, body) = post(
-        &server,
-        "/api/v1/events",
-        &account.ingest,
-        &json!({"events": events}),
-    )
-    .await;
+    let (status, body) = server
+        .post(
+            "/api/v1/events",
+            &account.ingest,
+            &json!({"events": events}),
+        )
+        .await;
     assert_eq!(
         (status, error_code(&body).as_str()),
         (422, "invalid_events")
@@ -358,7 +350,7 @@ async fn a_batch_with_one_bad_event_stores_nothing_and_names_the_index() {
     assert_eq!(details.len(), 1);
     assert_eq!(details[0]["index"], 3);
     assert_eq!(details[0]["errors"][0]["field"], "action");
-    let (_, all) = get(&server, "/api/v1/events", &account.read).await;
+    let (_, all) = server.get("/api/v1/events", &account.read).await;
     assert!(all["events"].as_array().unwrap().is_empty());
 }
 
@@ -445,7 +437,7 @@ async fn each_bad_input_class_gets_its_status_and_the_error_shape_with_nothing_s
         "details",
     );
     for (name, body, status, code, field) in cases {
-        let (got, answer) = post(&server, "/api/v1/events", &account.ingest, &body).await;
+        let (got, answer) = server.post("/api/v1/events", &account.ingest, &body).await;
         assert_eq!(got, status, "{name}: {answer}");
         assert_eq!(error_code(&answer), code, "{name}");
         assert_eq!(
@@ -480,13 +472,13 @@ async fn each_bad_input_class_gets_its_status_and_the_error_shape_with_nothing_s
         "unsupported_media_type"
     );
     let too_many: Vec<Value> = (0..1_001).map(|_| good()).collect();
-    let (status, body) = post(
-        &server,
-        "/api/v1/events",
-        &account.ingest,
-        &json!({"events": too_many}),
-    )
-    .await;
+    let (status, body) = server
+        .post(
+            "/api/v1/events",
+            &account.ingest,
+            &json!({"events": too_many}),
+        )
+        .await;
     assert_eq!(
         (status, error_code(&body).as_str()),
         (413, "too_many_events")
@@ -498,13 +490,9 @@ async fn each_bad_input_class_gets_its_status_and_the_error_shape_with_nothing_s
         error_code(&response.json().await.unwrap()),
         "body_too_large"
     );
-    let (status, body) = post(
-        &server,
-        "/api/v1/events",
-        &account.ingest,
-        &json!({"events": []}),
-    )
-    .await;
+    let (status, body) = server
+        .post("/api/v1/events", &account.ingest, &json!({"events": []}))
+        .await;
     assert_eq!((status, error_code(&body).as_str()), (422, "invalid_batch"));
 
     // Bad query parameters: 400 naming the parameter.
@@ -518,13 +506,15 @@ async fn each_bad_input_class_gets_its_status_and_the_error_shape_with_nothing_s
         ("colour=red", "colour"),
         ("event_type=Rocket", "event_type"),
     ] {
-        let (status, body) = get(&server, &format!("/api/v1/events?{query}"), &account.read).await;
+        let (status, body) = server
+            .get(&format!("/api/v1/events?{query}"), &account.read)
+            .await;
         assert_eq!(status, 400, "{query}: {body}");
         error_code(&body);
         assert_eq!(body["error"]["details"]["field"], field, "{query}: {body}");
     }
 
-    let (_, all) = get(&server, "/api/v1/events", &account.read).await;
+    let (_, all) = server.get("/api/v1/events", &account.read).await;
     assert!(
         all["events"].as_array().unwrap().is_empty(),
         "nothing stored: {all}"
@@ -537,7 +527,7 @@ async fn scopes_and_account_isolation_hold() {
     let a = server.account("alpha");
     let b = server.account("beta");
     let event = json!({"id": "secret-1", "event_type": "Access Bridge", "action": "Create", "actor": {"id": "u"}});
-    let (status, _) = post(&server, "/api/v1/events", &a.ingest, &event).await;
+    let (status, _) = server.post("/api/v1/events", &a.ingest, &event).await;
     assert_eq!(status, 201);
 
     let response = server
@@ -551,33 +541,33 @@ async fn scopes_and_account_isolation_hold() {
         error_code(&response.json().await.unwrap()),
         "missing_api_key"
     );
-    let (status, body) = get(&server, "/api/v1/events", "alk_not-a-real-key").await;
+    let (status, body) = server.get("/api/v1/events", "alk_not-a-real-key").await;
     assert_eq!(
         (status, error_code(&body).as_str()),
         (401, "invalid_api_key")
     );
-    let (status, body) = get(&server, "/api/v1/events", &a.ingest).await;
+    let (status, body) = server.get("/api/v1/events", &a.ingest).await;
     assert_eq!(
         (status, error_code(&body).as_str()),
         (403, "insufficient_scope")
     );
-    let (status, body) = post(&server, "/api/v1/events", &a.read, &event).await;
+    let (status, body) = server.post("/api/v1/events", &a.read, &event).await;
     assert_eq!(
         (status, error_code(&body).as_str()),
         (403, "insufficient_scope")
     );
 
-    let (status, body) = get(&server, "/api/v1/events/secret-1", &b.read).await;
+    let (status, body) = server.get("/api/v1/events/secret-1", &b.read).await;
     assert_eq!((status, error_code(&body).as_str()), (404, "not_found"));
-    let (_, list) = get(&server, "/api/v1/events", &b.read).await;
+    let (_, list) = server.get("/api/v1/events", &b.read).await;
     assert!(list["events"].as_array().unwrap().is_empty());
-    let (_, hist) = get(&server, "/api/v1/events/histogram", &b.read).await;
+    let (_, hist) = server.get("/api/v1/events/histogram", &b.read).await;
     assert_eq!(hist["total"], 0);
-    let (status, mine) = get(&server, "/api/v1/events/secret-1", &a.read).await;
+    let (status, mine) = server.get("/api/v1/events/secret-1", &a.read).await;
     assert_eq!(status, 200);
     assert_eq!(mine["event"]["account"], "alpha");
     // The same id in another account is that account's own event.
-    let (status, theirs) = post(&server, "/api/v1/events", &b.ingest, &event).await;
+    let (status, theirs) = server.post("/api/v1/events", &b.ingest, &event).await;
     assert_eq!(status, 201);
     assert_eq!(theirs["events"][0]["seq"], 1);
 }

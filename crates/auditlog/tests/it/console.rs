@@ -3,9 +3,7 @@
 //! failed sign-ins, security headers, escaping and member refusal. The
 //! browser tests (tests/browser) drive the same pages in Chromium.
 
-mod common;
-
-use common::{cli, get, post, TestServer};
+use crate::helpers::TestServer;
 use reqwest::header::{HeaderMap, LOCATION, SET_COOKIE};
 use reqwest::redirect::Policy;
 use serde_json::json;
@@ -129,8 +127,7 @@ fn location(headers: &HeaderMap) -> String {
 }
 
 fn add_user(server: &TestServer, account: &str, email: &str, role: &str) {
-    cli(
-        &server.data_dir,
+    server.cli(
         &[
             "user",
             "create",
@@ -192,12 +189,9 @@ async fn anonymous_visitors_sign_in_and_come_back_with_a_secure_session() {
     assert!(page.contains("ada@acme.test"));
 
     // The sign-in is an Authentication Login event of the account, with IP and user agent.
-    let (_, body) = get(
-        &server,
-        "/api/v1/events?event_type=Authentication",
-        &account.read,
-    )
-    .await;
+    let (_, body) = server
+        .get("/api/v1/events?event_type=Authentication", &account.read)
+        .await;
     let login = &body["events"][0];
     assert_eq!(login["action"], "Login");
     assert!(login["actor"]["id"].as_str().unwrap().starts_with("user:"));
@@ -382,18 +376,18 @@ async fn event_fields_are_escaped() {
     let script = "<script>alert('x')</script>";
     let img = "<img src=x onerror=alert(1)>";
     let quote = "\" onmouseover=\"alert(2)";
-    let (status, _) = post(
-        &server,
-        "/api/v1/events",
-        &account.ingest,
-        &json!({
-            "event_type": "Element", "action": "Update",
-            "actor": {"id": quote, "name": script, "email": img},
-            "project": img, "target": {"id": quote, "name": script},
-            "details": {"changes": [{"field": script, "old": img, "new": {"html": script}}]}
-        }),
-    )
-    .await;
+    let (status, _) = server
+        .post(
+            "/api/v1/events",
+            &account.ingest,
+            &json!({
+                "event_type": "Element", "action": "Update",
+                "actor": {"id": quote, "name": script, "email": img},
+                "project": img, "target": {"id": quote, "name": script},
+                "details": {"changes": [{"field": script, "old": img, "new": {"html": script}}]}
+            }),
+        )
+        .await;
     assert_eq!(status, 201);
     let mut visitor = Visitor::new(&server);
     visitor
@@ -451,9 +445,7 @@ async fn a_session_sees_only_its_own_account() {
         (&acme, "u-acme", "AcmeProject"),
         (&other, "u-other", "OtherProject"),
     ] {
-        let (status, _) = post(
-            &server,
-            "/api/v1/events",
+        let (status, _) = server.post("/api/v1/events",
             &account.ingest,
             &json!({"event_type": "Element", "action": "Create", "actor": {"id": actor}, "project": project, "target": {"id": format!("T-{actor}")}}),
         )
@@ -484,13 +476,13 @@ async fn exports_from_the_console_need_the_csrf_token_and_the_admin_role() {
     add_user(&server, "acme", "ada@acme.test", "admin");
     add_user(&server, "acme", "mia@acme.test", "member");
     add_user(&server, "other", "bob@other.test", "admin");
-    let (status, _) = post(
-        &server,
-        "/api/v1/events",
-        &acme.ingest,
-        &json!({"event_type": "Element", "action": "Create", "actor": {"id": "u-1"}}),
-    )
-    .await;
+    let (status, _) = server
+        .post(
+            "/api/v1/events",
+            &acme.ingest,
+            &json!({"event_type": "Element", "action": "Create", "actor": {"id": "u-1"}}),
+        )
+        .await;
     assert_eq!(status, 201);
     let mut admin = Visitor::new(&server);
     admin.sign_in("acme", "ada@acme.test", PASSWORD, "/").await;
@@ -511,7 +503,7 @@ async fn exports_from_the_console_need_the_csrf_token_and_the_admin_role() {
         )
         .await;
     assert_eq!(status, 403, "{body}");
-    let (_, jobs) = get(&server, "/api/v1/exports", &acme.read).await;
+    let (_, jobs) = server.get("/api/v1/exports", &acme.read).await;
     assert_eq!(
         jobs["exports"].as_array().unwrap().len(),
         0,
@@ -529,7 +521,7 @@ async fn exports_from_the_console_need_the_csrf_token_and_the_admin_role() {
         location(&headers),
         "/settings/audit-logs?event_type=Element&export=started"
     );
-    let (_, jobs) = get(&server, "/api/v1/exports", &acme.read).await;
+    let (_, jobs) = server.get("/api/v1/exports", &acme.read).await;
     let job = &jobs["exports"][0];
     assert_eq!(job["format"], "csv");
     assert_eq!(job["filters"]["event_type"], json!(["Element"]));

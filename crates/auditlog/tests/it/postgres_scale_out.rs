@@ -4,10 +4,8 @@
 //! created through one server is completed and downloadable through the
 //! other (the export directory is shared).
 
-mod common;
-
+use crate::helpers::TestServer;
 use auditlog_store_postgres::test_support::TestDatabase;
-use common::{get, post, TestServer};
 use serde_json::json;
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
@@ -63,8 +61,9 @@ async fn two_servers_on_one_database_share_seqs_and_exports() {
                         })
                     })
                     .collect();
-                let (status, body) =
-                    post(server, "/api/v1/events", &key, &json!({ "events": events })).await;
+                let (status, body) = server
+                    .post("/api/v1/events", &key, &json!({ "events": events }))
+                    .await;
                 assert_eq!(status, 201, "{body}");
                 for receipt in body["events"].as_array().unwrap() {
                     acknowledged.push((
@@ -95,7 +94,7 @@ async fn two_servers_on_one_database_share_seqs_and_exports() {
     let mut stored: HashMap<String, (u64, String)> = HashMap::new();
     let mut path = "/api/v1/events?limit=100".to_string();
     loop {
-        let (status, page) = get(&servers[1], &path, &account.read).await;
+        let (status, page) = servers[1].get(&path, &account.read).await;
         assert_eq!(status, 200, "{page}");
         for event in page["events"].as_array().unwrap() {
             stored.insert(
@@ -117,21 +116,22 @@ async fn two_servers_on_one_database_share_seqs_and_exports() {
     }
 
     // An export created through the first server ...
-    let (status, created) = post(
-        &servers[0],
-        "/api/v1/exports",
-        &account.read,
-        &json!({"format": "jsonl"}),
-    )
-    .await;
+    let (status, created) = servers[0]
+        .post(
+            "/api/v1/exports",
+            &account.read,
+            &json!({"format": "jsonl"}),
+        )
+        .await;
     assert_eq!(status, 202, "{created}");
     let id = created["export"]["id"].clone();
     // ... is completed (by whichever server's worker claimed it) and
     // downloadable through the second.
     let deadline = Instant::now() + Duration::from_secs(60);
     let export = loop {
-        let (status, body) =
-            get(&servers[1], &format!("/api/v1/exports/{id}"), &account.read).await;
+        let (status, body) = servers[1]
+            .get(&format!("/api/v1/exports/{id}"), &account.read)
+            .await;
         assert_eq!(status, 200, "{body}");
         let state = body["export"]["status"]
             .as_str()
@@ -186,7 +186,7 @@ async fn two_servers_on_one_database_share_seqs_and_exports() {
         "--signing-key-file".to_string(),
         signing_key.clone(),
     ];
-    let verified = common::run_cli_on(&store_args, &["verify"], "");
+    let verified = crate::helpers::run_cli_on(&store_args, &["verify"], "");
     assert!(
         verified.status.success(),
         "verify failed: {}{}",

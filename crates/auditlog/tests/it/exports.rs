@@ -4,10 +4,8 @@
 //! accounts, restart safety after SIGKILL, the CLI, and the `Audit Log`
 //! events of every export and download.
 
-mod common;
-
+use crate::helpers::{error_code, TestServer};
 use auditlog_core::{EventFilter, NewEvent, Taxonomy, Timestamp};
-use common::{cli, error_code, get, post, TestServer};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 use std::io::Read;
@@ -63,7 +61,9 @@ async fn send(server: &TestServer, key: &str, events: Vec<Value>) -> Vec<Sent> {
     let mut sent = Vec::new();
     let now = Timestamp::now();
     for batch in events.chunks(1_000) {
-        let (status, body) = post(server, "/api/v1/events", key, &json!({"events": batch})).await;
+        let (status, body) = server
+            .post("/api/v1/events", key, &json!({"events": batch}))
+            .await;
         assert_eq!(status, 201, "{body}");
         for (value, receipt) in batch.iter().zip(body["events"].as_array().unwrap()) {
             sent.push(Sent {
@@ -85,7 +85,7 @@ fn reference(sent: &[Sent], filter: &Value) -> Vec<Sent> {
         .filter(|s| filter.matches(&s.event))
         .cloned()
         .collect();
-    chosen.sort_by_key(|s| std::cmp::Reverse((s.event.time, s.seq)));
+    chosen.sort_by_key(|s| std::cmp::Reverse((s.event.time(), s.seq)));
     chosen
 }
 
@@ -158,7 +158,7 @@ fn gunzip(bytes: &[u8]) -> Vec<u8> {
 }
 
 async fn create_export(server: &TestServer, key: &str, body: Value) -> Value {
-    let (status, answer) = post(server, "/api/v1/exports", key, &body).await;
+    let (status, answer) = server.post("/api/v1/exports", key, &body).await;
     assert_eq!(status, 202, "{answer}");
     assert_eq!(answer["export"]["status"], "queued");
     answer["export"].clone()
@@ -174,7 +174,7 @@ async fn wait_for(
 ) -> Value {
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
-        let (status, body) = get(server, &format!("/api/v1/exports/{id}"), key).await;
+        let (status, body) = server.get(&format!("/api/v1/exports/{id}"), key).await;
         assert_eq!(status, 200, "{body}");
         if done(&body["export"]) {
             return body["export"].clone();
@@ -236,12 +236,12 @@ async fn fetch_file(server: &TestServer, key: &str, export: &Value, extension: &
 }
 
 async fn audit_events(server: &TestServer, key: &str, action: &str) -> Vec<Value> {
-    let (status, body) = get(
-        server,
-        &format!("/api/v1/events?event_type=Audit%20Log&action={action}&limit=1000"),
-        key,
-    )
-    .await;
+    let (status, body) = server
+        .get(
+            &format!("/api/v1/events?event_type=Audit%20Log&action={action}&limit=1000"),
+            key,
+        )
+        .await;
     assert_eq!(status, 200, "{body}");
     body["events"].as_array().unwrap().clone()
 }
@@ -333,7 +333,7 @@ async fn exports_hold_exactly_the_reference_events_and_are_audited() {
     }
 
     // The list: newest first.
-    let (status, list) = get(&server, "/api/v1/exports", &acme.read).await;
+    let (status, list) = server.get("/api/v1/exports", &acme.read).await;
     assert_eq!(status, 200);
     let ids: Vec<&Value> = list["exports"]
         .as_array()
@@ -412,11 +412,11 @@ async fn not_ready_is_409_expired_is_410_and_other_accounts_see_nothing() {
         format!("/api/v1/exports/{id}"),
         format!("/api/v1/exports/{id}/download"),
     ] {
-        let (status, body) = get(&server, &path, &other.read).await;
+        let (status, body) = server.get(&path, &other.read).await;
         assert_eq!(status, 404, "{path}: {body}");
         error_code(&body);
     }
-    let (_, list) = get(&server, "/api/v1/exports", &other.read).await;
+    let (_, list) = server.get("/api/v1/exports", &other.read).await;
     assert_eq!(list["exports"], json!([]));
 
     let done = completed(&server, &acme.read, id).await;
@@ -495,23 +495,19 @@ async fn bad_requests_name_the_field() {
             "from",
         ),
     ] {
-        let (got, answer) = post(&server, "/api/v1/exports", &acme.read, &body).await;
+        let (got, answer) = server.post("/api/v1/exports", &acme.read, &body).await;
         assert_eq!(got, status, "{body}: {answer}");
         error_code(&answer);
         assert_eq!(answer["error"]["details"]["field"], field, "{answer}");
     }
-    let (status, answer) = post(
-        &server,
-        "/api/v1/exports",
-        &acme.ingest,
-        &json!({"format": "csv"}),
-    )
-    .await;
+    let (status, answer) = server
+        .post("/api/v1/exports", &acme.ingest, &json!({"format": "csv"}))
+        .await;
     assert_eq!(
         (status, error_code(&answer).as_str()),
         (403, "insufficient_scope")
     );
-    let (status, _) = get(&server, "/api/v1/exports/nope", &acme.read).await;
+    let (status, _) = server.get("/api/v1/exports/nope", &acme.read).await;
     assert_eq!(status, 404);
 }
 
@@ -522,8 +518,7 @@ async fn the_cli_writes_the_same_files() {
     let sent = send(&server, &acme.ingest, fixture(1_200, 0)).await;
     let dir = server.data_dir.clone();
     let csv_path = dir.join("out.csv");
-    cli(
-        &dir,
+    server.cli(
         &[
             "export",
             "--account",
@@ -549,8 +544,7 @@ async fn the_cli_writes_the_same_files() {
     assert_csv_is(&std::fs::read(&csv_path).unwrap(), &expected);
 
     let gz_path = dir.join("out.jsonl.gz");
-    cli(
-        &dir,
+    server.cli(
         &[
             "export",
             "--account",

@@ -8,14 +8,12 @@
 //! and restart while full, an export into a full export directory, and a
 //! PostgreSQL transaction that fails midway.
 
-mod common;
-
+use crate::helpers::*;
 use auditlog_core::checkpoint::Checkpoint;
 use auditlog_core::merkle;
 use auditlog_core::note::NoteVerifier;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine;
-use common::*;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -227,7 +225,7 @@ async fn stored_events(server: &TestServer, account: &TestAccount) -> BTreeMap<S
     let mut cursor = String::new();
     loop {
         let path = format!("/api/v1/events?limit=1000{cursor}");
-        let (status, page) = get(server, &path, &account.read).await;
+        let (status, page) = server.get(&path, &account.read).await;
         assert_eq!(status, 200, "{page}");
         for e in page["events"].as_array().unwrap() {
             stored.insert(
@@ -294,7 +292,9 @@ async fn assert_provable(server: &TestServer, account: &TestAccount, id: &str, s
         .await
         .unwrap();
     let verifier = NoteVerifier::parse(&response.text().await.unwrap()).unwrap();
-    let (status, proof) = get(server, &format!("/api/v1/events/{id}/proof"), &account.read).await;
+    let (status, proof) = server
+        .get(&format!("/api/v1/events/{id}/proof"), &account.read)
+        .await;
     assert_eq!(status, 200, "{proof}");
     let checkpoint = Checkpoint::open(proof["checkpoint"].as_str().unwrap(), &verifier).unwrap();
     let leaf = BASE64.decode(proof["leaf"].as_str().unwrap()).unwrap();
@@ -438,16 +438,13 @@ async fn a_full_disk_answers_503_stores_nothing_partial_and_recovers_without_res
 
     // Reads still work; /readyz reports that writes fail.
     assert_stored_exactly(&server, &account, &acknowledged).await;
-    let (status, ready) = get(&server, "/readyz", "").await;
+    let (status, ready) = server.get("/readyz", "").await;
     assert_eq!(status, 200, "{ready}");
     assert_eq!(ready["storage_writes"]["status"], "full", "{ready}");
     for attempt in refused.iter().take(5) {
-        let (status, body) = get(
-            &server,
-            &format!("/api/v1/events/{}", attempt.ids[0]),
-            &account.read,
-        )
-        .await;
+        let (status, body) = server
+            .get(&format!("/api/v1/events/{}", attempt.ids[0]), &account.read)
+            .await;
         assert_eq!(
             status, 404,
             "an event of a refused request is stored: {body}"
@@ -492,7 +489,7 @@ async fn a_full_disk_answers_503_stores_nothing_partial_and_recovers_without_res
     let retried = refused.iter().find(|a| a.batch).unwrap();
     let again = send_to(&server, &account, retried.ids.clone(), true).await;
     acknowledged.extend(receipts(&again));
-    let (status, ready) = get(&server, "/readyz", "").await;
+    let (status, ready) = server.get("/readyz", "").await;
     assert_eq!(
         (status, &ready["storage_writes"]["status"]),
         (200, &json!("ok")),
@@ -581,7 +578,7 @@ async fn an_export_into_a_full_directory_fails_cleanly() {
         leftovers.is_empty(),
         "partial export files left: {leftovers:?}"
     );
-    let (status, _) = get(&server, "/healthz", "").await;
+    let (status, _) = server.get("/healthz", "").await;
     assert_eq!(status, 200);
 
     disk.resize("8m");
@@ -592,18 +589,16 @@ async fn an_export_into_a_full_directory_fails_cleanly() {
 
 /// Creates a CSV export and waits for it to finish; returns the export.
 async fn run_export(server: &TestServer, account: &TestAccount) -> Value {
-    let (status, created) = post(
-        server,
-        "/api/v1/exports",
-        &account.read,
-        &json!({"format": "csv"}),
-    )
-    .await;
+    let (status, created) = server
+        .post("/api/v1/exports", &account.read, &json!({"format": "csv"}))
+        .await;
     assert_eq!(status, 202, "{created}");
     let id = created["export"]["id"].as_u64().unwrap();
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
-        let (status, body) = get(server, &format!("/api/v1/exports/{id}"), &account.read).await;
+        let (status, body) = server
+            .get(&format!("/api/v1/exports/{id}"), &account.read)
+            .await;
         assert_eq!(status, 200, "{body}");
         let export = body["export"].clone();
         if export["status"] == "completed" || export["status"] == "failed" {
@@ -674,7 +669,7 @@ async fn a_postgres_transaction_that_fails_midway_answers_503_and_stores_nothing
     let batch: Vec<String> = (0..5).map(|i| format!("full-{i}")).collect();
     assert_full(&send_to(&server, &account, batch.clone(), true).await);
     assert_full(&send_to(&server, &account, vec!["full-single".into()], false).await);
-    let (status, ready) = get(&server, "/readyz", "").await;
+    let (status, ready) = server.get("/readyz", "").await;
     assert_eq!(
         (status, &ready["storage_writes"]["status"]),
         (200, &json!("full")),
@@ -718,7 +713,7 @@ async fn a_postgres_transaction_that_fails_midway_answers_503_and_stores_nothing
         (16..=20).collect::<Vec<_>>()
     );
     acknowledged.extend(receipts(&accepted));
-    let (status, ready) = get(&server, "/readyz", "").await;
+    let (status, ready) = server.get("/readyz", "").await;
     assert_eq!(
         (status, &ready["storage_writes"]["status"]),
         (200, &json!("ok")),

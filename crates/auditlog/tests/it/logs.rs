@@ -2,9 +2,7 @@
 //! carries an `x-request-id`, and the JSON log lines written while serving
 //! a request carry the same id.
 
-mod common;
-
-use common::{wait_until_listening, KillOnDrop, BIN};
+use crate::helpers::{wait_until_listening, KillOnDrop, BIN};
 use serde_json::Value;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};

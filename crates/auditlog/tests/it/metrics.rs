@@ -4,9 +4,7 @@
 //! the counts are exactly what was sent, and no label value carries an
 //! account, key, user, event id or raw URI.
 
-mod common;
-
-use common::*;
+use crate::helpers::*;
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
@@ -265,12 +263,13 @@ async fn metrics_count_exactly_what_was_sent_with_bounded_labels() {
     let ingest = "/api/v1/events";
 
     // Accepted: one event, a batch of three, the first again (idempotent).
-    let (status, body) = post(&server, ingest, &acme.ingest, &event("ev-one-1")).await;
+    let (status, body) = server.post(ingest, &acme.ingest, &event("ev-one-1")).await;
     assert_eq!(status, 201, "{body}");
     let batch = json!({"events": [event("ev-batch-1"), event("ev-batch-2"), event("ev-batch-3")]});
-    assert_eq!(post(&server, ingest, &acme.ingest, &batch).await.0, 201);
+    assert_eq!(server.post(ingest, &acme.ingest, &batch).await.0, 201);
     assert_eq!(
-        post(&server, ingest, &acme.ingest, &event("ev-one-1"))
+        server
+            .post(ingest, &acme.ingest, &event("ev-one-1"))
             .await
             .0,
         200
@@ -279,9 +278,9 @@ async fn metrics_count_exactly_what_was_sent_with_bounded_labels() {
     // Rejected: three invalid, two unauthorized, one too large.
     let mut invalid = event("ev-bad-1");
     invalid["action"] = json!("Explode");
-    assert_eq!(post(&server, ingest, &acme.ingest, &invalid).await.0, 422);
+    assert_eq!(server.post(ingest, &acme.ingest, &invalid).await.0, 422);
     let half_bad = json!({"events": [event("ev-bad-2"), invalid]});
-    assert_eq!(post(&server, ingest, &acme.ingest, &half_bad).await.0, 422);
+    assert_eq!(server.post(ingest, &acme.ingest, &half_bad).await.0, 422);
     let malformed = server
         .http
         .post(server.url(ingest))
@@ -294,69 +293,57 @@ async fn metrics_count_exactly_what_was_sent_with_bounded_labels() {
     assert_eq!(malformed.status().as_u16(), 400);
     let unknown_key = "alk_thisisnotakeyatall0000000000000000000";
     assert_eq!(
-        post(&server, ingest, unknown_key, &event("ev-x")).await.0,
+        server.post(ingest, unknown_key, &event("ev-x")).await.0,
         401
     );
-    assert_eq!(
-        post(&server, ingest, &acme.read, &event("ev-y")).await.0,
-        403
-    );
+    assert_eq!(server.post(ingest, &acme.read, &event("ev-y")).await.0, 403);
     let too_many: Vec<Value> = (0..1_001).map(|i| event(&format!("ev-many-{i}"))).collect();
-    let (status, _) = post(&server, ingest, &acme.ingest, &json!({"events": too_many})).await;
+    let (status, _) = server
+        .post(ingest, &acme.ingest, &json!({"events": too_many}))
+        .await;
     assert_eq!(status, 413);
 
     // Queries: a first page, a filtered page, one event, a histogram.
-    let (status, page) = get(&server, "/api/v1/events?limit=2", &acme.read).await;
+    let (status, page) = server.get("/api/v1/events?limit=2", &acme.read).await;
     assert_eq!(status, 200);
     let cursor = page["next_cursor"].as_str().unwrap().to_string();
     assert_eq!(
-        get(
-            &server,
-            &format!("/api/v1/events?limit=2&cursor={cursor}"),
-            &acme.read
-        )
-        .await
-        .0,
+        server
+            .get(
+                &format!("/api/v1/events?limit=2&cursor={cursor}"),
+                &acme.read
+            )
+            .await
+            .0,
         200
     );
     let filtered = "/api/v1/events?user=u-metrics-secret&project=Checkout";
-    assert_eq!(get(&server, filtered, &acme.read).await.0, 200);
+    assert_eq!(server.get(filtered, &acme.read).await.0, 200);
     assert_eq!(
-        get(&server, "/api/v1/events/ev-batch-2", &acme.read)
+        server.get("/api/v1/events/ev-batch-2", &acme.read).await.0,
+        200
+    );
+    assert_eq!(
+        server
+            .get("/api/v1/events/histogram?interval=hour", &acme.read)
             .await
             .0,
         200
     );
     assert_eq!(
-        get(
-            &server,
-            "/api/v1/events/histogram?interval=hour",
-            &acme.read
-        )
-        .await
-        .0,
-        200
-    );
-    assert_eq!(
-        get(&server, "/api/v1/no-such/ev-batch-3", &acme.read)
-            .await
-            .0,
+        server.get("/api/v1/no-such/ev-batch-3", &acme.read).await.0,
         404
     );
 
     // An export, run to completion by the worker.
-    let (status, created) = post(
-        &server,
-        "/api/v1/exports",
-        &acme.read,
-        &json!({"format": "csv"}),
-    )
-    .await;
+    let (status, created) = server
+        .post("/api/v1/exports", &acme.read, &json!({"format": "csv"}))
+        .await;
     assert_eq!(status, 202, "{created}");
     let export_path = format!("/api/v1/exports/{}", created["export"]["id"]);
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
-        let (status, body) = get(&server, &export_path, &acme.read).await;
+        let (status, body) = server.get(&export_path, &acme.read).await;
         assert_eq!(status, 200, "{body}");
         if body["export"]["status"] == "completed" {
             break;
@@ -582,10 +569,12 @@ async fn a_rate_limited_ingest_counts_as_rate_limited() {
     );
     let acme = server.account("acme");
     let statuses = [
-        post(&server, "/api/v1/events", &acme.ingest, &event("ev-rl-1"))
+        server
+            .post("/api/v1/events", &acme.ingest, &event("ev-rl-1"))
             .await
             .0,
-        post(&server, "/api/v1/events", &acme.ingest, &event("ev-rl-2"))
+        server
+            .post("/api/v1/events", &acme.ingest, &event("ev-rl-2"))
             .await
             .0,
     ];

@@ -3,14 +3,12 @@
 //! verify offline (with our verifier and with Go's reference one), refusal
 //! to sign after a rollback, and export bundles checked by `verify-export`.
 
-mod common;
-
+use crate::helpers::*;
 use auditlog_core::checkpoint::Checkpoint;
 use auditlog_core::merkle;
 use auditlog_core::note::NoteVerifier;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine;
-use common::*;
 use serde_json::{json, Value};
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -30,13 +28,13 @@ async fn ingest(server: &TestServer, account: &TestAccount, ids: std::ops::Range
             )
         })
         .collect();
-    let (status, body) = post(
-        server,
-        "/api/v1/events",
-        &account.ingest,
-        &json!({"events": events}),
-    )
-    .await;
+    let (status, body) = server
+        .post(
+            "/api/v1/events",
+            &account.ingest,
+            &json!({"events": events}),
+        )
+        .await;
     assert_eq!(status, 201, "{body}");
 }
 
@@ -100,7 +98,7 @@ async fn proofs_have_spec_shapes_and_verify_offline() {
     assert!(vkey.starts_with("auditlog+"));
 
     // An inclusion proof, signed on demand, verifies against its checkpoint.
-    let (status, proof) = get(&server, "/api/v1/events/e3/proof", &acme.read).await;
+    let (status, proof) = server.get("/api/v1/events/e3/proof", &acme.read).await;
     assert_eq!(status, 200, "{proof}");
     let checkpoint = Checkpoint::open(proof["checkpoint"].as_str().unwrap(), &verifier).unwrap();
     assert_eq!(checkpoint.origin, "auditlog/acme");
@@ -108,7 +106,7 @@ async fn proofs_have_spec_shapes_and_verify_offline() {
     assert_eq!(proof["tree_size"], 5);
     assert_eq!(proof["leaf_index"], 2);
     let leaf = BASE64.decode(proof["leaf"].as_str().unwrap()).unwrap();
-    let (_, stored) = get(&server, "/api/v1/events/e3", &acme.read).await;
+    let (_, stored) = server.get("/api/v1/events/e3", &acme.read).await;
     assert_eq!(
         stored["event"]["hash"],
         auditlog_core::leaf::to_hex(&merkle::leaf_hash(&leaf))
@@ -128,12 +126,9 @@ async fn proofs_have_spec_shapes_and_verify_offline() {
     let newer = Checkpoint::open(&note, &verifier).unwrap();
 
     // Consistency between the two signed sizes verifies.
-    let (status, consistency) = get(
-        &server,
-        "/api/v1/proofs/consistency?from=5&to=8",
-        &acme.read,
-    )
-    .await;
+    let (status, consistency) = server
+        .get("/api/v1/proofs/consistency?from=5&to=8", &acme.read)
+        .await;
     assert_eq!(status, 200, "{consistency}");
     assert_eq!(
         (consistency["from"].clone(), consistency["to"].clone()),
@@ -152,7 +147,7 @@ async fn proofs_have_spec_shapes_and_verify_offline() {
     let (status, old) = get_text(&server, "/api/v1/checkpoint?size=5", Some(&acme.read)).await;
     assert_eq!(status, 200);
     assert_eq!(old, proof["checkpoint"].as_str().unwrap());
-    let (status, _) = get(&server, "/api/v1/checkpoint?size=6", &acme.read).await;
+    let (status, _) = server.get("/api/v1/checkpoint?size=6", &acme.read).await;
     assert_eq!(status, 404);
 
     // Bad requests name the parameter; scopes and accounts are enforced.
@@ -165,22 +160,22 @@ async fn proofs_have_spec_shapes_and_verify_offline() {
         ("/api/v1/checkpoint?size=-1", "size"),
         ("/api/v1/checkpoint?sise=1", "sise"),
     ] {
-        let (status, body) = get(&server, path, &acme.read).await;
+        let (status, body) = server.get(path, &acme.read).await;
         assert_eq!(status, 400, "{path}: {body}");
         assert_eq!(body["error"]["details"]["field"], field, "{path}: {body}");
         error_code(&body);
     }
-    let (status, body) = get(&server, "/api/v1/events/e3/proof", &acme.ingest).await;
+    let (status, body) = server.get("/api/v1/events/e3/proof", &acme.ingest).await;
     assert_eq!(status, 403, "{body}");
-    let (status, _) = get(&server, "/api/v1/checkpoint", "alk_wrong").await;
+    let (status, _) = server.get("/api/v1/checkpoint", "alk_wrong").await;
     assert_eq!(status, 401);
-    let (status, body) = get(&server, "/api/v1/events/e3/proof", &other.read).await;
+    let (status, body) = server.get("/api/v1/events/e3/proof", &other.read).await;
     assert_eq!(status, 404, "{body}");
-    let (status, body) = get(&server, "/api/v1/checkpoint", &other.read).await;
+    let (status, body) = server.get("/api/v1/checkpoint", &other.read).await;
     assert_eq!(status, 404, "an empty account has no checkpoint: {body}");
 
     // The OpenAPI description lists the proof routes.
-    let (_, openapi) = get(&server, "/api/v1/openapi.json", &acme.read).await;
+    let (_, openapi) = server.get("/api/v1/openapi.json", &acme.read).await;
     for path in [
         "/api/v1/public-key",
         "/api/v1/checkpoint",
@@ -279,7 +274,7 @@ async fn a_rolled_back_store_is_refused_and_reported() {
     let acme = server.account("acme");
     ingest(&server, &acme, 1..6).await;
     assert_eq!(
-        get(&server, "/api/v1/events/e5/proof", &acme.read).await.0,
+        server.get("/api/v1/events/e5/proof", &acme.read).await.0,
         200
     );
     server.kill();
@@ -287,9 +282,9 @@ async fn a_rolled_back_store_is_refused_and_reported() {
 
     let mut server = TestServer::start_on(dir.path(), &[]);
     ingest(&server, &acme, 6..11).await;
-    let (status, proof) = get(&server, "/api/v1/events/e10/proof", &acme.read).await;
+    let (status, proof) = server.get("/api/v1/events/e10/proof", &acme.read).await;
     assert_eq!((status, proof["tree_size"].clone()), (200, json!(10)));
-    assert_eq!(get(&server, "/readyz", "").await.0, 200);
+    assert_eq!(server.get("/readyz", "").await.0, 200);
     server.kill();
 
     // Restore the older database (the signing key and its heads file stay).
@@ -309,7 +304,7 @@ async fn a_rolled_back_store_is_refused_and_reported() {
     ingest(&server, &acme, 20..22).await;
     let start = Instant::now();
     let ready = loop {
-        let (status, body) = get(&server, "/readyz", "").await;
+        let (status, body) = server.get("/readyz", "").await;
         if status == 503 {
             break body;
         }
@@ -324,14 +319,12 @@ async fn a_rolled_back_store_is_refused_and_reported() {
         ready["reason"].as_str().unwrap().contains("rolled back"),
         "{ready}"
     );
-    let (status, body) = get(&server, "/api/v1/events/e21/proof", &acme.read).await;
+    let (status, body) = server.get("/api/v1/events/e21/proof", &acme.read).await;
     assert_eq!(status, 503, "{body}");
     assert_eq!(error_code(&body), "signing_refused");
     // Nothing was signed for the rolled-back tree.
     assert_eq!(
-        get(&server, "/api/v1/checkpoint?size=7", &acme.read)
-            .await
-            .0,
+        server.get("/api/v1/checkpoint?size=7", &acme.read).await.0,
         404
     );
 }
@@ -454,27 +447,29 @@ async fn bundle_exports_through_the_api_verify_offline() {
     let server = TestServer::start();
     let acme = server.account("acme");
     ingest(&server, &acme, 1..21).await;
-    let (status, body) = post(
-        &server,
-        "/api/v1/exports",
-        &acme.read,
-        &json!({"format": "bundle", "compression": "gzip"}),
-    )
-    .await;
+    let (status, body) = server
+        .post(
+            "/api/v1/exports",
+            &acme.read,
+            &json!({"format": "bundle", "compression": "gzip"}),
+        )
+        .await;
     assert_eq!(status, 422, "{body}");
     assert_eq!(body["error"]["details"]["field"], "compression");
-    let (status, created) = post(
-        &server,
-        "/api/v1/exports",
-        &acme.read,
-        &json!({"format": "bundle", "filters": {"action": ["Create"]}}),
-    )
-    .await;
+    let (status, created) = server
+        .post(
+            "/api/v1/exports",
+            &acme.read,
+            &json!({"format": "bundle", "filters": {"action": ["Create"]}}),
+        )
+        .await;
     assert_eq!(status, 202, "{created}");
     let id = created["export"]["id"].clone();
     let start = Instant::now();
     let export = loop {
-        let (_, body) = get(&server, &format!("/api/v1/exports/{id}"), &acme.read).await;
+        let (_, body) = server
+            .get(&format!("/api/v1/exports/{id}"), &acme.read)
+            .await;
         match body["export"]["status"].as_str() {
             Some("completed") => break body["export"].clone(),
             Some("failed") => panic!("bundle export failed: {body}"),

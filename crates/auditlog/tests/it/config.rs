@@ -1,9 +1,7 @@
 //! The layered configuration through the real binary: file, environment
 //! and flags together, the errors, the example and the secrets.
 
-mod common;
-
-use common::{wait_until_listening, KillOnDrop, BIN};
+use crate::helpers::{wait_until_listening, KillOnDrop, BIN};
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
@@ -245,7 +243,7 @@ fn the_database_password_is_never_printed() {
 #[tokio::test]
 async fn serve_enforces_the_configured_rate_limit() {
     let dir = tempfile::tempdir().unwrap();
-    let server = common::TestServer::start_on(
+    let server = crate::helpers::TestServer::start_on(
         dir.path(),
         &["--rate-limit-per-second", "1", "--rate-limit-burst", "2"],
     );

@@ -1,6 +1,6 @@
-//! Test harness: runs the real `auditlog` binary on a fresh data directory
-//! and a free port, and talks to it over real HTTP.
-#![allow(dead_code)]
+//! The shared harness: [`TestServer`] runs the real `auditlog` binary on a
+//! fresh data directory (or a PostgreSQL database) and a free port; its
+//! methods talk to it over real HTTP and run the admin commands on its store.
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -168,24 +168,63 @@ impl TestServer {
         format!("{}{}", self.base, path)
     }
 
+    /// Runs an `auditlog` subcommand on this server's store that must
+    /// succeed; returns its stdout.
+    pub fn cli(&self, args: &[&str], stdin: &str) -> String {
+        cli_on(&self.store_args, args, stdin)
+    }
+
     /// Creates an account with an ingest key and a read key.
     pub fn account(&self, name: &str) -> TestAccount {
-        cli_on(&self.store_args, &["account", "create", name], "");
-        let ingest = cli_on(
-            &self.store_args,
+        self.cli(&["account", "create", name], "");
+        let ingest = self.cli(
             &["key", "create", "--account", name, "--scope", "ingest"],
             "",
         );
-        let read = cli_on(
-            &self.store_args,
-            &["key", "create", "--account", name, "--scope", "read"],
-            "",
-        );
+        let read = self.cli(&["key", "create", "--account", name, "--scope", "read"], "");
         TestAccount {
             name: name.into(),
             ingest: ingest.trim().into(),
             read: read.trim().into(),
         }
+    }
+
+    /// POSTs `body` as JSON with `key`; returns status and parsed body.
+    pub async fn post(
+        &self,
+        path: &str,
+        key: &str,
+        body: &serde_json::Value,
+    ) -> (u16, serde_json::Value) {
+        let response = self
+            .http
+            .post(self.url(path))
+            .bearer_auth(key)
+            .json(body)
+            .send()
+            .await
+            .unwrap();
+        let status = response.status().as_u16();
+        (
+            status,
+            response.json().await.unwrap_or(serde_json::Value::Null),
+        )
+    }
+
+    /// GETs `path` with `key`; returns status and parsed body.
+    pub async fn get(&self, path: &str, key: &str) -> (u16, serde_json::Value) {
+        let response = self
+            .http
+            .get(self.url(path))
+            .bearer_auth(key)
+            .send()
+            .await
+            .unwrap();
+        let status = response.status().as_u16();
+        (
+            status,
+            response.json().await.unwrap_or(serde_json::Value::Null),
+        )
     }
 
     /// SIGKILL: no chance to flush anything.
@@ -206,44 +245,6 @@ pub struct TestAccount {
     pub name: String,
     pub ingest: String,
     pub read: String,
-}
-
-/// POSTs `body` as JSON with `key`; returns status and parsed body.
-pub async fn post(
-    server: &TestServer,
-    path: &str,
-    key: &str,
-    body: &serde_json::Value,
-) -> (u16, serde_json::Value) {
-    let response = server
-        .http
-        .post(server.url(path))
-        .bearer_auth(key)
-        .json(body)
-        .send()
-        .await
-        .unwrap();
-    let status = response.status().as_u16();
-    (
-        status,
-        response.json().await.unwrap_or(serde_json::Value::Null),
-    )
-}
-
-/// GETs `path` with `key`; returns status and parsed body.
-pub async fn get(server: &TestServer, path: &str, key: &str) -> (u16, serde_json::Value) {
-    let response = server
-        .http
-        .get(server.url(path))
-        .bearer_auth(key)
-        .send()
-        .await
-        .unwrap();
-    let status = response.status().as_u16();
-    (
-        status,
-        response.json().await.unwrap_or(serde_json::Value::Null),
-    )
 }
 
 /// Checks SPEC.md's error shape and returns the code.

@@ -1,9 +1,7 @@
 //! Durability: every event acknowledged to a client survives SIGKILL of the
 //! server and a restart, and `seq` stays gapless.
 
-mod common;
-
-use common::{get, TestServer};
+use crate::helpers::TestServer;
 use serde_json::{json, Value};
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
@@ -67,12 +65,9 @@ async fn acknowledged_events_survive_sigkill_and_seq_has_no_gaps() {
     let mut stored: Vec<(u64, String)> = Vec::new();
     let mut cursor = String::new();
     loop {
-        let (status, page) = get(
-            &server,
-            &format!("/api/v1/events?limit=1000{cursor}"),
-            &account.read,
-        )
-        .await;
+        let (status, page) = server
+            .get(&format!("/api/v1/events?limit=1000{cursor}"), &account.read)
+            .await;
         assert_eq!(status, 200);
         for e in page["events"].as_array().unwrap() {
             stored.push((

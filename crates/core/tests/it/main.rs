@@ -1,0 +1,4 @@
+//! The integration tests of `auditlog-core`, one module per area (one test
+//! binary for the crate, linked once).
+
+mod leaf_v2_independent;
