@@ -66,6 +66,10 @@ fn main() -> ExitCode {
 /// kept growing: the soak in BENCHMARKS.md ended at 576 MiB with the default
 /// and 167 MiB with two arenas, at the same latencies. Done before any
 /// thread starts; other allocators (musl) have no arenas to cap.
+#[allow(
+    unsafe_code,
+    reason = "mallopt is a C function, so calling it is unsafe; the workspace denies unsafe code elsewhere"
+)]
 fn cap_allocator_arenas() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: mallopt only sets an allocator parameter; it is called before

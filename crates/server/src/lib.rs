@@ -72,10 +72,7 @@ pub fn router(state: AppState) -> Router {
             method_not_allowed_in_error_shape,
         ))
         .layer(axum::middleware::map_response(security_headers))
-        .layer(axum::middleware::from_fn_with_state(
-            state.metrics.clone(),
-            metrics::track_requests,
-        ))
+        .layer(axum::middleware::from_fn(metrics::track_requests))
         .layer(axum::middleware::from_fn(request_id::tag_request))
         .with_state(state)
 }

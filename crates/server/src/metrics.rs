@@ -1,29 +1,31 @@
-//! Prometheus metrics: what the server counts while it works (`Metrics`),
-//! the per-route latency middleware (`track_requests`), and `/metrics`
-//! rendered in the text exposition format 0.0.4 (`render`), which also
-//! reads at scrape time what others keep: the store's group-commit
-//! statistics, export jobs per status, and the signer's newest checkpoint.
+//! Prometheus metrics through the `metrics` facade: what the server records
+//! while it works (`ingest_accepted`, the per-route latency middleware
+//! `track_requests`), the process's recorder (`Recorder`, rendering with
+//! `metrics-exporter-prometheus`), and `/metrics` (`render`), which first
+//! sets the gauges that are read at scrape time: export jobs per status and
+//! the age of the newest checkpoint. The store's group-commit queue records
+//! its queue depth and commit latency through the same facade
+//! (`auditlog_store::group_commit`); this module only describes them and
+//! gives their histogram buckets.
 //!
 //! Every label takes values from a small fixed set (reason classes, route
 //! templates, methods, status classes, export statuses), never from a
 //! request: no account, key, user, event id or raw URI, so the number of
 //! series stays bounded whatever clients send.
-//!
-//! The counter and histogram types are a few atomics each; the prometheus
-//! crate would bring a registry and its dependencies for what they do here.
 
 use crate::signer::CheckpointSigner;
 use auditlog_core::Timestamp;
-use auditlog_store::group_commit::{GroupCommitSnapshot, COMMIT_SECONDS_BUCKETS};
+use auditlog_store::group_commit::{
+    COMMIT_FAILURES_METRIC, COMMIT_SECONDS_BUCKETS, COMMIT_SECONDS_METRIC, QUEUE_DEPTH_METRIC,
+};
 use auditlog_store::{ExportStatus, Store};
-use axum::extract::{MatchedPath, Request, State};
+use axum::extract::{MatchedPath, Request};
 use axum::http::{Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::Response;
-use std::collections::HashMap;
-use std::fmt::Write as _;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, RwLock};
+use metrics::{counter, describe_counter, describe_gauge, describe_histogram, gauge, histogram};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 /// The `Content-Type` of the text exposition format.
@@ -31,6 +33,15 @@ pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 
 /// The ingest route: its error answers are the rejected ingest requests.
 pub const INGEST_ROUTE: &str = "/api/v1/events";
+
+const EVENTS_ACCEPTED: &str = "auditlog_events_accepted_total";
+const EVENTS_STORED: &str = "auditlog_events_stored_total";
+const EVENTS_REPEATED: &str = "auditlog_events_repeated_total";
+const INGEST_REJECTED: &str = "auditlog_ingest_rejected_total";
+const INGEST_BATCH_EVENTS: &str = "auditlog_ingest_batch_events";
+const REQUEST_SECONDS: &str = "auditlog_http_request_duration_seconds";
+const EXPORT_JOBS: &str = "auditlog_export_jobs";
+const CHECKPOINT_AGE: &str = "auditlog_checkpoint_age_seconds";
 
 /// Request latency buckets (seconds): first pages take a few milliseconds,
 /// histograms over a big account and batch ingest up to seconds.
@@ -42,77 +53,9 @@ pub const REQUEST_SECONDS_BUCKETS: [f64; 13] = [
 pub const BATCH_EVENTS_BUCKETS: [f64; 10] =
     [1.0, 2.0, 5.0, 10.0, 25.0, 50.0, 100.0, 250.0, 500.0, 1000.0];
 
-/// A monotonically increasing count.
-#[derive(Debug, Default)]
-pub struct Counter(AtomicU64);
-
-impl Counter {
-    pub fn add(&self, n: u64) {
-        self.0.fetch_add(n, Ordering::Relaxed);
-    }
-
-    pub fn get(&self) -> u64 {
-        self.0.load(Ordering::Relaxed)
-    }
-}
-
-/// Observations counted in fixed buckets, with their sum. Bucket counts are
-/// kept per bucket (not cumulative), so an observation is one increment;
-/// rendering accumulates them.
-#[derive(Debug)]
-pub struct Histogram {
-    bounds: &'static [f64],
-    /// One slot per bound, then one for values above every bound.
-    buckets: Box<[AtomicU64]>,
-    /// The sum of observations, as the bits of an `f64`.
-    sum_bits: AtomicU64,
-}
-
-/// A histogram's counts at one instant.
-#[derive(Debug, Clone, PartialEq)]
-pub struct HistogramSnapshot {
-    pub bounds: &'static [f64],
-    /// Per bucket, not cumulative; one more than `bounds` (the `+Inf` rest).
-    pub buckets: Vec<u64>,
-    pub sum: f64,
-}
-
-impl Histogram {
-    pub fn new(bounds: &'static [f64]) -> Self {
-        Self {
-            bounds,
-            buckets: (0..=bounds.len()).map(|_| AtomicU64::new(0)).collect(),
-            sum_bits: AtomicU64::new(0f64.to_bits()),
-        }
-    }
-
-    pub fn observe(&self, value: f64) {
-        let slot = self
-            .bounds
-            .iter()
-            .position(|bound| value <= *bound)
-            .unwrap_or(self.bounds.len());
-        self.buckets[slot].fetch_add(1, Ordering::Relaxed);
-        // The closure always returns Some, so the update cannot fail.
-        let _ = self
-            .sum_bits
-            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |bits| {
-                Some((f64::from_bits(bits) + value).to_bits())
-            });
-    }
-
-    pub fn snapshot(&self) -> HistogramSnapshot {
-        HistogramSnapshot {
-            bounds: self.bounds,
-            buckets: self
-                .buckets
-                .iter()
-                .map(|b| b.load(Ordering::Relaxed))
-                .collect(),
-            sum: f64::from_bits(self.sum_bits.load(Ordering::Relaxed)),
-        }
-    }
-}
+/// How often histogram samples recorded between scrapes are folded into
+/// their buckets, so that memory stays flat however long nobody scrapes.
+const UPKEEP_EVERY: Duration = Duration::from_secs(5);
 
 /// Why an ingest request was refused, as a small fixed set of classes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -175,97 +118,169 @@ impl RejectReason {
     }
 }
 
-/// One series of the request-latency histogram.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-struct RouteKey {
-    /// The route template (`/api/v1/events/{id}`), or `unmatched`.
-    route: String,
-    method: &'static str,
-    status: &'static str,
+/// The Prometheus recorder whose samples `/metrics` renders.
+///
+/// The facade's recorder is global, so the process has one: the first
+/// [`Recorder::global`] installs it and every later one (every `AppState`
+/// of a process, as in-process tests build many) shares it. Tests that
+/// assert exact values either run the binary (a process each) or record
+/// into their own [`Recorder::unregistered`] through
+/// `metrics::with_local_recorder`.
+#[derive(Clone)]
+pub struct Recorder {
+    handle: PrometheusHandle,
 }
 
-/// What the server counts while it works; read by [`render`].
-#[derive(Debug)]
-pub struct Metrics {
-    /// Events newly stored.
-    pub events_stored: Counter,
-    /// Events acknowledged as idempotent repeats of stored ones.
-    pub events_repeated: Counter,
-    /// Ingest requests answered with an error, per `RejectReason::ALL` slot.
-    ingest_rejected: [Counter; RejectReason::ALL.len()],
-    /// Events per accepted ingest request.
-    batch_events: Histogram,
-    requests: RwLock<HashMap<RouteKey, Histogram>>,
-}
+impl Recorder {
+    /// The process's recorder, installed on first use.
+    pub fn global() -> Self {
+        static GLOBAL: OnceLock<Recorder> = OnceLock::new();
+        GLOBAL.get_or_init(Self::install).clone()
+    }
 
-impl Default for Metrics {
-    fn default() -> Self {
-        Self {
-            events_stored: Counter::default(),
-            events_repeated: Counter::default(),
-            ingest_rejected: Default::default(),
-            batch_events: Histogram::new(&BATCH_EVENTS_BUCKETS),
-            requests: RwLock::default(),
+    fn install() -> Self {
+        let recorder = builder().build_recorder();
+        let handle = recorder.handle();
+        if let Err(e) = metrics::set_global_recorder(recorder) {
+            // Only another library installing its own recorder first can
+            // cause this; the server still answers, with metrics that stay
+            // at their registered zeros.
+            tracing::warn!(error = %e, "another metrics recorder is installed; /metrics shows zeros");
         }
+        describe_and_register();
+        let upkeep = handle.clone();
+        let spawned = std::thread::Builder::new()
+            .name("metrics-upkeep".into())
+            .spawn(move || loop {
+                std::thread::sleep(UPKEEP_EVERY);
+                upkeep.run_upkeep();
+            });
+        if let Err(e) = spawned {
+            tracing::warn!(error = %e, "cannot start the metrics upkeep thread; histogram samples are folded at scrape time only");
+        }
+        Self { handle }
+    }
+
+    /// A recorder of its own, installed nowhere: record into it with
+    /// `metrics::with_local_recorder`, then [`Recorder::render_text`].
+    pub fn unregistered() -> (metrics_exporter_prometheus::PrometheusRecorder, Self) {
+        let recorder = builder().build_recorder();
+        let handle = recorder.handle();
+        metrics::with_local_recorder(&recorder, describe_and_register);
+        (recorder, Self { handle })
+    }
+
+    /// The exposition of what was recorded so far.
+    pub fn render_text(&self) -> String {
+        self.handle.render()
     }
 }
 
-impl Metrics {
-    /// An ingest request was acknowledged: `events` in it, `created` of them new.
-    pub fn ingest_accepted(&self, events: usize, created: usize) {
-        self.events_stored.add(created as u64);
-        self.events_repeated
-            .add((events - created.min(events)) as u64);
-        self.batch_events.observe(events as f64);
+/// Histogram buckets for every histogram family: without them the exporter
+/// would render summaries, and today's dashboards read `_bucket` series.
+fn builder() -> PrometheusBuilder {
+    let buckets = |name: &str| Matcher::Full(name.to_string());
+    let with_buckets = PrometheusBuilder::new()
+        .set_buckets_for_metric(buckets(REQUEST_SECONDS), &REQUEST_SECONDS_BUCKETS)
+        .and_then(|b| b.set_buckets_for_metric(buckets(INGEST_BATCH_EVENTS), &BATCH_EVENTS_BUCKETS))
+        .and_then(|b| {
+            b.set_buckets_for_metric(buckets(COMMIT_SECONDS_METRIC), &COMMIT_SECONDS_BUCKETS)
+        });
+    match with_buckets {
+        Ok(builder) => builder,
+        // Only an empty list of bounds is refused, and none of these is
+        // empty (the unit tests render every histogram's buckets).
+        Err(e) => {
+            tracing::error!(error = %e, "histogram buckets refused; histograms render as summaries");
+            PrometheusBuilder::new()
+        }
     }
+}
 
-    pub fn ingest_rejected(&self, reason: RejectReason) {
-        if let Some(slot) = RejectReason::ALL.iter().position(|r| *r == reason) {
-            self.ingest_rejected[slot].add(1);
-        }
+/// Describes every family (its `# HELP`) and registers the series known in
+/// advance at zero, so that a fresh server already exposes them.
+fn describe_and_register() {
+    describe_counter!(
+        EVENTS_ACCEPTED,
+        "Events acknowledged to clients (newly stored plus idempotent repeats)."
+    );
+    describe_counter!(EVENTS_STORED, "Events newly stored.");
+    describe_counter!(
+        EVENTS_REPEATED,
+        "Events acknowledged as idempotent repeats of stored events."
+    );
+    describe_counter!(
+        INGEST_REJECTED,
+        "Ingest requests answered with an error, by reason class; none of a rejected request's events is stored."
+    );
+    describe_histogram!(INGEST_BATCH_EVENTS, "Events per accepted ingest request.");
+    describe_gauge!(
+        QUEUE_DEPTH_METRIC,
+        "Append requests waiting for the writer (queued or held back by a full queue)."
+    );
+    describe_histogram!(
+        COMMIT_SECONDS_METRIC,
+        "Time from gathering a group of append requests to answering them after its commit."
+    );
+    describe_counter!(
+        COMMIT_FAILURES_METRIC,
+        "Group commits that failed (every request in the group answered 503, nothing stored)."
+    );
+    describe_histogram!(
+        REQUEST_SECONDS,
+        "Time to answer a request (until the response head), by route template, method and status class."
+    );
+    describe_gauge!(
+        EXPORT_JOBS,
+        "Export jobs of every account in each status (read from the store at scrape time)."
+    );
+    describe_gauge!(
+        CHECKPOINT_AGE,
+        "Seconds since the newest signed checkpoint (absent before the first); grows while nothing new is appended."
+    );
+    for name in [
+        EVENTS_ACCEPTED,
+        EVENTS_STORED,
+        EVENTS_REPEATED,
+        COMMIT_FAILURES_METRIC,
+    ] {
+        counter!(name).increment(0);
     }
+    for reason in RejectReason::ALL {
+        counter!(INGEST_REJECTED, "reason" => reason.as_str()).increment(0);
+    }
+    // Registering a histogram shows it with empty buckets until the first sample.
+    let _ = histogram!(INGEST_BATCH_EVENTS);
+    let _ = histogram!(COMMIT_SECONDS_METRIC);
+    gauge!(QUEUE_DEPTH_METRIC).increment(0.0);
+}
 
-    pub fn rejected_count(&self, reason: RejectReason) -> u64 {
-        RejectReason::ALL
-            .iter()
-            .position(|r| *r == reason)
-            .map_or(0, |slot| self.ingest_rejected[slot].get())
-    }
+/// An ingest request was acknowledged: `events` in it, `created` of them new.
+pub fn ingest_accepted(events: usize, created: usize) {
+    let created = created.min(events);
+    counter!(EVENTS_ACCEPTED).increment(events as u64);
+    counter!(EVENTS_STORED).increment(created as u64);
+    counter!(EVENTS_REPEATED).increment((events - created) as u64);
+    histogram!(INGEST_BATCH_EVENTS).record(events as f64);
+}
 
-    /// One answered request; `route` is the matched route template, `None`
-    /// when no route matched (the 404 fallback).
-    pub fn record_request(
-        &self,
-        route: Option<&str>,
-        method: &Method,
-        status: StatusCode,
-        elapsed: Duration,
-    ) {
-        let key = RouteKey {
-            route: route.unwrap_or("unmatched").to_string(),
-            method: method_label(method),
-            status: status_class(status),
-        };
-        if route == Some(INGEST_ROUTE)
-            && *method == Method::POST
-            && (status.is_client_error() || status.is_server_error())
-        {
-            self.ingest_rejected(RejectReason::from_status(status));
-        }
-        let seconds = elapsed.as_secs_f64();
-        if let Ok(series) = self.requests.read() {
-            if let Some(histogram) = series.get(&key) {
-                histogram.observe(seconds);
-                return;
-            }
-        }
-        if let Ok(mut series) = self.requests.write() {
-            series
-                .entry(key)
-                .or_insert_with(|| Histogram::new(&REQUEST_SECONDS_BUCKETS))
-                .observe(seconds);
-        }
+/// One answered request; `route` is the matched route template, `None`
+/// when no route matched (the 404 fallback).
+pub fn record_request(route: Option<&str>, method: &Method, status: StatusCode, elapsed: Duration) {
+    if route == Some(INGEST_ROUTE)
+        && *method == Method::POST
+        && (status.is_client_error() || status.is_server_error())
+    {
+        let reason = RejectReason::from_status(status).as_str();
+        counter!(INGEST_REJECTED, "reason" => reason).increment(1);
     }
+    histogram!(
+        REQUEST_SECONDS,
+        "route" => route.unwrap_or("unmatched").to_string(),
+        "method" => method_label(method),
+        "status" => status_class(status),
+    )
+    .record(elapsed.as_secs_f64());
 }
 
 /// Methods outside the standard set share one label value, so that a
@@ -296,11 +311,7 @@ fn status_class(status: StatusCode) -> &'static str {
 /// The middleware (`Router::layer`) that times every request until its
 /// response head is ready (a streamed download's body is not included) and
 /// labels it with the route template, never the URI.
-pub async fn track_requests(
-    State(metrics): State<Arc<Metrics>>,
-    request: Request,
-    next: Next,
-) -> Response {
+pub async fn track_requests(request: Request, next: Next) -> Response {
     let route = request
         .extensions()
         .get::<MatchedPath>()
@@ -308,7 +319,7 @@ pub async fn track_requests(
     let method = request.method().clone();
     let started = Instant::now();
     let response = next.run(request).await;
-    metrics.record_request(
+    record_request(
         route.as_deref(),
         &method,
         response.status(),
@@ -317,305 +328,65 @@ pub async fn track_requests(
     response
 }
 
-/// The text exposition: each family's `# HELP` and `# TYPE`, then its samples.
-#[derive(Default)]
-struct Exposition {
-    text: String,
-}
-
-impl Exposition {
-    fn family(&mut self, name: &str, kind: &str, help: &str) {
-        let _ = writeln!(self.text, "# HELP {name} {help}");
-        let _ = writeln!(self.text, "# TYPE {name} {kind}");
-    }
-
-    fn sample(&mut self, name: &str, labels: &[(&str, &str)], value: impl std::fmt::Display) {
-        self.text.push_str(name);
-        if !labels.is_empty() {
-            self.text.push('{');
-            for (i, (label, value)) in labels.iter().enumerate() {
-                if i > 0 {
-                    self.text.push(',');
-                }
-                let _ = write!(self.text, "{label}=\"{}\"", escape_label(value));
-            }
-            self.text.push('}');
-        }
-        let _ = writeln!(self.text, " {value}");
-    }
-
-    /// `_bucket` lines (cumulative, ending with `+Inf`), `_sum` and `_count`.
-    fn histogram(&mut self, name: &str, labels: &[(&str, &str)], snapshot: &HistogramSnapshot) {
-        let bucket_name = format!("{name}_bucket");
-        let mut cumulative = 0;
-        for (i, count) in snapshot.buckets.iter().enumerate() {
-            cumulative += count;
-            let bound = match snapshot.bounds.get(i) {
-                Some(bound) => bound.to_string(),
-                None => "+Inf".to_string(),
-            };
-            let mut with_le = labels.to_vec();
-            with_le.push(("le", &bound));
-            self.sample(&bucket_name, &with_le, cumulative);
-        }
-        self.sample(&format!("{name}_sum"), labels, snapshot.sum);
-        // The count is the +Inf bucket by construction, so that the two
-        // always agree even while requests are being recorded.
-        self.sample(&format!("{name}_count"), labels, cumulative);
-    }
-}
-
-fn escape_label(value: &str) -> String {
-    value
-        .replace('\\', "\\\\")
-        .replace('"', "\\\"")
-        .replace('\n', "\\n")
-}
-
 /// Seconds since `then`, never negative (clocks may step back).
 fn age_seconds(then: Timestamp, now: Timestamp) -> f64 {
     (now.micros() - then.micros()).max(0) as f64 / 1e6
 }
 
-/// The writer's statistics as a histogram snapshot.
-fn commit_histogram(stats: &GroupCommitSnapshot) -> HistogramSnapshot {
-    HistogramSnapshot {
-        bounds: &COMMIT_SECONDS_BUCKETS,
-        buckets: stats.commit_buckets.clone(),
-        sum: stats.commit_seconds_sum,
-    }
-}
-
-/// Everything `/metrics` shows, read now. Given the parts of the shared
-/// state rather than the state itself, which holds `Metrics`: so that this
-/// module and `state` do not use each other.
+/// Sets the gauges read at scrape time, then renders everything. Given the
+/// parts of the shared state rather than the state itself, which holds
+/// the recorder: so that this module and `state` do not use each other.
 pub async fn render(
-    metrics: &Metrics,
+    metrics: &Recorder,
     store: &dyn Store,
     signer: Option<&CheckpointSigner>,
 ) -> String {
-    let export_counts = match store.count_exports_by_status().await {
-        Ok(counts) => Some(counts),
-        Err(e) => {
-            // The other families are still worth scraping; the missing
-            // gauge shows the problem, and `/readyz` reports the store.
-            tracing::warn!(error = %e, "cannot count export jobs for /metrics");
-            None
-        }
-    };
+    match store.count_exports_by_status().await {
+        Ok(counts) => set_export_jobs(&counts),
+        // The other families are still worth scraping; the gauge keeps its
+        // last value, and `/readyz` reports the store.
+        Err(e) => tracing::warn!(error = %e, "cannot count export jobs for /metrics"),
+    }
     let newest_checkpoint = signer.and_then(|signer| signer.newest_checkpoint_at());
-    render_with(
-        metrics,
-        &store.group_commit_stats().snapshot(),
-        export_counts.as_deref(),
-        newest_checkpoint,
-        Timestamp::now(),
-    )
+    if let Some(signed) = newest_checkpoint {
+        gauge!(CHECKPOINT_AGE).set(age_seconds(signed, Timestamp::now()));
+    }
+    metrics.render_text()
 }
 
-/// The exposition from values already read (separate so that tests can
-/// give it exact inputs).
-fn render_with(
-    metrics: &Metrics,
-    writer: &GroupCommitSnapshot,
-    export_counts: Option<&[(ExportStatus, u64)]>,
-    newest_checkpoint: Option<Timestamp>,
-    now: Timestamp,
-) -> String {
-    let mut out = Exposition::default();
-    let stored = metrics.events_stored.get();
-    let repeated = metrics.events_repeated.get();
-    out.family(
-        "auditlog_events_accepted_total",
-        "counter",
-        "Events acknowledged to clients (newly stored plus idempotent repeats).",
-    );
-    out.sample("auditlog_events_accepted_total", &[], stored + repeated);
-    out.family(
-        "auditlog_events_stored_total",
-        "counter",
-        "Events newly stored.",
-    );
-    out.sample("auditlog_events_stored_total", &[], stored);
-    out.family(
-        "auditlog_events_repeated_total",
-        "counter",
-        "Events acknowledged as idempotent repeats of stored events.",
-    );
-    out.sample("auditlog_events_repeated_total", &[], repeated);
-
-    out.family(
-        "auditlog_ingest_rejected_total",
-        "counter",
-        "Ingest requests answered with an error, by reason class; none of a rejected request's events is stored.",
-    );
-    for reason in RejectReason::ALL {
-        out.sample(
-            "auditlog_ingest_rejected_total",
-            &[("reason", reason.as_str())],
-            metrics.rejected_count(reason),
-        );
-    }
-    out.family(
-        "auditlog_ingest_batch_events",
-        "histogram",
-        "Events per accepted ingest request.",
-    );
-    out.histogram(
-        "auditlog_ingest_batch_events",
-        &[],
-        &metrics.batch_events.snapshot(),
-    );
-
-    out.family(
-        "auditlog_writer_queue_depth",
-        "gauge",
-        "Append requests waiting for the writer (queued or held back by a full queue).",
-    );
-    out.sample("auditlog_writer_queue_depth", &[], writer.waiting_requests);
-    out.family(
-        "auditlog_writer_commit_seconds",
-        "histogram",
-        "Time from gathering a group of append requests to answering them after its commit.",
-    );
-    out.histogram(
-        "auditlog_writer_commit_seconds",
-        &[],
-        &commit_histogram(writer),
-    );
-    out.family(
-        "auditlog_writer_commit_failures_total",
-        "counter",
-        "Group commits that failed (every request in the group answered 503, nothing stored).",
-    );
-    out.sample(
-        "auditlog_writer_commit_failures_total",
-        &[],
-        writer.failed_groups,
-    );
-
-    out.family(
-        "auditlog_http_request_duration_seconds",
-        "histogram",
-        "Time to answer a request (until the response head), by route template, method and status class.",
-    );
-    let series: Vec<(RouteKey, HistogramSnapshot)> = match metrics.requests.read() {
-        Ok(series) => series
+/// Every status gets a sample, 0 when no job has it.
+fn set_export_jobs(counts: &[(ExportStatus, u64)]) {
+    for status in ExportStatus::ALL {
+        let count: u64 = counts
             .iter()
-            .map(|(key, histogram)| (key.clone(), histogram.snapshot()))
-            .collect(),
-        Err(_) => Vec::new(),
-    };
-    let mut series = series;
-    series.sort_by(|a, b| a.0.cmp(&b.0));
-    for (key, snapshot) in &series {
-        out.histogram(
-            "auditlog_http_request_duration_seconds",
-            &[
-                ("route", &key.route),
-                ("method", key.method),
-                ("status", key.status),
-            ],
-            snapshot,
-        );
+            .filter(|(s, _)| *s == status)
+            .map(|(_, n)| n)
+            .sum();
+        gauge!(EXPORT_JOBS, "status" => status.as_str()).set(count as f64);
     }
-
-    out.family(
-        "auditlog_export_jobs",
-        "gauge",
-        "Export jobs of every account in each status (read from the store at scrape time).",
-    );
-    if let Some(counts) = export_counts {
-        for status in ExportStatus::ALL {
-            let count: u64 = counts
-                .iter()
-                .filter(|(s, _)| *s == status)
-                .map(|(_, n)| n)
-                .sum();
-            out.sample(
-                "auditlog_export_jobs",
-                &[("status", status.as_str())],
-                count,
-            );
-        }
-    }
-
-    out.family(
-        "auditlog_checkpoint_age_seconds",
-        "gauge",
-        "Seconds since the newest signed checkpoint (absent before the first); grows while nothing new is appended.",
-    );
-    if let Some(signed) = newest_checkpoint {
-        out.sample(
-            "auditlog_checkpoint_age_seconds",
-            &[],
-            age_seconds(signed, now),
-        );
-    }
-    out.text
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn lines(text: &str) -> Vec<&str> {
-        text.lines().collect()
+    /// Records with `record` into a fresh recorder of its own (so tests
+    /// running at once in this process see only their own samples) and
+    /// returns the exposition's lines.
+    fn recorded(record: impl FnOnce()) -> Vec<String> {
+        let (recorder, handle) = Recorder::unregistered();
+        metrics::with_local_recorder(&recorder, record);
+        handle.render_text().lines().map(str::to_owned).collect()
     }
 
-    #[test]
-    fn counter_adds() {
-        let counter = Counter::default();
-        counter.add(2);
-        counter.add(3);
-        assert_eq!(counter.get(), 5);
-    }
-
-    #[test]
-    fn histogram_buckets_are_cumulative_and_count_is_the_inf_bucket() {
-        static BOUNDS: [f64; 3] = [1.0, 5.0, 10.0];
-        let histogram = Histogram::new(&BOUNDS);
-        for value in [0.5, 1.0, 3.0, 10.0, 11.0, 400.0] {
-            histogram.observe(value);
+    fn assert_has(lines: &[String], expected: &[&str]) {
+        for line in expected {
+            assert!(
+                lines.iter().any(|l| l == line),
+                "missing {line:?} in\n{}",
+                lines.join("\n")
+            );
         }
-        let snapshot = histogram.snapshot();
-        assert_eq!(snapshot.buckets, vec![2, 1, 1, 2]);
-        assert_eq!(snapshot.sum, 425.5);
-        let mut out = Exposition::default();
-        out.histogram("x", &[("route", "/r")], &snapshot);
-        assert_eq!(
-            lines(&out.text),
-            vec![
-                r#"x_bucket{route="/r",le="1"} 2"#,
-                r#"x_bucket{route="/r",le="5"} 3"#,
-                r#"x_bucket{route="/r",le="10"} 4"#,
-                r#"x_bucket{route="/r",le="+Inf"} 6"#,
-                r#"x_sum{route="/r"} 425.5"#,
-                r#"x_count{route="/r"} 6"#,
-            ]
-        );
-    }
-
-    #[test]
-    fn histogram_counts_every_observation_from_many_threads() {
-        let histogram = Arc::new(Histogram::new(&BATCH_EVENTS_BUCKETS));
-        let threads: Vec<_> = (0..4)
-            .map(|_| {
-                let histogram = histogram.clone();
-                std::thread::spawn(move || {
-                    for _ in 0..1_000 {
-                        histogram.observe(2.0);
-                    }
-                })
-            })
-            .collect();
-        for thread in threads {
-            thread.join().unwrap();
-        }
-        let snapshot = histogram.snapshot();
-        assert_eq!(snapshot.buckets.iter().sum::<u64>(), 4_000);
-        assert_eq!(snapshot.buckets[1], 4_000, "2 falls in the le=2 bucket");
-        assert_eq!(snapshot.sum, 8_000.0);
     }
 
     #[test]
@@ -642,55 +413,25 @@ mod tests {
 
     #[test]
     fn request_series_are_labelled_by_route_method_and_status_class_only() {
-        let metrics = Metrics::default();
         let ms = Duration::from_millis(3);
-        metrics.record_request(
-            Some("/api/v1/events/{id}"),
-            &Method::GET,
-            StatusCode::OK,
-            ms,
-        );
-        metrics.record_request(
-            Some("/api/v1/events/{id}"),
-            &Method::GET,
-            StatusCode::NOT_FOUND,
-            ms,
-        );
-        metrics.record_request(
-            Some("/api/v1/events/{id}"),
-            &Method::GET,
-            StatusCode::OK,
-            ms,
-        );
-        let invented = Method::from_bytes(b"BREW").unwrap();
-        metrics.record_request(None, &invented, StatusCode::NOT_FOUND, ms);
-        metrics.record_request(
-            Some(INGEST_ROUTE),
-            &Method::POST,
-            StatusCode::PAYLOAD_TOO_LARGE,
-            ms,
-        );
-        // An error of another route is not an ingest rejection.
-        metrics.record_request(
-            Some(INGEST_ROUTE),
-            &Method::GET,
-            StatusCode::BAD_REQUEST,
-            ms,
-        );
-        assert_eq!(metrics.rejected_count(RejectReason::TooLarge), 1);
-        assert_eq!(metrics.rejected_count(RejectReason::Invalid), 0);
-
-        let text = render_with(
-            &metrics,
-            &GroupCommitStatsFixture::snapshot(),
-            None,
-            None,
-            Timestamp::from_micros(0),
-        );
-        let counts: Vec<&str> = text
-            .lines()
+        let lines = recorded(|| {
+            let by_id = Some("/api/v1/events/{id}");
+            record_request(by_id, &Method::GET, StatusCode::OK, ms);
+            record_request(by_id, &Method::GET, StatusCode::NOT_FOUND, ms);
+            record_request(by_id, &Method::GET, StatusCode::OK, ms);
+            let invented = Method::from_bytes(b"BREW").unwrap();
+            record_request(None, &invented, StatusCode::NOT_FOUND, ms);
+            let ingest = Some(INGEST_ROUTE);
+            record_request(ingest, &Method::POST, StatusCode::PAYLOAD_TOO_LARGE, ms);
+            // An error of another method is not an ingest rejection.
+            record_request(ingest, &Method::GET, StatusCode::BAD_REQUEST, ms);
+        });
+        let mut counts: Vec<&str> = lines
+            .iter()
+            .map(String::as_str)
             .filter(|l| l.starts_with("auditlog_http_request_duration_seconds_count"))
             .collect();
+        counts.sort_unstable();
         assert_eq!(
             counts,
             vec![
@@ -701,87 +442,68 @@ mod tests {
                 r#"auditlog_http_request_duration_seconds_count{route="unmatched",method="other",status="4xx"} 1"#,
             ]
         );
-        assert!(text.contains(r#"auditlog_ingest_rejected_total{reason="too_large"} 1"#));
+        assert_has(
+            &lines,
+            &[
+                r#"auditlog_ingest_rejected_total{reason="too_large"} 1"#,
+                r#"auditlog_ingest_rejected_total{reason="invalid"} 0"#,
+            ],
+        );
     }
 
-    /// A writer snapshot with known values.
-    struct GroupCommitStatsFixture;
-
-    impl GroupCommitStatsFixture {
-        fn snapshot() -> GroupCommitSnapshot {
-            let mut commit_buckets = vec![0; COMMIT_SECONDS_BUCKETS.len() + 1];
-            commit_buckets[2] = 3; // <= 5 ms
-            commit_buckets[COMMIT_SECONDS_BUCKETS.len()] = 1; // > 5 s
-            GroupCommitSnapshot {
-                waiting_requests: 7,
-                commit_buckets,
-                commit_seconds_sum: 6.25,
-                failed_groups: 1,
-            }
-        }
+    /// Histograms render as histograms (buckets, not quantiles), with
+    /// today's bounds; the counters split accepted events.
+    #[test]
+    fn ingest_counts_and_histogram_buckets() {
+        let lines = recorded(|| {
+            ingest_accepted(10, 8);
+            ingest_accepted(1, 1);
+            histogram!(COMMIT_SECONDS_METRIC).record(0.004);
+        });
+        assert_has(
+            &lines,
+            &[
+                "# TYPE auditlog_ingest_batch_events histogram",
+                "# TYPE auditlog_writer_commit_seconds histogram",
+                "auditlog_events_accepted_total 11",
+                "auditlog_events_stored_total 9",
+                "auditlog_events_repeated_total 2",
+                r#"auditlog_ingest_batch_events_bucket{le="1"} 1"#,
+                r#"auditlog_ingest_batch_events_bucket{le="5"} 1"#,
+                r#"auditlog_ingest_batch_events_bucket{le="10"} 2"#,
+                r#"auditlog_ingest_batch_events_bucket{le="+Inf"} 2"#,
+                "auditlog_ingest_batch_events_count 2",
+                "auditlog_ingest_batch_events_sum 11",
+                r#"auditlog_writer_commit_seconds_bucket{le="0.0025"} 0"#,
+                r#"auditlog_writer_commit_seconds_bucket{le="0.005"} 1"#,
+                "auditlog_writer_commit_seconds_count 1",
+            ],
+        );
+        assert!(
+            !lines.iter().any(|l| l.contains("quantile")),
+            "a histogram rendered as a summary"
+        );
     }
 
     #[test]
-    fn gauges_show_the_values_read_at_scrape_time() {
-        let metrics = Metrics::default();
-        metrics.ingest_accepted(10, 8);
-        metrics.ingest_accepted(1, 1);
+    fn scrape_time_gauges() {
+        let lines = recorded(|| {
+            set_export_jobs(&[(ExportStatus::Completed, 4), (ExportStatus::Queued, 1)]);
+        });
+        assert_has(
+            &lines,
+            &[
+                r#"auditlog_export_jobs{status="queued"} 1"#,
+                r#"auditlog_export_jobs{status="running"} 0"#,
+                r#"auditlog_export_jobs{status="completed"} 4"#,
+                r#"auditlog_export_jobs{status="failed"} 0"#,
+                r#"auditlog_export_jobs{status="expired"} 0"#,
+            ],
+        );
         let signed = Timestamp::from_micros(1_000_000_000);
         let now = Timestamp::from_micros(1_000_000_000 + 12_500_000);
-        let text = render_with(
-            &metrics,
-            &GroupCommitStatsFixture::snapshot(),
-            Some(&[(ExportStatus::Completed, 4), (ExportStatus::Queued, 1)]),
-            Some(signed),
-            now,
-        );
-        for expected in [
-            "auditlog_writer_queue_depth 7",
-            r#"auditlog_writer_commit_seconds_bucket{le="0.005"} 3"#,
-            r#"auditlog_writer_commit_seconds_bucket{le="5"} 3"#,
-            r#"auditlog_writer_commit_seconds_bucket{le="+Inf"} 4"#,
-            "auditlog_writer_commit_seconds_count 4",
-            "auditlog_writer_commit_seconds_sum 6.25",
-            "auditlog_writer_commit_failures_total 1",
-            r#"auditlog_export_jobs{status="queued"} 1"#,
-            r#"auditlog_export_jobs{status="running"} 0"#,
-            r#"auditlog_export_jobs{status="completed"} 4"#,
-            r#"auditlog_export_jobs{status="failed"} 0"#,
-            r#"auditlog_export_jobs{status="expired"} 0"#,
-            "auditlog_checkpoint_age_seconds 12.5",
-            "auditlog_events_accepted_total 11",
-            "auditlog_events_stored_total 9",
-            "auditlog_events_repeated_total 2",
-            r#"auditlog_ingest_batch_events_bucket{le="1"} 1"#,
-            r#"auditlog_ingest_batch_events_bucket{le="10"} 2"#,
-            "auditlog_ingest_batch_events_count 2",
-            "auditlog_ingest_batch_events_sum 11",
-        ] {
-            assert!(
-                text.lines().any(|l| l == expected),
-                "missing {expected:?} in\n{text}"
-            );
-        }
-        // Before the first checkpoint, and when the store cannot count
-        // exports, those gauges have no sample (but keep HELP and TYPE).
-        let text = render_with(
-            &metrics,
-            &GroupCommitStatsFixture::snapshot(),
-            None,
-            None,
-            now,
-        );
-        assert!(!text
-            .lines()
-            .any(|l| l.starts_with("auditlog_checkpoint_age_seconds")));
-        assert!(!text.lines().any(|l| l.starts_with("auditlog_export_jobs")));
-        assert!(text.contains("# TYPE auditlog_checkpoint_age_seconds gauge"));
+        assert_eq!(age_seconds(signed, now), 12.5);
         // A clock that stepped back does not make the age negative.
         assert_eq!(age_seconds(now, signed), 0.0);
-    }
-
-    #[test]
-    fn label_values_are_escaped() {
-        assert_eq!(escape_label("a\"b\\c\nd"), "a\\\"b\\\\c\\nd");
     }
 }

@@ -9,13 +9,11 @@ use crate::signer::CheckpointSigner;
 use auditlog_store::Store;
 use std::sync::Arc;
 
-/// Kept here too: handlers name it as `state::Metrics`.
-pub use crate::metrics::Metrics;
-
 #[derive(Clone)]
 pub struct AppState {
     pub store: Arc<dyn Store>,
-    pub metrics: Arc<Metrics>,
+    /// The process's Prometheus recorder, which `/metrics` renders.
+    pub metrics: crate::metrics::Recorder,
     /// Failed console sign-ins per account and IP.
     pub login_limiter: Arc<LoginLimiter>,
     pub exports: Exports,
@@ -37,7 +35,7 @@ impl AppState {
     pub fn new(store: Arc<dyn Store>) -> Self {
         Self {
             store,
-            metrics: Arc::new(Metrics::default()),
+            metrics: crate::metrics::Recorder::global(),
             login_limiter: Arc::new(LoginLimiter::default()),
             exports: Exports::new(ExportSettings::new("auditlog-data/exports".into())),
             api_keys: Arc::default(),

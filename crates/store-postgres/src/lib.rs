@@ -426,10 +426,6 @@ impl Store for PgStore {
         WriteHealth::current(&self.write_health)
     }
 
-    fn group_commit_stats(&self) -> &auditlog_store::group_commit::GroupCommitStats {
-        self.appends.stats()
-    }
-
     async fn shutdown(&self) {
         // Closing the queue lets the writer finish what is queued and stop.
         self.appends.close();

@@ -10,13 +10,9 @@ async fn fresh(test: &str) -> Option<(TestDatabase, PgStore)> {
     Some((database, store))
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn passes_the_conformance_suite() {
-    let Some((_db, store)) = fresh("passes_the_conformance_suite").await else {
-        return;
-    };
-    conformance::run_all(&store).await;
-    store.shutdown().await;
+/// One test per case of the shared suite, each on a database of its own.
+mod conformance_cases {
+    auditlog_store::conformance_tests!(super::fresh);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

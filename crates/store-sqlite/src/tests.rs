@@ -8,11 +8,14 @@ async fn fresh() -> (tempfile::TempDir, SqliteStore) {
     (dir, store)
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn passes_the_conformance_suite() {
-    let (_dir, store) = fresh().await;
-    conformance::run_all(&store).await;
-    store.shutdown().await;
+/// A fresh store for one conformance case; the directory lives as long as it.
+async fn fresh_for_case(_case: &'static str) -> Option<(tempfile::TempDir, SqliteStore)> {
+    Some(fresh().await)
+}
+
+/// One test per case of the shared suite, each on a store of its own.
+mod conformance_cases {
+    auditlog_store::conformance_tests!(super::fresh_for_case);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

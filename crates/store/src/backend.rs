@@ -2,7 +2,6 @@
 //! as a whole. Apart from the crate root, which defines the roles it
 //! combines, so that the root does not use the modules that use it.
 
-use crate::group_commit::GroupCommitStats;
 use crate::{
     Directory, EventAppender, EventReader, ExportJobs, Facets, Result, Sessions, TreeStore,
     WriteHealth,
@@ -22,6 +21,4 @@ pub trait Store:
     }
     /// Finishes queued writes and stops the writer; later appends fail.
     async fn shutdown(&self);
-    /// The appender's queue depth and commit latencies (for `/metrics`).
-    fn group_commit_stats(&self) -> &GroupCommitStats;
 }

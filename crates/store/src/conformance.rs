@@ -1,6 +1,11 @@
-//! The cases every backend must pass, run by each backend's tests against a
-//! fresh, empty store. They use only the traits, so a new backend proves
-//! itself by calling [`run_all`].
+//! The cases every backend must pass, each against a fresh, empty store.
+//! They use only the traits, so a new backend proves itself by invoking
+//! [`conformance_tests!`](crate::conformance_tests) in its tests, which makes
+//! one `#[test]` per case (so that a failure names its case), and
+//! [`run_all`] where one store must pass them all (the PostgreSQL service
+//! role). The cases of [`ExportJobs`](crate::ExportJobs) live in
+//! `exports_conformance`. Compiled only with the `test-support` feature,
+//! which the backends enable in their dev-dependencies: never in the product.
 
 use crate::samples::edited;
 pub use crate::samples::sample_events;
@@ -9,24 +14,86 @@ use crate::{ActorSummary, NewSession, Role, Scope, Store, StoreError};
 use auditlog_core::{EventFilter, Interval, Taxonomy, Timestamp};
 use serde_json::json;
 
-/// Runs every case; panics (failing the calling test) on the first broken one.
-pub async fn run_all(store: &dyn Store) {
-    appends_with_gapless_seq(store).await;
-    idempotent_retries_and_conflicts(store).await;
-    a_conflicting_batch_stores_nothing(store).await;
-    filters_agree_with_the_reference(store).await;
-    paging_visits_each_event_once(store).await;
-    directory_round_trips(store).await;
-    accounts_are_isolated(store).await;
-    tree_hashes_match_a_recomputation(store).await;
-    checkpoints_are_retained(store).await;
-    scan_returns_leaves_and_columns(store).await;
-    sessions_expire_and_end(store).await;
-    facets_list_each_actor_and_project_once(store).await;
-    crate::exports_conformance::run_all(store).await;
+/// The one list of conformance cases, as `module::case` paths under this
+/// crate; it hands them to `$callback` after `$args`, so that the per-case
+/// tests and [`run_all`] cannot disagree about which cases exist.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __conformance_cases {
+    ($callback:ident!($($args:tt)*)) => {
+        $crate::$callback! {
+            $($args)*;
+            conformance::appends_with_gapless_seq,
+            conformance::idempotent_retries_and_conflicts,
+            conformance::a_conflicting_batch_stores_nothing,
+            conformance::filters_agree_with_the_reference,
+            conformance::paging_visits_each_event_once,
+            conformance::directory_round_trips,
+            conformance::accounts_are_isolated,
+            conformance::tree_hashes_match_a_recomputation,
+            conformance::checkpoints_are_retained,
+            conformance::scan_returns_leaves_and_columns,
+            conformance::sessions_expire_and_end,
+            conformance::facets_list_each_actor_and_project_once,
+            exports_conformance::jobs_round_trip_and_list_newest_first,
+            exports_conformance::claiming_is_exclusive_and_leases_expire,
+            exports_conformance::jobs_finish_expire_and_release,
+            exports_conformance::counts_by_status_cover_every_account,
+        }
+    };
 }
 
-async fn appends_with_gapless_seq(store: &dyn Store) {
+/// One `#[tokio::test]` per conformance case, each on a store of its own:
+/// `$fresh` is an `async fn(case: &'static str) -> Option<(Guard, S)>` with
+/// `S: Store`, giving a fresh, empty store and whatever must live as long as
+/// it (a temporary directory, a throwaway database), or `None` when the
+/// backend's tests are skipped. The store is shut down after its case.
+///
+/// ```ignore
+/// mod conformance {
+///     auditlog_store::conformance_tests!(super::fresh_store);
+/// }
+/// ```
+#[macro_export]
+macro_rules! conformance_tests {
+    ($fresh:path) => {
+        $crate::__conformance_cases! { __conformance_tests_of!($fresh) }
+    };
+}
+
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __conformance_tests_of {
+    ($fresh:path; $($module:ident::$case:ident),* $(,)?) => {
+        $(
+            #[::tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $case() {
+                let Some((_guard, store)) = $fresh(stringify!($case)).await else {
+                    return;
+                };
+                $crate::$module::$case(&store).await;
+                $crate::Store::shutdown(&store).await;
+            }
+        )*
+    };
+}
+
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __conformance_run_each {
+    ($store:expr; $($module:ident::$case:ident),* $(,)?) => {
+        $( $crate::$module::$case($store).await; )*
+    };
+}
+
+/// Runs every case on one store; panics (failing the calling test) on the
+/// first broken one. Prefer [`conformance_tests!`](crate::conformance_tests),
+/// which names the failing case.
+pub async fn run_all(store: &dyn Store) {
+    crate::__conformance_cases!(__conformance_run_each!(store));
+}
+
+pub async fn appends_with_gapless_seq(store: &dyn Store) {
     let account = store
         .create_account("conf-seq")
         .await
@@ -56,7 +123,7 @@ async fn appends_with_gapless_seq(store: &dyn Store) {
     );
 }
 
-async fn idempotent_retries_and_conflicts(store: &dyn Store) {
+pub async fn idempotent_retries_and_conflicts(store: &dyn Store) {
     let account = store.create_account("conf-idem").await.unwrap();
     let events = sample_events(3, "i");
     let first = store.append(&account, events.clone()).await.unwrap();
@@ -76,7 +143,7 @@ async fn idempotent_retries_and_conflicts(store: &dyn Store) {
     assert_eq!(store.last_seq(account.id).await.unwrap(), 3);
 }
 
-async fn a_conflicting_batch_stores_nothing(store: &dyn Store) {
+pub async fn a_conflicting_batch_stores_nothing(store: &dyn Store) {
     let account = store.create_account("conf-batch").await.unwrap();
     store.append(&account, sample_events(2, "b")).await.unwrap();
     let mut batch = sample_events(5, "c");
@@ -143,7 +210,7 @@ pub fn filter_cases() -> Vec<EventFilter> {
     cases
 }
 
-async fn filters_agree_with_the_reference(store: &dyn Store) {
+pub async fn filters_agree_with_the_reference(store: &dyn Store) {
     let account = store.create_account("conf-filter").await.unwrap();
     let events = sample_events(200, "f");
     store.append(&account, events.clone()).await.unwrap();
@@ -171,7 +238,7 @@ async fn filters_agree_with_the_reference(store: &dyn Store) {
     }
 }
 
-async fn paging_visits_each_event_once(store: &dyn Store) {
+pub async fn paging_visits_each_event_once(store: &dyn Store) {
     let account = store.create_account("conf-page").await.unwrap();
     store
         .append(&account, sample_events(95, "p"))
@@ -202,7 +269,7 @@ async fn paging_visits_each_event_once(store: &dyn Store) {
     );
 }
 
-async fn directory_round_trips(store: &dyn Store) {
+pub async fn directory_round_trips(store: &dyn Store) {
     let account = store.create_account("conf-dir").await.unwrap();
     assert!(matches!(
         store.create_account("conf-dir").await,
@@ -250,7 +317,7 @@ async fn directory_round_trips(store: &dyn Store) {
     ));
 }
 
-async fn accounts_are_isolated(store: &dyn Store) {
+pub async fn accounts_are_isolated(store: &dyn Store) {
     let a = store.create_account("conf-iso-a").await.unwrap();
     let b = store.create_account("conf-iso-b").await.unwrap();
     store.append(&a, sample_events(4, "x")).await.unwrap();
@@ -283,7 +350,7 @@ async fn accounts_are_isolated(store: &dyn Store) {
 
 /// The stored tree hashes, written by the append path, give the same roots
 /// and valid proofs as a tree rebuilt from the leaf hashes alone.
-async fn tree_hashes_match_a_recomputation(store: &dyn Store) {
+pub async fn tree_hashes_match_a_recomputation(store: &dyn Store) {
     use auditlog_core::merkle;
     let account = store
         .create_account("conf-tree")
@@ -359,7 +426,7 @@ async fn tree_hashes_match_a_recomputation(store: &dyn Store) {
         .is_err());
 }
 
-async fn checkpoints_are_retained(store: &dyn Store) {
+pub async fn checkpoints_are_retained(store: &dyn Store) {
     use crate::StoredCheckpoint;
     let account = store
         .create_account("conf-checkpoints")
@@ -406,7 +473,7 @@ async fn checkpoints_are_retained(store: &dyn Store) {
     assert!(store.checkpoints(other.id).await.unwrap().is_empty());
 }
 
-async fn scan_returns_leaves_and_columns(store: &dyn Store) {
+pub async fn scan_returns_leaves_and_columns(store: &dyn Store) {
     use crate::IndexedColumns;
     let account = store
         .create_account("conf-scan")
@@ -448,7 +515,7 @@ async fn scan_returns_leaves_and_columns(store: &dyn Store) {
     ));
 }
 
-async fn sessions_expire_and_end(store: &dyn Store) {
+pub async fn sessions_expire_and_end(store: &dyn Store) {
     let account = store.create_account("conf-sessions").await.unwrap();
     let user = store
         .create_user(account.id, "s@x.test", "$argon2id$fake", Role::Member)
@@ -501,7 +568,7 @@ async fn sessions_expire_and_end(store: &dyn Store) {
         .is_none());
 }
 
-async fn facets_list_each_actor_and_project_once(store: &dyn Store) {
+pub async fn facets_list_each_actor_and_project_once(store: &dyn Store) {
     let account = store.create_account("conf-facets").await.unwrap();
     let other = store.create_account("conf-facets-other").await.unwrap();
     let events = sample_events(40, "f");

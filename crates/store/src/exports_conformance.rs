@@ -1,7 +1,7 @@
-//! Conformance cases for [`ExportJobs`](crate::ExportJobs), run by
-//! `conformance::run_all`: claiming is exclusive, a lease that runs out lets
-//! another worker take the job, lists are newest first and per account,
-//! counts by status follow every change.
+//! Conformance cases for [`ExportJobs`](crate::ExportJobs), listed with the
+//! others in `conformance` (one test per case per backend): claiming is
+//! exclusive, a lease that runs out lets another worker take the job, lists
+//! are newest first and per account, counts by status follow every change.
 
 use crate::exports::MAX_EXPORT_ATTEMPTS;
 use crate::{Compression, ExportFormat, ExportOutcome, ExportStatus, NewExportJob, Store};
@@ -37,14 +37,7 @@ fn outcome(name: &str) -> ExportOutcome {
     }
 }
 
-pub async fn run_all(store: &dyn Store) {
-    jobs_round_trip_and_list_newest_first(store).await;
-    claiming_is_exclusive_and_leases_expire(store).await;
-    jobs_finish_expire_and_release(store).await;
-    counts_by_status_cover_every_account(store).await;
-}
-
-async fn jobs_round_trip_and_list_newest_first(store: &dyn Store) {
+pub async fn jobs_round_trip_and_list_newest_first(store: &dyn Store) {
     let a = store.create_account("conf-exp-a").await.unwrap();
     let b = store.create_account("conf-exp-b").await.unwrap();
     let first = store
@@ -102,7 +95,7 @@ async fn jobs_round_trip_and_list_newest_first(store: &dyn Store) {
     }
 }
 
-async fn claiming_is_exclusive_and_leases_expire(store: &dyn Store) {
+pub async fn claiming_is_exclusive_and_leases_expire(store: &dyn Store) {
     let a = store.create_account("conf-exp-claim").await.unwrap();
     let created = store
         .create_export(job(a.id, 1, ExportFormat::Csv))
@@ -178,7 +171,7 @@ async fn claiming_is_exclusive_and_leases_expire(store: &dyn Store) {
     assert!(failed.error.unwrap_or_default().contains("interrupted"));
 }
 
-async fn jobs_finish_expire_and_release(store: &dyn Store) {
+pub async fn jobs_finish_expire_and_release(store: &dyn Store) {
     let a = store.create_account("conf-exp-done").await.unwrap();
     let one = store
         .create_export(job(a.id, 1, ExportFormat::Csv))
@@ -254,7 +247,7 @@ async fn status_counts(store: &dyn Store) -> [u64; 5] {
 
 /// The counts move with each status change, over every account (earlier
 /// cases left jobs behind, so the case checks differences).
-async fn counts_by_status_cover_every_account(store: &dyn Store) {
+pub async fn counts_by_status_cover_every_account(store: &dyn Store) {
     let before = status_counts(store).await;
     let delta = |after: [u64; 5]| -> [i64; 5] {
         std::array::from_fn(|i| after[i] as i64 - before[i] as i64)

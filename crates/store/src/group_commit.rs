@@ -4,15 +4,15 @@
 //! answered only after its group's commit. The backends differ only in how
 //! they write a group, so the queue, the gathering and the answering live here.
 //!
-//! The queue also keeps [`GroupCommitStats`] (queue depth, commit latency),
-//! plain atomics that the server reads when `/metrics` is scraped: the store
-//! knows nothing of how they are exposed.
+//! The queue records its depth, each group's commit latency and the failed
+//! groups through the `metrics` facade, under the names below; the server
+//! installs the recorder that renders them (and gives the histogram its
+//! buckets), so the store knows nothing of how they are exposed.
 
 use crate::{Account, Receipt, Result, StoreError};
 use auditlog_core::NewEvent;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::Mutex;
+use std::time::Instant;
 use tokio::sync::{mpsc, oneshot};
 
 /// Requests waiting for the appender; senders wait when it is full (back-pressure).
@@ -29,87 +29,36 @@ pub struct AppendRequest {
     reply: oneshot::Sender<Outcome>,
 }
 
+/// Gauge: requests enqueued (or waiting to enter a full queue) and not yet
+/// taken into a group.
+pub const QUEUE_DEPTH_METRIC: &str = "auditlog_writer_queue_depth";
+/// Histogram: seconds from gathering a group to answering it after its commit.
+pub const COMMIT_SECONDS_METRIC: &str = "auditlog_writer_commit_seconds";
+/// Counter: groups whose transaction failed (every request answered 503).
+pub const COMMIT_FAILURES_METRIC: &str = "auditlog_writer_commit_failures_total";
+
 /// Upper bounds (seconds) of the commit-latency buckets: from a fast
 /// SSD's fsync (~1 ms) to a disk that is struggling (seconds).
 pub const COMMIT_SECONDS_BUCKETS: [f64; 12] = [
     0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
 ];
 
-/// What the queue has seen, for monitoring. Only atomics, so that recording
-/// costs the append path nothing measurable and a reader never blocks it.
-#[derive(Debug, Default)]
-pub struct GroupCommitStats {
-    /// Requests enqueued (or waiting to enter a full queue) and not yet
-    /// taken into a group.
-    waiting_requests: AtomicU64,
-    /// Groups per commit-latency bucket; the last slot counts groups slower
-    /// than every bound.
-    commit_buckets: [AtomicU64; COMMIT_SECONDS_BUCKETS.len() + 1],
-    commit_nanos_sum: AtomicU64,
-    /// Groups whose transaction failed (every request answered 503).
-    failed_groups: AtomicU64,
-}
-
-/// A copy of [`GroupCommitStats`] at one instant.
-#[derive(Debug, Clone, PartialEq)]
-pub struct GroupCommitSnapshot {
-    pub waiting_requests: u64,
-    /// Groups whose commit took at most `COMMIT_SECONDS_BUCKETS[i]` (and
-    /// more than the bound before), then the slower ones: not cumulative.
-    pub commit_buckets: Vec<u64>,
-    pub commit_seconds_sum: f64,
-    pub failed_groups: u64,
-}
-
-impl GroupCommitStats {
-    pub fn snapshot(&self) -> GroupCommitSnapshot {
-        GroupCommitSnapshot {
-            waiting_requests: self.waiting_requests.load(Ordering::Relaxed),
-            commit_buckets: self
-                .commit_buckets
-                .iter()
-                .map(|b| b.load(Ordering::Relaxed))
-                .collect(),
-            commit_seconds_sum: self.commit_nanos_sum.load(Ordering::Relaxed) as f64 / 1e9,
-            failed_groups: self.failed_groups.load(Ordering::Relaxed),
-        }
-    }
-
-    fn record_commit(&self, elapsed: Duration, failed: bool) {
-        let seconds = elapsed.as_secs_f64();
-        let bucket = COMMIT_SECONDS_BUCKETS
-            .iter()
-            .position(|bound| seconds <= *bound)
-            .unwrap_or(COMMIT_SECONDS_BUCKETS.len());
-        self.commit_buckets[bucket].fetch_add(1, Ordering::Relaxed);
-        let nanos = u64::try_from(elapsed.as_nanos()).unwrap_or(u64::MAX);
-        self.commit_nanos_sum.fetch_add(nanos, Ordering::Relaxed);
-        if failed {
-            self.failed_groups.fetch_add(1, Ordering::Relaxed);
-        }
-    }
-
-    fn left_queue(&self, requests: u64) {
-        self.waiting_requests.fetch_sub(requests, Ordering::Relaxed);
-    }
+fn left_queue(requests: usize) {
+    metrics::gauge!(QUEUE_DEPTH_METRIC).decrement(requests as f64);
 }
 
 /// One request counted in the queue depth from before it is sent (so that
 /// requests held back by a full queue show too) until the receiver takes
 /// it. If the send fails, or the caller gives up while held back (its
 /// future is dropped), the guard takes the request out of the count.
-struct Waiting<'a> {
-    stats: &'a GroupCommitStats,
+struct Waiting {
     delivered: bool,
 }
 
-impl<'a> Waiting<'a> {
-    fn enter(stats: &'a GroupCommitStats) -> Self {
-        stats.waiting_requests.fetch_add(1, Ordering::Relaxed);
-        Self {
-            stats,
-            delivered: false,
-        }
+impl Waiting {
+    fn enter() -> Self {
+        metrics::gauge!(QUEUE_DEPTH_METRIC).increment(1.0);
+        Self { delivered: false }
     }
 
     /// The receiver has it now and subtracts it when gathering.
@@ -118,10 +67,10 @@ impl<'a> Waiting<'a> {
     }
 }
 
-impl Drop for Waiting<'_> {
+impl Drop for Waiting {
     fn drop(&mut self) {
         if !self.delivered {
-            self.stats.left_queue(1);
+            left_queue(1);
         }
     }
 }
@@ -129,13 +78,11 @@ impl Drop for Waiting<'_> {
 /// The sending side, held by the store: `append` enqueues and waits.
 pub struct AppendQueue {
     sender: Mutex<Option<mpsc::Sender<AppendRequest>>>,
-    stats: Arc<GroupCommitStats>,
 }
 
 /// The receiving side, owned by the appender: yields whole groups.
 pub struct GroupReceiver {
     receiver: mpsc::Receiver<AppendRequest>,
-    stats: Arc<GroupCommitStats>,
 }
 
 /// Requests written in one transaction. Derefs to the requests, so that a
@@ -144,7 +91,6 @@ pub struct GroupReceiver {
 pub struct Group {
     requests: Vec<AppendRequest>,
     gathered_at: Instant,
-    stats: Arc<GroupCommitStats>,
 }
 
 impl std::ops::Deref for Group {
@@ -158,19 +104,12 @@ impl std::ops::Deref for Group {
 impl AppendQueue {
     pub fn new() -> (Self, GroupReceiver) {
         let (sender, receiver) = mpsc::channel(QUEUE_DEPTH);
-        let stats = Arc::new(GroupCommitStats::default());
         (
             Self {
                 sender: Mutex::new(Some(sender)),
-                stats: stats.clone(),
             },
-            GroupReceiver { receiver, stats },
+            GroupReceiver { receiver },
         )
-    }
-
-    /// Queue depth and commit latency so far.
-    pub fn stats(&self) -> &GroupCommitStats {
-        &self.stats
     }
 
     /// Enqueues `events` and waits until their group has committed (or failed).
@@ -182,7 +121,7 @@ impl AppendQueue {
             .clone()
             .ok_or_else(|| StoreError::Unavailable("the server is shutting down".into()))?;
         let (reply, answer) = oneshot::channel();
-        let waiting = Waiting::enter(&self.stats);
+        let waiting = Waiting::enter();
         sender
             .send(AppendRequest {
                 account: account.clone(),
@@ -231,11 +170,10 @@ impl GroupReceiver {
                 Err(_) => break,
             }
         }
-        self.stats.left_queue(requests.len() as u64);
+        left_queue(requests.len());
         Group {
             requests,
             gathered_at: Instant::now(),
-            stats: self.stats.clone(),
         }
     }
 }
@@ -244,9 +182,10 @@ impl GroupReceiver {
 /// the group's transaction failed, 503 for all (nothing in it was stored).
 /// The time since the group was gathered is its commit latency.
 pub fn answer(group: Group, written: Result<Vec<Outcome>>) {
-    group
-        .stats
-        .record_commit(group.gathered_at.elapsed(), written.is_err());
+    metrics::histogram!(COMMIT_SECONDS_METRIC).record(group.gathered_at.elapsed().as_secs_f64());
+    if written.is_err() {
+        metrics::counter!(COMMIT_FAILURES_METRIC).increment(1);
+    }
     let group = group.requests;
     let outcomes = match written {
         Ok(outcomes) => outcomes,
@@ -267,8 +206,29 @@ pub fn answer(group: Group, written: Result<Vec<Outcome>>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::samples::sample_events;
-    use auditlog_core::Taxonomy;
+    use auditlog_core::{Taxonomy, Timestamp};
+    use metrics_util::debugging::{DebugValue, DebuggingRecorder, Snapshotter};
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    /// `n` valid events; the queue never looks inside them. (Not the
+    /// conformance suite's samples: that module is built only with the
+    /// `test-support` feature, which this crate's own tests do not turn on.)
+    fn sample_events(n: usize, id_prefix: &str) -> Vec<NewEvent> {
+        (0..n)
+            .map(|i| {
+                let event = serde_json::json!({
+                    "id": format!("{id_prefix}{i}"),
+                    "event_type": "Test Case",
+                    "action": "Update",
+                    "actor": {"id": "u-1"},
+                    "target": {"id": "T-1"},
+                });
+                NewEvent::parse(&event, &Taxonomy::default(), Timestamp::from_micros(0))
+                    .expect("a valid event")
+            })
+            .collect()
+    }
 
     fn account() -> Account {
         Account {
@@ -278,10 +238,40 @@ mod tests {
         }
     }
 
+    /// What the queue recorded so far. The debugging recorder's snapshots
+    /// take the values out (they reset to zero), so each read adds to these.
+    #[derive(Default)]
+    struct Recorded {
+        depth: f64,
+        latencies: Vec<f64>,
+        failures: u64,
+    }
+
+    impl Recorded {
+        fn read(&mut self, snapshotter: &Snapshotter) -> &Self {
+            for (key, _, _, value) in snapshotter.snapshot().into_vec() {
+                match (key.key().name(), value) {
+                    (QUEUE_DEPTH_METRIC, DebugValue::Gauge(v)) => self.depth += v.into_inner(),
+                    (COMMIT_SECONDS_METRIC, DebugValue::Histogram(v)) => {
+                        self.latencies.extend(v.into_iter().map(|s| s.into_inner()))
+                    }
+                    (COMMIT_FAILURES_METRIC, DebugValue::Counter(v)) => self.failures += v,
+                    _ => {}
+                }
+            }
+            self
+        }
+    }
+
     /// Queued requests show in the depth until gathered; every answered
     /// group is one commit-latency observation; failed groups are counted.
-    #[tokio::test]
-    async fn stats_follow_the_queue_and_the_commits() {
+    /// The recorder is this test's own (the tasks run on this thread), so
+    /// other tests appending at the same time do not show in it.
+    #[tokio::test(flavor = "current_thread")]
+    async fn the_queue_records_its_depth_and_commits() {
+        let recorder = DebuggingRecorder::new();
+        let snapshotter = recorder.snapshotter();
+        let _local = metrics::set_default_local_recorder(&recorder);
         let (queue, mut receiver) = AppendQueue::new();
         let queue = Arc::new(queue);
         let waiters: Vec<_> = (0..3)
@@ -294,12 +284,13 @@ mod tests {
                 })
             })
             .collect();
-        while queue.stats().snapshot().waiting_requests < 3 {
+        let mut recorded = Recorded::default();
+        while recorded.read(&snapshotter).depth < 3.0 {
             tokio::task::yield_now().await;
         }
         let group = receiver.next_group().await.unwrap();
         assert_eq!(group.len(), 3, "the three queued requests form one group");
-        assert_eq!(queue.stats().snapshot().waiting_requests, 0);
+        assert_eq!(recorded.read(&snapshotter).depth, 0.0);
         answer(group, Err(StoreError::Unavailable("disk full".into())));
         for waiter in waiters {
             assert!(matches!(
@@ -315,20 +306,19 @@ mod tests {
         answer(group, Ok(vec![Ok(Vec::new())]));
         assert_eq!(second.await.unwrap().unwrap(), Vec::new());
 
-        let snapshot = queue.stats().snapshot();
-        assert_eq!(
-            snapshot.commit_buckets.len(),
-            COMMIT_SECONDS_BUCKETS.len() + 1
-        );
-        assert_eq!(snapshot.commit_buckets.iter().sum::<u64>(), 2);
-        assert_eq!(snapshot.failed_groups, 1);
-        assert!(snapshot.commit_seconds_sum >= 0.0);
-        assert_eq!(snapshot.waiting_requests, 0);
+        let recorded = recorded.read(&snapshotter);
+        assert_eq!(recorded.depth, 0.0);
+        assert_eq!(recorded.latencies.len(), 2, "one latency per group");
+        assert!(recorded.latencies.iter().all(|s| (0.0..60.0).contains(s)));
+        assert_eq!(recorded.failures, 1);
     }
 
     /// A caller that gives up while held back by a full queue leaves the depth.
-    #[tokio::test]
+    #[tokio::test(flavor = "current_thread")]
     async fn an_abandoned_send_leaves_the_depth() {
+        let recorder = DebuggingRecorder::new();
+        let snapshotter = recorder.snapshotter();
+        let _local = metrics::set_default_local_recorder(&recorder);
         let (queue, _receiver) = AppendQueue::new();
         for i in 0..QUEUE_DEPTH {
             // Fill the channel: these sends complete at once (nobody receives).
@@ -346,23 +336,7 @@ mod tests {
         let held_back = queue.append(&late, sample_events(1, "late"));
         let timed_out = tokio::time::timeout(Duration::from_millis(20), held_back).await;
         assert!(timed_out.is_err(), "the full queue holds the request back");
-        assert_eq!(queue.stats().snapshot().waiting_requests, 0);
-    }
-
-    #[test]
-    fn commit_latencies_land_in_their_bucket() {
-        let stats = GroupCommitStats::default();
-        stats.record_commit(Duration::from_micros(500), false);
-        stats.record_commit(Duration::from_millis(1), false);
-        stats.record_commit(Duration::from_millis(30), false);
-        stats.record_commit(Duration::from_secs(9), true);
-        let snapshot = stats.snapshot();
-        let mut expected = vec![0; COMMIT_SECONDS_BUCKETS.len() + 1];
-        expected[0] = 2; // <= 1 ms, the bound itself included
-        expected[5] = 1; // <= 50 ms
-        expected[COMMIT_SECONDS_BUCKETS.len()] = 1; // slower than 5 s
-        assert_eq!(snapshot.commit_buckets, expected);
-        assert!((snapshot.commit_seconds_sum - 9.0315).abs() < 1e-9);
-        assert_eq!(snapshot.failed_groups, 1);
+        let recorded = Recorded::default().read(&snapshotter).depth;
+        assert_eq!(recorded, 0.0);
     }
 }

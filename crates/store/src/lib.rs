@@ -18,16 +18,20 @@
 //!   gathering concurrent requests into one transaction, and the
 //!   idempotency planner.
 //! - `conformance` (with `exports_conformance`): the cases every backend
-//!   must pass; `samples`: the deterministic events they append.
+//!   must pass, with the `conformance_tests!` macro that makes one test per
+//!   case; `samples`: the deterministic events they append. These three only
+//!   with the `test-support` feature (the backends' dev-dependencies).
 
 use async_trait::async_trait;
 use auditlog_core::{Cursor, EventFilter, Interval, NewEvent, Taxonomy, Timestamp};
 
 pub mod append_plan;
 mod backend;
+#[cfg(feature = "test-support")]
 pub mod conformance;
 pub mod facets;
 pub mod group_commit;
+#[cfg(feature = "test-support")]
 pub mod samples;
 pub mod sessions;
 pub mod tree;
@@ -37,6 +41,7 @@ pub use facets::{ActorSummary, Facets};
 pub use sessions::{NewSession, SessionGrant, Sessions};
 pub use tree::{IndexedColumns, ScannedEvent, StoredCheckpoint, TreeStore};
 pub mod exports;
+#[cfg(feature = "test-support")]
 pub mod exports_conformance;
 pub mod transfer;
 

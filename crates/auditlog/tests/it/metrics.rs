@@ -6,8 +6,20 @@
 
 use crate::helpers::*;
 use serde_json::{json, Value};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
+
+/// The families the binary exposed before the move to the `metrics`
+/// facade: dashboards are built on these names, types and label sets.
+const FAMILIES: &str = include_str!("../fixtures/metrics-families.txt");
+
+/// The lines of [`FAMILIES`] without its comments.
+fn committed_families() -> Vec<&'static str> {
+    FAMILIES
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.is_empty())
+        .collect()
+}
 
 /// One sample line: `name{labels} value`.
 #[derive(Debug, Clone)]
@@ -17,117 +29,103 @@ struct Sample {
     value: f64,
 }
 
-/// A parsed exposition: the samples, and the HELP and TYPE of each family.
+/// A scrape, read strictly: every line is a `# HELP`, a `# TYPE` or a
+/// sample of a family typed before it; anything else fails the test.
 struct Exposition {
     samples: Vec<Sample>,
-    types: HashMap<String, String>,
+    types: BTreeMap<String, String>,
 }
 
 impl Exposition {
-    /// Parses the text format 0.0.4, failing the test on any malformed line.
     fn parse(text: &str) -> Self {
         let mut samples = Vec::new();
-        let mut helps = HashMap::new();
-        let mut types: HashMap<String, String> = HashMap::new();
-        for line in text.lines() {
-            if let Some(rest) = line.strip_prefix("# HELP ") {
-                let (name, help) = rest.split_once(' ').expect("HELP with text");
-                assert!(!help.trim().is_empty(), "empty HELP: {line}");
-                assert!(
-                    helps.insert(name.to_string(), ()).is_none(),
-                    "two HELPs for {name}"
-                );
-                continue;
-            }
+        let mut types = BTreeMap::new();
+        for line in text.lines().filter(|l| !l.is_empty()) {
             if let Some(rest) = line.strip_prefix("# TYPE ") {
                 let (name, kind) = rest.split_once(' ').expect("TYPE with a type");
                 assert!(
-                    ["counter", "gauge", "histogram", "summary", "untyped"].contains(&kind),
-                    "unknown type: {line}"
-                );
-                assert!(
-                    !samples
-                        .iter()
-                        .any(|s: &Sample| family_of(&s.name, &types) == name),
-                    "TYPE of {name} after its samples"
+                    ["counter", "gauge", "histogram"].contains(&kind),
+                    "unexpected type: {line}"
                 );
                 assert!(types.insert(name.to_string(), kind.to_string()).is_none());
-                continue;
+            } else if !line.starts_with("# HELP ") {
+                let sample = parse_sample(line);
+                let family = family_of(&sample.name, &types);
+                assert!(types.contains_key(&family), "no TYPE before {line}");
+                samples.push(sample);
             }
-            assert!(!line.starts_with('#'), "unknown comment line: {line}");
-            assert!(!line.trim().is_empty(), "blank line in the exposition");
-            samples.push(parse_sample(line));
-        }
-        for sample in &samples {
-            let family = family_of(&sample.name, &types);
-            assert!(types.contains_key(&family), "no TYPE for {}", sample.name);
-            assert!(helps.contains_key(&family), "no HELP for {}", sample.name);
         }
         let exposition = Self { samples, types };
         exposition.check_histograms();
         exposition
     }
 
-    /// Every histogram series: buckets ascending by `le`, counts cumulative,
-    /// the last one `+Inf`, and `_count` equal to it, with a `_sum`.
+    /// Each histogram series: cumulative buckets ending at `+Inf`, whose
+    /// count `_count` repeats, and a `_sum` (a summary would have none).
     fn check_histograms(&self) {
-        for (family, kind) in &self.types {
-            if kind != "histogram" {
-                continue;
-            }
+        for (family, _) in self.types.iter().filter(|(_, t)| *t == "histogram") {
             let mut series: BTreeMap<BTreeMap<String, String>, Vec<(f64, f64)>> = BTreeMap::new();
-            for sample in self.named(&format!("{family}_bucket")) {
+            for sample in self
+                .samples
+                .iter()
+                .filter(|s| s.name == format!("{family}_bucket"))
+            {
                 let mut labels = sample.labels.clone();
                 let le = labels.remove("le").expect("a bucket without le");
-                let bound = if le == "+Inf" {
-                    f64::INFINITY
-                } else {
-                    le.parse().expect("numeric le")
-                };
+                let bound: f64 = le.parse().expect("numeric le");
                 series
                     .entry(labels)
                     .or_default()
                     .push((bound, sample.value));
             }
             for (labels, buckets) in series {
-                for pair in buckets.windows(2) {
-                    assert!(
-                        pair[0].0 < pair[1].0,
-                        "{family} {labels:?}: le not ascending"
-                    );
-                    assert!(
-                        pair[0].1 <= pair[1].1,
-                        "{family} {labels:?}: not cumulative"
-                    );
-                }
-                let (last_bound, inf_count) = *buckets.last().unwrap();
-                assert_eq!(
-                    last_bound,
-                    f64::INFINITY,
-                    "{family} {labels:?}: no +Inf bucket"
-                );
-                let count = self.value(&format!("{family}_count"), &labels);
-                assert_eq!(
-                    count,
-                    Some(inf_count),
-                    "{family} {labels:?}: _count != +Inf"
-                );
                 assert!(
-                    self.value(&format!("{family}_sum"), &labels).is_some(),
-                    "{family} {labels:?}: no _sum"
+                    buckets
+                        .windows(2)
+                        .all(|w| w[0].0 < w[1].0 && w[0].1 <= w[1].1),
+                    "{family} {labels:?}: buckets not ascending and cumulative"
                 );
+                let (last_bound, inf_count) = buckets[buckets.len() - 1];
+                assert_eq!(last_bound, f64::INFINITY, "{family} {labels:?}: no +Inf");
+                assert_eq!(
+                    self.value(&format!("{family}_count"), &labels),
+                    Some(inf_count)
+                );
+                assert!(self.value(&format!("{family}_sum"), &labels).is_some());
             }
         }
     }
 
-    fn named<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a Sample> + 'a {
-        self.samples.iter().filter(move |s| s.name == name)
+    /// Name, type and label names (without `le`) of every family, in the
+    /// format of `fixtures/metrics-families.txt`.
+    fn families(&self) -> Vec<String> {
+        self.types
+            .iter()
+            .map(|(family, kind)| {
+                let mut names: Vec<&str> = self
+                    .samples
+                    .iter()
+                    .filter(|s| &family_of(&s.name, &self.types) == family)
+                    .flat_map(|s| s.labels.keys().map(String::as_str))
+                    .filter(|label| *label != "le")
+                    .collect();
+                names.sort_unstable();
+                names.dedup();
+                let names = if names.is_empty() {
+                    "-".to_string()
+                } else {
+                    names.join(",")
+                };
+                format!("{family} {kind} {names}")
+            })
+            .collect()
     }
 
     /// The value of the sample with exactly these labels.
     fn value(&self, name: &str, labels: &BTreeMap<String, String>) -> Option<f64> {
-        self.named(name)
-            .find(|s| &s.labels == labels)
+        self.samples
+            .iter()
+            .find(|s| s.name == name && &s.labels == labels)
             .map(|s| s.value)
     }
 
@@ -143,96 +141,50 @@ impl Exposition {
 
 /// The family a sample belongs to: histograms' `_bucket`, `_sum` and
 /// `_count` series belong to the histogram's name.
-fn family_of(name: &str, types: &HashMap<String, String>) -> String {
-    for suffix in ["_bucket", "_sum", "_count"] {
-        if let Some(base) = name.strip_suffix(suffix) {
-            if types.get(base).is_some_and(|t| t == "histogram") {
-                return base.to_string();
-            }
-        }
-    }
-    name.to_string()
+fn family_of(name: &str, types: &BTreeMap<String, String>) -> String {
+    ["_bucket", "_sum", "_count"]
+        .iter()
+        .filter_map(|suffix| name.strip_suffix(suffix))
+        .find(|base| types.get(*base).is_some_and(|t| t == "histogram"))
+        .unwrap_or(name)
+        .to_string()
 }
 
+/// `name{key="value",…} value`; our label values hold no `",`, so a plain
+/// split finds the pairs, and every piece must then be a well-formed pair.
 fn parse_sample(line: &str) -> Sample {
-    let name_end = line
-        .find(['{', ' '])
-        .unwrap_or_else(|| panic!("no value: {line}"));
-    let name = &line[..name_end];
-    assert!(
-        !name.is_empty()
-            && name
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':')
-            && !name.starts_with(|c: char| c.is_ascii_digit()),
-        "bad metric name: {line}"
-    );
-    let mut rest = &line[name_end..];
-    let mut labels = BTreeMap::new();
-    if let Some(after) = rest.strip_prefix('{') {
-        let mut chars = after.char_indices().peekable();
-        let end = loop {
-            let (start, c) = chars
-                .next()
-                .unwrap_or_else(|| panic!("open labels: {line}"));
-            if c == '}' {
-                break start + 1;
-            }
-            let mut key = String::from(c);
-            for (_, c) in chars.by_ref() {
-                if c == '=' {
-                    break;
-                }
-                key.push(c);
-            }
-            assert!(
-                key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'),
-                "bad label name {key:?}: {line}"
-            );
-            assert_eq!(chars.next().map(|(_, c)| c), Some('"'), "unquoted: {line}");
-            let mut value = String::new();
-            loop {
-                match chars
-                    .next()
-                    .unwrap_or_else(|| panic!("open value: {line}"))
-                    .1
-                {
-                    '"' => break,
-                    '\\' => match chars.next().map(|(_, c)| c) {
-                        Some('n') => value.push('\n'),
-                        Some(c @ ('\\' | '"')) => value.push(c),
-                        other => panic!("bad escape {other:?}: {line}"),
-                    },
-                    c => value.push(c),
-                }
-            }
-            assert!(
-                labels.insert(key, value).is_none(),
-                "repeated label: {line}"
-            );
-            match chars.next() {
-                Some((_, ',')) => {}
-                Some((i, '}')) => break i + 1,
-                other => panic!("unexpected {other:?} in labels: {line}"),
-            }
-        };
-        rest = &after[end..];
-    }
-    let value_text = rest
-        .strip_prefix(' ')
-        .unwrap_or_else(|| panic!("no space before the value: {line}"));
-    let value = match value_text {
+    let (series, value) = line.rsplit_once(' ').expect("a sample has a value");
+    let value = match value {
         "+Inf" => f64::INFINITY,
-        "-Inf" => f64::NEG_INFINITY,
-        text => text
-            .parse()
-            .unwrap_or_else(|_| panic!("bad value {text:?}: {line}")),
+        text => text.parse().unwrap_or_else(|_| panic!("bad value: {line}")),
     };
+    let (name, labels) = match series.split_once('{') {
+        Some((name, rest)) => {
+            let pairs = rest.strip_suffix("\"}").expect("labels end with \"}");
+            let labels = pairs
+                .split("\",")
+                .map(|pair| {
+                    let (key, value) = pair.split_once("=\"").expect("label=\"value\"");
+                    assert!(is_name(key) && !value.contains('"'), "bad label: {line}");
+                    (key.to_string(), value.to_string())
+                })
+                .collect();
+            (name, labels)
+        }
+        None => (series, BTreeMap::new()),
+    };
+    assert!(is_name(name), "bad metric name: {line}");
     Sample {
         name: name.to_string(),
         labels,
         value,
     }
+}
+
+fn is_name(name: &str) -> bool {
+    !name.is_empty()
+        && !name.starts_with(|c: char| c.is_ascii_digit())
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
 fn event(id: &str) -> Value {
@@ -364,6 +316,16 @@ async fn metrics_count_exactly_what_was_sent_with_bounded_labels() {
     let (content_type, text) = scrape(&server).await;
     assert_eq!(content_type, "text/plain; version=0.0.4; charset=utf-8");
     let metrics = Exposition::parse(&text);
+    // Every family a dashboard may read, with today's type and label names.
+    let expected: Vec<&str> = FAMILIES
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.is_empty())
+        .collect();
+    assert_eq!(
+        metrics.families(),
+        expected,
+        "the families of /metrics changed"
+    );
 
     // Events: 1 + 3 new, 1 repeat.
     assert_eq!(metrics.get("auditlog_events_accepted_total", &[]), 5.0);
@@ -485,8 +447,11 @@ async fn metrics_count_exactly_what_was_sent_with_bounded_labels() {
     }
 }
 
-/// A fresh server exposes every family, counts at zero; a scrape is timed
-/// like any request, so the second scrape shows the first.
+/// A fresh server exposes every family whose series are known in advance,
+/// counts at zero. Request latencies appear with the first request, as the
+/// exporter shows no family without a series: a scrape is timed like any
+/// request, so the second scrape shows the first. The checkpoint age
+/// appears with the first checkpoint.
 #[tokio::test]
 async fn a_fresh_server_exposes_every_family_with_zero_counts() {
     let server = TestServer::start();
@@ -499,21 +464,14 @@ async fn a_fresh_server_exposes_every_family_with_zero_counts() {
         0.0
     );
     assert_eq!(
+        metrics.get("auditlog_ingest_rejected_total", &[("reason", "other")]),
+        0.0
+    );
+    assert_eq!(metrics.get("auditlog_writer_queue_depth", &[]), 0.0);
+    assert_eq!(
         metrics.get("auditlog_export_jobs", &[("status", "queued")]),
         0.0
     );
-    for family in [
-        "auditlog_events_accepted_total",
-        "auditlog_ingest_rejected_total",
-        "auditlog_ingest_batch_events",
-        "auditlog_writer_queue_depth",
-        "auditlog_writer_commit_seconds",
-        "auditlog_http_request_duration_seconds",
-        "auditlog_export_jobs",
-        "auditlog_checkpoint_age_seconds",
-    ] {
-        assert!(metrics.types.contains_key(family), "no TYPE for {family}");
-    }
     let (_, second) = scrape(&server).await;
     let metrics = Exposition::parse(&second);
     assert_eq!(
@@ -523,6 +481,9 @@ async fn a_fresh_server_exposes_every_family_with_zero_counts() {
         ),
         1.0
     );
+    let mut expected = committed_families();
+    expected.retain(|l| !l.starts_with("auditlog_checkpoint_age_seconds "));
+    assert_eq!(metrics.families(), expected);
 }
 
 /// The checker above is not vacuous: each rule it enforces fails a broken text.
@@ -531,9 +492,10 @@ fn the_checker_refuses_malformed_expositions() {
     let histogram = "# HELP h A histogram.\n# TYPE h histogram\n";
     let broken = [
         ("no TYPE", "# HELP c Count.\nc 1\n".to_string()),
-        ("no HELP", "# TYPE c counter\nc 1\n".to_string()),
         ("not a sample", "# HELP c Count.\n# TYPE c counter\nc{x=\"1\" 1\n".to_string()),
         ("bad value", "# HELP c Count.\n# TYPE c counter\nc one\n".to_string()),
+        ("a summary", "# TYPE s summary\ns{quantile=\"0.5\"} 1\n".to_string()),
+        ("a quote in a label", "# TYPE c counter\nc{x=\"a\"b\"} 1\n".to_string()),
         (
             "not cumulative",
             format!("{histogram}h_bucket{{le=\"1\"}} 2\nh_bucket{{le=\"+Inf\"}} 1\nh_sum 1\nh_count 1\n"),
@@ -552,10 +514,11 @@ fn the_checker_refuses_malformed_expositions() {
         assert!(parsed.is_err(), "accepted an exposition with {what}");
     }
     let good = format!(
-        "{histogram}h_bucket{{route=\"/a\\\"b\",le=\"1\"}} 1\nh_bucket{{route=\"/a\\\"b\",le=\"+Inf\"}} 2\nh_sum{{route=\"/a\\\"b\"}} 3.5\nh_count{{route=\"/a\\\"b\"}} 2\n"
+        "{histogram}h_bucket{{route=\"/a/{{id}}\",le=\"1\"}} 1\nh_bucket{{route=\"/a/{{id}}\",le=\"+Inf\"}} 2\nh_sum{{route=\"/a/{{id}}\"}} 3.5\nh_count{{route=\"/a/{{id}}\"}} 2\n"
     );
     let parsed = Exposition::parse(&good);
-    assert_eq!(parsed.get("h_count", &[("route", "/a\"b")]), 2.0);
+    assert_eq!(parsed.get("h_count", &[("route", "/a/{id}")]), 2.0);
+    assert_eq!(parsed.families(), vec!["h histogram route"]);
 }
 
 /// Answers made outside the ingest handler count too: the per-key rate

@@ -69,7 +69,7 @@ async fn ingest_inner(
     let events = parse_all(&raw_events, &caller.account.taxonomy, now)?;
     let receipts = state.store.append(&caller.account, events).await?;
     let created = receipts.iter().filter(|r| r.created).count();
-    state.metrics.ingest_accepted(receipts.len(), created);
+    crate::metrics::ingest_accepted(receipts.len(), created);
     let status = if created > 0 {
         StatusCode::CREATED
     } else {
