@@ -52,6 +52,7 @@ use axum::Router;
 use limits::connections::CappedListener;
 use std::future::Future;
 use tokio::net::TcpListener;
+use tower_http::set_header::SetResponseHeaderLayer;
 
 /// The whole application's routes.
 pub fn router(state: AppState) -> Router {
@@ -71,9 +72,32 @@ pub fn router(state: AppState) -> Router {
         .layer(axum::middleware::map_response(
             method_not_allowed_in_error_shape,
         ))
-        .layer(axum::middleware::map_response(security_headers))
+        // Headers every answer carries; a handler's own `Cache-Control`
+        // (the console's assets) is kept.
+        .layer(SetResponseHeaderLayer::overriding(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::X_FRAME_OPTIONS,
+            HeaderValue::from_static("DENY"),
+        ))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::REFERRER_POLICY,
+            HeaderValue::from_static("same-origin"),
+        ))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("no-store"),
+        ))
         .layer(axum::middleware::from_fn(metrics::track_requests))
-        .layer(axum::middleware::from_fn(request_id::tag_request))
+        // Request ids, from the inside out: the span and completion log
+        // read the id that `set_layer` put on the request; the answer gets
+        // it back; an insane client id is dropped before `set_layer` sees it.
+        .layer(axum::middleware::from_fn(request_id::request_span))
+        .layer(request_id::propagate_layer())
+        .layer(request_id::set_layer())
+        .layer(axum::middleware::from_fn(request_id::drop_insane_id))
         .with_state(state)
 }
 
@@ -103,21 +127,6 @@ async fn method_not_allowed_in_error_shape(
         answer.headers_mut().insert(header::ALLOW, allow);
     }
     answer
-}
-
-/// Headers every answer carries.
-async fn security_headers(mut response: axum::response::Response) -> axum::response::Response {
-    let headers = response.headers_mut();
-    headers.insert(
-        "x-content-type-options",
-        HeaderValue::from_static("nosniff"),
-    );
-    headers.insert("x-frame-options", HeaderValue::from_static("DENY"));
-    headers.insert("referrer-policy", HeaderValue::from_static("same-origin"));
-    headers
-        .entry(header::CACHE_CONTROL)
-        .or_insert(HeaderValue::from_static("no-store"));
-    response
 }
 
 /// Serves until `shutdown` completes, then stops accepting and lets

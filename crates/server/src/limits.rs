@@ -1,7 +1,9 @@
 //! The protective limits of a serving process. One struct, filled from the
 //! configuration by the binary and read by the layers that enforce it:
-//! - `api_rate`: the per-API-key rate limit (429 with `Retry-After`), on the
-//!   `token_bucket` mechanism that console sign-ins share;
+//! - `api_rate`: the per-API-key rate limit (429 with `Retry-After`), with
+//!   `governor`'s keyed limiter;
+//! - `token_bucket`: the token buckets of failed console sign-ins (which
+//!   need a look without taking and a reset that governor lacks);
 //! - `login_rate`: failed console sign-ins per account and client IP;
 //! - `timeout`: the request timeout (503 `timeout` with `Retry-After`);
 //! - `connections`: the cap on concurrent connections, and the closing of

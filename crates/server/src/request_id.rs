@@ -3,16 +3,23 @@
 //! from the id a client reports.
 //!
 //! The id is the client's `x-request-id` when that is a sane token (a proxy
-//! or the caller may have assigned one already), else a new random one. It is
-//! put in the request's extensions ([`RequestId`]), recorded on a `request`
-//! span around the whole request, and echoed in the answer's `x-request-id`.
+//! or the caller may have assigned one already), else a new random one.
+//! tower-http's layers do the setting and echoing: an insane id is dropped
+//! first ([`drop_insane_id`]), `SetRequestIdLayer` then sets one
+//! where none is left (with [`RandomId`]) and puts it in the request's
+//! extensions, and `PropagateRequestIdLayer` copies it onto the answer.
+//! [`request_span`] serves the request inside a `request` span carrying the
+//! id and logs its completion.
 
 use axum::extract::{MatchedPath, Request};
-use axum::http::HeaderValue;
+use axum::http::HeaderName;
 use axum::middleware::Next;
 use axum::response::Response;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
+use tower_http::request_id::{
+    MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
+};
 use tracing::Instrument;
 
 /// The header that carries the id, in both directions.
@@ -22,29 +29,47 @@ pub const HEADER: &str = "x-request-id";
 /// client cannot fill the logs through this header.
 pub const MAX_LENGTH: usize = 64;
 
-/// The id of the request being served, for handlers that want to show it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RequestId(pub String);
-
-/// Middleware: tags the request with its id, serves it inside a span that
-/// carries the id, logs its completion and answers with the id.
-pub async fn tag_request(mut request: Request, next: Next) -> Response {
-    let id = request
+/// Middleware: removes a client's `x-request-id` that is not a sane token,
+/// so that a new one is generated in its place.
+pub async fn drop_insane_id(mut request: Request, next: Next) -> Response {
+    let insane = request
         .headers()
         .get(HEADER)
-        .and_then(|value| value.to_str().ok())
-        .filter(|value| is_sane(value))
-        .map_or_else(generate, str::to_owned);
+        .is_some_and(|value| !value.to_str().is_ok_and(is_sane));
+    if insane {
+        request.headers_mut().remove(HEADER);
+    }
+    next.run(request).await
+}
+
+/// `SetRequestIdLayer` for the `x-request-id` header, generating [`RandomId`]s.
+pub fn set_layer() -> SetRequestIdLayer<RandomId> {
+    SetRequestIdLayer::new(HeaderName::from_static(HEADER), RandomId)
+}
+
+/// `PropagateRequestIdLayer` for the `x-request-id` header.
+pub fn propagate_layer() -> PropagateRequestIdLayer {
+    PropagateRequestIdLayer::new(HeaderName::from_static(HEADER))
+}
+
+/// Middleware: serves the request inside a span that carries its id (set
+/// by `SetRequestIdLayer` outside it) and logs its completion.
+pub async fn request_span(request: Request, next: Next) -> Response {
+    let id = request
+        .extensions()
+        .get::<RequestId>()
+        .and_then(|id| id.header_value().to_str().ok())
+        .unwrap_or("none")
+        .to_owned();
     let method = request.method().clone();
     // The route template (`/api/v1/events/{id}`), not the path: bounded, and
     // free of the values a path may carry.
     let route = request.extensions().get::<MatchedPath>().cloned();
-    request.extensions_mut().insert(RequestId(id.clone()));
     // At error level so that the span, and with it the id, is recorded
     // whatever the log filter: a warning needs its request id most.
     let span = tracing::error_span!("request", request_id = %id);
     let started = Instant::now();
-    let mut response = next.run(request).instrument(span.clone()).await;
+    let response = next.run(request).instrument(span.clone()).await;
     span.in_scope(|| {
         tracing::debug!(
             %method,
@@ -54,9 +79,6 @@ pub async fn tag_request(mut request: Request, next: Next) -> Response {
             "request completed"
         );
     });
-    if let Ok(value) = HeaderValue::from_str(&id) {
-        response.headers_mut().insert(HEADER, value);
-    }
     response
 }
 
@@ -68,6 +90,16 @@ pub fn is_sane(id: &str) -> bool {
         && id
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+}
+
+/// Makes ids of 128 random bits in hex.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RandomId;
+
+impl MakeRequestId for RandomId {
+    fn make_request_id<B>(&mut self, _request: &axum::http::Request<B>) -> Option<RequestId> {
+        generate().parse().ok().map(RequestId::new)
+    }
 }
 
 /// A new id: 128 random bits in hex. Should the operating system's random

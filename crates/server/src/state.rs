@@ -25,7 +25,7 @@ pub struct AppState {
     pub signer: Option<Arc<CheckpointSigner>>,
     /// Rate, time and connection limits of this process.
     pub limits: crate::limits::Limits,
-    /// The token buckets of the per-API-key rate limit.
+    /// The per-API-key rate limit, built from `limits`.
     pub api_rate_limiter: Arc<crate::limits::api_rate::ApiKeyRateLimiter>,
 }
 
@@ -51,6 +51,7 @@ impl AppState {
     }
 
     pub fn with_limits(mut self, limits: crate::limits::Limits) -> Self {
+        self.api_rate_limiter = Arc::new(crate::limits::api_rate::ApiKeyRateLimiter::new(&limits));
         self.limits = limits;
         self
     }

@@ -1,5 +1,5 @@
 //! Failed sign-ins per (account, client IP), in memory, as token buckets
-//! (the server's one rate-limiting mechanism, `limits::token_bucket`): a
+//! (`limits::token_bucket`, which says why these are not `governor`'s): a
 //! pair may fail [`MAX_FAILURES`] times at once, and regains one attempt
 //! every `WINDOW / MAX_FAILURES`, so it is held to [`MAX_FAILURES`] per
 //! [`WINDOW`] sustained. A success forgets the pair. Keyed by the account

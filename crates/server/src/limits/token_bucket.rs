@@ -1,6 +1,11 @@
-//! Token buckets by key, in memory: the one rate-limiting mechanism of the
-//! server, used per API key (`limits::api_rate`) and for failed console
-//! sign-ins (`limits::login_rate`).
+//! Token buckets by key, in memory, for failed console sign-ins
+//! (`limits::login_rate`). API keys are limited with `governor`
+//! (`limits::api_rate`); sign-ins stay on these buckets because they need two
+//! things governor's keyed limiter does not offer: looking at a pair without
+//! taking a token (a blocked pair is refused before its password is hashed,
+//! and only a failure takes one) and forgetting a pair when it signs in
+//! (governor has no peek and no removal of a key; its pull requests #146 and
+//! #211 for them are unmerged).
 //!
 //! A bucket holds at most `burst` tokens and gains `per_second` tokens a
 //! second; an action takes one token, and is refused while none is left.
