@@ -614,24 +614,23 @@ impl StoredEvent {
 
     /// Reads an event back from its leaf bytes, without taxonomy checks (it
     /// was checked when it was accepted). Used by exports and `verify`.
-    pub fn from_leaf_bytes(bytes: &[u8]) -> Result<Self, String> {
-        let value: Value =
-            serde_json::from_slice(bytes).map_err(|e| format!("leaf bytes are not JSON: {e}"))?;
-        let m = value
-            .as_object()
-            .ok_or("leaf bytes are not a JSON object")?;
+    pub fn from_leaf_bytes(bytes: &[u8]) -> Result<Self, LeafError> {
+        let value: Value = serde_json::from_slice(bytes).map_err(LeafError::NotJson)?;
+        let m = value.as_object().ok_or(LeafError::NotAnObject)?;
         let text = |map: &Map<String, Value>, key: &str| {
             map.get(key).and_then(Value::as_str).map(str::to_string)
         };
-        let required =
-            |map: &Map<String, Value>, key: &str| text(map, key).ok_or(format!("leaf lacks {key}"));
-        let time = |key: &str| -> Result<Timestamp, String> {
-            Timestamp::parse(key, &required(m, key)?).map_err(|e| e.to_string())
+        let required = |map: &Map<String, Value>, key: &'static str| {
+            text(map, key).ok_or(LeafError::Lacks(key))
+        };
+        let time = |key: &'static str| -> Result<Timestamp, LeafError> {
+            Timestamp::parse(key, &required(m, key)?)
+                .map_err(|cause| LeafError::InvalidTime { field: key, cause })
         };
         let actor = m
             .get("actor")
             .and_then(Value::as_object)
-            .ok_or("leaf lacks actor")?;
+            .ok_or(LeafError::Lacks("actor"))?;
         let target = m.get("target").and_then(Value::as_object);
         let context = m.get("context").and_then(Value::as_object);
         Ok(StoredEvent {
@@ -639,7 +638,7 @@ impl StoredEvent {
             seq: m
                 .get("seq")
                 .and_then(Value::as_u64)
-                .ok_or("leaf lacks seq")?,
+                .ok_or(LeafError::Lacks("seq"))?,
             received_at: time("received_at")?,
             event: NewEvent {
                 id: required(m, "id")?,
@@ -668,6 +667,24 @@ impl StoredEvent {
             },
         })
     }
+}
+
+/// Why leaf bytes do not read back as a `StoredEvent`: they were altered, or
+/// were never written by this code.
+#[derive(Debug, thiserror::Error)]
+pub enum LeafError {
+    #[error("leaf bytes are not JSON")]
+    NotJson(#[source] serde_json::Error),
+    #[error("leaf bytes are not a JSON object")]
+    NotAnObject,
+    #[error("leaf lacks {0}")]
+    Lacks(&'static str),
+    #[error("leaf holds an invalid {field}")]
+    InvalidTime {
+        field: &'static str,
+        #[source]
+        cause: FieldError,
+    },
 }
 
 /// The API's JSON for a stored event: its leaf bytes with `hash` appended.

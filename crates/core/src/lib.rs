@@ -26,6 +26,7 @@ pub mod bundle;
 pub mod canonical;
 pub mod checkpoint;
 pub mod error;
+pub mod error_chain;
 pub mod event;
 pub mod filter;
 #[cfg(any(test, feature = "fuzzing"))]
@@ -41,6 +42,7 @@ pub mod taxonomy;
 pub mod timestamp;
 
 pub use error::FieldError;
+pub use error_chain::ErrorChain;
 pub use event::{NewEvent, StoredEvent};
 pub use filter::{Cursor, EventFilter, Interval};
 pub use taxonomy::Taxonomy;

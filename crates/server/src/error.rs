@@ -2,7 +2,7 @@
 //! `{"error": {"code", "message", "details"?}}`, with the right status;
 //! unexpected failures are logged once, with a reference the client can quote.
 
-use auditlog_core::FieldError;
+use auditlog_core::{ErrorChain, FieldError};
 use auditlog_store::StoreError;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -87,8 +87,8 @@ impl From<StoreError> for ApiError {
                 ApiError::new(StatusCode::CONFLICT, "already_exists", e.to_string())
             }
             StoreError::NotFound(_) => ApiError::not_found(e.to_string()),
-            StoreError::Unavailable(reason) => {
-                tracing::warn!(%reason, "storage unavailable");
+            StoreError::Unavailable { .. } => {
+                tracing::warn!(reason = %ErrorChain(&e), "storage unavailable");
                 ApiError::new(
                     StatusCode::SERVICE_UNAVAILABLE,
                     "unavailable",
@@ -96,8 +96,8 @@ impl From<StoreError> for ApiError {
                 )
                 .with_retry_after(RETRY_AFTER_UNAVAILABLE_SECONDS)
             }
-            StoreError::Full(reason) => {
-                tracing::warn!(%reason, "storage full");
+            StoreError::Full { .. } => {
+                tracing::warn!(reason = %ErrorChain(&e), "storage full");
                 ApiError::new(
                     StatusCode::SERVICE_UNAVAILABLE,
                     "unavailable",
@@ -105,7 +105,7 @@ impl From<StoreError> for ApiError {
                 )
                 .with_retry_after(RETRY_AFTER_FULL_SECONDS)
             }
-            StoreError::Internal(reason) => ApiError::internal("storage", reason),
+            StoreError::Internal { .. } => ApiError::internal("storage", ErrorChain(&e)),
         }
     }
 }

@@ -207,7 +207,7 @@ impl CheckpointSigner {
         };
         let note = body
             .sign(&self.signer)
-            .map_err(|e| StoreError::Internal(format!("cannot sign: {e}")))?;
+            .map_err(|e| StoreError::internal_caused_by("cannot sign", e))?;
         let stored = StoredCheckpoint {
             size,
             root,
@@ -220,7 +220,7 @@ impl CheckpointSigner {
             Err(StoreError::AlreadyExists(_)) => store
                 .checkpoint_at(account.id, size)
                 .await?
-                .ok_or_else(|| StoreError::Internal("checkpoint vanished".into()))?,
+                .ok_or_else(|| StoreError::internal("checkpoint vanished"))?,
             Err(e) => return Err(e.into()),
         };
         heads.insert(
@@ -327,11 +327,11 @@ fn write_heads(path: &std::path::Path, heads: &HashMap<String, Head>) -> Result<
     };
     write().map_err(|e| {
         let _ = std::fs::remove_file(&temp);
-        let message = format!("cannot write {}: {e}", path.display());
+        let what = format!("cannot write {}", path.display());
         if e.kind() == std::io::ErrorKind::StorageFull {
-            StoreError::Full(message)
+            StoreError::full_caused_by(what, e)
         } else {
-            StoreError::Unavailable(message)
+            StoreError::unavailable_caused_by(what, e)
         }
     })
 }
@@ -438,7 +438,7 @@ mod tests {
 
         let failed = signer.sign_if_grown(&account).await.unwrap_err();
         assert!(
-            matches!(&failed, SignError::Store(StoreError::Unavailable(m)) if m.contains("cannot write")),
+            matches!(&failed, SignError::Store(StoreError::Unavailable { what, cause: Some(_) }) if what.contains("cannot write")),
             "{failed}"
         );
         assert!(!heads.exists() && !heads.with_extension("tmp").exists());

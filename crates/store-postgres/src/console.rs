@@ -55,7 +55,7 @@ impl Sessions for PgStore {
         let account = to_account(&row)?;
         let role: String = row.get(8);
         let role = Role::parse(&role)
-            .ok_or_else(|| StoreError::Internal(format!("unknown role {role:?}")))?;
+            .ok_or_else(|| StoreError::internal(format!("unknown role {role:?}")))?;
         Ok(Some(SessionGrant {
             user: User {
                 id: row.get(5),

@@ -23,7 +23,7 @@ const COLUMNS: &str = "id, account_id, requested_by, format, compression, filter
 fn to_job(r: &Row) -> Result<ExportJob> {
     let id: i64 = r.get(0);
     let bad = |what: &str, value: &str| {
-        StoreError::Internal(format!("export {id} has an unknown {what} {value:?}"))
+        StoreError::internal(format!("export {id} has an unknown {what} {value:?}"))
     };
     let ts = |v: Option<i64>| v.map(Timestamp::from_micros);
     let (format, compression, filters, status): (String, String, String, String) =
@@ -36,7 +36,7 @@ fn to_job(r: &Row) -> Result<ExportJob> {
         compression: Compression::parse(&compression)
             .ok_or_else(|| bad("compression", &compression))?,
         filters: serde_json::from_str(&filters).map_err(|e| {
-            StoreError::Internal(format!("export {id} has unreadable filters: {e}"))
+            StoreError::internal_caused_by(format!("export {id} has unreadable filters"), e)
         })?,
         seq_bound: r.get::<_, i64>(6) as u64,
         status: ExportStatus::parse(&status).ok_or_else(|| bad("status", &status))?,
@@ -59,7 +59,7 @@ fn to_job(r: &Row) -> Result<ExportJob> {
 impl ExportJobs for PgStore {
     async fn create_export(&self, job: NewExportJob) -> Result<ExportJob> {
         let filters = serde_json::to_string(&job.filters)
-            .map_err(|e| StoreError::Internal(format!("cannot encode filters: {e}")))?;
+            .map_err(|e| StoreError::internal_caused_by("cannot encode filters", e))?;
         let client = self.client().await?;
         let row = client
             .query_one(
@@ -255,7 +255,7 @@ impl ExportJobs for PgStore {
                 let status: String = row.try_get(0).map_err(pg_error)?;
                 let count: i64 = row.try_get(1).map_err(pg_error)?;
                 let status = ExportStatus::parse(&status).ok_or_else(|| {
-                    StoreError::Internal(format!("export job with unknown status {status:?}"))
+                    StoreError::internal(format!("export job with unknown status {status:?}"))
                 })?;
                 Ok((status, count as u64))
             })

@@ -37,9 +37,9 @@ use auditlog_store::{
     Page, Receipt, Result, Role, Scope, Store, StoreError, User, WriteHealth,
 };
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
-use sql::{is_unique_violation, now_micros, pg_error, pool_error, to_account, to_record, to_user};
 use std::str::FromStr;
 use std::sync::{Arc, Mutex};
+use sql::{is_unique_violation, now_micros, pg_error, pool_error, to_account, to_record, to_user};
 use tokio_postgres::error::SqlState;
 use tokio_postgres::{IsolationLevel, NoTls};
 
@@ -63,7 +63,7 @@ impl PgStore {
     /// Connects to `url`, applies migrations and starts the writer task.
     pub async fn connect(url: &str) -> Result<Self> {
         let mut config = tokio_postgres::Config::from_str(url)
-            .map_err(|e| StoreError::Unavailable(format!("the database URL is not valid: {e}")))?;
+            .map_err(|e| StoreError::unavailable_caused_by("the database URL is not valid", e))?;
         // An unreachable host should fail a start or a request, not hang it.
         if config.get_connect_timeout().is_none() {
             config.connect_timeout(std::time::Duration::from_secs(10));
@@ -78,16 +78,16 @@ impl PgStore {
         let pool = Pool::builder(manager)
             .max_size(POOL_SIZE)
             .build()
-            .map_err(|e| StoreError::Internal(format!("cannot build the connection pool: {e}")))?;
+            .map_err(|e| StoreError::internal_caused_by("cannot build the connection pool", e))?;
         {
             let mut client = pool.get().await.map_err(pool_error)?;
             let applied = schema::migrate(&mut client).await.map_err(|e| {
                 if e.code() == Some(&SqlState::INSUFFICIENT_PRIVILEGE) {
-                    StoreError::Unavailable(format!(
+                    StoreError::unavailable_caused_by(
                         "this database lacks migrations and this role may not apply them; \
-                         start Auditlog once as the tables' owner (see docs/POSTGRES.md): {}",
-                        pg_error(e)
-                    ))
+                         start Auditlog once as the tables' owner (see docs/POSTGRES.md)",
+                        e,
+                    )
                 } else {
                     pg_error(e)
                 }
@@ -257,10 +257,10 @@ impl EventReader for PgStore {
 impl Directory for PgStore {
     async fn create_account(&self, name: &str) -> Result<Account> {
         auditlog_core::account::check_account_name(name)
-            .map_err(|e| StoreError::Internal(e.message))?;
+            .map_err(|e| StoreError::internal_caused_by("invalid account name", e))?;
         let taxonomy = Taxonomy::default();
-        let text =
-            serde_json::to_string(&taxonomy).map_err(|e| StoreError::Internal(e.to_string()))?;
+        let text = serde_json::to_string(&taxonomy)
+            .map_err(|e| StoreError::internal_caused_by("cannot encode the taxonomy", e))?;
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(pg_error)?;
         let id: i64 = match tx

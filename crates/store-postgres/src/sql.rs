@@ -8,7 +8,7 @@ use auditlog_store::{Account, AccountId, EventRecord, Result, Role, StoreError, 
 use tokio_postgres::error::SqlState;
 use tokio_postgres::Row;
 
-/// Maps a driver error into the store's error, keeping the message. Lost
+/// Maps a driver error into the store's error, keeping it as the cause. Lost
 /// connections, an unreachable or overloaded server and I/O errors are worth
 /// a retry; a full disk is said as such (the server rolled back the
 /// transaction, so nothing of it was stored).
@@ -25,24 +25,21 @@ pub(crate) fn pg_error(e: tokio_postgres::Error) -> StoreError {
                 || *code == SqlState::IO_ERROR
         )
         || e.code().is_none();
-    // `Display` of a server error is only "db error"; the detail is in the source.
-    let message = match e.as_db_error() {
-        Some(db) => format!("{}: {}", db.severity(), db.message()),
-        None => e.to_string(),
-    };
+    // `Display` of a server error is only "db error"; the detail is in its
+    // source, which `ErrorChain` shows.
     if e.code() == Some(&SqlState::DISK_FULL) {
-        StoreError::Full(message)
+        StoreError::full_caused_by("the database server's disk has no room", e)
     } else if retryable {
-        StoreError::Unavailable(message)
+        StoreError::unavailable_caused_by("the database cannot take this request now", e)
     } else {
-        StoreError::Internal(message)
+        StoreError::internal_caused_by("the database refused a statement", e)
     }
 }
 
 pub(crate) fn pool_error(e: deadpool_postgres::PoolError) -> StoreError {
     match e {
         deadpool_postgres::PoolError::Backend(e) => pg_error(e),
-        other => StoreError::Unavailable(format!("no database connection: {other}")),
+        other => StoreError::unavailable_caused_by("no database connection", other),
     }
 }
 
@@ -58,7 +55,7 @@ pub(crate) fn to_account(row: &Row) -> Result<Account> {
     let name: String = row.get(1);
     let taxonomy: String = row.get(2);
     let taxonomy: Taxonomy = serde_json::from_str(&taxonomy).map_err(|e| {
-        StoreError::Internal(format!("account {name} has an unreadable taxonomy: {e}"))
+        StoreError::internal_caused_by(format!("account {name} has an unreadable taxonomy"), e)
     })?;
     Ok(Account {
         id: row.get(0),
@@ -80,7 +77,7 @@ pub(crate) fn to_record(row: &Row) -> Result<EventRecord> {
 pub(crate) fn to_user(account: AccountId, row: &Row) -> Result<User> {
     let role: String = row.get(3);
     let role =
-        Role::parse(&role).ok_or_else(|| StoreError::Internal(format!("unknown role {role:?}")))?;
+        Role::parse(&role).ok_or_else(|| StoreError::internal(format!("unknown role {role:?}")))?;
     Ok(User {
         id: row.get(0),
         account_id: account,

@@ -82,7 +82,7 @@ impl TransferTarget for PgStore {
         let mut tree = TreeAppends::default();
         for record in events {
             let refuse = |why: String| {
-                StoreError::Internal(format!(
+                StoreError::internal(format!(
                     "cannot import event seq {} into account {:?}: {why}",
                     record.seq, account.name
                 ))
@@ -96,7 +96,15 @@ impl TransferTarget for PgStore {
             if leaf::leaf_hash(&record.leaf_bytes) != record.leaf_hash {
                 return Err(refuse("its hash is not the hash of its leaf bytes".into()));
             }
-            let stored = StoredEvent::from_leaf_bytes(&record.leaf_bytes).map_err(&refuse)?;
+            let stored = StoredEvent::from_leaf_bytes(&record.leaf_bytes).map_err(|e| {
+                StoreError::internal_caused_by(
+                    format!(
+                        "cannot import event seq {} into account {:?}: its leaf bytes do not read back",
+                        record.seq, account.name
+                    ),
+                    e,
+                )
+            })?;
             if stored.seq() != record.seq || stored.account() != account.name {
                 return Err(refuse(format!(
                     "its leaf names seq {} of account {:?}",

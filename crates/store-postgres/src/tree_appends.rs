@@ -39,8 +39,10 @@ impl TreeAppends {
                 slot.insert(read_hashes_in(&**tx, account_id, &indexes).await?)
             }
         };
-        let hashes = merkle::stored_hashes_for_record(leaf_index, leaf_hash, known)
-            .map_err(|e| StoreError::Internal(format!("tree of account {account_id}: {e}")))?;
+        let hashes =
+            merkle::stored_hashes_for_record(leaf_index, leaf_hash, known).map_err(|e| {
+                StoreError::internal_caused_by(format!("tree of account {account_id}"), e)
+            })?;
         let first = merkle::stored_hash_index(0, leaf_index);
         for (offset, hash) in hashes.into_iter().enumerate() {
             let index = first + offset as i64;

@@ -69,7 +69,7 @@ impl Sessions for SqliteStore {
             let account = to_account(account)?;
             let (id, email, password_hash, role) = user;
             let role = Role::parse(&role)
-                .ok_or_else(|| StoreError::Internal(format!("unknown role {role:?}")))?;
+                .ok_or_else(|| StoreError::internal(format!("unknown role {role:?}")))?;
             Ok(Some(SessionGrant {
                 user: User {
                     id,

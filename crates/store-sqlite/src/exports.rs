@@ -69,7 +69,7 @@ fn raw_job(r: &Row<'_>) -> rusqlite::Result<RawJob> {
 
 fn to_job(raw: RawJob) -> Result<ExportJob> {
     let bad = |what: &str, value: &str| {
-        StoreError::Internal(format!("export {} has an unknown {what} {value:?}", raw.id))
+        StoreError::internal(format!("export {} has an unknown {what} {value:?}", raw.id))
     };
     let ts = |v: Option<i64>| v.map(Timestamp::from_micros);
     Ok(ExportJob {
@@ -80,7 +80,7 @@ fn to_job(raw: RawJob) -> Result<ExportJob> {
             .ok_or_else(|| bad("compression", &raw.compression))?,
         status: ExportStatus::parse(&raw.status).ok_or_else(|| bad("status", &raw.status))?,
         filters: serde_json::from_str(&raw.filters).map_err(|e| {
-            StoreError::Internal(format!("export {} has unreadable filters: {e}", raw.id))
+            StoreError::internal_caused_by(format!("export {} has unreadable filters", raw.id), e)
         })?,
         requested_by: raw.requested_by,
         seq_bound: raw.seq_bound as u64,
@@ -108,7 +108,7 @@ fn collect(rows: impl Iterator<Item = rusqlite::Result<RawJob>>) -> Result<Vec<E
 impl ExportJobs for SqliteStore {
     async fn create_export(&self, job: NewExportJob) -> Result<ExportJob> {
         let filters = serde_json::to_string(&job.filters)
-            .map_err(|e| StoreError::Internal(format!("cannot encode filters: {e}")))?;
+            .map_err(|e| StoreError::internal_caused_by("cannot encode filters", e))?;
         self.with_conn(move |conn| {
             let raw = conn
                 .query_row(
@@ -319,7 +319,7 @@ impl ExportJobs for SqliteStore {
             rows.map(|row| {
                 let (status, count) = row.map_err(sql_error)?;
                 let status = ExportStatus::parse(&status).ok_or_else(|| {
-                    StoreError::Internal(format!("export job with unknown status {status:?}"))
+                    StoreError::internal(format!("export job with unknown status {status:?}"))
                 })?;
                 Ok((status, count as u64))
             })

@@ -68,10 +68,10 @@ impl SqliteStore {
         prepare_writer: impl FnOnce(&Connection) -> rusqlite::Result<()>,
     ) -> Result<Self> {
         std::fs::create_dir_all(data_dir).map_err(|e| {
-            StoreError::Unavailable(format!(
-                "cannot create data directory {}: {e}",
-                data_dir.display()
-            ))
+            StoreError::unavailable_caused_by(
+                format!("cannot create data directory {}", data_dir.display()),
+                e,
+            )
         })?;
         let path = data_dir.join(DB_FILE);
         let mut conn = open_writer_connection(&path)?;
@@ -85,7 +85,7 @@ impl SqliteStore {
         let thread = std::thread::Builder::new()
             .name("auditlog-writer".into())
             .spawn(move || writer.run(receiver))
-            .map_err(|e| StoreError::Internal(format!("cannot start the writer thread: {e}")))?;
+            .map_err(|e| StoreError::internal_caused_by("cannot start the writer thread", e))?;
         Ok(Self {
             path,
             appends,
@@ -110,7 +110,7 @@ impl SqliteStore {
         tokio::task::spawn_blocking(move || {
             let pooled = pool
                 .lock()
-                .map_err(|_| StoreError::Internal("reader pool poisoned".into()))?
+                .map_err(|_| StoreError::internal("reader pool poisoned"))?
                 .pop();
             let mut conn = match pooled {
                 Some(conn) => conn,
@@ -130,7 +130,7 @@ impl SqliteStore {
             result
         })
         .await
-        .map_err(|e| StoreError::Internal(format!("storage task failed: {e}")))?
+        .map_err(|e| StoreError::internal_caused_by("a storage task failed", e))?
     }
 
     /// Explains the page query of `filter`: one line per plan step. Used by
@@ -276,12 +276,12 @@ impl EventReader for SqliteStore {
 impl Directory for SqliteStore {
     async fn create_account(&self, name: &str) -> Result<Account> {
         auditlog_core::account::check_account_name(name)
-            .map_err(|e| StoreError::Internal(e.message))?;
+            .map_err(|e| StoreError::internal_caused_by("invalid account name", e))?;
         let name = name.to_string();
         self.with_conn(move |conn| {
             let taxonomy = Taxonomy::default();
             let text = serde_json::to_string(&taxonomy)
-                .map_err(|e| StoreError::Internal(e.to_string()))?;
+                .map_err(|e| StoreError::internal_caused_by("cannot encode the taxonomy", e))?;
             match conn.execute(
                 "INSERT INTO accounts (name, taxonomy, created_at) VALUES (?1, ?2, ?3)",
                 params![name, text, now_micros()],
@@ -426,7 +426,7 @@ impl Directory for SqliteStore {
             .optional()
             .map_err(sql_error)?
             .map(|(id, email, password_hash, role)| {
-                let role = Role::parse(&role).ok_or_else(|| StoreError::Internal(format!("unknown role {role:?}")))?;
+                let role = Role::parse(&role).ok_or_else(|| StoreError::internal(format!("unknown role {role:?}")))?;
                 Ok(User { id, account_id: account, email, password_hash, role })
             })
             .transpose()

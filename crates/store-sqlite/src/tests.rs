@@ -219,7 +219,19 @@ async fn a_full_database_refuses_the_group_whole_and_the_writer_carries_on() {
         .append(&account, conformance::sample_events(1_000, "big-"))
         .await
         .unwrap_err();
-    assert!(matches!(refused, StoreError::Full(_)), "{refused}");
+    assert!(matches!(refused, StoreError::Full { .. }), "{refused}");
+    // The driver's error is kept as the cause, not flattened into the message.
+    let cause = std::error::Error::source(&refused).expect("the driver's error is the cause");
+    assert!(
+        cause.downcast_ref::<rusqlite::Error>().is_some(),
+        "{cause:?}"
+    );
+    assert!(
+        auditlog_core::ErrorChain(&refused)
+            .to_string()
+            .contains("database or disk is full"),
+        "{refused:?}"
+    );
     assert!(
         matches!(store.write_health(), WriteHealth::Full { .. }),
         "{:?}",

@@ -54,7 +54,7 @@ impl TransferSource for SqliteStore {
             for row in rows {
                 let (id, email, password_hash, role) = row.map_err(sql_error)?;
                 let role = Role::parse(&role)
-                    .ok_or_else(|| StoreError::Internal(format!("unknown role {role:?}")))?;
+                    .ok_or_else(|| StoreError::internal(format!("unknown role {role:?}")))?;
                 users.push(User {
                     id,
                     account_id: account,

@@ -42,7 +42,7 @@ impl TreeStore for SqliteStore {
             };
             reader.read_hashes(&indexes).map_err(|e| match e {
                 MerkleError::Read(m) => StoreError::NotFound(m),
-                other => StoreError::Internal(other.to_string()),
+                other => StoreError::internal_caused_by("the stored tree is inconsistent", other),
             })
         })
         .await
@@ -71,9 +71,9 @@ impl TreeStore for SqliteStore {
                     return Err(missing(next));
                 }
                 let bytes = row.get_ref(1).map_err(sql_error)?;
-                let bytes = bytes
-                    .as_blob()
-                    .map_err(|e| StoreError::Internal(format!("stored hash {index}: {e}")))?;
+                let bytes = bytes.as_blob().map_err(|e| {
+                    StoreError::internal_caused_by(format!("stored hash {index}"), e)
+                })?;
                 hashes.push(to_hash(bytes)?);
                 next += 1;
             }

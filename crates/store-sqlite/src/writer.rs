@@ -235,7 +235,7 @@ pub(crate) fn append_tree_hashes(
 ) -> Result<()> {
     let reader = ConnHashes { conn, account_id };
     let hashes = merkle::stored_hashes_for_record(leaf_index, leaf_hash, &reader)
-        .map_err(|e| StoreError::Internal(format!("tree of account {account_id}: {e}")))?;
+        .map_err(|e| StoreError::internal_caused_by(format!("tree of account {account_id}"), e))?;
     let mut insert = conn
         .prepare_cached(
             "INSERT INTO tree_hashes (account_id, hash_index, hash) VALUES (?1, ?2, ?3)",

@@ -53,8 +53,13 @@ pub fn plan_request(
         in_request.insert(event.id(), index);
         match lookup(event.id())? {
             Some(stored) => {
-                let stored_event = StoredEvent::from_leaf_bytes(&stored.leaf_bytes)
-                    .map_err(StoreError::Internal)?;
+                let stored_event =
+                    StoredEvent::from_leaf_bytes(&stored.leaf_bytes).map_err(|e| {
+                        StoreError::internal_caused_by(
+                            format!("the stored event with id {:?} cannot be read", event.id()),
+                            e,
+                        )
+                    })?;
                 if !event.same_content_as(stored_event.event()) {
                     return Err(conflict());
                 }
@@ -78,5 +83,5 @@ pub fn plan_request(
 pub fn hash_from_bytes(bytes: &[u8]) -> Result<[u8; 32]> {
     bytes
         .try_into()
-        .map_err(|_| StoreError::Internal(format!("stored hash has {} bytes, not 32", bytes.len())))
+        .map_err(|_| StoreError::internal(format!("stored hash has {} bytes, not 32", bytes.len())))
 }

@@ -10,7 +10,7 @@
 //! buckets), so the store knows nothing of how they are exposed.
 
 use crate::{Account, Receipt, Result, StoreError};
-use auditlog_core::NewEvent;
+use auditlog_core::{ErrorChain, NewEvent};
 use std::sync::Mutex;
 use std::time::Instant;
 use tokio::sync::{mpsc, oneshot};
@@ -117,9 +117,9 @@ impl AppendQueue {
         let sender = self
             .sender
             .lock()
-            .map_err(|_| StoreError::Internal("writer handle poisoned".into()))?
+            .map_err(|_| StoreError::internal("writer handle poisoned"))?
             .clone()
-            .ok_or_else(|| StoreError::Unavailable("the server is shutting down".into()))?;
+            .ok_or_else(|| StoreError::unavailable("the server is shutting down"))?;
         let (reply, answer) = oneshot::channel();
         let waiting = Waiting::enter();
         sender
@@ -129,11 +129,11 @@ impl AppendQueue {
                 reply,
             })
             .await
-            .map_err(|_| StoreError::Unavailable("the writer has stopped".into()))?;
+            .map_err(|_| StoreError::unavailable("the writer has stopped"))?;
         waiting.delivered();
         answer
             .await
-            .map_err(|_| StoreError::Unavailable("the writer stopped before answering".into()))?
+            .map_err(|_| StoreError::unavailable("the writer stopped before answering"))?
     }
 
     /// Refuses new appends; the appender finishes what is queued, then stops.
@@ -190,7 +190,7 @@ pub fn answer(group: Group, written: Result<Vec<Outcome>>) {
     let outcomes = match written {
         Ok(outcomes) => outcomes,
         Err(e) => {
-            tracing::error!(error = %e, requests = group.len(), "group commit failed; nothing in it was stored");
+            tracing::error!(error = %ErrorChain(&e), requests = group.len(), "group commit failed; nothing in it was stored");
             group
                 .iter()
                 .map(|_| Err(e.for_rolled_back_request()))
@@ -291,11 +291,11 @@ mod tests {
         let group = receiver.next_group().await.unwrap();
         assert_eq!(group.len(), 3, "the three queued requests form one group");
         assert_eq!(recorded.read(&snapshotter).depth, 0.0);
-        answer(group, Err(StoreError::Unavailable("disk full".into())));
+        answer(group, Err(StoreError::unavailable("disk full")));
         for waiter in waiters {
             assert!(matches!(
                 waiter.await.unwrap(),
-                Err(StoreError::Unavailable(_))
+                Err(StoreError::Unavailable { .. })
             ));
         }
         let second = {

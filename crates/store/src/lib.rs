@@ -23,7 +23,9 @@
 //!   with the `test-support` feature (the backends' dev-dependencies).
 
 use async_trait::async_trait;
+use auditlog_core::ErrorChain;
 use auditlog_core::{Cursor, EventFilter, Interval, NewEvent, Taxonomy, Timestamp};
+use std::sync::Arc;
 
 pub mod append_plan;
 mod backend;
@@ -171,7 +173,40 @@ pub struct Bucket {
     pub count: u64,
 }
 
-#[derive(Debug, thiserror::Error)]
+/// What a backend's driver, the file system or another layer reported, kept
+/// as the cause of a [`StoreError`]. Shared, so that one failed group commit
+/// can answer each of its requests with the same cause.
+///
+/// Not an `Error` itself but a `Deref` to the error it holds, so that
+/// `StoreError::source` is the driver's error (which callers may downcast),
+/// not a wrapper around it.
+#[derive(Clone)]
+pub struct Cause(Arc<dyn std::error::Error + Send + Sync>);
+
+impl Cause {
+    pub fn new(error: impl std::error::Error + Send + Sync + 'static) -> Self {
+        Cause(Arc::new(error))
+    }
+}
+
+impl std::ops::Deref for Cause {
+    type Target = dyn std::error::Error + Send + Sync;
+
+    fn deref(&self) -> &Self::Target {
+        &*self.0
+    }
+}
+
+impl std::fmt::Debug for Cause {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+/// Why a store operation failed. `Display` says it in the store's words;
+/// the driver's error, if any, is the [`source`](std::error::Error::source),
+/// so print [`ErrorChain`] to show both.
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum StoreError {
     /// An event id already exists in the account with different content.
     #[error("event {index} (id {id:?}) conflicts with a stored event that has the same id and different content")]
@@ -182,27 +217,90 @@ pub enum StoreError {
     NotFound(String),
     /// The store cannot take writes right now (busy, an I/O error, shutting
     /// down); nothing was stored. Clients may retry.
-    #[error("storage is unavailable: {0}")]
-    Unavailable(String),
+    #[error("storage is unavailable: {what}")]
+    Unavailable {
+        what: String,
+        #[source]
+        cause: Option<Cause>,
+    },
     /// The disk (or the database server's disk) has no room: the write was
     /// rolled back and nothing was stored. Clients may retry once an
     /// operator has freed space; no restart is needed.
-    #[error("storage is full: {0}")]
-    Full(String),
-    #[error("storage error: {0}")]
-    Internal(String),
+    #[error("storage is full: {what}")]
+    Full {
+        what: String,
+        #[source]
+        cause: Option<Cause>,
+    },
+    /// A fault: stored data that cannot be read, a broken invariant.
+    #[error("storage error: {what}")]
+    Internal {
+        what: String,
+        #[source]
+        cause: Option<Cause>,
+    },
 }
 
 impl StoreError {
+    /// The store cannot serve now, for a reason of its own.
+    pub fn unavailable(what: impl Into<String>) -> Self {
+        StoreError::Unavailable {
+            what: what.into(),
+            cause: None,
+        }
+    }
+
+    /// The store cannot serve now because of `cause`.
+    pub fn unavailable_caused_by(
+        what: impl Into<String>,
+        cause: impl std::error::Error + Send + Sync + 'static,
+    ) -> Self {
+        StoreError::Unavailable {
+            what: what.into(),
+            cause: Some(Cause::new(cause)),
+        }
+    }
+
+    /// The disk is full, as `cause` says.
+    pub fn full_caused_by(
+        what: impl Into<String>,
+        cause: impl std::error::Error + Send + Sync + 'static,
+    ) -> Self {
+        StoreError::Full {
+            what: what.into(),
+            cause: Some(Cause::new(cause)),
+        }
+    }
+
+    /// A fault found by the store itself, such as a stored value it cannot read.
+    pub fn internal(what: impl Into<String>) -> Self {
+        StoreError::Internal {
+            what: what.into(),
+            cause: None,
+        }
+    }
+
+    /// A fault that `cause` reported.
+    pub fn internal_caused_by(
+        what: impl Into<String>,
+        cause: impl std::error::Error + Send + Sync + 'static,
+    ) -> Self {
+        StoreError::Internal {
+            what: what.into(),
+            cause: Some(Cause::new(cause)),
+        }
+    }
+
     /// What each request of a group whose transaction failed is told: the
     /// group was rolled back as a whole, so whatever the cause, nothing of
     /// any request was stored and a retry may succeed. A full disk stays
     /// `Full`, so that clients and operators learn why.
     pub fn for_rolled_back_request(&self) -> StoreError {
         match self {
-            StoreError::Full(reason) => StoreError::Full(reason.clone()),
-            StoreError::Unavailable(reason) => StoreError::Unavailable(reason.clone()),
-            other => StoreError::Unavailable(other.to_string()),
+            StoreError::Full { .. } | StoreError::Unavailable { .. } => self.clone(),
+            other => {
+                StoreError::unavailable_caused_by("the transaction was rolled back", other.clone())
+            }
         }
     }
 }
@@ -267,12 +365,12 @@ impl WriteHealth {
         };
         match outcome {
             Ok(_) => WriteHealth::Ok,
-            Err(StoreError::Full(reason)) => WriteHealth::Full {
-                reason: reason.clone(),
+            Err(e @ StoreError::Full { .. }) => WriteHealth::Full {
+                reason: ErrorChain(e).to_string(),
                 since,
             },
             Err(e) => WriteHealth::Failing {
-                reason: e.to_string(),
+                reason: ErrorChain(e).to_string(),
                 since,
             },
         }
@@ -339,4 +437,36 @@ pub trait Directory: Send + Sync {
         role: Role,
     ) -> Result<User>;
     async fn user_by_email(&self, account: AccountId, email: &str) -> Result<Option<User>>;
+}
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::error::Error;
+
+    #[test]
+    fn a_rolled_back_request_keeps_the_cause() {
+        let io = std::io::Error::new(std::io::ErrorKind::StorageFull, "no room");
+        let full = StoreError::full_caused_by("cannot append", io);
+        let told = full.for_rolled_back_request();
+        assert!(matches!(told, StoreError::Full { .. }));
+        let cause = told.source().expect("the cause is kept");
+        assert_eq!(
+            cause.downcast_ref::<std::io::Error>().map(|e| e.kind()),
+            Some(std::io::ErrorKind::StorageFull)
+        );
+        assert_eq!(
+            ErrorChain(&told).to_string(),
+            "storage is full: cannot append: no room"
+        );
+
+        // Any other failure becomes Unavailable, with the original as its cause.
+        let fault = StoreError::internal("a stored hash is malformed");
+        let told = fault.for_rolled_back_request();
+        assert!(matches!(told, StoreError::Unavailable { .. }));
+        assert_eq!(
+            ErrorChain(&told).to_string(),
+            "storage is unavailable: the transaction was rolled back: \
+             storage error: a stored hash is malformed"
+        );
+    }
 }

@@ -135,7 +135,7 @@ pub trait TreeStore: Send + Sync {
 fn merkle_error(e: MerkleError) -> StoreError {
     match e {
         MerkleError::InvalidInput(m) => StoreError::NotFound(m),
-        other => StoreError::Internal(other.to_string()),
+        other => StoreError::internal_caused_by("the stored tree is inconsistent", other),
     }
 }
 

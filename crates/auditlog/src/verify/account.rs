@@ -75,8 +75,8 @@ pub(super) async fn verify_account(
             store.read_hash_range(account.id, start, end),
             checking,
         );
-        let (returned, result) = checked
-            .map_err(|e| StoreError::Internal(format!("a verification task failed: {e}")))?;
+        let (returned, result) =
+            checked.map_err(|e| StoreError::internal_caused_by("a verification task failed", e))?;
         rebuild = returned;
         let rebuilt = match result {
             Ok(rebuilt) => rebuilt,

@@ -15,7 +15,7 @@ use crate::event_counts::{histogram_data, TOO_MANY_BUCKETS};
 use crate::query_params::{filter_pairs, parse_filter};
 use crate::state::AppState;
 use askama::Template;
-use auditlog_core::{Cursor, EventFilter, Interval, Taxonomy, Timestamp};
+use auditlog_core::{Cursor, ErrorChain, EventFilter, Interval, Taxonomy, Timestamp};
 use auditlog_store::Account;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
@@ -183,7 +183,7 @@ pub async fn page(
     for record in &result.events {
         view.rows.push(
             Row::from_record(record)
-                .map_err(|e| ConsoleError::internal("reading a stored event", e))?,
+                .map_err(|e| ConsoleError::internal("reading a stored event", ErrorChain(&e)))?,
         );
     }
     view.chart = Some(chart_for(&state, account, &filter).await?);

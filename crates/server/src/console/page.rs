@@ -5,6 +5,7 @@
 use super::url::{encode_component, safe_next};
 use crate::error::ApiError;
 use askama::Template;
+use auditlog_core::ErrorChain;
 use auditlog_store::StoreError;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
@@ -103,11 +104,11 @@ pub fn timed_out(limit: &str) -> Response {
 impl From<StoreError> for ConsoleError {
     fn from(e: StoreError) -> Self {
         match e {
-            StoreError::Unavailable(reason) | StoreError::Full(reason) => {
-                tracing::warn!(%reason, "storage unavailable");
+            StoreError::Unavailable { .. } | StoreError::Full { .. } => {
+                tracing::warn!(reason = %ErrorChain(&e), "storage unavailable");
                 ConsoleError::Unavailable
             }
-            other => ConsoleError::internal("storage", other),
+            other => ConsoleError::internal("storage", ErrorChain(&other)),
         }
     }
 }

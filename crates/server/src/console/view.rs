@@ -3,7 +3,7 @@
 //! a table cell and the whole value kept for an expandable `<details>`.
 //! Nothing here escapes HTML: the templates do, for every value.
 
-use auditlog_core::event::StoredEvent;
+use auditlog_core::event::{LeafError, StoredEvent};
 use auditlog_store::EventRecord;
 use serde_json::Value;
 
@@ -79,7 +79,7 @@ pub struct Row {
 }
 
 impl Row {
-    pub fn from_record(record: &EventRecord) -> Result<Self, String> {
+    pub fn from_record(record: &EventRecord) -> Result<Self, LeafError> {
         let stored = StoredEvent::from_leaf_bytes(&record.leaf_bytes)?;
         let e = stored.event();
         let mut changes = Vec::new();

@@ -89,7 +89,7 @@ pub async fn record_with(
     });
     let event = NewEvent::parse(&event, &account.taxonomy, Timestamp::now()).map_err(|errors| {
         let reasons: Vec<String> = errors.iter().map(|e| e.message.clone()).collect();
-        StoreError::Internal(format!(
+        StoreError::internal(format!(
             "the audit event of an export is invalid for account {}: {}",
             account.name,
             reasons.join("; ")
