@@ -87,15 +87,14 @@ pub fn build(
             &manifest_file,
         ))
         .map_err(|e| e.to_string())?;
-    let mut out = Vec::new();
-    let mtime = header.created_unix;
-    tar::append_file(&mut out, "manifest.json", &manifest_file, mtime);
-    tar::append_file(&mut out, "manifest.sig", manifest_sig.as_bytes(), mtime);
-    tar::append_file(&mut out, "checkpoint", checkpoint_file, mtime);
-    tar::append_file(&mut out, "entries.jsonl", &entries_file, mtime);
-    tar::append_file(&mut out, "proofs.jsonl", &proofs_file, mtime);
-    tar::finish(&mut out);
-    Ok(out)
+    let files: [(&str, &[u8]); 5] = [
+        ("manifest.json", &manifest_file),
+        ("manifest.sig", manifest_sig.as_bytes()),
+        ("checkpoint", checkpoint_file),
+        ("entries.jsonl", &entries_file),
+        ("proofs.jsonl", &proofs_file),
+    ];
+    tar::write_files(files, header.created_unix)
 }
 
 fn manifest_note_text(origin: &str, size: u64, manifest: &[u8]) -> String {
@@ -308,13 +307,15 @@ mod tests {
 
     /// Rebuilds the archive with one file replaced.
     fn replace(archive: &[u8], name: &str, f: impl Fn(&[u8]) -> Vec<u8>) -> Vec<u8> {
-        let mut out = Vec::new();
-        for (n, bytes) in tar::read_files(archive).unwrap() {
-            let bytes = if n == name { f(&bytes) } else { bytes };
-            tar::append_file(&mut out, &n, &bytes, 0);
-        }
-        tar::finish(&mut out);
-        out
+        let files: Vec<(String, Vec<u8>)> = tar::read_files(archive)
+            .unwrap()
+            .into_iter()
+            .map(|(n, bytes)| {
+                let bytes = if n == name { f(&bytes) } else { bytes };
+                (n, bytes)
+            })
+            .collect();
+        tar::write_files(files.iter().map(|(n, b)| (n.as_str(), b.as_slice())), 0).unwrap()
     }
 
     #[test]

@@ -1,120 +1,156 @@
-//! The few lines of POSIX ustar that export bundles need: regular files,
-//! short names, written and read in memory. A crate would bring far more
-//! than this; any `tar` program reads what this writes.
+//! Export bundles as tar archives, written and read in memory with the
+//! `tar` crate. `verify-export` reads archives that third parties made or
+//! changed, so reading them is a parser's job; the crate handles what any
+//! `tar` program may write (ustar, GNU and PAX headers, long names), which
+//! the hand-written reader this replaced did not.
+//!
+//! The crate accepts an archive cut at a block boundary as complete, so
+//! reading also asks for the end marker and for every file's full size:
+//! a truncated download is named as such, not read as fewer files.
+
+use std::io::Read;
 
 const BLOCK: usize = 512;
 
-/// Appends one regular file to `out`.
-pub fn append_file(out: &mut Vec<u8>, name: &str, contents: &[u8], mtime: u64) {
-    let mut header = [0u8; BLOCK];
-    let name = name.as_bytes();
-    header[..name.len().min(100)].copy_from_slice(&name[..name.len().min(100)]);
-    write_octal(&mut header[100..108], 0o644);
-    write_octal(&mut header[108..116], 0);
-    write_octal(&mut header[116..124], 0);
-    write_octal(&mut header[124..136], contents.len() as u64);
-    write_octal(&mut header[136..148], mtime);
-    header[156] = b'0';
-    header[257..263].copy_from_slice(b"ustar\0");
-    header[263..265].copy_from_slice(b"00");
-    // The checksum is computed with its own field read as spaces.
-    header[148..156].copy_from_slice(b"        ");
-    let sum: u32 = header.iter().map(|&b| b as u32).sum();
-    let text = format!("{sum:06o}\0 ");
-    header[148..156].copy_from_slice(text.as_bytes());
-    out.extend_from_slice(&header);
-    out.extend_from_slice(contents);
-    let padding = (BLOCK - contents.len() % BLOCK) % BLOCK;
-    out.extend(std::iter::repeat_n(0u8, padding));
-}
-
-/// Ends the archive (two zero blocks).
-pub fn finish(out: &mut Vec<u8>) {
-    out.extend(std::iter::repeat_n(0u8, 2 * BLOCK));
-}
-
-fn write_octal(field: &mut [u8], value: u64) {
-    let digits = field.len() - 1;
-    let text = format!("{value:0digits$o}");
-    field[..digits].copy_from_slice(&text.as_bytes()[text.len() - digits..]);
-    field[digits] = 0;
-}
-
-fn read_octal(field: &[u8]) -> Option<u64> {
-    let text: String = field
-        .iter()
-        .take_while(|&&b| b != 0 && b != b' ')
-        .map(|&b| b as char)
-        .collect();
-    let text = text.trim_start_matches(' ');
-    if text.is_empty() {
-        return Some(0);
+/// A ustar archive of regular files (mode 0644, owner 0, `mtime`), in the
+/// order given, ending with the end marker.
+pub fn write_files<'a>(
+    files: impl IntoIterator<Item = (&'a str, &'a [u8])>,
+    mtime: u64,
+) -> Result<Vec<u8>, String> {
+    let mut builder = ::tar::Builder::new(Vec::new());
+    for (name, contents) in files {
+        let mut header = ::tar::Header::new_ustar();
+        header.set_entry_type(::tar::EntryType::Regular);
+        header.set_mode(0o644);
+        header.set_uid(0);
+        header.set_gid(0);
+        header.set_mtime(mtime);
+        header.set_size(contents.len() as u64);
+        builder
+            .append_data(&mut header, name, contents)
+            .map_err(|e| format!("cannot add {name:?} to the archive: {e}"))?;
     }
-    u64::from_str_radix(text, 8).ok()
+    builder
+        .into_inner()
+        .map_err(|e| format!("cannot finish the archive: {e}"))
 }
 
-/// The regular files of an archive, in order, as (name, contents).
+/// The regular files of an archive, in order, as (name, contents); other
+/// entries (directories, links) are skipped.
 pub fn read_files(archive: &[u8]) -> Result<Vec<(String, Vec<u8>)>, String> {
-    let mut files = Vec::new();
-    let mut at = 0usize;
-    while at + BLOCK <= archive.len() {
-        let header = &archive[at..at + BLOCK];
-        if header.iter().all(|&b| b == 0) {
-            return Ok(files);
-        }
-        let stored_sum =
-            read_octal(&header[148..156]).ok_or("a tar header has a bad checksum field")?;
-        let sum: u64 = header
-            .iter()
-            .enumerate()
-            .map(|(i, &b)| {
-                if (148..156).contains(&i) {
-                    b' ' as u64
-                } else {
-                    b as u64
-                }
-            })
-            .sum();
-        if sum != stored_sum {
-            return Err(format!("the tar header at byte {at} is damaged (checksum)"));
-        }
-        let name_end = header[..100].iter().position(|&b| b == 0).unwrap_or(100);
-        let name = String::from_utf8(header[..name_end].to_vec())
-            .map_err(|_| "a file name in the archive is not UTF-8")?;
-        let size =
-            read_octal(&header[124..136]).ok_or("a tar header has a bad size field")? as usize;
-        let start = at + BLOCK;
-        let end = start
-            .checked_add(size)
-            .filter(|&e| e <= archive.len())
-            .ok_or_else(|| format!("the archive ends inside {name:?}: it was truncated"))?;
-        if matches!(header[156], b'0' | 0) {
-            files.push((name, archive[start..end].to_vec()));
-        }
-        at = end + (BLOCK - size % BLOCK) % BLOCK;
+    if !has_end_marker(archive) {
+        return Err("the archive has no end marker: it was truncated".into());
     }
-    Err("the archive has no end marker: it was truncated".into())
+    let mut reader = ::tar::Archive::new(archive);
+    let entries = reader
+        .entries()
+        .map_err(|e| format!("the archive cannot be read: {e}"))?;
+    let mut files = Vec::new();
+    for entry in entries {
+        let mut entry = entry.map_err(|e| format!("the archive is damaged: {e}"))?;
+        if !entry.header().entry_type().is_file() {
+            continue;
+        }
+        let name = entry
+            .path()
+            .map_err(|e| format!("a file name in the archive is damaged: {e}"))?
+            .to_str()
+            .ok_or("a file name in the archive is not UTF-8")?
+            .to_string();
+        // Not preallocated from the header's size: a damaged header must
+        // not make us allocate what it claims.
+        let mut contents = Vec::new();
+        entry
+            .read_to_end(&mut contents)
+            .map_err(|e| format!("{name:?} in the archive cannot be read: {e}"))?;
+        if contents.len() as u64 != entry.size() {
+            return Err(format!(
+                "the archive ends inside {name:?}: it was truncated"
+            ));
+        }
+        files.push((name, contents));
+    }
+    Ok(files)
+}
+
+/// Whether the archive ends with the two zero blocks that close it (and
+/// possibly zero padding after them): whole blocks, the last two zero.
+fn has_end_marker(archive: &[u8]) -> bool {
+    archive.len() >= 2 * BLOCK
+        && archive.len().is_multiple_of(BLOCK)
+        && archive[archive.len() - 2 * BLOCK..].iter().all(|&b| b == 0)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn sample() -> Vec<u8> {
+        let big = [7u8; 1500];
+        let files: [(&str, &[u8]); 3] = [("a.txt", b"hello"), ("empty", b""), ("big", &big)];
+        write_files(files, 1_700_000_000).unwrap()
+    }
+
     #[test]
     fn round_trips_files() {
-        let mut out = Vec::new();
-        append_file(&mut out, "a.txt", b"hello", 1_700_000_000);
-        append_file(&mut out, "empty", b"", 0);
-        append_file(&mut out, "big", &[7u8; 1500], 0);
-        finish(&mut out);
-        assert_eq!(out.len() % 512, 0);
+        let out = sample();
+        assert_eq!(out.len() % BLOCK, 0);
         let files = read_files(&out).unwrap();
+        assert_eq!(files.len(), 3);
         assert_eq!(files[0], ("a.txt".to_string(), b"hello".to_vec()));
-        assert_eq!(files[1].1, b"");
-        assert_eq!(files[2].1, vec![7u8; 1500]);
+        assert_eq!(files[1], ("empty".to_string(), Vec::new()));
+        assert_eq!(files[2], ("big".to_string(), vec![7u8; 1500]));
+    }
+
+    #[test]
+    fn writes_plain_ustar_headers() {
+        let out = sample();
+        let header = &out[..BLOCK];
+        assert_eq!(&header[..5], b"a.txt");
+        assert_eq!(&header[257..263], b"ustar\0", "ustar magic");
+        assert_eq!(header[156], b'0', "a regular file");
+    }
+
+    #[test]
+    fn damaged_and_truncated_archives_are_refused() {
+        let out = sample();
         let mut damaged = out.clone();
         damaged[10] ^= 1;
-        assert!(read_files(&damaged).is_err());
-        assert!(read_files(&out[..1024]).is_err());
+        let error = read_files(&damaged).unwrap_err();
+        assert!(error.contains("damaged"), "{error}");
+        // Cut at a block boundary inside the big file, and cut mid-block.
+        for cut in [3 * BLOCK + BLOCK, out.len() - 3 * BLOCK, 1000] {
+            let error = read_files(&out[..cut]).unwrap_err();
+            assert!(error.contains("truncated"), "cut at {cut}: {error}");
+        }
+        // A header whose body is shorter than it says, with zero blocks
+        // after it that read as an end marker.
+        let cut_body = [&out[3 * BLOCK..4 * BLOCK], &[0u8; 2 * BLOCK][..]].concat();
+        let error = read_files(&cut_body).unwrap_err();
+        assert!(error.contains("ends inside \"big\""), "{error}");
+        // (File contents carry no checksum in tar: a body changed in place
+        // is caught by the manifest's sha256 of each file, `bundle::verify`.)
+    }
+
+    #[test]
+    fn reads_what_other_tar_writers_write() {
+        // A GNU long name and a directory entry, as `tar` programs write them.
+        let long_name = format!("{}/entries.jsonl", "d".repeat(120));
+        let mut builder = ::tar::Builder::new(Vec::new());
+        let mut dir = ::tar::Header::new_gnu();
+        dir.set_entry_type(::tar::EntryType::Directory);
+        dir.set_size(0);
+        builder.append_data(&mut dir, "bundle/", &[][..]).unwrap();
+        let mut file = ::tar::Header::new_gnu();
+        file.set_size(3);
+        builder
+            .append_data(&mut file, &long_name, &b"abc"[..])
+            .unwrap();
+        let out = builder.into_inner().unwrap();
+        assert_eq!(
+            read_files(&out).unwrap(),
+            vec![(long_name, b"abc".to_vec())]
+        );
     }
 }

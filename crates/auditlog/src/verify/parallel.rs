@@ -44,3 +44,68 @@ pub(super) fn check_page(
         Ok(hashes)
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use auditlog_core::{leaf, NewEvent, StoredEvent, Taxonomy, Timestamp};
+    use auditlog_store::IndexedColumns;
+    use serde_json::json;
+
+    fn page(count: u64) -> Vec<ScannedEvent> {
+        let now = Timestamp::parse("now", "2026-11-25T15:00:00Z").unwrap();
+        (1..=count)
+            .map(|seq| {
+                let body = json!({"id": format!("e-{seq}"), "event_type": "Element", "action": "Create", "actor": {"id": "u"}});
+                let event = StoredEvent::new(
+                    "acme",
+                    seq,
+                    now,
+                    NewEvent::parse(&body, &Taxonomy::default(), now).unwrap(),
+                );
+                let leaf_bytes = event.leaf_bytes();
+                ScannedEvent {
+                    columns: IndexedColumns::of(&event),
+                    stored_leaf_hash: leaf::leaf_hash(&leaf_bytes).to_vec(),
+                    leaf_bytes,
+                }
+            })
+            .collect()
+    }
+
+    #[test]
+    fn every_thread_count_gives_the_same_hashes_in_order() {
+        let events = page(11);
+        let one = check_page("acme", 1, &events, 1).unwrap();
+        let want: Vec<Hash> = events
+            .iter()
+            .map(|e| leaf::leaf_hash(&e.leaf_bytes))
+            .collect();
+        assert_eq!(one, want);
+        for threads in [2, 3, 4, 16] {
+            assert_eq!(
+                check_page("acme", 1, &events, threads).unwrap(),
+                want,
+                "{threads}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_earliest_problem_is_named_whichever_thread_finds_it() {
+        let mut events = page(12);
+        // Problems in the first and the last run of four.
+        events[2].columns.action = "Delete".into();
+        events[10].stored_leaf_hash = vec![0; 32];
+        for threads in [1, 2, 4] {
+            let problem = check_page("acme", 1, &events, threads).unwrap_err();
+            assert!(problem.starts_with("event seq 3 "), "{threads}: {problem}");
+            assert!(problem.contains("column action"), "{problem}");
+        }
+        // Runs start at the right seq: a page that begins at seq 5.
+        let later = &page(12)[4..];
+        assert_eq!(check_page("acme", 5, later, 3).unwrap().len(), 8);
+        let problem = check_page("acme", 6, later, 3).unwrap_err();
+        assert!(problem.contains("appears more than once"), "{problem}");
+    }
+}

@@ -350,12 +350,10 @@ fn tar_files(bytes: &[u8]) -> Vec<(String, Vec<u8>)> {
 }
 
 fn rebuild_tar(files: &[(String, Vec<u8>)]) -> Vec<u8> {
-    let mut out = Vec::new();
-    for (name, bytes) in files {
-        auditlog_core::tar::append_file(&mut out, name, bytes, 0);
-    }
-    auditlog_core::tar::finish(&mut out);
-    out
+    let files = files
+        .iter()
+        .map(|(name, bytes)| (name.as_str(), bytes.as_slice()));
+    auditlog_core::tar::write_files(files, 0).unwrap()
 }
 
 /// A bundle of a filtered export verifies offline with `verify-export`; one
