@@ -37,9 +37,9 @@ use auditlog_store::{
     Page, Receipt, Result, Role, Scope, Store, StoreError, User, WriteHealth,
 };
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
+use sql::{is_unique_violation, now_micros, pg_error, pool_error, to_account, to_record, to_user};
 use std::str::FromStr;
 use std::sync::{Arc, Mutex};
-use sql::{is_unique_violation, now_micros, pg_error, pool_error, to_account, to_record, to_user};
 use tokio_postgres::error::SqlState;
 use tokio_postgres::{IsolationLevel, NoTls};
 

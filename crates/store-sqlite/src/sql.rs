@@ -79,11 +79,15 @@ pub(crate) fn is_unique_violation(e: &rusqlite::Error) -> bool {
     matches!(e, rusqlite::Error::SqliteFailure(f, _) if f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE)
 }
 
-pub(crate) fn event_record(row: &rusqlite::Row<'_>) -> rusqlite::Result<(i64, i64, Vec<u8>, Vec<u8>)> {
+pub(crate) fn event_record(
+    row: &rusqlite::Row<'_>,
+) -> rusqlite::Result<(i64, i64, Vec<u8>, Vec<u8>)> {
     Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?))
 }
 
-pub(crate) fn to_record((seq, time, leaf_bytes, hash): (i64, i64, Vec<u8>, Vec<u8>)) -> Result<EventRecord> {
+pub(crate) fn to_record(
+    (seq, time, leaf_bytes, hash): (i64, i64, Vec<u8>, Vec<u8>),
+) -> Result<EventRecord> {
     Ok(EventRecord {
         seq: seq as u64,
         time: Timestamp::from_micros(time),
