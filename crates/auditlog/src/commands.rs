@@ -1,58 +1,19 @@
 //! What each subcommand does. They work while a server runs on the same
 //! store: what they create is usable at once.
 
+use crate::admin::{create_key, create_user, find_account};
+use crate::backend::open_store;
 use crate::cli::{AccountCommand, Cli, Command, ConfigCommand, KeyCommand, UserCommand};
 use crate::config::{Config, Loaded};
+use crate::error::CliResult;
+use anyhow::{anyhow, Context};
 use auditlog_core::note::NoteVerifier;
-use auditlog_core::ErrorChain;
 use auditlog_server::exports::{worker, ExportSettings, Exports};
 use auditlog_server::signer::CheckpointSigner;
-use auditlog_server::{auth, signing_key, AppState};
-use auditlog_store::{Account, Role, Scope, Store, StoreError};
-use auditlog_store_postgres::PgStore;
-use auditlog_store_sqlite::SqliteStore;
+use auditlog_server::{signing_key, AppState};
+use auditlog_store::{Role, Scope, Store};
 use std::io::Read;
 use std::sync::Arc;
-
-#[derive(Debug, thiserror::Error)]
-pub enum CliError {
-    #[error("{0}")]
-    Usage(String),
-    #[error(transparent)]
-    Store(#[from] StoreError),
-    #[error(transparent)]
-    Demo(#[from] crate::demo::InvalidDemoEvent),
-    #[error("{0}")]
-    Io(String),
-    /// `verify` or `verify-export` found the data altered.
-    #[error("{0}")]
-    Verify(String),
-}
-
-pub type CliResult<T = ()> = Result<T, CliError>;
-
-/// Picks the backend once, from the configuration: PostgreSQL when a
-/// database URL is given, otherwise the embedded store in the data directory.
-pub async fn open_store(config: &Config) -> CliResult<Arc<dyn Store>> {
-    match &config.database_url {
-        Some(url) => open_location(url.expose()).await,
-        None => Ok(Arc::new(SqliteStore::open(&config.data_dir)?)),
-    }
-}
-
-/// Opens a store named by a `postgres://` URL or a data directory path.
-pub async fn open_location(location: &str) -> CliResult<Arc<dyn Store>> {
-    if auditlog_store_postgres::is_postgres_url(location) {
-        return Ok(Arc::new(PgStore::connect(location).await?));
-    }
-    if let Some((scheme, _)) = location.split_once("://") {
-        return Err(CliError::Usage(format!(
-            "unsupported database URL scheme {scheme:?}: use postgres://user@host:port/database, \
-             or a data directory path for the embedded store"
-        )));
-    }
-    Ok(Arc::new(SqliteStore::open(std::path::Path::new(location))?))
-}
 
 pub async fn run(cli: Cli, loaded: &Loaded) -> CliResult {
     match cli.command {
@@ -100,16 +61,16 @@ async fn run_on_store(config: &Config, command: Command) -> CliResult {
         Command::Export(command) => crate::export::run(store.clone(), *command).await,
         Command::Verify { key } => {
             let verifier = match key {
-                Some(key) => Some(
-                    NoteVerifier::parse(&key)
-                        .map_err(|e| CliError::Usage(format!("--key: {e}")))?,
-                ),
+                Some(key) => Some(NoteVerifier::parse(&key).map_err(|e| anyhow!("--key: {e}"))?),
                 None => {
                     let path = config.signing_key_path();
                     path.exists()
                         .then(|| signing_key::load(&path).map(|s| s.verifier()))
                         .transpose()
-                        .map_err(|e| CliError::Io(ErrorChain(&e).to_string()))?
+                        .map_err(anyhow::Error::msg)
+                        .with_context(|| {
+                            format!("cannot read the signing key {}", path.display())
+                        })?
                 }
             };
             crate::verify::run(store.as_ref(), verifier.as_ref()).await
@@ -118,9 +79,11 @@ async fn run_on_store(config: &Config, command: Command) -> CliResult {
         Command::Account {
             command: AccountCommand::Create { name },
         } => {
-            auditlog_core::account::check_account_name(&name)
-                .map_err(|e| CliError::Usage(e.message))?;
-            store.create_account(&name).await?;
+            auditlog_core::account::check_account_name(&name).map_err(|e| anyhow!(e.message))?;
+            store
+                .create_account(&name)
+                .await
+                .with_context(|| format!("cannot create account {name:?}"))?;
             println!("created account {name}");
             Ok(())
         }
@@ -131,9 +94,8 @@ async fn run_on_store(config: &Config, command: Command) -> CliResult {
             let scopes = scopes
                 .iter()
                 .map(|s| {
-                    Scope::parse(s).ok_or_else(|| {
-                        CliError::Usage(format!("unknown scope {s:?}; use ingest or read"))
-                    })
+                    Scope::parse(s)
+                        .ok_or_else(|| anyhow!("unknown scope {s:?}; use ingest or read"))
                 })
                 .collect::<CliResult<Vec<_>>>()?;
             println!("{}", create_key(store.as_ref(), &account, &scopes).await?);
@@ -148,15 +110,12 @@ async fn run_on_store(config: &Config, command: Command) -> CliResult {
                 },
         } => {
             let account = find_account(store.as_ref(), &account).await?;
-            let role = Role::parse(&role).ok_or_else(|| {
-                CliError::Usage(format!("unknown role {role:?}; use admin or member"))
-            })?;
+            let role = Role::parse(&role)
+                .ok_or_else(|| anyhow!("unknown role {role:?}; use admin or member"))?;
             let mut password = String::new();
             std::io::stdin()
                 .read_to_string(&mut password)
-                .map_err(|e| {
-                    CliError::Io(format!("cannot read the password from standard input: {e}"))
-                })?;
+                .context("cannot read the password from standard input")?;
             let password = password.trim_end_matches(['\r', '\n']);
             let email = create_user(store.as_ref(), &account, &email, password, role).await?;
             println!(
@@ -166,72 +125,20 @@ async fn run_on_store(config: &Config, command: Command) -> CliResult {
             );
             Ok(())
         }
-        Command::Copy { .. } => Err(CliError::Usage(
-            "copy names its stores with --from and --to".into(),
-        )),
+        Command::Copy { .. } => Err(anyhow!("copy names its stores with --from and --to")),
     };
     store.shutdown().await;
     result
 }
 
-pub async fn find_account(store: &dyn Store, name: &str) -> CliResult<Account> {
-    store.account_by_name(name).await?.ok_or_else(|| {
-        CliError::Usage(format!(
-            "no account named {name:?}; create it with `auditlog account create {name}`"
-        ))
-    })
-}
-
-/// Creates a key and returns its secret, which is shown once and never stored.
-pub async fn create_key(
-    store: &dyn Store,
-    account: &Account,
-    scopes: &[Scope],
-) -> CliResult<String> {
-    let key = auth::new_api_key();
-    store
-        .create_api_key(account.id, auth::hash_api_key(&key), scopes)
-        .await?;
-    Ok(key)
-}
-
-/// Creates a console user and returns the email as stored (trimmed, lowercase).
-pub async fn create_user(
-    store: &dyn Store,
-    account: &Account,
-    email: &str,
-    password: &str,
-    role: Role,
-) -> CliResult<String> {
-    let email = email.trim().to_ascii_lowercase();
-    if !email.contains('@') || email.len() > 200 {
-        return Err(CliError::Usage(format!(
-            "{email:?} is not an email address"
-        )));
-    }
-    if password.chars().count() < 12 {
-        return Err(CliError::Usage(
-            "the password must be at least 12 characters".into(),
-        ));
-    }
-    let hash =
-        auth::hash_password(password).map_err(|e| CliError::Io(ErrorChain(&e).to_string()))?;
-    store.create_user(account.id, &email, &hash, role).await?;
-    Ok(email)
-}
-
 /// Checks an export bundle offline against a pinned verifier key.
 fn verify_export(file: &std::path::Path, key: &str) -> CliResult {
-    let verifier = NoteVerifier::parse(key).map_err(|e| CliError::Usage(format!("--key: {e}")))?;
-    let archive = std::fs::read(file)
-        .map_err(|e| CliError::Io(format!("cannot read {}: {e}", file.display())))?;
-    let report = auditlog_core::bundle::verify(&archive, &verifier).map_err(|problem| {
-        CliError::Verify(format!(
-            "{} does NOT verify: {}",
-            file.display(),
-            ErrorChain(&problem)
-        ))
-    })?;
+    let verifier = NoteVerifier::parse(key).map_err(|e| anyhow!("--key: {e}"))?;
+    let archive = std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
+    // `with_context` keeps the problem's own causes (an entry's leaf error,
+    // a signature's) for the `{:#}` that prints it.
+    let report = auditlog_core::bundle::verify(&archive, &verifier)
+        .with_context(|| format!("{} does NOT verify", file.display()))?;
     println!(
         "OK: {} entries of {} verify against the checkpoint of tree size {} signed by {}{}",
         report.entries,
@@ -252,10 +159,12 @@ fn verify_export(file: &std::path::Path, key: &str) -> CliResult {
 fn checkpoint_signer(store: Arc<dyn Store>, config: &Config) -> CliResult<Arc<CheckpointSigner>> {
     let key_path = config.signing_key_path();
     let key = signing_key::load_or_create(&key_path, &config.log_name)
-        .map_err(|e| CliError::Io(ErrorChain(&e).to_string()))?;
+        .map_err(anyhow::Error::msg)
+        .with_context(|| format!("cannot load the signing key {}", key_path.display()))?;
     let heads = key_path.with_file_name(signing_key::HEADS_FILE);
     let signer = CheckpointSigner::new(store, key, &config.log_name, Some(heads))
-        .map_err(|e| CliError::Io(ErrorChain(&e).to_string()))?;
+        .map_err(anyhow::Error::msg)
+        .context("cannot start the checkpoint signer")?;
     Ok(Arc::new(signer))
 }
 
@@ -272,10 +181,10 @@ async fn serve(
     let listen = &config.listen;
     let listener = tokio::net::TcpListener::bind(listen)
         .await
-        .map_err(|e| CliError::Io(format!("cannot listen on {listen}: {e}")))?;
+        .with_context(|| format!("cannot listen on {listen}"))?;
     let address = listener
         .local_addr()
-        .map_err(|e| CliError::Io(e.to_string()))?;
+        .context("cannot read the listening address")?;
     // Tests and scripts read this line to find a port chosen with :0.
     println!("auditlog listening on http://{address}");
     tracing::info!(%address, "serving");
@@ -307,7 +216,7 @@ async fn serve(
     // Sign what the last requests appended before the writer stops.
     let _ = signing.await;
     tracing::info!("draining the writer");
-    served.map_err(|e| CliError::Io(format!("server failed: {e}")))
+    served.context("the server failed")
 }
 
 /// Completes on Ctrl-C or SIGTERM.

@@ -174,7 +174,7 @@ pub struct Setting {
     /// to show in the example.
     pub unset: Option<Unset>,
     /// Checks `value` and stores it; the error is the rule it broke.
-    set: fn(&mut Config, &str) -> Result<(), String>,
+    set: fn(&mut Config, &str) -> Result<(), InvalidValue>,
     /// The value as it would be written in the file; `None` when unset.
     get: fn(&Config) -> Option<String>,
 }
@@ -451,7 +451,7 @@ pub static SETTINGS: &[Setting] = &[
         unset: None,
         set: |config, value| {
             tracing_subscriber::EnvFilter::try_new(value)
-                .map_err(|e| format!("{value:?} is not a log filter: {e}"))?;
+                .map_err(|e| InvalidValue(format!("{value:?} is not a log filter: {e}")))?;
             config.log_level = value.to_string();
             Ok(())
         },
@@ -472,7 +472,11 @@ pub static SETTINGS: &[Setting] = &[
             config.log_format = match value {
                 "text" => LogFormat::Text,
                 "json" => LogFormat::Json,
-                _ => return Err(format!("{value:?} is not a log format; use text or json")),
+                _ => {
+                    return Err(InvalidValue(format!(
+                        "{value:?} is not a log format; use text or json"
+                    )))
+                }
             };
             Ok(())
         },
@@ -511,8 +515,28 @@ impl fmt::Display for Source {
 /// A configuration that cannot be used; the message names the setting,
 /// where its value came from and the rule it broke.
 #[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read the configuration file {}", path.display())]
+    ReadFile {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// A value that breaks its setting's rule, with where it came from.
+    #[error("{place}: {rule}")]
+    Invalid { place: String, rule: InvalidValue },
+    /// Anything else about the layers: an unknown key or variable, a TOML
+    /// syntax error (its position only: an excerpt could show a secret).
+    #[error("{0}")]
+    Layers(String),
+}
+
+/// The rule a setting's value broke, in words ("must not be empty; …"):
+/// what each setting's `set` says, to which `load` adds where the value
+/// came from.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{0}")]
-pub struct ConfigError(String);
+pub struct InvalidValue(String);
 
 /// The configuration file named by `--config`, else by `AUDITLOG_CONFIG`
 /// (empty counts as unset, as for every variable); none otherwise: there is
@@ -551,11 +575,9 @@ pub fn load(layers: &Layers<'_>) -> Result<Loaded, ConfigError> {
     let mut config = Config::default();
     let mut sources = vec![Source::Default; SETTINGS.len()];
     if let Some(path) = layers.file {
-        let text = std::fs::read_to_string(path).map_err(|e| {
-            ConfigError(format!(
-                "cannot read the configuration file {}: {e}",
-                path.display()
-            ))
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::ReadFile {
+            path: path.to_path_buf(),
+            source,
         })?;
         for (index, value) in read_file(path, &text)? {
             apply(&mut config, index, &value, || {
@@ -587,7 +609,7 @@ pub fn load(layers: &Layers<'_>) -> Result<Loaded, ConfigError> {
         let index = SETTINGS
             .iter()
             .position(|setting| setting.name == *name)
-            .ok_or_else(|| ConfigError(format!("{name} is not a setting")))?;
+            .ok_or_else(|| ConfigError::Layers(format!("{name} is not a setting")))?;
         let setting = &SETTINGS[index];
         apply(&mut config, index, value, || format!("--{}", setting.flag))?;
         sources[index] = Source::Flag(setting.flag);
@@ -604,7 +626,10 @@ fn apply(
     place: impl FnOnce() -> String,
 ) -> Result<(), ConfigError> {
     let setting = &SETTINGS[index];
-    (setting.set)(config, value).map_err(|rule| ConfigError(format!("{}: {rule}", place())))
+    (setting.set)(config, value).map_err(|rule| ConfigError::Invalid {
+        place: place(),
+        rule,
+    })
 }
 
 /// The file's settings as text, by index into [`SETTINGS`]: every key must
@@ -622,7 +647,7 @@ fn read_file(path: &Path, text: &str) -> Result<Vec<(usize, String)>, ConfigErro
                 format!(":{line}:{column}")
             })
             .unwrap_or_default();
-        ConfigError(format!(
+        ConfigError::Layers(format!(
             "{}{place} is not valid TOML: {}",
             path.display(),
             e.message()
@@ -632,7 +657,7 @@ fn read_file(path: &Path, text: &str) -> Result<Vec<(usize, String)>, ConfigErro
     for (key, value) in &table {
         let Some(index) = SETTINGS.iter().position(|s| s.name == key.as_str()) else {
             let known: Vec<&str> = SETTINGS.iter().map(|s| s.name).collect();
-            return Err(ConfigError(format!(
+            return Err(ConfigError::Layers(format!(
                 "unknown key {key:?} in {}; the settings are: {}",
                 path.display(),
                 known.join(", ")
@@ -643,7 +668,7 @@ fn read_file(path: &Path, text: &str) -> Result<Vec<(usize, String)>, ConfigErro
             (Kind::Text, toml::Value::String(text)) => text.clone(),
             (Kind::Integer, toml::Value::Integer(number)) => number.to_string(),
             (kind, other) => {
-                return Err(ConfigError(format!(
+                return Err(ConfigError::Layers(format!(
                     "{key} in {}: must be {}, not {}",
                     path.display(),
                     match kind {
@@ -758,16 +783,22 @@ fn toml_value(setting: &Setting, value: &str) -> String {
     }
 }
 
-fn non_empty(value: &str) -> Result<&str, String> {
+fn non_empty(value: &str) -> Result<&str, InvalidValue> {
     if value.trim().is_empty() {
-        Err("must not be empty; leave the setting out for its default".into())
+        Err(InvalidValue(
+            "must not be empty; leave the setting out for its default".into(),
+        ))
     } else {
         Ok(value)
     }
 }
 
-fn whole_number<T: TryFrom<u64>>(value: &str, min: u64, max: u64) -> Result<T, String> {
-    let rule = || format!("{value:?} is not a whole number from {min} to {max}");
+fn whole_number<T: TryFrom<u64>>(value: &str, min: u64, max: u64) -> Result<T, InvalidValue> {
+    let rule = || {
+        InvalidValue(format!(
+            "{value:?} is not a whole number from {min} to {max}"
+        ))
+    };
     let number: u64 = value.trim().parse().map_err(|_| rule())?;
     if !(min..=max).contains(&number) {
         return Err(rule());
@@ -775,10 +806,13 @@ fn whole_number<T: TryFrom<u64>>(value: &str, min: u64, max: u64) -> Result<T, S
     T::try_from(number).map_err(|_| rule())
 }
 
-fn duration(value: &str) -> Result<Duration, String> {
-    let duration = parse_duration(value).map_err(|e| e.to_string())?;
+fn duration(value: &str) -> Result<Duration, InvalidValue> {
+    // DurationError has no cause beyond its words, which the message keeps.
+    let duration = parse_duration(value).map_err(|e| InvalidValue(e.to_string()))?;
     if duration < Duration::from_secs(1) {
-        return Err(format!("{value:?} is too short; the least is 1s"));
+        return Err(InvalidValue(format!(
+            "{value:?} is too short; the least is 1s"
+        )));
     }
     Ok(duration)
 }

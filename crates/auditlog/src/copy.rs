@@ -6,12 +6,13 @@
 //! the Merkle roots, and every checkpoint against the target's tree. Already-copied records are skipped, so an interrupted
 //! copy is resumed by running it again.
 
-use crate::commands::{CliError, CliResult};
+use crate::backend::{connect, open_data_dir};
+use crate::error::CliResult;
+use anyhow::{anyhow, bail};
 use auditlog_core::leaf;
 use auditlog_store::transfer::{TransferSource, TransferTarget};
 use auditlog_store::{Account, StoreError};
-use auditlog_store_postgres::{is_postgres_url, PgStore};
-use auditlog_store_sqlite::SqliteStore;
+use auditlog_store_postgres::is_postgres_url;
 use std::io::{IsTerminal, Write};
 use std::path::Path;
 
@@ -35,27 +36,27 @@ pub async fn run(from: &str, to: &str) -> CliResult {
 
 async fn open_source(location: &str) -> CliResult<Box<dyn TransferSource>> {
     if is_postgres_url(location) {
-        return Ok(Box::new(PgStore::connect(location).await?));
+        return Ok(Box::new(connect(location).await?));
     }
     let dir = Path::new(location);
     // Opening would create an empty store; a missing source is a typo.
     if !dir.join(auditlog_store_sqlite::DB_FILE).is_file() {
-        return Err(CliError::Usage(format!(
+        bail!(
             "--from {location:?}: no embedded store there (expected {})",
             dir.join(auditlog_store_sqlite::DB_FILE).display()
-        )));
+        );
     }
-    Ok(Box::new(SqliteStore::open(dir)?))
+    Ok(Box::new(open_data_dir(dir)?))
 }
 
 async fn open_target(location: &str) -> CliResult<Box<dyn TransferTarget>> {
     if is_postgres_url(location) {
-        return Ok(Box::new(PgStore::connect(location).await?));
+        return Ok(Box::new(connect(location).await?));
     }
-    Err(CliError::Usage(format!(
+    Err(anyhow!(
         "--to {location:?}: the target must be a postgres:// URL; copying into the embedded \
          store is not supported yet"
-    )))
+    ))
 }
 
 async fn copy_all(source: &dyn TransferSource, target: &dyn TransferTarget) -> CliResult {
@@ -88,10 +89,10 @@ async fn copy_account(
         None => target.create_account(&account.name).await?,
     };
     if copy.taxonomy != account.taxonomy {
-        return Err(CliError::Usage(format!(
+        bail!(
             "account {:?} has a different taxonomy in the target; copy refuses to merge them",
             account.name
-        )));
+        );
     }
     for key in source.api_keys(account.id).await? {
         if target.api_key_by_hash(key.key_hash).await?.is_none() {
@@ -112,10 +113,10 @@ async fn copy_account(
     let total = source.last_seq(account.id).await?;
     let mut done = target.last_seq(copy.id).await?;
     if done > total {
-        return Err(CliError::Usage(format!(
+        bail!(
             "account {:?} already has {done} events in the target, more than the source's {total}",
             account.name
-        )));
+        );
     }
     let mut copied = 0;
     while done < total {
@@ -144,12 +145,8 @@ async fn verify_account(
     target: &dyn TransferTarget,
     account: &Account,
 ) -> CliResult<u64> {
-    let mismatch = |why: String| {
-        CliError::Io(format!(
-            "verification failed for account {:?}: {why}",
-            account.name
-        ))
-    };
+    let mismatch =
+        |why: String| anyhow!("verification failed for account {:?}: {why}", account.name);
     let copy = target
         .account_by_name(&account.name)
         .await?

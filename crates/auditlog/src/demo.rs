@@ -2,9 +2,11 @@
 //! realistic events over the last 90 days, so that a new user sees the
 //! product working at once. Deterministic: the same seed gives the same events.
 
-use crate::commands::{create_key, create_user, CliResult};
+use crate::admin::{create_key, create_user, find_account};
+use crate::error::CliResult;
+use anyhow::Context;
 use auditlog_core::{FieldError, NewEvent, Taxonomy, Timestamp};
-use auditlog_server::auth;
+use auditlog_server::tokens;
 use auditlog_store::{Role, Scope, Store, StoreError};
 use serde_json::{json, Value};
 
@@ -17,25 +19,28 @@ const DAY_MICROS: i64 = 86_400_000_000;
 pub async fn ensure_demo(store: &dyn Store) -> CliResult {
     let account = match store.create_account(DEMO_ACCOUNT).await {
         Ok(account) => {
-            let password = auth::random_token(12);
+            let password = tokens::random_token(12);
             create_user(store, &account, DEMO_ADMIN, &password, Role::Admin).await?;
             let now = Timestamp::now();
             let events = demo_events(DEMO_EVENTS, now)?;
             for chunk in events.chunks(1_000) {
-                store.append(&account, chunk.to_vec()).await?;
+                store
+                    .append(&account, chunk.to_vec())
+                    .await
+                    .context("cannot store the demo events")?;
             }
             println!("demo account created with {DEMO_EVENTS} sample events");
             println!("  console admin: {DEMO_ADMIN} / {password}");
             account
         }
         Err(StoreError::AlreadyExists(_)) => {
-            let account = crate::commands::find_account(store, DEMO_ACCOUNT).await?;
+            let account = find_account(store, DEMO_ACCOUNT).await?;
             println!(
                 "demo account already exists (its admin password was printed when it was created)"
             );
             account
         }
-        Err(e) => return Err(e.into()),
+        Err(e) => return Err(e).context("cannot create the demo account"),
     };
     // Keys are stored hashed, so earlier ones cannot be shown again: make fresh ones.
     println!(

@@ -3,8 +3,10 @@
 //! exports. A progress bar is drawn only when standard error is a terminal.
 //! The export is audited like any other, with the operator as actor.
 
+use crate::admin::find_account;
 use crate::cli::ExportCommand;
-use crate::commands::{find_account, CliError, CliResult};
+use crate::error::CliResult;
+use anyhow::{anyhow, bail, Context};
 use auditlog_core::{EventFilter, Interval};
 use auditlog_server::exports::audit::{self, AuditActor, ExportAction};
 use auditlog_server::exports::file::{self, EventWalk, ExportWriter};
@@ -17,15 +19,15 @@ use std::sync::Arc;
 pub async fn run(store: Arc<dyn Store>, command: ExportCommand) -> CliResult {
     let account = find_account(store.as_ref(), &command.account).await?;
     let format = ExportFormat::parse(&command.format).ok_or_else(|| {
-        CliError::Usage(format!(
+        anyhow!(
             "--format {:?} is not supported; use csv or jsonl",
             command.format
-        ))
+        )
     })?;
     if format == ExportFormat::Bundle {
-        return Err(CliError::Usage(
-            "--format bundle: verifiable bundles are made by the server (POST /api/v1/exports with \"format\": \"bundle\"), which holds the signing key and signs the checkpoint; use csv or jsonl here".into(),
-        ));
+        bail!(
+            "--format bundle: verifiable bundles are made by the server (POST /api/v1/exports with \"format\": \"bundle\"), which holds the signing key and signs the checkpoint; use csv or jsonl here"
+        );
     }
     let compression = if command.gzip {
         Compression::Gzip
@@ -45,7 +47,7 @@ pub async fn run(store: Arc<dyn Store>, command: ExportCommand) -> CliResult {
             .unwrap_or_else(|| "export".into())
     ));
     let writer = ExportWriter::create(format, compression, temp.clone(), output.clone())
-        .map_err(|e| CliError::Io(format!("cannot create {}: {e}", temp.display())))?;
+        .with_context(|| format!("cannot create {}", temp.display()))?;
     let walk = EventWalk::new(account.id, filter.clone(), seq_bound);
     let bar = progress.clone();
     let summary = file::write_all(store.as_ref(), walk, writer, move |rows| {
@@ -53,8 +55,9 @@ pub async fn run(store: Arc<dyn Store>, command: ExportCommand) -> CliResult {
         async { true }
     })
     .await
-    .map_err(|e| CliError::Io(auditlog_core::ErrorChain(&e).to_string()))?
-    .ok_or_else(|| CliError::Io("the export stopped early".into()))?;
+    .map_err(anyhow::Error::msg)
+    .with_context(|| format!("cannot write the export {}", output.display()))?
+    .ok_or_else(|| anyhow!("the export stopped early"))?;
     progress.finish_and_clear();
 
     let actor = AuditActor {
@@ -121,9 +124,9 @@ fn filter(command: &ExportCommand, taxonomy: &auditlog_core::Taxonomy) -> CliRes
     for (name, value) in pairs {
         filter
             .add_param(name, value, taxonomy)
-            .map_err(|e| CliError::Usage(format!("--{}: {}", name.replace('_', "-"), e.message)))?;
+            .map_err(|e| anyhow!("--{}: {}", name.replace('_', "-"), e.message))?;
     }
-    filter.check().map_err(|e| CliError::Usage(e.message))?;
+    filter.check().map_err(|e| anyhow!(e.message))?;
     Ok(filter)
 }
 

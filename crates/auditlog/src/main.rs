@@ -1,14 +1,27 @@
-//! `auditlog`: one binary for the server and the operator's commands.
-//! The configuration is layered once, in `config` (defaults → TOML file →
-//! `AUDITLOG_*` variables → flags); logging is set up from it here; the
+//! `auditlog`: one binary for the server and the operator's commands. The
 //! storage backend is picked once, in `commands`, and everything else works
 //! against the storage traits.
+//!
+//! # Layout
+//!
+//! - This root: `main`, loading the configuration and setting up logging.
+//! - `config`: every setting defined once, layered defaults → TOML file →
+//!   `AUDITLOG_*` variables → flags; `cli`: the commands and their flags.
+//! - `commands`: runs `serve` (with graceful shutdown) or the command asked
+//!   for; `backend`: picks the storage backend, once.
+//! - `admin`: accounts, API keys and console users, for the commands and
+//!   the demo data; `demo`: deterministic sample data.
+//! - `export`, `verify`, `copy`: those commands.
+//! - `error`: what every command returns.
 
+mod admin;
+mod backend;
 mod cli;
 mod commands;
 mod config;
 mod copy;
 mod demo;
+mod error;
 mod export;
 mod verify;
 
@@ -23,7 +36,7 @@ fn main() -> ExitCode {
     let loaded = match load_configuration(cli.config.as_deref(), &flags) {
         Ok(loaded) => loaded,
         Err(e) => {
-            eprintln!("error: {e}");
+            eprintln!("error: {e:#}");
             return ExitCode::FAILURE;
         }
     };
@@ -40,8 +53,8 @@ fn main() -> ExitCode {
     match runtime.block_on(commands::run(cli, &loaded)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            // With its causes: a store error keeps the driver's words there.
-            eprintln!("error: {}", auditlog_core::ErrorChain(&e));
+            // `{:#}`: the message, then each cause after a colon.
+            eprintln!("error: {e:#}");
             ExitCode::FAILURE
         }
     }
@@ -70,15 +83,14 @@ fn cap_allocator_arenas() {
 fn load_configuration(
     flag_file: Option<&std::path::Path>,
     flags: &cli::SettingFlags,
-) -> Result<config::Loaded, String> {
+) -> anyhow::Result<config::Loaded> {
     let env = environment()?;
     let file = config::file_to_read(flag_file, &env);
     let loaded = config::load(&config::Layers {
         file: file.as_deref(),
         env: &env,
         flags,
-    })
-    .map_err(|e| e.to_string())?;
+    })?;
     init_logging(&loaded.config);
     for variable in config::unknown_variables(&env) {
         tracing::warn!(
@@ -92,7 +104,7 @@ fn load_configuration(
 /// The environment variables the configuration may read: every
 /// `AUDITLOG_*` one and the settings' fallbacks (`RUST_LOG`). A value that
 /// is not UTF-8 is an error rather than silently ignored.
-fn environment() -> Result<BTreeMap<String, String>, String> {
+fn environment() -> anyhow::Result<BTreeMap<String, String>> {
     let wanted = |name: &str| {
         name.starts_with("AUDITLOG_")
             || config::SETTINGS
@@ -106,7 +118,7 @@ fn environment() -> Result<BTreeMap<String, String>, String> {
         };
         let value = value
             .into_string()
-            .map_err(|_| format!("the environment variable {name} is not valid UTF-8"))?;
+            .map_err(|_| anyhow::anyhow!("the environment variable {name} is not valid UTF-8"))?;
         env.insert(name.to_string(), value);
     }
     Ok(env)

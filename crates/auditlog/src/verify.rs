@@ -25,16 +25,12 @@ mod leaf_columns;
 mod parallel;
 mod progress;
 
-use crate::commands::{CliError, CliResult};
+use crate::error::CliResult;
+use account::Outcome;
+use anyhow::bail;
 use auditlog_core::note::NoteVerifier;
 use auditlog_store::Store;
 use progress::Progress;
-
-/// What one account's check found.
-enum Outcome {
-    Intact { events: u64, checkpoints: usize },
-    Bad(String),
-}
 
 pub async fn run(store: &dyn Store, verifier: Option<&NoteVerifier>) -> CliResult {
     let progress = Progress::on_terminal();
@@ -59,10 +55,10 @@ pub async fn run(store: &dyn Store, verifier: Option<&NoteVerifier>) -> CliResul
         }
     }
     if bad > 0 {
-        return Err(CliError::Verify(format!(
+        bail!(
             "{bad} of {} accounts failed verification: the store was altered (see above)",
             accounts.len()
-        )));
+        );
     }
     println!(
         "intact: {} accounts, {events} events, {checkpoints} signed checkpoints verified",

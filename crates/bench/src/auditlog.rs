@@ -1,9 +1,9 @@
 //! The scenarios against Auditlog itself, over real HTTP to `auditlog serve`:
 //! ingest, first and deep pages, histograms and exports.
 
+use crate::error::BenchResult;
 use crate::generator::{Combination, Event};
 use crate::results::Recorder;
-use crate::BenchResult;
 use serde_json::{json, Value};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;

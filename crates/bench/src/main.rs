@@ -10,8 +10,18 @@
 //!
 //! `soak` stands apart: a paced mixed load for ten minutes against a fresh
 //! store, sampled every 10 s (`soak.rs`, `bench/soak.sh`).
+//!
+//! # Layout
+//!
+//! - This root: the command line and the scenarios' order.
+//! - `generator`: the seeded events; `auditlog`, `server`: driving the real
+//!   binary over HTTP; `sqlite_baseline`, `postgres_baseline`: the plain
+//!   tables.
+//! - `results`: figures appended to `results.jsonl`; `report`: the Markdown
+//!   tables; `soak`: the ten-minute soak; `error`: what scenarios return.
 
 mod auditlog;
+mod error;
 mod generator;
 mod postgres_baseline;
 mod report;
@@ -21,14 +31,13 @@ mod soak;
 mod sqlite_baseline;
 
 use clap::{Parser, ValueEnum};
+use error::BenchResult;
 use generator::{seed_combinations, Dataset, Event};
 use report::*;
 use results::Recorder;
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
-
-pub type BenchResult<T> = Result<T, Box<dyn std::error::Error + Send + Sync>>;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum Scenario {

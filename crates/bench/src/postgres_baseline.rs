@@ -3,9 +3,9 @@
 //! (account, time desc) and (account, X, time desc)), in its own database
 //! that this benchmark creates and drops, fed the same events over localhost.
 
+use crate::error::BenchResult;
 use crate::generator::{Combination, Event};
 use crate::results::{percentile_ms, Recorder};
-use crate::BenchResult;
 use futures_util::{SinkExt, StreamExt};
 use std::time::{Duration, Instant};
 use tokio_postgres::types::ToSql;

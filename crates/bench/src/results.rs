@@ -2,7 +2,7 @@
 //! (appended as scenarios finish, so a partial run keeps what it measured),
 //! and the percentile helper every latency figure goes through.
 
-use crate::BenchResult;
+use crate::error::BenchResult;
 use serde_json::{json, Value};
 use std::io::Write;
 use std::path::{Path, PathBuf};

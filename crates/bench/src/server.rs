@@ -1,7 +1,7 @@
 //! Runs the real `auditlog` binary: admin commands on a data directory, and
 //! `serve` on port 0 with the address read from its first line of output.
 
-use crate::BenchResult;
+use crate::error::BenchResult;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};

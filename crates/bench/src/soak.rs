@@ -11,10 +11,10 @@
 //! At the end a Markdown report holds a per-minute table and the verdict:
 //! the least-squares slope of RSS over the second half against a bound.
 
+use crate::error::BenchResult;
 use crate::generator::{seed_combinations, Combination, Dataset, Event, EventIter};
 use crate::results::percentile_ms;
 use crate::server::Server;
-use crate::BenchResult;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::fmt::Write as _;

@@ -2,9 +2,9 @@
 //! (WAL, synchronous=FULL, one B-tree index per filter column), fed the same
 //! events, queried in-process, exported with the `sqlite3 -csv` shell.
 
+use crate::error::BenchResult;
 use crate::generator::{Combination, Event};
 use crate::results::{percentile_ms, Recorder};
-use crate::BenchResult;
 use rusqlite::{params, Connection};
 use std::io::Read;
 use std::path::Path;

@@ -21,12 +21,14 @@
 
 mod commitment;
 mod details_path;
+mod error;
 mod openings;
 mod salt;
 mod source;
 
 pub use commitment::commitment;
 pub use details_path::{DetailsPath, DetailsPathError};
+pub use error::LeafV2Error;
 pub use openings::{Openings, PERSONAL};
 pub use salt::{OsSalts, Salt, SaltSource, SALT_BYTES};
 pub use source::Source;
@@ -43,20 +45,6 @@ pub const MAX_LEAF_BYTES: usize = 65_535;
 
 /// Members of a served event that are not in its leaf.
 const SERVED_ONLY: [&str; 3] = ["hash", "openings", "erased"];
-
-#[derive(Debug, thiserror::Error)]
-pub enum LeafV2Error {
-    #[error(
-        "the event's leaf would be {bytes} bytes; a log entry holds at most {MAX_LEAF_BYTES} (send smaller details)"
-    )]
-    TooLarge { bytes: usize },
-    #[error("cannot draw a salt from the operating system's random source")]
-    Randomness(#[source] getrandom::Error),
-    #[error("opening {key:?}: {reason}")]
-    BadOpening { key: String, reason: String },
-    #[error("not a served version 2 event: {0}")]
-    NotAnEvent(String),
-}
 
 /// A freshly built leaf and the salts that open its commitments.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -150,6 +138,7 @@ fn commit(mut fields: Map<String, Value>, openings: &Openings) -> Result<Vec<u8>
     if leaf_bytes.len() > MAX_LEAF_BYTES {
         return Err(LeafV2Error::TooLarge {
             bytes: leaf_bytes.len(),
+            limit: MAX_LEAF_BYTES,
         });
     }
     Ok(leaf_bytes)
@@ -370,7 +359,9 @@ mod tests {
         let event = stored(body.clone());
         let error = seal(&event, &Source::System, &[], &mut CountingSalts(0)).unwrap_err();
         match &error {
-            LeafV2Error::TooLarge { bytes } => assert!(*bytes > MAX_LEAF_BYTES),
+            LeafV2Error::TooLarge { bytes, limit } => {
+                assert!(*bytes > MAX_LEAF_BYTES && *limit == MAX_LEAF_BYTES)
+            }
             other => panic!("{other:?}"),
         }
         assert!(error.to_string().contains("at most 65535"), "{error}");

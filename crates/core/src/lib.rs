@@ -1,15 +1,25 @@
-//! The domain of Auditlog, with no I/O: what an event is and which rules it
-//! obeys (`event`), the per-account taxonomy (`taxonomy`), instants with
-//! microsecond precision (`timestamp`), the canonical encoding that fixes an
-//! event's leaf bytes for the Merkle tree (`canonical`, `leaf`; `leaf_v2` for
-//! leaves that commit to personal values instead of holding them), and the query
-//! filters and cursors that every storage backend translates (`filter`), and
-//! tamper evidence: the Merkle tree (`merkle`), signed notes (`note`) and
-//! checkpoints (`checkpoint`), and offline-verifiable export bundles (`bundle`,
-//! in a minimal `tar`).
+//! The domain of Auditlog, with no I/O. Every value that reaches a store has
+//! been checked here once, in its type, so that the layers above and below
+//! can rely on it.
 //!
-//! Every value that reaches a store has been checked here once, in its type,
-//! so that the layers above and below can rely on it.
+//! # Layout
+//!
+//! - `event`: what an event is and the rules it obeys (`NewEvent::parse`),
+//!   and the stored event with its leaf bytes.
+//! - `account`: the rules of account names.
+//! - `taxonomy`: an account's event types and actions, spelled canonically.
+//! - `timestamp`: instants in microseconds, UTC.
+//! - `filter`: query filters, cursors and histogram intervals that every
+//!   backend translates, with the reference `matches`.
+//! - `canonical`, `leaf`: the canonical JSON encoding that fixes an event's
+//!   leaf bytes, and the Merkle leaf hash; `leaf_v2`: leaves that commit to
+//!   personal values instead of holding them.
+//! - `merkle`: the RFC 9162 tree over stored hashes (roots and proofs).
+//! - `note`, `checkpoint`: signed notes and the C2SP checkpoints they carry.
+//! - `bundle`, `tar`: offline-verifiable export bundles, in a minimal tar.
+//! - `error`: `FieldError`, naming the field and the rule broken.
+//! - `fuzzing`, `properties`: the properties the fuzz targets and the
+//!   property tests check (tests and the `fuzzing` feature only).
 
 pub mod account;
 pub mod bundle;

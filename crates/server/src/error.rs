@@ -58,7 +58,7 @@ impl ApiError {
     /// A failure the client cannot fix: logged here with a reference that the
     /// answer repeats, so an operator can find it.
     pub fn internal(context: &str, error: impl std::fmt::Display) -> Self {
-        let reference = crate::auth::random_token(6);
+        let reference = crate::tokens::random_token(6);
         tracing::error!(%reference, context, %error, "internal error");
         Self::new(
             StatusCode::INTERNAL_SERVER_ERROR,

@@ -7,11 +7,10 @@
 //! with a message naming the broken property. Compiled for this crate's tests
 //! and behind the `fuzzing` feature; never part of a release build.
 
-use crate::api::events::{parse_limit, parse_page_params};
-use crate::console::audit_logs::filter_pairs;
 use crate::console::url::with_query;
 use crate::error::ApiError;
 use crate::exports::format::{csv_cell, write_header, write_row, CSV_COLUMNS};
+use crate::query_params::{filter_pairs, parse_limit, parse_page_params};
 use auditlog_core::event::api_json;
 use auditlog_core::filter::MAX_LIMIT;
 use auditlog_core::fuzzing::{

@@ -1,28 +1,48 @@
-//! The HTTP side of Auditlog: the JSON API (`api`), the web console
-//! (`console`), authentication (`auth`), the one error type (`error`), the
-//! shared state (`state`), Prometheus metrics (`metrics`), the export
-//! worker with its file formats (`exports`), the checkpoint signer and its key (`signer`, `signing_key`)
-//! and export bundles (`bundle`), and the protective limits (`limits`:
-//! rate, request time, connections). Everything
-//! here is written against the storage traits of `auditlog-store` and knows
-//! no SQL; the binary picks the backend and hands it in.
+//! The HTTP side of Auditlog. Everything here is written against the storage
+//! traits of `auditlog-store` and knows no SQL; the binary picks the backend
+//! and hands it in.
+//!
+//! # Layout
+//!
+//! - This root: the router (every layer, in order) and `serve`.
+//! - `api`: the JSON API (events, proofs, exports, operations), its wire
+//!   types (`schema`) and its OpenAPI description (`openapi`).
+//! - `console`: the web console (sign-in, the Audit Logs and Exports pages).
+//! - `query_params`: the filter and page parameters, parsed for both;
+//!   `event_counts`: histogram buckets for both.
+//! - `auth`: the `ApiCaller` extractor; `tokens`: keys, passwords and random
+//!   tokens; `key_cache`: recently verified keys.
+//! - `error`: `ApiError`, the one error answer of the API.
+//! - `state`: `AppState`, what every handler shares.
+//! - `limits`: per-key rate, failed sign-ins, request time, connections.
+//! - `request_id`: an id on every answer and a span around every request.
+//! - `metrics`: Prometheus `/metrics` and the per-route latency layer.
+//! - `exports`: the background export worker and its file formats.
+//! - `signer`, `signing_key`: checkpoint signing and its key; `bundle`:
+//!   export bundles with proofs.
+//! - `fuzzing`, `properties`: what the fuzz targets and property tests
+//!   check (tests and the `fuzzing` feature only).
 
 pub mod api;
 pub mod auth;
 pub mod bundle;
 pub mod console;
 pub mod error;
+pub mod event_counts;
 pub mod exports;
 #[cfg(any(test, feature = "fuzzing"))]
 pub mod fuzzing;
+pub mod key_cache;
 pub mod limits;
 pub mod metrics;
 #[cfg(test)]
 mod properties;
+pub mod query_params;
 pub mod request_id;
 pub mod signer;
 pub mod signing_key;
 pub mod state;
+pub mod tokens;
 
 pub use state::AppState;
 
@@ -43,7 +63,10 @@ pub fn router(state: AppState) -> Router {
             error::ApiError::not_found("no such route; see /api/v1/openapi.json")
         })
         .layer(axum::middleware::from_fn_with_state(
-            request_timeout,
+            limits::timeout::RequestTimeout {
+                limit: request_timeout,
+                page: console::page::timed_out,
+            },
             limits::timeout::answer_within,
         ))
         .layer(axum::middleware::map_response(

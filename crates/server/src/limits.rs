@@ -4,6 +4,7 @@
 //!   `governor`'s keyed limiter;
 //! - `token_bucket`: the token buckets of failed console sign-ins (which
 //!   need a look without taking and a reset that governor lacks);
+//! - `login_rate`: failed console sign-ins per account and client IP;
 //! - `timeout`: the request timeout (503 `timeout` with `Retry-After`);
 //! - `connections`: the cap on concurrent connections, and the closing of
 //!   connections left unanswered.
@@ -13,6 +14,7 @@
 
 pub mod api_rate;
 pub mod connections;
+pub mod login_rate;
 pub mod timeout;
 pub mod token_bucket;
 

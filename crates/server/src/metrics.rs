@@ -13,12 +13,12 @@
 //! request: no account, key, user, event id or raw URI, so the number of
 //! series stays bounded whatever clients send.
 
-use crate::state::AppState;
+use crate::signer::CheckpointSigner;
 use auditlog_core::Timestamp;
 use auditlog_store::group_commit::{
     COMMIT_FAILURES_METRIC, COMMIT_SECONDS_BUCKETS, COMMIT_SECONDS_METRIC, QUEUE_DEPTH_METRIC,
 };
-use auditlog_store::ExportStatus;
+use auditlog_store::{ExportStatus, Store};
 use axum::extract::{MatchedPath, Request};
 use axum::http::{Method, StatusCode};
 use axum::middleware::Next;
@@ -333,22 +333,25 @@ fn age_seconds(then: Timestamp, now: Timestamp) -> f64 {
     (now.micros() - then.micros()).max(0) as f64 / 1e6
 }
 
-/// Sets the gauges read at scrape time, then renders everything.
-pub async fn render(state: &AppState) -> String {
-    match state.store.count_exports_by_status().await {
+/// Sets the gauges read at scrape time, then renders everything. Given the
+/// parts of the shared state rather than the state itself, which holds
+/// the recorder: so that this module and `state` do not use each other.
+pub async fn render(
+    metrics: &Recorder,
+    store: &dyn Store,
+    signer: Option<&CheckpointSigner>,
+) -> String {
+    match store.count_exports_by_status().await {
         Ok(counts) => set_export_jobs(&counts),
         // The other families are still worth scraping; the gauge keeps its
         // last value, and `/readyz` reports the store.
         Err(e) => tracing::warn!(error = %e, "cannot count export jobs for /metrics"),
     }
-    let newest_checkpoint = state
-        .signer
-        .as_ref()
-        .and_then(|signer| signer.newest_checkpoint_at());
+    let newest_checkpoint = signer.and_then(|signer| signer.newest_checkpoint_at());
     if let Some(signed) = newest_checkpoint {
         gauge!(CHECKPOINT_AGE).set(age_seconds(signed, Timestamp::now()));
     }
-    state.metrics.render_text()
+    metrics.render_text()
 }
 
 /// Every status gets a sample, 0 when no job has it.

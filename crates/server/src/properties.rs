@@ -3,9 +3,9 @@
 //! `query_params` and `csv_writer` targets replayed, so that CI checks them
 //! on stable Rust in seconds (the fuzzers need nightly and minutes; `fuzz/`).
 
-use crate::api::events::parse_page_params;
 use crate::fuzzing::generate::query_string;
 use crate::fuzzing::{check_csv_input, check_query_input, query_pairs, MAX_ROWS};
+use crate::query_params::parse_page_params;
 use auditlog_core::fuzzing::generate::{self, Rng};
 use auditlog_core::fuzzing::{fixed_now, replay};
 use auditlog_core::{NewEvent, Taxonomy};

@@ -2,8 +2,9 @@
 //! the export settings, the metrics, the checkpoint signer and the console's
 //! sign-in rate limiter.
 
-use crate::console::rate_limit::LoginLimiter;
 use crate::exports::{ExportSettings, Exports};
+use crate::key_cache::KeyCache;
+use crate::limits::login_rate::LoginLimiter;
 use crate::signer::CheckpointSigner;
 use auditlog_store::Store;
 use std::sync::Arc;
@@ -18,7 +19,7 @@ pub struct AppState {
     pub exports: Exports,
     /// Recently verified API keys, so that a request does not cost a
     /// storage round trip just to authenticate.
-    pub api_keys: Arc<crate::auth::KeyCache>,
+    pub api_keys: Arc<KeyCache>,
     /// Signs checkpoints; `None` when no signing key is configured (proof
     /// endpoints then answer 503).
     pub signer: Option<Arc<CheckpointSigner>>,

@@ -2,7 +2,8 @@
 //! the actor and project lists that a trigger keeps up to date on append
 //! (migration 0004).
 
-use crate::{pg_error, to_account, PgStore};
+use crate::sql::{pg_error, to_account};
+use crate::PgStore;
 use async_trait::async_trait;
 use auditlog_core::Timestamp;
 use auditlog_store::{

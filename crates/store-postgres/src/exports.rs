@@ -5,7 +5,8 @@
 //! worker died. The files themselves live in the export directory, which all
 //! servers must share.
 
-use crate::{now_micros, pg_error, PgStore};
+use crate::sql::{now_micros, pg_error};
+use crate::PgStore;
 use async_trait::async_trait;
 use auditlog_core::Timestamp;
 use auditlog_store::exports::MAX_EXPORT_ATTEMPTS;

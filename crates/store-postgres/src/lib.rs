@@ -1,20 +1,32 @@
 //! The PostgreSQL backend, for teams that run several stateless `auditlog
-//! serve` processes on one database. Events are appended by one
-//! group-committing task per process (`writer`); across processes, a
-//! per-account sequencer row locked `FOR UPDATE` keeps seqs gapless. Reads
-//! use a connection pool. Migrations (`schema`) are applied at start under an
-//! advisory lock. No tokio-postgres type leaves this crate.
+//! serve` processes on one database. No tokio-postgres type leaves this
+//! crate. Connections are plain TCP or unix sockets: TLS is not part of
+//! this build.
 //!
-//! Connections are plain TCP or unix sockets: TLS is not part of this build.
+//! # Layout
+//!
+//! - This root: `PgStore`, connecting (a pool; migrations under an advisory
+//!   lock), and the appending, reading and directory roles.
+//! - `writer`: one group-committing task per process; across processes a
+//!   per-account sequencer row locked `FOR UPDATE` keeps seqs gapless.
+//! - `tree_appends`: the tree hashes an append adds, in the events'
+//!   transaction; `tree`: proofs' hashes and checkpoints.
+//! - `query`: filters translated to SQL; `schema`: the migrations; `sql`:
+//!   driver errors and rows mapped into the store's types.
+//! - `console`, `exports`, `transfer`: sessions and facets, the export queue
+//!   (claims with `FOR UPDATE SKIP LOCKED`), and `copy`'s source and target.
+//! - `test_support`: throwaway databases for tests.
 
 mod console;
 mod exports;
 mod query;
 mod schema;
+mod sql;
 #[cfg(any(test, feature = "test-support"))]
 pub mod test_support;
 mod transfer;
 mod tree;
+mod tree_appends;
 mod writer;
 
 use async_trait::async_trait;
@@ -25,10 +37,11 @@ use auditlog_store::{
     Page, Receipt, Result, Role, Scope, Store, StoreError, User, WriteHealth,
 };
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
+use sql::{is_unique_violation, now_micros, pg_error, pool_error, to_account, to_record, to_user};
 use std::str::FromStr;
 use std::sync::{Arc, Mutex};
 use tokio_postgres::error::SqlState;
-use tokio_postgres::{IsolationLevel, NoTls, Row};
+use tokio_postgres::{IsolationLevel, NoTls};
 
 /// Connections per process: the writer's one plus readers.
 const POOL_SIZE: usize = 16;
@@ -44,45 +57,6 @@ pub struct PgStore {
 /// Whether `url` names a PostgreSQL database (rather than a data directory).
 pub fn is_postgres_url(url: &str) -> bool {
     url.starts_with("postgres://") || url.starts_with("postgresql://")
-}
-
-/// Maps a driver error into the store's error, keeping it as the cause. Lost
-/// connections, an unreachable or overloaded server and I/O errors are worth
-/// a retry; a full disk is said as such (the server rolled back the
-/// transaction, so nothing of it was stored).
-pub(crate) fn pg_error(e: tokio_postgres::Error) -> StoreError {
-    let retryable = e.is_closed()
-        || matches!(
-            e.code(),
-            Some(code) if *code == SqlState::T_R_SERIALIZATION_FAILURE
-                || *code == SqlState::T_R_DEADLOCK_DETECTED
-                || *code == SqlState::TOO_MANY_CONNECTIONS
-                || *code == SqlState::ADMIN_SHUTDOWN
-                || *code == SqlState::CANNOT_CONNECT_NOW
-                || *code == SqlState::DISK_FULL
-                || *code == SqlState::IO_ERROR
-        )
-        || e.code().is_none();
-    // `Display` of a server error is only "db error"; the detail is in its
-    // source, which `ErrorChain` shows.
-    if e.code() == Some(&SqlState::DISK_FULL) {
-        StoreError::full_caused_by("the database server's disk has no room", e)
-    } else if retryable {
-        StoreError::unavailable_caused_by("the database cannot take this request now", e)
-    } else {
-        StoreError::internal_caused_by("the database refused a statement", e)
-    }
-}
-
-pub(crate) fn pool_error(e: deadpool_postgres::PoolError) -> StoreError {
-    match e {
-        deadpool_postgres::PoolError::Backend(e) => pg_error(e),
-        other => StoreError::unavailable_caused_by("no database connection", other),
-    }
-}
-
-pub(crate) fn is_unique_violation(e: &tokio_postgres::Error) -> bool {
-    e.code() == Some(&SqlState::UNIQUE_VIOLATION)
 }
 
 impl PgStore {
@@ -159,46 +133,6 @@ impl PgStore {
         let client = self.client().await?;
         client.batch_execute(sql).await.map_err(pg_error)
     }
-}
-
-fn now_micros() -> i64 {
-    Timestamp::now().micros()
-}
-
-fn to_account(row: &Row) -> Result<Account> {
-    let name: String = row.get(1);
-    let taxonomy: String = row.get(2);
-    let taxonomy: Taxonomy = serde_json::from_str(&taxonomy).map_err(|e| {
-        StoreError::internal_caused_by(format!("account {name} has an unreadable taxonomy"), e)
-    })?;
-    Ok(Account {
-        id: row.get(0),
-        name,
-        taxonomy,
-    })
-}
-
-fn to_record(row: &Row) -> Result<EventRecord> {
-    let hash: Vec<u8> = row.get(3);
-    Ok(EventRecord {
-        seq: row.get::<_, i64>(0) as u64,
-        time: Timestamp::from_micros(row.get(1)),
-        leaf_bytes: row.get(2),
-        leaf_hash: writer::to_hash(&hash)?,
-    })
-}
-
-fn to_user(account: AccountId, row: &Row) -> Result<User> {
-    let role: String = row.get(3);
-    let role =
-        Role::parse(&role).ok_or_else(|| StoreError::internal(format!("unknown role {role:?}")))?;
-    Ok(User {
-        id: row.get(0),
-        account_id: account,
-        email: row.get(1),
-        password_hash: row.get(2),
-        role,
-    })
 }
 
 #[async_trait]

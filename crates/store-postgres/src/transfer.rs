@@ -2,9 +2,10 @@
 //! events take the same sequencer lock as appends, so a copy into a database
 //! that servers already use cannot interleave with their appends.
 
-use crate::tree::TreeAppends;
+use crate::sql::{pg_error, to_record, to_user};
+use crate::tree_appends::TreeAppends;
 use crate::writer::{to_hash, Rows};
-use crate::{pg_error, PgStore};
+use crate::PgStore;
 use async_trait::async_trait;
 use auditlog_core::{leaf, StoredEvent};
 use auditlog_store::transfer::{ApiKeyRecord, TransferSource, TransferTarget};
@@ -41,7 +42,7 @@ impl TransferSource for PgStore {
             )
             .await
             .map_err(pg_error)?;
-        rows.iter().map(|r| crate::to_user(account, r)).collect()
+        rows.iter().map(|r| to_user(account, r)).collect()
     }
 
     async fn events_after(
@@ -59,7 +60,7 @@ impl TransferSource for PgStore {
             )
             .await
             .map_err(pg_error)?;
-        rows.iter().map(crate::to_record).collect()
+        rows.iter().map(to_record).collect()
     }
 }
 

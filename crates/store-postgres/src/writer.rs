@@ -11,8 +11,8 @@
 //! same transaction as the inserts. The tree hashes of the new leaves are
 //! computed under the same lock and written in the same transaction.
 
-use crate::tree::TreeAppends;
-use crate::{pg_error, pool_error};
+use crate::sql::{pg_error, pool_error};
+use crate::tree_appends::TreeAppends;
 use auditlog_core::{leaf, StoredEvent, Timestamp};
 use auditlog_store::append_plan::{plan_request, KnownEvent, Planned};
 use auditlog_store::group_commit::{answer, AppendRequest, GroupReceiver, Outcome};

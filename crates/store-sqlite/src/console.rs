@@ -1,7 +1,8 @@
 //! The console's tables: sign-in sessions (by token hash) and the actor and
 //! project lists that triggers keep up to date on append (migration 0004).
 
-use crate::{sql_error, to_account, SqliteStore};
+use crate::sql::{sql_error, to_account};
+use crate::SqliteStore;
 use async_trait::async_trait;
 use auditlog_core::Timestamp;
 use auditlog_store::{

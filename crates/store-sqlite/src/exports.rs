@@ -3,7 +3,8 @@
 //! statement or one IMMEDIATE transaction, so that claiming is atomic even
 //! with several processes on the file.
 
-use crate::{now_micros, sql_error, SqliteStore};
+use crate::sql::{now_micros, sql_error};
+use crate::SqliteStore;
 use async_trait::async_trait;
 use auditlog_core::Timestamp;
 use auditlog_store::exports::MAX_EXPORT_ATTEMPTS;

@@ -1,25 +1,43 @@
 //! The embedded backend: one SQLite file (`auditlog.db`) in the data
-//! directory, in WAL mode with synchronous=FULL. Events are appended by one
-//! writer thread with group commit (`writer`); reads use a small pool of
-//! connections on blocking threads. No rusqlite type leaves this crate.
+//! directory, in WAL mode with synchronous=FULL. No rusqlite type leaves
+//! this crate.
+//!
+//! # Layout
+//!
+//! - This root: `SqliteStore`, opening the file (migrations, backfills), the
+//!   pool of read connections on blocking threads, and the appending,
+//!   reading and directory roles.
+//! - `writer`: the single writer thread with group commit.
+//! - `query`: filters translated to SQL; `rollups`: per-day counts that
+//!   answer coarse histograms.
+//! - `schema`: migrations (`migrations/`, only ever added) and connection
+//!   settings; `sql`: driver errors and rows mapped into the store's types.
+//! - `console`, `exports`, `tree`, `transfer`: the sessions and facets, the
+//!   export queue, tree hashes and checkpoints, and `copy`'s source and
+//!   target, each implemented for `SqliteStore`.
 
 mod console;
 mod exports;
 mod query;
 mod rollups;
 mod schema;
+mod sql;
 mod transfer;
 mod tree;
 mod writer;
 
 use async_trait::async_trait;
-use auditlog_core::{Cursor, EventFilter, Interval, NewEvent, Taxonomy, Timestamp};
+use auditlog_core::{Cursor, EventFilter, Interval, NewEvent, Taxonomy};
 use auditlog_store::group_commit::AppendQueue;
 use auditlog_store::{
     Account, AccountId, ApiKeyGrant, Bucket, Directory, EventAppender, EventReader, EventRecord,
     Page, Receipt, Result, Role, Scope, Store, StoreError, User, WriteHealth,
 };
 use rusqlite::{params, Connection, OptionalExtension};
+use sql::{
+    account_from_row, event_record, is_unique_violation, now_micros, open_connection,
+    open_writer_connection, sql_error, to_account, to_record,
+};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
@@ -33,39 +51,6 @@ pub struct SqliteStore {
     write_health: Arc<Mutex<WriteHealth>>,
     writer_thread: Mutex<Option<std::thread::JoinHandle<()>>>,
     idle_readers: Arc<Mutex<Vec<Connection>>>,
-}
-
-/// Maps a driver error into the store's error, keeping it as the cause. A
-/// full disk, I/O errors and contention are conditions a retry may outlive
-/// (nothing was written: SQLite rolled the statement or transaction back);
-/// anything else is a fault.
-pub(crate) fn sql_error(e: rusqlite::Error) -> StoreError {
-    use rusqlite::ErrorCode;
-    let code = match &e {
-        rusqlite::Error::SqliteFailure(f, _) => Some((f.code, f.extended_code)),
-        _ => None,
-    };
-    match code {
-        Some((ErrorCode::DiskFull, _)) => {
-            StoreError::full_caused_by("the data directory's disk has no room", e)
-        }
-        // Growing the WAL index (`-shm`) fails when the file system has
-        // no room left; SQLite reports it as an I/O error.
-        Some((ErrorCode::SystemIoFailure, extended))
-            if extended == rusqlite::ffi::SQLITE_IOERR_SHMSIZE =>
-        {
-            StoreError::full_caused_by("the data directory's disk has no room", e)
-        }
-        // A file system that went read-only after errors, or a file that
-        // cannot be opened or written, is storage failing, not a bug.
-        Some((ErrorCode::SystemIoFailure | ErrorCode::ReadOnly | ErrorCode::CannotOpen, _)) => {
-            StoreError::unavailable_caused_by("the database file cannot be read or written", e)
-        }
-        Some((ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked, _)) => {
-            StoreError::unavailable_caused_by("the database is busy", e)
-        }
-        _ => StoreError::internal_caused_by("the database refused a statement", e),
-    }
 }
 
 impl SqliteStore {
@@ -172,56 +157,6 @@ impl SqliteStore {
         })
         .await
     }
-}
-
-/// A reader's connection (the pool's).
-pub(crate) fn open_connection(path: &Path) -> Result<Connection> {
-    open_configured(path, false)
-}
-
-/// The writer's connection.
-pub(crate) fn open_writer_connection(path: &Path) -> Result<Connection> {
-    open_configured(path, true)
-}
-
-fn open_configured(path: &Path, writer: bool) -> Result<Connection> {
-    let conn = Connection::open(path).map_err(|e| {
-        StoreError::unavailable_caused_by(format!("cannot open {}", path.display()), e)
-    })?;
-    schema::configure(&conn, writer).map_err(sql_error)?;
-    Ok(conn)
-}
-
-fn now_micros() -> i64 {
-    Timestamp::now().micros()
-}
-
-fn account_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<(i64, String, String)> {
-    Ok((row.get(0)?, row.get(1)?, row.get(2)?))
-}
-
-fn to_account((id, name, taxonomy): (i64, String, String)) -> Result<Account> {
-    let taxonomy: Taxonomy = serde_json::from_str(&taxonomy).map_err(|e| {
-        StoreError::internal_caused_by(format!("account {name} has an unreadable taxonomy"), e)
-    })?;
-    Ok(Account { id, name, taxonomy })
-}
-
-pub(crate) fn is_unique_violation(e: &rusqlite::Error) -> bool {
-    matches!(e, rusqlite::Error::SqliteFailure(f, _) if f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE)
-}
-
-fn event_record(row: &rusqlite::Row<'_>) -> rusqlite::Result<(i64, i64, Vec<u8>, Vec<u8>)> {
-    Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?))
-}
-
-fn to_record((seq, time, leaf_bytes, hash): (i64, i64, Vec<u8>, Vec<u8>)) -> Result<EventRecord> {
-    Ok(EventRecord {
-        seq: seq as u64,
-        time: Timestamp::from_micros(time),
-        leaf_bytes,
-        leaf_hash: writer::to_hash(&hash)?,
-    })
 }
 
 #[async_trait]

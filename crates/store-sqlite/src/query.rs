@@ -2,7 +2,7 @@
 //! filter column leads an index `(account_id, column, time, seq)`, so that
 //! each combination is an index search, never a scan of the table.
 
-use crate::sql_error;
+use crate::sql::sql_error;
 use auditlog_core::{Cursor, EventFilter, Interval, Timestamp};
 use auditlog_store::{Bucket, Result};
 use rusqlite::types::Value;

@@ -11,7 +11,7 @@
 //! path (`query::histogram_sql`).
 
 use crate::query::{self, WhereClause};
-use crate::sql_error;
+use crate::sql::sql_error;
 use auditlog_core::NewEvent;
 use auditlog_core::{EventFilter, Interval, Timestamp};
 use auditlog_store::{Bucket, Result};

@@ -4,6 +4,7 @@
 
 use super::*;
 use auditlog_core::NewEvent;
+use auditlog_core::Timestamp;
 use auditlog_store::conformance;
 
 const DAY: i64 = 86_400_000_000;

@@ -1,4 +1,5 @@
 use super::*;
+use auditlog_core::Timestamp;
 use auditlog_store::{conformance, TreeStore, WriteHealth};
 
 async fn fresh() -> (tempfile::TempDir, SqliteStore) {

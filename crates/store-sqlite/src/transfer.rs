@@ -1,7 +1,8 @@
 //! The embedded store as the source of `auditlog copy`: everything it holds,
 //! read out unchanged.
 
-use crate::{event_record, sql_error, to_record, SqliteStore};
+use crate::sql::{event_record, sql_error, to_record};
+use crate::SqliteStore;
 use async_trait::async_trait;
 use auditlog_store::transfer::{ApiKeyRecord, TransferSource};
 use auditlog_store::{AccountId, EventRecord, Result, Role, Scope, StoreError, User};

@@ -1,8 +1,9 @@
 //! The SQLite side of tamper evidence: reading the tree hashes the writer
 //! stored, retaining checkpoints, and the raw scan `verify` compares.
 
+use crate::sql::{is_unique_violation, sql_error};
 use crate::writer::{to_hash, ConnHashes};
-use crate::{is_unique_violation, sql_error, SqliteStore};
+use crate::SqliteStore;
 use async_trait::async_trait;
 use auditlog_core::merkle::{Hash, HashReader, MerkleError};
 use auditlog_core::Timestamp;

@@ -10,7 +10,8 @@
 //! thread lives on, and the next group is tried afresh, so that ingest
 //! recovers by itself once space returns.
 
-use crate::{open_writer_connection, rollups, sql_error};
+use crate::rollups;
+use crate::sql::{open_writer_connection, sql_error};
 use auditlog_core::merkle::{self, Hash, HashReader, MerkleError};
 use auditlog_core::{leaf, StoredEvent, Timestamp};
 use auditlog_store::append_plan::{plan_request, KnownEvent, Planned};

@@ -1,14 +1,26 @@
-//! The storage boundary. Traits split by role — appending events, reading
-//! events, the directory of accounts, keys and users, console sessions, the
-//! actors and projects seen in an account, export jobs, the Merkle tree and
-//! checkpoints (`tree`) — so that each caller
-//! depends on only what it uses, and so that the embedded (SQLite) and the
-//! PostgreSQL backends implement the same contract. No driver type crosses
-//! this boundary: backends map their errors into [`StoreError`].
+//! The storage boundary: what a backend must do, as traits split by role so
+//! that each caller depends on only what it uses, and so that the embedded
+//! (SQLite) and the PostgreSQL backends implement the same contract. No
+//! driver type crosses this boundary: backends map their errors into
+//! [`StoreError`].
 //!
-//! `conformance` (and `exports_conformance`) holds the cases every backend
-//! must pass, with the `conformance_tests!` macro that makes one test per case;
-//! both only with the `test-support` feature (the backends' dev-dependencies).
+//! # Layout
+//!
+//! - This root: the shared types (`Account`, `User`, `Scope`, `Role`,
+//!   `EventRecord`, `Receipt`, `StoreError`, `WriteHealth`) and the role
+//!   traits `EventAppender` (append only: no update or delete exists),
+//!   `EventReader` and `Directory`.
+//! - `backend`: `Store`, every role combined, as a server needs it.
+//! - `sessions`, `facets`, `exports`, `tree`, `transfer`: the other roles
+//!   (console sessions; an account's actors and projects; the export queue
+//!   with leases; tree hashes and checkpoints; `copy` between backends).
+//! - `group_commit`, `append_plan`: what both backends' appenders share:
+//!   gathering concurrent requests into one transaction, and the
+//!   idempotency planner.
+//! - `conformance` (with `exports_conformance`): the cases every backend
+//!   must pass, with the `conformance_tests!` macro that makes one test per
+//!   case; `samples`: the deterministic events they append. These three only
+//!   with the `test-support` feature (the backends' dev-dependencies).
 
 use async_trait::async_trait;
 use auditlog_core::ErrorChain;
@@ -16,13 +28,17 @@ use auditlog_core::{Cursor, EventFilter, Interval, NewEvent, Taxonomy, Timestamp
 use std::sync::Arc;
 
 pub mod append_plan;
+mod backend;
 #[cfg(feature = "test-support")]
 pub mod conformance;
 pub mod facets;
 pub mod group_commit;
+#[cfg(feature = "test-support")]
+pub mod samples;
 pub mod sessions;
 pub mod tree;
 
+pub use backend::Store;
 pub use facets::{ActorSummary, Facets};
 pub use sessions::{NewSession, SessionGrant, Sessions};
 pub use tree::{IndexedColumns, ScannedEvent, StoredCheckpoint, TreeStore};
@@ -422,22 +438,6 @@ pub trait Directory: Send + Sync {
     ) -> Result<User>;
     async fn user_by_email(&self, account: AccountId, email: &str) -> Result<Option<User>>;
 }
-
-/// Everything a server needs from one backend.
-#[async_trait]
-pub trait Store:
-    EventAppender + EventReader + Directory + Sessions + Facets + ExportJobs + TreeStore
-{
-    /// Whether the storage answers (for `/readyz`).
-    async fn ping(&self) -> Result<()>;
-    /// How the last append transaction went (for `/readyz`).
-    fn write_health(&self) -> WriteHealth {
-        WriteHealth::Ok
-    }
-    /// Finishes queued writes and stops the writer; later appends fail.
-    async fn shutdown(&self);
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

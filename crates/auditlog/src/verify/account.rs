@@ -8,7 +8,6 @@
 use super::checkpoints::{self, RootsAtSizes};
 use super::parallel::check_page;
 use super::progress::Progress;
-use super::Outcome;
 use auditlog_core::merkle::{self, Hash, TreeFrontier};
 use auditlog_core::note::NoteVerifier;
 use auditlog_store::{Account, AccountId, Store, StoreError};
@@ -23,6 +22,12 @@ const PAGE: usize = 8_192;
 struct Rebuild {
     tree: TreeFrontier,
     roots: RootsAtSizes,
+}
+
+/// What one account's check found.
+pub(super) enum Outcome {
+    Intact { events: u64, checkpoints: usize },
+    Bad(String),
 }
 
 pub(super) async fn verify_account(

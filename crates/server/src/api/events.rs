@@ -9,11 +9,12 @@ use crate::api::schema::{
 };
 use crate::auth::ApiCaller;
 use crate::error::{ApiError, ErrorBody};
+use crate::event_counts::histogram_data;
+use crate::query_params::{parse_filter, parse_interval, parse_page_params, HISTOGRAM_PARAMS};
 use crate::state::AppState;
 use auditlog_core::event::api_json;
-use auditlog_core::filter::{DEFAULT_LIMIT, MAX_LIMIT};
-use auditlog_core::{leaf, Cursor, EventFilter, Interval, NewEvent, Taxonomy, Timestamp};
-use auditlog_store::{AccountId, EventRecord, Scope};
+use auditlog_core::{leaf, NewEvent, Taxonomy, Timestamp};
+use auditlog_store::{EventRecord, Scope};
 use axum::body::Body;
 use axum::extract::{Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
@@ -22,11 +23,6 @@ use serde_json::{json, Value};
 
 /// Most events in one request.
 pub const MAX_BATCH_EVENTS: usize = 1_000;
-/// The query parameters of `GET /api/v1/events` besides the filters.
-pub const QUERY_PARAMS: &[&str] = &["limit", "cursor"];
-/// The query parameter of `GET /api/v1/events/histogram` besides the filters.
-pub const HISTOGRAM_PARAMS: &[&str] = &["interval"];
-
 /// Sends one event or a batch; all or nothing, durable once answered.
 #[utoipa::path(
     post,
@@ -166,80 +162,6 @@ fn parse_all(
     )
 }
 
-/// Parses the filter parameters shared by queries, histograms and the console.
-/// `extra` names the other parameters the caller accepts; they are returned.
-pub fn parse_filter(
-    pairs: &[(String, String)],
-    taxonomy: &Taxonomy,
-    extra: &[&str],
-) -> Result<(EventFilter, Vec<(String, String)>), ApiError> {
-    let mut filter = EventFilter::default();
-    let mut rest = Vec::new();
-    for (name, value) in pairs {
-        if filter.add_param(name, value, taxonomy)? {
-            continue;
-        }
-        if extra.contains(&name.as_str()) {
-            rest.push((name.clone(), value.clone()));
-            continue;
-        }
-        let mut allowed: Vec<&str> = auditlog_core::filter::FILTER_PARAMS.to_vec();
-        allowed.extend_from_slice(extra);
-        return Err(ApiError::bad_request(
-            "unknown_parameter",
-            format!(
-                "unknown query parameter {name:?}; allowed: {}",
-                allowed.join(", ")
-            ),
-        )
-        .with_details(json!({"field": name, "rule": "unknown_parameter"})));
-    }
-    filter.check()?;
-    Ok((filter, rest))
-}
-
-fn single<'a>(rest: &'a [(String, String)], name: &str) -> Result<Option<&'a str>, ApiError> {
-    let mut values = rest
-        .iter()
-        .filter(|(n, _)| n == name)
-        .map(|(_, v)| v.as_str());
-    let first = values.next();
-    if values.next().is_some() {
-        return Err(ApiError::bad_request(
-            "invalid_parameter",
-            format!("{name} may be given only once"),
-        )
-        .with_details(json!({"field": name, "rule": "not_repeatable"})));
-    }
-    Ok(first)
-}
-
-pub fn parse_limit(text: Option<&str>) -> Result<usize, ApiError> {
-    match text {
-        None => Ok(DEFAULT_LIMIT),
-        Some(t) => match t.parse::<usize>() {
-            Ok(n) if (1..=MAX_LIMIT).contains(&n) => Ok(n),
-            _ => Err(ApiError::bad_request(
-                "invalid_parameter",
-                format!("limit must be a whole number from 1 to {MAX_LIMIT}; got {t:?}"),
-            )
-            .with_details(json!({"field": "limit", "rule": "out_of_range"}))),
-        },
-    }
-}
-
-/// The parameters of `GET /api/v1/events`: the filter, the page size and the
-/// cursor. Public so that the fuzz targets check exactly what the handler runs.
-pub fn parse_page_params(
-    pairs: &[(String, String)],
-    taxonomy: &Taxonomy,
-) -> Result<(EventFilter, usize, Option<Cursor>), ApiError> {
-    let (filter, rest) = parse_filter(pairs, taxonomy, QUERY_PARAMS)?;
-    let limit = parse_limit(single(&rest, "limit")?)?;
-    let cursor = single(&rest, "cursor")?.map(Cursor::decode).transpose()?;
-    Ok((filter, limit, cursor))
-}
-
 /// A JSON body built from pre-serialised event bytes.
 fn raw_json(status: StatusCode, body: Vec<u8>) -> Response {
     (status, [(header::CONTENT_TYPE, "application/json")], body).into_response()
@@ -323,65 +245,6 @@ pub async fn get_one(
     Ok(raw_json(StatusCode::OK, out))
 }
 
-/// Most buckets one histogram holds. Empty buckets between the first and the
-/// last are filled in, so one event far in the past (times are only bounded
-/// in the future) would otherwise make millions of them: an hour histogram
-/// from year 1 is 17.7 million buckets and close to a gigabyte of JSON.
-pub const MAX_HISTOGRAM_BUCKETS: i64 = 10_000;
-/// The error code of a histogram that would hold more buckets than that.
-pub const TOO_MANY_BUCKETS: &str = "too_many_buckets";
-
-/// Counts per bucket with the empty buckets between the first and last filled in.
-/// Shared by the API and the console's chart, so that both show the same numbers.
-pub async fn histogram_data(
-    state: &AppState,
-    account: AccountId,
-    filter: &EventFilter,
-    interval: Interval,
-) -> Result<(u64, Vec<(Timestamp, u64)>), ApiError> {
-    let buckets = state.store.histogram(account, filter, interval).await?;
-    let total = buckets.iter().map(|b| b.count).sum();
-    Ok((total, fill_buckets(&buckets, interval)?))
-}
-
-/// The non-empty buckets (oldest first) with the empty ones between them;
-/// 400 when that is more than [`MAX_HISTOGRAM_BUCKETS`], checked before any
-/// is made.
-fn fill_buckets(
-    buckets: &[auditlog_store::Bucket],
-    interval: Interval,
-) -> Result<Vec<(Timestamp, u64)>, ApiError> {
-    let (Some(first), Some(last)) = (buckets.first(), buckets.last()) else {
-        return Ok(Vec::new());
-    };
-    let span = (last.start.micros() - first.start.micros()) / interval.micros() + 1;
-    if span > MAX_HISTOGRAM_BUCKETS {
-        return Err(ApiError::bad_request(
-            TOO_MANY_BUCKETS,
-            format!(
-                "the matching events span {span} {} buckets ({} to {}); a histogram holds at most \
-                 {MAX_HISTOGRAM_BUCKETS}: narrow from and to, or choose a larger interval",
-                interval.as_str(),
-                first.start,
-                last.start,
-            ),
-        )
-        .with_details(json!({"field": "interval", "rule": TOO_MANY_BUCKETS})));
-    }
-    let mut filled = Vec::with_capacity(span as usize);
-    let mut next = buckets.iter().peekable();
-    let mut at = first.start.micros();
-    while at <= last.start.micros() {
-        let count = match next.peek() {
-            Some(b) if b.start.micros() == at => next.next().map(|b| b.count).unwrap_or(0),
-            _ => 0,
-        };
-        filled.push((Timestamp::from_micros(at), count));
-        at += interval.micros();
-    }
-    Ok(filled)
-}
-
 /// Events per hour, day or week for the same filters as the query.
 #[utoipa::path(
     get,
@@ -402,10 +265,7 @@ pub async fn histogram(
 ) -> Result<Response, ApiError> {
     caller.require(Scope::Read)?;
     let (filter, rest) = parse_filter(&pairs, &caller.account.taxonomy, HISTOGRAM_PARAMS)?;
-    let interval = single(&rest, "interval")?
-        .map(Interval::parse)
-        .transpose()?
-        .unwrap_or(Interval::Day);
+    let interval = parse_interval(&rest)?;
     let (total, buckets) = histogram_data(&state, caller.account.id, &filter, interval).await?;
     let answer = Histogram {
         total,
@@ -419,88 +279,4 @@ pub async fn histogram(
             .collect(),
     };
     Ok(axum::Json(answer).into_response())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use auditlog_store::Bucket;
-
-    fn at(text: &str) -> Timestamp {
-        Timestamp::parse("t", text).unwrap()
-    }
-
-    #[test]
-    fn buckets_between_the_first_and_the_last_are_filled_in() {
-        let buckets = [
-            Bucket {
-                start: at("2026-11-01T00:00:00Z"),
-                count: 2,
-            },
-            Bucket {
-                start: at("2026-11-04T00:00:00Z"),
-                count: 1,
-            },
-        ];
-        let filled = fill_buckets(&buckets, Interval::Day).unwrap();
-        let counts: Vec<u64> = filled.iter().map(|(_, c)| *c).collect();
-        assert_eq!(counts, [2, 0, 0, 1]);
-        assert_eq!(filled[1].0, at("2026-11-02T00:00:00Z"));
-        assert!(fill_buckets(&[], Interval::Hour).unwrap().is_empty());
-    }
-
-    /// Regression: one event in year 1 made an hour histogram fill 17.7
-    /// million buckets (888 MB of JSON, 1.6 GB of memory, 40 s).
-    #[test]
-    fn a_histogram_spanning_too_many_buckets_is_refused_before_filling() {
-        let buckets = [
-            Bucket {
-                start: at("0001-01-01T00:00:00Z"),
-                count: 1,
-            },
-            Bucket {
-                start: at("2026-11-27T00:00:00Z"),
-                count: 5,
-            },
-        ];
-        for interval in [Interval::Hour, Interval::Day, Interval::Week] {
-            let error = fill_buckets(&buckets, interval).unwrap_err();
-            assert_eq!(error.status, StatusCode::BAD_REQUEST);
-            assert_eq!(error.code, TOO_MANY_BUCKETS);
-            assert!(
-                error.message.contains("narrow from and to"),
-                "{}",
-                error.message
-            );
-        }
-        // Exactly the limit is still answered.
-        let last = at("2026-01-01T00:00:00Z").micros();
-        let first = last - (MAX_HISTOGRAM_BUCKETS - 1) * Interval::Hour.micros();
-        let edge = [
-            Bucket {
-                start: Timestamp::from_micros(first),
-                count: 1,
-            },
-            Bucket {
-                start: Timestamp::from_micros(last),
-                count: 1,
-            },
-        ];
-        let filled = fill_buckets(&edge, Interval::Hour).unwrap();
-        assert_eq!(filled.len() as i64, MAX_HISTOGRAM_BUCKETS);
-    }
-
-    #[test]
-    fn a_repeated_single_parameter_names_field_and_rule() {
-        // Found by the query_params fuzz target on its seed with a repeated
-        // cursor (fuzz/regressions/query_params/repeated-cursor):
-        // this 400 was the only one without details.
-        let pairs = [("limit", "5"), ("limit", "6")].map(|(n, v)| (n.to_string(), v.to_string()));
-        let e = parse_page_params(&pairs, &Taxonomy::default()).unwrap_err();
-        assert_eq!(e.status, StatusCode::BAD_REQUEST);
-        assert_eq!(
-            e.details,
-            Some(json!({"field": "limit", "rule": "not_repeatable"}))
-        );
-    }
 }

@@ -227,7 +227,7 @@ pub async fn create(
     let job = start_export(
         &state,
         &caller.account,
-        &AuditActor::api_key(&caller),
+        &AuditActor::api_key(caller.actor_id()),
         format,
         compression,
         &filter,
@@ -328,7 +328,13 @@ pub async fn download_route(
 ) -> Result<Response, ApiError> {
     caller.require(Scope::Read)?;
     let job = find(&state, &caller.account, &id).await?;
-    download(&state, &caller.account, &AuditActor::api_key(&caller), &job).await
+    download(
+        &state,
+        &caller.account,
+        &AuditActor::api_key(caller.actor_id()),
+        &job,
+    )
+    .await
 }
 
 fn gone(job: &ExportJob) -> ApiError {

@@ -31,7 +31,7 @@ pub fn routes() -> Router<AppState> {
             "/api/v1/exports/{id}/download",
             get(exports::download_route),
         )
-        .route("/api/v1/openapi.json", get(ops::openapi))
+        .route("/api/v1/openapi.json", get(openapi::serve))
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(ops::metrics))

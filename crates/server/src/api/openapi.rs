@@ -9,6 +9,8 @@
 use crate::api::schema;
 use crate::api::{events, exports, ops, proofs};
 use crate::error::ErrorBody;
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
 use std::sync::OnceLock;
 use utoipa::openapi::header::HeaderBuilder;
 use utoipa::openapi::path::Operation;
@@ -42,7 +44,7 @@ pub const BEARER: &str = "bearer";
         exports::list,
         exports::get_one,
         exports::download_route,
-        ops::openapi,
+        serve,
         ops::healthz,
         ops::readyz,
         ops::metrics,
@@ -73,6 +75,18 @@ pub fn json() -> &'static str {
             .to_pretty_json()
             .unwrap_or_else(|_| "{}".to_string())
     })
+}
+
+/// This API's OpenAPI 3 description (generated from the code).
+#[utoipa::path(
+    get,
+    path = "/api/v1/openapi.json",
+    operation_id = "openapi",
+    tag = "operations",
+    responses((status = 200, description = "The OpenAPI 3.1 description of this API", body = Object))
+)]
+pub async fn serve() -> Response {
+    ([(header::CONTENT_TYPE, "application/json")], json()).into_response()
 }
 
 /// The bearer scheme, and on every route that takes an API key the answers

@@ -1,4 +1,5 @@
-//! Operations endpoints: liveness, readiness, metrics and the OpenAPI description.
+//! Operations endpoints: liveness, readiness and metrics (the OpenAPI
+//! description is served by `openapi`, which lists these handlers).
 
 use crate::api::schema::{
     AliveStatus, Health, Readiness, ReadinessStatus, StorageWriteStatus, StorageWrites,
@@ -97,23 +98,12 @@ fn storage_writes(health: WriteHealth) -> StorageWrites {
 pub async fn metrics(State(state): State<AppState>) -> Response {
     (
         [(header::CONTENT_TYPE, crate::metrics::CONTENT_TYPE)],
-        crate::metrics::render(&state).await,
-    )
-        .into_response()
-}
-
-/// This API's OpenAPI 3 description (generated from the code).
-#[utoipa::path(
-    get,
-    path = "/api/v1/openapi.json",
-    operation_id = "openapi",
-    tag = "operations",
-    responses((status = 200, description = "The OpenAPI 3.1 description of this API", body = Object))
-)]
-pub async fn openapi() -> Response {
-    (
-        [(header::CONTENT_TYPE, "application/json")],
-        crate::api::openapi::json(),
+        crate::metrics::render(
+            &state.metrics,
+            state.store.as_ref(),
+            state.signer.as_deref(),
+        )
+        .await,
     )
         .into_response()
 }

@@ -4,14 +4,15 @@
 //! the back button works; the page script only converts the From/To pickers
 //! between the viewer's time zone and UTC.
 
-use super::exports::ExportForm;
+use super::export_form::{summarize, ExportForm, CONFIRM_PATH};
 use super::histogram::{self, Chart};
 use super::page::{render, ConsoleError, Frame};
 use super::session::Admin;
 use super::url::with_query;
 use super::view::Row;
-use crate::api::events::{histogram_data, parse_filter, TOO_MANY_BUCKETS};
 use crate::error::ApiError;
+use crate::event_counts::{histogram_data, TOO_MANY_BUCKETS};
+use crate::query_params::{filter_pairs, parse_filter};
 use crate::state::AppState;
 use askama::Template;
 use auditlog_core::{Cursor, ErrorChain, EventFilter, Interval, Taxonomy, Timestamp};
@@ -147,70 +148,6 @@ fn utc_from_local(value: &str, end_of_second: bool) -> String {
     }
 }
 
-/// The API's query parameters for `filter`, in a fixed order.
-pub fn filter_pairs(filter: &EventFilter) -> Vec<(String, String)> {
-    let mut pairs = Vec::new();
-    let mut many = |name: &str, values: &[String]| {
-        for v in values {
-            pairs.push((name.to_string(), v.clone()));
-        }
-    };
-    many("event_type", &filter.event_types);
-    many("action", &filter.actions);
-    many("user", &filter.users);
-    many("project", &filter.projects);
-    for (name, value) in [
-        ("app", &filter.app),
-        ("version", &filter.version),
-        ("target_id", &filter.target_id),
-    ] {
-        if let Some(v) = value {
-            pairs.push((name.into(), v.clone()));
-        }
-    }
-    if let Some(from) = filter.from {
-        pairs.push(("from".into(), from.to_rfc3339()));
-    }
-    if let Some(to) = filter.to {
-        pairs.push(("to".into(), to.to_rfc3339()));
-    }
-    pairs
-}
-
-/// The filters in words, e.g. ("Event Type", "Test Case or Element").
-pub fn summarize(filter: &EventFilter) -> Vec<(String, String)> {
-    let mut out = Vec::new();
-    let mut add = |label: &str, values: &[String]| {
-        if !values.is_empty() {
-            out.push((label.to_string(), values.join(" or ")));
-        }
-    };
-    add("Event Type", &filter.event_types);
-    add("Action", &filter.actions);
-    add("User", &filter.users);
-    add("Project", &filter.projects);
-    add("App", filter.app.as_slice());
-    add("Version", filter.version.as_slice());
-    add("Entity", filter.target_id.as_slice());
-    add(
-        "From",
-        &filter
-            .from
-            .map(|t| t.to_rfc3339())
-            .into_iter()
-            .collect::<Vec<_>>(),
-    );
-    add(
-        "To",
-        &filter
-            .to
-            .map(|t| t.to_rfc3339())
-            .into_iter()
-            .collect::<Vec<_>>(),
-    );
-    out
-}
-
 /// RFC 3339 UTC as a `datetime-local` value (UTC wall time, to the second).
 fn utc_local_value(t: Option<Timestamp>) -> String {
     t.map(|t| t.to_rfc3339().chars().take(19).collect())
@@ -237,7 +174,7 @@ pub async fn page(
     };
     fill_filters(&mut view, &filter);
     view.export = Some(ExportForm::new(&user, &filter));
-    view.export_href = with_query(super::exports::CONFIRM_PATH, &filter_pairs(&filter));
+    view.export_href = with_query(CONFIRM_PATH, &filter_pairs(&filter));
     view.export_started = request.export_started;
     let result = state
         .store
@@ -350,7 +287,7 @@ async fn empty_page(
         newer_href: None,
         older_href: None,
         export: None,
-        export_href: super::exports::CONFIRM_PATH.to_string(),
+        export_href: CONFIRM_PATH.to_string(),
         export_started: false,
     })
 }
@@ -438,26 +375,6 @@ mod tests {
         assert_eq!(
             utc_from_local("2026-02-03T04:05:06", true),
             "2026-02-03T04:05:06.999999Z"
-        );
-    }
-
-    #[test]
-    fn filter_pairs_round_trip_through_the_parser() {
-        let taxonomy = auditlog_core::Taxonomy::default();
-        let given = pairs(&[
-            ("event_type", "test case"),
-            ("action", "update"),
-            ("user", "u-1"),
-            ("project", "Checkout"),
-            ("target_id", "TC-1"),
-            ("from", "2026-01-01T00:00:00Z"),
-        ]);
-        let (filter, _) = parse_filter(&given, &taxonomy, &[]).unwrap();
-        let (again, _) = parse_filter(&filter_pairs(&filter), &taxonomy, &[]).unwrap();
-        assert_eq!(filter, again);
-        assert_eq!(
-            summarize(&filter)[0],
-            ("Event Type".into(), "Test Case".into())
         );
     }
 }

@@ -4,14 +4,15 @@
 //! downloading go through the API's own functions, so that both are audited
 //! as `Audit Log` `Export`/`Download` events with the console user as actor.
 
-use super::audit_logs::{self, filter_pairs, summarize};
+use super::audit_logs;
+use super::export_form::{summarize, ExportForm};
 use super::form::ConsoleForm;
 use super::page::{render, ConsoleError, Frame};
 use super::session::{Admin, SignedIn};
 use super::url::with_query;
-use crate::api::events::parse_filter;
 use crate::api::exports::{download, find, start_export};
 use crate::exports::audit::AuditActor;
+use crate::query_params::{filter_pairs, parse_filter};
 use crate::state::AppState;
 use askama::Template;
 use auditlog_core::{EventFilter, Timestamp};
@@ -21,7 +22,6 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 
 pub const PATH: &str = "/settings/exports";
-pub const CONFIRM_PATH: &str = "/settings/exports/new";
 
 /// The acting console user as the actor of `Audit Log` events.
 pub fn actor(user: &SignedIn) -> AuditActor {
@@ -29,24 +29,6 @@ pub fn actor(user: &SignedIn) -> AuditActor {
         id: user.actor_id(),
         name: None,
         email: Some(user.grant.user.email.clone()),
-    }
-}
-
-/// What the confirmation shows and sends: the filters, as words and as the
-/// hidden fields of the form.
-pub struct ExportForm {
-    pub csrf: String,
-    pub fields: Vec<(String, String)>,
-    pub summary: Vec<(String, String)>,
-}
-
-impl ExportForm {
-    pub fn new(user: &SignedIn, filter: &EventFilter) -> Self {
-        Self {
-            csrf: user.grant.csrf_token.clone(),
-            fields: filter_pairs(filter),
-            summary: summarize(filter),
-        }
     }
 }
 

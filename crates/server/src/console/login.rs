@@ -12,8 +12,8 @@ use super::session::{
     SESSION_SECONDS,
 };
 use super::url::safe_next;
-use crate::auth::{hash_password, random_token, verify_password};
 use crate::state::AppState;
+use crate::tokens::{hash_password, random_token, verify_password};
 use askama::Template;
 use auditlog_core::event::MAX_USER_AGENT_CHARS;
 use auditlog_core::taxonomy::AUTHENTICATION;

@@ -1,19 +1,19 @@
 //! The web console, served by the same binary: sign-in (`login`), sessions
 //! and roles (`session`), the Audit Logs page (`audit_logs`, with `view` for
 //! the rows and `histogram` for the chart), Export and the Exports page
-//! (`exports`), and the page chrome and error
+//! (`exports`, with `export_form` for the confirmation), and the page chrome and error
 //! pages (`page`). Templates are askama files compiled into the binary, so
 //! every value is HTML-escaped; CSS and script are embedded files served from
 //! `/console/assets/`, so the console needs no network and the
 //! Content-Security-Policy can forbid inline script and style.
 
 pub mod audit_logs;
+pub mod export_form;
 pub mod exports;
 pub mod form;
 pub mod histogram;
 pub mod login;
 pub mod page;
-pub mod rate_limit;
 pub mod session;
 pub mod url;
 pub mod view;
@@ -43,7 +43,7 @@ pub fn routes() -> Router<AppState> {
         .route("/logout", post(login::logout))
         .route(audit_logs::PATH, get(audit_logs::page))
         .route(exports::PATH, get(exports::list).post(exports::create))
-        .route(exports::CONFIRM_PATH, get(exports::confirm))
+        .route(export_form::CONFIRM_PATH, get(exports::confirm))
         .route(
             "/settings/exports/{id}/download",
             get(exports::download_file),

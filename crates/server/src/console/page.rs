@@ -82,10 +82,23 @@ pub enum ConsoleError {
 
 impl ConsoleError {
     pub fn internal(context: &str, error: impl std::fmt::Display) -> Self {
-        let reference = crate::auth::random_token(6);
+        let reference = crate::tokens::random_token(6);
         tracing::error!(%reference, context, %error, "console error");
         ConsoleError::Internal { reference }
     }
+}
+
+/// The console's answer to a request the server did not answer in time
+/// (`limits::timeout`, given the limit as words).
+pub fn timed_out(limit: &str) -> Response {
+    ConsoleError::Api {
+        status: StatusCode::SERVICE_UNAVAILABLE,
+        message: format!(
+            "The server did not answer within {limit}. Try again in a few seconds; \
+             what you asked for may already have been done."
+        ),
+    }
+    .into_response()
 }
 
 impl From<StoreError> for ConsoleError {

@@ -4,8 +4,8 @@
 //! to `/login?next=…`, members get a 403 page.
 
 use super::page::{ConsoleError, Frame};
-use crate::auth::{hash_api_key, random_token};
 use crate::state::AppState;
+use crate::tokens::{hash_api_key, random_token};
 use auditlog_core::Timestamp;
 use auditlog_store::{NewSession, Role, SessionGrant};
 use axum::extract::FromRequestParts;

@@ -16,10 +16,10 @@ pub struct AuditActor {
 }
 
 impl AuditActor {
-    /// An API key, e.g. `api-key:7`.
-    pub fn api_key(caller: &crate::auth::ApiCaller) -> Self {
+    /// An API key, by its actor id (`ApiCaller::actor_id`, e.g. `api-key:7`).
+    pub fn api_key(actor_id: String) -> Self {
         Self {
-            id: caller.actor_id(),
+            id: actor_id,
             name: None,
             email: None,
         }

@@ -49,7 +49,7 @@ pub fn spawn(
     let settings = Arc::new(settings);
     // One id per process and runner; leases name it, so a runner can tell
     // when another took its job over.
-    let process = format!("{}-{}", std::process::id(), crate::auth::random_token(6));
+    let process = format!("{}-{}", std::process::id(), crate::tokens::random_token(6));
     for n in 0..settings.concurrency.max(1) {
         let runner = Runner {
             id: format!("{process}-{n}"),

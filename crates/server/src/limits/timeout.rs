@@ -17,7 +17,6 @@
 //! idempotent.
 
 use super::api_rate::retry_after_seconds;
-use crate::console::page::ConsoleError;
 use crate::error::ApiError;
 use axum::extract::{Request, State};
 use axum::http::{header, HeaderValue, StatusCode};
@@ -29,10 +28,20 @@ use tracing::Instrument;
 /// What a timed-out client is told to wait before retrying.
 const RETRY_AFTER: Duration = Duration::from_secs(5);
 
-/// Middleware: the inner service's answer, or 503 once `limit` has passed.
-/// Used as `axum::middleware::from_fn_with_state(limit, answer_within)`.
+/// The limit, and how a page (not the API) says that it was reached.
+#[derive(Clone, Copy)]
+pub struct RequestTimeout {
+    pub limit: Duration,
+    /// The answer to a browser, given the limit as words ("30 s"). The
+    /// router passes the console's error page in: the limits are a layer
+    /// below the console and do not use it.
+    pub page: fn(&str) -> Response,
+}
+
+/// Middleware: the inner service's answer, or 503 once the limit has passed.
+/// Used as `axum::middleware::from_fn_with_state(timeout, answer_within)`.
 pub async fn answer_within(
-    State(limit): State<Duration>,
+    State(RequestTimeout { limit, page }): State<RequestTimeout>,
     request: Request,
     next: Next,
 ) -> Response {
@@ -47,7 +56,7 @@ pub async fn answer_within(
             // task carries the request's span, so its log lines keep the
             // request's fields (such as its id).
             tokio::spawn(handler.in_current_span());
-            timed_out(limit, for_api)
+            timed_out(limit, for_api, page)
         }
     }
 }
@@ -57,7 +66,7 @@ fn is_api_path(path: &str) -> bool {
     path.starts_with("/api/") || matches!(path, "/healthz" | "/readyz" | "/metrics")
 }
 
-fn timed_out(limit: Duration, for_api: bool) -> Response {
+fn timed_out(limit: Duration, for_api: bool, page: fn(&str) -> Response) -> Response {
     let retry_after = retry_after_seconds(RETRY_AFTER);
     let limit = format_duration(limit);
     tracing::warn!(limit, "request timed out");
@@ -73,14 +82,7 @@ fn timed_out(limit: Duration, for_api: bool) -> Response {
         )
         .into_response()
     } else {
-        ConsoleError::Api {
-            status: StatusCode::SERVICE_UNAVAILABLE,
-            message: format!(
-                "The server did not answer within {limit}. Try again in a few seconds; \
-                 what you asked for may already have been done."
-            ),
-        }
-        .into_response()
+        page(&limit)
     };
     response
         .headers_mut()
@@ -106,6 +108,20 @@ mod tests {
     use futures_util::StreamExt;
     use tower_service::Service;
 
+    fn timeout(limit: Duration) -> RequestTimeout {
+        RequestTimeout {
+            limit,
+            page: |limit| {
+                (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+                    format!("<p>no answer within {limit}</p>"),
+                )
+                    .into_response()
+            },
+        }
+    }
+
     fn app(limit: Duration) -> Router {
         Router::new()
             .route(
@@ -127,7 +143,10 @@ mod tests {
                     Body::from_stream(chunks)
                 }),
             )
-            .layer(axum::middleware::from_fn_with_state(limit, answer_within))
+            .layer(axum::middleware::from_fn_with_state(
+                timeout(limit),
+                answer_within,
+            ))
     }
 
     async fn call(app: &mut Router, path: &str) -> Response {
@@ -164,6 +183,10 @@ mod tests {
             .to_str()
             .unwrap()
             .starts_with("text/html"));
+        let body = axum::body::to_bytes(response.into_body(), 1 << 20)
+            .await
+            .unwrap();
+        assert_eq!(&body[..], b"<p>no answer within 100 ms</p>");
     }
 
     #[tokio::test]
@@ -195,7 +218,7 @@ mod tests {
                 }),
             )
             .layer(axum::middleware::from_fn_with_state(
-                Duration::from_millis(50),
+                timeout(Duration::from_millis(50)),
                 answer_within,
             ));
         let response = call(&mut app, "/api/v1/two-steps").await;

@@ -1,5 +1,5 @@
 //! Token buckets by key, in memory, for failed console sign-ins
-//! (`console::rate_limit`). API keys are limited with `governor`
+//! (`limits::login_rate`). API keys are limited with `governor`
 //! (`limits::api_rate`); sign-ins stay on these buckets because they need two
 //! things governor's keyed limiter does not offer: looking at a pair without
 //! taking a token (a blocked pair is refused before its password is hashed,

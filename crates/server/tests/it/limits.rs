@@ -6,10 +6,10 @@
 
 use auditlog_core::Timestamp;
 use auditlog_server::api::body::{MAX_BODY_BYTES, MAX_SMALL_BODY_BYTES};
-use auditlog_server::auth::{hash_api_key, hash_password, new_api_key};
 use auditlog_server::console::session::{start_session, SESSION_COOKIE};
 use auditlog_server::exports::{ExportSettings, Exports};
 use auditlog_server::limits::Limits;
+use auditlog_server::tokens::{hash_api_key, hash_password, new_api_key};
 use auditlog_server::AppState;
 use auditlog_store::{
     Account, Compression, Directory, ExportFormat, ExportJobs, ExportOutcome, NewExportJob, Role,

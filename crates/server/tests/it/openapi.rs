@@ -423,7 +423,8 @@ fn the_description_is_valid_openapi_3_in_the_basics() {
 #[test]
 fn each_operation_describes_exactly_the_query_parameters_it_reads() {
     use auditlog_core::filter::FILTER_PARAMS;
-    use auditlog_server::api::{events, proofs};
+    use auditlog_server::api::proofs;
+    use auditlog_server::query_params;
     let doc = document();
     let with_filters = |extra: &[&str]| {
         FILTER_PARAMS
@@ -433,11 +434,15 @@ fn each_operation_describes_exactly_the_query_parameters_it_reads() {
             .collect::<BTreeSet<_>>()
     };
     let expected = [
-        ("/api/v1/events", "get", with_filters(events::QUERY_PARAMS)),
+        (
+            "/api/v1/events",
+            "get",
+            with_filters(query_params::QUERY_PARAMS),
+        ),
         (
             "/api/v1/events/histogram",
             "get",
-            with_filters(events::HISTOGRAM_PARAMS),
+            with_filters(query_params::HISTOGRAM_PARAMS),
         ),
         (
             "/api/v1/checkpoint",
@@ -503,11 +508,11 @@ async fn app() -> App {
     let account = store.create_account("acme").await.unwrap();
     let mut keys = Vec::new();
     for scope in [Scope::Ingest, Scope::Read] {
-        let key = auditlog_server::auth::new_api_key();
+        let key = auditlog_server::tokens::new_api_key();
         store
             .create_api_key(
                 account.id,
-                auditlog_server::auth::hash_api_key(&key),
+                auditlog_server::tokens::hash_api_key(&key),
                 &[scope],
             )
             .await

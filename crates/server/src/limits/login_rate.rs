@@ -7,7 +7,7 @@
 //! and reveals nothing. A restart forgets the counts, which is acceptable
 //! for slowing down guessing.
 
-use crate::limits::token_bucket::{Rate, TokenBuckets};
+use super::token_bucket::{Rate, TokenBuckets};
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
 

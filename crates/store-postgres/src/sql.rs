@@ -1,0 +1,88 @@
+//! Between tokio-postgres and the store's types: driver and pool errors
+//! mapped into `StoreError`, and rows read into accounts, users and event
+//! records. A leaf below the store, its writer and the tree, which all use it.
+
+use auditlog_core::{Taxonomy, Timestamp};
+use auditlog_store::append_plan::hash_from_bytes;
+use auditlog_store::{Account, AccountId, EventRecord, Result, Role, StoreError, User};
+use tokio_postgres::error::SqlState;
+use tokio_postgres::Row;
+
+/// Maps a driver error into the store's error, keeping it as the cause. Lost
+/// connections, an unreachable or overloaded server and I/O errors are worth
+/// a retry; a full disk is said as such (the server rolled back the
+/// transaction, so nothing of it was stored).
+pub(crate) fn pg_error(e: tokio_postgres::Error) -> StoreError {
+    let retryable = e.is_closed()
+        || matches!(
+            e.code(),
+            Some(code) if *code == SqlState::T_R_SERIALIZATION_FAILURE
+                || *code == SqlState::T_R_DEADLOCK_DETECTED
+                || *code == SqlState::TOO_MANY_CONNECTIONS
+                || *code == SqlState::ADMIN_SHUTDOWN
+                || *code == SqlState::CANNOT_CONNECT_NOW
+                || *code == SqlState::DISK_FULL
+                || *code == SqlState::IO_ERROR
+        )
+        || e.code().is_none();
+    // `Display` of a server error is only "db error"; the detail is in its
+    // source, which `ErrorChain` shows.
+    if e.code() == Some(&SqlState::DISK_FULL) {
+        StoreError::full_caused_by("the database server's disk has no room", e)
+    } else if retryable {
+        StoreError::unavailable_caused_by("the database cannot take this request now", e)
+    } else {
+        StoreError::internal_caused_by("the database refused a statement", e)
+    }
+}
+
+pub(crate) fn pool_error(e: deadpool_postgres::PoolError) -> StoreError {
+    match e {
+        deadpool_postgres::PoolError::Backend(e) => pg_error(e),
+        other => StoreError::unavailable_caused_by("no database connection", other),
+    }
+}
+
+pub(crate) fn is_unique_violation(e: &tokio_postgres::Error) -> bool {
+    e.code() == Some(&SqlState::UNIQUE_VIOLATION)
+}
+
+pub(crate) fn now_micros() -> i64 {
+    Timestamp::now().micros()
+}
+
+pub(crate) fn to_account(row: &Row) -> Result<Account> {
+    let name: String = row.get(1);
+    let taxonomy: String = row.get(2);
+    let taxonomy: Taxonomy = serde_json::from_str(&taxonomy).map_err(|e| {
+        StoreError::internal_caused_by(format!("account {name} has an unreadable taxonomy"), e)
+    })?;
+    Ok(Account {
+        id: row.get(0),
+        name,
+        taxonomy,
+    })
+}
+
+pub(crate) fn to_record(row: &Row) -> Result<EventRecord> {
+    let hash: Vec<u8> = row.get(3);
+    Ok(EventRecord {
+        seq: row.get::<_, i64>(0) as u64,
+        time: Timestamp::from_micros(row.get(1)),
+        leaf_bytes: row.get(2),
+        leaf_hash: hash_from_bytes(&hash)?,
+    })
+}
+
+pub(crate) fn to_user(account: AccountId, row: &Row) -> Result<User> {
+    let role: String = row.get(3);
+    let role =
+        Role::parse(&role).ok_or_else(|| StoreError::internal(format!("unknown role {role:?}")))?;
+    Ok(User {
+        id: row.get(0),
+        account_id: account,
+        email: row.get(1),
+        password_hash: row.get(2),
+        role,
+    })
+}

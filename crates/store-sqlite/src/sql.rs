@@ -1,0 +1,97 @@
+//! Between rusqlite and the store's types: driver errors mapped into
+//! `StoreError`, configured connections, and rows read into accounts and
+//! event records. A leaf below the store and its writer, which both use it.
+
+use crate::schema;
+use auditlog_core::{Taxonomy, Timestamp};
+use auditlog_store::append_plan::hash_from_bytes;
+use auditlog_store::{Account, EventRecord, Result, StoreError};
+use rusqlite::Connection;
+use std::path::Path;
+
+/// Maps a driver error into the store's error, keeping it as the cause. A
+/// full disk, I/O errors and contention are conditions a retry may outlive
+/// (nothing was written: SQLite rolled the statement or transaction back);
+/// anything else is a fault.
+pub(crate) fn sql_error(e: rusqlite::Error) -> StoreError {
+    use rusqlite::ErrorCode;
+    let code = match &e {
+        rusqlite::Error::SqliteFailure(f, _) => Some((f.code, f.extended_code)),
+        _ => None,
+    };
+    match code {
+        Some((ErrorCode::DiskFull, _)) => {
+            StoreError::full_caused_by("the data directory's disk has no room", e)
+        }
+        // Growing the WAL index (`-shm`) fails when the file system has
+        // no room left; SQLite reports it as an I/O error.
+        Some((ErrorCode::SystemIoFailure, extended))
+            if extended == rusqlite::ffi::SQLITE_IOERR_SHMSIZE =>
+        {
+            StoreError::full_caused_by("the data directory's disk has no room", e)
+        }
+        // A file system that went read-only after errors, or a file that
+        // cannot be opened or written, is storage failing, not a bug.
+        Some((ErrorCode::SystemIoFailure | ErrorCode::ReadOnly | ErrorCode::CannotOpen, _)) => {
+            StoreError::unavailable_caused_by("the database file cannot be read or written", e)
+        }
+        Some((ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked, _)) => {
+            StoreError::unavailable_caused_by("the database is busy", e)
+        }
+        _ => StoreError::internal_caused_by("the database refused a statement", e),
+    }
+}
+
+/// A reader's connection (the pool's).
+pub(crate) fn open_connection(path: &Path) -> Result<Connection> {
+    open_configured(path, false)
+}
+
+/// The writer's connection.
+pub(crate) fn open_writer_connection(path: &Path) -> Result<Connection> {
+    open_configured(path, true)
+}
+
+pub(crate) fn open_configured(path: &Path, writer: bool) -> Result<Connection> {
+    let conn = Connection::open(path).map_err(|e| {
+        StoreError::unavailable_caused_by(format!("cannot open {}", path.display()), e)
+    })?;
+    schema::configure(&conn, writer).map_err(sql_error)?;
+    Ok(conn)
+}
+
+pub(crate) fn now_micros() -> i64 {
+    Timestamp::now().micros()
+}
+
+pub(crate) fn account_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<(i64, String, String)> {
+    Ok((row.get(0)?, row.get(1)?, row.get(2)?))
+}
+
+pub(crate) fn to_account((id, name, taxonomy): (i64, String, String)) -> Result<Account> {
+    let taxonomy: Taxonomy = serde_json::from_str(&taxonomy).map_err(|e| {
+        StoreError::internal_caused_by(format!("account {name} has an unreadable taxonomy"), e)
+    })?;
+    Ok(Account { id, name, taxonomy })
+}
+
+pub(crate) fn is_unique_violation(e: &rusqlite::Error) -> bool {
+    matches!(e, rusqlite::Error::SqliteFailure(f, _) if f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE)
+}
+
+pub(crate) fn event_record(
+    row: &rusqlite::Row<'_>,
+) -> rusqlite::Result<(i64, i64, Vec<u8>, Vec<u8>)> {
+    Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?))
+}
+
+pub(crate) fn to_record(
+    (seq, time, leaf_bytes, hash): (i64, i64, Vec<u8>, Vec<u8>),
+) -> Result<EventRecord> {
+    Ok(EventRecord {
+        seq: seq as u64,
+        time: Timestamp::from_micros(time),
+        leaf_bytes,
+        leaf_hash: hash_from_bytes(&hash)?,
+    })
+}
