@@ -16,7 +16,8 @@ use crate::checkpoint::Checkpoint;
 use crate::event::LeafError;
 use crate::merkle::{self, Hash};
 use crate::note::{NoteError, NoteSigner, NoteVerifier};
-use crate::{leaf, tar, EventFilter, StoredEvent, Taxonomy};
+use crate::tar::{self, TarError};
+use crate::{leaf, EventFilter, StoredEvent, Taxonomy};
 use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine;
 use serde_json::{json, Value};
@@ -51,18 +52,16 @@ pub enum BuildError {
     Manifest(#[source] serde_json::Error),
     #[error("cannot sign the manifest")]
     Sign(#[source] NoteError),
-    /// The tar writer's own words.
-    #[error("cannot write the archive: {0}")]
-    Archive(String),
+    #[error("cannot write the archive")]
+    Archive(#[source] TarError),
 }
 
 /// Why a bundle does not verify: what is wrong and, for an entry, which one
 /// (1-based line and seq).
 #[derive(Debug, thiserror::Error)]
 pub enum VerifyError {
-    /// The tar reader's own words.
-    #[error("the archive cannot be read: {0}")]
-    Archive(String),
+    #[error("the archive cannot be read")]
+    Archive(#[source] TarError),
     #[error("the bundle has no {0}")]
     Missing(String),
     #[error("{0} is not UTF-8")]

@@ -12,12 +12,40 @@ use std::io::Read;
 
 const BLOCK: usize = 512;
 
+/// Why an archive could not be written or read; the I/O error of the `tar`
+/// crate, where there is one, is kept as the cause.
+#[derive(Debug, thiserror::Error)]
+pub enum TarError {
+    #[error("cannot add {name:?} to the archive")]
+    Add {
+        name: String,
+        #[source]
+        cause: std::io::Error,
+    },
+    #[error("cannot finish the archive")]
+    Finish(#[source] std::io::Error),
+    #[error("the archive has no end marker: it was truncated")]
+    NoEndMarker,
+    #[error("the archive is damaged")]
+    Damaged(#[source] std::io::Error),
+    #[error("a file name in the archive is not UTF-8")]
+    NameNotUtf8,
+    #[error("{name:?} in the archive cannot be read")]
+    ReadFile {
+        name: String,
+        #[source]
+        cause: std::io::Error,
+    },
+    #[error("the archive ends inside {name:?}: it was truncated")]
+    EndsInside { name: String },
+}
+
 /// A ustar archive of regular files (mode 0644, owner 0, `mtime`), in the
 /// order given, ending with the end marker.
 pub fn write_files<'a>(
     files: impl IntoIterator<Item = (&'a str, &'a [u8])>,
     mtime: u64,
-) -> Result<Vec<u8>, String> {
+) -> Result<Vec<u8>, TarError> {
     let mut builder = ::tar::Builder::new(Vec::new());
     for (name, contents) in files {
         let mut header = ::tar::Header::new_ustar();
@@ -29,45 +57,45 @@ pub fn write_files<'a>(
         header.set_size(contents.len() as u64);
         builder
             .append_data(&mut header, name, contents)
-            .map_err(|e| format!("cannot add {name:?} to the archive: {e}"))?;
+            .map_err(|cause| TarError::Add {
+                name: name.to_string(),
+                cause,
+            })?;
     }
-    builder
-        .into_inner()
-        .map_err(|e| format!("cannot finish the archive: {e}"))
+    builder.into_inner().map_err(TarError::Finish)
 }
 
 /// The regular files of an archive, in order, as (name, contents); other
 /// entries (directories, links) are skipped.
-pub fn read_files(archive: &[u8]) -> Result<Vec<(String, Vec<u8>)>, String> {
+pub fn read_files(archive: &[u8]) -> Result<Vec<(String, Vec<u8>)>, TarError> {
     if !has_end_marker(archive) {
-        return Err("the archive has no end marker: it was truncated".into());
+        return Err(TarError::NoEndMarker);
     }
     let mut reader = ::tar::Archive::new(archive);
-    let entries = reader
-        .entries()
-        .map_err(|e| format!("the archive cannot be read: {e}"))?;
+    let entries = reader.entries().map_err(TarError::Damaged)?;
     let mut files = Vec::new();
     for entry in entries {
-        let mut entry = entry.map_err(|e| format!("the archive is damaged: {e}"))?;
+        let mut entry = entry.map_err(TarError::Damaged)?;
         if !entry.header().entry_type().is_file() {
             continue;
         }
         let name = entry
             .path()
-            .map_err(|e| format!("a file name in the archive is damaged: {e}"))?
+            .map_err(TarError::Damaged)?
             .to_str()
-            .ok_or("a file name in the archive is not UTF-8")?
+            .ok_or(TarError::NameNotUtf8)?
             .to_string();
         // Not preallocated from the header's size: a damaged header must
         // not make us allocate what it claims.
         let mut contents = Vec::new();
         entry
             .read_to_end(&mut contents)
-            .map_err(|e| format!("{name:?} in the archive cannot be read: {e}"))?;
+            .map_err(|cause| TarError::ReadFile {
+                name: name.clone(),
+                cause,
+            })?;
         if contents.len() as u64 != entry.size() {
-            return Err(format!(
-                "the archive ends inside {name:?}: it was truncated"
-            ));
+            return Err(TarError::EndsInside { name });
         }
         files.push((name, contents));
     }
@@ -117,17 +145,17 @@ mod tests {
         let out = sample();
         let mut damaged = out.clone();
         damaged[10] ^= 1;
-        let error = read_files(&damaged).unwrap_err();
+        let error = read_files(&damaged).unwrap_err().to_string();
         assert!(error.contains("damaged"), "{error}");
         // Cut at a block boundary inside the big file, and cut mid-block.
         for cut in [3 * BLOCK + BLOCK, out.len() - 3 * BLOCK, 1000] {
-            let error = read_files(&out[..cut]).unwrap_err();
+            let error = read_files(&out[..cut]).unwrap_err().to_string();
             assert!(error.contains("truncated"), "cut at {cut}: {error}");
         }
         // A header whose body is shorter than it says, with zero blocks
         // after it that read as an end marker.
         let cut_body = [&out[3 * BLOCK..4 * BLOCK], &[0u8; 2 * BLOCK][..]].concat();
-        let error = read_files(&cut_body).unwrap_err();
+        let error = read_files(&cut_body).unwrap_err().to_string();
         assert!(error.contains("ends inside \"big\""), "{error}");
         // (File contents carry no checksum in tar: a body changed in place
         // is caught by the manifest's sha256 of each file, `bundle::verify`.)

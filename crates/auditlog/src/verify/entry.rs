@@ -2,65 +2,105 @@
 //! its leaf against the indexed columns and the stored leaf hash. Nothing
 //! here depends on another event, so pages are checked on several threads.
 
-use super::leaf_columns::LeafColumns;
+use super::leaf_columns::{LeafColumns, UnreadableLeaf};
 use auditlog_core::leaf;
 use auditlog_core::merkle::Hash;
 use auditlog_store::ScannedEvent;
 
-/// The event's leaf hash, or the report of what is wrong with it. `expected`
-/// is the seq the event must have at its place in the scan.
+/// What is wrong with one stored event, worded for the report, which names
+/// the entry and says what kind of change explains it.
+#[derive(Debug, thiserror::Error)]
+pub(super) enum EntryFinding {
+    #[error(
+        "event seq {expected} is missing: seq jumps from {} to {found} (an event was removed)",
+        expected - 1
+    )]
+    Missing { expected: u64, found: u64 },
+    #[error("event seq {seq} (id {id:?}) appears more than once (an event was inserted)")]
+    Repeated { seq: u64, id: String },
+    #[error(
+        "event seq {seq} (id {id:?}): its leaf bytes are unreadable ({cause}): they were edited"
+    )]
+    Unreadable {
+        seq: u64,
+        id: String,
+        #[source]
+        cause: UnreadableLeaf,
+    },
+    #[error(
+        "event seq {seq} (id {id:?}): its leaf bytes are those of seq {leaf_seq} (events were swapped or renumbered)"
+    )]
+    Renumbered { seq: u64, id: String, leaf_seq: u64 },
+    #[error(
+        "event seq {seq} (id {id:?}): its leaf bytes belong to account {leaf_account:?} (an event was moved or inserted)"
+    )]
+    OtherAccount {
+        seq: u64,
+        id: String,
+        leaf_account: String,
+    },
+    #[error(
+        "event seq {seq} (id {id:?}): its leaf bytes do not hash to the stored leaf hash (the leaf bytes were edited)"
+    )]
+    HashDiffers { seq: u64, id: String },
+    #[error(
+        "event seq {seq} (id {id:?}): column {column} differs from the leaf bytes (the column or the leaf bytes were edited)"
+    )]
+    ColumnDiffers {
+        seq: u64,
+        id: String,
+        column: &'static str,
+    },
+}
+
+/// The event's leaf hash, or what is wrong with it. `expected` is the seq
+/// the event must have at its place in the scan.
 pub(super) fn check_entry(
     account: &str,
     expected: u64,
     scanned: &ScannedEvent,
-) -> Result<Hash, String> {
+) -> Result<Hash, EntryFinding> {
     let seq = scanned.columns.seq;
-    if seq != expected {
-        return Err(if seq > expected {
-            format!(
-                "event seq {expected} is missing: seq jumps from {} to {seq} (an event was removed)",
-                expected - 1
-            )
-        } else {
-            format!(
-                "event seq {seq} (id {:?}) appears more than once (an event was inserted)",
-                scanned.columns.event_id
-            )
+    let id = || scanned.columns.event_id.clone();
+    if seq > expected {
+        return Err(EntryFinding::Missing {
+            expected,
+            found: seq,
         });
     }
-    let name = || format!("event seq {seq} (id {:?})", scanned.columns.event_id);
-    let leaf = LeafColumns::parse(&scanned.leaf_bytes).map_err(|e| {
-        format!(
-            "{}: its leaf bytes are unreadable ({e}): they were edited",
-            name()
-        )
-    })?;
+    if seq < expected {
+        return Err(EntryFinding::Repeated { seq, id: id() });
+    }
+    let leaf =
+        LeafColumns::parse(&scanned.leaf_bytes).map_err(|cause| EntryFinding::Unreadable {
+            seq,
+            id: id(),
+            cause,
+        })?;
     if leaf.seq() != seq {
-        return Err(format!(
-            "{}: its leaf bytes are those of seq {} (events were swapped or renumbered)",
-            name(),
-            leaf.seq()
-        ));
+        return Err(EntryFinding::Renumbered {
+            seq,
+            id: id(),
+            leaf_seq: leaf.seq(),
+        });
     }
     if leaf.account() != account {
-        return Err(format!(
-            "{}: its leaf bytes belong to account {:?} (an event was moved or inserted)",
-            name(),
-            leaf.account()
-        ));
+        return Err(EntryFinding::OtherAccount {
+            seq,
+            id: id(),
+            leaf_account: leaf.account().to_string(),
+        });
     }
     let hash = leaf::leaf_hash(&scanned.leaf_bytes);
     if scanned.stored_leaf_hash != hash {
-        return Err(format!(
-            "{}: its leaf bytes do not hash to the stored leaf hash (the leaf bytes were edited)",
-            name()
-        ));
+        return Err(EntryFinding::HashDiffers { seq, id: id() });
     }
     if let Some(column) = leaf.first_difference(&scanned.columns) {
-        return Err(format!(
-            "{}: column {column} differs from the leaf bytes (the column or the leaf bytes were edited)",
-            name()
-        ));
+        return Err(EntryFinding::ColumnDiffers {
+            seq,
+            id: id(),
+            column,
+        });
     }
     Ok(hash)
 }

@@ -4,7 +4,7 @@
 //! without building anything. Reading a whole JSON tree per leaf was what
 //! bounded `verify` (BENCHMARKS.md: malloc and `Value` ~45 % of the profile).
 
-use auditlog_core::Timestamp;
+use auditlog_core::{FieldError, Timestamp};
 use auditlog_store::IndexedColumns;
 use serde::de::{Deserializer, Visitor};
 use serde::Deserialize;
@@ -57,6 +57,16 @@ struct TargetColumns<'a> {
 }
 
 /// A version 1 leaf's indexed members (unknown members are skipped).
+/// Why leaf bytes are not a readable event: not the JSON of one, or a time
+/// in it that is not RFC 3339.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum UnreadableLeaf {
+    #[error(transparent)]
+    Json(#[from] serde_json::Error),
+    #[error(transparent)]
+    Time(#[from] FieldError),
+}
+
 #[derive(Debug, Deserialize)]
 pub(super) struct LeafColumns<'a> {
     #[serde(borrow)]
@@ -86,11 +96,11 @@ pub(super) struct LeafColumns<'a> {
 
 impl<'a> LeafColumns<'a> {
     /// Reads the leaf; the error says why it is not a readable event.
-    pub(super) fn parse(leaf_bytes: &'a [u8]) -> Result<Self, String> {
-        let columns: Self = serde_json::from_slice(leaf_bytes).map_err(|e| e.to_string())?;
+    pub(super) fn parse(leaf_bytes: &'a [u8]) -> Result<Self, UnreadableLeaf> {
+        let columns: Self = serde_json::from_slice(leaf_bytes)?;
         // Times that do not parse make the leaf unreadable, as they always did.
-        Timestamp::parse("time", columns.time.as_str()).map_err(|e| e.to_string())?;
-        Timestamp::parse("received_at", columns.received_at.as_str()).map_err(|e| e.to_string())?;
+        Timestamp::parse("time", columns.time.as_str())?;
+        Timestamp::parse("received_at", columns.received_at.as_str())?;
         Ok(columns)
     }
 
@@ -203,6 +213,7 @@ mod tests {
         let no_actor = text.replacen("\"actor\"", "\"actress\"", 1);
         assert!(LeafColumns::parse(no_actor.as_bytes())
             .unwrap_err()
+            .to_string()
             .contains("actor"));
     }
 }
