@@ -25,8 +25,9 @@ pub struct ApiError {
     pub details: Option<Value>,
     /// Seconds after which a retry may succeed (`Retry-After`), for 503s.
     pub retry_after: Option<u32>,
-    /// What the operator is told, once the answer is on its way.
-    pub log: Option<ErrorLog>,
+    /// What the operator is told, once the answer is on its way (boxed:
+    /// most errors have none, and `Result<_, ApiError>` stays small).
+    pub log: Option<Box<ErrorLog>>,
 }
 
 /// A failure to log, carried on the response's extensions from where the
@@ -88,7 +89,7 @@ impl ApiError {
     }
 
     fn with_log(mut self, log: ErrorLog) -> Self {
-        self.log = Some(log);
+        self.log = Some(Box::new(log));
         self
     }
 
@@ -228,7 +229,7 @@ impl IntoResponse for ApiError {
                 .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
         }
         if let Some(log) = self.log {
-            response.extensions_mut().insert(log);
+            response.extensions_mut().insert(*log);
         }
         response
     }

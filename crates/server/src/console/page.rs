@@ -77,7 +77,7 @@ pub enum ConsoleError {
     Api {
         status: StatusCode,
         message: String,
-        log: Option<ErrorLog>,
+        log: Option<Box<ErrorLog>>,
     },
     /// Storage is temporarily unable to answer.
     Unavailable,
@@ -177,7 +177,7 @@ impl IntoResponse for ConsoleError {
                     .with_link("/settings/audit-logs", "Back to the console"),
                 );
                 if let Some(log) = log {
-                    response.extensions_mut().insert(log);
+                    response.extensions_mut().insert(*log);
                 }
                 return response;
             }
