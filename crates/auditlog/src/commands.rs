@@ -47,9 +47,13 @@ async fn run_on_store(config: &Config, command: Command) -> CliResult {
     let result = match command {
         Command::Serve {
             demo,
+            #[cfg(debug_assertions)]
             export_test_page_delay_ms,
         } => {
+            #[cfg(debug_assertions)]
             let page_delay = std::time::Duration::from_millis(export_test_page_delay_ms);
+            #[cfg(not(debug_assertions))]
+            let page_delay = std::time::Duration::ZERO;
             serve(
                 store.clone(),
                 config,
