@@ -139,8 +139,10 @@ async fn run_on_store(config: &Config, command: Command) -> CliResult {
 fn verify_export(file: &std::path::Path, key: &str) -> CliResult {
     let verifier = NoteVerifier::parse(key).map_err(|e| anyhow!("--key: {e}"))?;
     let archive = std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
+    // `with_context` keeps the problem's own causes (an entry's leaf error,
+    // a signature's) for the `{:#}` that prints it.
     let report = auditlog_core::bundle::verify(&archive, &verifier)
-        .map_err(|problem| anyhow!("{} does NOT verify: {problem}", file.display()))?;
+        .with_context(|| format!("{} does NOT verify", file.display()))?;
     println!(
         "OK: {} entries of {} verify against the checkpoint of tree size {} signed by {}{}",
         report.entries,

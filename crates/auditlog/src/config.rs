@@ -807,7 +807,8 @@ fn whole_number<T: TryFrom<u64>>(value: &str, min: u64, max: u64) -> Result<T, I
 }
 
 fn duration(value: &str) -> Result<Duration, InvalidValue> {
-    let duration = parse_duration(value).map_err(InvalidValue)?;
+    // DurationError has no cause beyond its words, which the message keeps.
+    let duration = parse_duration(value).map_err(|e| InvalidValue(e.to_string()))?;
     if duration < Duration::from_secs(1) {
         return Err(InvalidValue(format!(
             "{value:?} is too short; the least is 1s"

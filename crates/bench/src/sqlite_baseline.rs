@@ -111,11 +111,11 @@ pub fn load_rows_concurrently(
     std::thread::scope(|scope| {
         let handles: Vec<_> = (0..clients)
             .map(|client| {
-                scope.spawn(move || -> Result<(), String> {
-                    let conn = open(path).map_err(|e| e.to_string())?;
-                    let mut stmt = conn.prepare_cached(INSERT).map_err(|e| e.to_string())?;
+                scope.spawn(move || -> BenchResult<()> {
+                    let conn = open(path)?;
+                    let mut stmt = conn.prepare_cached(INSERT)?;
                     for e in events.iter().skip(client).step_by(clients) {
-                        insert(&mut stmt, e).map_err(|e| e.to_string())?;
+                        insert(&mut stmt, e)?;
                     }
                     Ok(())
                 })

@@ -13,8 +13,9 @@
 //! line is exactly one leaf.
 
 use crate::checkpoint::Checkpoint;
+use crate::event::LeafError;
 use crate::merkle::{self, Hash};
-use crate::note::{NoteSigner, NoteVerifier};
+use crate::note::{NoteError, NoteSigner, NoteVerifier};
 use crate::{leaf, tar, EventFilter, StoredEvent, Taxonomy};
 use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine;
@@ -43,6 +44,52 @@ pub struct BundleHeader<'a> {
     pub created_unix: u64,
 }
 
+/// Why a bundle could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    #[error("cannot encode the manifest")]
+    Manifest(#[source] serde_json::Error),
+    #[error("cannot sign the manifest")]
+    Sign(#[source] NoteError),
+    /// The tar writer's own words.
+    #[error("cannot write the archive: {0}")]
+    Archive(String),
+}
+
+/// Why a bundle does not verify: what is wrong and, for an entry, which one
+/// (1-based line and seq).
+#[derive(Debug, thiserror::Error)]
+pub enum VerifyError {
+    /// The tar reader's own words.
+    #[error("the archive cannot be read: {0}")]
+    Archive(String),
+    #[error("the bundle has no {0}")]
+    Missing(String),
+    #[error("{0} is not UTF-8")]
+    NotUtf8(String),
+    #[error("the checkpoint does not verify")]
+    Checkpoint(#[source] NoteError),
+    #[error("manifest.json is not JSON")]
+    ManifestNotJson(#[source] serde_json::Error),
+    #[error("entry {line} cannot be read")]
+    Entry {
+        line: usize,
+        #[source]
+        cause: LeafError,
+    },
+    #[error("proof {line} is not JSON")]
+    ProofNotJson {
+        line: usize,
+        #[source]
+        cause: serde_json::Error,
+    },
+    #[error("manifest.sig does not verify")]
+    ManifestSignature(#[source] NoteError),
+    /// A finding with no underlying error: what differs from what was signed.
+    #[error("{0}")]
+    Altered(String),
+}
+
 fn sha256_hex(bytes: &[u8]) -> String {
     leaf::to_hex(&Sha256::digest(bytes))
 }
@@ -52,7 +99,7 @@ pub fn build(
     header: &BundleHeader<'_>,
     entries: &[BundleEntry],
     signer: &NoteSigner,
-) -> Result<Vec<u8>, String> {
+) -> Result<Vec<u8>, BuildError> {
     let mut entries_file = Vec::new();
     let mut proofs_file = Vec::new();
     for entry in entries {
@@ -79,14 +126,14 @@ pub fn build(
             "checkpoint": file_entry(checkpoint_file),
         }
     });
-    let manifest_file = serde_json::to_vec_pretty(&manifest).map_err(|e| e.to_string())?;
+    let manifest_file = serde_json::to_vec_pretty(&manifest).map_err(BuildError::Manifest)?;
     let manifest_sig = signer
         .sign(&manifest_note_text(
             &header.checkpoint.origin,
             header.checkpoint.size,
             &manifest_file,
         ))
-        .map_err(|e| e.to_string())?;
+        .map_err(BuildError::Sign)?;
     let files: [(&str, &[u8]); 5] = [
         ("manifest.json", &manifest_file),
         ("manifest.sig", manifest_sig.as_bytes()),
@@ -94,7 +141,7 @@ pub fn build(
         ("entries.jsonl", &entries_file),
         ("proofs.jsonl", &proofs_file),
     ];
-    tar::write_files(files, header.created_unix)
+    tar::write_files(files, header.created_unix).map_err(BuildError::Archive)
 }
 
 fn manifest_note_text(origin: &str, size: u64, manifest: &[u8]) -> String {
@@ -116,75 +163,76 @@ pub struct BundleReport {
 
 /// Checks a bundle offline against a pinned verifier key. The error says
 /// what is wrong and, for an entry, which one (1-based line and seq).
-pub fn verify(archive: &[u8], verifier: &NoteVerifier) -> Result<BundleReport, String> {
-    let files = tar::read_files(archive)?;
-    let file = |name: &str| -> Result<&[u8], String> {
+pub fn verify(archive: &[u8], verifier: &NoteVerifier) -> Result<BundleReport, VerifyError> {
+    use VerifyError::Altered;
+    let files = tar::read_files(archive).map_err(VerifyError::Archive)?;
+    let file = |name: &str| -> Result<&[u8], VerifyError> {
         files
             .iter()
             .find(|(n, _)| n == name)
             .map(|(_, bytes)| bytes.as_slice())
-            .ok_or_else(|| format!("the bundle has no {name}"))
+            .ok_or_else(|| VerifyError::Missing(name.to_string()))
     };
-    let text = |name: &str| -> Result<&str, String> {
-        std::str::from_utf8(file(name)?).map_err(|_| format!("{name} is not UTF-8"))
+    let text = |name: &str| -> Result<&str, VerifyError> {
+        std::str::from_utf8(file(name)?).map_err(|_| VerifyError::NotUtf8(name.to_string()))
     };
 
     let checkpoint =
-        Checkpoint::open(text("checkpoint")?, verifier).map_err(|e| format!("checkpoint: {e}"))?;
+        Checkpoint::open(text("checkpoint")?, verifier).map_err(VerifyError::Checkpoint)?;
     let manifest_bytes = file("manifest.json")?;
-    let manifest: Value = serde_json::from_slice(manifest_bytes)
-        .map_err(|e| format!("manifest.json is not JSON: {e}"))?;
+    let manifest: Value =
+        serde_json::from_slice(manifest_bytes).map_err(VerifyError::ManifestNotJson)?;
     let account = manifest["account"]
         .as_str()
-        .ok_or("manifest.json lacks the account")?;
+        .ok_or_else(|| Altered("manifest.json lacks the account".into()))?;
 
     // Every entry: its proof leads from its exact bytes to the signed root.
     let entries: Vec<&[u8]> = split_lines(file("entries.jsonl")?);
     let proofs: Vec<&[u8]> = split_lines(file("proofs.jsonl")?);
     if entries.len() != proofs.len() {
-        return Err(format!(
+        return Err(Altered(format!(
             "entries.jsonl has {} entries but proofs.jsonl has {} proofs",
             entries.len(),
             proofs.len()
-        ));
+        )));
     }
     let filter = EventFilter::from_json(&manifest["filters"], &Taxonomy::default()).ok();
     for (i, (entry, proof_line)) in entries.iter().zip(&proofs).enumerate() {
         let line = i + 1;
-        let event =
-            StoredEvent::from_leaf_bytes(entry).map_err(|e| format!("entry {line}: {e}"))?;
+        let event = StoredEvent::from_leaf_bytes(entry)
+            .map_err(|cause| VerifyError::Entry { line, cause })?;
         let name = format!(
             "entry {line} (seq {}, id {:?})",
             event.seq(),
             event.event().id()
         );
         let proof: Value = serde_json::from_slice(proof_line)
-            .map_err(|e| format!("proof {line} is not JSON: {e}"))?;
+            .map_err(|cause| VerifyError::ProofNotJson { line, cause })?;
         let index = proof["leaf_index"]
             .as_u64()
-            .ok_or_else(|| format!("proof {line} lacks leaf_index"))?;
+            .ok_or_else(|| Altered(format!("proof {line} lacks leaf_index")))?;
         if event.seq() == 0 || index != event.seq() - 1 {
-            return Err(format!(
+            return Err(Altered(format!(
                 "{name}: its proof is for leaf index {index}, not seq - 1"
-            ));
+            )));
         }
         if event.account() != account {
-            return Err(format!(
+            return Err(Altered(format!(
                 "{name}: belongs to account {:?}, not {account:?}",
                 event.account()
-            ));
+            )));
         }
         let hashes = proof["hashes"]
             .as_array()
-            .ok_or_else(|| format!("proof {line} lacks hashes"))?
+            .ok_or_else(|| Altered(format!("proof {line} lacks hashes")))?
             .iter()
             .map(|h| {
                 h.as_str()
                     .and_then(|s| BASE64.decode(s).ok())
                     .and_then(|b| <Hash>::try_from(b).ok())
-                    .ok_or_else(|| format!("proof {line} holds a malformed hash"))
+                    .ok_or_else(|| Altered(format!("proof {line} holds a malformed hash")))
             })
-            .collect::<Result<Vec<Hash>, String>>()?;
+            .collect::<Result<Vec<Hash>, VerifyError>>()?;
         merkle::check_record(
             &hashes,
             checkpoint.size as i64,
@@ -193,14 +241,16 @@ pub fn verify(archive: &[u8], verifier: &NoteVerifier) -> Result<BundleReport, S
             &leaf::leaf_hash(entry),
         )
         .map_err(|_| {
-            format!(
+            Altered(format!(
                 "{name}: not in the signed tree of size {}: its bytes were altered or its proof is wrong",
                 checkpoint.size
-            )
+            ))
         })?;
         if let Some(filter) = &filter {
             if !filter.matches(event.event()) {
-                return Err(format!("{name}: does not match the bundle's filters"));
+                return Err(Altered(format!(
+                    "{name}: does not match the bundle's filters"
+                )));
             }
         }
     }
@@ -208,35 +258,37 @@ pub fn verify(archive: &[u8], verifier: &NoteVerifier) -> Result<BundleReport, S
     // The manifest, bound by the log's signature, fixes counts and files.
     let signed = verifier
         .open(text("manifest.sig")?)
-        .map_err(|e| format!("manifest.sig: {e}"))?;
+        .map_err(VerifyError::ManifestSignature)?;
     if signed != manifest_note_text(&checkpoint.origin, checkpoint.size, manifest_bytes) {
-        return Err(
+        return Err(Altered(
             "manifest.json was altered: it does not match its signature in manifest.sig".into(),
-        );
+        ));
     }
     if manifest["format"] != FORMAT {
-        return Err(format!(
+        return Err(Altered(format!(
             "manifest format is {}, expected {FORMAT}",
             manifest["format"]
-        ));
+        )));
     }
     if manifest["origin"] != checkpoint.origin.as_str() || manifest["tree_size"] != checkpoint.size
     {
-        return Err("manifest.json names another tree than the checkpoint".into());
+        return Err(Altered(
+            "manifest.json names another tree than the checkpoint".into(),
+        ));
     }
     if manifest["entry_count"] != entries.len() {
-        return Err(format!(
+        return Err(Altered(format!(
             "the bundle holds {} entries but its signed manifest lists {}: entries were removed or added",
             entries.len(),
             manifest["entry_count"]
-        ));
+        )));
     }
     for name in ["entries.jsonl", "proofs.jsonl", "checkpoint"] {
         let bytes = file(name)?;
         if manifest["files"][name]["sha256"] != sha256_hex(bytes) {
-            return Err(format!(
+            return Err(Altered(format!(
                 "{name} does not match the sha256 in the signed manifest"
-            ));
+            )));
         }
     }
     Ok(BundleReport {
@@ -352,7 +404,9 @@ mod tests {
                     .flat_map(|l| l.iter().copied().chain([b'\n']))
                     .collect()
             });
-            let error = verify(&tampered, &signer.verifier()).unwrap_err();
+            let error = verify(&tampered, &signer.verifier())
+                .unwrap_err()
+                .to_string();
             assert!(error.contains(&format!("entry {}", line + 1)), "{error}");
         }
     }
@@ -376,7 +430,7 @@ mod tests {
             "proofs.jsonl",
             drop_line,
         );
-        let error = verify(&both, &signer.verifier()).unwrap_err();
+        let error = verify(&both, &signer.verifier()).unwrap_err().to_string();
         assert!(error.contains("entries were removed"), "{error}");
         // Fixing the manifest's count breaks its signature.
         let forged = replace(&both, "manifest.json", |bytes| {
@@ -385,7 +439,7 @@ mod tests {
                 .replace("\"entry_count\": 6", "\"entry_count\": 5")
                 .into_bytes()
         });
-        let error = verify(&forged, &signer.verifier()).unwrap_err();
+        let error = verify(&forged, &signer.verifier()).unwrap_err().to_string();
         assert!(error.contains("manifest.json was altered"), "{error}");
     }
 }

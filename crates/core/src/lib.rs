@@ -5,7 +5,9 @@
 //! # Layout
 //!
 //! - `event`: what an event is and the rules it obeys (`NewEvent::parse`),
-//!   and the stored event with its leaf bytes.
+//!   and the stored event with its leaf bytes; their fields are private, and
+//!   `event::builder` (`NewEventBuilder`, tests and the `test-support`
+//!   feature only) builds events by hand.
 //! - `account`: the rules of account names.
 //! - `taxonomy`: an account's event types and actions, spelled canonically.
 //! - `timestamp`: instants in microseconds, UTC.
@@ -18,6 +20,7 @@
 //! - `note`, `checkpoint`: signed notes and the C2SP checkpoints they carry.
 //! - `bundle`, `tar`: offline-verifiable export bundles, in a minimal tar.
 //! - `error`: `FieldError`, naming the field and the rule broken.
+//! - `error_chain`: `ErrorChain`, an error shown with its causes.
 //! - `fuzzing`, `properties`: the properties the fuzz targets and the
 //!   property tests check (tests and the `fuzzing` feature only).
 

@@ -6,6 +6,7 @@
 use crate::signer::{CheckpointSigner, SignError};
 use auditlog_core::bundle::{self, BundleEntry, BundleHeader};
 use auditlog_core::checkpoint::Checkpoint;
+use auditlog_core::note::NoteError;
 use auditlog_core::EventFilter;
 use auditlog_store::{tree, Account, Store, StoreError};
 
@@ -26,8 +27,18 @@ pub enum BundleError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Sign(#[from] SignError),
-    #[error("cannot build the bundle: {0}")]
-    Build(String),
+    #[error("the account has no events, so there is no tree to prove against")]
+    NoEvents,
+    #[error("no signed checkpoint covers seq {0}")]
+    NoCheckpoint(u64),
+    #[error("the retained checkpoint of size {size} does not verify")]
+    RetainedCheckpoint {
+        size: u64,
+        #[source]
+        cause: NoteError,
+    },
+    #[error("cannot build the bundle")]
+    Build(#[source] bundle::BuildError),
 }
 
 /// Builds the bundle of the events of `account` that match `filter` and
@@ -51,16 +62,8 @@ pub async fn write_bundle(
     };
     let checkpoint = match checkpoint {
         Some(c) if c.size >= up_to_seq => c,
-        _ if up_to_seq == 0 => {
-            return Err(BundleError::Build(
-                "the account has no events, so there is no tree to prove against".into(),
-            ))
-        }
-        _ => {
-            return Err(BundleError::Build(format!(
-                "no signed checkpoint covers seq {up_to_seq}"
-            )))
-        }
+        _ if up_to_seq == 0 => return Err(BundleError::NoEvents),
+        _ => return Err(BundleError::NoCheckpoint(up_to_seq)),
     };
     let mut entries = Vec::new();
     let mut cursor = None;
@@ -82,11 +85,11 @@ pub async fn write_bundle(
         }
     }
     // The origin as signed (the log name may have been configured differently then).
-    let body = Checkpoint::open(&checkpoint.note, &signer.verifier()).map_err(|e| {
-        BundleError::Build(format!(
-            "the retained checkpoint of size {}: {e}",
-            checkpoint.size
-        ))
+    let body = Checkpoint::open(&checkpoint.note, &signer.verifier()).map_err(|cause| {
+        BundleError::RetainedCheckpoint {
+            size: checkpoint.size,
+            cause,
+        }
     })?;
     let header = BundleHeader {
         account: &account.name,

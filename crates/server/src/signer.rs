@@ -69,7 +69,7 @@ impl CheckpointSigner {
         signer: NoteSigner,
         log_name: &str,
         heads_file: Option<PathBuf>,
-    ) -> Result<Self, String> {
+    ) -> Result<Self, HeadsFileError> {
         let heads = match &heads_file {
             Some(path) => read_heads(path)?,
             None => HashMap::new(),
@@ -276,14 +276,41 @@ impl CheckpointSigner {
     }
 }
 
-fn read_heads(path: &std::path::Path) -> Result<HashMap<String, Head>, String> {
+/// Why the heads file (the last signed checkpoints) could not be read: the
+/// signer refuses to start rather than forget what it signed.
+#[derive(Debug, thiserror::Error)]
+pub enum HeadsFileError {
+    #[error("cannot read {}", path.display())]
+    Read {
+        path: PathBuf,
+        #[source]
+        cause: std::io::Error,
+    },
+    #[error("{} is not valid JSON", path.display())]
+    NotJson {
+        path: PathBuf,
+        #[source]
+        cause: serde_json::Error,
+    },
+    #[error("{}: the head of {account} is malformed", path.display())]
+    Malformed { path: PathBuf, account: String },
+}
+
+fn read_heads(path: &std::path::Path) -> Result<HashMap<String, Head>, HeadsFileError> {
     let text = match std::fs::read_to_string(path) {
         Ok(text) => text,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(HashMap::new()),
-        Err(e) => return Err(format!("cannot read {}: {e}", path.display())),
+        Err(cause) => {
+            return Err(HeadsFileError::Read {
+                path: path.to_path_buf(),
+                cause,
+            })
+        }
     };
-    let value: Value = serde_json::from_str(&text)
-        .map_err(|e| format!("{} is not valid JSON: {e}", path.display()))?;
+    let value: Value = serde_json::from_str(&text).map_err(|cause| HeadsFileError::NotJson {
+        path: path.to_path_buf(),
+        cause,
+    })?;
     let mut heads = HashMap::new();
     for (account, head) in value.as_object().into_iter().flatten() {
         let size = head["size"].as_u64();
@@ -296,10 +323,10 @@ fn read_heads(path: &std::path::Path) -> Result<HashMap<String, Head>, String> {
                 heads.insert(account.clone(), Head { size, root });
             }
             _ => {
-                return Err(format!(
-                    "{}: the head of {account} is malformed",
-                    path.display()
-                ))
+                return Err(HeadsFileError::Malformed {
+                    path: path.to_path_buf(),
+                    account: account.clone(),
+                })
             }
         }
     }

@@ -29,16 +29,27 @@ pub fn hash_api_key(key: &str) -> [u8; 32] {
     Sha256::digest(key.as_bytes()).into()
 }
 
+/// Why a password could not be hashed.
+#[derive(Debug, thiserror::Error)]
+pub enum PasswordHashError {
+    #[error("the OS random source failed")]
+    Random(#[source] getrandom::Error),
+    /// argon2's error is not a `std::error::Error` in this build, so its
+    /// words are kept in the message.
+    #[error("cannot hash the password: {0}")]
+    Hash(argon2::password_hash::Error),
+}
+
 /// An argon2id hash of `password` in PHC form.
-pub fn hash_password(password: &str) -> Result<String, String> {
+pub fn hash_password(password: &str) -> Result<String, PasswordHashError> {
     use argon2::password_hash::{PasswordHasher, SaltString};
     let mut salt = [0u8; 16];
-    getrandom::fill(&mut salt).map_err(|e| e.to_string())?;
-    let salt = SaltString::encode_b64(&salt).map_err(|e| e.to_string())?;
+    getrandom::fill(&mut salt).map_err(PasswordHashError::Random)?;
+    let salt = SaltString::encode_b64(&salt).map_err(PasswordHashError::Hash)?;
     argon2::Argon2::default()
         .hash_password(password.as_bytes(), &salt)
         .map(|h| h.to_string())
-        .map_err(|e| e.to_string())
+        .map_err(PasswordHashError::Hash)
 }
 
 pub fn verify_password(password: &str, phc: &str) -> bool {

@@ -85,24 +85,43 @@ impl Drop for TestDatabase {
     }
 }
 
+/// Why an administrative statement (creating or dropping a test database) failed.
+#[derive(Debug, thiserror::Error)]
+enum AdminError {
+    #[error("cannot start a runtime")]
+    Runtime(#[source] std::io::Error),
+    #[error("cannot connect to {url}")]
+    Connect {
+        url: String,
+        #[source]
+        cause: tokio_postgres::Error,
+    },
+    #[error("{sql}")]
+    Statement {
+        sql: String,
+        #[source]
+        cause: tokio_postgres::Error,
+    },
+}
+
 /// Runs one statement on the server, on a thread of its own so that it works
 /// from inside and outside a Tokio runtime (and from `Drop`).
 fn run_admin(server_url: &str, sql: &str) {
     let (url, sql) = (server_url.to_string(), sql.to_string());
-    let outcome = std::thread::spawn(move || -> Result<(), String> {
+    let outcome = std::thread::spawn(move || -> Result<(), AdminError> {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
-            .map_err(|e| e.to_string())?;
+            .map_err(AdminError::Runtime)?;
         runtime.block_on(async {
             let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
                 .await
-                .map_err(|e| format!("cannot connect to {url}: {e}"))?;
+                .map_err(|cause| AdminError::Connect { url, cause })?;
             let driver = tokio::spawn(connection);
             client
                 .batch_execute(&sql)
                 .await
-                .map_err(|e| format!("{sql}: {e:?}"))?;
+                .map_err(|cause| AdminError::Statement { sql, cause })?;
             drop(client);
             let _ = driver.await;
             Ok(())
@@ -111,7 +130,7 @@ fn run_admin(server_url: &str, sql: &str) {
     .join();
     match outcome {
         Ok(Ok(())) => {}
-        Ok(Err(e)) => panic!("test database: {e}"),
+        Ok(Err(e)) => panic!("test database: {}", auditlog_core::ErrorChain(&e)),
         Err(_) => panic!("test database: the admin thread panicked"),
     }
 }

@@ -5,6 +5,7 @@
 //! writes; `finish` syncs it and renames it into place. The worker and the
 //! `auditlog export` command share both.
 
+use crate::exports::error::ExportError;
 use crate::exports::format;
 use auditlog_core::{Cursor, EventFilter, Timestamp};
 use auditlog_store::{AccountId, Compression, EventReader, EventRecord, ExportFormat, Result};
@@ -209,16 +210,6 @@ impl ExportWriter {
     }
 }
 
-/// Words for the export's `error` that tell the reader what to do about a
-/// full disk; the partial file is already gone.
-fn full_disk_hint(e: &io::Error) -> &'static str {
-    if e.kind() == io::ErrorKind::StorageFull {
-        "; the export directory's disk is full: free space there and start the export again"
-    } else {
-        ""
-    }
-}
-
 /// Deletes a file, ignoring one that is already gone.
 pub fn remove_if_present(path: &Path) {
     if let Err(e) = std::fs::remove_file(path) {
@@ -237,7 +228,7 @@ pub async fn write_all<F, Fut>(
     mut walk: EventWalk,
     mut writer: ExportWriter,
     mut after_page: F,
-) -> std::result::Result<Option<FileSummary>, String>
+) -> std::result::Result<Option<FileSummary>, ExportError>
 where
     F: FnMut(u64) -> Fut,
     Fut: std::future::Future<Output = bool>,
@@ -250,23 +241,19 @@ where
                 tokio::task::spawn_blocking(move || writer.abandon())
                     .await
                     .ok();
-                return Err(format!("reading the events failed: {e}"));
+                return Err(ExportError::ReadEvents(e));
             }
         };
         writer = tokio::task::spawn_blocking(move || match writer.write_page(&page) {
             Ok(()) => Ok(writer),
-            Err(e) => {
-                let message = format!(
-                    "writing {} failed: {e}{}",
-                    writer.temp_path.display(),
-                    full_disk_hint(&e)
-                );
+            Err(cause) => {
+                let path = writer.temp_path.clone();
                 writer.abandon();
-                Err(message)
+                Err(ExportError::Write { path, cause })
             }
         })
         .await
-        .map_err(|e| format!("the export task failed: {e}"))??;
+        .map_err(ExportError::Task)??;
         if !after_page(writer.rows()).await {
             tokio::task::spawn_blocking(move || writer.abandon())
                 .await
@@ -277,16 +264,15 @@ where
     let final_path = writer.final_path.clone();
     tokio::task::spawn_blocking(move || {
         let temp = writer.temp_path.clone();
-        writer.finish().map_err(|e| {
+        writer.finish().map_err(|cause| {
             remove_if_present(&temp);
-            format!(
-                "completing {} failed: {e}{}",
-                final_path.display(),
-                full_disk_hint(&e)
-            )
+            ExportError::Complete {
+                path: final_path,
+                cause,
+            }
         })
     })
     .await
-    .map_err(|e| format!("the export task failed: {e}"))?
+    .map_err(ExportError::Task)?
     .map(Some)
 }

@@ -1,15 +1,16 @@
 //! Exports: the background worker (`worker`) that turns export jobs into
 //! files, the file writing it shares with `auditlog export` (`file`,
-//! `format`), the audit events of exports and downloads (`audit`), and the
-//! settings (`settings`).
+//! `format`), the audit events of exports and downloads (`audit`), the
+//! settings (`settings`) and why an export fails (`error`).
 
 pub mod audit;
+pub mod error;
 pub mod file;
 pub mod format;
 pub mod settings;
 pub mod worker;
 
-pub use settings::{parse_duration, ExportSettings};
+pub use settings::{parse_duration, DurationError, ExportSettings};
 
 use std::sync::Arc;
 use tokio::sync::Notify;

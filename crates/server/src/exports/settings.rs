@@ -38,31 +38,43 @@ impl ExportSettings {
     }
 }
 
+/// A duration setting that does not read as one.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DurationError {
+    #[error("{0:?} is not a duration; write it as 7d, 12h, 30m, 45s or a number of seconds")]
+    NotADuration(String),
+    #[error("{text:?} has an unknown unit {unit:?}; use d, h, m or s")]
+    UnknownUnit { text: String, unit: String },
+    #[error("{0:?} is too long")]
+    TooLong(String),
+}
+
 /// Parses `7d`, `12h`, `30m`, `45s` or a plain number of seconds.
-pub fn parse_duration(text: &str) -> Result<Duration, String> {
+pub fn parse_duration(text: &str) -> Result<Duration, DurationError> {
     let text = text.trim();
     let split = text
         .find(|c: char| !c.is_ascii_digit())
         .unwrap_or(text.len());
     let (number, unit) = text.split_at(split);
-    let number: u64 = number.parse().map_err(|_| {
-        format!("{text:?} is not a duration; write it as 7d, 12h, 30m, 45s or a number of seconds")
-    })?;
+    let number: u64 = number
+        .parse()
+        .map_err(|_| DurationError::NotADuration(text.to_string()))?;
     let unit_seconds = match unit {
         "" | "s" => 1,
         "m" => 60,
         "h" => 3600,
         "d" => 86_400,
         _ => {
-            return Err(format!(
-                "{text:?} has an unknown unit {unit:?}; use d, h, m or s"
-            ))
+            return Err(DurationError::UnknownUnit {
+                text: text.to_string(),
+                unit: unit.to_string(),
+            })
         }
     };
     number
         .checked_mul(unit_seconds)
         .map(Duration::from_secs)
-        .ok_or_else(|| format!("{text:?} is too long"))
+        .ok_or_else(|| DurationError::TooLong(text.to_string()))
 }
 
 #[cfg(test)]
@@ -76,7 +88,18 @@ mod tests {
         assert_eq!(parse_duration("30m"), Ok(Duration::from_secs(1_800)));
         assert_eq!(parse_duration("30s"), Ok(Duration::from_secs(30)));
         assert_eq!(parse_duration("90"), Ok(Duration::from_secs(90)));
-        assert!(parse_duration("7w").unwrap_err().contains("unit"));
+        assert!(matches!(
+            parse_duration("7w"),
+            Err(DurationError::UnknownUnit { unit, .. }) if unit == "w"
+        ));
+        assert!(parse_duration("7w")
+            .unwrap_err()
+            .to_string()
+            .contains("unit"));
+        assert!(matches!(
+            parse_duration("99999999999999999d"),
+            Err(DurationError::TooLong(_))
+        ));
         assert!(parse_duration("d").is_err());
         assert!(parse_duration("").is_err());
     }

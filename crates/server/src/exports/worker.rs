@@ -5,10 +5,11 @@
 //! boundary, deletes its partial file and puts the job back in the queue.
 
 use crate::bundle::write_bundle;
+use crate::exports::error::ExportError;
 use crate::exports::file::{self, EventWalk, ExportWriter};
 use crate::exports::settings::ExportSettings;
 use crate::signer::CheckpointSigner;
-use auditlog_core::{EventFilter, Timestamp};
+use auditlog_core::{ErrorChain, EventFilter, Timestamp};
 use auditlog_store::{ExportFormat, ExportJob, ExportOutcome, Store};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -117,7 +118,9 @@ impl Runner {
                 }
             }
             Ok(None) => {}
-            Err(message) => {
+            Err(error) => {
+                // What the user reads on the failed job: the failure with its causes.
+                let message = ErrorChain(&error).to_string();
                 tracing::warn!(export = id, error = %message, "export failed");
                 if let Err(e) = self.store.fail_export(id, &self.id, &message).await {
                     tracing::error!(export = id, error = %e, "cannot record a failed export");
@@ -129,21 +132,19 @@ impl Runner {
 
     /// Writes the file. `Ok(None)`: stopped early (shutdown or lost lease),
     /// the job handed back or left to its new owner.
-    async fn write(&mut self, job: &ExportJob) -> Result<Option<ExportOutcome>, String> {
+    async fn write(&mut self, job: &ExportJob) -> Result<Option<ExportOutcome>, ExportError> {
         let account = self
             .store
             .account_by_id(job.account_id)
             .await
-            .map_err(|e| format!("reading the account failed: {e}"))?
-            .ok_or("the export's account no longer exists")?;
+            .map_err(ExportError::ReadAccount)?
+            .ok_or(ExportError::AccountGone)?;
         let filter = EventFilter::from_json(&job.filters, &account.taxonomy)
-            .map_err(|e| format!("the export's filters are no longer valid: {}", e.message))?;
+            .map_err(ExportError::Filters)?;
         let dir = self.settings.dir.clone();
-        std::fs::create_dir_all(&dir).map_err(|e| {
-            format!(
-                "cannot create the export directory {}: {e}; check its permissions",
-                dir.display()
-            )
+        std::fs::create_dir_all(&dir).map_err(|cause| ExportError::CreateDir {
+            path: dir.clone(),
+            cause,
         })?;
         let final_name = file_name(job);
         let temp_path = dir.join(format!("{final_name}.{}.part", self.id));
@@ -156,11 +157,9 @@ impl Runner {
         }
         let writer =
             ExportWriter::create(job.format, job.compression, temp_path.clone(), final_path)
-                .map_err(|e| {
-                    format!(
-                "cannot create {}: {e}; check free space and permissions of the export directory",
-                temp_path.display()
-            )
+                .map_err(|cause| ExportError::CreateFile {
+                    path: temp_path.clone(),
+                    cause,
                 })?;
         let walk = EventWalk::new(job.account_id, filter, job.seq_bound);
         let lease = self.settings.lease;
@@ -240,13 +239,10 @@ impl Runner {
         temp_path: &std::path::Path,
         final_path: &std::path::Path,
         final_name: String,
-    ) -> Result<ExportOutcome, String> {
+    ) -> Result<ExportOutcome, ExportError> {
         use sha2::{Digest, Sha256};
         use std::io::Write;
-        let signer = self
-            .signer
-            .as_ref()
-            .ok_or("this server has no signing key, so it cannot make bundle exports")?;
+        let signer = self.signer.as_ref().ok_or(ExportError::NoSigningKey)?;
         let bundle = write_bundle(
             self.store.as_ref(),
             signer,
@@ -255,19 +251,19 @@ impl Runner {
             Some(job.seq_bound),
         )
         .await
-        .map_err(|e| format!("building the bundle failed: {e}"))?;
+        .map_err(ExportError::Bundle)?;
         let write = || -> std::io::Result<()> {
             let mut file = std::fs::File::create(temp_path)?;
             file.write_all(&bundle.bytes)?;
             file.sync_all()?;
             std::fs::rename(temp_path, final_path)
         };
-        write().map_err(|e| {
+        write().map_err(|cause| {
             file::remove_if_present(temp_path);
-            format!(
-                "cannot write {}: {e}; check free space and permissions of the export directory",
-                temp_path.display()
-            )
+            ExportError::WriteBundle {
+                path: temp_path.to_path_buf(),
+                cause,
+            }
         })?;
         let completed_at = Timestamp::now();
         Ok(ExportOutcome {
