@@ -14,6 +14,7 @@
 //! series stays bounded whatever clients send.
 
 use crate::signer::CheckpointSigner;
+use auditlog_core::ErrorChain;
 use auditlog_core::Timestamp;
 use auditlog_store::group_commit::{
     COMMIT_FAILURES_METRIC, COMMIT_SECONDS_BUCKETS, COMMIT_SECONDS_METRIC, QUEUE_DEPTH_METRIC,
@@ -345,7 +346,7 @@ pub async fn render(
         Ok(counts) => set_export_jobs(&counts),
         // The other families are still worth scraping; the gauge keeps its
         // last value, and `/readyz` reports the store.
-        Err(e) => tracing::warn!(error = %e, "cannot count export jobs for /metrics"),
+        Err(e) => tracing::warn!(error = %ErrorChain(&e), "cannot count export jobs for /metrics"),
     }
     let newest_checkpoint = signer.and_then(|signer| signer.newest_checkpoint_at());
     if let Some(signed) = newest_checkpoint {

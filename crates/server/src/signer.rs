@@ -14,6 +14,7 @@
 use auditlog_core::checkpoint::{self, Checkpoint};
 use auditlog_core::merkle::{self, Hash};
 use auditlog_core::note::{NoteSigner, NoteVerifier};
+use auditlog_core::ErrorChain;
 use auditlog_core::Timestamp;
 use auditlog_store::{tree, Account, Store, StoreError, StoredCheckpoint};
 use base64::engine::general_purpose::STANDARD as BASE64;
@@ -251,7 +252,7 @@ impl CheckpointSigner {
             match self.sign_if_grown(&account).await {
                 Ok(_) | Err(SignError::Rollback(_)) => {}
                 Err(SignError::Store(e)) => {
-                    tracing::warn!(account = %account.name, error = %e, "cannot sign a checkpoint now; will retry");
+                    tracing::warn!(account = %account.name, error = %ErrorChain(&e), "cannot sign a checkpoint now; will retry");
                 }
             }
         }
@@ -269,7 +270,7 @@ impl CheckpointSigner {
                 _ = shutdown.changed() => break,
             }
             if let Err(e) = self.sign_all().await {
-                tracing::warn!(error = %e, "cannot list accounts to sign checkpoints");
+                tracing::warn!(error = %ErrorChain(&e), "cannot list accounts to sign checkpoints");
             }
         }
         let _ = self.sign_all().await;

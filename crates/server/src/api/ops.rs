@@ -5,6 +5,7 @@ use crate::api::schema::{
     AliveStatus, Health, Readiness, ReadinessStatus, StorageWriteStatus, StorageWrites,
 };
 use crate::state::AppState;
+use auditlog_core::ErrorChain;
 use auditlog_store::WriteHealth;
 use axum::extract::State;
 use axum::http::{header, StatusCode};
@@ -52,7 +53,7 @@ pub async fn readyz(State(state): State<AppState>) -> Response {
         })
         .into_response(),
         Err(e) => {
-            tracing::warn!(error = %e, "readiness check failed");
+            tracing::warn!(error = %ErrorChain(&e), "readiness check failed");
             not_ready(ReadinessStatus::Unavailable, e.to_string())
         }
     }

@@ -17,6 +17,7 @@ use crate::tokens::{hash_password, random_token, verify_password};
 use askama::Template;
 use auditlog_core::event::MAX_USER_AGENT_CHARS;
 use auditlog_core::taxonomy::AUTHENTICATION;
+use auditlog_core::ErrorChain;
 use auditlog_core::{NewEvent, Timestamp};
 use auditlog_store::{Account, User};
 use axum::extract::{ConnectInfo, Query, State};
@@ -187,7 +188,7 @@ pub async fn submit(
     state.login_limiter.record_success(&form.account, ip);
     // Sign-ins are rare enough to carry the clean-up of expired sessions.
     if let Err(e) = state.store.delete_expired_sessions(Timestamp::now()).await {
-        tracing::warn!(error = %e, "cannot delete expired sessions");
+        tracing::warn!(error = %ErrorChain(&e), "cannot delete expired sessions");
     }
     let token = start_session(&state, user.id).await?;
     record_authentication(&state, &account, &user, "Login", ip, user_agent(&headers)).await?;

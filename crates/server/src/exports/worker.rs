@@ -87,7 +87,9 @@ impl Runner {
                     continue;
                 }
                 Ok(None) => {}
-                Err(e) => tracing::warn!(error = %e, "cannot claim export jobs; retrying"),
+                Err(e) => {
+                    tracing::warn!(error = %ErrorChain(&e), "cannot claim export jobs; retrying")
+                }
             }
             tokio::select! {
                 _ = wakeup.notified() => {}
@@ -113,7 +115,7 @@ impl Runner {
                         "export finished after its lease was taken over"
                     ),
                     Err(e) => {
-                        tracing::error!(export = id, error = %e, "cannot record a completed export")
+                        tracing::error!(export = id, error = %ErrorChain(&e), "cannot record a completed export")
                     }
                 }
             }
@@ -123,7 +125,7 @@ impl Runner {
                 let message = ErrorChain(&error).to_string();
                 tracing::warn!(export = id, error = %message, "export failed");
                 if let Err(e) = self.store.fail_export(id, &self.id, &message).await {
-                    tracing::error!(export = id, error = %e, "cannot record a failed export");
+                    tracing::error!(export = id, error = %ErrorChain(&e), "cannot record a failed export");
                 }
                 self.remove_leftovers(&job);
             }
@@ -198,7 +200,7 @@ impl Runner {
                             return false;
                         }
                         Err(e) => {
-                            tracing::warn!(export = job.id, error = %e, "cannot renew the lease")
+                            tracing::warn!(export = job.id, error = %ErrorChain(&e), "cannot renew the lease")
                         }
                     }
                 }
@@ -213,7 +215,7 @@ impl Runner {
                     "shutting down: export handed back to the queue"
                 );
                 if let Err(e) = self.store.release_export(job.id, &self.id).await {
-                    tracing::warn!(export = job.id, error = %e, "cannot hand the export back; its lease will run out");
+                    tracing::warn!(export = job.id, error = %ErrorChain(&e), "cannot hand the export back; its lease will run out");
                 }
             }
             return Ok(None);
@@ -311,7 +313,7 @@ async fn sweep(
                     tracing::info!(export = job.id, "export expired; file deleted");
                 }
             }
-            Err(e) => tracing::warn!(error = %e, "cannot expire exports; retrying"),
+            Err(e) => tracing::warn!(error = %ErrorChain(&e), "cannot expire exports; retrying"),
         }
         tokio::select! {
             _ = tokio::time::sleep(interval) => {}
