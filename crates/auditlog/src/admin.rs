@@ -4,6 +4,7 @@
 
 use crate::error::CliResult;
 use anyhow::{anyhow, bail, Context};
+use auditlog_core::Email;
 use auditlog_server::tokens;
 use auditlog_store::{Account, Role, Scope, Store};
 
@@ -31,18 +32,14 @@ pub async fn create_key(
     Ok(key)
 }
 
-/// Creates a console user and returns the email as stored (trimmed, lowercase).
+/// Creates a console user with an address already checked by `Email::parse`.
 pub async fn create_user(
     store: &dyn Store,
     account: &Account,
-    email: &str,
+    email: &Email,
     password: &str,
     role: Role,
-) -> CliResult<String> {
-    let email = email.trim().to_ascii_lowercase();
-    if !email.contains('@') || email.len() > 200 {
-        bail!("{email:?} is not an email address");
-    }
+) -> CliResult {
     if password.chars().count() < 12 {
         bail!("the password must be at least 12 characters");
     }
@@ -50,8 +47,8 @@ pub async fn create_user(
         .map_err(anyhow::Error::msg)
         .context("cannot hash the password")?;
     store
-        .create_user(account.id, &email, &hash, role)
+        .create_user(account.id, email.as_ref(), &hash, role)
         .await
-        .with_context(|| format!("cannot create user {email:?} in account {:?}", account.name))?;
-    Ok(email)
+        .with_context(|| format!("cannot create user {email} in account {:?}", account.name))?;
+    Ok(())
 }

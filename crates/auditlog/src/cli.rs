@@ -92,6 +92,13 @@ pub enum Command {
         demo: bool,
         /// Test-only: pause this many milliseconds after each page of 1,000
         /// events, so that tests can catch an export while it runs.
+        ///
+        /// Compiled only with debug assertions, so that the shipped (release)
+        /// binary has no such flag. Chosen over a cargo feature because the
+        /// integration tests run this crate's binary, and cargo cannot turn
+        /// on a feature of a binary-only package for its own tests; `cargo
+        /// test` builds with debug assertions, so it needs no extra flag.
+        #[cfg(debug_assertions)]
         #[arg(
             long,
             env = "AUDITLOG_EXPORT_TEST_PAGE_DELAY_MS",
@@ -229,4 +236,22 @@ pub struct ExportCommand {
     /// The file to write; it appears only once complete.
     #[arg(short = 'o', long)]
     pub output: PathBuf,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parses(args: &[&str]) -> bool {
+        command().try_get_matches_from(args).is_ok()
+    }
+
+    /// The export page delay is a hook of the debug builds that tests run;
+    /// the release binary refuses it as an unknown flag.
+    #[test]
+    fn the_test_page_delay_exists_only_with_debug_assertions() {
+        let with_delay = ["auditlog", "serve", "--export-test-page-delay-ms", "5"];
+        assert_eq!(parses(&with_delay), cfg!(debug_assertions));
+        assert!(parses(&["auditlog", "serve"]));
+    }
 }

@@ -8,6 +8,7 @@ use crate::config::{Config, Loaded};
 use crate::error::CliResult;
 use anyhow::{anyhow, Context};
 use auditlog_core::note::NoteVerifier;
+use auditlog_core::{AccountName, Email};
 use auditlog_server::exports::{worker, ExportSettings, Exports};
 use auditlog_server::signer::CheckpointSigner;
 use auditlog_server::{signing_key, AppState};
@@ -47,9 +48,13 @@ async fn run_on_store(config: &Config, command: Command) -> CliResult {
     let result = match command {
         Command::Serve {
             demo,
+            #[cfg(debug_assertions)]
             export_test_page_delay_ms,
         } => {
+            #[cfg(debug_assertions)]
             let page_delay = std::time::Duration::from_millis(export_test_page_delay_ms);
+            #[cfg(not(debug_assertions))]
+            let page_delay = std::time::Duration::ZERO;
             serve(
                 store.clone(),
                 config,
@@ -79,9 +84,9 @@ async fn run_on_store(config: &Config, command: Command) -> CliResult {
         Command::Account {
             command: AccountCommand::Create { name },
         } => {
-            auditlog_core::account::check_account_name(&name).map_err(|e| anyhow!(e.message))?;
+            let name = AccountName::parse(&name).map_err(|e| anyhow!(e.message))?;
             store
-                .create_account(&name)
+                .create_account(name.as_ref())
                 .await
                 .with_context(|| format!("cannot create account {name:?}"))?;
             println!("created account {name}");
@@ -117,7 +122,8 @@ async fn run_on_store(config: &Config, command: Command) -> CliResult {
                 .read_to_string(&mut password)
                 .context("cannot read the password from standard input")?;
             let password = password.trim_end_matches(['\r', '\n']);
-            let email = create_user(store.as_ref(), &account, &email, password, role).await?;
+            let email = Email::parse(&email).map_err(|e| anyhow!(e.message))?;
+            create_user(store.as_ref(), &account, &email, password, role).await?;
             println!(
                 "created {} {email} in account {}",
                 role.as_str(),

@@ -25,7 +25,7 @@ pub const CONFIG_VARIABLE: &str = "AUDITLOG_CONFIG";
 /// not reported as unknown.
 const OTHER_VARIABLES: &[&str] = &[
     CONFIG_VARIABLE,
-    // The export tests' hook, a hidden flag of `serve`.
+    // The export tests' hook, a hidden flag of `serve` in debug builds.
     "AUDITLOG_EXPORT_TEST_PAGE_DELAY_MS",
     // The browser tests name the binary with it, and it reaches the server they start.
     "AUDITLOG_BIN",

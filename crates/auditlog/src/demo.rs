@@ -5,7 +5,7 @@
 use crate::admin::{create_key, create_user, find_account};
 use crate::error::CliResult;
 use anyhow::Context;
-use auditlog_core::{FieldError, NewEvent, Taxonomy, Timestamp};
+use auditlog_core::{Email, FieldError, NewEvent, Taxonomy, Timestamp};
 use auditlog_server::tokens;
 use auditlog_store::{Role, Scope, Store, StoreError};
 use serde_json::{json, Value};
@@ -20,7 +20,8 @@ pub async fn ensure_demo(store: &dyn Store) -> CliResult {
     let account = match store.create_account(DEMO_ACCOUNT).await {
         Ok(account) => {
             let password = tokens::random_token(12);
-            create_user(store, &account, DEMO_ADMIN, &password, Role::Admin).await?;
+            let admin = Email::parse(DEMO_ADMIN).context("the demo admin's address")?;
+            create_user(store, &account, &admin, &password, Role::Admin).await?;
             let now = Timestamp::now();
             let events = demo_events(DEMO_EVENTS, now)?;
             for chunk in events.chunks(1_000) {

@@ -8,7 +8,8 @@
 //!   and the stored event with its leaf bytes; their fields are private, and
 //!   `event::builder` (`NewEventBuilder`, tests and the `test-support`
 //!   feature only) builds events by hand.
-//! - `account`: the rules of account names.
+//! - `account`: account names (`AccountName`); `email`: console users'
+//!   addresses (`Email`).
 //! - `taxonomy`: an account's event types and actions, spelled canonically.
 //! - `timestamp`: instants in microseconds, UTC.
 //! - `filter`: query filters, cursors and histogram intervals that every
@@ -28,6 +29,7 @@ pub mod account;
 pub mod bundle;
 pub mod canonical;
 pub mod checkpoint;
+pub mod email;
 pub mod error;
 pub mod error_chain;
 pub mod event;
@@ -44,6 +46,8 @@ pub mod tar;
 pub mod taxonomy;
 pub mod timestamp;
 
+pub use account::AccountName;
+pub use email::Email;
 pub use error::FieldError;
 pub use error_chain::ErrorChain;
 pub use event::{NewEvent, StoredEvent};

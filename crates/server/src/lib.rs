@@ -62,6 +62,9 @@ pub fn router(state: AppState) -> Router {
         .fallback(|| async {
             error::ApiError::not_found("no such route; see /api/v1/openapi.json")
         })
+        // Inside the timeout, so that a handler finished after its request
+        // timed out still has its failure logged; inside the request span.
+        .layer(axum::middleware::from_fn(error::log_errors))
         .layer(axum::middleware::from_fn_with_state(
             limits::timeout::RequestTimeout {
                 limit: request_timeout,

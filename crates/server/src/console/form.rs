@@ -32,6 +32,7 @@ where
                          nothing was done.",
                         BodyError::limit_text(limit)
                     ),
+                    log: None,
                 },
                 BodyError::Unreadable(e) => {
                     ConsoleError::BadRequest(format!("The form could not be read: {e}"))
@@ -46,6 +47,7 @@ where
             .map_err(|rejection| ConsoleError::Api {
                 status: rejection.status(),
                 message: rejection.body_text(),
+                log: None,
             })
     }
 }

@@ -3,7 +3,7 @@
 //! with an HTML page (or a redirect to sign-in) rather than JSON.
 
 use super::url::{encode_component, safe_next};
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorLog};
 use askama::Template;
 use auditlog_core::ErrorChain;
 use auditlog_store::StoreError;
@@ -72,8 +72,13 @@ pub enum ConsoleError {
     Csrf,
     /// Input the user can fix; the message says how.
     BadRequest(String),
-    /// An answer of the API's shared functions (such as exports), shown as a page.
-    Api { status: StatusCode, message: String },
+    /// An answer of the API's shared functions (such as exports), shown as
+    /// a page; `log` is the API error's, for `error::log_errors`.
+    Api {
+        status: StatusCode,
+        message: String,
+        log: Option<Box<ErrorLog>>,
+    },
     /// Storage is temporarily unable to answer.
     Unavailable,
     /// Anything else; logged with this reference.
@@ -97,6 +102,7 @@ pub fn timed_out(limit: &str) -> Response {
             "The server did not answer within {limit}. Try again in a few seconds; \
              what you asked for may already have been done."
         ),
+        log: None,
     }
     .into_response()
 }
@@ -115,10 +121,12 @@ impl From<StoreError> for ConsoleError {
 
 impl From<ApiError> for ConsoleError {
     fn from(e: ApiError) -> Self {
-        // Internal failures were logged with a reference that the message repeats.
+        // An internal failure's log (with the reference that the message
+        // repeats) goes on with it, to be logged once the page is answered.
         ConsoleError::Api {
             status: e.status,
             message: e.message,
+            log: e.log,
         }
     }
 }
@@ -154,15 +162,25 @@ impl IntoResponse for ConsoleError {
                 StatusCode::BAD_REQUEST,
                 MessagePage::new(None, "Bad request", message),
             ),
-            ConsoleError::Api { status, message } => (
+            ConsoleError::Api {
                 status,
-                MessagePage::new(
-                    None,
-                    status.canonical_reason().unwrap_or("Error"),
-                    message,
-                )
-                .with_link("/settings/audit-logs", "Back to the console"),
-            ),
+                message,
+                log,
+            } => {
+                let mut response = ConsoleError::page_response(
+                    status,
+                    MessagePage::new(
+                        None,
+                        status.canonical_reason().unwrap_or("Error"),
+                        message,
+                    )
+                    .with_link("/settings/audit-logs", "Back to the console"),
+                );
+                if let Some(log) = log {
+                    response.extensions_mut().insert(*log);
+                }
+                return response;
+            }
             ConsoleError::Unavailable => (
                 StatusCode::SERVICE_UNAVAILABLE,
                 MessagePage::new(
@@ -180,6 +198,12 @@ impl IntoResponse for ConsoleError {
                 ),
             ),
         };
+        ConsoleError::page_response(status, page)
+    }
+}
+
+impl ConsoleError {
+    fn page_response(status: StatusCode, page: MessagePage) -> Response {
         match page.render() {
             Ok(html) => (
                 status,
