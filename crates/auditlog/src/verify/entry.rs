@@ -104,3 +104,20 @@ pub(super) fn check_entry(
     }
     Ok(hash)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_gap_names_the_missing_seq_and_where_it_jumps() {
+        let finding = EntryFinding::Missing {
+            expected: 5,
+            found: 7,
+        };
+        assert_eq!(
+            finding.to_string(),
+            "event seq 5 is missing: seq jumps from 4 to 7 (an event was removed)"
+        );
+    }
+}
