@@ -80,7 +80,7 @@ pub(super) async fn verify_account(
         rebuild = returned;
         let rebuilt = match result {
             Ok(rebuilt) => rebuilt,
-            Err(problem) => return Ok(Outcome::Bad(problem)),
+            Err(finding) => return Ok(Outcome::Bad(finding.into_report())),
         };
         let stored = match stored {
             Ok(stored) => Some(stored),

@@ -84,13 +84,22 @@ pub(super) struct LeafColumns<'a> {
     received_at: Text<'a>,
 }
 
+/// Why a leaf is not a readable event.
+#[derive(Debug, thiserror::Error)]
+pub(super) enum UnreadableLeaf {
+    #[error(transparent)]
+    Json(#[from] serde_json::Error),
+    #[error(transparent)]
+    Time(#[from] auditlog_core::FieldError),
+}
+
 impl<'a> LeafColumns<'a> {
     /// Reads the leaf; the error says why it is not a readable event.
-    pub(super) fn parse(leaf_bytes: &'a [u8]) -> Result<Self, String> {
-        let columns: Self = serde_json::from_slice(leaf_bytes).map_err(|e| e.to_string())?;
+    pub(super) fn parse(leaf_bytes: &'a [u8]) -> Result<Self, UnreadableLeaf> {
+        let columns: Self = serde_json::from_slice(leaf_bytes)?;
         // Times that do not parse make the leaf unreadable, as they always did.
-        Timestamp::parse("time", columns.time.as_str()).map_err(|e| e.to_string())?;
-        Timestamp::parse("received_at", columns.received_at.as_str()).map_err(|e| e.to_string())?;
+        Timestamp::parse("time", columns.time.as_str())?;
+        Timestamp::parse("received_at", columns.received_at.as_str())?;
         Ok(columns)
     }
 
@@ -203,6 +212,7 @@ mod tests {
         let no_actor = text.replacen("\"actor\"", "\"actress\"", 1);
         assert!(LeafColumns::parse(no_actor.as_bytes())
             .unwrap_err()
+            .to_string()
             .contains("actor"));
     }
 }

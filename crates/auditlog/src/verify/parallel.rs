@@ -2,7 +2,7 @@
 //! thread, each run checked in order, and the first problem of the earliest
 //! run reported, so the report names the same entry a single thread would.
 
-use super::entry::check_entry;
+use super::entry::{check_entry, Finding};
 use auditlog_core::merkle::Hash;
 use auditlog_store::ScannedEvent;
 
@@ -13,9 +13,9 @@ pub(super) fn check_page(
     first_seq: u64,
     page: &[ScannedEvent],
     threads: usize,
-) -> Result<Vec<Hash>, String> {
+) -> Result<Vec<Hash>, Finding> {
     let run = page.len().div_ceil(threads.max(1)).max(1);
-    let check_run = |index: usize, events: &[ScannedEvent]| -> Result<Vec<Hash>, String> {
+    let check_run = |index: usize, events: &[ScannedEvent]| -> Result<Vec<Hash>, Finding> {
         let first = first_seq + (index * run) as u64;
         events
             .iter()
@@ -98,14 +98,16 @@ mod tests {
         events[2].columns.action = "Delete".into();
         events[10].stored_leaf_hash = vec![0; 32];
         for threads in [1, 2, 4] {
-            let problem = check_page("acme", 1, &events, threads).unwrap_err();
+            let problem = check_page("acme", 1, &events, threads)
+                .unwrap_err()
+                .into_report();
             assert!(problem.starts_with("event seq 3 "), "{threads}: {problem}");
             assert!(problem.contains("column action"), "{problem}");
         }
         // Runs start at the right seq: a page that begins at seq 5.
         let later = &page(12)[4..];
         assert_eq!(check_page("acme", 5, later, 3).unwrap().len(), 8);
-        let problem = check_page("acme", 6, later, 3).unwrap_err();
+        let problem = check_page("acme", 6, later, 3).unwrap_err().into_report();
         assert!(problem.contains("appears more than once"), "{problem}");
     }
 }
