@@ -60,7 +60,7 @@ struct TargetColumns<'a> {
 /// Why leaf bytes are not a readable event: not the JSON of one, or a time
 /// in it that is not RFC 3339.
 #[derive(Debug, thiserror::Error)]
-pub(crate) enum UnreadableLeaf {
+pub(super) enum UnreadableLeaf {
     #[error(transparent)]
     Json(#[from] serde_json::Error),
     #[error(transparent)]
