@@ -33,17 +33,23 @@ pub fn parse_filter(
         }
         let mut allowed: Vec<&str> = auditlog_core::filter::FILTER_PARAMS.to_vec();
         allowed.extend_from_slice(extra);
-        return Err(ApiError::bad_request(
-            "unknown_parameter",
-            format!(
-                "unknown query parameter {name:?}; allowed: {}",
-                allowed.join(", ")
-            ),
-        )
-        .with_details(json!({"field": name, "rule": "unknown_parameter"})));
+        return Err(unknown_parameter(name, &allowed));
     }
     filter.check()?;
     Ok((filter, rest))
+}
+
+/// The 400 for a query parameter the route does not take, naming it and the
+/// ones it does take (every read route answers it alike).
+pub fn unknown_parameter(name: &str, allowed: &[&str]) -> ApiError {
+    ApiError::bad_request(
+        "unknown_parameter",
+        format!(
+            "unknown query parameter {name:?}; allowed: {}",
+            allowed.join(", ")
+        ),
+    )
+    .with_details(json!({"field": name, "rule": "unknown_parameter"}))
 }
 
 pub fn single<'a>(rest: &'a [(String, String)], name: &str) -> Result<Option<&'a str>, ApiError> {

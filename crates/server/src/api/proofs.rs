@@ -6,6 +6,7 @@ use crate::api::path::{PathId, BAD_PATH_ID};
 use crate::api::schema::{CheckpointParams, ConsistencyParams, ConsistencyProof, InclusionProof};
 use crate::auth::ApiCaller;
 use crate::error::{ApiError, ErrorBody};
+use crate::query_params::unknown_parameter;
 use crate::signer::{CheckpointSigner, SignError};
 use crate::state::AppState;
 use auditlog_store::{tree, Scope, StoredCheckpoint};
@@ -72,14 +73,7 @@ fn numbers(
     let mut values = vec![None; allowed.len()];
     for (name, value) in pairs {
         let Some(at) = allowed.iter().position(|a| a == name) else {
-            return Err(ApiError::bad_request(
-                "unknown_parameter",
-                format!(
-                    "unknown query parameter {name:?}; allowed: {}",
-                    allowed.join(", ")
-                ),
-            )
-            .with_details(json!({"field": name, "rule": "unknown_parameter"})));
+            return Err(unknown_parameter(name, allowed));
         };
         if values[at].is_some() {
             return Err(ApiError::bad_request(
