@@ -196,35 +196,13 @@ impl TestServer {
         key: &str,
         body: &serde_json::Value,
     ) -> (u16, serde_json::Value) {
-        let response = self
-            .http
-            .post(self.url(path))
-            .bearer_auth(key)
-            .json(body)
-            .send()
-            .await
-            .unwrap();
-        let status = response.status().as_u16();
-        (
-            status,
-            response.json().await.unwrap_or(serde_json::Value::Null),
-        )
+        let request = self.http.post(self.url(path)).bearer_auth(key).json(body);
+        send(request).await
     }
 
     /// GETs `path` with `key`; returns status and parsed body.
     pub async fn get(&self, path: &str, key: &str) -> (u16, serde_json::Value) {
-        let response = self
-            .http
-            .get(self.url(path))
-            .bearer_auth(key)
-            .send()
-            .await
-            .unwrap();
-        let status = response.status().as_u16();
-        (
-            status,
-            response.json().await.unwrap_or(serde_json::Value::Null),
-        )
+        send(self.http.get(self.url(path)).bearer_auth(key)).await
     }
 
     /// SIGKILL: no chance to flush anything.
@@ -232,6 +210,17 @@ impl TestServer {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// Sends `request`; returns the status and the body as JSON (`Null` when the
+/// body is not JSON).
+async fn send(request: reqwest::RequestBuilder) -> (u16, serde_json::Value) {
+    let response = request.send().await.unwrap();
+    let status = response.status().as_u16();
+    (
+        status,
+        response.json().await.unwrap_or(serde_json::Value::Null),
+    )
 }
 
 impl Drop for TestServer {
