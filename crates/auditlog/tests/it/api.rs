@@ -305,13 +305,22 @@ async fn idempotency_both_ways() {
     // Same id and content (time left to the server both times): the original entry, 200.
     let (status, again) = server.post("/api/v1/events", &account.ingest, &event).await;
     assert_eq!(status, 200, "{again}");
-    assert_eq!(again["events"][0], first["events"][0]);
+    // The original receipt, marked as not created this time.
+    let receipt = |answer: &serde_json::Value| {
+        let r = &answer["events"][0];
+        (r["id"].clone(), r["seq"].clone(), r["hash"].clone())
+    };
+    assert_eq!(receipt(&again), receipt(&first));
+    assert_eq!(first["events"][0]["created"], true);
+    assert_eq!(again["events"][0]["created"], false);
     // In a batch beside a new event: 201, the repeat keeps its original seq.
     let batch = json!({"events": [event, {"id": "order-2", "event_type": "Test Plan", "action": "Update", "actor": {"id": "u-1"}}]});
     let (status, mixed) = server.post("/api/v1/events", &account.ingest, &batch).await;
     assert_eq!(status, 201);
     assert_eq!(mixed["events"][0]["seq"], 1);
     assert_eq!(mixed["events"][1]["seq"], 2);
+    assert_eq!(mixed["events"][0]["created"], false);
+    assert_eq!(mixed["events"][1]["created"], true);
     // Same id, different content: 409, nothing stored.
     let changed = json!({"id": "order-1", "event_type": "Test Plan", "action": "Delete", "actor": {"id": "u-1"}, "project": "P"});
     let (status, conflict) = server

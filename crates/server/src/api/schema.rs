@@ -122,6 +122,9 @@ pub struct Receipt {
     /// Lowercase hex of the event's leaf hash in the account's Merkle tree.
     #[schema(pattern = "^[0-9a-f]{64}$")]
     pub hash: String,
+    /// False when this event was already stored with the same content (an
+    /// idempotent retry): the receipt is the original one.
+    pub created: bool,
 }
 
 /// The answer to an ingest: one receipt per event, in request order.
