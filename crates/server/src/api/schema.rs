@@ -122,8 +122,8 @@ pub struct Receipt {
     /// Lowercase hex of the event's leaf hash in the account's Merkle tree.
     #[schema(pattern = "^[0-9a-f]{64}$")]
     pub hash: String,
-    /// False when this event was already stored with the same content (an
-    /// idempotent retry): the receipt is the original one.
+    /// False when this id was already stored with the same content: the
+    /// original entry's receipt, nothing new stored.
     pub created: bool,
 }
 
