@@ -326,7 +326,7 @@ fn invalid_events(bytes: &[u8]) -> Option<Vec<(usize, String)>> {
                             .map(|e| {
                                 let field = e["field"].as_str().unwrap_or("");
                                 let message = e["message"].as_str().unwrap_or("invalid");
-                                if field.is_empty() || message.starts_with(field) {
+                                if message.contains(field) {
                                     message.to_string()
                                 } else {
                                     format!("{field}: {message}")
