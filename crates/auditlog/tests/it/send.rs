@@ -466,3 +466,28 @@ async fn a_progress_bar_is_drawn_on_a_terminal_and_nothing_otherwise() {
     );
     assert!(screen.contains("stored: 1000"), "{screen}");
 }
+
+#[tokio::test]
+async fn a_refused_key_stops_the_run_with_exit_code_1() {
+    let server = TestServer::start();
+    let account = server.account("send-refused");
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("events.jsonl");
+    write_lines(
+        &file,
+        &(0..5).map(|n| event(n).to_string()).collect::<Vec<_>>(),
+    );
+    for (key, status) in [("alk_not_a_key", "401"), (account.read.as_str(), "403")] {
+        let out = send(&server.base, key, &[file.to_str().unwrap()]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{stderr}");
+        assert!(
+            stderr.contains(&format!("the server answered {status}")),
+            "{stderr}"
+        );
+        assert!(stderr.contains("run the same command again"), "{stderr}");
+        // The summary is printed all the same.
+        assert_eq!(count(&stdout(&out), "stored"), 0);
+    }
+    assert_eq!(stored_count(&server, &account).await, 0);
+}
