@@ -220,8 +220,9 @@ fn close_cell(out: &mut Vec<u8>, start: usize) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use auditlog_core::{Taxonomy, Timestamp};
-    use serde_json::json;
+    use auditlog_core::event::api_json;
+    use auditlog_core::{leaf, StoredEvent, Taxonomy};
+    use serde_json::{json, Value};
 
     fn record(event: Value, seq: u64) -> EventRecord {
         let parsed = auditlog_core::NewEvent::parse(
