@@ -37,16 +37,18 @@ pub async fn scrape_value(http: &reqwest::Client, base: &str, name: &str) -> Opt
 /// far, on average): events stored ÷ commits, from `/metrics`. Every build
 /// exposes both series; `auditlog_writer_lingers_total` only builds with
 /// the linger.
-pub async fn record_group_size(
-    base: &str,
-    case: &str,
-    recorder: &Recorder,
-) -> BenchResult<()> {
+pub async fn record_group_size(base: &str, case: &str, recorder: &Recorder) -> BenchResult<()> {
     let http = client()?;
     let stored = scrape_value(&http, base, "auditlog_events_stored_total").await;
     let commits = scrape_value(&http, base, "auditlog_writer_commit_seconds_count").await;
     if let (Some(stored), Some(commits)) = (stored, commits.filter(|c| *c > 0.0)) {
-        recorder.record("ingest", case, "auditlog", "events_per_commit", stored / commits)?;
+        recorder.record(
+            "ingest",
+            case,
+            "auditlog",
+            "events_per_commit",
+            stored / commits,
+        )?;
         recorder.record("ingest", case, "auditlog", "commits", commits)?;
     }
     if let Some(lingers) = scrape_value(&http, base, "auditlog_writer_lingers_total").await {

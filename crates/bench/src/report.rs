@@ -139,7 +139,9 @@ pub fn render(records: &[Value]) -> String {
         let per_commit = r.get("ingest", case, "auditlog", "events_per_commit");
         let lingers = r.get("ingest", case, "auditlog", "lingers");
         match (per_commit, lingers) {
-            (Some(p), Some(l)) => format!("{p:.1} events per group commit ({} lingers)", num(Some(l))),
+            (Some(p), Some(l)) => {
+                format!("{p:.1} events per group commit ({} lingers)", num(Some(l)))
+            }
             (Some(p), None) => format!("{p:.1} events per group commit"),
             _ => "group size not measured".to_string(),
         }

@@ -274,7 +274,8 @@ pub async fn run(
             .memory_kib("VmRSS")
             .ok_or("cannot read the server's VmRSS (did it exit?)")? as f64
             / 1024.0;
-        let queue_depth = crate::auditlog::scrape_value(&http, &server.base, "auditlog_writer_queue_depth").await;
+        let queue_depth =
+            crate::auditlog::scrape_value(&http, &server.base, "auditlog_writer_queue_depth").await;
         let load = load_average();
         let memory = MemoryDetail::read(server);
         let window: Vec<Outcome> = match log.lock() {

@@ -215,8 +215,12 @@ mod tests {
                 "details": {"nested": {"actor": {"id": "not this"}}, "n": 1e21},
                 "context": {"ip": "::1", "user_agent": "curl/8", "request_id": "r-1"}
             })),
-            stored(json!({"event_type": "Element", "action": "Create", "actor": {"id": "u"}, "target": {"name": "no id"}})),
-            stored(json!({"event_type": "Element", "action": "Create", "actor": {"id": "u"}, "context": {"request_id": "r"}})),
+            stored(
+                json!({"event_type": "Element", "action": "Create", "actor": {"id": "u"}, "target": {"name": "no id"}}),
+            ),
+            stored(
+                json!({"event_type": "Element", "action": "Create", "actor": {"id": "u"}, "context": {"request_id": "r"}}),
+            ),
         ];
         for event in events {
             let bytes = event.leaf_bytes();
@@ -257,7 +261,9 @@ mod tests {
 
     #[test]
     fn strings_without_escapes_are_borrowed() {
-        let event = stored(json!({"event_type": "Element", "action": "Create", "actor": {"id": "plain", "name": "a\"b"}}));
+        let event = stored(
+            json!({"event_type": "Element", "action": "Create", "actor": {"id": "plain", "name": "a\"b"}}),
+        );
         let bytes = event.leaf_bytes();
         let view = LeafView::parse(&bytes).unwrap();
         assert!(matches!(view.actor.id.0, Cow::Borrowed("plain")));

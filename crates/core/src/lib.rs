@@ -38,8 +38,8 @@ pub mod filter;
 #[cfg(any(test, feature = "fuzzing"))]
 pub mod fuzzing;
 pub mod leaf;
-pub mod leaf_view;
 pub mod leaf_v2;
+pub mod leaf_view;
 pub mod merkle;
 pub mod note;
 #[cfg(test)]

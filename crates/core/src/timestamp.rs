@@ -85,7 +85,14 @@ impl Timestamp {
         if b.len() != 27 || b[26] != b'Z' {
             return false;
         }
-        let separators = [(4, b'-'), (7, b'-'), (10, b'T'), (13, b':'), (16, b':'), (19, b'.')];
+        let separators = [
+            (4, b'-'),
+            (7, b'-'),
+            (10, b'T'),
+            (13, b':'),
+            (16, b':'),
+            (19, b'.'),
+        ];
         if separators.iter().any(|&(at, sep)| b[at] != sep) {
             return false;
         }

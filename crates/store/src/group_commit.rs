@@ -462,10 +462,7 @@ mod tests {
     }
 
     /// Sends one request and returns the task waiting for its answer.
-    fn send(
-        queue: &Arc<AppendQueue>,
-        prefix: &str,
-    ) -> tokio::task::JoinHandle<Outcome> {
+    fn send(queue: &Arc<AppendQueue>, prefix: &str) -> tokio::task::JoinHandle<Outcome> {
         let queue = queue.clone();
         let prefix = prefix.to_string();
         tokio::spawn(async move { queue.append(&account(), sample_events(1, &prefix)).await })
@@ -531,7 +528,10 @@ mod tests {
             waited >= linger && waited <= linger + Duration::from_millis(1),
             "{waited:?}"
         );
-        answer(group, Ok(vec![Ok(Vec::new()), Ok(Vec::new()), Ok(Vec::new())]));
+        answer(
+            group,
+            Ok(vec![Ok(Vec::new()), Ok(Vec::new()), Ok(Vec::new())]),
+        );
         for task in busy {
             task.await.unwrap().unwrap();
         }
@@ -573,7 +573,8 @@ mod tests {
             .map(|prefix| {
                 let queue = queue.clone();
                 let prefix = prefix.to_string();
-                runtime.spawn(async move { queue.append(&account(), sample_events(1, &prefix)).await })
+                runtime
+                    .spawn(async move { queue.append(&account(), sample_events(1, &prefix)).await })
             })
             .collect();
         let thread = std::thread::spawn(move || {

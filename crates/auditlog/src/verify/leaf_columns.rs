@@ -55,7 +55,10 @@ impl<'a> LeafColumns<'a> {
             ("project", columns.project.as_deref() == leaf.project()),
             ("app", columns.app.as_deref() == leaf.app()),
             ("version", columns.version.as_deref() == leaf.version()),
-            ("target_id", columns.target_id.as_deref() == leaf.target_id()),
+            (
+                "target_id",
+                columns.target_id.as_deref() == leaf.target_id(),
+            ),
             (
                 "received_at",
                 Some(columns.received_at) == micros(leaf.received_at()),

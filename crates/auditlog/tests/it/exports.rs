@@ -374,7 +374,8 @@ async fn exports_hold_exactly_the_reference_events_and_are_audited() {
 
 /// Events whose `details` print differently in RFC 8785 (the leaf) and in
 /// serde_json (the CSV cell): doubles, integers as doubles, member names
-/// that sort differently by UTF-16 and by bytes, escapes.
+/// that sort differently by UTF-16 and by bytes, escapes. (No U+0000:
+/// PostgreSQL's text types cannot hold it.)
 fn number_and_unicode_events(n: usize) -> Vec<Value> {
     (0..n)
         .map(|i| {
@@ -384,8 +385,8 @@ fn number_and_unicode_events(n: usize) -> Vec<Value> {
                 "event_type": "Element",
                 "action": "Update",
                 "actor": {"id": format!("u-{}", i % 3)},
-                "details": {"big": 1e21, "tiny": 1.5e-7, "f": 0.1 * i as f64, "u": u64::MAX as f64, "i": 9_007_199_254_740_992u64 - i as u64,
-                            "\u{feff}": i, "\u{1F600}": [null, true, "\u{0}\u{7f}"], "x,\"y\"": {"=a": -1}}
+                "details": {"big": 1e21, "tiny": 1.5e-7, "f": 0.1 + 0.25 * i as f64, "u": u64::MAX as f64, "i": 9_007_199_254_740_992u64 - i as u64,
+                            "\u{feff}": i, "\u{1F600}": [null, true, "\u{1}\u{7f}"], "x,\"y\"": {"=a": -1}}
             })
         })
         .collect()
@@ -403,7 +404,11 @@ async fn csv_and_json_lines_on_both_backends() {
     );
     let mut servers = vec![TestServer::start()];
     if let Some(database) = &database {
-        servers.push(TestServer::start_on_database(&database.url, scratch.path(), &[]));
+        servers.push(TestServer::start_on_database(
+            &database.url,
+            scratch.path(),
+            &[],
+        ));
     }
     for server in &servers {
         let acme = server.account("acme");
@@ -414,10 +419,20 @@ async fn csv_and_json_lines_on_both_backends() {
         let jsonl = create_export(server, &acme.read, json!({"format": "jsonl"})).await;
         let csv = completed(server, &acme.read, &csv["id"]).await;
         let expected = reference(&sent, &json!({}));
-        assert_csv_is(&fetch_file(server, &acme.read, &csv, "csv").await, &expected);
+        assert_csv_is(
+            &fetch_file(server, &acme.read, &csv, "csv").await,
+            &expected,
+        );
         let jsonl = completed(server, &acme.read, &jsonl["id"]).await;
-        let text = String::from_utf8(fetch_file(server, &acme.read, &jsonl, "jsonl").await).unwrap();
-        let lines: Vec<&str> = text.strip_suffix('\n').unwrap().split('\n').collect();
+        let text =
+            String::from_utf8(fetch_file(server, &acme.read, &jsonl, "jsonl").await).unwrap();
+        // The CSV export's own `Audit Log` event came before the JSON Lines export.
+        let lines: Vec<&str> = text
+            .strip_suffix('\n')
+            .unwrap()
+            .split('\n')
+            .filter(|line| !line.contains(r#""event_type":"Audit Log""#))
+            .collect();
         assert_eq!(lines.len(), expected.len());
         for (line, want) in lines.iter().zip(&expected) {
             let served = server

@@ -388,11 +388,16 @@ mod tests {
         let mut out = b"kept".to_vec();
         let e = write_row(ExportFormat::Csv, &rec, &mut out).unwrap_err();
         assert_eq!(e.kind(), io::ErrorKind::InvalidData);
-        assert!(e.to_string().starts_with("event seq 9 cannot be read back"), "{e}");
+        assert!(
+            e.to_string().starts_with("event seq 9 cannot be read back"),
+            "{e}"
+        );
         assert_eq!(out, b"kept", "nothing of the row is left behind");
         let good = record(tricky(), 9);
         let text = String::from_utf8(good.leaf_bytes.clone()).unwrap();
-        rec.leaf_bytes = text.replacen("\"time\":\"2026", "\"time\":\"x026", 1).into_bytes();
+        rec.leaf_bytes = text
+            .replacen("\"time\":\"2026", "\"time\":\"x026", 1)
+            .into_bytes();
         let e = write_row(ExportFormat::Csv, &rec, &mut out).unwrap_err();
         assert!(e.to_string().contains("invalid time"), "{e}");
         assert!(crate::exports::format_oracle::row(ExportFormat::Csv, &rec).is_err());
