@@ -108,11 +108,18 @@ export async function startProxy(upstream, fault) {
       res.end(JSON.stringify({ error: { code: action.code ?? "unavailable", message: "injected by the test proxy" } }));
       return;
     }
-    const answer = await fetch(upstream + req.url, {
-      method: req.method,
-      headers: { authorization: req.headers.authorization, "content-type": req.headers["content-type"] },
-      body: req.method === "GET" ? undefined : body,
-    });
+    let answer;
+    try {
+      answer = await fetch(upstream + req.url, {
+        method: req.method,
+        headers: { authorization: req.headers.authorization, "content-type": req.headers["content-type"] },
+        body: req.method === "GET" ? undefined : body,
+      });
+    } catch {
+      // The upstream dropped the connection (or is down): so does the proxy.
+      req.socket.destroy();
+      return;
+    }
     const headers = {};
     for (const name of ["content-type", "date", "retry-after"]) {
       const value = answer.headers.get(name);
