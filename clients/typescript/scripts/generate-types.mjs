@@ -5,6 +5,7 @@
 //
 //   node scripts/generate-types.mjs          write the file
 //   node scripts/generate-types.mjs --check  fail if the checked-in file differs
+//   ... --file PATH                          another file instead (the tests')
 //
 // AUDITLOG_BIN names the binary; default $CARGO_TARGET_DIR/debug/auditlog,
 // else target/debug/auditlog at the repository's root.
@@ -18,7 +19,8 @@ import openapiTS, { astToString } from "openapi-typescript";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(here, "../../..");
-const output = path.resolve(here, "../src/generated/openapi.ts");
+const fileFlag = process.argv.indexOf("--file");
+const output = fileFlag > 0 ? path.resolve(process.argv[fileFlag + 1]) : path.resolve(here, "../src/generated/openapi.ts");
 const targetDir = process.env.CARGO_TARGET_DIR ? path.resolve(root, process.env.CARGO_TARGET_DIR) : path.join(root, "target");
 const bin = process.env.AUDITLOG_BIN || path.join(targetDir, "debug/auditlog");
 

@@ -72,8 +72,9 @@ export async function eventsOf(server, project) {
 
 /**
  * An HTTP proxy on 127.0.0.1 in front of `upstream`. `fault(n, body)` decides
- * for the n-th request (0-based): `undefined` forwards it; `{status, headers}`
- * answers it with that (an error body in the SPEC shape); `"reset"` drops the
+ * for the n-th request (0-based): `undefined` forwards it; `{status, headers,
+ * code, details}` answers it with that (an error body in the SPEC shape, or
+ * `body` as given); `"reset"` drops the
  * connection; `"hang"` never answers; `"forward-then-reset"` forwards it and
  * drops the connection instead of relaying the answer. Every request is recorded in `requests`
  * (`at` in ms, the `fault` applied, the number of events and their ids).
@@ -105,7 +106,8 @@ export async function startProxy(upstream, fault) {
     }
     if (action !== undefined && action !== "forward-then-reset") {
       res.writeHead(action.status, { "content-type": "application/json", ...action.headers });
-      res.end(JSON.stringify({ error: { code: action.code ?? "unavailable", message: "injected by the test proxy" } }));
+      const error = { code: action.code ?? "unavailable", message: "injected by the test proxy", details: action.details };
+      res.end(action.body ?? JSON.stringify({ error }));
       return;
     }
     let answer;
