@@ -118,6 +118,7 @@ test("the server killed with SIGKILL and restarted while 100,000 events go throu
     const project = uniqueProject("kill");
     const failed = [];
     const rejected = [];
+    let repeated = 0;
     const client = new AuditlogClient({ url: server.base, key: keys.ingest, timeoutMs: 10_000, retry: { initialDelayMs: 50, maxDelayMs: 1_000 } });
     const batcher = client.batcher({
       maxEvents: 1000,
@@ -129,7 +130,6 @@ test("the server killed with SIGKILL and restarted while 100,000 events go throu
         if (!r.created) repeated += 1;
       },
     });
-    let repeated = 0;
     const total = 100_000;
     let killedAt;
     let restarted;
