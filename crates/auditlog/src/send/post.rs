@@ -326,7 +326,9 @@ fn invalid_events(bytes: &[u8]) -> Option<Vec<(usize, String)>> {
                             .map(|e| {
                                 let field = e["field"].as_str().unwrap_or("");
                                 let message = e["message"].as_str().unwrap_or("invalid");
-                                if field.is_empty() || message.starts_with(field) {
+                                // Messages mostly start with the field, or quote it.
+                                let quoted = format!("{field:?}");
+                                if message.starts_with(field) || message.contains(&quoted) {
                                     message.to_string()
                                 } else {
                                     format!("{field}: {message}")
@@ -467,6 +469,126 @@ mod tests {
             let full = Duration::from_millis(full);
             assert!(wait >= full / 2 && wait <= full, "retry {retry}: {wait:?}");
         }
+    }
+
+    /// A stand-in for the server on a loopback port: a batch of more than
+    /// two events is too large (413); an event with `"bad": true` is named
+    /// in a 422; otherwise every event is stored, except ids starting with
+    /// `old`, which are already present. Returns the base URL and the
+    /// number of events in each request it received.
+    async fn scripted_server() -> (String, std::sync::Arc<std::sync::Mutex<Vec<usize>>>) {
+        use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let log = seen.clone();
+        tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                let log = log.clone();
+                tokio::spawn(async move {
+                    let mut stream = BufReader::new(stream);
+                    loop {
+                        let mut length = 0;
+                        loop {
+                            let mut line = String::new();
+                            if stream.read_line(&mut line).await.unwrap_or(0) == 0 {
+                                return;
+                            }
+                            if line == "\r\n" {
+                                break;
+                            }
+                            if let Some((name, value)) = line.split_once(':') {
+                                if name.eq_ignore_ascii_case("content-length") {
+                                    length = value.trim().parse().unwrap();
+                                }
+                            }
+                        }
+                        let mut body = vec![0; length];
+                        stream.read_exact(&mut body).await.unwrap();
+                        let body: serde_json::Value = serde_json::from_slice(&body).unwrap();
+                        let events = body["events"].as_array().unwrap();
+                        log.lock().unwrap().push(events.len());
+                        let bad: Vec<serde_json::Value> = events
+                            .iter()
+                            .enumerate()
+                            .filter(|(_, e)| e["bad"] == true)
+                            .map(|(i, _)| json!({"index": i, "errors": [{"field": "bad", "rule": "r", "message": "bad is bad"}]}))
+                            .collect();
+                        let (status, answer) = if events.len() > 2 {
+                            (
+                                413,
+                                json!({"error": {"code": "too_large", "message": "too large"}}),
+                            )
+                        } else if !bad.is_empty() {
+                            (
+                                422,
+                                json!({"error": {"code": "invalid_events", "message": "invalid", "details": bad}}),
+                            )
+                        } else {
+                            let receipts: Vec<serde_json::Value> = events
+                                .iter()
+                                .map(|e| {
+                                    json!({"id": e["id"], "seq": 1, "hash": "00",
+                                    "created": !e["id"].as_str().unwrap().starts_with("old")})
+                                })
+                                .collect();
+                            (201, json!({"events": receipts}))
+                        };
+                        let answer = answer.to_string();
+                        let head = format!(
+                            "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n",
+                            answer.len()
+                        );
+                        let stream = stream.get_mut();
+                        stream.write_all(head.as_bytes()).await.unwrap();
+                        stream.write_all(answer.as_bytes()).await.unwrap();
+                    }
+                });
+            }
+        });
+        (base, seen)
+    }
+
+    #[tokio::test]
+    async fn a_batch_is_halved_on_413_and_resent_without_the_events_a_422_names() {
+        let (base, seen) = scripted_server().await;
+        let retry = RetryPolicy {
+            max_retries: 0,
+            first_delay: Duration::ZERO,
+            max_delay: Duration::ZERO,
+        };
+        let poster = Poster::new(
+            format!("{base}/api/v1/events"),
+            "alk_test",
+            retry,
+            Duration::from_secs(10),
+        )
+        .unwrap();
+        let events: Vec<Pending> = [
+            (1, r#"{"id":"a"}"#),
+            (2, r#"{"id":"old-b"}"#),
+            (3, r#"{"id":"c","bad":true}"#),
+            (4, r#"{"id":"d"}"#),
+            (5, r#"{"id":"e"}"#),
+        ]
+        .iter()
+        .map(|(line, json)| Pending {
+            line: *line,
+            json: json.as_bytes().to_vec(),
+        })
+        .collect();
+        let outcome = poster.send(events).await.unwrap();
+        assert_eq!((outcome.stored, outcome.present), (3, 1));
+        assert_eq!(
+            outcome.rejected,
+            [Rejection {
+                line: 3,
+                reason: "bad is bad".into()
+            }]
+        );
+        // 5 → 413; halves of 2 and 3: [a, old-b] stored; [c, d, e] → 413;
+        // [c] → 422 and nothing left; [d, e] stored.
+        assert_eq!(*seen.lock().unwrap(), [5, 2, 3, 1, 2]);
     }
 
     #[test]

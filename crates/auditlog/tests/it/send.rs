@@ -423,3 +423,46 @@ fn bad_arguments_are_refused_before_anything_is_sent() {
         );
     }
 }
+
+#[tokio::test]
+async fn a_progress_bar_is_drawn_on_a_terminal_and_nothing_otherwise() {
+    let server = TestServer::start();
+    let account = server.account("send-progress");
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("events.jsonl");
+    write_lines(
+        &file,
+        &(0..1_000).map(|n| event(n).to_string()).collect::<Vec<_>>(),
+    );
+    let args = ["--batch-size", "10", "--concurrency", "1"];
+    // Standard error is a pipe here: the summary only, no bar.
+    let out = send(
+        &server.base,
+        &account.ingest,
+        &[&[file.to_str().unwrap()], &args[..]].concat(),
+    );
+    assert!(out.status.success());
+    assert_eq!(String::from_utf8_lossy(&out.stderr), "");
+    assert_eq!(count(&stdout(&out), "already present"), 0);
+    // Under a pseudo-terminal (util-linux `script`), the bar and its counts appear.
+    let command = format!(
+        "{BIN} send --url {} --key {} {} {} --namespace terminal-run",
+        server.base,
+        account.ingest,
+        file.display(),
+        args.join(" ")
+    );
+    let out = Command::new("script")
+        .args(["-qec", &command, "/dev/null"])
+        .env("AUDITLOG_LOG", "warn")
+        .stdin(Stdio::null())
+        .output()
+        .expect("util-linux script runs the command under a pseudo-terminal");
+    let screen = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{screen}");
+    assert!(
+        screen.contains(" stored, ") && screen.contains('%'),
+        "{screen}"
+    );
+    assert!(screen.contains("stored: 1000"), "{screen}");
+}
