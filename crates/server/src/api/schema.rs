@@ -122,6 +122,9 @@ pub struct Receipt {
     /// Lowercase hex of the event's leaf hash in the account's Merkle tree.
     #[schema(pattern = "^[0-9a-f]{64}$")]
     pub hash: String,
+    /// False when this id was already stored with the same content: the
+    /// original entry's receipt, nothing new stored.
+    pub created: bool,
 }
 
 /// The answer to an ingest: one receipt per event, in request order.
