@@ -82,6 +82,7 @@ async fn ingest_inner(
                 id: r.id.clone(),
                 seq: r.seq,
                 hash: leaf::to_hex(&r.hash),
+                created: r.created,
             })
             .collect(),
     };

@@ -122,6 +122,8 @@ pub struct Receipt {
     /// Lowercase hex of the event's leaf hash in the account's Merkle tree.
     #[schema(pattern = "^[0-9a-f]{64}$")]
     pub hash: String,
+    /// False when the event was already stored (an idempotent repeat).
+    pub created: bool,
 }
 
 /// The answer to an ingest: one receipt per event, in request order.
