@@ -149,6 +149,11 @@ pub enum Command {
         #[arg(long)]
         key: Option<String>,
     },
+    /// Send a file of JSON Lines events (one event object per line) to a
+    /// server's API in batches; rerunning after an interruption stores
+    /// nothing twice. Exit code 0: every line stored or already present;
+    /// 2: some lines rejected (listed); 1: stopped by an error.
+    Send(Box<SendCommand>),
     /// Check an export bundle offline against a pinned verifier key.
     VerifyExport {
         /// The bundle file (.tar).
@@ -236,6 +241,36 @@ pub struct ExportCommand {
     /// The file to write; it appears only once complete.
     #[arg(short = 'o', long)]
     pub output: PathBuf,
+}
+
+/// `auditlog send`: a client of the API, so it takes no store settings.
+#[derive(Debug, Args)]
+pub struct SendCommand {
+    /// The server's base URL, such as http://127.0.0.1:8080.
+    #[arg(long, env = "AUDITLOG_URL")]
+    pub url: String,
+    /// An API key with the `ingest` scope (the variable keeps it out of the
+    /// process list).
+    #[arg(long, env = "AUDITLOG_KEY", hide_env_values = true)]
+    pub key: String,
+    /// The events, one JSON object per line; `-` reads standard input.
+    #[arg(default_value = "-")]
+    pub file: PathBuf,
+    /// What keeps the ids derived for lines without `id` apart from other
+    /// inputs' (default: the file's canonical path and the key's
+    /// fingerprint; required for standard input). Keep it the same to rerun.
+    #[arg(long)]
+    pub namespace: Option<String>,
+    /// Events per request (the API takes at most 1,000 and 10 MiB).
+    #[arg(long, default_value_t = 500, value_parser = clap::value_parser!(u16).range(1..=1000))]
+    pub batch_size: u16,
+    /// Requests in flight at once.
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub concurrency: u16,
+    /// Retries of one request (after connection errors, timeouts, 429 and
+    /// 502–504) before the run stops.
+    #[arg(long, default_value_t = 10)]
+    pub max_retries: u32,
 }
 
 #[cfg(test)]

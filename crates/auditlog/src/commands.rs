@@ -22,6 +22,8 @@ pub async fn run(cli: Cli, loaded: &Loaded) -> CliResult {
         Command::Copy { from, to } => crate::copy::run(&from, &to).await,
         // Offline: needs no store.
         Command::VerifyExport { file, key } => verify_export(&file, &key),
+        // A client of a server's API: needs no store.
+        Command::Send(command) => crate::send::run(*command).await,
         Command::Config {
             command: ConfigCommand::Example,
         } => {
@@ -80,7 +82,7 @@ async fn run_on_store(config: &Config, command: Command) -> CliResult {
             };
             crate::verify::run(store.as_ref(), verifier.as_ref()).await
         }
-        Command::VerifyExport { .. } | Command::Config { .. } => Ok(()),
+        Command::VerifyExport { .. } | Command::Config { .. } | Command::Send(_) => Ok(()),
         Command::Account {
             command: AccountCommand::Create { name },
         } => {

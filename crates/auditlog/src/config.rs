@@ -29,6 +29,9 @@ const OTHER_VARIABLES: &[&str] = &[
     "AUDITLOG_EXPORT_TEST_PAGE_DELAY_MS",
     // The browser tests name the binary with it, and it reaches the server they start.
     "AUDITLOG_BIN",
+    // `auditlog send`'s server and key.
+    "AUDITLOG_URL",
+    "AUDITLOG_KEY",
 ];
 /// The test suites' own variables (`AUDITLOG_TEST_DATABASE_URL`, …).
 const TEST_VARIABLE_PREFIX: &str = "AUDITLOG_TEST_";

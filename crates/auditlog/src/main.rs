@@ -12,6 +12,7 @@
 //! - `admin`: accounts, API keys and console users, for the commands and
 //!   the demo data; `demo`: deterministic sample data.
 //! - `export`, `verify`, `copy`: those commands.
+//! - `send`: a client of the API that loads a file of JSON Lines events.
 //! - `error`: what every command returns.
 
 mod admin;
@@ -23,6 +24,7 @@ mod copy;
 mod demo;
 mod error;
 mod export;
+mod send;
 mod verify;
 
 use config::{Config, LogFormat};
@@ -55,7 +57,12 @@ fn main() -> ExitCode {
         Err(e) => {
             // `{:#}`: the message, then each cause after a colon.
             eprintln!("error: {e:#}");
-            ExitCode::FAILURE
+            // `send` finished, but with rejected lines: not the same as stopped.
+            if e.downcast_ref::<send::LinesRejected>().is_some() {
+                ExitCode::from(2)
+            } else {
+                ExitCode::FAILURE
+            }
         }
     }
 }

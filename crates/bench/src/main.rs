@@ -9,7 +9,10 @@
 //! as the Markdown tables of BENCHMARKS.md. `bench/run-all.sh` runs them all.
 //!
 //! `soak` stands apart: a paced mixed load for ten minutes against a fresh
-//! store, sampled every 10 s (`soak.rs`, `bench/soak.sh`).
+//! store, sampled every 10 s (`soak.rs`, `bench/soak.sh`). So does `send`:
+//! `auditlog send` of the dataset as JSON Lines beside the HTTP batch ingest
+//! of the same events, then a SIGKILLed run and its rerun (`send.rs`);
+//! `jsonl` only writes that file.
 //!
 //! # Layout
 //!
@@ -18,7 +21,8 @@
 //!   binary over HTTP; `sqlite_baseline`, `postgres_baseline`: the plain
 //!   tables.
 //! - `results`: figures appended to `results.jsonl`; `report`: the Markdown
-//!   tables; `soak`: the ten-minute soak; `error`: what scenarios return.
+//!   tables; `soak`: the ten-minute soak; `send`: `auditlog send`;
+//!   `error`: what scenarios return.
 
 mod auditlog;
 mod error;
@@ -26,6 +30,7 @@ mod generator;
 mod postgres_baseline;
 mod report;
 mod results;
+mod send;
 mod server;
 mod soak;
 mod sqlite_baseline;
@@ -67,6 +72,12 @@ enum Scenario {
     /// Mixed ingest and queries from several clients for `--duration`
     /// seconds on a fresh store; fails if RSS keeps growing or requests fail.
     Soak,
+    /// `auditlog send` of the dataset (JSON Lines without ids) beside HTTP
+    /// batches of the same events into one account, then a run SIGKILLed
+    /// halfway and rerun: exactly every event once (fresh stores, removed after).
+    Send,
+    /// Writes the dataset as JSON Lines (without ids) to `<work-dir>/events.jsonl`.
+    Jsonl,
 }
 
 #[derive(Debug, Parser)]
@@ -176,9 +187,12 @@ async fn run(args: &Args) -> BenchResult<()> {
         ],
         one => vec![one],
     };
-    let needs_events = scenarios
-        .iter()
-        .any(|s| matches!(s, Scenario::Ingest | Scenario::BaselineLoad));
+    let needs_events = scenarios.iter().any(|s| {
+        matches!(
+            s,
+            Scenario::Ingest | Scenario::BaselineLoad | Scenario::Send | Scenario::Jsonl
+        )
+    });
     let dataset = Dataset::new(args.seed);
     let events: Vec<Event> = if needs_events {
         let started = Instant::now();
@@ -205,6 +219,14 @@ async fn run(args: &Args) -> BenchResult<()> {
             Scenario::Report => write_report(args)?,
             Scenario::Clean => clean(args).await?,
             Scenario::Soak => soak(args).await?,
+            Scenario::Send => {
+                send::run(&args.auditlog_bin, &args.work_dir, &events, &recorder).await?
+            }
+            Scenario::Jsonl => {
+                let path = args.work_dir.join("events.jsonl");
+                let bytes = send::write_jsonl(&events, &path)?;
+                eprintln!("wrote {} ({bytes} bytes)", path.display());
+            }
             Scenario::All => {}
         }
     }

@@ -263,7 +263,49 @@ pub fn render(records: &[Value]) -> String {
             }
         );
     }
+    render_send(&r, &mut out);
     out
+}
+
+/// `auditlog send` beside HTTP batches of the same events (the `send`
+/// scenario, when it ran).
+fn render_send(r: &Results, out: &mut String) {
+    use crate::send::{SEND_CLI, SEND_HTTP, SEND_RERUN};
+    let http = r.get("send", SEND_HTTP, "auditlog", "events_per_s");
+    if http.is_none() {
+        return;
+    }
+    let cli = r.get("send", SEND_CLI, "auditlog", "events_per_s");
+    let _ = writeln!(
+        out,
+        "\n### `auditlog send` (JSON Lines file, ids derived)\n"
+    );
+    let _ = writeln!(out, "| mode | events | events/s | ÷ HTTP batches |");
+    let _ = writeln!(out, "|---|---:|---:|---:|");
+    for (case, rate) in [(SEND_HTTP, http), (SEND_CLI, cli)] {
+        let _ = writeln!(
+            out,
+            "| {case} | {} | {} | {} |",
+            num(r.get("send", case, "auditlog", "events")),
+            num(rate),
+            ratio(rate, http)
+        );
+    }
+    let rerun = r.get("send", SEND_RERUN, "auditlog", "events_per_s");
+    let _ = writeln!(
+        out,
+        "| {SEND_RERUN} (killed at {} stored; {} found present) | {} | {} | {} |",
+        num(r.get("send", SEND_RERUN, "auditlog", "events_at_kill")),
+        num(r.get("send", SEND_RERUN, "auditlog", "already_present")),
+        num(r.get("send", SEND_RERUN, "auditlog", "events_after")),
+        num(rerun),
+        ratio(rerun, http)
+    );
+    let _ = writeln!(
+        out,
+        "\nTarget: `auditlog send` within 10 % of HTTP batches: {}.",
+        verdict(cli.zip(http).map(|(c, h)| c >= 0.9 * h))
+    );
 }
 
 fn system_name(system: &str) -> &'static str {

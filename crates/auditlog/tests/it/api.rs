@@ -305,13 +305,19 @@ async fn idempotency_both_ways() {
     // Same id and content (time left to the server both times): the original entry, 200.
     let (status, again) = server.post("/api/v1/events", &account.ingest, &event).await;
     assert_eq!(status, 200, "{again}");
-    assert_eq!(again["events"][0], first["events"][0]);
+    assert_eq!(first["events"][0]["created"], true);
+    // The original receipt, marked as not new.
+    let mut original = first["events"][0].clone();
+    original["created"] = json!(false);
+    assert_eq!(again["events"][0], original);
     // In a batch beside a new event: 201, the repeat keeps its original seq.
     let batch = json!({"events": [event, {"id": "order-2", "event_type": "Test Plan", "action": "Update", "actor": {"id": "u-1"}}]});
     let (status, mixed) = server.post("/api/v1/events", &account.ingest, &batch).await;
     assert_eq!(status, 201);
     assert_eq!(mixed["events"][0]["seq"], 1);
     assert_eq!(mixed["events"][1]["seq"], 2);
+    assert_eq!(mixed["events"][0]["created"], false);
+    assert_eq!(mixed["events"][1]["created"], true);
     // Same id, different content: 409, nothing stored.
     let changed = json!({"id": "order-1", "event_type": "Test Plan", "action": "Delete", "actor": {"id": "u-1"}, "project": "P"});
     let (status, conflict) = server

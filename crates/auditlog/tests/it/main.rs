@@ -26,4 +26,5 @@ mod postgres_copy;
 mod postgres_scale_out;
 mod postgres_verify;
 mod proofs;
+mod send;
 mod tamper;

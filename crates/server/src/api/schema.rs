@@ -122,7 +122,8 @@ pub struct Receipt {
     /// Lowercase hex of the event's leaf hash in the account's Merkle tree.
     #[schema(pattern = "^[0-9a-f]{64}$")]
     pub hash: String,
-    /// False when the event was already stored (an idempotent repeat).
+    /// False when this id was already stored with the same content: the
+    /// original entry's receipt, nothing new stored.
     pub created: bool,
 }
 
