@@ -143,7 +143,8 @@ impl BatcherBuilder {
     }
 
     /// Keeps every accepted, undelivered batch in a file in `dir` (see
-    /// the crate docs, "Spool"); only one batcher may use a directory at a time.
+    /// the crate docs, "Spool"); only one batcher may use a directory at a
+    /// time (a second one gets [`StartError::Spool`]).
     pub fn spool(mut self, dir: impl Into<PathBuf>) -> Self {
         self.spool_dir = Some(dir.into());
         self

@@ -22,6 +22,10 @@ const EXTENSION: &str = "jsonl";
 pub(crate) struct Spool {
     dir: PathBuf,
     next: u64,
+    /// Holds an exclusive lock on `dir/lock` while the spool is open, so
+    /// that two batchers never send (and remove) the same batch files. The
+    /// operating system releases it when the process dies, however it dies.
+    _lock: File,
 }
 
 /// The file of one batch.
@@ -53,6 +57,21 @@ impl Spool {
     /// Opens (creating it if needed) `dir` and reads the batches left there.
     pub fn open(dir: &Path) -> io::Result<(Self, Vec<LeftBatch>, SpoolRecovery)> {
         fs::create_dir_all(dir)?;
+        let lock = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(dir.join("lock"))?;
+        match lock.try_lock() {
+            Ok(()) => {}
+            Err(fs::TryLockError::WouldBlock) => {
+                return Err(io::Error::new(
+                    io::ErrorKind::WouldBlock,
+                    "another batcher has this spool directory open",
+                ))
+            }
+            Err(fs::TryLockError::Error(e)) => return Err(e),
+        }
         let mut numbered: Vec<(u64, PathBuf)> = Vec::new();
         for entry in fs::read_dir(dir)? {
             let path = entry?.path();
@@ -92,6 +111,7 @@ impl Spool {
             Self {
                 dir: dir.to_path_buf(),
                 next,
+                _lock: lock,
             },
             batches,
             recovery,

@@ -5,8 +5,8 @@
 
 use crate::helpers::{cli, wait_until_listening, KillOnDrop, TestServer, BIN};
 use auditlog_client::{
-    AddError, Batcher, Client, Event, FlushError, Rejection, RetryPolicy, SendError, Target,
-    VerifierKey, VerifyError, WhenFull,
+    AddError, Batcher, Client, Event, FlushError, Rejection, RetryPolicy, SendError, StartError,
+    Target, VerifierKey, VerifyError, WhenFull,
 };
 use serde_json::Value;
 use std::collections::{HashSet, VecDeque};
@@ -80,7 +80,13 @@ async fn send_returns_a_durable_receipt_that_verifies_against_the_pinned_key() {
     );
     client.send(event(2)).await.unwrap();
 
-    let pinned: VerifierKey = client.fetch_public_key().await.unwrap().parse().unwrap();
+    // Pinned out of band: from the server's key file, not from its answers.
+    let signer = auditlog_server::signing_key::load(&server.data_dir.join("signing-key")).unwrap();
+    let pinned: VerifierKey = signer.verifier().to_text().parse().unwrap();
+    assert_eq!(
+        client.fetch_public_key().await.unwrap(),
+        signer.verifier().to_text()
+    );
     let verified = client.verify_receipt(&receipt, &pinned).await.unwrap();
     assert_eq!(verified.origin, "auditlog/client-send");
     assert!(verified.tree_size >= 1);
@@ -111,7 +117,7 @@ async fn send_returns_a_durable_receipt_that_verifies_against_the_pinned_key() {
 }
 
 #[tokio::test]
-async fn a_bad_key_is_refused_without_retries() {
+async fn a_bad_key_is_refused_without_retries_and_one_bad_event_is_its_rejection() {
     let server = TestServer::start();
     let client = Client::new(&server.base, "alk_not_a_key").unwrap();
     let started = Instant::now();
@@ -121,6 +127,19 @@ async fn a_bad_key_is_refused_without_retries() {
         "{error}"
     );
     assert!(started.elapsed() < Duration::from_secs(5));
+
+    // One invalid event sent alone comes back as its rejection.
+    let account = server.account("client-one");
+    let client = Client::new(&server.base, &account.ingest).unwrap();
+    let mut invalid = event(1);
+    invalid.action = "Explode".into();
+    match client.send(invalid.clone()).await {
+        Err(SendError::Rejected(r)) => {
+            assert_eq!((r.id.as_str(), r.status), (invalid.id.as_str(), 422));
+            assert!(r.errors.iter().any(|e| e.field == "action"), "{r:?}");
+        }
+        other => panic!("expected a rejection, got {other:?}"),
+    }
 }
 
 #[tokio::test]
@@ -228,20 +247,29 @@ async fn two_invalid_events_are_reported_by_id_and_the_others_stored() {
 
 /// A proxy in front of the server that answers each request with the next
 /// scripted fault (status, `Retry-After`) until the script is empty, then
-/// forwards; it records when each request arrived.
+/// forwards; it records each request's arrival.
 struct FaultProxy {
     base: String,
-    arrivals: Arc<Mutex<Vec<(Instant, u16)>>>,
+    arrivals: Arc<Mutex<Vec<Arrival>>>,
 }
 
 /// One scripted answer: a status and its `Retry-After` seconds.
 type Fault = (u16, Option<u64>);
 
+/// A request the proxy saw: when, how many events its body held, and the
+/// status it was answered with.
+#[derive(Debug, Clone, Copy)]
+struct Arrival {
+    at: Instant,
+    events: usize,
+    status: u16,
+}
+
 #[derive(Clone)]
 struct ProxyState {
     upstream: String,
     faults: Arc<Mutex<VecDeque<Fault>>>,
-    arrivals: Arc<Mutex<Vec<(Instant, u16)>>>,
+    arrivals: Arc<Mutex<Vec<Arrival>>>,
     http: reqwest::Client,
 }
 
@@ -250,20 +278,30 @@ async fn proxy_handler(
     request: axum::extract::Request,
 ) -> axum::response::Response {
     use axum::response::IntoResponse;
-    let fault = state.faults.lock().unwrap().pop_front();
-    if let Some((status, retry_after)) = fault {
+    let at = Instant::now();
+    let (parts, body) = request.into_parts();
+    let body = axum::body::to_bytes(body, usize::MAX).await.unwrap();
+    let events = serde_json::from_slice::<Value>(&body)
+        .ok()
+        .and_then(|v| v["events"].as_array().map(Vec::len))
+        .unwrap_or(0);
+    let record = |status: u16| {
         state
             .arrivals
             .lock()
             .unwrap()
-            .push((Instant::now(), status));
-        let status = axum::http::StatusCode::from_u16(status).unwrap();
-        let code = if status.as_u16() == 429 {
-            "rate_limited"
-        } else {
-            "unavailable"
+            .push(Arrival { at, events, status });
+    };
+    let fault = state.faults.lock().unwrap().pop_front();
+    if let Some((status, retry_after)) = fault {
+        record(status);
+        let code = match status {
+            429 => "rate_limited",
+            413 => "body_too_large",
+            _ => "unavailable",
         };
         let body = format!(r#"{{"error":{{"code":"{code}","message":"injected by the test"}}}}"#);
+        let status = axum::http::StatusCode::from_u16(status).unwrap();
         let mut response = (status, [("content-type", "application/json")], body).into_response();
         if let Some(seconds) = retry_after {
             response
@@ -272,8 +310,6 @@ async fn proxy_handler(
         }
         return response;
     }
-    let (parts, body) = request.into_parts();
-    let body = axum::body::to_bytes(body, usize::MAX).await.unwrap();
     let mut forward = state
         .http
         .request(
@@ -288,23 +324,15 @@ async fn proxy_handler(
     }
     let answer = forward.send().await.unwrap();
     let status = answer.status().as_u16();
-    state
-        .arrivals
-        .lock()
-        .unwrap()
-        .push((Instant::now(), status));
+    record(status);
     let status = axum::http::StatusCode::from_u16(status).unwrap();
-    (
-        status,
-        [("content-type", "application/json")],
-        answer.bytes().await.unwrap(),
-    )
-        .into_response()
+    let body = answer.bytes().await.unwrap();
+    (status, [("content-type", "application/json")], body).into_response()
 }
 
 impl FaultProxy {
     async fn start(upstream: &str, faults: &[Fault]) -> Self {
-        let arrivals: Arc<Mutex<Vec<(Instant, u16)>>> = Arc::default();
+        let arrivals: Arc<Mutex<Vec<Arrival>>> = Arc::default();
         let state = ProxyState {
             upstream: upstream.to_string(),
             faults: Arc::new(Mutex::new(faults.iter().copied().collect())),
@@ -319,6 +347,80 @@ impl FaultProxy {
         tokio::spawn(async move { axum::serve(listener, app).await });
         Self { base, arrivals }
     }
+
+    fn arrivals(&self) -> Vec<Arrival> {
+        self.arrivals.lock().unwrap().clone()
+    }
+}
+
+#[tokio::test]
+async fn a_413_for_several_events_resends_them_in_halves() {
+    let server = TestServer::start();
+    let account = server.account("client-413");
+    let proxy = FaultProxy::start(&server.base, &[(413, None)]).await;
+    let client = Client::new(&proxy.base, &account.ingest).unwrap();
+    let events: Vec<Event> = (0..10).map(event).collect();
+    let result = client.send_batch(events.clone()).await.unwrap();
+    assert_eq!(result.receipts.len(), 10);
+    let ids: Vec<&str> = result.receipts.iter().map(|r| r.id.as_str()).collect();
+    let sent: Vec<&str> = events.iter().map(|e| e.id.as_str()).collect();
+    assert_eq!(ids, sent, "receipts in the order the events were given");
+    let seen: Vec<(usize, u16)> = proxy
+        .arrivals()
+        .iter()
+        .map(|a| (a.events, a.status))
+        .collect();
+    assert_eq!(seen, [(10, 413), (5, 201), (5, 201)]);
+}
+
+#[tokio::test]
+async fn batches_by_count_by_bytes_and_by_interval() {
+    let server = TestServer::start();
+    let account = server.account("client-batches");
+    let proxy = FaultProxy::start(&server.base, &[]).await;
+    let client = Client::new(&proxy.base, &account.ingest).unwrap();
+
+    let by_count = Batcher::builder(client.clone())
+        .max_batch_events(10)
+        .start()
+        .unwrap();
+    for n in 0..25 {
+        by_count.add(event(n)).await.unwrap();
+    }
+    by_count.flush(Duration::from_secs(30)).await.unwrap();
+    let sizes: Vec<usize> = proxy.arrivals().iter().map(|a| a.events).collect();
+    assert_eq!(sizes, [10, 10, 5], "two full batches, the rest on flush");
+
+    let one = event(100).to_json().len();
+    let by_bytes = Batcher::builder(client.clone())
+        .max_batch_bytes(3 * one + one / 2)
+        .start()
+        .unwrap();
+    for n in 100..107 {
+        by_bytes.add(event(n)).await.unwrap();
+    }
+    by_bytes.flush(Duration::from_secs(30)).await.unwrap();
+    let sizes: Vec<usize> = proxy.arrivals()[3..].iter().map(|a| a.events).collect();
+    assert_eq!(sizes, [3, 3, 1], "at most 3.5 events' bytes per batch");
+
+    let by_interval = Batcher::builder(client)
+        .flush_interval(Duration::from_millis(300))
+        .start()
+        .unwrap();
+    let started = Instant::now();
+    let pending = by_interval.add(event(200)).await.unwrap();
+    // No flush: the interval alone sends the lone event.
+    let receipt = tokio::time::timeout(Duration::from_secs(10), pending.receipt())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(receipt.created);
+    assert!(
+        started.elapsed() >= Duration::from_millis(300),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(proxy.arrivals().len(), 7);
 }
 
 #[tokio::test]
@@ -352,10 +454,10 @@ async fn backs_off_through_503_and_429_honouring_retry_after_and_loses_nothing()
     for p in pending {
         p.receipt().await.unwrap();
     }
-    let arrivals = proxy.arrivals.lock().unwrap().clone();
-    let statuses: Vec<u16> = arrivals.iter().map(|(_, s)| *s).collect();
+    let arrivals = proxy.arrivals();
+    let statuses: Vec<u16> = arrivals.iter().map(|a| a.status).collect();
     assert_eq!(statuses, [503, 503, 503, 429, 503, 429, 201]);
-    let gaps: Vec<Duration> = arrivals.windows(2).map(|w| w[1].0 - w[0].0).collect();
+    let gaps: Vec<Duration> = arrivals.windows(2).map(|w| w[1].at - w[0].at).collect();
     // Without Retry-After: at least half of 100, 200, 400 ms (equal jitter),
     // and half of 3.2 s for the sixth failure in a row; with it: its second.
     let floors_ms = [50, 100, 200, 1_000, 1_000, 1_600];
@@ -653,8 +755,17 @@ async fn spool_survives_a_client_process_kill() {
     assert_eq!(batcher.stats().delivered, 250);
     let expected: HashSet<String> = ids.into_iter().collect();
     assert_eq!(stored_ids(&server.base, &account.read).await, expected);
-    let left: Vec<_> = std::fs::read_dir(spool.path()).unwrap().collect();
+    let left: Vec<_> = std::fs::read_dir(spool.path())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "jsonl"))
+        .collect();
     assert!(left.is_empty(), "delivered batches leave no file: {left:?}");
+    // While this batcher holds the spool, no other may take it.
+    let second = Batcher::builder(Client::new(&server.base, &account.ingest).unwrap())
+        .spool(spool.path())
+        .start();
+    assert!(matches!(second, Err(StartError::Spool { .. })));
 }
 
 #[tokio::test]
