@@ -404,10 +404,14 @@ async fn csv_and_json_lines_on_both_backends() {
     );
     let mut servers = vec![TestServer::start()];
     if let Some(database) = &database {
+        // Without a data directory the export files and the signing key
+        // would land in the working directory.
+        let export_dir = scratch.path().join("exports").display().to_string();
+        let key_file = scratch.path().join("signing-key").display().to_string();
         servers.push(TestServer::start_on_database(
             &database.url,
             scratch.path(),
-            &[],
+            &["--export-dir", &export_dir, "--signing-key-file", &key_file],
         ));
     }
     for server in &servers {
