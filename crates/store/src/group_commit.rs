@@ -9,9 +9,12 @@
 //! commit are still on their way back; every commit dirties about the same
 //! index pages however few events it carries. So when the next group's
 //! first request was already waiting as the previous commit ended (another
-//! request arrived during it: the writer is busy), the receiver waits up to
-//! [`DEFAULT_LINGER`] for more before it starts the transaction. A request
-//! that finds the writer idle never waits: it starts a group at once.
+//! request arrived during it: the writer is busy), the receiver waits for
+//! more before it starts the transaction: a quarter of the previous
+//! commit's time, at most [`DEFAULT_LINGER`]. So the wait scales with what
+//! a commit costs on this disk (microseconds on a fast one) and adds at
+//! most a quarter to a commit's latency. A request that finds the writer
+//! idle never waits: it starts a group at once.
 //!
 //! The queue records its depth, each group's commit latency and size, the
 //! lingers taken and the failed groups through the `metrics` facade, under
@@ -30,10 +33,13 @@ use tokio::sync::{mpsc, oneshot};
 pub const QUEUE_DEPTH: usize = 4_096;
 /// Largest number of events one transaction gathers; bounds commit latency.
 pub const MAX_GROUP_EVENTS: usize = 20_000;
-/// How long a busy writer waits for more requests before it commits a
-/// group: a fraction of one commit's fsync (milliseconds on most disks),
-/// long enough for clients answered by the previous commit to send again.
-pub const DEFAULT_LINGER: Duration = Duration::from_micros(500);
+/// The longest a busy writer waits for more requests before it commits a
+/// group (it waits [`LINGER_SHARE`] of the previous commit's time, up to
+/// this): long enough for clients answered by the previous commit to send
+/// again, even on a loaded machine whose commits take tens of milliseconds.
+pub const DEFAULT_LINGER: Duration = Duration::from_micros(4_000);
+/// The share of the previous commit's time that a busy writer waits.
+pub const LINGER_SHARE: u32 = 4;
 /// How often the blocking receiver looks at the queue while it lingers.
 const LINGER_POLL: Duration = Duration::from_micros(50);
 
@@ -115,6 +121,10 @@ pub struct GroupReceiver {
     /// previous commit for a request to arrive during.
     started: bool,
     lingers: u64,
+    /// When the last group was handed out: the next call is after its
+    /// commit, so the time between is what a commit costs.
+    last_group: Option<Instant>,
+    last_group_async: Option<tokio::time::Instant>,
 }
 
 /// Requests written in one transaction. Derefs to the requests, so that a
@@ -138,7 +148,7 @@ impl AppendQueue {
         Self::with_linger(DEFAULT_LINGER)
     }
 
-    /// A queue whose busy receiver waits up to `linger` for more requests
+    /// A queue whose busy receiver waits at most `linger` for more requests
     /// (zero: never).
     pub fn with_linger(linger: Duration) -> (Self, GroupReceiver) {
         let (sender, receiver) = mpsc::channel(QUEUE_DEPTH);
@@ -151,6 +161,8 @@ impl AppendQueue {
                 linger,
                 started: false,
                 lingers: 0,
+                last_group: None,
+                last_group_async: None,
             },
         )
     }
@@ -244,10 +256,12 @@ impl GroupReceiver {
             }
         };
         let open = group.drain(&mut self.receiver);
-        if open && self.lingers_for(busy, &group) {
+        let commit = self.last_group.map(|at| at.elapsed()).unwrap_or_default();
+        let linger = self.linger_after(commit);
+        if open && self.lingers_for(busy, linger, &group) {
             // No timed wait on a tokio channel from a plain thread: look
             // again every LINGER_POLL (the writer thread has nothing else to do).
-            let deadline = Instant::now() + self.linger;
+            let deadline = Instant::now() + linger;
             while !group.full() {
                 let now = Instant::now();
                 if now >= deadline {
@@ -259,6 +273,7 @@ impl GroupReceiver {
                 }
             }
         }
+        self.last_group = Some(Instant::now());
         Some(group.finish())
     }
 
@@ -274,8 +289,13 @@ impl GroupReceiver {
             }
         };
         let open = group.drain(&mut self.receiver);
-        if open && self.lingers_for(busy, &group) {
-            let deadline = tokio::time::Instant::now() + self.linger;
+        let commit = self
+            .last_group_async
+            .map(|at| at.elapsed())
+            .unwrap_or_default();
+        let linger = self.linger_after(commit);
+        if open && self.lingers_for(busy, linger, &group) {
+            let deadline = tokio::time::Instant::now() + linger;
             while !group.full() {
                 match tokio::time::timeout_at(deadline, self.receiver.recv()).await {
                     Ok(Some(next)) => {
@@ -288,6 +308,7 @@ impl GroupReceiver {
                 }
             }
         }
+        self.last_group_async = Some(tokio::time::Instant::now());
         Some(group.finish())
     }
 
@@ -310,9 +331,14 @@ impl GroupReceiver {
         (Gathering::new(first), busy)
     }
 
+    /// How long to wait after a commit that took `commit`.
+    fn linger_after(&self, commit: Duration) -> Duration {
+        (commit / LINGER_SHARE).min(self.linger)
+    }
+
     /// Whether to wait for more: only a busy writer, with room in the group.
-    fn lingers_for(&mut self, busy: bool, group: &Gathering) -> bool {
-        let linger = busy && !self.linger.is_zero() && !group.full();
+    fn lingers_for(&mut self, busy: bool, linger: Duration, group: &Gathering) -> bool {
+        let linger = busy && !linger.is_zero() && !group.full();
         if linger {
             self.lingers += 1;
             metrics::counter!(LINGERS_METRIC).increment(1);
@@ -512,6 +538,8 @@ mod tests {
         // request that comes during the wait joins their group.
         let busy = [send(&queue, "c"), send(&queue, "d")];
         settle().await;
+        // The previous group's commit took 40 ms: a quarter is more than the 5 ms cap.
+        tokio::time::advance(Duration::from_millis(40)).await;
         let late = {
             let queue = queue.clone();
             tokio::spawn(async move {
