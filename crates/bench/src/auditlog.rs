@@ -17,6 +17,46 @@ pub fn client() -> BenchResult<reqwest::Client> {
         .build()?)
 }
 
+/// The value of an unlabelled series in `/metrics` (a gauge, a counter or a
+/// histogram's `_count` / `_sum`), if the server exposes it.
+pub async fn scrape_value(http: &reqwest::Client, base: &str, name: &str) -> Option<f64> {
+    let text = http
+        .get(format!("{base}/metrics"))
+        .send()
+        .await
+        .ok()?
+        .text()
+        .await
+        .ok()?;
+    text.lines()
+        .find_map(|line| line.strip_prefix(name)?.strip_prefix(' '))
+        .and_then(|value| value.trim().parse().ok())
+}
+
+/// Records how many events each group commit of the server carried (so
+/// far, on average): events stored ÷ commits, from `/metrics`. Every build
+/// exposes both series; `auditlog_writer_lingers_total` only builds with
+/// the linger.
+pub async fn record_group_size(base: &str, case: &str, recorder: &Recorder) -> BenchResult<()> {
+    let http = client()?;
+    let stored = scrape_value(&http, base, "auditlog_events_stored_total").await;
+    let commits = scrape_value(&http, base, "auditlog_writer_commit_seconds_count").await;
+    if let (Some(stored), Some(commits)) = (stored, commits.filter(|c| *c > 0.0)) {
+        recorder.record(
+            "ingest",
+            case,
+            "auditlog",
+            "events_per_commit",
+            stored / commits,
+        )?;
+        recorder.record("ingest", case, "auditlog", "commits", commits)?;
+    }
+    if let Some(lingers) = scrape_value(&http, base, "auditlog_writer_lingers_total").await {
+        recorder.record("ingest", case, "auditlog", "lingers", lingers)?;
+    }
+    Ok(())
+}
+
 /// The request bodies for `events`: per account, in order, `batch` events
 /// per body (`batch == 1` sends bare event objects).
 pub fn bodies(events: &[Event], batch: usize) -> Vec<(usize, Vec<u8>)> {

@@ -309,6 +309,7 @@ async fn ingest(args: &Args, events: &[Event], recorder: &Recorder) -> BenchResu
         "peak_rss_mib",
         server.memory_kib("VmHWM").unwrap_or(0) as f64 / 1024.0,
     )?;
+    auditlog::record_group_size(&server.base, INGEST_BATCH, recorder).await?;
     server.stop()?;
     std::fs::write(
         args.work_dir.join("manifest.json"),
@@ -337,6 +338,7 @@ async fn ingest(args: &Args, events: &[Event], recorder: &Recorder) -> BenchResu
         "events_per_s",
         rate(single.len(), elapsed),
     )?;
+    auditlog::record_group_size(&server.base, INGEST_SINGLE, recorder).await?;
     server.stop()?;
     std::fs::remove_dir_all(&dir)?;
     Ok(())

@@ -135,6 +135,23 @@ pub fn render(records: &[Value]) -> String {
             );
         }
     }
+    let group = |case: &str| {
+        let per_commit = r.get("ingest", case, "auditlog", "events_per_commit");
+        let lingers = r.get("ingest", case, "auditlog", "lingers");
+        match (per_commit, lingers) {
+            (Some(p), Some(l)) => {
+                format!("{p:.1} events per group commit ({} lingers)", num(Some(l)))
+            }
+            (Some(p), None) => format!("{p:.1} events per group commit"),
+            _ => "group size not measured".to_string(),
+        }
+    };
+    let _ = writeln!(
+        out,
+        "\nAuditlog's group commits: batches {}; one per request {}.",
+        group(INGEST_BATCH),
+        group(INGEST_SINGLE)
+    );
     let _ = writeln!(
         out,
         "\nTargets: batches {} (≥ 100,000/s), one per request {} (≥ 20,000/s).\n",

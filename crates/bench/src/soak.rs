@@ -274,7 +274,8 @@ pub async fn run(
             .memory_kib("VmRSS")
             .ok_or("cannot read the server's VmRSS (did it exit?)")? as f64
             / 1024.0;
-        let queue_depth = scrape_gauge(&http, &server.base, "auditlog_writer_queue_depth").await;
+        let queue_depth =
+            crate::auditlog::scrape_value(&http, &server.base, "auditlog_writer_queue_depth").await;
         let load = load_average();
         let memory = MemoryDetail::read(server);
         let window: Vec<Outcome> = match log.lock() {
@@ -497,21 +498,6 @@ async fn query_client(
                 .and_then(|page| page["next_cursor"].as_str().map(str::to_string));
         }
     }
-}
-
-/// The value of an unlabelled gauge in `/metrics`, if the server exposes it.
-async fn scrape_gauge(http: &reqwest::Client, base: &str, name: &str) -> Option<f64> {
-    let text = http
-        .get(format!("{base}/metrics"))
-        .send()
-        .await
-        .ok()?
-        .text()
-        .await
-        .ok()?;
-    text.lines()
-        .find_map(|line| line.strip_prefix(name)?.strip_prefix(' '))
-        .and_then(|value| value.trim().parse().ok())
 }
 
 /// Requests, errors, p50 and p99 (ms) of one operation's outcomes.

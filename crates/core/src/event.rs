@@ -691,12 +691,18 @@ pub enum LeafError {
 /// Splicing instead of re-serialising serves the bytes exactly as hashed.
 pub fn api_json(leaf_bytes: &[u8], leaf_hash: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(leaf_bytes.len() + 80);
+    write_api_json(leaf_bytes, leaf_hash, &mut out);
+    out
+}
+
+/// [`api_json`] appended to `out`: what JSON Lines exports write per event,
+/// with no buffer of its own.
+pub fn write_api_json(leaf_bytes: &[u8], leaf_hash: &[u8], out: &mut Vec<u8>) {
     let body = leaf_bytes.strip_suffix(b"}").unwrap_or(leaf_bytes);
     out.extend_from_slice(body);
     out.extend_from_slice(b",\"hash\":\"");
-    out.extend_from_slice(leaf::to_hex(leaf_hash).as_bytes());
+    leaf::write_hex(leaf_hash, out);
     out.extend_from_slice(b"\"}");
-    out
 }
 
 #[cfg(test)]

@@ -16,7 +16,8 @@
 //!   backend translates, with the reference `matches`.
 //! - `canonical`, `leaf`: the canonical JSON encoding that fixes an event's
 //!   leaf bytes, and the Merkle leaf hash; `leaf_v2`: leaves that commit to
-//!   personal values instead of holding them.
+//!   personal values instead of holding them; `leaf_view`: a borrowed read
+//!   of version 1 leaf bytes (no JSON tree), for `verify` and exports.
 //! - `merkle`: the RFC 9162 tree over stored hashes (roots and proofs).
 //! - `note`, `checkpoint`: signed notes and the C2SP checkpoints they carry.
 //! - `bundle`, `tar`: offline-verifiable export bundles, in a minimal tar.
@@ -38,6 +39,7 @@ pub mod filter;
 pub mod fuzzing;
 pub mod leaf;
 pub mod leaf_v2;
+pub mod leaf_view;
 pub mod merkle;
 pub mod note;
 #[cfg(test)]

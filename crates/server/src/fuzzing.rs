@@ -10,6 +10,7 @@
 use crate::console::url::with_query;
 use crate::error::ApiError;
 use crate::exports::format::{csv_cell, write_header, write_row, CSV_COLUMNS};
+use crate::exports::format_oracle;
 use crate::query_params::{filter_pairs, parse_limit, parse_page_params};
 use auditlog_core::event::api_json;
 use auditlog_core::filter::MAX_LIMIT;
@@ -202,6 +203,28 @@ pub fn check_csv_input(input: &[u8]) {
         .collect();
     check_csv_rows(&events, &records);
     check_jsonl_rows(&records);
+    check_rows_match_the_oracle(&records);
+}
+
+/// Each row, CSV and JSON Lines, is byte for byte what the previous writer
+/// (`format_oracle`: a `StoredEvent` and a `String` per cell) wrote.
+pub fn check_rows_match_the_oracle(records: &[EventRecord]) {
+    for format in [ExportFormat::Csv, ExportFormat::Jsonl] {
+        for record in records {
+            let mut row = b"before".to_vec();
+            write_row(format, record, &mut row)
+                .unwrap_or_else(|e| panic!("an accepted event cannot be exported: {e}"));
+            let oracle = format_oracle::row(format, record)
+                .unwrap_or_else(|e| panic!("the oracle cannot export an accepted event: {e}"));
+            assert!(
+                row[6..] == oracle[..],
+                "{format:?} row of seq {} differs from the previous writer's:\n{}\n{}",
+                record.seq,
+                String::from_utf8_lossy(&row[6..]),
+                String::from_utf8_lossy(&oracle),
+            );
+        }
+    }
 }
 
 fn check_one_cell(text: &str) {

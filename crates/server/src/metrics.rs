@@ -17,7 +17,8 @@ use crate::signer::CheckpointSigner;
 use auditlog_core::ErrorChain;
 use auditlog_core::Timestamp;
 use auditlog_store::group_commit::{
-    COMMIT_FAILURES_METRIC, COMMIT_SECONDS_BUCKETS, COMMIT_SECONDS_METRIC, QUEUE_DEPTH_METRIC,
+    COMMIT_FAILURES_METRIC, COMMIT_SECONDS_BUCKETS, COMMIT_SECONDS_METRIC, GROUP_EVENTS_BUCKETS,
+    GROUP_EVENTS_METRIC, LINGERS_METRIC, QUEUE_DEPTH_METRIC,
 };
 use auditlog_store::{ExportStatus, Store};
 use axum::extract::{MatchedPath, Request};
@@ -186,6 +187,9 @@ fn builder() -> PrometheusBuilder {
         .and_then(|b| b.set_buckets_for_metric(buckets(INGEST_BATCH_EVENTS), &BATCH_EVENTS_BUCKETS))
         .and_then(|b| {
             b.set_buckets_for_metric(buckets(COMMIT_SECONDS_METRIC), &COMMIT_SECONDS_BUCKETS)
+        })
+        .and_then(|b| {
+            b.set_buckets_for_metric(buckets(GROUP_EVENTS_METRIC), &GROUP_EVENTS_BUCKETS)
         });
     match with_buckets {
         Ok(builder) => builder,
@@ -227,6 +231,11 @@ fn describe_and_register() {
         COMMIT_FAILURES_METRIC,
         "Group commits that failed (every request in the group answered 503, nothing stored)."
     );
+    describe_histogram!(GROUP_EVENTS_METRIC, "Events per group commit.");
+    describe_counter!(
+        LINGERS_METRIC,
+        "Group commits for which the busy writer waited (at most the linger) for more requests."
+    );
     describe_histogram!(
         REQUEST_SECONDS,
         "Time to answer a request (until the response head), by route template, method and status class."
@@ -244,6 +253,7 @@ fn describe_and_register() {
         EVENTS_STORED,
         EVENTS_REPEATED,
         COMMIT_FAILURES_METRIC,
+        LINGERS_METRIC,
     ] {
         counter!(name).increment(0);
     }
@@ -253,6 +263,7 @@ fn describe_and_register() {
     // Registering a histogram shows it with empty buckets until the first sample.
     let _ = histogram!(INGEST_BATCH_EVENTS);
     let _ = histogram!(COMMIT_SECONDS_METRIC);
+    let _ = histogram!(GROUP_EVENTS_METRIC);
     gauge!(QUEUE_DEPTH_METRIC).increment(0.0);
 }
 
@@ -460,6 +471,7 @@ mod tests {
             ingest_accepted(10, 8);
             ingest_accepted(1, 1);
             histogram!(COMMIT_SECONDS_METRIC).record(0.004);
+            histogram!(GROUP_EVENTS_METRIC).record(64.0);
         });
         assert_has(
             &lines,
@@ -478,6 +490,11 @@ mod tests {
                 r#"auditlog_writer_commit_seconds_bucket{le="0.0025"} 0"#,
                 r#"auditlog_writer_commit_seconds_bucket{le="0.005"} 1"#,
                 "auditlog_writer_commit_seconds_count 1",
+                "# TYPE auditlog_writer_group_events histogram",
+                r#"auditlog_writer_group_events_bucket{le="32"} 0"#,
+                r#"auditlog_writer_group_events_bucket{le="64"} 1"#,
+                "auditlog_writer_group_events_sum 64",
+                "auditlog_writer_lingers_total 0",
             ],
         );
         assert!(

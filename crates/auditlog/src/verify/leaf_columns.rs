@@ -1,62 +1,13 @@
 //! The members of a leaf that the store also keeps in indexed columns, read
-//! with a borrowed parse: strings point into the leaf bytes (copied only when
-//! they hold escapes), and `details`, `context` and the rest are skipped
-//! without building anything. Reading a whole JSON tree per leaf was what
-//! bounded `verify` (BENCHMARKS.md: malloc and `Value` ~45 % of the profile).
+//! with the borrowed parse of `auditlog_core::leaf_view` (strings point into
+//! the leaf bytes, nothing else is built). Reading a whole JSON tree per leaf
+//! was what bounded `verify` (BENCHMARKS.md: malloc and `Value` ~45 % of the
+//! profile).
 
+use auditlog_core::leaf_view::LeafView;
 use auditlog_core::{FieldError, Timestamp};
 use auditlog_store::IndexedColumns;
-use serde::de::{Deserializer, Visitor};
-use serde::Deserialize;
-use std::borrow::Cow;
 
-/// A JSON string, borrowed from the leaf bytes when it has no escapes.
-/// (serde borrows a bare `Cow<str>` field, but not one inside an `Option`.)
-#[derive(Debug)]
-struct Text<'a>(Cow<'a, str>);
-
-impl<'de: 'a, 'a> Deserialize<'de> for Text<'a> {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct TextVisitor;
-        impl<'de> Visitor<'de> for TextVisitor {
-            type Value = Cow<'de, str>;
-            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-                f.write_str("a string")
-            }
-            fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Self::Value, E> {
-                Ok(Cow::Borrowed(v))
-            }
-            fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
-                Ok(Cow::Owned(v.to_string()))
-            }
-        }
-        deserializer.deserialize_str(TextVisitor).map(Text)
-    }
-}
-
-impl Text<'_> {
-    fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-fn opt<'t>(text: &'t Option<Text<'_>>) -> Option<&'t str> {
-    text.as_ref().map(Text::as_str)
-}
-
-#[derive(Debug, Deserialize)]
-struct ActorColumns<'a> {
-    #[serde(borrow)]
-    id: Text<'a>,
-}
-
-#[derive(Debug, Deserialize)]
-struct TargetColumns<'a> {
-    #[serde(borrow, default)]
-    id: Option<Text<'a>>,
-}
-
-/// A version 1 leaf's indexed members (unknown members are skipped).
 /// Why leaf bytes are not a readable event: not the JSON of one, or a time
 /// in it that is not RFC 3339.
 #[derive(Debug, thiserror::Error)]
@@ -67,74 +18,50 @@ pub(super) enum UnreadableLeaf {
     Time(#[from] FieldError),
 }
 
-#[derive(Debug, Deserialize)]
-pub(super) struct LeafColumns<'a> {
-    #[serde(borrow)]
-    account: Text<'a>,
-    seq: u64,
-    #[serde(borrow)]
-    id: Text<'a>,
-    #[serde(borrow)]
-    time: Text<'a>,
-    #[serde(borrow)]
-    event_type: Text<'a>,
-    #[serde(borrow)]
-    action: Text<'a>,
-    #[serde(borrow)]
-    actor: ActorColumns<'a>,
-    #[serde(borrow, default)]
-    project: Option<Text<'a>>,
-    #[serde(borrow, default)]
-    app: Option<Text<'a>>,
-    #[serde(borrow, default)]
-    version: Option<Text<'a>>,
-    #[serde(borrow, default)]
-    target: Option<TargetColumns<'a>>,
-    #[serde(borrow)]
-    received_at: Text<'a>,
-}
+/// A version 1 leaf's indexed members (unknown members are skipped).
+#[derive(Debug)]
+pub(super) struct LeafColumns<'a>(LeafView<'a>);
 
 impl<'a> LeafColumns<'a> {
     /// Reads the leaf; the error says why it is not a readable event.
     pub(super) fn parse(leaf_bytes: &'a [u8]) -> Result<Self, UnreadableLeaf> {
-        let columns: Self = serde_json::from_slice(leaf_bytes)?;
+        let view = LeafView::parse(leaf_bytes)?;
         // Times that do not parse make the leaf unreadable, as they always did.
-        Timestamp::parse("time", columns.time.as_str())?;
-        Timestamp::parse("received_at", columns.received_at.as_str())?;
-        Ok(columns)
+        Timestamp::parse("time", view.time())?;
+        Timestamp::parse("received_at", view.received_at())?;
+        Ok(Self(view))
     }
 
     pub(super) fn account(&self) -> &str {
-        self.account.as_str()
+        self.0.account()
     }
 
     pub(super) fn seq(&self) -> u64 {
-        self.seq
+        self.0.seq()
     }
 
     /// The first column (in `IndexedColumns::first_difference`'s order) that
     /// does not hold what the leaf says.
     pub(super) fn first_difference(&self, columns: &IndexedColumns) -> Option<&'static str> {
-        let micros = |text: &Text<'_>| {
-            Timestamp::parse("", text.as_str())
-                .map(Timestamp::micros)
-                .ok()
-        };
-        let target_id = self.target.as_ref().and_then(|t| opt(&t.id));
+        let leaf = &self.0;
+        let micros = |text: &str| Timestamp::parse("", text).map(Timestamp::micros).ok();
         let checks: [(&'static str, bool); 11] = [
-            ("seq", columns.seq == self.seq),
-            ("event_id", columns.event_id == self.id.as_str()),
-            ("time", Some(columns.time) == micros(&self.time)),
-            ("event_type", columns.event_type == self.event_type.as_str()),
-            ("action", columns.action == self.action.as_str()),
-            ("actor_id", columns.actor_id == self.actor.id.as_str()),
-            ("project", columns.project.as_deref() == opt(&self.project)),
-            ("app", columns.app.as_deref() == opt(&self.app)),
-            ("version", columns.version.as_deref() == opt(&self.version)),
-            ("target_id", columns.target_id.as_deref() == target_id),
+            ("seq", columns.seq == leaf.seq()),
+            ("event_id", columns.event_id == leaf.id()),
+            ("time", Some(columns.time) == micros(leaf.time())),
+            ("event_type", columns.event_type == leaf.event_type()),
+            ("action", columns.action == leaf.action()),
+            ("actor_id", columns.actor_id == leaf.actor_id()),
+            ("project", columns.project.as_deref() == leaf.project()),
+            ("app", columns.app.as_deref() == leaf.app()),
+            ("version", columns.version.as_deref() == leaf.version()),
+            (
+                "target_id",
+                columns.target_id.as_deref() == leaf.target_id(),
+            ),
             (
                 "received_at",
-                Some(columns.received_at) == micros(&self.received_at),
+                Some(columns.received_at) == micros(leaf.received_at()),
             ),
         ];
         checks.iter().find(|(_, same)| !same).map(|(name, _)| *name)

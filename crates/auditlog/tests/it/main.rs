@@ -13,6 +13,7 @@ mod helpers;
 
 mod api;
 mod cli;
+mod client;
 mod config;
 mod console;
 mod demo;

@@ -3,7 +3,10 @@
 //! first, bounded by the `seq` at creation) and an [`ExportWriter`] appends
 //! each page to a temporary file, optionally gzip-compressed, hashing what it
 //! writes; `finish` syncs it and renames it into place. The worker and the
-//! `auditlog export` command share both.
+//! `auditlog export` command share both. [`write_all`] reads the next page
+//! while the current one is formatted on a blocking thread, so that the
+//! store's read and the formatting each have a core; at most two pages are
+//! in memory.
 
 use crate::exports::error::ExportError;
 use crate::exports::format;
@@ -112,6 +115,9 @@ enum Sink {
 pub struct ExportWriter {
     format: ExportFormat,
     sink: Sink,
+    /// One page of rows, formatted before it goes to the sink in one write;
+    /// kept between pages so that its allocation is reused.
+    page: Vec<u8>,
     rows: u64,
     temp_path: PathBuf,
     final_path: PathBuf,
@@ -141,6 +147,7 @@ impl ExportWriter {
         let mut writer = Self {
             format,
             sink,
+            page: Vec::new(),
             rows: 0,
             temp_path,
             final_path,
@@ -168,11 +175,15 @@ impl ExportWriter {
 
     pub fn write_page(&mut self, records: &[EventRecord]) -> io::Result<()> {
         let format = self.format;
-        for record in records {
-            let mut out = self.out();
-            format::write_row(format, record, &mut out)?;
-            self.rows += 1;
-        }
+        let mut page = std::mem::take(&mut self.page);
+        page.clear();
+        let written = records
+            .iter()
+            .try_for_each(|record| format::write_row(format, record, &mut page))
+            .and_then(|()| self.out().write_all(&page));
+        self.page = page;
+        written?;
+        self.rows += records.len() as u64;
         Ok(())
     }
 
@@ -233,8 +244,9 @@ where
     F: FnMut(u64) -> Fut,
     Fut: std::future::Future<Output = bool>,
 {
+    let mut next = walk.next_page(reader).await;
     loop {
-        let page = match walk.next_page(reader).await {
+        let page = match next {
             Ok(Some(page)) => page,
             Ok(None) => break,
             Err(e) => {
@@ -244,22 +256,27 @@ where
                 return Err(ExportError::ReadEvents(e));
             }
         };
-        writer = tokio::task::spawn_blocking(move || match writer.write_page(&page) {
-            Ok(()) => Ok(writer),
-            Err(cause) => {
-                let path = writer.temp_path.clone();
-                writer.abandon();
-                Err(ExportError::Write { path, cause })
-            }
-        })
-        .await
-        .map_err(ExportError::Task)??;
+        let format = tokio::task::spawn_blocking(move || {
+            let written = writer.write_page(&page);
+            (writer, written)
+        });
+        let (formatted, following) = tokio::join!(format, walk.next_page(reader));
+        let (formatted, written) = formatted.map_err(ExportError::Task)?;
+        writer = formatted;
+        if let Err(cause) = written {
+            let path = writer.temp_path.clone();
+            tokio::task::spawn_blocking(move || writer.abandon())
+                .await
+                .ok();
+            return Err(ExportError::Write { path, cause });
+        }
         if !after_page(writer.rows()).await {
             tokio::task::spawn_blocking(move || writer.abandon())
                 .await
                 .ok();
             return Ok(None);
         }
+        next = following;
     }
     let final_path = writer.final_path.clone();
     tokio::task::spawn_blocking(move || {

@@ -2,11 +2,19 @@
 //! (RFC 4180, the column order, `details` as compact JSON, cells that a
 //! spreadsheet would run as a formula neutralised with a leading `'`), or
 //! JSON Lines with each event exactly as the API returns it.
+//!
+//! Rows are written straight into the caller's buffer from a borrowed read
+//! of the leaf bytes (`auditlog_core::leaf_view`): no JSON tree and no
+//! `String` per cell, which is what bounded exports (BENCHMARKS.md). The
+//! previous writer, which read each leaf into a `StoredEvent`, is kept as
+//! the oracle of the tests (`format_oracle`).
 
-use auditlog_core::event::api_json;
-use auditlog_core::{leaf, StoredEvent};
+use crate::exports::details_json;
+use auditlog_core::event::write_api_json;
+use auditlog_core::leaf::write_hex;
+use auditlog_core::leaf_view::LeafView;
+use auditlog_core::{FieldError, Timestamp};
 use auditlog_store::{EventRecord, ExportFormat};
-use serde_json::Value;
 use std::io::{self, Write};
 
 /// The CSV columns, in order.
@@ -37,9 +45,15 @@ const CSV_LINE_END: &[u8] = b"\r\n";
 pub fn write_header(format: ExportFormat, out: &mut impl Write) -> io::Result<()> {
     match format {
         ExportFormat::Csv => {
-            let cells: Vec<String> = CSV_COLUMNS.iter().map(|c| csv_cell(c)).collect();
-            out.write_all(cells.join(",").as_bytes())?;
-            out.write_all(CSV_LINE_END)
+            let mut line = Vec::new();
+            for (i, column) in CSV_COLUMNS.iter().enumerate() {
+                if i > 0 {
+                    line.push(b',');
+                }
+                write_cell(column, &mut line);
+            }
+            line.extend_from_slice(CSV_LINE_END);
+            out.write_all(&line)
         }
         ExportFormat::Jsonl => Ok(()),
         ExportFormat::Bundle => Err(not_row_based()),
@@ -55,91 +69,160 @@ fn not_row_based() -> io::Error {
     )
 }
 
-/// Writes one stored event as one row.
-pub fn write_row(
-    format: ExportFormat,
-    record: &EventRecord,
-    out: &mut impl Write,
-) -> io::Result<()> {
+/// Why a stored event cannot be written as a CSV row: its leaf bytes are
+/// not the JSON of a stored event, or a time in them is not RFC 3339.
+#[derive(Debug, thiserror::Error)]
+enum UnreadableLeaf {
+    #[error("leaf bytes are not a stored event: {0}")]
+    Json(#[from] serde_json::Error),
+    #[error("leaf holds an invalid time: {0}")]
+    Time(#[from] FieldError),
+}
+
+/// Appends one stored event as one row to `out` (nothing on error).
+pub fn write_row(format: ExportFormat, record: &EventRecord, out: &mut Vec<u8>) -> io::Result<()> {
     match format {
         ExportFormat::Jsonl => {
-            out.write_all(&api_json(&record.leaf_bytes, &record.leaf_hash))?;
-            out.write_all(b"\n")
+            write_api_json(&record.leaf_bytes, &record.leaf_hash, out);
+            out.push(b'\n');
+            Ok(())
         }
         ExportFormat::Bundle => Err(not_row_based()),
         ExportFormat::Csv => {
-            let stored = StoredEvent::from_leaf_bytes(&record.leaf_bytes).map_err(|e| {
+            let start = out.len();
+            write_csv_row(record, out).map_err(|e| {
+                out.truncate(start);
                 io::Error::new(
                     io::ErrorKind::InvalidData,
                     format!("event seq {} cannot be read back: {e}", record.seq),
                 )
-            })?;
-            let cells = csv_values(&stored, &leaf::to_hex(&record.leaf_hash));
-            let line: Vec<String> = cells.iter().map(|c| csv_cell(c)).collect();
-            out.write_all(line.join(",").as_bytes())?;
-            out.write_all(CSV_LINE_END)
+            })
         }
     }
 }
 
-/// The raw values of one event in [`CSV_COLUMNS`] order, before quoting.
-pub fn csv_values(stored: &StoredEvent, hash_hex: &str) -> [String; 17] {
-    let e = stored.event();
-    let text = |v: Option<&str>| v.unwrap_or_default().to_string();
-    let actor = e.actor();
-    let target = e.target();
-    let context = e.context();
-    let details = e
-        .details()
-        .map(|d| Value::Object(d.clone()).to_string())
-        .unwrap_or_default();
-    [
-        e.time().to_rfc3339(),
-        stored.seq().to_string(),
-        e.event_type().to_string(),
-        e.action().to_string(),
-        text(e.project()),
-        text(e.app()),
-        text(e.version()),
-        actor.id.clone(),
-        text(actor.name.as_deref()),
-        text(actor.email.as_deref()),
-        text(target.and_then(|t| t.id.as_deref())),
-        text(target.and_then(|t| t.name.as_deref())),
-        details,
-        text(context.and_then(|c| c.ip.as_deref())),
-        text(context.and_then(|c| c.user_agent.as_deref())),
-        e.id().to_string(),
-        hash_hex.to_string(),
-    ]
+/// The cells in [`CSV_COLUMNS`] order, each written in place.
+fn write_csv_row(record: &EventRecord, out: &mut Vec<u8>) -> Result<(), UnreadableLeaf> {
+    let leaf = LeafView::parse(&record.leaf_bytes)?;
+    // Stored times are canonical text, copied as they are; anything else is
+    // read and printed as the API would (or refused, as before).
+    if !Timestamp::is_canonical_text(leaf.received_at()) {
+        Timestamp::parse("received_at", leaf.received_at())?;
+    }
+    if Timestamp::is_canonical_text(leaf.time()) {
+        write_cell(leaf.time(), out);
+    } else {
+        write_cell(&Timestamp::parse("time", leaf.time())?.to_rfc3339(), out);
+    }
+    out.push(b',');
+    // Writing into a Vec cannot fail; digits need no quoting.
+    let _ = write!(out, "{}", leaf.seq());
+    let cells = [
+        Some(leaf.event_type()),
+        Some(leaf.action()),
+        leaf.project(),
+        leaf.app(),
+        leaf.version(),
+        Some(leaf.actor_id()),
+        leaf.actor_name(),
+        leaf.actor_email(),
+        leaf.target_id(),
+        leaf.target_name(),
+    ];
+    for cell in cells {
+        out.push(b',');
+        write_cell(cell.unwrap_or_default(), out);
+    }
+    out.push(b',');
+    // `details` is an object in every stored event; anything else is an
+    // empty cell, as it always was.
+    if let Some(raw) = leaf.details_json().filter(|raw| raw.starts_with('{')) {
+        let start = out.len();
+        details_json::write_compact(raw, out)?;
+        close_cell(out, start);
+    }
+    for cell in [leaf.ip(), leaf.user_agent(), Some(leaf.id())] {
+        out.push(b',');
+        write_cell(cell.unwrap_or_default(), out);
+    }
+    out.push(b',');
+    write_hex(&record.leaf_hash, out);
+    out.extend_from_slice(CSV_LINE_END);
+    Ok(())
 }
 
 /// One CSV cell: neutralised against formula injection, then quoted as
 /// RFC 4180 requires when it holds a comma, a quote or a line break.
 pub fn csv_cell(value: &str) -> String {
-    let value = neutralise(value);
-    if value.contains([',', '"', '\r', '\n']) {
-        format!("\"{}\"", value.replace('"', "\"\""))
-    } else {
-        value.into_owned()
-    }
+    let mut out = Vec::with_capacity(value.len() + 2);
+    write_cell(value, &mut out);
+    String::from_utf8(out).unwrap_or_default()
 }
 
-/// Spreadsheets run a cell that starts with one of these as a formula
-/// (OWASP "CSV injection"); a leading `'` makes them show it as text.
-fn neutralise(value: &str) -> std::borrow::Cow<'_, str> {
-    if value.starts_with(['=', '+', '-', '@', '\t', '\r']) {
-        format!("'{value}").into()
-    } else {
-        value.into()
+/// Appends `value` to `out` as one CSV cell.
+fn write_cell(value: &str, out: &mut Vec<u8>) {
+    let start = out.len();
+    out.extend_from_slice(value.as_bytes());
+    close_cell(out, start);
+}
+
+/// Turns the raw text of a cell, already at `out[start..]`, into the cell:
+/// spreadsheets run a cell that starts with `=`, `+`, `-`, `@`, tab or
+/// carriage return as a formula (OWASP "CSV injection"), so a leading `'`
+/// makes them show it as text; a comma, a quote or a line break makes it
+/// quoted, with quotes doubled. Done in place, from the end, so that the
+/// common cell (nothing to change) costs one scan.
+fn close_cell(out: &mut Vec<u8>, start: usize) {
+    let cell = &out[start..];
+    let neutralise = matches!(
+        cell.first(),
+        Some(b'=' | b'+' | b'-' | b'@' | b'\t' | b'\r')
+    );
+    let mut quotes = 0;
+    let mut special = false;
+    for b in cell {
+        match b {
+            b'"' => quotes += 1,
+            b',' | b'\r' | b'\n' => special = true,
+            _ => {}
+        }
+    }
+    let quote = special || quotes > 0;
+    if !neutralise && !quote {
+        return;
+    }
+    let end = out.len();
+    let grow = usize::from(neutralise) + if quote { 2 + quotes } else { 0 };
+    out.resize(end + grow, 0);
+    let mut write = out.len();
+    let mut put = |out: &mut Vec<u8>, b: u8| {
+        write -= 1;
+        out[write] = b;
+    };
+    if quote {
+        put(out, b'"');
+    }
+    for read in (start..end).rev() {
+        let b = out[read];
+        put(out, b);
+        if quote && b == b'"' {
+            put(out, b'"');
+        }
+    }
+    if neutralise {
+        put(out, b'\'');
+    }
+    if quote {
+        put(out, b'"');
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use auditlog_core::{Taxonomy, Timestamp};
-    use serde_json::json;
+    use auditlog_core::event::api_json;
+    use auditlog_core::{leaf, StoredEvent, Taxonomy};
+    use serde_json::{json, Value};
 
     fn record(event: Value, seq: u64) -> EventRecord {
         let parsed = auditlog_core::NewEvent::parse(
@@ -250,6 +333,74 @@ mod tests {
             &out[..out.len() - 1],
             &api_json(&rec.leaf_bytes, &rec.leaf_hash)[..]
         );
+    }
+
+    /// Rows of the new writer against the previous one's (`format_oracle`),
+    /// byte for byte, on events chosen to hit every special case.
+    #[test]
+    fn rows_are_byte_identical_to_the_previous_writer() {
+        let events = [
+            tricky(),
+            // Missing optional members, and an empty `target` and `context`.
+            json!({"event_type": "Authentication", "action": "Login", "actor": {"id": "u1"}}),
+            json!({"event_type": "Element", "action": "Create", "actor": {"id": "u1", "email": "a@b.c"},
+                   "target": {"name": "only a name"}, "context": {"request_id": "r-1"}}),
+            // Numbers that RFC 8785 and serde_json print differently, and -0.
+            json!({"event_type": "Element", "action": "Update", "actor": {"id": "u1"},
+                   "details": {"big": 1e21, "tiny": 1e-7, "f": 0.1, "g": 4.35, "u": 18446744073709551615u64,
+                               "beyond_2_53": 9007199254740993i64, "neg": -42, "zero": -0.0, "one": 1.0,
+                               "list": [1.5e300, -2e-300, 123456789012345678u64]}}),
+            // Member names RFC 8785 sorts differently (UTF-16) from serde_json (bytes),
+            // escapes in names and values, control characters, unicode everywhere.
+            json!({"event_type": "Element", "action": "Update", "actor": {"id": "ü-\u{1F600}", "name": "\u{2028}line"},
+                   "project": "日本", "target": {"id": "@x", "name": "\u{feff}bom"},
+                   "details": {"\u{feff}": 1, "\u{1F600}": 2, "a\"b": {"\u{fffd}": "\u{0}\u{1f}\u{7f}", "\u{10000}": [null, true]},
+                               "x,y": "=1+1", "empty": {}, "list": []},
+                   "context": {"ip": "::1", "user_agent": "-agent, \"quoted\"\r\n"}}),
+            // Every cell that needs neutralising or quoting, and a cell of only a quote.
+            json!({"id": "-1", "time": "2026-11-25T14:03:07Z", "event_type": "Test Case", "action": "Delete",
+                   "actor": {"id": "\"", "name": "\r", "email": "\t"}, "project": "=", "app": "+", "version": "@",
+                   "target": {"id": ",", "name": "\n"}, "details": {}}),
+        ];
+        for (i, event) in events.into_iter().enumerate() {
+            let rec = record(event, i as u64 + 1);
+            for format in [ExportFormat::Csv, ExportFormat::Jsonl] {
+                let mut out = Vec::new();
+                write_row(format, &rec, &mut out).unwrap();
+                let oracle = crate::exports::format_oracle::row(format, &rec).unwrap();
+                assert_eq!(
+                    String::from_utf8(out).unwrap(),
+                    String::from_utf8(oracle).unwrap(),
+                    "event {i}, {format:?}"
+                );
+            }
+        }
+        let mut header = Vec::new();
+        write_header(ExportFormat::Csv, &mut header).unwrap();
+        let old_header: Vec<String> = CSV_COLUMNS.iter().map(|c| c.to_string()).collect();
+        assert_eq!(header, format!("{}\r\n", old_header.join(",")).into_bytes());
+    }
+
+    #[test]
+    fn an_unreadable_leaf_is_refused_naming_its_seq() {
+        let mut rec = record(tricky(), 9);
+        rec.leaf_bytes = b"{\"seq\":9".to_vec();
+        let mut out = b"kept".to_vec();
+        let e = write_row(ExportFormat::Csv, &rec, &mut out).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::InvalidData);
+        assert!(
+            e.to_string().starts_with("event seq 9 cannot be read back"),
+            "{e}"
+        );
+        assert_eq!(out, b"kept", "nothing of the row is left behind");
+        let good = record(tricky(), 9);
+        let text = String::from_utf8(good.leaf_bytes.clone()).unwrap();
+        rec.leaf_bytes = text
+            .replacen("\"time\":\"2026", "\"time\":\"x026", 1)
+            .into_bytes();
+        let e = write_row(ExportFormat::Csv, &rec, &mut out).unwrap_err();
+        assert!(e.to_string().contains("invalid time"), "{e}");
+        assert!(crate::exports::format_oracle::row(ExportFormat::Csv, &rec).is_err());
     }
 
     #[test]

@@ -1,12 +1,17 @@
 //! Exports: the background worker (`worker`) that turns export jobs into
 //! files, the file writing it shares with `auditlog export` (`file`,
-//! `format`), the audit events of exports and downloads (`audit`), the
-//! settings (`settings`) and why an export fails (`error`).
+//! `format`, with `details_json` for the `details` cell, and
+//! `format_oracle`, the previous row writer the tests compare with), the
+//! audit events of exports and downloads (`audit`), the settings
+//! (`settings`) and why an export fails (`error`).
 
 pub mod audit;
+pub mod details_json;
 pub mod error;
 pub mod file;
 pub mod format;
+#[cfg(any(test, feature = "fuzzing"))]
+pub mod format_oracle;
 pub mod settings;
 pub mod worker;
 
