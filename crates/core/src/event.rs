@@ -260,7 +260,10 @@ impl<'o> Checker<'o, '_> {
                 None
             }
             Some(Value::String(s)) => {
-                if s.chars().count() > max {
+                if s.contains('\0') {
+                    self.errors.push(nul_error(&path));
+                    None
+                } else if s.chars().count() > max {
                     self.errors.push(FieldError::new(
                         &path,
                         "too_long",
@@ -454,7 +457,10 @@ impl NewEvent {
                 // value is exactly what the leaf bytes hold (JCS turns every
                 // number into a double).
                 let bytes = canonical::to_vec(&Value::Object(map.clone()));
-                if bytes.len() > MAX_DETAILS_BYTES {
+                if let Some(path) = nul_path("details", &Value::Object(map.clone())) {
+                    errors.push(nul_error(&path));
+                    None
+                } else if bytes.len() > MAX_DETAILS_BYTES {
                     errors.push(FieldError::new(
                         "details",
                         "too_large",
@@ -580,6 +586,38 @@ impl NewEvent {
         }
         canonical::to_vec(&Value::Object(mine.to_json_map()))
             == canonical::to_vec(&Value::Object(stored.to_json_map()))
+    }
+}
+
+/// A value may hold any character but U+0000 (NUL): PostgreSQL's text and
+/// JSON types cannot store it, so an event that one backend would take and
+/// the other refuse is refused by both, at parse, naming where it is.
+fn nul_error(path: &str) -> FieldError {
+    FieldError::new(
+        path,
+        "contains_nul",
+        format!("{path} must not contain the character U+0000 (NUL)"),
+    )
+}
+
+/// The dotted path of the first member name or string in `value` that holds
+/// U+0000, if any.
+pub(crate) fn nul_path(path: &str, value: &Value) -> Option<String> {
+    match value {
+        Value::String(s) => s.contains('\0').then(|| path.to_string()),
+        Value::Array(items) => items
+            .iter()
+            .enumerate()
+            .find_map(|(i, item)| nul_path(&format!("{path}[{i}]"), item)),
+        Value::Object(map) => map.iter().find_map(|(key, item)| {
+            let inner = format!("{path}.{key}");
+            if key.contains('\0') {
+                Some(inner)
+            } else {
+                nul_path(&inner, item)
+            }
+        }),
+        _ => None,
     }
 }
 
@@ -716,6 +754,44 @@ mod tests {
 
     fn parse(v: Value) -> Result<NewEvent, Vec<FieldError>> {
         NewEvent::parse(&v, &Taxonomy::default(), now())
+    }
+
+    #[test]
+    fn nul_is_refused_in_every_string_and_anywhere_in_details() {
+        let cases = [
+            ("/actor/id", json!("u\u{0}1"), "actor.id"),
+            ("/project", json!("P\u{0}"), "project"),
+            ("/context/user_agent", json!("\u{0}"), "context.user_agent"),
+            ("/target/name", json!("a\u{0}"), "target.name"),
+            (
+                "/details",
+                json!({"a": {"b": ["ok", "x\u{0}y"]}}),
+                "details.a.b[1]",
+            ),
+            ("/details", json!({"k\u{0}": 1}), "details.k\u{0}"),
+        ];
+        for (pointer, value, field) in cases {
+            let mut v = valid();
+            if let Some(slot) = v.pointer_mut(pointer) {
+                *slot = value;
+            } else {
+                let (parent, key) = pointer.rsplit_once('/').unwrap();
+                v.pointer_mut(parent).unwrap()[key] = value;
+            }
+            let errors = parse(v).unwrap_err();
+            assert_eq!(errors.len(), 1, "{pointer}: {errors:?}");
+            assert_eq!(errors[0].field, field);
+            assert_eq!(errors[0].rule, "contains_nul");
+            assert!(
+                errors[0].message.contains("U+0000"),
+                "{}",
+                errors[0].message
+            );
+        }
+        // Other control characters stay valid (escaped in the leaf).
+        let mut v = valid();
+        v["project"] = json!("tab\there\u{1}");
+        assert!(parse(v).is_ok());
     }
 
     fn rules(v: Value) -> Vec<(String, &'static str)> {

@@ -436,6 +436,20 @@ async fn each_bad_input_class_gets_its_status_and_the_error_shape_with_nothing_s
         "context.ip",
     );
     with(
+        "NUL in a string",
+        &|v| v["actor"]["id"] = json!("u\u{0}1"),
+        422,
+        "invalid_events",
+        "actor.id",
+    );
+    with(
+        "NUL inside details",
+        &|v| v["details"] = json!({"changes": [{"field": "title", "new": "a\u{0}b"}]}),
+        422,
+        "invalid_events",
+        "details.changes[0].new",
+    );
+    with(
         "details over 64 KiB",
         &|v| v["details"] = json!({"x": "y".repeat(66_000)}),
         422,
