@@ -123,6 +123,10 @@ impl TestServer {
 
     fn start_with(data_dir: &Path, store_args: Vec<String>, extra_args: &[&str]) -> Self {
         let mut child = Command::new(BIN)
+            // Settings left at their relative defaults (`./auditlog-data`
+            // for the signing key and exports on PostgreSQL) land in the
+            // test's own directory, never in the source tree.
+            .current_dir(data_dir)
             .args(&store_args)
             .args(["serve", "--listen", "127.0.0.1:0"])
             .args(extra_args)
