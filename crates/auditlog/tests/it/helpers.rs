@@ -111,22 +111,32 @@ impl TestServer {
     /// Starts a server on `data_dir` (which may hold an earlier server's data).
     pub fn start_on(data_dir: &Path, extra_args: &[&str]) -> Self {
         let store = vec!["--data-dir".to_string(), data_dir.display().to_string()];
-        Self::start_with(data_dir, store, extra_args)
+        // Every file-backed setting defaults to a place inside `data_dir`.
+        Self::start_with(data_dir, None, store, extra_args)
     }
 
     /// Starts a server on the PostgreSQL database at `url`; `scratch` is a
     /// directory of its own for the files the harness writes.
     pub fn start_on_database(url: &str, scratch: &Path, extra_args: &[&str]) -> Self {
         let store = vec!["--database-url".to_string(), url.to_string()];
-        Self::start_with(scratch, store, extra_args)
+        Self::start_with(scratch, Some(scratch), store, extra_args)
     }
 
-    fn start_with(data_dir: &Path, store_args: Vec<String>, extra_args: &[&str]) -> Self {
-        let mut child = Command::new(BIN)
-            // Settings left at their relative defaults (`./auditlog-data`
-            // for the signing key and exports on PostgreSQL) land in the
-            // test's own directory, never in the source tree.
-            .current_dir(data_dir)
+    /// Runs the server in `working_dir` when given, so that settings left at
+    /// their relative defaults (`./auditlog-data` for the signing key and
+    /// exports on PostgreSQL) land in the test's own directory, never in the
+    /// source tree.
+    fn start_with(
+        data_dir: &Path,
+        working_dir: Option<&Path>,
+        store_args: Vec<String>,
+        extra_args: &[&str],
+    ) -> Self {
+        let mut command = Command::new(BIN);
+        if let Some(dir) = working_dir {
+            command.current_dir(dir);
+        }
+        let mut child = command
             .args(&store_args)
             .args(["serve", "--listen", "127.0.0.1:0"])
             .args(extra_args)
