@@ -392,6 +392,48 @@ test("console in headless Chromium", { skip: !haveChromium && "chromium is not i
     }
   });
 
+  await t.test("Live adds new matching events at the top as they are stored", async () => {
+    const filters = [["event_type", "Element"]];
+    await page.goto(`${base}/settings/audit-logs?${query(filters)}`);
+    const before = await rowIds();
+    assert.ok(before.length > 0);
+    await page.check("#live-toggle");
+    await page.waitForFunction(() => /waiting/.test(document.getElementById("live-status").textContent));
+    const send = (events) => api("/api/v1/events", demo.ingest, { method: "POST", body: JSON.stringify({ events }) });
+    await send([
+      { id: "live-1", event_type: "Element", action: "Create", actor: { id: "u-live", name: "<b>Live</b>" }, target: { id: "EL-live" } },
+      { id: "live-2", event_type: "Test Case", action: "Create", actor: { id: "u-live" } },
+    ]);
+    await page.waitForSelector('table#events tbody tr[data-event-id="live-1"]');
+    assert.deepEqual(await rowIds(), ["live-1", ...before], "the new row on top, the others unchanged");
+    assert.equal(await page.locator('tr[data-event-id="live-2"]').count(), 0, "an event the filters leave out is not added");
+    const row = page.locator("table#events tbody tr").first();
+    assert.equal(await row.locator("td.user").textContent(), "<b>Live</b>", "values stay text");
+    assert.equal(await row.locator("td.user b").count(), 0);
+    const time = row.locator("time");
+    const expected = new Date(await time.getAttribute("datetime")).toLocaleString("sv-SE", { timeZone: TIME_ZONE }).replace(",", "");
+    assert.equal(await time.textContent(), expected, "the new row's time in the viewer's zone");
+    await page.screenshot({ path: path.join(SCREENSHOTS, "live.png") });
+    // Turned off: nothing more is added; a reload shows what the API answers.
+    await page.uncheck("#live-toggle");
+    await send([{ id: "live-3", event_type: "Element", action: "Delete", actor: { id: "u-live" } }]);
+    await page.waitForTimeout(500);
+    assert.equal(await page.locator('tr[data-event-id="live-3"]').count(), 0);
+    await page.reload();
+    await assertTableMatchesApi(filters, "after Live");
+
+    // From an empty page: the table appears with the first live row.
+    await page.goto(`${base}/settings/audit-logs?user=u-live-later`);
+    assert.ok(await page.isVisible("#empty-state"));
+    await page.check("#live-toggle");
+    await page.waitForFunction(() => /waiting/.test(document.getElementById("live-status").textContent));
+    await send([{ id: "live-4", event_type: "Element", action: "Create", actor: { id: "u-live-later" } }]);
+    await page.waitForSelector('table#events tbody tr[data-event-id="live-4"]');
+    assert.ok(await page.isVisible("table#events"));
+    assert.ok(await page.isHidden("#empty-state"));
+    await page.uncheck("#live-toggle");
+  });
+
   await t.test("signing out is recorded as a Logout event", async () => {
     await openFresh();
     await Promise.all([page.waitForNavigation(), page.click("#sign-out")]);

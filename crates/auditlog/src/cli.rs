@@ -154,6 +154,11 @@ pub enum Command {
     /// nothing twice. Exit code 0: every line stored or already present;
     /// 2: some lines rejected (listed); 1: stopped by an error.
     Send(Box<SendCommand>),
+    /// Print a server's new events as they are stored (the live tail,
+    /// `GET /api/v1/events/stream`), one JSON object per line or as a table,
+    /// until interrupted; a dropped connection is resumed where it stopped,
+    /// with no gap and no repeat.
+    Tail(Box<TailCommand>),
     /// Check an export bundle offline against a pinned verifier key.
     VerifyExport {
         /// The bundle file (.tar).
@@ -271,6 +276,46 @@ pub struct SendCommand {
     /// 502–504) before the run stops.
     #[arg(long, default_value_t = 10)]
     pub max_retries: u32,
+}
+
+/// `auditlog tail`: a client of the API, so it takes no store settings.
+#[derive(Debug, Args)]
+pub struct TailCommand {
+    /// The server's base URL, such as http://127.0.0.1:8080.
+    #[arg(long, env = "AUDITLOG_URL")]
+    pub url: String,
+    /// An API key with the `read` scope (the variable keeps it out of the
+    /// process list).
+    #[arg(long, env = "AUDITLOG_KEY", hide_env_values = true)]
+    pub key: String,
+    /// Start after this seq (default: with the next event stored).
+    #[arg(long)]
+    pub after_seq: Option<u64>,
+    /// `jsonl`: each event as the API returns it, one per line; `table`:
+    /// time, seq, event type, action, user, entity and project.
+    #[arg(long, default_value = "jsonl", value_parser = ["jsonl", "table"])]
+    pub format: String,
+    #[arg(long = "event-type")]
+    pub event_types: Vec<String>,
+    #[arg(long = "action")]
+    pub actions: Vec<String>,
+    /// Actor id.
+    #[arg(long = "user")]
+    pub users: Vec<String>,
+    #[arg(long = "project")]
+    pub projects: Vec<String>,
+    #[arg(long)]
+    pub app: Option<String>,
+    #[arg(long)]
+    pub version: Option<String>,
+    #[arg(long)]
+    pub target_id: Option<String>,
+    /// RFC 3339 instant, inclusive (the event's `time`).
+    #[arg(long)]
+    pub from: Option<String>,
+    /// RFC 3339 instant, inclusive (the event's `time`).
+    #[arg(long)]
+    pub to: Option<String>,
 }
 
 #[cfg(test)]

@@ -441,6 +441,23 @@ pub static SETTINGS: &[Setting] = &[
         get: |config| Some(config.limits.max_connections.to_string()),
     },
     Setting {
+        name: "max_live_streams",
+        env: "AUDITLOG_MAX_LIVE_STREAMS",
+        flag: "max-live-streams",
+        env_fallbacks: &[],
+        value_name: "N",
+        doc: "Most live tail streams (GET /api/v1/events/stream, the console's Live switch) served at once; further ones are answered 503.",
+        commands: Commands::Serve,
+        kind: Kind::Integer,
+        secret: false,
+        unset: None,
+        set: |config, value| {
+            config.limits.max_live_streams = whole_number(value, 1, 1_000_000)?;
+            Ok(())
+        },
+        get: |config| Some(config.limits.max_live_streams.to_string()),
+    },
+    Setting {
         name: "log_level",
         env: "AUDITLOG_LOG_LEVEL",
         flag: "log-level",
@@ -987,6 +1004,7 @@ mod tests {
                 "rate_limit_burst" => "9".into(),
                 "request_timeout" => "45s".into(),
                 "max_connections" => "12".into(),
+                "max_live_streams" => "7".into(),
                 "log_level" => "warn".into(),
                 "log_format" => "json".into(),
                 other => panic!("no example value for {other}; add one here"),

@@ -25,6 +25,7 @@ mod demo;
 mod error;
 mod export;
 mod send;
+mod tail;
 mod verify;
 
 use config::{Config, LogFormat};

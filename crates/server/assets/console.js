@@ -1,6 +1,7 @@
-// Auditlog console script: shows times in the viewer's time zone and converts
-// the From/To pickers between local time and UTC. The pages work without it
-// (times then stay in UTC, as the server rendered them).
+// Auditlog console script: shows times in the viewer's time zone, converts
+// the From/To pickers between local time and UTC, and runs the Live switch
+// (new rows added at the top as they are stored). The pages work without it
+// (times then stay in UTC, as the server rendered them; no Live switch).
 (function () {
   "use strict";
 
@@ -24,9 +25,9 @@
     }
   }
 
-  function localizeTimes() {
+  function localizeTimes(root) {
     var zone = zoneName();
-    document.querySelectorAll("time[datetime]").forEach(function (el) {
+    (root || document).querySelectorAll("time[datetime]").forEach(function (el) {
       var iso = el.getAttribute("datetime");
       var date = new Date(iso);
       if (isNaN(date.getTime())) return;
@@ -103,10 +104,83 @@
     });
   }
 
+  // The Live switch: an EventSource on the page's stream of new rows. Each
+  // message is {"seq", "html"}: a row the server rendered with the page's
+  // own template (values escaped there). A row already shown (stored while
+  // the page was made) is not added twice. The browser reconnects by itself
+  // with Last-Event-ID, so nothing is missed or repeated across a drop.
+  function wireLive() {
+    var toggle = document.getElementById("live-toggle");
+    var status = document.getElementById("live-status");
+    var table = document.getElementById("events");
+    if (!toggle || !table || typeof window.EventSource !== "function") {
+      var label = document.getElementById("live-switch");
+      if (label) label.hidden = true;
+      return;
+    }
+    var body = table.tBodies[0];
+    var source = null;
+    function say(text) {
+      if (status) status.textContent = text;
+    }
+    function stop(text) {
+      if (source) source.close();
+      source = null;
+      toggle.checked = false;
+      say(text);
+    }
+    function add(message) {
+      var data;
+      try {
+        data = JSON.parse(message.data);
+      } catch (e) {
+        return;
+      }
+      if (body.querySelector('tr[data-seq="' + Number(data.seq) + '"]')) return;
+      var holder = document.createElement("tbody");
+      holder.innerHTML = data.html;
+      var row = holder.firstElementChild;
+      if (!row) return;
+      localizeTimes(row);
+      row.classList.add("live-new");
+      body.insertBefore(row, body.firstChild);
+      table.hidden = false;
+      var empty = document.getElementById("empty-state");
+      if (empty) empty.hidden = true;
+      say("Live: new events appear at the top");
+    }
+    toggle.addEventListener("change", function () {
+      if (!toggle.checked) {
+        stop("");
+        return;
+      }
+      source = new EventSource(toggle.getAttribute("data-live-url"));
+      say("Live: waiting for new events");
+      source.onmessage = add;
+      source.onerror = function () {
+        // CONNECTING: the browser retries by itself; CLOSED: refused (signed
+        // out, too many streams), so the switch goes off.
+        if (source && source.readyState === EventSource.CLOSED) {
+          stop("Live stopped: reload the page to try again");
+        } else {
+          say("Live: reconnecting…");
+        }
+      };
+      source.onopen = function () {
+        say("Live: waiting for new events");
+      };
+    });
+    // Leaving the page ends the stream (and frees its place on the server).
+    window.addEventListener("pagehide", function () {
+      if (source) source.close();
+    });
+  }
+
   function start() {
     localizeTimes();
     wireFilters();
     wireDialogs();
+    wireLive();
   }
 
   if (document.readyState === "loading") {

@@ -18,6 +18,8 @@
 //! - `request_id`: an id on every answer and a span around every request.
 //! - `metrics`: Prometheus `/metrics` and the per-route latency layer.
 //! - `exports`: the background export worker and its file formats.
+//! - `live`: the live tail (Server-Sent Events of new events) for the API
+//!   and the console.
 //! - `signer`, `signing_key`: checkpoint signing and its key; `bundle`:
 //!   export bundles with proofs.
 //! - `fuzzing`, `properties`: what the fuzz targets and property tests
@@ -34,6 +36,7 @@ pub mod exports;
 pub mod fuzzing;
 pub mod key_cache;
 pub mod limits;
+pub mod live;
 pub mod metrics;
 #[cfg(test)]
 mod properties;
@@ -144,9 +147,15 @@ pub async fn serve(
     // address (`ConnectInfo<SocketAddr>`) for a tapped listener of any kind,
     // but for no other listener than a bare `TcpListener`.
     let listener = CappedListener::new(listener, &state.limits).tap_io(|_| {});
+    // Live streams never end by themselves: they are ended when the drain
+    // begins, so that they do not hold it up.
+    let live = state.live.clone();
     // The peer address is the client IP of console sign-in events and rate limits.
     let app = router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
     axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
+        .with_graceful_shutdown(async move {
+            shutdown.await;
+            live.close();
+        })
         .await
 }

@@ -35,6 +35,10 @@ pub struct Limits {
     /// Most TCP connections served at once; further ones wait to be
     /// accepted. 0 means no cap.
     pub max_connections: usize,
+    /// Most live tail streams (`GET /api/v1/events/stream` and the
+    /// console's Live switch) served at once; further ones are answered
+    /// 503 `too_many_streams`. Each holds a connection too.
+    pub max_live_streams: usize,
 }
 
 impl Default for Limits {
@@ -50,6 +54,9 @@ impl Default for Limits {
             rate_limit_burst: 20_000,
             request_timeout: Duration::from_secs(30),
             max_connections: 1_024,
+            // A quarter of the connections, so that streams never take
+            // every connection from ingest and queries.
+            max_live_streams: 256,
         }
     }
 }

@@ -1,6 +1,6 @@
 //! What every handler shares: the store (any backend, behind the traits),
-//! the export settings, the metrics, the checkpoint signer and the console's
-//! sign-in rate limiter.
+//! the export settings, the metrics, the checkpoint signer, the console's
+//! sign-in rate limiter and the live tail's streams.
 
 use crate::exports::{ExportSettings, Exports};
 use crate::key_cache::KeyCache;
@@ -27,6 +27,8 @@ pub struct AppState {
     pub limits: crate::limits::Limits,
     /// The per-API-key rate limit, built from `limits`.
     pub api_rate_limiter: Arc<crate::limits::api_rate::ApiKeyRateLimiter>,
+    /// The live tail's streams: woken by the append path, capped by `limits`.
+    pub live: crate::live::LiveTail,
 }
 
 impl AppState {
@@ -42,6 +44,7 @@ impl AppState {
             signer: None,
             limits: crate::limits::Limits::default(),
             api_rate_limiter: Arc::default(),
+            live: crate::live::LiveTail::default(),
         }
     }
 
@@ -52,6 +55,7 @@ impl AppState {
 
     pub fn with_limits(mut self, limits: crate::limits::Limits) -> Self {
         self.api_rate_limiter = Arc::new(crate::limits::api_rate::ApiKeyRateLimiter::new(&limits));
+        self.live = crate::live::LiveTail::new(&limits);
         self.limits = limits;
         self
     }

@@ -251,6 +251,28 @@ impl EventReader for PgStore {
             .map_err(pg_error)?;
         Ok(row.map(|r| r.get::<_, i64>(0) as u64).unwrap_or(0))
     }
+
+    async fn events_in_seq_range(
+        &self,
+        account: AccountId,
+        filter: &EventFilter,
+        after_seq: u64,
+        through_seq: u64,
+    ) -> Result<Vec<EventRecord>> {
+        if through_seq <= after_seq {
+            return Ok(Vec::new());
+        }
+        let mut clause = query::where_clause(account, filter);
+        clause.seq_window(after_seq, through_seq);
+        let sql = query::seq_range_sql(&clause);
+        let client = self.client().await?;
+        let statement = client.prepare_cached(&sql).await.map_err(pg_error)?;
+        let rows = client
+            .query(&statement, &clause.refs())
+            .await
+            .map_err(pg_error)?;
+        rows.iter().map(to_record).collect()
+    }
 }
 
 #[async_trait]

@@ -67,6 +67,12 @@ impl WhereClause {
         }
     }
 
+    /// Restricts to `after_seq < seq <= through_seq`.
+    pub fn seq_window(&mut self, after_seq: u64, through_seq: u64) {
+        self.push("seq", ">", Box::new(after_seq as i64));
+        self.push("seq", "<=", Box::new(through_seq as i64));
+    }
+
     /// Restricts to events after the cursor in newest-first order and no
     /// newer than the walk's snapshot.
     pub fn after_cursor(&mut self, cursor: &Cursor) {
@@ -89,6 +95,15 @@ impl WhereClause {
             .map(|p| p.as_ref() as &(dyn ToSql + Sync))
             .collect()
     }
+}
+
+/// The events of a seq window (added by [`WhereClause::seq_window`]) in seq
+/// order, read along the primary key `(account_id, seq)`.
+pub fn seq_range_sql(clause: &WhereClause) -> String {
+    format!(
+        "SELECT seq, time, leaf, leaf_hash FROM events WHERE {} ORDER BY seq",
+        clause.sql
+    )
 }
 
 /// A page query: one more row than asked (the last parameter), to know

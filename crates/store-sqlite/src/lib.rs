@@ -270,6 +270,31 @@ impl EventReader for SqliteStore {
         })
         .await
     }
+
+    async fn events_in_seq_range(
+        &self,
+        account: AccountId,
+        filter: &EventFilter,
+        after_seq: u64,
+        through_seq: u64,
+    ) -> Result<Vec<EventRecord>> {
+        if through_seq <= after_seq {
+            return Ok(Vec::new());
+        }
+        let filter = filter.clone();
+        self.with_conn(move |conn| {
+            let mut clause = query::where_clause(account, &filter);
+            clause.seq_window(after_seq, through_seq);
+            let sql = query::seq_range_sql(&clause);
+            let mut stmt = conn.prepare_cached(&sql).map_err(sql_error)?;
+            let rows = stmt
+                .query_map(rusqlite::params_from_iter(clause.params), event_record)
+                .map_err(sql_error)?;
+            rows.map(|row| row.map_err(sql_error).and_then(to_record))
+                .collect()
+        })
+        .await
+    }
 }
 
 #[async_trait]

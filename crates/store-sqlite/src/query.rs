@@ -65,6 +65,12 @@ impl WhereClause {
         }
     }
 
+    /// Restricts to `after_seq < seq <= through_seq`.
+    pub fn seq_window(&mut self, after_seq: u64, through_seq: u64) {
+        self.push("seq > ?", Value::Integer(after_seq as i64));
+        self.push("seq <= ?", Value::Integer(through_seq as i64));
+    }
+
     /// Restricts to events after the cursor in newest-first order and no
     /// newer than the walk's snapshot.
     pub fn after_cursor(&mut self, cursor: &Cursor) {
@@ -73,6 +79,17 @@ impl WhereClause {
         self.params.push(Value::Integer(cursor.seq as i64));
         self.params.push(Value::Integer(cursor.snapshot_seq as i64));
     }
+}
+
+/// The events of a seq window in seq order. The window (`seq > ? AND seq <=
+/// ?`, added by [`WhereClause::seq_window`]) bounds the work, so the query is
+/// told to walk `(account_id, seq)` rather than a filter column's index,
+/// which could hold the whole log's matches before the window.
+pub fn seq_range_sql(clause: &WhereClause) -> String {
+    format!(
+        "SELECT seq, time, leaf, leaf_hash FROM events INDEXED BY events_by_seq WHERE {} ORDER BY seq",
+        clause.sql
+    )
 }
 
 /// A page query: one more row than asked, to know whether another page follows.

@@ -411,6 +411,19 @@ pub trait EventReader: Send + Sync {
 
     /// The account's highest `seq` (its tree size), 0 when empty.
     async fn last_seq(&self, account: AccountId) -> Result<u64>;
+
+    /// The events with `after_seq < seq <= through_seq` that match
+    /// `filter`, in seq order: how the live tail reads the log, one bounded
+    /// window of seqs at a time, never the whole log. The caller takes
+    /// `through_seq` from [`last_seq`](Self::last_seq), so every seq in the
+    /// window is committed and the window's answer is final.
+    async fn events_in_seq_range(
+        &self,
+        account: AccountId,
+        filter: &EventFilter,
+        after_seq: u64,
+        through_seq: u64,
+    ) -> Result<Vec<EventRecord>>;
 }
 
 /// Accounts, API keys and console users.

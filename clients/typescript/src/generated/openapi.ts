@@ -55,6 +55,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/events/stream": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * New events as they are stored, oldest first, for as long as the client
+         *     stays connected.
+         */
+        get: operations["stream_events"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/events/{id}": {
         parameters: {
             query?: never;
@@ -359,6 +379,14 @@ export interface components {
             /** @description Pass as `cursor` for the next page; `null` on the last page. */
             next_cursor?: string | null;
         };
+        /**
+         * @description The live tail's answer: Server-Sent Events. Each event is one message,
+         *     `id: <seq>` then `data: <the event's JSON, as the API returns it>`; a
+         *     comment line `: keep-alive` comes at least every 15 s while no event does.
+         * @example id: 42
+         *     data: {"seq":42,"event_type":"Test Case",…}
+         */
+        EventStream: string;
         /** @description An export (SPEC.md "Exports"). */
         Export: {
             /** Format: date-time */
@@ -1041,6 +1069,106 @@ export interface operations {
             /** @description The storage is temporarily unavailable; nothing was stored, retry later */
             503: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    stream_events: {
+        parameters: {
+            query?: {
+                /** @description Event type (repeatable), matched case-insensitively. */
+                event_type?: string[];
+                /** @description Action (repeatable), matched case-insensitively. */
+                action?: string[];
+                /** @description Actor id (repeatable). */
+                user?: string[];
+                /** @description Project (repeatable). */
+                project?: string[];
+                app?: string;
+                version?: string;
+                /** @description The entity's id: its activity history. */
+                target_id?: string;
+                /** @description RFC 3339; events at or after it. */
+                from?: string;
+                /** @description RFC 3339; events at or before it (not before `from`). */
+                to?: string;
+                /** @description Start after this seq. Without it and without `Last-Event-ID`, the stream starts with the next event stored. */
+                after_seq?: number;
+            };
+            header?: {
+                /** @description The `id` of the last message received, as an `EventSource` sends it when it reconnects: the stream resumes right after it, with no gap and no repeat. Wins over `after_seq`. */
+                "Last-Event-ID"?: number | null;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Server-Sent Events: one message per matching event, in seq order, `id: <seq>` and `data: <the event as the API returns it>`; a `: keep-alive` comment at least every 15 s. The stream ends only when the client or the server (shutting down) closes it. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/event-stream": components["schemas"]["EventStream"];
+                };
+            };
+            /** @description An unknown parameter, a bad filter value, or an `after_seq` / `Last-Event-ID` that is not a seq; `details` names it */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No API key, a malformed `Authorization` header, or an unknown key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The key lacks the scope this route needs */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description This API key sent too many requests, or the account already has 32 live streams open on this server (`too_many_streams`); retry after `Retry-After` seconds */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before the next request */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description An unexpected failure; `message` holds a reference for the operator */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description This server already serves its maximum of live streams (`too_many_streams`, setting `max_live_streams`), or the storage is unavailable; retry after `Retry-After` seconds */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {

@@ -68,6 +68,9 @@ async fn ingest_inner(
     let now = Timestamp::now();
     let events = parse_all(&raw_events, &caller.account.taxonomy, now)?;
     let receipts = state.store.append(&caller.account, events).await?;
+    if let Some(last) = receipts.iter().map(|r| r.seq).max() {
+        state.live.appended(caller.account.id, last);
+    }
     let created = receipts.iter().filter(|r| r.created).count();
     crate::metrics::ingest_accepted(receipts.len(), created);
     let status = if created > 0 {
@@ -168,13 +171,19 @@ fn raw_json(status: StatusCode, body: Vec<u8>) -> Response {
     (status, [(header::CONTENT_TYPE, "application/json")], body).into_response()
 }
 
+/// A stored event as the API serves it, wherever it serves one (pages, one
+/// event, the live tail).
+pub fn event_json(record: &EventRecord) -> Vec<u8> {
+    api_json(&record.leaf_bytes, &record.leaf_hash)
+}
+
 fn events_array(out: &mut Vec<u8>, events: &[EventRecord]) {
     out.push(b'[');
     for (i, e) in events.iter().enumerate() {
         if i > 0 {
             out.push(b',');
         }
-        out.extend_from_slice(&api_json(&e.leaf_bytes, &e.leaf_hash));
+        out.extend_from_slice(&event_json(e));
     }
     out.push(b']');
 }
@@ -241,7 +250,7 @@ pub async fn get_one(
         .await?
         .ok_or_else(|| ApiError::not_found(format!("no event with id {id:?} in this account")))?;
     let mut out = b"{\"event\":".to_vec();
-    out.extend_from_slice(&api_json(&record.leaf_bytes, &record.leaf_hash));
+    out.extend_from_slice(&event_json(&record));
     out.push(b'}');
     Ok(raw_json(StatusCode::OK, out))
 }

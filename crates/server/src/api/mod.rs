@@ -3,6 +3,7 @@
 pub mod body;
 pub mod events;
 pub mod exports;
+pub mod live;
 pub mod openapi;
 pub mod ops;
 pub mod path;
@@ -20,6 +21,7 @@ pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/api/v1/events", get(events::query).post(events::ingest))
         .route("/api/v1/events/histogram", get(events::histogram))
+        .route("/api/v1/events/stream", get(live::stream))
         .route("/api/v1/events/{id}", get(events::get_one))
         .route("/api/v1/events/{id}/proof", get(proofs::event_proof))
         .route("/api/v1/public-key", get(proofs::public_key))

@@ -7,7 +7,7 @@
 //! `tests/it/openapi.rs` fails when a route has no description.
 
 use crate::api::schema;
-use crate::api::{events, exports, ops, proofs};
+use crate::api::{events, exports, live, ops, proofs};
 use crate::error::ErrorBody;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
@@ -36,6 +36,7 @@ pub const BEARER: &str = "bearer";
         events::query,
         events::get_one,
         events::histogram,
+        live::stream,
         proofs::event_proof,
         proofs::public_key,
         proofs::checkpoint,

@@ -280,6 +280,13 @@ impl From<auditlog_core::Interval> for IntervalName {
     }
 }
 
+/// The live tail's answer: Server-Sent Events. Each event is one message,
+/// `id: <seq>` then `data: <the event's JSON, as the API returns it>`; a
+/// comment line `: keep-alive` comes at least every 15 s while no event does.
+#[derive(Debug, ToSchema)]
+#[schema(value_type = String, example = "id: 42\ndata: {\"seq\":42,\"event_type\":\"Test Case\",…}\n\n")]
+pub struct EventStream(pub String);
+
 /// The histogram's own parameter.
 #[derive(Debug, IntoParams)]
 #[into_params(parameter_in = Query)]

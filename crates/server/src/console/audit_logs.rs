@@ -22,6 +22,8 @@ use axum::http::StatusCode;
 use axum::response::Response;
 
 pub const PATH: &str = "/settings/audit-logs";
+/// The Live switch's Server-Sent Events (`console::live`).
+pub const LIVE_PATH: &str = "/settings/audit-logs/live";
 /// Rows per page.
 const PAGE_SIZE: usize = 50;
 /// How many earlier pages the Newer link can walk back through.
@@ -70,30 +72,52 @@ struct AuditLogsPage {
     export_href: String,
     /// Just back from starting an export.
     export_started: bool,
+    /// The Live switch's stream (first page only): new events for these
+    /// filters after the highest seq when the page was made.
+    live_href: Option<String>,
 }
 
 impl AuditLogsPage {
     fn history_href(&self, target_id: &str) -> String {
-        with_query(PATH, &[("target_id".into(), target_id.into())])
+        history_href(target_id)
     }
 
     fn user_href(&self, actor_id: &str) -> String {
-        with_query(PATH, &[("user".into(), actor_id.into())])
+        user_href(actor_id)
     }
 }
 
+/// An entity's activity history (the row template's link).
+pub(super) fn history_href(target_id: &str) -> String {
+    with_query(PATH, &[("target_id".into(), target_id.into())])
+}
+
+/// A user's activity (the row template's link).
+pub(super) fn user_href(actor_id: &str) -> String {
+    with_query(PATH, &[("user".into(), actor_id.into())])
+}
+
+/// The Live switch's stream of new rows for `filter` after seq `after`.
+fn live_href(filter: &EventFilter, after: u64) -> String {
+    let mut pairs = filter_pairs(filter);
+    pairs.push(("after_seq".into(), after.to_string()));
+    with_query(LIVE_PATH, &pairs)
+}
+
 /// What the URL asked for, split into the filter and the paging state.
-struct Request {
+pub(super) struct Request {
     filter_pairs: Vec<(String, String)>,
     cursor: Option<String>,
     back: Vec<String>,
     export_started: bool,
+    /// Where the Live stream starts (its own parameter, not a filter).
+    pub(super) after_seq: Option<String>,
 }
 
 /// Empty values are "no filter" (forms send every field); `from_local` and
 /// `to_local` are the pickers' values when no script converted them, read
 /// as UTC, and take precedence over the hidden `from`/`to` they replace.
-fn split_request(pairs: Vec<(String, String)>) -> Request {
+pub(super) fn split_request(pairs: Vec<(String, String)>) -> Request {
     let local_given = |name: &str| pairs.iter().any(|(n, _)| n == name);
     let (from_local, to_local) = (local_given("from_local"), local_given("to_local"));
     let mut request = Request {
@@ -101,6 +125,7 @@ fn split_request(pairs: Vec<(String, String)>) -> Request {
         cursor: None,
         back: Vec::new(),
         export_started: false,
+        after_seq: None,
     };
     for (name, value) in pairs {
         match name.as_str() {
@@ -108,6 +133,7 @@ fn split_request(pairs: Vec<(String, String)>) -> Request {
             "cursor" => {}
             "back" => request.back.push(value),
             "export" => request.export_started = value == "started",
+            "after_seq" => request.after_seq = Some(value),
             "from" if from_local => {}
             "to" if to_local => {}
             "from_local" | "to_local" if value.is_empty() => {}
@@ -125,7 +151,7 @@ fn split_request(pairs: Vec<(String, String)>) -> Request {
 }
 
 /// The filter and cursor, checked by the API's own rules (so errors read the same).
-fn parse_request(
+pub(super) fn parse_request(
     request: &Request,
     taxonomy: &Taxonomy,
 ) -> Result<(EventFilter, Option<Cursor>), ApiError> {
@@ -176,6 +202,13 @@ pub async fn page(
     view.export = Some(ExportForm::new(&user, &filter));
     view.export_href = with_query(CONFIRM_PATH, &filter_pairs(&filter));
     view.export_started = request.export_started;
+    if request.cursor.is_none() {
+        // Read before the page, so that no event falls between the page and
+        // the stream; one stored meanwhile may be in both, and the page
+        // script adds a row only once.
+        let after = state.store.last_seq(account.id).await?;
+        view.live_href = Some(live_href(&filter, after));
+    }
     let result = state
         .store
         .query(account.id, &filter, cursor, PAGE_SIZE)
@@ -289,6 +322,7 @@ async fn empty_page(
         export: None,
         export_href: CONFIRM_PATH.to_string(),
         export_started: false,
+        live_href: None,
     })
 }
 

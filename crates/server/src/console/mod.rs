@@ -1,6 +1,7 @@
 //! The web console, served by the same binary: sign-in (`login`), sessions
 //! and roles (`session`), the Audit Logs page (`audit_logs`, with `view` for
-//! the rows and `histogram` for the chart), Export and the Exports page
+//! the rows, `histogram` for the chart and `live` for the Live switch's
+//! stream of new rows), Export and the Exports page
 //! (`exports`, with `export_form` for the confirmation), and the page chrome and error
 //! pages (`page`). Templates are askama files compiled into the binary, so
 //! every value is HTML-escaped; CSS and script are embedded files served from
@@ -12,6 +13,7 @@ pub mod export_form;
 pub mod exports;
 pub mod form;
 pub mod histogram;
+pub mod live;
 pub mod login;
 pub mod page;
 pub mod session;
@@ -42,6 +44,7 @@ pub fn routes() -> Router<AppState> {
         .route("/login", get(login::show).post(login::submit))
         .route("/logout", post(login::logout))
         .route(audit_logs::PATH, get(audit_logs::page))
+        .route(audit_logs::LIVE_PATH, get(live::stream))
         .route(exports::PATH, get(exports::list).post(exports::create))
         .route(export_form::CONFIRM_PATH, get(exports::confirm))
         .route(

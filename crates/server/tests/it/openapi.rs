@@ -28,6 +28,7 @@ const CONSOLE_ROUTES: &[(&str, &str)] = &[
     ("POST", "/login"),
     ("POST", "/logout"),
     ("GET", "/settings/audit-logs"),
+    ("GET", "/settings/audit-logs/live"),
     ("GET", "/settings/exports"),
     ("POST", "/settings/exports"),
     ("GET", "/settings/exports/new"),
@@ -445,6 +446,11 @@ fn each_operation_describes_exactly_the_query_parameters_it_reads() {
             with_filters(query_params::HISTOGRAM_PARAMS),
         ),
         (
+            "/api/v1/events/stream",
+            "get",
+            with_filters(auditlog_server::api::live::STREAM_PARAMS),
+        ),
+        (
             "/api/v1/checkpoint",
             "get",
             proofs::CHECKPOINT_PARAMS
@@ -491,6 +497,37 @@ fn each_operation_describes_exactly_the_query_parameters_it_reads() {
         .clone();
     assert_eq!(user["schema"]["type"], "array");
     assert_eq!(user["explode"], true);
+}
+
+/// The live tail is described as what it is: Server-Sent Events, resumed
+/// with the `Last-Event-ID` header, refused with 429 and 503 and their
+/// `Retry-After`.
+#[test]
+fn the_live_tail_is_described_as_server_sent_events() {
+    let doc = document();
+    let stream = &doc["paths"]["/api/v1/events/stream"]["get"];
+    assert!(
+        stream["responses"]["200"]["content"]["text/event-stream"].is_object(),
+        "{stream}"
+    );
+    let header = stream["parameters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["in"] == "header")
+        .expect("a header parameter");
+    assert_eq!(header["name"], "Last-Event-ID");
+    for status in ["429", "503"] {
+        let answer = &stream["responses"][status];
+        assert!(
+            answer["description"]
+                .as_str()
+                .unwrap()
+                .contains("too_many_streams"),
+            "{status}: {answer}"
+        );
+        assert!(answer["headers"]["Retry-After"].is_object(), "{status}");
+    }
 }
 
 // ------------------------------------------------------ against the server
