@@ -181,7 +181,8 @@ pub enum KeyCommand {
     Create {
         #[arg(long)]
         account: String,
-        /// `ingest` (send events) or `read` (query, export, proofs); repeat for both.
+        /// `ingest` (send events), `read` (query, export, proofs, live tail)
+        /// or `admin` (log streams; implies `read`); repeat for several.
         #[arg(long = "scope", required = true)]
         scopes: Vec<String>,
     },

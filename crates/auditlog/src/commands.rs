@@ -106,7 +106,7 @@ async fn run_on_store(config: &Config, command: Command) -> CliResult {
                 .iter()
                 .map(|s| {
                     Scope::parse(s)
-                        .ok_or_else(|| anyhow!("unknown scope {s:?}; use ingest or read"))
+                        .ok_or_else(|| anyhow!("unknown scope {s:?}; use ingest, read or admin"))
                 })
                 .collect::<CliResult<Vec<_>>>()?;
             println!("{}", create_key(store.as_ref(), &account, &scopes).await?);

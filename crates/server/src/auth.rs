@@ -20,9 +20,10 @@ pub struct ApiCaller {
 }
 
 impl ApiCaller {
-    /// 403 unless the key has `scope`.
+    /// 403 unless the key has `scope`, or one that grants it (`admin`
+    /// grants `read`).
     pub fn require(&self, scope: Scope) -> Result<(), ApiError> {
-        if self.scopes.contains(&scope) {
+        if self.scopes.iter().any(|s| s.grants(scope)) {
             Ok(())
         } else {
             Err(ApiError::new(

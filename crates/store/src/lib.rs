@@ -67,6 +67,10 @@ pub struct Account {
 pub enum Scope {
     Ingest,
     Read,
+    /// Administration (log streams, and later users, keys, retention):
+    /// an admin key can send the account's events anywhere, so it implies
+    /// `read` (see [`Scope::grants`]).
+    Admin,
 }
 
 impl Scope {
@@ -74,6 +78,7 @@ impl Scope {
         match text {
             "ingest" => Some(Scope::Ingest),
             "read" => Some(Scope::Read),
+            "admin" => Some(Scope::Admin),
             _ => None,
         }
     }
@@ -82,7 +87,14 @@ impl Scope {
         match self {
             Scope::Ingest => "ingest",
             Scope::Read => "read",
+            Scope::Admin => "admin",
         }
+    }
+
+    /// Whether a key with this scope may do what `needed` allows: itself,
+    /// and `read` for `admin`.
+    pub fn grants(self, needed: Scope) -> bool {
+        self == needed || (self == Scope::Admin && needed == Scope::Read)
     }
 }
 
@@ -455,6 +467,19 @@ pub trait Directory: Send + Sync {
 mod tests {
     use super::*;
     use std::error::Error;
+
+    #[test]
+    fn admin_implies_read_and_nothing_else_implies_more() {
+        for scope in [Scope::Ingest, Scope::Read, Scope::Admin] {
+            assert_eq!(Scope::parse(scope.as_str()), Some(scope));
+            assert!(scope.grants(scope));
+        }
+        assert!(Scope::Admin.grants(Scope::Read));
+        assert!(!Scope::Admin.grants(Scope::Ingest));
+        assert!(!Scope::Read.grants(Scope::Admin));
+        assert!(!Scope::Ingest.grants(Scope::Read));
+        assert_eq!(Scope::parse("Admin"), None);
+    }
 
     #[test]
     fn a_rolled_back_request_keeps_the_cause() {

@@ -576,6 +576,19 @@ async fn scopes_and_account_isolation_hold() {
         (status, error_code(&body).as_str()),
         (403, "insufficient_scope")
     );
+    // An admin key reads (it implies read) but does not send.
+    let admin = server.cli(
+        &["key", "create", "--account", "alpha", "--scope", "admin"],
+        "",
+    );
+    let admin = admin.trim();
+    let (status, _) = server.get("/api/v1/events/secret-1", admin).await;
+    assert_eq!(status, 200, "admin implies read");
+    let (status, body) = server.post("/api/v1/events", admin, &event).await;
+    assert_eq!(
+        (status, error_code(&body).as_str()),
+        (403, "insufficient_scope")
+    );
 
     let (status, body) = server.get("/api/v1/events/secret-1", &b.read).await;
     assert_eq!((status, error_code(&body).as_str()), (404, "not_found"));

@@ -27,8 +27,9 @@ pub const BEARER: &str = "bearer";
     info(
         title = "Auditlog API",
         description = "Immutable, provable audit log (SPEC.md). Routes with a lock take \
-            `Authorization: Bearer <API key>`; a key has the scopes `ingest` (send events) \
-            and/or `read` (everything else). Every error answer is \
+            `Authorization: Bearer <API key>`; a key has the scopes `ingest` (send events), \
+            `read` (everything else) and/or `admin` (administration; it implies `read`, since \
+            an admin key can send the account's events anywhere). Every error answer is \
             `{\"error\": {\"code\", \"message\", \"details\"?}}`."
     ),
     paths(
