@@ -319,3 +319,41 @@ async fn a_v1_store_upgrades_in_place_and_takes_v2_events() {
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
+
+/// SPEC "Event": a leaf holds at most 65,535 bytes. `details` may be 64 KiB,
+/// so an event can pass validation and still make too large a leaf: its
+/// request is refused whole with 422 naming the event and the rule, and
+/// nothing of it is stored; the next request is stored as usual.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_event_too_large_for_a_log_entry_is_refused_with_its_index() {
+    let server = TestServer::start();
+    let acme = server.account("acme");
+    let small =
+        json!({"id": "small", "event_type": "Element", "action": "Create", "actor": {"id": "u-1"}});
+    let large = json!({"id": "large", "event_type": "Element", "action": "Create", "actor": {"id": "u-1"},
+                       "details": {"blob": "x".repeat(65_400)}});
+    let (status, body) = server
+        .post(
+            "/api/v1/events",
+            &acme.ingest,
+            &json!({"events": [small, large]}),
+        )
+        .await;
+    assert_eq!(status, 422, "{body}");
+    assert_eq!(error_code(&body), "invalid_events");
+    let detail = &body["error"]["details"][0];
+    assert_eq!(detail["index"], 1, "{body}");
+    assert_eq!(detail["errors"][0]["rule"], "leaf_too_large", "{body}");
+    assert_eq!(detail["errors"][0]["field"], "details", "{body}");
+    assert!(
+        body["error"]["message"].as_str().unwrap().contains("65535"),
+        "{body}"
+    );
+    assert_eq!(server.get("/api/v1/events/small", &acme.read).await.0, 404);
+    let (status, body) = server.post("/api/v1/events", &acme.ingest, &small).await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(
+        body["events"][0]["seq"], 1,
+        "no seq was used by the refused request"
+    );
+}
