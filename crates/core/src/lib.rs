@@ -44,6 +44,7 @@ pub mod merkle;
 pub mod note;
 #[cfg(test)]
 mod properties;
+pub mod record;
 pub mod tar;
 pub mod taxonomy;
 pub mod timestamp;
@@ -54,5 +55,6 @@ pub use error::FieldError;
 pub use error_chain::ErrorChain;
 pub use event::{NewEvent, StoredEvent};
 pub use filter::{Cursor, EventFilter, Interval};
+pub use record::{RecordError, StoredRecord};
 pub use taxonomy::Taxonomy;
 pub use timestamp::Timestamp;

@@ -3,6 +3,7 @@
 //! index `(account_id, column, time, seq)`; lists become `= ANY($n)`, which
 //! PostgreSQL answers from the same index.
 
+use crate::sql::RECORD_COLUMNS;
 use auditlog_core::{Cursor, EventFilter, Interval};
 use tokio_postgres::types::ToSql;
 
@@ -101,7 +102,7 @@ impl WhereClause {
 /// order, read along the primary key `(account_id, seq)`.
 pub fn seq_range_sql(clause: &WhereClause) -> String {
     format!(
-        "SELECT seq, time, leaf, leaf_hash FROM events WHERE {} ORDER BY seq",
+        "SELECT {RECORD_COLUMNS} FROM events WHERE {} ORDER BY seq",
         clause.sql
     )
 }
@@ -110,7 +111,7 @@ pub fn seq_range_sql(clause: &WhereClause) -> String {
 /// whether another page follows.
 pub fn page_sql(clause: &WhereClause) -> String {
     format!(
-        "SELECT seq, time, leaf, leaf_hash FROM events WHERE {} ORDER BY time DESC, seq DESC LIMIT {}",
+        "SELECT {RECORD_COLUMNS} FROM events WHERE {} ORDER BY time DESC, seq DESC LIMIT {}",
         clause.sql,
         clause.next_placeholder()
     )

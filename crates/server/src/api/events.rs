@@ -12,7 +12,6 @@ use crate::error::{ApiError, ErrorBody};
 use crate::event_counts::histogram_data;
 use crate::query_params::{parse_filter, parse_interval, parse_page_params, HISTOGRAM_PARAMS};
 use crate::state::AppState;
-use auditlog_core::event::api_json;
 use auditlog_core::{leaf, NewEvent, Taxonomy, Timestamp};
 use auditlog_store::{EventRecord, Scope};
 use axum::body::Body;
@@ -67,7 +66,10 @@ async fn ingest_inner(
     let raw_events = split_batch(body)?;
     let now = Timestamp::now();
     let events = parse_all(&raw_events, &caller.account.taxonomy, now)?;
-    let receipts = state.store.append(&caller.account, events).await?;
+    let receipts = state
+        .store
+        .append_from(&caller.account, &caller.source(), events)
+        .await?;
     if let Some(last) = receipts.iter().map(|r| r.seq).max() {
         state.live.appended(caller.account.id, last);
     }
@@ -171,21 +173,31 @@ fn raw_json(status: StatusCode, body: Vec<u8>) -> Response {
     (status, [(header::CONTENT_TYPE, "application/json")], body).into_response()
 }
 
-/// A stored event as the API serves it, wherever it serves one (pages, one
-/// event, the live tail).
-pub fn event_json(record: &EventRecord) -> Vec<u8> {
-    api_json(&record.leaf_bytes, &record.leaf_hash)
+/// A stored event as the API serves it, appended to `out`, wherever it
+/// serves one (pages, one event, the live tail).
+pub fn write_event_json(
+    record: &EventRecord,
+    out: &mut Vec<u8>,
+) -> Result<(), auditlog_core::RecordError> {
+    record.stored().write_api_json(&record.leaf_hash, out)
 }
 
-fn events_array(out: &mut Vec<u8>, events: &[EventRecord]) {
+fn events_array(out: &mut Vec<u8>, events: &[EventRecord]) -> Result<(), ApiError> {
     out.push(b'[');
     for (i, e) in events.iter().enumerate() {
         if i > 0 {
             out.push(b',');
         }
-        out.extend_from_slice(&event_json(e));
+        write_event_json(e, out).map_err(|error| unreadable(e.seq, error))?;
     }
     out.push(b']');
+    Ok(())
+}
+
+/// A stored event that cannot be served (its leaf or personal values were
+/// altered outside Auditlog): a fault for `auditlog verify`, never the client's.
+fn unreadable(seq: u64, error: auditlog_core::RecordError) -> ApiError {
+    ApiError::internal(&format!("stored event seq {seq} cannot be served"), error)
 }
 
 /// Events newest first (by time, then seq), one page at a time.
@@ -214,7 +226,7 @@ pub async fn query(
         .await?;
     let mut out = Vec::with_capacity(page.events.len() * 700 + 64);
     out.extend_from_slice(b"{\"events\":");
-    events_array(&mut out, &page.events);
+    events_array(&mut out, &page.events)?;
     out.extend_from_slice(b",\"next_cursor\":");
     match page.next_cursor {
         Some(c) => out.extend_from_slice(format!("\"{}\"", c.encode()).as_bytes()),
@@ -250,7 +262,7 @@ pub async fn get_one(
         .await?
         .ok_or_else(|| ApiError::not_found(format!("no event with id {id:?} in this account")))?;
     let mut out = b"{\"event\":".to_vec();
-    out.extend_from_slice(&event_json(&record));
+    write_event_json(&record, &mut out).map_err(|error| unreadable(record.seq, error))?;
     out.push(b'}');
     Ok(raw_json(StatusCode::OK, out))
 }

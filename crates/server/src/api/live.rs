@@ -1,13 +1,14 @@
 //! `GET /api/v1/events/stream`: the live tail of the key's account, as
 //! Server-Sent Events (the streaming itself is `crate::live`).
 
-use crate::api::events::event_json;
+use crate::api::events::write_event_json;
 use crate::api::schema::{EventStream, FilterParams};
 use crate::auth::ApiCaller;
 use crate::error::{ApiError, ErrorBody};
 use crate::live::{self, Render};
 use crate::query_params::{parse_filter, single};
 use crate::state::AppState;
+use auditlog_core::ErrorChain;
 use auditlog_store::Scope;
 use axum::extract::{Query, State};
 use axum::http::HeaderMap;
@@ -49,7 +50,11 @@ pub async fn stream(
     caller.require(Scope::Read)?;
     let (filter, rest) = parse_filter(&pairs, &caller.account.taxonomy, STREAM_PARAMS)?;
     let after = live::start_position(&headers, single(&rest, "after_seq")?)?;
-    let render: Render = Arc::new(|record| Ok(event_json(record)));
+    let render: Render = Arc::new(|record| {
+        let mut out = Vec::with_capacity(record.leaf_bytes.len() + 200);
+        write_event_json(record, &mut out).map_err(|e| ErrorChain(&e).to_string())?;
+        Ok(out)
+    });
     live::respond(
         &state.live,
         state.store.clone(),
