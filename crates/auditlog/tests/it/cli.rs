@@ -34,7 +34,7 @@ fn admin_commands_check_their_input() {
             "no account named",
         ),
         (
-            vec!["key", "create", "--account", "acme", "--scope", "admin"],
+            vec!["key", "create", "--account", "acme", "--scope", "write"],
             "",
             "unknown scope",
         ),
