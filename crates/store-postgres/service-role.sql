@@ -22,3 +22,6 @@ GRANT INSERT ON tree_hashes, checkpoints TO auditlog_app;
 -- trigger on events, which runs with the appending role's rights.
 GRANT INSERT, DELETE ON console_sessions TO auditlog_app;
 GRANT INSERT, UPDATE ON event_actors, event_projects TO auditlog_app;
+-- Log streams are created, changed (cursor, lease, status) and deleted by
+-- admins and the delivery workers; their batch history is trimmed.
+GRANT INSERT, UPDATE, DELETE ON log_streams, log_stream_batches TO auditlog_app;

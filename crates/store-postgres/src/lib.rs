@@ -22,6 +22,7 @@ mod exports;
 mod query;
 mod schema;
 mod sql;
+mod streams;
 #[cfg(any(test, feature = "test-support"))]
 pub mod test_support;
 mod transfer;

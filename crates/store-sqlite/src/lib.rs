@@ -22,6 +22,7 @@ mod query;
 mod rollups;
 mod schema;
 mod sql;
+mod streams;
 mod transfer;
 mod tree;
 mod writer;

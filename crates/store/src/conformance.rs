@@ -40,6 +40,8 @@ macro_rules! __conformance_cases {
             exports_conformance::claiming_is_exclusive_and_leases_expire,
             exports_conformance::jobs_finish_expire_and_release,
             exports_conformance::counts_by_status_cover_every_account,
+            streams_conformance::streams_round_trip_and_stay_in_their_account,
+            streams_conformance::stream_claims_are_exclusive_and_the_cursor_moves_on_acceptance,
         }
     };
 }

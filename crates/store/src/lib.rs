@@ -38,15 +38,21 @@ pub mod group_commit;
 pub mod samples;
 pub mod sealing;
 pub mod sessions;
+pub mod streams;
 pub mod tree;
 
 pub use backend::Store;
 pub use facets::{ActorSummary, Facets};
 pub use sessions::{NewSession, SessionGrant, Sessions};
+pub use streams::{
+    BatchRecord, Delivery, LogStream, LogStreams, NewStream, StreamChange, StreamId, StreamStatus,
+};
 pub use tree::{IndexedColumns, ScannedEvent, StoredCheckpoint, TreeStore};
 pub mod exports;
 #[cfg(feature = "test-support")]
 pub mod exports_conformance;
+#[cfg(feature = "test-support")]
+pub mod streams_conformance;
 pub mod transfer;
 
 pub use exports::{
