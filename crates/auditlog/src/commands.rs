@@ -201,7 +201,12 @@ async fn serve(
     println!("auditlog listening on http://{address}");
     tracing::info!(%address, "serving");
     let exports = Exports::new(export_settings.clone());
+    let stream_settings = config
+        .stream_settings()
+        .map_err(anyhow::Error::msg)
+        .context("cannot set up log streams")?;
     let state = AppState::new(store.clone())
+        .with_streams(stream_settings.clone())
         .with_exports(exports.clone())
         .with_signer(signer.clone())
         .with_limits(config.limits.clone());
@@ -209,6 +214,7 @@ async fn serve(
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let stop = Arc::new(stop);
     let signing = tokio::spawn(signer.clone().run(stopped.clone()));
+    let stopped_streams = stopped.clone();
     let mut workers = worker::spawn(
         store.clone(),
         export_settings,
@@ -216,6 +222,8 @@ async fn serve(
         exports.wakeup,
         stopped,
     );
+    let delivering =
+        auditlog_server::streams::worker::spawn(store.clone(), stream_settings, stopped_streams);
     let stop_on_signal = stop.clone();
     let served = auditlog_server::serve(listener, state, async move {
         shutdown_signal().await;
@@ -225,6 +233,8 @@ async fn serve(
     stop.send_replace(true);
     tracing::info!("stopped accepting requests; letting exports reach a safe point");
     while workers.join_next().await.is_some() {}
+    // Runners release their streams, so another server takes them at once.
+    let _ = delivering.await;
     // Sign what the last requests appended before the writer stops.
     let _ = signing.await;
     tracing::info!("draining the writer");

@@ -13,6 +13,9 @@
 
 use auditlog_server::exports::{parse_duration, ExportSettings};
 use auditlog_server::limits::Limits;
+use auditlog_server::streams::address::AllowList;
+use auditlog_server::streams::secrets::SecretKey;
+use auditlog_server::streams::StreamSettings;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -89,6 +92,12 @@ pub struct Config {
     pub export_expiry: Duration,
     pub export_lease: Duration,
     pub limits: Limits,
+    /// Seals log stream secrets; default `<data-dir>/stream-secret-key`.
+    pub stream_secret_key_file: Option<PathBuf>,
+    /// Non-public networks log streams may send to anyway.
+    pub stream_allow_private: AllowList,
+    pub stream_lease: Duration,
+    pub stream_failing_after: Duration,
     pub log_level: String,
     pub log_format: LogFormat,
 }
@@ -98,6 +107,7 @@ impl Default for Config {
     /// server crate's, so that they are defined once.
     fn default() -> Self {
         let exports = ExportSettings::new(PathBuf::new());
+        let streams = StreamSettings::new(SecretKey::from_bytes([0; 32]));
         Self {
             data_dir: PathBuf::from("./auditlog-data"),
             database_url: None,
@@ -109,6 +119,10 @@ impl Default for Config {
             export_expiry: exports.expiry,
             export_lease: exports.lease,
             limits: Limits::default(),
+            stream_secret_key_file: None,
+            stream_allow_private: AllowList::default(),
+            stream_lease: streams.lease,
+            stream_failing_after: streams.failing_after,
             log_level: "info".to_string(),
             log_format: LogFormat::Text,
         }
@@ -122,6 +136,24 @@ impl Config {
             self.data_dir
                 .join(auditlog_server::signing_key::DEFAULT_FILE)
         })
+    }
+
+    /// The log stream secret key file: `--stream-secret-key-file`, else
+    /// `stream-secret-key` in the data directory.
+    pub fn stream_secret_key_path(&self) -> PathBuf {
+        self.stream_secret_key_file
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("stream-secret-key"))
+    }
+
+    /// The log stream settings, with the key read (or created) from its file.
+    pub fn stream_settings(&self) -> Result<StreamSettings, String> {
+        let key = SecretKey::load_or_create(&self.stream_secret_key_path())?;
+        let mut settings = StreamSettings::new(key);
+        settings.allow = self.stream_allow_private.clone();
+        settings.lease = self.stream_lease;
+        settings.failing_after = self.stream_failing_after;
+        Ok(settings)
     }
 
     /// The export worker's settings; `page_delay` is the tests' hook.
@@ -456,6 +488,87 @@ pub static SETTINGS: &[Setting] = &[
             Ok(())
         },
         get: |config| Some(config.limits.max_live_streams.to_string()),
+    },
+    Setting {
+        name: "stream_secret_key_file",
+        env: "AUDITLOG_STREAM_SECRET_KEY_FILE",
+        flag: "stream-secret-key-file",
+        env_fallbacks: &[],
+        value_name: "FILE",
+        doc: "The key that seals log stream secrets at rest (64 hex digits); created, mode 0600, on first start if missing. Every server of one database needs the same.",
+        commands: Commands::Serve,
+        kind: Kind::Text,
+        secret: false,
+        unset: Some(Unset {
+            means: "<data-dir>/stream-secret-key",
+            example: "/etc/auditlog/stream-secret-key",
+        }),
+        set: |config, value| {
+            config.stream_secret_key_file = Some(PathBuf::from(non_empty(value)?));
+            Ok(())
+        },
+        get: |config| {
+            config
+                .stream_secret_key_file
+                .as_ref()
+                .map(|path| path.display().to_string())
+        },
+    },
+    Setting {
+        name: "stream_allow_private",
+        env: "AUDITLOG_STREAM_ALLOW_PRIVATE",
+        flag: "stream-allow-private",
+        env_fallbacks: &[],
+        value_name: "NETWORKS",
+        doc: "Loopback, private or link-local networks (comma-separated CIDRs or addresses) that log streams may send to; others are refused.",
+        commands: Commands::Serve,
+        kind: Kind::Text,
+        secret: false,
+        unset: Some(Unset {
+            means: "none: only public addresses",
+            example: "127.0.0.1/32,10.0.0.0/8",
+        }),
+        set: |config, value| {
+            config.stream_allow_private = AllowList::parse(value).map_err(InvalidValue)?;
+            Ok(())
+        },
+        get: |config| {
+            Some(config.stream_allow_private.to_setting()).filter(|s| !s.is_empty())
+        },
+    },
+    Setting {
+        name: "stream_lease",
+        env: "AUDITLOG_STREAM_LEASE",
+        flag: "stream-lease",
+        env_fallbacks: &[],
+        value_name: "DURATION",
+        doc: "How long a log stream stays claimed by a server without renewal; a stream whose server died is taken over after this.",
+        commands: Commands::Serve,
+        kind: Kind::Text,
+        secret: false,
+        unset: None,
+        set: |config, value| {
+            config.stream_lease = duration(value)?;
+            Ok(())
+        },
+        get: |config| Some(format_duration(config.stream_lease)),
+    },
+    Setting {
+        name: "stream_failing_after",
+        env: "AUDITLOG_STREAM_FAILING_AFTER",
+        flag: "stream-failing-after",
+        env_fallbacks: &[],
+        value_name: "DURATION",
+        doc: "After failing deliveries for this long a log stream shows status failing (it keeps retrying and keeps its place).",
+        commands: Commands::Serve,
+        kind: Kind::Text,
+        secret: false,
+        unset: None,
+        set: |config, value| {
+            config.stream_failing_after = duration(value)?;
+            Ok(())
+        },
+        get: |config| Some(format_duration(config.stream_failing_after)),
     },
     Setting {
         name: "log_level",
@@ -1005,6 +1118,10 @@ mod tests {
                 "request_timeout" => "45s".into(),
                 "max_connections" => "12".into(),
                 "max_live_streams" => "7".into(),
+                "stream_secret_key_file" => "/srv/stream-key".into(),
+                "stream_allow_private" => "127.0.0.1/32".into(),
+                "stream_lease" => "45s".into(),
+                "stream_failing_after" => "20m".into(),
                 "log_level" => "warn".into(),
                 "log_format" => "json".into(),
                 other => panic!("no example value for {other}; add one here"),

@@ -18,6 +18,8 @@
 //! - `request_id`: an id on every answer and a span around every request.
 //! - `metrics`: Prometheus `/metrics` and the per-route latency layer.
 //! - `exports`: the background export worker and its file formats.
+//! - `streams`: log streams (secrets, allowed addresses, webhook delivery,
+//!   the delivery worker); `api::streams` configures them.
 //! - `live`: the live tail (Server-Sent Events of new events) for the API
 //!   and the console.
 //! - `signer`, `signing_key`: checkpoint signing and its key; `bundle`:
@@ -45,6 +47,7 @@ pub mod request_id;
 pub mod signer;
 pub mod signing_key;
 pub mod state;
+pub mod streams;
 pub mod tokens;
 
 pub use state::AppState;

@@ -29,6 +29,9 @@ pub struct AppState {
     pub api_rate_limiter: Arc<crate::limits::api_rate::ApiKeyRateLimiter>,
     /// The live tail's streams: woken by the append path, capped by `limits`.
     pub live: crate::live::LiveTail,
+    /// How log streams are checked and sealed; `None` where they are not
+    /// set up (the API then answers 503).
+    pub streams: Option<Arc<crate::streams::StreamSettings>>,
 }
 
 impl AppState {
@@ -45,6 +48,7 @@ impl AppState {
             limits: crate::limits::Limits::default(),
             api_rate_limiter: Arc::default(),
             live: crate::live::LiveTail::default(),
+            streams: None,
         }
     }
 
@@ -57,6 +61,11 @@ impl AppState {
         self.api_rate_limiter = Arc::new(crate::limits::api_rate::ApiKeyRateLimiter::new(&limits));
         self.live = crate::live::LiveTail::new(&limits);
         self.limits = limits;
+        self
+    }
+
+    pub fn with_streams(mut self, settings: crate::streams::StreamSettings) -> Self {
+        self.streams = Some(Arc::new(settings));
         self
     }
 

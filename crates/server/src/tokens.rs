@@ -20,6 +20,12 @@ pub fn random_token(bytes: usize) -> String {
     URL_SAFE_NO_PAD.encode(buf)
 }
 
+/// Fills `buf` with random bytes from the operating system.
+pub fn fill_random(buf: &mut [u8]) {
+    // The OS random source failing is not recoverable; there is no safe fallback for secrets.
+    getrandom::fill(buf).expect("the operating system's random source failed");
+}
+
 /// A new API key secret.
 pub fn new_api_key() -> String {
     format!("{KEY_PREFIX}{}", random_token(32))

@@ -29,4 +29,5 @@ mod postgres_scale_out;
 mod postgres_verify;
 mod proofs;
 mod send;
+mod streams;
 mod tamper;

@@ -9,6 +9,7 @@ pub mod ops;
 pub mod path;
 pub mod proofs;
 pub mod schema;
+pub mod streams;
 
 use crate::state::AppState;
 use axum::routing::get;
@@ -32,6 +33,13 @@ pub fn routes() -> Router<AppState> {
         .route(
             "/api/v1/exports/{id}/download",
             get(exports::download_route),
+        )
+        .route("/api/v1/streams", get(streams::list).post(streams::create))
+        .route(
+            "/api/v1/streams/{id}",
+            get(streams::get_one)
+                .patch(streams::change)
+                .delete(streams::delete),
         )
         .route("/api/v1/openapi.json", get(openapi::serve))
         .route("/healthz", get(ops::healthz))

@@ -7,7 +7,7 @@
 //! `tests/it/openapi.rs` fails when a route has no description.
 
 use crate::api::schema;
-use crate::api::{events, exports, live, ops, proofs};
+use crate::api::{events, exports, live, ops, proofs, streams};
 use crate::error::ErrorBody;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
@@ -46,6 +46,11 @@ pub const BEARER: &str = "bearer";
         exports::list,
         exports::get_one,
         exports::download_route,
+        streams::create,
+        streams::list,
+        streams::get_one,
+        streams::change,
+        streams::delete,
         serve,
         ops::healthz,
         ops::readyz,
@@ -57,6 +62,7 @@ pub const BEARER: &str = "bearer";
         (name = "events", description = "Send, query and count events"),
         (name = "proofs", description = "Tamper evidence: verifier key, signed checkpoints, inclusion and consistency proofs"),
         (name = "exports", description = "Background exports of the events matching filters"),
+        (name = "streams", description = "Log streams: the account's events pushed to its destinations (scope `admin`)"),
         (name = "operations", description = "Liveness, readiness, metrics and this description"),
     )
 )]

@@ -489,6 +489,112 @@ pub struct ExportList {
     pub exports: Vec<Export>,
 }
 
+// -------------------------------------------------------------- log streams
+
+/// A log stream (SPEC "Live tail and log streams"); its secret is never shown.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LogStreamView {
+    pub id: i64,
+    /// `webhook`.
+    pub kind: String,
+    /// `native`: each event as the API returns it.
+    pub format: String,
+    pub url: String,
+    /// The events it delivers: the query filters, as an export's.
+    #[schema(value_type = ExportFilters)]
+    pub filters: Value,
+    /// `active`, `paused`, `failing` (failing for a while; still retried) or
+    /// `disabled` (the destination answered 410).
+    pub status: String,
+    /// The highest seq examined: delivered, or passed over by the filters.
+    pub cursor: u64,
+    /// Seqs stored after `cursor`, not yet examined.
+    pub lag: u64,
+    /// The batch in flight: `[first seq, last seq]` examined.
+    #[schema(required = true)]
+    pub pending: Option<Vec<u64>>,
+    /// Failed attempts of the batch in flight.
+    pub attempts: u32,
+    #[schema(required = true)]
+    pub last_error: Option<String>,
+    #[schema(format = DateTime, required = true)]
+    pub failing_since: Option<String>,
+    #[schema(format = DateTime)]
+    pub created_at: String,
+    #[schema(format = DateTime)]
+    pub updated_at: String,
+}
+
+/// One batch of a stream's recent history.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct StreamBatch {
+    pub first_seq: u64,
+    pub last_seq: u64,
+    /// Events sent in it (those the filters kept).
+    pub events: u64,
+    pub attempts: u32,
+    /// `delivered` or `failed`.
+    pub status: String,
+    /// The destination's answer (status and the start of the body) or the error.
+    pub response: String,
+    #[schema(format = DateTime)]
+    pub at: String,
+}
+
+/// One stream, with its recent batches (newest first).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LogStreamEnvelope {
+    pub stream: LogStreamView,
+    pub batches: Vec<StreamBatch>,
+}
+
+/// A stream just created, with its secret: shown this once, never again.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CreatedLogStream {
+    pub stream: LogStreamView,
+    /// `whsec_…`: verify each delivery's `webhook-signature` with it.
+    pub secret: String,
+}
+
+/// The account's streams, oldest first.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LogStreamList {
+    pub streams: Vec<LogStreamView>,
+}
+
+/// `POST /api/v1/streams`.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct NewLogStream {
+    /// `webhook`.
+    pub kind: String,
+    /// `http://…` (this build has no TLS library); on a public address
+    /// unless the server's `stream_allow_private` setting allows it.
+    pub url: String,
+    /// `native` (the default).
+    pub format: Option<String>,
+    #[schema(value_type = Option<ExportFilters>)]
+    pub filters: Option<Value>,
+    /// `whsec_` + base64 of 24 to 64 bytes; generated when left out.
+    pub secret: Option<String>,
+    /// Deliver from this seq on (default: the next event stored).
+    #[schema(minimum = 1)]
+    pub from_seq: Option<u64>,
+}
+
+/// `PATCH /api/v1/streams/{id}`: what to change; `from_seq` replays.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct LogStreamChange {
+    pub url: Option<String>,
+    #[schema(value_type = Option<ExportFilters>)]
+    pub filters: Option<Value>,
+    pub secret: Option<String>,
+    /// `active` (resume) or `paused`.
+    pub status: Option<String>,
+    /// Replay: deliver again every matching event from this seq on.
+    #[schema(minimum = 1)]
+    pub from_seq: Option<u64>,
+}
+
 /// The bytes of an export file.
 #[derive(Debug, ToSchema)]
 #[schema(value_type = String, format = Binary)]

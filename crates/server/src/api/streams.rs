@@ -1,0 +1,403 @@
+//! `/api/v1/streams` (scope `admin`): the account's log streams — create,
+//! list, read (with recent batches), change (pause, resume, replay, a new
+//! URL, filters or secret) and delete. Delivery is `crate::streams::worker`.
+
+use crate::api::body::{read_json_within, MAX_SMALL_BODY_BYTES};
+use crate::api::path::{PathId, BAD_PATH_ID};
+use crate::api::schema::{
+    CreatedLogStream, LogStreamChange, LogStreamEnvelope, LogStreamList, LogStreamView,
+    NewLogStream, StreamBatch,
+};
+use crate::auth::ApiCaller;
+use crate::error::{ApiError, ErrorBody};
+use crate::state::AppState;
+use crate::streams::{address, secrets, StreamSettings};
+use auditlog_core::{EventFilter, Timestamp};
+use auditlog_store::streams::MAX_STREAMS_PER_ACCOUNT;
+use auditlog_store::{Account, LogStream, NewStream, Scope, StreamChange, StreamStatus};
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde_json::{json, Map, Value};
+use std::sync::Arc;
+
+/// Batches shown with a stream.
+const RECENT_BATCHES: usize = 20;
+
+fn invalid(field: &str, rule: &str, message: impl Into<String>) -> ApiError {
+    ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_stream", message)
+        .with_details(json!({"field": field, "rule": rule}))
+}
+
+fn settings(state: &AppState) -> Result<&Arc<StreamSettings>, ApiError> {
+    state.streams.as_ref().ok_or_else(|| {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "streams_unavailable",
+            "log streams are not set up on this server (no stream secret key)",
+        )
+    })
+}
+
+/// The body's fields, refusing unknown ones by name.
+fn fields<'a>(body: &'a Value, allowed: &[&str]) -> Result<&'a Map<String, Value>, ApiError> {
+    let object = body
+        .as_object()
+        .ok_or_else(|| invalid("body", "not_an_object", "the body must be a JSON object"))?;
+    for key in object.keys() {
+        if !allowed.contains(&key.as_str()) {
+            return Err(invalid(
+                key,
+                "unknown_field",
+                format!("{key} is not a field here; allowed: {}", allowed.join(", ")),
+            ));
+        }
+    }
+    Ok(object)
+}
+
+fn text<'a>(object: &'a Map<String, Value>, field: &str) -> Result<Option<&'a str>, ApiError> {
+    match object.get(field) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s)),
+        Some(_) => Err(invalid(
+            field,
+            "not_a_string",
+            format!("{field} must be a string"),
+        )),
+    }
+}
+
+fn seq(object: &Map<String, Value>, field: &str) -> Result<Option<u64>, ApiError> {
+    match object.get(field) {
+        None | Some(Value::Null) => Ok(None),
+        Some(v) => v
+            .as_u64()
+            .filter(|n| *n >= 1 && *n <= i64::MAX as u64)
+            .map(Some)
+            .ok_or_else(|| {
+                invalid(
+                    field,
+                    "not_a_seq",
+                    format!("{field} must be a seq: a whole number of 1 or more"),
+                )
+            }),
+    }
+}
+
+/// A checked destination URL: its form, and every address it resolves to now.
+async fn check_url(settings: &StreamSettings, url: &str) -> Result<String, ApiError> {
+    let destination =
+        address::parse_url(url).map_err(|message| invalid("url", "invalid_url", message))?;
+    address::resolve(&destination, &settings.allow)
+        .await
+        .map_err(|message| invalid("url", "address_not_allowed", message))?;
+    Ok(url.to_string())
+}
+
+fn check_filters(filters: Option<&Value>, account: &Account) -> Result<Value, ApiError> {
+    let filters = filters.cloned().unwrap_or(Value::Null);
+    let filter = EventFilter::from_json(&filters, &account.taxonomy)?;
+    Ok(filter.to_json())
+}
+
+fn sealed(settings: &StreamSettings, secret: &str) -> Result<Vec<u8>, ApiError> {
+    secrets::hmac_key(secret).map_err(|message| invalid("secret", "invalid_secret", message))?;
+    settings
+        .secret_key
+        .seal(secret.as_bytes())
+        .map_err(|e| ApiError::internal("sealing a stream secret", e))
+}
+
+fn view(stream: &LogStream, last_seq: u64) -> LogStreamView {
+    LogStreamView {
+        id: stream.id,
+        kind: stream.kind.clone(),
+        format: stream.format.clone(),
+        url: stream.url.clone(),
+        filters: stream.filters.clone(),
+        status: stream.status.as_str().to_string(),
+        cursor: stream.cursor,
+        lag: last_seq.saturating_sub(stream.cursor),
+        pending: stream.pending.map(|(f, l)| vec![f, l]),
+        attempts: stream.attempts,
+        last_error: stream.last_error.clone(),
+        failing_since: stream.failing_since.map(|t| t.to_rfc3339()),
+        created_at: stream.created_at.to_rfc3339(),
+        updated_at: stream.updated_at.to_rfc3339(),
+    }
+}
+
+async fn find(state: &AppState, account: &Account, id: &str) -> Result<LogStream, ApiError> {
+    let missing = || ApiError::not_found(format!("no log stream with id {id:?} in this account"));
+    let id: i64 = id.parse().map_err(|_| missing())?;
+    state
+        .store
+        .stream_by_id(account.id, id)
+        .await?
+        .ok_or_else(missing)
+}
+
+/// Creates a stream; its secret is in the answer, this once.
+#[utoipa::path(
+    post,
+    path = "/api/v1/streams",
+    operation_id = "create_stream",
+    tag = "streams",
+    security(("bearer" = [])),
+    request_body(content = NewLogStream, description = "At most 64 KiB"),
+    responses(
+        (status = 201, description = "Created; delivery starts within a second", body = CreatedLogStream),
+        (status = 400, description = "The body is not valid JSON", body = ErrorBody),
+        (status = 403, description = "The key lacks the `admin` scope", body = ErrorBody),
+        (status = 409, description = "The account already has 20 streams (`too_many_streams`)", body = ErrorBody),
+        (status = 413, description = "The body is over 64 KiB", body = ErrorBody),
+        (status = 415, description = "The body is not sent as `Content-Type: application/json`", body = ErrorBody),
+        (status = 422, description = "A field breaks a rule (`details` names it): an unknown kind or format, a URL that is not `http://`, or on a loopback, private or link-local address the server does not allow, a bad secret or filter", body = ErrorBody),
+    )
+)]
+pub async fn create(
+    State(state): State<AppState>,
+    caller: ApiCaller,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    caller.require(Scope::Admin)?;
+    let settings = settings(&state)?.clone();
+    let body = read_json_within(&headers, body, MAX_SMALL_BODY_BYTES).await?;
+    let object = fields(
+        &body,
+        &["kind", "url", "format", "filters", "secret", "from_seq"],
+    )?;
+    match text(object, "kind")? {
+        Some("webhook") => {}
+        Some(other) => {
+            return Err(invalid(
+                "kind",
+                "unknown_kind",
+                format!("kind {other:?} is not supported yet; use \"webhook\""),
+            ))
+        }
+        None => return Err(invalid("kind", "required", "kind is required: \"webhook\"")),
+    }
+    match text(object, "format")? {
+        None | Some("native") => {}
+        Some(other) => {
+            return Err(invalid(
+                "format",
+                "unknown_format",
+                format!("format {other:?} is not supported yet; use \"native\""),
+            ))
+        }
+    }
+    let url = text(object, "url")?.ok_or_else(|| invalid("url", "required", "url is required"))?;
+    let url = check_url(&settings, url).await?;
+    let filters = check_filters(object.get("filters"), &caller.account)?;
+    let secret = match text(object, "secret")? {
+        Some(s) => s.to_string(),
+        None => secrets::generate(),
+    };
+    let sealed_secret = sealed(&settings, &secret)?;
+    let last_seq = state.store.last_seq(caller.account.id).await?;
+    let cursor = match seq(object, "from_seq")? {
+        Some(from) => from - 1,
+        None => last_seq,
+    };
+    if state.store.streams(caller.account.id).await?.len() >= MAX_STREAMS_PER_ACCOUNT {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "too_many_streams",
+            format!(
+                "an account has at most {MAX_STREAMS_PER_ACCOUNT} log streams; delete one first"
+            ),
+        ));
+    }
+    let stream = state
+        .store
+        .create_stream(NewStream {
+            account_id: caller.account.id,
+            kind: "webhook".into(),
+            format: "native".into(),
+            url,
+            filters,
+            sealed_secret,
+            cursor,
+            created_at: Timestamp::now(),
+        })
+        .await?;
+    let answer = CreatedLogStream {
+        stream: view(&stream, last_seq),
+        secret,
+    };
+    Ok((StatusCode::CREATED, axum::Json(answer)).into_response())
+}
+
+/// The account's streams, oldest first.
+#[utoipa::path(
+    get,
+    path = "/api/v1/streams",
+    operation_id = "list_streams",
+    tag = "streams",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The streams (secrets are never shown)", body = LogStreamList),
+        (status = 403, description = "The key lacks the `admin` scope", body = ErrorBody),
+    )
+)]
+pub async fn list(State(state): State<AppState>, caller: ApiCaller) -> Result<Response, ApiError> {
+    caller.require(Scope::Admin)?;
+    let last_seq = state.store.last_seq(caller.account.id).await?;
+    let streams = state.store.streams(caller.account.id).await?;
+    Ok(axum::Json(LogStreamList {
+        streams: streams.iter().map(|s| view(s, last_seq)).collect(),
+    })
+    .into_response())
+}
+
+/// One stream with its recent batches.
+#[utoipa::path(
+    get,
+    path = "/api/v1/streams/{id}",
+    operation_id = "get_stream",
+    tag = "streams",
+    security(("bearer" = [])),
+    params(("id" = i64, Path, description = "The stream's id")),
+    responses(
+        (status = 200, description = "The stream and its recent batches, newest first", body = LogStreamEnvelope),
+        (status = 400, description = BAD_PATH_ID, body = ErrorBody),
+        (status = 403, description = "The key lacks the `admin` scope", body = ErrorBody),
+        (status = 404, description = "No stream with this id in the key's account", body = ErrorBody),
+    )
+)]
+pub async fn get_one(
+    State(state): State<AppState>,
+    caller: ApiCaller,
+    PathId(id): PathId,
+) -> Result<Response, ApiError> {
+    caller.require(Scope::Admin)?;
+    let stream = find(&state, &caller.account, &id).await?;
+    envelope(&state, &caller.account, &stream).await
+}
+
+async fn envelope(
+    state: &AppState,
+    account: &Account,
+    stream: &LogStream,
+) -> Result<Response, ApiError> {
+    let last_seq = state.store.last_seq(account.id).await?;
+    let batches = state
+        .store
+        .stream_batches(account.id, stream.id, RECENT_BATCHES)
+        .await?;
+    Ok(axum::Json(LogStreamEnvelope {
+        stream: view(stream, last_seq),
+        batches: batches
+            .into_iter()
+            .map(|b| StreamBatch {
+                first_seq: b.first_seq,
+                last_seq: b.last_seq,
+                events: b.events,
+                attempts: b.attempts,
+                status: b.status,
+                response: b.response,
+                at: b.at.to_rfc3339(),
+            })
+            .collect(),
+    })
+    .into_response())
+}
+
+/// Changes a stream: pause or resume, replay from a seq, a new URL,
+/// filters or secret.
+#[utoipa::path(
+    patch,
+    path = "/api/v1/streams/{id}",
+    operation_id = "change_stream",
+    tag = "streams",
+    security(("bearer" = [])),
+    params(("id" = i64, Path, description = "The stream's id")),
+    request_body(content = LogStreamChange, description = "At most 64 KiB"),
+    responses(
+        (status = 200, description = "The stream as changed", body = LogStreamEnvelope),
+        (status = 400, description = "The body is not valid JSON, or the id in the path is not UTF-8", body = ErrorBody),
+        (status = 403, description = "The key lacks the `admin` scope", body = ErrorBody),
+        (status = 404, description = "No stream with this id in the key's account", body = ErrorBody),
+        (status = 413, description = "The body is over 64 KiB", body = ErrorBody),
+        (status = 415, description = "The body is not sent as `Content-Type: application/json`", body = ErrorBody),
+        (status = 422, description = "A field breaks a rule; `details` names it", body = ErrorBody),
+    )
+)]
+pub async fn change(
+    State(state): State<AppState>,
+    caller: ApiCaller,
+    PathId(id): PathId,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    caller.require(Scope::Admin)?;
+    let settings = settings(&state)?.clone();
+    let stream = find(&state, &caller.account, &id).await?;
+    let body = read_json_within(&headers, body, MAX_SMALL_BODY_BYTES).await?;
+    let object = fields(&body, &["url", "filters", "secret", "status", "from_seq"])?;
+    let mut change = StreamChange::default();
+    if let Some(url) = text(object, "url")? {
+        change.url = Some(check_url(&settings, url).await?);
+    }
+    if object.contains_key("filters") {
+        change.filters = Some(check_filters(object.get("filters"), &caller.account)?);
+    }
+    if let Some(secret) = text(object, "secret")? {
+        change.sealed_secret = Some(sealed(&settings, secret)?);
+    }
+    change.status = match text(object, "status")? {
+        None => None,
+        Some("active") => Some(StreamStatus::Active),
+        Some("paused") => Some(StreamStatus::Paused),
+        Some(other) => {
+            return Err(invalid(
+                "status",
+                "unknown_status",
+                format!("status {other:?} cannot be set; use \"active\" (resume) or \"paused\""),
+            ))
+        }
+    };
+    change.cursor = seq(object, "from_seq")?.map(|from| from - 1);
+    let changed = state
+        .store
+        .change_stream(caller.account.id, stream.id, change, Timestamp::now())
+        .await?
+        .ok_or_else(|| {
+            ApiError::not_found(format!("no log stream with id {id:?} in this account"))
+        })?;
+    envelope(&state, &caller.account, &changed).await
+}
+
+/// Deletes a stream and its history.
+#[utoipa::path(
+    delete,
+    path = "/api/v1/streams/{id}",
+    operation_id = "delete_stream",
+    tag = "streams",
+    security(("bearer" = [])),
+    params(("id" = i64, Path, description = "The stream's id")),
+    responses(
+        (status = 204, description = "Deleted; delivery stops"),
+        (status = 400, description = BAD_PATH_ID, body = ErrorBody),
+        (status = 403, description = "The key lacks the `admin` scope", body = ErrorBody),
+        (status = 404, description = "No stream with this id in the key's account", body = ErrorBody),
+    )
+)]
+pub async fn delete(
+    State(state): State<AppState>,
+    caller: ApiCaller,
+    PathId(id): PathId,
+) -> Result<Response, ApiError> {
+    caller.require(Scope::Admin)?;
+    let stream = find(&state, &caller.account, &id).await?;
+    state
+        .store
+        .delete_stream(caller.account.id, stream.id)
+        .await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}

@@ -1,0 +1,87 @@
+//! Log streams: an account's events pushed to destinations its admins
+//! configure (`/api/v1/streams`, scope `admin`), at least once and in seq
+//! order per stream. The kind so far is `webhook` (Standard Webhooks), the
+//! format `native` (the API's event JSON).
+//!
+//! - `secrets`: the `whsec_` secrets, generated or checked, sealed at rest;
+//! - `address`: which destinations are allowed (no loopback, private or
+//!   link-local address unless the operator allows it), checked again
+//!   before every connection;
+//! - `webhook`: one batch to one destination, signed;
+//! - `worker`: claims streams with a lease and delivers them.
+
+pub mod address;
+pub mod secrets;
+pub mod webhook;
+pub mod worker;
+
+use address::AllowList;
+use secrets::SecretKey;
+use std::time::Duration;
+
+/// How this server delivers streams.
+#[derive(Debug, Clone)]
+pub struct StreamSettings {
+    /// Seals the secrets at rest; every server of one database needs the same.
+    pub secret_key: SecretKey,
+    /// Non-public networks that destinations may be on anyway.
+    pub allow: AllowList,
+    /// A stream whose server died is taken over after this.
+    pub lease: Duration,
+    /// After failing for this long a stream shows `failing` (and keeps retrying).
+    pub failing_after: Duration,
+    /// Seqs examined per batch at most.
+    pub batch_seqs: u64,
+    /// Longest one delivery request may take.
+    pub request_timeout: Duration,
+    /// The first retry's wait; each further one doubles, up to `max_backoff`.
+    pub first_backoff: Duration,
+    pub max_backoff: Duration,
+}
+
+impl StreamSettings {
+    /// The defaults, with `secret_key`.
+    pub fn new(secret_key: SecretKey) -> Self {
+        Self {
+            secret_key,
+            allow: AllowList::default(),
+            lease: Duration::from_secs(30),
+            failing_after: Duration::from_secs(600),
+            batch_seqs: 500,
+            request_timeout: Duration::from_secs(30),
+            first_backoff: Duration::from_millis(500),
+            max_backoff: Duration::from_secs(300),
+        }
+    }
+
+    /// The wait before retry `retry` (1-based): exponential, capped, with
+    /// "equal jitter" (half fixed, half random), so that streams failing
+    /// together do not retry in step.
+    pub fn backoff(&self, retry: u32) -> Duration {
+        let doubling = 2u32.saturating_pow(retry.saturating_sub(1).min(20));
+        let delay = self
+            .first_backoff
+            .saturating_mul(doubling)
+            .min(self.max_backoff);
+        let mut random = [0u8; 4];
+        crate::tokens::fill_random(&mut random);
+        let fraction = f64::from(u32::from_le_bytes(random)) / f64::from(u32::MAX);
+        delay / 2 + (delay / 2).mul_f64(fraction)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_backoff_doubles_with_jitter_up_to_the_cap() {
+        let settings = StreamSettings::new(SecretKey::random());
+        for retry in 1..30 {
+            let full = (Duration::from_millis(500) * 2u32.pow((retry - 1).min(20)))
+                .min(Duration::from_secs(300));
+            let wait = settings.backoff(retry);
+            assert!(wait >= full / 2 && wait <= full, "retry {retry}: {wait:?}");
+        }
+    }
+}
