@@ -10,7 +10,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (4, include_str!("../migrations/0004_sessions.sql")),
     (5, include_str!("../migrations/0005_rollups.sql")),
     (6, include_str!("../migrations/0006_leaf_v2.sql")),
-    // 7 is taken by work landing beside this one (issue 17).
+    (7, include_str!("../migrations/0007_leaf_compression.sql")),
     (8, include_str!("../migrations/0008_streams.sql")),
 ];
 
