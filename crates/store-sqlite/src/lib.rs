@@ -304,6 +304,7 @@ impl EventReader for SqliteStore {
             return Ok(Vec::new());
         }
         let filter = filter.clone();
+        let dictionaries = self.dictionaries.clone();
         self.with_conn(move |conn| {
             let mut clause = query::where_clause(account, &filter);
             clause.seq_window(after_seq, through_seq);
@@ -312,8 +313,15 @@ impl EventReader for SqliteStore {
             let rows = stmt
                 .query_map(rusqlite::params_from_iter(clause.params), event_record)
                 .map_err(sql_error)?;
-            rows.map(|row| row.map_err(sql_error).and_then(to_record))
-                .collect()
+            let leaves = LeafDecoder {
+                cache: &dictionaries,
+                conn,
+            };
+            rows.map(|row| {
+                row.map_err(sql_error)
+                    .and_then(|row| to_record(row, &leaves))
+            })
+            .collect()
         })
         .await
     }

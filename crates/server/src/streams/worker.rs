@@ -14,7 +14,6 @@
 use super::secrets::hmac_key;
 use super::webhook::{self, Answer};
 use super::StreamSettings;
-use crate::api::events::write_event_json;
 use auditlog_core::{EventFilter, Timestamp};
 use auditlog_store::{BatchRecord, Delivery, LogStream, Store, StreamStatus};
 use std::sync::Arc;
@@ -189,13 +188,17 @@ impl Runner {
             if i > 0 {
                 body.push(b',');
             }
-            write_event_json(record, &mut body).map_err(|e| {
-                format!(
-                    "event seq {}: {}",
-                    record.seq,
-                    auditlog_core::ErrorChain(&e)
-                )
-            })?;
+            // The events as the API serves them (the store's own rendering).
+            record
+                .stored()
+                .write_api_json(&record.leaf_hash, &mut body)
+                .map_err(|e| {
+                    format!(
+                        "event seq {}: {}",
+                        record.seq,
+                        auditlog_core::ErrorChain(&e)
+                    )
+                })?;
         }
         body.push(b']');
         let secret = self.settings.secret_key.open(&self.stream.sealed_secret)?;
