@@ -24,6 +24,8 @@ pub async fn run(cli: Cli, loaded: &Loaded) -> CliResult {
         Command::VerifyExport { file, key } => verify_export(&file, &key),
         // A client of a server's API: needs no store.
         Command::Send(command) => crate::send::run(*command).await,
+        // Another service with files of its own: needs no store.
+        Command::Witness { command } => crate::witness::run(command, shutdown_signal()).await,
         Command::Config {
             command: ConfigCommand::Example,
         } => {
@@ -82,7 +84,10 @@ async fn run_on_store(config: &Config, command: Command) -> CliResult {
             };
             crate::verify::run(store.as_ref(), verifier.as_ref()).await
         }
-        Command::VerifyExport { .. } | Command::Config { .. } | Command::Send(_) => Ok(()),
+        Command::VerifyExport { .. }
+        | Command::Config { .. }
+        | Command::Send(_)
+        | Command::Witness { .. } => Ok(()),
         Command::Account {
             command: AccountCommand::Create { name },
         } => {

@@ -20,6 +20,8 @@
 //!   of version 1 leaf bytes (no JSON tree), for `verify` and exports.
 //! - `merkle`: the RFC 9162 tree over stored hashes (roots and proofs).
 //! - `note`, `checkpoint`: signed notes and the C2SP checkpoints they carry.
+//! - `cosignature`: witnesses' C2SP `cosignature/v1` lines on checkpoints;
+//!   `witness`: the C2SP `add-checkpoint` request and a witness's decision.
 //! - `bundle`, `tar`: offline-verifiable export bundles, in a minimal tar.
 //! - `error`: `FieldError`, naming the field and the rule broken.
 //! - `error_chain`: `ErrorChain`, an error shown with its causes.
@@ -30,6 +32,7 @@ pub mod account;
 pub mod bundle;
 pub mod canonical;
 pub mod checkpoint;
+pub mod cosignature;
 pub mod email;
 pub mod error;
 pub mod error_chain;
@@ -47,6 +50,7 @@ mod properties;
 pub mod tar;
 pub mod taxonomy;
 pub mod timestamp;
+pub mod witness;
 
 pub use account::AccountName;
 pub use email::Email;

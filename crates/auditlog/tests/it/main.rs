@@ -28,3 +28,4 @@ mod postgres_verify;
 mod proofs;
 mod send;
 mod tamper;
+mod witness;
