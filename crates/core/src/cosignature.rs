@@ -245,7 +245,7 @@ mod tests {
         assert!(!format!("{w:?}").contains(&w.to_secret_text()[25..]));
         // The key id follows C2SP: SHA-256(name ‖ "\n" ‖ 0x04 ‖ key)[:4].
         let text = w.verifier().to_text();
-        let public = BASE64.decode(text.rsplit('+').next().unwrap()).unwrap();
+        let public = BASE64.decode(text.splitn(3, '+').nth(2).unwrap()).unwrap();
         use sha2::Digest;
         let mut hasher = sha2::Sha256::new();
         hasher.update(b"witness.example/w1\n\x04");
