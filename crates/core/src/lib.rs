@@ -21,7 +21,10 @@
 //! - `merkle`: the RFC 9162 tree over stored hashes (roots and proofs).
 //! - `note`, `checkpoint`: signed notes and the C2SP checkpoints they carry.
 //! - `cosignature`: witnesses' C2SP `cosignature/v1` lines on checkpoints;
-//!   `witness`: the C2SP `add-checkpoint` request and a witness's decision.
+//!   `witness`: the C2SP `add-checkpoint` request and a witness's decision;
+//!   `submission`: what a witness's answer means for the log's submitter;
+//!   `root_log`: the root log's leaf format, inclusion of account
+//!   checkpoints and the cosignature quorum of a root checkpoint.
 //! - `bundle`, `tar`: offline-verifiable export bundles, in a minimal tar.
 //! - `error`: `FieldError`, naming the field and the rule broken.
 //! - `error_chain`: `ErrorChain`, an error shown with its causes.
@@ -47,6 +50,8 @@ pub mod merkle;
 pub mod note;
 #[cfg(test)]
 mod properties;
+pub mod root_log;
+pub mod submission;
 pub mod tar;
 pub mod taxonomy;
 pub mod timestamp;
