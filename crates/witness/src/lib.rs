@@ -14,12 +14,17 @@
 //!   replaced atomically and durably; a lock keeps a second process out.
 //! - `server`: `POST /add-checkpoint`, the check and the store done under
 //!   one lock so that two requests never both pass against the same state.
+//! - `submitter`: the log's end: sends a checkpoint to a witness and
+//!   follows its answer (resend when it is behind, alarm when the log's
+//!   history contradicts it).
 
 pub mod key_file;
 pub mod logs;
 pub mod server;
 pub mod state;
+pub mod submitter;
 
 pub use logs::Logs;
 pub use server::{router, serve, Witness};
 pub use state::StateDir;
+pub use submitter::{submit, Submitted, WitnessEndpoint};

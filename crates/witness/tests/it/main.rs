@@ -1,6 +1,11 @@
 //! The witness over real HTTP on 127.0.0.1: every status code of
 //! `add-checkpoint`, malformed bodies, the atomic check-and-store under
-//! concurrent requests, and a restart from the state directory.
+//! concurrent requests, and a restart from the state directory; then the
+//! log's end (`submitter`) against three of them: a quorum of cosigned
+//! root checkpoints over several accounts, a witness killed and restarted,
+//! and the alarms of a rollback and a fork.
+
+mod submission;
 
 use auditlog_core::checkpoint::Checkpoint;
 use auditlog_core::cosignature::CosignatureSigner;
@@ -63,12 +68,18 @@ struct TestWitness {
 
 impl TestWitness {
     async fn start(state: &Path) -> Self {
+        Self::start_for(state, &log_key(), witness_key()).await
+    }
+
+    /// A witness with `key` for the one log whose key is `log`.
+    async fn start_for(state: &Path, log: &NoteSigner, key: CosignatureSigner) -> Self {
         let logs = Logs::parse(&format!(
-            "[[log]]\norigin = \"{ORIGIN}\"\nkeys = [\"{}\"]\n",
-            log_key().verifier().to_text()
+            "[[log]]\norigin = \"{}\"\nkeys = [\"{}\"]\n",
+            log.name(),
+            log.verifier().to_text()
         ))
         .unwrap();
-        let witness = Arc::new(Witness::open(logs, witness_key(), state).unwrap());
+        let witness = Arc::new(Witness::open(logs, key, state).unwrap());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let (stop, stopped) = tokio::sync::oneshot::channel();
