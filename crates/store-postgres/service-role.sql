@@ -6,8 +6,9 @@
 GRANT USAGE ON SCHEMA public TO auditlog_app;
 GRANT SELECT ON ALL TABLES IN SCHEMA public TO auditlog_app;
 GRANT USAGE ON ALL SEQUENCES IN SCHEMA public TO auditlog_app;
--- Events: append only. No UPDATE, DELETE or TRUNCATE.
-GRANT INSERT ON events TO auditlog_app;
+-- Events and the personal values beside them: append only. No UPDATE,
+-- DELETE or TRUNCATE.
+GRANT INSERT ON events, event_personal TO auditlog_app;
 -- The directory: new accounts, keys and users.
 GRANT INSERT ON accounts, api_keys, users TO auditlog_app;
 -- The per-account sequencer rows: created with the account, locked

@@ -96,9 +96,7 @@ async fn copy_account(
     }
     for key in source.api_keys(account.id).await? {
         if target.api_key_by_hash(key.key_hash).await?.is_none() {
-            target
-                .create_api_key(copy.id, key.key_hash, &key.scopes)
-                .await?;
+            target.import_api_key(copy.id, &key).await?;
         }
     }
     for user in source.users(account.id).await? {

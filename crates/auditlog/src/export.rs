@@ -7,6 +7,7 @@ use crate::admin::find_account;
 use crate::cli::ExportCommand;
 use crate::error::CliResult;
 use anyhow::{anyhow, bail, Context};
+use auditlog_core::leaf_v2::Source;
 use auditlog_core::{EventFilter, Interval};
 use auditlog_server::exports::audit::{self, AuditActor, ExportAction};
 use auditlog_server::exports::file::{self, EventWalk, ExportWriter};
@@ -67,6 +68,7 @@ pub async fn run(store: Arc<dyn Store>, command: ExportCommand) -> CliResult {
         ),
         name: None,
         email: None,
+        source: Source::System,
     };
     audit::record_with(
         store.as_ref(),

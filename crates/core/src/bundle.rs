@@ -4,32 +4,40 @@
 //! | file | holds |
 //! |---|---|
 //! | `entries.jsonl` | the exact leaf bytes of each exported event, one per line |
+//! | `personal.jsonl` | per entry, same order: the personal values stored beside a version 2 leaf (`leaf_v2::personal`: the plain values and the salts that open its commitments), `null` for version 1 |
 //! | `proofs.jsonl` | per entry, same order: `{"leaf_index", "hashes": [base64…]}` |
 //! | `checkpoint` | the signed checkpoint of the tree size the proofs are for |
 //! | `manifest.json` | format, account, origin, tree size, filters, entry count, sha256 and size of every file above |
 //! | `manifest.sig` | a signed note binding the manifest's sha256, so that dropping an entry (and fixing the counts) is detected too |
 //!
 //! Leaf bytes are canonical JSON, which never holds a raw newline, so one
-//! line is exactly one leaf.
+//! line is exactly one leaf (and so are personal values).
+//!
+//! Format `auditlog-bundle/2` adds `personal.jsonl`; bundles of format 1
+//! (version 1 leaves only) keep verifying.
 
 use crate::checkpoint::Checkpoint;
-use crate::event::LeafError;
 use crate::merkle::{self, Hash};
 use crate::note::{NoteError, NoteSigner, NoteVerifier};
+use crate::record::{RecordError, StoredRecord};
 use crate::tar::{self, TarError};
-use crate::{leaf, EventFilter, StoredEvent, Taxonomy};
+use crate::{leaf, EventFilter, Taxonomy};
 use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
-pub const FORMAT: &str = "auditlog-bundle/1";
+pub const FORMAT: &str = "auditlog-bundle/2";
+/// Bundles written before leaf version 2: no `personal.jsonl`.
+const FORMAT_1: &str = "auditlog-bundle/1";
 /// The first line of the manifest signature's text; no checkpoint starts so.
 const MANIFEST_NOTE_HEADER: &str = "auditlog export bundle manifest";
 
 /// One exported event with its inclusion proof.
 pub struct BundleEntry {
     pub leaf_bytes: Vec<u8>,
+    /// The personal values beside a version 2 leaf; `None` for version 1.
+    pub personal: Option<Vec<u8>>,
     pub leaf_index: u64,
     pub proof: Vec<Hash>,
 }
@@ -74,7 +82,7 @@ pub enum VerifyError {
     Entry {
         line: usize,
         #[source]
-        cause: LeafError,
+        cause: RecordError,
     },
     #[error("proof {line} is not JSON")]
     ProofNotJson {
@@ -100,10 +108,16 @@ pub fn build(
     signer: &NoteSigner,
 ) -> Result<Vec<u8>, BuildError> {
     let mut entries_file = Vec::new();
+    let mut personal_file = Vec::new();
     let mut proofs_file = Vec::new();
     for entry in entries {
         entries_file.extend_from_slice(&entry.leaf_bytes);
         entries_file.push(b'\n');
+        match &entry.personal {
+            Some(personal) => personal_file.extend_from_slice(personal),
+            None => personal_file.extend_from_slice(b"null"),
+        }
+        personal_file.push(b'\n');
         let hashes: Vec<String> = entry.proof.iter().map(|h| BASE64.encode(h)).collect();
         let line = json!({"leaf_index": entry.leaf_index, "hashes": hashes});
         proofs_file.extend_from_slice(line.to_string().as_bytes());
@@ -121,6 +135,7 @@ pub fn build(
         "order": "newest first",
         "files": {
             "entries.jsonl": file_entry(&entries_file),
+            "personal.jsonl": file_entry(&personal_file),
             "proofs.jsonl": file_entry(&proofs_file),
             "checkpoint": file_entry(checkpoint_file),
         }
@@ -133,11 +148,12 @@ pub fn build(
             &manifest_file,
         ))
         .map_err(BuildError::Sign)?;
-    let files: [(&str, &[u8]); 5] = [
+    let files: [(&str, &[u8]); 6] = [
         ("manifest.json", &manifest_file),
         ("manifest.sig", manifest_sig.as_bytes()),
         ("checkpoint", checkpoint_file),
         ("entries.jsonl", &entries_file),
+        ("personal.jsonl", &personal_file),
         ("proofs.jsonl", &proofs_file),
     ];
     tar::write_files(files, header.created_unix).map_err(BuildError::Archive)
@@ -195,10 +211,33 @@ pub fn verify(archive: &[u8], verifier: &NoteVerifier) -> Result<BundleReport, V
             proofs.len()
         )));
     }
+    let format_1 = manifest["format"] == FORMAT_1;
+    let personal: Vec<Option<&[u8]>> = if format_1 {
+        vec![None; entries.len()]
+    } else {
+        split_lines(file("personal.jsonl")?)
+            .into_iter()
+            .map(|line| (line != b"null").then_some(line))
+            .collect()
+    };
+    if personal.len() != entries.len() {
+        return Err(Altered(format!(
+            "entries.jsonl has {} entries but personal.jsonl has {} lines",
+            entries.len(),
+            personal.len()
+        )));
+    }
     let filter = EventFilter::from_json(&manifest["filters"], &Taxonomy::default()).ok();
-    for (i, (entry, proof_line)) in entries.iter().zip(&proofs).enumerate() {
+    for (i, ((entry, proof_line), personal)) in
+        entries.iter().zip(&proofs).zip(&personal).enumerate()
+    {
         let line = i + 1;
-        let event = StoredEvent::from_leaf_bytes(entry)
+        // A version 2 entry's personal values must open its commitments
+        // exactly (so that the plain values shown are the committed ones).
+        let record = StoredRecord::new(entry, *personal);
+        let event = record
+            .check()
+            .and_then(|()| record.stored_event())
             .map_err(|cause| VerifyError::Entry { line, cause })?;
         let name = format!(
             "entry {line} (seq {}, id {:?})",
@@ -263,7 +302,7 @@ pub fn verify(archive: &[u8], verifier: &NoteVerifier) -> Result<BundleReport, V
             "manifest.json was altered: it does not match its signature in manifest.sig".into(),
         ));
     }
-    if manifest["format"] != FORMAT {
+    if manifest["format"] != FORMAT && !format_1 {
         return Err(Altered(format!(
             "manifest format is {}, expected {FORMAT}",
             manifest["format"]
@@ -282,7 +321,17 @@ pub fn verify(archive: &[u8], verifier: &NoteVerifier) -> Result<BundleReport, V
             manifest["entry_count"]
         )));
     }
-    for name in ["entries.jsonl", "proofs.jsonl", "checkpoint"] {
+    let signed_files: &[&str] = if format_1 {
+        &["entries.jsonl", "proofs.jsonl", "checkpoint"]
+    } else {
+        &[
+            "entries.jsonl",
+            "personal.jsonl",
+            "proofs.jsonl",
+            "checkpoint",
+        ]
+    };
+    for &name in signed_files {
         let bytes = file(name)?;
         if manifest["files"][name]["sha256"] != sha256_hex(bytes) {
             return Err(Altered(format!(
@@ -309,17 +358,27 @@ fn split_lines(bytes: &[u8]) -> Vec<&[u8]> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::leaf_v2::{seal, OsSalts, Source};
     use crate::merkle::MemoryHashes;
-    use crate::{NewEvent, Timestamp};
+    use crate::ErrorChain;
+    use crate::{NewEvent, StoredEvent, Timestamp};
 
-    fn events(n: u64) -> Vec<Vec<u8>> {
+    /// Leaves of both versions: version 2 (with personal values) at even seqs.
+    fn events(n: u64) -> Vec<(Vec<u8>, Option<Vec<u8>>)> {
         let now = Timestamp::parse("now", "2026-11-25T15:00:00Z").unwrap();
         (1..=n)
             .map(|seq| {
                 let kind = if seq % 3 == 0 { "Delete" } else { "Create" };
-                let value = json!({"id": format!("e{seq}"), "event_type": "Element", "action": kind, "actor": {"id": "u"}});
+                let value = json!({"id": format!("e{seq}"), "event_type": "Element", "action": kind,
+                                   "actor": {"id": "u", "name": "Ada Lovelace"}});
                 let event = NewEvent::parse(&value, &Taxonomy::default(), now).unwrap();
-                StoredEvent::new("acme", seq, now, event).leaf_bytes()
+                let stored = StoredEvent::new("acme", seq, now, event);
+                if seq % 2 == 0 {
+                    let sealed = seal(&stored, &Source::System, &[], &mut OsSalts).unwrap();
+                    (sealed.leaf_bytes, Some(sealed.personal))
+                } else {
+                    (stored.leaf_bytes(), None)
+                }
             })
             .collect()
     }
@@ -328,7 +387,7 @@ mod tests {
     fn bundle(signer: &NoteSigner) -> Vec<u8> {
         let leaves = events(20);
         let mut tree = MemoryHashes::default();
-        for l in &leaves {
+        for (l, _) in &leaves {
             tree.append_leaf(leaf::leaf_hash(l)).unwrap();
         }
         let checkpoint = Checkpoint {
@@ -341,7 +400,8 @@ mod tests {
             .rev()
             .filter(|i| (i + 1) % 3 == 0)
             .map(|i| BundleEntry {
-                leaf_bytes: leaves[i as usize].clone(),
+                leaf_bytes: leaves[i as usize].0.clone(),
+                personal: leaves[i as usize].1.clone(),
                 leaf_index: i,
                 proof: merkle::prove_record(20, i as i64, &tree).unwrap(),
             })
@@ -410,6 +470,30 @@ mod tests {
         }
     }
 
+    /// The plain values beside a version 2 entry are the committed ones: an
+    /// altered name is caught at its entry, before any manifest check.
+    #[test]
+    fn an_altered_personal_value_fails_naming_its_entry() {
+        let signer = NoteSigner::from_seed("auditlog", [5; 32]).unwrap();
+        let archive = bundle(&signer);
+        let files = tar::read_files(&archive).unwrap();
+        let personal = &files.iter().find(|(n, _)| n == "personal.jsonl").unwrap().1;
+        let lines = split_lines(personal);
+        let v2_line = lines.iter().position(|l| *l != b"null").unwrap();
+        let tampered = replace(&archive, "personal.jsonl", |bytes| {
+            String::from_utf8(bytes.to_vec())
+                .unwrap()
+                .replacen("Ada Lovelace", "Eve Mallory", 1)
+                .into_bytes()
+        });
+        let error = ErrorChain(&verify(&tampered, &signer.verifier()).unwrap_err()).to_string();
+        assert!(
+            error.contains(&format!("entry {} cannot be read", v2_line + 1))
+                && error.contains("do not open its commitments"),
+            "{error}"
+        );
+    }
+
     #[test]
     fn a_dropped_entry_fails_even_with_its_proof_dropped() {
         let signer = NoteSigner::from_seed("auditlog", [5; 32]).unwrap();
@@ -425,8 +509,12 @@ mod tests {
         let only_entry = replace(&archive, "entries.jsonl", drop_line);
         assert!(verify(&only_entry, &signer.verifier()).is_err());
         let both = replace(
-            &replace(&archive, "entries.jsonl", drop_line),
-            "proofs.jsonl",
+            &replace(
+                &replace(&archive, "entries.jsonl", drop_line),
+                "proofs.jsonl",
+                drop_line,
+            ),
+            "personal.jsonl",
             drop_line,
         );
         let error = verify(&both, &signer.verifier()).unwrap_err().to_string();

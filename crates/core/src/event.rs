@@ -654,7 +654,13 @@ impl StoredEvent {
     /// was checked when it was accepted). Used by exports and `verify`.
     pub fn from_leaf_bytes(bytes: &[u8]) -> Result<Self, LeafError> {
         let value: Value = serde_json::from_slice(bytes).map_err(LeafError::NotJson)?;
-        let m = value.as_object().ok_or(LeafError::NotAnObject)?;
+        Self::from_json_map(value.as_object().ok_or(LeafError::NotAnObject)?)
+    }
+
+    /// Reads an event from the JSON object of a stored event: a version 1
+    /// leaf, or a served event (members it does not know, such as `v`,
+    /// `source`, `openings` and `hash`, are ignored).
+    pub fn from_json_map(m: &Map<String, Value>) -> Result<Self, LeafError> {
         let text = |map: &Map<String, Value>, key: &str| {
             map.get(key).and_then(Value::as_str).map(str::to_string)
         };

@@ -23,6 +23,7 @@ mod commitment;
 mod details_path;
 mod error;
 mod openings;
+mod personal;
 mod salt;
 mod source;
 
@@ -30,10 +31,12 @@ pub use commitment::commitment;
 pub use details_path::{DetailsPath, DetailsPathError};
 pub use error::LeafV2Error;
 pub use openings::{Openings, PERSONAL};
+pub use personal::actor_id;
 pub use salt::{OsSalts, Salt, SaltSource, SALT_BYTES};
 pub use source::Source;
 
 use crate::{canonical, leaf, StoredEvent};
+use commitment::{ACTOR_PERSONAL, CONTEXT_PERSONAL};
 use serde_json::{Map, Value};
 
 /// The value of `"v"` in a version 2 leaf (version 1 leaves have no `v`).
@@ -51,6 +54,9 @@ const SERVED_ONLY: [&str; 3] = ["hash", "openings", "erased"];
 pub struct SealedLeaf {
     pub leaf_bytes: Vec<u8>,
     pub openings: Openings,
+    /// What the store keeps beside the leaf: the plain values its
+    /// commitments hide, with the openings (`personal.rs` gives the form).
+    pub personal: Vec<u8>,
 }
 
 /// Builds the v2 leaf of `event`, stored on behalf of `source`, committing to
@@ -73,10 +79,12 @@ pub fn seal(
             openings.add_details(path.clone(), salts.next_salt()?);
         }
     }
+    let personal = personal::collect(&fields, &openings)?;
     let leaf_bytes = commit(fields, &openings)?;
     Ok(SealedLeaf {
         leaf_bytes,
         openings,
+        personal,
     })
 }
 
@@ -92,6 +100,77 @@ pub fn served_event(
     served.insert("openings".into(), openings.to_json());
     served.insert("hash".into(), Value::String(leaf::to_hex(leaf_hash)));
     served
+}
+
+/// The served event (without `hash`) of a v2 leaf and its stored personal
+/// values: the commitments replaced by the plain values, and `openings`.
+/// What it returns rebuilds the leaf (`rebuild_leaf`) unless either was
+/// altered; this function itself checks only that the two fit together.
+pub fn open(leaf_bytes: &[u8], personal_bytes: &[u8]) -> Result<Map<String, Value>, LeafV2Error> {
+    let not_v2 = |why: &str| LeafV2Error::NotAnEvent(format!("the leaf {why}"));
+    let mut served: Map<String, Value> = match serde_json::from_slice(leaf_bytes) {
+        Ok(Value::Object(map)) => map,
+        _ => return Err(not_v2("is not a JSON object")),
+    };
+    if served.get("v").and_then(Value::as_u64) != Some(VERSION) {
+        return Err(not_v2("is not a version 2 leaf"));
+    }
+    if served.remove(PERSONAL).is_none() {
+        return Err(not_v2("lacks its personal commitment"));
+    }
+    let bad = |reason: &str| LeafV2Error::BadOpening {
+        key: PERSONAL.into(),
+        reason: format!("the stored personal values {reason}"),
+    };
+    let stored: Map<String, Value> = match serde_json::from_slice(personal_bytes) {
+        Ok(Value::Object(map)) => map,
+        _ => return Err(bad("are not a JSON object")),
+    };
+    let personal = stored
+        .get(PERSONAL)
+        .and_then(Value::as_object)
+        .ok_or_else(|| bad("lack the personal object"))?;
+    let mut actor = Map::new();
+    for (member, name) in ACTOR_PERSONAL {
+        if let Some(value) = personal.get(name) {
+            actor.insert(member.into(), value.clone());
+        }
+    }
+    if !actor.is_empty() {
+        served.insert("actor".into(), Value::Object(actor));
+    }
+    for (member, name) in CONTEXT_PERSONAL {
+        if let Some(value) = personal.get(name) {
+            let context = served
+                .entry("context")
+                .or_insert_with(|| Value::Object(Map::new()));
+            let context = context
+                .as_object_mut()
+                .ok_or_else(|| not_v2("holds a context that is not an object"))?;
+            context.insert(member.into(), value.clone());
+        }
+    }
+    let openings_json = stored.get("openings").ok_or_else(|| bad("lack openings"))?;
+    let openings = Openings::from_json(openings_json)?;
+    let details = stored.get("details").and_then(Value::as_object);
+    for (path, _) in openings.details() {
+        let plain =
+            details
+                .and_then(|d| d.get(path.as_str()))
+                .ok_or_else(|| LeafV2Error::BadOpening {
+                    key: path.as_str().into(),
+                    reason: "the stored personal values lack its plain value".into(),
+                })?;
+        let slot = path
+            .value_in_mut(&mut served)
+            .ok_or_else(|| LeafV2Error::BadOpening {
+                key: path.as_str().into(),
+                reason: "the leaf holds no commitment at this path".into(),
+            })?;
+        *slot = plain.clone();
+    }
+    served.insert("openings".into(), openings_json.clone());
+    Ok(served)
 }
 
 /// What a verifier does: the leaf bytes of a served v2 event, rebuilt from

@@ -1,4 +1,4 @@
-//! A borrowed, typed read of version 1 leaf bytes: every member as a slice
+//! A borrowed, typed read of leaf bytes: every member as a slice
 //! of the leaf (copied only when a string holds escapes), `details` as its
 //! raw JSON text, nothing else built. What `verify` compares with the
 //! indexed columns and what exports format, without the `serde_json::Value`
@@ -70,7 +70,55 @@ struct ContextView<'a> {
     user_agent: Option<Text<'a>>,
 }
 
-/// The members of a version 1 leaf (unknown members are skipped). Times
+/// The personal values stored beside a version 2 leaf
+/// (`leaf_v2::personal`), as far as a row needs them.
+#[derive(Debug, Deserialize)]
+struct PersonalView<'a> {
+    /// The object the leaf's `personal` commitment is of, exactly as stored
+    /// (canonical JSON, so its bytes are what the commitment hashed).
+    #[serde(borrow)]
+    personal: &'a RawValue,
+    #[serde(skip)]
+    members: PersonalMembers<'a>,
+    #[serde(borrow, default)]
+    openings: Option<&'a RawValue>,
+    /// Committed `details` values: when there are any, the leaf's `details`
+    /// holds commitments, and only the opened event is right.
+    #[serde(borrow, default)]
+    details: Option<&'a RawValue>,
+}
+
+/// Openings that hold the `personal` salt and nothing else (the common
+/// case: no declared `details` path).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct OnlyPersonalOpening<'a> {
+    #[serde(borrow)]
+    personal: Text<'a>,
+}
+
+#[derive(Debug, Deserialize)]
+struct CommitmentView<'a> {
+    #[serde(borrow)]
+    c: Text<'a>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct PersonalMembers<'a> {
+    #[serde(borrow, default, rename = "actor.id")]
+    actor_id: Option<Text<'a>>,
+    #[serde(borrow, default, rename = "actor.name")]
+    actor_name: Option<Text<'a>>,
+    #[serde(borrow, default, rename = "actor.email")]
+    actor_email: Option<Text<'a>>,
+    #[serde(borrow, default, rename = "context.ip")]
+    ip: Option<Text<'a>>,
+    #[serde(borrow, default, rename = "context.user_agent")]
+    user_agent: Option<Text<'a>>,
+}
+
+/// The members of a leaf (unknown members are skipped): a version 1 leaf
+/// alone, or a version 2 leaf with its personal values ([`LeafView::with_personal`]). Times
 /// stay text: callers that need the instant parse it (and the canonical
 /// text of a time is what `Timestamp::is_canonical_text` recognises).
 #[derive(Debug, Deserialize)]
@@ -86,8 +134,15 @@ pub struct LeafView<'a> {
     event_type: Text<'a>,
     #[serde(borrow)]
     action: Text<'a>,
-    #[serde(borrow)]
-    actor: ActorView<'a>,
+    /// `2` for a version 2 leaf, absent from version 1.
+    #[serde(default)]
+    v: Option<u64>,
+    /// Absent from a version 2 leaf (its personal values hold the actor).
+    #[serde(borrow, default)]
+    actor: Option<ActorView<'a>>,
+    /// A version 2 leaf's commitment to the actor and context values.
+    #[serde(borrow, default, rename = "personal")]
+    personal_commitment: Option<CommitmentView<'a>>,
     #[serde(borrow, default)]
     project: Option<Text<'a>>,
     #[serde(borrow, default)]
@@ -102,12 +157,69 @@ pub struct LeafView<'a> {
     context: Option<ContextView<'a>>,
     #[serde(borrow)]
     received_at: Text<'a>,
+    /// The personal values stored beside a version 2 leaf.
+    #[serde(skip)]
+    beside: Option<PersonalView<'a>>,
 }
 
 impl<'a> LeafView<'a> {
     /// Reads the leaf; the error says why it is not the JSON of a stored event.
     pub fn parse(leaf_bytes: &'a [u8]) -> Result<Self, serde_json::Error> {
-        serde_json::from_slice(leaf_bytes)
+        let view: Self = serde_json::from_slice(leaf_bytes)?;
+        if view.actor.is_none() && view.v.is_none() {
+            // A version 1 leaf is the whole event: it always names its actor.
+            return Err(serde::de::Error::missing_field("actor"));
+        }
+        Ok(view)
+    }
+
+    /// Whether this is a version 2 leaf (its personal values are kept beside it).
+    pub fn is_version_2(&self) -> bool {
+        self.v == Some(crate::leaf_v2::VERSION)
+    }
+
+    /// Adds the personal values stored beside a version 2 leaf: the actor,
+    /// IP and user agent are read from them.
+    pub fn with_personal(mut self, personal_bytes: &'a [u8]) -> Result<Self, serde_json::Error> {
+        let mut beside: PersonalView<'a> = serde_json::from_slice(personal_bytes)?;
+        beside.members = serde_json::from_str(beside.personal.get())?;
+        self.beside = Some(beside);
+        Ok(self)
+    }
+
+    /// Whether `details` in the leaf holds commitments for values kept in the
+    /// personal values: then [`details_json`](Self::details_json) is not the
+    /// served `details`, and a reader must open the event
+    /// (`StoredRecord::served_map`) instead.
+    pub fn details_committed(&self) -> bool {
+        self.beside
+            .as_ref()
+            .and_then(|p| p.details)
+            .is_some_and(|raw| raw.get() != "{}")
+    }
+
+    fn personal_members(&self) -> Option<&PersonalMembers<'a>> {
+        self.beside.as_ref().map(|p| &p.members)
+    }
+
+    /// The leaf's `personal` commitment (`c`, base64), if it has one.
+    pub fn personal_commitment(&self) -> Option<&str> {
+        self.personal_commitment.as_ref().map(|c| c.c.as_str())
+    }
+
+    /// Beside a version 2 leaf whose only commitment is `personal`: the
+    /// stored JSON text of the object it is of, and the salt (base64) that
+    /// opens it. `None` when there are other openings (or none).
+    pub fn only_personal_opening(&self) -> Option<(&'a str, Text<'a>)> {
+        let beside = self.beside.as_ref()?;
+        let openings: OnlyPersonalOpening<'a> =
+            serde_json::from_str(beside.openings?.get()).ok()?;
+        Some((beside.personal.get(), openings.personal))
+    }
+
+    /// Whether personal values were given (`with_personal`).
+    pub fn has_personal_values(&self) -> bool {
+        self.beside.is_some()
     }
 
     pub fn account(&self) -> &str {
@@ -135,16 +247,28 @@ impl<'a> LeafView<'a> {
         self.action.as_str()
     }
 
+    /// Empty when neither the leaf nor its personal values name an actor
+    /// (never so for an event this code stored).
     pub fn actor_id(&self) -> &str {
-        self.actor.id.as_str()
+        match (self.personal_members(), &self.actor) {
+            (Some(p), _) => opt(&p.actor_id).unwrap_or_default(),
+            (None, Some(actor)) => actor.id.as_str(),
+            (None, None) => "",
+        }
     }
 
     pub fn actor_name(&self) -> Option<&str> {
-        opt(&self.actor.name)
+        match self.personal_members() {
+            Some(p) => opt(&p.actor_name),
+            None => self.actor.as_ref().and_then(|a| opt(&a.name)),
+        }
     }
 
     pub fn actor_email(&self) -> Option<&str> {
-        opt(&self.actor.email)
+        match self.personal_members() {
+            Some(p) => opt(&p.actor_email),
+            None => self.actor.as_ref().and_then(|a| opt(&a.email)),
+        }
     }
 
     pub fn project(&self) -> Option<&str> {
@@ -174,11 +298,17 @@ impl<'a> LeafView<'a> {
     }
 
     pub fn ip(&self) -> Option<&str> {
-        self.context.as_ref().and_then(|c| opt(&c.ip))
+        match self.personal_members() {
+            Some(p) => opt(&p.ip),
+            None => self.context.as_ref().and_then(|c| opt(&c.ip)),
+        }
     }
 
     pub fn user_agent(&self) -> Option<&str> {
-        self.context.as_ref().and_then(|c| opt(&c.user_agent))
+        match self.personal_members() {
+            Some(p) => opt(&p.user_agent),
+            None => self.context.as_ref().and_then(|c| opt(&c.user_agent)),
+        }
     }
 
     /// The `received_at` member as stored (RFC 3339 text).
@@ -266,8 +396,9 @@ mod tests {
         );
         let bytes = event.leaf_bytes();
         let view = LeafView::parse(&bytes).unwrap();
-        assert!(matches!(view.actor.id.0, Cow::Borrowed("plain")));
-        assert!(matches!(view.actor.name, Some(Text(Cow::Owned(_)))));
+        let actor = view.actor.as_ref().unwrap();
+        assert!(matches!(actor.id.0, Cow::Borrowed("plain")));
+        assert!(matches!(actor.name, Some(Text(Cow::Owned(_)))));
         assert_eq!(view.actor_name(), Some("a\"b"));
     }
 
@@ -282,5 +413,38 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("actor"));
+    }
+
+    /// A version 2 leaf with its personal values reads as the opened event.
+    #[test]
+    fn a_v2_leaf_reads_its_personal_values_beside_it() {
+        use crate::leaf_v2::{seal, DetailsPath, OsSalts, Source};
+        let event = stored(json!({
+            "event_type": "Test Case", "action": "Update",
+            "actor": {"id": "u-\u{e9}", "name": "Ada", "email": "ada@example.com"},
+            "details": {"assignee": "Grace", "n": 1},
+            "context": {"ip": "::1", "user_agent": "curl/8", "request_id": "r-1"}
+        }));
+        for declared in [
+            vec![],
+            vec![DetailsPath::parse("details.assignee").unwrap()],
+        ] {
+            let sealed = seal(&event, &Source::System, &declared, &mut OsSalts).unwrap();
+            let view = LeafView::parse(&sealed.leaf_bytes)
+                .unwrap()
+                .with_personal(&sealed.personal)
+                .unwrap();
+            let e = event.event();
+            assert_eq!(view.id(), e.id());
+            assert_eq!(view.actor_id(), "u-\u{e9}");
+            assert_eq!(view.actor_name(), Some("Ada"));
+            assert_eq!(view.actor_email(), Some("ada@example.com"));
+            assert_eq!(view.ip(), Some("::1"));
+            assert_eq!(view.user_agent(), Some("curl/8"));
+            assert_eq!(view.details_committed(), !declared.is_empty());
+            // Without its personal values a v2 leaf names no actor.
+            let bare = LeafView::parse(&sealed.leaf_bytes).unwrap();
+            assert_eq!((bare.actor_id(), bare.ip()), ("", None));
+        }
     }
 }

@@ -50,6 +50,7 @@ pub mod merkle;
 pub mod note;
 #[cfg(test)]
 mod properties;
+pub mod record;
 pub mod root_log;
 pub mod submission;
 pub mod tar;
@@ -63,5 +64,6 @@ pub use error::FieldError;
 pub use error_chain::ErrorChain;
 pub use event::{NewEvent, StoredEvent};
 pub use filter::{Cursor, EventFilter, Interval};
+pub use record::{RecordError, StoredRecord};
 pub use taxonomy::Taxonomy;
 pub use timestamp::Timestamp;

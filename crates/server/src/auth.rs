@@ -6,6 +6,7 @@
 use crate::error::ApiError;
 use crate::state::AppState;
 use crate::tokens::hash_api_key;
+use auditlog_core::leaf_v2::Source;
 use auditlog_store::{Account, Scope};
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
@@ -15,6 +16,9 @@ use axum::http::StatusCode;
 #[derive(Debug, Clone)]
 pub struct ApiCaller {
     pub key_id: i64,
+    /// The key's public id and name: `source` of what it stores.
+    pub public_id: String,
+    pub key_name: String,
     pub account: Account,
     pub scopes: Vec<Scope>,
 }
@@ -34,6 +38,14 @@ impl ApiCaller {
                     scope.as_str()
                 ),
             ))
+        }
+    }
+
+    /// `source` of the events this key stores (SPEC "Event").
+    pub fn source(&self) -> Source {
+        Source::ApiKey {
+            key: self.public_id.clone(),
+            name: self.key_name.clone(),
         }
     }
 
@@ -97,6 +109,8 @@ impl FromRequestParts<AppState> for ApiCaller {
         state.api_rate_limiter.check(grant.key_id)?;
         Ok(ApiCaller {
             key_id: grant.key_id,
+            public_id: grant.public_id,
+            key_name: grant.name,
             account: grant.account,
             scopes: grant.scopes,
         })

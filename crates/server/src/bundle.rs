@@ -75,6 +75,7 @@ pub async fn write_bundle(
                 tree::inclusion_proof(store, account.id, checkpoint.size, leaf_index).await?;
             entries.push(BundleEntry {
                 leaf_bytes: record.leaf_bytes,
+                personal: record.personal,
                 leaf_index,
                 proof,
             });

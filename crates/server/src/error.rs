@@ -145,6 +145,24 @@ impl From<StoreError> for ApiError {
                 ApiError::new(StatusCode::CONFLICT, "conflict", e.to_string())
                     .with_details(json!({"index": index, "id": id}))
             }
+            StoreError::TooLarge {
+                index,
+                ref id,
+                bytes,
+                limit,
+            } => ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_events",
+                format!("{e}; nothing was stored: send smaller details"),
+            )
+            .with_details(json!([{
+                "index": index,
+                "errors": [{
+                    "field": "details",
+                    "rule": "leaf_too_large",
+                    "message": format!("event {id:?} would be a log entry of {bytes} bytes; an entry holds at most {limit} (SPEC \"Event\")"),
+                }]
+            }])),
             StoreError::AlreadyExists(_) => {
                 ApiError::new(StatusCode::CONFLICT, "already_exists", e.to_string())
             }

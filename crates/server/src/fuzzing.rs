@@ -198,6 +198,7 @@ pub fn check_csv_input(input: &[u8]) {
                 time: event.time(),
                 leaf_hash: stored.leaf_hash(),
                 leaf_bytes: stored.leaf_bytes(),
+                personal: None,
             }
         })
         .collect();

@@ -51,6 +51,8 @@ mod tests {
     fn grant(key_id: i64) -> ApiKeyGrant {
         ApiKeyGrant {
             key_id,
+            public_id: format!("key_{key_id}"),
+            name: String::new(),
             account: Account {
                 id: 1,
                 name: "acme".into(),

@@ -30,6 +30,7 @@ mod tree_appends;
 mod writer;
 
 use async_trait::async_trait;
+use auditlog_core::leaf_v2::Source;
 use auditlog_core::{Cursor, EventFilter, Interval, NewEvent, Taxonomy, Timestamp};
 use auditlog_store::group_commit::AppendQueue;
 use auditlog_store::{
@@ -37,7 +38,10 @@ use auditlog_store::{
     Page, Receipt, Result, Role, Scope, Store, StoreError, User, WriteHealth,
 };
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
-use sql::{is_unique_violation, now_micros, pg_error, pool_error, to_account, to_record, to_user};
+use sql::{
+    is_unique_violation, now_micros, pg_error, pool_error, to_account, to_record, to_user,
+    RECORD_COLUMNS,
+};
 use std::str::FromStr;
 use std::sync::{Arc, Mutex};
 use tokio_postgres::error::SqlState;
@@ -137,8 +141,13 @@ impl PgStore {
 
 #[async_trait]
 impl EventAppender for PgStore {
-    async fn append(&self, account: &Account, events: Vec<NewEvent>) -> Result<Vec<Receipt>> {
-        self.appends.append(account, events).await
+    async fn append_from(
+        &self,
+        account: &Account,
+        source: &Source,
+        events: Vec<NewEvent>,
+    ) -> Result<Vec<Receipt>> {
+        self.appends.append(account, source, events).await
     }
 }
 
@@ -207,7 +216,9 @@ impl EventReader for PgStore {
         let client = self.client().await?;
         let row = client
             .query_opt(
-                "SELECT seq, time, leaf, leaf_hash FROM events WHERE account_id = $1 AND event_id = $2",
+                &format!(
+                    "SELECT {RECORD_COLUMNS} FROM events WHERE account_id = $1 AND event_id = $2"
+                ),
                 &[&account, &id],
             )
             .await
@@ -338,7 +349,9 @@ impl Directory for PgStore {
         let client = self.client().await?;
         let row = client
             .query_one(
-                "INSERT INTO api_keys (account_id, key_hash, scopes, created_at) VALUES ($1, $2, $3, $4) RETURNING id",
+                "INSERT INTO api_keys (account_id, key_hash, scopes, created_at, public_id) \
+                 VALUES ($1, $2, $3, $4, 'key_' || substr(md5(random()::text || clock_timestamp()::text), 1, 16)) \
+                 RETURNING id",
                 &[&account, &&key_hash[..], &scopes, &now_micros()],
             )
             .await
@@ -350,7 +363,7 @@ impl Directory for PgStore {
         let client = self.client().await?;
         let row = client
             .query_opt(
-                "SELECT a.id, a.name, a.taxonomy, k.id, k.scopes FROM api_keys k \
+                "SELECT a.id, a.name, a.taxonomy, k.id, k.scopes, k.public_id, k.name FROM api_keys k \
                  JOIN accounts a ON a.id = k.account_id WHERE k.key_hash = $1",
                 &[&&key_hash[..]],
             )
@@ -360,6 +373,8 @@ impl Directory for PgStore {
         let scopes: String = row.get(4);
         Ok(Some(ApiKeyGrant {
             key_id: row.get(3),
+            public_id: row.get(5),
+            name: row.get(6),
             account: to_account(&row)?,
             scopes: scopes.split(',').filter_map(Scope::parse).collect(),
         }))

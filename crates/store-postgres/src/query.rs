@@ -3,6 +3,7 @@
 //! index `(account_id, column, time, seq)`; lists become `= ANY($n)`, which
 //! PostgreSQL answers from the same index.
 
+use crate::sql::RECORD_COLUMNS;
 use auditlog_core::{Cursor, EventFilter, Interval};
 use tokio_postgres::types::ToSql;
 
@@ -95,7 +96,7 @@ impl WhereClause {
 /// whether another page follows.
 pub fn page_sql(clause: &WhereClause) -> String {
     format!(
-        "SELECT seq, time, leaf, leaf_hash FROM events WHERE {} ORDER BY time DESC, seq DESC LIMIT {}",
+        "SELECT {RECORD_COLUMNS} FROM events WHERE {} ORDER BY time DESC, seq DESC LIMIT {}",
         clause.sql,
         clause.next_placeholder()
     )

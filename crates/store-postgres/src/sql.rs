@@ -64,6 +64,11 @@ pub(crate) fn to_account(row: &Row) -> Result<Account> {
     })
 }
 
+/// The columns [`to_record`] reads, from `events` (unaliased): the personal
+/// values of a version 2 leaf come from their own table.
+pub(crate) const RECORD_COLUMNS: &str = "seq, time, leaf, leaf_hash, \
+     (SELECT personal FROM event_personal p WHERE p.account_id = events.account_id AND p.seq = events.seq)";
+
 pub(crate) fn to_record(row: &Row) -> Result<EventRecord> {
     let hash: Vec<u8> = row.get(3);
     Ok(EventRecord {
@@ -71,6 +76,7 @@ pub(crate) fn to_record(row: &Row) -> Result<EventRecord> {
         time: Timestamp::from_micros(row.get(1)),
         leaf_bytes: row.get(2),
         leaf_hash: hash_from_bytes(&hash)?,
+        personal: row.get(4),
     })
 }
 

@@ -2,12 +2,12 @@
 //! events take the same sequencer lock as appends, so a copy into a database
 //! that servers already use cannot interleave with their appends.
 
-use crate::sql::{pg_error, to_record, to_user};
+use crate::sql::{is_unique_violation, now_micros, pg_error, to_record, to_user};
 use crate::tree_appends::TreeAppends;
 use crate::writer::{to_hash, Rows};
 use crate::PgStore;
 use async_trait::async_trait;
-use auditlog_core::{leaf, StoredEvent};
+use auditlog_core::{leaf, RecordError};
 use auditlog_store::transfer::{ApiKeyRecord, TransferSource, TransferTarget};
 use auditlog_store::{Account, AccountId, EventRecord, Result, Scope, StoreError, User};
 
@@ -17,7 +17,7 @@ impl TransferSource for PgStore {
         let client = self.client().await?;
         let rows = client
             .query(
-                "SELECT key_hash, scopes FROM api_keys WHERE account_id = $1 ORDER BY id",
+                "SELECT key_hash, scopes, public_id, name FROM api_keys WHERE account_id = $1 ORDER BY id",
                 &[&account],
             )
             .await
@@ -28,6 +28,8 @@ impl TransferSource for PgStore {
                 Ok(ApiKeyRecord {
                     key_hash: to_hash(row.get(0))?,
                     scopes: scopes.split(',').filter_map(Scope::parse).collect(),
+                    public_id: row.get(2),
+                    name: row.get(3),
                 })
             })
             .collect()
@@ -54,7 +56,9 @@ impl TransferSource for PgStore {
         let client = self.client().await?;
         let rows = client
             .query(
-                "SELECT seq, time, leaf, leaf_hash FROM events \
+                "SELECT seq, time, leaf, leaf_hash, \
+                 (SELECT personal FROM event_personal p WHERE p.account_id = events.account_id AND p.seq = events.seq) \
+                 FROM events \
                  WHERE account_id = $1 AND seq > $2 ORDER BY seq LIMIT $3",
                 &[&account, &(after_seq as i64), &(limit as i64)],
             )
@@ -66,6 +70,38 @@ impl TransferSource for PgStore {
 
 #[async_trait]
 impl TransferTarget for PgStore {
+    async fn import_api_key(&self, account: AccountId, key: &ApiKeyRecord) -> Result<()> {
+        let scopes = key
+            .scopes
+            .iter()
+            .map(|s| s.as_str())
+            .collect::<Vec<_>>()
+            .join(",");
+        let client = self.client().await?;
+        client
+            .execute(
+                "INSERT INTO api_keys (account_id, key_hash, scopes, created_at, public_id, name) \
+                 VALUES ($1, $2, $3, $4, $5, $6)",
+                &[
+                    &account,
+                    &&key.key_hash[..],
+                    &scopes,
+                    &now_micros(),
+                    &key.public_id,
+                    &key.name,
+                ],
+            )
+            .await
+            .map_err(|e| {
+                if is_unique_violation(&e) {
+                    StoreError::AlreadyExists(format!("API key {}", key.public_id))
+                } else {
+                    pg_error(e)
+                }
+            })?;
+        Ok(())
+    }
+
     async fn import_events(&self, account: &Account, events: Vec<EventRecord>) -> Result<()> {
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(pg_error)?;
@@ -96,15 +132,19 @@ impl TransferTarget for PgStore {
             if leaf::leaf_hash(&record.leaf_bytes) != record.leaf_hash {
                 return Err(refuse("its hash is not the hash of its leaf bytes".into()));
             }
-            let stored = StoredEvent::from_leaf_bytes(&record.leaf_bytes).map_err(|e| {
+            let unreadable = |e: RecordError| {
                 StoreError::internal_caused_by(
                     format!(
-                        "cannot import event seq {} into account {:?}: its leaf bytes do not read back",
+                        "cannot import event seq {} into account {:?}: its leaf bytes and personal values do not read back",
                         record.seq, account.name
                     ),
                     e,
                 )
-            })?;
+            };
+            // A version 2 leaf must be opened by its personal values (which
+            // also proves it canonical); a version 1 leaf must be canonical.
+            record.stored().check().map_err(unreadable)?;
+            let stored = record.stored().stored_event().map_err(unreadable)?;
             if stored.seq() != record.seq || stored.account() != account.name {
                 return Err(refuse(format!(
                     "its leaf names seq {} of account {:?}",
@@ -112,12 +152,18 @@ impl TransferTarget for PgStore {
                     stored.account()
                 )));
             }
-            if stored.leaf_bytes() != record.leaf_bytes {
+            if record.personal.is_none() && stored.leaf_bytes() != record.leaf_bytes {
                 return Err(refuse("its leaf bytes are not canonical".into()));
             }
             tree.add_leaf(&tx, account.id, record.seq as i64 - 1, record.leaf_hash)
                 .await?;
-            rows.push(account.id, &stored, record.leaf_bytes, record.leaf_hash);
+            rows.push(
+                account.id,
+                &stored,
+                record.leaf_bytes,
+                record.leaf_hash,
+                record.personal,
+            );
             last_seq = record.seq;
         }
         rows.insert(&tx).await?;

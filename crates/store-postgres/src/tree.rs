@@ -154,7 +154,9 @@ impl TreeStore for PgStore {
         let rows = client
             .query(
                 "SELECT seq, event_id, time, event_type, action, actor_id, project, app, version, \
-                 target_id, received_at, leaf, leaf_hash FROM events \
+                 target_id, received_at, leaf, leaf_hash, \
+                 (SELECT personal FROM event_personal p WHERE p.account_id = events.account_id AND p.seq = events.seq) \
+                 FROM events \
                  WHERE account_id = $1 AND seq > $2 ORDER BY seq LIMIT $3",
                 &[&account, &(after_seq as i64), &(limit as i64)],
             )
@@ -178,6 +180,7 @@ impl TreeStore for PgStore {
                 },
                 leaf_bytes: r.get(11),
                 stored_leaf_hash: r.get(12),
+                personal: r.get(13),
             })
             .collect())
     }

@@ -13,9 +13,10 @@
 
 use crate::sql::{pg_error, pool_error};
 use crate::tree_appends::TreeAppends;
-use auditlog_core::{leaf, StoredEvent, Timestamp};
+use auditlog_core::{StoredEvent, Timestamp};
 use auditlog_store::append_plan::{plan_request, KnownEvent, Planned};
 use auditlog_store::group_commit::{answer, AppendRequest, GroupReceiver, Outcome};
+use auditlog_store::sealing::{seal_request, SealedEvent};
 use auditlog_store::{Receipt, Result, StoreError, WriteHealth};
 use deadpool_postgres::Pool;
 use deadpool_postgres::Transaction;
@@ -54,6 +55,10 @@ pub(crate) struct Rows {
     received_at: Vec<i64>,
     leaf: Vec<Vec<u8>>,
     leaf_hash: Vec<Vec<u8>>,
+    /// `event_personal` rows: the personal values of version 2 leaves.
+    personal_account_id: Vec<i64>,
+    personal_seq: Vec<i64>,
+    personal: Vec<Vec<u8>>,
 }
 
 impl Rows {
@@ -63,8 +68,14 @@ impl Rows {
         stored: &StoredEvent,
         leaf_bytes: Vec<u8>,
         hash: [u8; 32],
+        personal: Option<Vec<u8>>,
     ) {
         let event = stored.event();
+        if let Some(personal) = personal {
+            self.personal_account_id.push(account_id);
+            self.personal_seq.push(stored.seq() as i64);
+            self.personal.push(personal);
+        }
         self.account_id.push(account_id);
         self.seq.push(stored.seq() as i64);
         self.time.push(event.time().micros());
@@ -117,6 +128,25 @@ impl Rows {
         )
         .await
         .map_err(pg_error)?;
+        if !self.personal.is_empty() {
+            let statement = tx
+                .prepare_cached(
+                    "INSERT INTO event_personal (account_id, seq, personal) \
+                     SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::bytea[])",
+                )
+                .await
+                .map_err(pg_error)?;
+            tx.execute(
+                &statement,
+                &[
+                    &self.personal_account_id,
+                    &self.personal_seq,
+                    &self.personal,
+                ],
+            )
+            .await
+            .map_err(pg_error)?;
+        }
         Ok(())
     }
 }
@@ -162,37 +192,58 @@ async fn write_group(pool: &Pool, group: &[AppendRequest]) -> Result<Vec<Outcome
         let plan = plan_request(&request.events, first_seq, |id| {
             Ok(known.get(&(account_id, id.to_string())).cloned())
         });
-        let plan = match plan {
-            Ok(plan) => plan,
-            Err(conflict) => {
-                outcomes.push(Err(conflict));
+        // Sealed before anything of the request is written, so that an
+        // event too large for a log entry fails only its own request.
+        let sealed = plan.and_then(|plan| {
+            let sealed = seal_request(
+                &request.account,
+                &request.source,
+                received_at,
+                &request.events,
+                &plan,
+            )?;
+            Ok((plan, sealed))
+        });
+        let (plan, sealed) = match sealed {
+            Ok(planned) => planned,
+            Err(refused @ (StoreError::Conflict { .. } | StoreError::TooLarge { .. })) => {
+                outcomes.push(Err(refused));
                 continue;
             }
+            Err(e) => return Err(e),
         };
         let mut receipts: Vec<Receipt> = Vec::with_capacity(plan.len());
         let mut assigned = first_seq;
-        for (event, planned) in request.events.iter().zip(plan) {
-            let receipt = match planned {
-                Planned::Existing(receipt) => receipt,
-                Planned::SameAs(earlier) => receipts[earlier].clone(),
-                Planned::New(seq) => {
+        for ((event, planned), sealed) in request.events.iter().zip(plan).zip(sealed) {
+            let receipt = match (planned, sealed) {
+                (Planned::Existing(receipt), _) => receipt,
+                (Planned::SameAs(earlier), _) => receipts[earlier].clone(),
+                (Planned::New(_), None) => {
+                    return Err(StoreError::internal("a new event was not sealed"))
+                }
+                (Planned::New(seq), Some(sealed)) => {
                     let stored = StoredEvent::new(
                         request.account.name.clone(),
                         seq,
                         received_at,
                         event.clone(),
                     );
-                    let leaf_bytes = stored.leaf_bytes();
-                    let hash = leaf::leaf_hash(&leaf_bytes);
+                    let SealedEvent {
+                        leaf_bytes,
+                        hash,
+                        personal,
+                        ..
+                    } = sealed;
                     known.insert(
                         (account_id, event.id().to_string()),
                         Known {
                             seq,
                             leaf_bytes: leaf_bytes.clone(),
                             hash,
+                            personal: Some(personal.clone()),
                         },
                     );
-                    rows.push(account_id, &stored, leaf_bytes, hash);
+                    rows.push(account_id, &stored, leaf_bytes, hash, Some(personal));
                     tree.add_leaf(&tx, account_id, seq as i64 - 1, hash).await?;
                     assigned = seq + 1;
                     Receipt {
@@ -243,8 +294,9 @@ async fn find_known(
     for (account_id, ids) in wanted {
         let rows = tx
             .query(
-                "SELECT event_id, seq, leaf, leaf_hash FROM events \
-                 WHERE account_id = $1 AND event_id = ANY($2)",
+                "SELECT e.event_id, e.seq, e.leaf, e.leaf_hash, p.personal FROM events e \
+                 LEFT JOIN event_personal p ON p.account_id = e.account_id AND p.seq = e.seq \
+                 WHERE e.account_id = $1 AND e.event_id = ANY($2)",
                 &[&account_id, &ids],
             )
             .await
@@ -257,6 +309,7 @@ async fn find_known(
                     seq: row.get::<_, i64>(1) as u64,
                     leaf_bytes: row.get(2),
                     hash: to_hash(&hash)?,
+                    personal: row.get(4),
                 },
             );
         }

@@ -27,6 +27,7 @@ mod tree;
 mod writer;
 
 use async_trait::async_trait;
+use auditlog_core::leaf_v2::Source;
 use auditlog_core::{Cursor, EventFilter, Interval, NewEvent, Taxonomy};
 use auditlog_store::group_commit::AppendQueue;
 use auditlog_store::{
@@ -36,7 +37,7 @@ use auditlog_store::{
 use rusqlite::{params, Connection, OptionalExtension};
 use sql::{
     account_from_row, event_record, is_unique_violation, now_micros, open_connection,
-    open_writer_connection, sql_error, to_account, to_record,
+    open_writer_connection, sql_error, to_account, to_record, RECORD_COLUMNS,
 };
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -161,8 +162,13 @@ impl SqliteStore {
 
 #[async_trait]
 impl EventAppender for SqliteStore {
-    async fn append(&self, account: &Account, events: Vec<NewEvent>) -> Result<Vec<Receipt>> {
-        self.appends.append(account, events).await
+    async fn append_from(
+        &self,
+        account: &Account,
+        source: &Source,
+        events: Vec<NewEvent>,
+    ) -> Result<Vec<Receipt>> {
+        self.appends.append(account, source, events).await
     }
 }
 
@@ -229,7 +235,7 @@ impl EventReader for SqliteStore {
         self.with_conn(move |conn| {
             let row = conn
                 .query_row(
-                    "SELECT seq, time, leaf, leaf_hash FROM events WHERE account_id = ?1 AND event_id = ?2",
+                    &format!("SELECT {RECORD_COLUMNS} FROM events WHERE account_id = ?1 AND event_id = ?2"),
                     params![account, id],
                     event_record,
                 )
@@ -356,7 +362,8 @@ impl Directory for SqliteStore {
             .join(",");
         self.with_conn(move |conn| {
             conn.execute(
-                "INSERT INTO api_keys (account_id, key_hash, scopes, created_at) VALUES (?1, ?2, ?3, ?4)",
+                "INSERT INTO api_keys (account_id, key_hash, scopes, created_at, public_id) \
+                 VALUES (?1, ?2, ?3, ?4, 'key_' || lower(hex(randomblob(8))))",
                 params![account, &key_hash[..], scopes, now_micros()],
             )
             .map_err(sql_error)?;
@@ -369,7 +376,7 @@ impl Directory for SqliteStore {
         self.with_conn(move |conn| {
             let row = conn
                 .query_row(
-                    "SELECT k.id, k.scopes, a.id, a.name, a.taxonomy FROM api_keys k \
+                    "SELECT k.id, k.scopes, a.id, a.name, a.taxonomy, k.public_id, k.name FROM api_keys k \
                      JOIN accounts a ON a.id = k.account_id WHERE k.key_hash = ?1",
                     [&key_hash[..]],
                     |r| {
@@ -377,6 +384,8 @@ impl Directory for SqliteStore {
                             r.get::<_, i64>(0)?,
                             r.get::<_, String>(1)?,
                             (r.get(2)?, r.get(3)?, r.get(4)?),
+                            r.get::<_, String>(5)?,
+                            r.get::<_, String>(6)?,
                         ))
                     },
                 )
@@ -384,8 +393,10 @@ impl Directory for SqliteStore {
                 .map_err(sql_error)?;
             match row {
                 None => Ok(None),
-                Some((key_id, scopes, account)) => Ok(Some(ApiKeyGrant {
+                Some((key_id, scopes, account, public_id, name)) => Ok(Some(ApiKeyGrant {
                     key_id,
+                    public_id,
+                    name,
                     account: to_account(account)?,
                     scopes: scopes.split(',').filter_map(Scope::parse).collect(),
                 })),

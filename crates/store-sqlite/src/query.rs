@@ -2,7 +2,7 @@
 //! filter column leads an index `(account_id, column, time, seq)`, so that
 //! each combination is an index search, never a scan of the table.
 
-use crate::sql::sql_error;
+use crate::sql::{sql_error, RECORD_COLUMNS};
 use auditlog_core::{Cursor, EventFilter, Interval, Timestamp};
 use auditlog_store::{Bucket, Result};
 use rusqlite::types::Value;
@@ -78,7 +78,7 @@ impl WhereClause {
 /// A page query: one more row than asked, to know whether another page follows.
 pub fn page_sql(clause: &WhereClause) -> String {
     format!(
-        "SELECT seq, time, leaf, leaf_hash FROM events WHERE {} ORDER BY time DESC, seq DESC LIMIT ?",
+        "SELECT {RECORD_COLUMNS} FROM events WHERE {} ORDER BY time DESC, seq DESC LIMIT ?",
         clause.sql
     )
 }

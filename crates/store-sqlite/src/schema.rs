@@ -9,6 +9,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (3, include_str!("../migrations/0003_exports.sql")),
     (4, include_str!("../migrations/0004_sessions.sql")),
     (5, include_str!("../migrations/0005_rollups.sql")),
+    (6, include_str!("../migrations/0006_leaf_v2.sql")),
 ];
 
 /// Settings every connection needs: WAL so that readers never block the

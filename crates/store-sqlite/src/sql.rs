@@ -79,19 +79,29 @@ pub(crate) fn is_unique_violation(e: &rusqlite::Error) -> bool {
     matches!(e, rusqlite::Error::SqliteFailure(f, _) if f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE)
 }
 
-pub(crate) fn event_record(
-    row: &rusqlite::Row<'_>,
-) -> rusqlite::Result<(i64, i64, Vec<u8>, Vec<u8>)> {
-    Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?))
+/// The columns [`event_record`] reads, from `events` (unaliased): the
+/// personal values of a version 2 leaf come from their own table.
+pub(crate) const RECORD_COLUMNS: &str = "seq, time, leaf, leaf_hash, \
+     (SELECT personal FROM event_personal p WHERE p.account_id = events.account_id AND p.seq = events.seq)";
+
+type RecordRow = (i64, i64, Vec<u8>, Vec<u8>, Option<Vec<u8>>);
+
+pub(crate) fn event_record(row: &rusqlite::Row<'_>) -> rusqlite::Result<RecordRow> {
+    Ok((
+        row.get(0)?,
+        row.get(1)?,
+        row.get(2)?,
+        row.get(3)?,
+        row.get(4)?,
+    ))
 }
 
-pub(crate) fn to_record(
-    (seq, time, leaf_bytes, hash): (i64, i64, Vec<u8>, Vec<u8>),
-) -> Result<EventRecord> {
+pub(crate) fn to_record((seq, time, leaf_bytes, hash, personal): RecordRow) -> Result<EventRecord> {
     Ok(EventRecord {
         seq: seq as u64,
         time: Timestamp::from_micros(time),
         leaf_bytes,
         leaf_hash: hash_from_bytes(&hash)?,
+        personal,
     })
 }

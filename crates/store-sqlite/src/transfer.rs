@@ -1,7 +1,7 @@
 //! The embedded store as the source of `auditlog copy`: everything it holds,
 //! read out unchanged.
 
-use crate::sql::{event_record, sql_error, to_record};
+use crate::sql::{event_record, sql_error, to_record, RECORD_COLUMNS};
 use crate::SqliteStore;
 use async_trait::async_trait;
 use auditlog_store::transfer::{ApiKeyRecord, TransferSource};
@@ -13,19 +13,28 @@ impl TransferSource for SqliteStore {
     async fn api_keys(&self, account: AccountId) -> Result<Vec<ApiKeyRecord>> {
         self.with_conn(move |conn| {
             let mut stmt = conn
-                .prepare("SELECT key_hash, scopes FROM api_keys WHERE account_id = ?1 ORDER BY id")
+                .prepare(
+                    "SELECT key_hash, scopes, public_id, name FROM api_keys WHERE account_id = ?1 ORDER BY id",
+                )
                 .map_err(sql_error)?;
             let rows = stmt
                 .query_map([account], |r| {
-                    Ok((r.get::<_, Vec<u8>>(0)?, r.get::<_, String>(1)?))
+                    Ok((
+                        r.get::<_, Vec<u8>>(0)?,
+                        r.get::<_, String>(1)?,
+                        r.get::<_, String>(2)?,
+                        r.get::<_, String>(3)?,
+                    ))
                 })
                 .map_err(sql_error)?;
             let mut keys = Vec::new();
             for row in rows {
-                let (hash, scopes) = row.map_err(sql_error)?;
+                let (hash, scopes, public_id, name) = row.map_err(sql_error)?;
                 keys.push(ApiKeyRecord {
                     key_hash: crate::writer::to_hash(&hash)?,
                     scopes: scopes.split(',').filter_map(Scope::parse).collect(),
+                    public_id,
+                    name,
                 });
             }
             Ok(keys)
@@ -76,10 +85,10 @@ impl TransferSource for SqliteStore {
     ) -> Result<Vec<EventRecord>> {
         self.with_conn(move |conn| {
             let mut stmt = conn
-                .prepare_cached(
-                    "SELECT seq, time, leaf, leaf_hash FROM events \
-                     WHERE account_id = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3",
-                )
+                .prepare_cached(&format!(
+                    "SELECT {RECORD_COLUMNS} FROM events \
+                     WHERE account_id = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3"
+                ))
                 .map_err(sql_error)?;
             let rows = stmt
                 .query_map(

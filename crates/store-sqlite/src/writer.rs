@@ -13,9 +13,10 @@
 use crate::rollups;
 use crate::sql::{open_writer_connection, sql_error};
 use auditlog_core::merkle::{self, Hash, HashReader, MerkleError};
-use auditlog_core::{leaf, StoredEvent, Timestamp};
+use auditlog_core::Timestamp;
 use auditlog_store::append_plan::{plan_request, KnownEvent, Planned};
 use auditlog_store::group_commit::{answer, AppendRequest, GroupReceiver, Outcome};
+use auditlog_store::sealing::{seal_request, SealedEvent};
 use auditlog_store::{Receipt, Result, StoreError, WriteHealth};
 use rusqlite::{params, Connection, OptionalExtension};
 use std::collections::HashMap;
@@ -115,7 +116,14 @@ fn write_group(conn: &mut Connection, group: &[AppendRequest]) -> Result<Vec<Out
     {
         let mut find = tx
             .prepare_cached(
-                "SELECT seq, leaf, leaf_hash FROM events WHERE account_id = ?1 AND event_id = ?2",
+                "SELECT e.seq, e.leaf, e.leaf_hash, p.personal FROM events e \
+                 LEFT JOIN event_personal p ON p.account_id = e.account_id AND p.seq = e.seq \
+                 WHERE e.account_id = ?1 AND e.event_id = ?2",
+            )
+            .map_err(sql_error)?;
+        let mut insert_personal = tx
+            .prepare_cached(
+                "INSERT INTO event_personal (account_id, seq, personal) VALUES (?1, ?2, ?3)",
             )
             .map_err(sql_error)?;
         let mut insert = tx
@@ -148,42 +156,57 @@ fn write_group(conn: &mut Connection, group: &[AppendRequest]) -> Result<Vec<Out
                         r.get::<_, i64>(0)?,
                         r.get::<_, Vec<u8>>(1)?,
                         r.get::<_, Vec<u8>>(2)?,
+                        r.get::<_, Option<Vec<u8>>>(3)?,
                     ))
                 })
                 .optional()
                 .map_err(sql_error)?
-                .map(|(seq, leaf_bytes, hash)| {
+                .map(|(seq, leaf_bytes, hash, personal)| {
                     Ok(KnownEvent {
                         seq: seq as u64,
                         leaf_bytes,
                         hash: to_hash(&hash)?,
+                        personal,
                     })
                 })
                 .transpose()
             });
-            let plan = match plan {
-                Ok(plan) => plan,
-                Err(StoreError::Conflict { index, id }) => {
-                    outcomes.push(Err(StoreError::Conflict { index, id }));
+            // Then seal every new event, still without writing, so that one
+            // too large for a log entry fails only its own request.
+            let sealed = plan.and_then(|plan| {
+                let sealed = seal_request(
+                    &request.account,
+                    &request.source,
+                    received_at,
+                    &request.events,
+                    &plan,
+                )?;
+                Ok((plan, sealed))
+            });
+            let (plan, sealed) = match sealed {
+                Ok(planned) => planned,
+                Err(refused @ (StoreError::Conflict { .. } | StoreError::TooLarge { .. })) => {
+                    outcomes.push(Err(refused));
                     continue;
                 }
                 Err(e) => return Err(e),
             };
             let mut assigned = seq;
             let mut receipts: Vec<Receipt> = Vec::with_capacity(plan.len());
-            for (event, planned) in request.events.iter().zip(plan) {
-                let receipt = match planned {
-                    Planned::Existing(receipt) => receipt,
-                    Planned::SameAs(earlier) => receipts[earlier].clone(),
-                    Planned::New(seq) => {
-                        let stored = StoredEvent::new(
-                            request.account.name.clone(),
-                            seq,
-                            received_at,
-                            event.clone(),
-                        );
-                        let leaf_bytes = stored.leaf_bytes();
-                        let hash = leaf::leaf_hash(&leaf_bytes);
+            for ((event, planned), sealed) in request.events.iter().zip(plan).zip(sealed) {
+                let receipt = match (planned, sealed) {
+                    (Planned::Existing(receipt), _) => receipt,
+                    (Planned::SameAs(earlier), _) => receipts[earlier].clone(),
+                    (Planned::New(_), None) => {
+                        return Err(StoreError::internal("a new event was not sealed"))
+                    }
+                    (Planned::New(seq), Some(sealed)) => {
+                        let SealedEvent {
+                            leaf_bytes,
+                            hash,
+                            personal,
+                            ..
+                        } = sealed;
                         insert
                             .execute(params![
                                 account_id,
@@ -201,6 +224,9 @@ fn write_group(conn: &mut Connection, group: &[AppendRequest]) -> Result<Vec<Out
                                 leaf_bytes,
                                 &hash[..],
                             ])
+                            .map_err(sql_error)?;
+                        insert_personal
+                            .execute(params![account_id, seq as i64, personal])
                             .map_err(sql_error)?;
                         append_tree_hashes(&tx, account_id, seq as i64 - 1, hash)?;
                         day_counts.add(account_id, event);

@@ -5,7 +5,7 @@
 //! cannot drift apart on SPEC's idempotency rules.
 
 use crate::{Receipt, Result, StoreError};
-use auditlog_core::{NewEvent, StoredEvent};
+use auditlog_core::{NewEvent, StoredRecord};
 use std::collections::HashMap;
 
 /// A stored event as far as idempotency needs it.
@@ -14,6 +14,8 @@ pub struct KnownEvent {
     pub seq: u64,
     pub leaf_bytes: Vec<u8>,
     pub hash: [u8; 32],
+    /// The personal values beside a version 2 leaf.
+    pub personal: Option<Vec<u8>>,
 }
 
 /// What the writer does with one event of a request.
@@ -54,12 +56,14 @@ pub fn plan_request(
         match lookup(event.id())? {
             Some(stored) => {
                 let stored_event =
-                    StoredEvent::from_leaf_bytes(&stored.leaf_bytes).map_err(|e| {
-                        StoreError::internal_caused_by(
-                            format!("the stored event with id {:?} cannot be read", event.id()),
-                            e,
-                        )
-                    })?;
+                    StoredRecord::new(&stored.leaf_bytes, stored.personal.as_deref())
+                        .stored_event()
+                        .map_err(|e| {
+                            StoreError::internal_caused_by(
+                                format!("the stored event with id {:?} cannot be read", event.id()),
+                                e,
+                            )
+                        })?;
                 if !event.same_content_as(stored_event.event()) {
                     return Err(conflict());
                 }

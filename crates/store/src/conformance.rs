@@ -489,7 +489,12 @@ pub async fn scan_returns_leaves_and_columns(store: &dyn Store) {
     assert_eq!(rest.len(), 5);
     assert_eq!(store.event_row_count(account.id).await.unwrap(), 9);
     for (i, scanned) in first.iter().chain(&rest).enumerate() {
-        let stored = auditlog_core::StoredEvent::from_leaf_bytes(&scanned.leaf_bytes).unwrap();
+        let record =
+            auditlog_core::StoredRecord::new(&scanned.leaf_bytes, scanned.personal.as_deref());
+        record
+            .check()
+            .expect("a stored v2 leaf opens with its personal values");
+        let stored = record.stored_event().unwrap();
         assert_eq!(stored.seq(), i as u64 + 1);
         assert_eq!(scanned.columns, IndexedColumns::of(&stored));
         assert_eq!(
@@ -638,11 +643,15 @@ pub async fn transfer_source_round_trips(store: &dyn crate::transfer::TransferSo
         .await
         .unwrap();
     let keys = store.api_keys(account.id).await.unwrap();
+    let grant = store.api_key_by_hash([9; 32]).await.unwrap().unwrap();
+    assert!(grant.public_id.starts_with("key_") && grant.public_id.len() == 20);
     assert_eq!(
         keys,
         vec![crate::transfer::ApiKeyRecord {
             key_hash: [9; 32],
-            scopes: vec![Scope::Ingest]
+            scopes: vec![Scope::Ingest],
+            public_id: grant.public_id.clone(),
+            name: String::new(),
         }]
     );
     let users = store.users(account.id).await.unwrap();

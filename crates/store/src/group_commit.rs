@@ -23,6 +23,7 @@
 //! they are exposed.
 
 use crate::{Account, Receipt, Result, StoreError};
+use auditlog_core::leaf_v2::Source;
 use auditlog_core::{ErrorChain, NewEvent};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -48,6 +49,8 @@ pub type Outcome = Result<Vec<Receipt>>;
 
 pub struct AppendRequest {
     pub account: Account,
+    /// Who made the server store these events (`source` of leaf v2).
+    pub source: Source,
     pub events: Vec<NewEvent>,
     reply: oneshot::Sender<Outcome>,
 }
@@ -168,7 +171,12 @@ impl AppendQueue {
     }
 
     /// Enqueues `events` and waits until their group has committed (or failed).
-    pub async fn append(&self, account: &Account, events: Vec<NewEvent>) -> Outcome {
+    pub async fn append(
+        &self,
+        account: &Account,
+        source: &Source,
+        events: Vec<NewEvent>,
+    ) -> Outcome {
         let sender = self
             .sender
             .lock()
@@ -180,6 +188,7 @@ impl AppendQueue {
         sender
             .send(AppendRequest {
                 account: account.clone(),
+                source: source.clone(),
                 events,
                 reply,
             })
@@ -453,7 +462,11 @@ mod tests {
                 let queue = queue.clone();
                 tokio::spawn(async move {
                     queue
-                        .append(&account(), sample_events(2, &format!("r{i}")))
+                        .append(
+                            &account(),
+                            &Source::System,
+                            sample_events(2, &format!("r{i}")),
+                        )
                         .await
                 })
             })
@@ -474,7 +487,11 @@ mod tests {
         }
         let second = {
             let queue = queue.clone();
-            tokio::spawn(async move { queue.append(&account(), sample_events(1, "s")).await })
+            tokio::spawn(async move {
+                queue
+                    .append(&account(), &Source::System, sample_events(1, "s"))
+                    .await
+            })
         };
         let group = receiver.next_group().await.unwrap();
         answer(group, Ok(vec![Ok(Vec::new())]));
@@ -491,7 +508,11 @@ mod tests {
     fn send(queue: &Arc<AppendQueue>, prefix: &str) -> tokio::task::JoinHandle<Outcome> {
         let queue = queue.clone();
         let prefix = prefix.to_string();
-        tokio::spawn(async move { queue.append(&account(), sample_events(1, &prefix)).await })
+        tokio::spawn(async move {
+            queue
+                .append(&account(), &Source::System, sample_events(1, &prefix))
+                .await
+        })
     }
 
     /// Lets every other task of this (current-thread) runtime run until it waits.
@@ -544,7 +565,9 @@ mod tests {
             let queue = queue.clone();
             tokio::spawn(async move {
                 tokio::time::sleep(linger / 2).await;
-                queue.append(&account(), sample_events(1, "e")).await
+                queue
+                    .append(&account(), &Source::System, sample_events(1, "e"))
+                    .await
             })
         };
         let started = tokio::time::Instant::now();
@@ -584,7 +607,11 @@ mod tests {
         // Queued before the first group: not busy (nothing was committed).
         let first = runtime.spawn({
             let queue = queue.clone();
-            async move { queue.append(&account(), sample_events(1, "a")).await }
+            async move {
+                queue
+                    .append(&account(), &Source::System, sample_events(1, "a"))
+                    .await
+            }
         });
         let thread = std::thread::spawn(move || {
             let group = receiver.blocking_next_group().unwrap();
@@ -601,8 +628,11 @@ mod tests {
             .map(|prefix| {
                 let queue = queue.clone();
                 let prefix = prefix.to_string();
-                runtime
-                    .spawn(async move { queue.append(&account(), sample_events(1, &prefix)).await })
+                runtime.spawn(async move {
+                    queue
+                        .append(&account(), &Source::System, sample_events(1, &prefix))
+                        .await
+                })
             })
             .collect();
         let thread = std::thread::spawn(move || {
@@ -636,13 +666,14 @@ mod tests {
             sender
                 .try_send(AppendRequest {
                     account: account(),
+                    source: Source::System,
                     events: sample_events(1, &format!("f{i}")),
                     reply,
                 })
                 .unwrap();
         }
         let late = account();
-        let held_back = queue.append(&late, sample_events(1, "late"));
+        let held_back = queue.append(&late, &Source::System, sample_events(1, "late"));
         let timed_out = tokio::time::timeout(Duration::from_millis(20), held_back).await;
         assert!(timed_out.is_err(), "the full queue holds the request back");
         let recorded = Recorded::default().read(&snapshotter).depth;

@@ -23,8 +23,9 @@
 //!   with the `test-support` feature (the backends' dev-dependencies).
 
 use async_trait::async_trait;
+use auditlog_core::leaf_v2::Source;
 use auditlog_core::ErrorChain;
-use auditlog_core::{Cursor, EventFilter, Interval, NewEvent, Taxonomy, Timestamp};
+use auditlog_core::{Cursor, EventFilter, Interval, NewEvent, StoredRecord, Taxonomy, Timestamp};
 use std::sync::Arc;
 
 pub mod append_plan;
@@ -35,6 +36,7 @@ pub mod facets;
 pub mod group_commit;
 #[cfg(feature = "test-support")]
 pub mod samples;
+pub mod sealing;
 pub mod sessions;
 pub mod tree;
 
@@ -90,6 +92,11 @@ impl Scope {
 #[derive(Debug, Clone)]
 pub struct ApiKeyGrant {
     pub key_id: i64,
+    /// The key's public id (`source.key` of what it stores), stable across
+    /// `auditlog copy`; never the secret.
+    pub public_id: String,
+    /// The key's name; empty until keys are named.
+    pub name: String,
     pub account: Account,
     pub scopes: Vec<Scope>,
 }
@@ -140,13 +147,23 @@ impl std::fmt::Debug for User {
     }
 }
 
-/// A stored event as the store hands it out: the exact leaf bytes and hash.
+/// A stored event as the store hands it out: the exact leaf bytes and hash,
+/// and for a version 2 leaf the personal values kept beside it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EventRecord {
     pub seq: u64,
     pub time: Timestamp,
     pub leaf_bytes: Vec<u8>,
     pub leaf_hash: [u8; 32],
+    /// `auditlog_core::leaf_v2::open` reads them; `None` for a version 1 leaf.
+    pub personal: Option<Vec<u8>>,
+}
+
+impl EventRecord {
+    /// The borrowed record that serves and reads the event (v1 or v2).
+    pub fn stored(&self) -> StoredRecord<'_> {
+        StoredRecord::new(&self.leaf_bytes, self.personal.as_deref())
+    }
 }
 
 /// The answer for one appended event, in request order.
@@ -211,6 +228,14 @@ pub enum StoreError {
     /// An event id already exists in the account with different content.
     #[error("event {index} (id {id:?}) conflicts with a stored event that has the same id and different content")]
     Conflict { index: usize, id: String },
+    /// An event's leaf would exceed the largest log entry.
+    #[error("event {index} (id {id:?}) would be a leaf of {bytes} bytes; a log entry holds at most {limit}")]
+    TooLarge {
+        index: usize,
+        id: String,
+        bytes: usize,
+        limit: usize,
+    },
     #[error("{0} already exists")]
     AlreadyExists(String),
     #[error("{0} was not found")]
@@ -382,9 +407,21 @@ impl WriteHealth {
 #[async_trait]
 pub trait EventAppender: Send + Sync {
     /// Stores `events` atomically (all or none) with the next gapless `seq`s
-    /// of the account, and returns once they are durable. An event whose id
-    /// is already stored with the same content is not stored again.
-    async fn append(&self, account: &Account, events: Vec<NewEvent>) -> Result<Vec<Receipt>>;
+    /// of the account, as version 2 leaves naming `source`, and returns once
+    /// they are durable. An event whose id is already stored with the same
+    /// content is not stored again (`source` is not part of the content).
+    async fn append_from(
+        &self,
+        account: &Account,
+        source: &Source,
+        events: Vec<NewEvent>,
+    ) -> Result<Vec<Receipt>>;
+
+    /// [`append_from`](Self::append_from) with `source` system: Auditlog's
+    /// own events (demo data, samples, tests).
+    async fn append(&self, account: &Account, events: Vec<NewEvent>) -> Result<Vec<Receipt>> {
+        self.append_from(account, &Source::System, events).await
+    }
 }
 
 #[async_trait]

@@ -12,6 +12,9 @@ use async_trait::async_trait;
 pub struct ApiKeyRecord {
     pub key_hash: [u8; 32],
     pub scopes: Vec<Scope>,
+    /// `source.key` of the events it stored: kept by the copy.
+    pub public_id: String,
+    pub name: String,
 }
 
 /// A store that can be copied from.
@@ -35,4 +38,7 @@ pub trait TransferTarget: TransferSource {
     /// account's next seqs without a gap, and each hash must be its leaf's
     /// hash; anything else is refused and nothing is stored.
     async fn import_events(&self, account: &Account, events: Vec<EventRecord>) -> Result<()>;
+
+    /// Stores a key as the source held it: its hash, scopes, public id and name.
+    async fn import_api_key(&self, account: AccountId, key: &ApiKeyRecord) -> Result<()>;
 }

@@ -82,6 +82,8 @@ pub struct ScannedEvent {
     pub leaf_bytes: Vec<u8>,
     /// The leaf hash the backend stored next to the leaf.
     pub stored_leaf_hash: Vec<u8>,
+    /// The personal values stored beside a version 2 leaf.
+    pub personal: Option<Vec<u8>>,
 }
 
 #[async_trait]

@@ -3,8 +3,8 @@
 //! here depends on another event, so pages are checked on several threads.
 
 use super::leaf_columns::{LeafColumns, UnreadableLeaf};
-use auditlog_core::leaf;
 use auditlog_core::merkle::Hash;
+use auditlog_core::{leaf, RecordError, StoredRecord};
 use auditlog_store::ScannedEvent;
 
 /// What is wrong with one stored event, worded for the report, which names
@@ -44,6 +44,14 @@ pub(super) enum EntryFinding {
     )]
     HashDiffers { seq: u64, id: String },
     #[error(
+        "event seq {seq} (id {id:?}): {cause} (the personal values were edited, removed or added)"
+    )]
+    Personal {
+        seq: u64,
+        id: String,
+        cause: RecordError,
+    },
+    #[error(
         "event seq {seq} (id {id:?}): column {column} differs from the leaf bytes (the column or the leaf bytes were edited)"
     )]
     ColumnDiffers {
@@ -72,10 +80,12 @@ pub(super) fn check_entry(
         return Err(EntryFinding::Repeated { seq, id: id() });
     }
     let leaf =
-        LeafColumns::parse(&scanned.leaf_bytes).map_err(|cause| EntryFinding::Unreadable {
-            seq,
-            id: id(),
-            cause,
+        LeafColumns::parse(&scanned.leaf_bytes, scanned.personal.as_deref()).map_err(|cause| {
+            EntryFinding::Unreadable {
+                seq,
+                id: id(),
+                cause,
+            }
         })?;
     if leaf.seq() != seq {
         return Err(EntryFinding::Renumbered {
@@ -95,6 +105,15 @@ pub(super) fn check_entry(
     if scanned.stored_leaf_hash != hash {
         return Err(EntryFinding::HashDiffers { seq, id: id() });
     }
+    // A version 2 leaf's personal values must open its commitments (what
+    // the API serves is what the log committed to); a version 1 leaf has none.
+    StoredRecord::new(&scanned.leaf_bytes, scanned.personal.as_deref())
+        .check_with_view(leaf.view())
+        .map_err(|cause| EntryFinding::Personal {
+            seq,
+            id: id(),
+            cause,
+        })?;
     if let Some(column) = leaf.first_difference(&scanned.columns) {
         return Err(EntryFinding::ColumnDiffers {
             seq,

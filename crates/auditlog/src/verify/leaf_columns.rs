@@ -23,13 +23,26 @@ pub(super) enum UnreadableLeaf {
 pub(super) struct LeafColumns<'a>(LeafView<'a>);
 
 impl<'a> LeafColumns<'a> {
-    /// Reads the leaf; the error says why it is not a readable event.
-    pub(super) fn parse(leaf_bytes: &'a [u8]) -> Result<Self, UnreadableLeaf> {
-        let view = LeafView::parse(leaf_bytes)?;
+    /// Reads the leaf, and for a version 2 leaf the personal values stored
+    /// beside it (which hold the actor); the error says why it is not a
+    /// readable event.
+    pub(super) fn parse(
+        leaf_bytes: &'a [u8],
+        personal: Option<&'a [u8]>,
+    ) -> Result<Self, UnreadableLeaf> {
+        let mut view = LeafView::parse(leaf_bytes)?;
+        if let Some(personal) = personal {
+            view = view.with_personal(personal)?;
+        }
         // Times that do not parse make the leaf unreadable, as they always did.
         Timestamp::parse("time", view.time())?;
         Timestamp::parse("received_at", view.received_at())?;
         Ok(Self(view))
+    }
+
+    /// The borrowed read itself.
+    pub(super) fn view(&self) -> &LeafView<'a> {
+        &self.0
     }
 
     pub(super) fn account(&self) -> &str {
@@ -99,7 +112,7 @@ mod tests {
         ];
         for event in events {
             let bytes = event.leaf_bytes();
-            let leaf = LeafColumns::parse(&bytes).unwrap();
+            let leaf = LeafColumns::parse(&bytes, None).unwrap();
             let columns = IndexedColumns::of(&event);
             assert_eq!(leaf.first_difference(&columns), None);
             assert_eq!((leaf.account(), leaf.seq()), ("acme", 3));
@@ -112,7 +125,7 @@ mod tests {
             json!({"event_type": "Element", "action": "Create", "actor": {"id": "u"}, "project": "P"}),
         );
         let bytes = event.leaf_bytes();
-        let leaf = LeafColumns::parse(&bytes).unwrap();
+        let leaf = LeafColumns::parse(&bytes, None).unwrap();
         type Edit = fn(&mut IndexedColumns);
         let edits: [(&str, Edit); 6] = [
             ("event_id", |c| c.event_id.push('x')),
@@ -131,14 +144,14 @@ mod tests {
 
     #[test]
     fn an_unreadable_leaf_says_why() {
-        assert!(LeafColumns::parse(b"{\"seq\":1").is_err());
+        assert!(LeafColumns::parse(b"{\"seq\":1", None).is_err());
         let event =
             stored(json!({"event_type": "Element", "action": "Create", "actor": {"id": "u"}}));
         let text = String::from_utf8(event.leaf_bytes()).unwrap();
         let bad_time = text.replacen("\"time\":\"", "\"time\":\"x", 1);
-        assert!(LeafColumns::parse(bad_time.as_bytes()).is_err());
+        assert!(LeafColumns::parse(bad_time.as_bytes(), None).is_err());
         let no_actor = text.replacen("\"actor\"", "\"actress\"", 1);
-        assert!(LeafColumns::parse(no_actor.as_bytes())
+        assert!(LeafColumns::parse(no_actor.as_bytes(), None)
             .unwrap_err()
             .to_string()
             .contains("actor"));

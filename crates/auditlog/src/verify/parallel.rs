@@ -68,6 +68,7 @@ mod tests {
                     columns: IndexedColumns::of(&event),
                     stored_leaf_hash: leaf::leaf_hash(&leaf_bytes).to_vec(),
                     leaf_bytes,
+                    personal: None,
                 }
             })
             .collect()

@@ -20,6 +20,7 @@ mod demo;
 mod disk_full;
 mod durability;
 mod exports;
+mod leaf_v2;
 mod logs;
 mod metrics;
 mod postgres_copy;

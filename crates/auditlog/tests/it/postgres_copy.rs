@@ -4,7 +4,7 @@
 
 use crate::helpers::{run_cli_on, TestServer};
 use auditlog_store_postgres::test_support::TestDatabase;
-use serde_json::Value;
+use serde_json::{json, Value};
 
 fn printed_key(output: &str, label: &str) -> String {
     output
@@ -48,6 +48,9 @@ async fn copy_moves_the_demo_store_to_postgres() {
     let data = tempfile::tempdir().unwrap();
     let mut embedded = TestServer::start_on(data.path(), &["--demo"]);
     let read = printed_key(&embedded.startup_output(), "read key:");
+    let ingest = printed_key(&embedded.startup_output(), "ingest key:");
+    let sent = json!({"id": "before-copy", "event_type": "Element", "action": "Create", "actor": {"id": "u-1"}});
+    assert_eq!(embedded.post("/api/v1/events", &ingest, &sent).await.0, 201);
     let before = all_events(&embedded, &read).await;
     assert!(before.len() >= 10_000, "{} demo events", before.len());
     embedded.kill();
@@ -97,6 +100,24 @@ async fn copy_moves_the_demo_store_to_postgres() {
     assert!(again.contains("verified"), "{again}");
     let (_, histogram) = on_postgres.get("/api/v1/events/histogram", &read).await;
     assert_eq!(histogram["total"], before.len());
+
+    // The key keeps its public id: what it stores on PostgreSQL names the
+    // same `source.key` as what it stored before the copy.
+    let sent = json!({"id": "after-copy", "event_type": "Element", "action": "Create", "actor": {"id": "u-1"}});
+    assert_eq!(
+        on_postgres.post("/api/v1/events", &ingest, &sent).await.0,
+        201
+    );
+    let (_, old) = on_postgres.get("/api/v1/events/before-copy", &read).await;
+    let (_, new) = on_postgres.get("/api/v1/events/after-copy", &read).await;
+    assert!(
+        old["event"]["source"]["key"]
+            .as_str()
+            .unwrap()
+            .starts_with("key_"),
+        "{old}"
+    );
+    assert_eq!(new["event"]["source"], old["event"]["source"]);
 }
 
 #[tokio::test]

@@ -73,7 +73,8 @@ fn attacker_copy(base: &Path) -> (tempfile::TempDir, Connection) {
     conn.execute_batch(
         "DROP TRIGGER events_refuse_update; DROP TRIGGER events_refuse_delete;
          DROP TRIGGER tree_hashes_refuse_update; DROP TRIGGER tree_hashes_refuse_delete;
-         DROP TRIGGER checkpoints_refuse_update; DROP TRIGGER checkpoints_refuse_delete;",
+         DROP TRIGGER checkpoints_refuse_update; DROP TRIGGER checkpoints_refuse_delete;
+         DROP TRIGGER event_personal_refuse_update; DROP TRIGGER event_personal_refuse_delete;",
     )
     .unwrap();
     (dir, conn)
@@ -167,7 +168,7 @@ async fn verify_catches_every_kind_of_tampering_and_passes_an_intact_store() {
     assert_caught(
         base,
         |c| {
-            let edited = replace(&leaf_of(c, 6), "\"Ada\"", "\"Eve\"");
+            let edited = replace(&leaf_of(c, 6), "\"key\":\"key_", "\"key\":\"kex_");
             c.execute(
                 "UPDATE events SET leaf = ?1 WHERE account_id = 1 AND seq = 6",
                 params![edited],
@@ -181,7 +182,7 @@ async fn verify_catches_every_kind_of_tampering_and_passes_an_intact_store() {
     assert_caught(
         base,
         |c| {
-            let edited = replace(&leaf_of(c, 6), "\"Ada\"", "\"Eve\"");
+            let edited = replace(&leaf_of(c, 6), "\"key\":\"key_", "\"key\":\"kex_");
             let hash = leaf::leaf_hash(&edited);
             c.execute(
                 "UPDATE events SET leaf = ?1, leaf_hash = ?2 WHERE account_id = 1 AND seq = 6",
@@ -248,8 +249,42 @@ async fn verify_catches_every_kind_of_tampering_and_passes_an_intact_store() {
                 params![forged, &hash[..]],
             )
             .unwrap();
+            // Its personal values too, so that its commitment opens.
+            c.execute(
+                "INSERT INTO event_personal SELECT account_id, 16, personal FROM event_personal WHERE account_id = 1 AND seq = 15",
+                [],
+            )
+            .unwrap();
         },
         &["event seq 16", "inserted"],
+    );
+
+    // An edited personal value (kept beside the v2 leaf, so the leaf and its
+    // hash are untouched): it no longer opens the leaf's commitment.
+    assert_caught(
+        base,
+        |c| {
+            c.execute(
+                "UPDATE event_personal SET personal = CAST(replace(CAST(personal AS TEXT), '\"Ada\"', '\"Eve\"') AS BLOB) \
+                 WHERE account_id = 1 AND seq = 8",
+                [],
+            )
+            .unwrap();
+        },
+        &["event seq 8", "do not open its commitments"],
+    );
+
+    // A removed personal row: the v2 leaf is left without its values.
+    assert_caught(
+        base,
+        |c| {
+            c.execute(
+                "DELETE FROM event_personal WHERE account_id = 1 AND seq = 9",
+                [],
+            )
+            .unwrap();
+        },
+        &["event seq 9", "no personal values are stored beside it"],
     );
 
     // An event slipped in beside an existing one: the unique index dropped,

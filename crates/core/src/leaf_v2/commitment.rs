@@ -15,12 +15,12 @@ use sha2::{Digest, Sha256};
 
 /// The actor's and the context's personal values, by the dotted names that
 /// key them in the `personal` commitment.
-const ACTOR_PERSONAL: [(&str, &str); 3] = [
+pub(super) const ACTOR_PERSONAL: [(&str, &str); 3] = [
     ("id", "actor.id"),
     ("name", "actor.name"),
     ("email", "actor.email"),
 ];
-const CONTEXT_PERSONAL: [(&str, &str); 2] =
+pub(super) const CONTEXT_PERSONAL: [(&str, &str); 2] =
     [("ip", "context.ip"), ("user_agent", "context.user_agent")];
 
 /// `{"c": base64(SHA-256(salt ‖ JCS(value)))}`.

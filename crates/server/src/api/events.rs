@@ -12,7 +12,6 @@ use crate::error::{ApiError, ErrorBody};
 use crate::event_counts::histogram_data;
 use crate::query_params::{parse_filter, parse_interval, parse_page_params, HISTOGRAM_PARAMS};
 use crate::state::AppState;
-use auditlog_core::event::api_json;
 use auditlog_core::{leaf, NewEvent, Taxonomy, Timestamp};
 use auditlog_store::{EventRecord, Scope};
 use axum::body::Body;
@@ -67,7 +66,10 @@ async fn ingest_inner(
     let raw_events = split_batch(body)?;
     let now = Timestamp::now();
     let events = parse_all(&raw_events, &caller.account.taxonomy, now)?;
-    let receipts = state.store.append(&caller.account, events).await?;
+    let receipts = state
+        .store
+        .append_from(&caller.account, &caller.source(), events)
+        .await?;
     let created = receipts.iter().filter(|r| r.created).count();
     crate::metrics::ingest_accepted(receipts.len(), created);
     let status = if created > 0 {
@@ -168,15 +170,24 @@ fn raw_json(status: StatusCode, body: Vec<u8>) -> Response {
     (status, [(header::CONTENT_TYPE, "application/json")], body).into_response()
 }
 
-fn events_array(out: &mut Vec<u8>, events: &[EventRecord]) {
+fn events_array(out: &mut Vec<u8>, events: &[EventRecord]) -> Result<(), ApiError> {
     out.push(b'[');
     for (i, e) in events.iter().enumerate() {
         if i > 0 {
             out.push(b',');
         }
-        out.extend_from_slice(&api_json(&e.leaf_bytes, &e.leaf_hash));
+        e.stored()
+            .write_api_json(&e.leaf_hash, out)
+            .map_err(|error| unreadable(e.seq, error))?;
     }
     out.push(b']');
+    Ok(())
+}
+
+/// A stored event that cannot be served (its leaf or personal values were
+/// altered outside Auditlog): a fault for `auditlog verify`, never the client's.
+fn unreadable(seq: u64, error: auditlog_core::RecordError) -> ApiError {
+    ApiError::internal(&format!("stored event seq {seq} cannot be served"), error)
 }
 
 /// Events newest first (by time, then seq), one page at a time.
@@ -205,7 +216,7 @@ pub async fn query(
         .await?;
     let mut out = Vec::with_capacity(page.events.len() * 700 + 64);
     out.extend_from_slice(b"{\"events\":");
-    events_array(&mut out, &page.events);
+    events_array(&mut out, &page.events)?;
     out.extend_from_slice(b",\"next_cursor\":");
     match page.next_cursor {
         Some(c) => out.extend_from_slice(format!("\"{}\"", c.encode()).as_bytes()),
@@ -241,7 +252,10 @@ pub async fn get_one(
         .await?
         .ok_or_else(|| ApiError::not_found(format!("no event with id {id:?} in this account")))?;
     let mut out = b"{\"event\":".to_vec();
-    out.extend_from_slice(&api_json(&record.leaf_bytes, &record.leaf_hash));
+    record
+        .stored()
+        .write_api_json(&record.leaf_hash, &mut out)
+        .map_err(|error| unreadable(record.seq, error))?;
     out.push(b'}');
     Ok(raw_json(StatusCode::OK, out))
 }

@@ -227,7 +227,7 @@ pub async fn create(
     let job = start_export(
         &state,
         &caller.account,
-        &AuditActor::api_key(caller.actor_id()),
+        &AuditActor::api_key(caller.actor_id(), caller.source()),
         format,
         compression,
         &filter,
@@ -331,7 +331,7 @@ pub async fn download_route(
     download(
         &state,
         &caller.account,
-        &AuditActor::api_key(caller.actor_id()),
+        &AuditActor::api_key(caller.actor_id(), caller.source()),
         &job,
     )
     .await

@@ -136,11 +136,27 @@ pub struct IngestAnswer {
 // --------------------------------------------------------------- events out
 
 /// A stored event: the fields sent (absent ones left out, never `null`),
-/// plus `account`, `seq`, `received_at` and `hash`. Served as its exact
-/// leaf bytes with `hash` appended.
+/// plus `account`, `seq`, `received_at` and `hash`; events stored as leaf
+/// version 2 (SPEC "Proofs") also carry `v`, `source` and `openings`. A
+/// version 1 event is served as its exact leaf bytes with `hash` appended;
+/// a version 2 event's leaf holds commitments instead of the personal
+/// values, and is rebuilt from this event and its `openings`.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Event {
+    /// `2` for a leaf version 2 event; absent for version 1.
+    #[serde(default)]
+    #[schema(minimum = 2, maximum = 2)]
+    pub v: Option<u64>,
+    /// Who made the server store it (version 2 events).
+    #[serde(default)]
+    pub source: Option<EventSource>,
+    /// The base64 salt of each commitment in the leaf: `personal` (the
+    /// actor, `context.ip`, `context.user_agent`) and each committed
+    /// `details` path (version 2 events).
+    #[serde(default)]
+    #[schema(value_type = Object)]
+    pub openings: Option<Map<String, Value>>,
     pub id: String,
     #[schema(format = DateTime)]
     pub time: String,
@@ -170,6 +186,31 @@ pub struct Event {
     /// Lowercase hex of the event's leaf hash.
     #[schema(pattern = "^[0-9a-f]{64}$")]
     pub hash: String,
+}
+
+/// `source` of a stored event: set by the server, never by the client.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EventSource {
+    /// `api_key`, `console` or `system`.
+    pub kind: SourceKind,
+    /// `api_key`: the key's public id, stable across `auditlog copy` (never the secret).
+    #[serde(default)]
+    pub key: Option<String>,
+    /// `api_key`: the key's name (empty until named).
+    #[serde(default)]
+    pub name: Option<String>,
+    /// `console`: the console user's id.
+    #[serde(default)]
+    pub user: Option<String>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum SourceKind {
+    ApiKey,
+    Console,
+    System,
 }
 
 /// Who acted, as stored.

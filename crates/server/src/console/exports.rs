@@ -15,6 +15,7 @@ use crate::exports::audit::AuditActor;
 use crate::query_params::{filter_pairs, parse_filter};
 use crate::state::AppState;
 use askama::Template;
+use auditlog_core::leaf_v2::Source;
 use auditlog_core::{EventFilter, Timestamp};
 use auditlog_store::{Compression, ExportFormat, ExportJob, ExportStatus};
 use axum::extract::{Path, Query, State};
@@ -29,6 +30,9 @@ pub fn actor(user: &SignedIn) -> AuditActor {
         id: user.actor_id(),
         name: None,
         email: Some(user.grant.user.email.clone()),
+        source: Source::Console {
+            user: user.grant.user.id.to_string(),
+        },
     }
 }
 

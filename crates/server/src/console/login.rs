@@ -16,6 +16,7 @@ use crate::state::AppState;
 use crate::tokens::{hash_password, random_token, verify_password};
 use askama::Template;
 use auditlog_core::event::MAX_USER_AGENT_CHARS;
+use auditlog_core::leaf_v2::Source;
 use auditlog_core::taxonomy::AUTHENTICATION;
 use auditlog_core::ErrorChain;
 use auditlog_core::{NewEvent, Timestamp};
@@ -274,6 +275,12 @@ async fn record_authentication(
     }
     let event = NewEvent::parse(&value, &account.taxonomy, Timestamp::now())
         .map_err(|errors| ConsoleError::internal("authentication event", format!("{errors:?}")))?;
-    state.store.append(account, vec![event]).await?;
+    let source = Source::Console {
+        user: user.id.to_string(),
+    };
+    state
+        .store
+        .append_from(account, &source, vec![event])
+        .await?;
     Ok(())
 }

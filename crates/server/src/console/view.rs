@@ -3,7 +3,7 @@
 //! a table cell and the whole value kept for an expandable `<details>`.
 //! Nothing here escapes HTML: the templates do, for every value.
 
-use auditlog_core::event::{LeafError, StoredEvent};
+use auditlog_core::RecordError;
 use auditlog_store::EventRecord;
 use serde_json::Value;
 
@@ -79,8 +79,8 @@ pub struct Row {
 }
 
 impl Row {
-    pub fn from_record(record: &EventRecord) -> Result<Self, LeafError> {
-        let stored = StoredEvent::from_leaf_bytes(&record.leaf_bytes)?;
+    pub fn from_record(record: &EventRecord) -> Result<Self, RecordError> {
+        let stored = record.stored().stored_event()?;
         let e = stored.event();
         let mut changes = Vec::new();
         let mut other = e.details().cloned().unwrap_or_default();

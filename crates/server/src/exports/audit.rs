@@ -3,6 +3,7 @@
 //! acting API key or console user as actor. Shared by the API and the
 //! console, which pass their own actor.
 
+use auditlog_core::leaf_v2::Source;
 use auditlog_core::{NewEvent, Timestamp};
 use auditlog_store::{Account, EventAppender, ExportJob, StoreError};
 use serde_json::{json, Value};
@@ -13,15 +14,19 @@ pub struct AuditActor {
     pub id: String,
     pub name: Option<String>,
     pub email: Option<String>,
+    /// `source` of the event: the key, the console user or the operator.
+    pub source: Source,
 }
 
 impl AuditActor {
-    /// An API key, by its actor id (`ApiCaller::actor_id`, e.g. `api-key:7`).
-    pub fn api_key(actor_id: String) -> Self {
+    /// An API key, as the actor (`ApiCaller::actor_id`, e.g. `api-key:7`)
+    /// and the source of the event (`ApiCaller::source`).
+    pub fn api_key(actor_id: String, source: Source) -> Self {
         Self {
             id: actor_id,
             name: None,
             email: None,
+            source,
         }
     }
 }
@@ -95,6 +100,8 @@ pub async fn record_with(
             reasons.join("; ")
         ))
     })?;
-    store.append(account, vec![event]).await?;
+    store
+        .append_from(account, &actor.source, vec![event])
+        .await?;
     Ok(())
 }

@@ -10,11 +10,12 @@
 //! the oracle of the tests (`format_oracle`).
 
 use crate::exports::details_json;
-use auditlog_core::event::write_api_json;
+use auditlog_core::canonical;
 use auditlog_core::leaf::write_hex;
 use auditlog_core::leaf_view::LeafView;
-use auditlog_core::{FieldError, Timestamp};
+use auditlog_core::{FieldError, RecordError, Timestamp};
 use auditlog_store::{EventRecord, ExportFormat};
+use serde_json::Value;
 use std::io::{self, Write};
 
 /// The CSV columns, in order.
@@ -77,13 +78,25 @@ enum UnreadableLeaf {
     Json(#[from] serde_json::Error),
     #[error("leaf holds an invalid time: {0}")]
     Time(#[from] FieldError),
+    #[error("{0}")]
+    Record(#[from] RecordError),
 }
 
 /// Appends one stored event as one row to `out` (nothing on error).
 pub fn write_row(format: ExportFormat, record: &EventRecord, out: &mut Vec<u8>) -> io::Result<()> {
     match format {
         ExportFormat::Jsonl => {
-            write_api_json(&record.leaf_bytes, &record.leaf_hash, out);
+            let start = out.len();
+            record
+                .stored()
+                .write_api_json(&record.leaf_hash, out)
+                .map_err(|e| {
+                    out.truncate(start);
+                    io::Error::new(
+                        io::ErrorKind::InvalidData,
+                        format!("event seq {} cannot be read back: {e}", record.seq),
+                    )
+                })?;
             out.push(b'\n');
             Ok(())
         }
@@ -104,6 +117,25 @@ pub fn write_row(format: ExportFormat, record: &EventRecord, out: &mut Vec<u8>) 
 /// The cells in [`CSV_COLUMNS`] order, each written in place.
 fn write_csv_row(record: &EventRecord, out: &mut Vec<u8>) -> Result<(), UnreadableLeaf> {
     let leaf = LeafView::parse(&record.leaf_bytes)?;
+    let Some(personal) = &record.personal else {
+        return write_csv_cells(&leaf, &record.leaf_hash, out);
+    };
+    let leaf = leaf.with_personal(personal)?;
+    if !leaf.details_committed() {
+        return write_csv_cells(&leaf, &record.leaf_hash, out);
+    }
+    // Declared personal details: the leaf's `details` holds commitments, so
+    // the row comes from the opened event (rare, and slower).
+    let opened = canonical::to_vec(&Value::Object(record.stored().served_map()?));
+    write_csv_cells(&LeafView::parse(&opened)?, &record.leaf_hash, out)
+}
+
+/// The cells of one row, read from `leaf`.
+fn write_csv_cells(
+    leaf: &LeafView<'_>,
+    leaf_hash: &[u8],
+    out: &mut Vec<u8>,
+) -> Result<(), UnreadableLeaf> {
     // Stored times are canonical text, copied as they are; anything else is
     // read and printed as the API would (or refused, as before).
     if !Timestamp::is_canonical_text(leaf.received_at()) {
@@ -146,7 +178,7 @@ fn write_csv_row(record: &EventRecord, out: &mut Vec<u8>) -> Result<(), Unreadab
         write_cell(cell.unwrap_or_default(), out);
     }
     out.push(b',');
-    write_hex(&record.leaf_hash, out);
+    write_hex(leaf_hash, out);
     out.extend_from_slice(CSV_LINE_END);
     Ok(())
 }
@@ -242,6 +274,7 @@ mod tests {
             time: stored.event().time(),
             leaf_hash: stored.leaf_hash(),
             leaf_bytes: stored.leaf_bytes(),
+            personal: None,
         }
     }
 
@@ -436,5 +469,43 @@ mod tests {
         assert_eq!(&row[7], "u1");
         assert_eq!(&row[12], "");
         assert_eq!(&row[4], "");
+    }
+
+    /// A version 2 record (with its personal values beside the leaf, and
+    /// with a declared personal `details` path) gives the same CSV row as
+    /// the version 1 leaf of the same event, but for the hash, and its JSON
+    /// Lines row is the API's opened event.
+    #[test]
+    fn a_v2_row_holds_the_plain_values() {
+        use auditlog_core::leaf_v2::{seal, DetailsPath, OsSalts, Source};
+        let v1 = record(tricky(), 9);
+        let stored = StoredEvent::from_leaf_bytes(&v1.leaf_bytes).unwrap();
+        for declared in [vec![], vec![DetailsPath::parse("details.changes").unwrap()]] {
+            let sealed = seal(&stored, &Source::System, &declared, &mut OsSalts).unwrap();
+            let v2 = EventRecord {
+                seq: 9,
+                time: v1.time,
+                leaf_hash: leaf::leaf_hash(&sealed.leaf_bytes),
+                leaf_bytes: sealed.leaf_bytes.clone(),
+                personal: Some(sealed.personal.clone()),
+            };
+            let row = |r: &EventRecord| {
+                let mut out = Vec::new();
+                write_row(ExportFormat::Csv, r, &mut out).unwrap();
+                String::from_utf8(out).unwrap()
+            };
+            let without_hash = |row: String| row.rsplit_once(',').unwrap().0.to_string();
+            assert_eq!(
+                without_hash(row(&v2)),
+                without_hash(row(&v1)),
+                "declared {declared:?}"
+            );
+            let mut jsonl = Vec::new();
+            write_row(ExportFormat::Jsonl, &v2, &mut jsonl).unwrap();
+            let served: Value = serde_json::from_slice(&jsonl).unwrap();
+            assert_eq!(served["actor"]["name"], "Ada, \"the\" Countess");
+            assert_eq!(served["details"], tricky()["details"]);
+            assert_eq!(served["hash"], leaf::to_hex(&v2.leaf_hash));
+        }
     }
 }
