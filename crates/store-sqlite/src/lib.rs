@@ -18,6 +18,7 @@
 
 mod console;
 mod exports;
+mod leaf_store;
 mod query;
 mod rollups;
 mod schema;
@@ -30,6 +31,7 @@ use async_trait::async_trait;
 use auditlog_core::leaf_v2::Source;
 use auditlog_core::{Cursor, EventFilter, Interval, NewEvent, Taxonomy};
 use auditlog_store::group_commit::AppendQueue;
+use auditlog_store::leaf_codec::DictionaryCache;
 use auditlog_store::{
     Account, AccountId, ApiKeyGrant, Bucket, Directory, EventAppender, EventReader, EventRecord,
     Page, Receipt, Result, Role, Scope, Store, StoreError, User, WriteHealth,
@@ -37,7 +39,7 @@ use auditlog_store::{
 use rusqlite::{params, Connection, OptionalExtension};
 use sql::{
     account_from_row, event_record, is_unique_violation, now_micros, open_connection,
-    open_writer_connection, sql_error, to_account, to_record, RECORD_COLUMNS,
+    open_writer_connection, sql_error, to_account, to_record, LeafDecoder, RECORD_COLUMNS,
 };
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -52,6 +54,8 @@ pub struct SqliteStore {
     write_health: Arc<Mutex<WriteHealth>>,
     writer_thread: Mutex<Option<std::thread::JoinHandle<()>>>,
     idle_readers: Arc<Mutex<Vec<Connection>>>,
+    /// The leaf dictionaries readers have loaded (`leaf_codec`).
+    dictionaries: Arc<DictionaryCache>,
 }
 
 impl SqliteStore {
@@ -93,6 +97,7 @@ impl SqliteStore {
             write_health,
             writer_thread: Mutex::new(Some(thread)),
             idle_readers: Arc::new(Mutex::new(Vec::new())),
+            dictionaries: Arc::new(DictionaryCache::default()),
         })
     }
 
@@ -182,6 +187,7 @@ impl EventReader for SqliteStore {
         limit: usize,
     ) -> Result<Page> {
         let filter = filter.clone();
+        let dictionaries = self.dictionaries.clone();
         self.with_conn(move |conn| {
             // One read transaction, so that the snapshot and the page agree.
             let tx = conn.transaction().map_err(sql_error)?;
@@ -206,9 +212,13 @@ impl EventReader for SqliteStore {
             let rows = stmt
                 .query_map(rusqlite::params_from_iter(params), event_record)
                 .map_err(sql_error)?;
+            let leaves = LeafDecoder {
+                cache: &dictionaries,
+                conn: &tx,
+            };
             let mut events = Vec::with_capacity(limit + 1);
             for row in rows {
-                events.push(to_record(row.map_err(sql_error)?)?);
+                events.push(to_record(row.map_err(sql_error)?, &leaves)?);
             }
             // Events newer than the snapshot (first page) are left for a new walk.
             events.retain(|e| e.seq <= snapshot_seq);
@@ -232,6 +242,7 @@ impl EventReader for SqliteStore {
 
     async fn get(&self, account: AccountId, id: &str) -> Result<Option<EventRecord>> {
         let id = id.to_string();
+        let dictionaries = self.dictionaries.clone();
         self.with_conn(move |conn| {
             let row = conn
                 .query_row(
@@ -241,7 +252,11 @@ impl EventReader for SqliteStore {
                 )
                 .optional()
                 .map_err(sql_error)?;
-            row.map(to_record).transpose()
+            let leaves = LeafDecoder {
+                cache: &dictionaries,
+                conn,
+            };
+            row.map(|row| to_record(row, &leaves)).transpose()
         })
         .await
     }

@@ -10,6 +10,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (4, include_str!("../migrations/0004_sessions.sql")),
     (5, include_str!("../migrations/0005_rollups.sql")),
     (6, include_str!("../migrations/0006_leaf_v2.sql")),
+    (7, include_str!("../migrations/0007_leaf_compression.sql")),
 ];
 
 /// Settings every connection needs: WAL so that readers never block the

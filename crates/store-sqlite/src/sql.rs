@@ -5,8 +5,9 @@
 use crate::schema;
 use auditlog_core::{Taxonomy, Timestamp};
 use auditlog_store::append_plan::hash_from_bytes;
+use auditlog_store::leaf_codec::DictionaryCache;
 use auditlog_store::{Account, EventRecord, Result, StoreError};
-use rusqlite::Connection;
+use rusqlite::{Connection, OptionalExtension};
 use std::path::Path;
 
 /// Maps a driver error into the store's error, keeping it as the cause. A
@@ -82,9 +83,10 @@ pub(crate) fn is_unique_violation(e: &rusqlite::Error) -> bool {
 /// The columns [`event_record`] reads, from `events` (unaliased): the
 /// personal values of a version 2 leaf come from their own table.
 pub(crate) const RECORD_COLUMNS: &str = "seq, time, leaf, leaf_hash, \
-     (SELECT personal FROM event_personal p WHERE p.account_id = events.account_id AND p.seq = events.seq)";
+     (SELECT personal FROM event_personal p WHERE p.account_id = events.account_id AND p.seq = events.seq), \
+     leaf_dict";
 
-type RecordRow = (i64, i64, Vec<u8>, Vec<u8>, Option<Vec<u8>>);
+type RecordRow = (i64, i64, Vec<u8>, Vec<u8>, Option<Vec<u8>>, Option<i64>);
 
 pub(crate) fn event_record(row: &rusqlite::Row<'_>) -> rusqlite::Result<RecordRow> {
     Ok((
@@ -93,15 +95,47 @@ pub(crate) fn event_record(row: &rusqlite::Row<'_>) -> rusqlite::Result<RecordRo
         row.get(2)?,
         row.get(3)?,
         row.get(4)?,
+        row.get(5)?,
     ))
 }
 
-pub(crate) fn to_record((seq, time, leaf_bytes, hash, personal): RecordRow) -> Result<EventRecord> {
+/// The record of a row read with [`RECORD_COLUMNS`], its leaf decompressed.
+pub(crate) fn to_record(
+    (seq, time, stored, hash, personal, dictionary): RecordRow,
+    leaves: &LeafDecoder<'_>,
+) -> Result<EventRecord> {
     Ok(EventRecord {
         seq: seq as u64,
         time: Timestamp::from_micros(time),
-        leaf_bytes,
+        leaf_bytes: leaves.decode(dictionary, stored)?,
         leaf_hash: hash_from_bytes(&hash)?,
         personal,
     })
+}
+
+/// Turns stored leaves into their exact bytes, loading the dictionaries
+/// they name through `conn` (once per store: `cache` keeps them).
+pub(crate) struct LeafDecoder<'c> {
+    pub cache: &'c DictionaryCache,
+    pub conn: &'c Connection,
+}
+
+impl LeafDecoder<'_> {
+    pub(crate) fn decode(&self, dictionary: Option<i64>, stored: Vec<u8>) -> Result<Vec<u8>> {
+        self.cache.decode(dictionary, stored, |id| {
+            self.conn
+                .query_row(
+                    "SELECT dictionary FROM leaf_dictionaries WHERE id = ?1",
+                    [id],
+                    |r| r.get(0),
+                )
+                .optional()
+                .map_err(sql_error)?
+                .ok_or_else(|| {
+                    StoreError::internal(format!(
+                        "a stored leaf names dictionary {id}, which does not exist (it was removed)"
+                    ))
+                })
+        })
+    }
 }

@@ -1,7 +1,7 @@
 //! The embedded store as the source of `auditlog copy`: everything it holds,
 //! read out unchanged.
 
-use crate::sql::{event_record, sql_error, to_record, RECORD_COLUMNS};
+use crate::sql::{event_record, sql_error, to_record, LeafDecoder, RECORD_COLUMNS};
 use crate::SqliteStore;
 use async_trait::async_trait;
 use auditlog_store::transfer::{ApiKeyRecord, TransferSource};
@@ -83,6 +83,7 @@ impl TransferSource for SqliteStore {
         after_seq: u64,
         limit: usize,
     ) -> Result<Vec<EventRecord>> {
+        let dictionaries = self.dictionaries.clone();
         self.with_conn(move |conn| {
             let mut stmt = conn
                 .prepare_cached(&format!(
@@ -96,8 +97,15 @@ impl TransferSource for SqliteStore {
                     event_record,
                 )
                 .map_err(sql_error)?;
-            rows.map(|row| row.map_err(sql_error).and_then(to_record))
-                .collect()
+            let leaves = LeafDecoder {
+                cache: &dictionaries,
+                conn,
+            };
+            rows.map(|row| {
+                row.map_err(sql_error)
+                    .and_then(|row| to_record(row, &leaves))
+            })
+            .collect()
         })
         .await
     }

@@ -1,7 +1,7 @@
 //! The SQLite side of tamper evidence: reading the tree hashes the writer
 //! stored, retaining checkpoints, and the raw scan `verify` compares.
 
-use crate::sql::{is_unique_violation, sql_error};
+use crate::sql::{is_unique_violation, sql_error, LeafDecoder};
 use crate::writer::{to_hash, ConnHashes};
 use crate::SqliteStore;
 use async_trait::async_trait;
@@ -193,19 +193,20 @@ impl TreeStore for SqliteStore {
         after_seq: u64,
         limit: usize,
     ) -> Result<Vec<ScannedEvent>> {
+        let dictionaries = self.dictionaries.clone();
         self.with_conn(move |conn| {
             let mut stmt = conn
                 .prepare_cached(
                     "SELECT seq, event_id, time, event_type, action, actor_id, project, app, version, \
                      target_id, received_at, leaf, leaf_hash, \
-                     (SELECT personal FROM event_personal p WHERE p.account_id = events.account_id AND p.seq = events.seq) \
-                     FROM events \
+                     (SELECT personal FROM event_personal p WHERE p.account_id = events.account_id AND p.seq = events.seq), \
+                     leaf_dict FROM events \
                      WHERE account_id = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3",
                 )
                 .map_err(sql_error)?;
             let rows = stmt
                 .query_map(params![account, after_seq as i64, limit as i64], |r| {
-                    Ok(ScannedEvent {
+                    let scanned = ScannedEvent {
                         columns: IndexedColumns {
                             seq: r.get::<_, i64>(0)? as u64,
                             event_id: r.get(1)?,
@@ -222,10 +223,28 @@ impl TreeStore for SqliteStore {
                         leaf_bytes: r.get(11)?,
                         stored_leaf_hash: r.get(12)?,
                         personal: r.get(13)?,
-                    })
+                    };
+                    Ok((scanned, r.get::<_, Option<i64>>(14)?))
                 })
                 .map_err(sql_error)?;
-            rows.collect::<rusqlite::Result<Vec<_>>>().map_err(sql_error)
+            let leaves = LeafDecoder {
+                cache: &dictionaries,
+                conn,
+            };
+            let mut scanned = Vec::with_capacity(limit.min(8_192));
+            for row in rows {
+                let (mut event, dictionary) = row.map_err(sql_error)?;
+                if dictionary.is_some() {
+                    // A leaf that no longer decompresses is reported by
+                    // verify at its seq (its stored bytes do not read as a
+                    // leaf), not as a failure of the whole scan.
+                    if let Ok(leaf) = leaves.decode(dictionary, event.leaf_bytes.clone()) {
+                        event.leaf_bytes = leaf;
+                    }
+                }
+                scanned.push(event);
+            }
+            Ok(scanned)
         })
         .await
     }

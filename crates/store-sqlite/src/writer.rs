@@ -10,6 +10,7 @@
 //! thread lives on, and the next group is tried afresh, so that ingest
 //! recovers by itself once space returns.
 
+use crate::leaf_store::LeafStore;
 use crate::rollups;
 use crate::sql::{open_writer_connection, sql_error};
 use auditlog_core::merkle::{self, Hash, HashReader, MerkleError};
@@ -32,6 +33,7 @@ pub struct Writer {
     conn: Option<Connection>,
     path: PathBuf,
     health: Arc<Mutex<WriteHealth>>,
+    leaves: LeafStore,
 }
 
 impl Writer {
@@ -41,6 +43,7 @@ impl Writer {
             conn: Some(conn),
             path,
             health,
+            leaves: LeafStore::default(),
         }
     }
 
@@ -63,8 +66,9 @@ impl Writer {
             }
         };
         let conn = self.conn.insert(conn);
-        let written = write_group(conn, group);
+        let written = write_group(conn, &mut self.leaves, group);
         if written.is_err() {
+            self.leaves.forget();
             self.leave_failed_transaction();
         }
         written
@@ -105,7 +109,11 @@ fn tune(conn: &Connection) {
 
 /// Writes every request of the group in one transaction. A request that
 /// conflicts gets its own error and writes nothing; the others go on.
-fn write_group(conn: &mut Connection, group: &[AppendRequest]) -> Result<Vec<Outcome>> {
+fn write_group(
+    conn: &mut Connection,
+    leaves: &mut LeafStore,
+    group: &[AppendRequest],
+) -> Result<Vec<Outcome>> {
     let tx = conn
         .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
         .map_err(sql_error)?;
@@ -116,7 +124,7 @@ fn write_group(conn: &mut Connection, group: &[AppendRequest]) -> Result<Vec<Out
     {
         let mut find = tx
             .prepare_cached(
-                "SELECT e.seq, e.leaf, e.leaf_hash, p.personal FROM events e \
+                "SELECT e.seq, e.leaf, e.leaf_hash, p.personal, e.leaf_dict FROM events e \
                  LEFT JOIN event_personal p ON p.account_id = e.account_id AND p.seq = e.seq \
                  WHERE e.account_id = ?1 AND e.event_id = ?2",
             )
@@ -129,8 +137,8 @@ fn write_group(conn: &mut Connection, group: &[AppendRequest]) -> Result<Vec<Out
         let mut insert = tx
             .prepare_cached(
                 "INSERT INTO events (account_id, seq, time, event_id, event_type, action, actor_id, project, app, \
-                 version, target_id, received_at, leaf, leaf_hash) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+                 version, target_id, received_at, leaf, leaf_hash, leaf_dict) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
             )
             .map_err(sql_error)?;
         for request in group {
@@ -157,14 +165,15 @@ fn write_group(conn: &mut Connection, group: &[AppendRequest]) -> Result<Vec<Out
                         r.get::<_, Vec<u8>>(1)?,
                         r.get::<_, Vec<u8>>(2)?,
                         r.get::<_, Option<Vec<u8>>>(3)?,
+                        r.get::<_, Option<i64>>(4)?,
                     ))
                 })
                 .optional()
                 .map_err(sql_error)?
-                .map(|(seq, leaf_bytes, hash, personal)| {
+                .map(|(seq, stored, hash, personal, dictionary)| {
                     Ok(KnownEvent {
                         seq: seq as u64,
-                        leaf_bytes,
+                        leaf_bytes: leaves.decoder(&tx).decode(dictionary, stored)?,
                         hash: to_hash(&hash)?,
                         personal,
                     })
@@ -207,6 +216,7 @@ fn write_group(conn: &mut Connection, group: &[AppendRequest]) -> Result<Vec<Out
                             personal,
                             ..
                         } = sealed;
+                        let (dictionary, stored) = leaves.encode(&tx, account_id, leaf_bytes)?;
                         insert
                             .execute(params![
                                 account_id,
@@ -221,8 +231,9 @@ fn write_group(conn: &mut Connection, group: &[AppendRequest]) -> Result<Vec<Out
                                 event.version(),
                                 event.target().and_then(|t| t.id.as_deref()),
                                 received_at.micros(),
-                                leaf_bytes,
+                                stored,
                                 &hash[..],
+                                dictionary,
                             ])
                             .map_err(sql_error)?;
                         insert_personal

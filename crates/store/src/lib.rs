@@ -34,6 +34,7 @@ mod backend;
 pub mod conformance;
 pub mod facets;
 pub mod group_commit;
+pub mod leaf_codec;
 #[cfg(feature = "test-support")]
 pub mod samples;
 pub mod sealing;

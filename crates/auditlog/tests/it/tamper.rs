@@ -363,3 +363,79 @@ async fn verify_catches_every_kind_of_tampering_and_passes_an_intact_store() {
         &["checkpoint of size 10"],
     );
 }
+
+/// On a store whose newest leaves are compressed with the account's
+/// dictionary: verify passes as it is, and fails naming the seq when a
+/// compressed leaf is edited, and when the dictionary itself is (its
+/// entropy tables: an edit of content no leaf refers to changes no leaf,
+/// and then every leaf still hashes as stored, which verify accepts).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn verify_catches_an_edited_compressed_leaf_and_an_edited_dictionary() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = TestServer::start_on(dir.path(), &[]);
+    let acme = server.account("acme");
+    let _beta = server.account("beta");
+    for batch in 0..3 {
+        let events: Vec<Value> = (0..700)
+            .map(|i| json!({"id": format!("z{batch}-{i}"), "event_type": "Test Case", "action": "Update",
+                             "actor": {"id": format!("u-{}", i % 5), "name": "Ada"}, "project": "Checkout",
+                             "details": {"changes": [{"field": "title", "old": format!("t{i}"), "new": format!("t{}", i + 1)}]}}))
+            .collect();
+        let (status, body) = server
+            .post("/api/v1/events", &acme.ingest, &json!({ "events": events }))
+            .await;
+        assert_eq!(status, 201, "{body}");
+    }
+    server.kill();
+    let compressed: Vec<i64> = {
+        let conn = Connection::open(dir.path().join("auditlog.db")).unwrap();
+        let mut stmt = conn
+            .prepare("SELECT seq FROM events WHERE account_id = 1 AND leaf_dict IS NOT NULL ORDER BY seq")
+            .unwrap();
+        let rows = stmt.query_map([], |r| r.get(0)).unwrap();
+        rows.map(Result::unwrap).collect()
+    };
+    assert_eq!(
+        compressed.len(),
+        100,
+        "2,100 events, the last 100 compressed"
+    );
+    let (ok, out) = verify(dir.path(), &[]);
+    assert!(ok && out.contains("2100 events"), "{out}");
+
+    let caught = |tamper: &dyn Fn(&Connection), expect: &str| {
+        let (copy, conn) = attacker_copy(dir.path());
+        conn.execute_batch(
+            "DROP TRIGGER leaf_dictionaries_refuse_update; DROP TRIGGER leaf_dictionaries_refuse_delete;",
+        )
+        .unwrap();
+        tamper(&conn);
+        drop(conn);
+        let (ok, out) = verify(copy.path(), &[]);
+        assert!(!ok, "verify passed a tampered store:\n{out}");
+        assert!(out.contains(expect), "expected {expect:?} in:\n{out}");
+    };
+    let target = compressed[40];
+    caught(
+        &|c| {
+            c.execute(
+                "UPDATE events SET leaf = CAST(substr(leaf, 1, 20) || X'00' || substr(leaf, 22) AS BLOB) \
+                 WHERE account_id = 1 AND seq = ?1",
+                [target],
+            )
+            .unwrap();
+        },
+        &format!("event seq {target}"),
+    );
+    caught(
+        &|c| {
+            c.execute(
+                "UPDATE leaf_dictionaries SET dictionary = \
+                 CAST(substr(dictionary, 1, 8) || zeroblob(256) || substr(dictionary, 265) AS BLOB)",
+                [],
+            )
+            .unwrap();
+        },
+        &format!("event seq {}", compressed[0]),
+    );
+}
