@@ -13,6 +13,7 @@ const MIGRATIONS: &[(i32, &str)] = &[
     (3, include_str!("../migrations/0003_exports.sql")),
     (4, include_str!("../migrations/0004_sessions.sql")),
     (5, include_str!("../migrations/0005_leaf_v2.sql")),
+    (8, include_str!("../migrations/0008_leaf_compression.sql")),
 ];
 
 /// An arbitrary constant naming "auditlog migrations" among advisory locks.
