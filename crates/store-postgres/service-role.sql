@@ -16,8 +16,8 @@ GRANT INSERT ON accounts, api_keys, users TO auditlog_app;
 GRANT INSERT, UPDATE ON account_sequencers TO auditlog_app;
 -- Export jobs change status as workers claim, renew and finish them.
 GRANT INSERT, UPDATE ON export_jobs TO auditlog_app;
--- The Merkle tree and checkpoints: appended, never changed.
-GRANT INSERT ON tree_hashes, checkpoints TO auditlog_app;
+-- The Merkle tree, checkpoints and leaf dictionaries: appended, never changed.
+GRANT INSERT ON tree_hashes, checkpoints, leaf_dictionaries TO auditlog_app;
 -- Console sessions come and go; the actor and project lists are kept by a
 -- trigger on events, which runs with the appending role's rights.
 GRANT INSERT, DELETE ON console_sessions TO auditlog_app;

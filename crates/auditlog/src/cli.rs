@@ -159,6 +159,13 @@ pub enum Command {
     /// until interrupted; a dropped connection is resumed where it stopped,
     /// with no gap and no repeat.
     Tail(Box<TailCommand>),
+    /// A C2SP witness for transparency logs (this server's root log or any
+    /// other): cosigns a log's checkpoints, never two inconsistent ones.
+    /// Needs no store. See docs/WITNESS.md.
+    Witness {
+        #[command(subcommand)]
+        command: WitnessCommand,
+    },
     /// Check an export bundle offline against a pinned verifier key.
     VerifyExport {
         /// The bundle file (.tar).
@@ -199,6 +206,51 @@ pub enum UserCommand {
         /// `admin` (sees audit logs, manages exports) or `member`.
         #[arg(long)]
         role: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum WitnessCommand {
+    /// Serve C2SP tlog-witness `POST /add-checkpoint` for the logs in the
+    /// --logs file, remembering what it cosigned in the --state directory.
+    Serve {
+        /// The address to listen on (`:0` picks a free port, printed on start).
+        #[arg(long, default_value = "127.0.0.1:7380")]
+        listen: String,
+        /// The witness's key, made by `auditlog witness key create`.
+        #[arg(long, value_name = "FILE")]
+        key_file: PathBuf,
+        /// The logs to cosign: TOML, one `[[log]]` with `origin` and `keys`
+        /// per log (docs/WITNESS.md).
+        #[arg(long, value_name = "FILE")]
+        logs: PathBuf,
+        /// The directory holding the latest cosigned checkpoint of each log
+        /// (created if absent). Losing it makes this a new witness.
+        #[arg(long, value_name = "DIR")]
+        state: PathBuf,
+    },
+    /// The witness's key.
+    Key {
+        #[command(subcommand)]
+        command: WitnessKeyCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum WitnessKeyCommand {
+    /// Create the witness's key file (mode 0600, never overwriting one) and
+    /// print its verifier key, which logs and verifiers pin.
+    Create {
+        #[arg(long, value_name = "FILE")]
+        key_file: PathBuf,
+        /// The witness's name, a schema-less URL such as witness.example.com/w1.
+        #[arg(long)]
+        name: String,
+    },
+    /// Print the verifier key of an existing key file.
+    Show {
+        #[arg(long, value_name = "FILE")]
+        key_file: PathBuf,
     },
 }
 

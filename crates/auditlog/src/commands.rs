@@ -25,6 +25,8 @@ pub async fn run(cli: Cli, loaded: &Loaded) -> CliResult {
         // A client of a server's API: needs no store.
         Command::Send(command) => crate::send::run(*command).await,
         Command::Tail(command) => crate::tail::run(*command).await,
+        // Another service with files of its own: needs no store.
+        Command::Witness { command } => crate::witness::run(command, shutdown_signal()).await,
         Command::Config {
             command: ConfigCommand::Example,
         } => {
@@ -86,7 +88,8 @@ async fn run_on_store(config: &Config, command: Command) -> CliResult {
         Command::VerifyExport { .. }
         | Command::Config { .. }
         | Command::Send(_)
-        | Command::Tail(_) => Ok(()),
+        | Command::Tail(_)
+        | Command::Witness { .. } => Ok(()),
         Command::Account {
             command: AccountCommand::Create { name },
         } => {

@@ -13,6 +13,7 @@
 //!   the demo data; `demo`: deterministic sample data.
 //! - `export`, `verify`, `copy`: those commands.
 //! - `send`: a client of the API that loads a file of JSON Lines events.
+//! - `witness`: `auditlog witness`, a C2SP witness for other logs.
 //! - `error`: what every command returns.
 
 mod admin;
@@ -27,6 +28,7 @@ mod export;
 mod send;
 mod tail;
 mod verify;
+mod witness;
 
 use config::{Config, LogFormat};
 use std::collections::BTreeMap;

@@ -20,6 +20,11 @@
 //!   of version 1 leaf bytes (no JSON tree), for `verify` and exports.
 //! - `merkle`: the RFC 9162 tree over stored hashes (roots and proofs).
 //! - `note`, `checkpoint`: signed notes and the C2SP checkpoints they carry.
+//! - `cosignature`: witnesses' C2SP `cosignature/v1` lines on checkpoints;
+//!   `witness`: the C2SP `add-checkpoint` request and a witness's decision;
+//!   `submission`: what a witness's answer means for the log's submitter;
+//!   `root_log`: the root log's leaf format, inclusion of account
+//!   checkpoints and the cosignature quorum of a root checkpoint.
 //! - `bundle`, `tar`: offline-verifiable export bundles, in a minimal tar.
 //! - `error`: `FieldError`, naming the field and the rule broken.
 //! - `error_chain`: `ErrorChain`, an error shown with its causes.
@@ -30,6 +35,7 @@ pub mod account;
 pub mod bundle;
 pub mod canonical;
 pub mod checkpoint;
+pub mod cosignature;
 pub mod email;
 pub mod error;
 pub mod error_chain;
@@ -45,9 +51,12 @@ pub mod note;
 #[cfg(test)]
 mod properties;
 pub mod record;
+pub mod root_log;
+pub mod submission;
 pub mod tar;
 pub mod taxonomy;
 pub mod timestamp;
+pub mod witness;
 
 pub use account::AccountName;
 pub use email::Email;

@@ -15,7 +15,7 @@ use sha2::{Digest, Sha256};
 /// The algorithm byte of Ed25519 keys in C2SP.
 const ALG_ED25519: u8 = 0x01;
 /// The em dash that starts every signature line.
-const SIGNATURE_PREFIX: &str = "\u{2014} ";
+pub(crate) const SIGNATURE_PREFIX: &str = "\u{2014} ";
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum NoteError {
@@ -30,7 +30,7 @@ pub enum NoteError {
 }
 
 /// A key name: non-empty, without spaces or `+` (C2SP).
-fn check_name(name: &str) -> Result<(), NoteError> {
+pub(crate) fn check_name(name: &str) -> Result<(), NoteError> {
     if name.is_empty() || name.chars().any(char::is_whitespace) || name.contains('+') {
         return Err(NoteError::MalformedKey(format!(
             "key name {name:?} must be non-empty, without spaces or '+'"
@@ -41,10 +41,17 @@ fn check_name(name: &str) -> Result<(), NoteError> {
 
 /// The C2SP key id of an Ed25519 public key under `name`.
 pub fn key_id(name: &str, public_key: &[u8; 32]) -> u32 {
+    key_id_for(name, ALG_ED25519, public_key)
+}
+
+/// The C2SP key id of a public key of algorithm `alg` under `name`:
+/// SHA-256(name ‖ "\n" ‖ alg ‖ public key), first four bytes. Cosigner keys
+/// (`cosignature`) use the same rule with their own algorithm byte.
+pub(crate) fn key_id_for(name: &str, alg: u8, public_key: &[u8; 32]) -> u32 {
     let mut hasher = Sha256::new();
     hasher.update(name.as_bytes());
     hasher.update(b"\n");
-    hasher.update([ALG_ED25519]);
+    hasher.update([alg]);
     hasher.update(public_key);
     let digest = hasher.finalize();
     u32::from_be_bytes([digest[0], digest[1], digest[2], digest[3]])
@@ -140,8 +147,19 @@ impl NoteSigner {
     }
 }
 
-/// Splits `<name>+<hex id>+<base64 key>` and strips the algorithm byte.
+/// Splits `<name>+<hex id>+<base64 key>` of an Ed25519 note key and strips
+/// the algorithm byte.
 fn split_key(text: &str) -> Result<(&str, u32, Vec<u8>), NoteError> {
+    split_key_of(text, ALG_ED25519, "Ed25519 (0x01)")
+}
+
+/// Splits `<name>+<hex id>+<base64 key>` and strips the algorithm byte,
+/// which must be `alg` (`alg_name` says which kind of key was expected).
+pub(crate) fn split_key_of<'t>(
+    text: &'t str,
+    alg: u8,
+    alg_name: &str,
+) -> Result<(&'t str, u32, Vec<u8>), NoteError> {
     let mut parts = text.splitn(3, '+');
     let (Some(name), Some(id), Some(key)) = (parts.next(), parts.next(), parts.next()) else {
         return Err(NoteError::MalformedKey(
@@ -160,9 +178,9 @@ fn split_key(text: &str) -> Result<(&str, u32, Vec<u8>), NoteError> {
         .decode(key)
         .map_err(|_| NoteError::MalformedKey("the key is not base64".into()))?;
     match key.split_first() {
-        Some((&ALG_ED25519, key)) => Ok((name, id, key.to_vec())),
-        Some((alg, _)) => Err(NoteError::MalformedKey(format!(
-            "algorithm {alg:#04x} is not Ed25519 (0x01)"
+        Some((&first, key)) if first == alg => Ok((name, id, key.to_vec())),
+        Some((other, _)) => Err(NoteError::MalformedKey(format!(
+            "algorithm {other:#04x} is not {alg_name}"
         ))),
         None => Err(NoteError::MalformedKey("the key is empty".into())),
     }
@@ -170,7 +188,7 @@ fn split_key(text: &str) -> Result<(&str, u32, Vec<u8>), NoteError> {
 
 /// Checks that a note's text is well-formed: ends with a newline, and holds
 /// no control characters other than newlines.
-fn check_text(text: &str) -> Result<(), NoteError> {
+pub(crate) fn check_text(text: &str) -> Result<(), NoteError> {
     if !text.ends_with('\n') {
         return Err(NoteError::MalformedNote(
             "the text must end with a newline".into(),
@@ -227,19 +245,62 @@ impl NoteVerifier {
     /// Checks a signed note and returns its text. It must carry a valid
     /// signature by this key; signatures by other keys are ignored.
     pub fn open<'n>(&self, note: &'n str) -> Result<&'n str, NoteError> {
-        let split = note.rfind("\n\n").ok_or_else(|| {
-            NoteError::MalformedNote("no blank line before the signatures".into())
-        })?;
-        let text = &note[..split + 1];
-        let signatures = &note[split + 2..];
-        check_text(text)?;
-        if !signatures.ends_with('\n') || signatures.is_empty() {
-            return Err(NoteError::MalformedNote(
-                "the signature lines must end with a newline".into(),
-            ));
-        }
+        let (text, signatures) = split_signed(note)?;
         let mut found = false;
-        for line in signatures.lines() {
+        for line in signatures {
+            if line.name != self.name || line.id != self.id {
+                continue;
+            }
+            let bad = || NoteError::BadSignature {
+                name: self.name.clone(),
+                id: self.id,
+            };
+            let signature =
+                ed25519_dalek::Signature::from_slice(&line.signature).map_err(|_| bad())?;
+            self.key
+                .verify(text.as_bytes(), &signature)
+                .map_err(|_| bad())?;
+            found = true;
+        }
+        if found {
+            Ok(text)
+        } else {
+            Err(NoteError::NoSignatureByKey {
+                name: self.name.clone(),
+                id: self.id,
+            })
+        }
+    }
+}
+
+/// One signature line of a signed note: `— <name> base64(key id ‖ signature)`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct SignatureLine<'n> {
+    pub(crate) name: &'n str,
+    pub(crate) id: u32,
+    /// What follows the key id: the signature, or for a cosignature the
+    /// timestamp and the signature.
+    pub(crate) signature: Vec<u8>,
+}
+
+/// Splits a signed note into its text (ending in a newline, without the
+/// blank line) and its signature lines, checking the envelope's form only:
+/// no signature is verified here.
+pub(crate) fn split_signed(note: &str) -> Result<(&str, Vec<SignatureLine<'_>>), NoteError> {
+    let split = note
+        .rfind("\n\n")
+        .ok_or_else(|| NoteError::MalformedNote("no blank line before the signatures".into()))?;
+    let text = &note[..split + 1];
+    let signatures = &note[split + 2..];
+    check_text(text)?;
+    if !signatures.ends_with('\n') || signatures.is_empty() {
+        return Err(NoteError::MalformedNote(
+            "the signature lines must end with a newline".into(),
+        ));
+    }
+    signatures
+        .lines()
+        .map(|line| {
             let body = line.strip_prefix(SIGNATURE_PREFIX).ok_or_else(|| {
                 NoteError::MalformedNote(format!(
                     "signature line {line:?} does not start with '— '"
@@ -256,29 +317,14 @@ impl NoteVerifier {
                     "signature of {name} is too short"
                 )));
             }
-            let id = u32::from_be_bytes([blob[0], blob[1], blob[2], blob[3]]);
-            if name != self.name || id != self.id {
-                continue;
-            }
-            let bad = || NoteError::BadSignature {
-                name: self.name.clone(),
-                id: self.id,
-            };
-            let signature = ed25519_dalek::Signature::from_slice(&blob[4..]).map_err(|_| bad())?;
-            self.key
-                .verify(text.as_bytes(), &signature)
-                .map_err(|_| bad())?;
-            found = true;
-        }
-        if found {
-            Ok(text)
-        } else {
-            Err(NoteError::NoSignatureByKey {
-                name: self.name.clone(),
-                id: self.id,
+            Ok(SignatureLine {
+                name,
+                id: u32::from_be_bytes([blob[0], blob[1], blob[2], blob[3]]),
+                signature: blob[4..].to_vec(),
             })
-        }
-    }
+        })
+        .collect::<Result<_, _>>()
+        .map(|lines| (text, lines))
 }
 
 #[cfg(test)]

@@ -19,6 +19,7 @@
 
 mod console;
 mod exports;
+mod leaf_store;
 mod query;
 mod schema;
 mod sql;
@@ -34,14 +35,15 @@ use async_trait::async_trait;
 use auditlog_core::leaf_v2::Source;
 use auditlog_core::{Cursor, EventFilter, Interval, NewEvent, Taxonomy, Timestamp};
 use auditlog_store::group_commit::AppendQueue;
+use auditlog_store::leaf_codec::DictionaryCache;
 use auditlog_store::{
     Account, AccountId, ApiKeyGrant, Bucket, Directory, EventAppender, EventReader, EventRecord,
     Page, Receipt, Result, Role, Scope, Store, StoreError, User, WriteHealth,
 };
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use sql::{
-    is_unique_violation, now_micros, pg_error, pool_error, to_account, to_record, to_user,
-    RECORD_COLUMNS,
+    is_unique_violation, load_dictionaries, now_micros, pg_error, pool_error, to_account,
+    to_record, to_user, RECORD_COLUMNS,
 };
 use std::str::FromStr;
 use std::sync::{Arc, Mutex};
@@ -57,6 +59,8 @@ pub struct PgStore {
     writer_task: Mutex<Option<tokio::task::JoinHandle<()>>>,
     /// How the writer's last transaction went; the writer updates it.
     write_health: Arc<Mutex<WriteHealth>>,
+    /// The leaf dictionaries readers have loaded (`leaf_codec`).
+    dictionaries: Arc<DictionaryCache>,
 }
 
 /// Whether `url` names a PostgreSQL database (rather than a data directory).
@@ -109,6 +113,7 @@ impl PgStore {
             appends,
             writer_task: Mutex::new(Some(task)),
             write_health,
+            dictionaries: Arc::new(DictionaryCache::default()),
         })
     }
 
@@ -193,8 +198,12 @@ impl EventReader for PgStore {
         params.push(&fetch);
         let statement = tx.prepare_cached(&sql).await.map_err(pg_error)?;
         let rows = tx.query(&statement, &params).await.map_err(pg_error)?;
+        load_dictionaries(&*tx, &self.dictionaries, &rows, 5).await?;
         tx.commit().await.map_err(pg_error)?;
-        let mut events = rows.iter().map(to_record).collect::<Result<Vec<_>>>()?;
+        let mut events = rows
+            .iter()
+            .map(|row| to_record(row, &self.dictionaries))
+            .collect::<Result<Vec<_>>>()?;
         // Events newer than the snapshot (first page) are left for a new walk.
         events.retain(|e| e.seq <= snapshot_seq);
         let next_cursor = if events.len() > limit {
@@ -224,7 +233,9 @@ impl EventReader for PgStore {
             )
             .await
             .map_err(pg_error)?;
-        row.as_ref().map(to_record).transpose()
+        let Some(row) = row else { return Ok(None) };
+        load_dictionaries(&**client, &self.dictionaries, std::slice::from_ref(&row), 5).await?;
+        to_record(&row, &self.dictionaries).map(Some)
     }
 
     async fn histogram(

@@ -13,8 +13,8 @@ const MIGRATIONS: &[(i32, &str)] = &[
     (3, include_str!("../migrations/0003_exports.sql")),
     (4, include_str!("../migrations/0004_sessions.sql")),
     (5, include_str!("../migrations/0005_leaf_v2.sql")),
-    // 6 is left to work landing beside this one (issue 17).
     (7, include_str!("../migrations/0007_streams.sql")),
+    (8, include_str!("../migrations/0008_leaf_compression.sql")),
 ];
 
 /// An arbitrary constant naming "auditlog migrations" among advisory locks.

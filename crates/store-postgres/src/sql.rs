@@ -4,9 +4,10 @@
 
 use auditlog_core::{Taxonomy, Timestamp};
 use auditlog_store::append_plan::hash_from_bytes;
+use auditlog_store::leaf_codec::DictionaryCache;
 use auditlog_store::{Account, AccountId, EventRecord, Result, Role, StoreError, User};
 use tokio_postgres::error::SqlState;
-use tokio_postgres::Row;
+use tokio_postgres::{GenericClient, Row};
 
 /// Maps a driver error into the store's error, keeping it as the cause. Lost
 /// connections, an unreachable or overloaded server and I/O errors are worth
@@ -67,17 +68,58 @@ pub(crate) fn to_account(row: &Row) -> Result<Account> {
 /// The columns [`to_record`] reads, from `events` (unaliased): the personal
 /// values of a version 2 leaf come from their own table.
 pub(crate) const RECORD_COLUMNS: &str = "seq, time, leaf, leaf_hash, \
-     (SELECT personal FROM event_personal p WHERE p.account_id = events.account_id AND p.seq = events.seq)";
+     (SELECT personal FROM event_personal p WHERE p.account_id = events.account_id AND p.seq = events.seq), \
+     leaf_dict";
 
-pub(crate) fn to_record(row: &Row) -> Result<EventRecord> {
+/// The record of a row read with [`RECORD_COLUMNS`], its leaf decompressed
+/// (its dictionary loaded first with [`load_dictionaries`]).
+pub(crate) fn to_record(row: &Row, dictionaries: &DictionaryCache) -> Result<EventRecord> {
     let hash: Vec<u8> = row.get(3);
     Ok(EventRecord {
         seq: row.get::<_, i64>(0) as u64,
         time: Timestamp::from_micros(row.get(1)),
-        leaf_bytes: row.get(2),
+        leaf_bytes: decode_leaf(dictionaries, row.get(5), row.get(2))?,
         leaf_hash: hash_from_bytes(&hash)?,
         personal: row.get(4),
     })
+}
+
+/// The exact leaf bytes of a stored leaf whose dictionary is loaded.
+pub(crate) fn decode_leaf(
+    dictionaries: &DictionaryCache,
+    dictionary: Option<i64>,
+    stored: Vec<u8>,
+) -> Result<Vec<u8>> {
+    dictionaries.decode(dictionary, stored, |id| {
+        Err(StoreError::internal(format!(
+            "a stored leaf names dictionary {id}, which does not exist (it was removed)"
+        )))
+    })
+}
+
+/// Loads into `dictionaries` those that `rows` name (column `column`) and
+/// it lacks, in one query.
+pub(crate) async fn load_dictionaries(
+    client: &(impl GenericClient + Sync),
+    dictionaries: &DictionaryCache,
+    rows: &[Row],
+    column: usize,
+) -> Result<()> {
+    let missing = dictionaries.missing(rows.iter().filter_map(|r| r.get::<_, Option<i64>>(column)));
+    if missing.is_empty() {
+        return Ok(());
+    }
+    let found = client
+        .query(
+            "SELECT id, dictionary FROM leaf_dictionaries WHERE id = ANY($1)",
+            &[&missing],
+        )
+        .await
+        .map_err(pg_error)?;
+    for row in found {
+        dictionaries.insert(row.get(0), row.get::<_, &[u8]>(1))?;
+    }
+    Ok(())
 }
 
 pub(crate) fn to_user(account: AccountId, row: &Row) -> Result<User> {

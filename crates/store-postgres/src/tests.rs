@@ -381,3 +381,30 @@ async fn concurrent_workers_claim_each_export_once() {
         store.shutdown().await;
     }
 }
+
+/// Leaves past the dictionary are stored compressed on PostgreSQL too
+/// (the conformance case checks that they read back exactly).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn leaves_are_compressed_once_the_account_has_a_dictionary() {
+    let Some((_db, store)) = fresh("leaves_are_compressed_once_the_account_has_a_dictionary").await
+    else {
+        return;
+    };
+    conformance::leaves_read_back_exactly_past_the_dictionary(&store).await;
+    let client = store.client().await.unwrap();
+    let row = client
+        .query_one(
+            "SELECT COUNT(*) FILTER (WHERE leaf_dict IS NOT NULL), \
+             AVG(length(leaf)) FILTER (WHERE leaf_dict IS NULL)::float8, \
+             AVG(length(leaf)) FILTER (WHERE leaf_dict IS NOT NULL)::float8 FROM events",
+            &[],
+        )
+        .await
+        .unwrap();
+    let (compressed, plain, packed): (i64, f64, f64) = (row.get(0), row.get(1), row.get(2));
+    assert_eq!(compressed, 300);
+    assert!(
+        packed * 2.0 < plain,
+        "{packed} bytes per compressed leaf against {plain}"
+    );
+}

@@ -2,7 +2,9 @@
 //! events take the same sequencer lock as appends, so a copy into a database
 //! that servers already use cannot interleave with their appends.
 
-use crate::sql::{is_unique_violation, now_micros, pg_error, to_record, to_user};
+use crate::sql::{
+    is_unique_violation, load_dictionaries, now_micros, pg_error, to_record, to_user,
+};
 use crate::tree_appends::TreeAppends;
 use crate::writer::{to_hash, Rows};
 use crate::PgStore;
@@ -57,14 +59,17 @@ impl TransferSource for PgStore {
         let rows = client
             .query(
                 "SELECT seq, time, leaf, leaf_hash, \
-                 (SELECT personal FROM event_personal p WHERE p.account_id = events.account_id AND p.seq = events.seq) \
-                 FROM events \
+                 (SELECT personal FROM event_personal p WHERE p.account_id = events.account_id AND p.seq = events.seq), \
+                 leaf_dict FROM events \
                  WHERE account_id = $1 AND seq > $2 ORDER BY seq LIMIT $3",
                 &[&account, &(after_seq as i64), &(limit as i64)],
             )
             .await
             .map_err(pg_error)?;
-        rows.iter().map(to_record).collect()
+        load_dictionaries(&**client, &self.dictionaries, &rows, 5).await?;
+        rows.iter()
+            .map(|row| to_record(row, &self.dictionaries))
+            .collect()
     }
 }
 
@@ -160,7 +165,7 @@ impl TransferTarget for PgStore {
             rows.push(
                 account.id,
                 &stored,
-                record.leaf_bytes,
+                (None, record.leaf_bytes),
                 record.leaf_hash,
                 record.personal,
             );

@@ -3,7 +3,7 @@
 //! transaction, so several servers build one tree), retained checkpoints,
 //! and the raw scan `auditlog verify` compares.
 
-use crate::sql::{is_unique_violation, pg_error};
+use crate::sql::{decode_leaf, is_unique_violation, load_dictionaries, pg_error};
 use crate::tree_appends::read_hashes_in;
 use crate::writer::to_hash;
 use crate::PgStore;
@@ -155,13 +155,14 @@ impl TreeStore for PgStore {
             .query(
                 "SELECT seq, event_id, time, event_type, action, actor_id, project, app, version, \
                  target_id, received_at, leaf, leaf_hash, \
-                 (SELECT personal FROM event_personal p WHERE p.account_id = events.account_id AND p.seq = events.seq) \
-                 FROM events \
+                 (SELECT personal FROM event_personal p WHERE p.account_id = events.account_id AND p.seq = events.seq), \
+                 leaf_dict FROM events \
                  WHERE account_id = $1 AND seq > $2 ORDER BY seq LIMIT $3",
                 &[&account, &(after_seq as i64), &(limit as i64)],
             )
             .await
             .map_err(pg_error)?;
+        load_dictionaries(&**client, &self.dictionaries, &rows, 14).await?;
         Ok(rows
             .iter()
             .map(|r| ScannedEvent {
@@ -178,7 +179,16 @@ impl TreeStore for PgStore {
                     target_id: r.get(9),
                     received_at: r.get(10),
                 },
-                leaf_bytes: r.get(11),
+                // A leaf that no longer decompresses is reported by verify
+                // at its seq (its stored bytes do not read as a leaf).
+                leaf_bytes: {
+                    let stored: Vec<u8> = r.get(11);
+                    match r.get::<_, Option<i64>>(14) {
+                        None => stored,
+                        dictionary => decode_leaf(&self.dictionaries, dictionary, stored.clone())
+                            .unwrap_or(stored),
+                    }
+                },
                 stored_leaf_hash: r.get(12),
                 personal: r.get(13),
             })

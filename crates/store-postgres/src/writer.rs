@@ -11,6 +11,7 @@
 //! same transaction as the inserts. The tree hashes of the new leaves are
 //! computed under the same lock and written in the same transaction.
 
+use crate::leaf_store::LeafStore;
 use crate::sql::{pg_error, pool_error};
 use crate::tree_appends::TreeAppends;
 use auditlog_core::{StoredEvent, Timestamp};
@@ -28,8 +29,12 @@ use std::sync::{Arc, Mutex};
 /// connection lost and discarded by the pool) is answered 503 and the next
 /// group starts afresh on a checked connection.
 pub async fn run(pool: Pool, mut requests: GroupReceiver, health: Arc<Mutex<WriteHealth>>) {
+    let mut leaves = LeafStore::default();
     while let Some(group) = requests.next_group().await {
-        let written = write_group(&pool, &group).await;
+        let written = write_group(&pool, &mut leaves, &group).await;
+        if written.is_err() {
+            leaves.forget();
+        }
         WriteHealth::record(&health, &written);
         answer(group, written);
     }
@@ -55,6 +60,7 @@ pub(crate) struct Rows {
     received_at: Vec<i64>,
     leaf: Vec<Vec<u8>>,
     leaf_hash: Vec<Vec<u8>>,
+    leaf_dict: Vec<Option<i64>>,
     /// `event_personal` rows: the personal values of version 2 leaves.
     personal_account_id: Vec<i64>,
     personal_seq: Vec<i64>,
@@ -66,7 +72,7 @@ impl Rows {
         &mut self,
         account_id: i64,
         stored: &StoredEvent,
-        leaf_bytes: Vec<u8>,
+        (dictionary, stored_leaf): (Option<i64>, Vec<u8>),
         hash: [u8; 32],
         personal: Option<Vec<u8>>,
     ) {
@@ -89,8 +95,9 @@ impl Rows {
         self.target_id
             .push(event.target().and_then(|t| t.id.clone()));
         self.received_at.push(stored.received_at().micros());
-        self.leaf.push(leaf_bytes);
+        self.leaf.push(stored_leaf);
         self.leaf_hash.push(hash.to_vec());
+        self.leaf_dict.push(dictionary);
     }
 
     pub(crate) async fn insert(&self, tx: &Transaction<'_>) -> Result<()> {
@@ -100,10 +107,10 @@ impl Rows {
         let statement = tx
             .prepare_cached(
                 "INSERT INTO events (account_id, seq, time, event_id, event_type, action, actor_id, project, \
-                 app, version, target_id, received_at, leaf, leaf_hash) \
+                 app, version, target_id, received_at, leaf, leaf_hash, leaf_dict) \
                  SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::text[], $5::text[], \
                  $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::bigint[], \
-                 $13::bytea[], $14::bytea[])",
+                 $13::bytea[], $14::bytea[], $15::bigint[])",
             )
             .await
             .map_err(pg_error)?;
@@ -124,6 +131,7 @@ impl Rows {
                 &self.received_at,
                 &self.leaf,
                 &self.leaf_hash,
+                &self.leaf_dict,
             ],
         )
         .await
@@ -153,7 +161,11 @@ impl Rows {
 
 /// Writes every request of the group in one transaction. A request that
 /// conflicts gets its own error and writes nothing; the others go on.
-async fn write_group(pool: &Pool, group: &[AppendRequest]) -> Result<Vec<Outcome>> {
+async fn write_group(
+    pool: &Pool,
+    leaves: &mut LeafStore,
+    group: &[AppendRequest],
+) -> Result<Vec<Outcome>> {
     let mut client = pool.get().await.map_err(pool_error)?;
     let tx = client.transaction().await.map_err(pg_error)?;
     let received_at = Timestamp::now();
@@ -175,7 +187,7 @@ async fn write_group(pool: &Pool, group: &[AppendRequest]) -> Result<Vec<Outcome
         next_seq.insert(row.get(0), row.get::<_, i64>(1) as u64 + 1);
     }
 
-    let known = find_known(&tx, group).await?;
+    let known = find_known(&tx, leaves, group).await?;
     let mut known = known;
     let mut rows = Rows::default();
     let mut tree = TreeAppends::default();
@@ -243,7 +255,8 @@ async fn write_group(pool: &Pool, group: &[AppendRequest]) -> Result<Vec<Outcome
                             personal: Some(personal.clone()),
                         },
                     );
-                    rows.push(account_id, &stored, leaf_bytes, hash, Some(personal));
+                    let stored_leaf = leaves.encode(&tx, account_id, leaf_bytes).await?;
+                    rows.push(account_id, &stored, stored_leaf, hash, Some(personal));
                     tree.add_leaf(&tx, account_id, seq as i64 - 1, hash).await?;
                     assigned = seq + 1;
                     Receipt {
@@ -281,6 +294,7 @@ async fn write_group(pool: &Pool, group: &[AppendRequest]) -> Result<Vec<Outcome
 /// locks so that no other process can add one until this transaction ends.
 async fn find_known(
     tx: &Transaction<'_>,
+    leaves: &LeafStore,
     group: &[AppendRequest],
 ) -> Result<HashMap<(i64, String), Known>> {
     let mut wanted: HashMap<i64, Vec<String>> = HashMap::new();
@@ -294,20 +308,21 @@ async fn find_known(
     for (account_id, ids) in wanted {
         let rows = tx
             .query(
-                "SELECT e.event_id, e.seq, e.leaf, e.leaf_hash, p.personal FROM events e \
+                "SELECT e.event_id, e.seq, e.leaf, e.leaf_hash, p.personal, e.leaf_dict FROM events e \
                  LEFT JOIN event_personal p ON p.account_id = e.account_id AND p.seq = e.seq \
                  WHERE e.account_id = $1 AND e.event_id = ANY($2)",
                 &[&account_id, &ids],
             )
             .await
             .map_err(pg_error)?;
+        leaves.prepare_decoding(tx, &rows, 5).await?;
         for row in rows {
             let hash: Vec<u8> = row.get(3);
             known.insert(
                 (account_id, row.get::<_, String>(0)),
                 Known {
                     seq: row.get::<_, i64>(1) as u64,
-                    leaf_bytes: row.get(2),
+                    leaf_bytes: leaves.decode(row.get(5), row.get(2))?,
                     hash: to_hash(&hash)?,
                     personal: row.get(4),
                 },

@@ -132,6 +132,24 @@ impl DictionaryCache {
         })
     }
 
+    /// Of `ids`, those not loaded yet: what a backend whose reads are
+    /// asynchronous fetches (and [`insert`](Self::insert)s) before decoding.
+    pub fn missing(&self, ids: impl IntoIterator<Item = i64>) -> Vec<i64> {
+        let loaded = self.loaded.read().ok();
+        let mut missing: Vec<i64> = ids
+            .into_iter()
+            .filter(|id| !loaded.as_ref().is_some_and(|m| m.contains_key(id)))
+            .collect();
+        missing.sort_unstable();
+        missing.dedup();
+        missing
+    }
+
+    /// Loads dictionary `id` from its stored bytes.
+    pub fn insert(&self, id: i64, dictionary: &[u8]) -> Result<()> {
+        self.ddict(id, |_| Ok(dictionary.to_vec())).map(|_| ())
+    }
+
     fn ddict(
         &self,
         id: i64,

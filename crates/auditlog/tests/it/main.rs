@@ -31,3 +31,4 @@ mod proofs;
 mod send;
 mod streams;
 mod tamper;
+mod witness;
