@@ -294,7 +294,10 @@ impl EventReader for PgStore {
             .query(&statement, &clause.refs())
             .await
             .map_err(pg_error)?;
-        rows.iter().map(to_record).collect()
+        load_dictionaries(&**client, &self.dictionaries, &rows, 5).await?;
+        rows.iter()
+            .map(|row| to_record(row, &self.dictionaries))
+            .collect()
     }
 }
 
