@@ -161,6 +161,12 @@ pub enum Command {
         #[command(subcommand)]
         command: WitnessCommand,
     },
+    /// Watch an account's log from outside: check each signed checkpoint
+    /// against the pinned verifier key and prove it extends the last one
+    /// verified (kept in --state). Exit code 3: evidence of a rollback, a
+    /// fork, a bad signature or proof, or a missing event, printed with the
+    /// signed checkpoints; 1: the check could not be made. See docs/MONITOR.md.
+    Monitor(Box<MonitorCommand>),
     /// Check an export bundle offline against a pinned verifier key.
     VerifyExport {
         /// The bundle file (.tar).
@@ -323,6 +329,38 @@ pub struct SendCommand {
     /// 502–504) before the run stops.
     #[arg(long, default_value_t = 10)]
     pub max_retries: u32,
+}
+
+/// `auditlog monitor`: a client of the API, so it takes no store settings.
+#[derive(Debug, Args)]
+pub struct MonitorCommand {
+    /// The server's base URL, such as http://127.0.0.1:8080.
+    #[arg(long, env = "AUDITLOG_URL")]
+    pub url: String,
+    /// An API key with the `read` scope (the variable keeps it out of the
+    /// process list).
+    #[arg(long, env = "AUDITLOG_KEY", hide_env_values = true)]
+    pub key: String,
+    /// The key's account: checkpoints must have the origin `<vkey name>/<account>`.
+    #[arg(long)]
+    pub account: String,
+    /// The log's verifier key (`name+id+key`, as /api/v1/public-key serves
+    /// it), pinned out of band.
+    #[arg(long)]
+    pub vkey: String,
+    /// The file holding the last verified checkpoint (a signed note;
+    /// created on the first round). Keep it: it is what a rollback is caught against.
+    #[arg(long, value_name = "FILE")]
+    pub state: PathBuf,
+    /// Time between rounds (45s, 5m, 1h).
+    #[arg(long, default_value = "30s")]
+    pub interval: String,
+    /// Run one round and exit.
+    #[arg(long)]
+    pub once: bool,
+    /// Event ids, one per line: prove each round that each is in the log.
+    #[arg(long, value_name = "FILE")]
+    pub check_ids: Option<PathBuf>,
 }
 
 #[cfg(test)]

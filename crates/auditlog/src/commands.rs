@@ -26,6 +26,8 @@ pub async fn run(cli: Cli, loaded: &Loaded) -> CliResult {
         Command::Send(command) => crate::send::run(*command).await,
         // Another service with files of its own: needs no store.
         Command::Witness { command } => crate::witness::run(command, shutdown_signal()).await,
+        // A client of a server's API: needs no store.
+        Command::Monitor(command) => crate::monitor::run(*command, shutdown_signal()).await,
         Command::Config {
             command: ConfigCommand::Example,
         } => {
@@ -87,6 +89,7 @@ async fn run_on_store(config: &Config, command: Command) -> CliResult {
         Command::VerifyExport { .. }
         | Command::Config { .. }
         | Command::Send(_)
+        | Command::Monitor(_)
         | Command::Witness { .. } => Ok(()),
         Command::Account {
             command: AccountCommand::Create { name },

@@ -23,6 +23,7 @@ mod exports;
 mod leaf_v2;
 mod logs;
 mod metrics;
+mod monitor;
 mod postgres_copy;
 mod postgres_scale_out;
 mod postgres_verify;
