@@ -317,8 +317,11 @@ export interface components {
         };
         /**
          * @description A stored event: the fields sent (absent ones left out, never `null`),
-         *     plus `account`, `seq`, `received_at` and `hash`. Served as its exact
-         *     leaf bytes with `hash` appended.
+         *     plus `account`, `seq`, `received_at` and `hash`; events stored as leaf
+         *     version 2 (SPEC "Proofs") also carry `v`, `source` and `openings`. A
+         *     version 1 event is served as its exact leaf bytes with `hash` appended;
+         *     a version 2 event's leaf holds commitments instead of the personal
+         *     values, and is rebuilt from this event and its `openings`.
          */
         Event: {
             /** @description The account's name. */
@@ -332,6 +335,12 @@ export interface components {
             /** @description Lowercase hex of the event's leaf hash. */
             hash: string;
             id: string;
+            /**
+             * @description The base64 salt of each commitment in the leaf: `personal` (the
+             *     actor, `context.ip`, `context.user_agent`) and each committed
+             *     `details` path (version 2 events).
+             */
+            openings?: Record<string, unknown>;
             project?: string;
             /** Format: date-time */
             received_at: string;
@@ -340,9 +349,15 @@ export interface components {
              * @description 1, 2, 3, … per account in the order events were accepted, no gaps.
              */
             seq: number;
+            source?: null | components["schemas"]["EventSource"];
             target?: components["schemas"]["Target"];
             /** Format: date-time */
             time: string;
+            /**
+             * Format: int64
+             * @description `2` for a leaf version 2 event; absent for version 1.
+             */
+            v?: number | null;
             version?: string;
         };
         /** @description A batch: 1 to 1,000 events, stored all or nothing. */
@@ -358,6 +373,17 @@ export interface components {
             events: components["schemas"]["Event"][];
             /** @description Pass as `cursor` for the next page; `null` on the last page. */
             next_cursor?: string | null;
+        };
+        /** @description `source` of a stored event: set by the server, never by the client. */
+        EventSource: {
+            /** @description `api_key`: the key's public id, stable across `auditlog copy` (never the secret). */
+            key?: string | null;
+            /** @description `api_key`, `console` or `system`. */
+            kind: components["schemas"]["SourceKind"];
+            /** @description `api_key`: the key's name (empty until named). */
+            name?: string | null;
+            /** @description `console`: the console user's id. */
+            user?: string | null;
         };
         /** @description An export (SPEC.md "Exports"). */
         Export: {
@@ -616,6 +642,8 @@ export interface components {
             /** Format: int64 */
             seq: number;
         };
+        /** @enum {string} */
+        SourceKind: "api_key" | "console" | "system";
         /** @enum {string} */
         StorageWriteStatus: "ok" | "full" | "failing";
         /**
