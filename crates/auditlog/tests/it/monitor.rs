@@ -254,3 +254,123 @@ async fn a_wrong_verifier_key_fails() {
     let out = monitor(&server, &account, "not a key", &state, &[]);
     assert!(texts(&out).1.contains("--vkey"));
 }
+
+/// A log that serves a checkpoint its history does not support: signed by
+/// its key, but the consistency proof (the real tree's) does not lead to it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_consistency_proof_that_fails_is_reported() {
+    let server = TestServer::start();
+    let account = server.account("acme");
+    let vkey = vkey(&server).await;
+    ingest(&server, &account, 0..3).await;
+    sign_up_to(&server, &account, "e2").await;
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state");
+    let out = monitor(&server, &account, &vkey, &state, &[]);
+    assert!(out.status.success(), "{}", texts(&out).1);
+    let remembered = std::fs::read_to_string(&state).unwrap();
+
+    ingest(&server, &account, 3..10).await;
+    let (status, proof) = server
+        .get("/api/v1/proofs/consistency?from=3&to=10", &account.read)
+        .await;
+    assert_eq!(status, 200, "{proof}");
+    let rewritten = signed_by_server(&server, "acme", 10, [8; 32]);
+    let note = rewritten.clone();
+    let app = axum::Router::new()
+        .route(
+            "/api/v1/checkpoint",
+            axum::routing::get(move || async move { note }),
+        )
+        .route(
+            "/api/v1/proofs/consistency",
+            axum::routing::get(move || async move { axum::Json(proof) }),
+        );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let fake = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+
+    let out = Command::new(BIN)
+        .args(["monitor", "--once", "--url", &fake, "--key", &account.read])
+        .args(["--account", "acme", "--vkey", &vkey, "--state"])
+        .arg(&state)
+        .output()
+        .unwrap();
+    let (stdout, stderr) = texts(&out);
+    assert_eq!(out.status.code(), Some(3), "{stdout}{stderr}");
+    assert!(
+        stderr.contains("bad proof") && stderr.contains("size 10") && stderr.contains("size 3"),
+        "{stderr}"
+    );
+    assert!(
+        stdout.contains(&remembered) && stdout.contains(&rewritten),
+        "{stdout}"
+    );
+    assert_eq!(std::fs::read_to_string(&state).unwrap(), remembered);
+}
+
+/// Without `--once`: rounds repeat, follow the growth, and a round that
+/// cannot reach the server is not an alarm.
+#[tokio::test]
+async fn rounds_repeat_and_an_unreachable_server_is_not_an_alarm() {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+    use std::time::Duration;
+
+    let mut server = TestServer::start();
+    let account = server.account("acme");
+    let vkey = vkey(&server).await;
+    ingest(&server, &account, 0..2).await;
+    sign_up_to(&server, &account, "e1").await;
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state");
+    let mut child = Command::new(BIN)
+        .args(["monitor", "--interval", "1s", "--url", &server.base])
+        .args(["--key", &account.read, "--account", "acme", "--vkey", &vkey])
+        .arg("--state")
+        .arg(&state)
+        .env("AUDITLOG_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (stdout, stderr) = (child.stdout.take().unwrap(), child.stderr.take().unwrap());
+    let mut child = KillOnDrop(child);
+    // Both streams' lines, in one channel.
+    let (lines_tx, lines) = std::sync::mpsc::channel();
+    let stderr_tx = lines_tx.clone();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = lines_tx.send(line);
+        }
+    });
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            let _ = stderr_tx.send(line);
+        }
+    });
+    let wait_for = |needle: &str| loop {
+        let line = lines
+            .recv_timeout(Duration::from_secs(20))
+            .unwrap_or_else(|_| panic!("no line with {needle:?}"));
+        if line.contains(needle) {
+            return;
+        }
+    };
+    wait_for("verified size 2 root");
+    ingest(&server, &account, 2..5).await;
+    sign_up_to(&server, &account, "e4").await;
+    wait_for("consistent with size 2");
+
+    server.kill();
+    // Two failed rounds, each logged as a warning, and still running.
+    wait_for("could not check the log");
+    wait_for("could not check the log");
+    assert!(
+        child.0.try_wait().unwrap().is_none(),
+        "the monitor stopped when the server went away"
+    );
+    assert!(std::fs::read_to_string(&state)
+        .unwrap()
+        .starts_with("auditlog/acme\n5\n"));
+}
