@@ -374,3 +374,89 @@ async fn rounds_repeat_and_an_unreachable_server_is_not_an_alarm() {
         .unwrap()
         .starts_with("auditlog/acme\n5\n"));
 }
+
+/// Copies the embedded database's files (`auditlog.db*`) from `from` to `to`.
+fn copy_database(from: &Path, to: &Path) {
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let name = entry.file_name();
+        if name.to_string_lossy().starts_with("auditlog.db") {
+            std::fs::copy(entry.path(), to.join(&name)).unwrap();
+        }
+    }
+}
+
+/// The attack the server's own guard cannot see: an operator restores an
+/// older database and deletes the signed-heads file, so the server signs a
+/// smaller tree, then a different tree of the remembered size. Only a
+/// monitor that remembered what was signed catches both.
+#[tokio::test]
+async fn a_restored_database_is_caught_as_a_rollback_then_a_fork() {
+    let dir = tempfile::tempdir().unwrap();
+    let backup = tempfile::tempdir().unwrap();
+    let mut server = TestServer::start_on(dir.path(), &[]);
+    let account = server.account("acme");
+    let vkey = vkey(&server).await;
+    ingest(&server, &account, 0..5).await;
+    sign_up_to(&server, &account, "e4").await;
+    server.kill();
+    copy_database(dir.path(), backup.path());
+
+    let mut server = TestServer::start_on(dir.path(), &[]);
+    ingest(&server, &account, 5..10).await;
+    sign_up_to(&server, &account, "e9").await;
+    let state_dir = tempfile::tempdir().unwrap();
+    let state = state_dir.path().join("state");
+    let out = monitor(&server, &account, &vkey, &state, &[]);
+    assert!(out.status.success(), "{}", texts(&out).1);
+    let remembered = std::fs::read_to_string(&state).unwrap();
+    assert!(
+        remembered.starts_with("auditlog/acme\n10\n"),
+        "{remembered}"
+    );
+    server.kill();
+
+    for entry in std::fs::read_dir(dir.path()).unwrap() {
+        let path = entry.unwrap().path();
+        if path
+            .file_name()
+            .is_some_and(|n| n.to_string_lossy().starts_with("auditlog.db"))
+        {
+            std::fs::remove_file(path).unwrap();
+        }
+    }
+    copy_database(backup.path(), dir.path());
+    std::fs::remove_file(dir.path().join(signing_key::HEADS_FILE)).unwrap();
+    let server = TestServer::start_on(dir.path(), &[]);
+
+    let out = monitor(&server, &account, &vkey, &state, &[]);
+    let (stdout, stderr) = texts(&out);
+    assert_eq!(out.status.code(), Some(3), "{stdout}{stderr}");
+    assert!(
+        stderr.contains("rollback") && stderr.contains("size 5") && stderr.contains("size 10"),
+        "{stderr}"
+    );
+    assert!(stdout.contains(&remembered), "{stdout}");
+
+    // Other events up to the same size: the server signs another tree of size 10.
+    let (status, body) = server
+        .post(
+            "/api/v1/events",
+            &account.ingest,
+            &json!({"events": (5..10).map(|i| json!({"id": format!("x{i}"),
+                "event_type": "Test Case", "action": "Delete", "actor": {"id": "u-2"},
+                "target": {"id": "TC-9"}})).collect::<Vec<_>>()}),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    sign_up_to(&server, &account, "x9").await;
+    let out = monitor(&server, &account, &vkey, &state, &[]);
+    let (stdout, stderr) = texts(&out);
+    assert_eq!(out.status.code(), Some(3), "{stdout}{stderr}");
+    assert!(
+        stderr.contains("fork") && stderr.contains("size 10"),
+        "{stderr}"
+    );
+    assert!(stdout.contains(&remembered), "{stdout}");
+    assert_eq!(std::fs::read_to_string(&state).unwrap(), remembered);
+}
