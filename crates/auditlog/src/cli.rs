@@ -154,11 +154,6 @@ pub enum Command {
     /// nothing twice. Exit code 0: every line stored or already present;
     /// 2: some lines rejected (listed); 1: stopped by an error.
     Send(Box<SendCommand>),
-    /// Print a server's new events as they are stored (the live tail,
-    /// `GET /api/v1/events/stream`), one JSON object per line or as a table,
-    /// until interrupted; a dropped connection is resumed where it stopped,
-    /// with no gap and no repeat.
-    Tail(Box<TailCommand>),
     /// A C2SP witness for transparency logs (this server's root log or any
     /// other): cosigns a log's checkpoints, never two inconsistent ones.
     /// Needs no store. See docs/WITNESS.md.
@@ -166,6 +161,17 @@ pub enum Command {
         #[command(subcommand)]
         command: WitnessCommand,
     },
+    /// Watch an account's log from outside: check each signed checkpoint
+    /// against the pinned verifier key and prove it extends the last one
+    /// verified (kept in --state). Exit code 3: evidence of a rollback, a
+    /// fork, a bad signature or proof, or a missing event, printed with the
+    /// signed checkpoints; 1: the check could not be made. See docs/MONITOR.md.
+    Monitor(Box<MonitorCommand>),
+    /// Print a server's new events as they are stored (the live tail,
+    /// `GET /api/v1/events/stream`), one JSON object per line or as a table,
+    /// until interrupted; a dropped connection is resumed where it stopped,
+    /// with no gap and no repeat.
+    Tail(Box<TailCommand>),
     /// Check an export bundle offline against a pinned verifier key.
     VerifyExport {
         /// The bundle file (.tar).
@@ -329,6 +335,38 @@ pub struct SendCommand {
     /// 502–504) before the run stops.
     #[arg(long, default_value_t = 10)]
     pub max_retries: u32,
+}
+
+/// `auditlog monitor`: a client of the API, so it takes no store settings.
+#[derive(Debug, Args)]
+pub struct MonitorCommand {
+    /// The server's base URL, such as http://127.0.0.1:8080.
+    #[arg(long, env = "AUDITLOG_URL")]
+    pub url: String,
+    /// An API key with the `read` scope (the variable keeps it out of the
+    /// process list).
+    #[arg(long, env = "AUDITLOG_KEY", hide_env_values = true)]
+    pub key: String,
+    /// The key's account: checkpoints must have the origin `<vkey name>/<account>`.
+    #[arg(long)]
+    pub account: String,
+    /// The log's verifier key (`name+id+key`, as /api/v1/public-key serves
+    /// it), pinned out of band.
+    #[arg(long)]
+    pub vkey: String,
+    /// The file holding the last verified checkpoint (a signed note;
+    /// created on the first round). Keep it: it is what a rollback is caught against.
+    #[arg(long, value_name = "FILE")]
+    pub state: PathBuf,
+    /// Time between rounds (45s, 5m, 1h).
+    #[arg(long, default_value = "30s")]
+    pub interval: String,
+    /// Run one round and exit.
+    #[arg(long)]
+    pub once: bool,
+    /// Event ids, one per line: prove each round that each is in the log.
+    #[arg(long, value_name = "FILE")]
+    pub check_ids: Option<PathBuf>,
 }
 
 /// `auditlog tail`: a client of the API, so it takes no store settings.

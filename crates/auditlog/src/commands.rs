@@ -27,6 +27,8 @@ pub async fn run(cli: Cli, loaded: &Loaded) -> CliResult {
         Command::Tail(command) => crate::tail::run(*command).await,
         // Another service with files of its own: needs no store.
         Command::Witness { command } => crate::witness::run(command, shutdown_signal()).await,
+        // A client of a server's API: needs no store.
+        Command::Monitor(command) => crate::monitor::run(*command, shutdown_signal()).await,
         Command::Config {
             command: ConfigCommand::Example,
         } => {
@@ -89,6 +91,7 @@ async fn run_on_store(config: &Config, command: Command) -> CliResult {
         | Command::Config { .. }
         | Command::Send(_)
         | Command::Tail(_)
+        | Command::Monitor(_)
         | Command::Witness { .. } => Ok(()),
         Command::Account {
             command: AccountCommand::Create { name },

@@ -14,6 +14,7 @@
 //! - `export`, `verify`, `copy`: those commands.
 //! - `send`: a client of the API that loads a file of JSON Lines events.
 //! - `witness`: `auditlog witness`, a C2SP witness for other logs.
+//! - `monitor`: `auditlog monitor`, a customer's check that the log only grows.
 //! - `error`: what every command returns.
 
 mod admin;
@@ -25,6 +26,7 @@ mod copy;
 mod demo;
 mod error;
 mod export;
+mod monitor;
 mod send;
 mod tail;
 mod verify;
@@ -63,6 +65,9 @@ fn main() -> ExitCode {
             // `send` finished, but with rejected lines: not the same as stopped.
             if e.downcast_ref::<send::LinesRejected>().is_some() {
                 ExitCode::from(2)
+            } else if e.downcast_ref::<monitor::Alarm>().is_some() {
+                // Evidence against the log, not a failure to check it.
+                ExitCode::from(3)
             } else {
                 ExitCode::FAILURE
             }

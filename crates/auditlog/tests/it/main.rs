@@ -24,6 +24,7 @@ mod leaf_v2;
 mod live_tail;
 mod logs;
 mod metrics;
+mod monitor;
 mod postgres_copy;
 mod postgres_scale_out;
 mod postgres_verify;

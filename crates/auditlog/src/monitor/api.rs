@@ -1,0 +1,155 @@
+//! The three reads the monitor makes of a log server's API, with a `read`
+//! key: the latest signed checkpoint, a consistency proof between two
+//! sizes and an event's inclusion proof. Failures here are "could not
+//! check" (network, 5xx), never evidence; what the answers prove is
+//! `check`'s business.
+
+use super::check::InclusionProof;
+use anyhow::{anyhow, bail, Context};
+use reqwest::{StatusCode, Url};
+use std::time::Duration;
+
+/// One request's limit: the server answers these reads at once, or signs
+/// one checkpoint first.
+const TIMEOUT: Duration = Duration::from_secs(30);
+
+pub struct LogApi {
+    http: reqwest::Client,
+    base: Url,
+    key: String,
+}
+
+/// An answer to `GET /api/v1/events/{id}/proof`.
+pub enum EventProof {
+    Found(InclusionProof),
+    /// 404: the key's account has no event with this id.
+    Missing,
+}
+
+#[derive(serde::Deserialize)]
+struct ConsistencyProof {
+    from: u64,
+    to: u64,
+    hashes: Vec<String>,
+}
+
+impl LogApi {
+    pub fn new(url: &str, key: &str) -> anyhow::Result<Self> {
+        let base = Url::parse(url).map_err(|e| anyhow!("--url {url:?} is not a URL: {e}"))?;
+        // The workspace builds reqwest without a TLS library (as for `send`).
+        if base.cannot_be_a_base() || base.scheme() != "http" {
+            bail!("--url {url:?} must be an http:// URL (this build has no TLS library)");
+        }
+        let http = reqwest::Client::builder()
+            .timeout(TIMEOUT)
+            .build()
+            .context("cannot set up the HTTP client")?;
+        Ok(Self {
+            http,
+            base,
+            key: key.to_string(),
+        })
+    }
+
+    fn url(&self, segments: &[&str]) -> Url {
+        let mut url = self.base.clone();
+        // `new` refused URLs that cannot be a base, so this always succeeds.
+        if let Ok(mut path) = url.path_segments_mut() {
+            path.pop_if_empty().extend(segments);
+        }
+        url
+    }
+
+    async fn get(&self, url: Url) -> anyhow::Result<reqwest::Response> {
+        self.http
+            .get(url.clone())
+            .bearer_auth(&self.key)
+            .send()
+            .await
+            .with_context(|| format!("GET {url}"))
+    }
+
+    /// The latest signed checkpoint, or `None` while the account has no
+    /// events (the server answers 404 then).
+    pub async fn checkpoint(&self) -> anyhow::Result<Option<String>> {
+        let url = self.url(&["api", "v1", "checkpoint"]);
+        let response = self.get(url.clone()).await?;
+        if response.status() == StatusCode::NOT_FOUND {
+            return Ok(None);
+        }
+        let response = success(url, response).await?;
+        Ok(Some(
+            response.text().await.context("reading the checkpoint")?,
+        ))
+    }
+
+    /// The consistency proof from size `from` to size `to`.
+    pub async fn consistency(&self, from: u64, to: u64) -> anyhow::Result<Vec<String>> {
+        let mut url = self.url(&["api", "v1", "proofs", "consistency"]);
+        url.query_pairs_mut()
+            .append_pair("from", &from.to_string())
+            .append_pair("to", &to.to_string());
+        let response = success(url.clone(), self.get(url.clone()).await?).await?;
+        let proof: ConsistencyProof = response
+            .json()
+            .await
+            .with_context(|| format!("GET {url}: not a consistency proof"))?;
+        if (proof.from, proof.to) != (from, to) {
+            bail!(
+                "GET {url}: asked for sizes {from} to {to}, got {} to {}",
+                proof.from,
+                proof.to
+            );
+        }
+        Ok(proof.hashes)
+    }
+
+    /// The inclusion proof of event `id`.
+    pub async fn event_proof(&self, id: &str) -> anyhow::Result<EventProof> {
+        let url = self.url(&["api", "v1", "events", id, "proof"]);
+        let response = self.get(url.clone()).await?;
+        if response.status() == StatusCode::NOT_FOUND {
+            return Ok(EventProof::Missing);
+        }
+        let response = success(url.clone(), response).await?;
+        let proof = response
+            .json()
+            .await
+            .with_context(|| format!("GET {url}: not an inclusion proof"))?;
+        Ok(EventProof::Found(proof))
+    }
+}
+
+/// The response if it is a 200; otherwise an error with the status and the
+/// server's message.
+async fn success(url: Url, response: reqwest::Response) -> anyhow::Result<reqwest::Response> {
+    let status = response.status();
+    if status.is_success() {
+        return Ok(response);
+    }
+    let body = response.text().await.unwrap_or_default();
+    let message = serde_json::from_str::<serde_json::Value>(&body)
+        .ok()
+        .and_then(|b| b["error"]["message"].as_str().map(str::to_string))
+        .unwrap_or(body);
+    bail!("GET {url}: {status}: {}", message.trim())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_are_built_under_the_base_with_the_id_escaped() {
+        let api = LogApi::new("http://127.0.0.1:9/prefix/", "k").unwrap();
+        let url = api.url(&["api", "v1", "events", "a/b c", "proof"]);
+        assert_eq!(
+            url.as_str(),
+            "http://127.0.0.1:9/prefix/api/v1/events/a%2Fb%20c/proof"
+        );
+        for bad in ["not a url", "https://x.example", "mailto:a@b"] {
+            let error = LogApi::new(bad, "k").err().unwrap().to_string();
+            assert!(error.contains("--url"), "{error}");
+        }
+    }
+}

@@ -1,0 +1,216 @@
+//! `auditlog monitor`: the customer's side of tamper evidence. Each round
+//! it fetches the account's latest signed checkpoint, checks it against the
+//! pinned verifier key, and proves that it extends the last one it verified
+//! (remembered in the `--state` file): a smaller tree (rollback), the same
+//! size with another root (fork), a bad signature or a bad proof stops it
+//! with exit code 3 and a report carrying both signed notes. With
+//! `--check-ids` it also proves that those events are in the log.
+//!
+//! # Layout
+//!
+//! - This root: the rounds and the loop.
+//! - `api`: the server's proof endpoints over HTTP.
+//! - `check`: the checks, without I/O, on core's note and Merkle code.
+//! - `state`: the remembered checkpoint, replaced atomically.
+//! - `alarm`: the evidence reported when a check fails.
+//!
+//! Witness cosignatures (`--witness`, `--quorum`) come once the server
+//! keeps a root log; see docs/MONITOR.md.
+
+mod alarm;
+mod api;
+mod check;
+mod state;
+
+pub use alarm::Alarm;
+
+use crate::cli::MonitorCommand;
+use crate::error::CliResult;
+use alarm::AlarmKind;
+use anyhow::{anyhow, bail, Context};
+use api::{EventProof, LogApi};
+use auditlog_core::note::NoteVerifier;
+use auditlog_core::{checkpoint, AccountName};
+use check::{Step, Verified};
+use std::future::Future;
+use std::path::PathBuf;
+
+/// Runs rounds until an alarm, `--once` or `shutdown`.
+pub async fn run(command: MonitorCommand, shutdown: impl Future<Output = ()>) -> CliResult {
+    let verifier = NoteVerifier::parse(&command.vkey).map_err(|e| anyhow!("--vkey: {e}"))?;
+    let account =
+        AccountName::parse(&command.account).map_err(|e| anyhow!("--account: {}", e.message))?;
+    let interval = auditlog_server::exports::parse_duration(&command.interval)
+        .map_err(|e| anyhow!("--interval: {e}"))?;
+    if interval.is_zero() {
+        bail!("--interval must be at least 1s");
+    }
+    let ids = match &command.check_ids {
+        Some(path) => read_ids(path)?,
+        None => Vec::new(),
+    };
+    // The server signs with its log name as the key's name.
+    let origin = checkpoint::origin(verifier.name(), account.as_ref());
+    let remembered = state::load(&command.state, &verifier, &origin)?;
+    let mut monitor = Monitor {
+        api: LogApi::new(&command.url, &command.key)?,
+        verifier,
+        origin,
+        state: command.state,
+        remembered,
+    };
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        match monitor.round(&ids).await {
+            Ok(()) => {}
+            Err(error) => {
+                if let Some(alarm) = error.downcast_ref::<Alarm>() {
+                    print!("{}", alarm.report());
+                    return Err(error);
+                }
+                if command.once {
+                    return Err(error);
+                }
+                // Not evidence of anything: the server or the network may
+                // be down for a while; the next round tries again.
+                tracing::warn!(
+                    error = format!("{error:#}"),
+                    "this round could not check the log"
+                );
+            }
+        }
+        if command.once {
+            return Ok(());
+        }
+        tokio::select! {
+            () = tokio::time::sleep(interval) => {}
+            () = &mut shutdown => return Ok(()),
+        }
+    }
+}
+
+/// One event id per line; blank lines and `#` comments are skipped.
+fn read_ids(path: &PathBuf) -> anyhow::Result<Vec<String>> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("--check-ids: cannot read {}", path.display()))?;
+    let ids: Vec<String> = text
+        .lines()
+        .map(str::trim)
+        .filter(|line| !line.is_empty() && !line.starts_with('#'))
+        .map(str::to_string)
+        .collect();
+    if ids.is_empty() {
+        bail!(
+            "--check-ids {}: the file holds no event ids",
+            path.display()
+        );
+    }
+    Ok(ids)
+}
+
+struct Monitor {
+    api: LogApi,
+    verifier: NoteVerifier,
+    origin: String,
+    state: PathBuf,
+    /// The last checkpoint verified, as in the state file.
+    remembered: Option<Verified>,
+}
+
+impl Monitor {
+    async fn round(&mut self, ids: &[String]) -> anyhow::Result<()> {
+        match self.api.checkpoint().await? {
+            Some(note) => {
+                let served = check::open(&note, &self.verifier, &self.origin, "served checkpoint")?;
+                let described = served.describe();
+                let how = self.advance(served).await?;
+                println!("{}: verified {described}, {how}", self.origin);
+            }
+            None => {
+                if let Some(remembered) = &self.remembered {
+                    return Err(Alarm::new(
+                        AlarmKind::Rollback,
+                        format!(
+                            "the log now has no events, but signed size {} before",
+                            remembered.size()
+                        ),
+                    )
+                    .with(
+                        format!("remembered checkpoint ({})", remembered.describe()),
+                        &remembered.note,
+                    )
+                    .into());
+                }
+                println!("{}: no events yet, so no checkpoint", self.origin);
+            }
+        }
+        for id in ids {
+            self.check_event(id).await?;
+        }
+        if !ids.is_empty() {
+            println!(
+                "{}: verified the inclusion of {} events",
+                self.origin,
+                ids.len()
+            );
+        }
+        Ok(())
+    }
+
+    /// Checks that `served` extends the remembered checkpoint, then
+    /// remembers it; says how it relates.
+    async fn advance(&mut self, served: Verified) -> anyhow::Result<String> {
+        let how = match &self.remembered {
+            None => "the first one remembered".to_string(),
+            Some(remembered) => match check::step(remembered, &served)? {
+                Step::Same => return Ok("unchanged".to_string()),
+                Step::Grown { from, to } => {
+                    let hashes = self.api.consistency(from, to).await?;
+                    check::consistency(remembered, &served, &hashes)?;
+                    format!("consistent with size {from}")
+                }
+            },
+        };
+        state::save(&self.state, &served)?;
+        self.remembered = Some(served);
+        Ok(how)
+    }
+
+    /// Proves event `id` is in a checkpoint consistent with the remembered one.
+    async fn check_event(&mut self, id: &str) -> anyhow::Result<()> {
+        let proof = match self.api.event_proof(id).await? {
+            EventProof::Found(proof) => proof,
+            EventProof::Missing => {
+                let mut alarm = Alarm::new(
+                    AlarmKind::MissingEvent,
+                    format!("the log has no event {id:?} (404)"),
+                );
+                if let Some(remembered) = &self.remembered {
+                    alarm = alarm.with(
+                        format!("remembered checkpoint ({})", remembered.describe()),
+                        &remembered.note,
+                    );
+                }
+                return Err(alarm.into());
+            }
+        };
+        let source = format!("checkpoint of event {id:?}'s proof");
+        let checkpoint = check::open(&proof.checkpoint, &self.verifier, &self.origin, &source)?;
+        check::inclusion(id, &proof, &checkpoint)?;
+        match &self.remembered {
+            // An older checkpoint: the remembered one must extend it.
+            Some(remembered) if checkpoint.size() < remembered.size() => {
+                let hashes = self
+                    .api
+                    .consistency(checkpoint.size(), remembered.size())
+                    .await?;
+                check::consistency(&checkpoint, remembered, &hashes)?;
+            }
+            // The same (or a fork), or signed since this round's: as served.
+            _ => {
+                self.advance(checkpoint).await?;
+            }
+        }
+        Ok(())
+    }
+}
