@@ -55,6 +55,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/events/stream": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * New events as they are stored, oldest first, for as long as the client
+         *     stays connected.
+         */
+        get: operations["stream_events"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/events/{id}": {
         parameters: {
             query?: never;
@@ -192,6 +212,46 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/streams": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The account's streams, oldest first. */
+        get: operations["list_streams"];
+        put?: never;
+        /** Creates a stream; its secret is in the answer, this once. */
+        post: operations["create_stream"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/streams/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** One stream with its recent batches. */
+        get: operations["get_stream"];
+        put?: never;
+        post?: never;
+        /** Deletes a stream and its history. */
+        delete: operations["delete_stream"];
+        options?: never;
+        head?: never;
+        /**
+         * Changes a stream: pause or resume, replay from a seq, a new URL,
+         *     filters or secret.
+         */
+        patch: operations["change_stream"];
+        trace?: never;
+    };
     "/healthz": {
         parameters: {
             query?: never;
@@ -286,6 +346,12 @@ export interface components {
             ip?: string;
             request_id?: string;
             user_agent?: string;
+        };
+        /** @description A stream just created, with its secret: shown this once, never again. */
+        CreatedLogStream: {
+            /** @description `whsec_…`: verify each delivery's `webhook-signature` with it. */
+            secret: string;
+            stream: components["schemas"]["LogStreamView"];
         };
         /**
          * @description The body of every error answer (the OpenAPI description's `Error`).
@@ -385,6 +451,14 @@ export interface components {
             /** @description `console`: the console user's id. */
             user?: string | null;
         };
+        /**
+         * @description The live tail's answer: Server-Sent Events. Each event is one message,
+         *     `id: <seq>` then `data: <the event's JSON, as the API returns it>`; a
+         *     comment line `: keep-alive` comes at least every 15 s while no event does.
+         * @example id: 42
+         *     data: {"seq":42,"event_type":"Test Case",…}
+         */
+        EventStream: string;
         /** @description An export (SPEC.md "Exports"). */
         Export: {
             /** Format: date-time */
@@ -526,6 +600,69 @@ export interface components {
          * @enum {string}
          */
         IntervalName: "hour" | "day" | "week";
+        /** @description `PATCH /api/v1/streams/{id}`: what to change; `from_seq` replays. */
+        LogStreamChange: {
+            filters?: null | components["schemas"]["ExportFilters"];
+            /**
+             * Format: int64
+             * @description Replay: deliver again every matching event from this seq on.
+             */
+            from_seq?: number | null;
+            secret?: string | null;
+            /** @description `active` (resume) or `paused`. */
+            status?: string | null;
+            url?: string | null;
+        };
+        /** @description One stream, with its recent batches (newest first). */
+        LogStreamEnvelope: {
+            batches: components["schemas"]["StreamBatch"][];
+            stream: components["schemas"]["LogStreamView"];
+        };
+        /** @description The account's streams, oldest first. */
+        LogStreamList: {
+            streams: components["schemas"]["LogStreamView"][];
+        };
+        /** @description A log stream (SPEC "Live tail and log streams"); its secret is never shown. */
+        LogStreamView: {
+            /**
+             * Format: int32
+             * @description Failed attempts of the batch in flight.
+             */
+            attempts: number;
+            /** Format: date-time */
+            created_at: string;
+            /**
+             * Format: int64
+             * @description The highest seq examined: delivered, or passed over by the filters.
+             */
+            cursor: number;
+            /** Format: date-time */
+            failing_since: string | null;
+            /** @description The events it delivers: the query filters, as an export's. */
+            filters: components["schemas"]["ExportFilters"];
+            /** @description `native`: each event as the API returns it. */
+            format: string;
+            /** Format: int64 */
+            id: number;
+            /** @description `webhook`. */
+            kind: string;
+            /**
+             * Format: int64
+             * @description Seqs stored after `cursor`, not yet examined.
+             */
+            lag: number;
+            last_error: string | null;
+            /** @description The batch in flight: `[first seq, last seq]` examined. */
+            pending: number[] | null;
+            /**
+             * @description `active`, `paused`, `failing` (failing for a while; still retried) or
+             *     `disabled` (the destination answered 410).
+             */
+            status: string;
+            /** Format: date-time */
+            updated_at: string;
+            url: string;
+        };
         /** @description Who acted. */
         NewActor: {
             email?: string | null;
@@ -613,6 +750,26 @@ export interface components {
             time?: string | null;
             version?: string | null;
         };
+        /** @description `POST /api/v1/streams`. */
+        NewLogStream: {
+            filters?: null | components["schemas"]["ExportFilters"];
+            /** @description `native` (the default). */
+            format?: string | null;
+            /**
+             * Format: int64
+             * @description Deliver from this seq on (default: the next event stored).
+             */
+            from_seq?: number | null;
+            /** @description `webhook`. */
+            kind: string;
+            /** @description `whsec_` + base64 of 24 to 64 bytes; generated when left out. */
+            secret?: string | null;
+            /**
+             * @description `http://…` (this build has no TLS library); on a public address
+             *     unless the server's `stream_allow_private` setting allows it.
+             */
+            url: string;
+        };
         /** @description The entity acted on. */
         NewTarget: {
             id?: string | null;
@@ -656,6 +813,26 @@ export interface components {
             /** @description Since when appends have been failing (RFC 3339). */
             since?: string;
             status: components["schemas"]["StorageWriteStatus"];
+        };
+        /** @description One batch of a stream's recent history. */
+        StreamBatch: {
+            /** Format: date-time */
+            at: string;
+            /** Format: int32 */
+            attempts: number;
+            /**
+             * Format: int64
+             * @description Events sent in it (those the filters kept).
+             */
+            events: number;
+            /** Format: int64 */
+            first_seq: number;
+            /** Format: int64 */
+            last_seq: number;
+            /** @description The destination's answer (status and the start of the body) or the error. */
+            response: string;
+            /** @description `delivered` or `failed`. */
+            status: string;
         };
         /** @description The entity acted on, as stored. */
         Target: {
@@ -1069,6 +1246,106 @@ export interface operations {
             /** @description The storage is temporarily unavailable; nothing was stored, retry later */
             503: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    stream_events: {
+        parameters: {
+            query?: {
+                /** @description Event type (repeatable), matched case-insensitively. */
+                event_type?: string[];
+                /** @description Action (repeatable), matched case-insensitively. */
+                action?: string[];
+                /** @description Actor id (repeatable). */
+                user?: string[];
+                /** @description Project (repeatable). */
+                project?: string[];
+                app?: string;
+                version?: string;
+                /** @description The entity's id: its activity history. */
+                target_id?: string;
+                /** @description RFC 3339; events at or after it. */
+                from?: string;
+                /** @description RFC 3339; events at or before it (not before `from`). */
+                to?: string;
+                /** @description Start after this seq. Without it and without `Last-Event-ID`, the stream starts with the next event stored. */
+                after_seq?: number;
+            };
+            header?: {
+                /** @description The `id` of the last message received, as an `EventSource` sends it when it reconnects: the stream resumes right after it, with no gap and no repeat. Wins over `after_seq`. */
+                "Last-Event-ID"?: number | null;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Server-Sent Events: one message per matching event, in seq order, `id: <seq>` and `data: <the event as the API returns it>`; a `: keep-alive` comment at least every 15 s. The stream ends only when the client or the server (shutting down) closes it. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/event-stream": components["schemas"]["EventStream"];
+                };
+            };
+            /** @description An unknown parameter, a bad filter value, or an `after_seq` / `Last-Event-ID` that is not a seq; `details` names it */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No API key, a malformed `Authorization` header, or an unknown key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The key lacks the scope this route needs */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description This API key sent too many requests, or the account already has 32 live streams open on this server (`too_many_streams`); retry after `Retry-After` seconds */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before the next request */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description An unexpected failure; `message` holds a reference for the operator */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description This server already serves its maximum of live streams (`too_many_streams`, setting `max_live_streams`), or the storage is unavailable; retry after `Retry-After` seconds */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1746,6 +2023,484 @@ export interface operations {
                 };
             };
             /** @description This server has no signing key configured */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    list_streams: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The streams (secrets are never shown) */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["LogStreamList"];
+                };
+            };
+            /** @description No API key, a malformed `Authorization` header, or an unknown key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The key lacks the `admin` scope */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description This API key sent too many requests; retry after `Retry-After` seconds */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before the next request */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description An unexpected failure; `message` holds a reference for the operator */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The storage is temporarily unavailable; nothing was stored, retry later */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    create_stream: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description At most 64 KiB */
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["NewLogStream"];
+            };
+        };
+        responses: {
+            /** @description Created; delivery starts within a second */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CreatedLogStream"];
+                };
+            };
+            /** @description The body is not valid JSON */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No API key, a malformed `Authorization` header, or an unknown key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The key lacks the `admin` scope */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The account already has 20 streams (`too_many_streams`) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The body is over 64 KiB */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The body is not sent as `Content-Type: application/json` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A field breaks a rule (`details` names it): an unknown kind or format, a URL that is not `http://`, or on a loopback, private or link-local address the server does not allow, a bad secret or filter */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description This API key sent too many requests; retry after `Retry-After` seconds */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before the next request */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description An unexpected failure; `message` holds a reference for the operator */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The storage is temporarily unavailable; nothing was stored, retry later */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    get_stream: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The stream's id */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The stream and its recent batches, newest first */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["LogStreamEnvelope"];
+                };
+            };
+            /** @description The id in the path is not UTF-8 once percent-decoded */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No API key, a malformed `Authorization` header, or an unknown key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The key lacks the `admin` scope */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No stream with this id in the key's account */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description This API key sent too many requests; retry after `Retry-After` seconds */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before the next request */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description An unexpected failure; `message` holds a reference for the operator */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The storage is temporarily unavailable; nothing was stored, retry later */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    delete_stream: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The stream's id */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Deleted; delivery stops */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description The id in the path is not UTF-8 once percent-decoded */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No API key, a malformed `Authorization` header, or an unknown key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The key lacks the `admin` scope */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No stream with this id in the key's account */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description This API key sent too many requests; retry after `Retry-After` seconds */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before the next request */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description An unexpected failure; `message` holds a reference for the operator */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The storage is temporarily unavailable; nothing was stored, retry later */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    change_stream: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The stream's id */
+                id: number;
+            };
+            cookie?: never;
+        };
+        /** @description At most 64 KiB */
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["LogStreamChange"];
+            };
+        };
+        responses: {
+            /** @description The stream as changed */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["LogStreamEnvelope"];
+                };
+            };
+            /** @description The body is not valid JSON, or the id in the path is not UTF-8 */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No API key, a malformed `Authorization` header, or an unknown key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The key lacks the `admin` scope */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No stream with this id in the key's account */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The body is over 64 KiB */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The body is not sent as `Content-Type: application/json` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A field breaks a rule; `details` names it */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description This API key sent too many requests; retry after `Retry-After` seconds */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before the next request */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description An unexpected failure; `message` holds a reference for the operator */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The storage is temporarily unavailable; nothing was stored, retry later */
             503: {
                 headers: {
                     [name: string]: unknown;

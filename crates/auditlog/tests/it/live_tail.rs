@@ -480,6 +480,8 @@ async fn streams_are_capped_kept_alive_and_ended_at_shutdown() {
 struct CuttingProxy {
     base: String,
     cut: tokio::sync::watch::Sender<u64>,
+    /// Connections accepted so far.
+    accepted: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 impl CuttingProxy {
@@ -489,11 +491,14 @@ impl CuttingProxy {
         let base = format!("http://{}", listener.local_addr().unwrap());
         let (cut, _) = tokio::sync::watch::channel(0u64);
         let cuts = cut.clone();
+        let accepted = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counter = accepted.clone();
         tokio::spawn(async move {
             loop {
                 let Ok((mut client, _)) = listener.accept().await else {
                     return;
                 };
+                counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
                 let upstream = upstream.clone();
                 let mut cut = cuts.subscribe();
                 tokio::spawn(async move {
@@ -509,7 +514,20 @@ impl CuttingProxy {
                 });
             }
         });
-        Self { base, cut }
+        Self {
+            base,
+            cut,
+            accepted,
+        }
+    }
+
+    /// Waits until at least `n` connections were accepted.
+    async fn wait_for_connections(&self, n: usize) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while self.accepted.load(std::sync::atomic::Ordering::SeqCst) < n {
+            assert!(Instant::now() < deadline, "fewer than {n} connections came");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
     }
 
     fn cut_all(&self) {
@@ -553,6 +571,9 @@ async fn auditlog_tail_prints_each_event_once_across_a_cut_connection() {
 
     let mut want = Vec::new();
     for round in 0..3 {
+        // The command is connected (again), so the cut below hits it.
+        proxy.wait_for_connections(round + 1).await;
+        tokio::time::sleep(Duration::from_millis(100)).await;
         let events: Vec<Value> = (round * 30..(round + 1) * 30).map(event).collect();
         let (status, answer) = server
             .post(
@@ -585,7 +606,14 @@ async fn auditlog_tail_prints_each_event_once_across_a_cut_connection() {
     let _ = child.0.kill();
     let mut stderr = String::new();
     std::io::Read::read_to_string(&mut child.0.stderr.take().unwrap(), &mut stderr).unwrap();
-    assert!(stderr.contains("reconnecting"), "{stderr}");
+    assert!(
+        stderr.contains("reconnecting") || stderr.contains("retrying"),
+        "{stderr}"
+    );
+    assert!(
+        proxy.accepted.load(std::sync::atomic::Ordering::SeqCst) >= 4,
+        "it reconnected after each cut"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
