@@ -351,7 +351,14 @@ fn write_heads(path: &std::path::Path, heads: &HashMap<String, Head>) -> Result<
         let mut file = std::fs::File::create(&temp)?;
         file.write_all(Value::Object(map).to_string().as_bytes())?;
         file.sync_all()?;
-        std::fs::rename(&temp, path)
+        std::fs::rename(&temp, path)?;
+        // The rename is durable only once the directory is: without this a
+        // crash could bring back the previous heads, and with them a signed
+        // checkpoint the rollback check no longer knows.
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::File::open(dir)?.sync_all()?;
+        }
+        Ok(())
     };
     write().map_err(|e| {
         let _ = std::fs::remove_file(&temp);

@@ -220,9 +220,9 @@ impl TreeStore for SqliteStore {
                             target_id: r.get(9)?,
                             received_at: r.get(10)?,
                         },
-                        leaf_bytes: r.get(11)?,
-                        stored_leaf_hash: r.get(12)?,
-                        personal: r.get(13)?,
+                        leaf_bytes: any_bytes(r.get_ref(11)?).unwrap_or_default(),
+                        stored_leaf_hash: any_bytes(r.get_ref(12)?).unwrap_or_default(),
+                        personal: any_bytes(r.get_ref(13)?),
                     };
                     Ok((scanned, r.get::<_, Option<i64>>(14)?))
                 })
@@ -247,6 +247,20 @@ impl TreeStore for SqliteStore {
             Ok(scanned)
         })
         .await
+    }
+}
+
+/// A stored value's bytes whatever type someone gave it: SQLite lets a
+/// BLOB column hold text or numbers, and verify must report such a row at
+/// its seq (its bytes do not read as a leaf, or do not hash as stored)
+/// rather than fail the whole scan on a type error. `None` for NULL.
+fn any_bytes(value: rusqlite::types::ValueRef<'_>) -> Option<Vec<u8>> {
+    use rusqlite::types::ValueRef;
+    match value {
+        ValueRef::Null => None,
+        ValueRef::Blob(bytes) | ValueRef::Text(bytes) => Some(bytes.to_vec()),
+        ValueRef::Integer(n) => Some(n.to_string().into_bytes()),
+        ValueRef::Real(x) => Some(x.to_string().into_bytes()),
     }
 }
 

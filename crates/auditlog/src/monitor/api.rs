@@ -70,17 +70,38 @@ impl LogApi {
     }
 
     /// The latest signed checkpoint, or `None` while the account has no
-    /// events (the server answers 404 then).
+    /// events (the server answers 404 `not_found` then).
     pub async fn checkpoint(&self) -> anyhow::Result<Option<String>> {
         let url = self.url(&["api", "v1", "checkpoint"]);
         let response = self.get(url.clone()).await?;
         if response.status() == StatusCode::NOT_FOUND {
-            return Ok(None);
+            // Only the API's own answer: a 404 from a wrong --url or a
+            // proxy must not read as "the log is empty", which after a
+            // remembered checkpoint would be a false rollback alarm.
+            // The route itself asks for a key first (401 without one),
+            // while an auditlog server's unknown paths answer 404 to anyone.
+            let body = response.text().await.unwrap_or_default();
+            if error_code(&body).as_deref() == Some("not_found") && self.needs_a_key(&url).await? {
+                return Ok(None);
+            }
+            bail!("GET {url}: 404 Not Found: no checkpoint route here (check --url)");
         }
         let response = success(url, response).await?;
         Ok(Some(
             response.text().await.context("reading the checkpoint")?,
         ))
+    }
+
+    /// Whether `url` answers 401 to a request without a key: a route of
+    /// the API, not a path the server does not know.
+    async fn needs_a_key(&self, url: &Url) -> anyhow::Result<bool> {
+        let response = self
+            .http
+            .get(url.clone())
+            .send()
+            .await
+            .with_context(|| format!("GET {url}"))?;
+        Ok(response.status() == StatusCode::UNAUTHORIZED)
     }
 
     /// The consistency proof from size `from` to size `to`.
@@ -109,7 +130,11 @@ impl LogApi {
         let url = self.url(&["api", "v1", "events", id, "proof"]);
         let response = self.get(url.clone()).await?;
         if response.status() == StatusCode::NOT_FOUND {
-            return Ok(EventProof::Missing);
+            let body = response.text().await.unwrap_or_default();
+            if error_code(&body).as_deref() == Some("not_found") {
+                return Ok(EventProof::Missing);
+            }
+            bail!("GET {url}: 404 Not Found, and not from an auditlog server (check --url)");
         }
         let response = success(url.clone(), response).await?;
         let proof = response
@@ -118,6 +143,12 @@ impl LogApi {
             .with_context(|| format!("GET {url}: not an inclusion proof"))?;
         Ok(EventProof::Found(proof))
     }
+}
+
+/// The `code` of an API error body (`{"error": {"code": …}}`).
+fn error_code(body: &str) -> Option<String> {
+    let body: serde_json::Value = serde_json::from_str(body).ok()?;
+    body["error"]["code"].as_str().map(str::to_string)
 }
 
 /// The response if it is a 200; otherwise an error with the status and the
@@ -151,5 +182,12 @@ mod tests {
             let error = LogApi::new(bad, "k").err().unwrap().to_string();
             assert!(error.contains("--url"), "{error}");
         }
+    }
+
+    #[test]
+    fn only_the_apis_own_not_found_means_absent() {
+        let body = r#"{"error": {"code": "not_found", "message": "no event"}}"#;
+        assert_eq!(error_code(body).as_deref(), Some("not_found"));
+        assert_eq!(error_code("<html>404</html>"), None);
     }
 }

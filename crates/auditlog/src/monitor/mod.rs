@@ -33,7 +33,7 @@ use auditlog_core::note::NoteVerifier;
 use auditlog_core::{checkpoint, AccountName};
 use check::{Step, Verified};
 use std::future::Future;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// Runs rounds until an alarm, `--once` or `shutdown`.
 pub async fn run(command: MonitorCommand, shutdown: impl Future<Output = ()>) -> CliResult {
@@ -90,7 +90,7 @@ pub async fn run(command: MonitorCommand, shutdown: impl Future<Output = ()>) ->
 }
 
 /// One event id per line; blank lines and `#` comments are skipped.
-fn read_ids(path: &PathBuf) -> anyhow::Result<Vec<String>> {
+fn read_ids(path: &Path) -> anyhow::Result<Vec<String>> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("--check-ids: cannot read {}", path.display()))?;
     let ids: Vec<String> = text

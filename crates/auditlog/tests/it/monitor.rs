@@ -131,6 +131,19 @@ async fn growth_across_rounds_passes_and_the_state_follows_it() {
     );
     // No temporary file is left beside the state.
     assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+
+    // A wrong --url (the server answers 404 to any unknown path) is a
+    // failure to check, not an empty log, which would be a rollback.
+    let out = Command::new(BIN)
+        .args(["monitor", "--once", "--url", &server.url("/not-the-api")])
+        .args(["--key", &account.read, "--account", "acme", "--vkey", &vkey])
+        .arg("--state")
+        .arg(&state)
+        .output()
+        .unwrap();
+    let (stdout, stderr) = texts(&out);
+    assert_eq!(out.status.code(), Some(1), "{stdout}{stderr}");
+    assert!(stderr.contains("check --url"), "{stderr}");
 }
 
 #[tokio::test]

@@ -274,6 +274,20 @@ async fn verify_catches_every_kind_of_tampering_and_passes_an_intact_store() {
         &["event seq 8", "do not open its commitments"],
     );
 
+    // Leaf bytes replaced by a value of another type (SQLite lets a BLOB
+    // column hold text): reported at its seq, not as a failed scan.
+    assert_caught(
+        base,
+        |c| {
+            c.execute(
+                "UPDATE events SET leaf = 'not a leaf' WHERE account_id = 1 AND seq = 10",
+                [],
+            )
+            .unwrap();
+        },
+        &["event seq 10", "unreadable"],
+    );
+
     // A removed personal row: the v2 leaf is left without its values.
     assert_caught(
         base,
