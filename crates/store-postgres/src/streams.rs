@@ -334,6 +334,22 @@ impl LogStreams for PgStore {
         Ok(true)
     }
 
+    async fn first_seq_received_since(
+        &self,
+        account: AccountId,
+        since: Timestamp,
+    ) -> Result<Option<u64>> {
+        let client = self.client().await?;
+        let row = client
+            .query_one(
+                "SELECT MIN(seq) FROM events WHERE account_id = $1 AND received_at >= $2",
+                &[&account, &since.micros()],
+            )
+            .await
+            .map_err(pg_error)?;
+        Ok(row.get::<_, Option<i64>>(0).map(|s| s as u64))
+    }
+
     async fn stream_batches(
         &self,
         account: AccountId,

@@ -420,6 +420,24 @@ impl LogStreams for SqliteStore {
         .await
     }
 
+    async fn first_seq_received_since(
+        &self,
+        account: AccountId,
+        since: Timestamp,
+    ) -> Result<Option<u64>> {
+        self.with_conn(move |conn| {
+            let seq: Option<i64> = conn
+                .query_row(
+                    "SELECT MIN(seq) FROM events WHERE account_id = ?1 AND received_at >= ?2",
+                    params![account, since.micros()],
+                    |r| r.get(0),
+                )
+                .map_err(sql_error)?;
+            Ok(seq.map(|s| s as u64))
+        })
+        .await
+    }
+
     async fn stream_batches(
         &self,
         account: AccountId,

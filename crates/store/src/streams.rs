@@ -215,6 +215,14 @@ pub trait LogStreams: Send + Sync {
         now: Timestamp,
     ) -> Result<bool>;
 
+    /// The lowest seq of `account` received at or after `since` (a replay
+    /// from a time); `None` when every event was received before it.
+    async fn first_seq_received_since(
+        &self,
+        account: AccountId,
+        since: Timestamp,
+    ) -> Result<Option<u64>>;
+
     /// The most recent batches, newest first.
     async fn stream_batches(
         &self,

@@ -91,6 +91,25 @@ pub async fn streams_round_trip_and_stay_in_their_account(store: &dyn Store) {
     assert!(store.delete_stream(a.id, one.id).await.unwrap());
     assert!(store.stream_by_id(a.id, one.id).await.unwrap().is_none());
     assert_eq!(store.streams(a.id).await.unwrap().len(), 1);
+    // Replay from a time: the lowest seq received at or after it.
+    let events = crate::samples::sample_events(3, "since");
+    store.append(&a, events).await.unwrap();
+    let first = store
+        .first_seq_received_since(a.id, at(-1_000_000_000))
+        .await
+        .unwrap();
+    assert_eq!(first, Some(1));
+    assert_eq!(
+        store
+            .first_seq_received_since(a.id, Timestamp::from_micros(i64::MAX))
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(
+        store.first_seq_received_since(b.id, at(0)).await.unwrap(),
+        None
+    );
     // Leaves no stream to claim for the next case, when all run on one store.
     assert!(store.delete_stream(a.id, two.id).await.unwrap());
 }

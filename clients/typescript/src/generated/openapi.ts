@@ -604,6 +604,11 @@ export interface components {
         LogStreamChange: {
             filters?: null | components["schemas"]["ExportFilters"];
             /**
+             * Format: date-time
+             * @description Replay from a time: from the lowest seq received at or after it (RFC 3339).
+             */
+            from_received_at?: string | null;
+            /**
              * Format: int64
              * @description Replay: deliver again every matching event from this seq on.
              */

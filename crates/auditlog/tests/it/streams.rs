@@ -301,6 +301,44 @@ async fn a_webhook_stream_delivers_exactly_its_events_signed_through_failures() 
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(receiver.delivered()[mark..], want_again[..]);
 
+    // Replay from a time: from the lowest seq received at or after it.
+    let (_, all) = server.get("/api/v1/events?limit=1000", &account.read).await;
+    let all = all["events"].as_array().unwrap().clone();
+    let since = all.iter().find(|e| e["seq"] == 110).unwrap()["received_at"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let first = all
+        .iter()
+        .filter(|e| e["received_at"].as_str().unwrap() >= since.as_str())
+        .map(|e| e["seq"].as_u64().unwrap())
+        .min()
+        .unwrap();
+    let mark = receiver.delivered().len();
+    let (status, replayed) = patch(&server, &admin, id, json!({"from_received_at": since})).await;
+    assert_eq!(status, 200, "{replayed}");
+    assert_eq!(replayed["stream"]["cursor"], first - 1);
+    let want_again: Vec<u64> = api_seqs(
+        &server,
+        &account.read,
+        "event_type=Test%20Case&event_type=Element",
+    )
+    .await
+    .into_iter()
+    .filter(|s| *s >= first)
+    .collect();
+    receiver.wait_for(mark + want_again.len()).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(receiver.delivered()[mark..], want_again[..]);
+    let (status, _) = patch(
+        &server,
+        &admin,
+        id,
+        json!({"from_received_at": "yesterday"}),
+    )
+    .await;
+    assert_eq!(status, 422);
+
     // 410: the stream is disabled and delivers nothing more.
     receiver.state.lock().unwrap().script = vec![(410, None)];
     send(&server, &account.ingest, 126..129).await;

@@ -593,6 +593,9 @@ pub struct LogStreamChange {
     /// Replay: deliver again every matching event from this seq on.
     #[schema(minimum = 1)]
     pub from_seq: Option<u64>,
+    /// Replay from a time: from the lowest seq received at or after it (RFC 3339).
+    #[schema(format = DateTime)]
+    pub from_received_at: Option<String>,
 }
 
 /// The bytes of an export file.

@@ -339,7 +339,17 @@ pub async fn change(
     let settings = settings(&state)?.clone();
     let stream = find(&state, &caller.account, &id).await?;
     let body = read_json_within(&headers, body, MAX_SMALL_BODY_BYTES).await?;
-    let object = fields(&body, &["url", "filters", "secret", "status", "from_seq"])?;
+    let object = fields(
+        &body,
+        &[
+            "url",
+            "filters",
+            "secret",
+            "status",
+            "from_seq",
+            "from_received_at",
+        ],
+    )?;
     let mut change = StreamChange::default();
     if let Some(url) = text(object, "url")? {
         change.url = Some(check_url(&settings, url).await?);
@@ -363,6 +373,29 @@ pub async fn change(
         }
     };
     change.cursor = seq(object, "from_seq")?.map(|from| from - 1);
+    if let Some(since) = text(object, "from_received_at")? {
+        if change.cursor.is_some() {
+            return Err(invalid(
+                "from_received_at",
+                "conflicts",
+                "give from_seq or from_received_at, not both",
+            ));
+        }
+        let since = Timestamp::parse("from_received_at", since)
+            .map_err(|e| invalid("from_received_at", "not_a_time", e.message))?;
+        // From the lowest seq received at or after it; nothing to replay
+        // when none was: the cursor goes to the end.
+        change.cursor = Some(
+            match state
+                .store
+                .first_seq_received_since(caller.account.id, since)
+                .await?
+            {
+                Some(first) => first - 1,
+                None => state.store.last_seq(caller.account.id).await?,
+            },
+        );
+    }
     let changed = state
         .store
         .change_stream(caller.account.id, stream.id, change, Timestamp::now())
