@@ -44,6 +44,12 @@ const INGEST_BATCH_EVENTS: &str = "auditlog_ingest_batch_events";
 const REQUEST_SECONDS: &str = "auditlog_http_request_duration_seconds";
 const EXPORT_JOBS: &str = "auditlog_export_jobs";
 const CHECKPOINT_AGE: &str = "auditlog_checkpoint_age_seconds";
+const STREAM_EVENTS_DELIVERED: &str = "auditlog_stream_events_delivered_total";
+const STREAM_FAILURES: &str = "auditlog_stream_failures_total";
+const STREAM_LAG_MAX: &str = "auditlog_stream_lag_max";
+
+/// Why a log stream delivery failed (a bounded label).
+pub const STREAM_FAILURE_REASONS: [&str; 4] = ["connection", "status", "rate_limited", "gone"];
 
 /// Request latency buckets (seconds): first pages take a few milliseconds,
 /// histograms over a big account and batch ingest up to seconds.
@@ -244,6 +250,18 @@ fn describe_and_register() {
         EXPORT_JOBS,
         "Export jobs of every account in each status (read from the store at scrape time)."
     );
+    describe_counter!(
+        STREAM_EVENTS_DELIVERED,
+        "Events log streams delivered (accepted by their destination), by kind and format."
+    );
+    describe_counter!(
+        STREAM_FAILURES,
+        "Failed log stream deliveries, by kind and reason (connection, status, rate_limited, gone)."
+    );
+    describe_gauge!(
+        STREAM_LAG_MAX,
+        "The largest lag of the log streams this server delivers: seqs stored after a stream's cursor (per-stream figures are in the API)."
+    );
     describe_gauge!(
         CHECKPOINT_AGE,
         "Seconds since the newest signed checkpoint (absent before the first); grows while nothing new is appended."
@@ -265,6 +283,26 @@ fn describe_and_register() {
     let _ = histogram!(COMMIT_SECONDS_METRIC);
     let _ = histogram!(GROUP_EVENTS_METRIC);
     gauge!(QUEUE_DEPTH_METRIC).increment(0.0);
+    counter!(STREAM_EVENTS_DELIVERED, "kind" => "webhook", "format" => "native").increment(0);
+    for reason in STREAM_FAILURE_REASONS {
+        counter!(STREAM_FAILURES, "kind" => "webhook", "reason" => reason).increment(0);
+    }
+    gauge!(STREAM_LAG_MAX).increment(0.0);
+}
+
+/// A log stream's batch of `events` was accepted.
+pub fn stream_delivered(kind: &'static str, format: &'static str, events: u64) {
+    counter!(STREAM_EVENTS_DELIVERED, "kind" => kind, "format" => format).increment(events);
+}
+
+/// A log stream's delivery failed for `reason` (one of [`STREAM_FAILURE_REASONS`]).
+pub fn stream_failed(kind: &'static str, reason: &'static str) {
+    counter!(STREAM_FAILURES, "kind" => kind, "reason" => reason).increment(1);
+}
+
+/// The largest lag among this server's streams now.
+pub fn stream_lag_max(lag: u64) {
+    gauge!(STREAM_LAG_MAX).set(lag as f64);
 }
 
 /// An ingest request was acknowledged: `events` in it, `created` of them new.

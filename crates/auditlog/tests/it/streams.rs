@@ -355,6 +355,37 @@ async fn a_webhook_stream_delivers_exactly_its_events_signed_through_failures() 
         assert!(Instant::now() < deadline, "not disabled: {got}");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+
+    // The metrics count deliveries and failures by kind, format and reason only.
+    let text = server
+        .http
+        .get(server.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let value = |series: &str| -> f64 {
+        text.lines()
+            .find_map(|l| l.strip_prefix(series))
+            .unwrap_or_else(|| panic!("no {series} in {text}"))
+            .trim()
+            .parse()
+            .unwrap()
+    };
+    let delivered =
+        value(r#"auditlog_stream_events_delivered_total{kind="webhook",format="native"}"#);
+    assert!(delivered >= 80.0, "{delivered}");
+    assert!(value(r#"auditlog_stream_failures_total{kind="webhook",reason="status"}"#) >= 2.0);
+    assert!(
+        value(r#"auditlog_stream_failures_total{kind="webhook",reason="rate_limited"}"#) >= 1.0
+    );
+    assert!(value(r#"auditlog_stream_failures_total{kind="webhook",reason="gone"}"#) >= 1.0);
+    assert!(
+        !text.contains(&format!("stream=\"{id}\"")),
+        "no stream id in a label"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

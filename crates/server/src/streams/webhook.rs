@@ -46,6 +46,8 @@ pub enum Answer {
     /// the destination said (429 or 503 with `Retry-After`).
     Retry {
         reason: String,
+        /// The metrics' label: `connection`, `status` or `rate_limited`.
+        cause: &'static str,
         after: Option<Duration>,
     },
     /// 410 Gone: the destination wants no more; the stream is disabled.
@@ -66,6 +68,7 @@ pub async fn send(
 ) -> Answer {
     let retry = |reason: String| Answer::Retry {
         reason,
+        cause: "connection",
         after: None,
     };
     let destination = match address::parse_url(url) {
@@ -117,6 +120,11 @@ pub async fn send(
     } else {
         Answer::Retry {
             reason: summary,
+            cause: if status.as_u16() == 429 {
+                "rate_limited"
+            } else {
+                "status"
+            },
             after: retry_after.filter(|_| matches!(status.as_u16(), 429 | 503)),
         }
     }

@@ -40,6 +40,7 @@ async fn run(
     mut stopped: watch::Receiver<bool>,
 ) {
     let worker = format!("streams-{}", crate::tokens::random_token(6));
+    let lags = Arc::new(Lags::default());
     let mut runners = JoinSet::new();
     loop {
         if *stopped.borrow() {
@@ -52,6 +53,7 @@ async fn run(
             match store.claim_stream(&worker, now, until).await {
                 Ok(Some(stream)) => {
                     runners.spawn(run_stream(
+                        lags.clone(),
                         store.clone(),
                         settings.clone(),
                         worker.clone(),
@@ -86,6 +88,7 @@ enum Step {
 }
 
 async fn run_stream(
+    lags: Arc<Lags>,
     store: Arc<dyn Store>,
     settings: Arc<StreamSettings>,
     worker: String,
@@ -94,6 +97,7 @@ async fn run_stream(
 ) {
     let id = stream.id;
     let mut runner = Runner {
+        lags: lags.clone(),
         store: store.clone(),
         settings,
         worker: worker.clone(),
@@ -117,10 +121,32 @@ async fn run_stream(
             }
         }
     }
+    lags.forget(id);
     let _ = store.release_stream(id, &worker).await;
 }
 
+/// Each runner's last lag, for the largest-lag gauge.
+#[derive(Default)]
+struct Lags(std::sync::Mutex<std::collections::HashMap<i64, u64>>);
+
+impl Lags {
+    fn record(&self, stream: i64, lag: u64) {
+        if let Ok(mut lags) = self.0.lock() {
+            lags.insert(stream, lag);
+            crate::metrics::stream_lag_max(lags.values().copied().max().unwrap_or(0));
+        }
+    }
+
+    fn forget(&self, stream: i64) {
+        if let Ok(mut lags) = self.0.lock() {
+            lags.remove(&stream);
+            crate::metrics::stream_lag_max(lags.values().copied().max().unwrap_or(0));
+        }
+    }
+}
+
 struct Runner {
+    lags: Arc<Lags>,
     store: Arc<dyn Store>,
     settings: Arc<StreamSettings>,
     worker: String,
@@ -148,6 +174,8 @@ impl Runner {
             Some(bounds) => bounds,
             None => {
                 let tip = self.store.last_seq(account.id).await.map_err(store_error)?;
+                self.lags
+                    .record(self.stream.id, tip.saturating_sub(self.stream.cursor));
                 if tip <= self.stream.cursor {
                     wait(POLL, stopped).await;
                     return Ok(Step::Continue);
@@ -226,6 +254,7 @@ impl Runner {
         };
         match answer {
             Answer::Accepted(response) => {
+                crate::metrics::stream_delivered("webhook", "native", records.len() as u64);
                 self.retry = 0;
                 let delivery = Delivery::Accepted {
                     from: self.stream.cursor,
@@ -235,6 +264,7 @@ impl Runner {
                 self.recorded(delivery, Timestamp::now(), last).await
             }
             Answer::Gone(response) => {
+                crate::metrics::stream_failed("webhook", "gone");
                 let delivery = Delivery::Failed {
                     batch: batch("failed", response.clone()),
                     status: StreamStatus::Disabled,
@@ -246,7 +276,12 @@ impl Runner {
                     .map_err(store_error)?;
                 Ok(Step::Stop)
             }
-            Answer::Retry { reason, after } => {
+            Answer::Retry {
+                reason,
+                cause,
+                after,
+            } => {
+                crate::metrics::stream_failed("webhook", cause);
                 let now = Timestamp::now();
                 let since = self.stream.failing_since.unwrap_or(now);
                 let failing =
