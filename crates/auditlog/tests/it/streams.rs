@@ -42,6 +42,11 @@ struct Receiver {
 
 impl Receiver {
     async fn start() -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        Self::start_with(listener).await
+    }
+
+    async fn start_with(listener: tokio::net::TcpListener) -> Self {
         let state = Arc::new(Mutex::new(ReceiverState::default()));
         let shared = state.clone();
         let app = axum::Router::new().route(
@@ -85,7 +90,6 @@ impl Receiver {
                 }
             }),
         );
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}/hook", listener.local_addr().unwrap());
         tokio::spawn(async move { axum::serve(listener, app).await });
         Self { url, state }
@@ -573,5 +577,51 @@ async fn on_postgresql_one_server_delivers_a_stream_and_another_takes_it_over() 
         "one server at a time, in order"
     );
     assert!(repeated <= 1, "duplicates bounded by one batch: {repeated}");
+    assert_eq!(receiver.state.lock().unwrap().bad_signatures, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_receiver_down_for_a_while_gets_every_event_in_order_once_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start_on(dir.path(), &["--stream-allow-private", "127.0.0.1/32"]);
+    let account = server.account("stream-down");
+    let admin = admin_key(&server, "stream-down");
+    // A port with nothing listening on it yet: connections are refused.
+    let address = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let url = format!("http://{address}/hook");
+    let (status, created) = server
+        .post(
+            "/api/v1/streams",
+            &admin,
+            &json!({"kind": "webhook", "url": url}),
+        )
+        .await;
+    assert_eq!(status, 201, "{created}");
+    let id = created["stream"]["id"].as_u64().unwrap();
+    for round in 0..3 {
+        send(&server, &account.ingest, round * 20..(round + 1) * 20).await;
+        tokio::time::sleep(Duration::from_millis(700)).await;
+    }
+    let (_, got) = server.get(&format!("/api/v1/streams/{id}"), &admin).await;
+    assert_eq!(
+        got["stream"]["cursor"], 0,
+        "nothing accepted while down: {got}"
+    );
+    assert!(got["stream"]["attempts"].as_u64().unwrap() >= 2, "{got}");
+    assert!(got["stream"]["last_error"]
+        .as_str()
+        .unwrap()
+        .contains("no answer"));
+    // The receiver comes up on that port: everything arrives, in order.
+    let receiver =
+        Receiver::start_with(tokio::net::TcpListener::bind(address).await.unwrap()).await;
+    receiver.state.lock().unwrap().secret = Some(created["secret"].as_str().unwrap().into());
+    send(&server, &account.ingest, 60..70).await;
+    receiver.wait_for(70).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(receiver.delivered(), (1..=70).collect::<Vec<u64>>());
     assert_eq!(receiver.state.lock().unwrap().bad_signatures, 0);
 }
