@@ -19,6 +19,7 @@
 mod console;
 mod exports;
 mod leaf_store;
+mod personal_store;
 mod query;
 mod rollups;
 mod schema;

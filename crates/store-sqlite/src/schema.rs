@@ -12,6 +12,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (6, include_str!("../migrations/0006_leaf_v2.sql")),
     (7, include_str!("../migrations/0007_leaf_compression.sql")),
     (8, include_str!("../migrations/0008_streams.sql")),
+    (9, include_str!("../migrations/0009_personal_objects.sql")),
 ];
 
 /// Settings every connection needs: WAL so that readers never block the

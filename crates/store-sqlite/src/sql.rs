@@ -80,11 +80,30 @@ pub(crate) fn is_unique_violation(e: &rusqlite::Error) -> bool {
     matches!(e, rusqlite::Error::SqliteFailure(f, _) if f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE)
 }
 
+/// The personal values of the `events` row in scope (unaliased), in the
+/// form `auditlog_core::leaf_v2::personal` gives them: from
+/// `event_openings` and the personal object it names (rebuilt byte for byte:
+/// every piece is stored as canonical JSON, and the members come in sorted
+/// order), or from `event_personal` for events stored before migration 0009.
+macro_rules! personal_of_events_row {
+    () => {
+        "COALESCE(\
+         (SELECT CAST('{\"details\":' || COALESCE(CAST(s.details AS TEXT), '{}') || ',\"openings\":' \
+                 || CAST(s.openings AS TEXT) || ',\"personal\":' || CAST(o.object AS TEXT) || '}' AS BLOB) \
+          FROM event_openings s JOIN personal_objects o ON o.id = s.object_id \
+          WHERE s.account_id = events.account_id AND s.seq = events.seq), \
+         (SELECT personal FROM event_personal p WHERE p.account_id = events.account_id AND p.seq = events.seq))"
+    };
+}
+pub(crate) use personal_of_events_row;
+
 /// The columns [`event_record`] reads, from `events` (unaliased): the
 /// personal values of a version 2 leaf come from their own table.
-pub(crate) const RECORD_COLUMNS: &str = "seq, time, leaf, leaf_hash, \
-     (SELECT personal FROM event_personal p WHERE p.account_id = events.account_id AND p.seq = events.seq), \
-     leaf_dict";
+pub(crate) const RECORD_COLUMNS: &str = concat!(
+    "seq, time, leaf, leaf_hash, ",
+    personal_of_events_row!(),
+    ", leaf_dict"
+);
 
 type RecordRow = (i64, i64, Vec<u8>, Vec<u8>, Option<Vec<u8>>, Option<i64>);
 

@@ -297,6 +297,20 @@ async fn leaves_are_compressed_once_the_account_has_a_dictionary() {
         compressed, 500,
         "the leaves after the training are compressed"
     );
+    // The sample events have 7 actors (no IP or user agent): 7 personal
+    // objects, and one row of openings per event.
+    let (objects, openings): (i64, i64) = store
+        .with_conn(|c| {
+            c.query_row(
+                "SELECT (SELECT COUNT(*) FROM personal_objects), (SELECT COUNT(*) FROM event_openings)",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .map_err(sql_error)
+        })
+        .await
+        .unwrap();
+    assert_eq!((objects, openings), (7, events.len() as i64));
     assert!(
         packed_bytes * 2 < plain_bytes,
         "{packed_bytes} compressed bytes per leaf against {plain_bytes}"

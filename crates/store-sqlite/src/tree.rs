@@ -1,7 +1,7 @@
 //! The SQLite side of tamper evidence: reading the tree hashes the writer
 //! stored, retaining checkpoints, and the raw scan `verify` compares.
 
-use crate::sql::{is_unique_violation, sql_error, LeafDecoder};
+use crate::sql::{is_unique_violation, personal_of_events_row, sql_error, LeafDecoder};
 use crate::writer::{to_hash, ConnHashes};
 use crate::SqliteStore;
 use async_trait::async_trait;
@@ -196,13 +196,13 @@ impl TreeStore for SqliteStore {
         let dictionaries = self.dictionaries.clone();
         self.with_conn(move |conn| {
             let mut stmt = conn
-                .prepare_cached(
+                .prepare_cached(concat!(
                     "SELECT seq, event_id, time, event_type, action, actor_id, project, app, version, \
-                     target_id, received_at, leaf, leaf_hash, \
-                     (SELECT personal FROM event_personal p WHERE p.account_id = events.account_id AND p.seq = events.seq), \
-                     leaf_dict FROM events \
+                     target_id, received_at, leaf, leaf_hash, ",
+                    personal_of_events_row!(),
+                    ", leaf_dict FROM events \
                      WHERE account_id = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3",
-                )
+                ))
                 .map_err(sql_error)?;
             let rows = stmt
                 .query_map(params![account, after_seq as i64, limit as i64], |r| {

@@ -11,8 +11,9 @@
 //! recovers by itself once space returns.
 
 use crate::leaf_store::LeafStore;
+use crate::personal_store::PersonalStore;
 use crate::rollups;
-use crate::sql::{open_writer_connection, sql_error};
+use crate::sql::{open_writer_connection, personal_of_events_row, sql_error};
 use auditlog_core::merkle::{self, Hash, HashReader, MerkleError};
 use auditlog_core::Timestamp;
 use auditlog_store::append_plan::{plan_request, KnownEvent, Planned};
@@ -34,6 +35,7 @@ pub struct Writer {
     path: PathBuf,
     health: Arc<Mutex<WriteHealth>>,
     leaves: LeafStore,
+    personal_values: PersonalStore,
 }
 
 impl Writer {
@@ -44,6 +46,7 @@ impl Writer {
             path,
             health,
             leaves: LeafStore::default(),
+            personal_values: PersonalStore::default(),
         }
     }
 
@@ -66,9 +69,10 @@ impl Writer {
             }
         };
         let conn = self.conn.insert(conn);
-        let written = write_group(conn, &mut self.leaves, group);
+        let written = write_group(conn, &mut self.leaves, &mut self.personal_values, group);
         if written.is_err() {
             self.leaves.forget();
+            self.personal_values.forget();
             self.leave_failed_transaction();
         }
         written
@@ -112,6 +116,7 @@ fn tune(conn: &Connection) {
 fn write_group(
     conn: &mut Connection,
     leaves: &mut LeafStore,
+    personal_values: &mut PersonalStore,
     group: &[AppendRequest],
 ) -> Result<Vec<Outcome>> {
     let tx = conn
@@ -123,16 +128,11 @@ fn write_group(
     let mut day_counts = rollups::DayCounts::default();
     {
         let mut find = tx
-            .prepare_cached(
-                "SELECT e.seq, e.leaf, e.leaf_hash, p.personal, e.leaf_dict FROM events e \
-                 LEFT JOIN event_personal p ON p.account_id = e.account_id AND p.seq = e.seq \
-                 WHERE e.account_id = ?1 AND e.event_id = ?2",
-            )
-            .map_err(sql_error)?;
-        let mut insert_personal = tx
-            .prepare_cached(
-                "INSERT INTO event_personal (account_id, seq, personal) VALUES (?1, ?2, ?3)",
-            )
+            .prepare_cached(concat!(
+                "SELECT seq, leaf, leaf_hash, ",
+                personal_of_events_row!(),
+                ", leaf_dict FROM events WHERE account_id = ?1 AND event_id = ?2",
+            ))
             .map_err(sql_error)?;
         let mut insert = tx
             .prepare_cached(
@@ -236,9 +236,7 @@ fn write_group(
                                 dictionary,
                             ])
                             .map_err(sql_error)?;
-                        insert_personal
-                            .execute(params![account_id, seq as i64, personal])
-                            .map_err(sql_error)?;
+                        personal_values.insert(&tx, account_id, seq, &personal)?;
                         append_tree_hashes(&tx, account_id, seq as i64 - 1, hash)?;
                         day_counts.add(account_id, event);
                         assigned = seq + 1;

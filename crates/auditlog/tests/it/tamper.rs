@@ -74,7 +74,9 @@ fn attacker_copy(base: &Path) -> (tempfile::TempDir, Connection) {
         "DROP TRIGGER events_refuse_update; DROP TRIGGER events_refuse_delete;
          DROP TRIGGER tree_hashes_refuse_update; DROP TRIGGER tree_hashes_refuse_delete;
          DROP TRIGGER checkpoints_refuse_update; DROP TRIGGER checkpoints_refuse_delete;
-         DROP TRIGGER event_personal_refuse_update; DROP TRIGGER event_personal_refuse_delete;",
+         DROP TRIGGER event_personal_refuse_update; DROP TRIGGER event_personal_refuse_delete;
+         DROP TRIGGER personal_objects_refuse_update; DROP TRIGGER personal_objects_refuse_delete;
+         DROP TRIGGER event_openings_refuse_update; DROP TRIGGER event_openings_refuse_delete;",
     )
     .unwrap();
     (dir, conn)
@@ -251,7 +253,7 @@ async fn verify_catches_every_kind_of_tampering_and_passes_an_intact_store() {
             .unwrap();
             // Its personal values too, so that its commitment opens.
             c.execute(
-                "INSERT INTO event_personal SELECT account_id, 16, personal FROM event_personal WHERE account_id = 1 AND seq = 15",
+                "INSERT INTO event_openings SELECT account_id, 16, openings, object_id, details FROM event_openings WHERE account_id = 1 AND seq = 15",
                 [],
             )
             .unwrap();
@@ -260,12 +262,28 @@ async fn verify_catches_every_kind_of_tampering_and_passes_an_intact_store() {
     );
 
     // An edited personal value (kept beside the v2 leaf, so the leaf and its
-    // hash are untouched): it no longer opens the leaf's commitment.
+    // hash are untouched): it no longer opens the leaf's commitment. The
+    // object of actor u-2 is shared by every event of u-2 with the same
+    // values; the first of them is seq 2.
     assert_caught(
         base,
         |c| {
             c.execute(
-                "UPDATE event_personal SET personal = CAST(replace(CAST(personal AS TEXT), '\"Ada\"', '\"Eve\"') AS BLOB) \
+                "UPDATE personal_objects SET object = CAST(replace(CAST(object AS TEXT), '\"Ada\"', '\"Eve\"') AS BLOB) \
+                 WHERE account_id = 1 AND CAST(object AS TEXT) LIKE '%\"u-2\"%'",
+                [],
+            )
+            .unwrap();
+        },
+        &["event seq 2", "do not open its commitments"],
+    );
+
+    // Openings of one event pointed at another person's values.
+    assert_caught(
+        base,
+        |c| {
+            c.execute(
+                "UPDATE event_openings SET object_id = (SELECT object_id FROM event_openings WHERE account_id = 1 AND seq = 1) \
                  WHERE account_id = 1 AND seq = 8",
                 [],
             )
@@ -293,7 +311,7 @@ async fn verify_catches_every_kind_of_tampering_and_passes_an_intact_store() {
         base,
         |c| {
             c.execute(
-                "DELETE FROM event_personal WHERE account_id = 1 AND seq = 9",
+                "DELETE FROM event_openings WHERE account_id = 1 AND seq = 9",
                 [],
             )
             .unwrap();
