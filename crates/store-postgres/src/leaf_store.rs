@@ -7,16 +7,13 @@
 
 use crate::sql::{decode_leaf, load_dictionaries, now_micros, pg_error};
 use auditlog_core::record::is_version_2;
-use auditlog_store::leaf_codec::{self, DictionaryCache, LeafCompressor, TRAIN_AFTER};
+use auditlog_store::leaf_codec::{
+    self, AccountLeaves, DictionaryCache, LeafCompressor, TRAIN_AFTER,
+};
 use auditlog_store::Result;
 use deadpool_postgres::Transaction;
 use std::collections::HashMap;
 use tokio_postgres::Row;
-
-enum AccountLeaves {
-    Compressed(LeafCompressor),
-    AsTheyAre { since_check: u64 },
-}
 
 /// The writer's leaf encoders and the dictionaries it has read.
 #[derive(Default)]
@@ -54,25 +51,14 @@ impl LeafStore {
         account_id: i64,
         leaf: Vec<u8>,
     ) -> Result<(Option<i64>, Vec<u8>)> {
-        let due = match self.accounts.get(&account_id) {
-            None => true,
-            Some(AccountLeaves::AsTheyAre { since_check }) => *since_check >= TRAIN_AFTER,
-            Some(AccountLeaves::Compressed(_)) => false,
-        };
-        if due {
-            let state = load_or_train(tx, account_id).await?;
-            self.accounts.insert(account_id, state);
+        let state = self
+            .accounts
+            .entry(account_id)
+            .or_insert_with(AccountLeaves::unknown);
+        if state.dictionary_due() {
+            *state = load_or_train(tx, account_id).await?;
         }
-        match self.accounts.get_mut(&account_id) {
-            Some(AccountLeaves::Compressed(compressor)) => {
-                Ok((Some(compressor.dictionary_id), compressor.compress(&leaf)?))
-            }
-            Some(AccountLeaves::AsTheyAre { since_check }) => {
-                *since_check += 1;
-                Ok((None, leaf))
-            }
-            None => Ok((None, leaf)),
-        }
+        state.encode(leaf)
     }
 }
 
@@ -107,7 +93,7 @@ async fn load_or_train(tx: &Transaction<'_>, account_id: i64) -> Result<AccountL
         .filter(|leaf| is_version_2(leaf))
         .collect();
     let Some(dictionary) = leaf_codec::train(&samples) else {
-        return Ok(AccountLeaves::AsTheyAre { since_check: 0 });
+        return Ok(AccountLeaves::waiting());
     };
     let row = tx
         .query_one(

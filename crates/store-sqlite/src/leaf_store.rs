@@ -5,18 +5,12 @@
 
 use crate::sql::{sql_error, LeafDecoder};
 use auditlog_core::record::is_version_2;
-use auditlog_store::leaf_codec::{self, DictionaryCache, LeafCompressor, TRAIN_AFTER};
+use auditlog_store::leaf_codec::{
+    self, AccountLeaves, DictionaryCache, LeafCompressor, TRAIN_AFTER,
+};
 use auditlog_store::Result;
 use rusqlite::{params, Connection, OptionalExtension};
 use std::collections::HashMap;
-
-enum AccountLeaves {
-    /// New leaves are compressed with this dictionary.
-    Compressed(LeafCompressor),
-    /// New leaves are stored as they are; a dictionary is trained once
-    /// `since_check` reaches `TRAIN_AFTER`.
-    AsTheyAre { since_check: u64 },
-}
 
 /// The writer's leaf encoders and the dictionaries it has read.
 #[derive(Default)]
@@ -49,25 +43,14 @@ impl LeafStore {
         account_id: i64,
         leaf: Vec<u8>,
     ) -> Result<(Option<i64>, Vec<u8>)> {
-        if let std::collections::hash_map::Entry::Vacant(entry) = self.accounts.entry(account_id) {
-            entry.insert(load(tx, account_id)?);
+        let state = match self.accounts.entry(account_id) {
+            std::collections::hash_map::Entry::Occupied(entry) => entry.into_mut(),
+            std::collections::hash_map::Entry::Vacant(entry) => entry.insert(load(tx, account_id)?),
+        };
+        if state.dictionary_due() {
+            *state = train(tx, account_id)?;
         }
-        if let Some(AccountLeaves::AsTheyAre { since_check }) = self.accounts.get(&account_id) {
-            if *since_check >= TRAIN_AFTER {
-                let state = train(tx, account_id)?;
-                self.accounts.insert(account_id, state);
-            }
-        }
-        match self.accounts.get_mut(&account_id) {
-            Some(AccountLeaves::Compressed(compressor)) => {
-                Ok((Some(compressor.dictionary_id), compressor.compress(&leaf)?))
-            }
-            Some(AccountLeaves::AsTheyAre { since_check }) => {
-                *since_check += 1;
-                Ok((None, leaf))
-            }
-            None => Ok((None, leaf)),
-        }
+        state.encode(leaf)
     }
 }
 
@@ -88,9 +71,7 @@ fn load(tx: &Connection, account_id: i64) -> Result<AccountLeaves> {
             id,
             &dictionary,
         )?)),
-        None => Ok(AccountLeaves::AsTheyAre {
-            since_check: TRAIN_AFTER,
-        }),
+        None => Ok(AccountLeaves::unknown()),
     }
 }
 
@@ -116,7 +97,7 @@ fn train(tx: &Connection, account_id: i64) -> Result<AccountLeaves> {
         }
     }
     let Some(dictionary) = leaf_codec::train(&samples) else {
-        return Ok(AccountLeaves::AsTheyAre { since_check: 0 });
+        return Ok(AccountLeaves::waiting());
     };
     tx.execute(
         "INSERT INTO leaf_dictionaries (account_id, dictionary, created_at) VALUES (?1, ?2, ?3)",

@@ -86,6 +86,52 @@ impl LeafCompressor {
     }
 }
 
+/// What a writer does with one account's new leaves: compress them with
+/// its dictionary, or store them as they are until enough have been appended
+/// to train one. Both backends' writers keep one per account and only read
+/// and store dictionaries themselves.
+pub enum AccountLeaves {
+    Compressed(LeafCompressor),
+    /// A dictionary is looked for (or trained) once `since_check` reaches
+    /// [`TRAIN_AFTER`].
+    AsTheyAre {
+        since_check: u64,
+    },
+}
+
+impl AccountLeaves {
+    /// An account whose dictionary has not been looked for: look at once.
+    pub fn unknown() -> Self {
+        AccountLeaves::AsTheyAre {
+            since_check: TRAIN_AFTER,
+        }
+    }
+
+    /// An account with too few samples to train on: look again later.
+    pub fn waiting() -> Self {
+        AccountLeaves::AsTheyAre { since_check: 0 }
+    }
+
+    /// Whether the writer must look for (or train) the dictionary before
+    /// the next leaf.
+    pub fn dictionary_due(&self) -> bool {
+        matches!(self, AccountLeaves::AsTheyAre { since_check } if *since_check >= TRAIN_AFTER)
+    }
+
+    /// The stored form of a new leaf: its dictionary (`None`: as it is) and bytes.
+    pub fn encode(&mut self, leaf: Vec<u8>) -> Result<(Option<i64>, Vec<u8>)> {
+        match self {
+            AccountLeaves::Compressed(compressor) => {
+                Ok((Some(compressor.dictionary_id), compressor.compress(&leaf)?))
+            }
+            AccountLeaves::AsTheyAre { since_check } => {
+                *since_check += 1;
+                Ok((None, leaf))
+            }
+        }
+    }
+}
+
 thread_local! {
     /// One decompression context per thread (a context is ~100 KiB: too much
     /// to make per row, and not shareable between threads).
