@@ -47,6 +47,15 @@ impl EventFilter {
         value: &str,
         taxonomy: &Taxonomy,
     ) -> Result<bool, FieldError> {
+        // No stored value holds U+0000 (events refuse it at parse), and a
+        // filter is written into the export's audit event, which must parse.
+        if value.contains('\0') && FILTER_PARAMS.contains(&name) {
+            return Err(FieldError::new(
+                name,
+                "contains_nul",
+                format!("{name} must not contain the character U+0000 (NUL)"),
+            ));
+        }
         match name {
             "event_type" => match taxonomy.event_type(value) {
                 Some(rule) => push_unique(&mut self.event_types, &rule.name),
@@ -444,6 +453,26 @@ mod tests {
         assert_eq!(
             Interval::Day.bucket_start(t).to_rfc3339(),
             "2026-11-26T00:00:00.000000Z"
+        );
+    }
+
+    /// U+0000 in a filter value is refused naming the parameter, in query
+    /// parameters and in an export's `filters` alike (an export's filters go
+    /// into its audit event, which would otherwise fail to store: a 500).
+    #[test]
+    fn a_nul_in_a_filter_value_is_refused_naming_it() {
+        let taxonomy = Taxonomy::default();
+        let mut filter = EventFilter::default();
+        let e = filter.add_param("app", "W\0eb", &taxonomy).unwrap_err();
+        assert_eq!((e.field.as_str(), e.rule), ("app", "contains_nul"));
+        let e = EventFilter::from_json(
+            &serde_json::json!({"project": ["ok", "b\u{0}d"]}),
+            &taxonomy,
+        )
+        .unwrap_err();
+        assert_eq!(
+            (e.field.as_str(), e.rule),
+            ("filters.project", "contains_nul")
         );
     }
 }
