@@ -48,6 +48,11 @@ const STREAM_EVENTS_DELIVERED: &str = "auditlog_stream_events_delivered_total";
 const STREAM_FAILURES: &str = "auditlog_stream_failures_total";
 const STREAM_LAG_MAX: &str = "auditlog_stream_lag_max";
 
+/// The kinds of log stream (a bounded label; `crate::streams::KINDS`).
+pub const STREAM_KINDS: [&str; 3] = ["webhook", "splunk_hec", "syslog"];
+/// The formats of log stream (a bounded label; `crate::streams::FORMATS`).
+pub const STREAM_FORMATS: [&str; 2] = ["native", "ocsf"];
+
 /// Why a log stream delivery failed (a bounded label).
 pub const STREAM_FAILURE_REASONS: [&str; 5] = [
     "connection",
@@ -289,8 +294,8 @@ fn describe_and_register() {
     let _ = histogram!(COMMIT_SECONDS_METRIC);
     let _ = histogram!(GROUP_EVENTS_METRIC);
     gauge!(QUEUE_DEPTH_METRIC).increment(0.0);
-    for kind in crate::streams::KINDS {
-        for format in crate::streams::FORMATS {
+    for kind in STREAM_KINDS {
+        for format in STREAM_FORMATS {
             counter!(STREAM_EVENTS_DELIVERED, "kind" => kind, "format" => format).increment(0);
         }
         for reason in STREAM_FAILURE_REASONS {

@@ -39,15 +39,24 @@ fn admin_key(server: &TestServer, account: &str) -> String {
 /// without a target.
 fn event(i: usize) -> Value {
     let mut e = match i % 6 {
-        0 => json!({"event_type": "Test Case", "action": "Update", "target": {"id": format!("T-{i}"), "name": "Login with SSO"}}),
-        1 => json!({"event_type": "Element", "action": "Create", "target": {"id": format!("E-{i}")}}),
+        0 => {
+            json!({"event_type": "Test Case", "action": "Update", "target": {"id": format!("T-{i}"), "name": "Login with SSO"}})
+        }
+        1 => {
+            json!({"event_type": "Element", "action": "Create", "target": {"id": format!("E-{i}")}})
+        }
         2 => json!({"event_type": "Authentication", "action": "Login"}),
-        3 => json!({"event_type": "Authentication", "action": "Logout", "context": {"ip": "203.0.113.7"}}),
+        3 => {
+            json!({"event_type": "Authentication", "action": "Logout", "context": {"ip": "203.0.113.7"}})
+        }
         4 => json!({"event_type": "Test Plan", "action": "Delete"}),
-        _ => json!({"event_type": "Environment", "action": "Update", "details": {"changes": [{"field": "name", "old": "a", "new": "b]\"\\"}]}}),
+        _ => {
+            json!({"event_type": "Environment", "action": "Update", "details": {"changes": [{"field": "name", "old": "a", "new": "b]\"\\"}]}})
+        }
     };
     e["id"] = json!(format!("k-{i}"));
-    e["actor"] = json!({"id": format!("u-{}", i % 4), "name": "Ada Lovelace", "email": "ada@example.com"});
+    e["actor"] =
+        json!({"id": format!("u-{}", i % 4), "name": "Ada Lovelace", "email": "ada@example.com"});
     e
 }
 
@@ -110,7 +119,10 @@ sys.exit(1 if bad else 0)
         output.status.success(),
         "OCSF events must validate against the OCSF 1.5.0 schemas:\n{text}"
     );
-    assert!(text.contains(&format!("{} validated, 0 errors", events.len())), "{text}");
+    assert!(
+        text.contains(&format!("{} validated, 0 errors", events.len())),
+        "{text}"
+    );
 }
 
 // ------------------------------------------------------------ Splunk HEC
@@ -158,7 +170,10 @@ impl Hec {
                         let mut s = state.lock().unwrap();
                         if !authorized(&s, &headers) {
                             s.bad_tokens += 1;
-                            return (StatusCode::UNAUTHORIZED, r#"{"text":"Invalid token","code":4}"#.to_string());
+                            return (
+                                StatusCode::UNAUTHORIZED,
+                                r#"{"text":"Invalid token","code":4}"#.to_string(),
+                            );
                         }
                         let channel = headers
                             .get("x-splunk-request-channel")
@@ -168,18 +183,29 @@ impl Hec {
                         s.channels.push(channel);
                         let text = String::from_utf8(body.to_vec()).unwrap();
                         if text.trim_start().starts_with('[') {
-                            s.bad_envelopes.push("a JSON array, not concatenated envelopes".into());
+                            s.bad_envelopes
+                                .push("a JSON array, not concatenated envelopes".into());
                         }
                         let mut events = Vec::new();
-                        for envelope in serde_json::Deserializer::from_str(&text).into_iter::<Value>() {
+                        for envelope in
+                            serde_json::Deserializer::from_str(&text).into_iter::<Value>()
+                        {
                             let envelope = envelope.unwrap();
                             let ok = envelope["time"].is_number()
                                 && envelope["source"] == "auditlog"
                                 && envelope["sourcetype"].is_string()
                                 && envelope["event"].is_object()
                                 && envelope.as_object().unwrap().keys().all(|k| {
-                                    ["time", "host", "source", "sourcetype", "index", "event", "fields"]
-                                        .contains(&k.as_str())
+                                    [
+                                        "time",
+                                        "host",
+                                        "source",
+                                        "sourcetype",
+                                        "index",
+                                        "event",
+                                        "fields",
+                                    ]
+                                    .contains(&k.as_str())
                                 });
                             if !ok {
                                 s.bad_envelopes.push(envelope.to_string());
@@ -188,7 +214,10 @@ impl Hec {
                         }
                         let ack = s.batches.len() as u64;
                         s.batches.push((ack, events));
-                        (StatusCode::OK, format!(r#"{{"text":"Success","code":0,"ackId":{ack}}}"#))
+                        (
+                            StatusCode::OK,
+                            format!(r#"{{"text":"Success","code":0,"ackId":{ack}}}"#),
+                        )
                     }
                 }),
             )
@@ -200,7 +229,10 @@ impl Hec {
                         let mut s = state.lock().unwrap();
                         if !authorized(&s, &headers) {
                             s.bad_tokens += 1;
-                            return (StatusCode::UNAUTHORIZED, axum::Json(json!({"text": "Invalid token", "code": 4})));
+                            return (
+                                StatusCode::UNAUTHORIZED,
+                                axum::Json(json!({"text": "Invalid token", "code": 4})),
+                            );
                         }
                         s.ack_queries += 1;
                         let mut acks = serde_json::Map::new();
@@ -225,11 +257,33 @@ impl Hec {
     }
 }
 
+/// A server on SQLite in `dir`, or on the PostgreSQL database `database`.
+fn start_server(dir: &Path, database: Option<&str>, args: &[&str]) -> TestServer {
+    match database {
+        None => TestServer::start_on(dir, args),
+        Some(url) => TestServer::start_on_database(url, dir, args),
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_splunk_hec_stream_sends_envelopes_with_its_token_and_moves_only_on_acknowledgement() {
+    hec_case(None).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_postgresql_a_splunk_hec_stream_moves_only_on_acknowledgement() {
+    use auditlog_store_postgres::test_support::TestDatabase;
+    let Some(database) = TestDatabase::create("streams_hec") else {
+        return;
+    };
+    hec_case(Some(&database.url)).await;
+}
+
+async fn hec_case(database: Option<&str>) {
     let dir = tempfile::tempdir().unwrap();
-    let server = TestServer::start_on(
+    let server = start_server(
         dir.path(),
+        database,
         &["--stream-allow-private", "127.0.0.1/32"],
     );
     let account = server.account("hec");
@@ -239,21 +293,63 @@ async fn a_splunk_hec_stream_sends_envelopes_with_its_token_and_moves_only_on_ac
 
     // The rules of each kind, naming the field and the rule.
     for (body, field, rule) in [
-        (json!({"kind": "splunk_hec", "url": hec.url}), "token", "required"),
-        (json!({"kind": "splunk_hec", "url": hec.url, "token": "a b"}), "token", "invalid_token"),
-        (json!({"kind": "splunk_hec", "url": hec.url, "token": token, "secret": "whsec_x"}), "secret", "not_for_kind"),
-        (json!({"kind": "splunk_hec", "url": hec.url.replace("/services/collector/event", "/x"), "token": token}), "url", "not_a_collector_url"),
-        (json!({"kind": "splunk_hec", "url": "http://10.1.2.3:8088/services/collector/event", "token": token}), "url", "address_not_allowed"),
-        (json!({"kind": "webhook", "url": "http://127.0.0.1:1/hook", "token": token}), "token", "not_for_kind"),
-        (json!({"kind": "syslog", "url": "http://127.0.0.1:514"}), "url", "invalid_url"),
-        (json!({"kind": "kafka", "url": "http://127.0.0.1:1/"}), "kind", "unknown_kind"),
-        (json!({"kind": "syslog", "url": "tcp://127.0.0.1:514", "format": "cef"}), "format", "unknown_format"),
+        (
+            json!({"kind": "splunk_hec", "url": hec.url}),
+            "token",
+            "required",
+        ),
+        (
+            json!({"kind": "splunk_hec", "url": hec.url, "token": "a b"}),
+            "token",
+            "invalid_token",
+        ),
+        (
+            json!({"kind": "splunk_hec", "url": hec.url, "token": token, "secret": "whsec_x"}),
+            "secret",
+            "not_for_kind",
+        ),
+        (
+            json!({"kind": "splunk_hec", "url": hec.url.replace("/services/collector/event", "/x"), "token": token}),
+            "url",
+            "not_a_collector_url",
+        ),
+        (
+            json!({"kind": "splunk_hec", "url": "http://10.1.2.3:8088/services/collector/event", "token": token}),
+            "url",
+            "address_not_allowed",
+        ),
+        (
+            json!({"kind": "webhook", "url": "http://127.0.0.1:1/hook", "token": token}),
+            "token",
+            "not_for_kind",
+        ),
+        (
+            json!({"kind": "syslog", "url": "http://127.0.0.1:514"}),
+            "url",
+            "invalid_url",
+        ),
+        (
+            json!({"kind": "kafka", "url": "http://127.0.0.1:1/"}),
+            "kind",
+            "unknown_kind",
+        ),
+        (
+            json!({"kind": "syslog", "url": "tcp://127.0.0.1:514", "format": "cef"}),
+            "format",
+            "unknown_format",
+        ),
     ] {
         let (status, refused) = server.post("/api/v1/streams", &admin, &body).await;
         assert_eq!(status, 422, "{body} → {refused}");
         assert_eq!(error_code(&refused), "invalid_stream");
-        assert_eq!(refused["error"]["details"]["field"], field, "{body} → {refused}");
-        assert_eq!(refused["error"]["details"]["rule"], rule, "{body} → {refused}");
+        assert_eq!(
+            refused["error"]["details"]["field"], field,
+            "{body} → {refused}"
+        );
+        assert_eq!(
+            refused["error"]["details"]["rule"], rule,
+            "{body} → {refused}"
+        );
     }
 
     let (status, created) = server
@@ -265,7 +361,10 @@ async fn a_splunk_hec_stream_sends_envelopes_with_its_token_and_moves_only_on_ac
         .await;
     assert_eq!(status, 201, "{created}");
     assert!(created.get("secret").is_none(), "{created}");
-    assert!(!created.to_string().contains(token), "the token is never shown");
+    assert!(
+        !created.to_string().contains(token),
+        "the token is never shown"
+    );
     let id = created["stream"]["id"].as_u64().unwrap();
     assert_eq!(created["stream"]["kind"], "splunk_hec");
     assert_eq!(created["stream"]["format"], "ocsf");
@@ -274,14 +373,24 @@ async fn a_splunk_hec_stream_sends_envelopes_with_its_token_and_moves_only_on_ac
     send(&server, &account.ingest, 0..60).await;
     let deadline = Instant::now() + Duration::from_secs(30);
     while hec.events().len() < 60 || hec.state.lock().unwrap().ack_queries < 3 {
-        assert!(Instant::now() < deadline, "{} events arrived", hec.events().len());
+        assert!(
+            Instant::now() < deadline,
+            "{} events arrived",
+            hec.events().len()
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let held = stream_state(&server, &admin, id).await;
-    assert_eq!(held["stream"]["cursor"], 0, "not acknowledged: the cursor stays ({held})");
+    assert_eq!(
+        held["stream"]["cursor"], 0,
+        "not acknowledged: the cursor stays ({held})"
+    );
     assert_eq!(held["stream"]["pending"], json!([1, 60]), "{held}");
     tokio::time::sleep(Duration::from_secs(1)).await;
-    assert_eq!(stream_state(&server, &admin, id).await["stream"]["cursor"], 0);
+    assert_eq!(
+        stream_state(&server, &admin, id).await["stream"]["cursor"],
+        0
+    );
 
     // Confirmed: the cursor moves, and later batches go through too.
     hec.state.lock().unwrap().release = true;
@@ -302,17 +411,27 @@ async fn a_splunk_hec_stream_sends_envelopes_with_its_token_and_moves_only_on_ac
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 
-    let s = hec.state.lock().unwrap();
-    assert_eq!(s.bad_tokens, 0, "every request carried the token");
-    assert!(s.bad_envelopes.is_empty(), "{:?}", s.bad_envelopes);
-    assert!(!s.channels.is_empty() && s.channels.iter().all(|c| c.len() == 36 && *c == s.channels[0]));
-    drop(s);
+    {
+        let s = hec.state.lock().unwrap();
+        assert_eq!(s.bad_tokens, 0, "every request carried the token");
+        assert!(s.bad_envelopes.is_empty(), "{:?}", s.bad_envelopes);
+        assert!(
+            !s.channels.is_empty()
+                && s.channels
+                    .iter()
+                    .all(|c| c.len() == 36 && *c == s.channels[0])
+        );
+    }
     let events = hec.events();
     let seqs: Vec<u64> = events
         .iter()
         .map(|e| e["metadata"]["sequence"].as_u64().unwrap())
         .collect();
-    assert_eq!(seqs, (1..=90).collect::<Vec<u64>>(), "every event once, in order");
+    assert_eq!(
+        seqs,
+        (1..=90).collect::<Vec<u64>>(),
+        "every event once, in order"
+    );
     assert!(events.iter().all(|e| e["metadata"]["tenant_uid"] == "hec"));
     validate_ocsf(&events);
 
@@ -343,9 +462,17 @@ async fn a_splunk_hec_stream_sends_envelopes_with_its_token_and_moves_only_on_ac
 fn the_ocsf_mapping_validates_against_the_ocsf_schema_in_every_case() {
     let mut events = Vec::new();
     for (action, target, context) in [
-        ("Update", Some(json!({"id": "T-1", "name": "n"})), json!({"ip": "2001:db8::1", "user_agent": "curl/8"})),
+        (
+            "Update",
+            Some(json!({"id": "T-1", "name": "n"})),
+            json!({"ip": "2001:db8::1", "user_agent": "curl/8"}),
+        ),
         ("Export", Some(json!({"name": "only a name"})), json!({})),
-        ("Disable", Some(json!({"id": "U-1"})), json!({"request_id": "r-1"})),
+        (
+            "Disable",
+            Some(json!({"id": "U-1"})),
+            json!({"request_id": "r-1"}),
+        ),
         ("Login", None, json!({"ip": "198.51.100.4"})),
         ("Logout", None, json!({})),
         ("Login Failed", None, json!({})),
@@ -370,11 +497,25 @@ fn the_ocsf_mapping_validates_against_the_ocsf_schema_in_every_case() {
     }
     let activities: Vec<(u64, u64)> = events
         .iter()
-        .map(|e| (e["class_uid"].as_u64().unwrap(), e["activity_id"].as_u64().unwrap()))
+        .map(|e| {
+            (
+                e["class_uid"].as_u64().unwrap(),
+                e["activity_id"].as_u64().unwrap(),
+            )
+        })
         .collect();
     assert_eq!(
         activities,
-        [(3004, 3), (3004, 99), (3004, 9), (3002, 1), (3002, 2), (3002, 1), (6003, 99), (6003, 4)]
+        [
+            (3004, 3),
+            (3004, 99),
+            (3004, 9),
+            (3002, 1),
+            (3002, 2),
+            (3002, 1),
+            (6003, 99),
+            (6003, 4)
+        ]
     );
     validate_ocsf(&events);
 }
@@ -413,13 +554,35 @@ fn certificates(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
         );
     };
     run(&[
-        "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.pem",
-        "-days", "2", "-subj", "/CN=Auditlog test CA", "-addext",
-        "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign",
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.pem",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=Auditlog test CA",
+        "-addext",
+        "basicConstraints=critical,CA:TRUE",
+        "-addext",
+        "keyUsage=critical,keyCertSign,cRLSign",
     ]);
     run(&[
-        "req", "-newkey", "rsa:2048", "-nodes", "-keyout", "key.pem", "-out", "server.csr",
-        "-subj", "/CN=127.0.0.1",
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "key.pem",
+        "-out",
+        "server.csr",
+        "-subj",
+        "/CN=127.0.0.1",
     ]);
     std::fs::write(
         dir.join("server.ext"),
@@ -428,10 +591,27 @@ fn certificates(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
     )
     .unwrap();
     run(&[
-        "x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
-        "-CAcreateserial", "-out", "cert.pem", "-days", "2", "-extfile", "server.ext",
+        "x509",
+        "-req",
+        "-in",
+        "server.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-out",
+        "cert.pem",
+        "-days",
+        "2",
+        "-extfile",
+        "server.ext",
     ]);
-    (dir.join("ca.pem"), dir.join("cert.pem"), dir.join("key.pem"))
+    (
+        dir.join("ca.pem"),
+        dir.join("cert.pem"),
+        dir.join("key.pem"),
+    )
 }
 
 /// An rsyslogd of the test's own: listening on 127.0.0.1:`port` (imtcp,
@@ -504,7 +684,11 @@ action(type="omfile" file="{out}" template="fields")
         self.child = Some(child);
         let deadline = Instant::now() + Duration::from_secs(20);
         while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
-            assert!(Instant::now() < deadline, "rsyslogd does not listen on {}", self.port);
+            assert!(
+                Instant::now() < deadline,
+                "rsyslogd does not listen on {}",
+                self.port
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
     }
@@ -572,7 +756,7 @@ impl Drop for Rsyslog {
     }
 }
 
-async fn syslog_case(tls: bool) {
+async fn syslog_case(tls: bool, database: Option<&str>) {
     if rsyslogd().is_none() {
         eprintln!(
             "SKIPPED: rsyslogd is not installed (apt-get install rsyslog rsyslog-gnutls); \
@@ -588,16 +772,24 @@ async fn syslog_case(tls: bool) {
     let mut rsyslog = Rsyslog::start(&receiver_dir, port, certs.clone());
 
     let data = dir.path().join("data");
-    let mut args = vec!["--stream-allow-private".to_string(), "127.0.0.1/32".to_string()];
+    let mut args = vec![
+        "--stream-allow-private".to_string(),
+        "127.0.0.1/32".to_string(),
+    ];
     if let Some((ca, _, _)) = &certs {
         args.push("--stream-tls-ca-file".into());
         args.push(ca.display().to_string());
     }
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let server = TestServer::start_on(&data, &args);
+    std::fs::create_dir_all(&data).unwrap();
+    let server = start_server(&data, database, &args);
     let account = server.account("sys");
     let admin = admin_key(&server, "sys");
-    let (scheme, format) = if tls { ("tls", "ocsf") } else { ("tcp", "native") };
+    let (scheme, format) = if tls {
+        ("tls", "ocsf")
+    } else {
+        ("tcp", "native")
+    };
     let (status, created) = server
         .post(
             "/api/v1/streams",
@@ -638,7 +830,10 @@ async fn syslog_case(tls: bool) {
     if tls {
         validate_ocsf(&msgs);
     } else {
-        assert!(msgs.iter().zip(1..).all(|(m, seq)| m["seq"] == seq && m["account"] == "sys"));
+        assert!(msgs
+            .iter()
+            .zip(1..)
+            .all(|(m, seq)| m["seq"] == seq && m["account"] == "sys"));
     }
     let deadline = Instant::now() + Duration::from_secs(10);
     while stream_state(&server, &admin, id).await["stream"]["cursor"] != 600 {
@@ -669,17 +864,30 @@ async fn syslog_case(tls: bool) {
     );
     let got = stream_state(&server, &admin, id).await;
     assert!(
-        got["batches"].as_array().unwrap().iter().any(|b| b["status"] == "failed"),
+        got["batches"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|b| b["status"] == "failed"),
         "the broken connection is in the history: {got}"
     );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_syslog_stream_over_tcp_reaches_rsyslog_every_event_in_order() {
-    syslog_case(false).await;
+    syslog_case(false, None).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_postgresql_a_syslog_stream_over_tcp_reaches_rsyslog_every_event_in_order() {
+    use auditlog_store_postgres::test_support::TestDatabase;
+    let Some(database) = TestDatabase::create("streams_syslog") else {
+        return;
+    };
+    syslog_case(false, Some(&database.url)).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_syslog_stream_over_tls_reaches_rsyslog_every_event_in_order_as_ocsf() {
-    syslog_case(true).await;
+    syslog_case(true, None).await;
 }

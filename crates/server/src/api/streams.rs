@@ -208,7 +208,9 @@ pub async fn create(
     let body = read_json_within(&headers, body, MAX_SMALL_BODY_BYTES).await?;
     let object = fields(
         &body,
-        &["kind", "url", "format", "filters", "secret", "token", "from_seq"],
+        &[
+            "kind", "url", "format", "filters", "secret", "token", "from_seq",
+        ],
     )?;
     let kinds = KINDS.map(|k| format!("{k:?}")).join(", ");
     let kind = match text(object, "kind")? {

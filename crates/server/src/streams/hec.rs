@@ -156,7 +156,12 @@ mod tests {
     #[test]
     fn envelopes_are_concatenated_objects() {
         let mut body = Vec::new();
-        write_envelope(1_700_000_000_000_123, "auditlog", br#"{"seq":1}"#, &mut body);
+        write_envelope(
+            1_700_000_000_000_123,
+            "auditlog",
+            br#"{"seq":1}"#,
+            &mut body,
+        );
         write_envelope(1_700_000_001_500_000, "ocsf", br#"{"seq":2}"#, &mut body);
         let text = String::from_utf8(body).unwrap();
         let parsed: Vec<Value> = serde_json::Deserializer::from_str(&text)
@@ -175,7 +180,9 @@ mod tests {
     fn urls_channels_and_tokens() {
         assert!(check_url("http://splunk:8088/services/collector/event").is_ok());
         assert!(check_url("http://splunk:8088/services/collector").is_ok());
-        assert!(check_url("http://splunk:8088/hook").unwrap_err().contains("collector"));
+        assert!(check_url("http://splunk:8088/hook")
+            .unwrap_err()
+            .contains("collector"));
         assert_eq!(
             ack_url("http://splunk:8088/services/collector/event?x=1").unwrap(),
             "http://splunk:8088/services/collector/ack"

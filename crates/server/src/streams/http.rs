@@ -70,7 +70,9 @@ impl Posted {
                 } else {
                     "status"
                 },
-                after: self.retry_after.filter(|_| matches!(self.status, 429 | 503)),
+                after: self
+                    .retry_after
+                    .filter(|_| matches!(self.status, 429 | 503)),
             }
         }
     }
@@ -141,7 +143,10 @@ mod tests {
 
     #[test]
     fn answers_are_sorted_by_status() {
-        assert_eq!(posted(204, None).answer(), Answer::Accepted("204 ok".into()));
+        assert_eq!(
+            posted(204, None).answer(),
+            Answer::Accepted("204 ok".into())
+        );
         assert_eq!(posted(410, None).answer(), Answer::Gone("410 ok".into()));
         assert_eq!(
             posted(429, Some(7)).answer(),

@@ -25,9 +25,9 @@ pub mod webhook;
 pub mod worker;
 
 /// The kinds of destination.
-pub const KINDS: [&str; 3] = ["webhook", "splunk_hec", "syslog"];
+pub const KINDS: [&str; 3] = crate::metrics::STREAM_KINDS;
 /// The formats.
-pub const FORMATS: [&str; 2] = ["native", "ocsf"];
+pub const FORMATS: [&str; 2] = crate::metrics::STREAM_FORMATS;
 
 /// `kind` as a metrics label (one of [`KINDS`], or `other`).
 pub fn kind_label(kind: &str) -> &'static str {
@@ -36,7 +36,10 @@ pub fn kind_label(kind: &str) -> &'static str {
 
 /// `format` as a metrics label (one of [`FORMATS`], or `other`).
 pub fn format_label(format: &str) -> &'static str {
-    FORMATS.into_iter().find(|f| *f == format).unwrap_or("other")
+    FORMATS
+        .into_iter()
+        .find(|f| *f == format)
+        .unwrap_or("other")
 }
 
 use address::AllowList;

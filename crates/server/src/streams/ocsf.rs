@@ -13,8 +13,8 @@
 //! Always set: `category_uid`, `class_uid`, `activity_id`, `type_uid`
 //! (class × 100 + activity), `severity_id` (1 Informational), `time` (ms
 //! since the epoch), `metadata.product`, `metadata.version` and each
-//! class's other required attributes (`entity`; `user`; `actor`, `api`,
-//! `src_endpoint`). `metadata.uid` is the event's id, `metadata.sequence`
+//! class's other required attributes (`entity`; `user` and `service`;
+//! `actor`, `api`, `src_endpoint`). `metadata.uid` is the event's id, `metadata.sequence`
 //! its seq, `metadata.tenant_uid` its account: a receiver de-duplicates on
 //! (`tenant_uid`, `sequence`). What OCSF has no place for (project, app,
 //! version, details, the leaf hash, the source) is under `unmapped`.
@@ -226,6 +226,18 @@ pub fn event(event: &Value) -> Value {
     }
     match class {
         3002 => {
+            // The service signed in to (required: it or `dst_endpoint`).
+            let mut service = Map::new();
+            service.insert(
+                "name".into(),
+                json!(text(event, "/app")
+                    .or(text(event, "/project"))
+                    .unwrap_or("unknown")),
+            );
+            if let Some(version) = text(event, "/version") {
+                service.insert("version".into(), json!(version));
+            }
+            out.insert("service".into(), Value::Object(service));
             out.insert("user".into(), user.clone());
             out.insert("actor".into(), json!({"user": user}));
             if ip.is_some() {
@@ -311,19 +323,28 @@ mod tests {
 
     #[test]
     fn entity_events_are_entity_management() {
-        let out = event(&stored("Update", Some(json!({"id": "TC-1", "name": "Login"}))));
+        let out = event(&stored(
+            "Update",
+            Some(json!({"id": "TC-1", "name": "Login"})),
+        ));
         required(&out);
         assert_eq!(out["class_uid"], 3004);
         assert_eq!(out["category_uid"], 3);
         assert_eq!(out["activity_id"], 3);
         assert_eq!(out["type_uid"], 300403);
         assert_eq!(out["time"], 1_795_615_387_123u64);
-        assert_eq!(out["entity"], json!({"uid": "TC-1", "name": "Login", "type": "Test Case"}));
+        assert_eq!(
+            out["entity"],
+            json!({"uid": "TC-1", "name": "Login", "type": "Test Case"})
+        );
         assert_eq!(out["metadata"]["sequence"], 7);
         assert_eq!(out["metadata"]["tenant_uid"], "acme");
         assert_eq!(out["unmapped"]["project"], "Checkout");
         let other = event(&stored("Export", Some(json!({"id": "x"}))));
-        assert_eq!((other["class_uid"].clone(), other["activity_id"].clone()), (json!(3004), json!(99)));
+        assert_eq!(
+            (other["class_uid"].clone(), other["activity_id"].clone()),
+            (json!(3004), json!(99))
+        );
         assert_eq!(other["type_uid"], 300499);
     }
 
@@ -331,14 +352,21 @@ mod tests {
     fn logins_logouts_and_failures_are_authentication() {
         let login = event(&stored("Login", None));
         required(&login);
-        assert_eq!((login["class_uid"].clone(), login["activity_id"].clone()), (json!(3002), json!(1)));
+        assert_eq!(
+            (login["class_uid"].clone(), login["activity_id"].clone()),
+            (json!(3002), json!(1))
+        );
         assert_eq!(login["status_id"], 1);
         assert_eq!(login["user"]["uid"], "u-17");
+        assert_eq!(login["service"], json!({"name": "Web", "version": "2.3"}));
         let logout = event(&stored("Logout", None));
         assert_eq!(logout["activity_id"], 2);
         assert_eq!(logout["type_uid"], 300202);
         let failed = event(&stored("Login Failed", None));
-        assert_eq!((failed["activity_id"].clone(), failed["status_id"].clone()), (json!(1), json!(2)));
+        assert_eq!(
+            (failed["activity_id"].clone(), failed["status_id"].clone()),
+            (json!(1), json!(2))
+        );
     }
 
     #[test]
@@ -353,7 +381,11 @@ mod tests {
         assert_eq!(out["activity_id"], 99);
         assert_eq!(out["type_uid"], 600399);
         assert_eq!(out["api"]["operation"], "Download");
-        assert_eq!(out["src_endpoint"], json!({"name": "Web"}), "required, even without an IP");
+        assert_eq!(
+            out["src_endpoint"],
+            json!({"name": "Web"}),
+            "required, even without an IP"
+        );
         assert!(out["actor"]["user"].get("email_addr").is_none());
         assert_eq!(out["unmapped"]["actor_email"], "not an address");
         assert_eq!(event(&stored("Create", None))["activity_id"], 1);

@@ -169,7 +169,8 @@ pub fn tls_config(extra: &[Vec<u8>]) -> Result<Arc<rustls::ClientConfig>, String
     roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
     for pem in extra {
         for cert in CertificateDer::pem_slice_iter(pem) {
-            let cert = cert.map_err(|e| format!("stream_tls_ca_file: not a PEM certificate: {e}"))?;
+            let cert =
+                cert.map_err(|e| format!("stream_tls_ca_file: not a PEM certificate: {e}"))?;
             roots
                 .add(cert)
                 .map_err(|e| format!("stream_tls_ca_file: a certificate is refused: {e}"))?;
@@ -296,7 +297,10 @@ fn unacknowledged(tcp: &TcpStream) -> io::Result<usize> {
 
 #[cfg(not(target_os = "linux"))]
 fn unacknowledged(_tcp: &TcpStream) -> io::Result<usize> {
-    Err(io::Error::new(io::ErrorKind::Unsupported, "TIOCOUTQ is Linux only"))
+    Err(io::Error::new(
+        io::ErrorKind::Unsupported,
+        "TIOCOUTQ is Linux only",
+    ))
 }
 
 #[cfg(test)]
@@ -309,8 +313,14 @@ mod tests {
         let tcp = parse_url("tcp://127.0.0.1:5140").unwrap();
         assert_eq!((tcp.destination.port, tcp.tls), (5140, false));
         let tls = parse_url("tls://logs.example.com").unwrap();
-        assert_eq!((tls.destination.host.as_str(), tls.destination.port, tls.tls), ("logs.example.com", 6514, true));
-        assert_eq!(parse_url("tcp://[::1]:6514").unwrap().destination.host, "::1");
+        assert_eq!(
+            (tls.destination.host.as_str(), tls.destination.port, tls.tls),
+            ("logs.example.com", 6514, true)
+        );
+        assert_eq!(
+            parse_url("tcp://[::1]:6514").unwrap().destination.host,
+            "::1"
+        );
         assert!(parse_url("udp://h:514").unwrap_err().contains("tcp://"));
         assert!(parse_url("tcp://h:514/path").is_err());
         assert!(parse_url("tcp://u:p@h:514").is_err());
@@ -338,7 +348,10 @@ mod tests {
 
     #[test]
     fn msgids_have_no_spaces_and_at_most_32_characters() {
-        assert_eq!(msgid("Auditlog Log Stream", "Create"), "AuditlogLogStream.Create");
+        assert_eq!(
+            msgid("Auditlog Log Stream", "Create"),
+            "AuditlogLogStream.Create"
+        );
         let long = msgid("A very long event type name indeed", "Update");
         assert!(long.len() <= 32 && !long.contains(' '), "{long}");
         assert_eq!(msgid("Tést", "Ü"), "Tst.");
@@ -359,6 +372,9 @@ mod tests {
     #[test]
     fn the_tls_setup_takes_extra_roots_and_refuses_garbage() {
         assert!(tls_config(&[]).is_ok());
-        assert!(tls_config(&[b"-----BEGIN CERTIFICATE-----\nnot base64!\n-----END CERTIFICATE-----\n".to_vec()]).is_err());
+        assert!(tls_config(&[
+            b"-----BEGIN CERTIFICATE-----\nnot base64!\n-----END CERTIFICATE-----\n".to_vec()
+        ])
+        .is_err());
     }
 }

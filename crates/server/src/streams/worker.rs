@@ -304,7 +304,9 @@ impl Runner {
                 Sent::Interrupted(step) => return Ok(step),
             },
             _ => {
-                let mut body = Vec::with_capacity(rendered.iter().map(|r| r.body.len() + 1).sum::<usize>() + 2);
+                let mut body = Vec::with_capacity(
+                    rendered.iter().map(|r| r.body.len() + 1).sum::<usize>() + 2,
+                );
                 body.push(b'[');
                 for (i, event) in rendered.iter().enumerate() {
                     if i > 0 {
@@ -472,8 +474,7 @@ impl Runner {
                 }
             }
             let acknowledged =
-                hec::acknowledged(&url, &self.settings.allow, &token, &channel, ack, timeout)
-                    .await;
+                hec::acknowledged(&url, &self.settings.allow, &token, &channel, ack, timeout).await;
             match acknowledged {
                 Ok(true) => {
                     return Ok(Sent::Answer(Answer::Accepted(format!(
