@@ -308,7 +308,7 @@ pub fn check_words(text: &str) {
         );
         assert_eq!(
             words(word).collect::<Vec<_>>(),
-            [word.clone()],
+            std::slice::from_ref(word),
             "word {word:?} splits"
         );
     }
