@@ -797,7 +797,7 @@ pub mod generate {
             1 => format!("2001:db8::{:x}", rng.below(65536)),
             _ => "192.168.1.20".to_string(),
         };
-        let context = rng.chance(70).then(|| Context {
+        let context = rng.chance(70).then_some(Context {
             ip: Some(ip),
             user_agent: None,
             request_id: None,
