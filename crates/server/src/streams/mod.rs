@@ -8,10 +8,14 @@
 //!   link-local address unless the operator allows it), checked again
 //!   before every connection;
 //! - `webhook`: one batch to one destination, signed;
-//! - `worker`: claims streams with a lease and delivers them.
+//! - `worker`: claims streams with a lease and delivers them;
+//! - `audit`: the `Auditlog Log Stream` events of stream changes;
+//! - `test_event`: **Send test event**, one made-up event sent at once.
 
 pub mod address;
+pub mod audit;
 pub mod secrets;
+pub mod test_event;
 pub mod webhook;
 pub mod worker;
 
