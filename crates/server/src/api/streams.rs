@@ -1,8 +1,8 @@
 //! `/api/v1/streams` (scope `admin`): the account's log streams — create,
 //! list, read (with recent batches), change (pause, resume, replay, a new
-//! URL, filters or secret) and delete, each audited as an `Auditlog Log
-//! Stream` event; and Send test event. The console calls the same
-//! functions (`create_stream`, `change_stream`, `delete_stream`,
+//! URL, filters, secret or token) and delete, each audited as an
+//! `Auditlog Log Stream` event; and Send test event. The console calls the
+//! same functions (`create_stream`, `change_stream`, `delete_stream`,
 //! `test_stream`). Delivery is `crate::streams::worker`.
 
 use crate::api::body::{read_json_within, MAX_SMALL_BODY_BYTES};
@@ -17,7 +17,7 @@ use crate::exports::audit::AuditActor;
 use crate::state::AppState;
 use crate::streams::audit::{self, StreamAction};
 use crate::streams::test_event::{self, TestOutcome};
-use crate::streams::{address, secrets, StreamSettings};
+use crate::streams::{address, hec, secrets, syslog, StreamSettings, FORMATS, KINDS};
 use auditlog_core::{EventFilter, Timestamp};
 use auditlog_store::streams::MAX_STREAMS_PER_ACCOUNT;
 use auditlog_store::{Account, LogStream, NewStream, Scope, StreamChange, StreamStatus};
@@ -92,14 +92,54 @@ fn seq(object: &Map<String, Value>, field: &str) -> Result<Option<u64>, ApiError
     }
 }
 
-/// A checked destination URL: its form, and every address it resolves to now.
-async fn check_url(settings: &StreamSettings, url: &str) -> Result<String, ApiError> {
-    let destination =
-        address::parse_url(url).map_err(|message| invalid("url", "invalid_url", message))?;
+/// A checked destination URL for a stream of `kind`: its form, and every
+/// address it resolves to now.
+async fn check_url(settings: &StreamSettings, kind: &str, url: &str) -> Result<String, ApiError> {
+    let destination = match kind {
+        "syslog" => {
+            syslog::parse_url(url)
+                .map_err(|message| invalid("url", "invalid_url", message))?
+                .destination
+        }
+        _ => {
+            let destination = address::parse_url(url)
+                .map_err(|message| invalid("url", "invalid_url", message))?;
+            if kind == "splunk_hec" {
+                hec::check_url(url)
+                    .map_err(|message| invalid("url", "not_a_collector_url", message))?;
+            }
+            destination
+        }
+    };
     address::resolve(&destination, &settings.allow)
         .await
         .map_err(|message| invalid("url", "address_not_allowed", message))?;
     Ok(url.to_string())
+}
+
+/// Refuses `field` on a stream of `kind` that has no use for it.
+fn not_for_kind(object: &Map<String, Value>, field: &str, kind: &str) -> Result<(), ApiError> {
+    if object.get(field).is_some_and(|v| !v.is_null()) {
+        let of = match field {
+            "secret" => "webhook",
+            _ => "splunk_hec",
+        };
+        return Err(invalid(
+            field,
+            "not_for_kind",
+            format!("{field} is for {of} streams only, not {kind}"),
+        ));
+    }
+    Ok(())
+}
+
+/// A HEC token, checked and sealed.
+fn sealed_token(settings: &StreamSettings, token: &str) -> Result<Vec<u8>, ApiError> {
+    hec::check_token(token).map_err(|message| invalid("token", "invalid_token", message))?;
+    settings
+        .secret_key
+        .seal(token.as_bytes())
+        .map_err(|e| ApiError::internal("sealing a stream token", e))
 }
 
 fn check_filters(filters: Option<&Value>, account: &Account) -> Result<Value, ApiError> {
@@ -146,7 +186,7 @@ pub async fn find(state: &AppState, account: &Account, id: &str) -> Result<LogSt
         .ok_or_else(missing)
 }
 
-/// Creates a stream; its secret is in the answer, this once.
+/// Creates a stream; a webhook's secret is in the answer, this once.
 #[utoipa::path(
     post,
     path = "/api/v1/streams",
@@ -161,7 +201,7 @@ pub async fn find(state: &AppState, account: &Account, id: &str) -> Result<LogSt
         (status = 409, description = "The account already has 20 streams (`too_many_streams`)", body = ErrorBody),
         (status = 413, description = "The body is over 64 KiB", body = ErrorBody),
         (status = 415, description = "The body is not sent as `Content-Type: application/json`", body = ErrorBody),
-        (status = 422, description = "A field breaks a rule (`details` names it): an unknown kind or format, a URL that is not `http://`, or on a loopback, private or link-local address the server does not allow, a bad secret or filter", body = ErrorBody),
+        (status = 422, description = "A field breaks a rule (`details` names the field and the rule): an unknown kind or format, a URL of the wrong form for the kind (`http://` for `webhook` and `splunk_hec`, a collector path for `splunk_hec`, `tcp://` or `tls://` for `syslog`) or on a loopback, private or link-local address the server does not allow, a bad secret or token, a field of another kind, a bad filter", body = ErrorBody),
     )
 )]
 pub async fn create(
@@ -183,48 +223,82 @@ pub async fn create(
 }
 
 /// Creates a stream from the fields of `body` (the API's JSON; the console
-/// builds the same) and audits it; the stream and its secret in clear,
-/// to be shown this once.
+/// builds the same) and audits it: the stream, and a webhook's secret in
+/// clear, to be shown this once.
 pub async fn create_stream(
     state: &AppState,
     account: &Account,
     actor: &AuditActor,
     body: &Value,
-) -> Result<(LogStream, String), ApiError> {
+) -> Result<(LogStream, Option<String>), ApiError> {
     let settings = settings(state)?.clone();
     let object = fields(
         body,
-        &["kind", "url", "format", "filters", "secret", "from_seq"],
+        &[
+            "kind", "url", "format", "filters", "secret", "token", "from_seq",
+        ],
     )?;
-    match text(object, "kind")? {
-        Some("webhook") => {}
-        Some(other) => {
-            return Err(invalid(
+    let kinds = KINDS.map(|k| format!("{k:?}")).join(", ");
+    let kind = match text(object, "kind")? {
+        Some(kind) => KINDS.into_iter().find(|k| *k == kind).ok_or_else(|| {
+            invalid(
                 "kind",
                 "unknown_kind",
-                format!("kind {other:?} is not supported yet; use \"webhook\""),
+                format!("kind {kind:?} is not a kind of stream; use one of {kinds}"),
+            )
+        })?,
+        None => {
+            return Err(invalid(
+                "kind",
+                "required",
+                format!("kind is required: one of {kinds}"),
             ))
         }
-        None => return Err(invalid("kind", "required", "kind is required: \"webhook\"")),
-    }
-    match text(object, "format")? {
-        None | Some("native") => {}
-        Some(other) => {
-            return Err(invalid(
+    };
+    let format = match text(object, "format")? {
+        None => "native",
+        Some(format) => FORMATS.into_iter().find(|f| *f == format).ok_or_else(|| {
+            invalid(
                 "format",
                 "unknown_format",
-                format!("format {other:?} is not supported yet; use \"native\""),
-            ))
-        }
-    }
-    let url = text(object, "url")?.ok_or_else(|| invalid("url", "required", "url is required"))?;
-    let url = check_url(&settings, url).await?;
-    let filters = check_filters(object.get("filters"), account)?;
-    let secret = match text(object, "secret")? {
-        Some(s) => s.to_string(),
-        None => secrets::generate(),
+                format!("format {format:?} is not a format; use \"native\" or \"ocsf\""),
+            )
+        })?,
     };
-    let sealed_secret = sealed(&settings, &secret)?;
+    let url = text(object, "url")?.ok_or_else(|| invalid("url", "required", "url is required"))?;
+    let url = check_url(&settings, kind, url).await?;
+    let filters = check_filters(object.get("filters"), account)?;
+    let (secret, sealed_secret) = match kind {
+        "webhook" => {
+            not_for_kind(object, "token", kind)?;
+            let secret = match text(object, "secret")? {
+                Some(s) => s.to_string(),
+                None => secrets::generate(),
+            };
+            let sealed_secret = sealed(&settings, &secret)?;
+            (Some(secret), sealed_secret)
+        }
+        "splunk_hec" => {
+            not_for_kind(object, "secret", kind)?;
+            let token = text(object, "token")?.ok_or_else(|| {
+                invalid(
+                    "token",
+                    "required",
+                    "token is required for a splunk_hec stream: the HEC token",
+                )
+            })?;
+            (None, sealed_token(&settings, token)?)
+        }
+        _ => {
+            not_for_kind(object, "secret", kind)?;
+            not_for_kind(object, "token", kind)?;
+            let nothing = settings
+                .secret_key
+                .seal(b"")
+                .map_err(|e| ApiError::internal("sealing a stream secret", e))?;
+            (None, nothing)
+        }
+    };
     let last_seq = state.store.last_seq(account.id).await?;
     let cursor = match seq(object, "from_seq")? {
         Some(from) => from - 1,
@@ -243,8 +317,8 @@ pub async fn create_stream(
         .store
         .create_stream(NewStream {
             account_id: account.id,
-            kind: "webhook".into(),
-            format: "native".into(),
+            kind: kind.into(),
+            format: format.into(),
             url,
             filters,
             sealed_secret,
@@ -377,7 +451,7 @@ pub async fn change(
 
 /// Applies the fields of `body` (the API's JSON; the console builds the
 /// same) to `stream` and audits it: an `Update` for a new URL, filters,
-/// secret or status, a `Replay` for `from_seq` / `from_received_at`.
+/// secret, token or status, a `Replay` for `from_seq` / `from_received_at`.
 pub async fn change_stream(
     state: &AppState,
     account: &Account,
@@ -392,6 +466,7 @@ pub async fn change_stream(
             "url",
             "filters",
             "secret",
+            "token",
             "status",
             "from_seq",
             "from_received_at",
@@ -399,13 +474,22 @@ pub async fn change_stream(
     )?;
     let mut change = StreamChange::default();
     if let Some(url) = text(object, "url")? {
-        change.url = Some(check_url(&settings, url).await?);
+        change.url = Some(check_url(&settings, &stream.kind, url).await?);
     }
     if object.contains_key("filters") {
         change.filters = Some(check_filters(object.get("filters"), account)?);
     }
+    if stream.kind != "webhook" {
+        not_for_kind(object, "secret", &stream.kind)?;
+    }
+    if stream.kind != "splunk_hec" {
+        not_for_kind(object, "token", &stream.kind)?;
+    }
     if let Some(secret) = text(object, "secret")? {
         change.sealed_secret = Some(sealed(&settings, secret)?);
+    }
+    if let Some(token) = text(object, "token")? {
+        change.sealed_secret = Some(sealed_token(&settings, token)?);
     }
     change.status = match text(object, "status")? {
         None => None,
@@ -421,7 +505,7 @@ pub async fn change_stream(
     };
     let from_seq = seq(object, "from_seq")?;
     change.cursor = from_seq.map(|from| from - 1);
-    let mut replay = from_seq.map(|from| json!({"from_seq": from}));
+    let mut replay = from_seq.map(|from| json!({ "from_seq": from }));
     if let Some(since) = text(object, "from_received_at")? {
         if change.cursor.is_some() {
             return Err(invalid(
@@ -444,7 +528,7 @@ pub async fn change_stream(
                 None => state.store.last_seq(account.id).await?,
             },
         );
-        replay = Some(json!({"from_received_at": since.to_rfc3339()}));
+        replay = Some(json!({ "from_received_at": since.to_rfc3339() }));
     }
     let changed = state
         .store

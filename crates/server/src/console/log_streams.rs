@@ -54,30 +54,61 @@ pub struct KindForm {
     pub fields: &'static [FieldSpec],
 }
 
+/// The URL field every kind has, with the kind's own hint.
+const fn url_field(hint: &'static str) -> FieldSpec {
+    FieldSpec {
+        name: "url",
+        label: "URL",
+        input: "text",
+        required: true,
+        secret: false,
+        hint,
+    }
+}
+
 /// The kinds the console can create; a new kind adds an entry.
-pub const KINDS: &[KindForm] = &[KindForm {
-    kind: "webhook",
-    label: "Webhook (Standard Webhooks)",
-    formats: &["native"],
-    fields: &[
-        FieldSpec {
-            name: "url",
-            label: "URL",
-            input: "url",
-            required: true,
-            secret: false,
-            hint: "http://… on a public address (the server's stream_allow_private setting may allow others). Each batch is a POST of a JSON array, signed.",
-        },
-        FieldSpec {
-            name: "secret",
-            label: "Signing secret",
-            input: "password",
-            required: false,
-            secret: true,
-            hint: "whsec_ + base64 of 24 to 64 bytes. Leave empty to have one generated; it is shown once.",
-        },
-    ],
-}];
+pub const KINDS: &[KindForm] = &[
+    KindForm {
+        kind: "webhook",
+        label: "Webhook (Standard Webhooks)",
+        formats: &["native", "ocsf"],
+        fields: &[
+            url_field("http://… on a public address (the server's stream_allow_private setting may allow others). Each batch is a POST of a JSON array, signed."),
+            FieldSpec {
+                name: "secret",
+                label: "Signing secret",
+                input: "password",
+                required: false,
+                secret: true,
+                hint: "whsec_ + base64 of 24 to 64 bytes. Leave empty to have one generated; it is shown once.",
+            },
+        ],
+    },
+    KindForm {
+        kind: "splunk_hec",
+        label: "Splunk HTTP Event Collector",
+        formats: &["native", "ocsf"],
+        fields: &[
+            url_field("http://host:8088/services/collector/event. With indexer acknowledgement on, a batch counts once acknowledged."),
+            FieldSpec {
+                name: "token",
+                label: "HEC token",
+                input: "password",
+                required: true,
+                secret: true,
+                hint: "The collector's token; write-only, never shown again.",
+            },
+        ],
+    },
+    KindForm {
+        kind: "syslog",
+        label: "Syslog (RFC 5424 over TCP or TLS)",
+        formats: &["native", "ocsf"],
+        fields: &[url_field(
+            "tcp://host:514 or tls://host:6514. After a reconnect the unconfirmed window is sent again: de-duplicate on account and seq.",
+        )],
+    },
+];
 
 fn kind_form(kind: &str) -> Option<&'static KindForm> {
     KINDS.iter().find(|k| k.kind == kind)
@@ -348,7 +379,8 @@ struct CreatedPage {
     frame: Option<Frame>,
     id: i64,
     href: String,
-    secret: String,
+    /// A webhook's secret, shown this once.
+    secret: Option<String>,
 }
 
 pub async fn create(

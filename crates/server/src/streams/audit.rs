@@ -2,8 +2,9 @@
 //! streams (SPEC "Default taxonomy"): `Create`, `Update` (a new URL,
 //! filters or secret; pause and resume), `Replay` (the cursor set back or
 //! forward) and `Delete`, with the acting API key or console user as actor
-//! and the old → new values in `details.changes`. A secret is never in
-//! them: its change shows as `"[not recorded]"` on both sides.
+//! and the old → new values in `details.changes`. A secret (a webhook's
+//! `secret`, a Splunk HEC `token`) is never in them: its change shows as
+//! `"[not recorded]"` on both sides.
 
 use crate::exports::audit::AuditActor;
 use auditlog_core::taxonomy::LOG_STREAM;
@@ -50,14 +51,26 @@ fn shown(stream: &LogStream) -> [(&'static str, Value); 6] {
     ]
 }
 
-/// The changes of a new stream: every field from nothing, the secret
-/// only as set.
+/// The write-only field of a kind: a webhook's `secret`, a Splunk HEC
+/// `token`; `None` for a kind without one.
+fn secret_field(kind: &str) -> Option<&'static str> {
+    match kind {
+        "webhook" => Some("secret"),
+        "splunk_hec" => Some("token"),
+        _ => None,
+    }
+}
+
+/// The changes of a new stream: every field from nothing, the secret (or
+/// token) only as set.
 pub fn created(stream: &LogStream) -> Vec<Value> {
     let mut changes: Vec<Value> = shown(stream)
         .into_iter()
         .map(|(field, value)| change(field, Value::Null, value))
         .collect();
-    changes.push(change("secret", Value::Null, json!(NOT_RECORDED)));
+    if let Some(field) = secret_field(&stream.kind) {
+        changes.push(change(field, Value::Null, json!(NOT_RECORDED)));
+    }
     changes
 }
 
@@ -80,7 +93,8 @@ pub fn updated(old: &LogStream, new: &LogStream) -> Vec<Value> {
         .map(|((field, a), (_, b))| change(field, a, b))
         .collect();
     if old.sealed_secret != new.sealed_secret {
-        changes.push(change("secret", json!(NOT_RECORDED), json!(NOT_RECORDED)));
+        let field = secret_field(&new.kind).unwrap_or("secret");
+        changes.push(change(field, json!(NOT_RECORDED), json!(NOT_RECORDED)));
     }
     changes
 }
@@ -193,5 +207,13 @@ mod tests {
         let deleted = deleted(&s);
         assert_eq!(deleted[4], change("status", json!("active"), Value::Null));
         assert!(!deleted.iter().any(|c| c["field"] == "secret"));
+        let mut hec = s.clone();
+        hec.kind = "splunk_hec".into();
+        assert_eq!(
+            super::created(&hec)[6],
+            change("token", Value::Null, json!(NOT_RECORDED))
+        );
+        hec.kind = "syslog".into();
+        assert_eq!(super::created(&hec).len(), 6, "syslog has no secret");
     }
 }
