@@ -8,10 +8,21 @@
 ///
 /// `ada@example.com` gives `ada`, `example`, `com`; `payment-gateway` gives
 /// `payment`, `gateway`; `Ünïcödé` gives `ünïcödé`.
+///
+/// Each character is lower-cased on its own (no context, so `Σ` is always
+/// `σ`), and what lower-casing adds that is not a letter or digit is left
+/// out: `İ` becomes `i` and `İstanbul` the word `istanbul`, so that every
+/// word is letters and digits and reads back as itself.
 pub fn words(text: &str) -> impl Iterator<Item = String> + '_ {
     text.split(|c: char| !c.is_alphanumeric())
         .filter(|run| !run.is_empty())
-        .map(str::to_lowercase)
+        .map(|run| {
+            run.chars()
+                .flat_map(char::to_lowercase)
+                .filter(|c| c.is_alphanumeric())
+                .collect::<String>()
+        })
+        .filter(|word| !word.is_empty())
 }
 
 /// Whether `value` holds `phrase` as consecutive words, the last one
@@ -55,6 +66,8 @@ mod tests {
             ["ünïcödé", "日本", "payments"]
         );
         assert_eq!(all("--- @@ "), Vec::<String>::new());
+        // Lower-casing İ adds a combining dot, which is not kept.
+        assert_eq!(all("İstanbul ΟΔΟΣ"), ["istanbul", "οδοσ"]);
     }
 
     #[test]
