@@ -125,9 +125,11 @@ pub async fn send(
                 hec::Sent::Not(answer) => answer,
             }
         }
-        other => return Err(format!(
+        other => {
+            return Err(format!(
             "a test event cannot be sent to a stream of kind {other:?}: it gives no answer to show"
-        )),
+        ))
+        }
     };
     let (delivered, response) = match answer {
         Answer::Accepted(response) => (true, response),
