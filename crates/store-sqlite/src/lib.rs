@@ -12,9 +12,10 @@
 //!   answer coarse histograms.
 //! - `schema`: migrations (`migrations/`, only ever added) and connection
 //!   settings; `sql`: driver errors and rows mapped into the store's types.
-//! - `console`, `exports`, `tree`, `transfer`: the sessions and facets, the
-//!   export queue, tree hashes and checkpoints, and `copy`'s source and
-//!   target, each implemented for `SqliteStore`.
+//! - `console`, `exports`, `tree`, `root_log`, `transfer`: the sessions and
+//!   facets, the export queue, tree hashes and checkpoints, the root log of
+//!   checkpoints, and `copy`'s source and target, each implemented for
+//!   `SqliteStore`.
 
 mod console;
 mod exports;
@@ -22,6 +23,7 @@ mod leaf_store;
 mod personal_store;
 mod query;
 mod rollups;
+mod root_log;
 mod schema;
 mod sql;
 mod streams;
@@ -85,6 +87,7 @@ impl SqliteStore {
         schema::migrate(&mut conn).map_err(sql_error)?;
         writer::backfill_tree_hashes(&mut conn)?;
         rollups::recount_stale(&mut conn)?;
+        root_log::backfill(&mut conn)?;
         prepare_writer(&conn).map_err(sql_error)?;
         let (appends, receiver) = AppendQueue::new();
         let write_health = Arc::new(Mutex::new(WriteHealth::Ok));

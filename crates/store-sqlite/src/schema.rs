@@ -13,6 +13,8 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (7, include_str!("../migrations/0007_leaf_compression.sql")),
     (8, include_str!("../migrations/0008_streams.sql")),
     (9, include_str!("../migrations/0009_personal_objects.sql")),
+    // 0010 is taken by the storage layout (another branch).
+    (11, include_str!("../migrations/0011_root_log.sql")),
 ];
 
 /// Settings every connection needs: WAL so that readers never block the

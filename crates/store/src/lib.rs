@@ -11,9 +11,11 @@
 //!   traits `EventAppender` (append only: no update or delete exists),
 //!   `EventReader` and `Directory`.
 //! - `backend`: `Store`, every role combined, as a server needs it.
-//! - `sessions`, `facets`, `exports`, `tree`, `transfer`: the other roles
-//!   (console sessions; an account's actors and projects; the export queue
-//!   with leases; tree hashes and checkpoints; `copy` between backends).
+//! - `sessions`, `facets`, `exports`, `tree`, `root_log`, `transfer`: the
+//!   other roles (console sessions; an account's actors and projects; the
+//!   export queue with leases; tree hashes and checkpoints; the root log of
+//!   account checkpoints, its cosignatures and its submitter's lease; `copy`
+//!   between backends).
 //! - `group_commit`, `append_plan`: what both backends' appenders share:
 //!   gathering concurrent requests into one transaction, and the
 //!   idempotency planner.
@@ -35,6 +37,7 @@ pub mod conformance;
 pub mod facets;
 pub mod group_commit;
 pub mod leaf_codec;
+pub mod root_log;
 #[cfg(feature = "test-support")]
 pub mod samples;
 pub mod sealing;
@@ -43,6 +46,7 @@ pub mod streams;
 pub mod tree;
 
 pub use backend::Store;
+pub use root_log::{RootLeaf, RootLogStore, StoredCosignature};
 pub use facets::{ActorSummary, Facets};
 pub use sessions::{NewSession, SessionGrant, Sessions};
 pub use streams::{
@@ -52,6 +56,8 @@ pub use tree::{IndexedColumns, ScannedEvent, StoredCheckpoint, TreeStore};
 pub mod exports;
 #[cfg(feature = "test-support")]
 pub mod exports_conformance;
+#[cfg(feature = "test-support")]
+pub mod root_log_conformance;
 #[cfg(feature = "test-support")]
 pub mod streams_conformance;
 pub mod transfer;

@@ -33,3 +33,4 @@ mod send;
 mod streams;
 mod tamper;
 mod witness;
+mod witnessed;
