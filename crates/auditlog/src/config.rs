@@ -13,12 +13,12 @@
 
 use auditlog_core::cosignature::CosignatureVerifier;
 use auditlog_server::exports::{parse_duration, ExportSettings};
-use auditlog_server::root_log::WitnessSettings;
-use auditlog_witness::WitnessEndpoint;
 use auditlog_server::limits::Limits;
+use auditlog_server::root_log::WitnessSettings;
 use auditlog_server::streams::address::AllowList;
 use auditlog_server::streams::secrets::SecretKey;
 use auditlog_server::streams::StreamSettings;
+use auditlog_witness::WitnessEndpoint;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -193,7 +193,9 @@ impl Config {
     /// exceed the witnesses (the error names both settings).
     pub fn witness_settings(&self) -> Result<WitnessSettings, String> {
         let count = self.witnesses.len();
-        let quorum = self.witness_quorum.unwrap_or(count / 2 + usize::from(count > 0));
+        let quorum = self
+            .witness_quorum
+            .unwrap_or(count / 2 + usize::from(count > 0));
         if quorum > count {
             return Err(format!(
                 "witness_quorum is {quorum} but witnesses lists {count}; a quorum cannot exceed the witnesses"
@@ -231,8 +233,11 @@ fn parse_witnesses(value: &str) -> Result<Vec<WitnessConfig>, InvalidValue> {
         if !(url.starts_with("http://") || url.starts_with("https://")) {
             return Err(rule(format!("{url:?} is not an http:// or https:// URL")));
         }
-        let key = CosignatureVerifier::parse(key)
-            .map_err(|e| rule(format!("not a witness verifier key (<name>+<hex id>+<base64 of 0x04 and the key>): {e}")))?;
+        let key = CosignatureVerifier::parse(key).map_err(|e| {
+            rule(format!(
+                "not a witness verifier key (<name>+<hex id>+<base64 of 0x04 and the key>): {e}"
+            ))
+        })?;
         if witnesses.iter().any(|w| w.key == key) {
             return Err(rule(format!("witness {} is listed twice", key.name())));
         }
@@ -1245,6 +1250,8 @@ mod tests {
                 "stream_allow_private" => "127.0.0.1/32".into(),
                 "stream_lease" => "45s".into(),
                 "stream_failing_after" => "20m".into(),
+                "witnesses" => "http://127.0.0.1:7380 witness.example.org/w1+88acdbe8+BOpKbGPinFIKvvVQexMuxfmVR3auvr57kkIe6mkURtIs".into(),
+                "witness_quorum" => "1".into(),
                 "log_level" => "warn".into(),
                 "log_format" => "json".into(),
                 other => panic!("no example value for {other}; add one here"),
@@ -1582,6 +1589,45 @@ mod tests {
             let duration = Duration::from_secs(seconds);
             assert_eq!(format_duration(duration), text);
             assert_eq!(parse_duration(text), Ok(duration));
+        }
+    }
+
+    #[test]
+    fn witnesses_are_url_and_key_pairs_and_the_quorum_defaults_to_a_majority() {
+        const KEY: &str =
+            "witness.example.org/w1+88acdbe8+BOpKbGPinFIKvvVQexMuxfmVR3auvr57kkIe6mkURtIs";
+        let w2 = auditlog_core::cosignature::CosignatureSigner::from_seed("w2", [2; 32])
+            .unwrap()
+            .verifier()
+            .to_text();
+        let list = format!("http://127.0.0.1:7380 {KEY}, https://w2.example/ {w2}");
+        let loaded = load_with(None, &env(&[("AUDITLOG_WITNESSES", &list)]), &[]).unwrap();
+        let settings = loaded.config.witness_settings().unwrap();
+        assert_eq!(settings.quorum, 2);
+        assert_eq!(settings.witnesses[0].name, "witness.example.org/w1");
+        assert_eq!(settings.witnesses[1].url, "https://w2.example/");
+        assert_eq!(Config::default().witness_settings().unwrap().quorum, 0);
+
+        let quorum = flags(&[("witnesses", &list), ("witness_quorum", "3")]);
+        let too_many = load_with(None, &env(&[]), &quorum).unwrap();
+        let error = too_many.config.witness_settings().unwrap_err();
+        assert!(
+            error.contains("witness_quorum is 3") && error.contains("lists 2"),
+            "{error}"
+        );
+
+        for (bad, rule) in [
+            (format!("127.0.0.1:7380 {KEY}"), "entry 1"),
+            (format!("http://a {KEY}, http://b {KEY}"), "listed twice"),
+            ("http://a".to_string(), "URL and a verifier key"),
+            (format!("http://a {}", KEY.replace("+BO", "+AO")), "entry 1"),
+        ] {
+            let error = load_with(None, &env(&[]), &flags(&[("witnesses", &bad)])).unwrap_err();
+            let message = error.to_string();
+            assert!(
+                message.contains("--witnesses") && message.contains(rule),
+                "{bad}: {message}"
+            );
         }
     }
 }

@@ -121,7 +121,10 @@ impl PgStore {
         use auditlog_store::RootLogStore;
         let backfilled = store.backfill_root_log().await?;
         if backfilled > 0 {
-            tracing::info!(backfilled, "appended the accounts' latest checkpoints to the new root log");
+            tracing::info!(
+                backfilled,
+                "appended the accounts' latest checkpoints to the new root log"
+            );
         }
         Ok(store)
     }

@@ -11,7 +11,15 @@ use async_trait::async_trait;
 /// Everything a server needs from one backend.
 #[async_trait]
 pub trait Store:
-    EventAppender + EventReader + Directory + Sessions + Facets + ExportJobs + TreeStore + LogStreams + RootLogStore
+    EventAppender
+    + EventReader
+    + Directory
+    + Sessions
+    + Facets
+    + ExportJobs
+    + TreeStore
+    + LogStreams
+    + RootLogStore
 {
     /// Whether the storage answers (for `/readyz`).
     async fn ping(&self) -> Result<()>;

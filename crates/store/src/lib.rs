@@ -46,8 +46,8 @@ pub mod streams;
 pub mod tree;
 
 pub use backend::Store;
-pub use root_log::{RootLeaf, RootLogStore, StoredCosignature};
 pub use facets::{ActorSummary, Facets};
+pub use root_log::{RootLeaf, RootLogStore, StoredCosignature};
 pub use sessions::{NewSession, SessionGrant, Sessions};
 pub use streams::{
     BatchRecord, Delivery, LogStream, LogStreams, NewStream, StreamChange, StreamId, StreamStatus,

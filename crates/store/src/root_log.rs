@@ -60,8 +60,11 @@ pub trait RootLogStore: Send + Sync {
 
     /// The account's largest checkpoint among the first `root_size` root
     /// leaves (what a root checkpoint of that size covers).
-    async fn latest_root_leaf(&self, account: AccountId, root_size: u64)
-        -> Result<Option<RootLeaf>>;
+    async fn latest_root_leaf(
+        &self,
+        account: AccountId,
+        root_size: u64,
+    ) -> Result<Option<RootLeaf>>;
 
     /// Retains a signed root checkpoint (`note` without cosignatures).
     /// `AlreadyExists` if one of that size is kept.
@@ -84,8 +87,11 @@ pub trait RootLogStore: Send + Sync {
     /// The largest root checkpoint size cosigned by at least `quorum` of
     /// `witnesses` (verifier keys); with `quorum` 0, the latest root
     /// checkpoint's.
-    async fn latest_cosigned_root(&self, witnesses: &[String], quorum: usize)
-        -> Result<Option<u64>>;
+    async fn latest_cosigned_root(
+        &self,
+        witnesses: &[String],
+        quorum: usize,
+    ) -> Result<Option<u64>>;
 
     /// Takes or renews the root submitter's lease for `holder` until
     /// `until`, if nobody else holds one that runs past `now`. At most one

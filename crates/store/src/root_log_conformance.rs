@@ -27,7 +27,13 @@ pub async fn root_leaves_follow_checkpoints_and_prove(store: &dyn Store) {
     // Other cases may have run on this store: their leaves come first.
     let base = store.root_size().await.unwrap();
     assert_eq!(store.backfill_root_log().await.unwrap(), 0);
-    let order = [(&a, "a", 3), (&b, "b", 1), (&a, "a", 5), (&b, "b", 4), (&a, "a", 9)];
+    let order = [
+        (&a, "a", 3),
+        (&b, "b", 1),
+        (&a, "a", 5),
+        (&b, "b", 4),
+        (&a, "a", 9),
+    ];
     let mut memory = MemoryHashes::default();
     let earlier: Vec<i64> = (0..base as i64)
         .map(|i| merkle::stored_hash_index(0, i))
@@ -44,7 +50,9 @@ pub async fn root_leaves_follow_checkpoints_and_prove(store: &dyn Store) {
     }
     // A checkpoint kept already appends nothing.
     assert!(matches!(
-        store.add_checkpoint(a.id, &account_checkpoint("a", 5)).await,
+        store
+            .add_checkpoint(a.id, &account_checkpoint("a", 5))
+            .await,
         Err(StoreError::AlreadyExists(_))
     ));
     assert_eq!(store.root_size().await.unwrap(), base + 5);
@@ -91,7 +99,9 @@ pub async fn root_leaves_follow_checkpoints_and_prove(store: &dyn Store) {
             .unwrap();
         }
         if size > 1 {
-            let proof = root_consistency_proof(store, size - 1, total).await.unwrap();
+            let proof = root_consistency_proof(store, size - 1, total)
+                .await
+                .unwrap();
             let older = merkle::tree_hash(size as i64 - 1, &memory).unwrap();
             let newest = merkle::tree_hash(total as i64, &memory).unwrap();
             merkle::check_tree(&proof, total as i64, &newest, size as i64 - 1, &older).unwrap();
@@ -150,7 +160,10 @@ pub async fn root_leaves_follow_checkpoints_and_prove(store: &dyn Store) {
     assert_eq!(sizes, vec![("w1".to_string(), 5), ("w2".to_string(), 2)]);
     let keys = |names: &[&str]| names.iter().map(|n| n.to_string()).collect::<Vec<_>>();
     let latest = |witnesses: Vec<String>, quorum| async move {
-        store.latest_cosigned_root(&witnesses, quorum).await.unwrap()
+        store
+            .latest_cosigned_root(&witnesses, quorum)
+            .await
+            .unwrap()
     };
     assert_eq!(latest(keys(&["w1", "w2"]), 1).await, Some(5));
     assert_eq!(latest(keys(&["w1", "w2"]), 2).await, Some(2));

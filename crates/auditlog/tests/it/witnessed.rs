@@ -128,11 +128,9 @@ struct Setup {
 impl Setup {
     fn new() -> Self {
         let data = tempfile::tempdir().unwrap();
-        let key = signing_key::load_or_create(
-            &data.path().join(signing_key::DEFAULT_FILE),
-            LOG_NAME,
-        )
-        .unwrap();
+        let key =
+            signing_key::load_or_create(&data.path().join(signing_key::DEFAULT_FILE), LOG_NAME)
+                .unwrap();
         let log = key.verifier();
         let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
         let witnesses = dirs
@@ -172,13 +170,21 @@ async fn ingest(server: &TestServer, account: &TestAccount, prefix: &str, n: u32
         })
         .collect();
     let (status, body) = server
-        .post("/api/v1/events", &account.ingest, &json!({"events": events}))
+        .post(
+            "/api/v1/events",
+            &account.ingest,
+            &json!({"events": events}),
+        )
         .await;
     assert_eq!(status, 201, "{body}");
 }
 
 /// `GET /api/v1/root-checkpoint[?size=N]`: status, the note, the header.
-async fn root_checkpoint(server: &TestServer, key: &str, size: Option<u64>) -> (u16, String, String) {
+async fn root_checkpoint(
+    server: &TestServer,
+    key: &str,
+    size: Option<u64>,
+) -> (u16, String, String) {
     let path = match size {
         Some(size) => format!("/api/v1/root-checkpoint?size={size}"),
         None => "/api/v1/root-checkpoint".to_string(),
@@ -232,7 +238,10 @@ async fn witnessed(
         if status == 200 {
             let account_checkpoint =
                 Checkpoint::open(body["checkpoint"].as_str().unwrap(), &setup.log).unwrap();
-            assert_eq!(account_checkpoint.origin, format!("{LOG_NAME}/{}", account.name));
+            assert_eq!(
+                account_checkpoint.origin,
+                format!("{LOG_NAME}/{}", account.name)
+            );
             let root = &body["root"];
             let opened = open_cosigned(
                 root["checkpoint"].as_str().unwrap(),
@@ -295,8 +304,7 @@ async fn every_root_checkpoint_is_cosigned(
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn three_witnesses_cosign_every_root_checkpoint_through_a_kill_a_restart_and_a_new_account()
-{
+async fn three_witnesses_cosign_every_root_checkpoint_through_a_kill_a_restart_and_a_new_account() {
     let mut setup = Setup::new();
     let server = setup.start_server();
     let acme = server.account("acme");
@@ -359,7 +367,10 @@ async fn three_witnesses_cosign_every_root_checkpoint_through_a_kill_a_restart_a
     ingest(&server, &initech, "i", 2).await;
     witnessed(&server, &setup, &initech, 2, &all, 3).await;
     for (witness, before) in setup.witnesses.iter().zip(&logs_before) {
-        assert_eq!(&std::fs::read_to_string(witness.dir.join("logs.toml")).unwrap(), before);
+        assert_eq!(
+            &std::fs::read_to_string(witness.dir.join("logs.toml")).unwrap(),
+            before
+        );
     }
     let (status, body) = server.get("/readyz", "").await;
     assert_eq!(status, 200, "{body}");
@@ -424,9 +435,16 @@ async fn a_restored_database_is_refused_by_the_witnesses_and_raises_the_alarm() 
             .unwrap()
     };
     let out = monitor(&server);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let remembered = std::fs::read_to_string(&state).unwrap();
-    assert!(remembered.starts_with("auditlog/acme\n10\n"), "{remembered}");
+    assert!(
+        remembered.starts_with("auditlog/acme\n10\n"),
+        "{remembered}"
+    );
     server.kill();
 
     remove_database(setup.data.path());
@@ -447,7 +465,10 @@ async fn a_restored_database_is_refused_by_the_witnesses_and_raises_the_alarm() 
     };
     assert_eq!(body["status"], "witness_refused", "{body}");
     assert!(
-        body["reason"].as_str().unwrap().contains("refused the root log"),
+        body["reason"]
+            .as_str()
+            .unwrap()
+            .contains("refused the root log"),
         "{body}"
     );
     // Nothing after the restore gets a quorum: proofs of the new event

@@ -7,10 +7,10 @@ use crate::api::schema::{
     CheckpointParams, ConsistencyParams, ConsistencyProof, InclusionProof, RootCheckpointParams,
     RootInclusion, RootProofParams, WitnessedCheckpoint,
 };
-use crate::root_log::{RootLog, Witnessed};
 use crate::auth::ApiCaller;
 use crate::error::{ApiError, ErrorBody};
 use crate::query_params::unknown_parameter;
+use crate::root_log::{RootLog, Witnessed};
 use crate::signer::{CheckpointSigner, SignError};
 use crate::state::AppState;
 use auditlog_store::{tree, Scope, StoredCheckpoint};
