@@ -228,6 +228,109 @@ pub fn check_filter(filter: &EventFilter, taxonomy: &Taxonomy) {
     assert_eq!(again.to_json(), json);
 }
 
+/// Search queries (`fuzz_targets/search_query.rs`): any bytes that are UTF-8
+/// as `q`, read in UTC and in a zone with daylight saving. The parser never
+/// panics; a refusal names a position within the query (in code points) and
+/// what was expected; an accepted query prints to a canonical text that
+/// parses back to the same query in any zone and prints the same again, and
+/// a negated term matches exactly the table's events the term does not.
+pub fn check_query_text(input: &[u8]) {
+    use crate::search::{cases, Query, Zone};
+    let Ok(text) = std::str::from_utf8(input) else {
+        return;
+    };
+    let chars = text.chars().count();
+    static ZONES: std::sync::OnceLock<[Zone; 3]> = std::sync::OnceLock::new();
+    let [utc, new_york, other] = ZONES.get_or_init(|| {
+        let zone = |name| Zone::parse(name).expect("a known zone");
+        [
+            Zone::utc(),
+            zone("America/New_York"),
+            zone("Asia/Kathmandu"),
+        ]
+    });
+    for zone in [utc, new_york] {
+        let query = match Query::parse(text, zone) {
+            Ok(query) => query,
+            Err(e) => {
+                assert!(
+                    e.position <= chars && !e.expected.is_empty(),
+                    "a refusal must point into the query and say what was expected: {e:?} for {text:?}"
+                );
+                continue;
+            }
+        };
+        let printed = query.to_string();
+        let again = Query::parse(&printed, other).unwrap_or_else(|e| {
+            panic!("the canonical form {printed:?} of {text:?} does not parse: {e}")
+        });
+        assert_eq!(
+            again, query,
+            "{text:?} printed as {printed:?} parses to another query"
+        );
+        assert_eq!(
+            again.to_string(),
+            printed,
+            "the canonical form is not stable"
+        );
+        static EVENTS: std::sync::OnceLock<Vec<(StoredEvent, Option<crate::leaf_v2::Source>)>> =
+            std::sync::OnceLock::new();
+        check_query_on(&query, EVENTS.get_or_init(cases::events));
+    }
+}
+
+/// On each event: the query holds exactly when each of its terms does, and
+/// a term and the same term negated never agree.
+pub fn check_query_on(
+    query: &crate::search::Query,
+    events: &[(StoredEvent, Option<crate::leaf_v2::Source>)],
+) {
+    {
+        for (event, source) in events {
+            let all = query.matches(event, source.as_ref());
+            let mut each = true;
+            for term in query.terms() {
+                let holds = term.matches(event, source.as_ref());
+                let mut negated = term.clone();
+                negated.negated = !negated.negated;
+                assert_ne!(
+                    holds,
+                    negated.matches(event, source.as_ref()),
+                    "a term and its negation agree on {}",
+                    event.event().id()
+                );
+                each &= holds;
+            }
+            assert_eq!(all, each, "a query is not the AND of its terms");
+        }
+    }
+}
+
+/// The free-text tokenizer: every word is a non-empty run of lower-case
+/// letters and digits that tokenizes to itself, and the words printed with
+/// spaces tokenize to the same words (so a printed phrase reads back).
+pub fn check_words(text: &str) {
+    use crate::search::words::words;
+    let all: Vec<String> = words(text).collect();
+    for word in &all {
+        assert!(
+            !word.is_empty() && word.chars().all(char::is_alphanumeric),
+            "word {word:?} of {text:?} is not letters and digits"
+        );
+        assert_eq!(
+            word.to_lowercase(),
+            *word,
+            "word {word:?} is not lower-case"
+        );
+        assert_eq!(
+            words(word).collect::<Vec<_>>(),
+            std::slice::from_ref(word),
+            "word {word:?} splits"
+        );
+    }
+    assert_eq!(words(&all.join(" ")).collect::<Vec<_>>(), all);
+}
+
 /// Runs `check` on every file of `fuzz/corpus/<target>/` and
 /// `fuzz/regressions/<target>/` (the committed corpus and the inputs of past
 /// findings), naming the file that breaks a property; the number of files.
@@ -570,6 +673,266 @@ pub mod generate {
             filters.insert(name, value);
         }
         Value::Object(filters)
+    }
+
+    /// Text for `q`: mostly terms as people write them (every key, negation,
+    /// OR lists, quotes, prefixes, ranges, dates in and around daylight-saving
+    /// changes, free text), sometimes cut short, with junk spliced in, or junk.
+    pub fn query_text(rng: &mut Rng) -> String {
+        let terms = 1 + rng.below(5);
+        let mut q: Vec<String> = (0..terms).map(|_| query_term(rng)).collect();
+        let mut text = q.join(if rng.chance(80) { " " } else { "  " });
+        match rng.below(10) {
+            0 => {
+                let cut = text
+                    .char_indices()
+                    .map(|(i, _)| i)
+                    .nth(rng.below(text.chars().count() + 1));
+                text.truncate(cut.unwrap_or(text.len()));
+            }
+            1 => {
+                let at = text
+                    .char_indices()
+                    .map(|(i, _)| i)
+                    .nth(rng.below(text.chars().count() + 1))
+                    .unwrap_or(text.len());
+                text.insert_str(at, &super::generate::text(rng, 6));
+            }
+            2 => text = super::generate::text(rng, 40),
+            _ => {}
+        }
+        q.clear();
+        text
+    }
+
+    /// The values search queries and search events are drawn from, so that
+    /// random queries find some of the random events.
+    pub const SEARCH_WORDS: &[&str] = &[
+        "Checkout",
+        "test case",
+        "Ada",
+        "ada@example.com",
+        "pay",
+        "payment-gateway",
+        "TC-10",
+        "Zürich QA",
+        "ünï",
+        "İstanbul",
+        "ΟΔΟΣ",
+        "日本",
+        "1.5",
+        "a,b",
+        "say \"hi\"",
+        "",
+        "*",
+        "-",
+    ];
+
+    /// An event for search properties, stored with `seq`: its fields drawn
+    /// from `SEARCH_WORDS` (or absent), times around the daylight-saving
+    /// changes of 2026, sources of every kind or none; built field by field,
+    /// so every combination occurs.
+    pub fn search_event(
+        rng: &mut Rng,
+        seq: u64,
+    ) -> (crate::StoredEvent, Option<crate::leaf_v2::Source>) {
+        use crate::event::{Actor, Context, NewEventBuilder, Target};
+        use crate::leaf_v2::Source;
+        let word = |rng: &mut Rng| -> String {
+            if rng.chance(10) {
+                text(rng, 12)
+            } else {
+                (*rng.pick(SEARCH_WORDS)).to_string()
+            }
+        };
+        let maybe = |rng: &mut Rng| rng.chance(70).then(|| word(rng));
+        let taxonomy = Taxonomy::default();
+        let rule = rng.pick(&taxonomy.types).clone();
+        let action = rng.pick(&rule.actions).clone();
+        // 2026-11-01T04:00:00Z (midnight in New York, the day it falls back)
+        // or 2026-03-29T01:00:00Z (the Paris gap), give or take two days.
+        let base: i64 = if rng.chance(70) {
+            1_793_505_600
+        } else {
+            1_774_746_000
+        };
+        let time = crate::Timestamp::from_micros(
+            (base + rng.below(4 * 86_400) as i64 - 2 * 86_400) * 1_000_000
+                + rng.below(1_000_000) as i64,
+        );
+        let actor = Actor {
+            id: if rng.chance(50) {
+                format!("u-{}", rng.below(4))
+            } else {
+                word(rng)
+            },
+            name: maybe(rng),
+            email: maybe(rng),
+        };
+        let mut details = Map::new();
+        if rng.chance(60) {
+            details.insert("status".into(), json!(word(rng)));
+        }
+        if rng.chance(30) {
+            let priority = if rng.chance(50) {
+                json!(1.5)
+            } else {
+                json!(rng.below(3))
+            };
+            details.insert("priority".into(), priority);
+        }
+        if rng.chance(30) {
+            details.insert("owner".into(), json!({"team": word(rng)}));
+        }
+        if rng.chance(50) {
+            let change = json!({"field": word(rng), "old": word(rng), "new": word(rng)});
+            details.insert("changes".into(), json!([change]));
+        }
+        let target = rng.chance(80).then(|| Target {
+            id: maybe(rng),
+            name: maybe(rng),
+        });
+        let ip = match rng.below(3) {
+            0 => format!("10.{}.0.{}", rng.below(2), rng.below(256)),
+            1 => format!("2001:db8::{:x}", rng.below(65536)),
+            _ => "192.168.1.20".to_string(),
+        };
+        let context = rng.chance(70).then_some(Context {
+            ip: Some(ip),
+            user_agent: None,
+            request_id: None,
+        });
+        let project = maybe(rng);
+        let app = maybe(rng);
+        let version = maybe(rng);
+        let event = NewEventBuilder::new(format!("e{seq}"), time, rule.name.clone(), action, actor)
+            .project(project)
+            .app(app)
+            .version(version)
+            .target(target)
+            .details((!details.is_empty()).then_some(details))
+            .context(context)
+            .build();
+        let source = match rng.below(5) {
+            0 => None,
+            1 => Some(Source::System),
+            2 => Some(Source::Console { user: "7".into() }),
+            _ => Some(Source::ApiKey {
+                key: (*rng.pick(&["k-ci", "k 1"])).to_string(),
+                name: String::new(),
+            }),
+        };
+        let stored = crate::StoredEvent::new("acme", seq, super::fixed_now(), event);
+        (stored, source)
+    }
+
+    fn query_term(rng: &mut Rng) -> String {
+        const TEXT_KEYS: &[&str] = &[
+            "type",
+            "action",
+            "user",
+            "actor.name",
+            "actor.email",
+            "project",
+            "app",
+            "version",
+            "target",
+            "target.name",
+            "changed",
+            "id",
+            "details.status",
+            "details.owner.team",
+            "details.priority",
+            "details..x",
+            "details",
+            "colour",
+            "TYPE",
+        ];
+        const DATES: &[&str] = &[
+            "2026-11-30",
+            "2026-11-01T01:30",
+            "2026-03-08T02:30",
+            "2026-11-25T14:03:07.123456Z",
+            "2026-11-24T10:00+01:00",
+            "0000-01-01",
+            "9999-12-31",
+            "9999-12-31T23:59:59.999999-01:00",
+            "2026-02-29",
+            "2026-11-30T24:00",
+            "yesterday",
+        ];
+        let negate = if rng.chance(20) { "-" } else { "" };
+        let value = |rng: &mut Rng| -> String {
+            let word = (*rng.pick(SEARCH_WORDS)).to_string();
+            let word = if rng.chance(10) {
+                super::generate::text(rng, 8)
+            } else {
+                word
+            };
+            let star = if rng.chance(20) { "*" } else { "" };
+            if rng.chance(40) || word.contains([' ', ',']) {
+                format!(
+                    "\"{}\"{star}",
+                    word.replace('\\', "\\\\").replace('"', "\\\"")
+                )
+            } else {
+                format!("{word}{star}")
+            }
+        };
+        let list = |rng: &mut Rng, one: &dyn Fn(&mut Rng) -> String| -> String {
+            (0..1 + rng.below(3))
+                .map(|_| one(rng))
+                .collect::<Vec<_>>()
+                .join(",")
+        };
+        let range = |rng: &mut Rng, ends: &dyn Fn(&mut Rng) -> String| -> String {
+            match rng.below(7) {
+                0 => format!(">={}", ends(rng)),
+                1 => format!(">{}", ends(rng)),
+                2 => format!("<={}", ends(rng)),
+                3 => format!("<{}", ends(rng)),
+                4 => format!("{}..{}", ends(rng), ends(rng)),
+                5 => format!("..{}", ends(rng)),
+                _ => ends(rng),
+            }
+        };
+        let body = match rng.below(9) {
+            0 | 1 => format!("{}:{}", rng.pick(TEXT_KEYS), list(rng, &value)),
+            2 => {
+                let ip = |rng: &mut Rng| match rng.below(4) {
+                    0 => format!("10.{}.0.0/{}", rng.below(256), rng.below(34)),
+                    1 => format!("2001:db8::{:x}/{}", rng.below(65536), rng.below(130)),
+                    2 => super::generate::ip_text(rng),
+                    _ => "10.0.0.9".to_string(),
+                };
+                format!("ip:{}", list(rng, &ip))
+            }
+            3 => {
+                let src = |rng: &mut Rng| {
+                    (*rng.pick(&["api_key", "console", "system", "k-ci", "\"k 1\""])).to_string()
+                };
+                format!("source:{}", list(rng, &src))
+            }
+            4 => {
+                let date = |rng: &mut Rng| (*rng.pick(DATES)).to_string();
+                format!("time:{}", list(rng, &|rng: &mut Rng| range(rng, &date)))
+            }
+            5 => {
+                let n = |rng: &mut Rng| match rng.below(4) {
+                    0 => u64::MAX.to_string(),
+                    1 => "18446744073709551616".to_string(),
+                    _ => rng.below(20).to_string(),
+                };
+                format!("seq:{}", list(rng, &|rng: &mut Rng| range(rng, &n)))
+            }
+            6 => format!(
+                "\"{}\"{}",
+                rng.pick(SEARCH_WORDS),
+                if rng.chance(20) { "*" } else { "" }
+            ),
+            _ => value(rng).trim_matches('"').to_string(),
+        };
+        format!("{negate}{body}")
     }
 
     /// A cursor: mostly as the server issues them (seq at most the snapshot).

@@ -31,6 +31,7 @@ mod postgres_verify;
 mod proofs;
 mod send;
 mod streams;
+mod streams_kinds;
 mod tamper;
 mod witness;
 mod witnessed;
