@@ -96,6 +96,8 @@ pub struct Config {
     pub stream_secret_key_file: Option<PathBuf>,
     /// Non-public networks log streams may send to anyway.
     pub stream_allow_private: AllowList,
+    /// Extra CA certificates (PEM) trusted for `tls://` syslog destinations.
+    pub stream_tls_ca_file: Option<PathBuf>,
     pub stream_lease: Duration,
     pub stream_failing_after: Duration,
     pub log_level: String,
@@ -121,6 +123,7 @@ impl Default for Config {
             limits: Limits::default(),
             stream_secret_key_file: None,
             stream_allow_private: AllowList::default(),
+            stream_tls_ca_file: None,
             stream_lease: streams.lease,
             stream_failing_after: streams.failing_after,
             log_level: "info".to_string(),
@@ -151,6 +154,11 @@ impl Config {
         let key = SecretKey::load_or_create(&self.stream_secret_key_path())?;
         let mut settings = StreamSettings::new(key);
         settings.allow = self.stream_allow_private.clone();
+        if let Some(path) = &self.stream_tls_ca_file {
+            let pem = std::fs::read(path)
+                .map_err(|e| format!("stream_tls_ca_file {}: {e}", path.display()))?;
+            settings = settings.with_tls_roots(&[pem])?;
+        }
         settings.lease = self.stream_lease;
         settings.failing_after = self.stream_failing_after;
         Ok(settings)
@@ -534,6 +542,31 @@ pub static SETTINGS: &[Setting] = &[
         },
         get: |config| {
             Some(config.stream_allow_private.to_setting()).filter(|s| !s.is_empty())
+        },
+    },
+    Setting {
+        name: "stream_tls_ca_file",
+        env: "AUDITLOG_STREAM_TLS_CA_FILE",
+        flag: "stream-tls-ca-file",
+        env_fallbacks: &[],
+        value_name: "FILE",
+        doc: "CA certificates (PEM) trusted for tls:// syslog destinations, in addition to the public web PKI roots.",
+        commands: Commands::Serve,
+        kind: Kind::Text,
+        secret: false,
+        unset: Some(Unset {
+            means: "only the public web PKI roots",
+            example: "/etc/auditlog/syslog-ca.pem",
+        }),
+        set: |config, value| {
+            config.stream_tls_ca_file = Some(PathBuf::from(non_empty(value)?));
+            Ok(())
+        },
+        get: |config| {
+            config
+                .stream_tls_ca_file
+                .as_ref()
+                .map(|path| path.display().to_string())
         },
     },
     Setting {

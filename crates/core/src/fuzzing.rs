@@ -228,6 +228,93 @@ pub fn check_filter(filter: &EventFilter, taxonomy: &Taxonomy) {
     assert_eq!(again.to_json(), json);
 }
 
+/// Search queries (`fuzz_targets/search_query.rs`): any bytes that are UTF-8
+/// as `q`, read in UTC and in a zone with daylight saving. The parser never
+/// panics; a refusal names a position within the query (in code points) and
+/// what was expected; an accepted query prints to a canonical text that
+/// parses back to the same query in any zone and prints the same again, and
+/// a negated term matches exactly the table's events the term does not.
+pub fn check_query_text(input: &[u8]) {
+    use crate::search::{cases, Query, Zone};
+    let Ok(text) = std::str::from_utf8(input) else {
+        return;
+    };
+    let chars = text.chars().count();
+    for zone in [
+        Zone::utc(),
+        Zone::parse("America/New_York").expect("a known zone"),
+    ] {
+        let query = match Query::parse(text, &zone) {
+            Ok(query) => query,
+            Err(e) => {
+                assert!(
+                    e.position <= chars && !e.expected.is_empty(),
+                    "a refusal must point into the query and say what was expected: {e:?} for {text:?}"
+                );
+                continue;
+            }
+        };
+        let printed = query.to_string();
+        let other = Zone::parse("Asia/Kathmandu").expect("a known zone");
+        let again = Query::parse(&printed, &other).unwrap_or_else(|e| {
+            panic!("the canonical form {printed:?} of {text:?} does not parse: {e}")
+        });
+        assert_eq!(
+            again, query,
+            "{text:?} printed as {printed:?} parses to another query"
+        );
+        assert_eq!(
+            again.to_string(),
+            printed,
+            "the canonical form is not stable"
+        );
+        static EVENTS: std::sync::OnceLock<Vec<(StoredEvent, Option<crate::leaf_v2::Source>)>> =
+            std::sync::OnceLock::new();
+        for (event, source) in EVENTS.get_or_init(cases::events) {
+            let all = query.matches(event, source.as_ref());
+            let mut each = true;
+            for term in query.terms() {
+                let holds = term.matches(event, source.as_ref());
+                let mut negated = term.clone();
+                negated.negated = !negated.negated;
+                assert_ne!(
+                    holds,
+                    negated.matches(event, source.as_ref()),
+                    "a term and its negation agree on {}",
+                    event.event().id()
+                );
+                each &= holds;
+            }
+            assert_eq!(all, each, "a query is not the AND of its terms");
+        }
+    }
+}
+
+/// The free-text tokenizer: every word is a non-empty run of lower-case
+/// letters and digits that tokenizes to itself, and the words printed with
+/// spaces tokenize to the same words (so a printed phrase reads back).
+pub fn check_words(text: &str) {
+    use crate::search::words::words;
+    let all: Vec<String> = words(text).collect();
+    for word in &all {
+        assert!(
+            !word.is_empty() && word.chars().all(char::is_alphanumeric),
+            "word {word:?} of {text:?} is not letters and digits"
+        );
+        assert_eq!(
+            word.to_lowercase(),
+            *word,
+            "word {word:?} is not lower-case"
+        );
+        assert_eq!(
+            words(word).collect::<Vec<_>>(),
+            std::slice::from_ref(word),
+            "word {word:?} splits"
+        );
+    }
+    assert_eq!(words(&all.join(" ")).collect::<Vec<_>>(), all);
+}
+
 /// Runs `check` on every file of `fuzz/corpus/<target>/` and
 /// `fuzz/regressions/<target>/` (the committed corpus and the inputs of past
 /// findings), naming the file that breaks a property; the number of files.
@@ -570,6 +657,165 @@ pub mod generate {
             filters.insert(name, value);
         }
         Value::Object(filters)
+    }
+
+    /// Text for `q`: mostly terms as people write them (every key, negation,
+    /// OR lists, quotes, prefixes, ranges, dates in and around daylight-saving
+    /// changes, free text), sometimes cut short, with junk spliced in, or junk.
+    pub fn query_text(rng: &mut Rng) -> String {
+        let terms = 1 + rng.below(5);
+        let mut q: Vec<String> = (0..terms).map(|_| query_term(rng)).collect();
+        let mut text = q.join(if rng.chance(80) { " " } else { "  " });
+        match rng.below(10) {
+            0 => {
+                let cut = text
+                    .char_indices()
+                    .map(|(i, _)| i)
+                    .nth(rng.below(text.chars().count() + 1));
+                text.truncate(cut.unwrap_or(text.len()));
+            }
+            1 => {
+                let at = text
+                    .char_indices()
+                    .map(|(i, _)| i)
+                    .nth(rng.below(text.chars().count() + 1))
+                    .unwrap_or(text.len());
+                text.insert_str(at, &super::generate::text(rng, 6));
+            }
+            2 => text = super::generate::text(rng, 40),
+            _ => {}
+        }
+        q.clear();
+        text
+    }
+
+    fn query_term(rng: &mut Rng) -> String {
+        const TEXT_KEYS: &[&str] = &[
+            "type",
+            "action",
+            "user",
+            "actor.name",
+            "actor.email",
+            "project",
+            "app",
+            "version",
+            "target",
+            "target.name",
+            "changed",
+            "id",
+            "details.status",
+            "details.owner.team",
+            "details.priority",
+            "details..x",
+            "details",
+            "colour",
+            "TYPE",
+        ];
+        const WORDS: &[&str] = &[
+            "Checkout",
+            "test case",
+            "Ada",
+            "ada@example.com",
+            "pay",
+            "payment-gateway",
+            "TC-10",
+            "Zürich QA",
+            "ünï",
+            "İstanbul",
+            "ΟΔΟΣ",
+            "日本",
+            "1.5",
+            "a,b",
+            "say \"hi\"",
+            "",
+            "*",
+            "-",
+        ];
+        const DATES: &[&str] = &[
+            "2026-11-30",
+            "2026-11-01T01:30",
+            "2026-03-08T02:30",
+            "2026-11-25T14:03:07.123456Z",
+            "2026-11-24T10:00+01:00",
+            "0000-01-01",
+            "9999-12-31",
+            "9999-12-31T23:59:59.999999-01:00",
+            "2026-02-29",
+            "2026-11-30T24:00",
+            "yesterday",
+        ];
+        let negate = if rng.chance(20) { "-" } else { "" };
+        let value = |rng: &mut Rng| -> String {
+            let word = (*rng.pick(WORDS)).to_string();
+            let word = if rng.chance(10) {
+                super::generate::text(rng, 8)
+            } else {
+                word
+            };
+            let star = if rng.chance(20) { "*" } else { "" };
+            if rng.chance(40) || word.contains([' ', ',']) {
+                format!(
+                    "\"{}\"{star}",
+                    word.replace('\\', "\\\\").replace('"', "\\\"")
+                )
+            } else {
+                format!("{word}{star}")
+            }
+        };
+        let list = |rng: &mut Rng, one: &dyn Fn(&mut Rng) -> String| -> String {
+            (0..1 + rng.below(3))
+                .map(|_| one(rng))
+                .collect::<Vec<_>>()
+                .join(",")
+        };
+        let range = |rng: &mut Rng, ends: &dyn Fn(&mut Rng) -> String| -> String {
+            match rng.below(7) {
+                0 => format!(">={}", ends(rng)),
+                1 => format!(">{}", ends(rng)),
+                2 => format!("<={}", ends(rng)),
+                3 => format!("<{}", ends(rng)),
+                4 => format!("{}..{}", ends(rng), ends(rng)),
+                5 => format!("..{}", ends(rng)),
+                _ => ends(rng),
+            }
+        };
+        let body = match rng.below(9) {
+            0 | 1 => format!("{}:{}", rng.pick(TEXT_KEYS), list(rng, &value)),
+            2 => {
+                let ip = |rng: &mut Rng| match rng.below(4) {
+                    0 => format!("10.{}.0.0/{}", rng.below(256), rng.below(34)),
+                    1 => format!("2001:db8::{:x}/{}", rng.below(65536), rng.below(130)),
+                    2 => super::generate::ip_text(rng),
+                    _ => "10.0.0.9".to_string(),
+                };
+                format!("ip:{}", list(rng, &ip))
+            }
+            3 => {
+                let src = |rng: &mut Rng| {
+                    (*rng.pick(&["api_key", "console", "system", "k-ci", "\"k 1\""])).to_string()
+                };
+                format!("source:{}", list(rng, &src))
+            }
+            4 => {
+                let date = |rng: &mut Rng| (*rng.pick(DATES)).to_string();
+                format!("time:{}", list(rng, &|rng: &mut Rng| range(rng, &date)))
+            }
+            5 => {
+                let n = |rng: &mut Rng| match rng.below(4) {
+                    0 => u64::MAX.to_string(),
+                    1 => "18446744073709551616".to_string(),
+                    _ => rng.below(20).to_string(),
+                };
+                format!("seq:{}", list(rng, &|rng: &mut Rng| range(rng, &n)))
+            }
+            6 => format!(
+                "\"{}\"{}",
+                rng.pick(WORDS),
+                if rng.chance(20) { "*" } else { "" }
+            ),
+            _ => value(rng).trim_matches('"').to_string(),
+        };
+        format!("{negate}{body}")
     }
 
     /// A cursor: mostly as the server issues them (seq at most the snapshot).

@@ -25,6 +25,8 @@
 //!   `submission`: what a witness's answer means for the log's submitter;
 //!   `root_log`: the root log's leaf format, inclusion of account
 //!   checkpoints and the cosignature quorum of a root checkpoint.
+//! - `search`: the query language of `q` (parser, canonical printer, the
+//!   free-text tokenizer, time zones) with the reference `Query::matches`.
 //! - `bundle`, `tar`: offline-verifiable export bundles, in a minimal tar.
 //! - `error`: `FieldError`, naming the field and the rule broken.
 //! - `error_chain`: `ErrorChain`, an error shown with its causes.
@@ -52,6 +54,7 @@ pub mod note;
 mod properties;
 pub mod record;
 pub mod root_log;
+pub mod search;
 pub mod submission;
 pub mod tar;
 pub mod taxonomy;

@@ -6,7 +6,7 @@
 use crate::fuzzing::generate::{self, Rng};
 use crate::fuzzing::{
     check_canonical, check_cursor_round_trip, check_cursor_text, check_event_json,
-    check_filter_json, fixed_now, replay,
+    check_filter_json, check_query_text, check_words, fixed_now, replay,
 };
 use crate::{EventFilter, NewEvent, Taxonomy};
 
@@ -65,4 +65,50 @@ fn generated_export_filters_round_trip_through_json() {
 fn the_event_parse_corpus_keeps_its_properties() {
     let replayed = replay("event_parse", check_event_json);
     assert!(replayed > 0, "no corpus for event_parse");
+}
+
+#[test]
+fn generated_search_queries_keep_the_search_query_properties() {
+    use crate::search::{Query, Zone};
+    let (mut accepted, mut refused) = (0, 0);
+    for seed in 1..=CASES * 5 {
+        let text = generate::query_text(&mut Rng::new(seed));
+        match Query::parse(&text, &Zone::utc()) {
+            Ok(_) => accepted += 1,
+            Err(_) => refused += 1,
+        }
+        check_query_text(text.as_bytes());
+    }
+    // Both answers, each often: the generator reaches the printer and the errors.
+    assert!(
+        accepted > CASES / 2 && refused > CASES / 5,
+        "{accepted} accepted, {refused} refused"
+    );
+}
+
+#[test]
+fn the_table_of_search_cases_keeps_the_search_query_properties() {
+    use crate::search::cases::{CASES as TABLE, ERRORS};
+    for case in TABLE {
+        check_query_text(case.query.as_bytes());
+    }
+    for case in ERRORS {
+        check_query_text(case.query.as_bytes());
+    }
+}
+
+#[test]
+fn words_read_back_as_themselves() {
+    for seed in 1..=CASES {
+        check_words(&generate::text(&mut Rng::new(seed), 60));
+    }
+    for text in ["İstanbul", "ΟΔΟΣ Σ", "ǅemal", "ß ẞ", "Ⅻ ½ ²", "e\u{301}te"] {
+        check_words(text);
+    }
+}
+
+#[test]
+fn the_search_query_corpus_keeps_its_properties() {
+    let replayed = replay("search_query", check_query_text);
+    assert!(replayed > 0, "no corpus for search_query");
 }

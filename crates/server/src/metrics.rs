@@ -48,8 +48,19 @@ const STREAM_EVENTS_DELIVERED: &str = "auditlog_stream_events_delivered_total";
 const STREAM_FAILURES: &str = "auditlog_stream_failures_total";
 const STREAM_LAG_MAX: &str = "auditlog_stream_lag_max";
 
+/// The kinds of log stream (a bounded label; `crate::streams::KINDS`).
+pub const STREAM_KINDS: [&str; 3] = ["webhook", "splunk_hec", "syslog"];
+/// The formats of log stream (a bounded label; `crate::streams::FORMATS`).
+pub const STREAM_FORMATS: [&str; 2] = ["native", "ocsf"];
+
 /// Why a log stream delivery failed (a bounded label).
-pub const STREAM_FAILURE_REASONS: [&str; 4] = ["connection", "status", "rate_limited", "gone"];
+pub const STREAM_FAILURE_REASONS: [&str; 5] = [
+    "connection",
+    "status",
+    "rate_limited",
+    "gone",
+    "unacknowledged",
+];
 
 /// Request latency buckets (seconds): first pages take a few milliseconds,
 /// histograms over a big account and batch ingest up to seconds.
@@ -252,11 +263,11 @@ fn describe_and_register() {
     );
     describe_counter!(
         STREAM_EVENTS_DELIVERED,
-        "Events log streams delivered (accepted by their destination), by kind and format."
+        "Events log streams delivered (accepted by their destination), by kind (webhook, splunk_hec, syslog) and format (native, ocsf)."
     );
     describe_counter!(
         STREAM_FAILURES,
-        "Failed log stream deliveries, by kind and reason (connection, status, rate_limited, gone)."
+        "Failed log stream deliveries, by kind (webhook, splunk_hec, syslog) and reason (connection, status, rate_limited, gone, unacknowledged)."
     );
     describe_gauge!(
         STREAM_LAG_MAX,
@@ -283,9 +294,13 @@ fn describe_and_register() {
     let _ = histogram!(COMMIT_SECONDS_METRIC);
     let _ = histogram!(GROUP_EVENTS_METRIC);
     gauge!(QUEUE_DEPTH_METRIC).increment(0.0);
-    counter!(STREAM_EVENTS_DELIVERED, "kind" => "webhook", "format" => "native").increment(0);
-    for reason in STREAM_FAILURE_REASONS {
-        counter!(STREAM_FAILURES, "kind" => "webhook", "reason" => reason).increment(0);
+    for kind in STREAM_KINDS {
+        for format in STREAM_FORMATS {
+            counter!(STREAM_EVENTS_DELIVERED, "kind" => kind, "format" => format).increment(0);
+        }
+        for reason in STREAM_FAILURE_REASONS {
+            counter!(STREAM_FAILURES, "kind" => kind, "reason" => reason).increment(0);
+        }
     }
     gauge!(STREAM_LAG_MAX).increment(0.0);
 }

@@ -26,12 +26,24 @@ use std::sync::{Arc, Mutex};
 
 /// Runs until the queue is closed, then returns after the last commit. A
 /// failed group (its transaction rolled back by the server, or its
-/// connection lost and discarded by the pool) is answered 503 and the next
-/// group starts afresh on a checked connection.
+/// connection lost) is answered 503 and its connection is closed rather
+/// than returned to the pool: a connection the server terminated may not
+/// look closed yet, and the pool's fast recycling would hand it to the next
+/// reader, whose request would then fail too. The next group starts afresh
+/// on a new connection.
 pub async fn run(pool: Pool, mut requests: GroupReceiver, health: Arc<Mutex<WriteHealth>>) {
     let mut leaves = LeafStore::default();
     while let Some(group) = requests.next_group().await {
-        let written = write_group(&pool, &mut leaves, &group).await;
+        let written = match pool.get().await.map_err(pool_error) {
+            Ok(mut client) => {
+                let written = write_group(&mut client, &mut leaves, &group).await;
+                if written.is_err() {
+                    drop(deadpool_postgres::Object::take(client));
+                }
+                written
+            }
+            Err(e) => Err(e),
+        };
         if written.is_err() {
             leaves.forget();
         }
@@ -162,11 +174,10 @@ impl Rows {
 /// Writes every request of the group in one transaction. A request that
 /// conflicts gets its own error and writes nothing; the others go on.
 async fn write_group(
-    pool: &Pool,
+    client: &mut deadpool_postgres::Object,
     leaves: &mut LeafStore,
     group: &[AppendRequest],
 ) -> Result<Vec<Outcome>> {
-    let mut client = pool.get().await.map_err(pool_error)?;
     let tx = client.transaction().await.map_err(pg_error)?;
     let received_at = Timestamp::now();
 

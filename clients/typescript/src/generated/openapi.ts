@@ -222,7 +222,7 @@ export interface paths {
         /** The account's streams, oldest first. */
         get: operations["list_streams"];
         put?: never;
-        /** Creates a stream; its secret is in the answer, this once. */
+        /** Creates a stream; a webhook's secret is in the answer, this once. */
         post: operations["create_stream"];
         delete?: never;
         options?: never;
@@ -347,10 +347,16 @@ export interface components {
             request_id?: string;
             user_agent?: string;
         };
-        /** @description A stream just created, with its secret: shown this once, never again. */
+        /**
+         * @description A stream just created; a webhook's secret is in it, shown this once,
+         *     never again.
+         */
         CreatedLogStream: {
-            /** @description `whsec_…`: verify each delivery's `webhook-signature` with it. */
-            secret: string;
+            /**
+             * @description `webhook` only: `whsec_…`; verify each delivery's `webhook-signature`
+             *     with it.
+             */
+            secret?: string | null;
             stream: components["schemas"]["LogStreamView"];
         };
         /**
@@ -613,9 +619,13 @@ export interface components {
              * @description Replay: deliver again every matching event from this seq on.
              */
             from_seq?: number | null;
+            /** @description `webhook` only. */
             secret?: string | null;
             /** @description `active` (resume) or `paused`. */
             status?: string | null;
+            /** @description `splunk_hec` only: a new HEC token. */
+            token?: string | null;
+            /** @description Of the stream's kind's form (see `NewLogStream`). */
             url?: string | null;
         };
         /** @description One stream, with its recent batches (newest first). */
@@ -645,11 +655,11 @@ export interface components {
             failing_since: string | null;
             /** @description The events it delivers: the query filters, as an export's. */
             filters: components["schemas"]["ExportFilters"];
-            /** @description `native`: each event as the API returns it. */
+            /** @description `native` (each event as the API returns it) or `ocsf` (OCSF 1.5.0). */
             format: string;
             /** Format: int64 */
             id: number;
-            /** @description `webhook`. */
+            /** @description `webhook`, `splunk_hec` or `syslog`. */
             kind: string;
             /**
              * Format: int64
@@ -666,6 +676,10 @@ export interface components {
             status: string;
             /** Format: date-time */
             updated_at: string;
+            /**
+             * @description `http://…` (`webhook`, `splunk_hec`) or `tcp://host:port` /
+             *     `tls://host:port` (`syslog`).
+             */
             url: string;
         };
         /** @description Who acted. */
@@ -758,20 +772,30 @@ export interface components {
         /** @description `POST /api/v1/streams`. */
         NewLogStream: {
             filters?: null | components["schemas"]["ExportFilters"];
-            /** @description `native` (the default). */
+            /** @description `native` (the default: the API's event JSON) or `ocsf` (OCSF 1.5.0). */
             format?: string | null;
             /**
              * Format: int64
              * @description Deliver from this seq on (default: the next event stored).
              */
             from_seq?: number | null;
-            /** @description `webhook`. */
+            /**
+             * @description `webhook` (Standard Webhooks), `splunk_hec` (Splunk HTTP Event
+             *     Collector) or `syslog` (RFC 5424 over TCP or TLS).
+             */
             kind: string;
-            /** @description `whsec_` + base64 of 24 to 64 bytes; generated when left out. */
+            /** @description `webhook` only: `whsec_` + base64 of 24 to 64 bytes; generated when left out. */
             secret?: string | null;
             /**
-             * @description `http://…` (this build has no TLS library); on a public address
-             *     unless the server's `stream_allow_private` setting allows it.
+             * @description `splunk_hec` only, required: the HEC token (write-only: stored
+             *     sealed, never returned).
+             */
+            token?: string | null;
+            /**
+             * @description `webhook`: `http://…`; `splunk_hec`: `http://host:port/services/collector/event`;
+             *     `syslog`: `tcp://host:port` (octet counting, RFC 6587) or
+             *     `tls://host:port` (RFC 5425). On a public address unless the
+             *     server's `stream_allow_private` setting allows it.
              */
             url: string;
         };
@@ -2182,7 +2206,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description A field breaks a rule (`details` names it): an unknown kind or format, a URL that is not `http://`, or on a loopback, private or link-local address the server does not allow, a bad secret or filter */
+            /** @description A field breaks a rule (`details` names the field and the rule): an unknown kind or format, a URL of the wrong form for the kind (`http://` for `webhook` and `splunk_hec`, a collector path for `splunk_hec`, `tcp://` or `tls://` for `syslog`) or on a loopback, private or link-local address the server does not allow, a bad secret or token, a field of another kind, a bad filter */
             422: {
                 headers: {
                     [name: string]: unknown;

@@ -31,5 +31,6 @@ mod postgres_verify;
 mod proofs;
 mod send;
 mod streams;
+mod streams_kinds;
 mod tamper;
 mod witness;

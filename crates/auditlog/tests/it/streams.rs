@@ -410,7 +410,7 @@ async fn streams_are_admin_only_checked_and_refuse_private_addresses() {
         .unwrap()
         .contains("stream_allow_private"));
     for (body, field) in [
-        (json!({"kind": "syslog", "url": "http://8.8.8.8/"}), "kind"),
+        (json!({"kind": "kafka", "url": "http://8.8.8.8/"}), "kind"),
         (json!({"kind": "webhook"}), "url"),
         (json!({"kind": "webhook", "url": "https://8.8.8.8/"}), "url"),
         (
@@ -422,7 +422,7 @@ async fn streams_are_admin_only_checked_and_refuse_private_addresses() {
             "secret",
         ),
         (
-            json!({"kind": "webhook", "url": "http://8.8.8.8/", "format": "ocsf"}),
+            json!({"kind": "webhook", "url": "http://8.8.8.8/", "format": "cef"}),
             "format",
         ),
         (

@@ -495,10 +495,12 @@ pub struct ExportList {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct LogStreamView {
     pub id: i64,
-    /// `webhook`.
+    /// `webhook`, `splunk_hec` or `syslog`.
     pub kind: String,
-    /// `native`: each event as the API returns it.
+    /// `native` (each event as the API returns it) or `ocsf` (OCSF 1.5.0).
     pub format: String,
+    /// `http://…` (`webhook`, `splunk_hec`) or `tcp://host:port` /
+    /// `tls://host:port` (`syslog`).
     pub url: String,
     /// The events it delivers: the query filters, as an export's.
     #[schema(value_type = ExportFilters)]
@@ -548,12 +550,15 @@ pub struct LogStreamEnvelope {
     pub batches: Vec<StreamBatch>,
 }
 
-/// A stream just created, with its secret: shown this once, never again.
+/// A stream just created; a webhook's secret is in it, shown this once,
+/// never again.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct CreatedLogStream {
     pub stream: LogStreamView,
-    /// `whsec_…`: verify each delivery's `webhook-signature` with it.
-    pub secret: String,
+    /// `webhook` only: `whsec_…`; verify each delivery's `webhook-signature`
+    /// with it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub secret: Option<String>,
 }
 
 /// The account's streams, oldest first.
@@ -565,17 +570,23 @@ pub struct LogStreamList {
 /// `POST /api/v1/streams`.
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct NewLogStream {
-    /// `webhook`.
+    /// `webhook` (Standard Webhooks), `splunk_hec` (Splunk HTTP Event
+    /// Collector) or `syslog` (RFC 5424 over TCP or TLS).
     pub kind: String,
-    /// `http://…` (this build has no TLS library); on a public address
-    /// unless the server's `stream_allow_private` setting allows it.
+    /// `webhook`: `http://…`; `splunk_hec`: `http://host:port/services/collector/event`;
+    /// `syslog`: `tcp://host:port` (octet counting, RFC 6587) or
+    /// `tls://host:port` (RFC 5425). On a public address unless the
+    /// server's `stream_allow_private` setting allows it.
     pub url: String,
-    /// `native` (the default).
+    /// `native` (the default: the API's event JSON) or `ocsf` (OCSF 1.5.0).
     pub format: Option<String>,
     #[schema(value_type = Option<ExportFilters>)]
     pub filters: Option<Value>,
-    /// `whsec_` + base64 of 24 to 64 bytes; generated when left out.
+    /// `webhook` only: `whsec_` + base64 of 24 to 64 bytes; generated when left out.
     pub secret: Option<String>,
+    /// `splunk_hec` only, required: the HEC token (write-only: stored
+    /// sealed, never returned).
+    pub token: Option<String>,
     /// Deliver from this seq on (default: the next event stored).
     #[schema(minimum = 1)]
     pub from_seq: Option<u64>,
@@ -584,10 +595,14 @@ pub struct NewLogStream {
 /// `PATCH /api/v1/streams/{id}`: what to change; `from_seq` replays.
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct LogStreamChange {
+    /// Of the stream's kind's form (see `NewLogStream`).
     pub url: Option<String>,
     #[schema(value_type = Option<ExportFilters>)]
     pub filters: Option<Value>,
+    /// `webhook` only.
     pub secret: Option<String>,
+    /// `splunk_hec` only: a new HEC token.
+    pub token: Option<String>,
     /// `active` (resume) or `paused`.
     pub status: Option<String>,
     /// Replay: deliver again every matching event from this seq on.

@@ -11,7 +11,7 @@ use crate::api::schema::{
 use crate::auth::ApiCaller;
 use crate::error::{ApiError, ErrorBody};
 use crate::state::AppState;
-use crate::streams::{address, secrets, StreamSettings};
+use crate::streams::{address, hec, secrets, syslog, StreamSettings, FORMATS, KINDS};
 use auditlog_core::{EventFilter, Timestamp};
 use auditlog_store::streams::MAX_STREAMS_PER_ACCOUNT;
 use auditlog_store::{Account, LogStream, NewStream, Scope, StreamChange, StreamStatus};
@@ -86,14 +86,54 @@ fn seq(object: &Map<String, Value>, field: &str) -> Result<Option<u64>, ApiError
     }
 }
 
-/// A checked destination URL: its form, and every address it resolves to now.
-async fn check_url(settings: &StreamSettings, url: &str) -> Result<String, ApiError> {
-    let destination =
-        address::parse_url(url).map_err(|message| invalid("url", "invalid_url", message))?;
+/// A checked destination URL for a stream of `kind`: its form, and every
+/// address it resolves to now.
+async fn check_url(settings: &StreamSettings, kind: &str, url: &str) -> Result<String, ApiError> {
+    let destination = match kind {
+        "syslog" => {
+            syslog::parse_url(url)
+                .map_err(|message| invalid("url", "invalid_url", message))?
+                .destination
+        }
+        _ => {
+            let destination = address::parse_url(url)
+                .map_err(|message| invalid("url", "invalid_url", message))?;
+            if kind == "splunk_hec" {
+                hec::check_url(url)
+                    .map_err(|message| invalid("url", "not_a_collector_url", message))?;
+            }
+            destination
+        }
+    };
     address::resolve(&destination, &settings.allow)
         .await
         .map_err(|message| invalid("url", "address_not_allowed", message))?;
     Ok(url.to_string())
+}
+
+/// Refuses `field` on a stream of `kind` that has no use for it.
+fn not_for_kind(object: &Map<String, Value>, field: &str, kind: &str) -> Result<(), ApiError> {
+    if object.get(field).is_some_and(|v| !v.is_null()) {
+        let of = match field {
+            "secret" => "webhook",
+            _ => "splunk_hec",
+        };
+        return Err(invalid(
+            field,
+            "not_for_kind",
+            format!("{field} is for {of} streams only, not {kind}"),
+        ));
+    }
+    Ok(())
+}
+
+/// A HEC token, checked and sealed.
+fn sealed_token(settings: &StreamSettings, token: &str) -> Result<Vec<u8>, ApiError> {
+    hec::check_token(token).map_err(|message| invalid("token", "invalid_token", message))?;
+    settings
+        .secret_key
+        .seal(token.as_bytes())
+        .map_err(|e| ApiError::internal("sealing a stream token", e))
 }
 
 fn check_filters(filters: Option<&Value>, account: &Account) -> Result<Value, ApiError> {
@@ -139,7 +179,7 @@ async fn find(state: &AppState, account: &Account, id: &str) -> Result<LogStream
         .ok_or_else(missing)
 }
 
-/// Creates a stream; its secret is in the answer, this once.
+/// Creates a stream; a webhook's secret is in the answer, this once.
 #[utoipa::path(
     post,
     path = "/api/v1/streams",
@@ -154,7 +194,7 @@ async fn find(state: &AppState, account: &Account, id: &str) -> Result<LogStream
         (status = 409, description = "The account already has 20 streams (`too_many_streams`)", body = ErrorBody),
         (status = 413, description = "The body is over 64 KiB", body = ErrorBody),
         (status = 415, description = "The body is not sent as `Content-Type: application/json`", body = ErrorBody),
-        (status = 422, description = "A field breaks a rule (`details` names it): an unknown kind or format, a URL that is not `http://`, or on a loopback, private or link-local address the server does not allow, a bad secret or filter", body = ErrorBody),
+        (status = 422, description = "A field breaks a rule (`details` names the field and the rule): an unknown kind or format, a URL of the wrong form for the kind (`http://` for `webhook` and `splunk_hec`, a collector path for `splunk_hec`, `tcp://` or `tls://` for `syslog`) or on a loopback, private or link-local address the server does not allow, a bad secret or token, a field of another kind, a bad filter", body = ErrorBody),
     )
 )]
 pub async fn create(
@@ -168,37 +208,71 @@ pub async fn create(
     let body = read_json_within(&headers, body, MAX_SMALL_BODY_BYTES).await?;
     let object = fields(
         &body,
-        &["kind", "url", "format", "filters", "secret", "from_seq"],
+        &[
+            "kind", "url", "format", "filters", "secret", "token", "from_seq",
+        ],
     )?;
-    match text(object, "kind")? {
-        Some("webhook") => {}
-        Some(other) => {
-            return Err(invalid(
+    let kinds = KINDS.map(|k| format!("{k:?}")).join(", ");
+    let kind = match text(object, "kind")? {
+        Some(kind) => KINDS.into_iter().find(|k| *k == kind).ok_or_else(|| {
+            invalid(
                 "kind",
                 "unknown_kind",
-                format!("kind {other:?} is not supported yet; use \"webhook\""),
+                format!("kind {kind:?} is not a kind of stream; use one of {kinds}"),
+            )
+        })?,
+        None => {
+            return Err(invalid(
+                "kind",
+                "required",
+                format!("kind is required: one of {kinds}"),
             ))
         }
-        None => return Err(invalid("kind", "required", "kind is required: \"webhook\"")),
-    }
-    match text(object, "format")? {
-        None | Some("native") => {}
-        Some(other) => {
-            return Err(invalid(
+    };
+    let format = match text(object, "format")? {
+        None => "native",
+        Some(format) => FORMATS.into_iter().find(|f| *f == format).ok_or_else(|| {
+            invalid(
                 "format",
                 "unknown_format",
-                format!("format {other:?} is not supported yet; use \"native\""),
-            ))
-        }
-    }
-    let url = text(object, "url")?.ok_or_else(|| invalid("url", "required", "url is required"))?;
-    let url = check_url(&settings, url).await?;
-    let filters = check_filters(object.get("filters"), &caller.account)?;
-    let secret = match text(object, "secret")? {
-        Some(s) => s.to_string(),
-        None => secrets::generate(),
+                format!("format {format:?} is not a format; use \"native\" or \"ocsf\""),
+            )
+        })?,
     };
-    let sealed_secret = sealed(&settings, &secret)?;
+    let url = text(object, "url")?.ok_or_else(|| invalid("url", "required", "url is required"))?;
+    let url = check_url(&settings, kind, url).await?;
+    let filters = check_filters(object.get("filters"), &caller.account)?;
+    let (secret, sealed_secret) = match kind {
+        "webhook" => {
+            not_for_kind(object, "token", kind)?;
+            let secret = match text(object, "secret")? {
+                Some(s) => s.to_string(),
+                None => secrets::generate(),
+            };
+            let sealed_secret = sealed(&settings, &secret)?;
+            (Some(secret), sealed_secret)
+        }
+        "splunk_hec" => {
+            not_for_kind(object, "secret", kind)?;
+            let token = text(object, "token")?.ok_or_else(|| {
+                invalid(
+                    "token",
+                    "required",
+                    "token is required for a splunk_hec stream: the HEC token",
+                )
+            })?;
+            (None, sealed_token(&settings, token)?)
+        }
+        _ => {
+            not_for_kind(object, "secret", kind)?;
+            not_for_kind(object, "token", kind)?;
+            let nothing = settings
+                .secret_key
+                .seal(b"")
+                .map_err(|e| ApiError::internal("sealing a stream secret", e))?;
+            (None, nothing)
+        }
+    };
     let last_seq = state.store.last_seq(caller.account.id).await?;
     let cursor = match seq(object, "from_seq")? {
         Some(from) => from - 1,
@@ -217,8 +291,8 @@ pub async fn create(
         .store
         .create_stream(NewStream {
             account_id: caller.account.id,
-            kind: "webhook".into(),
-            format: "native".into(),
+            kind: kind.into(),
+            format: format.into(),
             url,
             filters,
             sealed_secret,
@@ -345,6 +419,7 @@ pub async fn change(
             "url",
             "filters",
             "secret",
+            "token",
             "status",
             "from_seq",
             "from_received_at",
@@ -352,13 +427,22 @@ pub async fn change(
     )?;
     let mut change = StreamChange::default();
     if let Some(url) = text(object, "url")? {
-        change.url = Some(check_url(&settings, url).await?);
+        change.url = Some(check_url(&settings, &stream.kind, url).await?);
     }
     if object.contains_key("filters") {
         change.filters = Some(check_filters(object.get("filters"), &caller.account)?);
     }
+    if stream.kind != "webhook" {
+        not_for_kind(object, "secret", &stream.kind)?;
+    }
+    if stream.kind != "splunk_hec" {
+        not_for_kind(object, "token", &stream.kind)?;
+    }
     if let Some(secret) = text(object, "secret")? {
         change.sealed_secret = Some(sealed(&settings, secret)?);
+    }
+    if let Some(token) = text(object, "token")? {
+        change.sealed_secret = Some(sealed_token(&settings, token)?);
     }
     change.status = match text(object, "status")? {
         None => None,

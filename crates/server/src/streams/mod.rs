@@ -1,22 +1,50 @@
 //! Log streams: an account's events pushed to destinations its admins
 //! configure (`/api/v1/streams`, scope `admin`), at least once and in seq
-//! order per stream. The kind so far is `webhook` (Standard Webhooks), the
-//! format `native` (the API's event JSON).
+//! order per stream. Kinds: `webhook` (Standard Webhooks), `splunk_hec`
+//! (Splunk HTTP Event Collector, with indexer acknowledgement) and `syslog`
+//! (RFC 5424 over TCP or TLS); formats: `native` (the API's event JSON) and
+//! `ocsf` (OCSF 1.5.0).
 //!
-//! - `secrets`: the `whsec_` secrets, generated or checked, sealed at rest;
+//! - `secrets`: the `whsec_` secrets and HEC tokens, generated or checked,
+//!   sealed at rest;
 //! - `address`: which destinations are allowed (no loopback, private or
 //!   link-local address unless the operator allows it), checked again
 //!   before every connection;
-//! - `webhook`: one batch to one destination, signed;
+//! - `http`: one `POST` to a destination, its answer sorted;
+//! - `webhook`, `hec`, `syslog`: one batch to one destination of each kind;
+//! - `ocsf`: the `ocsf` format;
 //! - `worker`: claims streams with a lease and delivers them.
 
 pub mod address;
+pub mod hec;
+pub mod http;
+pub mod ocsf;
 pub mod secrets;
+pub mod syslog;
 pub mod webhook;
 pub mod worker;
 
+/// The kinds of destination.
+pub const KINDS: [&str; 3] = crate::metrics::STREAM_KINDS;
+/// The formats.
+pub const FORMATS: [&str; 2] = crate::metrics::STREAM_FORMATS;
+
+/// `kind` as a metrics label (one of [`KINDS`], or `other`).
+pub fn kind_label(kind: &str) -> &'static str {
+    KINDS.into_iter().find(|k| *k == kind).unwrap_or("other")
+}
+
+/// `format` as a metrics label (one of [`FORMATS`], or `other`).
+pub fn format_label(format: &str) -> &'static str {
+    FORMATS
+        .into_iter()
+        .find(|f| *f == format)
+        .unwrap_or("other")
+}
+
 use address::AllowList;
 use secrets::SecretKey;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// How this server delivers streams.
@@ -37,6 +65,12 @@ pub struct StreamSettings {
     /// The first retry's wait; each further one doubles, up to `max_backoff`.
     pub first_backoff: Duration,
     pub max_backoff: Duration,
+    /// TLS for `tls://` syslog destinations: the public web PKI roots and
+    /// the operator's `stream_tls_ca_file`.
+    pub tls: Option<Arc<tokio_rustls::rustls::ClientConfig>>,
+    /// How long a Splunk HEC batch may wait for its acknowledgement
+    /// before it is sent again.
+    pub ack_timeout: Duration,
 }
 
 impl StreamSettings {
@@ -51,7 +85,15 @@ impl StreamSettings {
             request_timeout: Duration::from_secs(30),
             first_backoff: Duration::from_millis(500),
             max_backoff: Duration::from_secs(300),
+            tls: syslog::tls_config(&[]).ok(),
+            ack_timeout: Duration::from_secs(300),
         }
+    }
+
+    /// Trusts the PEM certificates in `pems` too for TLS destinations.
+    pub fn with_tls_roots(mut self, pems: &[Vec<u8>]) -> Result<Self, String> {
+        self.tls = Some(syslog::tls_config(pems)?);
+        Ok(self)
     }
 
     /// The wait before retry `retry` (1-based): exponential, capped, with

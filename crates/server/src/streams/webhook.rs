@@ -8,7 +8,8 @@
 //! The connection goes to the addresses checked just before (see
 //! `address`), and redirects are not followed.
 
-use super::address::{self, AllowList};
+use super::address::AllowList;
+use super::http;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use hmac::{Hmac, Mac};
@@ -37,25 +38,7 @@ pub fn signature(key: &[u8], id: &str, timestamp: i64, body: &[u8]) -> String {
     format!("v1,{}", STANDARD.encode(mac.finalize().into_bytes()))
 }
 
-/// How the destination answered one attempt.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Answer {
-    /// 2xx: delivered. The status and the start of the body.
-    Accepted(String),
-    /// Anything else but 410, or no answer: try again, after `after` when
-    /// the destination said (429 or 503 with `Retry-After`).
-    Retry {
-        reason: String,
-        /// The metrics' label: `connection`, `status` or `rate_limited`.
-        cause: &'static str,
-        after: Option<Duration>,
-    },
-    /// 410 Gone: the destination wants no more; the stream is disabled.
-    Gone(String),
-}
-
-/// The most of a response body kept in the batch history.
-const EXCERPT: usize = 200;
+pub use super::http::Answer;
 
 /// Sends one batch.
 pub async fn send(
@@ -66,67 +49,16 @@ pub async fn send(
     body: Vec<u8>,
     timeout: Duration,
 ) -> Answer {
-    let retry = |reason: String| Answer::Retry {
-        reason,
-        cause: "connection",
-        after: None,
-    };
-    let destination = match address::parse_url(url) {
-        Ok(d) => d,
-        Err(e) => return retry(e),
-    };
-    // Checked now, and the connection pinned to what was checked.
-    let addresses = match address::resolve(&destination, allow).await {
-        Ok(a) => a,
-        Err(e) => return retry(e),
-    };
-    let client = match reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .timeout(timeout)
-        .resolve_to_addrs(&destination.host, &addresses)
-        .build()
-    {
-        Ok(c) => c,
-        Err(e) => return retry(format!("cannot set up the HTTP client: {e}")),
-    };
     let timestamp = auditlog_core::Timestamp::now().micros() / 1_000_000;
-    let sent = client
-        .post(url)
-        .header(reqwest::header::CONTENT_TYPE, "application/json")
-        .header("webhook-id", id)
-        .header("webhook-timestamp", timestamp.to_string())
-        .header("webhook-signature", signature(key, id, timestamp, &body))
-        .body(body)
-        .send()
-        .await;
-    let response = match sent {
-        Ok(r) => r,
-        Err(e) => return retry(format!("no answer: {e}")),
-    };
-    let status = response.status();
-    let retry_after = response
-        .headers()
-        .get(reqwest::header::RETRY_AFTER)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse::<u64>().ok())
-        .map(|s| Duration::from_secs(s.min(3_600)));
-    let text = response.text().await.unwrap_or_default();
-    let excerpt: String = text.chars().take(EXCERPT).collect();
-    let summary = format!("{} {}", status.as_u16(), excerpt.trim());
-    if status.is_success() {
-        Answer::Accepted(summary)
-    } else if status.as_u16() == 410 {
-        Answer::Gone(summary)
-    } else {
-        Answer::Retry {
-            reason: summary,
-            cause: if status.as_u16() == 429 {
-                "rate_limited"
-            } else {
-                "status"
-            },
-            after: retry_after.filter(|_| matches!(status.as_u16(), 429 | 503)),
-        }
+    let headers = vec![
+        ("content-type", "application/json".to_string()),
+        ("webhook-id", id.to_string()),
+        ("webhook-timestamp", timestamp.to_string()),
+        ("webhook-signature", signature(key, id, timestamp, &body)),
+    ];
+    match http::post(url, allow, headers, body, timeout).await {
+        Ok(posted) => posted.answer(),
+        Err(answer) => answer,
     }
 }
 

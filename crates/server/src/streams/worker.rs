@@ -11,11 +11,14 @@
 //! dies stops renewing, and another server's worker takes the stream over
 //! once the lease has run out, resending the persisted batch (same id).
 
+use super::hec;
 use super::secrets::hmac_key;
+use super::syslog::{self, Connection};
 use super::webhook::{self, Answer};
 use super::StreamSettings;
 use auditlog_core::{EventFilter, Timestamp};
-use auditlog_store::{BatchRecord, Delivery, LogStream, Store, StreamStatus};
+use auditlog_store::{Account, BatchRecord, Delivery, EventRecord, LogStream, Store, StreamStatus};
+use serde_json::Value;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
@@ -24,6 +27,17 @@ use tokio::task::JoinSet;
 /// How often the worker looks for streams to take, and a caught-up runner
 /// for new events.
 const POLL: Duration = Duration::from_millis(250);
+/// How often a Splunk HEC batch's acknowledgement is asked for.
+const ACK_POLL: Duration = Duration::from_millis(250);
+/// How often a syslog window is checked for its acknowledgement by the
+/// receiver's TCP.
+const CONFIRM_POLL: Duration = Duration::from_millis(20);
+/// Where the send queue cannot be read (not Linux): how long a syslog
+/// window must have been written, the connection still open, to count as
+/// accepted.
+const SETTLE: Duration = Duration::from_secs(1);
+/// A syslog window holds at most this many batches' seqs.
+const WINDOW_BATCHES: u64 = 10;
 
 /// Starts the worker; it stops (releasing its streams) when `stopped` turns true.
 pub fn spawn(
@@ -104,6 +118,7 @@ async fn run_stream(
         stream,
         retry: 0,
         next_renewal: tokio::time::Instant::now(),
+        syslog: None,
     };
     loop {
         if *stopped.borrow() {
@@ -154,6 +169,73 @@ struct Runner {
     /// Failed attempts in a row (for the backoff).
     retry: u32,
     next_renewal: tokio::time::Instant,
+    /// A syslog stream's connection and the window sent on it.
+    syslog: Option<Window>,
+}
+
+/// What a syslog runner sent since the last point it knows was accepted
+/// (the cursor): seqs `base + 1 ..= sent_through`, resent after any reconnect.
+struct Window {
+    connection: Connection,
+    /// The cursor the window starts after.
+    base: u64,
+    sent_through: u64,
+    /// Events in the window.
+    events: u64,
+    /// When the window was last written to.
+    sent_at: tokio::time::Instant,
+}
+
+/// One event, rendered for its stream.
+struct Rendered {
+    /// The event in the stream's format (JSON).
+    body: Vec<u8>,
+    /// The event as the API returns it (`Null` when not needed).
+    event: Value,
+}
+
+/// The events of `records` in `format`; `parse` also keeps each as the
+/// API's JSON tree (Splunk HEC and syslog need fields of it).
+fn render(records: &[EventRecord], format: &str, parse: bool) -> Result<Vec<Rendered>, String> {
+    records
+        .iter()
+        .map(|record| {
+            let mut native = Vec::with_capacity(800);
+            // The events as the API serves them (the store's own rendering).
+            record
+                .stored()
+                .write_api_json(&record.leaf_hash, &mut native)
+                .map_err(|e| {
+                    format!(
+                        "event seq {}: {}",
+                        record.seq,
+                        auditlog_core::ErrorChain(&e)
+                    )
+                })?;
+            if format == "native" && !parse {
+                return Ok(Rendered {
+                    body: native,
+                    event: Value::Null,
+                });
+            }
+            let event: Value = serde_json::from_slice(&native)
+                .map_err(|e| format!("event seq {}: not JSON: {e}", record.seq))?;
+            let body = if format == "ocsf" {
+                serde_json::to_vec(&super::ocsf::event(&event))
+                    .map_err(|e| format!("event seq {}: {e}", record.seq))?
+            } else {
+                native
+            };
+            Ok(Rendered { body, event })
+        })
+        .collect()
+}
+
+/// How a Splunk HEC attempt ended.
+enum Sent {
+    Answer(Answer),
+    /// Stopped waiting for the acknowledgement (stopped, or the stream changed).
+    Interrupted(Step),
 }
 
 impl Runner {
@@ -170,6 +252,9 @@ impl Runner {
             .ok_or("the stream's account is gone")?;
         let filter = EventFilter::from_json(&self.stream.filters, &account.taxonomy)
             .map_err(|e| format!("the stream's filters: {}", e.message))?;
+        if self.stream.kind == "syslog" {
+            return self.syslog_step(&account, &filter, stopped).await;
+        }
         let (first, last) = match self.stream.pending {
             Some(bounds) => bounds,
             None => {
@@ -210,38 +295,42 @@ impl Runner {
             }
             self.stream.pending = Some((first, last));
         }
-        let mut body = Vec::with_capacity(records.len() * 800 + 2);
-        body.push(b'[');
-        for (i, record) in records.iter().enumerate() {
-            if i > 0 {
-                body.push(b',');
+        let kind = super::kind_label(&self.stream.kind);
+        let format = super::format_label(&self.stream.format);
+        let rendered = render(&records, format, kind == "splunk_hec")?;
+        let answer = match kind {
+            "splunk_hec" => match self.send_hec(first, last, &rendered, stopped).await? {
+                Sent::Answer(answer) => answer,
+                Sent::Interrupted(step) => return Ok(step),
+            },
+            _ => {
+                let mut body = Vec::with_capacity(
+                    rendered.iter().map(|r| r.body.len() + 1).sum::<usize>() + 2,
+                );
+                body.push(b'[');
+                for (i, event) in rendered.iter().enumerate() {
+                    if i > 0 {
+                        body.push(b',');
+                    }
+                    body.extend_from_slice(&event.body);
+                }
+                body.push(b']');
+                let secret = self.settings.secret_key.open(&self.stream.sealed_secret)?;
+                let secret =
+                    String::from_utf8(secret).map_err(|_| "the stream's secret is not text")?;
+                let key = hmac_key(&secret)?;
+                let id = webhook::webhook_id(self.stream.id, first, last);
+                webhook::send(
+                    &self.stream.url,
+                    &self.settings.allow,
+                    &id,
+                    &key,
+                    body,
+                    self.settings.request_timeout,
+                )
+                .await
             }
-            // The events as the API serves them (the store's own rendering).
-            record
-                .stored()
-                .write_api_json(&record.leaf_hash, &mut body)
-                .map_err(|e| {
-                    format!(
-                        "event seq {}: {}",
-                        record.seq,
-                        auditlog_core::ErrorChain(&e)
-                    )
-                })?;
-        }
-        body.push(b']');
-        let secret = self.settings.secret_key.open(&self.stream.sealed_secret)?;
-        let secret = String::from_utf8(secret).map_err(|_| "the stream's secret is not text")?;
-        let key = hmac_key(&secret)?;
-        let id = webhook::webhook_id(self.stream.id, first, last);
-        let answer = webhook::send(
-            &self.stream.url,
-            &self.settings.allow,
-            &id,
-            &key,
-            body,
-            self.settings.request_timeout,
-        )
-        .await;
+        };
         let attempts = self.stream.attempts + 1;
         let batch = |status: &str, response: String| BatchRecord {
             first_seq: first,
@@ -254,7 +343,7 @@ impl Runner {
         };
         match answer {
             Answer::Accepted(response) => {
-                crate::metrics::stream_delivered("webhook", "native", records.len() as u64);
+                crate::metrics::stream_delivered(kind, format, records.len() as u64);
                 self.retry = 0;
                 let delivery = Delivery::Accepted {
                     from: self.stream.cursor,
@@ -264,7 +353,7 @@ impl Runner {
                 self.recorded(delivery, Timestamp::now(), last).await
             }
             Answer::Gone(response) => {
-                crate::metrics::stream_failed("webhook", "gone");
+                crate::metrics::stream_failed(kind, "gone");
                 let delivery = Delivery::Failed {
                     batch: batch("failed", response.clone()),
                     status: StreamStatus::Disabled,
@@ -281,36 +370,292 @@ impl Runner {
                 cause,
                 after,
             } => {
-                crate::metrics::stream_failed("webhook", cause);
-                let now = Timestamp::now();
-                let since = self.stream.failing_since.unwrap_or(now);
-                let failing =
-                    now.micros() - since.micros() >= self.settings.failing_after.as_micros() as i64;
-                let delivery = Delivery::Failed {
-                    batch: batch("failed", reason.clone()),
-                    status: if failing {
-                        StreamStatus::Failing
-                    } else {
-                        StreamStatus::Active
-                    },
-                    error: reason,
-                };
-                if !self
-                    .store
-                    .record_delivery(self.stream.id, &self.worker, delivery, now)
-                    .await
-                    .map_err(store_error)?
-                {
-                    return Ok(Step::Stop);
-                }
-                self.stream.attempts = attempts;
-                self.stream.failing_since = Some(since);
-                self.retry += 1;
-                let wait_for = after.unwrap_or_else(|| self.settings.backoff(self.retry));
-                wait(wait_for, stopped).await;
-                Ok(Step::Continue)
+                crate::metrics::stream_failed(kind, cause);
+                let batch = batch("failed", reason.clone());
+                self.failed(batch, reason, after, stopped).await
             }
         }
+    }
+
+    /// Records a failed attempt (the stream turns `failing` after
+    /// `failing_after` of failures) and waits before the next: `after`
+    /// when the destination said, else the backoff.
+    async fn failed(
+        &mut self,
+        batch: BatchRecord,
+        reason: String,
+        after: Option<Duration>,
+        stopped: &mut watch::Receiver<bool>,
+    ) -> Result<Step, String> {
+        let now = Timestamp::now();
+        let since = self.stream.failing_since.unwrap_or(now);
+        let failing =
+            now.micros() - since.micros() >= self.settings.failing_after.as_micros() as i64;
+        let attempts = batch.attempts;
+        let delivery = Delivery::Failed {
+            batch,
+            status: if failing {
+                StreamStatus::Failing
+            } else {
+                StreamStatus::Active
+            },
+            error: reason,
+        };
+        if !self
+            .store
+            .record_delivery(self.stream.id, &self.worker, delivery, now)
+            .await
+            .map_err(|e| auditlog_core::ErrorChain(&e).to_string())?
+        {
+            return Ok(Step::Stop);
+        }
+        self.stream.attempts = attempts;
+        self.stream.failing_since = Some(since);
+        self.retry += 1;
+        let wait_for = after.unwrap_or_else(|| self.settings.backoff(self.retry));
+        wait(wait_for, stopped).await;
+        Ok(Step::Continue)
+    }
+
+    /// Sends one batch to a Splunk HEC endpoint and, when it answers with
+    /// an `ackId`, waits for that id's acknowledgement: only then is the
+    /// batch accepted.
+    async fn send_hec(
+        &mut self,
+        first: u64,
+        last: u64,
+        rendered: &[Rendered],
+        stopped: &mut watch::Receiver<bool>,
+    ) -> Result<Sent, String> {
+        let token = self.settings.secret_key.open(&self.stream.sealed_secret)?;
+        let token = String::from_utf8(token).map_err(|_| "the stream's token is not text")?;
+        let sourcetype = if self.stream.format == "ocsf" {
+            "ocsf"
+        } else {
+            "auditlog"
+        };
+        let mut body = Vec::with_capacity(rendered.iter().map(|r| r.body.len() + 96).sum());
+        for event in rendered {
+            let time = event
+                .event
+                .get("time")
+                .and_then(Value::as_str)
+                .and_then(|t| Timestamp::parse("time", t).ok())
+                .unwrap_or_else(Timestamp::now);
+            hec::write_envelope(time.micros(), sourcetype, &event.body, &mut body);
+        }
+        let channel = hec::channel(self.stream.id);
+        let url = self.stream.url.clone();
+        let timeout = self.settings.request_timeout;
+        let (summary, ack) =
+            match hec::send(&url, &self.settings.allow, &token, &channel, body, timeout).await {
+                hec::Sent::Not(answer) => return Ok(Sent::Answer(answer)),
+                hec::Sent::Taken { summary, ack: None } => {
+                    return Ok(Sent::Answer(Answer::Accepted(summary)))
+                }
+                hec::Sent::Taken {
+                    summary,
+                    ack: Some(ack),
+                } => (summary, ack),
+            };
+        let started = tokio::time::Instant::now();
+        loop {
+            wait(ACK_POLL, stopped).await;
+            if *stopped.borrow() {
+                return Ok(Sent::Interrupted(Step::Stop));
+            }
+            if tokio::time::Instant::now() >= self.next_renewal {
+                if !self.renew().await? {
+                    return Ok(Sent::Interrupted(Step::Stop));
+                }
+                if self.stream.pending != Some((first, last)) {
+                    // Replayed meanwhile: start again from the new cursor.
+                    return Ok(Sent::Interrupted(Step::Continue));
+                }
+            }
+            let acknowledged =
+                hec::acknowledged(&url, &self.settings.allow, &token, &channel, ack, timeout).await;
+            match acknowledged {
+                Ok(true) => {
+                    return Ok(Sent::Answer(Answer::Accepted(format!(
+                        "{summary} (ackId {ack} acknowledged)"
+                    ))))
+                }
+                Ok(false) if started.elapsed() < self.settings.ack_timeout => {}
+                Ok(false) => {
+                    return Ok(Sent::Answer(Answer::Retry {
+                        reason: format!(
+                            "ackId {ack} was not acknowledged within {:?}; sending the batch again",
+                            self.settings.ack_timeout
+                        ),
+                        cause: "unacknowledged",
+                        after: Some(Duration::ZERO),
+                    }))
+                }
+                Err(answer) => return Ok(Sent::Answer(answer)),
+            }
+        }
+    }
+
+    /// One step of a syslog stream: (re)connect, confirm the window the
+    /// receiver's TCP acknowledged, send the next batch into the window.
+    async fn syslog_step(
+        &mut self,
+        account: &Account,
+        filter: &EventFilter,
+        stopped: &mut watch::Receiver<bool>,
+    ) -> Result<Step, String> {
+        let store_error = |e: auditlog_store::StoreError| auditlog_core::ErrorChain(&e).to_string();
+        let cursor = self.stream.cursor;
+        if let Some(window) = &mut self.syslog {
+            if window.base != cursor {
+                // A replay (or a confirmation): the window starts at the cursor.
+                window.base = cursor;
+                window.sent_through = cursor;
+                window.events = 0;
+            }
+        }
+        let window = match &mut self.syslog {
+            Some(window) => window,
+            None => {
+                let url = syslog::parse_url(&self.stream.url)?;
+                let tls = self
+                    .settings
+                    .tls
+                    .clone()
+                    .ok_or("TLS is not set up on this server")?;
+                match Connection::open(
+                    &url,
+                    &self.settings.allow,
+                    &tls,
+                    self.settings.request_timeout,
+                )
+                .await
+                {
+                    // After a reconnect the whole window is sent again.
+                    Ok(connection) => self.syslog.insert(Window {
+                        connection,
+                        base: cursor,
+                        sent_through: cursor,
+                        events: 0,
+                        sent_at: tokio::time::Instant::now(),
+                    }),
+                    Err(reason) => return self.syslog_failed(reason, 0, stopped).await,
+                }
+            }
+        };
+        if window.sent_through > window.base {
+            if let Some(reason) = window.connection.broken().await {
+                let events = window.events;
+                self.syslog = None;
+                return self.syslog_failed(reason, events, stopped).await;
+            }
+            let acknowledged = window
+                .connection
+                .all_acknowledged()
+                .unwrap_or_else(|| window.sent_at.elapsed() >= SETTLE);
+            if acknowledged {
+                let (through, events) = (window.sent_through, window.events);
+                crate::metrics::stream_delivered(
+                    "syslog",
+                    super::format_label(&self.stream.format),
+                    events,
+                );
+                self.retry = 0;
+                let delivery = Delivery::Accepted {
+                    from: cursor,
+                    through,
+                    batch: Some(BatchRecord {
+                        first_seq: cursor + 1,
+                        last_seq: through,
+                        events,
+                        attempts: self.stream.attempts + 1,
+                        status: "delivered".into(),
+                        response: format!(
+                            "{events} messages written; the receiver's TCP acknowledged every byte"
+                        ),
+                        at: Timestamp::now(),
+                    }),
+                };
+                return self.recorded(delivery, Timestamp::now(), through).await;
+            }
+        }
+        let tip = self.store.last_seq(account.id).await.map_err(store_error)?;
+        self.lags.record(self.stream.id, tip.saturating_sub(cursor));
+        let window_seqs = self.settings.batch_seqs.saturating_mul(WINDOW_BATCHES);
+        if tip > window.sent_through && window.sent_through - window.base < window_seqs {
+            let after = window.sent_through;
+            let last = tip.min(after + self.settings.batch_seqs);
+            let records = self
+                .store
+                .events_in_seq_range(account.id, filter, after, last)
+                .await
+                .map_err(store_error)?;
+            if records.is_empty() && after == window.base {
+                // Nothing matched and nothing is in flight: examined.
+                let delivery = Delivery::Accepted {
+                    from: cursor,
+                    through: last,
+                    batch: None,
+                };
+                return self.recorded(delivery, Timestamp::now(), last).await;
+            }
+            let format = super::format_label(&self.stream.format);
+            let mut bytes = Vec::new();
+            for event in render(&records, format, true)? {
+                syslog::frame(&event.event, &event.body, &mut bytes);
+            }
+            if !self
+                .store
+                .begin_batch(self.stream.id, &self.worker, cursor + 1, last)
+                .await
+                .map_err(store_error)?
+            {
+                return Ok(Step::Stop);
+            }
+            self.stream.pending = Some((cursor + 1, last));
+            let sent = window
+                .connection
+                .send(&bytes, self.settings.request_timeout)
+                .await;
+            window.sent_through = last;
+            window.events += records.len() as u64;
+            window.sent_at = tokio::time::Instant::now();
+            if let Err(reason) = sent {
+                let events = window.events;
+                self.syslog = None;
+                return self.syslog_failed(reason, events, stopped).await;
+            }
+            return Ok(Step::Continue);
+        }
+        let waiting = window.sent_through > window.base;
+        wait(if waiting { CONFIRM_POLL } else { POLL }, stopped).await;
+        Ok(Step::Continue)
+    }
+
+    /// A syslog connection failed: the window (from the cursor on) is
+    /// sent again on the next connection, after the backoff.
+    async fn syslog_failed(
+        &mut self,
+        reason: String,
+        events: u64,
+        stopped: &mut watch::Receiver<bool>,
+    ) -> Result<Step, String> {
+        crate::metrics::stream_failed("syslog", "connection");
+        let (first, last) = self
+            .stream
+            .pending
+            .unwrap_or((self.stream.cursor + 1, self.stream.cursor + 1));
+        let batch = BatchRecord {
+            first_seq: first,
+            last_seq: last,
+            events,
+            attempts: self.stream.attempts + 1,
+            status: "failed".into(),
+            response: reason.clone(),
+            at: Timestamp::now(),
+        };
+        self.failed(batch, reason, None, stopped).await
     }
 
     /// Records an accepted window; on a cursor that moved meanwhile (a

@@ -1,0 +1,169 @@
+//! One HTTP `POST` to a stream's destination (webhook, Splunk HEC): the
+//! address checked just before and the connection pinned to it (no DNS
+//! rebinding past the check), redirects not followed, the answer sorted
+//! into accepted, retry (after `Retry-After` on 429 and 503) or gone (410).
+
+use super::address::{self, AllowList};
+use std::time::Duration;
+
+/// How the destination answered one attempt.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Answer {
+    /// 2xx: delivered. The status and the start of the body.
+    Accepted(String),
+    /// Anything else but 410, or no answer: try again, after `after` when
+    /// the destination said (429 or 503 with `Retry-After`).
+    Retry {
+        reason: String,
+        /// The metrics' label: `connection`, `status`, `rate_limited` or `unacknowledged`.
+        cause: &'static str,
+        after: Option<Duration>,
+    },
+    /// 410 Gone: the destination wants no more; the stream is disabled.
+    Gone(String),
+}
+
+impl Answer {
+    /// A failure to connect or to get an answer.
+    pub fn connection(reason: String) -> Self {
+        Answer::Retry {
+            reason,
+            cause: "connection",
+            after: None,
+        }
+    }
+}
+
+/// The most of a response body kept in the batch history.
+const EXCERPT: usize = 200;
+/// The most of a response body read.
+const MAX_BODY: usize = 64 * 1024;
+
+/// What the destination answered.
+#[derive(Debug, Clone)]
+pub struct Posted {
+    pub status: u16,
+    pub retry_after: Option<Duration>,
+    /// The body (its first 64 KiB).
+    pub body: String,
+}
+
+impl Posted {
+    /// The status and the start of the body.
+    pub fn summary(&self) -> String {
+        let excerpt: String = self.body.chars().take(EXCERPT).collect();
+        format!("{} {}", self.status, excerpt.trim())
+    }
+
+    /// Accepted on 2xx, gone on 410, else retried.
+    pub fn answer(&self) -> Answer {
+        let summary = self.summary();
+        if (200..300).contains(&self.status) {
+            Answer::Accepted(summary)
+        } else if self.status == 410 {
+            Answer::Gone(summary)
+        } else {
+            Answer::Retry {
+                reason: summary,
+                cause: if self.status == 429 {
+                    "rate_limited"
+                } else {
+                    "status"
+                },
+                after: self
+                    .retry_after
+                    .filter(|_| matches!(self.status, 429 | 503)),
+            }
+        }
+    }
+}
+
+/// Posts `body` to `url` with `headers`; `Err` when there was no answer.
+pub async fn post(
+    url: &str,
+    allow: &AllowList,
+    headers: Vec<(&'static str, String)>,
+    body: Vec<u8>,
+    timeout: Duration,
+) -> Result<Posted, Answer> {
+    let destination = address::parse_url(url).map_err(Answer::connection)?;
+    // Checked now, and the connection pinned to what was checked.
+    let addresses = address::resolve(&destination, allow)
+        .await
+        .map_err(Answer::connection)?;
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(timeout)
+        .resolve_to_addrs(&destination.host, &addresses)
+        .build()
+        .map_err(|e| Answer::connection(format!("cannot set up the HTTP client: {e}")))?;
+    let mut request = client.post(url);
+    for (name, value) in headers {
+        request = request.header(name, value);
+    }
+    let response = request
+        .body(body)
+        .send()
+        .await
+        .map_err(|e| Answer::connection(format!("no answer: {e}")))?;
+    let status = response.status().as_u16();
+    let retry_after = response
+        .headers()
+        .get(reqwest::header::RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .map(|s| Duration::from_secs(s.min(3_600)));
+    let mut response = response;
+    let mut bytes = Vec::new();
+    while bytes.len() < MAX_BODY {
+        match response.chunk().await {
+            Ok(Some(chunk)) => bytes.extend_from_slice(&chunk),
+            Ok(None) | Err(_) => break,
+        }
+    }
+    bytes.truncate(MAX_BODY);
+    Ok(Posted {
+        status,
+        retry_after,
+        body: String::from_utf8_lossy(&bytes).into_owned(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn posted(status: u16, retry_after: Option<u64>) -> Posted {
+        Posted {
+            status,
+            retry_after: retry_after.map(Duration::from_secs),
+            body: " ok ".into(),
+        }
+    }
+
+    #[test]
+    fn answers_are_sorted_by_status() {
+        assert_eq!(
+            posted(204, None).answer(),
+            Answer::Accepted("204 ok".into())
+        );
+        assert_eq!(posted(410, None).answer(), Answer::Gone("410 ok".into()));
+        assert_eq!(
+            posted(429, Some(7)).answer(),
+            Answer::Retry {
+                reason: "429 ok".into(),
+                cause: "rate_limited",
+                after: Some(Duration::from_secs(7))
+            }
+        );
+        assert_eq!(
+            posted(500, Some(7)).answer(),
+            Answer::Retry {
+                reason: "500 ok".into(),
+                cause: "status",
+                after: None
+            },
+            "Retry-After only counts on 429 and 503"
+        );
+    }
+}
