@@ -240,11 +240,17 @@ pub fn check_query_text(input: &[u8]) {
         return;
     };
     let chars = text.chars().count();
-    for zone in [
-        Zone::utc(),
-        Zone::parse("America/New_York").expect("a known zone"),
-    ] {
-        let query = match Query::parse(text, &zone) {
+    static ZONES: std::sync::OnceLock<[Zone; 3]> = std::sync::OnceLock::new();
+    let [utc, new_york, other] = ZONES.get_or_init(|| {
+        let zone = |name| Zone::parse(name).expect("a known zone");
+        [
+            Zone::utc(),
+            zone("America/New_York"),
+            zone("Asia/Kathmandu"),
+        ]
+    });
+    for zone in [utc, new_york] {
+        let query = match Query::parse(text, zone) {
             Ok(query) => query,
             Err(e) => {
                 assert!(
@@ -255,8 +261,7 @@ pub fn check_query_text(input: &[u8]) {
             }
         };
         let printed = query.to_string();
-        let other = Zone::parse("Asia/Kathmandu").expect("a known zone");
-        let again = Query::parse(&printed, &other).unwrap_or_else(|e| {
+        let again = Query::parse(&printed, other).unwrap_or_else(|e| {
             panic!("the canonical form {printed:?} of {text:?} does not parse: {e}")
         });
         assert_eq!(
@@ -270,7 +275,18 @@ pub fn check_query_text(input: &[u8]) {
         );
         static EVENTS: std::sync::OnceLock<Vec<(StoredEvent, Option<crate::leaf_v2::Source>)>> =
             std::sync::OnceLock::new();
-        for (event, source) in EVENTS.get_or_init(cases::events) {
+        check_query_on(&query, EVENTS.get_or_init(cases::events));
+    }
+}
+
+/// On each event: the query holds exactly when each of its terms does, and
+/// a term and the same term negated never agree.
+pub fn check_query_on(
+    query: &crate::search::Query,
+    events: &[(StoredEvent, Option<crate::leaf_v2::Source>)],
+) {
+    {
+        for (event, source) in events {
             let all = query.matches(event, source.as_ref());
             let mut each = true;
             for term in query.terms() {
@@ -689,6 +705,127 @@ pub mod generate {
         text
     }
 
+    /// The values search queries and search events are drawn from, so that
+    /// random queries find some of the random events.
+    pub const SEARCH_WORDS: &[&str] = &[
+        "Checkout",
+        "test case",
+        "Ada",
+        "ada@example.com",
+        "pay",
+        "payment-gateway",
+        "TC-10",
+        "Zürich QA",
+        "ünï",
+        "İstanbul",
+        "ΟΔΟΣ",
+        "日本",
+        "1.5",
+        "a,b",
+        "say \"hi\"",
+        "",
+        "*",
+        "-",
+    ];
+
+    /// An event for search properties, stored with `seq`: its fields drawn
+    /// from `SEARCH_WORDS` (or absent), times around the daylight-saving
+    /// changes of 2026, sources of every kind or none; built field by field,
+    /// so every combination occurs.
+    pub fn search_event(
+        rng: &mut Rng,
+        seq: u64,
+    ) -> (crate::StoredEvent, Option<crate::leaf_v2::Source>) {
+        use crate::event::{Actor, Context, NewEventBuilder, Target};
+        use crate::leaf_v2::Source;
+        let word = |rng: &mut Rng| -> String {
+            if rng.chance(10) {
+                text(rng, 12)
+            } else {
+                (*rng.pick(SEARCH_WORDS)).to_string()
+            }
+        };
+        let maybe = |rng: &mut Rng| rng.chance(70).then(|| word(rng));
+        let taxonomy = Taxonomy::default();
+        let rule = rng.pick(&taxonomy.types).clone();
+        let action = rng.pick(&rule.actions).clone();
+        // 2026-11-01T04:00:00Z (midnight in New York, the day it falls back)
+        // or 2026-03-29T01:00:00Z (the Paris gap), give or take two days.
+        let base: i64 = if rng.chance(70) {
+            1_793_505_600
+        } else {
+            1_774_746_000
+        };
+        let time = crate::Timestamp::from_micros(
+            (base + rng.below(4 * 86_400) as i64 - 2 * 86_400) * 1_000_000
+                + rng.below(1_000_000) as i64,
+        );
+        let actor = Actor {
+            id: if rng.chance(50) {
+                format!("u-{}", rng.below(4))
+            } else {
+                word(rng)
+            },
+            name: maybe(rng),
+            email: maybe(rng),
+        };
+        let mut details = Map::new();
+        if rng.chance(60) {
+            details.insert("status".into(), json!(word(rng)));
+        }
+        if rng.chance(30) {
+            let priority = if rng.chance(50) {
+                json!(1.5)
+            } else {
+                json!(rng.below(3))
+            };
+            details.insert("priority".into(), priority);
+        }
+        if rng.chance(30) {
+            details.insert("owner".into(), json!({"team": word(rng)}));
+        }
+        if rng.chance(50) {
+            let change = json!({"field": word(rng), "old": word(rng), "new": word(rng)});
+            details.insert("changes".into(), json!([change]));
+        }
+        let target = rng.chance(80).then(|| Target {
+            id: maybe(rng),
+            name: maybe(rng),
+        });
+        let ip = match rng.below(3) {
+            0 => format!("10.{}.0.{}", rng.below(2), rng.below(256)),
+            1 => format!("2001:db8::{:x}", rng.below(65536)),
+            _ => "192.168.1.20".to_string(),
+        };
+        let context = rng.chance(70).then_some(Context {
+            ip: Some(ip),
+            user_agent: None,
+            request_id: None,
+        });
+        let project = maybe(rng);
+        let app = maybe(rng);
+        let version = maybe(rng);
+        let event = NewEventBuilder::new(format!("e{seq}"), time, rule.name.clone(), action, actor)
+            .project(project)
+            .app(app)
+            .version(version)
+            .target(target)
+            .details((!details.is_empty()).then_some(details))
+            .context(context)
+            .build();
+        let source = match rng.below(5) {
+            0 => None,
+            1 => Some(Source::System),
+            2 => Some(Source::Console { user: "7".into() }),
+            _ => Some(Source::ApiKey {
+                key: (*rng.pick(&["k-ci", "k 1"])).to_string(),
+                name: String::new(),
+            }),
+        };
+        let stored = crate::StoredEvent::new("acme", seq, super::fixed_now(), event);
+        (stored, source)
+    }
+
     fn query_term(rng: &mut Rng) -> String {
         const TEXT_KEYS: &[&str] = &[
             "type",
@@ -711,26 +848,6 @@ pub mod generate {
             "colour",
             "TYPE",
         ];
-        const WORDS: &[&str] = &[
-            "Checkout",
-            "test case",
-            "Ada",
-            "ada@example.com",
-            "pay",
-            "payment-gateway",
-            "TC-10",
-            "Zürich QA",
-            "ünï",
-            "İstanbul",
-            "ΟΔΟΣ",
-            "日本",
-            "1.5",
-            "a,b",
-            "say \"hi\"",
-            "",
-            "*",
-            "-",
-        ];
         const DATES: &[&str] = &[
             "2026-11-30",
             "2026-11-01T01:30",
@@ -746,7 +863,7 @@ pub mod generate {
         ];
         let negate = if rng.chance(20) { "-" } else { "" };
         let value = |rng: &mut Rng| -> String {
-            let word = (*rng.pick(WORDS)).to_string();
+            let word = (*rng.pick(SEARCH_WORDS)).to_string();
             let word = if rng.chance(10) {
                 super::generate::text(rng, 8)
             } else {
@@ -810,7 +927,7 @@ pub mod generate {
             }
             6 => format!(
                 "\"{}\"{}",
-                rng.pick(WORDS),
+                rng.pick(SEARCH_WORDS),
                 if rng.chance(20) { "*" } else { "" }
             ),
             _ => value(rng).trim_matches('"').to_string(),

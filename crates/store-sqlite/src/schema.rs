@@ -17,6 +17,14 @@ pub fn configure(conn: &Connection, writer: bool) -> rusqlite::Result<()> {
         READER_CACHE_KIB
     };
     conn.pragma_update(None, "cache_size", -cache_kib)?;
+    if writer {
+        // An INSERT that fires a trigger or may fail a constraint midway
+        // keeps a statement journal, a temporary file by default: a quarter
+        // of the writer's time went to writing it (BENCHMARKS.md, "The
+        // statement journal"). It holds one statement's pages and is never
+        // needed after a crash (the WAL is), so memory is the right place.
+        conn.pragma_update(None, "temp_store", "MEMORY")?;
+    }
     Ok(())
 }
 

@@ -70,6 +70,25 @@ async fn send(server: &TestServer, key: &str, range: std::ops::Range<usize>) {
     }
 }
 
+/// The value of one series of `/metrics`.
+async fn metric(server: &TestServer, series: &str) -> f64 {
+    let text = server
+        .http
+        .get(server.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    text.lines()
+        .find_map(|l| l.strip_prefix(series))
+        .unwrap_or_else(|| panic!("no {series} in {text}"))
+        .trim()
+        .parse()
+        .unwrap()
+}
+
 async fn stream_state(server: &TestServer, key: &str, id: u64) -> Value {
     let (status, got) = server.get(&format!("/api/v1/streams/{id}"), key).await;
     assert_eq!(status, 200, "{got}");
@@ -434,6 +453,15 @@ async fn hec_case(database: Option<&str>) {
     );
     assert!(events.iter().all(|e| e["metadata"]["tenant_uid"] == "hec"));
     validate_ocsf(&events);
+    assert_eq!(
+        metric(
+            &server,
+            r#"auditlog_stream_events_delivered_total{kind="splunk_hec",format="ocsf"}"#
+        )
+        .await,
+        90.0,
+        "counted once each, when acknowledged"
+    );
 
     // The token is write-only: not in the answers, not in the database file.
     let (_, list) = server.get("/api/v1/streams", &admin).await;
@@ -454,6 +482,73 @@ async fn hec_case(database: Option<&str>) {
     assert_eq!(response.status(), 422);
     let refused: Value = response.json().await.unwrap();
     assert_eq!(refused["error"]["details"]["rule"], "not_for_kind");
+}
+
+// ------------------------------------------------------------ webhook + OCSF
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_webhook_stream_in_ocsf_delivers_events_that_validate_against_the_schema() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start_on(dir.path(), &["--stream-allow-private", "127.0.0.1/32"]);
+    let account = server.account("hook");
+    let admin = admin_key(&server, "hook");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    let bodies: Arc<Mutex<Vec<(HeaderMap, axum::body::Bytes)>>> = Arc::default();
+    let shared = bodies.clone();
+    let app = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(move |headers: HeaderMap, body: axum::body::Bytes| {
+            let shared = shared.clone();
+            async move {
+                shared.lock().unwrap().push((headers, body));
+                StatusCode::NO_CONTENT
+            }
+        }),
+    );
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let (status, created) = server
+        .post(
+            "/api/v1/streams",
+            &admin,
+            &json!({"kind": "webhook", "format": "ocsf", "url": url, "from_seq": 1}),
+        )
+        .await;
+    assert_eq!(status, 201, "{created}");
+    let secret = created["secret"].as_str().unwrap().to_string();
+    send(&server, &account.ingest, 0..30).await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let events = loop {
+        let events: Vec<Value> = {
+            let bodies = bodies.lock().unwrap();
+            for (headers, body) in bodies.iter() {
+                standardwebhooks::Webhook::new(&secret)
+                    .unwrap()
+                    .verify(body, headers)
+                    .expect("signed");
+            }
+            bodies
+                .iter()
+                .flat_map(|(_, b)| serde_json::from_slice::<Vec<Value>>(b).unwrap())
+                .collect()
+        };
+        if events.len() >= 30 {
+            break events;
+        }
+        assert!(Instant::now() < deadline, "{} of 30 events", events.len());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let seqs: Vec<u64> = events
+        .iter()
+        .map(|e| e["metadata"]["sequence"].as_u64().unwrap())
+        .collect();
+    assert_eq!(seqs, (1..=30).collect::<Vec<u64>>());
+    let classes: std::collections::BTreeSet<u64> = events
+        .iter()
+        .map(|e| e["class_uid"].as_u64().unwrap())
+        .collect();
+    assert_eq!(classes, [3002, 3004, 6003].into(), "every class");
+    validate_ocsf(&events);
 }
 
 // ------------------------------------------------------------ the OCSF mapping

@@ -177,6 +177,8 @@ struct Runner {
 /// (the cursor): seqs `base + 1 ..= sent_through`, resent after any reconnect.
 struct Window {
     connection: Connection,
+    /// The URL connected to (a new one means a new connection).
+    url: String,
     /// The cursor the window starts after.
     base: u64,
     sent_through: u64,
@@ -507,6 +509,14 @@ impl Runner {
     ) -> Result<Step, String> {
         let store_error = |e: auditlog_store::StoreError| auditlog_core::ErrorChain(&e).to_string();
         let cursor = self.stream.cursor;
+        if self
+            .syslog
+            .as_ref()
+            .is_some_and(|w| w.url != self.stream.url)
+        {
+            // An admin changed the destination: connect there, from the cursor.
+            self.syslog = None;
+        }
         if let Some(window) = &mut self.syslog {
             if window.base != cursor {
                 // A replay (or a confirmation): the window starts at the cursor.
@@ -535,6 +545,7 @@ impl Runner {
                     // After a reconnect the whole window is sent again.
                     Ok(connection) => self.syslog.insert(Window {
                         connection,
+                        url: self.stream.url.clone(),
                         base: cursor,
                         sent_through: cursor,
                         events: 0,
