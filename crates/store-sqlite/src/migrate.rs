@@ -36,7 +36,10 @@ const MIGRATIONS: &[(i64, Step)] = &[
     // The event log (0010_event_log.sql, then 0010_event_log_finish.sql).
     (10, Step::Code(layout_migration::migrate)),
     // The root log of checkpoints (issue 17).
-    (11, Step::Sql(include_str!("../migrations/0011_root_log.sql"))),
+    (
+        11,
+        Step::Sql(include_str!("../migrations/0011_root_log.sql")),
+    ),
 ];
 
 /// The highest migration this build knows.
