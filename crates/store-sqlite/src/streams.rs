@@ -362,7 +362,7 @@ impl LogStreams for SqliteStore {
             let n = conn
                 .execute(
                     "UPDATE log_streams SET batch_first = ?3, batch_last = ?4 \
-                     WHERE id = ?1 AND claimed_by = ?2",
+                     WHERE id = ?1 AND claimed_by = ?2 AND status IN ('active', 'failing')",
                     params![id, worker, first as i64, last as i64],
                 )
                 .map_err(sql_error)?;

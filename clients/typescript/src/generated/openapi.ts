@@ -252,6 +252,26 @@ export interface paths {
         patch: operations["change_stream"];
         trace?: never;
     };
+    "/api/v1/streams/{id}/test": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Sends one made-up event to the stream's destination now and says how it
+         *     answered (`crate::streams::test_event`).
+         */
+        post: operations["test_stream"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/healthz": {
         parameters: {
             query?: never;
@@ -862,6 +882,17 @@ export interface components {
             response: string;
             /** @description `delivered` or `failed`. */
             status: string;
+        };
+        /** @description `POST /api/v1/streams/{id}/test`: how the destination answered the test event. */
+        StreamTestResult: {
+            /** @description The destination answered 2xx. */
+            delivered: boolean;
+            /** @description The event sent: not stored, `seq` 0, `"test": true`. */
+            event: Record<string, unknown>;
+            /** @description The destination's status and the start of its body, or why there was no answer. */
+            response: string;
+            /** @description The `webhook-id` the test event was sent with (a fresh one each time). */
+            webhook_id: string;
         };
         /** @description The entity acted on, as stored. */
         Target: {
@@ -2502,6 +2533,94 @@ export interface operations {
             };
             /** @description A field breaks a rule; `details` names it */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description This API key sent too many requests; retry after `Retry-After` seconds */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before the next request */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description An unexpected failure; `message` holds a reference for the operator */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The storage is temporarily unavailable; nothing was stored, retry later */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    test_stream: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The stream's id */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Sent; `delivered` says whether the destination accepted it (2xx), `response` what it answered. Not stored, no cursor moved, not retried */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["StreamTestResult"];
+                };
+            };
+            /** @description The id in the path is not UTF-8 once percent-decoded */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No API key, a malformed `Authorization` header, or an unknown key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The key lacks the `admin` scope */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No stream with this id in the key's account */
+            404: {
                 headers: {
                     [name: string]: unknown;
                 };

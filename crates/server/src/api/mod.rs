@@ -12,7 +12,7 @@ pub mod schema;
 pub mod streams;
 
 use crate::state::AppState;
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::Router;
 
 /// Every route of the API and of operations. Each must have its
@@ -41,6 +41,7 @@ pub fn routes() -> Router<AppState> {
                 .patch(streams::change)
                 .delete(streams::delete),
         )
+        .route("/api/v1/streams/{id}/test", post(streams::test))
         .route("/api/v1/openapi.json", get(openapi::serve))
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))

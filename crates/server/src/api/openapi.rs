@@ -51,6 +51,7 @@ pub const BEARER: &str = "bearer";
         streams::get_one,
         streams::change,
         streams::delete,
+        streams::test,
         serve,
         ops::healthz,
         ops::readyz,

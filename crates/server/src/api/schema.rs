@@ -613,6 +613,20 @@ pub struct LogStreamChange {
     pub from_received_at: Option<String>,
 }
 
+/// `POST /api/v1/streams/{id}/test`: how the destination answered the test event.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct StreamTestResult {
+    /// The destination answered 2xx.
+    pub delivered: bool,
+    /// The destination's status and the start of its body, or why there was no answer.
+    pub response: String,
+    /// The `webhook-id` the test event was sent with (a fresh one each time).
+    pub webhook_id: String,
+    /// The event sent: not stored, `seq` 0, `"test": true`.
+    #[schema(value_type = Object)]
+    pub event: Value,
+}
+
 /// The bytes of an export file.
 #[derive(Debug, ToSchema)]
 #[schema(value_type = String, format = Binary)]
