@@ -11,7 +11,8 @@ use async_trait::async_trait;
 use auditlog_core::merkle::Hash;
 use auditlog_core::Timestamp;
 use auditlog_store::{
-    AccountId, IndexedColumns, Result, ScannedEvent, StoreError, StoredCheckpoint, TreeStore,
+    AccountId, IndexedColumns, KeyColumn, Result, ScannedEvent, StoreError, StoredCheckpoint,
+    TreeStore,
 };
 use tokio_postgres::Row;
 
@@ -168,7 +169,7 @@ impl TreeStore for PgStore {
             .map(|r| ScannedEvent {
                 columns: IndexedColumns {
                     seq: r.get::<_, i64>(0) as u64,
-                    event_id: r.get(1),
+                    event_id: KeyColumn::Text(r.get(1)),
                     time: r.get(2),
                     event_type: r.get(3),
                     action: r.get(4),
@@ -176,7 +177,7 @@ impl TreeStore for PgStore {
                     project: r.get(6),
                     app: r.get(7),
                     version: r.get(8),
-                    target_id: r.get(9),
+                    target_id: r.get::<_, Option<String>>(9).map(KeyColumn::Text),
                     received_at: r.get(10),
                 },
                 // A leaf that no longer decompresses is reported by verify
@@ -189,8 +190,9 @@ impl TreeStore for PgStore {
                             .unwrap_or(stored),
                     }
                 },
-                stored_leaf_hash: r.get(12),
+                stored_leaf_hash: Some(r.get(12)),
                 personal: r.get(13),
+                dangling: None,
             })
             .collect())
     }

@@ -17,6 +17,9 @@
 //! - `group_commit`, `append_plan`: what both backends' appenders share:
 //!   gathering concurrent requests into one transaction, and the
 //!   idempotency planner.
+//! - `entry_check`: the checks of one stored event against its leaf (what
+//!   `auditlog verify` runs on every event, and the embedded store's
+//!   migration to its event log before it moves one).
 //! - `conformance` (with `exports_conformance`): the cases every backend
 //!   must pass, with the `conformance_tests!` macro that makes one test per
 //!   case; `samples`: the deterministic events they append. These three only
@@ -32,6 +35,7 @@ pub mod append_plan;
 mod backend;
 #[cfg(feature = "test-support")]
 pub mod conformance;
+pub mod entry_check;
 pub mod facets;
 pub mod group_commit;
 pub mod leaf_codec;
@@ -48,7 +52,7 @@ pub use sessions::{NewSession, SessionGrant, Sessions};
 pub use streams::{
     BatchRecord, Delivery, LogStream, LogStreams, NewStream, StreamChange, StreamId, StreamStatus,
 };
-pub use tree::{IndexedColumns, ScannedEvent, StoredCheckpoint, TreeStore};
+pub use tree::{key_hash64, IndexedColumns, KeyColumn, ScannedEvent, StoredCheckpoint, TreeStore};
 pub mod exports;
 #[cfg(feature = "test-support")]
 pub mod exports_conformance;
