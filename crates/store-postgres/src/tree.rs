@@ -11,7 +11,8 @@ use async_trait::async_trait;
 use auditlog_core::merkle::Hash;
 use auditlog_core::Timestamp;
 use auditlog_store::{
-    AccountId, IndexedColumns, Result, ScannedEvent, StoreError, StoredCheckpoint, TreeStore,
+    AccountId, IndexedColumns, KeyColumn, Result, ScannedEvent, StoreError, StoredCheckpoint,
+    TreeStore,
 };
 use tokio_postgres::Row;
 
@@ -60,8 +61,11 @@ impl TreeStore for PgStore {
         account: AccountId,
         checkpoint: &StoredCheckpoint,
     ) -> Result<()> {
-        let client = self.client().await?;
-        match client
+        let mut client = self.client().await?;
+        // The checkpoint and its root leaf, in one transaction: no
+        // checkpoint is ever left out of the root log.
+        let tx = client.transaction().await.map_err(pg_error)?;
+        match tx
             .execute(
                 "INSERT INTO checkpoints (account_id, size, root, note, created_at) \
                  VALUES ($1, $2, $3, $4, $5)",
@@ -75,13 +79,23 @@ impl TreeStore for PgStore {
             )
             .await
         {
-            Ok(_) => Ok(()),
-            Err(e) if is_unique_violation(&e) => Err(StoreError::AlreadyExists(format!(
-                "checkpoint of size {}",
-                checkpoint.size
-            ))),
-            Err(e) => Err(pg_error(e)),
+            Ok(_) => {}
+            Err(e) if is_unique_violation(&e) => {
+                return Err(StoreError::AlreadyExists(format!(
+                    "checkpoint of size {}",
+                    checkpoint.size
+                )))
+            }
+            Err(e) => return Err(pg_error(e)),
         }
+        crate::root_log::append_root_leaf(
+            &tx,
+            account,
+            checkpoint.size,
+            auditlog_store::root_log::root_leaf_hash(&checkpoint.note),
+        )
+        .await?;
+        tx.commit().await.map_err(pg_error)
     }
 
     async fn latest_checkpoint(&self, account: AccountId) -> Result<Option<StoredCheckpoint>> {
@@ -168,7 +182,7 @@ impl TreeStore for PgStore {
             .map(|r| ScannedEvent {
                 columns: IndexedColumns {
                     seq: r.get::<_, i64>(0) as u64,
-                    event_id: r.get(1),
+                    event_id: KeyColumn::Text(r.get(1)),
                     time: r.get(2),
                     event_type: r.get(3),
                     action: r.get(4),
@@ -176,7 +190,7 @@ impl TreeStore for PgStore {
                     project: r.get(6),
                     app: r.get(7),
                     version: r.get(8),
-                    target_id: r.get(9),
+                    target_id: r.get::<_, Option<String>>(9).map(KeyColumn::Text),
                     received_at: r.get(10),
                 },
                 // A leaf that no longer decompresses is reported by verify
@@ -189,8 +203,9 @@ impl TreeStore for PgStore {
                             .unwrap_or(stored),
                     }
                 },
-                stored_leaf_hash: r.get(12),
+                stored_leaf_hash: Some(r.get(12)),
                 personal: r.get(13),
+                dangling: None,
             })
             .collect())
     }
