@@ -423,17 +423,28 @@ async fn a_restored_database_is_refused_by_the_witnesses_and_raises_the_alarm() 
     // A customer's monitor remembers the checkpoint of size 10.
     let state_dir = tempfile::tempdir().unwrap();
     let state = state_dir.path().join("state");
-    let monitor = |server: &TestServer| {
+    let witnessed_state = state_dir.path().join("witnessed");
+    let witness_args: Vec<String> = setup
+        .witnesses
+        .iter()
+        .flat_map(|w| ["--witness".to_string(), w.vkey.clone()])
+        .chain(["--quorum".to_string(), "2".to_string()])
+        .collect();
+    // Without witnesses (the latest checkpoint), and with them (the latest
+    // witnessed one, its root inclusion and 2 of the 3 cosignatures).
+    let run_monitor = |server: &TestServer, state: &Path, extra: &[String]| {
         Command::new(BIN)
             .args(["monitor", "--once", "--url", &server.base])
             .args(["--key", &acme.read, "--account", "acme"])
             .args(["--vkey", &setup.log.to_text(), "--state"])
-            .arg(&state)
+            .arg(state)
+            .args(extra)
             .env_remove("AUDITLOG_URL")
             .env_remove("AUDITLOG_KEY")
             .output()
             .unwrap()
     };
+    let monitor = |server: &TestServer| run_monitor(server, &state, &[]);
     let out = monitor(&server);
     assert!(
         out.status.success(),
@@ -444,6 +455,30 @@ async fn a_restored_database_is_refused_by_the_witnesses_and_raises_the_alarm() 
     assert!(
         remembered.starts_with("auditlog/acme\n10\n"),
         "{remembered}"
+    );
+    let out = run_monitor(&server, &witnessed_state, &witness_args);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        std::fs::read_to_string(&witnessed_state).unwrap(),
+        remembered
+    );
+    // One pinned witness and a quorum of 2: cannot check (exit 1), no alarm.
+    let one = [
+        "--witness".to_string(),
+        setup.witnesses[0].vkey.clone(),
+        "--quorum".to_string(),
+        "2".to_string(),
+    ];
+    let out = run_monitor(&server, &state_dir.path().join("one"), &one);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
     );
     server.kill();
 
@@ -483,6 +518,18 @@ async fn a_restored_database_is_refused_by_the_witnesses_and_raises_the_alarm() 
     assert_eq!(out.status.code(), Some(3), "{stdout}{stderr}");
     assert!(
         stderr.contains("rollback") && stderr.contains("size 6") && stderr.contains("size 10"),
+        "{stderr}"
+    );
+    assert!(stdout.contains(&remembered), "{stdout}");
+
+    // With the witnesses: the latest witnessed checkpoint is the restored
+    // database's (size 5), smaller than the one remembered.
+    let out = run_monitor(&server, &witnessed_state, &witness_args);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{stdout}{stderr}");
+    assert!(
+        stderr.contains("rollback") && stderr.contains("size 5") && stderr.contains("size 10"),
         "{stderr}"
     );
     assert!(stdout.contains(&remembered), "{stdout}");
