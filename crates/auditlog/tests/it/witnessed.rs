@@ -157,6 +157,26 @@ impl Setup {
         )
     }
 
+    /// A server on a PostgreSQL database, with this setup's signing key.
+    fn start_server_on(&self, url: &str, scratch: &Path) -> TestServer {
+        let list: Vec<String> = self.witnesses.iter().map(Witness::setting).collect();
+        let list = list.join(", ");
+        let key = self.data.path().join(signing_key::DEFAULT_FILE);
+        let key = key.display().to_string();
+        TestServer::start_on_database(
+            url,
+            scratch,
+            &[
+                "--witnesses",
+                &list,
+                "--witness-quorum",
+                "2",
+                "--signing-key-file",
+                &key,
+            ],
+        )
+    }
+
     fn verifiers(&self) -> Vec<CosignatureVerifier> {
         self.witnesses.iter().map(Witness::verifier).collect()
     }
@@ -533,4 +553,37 @@ async fn a_restored_database_is_refused_by_the_witnesses_and_raises_the_alarm() 
         "{stderr}"
     );
     assert!(stdout.contains(&remembered), "{stdout}");
+}
+
+/// Two servers on one PostgreSQL database: one root log, one submitter at a
+/// time (the lease); when the holder dies, the other takes over and the
+/// root checkpoints keep getting cosigned, with no alarm.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_servers_on_postgres_share_one_root_log_and_hand_the_submitter_over() {
+    let Some(database) = auditlog_store_postgres::test_support::TestDatabase::create(
+        "two_servers_on_postgres_share_one_root_log",
+    ) else {
+        return;
+    };
+    let setup = Setup::new();
+    let all = setup.verifiers();
+    let scratch = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
+    let mut first = setup.start_server_on(&database.url, scratch[0].path());
+    let second = setup.start_server_on(&database.url, scratch[1].path());
+    let acme = first.account("acme");
+    let globex = first.account("globex");
+    ingest(&first, &acme, "a", 3).await;
+    ingest(&second, &globex, "g", 3).await;
+    ingest(&second, &acme, "b", 2).await;
+    witnessed(&first, &setup, &acme, 5, &all, 3).await;
+    witnessed(&second, &setup, &globex, 3, &all, 3).await;
+    every_root_checkpoint_is_cosigned(&second, &setup, &acme.read, 1, 3).await;
+
+    // The first server dies without giving anything up: within the lease
+    // (15 s) the second one submits, and nothing contradicts the witnesses.
+    first.kill();
+    ingest(&second, &acme, "c", 2).await;
+    witnessed(&second, &setup, &acme, 7, &all, 3).await;
+    let (status, body) = second.get("/readyz", "").await;
+    assert_eq!(status, 200, "{body}");
 }
