@@ -15,6 +15,7 @@ const MIGRATIONS: &[(i32, &str)] = &[
     (5, include_str!("../migrations/0005_leaf_v2.sql")),
     (7, include_str!("../migrations/0007_streams.sql")),
     (8, include_str!("../migrations/0008_leaf_compression.sql")),
+    (9, include_str!("../migrations/0009_root_log.sql")),
 ];
 
 /// An arbitrary constant naming "auditlog migrations" among advisory locks.

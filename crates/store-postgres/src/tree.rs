@@ -61,8 +61,11 @@ impl TreeStore for PgStore {
         account: AccountId,
         checkpoint: &StoredCheckpoint,
     ) -> Result<()> {
-        let client = self.client().await?;
-        match client
+        let mut client = self.client().await?;
+        // The checkpoint and its root leaf, in one transaction: no
+        // checkpoint is ever left out of the root log.
+        let tx = client.transaction().await.map_err(pg_error)?;
+        match tx
             .execute(
                 "INSERT INTO checkpoints (account_id, size, root, note, created_at) \
                  VALUES ($1, $2, $3, $4, $5)",
@@ -76,13 +79,23 @@ impl TreeStore for PgStore {
             )
             .await
         {
-            Ok(_) => Ok(()),
-            Err(e) if is_unique_violation(&e) => Err(StoreError::AlreadyExists(format!(
-                "checkpoint of size {}",
-                checkpoint.size
-            ))),
-            Err(e) => Err(pg_error(e)),
+            Ok(_) => {}
+            Err(e) if is_unique_violation(&e) => {
+                return Err(StoreError::AlreadyExists(format!(
+                    "checkpoint of size {}",
+                    checkpoint.size
+                )))
+            }
+            Err(e) => return Err(pg_error(e)),
         }
+        crate::root_log::append_root_leaf(
+            &tx,
+            account,
+            checkpoint.size,
+            auditlog_store::root_log::root_leaf_hash(&checkpoint.note),
+        )
+        .await?;
+        tx.commit().await.map_err(pg_error)
     }
 
     async fn latest_checkpoint(&self, account: AccountId) -> Result<Option<StoredCheckpoint>> {
