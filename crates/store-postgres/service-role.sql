@@ -27,3 +27,7 @@ GRANT INSERT, UPDATE ON actors TO auditlog_app;
 -- Log streams are created, changed (cursor, lease, status) and deleted by
 -- admins and the delivery workers; their batch history is trimmed.
 GRANT INSERT, UPDATE, DELETE ON log_streams, log_stream_batches TO auditlog_app;
+-- The root log (issue 17): leaves, hashes, root checkpoints and
+-- cosignatures appended, never changed; the submitter's lease row moves.
+GRANT INSERT ON root_leaves, root_hashes, root_checkpoints, root_cosignatures TO auditlog_app;
+GRANT UPDATE ON root_submitter TO auditlog_app;

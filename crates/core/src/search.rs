@@ -27,6 +27,7 @@ mod print;
 pub mod time;
 pub mod words;
 
+pub use parse::KEYS;
 pub use time::Zone;
 
 /// The longest query, in characters, and the most terms and values it may
@@ -146,6 +147,13 @@ pub struct Phrase {
 pub struct QueryError {
     pub position: usize,
     pub expected: String,
+}
+
+impl QueryError {
+    /// The `details` of the API's 400 `bad_query`: `{"position", "expected"}`.
+    pub fn details(&self) -> serde_json::Value {
+        serde_json::json!({"position": self.position, "expected": self.expected})
+    }
 }
 
 impl Query {
@@ -336,6 +344,10 @@ mod tests {
         assert_eq!(
             e.to_string(),
             "q: at position 19, expected a value after \"user:\""
+        );
+        assert_eq!(
+            e.details(),
+            serde_json::json!({"position": 19, "expected": "a value after \"user:\""})
         );
     }
 }

@@ -1,5 +1,7 @@
 //! Migration 0010 (the event log) checks before it moves: every event of the
-//! old `events` table is checked the way `auditlog verify` checks it — its
+//! old `events` table is checked with `auditlog verify`'s checks of one
+//! event (`auditlog_store::entry_check`, shared with the embedded store's
+//! migration) — its
 //! seq in order, its leaf bytes (decompressed) against the stored leaf hash
 //! and the tree's, its personal values against the leaf's commitments, and
 //! every indexed column against the leaf — and the database is refused,
@@ -9,9 +11,9 @@
 //! a refusal leaves the database as it was.
 
 use auditlog_core::merkle::stored_hash_index;
-use auditlog_core::{leaf, StoredRecord};
+use auditlog_store::entry_check::check_entry;
 use auditlog_store::leaf_codec::DictionaryCache;
-use auditlog_store::IndexedColumns;
+use auditlog_store::{IndexedColumns, KeyColumn, ScannedEvent};
 use std::collections::HashMap;
 use std::io::IsTerminal;
 use tokio_postgres::Transaction;
@@ -25,15 +27,11 @@ pub enum MigrationError {
     #[error(transparent)]
     Database(#[from] tokio_postgres::Error),
     #[error(
-        "migration 0010 (the event log) refused this database: account {account:?}, event seq {seq}: {why}; \
+        "migration 0010 (the event log) refused this database: account {account:?}: {why}; \
          nothing was changed. Run `auditlog verify` for the full report, and restore the events from a copy \
          (`auditlog copy`) or a backup"
     )]
-    Tampered {
-        account: String,
-        seq: u64,
-        why: String,
-    },
+    Tampered { account: String, why: String },
 }
 
 /// Checks every event of the old table; `Ok` when all pass (or there is no
@@ -63,9 +61,8 @@ pub async fn check_events(tx: &Transaction<'_>) -> Result<(), MigrationError> {
     for account in accounts {
         let (id, name, last_seq): (i64, String, i64) =
             (account.get(0), account.get(1), account.get(2));
-        let refuse = |seq: u64, why: String| MigrationError::Tampered {
+        let refuse = |why: String| MigrationError::Tampered {
             account: name.clone(),
-            seq,
             why,
         };
         let mut expected: u64 = 1;
@@ -111,72 +108,46 @@ pub async fn check_events(tx: &Transaction<'_>) -> Result<(), MigrationError> {
                 .collect();
             for (row, index) in rows.iter().zip(indexes) {
                 let seq = row.get::<_, i64>(0) as u64;
-                if seq != expected {
-                    return Err(refuse(
-                        expected,
-                        format!("the event is missing (the next stored seq is {seq})"),
-                    ));
-                }
                 let stored: Vec<u8> = row.get(11);
-                let leaf_bytes = dictionaries
-                    .decode(row.get(14), stored, |dictionary| {
-                        Err(auditlog_store::StoreError::internal(format!(
-                            "its dictionary {dictionary} does not exist"
-                        )))
-                    })
-                    .map_err(|e| refuse(seq, format!("its leaf does not decompress ({e})")))?;
-                let hash = leaf::leaf_hash(&leaf_bytes);
-                if row.get::<_, &[u8]>(12) != hash {
-                    return Err(refuse(
-                        seq,
-                        "its leaf bytes do not hash to its stored leaf hash".into(),
-                    ));
-                }
-                if tree.get(&index).map(Vec::as_slice) != Some(&hash[..]) {
-                    return Err(refuse(
-                        seq,
-                        "its leaf hash is not the tree's hash of that leaf".into(),
-                    ));
-                }
-                let personal: Option<Vec<u8>> = row.get(13);
-                let record = StoredRecord::new(&leaf_bytes, personal.as_deref());
-                record.check().map_err(|e| {
-                    refuse(
-                        seq,
-                        format!("its leaf and personal values do not read back ({e})"),
-                    )
-                })?;
-                let event = record.stored_event().map_err(|e| {
-                    refuse(seq, format!("its leaf does not read as an event ({e})"))
-                })?;
-                if event.seq() != seq || event.account() != name {
-                    return Err(refuse(
-                        seq,
-                        format!(
-                            "its leaf is that of seq {} of account {:?}",
-                            event.seq(),
-                            event.account()
-                        ),
-                    ));
-                }
-                let columns = IndexedColumns {
-                    seq,
-                    event_id: row.get(1),
-                    time: row.get(2),
-                    event_type: row.get(3),
-                    action: row.get(4),
-                    actor_id: row.get(5),
-                    project: row.get(6),
-                    app: row.get(7),
-                    version: row.get(8),
-                    target_id: row.get(9),
-                    received_at: row.get(10),
+                // A leaf that does not decompress is checked as stored: it
+                // does not read as a leaf, and the check names it.
+                let leaf_bytes = match row.get::<_, Option<i64>>(14) {
+                    None => stored,
+                    dictionary => dictionaries
+                        .decode(dictionary, stored.clone(), |id| {
+                            Err(auditlog_store::StoreError::internal(format!(
+                                "dictionary {id} does not exist"
+                            )))
+                        })
+                        .unwrap_or(stored),
                 };
-                if let Some(column) = columns.first_difference(&IndexedColumns::of(&event)) {
-                    return Err(refuse(
+                let scanned = ScannedEvent {
+                    columns: IndexedColumns {
                         seq,
-                        format!("column {column} differs from the leaf bytes (the column or the leaf was edited)"),
-                    ));
+                        event_id: KeyColumn::Text(row.get(1)),
+                        time: row.get(2),
+                        event_type: row.get(3),
+                        action: row.get(4),
+                        actor_id: row.get(5),
+                        project: row.get(6),
+                        app: row.get(7),
+                        version: row.get(8),
+                        target_id: row.get::<_, Option<String>>(9).map(KeyColumn::Text),
+                        received_at: row.get(10),
+                    },
+                    leaf_bytes,
+                    stored_leaf_hash: Some(row.get(12)),
+                    personal: row.get(13),
+                    dangling: None,
+                };
+                // The checks of `auditlog verify`, event by event.
+                let hash = check_entry(&name, expected, &scanned)
+                    .map_err(|finding| refuse(finding.to_string()))?;
+                if tree.get(&index).map(Vec::as_slice) != Some(&hash[..]) {
+                    return Err(refuse(format!(
+                        "event seq {seq}: its leaf hash is not the tree's hash of that leaf \
+                         (the leaf bytes and their hash were edited)"
+                    )));
                 }
                 expected = seq + 1;
                 checked += 1;
@@ -186,13 +157,11 @@ pub async fn check_events(tx: &Transaction<'_>) -> Result<(), MigrationError> {
             }
         }
         if expected - 1 != last_seq as u64 {
-            return Err(refuse(
-                expected,
-                format!(
-                    "the account's sequencer says {last_seq} events, the table holds {}",
-                    expected - 1
-                ),
-            ));
+            return Err(refuse(format!(
+                "event seq {expected} is missing: the account's sequencer says {last_seq} events, \
+                 the table holds {}",
+                expected - 1
+            )));
         }
     }
     if progress {
@@ -203,7 +172,6 @@ pub async fn check_events(tx: &Transaction<'_>) -> Result<(), MigrationError> {
     if checked != total {
         return Err(MigrationError::Tampered {
             account: "(none)".into(),
-            seq: 0,
             why: format!("{} events belong to no account's sequence", total - checked),
         });
     }

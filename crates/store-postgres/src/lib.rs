@@ -23,6 +23,7 @@ mod layout_migration;
 mod leaf_store;
 mod log_key;
 mod query;
+mod root_log;
 mod schema;
 mod sql;
 mod streams;
@@ -115,13 +116,24 @@ impl PgStore {
         let (appends, receiver) = AppendQueue::new();
         let write_health = Arc::new(Mutex::new(WriteHealth::Ok));
         let task = tokio::spawn(writer::run(pool.clone(), receiver, write_health.clone()));
-        Ok(Self {
+        let store = Self {
             pool,
             appends,
             writer_task: Mutex::new(Some(task)),
             write_health,
             dictionaries: Arc::new(DictionaryCache::default()),
-        })
+        };
+        // A database signed before the root log existed: its accounts'
+        // latest checkpoints become the first root leaves.
+        use auditlog_store::RootLogStore;
+        let backfilled = store.backfill_root_log().await?;
+        if backfilled > 0 {
+            tracing::info!(
+                backfilled,
+                "appended the accounts' latest checkpoints to the new root log"
+            );
+        }
+        Ok(store)
     }
 
     pub(crate) async fn client(&self) -> Result<deadpool_postgres::Object> {

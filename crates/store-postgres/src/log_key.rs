@@ -3,7 +3,6 @@
 //! 64-bit hash that the log keeps of event ids and target ids. A leaf: the
 //! writer, the readers and the row mapping all use it.
 
-use auditlog_core::leaf;
 use auditlog_store::{Result, StoreError};
 
 /// Bits of the key that hold the seq: an account holds up to 2^40 - 1
@@ -43,16 +42,9 @@ pub(crate) fn bound_key(account: i64, seq: u64) -> i64 {
     account << SEQ_BITS | (seq.min(SEQ_MASK as u64) as i64)
 }
 
-/// A 64-bit hash of a key's text (an event id, a target id): the first 8
-/// bytes of its leaf hash (SHA-256 of a zero byte and the text), big-endian, as migration 0010 computes it in SQL
-/// (`sha256(...)` → `bit(64)` → `bigint`). Every reader that answers with
-/// one event confirms it against the leaf.
-pub(crate) fn key_hash64(text: &str) -> i64 {
-    let hash = leaf::leaf_hash(text.as_bytes());
-    let mut first = [0u8; 8];
-    first.copy_from_slice(&hash[..8]);
-    i64::from_be_bytes(first)
-}
+/// The 64-bit hash the log keeps of event ids and target ids (the embedded
+/// store's, which migration 0010 computes in SQL the same way).
+pub(crate) use auditlog_store::key_hash64;
 
 #[cfg(test)]
 mod tests {

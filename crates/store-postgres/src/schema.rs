@@ -16,6 +16,7 @@ const MIGRATIONS: &[(i32, &str)] = &[
     (5, include_str!("../migrations/0005_leaf_v2.sql")),
     (7, include_str!("../migrations/0007_streams.sql")),
     (8, include_str!("../migrations/0008_leaf_compression.sql")),
+    (9, include_str!("../migrations/0009_root_log.sql")),
     (10, include_str!("../migrations/0010_event_log.sql")),
 ];
 

@@ -259,7 +259,7 @@ impl LogStreams for PgStore {
         let n = client
             .execute(
                 "UPDATE log_streams SET batch_first = $3, batch_last = $4 \
-                 WHERE id = $1 AND claimed_by = $2",
+                 WHERE id = $1 AND claimed_by = $2 AND status IN ('active', 'failing')",
                 &[&id, &worker, &(first as i64), &(last as i64)],
             )
             .await

@@ -3,24 +3,20 @@
 //! transaction, so several servers build one tree), retained checkpoints,
 //! and the raw scan `auditlog verify` compares.
 
-use crate::log_key::{bound_key, key_hash64, seq_of, SEQ_MASK};
+use crate::log_key::{bound_key, seq_of, SEQ_MASK};
 use crate::sql::{decode_leaf, is_unique_violation, load_dictionaries, pg_error};
 use crate::tree_appends::read_hashes_in;
 use crate::writer::to_hash;
 use crate::PgStore;
 use async_trait::async_trait;
-use auditlog_core::leaf_view::LeafView;
 use auditlog_core::merkle::{stored_hash_index, Hash};
 use auditlog_core::Timestamp;
 use auditlog_store::{
-    AccountId, IndexedColumns, Result, ScannedEvent, StoreError, StoredCheckpoint, TreeStore,
+    AccountId, IndexedColumns, KeyColumn, Result, ScannedEvent, StoreError, StoredCheckpoint,
+    TreeStore,
 };
 use std::collections::HashMap;
 use tokio_postgres::Row;
-
-/// What a column reads as when its id names no value of the account (it
-/// was edited): no leaf holds it, so verify names the column.
-const DANGLING: &str = "\u{0}dangling";
 
 const CHECKPOINT_COLUMNS: &str = "size, root, note, created_at";
 
@@ -67,8 +63,11 @@ impl TreeStore for PgStore {
         account: AccountId,
         checkpoint: &StoredCheckpoint,
     ) -> Result<()> {
-        let client = self.client().await?;
-        match client
+        let mut client = self.client().await?;
+        // The checkpoint and its root leaf, in one transaction: no
+        // checkpoint is ever left out of the root log.
+        let tx = client.transaction().await.map_err(pg_error)?;
+        match tx
             .execute(
                 "INSERT INTO checkpoints (account_id, size, root, note, created_at) \
                  VALUES ($1, $2, $3, $4, $5)",
@@ -82,13 +81,23 @@ impl TreeStore for PgStore {
             )
             .await
         {
-            Ok(_) => Ok(()),
-            Err(e) if is_unique_violation(&e) => Err(StoreError::AlreadyExists(format!(
-                "checkpoint of size {}",
-                checkpoint.size
-            ))),
-            Err(e) => Err(pg_error(e)),
+            Ok(_) => {}
+            Err(e) if is_unique_violation(&e) => {
+                return Err(StoreError::AlreadyExists(format!(
+                    "checkpoint of size {}",
+                    checkpoint.size
+                )))
+            }
+            Err(e) => return Err(pg_error(e)),
         }
+        crate::root_log::append_root_leaf(
+            &tx,
+            account,
+            checkpoint.size,
+            auditlog_store::root_log::root_leaf_hash(&checkpoint.note),
+        )
+        .await?;
+        tx.commit().await.map_err(pg_error)
     }
 
     async fn latest_checkpoint(&self, account: AccountId) -> Result<Option<StoredCheckpoint>> {
@@ -216,43 +225,30 @@ impl TreeStore for PgStore {
                     }
                 };
                 let personal: Option<Vec<u8>> = r.get(10);
-                let dangling = |column: usize, text: Option<String>| {
-                    if r.get::<_, bool>(column) {
-                        Some(DANGLING.to_string())
-                    } else {
-                        text
-                    }
-                };
-                let view = LeafView::parse(&leaf_bytes).ok();
-                // The log keeps hashes of the event and target ids: the
-                // column holds the leaf's id when the hash is that id's.
-                let event_id = match &view {
-                    Some(v) if key_hash64(v.id()) == r.get::<_, i64>(12) => v.id().to_string(),
-                    _ => format!("{DANGLING} id hash {:016x}", r.get::<_, i64>(12)),
-                };
-                let target_id = r.get::<_, Option<i64>>(13).map(|hash| {
-                    match view.as_ref().and_then(|v| v.target_id()) {
-                        Some(id) if key_hash64(id) == hash => id.to_string(),
-                        _ => format!("{DANGLING} target hash {hash:016x}"),
-                    }
-                });
+                // An id that names no value of the account's reads as the
+                // column that differs.
+                let dangling = [(14, "event_type"), (15, "project"), (16, "actor_id")]
+                    .into_iter()
+                    .find(|(column, _)| r.get::<_, bool>(*column))
+                    .map(|(_, name)| name);
                 ScannedEvent {
                     columns: IndexedColumns {
                         seq: seq_of(r.get(0)),
-                        event_id,
+                        event_id: KeyColumn::Hash(r.get(12)),
                         time: r.get(1),
-                        event_type: dangling(14, r.get(2)).unwrap_or_default(),
-                        action: dangling(14, r.get(3)).unwrap_or_default(),
-                        actor_id: dangling(16, r.get(4)).unwrap_or_default(),
-                        project: dangling(15, r.get(5)),
-                        app: dangling(15, r.get(6)),
-                        version: dangling(15, r.get(7)),
-                        target_id,
+                        event_type: r.get::<_, Option<String>>(2).unwrap_or_default(),
+                        action: r.get::<_, Option<String>>(3).unwrap_or_default(),
+                        actor_id: r.get::<_, Option<String>>(4).unwrap_or_default(),
+                        project: r.get(5),
+                        app: r.get(6),
+                        version: r.get(7),
+                        target_id: r.get::<_, Option<i64>>(13).map(KeyColumn::Hash),
                         received_at: r.get(8),
                     },
                     leaf_bytes,
-                    stored_leaf_hash: hashes.get(&index).cloned().unwrap_or_default(),
+                    stored_leaf_hash: hashes.get(&index).cloned(),
                     personal,
+                    dangling,
                 }
             })
             .collect())

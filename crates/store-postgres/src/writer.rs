@@ -76,7 +76,7 @@ pub(crate) struct Rows {
     place: Vec<Option<(i64, String)>>,
     actor: Vec<(i64, String)>,
     /// The name and email of each actor's latest event in these rows.
-    actor_names: HashMap<(i64, String), (Option<String>, Option<String>)>,
+    actor_names: HashMap<ActorKey, Contact>,
     /// `event_personal` rows: the personal values of version 2 leaves.
     personal_account_id: Vec<i64>,
     personal_seq: Vec<i64>,
@@ -193,6 +193,11 @@ impl Rows {
     }
 }
 
+/// An actor of an account: (account id, actor id).
+type ActorKey = (i64, String);
+/// An actor's name and email.
+type Contact = (Option<String>, Option<String>);
+
 /// `log_values.kind` of an event type and action, and of a project, app and version.
 const VALUE_KIND: i16 = 1;
 const VALUE_PLACE: i16 = 2;
@@ -211,7 +216,7 @@ fn json_array(values: &[Option<&str>]) -> Result<String> {
 pub(crate) struct LogIds {
     values: HashMap<(i16, i64, String), i64>,
     /// Each actor's id, name and email as last written or read here.
-    actors: HashMap<(i64, String), (i64, Option<String>, Option<String>)>,
+    actors: HashMap<ActorKey, (i64, Contact)>,
 }
 
 impl LogIds {
@@ -275,13 +280,13 @@ impl LogIds {
             }
         }
         // Actors this cache lacks, or whose name or email changed.
-        let mut changed: Vec<(&(i64, String), &(Option<String>, Option<String>))> = rows
+        let mut changed: Vec<(&ActorKey, &Contact)> = rows
             .actor_names
             .iter()
             .filter(|(key, (name, email))| {
                 self.actors
                     .get(*key)
-                    .is_none_or(|(_, n, e)| n != name || e != email)
+                    .is_none_or(|(_, (n, e))| n != name || e != email)
             })
             .collect();
         if !changed.is_empty() {
@@ -304,7 +309,7 @@ impl LogIds {
             for row in found {
                 self.actors.insert(
                     (row.get(0), row.get(1)),
-                    (row.get(2), row.get(3), row.get(4)),
+                    (row.get(2), (row.get(3), row.get(4))),
                 );
             }
         }

@@ -1,6 +1,8 @@
-//! Text to [`Query`], with `winnow` for the lexical structure and the rules
-//! of each key checked here, every error at the position (in code points)
-//! where the query goes wrong.
+//! Text to [`Query`]: `winnow` parsers read each term as written (`raw_term`:
+//! key and values, quotes and escapes, `*`, `-`), then the rules of its key
+//! are checked (`Reader`), term by term, so that the first error in the
+//! query is the one reported, at the position (in code points) where the
+//! query goes wrong.
 //!
 //! ```text
 //! query   = ws* (term (ws+ term)*)? ws*
@@ -23,53 +25,66 @@ use super::{
 use crate::Timestamp;
 use std::borrow::Cow;
 use std::net::IpAddr;
-use winnow::error::ContextError;
-use winnow::token::take_while;
+use winnow::combinator::{alt, cut_err, eof, opt, peek, preceded, repeat, terminated};
+use winnow::error::{ErrMode, ModalResult, ParserError};
+use winnow::token::{any, none_of, one_of, take_while};
 use winnow::Parser;
 
 /// Every key, as an unknown key's error lists them.
 pub const KEYS: &str = "type, action, user, actor.name, actor.email, project, app, version, \
 target, target.name, ip, changed, details.<path>, source, time, seq, id";
 
-/// An error at a byte offset of the query; positions become code points at the end.
+/// Where the query goes wrong, as the length of what is left of it there
+/// (`winnow` reads `&str` from the front), and what was expected.
+#[derive(Debug)]
 struct Fail {
-    at: usize,
+    left: usize,
     expected: String,
 }
 
+impl ParserError<&str> for Fail {
+    type Inner = Self;
+
+    fn from_input(input: &&str) -> Self {
+        Fail {
+            left: input.len(),
+            expected: String::new(),
+        }
+    }
+
+    fn into_inner(self) -> Result<Self, Self> {
+        Ok(self)
+    }
+}
+
+type Lexed<T> = ModalResult<T, Fail>;
 type Parsed<T> = Result<T, Fail>;
 
-/// A value as written: its text (unescaped) and where it starts.
+/// A committed error (no other reading is tried) `left` bytes before the end.
+fn cut<T>(left: usize, expected: impl Into<String>) -> Lexed<T> {
+    Err(ErrMode::Cut(Fail {
+        left,
+        expected: expected.into(),
+    }))
+}
+
+/// A value as written: its text (unescaped), whether `*` followed, and
+/// where it starts (bytes left of the query there).
 struct Written<'q> {
     text: Cow<'q, str>,
     prefix: bool,
-    at: usize,
+    left: usize,
 }
 
-struct Parser_<'q> {
-    full: &'q str,
-    zone: &'q Zone,
-}
-
-pub(super) fn query(text: &str, zone: &Zone) -> Result<Query, QueryError> {
-    let p = Parser_ { full: text, zone };
-    p.query().map_err(|f| QueryError {
-        position: text[..f.at.min(text.len())].chars().count(),
-        expected: f.expected,
-    })
-}
-
-fn fail<T>(at: usize, expected: impl Into<String>) -> Parsed<T> {
-    Err(Fail {
-        at,
-        expected: expected.into(),
-    })
-}
-
-/// Consumes what `pred` accepts (possibly nothing).
-fn run<'q>(input: &mut &'q str, pred: impl Fn(char) -> bool) -> &'q str {
-    let taken: winnow::Result<&str, ContextError> = take_while(0.., pred).parse_next(input);
-    taken.unwrap_or_default()
+/// A term as written, before its key's rules are checked.
+enum Raw<'q> {
+    Field {
+        key: &'q str,
+        left: usize,
+        values: Vec<Written<'q>>,
+    },
+    /// Free text: quoted, or bare (then `quoted` is false).
+    Text { value: Written<'q>, quoted: bool },
 }
 
 fn is_plain(c: char) -> bool {
@@ -80,18 +95,161 @@ fn is_key(c: char) -> bool {
     !c.is_whitespace() && !matches!(c, ':' | '"' | ',' | '*')
 }
 
-impl<'q> Parser_<'q> {
-    fn at(&self, input: &str) -> usize {
-        self.full.len() - input.len()
+/// `"…"` with `\"` and `\\` (any other backslash is itself).
+fn quoted(input: &mut &str) -> Lexed<String> {
+    '"'.parse_next(input)?;
+    let text = repeat(
+        0..,
+        alt((preceded('\\', one_of(['"', '\\'])), none_of(['"']))),
+    )
+    .fold(String::new, |mut text, c| {
+        text.push(c);
+        text
+    })
+    .parse_next(input)?;
+    if opt('"').parse_next(input)?.is_none() {
+        return cut(input.len(), "a closing quote (\")");
     }
+    Ok(text)
+}
 
+fn star(input: &mut &str) -> Lexed<bool> {
+    Ok(opt('*').parse_next(input)?.is_some())
+}
+
+/// One value of a list: quoted (with a `*` after it, if any), or plain.
+fn value<'q>(after: &str) -> impl FnMut(&mut &'q str) -> Lexed<Written<'q>> + '_ {
+    move |input: &mut &'q str| {
+        let left = input.len();
+        if peek(opt('"')).parse_next(input)?.is_some() {
+            let text = quoted(input)?;
+            let prefix = star(input)?;
+            if peek(opt(one_of(is_plain))).parse_next(input)?.is_some() {
+                return cut(
+                    input.len(),
+                    "a comma, a space or the end of the query after the closing quote",
+                );
+            }
+            return Ok(Written {
+                text: Cow::Owned(text),
+                prefix,
+                left,
+            });
+        }
+        let plain: &str = take_while(0.., is_plain).parse_next(input)?;
+        if plain.is_empty() {
+            return cut(left, format!("a value after {after}"));
+        }
+        let (text, prefix) = match plain.strip_suffix('*') {
+            Some(text) => (text, true),
+            None => (plain, false),
+        };
+        if let Some(at) = text.find('*') {
+            return cut(
+                left - at,
+                "\"*\" only at the end of a value (quote a value that holds \"*\")",
+            );
+        }
+        Ok(Written {
+            text: Cow::Borrowed(text),
+            prefix,
+            left,
+        })
+    }
+}
+
+/// `key:value,value…`, free text in quotes, or a bare token; after it,
+/// white space or the end.
+fn raw_term<'q>(input: &mut &'q str) -> Lexed<(bool, Raw<'q>)> {
+    let negated = opt(terminated('-', peek(none_of(char::is_whitespace))))
+        .parse_next(input)?
+        .is_some();
+    let left = input.len();
+    let raw = if peek(opt('"')).parse_next(input)?.is_some() {
+        let text = quoted(input)?;
+        let prefix = star(input)?;
+        Raw::Text {
+            value: Written {
+                text: Cow::Owned(text),
+                prefix,
+                left,
+            },
+            quoted: true,
+        }
+    } else if let Some(key) = opt(terminated(take_while(1.., is_key), ':')).parse_next(input)? {
+        let mut values = vec![value(&format!("\"{key}:\"")).parse_next(input)?];
+        let more: Vec<Written<'q>> =
+            repeat(0.., preceded(',', cut_err(value("\",\"")))).parse_next(input)?;
+        values.extend(more);
+        Raw::Field { key, left, values }
+    } else {
+        let bare: &str = take_while(0.., |c: char| !c.is_whitespace() && c != '"' && c != ':')
+            .parse_next(input)?;
+        if peek(opt(':')).parse_next(input)?.is_some() {
+            return cut(
+                input.len(),
+                "a key such as user or project before \":\" (quote text that holds \":\")",
+            );
+        }
+        let (text, prefix) = match bare.strip_suffix('*') {
+            Some(text) => (text, true),
+            None => (bare, false),
+        };
+        Raw::Text {
+            value: Written {
+                text: Cow::Borrowed(text),
+                prefix,
+                left,
+            },
+            quoted: false,
+        }
+    };
+    if peek(opt(alt((
+        eof.void(),
+        any.verify(|c: &char| c.is_whitespace()).void(),
+    ))))
+    .parse_next(input)?
+    .is_none()
+    {
+        return cut(input.len(), "a space between terms");
+    }
+    Ok((negated, raw))
+}
+
+struct Reader<'q> {
+    full: &'q str,
+    zone: &'q Zone,
+}
+
+pub(super) fn query(text: &str, zone: &Zone) -> Result<Query, QueryError> {
+    let reader = Reader { full: text, zone };
+    reader.query().map_err(|f| {
+        let at = text.len().saturating_sub(f.left);
+        QueryError {
+            // Every position is at a character's start; counting the
+            // characters before it never splits one.
+            position: text.char_indices().take_while(|(i, _)| *i < at).count(),
+            expected: f.expected,
+        }
+    })
+}
+
+fn fail<T>(left: usize, expected: impl Into<String>) -> Parsed<T> {
+    Err(Fail {
+        left,
+        expected: expected.into(),
+    })
+}
+
+impl<'q> Reader<'q> {
     fn query(&self) -> Parsed<Query> {
+        let left = |at: usize| self.full.len() - at;
         if let Some(at) = self.full.find('\0') {
-            return fail(at, "a character other than U+0000");
+            return fail(left(at), "a character other than U+0000");
         }
         if let Some((at, _)) = self.full.char_indices().nth(MAX_QUERY_CHARS) {
             return fail(
-                at,
+                left(at),
                 format!("the end of the query (at most {MAX_QUERY_CHARS} characters)"),
             );
         }
@@ -99,11 +257,11 @@ impl<'q> Parser_<'q> {
         let mut query = Query::default();
         let (mut written, mut values) = (0, 0);
         loop {
-            run(&mut input, char::is_whitespace);
+            let _: Lexed<&str> = take_while(0.., char::is_whitespace).parse_next(&mut input);
             if input.is_empty() {
                 break;
             }
-            let start = self.at(input);
+            let start = input.len();
             written += 1;
             if written > MAX_TERMS {
                 return fail(
@@ -111,10 +269,24 @@ impl<'q> Parser_<'q> {
                     format!("the end of the query (at most {MAX_TERMS} terms)"),
                 );
             }
-            let term = self.term(&mut input)?;
-            if input.chars().next().is_some_and(|c| !c.is_whitespace()) {
-                return fail(self.at(input), "a space between terms");
-            }
+            let (negated, raw) = match raw_term(&mut input) {
+                Ok(raw) => raw,
+                Err(e) => {
+                    return Err(match e.into_inner() {
+                        Ok(fail) => fail,
+                        // `raw_term` reads complete input only.
+                        Err(_) => Fail {
+                            left: input.len(),
+                            expected: "a term".into(),
+                        },
+                    });
+                }
+            };
+            let test = match raw {
+                Raw::Text { value, quoted } => self.phrase(&value, quoted)?,
+                Raw::Field { key, left, values } => self.field(key, left, values)?,
+            };
+            let term = Term { negated, test };
             values += match &term.test {
                 Test::Text { values, .. } => values.len(),
                 Test::Ip(v) => v.len(),
@@ -134,52 +306,17 @@ impl<'q> Parser_<'q> {
         Ok(query)
     }
 
-    fn term(&self, input: &mut &'q str) -> Parsed<Term> {
-        let mut negated = false;
-        if let Some(rest) = input.strip_prefix('-') {
-            if rest.chars().next().is_some_and(|c| !c.is_whitespace()) {
-                negated = true;
-                *input = rest;
-            }
-        }
-        let start = self.at(input);
-        if input.starts_with('"') {
-            let value = self.quoted(input)?;
-            let test = self.phrase(&value, "a word of letters or digits inside the quotes")?;
-            return Ok(Term { negated, test });
-        }
-        let checkpoint = *input;
-        let key = run(input, is_key);
-        if !key.is_empty() && input.starts_with(':') {
-            *input = &input[1..];
-            let test = self.field(key, start, input)?;
-            return Ok(Term { negated, test });
-        }
-        *input = checkpoint;
-        let bare = run(input, |c| !c.is_whitespace() && c != '"' && c != ':');
-        if input.starts_with(':') {
-            return fail(
-                self.at(input),
-                "a key such as user or project before \":\" (quote text that holds \":\")",
-            );
-        }
-        let (text, prefix) = match bare.strip_suffix('*') {
-            Some(t) => (t, true),
-            None => (bare, false),
-        };
-        let value = Written {
-            text: Cow::Borrowed(text),
-            prefix,
-            at: start,
-        };
-        let test = self.phrase(&value, "a word of letters or digits")?;
-        Ok(Term { negated, test })
-    }
-
-    fn phrase(&self, value: &Written<'_>, expected: &str) -> Parsed<Test> {
+    fn phrase(&self, value: &Written<'_>, quoted: bool) -> Parsed<Test> {
         let words: Vec<String> = words(&value.text).collect();
         if words.is_empty() {
-            return fail(value.at, expected);
+            return fail(
+                value.left,
+                if quoted {
+                    "a word of letters or digits inside the quotes"
+                } else {
+                    "a word of letters or digits"
+                },
+            );
         }
         Ok(Test::Words(Phrase {
             words,
@@ -187,91 +324,7 @@ impl<'q> Parser_<'q> {
         }))
     }
 
-    /// `"…"` and a `*` after it, if any.
-    fn quoted(&self, input: &mut &'q str) -> Parsed<Written<'q>> {
-        let at = self.at(input);
-        *input = &input[1..];
-        let mut text = String::new();
-        let mut chars = input.char_indices();
-        loop {
-            match chars.next() {
-                None => return fail(self.full.len(), "a closing quote (\")"),
-                Some((i, '"')) => {
-                    *input = &input[i + 1..];
-                    break;
-                }
-                Some((_, '\\')) => match chars.clone().next() {
-                    Some((_, c @ ('"' | '\\'))) => {
-                        text.push(c);
-                        chars.next();
-                    }
-                    _ => text.push('\\'),
-                },
-                Some((_, c)) => text.push(c),
-            }
-        }
-        let prefix = match input.strip_prefix('*') {
-            Some(rest) => {
-                *input = rest;
-                true
-            }
-            None => false,
-        };
-        Ok(Written {
-            text: Cow::Owned(text),
-            prefix,
-            at,
-        })
-    }
-
-    /// The values after `key:`, separated by commas.
-    fn values(&self, key: &str, input: &mut &'q str) -> Parsed<Vec<Written<'q>>> {
-        let mut values = Vec::new();
-        let mut after = format!("\"{key}:\"");
-        loop {
-            let at = self.at(input);
-            let value = if input.starts_with('"') {
-                let value = self.quoted(input)?;
-                if input.chars().next().is_some_and(is_plain) {
-                    return fail(
-                        self.at(input),
-                        "a comma, a space or the end of the query after the closing quote",
-                    );
-                }
-                value
-            } else {
-                let plain = run(input, is_plain);
-                if plain.is_empty() {
-                    return fail(at, format!("a value after {after}"));
-                }
-                let (text, prefix) = match plain.strip_suffix('*') {
-                    Some(t) => (t, true),
-                    None => (plain, false),
-                };
-                if let Some(star) = text.find('*') {
-                    return fail(
-                        at + star,
-                        "\"*\" only at the end of a value (quote a value that holds \"*\")",
-                    );
-                }
-                Written {
-                    text: Cow::Borrowed(text),
-                    prefix,
-                    at,
-                }
-            };
-            values.push(value);
-            match input.strip_prefix(',') {
-                Some(rest) => {
-                    *input = rest;
-                    after = "\",\"".into();
-                }
-                None => return Ok(values),
-            }
-        }
-    }
-
-    fn field(&self, key: &str, key_at: usize, input: &mut &'q str) -> Parsed<Test> {
+    fn field(&self, key: &str, key_left: usize, values: Vec<Written<'_>>) -> Parsed<Test> {
         let text_key = match key {
             "type" => Some(TextKey::Type),
             "action" => Some(TextKey::Action),
@@ -288,25 +341,30 @@ impl<'q> Parser_<'q> {
             "ip" | "source" | "time" | "seq" => None,
             _ => match key.strip_prefix("details.") {
                 Some(path) => {
-                    let members: Vec<String> = path.split('.').map(str::to_string).collect();
                     if let Some(empty) = empty_member(path) {
                         return fail(
-                            key_at + "details.".len() + empty,
+                            key_left - "details.".len() - empty,
                             "a member name in the details path (details.<name>.<name>…)",
                         );
                     }
-                    Some(TextKey::Details(members))
+                    Some(TextKey::Details(
+                        path.split('.').map(str::to_string).collect(),
+                    ))
                 }
                 None if key == "details" => {
                     return fail(
-                        key_at + key.len(),
+                        key_left - key.len(),
                         "a path after \"details\", such as details.status",
                     )
                 }
-                None => return fail(key_at, format!("a known key ({KEYS}); {key:?} is not one")),
+                None => {
+                    return fail(
+                        key_left,
+                        format!("a known key ({KEYS}); {key:?} is not one"),
+                    )
+                }
             },
         };
-        let values = self.values(key, input)?;
         if let Some(key) = text_key {
             let values = values
                 .into_iter()
@@ -319,7 +377,7 @@ impl<'q> Parser_<'q> {
         }
         if let Some(v) = values.iter().find(|v| v.prefix) {
             return fail(
-                v.at,
+                v.left,
                 format!("a value without \"*\": {key} has no prefixes"),
             );
         }
@@ -342,11 +400,11 @@ impl<'q> Parser_<'q> {
     fn time_range(&self, v: &Written<'_>) -> Parsed<Range<Timestamp>> {
         let expected = "a date such as 2026-11-30 or a time such as 2026-11-30T14:00, \
 2026-11-30T14:00:00Z or 2026-11-30T14:00:00+01:00";
-        let bound = |text: &str, at: usize| -> Parsed<Bound> {
-            let civil = Civil::parse(text).map_or_else(|| fail(at, expected), Ok)?;
+        let bound = |text: &str, left: usize| -> Parsed<Bound> {
+            let civil = Civil::parse(text).map_or_else(|| fail(left, expected), Ok)?;
             let (Some(lower), Some(upper)) = (civil.lower(self.zone), civil.upper(self.zone))
             else {
-                return fail(at, expected);
+                return fail(left, expected);
             };
             Ok(Bound { lower, upper })
         };
@@ -386,10 +444,10 @@ fn range_of(
     max: i128,
 ) -> Parsed<(Option<i128>, Option<i128>)> {
     let text: &str = &v.text;
-    let at = v.at;
+    let at = v.left;
     // Offsets inside a quoted value are shown at its opening quote.
     let inner = |skip: usize| match v.text {
-        Cow::Borrowed(_) => at + skip,
+        Cow::Borrowed(_) => at - skip,
         Cow::Owned(_) => at,
     };
     let (from, to) = if let Some(rest) = text.strip_prefix(">=") {
@@ -456,7 +514,7 @@ fn ip(v: &Written<'_>) -> Parsed<IpNet> {
         None => (&*v.text, None),
     };
     let Ok(addr) = addr.parse::<IpAddr>() else {
-        return fail(v.at, expected);
+        return fail(v.left, expected);
     };
     let full = if addr.is_ipv4() { 32 } else { 128 };
     let prefix_len = match len {
@@ -464,10 +522,10 @@ fn ip(v: &Written<'_>) -> Parsed<IpNet> {
         Some(l) if !l.is_empty() && l.len() <= 3 && l.bytes().all(|b| b.is_ascii_digit()) => {
             match l.parse::<u8>() {
                 Ok(n) if n <= full => n,
-                _ => return fail(v.at, format!("a prefix length of at most {full}")),
+                _ => return fail(v.left, format!("a prefix length of at most {full}")),
             }
         }
-        Some(_) => return fail(v.at, expected),
+        Some(_) => return fail(v.left, expected),
     };
     let mut net = IpNet { addr, prefix_len };
     // Host bits cleared, so that one network has one spelling.
