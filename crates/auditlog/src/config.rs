@@ -1283,6 +1283,7 @@ mod tests {
                 "stream_allow_private" => "127.0.0.1/32".into(),
                 "stream_lease" => "45s".into(),
                 "stream_failing_after" => "20m".into(),
+                "stream_tls_ca_file" => "/srv/stream-ca.pem".into(),
                 "witnesses" => "http://127.0.0.1:7380 witness.example.org/w1+88acdbe8+BOpKbGPinFIKvvVQexMuxfmVR3auvr57kkIe6mkURtIs".into(),
                 "witness_quorum" => "1".into(),
                 "log_level" => "warn".into(),

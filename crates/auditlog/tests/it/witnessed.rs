@@ -157,6 +157,26 @@ impl Setup {
         )
     }
 
+    /// A server on a PostgreSQL database, with this setup's signing key.
+    fn start_server_on(&self, url: &str, scratch: &Path) -> TestServer {
+        let list: Vec<String> = self.witnesses.iter().map(Witness::setting).collect();
+        let list = list.join(", ");
+        let key = self.data.path().join(signing_key::DEFAULT_FILE);
+        let key = key.display().to_string();
+        TestServer::start_on_database(
+            url,
+            scratch,
+            &[
+                "--witnesses",
+                &list,
+                "--witness-quorum",
+                "2",
+                "--signing-key-file",
+                &key,
+            ],
+        )
+    }
+
     fn verifiers(&self) -> Vec<CosignatureVerifier> {
         self.witnesses.iter().map(Witness::verifier).collect()
     }
@@ -423,17 +443,28 @@ async fn a_restored_database_is_refused_by_the_witnesses_and_raises_the_alarm() 
     // A customer's monitor remembers the checkpoint of size 10.
     let state_dir = tempfile::tempdir().unwrap();
     let state = state_dir.path().join("state");
-    let monitor = |server: &TestServer| {
+    let witnessed_state = state_dir.path().join("witnessed");
+    let witness_args: Vec<String> = setup
+        .witnesses
+        .iter()
+        .flat_map(|w| ["--witness".to_string(), w.vkey.clone()])
+        .chain(["--quorum".to_string(), "2".to_string()])
+        .collect();
+    // Without witnesses (the latest checkpoint), and with them (the latest
+    // witnessed one, its root inclusion and 2 of the 3 cosignatures).
+    let run_monitor = |server: &TestServer, state: &Path, extra: &[String]| {
         Command::new(BIN)
             .args(["monitor", "--once", "--url", &server.base])
             .args(["--key", &acme.read, "--account", "acme"])
             .args(["--vkey", &setup.log.to_text(), "--state"])
-            .arg(&state)
+            .arg(state)
+            .args(extra)
             .env_remove("AUDITLOG_URL")
             .env_remove("AUDITLOG_KEY")
             .output()
             .unwrap()
     };
+    let monitor = |server: &TestServer| run_monitor(server, &state, &[]);
     let out = monitor(&server);
     assert!(
         out.status.success(),
@@ -444,6 +475,30 @@ async fn a_restored_database_is_refused_by_the_witnesses_and_raises_the_alarm() 
     assert!(
         remembered.starts_with("auditlog/acme\n10\n"),
         "{remembered}"
+    );
+    let out = run_monitor(&server, &witnessed_state, &witness_args);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        std::fs::read_to_string(&witnessed_state).unwrap(),
+        remembered
+    );
+    // One pinned witness and a quorum of 2: cannot check (exit 1), no alarm.
+    let one = [
+        "--witness".to_string(),
+        setup.witnesses[0].vkey.clone(),
+        "--quorum".to_string(),
+        "2".to_string(),
+    ];
+    let out = run_monitor(&server, &state_dir.path().join("one"), &one);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
     );
     server.kill();
 
@@ -486,4 +541,49 @@ async fn a_restored_database_is_refused_by_the_witnesses_and_raises_the_alarm() 
         "{stderr}"
     );
     assert!(stdout.contains(&remembered), "{stdout}");
+
+    // With the witnesses: the latest witnessed checkpoint is the restored
+    // database's (size 5), smaller than the one remembered.
+    let out = run_monitor(&server, &witnessed_state, &witness_args);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{stdout}{stderr}");
+    assert!(
+        stderr.contains("rollback") && stderr.contains("size 5") && stderr.contains("size 10"),
+        "{stderr}"
+    );
+    assert!(stdout.contains(&remembered), "{stdout}");
+}
+
+/// Two servers on one PostgreSQL database: one root log, one submitter at a
+/// time (the lease); when the holder dies, the other takes over and the
+/// root checkpoints keep getting cosigned, with no alarm.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_servers_on_postgres_share_one_root_log_and_hand_the_submitter_over() {
+    let Some(database) = auditlog_store_postgres::test_support::TestDatabase::create(
+        "two_servers_on_postgres_share_one_root_log",
+    ) else {
+        return;
+    };
+    let setup = Setup::new();
+    let all = setup.verifiers();
+    let scratch = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
+    let mut first = setup.start_server_on(&database.url, scratch[0].path());
+    let second = setup.start_server_on(&database.url, scratch[1].path());
+    let acme = first.account("acme");
+    let globex = first.account("globex");
+    ingest(&first, &acme, "a", 3).await;
+    ingest(&second, &globex, "g", 3).await;
+    ingest(&second, &acme, "b", 2).await;
+    witnessed(&first, &setup, &acme, 5, &all, 3).await;
+    witnessed(&second, &setup, &globex, 3, &all, 3).await;
+    every_root_checkpoint_is_cosigned(&second, &setup, &acme.read, 1, 3).await;
+
+    // The first server dies without giving anything up: within the lease
+    // (15 s) the second one submits, and nothing contradicts the witnesses.
+    first.kill();
+    ingest(&second, &acme, "c", 2).await;
+    witnessed(&second, &setup, &acme, 7, &all, 3).await;
+    let (status, body) = second.get("/readyz", "").await;
+    assert_eq!(status, 200, "{body}");
 }
