@@ -7,6 +7,8 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { spawn, execFileSync } from "node:child_process";
+import { createHmac, timingSafeEqual } from "node:crypto";
+import { createServer } from "node:http";
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -40,7 +42,8 @@ function cli(args, input = "") {
 
 async function startServer() {
   dataDir = mkdtempSync(path.join(tmpdir(), "auditlog-browser-"));
-  server = spawn(BIN, ["--data-dir", dataDir, "serve", "--listen", "127.0.0.1:0", "--demo"], {
+  // Log streams may send to the test's receiver on 127.0.0.1.
+  server = spawn(BIN, ["--data-dir", dataDir, "serve", "--listen", "127.0.0.1:0", "--demo", "--stream-allow-private", "127.0.0.1/32"], {
     env: { ...process.env, AUDITLOG_LOG: "warn" },
     stdio: ["ignore", "pipe", "inherit"],
   });
@@ -432,6 +435,160 @@ test("console in headless Chromium", { skip: !haveChromium && "chromium is not i
     assert.ok(await page.isVisible("table#events"));
     assert.ok(await page.isHidden("#empty-state"));
     await page.uncheck("#live-toggle");
+  });
+
+  await t.test("Log Streams: create a webhook stream, send the test event, see deliveries, pause, then Live", async () => {
+    // A webhook receiver on 127.0.0.1 that checks each Standard Webhooks
+    // signature itself (node:crypto, not Auditlog's code) once it knows the secret.
+    const received = [];
+    let secret = null;
+    const receiver = createServer((request, response) => {
+      const chunks = [];
+      request.on("data", (c) => chunks.push(c));
+      request.on("end", () => {
+        const body = Buffer.concat(chunks);
+        const id = request.headers["webhook-id"];
+        const timestamp = request.headers["webhook-timestamp"];
+        let verified = false;
+        if (secret) {
+          const key = Buffer.from(secret.slice("whsec_".length), "base64");
+          const expected = createHmac("sha256", key).update(`${id}.${timestamp}.`).update(body).digest();
+          verified = (request.headers["webhook-signature"] || "").split(" ").some((s) => {
+            const given = Buffer.from(s.replace(/^v1,/, ""), "base64");
+            return given.length === expected.length && timingSafeEqual(given, expected);
+          });
+        }
+        received.push({ id, verified, events: JSON.parse(body.toString("utf8")) });
+        // The answer is shown in the batch history: markup in it must stay text.
+        response.writeHead(200, { "content-type": "text/plain" });
+        response.end("thanks <img src=x onerror=\"window.__xss = 'answer'\">");
+      });
+    });
+    await new Promise((resolve) => receiver.listen(0, "127.0.0.1", resolve));
+    const hook = `http://127.0.0.1:${receiver.address().port}/hook`;
+    try {
+      await page.goto(`${base}/settings/log-streams`);
+      assert.match(await page.textContent("#empty-state"), /No log streams yet/);
+      await Promise.all([page.waitForNavigation(), page.click("#new-stream")]);
+      assert.equal(await page.inputValue("#f-kind"), "webhook");
+      await page.fill("#f-url", hook);
+      await page.selectOption("#f-event-type", ["Test Case"]);
+      await page.screenshot({ path: path.join(SCREENSHOTS, "log-stream-new.png") });
+      await Promise.all([page.waitForNavigation(), page.click("#save-stream")]);
+      secret = (await page.textContent("#stream-secret")).trim();
+      assert.match(secret, /^whsec_[A-Za-z0-9+/=]+$/, "the secret is shown once");
+      await Promise.all([page.waitForNavigation(), page.click("#open-stream")]);
+      const streamPath = new URL(page.url()).pathname;
+      const id = Number(streamPath.split("/").pop());
+      assert.equal(await page.textContent("#stream-status"), "active");
+      assert.equal(await page.locator("body").textContent().then((t) => t.includes(secret.slice(6))), false, "never shown again");
+
+      // Send test event: delivered, signed, seq 0, nothing stored.
+      await Promise.all([page.waitForNavigation(), page.click("#send-test")]);
+      assert.equal(await page.getAttribute("#test-result", "data-delivered"), "true");
+      assert.match(await page.textContent("#test-result"), /Test event delivered: the destination answered 200/);
+      assert.equal(received.length, 1);
+      assert.equal(received[0].verified, true, "the test event's signature verifies");
+      assert.equal(received[0].events[0].seq, 0);
+      assert.equal(received[0].events[0].test, true);
+      await page.screenshot({ path: path.join(SCREENSHOTS, "log-stream-test.png") });
+
+      // A real event: delivered, and the page shows the cursor moved and the batch.
+      const sent = await api("/api/v1/events", demo.ingest, {
+        method: "POST",
+        body: JSON.stringify({ id: "stream-1", event_type: "Test Case", action: "Create", actor: { id: "u-stream" }, target: { id: "TC-stream" } }),
+      });
+      const seq = sent.events ? sent.events[0].seq : sent.seq;
+      assert.ok(seq > 0, JSON.stringify(sent));
+      const deadline = Date.now() + 20_000;
+      while (!received.some((r) => r.events.some((e) => e.id === "stream-1"))) {
+        assert.ok(Date.now() < deadline, "the event was not delivered");
+        await page.waitForTimeout(100);
+      }
+      const delivery = received.find((r) => r.events.some((e) => e.id === "stream-1"));
+      assert.equal(delivery.verified, true);
+      assert.deepEqual(delivery.events.map((e) => e.seq), [seq], "exactly the matching event");
+      for (;;) {
+        await page.goto(`${base}${streamPath}`);
+        if (Number(await page.textContent("#stream-cursor")) >= seq && (await page.locator("#batches tbody tr").count()) > 0) break;
+        assert.ok(Date.now() < deadline, "the page never showed the delivery");
+        await page.waitForTimeout(200);
+      }
+      assert.equal(await page.textContent("#stream-status"), "active");
+      assert.equal(await page.textContent("#stream-lag"), "0");
+      const batch = page.locator("#batches tbody tr").first();
+      assert.equal(await batch.getAttribute("data-status"), "delivered");
+      assert.equal(await batch.locator("td.seqs").textContent().then((t) => t.split("–").pop()), String(seq));
+      assert.equal(await batch.locator("td.events").textContent(), "1");
+      assert.equal(await batch.locator("td.attempts").textContent(), "1");
+      assert.match(await batch.locator("td.response").textContent(), /^200 thanks <img src=x onerror=/);
+      assert.equal(await page.locator("#batches img").count(), 0, "the destination's answer is text");
+      assert.equal(await page.evaluate(() => window.__xss), undefined);
+      await page.screenshot({ path: path.join(SCREENSHOTS, "log-stream.png"), fullPage: true });
+
+      // Replay from a seq: the event is delivered again, in a new batch.
+      await page.fill("#replay-seq", String(seq));
+      await Promise.all([page.waitForNavigation(), page.click("#replay")]);
+      assert.match(await page.textContent("#notice"), /Replay set/);
+      const again = Date.now() + 20_000;
+      while (received.filter((r) => r.events.some((e) => e.id === "stream-1")).length < 2) {
+        assert.ok(Date.now() < again, "the replay was not delivered");
+        await page.waitForTimeout(100);
+      }
+      // Replay from a date-time typed in the viewer's zone: it travels as that
+      // instant in UTC (an hour ahead: nothing to send again, the cursor goes to the end).
+      const instant = new Date(Math.floor(Date.now() / 1000) * 1000 + 3_600_000);
+      await page.goto(`${base}${streamPath}`);
+      await page.fill("#replay-time-local", instant.toLocaleString("sv-SE", { timeZone: TIME_ZONE }).replace(" ", "T"));
+      await Promise.all([page.waitForNavigation(), page.click("#replay")]);
+      assert.match(await page.textContent("#notice"), /Replay set/);
+
+      // Pause: the status changes, nothing more is delivered, the list shows the lag.
+      await Promise.all([page.waitForNavigation(), page.click("#pause")]);
+      assert.equal(await page.textContent("#stream-status"), "paused");
+      assert.match(await page.textContent("#notice"), /Paused/);
+      assert.ok(await page.isVisible("#resume"));
+      const before = received.length;
+      await api("/api/v1/events", demo.ingest, {
+        method: "POST",
+        body: JSON.stringify({ id: "stream-2", event_type: "Test Case", action: "Update", actor: { id: "u-stream" }, target: { id: "TC-stream" } }),
+      });
+      await page.waitForTimeout(1500);
+      assert.equal(received.length, before, "paused: nothing delivered");
+      await Promise.all([page.waitForNavigation(), page.click("nav.sidenav >> text=Log Streams")]);
+      const row = page.locator(`#streams tr[data-stream-id="${id}"]`);
+      assert.equal(await row.getAttribute("data-status"), "paused");
+      assert.ok(Number(await row.locator("td.lag").textContent()) >= 1, "the lag shows the event held back");
+      assert.equal(await row.locator("td.url").textContent(), hook);
+      await page.screenshot({ path: path.join(SCREENSHOTS, "log-streams.png") });
+
+      // Each change is an Auditlog Log Stream event with the console user as actor.
+      const audited = (await api(`/api/v1/events?${query([["event_type", "Auditlog Log Stream"]])}`)).events;
+      assert.deepEqual(audited.map((e) => e.action), ["Update", "Replay", "Replay", "Create"]);
+      assert.deepEqual(audited[0].details.changes, [{ field: "status", old: "active", new: "paused" }]);
+      assert.equal(audited[1].details.from_received_at, instant.toISOString().replace(".000Z", ".000000Z"), "the local date-time as UTC");
+      assert.equal(audited[2].details.from_seq, seq);
+      for (const event of audited) {
+        assert.match(event.actor.id, /^user:\d+$/);
+        assert.equal(event.source.kind, "console");
+        assert.equal(JSON.stringify(event).includes(secret.slice(6)), false, "no secret in the audit events");
+      }
+
+      // Live on Audit Logs shows a new event as it is stored.
+      await page.goto(`${base}/settings/audit-logs`);
+      await page.check("#live-toggle");
+      await page.waitForFunction(() => /waiting/.test(document.getElementById("live-status").textContent));
+      await api("/api/v1/events", demo.ingest, {
+        method: "POST",
+        body: JSON.stringify({ id: "stream-live", event_type: "Element", action: "Create", actor: { id: "u-stream" }, target: { id: "EL-stream" } }),
+      });
+      await page.waitForSelector('table#events tbody tr[data-event-id="stream-live"]');
+      assert.equal((await rowIds())[0], "stream-live");
+      await page.screenshot({ path: path.join(SCREENSHOTS, "log-stream-live.png") });
+      await page.uncheck("#live-toggle");
+    } finally {
+      receiver.close();
+    }
   });
 
   await t.test("signing out is recorded as a Logout event", async () => {

@@ -12,16 +12,14 @@
 //! the store only through the storage traits. The modules:
 //! - `account`: one account's walk, page by page, reading ahead while a
 //!   page is checked, with the rebuilt tree kept as its right edge only;
-//! - `parallel`: a page's events checked on every core;
-//! - `entry`: the checks of one event;
-//! - `leaf_columns`: a borrowed read of a leaf's indexed members;
+//! - `parallel`: a page's events checked on every core, each with
+//!   `auditlog_store::entry_check` (the checks of one event, shared with the
+//!   embedded store's migration);
 //! - `checkpoints`: signatures, roots at checkpoint sizes, consistency;
 //! - `progress`: the progress line on a terminal.
 
 mod account;
 mod checkpoints;
-mod entry;
-mod leaf_columns;
 mod parallel;
 mod progress;
 

@@ -12,7 +12,8 @@
 //! store, sampled every 10 s (`soak.rs`, `bench/soak.sh`). So does `send`:
 //! `auditlog send` of the dataset as JSON Lines beside the HTTP batch ingest
 //! of the same events, then a SIGKILLed run and its rerun (`send.rs`);
-//! `jsonl` only writes that file.
+//! `jsonl` only writes that file. And `streams`: log stream delivery to a
+//! local webhook receiver and its cost to ingest (`streams.rs`).
 //!
 //! # Layout
 //!
@@ -34,6 +35,7 @@ mod send;
 mod server;
 mod soak;
 mod sqlite_baseline;
+mod streams;
 
 use clap::{Parser, ValueEnum};
 use error::BenchResult;
@@ -78,6 +80,10 @@ enum Scenario {
     Send,
     /// Writes the dataset as JSON Lines (without ids) to `<work-dir>/events.jsonl`.
     Jsonl,
+    /// Log stream delivery to a local webhook receiver: ingest alone, then
+    /// ingest while one stream per account delivers, then the stored backlog
+    /// drained by new streams (fresh stores, removed after; `streams.rs`).
+    Streams,
 }
 
 #[derive(Debug, Parser)]
@@ -190,7 +196,11 @@ async fn run(args: &Args) -> BenchResult<()> {
     let needs_events = scenarios.iter().any(|s| {
         matches!(
             s,
-            Scenario::Ingest | Scenario::BaselineLoad | Scenario::Send | Scenario::Jsonl
+            Scenario::Ingest
+                | Scenario::BaselineLoad
+                | Scenario::Send
+                | Scenario::Jsonl
+                | Scenario::Streams
         )
     });
     let dataset = Dataset::new(args.seed);
@@ -221,6 +231,9 @@ async fn run(args: &Args) -> BenchResult<()> {
             Scenario::Soak => soak(args).await?,
             Scenario::Send => {
                 send::run(&args.auditlog_bin, &args.work_dir, &events, &recorder).await?
+            }
+            Scenario::Streams => {
+                streams::run(&args.auditlog_bin, &args.work_dir, &events, &recorder).await?
             }
             Scenario::Jsonl => {
                 let path = args.work_dir.join("events.jsonl");

@@ -281,7 +281,55 @@ pub fn render(records: &[Value]) -> String {
         );
     }
     render_send(&r, &mut out);
+    render_streams(&r, &mut out);
     out
+}
+
+/// Log stream delivery (the `streams` scenario, when it ran).
+fn render_streams(r: &Results, out: &mut String) {
+    use crate::streams::*;
+    let get = |case: &str, metric: &str| r.get(SECTION, case, "auditlog", metric);
+    if get(INGEST_ALONE, "events_per_s").is_none() {
+        return;
+    }
+    let _ = writeln!(
+        out,
+        "\n### Log stream delivery to a local webhook receiver\n"
+    );
+    let _ = writeln!(out, "| measured | events/s | notes |");
+    let _ = writeln!(out, "|---|---:|---|");
+    let _ = writeln!(
+        out,
+        "| {INGEST_ALONE} | {} | |",
+        num(get(INGEST_ALONE, "events_per_s"))
+    );
+    let _ = writeln!(
+        out,
+        "| {INGEST_DELIVERING} | {} | cost to ingest: {} % |",
+        num(get(INGEST_DELIVERING, "events_per_s")),
+        num(get(INGEST_DELIVERING, "ingest_cost_pct"))
+    );
+    let _ = writeln!(
+        out,
+        "| {DELIVERY_DURING_INGEST} | {} | {} s behind when ingest ended; {} events per batch; {} duplicates |",
+        num(get(DELIVERY_DURING_INGEST, "events_per_s")),
+        num(get(DELIVERY_DURING_INGEST, "lag_after_ingest_s")),
+        num(get(DELIVERY_DURING_INGEST, "events_per_batch")),
+        num(get(DELIVERY_DURING_INGEST, "duplicates"))
+    );
+    let backlog = get(DELIVERY_BACKLOG, "events_per_s");
+    let _ = writeln!(
+        out,
+        "| {DELIVERY_BACKLOG} | {} | target ≥ 50,000: {}; peak RSS {} MiB |",
+        num(backlog),
+        verdict(backlog.map(|v| v >= 50_000.0)),
+        num(get(DELIVERY_BACKLOG, "peak_rss_mib"))
+    );
+    let _ = writeln!(
+        out,
+        "| {DELIVERY_ONE_STREAM} | {} | |",
+        num(get(DELIVERY_ONE_STREAM, "events_per_s"))
+    );
 }
 
 /// `auditlog send` beside HTTP batches of the same events (the `send`

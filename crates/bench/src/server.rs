@@ -16,10 +16,16 @@ pub struct Server {
 
 impl Server {
     pub fn start(bin: &Path, data_dir: &Path) -> BenchResult<Self> {
+        Self::start_with(bin, data_dir, &[])
+    }
+
+    /// [`Server::start`] with more arguments of `serve`.
+    pub fn start_with(bin: &Path, data_dir: &Path, args: &[&str]) -> BenchResult<Self> {
         let mut child = Command::new(bin)
             .arg("--data-dir")
             .arg(data_dir)
             .args(["serve", "--listen", "127.0.0.1:0"])
+            .args(args)
             .env_remove("AUDITLOG_DATABASE_URL")
             .env("AUDITLOG_LOG", "warn")
             .stdout(Stdio::piped())

@@ -57,7 +57,7 @@ impl EventFilter {
             ));
         }
         match name {
-            "event_type" => match taxonomy.event_type(value) {
+            "event_type" => match taxonomy.event_type_or_own(value) {
                 Some(rule) => push_unique(&mut self.event_types, &rule.name),
                 None => {
                     return Err(FieldError::new(
@@ -70,7 +70,7 @@ impl EventFilter {
                     ))
                 }
             },
-            "action" => match taxonomy.any_action(value) {
+            "action" => match taxonomy.any_action_or_own(value) {
                 Some(action) => push_unique(&mut self.actions, action),
                 None => {
                     return Err(FieldError::new(

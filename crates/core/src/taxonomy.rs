@@ -20,6 +20,24 @@ pub struct EventTypeRule {
 pub const AUDIT_LOG: &str = "Audit Log";
 /// The event type of console sign-ins and sign-outs.
 pub const AUTHENTICATION: &str = "Authentication";
+/// The event type Auditlog writes when an admin changes a log stream.
+pub const LOG_STREAM: &str = "Auditlog Log Stream";
+
+/// Auditlog's own reserved event types (SPEC "Default taxonomy"), which
+/// only Auditlog writes: they are not in an account's taxonomy, so a client
+/// sending one is refused (422 naming the type), but filters accept them so
+/// that their events can be found. Those implemented so far.
+pub fn own_types() -> &'static Taxonomy {
+    static OWN: std::sync::OnceLock<Taxonomy> = std::sync::OnceLock::new();
+    OWN.get_or_init(|| Taxonomy {
+        types: vec![EventTypeRule {
+            name: LOG_STREAM.into(),
+            actions: ["Create", "Update", "Delete", "Replay"]
+                .map(String::from)
+                .to_vec(),
+        }],
+    })
+}
 
 impl Default for Taxonomy {
     /// The taxonomy of every new account (SPEC.md, "Default taxonomy").
@@ -69,6 +87,30 @@ impl Taxonomy {
             .map(String::as_str)
     }
 
+    /// [`Self::event_type`], or one of Auditlog's own types ([`own_types`]).
+    pub fn event_type_or_own(&self, name: &str) -> Option<&EventTypeRule> {
+        self.event_type(name)
+            .or_else(|| own_types().event_type(name))
+    }
+
+    /// [`Self::any_action`], or an action of one of Auditlog's own types.
+    pub fn any_action_or_own(&self, name: &str) -> Option<&str> {
+        self.any_action(name)
+            .or_else(|| own_types().any_action(name))
+    }
+
+    /// This taxonomy with Auditlog's own types added: what Auditlog's own
+    /// events are checked against (never a client's).
+    pub fn with_own_types(&self) -> Taxonomy {
+        let mut all = self.clone();
+        for rule in &own_types().types {
+            if self.event_type(&rule.name).is_none() {
+                all.types.push(rule.clone());
+            }
+        }
+        all
+    }
+
     pub fn type_names(&self) -> impl Iterator<Item = &str> {
         self.types.iter().map(|t| t.name.as_str())
     }
@@ -111,5 +153,24 @@ mod tests {
             t.action_names(),
             ["Create", "Update", "Delete", "Login", "Logout", "Export", "Download"]
         );
+    }
+
+    #[test]
+    fn own_types_are_found_by_filters_but_not_in_an_account_taxonomy() {
+        let t = Taxonomy::default();
+        assert!(t.event_type("Auditlog Log Stream").is_none());
+        assert_eq!(
+            t.event_type_or_own("auditlog log stream")
+                .map(|r| r.name.as_str()),
+            Some(LOG_STREAM)
+        );
+        assert_eq!(t.any_action_or_own("replay"), Some("Replay"));
+        assert_eq!(t.any_action_or_own("Nope"), None);
+        let with = t.with_own_types();
+        assert_eq!(
+            with.event_type(LOG_STREAM).map(|r| r.actions.len()),
+            Some(4)
+        );
+        assert_eq!(with.with_own_types(), with, "added once");
     }
 }

@@ -1,5 +1,6 @@
 // Auditlog console script: shows times in the viewer's time zone, converts
-// the From/To pickers between local time and UTC, and runs the Live switch
+// the From/To pickers (and the log stream's Replay picker) between local
+// time and UTC, asks before a Delete, and runs the Live switch
 // (new rows added at the top as they are stored). The pages work without it
 // (times then stay in UTC, as the server rendered them; no Live switch).
 (function () {
@@ -82,6 +83,36 @@
         field.disabled = false;
       });
     });
+  }
+
+  // Forms other than the filters with date-time pickers (the log stream's
+  // Replay): the local value travels as UTC in the hidden field; a form
+  // with data-confirm asks first (Delete); the kind chooser reloads the
+  // create form for the kind chosen.
+  function wireForms() {
+    document.querySelectorAll("form[data-utc-form]").forEach(function (form) {
+      var zone = zoneName();
+      form.querySelectorAll(".tz").forEach(function (el) {
+        el.textContent = "(" + zone + ")";
+      });
+      form.addEventListener("submit", function () {
+        form.querySelectorAll("input[data-utc-target]").forEach(function (picker) {
+          var hidden = document.getElementById(picker.getAttribute("data-utc-target"));
+          if (hidden) hidden.value = toUtc(picker.value, false);
+        });
+      });
+    });
+    document.querySelectorAll("form[data-confirm]").forEach(function (form) {
+      form.addEventListener("submit", function (event) {
+        if (!window.confirm(form.getAttribute("data-confirm"))) event.preventDefault();
+      });
+    });
+    var kind = document.getElementById("f-kind");
+    if (kind && kind.form) {
+      kind.addEventListener("change", function () {
+        kind.form.submit();
+      });
+    }
   }
 
   function wireDialogs() {
@@ -180,6 +211,7 @@
     localizeTimes();
     wireFilters();
     wireDialogs();
+    wireForms();
     wireLive();
   }
 

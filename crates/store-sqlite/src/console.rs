@@ -1,5 +1,7 @@
-//! The console's tables: sign-in sessions (by token hash) and the actor and
-//! project lists that triggers keep up to date on append (migration 0004).
+//! The console's tables: sign-in sessions (by token hash), and the actor and
+//! project lists: the log's `actors` (whose names and emails the writer
+//! keeps as the latest event gives them) and the projects of its
+//! `log_values` (migration 0010).
 
 use crate::sql::{sql_error, to_account};
 use crate::SqliteStore;
@@ -118,7 +120,7 @@ impl Facets for SqliteStore {
         self.with_conn(move |conn| {
             let mut stmt = conn
                 .prepare_cached(
-                    "SELECT actor_id, name, email FROM event_actors \
+                    "SELECT actor_id, name, email FROM actors \
                      WHERE account_id = ?1 ORDER BY actor_id LIMIT ?2",
                 )
                 .map_err(sql_error)?;
@@ -140,7 +142,10 @@ impl Facets for SqliteStore {
         self.with_conn(move |conn| {
             let mut stmt = conn
                 .prepare_cached(
-                    "SELECT project FROM event_projects WHERE account_id = ?1 ORDER BY project LIMIT ?2",
+                    "SELECT DISTINCT project FROM (SELECT CASE WHEN json_valid(value) \
+                     THEN json_extract(value, '$[0]') END AS project FROM log_values \
+                     WHERE account_id = ?1 AND kind = 2) \
+                     WHERE project IS NOT NULL AND project <> '' ORDER BY project LIMIT ?2",
                 )
                 .map_err(sql_error)?;
             let rows = stmt

@@ -78,14 +78,15 @@ fn load(tx: &Connection, account_id: i64) -> Result<AccountLeaves> {
 /// Trains a dictionary on the account's latest version 2 leaves stored as
 /// they are (never a version 1 leaf: those hold personal values in clear).
 fn train(tx: &Connection, account_id: i64) -> Result<AccountLeaves> {
+    let (first, last) = crate::event_log::account_keys(account_id);
     let mut stmt = tx
         .prepare_cached(
-            "SELECT leaf FROM events WHERE account_id = ?1 AND leaf_dict IS NULL \
-             ORDER BY seq DESC LIMIT ?2",
+            "SELECT leaf FROM event_log WHERE key BETWEEN ?1 AND ?2 AND leaf_dict IS NULL \
+             ORDER BY key DESC LIMIT ?3",
         )
         .map_err(sql_error)?;
     let rows = stmt
-        .query_map(params![account_id, TRAIN_AFTER as i64], |r| {
+        .query_map(params![first, last, TRAIN_AFTER as i64], |r| {
             r.get::<_, Vec<u8>>(0)
         })
         .map_err(sql_error)?;

@@ -8,20 +8,31 @@
 //!   pool of read connections on blocking threads, and the appending,
 //!   reading and directory roles.
 //! - `writer`: the single writer thread with group commit.
-//! - `query`: filters translated to SQL; `rollups`: per-day counts that
-//!   answer coarse histograms.
-//! - `schema`: migrations (`migrations/`, only ever added) and connection
-//!   settings; `sql`: driver errors and rows mapped into the store's types.
-//! - `console`, `exports`, `tree`, `transfer`: the sessions and facets, the
-//!   export queue, tree hashes and checkpoints, and `copy`'s source and
-//!   target, each implemented for `SqliteStore`.
+//! - `log_key`: the event log's row key; `event_log`: the ids of values
+//!   and actors its rows hold (migration 0010), shared by the writer and
+//!   the migration.
+//! - `query`: filters resolved into the log's ids and translated to index
+//!   searches; `rollups`: per-day counts that answer coarse histograms.
+//! - `schema`: connection settings; `migrate`: migrations (`migrations/`,
+//!   only ever added); `layout_migration`: migration 0010, which verifies every
+//!   event of the old table before it moves it into the event log; `sql`:
+//!   driver errors and rows mapped into the store's types.
+//! - `console`, `exports`, `tree`, `root_log`, `transfer`: the sessions and
+//!   facets, the export queue, tree hashes and checkpoints, the root log of
+//!   checkpoints (migration 0011), and `copy`'s source and target, each
+//!   implemented for `SqliteStore`.
 
 mod console;
+mod event_log;
 mod exports;
+mod layout_migration;
 mod leaf_store;
+mod log_key;
+mod migrate;
 mod personal_store;
 mod query;
 mod rollups;
+mod root_log;
 mod schema;
 mod sql;
 mod streams;
@@ -40,8 +51,8 @@ use auditlog_store::{
 };
 use rusqlite::{params, Connection, OptionalExtension};
 use sql::{
-    account_from_row, event_record, is_unique_violation, now_micros, open_connection,
-    open_writer_connection, sql_error, to_account, to_record, LeafDecoder, RECORD_COLUMNS,
+    account_from_row, is_unique_violation, now_micros, open_connection, open_writer_connection,
+    sql_error, to_account, LeafDecoder,
 };
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -82,9 +93,9 @@ impl SqliteStore {
         })?;
         let path = data_dir.join(DB_FILE);
         let mut conn = open_writer_connection(&path)?;
-        schema::migrate(&mut conn).map_err(sql_error)?;
-        writer::backfill_tree_hashes(&mut conn)?;
+        migrate::migrate(&mut conn)?;
         rollups::recount_stale(&mut conn)?;
+        root_log::backfill(&mut conn)?;
         prepare_writer(&conn).map_err(sql_error)?;
         let (appends, receiver) = AppendQueue::new();
         let write_health = Arc::new(Mutex::new(WriteHealth::Ok));
@@ -141,27 +152,36 @@ impl SqliteStore {
         .map_err(|e| StoreError::internal_caused_by("a storage task failed", e))?
     }
 
-    /// Explains the page query of `filter`: one line per plan step. Used by
-    /// the test that forbids full scans.
-    pub async fn explain_page_query(
+    /// Explains the statements a query of `filter` runs (first page, a
+    /// later page, the histogram's count): one line per plan step, each
+    /// statement's after the line `statement N`. Used by the test that
+    /// forbids scans of the log. Empty when the filter matches nothing.
+    pub async fn explain_query(
         &self,
         account: AccountId,
         filter: &EventFilter,
     ) -> Result<Vec<String>> {
         let filter = filter.clone();
         self.with_conn(move |conn| {
-            let clause = query::where_clause(account, &filter);
-            let sql = format!("EXPLAIN QUERY PLAN {}", query::page_sql(&clause));
-            let mut params = clause.params;
-            params.push(rusqlite::types::Value::Integer(51));
-            let mut stmt = conn.prepare(&sql).map_err(sql_error)?;
-            let rows = stmt
-                .query_map(rusqlite::params_from_iter(params), |r| {
-                    r.get::<_, String>(3)
-                })
-                .map_err(sql_error)?;
-            rows.collect::<rusqlite::Result<Vec<_>>>()
-                .map_err(sql_error)
+            let Some(filter) = query::resolve(conn, account, &filter)? else {
+                return Ok(Vec::new());
+            };
+            let mut lines = Vec::new();
+            for (n, statement) in query::explained_statements(&filter).into_iter().enumerate() {
+                lines.push(format!("statement {n}: {}", statement.sql));
+                let mut stmt = conn
+                    .prepare(&format!("EXPLAIN QUERY PLAN {}", statement.sql))
+                    .map_err(sql_error)?;
+                let rows = stmt
+                    .query_map(rusqlite::params_from_iter(statement.params), |r| {
+                        r.get::<_, String>(3)
+                    })
+                    .map_err(sql_error)?;
+                for row in rows {
+                    lines.push(row.map_err(sql_error)?);
+                }
+            }
+            Ok(lines)
         })
         .await
     }
@@ -195,35 +215,20 @@ impl EventReader for SqliteStore {
             let tx = conn.transaction().map_err(sql_error)?;
             let snapshot_seq = match cursor {
                 Some(c) => c.snapshot_seq,
-                None => tx
-                    .query_row(
-                        "SELECT COALESCE(MAX(seq), 0) FROM events WHERE account_id = ?1",
-                        [account],
-                        |r| r.get::<_, i64>(0),
-                    )
-                    .map_err(sql_error)? as u64,
+                None => event_log::last_seq(&tx, account)?,
             };
-            let mut clause = query::where_clause(account, &filter);
-            if let Some(c) = &cursor {
-                clause.after_cursor(c);
-            }
-            let sql = query::page_sql(&clause);
-            let mut params = clause.params;
-            params.push(rusqlite::types::Value::Integer(limit as i64 + 1));
-            let mut stmt = tx.prepare_cached(&sql).map_err(sql_error)?;
-            let rows = stmt
-                .query_map(rusqlite::params_from_iter(params), event_record)
-                .map_err(sql_error)?;
+            let Some(filter) = query::resolve(&tx, account, &filter)? else {
+                return Ok(Page {
+                    events: Vec::new(),
+                    next_cursor: None,
+                });
+            };
             let leaves = LeafDecoder {
                 cache: &dictionaries,
                 conn: &tx,
             };
-            let mut events = Vec::with_capacity(limit + 1);
-            for row in rows {
-                events.push(to_record(row.map_err(sql_error)?, &leaves)?);
-            }
-            // Events newer than the snapshot (first page) are left for a new walk.
-            events.retain(|e| e.seq <= snapshot_seq);
+            let bounds = query::Bounds::page(cursor.as_ref(), snapshot_seq);
+            let mut events = query::page(&tx, &filter, bounds, limit + 1, &leaves)?;
             let next_cursor = if events.len() > limit {
                 events.truncate(limit);
                 events.last().map(|last| Cursor {
@@ -246,19 +251,11 @@ impl EventReader for SqliteStore {
         let id = id.to_string();
         let dictionaries = self.dictionaries.clone();
         self.with_conn(move |conn| {
-            let row = conn
-                .query_row(
-                    &format!("SELECT {RECORD_COLUMNS} FROM events WHERE account_id = ?1 AND event_id = ?2"),
-                    params![account, id],
-                    event_record,
-                )
-                .optional()
-                .map_err(sql_error)?;
             let leaves = LeafDecoder {
                 cache: &dictionaries,
                 conn,
             };
-            row.map(|row| to_record(row, &leaves)).transpose()
+            query::find_by_id(conn, account, &id, &leaves)
         })
         .await
     }
@@ -270,28 +267,24 @@ impl EventReader for SqliteStore {
         interval: Interval,
     ) -> Result<Vec<Bucket>> {
         let filter = filter.clone();
+        let dictionaries = self.dictionaries.clone();
         self.with_conn(move |conn| {
             if rollups::applies(&filter, interval) {
-                rollups::histogram(conn, account, &filter, interval)
+                rollups::histogram(conn, &dictionaries, account, &filter, interval)
             } else {
-                query::histogram(conn, account, &filter, interval)
+                let leaves = LeafDecoder {
+                    cache: &dictionaries,
+                    conn,
+                };
+                query::histogram_of(conn, account, &filter, interval, &leaves)
             }
         })
         .await
     }
 
     async fn last_seq(&self, account: AccountId) -> Result<u64> {
-        self.with_conn(move |conn| {
-            let max: i64 = conn
-                .query_row(
-                    "SELECT COALESCE(MAX(seq), 0) FROM events WHERE account_id = ?1",
-                    [account],
-                    |r| r.get(0),
-                )
-                .map_err(sql_error)?;
-            Ok(max as u64)
-        })
-        .await
+        self.with_conn(move |conn| event_log::last_seq(conn, account))
+            .await
     }
 
     async fn events_in_seq_range(
@@ -307,22 +300,14 @@ impl EventReader for SqliteStore {
         let filter = filter.clone();
         let dictionaries = self.dictionaries.clone();
         self.with_conn(move |conn| {
-            let mut clause = query::where_clause(account, &filter);
-            clause.seq_window(after_seq, through_seq);
-            let sql = query::seq_range_sql(&clause);
-            let mut stmt = conn.prepare_cached(&sql).map_err(sql_error)?;
-            let rows = stmt
-                .query_map(rusqlite::params_from_iter(clause.params), event_record)
-                .map_err(sql_error)?;
+            let Some(filter) = query::resolve(conn, account, &filter)? else {
+                return Ok(Vec::new());
+            };
             let leaves = LeafDecoder {
                 cache: &dictionaries,
                 conn,
             };
-            rows.map(|row| {
-                row.map_err(sql_error)
-                    .and_then(|row| to_record(row, &leaves))
-            })
-            .collect()
+            query::seq_window(conn, &filter, after_seq, through_seq, &leaves)
         })
         .await
     }
@@ -520,6 +505,8 @@ impl Store for SqliteStore {
     }
 }
 
+#[cfg(test)]
+mod migration_tests;
 #[cfg(test)]
 mod rollups_tests;
 #[cfg(test)]

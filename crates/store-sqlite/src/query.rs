@@ -1,140 +1,576 @@
-//! Translation of [`EventFilter`] into SQL over the events table. Every
-//! filter column leads an index `(account_id, column, time, seq)`, so that
-//! each combination is an index search, never a scan of the table.
+//! Translation of [`EventFilter`] into SQL over the event log (migration
+//! 0010). A filter's texts are first resolved into the log's ids
+//! ([`resolve`]): event types and actions into `log_values` ids of kind 1,
+//! projects, apps and versions into ids of kind 2, users into `actors` ids,
+//! a target id into its hash. Every index of the log is `(id, time)`, so a
+//! query is an index search on one of them, never a scan of the log:
+//!
+//! - a target id drives by `event_log_by_target`; its hash is confirmed
+//!   against the leaf of every row before it is answered ([`confirms`]);
+//! - otherwise the filtered column with the fewest ids drives, by its
+//!   index. A newest-first page needs the rows in time order: with several
+//!   ids, each id's range of the index is one arm of a `UNION ALL` that
+//!   SQLite merges in order (`MERGE (UNION ALL)`), so that a page reads
+//!   about a page per id, not every match; past [`MAX_ARMS`] ids, one
+//!   `IN` search and a sort;
+//! - with no id filter, `event_log_by_time` (the account's events by time).
+//!
+//! Each statement names its index (`INDEXED BY`), so plans do not depend
+//! on statistics; `EXPLAIN QUERY PLAN` tests hold every combination to it.
 
-use crate::sql::{sql_error, RECORD_COLUMNS};
+use crate::event_log::{self, account_keys, KIND_EVENT, KIND_PLACE};
+use crate::sql::{event_record, sql_error, to_record, LeafDecoder, RECORD_COLUMNS};
+use auditlog_core::leaf_view::LeafView;
 use auditlog_core::{Cursor, EventFilter, Interval, Timestamp};
-use auditlog_store::{Bucket, Result};
+use auditlog_store::{key_hash64, Bucket, EventRecord, Result};
 use rusqlite::types::Value;
 use rusqlite::Connection;
+use std::collections::BTreeMap;
 
-/// The WHERE clause (without the keyword) and its parameters.
-pub struct WhereClause {
-    pub sql: String,
-    pub params: Vec<Value>,
+/// The most ids a newest-first page merges one index range each of.
+pub const MAX_ARMS: usize = 64;
+
+/// A column of the log that a filter's ids select on, and its index.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum IdColumn {
+    Kind,
+    Place,
+    Actor,
 }
 
-pub fn where_clause(account_id: i64, filter: &EventFilter) -> WhereClause {
-    let mut clause = WhereClause::new(account_id);
-    clause.any_of("event_type", &filter.event_types);
-    clause.any_of("action", &filter.actions);
-    clause.any_of("actor_id", &filter.users);
-    clause.any_of("project", &filter.projects);
-    for (column, value) in [
-        ("app", &filter.app),
-        ("version", &filter.version),
-        ("target_id", &filter.target_id),
-    ] {
-        if let Some(v) = value {
-            clause.push(&format!("{column} = ?"), Value::Text(v.clone()));
-        }
-    }
-    if let Some(from) = filter.from {
-        clause.push("time >= ?", Value::Integer(from.micros()));
-    }
-    if let Some(to) = filter.to {
-        clause.push("time <= ?", Value::Integer(to.micros()));
-    }
-    clause
-}
-
-impl WhereClause {
-    /// The rows of one account; every table queried leads with it.
-    pub fn new(account_id: i64) -> Self {
-        WhereClause {
-            sql: "account_id = ?".into(),
-            params: vec![Value::Integer(account_id)],
+impl IdColumn {
+    fn name(self) -> &'static str {
+        match self {
+            IdColumn::Kind => "kind",
+            IdColumn::Place => "place",
+            IdColumn::Actor => "actor",
         }
     }
 
-    pub fn push(&mut self, condition: &str, value: Value) {
-        self.sql.push_str(" AND ");
-        self.sql.push_str(condition);
-        self.params.push(value);
+    fn index(self) -> &'static str {
+        match self {
+            IdColumn::Kind => "event_log_by_kind",
+            IdColumn::Place => "event_log_by_place",
+            IdColumn::Actor => "event_log_by_actor",
+        }
+    }
+}
+
+/// A filter resolved into the log's ids, for one account.
+#[derive(Debug, Clone)]
+pub struct LogFilter {
+    account: i64,
+    /// `Some` when the filter selects on the column: the ids it accepts
+    /// (never empty: a filter that accepts no id matches nothing).
+    ids: Vec<(IdColumn, Vec<i64>)>,
+    target: Option<String>,
+    from: Option<i64>,
+    to: Option<i64>,
+}
+
+/// `filter` in `account`'s ids; `None` when a filtered value is in none of
+/// the account's events, so that nothing matches.
+pub fn resolve(conn: &Connection, account: i64, filter: &EventFilter) -> Result<Option<LogFilter>> {
+    let mut ids = Vec::new();
+    if !filter.event_types.is_empty() || !filter.actions.is_empty() {
+        let mut q = Lookup::values(account, KIND_EVENT);
+        q.part_in(0, &filter.event_types);
+        q.part_in(1, &filter.actions);
+        ids.push((IdColumn::Kind, q.run(conn)?));
+    }
+    if !filter.projects.is_empty() || filter.app.is_some() || filter.version.is_some() {
+        let mut q = Lookup::values(account, KIND_PLACE);
+        q.part_in(0, &filter.projects);
+        q.part_in(1, filter.app.as_slice());
+        q.part_in(2, filter.version.as_slice());
+        ids.push((IdColumn::Place, q.run(conn)?));
+    }
+    if !filter.users.is_empty() {
+        let mut q = Lookup {
+            sql: "SELECT id FROM actors WHERE account_id = ?".into(),
+            params: vec![Value::Integer(account)],
+        };
+        q.any_of("actor_id", &filter.users);
+        ids.push((IdColumn::Actor, q.run(conn)?));
+    }
+    if ids.iter().any(|(_, accepted)| accepted.is_empty()) {
+        return Ok(None);
+    }
+    Ok(Some(LogFilter {
+        account,
+        ids,
+        target: filter.target_id.clone(),
+        from: filter.from.map(Timestamp::micros),
+        to: filter.to.map(Timestamp::micros),
+    }))
+}
+
+/// A query of the ids a filter accepts.
+struct Lookup {
+    sql: String,
+    params: Vec<Value>,
+}
+
+impl Lookup {
+    fn values(account: i64, kind: i64) -> Self {
+        Lookup {
+            sql: "SELECT id FROM log_values WHERE account_id = ? AND kind = ?".into(),
+            params: vec![Value::Integer(account), Value::Integer(kind)],
+        }
     }
 
-    pub fn any_of(&mut self, column: &str, values: &[String]) {
-        match values {
-            [] => {}
-            [one] => self.push(&format!("{column} = ?"), Value::Text(one.clone())),
+    /// The value's text at `index` of its JSON array is one of `texts`
+    /// (a value that is not such an array, in an edited store, is none).
+    fn part_in(&mut self, index: usize, texts: &[String]) {
+        let part =
+            format!("(CASE WHEN json_valid(value) THEN json_extract(value, '$[{index}]') END)");
+        self.any_of(&part, texts);
+    }
+
+    fn any_of(&mut self, expr: &str, texts: &[String]) {
+        if texts.is_empty() {
+            return;
+        }
+        let marks = vec!["?"; texts.len()].join(", ");
+        self.sql.push_str(&format!(" AND {expr} IN ({marks})"));
+        self.params.extend(texts.iter().cloned().map(Value::Text));
+    }
+
+    fn run(self, conn: &Connection) -> Result<Vec<i64>> {
+        let mut stmt = conn.prepare_cached(&self.sql).map_err(sql_error)?;
+        let rows = stmt
+            .query_map(rusqlite::params_from_iter(self.params), |r| r.get(0))
+            .map_err(sql_error)?;
+        rows.collect::<rusqlite::Result<Vec<i64>>>()
+            .map_err(sql_error)
+    }
+}
+
+/// How a statement finds its rows.
+enum Driver {
+    /// `event_log_by_target`, the target's hash.
+    Target,
+    /// One arm per id of the column, by its index.
+    Arms(IdColumn, Vec<i64>),
+    /// One `IN` search of the column's index.
+    In(IdColumn, Vec<i64>),
+    /// `event_log_by_time`.
+    Time,
+}
+
+/// SQL conditions and their parameters.
+#[derive(Default, Clone)]
+struct Conditions {
+    sql: Vec<String>,
+    params: Vec<Value>,
+}
+
+impl Conditions {
+    fn push(&mut self, condition: &str, params: impl IntoIterator<Item = Value>) {
+        self.sql.push(condition.to_string());
+        self.params.extend(params);
+    }
+
+    fn ids(&mut self, column: IdColumn, ids: &[i64]) {
+        match ids {
+            [one] => self.push(&format!("{} = ?", column.name()), [Value::Integer(*one)]),
             many => {
                 let marks = vec!["?"; many.len()].join(", ");
-                self.sql.push_str(&format!(" AND {column} IN ({marks})"));
-                self.params.extend(many.iter().cloned().map(Value::Text));
+                self.push(
+                    &format!("{} IN ({marks})", column.name()),
+                    many.iter().map(|id| Value::Integer(*id)),
+                );
             }
         }
     }
 
-    /// Restricts to `after_seq < seq <= through_seq`.
-    pub fn seq_window(&mut self, after_seq: u64, through_seq: u64) {
-        self.push("seq > ?", Value::Integer(after_seq as i64));
-        self.push("seq <= ?", Value::Integer(through_seq as i64));
-    }
-
-    /// Restricts to events after the cursor in newest-first order and no
-    /// newer than the walk's snapshot.
-    pub fn after_cursor(&mut self, cursor: &Cursor) {
-        self.sql.push_str(" AND (time, seq) < (?, ?) AND seq <= ?");
-        self.params.push(Value::Integer(cursor.time.micros()));
-        self.params.push(Value::Integer(cursor.seq as i64));
-        self.params.push(Value::Integer(cursor.snapshot_seq as i64));
+    fn text(&self) -> String {
+        self.sql.join(" AND ")
     }
 }
 
-/// The events of a seq window in seq order. The window (`seq > ? AND seq <=
-/// ?`, added by [`WhereClause::seq_window`]) bounds the work, so the query is
-/// told to walk `(account_id, seq)` rather than a filter column's index,
-/// which could hold the whole log's matches before the window.
-pub fn seq_range_sql(clause: &WhereClause) -> String {
-    format!(
-        "SELECT {RECORD_COLUMNS} FROM events INDEXED BY events_by_seq WHERE {} ORDER BY seq",
-        clause.sql
-    )
+/// Bounds of the rows a statement may read beyond the filter: a page's
+/// cursor and snapshot, or a seq window.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Bounds {
+    /// Only rows before this `(time, seq)` in newest-first order.
+    pub before: Option<(i64, u64)>,
+    /// Only seqs above this.
+    pub after_seq: Option<u64>,
+    /// Only seqs up to this.
+    pub through_seq: Option<u64>,
 }
 
-/// A page query: one more row than asked, to know whether another page follows.
-pub fn page_sql(clause: &WhereClause) -> String {
-    format!(
-        "SELECT {RECORD_COLUMNS} FROM events WHERE {} ORDER BY time DESC, seq DESC LIMIT ?",
-        clause.sql
-    )
+impl Bounds {
+    /// The rows of a walk after `cursor` (or its first page), no newer than
+    /// the walk's snapshot.
+    pub fn page(cursor: Option<&Cursor>, snapshot_seq: u64) -> Self {
+        Bounds {
+            before: cursor.map(|c| (c.time.micros(), c.seq)),
+            after_seq: None,
+            through_seq: Some(snapshot_seq),
+        }
+    }
 }
 
-/// Counts per bucket: `floor((time - offset) / width)`, written so that it is
-/// exact for negative times too.
-pub fn histogram_sql(clause: &WhereClause, interval: Interval) -> String {
+impl LogFilter {
+    /// How the rows are found: target, then the column with the fewest ids.
+    fn driver(&self, ordered: bool) -> Driver {
+        if self.target.is_some() {
+            return Driver::Target;
+        }
+        // Fewest ids first; on a tie, users before places before kinds
+        // (usually the more selective).
+        let preference = |column: IdColumn| match column {
+            IdColumn::Actor => 0,
+            IdColumn::Place => 1,
+            IdColumn::Kind => 2,
+        };
+        let smallest = self
+            .ids
+            .iter()
+            .min_by_key(|(column, ids)| (ids.len(), preference(*column)));
+        match smallest {
+            None => Driver::Time,
+            Some((column, ids)) if ordered && ids.len() > 1 && ids.len() <= MAX_ARMS => {
+                Driver::Arms(*column, ids.clone())
+            }
+            Some((column, ids)) => Driver::In(*column, ids.clone()),
+        }
+    }
+
+    /// Every condition of the filter and `bounds` except the driving
+    /// column's.
+    fn conditions(&self, skip: Option<IdColumn>, bounds: Bounds) -> Conditions {
+        let mut c = Conditions::default();
+        let (first, last) = account_keys(self.account);
+        let first = bounds.after_seq.map_or(first, |seq| {
+            event_log::bound_key(self.account, seq.saturating_add(1))
+        });
+        let last = bounds
+            .through_seq
+            .map_or(last, |seq| event_log::bound_key(self.account, seq));
+        c.push(
+            "key BETWEEN ? AND ?",
+            [Value::Integer(first), Value::Integer(last)],
+        );
+        for (column, ids) in &self.ids {
+            if Some(*column) != skip {
+                c.ids(*column, ids);
+            }
+        }
+        if let Some(target) = &self.target {
+            c.push("target_hash = ?", [Value::Integer(key_hash64(target))]);
+        }
+        if let Some(from) = self.from {
+            c.push("time >= ?", [Value::Integer(from)]);
+        }
+        if let Some(to) = self.to {
+            c.push("time <= ?", [Value::Integer(to)]);
+        }
+        if let Some((time, seq)) = bounds.before {
+            c.push(
+                "(time, key) < (?, ?)",
+                [
+                    Value::Integer(time),
+                    Value::Integer(event_log::bound_key(self.account, seq)),
+                ],
+            );
+        }
+        c
+    }
+
+    /// The statements' arms: `FROM` clause and conditions of each.
+    fn arms(&self, driver: &Driver, bounds: Bounds) -> Vec<(String, Conditions)> {
+        match driver {
+            Driver::Target => vec![(
+                "event_log INDEXED BY event_log_by_target".into(),
+                self.conditions(None, bounds),
+            )],
+            Driver::Time => {
+                let mut c = self.conditions(None, bounds);
+                c.sql.insert(0, "key >> 40 = ?".into());
+                c.params.insert(0, Value::Integer(self.account));
+                vec![("event_log INDEXED BY event_log_by_time".into(), c)]
+            }
+            Driver::In(column, ids) => {
+                let mut c = self.conditions(Some(*column), bounds);
+                let mut driving = Conditions::default();
+                driving.ids(*column, ids);
+                c.sql.insert(0, driving.text());
+                c.params.splice(0..0, driving.params);
+                vec![(format!("event_log INDEXED BY {}", column.index()), c)]
+            }
+            Driver::Arms(column, ids) => {
+                let rest = self.conditions(Some(*column), bounds);
+                ids.iter()
+                    .map(|id| {
+                        let mut c = rest.clone();
+                        c.sql.insert(0, format!("{} = ?", column.name()));
+                        c.params.insert(0, Value::Integer(*id));
+                        (format!("event_log INDEXED BY {}", column.index()), c)
+                    })
+                    .collect()
+            }
+        }
+    }
+
+    /// Whether rows need their leaf read to confirm a hashed key.
+    pub fn confirms(&self) -> bool {
+        self.target.is_some()
+    }
+
+    /// Whether `record` (a row this filter's SQL selected) holds the
+    /// filtered target id itself, not only a hash of it.
+    pub fn confirmed(&self, record: &EventRecord) -> bool {
+        self.confirmed_leaf(&record.leaf_bytes)
+    }
+
+    fn confirmed_leaf(&self, leaf_bytes: &[u8]) -> bool {
+        match &self.target {
+            None => true,
+            Some(target) => LeafView::parse(leaf_bytes)
+                .map(|view| view.target_id() == Some(target.as_str()))
+                .unwrap_or(false),
+        }
+    }
+}
+
+/// A statement with its parameters.
+pub struct Statement {
+    pub sql: String,
+    pub params: Vec<Value>,
+}
+
+/// Newest-first rows of `filter` within `bounds`; `limit` rows at most
+/// when `Some` (a filter that confirms its rows reads lazily instead and
+/// stops when it has enough confirmed).
+pub fn page_statement(filter: &LogFilter, bounds: Bounds, limit: Option<usize>) -> Statement {
+    let driver = filter.driver(true);
+    let arms = filter.arms(&driver, bounds);
+    let mut params = Vec::new();
+    let mut selects = Vec::with_capacity(arms.len());
+    for (from, conditions) in arms {
+        selects.push(format!(
+            "SELECT {RECORD_COLUMNS} FROM {from} WHERE {}",
+            conditions.text()
+        ));
+        params.extend(conditions.params);
+    }
+    let order = if selects.len() > 1 {
+        "ORDER BY 2 DESC, 1 DESC"
+    } else {
+        "ORDER BY time DESC, key DESC"
+    };
+    let mut sql = format!("{} {order}", selects.join(" UNION ALL "));
+    if let (Some(limit), false) = (limit, filter.confirms()) {
+        sql.push_str(" LIMIT ?");
+        params.push(Value::Integer(limit as i64));
+    }
+    Statement { sql, params }
+}
+
+/// Reads up to `limit` newest-first records of `filter` within `bounds`,
+/// each confirmed.
+pub fn page(
+    conn: &Connection,
+    filter: &LogFilter,
+    bounds: Bounds,
+    limit: usize,
+    leaves: &LeafDecoder<'_>,
+) -> Result<Vec<EventRecord>> {
+    let statement = page_statement(filter, bounds, Some(limit));
+    read_records(conn, filter, statement, Some(limit), leaves)
+}
+
+/// The records of `filter` with `after_seq < seq <= through_seq`, by seq:
+/// a range of the log's key (the window bounds the work; the filter is
+/// checked on each row).
+pub fn seq_window(
+    conn: &Connection,
+    filter: &LogFilter,
+    after_seq: u64,
+    through_seq: u64,
+    leaves: &LeafDecoder<'_>,
+) -> Result<Vec<EventRecord>> {
+    let statement = seq_window_statement(filter, after_seq, through_seq);
+    read_records(conn, filter, statement, None, leaves)
+}
+
+/// [`seq_window`]'s statement: `NOT INDEXED` leaves SQLite the key range
+/// only (never a filter column's index, which could hold the whole log's
+/// matches before the window).
+fn seq_window_statement(filter: &LogFilter, after_seq: u64, through_seq: u64) -> Statement {
+    let conditions = filter.conditions(
+        None,
+        Bounds {
+            before: None,
+            after_seq: Some(after_seq),
+            through_seq: Some(through_seq),
+        },
+    );
+    Statement {
+        sql: format!(
+            "SELECT {RECORD_COLUMNS} FROM event_log NOT INDEXED WHERE {} ORDER BY key",
+            conditions.text()
+        ),
+        params: conditions.params,
+    }
+}
+
+fn read_records(
+    conn: &Connection,
+    filter: &LogFilter,
+    statement: Statement,
+    limit: Option<usize>,
+    leaves: &LeafDecoder<'_>,
+) -> Result<Vec<EventRecord>> {
+    let mut stmt = conn.prepare_cached(&statement.sql).map_err(sql_error)?;
+    let mut rows = stmt
+        .query(rusqlite::params_from_iter(statement.params))
+        .map_err(sql_error)?;
+    let mut records = Vec::new();
+    while let Some(row) = rows.next().map_err(sql_error)? {
+        let record = to_record(event_record(row).map_err(sql_error)?, leaves)?;
+        if filter.confirmed(&record) {
+            records.push(record);
+            if limit.is_some_and(|limit| records.len() >= limit) {
+                break;
+            }
+        }
+    }
+    Ok(records)
+}
+
+/// The histogram of `filter` counted from the log's indexes (one index
+/// entry per matching event; the rows too when a target is confirmed).
+pub fn histogram(
+    conn: &Connection,
+    filter: &LogFilter,
+    interval: Interval,
+    leaves: &LeafDecoder<'_>,
+) -> Result<Vec<Bucket>> {
     let width = interval.micros();
     let offset = interval.offset_micros();
-    format!(
-        "SELECT ((time - {offset}) - ((((time - {offset}) % {width}) + {width}) % {width})) / {width} AS bucket, \
-         COUNT(*) FROM events WHERE {} GROUP BY bucket ORDER BY bucket",
-        clause.sql
-    )
+    let bucket_of = |time: i64| (time - offset).div_euclid(width);
+    let driver = filter.driver(false);
+    let mut arms = filter.arms(&driver, Bounds::default());
+    let Some((from, conditions)) = arms.pop() else {
+        return Ok(Vec::new());
+    };
+    let mut counts: BTreeMap<i64, u64> = BTreeMap::new();
+    if filter.confirms() {
+        let sql = format!(
+            "SELECT time, leaf_dict, leaf FROM {from} WHERE {}",
+            conditions.text()
+        );
+        let mut stmt = conn.prepare_cached(&sql).map_err(sql_error)?;
+        let mut rows = stmt
+            .query(rusqlite::params_from_iter(conditions.params))
+            .map_err(sql_error)?;
+        while let Some(row) = rows.next().map_err(sql_error)? {
+            let time: i64 = row.get(0).map_err(sql_error)?;
+            let dictionary: Option<i64> = row.get(1).map_err(sql_error)?;
+            let stored: Vec<u8> = row.get(2).map_err(sql_error)?;
+            let leaf = leaves.decode(dictionary, stored)?;
+            if filter.confirmed_leaf(&leaf) {
+                *counts.entry(bucket_of(time)).or_default() += 1;
+            }
+        }
+    } else {
+        let sql = format!(
+            "SELECT ((time - {offset}) - ((((time - {offset}) % {width}) + {width}) % {width})) / {width} AS bucket, \
+             COUNT(*) FROM {from} WHERE {} GROUP BY bucket",
+            conditions.text()
+        );
+        let mut stmt = conn.prepare_cached(&sql).map_err(sql_error)?;
+        let rows = stmt
+            .query_map(rusqlite::params_from_iter(conditions.params), |r| {
+                Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?))
+            })
+            .map_err(sql_error)?;
+        for row in rows {
+            let (bucket, count) = row.map_err(sql_error)?;
+            *counts.entry(bucket).or_default() += count as u64;
+        }
+    }
+    Ok(counts
+        .into_iter()
+        .map(|(bucket, count)| Bucket {
+            start: Timestamp::from_micros(bucket * width + offset),
+            count,
+        })
+        .collect())
 }
 
-/// The histogram of `filter` counted from the events index (one index entry
-/// per matching event).
-pub fn histogram(
+/// The histogram of `filter` (texts, resolved here) in `account`.
+pub fn histogram_of(
     conn: &Connection,
     account: i64,
     filter: &EventFilter,
     interval: Interval,
+    leaves: &LeafDecoder<'_>,
 ) -> Result<Vec<Bucket>> {
-    let clause = where_clause(account, filter);
-    let sql = histogram_sql(&clause, interval);
-    let mut stmt = conn.prepare_cached(&sql).map_err(sql_error)?;
-    let rows = stmt
-        .query_map(rusqlite::params_from_iter(clause.params), |r| {
-            Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?))
-        })
-        .map_err(sql_error)?;
-    let mut buckets = Vec::new();
-    for row in rows {
-        let (bucket, count) = row.map_err(sql_error)?;
-        buckets.push(Bucket {
-            start: Timestamp::from_micros(bucket * interval.micros() + interval.offset_micros()),
-            count: count as u64,
+    match resolve(conn, account, filter)? {
+        Some(filter) => histogram(conn, &filter, interval, leaves),
+        None => Ok(Vec::new()),
+    }
+}
+
+/// The statements a query of `filter` runs, for `EXPLAIN QUERY PLAN`: the
+/// first page, a later page, the histogram's count, and a seq window.
+pub fn explained_statements(filter: &LogFilter) -> Vec<Statement> {
+    let first = page_statement(filter, Bounds::page(None, u64::MAX >> 24), Some(51));
+    let later = page_statement(
+        filter,
+        Bounds::page(
+            Some(&Cursor {
+                time: Timestamp::from_micros(0),
+                seq: 9,
+                snapshot_seq: 99,
+            }),
+            99,
+        ),
+        Some(51),
+    );
+    let driver = filter.driver(false);
+    let mut counts = Vec::new();
+    if let Some((from, conditions)) = filter.arms(&driver, Bounds::default()).pop() {
+        counts.push(Statement {
+            sql: format!("SELECT COUNT(*) FROM {from} WHERE {}", conditions.text()),
+            params: conditions.params,
         });
     }
-    Ok(buckets)
+    counts.push(seq_window_statement(filter, 10, 20));
+    [first, later].into_iter().chain(counts).collect()
+}
+
+/// The event with id `id` in `account`: the rows whose id hash is the id's,
+/// confirmed against the id in each one's leaf.
+pub fn find_by_id(
+    conn: &Connection,
+    account: i64,
+    id: &str,
+    leaves: &LeafDecoder<'_>,
+) -> Result<Option<EventRecord>> {
+    let (first, last) = account_keys(account);
+    let mut stmt = conn
+        .prepare_cached(&format!(
+            "SELECT {RECORD_COLUMNS} FROM event_log INDEXED BY event_log_by_id \
+             WHERE id_hash = ?1 AND key BETWEEN ?2 AND ?3"
+        ))
+        .map_err(sql_error)?;
+    let mut rows = stmt
+        .query(rusqlite::params![key_hash64(id), first, last])
+        .map_err(sql_error)?;
+    while let Some(row) = rows.next().map_err(sql_error)? {
+        let record = to_record(event_record(row).map_err(sql_error)?, leaves)?;
+        let same = LeafView::parse(&record.leaf_bytes)
+            .map(|view| view.id() == id)
+            .unwrap_or(false);
+        if same {
+            return Ok(Some(record));
+        }
+    }
+    Ok(None)
 }

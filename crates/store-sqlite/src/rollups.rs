@@ -10,10 +10,12 @@
 //! number of matching events. Other filters and hour buckets keep the index
 //! path (`query::histogram_sql`).
 
-use crate::query::{self, WhereClause};
-use crate::sql::sql_error;
+use crate::event_log;
+use crate::query;
+use crate::sql::{sql_error, LeafDecoder};
 use auditlog_core::NewEvent;
 use auditlog_core::{EventFilter, Interval, Timestamp};
+use auditlog_store::leaf_codec::DictionaryCache;
 use auditlog_store::{Bucket, Result};
 use rusqlite::types::Value;
 use rusqlite::{params, Connection};
@@ -79,21 +81,25 @@ pub fn recount_stale(conn: &mut Connection) -> Result<()> {
     let tx = conn
         .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
         .map_err(sql_error)?;
-    let stale: Vec<(i64, i64, i64)> = {
+    let accounts: Vec<i64> = {
         let mut stmt = tx
-            .prepare(
-                "SELECT id, events, rolled_up FROM (SELECT a.id, \
-                 (SELECT COALESCE(MAX(seq), 0) FROM events e WHERE e.account_id = a.id) AS events, \
-                 (SELECT COALESCE(SUM(count), 0) FROM event_rollups r WHERE r.account_id = a.id) AS rolled_up \
-                 FROM accounts a) WHERE events <> rolled_up",
-            )
+            .prepare("SELECT id FROM accounts ORDER BY id")
             .map_err(sql_error)?;
-        let rows = stmt
-            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
-            .map_err(sql_error)?;
+        let rows = stmt.query_map([], |r| r.get(0)).map_err(sql_error)?;
         rows.collect::<rusqlite::Result<_>>().map_err(sql_error)?
     };
-    for (account_id, events, rolled_up) in stale {
+    for account_id in accounts {
+        let events = event_log::last_seq(&tx, account_id)? as i64;
+        let rolled_up: i64 = tx
+            .query_row(
+                "SELECT COALESCE(SUM(count), 0) FROM event_rollups WHERE account_id = ?1",
+                [account_id],
+                |r| r.get(0),
+            )
+            .map_err(sql_error)?;
+        if events == rolled_up {
+            continue;
+        }
         tracing::warn!(
             account_id,
             events,
@@ -105,14 +111,23 @@ pub fn recount_stale(conn: &mut Connection) -> Result<()> {
             [account_id],
         )
         .map_err(sql_error)?;
+        let (first, last) = event_log::account_keys(account_id);
+        // The log holds ids: the texts come from the account's values (a
+        // value that is not the JSON array it must be counts under "").
         tx.execute(
             &format!(
                 "INSERT INTO event_rollups (account_id, day, event_type, action, has_project, project, count) \
-                 SELECT account_id, (time - (((time % {DAY}) + {DAY}) % {DAY})) / {DAY}, \
-                 event_type, action, project IS NOT NULL, COALESCE(project, ''), COUNT(*) \
-                 FROM events WHERE account_id = ?1 GROUP BY 1, 2, 3, 4, 5, 6"
+                 SELECT ?1, day, event_type, action, project IS NOT NULL, COALESCE(project, ''), SUM(n) FROM ( \
+                   SELECT (e.time - (((e.time % {DAY}) + {DAY}) % {DAY})) / {DAY} AS day, \
+                   COALESCE(CASE WHEN json_valid(k.value) THEN json_extract(k.value, '$[0]') END, '') AS event_type, \
+                   COALESCE(CASE WHEN json_valid(k.value) THEN json_extract(k.value, '$[1]') END, '') AS action, \
+                   CASE WHEN json_valid(p.value) THEN json_extract(p.value, '$[0]') END AS project, \
+                   COUNT(*) AS n \
+                   FROM event_log e LEFT JOIN log_values k ON k.id = e.kind LEFT JOIN log_values p ON p.id = e.place \
+                   WHERE e.key BETWEEN ?2 AND ?3 GROUP BY 1, e.kind, e.place) \
+                 GROUP BY 2, 3, 4, 5, 6"
             ),
-            [account_id],
+            params![account_id, first, last],
         )
         .map_err(sql_error)?;
     }
@@ -180,6 +195,7 @@ fn to_i64(v: i128) -> i64 {
 /// read in one transaction so that the rollup and the edges agree.
 pub fn histogram(
     conn: &mut Connection,
+    dictionaries: &DictionaryCache,
     account: i64,
     filter: &EventFilter,
     interval: Interval,
@@ -187,9 +203,17 @@ pub fn histogram(
     let from = filter.from.map(Timestamp::micros);
     let to = filter.to.map(Timestamp::micros);
     let Some(split) = split(from, to) else {
-        return query::histogram(conn, account, filter, interval);
+        let leaves = LeafDecoder {
+            cache: dictionaries,
+            conn,
+        };
+        return query::histogram_of(conn, account, filter, interval, &leaves);
     };
     let tx = conn.transaction().map_err(sql_error)?;
+    let leaves = LeafDecoder {
+        cache: dictionaries,
+        conn: &tx,
+    };
     let mut counts: BTreeMap<i64, u64> = BTreeMap::new();
     let clause = rollup_clause(account, filter, split.whole_days);
     let sql = rollup_sql(&clause);
@@ -209,7 +233,7 @@ pub fn histogram(
         let mut edge = filter.clone();
         edge.from = edge_from.map(Timestamp::from_micros);
         edge.to = edge_to.map(Timestamp::from_micros);
-        for bucket in query::histogram(&tx, account, &edge, interval)? {
+        for bucket in query::histogram_of(&tx, account, &edge, interval, &leaves)? {
             *counts.entry(bucket.start.micros()).or_default() += bucket.count;
         }
     }
@@ -221,6 +245,41 @@ pub fn histogram(
             count,
         })
         .collect())
+}
+
+/// A WHERE clause over `event_rollups` (without the keyword) and its
+/// parameters.
+pub(crate) struct WhereClause {
+    pub sql: String,
+    pub params: Vec<Value>,
+}
+
+impl WhereClause {
+    /// The rows of one account.
+    fn new(account_id: i64) -> Self {
+        WhereClause {
+            sql: "account_id = ?".into(),
+            params: vec![Value::Integer(account_id)],
+        }
+    }
+
+    fn push(&mut self, condition: &str, value: Value) {
+        self.sql.push_str(" AND ");
+        self.sql.push_str(condition);
+        self.params.push(value);
+    }
+
+    fn any_of(&mut self, column: &str, values: &[String]) {
+        match values {
+            [] => {}
+            [one] => self.push(&format!("{column} = ?"), Value::Text(one.clone())),
+            many => {
+                let marks = vec!["?"; many.len()].join(", ");
+                self.sql.push_str(&format!(" AND {column} IN ({marks})"));
+                self.params.extend(many.iter().cloned().map(Value::Text));
+            }
+        }
+    }
 }
 
 /// Counts per day of the rollup rows `clause` selects.

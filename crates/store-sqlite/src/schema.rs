@@ -1,19 +1,6 @@
-//! Connection settings and migrations. Migrations are only ever added, never
-//! edited: a store created by an older version upgrades in place.
+//! Connection settings (the migrations are `migrate`'s).
 
 use rusqlite::Connection;
-
-const MIGRATIONS: &[(i64, &str)] = &[
-    (1, include_str!("../migrations/0001_init.sql")),
-    (2, include_str!("../migrations/0002_tree.sql")),
-    (3, include_str!("../migrations/0003_exports.sql")),
-    (4, include_str!("../migrations/0004_sessions.sql")),
-    (5, include_str!("../migrations/0005_rollups.sql")),
-    (6, include_str!("../migrations/0006_leaf_v2.sql")),
-    (7, include_str!("../migrations/0007_leaf_compression.sql")),
-    (8, include_str!("../migrations/0008_streams.sql")),
-    (9, include_str!("../migrations/0009_personal_objects.sql")),
-];
 
 /// Settings every connection needs: WAL so that readers never block the
 /// writer, synchronous=FULL so that a commit survives power loss and kill -9,
@@ -41,36 +28,15 @@ pub fn configure(conn: &Connection, writer: bool) -> rusqlite::Result<()> {
     Ok(())
 }
 
-/// The writer's page cache: every append touches pages of ten indexes,
-/// several of them random-keyed, so it gains most from a large cache.
+/// The writer's page cache: every append touches pages of six indexes, two
+/// of them random-keyed (event ids, targets), so it gains most from a large
+/// cache.
 pub const WRITER_CACHE_KIB: i64 = 64 * 1024;
 /// Each pooled reader's page cache. Readers walk one index range per query
 /// and the operating system caches the file anyway; a small cache each
 /// bounds the process's memory by the pool size (the soak in BENCHMARKS.md
 /// grew to 800 MiB with 62.5 MiB per reader), not by how long it has run.
 pub const READER_CACHE_KIB: i64 = 8 * 1024;
-
-/// Applies the migrations this store lacks, each in its own transaction.
-pub fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
-    conn.execute_batch("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)")?;
-    for (version, sql) in MIGRATIONS {
-        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-        let applied: bool = tx.query_row(
-            "SELECT EXISTS (SELECT 1 FROM schema_migrations WHERE version = ?1)",
-            [version],
-            |r| r.get(0),
-        )?;
-        if !applied {
-            tx.execute_batch(sql)?;
-            tx.execute(
-                "INSERT INTO schema_migrations (version, applied_at) VALUES (?1, strftime('%s','now'))",
-                [version],
-            )?;
-        }
-        tx.commit()?;
-    }
-    Ok(())
-}
 
 #[cfg(test)]
 mod tests {

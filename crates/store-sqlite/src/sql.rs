@@ -2,9 +2,8 @@
 //! `StoreError`, configured connections, and rows read into accounts and
 //! event records. A leaf below the store and its writer, which both use it.
 
-use crate::schema;
-use auditlog_core::{Taxonomy, Timestamp};
-use auditlog_store::append_plan::hash_from_bytes;
+use crate::{log_key, schema};
+use auditlog_core::{leaf, Taxonomy, Timestamp};
 use auditlog_store::leaf_codec::DictionaryCache;
 use auditlog_store::{Account, EventRecord, Result, StoreError};
 use rusqlite::{Connection, OptionalExtension};
@@ -80,32 +79,34 @@ pub(crate) fn is_unique_violation(e: &rusqlite::Error) -> bool {
     matches!(e, rusqlite::Error::SqliteFailure(f, _) if f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE)
 }
 
-/// The personal values of the `events` row in scope (unaliased), in the
+/// The personal values of the `event_log` row in scope (unaliased), in the
 /// form `auditlog_core::leaf_v2::personal` gives them: from
 /// `event_openings` and the personal object it names (rebuilt byte for byte:
 /// every piece is stored as canonical JSON, and the members come in sorted
 /// order), or from `event_personal` for events stored before migration 0009.
-macro_rules! personal_of_events_row {
+/// (`key >> 40` and `key & 1099511627775` are the row's account and seq:
+/// `log_key::SEQ_BITS`.)
+macro_rules! personal_of_log_row {
     () => {
         "COALESCE(\
          (SELECT CAST('{\"details\":' || COALESCE(CAST(s.details AS TEXT), '{}') || ',\"openings\":' \
                  || CAST(s.openings AS TEXT) || ',\"personal\":' || CAST(o.object AS TEXT) || '}' AS BLOB) \
           FROM event_openings s JOIN personal_objects o ON o.id = s.object_id \
-          WHERE s.account_id = events.account_id AND s.seq = events.seq), \
-         (SELECT personal FROM event_personal p WHERE p.account_id = events.account_id AND p.seq = events.seq))"
+          WHERE s.account_id = event_log.key >> 40 AND s.seq = event_log.key & 1099511627775), \
+         (SELECT personal FROM event_personal p \
+          WHERE p.account_id = event_log.key >> 40 AND p.seq = event_log.key & 1099511627775))"
     };
 }
-pub(crate) use personal_of_events_row;
+pub(crate) use personal_of_log_row;
 
-/// The columns [`event_record`] reads, from `events` (unaliased): the
+/// The columns [`event_record`] reads, from `event_log` (unaliased): the
 /// personal values of a version 2 leaf come from their own table.
-pub(crate) const RECORD_COLUMNS: &str = concat!(
-    "seq, time, leaf, leaf_hash, ",
-    personal_of_events_row!(),
-    ", leaf_dict"
-);
+pub(crate) const RECORD_COLUMNS: &str =
+    concat!("key, time, leaf_dict, leaf, ", personal_of_log_row!());
 
-type RecordRow = (i64, i64, Vec<u8>, Vec<u8>, Option<Vec<u8>>, Option<i64>);
+/// A row read with [`RECORD_COLUMNS`]: key, time, dictionary, stored leaf,
+/// personal values.
+pub(crate) type RecordRow = (i64, i64, Option<i64>, Vec<u8>, Option<Vec<u8>>);
 
 pub(crate) fn event_record(row: &rusqlite::Row<'_>) -> rusqlite::Result<RecordRow> {
     Ok((
@@ -114,20 +115,23 @@ pub(crate) fn event_record(row: &rusqlite::Row<'_>) -> rusqlite::Result<RecordRo
         row.get(2)?,
         row.get(3)?,
         row.get(4)?,
-        row.get(5)?,
     ))
 }
 
-/// The record of a row read with [`RECORD_COLUMNS`], its leaf decompressed.
+/// The record of a row read with [`RECORD_COLUMNS`], its leaf decompressed
+/// and hashed (the log keeps the leaf hash only in the tree's hashes; a
+/// leaf hash is the hash of these exact bytes, which verify checks against
+/// the tree).
 pub(crate) fn to_record(
-    (seq, time, stored, hash, personal, dictionary): RecordRow,
+    (key, time, dictionary, stored, personal): RecordRow,
     leaves: &LeafDecoder<'_>,
 ) -> Result<EventRecord> {
+    let leaf_bytes = leaves.decode(dictionary, stored)?;
     Ok(EventRecord {
-        seq: seq as u64,
+        seq: log_key::seq_of(key),
         time: Timestamp::from_micros(time),
-        leaf_bytes: leaves.decode(dictionary, stored)?,
-        leaf_hash: hash_from_bytes(&hash)?,
+        leaf_hash: leaf::leaf_hash(&leaf_bytes),
+        leaf_bytes,
         personal,
     })
 }
@@ -156,5 +160,19 @@ impl LeafDecoder<'_> {
                     ))
                 })
         })
+    }
+}
+
+/// A stored value's bytes whatever type someone gave it: SQLite lets a
+/// BLOB column hold text or numbers, and verify must report such a row at
+/// its seq (its bytes do not read as a leaf, or do not hash as stored)
+/// rather than fail the whole scan on a type error. `None` for NULL.
+pub(crate) fn any_bytes(value: rusqlite::types::ValueRef<'_>) -> Option<Vec<u8>> {
+    use rusqlite::types::ValueRef;
+    match value {
+        ValueRef::Null => None,
+        ValueRef::Blob(bytes) | ValueRef::Text(bytes) => Some(bytes.to_vec()),
+        ValueRef::Integer(n) => Some(n.to_string().into_bytes()),
+        ValueRef::Real(x) => Some(x.to_string().into_bytes()),
     }
 }

@@ -2,6 +2,7 @@
 //! not events), each change one statement or one IMMEDIATE transaction, so
 //! that a claim is atomic even with several processes on the file.
 
+use crate::event_log;
 use crate::sql::sql_error;
 use crate::SqliteStore;
 use async_trait::async_trait;
@@ -362,7 +363,7 @@ impl LogStreams for SqliteStore {
             let n = conn
                 .execute(
                     "UPDATE log_streams SET batch_first = ?3, batch_last = ?4 \
-                     WHERE id = ?1 AND claimed_by = ?2",
+                     WHERE id = ?1 AND claimed_by = ?2 AND status IN ('active', 'failing')",
                     params![id, worker, first as i64, last as i64],
                 )
                 .map_err(sql_error)?;
@@ -426,14 +427,16 @@ impl LogStreams for SqliteStore {
         since: Timestamp,
     ) -> Result<Option<u64>> {
         self.with_conn(move |conn| {
-            let seq: Option<i64> = conn
+            // The account's rows in seq order, up to the first received then.
+            let (first, last) = event_log::account_keys(account);
+            let key: Option<i64> = conn
                 .query_row(
-                    "SELECT MIN(seq) FROM events WHERE account_id = ?1 AND received_at >= ?2",
-                    params![account, since.micros()],
+                    "SELECT MIN(key) FROM event_log WHERE key BETWEEN ?1 AND ?2 AND received_at >= ?3",
+                    params![first, last, since.micros()],
                     |r| r.get(0),
                 )
                 .map_err(sql_error)?;
-            Ok(seq.map(|s| s as u64))
+            Ok(key.map(event_log::seq_of))
         })
         .await
     }

@@ -1,6 +1,7 @@
 //! The embedded store as the source of `auditlog copy`: everything it holds,
 //! read out unchanged.
 
+use crate::event_log;
 use crate::sql::{event_record, sql_error, to_record, LeafDecoder, RECORD_COLUMNS};
 use crate::SqliteStore;
 use async_trait::async_trait;
@@ -85,17 +86,16 @@ impl TransferSource for SqliteStore {
     ) -> Result<Vec<EventRecord>> {
         let dictionaries = self.dictionaries.clone();
         self.with_conn(move |conn| {
+            let (_, last) = event_log::account_keys(account);
+            let first = event_log::bound_key(account, after_seq.saturating_add(1));
             let mut stmt = conn
                 .prepare_cached(&format!(
-                    "SELECT {RECORD_COLUMNS} FROM events \
-                     WHERE account_id = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3"
+                    "SELECT {RECORD_COLUMNS} FROM event_log \
+                     WHERE key BETWEEN ?1 AND ?2 ORDER BY key LIMIT ?3"
                 ))
                 .map_err(sql_error)?;
             let rows = stmt
-                .query_map(
-                    params![account, after_seq as i64, limit as i64],
-                    event_record,
-                )
+                .query_map(params![first, last, limit as i64], event_record)
                 .map_err(sql_error)?;
             let leaves = LeafDecoder {
                 cache: &dictionaries,

@@ -1,14 +1,17 @@
 //! The SQLite side of tamper evidence: reading the tree hashes the writer
 //! stored, retaining checkpoints, and the raw scan `verify` compares.
 
-use crate::sql::{is_unique_violation, personal_of_events_row, sql_error, LeafDecoder};
+use crate::event_log;
+use crate::sql::{any_bytes, is_unique_violation, personal_of_log_row, sql_error, LeafDecoder};
 use crate::writer::{to_hash, ConnHashes};
 use crate::SqliteStore;
 use async_trait::async_trait;
-use auditlog_core::merkle::{Hash, HashReader, MerkleError};
+use auditlog_core::merkle::{self, Hash, HashReader, MerkleError};
 use auditlog_core::Timestamp;
+use auditlog_store::root_log::root_leaf_hash;
 use auditlog_store::{
-    AccountId, IndexedColumns, Result, ScannedEvent, StoreError, StoredCheckpoint, TreeStore,
+    AccountId, IndexedColumns, KeyColumn, Result, ScannedEvent, StoreError, StoredCheckpoint,
+    TreeStore,
 };
 use rusqlite::{params, OptionalExtension};
 
@@ -104,7 +107,12 @@ impl TreeStore for SqliteStore {
     ) -> Result<()> {
         let checkpoint = checkpoint.clone();
         self.with_conn(move |conn| {
-            match conn.execute(
+            // The checkpoint and its root leaf, in one transaction: no
+            // checkpoint is ever left out of the root log.
+            let tx = conn
+                .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+                .map_err(sql_error)?;
+            match tx.execute(
                 "INSERT INTO checkpoints (account_id, size, root, note, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
                 params![
                     account,
@@ -114,12 +122,22 @@ impl TreeStore for SqliteStore {
                     checkpoint.created_at.micros()
                 ],
             ) {
-                Ok(_) => Ok(()),
-                Err(e) if is_unique_violation(&e) || is_primary_key_violation(&e) => Err(
-                    StoreError::AlreadyExists(format!("checkpoint of size {}", checkpoint.size)),
-                ),
-                Err(e) => Err(sql_error(e)),
+                Ok(_) => {}
+                Err(e) if is_unique_violation(&e) || is_primary_key_violation(&e) => {
+                    return Err(StoreError::AlreadyExists(format!(
+                        "checkpoint of size {}",
+                        checkpoint.size
+                    )))
+                }
+                Err(e) => return Err(sql_error(e)),
             }
+            crate::root_log::append_root_leaf(
+                &tx,
+                account,
+                checkpoint.size,
+                root_leaf_hash(&checkpoint.note),
+            )?;
+            tx.commit().map_err(sql_error)
         })
         .await
     }
@@ -174,11 +192,13 @@ impl TreeStore for SqliteStore {
 
     async fn event_row_count(&self, account: AccountId) -> Result<u64> {
         self.with_conn(move |conn| {
-            // NOT INDEXED: the count must come from the table itself, not from
-            // an index an attacker might have dropped or rebuilt.
+            // NOT INDEXED: the count must come from the table itself (its
+            // key range), not from an index an attacker might have dropped
+            // or rebuilt.
+            let (first, last) = event_log::account_keys(account);
             conn.query_row(
-                "SELECT COUNT(*) FROM events NOT INDEXED WHERE account_id = ?1",
-                [account],
+                "SELECT COUNT(*) FROM event_log NOT INDEXED WHERE key BETWEEN ?1 AND ?2",
+                [first, last],
                 |r| r.get::<_, i64>(0),
             )
             .map(|n| n as u64)
@@ -195,41 +215,92 @@ impl TreeStore for SqliteStore {
     ) -> Result<Vec<ScannedEvent>> {
         let dictionaries = self.dictionaries.clone();
         self.with_conn(move |conn| {
-            let mut stmt = conn
+            // One read transaction: the rows and their tree hashes agree.
+            let tx = conn.transaction().map_err(sql_error)?;
+            let (_, last) = event_log::account_keys(account);
+            let first = event_log::bound_key(account, after_seq.saturating_add(1));
+            // The ids of the row are read through to their values, which
+            // must be the account's and of the column's kind; verify
+            // compares those texts with the leaf.
+            let mut stmt = tx
                 .prepare_cached(concat!(
-                    "SELECT seq, event_id, time, event_type, action, actor_id, project, app, version, \
-                     target_id, received_at, leaf, leaf_hash, ",
-                    personal_of_events_row!(),
-                    ", leaf_dict FROM events \
-                     WHERE account_id = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3",
+                    "SELECT key, time, received_at, id_hash, target_hash, leaf, leaf_dict, ",
+                    personal_of_log_row!(),
+                    ", place, k.value, p.value, a.actor_id FROM event_log \
+                     LEFT JOIN log_values k ON k.id = event_log.kind AND k.account_id = ?1 AND k.kind = 1 \
+                     LEFT JOIN log_values p ON p.id = event_log.place AND p.account_id = ?1 AND p.kind = 2 \
+                     LEFT JOIN actors a ON a.id = event_log.actor AND a.account_id = ?1 \
+                     WHERE key BETWEEN ?2 AND ?3 ORDER BY key LIMIT ?4",
                 ))
                 .map_err(sql_error)?;
             let rows = stmt
-                .query_map(params![account, after_seq as i64, limit as i64], |r| {
+                .query_map(params![account, first, last, limit as i64], |r| {
+                    let mut dangling = None;
+                    let kind = r
+                        .get::<_, Option<String>>(9)?
+                        .as_deref()
+                        .and_then(event_log::value_parts);
+                    let (event_type, action) = match kind.as_deref() {
+                        Some([Some(event_type), Some(action)]) => {
+                            (event_type.clone(), action.clone())
+                        }
+                        _ => {
+                            dangling = Some("event_type");
+                            (String::new(), String::new())
+                        }
+                    };
+                    let place: Option<i64> = r.get(8)?;
+                    let (project, app, version) = match place {
+                        None => (None, None, None),
+                        Some(_) => {
+                            let parts = r
+                                .get::<_, Option<String>>(10)?
+                                .as_deref()
+                                .and_then(event_log::value_parts);
+                            match parts.as_deref() {
+                                Some([project, app, version]) => {
+                                    (project.clone(), app.clone(), version.clone())
+                                }
+                                _ => {
+                                    dangling = dangling.or(Some("project"));
+                                    (None, None, None)
+                                }
+                            }
+                        }
+                    };
+                    let actor_id = match r.get::<_, Option<String>>(11)? {
+                        Some(actor_id) => actor_id,
+                        None => {
+                            dangling = dangling.or(Some("actor_id"));
+                            String::new()
+                        }
+                    };
+                    let key: i64 = r.get(0)?;
                     let scanned = ScannedEvent {
                         columns: IndexedColumns {
-                            seq: r.get::<_, i64>(0)? as u64,
-                            event_id: r.get(1)?,
-                            time: r.get(2)?,
-                            event_type: r.get(3)?,
-                            action: r.get(4)?,
-                            actor_id: r.get(5)?,
-                            project: r.get(6)?,
-                            app: r.get(7)?,
-                            version: r.get(8)?,
-                            target_id: r.get(9)?,
-                            received_at: r.get(10)?,
+                            seq: event_log::seq_of(key),
+                            event_id: KeyColumn::Hash(r.get(3)?),
+                            time: r.get(1)?,
+                            event_type,
+                            action,
+                            actor_id,
+                            project,
+                            app,
+                            version,
+                            target_id: r.get::<_, Option<i64>>(4)?.map(KeyColumn::Hash),
+                            received_at: r.get(2)?,
                         },
-                        leaf_bytes: any_bytes(r.get_ref(11)?).unwrap_or_default(),
-                        stored_leaf_hash: any_bytes(r.get_ref(12)?).unwrap_or_default(),
-                        personal: any_bytes(r.get_ref(13)?),
+                        leaf_bytes: any_bytes(r.get_ref(5)?).unwrap_or_default(),
+                        stored_leaf_hash: None,
+                        personal: any_bytes(r.get_ref(7)?),
+                        dangling,
                     };
-                    Ok((scanned, r.get::<_, Option<i64>>(14)?))
+                    Ok((scanned, r.get::<_, Option<i64>>(6)?))
                 })
                 .map_err(sql_error)?;
             let leaves = LeafDecoder {
                 cache: &dictionaries,
-                conn,
+                conn: &tx,
             };
             let mut scanned = Vec::with_capacity(limit.min(8_192));
             for row in rows {
@@ -244,24 +315,55 @@ impl TreeStore for SqliteStore {
                 }
                 scanned.push(event);
             }
+            drop(stmt);
+            leaf_hashes_from_tree(&tx, account, &mut scanned)?;
             Ok(scanned)
         })
         .await
     }
 }
 
-/// A stored value's bytes whatever type someone gave it: SQLite lets a
-/// BLOB column hold text or numbers, and verify must report such a row at
-/// its seq (its bytes do not read as a leaf, or do not hash as stored)
-/// rather than fail the whole scan on a type error. `None` for NULL.
-fn any_bytes(value: rusqlite::types::ValueRef<'_>) -> Option<Vec<u8>> {
-    use rusqlite::types::ValueRef;
-    match value {
-        ValueRef::Null => None,
-        ValueRef::Blob(bytes) | ValueRef::Text(bytes) => Some(bytes.to_vec()),
-        ValueRef::Integer(n) => Some(n.to_string().into_bytes()),
-        ValueRef::Real(x) => Some(x.to_string().into_bytes()),
+/// Fills in each scanned event's stored leaf hash: the tree's hash at its
+/// leaf's index (the log keeps no other), read in one range of the page.
+fn leaf_hashes_from_tree(
+    conn: &rusqlite::Connection,
+    account: AccountId,
+    scanned: &mut [ScannedEvent],
+) -> Result<()> {
+    let leaf_index = |event: &ScannedEvent| event.columns.seq.checked_sub(1).map(|i| i as i64);
+    let indexes = scanned.iter().filter_map(leaf_index);
+    let (Some(low), Some(high)) = (indexes.clone().min(), indexes.max()) else {
+        return Ok(());
+    };
+    let mut stmt = conn
+        .prepare_cached(
+            "SELECT hash_index, hash FROM tree_hashes \
+             WHERE account_id = ?1 AND hash_index BETWEEN ?2 AND ?3",
+        )
+        .map_err(sql_error)?;
+    let rows = stmt
+        .query_map(
+            params![
+                account,
+                merkle::stored_hash_index(0, low),
+                merkle::stored_hash_index(0, high)
+            ],
+            |r| Ok((r.get::<_, i64>(0)?, any_bytes(r.get_ref(1)?))),
+        )
+        .map_err(sql_error)?;
+    let mut hashes = std::collections::HashMap::new();
+    for row in rows {
+        let (index, hash) = row.map_err(sql_error)?;
+        if let Some(hash) = hash {
+            hashes.insert(index, hash);
+        }
     }
+    for event in scanned {
+        event.stored_leaf_hash = leaf_index(event)
+            .and_then(|i| hashes.get(&merkle::stored_hash_index(0, i)))
+            .cloned();
+    }
+    Ok(())
 }
 
 fn is_primary_key_violation(e: &rusqlite::Error) -> bool {

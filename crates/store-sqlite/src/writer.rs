@@ -10,16 +10,18 @@
 //! thread lives on, and the next group is tried afresh, so that ingest
 //! recovers by itself once space returns.
 
+use crate::event_log::{self, LogIds, KIND_EVENT, KIND_PLACE};
 use crate::leaf_store::LeafStore;
 use crate::personal_store::PersonalStore;
+use crate::query;
 use crate::rollups;
-use crate::sql::{open_writer_connection, personal_of_events_row, sql_error};
+use crate::sql::{open_writer_connection, sql_error};
 use auditlog_core::merkle::{self, Hash, HashReader, MerkleError};
 use auditlog_core::Timestamp;
 use auditlog_store::append_plan::{plan_request, KnownEvent, Planned};
 use auditlog_store::group_commit::{answer, AppendRequest, GroupReceiver, Outcome};
 use auditlog_store::sealing::{seal_request, SealedEvent};
-use auditlog_store::{Receipt, Result, StoreError, WriteHealth};
+use auditlog_store::{key_hash64, Receipt, Result, StoreError, WriteHealth};
 use rusqlite::{params, Connection, OptionalExtension};
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -36,6 +38,7 @@ pub struct Writer {
     health: Arc<Mutex<WriteHealth>>,
     leaves: LeafStore,
     personal_values: PersonalStore,
+    ids: LogIds,
 }
 
 impl Writer {
@@ -47,6 +50,7 @@ impl Writer {
             health,
             leaves: LeafStore::default(),
             personal_values: PersonalStore::default(),
+            ids: LogIds::default(),
         }
     }
 
@@ -69,10 +73,16 @@ impl Writer {
             }
         };
         let conn = self.conn.insert(conn);
-        let written = write_group(conn, &mut self.leaves, &mut self.personal_values, group);
+        let mut state = GroupState {
+            leaves: &mut self.leaves,
+            personal_values: &mut self.personal_values,
+            ids: &mut self.ids,
+        };
+        let written = write_group(conn, &mut state, group);
         if written.is_err() {
             self.leaves.forget();
             self.personal_values.forget();
+            self.ids.forget();
             self.leave_failed_transaction();
         }
         written
@@ -111,12 +121,18 @@ fn tune(conn: &Connection) {
     }
 }
 
+/// What the writer remembers across groups, lent to one group's transaction.
+struct GroupState<'w> {
+    leaves: &'w mut LeafStore,
+    personal_values: &'w mut PersonalStore,
+    ids: &'w mut LogIds,
+}
+
 /// Writes every request of the group in one transaction. A request that
 /// conflicts gets its own error and writes nothing; the others go on.
 fn write_group(
     conn: &mut Connection,
-    leaves: &mut LeafStore,
-    personal_values: &mut PersonalStore,
+    state: &mut GroupState<'_>,
     group: &[AppendRequest],
 ) -> Result<Vec<Outcome>> {
     let tx = conn
@@ -127,58 +143,30 @@ fn write_group(
     let mut outcomes = Vec::with_capacity(group.len());
     let mut day_counts = rollups::DayCounts::default();
     {
-        let mut find = tx
-            .prepare_cached(concat!(
-                "SELECT seq, leaf, leaf_hash, ",
-                personal_of_events_row!(),
-                ", leaf_dict FROM events WHERE account_id = ?1 AND event_id = ?2",
-            ))
-            .map_err(sql_error)?;
         let mut insert = tx
             .prepare_cached(
-                "INSERT INTO events (account_id, seq, time, event_id, event_type, action, actor_id, project, app, \
-                 version, target_id, received_at, leaf, leaf_hash, leaf_dict) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
+                "INSERT INTO event_log (key, time, received_at, kind, place, actor, id_hash, \
+                 target_hash, leaf_dict, leaf) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
             )
             .map_err(sql_error)?;
         for request in group {
             let account_id = request.account.id;
             let seq = match next_seq.get(&account_id) {
                 Some(seq) => *seq,
-                None => {
-                    let max: Option<i64> = tx
-                        .query_row(
-                            "SELECT MAX(seq) FROM events WHERE account_id = ?1",
-                            [account_id],
-                            |r| r.get(0),
-                        )
-                        .map_err(sql_error)?;
-                    max.unwrap_or(0) as u64 + 1
-                }
+                None => event_log::last_seq(&tx, account_id)? + 1,
             };
             // First decide, without writing, what each event is: new, an
             // idempotent repeat, or a conflict that fails the whole request.
             let plan = plan_request(&request.events, seq, |id| {
-                find.query_row(params![account_id, id], |r| {
-                    Ok((
-                        r.get::<_, i64>(0)?,
-                        r.get::<_, Vec<u8>>(1)?,
-                        r.get::<_, Vec<u8>>(2)?,
-                        r.get::<_, Option<Vec<u8>>>(3)?,
-                        r.get::<_, Option<i64>>(4)?,
-                    ))
-                })
-                .optional()
-                .map_err(sql_error)?
-                .map(|(seq, stored, hash, personal, dictionary)| {
-                    Ok(KnownEvent {
-                        seq: seq as u64,
-                        leaf_bytes: leaves.decoder(&tx).decode(dictionary, stored)?,
-                        hash: to_hash(&hash)?,
-                        personal,
-                    })
-                })
-                .transpose()
+                let decoder = state.leaves.decoder(&tx);
+                Ok(
+                    query::find_by_id(&tx, account_id, id, &decoder)?.map(|record| KnownEvent {
+                        seq: record.seq,
+                        hash: record.leaf_hash,
+                        leaf_bytes: record.leaf_bytes,
+                        personal: record.personal,
+                    }),
+                )
             });
             // Then seal every new event, still without writing, so that one
             // too large for a log entry fails only its own request.
@@ -216,27 +204,42 @@ fn write_group(
                             personal,
                             ..
                         } = sealed;
-                        let (dictionary, stored) = leaves.encode(&tx, account_id, leaf_bytes)?;
+                        let (dictionary, stored) =
+                            state.leaves.encode(&tx, account_id, leaf_bytes)?;
+                        let kind = state.ids.value_id(
+                            &tx,
+                            account_id,
+                            KIND_EVENT,
+                            &event_log::event_value(event.event_type(), event.action()),
+                        )?;
+                        let place = match event_log::place_value(
+                            event.project(),
+                            event.app(),
+                            event.version(),
+                        ) {
+                            Some(value) => {
+                                Some(state.ids.value_id(&tx, account_id, KIND_PLACE, &value)?)
+                            }
+                            None => None,
+                        };
+                        let actor = state.ids.actor_id(&tx, account_id, event.actor(), true)?;
                         insert
                             .execute(params![
-                                account_id,
-                                seq as i64,
+                                event_log::log_key(account_id, seq)?,
                                 event.time().micros(),
-                                event.id(),
-                                event.event_type(),
-                                event.action(),
-                                event.actor().id,
-                                event.project(),
-                                event.app(),
-                                event.version(),
-                                event.target().and_then(|t| t.id.as_deref()),
                                 received_at.micros(),
-                                stored,
-                                &hash[..],
+                                kind,
+                                place,
+                                actor,
+                                key_hash64(event.id()),
+                                event.target().and_then(|t| t.id.as_deref()).map(key_hash64),
                                 dictionary,
+                                stored,
                             ])
                             .map_err(sql_error)?;
-                        personal_values.insert(&tx, account_id, seq, &personal)?;
+                        state
+                            .personal_values
+                            .insert(&tx, account_id, seq, &personal)?;
                         append_tree_hashes(&tx, account_id, seq as i64 - 1, hash)?;
                         day_counts.add(account_id, event);
                         assigned = seq + 1;
@@ -315,57 +318,6 @@ impl HashReader for ConnHashes<'_> {
             })
             .collect()
     }
-}
-
-/// Adds the tree hashes of events stored before the tree existed (a store
-/// created by a version without migration 0002), so that every event is in
-/// its account's tree. Nothing is rewritten: only missing hashes are added,
-/// and only to accounts with no tree at all: a tree that lacks some hashes
-/// was damaged, and must be reported by `verify`, not silently completed.
-pub(crate) fn backfill_tree_hashes(conn: &mut Connection) -> Result<()> {
-    let tx = conn
-        .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
-        .map_err(sql_error)?;
-    let accounts: Vec<(i64, i64, i64)> = {
-        let mut stmt = tx
-            .prepare(
-                "SELECT a.id, \
-                 (SELECT COALESCE(MAX(seq), 0) FROM events e WHERE e.account_id = a.id), \
-                 (SELECT COUNT(*) FROM tree_hashes t WHERE t.account_id = a.id) FROM accounts a",
-            )
-            .map_err(sql_error)?;
-        let rows = stmt
-            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
-            .map_err(sql_error)?;
-        rows.collect::<rusqlite::Result<_>>().map_err(sql_error)?
-    };
-    for (account_id, last_seq, stored) in accounts {
-        if stored > 0 || last_seq == 0 {
-            continue;
-        }
-        let have = 0i64;
-        tracing::info!(
-            account_id,
-            from = have + 1,
-            to = last_seq,
-            "adding missing tree hashes"
-        );
-        let mut leaves = tx
-            .prepare(
-                "SELECT seq, leaf_hash FROM events WHERE account_id = ?1 AND seq > ?2 ORDER BY seq",
-            )
-            .map_err(sql_error)?;
-        let rows = leaves
-            .query_map(params![account_id, have], |r| {
-                Ok((r.get::<_, i64>(0)?, r.get::<_, Vec<u8>>(1)?))
-            })
-            .map_err(sql_error)?;
-        for row in rows {
-            let (seq, hash) = row.map_err(sql_error)?;
-            append_tree_hashes(&tx, account_id, seq - 1, to_hash(&hash)?)?;
-        }
-    }
-    tx.commit().map_err(sql_error)
 }
 
 pub use auditlog_store::append_plan::hash_from_bytes as to_hash;

@@ -43,6 +43,8 @@ macro_rules! __conformance_cases {
             exports_conformance::counts_by_status_cover_every_account,
             streams_conformance::streams_round_trip_and_stay_in_their_account,
             streams_conformance::stream_claims_are_exclusive_and_the_cursor_moves_on_acceptance,
+            root_log_conformance::root_leaves_follow_checkpoints_and_prove,
+            root_log_conformance::the_root_submitter_lease_has_one_holder,
         }
     };
 }
@@ -555,10 +557,19 @@ pub async fn scan_returns_leaves_and_columns(store: &dyn Store) {
             .expect("a stored v2 leaf opens with its personal values");
         let stored = record.stored_event().unwrap();
         assert_eq!(stored.seq(), i as u64 + 1);
-        assert_eq!(scanned.columns, IndexedColumns::of(&stored));
+        // A backend may keep a key only as its hash, or a value in a
+        // dictionary: the columns must still hold what the leaf says.
+        assert_eq!(
+            scanned
+                .columns
+                .first_difference(&IndexedColumns::of(&stored)),
+            None,
+            "{:?}",
+            scanned.columns
+        );
         assert_eq!(
             scanned.stored_leaf_hash,
-            auditlog_core::leaf::leaf_hash(&scanned.leaf_bytes).to_vec()
+            Some(auditlog_core::leaf::leaf_hash(&scanned.leaf_bytes).to_vec())
         );
     }
     // A range of stored tree hashes is the same as asking for each index,

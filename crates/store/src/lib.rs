@@ -11,12 +11,17 @@
 //!   traits `EventAppender` (append only: no update or delete exists),
 //!   `EventReader` and `Directory`.
 //! - `backend`: `Store`, every role combined, as a server needs it.
-//! - `sessions`, `facets`, `exports`, `tree`, `transfer`: the other roles
-//!   (console sessions; an account's actors and projects; the export queue
-//!   with leases; tree hashes and checkpoints; `copy` between backends).
+//! - `sessions`, `facets`, `exports`, `tree`, `root_log`, `transfer`: the
+//!   other roles (console sessions; an account's actors and projects; the
+//!   export queue with leases; tree hashes and checkpoints; the root log of
+//!   account checkpoints, its cosignatures and its submitter's lease; `copy`
+//!   between backends).
 //! - `group_commit`, `append_plan`: what both backends' appenders share:
 //!   gathering concurrent requests into one transaction, and the
 //!   idempotency planner.
+//! - `entry_check`: the checks of one stored event against its leaf (what
+//!   `auditlog verify` runs on every event, and the embedded store's
+//!   migration to its event log before it moves one).
 //! - `conformance` (with `exports_conformance`): the cases every backend
 //!   must pass, with the `conformance_tests!` macro that makes one test per
 //!   case; `samples`: the deterministic events they append. These three only
@@ -32,9 +37,11 @@ pub mod append_plan;
 mod backend;
 #[cfg(feature = "test-support")]
 pub mod conformance;
+pub mod entry_check;
 pub mod facets;
 pub mod group_commit;
 pub mod leaf_codec;
+pub mod root_log;
 #[cfg(feature = "test-support")]
 pub mod samples;
 pub mod sealing;
@@ -44,14 +51,17 @@ pub mod tree;
 
 pub use backend::Store;
 pub use facets::{ActorSummary, Facets};
+pub use root_log::{RootLeaf, RootLogStore, StoredCosignature};
 pub use sessions::{NewSession, SessionGrant, Sessions};
 pub use streams::{
     BatchRecord, Delivery, LogStream, LogStreams, NewStream, StreamChange, StreamId, StreamStatus,
 };
-pub use tree::{IndexedColumns, ScannedEvent, StoredCheckpoint, TreeStore};
+pub use tree::{key_hash64, IndexedColumns, KeyColumn, ScannedEvent, StoredCheckpoint, TreeStore};
 pub mod exports;
 #[cfg(feature = "test-support")]
 pub mod exports_conformance;
+#[cfg(feature = "test-support")]
+pub mod root_log_conformance;
 #[cfg(feature = "test-support")]
 pub mod streams_conformance;
 pub mod transfer;

@@ -200,7 +200,9 @@ pub trait LogStreams: Send + Sync {
     /// Gives the stream up (shutdown, paused); false if not held.
     async fn release_stream(&self, id: StreamId, worker: &str) -> Result<bool>;
 
-    /// Persists the bounds of the batch about to be sent; false if not held.
+    /// Persists the bounds of the batch about to be sent; false if not
+    /// held, or if the stream no longer delivers (paused or disabled
+    /// meanwhile: the runner stops before sending another batch).
     async fn begin_batch(&self, id: StreamId, worker: &str, first: u64, last: u64) -> Result<bool>;
 
     /// Records how an attempt ended (and the batch in the history); false

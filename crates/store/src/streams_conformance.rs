@@ -198,6 +198,21 @@ pub async fn stream_claims_are_exclusive_and_the_cursor_moves_on_acceptance(stor
         .unwrap();
     assert_eq!((now.cursor, now.pending, now.attempts), (20, None, 0));
     assert_eq!((now.last_error, now.failing_since), (None, None));
+    // Paused while held: no new batch begins; resumed, it does.
+    let pause = |status| StreamChange {
+        status: Some(status),
+        ..Default::default()
+    };
+    store
+        .change_stream(a.id, s.id, pause(StreamStatus::Paused), at(90))
+        .await
+        .unwrap();
+    assert!(!store.begin_batch(s.id, "w2", 21, 22).await.unwrap());
+    store
+        .change_stream(a.id, s.id, pause(StreamStatus::Active), at(90))
+        .await
+        .unwrap();
+    assert!(store.begin_batch(s.id, "w2", 21, 22).await.unwrap());
     // An acceptance from a cursor that moved meanwhile (a replay) changes nothing.
     assert!(!store
         .record_delivery(s.id, "w2", accepted, at(43))

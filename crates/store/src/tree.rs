@@ -8,7 +8,7 @@
 use crate::{AccountId, Result, StoreError};
 use async_trait::async_trait;
 use auditlog_core::merkle::{self, Hash, MerkleError, PrefetchedHashes};
-use auditlog_core::{StoredEvent, Timestamp};
+use auditlog_core::{leaf, StoredEvent, Timestamp};
 
 /// A signed checkpoint as retained by the store.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -20,12 +20,63 @@ pub struct StoredCheckpoint {
     pub created_at: Timestamp,
 }
 
+/// A 64-bit hash of a key's text (an event id, a target id): what the
+/// embedded store indexes instead of the text, a non-unique key that every
+/// reader confirms against the value in the leaf before it answers. The
+/// first 8 bytes of SHA-256 (as the leaf hash computes it), so that no
+/// one can choose keys that collide with someone else's more often than
+/// chance.
+pub fn key_hash64(text: &str) -> i64 {
+    let hash = leaf::leaf_hash(text.as_bytes());
+    let mut first = [0u8; 8];
+    first.copy_from_slice(&hash[..8]);
+    i64::from_be_bytes(first)
+}
+
+/// A key column as a backend keeps it: its text, or only its
+/// [`key_hash64`] (the embedded store since migration 0010).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeyColumn {
+    Text(String),
+    Hash(i64),
+}
+
+impl KeyColumn {
+    /// Whether the column holds `value`: the same text, or its hash.
+    pub fn holds(&self, value: &str) -> bool {
+        match self {
+            KeyColumn::Text(text) => text == value,
+            KeyColumn::Hash(hash) => *hash == key_hash64(value),
+        }
+    }
+
+    /// Whether two columns hold the same key (a text and a hash agree
+    /// when the hash is the text's).
+    pub fn same_as(&self, other: &KeyColumn) -> bool {
+        match (self, other) {
+            (KeyColumn::Text(a), KeyColumn::Text(b)) => a == b,
+            (KeyColumn::Hash(a), KeyColumn::Hash(b)) => a == b,
+            (KeyColumn::Text(text), hash) | (hash, KeyColumn::Text(text)) => hash.holds(text),
+        }
+    }
+
+    /// The text, if the column keeps it.
+    pub fn text(&self) -> Option<&str> {
+        match self {
+            KeyColumn::Text(text) => Some(text),
+            KeyColumn::Hash(_) => None,
+        }
+    }
+}
+
 /// The copies of leaf fields that a backend keeps in its own columns so that
 /// queries can filter on them. `verify` checks that they agree with the leaf.
+/// A backend that keeps a value in a dictionary gives it here as the text
+/// its dictionary holds.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IndexedColumns {
     pub seq: u64,
-    pub event_id: String,
+    pub event_id: KeyColumn,
     pub time: i64,
     pub event_type: String,
     pub action: String,
@@ -33,7 +84,7 @@ pub struct IndexedColumns {
     pub project: Option<String>,
     pub app: Option<String>,
     pub version: Option<String>,
-    pub target_id: Option<String>,
+    pub target_id: Option<KeyColumn>,
     pub received_at: i64,
 }
 
@@ -43,7 +94,7 @@ impl IndexedColumns {
         let e = event.event();
         Self {
             seq: event.seq(),
-            event_id: e.id().to_string(),
+            event_id: KeyColumn::Text(e.id().to_string()),
             time: e.time().micros(),
             event_type: e.event_type().to_string(),
             action: e.action().to_string(),
@@ -51,16 +102,21 @@ impl IndexedColumns {
             project: e.project().map(str::to_string),
             app: e.app().map(str::to_string),
             version: e.version().map(str::to_string),
-            target_id: e.target().and_then(|t| t.id.clone()),
+            target_id: e.target().and_then(|t| t.id.clone()).map(KeyColumn::Text),
             received_at: event.received_at().micros(),
         }
     }
 
     /// The name of the first column that differs from `expected`, if any.
     pub fn first_difference(&self, expected: &IndexedColumns) -> Option<&'static str> {
+        let target_same = match (&self.target_id, &expected.target_id) {
+            (None, None) => true,
+            (Some(a), Some(b)) => a.same_as(b),
+            _ => false,
+        };
         let checks: [(&'static str, bool); 11] = [
             ("seq", self.seq == expected.seq),
-            ("event_id", self.event_id == expected.event_id),
+            ("event_id", self.event_id.same_as(&expected.event_id)),
             ("time", self.time == expected.time),
             ("event_type", self.event_type == expected.event_type),
             ("action", self.action == expected.action),
@@ -68,7 +124,7 @@ impl IndexedColumns {
             ("project", self.project == expected.project),
             ("app", self.app == expected.app),
             ("version", self.version == expected.version),
-            ("target_id", self.target_id == expected.target_id),
+            ("target_id", target_same),
             ("received_at", self.received_at == expected.received_at),
         ];
         checks.iter().find(|(_, same)| !same).map(|(name, _)| *name)
@@ -80,10 +136,17 @@ impl IndexedColumns {
 pub struct ScannedEvent {
     pub columns: IndexedColumns,
     pub leaf_bytes: Vec<u8>,
-    /// The leaf hash the backend stored next to the leaf.
-    pub stored_leaf_hash: Vec<u8>,
+    /// The leaf hash the backend stored for the leaf: beside it
+    /// (PostgreSQL), or only in the tree's hashes (the embedded store since
+    /// migration 0010: the tree hash at the leaf's index); `None` when there
+    /// is none (a row inserted outside the tree).
+    pub stored_leaf_hash: Option<Vec<u8>>,
     /// The personal values stored beside a version 2 leaf.
     pub personal: Option<Vec<u8>>,
+    /// A column whose stored id names no value of the account's (an edited
+    /// store: the embedded store keeps some columns as ids of per-account
+    /// values); verify reports it as a column that differs from the leaf.
+    pub dangling: Option<&'static str>,
 }
 
 #[async_trait]
@@ -104,7 +167,9 @@ pub trait TreeStore: Send + Sync {
     /// How many tree hashes the account has stored (for verification).
     async fn stored_hash_count(&self, account: AccountId) -> Result<i64>;
 
-    /// Retains a signed checkpoint. `AlreadyExists` if one of that size is kept.
+    /// Retains a signed checkpoint and, in the same transaction, appends it
+    /// to the root log (`root_log`). `AlreadyExists` if one of that size is
+    /// kept (and nothing is appended).
     async fn add_checkpoint(&self, account: AccountId, checkpoint: &StoredCheckpoint)
         -> Result<()>;
 

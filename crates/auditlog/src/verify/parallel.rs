@@ -2,8 +2,8 @@
 //! thread, each run checked in order, and the first problem of the earliest
 //! run reported, so the report names the same entry a single thread would.
 
-use super::entry::{check_entry, EntryFinding};
 use auditlog_core::merkle::Hash;
+use auditlog_store::entry_check::{check_entry, EntryFinding};
 use auditlog_store::ScannedEvent;
 
 /// The leaf hashes of `page` in order, whose first event must have seq
@@ -66,9 +66,10 @@ mod tests {
                 let leaf_bytes = event.leaf_bytes();
                 ScannedEvent {
                     columns: IndexedColumns::of(&event),
-                    stored_leaf_hash: leaf::leaf_hash(&leaf_bytes).to_vec(),
+                    stored_leaf_hash: Some(leaf::leaf_hash(&leaf_bytes).to_vec()),
                     leaf_bytes,
                     personal: None,
+                    dangling: None,
                 }
             })
             .collect()
@@ -97,7 +98,7 @@ mod tests {
         let mut events = page(12);
         // Problems in the first and the last run of four.
         events[2].columns.action = "Delete".into();
-        events[10].stored_leaf_hash = vec![0; 32];
+        events[10].stored_leaf_hash = Some(vec![0; 32]);
         for threads in [1, 2, 4] {
             let problem = check_page("acme", 1, &events, threads)
                 .unwrap_err()

@@ -257,7 +257,8 @@ async fn a_webhook_stream_delivers_exactly_its_events_signed_through_failures() 
     // The stream's record: cursor at the end, history, no secret anywhere.
     let (status, got) = server.get(&format!("/api/v1/streams/{id}"), &admin).await;
     assert_eq!(status, 200);
-    assert_eq!(got["stream"]["cursor"], 120);
+    // 120 events and the stream's own Create event (seq 6).
+    assert_eq!(got["stream"]["cursor"], 121);
     assert_eq!(got["stream"]["lag"], 0);
     assert_eq!(got["stream"]["status"], "active");
     let batches = got["batches"].as_array().unwrap();
@@ -470,7 +471,7 @@ async fn a_server_killed_mid_delivery_resends_the_same_batch_with_the_same_id() 
         .post(
             "/api/v1/streams",
             &admin,
-            &json!({"kind": "webhook", "url": receiver.url, "from_seq": 1}),
+            &json!({"kind": "webhook", "url": receiver.url, "from_seq": 1, "filters": {"event_type": TYPES}}),
         )
         .await;
     assert_eq!(status, 201);
@@ -536,7 +537,7 @@ async fn on_postgresql_one_server_delivers_a_stream_and_another_takes_it_over() 
         .post(
             "/api/v1/streams",
             &admin,
-            &json!({"kind": "webhook", "url": receiver.url}),
+            &json!({"kind": "webhook", "url": receiver.url, "filters": {"event_type": TYPES}}),
         )
         .await;
     assert_eq!(status, 201, "{created}");
@@ -571,9 +572,10 @@ async fn on_postgresql_one_server_delivers_a_stream_and_another_takes_it_over() 
             repeated += 1;
         }
     }
+    // Seq 1 is the stream's own `Auditlog Log Stream` Create event, which its filters leave out.
     assert_eq!(
         once,
-        (1..=60).collect::<Vec<u64>>(),
+        (2..=61).collect::<Vec<u64>>(),
         "one server at a time, in order"
     );
     assert!(repeated <= 1, "duplicates bounded by one batch: {repeated}");
@@ -596,7 +598,7 @@ async fn a_receiver_down_for_a_while_gets_every_event_in_order_once_back() {
         .post(
             "/api/v1/streams",
             &admin,
-            &json!({"kind": "webhook", "url": url}),
+            &json!({"kind": "webhook", "url": url, "filters": {"event_type": TYPES}}),
         )
         .await;
     assert_eq!(status, 201, "{created}");
@@ -622,6 +624,391 @@ async fn a_receiver_down_for_a_while_gets_every_event_in_order_once_back() {
     send(&server, &account.ingest, 60..70).await;
     receiver.wait_for(70).await;
     tokio::time::sleep(Duration::from_millis(500)).await;
-    assert_eq!(receiver.delivered(), (1..=70).collect::<Vec<u64>>());
+    // Seq 1 is the stream's own Create event, which its filters leave out.
+    assert_eq!(receiver.delivered(), (2..=71).collect::<Vec<u64>>());
     assert_eq!(receiver.state.lock().unwrap().bad_signatures, 0);
+}
+
+/// The `Auditlog Log Stream` events of one account, oldest first.
+async fn stream_audit_events(server: &TestServer, key: &str) -> Vec<Value> {
+    let (status, page) = server
+        .get(
+            "/api/v1/events?limit=1000&event_type=Auditlog%20Log%20Stream",
+            key,
+        )
+        .await;
+    assert_eq!(status, 200, "{page}");
+    let mut events = page["events"].as_array().unwrap().clone();
+    events.reverse();
+    events
+}
+
+fn changes(event: &Value) -> Vec<(String, Value, Value)> {
+    event["details"]["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            (
+                c["field"].as_str().unwrap().to_string(),
+                c["old"].clone(),
+                c["new"].clone(),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_stream_change_is_audited_with_old_and_new_values_and_no_secret() {
+    audit_case(None).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_postgresql_every_stream_change_is_audited() {
+    use auditlog_store_postgres::test_support::TestDatabase;
+    let Some(database) = TestDatabase::create("streams_audit") else {
+        return;
+    };
+    audit_case(Some(&database.url)).await;
+}
+
+async fn audit_case(database: Option<&str>) {
+    let dir = tempfile::tempdir().unwrap();
+    let args = ["--stream-allow-private", "127.0.0.1/32"];
+    let server = match database {
+        None => TestServer::start_on(dir.path(), &args),
+        Some(url) => TestServer::start_on_database(url, dir.path(), &args),
+    };
+    let account = server.account("stream-audit");
+    let admin = admin_key(&server, "stream-audit");
+    let receiver = Receiver::start().await;
+    let other = Receiver::start().await;
+    send(&server, &account.ingest, 0..10).await;
+    let given_secret = format!("whsec_{}", "QUJD".repeat(8));
+    let (status, created) = server
+        .post(
+            "/api/v1/streams",
+            &admin,
+            &json!({"kind": "webhook", "url": receiver.url, "secret": given_secret,
+                    "filters": {"event_type": ["Test Case"]}, "from_seq": 3}),
+        )
+        .await;
+    assert_eq!(status, 201, "{created}");
+    let id = created["stream"]["id"].as_u64().unwrap();
+    let new_secret = format!("whsec_{}", "WFla".repeat(8));
+    for body in [
+        json!({"url": other.url}),
+        json!({"secret": new_secret}),
+        json!({"status": "paused"}),
+        json!({"status": "active"}),
+        json!({"from_seq": 2}),
+        json!({"from_received_at": "2020-01-01T00:00:00Z"}),
+        json!({"filters": {"event_type": ["Element"]}, "from_seq": 5}),
+        // Nothing changes: nothing is recorded.
+        json!({"url": other.url}),
+    ] {
+        let (status, answer) = patch(&server, &admin, id, body.clone()).await;
+        assert_eq!(status, 200, "{body}: {answer}");
+    }
+    let response = server
+        .http
+        .delete(server.url(&format!("/api/v1/streams/{id}")))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 204);
+
+    let events = stream_audit_events(&server, &account.read).await;
+    let actions: Vec<&str> = events
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            "Create", "Update", "Update", "Update", "Update", "Replay", "Replay", "Update",
+            "Replay", "Delete"
+        ]
+    );
+    let key_id = |e: &Value| e["actor"]["id"].as_str().unwrap().to_string();
+    for event in &events {
+        assert!(key_id(event).starts_with("api-key:"), "{event}");
+        assert_eq!(event["source"]["kind"], "api_key");
+        assert_eq!(event["target"]["id"], format!("stream-{id}"));
+        assert_eq!(event["details"]["stream_id"], id);
+        assert_eq!(event["details"]["kind"], "webhook");
+    }
+    let url = json!(receiver.url);
+    let other_url = json!(other.url);
+    let hidden = json!("[not recorded]");
+    assert_eq!(
+        changes(&events[0]),
+        [
+            ("kind".into(), Value::Null, json!("webhook")),
+            ("format".into(), Value::Null, json!("native")),
+            ("url".into(), Value::Null, url.clone()),
+            (
+                "filters".into(),
+                Value::Null,
+                json!({"event_type": ["Test Case"]})
+            ),
+            ("status".into(), Value::Null, json!("active")),
+            ("cursor".into(), Value::Null, json!(2)),
+            ("secret".into(), Value::Null, hidden.clone()),
+        ]
+    );
+    assert_eq!(
+        changes(&events[1]),
+        [("url".into(), url.clone(), other_url.clone())]
+    );
+    assert_eq!(
+        changes(&events[2]),
+        [("secret".into(), hidden.clone(), hidden.clone())]
+    );
+    assert_eq!(
+        changes(&events[3]),
+        [("status".into(), json!("active"), json!("paused"))]
+    );
+    assert_eq!(
+        changes(&events[4]),
+        [("status".into(), json!("paused"), json!("active"))]
+    );
+    let replay = &events[5];
+    assert_eq!(replay["details"]["from_seq"], 2);
+    let (field, _, new) = &changes(replay)[0];
+    assert_eq!((field.as_str(), new), ("cursor", &json!(1)));
+    let replay = &events[6];
+    assert_eq!(
+        replay["details"]["from_received_at"],
+        "2020-01-01T00:00:00.000000Z"
+    );
+    assert_eq!(changes(replay)[0].2, json!(0), "from the first seq");
+    // One PATCH with filters and a replay: an Update, then a Replay.
+    assert_eq!(
+        changes(&events[7]),
+        [(
+            "filters".into(),
+            json!({"event_type": ["Test Case"]}),
+            json!({"event_type": ["Element"]})
+        )]
+    );
+    assert_eq!(changes(&events[8])[0].2, json!(4));
+    assert_eq!(events[8]["details"]["from_seq"], 5);
+    let deleted = changes(&events[9]);
+    assert!(deleted.contains(&("url".into(), other_url, Value::Null)));
+    assert!(deleted.contains(&("status".into(), json!("active"), Value::Null)));
+    assert!(!deleted.iter().any(|(f, ..)| f == "secret"));
+
+    // No secret anywhere: not in the events, not in the database file.
+    let text = serde_json::to_string(&events).unwrap();
+    for secret in [&given_secret, &new_secret] {
+        assert!(!text.contains(&secret[6..]), "a secret in an audit event");
+        assert!(!std::fs::read(dir.path().join("auditlog.db"))
+            .unwrap_or_default()
+            .windows(secret.len() - 6)
+            .any(|w| w == &secret.as_bytes()[6..]));
+    }
+    // Clients cannot send Auditlog's own type.
+    let (status, refused) = server
+        .post(
+            "/api/v1/events",
+            &account.ingest,
+            &json!({"event_type": "Auditlog Log Stream", "action": "Create", "actor": {"id": "x"}}),
+        )
+        .await;
+    assert_eq!(status, 422, "{refused}");
+    assert!(refused.to_string().contains("Auditlog Log Stream"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn send_test_event_delivers_one_signed_made_up_event_and_moves_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start_on(dir.path(), &["--stream-allow-private", "127.0.0.1/32"]);
+    let account = server.account("stream-test");
+    let admin = admin_key(&server, "stream-test");
+    let receiver = Receiver::start().await;
+    send(&server, &account.ingest, 0..3).await;
+    let (status, created) = server
+        .post(
+            "/api/v1/streams",
+            &admin,
+            &json!({"kind": "webhook", "url": receiver.url, "filters": {"event_type": TYPES}}),
+        )
+        .await;
+    assert_eq!(status, 201, "{created}");
+    receiver.state.lock().unwrap().secret = Some(created["secret"].as_str().unwrap().into());
+    let id = created["stream"]["id"].as_u64().unwrap();
+    // Paused: a test event is sent all the same.
+    let (status, _) = patch(&server, &admin, id, json!({"status": "paused"})).await;
+    assert_eq!(status, 200);
+    let (status, tested) = server
+        .post(&format!("/api/v1/streams/{id}/test"), &admin, &json!({}))
+        .await;
+    assert_eq!(status, 200, "{tested}");
+    assert_eq!(tested["delivered"], true, "{tested}");
+    assert!(tested["response"].as_str().unwrap().starts_with("200"));
+    let arrivals = receiver.arrivals();
+    assert_eq!(arrivals.len(), 1);
+    assert_eq!(arrivals[0].seqs, [0], "the made-up event has seq 0");
+    assert_eq!(arrivals[0].id, tested["webhook_id"].as_str().unwrap());
+    assert_eq!(receiver.state.lock().unwrap().bad_signatures, 0);
+    assert_eq!(tested["event"]["test"], true);
+    assert_eq!(tested["event"]["account"], "stream-test");
+
+    // A second test has a new id; a failing destination is reported.
+    receiver.state.lock().unwrap().script = vec![(500, None)];
+    let (_, failed) = server
+        .post(&format!("/api/v1/streams/{id}/test"), &admin, &json!({}))
+        .await;
+    assert_eq!(failed["delivered"], false, "{failed}");
+    assert!(failed["response"].as_str().unwrap().starts_with("500"));
+    assert_ne!(failed["webhook_id"], tested["webhook_id"]);
+
+    // Nothing stored, no cursor moved, no batch in the history.
+    let (_, got) = server.get(&format!("/api/v1/streams/{id}"), &admin).await;
+    assert_eq!(got["stream"]["cursor"], created["stream"]["cursor"]);
+    assert_eq!(got["batches"], json!([]));
+    let (_, page) = server.get("/api/v1/events?limit=100", &account.read).await;
+    assert!(!page.to_string().contains("\"test\":true"));
+
+    // Admin scope only; another account's stream is not found.
+    let (status, _) = server
+        .post(
+            &format!("/api/v1/streams/{id}/test"),
+            &account.read,
+            &json!({}),
+        )
+        .await;
+    assert_eq!(status, 403);
+    server.account("stream-test-other");
+    let other_admin = admin_key(&server, "stream-test-other");
+    let (status, _) = server
+        .post(
+            &format!("/api/v1/streams/{id}/test"),
+            &other_admin,
+            &json!({}),
+        )
+        .await;
+    assert_eq!(status, 404);
+}
+
+/// A tiny seeded generator (xorshift), so the chaos is the same each run.
+struct Chaos(u64);
+
+impl Chaos {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_receiver_failing_at_random_gets_everything_in_order_with_backoff() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start_on(dir.path(), &["--stream-allow-private", "127.0.0.1/32"]);
+    let account = server.account("stream-chaos");
+    let admin = admin_key(&server, "stream-chaos");
+    let receiver = Receiver::start().await;
+    // 40 answers drawn at random: about 30 % 500, 10 % 429 with
+    // Retry-After: 1, the rest 200; then 200 for ever.
+    let mut chaos = Chaos(0x5eed_1234_abcd_0001);
+    let script: Vec<(u16, Option<u64>)> = (0..40)
+        .map(|_| match chaos.next() % 10 {
+            0..=2 => (500, None),
+            3 => (429, Some(1)),
+            _ => (200, None),
+        })
+        .collect();
+    let failing =
+        |answers: &[(u16, Option<u64>)]| answers.iter().filter(|(s, _)| *s != 200).count();
+    assert!(
+        failing(&script) >= 8,
+        "the script fails often enough: {script:?}"
+    );
+    receiver.state.lock().unwrap().script = script.clone();
+    let (status, created) = server
+        .post(
+            "/api/v1/streams",
+            &admin,
+            &json!({"kind": "webhook", "url": receiver.url, "filters": {"event_type": TYPES}}),
+        )
+        .await;
+    assert_eq!(status, 201, "{created}");
+    receiver.state.lock().unwrap().secret = Some(created["secret"].as_str().unwrap().into());
+    let id = created["stream"]["id"].as_u64().unwrap();
+    // 25 waves of 8 events, each sent once the one before was delivered,
+    // so that there are many batches, each through the failures in its way.
+    for wave in 0..25 {
+        send(&server, &account.ingest, wave * 8..(wave + 1) * 8).await;
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while receiver.delivered().len() < (wave + 1) * 8 {
+            assert!(Instant::now() < deadline, "{:?}", receiver.arrivals());
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+    let want = api_seqs(&server, &account.read, "").await;
+    let want: Vec<u64> = want.into_iter().filter(|s| *s != 1).collect();
+    assert_eq!(want.len(), 200);
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while receiver.delivered().len() < want.len() {
+        assert!(Instant::now() < deadline, "{:?}", receiver.arrivals());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(
+        receiver.delivered(),
+        want,
+        "nothing lost, nothing twice, in seq order"
+    );
+    assert_eq!(receiver.state.lock().unwrap().bad_signatures, 0);
+    let arrivals = receiver.arrivals();
+    let used = &script[..arrivals.len().min(script.len())];
+    assert!(failing(used) >= 5, "enough failures happened: {arrivals:?}");
+    assert_eq!(
+        arrivals.iter().filter(|a| a.answered != 200).count(),
+        failing(used),
+        "the answers were the script's"
+    );
+    // Each retry resends the same batch (same id, same seqs) after a
+    // backoff: at least half the first step (0.5 s with jitter) after a
+    // 500, the whole Retry-After after a 429; a run of failures waits longer.
+    let mut longest_run = 0;
+    let mut run = 0;
+    for pair in arrivals.windows(2) {
+        let (failed, retry) = (&pair[0], &pair[1]);
+        if failed.answered == 200 {
+            run = 0;
+            continue;
+        }
+        run += 1;
+        longest_run = longest_run.max(run);
+        assert_eq!(retry.id, failed.id, "a retry carries the same webhook-id");
+        assert_eq!(retry.seqs, failed.seqs, "and the same events");
+        let gap = retry.at - failed.at;
+        let least = if failed.answered == 429 {
+            Duration::from_millis(950)
+        } else {
+            Duration::from_millis(240) * 2u32.pow(run - 1)
+        };
+        assert!(
+            gap >= least,
+            "after {} (failure {run} in a row) the retry came {gap:?} later, before {least:?}",
+            failed.answered
+        );
+    }
+    assert!(longest_run >= 2, "the script has a run of failures");
+    // The history shows batches that took several attempts, with the answers.
+    let (_, got) = server.get(&format!("/api/v1/streams/{id}"), &admin).await;
+    let batches = got["batches"].as_array().unwrap();
+    assert!(batches.iter().any(|b| b["status"] == "failed"
+        && (b["response"].as_str().unwrap().starts_with("500")
+            || b["response"].as_str().unwrap().starts_with("429"))));
+    assert!(batches
+        .iter()
+        .any(|b| b["status"] == "delivered" && b["attempts"].as_u64().unwrap() > 1));
+    assert_eq!(got["stream"]["lag"], 0);
+    assert_eq!(got["stream"]["attempts"], 0);
 }

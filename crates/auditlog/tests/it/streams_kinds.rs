@@ -70,6 +70,40 @@ async fn send(server: &TestServer, key: &str, range: std::ops::Range<usize>) {
     }
 }
 
+/// The event types the tests send: a stream filtered on them delivers the
+/// test's events and passes over Auditlog's own (such as the audit event of
+/// the stream's creation).
+const FILTERS: &str = "event_type=Test%20Case&event_type=Element&event_type=Authentication&event_type=Test%20Plan&event_type=Environment";
+
+fn filters() -> Value {
+    json!({"event_type": ["Test Case", "Element", "Authentication", "Test Plan", "Environment"]})
+}
+
+/// The seqs the API answers for [`FILTERS`], oldest first.
+async fn api_seqs(server: &TestServer, key: &str) -> Vec<u64> {
+    let mut seqs = Vec::new();
+    let mut cursor = String::new();
+    loop {
+        let (status, page) = server
+            .get(&format!("/api/v1/events?limit=1000&{FILTERS}{cursor}"), key)
+            .await;
+        assert_eq!(status, 200, "{page}");
+        seqs.extend(
+            page["events"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|e| e["seq"].as_u64().unwrap()),
+        );
+        match page["next_cursor"].as_str() {
+            Some(next) => cursor = format!("&cursor={next}"),
+            None => break,
+        }
+    }
+    seqs.sort_unstable();
+    seqs
+}
+
 /// The value of one series of `/metrics`.
 async fn metric(server: &TestServer, series: &str) -> f64 {
     let text = server
@@ -375,7 +409,7 @@ async fn hec_case(database: Option<&str>) {
         .post(
             "/api/v1/streams",
             &admin,
-            &json!({"kind": "splunk_hec", "format": "ocsf", "url": hec.url, "token": token, "from_seq": 1}),
+            &json!({"kind": "splunk_hec", "format": "ocsf", "url": hec.url, "token": token, "filters": filters(), "from_seq": 1}),
         )
         .await;
     assert_eq!(status, 201, "{created}");
@@ -399,25 +433,30 @@ async fn hec_case(database: Option<&str>) {
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    let first_60 = api_seqs(&server, &account.read).await;
+    assert_eq!(first_60.len(), 60);
     let held = stream_state(&server, &admin, id).await;
-    assert_eq!(
-        held["stream"]["cursor"], 0,
-        "not acknowledged: the cursor stays ({held})"
+    let held_cursor = held["stream"]["cursor"].as_u64().unwrap();
+    assert!(
+        held_cursor < first_60[0] && !held["stream"]["pending"].is_null(),
+        "not acknowledged: the cursor stays before the events sent ({held})"
     );
-    assert_eq!(held["stream"]["pending"], json!([1, 60]), "{held}");
     tokio::time::sleep(Duration::from_secs(1)).await;
     assert_eq!(
         stream_state(&server, &admin, id).await["stream"]["cursor"],
-        0
+        held_cursor
     );
 
     // Confirmed: the cursor moves, and later batches go through too.
     hec.state.lock().unwrap().release = true;
     send(&server, &account.ingest, 60..90).await;
+    let want = api_seqs(&server, &account.read).await;
+    assert_eq!(want.len(), 90);
+    let tip = *want.last().unwrap();
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let got = stream_state(&server, &admin, id).await;
-        if got["stream"]["cursor"] == 90 {
+        if got["stream"]["cursor"].as_u64().unwrap() >= tip {
             let batches = got["batches"].as_array().unwrap();
             assert!(
                 batches.iter().all(|b| b["status"] == "delivered"
@@ -446,11 +485,7 @@ async fn hec_case(database: Option<&str>) {
         .iter()
         .map(|e| e["metadata"]["sequence"].as_u64().unwrap())
         .collect();
-    assert_eq!(
-        seqs,
-        (1..=90).collect::<Vec<u64>>(),
-        "every event once, in order"
-    );
+    assert_eq!(seqs, want, "every event once, in order");
     assert!(events.iter().all(|e| e["metadata"]["tenant_uid"] == "hec"));
     validate_ocsf(&events);
     assert_eq!(
@@ -511,7 +546,7 @@ async fn a_webhook_stream_in_ocsf_delivers_events_that_validate_against_the_sche
         .post(
             "/api/v1/streams",
             &admin,
-            &json!({"kind": "webhook", "format": "ocsf", "url": url, "from_seq": 1}),
+            &json!({"kind": "webhook", "format": "ocsf", "url": url, "filters": filters(), "from_seq": 1}),
         )
         .await;
     assert_eq!(status, 201, "{created}");
@@ -542,7 +577,7 @@ async fn a_webhook_stream_in_ocsf_delivers_events_that_validate_against_the_sche
         .iter()
         .map(|e| e["metadata"]["sequence"].as_u64().unwrap())
         .collect();
-    assert_eq!(seqs, (1..=30).collect::<Vec<u64>>());
+    assert_eq!(seqs, api_seqs(&server, &account.read).await);
     let classes: std::collections::BTreeSet<u64> = events
         .iter()
         .map(|e| e["class_uid"].as_u64().unwrap())
@@ -870,6 +905,8 @@ async fn syslog_case(tls: bool, database: Option<&str>) {
     let mut args = vec![
         "--stream-allow-private".to_string(),
         "127.0.0.1/32".to_string(),
+        "--stream-lease".to_string(),
+        "2s".to_string(),
     ];
     if let Some((ca, _, _)) = &certs {
         args.push("--stream-tls-ca-file".into());
@@ -889,7 +926,7 @@ async fn syslog_case(tls: bool, database: Option<&str>) {
         .post(
             "/api/v1/streams",
             &admin,
-            &json!({"kind": "syslog", "format": format, "url": format!("{scheme}://127.0.0.1:{port}"), "from_seq": 1}),
+            &json!({"kind": "syslog", "format": format, "url": format!("{scheme}://127.0.0.1:{port}"), "filters": filters(), "from_seq": 1}),
         )
         .await;
     assert_eq!(status, 201, "{created}");
@@ -897,26 +934,28 @@ async fn syslog_case(tls: bool, database: Option<&str>) {
     let id = created["stream"]["id"].as_u64().unwrap();
 
     send(&server, &account.ingest, 0..600).await;
+    let want = api_seqs(&server, &account.read).await;
+    assert_eq!(want.len(), 600);
     rsyslog.wait_for(600).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
-    assert_eq!(
-        rsyslog.seqs(),
-        (1..=600).collect::<Vec<u64>>(),
-        "every event written once, in order"
-    );
+    assert_eq!(rsyslog.seqs(), want, "every event written once, in order");
     let lines = rsyslog.lines();
     let msgs: Vec<Value> = lines
         .iter()
         .map(|(_, _, msg)| serde_json::from_str(msg).unwrap_or_else(|e| panic!("{e}: {msg}")))
         .collect();
-    for ((msgid, sd, _), i) in lines.iter().zip(0..) {
-        let sent = event(i);
-        let want = format!(
+    for ((msgid, sd, _), msg) in lines.iter().zip(&msgs) {
+        let (event_type, action) = if tls {
+            (&msg["unmapped"]["event_type"], &msg["unmapped"]["action"])
+        } else {
+            (&msg["event_type"], &msg["action"])
+        };
+        let expected = format!(
             "{}.{}",
-            sent["event_type"].as_str().unwrap().replace(' ', ""),
-            sent["action"].as_str().unwrap()
+            event_type.as_str().unwrap().replace(' ', ""),
+            action.as_str().unwrap()
         );
-        assert_eq!(msgid, &want, "MSGID without spaces");
+        assert_eq!(msgid, &expected, "MSGID without spaces");
         assert!(
             sd.starts_with("[auditlog@32473 account=\"sys\" seq=\""),
             "structured data under the SD-ID: {sd}"
@@ -925,14 +964,18 @@ async fn syslog_case(tls: bool, database: Option<&str>) {
     if tls {
         validate_ocsf(&msgs);
     } else {
-        assert!(msgs
-            .iter()
-            .zip(1..)
-            .all(|(m, seq)| m["seq"] == seq && m["account"] == "sys"));
+        let seqs: Vec<u64> = msgs.iter().map(|m| m["seq"].as_u64().unwrap()).collect();
+        assert_eq!(seqs, want);
+        assert!(msgs.iter().all(|m| m["account"] == "sys"));
     }
+    let tip = *want.last().unwrap();
     let deadline = Instant::now() + Duration::from_secs(10);
-    while stream_state(&server, &admin, id).await["stream"]["cursor"] != 600 {
-        assert!(Instant::now() < deadline, "the cursor reaches 600");
+    while stream_state(&server, &admin, id).await["stream"]["cursor"]
+        .as_u64()
+        .unwrap()
+        < tip
+    {
+        assert!(Instant::now() < deadline, "the cursor reaches {tip}");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 
@@ -943,6 +986,8 @@ async fn syslog_case(tls: bool, database: Option<&str>) {
     tokio::time::sleep(Duration::from_secs(1)).await;
     rsyslog.launch();
     send(&server, &account.ingest, 700..800).await;
+    let want = api_seqs(&server, &account.read).await;
+    assert_eq!(want.len(), 800);
     rsyslog.wait_for(800).await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     let seqs = rsyslog.seqs();
@@ -953,8 +998,7 @@ async fn syslog_case(tls: bool, database: Option<&str>) {
         }
     }
     assert_eq!(
-        first_seen,
-        (1..=800).collect::<Vec<u64>>(),
+        first_seen, want,
         "after the restart every event arrived, in order (de-duplicated on seq)"
     );
     let got = stream_state(&server, &admin, id).await;
@@ -966,6 +1010,41 @@ async fn syslog_case(tls: bool, database: Option<&str>) {
             .any(|b| b["status"] == "failed"),
         "the broken connection is in the history: {got}"
     );
+    let series =
+        format!(r#"auditlog_stream_events_delivered_total{{kind="syslog",format="{format}"}}"#);
+    assert!(metric(&server, &series).await >= 800.0);
+    let failures = r#"auditlog_stream_failures_total{kind="syslog",reason="connection"}"#;
+    assert!(metric(&server, failures).await >= 1.0);
+
+    // A new destination (PATCH url): the stream connects there.
+    let other_dir = dir.path().join("rsyslog-2");
+    std::fs::create_dir_all(&other_dir).unwrap();
+    let other_port = free_port();
+    let other = Rsyslog::start(&other_dir, other_port, certs.clone());
+    let from = want.last().unwrap() + 1;
+    let response = server
+        .http
+        .patch(server.url(&format!("/api/v1/streams/{id}")))
+        .bearer_auth(&admin)
+        .json(&json!({"url": format!("{scheme}://127.0.0.1:{other_port}"), "from_seq": from}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    // The runner takes a change in at its next lease renewal (a third of
+    // the 2 s lease here).
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    send(&server, &account.ingest, 800..850).await;
+    let moved: Vec<u64> = api_seqs(&server, &account.read)
+        .await
+        .into_iter()
+        .filter(|s| *s >= from)
+        .collect();
+    assert_eq!(moved.len(), 50);
+    other.wait_for(50).await;
+    let mut got = other.seqs();
+    got.dedup();
+    assert_eq!(got, moved, "the new destination gets the events from there");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,5 +1,7 @@
 //! Tamper tests: an attacker with disk access edits the SQLite file directly
-//! (dropping the append-only triggers first), once for each kind of change;
+//! (dropping the append-only triggers first), once for each kind of change
+//! to the event log (migration 0010: rows keyed `account << 40 | seq`, ids
+//! of per-account values and actors, hashed keys, compressed leaves);
 //! `auditlog verify` must fail and name the entry. An untouched store passes.
 
 use crate::helpers::*;
@@ -71,7 +73,8 @@ fn attacker_copy(base: &Path) -> (tempfile::TempDir, Connection) {
     }
     let conn = Connection::open(dir.path().join("auditlog.db")).unwrap();
     conn.execute_batch(
-        "DROP TRIGGER events_refuse_update; DROP TRIGGER events_refuse_delete;
+        "DROP TRIGGER event_log_refuse_update; DROP TRIGGER event_log_refuse_delete;
+         DROP TRIGGER log_values_refuse_update; DROP TRIGGER log_values_refuse_delete;
          DROP TRIGGER tree_hashes_refuse_update; DROP TRIGGER tree_hashes_refuse_delete;
          DROP TRIGGER checkpoints_refuse_update; DROP TRIGGER checkpoints_refuse_delete;
          DROP TRIGGER event_personal_refuse_update; DROP TRIGGER event_personal_refuse_delete;
@@ -115,10 +118,13 @@ fn assert_caught(base: &Path, tamper: impl FnOnce(&Connection), expect: &[&str])
     assert!(out.contains("ok    beta: 3 events"), "{out}");
 }
 
+/// The row key of `acme`'s (account 1) events: `1 << 40 | seq`.
+const ACME: i64 = 1 << 40;
+
 fn leaf_of(conn: &Connection, seq: i64) -> Vec<u8> {
     conn.query_row(
-        "SELECT leaf FROM events WHERE account_id = 1 AND seq = ?1",
-        [seq],
+        "SELECT leaf FROM event_log WHERE key = ?1",
+        [ACME + seq],
         |r| r.get(0),
     )
     .unwrap()
@@ -153,42 +159,119 @@ async fn verify_catches_every_kind_of_tampering_and_passes_an_intact_store() {
     let (ok, out) = verify(base, &["--key", &stranger.verifier().to_text()]);
     assert!(!ok && out.contains("checkpoint of size 10"), "{out}");
 
-    // An edited column (what queries filter on).
+    // An edited column (what queries filter on): the event's actor id
+    // pointed at another actor.
     assert_caught(
         base,
         |c| {
             c.execute(
-                "UPDATE events SET actor_id = 'mallory' WHERE account_id = 1 AND seq = 4",
-                [],
+                "UPDATE event_log SET actor = (SELECT id FROM actors WHERE account_id = 1 AND actor_id = 'u-0') \
+                 WHERE key = ?1",
+                [ACME + 4],
             )
             .unwrap();
         },
         &["event seq 4", "column actor_id"],
     );
 
-    // Edited leaf bytes, as they are.
+    // The event type and action id pointed at another pair.
+    assert_caught(
+        base,
+        |c| {
+            c.execute(
+                "UPDATE event_log SET kind = (SELECT id FROM log_values WHERE account_id = 1 AND kind = 1 \
+                 AND value = '[\"Element\",\"Update\"]') WHERE key = ?1",
+                [ACME + 5],
+            )
+            .unwrap();
+        },
+        &["event seq 5", "column action"],
+    );
+
+    // A value of the dictionary edited: every event using it reads another
+    // action; the first of them is named.
+    assert_caught(
+        base,
+        |c| {
+            c.execute(
+                "UPDATE log_values SET value = '[\"Element\",\"Delete\"]' \
+                 WHERE account_id = 1 AND value = '[\"Element\",\"Create\"]'",
+                [],
+            )
+            .unwrap();
+        },
+        &["event seq 1", "column action"],
+    );
+
+    // A value pointed at another account's (the same text, so only its
+    // account differs): queries of this account would no longer find it.
+    assert_caught(
+        base,
+        |c| {
+            c.execute(
+                "UPDATE event_log SET place = (SELECT id FROM log_values WHERE account_id = 2 AND kind = 2) \
+                 WHERE key = ?1",
+                [ACME + 3],
+            )
+            .unwrap();
+        },
+        &["event seq 3", "column project"],
+    );
+
+    // An actor's id edited in the actors table.
+    assert_caught(
+        base,
+        |c| {
+            c.execute(
+                "UPDATE actors SET actor_id = 'mallory' WHERE account_id = 1 AND actor_id = 'u-2'",
+                [],
+            )
+            .unwrap();
+        },
+        &["event seq 2", "column actor_id"],
+    );
+
+    // The hashed event id of a row edited (GET /events/{id} would miss it).
+    assert_caught(
+        base,
+        |c| {
+            c.execute(
+                "UPDATE event_log SET id_hash = id_hash + 1 WHERE key = ?1",
+                [ACME + 11],
+            )
+            .unwrap();
+        },
+        &["event seq 11", "column event_id"],
+    );
+
+    // Edited leaf bytes, as they are (the tree holds the leaf hash).
     assert_caught(
         base,
         |c| {
             let edited = replace(&leaf_of(c, 6), "\"key\":\"key_", "\"key\":\"kex_");
             c.execute(
-                "UPDATE events SET leaf = ?1 WHERE account_id = 1 AND seq = 6",
-                params![edited],
+                "UPDATE event_log SET leaf = ?1 WHERE key = ?2",
+                params![edited, ACME + 6],
             )
             .unwrap();
         },
         &["event seq 6", "leaf bytes were edited"],
     );
 
-    // Edited leaf bytes with the leaf hash column recomputed to match.
+    // Edited leaf bytes with the leaf hash in the tree recomputed to match.
     assert_caught(
         base,
         |c| {
             let edited = replace(&leaf_of(c, 6), "\"key\":\"key_", "\"key\":\"kex_");
             let hash = leaf::leaf_hash(&edited);
             c.execute(
-                "UPDATE events SET leaf = ?1, leaf_hash = ?2 WHERE account_id = 1 AND seq = 6",
-                params![edited, &hash[..]],
+                "UPDATE event_log SET leaf = ?1 WHERE key = ?2",
+                params![edited, ACME + 6],
+            )
+            .unwrap();
+            c.execute(
+                "UPDATE tree_hashes SET hash = ?1 WHERE account_id = 1 AND hash_index = ?2",
+                params![&hash[..], merkle::stored_hash_index(0, 5)],
             )
             .unwrap();
         },
@@ -199,7 +282,7 @@ async fn verify_catches_every_kind_of_tampering_and_passes_an_intact_store() {
     assert_caught(
         base,
         |c| {
-            c.execute("DELETE FROM events WHERE account_id = 1 AND seq = 5", [])
+            c.execute("DELETE FROM event_log WHERE key = ?1", [ACME + 5])
                 .unwrap();
         },
         &["event seq 5 is missing"],
@@ -209,8 +292,11 @@ async fn verify_catches_every_kind_of_tampering_and_passes_an_intact_store() {
     assert_caught(
         base,
         |c| {
-            c.execute("DELETE FROM events WHERE account_id = 1 AND seq >= 13", [])
-                .unwrap();
+            c.execute(
+                "DELETE FROM event_log WHERE key >= ?1 AND key < ?2",
+                [ACME + 13, 2 * ACME],
+            )
+            .unwrap();
             c.execute(
                 "DELETE FROM tree_hashes WHERE account_id = 1 AND hash_index >= ?1",
                 [merkle::stored_hash_count(12)],
@@ -220,16 +306,19 @@ async fn verify_catches_every_kind_of_tampering_and_passes_an_intact_store() {
         &["event seq 13 is missing", "newest events were removed"],
     );
 
-    // Two events swapped.
+    // Two events swapped (their keys exchanged).
     assert_caught(
         base,
         |c| {
-            c.execute_batch(
-                "UPDATE events SET seq = -3 WHERE account_id = 1 AND seq = 3;
-                 UPDATE events SET seq = 3 WHERE account_id = 1 AND seq = 7;
-                 UPDATE events SET seq = 7 WHERE account_id = 1 AND seq = -3;",
+            c.execute("UPDATE event_log SET key = -3 WHERE key = ?1", [ACME + 3])
+                .unwrap();
+            c.execute(
+                "UPDATE event_log SET key = ?1 WHERE key = ?2",
+                [ACME + 3, ACME + 7],
             )
             .unwrap();
+            c.execute("UPDATE event_log SET key = ?1 WHERE key = -3", [ACME + 7])
+                .unwrap();
         },
         &["event seq 3", "those of seq 7"],
     );
@@ -243,12 +332,11 @@ async fn verify_catches_every_kind_of_tampering_and_passes_an_intact_store() {
                 "\"id\":\"a15\"",
                 "\"id\":\"forged\"",
             );
-            let hash = leaf::leaf_hash(&forged);
             c.execute(
-                "INSERT INTO events (account_id, seq, time, event_id, event_type, action, actor_id, project, app, version, target_id, received_at, leaf, leaf_hash)
-                 SELECT account_id, 16, time, 'forged', event_type, action, actor_id, project, app, version, target_id, received_at, ?1, ?2
-                 FROM events WHERE account_id = 1 AND seq = 15",
-                params![forged, &hash[..]],
+                "INSERT INTO event_log (key, time, received_at, kind, place, actor, id_hash, target_hash, leaf_dict, leaf)
+                 SELECT ?1, time, received_at, kind, place, actor, ?2, target_hash, leaf_dict, ?3
+                 FROM event_log WHERE key = ?4",
+                params![ACME + 16, auditlog_store::key_hash64("forged"), forged, ACME + 15],
             )
             .unwrap();
             // Its personal values too, so that its commitment opens.
@@ -298,8 +386,8 @@ async fn verify_catches_every_kind_of_tampering_and_passes_an_intact_store() {
         base,
         |c| {
             c.execute(
-                "UPDATE events SET leaf = 'not a leaf' WHERE account_id = 1 AND seq = 10",
-                [],
+                "UPDATE event_log SET leaf = 'not a leaf' WHERE key = ?1",
+                [ACME + 10],
             )
             .unwrap();
         },
@@ -319,29 +407,19 @@ async fn verify_catches_every_kind_of_tampering_and_passes_an_intact_store() {
         &["event seq 9", "no personal values are stored beside it"],
     );
 
-    // An event slipped in beside an existing one: the unique index dropped,
-    // a second row with seq 7 inserted.
-    assert_caught(
-        base,
-        |c| {
-            c.execute_batch(
-                "DROP INDEX events_by_seq; DROP INDEX events_by_id;
-                 INSERT INTO events SELECT * FROM events WHERE account_id = 1 AND seq = 7;",
-            )
-            .unwrap();
-        },
-        &["event seq 7", "more than once"],
-    );
+    // (An event slipped in beside an existing one, with the same seq, is
+    // no longer possible: the seq is part of the row's key, the table's
+    // INTEGER PRIMARY KEY.)
 
     // A row outside the sequence (seq 0), which queries would still show.
     assert_caught(
         base,
         |c| {
             c.execute(
-                "INSERT INTO events (account_id, seq, time, event_id, event_type, action, actor_id, project, app, version, target_id, received_at, leaf, leaf_hash)
-                 SELECT account_id, 0, time, 'ghost', event_type, action, actor_id, project, app, version, target_id, received_at, leaf, leaf_hash
-                 FROM events WHERE account_id = 1 AND seq = 2",
-                [],
+                "INSERT INTO event_log (key, time, received_at, kind, place, actor, id_hash, target_hash, leaf_dict, leaf)
+                 SELECT ?1, time, received_at, kind, place, actor, ?2, target_hash, leaf_dict, leaf
+                 FROM event_log WHERE key = ?3",
+                params![ACME, auditlog_store::key_hash64("ghost"), ACME + 2],
             )
             .unwrap();
         },
@@ -422,9 +500,9 @@ async fn verify_catches_an_edited_compressed_leaf_and_an_edited_dictionary() {
     let compressed: Vec<i64> = {
         let conn = Connection::open(dir.path().join("auditlog.db")).unwrap();
         let mut stmt = conn
-            .prepare("SELECT seq FROM events WHERE account_id = 1 AND leaf_dict IS NOT NULL ORDER BY seq")
+            .prepare("SELECT key - ?1 FROM event_log WHERE key BETWEEN ?1 AND ?1 + 99999 AND leaf_dict IS NOT NULL ORDER BY key")
             .unwrap();
-        let rows = stmt.query_map([], |r| r.get(0)).unwrap();
+        let rows = stmt.query_map([ACME], |r| r.get(0)).unwrap();
         rows.map(Result::unwrap).collect()
     };
     assert_eq!(
@@ -451,9 +529,9 @@ async fn verify_catches_an_edited_compressed_leaf_and_an_edited_dictionary() {
     caught(
         &|c| {
             c.execute(
-                "UPDATE events SET leaf = CAST(substr(leaf, 1, 20) || X'00' || substr(leaf, 22) AS BLOB) \
-                 WHERE account_id = 1 AND seq = ?1",
-                [target],
+                "UPDATE event_log SET leaf = CAST(substr(leaf, 1, 20) || X'00' || substr(leaf, 22) AS BLOB) \
+                 WHERE key = ?1",
+                [ACME + target],
             )
             .unwrap();
         },

@@ -12,7 +12,7 @@ pub mod schema;
 pub mod streams;
 
 use crate::state::AppState;
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::Router;
 
 /// Every route of the API and of operations. Each must have its
@@ -28,6 +28,8 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/public-key", get(proofs::public_key))
         .route("/api/v1/checkpoint", get(proofs::checkpoint))
         .route("/api/v1/proofs/consistency", get(proofs::consistency))
+        .route("/api/v1/proofs/root", get(proofs::root_proof))
+        .route("/api/v1/root-checkpoint", get(proofs::root_checkpoint))
         .route("/api/v1/exports", get(exports::list).post(exports::create))
         .route("/api/v1/exports/{id}", get(exports::get_one))
         .route(
@@ -41,6 +43,7 @@ pub fn routes() -> Router<AppState> {
                 .patch(streams::change)
                 .delete(streams::delete),
         )
+        .route("/api/v1/streams/{id}/test", post(streams::test))
         .route("/api/v1/openapi.json", get(openapi::serve))
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))

@@ -1,16 +1,22 @@
 //! `/api/v1/streams` (scope `admin`): the account's log streams — create,
 //! list, read (with recent batches), change (pause, resume, replay, a new
-//! URL, filters or secret) and delete. Delivery is `crate::streams::worker`.
+//! URL, filters, secret or token) and delete, each audited as an
+//! `Auditlog Log Stream` event; and Send test event. The console calls the
+//! same functions (`create_stream`, `change_stream`, `delete_stream`,
+//! `test_stream`). Delivery is `crate::streams::worker`.
 
 use crate::api::body::{read_json_within, MAX_SMALL_BODY_BYTES};
 use crate::api::path::{PathId, BAD_PATH_ID};
 use crate::api::schema::{
     CreatedLogStream, LogStreamChange, LogStreamEnvelope, LogStreamList, LogStreamView,
-    NewLogStream, StreamBatch,
+    NewLogStream, StreamBatch, StreamTestResult,
 };
 use crate::auth::ApiCaller;
 use crate::error::{ApiError, ErrorBody};
+use crate::exports::audit::AuditActor;
 use crate::state::AppState;
+use crate::streams::audit::{self, StreamAction};
+use crate::streams::test_event::{self, TestOutcome};
 use crate::streams::{address, hec, secrets, syslog, StreamSettings, FORMATS, KINDS};
 use auditlog_core::{EventFilter, Timestamp};
 use auditlog_store::streams::MAX_STREAMS_PER_ACCOUNT;
@@ -150,7 +156,7 @@ fn sealed(settings: &StreamSettings, secret: &str) -> Result<Vec<u8>, ApiError> 
         .map_err(|e| ApiError::internal("sealing a stream secret", e))
 }
 
-fn view(stream: &LogStream, last_seq: u64) -> LogStreamView {
+pub fn view(stream: &LogStream, last_seq: u64) -> LogStreamView {
     LogStreamView {
         id: stream.id,
         kind: stream.kind.clone(),
@@ -169,7 +175,8 @@ fn view(stream: &LogStream, last_seq: u64) -> LogStreamView {
     }
 }
 
-async fn find(state: &AppState, account: &Account, id: &str) -> Result<LogStream, ApiError> {
+/// The stream `id` (as the path gave it) of `account`, or 404.
+pub async fn find(state: &AppState, account: &Account, id: &str) -> Result<LogStream, ApiError> {
     let missing = || ApiError::not_found(format!("no log stream with id {id:?} in this account"));
     let id: i64 = id.parse().map_err(|_| missing())?;
     state
@@ -204,10 +211,29 @@ pub async fn create(
     body: Body,
 ) -> Result<Response, ApiError> {
     caller.require(Scope::Admin)?;
-    let settings = settings(&state)?.clone();
     let body = read_json_within(&headers, body, MAX_SMALL_BODY_BYTES).await?;
+    let actor = AuditActor::api_key(caller.actor_id(), caller.source());
+    let (stream, secret) = create_stream(&state, &caller.account, &actor, &body).await?;
+    let last_seq = state.store.last_seq(caller.account.id).await?;
+    let answer = CreatedLogStream {
+        stream: view(&stream, last_seq),
+        secret,
+    };
+    Ok((StatusCode::CREATED, axum::Json(answer)).into_response())
+}
+
+/// Creates a stream from the fields of `body` (the API's JSON; the console
+/// builds the same) and audits it: the stream, and a webhook's secret in
+/// clear, to be shown this once.
+pub async fn create_stream(
+    state: &AppState,
+    account: &Account,
+    actor: &AuditActor,
+    body: &Value,
+) -> Result<(LogStream, Option<String>), ApiError> {
+    let settings = settings(state)?.clone();
     let object = fields(
-        &body,
+        body,
         &[
             "kind", "url", "format", "filters", "secret", "token", "from_seq",
         ],
@@ -241,7 +267,7 @@ pub async fn create(
     };
     let url = text(object, "url")?.ok_or_else(|| invalid("url", "required", "url is required"))?;
     let url = check_url(&settings, kind, url).await?;
-    let filters = check_filters(object.get("filters"), &caller.account)?;
+    let filters = check_filters(object.get("filters"), account)?;
     let (secret, sealed_secret) = match kind {
         "webhook" => {
             not_for_kind(object, "token", kind)?;
@@ -273,12 +299,12 @@ pub async fn create(
             (None, nothing)
         }
     };
-    let last_seq = state.store.last_seq(caller.account.id).await?;
+    let last_seq = state.store.last_seq(account.id).await?;
     let cursor = match seq(object, "from_seq")? {
         Some(from) => from - 1,
         None => last_seq,
     };
-    if state.store.streams(caller.account.id).await?.len() >= MAX_STREAMS_PER_ACCOUNT {
+    if state.store.streams(account.id).await?.len() >= MAX_STREAMS_PER_ACCOUNT {
         return Err(ApiError::new(
             StatusCode::CONFLICT,
             "too_many_streams",
@@ -290,7 +316,7 @@ pub async fn create(
     let stream = state
         .store
         .create_stream(NewStream {
-            account_id: caller.account.id,
+            account_id: account.id,
             kind: kind.into(),
             format: format.into(),
             url,
@@ -300,11 +326,17 @@ pub async fn create(
             created_at: Timestamp::now(),
         })
         .await?;
-    let answer = CreatedLogStream {
-        stream: view(&stream, last_seq),
-        secret,
-    };
-    Ok((StatusCode::CREATED, axum::Json(answer)).into_response())
+    audit::record(
+        state.store.as_ref(),
+        account,
+        actor,
+        StreamAction::Create,
+        &stream,
+        audit::created(&stream),
+        None,
+    )
+    .await?;
+    Ok((stream, secret))
 }
 
 /// The account's streams, oldest first.
@@ -410,11 +442,26 @@ pub async fn change(
     body: Body,
 ) -> Result<Response, ApiError> {
     caller.require(Scope::Admin)?;
-    let settings = settings(&state)?.clone();
     let stream = find(&state, &caller.account, &id).await?;
     let body = read_json_within(&headers, body, MAX_SMALL_BODY_BYTES).await?;
+    let actor = AuditActor::api_key(caller.actor_id(), caller.source());
+    let changed = change_stream(&state, &caller.account, &actor, &stream, &body).await?;
+    envelope(&state, &caller.account, &changed).await
+}
+
+/// Applies the fields of `body` (the API's JSON; the console builds the
+/// same) to `stream` and audits it: an `Update` for a new URL, filters,
+/// secret, token or status, a `Replay` for `from_seq` / `from_received_at`.
+pub async fn change_stream(
+    state: &AppState,
+    account: &Account,
+    actor: &AuditActor,
+    stream: &LogStream,
+    body: &Value,
+) -> Result<LogStream, ApiError> {
+    let settings = settings(state)?.clone();
     let object = fields(
-        &body,
+        body,
         &[
             "url",
             "filters",
@@ -430,7 +477,7 @@ pub async fn change(
         change.url = Some(check_url(&settings, &stream.kind, url).await?);
     }
     if object.contains_key("filters") {
-        change.filters = Some(check_filters(object.get("filters"), &caller.account)?);
+        change.filters = Some(check_filters(object.get("filters"), account)?);
     }
     if stream.kind != "webhook" {
         not_for_kind(object, "secret", &stream.kind)?;
@@ -456,7 +503,9 @@ pub async fn change(
             ))
         }
     };
-    change.cursor = seq(object, "from_seq")?.map(|from| from - 1);
+    let from_seq = seq(object, "from_seq")?;
+    change.cursor = from_seq.map(|from| from - 1);
+    let mut replay = from_seq.map(|from| json!({ "from_seq": from }));
     if let Some(since) = text(object, "from_received_at")? {
         if change.cursor.is_some() {
             return Err(invalid(
@@ -472,22 +521,55 @@ pub async fn change(
         change.cursor = Some(
             match state
                 .store
-                .first_seq_received_since(caller.account.id, since)
+                .first_seq_received_since(account.id, since)
                 .await?
             {
                 Some(first) => first - 1,
-                None => state.store.last_seq(caller.account.id).await?,
+                None => state.store.last_seq(account.id).await?,
             },
         );
+        replay = Some(json!({ "from_received_at": since.to_rfc3339() }));
     }
     let changed = state
         .store
-        .change_stream(caller.account.id, stream.id, change, Timestamp::now())
+        .change_stream(account.id, stream.id, change, Timestamp::now())
         .await?
         .ok_or_else(|| {
-            ApiError::not_found(format!("no log stream with id {id:?} in this account"))
+            ApiError::not_found(format!(
+                "no log stream with id {:?} in this account",
+                stream.id.to_string()
+            ))
         })?;
-    envelope(&state, &caller.account, &changed).await
+    let updates = audit::updated(stream, &changed);
+    if !updates.is_empty() {
+        audit::record(
+            state.store.as_ref(),
+            account,
+            actor,
+            StreamAction::Update,
+            &changed,
+            updates,
+            None,
+        )
+        .await?;
+    }
+    if let Some(replay) = replay {
+        audit::record(
+            state.store.as_ref(),
+            account,
+            actor,
+            StreamAction::Replay,
+            &changed,
+            vec![audit::change(
+                "cursor",
+                json!(stream.cursor),
+                json!(changed.cursor),
+            )],
+            Some(replay),
+        )
+        .await?;
+    }
+    Ok(changed)
 }
 
 /// Deletes a stream and its history.
@@ -512,9 +594,82 @@ pub async fn delete(
 ) -> Result<Response, ApiError> {
     caller.require(Scope::Admin)?;
     let stream = find(&state, &caller.account, &id).await?;
-    state
-        .store
-        .delete_stream(caller.account.id, stream.id)
-        .await?;
+    let actor = AuditActor::api_key(caller.actor_id(), caller.source());
+    delete_stream(&state, &caller.account, &actor, &stream).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// Deletes `stream` and its history, and audits it.
+pub async fn delete_stream(
+    state: &AppState,
+    account: &Account,
+    actor: &AuditActor,
+    stream: &LogStream,
+) -> Result<(), ApiError> {
+    if state.store.delete_stream(account.id, stream.id).await? {
+        audit::record(
+            state.store.as_ref(),
+            account,
+            actor,
+            StreamAction::Delete,
+            stream,
+            audit::deleted(stream),
+            None,
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+/// Sends one made-up event to the stream's destination now and says how it
+/// answered (`crate::streams::test_event`).
+#[utoipa::path(
+    post,
+    path = "/api/v1/streams/{id}/test",
+    operation_id = "test_stream",
+    tag = "streams",
+    security(("bearer" = [])),
+    params(("id" = i64, Path, description = "The stream's id")),
+    responses(
+        (status = 200, description = "Sent; `delivered` says whether the destination accepted it (2xx), `response` what it answered. Not stored, no cursor moved, not retried", body = StreamTestResult),
+        (status = 400, description = BAD_PATH_ID, body = ErrorBody),
+        (status = 403, description = "The key lacks the `admin` scope", body = ErrorBody),
+        (status = 404, description = "No stream with this id in the key's account", body = ErrorBody),
+    )
+)]
+pub async fn test(
+    State(state): State<AppState>,
+    caller: ApiCaller,
+    PathId(id): PathId,
+) -> Result<Response, ApiError> {
+    caller.require(Scope::Admin)?;
+    let stream = find(&state, &caller.account, &id).await?;
+    let outcome = test_stream(&state, &caller.account, &stream, &caller.actor_id()).await?;
+    Ok(axum::Json(StreamTestResult {
+        delivered: outcome.delivered,
+        response: outcome.response,
+        webhook_id: outcome.webhook_id,
+        event: outcome.event,
+    })
+    .into_response())
+}
+
+/// Sends the test event of `stream` as `actor_id`.
+pub async fn test_stream(
+    state: &AppState,
+    account: &Account,
+    stream: &LogStream,
+    actor_id: &str,
+) -> Result<TestOutcome, ApiError> {
+    let settings = settings(state)?.clone();
+    test_event::send(&settings, &account.name, stream, actor_id)
+        .await
+        .map_err(|message| {
+            ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "stream_not_testable",
+                message,
+            )
+            .with_details(json!({"field": "kind", "rule": "not_testable"}))
+        })
 }

@@ -2,7 +2,8 @@
 //! and roles (`session`), the Audit Logs page (`audit_logs`, with `view` for
 //! the rows, `histogram` for the chart and `live` for the Live switch's
 //! stream of new rows), Export and the Exports page
-//! (`exports`, with `export_form` for the confirmation), and the page chrome and error
+//! (`exports`, with `export_form` for the confirmation), Settings > Log
+//! Streams (`log_streams`), and the page chrome and error
 //! pages (`page`). Templates are askama files compiled into the binary, so
 //! every value is HTML-escaped; CSS and script are embedded files served from
 //! `/console/assets/`, so the console needs no network and the
@@ -14,6 +15,7 @@ pub mod exports;
 pub mod form;
 pub mod histogram;
 pub mod live;
+pub mod log_streams;
 pub mod login;
 pub mod page;
 pub mod session;
@@ -50,6 +52,29 @@ pub fn routes() -> Router<AppState> {
         .route(
             "/settings/exports/{id}/download",
             get(exports::download_file),
+        )
+        .route(
+            log_streams::PATH,
+            get(log_streams::list).post(log_streams::create),
+        )
+        .route(log_streams::NEW_PATH, get(log_streams::new_form))
+        .route("/settings/log-streams/{id}", get(log_streams::show))
+        .route("/settings/log-streams/{id}/test", post(log_streams::test))
+        .route(
+            "/settings/log-streams/{id}/status",
+            post(log_streams::status),
+        )
+        .route(
+            "/settings/log-streams/{id}/replay",
+            post(log_streams::replay),
+        )
+        .route(
+            "/settings/log-streams/{id}/edit",
+            get(log_streams::edit_form).post(log_streams::edit),
+        )
+        .route(
+            "/settings/log-streams/{id}/delete",
+            post(log_streams::delete),
         )
         .route("/console/assets/console.css", get(css))
         .route("/console/assets/console.js", get(js))

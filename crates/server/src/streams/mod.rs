@@ -13,14 +13,18 @@
 //! - `http`: one `POST` to a destination, its answer sorted;
 //! - `webhook`, `hec`, `syslog`: one batch to one destination of each kind;
 //! - `ocsf`: the `ocsf` format;
-//! - `worker`: claims streams with a lease and delivers them.
+//! - `worker`: claims streams with a lease and delivers them;
+//! - `audit`: the `Auditlog Log Stream` events of stream changes;
+//! - `test_event`: **Send test event**, one made-up event sent at once.
 
 pub mod address;
+pub mod audit;
 pub mod hec;
 pub mod http;
 pub mod ocsf;
 pub mod secrets;
 pub mod syslog;
+pub mod test_event;
 pub mod webhook;
 pub mod worker;
 

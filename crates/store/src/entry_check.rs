@@ -1,16 +1,21 @@
 //! The checks of one stored event, on its own: its place in the sequence,
 //! its leaf against the indexed columns and the stored leaf hash. Nothing
-//! here depends on another event, so pages are checked on several threads.
+//! here depends on another event, so `auditlog verify` checks pages on
+//! several threads; the embedded store's migration to its event log
+//! (migration 0010) runs the same checks on every event before it moves it.
 
-use super::leaf_columns::{LeafColumns, UnreadableLeaf};
+mod leaf_columns;
+
+use crate::tree::{KeyColumn, ScannedEvent};
+use auditlog_core::leaf_view::LeafView;
 use auditlog_core::merkle::Hash;
 use auditlog_core::{leaf, RecordError, StoredRecord};
-use auditlog_store::ScannedEvent;
+pub use leaf_columns::{LeafColumns, UnreadableLeaf};
 
 /// What is wrong with one stored event, worded for the report, which names
 /// the entry and says what kind of change explains it.
 #[derive(Debug, thiserror::Error)]
-pub(super) enum EntryFinding {
+pub enum EntryFinding {
     #[error(
         "event seq {expected} is missing: seq jumps from {} to {found} (an event was removed)",
         expected - 1
@@ -63,13 +68,13 @@ pub(super) enum EntryFinding {
 
 /// The event's leaf hash, or what is wrong with it. `expected` is the seq
 /// the event must have at its place in the scan.
-pub(super) fn check_entry(
+pub fn check_entry(
     account: &str,
     expected: u64,
     scanned: &ScannedEvent,
 ) -> Result<Hash, EntryFinding> {
     let seq = scanned.columns.seq;
-    let id = || scanned.columns.event_id.clone();
+    let id = || shown_id(scanned);
     if seq > expected {
         return Err(EntryFinding::Missing {
             expected,
@@ -102,8 +107,12 @@ pub(super) fn check_entry(
         });
     }
     let hash = leaf::leaf_hash(&scanned.leaf_bytes);
-    if scanned.stored_leaf_hash != hash {
-        return Err(EntryFinding::HashDiffers { seq, id: id() });
+    // Without a stored leaf hash (a row outside the tree), the comparison
+    // of the rebuilt tree with the stored one names the entry.
+    if let Some(stored) = &scanned.stored_leaf_hash {
+        if stored[..] != hash[..] {
+            return Err(EntryFinding::HashDiffers { seq, id: id() });
+        }
     }
     // A version 2 leaf's personal values must open its commitments (what
     // the API serves is what the log committed to); a version 1 leaf has none.
@@ -114,7 +123,10 @@ pub(super) fn check_entry(
             id: id(),
             cause,
         })?;
-    if let Some(column) = leaf.first_difference(&scanned.columns) {
+    if let Some(column) = scanned
+        .dangling
+        .or_else(|| leaf.first_difference(&scanned.columns))
+    {
         return Err(EntryFinding::ColumnDiffers {
             seq,
             id: id(),
@@ -122,6 +134,17 @@ pub(super) fn check_entry(
         });
     }
     Ok(hash)
+}
+
+/// The event's id for a report: the column's text, or (for a backend that
+/// keeps only its hash) the id in the leaf, when the leaf reads.
+fn shown_id(scanned: &ScannedEvent) -> String {
+    match &scanned.columns.event_id {
+        KeyColumn::Text(text) => text.clone(),
+        KeyColumn::Hash(hash) => LeafView::parse(&scanned.leaf_bytes)
+            .map(|view| view.id().to_string())
+            .unwrap_or_else(|_| format!("unknown, hash {hash:016x}")),
+    }
 }
 
 #[cfg(test)]

@@ -4,14 +4,14 @@
 //! was what bounded `verify` (BENCHMARKS.md: malloc and `Value` ~45 % of the
 //! profile).
 
+use crate::tree::IndexedColumns;
 use auditlog_core::leaf_view::LeafView;
 use auditlog_core::{FieldError, Timestamp};
-use auditlog_store::IndexedColumns;
 
 /// Why leaf bytes are not a readable event: not the JSON of one, or a time
 /// in it that is not RFC 3339.
 #[derive(Debug, thiserror::Error)]
-pub(super) enum UnreadableLeaf {
+pub enum UnreadableLeaf {
     #[error(transparent)]
     Json(#[from] serde_json::Error),
     #[error(transparent)]
@@ -20,16 +20,13 @@ pub(super) enum UnreadableLeaf {
 
 /// A version 1 leaf's indexed members (unknown members are skipped).
 #[derive(Debug)]
-pub(super) struct LeafColumns<'a>(LeafView<'a>);
+pub struct LeafColumns<'a>(LeafView<'a>);
 
 impl<'a> LeafColumns<'a> {
     /// Reads the leaf, and for a version 2 leaf the personal values stored
     /// beside it (which hold the actor); the error says why it is not a
     /// readable event.
-    pub(super) fn parse(
-        leaf_bytes: &'a [u8],
-        personal: Option<&'a [u8]>,
-    ) -> Result<Self, UnreadableLeaf> {
+    pub fn parse(leaf_bytes: &'a [u8], personal: Option<&'a [u8]>) -> Result<Self, UnreadableLeaf> {
         let mut view = LeafView::parse(leaf_bytes)?;
         if let Some(personal) = personal {
             view = view.with_personal(personal)?;
@@ -41,26 +38,26 @@ impl<'a> LeafColumns<'a> {
     }
 
     /// The borrowed read itself.
-    pub(super) fn view(&self) -> &LeafView<'a> {
+    pub fn view(&self) -> &LeafView<'a> {
         &self.0
     }
 
-    pub(super) fn account(&self) -> &str {
+    pub fn account(&self) -> &str {
         self.0.account()
     }
 
-    pub(super) fn seq(&self) -> u64 {
+    pub fn seq(&self) -> u64 {
         self.0.seq()
     }
 
     /// The first column (in `IndexedColumns::first_difference`'s order) that
     /// does not hold what the leaf says.
-    pub(super) fn first_difference(&self, columns: &IndexedColumns) -> Option<&'static str> {
+    pub fn first_difference(&self, columns: &IndexedColumns) -> Option<&'static str> {
         let leaf = &self.0;
         let micros = |text: &str| Timestamp::parse("", text).map(Timestamp::micros).ok();
         let checks: [(&'static str, bool); 11] = [
             ("seq", columns.seq == leaf.seq()),
-            ("event_id", columns.event_id == leaf.id()),
+            ("event_id", columns.event_id.holds(leaf.id())),
             ("time", Some(columns.time) == micros(leaf.time())),
             ("event_type", columns.event_type == leaf.event_type()),
             ("action", columns.action == leaf.action()),
@@ -70,7 +67,11 @@ impl<'a> LeafColumns<'a> {
             ("version", columns.version.as_deref() == leaf.version()),
             (
                 "target_id",
-                columns.target_id.as_deref() == leaf.target_id(),
+                match (&columns.target_id, leaf.target_id()) {
+                    (None, None) => true,
+                    (Some(column), Some(id)) => column.holds(id),
+                    _ => false,
+                },
             ),
             (
                 "received_at",
@@ -84,6 +85,7 @@ impl<'a> LeafColumns<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::tree::KeyColumn;
     use auditlog_core::{NewEvent, StoredEvent, Taxonomy};
     use serde_json::json;
 
@@ -128,11 +130,11 @@ mod tests {
         let leaf = LeafColumns::parse(&bytes, None).unwrap();
         type Edit = fn(&mut IndexedColumns);
         let edits: [(&str, Edit); 6] = [
-            ("event_id", |c| c.event_id.push('x')),
+            ("event_id", |c| c.event_id = KeyColumn::Text("x".into())),
             ("time", |c| c.time += 1),
             ("actor_id", |c| c.actor_id = "mallory".into()),
             ("project", |c| c.project = None),
-            ("target_id", |c| c.target_id = Some("T".into())),
+            ("target_id", |c| c.target_id = Some(KeyColumn::Hash(7))),
             ("received_at", |c| c.received_at -= 1),
         ];
         for (name, edit) in edits {

@@ -1,0 +1,330 @@
+//! `streams`: log stream delivery to a local webhook receiver (on
+//! 127.0.0.1, in this process: it counts each batch's events and checks
+//! that every account's seqs arrive in order, without checking signatures),
+//! and what delivering costs ingest. On fresh stores:
+//!
+//! 1. the dataset ingested alone (HTTP batches of 500, 4 clients): the
+//!    baseline ingest rate;
+//! 2. a fresh store with one webhook stream per account (three, from seq 1),
+//!    the dataset ingested at full rate while they deliver: ingest's rate
+//!    then, and delivery's (events delivered ÷ the time from the first
+//!    request until the last event arrived);
+//! 3. on that loaded store, three new streams from seq 1 with no ingest:
+//!    the backlog drained (events ÷ time to the last arrival), and the
+//!    largest account's stream alone (one stream's rate).
+//!
+//! Each store is removed afterwards.
+
+use crate::auditlog;
+use crate::error::BenchResult;
+use crate::generator::{self, Event};
+use crate::results::Recorder;
+use crate::server::{self, Server};
+use serde_json::{json, Value};
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+pub const SECTION: &str = "streams";
+pub const INGEST_ALONE: &str = "ingest alone (batches of 500, 4 clients)";
+pub const INGEST_DELIVERING: &str = "ingest while 3 streams deliver";
+pub const DELIVERY_DURING_INGEST: &str = "delivery during that ingest (3 streams)";
+pub const DELIVERY_BACKLOG: &str = "delivery of the stored backlog (3 streams)";
+pub const DELIVERY_ONE_STREAM: &str = "delivery of the stored backlog (largest account, 1 stream)";
+
+/// What the receiver saw.
+#[derive(Default)]
+struct Seen {
+    /// Events per account name.
+    events: HashMap<String, u64>,
+    /// The highest seq per stream (the URL's query) and account, to check the order.
+    last_seq: HashMap<(String, String), u64>,
+    /// When each account's count last grew.
+    last_arrival: HashMap<String, Instant>,
+    batches: u64,
+    out_of_order: u64,
+    /// Batch ids seen: a batch sent again (the same `webhook-id`, after a
+    /// failure to record its acceptance) is counted once, its events as
+    /// duplicates.
+    ids: std::collections::HashSet<String>,
+    duplicates: u64,
+}
+
+#[derive(Clone)]
+struct Receiver {
+    url: String,
+    seen: Arc<Mutex<Seen>>,
+}
+
+impl Receiver {
+    async fn start() -> BenchResult<Self> {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let seen = Arc::new(Mutex::new(Seen::default()));
+        let shared = seen.clone();
+        let app = axum::Router::new().route(
+            "/hook",
+            axum::routing::post(
+                move |query: axum::extract::RawQuery,
+                      headers: axum::http::HeaderMap,
+                      body: axum::body::Bytes| {
+                    let seen = shared.clone();
+                    let stream = query.0.unwrap_or_default();
+                    let id = headers
+                        .get("webhook-id")
+                        .and_then(|v| v.to_str().ok())
+                        .unwrap_or("")
+                        .to_string();
+                    async move {
+                        let Ok(events) = serde_json::from_slice::<Vec<Value>>(&body) else {
+                            return (axum::http::StatusCode::BAD_REQUEST, "not a JSON array");
+                        };
+                        let now = Instant::now();
+                        if let Ok(mut guard) = seen.lock() {
+                            let seen = &mut *guard;
+                            seen.batches += 1;
+                            if !seen.ids.insert(id) {
+                                seen.duplicates += events.len() as u64;
+                                return (axum::http::StatusCode::OK, "ok");
+                            }
+                            for event in &events {
+                                let account = event["account"].as_str().unwrap_or("").to_string();
+                                let seq = event["seq"].as_u64().unwrap_or(0);
+                                let last = seen
+                                    .last_seq
+                                    .entry((stream.clone(), account.clone()))
+                                    .or_insert(0);
+                                if seq <= *last {
+                                    seen.out_of_order += 1;
+                                }
+                                *last = seq;
+                                // The streams' own `Auditlog Log Stream` events are not the dataset's.
+                                if event["event_type"] == OWN_TYPE {
+                                    continue;
+                                }
+                                *seen.events.entry(account.clone()).or_insert(0) += 1;
+                                seen.last_arrival.insert(account, now);
+                            }
+                        }
+                        (axum::http::StatusCode::OK, "ok")
+                    }
+                },
+            ),
+        );
+        let url = format!("http://{}/hook", listener.local_addr()?);
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        Ok(Self { url, seen })
+    }
+
+    fn total(&self) -> u64 {
+        self.seen
+            .lock()
+            .map(|s| s.events.values().sum())
+            .unwrap_or(0)
+    }
+
+    /// Waits until `want` events arrived (at most `limit`); the instant of
+    /// the last arrival of each account.
+    async fn wait_for(&self, want: u64, limit: Duration) -> BenchResult<HashMap<String, Instant>> {
+        let deadline = Instant::now() + limit;
+        while self.total() < want {
+            if Instant::now() > deadline {
+                return Err(format!(
+                    "only {} of {want} events delivered within {limit:?}",
+                    self.total()
+                )
+                .into());
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let seen = self.seen.lock().map_err(|_| "receiver state poisoned")?;
+        if seen.out_of_order > 0 {
+            return Err(format!("{} events arrived out of order", seen.out_of_order).into());
+        }
+        Ok(seen.last_arrival.clone())
+    }
+
+    fn reset(&self) {
+        if let Ok(mut seen) = self.seen.lock() {
+            *seen = Seen::default();
+        }
+    }
+
+    fn batches(&self) -> u64 {
+        self.seen.lock().map(|s| s.batches).unwrap_or(0)
+    }
+
+    fn duplicates(&self) -> u64 {
+        self.seen.lock().map(|s| s.duplicates).unwrap_or(0)
+    }
+}
+
+/// A fresh store with the generator's accounts; (ingest+read keys, admin keys).
+fn fresh(bin: &Path, dir: &Path) -> BenchResult<(Vec<String>, Vec<String>)> {
+    if dir.exists() {
+        std::fs::remove_dir_all(dir)?;
+    }
+    let mut keys = Vec::new();
+    let mut admins = Vec::new();
+    for (name, ..) in generator::ACCOUNTS {
+        keys.push(server::account_with_key(bin, dir, name)?);
+        let out = server::cli(
+            bin,
+            dir,
+            &["key", "create", "--account", name, "--scope", "admin"],
+        )?;
+        admins.push(
+            out.lines()
+                .map(str::trim)
+                .find(|l| l.starts_with("alk_"))
+                .ok_or("no admin key in the output of key create")?
+                .to_string(),
+        );
+    }
+    Ok((keys, admins))
+}
+
+/// One stream per account from seq 1, each to `url?stream=<phase>-<n>`.
+async fn create_streams(base: &str, admins: &[String], url: &str, phase: u32) -> BenchResult<()> {
+    let http = reqwest::Client::new();
+    for (n, admin) in admins.iter().enumerate() {
+        let response = http
+            .post(format!("{base}/api/v1/streams"))
+            .bearer_auth(admin)
+            .json(&json!({"kind": "webhook", "url": format!("{url}?stream={phase}-{n}"), "from_seq": 1}))
+            .send()
+            .await?;
+        if response.status().as_u16() != 201 {
+            return Err(format!(
+                "creating a stream: {} {}",
+                response.status(),
+                response.text().await.unwrap_or_default()
+            )
+            .into());
+        }
+    }
+    Ok(())
+}
+
+const OWN_TYPE: &str = "Auditlog Log Stream";
+
+const SERVE_ARGS: [&str; 2] = ["--stream-allow-private", "127.0.0.1/32"];
+
+pub async fn run(
+    bin: &Path,
+    work_dir: &Path,
+    events: &[Event],
+    recorder: &Recorder,
+) -> BenchResult<()> {
+    let n = events.len() as u64;
+    let rate = |count: u64, elapsed: Duration| count as f64 / elapsed.as_secs_f64();
+    let limit = Duration::from_secs(1_800);
+
+    // 1. Ingest alone.
+    let dir = work_dir.join("auditlog-streams");
+    let (keys, _) = fresh(bin, &dir)?;
+    let server = Server::start_with(bin, &dir, &SERVE_ARGS)?;
+    let elapsed = auditlog::send_all(&server.base, &keys, auditlog::bodies(events, 500), 4).await?;
+    let alone = rate(n, elapsed);
+    recorder.record(SECTION, INGEST_ALONE, "auditlog", "events_per_s", alone)?;
+    server.stop()?;
+
+    // 2. Ingest while three streams deliver.
+    let (keys, admins) = fresh(bin, &dir)?;
+    let receiver = Receiver::start().await?;
+    let server = Server::start_with(bin, &dir, &SERVE_ARGS)?;
+    create_streams(&server.base, &admins, &receiver.url, 2).await?;
+    let started = Instant::now();
+    let elapsed = auditlog::send_all(&server.base, &keys, auditlog::bodies(events, 500), 4).await?;
+    let with = rate(n, elapsed);
+    let ingested_after = started.elapsed();
+    let last = receiver.wait_for(n, limit).await?;
+    let done = last.values().max().copied().unwrap_or_else(Instant::now);
+    let delivered = done.duration_since(started);
+    recorder.record(SECTION, INGEST_DELIVERING, "auditlog", "events_per_s", with)?;
+    recorder.record(
+        SECTION,
+        INGEST_DELIVERING,
+        "auditlog",
+        "ingest_cost_pct",
+        (1.0 - with / alone) * 100.0,
+    )?;
+    recorder.record(
+        SECTION,
+        DELIVERY_DURING_INGEST,
+        "auditlog",
+        "events_per_s",
+        rate(n, delivered),
+    )?;
+    recorder.record(
+        SECTION,
+        DELIVERY_DURING_INGEST,
+        "auditlog",
+        "lag_after_ingest_s",
+        delivered.saturating_sub(ingested_after).as_secs_f64(),
+    )?;
+    recorder.record(
+        SECTION,
+        DELIVERY_DURING_INGEST,
+        "auditlog",
+        "events_per_batch",
+        n as f64 / receiver.batches().max(1) as f64,
+    )?;
+    recorder.record(
+        SECTION,
+        DELIVERY_DURING_INGEST,
+        "auditlog",
+        "duplicates",
+        receiver.duplicates() as f64,
+    )?;
+
+    // 3. The stored backlog, no ingest: three new streams from seq 1.
+    receiver.reset();
+    let started = Instant::now();
+    create_streams(&server.base, &admins, &receiver.url, 3).await?;
+    let last = receiver.wait_for(n, limit).await?;
+    let done = last.values().max().copied().unwrap_or_else(Instant::now);
+    recorder.record(
+        SECTION,
+        DELIVERY_BACKLOG,
+        "auditlog",
+        "events_per_s",
+        rate(n, done.duration_since(started)),
+    )?;
+    // The largest account's stream on its own figures.
+    let (largest, count) = receiver
+        .seen
+        .lock()
+        .map_err(|_| "receiver state poisoned")?
+        .events
+        .iter()
+        .max_by_key(|(_, c)| **c)
+        .map(|(a, c)| (a.clone(), *c))
+        .ok_or("nothing delivered")?;
+    if let Some(at) = last.get(&largest) {
+        recorder.record(
+            SECTION,
+            DELIVERY_ONE_STREAM,
+            "auditlog",
+            "events_per_s",
+            rate(count, at.duration_since(started)),
+        )?;
+    }
+    recorder.record(
+        SECTION,
+        DELIVERY_BACKLOG,
+        "auditlog",
+        "duplicates",
+        receiver.duplicates() as f64,
+    )?;
+    recorder.record(
+        SECTION,
+        DELIVERY_BACKLOG,
+        "auditlog",
+        "peak_rss_mib",
+        server.memory_kib("VmHWM").unwrap_or(0) as f64 / 1024.0,
+    )?;
+    server.stop()?;
+    std::fs::remove_dir_all(&dir)?;
+    Ok(())
+}

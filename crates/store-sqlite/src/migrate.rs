@@ -1,0 +1,84 @@
+//! Migrations, only ever added, never edited: a store created by an older
+//! version upgrades in place, each migration in its own transaction.
+
+use crate::layout_migration;
+use crate::sql::sql_error;
+use auditlog_store::Result;
+use rusqlite::Connection;
+
+/// What one migration runs.
+enum Step {
+    /// A SQL script.
+    Sql(&'static str),
+    /// Rust code (with SQL scripts of its own) in the migration's transaction.
+    Code(fn(&Connection) -> Result<()>),
+}
+
+const MIGRATIONS: &[(i64, Step)] = &[
+    (1, Step::Sql(include_str!("../migrations/0001_init.sql"))),
+    (2, Step::Sql(include_str!("../migrations/0002_tree.sql"))),
+    (3, Step::Sql(include_str!("../migrations/0003_exports.sql"))),
+    (
+        4,
+        Step::Sql(include_str!("../migrations/0004_sessions.sql")),
+    ),
+    (5, Step::Sql(include_str!("../migrations/0005_rollups.sql"))),
+    (6, Step::Sql(include_str!("../migrations/0006_leaf_v2.sql"))),
+    (
+        7,
+        Step::Sql(include_str!("../migrations/0007_leaf_compression.sql")),
+    ),
+    (8, Step::Sql(include_str!("../migrations/0008_streams.sql"))),
+    (
+        9,
+        Step::Sql(include_str!("../migrations/0009_personal_objects.sql")),
+    ),
+    // The event log (0010_event_log.sql, then 0010_event_log_finish.sql).
+    (10, Step::Code(layout_migration::migrate)),
+    // The root log of checkpoints (issue 17).
+    (
+        11,
+        Step::Sql(include_str!("../migrations/0011_root_log.sql")),
+    ),
+];
+
+/// The highest migration this build knows.
+#[cfg(test)]
+pub const LATEST: i64 = 11;
+
+/// Applies the migrations this store lacks, each in its own transaction.
+pub fn migrate(conn: &mut Connection) -> Result<()> {
+    migrate_to(conn, i64::MAX)
+}
+
+/// Applies the migrations up to `last` (tests build stores of older
+/// versions with it).
+pub fn migrate_to(conn: &mut Connection, last: i64) -> Result<()> {
+    conn.execute_batch("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)")
+        .map_err(sql_error)?;
+    for (version, step) in MIGRATIONS.iter().filter(|(v, _)| *v <= last) {
+        let tx = conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(sql_error)?;
+        let applied: bool = tx
+            .query_row(
+                "SELECT EXISTS (SELECT 1 FROM schema_migrations WHERE version = ?1)",
+                [version],
+                |r| r.get(0),
+            )
+            .map_err(sql_error)?;
+        if !applied {
+            match step {
+                Step::Sql(sql) => tx.execute_batch(sql).map_err(sql_error)?,
+                Step::Code(run) => run(&tx)?,
+            }
+            tx.execute(
+                "INSERT INTO schema_migrations (version, applied_at) VALUES (?1, strftime('%s','now'))",
+                [version],
+            )
+            .map_err(sql_error)?;
+        }
+        tx.commit().map_err(sql_error)?;
+    }
+    Ok(())
+}
