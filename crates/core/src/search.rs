@@ -157,11 +157,6 @@ impl QueryError {
 }
 
 impl Query {
-    /// Parses `text`; times without an offset are read in `zone`.
-    pub fn parse(text: &str, zone: &Zone) -> Result<Self, QueryError> {
-        parse::query(text, zone)
-    }
-
     /// The terms, in the order they were first written; a key written again
     /// (with the same sign) added its values to the first term of that key,
     /// except `time` and `seq`, whose terms are bounds that each must hold.

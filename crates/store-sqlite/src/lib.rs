@@ -33,6 +33,7 @@ mod personal_store;
 mod query;
 mod rollups;
 mod root_log;
+mod root_tree;
 mod schema;
 mod sql;
 mod streams;
@@ -95,7 +96,7 @@ impl SqliteStore {
         let mut conn = open_writer_connection(&path)?;
         migrate::migrate(&mut conn)?;
         rollups::recount_stale(&mut conn)?;
-        root_log::backfill(&mut conn)?;
+        root_tree::backfill(&mut conn)?;
         prepare_writer(&conn).map_err(sql_error)?;
         let (appends, receiver) = AppendQueue::new();
         let write_health = Arc::new(Mutex::new(WriteHealth::Ok));

@@ -131,7 +131,7 @@ impl TreeStore for SqliteStore {
                 }
                 Err(e) => return Err(sql_error(e)),
             }
-            crate::root_log::append_root_leaf(
+            crate::root_tree::append_root_leaf(
                 &tx,
                 account,
                 checkpoint.size,

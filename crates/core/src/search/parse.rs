@@ -30,6 +30,14 @@ use winnow::error::{ErrMode, ModalResult, ParserError};
 use winnow::token::{any, none_of, one_of, take_while};
 use winnow::Parser;
 
+impl Query {
+    /// Parses `text`; times without an offset are read in `zone`. (Here,
+    /// beside the parser, so that `search` itself does not use this module.)
+    pub fn parse(text: &str, zone: &Zone) -> Result<Self, QueryError> {
+        query(text, zone)
+    }
+}
+
 /// Every key, as an unknown key's error lists them.
 pub const KEYS: &str = "type, action, user, actor.name, actor.email, project, app, version, \
 target, target.name, ip, changed, details.<path>, source, time, seq, id";
