@@ -8,7 +8,9 @@ GRANT SELECT ON ALL TABLES IN SCHEMA public TO auditlog_app;
 GRANT USAGE ON ALL SEQUENCES IN SCHEMA public TO auditlog_app;
 -- Events and the personal values beside them: append only. No UPDATE,
 -- DELETE or TRUNCATE.
-GRANT INSERT ON events, event_personal TO auditlog_app;
+GRANT INSERT ON event_log, event_personal TO auditlog_app;
+-- The event log's dictionary: appended, never changed.
+GRANT INSERT ON log_values TO auditlog_app;
 -- The directory: new accounts, keys and users.
 GRANT INSERT ON accounts, api_keys, users TO auditlog_app;
 -- The per-account sequencer rows: created with the account, locked
@@ -18,10 +20,14 @@ GRANT INSERT, UPDATE ON account_sequencers TO auditlog_app;
 GRANT INSERT, UPDATE ON export_jobs TO auditlog_app;
 -- The Merkle tree, checkpoints and leaf dictionaries: appended, never changed.
 GRANT INSERT ON tree_hashes, checkpoints, leaf_dictionaries TO auditlog_app;
--- Console sessions come and go; the actor and project lists are kept by a
--- trigger on events, which runs with the appending role's rights.
+-- Console sessions come and go. Actors are added by appends, which also
+-- keep each actor's latest name and email.
 GRANT INSERT, DELETE ON console_sessions TO auditlog_app;
-GRANT INSERT, UPDATE ON event_actors, event_projects TO auditlog_app;
+GRANT INSERT, UPDATE ON actors TO auditlog_app;
 -- Log streams are created, changed (cursor, lease, status) and deleted by
 -- admins and the delivery workers; their batch history is trimmed.
 GRANT INSERT, UPDATE, DELETE ON log_streams, log_stream_batches TO auditlog_app;
+-- The root log (issue 17): leaves, hashes, root checkpoints and
+-- cosignatures appended, never changed; the submitter's lease row moves.
+GRANT INSERT ON root_leaves, root_hashes, root_checkpoints, root_cosignatures TO auditlog_app;
+GRANT UPDATE ON root_submitter TO auditlog_app;

@@ -459,8 +459,9 @@ test("console in headless Chromium", { skip: !haveChromium && "chromium is not i
           });
         }
         received.push({ id, verified, events: JSON.parse(body.toString("utf8")) });
+        // The answer is shown in the batch history: markup in it must stay text.
         response.writeHead(200, { "content-type": "text/plain" });
-        response.end("thanks");
+        response.end("thanks <img src=x onerror=\"window.__xss = 'answer'\">");
       });
     });
     await new Promise((resolve) => receiver.listen(0, "127.0.0.1", resolve));
@@ -520,7 +521,9 @@ test("console in headless Chromium", { skip: !haveChromium && "chromium is not i
       assert.equal(await batch.locator("td.seqs").textContent().then((t) => t.split("–").pop()), String(seq));
       assert.equal(await batch.locator("td.events").textContent(), "1");
       assert.equal(await batch.locator("td.attempts").textContent(), "1");
-      assert.match(await batch.locator("td.response").textContent(), /^200/);
+      assert.match(await batch.locator("td.response").textContent(), /^200 thanks <img src=x onerror=/);
+      assert.equal(await page.locator("#batches img").count(), 0, "the destination's answer is text");
+      assert.equal(await page.evaluate(() => window.__xss), undefined);
       await page.screenshot({ path: path.join(SCREENSHOTS, "log-stream.png"), fullPage: true });
 
       // Pause: the status changes, nothing more is delivered, the list shows the lag.

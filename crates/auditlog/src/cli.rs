@@ -367,6 +367,16 @@ pub struct MonitorCommand {
     /// Event ids, one per line: prove each round that each is in the log.
     #[arg(long, value_name = "FILE")]
     pub check_ids: Option<PathBuf>,
+    /// A witness's cosignature verifier key (`name+id+key`, as `auditlog
+    /// witness key show` prints it); repeat for each. With it, the monitor
+    /// checks the account's latest witnessed checkpoint
+    /// (GET /api/v1/proofs/root): covered by a root checkpoint that
+    /// `--quorum` of these witnesses cosigned.
+    #[arg(long = "witness", id = "witness", value_name = "WKEY")]
+    pub witnesses: Vec<String>,
+    /// How many of the `--witness` keys must have cosigned (default: a majority).
+    #[arg(long, requires = "witness")]
+    pub quorum: Option<usize>,
 }
 
 /// `auditlog tail`: a client of the API, so it takes no store settings.

@@ -10,6 +10,7 @@ use anyhow::{anyhow, Context};
 use auditlog_core::note::NoteVerifier;
 use auditlog_core::{AccountName, Email};
 use auditlog_server::exports::{worker, ExportSettings, Exports};
+use auditlog_server::root_log::RootLog;
 use auditlog_server::signer::CheckpointSigner;
 use auditlog_server::{signing_key, AppState};
 use auditlog_store::{Role, Scope, Store};
@@ -196,6 +197,17 @@ async fn serve(
         crate::demo::ensure_demo(store.as_ref()).await?;
     }
     let signer = checkpoint_signer(store.clone(), config)?;
+    let witness_settings = config.witness_settings().map_err(anyhow::Error::msg)?;
+    let root_log = Arc::new(
+        RootLog::new(
+            store.clone(),
+            signer.note_signer().clone(),
+            &config.log_name,
+            witness_settings,
+        )
+        .map_err(anyhow::Error::msg)
+        .context("cannot start the root log's submitter")?,
+    );
     let listen = &config.listen;
     let listener = tokio::net::TcpListener::bind(listen)
         .await
@@ -215,11 +227,13 @@ async fn serve(
         .with_streams(stream_settings.clone())
         .with_exports(exports.clone())
         .with_signer(signer.clone())
+        .with_root_log(root_log.clone())
         .with_limits(config.limits.clone());
     // One stop signal for the HTTP server, the export worker and the signer.
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let stop = Arc::new(stop);
     let signing = tokio::spawn(signer.clone().run(stopped.clone()));
+    let witnessing = tokio::spawn(root_log.run(stopped.clone()));
     let stopped_streams = stopped.clone();
     let mut workers = worker::spawn(
         store.clone(),
@@ -243,6 +257,7 @@ async fn serve(
     let _ = delivering.await;
     // Sign what the last requests appended before the writer stops.
     let _ = signing.await;
+    let _ = witnessing.await;
     tracing::info!("draining the writer");
     served.context("the server failed")
 }

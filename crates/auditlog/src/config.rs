@@ -11,11 +11,14 @@
 //! Secrets are held in [`Secret`], whose `Debug` and `Display` redact, so
 //! neither `config show`, nor the start-up log, nor an error prints them.
 
+use auditlog_core::cosignature::CosignatureVerifier;
 use auditlog_server::exports::{parse_duration, ExportSettings};
 use auditlog_server::limits::Limits;
+use auditlog_server::root_log::WitnessSettings;
 use auditlog_server::streams::address::AllowList;
 use auditlog_server::streams::secrets::SecretKey;
 use auditlog_server::streams::StreamSettings;
+use auditlog_witness::WitnessEndpoint;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -100,6 +103,10 @@ pub struct Config {
     pub stream_tls_ca_file: Option<PathBuf>,
     pub stream_lease: Duration,
     pub stream_failing_after: Duration,
+    /// The witnesses root checkpoints are submitted to.
+    pub witnesses: Vec<WitnessConfig>,
+    /// How many of them must cosign; `None`: a majority.
+    pub witness_quorum: Option<usize>,
     pub log_level: String,
     pub log_format: LogFormat,
 }
@@ -126,6 +133,8 @@ impl Default for Config {
             stream_tls_ca_file: None,
             stream_lease: streams.lease,
             stream_failing_after: streams.failing_after,
+            witnesses: Vec::new(),
+            witness_quorum: None,
             log_level: "info".to_string(),
             log_format: LogFormat::Text,
         }
@@ -177,6 +186,75 @@ impl Config {
         settings.page_delay = page_delay;
         settings
     }
+}
+
+/// One witness of the `witnesses` setting: where it takes `add-checkpoint`
+/// and its cosignature verifier key (which names it).
+#[derive(Debug, Clone, PartialEq)]
+pub struct WitnessConfig {
+    pub url: String,
+    pub key: CosignatureVerifier,
+}
+
+impl Config {
+    /// The witness settings of the root log's submitter; the quorum may not
+    /// exceed the witnesses (the error names both settings).
+    pub fn witness_settings(&self) -> Result<WitnessSettings, String> {
+        let count = self.witnesses.len();
+        let quorum = self
+            .witness_quorum
+            .unwrap_or(count / 2 + usize::from(count > 0));
+        if quorum > count {
+            return Err(format!(
+                "witness_quorum is {quorum} but witnesses lists {count}; a quorum cannot exceed the witnesses"
+            ));
+        }
+        Ok(WitnessSettings {
+            witnesses: self
+                .witnesses
+                .iter()
+                .map(|w| WitnessEndpoint {
+                    name: w.key.name().to_string(),
+                    url: w.url.clone(),
+                    key: w.key.clone(),
+                })
+                .collect(),
+            quorum,
+        })
+    }
+}
+
+/// Reads `witnesses`: comma-separated entries `<URL> <verifier key>`.
+fn parse_witnesses(value: &str) -> Result<Vec<WitnessConfig>, InvalidValue> {
+    let mut witnesses: Vec<WitnessConfig> = Vec::new();
+    for (index, entry) in value.split([',', '\n']).map(str::trim).enumerate() {
+        if entry.is_empty() {
+            continue;
+        }
+        let rule = |why: String| InvalidValue(format!("entry {} ({entry:?}): {why}", index + 1));
+        let parts: Vec<&str> = entry.split_whitespace().collect();
+        let [url, key] = parts[..] else {
+            return Err(rule(
+                "an entry is a URL and a verifier key separated by a space".into(),
+            ));
+        };
+        if !(url.starts_with("http://") || url.starts_with("https://")) {
+            return Err(rule(format!("{url:?} is not an http:// or https:// URL")));
+        }
+        let key = CosignatureVerifier::parse(key).map_err(|e| {
+            rule(format!(
+                "not a witness verifier key (<name>+<hex id>+<base64 of 0x04 and the key>): {e}"
+            ))
+        })?;
+        if witnesses.iter().any(|w| w.key == key) {
+            return Err(rule(format!("witness {} is listed twice", key.name())));
+        }
+        witnesses.push(WitnessConfig {
+            url: url.to_string(),
+            key,
+        });
+    }
+    Ok(witnesses)
 }
 
 /// Which commands take a setting's flag.
@@ -602,6 +680,56 @@ pub static SETTINGS: &[Setting] = &[
             Ok(())
         },
         get: |config| Some(format_duration(config.stream_failing_after)),
+    },
+    Setting {
+        name: "witnesses",
+        env: "AUDITLOG_WITNESSES",
+        flag: "witnesses",
+        env_fallbacks: &[],
+        value_name: "LIST",
+        doc: "Witnesses that cosign the root log: comma-separated `<URL> <verifier key>` pairs (the URL takes POST <URL>/add-checkpoint; the key is what `auditlog witness key show` prints).",
+        commands: Commands::Serve,
+        kind: Kind::Text,
+        secret: false,
+        unset: Some(Unset {
+            means: "none: root checkpoints are signed but not witnessed",
+            example: "https://witness.example.org/w1 witness.example.org/w1+88acdbe8+BOpKbGPinFIKvvVQexMuxfmVR3auvr57kkIe6mkURtIs",
+        }),
+        set: |config, value| {
+            config.witnesses = parse_witnesses(value)?;
+            Ok(())
+        },
+        get: |config| {
+            Some(
+                config
+                    .witnesses
+                    .iter()
+                    .map(|w| format!("{} {}", w.url, w.key.to_text()))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            )
+            .filter(|s| !s.is_empty())
+        },
+    },
+    Setting {
+        name: "witness_quorum",
+        env: "AUDITLOG_WITNESS_QUORUM",
+        flag: "witness-quorum",
+        env_fallbacks: &[],
+        value_name: "N",
+        doc: "How many of `witnesses` must cosign a root checkpoint before proofs and bundles carry it (at most their number).",
+        commands: Commands::Serve,
+        kind: Kind::Integer,
+        secret: false,
+        unset: Some(Unset {
+            means: "a majority of witnesses",
+            example: "2",
+        }),
+        set: |config, value| {
+            config.witness_quorum = Some(whole_number(value, 0, 1_000)?);
+            Ok(())
+        },
+        get: |config| config.witness_quorum.map(|q| q.to_string()),
     },
     Setting {
         name: "log_level",
@@ -1155,6 +1283,9 @@ mod tests {
                 "stream_allow_private" => "127.0.0.1/32".into(),
                 "stream_lease" => "45s".into(),
                 "stream_failing_after" => "20m".into(),
+                "stream_tls_ca_file" => "/srv/stream-ca.pem".into(),
+                "witnesses" => "http://127.0.0.1:7380 witness.example.org/w1+88acdbe8+BOpKbGPinFIKvvVQexMuxfmVR3auvr57kkIe6mkURtIs".into(),
+                "witness_quorum" => "1".into(),
                 "log_level" => "warn".into(),
                 "log_format" => "json".into(),
                 other => panic!("no example value for {other}; add one here"),
@@ -1492,6 +1623,45 @@ mod tests {
             let duration = Duration::from_secs(seconds);
             assert_eq!(format_duration(duration), text);
             assert_eq!(parse_duration(text), Ok(duration));
+        }
+    }
+
+    #[test]
+    fn witnesses_are_url_and_key_pairs_and_the_quorum_defaults_to_a_majority() {
+        const KEY: &str =
+            "witness.example.org/w1+88acdbe8+BOpKbGPinFIKvvVQexMuxfmVR3auvr57kkIe6mkURtIs";
+        let w2 = auditlog_core::cosignature::CosignatureSigner::from_seed("w2", [2; 32])
+            .unwrap()
+            .verifier()
+            .to_text();
+        let list = format!("http://127.0.0.1:7380 {KEY}, https://w2.example/ {w2}");
+        let loaded = load_with(None, &env(&[("AUDITLOG_WITNESSES", &list)]), &[]).unwrap();
+        let settings = loaded.config.witness_settings().unwrap();
+        assert_eq!(settings.quorum, 2);
+        assert_eq!(settings.witnesses[0].name, "witness.example.org/w1");
+        assert_eq!(settings.witnesses[1].url, "https://w2.example/");
+        assert_eq!(Config::default().witness_settings().unwrap().quorum, 0);
+
+        let quorum = flags(&[("witnesses", &list), ("witness_quorum", "3")]);
+        let too_many = load_with(None, &env(&[]), &quorum).unwrap();
+        let error = too_many.config.witness_settings().unwrap_err();
+        assert!(
+            error.contains("witness_quorum is 3") && error.contains("lists 2"),
+            "{error}"
+        );
+
+        for (bad, rule) in [
+            (format!("127.0.0.1:7380 {KEY}"), "entry 1"),
+            (format!("http://a {KEY}, http://b {KEY}"), "listed twice"),
+            ("http://a".to_string(), "URL and a verifier key"),
+            (format!("http://a {}", KEY.replace("+BO", "+AO")), "entry 1"),
+        ] {
+            let error = load_with(None, &env(&[]), &flags(&[("witnesses", &bad)])).unwrap_err();
+            let message = error.to_string();
+            assert!(
+                message.contains("--witnesses") && message.contains(rule),
+                "{bad}: {message}"
+            );
         }
     }
 }

@@ -23,7 +23,8 @@
 //! - `live`: the live tail (Server-Sent Events of new events) for the API
 //!   and the console.
 //! - `signer`, `signing_key`: checkpoint signing and its key; `bundle`:
-//!   export bundles with proofs.
+//!   export bundles with proofs; `root_log`: root checkpoints over every
+//!   account's checkpoints, submitted to witnesses for cosignatures.
 //! - `fuzzing`, `properties`: what the fuzz targets and property tests
 //!   check (tests and the `fuzzing` feature only).
 
@@ -44,6 +45,7 @@ pub mod metrics;
 mod properties;
 pub mod query_params;
 pub mod request_id;
+pub mod root_log;
 pub mod signer;
 pub mod signing_key;
 pub mod state;

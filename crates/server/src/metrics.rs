@@ -47,6 +47,8 @@ const CHECKPOINT_AGE: &str = "auditlog_checkpoint_age_seconds";
 const STREAM_EVENTS_DELIVERED: &str = "auditlog_stream_events_delivered_total";
 const STREAM_FAILURES: &str = "auditlog_stream_failures_total";
 const STREAM_LAG_MAX: &str = "auditlog_stream_lag_max";
+const WITNESS_ALARM: &str = "auditlog_witness_alarm";
+const ROOT_COSIGNATURES: &str = "auditlog_root_checkpoint_cosignatures";
 
 /// The kinds of log stream (a bounded label; `crate::streams::KINDS`).
 pub const STREAM_KINDS: [&str; 3] = ["webhook", "splunk_hec", "syslog"];
@@ -274,6 +276,14 @@ fn describe_and_register() {
         "The largest lag of the log streams this server delivers: seqs stored after a stream's cursor (per-stream figures are in the API)."
     );
     describe_gauge!(
+        WITNESS_ALARM,
+        "1 once a witness refused the root log (a rollback or a fork: see /readyz and the error log), else 0."
+    );
+    describe_gauge!(
+        ROOT_COSIGNATURES,
+        "Valid cosignatures by the configured witnesses of the latest root checkpoint (on the server that submits them)."
+    );
+    describe_gauge!(
         CHECKPOINT_AGE,
         "Seconds since the newest signed checkpoint (absent before the first); grows while nothing new is appended."
     );
@@ -303,6 +313,18 @@ fn describe_and_register() {
         }
     }
     gauge!(STREAM_LAG_MAX).increment(0.0);
+    gauge!(WITNESS_ALARM).increment(0.0);
+    gauge!(ROOT_COSIGNATURES).increment(0.0);
+}
+
+/// Whether a witness refused the root log.
+pub fn witness_alarm(raised: bool) {
+    gauge!(WITNESS_ALARM).set(if raised { 1.0 } else { 0.0 });
+}
+
+/// How many valid cosignatures the latest root checkpoint has.
+pub fn root_cosignatures(valid: usize) {
+    gauge!(ROOT_COSIGNATURES).set(valid as f64);
 }
 
 /// A log stream's batch of `events` was accepted.

@@ -23,6 +23,9 @@ pub struct AppState {
     /// Signs checkpoints; `None` when no signing key is configured (proof
     /// endpoints then answer 503).
     pub signer: Option<Arc<CheckpointSigner>>,
+    /// Root checkpoints and their witnesses; `None` without a signing key
+    /// (the root checkpoint route then answers 503).
+    pub root_log: Option<Arc<crate::root_log::RootLog>>,
     /// Rate, time and connection limits of this process.
     pub limits: crate::limits::Limits,
     /// The per-API-key rate limit, built from `limits`.
@@ -45,6 +48,7 @@ impl AppState {
             exports: Exports::new(ExportSettings::new("auditlog-data/exports".into())),
             api_keys: Arc::default(),
             signer: None,
+            root_log: None,
             limits: crate::limits::Limits::default(),
             api_rate_limiter: Arc::default(),
             live: crate::live::LiveTail::default(),
@@ -66,6 +70,11 @@ impl AppState {
 
     pub fn with_streams(mut self, settings: crate::streams::StreamSettings) -> Self {
         self.streams = Some(Arc::new(settings));
+        self
+    }
+
+    pub fn with_root_log(mut self, root_log: Arc<crate::root_log::RootLog>) -> Self {
+        self.root_log = Some(root_log);
         self
     }
 

@@ -100,7 +100,7 @@ impl Facets for PgStore {
         let client = self.client().await?;
         let rows = client
             .query(
-                "SELECT actor_id, name, email FROM event_actors \
+                "SELECT actor_id, name, email FROM actors \
                  WHERE account_id = $1 ORDER BY actor_id LIMIT $2",
                 &[&account, &(limit as i64)],
             )
@@ -120,7 +120,9 @@ impl Facets for PgStore {
         let client = self.client().await?;
         let rows = client
             .query(
-                "SELECT project FROM event_projects WHERE account_id = $1 ORDER BY project LIMIT $2",
+                "SELECT DISTINCT value ->> 0 AS project FROM log_values \
+                 WHERE account_id = $1 AND kind = 2 AND value ->> 0 <> '' \
+                 ORDER BY project LIMIT $2",
                 &[&account, &(limit as i64)],
             )
             .await

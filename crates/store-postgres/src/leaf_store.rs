@@ -5,6 +5,7 @@
 //! sequencer row is locked, so two servers never train for one account at
 //! once (the second sees the first's dictionary when it looks again).
 
+use crate::log_key::bound_key;
 use crate::sql::{decode_leaf, load_dictionaries, now_micros, pg_error};
 use auditlog_core::record::is_version_2;
 use auditlog_store::leaf_codec::{
@@ -81,9 +82,13 @@ async fn load_or_train(tx: &Transaction<'_>, account_id: i64) -> Result<AccountL
     }
     let rows = tx
         .query(
-            "SELECT leaf FROM events WHERE account_id = $1 AND leaf_dict IS NULL \
-             ORDER BY seq DESC LIMIT $2",
-            &[&account_id, &(TRAIN_AFTER as i64)],
+            "SELECT leaf FROM event_log WHERE key > $1 AND key <= $2 AND leaf_dict IS NULL \
+             ORDER BY key DESC LIMIT $3",
+            &[
+                &bound_key(account_id, 0),
+                &bound_key(account_id, u64::MAX),
+                &(TRAIN_AFTER as i64),
+            ],
         )
         .await
         .map_err(pg_error)?;

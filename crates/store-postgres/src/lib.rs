@@ -19,8 +19,11 @@
 
 mod console;
 mod exports;
+mod layout_migration;
 mod leaf_store;
+mod log_key;
 mod query;
+mod root_log;
 mod schema;
 mod sql;
 mod streams;
@@ -41,9 +44,10 @@ use auditlog_store::{
     Page, Receipt, Result, Role, Scope, Store, StoreError, User, WriteHealth,
 };
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
+use log_key::SEQ_BITS;
 use sql::{
     is_unique_violation, load_dictionaries, now_micros, pg_error, pool_error, to_account,
-    to_record, to_user, RECORD_COLUMNS,
+    to_record, to_user, RECORD_COLUMNS, RECORD_DICTIONARY,
 };
 use std::str::FromStr;
 use std::sync::{Arc, Mutex};
@@ -90,16 +94,20 @@ impl PgStore {
             .map_err(|e| StoreError::internal_caused_by("cannot build the connection pool", e))?;
         {
             let mut client = pool.get().await.map_err(pool_error)?;
-            let applied = schema::migrate(&mut client).await.map_err(|e| {
-                if e.code() == Some(&SqlState::INSUFFICIENT_PRIVILEGE) {
+            let applied = schema::migrate(&mut client).await.map_err(|e| match e {
+                layout_migration::MigrationError::Tampered { .. } => {
+                    StoreError::internal(e.to_string())
+                }
+                layout_migration::MigrationError::Database(e)
+                    if e.code() == Some(&SqlState::INSUFFICIENT_PRIVILEGE) =>
+                {
                     StoreError::unavailable_caused_by(
                         "this database lacks migrations and this role may not apply them; \
                          start Auditlog once as the tables' owner (see docs/POSTGRES.md)",
                         e,
                     )
-                } else {
-                    pg_error(e)
                 }
+                layout_migration::MigrationError::Database(e) => pg_error(e),
             })?;
             if applied > 0 {
                 tracing::info!(applied, "applied database migrations");
@@ -108,13 +116,24 @@ impl PgStore {
         let (appends, receiver) = AppendQueue::new();
         let write_health = Arc::new(Mutex::new(WriteHealth::Ok));
         let task = tokio::spawn(writer::run(pool.clone(), receiver, write_health.clone()));
-        Ok(Self {
+        let store = Self {
             pool,
             appends,
             writer_task: Mutex::new(Some(task)),
             write_health,
             dictionaries: Arc::new(DictionaryCache::default()),
-        })
+        };
+        // A database signed before the root log existed: its accounts'
+        // latest checkpoints become the first root leaves.
+        use auditlog_store::RootLogStore;
+        let backfilled = store.backfill_root_log().await?;
+        if backfilled > 0 {
+            tracing::info!(
+                backfilled,
+                "appended the accounts' latest checkpoints to the new root log"
+            );
+        }
+        Ok(store)
     }
 
     pub(crate) async fn client(&self) -> Result<deadpool_postgres::Object> {
@@ -128,12 +147,13 @@ impl PgStore {
         account: AccountId,
         filter: &EventFilter,
     ) -> Result<Vec<String>> {
-        let clause = query::where_clause(account, filter);
+        let client = self.client().await?;
+        let ids = query::resolve(&**client, account, filter).await?;
+        let clause = query::where_clause(account, filter, &ids);
         let sql = format!("EXPLAIN {}", query::page_sql(&clause));
         let limit = 51_i64;
         let mut params = clause.refs();
         params.push(&limit);
-        let client = self.client().await?;
         let rows = client.query(&sql, &params).await.map_err(pg_error)?;
         Ok(rows.iter().map(|r| r.get::<_, String>(0)).collect())
     }
@@ -188,7 +208,8 @@ impl EventReader for PgStore {
                 row.map(|r| r.get::<_, i64>(0) as u64).unwrap_or(0)
             }
         };
-        let mut clause = query::where_clause(account, filter);
+        let ids = query::resolve(&*tx, account, filter).await?;
+        let mut clause = query::where_clause(account, filter, &ids);
         if let Some(c) = &cursor {
             clause.after_cursor(c);
         }
@@ -198,12 +219,13 @@ impl EventReader for PgStore {
         params.push(&fetch);
         let statement = tx.prepare_cached(&sql).await.map_err(pg_error)?;
         let rows = tx.query(&statement, &params).await.map_err(pg_error)?;
-        load_dictionaries(&*tx, &self.dictionaries, &rows, 5).await?;
+        load_dictionaries(&*tx, &self.dictionaries, &rows, RECORD_DICTIONARY).await?;
         tx.commit().await.map_err(pg_error)?;
         let mut events = rows
             .iter()
             .map(|row| to_record(row, &self.dictionaries))
             .collect::<Result<Vec<_>>>()?;
+        confirm_target(&mut events, filter)?;
         // Events newer than the snapshot (first page) are left for a new walk.
         events.retain(|e| e.seq <= snapshot_seq);
         let next_cursor = if events.len() > limit {
@@ -224,18 +246,33 @@ impl EventReader for PgStore {
 
     async fn get(&self, account: AccountId, id: &str) -> Result<Option<EventRecord>> {
         let client = self.client().await?;
+        // The id's hash finds the row; the leaf confirms it.
         let row = client
             .query_opt(
                 &format!(
-                    "SELECT {RECORD_COLUMNS} FROM events WHERE account_id = $1 AND event_id = $2"
+                    "SELECT {RECORD_COLUMNS} FROM event_log l \
+                     WHERE (l.key >> {SEQ_BITS}) = $1 AND l.id_hash = $2"
                 ),
-                &[&account, &id],
+                &[&account, &log_key::key_hash64(id)],
             )
             .await
             .map_err(pg_error)?;
         let Some(row) = row else { return Ok(None) };
-        load_dictionaries(&**client, &self.dictionaries, std::slice::from_ref(&row), 5).await?;
-        to_record(&row, &self.dictionaries).map(Some)
+        load_dictionaries(
+            &**client,
+            &self.dictionaries,
+            std::slice::from_ref(&row),
+            RECORD_DICTIONARY,
+        )
+        .await?;
+        let record = to_record(&row, &self.dictionaries)?;
+        let stored = record.stored().stored_event().map_err(|e| {
+            StoreError::internal_caused_by(
+                format!("event seq {} has unreadable leaf bytes", record.seq),
+                e,
+            )
+        })?;
+        Ok((stored.event().id() == id).then_some(record))
     }
 
     async fn histogram(
@@ -244,9 +281,10 @@ impl EventReader for PgStore {
         filter: &EventFilter,
         interval: Interval,
     ) -> Result<Vec<Bucket>> {
-        let clause = query::where_clause(account, filter);
-        let sql = query::histogram_sql(&clause, interval);
         let client = self.client().await?;
+        let ids = query::resolve(&**client, account, filter).await?;
+        let clause = query::where_clause(account, filter, &ids);
+        let sql = query::histogram_sql(&clause, interval);
         let statement = client.prepare_cached(&sql).await.map_err(pg_error)?;
         let rows = client
             .query(&statement, &clause.refs())
@@ -285,20 +323,46 @@ impl EventReader for PgStore {
         if through_seq <= after_seq {
             return Ok(Vec::new());
         }
-        let mut clause = query::where_clause(account, filter);
+        let client = self.client().await?;
+        let ids = query::resolve(&**client, account, filter).await?;
+        let mut clause = query::where_clause(account, filter, &ids);
         clause.seq_window(after_seq, through_seq);
         let sql = query::seq_range_sql(&clause);
-        let client = self.client().await?;
         let statement = client.prepare_cached(&sql).await.map_err(pg_error)?;
         let rows = client
             .query(&statement, &clause.refs())
             .await
             .map_err(pg_error)?;
-        load_dictionaries(&**client, &self.dictionaries, &rows, 5).await?;
-        rows.iter()
+        load_dictionaries(&**client, &self.dictionaries, &rows, RECORD_DICTIONARY).await?;
+        let mut events = rows
+            .iter()
             .map(|row| to_record(row, &self.dictionaries))
-            .collect()
+            .collect::<Result<Vec<_>>>()?;
+        confirm_target(&mut events, filter)?;
+        Ok(events)
     }
+}
+
+/// The log keeps a target id's hash: the leaves confirm it (a hash shared
+/// by two target ids would otherwise add the other's events).
+fn confirm_target(events: &mut Vec<EventRecord>, filter: &EventFilter) -> Result<()> {
+    let Some(target) = &filter.target_id else {
+        return Ok(());
+    };
+    let mut kept = Vec::with_capacity(events.len());
+    for record in events.drain(..) {
+        let stored = record.stored().stored_event().map_err(|e| {
+            StoreError::internal_caused_by(
+                format!("event seq {} has unreadable leaf bytes", record.seq),
+                e,
+            )
+        })?;
+        if stored.event().target().and_then(|t| t.id.as_deref()) == Some(target.as_str()) {
+            kept.push(record);
+        }
+    }
+    *events = kept;
+    Ok(())
 }
 
 #[async_trait]
@@ -489,5 +553,7 @@ impl Store for PgStore {
     }
 }
 
+#[cfg(test)]
+mod migration_tests;
 #[cfg(test)]
 mod tests;

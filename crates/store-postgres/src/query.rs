@@ -1,43 +1,138 @@
-//! Translation of [`EventFilter`] into SQL over the events table, with the
-//! same meaning as the embedded backend's. Every filter column leads an
-//! index `(account_id, column, time, seq)`; lists become `= ANY($n)`, which
-//! PostgreSQL answers from the same index.
+//! Translation of [`EventFilter`] into SQL over the event log (migration
+//! 0010), with the same meaning as the embedded backend's. Filter values
+//! are first resolved to the integer ids the log holds ([`resolve`]: event
+//! type and action to `kind` ids, project, app and version to `place` ids,
+//! users to `actors` ids, a target id to its hash); every filter then leads
+//! an index `(id, time, key)`. A page over several ids of one filter reads
+//! one index range per id, newest first, and merges them (`UNION ALL`), so
+//! that a page never sorts every matching event.
 
-use crate::sql::RECORD_COLUMNS;
+use crate::log_key::{bound_key, key_hash64, SEQ_BITS};
+use crate::sql::{pg_error, RECORD_COLUMNS};
 use auditlog_core::{Cursor, EventFilter, Interval};
+use auditlog_store::{AccountId, Result};
 use tokio_postgres::types::ToSql;
+use tokio_postgres::GenericClient;
 
 pub type Param = Box<dyn ToSql + Sync + Send>;
 
-/// The WHERE clause (without the keyword) and its parameters, numbered `$1…`.
+/// A page over at most this many ids of one filter is merged from one index
+/// range per id; more ids are read with `= ANY` (and sorted).
+const MAX_BRANCHES: usize = 32;
+
+/// The integer ids a filter names, `None` where the filter does not restrict.
+#[derive(Debug, Default, Clone)]
+pub struct Resolved {
+    kinds: Option<Vec<i64>>,
+    places: Option<Vec<i64>>,
+    actors: Option<Vec<i64>>,
+}
+
+/// Reads the ids of the filter's values (a value that no event of the
+/// account has gives no id, so that filter matches nothing).
+pub async fn resolve(
+    client: &(impl GenericClient + Sync),
+    account: AccountId,
+    filter: &EventFilter,
+) -> Result<Resolved> {
+    let mut resolved = Resolved::default();
+    if !filter.event_types.is_empty() || !filter.actions.is_empty() {
+        let rows = client
+            .query(
+                "SELECT id FROM log_values WHERE account_id = $1 AND kind = 1 \
+                 AND (cardinality($2::text[]) = 0 OR value ->> 0 = ANY($2)) \
+                 AND (cardinality($3::text[]) = 0 OR value ->> 1 = ANY($3)) ORDER BY id",
+                &[&account, &filter.event_types, &filter.actions],
+            )
+            .await
+            .map_err(pg_error)?;
+        resolved.kinds = Some(rows.iter().map(|r| r.get(0)).collect());
+    }
+    if !filter.projects.is_empty() || filter.app.is_some() || filter.version.is_some() {
+        let rows = client
+            .query(
+                "SELECT id FROM log_values WHERE account_id = $1 AND kind = 2 \
+                 AND (cardinality($2::text[]) = 0 OR value ->> 0 = ANY($2)) \
+                 AND ($3::text IS NULL OR value ->> 1 = $3) \
+                 AND ($4::text IS NULL OR value ->> 2 = $4) ORDER BY id",
+                &[&account, &filter.projects, &filter.app, &filter.version],
+            )
+            .await
+            .map_err(pg_error)?;
+        resolved.places = Some(rows.iter().map(|r| r.get(0)).collect());
+    }
+    if !filter.users.is_empty() {
+        let rows = client
+            .query(
+                "SELECT id FROM actors WHERE account_id = $1 AND actor_id = ANY($2) ORDER BY id",
+                &[&account, &filter.users],
+            )
+            .await
+            .map_err(pg_error)?;
+        resolved.actors = Some(rows.iter().map(|r| r.get(0)).collect());
+    }
+    Ok(resolved)
+}
+
+/// The WHERE clause (without the keyword) and its parameters, numbered `$1…`,
+/// over `event_log l`; `split` is the filter a page reads one range per id
+/// of (its condition is added per branch).
 pub struct WhereClause {
     pub sql: String,
     pub params: Vec<Param>,
+    account: AccountId,
+    split: Option<(&'static str, Vec<i64>)>,
 }
 
-pub fn where_clause(account_id: i64, filter: &EventFilter) -> WhereClause {
+pub fn where_clause(account: AccountId, filter: &EventFilter, ids: &Resolved) -> WhereClause {
     let mut clause = WhereClause {
-        sql: "account_id = $1".into(),
-        params: vec![Box::new(account_id)],
+        sql: format!("(l.key >> {SEQ_BITS}) = $1"),
+        params: vec![Box::new(account)],
+        account,
+        split: None,
     };
-    clause.any_of("event_type", &filter.event_types);
-    clause.any_of("action", &filter.actions);
-    clause.any_of("actor_id", &filter.users);
-    clause.any_of("project", &filter.projects);
-    for (column, value) in [
-        ("app", &filter.app),
-        ("version", &filter.version),
-        ("target_id", &filter.target_id),
-    ] {
-        if let Some(v) = value {
-            clause.push(column, "=", Box::new(v.clone()));
+    let dimensions = [
+        ("l.kind", &ids.kinds),
+        ("l.place", &ids.places),
+        ("l.actor", &ids.actors),
+    ];
+    // One id of any filter (or a target) already names one ordered range.
+    let single = filter.target_id.is_some()
+        || dimensions
+            .iter()
+            .any(|(_, ids)| ids.as_ref().is_some_and(|ids| ids.len() == 1));
+    if !single {
+        clause.split = dimensions
+            .iter()
+            .filter_map(|(column, ids)| ids.as_ref().map(|ids| (*column, ids)))
+            .filter(|(_, ids)| (2..=MAX_BRANCHES).contains(&ids.len()))
+            .min_by_key(|(_, ids)| ids.len())
+            .map(|(column, ids)| (column, ids.clone()));
+    }
+    for (column, ids) in dimensions {
+        let Some(ids) = ids else { continue };
+        if clause.split.as_ref().is_some_and(|(c, _)| *c == column) {
+            continue;
+        }
+        match ids.as_slice() {
+            [one] => clause.push(column, "=", Box::new(*one)),
+            many => {
+                let placeholder = clause.next_placeholder();
+                clause
+                    .sql
+                    .push_str(&format!(" AND {column} = ANY({placeholder}::bigint[])"));
+                clause.params.push(Box::new(many.to_vec()));
+            }
         }
     }
+    if let Some(target) = &filter.target_id {
+        clause.push("l.target_hash", "=", Box::new(key_hash64(target)));
+    }
     if let Some(from) = filter.from {
-        clause.push("time", ">=", Box::new(from.micros()));
+        clause.push("l.time", ">=", Box::new(from.micros()));
     }
     if let Some(to) = filter.to {
-        clause.push("time", "<=", Box::new(to.micros()));
+        clause.push("l.time", "<=", Box::new(to.micros()));
     }
     clause
 }
@@ -55,23 +150,14 @@ impl WhereClause {
         self.params.push(value);
     }
 
-    fn any_of(&mut self, column: &str, values: &[String]) {
-        match values {
-            [] => {}
-            [one] => self.push(column, "=", Box::new(one.clone())),
-            many => {
-                let placeholder = self.next_placeholder();
-                self.sql
-                    .push_str(&format!(" AND {column} = ANY({placeholder}::text[])"));
-                self.params.push(Box::new(many.to_vec()));
-            }
-        }
-    }
-
-    /// Restricts to `after_seq < seq <= through_seq`.
+    /// Restricts to `after_seq < seq <= through_seq` (a range of the key).
     pub fn seq_window(&mut self, after_seq: u64, through_seq: u64) {
-        self.push("seq", ">", Box::new(after_seq as i64));
-        self.push("seq", "<=", Box::new(through_seq as i64));
+        let (after, through) = (
+            bound_key(self.account, after_seq),
+            bound_key(self.account, through_seq),
+        );
+        self.push("l.key", ">", Box::new(after));
+        self.push("l.key", "<=", Box::new(through));
     }
 
     /// Restricts to events after the cursor in newest-first order and no
@@ -79,14 +165,29 @@ impl WhereClause {
     pub fn after_cursor(&mut self, cursor: &Cursor) {
         let n = self.params.len();
         self.sql.push_str(&format!(
-            " AND (time, seq) < (${}, ${}) AND seq <= ${}",
+            " AND (l.time, l.key) < (${}, ${}) AND l.key <= ${}",
             n + 1,
             n + 2,
             n + 3
         ));
         self.params.push(Box::new(cursor.time.micros()));
-        self.params.push(Box::new(cursor.seq as i64));
-        self.params.push(Box::new(cursor.snapshot_seq as i64));
+        self.params
+            .push(Box::new(bound_key(self.account, cursor.seq)));
+        self.params
+            .push(Box::new(bound_key(self.account, cursor.snapshot_seq)));
+    }
+
+    /// The split filter's condition as it applies to the whole clause (for
+    /// queries that do not page: seq windows and counts).
+    fn whole(&self) -> String {
+        match &self.split {
+            None => self.sql.clone(),
+            Some((column, ids)) => format!(
+                "{} AND {column} = ANY('{{{}}}'::bigint[])",
+                self.sql,
+                ids.iter().map(i64::to_string).collect::<Vec<_>>().join(",")
+            ),
+        }
     }
 
     /// The parameters as the driver takes them.
@@ -99,22 +200,43 @@ impl WhereClause {
 }
 
 /// The events of a seq window (added by [`WhereClause::seq_window`]) in seq
-/// order, read along the primary key `(account_id, seq)`.
+/// order, read along the primary key.
 pub fn seq_range_sql(clause: &WhereClause) -> String {
     format!(
-        "SELECT {RECORD_COLUMNS} FROM events WHERE {} ORDER BY seq",
-        clause.sql
+        "SELECT {RECORD_COLUMNS} FROM event_log l WHERE {} ORDER BY l.key",
+        clause.whole()
     )
 }
 
 /// A page query: one more row than asked (the last parameter), to know
-/// whether another page follows.
+/// whether another page follows. Over several ids of one filter, one index
+/// range per id, each newest first and limited, merged.
 pub fn page_sql(clause: &WhereClause) -> String {
-    format!(
-        "SELECT {RECORD_COLUMNS} FROM events WHERE {} ORDER BY time DESC, seq DESC LIMIT {}",
-        clause.sql,
-        clause.next_placeholder()
-    )
+    let limit = clause.next_placeholder();
+    match &clause.split {
+        None => format!(
+            "SELECT {RECORD_COLUMNS} FROM event_log l WHERE {} \
+             ORDER BY l.time DESC, l.key DESC LIMIT {limit}",
+            clause.sql
+        ),
+        Some((column, ids)) => {
+            let branches = ids
+                .iter()
+                .map(|id| {
+                    format!(
+                        "(SELECT l.key, l.time, l.leaf, l.leaf_dict FROM event_log l \
+                         WHERE {} AND {column} = {id} ORDER BY l.time DESC, l.key DESC LIMIT {limit})",
+                        clause.sql
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join(" UNION ALL ");
+            format!(
+                "SELECT {RECORD_COLUMNS} FROM ({branches}) l \
+                 ORDER BY l.time DESC, l.key DESC LIMIT {limit}"
+            )
+        }
+    }
 }
 
 /// Counts per bucket: `floor((time - offset) / width)`, written so that it is
@@ -123,8 +245,8 @@ pub fn histogram_sql(clause: &WhereClause, interval: Interval) -> String {
     let width = interval.micros();
     let offset = interval.offset_micros();
     format!(
-        "SELECT ((time - {offset}) - ((((time - {offset}) % {width}) + {width}) % {width})) / {width} AS bucket, \
-         COUNT(*) FROM events WHERE {} GROUP BY bucket ORDER BY bucket",
-        clause.sql
+        "SELECT ((l.time - {offset}) - ((((l.time - {offset}) % {width}) + {width}) % {width})) / {width} AS bucket, \
+         COUNT(*) FROM event_log l WHERE {} GROUP BY bucket ORDER BY bucket",
+        clause.whole()
     )
 }

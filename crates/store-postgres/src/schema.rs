@@ -5,6 +5,7 @@
 //! and apply runs in one transaction that first takes a transaction-level
 //! advisory lock: the second server waits, then finds everything applied.
 
+use crate::layout_migration::{self, MigrationError};
 use tokio_postgres::Client;
 
 const MIGRATIONS: &[(i32, &str)] = &[
@@ -15,13 +16,24 @@ const MIGRATIONS: &[(i32, &str)] = &[
     (5, include_str!("../migrations/0005_leaf_v2.sql")),
     (7, include_str!("../migrations/0007_streams.sql")),
     (8, include_str!("../migrations/0008_leaf_compression.sql")),
+    (9, include_str!("../migrations/0009_root_log.sql")),
+    (10, include_str!("../migrations/0010_event_log.sql")),
 ];
+
+/// The migration that moves the events into the event log: the old table's
+/// events are checked first (`layout_migration`).
+const EVENT_LOG: i32 = 10;
 
 /// An arbitrary constant naming "auditlog migrations" among advisory locks.
 const MIGRATION_LOCK: i64 = 0x6175_6469_746c_6f67; // "auditlog"
 
 /// Applies the migrations this database lacks; returns how many it applied.
-pub async fn migrate(client: &mut Client) -> Result<usize, tokio_postgres::Error> {
+pub async fn migrate(client: &mut Client) -> Result<usize, MigrationError> {
+    migrate_through(client, i32::MAX).await
+}
+
+/// Applies the migrations up to `last` (tests build older databases with it).
+pub async fn migrate_through(client: &mut Client, last: i32) -> Result<usize, MigrationError> {
     let tx = client.transaction().await?;
     tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
         .await?;
@@ -39,7 +51,7 @@ pub async fn migrate(client: &mut Client) -> Result<usize, tokio_postgres::Error
         .await?;
     }
     let mut applied = 0;
-    for (version, sql) in MIGRATIONS {
+    for (version, sql) in MIGRATIONS.iter().filter(|(v, _)| *v <= last) {
         let present = tx
             .query_opt(
                 "SELECT 1 FROM schema_migrations WHERE version = $1",
@@ -48,6 +60,9 @@ pub async fn migrate(client: &mut Client) -> Result<usize, tokio_postgres::Error
             .await?
             .is_some();
         if !present {
+            if *version == EVENT_LOG {
+                layout_migration::check_events(&tx).await?;
+            }
             tx.batch_execute(sql).await?;
             tx.execute(
                 "INSERT INTO schema_migrations (version) VALUES ($1)",

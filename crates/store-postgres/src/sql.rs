@@ -2,8 +2,9 @@
 //! mapped into `StoreError`, and rows read into accounts, users and event
 //! records. A leaf below the store, its writer and the tree, which all use it.
 
+use crate::log_key::seq_of;
+use auditlog_core::leaf;
 use auditlog_core::{Taxonomy, Timestamp};
-use auditlog_store::append_plan::hash_from_bytes;
 use auditlog_store::leaf_codec::DictionaryCache;
 use auditlog_store::{Account, AccountId, EventRecord, Result, Role, StoreError, User};
 use tokio_postgres::error::SqlState;
@@ -65,22 +66,27 @@ pub(crate) fn to_account(row: &Row) -> Result<Account> {
     })
 }
 
-/// The columns [`to_record`] reads, from `events` (unaliased): the personal
-/// values of a version 2 leaf come from their own table.
-pub(crate) const RECORD_COLUMNS: &str = "seq, time, leaf, leaf_hash, \
-     (SELECT personal FROM event_personal p WHERE p.account_id = events.account_id AND p.seq = events.seq), \
-     leaf_dict";
+/// The columns [`to_record`] reads, from `event_log` aliased `l`: the
+/// personal values of a version 2 leaf come from their own table.
+pub(crate) const RECORD_COLUMNS: &str = "l.key, l.time, l.leaf, \
+     (SELECT personal FROM event_personal p WHERE p.account_id = l.key >> 40 AND p.seq = l.key & 1099511627775), \
+     l.leaf_dict";
+
+/// The column of [`RECORD_COLUMNS`] that names the leaf's dictionary.
+pub(crate) const RECORD_DICTIONARY: usize = 4;
 
 /// The record of a row read with [`RECORD_COLUMNS`], its leaf decompressed
-/// (its dictionary loaded first with [`load_dictionaries`]).
+/// (its dictionary loaded first with [`load_dictionaries`]). The leaf hash
+/// is not stored beside the leaf: it is the leaf's hash (the tree's copy at
+/// the leaf's stored index is what proofs and verify compare).
 pub(crate) fn to_record(row: &Row, dictionaries: &DictionaryCache) -> Result<EventRecord> {
-    let hash: Vec<u8> = row.get(3);
+    let leaf_bytes = decode_leaf(dictionaries, row.get(4), row.get(2))?;
     Ok(EventRecord {
-        seq: row.get::<_, i64>(0) as u64,
+        seq: seq_of(row.get(0)),
         time: Timestamp::from_micros(row.get(1)),
-        leaf_bytes: decode_leaf(dictionaries, row.get(5), row.get(2))?,
-        leaf_hash: hash_from_bytes(&hash)?,
-        personal: row.get(4),
+        leaf_hash: leaf::leaf_hash(&leaf_bytes),
+        leaf_bytes,
+        personal: row.get(3),
     })
 }
 

@@ -4,6 +4,7 @@
 //! others wait, and the lease (`claimed_until`) lets another server take
 //! over a stream whose server died.
 
+use crate::log_key::{bound_key, seq_of};
 use crate::sql::pg_error;
 use crate::PgStore;
 use async_trait::async_trait;
@@ -342,12 +343,16 @@ impl LogStreams for PgStore {
         let client = self.client().await?;
         let row = client
             .query_one(
-                "SELECT MIN(seq) FROM events WHERE account_id = $1 AND received_at >= $2",
-                &[&account, &since.micros()],
+                "SELECT MIN(key) FROM event_log WHERE key > $1 AND key <= $2 AND received_at >= $3",
+                &[
+                    &bound_key(account, 0),
+                    &bound_key(account, u64::MAX),
+                    &since.micros(),
+                ],
             )
             .await
             .map_err(pg_error)?;
-        Ok(row.get::<_, Option<i64>>(0).map(|s| s as u64))
+        Ok(row.get::<_, Option<i64>>(0).map(seq_of))
     }
 
     async fn stream_batches(

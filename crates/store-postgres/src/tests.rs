@@ -33,7 +33,7 @@ async fn no_filter_combination_scans_the_events_table() {
         .append(&account, conformance::sample_events(500, "e"))
         .await
         .unwrap();
-    store.execute_raw("ANALYZE events").await.unwrap();
+    store.execute_raw("ANALYZE").await.unwrap();
     let mut cases = conformance::filter_cases();
     let singles: Vec<EventFilter> = cases.iter().skip(1).cloned().collect();
     for a in &singles {
@@ -54,7 +54,9 @@ async fn no_filter_combination_scans_the_events_table() {
     for filter in cases {
         let plan = store.explain_page_query(account.id, &filter).await.unwrap();
         assert!(
-            !plan.iter().any(|step| step.contains("Seq Scan on events")),
+            !plan
+                .iter()
+                .any(|step| step.contains("Seq Scan on event_log")),
             "full scan for {filter:?}: {plan:#?}"
         );
         assert!(plan.iter().any(|step| step.contains("Index")), "{plan:#?}");
@@ -77,9 +79,10 @@ async fn the_database_refuses_update_and_delete_of_events() {
     let (client, connection) = tokio_postgres::connect(&db.url, NoTls).await.unwrap();
     tokio::spawn(connection);
     for sql in [
-        "UPDATE events SET action = 'Delete' WHERE seq = 1",
-        "DELETE FROM events WHERE seq = 1",
-        "TRUNCATE events",
+        "UPDATE event_log SET kind = kind + 1",
+        "DELETE FROM event_log",
+        "TRUNCATE event_log",
+        "UPDATE log_values SET value = '[\"x\", \"y\"]'",
         "UPDATE tree_hashes SET hash = '\\x00' WHERE hash_index = 0",
         "DELETE FROM tree_hashes",
         "TRUNCATE checkpoints",
@@ -89,7 +92,7 @@ async fn the_database_refuses_update_and_delete_of_events() {
         assert!(message.contains("append-only"), "{sql}: {message}");
     }
     let count: i64 = client
-        .query_one("SELECT COUNT(*) FROM events", &[])
+        .query_one("SELECT COUNT(*) FROM event_log", &[])
         .await
         .unwrap()
         .get(0);
@@ -173,7 +176,7 @@ async fn an_aborted_append_leaves_no_gap() {
         .batch_execute(
             "CREATE FUNCTION fail_once() RETURNS trigger LANGUAGE plpgsql AS $$ \
              BEGIN RAISE EXCEPTION 'injected failure'; END; $$; \
-             CREATE TRIGGER fail_once BEFORE INSERT ON events FOR EACH ROW EXECUTE FUNCTION fail_once();",
+             CREATE TRIGGER fail_once BEFORE INSERT ON event_log FOR EACH ROW EXECUTE FUNCTION fail_once();",
         )
         .await
         .unwrap();
@@ -182,7 +185,7 @@ async fn an_aborted_append_leaves_no_gap() {
         .await;
     assert!(failed.is_err(), "{failed:?}");
     client
-        .batch_execute("DROP TRIGGER fail_once ON events")
+        .batch_execute("DROP TRIGGER fail_once ON event_log")
         .await
         .unwrap();
     let receipts = store
@@ -301,9 +304,10 @@ async fn a_service_role_without_update_grants_runs_the_store() {
     let (client, connection) = tokio_postgres::connect(&app_url, NoTls).await.unwrap();
     let driver = tokio::spawn(connection);
     for sql in [
-        "UPDATE events SET action = 'Delete' WHERE seq = 1",
-        "DELETE FROM events",
-        "TRUNCATE events",
+        "UPDATE event_log SET kind = kind + 1",
+        "DELETE FROM event_log",
+        "TRUNCATE event_log",
+        "UPDATE log_values SET kind = 2",
     ] {
         let error = client.batch_execute(sql).await.unwrap_err();
         assert_eq!(
@@ -396,7 +400,7 @@ async fn leaves_are_compressed_once_the_account_has_a_dictionary() {
         .query_one(
             "SELECT COUNT(*) FILTER (WHERE leaf_dict IS NOT NULL), \
              AVG(length(leaf)) FILTER (WHERE leaf_dict IS NULL)::float8, \
-             AVG(length(leaf)) FILTER (WHERE leaf_dict IS NOT NULL)::float8 FROM events",
+             AVG(length(leaf)) FILTER (WHERE leaf_dict IS NOT NULL)::float8 FROM event_log",
             &[],
         )
         .await

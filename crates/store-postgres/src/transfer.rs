@@ -2,11 +2,13 @@
 //! events take the same sequencer lock as appends, so a copy into a database
 //! that servers already use cannot interleave with their appends.
 
+use crate::log_key::bound_key;
 use crate::sql::{
     is_unique_violation, load_dictionaries, now_micros, pg_error, to_record, to_user,
+    RECORD_COLUMNS, RECORD_DICTIONARY,
 };
 use crate::tree_appends::TreeAppends;
-use crate::writer::{to_hash, Rows};
+use crate::writer::{to_hash, LogIds, Rows};
 use crate::PgStore;
 use async_trait::async_trait;
 use auditlog_core::{leaf, RecordError};
@@ -58,15 +60,19 @@ impl TransferSource for PgStore {
         let client = self.client().await?;
         let rows = client
             .query(
-                "SELECT seq, time, leaf, leaf_hash, \
-                 (SELECT personal FROM event_personal p WHERE p.account_id = events.account_id AND p.seq = events.seq), \
-                 leaf_dict FROM events \
-                 WHERE account_id = $1 AND seq > $2 ORDER BY seq LIMIT $3",
-                &[&account, &(after_seq as i64), &(limit as i64)],
+                &format!(
+                    "SELECT {RECORD_COLUMNS} FROM event_log l \
+                     WHERE l.key > $1 AND l.key <= $2 ORDER BY l.key LIMIT $3"
+                ),
+                &[
+                    &bound_key(account, after_seq),
+                    &bound_key(account, u64::MAX),
+                    &(limit as i64),
+                ],
             )
             .await
             .map_err(pg_error)?;
-        load_dictionaries(&**client, &self.dictionaries, &rows, 5).await?;
+        load_dictionaries(&**client, &self.dictionaries, &rows, RECORD_DICTIONARY).await?;
         rows.iter()
             .map(|row| to_record(row, &self.dictionaries))
             .collect()
@@ -166,12 +172,11 @@ impl TransferTarget for PgStore {
                 account.id,
                 &stored,
                 (None, record.leaf_bytes),
-                record.leaf_hash,
                 record.personal,
-            );
+            )?;
             last_seq = record.seq;
         }
-        rows.insert(&tx).await?;
+        rows.insert(&tx, &mut LogIds::default()).await?;
         tree.insert(&tx).await?;
         tx.execute(
             "UPDATE account_sequencers SET last_seq = $2 WHERE account_id = $1",

@@ -3,17 +3,19 @@
 //! transaction, so several servers build one tree), retained checkpoints,
 //! and the raw scan `auditlog verify` compares.
 
+use crate::log_key::{bound_key, seq_of, SEQ_MASK};
 use crate::sql::{decode_leaf, is_unique_violation, load_dictionaries, pg_error};
 use crate::tree_appends::read_hashes_in;
 use crate::writer::to_hash;
 use crate::PgStore;
 use async_trait::async_trait;
-use auditlog_core::merkle::Hash;
+use auditlog_core::merkle::{stored_hash_index, Hash};
 use auditlog_core::Timestamp;
 use auditlog_store::{
     AccountId, IndexedColumns, KeyColumn, Result, ScannedEvent, StoreError, StoredCheckpoint,
     TreeStore,
 };
+use std::collections::HashMap;
 use tokio_postgres::Row;
 
 const CHECKPOINT_COLUMNS: &str = "size, root, note, created_at";
@@ -61,8 +63,11 @@ impl TreeStore for PgStore {
         account: AccountId,
         checkpoint: &StoredCheckpoint,
     ) -> Result<()> {
-        let client = self.client().await?;
-        match client
+        let mut client = self.client().await?;
+        // The checkpoint and its root leaf, in one transaction: no
+        // checkpoint is ever left out of the root log.
+        let tx = client.transaction().await.map_err(pg_error)?;
+        match tx
             .execute(
                 "INSERT INTO checkpoints (account_id, size, root, note, created_at) \
                  VALUES ($1, $2, $3, $4, $5)",
@@ -76,13 +81,23 @@ impl TreeStore for PgStore {
             )
             .await
         {
-            Ok(_) => Ok(()),
-            Err(e) if is_unique_violation(&e) => Err(StoreError::AlreadyExists(format!(
-                "checkpoint of size {}",
-                checkpoint.size
-            ))),
-            Err(e) => Err(pg_error(e)),
+            Ok(_) => {}
+            Err(e) if is_unique_violation(&e) => {
+                return Err(StoreError::AlreadyExists(format!(
+                    "checkpoint of size {}",
+                    checkpoint.size
+                )))
+            }
+            Err(e) => return Err(pg_error(e)),
         }
+        crate::root_log::append_root_leaf(
+            &tx,
+            account,
+            checkpoint.size,
+            auditlog_store::root_log::root_leaf_hash(&checkpoint.note),
+        )
+        .await?;
+        tx.commit().await.map_err(pg_error)
     }
 
     async fn latest_checkpoint(&self, account: AccountId) -> Result<Option<StoredCheckpoint>> {
@@ -137,8 +152,8 @@ impl TreeStore for PgStore {
         // Counted from the table, whatever the seqs: duplicates show up.
         let row = client
             .query_one(
-                "SELECT COUNT(*) FROM events WHERE account_id = $1",
-                &[&account],
+                "SELECT COUNT(*) FROM event_log WHERE key > $1 AND key <= $2",
+                &[&bound_key(account, 0), &bound_key(account, u64::MAX)],
             )
             .await
             .map_err(pg_error)?;
@@ -152,47 +167,89 @@ impl TreeStore for PgStore {
         limit: usize,
     ) -> Result<Vec<ScannedEvent>> {
         let client = self.client().await?;
+        // Every id read through its table; a dangling id reads as a value
+        // no leaf holds, so that verify names the column.
         let rows = client
             .query(
-                "SELECT seq, event_id, time, event_type, action, actor_id, project, app, version, \
-                 target_id, received_at, leaf, leaf_hash, \
-                 (SELECT personal FROM event_personal p WHERE p.account_id = events.account_id AND p.seq = events.seq), \
-                 leaf_dict FROM events \
-                 WHERE account_id = $1 AND seq > $2 ORDER BY seq LIMIT $3",
-                &[&account, &(after_seq as i64), &(limit as i64)],
+                &format!(
+                    "SELECT l.key, l.time, k.value ->> 0, k.value ->> 1, a.actor_id, \
+                     p.value ->> 0, p.value ->> 1, p.value ->> 2, l.received_at, l.leaf, \
+                     (SELECT personal FROM event_personal e WHERE e.account_id = $1 AND e.seq = l.key & {SEQ_MASK}), \
+                     l.leaf_dict, l.id_hash, l.target_hash, \
+                     k.id IS NULL OR k.account_id <> $1 OR k.kind <> 1, \
+                     l.place IS NOT NULL AND (p.id IS NULL OR p.account_id <> $1 OR p.kind <> 2), \
+                     a.id IS NULL OR a.account_id <> $1 \
+                     FROM event_log l \
+                     LEFT JOIN log_values k ON k.id = l.kind \
+                     LEFT JOIN log_values p ON p.id = l.place \
+                     LEFT JOIN actors a ON a.id = l.actor \
+                     WHERE l.key > $2 AND l.key <= $3 ORDER BY l.key LIMIT $4"
+                ),
+                &[
+                    &account,
+                    &bound_key(account, after_seq),
+                    &bound_key(account, u64::MAX),
+                    &(limit as i64),
+                ],
             )
             .await
             .map_err(pg_error)?;
-        load_dictionaries(&**client, &self.dictionaries, &rows, 14).await?;
+        load_dictionaries(&**client, &self.dictionaries, &rows, 11).await?;
+        // The leaf hashes are those of the tree, at each leaf's stored index.
+        let indexes: Vec<i64> = rows
+            .iter()
+            .map(|r| stored_hash_index(0, seq_of(r.get(0)) as i64 - 1))
+            .collect();
+        let hashes: HashMap<i64, Vec<u8>> = client
+            .query(
+                "SELECT hash_index, hash FROM tree_hashes WHERE account_id = $1 AND hash_index = ANY($2)",
+                &[&account, &indexes],
+            )
+            .await
+            .map_err(pg_error)?
+            .iter()
+            .map(|r| (r.get(0), r.get(1)))
+            .collect();
         Ok(rows
             .iter()
-            .map(|r| ScannedEvent {
-                columns: IndexedColumns {
-                    seq: r.get::<_, i64>(0) as u64,
-                    event_id: KeyColumn::Text(r.get(1)),
-                    time: r.get(2),
-                    event_type: r.get(3),
-                    action: r.get(4),
-                    actor_id: r.get(5),
-                    project: r.get(6),
-                    app: r.get(7),
-                    version: r.get(8),
-                    target_id: r.get::<_, Option<String>>(9).map(KeyColumn::Text),
-                    received_at: r.get(10),
-                },
+            .zip(indexes)
+            .map(|(r, index)| {
                 // A leaf that no longer decompresses is reported by verify
                 // at its seq (its stored bytes do not read as a leaf).
-                leaf_bytes: {
-                    let stored: Vec<u8> = r.get(11);
-                    match r.get::<_, Option<i64>>(14) {
+                let leaf_bytes = {
+                    let stored: Vec<u8> = r.get(9);
+                    match r.get::<_, Option<i64>>(11) {
                         None => stored,
                         dictionary => decode_leaf(&self.dictionaries, dictionary, stored.clone())
                             .unwrap_or(stored),
                     }
-                },
-                stored_leaf_hash: Some(r.get(12)),
-                personal: r.get(13),
-                dangling: None,
+                };
+                let personal: Option<Vec<u8>> = r.get(10);
+                // An id that names no value of the account's reads as the
+                // column that differs.
+                let dangling = [(14, "event_type"), (15, "project"), (16, "actor_id")]
+                    .into_iter()
+                    .find(|(column, _)| r.get::<_, bool>(*column))
+                    .map(|(_, name)| name);
+                ScannedEvent {
+                    columns: IndexedColumns {
+                        seq: seq_of(r.get(0)),
+                        event_id: KeyColumn::Hash(r.get(12)),
+                        time: r.get(1),
+                        event_type: r.get::<_, Option<String>>(2).unwrap_or_default(),
+                        action: r.get::<_, Option<String>>(3).unwrap_or_default(),
+                        actor_id: r.get::<_, Option<String>>(4).unwrap_or_default(),
+                        project: r.get(5),
+                        app: r.get(6),
+                        version: r.get(7),
+                        target_id: r.get::<_, Option<i64>>(13).map(KeyColumn::Hash),
+                        received_at: r.get(8),
+                    },
+                    leaf_bytes,
+                    stored_leaf_hash: hashes.get(&index).cloned(),
+                    personal,
+                    dangling,
+                }
             })
             .collect())
     }

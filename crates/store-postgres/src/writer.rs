@@ -12,9 +12,10 @@
 //! computed under the same lock and written in the same transaction.
 
 use crate::leaf_store::LeafStore;
+use crate::log_key::{key_hash64, log_key, seq_of, SEQ_BITS, SEQ_MASK};
 use crate::sql::{pg_error, pool_error};
 use crate::tree_appends::TreeAppends;
-use auditlog_core::{StoredEvent, Timestamp};
+use auditlog_core::{leaf, StoredEvent, StoredRecord, Timestamp};
 use auditlog_store::append_plan::{plan_request, KnownEvent, Planned};
 use auditlog_store::group_commit::{answer, AppendRequest, GroupReceiver, Outcome};
 use auditlog_store::sealing::{seal_request, SealedEvent};
@@ -33,10 +34,11 @@ use std::sync::{Arc, Mutex};
 /// on a new connection.
 pub async fn run(pool: Pool, mut requests: GroupReceiver, health: Arc<Mutex<WriteHealth>>) {
     let mut leaves = LeafStore::default();
+    let mut ids = LogIds::default();
     while let Some(group) = requests.next_group().await {
         let written = match pool.get().await.map_err(pool_error) {
             Ok(mut client) => {
-                let written = write_group(&mut client, &mut leaves, &group).await;
+                let written = write_group(&mut client, &mut leaves, &mut ids, &group).await;
                 if written.is_err() {
                     drop(deadpool_postgres::Object::take(client));
                 }
@@ -46,6 +48,7 @@ pub async fn run(pool: Pool, mut requests: GroupReceiver, health: Arc<Mutex<Writ
         };
         if written.is_err() {
             leaves.forget();
+            ids = LogIds::default();
         }
         WriteHealth::record(&health, &written);
         answer(group, written);
@@ -55,24 +58,25 @@ pub async fn run(pool: Pool, mut requests: GroupReceiver, health: Arc<Mutex<Writ
 /// A stored event as far as idempotency needs it.
 type Known = KnownEvent;
 
-/// The rows of one multi-row INSERT, column by column (for `unnest`).
+/// The rows of one multi-row INSERT, column by column (for `unnest`). The
+/// dictionary and actor ids are resolved when the rows are inserted
+/// ([`LogIds`]), all of a group at once.
 #[derive(Default)]
 pub(crate) struct Rows {
-    account_id: Vec<i64>,
-    seq: Vec<i64>,
+    key: Vec<i64>,
     time: Vec<i64>,
-    event_id: Vec<String>,
-    event_type: Vec<String>,
-    action: Vec<String>,
-    actor_id: Vec<String>,
-    project: Vec<Option<String>>,
-    app: Vec<Option<String>>,
-    version: Vec<Option<String>>,
-    target_id: Vec<Option<String>>,
     received_at: Vec<i64>,
+    id_hash: Vec<i64>,
+    target_hash: Vec<Option<i64>>,
     leaf: Vec<Vec<u8>>,
-    leaf_hash: Vec<Vec<u8>>,
     leaf_dict: Vec<Option<i64>>,
+    /// Per row: its account, `[event type, action]`, `[project, app,
+    /// version]` (`None` when all three are absent) and actor.
+    kind: Vec<(i64, String)>,
+    place: Vec<Option<(i64, String)>>,
+    actor: Vec<(i64, String)>,
+    /// The name and email of each actor's latest event in these rows.
+    actor_names: HashMap<ActorKey, Contact>,
     /// `event_personal` rows: the personal values of version 2 leaves.
     personal_account_id: Vec<i64>,
     personal_seq: Vec<i64>,
@@ -85,65 +89,83 @@ impl Rows {
         account_id: i64,
         stored: &StoredEvent,
         (dictionary, stored_leaf): (Option<i64>, Vec<u8>),
-        hash: [u8; 32],
         personal: Option<Vec<u8>>,
-    ) {
+    ) -> Result<()> {
         let event = stored.event();
         if let Some(personal) = personal {
             self.personal_account_id.push(account_id);
             self.personal_seq.push(stored.seq() as i64);
             self.personal.push(personal);
         }
-        self.account_id.push(account_id);
-        self.seq.push(stored.seq() as i64);
+        self.key.push(log_key(account_id, stored.seq())?);
         self.time.push(event.time().micros());
-        self.event_id.push(event.id().to_string());
-        self.event_type.push(event.event_type().to_string());
-        self.action.push(event.action().to_string());
-        self.actor_id.push(event.actor().id.clone());
-        self.project.push(event.project().map(str::to_string));
-        self.app.push(event.app().map(str::to_string));
-        self.version.push(event.version().map(str::to_string));
-        self.target_id
-            .push(event.target().and_then(|t| t.id.clone()));
         self.received_at.push(stored.received_at().micros());
+        self.id_hash.push(key_hash64(event.id()));
+        self.target_hash
+            .push(event.target().and_then(|t| t.id.as_deref()).map(key_hash64));
         self.leaf.push(stored_leaf);
-        self.leaf_hash.push(hash.to_vec());
         self.leaf_dict.push(dictionary);
+        self.kind.push((
+            account_id,
+            json_array(&[Some(event.event_type()), Some(event.action())])?,
+        ));
+        let place = [event.project(), event.app(), event.version()];
+        self.place.push(if place.iter().all(Option::is_none) {
+            None
+        } else {
+            Some((account_id, json_array(&place)?))
+        });
+        let actor = event.actor();
+        self.actor.push((account_id, actor.id.clone()));
+        self.actor_names.insert(
+            (account_id, actor.id.clone()),
+            (actor.name.clone(), actor.email.clone()),
+        );
+        Ok(())
     }
 
-    pub(crate) async fn insert(&self, tx: &Transaction<'_>) -> Result<()> {
-        if self.seq.is_empty() {
+    pub(crate) async fn insert(&self, tx: &Transaction<'_>, ids: &mut LogIds) -> Result<()> {
+        if self.key.is_empty() {
             return Ok(());
         }
+        ids.resolve(tx, self).await?;
+        let kind = self
+            .kind
+            .iter()
+            .map(|k| ids.value(VALUE_KIND, k))
+            .collect::<Result<Vec<i64>>>()?;
+        let place = self
+            .place
+            .iter()
+            .map(|p| p.as_ref().map(|p| ids.value(VALUE_PLACE, p)).transpose())
+            .collect::<Result<Vec<Option<i64>>>>()?;
+        let actor = self
+            .actor
+            .iter()
+            .map(|a| ids.actor(a))
+            .collect::<Result<Vec<i64>>>()?;
         let statement = tx
             .prepare_cached(
-                "INSERT INTO events (account_id, seq, time, event_id, event_type, action, actor_id, project, \
-                 app, version, target_id, received_at, leaf, leaf_hash, leaf_dict) \
-                 SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::text[], $5::text[], \
-                 $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::bigint[], \
-                 $13::bytea[], $14::bytea[], $15::bigint[])",
+                "INSERT INTO event_log (key, time, received_at, kind, place, actor, id_hash, \
+                 target_hash, leaf_dict, leaf) \
+                 SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::bigint[], \
+                 $5::bigint[], $6::bigint[], $7::bigint[], $8::bigint[], $9::bigint[], $10::bytea[])",
             )
             .await
             .map_err(pg_error)?;
         tx.execute(
             &statement,
             &[
-                &self.account_id,
-                &self.seq,
+                &self.key,
                 &self.time,
-                &self.event_id,
-                &self.event_type,
-                &self.action,
-                &self.actor_id,
-                &self.project,
-                &self.app,
-                &self.version,
-                &self.target_id,
                 &self.received_at,
-                &self.leaf,
-                &self.leaf_hash,
+                &kind,
+                &place,
+                &actor,
+                &self.id_hash,
+                &self.target_hash,
                 &self.leaf_dict,
+                &self.leaf,
             ],
         )
         .await
@@ -171,11 +193,136 @@ impl Rows {
     }
 }
 
+/// An actor of an account: (account id, actor id).
+type ActorKey = (i64, String);
+/// An actor's name and email.
+type Contact = (Option<String>, Option<String>);
+
+/// `log_values.kind` of an event type and action, and of a project, app and version.
+const VALUE_KIND: i16 = 1;
+const VALUE_PLACE: i16 = 2;
+
+/// The JSON array `log_values.value` holds (compared as `jsonb`).
+fn json_array(values: &[Option<&str>]) -> Result<String> {
+    serde_json::to_string(values)
+        .map_err(|e| StoreError::internal_caused_by("cannot encode a log value", e))
+}
+
+/// The dictionary and actor ids this writer has read or created. Ids never
+/// change once committed, so another server's appends cannot make them
+/// stale; after a rolled-back transaction (whose new ids vanished) the
+/// writer starts a new cache.
+#[derive(Default)]
+pub(crate) struct LogIds {
+    values: HashMap<(i16, i64, String), i64>,
+    /// Each actor's id, name and email as last written or read here.
+    actors: HashMap<ActorKey, (i64, Contact)>,
+}
+
+impl LogIds {
+    fn value(&self, kind: i16, (account, value): &(i64, String)) -> Result<i64> {
+        self.values
+            .get(&(kind, *account, value.clone()))
+            .copied()
+            .ok_or_else(|| StoreError::internal(format!("log value {value} was not resolved")))
+    }
+
+    fn actor(&self, key: &(i64, String)) -> Result<i64> {
+        self.actors
+            .get(key)
+            .map(|a| a.0)
+            .ok_or_else(|| StoreError::internal(format!("actor {:?} was not resolved", key.1)))
+    }
+
+    /// Reads or creates the ids that `rows` need and this cache lacks, and
+    /// records the latest name and email of each actor that changed.
+    async fn resolve(&mut self, tx: &Transaction<'_>, rows: &Rows) -> Result<()> {
+        let mut missing: Vec<(i16, i64, String)> = rows
+            .kind
+            .iter()
+            .map(|(a, v)| (VALUE_KIND, *a, v.clone()))
+            .chain(
+                rows.place
+                    .iter()
+                    .flatten()
+                    .map(|(a, v)| (VALUE_PLACE, *a, v.clone())),
+            )
+            .filter(|key| !self.values.contains_key(key))
+            .collect();
+        missing.sort();
+        missing.dedup();
+        if !missing.is_empty() {
+            let kinds: Vec<i16> = missing.iter().map(|m| m.0).collect();
+            let accounts: Vec<i64> = missing.iter().map(|m| m.1).collect();
+            let values: Vec<&str> = missing.iter().map(|m| m.2.as_str()).collect();
+            tx.execute(
+                "INSERT INTO log_values (account_id, kind, value) \
+                 SELECT a, k, v::jsonb FROM unnest($1::bigint[], $2::smallint[], $3::text[]) AS u(a, k, v) \
+                 ON CONFLICT DO NOTHING",
+                &[&accounts, &kinds, &values],
+            )
+            .await
+            .map_err(pg_error)?;
+            let found = tx
+                .query(
+                    "SELECT u.i, l.id FROM unnest($1::bigint[], $2::smallint[], $3::text[]) \
+                     WITH ORDINALITY AS u(a, k, v, i) \
+                     JOIN log_values l ON l.account_id = u.a AND l.kind = u.k AND l.value = u.v::jsonb",
+                    &[&accounts, &kinds, &values],
+                )
+                .await
+                .map_err(pg_error)?;
+            for row in found {
+                let i = row.get::<_, i64>(0) as usize - 1;
+                if let Some(key) = missing.get(i) {
+                    self.values.insert(key.clone(), row.get(1));
+                }
+            }
+        }
+        // Actors this cache lacks, or whose name or email changed.
+        let mut changed: Vec<(&ActorKey, &Contact)> = rows
+            .actor_names
+            .iter()
+            .filter(|(key, (name, email))| {
+                self.actors
+                    .get(*key)
+                    .is_none_or(|(_, (n, e))| n != name || e != email)
+            })
+            .collect();
+        if !changed.is_empty() {
+            changed.sort();
+            let accounts: Vec<i64> = changed.iter().map(|c| c.0 .0).collect();
+            let actor_ids: Vec<&str> = changed.iter().map(|c| c.0 .1.as_str()).collect();
+            let names: Vec<Option<&str>> = changed.iter().map(|c| c.1 .0.as_deref()).collect();
+            let emails: Vec<Option<&str>> = changed.iter().map(|c| c.1 .1.as_deref()).collect();
+            let found = tx
+                .query(
+                    "INSERT INTO actors (account_id, actor_id, name, email) \
+                     SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[]) \
+                     ON CONFLICT (account_id, actor_id) \
+                     DO UPDATE SET name = EXCLUDED.name, email = EXCLUDED.email \
+                     RETURNING account_id, actor_id, id, name, email",
+                    &[&accounts, &actor_ids, &names, &emails],
+                )
+                .await
+                .map_err(pg_error)?;
+            for row in found {
+                self.actors.insert(
+                    (row.get(0), row.get(1)),
+                    (row.get(2), (row.get(3), row.get(4))),
+                );
+            }
+        }
+        Ok(())
+    }
+}
+
 /// Writes every request of the group in one transaction. A request that
 /// conflicts gets its own error and writes nothing; the others go on.
 async fn write_group(
     client: &mut deadpool_postgres::Object,
     leaves: &mut LeafStore,
+    ids: &mut LogIds,
     group: &[AppendRequest],
 ) -> Result<Vec<Outcome>> {
     let tx = client.transaction().await.map_err(pg_error)?;
@@ -267,7 +414,7 @@ async fn write_group(
                         },
                     );
                     let stored_leaf = leaves.encode(&tx, account_id, leaf_bytes).await?;
-                    rows.push(account_id, &stored, stored_leaf, hash, Some(personal));
+                    rows.push(account_id, &stored, stored_leaf, Some(personal))?;
                     tree.add_leaf(&tx, account_id, seq as i64 - 1, hash).await?;
                     assigned = seq + 1;
                     Receipt {
@@ -283,9 +430,9 @@ async fn write_group(
         next_seq.insert(account_id, assigned);
         outcomes.push(Ok(receipts));
     }
-    rows.insert(&tx).await?;
+    rows.insert(&tx, ids).await?;
     tree.insert(&tx).await?;
-    let (ids, last): (Vec<i64>, Vec<i64>) = next_seq
+    let (accounts, last): (Vec<i64>, Vec<i64>) = next_seq
         .iter()
         .map(|(id, next)| (*id, *next as i64 - 1))
         .unzip();
@@ -293,7 +440,7 @@ async fn write_group(
         "UPDATE account_sequencers s SET last_seq = v.last_seq \
          FROM unnest($1::bigint[], $2::bigint[]) AS v(account_id, last_seq) \
          WHERE s.account_id = v.account_id AND s.last_seq <> v.last_seq",
-        &[&ids, &last],
+        &[&accounts, &last],
     )
     .await
     .map_err(pg_error)?;
@@ -317,25 +464,42 @@ async fn find_known(
     }
     let mut known = HashMap::new();
     for (account_id, ids) in wanted {
+        let hashes: Vec<i64> = ids.iter().map(|id| key_hash64(id)).collect();
         let rows = tx
             .query(
-                "SELECT e.event_id, e.seq, e.leaf, e.leaf_hash, p.personal, e.leaf_dict FROM events e \
-                 LEFT JOIN event_personal p ON p.account_id = e.account_id AND p.seq = e.seq \
-                 WHERE e.account_id = $1 AND e.event_id = ANY($2)",
-                &[&account_id, &ids],
+                &format!(
+                    "SELECT l.key, l.leaf, p.personal, l.leaf_dict FROM event_log l \
+                     LEFT JOIN event_personal p ON p.account_id = $1 AND p.seq = l.key & {SEQ_MASK} \
+                     WHERE (l.key >> {SEQ_BITS}) = $1 AND l.id_hash = ANY($2)"
+                ),
+                &[&account_id, &hashes],
             )
             .await
             .map_err(pg_error)?;
-        leaves.prepare_decoding(tx, &rows, 5).await?;
+        leaves.prepare_decoding(tx, &rows, 3).await?;
         for row in rows {
-            let hash: Vec<u8> = row.get(3);
+            let leaf_bytes = leaves.decode(row.get(3), row.get(1))?;
+            let personal: Option<Vec<u8>> = row.get(2);
+            let seq = seq_of(row.get(0));
+            // The hash found the row; the leaf says which id it holds.
+            let id = StoredRecord::new(&leaf_bytes, personal.as_deref())
+                .stored_event()
+                .map_err(|e| {
+                    StoreError::internal_caused_by(
+                        format!("event seq {seq} has unreadable leaf bytes"),
+                        e,
+                    )
+                })?
+                .event()
+                .id()
+                .to_string();
             known.insert(
-                (account_id, row.get::<_, String>(0)),
+                (account_id, id),
                 Known {
-                    seq: row.get::<_, i64>(1) as u64,
-                    leaf_bytes: leaves.decode(row.get(5), row.get(2))?,
-                    hash: to_hash(&hash)?,
-                    personal: row.get(4),
+                    seq,
+                    hash: leaf::leaf_hash(&leaf_bytes),
+                    leaf_bytes,
+                    personal,
                 },
             );
         }

@@ -17,9 +17,10 @@
 //!   only ever added); `layout_migration`: migration 0010, which verifies every
 //!   event of the old table before it moves it into the event log; `sql`:
 //!   driver errors and rows mapped into the store's types.
-//! - `console`, `exports`, `tree`, `transfer`: the sessions and facets, the
-//!   export queue, tree hashes and checkpoints, and `copy`'s source and
-//!   target, each implemented for `SqliteStore`.
+//! - `console`, `exports`, `tree`, `root_log`, `transfer`: the sessions and
+//!   facets, the export queue, tree hashes and checkpoints, the root log of
+//!   checkpoints (migration 0011), and `copy`'s source and target, each
+//!   implemented for `SqliteStore`.
 
 mod console;
 mod event_log;
@@ -31,6 +32,7 @@ mod migrate;
 mod personal_store;
 mod query;
 mod rollups;
+mod root_log;
 mod schema;
 mod sql;
 mod streams;
@@ -93,6 +95,7 @@ impl SqliteStore {
         let mut conn = open_writer_connection(&path)?;
         migrate::migrate(&mut conn)?;
         rollups::recount_stale(&mut conn)?;
+        root_log::backfill(&mut conn)?;
         prepare_writer(&conn).map_err(sql_error)?;
         let (appends, receiver) = AppendQueue::new();
         let write_health = Arc::new(Mutex::new(WriteHealth::Ok));

@@ -35,11 +35,16 @@ const MIGRATIONS: &[(i64, Step)] = &[
     ),
     // The event log (0010_event_log.sql, then 0010_event_log_finish.sql).
     (10, Step::Code(layout_migration::migrate)),
+    // The root log of checkpoints (issue 17).
+    (
+        11,
+        Step::Sql(include_str!("../migrations/0011_root_log.sql")),
+    ),
 ];
 
 /// The highest migration this build knows.
 #[cfg(test)]
-pub const LATEST: i64 = 10;
+pub const LATEST: i64 = 11;
 
 /// Applies the migrations this store lacks, each in its own transaction.
 pub fn migrate(conn: &mut Connection) -> Result<()> {

@@ -8,6 +8,7 @@ use crate::SqliteStore;
 use async_trait::async_trait;
 use auditlog_core::merkle::{self, Hash, HashReader, MerkleError};
 use auditlog_core::Timestamp;
+use auditlog_store::root_log::root_leaf_hash;
 use auditlog_store::{
     AccountId, IndexedColumns, KeyColumn, Result, ScannedEvent, StoreError, StoredCheckpoint,
     TreeStore,
@@ -106,7 +107,12 @@ impl TreeStore for SqliteStore {
     ) -> Result<()> {
         let checkpoint = checkpoint.clone();
         self.with_conn(move |conn| {
-            match conn.execute(
+            // The checkpoint and its root leaf, in one transaction: no
+            // checkpoint is ever left out of the root log.
+            let tx = conn
+                .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+                .map_err(sql_error)?;
+            match tx.execute(
                 "INSERT INTO checkpoints (account_id, size, root, note, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
                 params![
                     account,
@@ -116,12 +122,22 @@ impl TreeStore for SqliteStore {
                     checkpoint.created_at.micros()
                 ],
             ) {
-                Ok(_) => Ok(()),
-                Err(e) if is_unique_violation(&e) || is_primary_key_violation(&e) => Err(
-                    StoreError::AlreadyExists(format!("checkpoint of size {}", checkpoint.size)),
-                ),
-                Err(e) => Err(sql_error(e)),
+                Ok(_) => {}
+                Err(e) if is_unique_violation(&e) || is_primary_key_violation(&e) => {
+                    return Err(StoreError::AlreadyExists(format!(
+                        "checkpoint of size {}",
+                        checkpoint.size
+                    )))
+                }
+                Err(e) => return Err(sql_error(e)),
             }
+            crate::root_log::append_root_leaf(
+                &tx,
+                account,
+                checkpoint.size,
+                root_leaf_hash(&checkpoint.note),
+            )?;
+            tx.commit().map_err(sql_error)
         })
         .await
     }

@@ -3,15 +3,23 @@
 //! combines, so that the root does not use the modules that use it.
 
 use crate::{
-    Directory, EventAppender, EventReader, ExportJobs, Facets, LogStreams, Result, Sessions,
-    TreeStore, WriteHealth,
+    Directory, EventAppender, EventReader, ExportJobs, Facets, LogStreams, Result, RootLogStore,
+    Sessions, TreeStore, WriteHealth,
 };
 use async_trait::async_trait;
 
 /// Everything a server needs from one backend.
 #[async_trait]
 pub trait Store:
-    EventAppender + EventReader + Directory + Sessions + Facets + ExportJobs + TreeStore + LogStreams
+    EventAppender
+    + EventReader
+    + Directory
+    + Sessions
+    + Facets
+    + ExportJobs
+    + TreeStore
+    + LogStreams
+    + RootLogStore
 {
     /// Whether the storage answers (for `/readyz`).
     async fn ping(&self) -> Result<()>;

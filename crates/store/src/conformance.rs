@@ -43,6 +43,8 @@ macro_rules! __conformance_cases {
             exports_conformance::counts_by_status_cover_every_account,
             streams_conformance::streams_round_trip_and_stay_in_their_account,
             streams_conformance::stream_claims_are_exclusive_and_the_cursor_moves_on_acceptance,
+            root_log_conformance::root_leaves_follow_checkpoints_and_prove,
+            root_log_conformance::the_root_submitter_lease_has_one_holder,
         }
     };
 }

@@ -11,9 +11,11 @@
 //!   traits `EventAppender` (append only: no update or delete exists),
 //!   `EventReader` and `Directory`.
 //! - `backend`: `Store`, every role combined, as a server needs it.
-//! - `sessions`, `facets`, `exports`, `tree`, `transfer`: the other roles
-//!   (console sessions; an account's actors and projects; the export queue
-//!   with leases; tree hashes and checkpoints; `copy` between backends).
+//! - `sessions`, `facets`, `exports`, `tree`, `root_log`, `transfer`: the
+//!   other roles (console sessions; an account's actors and projects; the
+//!   export queue with leases; tree hashes and checkpoints; the root log of
+//!   account checkpoints, its cosignatures and its submitter's lease; `copy`
+//!   between backends).
 //! - `group_commit`, `append_plan`: what both backends' appenders share:
 //!   gathering concurrent requests into one transaction, and the
 //!   idempotency planner.
@@ -39,6 +41,7 @@ pub mod entry_check;
 pub mod facets;
 pub mod group_commit;
 pub mod leaf_codec;
+pub mod root_log;
 #[cfg(feature = "test-support")]
 pub mod samples;
 pub mod sealing;
@@ -48,6 +51,7 @@ pub mod tree;
 
 pub use backend::Store;
 pub use facets::{ActorSummary, Facets};
+pub use root_log::{RootLeaf, RootLogStore, StoredCosignature};
 pub use sessions::{NewSession, SessionGrant, Sessions};
 pub use streams::{
     BatchRecord, Delivery, LogStream, LogStreams, NewStream, StreamChange, StreamId, StreamStatus,
@@ -56,6 +60,8 @@ pub use tree::{key_hash64, IndexedColumns, KeyColumn, ScannedEvent, StoredCheckp
 pub mod exports;
 #[cfg(feature = "test-support")]
 pub mod exports_conformance;
+#[cfg(feature = "test-support")]
+pub mod root_log_conformance;
 #[cfg(feature = "test-support")]
 pub mod streams_conformance;
 pub mod transfer;

@@ -167,7 +167,9 @@ pub trait TreeStore: Send + Sync {
     /// How many tree hashes the account has stored (for verification).
     async fn stored_hash_count(&self, account: AccountId) -> Result<i64>;
 
-    /// Retains a signed checkpoint. `AlreadyExists` if one of that size is kept.
+    /// Retains a signed checkpoint and, in the same transaction, appends it
+    /// to the root log (`root_log`). `AlreadyExists` if one of that size is
+    /// kept (and nothing is appended).
     async fn add_checkpoint(&self, account: AccountId, checkpoint: &StoredCheckpoint)
         -> Result<()>;
 

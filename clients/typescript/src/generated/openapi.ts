@@ -195,6 +195,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/proofs/root": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** `GET /api/v1/proofs/root[?size=M]`. */
+        get: operations["root_proof"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/public-key": {
         parameters: {
             query?: never;
@@ -204,6 +221,23 @@ export interface paths {
         };
         /** `GET /api/v1/public-key`: public, so that anyone can pin it. */
         get: operations["public_key"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/root-checkpoint": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** `GET /api/v1/root-checkpoint[?size=N]`. */
+        get: operations["root_checkpoint"];
         put?: never;
         post?: never;
         delete?: never;
@@ -314,8 +348,9 @@ export interface paths {
             cookie?: never;
         };
         /**
-         * Ready when the storage answers and the signer has not refused to sign
-         *     (a rolled-back store must not look healthy). `storage_writes` tells
+         * Ready when the storage answers, the signer has not refused to sign and
+         *     no witness refused the root log (a rolled-back store must not look
+         *     healthy). `storage_writes` tells
          *     whether the last append transaction failed (a full or failing disk);
          *     that alone keeps the server ready, because it still serves reads, and a
          *     balancer that took it out would stop the retries that show recovery.
@@ -612,6 +647,13 @@ export interface components {
              * @description `seq` − 1.
              */
             leaf_index: number;
+            /**
+             * @description `checkpoint`'s inclusion in the latest root checkpoint that has its
+             *     witnesses' quorum; absent while no such root checkpoint covers a
+             *     checkpoint of this event (it is then `checkpoint` that is newer
+             *     than what the witnesses cosigned: ask again in a few seconds).
+             */
+            root?: components["schemas"]["RootInclusion"];
             /** Format: int64 */
             tree_size: number;
         };
@@ -835,7 +877,7 @@ export interface components {
             storage_writes?: components["schemas"]["StorageWrites"];
         };
         /** @enum {string} */
-        ReadinessStatus: "ready" | "unavailable" | "signing_refused";
+        ReadinessStatus: "ready" | "unavailable" | "signing_refused" | "witness_refused";
         /** @description What was stored for one event of the request. */
         Receipt: {
             /**
@@ -848,6 +890,30 @@ export interface components {
             id: string;
             /** Format: int64 */
             seq: number;
+        };
+        /**
+         * @description An account checkpoint's inclusion in the root log (SPEC "Witnesses"):
+         *     its leaf is the account checkpoint's body (origin, size and root lines,
+         *     as signed), hashed as every leaf (RFC 9162).
+         */
+        RootInclusion: {
+            /**
+             * @description The root checkpoint (origin `<log name>`) signed by the log, with
+             *     every witness cosignature stored for it.
+             */
+            checkpoint: string;
+            /** @description The inclusion proof, standard base64. */
+            hashes: string[];
+            /**
+             * Format: int64
+             * @description The account checkpoint's index in the root log.
+             */
+            leaf_index: number;
+            /**
+             * Format: int64
+             * @description The root checkpoint's size.
+             */
+            tree_size: number;
         };
         /** @enum {string} */
         SourceKind: "api_key" | "console" | "system";
@@ -899,6 +965,15 @@ export interface components {
         Target: {
             id?: string;
             name?: string;
+        };
+        /**
+         * @description `GET /api/v1/proofs/root`: an account checkpoint and its inclusion in a
+         *     cosigned root checkpoint.
+         */
+        WitnessedCheckpoint: {
+            /** @description The account's signed checkpoint. */
+            checkpoint: string;
+            root: components["schemas"]["RootInclusion"];
         };
     };
     responses: never;
@@ -2065,6 +2140,97 @@ export interface operations {
             };
         };
     };
+    root_proof: {
+        parameters: {
+            query?: {
+                /**
+                 * @description The account checkpoint's tree size (default: the account's latest
+                 *     checkpoint covered by a root checkpoint that has its quorum).
+                 */
+                size?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The account checkpoint (of size `size`, else the latest one witnessed) and its inclusion proof in the latest root checkpoint that has its witnesses' quorum */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WitnessedCheckpoint"];
+                };
+            };
+            /** @description An unknown parameter, or `size` is not a whole number */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No API key, a malformed `Authorization` header, or an unknown key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The key lacks the scope this route needs */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No root checkpoint with its quorum covers a checkpoint of the account (of `size`) yet */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description This API key sent too many requests; retry after `Retry-After` seconds */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before the next request */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description An unexpected failure; `message` holds a reference for the operator */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No signing key is configured */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
     public_key: {
         parameters: {
             query?: never;
@@ -2084,6 +2250,96 @@ export interface operations {
                 };
             };
             /** @description This server has no signing key configured */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    root_checkpoint: {
+        parameters: {
+            query?: {
+                /** @description A root tree size: the root checkpoint signed at exactly this size (default: the latest). */
+                size?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The root checkpoint (C2SP tlog-checkpoint, origin `<log name>`; its leaves are the account checkpoints signed, in signing order) signed by the log, followed by every witness cosignature (C2SP tlog-cosignature) stored for it */
+            200: {
+                headers: {
+                    /** @description `<have>/<quorum>`: how many of the configured witnesses' cosignatures verify, and how many are required */
+                    "Auditlog-Cosignatures"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/plain": string;
+                };
+            };
+            /** @description An unknown parameter, or `size` is not a whole number */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No API key, a malformed `Authorization` header, or an unknown key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The key lacks the scope this route needs */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No root checkpoint was signed at `size`, or none yet */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description This API key sent too many requests; retry after `Retry-After` seconds */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before the next request */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description An unexpected failure; `message` holds a reference for the operator */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No signing key is configured */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -2718,7 +2974,7 @@ export interface operations {
                     "application/json": components["schemas"]["Readiness"];
                 };
             };
-            /** @description Not ready: storage unreachable (`unavailable`) or signing refused after a rollback (`signing_refused`); `reason` says why */
+            /** @description Not ready: storage unreachable (`unavailable`), signing refused after a rollback (`signing_refused`), or a witness refused the root log (`witness_refused`: its history contradicts what the witness cosigned); `reason` says why */
             503: {
                 headers: {
                     [name: string]: unknown;

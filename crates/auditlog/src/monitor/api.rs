@@ -26,6 +26,23 @@ pub enum EventProof {
     Missing,
 }
 
+/// An answer of `GET /api/v1/proofs/root`.
+#[derive(serde::Deserialize)]
+pub struct Witnessed {
+    /// The account's signed checkpoint.
+    pub checkpoint: String,
+    pub root: RootInclusion,
+}
+
+#[derive(serde::Deserialize)]
+pub struct RootInclusion {
+    pub leaf_index: u64,
+    pub tree_size: u64,
+    pub hashes: Vec<String>,
+    /// The root checkpoint with its cosignatures.
+    pub checkpoint: String,
+}
+
 #[derive(serde::Deserialize)]
 struct ConsistencyProof {
     from: u64,
@@ -123,6 +140,27 @@ impl LogApi {
             );
         }
         Ok(proof.hashes)
+    }
+
+    /// The account's latest witnessed checkpoint with its inclusion in a
+    /// cosigned root checkpoint (`GET /api/v1/proofs/root`); `None` while
+    /// the server has none (404).
+    pub async fn witnessed(&self) -> anyhow::Result<Option<Witnessed>> {
+        let url = self.url(&["api", "v1", "proofs", "root"]);
+        let response = self.get(url.clone()).await?;
+        if response.status() == StatusCode::NOT_FOUND {
+            let body = response.text().await.unwrap_or_default();
+            if error_code(&body).as_deref() == Some("not_found") {
+                return Ok(None);
+            }
+            bail!("GET {url}: 404 Not Found, and not from an auditlog server with a root log (check --url)");
+        }
+        let response = success(url.clone(), response).await?;
+        let witnessed = response
+            .json()
+            .await
+            .with_context(|| format!("GET {url}: not a witnessed checkpoint"))?;
+        Ok(Some(witnessed))
     }
 
     /// The inclusion proof of event `id`.

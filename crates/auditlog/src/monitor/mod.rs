@@ -14,8 +14,9 @@
 //! - `state`: the remembered checkpoint, replaced atomically.
 //! - `alarm`: the evidence reported when a check fails.
 //!
-//! Witness cosignatures (`--witness`, `--quorum`) come once the server
-//! keeps a root log; see docs/MONITOR.md.
+//! With `--witness` (and `--quorum`) each round checks the account's latest
+//! witnessed checkpoint instead: its inclusion in the server's root log at
+//! a root checkpoint that enough of the pinned witnesses cosigned.
 
 mod alarm;
 mod api;
@@ -29,8 +30,12 @@ use crate::error::CliResult;
 use alarm::AlarmKind;
 use anyhow::{anyhow, bail, Context};
 use api::{EventProof, LogApi};
+use auditlog_core::cosignature::CosignatureVerifier;
 use auditlog_core::note::NoteVerifier;
+use auditlog_core::root_log::{check_covered, open_cosigned, RootLogError};
 use auditlog_core::{checkpoint, AccountName};
+use base64::engine::general_purpose::STANDARD as BASE64;
+use base64::Engine;
 use check::{Step, Verified};
 use std::future::Future;
 use std::path::{Path, PathBuf};
@@ -51,6 +56,20 @@ pub async fn run(command: MonitorCommand, shutdown: impl Future<Output = ()>) ->
     };
     // The server signs with its log name as the key's name.
     let origin = checkpoint::origin(verifier.name(), account.as_ref());
+    let witnesses = command
+        .witnesses
+        .iter()
+        .map(|w| CosignatureVerifier::parse(w).map_err(|e| anyhow!("--witness {w:?}: {e}")))
+        .collect::<CliResult<Vec<_>>>()?;
+    let quorum = command
+        .quorum
+        .unwrap_or(witnesses.len() / 2 + usize::from(!witnesses.is_empty()));
+    if quorum > witnesses.len() {
+        bail!(
+            "--quorum {quorum} is more than the {} --witness keys given",
+            witnesses.len()
+        );
+    }
     let remembered = state::load(&command.state, &verifier, &origin)?;
     let mut monitor = Monitor {
         api: LogApi::new(&command.url, &command.key)?,
@@ -58,6 +77,8 @@ pub async fn run(command: MonitorCommand, shutdown: impl Future<Output = ()>) ->
         origin,
         state: command.state,
         remembered,
+        witnesses,
+        quorum,
     };
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
@@ -115,11 +136,91 @@ struct Monitor {
     state: PathBuf,
     /// The last checkpoint verified, as in the state file.
     remembered: Option<Verified>,
+    /// The pinned witnesses (none: checkpoints are not required to be
+    /// witnessed) and how many must have cosigned.
+    witnesses: Vec<CosignatureVerifier>,
+    quorum: usize,
 }
 
 impl Monitor {
+    /// The account's checkpoint to check this round: the latest one, or
+    /// with witnesses the latest witnessed one, whose root inclusion and
+    /// cosignatures are checked here.
+    async fn served(&self) -> anyhow::Result<Option<String>> {
+        if self.witnesses.is_empty() {
+            return self.api.checkpoint().await;
+        }
+        let Some(witnessed) = self.api.witnessed().await? else {
+            if self.remembered.is_some() {
+                bail!("the server has no witnessed checkpoint of this account now (404)");
+            }
+            return Ok(None);
+        };
+        let account = check::open(
+            &witnessed.checkpoint,
+            &self.verifier,
+            &self.origin,
+            "witnessed checkpoint",
+        )?;
+        let root = &witnessed.root;
+        let opened = open_cosigned(
+            &root.checkpoint,
+            self.verifier.name(),
+            &self.verifier,
+            &self.witnesses,
+            self.quorum,
+        );
+        let opened = match opened {
+            Ok(opened) => opened,
+            Err(RootLogError::Note(e)) => {
+                return Err(Alarm::new(
+                    AlarmKind::BadSignature,
+                    format!("the root checkpoint does not verify with --vkey: {e}"),
+                )
+                .with("root checkpoint", &root.checkpoint)
+                .into())
+            }
+            // Too few of *these* witnesses: the server's quorum may be of
+            // others. Not evidence against the log.
+            Err(e) => bail!("the witnessed checkpoint cannot be accepted: {e}"),
+        };
+        let hashes = root
+            .hashes
+            .iter()
+            .map(|h| {
+                BASE64
+                    .decode(h)
+                    .ok()
+                    .and_then(|h| <[u8; 32]>::try_from(h).ok())
+                    .ok_or_else(|| anyhow!("GET /api/v1/proofs/root: {h:?} is not a base64 hash"))
+            })
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        if opened.checkpoint.size != root.tree_size {
+            bail!(
+                "GET /api/v1/proofs/root: tree_size {} is not the root checkpoint's size {}",
+                root.tree_size,
+                opened.checkpoint.size
+            );
+        }
+        if let Err(e) = check_covered(
+            &account.checkpoint,
+            root.leaf_index,
+            &hashes,
+            &opened.checkpoint,
+        ) {
+            return Err(Alarm::new(AlarmKind::BadProof, e.to_string())
+                .with(
+                    format!("account checkpoint ({})", account.describe()),
+                    &account.note,
+                )
+                .with("root checkpoint", &root.checkpoint)
+                .into());
+        }
+        Ok(Some(witnessed.checkpoint))
+    }
+
     async fn round(&mut self, ids: &[String]) -> anyhow::Result<()> {
-        match self.api.checkpoint().await? {
+        match self.served().await? {
             Some(note) => {
                 let served = check::open(&note, &self.verifier, &self.origin, "served checkpoint")?;
                 let described = served.describe();

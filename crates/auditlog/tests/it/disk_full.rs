@@ -662,7 +662,7 @@ async fn a_postgres_transaction_that_fails_midway_answers_503_and_stores_nothing
             "CREATE FUNCTION disk_fills() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN \
                RAISE EXCEPTION 'could not extend file: No space left on device' USING ERRCODE = 'disk_full'; \
              END $$; \
-             CREATE TRIGGER disk_fills AFTER INSERT ON events FOR EACH STATEMENT EXECUTE FUNCTION disk_fills();",
+             CREATE TRIGGER disk_fills AFTER INSERT ON event_log FOR EACH STATEMENT EXECUTE FUNCTION disk_fills();",
         )
         .await
         .unwrap();
@@ -676,7 +676,7 @@ async fn a_postgres_transaction_that_fails_midway_answers_503_and_stores_nothing
         "{ready}"
     );
     owner
-        .execute_raw("DROP TRIGGER disk_fills ON events")
+        .execute_raw("DROP TRIGGER disk_fills ON event_log")
         .await
         .unwrap();
     let accepted = send_to(&server, &account, batch, true).await;
@@ -694,14 +694,14 @@ async fn a_postgres_transaction_that_fails_midway_answers_503_and_stores_nothing
             "CREATE FUNCTION connection_drops() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN \
                PERFORM pg_terminate_backend(pg_backend_pid()); PERFORM pg_sleep(5); RETURN NULL; \
              END $$; \
-             CREATE TRIGGER connection_drops AFTER INSERT ON events FOR EACH STATEMENT EXECUTE FUNCTION connection_drops();",
+             CREATE TRIGGER connection_drops AFTER INSERT ON event_log FOR EACH STATEMENT EXECUTE FUNCTION connection_drops();",
         )
         .await
         .unwrap();
     let dropped: Vec<String> = (0..5).map(|i| format!("dropped-{i}")).collect();
     assert_failing(&send_to(&server, &account, dropped.clone(), true).await);
     owner
-        .execute_raw("DROP TRIGGER connection_drops ON events")
+        .execute_raw("DROP TRIGGER connection_drops ON event_log")
         .await
         .unwrap();
     let accepted = send_to(&server, &account, dropped, true).await;

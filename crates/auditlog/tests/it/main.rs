@@ -34,3 +34,4 @@ mod streams;
 mod streams_kinds;
 mod tamper;
 mod witness;
+mod witnessed;

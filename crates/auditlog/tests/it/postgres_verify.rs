@@ -1,6 +1,7 @@
 //! `auditlog verify` on PostgreSQL is not a formality: it passes on an intact
 //! database and fails once someone with the owner's rights edits an event
-//! behind the triggers' back.
+//! behind the triggers' back (a dictionary value, an id's hash, an actor
+//! reference, the leaf bytes of the event log).
 
 use crate::helpers::{run_cli_on, TestServer};
 use auditlog_store::Store;
@@ -48,28 +49,65 @@ async fn verify_catches_an_edited_event_on_postgres() {
         String::from_utf8_lossy(&intact.stderr)
     );
 
-    // The owner can switch a trigger off; verify must still notice the edit.
-    let owner = PgStore::connect(&database.url).await.unwrap();
-    owner
-        .execute_raw(
-            "ALTER TABLE events DISABLE TRIGGER events_refuse_update; \
-             UPDATE events SET action = 'Delete' WHERE seq = 7; \
-             ALTER TABLE events ENABLE TRIGGER events_refuse_update;",
-        )
-        .await
-        .unwrap();
-    owner.shutdown().await;
-    let edited = run_cli_on(&store_args, &["verify"], "");
-    assert!(!edited.status.success(), "verify passed an edited store");
-    let report = format!(
-        "{}{}",
-        String::from_utf8_lossy(&edited.stdout),
-        String::from_utf8_lossy(&edited.stderr)
-    );
-    assert!(
-        report.contains("action") || report.contains("seq 7"),
-        "{report}"
-    );
+    // The owner can switch a trigger off; verify must still notice each
+    // edit of the event log (migration 0010): a dictionary value, an id's
+    // hash, a dictionary id, the leaf bytes. Each is undone before the next.
+    let seven = "key & 1099511627775 = 7";
+    let cases = [
+        (
+            "UPDATE log_values SET value = jsonb_build_array(value ->> 0, 'Delete') WHERE kind = 1".to_string(),
+            "UPDATE log_values SET value = jsonb_build_array(value ->> 0, 'Update') WHERE kind = 1".to_string(),
+            "action",
+        ),
+        (
+            format!("UPDATE event_log SET id_hash = id_hash + 1 WHERE {seven}"),
+            format!("UPDATE event_log SET id_hash = id_hash - 1 WHERE {seven}"),
+            "seq 7",
+        ),
+        (
+            format!("UPDATE event_log SET actor = actor + 1 WHERE {seven}"),
+            format!("UPDATE event_log SET actor = actor - 1 WHERE {seven}"),
+            "seq 7",
+        ),
+        (
+            format!("UPDATE event_log SET leaf = leaf || '\\x20'::bytea WHERE {seven}"),
+            format!("UPDATE event_log SET leaf = substring(leaf FROM 1 FOR length(leaf) - 1) WHERE {seven}"),
+            "seq 7",
+        ),
+    ];
+    for (edit, undo, named) in cases {
+        let owner = PgStore::connect(&database.url).await.unwrap();
+        let behind_the_triggers = |sql: &str| {
+            format!(
+                "ALTER TABLE event_log DISABLE TRIGGER USER; ALTER TABLE log_values DISABLE TRIGGER USER; \
+                 {sql}; ALTER TABLE event_log ENABLE TRIGGER USER; ALTER TABLE log_values ENABLE TRIGGER USER;"
+            )
+        };
+        owner
+            .execute_raw(&behind_the_triggers(&edit))
+            .await
+            .unwrap();
+        let edited = run_cli_on(&store_args, &["verify"], "");
+        assert!(!edited.status.success(), "verify passed after {edit}");
+        let report = format!(
+            "{}{}",
+            String::from_utf8_lossy(&edited.stdout),
+            String::from_utf8_lossy(&edited.stderr)
+        );
+        assert!(report.contains(named), "{edit}: {report}");
+        owner
+            .execute_raw(&behind_the_triggers(&undo))
+            .await
+            .unwrap();
+        owner.shutdown().await;
+        let undone = run_cli_on(&store_args, &["verify"], "");
+        assert!(
+            undone.status.success(),
+            "after undoing {edit}: {}{}",
+            String::from_utf8_lossy(&undone.stdout),
+            String::from_utf8_lossy(&undone.stderr)
+        );
+    }
 }
 
 /// PostgreSQL's text and JSON types cannot hold U+0000; such an event used to

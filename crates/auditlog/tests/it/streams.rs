@@ -660,8 +660,25 @@ fn changes(event: &Value) -> Vec<(String, Value, Value)> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_stream_change_is_audited_with_old_and_new_values_and_no_secret() {
+    audit_case(None).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_postgresql_every_stream_change_is_audited() {
+    use auditlog_store_postgres::test_support::TestDatabase;
+    let Some(database) = TestDatabase::create("streams_audit") else {
+        return;
+    };
+    audit_case(Some(&database.url)).await;
+}
+
+async fn audit_case(database: Option<&str>) {
     let dir = tempfile::tempdir().unwrap();
-    let server = TestServer::start_on(dir.path(), &["--stream-allow-private", "127.0.0.1/32"]);
+    let args = ["--stream-allow-private", "127.0.0.1/32"];
+    let server = match database {
+        None => TestServer::start_on(dir.path(), &args),
+        Some(url) => TestServer::start_on_database(url, dir.path(), &args),
+    };
     let account = server.account("stream-audit");
     let admin = admin_key(&server, "stream-audit");
     let receiver = Receiver::start().await;

@@ -28,6 +28,8 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/public-key", get(proofs::public_key))
         .route("/api/v1/checkpoint", get(proofs::checkpoint))
         .route("/api/v1/proofs/consistency", get(proofs::consistency))
+        .route("/api/v1/proofs/root", get(proofs::root_proof))
+        .route("/api/v1/root-checkpoint", get(proofs::root_checkpoint))
         .route("/api/v1/exports", get(exports::list).post(exports::create))
         .route("/api/v1/exports/{id}", get(exports::get_one))
         .route(

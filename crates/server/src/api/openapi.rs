@@ -42,6 +42,8 @@ pub const BEARER: &str = "bearer";
         proofs::public_key,
         proofs::checkpoint,
         proofs::consistency,
+        proofs::root_checkpoint,
+        proofs::root_proof,
         exports::create,
         exports::list,
         exports::get_one,
@@ -61,7 +63,7 @@ pub const BEARER: &str = "bearer";
     modifiers(&SharedAnswers, &ClosedObjects),
     tags(
         (name = "events", description = "Send, query and count events"),
-        (name = "proofs", description = "Tamper evidence: verifier key, signed checkpoints, inclusion and consistency proofs"),
+        (name = "proofs", description = "Tamper evidence: verifier key, signed checkpoints, inclusion and consistency proofs, the witnessed root checkpoint"),
         (name = "exports", description = "Background exports of the events matching filters"),
         (name = "streams", description = "Log streams: the account's events pushed to its destinations (scope `admin`)"),
         (name = "operations", description = "Liveness, readiness, metrics and this description"),

@@ -26,8 +26,9 @@ pub async fn healthz() -> Response {
     .into_response()
 }
 
-/// Ready when the storage answers and the signer has not refused to sign
-/// (a rolled-back store must not look healthy). `storage_writes` tells
+/// Ready when the storage answers, the signer has not refused to sign and
+/// no witness refused the root log (a rolled-back store must not look
+/// healthy). `storage_writes` tells
 /// whether the last append transaction failed (a full or failing disk);
 /// that alone keeps the server ready, because it still serves reads, and a
 /// balancer that took it out would stop the retries that show recovery.
@@ -38,12 +39,15 @@ pub async fn healthz() -> Response {
     tag = "operations",
     responses(
         (status = 200, description = "Storage reachable and signing possible", body = Readiness),
-        (status = 503, description = "Not ready: storage unreachable (`unavailable`) or signing refused after a rollback (`signing_refused`); `reason` says why", body = Readiness),
+        (status = 503, description = "Not ready: storage unreachable (`unavailable`), signing refused after a rollback (`signing_refused`), or a witness refused the root log (`witness_refused`: its history contradicts what the witness cosigned); `reason` says why", body = Readiness),
     )
 )]
 pub async fn readyz(State(state): State<AppState>) -> Response {
     if let Some(reason) = state.signer.as_ref().and_then(|s| s.refusal()) {
         return not_ready(ReadinessStatus::SigningRefused, reason);
+    }
+    if let Some(reason) = state.root_log.as_ref().and_then(|r| r.alarm()) {
+        return not_ready(ReadinessStatus::WitnessRefused, reason);
     }
     match state.store.ping().await {
         Ok(()) => axum::Json(Readiness {

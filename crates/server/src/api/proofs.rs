@@ -3,10 +3,14 @@
 //! between two tree sizes. Hashes are standard base64, as in checkpoints.
 
 use crate::api::path::{PathId, BAD_PATH_ID};
-use crate::api::schema::{CheckpointParams, ConsistencyParams, ConsistencyProof, InclusionProof};
+use crate::api::schema::{
+    CheckpointParams, ConsistencyParams, ConsistencyProof, InclusionProof, RootCheckpointParams,
+    RootInclusion, RootProofParams, WitnessedCheckpoint,
+};
 use crate::auth::ApiCaller;
 use crate::error::{ApiError, ErrorBody};
 use crate::query_params::unknown_parameter;
+use crate::root_log::{RootLog, Witnessed};
 use crate::signer::{CheckpointSigner, SignError};
 use crate::state::AppState;
 use auditlog_store::{tree, Scope, StoredCheckpoint};
@@ -22,6 +26,10 @@ use std::sync::Arc;
 pub const CHECKPOINT_PARAMS: &[&str] = &["size"];
 /// The query parameters of `GET /api/v1/proofs/consistency`.
 pub const CONSISTENCY_PARAMS: &[&str] = &["from", "to"];
+/// The query parameter of `GET /api/v1/root-checkpoint` and `GET /api/v1/proofs/root`.
+pub const ROOT_PARAMS: &[&str] = &["size"];
+/// The header that says how many of the quorum cosigned: `<have>/<quorum>`.
+pub const COSIGNATURES_HEADER: &str = "auditlog-cosignatures";
 
 fn signer(state: &AppState) -> Result<&Arc<CheckpointSigner>, ApiError> {
     state.signer.as_ref().ok_or_else(|| {
@@ -31,6 +39,25 @@ fn signer(state: &AppState) -> Result<&Arc<CheckpointSigner>, ApiError> {
             "this server has no signing key configured, so it serves no proofs",
         )
     })
+}
+
+fn root_log(state: &AppState) -> Result<&Arc<RootLog>, ApiError> {
+    state.root_log.as_ref().ok_or_else(|| {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "unavailable",
+            "this server has no signing key configured, so it keeps no root log",
+        )
+    })
+}
+
+fn root_inclusion(witnessed: &Witnessed) -> RootInclusion {
+    RootInclusion {
+        leaf_index: witnessed.leaf_index,
+        tree_size: witnessed.root.checkpoint.size,
+        hashes: witnessed.hashes.iter().map(|h| BASE64.encode(h)).collect(),
+        checkpoint: witnessed.root.note.clone(),
+    }
 }
 
 fn text(body: String) -> Response {
@@ -186,7 +213,17 @@ pub async fn event_proof(
         .get(caller.account.id, &id)
         .await?
         .ok_or_else(|| ApiError::not_found(format!("no event with id {id:?} in this account")))?;
-    let checkpoint = covering(&state, &caller, record.seq).await?;
+    // The checkpoint the witnesses covered, if one covers the event; else
+    // the latest (signed now if need be), without a root inclusion.
+    let witnessed = match &state.root_log {
+        Some(root_log) => root_log.witnessed(caller.account.id, record.seq).await?,
+        None => None,
+    };
+    let root = witnessed.as_ref().map(root_inclusion);
+    let checkpoint = match witnessed {
+        Some(witnessed) => witnessed.account_checkpoint,
+        None => covering(&state, &caller, record.seq).await?,
+    };
     let index = record.seq - 1;
     let hashes = tree::inclusion_proof(
         state.store.as_ref(),
@@ -202,6 +239,89 @@ pub async fn event_proof(
         tree_size: checkpoint.size,
         hashes,
         checkpoint: checkpoint.note,
+        root,
+    })
+    .into_response())
+}
+
+/// `GET /api/v1/root-checkpoint[?size=N]`.
+#[utoipa::path(
+    get,
+    path = "/api/v1/root-checkpoint",
+    operation_id = "root_checkpoint",
+    tag = "proofs",
+    security(("bearer" = [])),
+    params(RootCheckpointParams),
+    responses(
+        (status = 200, description = "The root checkpoint (C2SP tlog-checkpoint, origin `<log name>`; its leaves are the account checkpoints signed, in signing order) signed by the log, followed by every witness cosignature (C2SP tlog-cosignature) stored for it", body = String, content_type = "text/plain",
+            headers(("Auditlog-Cosignatures" = String, description = "`<have>/<quorum>`: how many of the configured witnesses' cosignatures verify, and how many are required"))),
+        (status = 400, description = "An unknown parameter, or `size` is not a whole number", body = ErrorBody),
+        (status = 404, description = "No root checkpoint was signed at `size`, or none yet", body = ErrorBody),
+        (status = 503, description = "No signing key is configured", body = ErrorBody),
+    )
+)]
+pub async fn root_checkpoint(
+    State(state): State<AppState>,
+    caller: ApiCaller,
+    Query(pairs): Query<Vec<(String, String)>>,
+) -> Result<Response, ApiError> {
+    caller.require(Scope::Read)?;
+    let root_log = root_log(&state)?;
+    let checkpoint = match numbers(&pairs, ROOT_PARAMS)?[0] {
+        Some(size) => state.store.root_checkpoint_at(size).await?.ok_or_else(|| {
+            ApiError::not_found(format!("no root checkpoint was signed at size {size}"))
+        })?,
+        None => state
+            .store
+            .latest_root_checkpoint()
+            .await?
+            .ok_or_else(|| ApiError::not_found("no root checkpoint was signed yet"))?,
+    };
+    let cosigned = root_log.cosigned(checkpoint).await?;
+    let mut response = text(cosigned.note);
+    let count = format!("{}/{}", cosigned.valid, root_log.settings().quorum);
+    if let Ok(value) = header::HeaderValue::from_str(&count) {
+        response.headers_mut().insert(COSIGNATURES_HEADER, value);
+    }
+    Ok(response)
+}
+
+/// `GET /api/v1/proofs/root[?size=M]`.
+#[utoipa::path(
+    get,
+    path = "/api/v1/proofs/root",
+    operation_id = "root_proof",
+    tag = "proofs",
+    security(("bearer" = [])),
+    params(RootProofParams),
+    responses(
+        (status = 200, description = "The account checkpoint (of size `size`, else the latest one witnessed) and its inclusion proof in the latest root checkpoint that has its witnesses' quorum", body = WitnessedCheckpoint),
+        (status = 400, description = "An unknown parameter, or `size` is not a whole number", body = ErrorBody),
+        (status = 404, description = "No root checkpoint with its quorum covers a checkpoint of the account (of `size`) yet", body = ErrorBody),
+        (status = 503, description = "No signing key is configured", body = ErrorBody),
+    )
+)]
+pub async fn root_proof(
+    State(state): State<AppState>,
+    caller: ApiCaller,
+    Query(pairs): Query<Vec<(String, String)>>,
+) -> Result<Response, ApiError> {
+    caller.require(Scope::Read)?;
+    let root_log = root_log(&state)?;
+    let account = caller.account.id;
+    let witnessed = match numbers(&pairs, ROOT_PARAMS)?[0] {
+        Some(size) => root_log.witnessed_at(account, size).await?,
+        None => root_log.witnessed(account, 1).await?,
+    };
+    let witnessed = witnessed.ok_or_else(|| {
+        ApiError::not_found(
+            "no root checkpoint that has its witnesses' quorum covers this checkpoint yet; \
+             root checkpoints are signed and submitted every second",
+        )
+    })?;
+    Ok(axum::Json(WitnessedCheckpoint {
+        root: root_inclusion(&witnessed),
+        checkpoint: witnessed.account_checkpoint.note,
     })
     .into_response())
 }

@@ -670,6 +670,58 @@ pub struct InclusionProof {
     pub hashes: Vec<String>,
     /// The signed checkpoint (C2SP) of size `tree_size`.
     pub checkpoint: String,
+    /// `checkpoint`'s inclusion in the latest root checkpoint that has its
+    /// witnesses' quorum; absent while no such root checkpoint covers a
+    /// checkpoint of this event (it is then `checkpoint` that is newer
+    /// than what the witnesses cosigned: ask again in a few seconds).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    pub root: Option<RootInclusion>,
+}
+
+/// An account checkpoint's inclusion in the root log (SPEC "Witnesses"):
+/// its leaf is the account checkpoint's body (origin, size and root lines,
+/// as signed), hashed as every leaf (RFC 9162).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RootInclusion {
+    /// The account checkpoint's index in the root log.
+    pub leaf_index: u64,
+    /// The root checkpoint's size.
+    #[schema(minimum = 1)]
+    pub tree_size: u64,
+    /// The inclusion proof, standard base64.
+    pub hashes: Vec<String>,
+    /// The root checkpoint (origin `<log name>`) signed by the log, with
+    /// every witness cosignature stored for it.
+    pub checkpoint: String,
+}
+
+/// `GET /api/v1/proofs/root`: an account checkpoint and its inclusion in a
+/// cosigned root checkpoint.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct WitnessedCheckpoint {
+    /// The account's signed checkpoint.
+    pub checkpoint: String,
+    pub root: RootInclusion,
+}
+
+/// `GET /api/v1/root-checkpoint`.
+#[derive(Debug, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct RootCheckpointParams {
+    /// A root tree size: the root checkpoint signed at exactly this size (default: the latest).
+    #[param(minimum = 1)]
+    pub size: Option<u64>,
+}
+
+/// `GET /api/v1/proofs/root`.
+#[derive(Debug, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct RootProofParams {
+    /// The account checkpoint's tree size (default: the account's latest
+    /// checkpoint covered by a root checkpoint that has its quorum).
+    #[param(minimum = 1)]
+    pub size: Option<u64>,
 }
 
 /// A consistency proof between two tree sizes.
@@ -701,6 +753,9 @@ pub enum ReadinessStatus {
     Ready,
     Unavailable,
     SigningRefused,
+    /// A witness refused the root log: its history contradicts what the
+    /// witness cosigned (a rollback or a fork).
+    WitnessRefused,
 }
 
 /// `GET /readyz`: `ready`, or why not (503).

@@ -1,0 +1,589 @@
+//! The server as a witnessed log (issue 17, SPEC "Witnesses"), end to end:
+//! the real server submits its root checkpoints to three real witnesses
+//! (`auditlog witness serve` on loopback ports) with quorum 2. Every root
+//! checkpoint is cosigned; a killed witness leaves the quorum standing; a
+//! witness restarted from its state continues; a new account is covered
+//! without touching any witness. The attack: a database restored from an
+//! older copy with the signed-heads file deleted, which the server's own
+//! guard cannot see, is refused by the witnesses, the alarm fires on
+//! `/readyz`, and `auditlog monitor` names the two checkpoints.
+
+use crate::helpers::*;
+use auditlog_core::checkpoint::Checkpoint;
+use auditlog_core::cosignature::CosignatureVerifier;
+use auditlog_core::merkle::Hash;
+use auditlog_core::note::NoteVerifier;
+use auditlog_core::root_log::{check_covered, open_cosigned};
+use auditlog_server::signing_key;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use base64::Engine;
+use serde_json::json;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+const LOG_NAME: &str = auditlog_core::checkpoint::DEFAULT_LOG_NAME;
+/// How long the tests wait for the submitter (a round a second, backoff
+/// after a witness failed).
+const PATIENCE: Duration = Duration::from_secs(60);
+
+/// One witness: its directory (key, logs file, state) and the port it
+/// listens on, kept across restarts.
+struct Witness {
+    dir: PathBuf,
+    vkey: String,
+    port: u16,
+    process: Option<KillOnDrop>,
+}
+
+impl Witness {
+    fn create(dir: &Path, name: &str, log_vkey: &str) -> Self {
+        let key_file = dir.join("key");
+        let out = Command::new(BIN)
+            .args(["witness", "key", "create", "--name", name, "--key-file"])
+            .arg(&key_file)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let vkey = String::from_utf8(out.stdout).unwrap().trim().to_string();
+        std::fs::write(
+            dir.join("logs.toml"),
+            format!("[[log]]\norigin = \"{LOG_NAME}\"\nkeys = [\"{log_vkey}\"]\n"),
+        )
+        .unwrap();
+        let mut witness = Self {
+            dir: dir.to_path_buf(),
+            vkey,
+            port: 0,
+            process: None,
+        };
+        witness.start();
+        witness
+    }
+
+    /// Starts it (again, on the same port once it had one).
+    fn start(&mut self) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let mut child = Command::new(BIN)
+                .args(["witness", "serve", "--listen"])
+                .arg(format!("127.0.0.1:{}", self.port))
+                .arg("--key-file")
+                .arg(self.dir.join("key"))
+                .arg("--logs")
+                .arg(self.dir.join("logs.toml"))
+                .arg("--state")
+                .arg(self.dir.join("state"))
+                .env_remove("AUDITLOG_DATABASE_URL")
+                .env("AUDITLOG_LOG", "warn")
+                .stdout(Stdio::piped())
+                .stderr(Stdio::inherit())
+                .spawn()
+                .unwrap();
+            let started = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                wait_until_listening(&mut child)
+            }));
+            match started {
+                Ok(base) => {
+                    self.port = base.rsplit(':').next().unwrap().parse().unwrap();
+                    self.process = Some(KillOnDrop(child));
+                    return;
+                }
+                // The port may linger for a moment after a kill.
+                Err(_) if Instant::now() < deadline => {
+                    let _ = child.wait();
+                    std::thread::sleep(Duration::from_millis(200));
+                }
+                Err(e) => std::panic::resume_unwind(e),
+            }
+        }
+    }
+
+    fn kill(&mut self) {
+        self.process.take();
+    }
+
+    fn setting(&self) -> String {
+        format!("http://127.0.0.1:{} {}", self.port, self.vkey)
+    }
+
+    fn verifier(&self) -> CosignatureVerifier {
+        CosignatureVerifier::parse(&self.vkey).unwrap()
+    }
+}
+
+/// A data directory with the server's signing key made ahead (the
+/// witnesses' logs files name its verifier key) and three witnesses.
+struct Setup {
+    data: tempfile::TempDir,
+    _witness_dirs: Vec<tempfile::TempDir>,
+    witnesses: Vec<Witness>,
+    log: NoteVerifier,
+}
+
+impl Setup {
+    fn new() -> Self {
+        let data = tempfile::tempdir().unwrap();
+        let key =
+            signing_key::load_or_create(&data.path().join(signing_key::DEFAULT_FILE), LOG_NAME)
+                .unwrap();
+        let log = key.verifier();
+        let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
+        let witnesses = dirs
+            .iter()
+            .enumerate()
+            .map(|(i, dir)| {
+                Witness::create(dir.path(), &format!("witness.test/w{i}"), &log.to_text())
+            })
+            .collect();
+        Self {
+            data,
+            _witness_dirs: dirs,
+            witnesses,
+            log,
+        }
+    }
+
+    fn start_server(&self) -> TestServer {
+        let list: Vec<String> = self.witnesses.iter().map(Witness::setting).collect();
+        let list = list.join(", ");
+        TestServer::start_on(
+            self.data.path(),
+            &["--witnesses", &list, "--witness-quorum", "2"],
+        )
+    }
+
+    /// A server on a PostgreSQL database, with this setup's signing key.
+    fn start_server_on(&self, url: &str, scratch: &Path) -> TestServer {
+        let list: Vec<String> = self.witnesses.iter().map(Witness::setting).collect();
+        let list = list.join(", ");
+        let key = self.data.path().join(signing_key::DEFAULT_FILE);
+        let key = key.display().to_string();
+        TestServer::start_on_database(
+            url,
+            scratch,
+            &[
+                "--witnesses",
+                &list,
+                "--witness-quorum",
+                "2",
+                "--signing-key-file",
+                &key,
+            ],
+        )
+    }
+
+    fn verifiers(&self) -> Vec<CosignatureVerifier> {
+        self.witnesses.iter().map(Witness::verifier).collect()
+    }
+}
+
+async fn ingest(server: &TestServer, account: &TestAccount, prefix: &str, n: u32) {
+    let events: Vec<_> = (0..n)
+        .map(|i| {
+            json!({"id": format!("{prefix}{i}"), "event_type": "Test Case", "action": "Create",
+                   "actor": {"id": "u-1"}, "target": {"id": "TC-1"}})
+        })
+        .collect();
+    let (status, body) = server
+        .post(
+            "/api/v1/events",
+            &account.ingest,
+            &json!({"events": events}),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+}
+
+/// `GET /api/v1/root-checkpoint[?size=N]`: status, the note, the header.
+async fn root_checkpoint(
+    server: &TestServer,
+    key: &str,
+    size: Option<u64>,
+) -> (u16, String, String) {
+    let path = match size {
+        Some(size) => format!("/api/v1/root-checkpoint?size={size}"),
+        None => "/api/v1/root-checkpoint".to_string(),
+    };
+    let response = reqwest::Client::new()
+        .get(server.url(&path))
+        .bearer_auth(key)
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    let header = response
+        .headers()
+        .get("auditlog-cosignatures")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_string();
+    (status, response.text().await.unwrap(), header)
+}
+
+fn hashes(value: &serde_json::Value) -> Vec<Hash> {
+    value
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| {
+            BASE64
+                .decode(h.as_str().unwrap())
+                .unwrap()
+                .try_into()
+                .unwrap()
+        })
+        .collect()
+}
+
+/// Waits until the account's checkpoint of at least `size` is covered by a
+/// root checkpoint that `quorum` of `witnesses` cosigned, checks it all
+/// offline (signatures, cosignatures, the inclusion) and returns the
+/// account checkpoint's size and the root checkpoint's.
+async fn witnessed(
+    server: &TestServer,
+    setup: &Setup,
+    account: &TestAccount,
+    size: u64,
+    witnesses: &[CosignatureVerifier],
+    quorum: usize,
+) -> (u64, u64) {
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        let (status, body) = server.get("/api/v1/proofs/root", &account.read).await;
+        if status == 200 {
+            let account_checkpoint =
+                Checkpoint::open(body["checkpoint"].as_str().unwrap(), &setup.log).unwrap();
+            assert_eq!(
+                account_checkpoint.origin,
+                format!("{LOG_NAME}/{}", account.name)
+            );
+            let root = &body["root"];
+            let opened = open_cosigned(
+                root["checkpoint"].as_str().unwrap(),
+                LOG_NAME,
+                &setup.log,
+                witnesses,
+                quorum,
+            );
+            if let Ok(opened) = opened {
+                if account_checkpoint.size >= size {
+                    check_covered(
+                        &account_checkpoint,
+                        root["leaf_index"].as_u64().unwrap(),
+                        &hashes(&root["hashes"]),
+                        &opened.checkpoint,
+                    )
+                    .unwrap();
+                    assert_eq!(root["tree_size"].as_u64(), Some(opened.checkpoint.size));
+                    return (account_checkpoint.size, opened.checkpoint.size);
+                }
+            }
+        } else {
+            assert_eq!(status, 404, "{body}");
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no root checkpoint with {quorum} cosignature(s) covers {}'s size {size}: {status} {body}",
+            account.name
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// Every root checkpoint signed so far (sizes 1..=latest that exist) has
+/// at least `quorum` valid cosignatures by the three witnesses.
+async fn every_root_checkpoint_is_cosigned(
+    server: &TestServer,
+    setup: &Setup,
+    key: &str,
+    from: u64,
+    quorum: usize,
+) -> u64 {
+    let (status, latest, _) = root_checkpoint(server, key, None).await;
+    assert_eq!(status, 200, "{latest}");
+    let latest = Checkpoint::open(&latest, &setup.log).unwrap().size;
+    let mut seen = 0;
+    for size in from..=latest {
+        let (status, note, header) = root_checkpoint(server, key, Some(size)).await;
+        if status == 404 {
+            continue;
+        }
+        assert_eq!(status, 200, "{note}");
+        seen += 1;
+        let opened = open_cosigned(&note, LOG_NAME, &setup.log, &setup.verifiers(), quorum)
+            .unwrap_or_else(|e| panic!("root checkpoint of size {size}: {e}\n{note}"));
+        assert_eq!(header, format!("{}/2", opened.cosigners.len()), "{note}");
+    }
+    assert!(seen > 0);
+    latest
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_witnesses_cosign_every_root_checkpoint_through_a_kill_a_restart_and_a_new_account() {
+    let mut setup = Setup::new();
+    let server = setup.start_server();
+    let acme = server.account("acme");
+    let globex = server.account("globex");
+    let all = setup.verifiers();
+
+    ingest(&server, &acme, "a", 5).await;
+    ingest(&server, &globex, "g", 3).await;
+    witnessed(&server, &setup, &acme, 5, &all, 3).await;
+    witnessed(&server, &setup, &globex, 3, &all, 3).await;
+    ingest(&server, &acme, "b", 4).await;
+    witnessed(&server, &setup, &acme, 9, &all, 3).await;
+    // The event proof carries the same: its checkpoint and its root inclusion.
+    let (status, proof) = server.get("/api/v1/events/b3/proof", &acme.read).await;
+    assert_eq!(status, 200, "{proof}");
+    let checkpoint = Checkpoint::open(proof["checkpoint"].as_str().unwrap(), &setup.log).unwrap();
+    let root = &proof["root"];
+    let opened = open_cosigned(
+        root["checkpoint"].as_str().unwrap(),
+        LOG_NAME,
+        &setup.log,
+        &all,
+        2,
+    )
+    .unwrap();
+    check_covered(
+        &checkpoint,
+        root["leaf_index"].as_u64().unwrap(),
+        &hashes(&root["hashes"]),
+        &opened.checkpoint,
+    )
+    .unwrap();
+    let before_kill = every_root_checkpoint_is_cosigned(&server, &setup, &acme.read, 1, 3).await;
+
+    // One witness killed: the quorum of 2 holds.
+    setup.witnesses[1].kill();
+    ingest(&server, &acme, "c", 2).await;
+    let (_, root_size) = witnessed(&server, &setup, &acme, 11, &all, 2).await;
+    let (_, note, header) = root_checkpoint(&server, &acme.read, Some(root_size)).await;
+    assert_eq!(header, "2/2", "{note}");
+    assert!(!note.contains("witness.test/w1"), "{note}");
+    every_root_checkpoint_is_cosigned(&server, &setup, &acme.read, before_kill + 1, 2).await;
+
+    // Restarted from its state: behind, it is brought up to date with a
+    // consistency proof from what it cosigned, and cosigns again.
+    setup.witnesses[1].start();
+    ingest(&server, &globex, "h", 2).await;
+    let w1 = [setup.witnesses[1].verifier()];
+    let (_, root_size) = witnessed(&server, &setup, &globex, 5, &w1, 1).await;
+    let (_, note, header) = root_checkpoint(&server, &acme.read, Some(root_size)).await;
+    assert_eq!(header, "3/2", "{note}");
+
+    // A new account: covered, and no witness's logs file changed.
+    let logs_before: Vec<String> = setup
+        .witnesses
+        .iter()
+        .map(|w| std::fs::read_to_string(w.dir.join("logs.toml")).unwrap())
+        .collect();
+    let initech = server.account("initech");
+    ingest(&server, &initech, "i", 2).await;
+    witnessed(&server, &setup, &initech, 2, &all, 3).await;
+    for (witness, before) in setup.witnesses.iter().zip(&logs_before) {
+        assert_eq!(
+            &std::fs::read_to_string(witness.dir.join("logs.toml")).unwrap(),
+            before
+        );
+    }
+    let (status, body) = server.get("/readyz", "").await;
+    assert_eq!(status, 200, "{body}");
+}
+
+/// Copies the embedded database's files (`auditlog.db*`) from `from` to `to`.
+fn copy_database(from: &Path, to: &Path) {
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let name = entry.file_name();
+        if name.to_string_lossy().starts_with("auditlog.db") {
+            std::fs::copy(entry.path(), to.join(&name)).unwrap();
+        }
+    }
+}
+
+fn remove_database(dir: &Path) {
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path
+            .file_name()
+            .is_some_and(|n| n.to_string_lossy().starts_with("auditlog.db"))
+        {
+            std::fs::remove_file(path).unwrap();
+        }
+    }
+}
+
+/// The operator restores an older copy of the database and deletes the
+/// signed-heads file, so the server's own guard sees nothing. The witnesses
+/// have cosigned a larger root log: they refuse, `/readyz` reports
+/// `witness_refused`, and a customer's monitor names both checkpoints.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restored_database_is_refused_by_the_witnesses_and_raises_the_alarm() {
+    let setup = Setup::new();
+    let all = setup.verifiers();
+    let backup = tempfile::tempdir().unwrap();
+    let mut server = setup.start_server();
+    let acme = server.account("acme");
+    ingest(&server, &acme, "a", 5).await;
+    witnessed(&server, &setup, &acme, 5, &all, 3).await;
+    server.kill();
+    copy_database(setup.data.path(), backup.path());
+
+    let mut server = setup.start_server();
+    ingest(&server, &acme, "b", 5).await;
+    witnessed(&server, &setup, &acme, 10, &all, 3).await;
+    let (status, body) = server.get("/readyz", "").await;
+    assert_eq!(status, 200, "{body}");
+    // A customer's monitor remembers the checkpoint of size 10.
+    let state_dir = tempfile::tempdir().unwrap();
+    let state = state_dir.path().join("state");
+    let witnessed_state = state_dir.path().join("witnessed");
+    let witness_args: Vec<String> = setup
+        .witnesses
+        .iter()
+        .flat_map(|w| ["--witness".to_string(), w.vkey.clone()])
+        .chain(["--quorum".to_string(), "2".to_string()])
+        .collect();
+    // Without witnesses (the latest checkpoint), and with them (the latest
+    // witnessed one, its root inclusion and 2 of the 3 cosignatures).
+    let run_monitor = |server: &TestServer, state: &Path, extra: &[String]| {
+        Command::new(BIN)
+            .args(["monitor", "--once", "--url", &server.base])
+            .args(["--key", &acme.read, "--account", "acme"])
+            .args(["--vkey", &setup.log.to_text(), "--state"])
+            .arg(state)
+            .args(extra)
+            .env_remove("AUDITLOG_URL")
+            .env_remove("AUDITLOG_KEY")
+            .output()
+            .unwrap()
+    };
+    let monitor = |server: &TestServer| run_monitor(server, &state, &[]);
+    let out = monitor(&server);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let remembered = std::fs::read_to_string(&state).unwrap();
+    assert!(
+        remembered.starts_with("auditlog/acme\n10\n"),
+        "{remembered}"
+    );
+    let out = run_monitor(&server, &witnessed_state, &witness_args);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        std::fs::read_to_string(&witnessed_state).unwrap(),
+        remembered
+    );
+    // One pinned witness and a quorum of 2: cannot check (exit 1), no alarm.
+    let one = [
+        "--witness".to_string(),
+        setup.witnesses[0].vkey.clone(),
+        "--quorum".to_string(),
+        "2".to_string(),
+    ];
+    let out = run_monitor(&server, &state_dir.path().join("one"), &one);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    server.kill();
+
+    remove_database(setup.data.path());
+    copy_database(backup.path(), setup.data.path());
+    std::fs::remove_file(setup.data.path().join(signing_key::HEADS_FILE)).unwrap();
+    let server = setup.start_server();
+    // The server signs again (its own guard is blind)…
+    ingest(&server, &acme, "x", 1).await;
+    // …but the witnesses cosigned more than this store holds: alarm.
+    let deadline = Instant::now() + PATIENCE;
+    let body = loop {
+        let (status, body) = server.get("/readyz", "").await;
+        if status == 503 {
+            break body;
+        }
+        assert!(Instant::now() < deadline, "no alarm: {status} {body}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(body["status"], "witness_refused", "{body}");
+    assert!(
+        body["reason"]
+            .as_str()
+            .unwrap()
+            .contains("refused the root log"),
+        "{body}"
+    );
+    // Nothing after the restore gets a quorum: proofs of the new event
+    // carry no root inclusion.
+    let (status, proof) = server.get("/api/v1/events/x0/proof", &acme.read).await;
+    assert_eq!(status, 200, "{proof}");
+    assert!(proof.get("root").is_none(), "{proof}");
+
+    let out = monitor(&server);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{stdout}{stderr}");
+    assert!(
+        stderr.contains("rollback") && stderr.contains("size 6") && stderr.contains("size 10"),
+        "{stderr}"
+    );
+    assert!(stdout.contains(&remembered), "{stdout}");
+
+    // With the witnesses: the latest witnessed checkpoint is the restored
+    // database's (size 5), smaller than the one remembered.
+    let out = run_monitor(&server, &witnessed_state, &witness_args);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{stdout}{stderr}");
+    assert!(
+        stderr.contains("rollback") && stderr.contains("size 5") && stderr.contains("size 10"),
+        "{stderr}"
+    );
+    assert!(stdout.contains(&remembered), "{stdout}");
+}
+
+/// Two servers on one PostgreSQL database: one root log, one submitter at a
+/// time (the lease); when the holder dies, the other takes over and the
+/// root checkpoints keep getting cosigned, with no alarm.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_servers_on_postgres_share_one_root_log_and_hand_the_submitter_over() {
+    let Some(database) = auditlog_store_postgres::test_support::TestDatabase::create(
+        "two_servers_on_postgres_share_one_root_log",
+    ) else {
+        return;
+    };
+    let setup = Setup::new();
+    let all = setup.verifiers();
+    let scratch = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
+    let mut first = setup.start_server_on(&database.url, scratch[0].path());
+    let second = setup.start_server_on(&database.url, scratch[1].path());
+    let acme = first.account("acme");
+    let globex = first.account("globex");
+    ingest(&first, &acme, "a", 3).await;
+    ingest(&second, &globex, "g", 3).await;
+    ingest(&second, &acme, "b", 2).await;
+    witnessed(&first, &setup, &acme, 5, &all, 3).await;
+    witnessed(&second, &setup, &globex, 3, &all, 3).await;
+    every_root_checkpoint_is_cosigned(&second, &setup, &acme.read, 1, 3).await;
+
+    // The first server dies without giving anything up: within the lease
+    // (15 s) the second one submits, and nothing contradicts the witnesses.
+    first.kill();
+    ingest(&second, &acme, "c", 2).await;
+    witnessed(&second, &setup, &acme, 7, &all, 3).await;
+    let (status, body) = second.get("/readyz", "").await;
+    assert_eq!(status, 200, "{body}");
+}
