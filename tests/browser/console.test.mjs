@@ -526,6 +526,23 @@ test("console in headless Chromium", { skip: !haveChromium && "chromium is not i
       assert.equal(await page.evaluate(() => window.__xss), undefined);
       await page.screenshot({ path: path.join(SCREENSHOTS, "log-stream.png"), fullPage: true });
 
+      // Replay from a seq: the event is delivered again, in a new batch.
+      await page.fill("#replay-seq", String(seq));
+      await Promise.all([page.waitForNavigation(), page.click("#replay")]);
+      assert.match(await page.textContent("#notice"), /Replay set/);
+      const again = Date.now() + 20_000;
+      while (received.filter((r) => r.events.some((e) => e.id === "stream-1")).length < 2) {
+        assert.ok(Date.now() < again, "the replay was not delivered");
+        await page.waitForTimeout(100);
+      }
+      // Replay from a date-time typed in the viewer's zone: it travels as that
+      // instant in UTC (an hour ahead: nothing to send again, the cursor goes to the end).
+      const instant = new Date(Math.floor(Date.now() / 1000) * 1000 + 3_600_000);
+      await page.goto(`${base}${streamPath}`);
+      await page.fill("#replay-time-local", instant.toLocaleString("sv-SE", { timeZone: TIME_ZONE }).replace(" ", "T"));
+      await Promise.all([page.waitForNavigation(), page.click("#replay")]);
+      assert.match(await page.textContent("#notice"), /Replay set/);
+
       // Pause: the status changes, nothing more is delivered, the list shows the lag.
       await Promise.all([page.waitForNavigation(), page.click("#pause")]);
       assert.equal(await page.textContent("#stream-status"), "paused");
@@ -547,8 +564,10 @@ test("console in headless Chromium", { skip: !haveChromium && "chromium is not i
 
       // Each change is an Auditlog Log Stream event with the console user as actor.
       const audited = (await api(`/api/v1/events?${query([["event_type", "Auditlog Log Stream"]])}`)).events;
-      assert.deepEqual(audited.map((e) => e.action), ["Update", "Create"]);
+      assert.deepEqual(audited.map((e) => e.action), ["Update", "Replay", "Replay", "Create"]);
       assert.deepEqual(audited[0].details.changes, [{ field: "status", old: "active", new: "paused" }]);
+      assert.equal(audited[1].details.from_received_at, instant.toISOString().replace(".000Z", ".000000Z"), "the local date-time as UTC");
+      assert.equal(audited[2].details.from_seq, seq);
       for (const event of audited) {
         assert.match(event.actor.id, /^user:\d+$/);
         assert.equal(event.source.kind, "console");
