@@ -628,7 +628,7 @@ pub static SETTINGS: &[Setting] = &[
         flag: "stream-tls-ca-file",
         env_fallbacks: &[],
         value_name: "FILE",
-        doc: "CA certificates (PEM) trusted for tls:// syslog destinations, in addition to the public web PKI roots.",
+        doc: "CA certificates (PEM) trusted for log stream TLS destinations (https://, syslog tls://), in addition to the public web PKI roots.",
         commands: Commands::Serve,
         kind: Kind::Text,
         secret: false,

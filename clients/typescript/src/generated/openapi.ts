@@ -739,7 +739,7 @@ export interface components {
             /** Format: date-time */
             updated_at: string;
             /**
-             * @description `http://…` (`webhook`, `splunk_hec`) or `tcp://host:port` /
+             * @description `http(s)://…` (`webhook`, `splunk_hec`) or `tcp://host:port` /
              *     `tls://host:port` (`syslog`).
              */
             url: string;
@@ -854,7 +854,8 @@ export interface components {
              */
             token?: string | null;
             /**
-             * @description `webhook`: `http://…`; `splunk_hec`: `http://host:port/services/collector/event`;
+             * @description `webhook`: `http(s)://…`; `splunk_hec`: `https://host:port/services/collector/event`
+             *     (or `http://`);
              *     `syslog`: `tcp://host:port` (octet counting, RFC 6587) or
              *     `tls://host:port` (RFC 5425). On a public address unless the
              *     server's `stream_allow_private` setting allows it.
@@ -2493,7 +2494,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description A field breaks a rule (`details` names the field and the rule): an unknown kind or format, a URL of the wrong form for the kind (`http://` for `webhook` and `splunk_hec`, a collector path for `splunk_hec`, `tcp://` or `tls://` for `syslog`) or on a loopback, private or link-local address the server does not allow, a bad secret or token, a field of another kind, a bad filter */
+            /** @description A field breaks a rule (`details` names the field and the rule): an unknown kind or format, a URL of the wrong form for the kind (`http://` or `https://` for `webhook` and `splunk_hec`, a collector path for `splunk_hec`, `tcp://` or `tls://` for `syslog`) or on a loopback, private or link-local address the server does not allow, a bad secret or token, a field of another kind, a bad filter */
             422: {
                 headers: {
                     [name: string]: unknown;

@@ -413,7 +413,7 @@ async fn streams_are_admin_only_checked_and_refuse_private_addresses() {
     for (body, field) in [
         (json!({"kind": "kafka", "url": "http://8.8.8.8/"}), "kind"),
         (json!({"kind": "webhook"}), "url"),
-        (json!({"kind": "webhook", "url": "https://8.8.8.8/"}), "url"),
+        (json!({"kind": "webhook", "url": "ftp://8.8.8.8/"}), "url"),
         (
             json!({"kind": "webhook", "url": "http://169.254.169.254/"}),
             "url",

@@ -499,7 +499,7 @@ pub struct LogStreamView {
     pub kind: String,
     /// `native` (each event as the API returns it) or `ocsf` (OCSF 1.5.0).
     pub format: String,
-    /// `http://…` (`webhook`, `splunk_hec`) or `tcp://host:port` /
+    /// `http(s)://…` (`webhook`, `splunk_hec`) or `tcp://host:port` /
     /// `tls://host:port` (`syslog`).
     pub url: String,
     /// The events it delivers: the query filters, as an export's.
@@ -573,7 +573,8 @@ pub struct NewLogStream {
     /// `webhook` (Standard Webhooks), `splunk_hec` (Splunk HTTP Event
     /// Collector) or `syslog` (RFC 5424 over TCP or TLS).
     pub kind: String,
-    /// `webhook`: `http://…`; `splunk_hec`: `http://host:port/services/collector/event`;
+    /// `webhook`: `http(s)://…`; `splunk_hec`: `https://host:port/services/collector/event`
+    /// (or `http://`);
     /// `syslog`: `tcp://host:port` (octet counting, RFC 6587) or
     /// `tls://host:port` (RFC 5425). On a public address unless the
     /// server's `stream_allow_private` setting allows it.

@@ -201,7 +201,7 @@ pub async fn find(state: &AppState, account: &Account, id: &str) -> Result<LogSt
         (status = 409, description = "The account already has 20 streams (`too_many_streams`)", body = ErrorBody),
         (status = 413, description = "The body is over 64 KiB", body = ErrorBody),
         (status = 415, description = "The body is not sent as `Content-Type: application/json`", body = ErrorBody),
-        (status = 422, description = "A field breaks a rule (`details` names the field and the rule): an unknown kind or format, a URL of the wrong form for the kind (`http://` for `webhook` and `splunk_hec`, a collector path for `splunk_hec`, `tcp://` or `tls://` for `syslog`) or on a loopback, private or link-local address the server does not allow, a bad secret or token, a field of another kind, a bad filter", body = ErrorBody),
+        (status = 422, description = "A field breaks a rule (`details` names the field and the rule): an unknown kind or format, a URL of the wrong form for the kind (`http://` or `https://` for `webhook` and `splunk_hec`, a collector path for `splunk_hec`, `tcp://` or `tls://` for `syslog`) or on a loopback, private or link-local address the server does not allow, a bad secret or token, a field of another kind, a bad filter", body = ErrorBody),
     )
 )]
 pub async fn create(

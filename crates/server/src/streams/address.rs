@@ -136,21 +136,17 @@ pub struct Destination {
     pub port: u16,
 }
 
-/// Checks the form of a destination URL: `http://` with a host (this build
-/// has no TLS library, so `https://` is refused with that reason), no
-/// credentials in it. The addresses are checked by [`resolve`].
+/// Checks the form of a destination URL: `http://` or `https://` with a
+/// host, no credentials in it. The addresses are checked by [`resolve`].
 pub fn parse_url(url: &str) -> Result<Destination, String> {
     let parsed = reqwest::Url::parse(url).map_err(|e| format!("url {url:?} is not a URL: {e}"))?;
     match parsed.scheme() {
-        "http" => {}
-        "https" => {
-            return Err(
-                "url: https destinations need a TLS library, which this build of Auditlog does \
-                 not have; use http:// (for example to a local TLS-terminating proxy)"
-                    .into(),
-            )
+        "http" | "https" => {}
+        other => {
+            return Err(format!(
+                "url: the scheme must be http or https, not {other:?}"
+            ))
         }
-        other => return Err(format!("url: the scheme must be http, not {other:?}")),
     }
     if !parsed.username().is_empty() || parsed.password().is_some() {
         return Err("url: credentials in the URL are not allowed".into());
@@ -291,10 +287,14 @@ mod tests {
     }
 
     #[test]
-    fn only_plain_http_urls_with_a_host_are_taken() {
-        assert!(parse_url("https://example.com/")
-            .unwrap_err()
-            .contains("TLS"));
+    fn only_http_and_https_urls_with_a_host_are_taken() {
+        assert_eq!(
+            parse_url("https://example.com/").unwrap(),
+            Destination {
+                host: "example.com".into(),
+                port: 443
+            }
+        );
         assert!(parse_url("ftp://example.com/")
             .unwrap_err()
             .contains("scheme"));

@@ -101,12 +101,13 @@ fn headers(token: &str, channel: &str) -> Vec<(&'static str, String)> {
 pub async fn send(
     url: &str,
     allow: &AllowList,
+    tls: http::Tls<'_>,
     token: &str,
     channel: &str,
     body: Vec<u8>,
     timeout: Duration,
 ) -> Sent {
-    let posted = match http::post(url, allow, headers(token, channel), body, timeout).await {
+    let posted = match http::post(url, allow, tls, headers(token, channel), body, timeout).await {
         Ok(p) => p,
         Err(answer) => return Sent::Not(answer),
     };
@@ -125,6 +126,7 @@ pub async fn send(
 pub async fn acknowledged(
     url: &str,
     allow: &AllowList,
+    tls: http::Tls<'_>,
     token: &str,
     channel: &str,
     ack: u64,
@@ -132,7 +134,7 @@ pub async fn acknowledged(
 ) -> Result<bool, Answer> {
     let ack_url = ack_url(url).map_err(Answer::connection)?;
     let body = format!("{{\"acks\":[{ack}]}}").into_bytes();
-    let posted = http::post(&ack_url, allow, headers(token, channel), body, timeout).await?;
+    let posted = http::post(&ack_url, allow, tls, headers(token, channel), body, timeout).await?;
     match posted.answer() {
         Answer::Accepted(summary) => {
             let answer: Value = serde_json::from_str(&posted.body).map_err(|_| Answer::Retry {

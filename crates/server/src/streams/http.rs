@@ -4,7 +4,12 @@
 //! into accepted, retry (after `Retry-After` on 429 and 503) or gone (410).
 
 use super::address::{self, AllowList};
+use std::sync::Arc;
 use std::time::Duration;
+use tokio_rustls::rustls::ClientConfig;
+
+/// The TLS setup for `https://` destinations (`StreamSettings::tls`).
+pub type Tls<'a> = Option<&'a Arc<ClientConfig>>;
 
 /// How the destination answered one attempt.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -79,9 +84,12 @@ impl Posted {
 }
 
 /// Posts `body` to `url` with `headers`; `Err` when there was no answer.
+/// An `https://` URL is reached with `tls` (the server's certificate
+/// checked for the URL's host).
 pub async fn post(
     url: &str,
     allow: &AllowList,
+    tls: Tls<'_>,
     headers: Vec<(&'static str, String)>,
     body: Vec<u8>,
     timeout: Duration,
@@ -91,10 +99,16 @@ pub async fn post(
     let addresses = address::resolve(&destination, allow)
         .await
         .map_err(Answer::connection)?;
-    let client = reqwest::Client::builder()
+    let mut builder = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .timeout(timeout)
-        .resolve_to_addrs(&destination.host, &addresses)
+        .resolve_to_addrs(&destination.host, &addresses);
+    if url.starts_with("https:") {
+        let tls =
+            tls.ok_or_else(|| Answer::connection("TLS is not set up on this server".into()))?;
+        builder = builder.use_preconfigured_tls(ClientConfig::clone(tls));
+    }
+    let client = builder
         .build()
         .map_err(|e| Answer::connection(format!("cannot set up the HTTP client: {e}")))?;
     let mut request = client.post(url);

@@ -69,7 +69,7 @@ pub struct StreamSettings {
     /// The first retry's wait; each further one doubles, up to `max_backoff`.
     pub first_backoff: Duration,
     pub max_backoff: Duration,
-    /// TLS for `tls://` syslog destinations: the public web PKI roots and
+    /// TLS for `https://` and syslog `tls://` destinations: the public web PKI roots and
     /// the operator's `stream_tls_ca_file`.
     pub tls: Option<Arc<tokio_rustls::rustls::ClientConfig>>,
     /// How long a Splunk HEC batch may wait for its acknowledgement

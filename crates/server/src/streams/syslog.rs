@@ -1,7 +1,8 @@
 //! `syslog`: RFC 5424 messages over TCP with octet counting (RFC 6587,
 //! `tcp://host:port`) or over TLS (RFC 5425, `tls://host:port`, the
 //! server's certificate checked against the public web PKI roots and the
-//! operator's `stream_tls_ca_file`).
+//! operator's `stream_tls_ca_file`; the same setup serves `https://`
+//! webhook and Splunk HEC destinations).
 //!
 //! One message per event:
 //! `<110>1 TIME - auditlog - MSGID [auditlog@32473 account=… seq=… …] JSON`

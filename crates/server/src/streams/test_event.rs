@@ -88,6 +88,7 @@ pub async fn send(
             webhook::send(
                 &stream.url,
                 &settings.allow,
+                settings.tls.as_ref(),
                 &webhook_id,
                 &key,
                 body,
@@ -114,6 +115,7 @@ pub async fn send(
             match hec::send(
                 &stream.url,
                 &settings.allow,
+                settings.tls.as_ref(),
                 &token,
                 &hec::channel(stream.id),
                 body,

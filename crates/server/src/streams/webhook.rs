@@ -44,6 +44,7 @@ pub use super::http::Answer;
 pub async fn send(
     url: &str,
     allow: &AllowList,
+    tls: http::Tls<'_>,
     id: &str,
     key: &[u8],
     body: Vec<u8>,
@@ -56,7 +57,7 @@ pub async fn send(
         ("webhook-timestamp", timestamp.to_string()),
         ("webhook-signature", signature(key, id, timestamp, &body)),
     ];
-    match http::post(url, allow, headers, body, timeout).await {
+    match http::post(url, allow, tls, headers, body, timeout).await {
         Ok(posted) => posted.answer(),
         Err(answer) => answer,
     }

@@ -325,6 +325,7 @@ impl Runner {
                 webhook::send(
                     &self.stream.url,
                     &self.settings.allow,
+                    self.settings.tls.as_ref(),
                     &id,
                     &key,
                     body,
@@ -449,17 +450,26 @@ impl Runner {
         let channel = hec::channel(self.stream.id);
         let url = self.stream.url.clone();
         let timeout = self.settings.request_timeout;
-        let (summary, ack) =
-            match hec::send(&url, &self.settings.allow, &token, &channel, body, timeout).await {
-                hec::Sent::Not(answer) => return Ok(Sent::Answer(answer)),
-                hec::Sent::Taken { summary, ack: None } => {
-                    return Ok(Sent::Answer(Answer::Accepted(summary)))
-                }
-                hec::Sent::Taken {
-                    summary,
-                    ack: Some(ack),
-                } => (summary, ack),
-            };
+        let (summary, ack) = match hec::send(
+            &url,
+            &self.settings.allow,
+            self.settings.tls.as_ref(),
+            &token,
+            &channel,
+            body,
+            timeout,
+        )
+        .await
+        {
+            hec::Sent::Not(answer) => return Ok(Sent::Answer(answer)),
+            hec::Sent::Taken { summary, ack: None } => {
+                return Ok(Sent::Answer(Answer::Accepted(summary)))
+            }
+            hec::Sent::Taken {
+                summary,
+                ack: Some(ack),
+            } => (summary, ack),
+        };
         let started = tokio::time::Instant::now();
         loop {
             wait(ACK_POLL, stopped).await;
@@ -475,8 +485,16 @@ impl Runner {
                     return Ok(Sent::Interrupted(Step::Continue));
                 }
             }
-            let acknowledged =
-                hec::acknowledged(&url, &self.settings.allow, &token, &channel, ack, timeout).await;
+            let acknowledged = hec::acknowledged(
+                &url,
+                &self.settings.allow,
+                self.settings.tls.as_ref(),
+                &token,
+                &channel,
+                ack,
+                timeout,
+            )
+            .await;
             match acknowledged {
                 Ok(true) => {
                     return Ok(Sent::Answer(Answer::Accepted(format!(
