@@ -5,12 +5,12 @@
 //! sequencer row is locked, so two servers never train for one account at
 //! once (the second sees the first's dictionary when it looks again).
 
-use crate::log_key::bound_key;
 use crate::sql::{decode_leaf, load_dictionaries, now_micros, pg_error};
 use auditlog_core::record::is_version_2;
 use auditlog_store::leaf_codec::{
     self, AccountLeaves, DictionaryCache, LeafCompressor, TRAIN_AFTER,
 };
+use auditlog_store::log_key::bound_key;
 use auditlog_store::Result;
 use deadpool_postgres::Transaction;
 use std::collections::HashMap;

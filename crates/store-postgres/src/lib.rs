@@ -21,7 +21,6 @@ mod console;
 mod exports;
 mod layout_migration;
 mod leaf_store;
-mod log_key;
 mod query;
 mod root_log;
 mod schema;
@@ -39,12 +38,12 @@ use auditlog_core::leaf_v2::Source;
 use auditlog_core::{Cursor, EventFilter, Interval, NewEvent, Taxonomy, Timestamp};
 use auditlog_store::group_commit::AppendQueue;
 use auditlog_store::leaf_codec::DictionaryCache;
+use auditlog_store::log_key::SEQ_BITS;
 use auditlog_store::{
     Account, AccountId, ApiKeyGrant, Bucket, Directory, EventAppender, EventReader, EventRecord,
     Page, Receipt, Result, Role, Scope, Store, StoreError, User, WriteHealth,
 };
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
-use log_key::SEQ_BITS;
 use sql::{
     is_unique_violation, load_dictionaries, now_micros, pg_error, pool_error, to_account,
     to_record, to_user, RECORD_COLUMNS, RECORD_DICTIONARY,
@@ -253,7 +252,7 @@ impl EventReader for PgStore {
                     "SELECT {RECORD_COLUMNS} FROM event_log l \
                      WHERE (l.key >> {SEQ_BITS}) = $1 AND l.id_hash = $2"
                 ),
-                &[&account, &log_key::key_hash64(id)],
+                &[&account, &auditlog_store::key_hash64(id)],
             )
             .await
             .map_err(pg_error)?;

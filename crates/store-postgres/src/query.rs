@@ -7,9 +7,10 @@
 //! one index range per id, newest first, and merges them (`UNION ALL`), so
 //! that a page never sorts every matching event.
 
-use crate::log_key::{bound_key, key_hash64, SEQ_BITS};
 use crate::sql::{pg_error, RECORD_COLUMNS};
 use auditlog_core::{Cursor, EventFilter, Interval};
+use auditlog_store::key_hash64;
+use auditlog_store::log_key::{bound_key, SEQ_BITS};
 use auditlog_store::{AccountId, Result};
 use tokio_postgres::types::ToSql;
 use tokio_postgres::GenericClient;

@@ -2,10 +2,10 @@
 //! mapped into `StoreError`, and rows read into accounts, users and event
 //! records. A leaf below the store, its writer and the tree, which all use it.
 
-use crate::log_key::seq_of;
 use auditlog_core::leaf;
 use auditlog_core::{Taxonomy, Timestamp};
 use auditlog_store::leaf_codec::DictionaryCache;
+use auditlog_store::log_key::seq_of;
 use auditlog_store::{Account, AccountId, EventRecord, Result, Role, StoreError, User};
 use tokio_postgres::error::SqlState;
 use tokio_postgres::{GenericClient, Row};

@@ -4,11 +4,11 @@
 //! others wait, and the lease (`claimed_until`) lets another server take
 //! over a stream whose server died.
 
-use crate::log_key::{bound_key, seq_of};
 use crate::sql::pg_error;
 use crate::PgStore;
 use async_trait::async_trait;
 use auditlog_core::Timestamp;
+use auditlog_store::log_key::{bound_key, seq_of};
 use auditlog_store::streams::BATCH_HISTORY;
 use auditlog_store::{
     AccountId, BatchRecord, Delivery, LogStream, LogStreams, NewStream, Result, StoreError,

@@ -2,7 +2,6 @@
 //! events take the same sequencer lock as appends, so a copy into a database
 //! that servers already use cannot interleave with their appends.
 
-use crate::log_key::bound_key;
 use crate::sql::{
     is_unique_violation, load_dictionaries, now_micros, pg_error, to_record, to_user,
     RECORD_COLUMNS, RECORD_DICTIONARY,
@@ -12,6 +11,7 @@ use crate::writer::{to_hash, LogIds, Rows};
 use crate::PgStore;
 use async_trait::async_trait;
 use auditlog_core::{leaf, RecordError};
+use auditlog_store::log_key::bound_key;
 use auditlog_store::transfer::{ApiKeyRecord, TransferSource, TransferTarget};
 use auditlog_store::{Account, AccountId, EventRecord, Result, Scope, StoreError, User};
 

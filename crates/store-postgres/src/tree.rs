@@ -3,7 +3,6 @@
 //! transaction, so several servers build one tree), retained checkpoints,
 //! and the raw scan `auditlog verify` compares.
 
-use crate::log_key::{bound_key, seq_of, SEQ_MASK};
 use crate::sql::{decode_leaf, is_unique_violation, load_dictionaries, pg_error};
 use crate::tree_appends::read_hashes_in;
 use crate::writer::to_hash;
@@ -11,6 +10,7 @@ use crate::PgStore;
 use async_trait::async_trait;
 use auditlog_core::merkle::{stored_hash_index, Hash};
 use auditlog_core::Timestamp;
+use auditlog_store::log_key::{bound_key, seq_of, SEQ_MASK};
 use auditlog_store::{
     AccountId, IndexedColumns, KeyColumn, Result, ScannedEvent, StoreError, StoredCheckpoint,
     TreeStore,

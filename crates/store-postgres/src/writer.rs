@@ -12,12 +12,13 @@
 //! computed under the same lock and written in the same transaction.
 
 use crate::leaf_store::LeafStore;
-use crate::log_key::{key_hash64, log_key, seq_of, SEQ_BITS, SEQ_MASK};
 use crate::sql::{pg_error, pool_error};
 use crate::tree_appends::TreeAppends;
 use auditlog_core::{leaf, StoredEvent, StoredRecord, Timestamp};
 use auditlog_store::append_plan::{plan_request, KnownEvent, Planned};
 use auditlog_store::group_commit::{answer, AppendRequest, GroupReceiver, Outcome};
+use auditlog_store::key_hash64;
+use auditlog_store::log_key::{log_key, seq_of, SEQ_BITS, SEQ_MASK};
 use auditlog_store::sealing::{seal_request, SealedEvent};
 use auditlog_store::{Receipt, Result, StoreError, WriteHealth};
 use deadpool_postgres::Pool;

@@ -4,9 +4,9 @@
 //! actor is an id of `actors`. [`LogIds`] finds or adds those ids for the
 //! writer and the migration, remembering them across group commits.
 
-pub(crate) use crate::log_key::{account_keys, bound_key, log_key, seq_of};
 use crate::sql::sql_error;
 use auditlog_core::event::Actor;
+pub(crate) use auditlog_store::log_key::{account_keys, bound_key, log_key, seq_of};
 use auditlog_store::Result;
 use rusqlite::{params, Connection, OptionalExtension};
 use std::collections::HashMap;

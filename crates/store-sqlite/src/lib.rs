@@ -27,7 +27,6 @@ mod event_log;
 mod exports;
 mod layout_migration;
 mod leaf_store;
-mod log_key;
 mod migrate;
 mod personal_store;
 mod query;

@@ -2,9 +2,10 @@
 //! `StoreError`, configured connections, and rows read into accounts and
 //! event records. A leaf below the store and its writer, which both use it.
 
-use crate::{log_key, schema};
+use crate::schema;
 use auditlog_core::{leaf, Taxonomy, Timestamp};
 use auditlog_store::leaf_codec::DictionaryCache;
+use auditlog_store::log_key;
 use auditlog_store::{Account, EventRecord, Result, StoreError};
 use rusqlite::{Connection, OptionalExtension};
 use std::path::Path;

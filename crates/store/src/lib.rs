@@ -41,6 +41,7 @@ pub mod entry_check;
 pub mod facets;
 pub mod group_commit;
 pub mod leaf_codec;
+pub mod log_key;
 pub mod root_log;
 #[cfg(feature = "test-support")]
 pub mod samples;

@@ -35,6 +35,16 @@ const CONSOLE_ROUTES: &[(&str, &str)] = &[
     ("GET", "/settings/exports/{id}/download"),
     ("GET", "/console/assets/console.css"),
     ("GET", "/console/assets/console.js"),
+    ("GET", "/settings/log-streams"),
+    ("GET", "/settings/log-streams/new"),
+    ("GET", "/settings/log-streams/{id}"),
+    ("GET", "/settings/log-streams/{id}/edit"),
+    ("POST", "/settings/log-streams"),
+    ("POST", "/settings/log-streams/{id}/delete"),
+    ("POST", "/settings/log-streams/{id}/edit"),
+    ("POST", "/settings/log-streams/{id}/replay"),
+    ("POST", "/settings/log-streams/{id}/status"),
+    ("POST", "/settings/log-streams/{id}/test"),
 ];
 
 const METHODS: &[&str] = &[
@@ -465,6 +475,16 @@ fn each_operation_describes_exactly_the_query_parameters_it_reads() {
                 .iter()
                 .map(|s| s.to_string())
                 .collect(),
+        ),
+        (
+            "/api/v1/root-checkpoint",
+            "get",
+            proofs::ROOT_PARAMS.iter().map(|s| s.to_string()).collect(),
+        ),
+        (
+            "/api/v1/proofs/root",
+            "get",
+            proofs::ROOT_PARAMS.iter().map(|s| s.to_string()).collect(),
         ),
     ];
     for (path, item) in doc["paths"].as_object().unwrap() {

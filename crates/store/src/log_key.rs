@@ -1,18 +1,19 @@
-//! The event log's row key (migration 0010): `account_id << 40 | seq`, the
-//! table's INTEGER PRIMARY KEY, so that each account's events are one key
-//! range in seq order. A leaf: the writer, the readers and the row mapping
-//! all use it.
+//! The event log's row key, the same on both backends (their migration
+//! 0010): `account_id << 40 | seq`, so that each account's events are one
+//! key range in seq order (on SQLite the table's INTEGER PRIMARY KEY, on
+//! PostgreSQL its bigint primary key). The 64-bit hash the log keeps of
+//! event ids and target ids is [`crate::key_hash64`].
 
-use auditlog_store::{Result, StoreError};
+use crate::{Result, StoreError};
 
 /// Bits of the key that hold the seq: an account holds up to 2^40 - 1
 /// events (a trillion), and account ids up to 2^23 - 1 fit above them.
-pub(crate) const SEQ_BITS: u32 = 40;
-const SEQ_MASK: i64 = (1 << SEQ_BITS) - 1;
+pub const SEQ_BITS: u32 = 40;
+pub const SEQ_MASK: i64 = (1 << SEQ_BITS) - 1;
 const ACCOUNT_LIMIT: i64 = 1 << (63 - SEQ_BITS);
 
 /// The row key of event `seq` of `account`.
-pub(crate) fn log_key(account: i64, seq: u64) -> Result<i64> {
+pub fn log_key(account: i64, seq: u64) -> Result<i64> {
     if !(1..ACCOUNT_LIMIT).contains(&account) {
         return Err(StoreError::internal(format!(
             "account id {account} does not fit the event log's key (ids 1 to {})",
@@ -28,13 +29,13 @@ pub(crate) fn log_key(account: i64, seq: u64) -> Result<i64> {
 }
 
 /// The seq of a row key.
-pub(crate) fn seq_of(key: i64) -> u64 {
+pub fn seq_of(key: i64) -> u64 {
     (key & SEQ_MASK) as u64
 }
 
 /// The keys of `account`'s events, both inclusive (seq 0 to the largest);
 /// an empty range for an id no account can have.
-pub(crate) fn account_keys(account: i64) -> (i64, i64) {
+pub fn account_keys(account: i64) -> (i64, i64) {
     if (1..ACCOUNT_LIMIT).contains(&account) {
         (account << SEQ_BITS, account << SEQ_BITS | SEQ_MASK)
     } else {
@@ -45,7 +46,7 @@ pub(crate) fn account_keys(account: i64) -> (i64, i64) {
 /// The key of `account`'s event `seq`, clamped into the account's range
 /// (for bounds of windows and cursors, where a seq past the largest means
 /// "to the end").
-pub(crate) fn bound_key(account: i64, seq: u64) -> i64 {
+pub fn bound_key(account: i64, seq: u64) -> i64 {
     let (first, last) = account_keys(account);
     if first > last {
         return first;
