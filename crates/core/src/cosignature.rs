@@ -12,7 +12,8 @@
 //! verifier never takes one for the other.
 
 use crate::note::{
-    check_name, check_text, key_id_for, split_key_of, split_signed, NoteError, SIGNATURE_PREFIX,
+    check_key_id, check_name, check_text, key_id_for, private_key_text, split_key_of,
+    split_private_key, split_signed, NoteError, SIGNATURE_PREFIX,
 };
 use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine;
@@ -64,33 +65,15 @@ impl CosignatureSigner {
     /// Parses `PRIVATE+KEY+<name>+<hex key id>+<base64(0x04 ‖ seed)>`: the
     /// signer-key text of signed notes, with the cosignature algorithm byte.
     pub fn parse(text: &str) -> Result<Self, NoteError> {
-        let rest = text.trim().strip_prefix("PRIVATE+KEY+").ok_or_else(|| {
-            NoteError::MalformedKey("a cosigner key starts with PRIVATE+KEY+".into())
-        })?;
-        let (name, id, key) = split_key_of(rest, ALG_COSIGNATURE_V1, ALG_NAME)?;
-        let seed: [u8; 32] = key
-            .try_into()
-            .map_err(|_| NoteError::MalformedKey("an Ed25519 seed has 32 bytes".into()))?;
+        let (name, id, seed) = split_private_key(text, "cosigner", ALG_COSIGNATURE_V1, ALG_NAME)?;
         let signer = Self::from_seed(name, seed)?;
-        if signer.id != id {
-            return Err(NoteError::MalformedKey(format!(
-                "key id {id:08x} does not match the key (expected {:08x})",
-                signer.id
-            )));
-        }
+        check_key_id(id, signer.id)?;
         Ok(signer)
     }
 
     /// The secret text form that [`CosignatureSigner::parse`] reads.
     pub fn to_secret_text(&self) -> String {
-        let mut key = vec![ALG_COSIGNATURE_V1];
-        key.extend_from_slice(self.key.as_bytes());
-        format!(
-            "PRIVATE+KEY+{}+{:08x}+{}",
-            self.name,
-            self.id,
-            BASE64.encode(key)
-        )
+        private_key_text(&self.name, self.id, ALG_COSIGNATURE_V1, self.key.as_bytes())
     }
 
     pub fn name(&self) -> &str {

@@ -90,34 +90,15 @@ impl NoteSigner {
     /// Parses the signer key text `PRIVATE+KEY+<name>+<hex id>+<base64(0x01 ‖ seed)>`
     /// (the form Go's `note.NewSigner` reads).
     pub fn parse(text: &str) -> Result<Self, NoteError> {
-        let text = text.trim();
-        let rest = text.strip_prefix("PRIVATE+KEY+").ok_or_else(|| {
-            NoteError::MalformedKey("a signer key starts with PRIVATE+KEY+".into())
-        })?;
-        let (name, id, key) = split_key(rest)?;
-        let seed: [u8; 32] = key
-            .try_into()
-            .map_err(|_| NoteError::MalformedKey("an Ed25519 seed has 32 bytes".into()))?;
+        let (name, id, seed) = split_private_key(text, "signer", ALG_ED25519, "Ed25519 (0x01)")?;
         let signer = Self::from_seed(name, seed)?;
-        if signer.id != id {
-            return Err(NoteError::MalformedKey(format!(
-                "key id {id:08x} does not match the key (expected {:08x})",
-                signer.id
-            )));
-        }
+        check_key_id(id, signer.id)?;
         Ok(signer)
     }
 
     /// The secret text form that [`NoteSigner::parse`] reads. Keep it secret.
     pub fn to_secret_text(&self) -> String {
-        let mut key = vec![ALG_ED25519];
-        key.extend_from_slice(self.key.as_bytes());
-        format!(
-            "PRIVATE+KEY+{}+{:08x}+{}",
-            self.name,
-            self.id,
-            BASE64.encode(key)
-        )
+        private_key_text(&self.name, self.id, ALG_ED25519, self.key.as_bytes())
     }
 
     pub fn name(&self) -> &str {
@@ -149,6 +130,45 @@ impl NoteSigner {
 
 /// Splits `<name>+<hex id>+<base64 key>` of an Ed25519 note key and strips
 /// the algorithm byte.
+/// The secret text form of a signing key: `PRIVATE+KEY+<name>+<hex id>+<base64
+/// of the algorithm byte and the 32-byte seed>` (note signers and cosigners
+/// differ only in the algorithm byte).
+pub(crate) fn private_key_text(name: &str, id: u32, alg: u8, seed: &[u8; 32]) -> String {
+    let mut key = vec![alg];
+    key.extend_from_slice(seed);
+    format!("PRIVATE+KEY+{name}+{id:08x}+{}", BASE64.encode(key))
+}
+
+/// Reads [`private_key_text`]'s form for algorithm `alg` (`kind` names the
+/// key in errors: "signer", "cosigner"): the name, the stated key id (which
+/// the caller checks against the key with [`check_key_id`]) and the seed.
+pub(crate) fn split_private_key<'t>(
+    text: &'t str,
+    kind: &str,
+    alg: u8,
+    alg_name: &str,
+) -> Result<(&'t str, u32, [u8; 32]), NoteError> {
+    let rest = text
+        .trim()
+        .strip_prefix("PRIVATE+KEY+")
+        .ok_or_else(|| NoteError::MalformedKey(format!("a {kind} key starts with PRIVATE+KEY+")))?;
+    let (name, id, key) = split_key_of(rest, alg, alg_name)?;
+    let seed: [u8; 32] = key
+        .try_into()
+        .map_err(|_| NoteError::MalformedKey("an Ed25519 seed has 32 bytes".into()))?;
+    Ok((name, id, seed))
+}
+
+/// A key's stated id must be the one its key gives.
+pub(crate) fn check_key_id(stated: u32, actual: u32) -> Result<(), NoteError> {
+    if stated != actual {
+        return Err(NoteError::MalformedKey(format!(
+            "key id {stated:08x} does not match the key (expected {actual:08x})"
+        )));
+    }
+    Ok(())
+}
+
 fn split_key(text: &str) -> Result<(&str, u32, Vec<u8>), NoteError> {
     split_key_of(text, ALG_ED25519, "Ed25519 (0x01)")
 }
