@@ -572,7 +572,11 @@ export interface components {
             version?: string;
         };
         /**
-         * @description Export file format.
+         * @description Export file format. `bundle`: a tar that `auditlog verify-export`
+         *     checks offline (format `auditlog-bundle/3`: the exact leaf bytes, their
+         *     inclusion proofs, the signed account checkpoint, its inclusion proof in
+         *     the latest root checkpoint that has its witnesses' quorum with its
+         *     cosignatures, and a signed manifest).
          * @enum {string}
          */
         ExportFormatName: "csv" | "jsonl" | "bundle";

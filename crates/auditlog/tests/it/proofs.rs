@@ -377,10 +377,17 @@ async fn a_filtered_bundle_verifies_offline_and_tampering_fails() {
     let account = store.account_by_name("acme").await.unwrap().unwrap();
     let mut filter = auditlog_core::EventFilter::default();
     filter.actions.push("Update".into());
-    let bundle =
-        auditlog_server::bundle::write_bundle(store.as_ref(), &signer, &account, &filter, Some(25))
-            .await
-            .unwrap();
+    let bundle = auditlog_server::bundle::write_bundle(
+        store.as_ref(),
+        &signer,
+        None,
+        std::time::Duration::ZERO,
+        &account,
+        &filter,
+        Some(25),
+    )
+    .await
+    .unwrap();
     auditlog_store::Store::shutdown(store.as_ref()).await;
     // Updates are the even ids up to seq 25: e2, e4, …, e24.
     assert_eq!(bundle.entries, 12);
