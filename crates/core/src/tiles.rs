@@ -422,6 +422,84 @@ mod tests {
         assert_eq!(merkle::tree_hash(512, &map).unwrap(), root_512);
     }
 
+    /// C2SP's example tree of 70,000 leaves, every tile of it read both
+    /// ways: through our stored-hash indexes, and by the `tlog_tiles` crate
+    /// (a port of Go's sumdb/tlog) from the same stored hashes; then each
+    /// full tile's subtree root is the hash the tile above holds for it.
+    #[test]
+    fn every_tile_of_a_three_level_tree_matches_go_tlogs_arithmetic() {
+        struct Theirs<'a>(&'a MemoryHashes);
+        impl tlog_tiles::HashReader for Theirs<'_> {
+            fn read_hashes(
+                &self,
+                indexes: &[u64],
+            ) -> Result<Vec<tlog_tiles::Hash>, tlog_tiles::Error> {
+                let ours: Vec<i64> = indexes.iter().map(|&i| i as i64).collect();
+                let hashes = merkle::HashReader::read_hashes(self.0, &ours)
+                    .map_err(|e| tlog_tiles::Error::InvalidInput(e.to_string()))?;
+                Ok(hashes.into_iter().map(tlog_tiles::Hash).collect())
+            }
+        }
+        let size = 70_000u64;
+        let mut stored = MemoryHashes::default();
+        for i in 0..size {
+            stored
+                .append_leaf(merkle::leaf_hash(&i.to_be_bytes()))
+                .unwrap();
+        }
+        let tiles = tlog_tiles::Tile::new_tiles(8, 0, size);
+        // 273 + 1 at level 0, 1 + 1 at level 1, 1 at level 2.
+        assert_eq!(tiles.len(), 277);
+        let mut read = std::collections::HashMap::new();
+        for theirs in &tiles {
+            let ours = TilePath {
+                kind: TileKind::Hashes {
+                    level: theirs.level(),
+                },
+                index: theirs.level_index(),
+                width: theirs.width() as u16,
+            };
+            // Go's path minus the height is C2SP's.
+            assert_eq!(
+                format!("tile/8/{}", ours.to_path()),
+                theirs.path(),
+                "{ours:?}"
+            );
+            let indexes = ours.stored_hash_indexes(size).unwrap();
+            let data: Vec<u8> = merkle::HashReader::read_hashes(&stored, &indexes)
+                .unwrap()
+                .concat();
+            assert_eq!(
+                data,
+                theirs.read_data(&Theirs(&stored)).unwrap(),
+                "{ours:?}"
+            );
+            assert!(
+                !TilePath {
+                    width: ours.width + 1,
+                    ..ours
+                }
+                .within(size)
+                    || ours.is_full()
+            );
+            read.insert((theirs.level(), theirs.level_index()), data);
+        }
+        for ((level, index), data) in &read {
+            if data.len() != 256 * 32 || *level == 2 {
+                continue;
+            }
+            let hashes: Vec<merkle::Hash> =
+                data.chunks(32).map(|c| c.try_into().unwrap()).collect();
+            let above = &read[&(level + 1, index / 256)];
+            let at = (index % 256) as usize * 32;
+            assert_eq!(
+                subtree_root(&hashes)[..],
+                above[at..at + 32],
+                "{level}/{index}"
+            );
+        }
+    }
+
     fn subtree_root(hashes: &[merkle::Hash]) -> merkle::Hash {
         if hashes.len() == 1 {
             return hashes[0];
