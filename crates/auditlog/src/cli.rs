@@ -176,9 +176,20 @@ pub enum Command {
     VerifyExport {
         /// The bundle file (.tar).
         file: PathBuf,
-        /// The log's verifier key (`name+id+key`, as /api/v1/public-key serves it).
-        #[arg(long)]
-        key: String,
+        /// The log's verifier key (`name+id+key`, as /api/v1/public-key serves
+        /// it); repeat to pin every key the log has used (after a rotation):
+        /// each signature must be by one of them.
+        #[arg(long = "key", value_name = "VKEY", required = true)]
+        keys: Vec<String>,
+        /// A witness's cosignature verifier key (`name+id+key`, as `auditlog
+        /// witness key show` prints it); repeat for each. With it, the
+        /// bundle's checkpoint must be covered by a root checkpoint that
+        /// `--quorum` of these witnesses cosigned.
+        #[arg(long = "witness", id = "witness", value_name = "WKEY")]
+        witnesses: Vec<String>,
+        /// How many of the `--witness` keys must have cosigned (default: a majority).
+        #[arg(long, requires = "witness")]
+        quorum: Option<usize>,
     },
 }
 

@@ -11,7 +11,7 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine;
 use serde_json::{json, Value};
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 fn event(id: &str, action: &str) -> Value {
@@ -215,46 +215,6 @@ async fn proofs_have_spec_shapes_and_verify_offline() {
     }
 }
 
-/// Builds the Go verifier from ../shared/tools/goverify (it fetches Go from
-/// Debian's registry); Err says why it could not.
-fn goverify() -> Result<std::path::PathBuf, String> {
-    let script =
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/tools/goverify/build.sh");
-    if !script.exists() {
-        return Err(format!("{} is not there", script.display()));
-    }
-    let out = std::env::temp_dir().join("auditlog-goverify");
-    let built = Command::new("bash")
-        .arg(&script)
-        .arg(&out)
-        .output()
-        .map_err(|e| format!("cannot run {}: {e}", script.display()))?;
-    if !built.status.success() || !out.exists() {
-        return Err(format!(
-            "build failed: {}",
-            String::from_utf8_lossy(&built.stderr)
-        ));
-    }
-    Ok(out)
-}
-
-fn run_goverify(bin: &Path, request: &Value) -> String {
-    use std::io::Write;
-    let mut child = Command::new(bin)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(request.to_string().as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    String::from_utf8(out.stdout).unwrap()
-}
-
 fn copy_db(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).unwrap();
     for entry in std::fs::read_dir(from).unwrap() {
@@ -377,10 +337,17 @@ async fn a_filtered_bundle_verifies_offline_and_tampering_fails() {
     let account = store.account_by_name("acme").await.unwrap().unwrap();
     let mut filter = auditlog_core::EventFilter::default();
     filter.actions.push("Update".into());
-    let bundle =
-        auditlog_server::bundle::write_bundle(store.as_ref(), &signer, &account, &filter, Some(25))
-            .await
-            .unwrap();
+    let bundle = auditlog_server::bundle::write_bundle(
+        store.as_ref(),
+        &signer,
+        None,
+        std::time::Duration::ZERO,
+        &account,
+        &filter,
+        Some(25),
+    )
+    .await
+    .unwrap();
     auditlog_store::Store::shutdown(store.as_ref()).await;
     // Updates are the even ids up to seq 25: e2, e4, …, e24.
     assert_eq!(bundle.entries, 12);

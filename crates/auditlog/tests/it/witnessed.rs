@@ -587,3 +587,235 @@ async fn two_servers_on_postgres_share_one_root_log_and_hand_the_submitter_over(
     let (status, body) = second.get("/readyz", "").await;
     assert_eq!(status, 200, "{body}");
 }
+
+/// Exports a bundle of the account through the API and returns its bytes.
+async fn export_bundle(server: &TestServer, account: &TestAccount) -> Vec<u8> {
+    let (status, created) = server
+        .post(
+            "/api/v1/exports",
+            &account.read,
+            &json!({"format": "bundle", "filters": {}}),
+        )
+        .await;
+    assert_eq!(status, 202, "{created}");
+    let id = created["export"]["id"].clone();
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        let (_, body) = server
+            .get(&format!("/api/v1/exports/{id}"), &account.read)
+            .await;
+        match body["export"]["status"].as_str() {
+            Some("completed") => break,
+            Some("failed") => panic!("bundle export failed: {body}"),
+            _ => {}
+        }
+        assert!(Instant::now() < deadline, "export did not complete: {body}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let response = reqwest::Client::new()
+        .get(server.url(&format!("/api/v1/exports/{id}/download")))
+        .bearer_auth(&account.read)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    response.bytes().await.unwrap().to_vec()
+}
+
+/// `auditlog verify-export FILE ARGS…`: success, stdout and stderr.
+fn verify_export(file: &Path, args: &[String]) -> (bool, String) {
+    let out = Command::new(BIN)
+        .arg("verify-export")
+        .arg(file)
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
+}
+
+/// `--witness W` for each of `witnesses`, then `--quorum K`.
+fn witness_args(witnesses: &[&Witness], quorum: usize) -> Vec<String> {
+    witnesses
+        .iter()
+        .flat_map(|w| ["--witness".to_string(), w.vkey.clone()])
+        .chain(["--quorum".to_string(), quorum.to_string()])
+        .collect()
+}
+
+/// Export bundles carry the account checkpoint, its inclusion proof in the
+/// root log and the latest root checkpoint with its quorum, cosignatures
+/// included; `verify-export --witness … --quorum K` demands K of them. A
+/// bundle written while one witness of three was down carries two
+/// cosignatures: enough for a quorum of 2, too few for 3. An altered root
+/// inclusion proof fails; a quorum larger than the witnesses named is a
+/// usage error.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bundles_carry_the_cosigned_root_and_verify_export_demands_the_quorum() {
+    let mut setup = Setup::new();
+    let server = setup.start_server();
+    let acme = server.account("acme");
+    let globex = server.account("globex");
+    let all = setup.verifiers();
+    ingest(&server, &globex, "g", 2).await;
+    ingest(&server, &acme, "a", 5).await;
+    witnessed(&server, &setup, &acme, 5, &all, 3).await;
+    let dir = tempfile::tempdir().unwrap();
+    let key = ["--key".to_string(), setup.log.to_text()];
+    let [w0, w1, w2] = [
+        &setup.witnesses[0],
+        &setup.witnesses[1],
+        &setup.witnesses[2],
+    ];
+
+    let full = dir.path().join("full.tar");
+    std::fs::write(&full, export_bundle(&server, &acme).await).unwrap();
+    let (ok, out) = verify_export(&full, &[&key[..], &witness_args(&[w0, w1, w2], 2)].concat());
+    assert!(ok, "{out}");
+    assert!(out.contains("OK: 5 entries of auditlog/acme"), "{out}");
+    assert!(out.contains("cosigned by"), "{out}");
+    // Without --witness the root is checked but no cosignature demanded.
+    let (ok, out) = verify_export(&full, &key);
+    assert!(
+        ok && out.contains("not checked: name the witnesses"),
+        "{out}"
+    );
+
+    // One witness down: the next bundle's root has two cosignatures.
+    setup.witnesses[2].kill();
+    ingest(&server, &acme, "b", 3).await;
+    // (8 events and the audit records of the first export.)
+    witnessed(&server, &setup, &acme, 8, &all, 2).await;
+    let two = dir.path().join("two.tar");
+    let bytes = export_bundle(&server, &acme).await;
+    std::fs::write(&two, &bytes).unwrap();
+    let files = auditlog_core::tar::read_files(&bytes).unwrap();
+    let root_note = &files
+        .iter()
+        .find(|(n, _)| n == "root-checkpoint")
+        .unwrap()
+        .1;
+    let root_note = String::from_utf8(root_note.clone()).unwrap();
+    assert!(!root_note.contains("witness.test/w2"), "{root_note}");
+    let [w0, w1, w2] = [
+        &setup.witnesses[0],
+        &setup.witnesses[1],
+        &setup.witnesses[2],
+    ];
+    let (ok, out) = verify_export(&two, &[&key[..], &witness_args(&[w0, w1, w2], 2)].concat());
+    assert!(ok, "{out}");
+    assert!(out.contains("entries of auditlog/acme verify"), "{out}");
+    // Too few cosignatures for a quorum of 3: refused, naming the missing one.
+    let (ok, out) = verify_export(&two, &[&key[..], &witness_args(&[w0, w1, w2], 3)].concat());
+    assert!(!ok, "{out}");
+    assert!(
+        out.contains("does NOT verify")
+            && out.contains("too few of the named witnesses")
+            && out.contains("without a valid cosignature: witness.test/w2")
+            && out.contains("2 valid cosignature(s) of the 3 required"),
+        "{out}"
+    );
+    // Two demanded of witnesses of which only one cosigned.
+    let (ok, out) = verify_export(&two, &[&key[..], &witness_args(&[w1, w2], 2)].concat());
+    assert!(
+        !ok && out.contains("1 valid cosignature(s) of the 2 required"),
+        "{out}"
+    );
+
+    // An altered root inclusion proof fails, with or without witnesses.
+    let tampered: Vec<(String, Vec<u8>)> = files
+        .iter()
+        .map(|(name, bytes)| {
+            let bytes = if name == "root-proof.json" {
+                let mut proof: serde_json::Value = serde_json::from_slice(bytes).unwrap();
+                let first = proof["hashes"][0].as_str().unwrap().to_string();
+                let mut hash = BASE64.decode(first).unwrap();
+                hash[0] ^= 1;
+                proof["hashes"][0] = json!(BASE64.encode(hash));
+                format!("{proof}\n").into_bytes()
+            } else {
+                bytes.clone()
+            };
+            (name.clone(), bytes)
+        })
+        .collect();
+    let altered = dir.path().join("altered.tar");
+    std::fs::write(
+        &altered,
+        auditlog_core::tar::write_files(
+            tampered.iter().map(|(n, b)| (n.as_str(), b.as_slice())),
+            0,
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    for args in [
+        key.to_vec(),
+        [&key[..], &witness_args(&[w0, w1, w2], 2)].concat(),
+    ] {
+        let (ok, out) = verify_export(&altered, &args);
+        assert!(!ok, "{out}");
+        assert!(out.contains("not in the root log"), "{out}");
+    }
+
+    // A quorum no bundle could meet is a usage error.
+    let (ok, out) = verify_export(&two, &[&key[..], &witness_args(&[w0, w1, w2], 4)].concat());
+    assert!(!ok, "{out}");
+    assert!(
+        out.contains("--quorum 4 is more than the 3 --witness keys"),
+        "{out}"
+    );
+}
+
+/// Interoperability (issue 17, Done when): the cosignatures the server
+/// serves (`GET /api/v1/root-checkpoint`), made by real `auditlog witness`
+/// processes, verify with an implementation this project did not share
+/// code with: `tests/fixtures/cosignature.mjs`, written from the C2SP
+/// tlog-cosignature and signed-note texts on Node's built-in Ed25519
+/// (Go's `sumdb/note` rejects cosignature keys, so goverify cannot).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn served_cosignatures_verify_with_the_independent_implementation() {
+    let Some(node) = crate::witness::node() else {
+        return;
+    };
+    let setup = Setup::new();
+    let server = setup.start_server();
+    let acme = server.account("acme");
+    ingest(&server, &acme, "a", 3).await;
+    let (_, root_size) = witnessed(&server, &setup, &acme, 3, &setup.verifiers(), 3).await;
+    let (status, note, header) = root_checkpoint(&server, &acme.read, Some(root_size)).await;
+    assert_eq!(status, 200, "{note}");
+    assert_eq!(header, "3/2");
+    let (body, signatures) = note.split_once("\n\n").unwrap();
+    let body = format!("{body}\n");
+    for witness in &setup.witnesses {
+        let name = witness.vkey.split('+').next().unwrap();
+        let line = signatures
+            .lines()
+            .find(|l| l.starts_with(&format!("\u{2014} {name} ")))
+            .unwrap_or_else(|| panic!("no cosignature by {name}: {note}"));
+        let (ok, said) = crate::witness::independent(node, &["verify", &witness.vkey, &body, line]);
+        assert!(ok, "{name}: {said}");
+        assert!(said.starts_with("OK "), "{said}");
+        // The same line on another checkpoint body does not verify.
+        let other = body.replacen(
+            &format!("\n{root_size}\n"),
+            &format!("\n{}\n", root_size + 1),
+            1,
+        );
+        let (ok, said) =
+            crate::witness::independent(node, &["verify", &witness.vkey, &other, line]);
+        assert!(!ok, "{said}");
+    }
+    // The log's own signature line is no cosignature.
+    let log_line = signatures.lines().next().unwrap();
+    let (ok, _) =
+        crate::witness::independent(node, &["verify", &setup.witnesses[0].vkey, &body, log_line]);
+    assert!(!ok);
+}
