@@ -139,9 +139,14 @@ mod tests {
         let problem = check_page("acme", 1, &events, 2, &partly)
             .unwrap_err()
             .to_string();
-        assert!(problem.starts_with("event seq 3 (id \"e-3\"): its body is missing"), "{problem}");
+        assert!(
+            problem.starts_with("event seq 3 (id \"e-3\"): its body is missing"),
+            "{problem}"
+        );
         let none = Coverage::default();
-        let problem = check_page("acme", 1, &events, 1, &none).unwrap_err().to_string();
+        let problem = check_page("acme", 1, &events, 1, &none)
+            .unwrap_err()
+            .to_string();
         assert!(problem.starts_with("event seq 2 "), "{problem}");
         // A removed body without its tree hash is not accepted either.
         events[1].stored_leaf_hash = None;
