@@ -62,7 +62,7 @@ pub enum EntryFinding {
     )]
     BodyMissing { seq: u64, id: String },
     #[error(
-        "event seq {seq} (id {id:?}): its personal values are missing and no later Auditlog Erasure or Auditlog Retention record covers it (they were removed outside erasure)"
+        "event seq {seq} (id {id:?}): the leaf is version 2 but no personal values are stored beside it, and no later Auditlog Erasure or Auditlog Retention record covers it (they were removed outside erasure)"
     )]
     PersonalMissing { seq: u64, id: String },
     #[error(
