@@ -245,12 +245,16 @@ async fn serve(
     }
     let signer = checkpoint_signer(store.clone(), config)?;
     let witness_settings = config.witness_settings().map_err(anyhow::Error::msg)?;
+    let root_head = config
+        .signing_key_path()
+        .with_file_name(signing_key::ROOT_HEAD_FILE);
     let root_log = Arc::new(
         RootLog::new(
             store.clone(),
             signer.note_signer().clone(),
             &config.log_name,
             witness_settings,
+            Some(root_head),
         )
         .map_err(anyhow::Error::msg)
         .context("cannot start the root log's submitter")?,

@@ -4,7 +4,7 @@
 //! checkpoint is cosigned; a killed witness leaves the quorum standing; a
 //! witness restarted from its state continues; a new account is covered
 //! without touching any witness. The attack: a database restored from an
-//! older copy with the signed-heads file deleted, which the server's own
+//! older copy with the signed-heads files deleted, which the server's own
 //! guard cannot see, is refused by the witnesses, the alarm fires on
 //! `/readyz`, and `auditlog monitor` names the two checkpoints.
 
@@ -420,7 +420,8 @@ fn remove_database(dir: &Path) {
 }
 
 /// The operator restores an older copy of the database and deletes the
-/// signed-heads file, so the server's own guard sees nothing. The witnesses
+/// signed-heads files (`signed-heads.json`, `signed-root.json`), so the
+/// server's own guard sees nothing. The witnesses
 /// have cosigned a larger root log: they refuse, `/readyz` reports
 /// `witness_refused`, and a customer's monitor names both checkpoints.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -505,6 +506,7 @@ async fn a_restored_database_is_refused_by_the_witnesses_and_raises_the_alarm() 
     remove_database(setup.data.path());
     copy_database(backup.path(), setup.data.path());
     std::fs::remove_file(setup.data.path().join(signing_key::HEADS_FILE)).unwrap();
+    std::fs::remove_file(setup.data.path().join(signing_key::ROOT_HEAD_FILE)).unwrap();
     let server = setup.start_server();
     // The server signs again (its own guard is blind)…
     ingest(&server, &acme, "x", 1).await;
@@ -818,4 +820,109 @@ async fn served_cosignatures_verify_with_the_independent_implementation() {
     let (ok, _) =
         crate::witness::independent(node, &["verify", &setup.witnesses[0].vkey, &body, log_line]);
     assert!(!ok);
+}
+
+/// The latest root checkpoint's size (0 while none is signed).
+async fn latest_root_size(server: &TestServer, setup: &Setup, key: &str) -> u64 {
+    let (status, note, _) = root_checkpoint(server, key, None).await;
+    if status == 404 {
+        return 0;
+    }
+    assert_eq!(status, 200, "{note}");
+    Checkpoint::open(&note, &setup.log).unwrap().size
+}
+
+/// Waits until the latest root checkpoint has at least `size` leaves.
+async fn root_reaches(server: &TestServer, setup: &Setup, key: &str, size: u64) -> u64 {
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        let latest = latest_root_size(server, setup, key).await;
+        if latest >= size {
+            return latest;
+        }
+        assert!(Instant::now() < deadline, "the root log stays at {latest}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// The server's own rollback guard for the root log (no witness involved):
+/// the last root checkpoint signed is remembered in `signed-root.json`
+/// beside the key. A database restored from an older copy, with only the
+/// accounts' `signed-heads.json` deleted, grows a root tree that does not
+/// extend the remembered one: the server refuses to sign root checkpoints
+/// (smaller, then larger than the remembered size), says so on `/readyz`,
+/// and signs nothing over the remembered history.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_server_refuses_to_sign_a_root_log_that_does_not_extend_its_record() {
+    let data = tempfile::tempdir().unwrap();
+    let backup = tempfile::tempdir().unwrap();
+    let key = signing_key::load_or_create(&data.path().join(signing_key::DEFAULT_FILE), LOG_NAME)
+        .unwrap();
+    let setup = Setup {
+        log: key.verifier(),
+        data,
+        _witness_dirs: Vec::new(),
+        witnesses: Vec::new(),
+    };
+    let mut server = TestServer::start_on(setup.data.path(), &[]);
+    let acme = server.account("acme");
+    let globex = server.account("globex");
+    ingest(&server, &acme, "a", 3).await;
+    let before = root_reaches(&server, &setup, &acme.read, 1).await;
+    server.kill();
+    copy_database(setup.data.path(), backup.path());
+
+    let mut server = TestServer::start_on(setup.data.path(), &[]);
+    ingest(&server, &acme, "b", 2).await;
+    ingest(&server, &globex, "g", 2).await;
+    let remembered = root_reaches(&server, &setup, &acme.read, before + 2).await;
+    // Signing stops before it is remembered: let the last round finish.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let remembered = remembered.max(latest_root_size(&server, &setup, &acme.read).await);
+    server.kill();
+    let record =
+        std::fs::read_to_string(setup.data.path().join(signing_key::ROOT_HEAD_FILE)).unwrap();
+    assert!(
+        record.contains(&format!("\"size\":{remembered}")),
+        "{record}"
+    );
+
+    remove_database(setup.data.path());
+    copy_database(backup.path(), setup.data.path());
+    std::fs::remove_file(setup.data.path().join(signing_key::HEADS_FILE)).unwrap();
+    let server = TestServer::start_on(setup.data.path(), &[]);
+    // The accounts' signer, blind, signs again; the root log grows…
+    ingest(&server, &acme, "x", 1).await;
+    let deadline = Instant::now() + PATIENCE;
+    let body = loop {
+        let (status, body) = server.get("/readyz", "").await;
+        if status == 503 {
+            break body;
+        }
+        assert!(Instant::now() < deadline, "no refusal: {status} {body}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    // …but no root checkpoint is signed over it.
+    assert_eq!(body["status"], "signing_refused", "{body}");
+    let reason = body["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("root log")
+            && reason.contains(&format!("size {remembered}"))
+            && reason.contains("signed-root.json"),
+        "{body}"
+    );
+    assert_eq!(latest_root_size(&server, &setup, &acme.read).await, before);
+    // Grown past the remembered size: a different history, still refused.
+    for i in 0..=remembered {
+        ingest(&server, &globex, &format!("y{i}-"), 1).await;
+        tokio::time::sleep(Duration::from_millis(1100)).await;
+    }
+    let (status, body) = server.get("/readyz", "").await;
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(latest_root_size(&server, &setup, &acme.read).await, before);
+    let (status, proof) = server.get("/api/v1/proofs/root", &acme.read).await;
+    assert!(
+        status == 404 || proof["root"]["tree_size"] == before,
+        "{status} {proof}"
+    );
 }
