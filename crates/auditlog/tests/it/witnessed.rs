@@ -926,3 +926,149 @@ async fn the_server_refuses_to_sign_a_root_log_that_does_not_extend_its_record()
         "{status} {proof}"
     );
 }
+
+/// `auditlog monitor --once` for `account` on `server` with `state`.
+fn run_monitor(
+    server: &TestServer,
+    account: &TestAccount,
+    log: &NoteVerifier,
+    state: &Path,
+    extra: &[String],
+) -> std::process::Output {
+    Command::new(BIN)
+        .args(["monitor", "--once", "--url", &server.base])
+        .args(["--key", &account.read, "--account", &account.name])
+        .args(["--vkey", &log.to_text(), "--state"])
+        .arg(state)
+        .args(extra)
+        .env_remove("AUDITLOG_URL")
+        .env_remove("AUDITLOG_KEY")
+        .output()
+        .unwrap()
+}
+
+/// A forked view: a second store signed with the same key and log name
+/// (a copy of the server run by the operator for some customers) holds
+/// another history of the same size. Its root checkpoint has the size the
+/// witnesses cosigned with another root: they refuse it (409 at their own
+/// size), the second server raises the alarm (`/readyz` 503
+/// `witness_refused`, "forked"), nothing it signs gets a cosignature, and a
+/// customer's monitor that remembered the first view exits 3 naming both
+/// checkpoints of that size.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_forked_view_is_refused_by_the_witnesses_and_reported_by_the_monitor() {
+    let setup = Setup::new();
+    let all = setup.verifiers();
+    let first = setup.start_server();
+    let acme = first.account("acme");
+    ingest(&first, &acme, "real-", 3).await;
+    let (size, root_size) = witnessed(&first, &setup, &acme, 3, &all, 3).await;
+    assert_eq!((size, root_size), (3, 1));
+    let states = tempfile::tempdir().unwrap();
+    let state = states.path().join("acme.checkpoint");
+    let witnessed_state = states.path().join("acme-witnessed.checkpoint");
+    let witness_args = witness_args(&setup.witnesses.iter().collect::<Vec<_>>(), 2);
+    for (state, extra) in [(&state, &[][..]), (&witnessed_state, &witness_args[..])] {
+        let out = run_monitor(&first, &acme, &setup.log, state, extra);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let remembered = std::fs::read_to_string(&state).unwrap();
+    assert!(remembered.starts_with("auditlog/acme\n3\n"), "{remembered}");
+
+    // The other view: its own store, the same key and witnesses.
+    let other = tempfile::tempdir().unwrap();
+    std::fs::copy(
+        setup.data.path().join(signing_key::DEFAULT_FILE),
+        other.path().join(signing_key::DEFAULT_FILE),
+    )
+    .unwrap();
+    let list: Vec<String> = setup.witnesses.iter().map(Witness::setting).collect();
+    let list = list.join(", ");
+    let forked = TestServer::start_on(
+        other.path(),
+        &["--witnesses", &list, "--witness-quorum", "2"],
+    );
+    let acme_forked = forked.account("acme");
+    ingest(&forked, &acme_forked, "forged-", 3).await;
+    let deadline = Instant::now() + PATIENCE;
+    let body = loop {
+        let (status, body) = forked.get("/readyz", "").await;
+        if status == 503 {
+            break body;
+        }
+        assert!(Instant::now() < deadline, "no alarm: {status} {body}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(body["status"], "witness_refused", "{body}");
+    let reason = body["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("another root at size 1") && reason.contains("forked"),
+        "{body}"
+    );
+    // Its root checkpoint of size 1 has no cosignature; the first view's
+    // keeps all three.
+    let (status, note, header) = root_checkpoint(&forked, &acme_forked.read, Some(1)).await;
+    assert_eq!(status, 200, "{note}");
+    assert_eq!(header, "0/2", "{note}");
+    let (_, real_note, header) = root_checkpoint(&first, &acme.read, Some(1)).await;
+    assert_eq!(header, "3/2", "{real_note}");
+    let forked_root = Checkpoint::open(&note, &setup.log).unwrap();
+    let real_root = Checkpoint::open(&real_note, &setup.log).unwrap();
+    assert_eq!(forked_root.size, real_root.size);
+    assert_ne!(forked_root.root, real_root.root);
+    let (status, proof) = forked.get("/api/v1/proofs/root", &acme_forked.read).await;
+    assert_eq!(status, 404, "{proof}");
+
+    // The customer's monitor, pointed at the forked view with the state of
+    // the first: a fork, both checkpoints of size 3 in the report.
+    let out = run_monitor(&forked, &acme_forked, &setup.log, &state, &[]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{stdout}{stderr}");
+    assert!(
+        stderr.contains("fork") && stderr.contains("size 3"),
+        "{stderr}"
+    );
+    let (status, forked_checkpoint) = {
+        let response = reqwest::Client::new()
+            .get(forked.url("/api/v1/checkpoint"))
+            .bearer_auth(&acme_forked.read)
+            .send()
+            .await
+            .unwrap();
+        (response.status().as_u16(), response.text().await.unwrap())
+    };
+    assert_eq!(status, 200);
+    assert_ne!(forked_checkpoint, remembered);
+    assert!(
+        stdout.contains(&remembered) && stdout.contains(&forked_checkpoint),
+        "{stdout}"
+    );
+    assert_eq!(std::fs::read_to_string(&state).unwrap(), remembered);
+    // With the witnesses demanded, the forked view has nothing witnessed to
+    // show: the monitor cannot be satisfied (exit 1), and remembers nothing new.
+    let out = run_monitor(
+        &forked,
+        &acme_forked,
+        &setup.log,
+        &witnessed_state,
+        &witness_args,
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        std::fs::read_to_string(&witnessed_state).unwrap(),
+        remembered
+    );
+    // The first view is unharmed.
+    let (status, body) = first.get("/readyz", "").await;
+    assert_eq!(status, 200, "{body}");
+}
