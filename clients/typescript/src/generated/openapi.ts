@@ -3047,7 +3047,7 @@ export interface operations {
                     "application/json": components["schemas"]["Readiness"];
                 };
             };
-            /** @description Not ready: storage unreachable (`unavailable`), signing refused after a rollback (`signing_refused`), or a witness refused the root log (`witness_refused`: its history contradicts what the witness cosigned); `reason` says why */
+            /** @description Not ready: storage unreachable (`unavailable`), signing refused after a rollback of an account's tree or of the root log (`signing_refused`), or a witness refused the root log (`witness_refused`: its history contradicts what the witness cosigned); `reason` says why */
             503: {
                 headers: {
                     [name: string]: unknown;
