@@ -275,7 +275,12 @@ async fn serve(
         .stream_settings()
         .map_err(anyhow::Error::msg)
         .context("cannot set up log streams")?;
+    let retention_settings = config
+        .retention_settings()
+        .map_err(anyhow::Error::msg)
+        .context("cannot set up retention")?;
     let state = AppState::new(store.clone())
+        .with_retention(retention_settings.clone())
         .with_streams(stream_settings.clone())
         .with_exports(exports.clone())
         .with_signer(signer.clone())
@@ -287,6 +292,11 @@ async fn serve(
     let signing = tokio::spawn(signer.clone().run(stopped.clone()));
     let witnessing = tokio::spawn(root_log.clone().run(stopped.clone()));
     let stopped_streams = stopped.clone();
+    let pruning = auditlog_server::retention::worker::spawn(
+        store.clone(),
+        retention_settings,
+        stopped.clone(),
+    );
     let mut workers = worker::spawn(
         store.clone(),
         export_settings,
@@ -308,6 +318,7 @@ async fn serve(
     while workers.join_next().await.is_some() {}
     // Runners release their streams, so another server takes them at once.
     let _ = delivering.await;
+    let _ = pruning.await;
     // Sign what the last requests appended before the writer stops.
     let _ = signing.await;
     let _ = witnessing.await;

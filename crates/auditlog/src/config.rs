@@ -103,6 +103,11 @@ pub struct Config {
     pub stream_tls_ca_file: Option<PathBuf>,
     pub stream_lease: Duration,
     pub stream_failing_after: Duration,
+    /// The smallest and largest `retention_days` an account may set, and
+    /// how often the pruner looks at each account.
+    pub retention_min_days: usize,
+    pub retention_max_days: usize,
+    pub prune_interval: Duration,
     /// The witnesses root checkpoints are submitted to.
     pub witnesses: Vec<WitnessConfig>,
     /// How many of them must cosign; `None`: a majority.
@@ -117,6 +122,7 @@ impl Default for Config {
     fn default() -> Self {
         let exports = ExportSettings::new(PathBuf::new());
         let streams = StreamSettings::new(SecretKey::from_bytes([0; 32]));
+        let retention = auditlog_server::retention::RetentionSettings::default();
         Self {
             data_dir: PathBuf::from("./auditlog-data"),
             database_url: None,
@@ -133,6 +139,9 @@ impl Default for Config {
             stream_tls_ca_file: None,
             stream_lease: streams.lease,
             stream_failing_after: streams.failing_after,
+            retention_min_days: retention.min_days as usize,
+            retention_max_days: retention.max_days as usize,
+            prune_interval: retention.interval,
             witnesses: Vec::new(),
             witness_quorum: None,
             log_level: "info".to_string(),
@@ -159,6 +168,24 @@ impl Config {
     }
 
     /// The log stream settings, with the key read (or created) from its file.
+    /// The pruner's settings.
+    pub fn retention_settings(
+        &self,
+    ) -> Result<auditlog_server::retention::RetentionSettings, String> {
+        if self.retention_min_days > self.retention_max_days {
+            return Err(format!(
+                "retention_min_days ({}) must not be above retention_max_days ({})",
+                self.retention_min_days, self.retention_max_days
+            ));
+        }
+        Ok(auditlog_server::retention::RetentionSettings {
+            min_days: self.retention_min_days as u32,
+            max_days: self.retention_max_days as u32,
+            interval: self.prune_interval,
+            ..Default::default()
+        })
+    }
+
     pub fn stream_settings(&self) -> Result<StreamSettings, String> {
         let key = SecretKey::load_or_create(&self.stream_secret_key_path())?;
         let mut settings = StreamSettings::new(key);
@@ -663,6 +690,57 @@ pub static SETTINGS: &[Setting] = &[
             Ok(())
         },
         get: |config| Some(format_duration(config.stream_lease)),
+    },
+    Setting {
+        name: "retention_min_days",
+        env: "AUDITLOG_RETENTION_MIN_DAYS",
+        flag: "retention-min-days",
+        env_fallbacks: &[],
+        value_name: "DAYS",
+        doc: "The smallest retention_days an account may set (0 lets events be pruned as soon as every log stream and export has passed them).",
+        commands: Commands::Serve,
+        kind: Kind::Integer,
+        secret: false,
+        unset: None,
+        set: |config, value| {
+            config.retention_min_days = whole_number(value, 0, 36_500)?;
+            Ok(())
+        },
+        get: |config| Some(config.retention_min_days.to_string()),
+    },
+    Setting {
+        name: "retention_max_days",
+        env: "AUDITLOG_RETENTION_MAX_DAYS",
+        flag: "retention-max-days",
+        env_fallbacks: &[],
+        value_name: "DAYS",
+        doc: "The largest retention_days an account may set.",
+        commands: Commands::Serve,
+        kind: Kind::Integer,
+        secret: false,
+        unset: None,
+        set: |config, value| {
+            config.retention_max_days = whole_number(value, 0, 36_500)?;
+            Ok(())
+        },
+        get: |config| Some(config.retention_max_days.to_string()),
+    },
+    Setting {
+        name: "prune_interval",
+        env: "AUDITLOG_PRUNE_INTERVAL",
+        flag: "prune-interval",
+        env_fallbacks: &[],
+        value_name: "DURATION",
+        doc: "How often the pruner looks at each account with a retention policy (1h, 30m, 45s).",
+        commands: Commands::Serve,
+        kind: Kind::Text,
+        secret: false,
+        unset: None,
+        set: |config, value| {
+            config.prune_interval = duration(value)?;
+            Ok(())
+        },
+        get: |config| Some(format_duration(config.prune_interval)),
     },
     Setting {
         name: "stream_failing_after",
@@ -1283,6 +1361,9 @@ mod tests {
                 "stream_allow_private" => "127.0.0.1/32".into(),
                 "stream_lease" => "45s".into(),
                 "stream_failing_after" => "20m".into(),
+                "retention_min_days" => "0".into(),
+                "retention_max_days" => "400".into(),
+                "prune_interval" => "10m".into(),
                 "stream_tls_ca_file" => "/srv/stream-ca.pem".into(),
                 "witnesses" => "http://127.0.0.1:7380 witness.example.org/w1+88acdbe8+BOpKbGPinFIKvvVQexMuxfmVR3auvr57kkIe6mkURtIs".into(),
                 "witness_quorum" => "1".into(),

@@ -22,6 +22,8 @@ pub const AUDIT_LOG: &str = "Audit Log";
 pub const AUTHENTICATION: &str = "Authentication";
 /// The event type Auditlog writes when an admin changes a log stream.
 pub const LOG_STREAM: &str = "Auditlog Log Stream";
+/// The event type of changes to an account's settings (`Update`).
+pub const ACCOUNT: &str = "Auditlog Account";
 /// The event type of legal holds created and released (issue 16).
 pub const LEGAL_HOLD: &str = "Auditlog Legal Hold";
 /// The event type of each pruning (`Prune`); see `coverage`.
@@ -42,6 +44,7 @@ pub fn own_types() -> &'static Taxonomy {
     OWN.get_or_init(|| Taxonomy {
         types: vec![
             rule(LOG_STREAM, &["Create", "Update", "Delete", "Replay"]),
+            rule(ACCOUNT, &["Update"]),
             rule(LEGAL_HOLD, &["Create", "Release"]),
             rule(RETENTION, &["Prune"]),
             rule(ERASURE, &["Erase"]),

@@ -22,6 +22,7 @@
 //!   the delivery worker); `api::streams` configures them.
 //! - `holds`: legal holds matched against stored events (what pruning and
 //!   erasure ask before removing anything).
+//! - `retention`: the pruner (plans, resumable jobs, its worker).
 //! - `live`: the live tail (Server-Sent Events of new events) for the API
 //!   and the console.
 //! - `signer`, `signing_key`: checkpoint signing and its key; `bundle`:
@@ -48,6 +49,7 @@ pub mod metrics;
 mod properties;
 pub mod query_params;
 pub mod request_id;
+pub mod retention;
 pub mod root_log;
 pub mod signer;
 pub mod signing_key;

@@ -47,6 +47,10 @@ const CHECKPOINT_AGE: &str = "auditlog_checkpoint_age_seconds";
 const STREAM_EVENTS_DELIVERED: &str = "auditlog_stream_events_delivered_total";
 const STREAM_FAILURES: &str = "auditlog_stream_failures_total";
 const STREAM_LAG_MAX: &str = "auditlog_stream_lag_max";
+/// Event bodies the pruner removed (retention).
+pub const PRUNED_EVENTS: &str = "auditlog_pruned_events_total";
+/// Prunings the pruner finished.
+pub const PRUNINGS: &str = "auditlog_prunings_total";
 const WITNESS_ALARM: &str = "auditlog_witness_alarm";
 const ROOT_COSIGNATURES: &str = "auditlog_root_checkpoint_cosignatures";
 
@@ -287,7 +291,17 @@ fn describe_and_register() {
         CHECKPOINT_AGE,
         "Seconds since the newest signed checkpoint (absent before the first); grows while nothing new is appended."
     );
+    describe_counter!(
+        PRUNED_EVENTS,
+        "Event bodies removed by retention (pruned; their leaf hashes, ids and tree stay)."
+    );
+    describe_counter!(
+        PRUNINGS,
+        "Prunings finished (each appends one Auditlog Retention record)."
+    );
     for name in [
+        PRUNED_EVENTS,
+        PRUNINGS,
         EVENTS_ACCEPTED,
         EVENTS_STORED,
         EVENTS_REPEATED,

@@ -35,6 +35,8 @@ pub struct AppState {
     /// How log streams are checked and sealed; `None` where they are not
     /// set up (the API then answers 503).
     pub streams: Option<Arc<crate::streams::StreamSettings>>,
+    /// The retention policy's bounds and the pruner's settings.
+    pub retention: Arc<crate::retention::RetentionSettings>,
 }
 
 impl AppState {
@@ -51,6 +53,7 @@ impl AppState {
             root_log: None,
             limits: crate::limits::Limits::default(),
             api_rate_limiter: Arc::default(),
+            retention: Arc::default(),
             live: crate::live::LiveTail::default(),
             streams: None,
         }
@@ -65,6 +68,11 @@ impl AppState {
         self.api_rate_limiter = Arc::new(crate::limits::api_rate::ApiKeyRateLimiter::new(&limits));
         self.live = crate::live::LiveTail::new(&limits);
         self.limits = limits;
+        self
+    }
+
+    pub fn with_retention(mut self, settings: crate::retention::RetentionSettings) -> Self {
+        self.retention = Arc::new(settings);
         self
     }
 

@@ -27,6 +27,7 @@ mod layout_migration;
 mod leaf_store;
 mod query;
 mod removal;
+mod retention;
 mod root_log;
 mod schema;
 mod sql;

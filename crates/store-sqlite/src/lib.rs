@@ -34,6 +34,7 @@ mod migrate;
 mod personal_store;
 mod query;
 mod removal;
+mod retention;
 mod rollups;
 mod root_log;
 mod root_tree;

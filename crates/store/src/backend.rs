@@ -4,7 +4,7 @@
 
 use crate::{
     Directory, EventAppender, EventReader, ExportJobs, Facets, Holds, LogStreams, Removals, Result,
-    RootLogStore, Sessions, TreeStore, WriteHealth,
+    Retention, RootLogStore, Sessions, TreeStore, WriteHealth,
 };
 use async_trait::async_trait;
 
@@ -22,6 +22,7 @@ pub trait Store:
     + RootLogStore
     + Removals
     + Holds
+    + Retention
 {
     /// Whether the storage answers (for `/readyz`).
     async fn ping(&self) -> Result<()>;

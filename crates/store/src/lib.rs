@@ -17,7 +17,8 @@
 //!   account checkpoints, its cosignatures and its submitter's lease; `copy`
 //!   between backends).
 //! - `removal`: removing event bodies under a covering record (pruning,
-//!   erasure), with the tombstones that keep ids; `holds`: legal holds.
+//!   erasure), with the tombstones that keep ids; `holds`: legal holds;
+//!   `retention`: the policy and the resumable prune jobs.
 //! - `group_commit`, `append_plan`: what both backends' appenders share:
 //!   gathering concurrent requests into one transaction, and the
 //!   idempotency planner.
@@ -49,6 +50,7 @@ pub mod holds;
 pub mod leaf_codec;
 pub mod log_key;
 pub mod removal;
+pub mod retention;
 pub mod root_log;
 #[cfg(feature = "test-support")]
 pub mod samples;
@@ -61,6 +63,7 @@ pub use backend::Store;
 pub use facets::{ActorSummary, Facets};
 pub use holds::{Hold, HoldId, Holds, NewHold};
 pub use removal::{RemovalKind, Removals, RemovedBody, Tombstone};
+pub use retention::{PruneJob, PruneJobId, PrunePlan, PruneProgress, PruneStatus, Retention};
 pub use root_log::{RootLeaf, RootLogStore, StoredCosignature};
 pub use sessions::{NewSession, SessionGrant, Sessions};
 pub use streams::{

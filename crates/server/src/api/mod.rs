@@ -9,6 +9,7 @@ pub mod openapi;
 pub mod ops;
 pub mod path;
 pub mod proofs;
+pub mod retention;
 pub mod schema;
 pub mod streams;
 pub mod tiles;
@@ -46,6 +47,18 @@ pub fn routes() -> Router<AppState> {
                 .delete(streams::delete),
         )
         .route("/api/v1/streams/{id}/test", post(streams::test))
+        .route(
+            "/api/v1/retention",
+            get(retention::get_retention).put(retention::set_retention),
+        )
+        .route(
+            "/api/v1/holds",
+            get(retention::list_holds).post(retention::create_hold),
+        )
+        .route(
+            "/api/v1/holds/{id}",
+            get(retention::get_hold).delete(retention::release_hold),
+        )
         .route("/tiles/{account}/checkpoint", get(tiles::checkpoint))
         // The static `entries` wins over `{level}` (matchit's priority).
         .route(

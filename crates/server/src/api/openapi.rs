@@ -7,7 +7,7 @@
 //! `tests/it/openapi.rs` fails when a route has no description.
 
 use crate::api::schema;
-use crate::api::{events, exports, live, ops, proofs, streams, tiles};
+use crate::api::{events, exports, live, ops, proofs, retention, streams, tiles};
 use crate::error::ErrorBody;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
@@ -57,6 +57,12 @@ pub const BEARER: &str = "bearer";
         streams::change,
         streams::delete,
         streams::test,
+        retention::get_retention,
+        retention::set_retention,
+        retention::create_hold,
+        retention::list_holds,
+        retention::get_hold,
+        retention::release_hold,
         serve,
         ops::healthz,
         ops::readyz,
@@ -70,6 +76,7 @@ pub const BEARER: &str = "bearer";
         (name = "tiles", description = "Each account's tree as a read-only C2SP tlog-tiles log under `/tiles/<account>/` (scope `read`), for existing tlog clients"),
         (name = "exports", description = "Background exports of the events matching filters"),
         (name = "streams", description = "Log streams: the account's events pushed to its destinations (scope `admin`)"),
+        (name = "retention", description = "The retention policy and legal holds (scope `admin`)"),
         (name = "operations", description = "Liveness, readiness, metrics and this description"),
     )
 )]

@@ -437,7 +437,7 @@ fn the_description_is_valid_openapi_3_in_the_basics() {
 #[test]
 fn each_operation_describes_exactly_the_query_parameters_it_reads() {
     use auditlog_core::filter::FILTER_PARAMS;
-    use auditlog_server::api::proofs;
+    use auditlog_server::api::{proofs, retention};
     use auditlog_server::query_params;
     let doc = document();
     let with_filters = |extra: &[&str]| {
@@ -488,6 +488,14 @@ fn each_operation_describes_exactly_the_query_parameters_it_reads() {
             "/api/v1/proofs/root",
             "get",
             proofs::ROOT_PARAMS.iter().map(|s| s.to_string()).collect(),
+        ),
+        (
+            "/api/v1/holds",
+            "get",
+            retention::HOLD_LIST_PARAMS
+                .iter()
+                .map(|s| s.to_string())
+                .collect(),
         ),
     ];
     for (path, item) in doc["paths"].as_object().unwrap() {
