@@ -22,6 +22,8 @@ pub const AUDIT_LOG: &str = "Audit Log";
 pub const AUTHENTICATION: &str = "Authentication";
 /// The event type Auditlog writes when an admin changes a log stream.
 pub const LOG_STREAM: &str = "Auditlog Log Stream";
+/// The event type Auditlog writes when an account's settings change.
+pub const ACCOUNT: &str = "Auditlog Account";
 
 /// Auditlog's own reserved event types (SPEC "Default taxonomy"), which
 /// only Auditlog writes: they are not in an account's taxonomy, so a client
@@ -30,12 +32,18 @@ pub const LOG_STREAM: &str = "Auditlog Log Stream";
 pub fn own_types() -> &'static Taxonomy {
     static OWN: std::sync::OnceLock<Taxonomy> = std::sync::OnceLock::new();
     OWN.get_or_init(|| Taxonomy {
-        types: vec![EventTypeRule {
-            name: LOG_STREAM.into(),
-            actions: ["Create", "Update", "Delete", "Replay"]
-                .map(String::from)
-                .to_vec(),
-        }],
+        types: vec![
+            EventTypeRule {
+                name: LOG_STREAM.into(),
+                actions: ["Create", "Update", "Delete", "Replay"]
+                    .map(String::from)
+                    .to_vec(),
+            },
+            EventTypeRule {
+                name: ACCOUNT.into(),
+                actions: vec!["Update".into()],
+            },
+        ],
     })
 }
 

@@ -15,12 +15,16 @@
 //!   driver errors and rows mapped into the store's types.
 //! - `console`, `exports`, `transfer`: sessions and facets, the export queue
 //!   (claims with `FOR UPDATE SKIP LOCKED`), and `copy`'s source and target.
+//! - `personal_paths`: the declared personal `details` paths (migration
+//!   0018; `declared_paths` reads them, also for the writer).
 //! - `test_support`: throwaway databases for tests.
 
 mod console;
+mod declared_paths;
 mod exports;
 mod layout_migration;
 mod leaf_store;
+mod personal_paths;
 mod query;
 mod root_log;
 mod schema;
