@@ -79,21 +79,22 @@ async fn run_on_store(config: &Config, command: Command) -> CliResult {
             .await
         }
         Command::Export(command) => crate::export::run(store.clone(), *command).await,
-        Command::Verify { key } => {
-            let verifier = match key {
-                Some(key) => Some(NoteVerifier::parse(&key).map_err(|e| anyhow!("--key: {e}"))?),
-                None => {
-                    let path = config.signing_key_path();
-                    path.exists()
-                        .then(|| signing_key::load(&path).map(|s| s.verifier()))
-                        .transpose()
-                        .map_err(anyhow::Error::msg)
-                        .with_context(|| {
-                            format!("cannot read the signing key {}", path.display())
-                        })?
-                }
-            };
-            crate::verify::run(store.as_ref(), verifier.as_ref()).await
+        Command::Verify { keys } => {
+            let mut verifiers = keys
+                .iter()
+                .map(|key| NoteVerifier::parse(key).map_err(|e| anyhow!("--key {key:?}: {e}")))
+                .collect::<CliResult<Vec<_>>>()?;
+            if verifiers.is_empty() {
+                let path = config.signing_key_path();
+                let own = path
+                    .exists()
+                    .then(|| signing_key::load(&path).map(|s| s.verifier()))
+                    .transpose()
+                    .map_err(anyhow::Error::msg)
+                    .with_context(|| format!("cannot read the signing key {}", path.display()))?;
+                verifiers.extend(own);
+            }
+            crate::verify::run(store.as_ref(), &verifiers).await
         }
         Command::VerifyExport { .. }
         | Command::Config { .. }
@@ -245,12 +246,16 @@ async fn serve(
     }
     let signer = checkpoint_signer(store.clone(), config)?;
     let witness_settings = config.witness_settings().map_err(anyhow::Error::msg)?;
+    let root_head = config
+        .signing_key_path()
+        .with_file_name(signing_key::ROOT_HEAD_FILE);
     let root_log = Arc::new(
         RootLog::new(
             store.clone(),
             signer.note_signer().clone(),
             &config.log_name,
             witness_settings,
+            Some(root_head),
         )
         .map_err(anyhow::Error::msg)
         .context("cannot start the root log's submitter")?,

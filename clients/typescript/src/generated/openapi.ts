@@ -716,8 +716,17 @@ export interface components {
             checkpoint: string;
             /** @description The inclusion proof, standard base64. */
             hashes: string[];
-            /** @description Standard base64 of the event's leaf bytes (its canonical JSON). */
-            leaf: string;
+            /**
+             * @description Standard base64 of the event's leaf bytes (its canonical JSON);
+             *     absent when the event's body was removed (pruned by retention, or
+             *     erased): then `leaf_hash` is what the proof includes.
+             */
+            leaf?: string;
+            /**
+             * @description Standard base64 of the leaf hash (SHA-256 of 0x00 ‖ leaf bytes): the
+             *     hash the inclusion proof starts from.
+             */
+            leaf_hash: string;
             /**
              * Format: int64
              * @description `seq` − 1.
@@ -1784,6 +1793,15 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description The event's body was removed: `pruned` by the account's retention policy, or `erased` (`details` give its `seq` and the `record_seq` of the Auditlog record that covers it); its inclusion proof is still served */
+            410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             /** @description This API key sent too many requests; retry after `Retry-After` seconds */
             429: {
                 headers: {
@@ -1827,7 +1845,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description The leaf bytes, the inclusion proof and the signed checkpoint it verifies against */
+            /** @description The leaf bytes (absent when the event's body was pruned or erased), its leaf hash, the inclusion proof and the signed checkpoint it verifies against */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -3211,7 +3229,7 @@ export interface operations {
                     "application/json": components["schemas"]["Readiness"];
                 };
             };
-            /** @description Not ready: storage unreachable (`unavailable`), signing refused after a rollback (`signing_refused`), or a witness refused the root log (`witness_refused`: its history contradicts what the witness cosigned); `reason` says why */
+            /** @description Not ready: storage unreachable (`unavailable`), signing refused after a rollback of an account's tree or of the root log (`signing_refused`), or a witness refused the root log (`witness_refused`: its history contradicts what the witness cosigned); `reason` says why */
             503: {
                 headers: {
                     [name: string]: unknown;
