@@ -40,11 +40,16 @@ const MIGRATIONS: &[(i64, Step)] = &[
         11,
         Step::Sql(include_str!("../migrations/0011_root_log.sql")),
     ),
+    // Retention, legal holds and removed bodies (issue 16).
+    (
+        12,
+        Step::Sql(include_str!("../migrations/0012_retention.sql")),
+    ),
 ];
 
 /// The highest migration this build knows.
 #[cfg(test)]
-pub const LATEST: i64 = 11;
+pub const LATEST: i64 = 12;
 
 /// Applies the migrations this store lacks, each in its own transaction.
 pub fn migrate(conn: &mut Connection) -> Result<()> {
