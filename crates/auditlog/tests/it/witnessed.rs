@@ -1087,6 +1087,21 @@ async fn a_forked_view_is_refused_by_the_witnesses_and_reported_by_the_monitor()
         std::fs::read_to_string(&witnessed_state).unwrap(),
         remembered
     );
+    // (Last: an export is audited, which grows the tree.) Its bundle (written after waiting half the export lease for a
+    // witnessed root that never comes) carries no root: signed by the log's
+    // key, it verifies with that alone, and fails as soon as witnesses are
+    // demanded.
+    let forked_bundle = states.path().join("forked.tar");
+    std::fs::write(&forked_bundle, export_bundle(&forked, &acme_forked).await).unwrap();
+    let key = ["--key".to_string(), setup.log.to_text()];
+    let (ok, out) = verify_export(&forked_bundle, &key);
+    assert!(ok && out.contains("carries no root checkpoint"), "{out}");
+    let (ok, out) = verify_export(&forked_bundle, &[&key[..], &witness_args].concat());
+    assert!(!ok, "{out}");
+    assert!(
+        out.contains("carries no root checkpoint, so no witness cosignature"),
+        "{out}"
+    );
     // The first view is unharmed.
     let (status, body) = first.get("/readyz", "").await;
     assert_eq!(status, 200, "{body}");
