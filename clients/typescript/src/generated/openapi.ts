@@ -3423,7 +3423,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description The body of an entry of the bundle was pruned (`pruned`); its hashes are still in the hash tiles */
+            /** @description The body of an entry of the bundle was removed by pruning (or, for a version 1 event, by erasure): `pruned`, `details.seq` the first such seq; its hashes are still in the hash tiles */
             410: {
                 headers: {
                     [name: string]: unknown;
