@@ -22,14 +22,14 @@ pub const AUDIT_LOG: &str = "Audit Log";
 pub const AUTHENTICATION: &str = "Authentication";
 /// The event type Auditlog writes when an admin changes a log stream.
 pub const LOG_STREAM: &str = "Auditlog Log Stream";
-/// The event type of changes to an account's settings (`Update`).
-pub const ACCOUNT: &str = "Auditlog Account";
 /// The event type of legal holds created and released (issue 16).
 pub const LEGAL_HOLD: &str = "Auditlog Legal Hold";
 /// The event type of each pruning (`Prune`); see `coverage`.
 pub const RETENTION: &str = "Auditlog Retention";
 /// The event type of each erasure (`Erase`); see `coverage`.
 pub const ERASURE: &str = "Auditlog Erasure";
+/// The event type Auditlog writes when an account's settings change.
+pub const ACCOUNT: &str = "Auditlog Account";
 
 /// Auditlog's own reserved event types (SPEC "Default taxonomy"), which
 /// only Auditlog writes: they are not in an account's taxonomy, so a client
@@ -44,10 +44,10 @@ pub fn own_types() -> &'static Taxonomy {
     OWN.get_or_init(|| Taxonomy {
         types: vec![
             rule(LOG_STREAM, &["Create", "Update", "Delete", "Replay"]),
-            rule(ACCOUNT, &["Update"]),
             rule(LEGAL_HOLD, &["Create", "Release"]),
             rule(RETENTION, &["Prune"]),
             rule(ERASURE, &["Erase"]),
+            rule(ACCOUNT, &["Update"]),
         ],
     })
 }

@@ -45,11 +45,16 @@ const MIGRATIONS: &[(i64, Step)] = &[
         12,
         Step::Sql(include_str!("../migrations/0012_retention.sql")),
     ),
+    // The account's declared personal details paths (issue 16).
+    (
+        19,
+        Step::Sql(include_str!("../migrations/0019_personal_paths.sql")),
+    ),
 ];
 
 /// The highest migration this build knows.
 #[cfg(test)]
-pub const LATEST: i64 = 12;
+pub const LATEST: i64 = 19;
 
 /// Applies the migrations this store lacks, each in its own transaction.
 pub fn migrate(conn: &mut Connection) -> Result<()> {

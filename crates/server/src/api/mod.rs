@@ -8,6 +8,7 @@ pub mod live;
 pub mod openapi;
 pub mod ops;
 pub mod path;
+pub mod personal_paths;
 pub mod proofs;
 pub mod retention;
 pub mod schema;
@@ -58,6 +59,10 @@ pub fn routes() -> Router<AppState> {
         .route(
             "/api/v1/holds/{id}",
             get(retention::get_hold).delete(retention::release_hold),
+        )
+        .route(
+            "/api/v1/account/personal-paths",
+            get(personal_paths::get).put(personal_paths::put),
         )
         .route("/tiles/{account}/checkpoint", get(tiles::checkpoint))
         // The static `entries` wins over `{level}` (matchit's priority).

@@ -7,7 +7,7 @@
 //! `tests/it/openapi.rs` fails when a route has no description.
 
 use crate::api::schema;
-use crate::api::{events, exports, live, ops, proofs, retention, streams, tiles};
+use crate::api::{events, exports, live, ops, personal_paths, proofs, retention, streams, tiles};
 use crate::error::ErrorBody;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
@@ -63,6 +63,8 @@ pub const BEARER: &str = "bearer";
         retention::list_holds,
         retention::get_hold,
         retention::release_hold,
+        personal_paths::get,
+        personal_paths::put,
         serve,
         ops::healthz,
         ops::readyz,
@@ -77,6 +79,7 @@ pub const BEARER: &str = "bearer";
         (name = "exports", description = "Background exports of the events matching filters"),
         (name = "streams", description = "Log streams: the account's events pushed to its destinations (scope `admin`)"),
         (name = "retention", description = "The retention policy and legal holds (scope `admin`)"),
+        (name = "personal data", description = "The `details` paths the account declares personal, whose values each new event commits to so that an erasure can remove them (scope `admin`)"),
         (name = "operations", description = "Liveness, readiness, metrics and this description"),
     )
 )]
