@@ -38,6 +38,7 @@ pub mod exports;
 #[cfg(any(test, feature = "fuzzing"))]
 pub mod fuzzing;
 pub mod key_cache;
+pub mod keys;
 pub mod limits;
 pub mod live;
 pub mod metrics;
