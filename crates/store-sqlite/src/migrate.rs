@@ -40,6 +40,11 @@ const MIGRATIONS: &[(i64, Step)] = &[
         11,
         Step::Sql(include_str!("../migrations/0011_root_log.sql")),
     ),
+    // Retention, legal holds and removed bodies (issue 16).
+    (
+        12,
+        Step::Sql(include_str!("../migrations/0012_retention.sql")),
+    ),
     // Named API keys with expiry and revocation (issue 18).
     (
         13,

@@ -356,7 +356,11 @@ pub struct Bucket {
 
 // ------------------------------------------------------------------ exports
 
-/// Export file format.
+/// Export file format. `bundle`: a tar that `auditlog verify-export`
+/// checks offline (format `auditlog-bundle/3`: the exact leaf bytes, their
+/// inclusion proofs, the signed account checkpoint, its inclusion proof in
+/// the latest root checkpoint that has its witnesses' quorum with its
+/// cosignatures, and a signed manifest).
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum ExportFormatName {
@@ -659,9 +663,15 @@ pub struct ConsistencyParams {
 /// Everything needed to verify one event offline (RFC 9162 hashing).
 #[derive(Debug, Serialize, ToSchema)]
 pub struct InclusionProof {
-    /// Standard base64 of the event's leaf bytes (its canonical JSON).
-    #[schema(content_encoding = "base64")]
-    pub leaf: String,
+    /// Standard base64 of the event's leaf bytes (its canonical JSON);
+    /// absent when the event's body was removed (pruned by retention, or
+    /// erased): then `leaf_hash` is what the proof includes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(content_encoding = "base64", nullable = false)]
+    pub leaf: Option<String>,
+    /// Standard base64 of the leaf hash (SHA-256 of 0x00 ‖ leaf bytes): the
+    /// hash the inclusion proof starts from.
+    pub leaf_hash: String,
     /// `seq` − 1.
     pub leaf_index: u64,
     #[schema(minimum = 1)]
