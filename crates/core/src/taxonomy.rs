@@ -68,7 +68,10 @@ pub fn own_types() -> &'static Taxonomy {
             rule(RETENTION, &["Prune"]),
             rule(ERASURE, &["Erase"]),
             rule(API_KEY, &["Create", "Revoke", "Expire"]),
-            rule(USER, &["Create", "Update", "Disable", "Enable", "Password Reset"]),
+            rule(
+                USER,
+                &["Create", "Update", "Disable", "Enable", "Password Reset"],
+            ),
             rule(ACCOUNT, &["Update"]),
         ],
     })

@@ -85,6 +85,23 @@ pub fn check(
     })
 }
 
+/// A new key for `request`: what to store, and the secret, which is shown
+/// once and never stored.
+pub fn new_key(account: &Account, request: KeyRequest, created_by: &str) -> (NewApiKey, String) {
+    let secret = tokens::new_api_key();
+    let key = NewApiKey {
+        account_id: account.id,
+        key_hash: tokens::hash_api_key(&secret),
+        prefix: secret.chars().take(PREFIX_CHARS).collect(),
+        name: request.name,
+        scopes: request.scopes,
+        expires_at: request.expires_at,
+        created_by: created_by.to_string(),
+        created_at: Timestamp::now(),
+    };
+    (key, secret)
+}
+
 /// Creates the key and audits it; returns it with its secret, which is
 /// shown once and never stored.
 pub async fn create(
@@ -93,19 +110,8 @@ pub async fn create(
     actor: &AuditActor,
     request: KeyRequest,
 ) -> Result<(ApiKeyInfo, String), StoreError> {
-    let secret = tokens::new_api_key();
-    let key = store
-        .create_named_api_key(NewApiKey {
-            account_id: account.id,
-            key_hash: tokens::hash_api_key(&secret),
-            prefix: secret.chars().take(PREFIX_CHARS).collect(),
-            name: request.name,
-            scopes: request.scopes,
-            expires_at: request.expires_at,
-            created_by: actor.id.clone(),
-            created_at: Timestamp::now(),
-        })
-        .await?;
+    let (new, secret) = new_key(account, request, &actor.id);
+    let key = store.create_named_api_key(new).await?;
     audit::record(store, account, actor, audit::KeyAction::Create, &key).await?;
     Ok((key, secret))
 }
