@@ -32,8 +32,6 @@ pub const ERASURE: &str = "Auditlog Erasure";
 pub const API_KEY: &str = "Auditlog API Key";
 /// The event type Auditlog writes when a console user is changed.
 pub const USER: &str = "Auditlog User";
-/// The event type Auditlog writes when an account's settings change.
-pub const ACCOUNT: &str = "Auditlog Account";
 
 /// Whether `name` is one of the names only Auditlog may write (SPEC
 /// "Default taxonomy"): `Audit Log` and every type starting `Auditlog `,
@@ -50,6 +48,8 @@ pub fn is_reserved(name: &str) -> bool {
 
 /// How every reserved type but `Audit Log` starts.
 const OWN_PREFIX: &str = "Auditlog ";
+/// The event type Auditlog writes when an account's settings change.
+pub const ACCOUNT: &str = "Auditlog Account";
 
 /// Auditlog's own reserved event types (SPEC "Default taxonomy"), which
 /// only Auditlog writes: they are not in an account's taxonomy, so a client
