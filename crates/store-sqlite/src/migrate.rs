@@ -45,6 +45,11 @@ const MIGRATIONS: &[(i64, Step)] = &[
         12,
         Step::Sql(include_str!("../migrations/0012_retention.sql")),
     ),
+    // Named API keys with expiry and revocation (issue 18).
+    (
+        13,
+        Step::Sql(include_str!("../migrations/0013_api_keys.sql")),
+    ),
     // The account's declared personal details paths (issue 16).
     (
         19,
