@@ -38,6 +38,7 @@ mod sql;
 mod streams;
 mod transfer;
 mod tree;
+mod write_gate;
 mod writer;
 
 use async_trait::async_trait;
@@ -69,6 +70,8 @@ pub struct SqliteStore {
     idle_readers: Arc<Mutex<Vec<Connection>>>,
     /// The leaf dictionaries readers have loaded (`leaf_codec`).
     dictionaries: Arc<DictionaryCache>,
+    /// Turns at the write lock between the writer thread and the rest.
+    gate: Arc<write_gate::WriteGate>,
 }
 
 impl SqliteStore {
@@ -99,7 +102,8 @@ impl SqliteStore {
         prepare_writer(&conn).map_err(sql_error)?;
         let (appends, receiver) = AppendQueue::new();
         let write_health = Arc::new(Mutex::new(WriteHealth::Ok));
-        let writer = writer::Writer::new(conn, path.clone(), write_health.clone());
+        let gate = Arc::new(write_gate::WriteGate::default());
+        let writer = writer::Writer::new(conn, path.clone(), write_health.clone(), gate.clone());
         let thread = std::thread::Builder::new()
             .name("auditlog-writer".into())
             .spawn(move || writer.run(receiver))
@@ -111,6 +115,7 @@ impl SqliteStore {
             writer_thread: Mutex::new(Some(thread)),
             idle_readers: Arc::new(Mutex::new(Vec::new())),
             dictionaries: Arc::new(DictionaryCache::default()),
+            gate,
         })
     }
 
@@ -150,6 +155,22 @@ impl SqliteStore {
         })
         .await
         .map_err(|e| StoreError::internal_caused_by("a storage task failed", e))?
+    }
+
+    /// [`with_conn`](Self::with_conn) for a write that must not starve
+    /// behind the writer thread under full ingest (log stream progress,
+    /// checkpoints): it takes its turn at the write gate first.
+    async fn with_write_conn<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> Result<T> + Send + 'static,
+    {
+        let gate = self.gate.clone();
+        self.with_conn(move |conn| {
+            let _turn = gate.occasional();
+            f(conn)
+        })
+        .await
     }
 
     /// Explains the statements a query of `filter` runs (first page, a

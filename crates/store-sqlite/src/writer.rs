@@ -16,6 +16,7 @@ use crate::personal_store::PersonalStore;
 use crate::query;
 use crate::rollups;
 use crate::sql::{open_writer_connection, sql_error};
+use crate::write_gate::WriteGate;
 use auditlog_core::merkle::{self, Hash, HashReader, MerkleError};
 use auditlog_core::Timestamp;
 use auditlog_store::append_plan::{plan_request, KnownEvent, Planned};
@@ -39,10 +40,16 @@ pub struct Writer {
     leaves: LeafStore,
     personal_values: PersonalStore,
     ids: LogIds,
+    gate: Arc<WriteGate>,
 }
 
 impl Writer {
-    pub fn new(conn: Connection, path: PathBuf, health: Arc<Mutex<WriteHealth>>) -> Self {
+    pub fn new(
+        conn: Connection,
+        path: PathBuf,
+        health: Arc<Mutex<WriteHealth>>,
+        gate: Arc<WriteGate>,
+    ) -> Self {
         tune(&conn);
         Self {
             conn: Some(conn),
@@ -51,6 +58,7 @@ impl Writer {
             leaves: LeafStore::default(),
             personal_values: PersonalStore::default(),
             ids: LogIds::default(),
+            gate,
         }
     }
 
@@ -78,7 +86,10 @@ impl Writer {
             personal_values: &mut self.personal_values,
             ids: &mut self.ids,
         };
+        // Occasional writers waiting for the lock go first (`write_gate`).
+        let turn = self.gate.writer();
         let written = write_group(conn, &mut state, group);
+        drop(turn);
         if written.is_err() {
             self.leaves.forget();
             self.personal_values.forget();
