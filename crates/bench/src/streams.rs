@@ -38,7 +38,7 @@ pub const INGEST_DELIVERING: &str = "ingest while 3 streams deliver";
 pub const DELIVERY_DURING_INGEST: &str = "delivery during that ingest (3 streams)";
 pub const DELIVERY_BACKLOG: &str = "delivery of the stored backlog (3 streams)";
 pub const DELIVERY_ONE_STREAM: &str = "delivery of the stored backlog (largest account, 1 stream)";
-pub const INGEST_BEFORE_DRAIN: &str = "ingest on the loaded store, no stream (first 20 s)";
+pub const INGEST_BEFORE_DRAIN: &str = "ingest on the loaded store, no stream (20 s)";
 pub const INGEST_DURING_DRAIN: &str =
     "ingest on the loaded store while 3 streams drain the backlog";
 pub const DELIVERY_BACKLOG_INGESTING: &str =
@@ -141,6 +141,9 @@ impl Receiver {
                 },
             ),
         );
+        // Room for any batch body the server may send (axum's default
+        // limit is 2 MB).
+        let app = app.layer(axum::extract::DefaultBodyLimit::max(64 << 20));
         let url = format!("http://{}/hook", listener.local_addr()?);
         tokio::spawn(async move { axum::serve(listener, app).await });
         Ok(Self { url, seen })

@@ -30,8 +30,10 @@ pub mod worker;
 
 /// Seqs examined per webhook or HEC batch at most (SPEC: "batches").
 pub const DEFAULT_BATCH_SEQS: u64 = 5_000;
-/// The largest webhook or HEC batch body: 4 MiB.
-pub const DEFAULT_BATCH_BYTES: usize = 4 << 20;
+/// The largest webhook or HEC batch body: 1 MiB, nginx's default
+/// `client_max_body_size` (a receiver behind it answers larger bodies 413,
+/// which would be retried forever).
+pub const DEFAULT_BATCH_BYTES: usize = 1 << 20;
 
 /// The kinds of destination.
 pub const KINDS: [&str; 3] = crate::metrics::STREAM_KINDS;
