@@ -40,11 +40,26 @@ const MIGRATIONS: &[(i64, Step)] = &[
         11,
         Step::Sql(include_str!("../migrations/0011_root_log.sql")),
     ),
+    // Retention, legal holds and removed bodies (issue 16).
+    (
+        12,
+        Step::Sql(include_str!("../migrations/0012_retention.sql")),
+    ),
+    // Named API keys with expiry and revocation (issue 18).
+    (
+        13,
+        Step::Sql(include_str!("../migrations/0013_api_keys.sql")),
+    ),
+    // The account's declared personal details paths (issue 16).
+    (
+        19,
+        Step::Sql(include_str!("../migrations/0019_personal_paths.sql")),
+    ),
 ];
 
 /// The highest migration this build knows.
 #[cfg(test)]
-pub const LATEST: i64 = 11;
+pub const LATEST: i64 = 19;
 
 /// Applies the migrations this store lacks, each in its own transaction.
 pub fn migrate(conn: &mut Connection) -> Result<()> {

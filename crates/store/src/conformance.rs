@@ -10,8 +10,8 @@
 use crate::samples::edited;
 pub use crate::samples::sample_events;
 use crate::samples::BASE;
-use crate::{ActorSummary, NewSession, Role, Scope, Store, StoreError};
-use auditlog_core::{EventFilter, Interval, Taxonomy, Timestamp};
+use crate::{ActorSummary, NewApiKey, NewSession, Role, Scope, Store, StoreError};
+use auditlog_core::{EventFilter, Interval, NewEvent, Taxonomy, Timestamp};
 use serde_json::json;
 
 /// The one list of conformance cases, as `module::case` paths under this
@@ -30,6 +30,7 @@ macro_rules! __conformance_cases {
             conformance::paging_visits_each_event_once,
             conformance::seq_windows_agree_with_the_reference,
             conformance::directory_round_trips,
+            conformance::api_keys_expire_revoke_and_note_their_use,
             conformance::accounts_are_isolated,
             conformance::tree_hashes_match_a_recomputation,
             conformance::checkpoints_are_retained,
@@ -37,6 +38,7 @@ macro_rules! __conformance_cases {
             conformance::leaves_read_back_exactly_past_the_dictionary,
             conformance::sessions_expire_and_end,
             conformance::facets_list_each_actor_and_project_once,
+            conformance::declared_personal_paths_apply_from_the_next_event,
             exports_conformance::jobs_round_trip_and_list_newest_first,
             exports_conformance::claiming_is_exclusive_and_leases_expire,
             exports_conformance::jobs_finish_expire_and_release,
@@ -45,6 +47,8 @@ macro_rules! __conformance_cases {
             streams_conformance::stream_claims_are_exclusive_and_the_cursor_moves_on_acceptance,
             root_log_conformance::root_leaves_follow_checkpoints_and_prove,
             root_log_conformance::the_root_submitter_lease_has_one_holder,
+            removal_conformance::bodies_leave_only_under_a_covering_record,
+            removal_conformance::holds_are_kept_per_account_and_released_once,
         }
     };
 }
@@ -376,6 +380,85 @@ pub async fn directory_round_trips(store: &dyn Store) {
             .await,
         Err(StoreError::AlreadyExists(_))
     ));
+}
+
+pub async fn api_keys_expire_revoke_and_note_their_use(store: &dyn Store) {
+    let account = store.create_account("keys").await.unwrap();
+    let other = store.create_account("other").await.unwrap();
+    let now = Timestamp::now();
+    let new = |hash: u8, expires_at: Option<Timestamp>| NewApiKey {
+        account_id: account.id,
+        key_hash: [hash; 32],
+        prefix: format!("alk_{hash}"),
+        name: format!("key {hash}"),
+        scopes: vec![Scope::Ingest, Scope::Read],
+        expires_at,
+        created_by: "user:1".into(),
+        created_at: now,
+    };
+    let live = store
+        .create_named_api_key(new(
+            1,
+            Some(Timestamp::from_micros(now.micros() + 3_600_000_000)),
+        ))
+        .await
+        .unwrap();
+    let expired = store
+        .create_named_api_key(new(2, Some(Timestamp::from_micros(now.micros() - 1))))
+        .await
+        .unwrap();
+    assert_eq!(live.name, "key 1");
+    assert_eq!(live.prefix, "alk_1");
+    assert_eq!(live.created_by, "user:1");
+    assert_eq!(live.scopes, vec![Scope::Ingest, Scope::Read]);
+    assert!(live.public_id.starts_with("key_"));
+    assert_eq!((live.last_used_at, live.revoked_at), (None, None));
+    let grant = store.api_key_by_hash([1; 32]).await.unwrap().unwrap();
+    assert_eq!(grant.expires_at, live.expires_at);
+    assert!(
+        store.api_key_by_hash([2; 32]).await.unwrap().is_none(),
+        "an expired key is refused by the query that authenticates"
+    );
+    let minute = Timestamp::from_micros(now.micros() / 60_000_000 * 60_000_000);
+    store.touch_api_key(live.id, minute).await.unwrap();
+    let earlier = Timestamp::from_micros(minute.micros() - 60_000_000);
+    store.touch_api_key(live.id, earlier).await.unwrap();
+    let listed = store.list_api_keys(account.id).await.unwrap();
+    assert_eq!(listed.len(), 2);
+    assert_eq!(listed[0].last_used_at, Some(minute), "never moves back");
+    assert_eq!(listed[1], expired);
+    assert!(store.list_api_keys(other.id).await.unwrap().is_empty());
+    assert!(
+        store
+            .revoke_api_key(other.id, &live.public_id, now)
+            .await
+            .unwrap()
+            .is_none(),
+        "another account cannot revoke it"
+    );
+    let revoked = store
+        .revoke_api_key(account.id, &live.public_id, now)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(revoked.revoked_at, Some(now));
+    assert!(store.api_key_by_hash([1; 32]).await.unwrap().is_none());
+    let again = Timestamp::from_micros(now.micros() + 5);
+    let twice = store
+        .revoke_api_key(account.id, &live.public_id, again)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        twice.revoked_at,
+        Some(now),
+        "the first revocation time stays"
+    );
+    assert!(store
+        .revoke_api_key(account.id, "key_nope", now)
+        .await
+        .unwrap()
+        .is_none());
 }
 
 pub async fn accounts_are_isolated(store: &dyn Store) {
@@ -753,6 +836,57 @@ pub async fn leaves_read_back_exactly_past_the_dictionary(store: &dyn Store) {
     assert!(retried.iter().all(|r| !r.created));
 }
 
+/// An account's declared personal `details` paths read back as set, stay
+/// in their account, and apply to the events appended after the
+/// declaration: the value at a declared path is a commitment in the leaf
+/// (not in clear), opened by the stored personal values; an event
+/// appended before keeps its value in the leaf.
+pub async fn declared_personal_paths_apply_from_the_next_event(store: &dyn Store) {
+    use auditlog_core::leaf_v2::DetailsPath;
+    let account = store.create_account("conf-paths").await.unwrap();
+    let other = store.create_account("conf-paths-other").await.unwrap();
+    let event = |id: &str| {
+        NewEvent::parse(
+            &serde_json::json!({"id": id, "event_type": "Test Case", "action": "Update",
+                "actor": {"id": "u-1"}, "details": {"assignee": "Grace Hopper", "state": "open"}}),
+            &Taxonomy::default(),
+            Timestamp::now(),
+        )
+        .unwrap()
+    };
+    store.append(&account, vec![event("before")]).await.unwrap();
+    assert!(store.personal_paths(account.id).await.unwrap().is_empty());
+    let declared = vec![
+        DetailsPath::parse("details.assignee").unwrap(),
+        DetailsPath::parse("details.ticket.owner").unwrap(),
+    ];
+    let old = store
+        .set_personal_paths(account.id, &declared)
+        .await
+        .unwrap();
+    assert!(old.is_empty());
+    assert_eq!(store.personal_paths(account.id).await.unwrap(), declared);
+    assert!(store.personal_paths(other.id).await.unwrap().is_empty());
+    store.append(&account, vec![event("after")]).await.unwrap();
+    let before = store.get(account.id, "before").await.unwrap().unwrap();
+    let after = store.get(account.id, "after").await.unwrap().unwrap();
+    assert!(String::from_utf8_lossy(&before.leaf_bytes).contains("Grace Hopper"));
+    let leaf = String::from_utf8_lossy(&after.leaf_bytes).to_string();
+    assert!(!leaf.contains("Grace Hopper"), "{leaf}");
+    assert!(leaf.contains("\"state\":\"open\""), "{leaf}");
+    after.stored().check().unwrap();
+    let served: serde_json::Value =
+        serde_json::from_slice(&after.stored().api_json(&after.leaf_hash).unwrap()).unwrap();
+    assert_eq!(served["details"]["assignee"], "Grace Hopper");
+    assert!(
+        served["openings"]["details.assignee"].is_string(),
+        "{served}"
+    );
+    let replaced = store.set_personal_paths(account.id, &[]).await.unwrap();
+    assert_eq!(replaced, declared);
+    assert!(store.personal_paths(account.id).await.unwrap().is_empty());
+}
+
 /// The cases of a store that `auditlog copy` reads from: keys, users and
 /// events come out unchanged, events in seq order.
 pub async fn transfer_source_round_trips(store: &dyn crate::transfer::TransferSource) {
@@ -775,6 +909,10 @@ pub async fn transfer_source_round_trips(store: &dyn crate::transfer::TransferSo
             scopes: vec![Scope::Ingest],
             public_id: grant.public_id.clone(),
             name: String::new(),
+            prefix: String::new(),
+            expires_at: None,
+            created_by: String::new(),
+            revoked_at: None,
         }]
     );
     let users = store.users(account.id).await.unwrap();

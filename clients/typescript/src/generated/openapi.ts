@@ -3,6 +3,27 @@
 // CI fails when this file differs from what the server describes.
 
 export interface paths {
+    "/api/v1/account/personal-paths": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The account's declared personal `details` paths. */
+        get: operations["get_personal_paths"];
+        /**
+         * Replaces the account's declared personal `details` paths; events that
+         *     arrive from now on commit to the values at these paths.
+         */
+        put: operations["set_personal_paths"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/checkpoint": {
         parameters: {
             query?: never;
@@ -156,6 +177,45 @@ export interface paths {
         put?: never;
         post?: never;
         delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/keys": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The account's keys, oldest first. */
+        get: operations["list_keys"];
+        put?: never;
+        /** Creates a key; the answer holds its secret, shown this once. */
+        post: operations["create_key"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/keys/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /**
+         * Revokes a key: it is refused at once on this server and within 5 s on
+         *     every other server sharing the database. Revoking a revoked key changes
+         *     nothing.
+         */
+        delete: operations["revoke_key"];
         options?: never;
         head?: never;
         patch?: never;
@@ -427,6 +487,42 @@ export interface components {
         };
         /** @enum {string} */
         AliveStatus: "ok";
+        /** @description One key. */
+        ApiKeyEnvelope: {
+            key: components["schemas"]["ApiKeyView"];
+        };
+        /** @description The account's keys, oldest first, revoked and expired ones included. */
+        ApiKeyList: {
+            keys: components["schemas"]["ApiKeyView"][];
+        };
+        /** @description An API key as listings show it: never the secret. */
+        ApiKeyView: {
+            /** Format: date-time */
+            created_at: string;
+            /** @description Who created it: `user:<id>` (console), `api-key:<id>` (API) or `cli`. */
+            created_by: string;
+            /** Format: date-time */
+            expires_at?: string | null;
+            /**
+             * @description The key's public id (`key_…`): what `source.key` of its events
+             *     holds, and what `DELETE /api/v1/keys/{id}` takes.
+             */
+            id: string;
+            /**
+             * Format: date-time
+             * @description To the minute; null if never used.
+             */
+            last_used_at?: string | null;
+            name: string;
+            /** @description The secret's first 8 characters (`alk_` and four more), to tell keys apart. */
+            prefix: string;
+            /** Format: date-time */
+            revoked_at?: string | null;
+            /** @description `ingest`, `read` and/or `admin`. */
+            scopes: string[];
+            /** @description `active`, `expired` or `revoked`. */
+            status: string;
+        };
         Bucket: {
             /** Format: int64 */
             count: number;
@@ -452,6 +548,12 @@ export interface components {
             ip?: string;
             request_id?: string;
             user_agent?: string;
+        };
+        /** @description A key just created, with its secret: shown this once, never again. */
+        CreatedApiKey: {
+            key: components["schemas"]["ApiKeyView"];
+            /** @description `alk_…`: send it as `Authorization: Bearer <secret>`. */
+            secret: string;
         };
         /**
          * @description A stream just created; a webhook's secret is in it, shown this once,
@@ -623,7 +725,11 @@ export interface components {
             version?: string;
         };
         /**
-         * @description Export file format.
+         * @description Export file format. `bundle`: a tar that `auditlog verify-export`
+         *     checks offline (format `auditlog-bundle/3`: the exact leaf bytes, their
+         *     inclusion proofs, the signed account checkpoint, its inclusion proof in
+         *     the latest root checkpoint that has its witnesses' quorum with its
+         *     cosignatures, and a signed manifest).
          * @enum {string}
          */
         ExportFormatName: "csv" | "jsonl" | "bundle";
@@ -691,8 +797,17 @@ export interface components {
             checkpoint: string;
             /** @description The inclusion proof, standard base64. */
             hashes: string[];
-            /** @description Standard base64 of the event's leaf bytes (its canonical JSON). */
-            leaf: string;
+            /**
+             * @description Standard base64 of the event's leaf bytes (its canonical JSON);
+             *     absent when the event's body was removed (pruned by retention, or
+             *     erased): then `leaf_hash` is what the proof includes.
+             */
+            leaf?: string;
+            /**
+             * @description Standard base64 of the leaf hash (SHA-256 of 0x00 ‖ leaf bytes): the
+             *     hash the inclusion proof starts from.
+             */
+            leaf_hash: string;
             /**
              * Format: int64
              * @description `seq` − 1.
@@ -801,6 +916,18 @@ export interface components {
             /** @description Not blank. */
             id: string;
             name?: string | null;
+        };
+        /** @description `POST /api/v1/keys`. */
+        NewApiKeyBody: {
+            /**
+             * Format: date-time
+             * @description When the key stops working (RFC 3339, in the future); never if left out.
+             */
+            expires_at?: string | null;
+            /** @description 1 to 100 characters. */
+            name: string;
+            /** @description One or more of `ingest`, `read`, `admin`. */
+            scopes: string[];
         };
         /** @description Where the action came from. */
         NewContext: {
@@ -920,6 +1047,20 @@ export interface components {
         };
         /** @description A filter value: one string, or an array of strings (meaning OR). */
         OneOrMany: string | string[];
+        /**
+         * @description The `details` paths an account declares personal (`GET` answers it,
+         *     `PUT` takes and answers it): dotted paths from the event's root, each
+         *     starting `details.`, such as `details.assignee`; at most 100.
+         * @example {
+         *       "paths": [
+         *         "details.assignee",
+         *         "details.ticket.owner.email"
+         *       ]
+         *     }
+         */
+        PersonalPathList: {
+            paths: string[];
+        };
         /** @description `GET /readyz`: `ready`, or why not (503). */
         Readiness: {
             reason?: string;
@@ -1035,6 +1176,180 @@ export interface components {
 }
 export type $defs = Record<string, never>;
 export interface operations {
+    get_personal_paths: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The declared paths, in the order they were declared */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PersonalPathList"];
+                };
+            };
+            /** @description No API key, a malformed `Authorization` header, or an unknown key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The key lacks the `admin` scope */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description This API key sent too many requests; retry after `Retry-After` seconds */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before the next request */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description An unexpected failure; `message` holds a reference for the operator */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The storage is temporarily unavailable; nothing was stored, retry later */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    set_personal_paths: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["PersonalPathList"];
+            };
+        };
+        responses: {
+            /** @description Stored (and audited as `Auditlog Account` / `Update`); applies to every event that arrives from now on */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PersonalPathList"];
+                };
+            };
+            /** @description The body is not valid JSON */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No API key, a malformed `Authorization` header, or an unknown key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The key lacks the `admin` scope */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The body is over 64 KiB */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The body is not sent as `Content-Type: application/json` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `paths` is missing, not a list of strings, longer than 100, repeats a path, or holds a path that does not start with `details.` or has an empty member */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description This API key sent too many requests; retry after `Retry-After` seconds */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before the next request */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description An unexpected failure; `message` holds a reference for the operator */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The storage is temporarily unavailable; nothing was stored, retry later */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
     checkpoint: {
         parameters: {
             query?: {
@@ -1598,6 +1913,15 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description The event's body was removed: `pruned` by the account's retention policy, or `erased` (`details` give its `seq` and the `record_seq` of the Auditlog record that covers it); its inclusion proof is still served */
+            410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             /** @description This API key sent too many requests; retry after `Retry-After` seconds */
             429: {
                 headers: {
@@ -1641,7 +1965,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description The leaf bytes, the inclusion proof and the signed checkpoint it verifies against */
+            /** @description The leaf bytes (absent when the event's body was pruned or erased), its leaf hash, the inclusion proof and the signed checkpoint it verifies against */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -2052,6 +2376,269 @@ export interface operations {
             };
             /** @description The export has expired and its file was deleted */
             410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description This API key sent too many requests; retry after `Retry-After` seconds */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before the next request */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description An unexpected failure; `message` holds a reference for the operator */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The storage is temporarily unavailable; nothing was stored, retry later */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    list_keys: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The keys (never a secret) */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiKeyList"];
+                };
+            };
+            /** @description No API key, a malformed `Authorization` header, or an unknown key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The key lacks the `admin` scope */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description This API key sent too many requests; retry after `Retry-After` seconds */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before the next request */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description An unexpected failure; `message` holds a reference for the operator */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The storage is temporarily unavailable; nothing was stored, retry later */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    create_key: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description At most 64 KiB */
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["NewApiKeyBody"];
+            };
+        };
+        responses: {
+            /** @description Created; `secret` is shown only in this answer */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CreatedApiKey"];
+                };
+            };
+            /** @description The body is not valid JSON */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No API key, a malformed `Authorization` header, or an unknown key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The key lacks the `admin` scope */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The body is over 64 KiB */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The body is not sent as `Content-Type: application/json` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A field breaks a rule; `details` names it */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description This API key sent too many requests; retry after `Retry-After` seconds */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before the next request */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description An unexpected failure; `message` holds a reference for the operator */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The storage is temporarily unavailable; nothing was stored, retry later */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    revoke_key: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The key's public id (`key_…`) */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The key as revoked */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiKeyEnvelope"];
+                };
+            };
+            /** @description The id in the path is not UTF-8 once percent-decoded */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No API key, a malformed `Authorization` header, or an unknown key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The key lacks the `admin` scope */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No key with this id in the caller's account */
+            404: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3025,7 +3612,7 @@ export interface operations {
                     "application/json": components["schemas"]["Readiness"];
                 };
             };
-            /** @description Not ready: storage unreachable (`unavailable`), signing refused after a rollback (`signing_refused`), or a witness refused the root log (`witness_refused`: its history contradicts what the witness cosigned); `reason` says why */
+            /** @description Not ready: storage unreachable (`unavailable`), signing refused after a rollback of an account's tree or of the root log (`signing_refused`), or a witness refused the root log (`witness_refused`: its history contradicts what the witness cosigned); `reason` says why */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -3192,7 +3779,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description The body of an entry of the bundle was pruned (`pruned`); its hashes are still in the hash tiles */
+            /** @description The body of an entry of the bundle was removed by pruning (or, for a version 1 event, by erasure): `pruned`, `details.seq` the first such seq; its hashes are still in the hash tiles */
             410: {
                 headers: {
                     [name: string]: unknown;

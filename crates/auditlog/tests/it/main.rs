@@ -11,6 +11,7 @@
 
 mod helpers;
 
+mod admin;
 mod api;
 mod cli;
 mod client;
@@ -25,6 +26,7 @@ mod live_tail;
 mod logs;
 mod metrics;
 mod monitor;
+mod personal_paths;
 mod postgres_copy;
 mod postgres_scale_out;
 mod postgres_verify;

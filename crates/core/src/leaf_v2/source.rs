@@ -40,6 +40,23 @@ impl Source {
         }
         Value::Object(object)
     }
+
+    /// Reads the JSON form back (what a version 2 leaf holds); `None` when
+    /// it is not one of the three forms.
+    pub fn from_json(value: &Value) -> Option<Self> {
+        let text = |key: &str| value.get(key).and_then(Value::as_str).map(str::to_string);
+        match value.get("kind")?.as_str()? {
+            "api_key" => Some(Source::ApiKey {
+                key: text("key")?,
+                name: text("name").unwrap_or_default(),
+            }),
+            "console" => Some(Source::Console {
+                user: text("user")?,
+            }),
+            "system" => Some(Source::System),
+            _ => None,
+        }
+    }
 }
 
 #[cfg(test)]

@@ -12,7 +12,7 @@ use crate::error::{ApiError, ErrorBody};
 use crate::event_counts::histogram_data;
 use crate::query_params::{parse_filter, parse_interval, parse_page_params, HISTOGRAM_PARAMS};
 use crate::state::AppState;
-use auditlog_core::{leaf, NewEvent, Taxonomy, Timestamp};
+use auditlog_core::{leaf, taxonomy, FieldError, NewEvent, Taxonomy, Timestamp};
 use auditlog_store::{EventRecord, Scope};
 use axum::body::Body;
 use axum::extract::{Query, State};
@@ -146,6 +146,10 @@ fn parse_all(
     let mut events = Vec::with_capacity(raw.len());
     let mut problems = Vec::new();
     for (index, value) in raw.iter().enumerate() {
+        if let Some(error) = reserved_type(value) {
+            problems.push(json!({"index": index, "errors": [error]}));
+            continue;
+        }
         match NewEvent::parse(value, taxonomy, now) {
             Ok(event) => events.push(event),
             Err(errors) => problems.push(json!({"index": index, "errors": errors})),
@@ -166,6 +170,23 @@ fn parse_all(
         ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_events", message)
             .with_details(json!(problems)),
     )
+}
+
+/// The refusal of an event whose type only Auditlog may write (`Audit
+/// Log`, `Auditlog …`), checked before the taxonomy: older accounts'
+/// stored taxonomies still list `Audit Log`, for their filters.
+fn reserved_type(value: &Value) -> Option<FieldError> {
+    let name = value.get("event_type")?.as_str()?;
+    taxonomy::is_reserved(name).then(|| {
+        FieldError::new(
+            "event_type",
+            "reserved_event_type",
+            format!(
+                "event_type {name:?} is reserved for Auditlog's own entries (\"Audit Log\" and every \
+                 type starting \"Auditlog \"); use another name for your own type"
+            ),
+        )
+    })
 }
 
 /// A JSON body built from pre-serialised event bytes.
@@ -248,6 +269,7 @@ pub async fn query(
         (status = 200, description = "The event", body = EventEnvelope),
         (status = 400, description = BAD_PATH_ID, body = ErrorBody),
         (status = 404, description = "No event with this id in the key's account", body = ErrorBody),
+        (status = 410, description = "The event's body was removed: `pruned` by the account's retention policy, or `erased` (`details` give its `seq` and the `record_seq` of the Auditlog record that covers it); its inclusion proof is still served", body = ErrorBody),
     )
 )]
 pub async fn get_one(
@@ -256,11 +278,12 @@ pub async fn get_one(
     PathId(id): PathId,
 ) -> Result<Response, ApiError> {
     caller.require(Scope::Read)?;
-    let record = state
-        .store
-        .get(caller.account.id, &id)
-        .await?
-        .ok_or_else(|| ApiError::not_found(format!("no event with id {id:?} in this account")))?;
+    let Some(record) = state.store.get(caller.account.id, &id).await? else {
+        return Err(match state.store.tombstone(caller.account.id, &id).await? {
+            Some(tombstone) => ApiError::body_removed(&id, &tombstone),
+            None => ApiError::not_found(format!("no event with id {id:?} in this account")),
+        });
+    };
     let mut out = b"{\"event\":".to_vec();
     write_event_json(&record, &mut out).map_err(|error| unreadable(record.seq, error))?;
     out.push(b'}');

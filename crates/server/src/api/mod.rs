@@ -4,10 +4,12 @@
 pub mod body;
 pub mod events;
 pub mod exports;
+pub mod keys;
 pub mod live;
 pub mod openapi;
 pub mod ops;
 pub mod path;
+pub mod personal_paths;
 pub mod proofs;
 pub mod schema;
 pub mod streams;
@@ -38,6 +40,8 @@ pub fn routes() -> Router<AppState> {
             "/api/v1/exports/{id}/download",
             get(exports::download_route),
         )
+        .route("/api/v1/keys", get(keys::list).post(keys::create))
+        .route("/api/v1/keys/{id}", axum::routing::delete(keys::revoke))
         .route("/api/v1/streams", get(streams::list).post(streams::create))
         .route(
             "/api/v1/streams/{id}",
@@ -46,6 +50,10 @@ pub fn routes() -> Router<AppState> {
                 .delete(streams::delete),
         )
         .route("/api/v1/streams/{id}/test", post(streams::test))
+        .route(
+            "/api/v1/account/personal-paths",
+            get(personal_paths::get).put(personal_paths::put),
+        )
         .route("/tiles/{account}/checkpoint", get(tiles::checkpoint))
         // The static `entries` wins over `{level}` (matchit's priority).
         .route(

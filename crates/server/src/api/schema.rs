@@ -356,7 +356,11 @@ pub struct Bucket {
 
 // ------------------------------------------------------------------ exports
 
-/// Export file format.
+/// Export file format. `bundle`: a tar that `auditlog verify-export`
+/// checks offline (format `auditlog-bundle/3`: the exact leaf bytes, their
+/// inclusion proofs, the signed account checkpoint, its inclusion proof in
+/// the latest root checkpoint that has its witnesses' quorum with its
+/// cosignatures, and a signed manifest).
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum ExportFormatName {
@@ -561,6 +565,15 @@ pub struct CreatedLogStream {
     pub secret: Option<String>,
 }
 
+/// The `details` paths an account declares personal (`GET` answers it,
+/// `PUT` takes and answers it): dotted paths from the event's root, each
+/// starting `details.`, such as `details.assignee`; at most 100.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({"paths": ["details.assignee", "details.ticket.owner.email"]}))]
+pub struct PersonalPathList {
+    pub paths: Vec<String>,
+}
+
 /// The account's streams, oldest first.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct LogStreamList {
@@ -659,9 +672,15 @@ pub struct ConsistencyParams {
 /// Everything needed to verify one event offline (RFC 9162 hashing).
 #[derive(Debug, Serialize, ToSchema)]
 pub struct InclusionProof {
-    /// Standard base64 of the event's leaf bytes (its canonical JSON).
-    #[schema(content_encoding = "base64")]
-    pub leaf: String,
+    /// Standard base64 of the event's leaf bytes (its canonical JSON);
+    /// absent when the event's body was removed (pruned by retention, or
+    /// erased): then `leaf_hash` is what the proof includes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(content_encoding = "base64", nullable = false)]
+    pub leaf: Option<String>,
+    /// Standard base64 of the leaf hash (SHA-256 of 0x00 ‖ leaf bytes): the
+    /// hash the inclusion proof starts from.
+    pub leaf_hash: String,
     /// `seq` − 1.
     pub leaf_index: u64,
     #[schema(minimum = 1)]
@@ -795,4 +814,62 @@ pub struct StorageWrites {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(nullable = false)]
     pub since: Option<String>,
+}
+
+/// An API key as listings show it: never the secret.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ApiKeyView {
+    /// The key's public id (`key_…`): what `source.key` of its events
+    /// holds, and what `DELETE /api/v1/keys/{id}` takes.
+    pub id: String,
+    pub name: String,
+    /// The secret's first 8 characters (`alk_` and four more), to tell keys apart.
+    pub prefix: String,
+    /// `ingest`, `read` and/or `admin`.
+    pub scopes: Vec<String>,
+    /// `active`, `expired` or `revoked`.
+    pub status: String,
+    #[schema(format = DateTime)]
+    pub expires_at: Option<String>,
+    /// Who created it: `user:<id>` (console), `api-key:<id>` (API) or `cli`.
+    pub created_by: String,
+    #[schema(format = DateTime)]
+    pub created_at: String,
+    /// To the minute; null if never used.
+    #[schema(format = DateTime)]
+    pub last_used_at: Option<String>,
+    #[schema(format = DateTime)]
+    pub revoked_at: Option<String>,
+}
+
+/// The account's keys, oldest first, revoked and expired ones included.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ApiKeyList {
+    pub keys: Vec<ApiKeyView>,
+}
+
+/// One key.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ApiKeyEnvelope {
+    pub key: ApiKeyView,
+}
+
+/// A key just created, with its secret: shown this once, never again.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CreatedApiKey {
+    pub key: ApiKeyView,
+    /// `alk_…`: send it as `Authorization: Bearer <secret>`.
+    pub secret: String,
+}
+
+/// `POST /api/v1/keys`.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct NewApiKeyBody {
+    /// 1 to 100 characters.
+    pub name: String,
+    /// One or more of `ingest`, `read`, `admin`.
+    pub scopes: Vec<String>,
+    /// When the key stops working (RFC 3339, in the future); never if left out.
+    #[schema(format = DateTime)]
+    pub expires_at: Option<String>,
 }
