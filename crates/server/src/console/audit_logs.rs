@@ -7,6 +7,7 @@
 use super::export_form::{summarize, ExportForm, CONFIRM_PATH};
 use super::histogram::{self, Chart};
 use super::page::{render, ConsoleError, Frame};
+use super::query_check;
 use super::session::Admin;
 use super::url::with_query;
 use super::view::Row;
@@ -75,6 +76,22 @@ struct AuditLogsPage {
     /// The Live switch's stream (first page only): new events for these
     /// filters after the highest seq when the page was made.
     live_href: Option<String>,
+    /// The search box's query as typed, and the zone its times are read in
+    /// (the page script sets the viewer's).
+    q: String,
+    tz: String,
+    /// How the histogram's caption names the zone of its buckets.
+    tz_label: String,
+    /// Where the page script checks a query before leaving the page.
+    check_href: &'static str,
+    /// A query that does not read: the parser's message and a `^` under
+    /// the position it names.
+    query_error: Option<QueryErrorView>,
+}
+
+struct QueryErrorView {
+    message: String,
+    pointer: String,
 }
 
 impl AuditLogsPage {
@@ -188,8 +205,33 @@ pub async fn page(
     let account = &user.grant.account;
     let mut view = empty_page(&state, account, user.frame("audit-logs")).await?;
     let request = split_request(pairs);
+    let given = |name: &str| {
+        request
+            .filter_pairs
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.clone())
+            .unwrap_or_default()
+    };
+    view.q = given("q");
+    view.tz = given("tz");
+    if !view.tz.is_empty() {
+        view.tz_label = view.tz.clone();
+    }
     let (filter, cursor) = match parse_request(&request, &account.taxonomy) {
         Ok(parsed) => parsed,
+        Err(e) if e.code == "bad_query" => {
+            let position = e
+                .details
+                .as_ref()
+                .and_then(|d| d["position"].as_u64())
+                .unwrap_or(0);
+            view.query_error = Some(QueryErrorView {
+                message: e.message,
+                pointer: query_check::pointer(usize::try_from(position).unwrap_or(0)),
+            });
+            return Ok(render(StatusCode::BAD_REQUEST, &view));
+        }
         Err(e) => {
             view.error = Some(format!(
                 "{} Change or clear the filters to continue.",
@@ -323,6 +365,11 @@ async fn empty_page(
         export_href: CONFIRM_PATH.to_string(),
         export_started: false,
         live_href: None,
+        q: String::new(),
+        tz: String::new(),
+        tz_label: "UTC".to_string(),
+        check_href: query_check::PATH,
+        query_error: None,
     })
 }
 
