@@ -309,9 +309,18 @@
     }
   }
 
-  // The query with `key`'s positive terms replaced by `values`.
+  // Exact values of a positive `key:` term (a prefix `v*` is not one a
+  // control can show), or null.
+  function exactValues(term, key) {
+    var values = termValues(term, key);
+    if (!values) return null;
+    var exact = values.filter(function (v) { return v.slice(-1) !== "*" && v !== ""; });
+    return exact.length === values.length && term.indexOf("*") < 0 ? exact : null;
+  }
+
+  // The query with `key`'s positive exact terms replaced by `values`.
   function withKey(text, key, values) {
-    var kept = splitTerms(text).filter(function (t) { return termValues(t, key) === null; });
+    var kept = splitTerms(text).filter(function (t) { return exactValues(t, key) === null; });
     if (values.length) kept.push(key + ":" + values.map(quoteValue).join(","));
     return kept.join(" ");
   }
@@ -359,9 +368,12 @@
     MIRRORS.forEach(function (m) {
       var control = document.getElementById(m.id);
       if (!control) return;
-      control.addEventListener("change", function () {
+      var mirror = function () {
         box.value = withKey(box.value, m.key, controlValues(control));
-      });
+      };
+      control.addEventListener("change", mirror);
+      // The User field is typed into: mirror each keystroke, not only on blur.
+      if (control.tagName === "INPUT") control.addEventListener("input", mirror);
     });
     box.addEventListener("input", function () {
       var terms = splitTerms(box.value);
@@ -370,7 +382,7 @@
         if (!control) return;
         var values = [];
         terms.forEach(function (t) {
-          var v = termValues(t, m.key);
+          var v = exactValues(t, m.key);
           if (v) values = values.concat(v);
         });
         setControlValues(control, values);
