@@ -60,6 +60,7 @@ pub mod tar;
 pub mod taxonomy;
 pub mod timestamp;
 pub mod witness;
+pub mod zoned_buckets;
 
 pub use account::AccountName;
 pub use email::Email;
