@@ -388,7 +388,11 @@ pub struct Bucket {
 
 // ------------------------------------------------------------------ exports
 
-/// Export file format.
+/// Export file format. `bundle`: a tar that `auditlog verify-export`
+/// checks offline (format `auditlog-bundle/3`: the exact leaf bytes, their
+/// inclusion proofs, the signed account checkpoint, its inclusion proof in
+/// the latest root checkpoint that has its witnesses' quorum with its
+/// cosignatures, and a signed manifest).
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum ExportFormatName {
