@@ -145,9 +145,11 @@ pub enum Command {
     /// leaf hashes, Merkle trees and signed checkpoints. Exits 0 only if intact.
     Verify {
         /// The verifier key to check checkpoints with (`name+id+key`, as
-        /// /api/v1/public-key serves it). Default: derived from the signing key file.
-        #[arg(long)]
-        key: Option<String>,
+        /// /api/v1/public-key serves it); repeat it for every key the log has
+        /// used (after a key rotation, each checkpoint must be signed by one
+        /// of them). Default: derived from the signing key file.
+        #[arg(long = "key", value_name = "VKEY")]
+        keys: Vec<String>,
     },
     /// Send a file of JSON Lines events (one event object per line) to a
     /// server's API in batches; rerunning after an interruption stores
@@ -176,9 +178,20 @@ pub enum Command {
     VerifyExport {
         /// The bundle file (.tar).
         file: PathBuf,
-        /// The log's verifier key (`name+id+key`, as /api/v1/public-key serves it).
-        #[arg(long)]
-        key: String,
+        /// The log's verifier key (`name+id+key`, as /api/v1/public-key serves
+        /// it); repeat to pin every key the log has used (after a rotation):
+        /// each signature must be by one of them.
+        #[arg(long = "key", value_name = "VKEY", required = true)]
+        keys: Vec<String>,
+        /// A witness's cosignature verifier key (`name+id+key`, as `auditlog
+        /// witness key show` prints it); repeat for each. With it, the
+        /// bundle's checkpoint must be covered by a root checkpoint that
+        /// `--quorum` of these witnesses cosigned.
+        #[arg(long = "witness", id = "witness", value_name = "WKEY")]
+        witnesses: Vec<String>,
+        /// How many of the `--witness` keys must have cosigned (default: a majority).
+        #[arg(long, requires = "witness")]
+        quorum: Option<usize>,
     },
 }
 
@@ -351,9 +364,10 @@ pub struct MonitorCommand {
     #[arg(long)]
     pub account: String,
     /// The log's verifier key (`name+id+key`, as /api/v1/public-key serves
-    /// it), pinned out of band.
-    #[arg(long)]
-    pub vkey: String,
+    /// it), pinned out of band; repeat it for every key the log has used
+    /// (after a key rotation: the old and the new, with the same name).
+    #[arg(long = "vkey", value_name = "VKEY", required = true)]
+    pub vkeys: Vec<String>,
     /// The file holding the last verified checkpoint (a signed note;
     /// created on the first round). Keep it: it is what a rollback is caught against.
     #[arg(long, value_name = "FILE")]

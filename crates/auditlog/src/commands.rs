@@ -6,7 +6,9 @@ use crate::backend::open_store;
 use crate::cli::{AccountCommand, Cli, Command, ConfigCommand, KeyCommand, UserCommand};
 use crate::config::{Config, Loaded};
 use crate::error::CliResult;
-use anyhow::{anyhow, Context};
+use anyhow::{anyhow, bail, Context};
+use auditlog_core::bundle::WitnessPolicy;
+use auditlog_core::cosignature::CosignatureVerifier;
 use auditlog_core::note::NoteVerifier;
 use auditlog_core::{AccountName, Email};
 use auditlog_server::exports::{worker, ExportSettings, Exports};
@@ -22,7 +24,12 @@ pub async fn run(cli: Cli, loaded: &Loaded) -> CliResult {
         // Names both of its stores itself; the global store flags do not apply.
         Command::Copy { from, to } => crate::copy::run(&from, &to).await,
         // Offline: needs no store.
-        Command::VerifyExport { file, key } => verify_export(&file, &key),
+        Command::VerifyExport {
+            file,
+            keys,
+            witnesses,
+            quorum,
+        } => verify_export(&file, &keys, &witnesses, quorum),
         // A client of a server's API: needs no store.
         Command::Send(command) => crate::send::run(*command).await,
         Command::Tail(command) => crate::tail::run(*command).await,
@@ -72,21 +79,22 @@ async fn run_on_store(config: &Config, command: Command) -> CliResult {
             .await
         }
         Command::Export(command) => crate::export::run(store.clone(), *command).await,
-        Command::Verify { key } => {
-            let verifier = match key {
-                Some(key) => Some(NoteVerifier::parse(&key).map_err(|e| anyhow!("--key: {e}"))?),
-                None => {
-                    let path = config.signing_key_path();
-                    path.exists()
-                        .then(|| signing_key::load(&path).map(|s| s.verifier()))
-                        .transpose()
-                        .map_err(anyhow::Error::msg)
-                        .with_context(|| {
-                            format!("cannot read the signing key {}", path.display())
-                        })?
-                }
-            };
-            crate::verify::run(store.as_ref(), verifier.as_ref()).await
+        Command::Verify { keys } => {
+            let mut verifiers = keys
+                .iter()
+                .map(|key| NoteVerifier::parse(key).map_err(|e| anyhow!("--key {key:?}: {e}")))
+                .collect::<CliResult<Vec<_>>>()?;
+            if verifiers.is_empty() {
+                let path = config.signing_key_path();
+                let own = path
+                    .exists()
+                    .then(|| signing_key::load(&path).map(|s| s.verifier()))
+                    .transpose()
+                    .map_err(anyhow::Error::msg)
+                    .with_context(|| format!("cannot read the signing key {}", path.display()))?;
+                verifiers.extend(own);
+            }
+            crate::verify::run(store.as_ref(), &verifiers).await
         }
         Command::VerifyExport { .. }
         | Command::Config { .. }
@@ -150,26 +158,66 @@ async fn run_on_store(config: &Config, command: Command) -> CliResult {
     result
 }
 
-/// Checks an export bundle offline against a pinned verifier key.
-fn verify_export(file: &std::path::Path, key: &str) -> CliResult {
-    let verifier = NoteVerifier::parse(key).map_err(|e| anyhow!("--key: {e}"))?;
+/// Checks an export bundle offline against the pinned verifier keys and,
+/// with `--witness`, the pinned witnesses' quorum.
+fn verify_export(
+    file: &std::path::Path,
+    keys: &[String],
+    witnesses: &[String],
+    quorum: Option<usize>,
+) -> CliResult {
+    let verifiers = keys
+        .iter()
+        .map(|key| NoteVerifier::parse(key).map_err(|e| anyhow!("--key {key:?}: {e}")))
+        .collect::<CliResult<Vec<_>>>()?;
+    let witness_keys = witnesses
+        .iter()
+        .map(|key| CosignatureVerifier::parse(key).map_err(|e| anyhow!("--witness {key:?}: {e}")))
+        .collect::<CliResult<Vec<_>>>()?;
+    let quorum = quorum.unwrap_or(witness_keys.len() / 2 + usize::from(!witness_keys.is_empty()));
+    if quorum > witness_keys.len() {
+        bail!(
+            "--quorum {quorum} is more than the {} --witness keys given: no bundle could pass",
+            witness_keys.len()
+        );
+    }
+    let policy = WitnessPolicy {
+        witnesses: &witness_keys,
+        quorum,
+    };
+    let policy = (!witness_keys.is_empty()).then_some(&policy);
     let archive = std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
     // `with_context` keeps the problem's own causes (an entry's leaf error,
     // a signature's) for the `{:#}` that prints it.
-    let report = auditlog_core::bundle::verify(&archive, &verifier)
+    let report = auditlog_core::bundle::verify_with(&archive, &verifiers, policy)
         .with_context(|| format!("{} does NOT verify", file.display()))?;
     println!(
         "OK: {} entries of {} verify against the checkpoint of tree size {} signed by {}{}",
         report.entries,
         report.origin,
         report.tree_size,
-        verifier.to_text(),
+        report.key,
         if report.filters_checked {
             ", and all match the bundle's filters"
         } else {
             ""
         }
     );
+    match &report.root {
+        Some(root) if policy.is_some() => println!(
+            "OK: the checkpoint is leaf {} of the root checkpoint of size {}, cosigned by {} of the {} witnesses named ({}; {quorum} required)",
+            root.leaf_index,
+            root.tree_size,
+            root.cosigners.len(),
+            witness_keys.len(),
+            root.cosigners.join(", ")
+        ),
+        Some(root) => println!(
+            "the checkpoint is leaf {} of the root checkpoint of size {} (its cosignatures were not checked: name the witnesses with --witness)",
+            root.leaf_index, root.tree_size
+        ),
+        None => println!("the bundle carries no root checkpoint (no witness cosignature)"),
+    }
     Ok(())
 }
 
@@ -198,12 +246,16 @@ async fn serve(
     }
     let signer = checkpoint_signer(store.clone(), config)?;
     let witness_settings = config.witness_settings().map_err(anyhow::Error::msg)?;
+    let root_head = config
+        .signing_key_path()
+        .with_file_name(signing_key::ROOT_HEAD_FILE);
     let root_log = Arc::new(
         RootLog::new(
             store.clone(),
             signer.note_signer().clone(),
             &config.log_name,
             witness_settings,
+            Some(root_head),
         )
         .map_err(anyhow::Error::msg)
         .context("cannot start the root log's submitter")?,
@@ -233,12 +285,13 @@ async fn serve(
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let stop = Arc::new(stop);
     let signing = tokio::spawn(signer.clone().run(stopped.clone()));
-    let witnessing = tokio::spawn(root_log.run(stopped.clone()));
+    let witnessing = tokio::spawn(root_log.clone().run(stopped.clone()));
     let stopped_streams = stopped.clone();
     let mut workers = worker::spawn(
         store.clone(),
         export_settings,
         Some(signer.clone()),
+        Some(root_log.clone()),
         exports.wakeup,
         stopped,
     );

@@ -30,12 +30,12 @@ use auditlog_core::note::NoteVerifier;
 use auditlog_store::Store;
 use progress::Progress;
 
-pub async fn run(store: &dyn Store, verifier: Option<&NoteVerifier>) -> CliResult {
+pub async fn run(store: &dyn Store, verifiers: &[NoteVerifier]) -> CliResult {
     let progress = Progress::on_terminal();
     let accounts = store.accounts().await?;
     let (mut events, mut checkpoints, mut bad) = (0u64, 0usize, 0usize);
     for account in &accounts {
-        let outcome = account::verify_account(store, account, verifier, &progress).await;
+        let outcome = account::verify_account(store, account, verifiers, &progress).await;
         progress.clear();
         match outcome? {
             Outcome::Intact {

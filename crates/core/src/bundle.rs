@@ -7,19 +7,29 @@
 //! | `personal.jsonl` | per entry, same order: the personal values stored beside a version 2 leaf (`leaf_v2::personal`: the plain values and the salts that open its commitments), `null` for version 1 |
 //! | `proofs.jsonl` | per entry, same order: `{"leaf_index", "hashes": [base64…]}` |
 //! | `checkpoint` | the signed checkpoint of the tree size the proofs are for |
-//! | `manifest.json` | format, account, origin, tree size, filters, entry count, sha256 and size of every file above |
+//! | `root-proof.json` | `{"leaf_index", "tree_size", "hashes": [base64…]}`: the inclusion proof of `checkpoint` (its body is the leaf) in the root log, when a root checkpoint covers it |
+//! | `root-checkpoint` | that root checkpoint (origin `<log name>`), signed by the log, followed by the witnesses' cosignature lines |
+//! | `manifest.json` | format, account, origin, tree size, filters, entry count, `root` (`{"tree_size", "leaf_index"}` or `null`), sha256 and size of every file above but `root-checkpoint` |
 //! | `manifest.sig` | a signed note binding the manifest's sha256, so that dropping an entry (and fixing the counts) is detected too |
 //!
 //! Leaf bytes are canonical JSON, which never holds a raw newline, so one
 //! line is exactly one leaf (and so are personal values).
 //!
-//! Format `auditlog-bundle/2` adds `personal.jsonl`; bundles of format 1
-//! (version 1 leaves only) keep verifying.
+//! `root-checkpoint` is the one file the manifest does not hash: its text is
+//! bound by the log's own signature and its size by the manifest, and each
+//! cosignature is a signature of its own, so cosignatures gathered later
+//! (`GET /api/v1/root-checkpoint?size=N`) can be added to a bundle.
+//!
+//! Format `auditlog-bundle/2` added `personal.jsonl`, format
+//! `auditlog-bundle/3` the root files (SPEC "Witnesses"); bundles of formats
+//! 1 (version 1 leaves only) and 2 keep verifying, and show no root.
 
 use crate::checkpoint::Checkpoint;
+use crate::cosignature::CosignatureVerifier;
 use crate::merkle::{self, Hash};
 use crate::note::{NoteError, NoteSigner, NoteVerifier};
 use crate::record::{RecordError, StoredRecord};
+use crate::root_log::{self, RootLogError};
 use crate::tar::{self, TarError};
 use crate::{leaf, EventFilter, Taxonomy};
 use base64::engine::general_purpose::STANDARD as BASE64;
@@ -27,9 +37,13 @@ use base64::Engine;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
-pub const FORMAT: &str = "auditlog-bundle/2";
+pub const FORMAT: &str = "auditlog-bundle/3";
 /// Bundles written before leaf version 2: no `personal.jsonl`.
 const FORMAT_1: &str = "auditlog-bundle/1";
+/// Bundles written before the root log: no root files.
+const FORMAT_2: &str = "auditlog-bundle/2";
+const ROOT_PROOF: &str = "root-proof.json";
+const ROOT_CHECKPOINT: &str = "root-checkpoint";
 /// The first line of the manifest signature's text; no checkpoint starts so.
 const MANIFEST_NOTE_HEADER: &str = "auditlog export bundle manifest";
 
@@ -51,6 +65,26 @@ pub struct BundleHeader<'a> {
     pub filters: Value,
     /// Seconds since the epoch, for the tar headers.
     pub created_unix: u64,
+    /// The checkpoint's inclusion in a root checkpoint, when one covers it.
+    pub root: Option<BundleRoot<'a>>,
+}
+
+/// The account checkpoint's place in the root log (SPEC "Witnesses").
+pub struct BundleRoot<'a> {
+    /// The root checkpoint note signed by the log, with the cosignature
+    /// lines after its signature.
+    pub note: &'a str,
+    pub tree_size: u64,
+    /// The account checkpoint's leaf index in the root log.
+    pub leaf_index: u64,
+    pub hashes: &'a [Hash],
+}
+
+/// What a verifier demands of the root checkpoint: valid cosignatures by at
+/// least `quorum` of `witnesses` (pinned out of band).
+pub struct WitnessPolicy<'a> {
+    pub witnesses: &'a [CosignatureVerifier],
+    pub quorum: usize,
 }
 
 /// Why a bundle could not be built.
@@ -76,6 +110,19 @@ pub enum VerifyError {
     NotUtf8(String),
     #[error("the checkpoint does not verify")]
     Checkpoint(#[source] NoteError),
+    #[error("the root checkpoint in root-checkpoint does not verify")]
+    RootCheckpoint(#[source] RootLogError),
+    #[error("the account checkpoint is not in the root log as root-proof.json says (root-proof.json or root-checkpoint was altered)")]
+    RootProof(#[source] RootLogError),
+    #[error("too few of the named witnesses cosigned the root checkpoint of size {size} that covers the bundle (without a valid cosignature: {})", missing.join(", "))]
+    Quorum {
+        size: u64,
+        missing: Vec<String>,
+        #[source]
+        cause: RootLogError,
+    },
+    #[error("the bundle carries no root checkpoint, so no witness cosignature: {0}")]
+    NoRoot(String),
     #[error("manifest.json is not JSON")]
     ManifestNotJson(#[source] serde_json::Error),
     #[error("entry {line} cannot be read")]
@@ -125,6 +172,21 @@ pub fn build(
     }
     let checkpoint_file = header.checkpoint_note.as_bytes();
     let file_entry = |bytes: &[u8]| json!({"sha256": sha256_hex(bytes), "bytes": bytes.len()});
+    let mut files = json!({
+        "entries.jsonl": file_entry(&entries_file),
+        "personal.jsonl": file_entry(&personal_file),
+        "proofs.jsonl": file_entry(&proofs_file),
+        "checkpoint": file_entry(checkpoint_file),
+    });
+    let root_proof_file = header.root.as_ref().map(|root| {
+        let hashes: Vec<String> = root.hashes.iter().map(|h| BASE64.encode(h)).collect();
+        let proof =
+            json!({"leaf_index": root.leaf_index, "tree_size": root.tree_size, "hashes": hashes});
+        format!("{proof}\n").into_bytes()
+    });
+    if let Some(bytes) = &root_proof_file {
+        files[ROOT_PROOF] = file_entry(bytes);
+    }
     let manifest = json!({
         "format": FORMAT,
         "account": header.account,
@@ -133,12 +195,8 @@ pub fn build(
         "filters": header.filters,
         "entry_count": entries.len(),
         "order": "newest first",
-        "files": {
-            "entries.jsonl": file_entry(&entries_file),
-            "personal.jsonl": file_entry(&personal_file),
-            "proofs.jsonl": file_entry(&proofs_file),
-            "checkpoint": file_entry(checkpoint_file),
-        }
+        "root": header.root.as_ref().map(|root| json!({"tree_size": root.tree_size, "leaf_index": root.leaf_index})),
+        "files": files,
     });
     let manifest_file = serde_json::to_vec_pretty(&manifest).map_err(BuildError::Manifest)?;
     let manifest_sig = signer
@@ -148,7 +206,7 @@ pub fn build(
             &manifest_file,
         ))
         .map_err(BuildError::Sign)?;
-    let files: [(&str, &[u8]); 6] = [
+    let mut files: Vec<(&str, &[u8])> = vec![
         ("manifest.json", &manifest_file),
         ("manifest.sig", manifest_sig.as_bytes()),
         ("checkpoint", checkpoint_file),
@@ -156,6 +214,10 @@ pub fn build(
         ("personal.jsonl", &personal_file),
         ("proofs.jsonl", &proofs_file),
     ];
+    if let (Some(root), Some(proof)) = (&header.root, &root_proof_file) {
+        files.push((ROOT_PROOF, proof));
+        files.push((ROOT_CHECKPOINT, root.note.as_bytes()));
+    }
     tar::write_files(files, header.created_unix).map_err(BuildError::Archive)
 }
 
@@ -174,11 +236,52 @@ pub struct BundleReport {
     pub entries: usize,
     /// Whether every entry was also checked against the stated filters.
     pub filters_checked: bool,
+    /// The verifier key that signed the checkpoint.
+    pub key: String,
+    /// The root checkpoint covering the checkpoint, when the bundle has one.
+    pub root: Option<RootReport>,
+}
+
+/// The root checkpoint a bundle carries, as verified.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RootReport {
+    pub tree_size: u64,
+    pub leaf_index: u64,
+    /// The named witnesses whose cosignature verified (none without a
+    /// [`WitnessPolicy`]).
+    pub cosigners: Vec<String>,
 }
 
 /// Checks a bundle offline against a pinned verifier key. The error says
 /// what is wrong and, for an entry, which one (1-based line and seq).
 pub fn verify(archive: &[u8], verifier: &NoteVerifier) -> Result<BundleReport, VerifyError> {
+    verify_with(archive, std::slice::from_ref(verifier), None)
+}
+
+/// Opens `note` with the first of `verifiers` that signed it (a log that
+/// rotated its key has several); the error is the first key's.
+fn open_any(note: &str, verifiers: &[NoteVerifier]) -> Result<(Checkpoint, usize), NoteError> {
+    let mut first = None;
+    for (i, verifier) in verifiers.iter().enumerate() {
+        match Checkpoint::open(note, verifier) {
+            Ok(checkpoint) => return Ok((checkpoint, i)),
+            Err(e) => {
+                first.get_or_insert(e);
+            }
+        }
+    }
+    Err(first.unwrap_or_else(|| NoteError::MalformedKey("no verifier key given".into())))
+}
+
+/// Checks a bundle offline against the log's pinned verifier keys (any of
+/// them may have signed each note: the log's key may have been rotated) and,
+/// with `witnesses`, demands that the bundle's checkpoint be covered by a
+/// root checkpoint that `quorum` of those witnesses cosigned.
+pub fn verify_with(
+    archive: &[u8],
+    verifiers: &[NoteVerifier],
+    witnesses: Option<&WitnessPolicy<'_>>,
+) -> Result<BundleReport, VerifyError> {
     use VerifyError::Altered;
     let files = tar::read_files(archive).map_err(VerifyError::Archive)?;
     let file = |name: &str| -> Result<&[u8], VerifyError> {
@@ -192,8 +295,8 @@ pub fn verify(archive: &[u8], verifier: &NoteVerifier) -> Result<BundleReport, V
         std::str::from_utf8(file(name)?).map_err(|_| VerifyError::NotUtf8(name.to_string()))
     };
 
-    let checkpoint =
-        Checkpoint::open(text("checkpoint")?, verifier).map_err(VerifyError::Checkpoint)?;
+    let (checkpoint, signed_by) =
+        open_any(text("checkpoint")?, verifiers).map_err(VerifyError::Checkpoint)?;
     let manifest_bytes = file("manifest.json")?;
     let manifest: Value =
         serde_json::from_slice(manifest_bytes).map_err(VerifyError::ManifestNotJson)?;
@@ -293,16 +396,49 @@ pub fn verify(archive: &[u8], verifier: &NoteVerifier) -> Result<BundleReport, V
         }
     }
 
+    let format_2 = manifest["format"] == FORMAT_2;
+    let root = if format_1 || format_2 {
+        None
+    } else {
+        check_root(
+            &file,
+            &text,
+            &manifest,
+            account,
+            &checkpoint,
+            verifiers,
+            witnesses,
+        )?
+    };
+    if root.is_none() {
+        if let Some(policy) = witnesses.filter(|p| p.quorum > 0) {
+            return Err(VerifyError::NoRoot(if format_1 || format_2 {
+                format!(
+                    "its format {} predates the root log; {} witness cosignature(s) cannot be shown",
+                    manifest["format"], policy.quorum
+                )
+            } else {
+                "no root checkpoint had been cosigned over its checkpoint when it was written; export again later".into()
+            }));
+        }
+    }
+
     // The manifest, bound by the log's signature, fixes counts and files.
-    let signed = verifier
-        .open(text("manifest.sig")?)
-        .map_err(VerifyError::ManifestSignature)?;
+    let manifest_sig = text("manifest.sig")?;
+    let mut signed = Err(NoteError::MalformedKey("no verifier key given".into()));
+    for verifier in verifiers {
+        signed = verifier.open(manifest_sig);
+        if signed.is_ok() {
+            break;
+        }
+    }
+    let signed = signed.map_err(VerifyError::ManifestSignature)?;
     if signed != manifest_note_text(&checkpoint.origin, checkpoint.size, manifest_bytes) {
         return Err(Altered(
             "manifest.json was altered: it does not match its signature in manifest.sig".into(),
         ));
     }
-    if manifest["format"] != FORMAT && !format_1 {
+    if manifest["format"] != FORMAT && !format_1 && !format_2 {
         return Err(Altered(format!(
             "manifest format is {}, expected {FORMAT}",
             manifest["format"]
@@ -321,17 +457,20 @@ pub fn verify(archive: &[u8], verifier: &NoteVerifier) -> Result<BundleReport, V
             manifest["entry_count"]
         )));
     }
-    let signed_files: &[&str] = if format_1 {
-        &["entries.jsonl", "proofs.jsonl", "checkpoint"]
+    let mut signed_files: Vec<&str> = if format_1 {
+        vec!["entries.jsonl", "proofs.jsonl", "checkpoint"]
     } else {
-        &[
+        vec![
             "entries.jsonl",
             "personal.jsonl",
             "proofs.jsonl",
             "checkpoint",
         ]
     };
-    for &name in signed_files {
+    if root.is_some() {
+        signed_files.push(ROOT_PROOF);
+    }
+    for name in signed_files {
         let bytes = file(name)?;
         if manifest["files"][name]["sha256"] != sha256_hex(bytes) {
             return Err(Altered(format!(
@@ -344,7 +483,117 @@ pub fn verify(archive: &[u8], verifier: &NoteVerifier) -> Result<BundleReport, V
         tree_size: checkpoint.size,
         entries: entries.len(),
         filters_checked: filter.is_some(),
+        key: verifiers[signed_by].to_text(),
+        root,
     })
+}
+
+/// Checks the root files of a format 3 bundle, if its manifest names a root:
+/// the root checkpoint's signature by one of `verifiers` (origin: the log
+/// name, the account checkpoint's origin without `/<account>`), the quorum
+/// of `witnesses`, and the account checkpoint's inclusion in it.
+fn check_root<'f>(
+    file: &dyn Fn(&str) -> Result<&'f [u8], VerifyError>,
+    text: &dyn Fn(&str) -> Result<&'f str, VerifyError>,
+    manifest: &Value,
+    account: &str,
+    checkpoint: &Checkpoint,
+    verifiers: &[NoteVerifier],
+    witnesses: Option<&WitnessPolicy<'_>>,
+) -> Result<Option<RootReport>, VerifyError> {
+    use VerifyError::Altered;
+    let stated = &manifest["root"];
+    if stated.is_null() {
+        return Ok(None);
+    }
+    let (Some(tree_size), Some(leaf_index)) =
+        (stated["tree_size"].as_u64(), stated["leaf_index"].as_u64())
+    else {
+        return Err(Altered(
+            "manifest.json's root lacks tree_size or leaf_index".into(),
+        ));
+    };
+    let proof: Value = serde_json::from_slice(file(ROOT_PROOF)?)
+        .map_err(|_| Altered(format!("{ROOT_PROOF} is not JSON")))?;
+    if proof["tree_size"] != tree_size || proof["leaf_index"] != leaf_index {
+        return Err(Altered(format!(
+            "{ROOT_PROOF} is for another leaf or tree than manifest.json's root"
+        )));
+    }
+    let hashes = proof["hashes"]
+        .as_array()
+        .ok_or_else(|| Altered(format!("{ROOT_PROOF} lacks hashes")))?
+        .iter()
+        .map(|h| {
+            h.as_str()
+                .and_then(|s| BASE64.decode(s).ok())
+                .and_then(|b| <Hash>::try_from(b).ok())
+                .ok_or_else(|| Altered(format!("{ROOT_PROOF} holds a malformed hash")))
+        })
+        .collect::<Result<Vec<Hash>, VerifyError>>()?;
+    let log_name = checkpoint
+        .origin
+        .strip_suffix(account)
+        .and_then(|rest| rest.strip_suffix('/'))
+        .ok_or_else(|| {
+            Altered(format!(
+                "the checkpoint's origin {:?} is not <log name>/{account}",
+                checkpoint.origin
+            ))
+        })?;
+    let note = text(ROOT_CHECKPOINT)?;
+    // The log's signature first (by whichever pinned key signed it), then
+    // the cosignatures.
+    let mut opened = Err(RootLogError::Note(NoteError::MalformedKey(
+        "no verifier key given".into(),
+    )));
+    for verifier in verifiers {
+        opened = root_log::open_cosigned(note, log_name, verifier, &[], 0);
+        if opened.is_ok() {
+            break;
+        }
+    }
+    let opened = opened.map_err(VerifyError::RootCheckpoint)?;
+    let root = opened.checkpoint;
+    if root.size != tree_size {
+        return Err(Altered(format!(
+            "root-checkpoint has size {} but manifest.json's root says {tree_size}",
+            root.size
+        )));
+    }
+    root_log::check_covered(checkpoint, leaf_index, &hashes, &root)
+        .map_err(VerifyError::RootProof)?;
+    let mut cosigners = Vec::new();
+    if let Some(policy) = witnesses {
+        let mut counted: Vec<&CosignatureVerifier> = Vec::new();
+        let mut missing = Vec::new();
+        for witness in policy.witnesses {
+            if counted.contains(&witness) {
+                continue;
+            }
+            counted.push(witness);
+            match witness.verify_note(note) {
+                Ok(_) => cosigners.push(witness.name().to_string()),
+                Err(_) => missing.push(witness.name().to_string()),
+            }
+        }
+        if cosigners.len() < policy.quorum {
+            return Err(VerifyError::Quorum {
+                size: root.size,
+                missing,
+                cause: RootLogError::Quorum {
+                    have: cosigners.len(),
+                    quorum: policy.quorum,
+                    cosigners,
+                },
+            });
+        }
+    }
+    Ok(Some(RootReport {
+        tree_size,
+        leaf_index,
+        cosigners,
+    }))
 }
 
 fn split_lines(bytes: &[u8]) -> Vec<&[u8]> {
@@ -358,6 +607,7 @@ fn split_lines(bytes: &[u8]) -> Vec<&[u8]> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cosignature::CosignatureSigner;
     use crate::leaf_v2::{seal, OsSalts, Source};
     use crate::merkle::MemoryHashes;
     use crate::ErrorChain;
@@ -385,6 +635,12 @@ mod tests {
 
     /// A bundle of the `Delete` events of a 20-event log, newest first.
     fn bundle(signer: &NoteSigner) -> Vec<u8> {
+        bundle_with(signer, None)
+    }
+
+    /// The same, its checkpoint covered by a root checkpoint (leaf 2 of 4)
+    /// that `cosigners` cosigned, when given.
+    fn bundle_with(signer: &NoteSigner, cosigners: Option<&[CosignatureSigner]>) -> Vec<u8> {
         let leaves = events(20);
         let mut tree = MemoryHashes::default();
         for (l, _) in &leaves {
@@ -406,14 +662,208 @@ mod tests {
                 proof: merkle::prove_record(20, i as i64, &tree).unwrap(),
             })
             .collect();
+        let mut root_tree = MemoryHashes::default();
+        let leaves = [
+            root_log::leaf_bytes(&Checkpoint {
+                origin: "auditlog/globex".into(),
+                size: 3,
+                root: [3; 32],
+            }),
+            root_log::leaf_bytes(&Checkpoint {
+                size: 12,
+                root: [1; 32],
+                ..checkpoint.clone()
+            }),
+            root_log::leaf_bytes(&checkpoint),
+            root_log::leaf_bytes(&Checkpoint {
+                origin: "auditlog/initech".into(),
+                size: 1,
+                root: [4; 32],
+            }),
+        ];
+        for leaf in &leaves {
+            root_tree.append_leaf(merkle::leaf_hash(leaf)).unwrap();
+        }
+        let root = Checkpoint {
+            origin: "auditlog".into(),
+            size: 4,
+            root: merkle::tree_hash(4, &root_tree).unwrap(),
+        };
+        let mut root_note = root.sign(signer).unwrap();
+        for (i, cosigner) in cosigners.unwrap_or_default().iter().enumerate() {
+            root_note.push_str(
+                &cosigner
+                    .cosign(&root.body(), 1_700_000_000 + i as u64)
+                    .unwrap(),
+            );
+        }
+        let root_hashes = merkle::prove_record(4, 2, &root_tree).unwrap();
         let header = BundleHeader {
             account: "acme",
             checkpoint_note: &note,
             checkpoint: &checkpoint,
             filters: json!({"action": ["Delete"]}),
             created_unix: 0,
+            root: cosigners.map(|_| BundleRoot {
+                note: &root_note,
+                tree_size: 4,
+                leaf_index: 2,
+                hashes: &root_hashes,
+            }),
         };
         build(&header, &entries, signer).unwrap()
+    }
+
+    fn witnesses() -> Vec<CosignatureSigner> {
+        (0..3)
+            .map(|i| CosignatureSigner::from_seed(&format!("w{i}.example"), [40 + i; 32]).unwrap())
+            .collect()
+    }
+
+    /// Verified with the witnesses `named` (indexes into [`witnesses`]).
+    fn verify_witnessed(
+        archive: &[u8],
+        signer: &NoteSigner,
+        named: &[usize],
+        quorum: usize,
+    ) -> Result<BundleReport, VerifyError> {
+        let all = witnesses();
+        let keys: Vec<CosignatureVerifier> = named.iter().map(|&i| all[i].verifier()).collect();
+        let policy = WitnessPolicy {
+            witnesses: &keys,
+            quorum,
+        };
+        verify_with(archive, &[signer.verifier()], Some(&policy))
+    }
+
+    #[test]
+    fn a_bundle_with_its_quorum_of_cosignatures_verifies_and_too_few_fail() {
+        let signer = NoteSigner::from_seed("auditlog", [5; 32]).unwrap();
+        let all = witnesses();
+        let archive = bundle_with(&signer, Some(&all[..2]));
+        let report = verify_witnessed(&archive, &signer, &[0, 1, 2], 2).unwrap();
+        let root = report.root.unwrap();
+        assert_eq!((root.tree_size, root.leaf_index), (4, 2));
+        assert_eq!(root.cosigners, ["w0.example", "w1.example"]);
+        // Without witnesses the root is still checked, and shown.
+        let plain = verify(&archive, &signer.verifier()).unwrap();
+        assert_eq!(plain.root.unwrap().tree_size, 4);
+
+        // Three demanded, two cosigned: refused, naming the one missing.
+        let error = verify_witnessed(&archive, &signer, &[0, 1, 2], 3).unwrap_err();
+        let chain = ErrorChain(&error).to_string();
+        assert!(
+            matches!(&error, VerifyError::Quorum { size: 4, missing, .. } if missing == &["w2.example"]),
+            "{chain}"
+        );
+        assert!(
+            chain.contains("2 valid cosignature(s) of the 3 required"),
+            "{chain}"
+        );
+        // Two demanded of witnesses of which only one cosigned.
+        let error = verify_witnessed(&archive, &signer, &[1, 2], 2).unwrap_err();
+        assert!(matches!(error, VerifyError::Quorum { .. }), "{error}");
+        // A cosignature line dropped: one is too few.
+        let one = replace(&archive, ROOT_CHECKPOINT, |bytes| {
+            let text = String::from_utf8(bytes.to_vec()).unwrap();
+            let mut lines: Vec<&str> = text.lines().collect();
+            lines.pop();
+            format!("{}\n", lines.join("\n")).into_bytes()
+        });
+        verify_witnessed(&one, &signer, &[0, 1, 2], 1).unwrap();
+        assert!(matches!(
+            verify_witnessed(&one, &signer, &[0, 1, 2], 2),
+            Err(VerifyError::Quorum { .. })
+        ));
+        // Cosignatures gathered later may be added: the third one counts.
+        let three = replace(&archive, ROOT_CHECKPOINT, |bytes| {
+            let mut text = String::from_utf8(bytes.to_vec()).unwrap();
+            let body = "auditlog\n4\n";
+            let root_line = text.lines().nth(2).unwrap().to_string();
+            text.push_str(&all[2].cosign(&format!("{body}{root_line}\n"), 5).unwrap());
+            text.into_bytes()
+        });
+        verify_witnessed(&three, &signer, &[0, 1, 2], 3).unwrap();
+    }
+
+    #[test]
+    fn an_altered_root_proof_or_root_checkpoint_fails() {
+        let signer = NoteSigner::from_seed("auditlog", [5; 32]).unwrap();
+        let archive = bundle_with(&signer, Some(&witnesses()));
+        let proof = replace(&archive, ROOT_PROOF, |bytes| {
+            let mut proof: Value = serde_json::from_slice(bytes).unwrap();
+            proof["hashes"][0] = json!(BASE64.encode([9u8; 32]));
+            format!("{proof}\n").into_bytes()
+        });
+        let error = verify_witnessed(&proof, &signer, &[0, 1, 2], 2).unwrap_err();
+        assert!(matches!(error, VerifyError::RootProof(_)), "{error}");
+        let elsewhere = replace(&archive, ROOT_PROOF, |bytes| {
+            String::from_utf8(bytes.to_vec())
+                .unwrap()
+                .replace("\"leaf_index\":2", "\"leaf_index\":1")
+                .into_bytes()
+        });
+        let error = verify(&elsewhere, &signer.verifier()).unwrap_err();
+        assert!(error.to_string().contains("another leaf"), "{error}");
+        let root = replace(&archive, ROOT_CHECKPOINT, |bytes| {
+            String::from_utf8(bytes.to_vec())
+                .unwrap()
+                .replacen("auditlog\n4\n", "auditlog\n5\n", 1)
+                .into_bytes()
+        });
+        let error = verify(&root, &signer.verifier()).unwrap_err();
+        assert!(matches!(error, VerifyError::RootCheckpoint(_)), "{error}");
+    }
+
+    /// A bundle without a root (format 3 written before the witnesses
+    /// cosigned, or format 2) verifies, but not when witnesses are demanded.
+    #[test]
+    fn bundles_without_a_root_fail_only_when_witnesses_are_demanded() {
+        let signer = NoteSigner::from_seed("auditlog", [5; 32]).unwrap();
+        let archive = bundle(&signer);
+        assert!(verify(&archive, &signer.verifier()).unwrap().root.is_none());
+        verify_witnessed(&archive, &signer, &[0], 0).unwrap();
+        let error = verify_witnessed(&archive, &signer, &[0, 1], 1).unwrap_err();
+        assert!(error.to_string().contains("export again later"), "{error}");
+
+        // An older format 2 bundle (its manifest re-signed as it was then).
+        let files = tar::read_files(&archive).unwrap();
+        let manifest = &files.iter().find(|(n, _)| n == "manifest.json").unwrap().1;
+        let mut manifest: Value = serde_json::from_slice(manifest).unwrap();
+        manifest["format"] = json!(FORMAT_2);
+        manifest.as_object_mut().unwrap().remove("root");
+        let manifest = serde_json::to_vec_pretty(&manifest).unwrap();
+        let sig = signer
+            .sign(&manifest_note_text("auditlog/acme", 20, &manifest))
+            .unwrap();
+        let old = replace(
+            &replace(&archive, "manifest.json", |_| manifest.clone()),
+            "manifest.sig",
+            |_| sig.clone().into_bytes(),
+        );
+        let report = verify(&old, &signer.verifier()).unwrap();
+        assert_eq!((report.entries, report.root), (6, None));
+        let error = verify_witnessed(&old, &signer, &[0], 1).unwrap_err();
+        assert!(
+            error.to_string().contains("predates the root log"),
+            "{error}"
+        );
+    }
+
+    /// After a key rotation a verifier pins both keys: a bundle signed by
+    /// either verifies, and says which key signed it.
+    #[test]
+    fn any_of_several_pinned_keys_may_have_signed() {
+        let old = NoteSigner::from_seed("auditlog", [5; 32]).unwrap();
+        let new = NoteSigner::from_seed("auditlog", [6; 32]).unwrap();
+        let both = [old.verifier(), new.verifier()];
+        for signer in [&old, &new] {
+            let archive = bundle_with(signer, Some(&witnesses()));
+            let report = verify_with(&archive, &both, None).unwrap();
+            assert_eq!(report.key, signer.verifier().to_text());
+        }
+        let archive = bundle(&old);
+        assert!(verify(&archive, &new.verifier()).is_err());
     }
 
     /// Rebuilds the archive with one file replaced.

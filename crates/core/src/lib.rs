@@ -25,6 +25,8 @@
 //!   `submission`: what a witness's answer means for the log's submitter;
 //!   `root_log`: the root log's leaf format, inclusion of account
 //!   checkpoints and the cosignature quorum of a root checkpoint.
+//! - `tiles`: C2SP tlog-tiles paths, which stored hashes a tile holds, and
+//!   the entry bundles' encoding.
 //! - `search`: the query language of `q` (parser, canonical printer, the
 //!   free-text tokenizer, time zones) with the reference `Query::matches`.
 //! - `bundle`, `tar`: offline-verifiable export bundles, in a minimal tar.
@@ -58,8 +60,10 @@ pub mod search;
 pub mod submission;
 pub mod tar;
 pub mod taxonomy;
+pub mod tiles;
 pub mod timestamp;
 pub mod witness;
+pub mod zoned_buckets;
 
 pub use account::AccountName;
 pub use email::Email;

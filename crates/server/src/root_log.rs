@@ -19,8 +19,16 @@
 //! please a witness. After a start, the latest root checkpoint is sent to
 //! every witness once even if the store says it cosigned it: a restored
 //! database is then caught without waiting for new events.
+//!
+//! Like the account signer's `signed-heads.json`, the last root checkpoint
+//! signed is also remembered outside the database (`signed-root.json`
+//! beside the signing key): a root tree that does not extend it (a restored
+//! backup, a failover to a lagging replica) is refused before anything is
+//! signed, loudly (`/readyz` 503 `signing_refused`, the alarm gauge), never
+//! signed over again. The latest stored root checkpoint is still sent to
+//! the witnesses, so that they see the rollback too.
 
-use crate::signer::SignError;
+use crate::signer::{read_heads, write_heads, Head, HeadsFileError, SignError};
 use auditlog_core::checkpoint::Checkpoint;
 use auditlog_core::cosignature::CosignatureVerifier;
 use auditlog_core::merkle;
@@ -30,6 +38,7 @@ use auditlog_store::root_log::{root_consistency_proof, root_inclusion_proof, roo
 use auditlog_store::{AccountId, Store, StoreError, StoredCheckpoint, StoredCosignature};
 use auditlog_witness::{submit, Submitted, WitnessEndpoint};
 use std::collections::HashMap;
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -107,17 +116,43 @@ pub struct RootLog {
     witnesses: Mutex<Vec<WitnessState>>,
     /// The first alarm raised, for `/readyz`.
     alarm: Mutex<Option<String>>,
+    /// Where the last root checkpoint signed is remembered outside the
+    /// store, and what it holds.
+    head_file: Option<PathBuf>,
+    head: tokio::sync::Mutex<Option<Head>>,
+    /// Why signing root checkpoints is refused, once it is (for `/readyz`).
+    refusal: Mutex<Option<String>>,
+}
+
+/// Why the root log could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum RootLogStartError {
+    #[error("{0}")]
+    Setup(String),
+    #[error("cannot read the last signed root checkpoint")]
+    HeadFile(#[source] HeadsFileError),
 }
 
 impl RootLog {
+    /// `head_file` (if any) remembers the last root checkpoint signed
+    /// outside the store; it is read now and rewritten after every signature.
     pub fn new(
         store: Arc<dyn Store>,
         key: NoteSigner,
         log_name: &str,
         settings: WitnessSettings,
-    ) -> Result<Self, String> {
+        head_file: Option<PathBuf>,
+    ) -> Result<Self, RootLogStartError> {
+        let head = match &head_file {
+            Some(path) => read_heads(path)
+                .map_err(RootLogStartError::HeadFile)?
+                .get(log_name)
+                .copied(),
+            None => None,
+        };
         let mut id = [0u8; 8];
-        getrandom::fill(&mut id).map_err(|e| format!("cannot draw a lease holder id: {e}"))?;
+        getrandom::fill(&mut id)
+            .map_err(|e| RootLogStartError::Setup(format!("cannot draw a lease holder id: {e}")))?;
         let holder = format!(
             "root-submitter-{}-{}",
             std::process::id(),
@@ -127,7 +162,9 @@ impl RootLog {
             .timeout(REQUEST_TIMEOUT)
             .user_agent(concat!("auditlog/", env!("CARGO_PKG_VERSION")))
             .build()
-            .map_err(|e| format!("cannot build the witness client: {e}"))?;
+            .map_err(|e| {
+                RootLogStartError::Setup(format!("cannot build the witness client: {e}"))
+            })?;
         let witnesses = settings
             .witnesses
             .iter()
@@ -142,7 +179,15 @@ impl RootLog {
             http,
             witnesses: Mutex::new(witnesses),
             alarm: Mutex::new(None),
+            head_file,
+            head: tokio::sync::Mutex::new(head),
+            refusal: Mutex::new(None),
         })
+    }
+
+    /// Why signing root checkpoints is refused, if it is (for `/readyz`).
+    pub fn refusal(&self) -> Option<String> {
+        self.refusal.lock().ok().and_then(|r| r.clone())
     }
 
     pub fn settings(&self) -> &WitnessSettings {
@@ -171,37 +216,82 @@ impl RootLog {
     }
 
     /// Signs a root checkpoint over the whole root tree if it grew since the
-    /// last one, after checking that it extends it. Returns the latest.
+    /// last one, after checking that it extends both the last one stored
+    /// and the last one remembered outside the store. Returns the latest.
     pub async fn sign_if_grown(&self) -> Result<Option<StoredCheckpoint>, SignError> {
+        let mut remembered = self.head.lock().await;
         let store = self.store.as_ref();
         let size = store.root_size().await?;
         let latest = store.latest_root_checkpoint().await?;
-        if let Some(latest) = &latest {
-            if size < latest.size {
+        let mut signed: Vec<(&str, Head)> = latest
+            .iter()
+            .map(|c| {
+                (
+                    "stored",
+                    Head {
+                        size: c.size,
+                        root: c.root,
+                    },
+                )
+            })
+            .collect();
+        signed.extend(remembered.map(|head| ("remembered in signed-root.json", head)));
+        for (what, head) in &signed {
+            if size < head.size {
                 return Err(SignError::Rollback(format!(
-                    "the root log holds {size} leaves but a root checkpoint of size {} was signed",
-                    latest.size
+                    "the root log holds {size} leaves but a root checkpoint of size {} was signed ({what}); \
+                     the store was rolled back (restored backup or failover?) and no root checkpoint will be signed",
+                    head.size
                 )));
-            }
-            if size == latest.size {
-                return Ok(Some(latest.clone()));
             }
         }
         if size == 0 {
             return Ok(None);
         }
+        if let Some(latest) = latest.as_ref().filter(|l| l.size == size) {
+            let head = Head {
+                size,
+                root: latest.root,
+            };
+            if *remembered == Some(head) {
+                // Nothing new since the last round, and both records agree.
+                return Ok(Some(latest.clone()));
+            }
+        }
         let root = root_tree_root(store, size).await?;
-        if let Some(latest) = &latest {
-            let proof = root_consistency_proof(store, latest.size, size).await?;
-            if merkle::check_tree(&proof, size as i64, &root, latest.size as i64, &latest.root)
-                .is_err()
-            {
+        for (what, head) in &signed {
+            let consistent = if head.size == size {
+                head.root == root
+            } else {
+                let proof = root_consistency_proof(store, head.size, size).await?;
+                merkle::check_tree(&proof, size as i64, &root, head.size as i64, &head.root).is_ok()
+            };
+            if !consistent {
                 return Err(SignError::Rollback(format!(
-                    "the root tree of size {size} does not extend the root checkpoint of size {}",
-                    latest.size
+                    "the root tree of size {size} does not extend the root checkpoint of size {} ({what}); \
+                     the store was rolled back or altered and no root checkpoint will be signed",
+                    head.size
                 )));
             }
         }
+        let stored = match latest.filter(|l| l.size == size) {
+            Some(latest) => latest,
+            None => self.sign_new(size, root).await?,
+        };
+        if *remembered != Some(Head { size, root }) {
+            if let Some(path) = &self.head_file {
+                let heads = HashMap::from([(self.log_name.clone(), Head { size, root })]);
+                write_heads(path, &heads)?;
+            }
+            *remembered = Some(Head { size, root });
+        }
+        Ok(Some(stored))
+    }
+
+    /// Signs and stores the root checkpoint of `size` (another server on the
+    /// same store may have stored it first: then that one).
+    async fn sign_new(&self, size: u64, root: merkle::Hash) -> Result<StoredCheckpoint, SignError> {
+        let store = self.store.as_ref();
         let note = Checkpoint {
             origin: self.log_name.clone(),
             size,
@@ -216,8 +306,11 @@ impl RootLog {
             created_at: Timestamp::now(),
         };
         match store.add_root_checkpoint(&stored).await {
-            Ok(()) => Ok(Some(stored)),
-            Err(StoreError::AlreadyExists(_)) => Ok(store.root_checkpoint_at(size).await?),
+            Ok(()) => Ok(stored),
+            Err(StoreError::AlreadyExists(_)) => store
+                .root_checkpoint_at(size)
+                .await?
+                .ok_or_else(|| StoreError::internal("root checkpoint vanished").into()),
             Err(e) => Err(e.into()),
         }
     }
@@ -243,11 +336,22 @@ impl RootLog {
             Ok(Some(latest)) => latest,
             Ok(None) => return,
             Err(SignError::Rollback(reason)) => {
-                if let Ok(mut alarm) = self.alarm.lock() {
-                    if alarm.is_none() {
+                if let Ok(mut refusal) = self.refusal.lock() {
+                    if refusal.is_none() {
                         tracing::error!(%reason, "REFUSING TO SIGN ROOT CHECKPOINTS: the store was rolled back or altered");
                         crate::metrics::witness_alarm(true);
-                        *alarm = Some(reason);
+                        *refusal = Some(format!("root log: {reason}"));
+                    }
+                }
+                // Nothing new is signed, but the witnesses are shown what the
+                // store holds, so that they see the rollback too.
+                match self.store.latest_root_checkpoint().await {
+                    Ok(Some(stored)) if !self.settings.witnesses.is_empty() => {
+                        self.submit_all(&stored).await
+                    }
+                    Ok(_) => {}
+                    Err(e) => {
+                        tracing::warn!(error = %ErrorChain(&e), "cannot read the latest root checkpoint");
                     }
                 }
                 return;

@@ -38,11 +38,11 @@ pub enum SignError {
     Rollback(String),
 }
 
-/// The last checkpoint signed for one account.
+/// The last checkpoint signed for one account (or for the root log).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Head {
-    size: u64,
-    root: Hash,
+pub(crate) struct Head {
+    pub(crate) size: u64,
+    pub(crate) root: Hash,
 }
 
 pub struct CheckpointSigner {
@@ -297,7 +297,7 @@ pub enum HeadsFileError {
     Malformed { path: PathBuf, account: String },
 }
 
-fn read_heads(path: &std::path::Path) -> Result<HashMap<String, Head>, HeadsFileError> {
+pub(crate) fn read_heads(path: &std::path::Path) -> Result<HashMap<String, Head>, HeadsFileError> {
     let text = match std::fs::read_to_string(path) {
         Ok(text) => text,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(HashMap::new()),
@@ -337,7 +337,10 @@ fn read_heads(path: &std::path::Path) -> Result<HashMap<String, Head>, HeadsFile
 /// Replaces the heads file atomically (write, fsync, rename). On failure
 /// the old file stays and the temporary one is removed; a full disk is
 /// reported as such.
-fn write_heads(path: &std::path::Path, heads: &HashMap<String, Head>) -> Result<(), StoreError> {
+pub(crate) fn write_heads(
+    path: &std::path::Path,
+    heads: &HashMap<String, Head>,
+) -> Result<(), StoreError> {
     use std::io::Write;
     let mut map = Map::new();
     for (account, head) in heads {

@@ -9,6 +9,8 @@ use std::path::{Path, PathBuf};
 pub const DEFAULT_FILE: &str = "signing-key";
 /// The file beside the key that remembers the last signed checkpoints.
 pub const HEADS_FILE: &str = "signed-heads.json";
+/// The file beside the key that remembers the last signed root checkpoint.
+pub const ROOT_HEAD_FILE: &str = "signed-root.json";
 
 /// Why the log's signing key could not be read or made.
 #[derive(Debug, thiserror::Error)]

@@ -19,6 +19,8 @@
 //! - `group_commit`, `append_plan`: what both backends' appenders share:
 //!   gathering concurrent requests into one transaction, and the
 //!   idempotency planner.
+//! - `entries`: the bodies of a run of entries for C2SP entry bundles, and
+//!   the one decision whether a body is still present (pruned: absent).
 //! - `entry_check`: the checks of one stored event against its leaf (what
 //!   `auditlog verify` runs on every event, and the embedded store's
 //!   migration to its event log before it moves one).
@@ -37,6 +39,7 @@ pub mod append_plan;
 mod backend;
 #[cfg(feature = "test-support")]
 pub mod conformance;
+pub mod entries;
 pub mod entry_check;
 pub mod facets;
 pub mod group_commit;
@@ -46,6 +49,7 @@ pub mod root_log;
 #[cfg(feature = "test-support")]
 pub mod samples;
 pub mod sealing;
+pub mod search_plan;
 pub mod sessions;
 pub mod streams;
 pub mod tree;
@@ -63,6 +67,8 @@ pub mod exports;
 pub mod exports_conformance;
 #[cfg(feature = "test-support")]
 pub mod root_log_conformance;
+#[cfg(feature = "test-support")]
+pub mod search_conformance;
 #[cfg(feature = "test-support")]
 pub mod streams_conformance;
 pub mod transfer;

@@ -364,6 +364,57 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/tiles/{account}/checkpoint": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** `GET /tiles/{account}/checkpoint`. */
+        get: operations["tiles_checkpoint"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/tiles/{account}/tile/entries/{index}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** `GET /tiles/{account}/tile/entries/{index}`. */
+        get: operations["tiles_entry_bundle"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/tiles/{account}/tile/{level}/{index}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** `GET /tiles/{account}/tile/{level}/{index}`. */
+        get: operations["tiles_hash_tile"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -572,7 +623,11 @@ export interface components {
             version?: string;
         };
         /**
-         * @description Export file format.
+         * @description Export file format. `bundle`: a tar that `auditlog verify-export`
+         *     checks offline (format `auditlog-bundle/3`: the exact leaf bytes, their
+         *     inclusion proofs, the signed account checkpoint, its inclusion proof in
+         *     the latest root checkpoint that has its witnesses' quorum with its
+         *     cosignatures, and a signed manifest).
          * @enum {string}
          */
         ExportFormatName: "csv" | "jsonl" | "bundle";
@@ -2974,13 +3029,310 @@ export interface operations {
                     "application/json": components["schemas"]["Readiness"];
                 };
             };
-            /** @description Not ready: storage unreachable (`unavailable`), signing refused after a rollback (`signing_refused`), or a witness refused the root log (`witness_refused`: its history contradicts what the witness cosigned); `reason` says why */
+            /** @description Not ready: storage unreachable (`unavailable`), signing refused after a rollback of an account's tree or of the root log (`signing_refused`), or a witness refused the root log (`witness_refused`: its history contradicts what the witness cosigned); `reason` says why */
             503: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["Readiness"];
+                };
+            };
+        };
+    };
+    tiles_checkpoint: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The account's name, as in its checkpoints' origin `<log name>/<account>`; the API key must belong to it
+                 * @example demo
+                 */
+                account: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The account's latest signed checkpoint (C2SP tlog-checkpoint in a signed note), as `GET /api/v1/checkpoint` serves it; `Cache-Control: private, max-age=5` */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/plain": string;
+                };
+            };
+            /** @description The account in the path is not UTF-8 once percent-decoded */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No API key, a malformed `Authorization` header, or an unknown key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The key lacks the scope this route needs */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The account is not the key's, or it has no events yet */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description This API key sent too many requests; retry after `Retry-After` seconds */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before the next request */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description An unexpected failure; `message` holds a reference for the operator */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No signing key is configured, or signing is refused because the store was rolled back */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    tiles_entry_bundle: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The account's name, as in its checkpoints' origin `<log name>/<account>`; the API key must belong to it
+                 * @example demo
+                 */
+                account: string;
+                /**
+                 * @description The tile index N in C2SP's path encoding (three-digit elements, all but the last starting with `x`: 1234067 is `x001/x234/067`), followed by `.p/<W>` (W from 1 to 255) for a partial tile; its slashes are path separators, not escaped
+                 * @example 000.p/5
+                 */
+                index: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The entry bundle: for each of its W entries (256 in a full bundle), in leaf order, a big-endian uint16 length and the event's leaf bytes exactly as hashed into the tree (leaf hash SHA-256(0x00 ‖ entry)). Gzipped (`Content-Encoding: gzip`) when the request's `Accept-Encoding` allows it. Full bundles are immutable, partial ones short-lived, as for hash tiles */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/octet-stream": string;
+                };
+            };
+            /** @description A malformed index or width (`invalid_tile_path`; `details` names the part and the rule), or a path that is not UTF-8 once percent-decoded */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No API key, a malformed `Authorization` header, or an unknown key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The key lacks the scope this route needs */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The account is not the key's, or the bundle (of that width) is beyond the tree */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The body of an entry of the bundle was pruned (`pruned`); its hashes are still in the hash tiles */
+            410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description This API key sent too many requests; retry after `Retry-After` seconds */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before the next request */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description An unexpected failure; `message` holds a reference for the operator */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The storage is temporarily unavailable; nothing was stored, retry later */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    tiles_hash_tile: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The account's name, as in its checkpoints' origin `<log name>/<account>`; the API key must belong to it
+                 * @example demo
+                 */
+                account: string;
+                /**
+                 * @description The tile level L, 0 to 63 without leading zeros: level-L tiles hold the roots of complete subtrees of 256^L entries (level 0: leaf hashes)
+                 * @example 0
+                 */
+                level: string;
+                /**
+                 * @description The tile index N in C2SP's path encoding (three-digit elements, all but the last starting with `x`: 1234067 is `x001/x234/067`), followed by `.p/<W>` (W from 1 to 255) for a partial tile; its slashes are path separators, not escaped
+                 * @example 000.p/5
+                 */
+                index: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The tile: its W (256 for a full tile) SHA-256 hashes concatenated, 32 bytes each. A full tile is immutable (`Cache-Control: private, max-age=31536000, immutable`), a partial one short-lived (`private, max-age=5`) */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/octet-stream": string;
+                };
+            };
+            /** @description A malformed level, index or width (`invalid_tile_path`; `details` names the part and the rule), or a path that is not UTF-8 once percent-decoded */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No API key, a malformed `Authorization` header, or an unknown key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The key lacks the scope this route needs */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The account is not the key's, or the tile (of that width) is beyond the tree */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description This API key sent too many requests; retry after `Retry-After` seconds */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before the next request */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description An unexpected failure; `message` holds a reference for the operator */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The storage is temporarily unavailable; nothing was stored, retry later */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
                 };
             };
         };

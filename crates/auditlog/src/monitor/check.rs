@@ -34,20 +34,36 @@ impl Verified {
     }
 }
 
-/// Checks `note` (from `source`, for the report) against the pinned key and
+/// Checks `note` (from `source`, for the report) against the pinned keys
+/// (several after a key rotation: any one of them may have signed it) and
 /// the account's origin.
 pub fn open(
     note: &str,
-    verifier: &NoteVerifier,
+    verifiers: &[NoteVerifier],
     origin: &str,
     source: &str,
 ) -> Result<Verified, Alarm> {
-    let checkpoint = Checkpoint::open(note, verifier).map_err(|e| {
+    let mut opened = None;
+    let mut first_error = None;
+    for verifier in verifiers {
+        match Checkpoint::open(note, verifier) {
+            Ok(checkpoint) => {
+                opened = Some(checkpoint);
+                break;
+            }
+            Err(e) => {
+                first_error.get_or_insert(e);
+            }
+        }
+    }
+    let checkpoint = opened.ok_or_else(|| {
+        let keys: Vec<String> = verifiers.iter().map(NoteVerifier::to_text).collect();
+        let why = first_error.map(|e| e.to_string()).unwrap_or_default();
         Alarm::new(
             AlarmKind::BadSignature,
             format!(
-                "the {source} does not verify with --vkey {}: {e} (is --vkey this log's key?)",
-                verifier.to_text()
+                "the {source} does not verify with --vkey {}: {why} (is --vkey this log's key?)",
+                keys.join(" or ")
             ),
         )
         .with(source, note)
@@ -255,7 +271,7 @@ mod tests {
             root,
         };
         let note = checkpoint.sign(signer).unwrap();
-        open(&note, &signer.verifier(), ORIGIN, "test").unwrap()
+        open(&note, &[signer.verifier()], ORIGIN, "test").unwrap()
     }
 
     fn at(signer: &NoteSigner, hashes: &MemoryHashes, size: i64) -> Verified {
@@ -312,9 +328,9 @@ mod tests {
         }
         .sign(&signer)
         .unwrap();
-        let alarm = open(&note, &other.verifier(), ORIGIN, "served checkpoint").unwrap_err();
+        let alarm = open(&note, &[other.verifier()], ORIGIN, "served checkpoint").unwrap_err();
         assert_eq!(alarm.kind, AlarmKind::BadSignature);
-        let alarm = open(&note, &signer.verifier(), "auditlog/other", "x").unwrap_err();
+        let alarm = open(&note, &[signer.verifier()], "auditlog/other", "x").unwrap_err();
         assert!(alarm.summary.contains("auditlog/other"), "{alarm}");
     }
 

@@ -42,7 +42,22 @@ use std::path::{Path, PathBuf};
 
 /// Runs rounds until an alarm, `--once` or `shutdown`.
 pub async fn run(command: MonitorCommand, shutdown: impl Future<Output = ()>) -> CliResult {
-    let verifier = NoteVerifier::parse(&command.vkey).map_err(|e| anyhow!("--vkey: {e}"))?;
+    let verifiers = command
+        .vkeys
+        .iter()
+        .map(|k| NoteVerifier::parse(k).map_err(|e| anyhow!("--vkey {k:?}: {e}")))
+        .collect::<CliResult<Vec<_>>>()?;
+    let Some(verifier) = verifiers.first().cloned() else {
+        bail!("--vkey is required");
+    };
+    // The origin is `<key name>/<account>`: a rotated key keeps the log's name.
+    if let Some(other) = verifiers.iter().find(|v| v.name() != verifier.name()) {
+        bail!(
+            "--vkey keys must all have the log's name: {} and {} differ (a key rotation keeps the log name, which is part of every origin)",
+            verifier.name(),
+            other.name()
+        );
+    }
     let account =
         AccountName::parse(&command.account).map_err(|e| anyhow!("--account: {}", e.message))?;
     let interval = auditlog_server::exports::parse_duration(&command.interval)
@@ -70,10 +85,10 @@ pub async fn run(command: MonitorCommand, shutdown: impl Future<Output = ()>) ->
             witnesses.len()
         );
     }
-    let remembered = state::load(&command.state, &verifier, &origin)?;
+    let remembered = state::load(&command.state, &verifiers, &origin)?;
     let mut monitor = Monitor {
         api: LogApi::new(&command.url, &command.key)?,
-        verifier,
+        verifiers,
         origin,
         state: command.state,
         remembered,
@@ -131,7 +146,9 @@ fn read_ids(path: &Path) -> anyhow::Result<Vec<String>> {
 
 struct Monitor {
     api: LogApi,
-    verifier: NoteVerifier,
+    /// The log's pinned keys (one, or the old and new ones of a rotation),
+    /// all with the log's name.
+    verifiers: Vec<NoteVerifier>,
     origin: String,
     state: PathBuf,
     /// The last checkpoint verified, as in the state file.
@@ -158,15 +175,21 @@ impl Monitor {
         };
         let account = check::open(
             &witnessed.checkpoint,
-            &self.verifier,
+            &self.verifiers,
             &self.origin,
             "witnessed checkpoint",
         )?;
         let root = &witnessed.root;
+        // By whichever pinned key signed the root checkpoint.
+        let signed_by = self
+            .verifiers
+            .iter()
+            .find(|v| checkpoint::Checkpoint::open(&root.checkpoint, v).is_ok())
+            .unwrap_or(&self.verifiers[0]);
         let opened = open_cosigned(
             &root.checkpoint,
-            self.verifier.name(),
-            &self.verifier,
+            signed_by.name(),
+            signed_by,
             &self.witnesses,
             self.quorum,
         );
@@ -222,7 +245,8 @@ impl Monitor {
     async fn round(&mut self, ids: &[String]) -> anyhow::Result<()> {
         match self.served().await? {
             Some(note) => {
-                let served = check::open(&note, &self.verifier, &self.origin, "served checkpoint")?;
+                let served =
+                    check::open(&note, &self.verifiers, &self.origin, "served checkpoint")?;
                 let described = served.describe();
                 let how = self.advance(served).await?;
                 println!("{}: verified {described}, {how}", self.origin);
@@ -296,7 +320,7 @@ impl Monitor {
             }
         };
         let source = format!("checkpoint of event {id:?}'s proof");
-        let checkpoint = check::open(&proof.checkpoint, &self.verifier, &self.origin, &source)?;
+        let checkpoint = check::open(&proof.checkpoint, &self.verifiers, &self.origin, &source)?;
         check::inclusion(id, &proof, &checkpoint)?;
         match &self.remembered {
             // An older checkpoint: the remembered one must extend it.

@@ -17,7 +17,7 @@ use std::path::Path;
 /// state file of another log, comparing would prove nothing.
 pub fn load(
     path: &Path,
-    verifier: &NoteVerifier,
+    verifiers: &[NoteVerifier],
     origin: &str,
 ) -> anyhow::Result<Option<Verified>> {
     let note = match std::fs::read_to_string(path) {
@@ -27,7 +27,7 @@ pub fn load(
             return Err(e).with_context(|| format!("cannot read the state file {}", path.display()))
         }
     };
-    check::open(&note, verifier, origin, "state file's checkpoint")
+    check::open(&note, verifiers, origin, "state file's checkpoint")
         .map(Some)
         .map_err(|alarm: Alarm| {
             anyhow!(
@@ -74,7 +74,7 @@ mod tests {
         let path = dir.path().join("monitor.state");
         let signer = NoteSigner::from_seed("auditlog", [4; 32]).unwrap();
         let origin = "auditlog/acme";
-        assert!(load(&path, &signer.verifier(), origin).unwrap().is_none());
+        assert!(load(&path, &[signer.verifier()], origin).unwrap().is_none());
         let note = Checkpoint {
             origin: origin.into(),
             size: 9,
@@ -82,16 +82,16 @@ mod tests {
         }
         .sign(&signer)
         .unwrap();
-        let verified = check::open(&note, &signer.verifier(), origin, "test").unwrap();
+        let verified = check::open(&note, &[signer.verifier()], origin, "test").unwrap();
         save(&path, &verified).unwrap();
         save(&path, &verified).unwrap();
         assert_eq!(
-            load(&path, &signer.verifier(), origin).unwrap(),
+            load(&path, &[signer.verifier()], origin).unwrap(),
             Some(verified)
         );
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
         let other = NoteSigner::from_seed("auditlog", [5; 32]).unwrap();
-        let error = load(&path, &other.verifier(), origin).unwrap_err();
+        let error = load(&path, &[other.verifier()], origin).unwrap_err();
         assert!(error.to_string().contains("--state"), "{error}");
     }
 }

@@ -33,12 +33,12 @@ pub(super) enum Outcome {
 pub(super) async fn verify_account(
     store: &dyn Store,
     account: &Account,
-    verifier: Option<&NoteVerifier>,
+    verifiers: &[NoteVerifier],
     progress: &Progress,
 ) -> Result<Outcome, StoreError> {
     let total = store.last_seq(account.id).await?;
     let checkpoints = store.checkpoints(account.id).await?;
-    if let Some(problem) = checkpoints::check_signatures(account, &checkpoints, verifier) {
+    if let Some(problem) = checkpoints::check_signatures(account, &checkpoints, verifiers) {
         return Ok(Outcome::Bad(problem));
     }
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());

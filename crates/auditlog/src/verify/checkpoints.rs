@@ -9,26 +9,47 @@ use auditlog_core::note::NoteVerifier;
 use auditlog_store::{Account, AccountId, Store, StoreError, StoredCheckpoint};
 use std::collections::BTreeMap;
 
-/// A report if any checkpoint is not genuinely this account's.
+/// A report if any checkpoint is not genuinely this account's. After a key
+/// rotation each checkpoint must be signed by one of `verifiers`.
 pub(super) fn check_signatures(
     account: &Account,
     checkpoints: &[StoredCheckpoint],
-    verifier: Option<&NoteVerifier>,
+    verifiers: &[NoteVerifier],
 ) -> Option<String> {
     if checkpoints.is_empty() {
         return None;
     }
-    let Some(verifier) = verifier else {
+    if verifiers.is_empty() {
         return Some("it has signed checkpoints but no verifier key was given (--key) or found (signing key file)".into());
-    };
+    }
     for stored in checkpoints {
-        let checkpoint = match Checkpoint::open(&stored.note, verifier) {
+        let mut opened = Err(None);
+        for verifier in verifiers {
+            match Checkpoint::open(&stored.note, verifier) {
+                Ok(c) => {
+                    opened = Ok(c);
+                    break;
+                }
+                Err(e) => {
+                    if let Err(first @ None) = &mut opened {
+                        *first = Some(e);
+                    }
+                }
+            }
+        }
+        let checkpoint = match opened {
             Ok(c) => c,
             Err(e) => {
+                let e = e.map(|e| e.to_string()).unwrap_or_default();
+                let keys = if verifiers.len() > 1 {
+                    " by any of the keys given"
+                } else {
+                    ""
+                };
                 return Some(format!(
-                    "checkpoint of size {}: {e} (the checkpoint was replaced or altered)",
+                    "checkpoint of size {}: {e}{keys} (the checkpoint was replaced or altered, or signed by a key not given with --key)",
                     stored.size
-                ))
+                ));
             }
         };
         if !checkpoint.origin.ends_with(&format!("/{}", account.name)) {

@@ -262,3 +262,50 @@ pub fn error_code(body: &serde_json::Value) -> String {
         .unwrap_or_else(|| panic!("no error code in {body}"))
         .to_string()
 }
+
+/// Builds the Go verifier from ../shared/tools/goverify (it fetches Go from
+/// Debian's registry) once per test process, so that tests running at the
+/// same time never overwrite the binary another one runs; Err says why it
+/// could not.
+pub fn goverify() -> Result<PathBuf, String> {
+    static BUILT: std::sync::OnceLock<Result<PathBuf, String>> = std::sync::OnceLock::new();
+    BUILT.get_or_init(build_goverify).clone()
+}
+
+fn build_goverify() -> Result<PathBuf, String> {
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../../shared/tools/goverify/build.sh");
+    if !script.exists() {
+        return Err(format!("{} is not there", script.display()));
+    }
+    let out = std::env::temp_dir().join("auditlog-goverify");
+    let built = std::process::Command::new("bash")
+        .arg(&script)
+        .arg(&out)
+        .output()
+        .map_err(|e| format!("cannot run {}: {e}", script.display()))?;
+    if !built.status.success() || !out.exists() {
+        return Err(format!(
+            "build failed: {}",
+            String::from_utf8_lossy(&built.stderr)
+        ));
+    }
+    Ok(out)
+}
+
+pub fn run_goverify(bin: &std::path::Path, request: &serde_json::Value) -> String {
+    use std::io::Write;
+    let mut child = std::process::Command::new(bin)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(request.to_string().as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    String::from_utf8(out.stdout).unwrap()
+}

@@ -33,5 +33,6 @@ mod send;
 mod streams;
 mod streams_kinds;
 mod tamper;
+mod tiles;
 mod witness;
 mod witnessed;

@@ -400,7 +400,7 @@ fn copy_database(from: &Path, to: &Path) {
 }
 
 /// The attack the server's own guard cannot see: an operator restores an
-/// older database and deletes the signed-heads file, so the server signs a
+/// older database and deletes the signed-heads files, so the server signs a
 /// smaller tree, then a different tree of the remembered size. Only a
 /// monitor that remembered what was signed catches both.
 #[tokio::test]
@@ -439,7 +439,11 @@ async fn a_restored_database_is_caught_as_a_rollback_then_a_fork() {
         }
     }
     copy_database(backup.path(), dir.path());
+    // Both of the server's own records of what it signed (the accounts' and
+    // the root log's), so that nothing on the server side objects.
     std::fs::remove_file(dir.path().join(signing_key::HEADS_FILE)).unwrap();
+    // (The root log's may not be written yet if no root round ran.)
+    let _ = std::fs::remove_file(dir.path().join(signing_key::ROOT_HEAD_FILE));
     let server = TestServer::start_on(dir.path(), &[]);
 
     let out = monitor(&server, &account, &vkey, &state, &[]);

@@ -11,7 +11,7 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine;
 use serde_json::{json, Value};
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 fn event(id: &str, action: &str) -> Value {
@@ -215,46 +215,6 @@ async fn proofs_have_spec_shapes_and_verify_offline() {
     }
 }
 
-/// Builds the Go verifier from ../shared/tools/goverify (it fetches Go from
-/// Debian's registry); Err says why it could not.
-fn goverify() -> Result<std::path::PathBuf, String> {
-    let script =
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/tools/goverify/build.sh");
-    if !script.exists() {
-        return Err(format!("{} is not there", script.display()));
-    }
-    let out = std::env::temp_dir().join("auditlog-goverify");
-    let built = Command::new("bash")
-        .arg(&script)
-        .arg(&out)
-        .output()
-        .map_err(|e| format!("cannot run {}: {e}", script.display()))?;
-    if !built.status.success() || !out.exists() {
-        return Err(format!(
-            "build failed: {}",
-            String::from_utf8_lossy(&built.stderr)
-        ));
-    }
-    Ok(out)
-}
-
-fn run_goverify(bin: &Path, request: &Value) -> String {
-    use std::io::Write;
-    let mut child = Command::new(bin)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(request.to_string().as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    String::from_utf8(out.stdout).unwrap()
-}
-
 fn copy_db(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).unwrap();
     for entry in std::fs::read_dir(from).unwrap() {
@@ -377,10 +337,17 @@ async fn a_filtered_bundle_verifies_offline_and_tampering_fails() {
     let account = store.account_by_name("acme").await.unwrap().unwrap();
     let mut filter = auditlog_core::EventFilter::default();
     filter.actions.push("Update".into());
-    let bundle =
-        auditlog_server::bundle::write_bundle(store.as_ref(), &signer, &account, &filter, Some(25))
-            .await
-            .unwrap();
+    let bundle = auditlog_server::bundle::write_bundle(
+        store.as_ref(),
+        &signer,
+        None,
+        std::time::Duration::ZERO,
+        &account,
+        &filter,
+        Some(25),
+    )
+    .await
+    .unwrap();
     auditlog_store::Store::shutdown(store.as_ref()).await;
     // Updates are the even ids up to seq 25: e2, e4, …, e24.
     assert_eq!(bundle.entries, 12);
@@ -509,4 +476,85 @@ async fn bundle_exports_through_the_api_verify_offline() {
     );
     assert!(ok, "{out}");
     assert!(out.contains("OK: 10 entries of auditlog/acme"), "{out}");
+}
+
+/// After a key rotation the store's checkpoints (account and root) were
+/// signed by the old key. A bundle written with the new key carries them
+/// signed again by the new key (same size and root, checked against the
+/// stored trees first), so it verifies with the new key alone, root
+/// included; the old key alone does not verify it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bundle_after_a_key_rotation_is_signed_by_the_new_key_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = TestServer::start_on(dir.path(), &[]);
+    let acme = server.account("acme");
+    ingest(&server, &acme, 1..6).await;
+    // Wait for the root checkpoint over acme's checkpoint (a round a second).
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while get_text(&server, "/api/v1/root-checkpoint", Some(&acme.read))
+        .await
+        .0
+        != 200
+    {
+        assert!(Instant::now() < deadline, "no root checkpoint");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let (_, old) = get_text(&server, "/api/v1/public-key", None).await;
+    server.kill();
+
+    let store: std::sync::Arc<dyn auditlog_store::Store> =
+        std::sync::Arc::new(auditlog_store_sqlite::SqliteStore::open(dir.path()).unwrap());
+    let new_key = auditlog_core::note::NoteSigner::from_seed("auditlog", [77; 32]).unwrap();
+    let signer = auditlog_server::signer::CheckpointSigner::new(
+        store.clone(),
+        new_key.clone(),
+        "auditlog",
+        None,
+    )
+    .unwrap();
+    let root_log = auditlog_server::root_log::RootLog::new(
+        store.clone(),
+        new_key.clone(),
+        "auditlog",
+        Default::default(),
+        None,
+    )
+    .unwrap();
+    let account = store.account_by_name("acme").await.unwrap().unwrap();
+    let bundle = auditlog_server::bundle::write_bundle(
+        store.as_ref(),
+        &signer,
+        Some(&root_log),
+        Duration::from_secs(5),
+        &account,
+        &auditlog_core::EventFilter::default(),
+        None,
+    )
+    .await
+    .unwrap();
+    // Nothing was stored: the retained checkpoints keep the old signature.
+    let stored = store.latest_checkpoint(account.id).await.unwrap().unwrap();
+    let old_key = NoteVerifier::parse(old.trim()).unwrap();
+    Checkpoint::open(&stored.note, &old_key).unwrap();
+    auditlog_store::Store::shutdown(store.as_ref()).await;
+
+    let files = tar_files(&bundle.bytes);
+    let file = |name: &str| {
+        String::from_utf8(files.iter().find(|(n, _)| n == name).unwrap().1.clone()).unwrap()
+    };
+    assert_ne!(file("checkpoint"), stored.note);
+    Checkpoint::open(&file("checkpoint"), &new_key.verifier()).unwrap();
+    assert!(file("root-checkpoint").starts_with("auditlog\n"));
+    let path = dir.path().join("rotated.tar");
+    std::fs::write(&path, &bundle.bytes).unwrap();
+    let file = path.to_str().unwrap();
+    let new_text = new_key.verifier().to_text();
+    let (ok, out) = run_cli(dir.path(), &["verify-export", file, "--key", &new_text]);
+    assert!(ok, "{out}");
+    assert!(
+        out.contains("OK: 5 entries") && out.contains("is leaf"),
+        "{out}"
+    );
+    let (ok, out) = run_cli(dir.path(), &["verify-export", file, "--key", old.trim()]);
+    assert!(!ok, "{out}");
 }

@@ -88,7 +88,7 @@ async fn post(base: &str, body: String) -> (u16, String) {
 }
 
 /// Node, or `None` (with a note on why the test skips) outside CI; CI must have it.
-fn node() -> Option<&'static str> {
+pub(crate) fn node() -> Option<&'static str> {
     let found = Command::new("node")
         .arg("--version")
         .output()
@@ -106,7 +106,7 @@ fn node() -> Option<&'static str> {
 }
 
 /// Runs the independent implementation; returns (success, its output line).
-fn independent(node: &str, args: &[&str]) -> (bool, String) {
+pub(crate) fn independent(node: &str, args: &[&str]) -> (bool, String) {
     let out = Command::new(node)
         .arg(NODE_SCRIPT)
         .args(args)

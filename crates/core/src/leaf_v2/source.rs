@@ -40,6 +40,23 @@ impl Source {
         }
         Value::Object(object)
     }
+
+    /// Reads [`to_json`](Self::to_json)'s form back (`None` for anything else).
+    pub fn from_json(value: &Value) -> Option<Self> {
+        let object = value.as_object()?;
+        let text = |key: &str| object.get(key).and_then(Value::as_str);
+        match text("kind")? {
+            "api_key" => Some(Source::ApiKey {
+                key: text("key")?.to_string(),
+                name: text("name").unwrap_or_default().to_string(),
+            }),
+            "console" => Some(Source::Console {
+                user: text("user")?.to_string(),
+            }),
+            "system" => Some(Source::System),
+            _ => None,
+        }
+    }
 }
 
 #[cfg(test)]

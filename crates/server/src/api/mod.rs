@@ -1,4 +1,5 @@
-//! The JSON API under `/api/v1`.
+//! The JSON API under `/api/v1`, and the C2SP tlog-tiles view of each
+//! account's tree under `/tiles` (`tiles`).
 
 pub mod body;
 pub mod events;
@@ -10,6 +11,7 @@ pub mod path;
 pub mod proofs;
 pub mod schema;
 pub mod streams;
+pub mod tiles;
 
 use crate::state::AppState;
 use axum::routing::{get, post};
@@ -44,6 +46,16 @@ pub fn routes() -> Router<AppState> {
                 .delete(streams::delete),
         )
         .route("/api/v1/streams/{id}/test", post(streams::test))
+        .route("/tiles/{account}/checkpoint", get(tiles::checkpoint))
+        // The static `entries` wins over `{level}` (matchit's priority).
+        .route(
+            "/tiles/{account}/tile/entries/{*index}",
+            get(tiles::entry_bundle),
+        )
+        .route(
+            "/tiles/{account}/tile/{level}/{*index}",
+            get(tiles::hash_tile),
+        )
         .route("/api/v1/openapi.json", get(openapi::serve))
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))

@@ -7,7 +7,7 @@
 //! `tests/it/openapi.rs` fails when a route has no description.
 
 use crate::api::schema;
-use crate::api::{events, exports, live, ops, proofs, streams};
+use crate::api::{events, exports, live, ops, proofs, streams, tiles};
 use crate::error::ErrorBody;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
@@ -44,6 +44,9 @@ pub const BEARER: &str = "bearer";
         proofs::consistency,
         proofs::root_checkpoint,
         proofs::root_proof,
+        tiles::checkpoint,
+        tiles::hash_tile,
+        tiles::entry_bundle,
         exports::create,
         exports::list,
         exports::get_one,
@@ -64,6 +67,7 @@ pub const BEARER: &str = "bearer";
     tags(
         (name = "events", description = "Send, query and count events"),
         (name = "proofs", description = "Tamper evidence: verifier key, signed checkpoints, inclusion and consistency proofs, the witnessed root checkpoint"),
+        (name = "tiles", description = "Each account's tree as a read-only C2SP tlog-tiles log under `/tiles/<account>/` (scope `read`), for existing tlog clients"),
         (name = "exports", description = "Background exports of the events matching filters"),
         (name = "streams", description = "Log streams: the account's events pushed to its destinations (scope `admin`)"),
         (name = "operations", description = "Liveness, readiness, metrics and this description"),

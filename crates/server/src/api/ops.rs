@@ -39,7 +39,7 @@ pub async fn healthz() -> Response {
     tag = "operations",
     responses(
         (status = 200, description = "Storage reachable and signing possible", body = Readiness),
-        (status = 503, description = "Not ready: storage unreachable (`unavailable`), signing refused after a rollback (`signing_refused`), or a witness refused the root log (`witness_refused`: its history contradicts what the witness cosigned); `reason` says why", body = Readiness),
+        (status = 503, description = "Not ready: storage unreachable (`unavailable`), signing refused after a rollback of an account's tree or of the root log (`signing_refused`), or a witness refused the root log (`witness_refused`: its history contradicts what the witness cosigned); `reason` says why", body = Readiness),
     )
 )]
 pub async fn readyz(State(state): State<AppState>) -> Response {
@@ -48,6 +48,9 @@ pub async fn readyz(State(state): State<AppState>) -> Response {
     }
     if let Some(reason) = state.root_log.as_ref().and_then(|r| r.alarm()) {
         return not_ready(ReadinessStatus::WitnessRefused, reason);
+    }
+    if let Some(reason) = state.root_log.as_ref().and_then(|r| r.refusal()) {
+        return not_ready(ReadinessStatus::SigningRefused, reason);
     }
     match state.store.ping().await {
         Ok(()) => axum::Json(Readiness {

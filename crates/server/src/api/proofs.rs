@@ -13,7 +13,7 @@ use crate::query_params::unknown_parameter;
 use crate::root_log::{RootLog, Witnessed};
 use crate::signer::{CheckpointSigner, SignError};
 use crate::state::AppState;
-use auditlog_store::{tree, Scope, StoredCheckpoint};
+use auditlog_store::{tree, Account, Scope, StoredCheckpoint};
 use axum::extract::{Query, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -142,7 +142,7 @@ pub async fn checkpoint(
     Query(pairs): Query<Vec<(String, String)>>,
 ) -> Result<Response, ApiError> {
     caller.require(Scope::Read)?;
-    let signer = signer(&state)?;
+    signer(&state)?;
     let account = &caller.account;
     let checkpoint = match numbers(&pairs, CHECKPOINT_PARAMS)?[0] {
         Some(size) => state
@@ -152,15 +152,26 @@ pub async fn checkpoint(
             .ok_or_else(|| {
                 ApiError::not_found(format!("no checkpoint was signed at size {size}"))
             })?,
-        None => match state.store.latest_checkpoint(account.id).await? {
-            Some(latest) => latest,
-            // Nothing signed yet: sign now rather than make the client wait.
-            None => signer.sign_if_grown(account).await?.ok_or_else(|| {
-                ApiError::not_found("the account has no events yet, so no checkpoint")
-            })?,
-        },
+        None => latest_checkpoint(&state, account).await?,
     };
     Ok(text(checkpoint.note))
+}
+
+/// The account's latest signed checkpoint (what `GET /api/v1/checkpoint`
+/// and the tiles' `checkpoint` serve); 404 while the account has no events.
+pub(crate) async fn latest_checkpoint(
+    state: &AppState,
+    account: &Account,
+) -> Result<StoredCheckpoint, ApiError> {
+    let signer = signer(state)?;
+    match state.store.latest_checkpoint(account.id).await? {
+        Some(latest) => Ok(latest),
+        // Nothing signed yet: sign now rather than make the client wait.
+        None => signer
+            .sign_if_grown(account)
+            .await?
+            .ok_or_else(|| ApiError::not_found("the account has no events yet, so no checkpoint")),
+    }
 }
 
 /// The latest checkpoint if it covers `seq`, else a new one signed now.

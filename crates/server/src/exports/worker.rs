@@ -8,6 +8,7 @@ use crate::bundle::write_bundle;
 use crate::exports::error::ExportError;
 use crate::exports::file::{self, EventWalk, ExportWriter};
 use crate::exports::settings::ExportSettings;
+use crate::root_log::RootLog;
 use crate::signer::CheckpointSigner;
 use auditlog_core::{ErrorChain, EventFilter, Timestamp};
 use auditlog_store::{ExportFormat, ExportJob, ExportOutcome, Store};
@@ -37,11 +38,13 @@ fn later(now: Timestamp, by: Duration) -> Timestamp {
 /// Starts the runners and the sweeper; they stop when `shutdown` turns true
 /// (each at a safe point), and the returned set finishes when all have.
 /// `signer` makes `bundle` exports possible; without it they fail with a
-/// message saying so.
+/// message saying so. With `root_log`, bundles carry the witnessed root
+/// checkpoint that covers them.
 pub fn spawn(
     store: Arc<dyn Store>,
     settings: ExportSettings,
     signer: Option<Arc<CheckpointSigner>>,
+    root_log: Option<Arc<RootLog>>,
     wakeup: Arc<Notify>,
     shutdown: watch::Receiver<bool>,
 ) -> JoinSet<()> {
@@ -56,6 +59,7 @@ pub fn spawn(
             store: store.clone(),
             settings: settings.clone(),
             signer: signer.clone(),
+            root_log: root_log.clone(),
             shutdown: shutdown.clone(),
         };
         let wakeup = wakeup.clone();
@@ -70,6 +74,7 @@ struct Runner {
     store: Arc<dyn Store>,
     settings: Arc<ExportSettings>,
     signer: Option<Arc<CheckpointSigner>>,
+    root_log: Option<Arc<RootLog>>,
     shutdown: watch::Receiver<bool>,
 }
 
@@ -248,6 +253,8 @@ impl Runner {
         let bundle = write_bundle(
             self.store.as_ref(),
             signer,
+            self.root_log.as_deref(),
+            crate::bundle::ROOT_WAIT,
             account,
             filter,
             Some(job.seq_bound),
