@@ -29,6 +29,7 @@ const CONSOLE_ROUTES: &[(&str, &str)] = &[
     ("POST", "/logout"),
     ("GET", "/settings/audit-logs"),
     ("GET", "/settings/audit-logs/live"),
+    ("GET", "/settings/audit-logs/query-check"),
     ("GET", "/settings/exports"),
     ("POST", "/settings/exports"),
     ("GET", "/settings/exports/new"),
