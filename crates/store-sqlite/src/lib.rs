@@ -38,6 +38,7 @@ mod sql;
 mod streams;
 mod transfer;
 mod tree;
+mod word_index;
 mod writer;
 
 use async_trait::async_trait;

@@ -16,6 +16,7 @@ use crate::personal_store::PersonalStore;
 use crate::query;
 use crate::rollups;
 use crate::sql::{open_writer_connection, sql_error};
+use crate::word_index;
 use auditlog_core::merkle::{self, Hash, HashReader, MerkleError};
 use auditlog_core::Timestamp;
 use auditlog_store::append_plan::{plan_request, KnownEvent, Planned};
@@ -223,9 +224,10 @@ fn write_group(
                             None => None,
                         };
                         let actor = state.ids.actor_id(&tx, account_id, event.actor(), true)?;
+                        let key = event_log::log_key(account_id, seq)?;
                         insert
                             .execute(params![
-                                event_log::log_key(account_id, seq)?,
+                                key,
                                 event.time().micros(),
                                 received_at.micros(),
                                 kind,
@@ -237,6 +239,8 @@ fn write_group(
                                 stored,
                             ])
                             .map_err(sql_error)?;
+                        // Searchable from the same commit as the event.
+                        word_index::index_event(&tx, key, event)?;
                         state
                             .personal_values
                             .insert(&tx, account_id, seq, &personal)?;
