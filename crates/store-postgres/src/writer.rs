@@ -13,6 +13,7 @@
 
 use crate::leaf_store::LeafStore;
 use crate::sql::{pg_error, pool_error};
+use crate::tombstones;
 use crate::tree_appends::TreeAppends;
 use auditlog_core::{leaf, StoredEvent, StoredRecord, Timestamp};
 use auditlog_store::append_plan::{plan_request, KnownEvent, Planned};
@@ -412,6 +413,7 @@ async fn write_group(
                             leaf_bytes: leaf_bytes.clone(),
                             hash,
                             personal: Some(personal.clone()),
+                            removed: false,
                         },
                     );
                     let stored_leaf = leaves.encode(&tx, account_id, leaf_bytes).await?;
@@ -501,8 +503,22 @@ async fn find_known(
                     hash: leaf::leaf_hash(&leaf_bytes),
                     leaf_bytes,
                     personal,
+                    removed: false,
                 },
             );
+        }
+        // A removed body keeps its id: a resend of it is a repeat.
+        let missing: Vec<String> = ids
+            .into_iter()
+            .filter(|id| !known.contains_key(&(account_id, id.clone())))
+            .collect();
+        if !missing.is_empty() {
+            for (id, tombstone) in tombstones::find_tombstones(&**tx, account_id, &missing).await? {
+                known.insert(
+                    (account_id, id),
+                    Known::removed(tombstone.seq, tombstone.leaf_hash),
+                );
+            }
         }
     }
     Ok(known)

@@ -41,6 +41,11 @@ const MIGRATIONS: &[(i64, Step)] = &[
         11,
         Step::Sql(include_str!("../migrations/0011_root_log.sql")),
     ),
+    // Retention, legal holds and removed bodies (issue 16).
+    (
+        12,
+        Step::Sql(include_str!("../migrations/0012_retention.sql")),
+    ),
     // The full-text index of search (issue 14), built for the events stored.
     (14, Step::Code(word_index::migrate)),
 ];

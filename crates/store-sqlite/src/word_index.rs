@@ -3,12 +3,12 @@
 //! written in the appending transaction (so an event is searchable when its
 //! 201 is sent) and, by the migration, for the events stored before it.
 //!
-//! Erasure: an event's entry is deleted by its key (`DELETE FROM
-//! event_words WHERE rowid = ?`, which contentless_delete allows and
-//! secure-delete overwrites), and [`index_event`] run again with the erased
-//! event (its personal values replaced) puts back the words that remain;
-//! the words to remove are recomputable from the event itself
-//! (`search_plan::index_words`).
+//! Removal (pruning and erasure remove an event's body, issue 16): the
+//! entry is deleted by its key ([`remove_event`], which contentless_delete
+//! allows and secure-delete overwrites in place). An erasure that kept the
+//! row with its personal values replaced would run [`index_event`] again on
+//! the erased event to put back the words that remain; the words to remove
+//! are recomputable from the event itself (`search_plan::index_words`).
 
 use crate::sql::{event_record, sql_error, to_record, LeafDecoder, RECORD_COLUMNS};
 use auditlog_core::NewEvent;
@@ -26,6 +26,16 @@ pub fn index_event(conn: &Connection, key: i64, event: &NewEvent) -> Result<()> 
     conn.prepare_cached("INSERT INTO event_words (rowid, words) VALUES (?1, ?2)")
         .map_err(sql_error)?
         .execute(params![key, words.join(" ")])
+        .map_err(sql_error)?;
+    Ok(())
+}
+
+/// Removes the entry of the event with log key `key` (a removed body:
+/// pruning or erasure), so that none of its words stays searchable.
+pub fn remove_event(conn: &Connection, key: i64) -> Result<()> {
+    conn.prepare_cached("DELETE FROM event_words WHERE rowid = ?1")
+        .map_err(sql_error)?
+        .execute([key])
         .map_err(sql_error)?;
     Ok(())
 }

@@ -16,6 +16,7 @@ use crate::personal_store::PersonalStore;
 use crate::query;
 use crate::rollups;
 use crate::sql::{open_writer_connection, sql_error};
+use crate::tombstones;
 use crate::word_index;
 use auditlog_core::merkle::{self, Hash, HashReader, MerkleError};
 use auditlog_core::Timestamp;
@@ -160,14 +161,18 @@ fn write_group(
             // idempotent repeat, or a conflict that fails the whole request.
             let plan = plan_request(&request.events, seq, |id| {
                 let decoder = state.leaves.decoder(&tx);
-                Ok(
-                    query::find_by_id(&tx, account_id, id, &decoder)?.map(|record| KnownEvent {
+                match query::find_by_id(&tx, account_id, id, &decoder)? {
+                    Some(record) => Ok(Some(KnownEvent {
                         seq: record.seq,
                         hash: record.leaf_hash,
                         leaf_bytes: record.leaf_bytes,
                         personal: record.personal,
-                    }),
-                )
+                        removed: false,
+                    })),
+                    // A removed body keeps its id: the resend is a repeat.
+                    None => Ok(tombstones::find_tombstone(&tx, account_id, id)?
+                        .map(|t| KnownEvent::removed(t.seq, t.leaf_hash))),
+                }
             });
             // Then seal every new event, still without writing, so that one
             // too large for a log entry fails only its own request.

@@ -704,8 +704,17 @@ export interface components {
             checkpoint: string;
             /** @description The inclusion proof, standard base64. */
             hashes: string[];
-            /** @description Standard base64 of the event's leaf bytes (its canonical JSON). */
-            leaf: string;
+            /**
+             * @description Standard base64 of the event's leaf bytes (its canonical JSON);
+             *     absent when the event's body was removed (pruned by retention, or
+             *     erased): then `leaf_hash` is what the proof includes.
+             */
+            leaf?: string;
+            /**
+             * @description Standard base64 of the leaf hash (SHA-256 of 0x00 ‖ leaf bytes): the
+             *     hash the inclusion proof starts from.
+             */
+            leaf_hash: string;
             /**
              * Format: int64
              * @description `seq` − 1.
@@ -1708,6 +1717,15 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description The event's body was removed: `pruned` by the account's retention policy, or `erased` (`details` give its `seq` and the `record_seq` of the Auditlog record that covers it); its inclusion proof is still served */
+            410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             /** @description This API key sent too many requests; retry after `Retry-After` seconds */
             429: {
                 headers: {
@@ -1751,7 +1769,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description The leaf bytes, the inclusion proof and the signed checkpoint it verifies against */
+            /** @description The leaf bytes (absent when the event's body was pruned or erased), its leaf hash, the inclusion proof and the signed checkpoint it verifies against */
             200: {
                 headers: {
                     [name: string]: unknown;
