@@ -28,6 +28,8 @@ pub const LEGAL_HOLD: &str = "Auditlog Legal Hold";
 pub const RETENTION: &str = "Auditlog Retention";
 /// The event type of each erasure (`Erase`); see `coverage`.
 pub const ERASURE: &str = "Auditlog Erasure";
+/// The event type Auditlog writes when an account's settings change.
+pub const ACCOUNT: &str = "Auditlog Account";
 
 /// Auditlog's own reserved event types (SPEC "Default taxonomy"), which
 /// only Auditlog writes: they are not in an account's taxonomy, so a client
@@ -45,6 +47,7 @@ pub fn own_types() -> &'static Taxonomy {
             rule(LEGAL_HOLD, &["Create", "Release"]),
             rule(RETENTION, &["Prune"]),
             rule(ERASURE, &["Erase"]),
+            rule(ACCOUNT, &["Update"]),
         ],
     })
 }

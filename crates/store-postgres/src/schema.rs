@@ -19,6 +19,7 @@ const MIGRATIONS: &[(i32, &str)] = &[
     (9, include_str!("../migrations/0009_root_log.sql")),
     (10, include_str!("../migrations/0010_event_log.sql")),
     (11, include_str!("../migrations/0011_retention.sql")),
+    (18, include_str!("../migrations/0018_personal_paths.sql")),
 ];
 
 /// The migration that moves the events into the event log: the old table's

@@ -11,6 +11,7 @@
 //! same transaction as the inserts. The tree hashes of the new leaves are
 //! computed under the same lock and written in the same transaction.
 
+use crate::declared_paths;
 use crate::leaf_store::LeafStore;
 use crate::sql::{pg_error, pool_error};
 use crate::tombstones;
@@ -347,6 +348,7 @@ async fn write_group(
         next_seq.insert(row.get(0), row.get::<_, i64>(1) as u64 + 1);
     }
 
+    let declared = declared_paths::read(&tx, &account_ids).await?;
     let known = find_known(&tx, leaves, group).await?;
     let mut known = known;
     let mut rows = Rows::default();
@@ -373,6 +375,7 @@ async fn write_group(
                 received_at,
                 &request.events,
                 &plan,
+                declared.get(&account_id).map_or(&[][..], Vec::as_slice),
             )?;
             Ok((plan, sealed))
         });

@@ -22,15 +22,19 @@
 //! - `console`, `exports`, `tree`, `root_log`, `transfer`: the sessions and
 //!   facets, the export queue, tree hashes and checkpoints, the root log of
 //!   checkpoints (migration 0011), and `copy`'s source and target, each
-//!   implemented for `SqliteStore`.
+//!   implemented for `SqliteStore`; `personal_paths`: the declared
+//!   personal `details` paths (migration 0019; `declared_paths` reads
+//!   them, also for the writer).
 
 mod console;
+mod declared_paths;
 mod event_log;
 mod exports;
 mod holds;
 mod layout_migration;
 mod leaf_store;
 mod migrate;
+mod personal_paths;
 mod personal_store;
 mod query;
 mod removal;

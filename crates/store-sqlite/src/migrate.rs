@@ -48,11 +48,16 @@ const MIGRATIONS: &[(i64, Step)] = &[
     ),
     // The full-text index of search (issue 14), built for the events stored.
     (14, Step::Code(word_index::migrate)),
+    // The account's declared personal details paths (issue 16).
+    (
+        19,
+        Step::Sql(include_str!("../migrations/0019_personal_paths.sql")),
+    ),
 ];
 
 /// The highest migration this build knows.
 #[cfg(test)]
-pub const LATEST: i64 = 14;
+pub const LATEST: i64 = 19;
 
 /// Applies the migrations this store lacks, each in its own transaction.
 pub fn migrate(conn: &mut Connection) -> Result<()> {

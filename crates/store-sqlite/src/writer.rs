@@ -10,6 +10,7 @@
 //! thread lives on, and the next group is tried afresh, so that ingest
 //! recovers by itself once space returns.
 
+use crate::declared_paths;
 use crate::event_log::{self, LogIds, KIND_EVENT, KIND_PLACE};
 use crate::leaf_store::LeafStore;
 use crate::personal_store::PersonalStore;
@@ -176,6 +177,7 @@ fn write_group(
             });
             // Then seal every new event, still without writing, so that one
             // too large for a log entry fails only its own request.
+            let declared = declared_paths::read(&tx, account_id)?;
             let sealed = plan.and_then(|plan| {
                 let sealed = seal_request(
                     &request.account,
@@ -183,6 +185,7 @@ fn write_group(
                     received_at,
                     &request.events,
                     &plan,
+                    &declared,
                 )?;
                 Ok((plan, sealed))
             });

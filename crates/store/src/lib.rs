@@ -21,6 +21,8 @@
 //! - `group_commit`, `append_plan`: what both backends' appenders share:
 //!   gathering concurrent requests into one transaction, and the
 //!   idempotency planner.
+//! - `personal_paths`: the `details` paths an account declares personal,
+//!   which the appenders read when they seal each request.
 //! - `entries`: the bodies of a run of entries for C2SP entry bundles, and
 //!   the one decision whether a body is still present (pruned: absent).
 //! - `entry_check`: the checks of one stored event against its leaf (what
@@ -48,6 +50,7 @@ pub mod group_commit;
 pub mod holds;
 pub mod leaf_codec;
 pub mod log_key;
+pub mod personal_paths;
 pub mod removal;
 pub mod root_log;
 #[cfg(feature = "test-support")]
@@ -61,6 +64,7 @@ pub mod tree;
 pub use backend::Store;
 pub use facets::{ActorSummary, Facets};
 pub use holds::{Hold, HoldId, Holds, NewHold};
+pub use personal_paths::PersonalPaths;
 pub use removal::{RemovalKind, Removals, RemovedBody, Tombstone};
 pub use root_log::{RootLeaf, RootLogStore, StoredCosignature};
 pub use sessions::{NewSession, SessionGrant, Sessions};

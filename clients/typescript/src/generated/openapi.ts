@@ -3,6 +3,27 @@
 // CI fails when this file differs from what the server describes.
 
 export interface paths {
+    "/api/v1/account/personal-paths": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The account's declared personal `details` paths. */
+        get: operations["get_personal_paths"];
+        /**
+         * Replaces the account's declared personal `details` paths; events that
+         *     arrive from now on commit to the values at these paths.
+         */
+        put: operations["set_personal_paths"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/checkpoint": {
         parameters: {
             query?: never;
@@ -943,6 +964,20 @@ export interface components {
         };
         /** @description A filter value: one string, or an array of strings (meaning OR). */
         OneOrMany: string | string[];
+        /**
+         * @description The `details` paths an account declares personal (`GET` answers it,
+         *     `PUT` takes and answers it): dotted paths from the event's root, each
+         *     starting `details.`, such as `details.assignee`; at most 100.
+         * @example {
+         *       "paths": [
+         *         "details.assignee",
+         *         "details.ticket.owner.email"
+         *       ]
+         *     }
+         */
+        PersonalPathList: {
+            paths: string[];
+        };
         /** @description `GET /readyz`: `ready`, or why not (503). */
         Readiness: {
             reason?: string;
@@ -1058,6 +1093,180 @@ export interface components {
 }
 export type $defs = Record<string, never>;
 export interface operations {
+    get_personal_paths: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The declared paths, in the order they were declared */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PersonalPathList"];
+                };
+            };
+            /** @description No API key, a malformed `Authorization` header, or an unknown key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The key lacks the `admin` scope */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description This API key sent too many requests; retry after `Retry-After` seconds */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before the next request */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description An unexpected failure; `message` holds a reference for the operator */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The storage is temporarily unavailable; nothing was stored, retry later */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    set_personal_paths: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["PersonalPathList"];
+            };
+        };
+        responses: {
+            /** @description Stored (and audited as `Auditlog Account` / `Update`); applies to every event that arrives from now on */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PersonalPathList"];
+                };
+            };
+            /** @description The body is not valid JSON */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No API key, a malformed `Authorization` header, or an unknown key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The key lacks the `admin` scope */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The body is over 64 KiB */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The body is not sent as `Content-Type: application/json` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `paths` is missing, not a list of strings, longer than 100, repeats a path, or holds a path that does not start with `details.` or has an empty member */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description This API key sent too many requests; retry after `Retry-After` seconds */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before the next request */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description An unexpected failure; `message` holds a reference for the operator */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The storage is temporarily unavailable; nothing was stored, retry later */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
     checkpoint: {
         parameters: {
             query?: {
@@ -3320,7 +3529,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description The body of an entry of the bundle was pruned (`pruned`); its hashes are still in the hash tiles */
+            /** @description The body of an entry of the bundle was removed by pruning (or, for a version 1 event, by erasure): `pruned`, `details.seq` the first such seq; its hashes are still in the hash tiles */
             410: {
                 headers: {
                     [name: string]: unknown;

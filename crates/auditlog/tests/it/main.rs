@@ -25,6 +25,7 @@ mod live_tail;
 mod logs;
 mod metrics;
 mod monitor;
+mod personal_paths;
 mod postgres_copy;
 mod postgres_scale_out;
 mod postgres_verify;

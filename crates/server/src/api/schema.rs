@@ -605,6 +605,15 @@ pub struct CreatedLogStream {
     pub secret: Option<String>,
 }
 
+/// The `details` paths an account declares personal (`GET` answers it,
+/// `PUT` takes and answers it): dotted paths from the event's root, each
+/// starting `details.`, such as `details.assignee`; at most 100.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({"paths": ["details.assignee", "details.ticket.owner.email"]}))]
+pub struct PersonalPathList {
+    pub paths: Vec<String>,
+}
+
 /// The account's streams, oldest first.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct LogStreamList {
