@@ -13,6 +13,8 @@ GRANT INSERT ON event_log, event_personal TO auditlog_app;
 GRANT INSERT ON log_values TO auditlog_app;
 -- The directory: new accounts, keys and users.
 GRANT INSERT ON accounts, api_keys, users TO auditlog_app;
+-- The declared personal details paths (issue 16): replaced by admins.
+GRANT INSERT, UPDATE ON personal_paths TO auditlog_app;
 -- The per-account sequencer rows: created with the account, locked
 -- (SELECT … FOR UPDATE needs UPDATE) and moved by every append.
 GRANT INSERT, UPDATE ON account_sequencers TO auditlog_app;
@@ -31,3 +33,12 @@ GRANT INSERT, UPDATE, DELETE ON log_streams, log_stream_batches TO auditlog_app;
 -- cosignatures appended, never changed; the submitter's lease row moves.
 GRANT INSERT ON root_leaves, root_hashes, root_checkpoints, root_cosignatures TO auditlog_app;
 GRANT UPDATE ON root_submitter TO auditlog_app;
+-- Retention and erasure (issue 16): bodies are removed only through
+-- auditlog_remove_body (SECURITY DEFINER: it runs as the owner, and the
+-- triggers check the covering record); the service role deletes nothing
+-- itself. It adds the coverage of the records it appends, keeps legal holds
+-- and prune jobs, and sets an account's retention_days.
+GRANT INSERT ON removal_coverage TO auditlog_app;
+GRANT EXECUTE ON FUNCTION auditlog_remove_body(BIGINT, BIGINT, TEXT, BIGINT, TEXT) TO auditlog_app;
+GRANT INSERT, UPDATE ON legal_holds, prune_jobs TO auditlog_app;
+GRANT UPDATE (retention_days) ON accounts TO auditlog_app;

@@ -18,6 +18,8 @@
 //!   leaf bytes, and the Merkle leaf hash; `leaf_v2`: leaves that commit to
 //!   personal values instead of holding them; `leaf_view`: a borrowed read
 //!   of version 1 leaf bytes (no JSON tree), for `verify` and exports.
+//! - `coverage`: which seqs an `Auditlog Retention` or `Auditlog Erasure`
+//!   record covers (the only removed bodies `verify` and the stores accept).
 //! - `merkle`: the RFC 9162 tree over stored hashes (roots and proofs).
 //! - `note`, `checkpoint`: signed notes and the C2SP checkpoints they carry.
 //! - `cosignature`: witnesses' C2SP `cosignature/v1` lines on checkpoints;
@@ -40,6 +42,7 @@ pub mod bundle;
 pub mod canonical;
 pub mod checkpoint;
 pub mod cosignature;
+pub mod coverage;
 pub mod email;
 pub mod error;
 pub mod error_chain;

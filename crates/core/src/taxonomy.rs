@@ -22,6 +22,14 @@ pub const AUDIT_LOG: &str = "Audit Log";
 pub const AUTHENTICATION: &str = "Authentication";
 /// The event type Auditlog writes when an admin changes a log stream.
 pub const LOG_STREAM: &str = "Auditlog Log Stream";
+/// The event type of legal holds created and released (issue 16).
+pub const LEGAL_HOLD: &str = "Auditlog Legal Hold";
+/// The event type of each pruning (`Prune`); see `coverage`.
+pub const RETENTION: &str = "Auditlog Retention";
+/// The event type of each erasure (`Erase`); see `coverage`.
+pub const ERASURE: &str = "Auditlog Erasure";
+/// The event type Auditlog writes when an account's settings change.
+pub const ACCOUNT: &str = "Auditlog Account";
 
 /// Auditlog's own reserved event types (SPEC "Default taxonomy"), which
 /// only Auditlog writes: they are not in an account's taxonomy, so a client
@@ -29,13 +37,18 @@ pub const LOG_STREAM: &str = "Auditlog Log Stream";
 /// that their events can be found. Those implemented so far.
 pub fn own_types() -> &'static Taxonomy {
     static OWN: std::sync::OnceLock<Taxonomy> = std::sync::OnceLock::new();
+    let rule = |name: &str, actions: &[&str]| EventTypeRule {
+        name: name.into(),
+        actions: actions.iter().map(|a| a.to_string()).collect(),
+    };
     OWN.get_or_init(|| Taxonomy {
-        types: vec![EventTypeRule {
-            name: LOG_STREAM.into(),
-            actions: ["Create", "Update", "Delete", "Replay"]
-                .map(String::from)
-                .to_vec(),
-        }],
+        types: vec![
+            rule(LOG_STREAM, &["Create", "Update", "Delete", "Replay"]),
+            rule(LEGAL_HOLD, &["Create", "Release"]),
+            rule(RETENTION, &["Prune"]),
+            rule(ERASURE, &["Erase"]),
+            rule(ACCOUNT, &["Update"]),
+        ],
     })
 }
 

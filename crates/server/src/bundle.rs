@@ -7,7 +7,7 @@
 //!
 //! Witnessing trails signing by a few seconds (the account checkpoint is
 //! signed within a second, the root checkpoint over it in the next round,
-//! then the witnesses answer), so the writer waits up to [`ROOT_WAIT`] for
+//! then the witnesses answer), so the writer waits (up to [`ROOT_WAIT`]) for
 //! a witnessed root checkpoint that covers the export; if none comes (the
 //! witnesses are down) the bundle is written without one and says so, and
 //! `verify-export --witness` refuses it.
@@ -30,8 +30,8 @@ use std::time::{Duration, Instant};
 
 /// Events fetched per page while collecting the bundle.
 const PAGE: usize = 1_000;
-/// How long the writer waits for a root checkpoint with its quorum that
-/// covers the export.
+/// The longest the writer waits for a root checkpoint with its quorum that
+/// covers the export (the export worker waits at most half its lease).
 pub const ROOT_WAIT: Duration = Duration::from_secs(30);
 const ROOT_POLL: Duration = Duration::from_millis(250);
 

@@ -111,6 +111,26 @@ impl ApiError {
         Self::new(StatusCode::NOT_FOUND, "not_found", message)
     }
 
+    /// 410 for an event whose body was removed (`pruned` by retention or
+    /// `erased`): its id, seq and leaf hash stay, its content does not.
+    pub fn body_removed(id: &str, tombstone: &auditlog_store::Tombstone) -> Self {
+        let (code, why) = match tombstone.kind {
+            auditlog_store::RemovalKind::Pruned => {
+                ("pruned", "was pruned by the account's retention policy")
+            }
+            auditlog_store::RemovalKind::Erased => ("erased", "was erased"),
+        };
+        Self::new(
+            StatusCode::GONE,
+            code,
+            format!(
+                "event {id:?} (seq {}) {why} (see the Auditlog record of seq {}); its inclusion proof is still served",
+                tombstone.seq, tombstone.record_seq
+            ),
+        )
+        .with_details(serde_json::json!({"seq": tombstone.seq, "record_seq": tombstone.record_seq}))
+    }
+
     /// A failure the client cannot fix: logged (by [`log_errors`]) with a
     /// reference that the answer repeats, so an operator can find it.
     pub fn internal(context: &str, error: impl std::fmt::Display) -> Self {

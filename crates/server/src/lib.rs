@@ -20,6 +20,8 @@
 //! - `exports`: the background export worker and its file formats.
 //! - `streams`: log streams (secrets, allowed addresses, webhook delivery,
 //!   the delivery worker); `api::streams` configures them.
+//! - `holds`: legal holds matched against stored events (what pruning and
+//!   erasure ask before removing anything).
 //! - `live`: the live tail (Server-Sent Events of new events) for the API
 //!   and the console.
 //! - `signer`, `signing_key`: checkpoint signing and its key; `bundle`:
@@ -37,6 +39,7 @@ pub mod event_counts;
 pub mod exports;
 #[cfg(any(test, feature = "fuzzing"))]
 pub mod fuzzing;
+pub mod holds;
 pub mod key_cache;
 pub mod limits;
 pub mod live;

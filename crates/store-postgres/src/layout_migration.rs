@@ -10,6 +10,7 @@
 //! must never read a tampered one. Runs in the migration's transaction:
 //! a refusal leaves the database as it was.
 
+use auditlog_core::coverage::Coverage;
 use auditlog_core::merkle::stored_hash_index;
 use auditlog_store::entry_check::check_entry;
 use auditlog_store::leaf_codec::DictionaryCache;
@@ -139,9 +140,10 @@ pub async fn check_events(tx: &Transaction<'_>) -> Result<(), MigrationError> {
                     stored_leaf_hash: Some(row.get(12)),
                     personal: row.get(13),
                     dangling: None,
+                    body_removed: false,
                 };
                 // The checks of `auditlog verify`, event by event.
-                let hash = check_entry(&name, expected, &scanned)
+                let hash = check_entry(&name, expected, &scanned, &Coverage::default())
                     .map_err(|finding| refuse(finding.to_string()))?;
                 if tree.get(&index).map(Vec::as_slice) != Some(&hash[..]) {
                     return Err(refuse(format!(

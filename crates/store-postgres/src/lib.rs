@@ -15,19 +15,29 @@
 //!   driver errors and rows mapped into the store's types.
 //! - `console`, `exports`, `transfer`: sessions and facets, the export queue
 //!   (claims with `FOR UPDATE SKIP LOCKED`), and `copy`'s source and target.
+//! - `removal`, `holds`: bodies removed under a covering record (only through
+//!   `auditlog_remove_body`) and legal holds (migration 0011); `tombstones`:
+//!   what readers see of removed bodies.
+//! - `personal_paths`: the declared personal `details` paths (migration
+//!   0018; `declared_paths` reads them, also for the writer).
 //! - `test_support`: throwaway databases for tests.
 
 mod console;
+mod declared_paths;
 mod exports;
+mod holds;
 mod layout_migration;
 mod leaf_store;
+mod personal_paths;
 mod query;
+mod removal;
 mod root_log;
 mod schema;
 mod sql;
 mod streams;
 #[cfg(any(test, feature = "test-support"))]
 pub mod test_support;
+mod tombstones;
 mod transfer;
 mod tree;
 mod tree_appends;

@@ -18,6 +18,8 @@ const MIGRATIONS: &[(i32, &str)] = &[
     (8, include_str!("../migrations/0008_leaf_compression.sql")),
     (9, include_str!("../migrations/0009_root_log.sql")),
     (10, include_str!("../migrations/0010_event_log.sql")),
+    (11, include_str!("../migrations/0011_retention.sql")),
+    (18, include_str!("../migrations/0018_personal_paths.sql")),
 ];
 
 /// The migration that moves the events into the event log: the old table's

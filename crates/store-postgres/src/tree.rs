@@ -4,6 +4,7 @@
 //! and the raw scan `auditlog verify` compares.
 
 use crate::sql::{decode_leaf, is_unique_violation, load_dictionaries, pg_error};
+use crate::tombstones;
 use crate::tree_appends::read_hashes_in;
 use crate::writer::to_hash;
 use crate::PgStore;
@@ -11,6 +12,7 @@ use async_trait::async_trait;
 use auditlog_core::merkle::{stored_hash_index, Hash};
 use auditlog_core::Timestamp;
 use auditlog_store::log_key::{bound_key, seq_of, SEQ_MASK};
+use auditlog_store::tree::merge_scans;
 use auditlog_store::{
     AccountId, IndexedColumns, KeyColumn, Result, ScannedEvent, StoreError, StoredCheckpoint,
     TreeStore,
@@ -157,7 +159,7 @@ impl TreeStore for PgStore {
             )
             .await
             .map_err(pg_error)?;
-        Ok(row.get::<_, i64>(0) as u64)
+        Ok(row.get::<_, i64>(0) as u64 + tombstones::removed_count(&**client, account).await?)
     }
 
     async fn scan_events(
@@ -195,25 +197,9 @@ impl TreeStore for PgStore {
             .await
             .map_err(pg_error)?;
         load_dictionaries(&**client, &self.dictionaries, &rows, 11).await?;
-        // The leaf hashes are those of the tree, at each leaf's stored index.
-        let indexes: Vec<i64> = rows
+        let scanned: Vec<ScannedEvent> = rows
             .iter()
-            .map(|r| stored_hash_index(0, seq_of(r.get(0)) as i64 - 1))
-            .collect();
-        let hashes: HashMap<i64, Vec<u8>> = client
-            .query(
-                "SELECT hash_index, hash FROM tree_hashes WHERE account_id = $1 AND hash_index = ANY($2)",
-                &[&account, &indexes],
-            )
-            .await
-            .map_err(pg_error)?
-            .iter()
-            .map(|r| (r.get(0), r.get(1)))
-            .collect();
-        Ok(rows
-            .iter()
-            .zip(indexes)
-            .map(|(r, index)| {
+            .map(|r| {
                 // A leaf that no longer decompresses is reported by verify
                 // at its seq (its stored bytes do not read as a leaf).
                 let leaf_bytes = {
@@ -246,11 +232,35 @@ impl TreeStore for PgStore {
                         received_at: r.get(8),
                     },
                     leaf_bytes,
-                    stored_leaf_hash: hashes.get(&index).cloned(),
+                    stored_leaf_hash: None,
                     personal,
                     dangling,
+                    body_removed: false,
                 }
             })
-            .collect())
+            .collect();
+        // Removed bodies come as their tombstones, in seq order.
+        let tombstones =
+            tombstones::scanned_tombstones(&**client, account, after_seq, limit).await?;
+        let mut scanned = merge_scans(scanned, tombstones, limit);
+        // The leaf hashes are those of the tree, at each leaf's stored index.
+        let indexes: Vec<i64> = scanned
+            .iter()
+            .map(|e| stored_hash_index(0, e.columns.seq as i64 - 1))
+            .collect();
+        let hashes: HashMap<i64, Vec<u8>> = client
+            .query(
+                "SELECT hash_index, hash FROM tree_hashes WHERE account_id = $1 AND hash_index = ANY($2)",
+                &[&account, &indexes],
+            )
+            .await
+            .map_err(pg_error)?
+            .iter()
+            .map(|r| (r.get(0), r.get(1)))
+            .collect();
+        for (event, index) in scanned.iter_mut().zip(indexes) {
+            event.stored_leaf_hash = hashes.get(&index).cloned();
+        }
+        Ok(scanned)
     }
 }

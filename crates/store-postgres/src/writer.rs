@@ -11,8 +11,10 @@
 //! same transaction as the inserts. The tree hashes of the new leaves are
 //! computed under the same lock and written in the same transaction.
 
+use crate::declared_paths;
 use crate::leaf_store::LeafStore;
 use crate::sql::{pg_error, pool_error};
+use crate::tombstones;
 use crate::tree_appends::TreeAppends;
 use auditlog_core::{leaf, StoredEvent, StoredRecord, Timestamp};
 use auditlog_store::append_plan::{plan_request, KnownEvent, Planned};
@@ -346,6 +348,7 @@ async fn write_group(
         next_seq.insert(row.get(0), row.get::<_, i64>(1) as u64 + 1);
     }
 
+    let declared = declared_paths::read(&tx, &account_ids).await?;
     let known = find_known(&tx, leaves, group).await?;
     let mut known = known;
     let mut rows = Rows::default();
@@ -372,6 +375,7 @@ async fn write_group(
                 received_at,
                 &request.events,
                 &plan,
+                declared.get(&account_id).map_or(&[][..], Vec::as_slice),
             )?;
             Ok((plan, sealed))
         });
@@ -412,6 +416,7 @@ async fn write_group(
                             leaf_bytes: leaf_bytes.clone(),
                             hash,
                             personal: Some(personal.clone()),
+                            removed: false,
                         },
                     );
                     let stored_leaf = leaves.encode(&tx, account_id, leaf_bytes).await?;
@@ -501,8 +506,22 @@ async fn find_known(
                     hash: leaf::leaf_hash(&leaf_bytes),
                     leaf_bytes,
                     personal,
+                    removed: false,
                 },
             );
+        }
+        // A removed body keeps its id: a resend of it is a repeat.
+        let missing: Vec<String> = ids
+            .into_iter()
+            .filter(|id| !known.contains_key(&(account_id, id.clone())))
+            .collect();
+        if !missing.is_empty() {
+            for (id, tombstone) in tombstones::find_tombstones(&**tx, account_id, &missing).await? {
+                known.insert(
+                    (account_id, id),
+                    Known::removed(tombstone.seq, tombstone.leaf_hash),
+                );
+            }
         }
     }
     Ok(known)

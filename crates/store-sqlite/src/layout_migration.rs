@@ -23,6 +23,7 @@
 use crate::event_log::{self, LogIds, KIND_EVENT, KIND_PLACE};
 use crate::sql::{any_bytes, sql_error, LeafDecoder};
 use crate::writer::{append_tree_hashes, to_hash};
+use auditlog_core::coverage::Coverage;
 use auditlog_core::event::Actor;
 use auditlog_core::merkle::{self, TreeFrontier};
 use auditlog_store::entry_check::check_entry;
@@ -201,8 +202,10 @@ fn move_account(
             stored_leaf_hash: Some(any_bytes(row.get_ref(12)?).unwrap_or_default()),
             personal: any_bytes(row.get_ref(13)?),
             dangling: None,
+            body_removed: false,
         };
-        let hash = check_entry(name, expected, &scanned).map_err(|f| refuse(f.to_string()))?;
+        let hash = check_entry(name, expected, &scanned, &Coverage::default())
+            .map_err(|f| refuse(f.to_string()))?;
         rebuilt.clear();
         frontier.append(hash, &mut rebuilt);
         for hash in &rebuilt {

@@ -17,27 +17,37 @@
 //!   only ever added); `layout_migration`: migration 0010, which verifies every
 //!   event of the old table before it moves it into the event log; `sql`:
 //!   driver errors and rows mapped into the store's types.
+//! - `removal`: event bodies removed under a covering record (migration
+//!   0012); `tombstones`: what readers see of them; `holds`: legal holds.
 //! - `console`, `exports`, `tree`, `root_log`, `transfer`: the sessions and
 //!   facets, the export queue, tree hashes and checkpoints, the root log of
 //!   checkpoints (migration 0011), and `copy`'s source and target, each
-//!   implemented for `SqliteStore`.
+//!   implemented for `SqliteStore`; `personal_paths`: the declared
+//!   personal `details` paths (migration 0019; `declared_paths` reads
+//!   them, also for the writer).
 
 mod console;
+mod declared_paths;
 mod event_log;
 mod exports;
+mod holds;
 mod layout_migration;
 mod leaf_store;
 mod migrate;
+mod personal_paths;
 mod personal_store;
 mod query;
+mod removal;
 mod rollups;
 mod root_log;
 mod root_tree;
 mod schema;
 mod sql;
 mod streams;
+mod tombstones;
 mod transfer;
 mod tree;
+mod word_index;
 mod writer;
 
 use async_trait::async_trait;

@@ -3,6 +3,7 @@
 
 use crate::layout_migration;
 use crate::sql::sql_error;
+use crate::word_index;
 use auditlog_store::Result;
 use rusqlite::Connection;
 
@@ -40,11 +41,23 @@ const MIGRATIONS: &[(i64, Step)] = &[
         11,
         Step::Sql(include_str!("../migrations/0011_root_log.sql")),
     ),
+    // Retention, legal holds and removed bodies (issue 16).
+    (
+        12,
+        Step::Sql(include_str!("../migrations/0012_retention.sql")),
+    ),
+    // The full-text index of search (issue 14), built for the events stored.
+    (14, Step::Code(word_index::migrate)),
+    // The account's declared personal details paths (issue 16).
+    (
+        19,
+        Step::Sql(include_str!("../migrations/0019_personal_paths.sql")),
+    ),
 ];
 
 /// The highest migration this build knows.
 #[cfg(test)]
-pub const LATEST: i64 = 11;
+pub const LATEST: i64 = 19;
 
 /// Applies the migrations this store lacks, each in its own transaction.
 pub fn migrate(conn: &mut Connection) -> Result<()> {

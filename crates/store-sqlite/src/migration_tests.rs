@@ -33,7 +33,7 @@ pub(crate) fn write_old_layout(new_dir: &Path, old_dir: &Path) {
     )
     .unwrap();
     old.execute_batch(
-        "INSERT INTO main.accounts SELECT * FROM new.accounts;
+        "INSERT INTO main.accounts SELECT id, name, taxonomy, created_at FROM new.accounts;
          INSERT INTO main.api_keys SELECT * FROM new.api_keys;
          INSERT INTO main.tree_hashes SELECT * FROM new.tree_hashes;
          INSERT INTO main.checkpoints SELECT * FROM new.checkpoints;

@@ -106,7 +106,7 @@ pub fn resolve(conn: &Connection, account: i64, filter: &EventFilter) -> Result<
     if ids.iter().any(|(_, accepted)| accepted.is_empty()) {
         return Ok(None);
     }
-    let plan = SearchPlan::of(filter).without_word_index();
+    let plan = SearchPlan::of(filter);
     if plan.is_empty_range() {
         return Ok(None);
     }
@@ -161,7 +161,7 @@ pub fn resolve(conn: &Connection, account: i64, filter: &EventFilter) -> Result<
         }
     }
     if let Some(words) = search_plan::fts5_match(&plan.words) {
-        // The full-text index's rowid is the log's key (migration 0012).
+        // The full-text index's rowid is the log's key (migration 0014).
         extra.push(
             "key IN (SELECT rowid FROM event_words WHERE event_words MATCH ?)",
             [Value::Text(words)],

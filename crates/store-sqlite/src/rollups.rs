@@ -89,7 +89,9 @@ pub fn recount_stale(conn: &mut Connection) -> Result<()> {
         rows.collect::<rusqlite::Result<_>>().map_err(sql_error)?
     };
     for account_id in accounts {
-        let events = event_log::last_seq(&tx, account_id)? as i64;
+        // Removed bodies (pruned, erased) are no longer counted.
+        let events = event_log::last_seq(&tx, account_id)? as i64
+            - crate::tombstones::removed_count(&tx, account_id)? as i64;
         let rolled_up: i64 = tx
             .query_row(
                 "SELECT COALESCE(SUM(count), 0) FROM event_rollups WHERE account_id = ?1",

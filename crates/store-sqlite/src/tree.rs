@@ -3,12 +3,14 @@
 
 use crate::event_log;
 use crate::sql::{any_bytes, is_unique_violation, personal_of_log_row, sql_error, LeafDecoder};
+use crate::tombstones;
 use crate::writer::{to_hash, ConnHashes};
 use crate::SqliteStore;
 use async_trait::async_trait;
 use auditlog_core::merkle::{self, Hash, HashReader, MerkleError};
 use auditlog_core::Timestamp;
 use auditlog_store::root_log::root_leaf_hash;
+use auditlog_store::tree::merge_scans;
 use auditlog_store::{
     AccountId, IndexedColumns, KeyColumn, Result, ScannedEvent, StoreError, StoredCheckpoint,
     TreeStore,
@@ -196,13 +198,15 @@ impl TreeStore for SqliteStore {
             // key range), not from an index an attacker might have dropped
             // or rebuilt.
             let (first, last) = event_log::account_keys(account);
-            conn.query_row(
-                "SELECT COUNT(*) FROM event_log NOT INDEXED WHERE key BETWEEN ?1 AND ?2",
-                [first, last],
-                |r| r.get::<_, i64>(0),
-            )
-            .map(|n| n as u64)
-            .map_err(sql_error)
+            let rows = conn
+                .query_row(
+                    "SELECT COUNT(*) FROM event_log NOT INDEXED WHERE key BETWEEN ?1 AND ?2",
+                    [first, last],
+                    |r| r.get::<_, i64>(0),
+                )
+                .map(|n| n as u64)
+                .map_err(sql_error)?;
+            Ok(rows + tombstones::removed_count(conn, account)?)
         })
         .await
     }
@@ -294,6 +298,7 @@ impl TreeStore for SqliteStore {
                         stored_leaf_hash: None,
                         personal: any_bytes(r.get_ref(7)?),
                         dangling,
+                        body_removed: false,
                     };
                     Ok((scanned, r.get::<_, Option<i64>>(6)?))
                 })
@@ -316,6 +321,9 @@ impl TreeStore for SqliteStore {
                 scanned.push(event);
             }
             drop(stmt);
+            // Removed bodies come as their tombstones, in seq order.
+            let tombstones = tombstones::scanned_tombstones(&tx, account, after_seq, limit)?;
+            let mut scanned = merge_scans(scanned, tombstones, limit);
             leaf_hashes_from_tree(&tx, account, &mut scanned)?;
             Ok(scanned)
         })

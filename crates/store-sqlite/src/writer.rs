@@ -10,12 +10,15 @@
 //! thread lives on, and the next group is tried afresh, so that ingest
 //! recovers by itself once space returns.
 
+use crate::declared_paths;
 use crate::event_log::{self, LogIds, KIND_EVENT, KIND_PLACE};
 use crate::leaf_store::LeafStore;
 use crate::personal_store::PersonalStore;
 use crate::query;
 use crate::rollups;
 use crate::sql::{open_writer_connection, sql_error};
+use crate::tombstones;
+use crate::word_index;
 use auditlog_core::merkle::{self, Hash, HashReader, MerkleError};
 use auditlog_core::Timestamp;
 use auditlog_store::append_plan::{plan_request, KnownEvent, Planned};
@@ -159,17 +162,22 @@ fn write_group(
             // idempotent repeat, or a conflict that fails the whole request.
             let plan = plan_request(&request.events, seq, |id| {
                 let decoder = state.leaves.decoder(&tx);
-                Ok(
-                    query::find_by_id(&tx, account_id, id, &decoder)?.map(|record| KnownEvent {
+                match query::find_by_id(&tx, account_id, id, &decoder)? {
+                    Some(record) => Ok(Some(KnownEvent {
                         seq: record.seq,
                         hash: record.leaf_hash,
                         leaf_bytes: record.leaf_bytes,
                         personal: record.personal,
-                    }),
-                )
+                        removed: false,
+                    })),
+                    // A removed body keeps its id: the resend is a repeat.
+                    None => Ok(tombstones::find_tombstone(&tx, account_id, id)?
+                        .map(|t| KnownEvent::removed(t.seq, t.leaf_hash))),
+                }
             });
             // Then seal every new event, still without writing, so that one
             // too large for a log entry fails only its own request.
+            let declared = declared_paths::read(&tx, account_id)?;
             let sealed = plan.and_then(|plan| {
                 let sealed = seal_request(
                     &request.account,
@@ -177,6 +185,7 @@ fn write_group(
                     received_at,
                     &request.events,
                     &plan,
+                    &declared,
                 )?;
                 Ok((plan, sealed))
             });
@@ -223,9 +232,10 @@ fn write_group(
                             None => None,
                         };
                         let actor = state.ids.actor_id(&tx, account_id, event.actor(), true)?;
+                        let key = event_log::log_key(account_id, seq)?;
                         insert
                             .execute(params![
-                                event_log::log_key(account_id, seq)?,
+                                key,
                                 event.time().micros(),
                                 received_at.micros(),
                                 kind,
@@ -237,6 +247,8 @@ fn write_group(
                                 stored,
                             ])
                             .map_err(sql_error)?;
+                        // Searchable from the same commit as the event.
+                        word_index::index_event(&tx, key, event)?;
                         state
                             .personal_values
                             .insert(&tx, account_id, seq, &personal)?;

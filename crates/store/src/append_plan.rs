@@ -16,6 +16,24 @@ pub struct KnownEvent {
     pub hash: [u8; 32],
     /// The personal values beside a version 2 leaf.
     pub personal: Option<Vec<u8>>,
+    /// The event's body was removed (pruned or erased, `removal`): only its
+    /// seq, hash and id are left, so a resent event with its id gets the
+    /// original receipt without a comparison of content (there is none to
+    /// compare with, and storing it again would give one id two seqs).
+    pub removed: bool,
+}
+
+impl KnownEvent {
+    /// An event whose body was removed: `leaf_bytes` empty.
+    pub fn removed(seq: u64, hash: [u8; 32]) -> Self {
+        KnownEvent {
+            seq,
+            leaf_bytes: Vec::new(),
+            hash,
+            personal: None,
+            removed: true,
+        }
+    }
 }
 
 /// What the writer does with one event of a request.
@@ -54,6 +72,12 @@ pub fn plan_request(
         }
         in_request.insert(event.id(), index);
         match lookup(event.id())? {
+            Some(stored) if stored.removed => plan.push(Planned::Existing(Receipt {
+                id: event.id().to_string(),
+                seq: stored.seq,
+                hash: stored.hash,
+                created: false,
+            })),
             Some(stored) => {
                 let stored_event =
                     StoredRecord::new(&stored.leaf_bytes, stored.personal.as_deref())

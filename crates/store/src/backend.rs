@@ -3,8 +3,8 @@
 //! combines, so that the root does not use the modules that use it.
 
 use crate::{
-    Directory, EventAppender, EventReader, ExportJobs, Facets, LogStreams, Result, RootLogStore,
-    Sessions, TreeStore, WriteHealth,
+    Directory, EventAppender, EventReader, ExportJobs, Facets, Holds, LogStreams, PersonalPaths,
+    Removals, Result, RootLogStore, Sessions, TreeStore, WriteHealth,
 };
 use async_trait::async_trait;
 
@@ -20,6 +20,9 @@ pub trait Store:
     + TreeStore
     + LogStreams
     + RootLogStore
+    + PersonalPaths
+    + Removals
+    + Holds
 {
     /// Whether the storage answers (for `/readyz`).
     async fn ping(&self) -> Result<()>;

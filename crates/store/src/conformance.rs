@@ -11,7 +11,7 @@ use crate::samples::edited;
 pub use crate::samples::sample_events;
 use crate::samples::BASE;
 use crate::{ActorSummary, NewSession, Role, Scope, Store, StoreError};
-use auditlog_core::{EventFilter, Interval, Taxonomy, Timestamp};
+use auditlog_core::{EventFilter, Interval, NewEvent, Taxonomy, Timestamp};
 use serde_json::json;
 
 /// The one list of conformance cases, as `module::case` paths under this
@@ -37,6 +37,7 @@ macro_rules! __conformance_cases {
             conformance::leaves_read_back_exactly_past_the_dictionary,
             conformance::sessions_expire_and_end,
             conformance::facets_list_each_actor_and_project_once,
+            conformance::declared_personal_paths_apply_from_the_next_event,
             exports_conformance::jobs_round_trip_and_list_newest_first,
             exports_conformance::claiming_is_exclusive_and_leases_expire,
             exports_conformance::jobs_finish_expire_and_release,
@@ -47,6 +48,8 @@ macro_rules! __conformance_cases {
             root_log_conformance::the_root_submitter_lease_has_one_holder,
             search_conformance::search_cases_agree_with_the_table,
             search_conformance::random_queries_agree_with_the_reference,
+            removal_conformance::bodies_leave_only_under_a_covering_record,
+            removal_conformance::holds_are_kept_per_account_and_released_once,
         }
     };
 }
@@ -753,6 +756,57 @@ pub async fn leaves_read_back_exactly_past_the_dictionary(store: &dyn Store) {
         .await
         .unwrap();
     assert!(retried.iter().all(|r| !r.created));
+}
+
+/// An account's declared personal `details` paths read back as set, stay
+/// in their account, and apply to the events appended after the
+/// declaration: the value at a declared path is a commitment in the leaf
+/// (not in clear), opened by the stored personal values; an event
+/// appended before keeps its value in the leaf.
+pub async fn declared_personal_paths_apply_from_the_next_event(store: &dyn Store) {
+    use auditlog_core::leaf_v2::DetailsPath;
+    let account = store.create_account("conf-paths").await.unwrap();
+    let other = store.create_account("conf-paths-other").await.unwrap();
+    let event = |id: &str| {
+        NewEvent::parse(
+            &serde_json::json!({"id": id, "event_type": "Test Case", "action": "Update",
+                "actor": {"id": "u-1"}, "details": {"assignee": "Grace Hopper", "state": "open"}}),
+            &Taxonomy::default(),
+            Timestamp::now(),
+        )
+        .unwrap()
+    };
+    store.append(&account, vec![event("before")]).await.unwrap();
+    assert!(store.personal_paths(account.id).await.unwrap().is_empty());
+    let declared = vec![
+        DetailsPath::parse("details.assignee").unwrap(),
+        DetailsPath::parse("details.ticket.owner").unwrap(),
+    ];
+    let old = store
+        .set_personal_paths(account.id, &declared)
+        .await
+        .unwrap();
+    assert!(old.is_empty());
+    assert_eq!(store.personal_paths(account.id).await.unwrap(), declared);
+    assert!(store.personal_paths(other.id).await.unwrap().is_empty());
+    store.append(&account, vec![event("after")]).await.unwrap();
+    let before = store.get(account.id, "before").await.unwrap().unwrap();
+    let after = store.get(account.id, "after").await.unwrap().unwrap();
+    assert!(String::from_utf8_lossy(&before.leaf_bytes).contains("Grace Hopper"));
+    let leaf = String::from_utf8_lossy(&after.leaf_bytes).to_string();
+    assert!(!leaf.contains("Grace Hopper"), "{leaf}");
+    assert!(leaf.contains("\"state\":\"open\""), "{leaf}");
+    after.stored().check().unwrap();
+    let served: serde_json::Value =
+        serde_json::from_slice(&after.stored().api_json(&after.leaf_hash).unwrap()).unwrap();
+    assert_eq!(served["details"]["assignee"], "Grace Hopper");
+    assert!(
+        served["openings"]["details.assignee"].is_string(),
+        "{served}"
+    );
+    let replaced = store.set_personal_paths(account.id, &[]).await.unwrap();
+    assert_eq!(replaced, declared);
+    assert!(store.personal_paths(account.id).await.unwrap().is_empty());
 }
 
 /// The cases of a store that `auditlog copy` reads from: keys, users and

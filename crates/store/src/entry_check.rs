@@ -7,6 +7,7 @@
 mod leaf_columns;
 
 use crate::tree::{KeyColumn, ScannedEvent};
+use auditlog_core::coverage::Coverage;
 use auditlog_core::leaf_view::LeafView;
 use auditlog_core::merkle::Hash;
 use auditlog_core::{leaf, RecordError, StoredRecord};
@@ -57,6 +58,14 @@ pub enum EntryFinding {
         cause: RecordError,
     },
     #[error(
+        "event seq {seq} (id {id:?}): its body is missing and no later Auditlog Retention or Auditlog Erasure record covers it (it was removed outside retention and erasure)"
+    )]
+    BodyMissing { seq: u64, id: String },
+    #[error(
+        "event seq {seq} (id {id:?}): the leaf is version 2 but no personal values are stored beside it, and no later Auditlog Erasure or Auditlog Retention record covers it (they were removed outside erasure)"
+    )]
+    PersonalMissing { seq: u64, id: String },
+    #[error(
         "event seq {seq} (id {id:?}): column {column} differs from the leaf bytes (the column or the leaf bytes were edited)"
     )]
     ColumnDiffers {
@@ -67,11 +76,16 @@ pub enum EntryFinding {
 }
 
 /// The event's leaf hash, or what is wrong with it. `expected` is the seq
-/// the event must have at its place in the scan.
+/// the event must have at its place in the scan. `coverage` holds the seqs
+/// whose bodies or personal values a later removal record authorises to be
+/// missing (`auditlog_core::coverage`, read from the records' leaves); for
+/// a removed body the leaf hash is the tree's, which the rebuilt tree and
+/// the signed checkpoints still check.
 pub fn check_entry(
     account: &str,
     expected: u64,
     scanned: &ScannedEvent,
+    coverage: &Coverage,
 ) -> Result<Hash, EntryFinding> {
     let seq = scanned.columns.seq;
     let id = || shown_id(scanned);
@@ -83,6 +97,16 @@ pub fn check_entry(
     }
     if seq < expected {
         return Err(EntryFinding::Repeated { seq, id: id() });
+    }
+    if scanned.body_removed {
+        if !coverage.covers(seq) {
+            return Err(EntryFinding::BodyMissing { seq, id: id() });
+        }
+        return match scanned.stored_leaf_hash.as_deref().map(Hash::try_from) {
+            Some(Ok(hash)) => Ok(hash),
+            // No tree hash to stand for the leaf: the tree lost it too.
+            _ => Err(EntryFinding::HashDiffers { seq, id: id() }),
+        };
     }
     let leaf =
         LeafColumns::parse(&scanned.leaf_bytes, scanned.personal.as_deref()).map_err(|cause| {
@@ -115,18 +139,36 @@ pub fn check_entry(
         }
     }
     // A version 2 leaf's personal values must open its commitments (what
-    // the API serves is what the log committed to); a version 1 leaf has none.
-    StoredRecord::new(&scanned.leaf_bytes, scanned.personal.as_deref())
-        .check_with_view(leaf.view())
-        .map_err(|cause| EntryFinding::Personal {
-            seq,
-            id: id(),
-            cause,
-        })?;
-    if let Some(column) = scanned
-        .dangling
-        .or_else(|| leaf.first_difference(&scanned.columns))
-    {
+    // the API serves is what the log committed to); a version 1 leaf has
+    // none. They may be missing only where a removal record covers the seq
+    // (an erasure): then the actor's column holds no value the leaf has.
+    let erased = leaf.view().is_version_2() && scanned.personal.is_none();
+    if erased && !coverage.covers(seq) {
+        return Err(EntryFinding::PersonalMissing { seq, id: id() });
+    }
+    if !erased {
+        StoredRecord::new(&scanned.leaf_bytes, scanned.personal.as_deref())
+            .check_with_view(leaf.view())
+            .map_err(|cause| EntryFinding::Personal {
+                seq,
+                id: id(),
+                cause,
+            })?;
+    }
+    let difference = if erased {
+        // The leaf holds no actor id to compare: every other column still is.
+        let mut columns = scanned.columns.clone();
+        columns.actor_id = leaf.view().actor_id().to_string();
+        scanned
+            .dangling
+            .filter(|column| *column != "actor_id")
+            .or_else(|| leaf.first_difference(&columns))
+    } else {
+        scanned
+            .dangling
+            .or_else(|| leaf.first_difference(&scanned.columns))
+    };
+    if let Some(column) = difference {
         return Err(EntryFinding::ColumnDiffers {
             seq,
             id: id(),

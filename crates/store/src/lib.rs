@@ -16,9 +16,13 @@
 //!   export queue with leases; tree hashes and checkpoints; the root log of
 //!   account checkpoints, its cosignatures and its submitter's lease; `copy`
 //!   between backends).
+//! - `removal`: removing event bodies under a covering record (pruning,
+//!   erasure), with the tombstones that keep ids; `holds`: legal holds.
 //! - `group_commit`, `append_plan`: what both backends' appenders share:
 //!   gathering concurrent requests into one transaction, and the
 //!   idempotency planner.
+//! - `personal_paths`: the `details` paths an account declares personal,
+//!   which the appenders read when they seal each request.
 //! - `entries`: the bodies of a run of entries for C2SP entry bundles, and
 //!   the one decision whether a body is still present (pruned: absent).
 //! - `entry_check`: the checks of one stored event against its leaf (what
@@ -43,8 +47,11 @@ pub mod entries;
 pub mod entry_check;
 pub mod facets;
 pub mod group_commit;
+pub mod holds;
 pub mod leaf_codec;
 pub mod log_key;
+pub mod personal_paths;
+pub mod removal;
 pub mod root_log;
 #[cfg(feature = "test-support")]
 pub mod samples;
@@ -56,6 +63,9 @@ pub mod tree;
 
 pub use backend::Store;
 pub use facets::{ActorSummary, Facets};
+pub use holds::{Hold, HoldId, Holds, NewHold};
+pub use personal_paths::PersonalPaths;
+pub use removal::{RemovalKind, Removals, RemovedBody, Tombstone};
 pub use root_log::{RootLeaf, RootLogStore, StoredCosignature};
 pub use sessions::{NewSession, SessionGrant, Sessions};
 pub use streams::{
@@ -65,6 +75,8 @@ pub use tree::{key_hash64, IndexedColumns, KeyColumn, ScannedEvent, StoredCheckp
 pub mod exports;
 #[cfg(feature = "test-support")]
 pub mod exports_conformance;
+#[cfg(feature = "test-support")]
+pub mod removal_conformance;
 #[cfg(feature = "test-support")]
 pub mod root_log_conformance;
 #[cfg(feature = "test-support")]

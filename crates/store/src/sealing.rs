@@ -6,7 +6,7 @@
 
 use crate::append_plan::Planned;
 use crate::{Account, Result, StoreError};
-use auditlog_core::leaf_v2::{self, LeafV2Error, OsSalts, SaltSource, Source};
+use auditlog_core::leaf_v2::{self, DetailsPath, LeafV2Error, OsSalts, SaltSource, Source};
 use auditlog_core::{leaf, NewEvent, StoredEvent, Timestamp};
 
 /// One new event, sealed: what the backend stores for it.
@@ -19,16 +19,26 @@ pub struct SealedEvent {
 }
 
 /// Seals every event `plan` marks new (`None` for the others, in request
-/// order). No account declares personal `details` paths yet, so only the
-/// actor and the context's personal values are committed.
+/// order), committing to the actor's and the context's personal values and
+/// to the values at `personal_paths` (the account's declared paths, read
+/// in the transaction that writes the events).
 pub fn seal_request(
     account: &Account,
     source: &Source,
     received_at: Timestamp,
     events: &[NewEvent],
     plan: &[Planned],
+    personal_paths: &[DetailsPath],
 ) -> Result<Vec<Option<SealedEvent>>> {
-    seal_request_with(account, source, received_at, events, plan, &mut OsSalts)
+    seal_request_with(
+        account,
+        source,
+        received_at,
+        events,
+        plan,
+        personal_paths,
+        &mut OsSalts,
+    )
 }
 
 /// [`seal_request`] with the salts drawn from `salts`.
@@ -38,6 +48,7 @@ pub fn seal_request_with(
     received_at: Timestamp,
     events: &[NewEvent],
     plan: &[Planned],
+    personal_paths: &[DetailsPath],
     salts: &mut dyn SaltSource,
 ) -> Result<Vec<Option<SealedEvent>>> {
     events
@@ -49,18 +60,20 @@ pub fn seal_request_with(
                 return Ok(None);
             };
             let stored = StoredEvent::new(account.name.clone(), *seq, received_at, event.clone());
-            let sealed = leaf_v2::seal(&stored, source, &[], salts).map_err(|e| match e {
-                LeafV2Error::TooLarge { bytes, limit } => StoreError::TooLarge {
-                    index,
-                    id: event.id().to_string(),
-                    bytes,
-                    limit,
-                },
-                LeafV2Error::Randomness(cause) => {
-                    StoreError::unavailable_caused_by("cannot draw the salts of a new event", cause)
-                }
-                other => StoreError::internal_caused_by("cannot seal a new event", other),
-            })?;
+            let sealed =
+                leaf_v2::seal(&stored, source, personal_paths, salts).map_err(|e| match e {
+                    LeafV2Error::TooLarge { bytes, limit } => StoreError::TooLarge {
+                        index,
+                        id: event.id().to_string(),
+                        bytes,
+                        limit,
+                    },
+                    LeafV2Error::Randomness(cause) => StoreError::unavailable_caused_by(
+                        "cannot draw the salts of a new event",
+                        cause,
+                    ),
+                    other => StoreError::internal_caused_by("cannot seal a new event", other),
+                })?;
             Ok(Some(SealedEvent {
                 seq: *seq,
                 hash: leaf::leaf_hash(&sealed.leaf_bytes),
@@ -106,6 +119,7 @@ mod tests {
             Timestamp::now(),
             &events,
             &plan,
+            &[],
         )
         .unwrap();
         let first = sealed[0].as_ref().unwrap();
@@ -119,6 +133,31 @@ mod tests {
     }
 
     #[test]
+    fn a_declared_path_is_committed_with_its_own_opening() {
+        let events = [event(10)];
+        let declared = [DetailsPath::parse("details.blob").unwrap()];
+        let sealed = seal_request(
+            &account(),
+            &Source::System,
+            Timestamp::now(),
+            &events,
+            &[Planned::New(1)],
+            &declared,
+        )
+        .unwrap();
+        let first = sealed[0].as_ref().unwrap();
+        let leaf: serde_json::Value = serde_json::from_slice(&first.leaf_bytes).unwrap();
+        assert!(leaf["details"]["blob"]["c"].is_string(), "{leaf}");
+        assert!(!String::from_utf8_lossy(&first.leaf_bytes).contains("xxxxxxxxxx"));
+        let record = StoredRecord::new(&first.leaf_bytes, Some(&first.personal));
+        record.check().unwrap();
+        let served: serde_json::Value =
+            serde_json::from_slice(&record.api_json(&first.hash).unwrap()).unwrap();
+        assert_eq!(served["details"]["blob"], "x".repeat(10));
+        assert!(served["openings"]["details.blob"].is_string(), "{served}");
+    }
+
+    #[test]
     fn an_event_over_the_entry_limit_names_its_index() {
         // details may hold 64 KiB; with the rest of the event the leaf passes 65,535 bytes.
         let events = [event(10), event(65_400)];
@@ -129,6 +168,7 @@ mod tests {
             Timestamp::now(),
             &events,
             &plan,
+            &[],
         )
         .unwrap_err();
         match refused {

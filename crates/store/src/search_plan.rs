@@ -270,8 +270,8 @@ pub fn tsquery(words: &[&Phrase]) -> Option<String> {
 /// The words an event is indexed under: every word of every searched
 /// value (`search::words` of `free_text_values`), each once, sorted. The
 /// backends store exactly these, so that they cannot disagree.
-pub fn index_words(event: &auditlog_core::StoredEvent) -> Vec<String> {
-    let mut words: Vec<String> = auditlog_core::search::free_text_values(event)
+pub fn index_words(event: &auditlog_core::NewEvent) -> Vec<String> {
+    let mut words: Vec<String> = auditlog_core::search::free_text_values_of(event)
         .into_iter()
         .flat_map(auditlog_core::search::words::words)
         .collect();

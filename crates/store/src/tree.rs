@@ -147,6 +147,69 @@ pub struct ScannedEvent {
     /// store: the embedded store keeps some columns as ids of per-account
     /// values); verify reports it as a column that differs from the leaf.
     pub dangling: Option<&'static str>,
+    /// The body was removed (a tombstone, `removal`): `leaf_bytes` and
+    /// `personal` are empty, `columns` hold only the seq and the event id;
+    /// `stored_leaf_hash` is still the tree's.
+    pub body_removed: bool,
+}
+
+impl ScannedEvent {
+    /// A tombstone as a scan reports it.
+    pub fn removed(seq: u64, event_id: KeyColumn, stored_leaf_hash: Option<Vec<u8>>) -> Self {
+        ScannedEvent {
+            columns: IndexedColumns {
+                seq,
+                event_id,
+                time: 0,
+                event_type: String::new(),
+                action: String::new(),
+                actor_id: String::new(),
+                project: None,
+                app: None,
+                version: None,
+                target_id: None,
+                received_at: 0,
+            },
+            leaf_bytes: Vec::new(),
+            stored_leaf_hash,
+            personal: None,
+            dangling: None,
+            body_removed: true,
+        }
+    }
+}
+
+/// The first `limit` of two seq-ordered scans (a backend's rows and its
+/// tombstones), in seq order (each list holds
+/// at most `limit`, so the first `limit` of both are among them).
+pub fn merge_scans(
+    rows: Vec<ScannedEvent>,
+    tombstones: Vec<ScannedEvent>,
+    limit: usize,
+) -> Vec<ScannedEvent> {
+    if tombstones.is_empty() {
+        return rows;
+    }
+    let mut merged = Vec::with_capacity(limit.min(rows.len() + tombstones.len()));
+    let (mut rows, mut tombstones) = (
+        rows.into_iter().peekable(),
+        tombstones.into_iter().peekable(),
+    );
+    while merged.len() < limit {
+        let take_row = match (rows.peek(), tombstones.peek()) {
+            (Some(row), Some(tomb)) => row.columns.seq <= tomb.columns.seq,
+            (Some(_), None) => true,
+            (None, Some(_)) => false,
+            (None, None) => break,
+        };
+        let next = if take_row {
+            rows.next()
+        } else {
+            tombstones.next()
+        };
+        merged.extend(next);
+    }
+    merged
 }
 
 #[async_trait]
@@ -187,10 +250,13 @@ pub trait TreeStore: Send + Sync {
     async fn checkpoints(&self, account: AccountId) -> Result<Vec<StoredCheckpoint>>;
 
     /// How many event rows the account has, counted without regard to seq,
-    /// so that `verify` notices rows outside the 1..=n sequence (duplicates).
+    /// so that `verify` notices rows outside the 1..=n sequence (duplicates);
+    /// tombstones of removed bodies count as rows.
     async fn event_row_count(&self, account: AccountId) -> Result<u64>;
 
-    /// Up to `limit` events with `seq > after_seq`, by seq, raw as stored.
+    /// Up to `limit` events with `seq > after_seq`, by seq, raw as stored;
+    /// an event whose body was removed comes as its tombstone
+    /// ([`ScannedEvent::removed`]).
     async fn scan_events(
         &self,
         account: AccountId,

@@ -3,6 +3,27 @@
 // CI fails when this file differs from what the server describes.
 
 export interface paths {
+    "/api/v1/account/personal-paths": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The account's declared personal `details` paths. */
+        get: operations["get_personal_paths"];
+        /**
+         * Replaces the account's declared personal `details` paths; events that
+         *     arrive from now on commit to the values at these paths.
+         */
+        put: operations["set_personal_paths"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/checkpoint": {
         parameters: {
             query?: never;
@@ -616,6 +637,8 @@ export interface components {
             /** Format: date-time */
             from?: string;
             project?: string[];
+            /** @description `q` in its canonical form (times as UTC instants, so no `tz`). */
+            q?: string;
             target_id?: string;
             /** Format: date-time */
             to?: string;
@@ -663,9 +686,16 @@ export interface components {
             /** Format: date-time */
             from?: string | null;
             project?: null | components["schemas"]["OneOrMany"];
+            /**
+             * @description Search, as the `q` query parameter of `GET /api/v1/events`
+             *     (SPEC "Search"); a malformed one is 400 `bad_query`.
+             */
+            q?: string | null;
             target_id?: string | null;
             /** Format: date-time */
             to?: string | null;
+            /** @description The IANA zone of `q`'s times without an offset; default UTC. */
+            tz?: string | null;
             user?: null | components["schemas"]["OneOrMany"];
             version?: string | null;
         };
@@ -695,8 +725,17 @@ export interface components {
             checkpoint: string;
             /** @description The inclusion proof, standard base64. */
             hashes: string[];
-            /** @description Standard base64 of the event's leaf bytes (its canonical JSON). */
-            leaf: string;
+            /**
+             * @description Standard base64 of the event's leaf bytes (its canonical JSON);
+             *     absent when the event's body was removed (pruned by retention, or
+             *     erased): then `leaf_hash` is what the proof includes.
+             */
+            leaf?: string;
+            /**
+             * @description Standard base64 of the leaf hash (SHA-256 of 0x00 ‖ leaf bytes): the
+             *     hash the inclusion proof starts from.
+             */
+            leaf_hash: string;
             /**
              * Format: int64
              * @description `seq` − 1.
@@ -719,7 +758,8 @@ export interface components {
         /** @description The ingest body: one event, or a batch. */
         IngestBody: components["schemas"]["EventBatch"] | components["schemas"]["NewEvent"];
         /**
-         * @description Histogram bucket width; buckets are aligned in UTC.
+         * @description Histogram bucket width; buckets start on the hour, at midnight or at
+         *     Monday's midnight in `tz` (default UTC).
          * @enum {string}
          */
         IntervalName: "hour" | "day" | "week";
@@ -924,6 +964,20 @@ export interface components {
         };
         /** @description A filter value: one string, or an array of strings (meaning OR). */
         OneOrMany: string | string[];
+        /**
+         * @description The `details` paths an account declares personal (`GET` answers it,
+         *     `PUT` takes and answers it): dotted paths from the event's root, each
+         *     starting `details.`, such as `details.assignee`; at most 100.
+         * @example {
+         *       "paths": [
+         *         "details.assignee",
+         *         "details.ticket.owner.email"
+         *       ]
+         *     }
+         */
+        PersonalPathList: {
+            paths: string[];
+        };
         /** @description `GET /readyz`: `ready`, or why not (503). */
         Readiness: {
             reason?: string;
@@ -1039,6 +1093,180 @@ export interface components {
 }
 export type $defs = Record<string, never>;
 export interface operations {
+    get_personal_paths: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The declared paths, in the order they were declared */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PersonalPathList"];
+                };
+            };
+            /** @description No API key, a malformed `Authorization` header, or an unknown key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The key lacks the `admin` scope */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description This API key sent too many requests; retry after `Retry-After` seconds */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before the next request */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description An unexpected failure; `message` holds a reference for the operator */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The storage is temporarily unavailable; nothing was stored, retry later */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    set_personal_paths: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["PersonalPathList"];
+            };
+        };
+        responses: {
+            /** @description Stored (and audited as `Auditlog Account` / `Update`); applies to every event that arrives from now on */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PersonalPathList"];
+                };
+            };
+            /** @description The body is not valid JSON */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No API key, a malformed `Authorization` header, or an unknown key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The key lacks the `admin` scope */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The body is over 64 KiB */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The body is not sent as `Content-Type: application/json` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `paths` is missing, not a list of strings, longer than 100, repeats a path, or holds a path that does not start with `details.` or has an empty member */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description This API key sent too many requests; retry after `Retry-After` seconds */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before the next request */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description An unexpected failure; `message` holds a reference for the operator */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The storage is temporarily unavailable; nothing was stored, retry later */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
     checkpoint: {
         parameters: {
             query?: {
@@ -1146,6 +1374,38 @@ export interface operations {
                 from?: string;
                 /** @description RFC 3339; events at or before it (not before `from`). */
                 to?: string;
+                /**
+                 * @description Search (SPEC "Search"; docs/SEARCH.md has every key and example),
+                 *     ANDed with the other filters. Terms separated by spaces, all of which
+                 *     must hold: `key:value`; `-key:value` negates (holds when the field is
+                 *     absent or different); `key:a,b` or the key repeated is OR; values with
+                 *     spaces are quoted (`project:"Payments API"`, `\"` and `\\` inside);
+                 *     a trailing `*` is a prefix on text keys (`target:TC-10*`). Keys:
+                 *     `type`, `action` (case-insensitive), `user` (actor id), `actor.name`,
+                 *     `actor.email`, `project`, `app`, `version`, `target` (entity id),
+                 *     `target.name`, `ip` (address or CIDR), `changed` (a field named in
+                 *     `details.changes`), `details.<path>` (string or number at that path,
+                 *     as text), `source` (`api_key`, `console`, `system` or a key's public
+                 *     id), `id`, and the ranges `time` and `seq` (`>=A`, `>A`, `<=A`, `<A`,
+                 *     `A..B` inclusive, either end open; a date alone is its whole day in
+                 *     `tz`). Bare words, prefixes (`pay*`) and quoted phrases are free text:
+                 *     whole words (maximal runs of Unicode letters and digits, lower-cased,
+                 *     diacritics kept) in the actor's name and email, the target's id and
+                 *     name, project, app, version and string values in `details`; a phrase
+                 *     is consecutive words of one value. Grammar:
+                 *     `query = term (ws term)*`, `term = "-"? (key ":" value ("," value)* | quoted "*"? | bare)`.
+                 *     A malformed query is 400 `bad_query` with `details.position` (0-based,
+                 *     in Unicode code points) and `details.expected`. At most 4,096
+                 *     characters, 100 terms, 1,000 values.
+                 * @example user:u-17 -action:Update time:>=2026-11-01 pay*
+                 */
+                q?: string;
+                /**
+                 * @description The IANA time zone (such as `Europe/Paris`) in which times without an
+                 *     offset in `q` are read (and, for the histogram, in which its buckets
+                 *     start); default `UTC`. An unknown zone is 400 naming `tz`.
+                 */
+                tz?: string;
                 /** @description Page size. */
                 limit?: number;
                 /** @description The previous page's `next_cursor`, with the same filters. */
@@ -1166,7 +1426,7 @@ export interface operations {
                     "application/json": components["schemas"]["EventPage"];
                 };
             };
-            /** @description An unknown parameter, a bad value (date, event type, action), `from` after `to`, a bad cursor or an out-of-range limit; `details` names it */
+            /** @description An unknown parameter, a bad value (date, event type, action, `tz`), `from` after `to`, a bad cursor or an out-of-range limit (`details` names it); a malformed `q` is `bad_query` with `details.position` and `details.expected` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -1369,6 +1629,38 @@ export interface operations {
                 from?: string;
                 /** @description RFC 3339; events at or before it (not before `from`). */
                 to?: string;
+                /**
+                 * @description Search (SPEC "Search"; docs/SEARCH.md has every key and example),
+                 *     ANDed with the other filters. Terms separated by spaces, all of which
+                 *     must hold: `key:value`; `-key:value` negates (holds when the field is
+                 *     absent or different); `key:a,b` or the key repeated is OR; values with
+                 *     spaces are quoted (`project:"Payments API"`, `\"` and `\\` inside);
+                 *     a trailing `*` is a prefix on text keys (`target:TC-10*`). Keys:
+                 *     `type`, `action` (case-insensitive), `user` (actor id), `actor.name`,
+                 *     `actor.email`, `project`, `app`, `version`, `target` (entity id),
+                 *     `target.name`, `ip` (address or CIDR), `changed` (a field named in
+                 *     `details.changes`), `details.<path>` (string or number at that path,
+                 *     as text), `source` (`api_key`, `console`, `system` or a key's public
+                 *     id), `id`, and the ranges `time` and `seq` (`>=A`, `>A`, `<=A`, `<A`,
+                 *     `A..B` inclusive, either end open; a date alone is its whole day in
+                 *     `tz`). Bare words, prefixes (`pay*`) and quoted phrases are free text:
+                 *     whole words (maximal runs of Unicode letters and digits, lower-cased,
+                 *     diacritics kept) in the actor's name and email, the target's id and
+                 *     name, project, app, version and string values in `details`; a phrase
+                 *     is consecutive words of one value. Grammar:
+                 *     `query = term (ws term)*`, `term = "-"? (key ":" value ("," value)* | quoted "*"? | bare)`.
+                 *     A malformed query is 400 `bad_query` with `details.position` (0-based,
+                 *     in Unicode code points) and `details.expected`. At most 4,096
+                 *     characters, 100 terms, 1,000 values.
+                 * @example user:u-17 -action:Update time:>=2026-11-01 pay*
+                 */
+                q?: string;
+                /**
+                 * @description The IANA time zone (such as `Europe/Paris`) in which times without an
+                 *     offset in `q` are read (and, for the histogram, in which its buckets
+                 *     start); default `UTC`. An unknown zone is 400 naming `tz`.
+                 */
+                tz?: string;
                 /** @description Bucket width (default `day`). */
                 interval?: "hour" | "day" | "week";
             };
@@ -1387,7 +1679,7 @@ export interface operations {
                     "application/json": components["schemas"]["Histogram"];
                 };
             };
-            /** @description An unknown parameter or a bad value (`details` names it), or the matching events span more than 10,000 buckets (`too_many_buckets`: narrow `from`/`to` or choose a larger interval) */
+            /** @description An unknown parameter or a bad value (`details` names it), a malformed `q` (`bad_query`, with `details.position` and `details.expected`), or the matching events span more than 10,000 buckets (`too_many_buckets`: narrow `from`/`to` or choose a larger interval) */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -1464,6 +1756,38 @@ export interface operations {
                 from?: string;
                 /** @description RFC 3339; events at or before it (not before `from`). */
                 to?: string;
+                /**
+                 * @description Search (SPEC "Search"; docs/SEARCH.md has every key and example),
+                 *     ANDed with the other filters. Terms separated by spaces, all of which
+                 *     must hold: `key:value`; `-key:value` negates (holds when the field is
+                 *     absent or different); `key:a,b` or the key repeated is OR; values with
+                 *     spaces are quoted (`project:"Payments API"`, `\"` and `\\` inside);
+                 *     a trailing `*` is a prefix on text keys (`target:TC-10*`). Keys:
+                 *     `type`, `action` (case-insensitive), `user` (actor id), `actor.name`,
+                 *     `actor.email`, `project`, `app`, `version`, `target` (entity id),
+                 *     `target.name`, `ip` (address or CIDR), `changed` (a field named in
+                 *     `details.changes`), `details.<path>` (string or number at that path,
+                 *     as text), `source` (`api_key`, `console`, `system` or a key's public
+                 *     id), `id`, and the ranges `time` and `seq` (`>=A`, `>A`, `<=A`, `<A`,
+                 *     `A..B` inclusive, either end open; a date alone is its whole day in
+                 *     `tz`). Bare words, prefixes (`pay*`) and quoted phrases are free text:
+                 *     whole words (maximal runs of Unicode letters and digits, lower-cased,
+                 *     diacritics kept) in the actor's name and email, the target's id and
+                 *     name, project, app, version and string values in `details`; a phrase
+                 *     is consecutive words of one value. Grammar:
+                 *     `query = term (ws term)*`, `term = "-"? (key ":" value ("," value)* | quoted "*"? | bare)`.
+                 *     A malformed query is 400 `bad_query` with `details.position` (0-based,
+                 *     in Unicode code points) and `details.expected`. At most 4,096
+                 *     characters, 100 terms, 1,000 values.
+                 * @example user:u-17 -action:Update time:>=2026-11-01 pay*
+                 */
+                q?: string;
+                /**
+                 * @description The IANA time zone (such as `Europe/Paris`) in which times without an
+                 *     offset in `q` are read (and, for the histogram, in which its buckets
+                 *     start); default `UTC`. An unknown zone is 400 naming `tz`.
+                 */
+                tz?: string;
                 /** @description Start after this seq. Without it and without `Last-Event-ID`, the stream starts with the next event stored. */
                 after_seq?: number;
             };
@@ -1485,7 +1809,7 @@ export interface operations {
                     "text/event-stream": components["schemas"]["EventStream"];
                 };
             };
-            /** @description An unknown parameter, a bad filter value, or an `after_seq` / `Last-Event-ID` that is not a seq; `details` names it */
+            /** @description An unknown parameter, a bad filter value, or an `after_seq` / `Last-Event-ID` that is not a seq (`details` names it); a malformed `q` is `bad_query` with `details.position` and `details.expected` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -1602,6 +1926,15 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description The event's body was removed: `pruned` by the account's retention policy, or `erased` (`details` give its `seq` and the `record_seq` of the Auditlog record that covers it); its inclusion proof is still served */
+            410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             /** @description This API key sent too many requests; retry after `Retry-After` seconds */
             429: {
                 headers: {
@@ -1645,7 +1978,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description The leaf bytes, the inclusion proof and the signed checkpoint it verifies against */
+            /** @description The leaf bytes (absent when the event's body was pruned or erased), its leaf hash, the inclusion proof and the signed checkpoint it verifies against */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -1810,7 +2143,7 @@ export interface operations {
                     "application/json": components["schemas"]["ExportEnvelope"];
                 };
             };
-            /** @description The body is not valid JSON, or a filter value is bad (`details` names it) */
+            /** @description The body is not valid JSON, or a filter value is bad (`details` names it); a malformed `filters.q` is `bad_query` with `details.position` and `details.expected` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -3196,7 +3529,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description The body of an entry of the bundle was pruned (`pruned`); its hashes are still in the hash tiles */
+            /** @description The body of an entry of the bundle was removed by pruning (or, for a version 1 event, by erasure): `pruned`, `details.seq` the first such seq; its hashes are still in the hash tiles */
             410: {
                 headers: {
                     [name: string]: unknown;

@@ -8,6 +8,7 @@
 use super::checkpoints::{self, RootsAtSizes};
 use super::parallel::check_page;
 use super::progress::Progress;
+use auditlog_core::coverage::Coverage;
 use auditlog_core::merkle::{self, Hash, TreeFrontier};
 use auditlog_core::note::NoteVerifier;
 use auditlog_store::{Account, AccountId, Store, StoreError};
@@ -41,6 +42,7 @@ pub(super) async fn verify_account(
     if let Some(problem) = checkpoints::check_signatures(account, &checkpoints, verifiers) {
         return Ok(Outcome::Bad(problem));
     }
+    let coverage = Arc::new(removal_coverage(store, account).await?);
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     let name: Arc<str> = account.name.as_str().into();
     let mut rebuild = Rebuild {
@@ -59,8 +61,10 @@ pub(super) async fn verify_account(
             merkle::stored_hash_count(last_leaf),
         );
         let name = name.clone();
+        let coverage = coverage.clone();
         let checking = tokio::task::spawn_blocking(move || {
-            let result = check_page(&name, first_leaf as u64 + 1, &page, threads).map(|hashes| {
+            let first_seq = first_leaf as u64 + 1;
+            let result = check_page(&name, first_seq, &page, threads, &coverage).map(|hashes| {
                 let mut rebuilt = Vec::with_capacity((end - start) as usize);
                 for hash in hashes {
                     rebuild.tree.append(hash, &mut rebuilt);
@@ -120,6 +124,27 @@ pub(super) async fn verify_account(
         events: size,
         checkpoints: checkpoints.len(),
     })
+}
+
+/// The seqs whose bodies may be missing: what the account's removal
+/// records (`Auditlog Retention`, `Auditlog Erasure`) cover, read from
+/// their leaves. The store's list of records only says where to look: a
+/// record it names that is not one covers nothing, and each record's leaf
+/// is checked against the tree like every other when the walk reaches it.
+async fn removal_coverage(store: &dyn Store, account: &Account) -> Result<Coverage, StoreError> {
+    let mut coverage = Coverage::default();
+    for record_seq in store.coverage_records(account.id).await? {
+        let scanned = store
+            .scan_events(account.id, record_seq.saturating_sub(1), 1)
+            .await?;
+        if let Some(record) = scanned
+            .first()
+            .filter(|e| e.columns.seq == record_seq && !e.body_removed)
+        {
+            coverage.add_record(&record.leaf_bytes);
+        }
+    }
+    Ok(coverage)
 }
 
 /// Compares the tree hashes rebuilt for leaves `first_leaf..last_leaf`

@@ -73,13 +73,13 @@ fn attacker_copy(base: &Path) -> (tempfile::TempDir, Connection) {
     }
     let conn = Connection::open(dir.path().join("auditlog.db")).unwrap();
     conn.execute_batch(
-        "DROP TRIGGER event_log_refuse_update; DROP TRIGGER event_log_refuse_delete;
+        "DROP TRIGGER event_log_refuse_update; DROP TRIGGER event_log_delete_only_covered;
          DROP TRIGGER log_values_refuse_update; DROP TRIGGER log_values_refuse_delete;
          DROP TRIGGER tree_hashes_refuse_update; DROP TRIGGER tree_hashes_refuse_delete;
          DROP TRIGGER checkpoints_refuse_update; DROP TRIGGER checkpoints_refuse_delete;
-         DROP TRIGGER event_personal_refuse_update; DROP TRIGGER event_personal_refuse_delete;
+         DROP TRIGGER event_personal_refuse_update; DROP TRIGGER event_personal_delete_only_covered;
          DROP TRIGGER personal_objects_refuse_update; DROP TRIGGER personal_objects_refuse_delete;
-         DROP TRIGGER event_openings_refuse_update; DROP TRIGGER event_openings_refuse_delete;",
+         DROP TRIGGER event_openings_refuse_update; DROP TRIGGER event_openings_delete_only_covered;",
     )
     .unwrap();
     (dir, conn)

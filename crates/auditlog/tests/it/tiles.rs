@@ -519,3 +519,135 @@ async fn tiles_are_read_only_by_the_accounts_read_keys_with_clear_errors() {
         .unwrap();
     assert_eq!(response.status().as_u16(), 405);
 }
+
+/// Removes the bodies of `acme-0` … (seqs 1..=`pruned`) the way pruning
+/// does: an `Auditlog Retention` / `Prune` record covering them, its
+/// coverage, then the removal, all through the store's own code.
+async fn prune_prefix(store: &dyn auditlog_store::Store, pruned: u64) {
+    use auditlog_core::coverage::{covers_json, SeqRange};
+    use auditlog_core::{NewEvent, Taxonomy, Timestamp};
+    use auditlog_store::{RemovalKind, RemovedBody};
+    let account = store.account_by_name("acme").await.unwrap().unwrap();
+    let range = SeqRange::new(1, pruned).unwrap();
+    let record = NewEvent::parse(
+        &json!({"event_type": "Auditlog Retention", "action": "Prune",
+                "actor": {"id": "auditlog"}, "details": {"covers": covers_json(&[range])}}),
+        &Taxonomy::default().with_own_types(),
+        Timestamp::now(),
+    )
+    .unwrap();
+    let receipts = store.append(&account, vec![record]).await.unwrap();
+    let record_seq = receipts[0].seq;
+    store
+        .add_coverage(account.id, record_seq, &[range])
+        .await
+        .unwrap();
+    let bodies: Vec<RemovedBody> = (1..=pruned)
+        .map(|seq| RemovedBody {
+            seq,
+            event_id: format!("acme-{}", seq - 1),
+        })
+        .collect();
+    let removed = store
+        .remove_bodies(account.id, record_seq, RemovalKind::Pruned, &bodies)
+        .await
+        .unwrap();
+    assert_eq!(removed, pruned);
+}
+
+/// What the tiles of acme (300 events, then seqs 1..=10 pruned and the
+/// record at 301) answer: bundles touching a pruned entry 410, the rest of
+/// the entries and every hash tile as before.
+async fn pruned_entries_answer_410(
+    server: &TestServer,
+    acme: &TestAccount,
+    tiles_before: &[(String, Vec<u8>)],
+) {
+    for path in [
+        "tile/entries/000",
+        "tile/entries/000.p/1",
+        "tile/entries/000.p/10",
+    ] {
+        let (status, body) = server.get(&format!("/tiles/acme/{path}"), &acme.read).await;
+        assert_eq!(status, 410, "{path}: {body}");
+        assert_eq!(error_code(&body), "pruned");
+        assert_eq!(body["error"]["details"]["seq"], json!(1), "{path}");
+    }
+    // A bundle of entries after the pruned prefix is whole.
+    let (status, _, bundle) = fetch(
+        server,
+        "/tiles/acme/tile/entries/001.p/45",
+        Some(&acme.read),
+        false,
+    )
+    .await;
+    assert_eq!(status, 200);
+    let entries = split_bundle(&bundle);
+    assert_eq!(entries.len(), 45);
+    let last: Value = serde_json::from_slice(&entries[44]).unwrap();
+    assert_eq!(last["event_type"], json!("Auditlog Retention"));
+    // Pruning keeps every tree hash: the hash tiles are the same bytes.
+    for (path, before) in tiles_before {
+        let (status, _, after) = fetch(server, path, Some(&acme.read), false).await;
+        assert_eq!(status, 200, "{path}");
+        assert_eq!(&after, before, "{path}");
+    }
+}
+
+async fn hash_tiles_of_acme(server: &TestServer, acme: &TestAccount) -> Vec<(String, Vec<u8>)> {
+    let mut tiles = Vec::new();
+    for path in [
+        "/tiles/acme/tile/0/000",
+        "/tiles/acme/tile/0/001.p/44",
+        "/tiles/acme/tile/1/000.p/1",
+    ] {
+        let (status, _, body) = fetch(server, path, Some(&acme.read), false).await;
+        assert_eq!(status, 200, "{path}");
+        tiles.push((path.to_string(), body));
+    }
+    tiles
+}
+
+#[tokio::test]
+async fn a_bundle_touching_a_pruned_entry_answers_410() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = TestServer::start_on(dir.path(), &[]);
+    let acme = server.account("acme");
+    ingest(&server, &acme, 300).await;
+    let (status, _, _) = fetch(
+        &server,
+        "/tiles/acme/tile/entries/000",
+        Some(&acme.read),
+        false,
+    )
+    .await;
+    assert_eq!(status, 200);
+    let tiles_before = hash_tiles_of_acme(&server, &acme).await;
+    server.kill();
+    {
+        let store = auditlog_store_sqlite::SqliteStore::open(dir.path()).unwrap();
+        prune_prefix(&store, 10).await;
+    }
+    let server = TestServer::start_on(dir.path(), &[]);
+    pruned_entries_answer_410(&server, &acme, &tiles_before).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bundle_touching_a_pruned_entry_answers_410_on_postgres() {
+    use auditlog_store_postgres::test_support::TestDatabase;
+    use auditlog_store_postgres::PgStore;
+    let Some(database) = TestDatabase::create("tiles_pruned_bundle") else {
+        return;
+    };
+    let scratch = tempfile::tempdir().unwrap();
+    let key_file = scratch.path().join("signing-key").display().to_string();
+    let args = ["--signing-key-file", key_file.as_str()];
+    let server = TestServer::start_on_database(&database.url, scratch.path(), &args);
+    let acme = server.account("acme");
+    ingest(&server, &acme, 300).await;
+    let tiles_before = hash_tiles_of_acme(&server, &acme).await;
+    // The server's own reads see the removal at once (no cache of bodies).
+    let owner = PgStore::connect(&database.url).await.unwrap();
+    prune_prefix(&owner, 10).await;
+    pruned_entries_answer_410(&server, &acme, &tiles_before).await;
+}

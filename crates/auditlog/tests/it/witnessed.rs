@@ -663,12 +663,30 @@ fn witness_args(witnesses: &[&Witness], quorum: usize) -> Vec<String> {
 async fn bundles_carry_the_cosigned_root_and_verify_export_demands_the_quorum() {
     let mut setup = Setup::new();
     let server = setup.start_server();
+    bundles_demand_the_quorum(&mut setup, &server).await;
+}
+
+/// The same with the server on PostgreSQL (`AUDITLOG_TEST_DATABASE_URL`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bundles_carry_the_cosigned_root_on_postgres() {
+    let Some(database) = auditlog_store_postgres::test_support::TestDatabase::create(
+        "bundles_carry_the_cosigned_root_on_postgres",
+    ) else {
+        return;
+    };
+    let mut setup = Setup::new();
+    let scratch = tempfile::tempdir().unwrap();
+    let server = setup.start_server_on(&database.url, scratch.path());
+    bundles_demand_the_quorum(&mut setup, &server).await;
+}
+
+async fn bundles_demand_the_quorum(setup: &mut Setup, server: &TestServer) {
     let acme = server.account("acme");
     let globex = server.account("globex");
     let all = setup.verifiers();
-    ingest(&server, &globex, "g", 2).await;
-    ingest(&server, &acme, "a", 5).await;
-    witnessed(&server, &setup, &acme, 5, &all, 3).await;
+    ingest(server, &globex, "g", 2).await;
+    ingest(server, &acme, "a", 5).await;
+    witnessed(server, setup, &acme, 5, &all, 3).await;
     let dir = tempfile::tempdir().unwrap();
     let key = ["--key".to_string(), setup.log.to_text()];
     let [w0, w1, w2] = [
@@ -678,7 +696,7 @@ async fn bundles_carry_the_cosigned_root_and_verify_export_demands_the_quorum() 
     ];
 
     let full = dir.path().join("full.tar");
-    std::fs::write(&full, export_bundle(&server, &acme).await).unwrap();
+    std::fs::write(&full, export_bundle(server, &acme).await).unwrap();
     let (ok, out) = verify_export(&full, &[&key[..], &witness_args(&[w0, w1, w2], 2)].concat());
     assert!(ok, "{out}");
     assert!(out.contains("OK: 5 entries of auditlog/acme"), "{out}");
@@ -692,11 +710,11 @@ async fn bundles_carry_the_cosigned_root_and_verify_export_demands_the_quorum() 
 
     // One witness down: the next bundle's root has two cosignatures.
     setup.witnesses[2].kill();
-    ingest(&server, &acme, "b", 3).await;
+    ingest(server, &acme, "b", 3).await;
     // (8 events and the audit records of the first export.)
-    witnessed(&server, &setup, &acme, 8, &all, 2).await;
+    witnessed(server, setup, &acme, 8, &all, 2).await;
     let two = dir.path().join("two.tar");
-    let bytes = export_bundle(&server, &acme).await;
+    let bytes = export_bundle(server, &acme).await;
     std::fs::write(&two, &bytes).unwrap();
     let files = auditlog_core::tar::read_files(&bytes).unwrap();
     let root_note = &files
@@ -1068,6 +1086,21 @@ async fn a_forked_view_is_refused_by_the_witnesses_and_reported_by_the_monitor()
     assert_eq!(
         std::fs::read_to_string(&witnessed_state).unwrap(),
         remembered
+    );
+    // (Last: an export is audited, which grows the tree.) Its bundle (written after waiting half the export lease for a
+    // witnessed root that never comes) carries no root: signed by the log's
+    // key, it verifies with that alone, and fails as soon as witnesses are
+    // demanded.
+    let forked_bundle = states.path().join("forked.tar");
+    std::fs::write(&forked_bundle, export_bundle(&forked, &acme_forked).await).unwrap();
+    let key = ["--key".to_string(), setup.log.to_text()];
+    let (ok, out) = verify_export(&forked_bundle, &key);
+    assert!(ok && out.contains("carries no root checkpoint"), "{out}");
+    let (ok, out) = verify_export(&forked_bundle, &[&key[..], &witness_args].concat());
+    assert!(!ok, "{out}");
+    assert!(
+        out.contains("carries no root checkpoint, so no witness cosignature"),
+        "{out}"
     );
     // The first view is unharmed.
     let (status, body) = first.get("/readyz", "").await;

@@ -41,17 +41,17 @@ impl Source {
         Value::Object(object)
     }
 
-    /// Reads [`to_json`](Self::to_json)'s form back (`None` for anything else).
+    /// Reads the JSON form back (what a version 2 leaf holds); `None` when
+    /// it is not one of the three forms.
     pub fn from_json(value: &Value) -> Option<Self> {
-        let object = value.as_object()?;
-        let text = |key: &str| object.get(key).and_then(Value::as_str);
-        match text("kind")? {
+        let text = |key: &str| value.get(key).and_then(Value::as_str).map(str::to_string);
+        match value.get("kind")?.as_str()? {
             "api_key" => Some(Source::ApiKey {
-                key: text("key")?.to_string(),
-                name: text("name").unwrap_or_default().to_string(),
+                key: text("key")?,
+                name: text("name").unwrap_or_default(),
             }),
             "console" => Some(Source::Console {
-                user: text("user")?.to_string(),
+                user: text("user")?,
             }),
             "system" => Some(Source::System),
             _ => None,

@@ -177,7 +177,12 @@ fn value_text(value: &Value) -> Option<String> {
 /// app, version, and every string inside `details` (at any depth, old and
 /// new values of changes included; member names are not searched).
 pub fn free_text_values(stored: &StoredEvent) -> Vec<&str> {
-    let event = stored.event();
+    free_text_values_of(stored.event())
+}
+
+/// [`free_text_values`] of an event before it is stored (what the writers
+/// index in the appending transaction).
+pub fn free_text_values_of(event: &crate::NewEvent) -> Vec<&str> {
     let mut values: Vec<&str> = [
         event.actor().name.as_deref(),
         event.actor().email.as_deref(),

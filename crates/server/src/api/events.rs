@@ -250,6 +250,7 @@ pub async fn query(
         (status = 200, description = "The event", body = EventEnvelope),
         (status = 400, description = BAD_PATH_ID, body = ErrorBody),
         (status = 404, description = "No event with this id in the key's account", body = ErrorBody),
+        (status = 410, description = "The event's body was removed: `pruned` by the account's retention policy, or `erased` (`details` give its `seq` and the `record_seq` of the Auditlog record that covers it); its inclusion proof is still served", body = ErrorBody),
     )
 )]
 pub async fn get_one(
@@ -258,11 +259,12 @@ pub async fn get_one(
     PathId(id): PathId,
 ) -> Result<Response, ApiError> {
     caller.require(Scope::Read)?;
-    let record = state
-        .store
-        .get(caller.account.id, &id)
-        .await?
-        .ok_or_else(|| ApiError::not_found(format!("no event with id {id:?} in this account")))?;
+    let Some(record) = state.store.get(caller.account.id, &id).await? else {
+        return Err(match state.store.tombstone(caller.account.id, &id).await? {
+            Some(tombstone) => ApiError::body_removed(&id, &tombstone),
+            None => ApiError::not_found(format!("no event with id {id:?} in this account")),
+        });
+    };
     let mut out = b"{\"event\":".to_vec();
     write_event_json(&record, &mut out).map_err(|error| unreadable(record.seq, error))?;
     out.push(b'}');

@@ -8,6 +8,7 @@ pub mod live;
 pub mod openapi;
 pub mod ops;
 pub mod path;
+pub mod personal_paths;
 pub mod proofs;
 pub mod schema;
 pub mod streams;
@@ -46,6 +47,10 @@ pub fn routes() -> Router<AppState> {
                 .delete(streams::delete),
         )
         .route("/api/v1/streams/{id}/test", post(streams::test))
+        .route(
+            "/api/v1/account/personal-paths",
+            get(personal_paths::get).put(personal_paths::put),
+        )
         .route("/tiles/{account}/checkpoint", get(tiles::checkpoint))
         // The static `entries` wins over `{level}` (matchit's priority).
         .route(

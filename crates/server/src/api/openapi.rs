@@ -7,7 +7,7 @@
 //! `tests/it/openapi.rs` fails when a route has no description.
 
 use crate::api::schema;
-use crate::api::{events, exports, live, ops, proofs, streams, tiles};
+use crate::api::{events, exports, live, ops, personal_paths, proofs, streams, tiles};
 use crate::error::ErrorBody;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
@@ -57,6 +57,8 @@ pub const BEARER: &str = "bearer";
         streams::change,
         streams::delete,
         streams::test,
+        personal_paths::get,
+        personal_paths::put,
         serve,
         ops::healthz,
         ops::readyz,
@@ -70,6 +72,7 @@ pub const BEARER: &str = "bearer";
         (name = "tiles", description = "Each account's tree as a read-only C2SP tlog-tiles log under `/tiles/<account>/` (scope `read`), for existing tlog clients"),
         (name = "exports", description = "Background exports of the events matching filters"),
         (name = "streams", description = "Log streams: the account's events pushed to its destinations (scope `admin`)"),
+        (name = "personal data", description = "The `details` paths the account declares personal, whose values each new event commits to so that an erasure can remove them (scope `admin`)"),
         (name = "operations", description = "Liveness, readiness, metrics and this description"),
     )
 )]

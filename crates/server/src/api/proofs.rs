@@ -206,7 +206,7 @@ async fn covering(
     security(("bearer" = [])),
     params(("id" = String, Path, description = "The event's id")),
     responses(
-        (status = 200, description = "The leaf bytes, the inclusion proof and the signed checkpoint it verifies against", body = InclusionProof),
+        (status = 200, description = "The leaf bytes (absent when the event's body was pruned or erased), its leaf hash, the inclusion proof and the signed checkpoint it verifies against", body = InclusionProof),
         (status = 400, description = BAD_PATH_ID, body = ErrorBody),
         (status = 404, description = "No event with this id in the key's account", body = ErrorBody),
         (status = 503, description = "No signing key is configured, or signing is refused because the store was rolled back", body = ErrorBody),
@@ -219,23 +219,31 @@ pub async fn event_proof(
 ) -> Result<Response, ApiError> {
     caller.require(Scope::Read)?;
     signer(&state)?;
-    let record = state
-        .store
-        .get(caller.account.id, &id)
-        .await?
-        .ok_or_else(|| ApiError::not_found(format!("no event with id {id:?} in this account")))?;
+    // A removed body (pruned, erased) keeps its leaf hash: its proof is
+    // served without the leaf bytes.
+    let (seq, leaf, leaf_hash) = match state.store.get(caller.account.id, &id).await? {
+        Some(record) => (record.seq, Some(record.leaf_bytes), record.leaf_hash),
+        None => match state.store.tombstone(caller.account.id, &id).await? {
+            Some(tombstone) => (tombstone.seq, None, tombstone.leaf_hash),
+            None => {
+                return Err(ApiError::not_found(format!(
+                    "no event with id {id:?} in this account"
+                )))
+            }
+        },
+    };
     // The checkpoint the witnesses covered, if one covers the event; else
     // the latest (signed now if need be), without a root inclusion.
     let witnessed = match &state.root_log {
-        Some(root_log) => root_log.witnessed(caller.account.id, record.seq).await?,
+        Some(root_log) => root_log.witnessed(caller.account.id, seq).await?,
         None => None,
     };
     let root = witnessed.as_ref().map(root_inclusion);
     let checkpoint = match witnessed {
         Some(witnessed) => witnessed.account_checkpoint,
-        None => covering(&state, &caller, record.seq).await?,
+        None => covering(&state, &caller, seq).await?,
     };
-    let index = record.seq - 1;
+    let index = seq - 1;
     let hashes = tree::inclusion_proof(
         state.store.as_ref(),
         caller.account.id,
@@ -245,7 +253,8 @@ pub async fn event_proof(
     .await?;
     let hashes: Vec<String> = hashes.iter().map(|h| BASE64.encode(h)).collect();
     Ok(axum::Json(InclusionProof {
-        leaf: BASE64.encode(&record.leaf_bytes),
+        leaf: leaf.map(|bytes| BASE64.encode(bytes)),
+        leaf_hash: BASE64.encode(leaf_hash),
         leaf_index: index,
         tree_size: checkpoint.size,
         hashes,

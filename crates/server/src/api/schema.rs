@@ -605,6 +605,15 @@ pub struct CreatedLogStream {
     pub secret: Option<String>,
 }
 
+/// The `details` paths an account declares personal (`GET` answers it,
+/// `PUT` takes and answers it): dotted paths from the event's root, each
+/// starting `details.`, such as `details.assignee`; at most 100.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({"paths": ["details.assignee", "details.ticket.owner.email"]}))]
+pub struct PersonalPathList {
+    pub paths: Vec<String>,
+}
+
 /// The account's streams, oldest first.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct LogStreamList {
@@ -703,9 +712,15 @@ pub struct ConsistencyParams {
 /// Everything needed to verify one event offline (RFC 9162 hashing).
 #[derive(Debug, Serialize, ToSchema)]
 pub struct InclusionProof {
-    /// Standard base64 of the event's leaf bytes (its canonical JSON).
-    #[schema(content_encoding = "base64")]
-    pub leaf: String,
+    /// Standard base64 of the event's leaf bytes (its canonical JSON);
+    /// absent when the event's body was removed (pruned by retention, or
+    /// erased): then `leaf_hash` is what the proof includes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(content_encoding = "base64", nullable = false)]
+    pub leaf: Option<String>,
+    /// Standard base64 of the leaf hash (SHA-256 of 0x00 ‖ leaf bytes): the
+    /// hash the inclusion proof starts from.
+    pub leaf_hash: String,
     /// `seq` − 1.
     pub leaf_index: u64,
     #[schema(minimum = 1)]

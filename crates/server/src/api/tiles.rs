@@ -183,7 +183,7 @@ pub async fn hash_tile(
         (status = 200, description = "The entry bundle: for each of its W entries (256 in a full bundle), in leaf order, a big-endian uint16 length and the event's leaf bytes exactly as hashed into the tree (leaf hash SHA-256(0x00 ‖ entry)). Gzipped (`Content-Encoding: gzip`) when the request's `Accept-Encoding` allows it. Full bundles are immutable, partial ones short-lived, as for hash tiles", body = String, content_type = "application/octet-stream"),
         (status = 400, description = "A malformed index or width (`invalid_tile_path`; `details` names the part and the rule), or a path that is not UTF-8 once percent-decoded", body = ErrorBody),
         (status = 404, description = "The account is not the key's, or the bundle (of that width) is beyond the tree", body = ErrorBody),
-        (status = 410, description = "The body of an entry of the bundle was pruned (`pruned`); its hashes are still in the hash tiles", body = ErrorBody),
+        (status = 410, description = "The body of an entry of the bundle was removed by pruning (or, for a version 1 event, by erasure): `pruned`, `details.seq` the first such seq; its hashes are still in the hash tiles", body = ErrorBody),
     )
 )]
 pub async fn entry_bundle(
@@ -209,8 +209,8 @@ pub async fn entry_bundle(
                 StatusCode::GONE,
                 "pruned",
                 format!(
-                    "tile/{path} holds the event with seq {seq}, whose body was pruned; its \
-                     hashes are still served in the hash tiles"
+                    "tile/{path} holds the event with seq {seq}, whose body was removed (pruned, \
+                     or erased as a version 1 event); its hashes are still served in the hash tiles"
                 ),
             )
             .with_details(json!({"seq": seq})))

@@ -254,7 +254,9 @@ impl Runner {
             self.store.as_ref(),
             signer,
             self.root_log.as_deref(),
-            crate::bundle::ROOT_WAIT,
+            // The bundle writer does not renew the job's lease: wait for
+            // the witnesses well within it.
+            crate::bundle::ROOT_WAIT.min(self.settings.lease / 2),
             account,
             filter,
             Some(job.seq_bound),

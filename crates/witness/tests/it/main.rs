@@ -354,3 +354,31 @@ async fn a_restarted_witness_keeps_its_state() {
     assert!(err.to_string().contains("another witness process"), "{err}");
     running.stop().await;
 }
+
+/// 500: the state cannot be stored (its directory is gone here; a full or
+/// failing disk in life). Nothing is cosigned and the witness's memory does
+/// not move: once the directory is back, the same checkpoint is still new
+/// to it and a fork of the refused one is not taken for its state.
+#[tokio::test]
+async fn a_state_that_cannot_be_stored_is_500_and_cosigns_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state");
+    let moved = dir.path().join("moved");
+    let witness = TestWitness::start(&state).await;
+    let (t5, t8) = (tree(5, "leaf"), tree(8, "leaf"));
+    witness.cosigns(request(0, &t5, &log_key()), &t5).await;
+
+    std::fs::rename(&state, &moved).unwrap();
+    let (status, _, text) = witness.post(request(5, &t8, &log_key())).await;
+    assert_eq!(status, 500, "{text}");
+    assert!(text.contains("cannot store the state file"), "{text}");
+    assert!(!text.contains('\u{2014}'), "a cosignature was sent: {text}");
+
+    std::fs::rename(&moved, &state).unwrap();
+    // Still at 5: a request from 8 is told so, and 5 → 8 is cosigned now.
+    witness
+        .conflicts(request(8, &t8, &log_key()), 5, "old size not stored")
+        .await;
+    witness.cosigns(request(5, &t8, &log_key()), &t8).await;
+    witness.stop().await;
+}

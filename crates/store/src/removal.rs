@@ -1,0 +1,107 @@
+//! Removing event bodies under a covering record (pruning, erasure): the
+//! only way anything of a stored event leaves a store.
+//!
+//! A body is the event's leaf bytes, its indexed columns and its personal
+//! values. Removing it keeps the event's leaf hash (the tree's hashes are
+//! never touched), its seq and its id: each removed event leaves a
+//! **tombstone** (`removed_events`: its key, the hash and text of its id,
+//! the record that covers it), so that a resent id stays idempotent and
+//! `GET /events/{id}` can answer 410.
+//!
+//! Every removal names a covering record: an `Auditlog Retention` or
+//! `Auditlog Erasure` event with a higher seq whose `details.covers` lists
+//! the seq (`auditlog_core::coverage`). The store keeps a copy of those
+//! ranges (`removal_coverage`, added by [`Removals::add_coverage`] once the
+//! record is stored), and the database itself refuses a removal that no
+//! stored record covers: a trigger on SQLite, on PostgreSQL a trigger and a
+//! `SECURITY DEFINER` function, the service role having no DELETE grant.
+//! `auditlog verify` trusts neither copy: it reads coverage from the
+//! records' leaves, which the tree commits to.
+
+use crate::{AccountId, Result};
+use async_trait::async_trait;
+use auditlog_core::coverage::SeqRange;
+
+/// One event whose body is to be removed: its seq and its id (kept in the
+/// tombstone; the database checks it against the id hash of the row).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RemovedBody {
+    pub seq: u64,
+    pub event_id: String,
+}
+
+/// Why bodies are removed: the record that covers them is a pruning
+/// (`Auditlog Retention`) or an erasure (`Auditlog Erasure`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RemovalKind {
+    Pruned,
+    Erased,
+}
+
+impl RemovalKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RemovalKind::Pruned => "pruned",
+            RemovalKind::Erased => "erased",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "pruned" => Some(RemovalKind::Pruned),
+            "erased" => Some(RemovalKind::Erased),
+            _ => None,
+        }
+    }
+}
+
+/// An event whose body was removed, found by its id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Tombstone {
+    pub seq: u64,
+    /// The record (`Auditlog Retention` or `Auditlog Erasure`) whose
+    /// removal it was.
+    pub record_seq: u64,
+    /// Pruned or erased: the API answers 410 with this code.
+    pub kind: RemovalKind,
+    pub leaf_hash: [u8; 32],
+}
+
+#[async_trait]
+pub trait Removals: Send + Sync {
+    /// Stores the database's copy of what the record at `record_seq`
+    /// covers (the ranges of its `details.covers`). The record must be
+    /// stored and be an `Auditlog Retention` or `Auditlog Erasure` event
+    /// with a higher seq than every range (else `Internal`). Adding the
+    /// same ranges again is harmless (a resumed job does).
+    async fn add_coverage(
+        &self,
+        account: AccountId,
+        record_seq: u64,
+        ranges: &[SeqRange],
+    ) -> Result<()>;
+
+    /// The seqs of the account's records that `add_coverage` was given,
+    /// ascending: where `verify` looks for coverage (it reads the records'
+    /// leaves themselves).
+    async fn coverage_records(&self, account: AccountId) -> Result<Vec<u64>>;
+
+    /// Removes the bodies of `events` (leaf, columns, personal values,
+    /// full-text entries, rollup counts) in one transaction, leaving a
+    /// tombstone of each, under the record at `record_seq`, which must
+    /// cover each seq (else the database refuses and nothing is removed).
+    /// Events already removed are skipped. Returns how many were removed.
+    async fn remove_bodies(
+        &self,
+        account: AccountId,
+        record_seq: u64,
+        kind: RemovalKind,
+        events: &[RemovedBody],
+    ) -> Result<u64>;
+
+    /// The tombstone of the removed event with this id, if there is one.
+    async fn tombstone(&self, account: AccountId, id: &str) -> Result<Option<Tombstone>>;
+
+    /// How many events of the account have lost their bodies.
+    async fn removed_count(&self, account: AccountId) -> Result<u64>;
+}
