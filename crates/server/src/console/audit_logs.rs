@@ -402,11 +402,21 @@ fn fill_filters(view: &mut AuditLogsPage, filter: &EventFilter) {
     // terms of their keys alike (the page script keeps them in step).
     let types = in_spelling(&view.event_types, query_values(filter, TextKey::Type));
     let actions = in_spelling(&view.actions, query_values(filter, TextKey::Action));
-    mark(&mut view.event_types, &[filter.event_types.clone(), types].concat());
-    mark(&mut view.actions, &[filter.actions.clone(), actions].concat());
+    mark(
+        &mut view.event_types,
+        &[filter.event_types.clone(), types].concat(),
+    );
+    mark(
+        &mut view.actions,
+        &[filter.actions.clone(), actions].concat(),
+    );
     mark(
         &mut view.projects,
-        &[filter.projects.clone(), query_values(filter, TextKey::Project)].concat(),
+        &[
+            filter.projects.clone(),
+            query_values(filter, TextKey::Project),
+        ]
+        .concat(),
     );
     view.user = filter
         .users

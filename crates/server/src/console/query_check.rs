@@ -69,6 +69,9 @@ mod tests {
         let utc = read("time:2026-11-30", None).expect("reads");
         let paris = read("time:2026-11-30", Some("Europe/Paris")).expect("reads");
         assert_ne!(utc, paris, "the day starts at the viewer's midnight");
-        assert_eq!(read("x", Some("Not/AZone")).expect_err("bad tz").code, "invalid_parameter");
+        assert_eq!(
+            read("x", Some("Not/AZone")).expect_err("bad tz").code,
+            "invalid_parameter"
+        );
     }
 }
