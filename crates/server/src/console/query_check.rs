@@ -5,7 +5,7 @@
 //! with `position` and `expected`); the page itself gives the same message
 //! when the script is off.
 
-use super::session::Admin;
+use super::session::Viewer;
 use crate::error::ApiError;
 use auditlog_core::search::{Query as SearchQuery, QueryError, Zone};
 use axum::extract::Query;
@@ -23,7 +23,7 @@ pub struct Params {
     tz: Option<String>,
 }
 
-pub async fn check(_: Admin, Query(params): Query<Params>) -> Response {
+pub async fn check(_: Viewer, Query(params): Query<Params>) -> Response {
     match read(&params.q, params.tz.as_deref()) {
         Ok(query) => Json(json!({"query": query.to_string()})).into_response(),
         Err(e) => e.into_response(),
