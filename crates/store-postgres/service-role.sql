@@ -13,6 +13,8 @@ GRANT INSERT ON event_log, event_personal TO auditlog_app;
 GRANT INSERT ON log_values TO auditlog_app;
 -- The directory: new accounts, keys and users.
 GRANT INSERT ON accounts, api_keys, users TO auditlog_app;
+-- Keys are revoked and note their last use (to the minute).
+GRANT UPDATE ON api_keys TO auditlog_app;
 -- The declared personal details paths (issue 16): replaced by admins.
 GRANT INSERT, UPDATE ON personal_paths TO auditlog_app;
 -- The per-account sequencer rows: created with the account, locked

@@ -211,9 +211,30 @@ pub enum KeyCommand {
         #[arg(long)]
         account: String,
         /// `ingest` (send events), `read` (query, export, proofs, live tail)
-        /// or `admin` (log streams; implies `read`); repeat for several.
+        /// or `admin` (users, keys, log streams; implies `read`); repeat for several.
         #[arg(long = "scope", required = true)]
         scopes: Vec<String>,
+        /// What the key is for, shown in listings (default: "cli").
+        #[arg(long)]
+        name: Option<String>,
+        /// The key stops working after this long: a number and `m`, `h` or
+        /// `d` (e.g. `90d`); never when left out.
+        #[arg(long)]
+        expires: Option<String>,
+    },
+    /// List the account's keys: public id, name, prefix, scopes, status,
+    /// expiry, creator, creation and last use (never a secret).
+    List {
+        #[arg(long)]
+        account: String,
+    },
+    /// Revoke a key by its public id (`key_…`, from `auditlog key list`):
+    /// refused at once by servers on this store, within 5 s by the others.
+    Revoke {
+        #[arg(long)]
+        account: String,
+        /// The key's public id.
+        id: String,
     },
 }
 
@@ -225,7 +246,8 @@ pub enum UserCommand {
         account: String,
         #[arg(long)]
         email: String,
-        /// `admin` (sees audit logs, manages exports) or `member`.
+        /// `admin` (sees audit logs, administers the account), `auditor`
+        /// (sees audit logs, exports; changes nothing) or `member`.
         #[arg(long)]
         role: String,
     },

@@ -1,7 +1,9 @@
 //! What each subcommand does. They work while a server runs on the same
 //! store: what they create is usable at once.
 
-use crate::admin::{create_key, create_user, find_account};
+use crate::admin::{
+    create_named_key, create_user, find_account, list_keys, parse_expiry, revoke_key,
+};
 use crate::backend::open_store;
 use crate::cli::{AccountCommand, Cli, Command, ConfigCommand, KeyCommand, UserCommand};
 use crate::config::{Config, Loaded};
@@ -10,12 +12,12 @@ use anyhow::{anyhow, bail, Context};
 use auditlog_core::bundle::WitnessPolicy;
 use auditlog_core::cosignature::CosignatureVerifier;
 use auditlog_core::note::NoteVerifier;
-use auditlog_core::{AccountName, Email};
+use auditlog_core::{AccountName, Email, Timestamp};
 use auditlog_server::exports::{worker, ExportSettings, Exports};
 use auditlog_server::root_log::RootLog;
 use auditlog_server::signer::CheckpointSigner;
 use auditlog_server::{signing_key, AppState};
-use auditlog_store::{Role, Scope, Store};
+use auditlog_store::{Role, Store};
 use std::io::Read;
 use std::sync::Arc;
 
@@ -115,17 +117,37 @@ async fn run_on_store(config: &Config, command: Command) -> CliResult {
             Ok(())
         }
         Command::Key {
-            command: KeyCommand::Create { account, scopes },
+            command:
+                KeyCommand::Create {
+                    account,
+                    scopes,
+                    name,
+                    expires,
+                },
         } => {
             let account = find_account(store.as_ref(), &account).await?;
-            let scopes = scopes
-                .iter()
-                .map(|s| {
-                    Scope::parse(s)
-                        .ok_or_else(|| anyhow!("unknown scope {s:?}; use ingest, read or admin"))
-                })
-                .collect::<CliResult<Vec<_>>>()?;
-            println!("{}", create_key(store.as_ref(), &account, &scopes).await?);
+            let expires_at = expires
+                .map(|text| parse_expiry(&text, Timestamp::now()))
+                .transpose()?;
+            let name = name.unwrap_or_else(|| "cli".into());
+            let secret =
+                create_named_key(store.as_ref(), &account, &name, &scopes, expires_at).await?;
+            println!("{secret}");
+            Ok(())
+        }
+        Command::Key {
+            command: KeyCommand::List { account },
+        } => {
+            let account = find_account(store.as_ref(), &account).await?;
+            print!("{}", list_keys(store.as_ref(), &account).await?);
+            Ok(())
+        }
+        Command::Key {
+            command: KeyCommand::Revoke { account, id },
+        } => {
+            let account = find_account(store.as_ref(), &account).await?;
+            revoke_key(store.as_ref(), &account, &id).await?;
+            println!("revoked {id} in account {}", account.name);
             Ok(())
         }
         Command::User {
@@ -138,7 +160,7 @@ async fn run_on_store(config: &Config, command: Command) -> CliResult {
         } => {
             let account = find_account(store.as_ref(), &account).await?;
             let role = Role::parse(&role)
-                .ok_or_else(|| anyhow!("unknown role {role:?}; use admin or member"))?;
+                .ok_or_else(|| anyhow!("unknown role {role:?}; use admin, auditor or member"))?;
             let mut password = String::new();
             std::io::stdin()
                 .read_to_string(&mut password)

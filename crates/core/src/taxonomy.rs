@@ -28,6 +28,26 @@ pub const LEGAL_HOLD: &str = "Auditlog Legal Hold";
 pub const RETENTION: &str = "Auditlog Retention";
 /// The event type of each erasure (`Erase`); see `coverage`.
 pub const ERASURE: &str = "Auditlog Erasure";
+/// The event type Auditlog writes when an API key is created, revoked or expires.
+pub const API_KEY: &str = "Auditlog API Key";
+/// The event type Auditlog writes when a console user is changed.
+pub const USER: &str = "Auditlog User";
+
+/// Whether `name` is one of the names only Auditlog may write (SPEC
+/// "Default taxonomy"): `Audit Log` and every type starting `Auditlog `,
+/// compared as event types are (case-insensitively, trimmed). A client
+/// sending one is refused even where an account's stored taxonomy still
+/// lists `Audit Log`, so that the log's own entries cannot be forged.
+pub fn is_reserved(name: &str) -> bool {
+    let name = name.trim();
+    name.eq_ignore_ascii_case(AUDIT_LOG)
+        || name
+            .get(..OWN_PREFIX.len())
+            .is_some_and(|head| head.eq_ignore_ascii_case(OWN_PREFIX))
+}
+
+/// How every reserved type but `Audit Log` starts.
+const OWN_PREFIX: &str = "Auditlog ";
 /// The event type Auditlog writes when an account's settings change.
 pub const ACCOUNT: &str = "Auditlog Account";
 
@@ -47,6 +67,11 @@ pub fn own_types() -> &'static Taxonomy {
             rule(LEGAL_HOLD, &["Create", "Release"]),
             rule(RETENTION, &["Prune"]),
             rule(ERASURE, &["Erase"]),
+            rule(API_KEY, &["Create", "Revoke", "Expire"]),
+            rule(
+                USER,
+                &["Create", "Update", "Disable", "Enable", "Password Reset"],
+            ),
             rule(ACCOUNT, &["Update"]),
         ],
     })
@@ -185,5 +210,31 @@ mod tests {
             Some(4)
         );
         assert_eq!(with.with_own_types(), with, "added once");
+    }
+
+    #[test]
+    fn reserved_names_are_audit_log_and_every_auditlog_type_but_not_a_customers_user() {
+        for name in [
+            "Audit Log",
+            "audit log ",
+            "Auditlog User",
+            "AUDITLOG API Key",
+            "Auditlog Anything",
+        ] {
+            assert!(is_reserved(name), "{name}");
+        }
+        for name in [
+            "User",
+            "Account",
+            "Auditlogger",
+            "Authentication",
+            "Audit Logs",
+            "Éauditlog x",
+        ] {
+            assert!(!is_reserved(name), "{name}");
+        }
+        for rule in &own_types().types {
+            assert!(is_reserved(&rule.name), "{}", rule.name);
+        }
     }
 }

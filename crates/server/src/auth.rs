@@ -7,6 +7,7 @@ use crate::error::ApiError;
 use crate::state::AppState;
 use crate::tokens::hash_api_key;
 use auditlog_core::leaf_v2::Source;
+use auditlog_core::{ErrorChain, Timestamp};
 use auditlog_store::{Account, Scope};
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
@@ -87,7 +88,8 @@ impl FromRequestParts<AppState> for ApiCaller {
                 )
             })?;
         let key_hash = hash_api_key(key);
-        let grant = match state.api_keys.get(&key_hash) {
+        let now = Timestamp::now();
+        let grant = match state.api_keys.get(&key_hash, now) {
             Some(grant) => grant,
             None => {
                 let grant = state
@@ -98,7 +100,7 @@ impl FromRequestParts<AppState> for ApiCaller {
                         ApiError::new(
                             StatusCode::UNAUTHORIZED,
                             "invalid_api_key",
-                            "the API key is not valid",
+                            "the API key is not valid (unknown, revoked or expired)",
                         )
                     })?;
                 state.api_keys.put(key_hash, grant.clone());
@@ -108,6 +110,17 @@ impl FromRequestParts<AppState> for ApiCaller {
         // Counted once the key is known, so a client cannot use up another
         // key's allowance (nor an account's) by sending bad keys.
         state.api_rate_limiter.check(grant.key_id)?;
+        if let Some(minute) = state.api_keys.first_use_in_minute(grant.key_id, now) {
+            // Off the request's path: a late note of the last use costs
+            // nothing, a slow one must not slow the request.
+            let store = state.store.clone();
+            let key_id = grant.key_id;
+            tokio::spawn(async move {
+                if let Err(e) = store.touch_api_key(key_id, minute).await {
+                    tracing::warn!(key_id, error = %ErrorChain(&e), "cannot note an API key's last use");
+                }
+            });
+        }
         Ok(ApiCaller {
             key_id: grant.key_id,
             public_id: grant.public_id,

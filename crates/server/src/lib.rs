@@ -41,6 +41,7 @@ pub mod exports;
 pub mod fuzzing;
 pub mod holds;
 pub mod key_cache;
+pub mod keys;
 pub mod limits;
 pub mod live;
 pub mod metrics;

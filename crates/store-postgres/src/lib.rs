@@ -22,6 +22,7 @@
 //!   0018; `declared_paths` reads them, also for the writer).
 //! - `test_support`: throwaway databases for tests.
 
+mod api_keys;
 mod console;
 mod declared_paths;
 mod exports;
@@ -50,8 +51,8 @@ use auditlog_store::group_commit::AppendQueue;
 use auditlog_store::leaf_codec::DictionaryCache;
 use auditlog_store::log_key::SEQ_BITS;
 use auditlog_store::{
-    Account, AccountId, ApiKeyGrant, Bucket, Directory, EventAppender, EventReader, EventRecord,
-    Page, Receipt, Result, Role, Scope, Store, StoreError, User, WriteHealth,
+    Account, AccountId, ApiKeyGrant, ApiKeyInfo, Bucket, Directory, EventAppender, EventReader,
+    EventRecord, NewApiKey, Page, Receipt, Result, Role, Store, StoreError, User, WriteHealth,
 };
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use sql::{
@@ -543,49 +544,34 @@ impl Directory for PgStore {
         rows.iter().map(to_account).collect()
     }
 
-    async fn create_api_key(
-        &self,
-        account: AccountId,
-        key_hash: [u8; 32],
-        scopes: &[Scope],
-    ) -> Result<i64> {
-        let scopes = scopes
-            .iter()
-            .map(|s| s.as_str())
-            .collect::<Vec<_>>()
-            .join(",");
+    async fn create_named_api_key(&self, key: NewApiKey) -> Result<ApiKeyInfo> {
         let client = self.client().await?;
-        let row = client
-            .query_one(
-                "INSERT INTO api_keys (account_id, key_hash, scopes, created_at, public_id) \
-                 VALUES ($1, $2, $3, $4, 'key_' || substr(md5(random()::text || clock_timestamp()::text), 1, 16)) \
-                 RETURNING id",
-                &[&account, &&key_hash[..], &scopes, &now_micros()],
-            )
-            .await
-            .map_err(pg_error)?;
-        Ok(row.get(0))
+        api_keys::create(&client, &key).await
     }
 
     async fn api_key_by_hash(&self, key_hash: [u8; 32]) -> Result<Option<ApiKeyGrant>> {
         let client = self.client().await?;
-        let row = client
-            .query_opt(
-                "SELECT a.id, a.name, a.taxonomy, k.id, k.scopes, k.public_id, k.name FROM api_keys k \
-                 JOIN accounts a ON a.id = k.account_id WHERE k.key_hash = $1",
-                &[&&key_hash[..]],
-            )
-            .await
-            .map_err(pg_error)?;
-        let Some(row) = row else { return Ok(None) };
-        let scopes: String = row.get(4);
-        Ok(Some(ApiKeyGrant {
-            key_id: row.get(3),
-            public_id: row.get(5),
-            name: row.get(6),
-            account: to_account(&row)?,
-            scopes: scopes.split(',').filter_map(Scope::parse).collect(),
-        }))
+        api_keys::by_hash(&client, key_hash, Timestamp::now()).await
+    }
+
+    async fn list_api_keys(&self, account: AccountId) -> Result<Vec<ApiKeyInfo>> {
+        let client = self.client().await?;
+        api_keys::list(&client, account).await
+    }
+
+    async fn revoke_api_key(
+        &self,
+        account: AccountId,
+        public_id: &str,
+        now: Timestamp,
+    ) -> Result<Option<ApiKeyInfo>> {
+        let client = self.client().await?;
+        api_keys::revoke(&client, account, public_id, now).await
+    }
+
+    async fn touch_api_key(&self, key_id: i64, minute: Timestamp) -> Result<()> {
+        let client = self.client().await?;
+        api_keys::touch(&client, key_id, minute).await
     }
 
     async fn create_user(

@@ -19,6 +19,8 @@ const MIGRATIONS: &[(i32, &str)] = &[
     (9, include_str!("../migrations/0009_root_log.sql")),
     (10, include_str!("../migrations/0010_event_log.sql")),
     (11, include_str!("../migrations/0011_retention.sql")),
+    // Named API keys with expiry and revocation (issue 18).
+    (12, include_str!("../migrations/0012_api_keys.sql")),
     (18, include_str!("../migrations/0018_personal_paths.sql")),
 ];
 

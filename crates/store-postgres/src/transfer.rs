@@ -10,6 +10,7 @@ use crate::tree_appends::TreeAppends;
 use crate::writer::{to_hash, LogIds, Rows};
 use crate::PgStore;
 use async_trait::async_trait;
+use auditlog_core::Timestamp;
 use auditlog_core::{leaf, RecordError};
 use auditlog_store::log_key::bound_key;
 use auditlog_store::transfer::{ApiKeyRecord, TransferSource, TransferTarget};
@@ -21,7 +22,8 @@ impl TransferSource for PgStore {
         let client = self.client().await?;
         let rows = client
             .query(
-                "SELECT key_hash, scopes, public_id, name FROM api_keys WHERE account_id = $1 ORDER BY id",
+                "SELECT key_hash, scopes, public_id, name, prefix, expires_at, created_by, revoked_at \
+                 FROM api_keys WHERE account_id = $1 ORDER BY id",
                 &[&account],
             )
             .await
@@ -34,6 +36,10 @@ impl TransferSource for PgStore {
                     scopes: scopes.split(',').filter_map(Scope::parse).collect(),
                     public_id: row.get(2),
                     name: row.get(3),
+                    prefix: row.get(4),
+                    expires_at: row.get::<_, Option<i64>>(5).map(Timestamp::from_micros),
+                    created_by: row.get(6),
+                    revoked_at: row.get::<_, Option<i64>>(7).map(Timestamp::from_micros),
                 })
             })
             .collect()
@@ -91,8 +97,9 @@ impl TransferTarget for PgStore {
         let client = self.client().await?;
         client
             .execute(
-                "INSERT INTO api_keys (account_id, key_hash, scopes, created_at, public_id, name) \
-                 VALUES ($1, $2, $3, $4, $5, $6)",
+                "INSERT INTO api_keys (account_id, key_hash, scopes, created_at, public_id, name, \
+                                       prefix, expires_at, created_by, revoked_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
                 &[
                     &account,
                     &&key.key_hash[..],
@@ -100,6 +107,10 @@ impl TransferTarget for PgStore {
                     &now_micros(),
                     &key.public_id,
                     &key.name,
+                    &key.prefix,
+                    &key.expires_at.map(|t| t.micros()),
+                    &key.created_by,
+                    &key.revoked_at.map(|t| t.micros()),
                 ],
             )
             .await

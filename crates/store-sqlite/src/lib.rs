@@ -26,6 +26,7 @@
 //!   personal `details` paths (migration 0019; `declared_paths` reads
 //!   them, also for the writer).
 
+mod api_keys;
 mod console;
 mod declared_paths;
 mod event_log;
@@ -52,12 +53,12 @@ mod writer;
 
 use async_trait::async_trait;
 use auditlog_core::leaf_v2::Source;
-use auditlog_core::{Cursor, EventFilter, Interval, NewEvent, Taxonomy};
+use auditlog_core::{Cursor, EventFilter, Interval, NewEvent, Taxonomy, Timestamp};
 use auditlog_store::group_commit::AppendQueue;
 use auditlog_store::leaf_codec::DictionaryCache;
 use auditlog_store::{
-    Account, AccountId, ApiKeyGrant, Bucket, Directory, EventAppender, EventReader, EventRecord,
-    Page, Receipt, Result, Role, Scope, Store, StoreError, User, WriteHealth,
+    Account, AccountId, ApiKeyGrant, ApiKeyInfo, Bucket, Directory, EventAppender, EventReader,
+    EventRecord, NewApiKey, Page, Receipt, Result, Role, Store, StoreError, User, WriteHealth,
 };
 use rusqlite::{params, Connection, OptionalExtension};
 use sql::{
@@ -397,60 +398,35 @@ impl Directory for SqliteStore {
         .await
     }
 
-    async fn create_api_key(
-        &self,
-        account: AccountId,
-        key_hash: [u8; 32],
-        scopes: &[Scope],
-    ) -> Result<i64> {
-        let scopes = scopes
-            .iter()
-            .map(|s| s.as_str())
-            .collect::<Vec<_>>()
-            .join(",");
-        self.with_conn(move |conn| {
-            conn.execute(
-                "INSERT INTO api_keys (account_id, key_hash, scopes, created_at, public_id) \
-                 VALUES (?1, ?2, ?3, ?4, 'key_' || lower(hex(randomblob(8))))",
-                params![account, &key_hash[..], scopes, now_micros()],
-            )
-            .map_err(sql_error)?;
-            Ok(conn.last_insert_rowid())
-        })
-        .await
+    async fn create_named_api_key(&self, key: NewApiKey) -> Result<ApiKeyInfo> {
+        self.with_conn(move |conn| api_keys::create(conn, &key))
+            .await
     }
 
     async fn api_key_by_hash(&self, key_hash: [u8; 32]) -> Result<Option<ApiKeyGrant>> {
-        self.with_conn(move |conn| {
-            let row = conn
-                .query_row(
-                    "SELECT k.id, k.scopes, a.id, a.name, a.taxonomy, k.public_id, k.name FROM api_keys k \
-                     JOIN accounts a ON a.id = k.account_id WHERE k.key_hash = ?1",
-                    [&key_hash[..]],
-                    |r| {
-                        Ok((
-                            r.get::<_, i64>(0)?,
-                            r.get::<_, String>(1)?,
-                            (r.get(2)?, r.get(3)?, r.get(4)?),
-                            r.get::<_, String>(5)?,
-                            r.get::<_, String>(6)?,
-                        ))
-                    },
-                )
-                .optional()
-                .map_err(sql_error)?;
-            match row {
-                None => Ok(None),
-                Some((key_id, scopes, account, public_id, name)) => Ok(Some(ApiKeyGrant {
-                    key_id,
-                    public_id,
-                    name,
-                    account: to_account(account)?,
-                    scopes: scopes.split(',').filter_map(Scope::parse).collect(),
-                })),
-            }
-        })
-        .await
+        self.with_conn(move |conn| api_keys::by_hash(conn, key_hash, Timestamp::now()))
+            .await
+    }
+
+    async fn list_api_keys(&self, account: AccountId) -> Result<Vec<ApiKeyInfo>> {
+        self.with_conn(move |conn| api_keys::list(conn, account))
+            .await
+    }
+
+    async fn revoke_api_key(
+        &self,
+        account: AccountId,
+        public_id: &str,
+        now: Timestamp,
+    ) -> Result<Option<ApiKeyInfo>> {
+        let public_id = public_id.to_string();
+        self.with_conn(move |conn| api_keys::revoke(conn, account, &public_id, now))
+            .await
+    }
+
+    async fn touch_api_key(&self, key_id: i64, minute: Timestamp) -> Result<()> {
+        self.with_conn(move |conn| api_keys::touch(conn, key_id, minute))
+            .await
     }
 
     async fn create_user(

@@ -46,6 +46,11 @@ const MIGRATIONS: &[(i64, Step)] = &[
         12,
         Step::Sql(include_str!("../migrations/0012_retention.sql")),
     ),
+    // Named API keys with expiry and revocation (issue 18).
+    (
+        13,
+        Step::Sql(include_str!("../migrations/0013_api_keys.sql")),
+    ),
     // The full-text index of search (issue 14), built for the events stored.
     (14, Step::Code(word_index::migrate)),
     // The account's declared personal details paths (issue 16).

@@ -34,7 +34,7 @@ pub(crate) fn write_old_layout(new_dir: &Path, old_dir: &Path) {
     .unwrap();
     old.execute_batch(
         "INSERT INTO main.accounts SELECT id, name, taxonomy, created_at FROM new.accounts;
-         INSERT INTO main.api_keys SELECT * FROM new.api_keys;
+         INSERT INTO main.api_keys SELECT id, account_id, key_hash, scopes, created_at, public_id, name FROM new.api_keys;
          INSERT INTO main.tree_hashes SELECT * FROM new.tree_hashes;
          INSERT INTO main.checkpoints SELECT * FROM new.checkpoints;
          INSERT INTO main.leaf_dictionaries SELECT * FROM new.leaf_dictionaries;

@@ -5,6 +5,7 @@ use crate::event_log;
 use crate::sql::{event_record, sql_error, to_record, LeafDecoder, RECORD_COLUMNS};
 use crate::SqliteStore;
 use async_trait::async_trait;
+use auditlog_core::Timestamp;
 use auditlog_store::transfer::{ApiKeyRecord, TransferSource};
 use auditlog_store::{AccountId, EventRecord, Result, Role, Scope, StoreError, User};
 use rusqlite::params;
@@ -15,7 +16,8 @@ impl TransferSource for SqliteStore {
         self.with_conn(move |conn| {
             let mut stmt = conn
                 .prepare(
-                    "SELECT key_hash, scopes, public_id, name FROM api_keys WHERE account_id = ?1 ORDER BY id",
+                    "SELECT key_hash, scopes, public_id, name, prefix, expires_at, created_by, revoked_at \
+                     FROM api_keys WHERE account_id = ?1 ORDER BY id",
                 )
                 .map_err(sql_error)?;
             let rows = stmt
@@ -25,17 +27,28 @@ impl TransferSource for SqliteStore {
                         r.get::<_, String>(1)?,
                         r.get::<_, String>(2)?,
                         r.get::<_, String>(3)?,
+                        (
+                            r.get::<_, String>(4)?,
+                            r.get::<_, Option<i64>>(5)?,
+                            r.get::<_, String>(6)?,
+                            r.get::<_, Option<i64>>(7)?,
+                        ),
                     ))
                 })
                 .map_err(sql_error)?;
             let mut keys = Vec::new();
             for row in rows {
-                let (hash, scopes, public_id, name) = row.map_err(sql_error)?;
+                let (hash, scopes, public_id, name, (prefix, expires_at, created_by, revoked_at)) =
+                    row.map_err(sql_error)?;
                 keys.push(ApiKeyRecord {
                     key_hash: crate::writer::to_hash(&hash)?,
                     scopes: scopes.split(',').filter_map(Scope::parse).collect(),
                     public_id,
                     name,
+                    prefix,
+                    expires_at: expires_at.map(Timestamp::from_micros),
+                    created_by,
+                    revoked_at: revoked_at.map(Timestamp::from_micros),
                 });
             }
             Ok(keys)

@@ -10,7 +10,7 @@
 use crate::samples::edited;
 pub use crate::samples::sample_events;
 use crate::samples::BASE;
-use crate::{ActorSummary, NewSession, Role, Scope, Store, StoreError};
+use crate::{ActorSummary, NewApiKey, NewSession, Role, Scope, Store, StoreError};
 use auditlog_core::{EventFilter, Interval, NewEvent, Taxonomy, Timestamp};
 use serde_json::json;
 
@@ -30,6 +30,7 @@ macro_rules! __conformance_cases {
             conformance::paging_visits_each_event_once,
             conformance::seq_windows_agree_with_the_reference,
             conformance::directory_round_trips,
+            conformance::api_keys_expire_revoke_and_note_their_use,
             conformance::accounts_are_isolated,
             conformance::tree_hashes_match_a_recomputation,
             conformance::checkpoints_are_retained,
@@ -381,6 +382,85 @@ pub async fn directory_round_trips(store: &dyn Store) {
             .await,
         Err(StoreError::AlreadyExists(_))
     ));
+}
+
+pub async fn api_keys_expire_revoke_and_note_their_use(store: &dyn Store) {
+    let account = store.create_account("keys").await.unwrap();
+    let other = store.create_account("other").await.unwrap();
+    let now = Timestamp::now();
+    let new = |hash: u8, expires_at: Option<Timestamp>| NewApiKey {
+        account_id: account.id,
+        key_hash: [hash; 32],
+        prefix: format!("alk_{hash}"),
+        name: format!("key {hash}"),
+        scopes: vec![Scope::Ingest, Scope::Read],
+        expires_at,
+        created_by: "user:1".into(),
+        created_at: now,
+    };
+    let live = store
+        .create_named_api_key(new(
+            1,
+            Some(Timestamp::from_micros(now.micros() + 3_600_000_000)),
+        ))
+        .await
+        .unwrap();
+    let expired = store
+        .create_named_api_key(new(2, Some(Timestamp::from_micros(now.micros() - 1))))
+        .await
+        .unwrap();
+    assert_eq!(live.name, "key 1");
+    assert_eq!(live.prefix, "alk_1");
+    assert_eq!(live.created_by, "user:1");
+    assert_eq!(live.scopes, vec![Scope::Ingest, Scope::Read]);
+    assert!(live.public_id.starts_with("key_"));
+    assert_eq!((live.last_used_at, live.revoked_at), (None, None));
+    let grant = store.api_key_by_hash([1; 32]).await.unwrap().unwrap();
+    assert_eq!(grant.expires_at, live.expires_at);
+    assert!(
+        store.api_key_by_hash([2; 32]).await.unwrap().is_none(),
+        "an expired key is refused by the query that authenticates"
+    );
+    let minute = Timestamp::from_micros(now.micros() / 60_000_000 * 60_000_000);
+    store.touch_api_key(live.id, minute).await.unwrap();
+    let earlier = Timestamp::from_micros(minute.micros() - 60_000_000);
+    store.touch_api_key(live.id, earlier).await.unwrap();
+    let listed = store.list_api_keys(account.id).await.unwrap();
+    assert_eq!(listed.len(), 2);
+    assert_eq!(listed[0].last_used_at, Some(minute), "never moves back");
+    assert_eq!(listed[1], expired);
+    assert!(store.list_api_keys(other.id).await.unwrap().is_empty());
+    assert!(
+        store
+            .revoke_api_key(other.id, &live.public_id, now)
+            .await
+            .unwrap()
+            .is_none(),
+        "another account cannot revoke it"
+    );
+    let revoked = store
+        .revoke_api_key(account.id, &live.public_id, now)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(revoked.revoked_at, Some(now));
+    assert!(store.api_key_by_hash([1; 32]).await.unwrap().is_none());
+    let again = Timestamp::from_micros(now.micros() + 5);
+    let twice = store
+        .revoke_api_key(account.id, &live.public_id, again)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        twice.revoked_at,
+        Some(now),
+        "the first revocation time stays"
+    );
+    assert!(store
+        .revoke_api_key(account.id, "key_nope", now)
+        .await
+        .unwrap()
+        .is_none());
 }
 
 pub async fn accounts_are_isolated(store: &dyn Store) {
@@ -831,6 +911,10 @@ pub async fn transfer_source_round_trips(store: &dyn crate::transfer::TransferSo
             scopes: vec![Scope::Ingest],
             public_id: grant.public_id.clone(),
             name: String::new(),
+            prefix: String::new(),
+            expires_at: None,
+            created_by: String::new(),
+            revoked_at: None,
         }]
     );
     let users = store.users(account.id).await.unwrap();

@@ -147,12 +147,52 @@ pub struct ApiKeyGrant {
     pub name: String,
     pub account: Account,
     pub scopes: Vec<Scope>,
+    /// When the key stops working, if ever (the store refuses it after).
+    pub expires_at: Option<Timestamp>,
 }
 
-/// A console user's role.
+/// What is stored for a new API key; never its secret.
+#[derive(Debug, Clone)]
+pub struct NewApiKey {
+    pub account_id: AccountId,
+    /// SHA-256 of the secret.
+    pub key_hash: [u8; 32],
+    /// The secret's first characters, shown in listings so that people can
+    /// tell their keys apart (too short to guess the rest from).
+    pub prefix: String,
+    pub name: String,
+    pub scopes: Vec<Scope>,
+    pub expires_at: Option<Timestamp>,
+    /// Who created it: `user:<id>`, `api-key:<public id>` or `cli`.
+    pub created_by: String,
+    pub created_at: Timestamp,
+}
+
+/// An API key as listings show it: never the secret nor its hash.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiKeyInfo {
+    pub id: i64,
+    pub public_id: String,
+    pub prefix: String,
+    pub name: String,
+    pub scopes: Vec<Scope>,
+    pub expires_at: Option<Timestamp>,
+    pub created_by: String,
+    pub created_at: Timestamp,
+    /// To the minute; `None` if never used.
+    pub last_used_at: Option<Timestamp>,
+    pub revoked_at: Option<Timestamp>,
+}
+
+/// A console user's role (SPEC "Concepts").
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Role {
+    /// Sees audit data and administers the account.
     Admin,
+    /// Sees audit data, creates and downloads exports, reads proofs;
+    /// changes nothing and sees no settings pages.
+    Auditor,
+    /// Signs in but sees no audit data.
     Member,
 }
 
@@ -160,6 +200,7 @@ impl Role {
     pub fn parse(text: &str) -> Option<Self> {
         match text {
             "admin" => Some(Role::Admin),
+            "auditor" => Some(Role::Auditor),
             "member" => Some(Role::Member),
             _ => None,
         }
@@ -168,8 +209,14 @@ impl Role {
     pub fn as_str(self) -> &'static str {
         match self {
             Role::Admin => "admin",
+            Role::Auditor => "auditor",
             Role::Member => "member",
         }
+    }
+
+    /// Whether the role sees audit logs and exports.
+    pub fn sees_audit_data(self) -> bool {
+        matches!(self, Role::Admin | Role::Auditor)
     }
 }
 
@@ -520,13 +567,42 @@ pub trait Directory: Send + Sync {
     async fn account_by_id(&self, id: AccountId) -> Result<Option<Account>>;
     async fn accounts(&self) -> Result<Vec<Account>>;
     /// Stores a key by the SHA-256 of its secret; the secret itself is never stored.
+    async fn create_named_api_key(&self, key: NewApiKey) -> Result<ApiKeyInfo>;
+    /// [`Self::create_named_api_key`] without a name, expiry or creator.
     async fn create_api_key(
         &self,
         account: AccountId,
         key_hash: [u8; 32],
         scopes: &[Scope],
-    ) -> Result<i64>;
+    ) -> Result<i64> {
+        let key = NewApiKey {
+            account_id: account,
+            key_hash,
+            prefix: String::new(),
+            name: String::new(),
+            scopes: scopes.to_vec(),
+            expires_at: None,
+            created_by: String::new(),
+            created_at: Timestamp::now(),
+        };
+        Ok(self.create_named_api_key(key).await?.id)
+    }
+    /// The key with this hash if it is neither revoked nor expired now:
+    /// the check is in the query that authenticates.
     async fn api_key_by_hash(&self, key_hash: [u8; 32]) -> Result<Option<ApiKeyGrant>>;
+    /// The account's keys, revoked and expired ones included, oldest first.
+    async fn list_api_keys(&self, account: AccountId) -> Result<Vec<ApiKeyInfo>>;
+    /// Revokes the account's key with this public id at `now`; `None` if
+    /// there is none. A key revoked before keeps its first revocation time.
+    async fn revoke_api_key(
+        &self,
+        account: AccountId,
+        public_id: &str,
+        now: Timestamp,
+    ) -> Result<Option<ApiKeyInfo>>;
+    /// Records a use of the key at `minute` (a whole minute) unless one at
+    /// that minute or later is recorded: at most one write per key and minute.
+    async fn touch_api_key(&self, key_id: i64, minute: Timestamp) -> Result<()>;
     async fn create_user(
         &self,
         account: AccountId,

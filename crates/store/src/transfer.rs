@@ -6,6 +6,7 @@
 
 use crate::{Account, AccountId, EventRecord, Result, Scope, Store, User};
 use async_trait::async_trait;
+use auditlog_core::Timestamp;
 
 /// An API key as stored: its hash and scopes (the secret is never stored).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -15,6 +16,12 @@ pub struct ApiKeyRecord {
     /// `source.key` of the events it stored: kept by the copy.
     pub public_id: String,
     pub name: String,
+    /// The listing prefix, expiry, creator and revocation travel with the
+    /// key, so that a copy never brings a revoked or expired key back.
+    pub prefix: String,
+    pub expires_at: Option<Timestamp>,
+    pub created_by: String,
+    pub revoked_at: Option<Timestamp>,
 }
 
 /// A store that can be copied from.
@@ -39,6 +46,7 @@ pub trait TransferTarget: TransferSource {
     /// hash; anything else is refused and nothing is stored.
     async fn import_events(&self, account: &Account, events: Vec<EventRecord>) -> Result<()>;
 
-    /// Stores a key as the source held it: its hash, scopes, public id and name.
+    /// Stores a key as the source held it: its hash, scopes, public id, name,
+    /// prefix, expiry, creator and revocation.
     async fn import_api_key(&self, account: AccountId, key: &ApiKeyRecord) -> Result<()>;
 }

@@ -182,6 +182,45 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/keys": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The account's keys, oldest first. */
+        get: operations["list_keys"];
+        put?: never;
+        /** Creates a key; the answer holds its secret, shown this once. */
+        post: operations["create_key"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/keys/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /**
+         * Revokes a key: it is refused at once on this server and within 5 s on
+         *     every other server sharing the database. Revoking a revoked key changes
+         *     nothing.
+         */
+        delete: operations["revoke_key"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/openapi.json": {
         parameters: {
             query?: never;
@@ -448,6 +487,42 @@ export interface components {
         };
         /** @enum {string} */
         AliveStatus: "ok";
+        /** @description One key. */
+        ApiKeyEnvelope: {
+            key: components["schemas"]["ApiKeyView"];
+        };
+        /** @description The account's keys, oldest first, revoked and expired ones included. */
+        ApiKeyList: {
+            keys: components["schemas"]["ApiKeyView"][];
+        };
+        /** @description An API key as listings show it: never the secret. */
+        ApiKeyView: {
+            /** Format: date-time */
+            created_at: string;
+            /** @description Who created it: `user:<id>` (console), `api-key:<id>` (API) or `cli`. */
+            created_by: string;
+            /** Format: date-time */
+            expires_at?: string | null;
+            /**
+             * @description The key's public id (`key_…`): what `source.key` of its events
+             *     holds, and what `DELETE /api/v1/keys/{id}` takes.
+             */
+            id: string;
+            /**
+             * Format: date-time
+             * @description To the minute; null if never used.
+             */
+            last_used_at?: string | null;
+            name: string;
+            /** @description The secret's first 8 characters (`alk_` and four more), to tell keys apart. */
+            prefix: string;
+            /** Format: date-time */
+            revoked_at?: string | null;
+            /** @description `ingest`, `read` and/or `admin`. */
+            scopes: string[];
+            /** @description `active`, `expired` or `revoked`. */
+            status: string;
+        };
         Bucket: {
             /** Format: int64 */
             count: number;
@@ -473,6 +548,12 @@ export interface components {
             ip?: string;
             request_id?: string;
             user_agent?: string;
+        };
+        /** @description A key just created, with its secret: shown this once, never again. */
+        CreatedApiKey: {
+            key: components["schemas"]["ApiKeyView"];
+            /** @description `alk_…`: send it as `Authorization: Bearer <secret>`. */
+            secret: string;
         };
         /**
          * @description A stream just created; a webhook's secret is in it, shown this once,
@@ -845,6 +926,18 @@ export interface components {
             /** @description Not blank. */
             id: string;
             name?: string | null;
+        };
+        /** @description `POST /api/v1/keys`. */
+        NewApiKeyBody: {
+            /**
+             * Format: date-time
+             * @description When the key stops working (RFC 3339, in the future); never if left out.
+             */
+            expires_at?: string | null;
+            /** @description 1 to 100 characters. */
+            name: string;
+            /** @description One or more of `ingest`, `read`, `admin`. */
+            scopes: string[];
         };
         /** @description Where the action came from. */
         NewContext: {
@@ -2389,6 +2482,269 @@ export interface operations {
             };
             /** @description The export has expired and its file was deleted */
             410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description This API key sent too many requests; retry after `Retry-After` seconds */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before the next request */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description An unexpected failure; `message` holds a reference for the operator */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The storage is temporarily unavailable; nothing was stored, retry later */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    list_keys: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The keys (never a secret) */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiKeyList"];
+                };
+            };
+            /** @description No API key, a malformed `Authorization` header, or an unknown key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The key lacks the `admin` scope */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description This API key sent too many requests; retry after `Retry-After` seconds */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before the next request */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description An unexpected failure; `message` holds a reference for the operator */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The storage is temporarily unavailable; nothing was stored, retry later */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    create_key: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description At most 64 KiB */
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["NewApiKeyBody"];
+            };
+        };
+        responses: {
+            /** @description Created; `secret` is shown only in this answer */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CreatedApiKey"];
+                };
+            };
+            /** @description The body is not valid JSON */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No API key, a malformed `Authorization` header, or an unknown key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The key lacks the `admin` scope */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The body is over 64 KiB */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The body is not sent as `Content-Type: application/json` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A field breaks a rule; `details` names it */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description This API key sent too many requests; retry after `Retry-After` seconds */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before the next request */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description An unexpected failure; `message` holds a reference for the operator */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The storage is temporarily unavailable; nothing was stored, retry later */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    revoke_key: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The key's public id (`key_…`) */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The key as revoked */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiKeyEnvelope"];
+                };
+            };
+            /** @description The id in the path is not UTF-8 once percent-decoded */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No API key, a malformed `Authorization` header, or an unknown key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The key lacks the `admin` scope */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No key with this id in the caller's account */
+            404: {
                 headers: {
                     [name: string]: unknown;
                 };

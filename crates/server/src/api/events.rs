@@ -14,7 +14,7 @@ use crate::query_params::{
     parse_filter, parse_interval, parse_page_params, parse_zone, HISTOGRAM_PARAMS,
 };
 use crate::state::AppState;
-use auditlog_core::{leaf, NewEvent, Taxonomy, Timestamp};
+use auditlog_core::{leaf, taxonomy, FieldError, NewEvent, Taxonomy, Timestamp};
 use auditlog_store::{EventRecord, Scope};
 use axum::body::Body;
 use axum::extract::{Query, State};
@@ -148,6 +148,10 @@ fn parse_all(
     let mut events = Vec::with_capacity(raw.len());
     let mut problems = Vec::new();
     for (index, value) in raw.iter().enumerate() {
+        if let Some(error) = reserved_type(value) {
+            problems.push(json!({"index": index, "errors": [error]}));
+            continue;
+        }
         match NewEvent::parse(value, taxonomy, now) {
             Ok(event) => events.push(event),
             Err(errors) => problems.push(json!({"index": index, "errors": errors})),
@@ -168,6 +172,23 @@ fn parse_all(
         ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_events", message)
             .with_details(json!(problems)),
     )
+}
+
+/// The refusal of an event whose type only Auditlog may write (`Audit
+/// Log`, `Auditlog …`), checked before the taxonomy: older accounts'
+/// stored taxonomies still list `Audit Log`, for their filters.
+fn reserved_type(value: &Value) -> Option<FieldError> {
+    let name = value.get("event_type")?.as_str()?;
+    taxonomy::is_reserved(name).then(|| {
+        FieldError::new(
+            "event_type",
+            "reserved_event_type",
+            format!(
+                "event_type {name:?} is reserved for Auditlog's own entries (\"Audit Log\" and every \
+                 type starting \"Auditlog \"); use another name for your own type"
+            ),
+        )
+    })
 }
 
 /// A JSON body built from pre-serialised event bytes.

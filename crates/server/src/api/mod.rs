@@ -4,6 +4,7 @@
 pub mod body;
 pub mod events;
 pub mod exports;
+pub mod keys;
 pub mod live;
 pub mod openapi;
 pub mod ops;
@@ -39,6 +40,8 @@ pub fn routes() -> Router<AppState> {
             "/api/v1/exports/{id}/download",
             get(exports::download_route),
         )
+        .route("/api/v1/keys", get(keys::list).post(keys::create))
+        .route("/api/v1/keys/{id}", axum::routing::delete(keys::revoke))
         .route("/api/v1/streams", get(streams::list).post(streams::create))
         .route(
             "/api/v1/streams/{id}",

@@ -7,7 +7,7 @@
 //! `tests/it/openapi.rs` fails when a route has no description.
 
 use crate::api::schema;
-use crate::api::{events, exports, live, ops, personal_paths, proofs, streams, tiles};
+use crate::api::{events, exports, keys, live, ops, personal_paths, proofs, streams, tiles};
 use crate::error::ErrorBody;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
@@ -51,6 +51,9 @@ pub const BEARER: &str = "bearer";
         exports::list,
         exports::get_one,
         exports::download_route,
+        keys::list,
+        keys::create,
+        keys::revoke,
         streams::create,
         streams::list,
         streams::get_one,
@@ -71,6 +74,7 @@ pub const BEARER: &str = "bearer";
         (name = "proofs", description = "Tamper evidence: verifier key, signed checkpoints, inclusion and consistency proofs, the witnessed root checkpoint"),
         (name = "tiles", description = "Each account's tree as a read-only C2SP tlog-tiles log under `/tiles/<account>/` (scope `read`), for existing tlog clients"),
         (name = "exports", description = "Background exports of the events matching filters"),
+        (name = "keys", description = "The account's API keys: list, create (the secret is shown once) and revoke (scope `admin`)"),
         (name = "streams", description = "Log streams: the account's events pushed to its destinations (scope `admin`)"),
         (name = "personal data", description = "The `details` paths the account declares personal, whose values each new event commits to so that an erasure can remove them (scope `admin`)"),
         (name = "operations", description = "Liveness, readiness, metrics and this description"),

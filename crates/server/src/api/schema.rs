@@ -855,3 +855,61 @@ pub struct StorageWrites {
     #[schema(nullable = false)]
     pub since: Option<String>,
 }
+
+/// An API key as listings show it: never the secret.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ApiKeyView {
+    /// The key's public id (`key_…`): what `source.key` of its events
+    /// holds, and what `DELETE /api/v1/keys/{id}` takes.
+    pub id: String,
+    pub name: String,
+    /// The secret's first 8 characters (`alk_` and four more), to tell keys apart.
+    pub prefix: String,
+    /// `ingest`, `read` and/or `admin`.
+    pub scopes: Vec<String>,
+    /// `active`, `expired` or `revoked`.
+    pub status: String,
+    #[schema(format = DateTime)]
+    pub expires_at: Option<String>,
+    /// Who created it: `user:<id>` (console), `api-key:<id>` (API) or `cli`.
+    pub created_by: String,
+    #[schema(format = DateTime)]
+    pub created_at: String,
+    /// To the minute; null if never used.
+    #[schema(format = DateTime)]
+    pub last_used_at: Option<String>,
+    #[schema(format = DateTime)]
+    pub revoked_at: Option<String>,
+}
+
+/// The account's keys, oldest first, revoked and expired ones included.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ApiKeyList {
+    pub keys: Vec<ApiKeyView>,
+}
+
+/// One key.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ApiKeyEnvelope {
+    pub key: ApiKeyView,
+}
+
+/// A key just created, with its secret: shown this once, never again.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CreatedApiKey {
+    pub key: ApiKeyView,
+    /// `alk_…`: send it as `Authorization: Bearer <secret>`.
+    pub secret: String,
+}
+
+/// `POST /api/v1/keys`.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct NewApiKeyBody {
+    /// 1 to 100 characters.
+    pub name: String,
+    /// One or more of `ingest`, `read`, `admin`.
+    pub scopes: Vec<String>,
+    /// When the key stops working (RFC 3339, in the future); never if left out.
+    #[schema(format = DateTime)]
+    pub expires_at: Option<String>,
+}

@@ -7,7 +7,7 @@
 use super::export_form::{summarize, ExportForm, CONFIRM_PATH};
 use super::histogram::{self, Chart};
 use super::page::{render, ConsoleError, Frame};
-use super::session::Admin;
+use super::session::Viewer;
 use super::url::with_query;
 use super::view::Row;
 use crate::error::ApiError;
@@ -182,7 +182,7 @@ fn utc_local_value(t: Option<Timestamp>) -> String {
 
 pub async fn page(
     State(state): State<AppState>,
-    Admin(user): Admin,
+    Viewer(user): Viewer,
     Query(pairs): Query<Vec<(String, String)>>,
 ) -> Result<Response, ConsoleError> {
     let account = &user.grant.account;

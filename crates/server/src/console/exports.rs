@@ -8,7 +8,7 @@ use super::audit_logs;
 use super::export_form::{summarize, ExportForm};
 use super::form::ConsoleForm;
 use super::page::{render, ConsoleError, Frame};
-use super::session::{Admin, SignedIn};
+use super::session::{SignedIn, Viewer};
 use super::url::with_query;
 use crate::api::exports::{download, find, start_export};
 use crate::exports::audit::AuditActor;
@@ -46,7 +46,7 @@ struct ConfirmPage {
 
 /// The confirmation without script (the page's `<dialog>` holds the same form).
 pub async fn confirm(
-    Admin(user): Admin,
+    Viewer(user): Viewer,
     Query(pairs): Query<Vec<(String, String)>>,
 ) -> Result<Response, ConsoleError> {
     let filter = parse_page_filter(&user, &pairs)?;
@@ -78,7 +78,7 @@ fn parse_page_filter(
 /// the "Export started" message.
 pub async fn create(
     State(state): State<AppState>,
-    Admin(user): Admin,
+    Viewer(user): Viewer,
     ConsoleForm(pairs): ConsoleForm<Vec<(String, String)>>,
 ) -> Result<Response, ConsoleError> {
     let csrf = pairs
@@ -193,7 +193,7 @@ fn row(job: &ExportJob, user: &SignedIn) -> ExportRow {
 
 pub async fn list(
     State(state): State<AppState>,
-    Admin(user): Admin,
+    Viewer(user): Viewer,
 ) -> Result<Response, ConsoleError> {
     let jobs = state.store.exports(user.grant.account.id).await?;
     let exports: Vec<ExportRow> = jobs.iter().map(|j| row(j, &user)).collect();
@@ -213,7 +213,7 @@ pub async fn list(
 /// The file, streamed, audited as a `Download` by the console user.
 pub async fn download_file(
     State(state): State<AppState>,
-    Admin(user): Admin,
+    Viewer(user): Viewer,
     Path(id): Path<String>,
 ) -> Result<Response, ConsoleError> {
     let account = &user.grant.account;

@@ -8,7 +8,7 @@
 
 use super::audit_logs::{history_href, parse_request, split_request, user_href};
 use super::page::ConsoleError;
-use super::session::Admin;
+use super::session::Viewer;
 use super::view::Row;
 use crate::live::{self, Render};
 use crate::state::AppState;
@@ -38,7 +38,7 @@ impl LiveRow {
 
 pub async fn stream(
     State(state): State<AppState>,
-    Admin(user): Admin,
+    Viewer(user): Viewer,
     headers: HeaderMap,
     Query(pairs): Query<Vec<(String, String)>>,
 ) -> Result<Response, ConsoleError> {

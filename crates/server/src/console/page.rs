@@ -17,8 +17,10 @@ pub struct Frame {
     pub account: String,
     /// For the sign-out form.
     pub csrf: String,
-    /// Members see no navigation to audit data.
+    /// Admins see the settings pages (log streams, users, keys).
     pub is_admin: bool,
+    /// Admins and auditors see audit logs and exports; members do not.
+    pub sees_audit_data: bool,
     /// Which navigation entry is current.
     pub active: &'static str,
 }
@@ -66,7 +68,9 @@ impl MessagePage {
 pub enum ConsoleError {
     /// Not signed in: go to the sign-in page, then back to `next`.
     SignIn { next: String },
-    /// Signed in, but a member: audit data needs the admin role.
+    /// Signed in, but a member: audit data needs the admin or auditor role.
+    AuditDataNeeded(Box<Frame>),
+    /// Signed in, but not an admin: settings need the admin role.
     AdminNeeded(Box<Frame>),
     /// A state-changing form without this session's CSRF token.
     Csrf,
@@ -139,13 +143,22 @@ impl IntoResponse for ConsoleError {
                 return Redirect::to(&format!("/login?next={}", encode_component(&next)))
                     .into_response();
             }
+            ConsoleError::AuditDataNeeded(frame) => (
+                StatusCode::FORBIDDEN,
+                MessagePage::new(
+                    Some(*frame),
+                    "Not allowed",
+                    "You are signed in as a member. Audit logs and exports are visible only to \
+                     administrators and auditors of this account; ask an administrator for one of those roles.",
+                ),
+            ),
             ConsoleError::AdminNeeded(frame) => (
                 StatusCode::FORBIDDEN,
                 MessagePage::new(
                     Some(*frame),
-                    "Administrator role needed",
-                    "You are signed in as a member. Audit logs and exports are visible only to \
-                     administrators of this account; ask an administrator to give you the admin role.",
+                    "Not allowed: administrator role needed",
+                    "Settings pages are only for administrators of this account; your role does not \
+                     allow this page. Ask an administrator if you need it.",
                 ),
             ),
             ConsoleError::Csrf => (

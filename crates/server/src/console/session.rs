@@ -1,7 +1,8 @@
 //! Who is looking at a console page. The session cookie holds a random
 //! secret; the store knows only its SHA-256. [`SignedIn`] is any signed-in
-//! user, [`Admin`] one allowed to see audit data; anonymous visitors are sent
-//! to `/login?next=…`, members get a 403 page.
+//! user, [`Viewer`] one allowed to see audit data (admin or auditor),
+//! [`Admin`] one allowed to administer; anonymous visitors are sent to
+//! `/login?next=…`, others get a 403 page.
 
 use super::page::{ConsoleError, Frame};
 use crate::state::AppState;
@@ -81,6 +82,7 @@ impl SignedIn {
             account: self.grant.account.name.clone(),
             csrf: self.grant.csrf_token.clone(),
             is_admin: self.grant.user.role == Role::Admin,
+            sees_audit_data: self.grant.user.role.sees_audit_data(),
             active,
         }
     }
@@ -125,7 +127,29 @@ impl FromRequestParts<AppState> for SignedIn {
     }
 }
 
-/// A signed-in administrator: the only kind of user who sees audit data.
+/// A signed-in admin or auditor: the users who see audit data (members
+/// get the 403 page).
+#[derive(Debug, Clone)]
+pub struct Viewer(pub SignedIn);
+
+impl FromRequestParts<AppState> for Viewer {
+    type Rejection = ConsoleError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let user = SignedIn::from_request_parts(parts, state).await?;
+        if user.grant.user.role.sees_audit_data() {
+            Ok(Viewer(user))
+        } else {
+            Err(ConsoleError::AuditDataNeeded(Box::new(user.frame(""))))
+        }
+    }
+}
+
+/// A signed-in administrator: the only kind of user who sees the settings
+/// pages and changes anything (auditors and members get the 403 page).
 #[derive(Debug, Clone)]
 pub struct Admin(pub SignedIn);
 
