@@ -48,6 +48,7 @@ mod streams;
 mod tombstones;
 mod transfer;
 mod tree;
+mod word_index;
 mod write_gate;
 mod writer;
 
@@ -303,11 +304,13 @@ impl EventReader for SqliteStore {
             if rollups::applies(&filter, interval) {
                 rollups::histogram(conn, &dictionaries, account, &filter, interval)
             } else {
+                // One snapshot: `q`'s dictionary ids and the rows agree.
+                let tx = conn.transaction().map_err(sql_error)?;
                 let leaves = LeafDecoder {
                     cache: &dictionaries,
-                    conn,
+                    conn: &tx,
                 };
-                query::histogram_of(conn, account, &filter, interval, &leaves)
+                query::histogram_of(&tx, account, &filter, interval, &leaves)
             }
         })
         .await
@@ -331,14 +334,15 @@ impl EventReader for SqliteStore {
         let filter = filter.clone();
         let dictionaries = self.dictionaries.clone();
         self.with_conn(move |conn| {
-            let Some(filter) = query::resolve(conn, account, &filter)? else {
+            let tx = conn.transaction().map_err(sql_error)?;
+            let Some(filter) = query::resolve(&tx, account, &filter)? else {
                 return Ok(Vec::new());
             };
             let leaves = LeafDecoder {
                 cache: &dictionaries,
-                conn,
+                conn: &tx,
             };
-            query::seq_window(conn, &filter, after_seq, through_seq, &leaves)
+            query::seq_window(&tx, &filter, after_seq, through_seq, &leaves)
         })
         .await
     }

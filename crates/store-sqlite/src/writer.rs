@@ -18,6 +18,7 @@ use crate::query;
 use crate::rollups;
 use crate::sql::{open_writer_connection, sql_error};
 use crate::tombstones;
+use crate::word_index;
 use crate::write_gate::WriteGate;
 use auditlog_core::merkle::{self, Hash, HashReader, MerkleError};
 use auditlog_core::Timestamp;
@@ -242,9 +243,10 @@ fn write_group(
                             None => None,
                         };
                         let actor = state.ids.actor_id(&tx, account_id, event.actor(), true)?;
+                        let key = event_log::log_key(account_id, seq)?;
                         insert
                             .execute(params![
-                                event_log::log_key(account_id, seq)?,
+                                key,
                                 event.time().micros(),
                                 received_at.micros(),
                                 kind,
@@ -256,6 +258,8 @@ fn write_group(
                                 stored,
                             ])
                             .map_err(sql_error)?;
+                        // Searchable from the same commit as the event.
+                        word_index::index_event(&tx, key, event)?;
                         state
                             .personal_values
                             .insert(&tx, account_id, seq, &personal)?;

@@ -31,6 +31,7 @@ mod postgres_copy;
 mod postgres_scale_out;
 mod postgres_verify;
 mod proofs;
+mod search;
 mod send;
 mod streams;
 mod streams_kinds;

@@ -332,7 +332,7 @@ impl Runner {
             .map_err(store_error)?
             .ok_or("the stream's account is gone")?;
         let filter = EventFilter::from_json(&self.stream.filters, &account.taxonomy)
-            .map_err(|e| format!("the stream's filters: {}", e.message))?;
+            .map_err(|e| format!("the stream's filters: {e}"))?;
         if self.stream.kind == "syslog" {
             return self.syslog_step(&account, &filter, stopped).await;
         }
