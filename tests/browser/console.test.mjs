@@ -195,16 +195,19 @@ test("console in headless Chromium", { skip: !haveChromium && "chromium is not i
 
   await t.test("each filter shows exactly the matching rows", async () => {
     await openFresh();
+    // Choosing in a dropdown writes the term into the search box; the query travels as q, with the viewer's zone.
     await page.selectOption("#f-event-type", ["Test Case", "Element"]);
+    const typeTerm = await page.inputValue("#f-q");
+    assert.ok(['type:"Test Case",Element', 'type:Element,"Test Case"'].includes(typeTerm), typeTerm);
     await apply();
-    assert.deepEqual(urlParams(), [["event_type", "Test Case"], ["event_type", "Element"]]);
+    assert.deepEqual(urlParams(), [["q", typeTerm], ["tz", TIME_ZONE]]);
     let rows = await assertTableMatchesApi(urlParams(), "event type");
     assert.ok(rows.every((e) => ["Test Case", "Element"].includes(e.event_type)));
 
     await openFresh();
     await page.selectOption("#f-action", ["Delete"]);
     await apply();
-    assert.deepEqual(urlParams(), [["action", "Delete"]]);
+    assert.deepEqual(urlParams(), [["q", "action:Delete"], ["tz", TIME_ZONE]]);
     rows = await assertTableMatchesApi(urlParams(), "action");
     assert.ok(rows.every((e) => e.action === "Delete"));
 
@@ -215,7 +218,7 @@ test("console in headless Chromium", { skip: !haveChromium && "chromium is not i
     assert.ok(options.includes(actor), "the type-ahead offers the account's actors");
     await page.fill("#f-user", actor);
     await apply();
-    assert.deepEqual(urlParams(), [["user", actor]]);
+    assert.deepEqual(urlParams(), [["q", `user:${actor}`], ["tz", TIME_ZONE]]);
     rows = await assertTableMatchesApi(urlParams(), "user");
     assert.ok(rows.every((e) => e.actor.id === actor));
 
@@ -223,7 +226,7 @@ test("console in headless Chromium", { skip: !haveChromium && "chromium is not i
     await openFresh();
     await page.selectOption("#f-project", project);
     await apply();
-    assert.deepEqual(urlParams(), [["project", project]]);
+    assert.deepEqual(urlParams(), [["q", `project:${/[\s,"*\\]/.test(project) ? JSON.stringify(project) : project}`], ["tz", TIME_ZONE]]);
     rows = await assertTableMatchesApi(urlParams(), "project");
     assert.ok(rows.every((e) => e.project === project));
 
@@ -238,7 +241,7 @@ test("console in headless Chromium", { skip: !haveChromium && "chromium is not i
     await apply();
     const expectedFrom = fromInstant.toISOString();
     const expectedTo = toInstant.toISOString().replace(".000Z", ".999999Z");
-    assert.deepEqual(urlParams(), [["from", expectedFrom], ["to", expectedTo]]);
+    assert.deepEqual(urlParams(), [["tz", TIME_ZONE], ["from", expectedFrom], ["to", expectedTo]]);
     rows = await assertTableMatchesApi(urlParams(), "from/to");
     assert.ok(rows.every((e) => e.time >= expectedFrom.slice(0, 19) && e.time <= expectedTo));
     // The browser drops ":00" seconds from a datetime-local value.
@@ -591,6 +594,117 @@ test("console in headless Chromium", { skip: !haveChromium && "chromium is not i
     }
   });
 
+  await t.test("Search: a typed query, a clicked user, an Alt-clicked project, a shared URL, a malformed query", async () => {
+    await openFresh();
+    const allTotal = Number(await page.textContent("#histogram-total"));
+    // The viewer's zone travels with the query, so day buckets start at their midnight.
+    assert.equal(await page.inputValue("#f-tz"), TIME_ZONE);
+
+    // Typed: the rows and the histogram change to exactly the API's answer for the same q and tz.
+    await page.fill("#f-q", 'type:"Test Case" -action:Delete');
+    await apply();
+    assert.deepEqual(urlParams(), [["q", 'type:"Test Case" -action:Delete'], ["tz", TIME_ZONE]]);
+    let rows = await assertTableMatchesApi(urlParams(), "typed query");
+    assert.ok(rows.every((e) => e.event_type === "Test Case" && e.action !== "Delete"));
+    const typedTotal = Number(await page.textContent("#histogram-total"));
+    assert.ok(typedTotal > 0 && typedTotal < allTotal, `the histogram narrowed: ${typedTotal} of ${allTotal}`);
+    // The dropdowns show the query's terms, and choosing in them edits the query.
+    assert.deepEqual(await page.$eval("#f-event-type", (s) => [...s.selectedOptions].map((o) => o.value)), ["Test Case"]);
+    await page.selectOption("#f-action", ["Update"]);
+    assert.equal(await page.inputValue("#f-q"), 'type:"Test Case" -action:Delete action:Update');
+    await page.fill("#f-q", 'type:"Test Case" -action:Delete');
+    await page.dispatchEvent("#f-q", "input");
+    assert.deepEqual(await page.$eval("#f-action", (s) => [...s.selectedOptions].map((o) => o.value)), [], "editing the text updates the dropdowns");
+    await page.screenshot({ path: path.join(SCREENSHOTS, "search.png"), fullPage: false });
+
+    // An Alt-click on a row's project adds it negated.
+    const projectLink = page.locator("table#events tbody tr td.where a[data-term]").first();
+    const projectTerm = await projectLink.getAttribute("data-term");
+    await Promise.all([page.waitForNavigation(), projectLink.click({ modifiers: ["Alt"] })]);
+    assert.equal(urlParams()[0][1], `type:"Test Case" -action:Delete -${projectTerm}`);
+    rows = await assertTableMatchesApi(urlParams(), "Alt-clicked project");
+    const projectName = projectTerm.replace(/^project:/, "").replace(/^"|"$/g, "");
+    assert.ok(rows.every((e) => e.project !== projectName), "the negated project is gone");
+    // A click on a row's user adds `user:<id>` to the query.
+    const firstUser = page.locator("table#events tbody tr td.user a[data-term]").first();
+    const userTerm = await firstUser.getAttribute("data-term");
+    await Promise.all([page.waitForNavigation(), firstUser.click()]);
+    assert.equal(urlParams()[0][1], `type:"Test Case" -action:Delete -${projectTerm} ${userTerm}`);
+    rows = await assertTableMatchesApi(urlParams(), "clicked user");
+    const actorId = userTerm.replace(/^user:/, "").replace(/^"|"$/g, "");
+    assert.ok(rows.every((e) => e.actor.id === actorId && e.project !== projectName));
+
+    const sharedUrl = page.url();
+    const sharedRows = await rowIds();
+    const sharedTotal = await page.textContent("#histogram-total");
+    const sharedBars = await page.$$eval("#histogram svg rect title", (ts) => ts.map((t) => t.textContent));
+    await page.screenshot({ path: path.join(SCREENSHOTS, "search-terms.png"), fullPage: false });
+
+    // The URL shared into a fresh session (another browser profile) shows the same view after sign-in.
+    const { chromium } = await import("playwright-core");
+    const other = await chromium.launchPersistentContext(mkdtempSync(path.join(tmpdir(), "auditlog-chromium-")), {
+      executablePath: CHROMIUM,
+      headless: true,
+      timezoneId: TIME_ZONE,
+      viewport: { width: 1400, height: 900 },
+      args: ["--no-sandbox", "--disable-gpu", "--no-first-run"],
+    });
+    try {
+      const fresh = other.pages()[0] || (await other.newPage());
+      await fresh.goto(sharedUrl);
+      assert.match(fresh.url(), /\/login\?next=/);
+      await fresh.fill("#account", "demo");
+      await fresh.fill("#email", "admin@demo.local");
+      await fresh.fill("#password", demo.password);
+      await Promise.all([fresh.waitForNavigation(), fresh.click("#sign-in")]);
+      assert.equal(fresh.url(), sharedUrl);
+      assert.deepEqual(await fresh.$$eval("table#events tbody tr", (rs) => rs.map((r) => r.getAttribute("data-event-id"))), sharedRows);
+      assert.equal(await fresh.textContent("#histogram-total"), sharedTotal);
+      assert.deepEqual(await fresh.$$eval("#histogram svg rect title", (ts) => ts.map((t) => t.textContent)), sharedBars);
+      assert.equal(await fresh.inputValue("#f-q"), urlParams()[0][1]);
+    } finally {
+      await other.close();
+    }
+
+    // A malformed query: the server's message at its position; the page and table stay as they were.
+    const before = page.url();
+    await page.fill("#f-q", "type:Login user:");
+    await page.click("#apply-filters");
+    await page.waitForSelector("#query-error:not([hidden])");
+    assert.match(await page.textContent("#query-error"), /position 16/);
+    assert.match(await page.textContent("#query-error .query-pointer"), /\n {16}\^$/);
+    assert.equal(page.url(), before, "no navigation");
+    assert.deepEqual(await rowIds(), sharedRows, "the table is left as it was");
+    await page.screenshot({ path: path.join(SCREENSHOTS, "search-error.png"), fullPage: false });
+    // Without the script's check the page itself says the same.
+    const response = await page.goto(`${base}/settings/audit-logs?${query([["q", "type:Login user:"]])}`);
+    assert.equal(response.status(), 400);
+    assert.match(await page.textContent("#query-error"), /position 16/);
+
+    // Dragging across the histogram narrows From/To to the bars covered.
+    await openFresh();
+    const bars = page.locator("#histogram svg rect");
+    const count = await bars.count();
+    // Bars may be empty (zero height): aim by their x in the chart's 800-wide coordinates.
+    const chart = await page.locator("#histogram svg").boundingBox();
+    const at = async (i) => {
+      const x = Number(await bars.nth(i).getAttribute("x")) + Number(await bars.nth(i).getAttribute("width")) / 2;
+      return [chart.x + (x / 800) * chart.width, chart.y + chart.height - 2];
+    };
+    const [ax, ay] = await at(count - 10);
+    const [bx, by] = await at(count - 8);
+    const expectedFrom = await bars.nth(count - 10).getAttribute("data-start");
+    const expectedEnd = await bars.nth(count - 8).getAttribute("data-end");
+    await page.mouse.move(ax, ay);
+    await page.mouse.down();
+    await page.mouse.move(bx, by, { steps: 4 });
+    await Promise.all([page.waitForNavigation(), page.mouse.up()]);
+    const params = Object.fromEntries(urlParams());
+    assert.equal(new Date(params.from).getTime(), new Date(expectedFrom).getTime(), "From is the first bar's start");
+    assert.equal(new Date(params.to).getTime(), new Date(expectedEnd).getTime() - 1, "To ends just before the last bar's end");
+    await assertTableMatchesApi(urlParams(), "dragged range");
+  });
+
   await t.test("signing out is recorded as a Logout event", async () => {
     await openFresh();
     await Promise.all([page.waitForNavigation(), page.click("#sign-out")]);
@@ -606,7 +720,8 @@ test("console in headless Chromium", { skip: !haveChromium && "chromium is not i
     await page.goto(`${base}/settings/audit-logs?${query(mine)}`);
     await assertTableMatchesApi(mine, "the admin's sign-ins and sign-outs");
     const actions = await page.$$eval("table#events tbody tr td.action", (cells) => cells.map((c) => c.textContent));
-    assert.deepEqual(actions, ["Login", "Logout", "Login"]);
+    // The search test signed in once more, from a second browser session.
+    assert.deepEqual(actions, ["Login", "Logout", "Login", "Login"]);
     assert.match(logout.context.user_agent, /Chrome/);
   });
 

@@ -115,6 +115,9 @@ pub enum Command {
     /// Write an account's events to a file (CSV or JSON Lines), as the
     /// background exports do, with a progress bar on a terminal.
     Export(Box<ExportCommand>),
+    /// Search an account's events with the query language of `q` (see
+    /// docs/SEARCH.md), newest first, on the store directly.
+    Search(Box<SearchCommand>),
     /// Manage accounts.
     Account {
         #[command(subcommand)]
@@ -340,6 +343,26 @@ pub struct ExportCommand {
     /// The file to write; it appears only once complete.
     #[arg(short = 'o', long)]
     pub output: PathBuf,
+}
+
+/// `auditlog search`: `q` on the store, as `GET /api/v1/events?q=` answers.
+#[derive(Debug, Args)]
+pub struct SearchCommand {
+    #[arg(long)]
+    pub account: String,
+    /// The query, such as `user:u-17 -action:Update time:>=2026-11-01 pay*`
+    /// (it may start with `-`, a negation).
+    #[arg(allow_hyphen_values = true)]
+    pub query: String,
+    /// The most events to print (newest first).
+    #[arg(long, default_value_t = 50)]
+    pub limit: usize,
+    /// `table`, `jsonl` (the API's event JSON) or `csv` (the export's columns).
+    #[arg(long, default_value = "table")]
+    pub format: String,
+    /// The IANA zone of the query's times without an offset (default UTC).
+    #[arg(long)]
+    pub tz: Option<String>,
 }
 
 /// `auditlog send`: a client of the API, so it takes no store settings.

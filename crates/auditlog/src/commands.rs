@@ -81,6 +81,7 @@ async fn run_on_store(config: &Config, command: Command) -> CliResult {
             .await
         }
         Command::Export(command) => crate::export::run(store.clone(), *command).await,
+        Command::Search(command) => crate::search::run(store.clone(), *command).await,
         Command::Verify { keys } => {
             let mut verifiers = keys
                 .iter()

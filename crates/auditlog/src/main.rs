@@ -11,7 +11,7 @@
 //!   for; `backend`: picks the storage backend, once.
 //! - `admin`: accounts, API keys and console users, for the commands and
 //!   the demo data; `demo`: deterministic sample data.
-//! - `export`, `verify`, `copy`: those commands.
+//! - `export`, `search`, `verify`, `copy`: those commands.
 //! - `send`: a client of the API that loads a file of JSON Lines events.
 //! - `witness`: `auditlog witness`, a C2SP witness for other logs.
 //! - `monitor`: `auditlog monitor`, a customer's check that the log only grows.
@@ -27,6 +27,7 @@ mod demo;
 mod error;
 mod export;
 mod monitor;
+mod search;
 mod send;
 mod tail;
 mod verify;

@@ -96,6 +96,18 @@ pub async fn send_all(
     bodies: Vec<(usize, Vec<u8>)>,
     clients: usize,
 ) -> BenchResult<Duration> {
+    send_all_counting(base, keys, bodies, clients, Arc::new(AtomicUsize::new(0))).await
+}
+
+/// [`send_all`], adding one to `answered` per body answered 201 (so that a
+/// caller can measure the ingest rate over part of the run).
+pub async fn send_all_counting(
+    base: &str,
+    keys: &[String],
+    bodies: Vec<(usize, Vec<u8>)>,
+    clients: usize,
+    answered: Arc<AtomicUsize>,
+) -> BenchResult<Duration> {
     let http = client()?;
     let bodies = Arc::new(bodies);
     let next = Arc::new(AtomicUsize::new(0));
@@ -104,6 +116,7 @@ pub async fn send_all(
     let mut tasks = Vec::new();
     for _ in 0..clients {
         let (http, bodies, next, url) = (http.clone(), bodies.clone(), next.clone(), url.clone());
+        let answered = answered.clone();
         let keys = keys.to_vec();
         tasks.push(tokio::spawn(async move {
             loop {
@@ -125,6 +138,7 @@ pub async fn send_all(
                     return Err(format!("ingest answered {status}: {text}"));
                 }
                 response.bytes().await.map_err(|e| e.to_string())?;
+                answered.fetch_add(1, Ordering::Relaxed);
             }
         }));
     }

@@ -11,7 +11,13 @@
 //!    request until the last event arrived);
 //! 3. on that loaded store, three new streams from seq 1 with no ingest:
 //!    the backlog drained (events ÷ time to the last arrival), and the
-//!    largest account's stream alone (one stream's rate).
+//!    largest account's stream alone (one stream's rate);
+//! 4. the streams deleted, the dataset ingested again (new ids) at full
+//!    rate: for 20 s with no stream (ingest's rate then), then three new
+//!    streams from seq 1 drain the stored backlog while ingest goes on:
+//!    ingest's rate during the drain (the same run's figure, so the cost to
+//!    ingest of delivering at full speed) and the drain's (the dataset's
+//!    events ÷ time to their last arrival).
 //!
 //! Each store is removed afterwards.
 
@@ -32,6 +38,11 @@ pub const INGEST_DELIVERING: &str = "ingest while 3 streams deliver";
 pub const DELIVERY_DURING_INGEST: &str = "delivery during that ingest (3 streams)";
 pub const DELIVERY_BACKLOG: &str = "delivery of the stored backlog (3 streams)";
 pub const DELIVERY_ONE_STREAM: &str = "delivery of the stored backlog (largest account, 1 stream)";
+pub const INGEST_BEFORE_DRAIN: &str = "ingest on the loaded store, no stream (20 s)";
+pub const INGEST_DURING_DRAIN: &str =
+    "ingest on the loaded store while 3 streams drain the backlog";
+pub const DELIVERY_BACKLOG_INGESTING: &str =
+    "delivery of the stored backlog (3 streams) with ingest at full rate meanwhile";
 
 /// What the receiver saw.
 #[derive(Default)]
@@ -50,6 +61,23 @@ struct Seen {
     ids: std::collections::HashSet<String>,
     duplicates: u64,
 }
+
+/// What the receiver reads of each event (the rest is skipped unparsed,
+/// so that the receiver, in this process on the same cores as the server,
+/// costs less than a full parse into `Value`s).
+#[derive(serde::Deserialize)]
+struct Seen1<'a> {
+    #[serde(borrow)]
+    account: std::borrow::Cow<'a, str>,
+    seq: u64,
+    #[serde(borrow)]
+    event_type: std::borrow::Cow<'a, str>,
+    #[serde(borrow)]
+    id: std::borrow::Cow<'a, str>,
+}
+
+/// The ids of the events ingested while the backlog drains (phase 4) end with this.
+const MEANWHILE_SUFFIX: &str = "-meanwhile";
 
 #[derive(Clone)]
 struct Receiver {
@@ -76,7 +104,7 @@ impl Receiver {
                         .unwrap_or("")
                         .to_string();
                     async move {
-                        let Ok(events) = serde_json::from_slice::<Vec<Value>>(&body) else {
+                        let Ok(events) = serde_json::from_slice::<Vec<Seen1<'_>>>(&body) else {
                             return (axum::http::StatusCode::BAD_REQUEST, "not a JSON array");
                         };
                         let now = Instant::now();
@@ -88,18 +116,20 @@ impl Receiver {
                                 return (axum::http::StatusCode::OK, "ok");
                             }
                             for event in &events {
-                                let account = event["account"].as_str().unwrap_or("").to_string();
-                                let seq = event["seq"].as_u64().unwrap_or(0);
+                                let account = event.account.to_string();
                                 let last = seen
                                     .last_seq
                                     .entry((stream.clone(), account.clone()))
                                     .or_insert(0);
-                                if seq <= *last {
+                                if event.seq <= *last {
                                     seen.out_of_order += 1;
                                 }
-                                *last = seq;
-                                // The streams' own `Auditlog Log Stream` events are not the dataset's.
-                                if event["event_type"] == OWN_TYPE {
+                                *last = event.seq;
+                                // The streams' own `Auditlog Log Stream` events are not the
+                                // dataset's, nor are those ingested meanwhile (phase 4).
+                                if event.event_type == OWN_TYPE
+                                    || event.id.ends_with(MEANWHILE_SUFFIX)
+                                {
                                     continue;
                                 }
                                 *seen.events.entry(account.clone()).or_insert(0) += 1;
@@ -111,6 +141,9 @@ impl Receiver {
                 },
             ),
         );
+        // Room for any batch body the server may send (axum's default
+        // limit is 2 MB).
+        let app = app.layer(axum::extract::DefaultBodyLimit::max(64 << 20));
         let url = format!("http://{}/hook", listener.local_addr()?);
         tokio::spawn(async move { axum::serve(listener, app).await });
         Ok(Self { url, seen })
@@ -324,7 +357,126 @@ pub async fn run(
         "peak_rss_mib",
         server.memory_kib("VmHWM").unwrap_or(0) as f64 / 1024.0,
     )?;
+    // 4. The backlog drained while ingest runs at full rate.
+    delete_streams(&server.base, &admins).await?;
+    receiver.reset();
+    let again: Vec<Event> = events
+        .iter()
+        .map(|e| {
+            let mut e = e.clone();
+            e.id.push_str(MEANWHILE_SUFFIX);
+            e
+        })
+        .collect();
+    let answered = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let bodies = auditlog::bodies(&again, 500);
+    let total_bodies = bodies.len();
+    let ingest = {
+        let (base, keys, answered) = (server.base.clone(), keys.clone(), answered.clone());
+        tokio::spawn(async move {
+            auditlog::send_all_counting(&base, &keys, bodies, 4, answered)
+                .await
+                .map_err(|e| e.to_string())
+        })
+    };
+    let sample = || {
+        (
+            Instant::now(),
+            answered.load(std::sync::atomic::Ordering::Relaxed),
+        )
+    };
+    // Ingest alone first (once it runs: the first answers arrive).
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let (t0, b0) = sample();
+    tokio::time::sleep(Duration::from_secs(20)).await;
+    let (t1, b1) = sample();
+    create_streams(&server.base, &admins, &receiver.url, 4).await?;
+    let last = receiver.wait_for(n, limit).await?;
+    let done = last.values().max().copied().unwrap_or_else(Instant::now);
+    let (t2, b2) = sample();
+    if b2 >= total_bodies {
+        return Err("ingest ended before the backlog was drained: use more events".into());
+    }
+    // Every body counted here held 500 events (only each account's last is shorter).
+    let per_s = |bodies: usize, from: Instant, to: Instant| {
+        (bodies * 500) as f64 / to.duration_since(from).as_secs_f64()
+    };
+    let before = per_s(b1 - b0, t0, t1);
+    let during = per_s(b2 - b1, t1, t2);
+    recorder.record(
+        SECTION,
+        INGEST_BEFORE_DRAIN,
+        "auditlog",
+        "events_per_s",
+        before,
+    )?;
+    recorder.record(
+        SECTION,
+        INGEST_DURING_DRAIN,
+        "auditlog",
+        "events_per_s",
+        during,
+    )?;
+    recorder.record(
+        SECTION,
+        INGEST_DURING_DRAIN,
+        "auditlog",
+        "ingest_cost_pct",
+        (1.0 - during / before) * 100.0,
+    )?;
+    recorder.record(
+        SECTION,
+        DELIVERY_BACKLOG_INGESTING,
+        "auditlog",
+        "events_per_s",
+        rate(n, done.duration_since(t1)),
+    )?;
+    recorder.record(
+        SECTION,
+        DELIVERY_BACKLOG_INGESTING,
+        "auditlog",
+        "events_per_batch",
+        n as f64 / receiver.batches().max(1) as f64,
+    )?;
+    recorder.record(
+        SECTION,
+        DELIVERY_BACKLOG_INGESTING,
+        "auditlog",
+        "duplicates",
+        receiver.duplicates() as f64,
+    )?;
+    ingest.await.map_err(|e| e.to_string())??;
     server.stop()?;
     std::fs::remove_dir_all(&dir)?;
+    Ok(())
+}
+
+/// Deletes every stream of the admins' accounts.
+async fn delete_streams(base: &str, admins: &[String]) -> BenchResult<()> {
+    let http = reqwest::Client::new();
+    for admin in admins {
+        let list: Value = http
+            .get(format!("{base}/api/v1/streams"))
+            .bearer_auth(admin)
+            .send()
+            .await?
+            .json()
+            .await?;
+        let streams = list["streams"].as_array().cloned().unwrap_or_default();
+        for stream in streams {
+            let id = stream["id"]
+                .as_str()
+                .map(str::to_string)
+                .unwrap_or_else(|| stream["id"].to_string());
+            let response = http
+                .delete(format!("{base}/api/v1/streams/{id}"))
+                .bearer_auth(admin)
+                .send()
+                .await?;
+            if !response.status().is_success() {
+                return Err(format!("deleting stream {id}: {}", response.status()).into());
+            }
+        }
+    }
     Ok(())
 }

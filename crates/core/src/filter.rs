@@ -1,6 +1,7 @@
 //! Query filters as plain data that every backend translates to its own
 //! query language, the opaque keyset cursor, and histogram intervals.
 
+use crate::search::{Query, QueryError, Zone};
 use crate::{FieldError, Taxonomy, Timestamp};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
@@ -23,6 +24,33 @@ pub struct EventFilter {
     pub target_id: Option<String>,
     pub from: Option<Timestamp>,
     pub to: Option<Timestamp>,
+    /// `q` (SPEC "Search"), ANDed with the fields above; empty when absent.
+    /// Its times are instants already (`tz` was applied when it was parsed).
+    pub query: Query,
+}
+
+/// Why a filter was refused: a parameter ([`FieldError`]), or `q`, which
+/// says where in the query it goes wrong ([`QueryError`]: the API's 400
+/// `bad_query`).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FilterError {
+    #[error(transparent)]
+    Field(#[from] FieldError),
+    #[error(transparent)]
+    Query(#[from] QueryError),
+}
+
+/// Reads `q` in the zone `tz` names (UTC when absent): what every interface
+/// that takes `q` and `tz` does with them.
+pub fn parse_query(q: Option<&str>, tz: Option<&str>) -> Result<Query, FilterError> {
+    let zone = match tz {
+        Some(name) => Zone::parse(name)?,
+        None => Zone::utc(),
+    };
+    match q {
+        Some(text) => Ok(Query::parse(text, &zone)?),
+        None => Ok(Query::default()),
+    }
 }
 
 /// The filter parameter names, shared by queries, histograms and exports.
@@ -36,11 +64,15 @@ pub const FILTER_PARAMS: &[&str] = &[
     "target_id",
     "from",
     "to",
+    "q",
+    "tz",
 ];
 
 impl EventFilter {
     /// Adds one query parameter. Returns `Ok(false)` if the name is not a
     /// filter parameter, so that callers can accept their own extra ones.
+    /// `q` and `tz` are not read here (a query is read whole, in its zone:
+    /// [`parse_query`]).
     pub fn add_param(
         &mut self,
         name: &str,
@@ -111,7 +143,7 @@ impl EventFilter {
 
     /// Reads the `filters` object of an export request: the same names as
     /// the query parameters, arrays for repeatable ones.
-    pub fn from_json(value: &Value, taxonomy: &Taxonomy) -> Result<Self, FieldError> {
+    pub fn from_json(value: &Value, taxonomy: &Taxonomy) -> Result<Self, FilterError> {
         let mut filter = EventFilter::default();
         let empty = Map::new();
         let object = match value {
@@ -122,10 +154,32 @@ impl EventFilter {
                     "filters",
                     "not_an_object",
                     "filters must be a JSON object",
-                ))
+                )
+                .into())
             }
         };
+        let text = |name: &str| -> Result<Option<&str>, FieldError> {
+            match object.get(name) {
+                None | Some(Value::Null) => Ok(None),
+                Some(Value::String(s)) => Ok(Some(s.as_str())),
+                Some(_) => Err(FieldError::new(
+                    format!("filters.{name}"),
+                    "not_a_string",
+                    format!("filters.{name} must be a string"),
+                )),
+            }
+        };
+        filter.query = parse_query(text("q")?, text("tz")?).map_err(|e| match e {
+            FilterError::Field(mut f) => {
+                f.field = format!("filters.{}", f.field);
+                FilterError::Field(f)
+            }
+            other => other,
+        })?;
         for (name, v) in object {
+            if name == "q" || name == "tz" {
+                continue;
+            }
             let path = format!("filters.{name}");
             let values: Vec<&str> = match v {
                 Value::String(s) => vec![s.as_str()],
@@ -147,7 +201,8 @@ impl EventFilter {
                         &path,
                         "not_a_string",
                         format!("{path} must be a string or an array of strings"),
-                    ))
+                    )
+                    .into())
                 }
             };
             for one in values {
@@ -163,7 +218,8 @@ impl EventFilter {
                             "{path} is not a filter; allowed: {}",
                             FILTER_PARAMS.join(", ")
                         ),
-                    ));
+                    )
+                    .into());
                 }
             }
         }
@@ -202,11 +258,17 @@ impl EventFilter {
                 m.insert(key.into(), Value::String(t.to_rfc3339()));
             }
         }
+        // The canonical form: its times are instants, so it needs no `tz`.
+        if !self.query.is_empty() {
+            m.insert("q".into(), Value::String(self.query.to_string()));
+        }
         Value::Object(m)
     }
 
-    /// Whether `event` passes this filter; the reference semantics that the
-    /// backends' SQL must agree with (used by tests and the conformance suite).
+    /// Whether `event` passes this filter's parameters other than `query`;
+    /// the reference semantics that the backends' SQL must agree with (used
+    /// by tests and the conformance suite). `query` needs the stored event
+    /// and its source: [`Query::matches`].
     pub fn matches(&self, event: &crate::NewEvent) -> bool {
         let in_list = |list: &Vec<String>, v: &str| list.is_empty() || list.iter().any(|x| x == v);
         let opt_eq = |want: &Option<String>, have: Option<&str>| {
@@ -379,6 +441,41 @@ impl Interval {
 mod tests {
     use super::*;
 
+    fn field_error(e: FilterError) -> FieldError {
+        match e {
+            FilterError::Field(f) => f,
+            FilterError::Query(q) => panic!("a query error: {q}"),
+        }
+    }
+
+    #[test]
+    fn q_and_tz_are_read_whole_and_stored_canonical() {
+        let t = Taxonomy::default();
+        let f = EventFilter::from_json(
+            &serde_json::json!({"q": "time:2026-11-30 -user:a", "tz": "Europe/Paris", "app": "Web"}),
+            &t,
+        )
+        .unwrap();
+        let stored = f.to_json();
+        assert_eq!(
+            stored["q"],
+            "time:2026-11-29T23:00:00.000000Z..2026-11-30T22:59:59.999999Z -user:a"
+        );
+        assert_eq!(EventFilter::from_json(&stored, &t).unwrap(), f);
+        match EventFilter::from_json(&serde_json::json!({"q": "user:"}), &t) {
+            Err(FilterError::Query(e)) => assert_eq!(e.position, 5),
+            other => panic!("{other:?}"),
+        }
+        let e = field_error(
+            EventFilter::from_json(&serde_json::json!({"q": "a", "tz": "Mars/Base"}), &t)
+                .unwrap_err(),
+        );
+        assert_eq!(
+            (e.field.as_str(), e.rule),
+            ("filters.tz", "unknown_time_zone")
+        );
+    }
+
     #[test]
     fn cursor_round_trips_and_rejects_forgeries() {
         let c = Cursor {
@@ -425,6 +522,7 @@ mod tests {
             &t,
         )
         .unwrap_err();
+        let e = field_error(e);
         assert_eq!((e.field.as_str(), e.rule), ("filters.to", "not_repeatable"));
     }
 
@@ -435,9 +533,10 @@ mod tests {
         let f = EventFilter::from_json(&v, &t).unwrap();
         assert_eq!(EventFilter::from_json(&f.to_json(), &t).unwrap(), f);
         assert_eq!(
-            EventFilter::from_json(&serde_json::json!({"limit": "5"}), &t)
-                .unwrap_err()
-                .field,
+            field_error(
+                EventFilter::from_json(&serde_json::json!({"limit": "5"}), &t).unwrap_err()
+            )
+            .field,
             "filters.limit"
         );
     }
@@ -470,6 +569,7 @@ mod tests {
             &taxonomy,
         )
         .unwrap_err();
+        let e = field_error(e);
         assert_eq!(
             (e.field.as_str(), e.rule),
             ("filters.project", "contains_nul")

@@ -210,10 +210,18 @@ pub fn check_filter_json(value: &Value) {
     let taxonomy = Taxonomy::default();
     match EventFilter::from_json(value, &taxonomy) {
         Ok(filter) => check_filter(&filter, &taxonomy),
-        Err(e) => assert!(
+        Err(crate::filter::FilterError::Field(e)) => assert!(
             e.field.starts_with("filters") || e.field == "from",
             "filter error names no filter field: {e:?}"
         ),
+        // A malformed `q` says where: inside it.
+        Err(crate::filter::FilterError::Query(e)) => {
+            let q = value.get("q").and_then(Value::as_str).unwrap_or_default();
+            assert!(
+                e.position <= q.chars().count(),
+                "q error past the query: {e:?}"
+            )
+        }
     }
 }
 

@@ -66,6 +66,7 @@ pub mod taxonomy;
 pub mod tiles;
 pub mod timestamp;
 pub mod witness;
+pub mod zoned_buckets;
 
 pub use account::AccountName;
 pub use email::Email;

@@ -27,6 +27,7 @@ mod print;
 pub mod time;
 pub mod words;
 
+pub use matching::{free_text_values, free_text_values_of, text_fields};
 pub use parse::KEYS;
 pub use time::Zone;
 

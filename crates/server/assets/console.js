@@ -207,12 +207,294 @@
     });
   }
 
+
+  // ---- Search (docs/SEARCH.md) -------------------------------------------
+  // The search box holds the query language; the Event Type, Action, User
+  // and Project controls are a view of its positive `type:`, `action:`,
+  // `user:` and `project:` terms, kept in step both ways. With script on,
+  // only the box travels (the controls are disabled on submit), so a query
+  // is one string in the URL.
+
+  // The query's terms as written: runs of non-space, quotes keeping spaces.
+  function splitTerms(text) {
+    var terms = [];
+    var current = "";
+    var quoted = false;
+    for (var i = 0; i < text.length; i++) {
+      var c = text[i];
+      if (quoted && c === "\\" && i + 1 < text.length) {
+        current += c + text[i + 1];
+        i++;
+        continue;
+      }
+      if (c === '"') quoted = !quoted;
+      if (!quoted && /\s/.test(c)) {
+        if (current) terms.push(current);
+        current = "";
+      } else {
+        current += c;
+      }
+    }
+    if (current) terms.push(current);
+    return terms;
+  }
+
+  // A value as the language reads it back: plain, or quoted when needed.
+  function quoteValue(value) {
+    if (value !== "" && !/[\s,"*\\]/.test(value)) return value;
+    return '"' + value.replace(/(["\\])/g, "\\$1") + '"';
+  }
+
+  // The values of a `key:a,"b c"` term (unquoted), or null if it is not one.
+  function termValues(term, key) {
+    var head = key + ":";
+    if (term.slice(0, head.length) !== head) return null;
+    var rest = term.slice(head.length);
+    var values = [];
+    var current = "";
+    var quoted = false;
+    for (var i = 0; i < rest.length; i++) {
+      var c = rest[i];
+      if (quoted && c === "\\" && i + 1 < rest.length) {
+        current += rest[i + 1];
+        i++;
+      } else if (c === '"') {
+        quoted = !quoted;
+      } else if (c === "," && !quoted) {
+        values.push(current);
+        current = "";
+      } else {
+        current += c;
+      }
+    }
+    values.push(current);
+    return values;
+  }
+
+  // Which control mirrors which key.
+  var MIRRORS = [
+    { key: "type", id: "f-event-type" },
+    { key: "action", id: "f-action" },
+    { key: "user", id: "f-user" },
+    { key: "project", id: "f-project" }
+  ];
+
+  function controlValues(control) {
+    if (control.tagName === "SELECT") {
+      return Array.prototype.filter.call(control.options, function (o) {
+        return o.selected && o.value !== "";
+      }).map(function (o) { return o.value; });
+    }
+    return control.value ? [control.value] : [];
+  }
+
+  function setControlValues(control, values) {
+    if (control.tagName === "SELECT") {
+      Array.prototype.forEach.call(control.options, function (o) {
+        o.selected = values.indexOf(o.value) >= 0 ||
+          (o.value === "" && values.length === 0 && !control.multiple);
+      });
+      values.forEach(function (v) {
+        var known = Array.prototype.some.call(control.options, function (o) { return o.value === v; });
+        if (!known && v !== "") {
+          var option = document.createElement("option");
+          option.value = v;
+          option.textContent = v;
+          option.selected = true;
+          control.appendChild(option);
+        }
+      });
+    } else {
+      control.value = values.length ? values[0] : "";
+    }
+  }
+
+  // Exact values of a positive `key:` term (a prefix `v*` is not one a
+  // control can show), or null.
+  function exactValues(term, key) {
+    var values = termValues(term, key);
+    if (!values) return null;
+    var exact = values.filter(function (v) { return v.slice(-1) !== "*" && v !== ""; });
+    return exact.length === values.length && term.indexOf("*") < 0 ? exact : null;
+  }
+
+  // The query with `key`'s positive exact terms replaced by `values`.
+  function withKey(text, key, values) {
+    var kept = splitTerms(text).filter(function (t) { return exactValues(t, key) === null; });
+    if (values.length) kept.push(key + ":" + values.map(quoteValue).join(","));
+    return kept.join(" ");
+  }
+
+  // The query with `term` added; its opposite (the same term with the
+  // other sign) is taken out, and a term already there is not repeated.
+  function withTerm(text, term) {
+    var opposite = term.charAt(0) === "-" ? term.slice(1) : "-" + term;
+    var terms = splitTerms(text).filter(function (t) { return t !== opposite; });
+    if (terms.indexOf(term) < 0) terms.push(term);
+    return terms.join(" ");
+  }
+
+  function showQueryError(box, message, position) {
+    var holder = document.getElementById("query-error");
+    if (!holder) return;
+    holder.textContent = "";
+    var text = document.createElement("span");
+    text.textContent = message;
+    holder.appendChild(text);
+    if (typeof position === "number") {
+      // The query with a marker under the character the parser stopped at.
+      var pre = document.createElement("pre");
+      pre.className = "query-pointer";
+      var chars = Array.from(box.value);
+      pre.textContent = box.value + "\n" + " ".repeat(Math.min(position, chars.length)) + "^";
+      holder.appendChild(pre);
+      // Put the caret where the problem is (positions count code points).
+      var offset = chars.slice(0, position).join("").length;
+      box.focus();
+      try { box.setSelectionRange(offset, offset); } catch (e) { /* not a text field */ }
+    }
+    holder.hidden = false;
+  }
+
+  function wireSearch() {
+    var form = document.getElementById("filters");
+    var box = document.getElementById("f-q");
+    if (!form || !box) return;
+    var tz = document.getElementById("f-tz");
+    var zone = zoneName();
+    if (tz && zone !== "local time") tz.value = zone;
+    var checkUrl = box.getAttribute("data-check-url");
+
+    MIRRORS.forEach(function (m) {
+      var control = document.getElementById(m.id);
+      if (!control) return;
+      var mirror = function () {
+        box.value = withKey(box.value, m.key, controlValues(control));
+      };
+      control.addEventListener("change", mirror);
+      // The User field is typed into: mirror each keystroke, not only on blur.
+      if (control.tagName === "INPUT") control.addEventListener("input", mirror);
+    });
+    box.addEventListener("input", function () {
+      var terms = splitTerms(box.value);
+      MIRRORS.forEach(function (m) {
+        var control = document.getElementById(m.id);
+        if (!control) return;
+        var values = [];
+        terms.forEach(function (t) {
+          var v = exactValues(t, m.key);
+          if (v) values = values.concat(v);
+        });
+        setControlValues(control, values);
+      });
+    });
+
+    // The query is checked before the page is left, so a bad one shows the
+    // server's message at its position and the table stays as it was.
+    var checked = false;
+    form.addEventListener("submit", function (event) {
+      MIRRORS.forEach(function (m) {
+        var control = document.getElementById(m.id);
+        if (control) control.disabled = true;
+      });
+      if (checked || !checkUrl || typeof window.fetch !== "function") return;
+      event.preventDefault();
+      var url = checkUrl + "?q=" + encodeURIComponent(box.value) +
+        (tz && tz.value ? "&tz=" + encodeURIComponent(tz.value) : "");
+      window.fetch(url, { credentials: "same-origin" }).then(function (response) {
+        return response.json().then(function (body) { return { ok: response.ok, body: body }; });
+      }).then(function (answer) {
+        if (answer.ok) {
+          checked = true;
+          form.requestSubmit ? form.requestSubmit() : form.submit();
+          return;
+        }
+        // Back to the form as it was, for the person to correct the query.
+        form.querySelectorAll("[disabled]").forEach(function (field) {
+          field.disabled = false;
+        });
+        var error = answer.body && answer.body.error ? answer.body.error : {};
+        var details = error.details || {};
+        showQueryError(box, error.message || "The query could not be read.", details.position);
+      }, function () {
+        // The check itself failed (network): let the server answer the page.
+        checked = true;
+        form.submit();
+      });
+    });
+
+    // A user, entity, project or IP in a row adds itself as a term; with
+    // Alt or Shift held, negated.
+    document.addEventListener("click", function (event) {
+      var el = event.target.closest ? event.target.closest("[data-term]") : null;
+      if (!el) return;
+      event.preventDefault();
+      var term = el.getAttribute("data-term");
+      if (event.altKey || event.shiftKey) term = "-" + term;
+      box.value = withTerm(box.value, term);
+      box.dispatchEvent(new Event("input"));
+      form.requestSubmit ? form.requestSubmit() : form.submit();
+    });
+  }
+
+  // Dragging across the histogram narrows the From/To range to the bars
+  // it covered (each bar carries its bucket's UTC start and end).
+  function wireHistogram() {
+    var svg = document.querySelector("#histogram svg");
+    var form = document.getElementById("filters");
+    if (!svg || !form) return;
+    var bars = Array.prototype.slice.call(svg.querySelectorAll("rect[data-start]"));
+    if (!bars.length) return;
+    var fromPicker = document.getElementById("f-from-local");
+    var toPicker = document.getElementById("f-to-local");
+    var first = null;
+    function barAt(event) {
+      var box = svg.getBoundingClientRect();
+      var x = (event.clientX - box.left) / box.width * svg.viewBox.baseVal.width;
+      var best = null;
+      bars.forEach(function (bar) {
+        var left = Number(bar.getAttribute("x"));
+        if (x >= left) best = bar;
+      });
+      return best || bars[0];
+    }
+    function mark(a, b) {
+      var lo = Math.min(bars.indexOf(a), bars.indexOf(b));
+      var hi = Math.max(bars.indexOf(a), bars.indexOf(b));
+      bars.forEach(function (bar, i) { bar.classList.toggle("picked", i >= lo && i <= hi); });
+      return [bars[lo], bars[hi]];
+    }
+    svg.addEventListener("mousedown", function (event) {
+      first = barAt(event);
+      mark(first, first);
+      event.preventDefault();
+    });
+    svg.addEventListener("mousemove", function (event) {
+      if (first) mark(first, barAt(event));
+    });
+    window.addEventListener("mouseup", function (event) {
+      if (!first) return;
+      var span = mark(first, barAt(event));
+      first = null;
+      var start = new Date(span[0].getAttribute("data-start"));
+      // The last bucket's end is exclusive: the range ends one second before
+      // it, and "to" covers all of that second.
+      var end = new Date(new Date(span[1].getAttribute("data-end")).getTime() - 1000);
+      if (isNaN(start.getTime()) || isNaN(end.getTime())) return;
+      if (fromPicker) fromPicker.value = localValue(start);
+      if (toPicker) toPicker.value = localValue(end);
+      form.requestSubmit ? form.requestSubmit() : form.submit();
+    });
+  }
+
   function start() {
     localizeTimes();
     wireFilters();
     wireDialogs();
     wireForms();
     wireLive();
+    wireSearch();
+    wireHistogram();
   }
 
   if (document.readyState === "loading") {

@@ -158,6 +158,30 @@ impl From<FieldError> for ApiError {
     }
 }
 
+/// A malformed `q`: 400 `bad_query`, `details` saying where (code points)
+/// and what was expected there.
+impl From<auditlog_core::search::QueryError> for ApiError {
+    fn from(e: auditlog_core::search::QueryError) -> Self {
+        // `field` and `rule` as every other 400 has them, beside the two
+        // SPEC names.
+        let mut details = e.details();
+        if let Some(object) = details.as_object_mut() {
+            object.insert("field".into(), json!("q"));
+            object.insert("rule".into(), json!("bad_query"));
+        }
+        ApiError::bad_request("bad_query", e.to_string()).with_details(details)
+    }
+}
+
+impl From<auditlog_core::filter::FilterError> for ApiError {
+    fn from(e: auditlog_core::filter::FilterError) -> Self {
+        match e {
+            auditlog_core::filter::FilterError::Field(f) => f.into(),
+            auditlog_core::filter::FilterError::Query(q) => q.into(),
+        }
+    }
+}
+
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         match e {

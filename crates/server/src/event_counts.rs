@@ -5,9 +5,12 @@
 
 use crate::error::ApiError;
 use crate::state::AppState;
+use auditlog_core::search::Zone;
+use auditlog_core::zoned_buckets::{bucket_start, next_bucket_start};
 use auditlog_core::{EventFilter, Interval, Timestamp};
 use auditlog_store::AccountId;
 use serde_json::json;
+use std::collections::BTreeMap;
 
 /// Most buckets one histogram holds. Empty buckets between the first and the
 /// last are filled in, so one event far in the past (times are only bounded
@@ -28,6 +31,112 @@ pub async fn histogram_data(
     let buckets = state.store.histogram(account, filter, interval).await?;
     let total = buckets.iter().map(|b| b.count).sum();
     Ok((total, fill_buckets(&buckets, interval)?))
+}
+
+/// [`histogram_data`] with buckets in `zone` (SPEC "Query events": days
+/// start at its midnights, weeks at Monday's, hours on its hours). The
+/// store counts per UTC hour; an hour wholly inside one of the zone's
+/// buckets counts there, and an hour that a bucket starts inside (zones
+/// at :30 or :45, or an hour interval there) is split by counting its
+/// part before the boundary, so every count is exact.
+pub async fn zoned_histogram_data(
+    state: &AppState,
+    account: AccountId,
+    filter: &EventFilter,
+    interval: Interval,
+    zone: &Zone,
+) -> Result<(u64, Vec<(Timestamp, u64)>), ApiError> {
+    if zone.is_utc() {
+        return histogram_data(state, account, filter, interval).await;
+    }
+    let hours = state
+        .store
+        .histogram(account, filter, Interval::Hour)
+        .await?;
+    let hour = Interval::Hour.micros();
+    let mut counts: BTreeMap<Timestamp, u64> = BTreeMap::new();
+    for h in &hours {
+        let first = bucket_start(zone, interval, h.start);
+        let last = bucket_start(
+            zone,
+            interval,
+            Timestamp::from_micros(h.start.micros() + hour - 1),
+        );
+        if first == last {
+            *counts.entry(first).or_default() += h.count;
+            continue;
+        }
+        // `last` starts inside this hour: count the part before it.
+        let mut before = filter.clone();
+        before.from = Some(before.from.map_or(h.start, |f| f.max(h.start)));
+        let end = Timestamp::from_micros(last.micros() - 1);
+        before.to = Some(before.to.map_or(end, |t| t.min(end)));
+        let early: u64 = if before.from <= before.to {
+            state
+                .store
+                .histogram(account, &before, Interval::Hour)
+                .await?
+                .iter()
+                .map(|b| b.count)
+                .sum()
+        } else {
+            0
+        };
+        *counts.entry(first).or_default() += early;
+        *counts.entry(last).or_default() += h.count.saturating_sub(early);
+    }
+    counts.retain(|_, count| *count > 0);
+    let total = counts.values().sum();
+    Ok((total, fill_zoned(&counts, interval, zone)?))
+}
+
+/// The zone's buckets from the first to the last non-empty one, the empty
+/// ones between them filled in (at most [`MAX_HISTOGRAM_BUCKETS`]).
+fn fill_zoned(
+    counts: &BTreeMap<Timestamp, u64>,
+    interval: Interval,
+    zone: &Zone,
+) -> Result<Vec<(Timestamp, u64)>, ApiError> {
+    let (Some((first, _)), Some((last, _))) = (counts.first_key_value(), counts.last_key_value())
+    else {
+        return Ok(Vec::new());
+    };
+    // Buckets are at least 23 hours long for days (a week at least 167),
+    // so this bounds their number before any is made.
+    let shortest = match interval {
+        Interval::Hour => interval.micros(),
+        other => other.micros() - Interval::Hour.micros(),
+    };
+    let span = (last.micros() - first.micros()) / shortest + 1;
+    if span > MAX_HISTOGRAM_BUCKETS {
+        return Err(too_many(span, interval, *first, *last));
+    }
+    let mut filled = Vec::new();
+    let mut at = *first;
+    while at <= *last {
+        filled.push((at, counts.get(&at).copied().unwrap_or(0)));
+        let next = next_bucket_start(zone, interval, at);
+        if next <= at {
+            break;
+        }
+        at = next;
+    }
+    if filled.len() as i64 > MAX_HISTOGRAM_BUCKETS {
+        return Err(too_many(filled.len() as i64, interval, *first, *last));
+    }
+    Ok(filled)
+}
+
+fn too_many(span: i64, interval: Interval, first: Timestamp, last: Timestamp) -> ApiError {
+    ApiError::bad_request(
+        TOO_MANY_BUCKETS,
+        format!(
+            "the matching events span {span} {} buckets ({first} to {last}); a histogram holds at most \
+             {MAX_HISTOGRAM_BUCKETS}: narrow from and to, or choose a larger interval",
+            interval.as_str(),
+        ),
+    )
+    .with_details(json!({"field": "interval", "rule": TOO_MANY_BUCKETS}))
 }
 
 /// The non-empty buckets (oldest first) with the empty ones between them;

@@ -33,7 +33,14 @@ impl HoldMatcher {
     /// The filters of `hold`, read against the account's taxonomy (with
     /// Auditlog's own types, which filters may name).
     pub fn new(hold: &Hold, taxonomy: &Taxonomy) -> Result<Self, FieldError> {
-        let filter = EventFilter::from_json(&hold.filters, &taxonomy.with_own_types())?;
+        let filter = EventFilter::from_json(&hold.filters, &taxonomy.with_own_types()).map_err(
+            |e| match e {
+                auditlog_core::filter::FilterError::Field(f) => f,
+                auditlog_core::filter::FilterError::Query(q) => {
+                    FieldError::new("filters.q", "bad_query", format!("q does not parse: {q}"))
+                }
+            },
+        )?;
         filter.check()?;
         let query = match &hold.q {
             Some(text) => {

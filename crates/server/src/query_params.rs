@@ -5,7 +5,9 @@
 //! console's links). Errors name the parameter and the rule.
 
 use crate::error::ApiError;
+use auditlog_core::filter::parse_query;
 use auditlog_core::filter::{DEFAULT_LIMIT, MAX_LIMIT};
+use auditlog_core::search::Zone;
 use auditlog_core::{Cursor, EventFilter, Interval, Taxonomy};
 use serde_json::json;
 
@@ -24,6 +26,9 @@ pub fn parse_filter(
     let mut filter = EventFilter::default();
     let mut rest = Vec::new();
     for (name, value) in pairs {
+        if name == "q" || name == "tz" {
+            continue;
+        }
         if filter.add_param(name, value, taxonomy)? {
             continue;
         }
@@ -36,7 +41,17 @@ pub fn parse_filter(
         return Err(unknown_parameter(name, &allowed));
     }
     filter.check()?;
+    filter.query = parse_query(single(pairs, "q")?, single(pairs, "tz")?)?;
     Ok((filter, rest))
+}
+
+/// The zone `tz` names among `pairs` (UTC when absent): the histogram's
+/// buckets start at its midnights.
+pub fn parse_zone(pairs: &[(String, String)]) -> Result<Zone, ApiError> {
+    Ok(single(pairs, "tz")?
+        .map(Zone::parse)
+        .transpose()?
+        .unwrap_or_default())
 }
 
 /// The 400 for a query parameter the route does not take, naming it and the
@@ -129,6 +144,10 @@ pub fn filter_pairs(filter: &EventFilter) -> Vec<(String, String)> {
     }
     if let Some(to) = filter.to {
         pairs.push(("to".into(), to.to_rfc3339()));
+    }
+    // The canonical form holds instants, so it reads the same in any `tz`.
+    if !filter.query.is_empty() {
+        pairs.push(("q".into(), filter.query.to_string()));
     }
     pairs
 }

@@ -220,23 +220,46 @@ impl EventReader for PgStore {
             }
         };
         let ids = query::resolve(&*tx, account, filter).await?;
-        let mut clause = query::where_clause(account, filter, &ids);
-        if let Some(c) = &cursor {
-            clause.after_cursor(c);
+        // Rows the leaf confirms are read in batches until a page (and one
+        // more, to know whether another follows) is confirmed or the rows
+        // run out; each batch continues after the last row read.
+        let confirms = ids.confirms(filter);
+        let batch = if confirms {
+            (limit + 1).max(256)
+        } else {
+            limit + 1
+        };
+        let mut events: Vec<EventRecord> = Vec::new();
+        let mut after = cursor;
+        loop {
+            let mut clause = query::where_clause(account, filter, &ids);
+            if let Some(c) = &after {
+                clause.after_cursor(c);
+            }
+            let sql = query::page_sql(&clause);
+            let fetch = batch as i64;
+            let mut params = clause.refs();
+            params.push(&fetch);
+            let statement = tx.prepare_cached(&sql).await.map_err(pg_error)?;
+            let rows = tx.query(&statement, &params).await.map_err(pg_error)?;
+            load_dictionaries(&*tx, &self.dictionaries, &rows, RECORD_DICTIONARY).await?;
+            let mut read = rows
+                .iter()
+                .map(|row| to_record(row, &self.dictionaries))
+                .collect::<Result<Vec<_>>>()?;
+            let exhausted = read.len() < batch;
+            after = read.last().map(|last| Cursor {
+                time: last.time,
+                seq: last.seq,
+                snapshot_seq,
+            });
+            confirm(&mut read, filter, &ids)?;
+            events.extend(read);
+            if !confirms || exhausted || events.len() > limit {
+                break;
+            }
         }
-        let sql = query::page_sql(&clause);
-        let fetch = limit as i64 + 1;
-        let mut params = clause.refs();
-        params.push(&fetch);
-        let statement = tx.prepare_cached(&sql).await.map_err(pg_error)?;
-        let rows = tx.query(&statement, &params).await.map_err(pg_error)?;
-        load_dictionaries(&*tx, &self.dictionaries, &rows, RECORD_DICTIONARY).await?;
         tx.commit().await.map_err(pg_error)?;
-        let mut events = rows
-            .iter()
-            .map(|row| to_record(row, &self.dictionaries))
-            .collect::<Result<Vec<_>>>()?;
-        confirm_target(&mut events, filter)?;
         // Events newer than the snapshot (first page) are left for a new walk.
         events.retain(|e| e.seq <= snapshot_seq);
         let next_cursor = if events.len() > limit {
@@ -292,9 +315,59 @@ impl EventReader for PgStore {
         filter: &EventFilter,
         interval: Interval,
     ) -> Result<Vec<Bucket>> {
-        let client = self.client().await?;
-        let ids = query::resolve(&**client, account, filter).await?;
+        let mut client = self.client().await?;
+        // One snapshot: `q`'s dictionary ids and the rows agree.
+        let tx = client
+            .build_transaction()
+            .isolation_level(IsolationLevel::RepeatableRead)
+            .read_only(true)
+            .start()
+            .await
+            .map_err(pg_error)?;
+        let ids = query::resolve(&*tx, account, filter).await?;
         let clause = query::where_clause(account, filter, &ids);
+        if ids.query.is_some() {
+            // Some terms are confirmed on each candidate: read them in key
+            // order, a batch at a time, and count the confirmed ones.
+            const BATCH: i64 = 2_000;
+            let sql = query::key_batch_sql(&clause);
+            let statement = tx.prepare_cached(&sql).await.map_err(pg_error)?;
+            let mut counts: std::collections::BTreeMap<i64, u64> = Default::default();
+            let mut after_key = i64::MIN;
+            loop {
+                let mut params = clause.refs();
+                params.push(&after_key);
+                params.push(&BATCH);
+                let rows = tx.query(&statement, &params).await.map_err(pg_error)?;
+                load_dictionaries(&*tx, &self.dictionaries, &rows, RECORD_DICTIONARY).await?;
+                let Some(last) = rows.last() else { break };
+                let last_key: i64 = last.get(0);
+                let done = (rows.len() as i64) < BATCH;
+                let mut read = rows
+                    .iter()
+                    .map(|row| to_record(row, &self.dictionaries))
+                    .collect::<Result<Vec<_>>>()?;
+                confirm(&mut read, filter, &ids)?;
+                for record in read {
+                    *counts
+                        .entry(interval.bucket_start(record.time).micros())
+                        .or_default() += 1;
+                }
+                if done {
+                    break;
+                }
+                after_key = last_key;
+            }
+            tx.commit().await.map_err(pg_error)?;
+            return Ok(counts
+                .into_iter()
+                .map(|(start, count)| Bucket {
+                    start: Timestamp::from_micros(start),
+                    count,
+                })
+                .collect());
+        }
+        let client = &tx;
         let sql = query::histogram_sql(&clause, interval);
         let statement = client.prepare_cached(&sql).await.map_err(pg_error)?;
         let rows = client
@@ -334,8 +407,16 @@ impl EventReader for PgStore {
         if through_seq <= after_seq {
             return Ok(Vec::new());
         }
-        let client = self.client().await?;
-        let ids = query::resolve(&**client, account, filter).await?;
+        let mut client = self.client().await?;
+        let tx = client
+            .build_transaction()
+            .isolation_level(IsolationLevel::RepeatableRead)
+            .read_only(true)
+            .start()
+            .await
+            .map_err(pg_error)?;
+        let client = &tx;
+        let ids = query::resolve(&*tx, account, filter).await?;
         let mut clause = query::where_clause(account, filter, &ids);
         clause.seq_window(after_seq, through_seq);
         let sql = query::seq_range_sql(&clause);
@@ -349,28 +430,45 @@ impl EventReader for PgStore {
             .iter()
             .map(|row| to_record(row, &self.dictionaries))
             .collect::<Result<Vec<_>>>()?;
-        confirm_target(&mut events, filter)?;
+        confirm(&mut events, filter, &ids)?;
         Ok(events)
     }
 }
 
 /// The log keeps a target id's hash: the leaves confirm it (a hash shared
-/// by two target ids would otherwise add the other's events).
-fn confirm_target(events: &mut Vec<EventRecord>, filter: &EventFilter) -> Result<()> {
-    let Some(target) = &filter.target_id else {
+/// by two target ids would otherwise add the other's events); and the terms
+/// of `q` that the SQL only narrowed are checked with the reference matcher.
+fn confirm(
+    events: &mut Vec<EventRecord>,
+    filter: &EventFilter,
+    ids: &query::Resolved,
+) -> Result<()> {
+    if !ids.confirms(filter) {
         return Ok(());
+    }
+    let unreadable = |seq: u64, e| {
+        StoreError::internal_caused_by(format!("event seq {seq} has unreadable leaf bytes"), e)
     };
     let mut kept = Vec::with_capacity(events.len());
     for record in events.drain(..) {
-        let stored = record.stored().stored_event().map_err(|e| {
-            StoreError::internal_caused_by(
-                format!("event seq {} has unreadable leaf bytes", record.seq),
-                e,
-            )
-        })?;
-        if stored.event().target().and_then(|t| t.id.as_deref()) == Some(target.as_str()) {
-            kept.push(record);
+        if let Some(target) = &filter.target_id {
+            let stored = record
+                .stored()
+                .stored_event()
+                .map_err(|e| unreadable(record.seq, e))?;
+            if stored.event().target().and_then(|t| t.id.as_deref()) != Some(target.as_str()) {
+                continue;
+            }
         }
+        if let Some(query) = &ids.query {
+            if !query
+                .matches_record(&record.stored())
+                .map_err(|e| unreadable(record.seq, e))?
+            {
+                continue;
+            }
+        }
+        kept.push(record);
     }
     *events = kept;
     Ok(())

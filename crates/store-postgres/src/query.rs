@@ -8,9 +8,12 @@
 //! that a page never sorts every matching event.
 
 use crate::sql::{pg_error, RECORD_COLUMNS};
+use auditlog_core::search::{Query, Term};
 use auditlog_core::{Cursor, EventFilter, Interval};
 use auditlog_store::key_hash64;
 use auditlog_store::log_key::{bound_key, SEQ_BITS};
+use auditlog_store::search_plan::{self, IdChoice, SearchPlan};
+use auditlog_store::StoreError;
 use auditlog_store::{AccountId, Result};
 use tokio_postgres::types::ToSql;
 use tokio_postgres::GenericClient;
@@ -27,6 +30,43 @@ pub struct Resolved {
     kinds: Option<Vec<i64>>,
     places: Option<Vec<i64>>,
     actors: Option<Vec<i64>>,
+    /// The ids `q`'s terms on each dictionary column accept.
+    choices: Vec<(&'static str, IdChoice)>,
+    /// `q`, when some of its terms are confirmed on each candidate.
+    pub query: Option<Query>,
+}
+
+impl Resolved {
+    /// Whether rows this filter's SQL selects must be confirmed on their
+    /// leaf (a hashed target id, or terms of `q` the SQL only narrowed).
+    pub fn confirms(&self, filter: &EventFilter) -> bool {
+        filter.target_id.is_some() || self.query.is_some()
+    }
+}
+
+/// The ids `terms` accept among the values of a dictionary column.
+async fn dictionary_choice(
+    client: &(impl GenericClient + Sync),
+    account: AccountId,
+    sql: &str,
+    terms: &[&Term],
+    field: fn(&auditlog_core::search::TextKey, &[Option<String>]) -> Option<String>,
+) -> Result<IdChoice> {
+    let rows = client.query(sql, &[&account]).await.map_err(pg_error)?;
+    let mut values: Vec<(i64, Vec<Option<String>>)> = Vec::with_capacity(rows.len());
+    for row in rows {
+        let id: i64 = row.get(0);
+        let json: String = row.get(1);
+        let fields: Vec<Option<String>> = serde_json::from_str(&json).map_err(|e| {
+            StoreError::internal_caused_by(format!("dictionary value {id} is not a JSON array"), e)
+        })?;
+        values.push((id, fields));
+    }
+    Ok(search_plan::choose_ids(
+        terms,
+        values.iter().map(|(id, f)| (*id, f.as_slice())),
+        field,
+    ))
 }
 
 /// Reads the ids of the filter's values (a value that no event of the
@@ -72,6 +112,33 @@ pub async fn resolve(
             .map_err(pg_error)?;
         resolved.actors = Some(rows.iter().map(|r| r.get(0)).collect());
     }
+    let plan = SearchPlan::of(filter).without_word_index();
+    for (column, terms, sql, field) in [
+        (
+            "l.kind",
+            &plan.kind_terms,
+            "SELECT id, value::text FROM log_values WHERE account_id = $1 AND kind = 1",
+            search_plan::kind_field as fn(&_, &_) -> _,
+        ),
+        (
+            "l.place",
+            &plan.place_terms,
+            "SELECT id, value::text FROM log_values WHERE account_id = $1 AND kind = 2",
+            search_plan::place_field,
+        ),
+        (
+            "l.actor",
+            &plan.actor_terms,
+            "SELECT id, jsonb_build_array(actor_id)::text FROM actors WHERE account_id = $1",
+            search_plan::actor_field,
+        ),
+    ] {
+        if !terms.is_empty() {
+            let choice = dictionary_choice(client, account, sql, terms, field).await?;
+            resolved.choices.push((column, choice));
+        }
+    }
+    resolved.query = plan.confirm.then(|| filter.query.clone());
     Ok(resolved)
 }
 
@@ -135,10 +202,65 @@ pub fn where_clause(account: AccountId, filter: &EventFilter, ids: &Resolved) ->
     if let Some(to) = filter.to {
         clause.push("l.time", "<=", Box::new(to.micros()));
     }
+    clause.search(account, filter, ids);
     clause
 }
 
 impl WhereClause {
+    /// The conditions of `q`'s plan (`search_plan`), every value a parameter.
+    fn search(&mut self, account: AccountId, filter: &EventFilter, ids: &Resolved) {
+        let plan = SearchPlan::of(filter).without_word_index();
+        if plan.is_empty_range() {
+            self.sql.push_str(" AND false");
+        }
+        for (column, choice) in &ids.choices {
+            let (list, negate) = if choice.accepted.len() <= choice.rejected.len() {
+                (&choice.accepted, false)
+            } else {
+                (&choice.rejected, true)
+            };
+            let p = self.next_placeholder();
+            let test = if negate {
+                format!("NOT ({column} = ANY({p}::bigint[]))")
+            } else {
+                format!("{column} = ANY({p}::bigint[])")
+            };
+            self.params.push(Box::new(list.clone()));
+            let test = if choice.null {
+                format!("({column} IS NULL OR {test})")
+            } else {
+                format!("({column} IS NOT NULL AND {test})")
+            };
+            self.sql.push_str(&format!(" AND {test}"));
+        }
+        if let Some(from) = plan.seq_from {
+            self.push("l.key", ">=", Box::new(bound_key(account, from)));
+        }
+        if let Some(to) = plan.seq_to {
+            self.push("l.key", "<=", Box::new(bound_key(account, to)));
+        }
+        if let Some(from) = plan.time_from {
+            self.push("l.time", ">=", Box::new(from));
+        }
+        if let Some(to) = plan.time_to {
+            self.push("l.time", "<=", Box::new(to));
+        }
+        for (column, lists) in [("l.target_hash", &plan.targets), ("l.id_hash", &plan.ids)] {
+            for list in lists {
+                let hashes: Vec<i64> = list.iter().map(|t| key_hash64(t)).collect();
+                let p = self.next_placeholder();
+                self.sql
+                    .push_str(&format!(" AND {column} = ANY({p}::bigint[])"));
+                self.params.push(Box::new(hashes));
+            }
+        }
+        if let Some(words) = search_plan::tsquery(&plan.words) {
+            let p = self.next_placeholder();
+            self.sql.push_str(&format!(" AND l.words @@ {p}::tsquery"));
+            self.params.push(Box::new(words));
+        }
+    }
+
     /// The placeholder the next parameter will take.
     pub fn next_placeholder(&self) -> String {
         format!("${}", self.params.len() + 1)
@@ -238,6 +360,19 @@ pub fn page_sql(clause: &WhereClause) -> String {
             )
         }
     }
+}
+
+/// The next rows of the clause in key order after `after_key`, at most
+/// `limit` (the last parameter): how counts that confirm each row read the
+/// log, a bounded batch at a time.
+pub fn key_batch_sql(clause: &WhereClause) -> String {
+    let after = clause.next_placeholder();
+    let limit = format!("${}", clause.params.len() + 2);
+    format!(
+        "SELECT {RECORD_COLUMNS} FROM event_log l WHERE {} AND l.key > {after} \
+         ORDER BY l.key LIMIT {limit}",
+        clause.whole()
+    )
 }
 
 /// Counts per bucket: `floor((time - offset) / width)`, written so that it is

@@ -277,17 +277,33 @@ impl LogStreams for PgStore {
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(pg_error)?;
         let at = now.micros();
-        let n = match &delivery {
-            Delivery::Accepted { from, through, .. } => tx
-                .execute(
-                    "UPDATE log_streams SET cursor = $3, batch_first = NULL, batch_last = NULL, \
-                     attempts = 0, last_error = NULL, failing_since = NULL, \
-                     status = CASE WHEN status = 'failing' THEN 'active' ELSE status END, \
-                     updated_at = $4 WHERE id = $1 AND claimed_by = $2 AND cursor = $5",
-                    &[&id, &worker, &(*through as i64), &at, &(*from as i64)],
-                )
-                .await
-                .map_err(pg_error)?,
+        // Rows changed, and whether the next batch (if any) began.
+        let (n, begun) = match &delivery {
+            Delivery::Accepted {
+                from,
+                through,
+                next,
+                ..
+            } => {
+                let (first, last) = next.map(|(f, l)| (f as i64, l as i64)).unzip();
+                let row = tx
+                    .query_opt(
+                        "UPDATE log_streams SET cursor = $3, \
+                         batch_first = CASE WHEN status IN ('active', 'failing') THEN $6::BIGINT END, \
+                         batch_last = CASE WHEN status IN ('active', 'failing') THEN $7::BIGINT END, \
+                         attempts = 0, last_error = NULL, failing_since = NULL, \
+                         status = CASE WHEN status = 'failing' THEN 'active' ELSE status END, \
+                         updated_at = $4 WHERE id = $1 AND claimed_by = $2 AND cursor = $5 \
+                         RETURNING status IN ('active', 'failing')",
+                        &[&id, &worker, &(*through as i64), &at, &(*from as i64), &first, &last],
+                    )
+                    .await
+                    .map_err(pg_error)?;
+                match row {
+                    Some(row) => (1, row.get::<_, bool>(0) || next.is_none()),
+                    None => (0, false),
+                }
+            }
             Delivery::Failed { status, error, .. } => tx
                 .execute(
                     "UPDATE log_streams SET attempts = attempts + 1, last_error = $3, \
@@ -297,7 +313,8 @@ impl LogStreams for PgStore {
                     &[&id, &worker, error, &at, &status.as_str()],
                 )
                 .await
-                .map_err(pg_error)?,
+                .map_err(pg_error)
+                .map(|n| (n, true))?,
         };
         if n == 0 {
             return Ok(false);
@@ -332,7 +349,7 @@ impl LogStreams for PgStore {
             .map_err(pg_error)?;
         }
         tx.commit().await.map_err(pg_error)?;
-        Ok(true)
+        Ok(begun)
     }
 
     async fn first_seq_received_since(

@@ -49,6 +49,8 @@ mod streams;
 mod tombstones;
 mod transfer;
 mod tree;
+mod word_index;
+mod write_gate;
 mod writer;
 
 use async_trait::async_trait;
@@ -80,6 +82,8 @@ pub struct SqliteStore {
     idle_readers: Arc<Mutex<Vec<Connection>>>,
     /// The leaf dictionaries readers have loaded (`leaf_codec`).
     dictionaries: Arc<DictionaryCache>,
+    /// Turns at the write lock between the writer thread and the rest.
+    gate: Arc<write_gate::WriteGate>,
 }
 
 impl SqliteStore {
@@ -110,7 +114,8 @@ impl SqliteStore {
         prepare_writer(&conn).map_err(sql_error)?;
         let (appends, receiver) = AppendQueue::new();
         let write_health = Arc::new(Mutex::new(WriteHealth::Ok));
-        let writer = writer::Writer::new(conn, path.clone(), write_health.clone());
+        let gate = Arc::new(write_gate::WriteGate::default());
+        let writer = writer::Writer::new(conn, path.clone(), write_health.clone(), gate.clone());
         let thread = std::thread::Builder::new()
             .name("auditlog-writer".into())
             .spawn(move || writer.run(receiver))
@@ -122,6 +127,7 @@ impl SqliteStore {
             writer_thread: Mutex::new(Some(thread)),
             idle_readers: Arc::new(Mutex::new(Vec::new())),
             dictionaries: Arc::new(DictionaryCache::default()),
+            gate,
         })
     }
 
@@ -161,6 +167,22 @@ impl SqliteStore {
         })
         .await
         .map_err(|e| StoreError::internal_caused_by("a storage task failed", e))?
+    }
+
+    /// [`with_conn`](Self::with_conn) for a write that must not starve
+    /// behind the writer thread under full ingest (log stream progress,
+    /// checkpoints): it takes its turn at the write gate first.
+    async fn with_write_conn<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> Result<T> + Send + 'static,
+    {
+        let gate = self.gate.clone();
+        self.with_conn(move |conn| {
+            let _turn = gate.occasional();
+            f(conn)
+        })
+        .await
     }
 
     /// Explains the statements a query of `filter` runs (first page, a
@@ -283,11 +305,13 @@ impl EventReader for SqliteStore {
             if rollups::applies(&filter, interval) {
                 rollups::histogram(conn, &dictionaries, account, &filter, interval)
             } else {
+                // One snapshot: `q`'s dictionary ids and the rows agree.
+                let tx = conn.transaction().map_err(sql_error)?;
                 let leaves = LeafDecoder {
                     cache: &dictionaries,
-                    conn,
+                    conn: &tx,
                 };
-                query::histogram_of(conn, account, &filter, interval, &leaves)
+                query::histogram_of(&tx, account, &filter, interval, &leaves)
             }
         })
         .await
@@ -311,14 +335,15 @@ impl EventReader for SqliteStore {
         let filter = filter.clone();
         let dictionaries = self.dictionaries.clone();
         self.with_conn(move |conn| {
-            let Some(filter) = query::resolve(conn, account, &filter)? else {
+            let tx = conn.transaction().map_err(sql_error)?;
+            let Some(filter) = query::resolve(&tx, account, &filter)? else {
                 return Ok(Vec::new());
             };
             let leaves = LeafDecoder {
                 cache: &dictionaries,
-                conn,
+                conn: &tx,
             };
-            query::seq_window(conn, &filter, after_seq, through_seq, &leaves)
+            query::seq_window(&tx, &filter, after_seq, through_seq, &leaves)
         })
         .await
     }

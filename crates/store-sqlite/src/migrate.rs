@@ -3,6 +3,7 @@
 
 use crate::layout_migration;
 use crate::sql::sql_error;
+use crate::word_index;
 use auditlog_store::Result;
 use rusqlite::Connection;
 
@@ -50,6 +51,8 @@ const MIGRATIONS: &[(i64, Step)] = &[
         13,
         Step::Sql(include_str!("../migrations/0013_api_keys.sql")),
     ),
+    // The full-text index of search (issue 14), built for the events stored.
+    (14, Step::Code(word_index::migrate)),
     // The account's declared personal details paths (issue 16).
     (
         19,

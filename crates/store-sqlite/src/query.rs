@@ -21,14 +21,20 @@
 use crate::event_log::{self, account_keys, KIND_EVENT, KIND_PLACE};
 use crate::sql::{event_record, sql_error, to_record, LeafDecoder, RECORD_COLUMNS};
 use auditlog_core::leaf_view::LeafView;
+use auditlog_core::search::Query;
 use auditlog_core::{Cursor, EventFilter, Interval, Timestamp};
-use auditlog_store::{key_hash64, Bucket, EventRecord, Result};
+use auditlog_store::search_plan::{self, DictColumn, IdChoice, SearchPlan};
+use auditlog_store::{key_hash64, Bucket, EventRecord, Result, StoreError};
 use rusqlite::types::Value;
 use rusqlite::Connection;
 use std::collections::BTreeMap;
 
 /// The most ids a newest-first page merges one index range each of.
 pub const MAX_ARMS: usize = 64;
+
+/// The most ids of `q`'s terms that lead an index search (each is a bound
+/// parameter); more are one JSON parameter read by `json_each`.
+const MAX_LEADING_IDS: usize = 1_000;
 
 /// A column of the log that a filter's ids select on, and its index.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -66,6 +72,10 @@ pub struct LogFilter {
     target: Option<String>,
     from: Option<i64>,
     to: Option<i64>,
+    /// The conditions `q`'s plan adds (`search_plan`), all parameterised.
+    extra: Conditions,
+    /// `q`, when some of its terms are confirmed on each candidate's leaf.
+    query: Option<Query>,
 }
 
 /// `filter` in `account`'s ids; `None` when a filtered value is in none of
@@ -96,13 +106,135 @@ pub fn resolve(conn: &Connection, account: i64, filter: &EventFilter) -> Result<
     if ids.iter().any(|(_, accepted)| accepted.is_empty()) {
         return Ok(None);
     }
+    let plan = SearchPlan::of(filter);
+    if plan.is_empty_range() {
+        return Ok(None);
+    }
+    let mut extra = Conditions::default();
+    for (column, terms) in [
+        (IdColumn::Kind, &plan.kind_terms),
+        (IdColumn::Place, &plan.place_terms),
+        (IdColumn::Actor, &plan.actor_terms),
+    ] {
+        if terms.is_empty() {
+            continue;
+        }
+        let choice = dictionary_choice(conn, account, column, terms)?;
+        if choice.accepted.is_empty() && !choice.null {
+            return Ok(None);
+        }
+        if !choice.null
+            && choice.accepted.len() <= choice.rejected.len()
+            && choice.accepted.len() <= MAX_LEADING_IDS
+        {
+            // The accepted ids can lead an index search.
+            ids.push((column, choice.accepted));
+        } else {
+            extra.choice(column, &choice);
+        }
+    }
+    if let Some(from) = plan.seq_from {
+        extra.push(
+            "key >= ?",
+            [Value::Integer(event_log::bound_key(account, from))],
+        );
+    }
+    if let Some(to) = plan.seq_to {
+        extra.push(
+            "key <= ?",
+            [Value::Integer(event_log::bound_key(account, to))],
+        );
+    }
+    if let Some(from) = plan.time_from {
+        extra.push("time >= ?", [Value::Integer(from)]);
+    }
+    if let Some(to) = plan.time_to {
+        extra.push("time <= ?", [Value::Integer(to)]);
+    }
+    for (column, lists) in [("target_hash", &plan.targets), ("id_hash", &plan.ids)] {
+        for list in lists {
+            let hashes: Vec<i64> = list.iter().map(|t| key_hash64(t)).collect();
+            extra.push(
+                &format!("{column} IN (SELECT value FROM json_each(?))"),
+                [Value::Text(json_ids(&hashes))],
+            );
+        }
+    }
+    if let Some(words) = search_plan::fts5_match(&plan.words) {
+        // The full-text index's rowid is the log's key (migration 0014).
+        extra.push(
+            "key IN (SELECT rowid FROM event_words WHERE event_words MATCH ?)",
+            [Value::Text(words)],
+        );
+    }
     Ok(Some(LogFilter {
         account,
         ids,
         target: filter.target_id.clone(),
         from: filter.from.map(Timestamp::micros),
         to: filter.to.map(Timestamp::micros),
+        extra,
+        query: plan.confirm.then(|| filter.query.clone()),
     }))
+}
+
+/// The ids of `column` that `terms` accept, evaluated on every value of
+/// the account's dictionary of that column (`search_plan::choose_ids`).
+fn dictionary_choice(
+    conn: &Connection,
+    account: i64,
+    column: IdColumn,
+    terms: &[&auditlog_core::search::Term],
+) -> Result<IdChoice> {
+    let (sql, dict) = match column {
+        IdColumn::Kind => (
+            "SELECT id, value FROM log_values WHERE account_id = ?1 AND kind = ?2",
+            DictColumn::Kind,
+        ),
+        IdColumn::Place => (
+            "SELECT id, value FROM log_values WHERE account_id = ?1 AND kind = ?2",
+            DictColumn::Place,
+        ),
+        IdColumn::Actor => (
+            "SELECT id, json_array(actor_id) FROM actors WHERE account_id = ?1 AND ?2 = ?2",
+            DictColumn::Actor,
+        ),
+    };
+    let kind = if column == IdColumn::Place {
+        KIND_PLACE
+    } else {
+        KIND_EVENT
+    };
+    let mut stmt = conn.prepare_cached(sql).map_err(sql_error)?;
+    let rows = stmt
+        .query_map(rusqlite::params![account, kind], |r| {
+            Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?))
+        })
+        .map_err(sql_error)?;
+    let mut values: Vec<(i64, Vec<Option<String>>)> = Vec::new();
+    for row in rows {
+        let (id, json) = row.map_err(sql_error)?;
+        let fields: Vec<Option<String>> = serde_json::from_str(&json).map_err(|e| {
+            StoreError::internal_caused_by(format!("dictionary value {id} is not a JSON array"), e)
+        })?;
+        values.push((id, fields));
+    }
+    let field = match dict {
+        DictColumn::Kind => search_plan::kind_field,
+        DictColumn::Place => search_plan::place_field,
+        DictColumn::Actor => search_plan::actor_field,
+    };
+    Ok(search_plan::choose_ids(
+        terms,
+        values.iter().map(|(id, f)| (*id, f.as_slice())),
+        field,
+    ))
+}
+
+/// Ids as the JSON array `json_each` reads: one bound parameter whatever
+/// their number.
+fn json_ids(ids: &[i64]) -> String {
+    serde_json::Value::from(ids.to_vec()).to_string()
 }
 
 /// A query of the ids a filter accepts.
@@ -159,7 +291,7 @@ enum Driver {
 }
 
 /// SQL conditions and their parameters.
-#[derive(Default, Clone)]
+#[derive(Debug, Default, Clone)]
 struct Conditions {
     sql: Vec<String>,
     params: Vec<Value>,
@@ -171,9 +303,34 @@ impl Conditions {
         self.params.extend(params);
     }
 
+    /// A dictionary column's choice that does not lead the search: the
+    /// accepted ids (or the rejected ones, when fewer), NULL as it says.
+    fn choice(&mut self, column: IdColumn, choice: &IdChoice) {
+        let name = column.name();
+        let (list, negate) = if choice.accepted.len() <= choice.rejected.len() {
+            (&choice.accepted, false)
+        } else {
+            (&choice.rejected, true)
+        };
+        let test = match (negate, list.is_empty()) {
+            (false, true) => "0".to_string(),
+            (true, true) => format!("{name} IS NOT NULL"),
+            (false, false) => format!("{name} IN (SELECT value FROM json_each(?))"),
+            (true, false) => format!("{name} NOT IN (SELECT value FROM json_each(?))"),
+        };
+        let test = if choice.null {
+            format!("({name} IS NULL OR {test})")
+        } else {
+            format!("({name} IS NOT NULL AND {test})")
+        };
+        let params = (!list.is_empty()).then(|| Value::Text(json_ids(list)));
+        self.push(&test, params);
+    }
+
     fn ids(&mut self, column: IdColumn, ids: &[i64]) {
         match ids {
             [one] => self.push(&format!("{} = ?", column.name()), [Value::Integer(*one)]),
+
             many => {
                 let marks = vec!["?"; many.len()].join(", ");
                 self.push(
@@ -268,6 +425,8 @@ impl LogFilter {
         if let Some(to) = self.to {
             c.push("time <= ?", [Value::Integer(to)]);
         }
+        c.sql.extend(self.extra.sql.iter().cloned());
+        c.params.extend(self.extra.params.iter().cloned());
         if let Some((time, seq)) = bounds.before {
             c.push(
                 "(time, key) < (?, ?)",
@@ -317,13 +476,25 @@ impl LogFilter {
 
     /// Whether rows need their leaf read to confirm a hashed key.
     pub fn confirms(&self) -> bool {
-        self.target.is_some()
+        self.target.is_some() || self.query.is_some()
     }
 
     /// Whether `record` (a row this filter's SQL selected) holds the
-    /// filtered target id itself, not only a hash of it.
-    pub fn confirmed(&self, record: &EventRecord) -> bool {
-        self.confirmed_leaf(&record.leaf_bytes)
+    /// filtered target id itself, not only a hash of it, and passes the
+    /// terms of `q` that the SQL only narrowed.
+    pub fn confirmed(&self, record: &EventRecord) -> Result<bool> {
+        if !self.confirmed_leaf(&record.leaf_bytes) {
+            return Ok(false);
+        }
+        match &self.query {
+            None => Ok(true),
+            Some(query) => query.matches_record(&record.stored()).map_err(|e| {
+                StoreError::internal_caused_by(
+                    format!("event seq {} has unreadable leaf bytes", record.seq),
+                    e,
+                )
+            }),
+        }
     }
 
     fn confirmed_leaf(&self, leaf_bytes: &[u8]) -> bool {
@@ -432,7 +603,7 @@ fn read_records(
     let mut records = Vec::new();
     while let Some(row) = rows.next().map_err(sql_error)? {
         let record = to_record(event_record(row).map_err(sql_error)?, leaves)?;
-        if filter.confirmed(&record) {
+        if filter.confirmed(&record)? {
             records.push(record);
             if limit.is_some_and(|limit| records.len() >= limit) {
                 break;
@@ -459,7 +630,23 @@ pub fn histogram(
         return Ok(Vec::new());
     };
     let mut counts: BTreeMap<i64, u64> = BTreeMap::new();
-    if filter.confirms() {
+    if filter.query.is_some() {
+        // Terms of `q` read the whole record (personal values included).
+        let sql = format!(
+            "SELECT {RECORD_COLUMNS} FROM {from} WHERE {}",
+            conditions.text()
+        );
+        let mut stmt = conn.prepare_cached(&sql).map_err(sql_error)?;
+        let mut rows = stmt
+            .query(rusqlite::params_from_iter(conditions.params))
+            .map_err(sql_error)?;
+        while let Some(row) = rows.next().map_err(sql_error)? {
+            let record = to_record(event_record(row).map_err(sql_error)?, leaves)?;
+            if filter.confirmed(&record)? {
+                *counts.entry(bucket_of(record.time.micros())).or_default() += 1;
+            }
+        }
+    } else if filter.confirms() {
         let sql = format!(
             "SELECT time, leaf_dict, leaf FROM {from} WHERE {}",
             conditions.text()

@@ -81,6 +81,10 @@ fn remove_one(
         .execute(params![account, event.seq as i64])
         .map_err(sql_error)?;
     }
+    // Its words too (the actor's name and email among them): the
+    // full-text index is contentless with secure-delete, so the entry is
+    // removed by its key and its pages overwritten (migration 0014).
+    crate::word_index::remove_event(tx, key)?;
     tx.prepare_cached("DELETE FROM event_log WHERE key = ?1")
         .map_err(sql_error)?
         .execute([key])

@@ -144,6 +144,7 @@ pub fn applies(filter: &EventFilter, interval: Interval) -> bool {
         && filter.app.is_none()
         && filter.version.is_none()
         && filter.target_id.is_none()
+        && filter.query.is_empty()
 }
 
 /// How an inclusive `[from, to]` range splits: the whole days read from the

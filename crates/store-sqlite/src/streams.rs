@@ -143,7 +143,7 @@ fn add_batch(tx: &Transaction<'_>, id: StreamId, batch: &BatchRecord) -> Result<
 impl LogStreams for SqliteStore {
     async fn create_stream(&self, stream: NewStream) -> Result<LogStream> {
         let filters = encode_filters(&stream.filters)?;
-        self.with_conn(move |conn| {
+        self.with_write_conn(move |conn| {
             let raw = conn
                 .query_row(
                     &format!(
@@ -206,7 +206,7 @@ impl LogStreams for SqliteStore {
         now: Timestamp,
     ) -> Result<Option<LogStream>> {
         let filters = change.filters.as_ref().map(encode_filters).transpose()?;
-        self.with_conn(move |conn| {
+        self.with_write_conn(move |conn| {
             let tx = conn
                 .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
                 .map_err(sql_error)?;
@@ -268,7 +268,7 @@ impl LogStreams for SqliteStore {
     }
 
     async fn delete_stream(&self, account: AccountId, id: StreamId) -> Result<bool> {
-        self.with_conn(move |conn| {
+        self.with_write_conn(move |conn| {
             let tx = conn
                 .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
                 .map_err(sql_error)?;
@@ -297,7 +297,7 @@ impl LogStreams for SqliteStore {
         lease_until: Timestamp,
     ) -> Result<Option<LogStream>> {
         let worker = worker.to_string();
-        self.with_conn(move |conn| {
+        self.with_write_conn(move |conn| {
             conn.query_row(
                 &format!(
                     "UPDATE log_streams SET claimed_by = ?1, claimed_until = ?2 \
@@ -325,7 +325,7 @@ impl LogStreams for SqliteStore {
         lease_until: Timestamp,
     ) -> Result<Option<LogStream>> {
         let worker = worker.to_string();
-        self.with_conn(move |conn| {
+        self.with_write_conn(move |conn| {
             conn.query_row(
                 &format!(
                     "UPDATE log_streams SET claimed_until = ?3 \
@@ -344,7 +344,7 @@ impl LogStreams for SqliteStore {
 
     async fn release_stream(&self, id: StreamId, worker: &str) -> Result<bool> {
         let worker = worker.to_string();
-        self.with_conn(move |conn| {
+        self.with_write_conn(move |conn| {
             let n = conn
                 .execute(
                     "UPDATE log_streams SET claimed_by = NULL, claimed_until = NULL \
@@ -359,7 +359,7 @@ impl LogStreams for SqliteStore {
 
     async fn begin_batch(&self, id: StreamId, worker: &str, first: u64, last: u64) -> Result<bool> {
         let worker = worker.to_string();
-        self.with_conn(move |conn| {
+        self.with_write_conn(move |conn| {
             let n = conn
                 .execute(
                     "UPDATE log_streams SET batch_first = ?3, batch_last = ?4 \
@@ -380,21 +380,39 @@ impl LogStreams for SqliteStore {
         now: Timestamp,
     ) -> Result<bool> {
         let worker = worker.to_string();
-        self.with_conn(move |conn| {
+        self.with_write_conn(move |conn| {
             let tx = conn
                 .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
                 .map_err(sql_error)?;
             let at = now.micros();
-            let n = match &delivery {
-                Delivery::Accepted { from, through, .. } => tx
-                    .execute(
-                        "UPDATE log_streams SET cursor = ?3, batch_first = NULL, \
-                         batch_last = NULL, attempts = 0, last_error = NULL, failing_since = NULL, \
-                         status = CASE WHEN status = 'failing' THEN 'active' ELSE status END, \
-                         updated_at = ?4 WHERE id = ?1 AND claimed_by = ?2 AND cursor = ?5",
-                        params![id, worker, *through as i64, at, *from as i64],
-                    )
-                    .map_err(sql_error)?,
+            // Rows changed, and whether the next batch (if any) began.
+            let (n, begun) = match &delivery {
+                Delivery::Accepted {
+                    from,
+                    through,
+                    next,
+                    ..
+                } => {
+                    let (first, last) = next.map(|(f, l)| (f as i64, l as i64)).unzip();
+                    let begun: Option<bool> = tx
+                        .query_row(
+                            "UPDATE log_streams SET cursor = ?3, \
+                             batch_first = CASE WHEN status IN ('active', 'failing') THEN ?6 END, \
+                             batch_last = CASE WHEN status IN ('active', 'failing') THEN ?7 END, \
+                             attempts = 0, last_error = NULL, failing_since = NULL, \
+                             status = CASE WHEN status = 'failing' THEN 'active' ELSE status END, \
+                             updated_at = ?4 WHERE id = ?1 AND claimed_by = ?2 AND cursor = ?5 \
+                             RETURNING status IN ('active', 'failing')",
+                            params![id, worker, *through as i64, at, *from as i64, first, last],
+                            |r| r.get(0),
+                        )
+                        .optional()
+                        .map_err(sql_error)?;
+                    match begun {
+                        Some(delivers) => (1, delivers || next.is_none()),
+                        None => (0, false),
+                    }
+                }
                 Delivery::Failed { status, error, .. } => tx
                     .execute(
                         "UPDATE log_streams SET attempts = attempts + 1, last_error = ?3, \
@@ -403,7 +421,8 @@ impl LogStreams for SqliteStore {
                          updated_at = ?4 WHERE id = ?1 AND claimed_by = ?2",
                         params![id, worker, error, at, status.as_str()],
                     )
-                    .map_err(sql_error)?,
+                    .map_err(sql_error)
+                    .map(|n| (n, true))?,
             };
             if n == 0 {
                 return Ok(false);
@@ -416,7 +435,7 @@ impl LogStreams for SqliteStore {
                 add_batch(&tx, id, batch)?;
             }
             tx.commit().map_err(sql_error)?;
-            Ok(true)
+            Ok(begun)
         })
         .await
     }

@@ -108,7 +108,7 @@ impl TreeStore for SqliteStore {
         checkpoint: &StoredCheckpoint,
     ) -> Result<()> {
         let checkpoint = checkpoint.clone();
-        self.with_conn(move |conn| {
+        self.with_write_conn(move |conn| {
             // The checkpoint and its root leaf, in one transaction: no
             // checkpoint is ever left out of the root log.
             let tx = conn

@@ -18,6 +18,8 @@ use crate::query;
 use crate::rollups;
 use crate::sql::{open_writer_connection, sql_error};
 use crate::tombstones;
+use crate::word_index;
+use crate::write_gate::WriteGate;
 use auditlog_core::merkle::{self, Hash, HashReader, MerkleError};
 use auditlog_core::Timestamp;
 use auditlog_store::append_plan::{plan_request, KnownEvent, Planned};
@@ -41,10 +43,16 @@ pub struct Writer {
     leaves: LeafStore,
     personal_values: PersonalStore,
     ids: LogIds,
+    gate: Arc<WriteGate>,
 }
 
 impl Writer {
-    pub fn new(conn: Connection, path: PathBuf, health: Arc<Mutex<WriteHealth>>) -> Self {
+    pub fn new(
+        conn: Connection,
+        path: PathBuf,
+        health: Arc<Mutex<WriteHealth>>,
+        gate: Arc<WriteGate>,
+    ) -> Self {
         tune(&conn);
         Self {
             conn: Some(conn),
@@ -53,6 +61,7 @@ impl Writer {
             leaves: LeafStore::default(),
             personal_values: PersonalStore::default(),
             ids: LogIds::default(),
+            gate,
         }
     }
 
@@ -80,7 +89,10 @@ impl Writer {
             personal_values: &mut self.personal_values,
             ids: &mut self.ids,
         };
+        // Occasional writers waiting for the lock go first (`write_gate`).
+        let turn = self.gate.writer();
         let written = write_group(conn, &mut state, group);
+        drop(turn);
         if written.is_err() {
             self.leaves.forget();
             self.personal_values.forget();
@@ -231,9 +243,10 @@ fn write_group(
                             None => None,
                         };
                         let actor = state.ids.actor_id(&tx, account_id, event.actor(), true)?;
+                        let key = event_log::log_key(account_id, seq)?;
                         insert
                             .execute(params![
-                                event_log::log_key(account_id, seq)?,
+                                key,
                                 event.time().micros(),
                                 received_at.micros(),
                                 kind,
@@ -245,6 +258,8 @@ fn write_group(
                                 stored,
                             ])
                             .map_err(sql_error)?;
+                        // Searchable from the same commit as the event.
+                        word_index::index_event(&tx, key, event)?;
                         state
                             .personal_values
                             .insert(&tx, account_id, seq, &personal)?;

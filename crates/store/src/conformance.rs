@@ -47,6 +47,8 @@ macro_rules! __conformance_cases {
             streams_conformance::stream_claims_are_exclusive_and_the_cursor_moves_on_acceptance,
             root_log_conformance::root_leaves_follow_checkpoints_and_prove,
             root_log_conformance::the_root_submitter_lease_has_one_holder,
+            search_conformance::search_cases_agree_with_the_table,
+            search_conformance::random_queries_agree_with_the_reference,
             removal_conformance::bodies_leave_only_under_a_covering_record,
             removal_conformance::holds_are_kept_per_account_and_released_once,
         }

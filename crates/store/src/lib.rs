@@ -58,6 +58,7 @@ pub mod root_log;
 #[cfg(feature = "test-support")]
 pub mod samples;
 pub mod sealing;
+pub mod search_plan;
 pub mod sessions;
 pub mod streams;
 pub mod tree;
@@ -81,6 +82,8 @@ pub mod exports_conformance;
 pub mod removal_conformance;
 #[cfg(feature = "test-support")]
 pub mod root_log_conformance;
+#[cfg(feature = "test-support")]
+pub mod search_conformance;
 #[cfg(feature = "test-support")]
 pub mod streams_conformance;
 pub mod transfer;

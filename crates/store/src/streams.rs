@@ -146,6 +146,12 @@ pub enum Delivery {
         from: u64,
         through: u64,
         batch: Option<BatchRecord>,
+        /// The bounds of the next batch, persisted in the same commit (what
+        /// [`LogStreams::begin_batch`] would do in a second one): a runner
+        /// that read the next window while this batch was in flight begins
+        /// it with this batch's acceptance. Set only if the stream still
+        /// delivers.
+        next: Option<(u64, u64)>,
     },
     /// Refused or unreachable: the attempt is counted, the cursor stays.
     Failed {
@@ -208,7 +214,10 @@ pub trait LogStreams: Send + Sync {
     /// Records how an attempt ended (and the batch in the history); false
     /// if `worker` no longer holds the stream or (for `Accepted`) its cursor
     /// moved meanwhile (a replay): nothing is changed then, and the runner
-    /// reads the stream again.
+    /// reads the stream again. Also false when an `Accepted` with `next`
+    /// was recorded but the next batch could not begin because the stream
+    /// no longer delivers (paused or disabled meanwhile): the runner reads
+    /// the stream again, and stops.
     async fn record_delivery(
         &self,
         id: StreamId,

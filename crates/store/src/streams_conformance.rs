@@ -182,6 +182,7 @@ pub async fn stream_claims_are_exclusive_and_the_cursor_moves_on_acceptance(stor
         from: 7,
         through: 20,
         batch: Some(batch(8, 20, "delivered")),
+        next: None,
     };
     assert!(!store
         .record_delivery(s.id, "w1", accepted.clone(), at(42))
@@ -276,10 +277,40 @@ pub async fn stream_claims_are_exclusive_and_the_cursor_moves_on_acceptance(stor
             from: 20 + i,
             through: 21 + i,
             batch: Some(batch(21 + i, 21 + i, "delivered")),
+            next: None,
         };
         assert!(store.record_delivery(s.id, "w3", d, at(103)).await.unwrap());
     }
     let history = store.stream_batches(a.id, s.id, 1_000).await.unwrap();
     assert_eq!(history.len(), crate::streams::BATCH_HISTORY);
     assert_eq!(history[0].first_seq, 80);
+    // An acceptance that begins the next batch in the same commit.
+    let with_next = |from: u64, through: u64, next: (u64, u64)| Delivery::Accepted {
+        from,
+        through,
+        batch: Some(batch(from + 1, through, "delivered")),
+        next: Some(next),
+    };
+    assert!(store
+        .record_delivery(s.id, "w3", with_next(80, 90, (91, 95)), at(104))
+        .await
+        .unwrap());
+    let now = store
+        .renew_stream(s.id, "w3", at(130))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((now.cursor, now.pending), (90, Some((91, 95))));
+    // Paused while that batch was in flight: its acceptance is recorded,
+    // but the one after does not begin (false: the runner reads the stream).
+    store
+        .change_stream(a.id, s.id, pause(StreamStatus::Paused), at(105))
+        .await
+        .unwrap();
+    assert!(!store
+        .record_delivery(s.id, "w3", with_next(90, 95, (96, 99)), at(106))
+        .await
+        .unwrap());
+    let now = store.stream_by_id(a.id, s.id).await.unwrap().unwrap();
+    assert_eq!((now.cursor, now.pending), (95, None));
 }

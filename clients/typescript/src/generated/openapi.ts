@@ -775,6 +775,8 @@ export interface components {
             /** Format: date-time */
             from?: string;
             project?: string[];
+            /** @description `q` in its canonical form (times as UTC instants, so no `tz`). */
+            q?: string;
             target_id?: string;
             /** Format: date-time */
             to?: string;
@@ -822,9 +824,16 @@ export interface components {
             /** Format: date-time */
             from?: string | null;
             project?: null | components["schemas"]["OneOrMany"];
+            /**
+             * @description Search, as the `q` query parameter of `GET /api/v1/events`
+             *     (SPEC "Search"); a malformed one is 400 `bad_query`.
+             */
+            q?: string | null;
             target_id?: string | null;
             /** Format: date-time */
             to?: string | null;
+            /** @description The IANA zone of `q`'s times without an offset; default UTC. */
+            tz?: string | null;
             user?: null | components["schemas"]["OneOrMany"];
             version?: string | null;
         };
@@ -910,7 +919,8 @@ export interface components {
         /** @description The ingest body: one event, or a batch. */
         IngestBody: components["schemas"]["EventBatch"] | components["schemas"]["NewEvent"];
         /**
-         * @description Histogram bucket width; buckets are aligned in UTC.
+         * @description Histogram bucket width; buckets start on the hour, at midnight or at
+         *     Monday's midnight in `tz` (default UTC).
          * @enum {string}
          */
         IntervalName: "hour" | "day" | "week";
@@ -1585,6 +1595,38 @@ export interface operations {
                 from?: string;
                 /** @description RFC 3339; events at or before it (not before `from`). */
                 to?: string;
+                /**
+                 * @description Search (SPEC "Search"; docs/SEARCH.md has every key and example),
+                 *     ANDed with the other filters. Terms separated by spaces, all of which
+                 *     must hold: `key:value`; `-key:value` negates (holds when the field is
+                 *     absent or different); `key:a,b` or the key repeated is OR; values with
+                 *     spaces are quoted (`project:"Payments API"`, `\"` and `\\` inside);
+                 *     a trailing `*` is a prefix on text keys (`target:TC-10*`). Keys:
+                 *     `type`, `action` (case-insensitive), `user` (actor id), `actor.name`,
+                 *     `actor.email`, `project`, `app`, `version`, `target` (entity id),
+                 *     `target.name`, `ip` (address or CIDR), `changed` (a field named in
+                 *     `details.changes`), `details.<path>` (string or number at that path,
+                 *     as text), `source` (`api_key`, `console`, `system` or a key's public
+                 *     id), `id`, and the ranges `time` and `seq` (`>=A`, `>A`, `<=A`, `<A`,
+                 *     `A..B` inclusive, either end open; a date alone is its whole day in
+                 *     `tz`). Bare words, prefixes (`pay*`) and quoted phrases are free text:
+                 *     whole words (maximal runs of Unicode letters and digits, lower-cased,
+                 *     diacritics kept) in the actor's name and email, the target's id and
+                 *     name, project, app, version and string values in `details`; a phrase
+                 *     is consecutive words of one value. Grammar:
+                 *     `query = term (ws term)*`, `term = "-"? (key ":" value ("," value)* | quoted "*"? | bare)`.
+                 *     A malformed query is 400 `bad_query` with `details.position` (0-based,
+                 *     in Unicode code points) and `details.expected`. At most 4,096
+                 *     characters, 100 terms, 1,000 values.
+                 * @example user:u-17 -action:Update time:>=2026-11-01 pay*
+                 */
+                q?: string;
+                /**
+                 * @description The IANA time zone (such as `Europe/Paris`) in which times without an
+                 *     offset in `q` are read (and, for the histogram, in which its buckets
+                 *     start); default `UTC`. An unknown zone is 400 naming `tz`.
+                 */
+                tz?: string;
                 /** @description Page size. */
                 limit?: number;
                 /** @description The previous page's `next_cursor`, with the same filters. */
@@ -1605,7 +1647,7 @@ export interface operations {
                     "application/json": components["schemas"]["EventPage"];
                 };
             };
-            /** @description An unknown parameter, a bad value (date, event type, action), `from` after `to`, a bad cursor or an out-of-range limit; `details` names it */
+            /** @description An unknown parameter, a bad value (date, event type, action, `tz`), `from` after `to`, a bad cursor or an out-of-range limit (`details` names it); a malformed `q` is `bad_query` with `details.position` and `details.expected` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -1808,6 +1850,38 @@ export interface operations {
                 from?: string;
                 /** @description RFC 3339; events at or before it (not before `from`). */
                 to?: string;
+                /**
+                 * @description Search (SPEC "Search"; docs/SEARCH.md has every key and example),
+                 *     ANDed with the other filters. Terms separated by spaces, all of which
+                 *     must hold: `key:value`; `-key:value` negates (holds when the field is
+                 *     absent or different); `key:a,b` or the key repeated is OR; values with
+                 *     spaces are quoted (`project:"Payments API"`, `\"` and `\\` inside);
+                 *     a trailing `*` is a prefix on text keys (`target:TC-10*`). Keys:
+                 *     `type`, `action` (case-insensitive), `user` (actor id), `actor.name`,
+                 *     `actor.email`, `project`, `app`, `version`, `target` (entity id),
+                 *     `target.name`, `ip` (address or CIDR), `changed` (a field named in
+                 *     `details.changes`), `details.<path>` (string or number at that path,
+                 *     as text), `source` (`api_key`, `console`, `system` or a key's public
+                 *     id), `id`, and the ranges `time` and `seq` (`>=A`, `>A`, `<=A`, `<A`,
+                 *     `A..B` inclusive, either end open; a date alone is its whole day in
+                 *     `tz`). Bare words, prefixes (`pay*`) and quoted phrases are free text:
+                 *     whole words (maximal runs of Unicode letters and digits, lower-cased,
+                 *     diacritics kept) in the actor's name and email, the target's id and
+                 *     name, project, app, version and string values in `details`; a phrase
+                 *     is consecutive words of one value. Grammar:
+                 *     `query = term (ws term)*`, `term = "-"? (key ":" value ("," value)* | quoted "*"? | bare)`.
+                 *     A malformed query is 400 `bad_query` with `details.position` (0-based,
+                 *     in Unicode code points) and `details.expected`. At most 4,096
+                 *     characters, 100 terms, 1,000 values.
+                 * @example user:u-17 -action:Update time:>=2026-11-01 pay*
+                 */
+                q?: string;
+                /**
+                 * @description The IANA time zone (such as `Europe/Paris`) in which times without an
+                 *     offset in `q` are read (and, for the histogram, in which its buckets
+                 *     start); default `UTC`. An unknown zone is 400 naming `tz`.
+                 */
+                tz?: string;
                 /** @description Bucket width (default `day`). */
                 interval?: "hour" | "day" | "week";
             };
@@ -1826,7 +1900,7 @@ export interface operations {
                     "application/json": components["schemas"]["Histogram"];
                 };
             };
-            /** @description An unknown parameter or a bad value (`details` names it), or the matching events span more than 10,000 buckets (`too_many_buckets`: narrow `from`/`to` or choose a larger interval) */
+            /** @description An unknown parameter or a bad value (`details` names it), a malformed `q` (`bad_query`, with `details.position` and `details.expected`), or the matching events span more than 10,000 buckets (`too_many_buckets`: narrow `from`/`to` or choose a larger interval) */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -1903,6 +1977,38 @@ export interface operations {
                 from?: string;
                 /** @description RFC 3339; events at or before it (not before `from`). */
                 to?: string;
+                /**
+                 * @description Search (SPEC "Search"; docs/SEARCH.md has every key and example),
+                 *     ANDed with the other filters. Terms separated by spaces, all of which
+                 *     must hold: `key:value`; `-key:value` negates (holds when the field is
+                 *     absent or different); `key:a,b` or the key repeated is OR; values with
+                 *     spaces are quoted (`project:"Payments API"`, `\"` and `\\` inside);
+                 *     a trailing `*` is a prefix on text keys (`target:TC-10*`). Keys:
+                 *     `type`, `action` (case-insensitive), `user` (actor id), `actor.name`,
+                 *     `actor.email`, `project`, `app`, `version`, `target` (entity id),
+                 *     `target.name`, `ip` (address or CIDR), `changed` (a field named in
+                 *     `details.changes`), `details.<path>` (string or number at that path,
+                 *     as text), `source` (`api_key`, `console`, `system` or a key's public
+                 *     id), `id`, and the ranges `time` and `seq` (`>=A`, `>A`, `<=A`, `<A`,
+                 *     `A..B` inclusive, either end open; a date alone is its whole day in
+                 *     `tz`). Bare words, prefixes (`pay*`) and quoted phrases are free text:
+                 *     whole words (maximal runs of Unicode letters and digits, lower-cased,
+                 *     diacritics kept) in the actor's name and email, the target's id and
+                 *     name, project, app, version and string values in `details`; a phrase
+                 *     is consecutive words of one value. Grammar:
+                 *     `query = term (ws term)*`, `term = "-"? (key ":" value ("," value)* | quoted "*"? | bare)`.
+                 *     A malformed query is 400 `bad_query` with `details.position` (0-based,
+                 *     in Unicode code points) and `details.expected`. At most 4,096
+                 *     characters, 100 terms, 1,000 values.
+                 * @example user:u-17 -action:Update time:>=2026-11-01 pay*
+                 */
+                q?: string;
+                /**
+                 * @description The IANA time zone (such as `Europe/Paris`) in which times without an
+                 *     offset in `q` are read (and, for the histogram, in which its buckets
+                 *     start); default `UTC`. An unknown zone is 400 naming `tz`.
+                 */
+                tz?: string;
                 /** @description Start after this seq. Without it and without `Last-Event-ID`, the stream starts with the next event stored. */
                 after_seq?: number;
             };
@@ -1924,7 +2030,7 @@ export interface operations {
                     "text/event-stream": components["schemas"]["EventStream"];
                 };
             };
-            /** @description An unknown parameter, a bad filter value, or an `after_seq` / `Last-Event-ID` that is not a seq; `details` names it */
+            /** @description An unknown parameter, a bad filter value, or an `after_seq` / `Last-Event-ID` that is not a seq (`details` names it); a malformed `q` is `bad_query` with `details.position` and `details.expected` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -2258,7 +2364,7 @@ export interface operations {
                     "application/json": components["schemas"]["ExportEnvelope"];
                 };
             };
-            /** @description The body is not valid JSON, or a filter value is bad (`details` names it) */
+            /** @description The body is not valid JSON, or a filter value is bad (`details` names it); a malformed `filters.q` is `bad_query` with `details.position` and `details.expected` */
             400: {
                 headers: {
                     [name: string]: unknown;

@@ -32,6 +32,7 @@ mod postgres_scale_out;
 mod postgres_verify;
 mod proofs;
 mod retention;
+mod search;
 mod send;
 mod streams;
 mod streams_kinds;

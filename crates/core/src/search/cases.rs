@@ -313,6 +313,22 @@ pub const ERRORS: &[ErrorCase] = &[
 
 /// The fixed events, each with the source it was stored on behalf of.
 pub fn events() -> Vec<(StoredEvent, Option<Source>)> {
+    let taxonomy = Taxonomy::default();
+    let now = Timestamp::from_micros(1_796_515_200_000_000); // 2026-12-06T00:00:00Z
+    event_values()
+        .into_iter()
+        .enumerate()
+        .map(|(i, (value, source))| {
+            let event = NewEvent::parse(&value, &taxonomy, now)
+                .unwrap_or_else(|e| panic!("case event {} is refused: {e:?}", i + 1));
+            (StoredEvent::new("acme", i as u64 + 1, now, event), source)
+        })
+        .collect()
+}
+
+/// The fixed events as a client sends them (for tests that send them to a
+/// server), each with the source the table assumes.
+pub fn event_values() -> Vec<(Value, Option<Source>)> {
     let api_key = |key: &str| {
         Some(Source::ApiKey {
             key: key.into(),
@@ -384,16 +400,7 @@ pub fn events() -> Vec<(StoredEvent, Option<Source>)> {
             api_key("k-ci"),
         ),
     ];
-    let taxonomy = Taxonomy::default();
-    let now = Timestamp::from_micros(1_796_515_200_000_000); // 2026-12-06T00:00:00Z
-    rows.into_iter()
-        .enumerate()
-        .map(|(i, (value, source))| {
-            let event = NewEvent::parse(&value, &taxonomy, now)
-                .unwrap_or_else(|e| panic!("case event {} is refused: {e:?}", i + 1));
-            (StoredEvent::new("acme", i as u64 + 1, now, event), source)
-        })
-        .collect()
+    rows
 }
 
 #[cfg(test)]

@@ -4,6 +4,7 @@
 use super::words::holds_phrase;
 use super::{Phrase, Query, SourceValue, Term, Test, TextKey, TextValue};
 use crate::leaf_v2::Source;
+use crate::record::{RecordError, StoredRecord};
 use crate::StoredEvent;
 use serde_json::{Map, Value};
 use std::net::IpAddr;
@@ -14,6 +15,19 @@ impl Query {
     pub fn matches(&self, event: &StoredEvent, source: Option<&Source>) -> bool {
         self.terms.iter().all(|t| t.matches(event, source))
     }
+
+    /// [`matches`](Self::matches) of a stored record: its event with the
+    /// plain personal values, and the `source` its leaf records (a version
+    /// 1 leaf records none). What the backends confirm candidates with.
+    pub fn matches_record(&self, record: &StoredRecord<'_>) -> Result<bool, RecordError> {
+        if self.is_empty() {
+            return Ok(true);
+        }
+        let served = record.served_map()?;
+        let source = served.get("source").and_then(Source::from_json);
+        let event = StoredEvent::from_json_map(&served)?;
+        Ok(self.matches(&event, source.as_ref()))
+    }
 }
 
 impl Term {
@@ -21,6 +35,25 @@ impl Term {
     /// the field is absent or different).
     pub fn matches(&self, event: &StoredEvent, source: Option<&Source>) -> bool {
         self.test.holds(event, source) != self.negated
+    }
+}
+
+impl Term {
+    /// Whether the term holds for an event whose field of this text key
+    /// is `field` (`None`: absent); `None` for a term that is not on a text
+    /// key. What a backend evaluates over its dictionary of values (event
+    /// types and actions, projects, apps and versions, actor ids) to turn a
+    /// term into the ids it accepts.
+    pub fn holds_on_text(&self, field: Option<&str>) -> Option<bool> {
+        let Test::Text { key, values } = &self.test else {
+            return None;
+        };
+        let holds = field.is_some_and(|field| {
+            values
+                .iter()
+                .any(|v| text_matches(v, field, key.case_insensitive()))
+        });
+        Some(holds != self.negated)
     }
 }
 
@@ -144,7 +177,12 @@ fn value_text(value: &Value) -> Option<String> {
 /// app, version, and every string inside `details` (at any depth, old and
 /// new values of changes included; member names are not searched).
 pub fn free_text_values(stored: &StoredEvent) -> Vec<&str> {
-    let event = stored.event();
+    free_text_values_of(stored.event())
+}
+
+/// [`free_text_values`] of an event before it is stored (what the writers
+/// index in the appending transaction).
+pub fn free_text_values_of(event: &crate::NewEvent) -> Vec<&str> {
     let mut values: Vec<&str> = [
         event.actor().name.as_deref(),
         event.actor().email.as_deref(),

@@ -70,6 +70,16 @@ impl Zone {
         &self.name
     }
 
+    /// The zone's rules (for the histogram's buckets, `zoned_buckets`).
+    pub fn time_zone(&self) -> &TimeZone {
+        &self.tz
+    }
+
+    /// Whether this is UTC, whose buckets are plain multiples.
+    pub fn is_utc(&self) -> bool {
+        self.name == "UTC"
+    }
+
     /// The instant (in microseconds) of a local time in this zone.
     fn instant(&self, c: &Civil) -> Option<i128> {
         let naive = c.naive_micros();

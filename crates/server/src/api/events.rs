@@ -9,8 +9,10 @@ use crate::api::schema::{
 };
 use crate::auth::ApiCaller;
 use crate::error::{ApiError, ErrorBody};
-use crate::event_counts::histogram_data;
-use crate::query_params::{parse_filter, parse_interval, parse_page_params, HISTOGRAM_PARAMS};
+use crate::event_counts::zoned_histogram_data;
+use crate::query_params::{
+    parse_filter, parse_interval, parse_page_params, parse_zone, HISTOGRAM_PARAMS,
+};
 use crate::state::AppState;
 use auditlog_core::{leaf, taxonomy, FieldError, NewEvent, Taxonomy, Timestamp};
 use auditlog_store::{EventRecord, Scope};
@@ -231,7 +233,7 @@ fn unreadable(seq: u64, error: auditlog_core::RecordError) -> ApiError {
     params(FilterParams, PageParams),
     responses(
         (status = 200, description = "One page; follow `next_cursor` for the next", body = EventPage),
-        (status = 400, description = "An unknown parameter, a bad value (date, event type, action), `from` after `to`, a bad cursor or an out-of-range limit; `details` names it", body = ErrorBody),
+        (status = 400, description = "An unknown parameter, a bad value (date, event type, action, `tz`), `from` after `to`, a bad cursor or an out-of-range limit (`details` names it); a malformed `q` is `bad_query` with `details.position` and `details.expected`", body = ErrorBody),
     )
 )]
 pub async fn query(
@@ -300,7 +302,7 @@ pub async fn get_one(
     params(FilterParams, HistogramParams),
     responses(
         (status = 200, description = "The buckets, oldest first", body = Histogram),
-        (status = 400, description = "An unknown parameter or a bad value (`details` names it), or the matching events span more than 10,000 buckets (`too_many_buckets`: narrow `from`/`to` or choose a larger interval)", body = ErrorBody),
+        (status = 400, description = "An unknown parameter or a bad value (`details` names it), a malformed `q` (`bad_query`, with `details.position` and `details.expected`), or the matching events span more than 10,000 buckets (`too_many_buckets`: narrow `from`/`to` or choose a larger interval)", body = ErrorBody),
     )
 )]
 pub async fn histogram(
@@ -311,7 +313,9 @@ pub async fn histogram(
     caller.require(Scope::Read)?;
     let (filter, rest) = parse_filter(&pairs, &caller.account.taxonomy, HISTOGRAM_PARAMS)?;
     let interval = parse_interval(&rest)?;
-    let (total, buckets) = histogram_data(&state, caller.account.id, &filter, interval).await?;
+    let zone = parse_zone(&pairs)?;
+    let (total, buckets) =
+        zoned_histogram_data(&state, caller.account.id, &filter, interval, &zone).await?;
     let answer = Histogram {
         total,
         interval: interval.into(),

@@ -139,7 +139,7 @@ fn parse_request(
 }
 
 /// The filters that take one value, as in a query (where repeating them is refused).
-const SINGLE_VALUE_FILTERS: &[&str] = &["app", "version", "target_id", "from", "to"];
+const SINGLE_VALUE_FILTERS: &[&str] = &["app", "version", "target_id", "from", "to", "q", "tz"];
 
 /// A single-value filter given as an array is refused, not read loosely
 /// (the filter reader would take the last of several times, or nothing from
@@ -209,7 +209,7 @@ pub async fn start_export(
     request_body(content = ExportRequest),
     responses(
         (status = 202, description = "Queued; it runs in the background (poll `GET /api/v1/exports/{id}`)", body = ExportEnvelope),
-        (status = 400, description = "The body is not valid JSON, or a filter value is bad (`details` names it)", body = ErrorBody),
+        (status = 400, description = "The body is not valid JSON, or a filter value is bad (`details` names it); a malformed `filters.q` is `bad_query` with `details.position` and `details.expected`", body = ErrorBody),
         (status = 413, description = "The body is over 64 KiB", body = ErrorBody),
         (status = 415, description = "The body is not sent as `Content-Type: application/json`", body = ErrorBody),
         (status = 422, description = "The request breaks a rule (unknown field, format, compression); `details` names it", body = ErrorBody),

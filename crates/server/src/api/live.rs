@@ -34,7 +34,7 @@ pub const STREAM_PARAMS: &[&str] = &["after_seq"];
     responses(
         (status = 200, description = "Server-Sent Events: one message per matching event, in seq order, `id: <seq>` and `data: <the event as the API returns it>`; a `: keep-alive` comment at least every 15 s. The stream ends only when the client or the server (shutting down) closes it.",
             content((EventStream = "text/event-stream"))),
-        (status = 400, description = "An unknown parameter, a bad filter value, or an `after_seq` / `Last-Event-ID` that is not a seq; `details` names it", body = ErrorBody),
+        (status = 400, description = "An unknown parameter, a bad filter value, or an `after_seq` / `Last-Event-ID` that is not a seq (`details` names it); a malformed `q` is `bad_query` with `details.position` and `details.expected`", body = ErrorBody),
         (status = 429, description = "This API key sent too many requests, or the account already has 32 live streams open on this server (`too_many_streams`); retry after `Retry-After` seconds", body = ErrorBody,
             headers(("Retry-After" = u32, description = "Seconds to wait before the next request"))),
         (status = 503, description = "This server already serves its maximum of live streams (`too_many_streams`, setting `max_live_streams`), or the storage is unavailable; retry after `Retry-After` seconds", body = ErrorBody,

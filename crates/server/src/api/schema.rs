@@ -289,6 +289,37 @@ pub struct FilterParams {
     /// RFC 3339; events at or before it (not before `from`).
     #[param(format = DateTime)]
     pub to: Option<String>,
+    /// Search (SPEC "Search"; docs/SEARCH.md has every key and example),
+    /// ANDed with the other filters. Terms separated by spaces, all of which
+    /// must hold: `key:value`; `-key:value` negates (holds when the field is
+    /// absent or different); `key:a,b` or the key repeated is OR; values with
+    /// spaces are quoted (`project:"Payments API"`, `\"` and `\\` inside);
+    /// a trailing `*` is a prefix on text keys (`target:TC-10*`). Keys:
+    /// `type`, `action` (case-insensitive), `user` (actor id), `actor.name`,
+    /// `actor.email`, `project`, `app`, `version`, `target` (entity id),
+    /// `target.name`, `ip` (address or CIDR), `changed` (a field named in
+    /// `details.changes`), `details.<path>` (string or number at that path,
+    /// as text), `source` (`api_key`, `console`, `system` or a key's public
+    /// id), `id`, and the ranges `time` and `seq` (`>=A`, `>A`, `<=A`, `<A`,
+    /// `A..B` inclusive, either end open; a date alone is its whole day in
+    /// `tz`). Bare words, prefixes (`pay*`) and quoted phrases are free text:
+    /// whole words (maximal runs of Unicode letters and digits, lower-cased,
+    /// diacritics kept) in the actor's name and email, the target's id and
+    /// name, project, app, version and string values in `details`; a phrase
+    /// is consecutive words of one value. Grammar:
+    /// `query = term (ws term)*`, `term = "-"? (key ":" value ("," value)* | quoted "*"? | bare)`.
+    /// A malformed query is 400 `bad_query` with `details.position` (0-based,
+    /// in Unicode code points) and `details.expected`. At most 4,096
+    /// characters, 100 terms, 1,000 values.
+    #[param(
+        max_length = 4096,
+        example = "user:u-17 -action:Update time:>=2026-11-01 pay*"
+    )]
+    pub q: Option<String>,
+    /// The IANA time zone (such as `Europe/Paris`) in which times without an
+    /// offset in `q` are read (and, for the histogram, in which its buckets
+    /// start); default `UTC`. An unknown zone is 400 naming `tz`.
+    pub tz: Option<String>,
 }
 
 /// Paging of `GET /api/v1/events`.
@@ -302,7 +333,8 @@ pub struct PageParams {
     pub cursor: Option<String>,
 }
 
-/// Histogram bucket width; buckets are aligned in UTC.
+/// Histogram bucket width; buckets start on the hour, at midnight or at
+/// Monday's midnight in `tz` (default UTC).
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum IntervalName {
@@ -412,6 +444,11 @@ pub struct ExportRequestFilters {
     pub from: Option<String>,
     #[schema(format = DateTime)]
     pub to: Option<String>,
+    /// Search, as the `q` query parameter of `GET /api/v1/events`
+    /// (SPEC "Search"); a malformed one is 400 `bad_query`.
+    pub q: Option<String>,
+    /// The IANA zone of `q`'s times without an offset; default UTC.
+    pub tz: Option<String>,
 }
 
 /// `POST /api/v1/exports`.
@@ -450,6 +487,9 @@ pub struct ExportFilters {
     #[serde(default)]
     #[schema(format = DateTime)]
     pub to: String,
+    /// `q` in its canonical form (times as UTC instants, so no `tz`).
+    #[serde(default)]
+    pub q: String,
 }
 
 /// An export (SPEC.md "Exports").

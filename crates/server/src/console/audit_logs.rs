@@ -7,14 +7,16 @@
 use super::export_form::{summarize, ExportForm, CONFIRM_PATH};
 use super::histogram::{self, Chart};
 use super::page::{render, ConsoleError, Frame};
+use super::query_check;
 use super::session::Viewer;
 use super::url::with_query;
 use super::view::Row;
 use crate::error::ApiError;
-use crate::event_counts::{histogram_data, TOO_MANY_BUCKETS};
-use crate::query_params::{filter_pairs, parse_filter};
+use crate::event_counts::{zoned_histogram_data, TOO_MANY_BUCKETS};
+use crate::query_params::{filter_pairs, parse_filter, parse_zone};
 use crate::state::AppState;
 use askama::Template;
+use auditlog_core::search::{Test, TextKey, Zone};
 use auditlog_core::{Cursor, ErrorChain, EventFilter, Interval, Taxonomy, Timestamp};
 use auditlog_store::Account;
 use axum::extract::{Query, State};
@@ -75,6 +77,22 @@ struct AuditLogsPage {
     /// The Live switch's stream (first page only): new events for these
     /// filters after the highest seq when the page was made.
     live_href: Option<String>,
+    /// The search box's query as typed, and the zone its times are read in
+    /// (the page script sets the viewer's).
+    q: String,
+    tz: String,
+    /// How the histogram's caption names the zone of its buckets.
+    tz_label: String,
+    /// Where the page script checks a query before leaving the page.
+    check_href: &'static str,
+    /// A query that does not read: the parser's message and a `^` under
+    /// the position it names.
+    query_error: Option<QueryErrorView>,
+}
+
+struct QueryErrorView {
+    message: String,
+    pointer: String,
 }
 
 impl AuditLogsPage {
@@ -188,8 +206,33 @@ pub async fn page(
     let account = &user.grant.account;
     let mut view = empty_page(&state, account, user.frame("audit-logs")).await?;
     let request = split_request(pairs);
+    let given = |name: &str| {
+        request
+            .filter_pairs
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.clone())
+            .unwrap_or_default()
+    };
+    view.q = given("q");
+    view.tz = given("tz");
+    if !view.tz.is_empty() {
+        view.tz_label = view.tz.clone();
+    }
     let (filter, cursor) = match parse_request(&request, &account.taxonomy) {
         Ok(parsed) => parsed,
+        Err(e) if e.code == "bad_query" => {
+            let position = e
+                .details
+                .as_ref()
+                .and_then(|d| d["position"].as_u64())
+                .unwrap_or(0);
+            view.query_error = Some(QueryErrorView {
+                message: e.message,
+                pointer: query_check::pointer(usize::try_from(position).unwrap_or(0)),
+            });
+            return Ok(render(StatusCode::BAD_REQUEST, &view));
+        }
         Err(e) => {
             view.error = Some(format!(
                 "{} Change or clear the filters to continue.",
@@ -219,7 +262,15 @@ pub async fn page(
                 .map_err(|e| ConsoleError::internal("reading a stored event", ErrorChain(&e)))?,
         );
     }
-    view.chart = Some(chart_for(&state, account, &filter).await?);
+    // Buckets start at the viewer's midnight (the page script sends its zone).
+    let zone = match parse_zone(&request.filter_pairs) {
+        Ok(zone) => zone,
+        Err(e) => {
+            view.error = Some(e.message);
+            return Ok(render(StatusCode::BAD_REQUEST, &view));
+        }
+    };
+    view.chart = Some(chart_for(&state, account, &filter, &zone).await?);
     let base = filter_pairs(&filter);
     let mut back = request.back;
     if back.len() > MAX_BACK {
@@ -323,6 +374,11 @@ async fn empty_page(
         export_href: CONFIRM_PATH.to_string(),
         export_started: false,
         live_href: None,
+        q: String::new(),
+        tz: String::new(),
+        tz_label: "UTC".to_string(),
+        check_href: query_check::PATH,
+        query_error: None,
     })
 }
 
@@ -342,10 +398,32 @@ fn fill_filters(view: &mut AuditLogsPage, filter: &EventFilter) {
             }
         }
     };
-    mark(&mut view.event_types, &filter.event_types);
-    mark(&mut view.actions, &filter.actions);
-    mark(&mut view.projects, &filter.projects);
-    view.user = filter.users.first().cloned().unwrap_or_default();
+    // The dropdowns show the parameters and the query's positive exact
+    // terms of their keys alike (the page script keeps them in step).
+    let types = in_spelling(&view.event_types, query_values(filter, TextKey::Type));
+    let actions = in_spelling(&view.actions, query_values(filter, TextKey::Action));
+    mark(
+        &mut view.event_types,
+        &[filter.event_types.clone(), types].concat(),
+    );
+    mark(
+        &mut view.actions,
+        &[filter.actions.clone(), actions].concat(),
+    );
+    mark(
+        &mut view.projects,
+        &[
+            filter.projects.clone(),
+            query_values(filter, TextKey::Project),
+        ]
+        .concat(),
+    );
+    view.user = filter
+        .users
+        .first()
+        .cloned()
+        .or_else(|| query_values(filter, TextKey::User).into_iter().next())
+        .unwrap_or_default();
     view.from = filter.from.map(|t| t.to_rfc3339()).unwrap_or_default();
     view.to = filter.to.map(|t| t.to_rfc3339()).unwrap_or_default();
     view.from_utc_local = utc_local_value(filter.from);
@@ -357,21 +435,50 @@ fn fill_filters(view: &mut AuditLogsPage, filter: &EventFilter) {
     view.has_filters = !view.summary.is_empty();
 }
 
+/// The exact values of the query's positive `key:` terms (none when a
+/// term of that key has a prefix: a dropdown cannot show one).
+fn query_values(filter: &EventFilter, wanted: TextKey) -> Vec<String> {
+    let mut out = Vec::new();
+    for term in filter.query.terms() {
+        if let Test::Text { key, values } = &term.test {
+            if *key == wanted && !term.negated && values.iter().all(|v| !v.prefix) {
+                out.extend(values.iter().map(|v| v.text.clone()));
+            }
+        }
+    }
+    out
+}
+
+/// Type and action names match case-insensitively: a query's `type:login`
+/// selects the taxonomy's `Login`.
+fn in_spelling(choices: &[Choice], values: Vec<String>) -> Vec<String> {
+    values
+        .into_iter()
+        .map(|v| {
+            choices
+                .iter()
+                .find(|c| c.value.eq_ignore_ascii_case(&v))
+                .map_or(v, |c| c.value.clone())
+        })
+        .collect()
+}
+
 /// The histogram for the filters: hourly for short ranges, weekly when days would be too many.
 async fn chart_for(
     state: &AppState,
     account: &Account,
     filter: &EventFilter,
+    zone: &Zone,
 ) -> Result<Chart, ConsoleError> {
     let mut interval = histogram::interval_for(filter, Timestamp::now());
-    let mut answer = histogram_data(state, account.id, filter, interval).await;
+    let mut answer = zoned_histogram_data(state, account.id, filter, interval, zone).await;
     let too_many = match &answer {
         Ok((_, buckets)) => buckets.len() > histogram::MAX_BARS,
         Err(e) => e.code == TOO_MANY_BUCKETS,
     };
     if too_many && interval != Interval::Week {
         interval = Interval::Week;
-        answer = histogram_data(state, account.id, filter, interval).await;
+        answer = zoned_histogram_data(state, account.id, filter, interval, zone).await;
     }
     let (total, buckets) = answer?;
     Ok(histogram::chart(total, interval, &buckets))

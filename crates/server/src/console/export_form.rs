@@ -43,6 +43,9 @@ pub fn summarize(filter: &EventFilter) -> Vec<(String, String)> {
     add("App", filter.app.as_slice());
     add("Version", filter.version.as_slice());
     add("Entity", filter.target_id.as_slice());
+    if !filter.query.is_empty() {
+        add("Search", &[filter.query.to_string()]);
+    }
     add(
         "From",
         &filter

@@ -30,6 +30,10 @@ pub struct Bar {
     pub height: String,
     /// RFC 3339 start of the bucket and its count, for the hover title.
     pub label: String,
+    /// The bucket's first instant and the next bucket's (RFC 3339 UTC), so
+    /// that a drag across bars can narrow the time range to them.
+    pub start: String,
+    pub end: String,
 }
 
 #[derive(Debug, Clone)]
@@ -64,6 +68,14 @@ pub fn chart(total: u64, interval: Interval, buckets: &[(Timestamp, u64)]) -> Ch
                 width: format!("{:.2}", (slot - gap).max(0.5)),
                 height: format!("{height:.2}"),
                 label: format!("{}: {count}", start.to_rfc3339()),
+                start: start.to_rfc3339(),
+                // The next bucket's start (zone buckets vary in length
+                // across a daylight-saving change); the last one's nominal end.
+                end: buckets
+                    .get(i + 1)
+                    .map(|(next, _)| *next)
+                    .unwrap_or_else(|| Timestamp::from_micros(start.micros() + interval.micros()))
+                    .to_rfc3339(),
             }
         })
         .collect();
@@ -117,5 +129,7 @@ mod tests {
         assert_eq!(c.bars[1].height, "0.00");
         assert_eq!(c.bars[2].height, format!("{:.2}", f64::from(HEIGHT) / 2.0));
         assert!(c.bars[2].label.ends_with(": 2"));
+        assert_eq!(c.bars[0].end, c.bars[1].start);
+        assert_eq!(c.bars[2].end, Timestamp::from_micros(3 * day).to_rfc3339());
     }
 }

@@ -1,7 +1,7 @@
 //! The web console, served by the same binary: sign-in (`login`), sessions
 //! and roles (`session`), the Audit Logs page (`audit_logs`, with `view` for
-//! the rows, `histogram` for the chart and `live` for the Live switch's
-//! stream of new rows), Export and the Exports page
+//! the rows, `histogram` for the chart, `live` for the Live switch's
+//! stream of new rows and `query_check` for the search box's check), Export and the Exports page
 //! (`exports`, with `export_form` for the confirmation), Settings > Log
 //! Streams (`log_streams`), and the page chrome and error
 //! pages (`page`). Templates are askama files compiled into the binary, so
@@ -18,6 +18,7 @@ pub mod live;
 pub mod log_streams;
 pub mod login;
 pub mod page;
+pub mod query_check;
 pub mod session;
 pub mod url;
 pub mod view;
@@ -47,6 +48,7 @@ pub fn routes() -> Router<AppState> {
         .route("/logout", post(login::logout))
         .route(audit_logs::PATH, get(audit_logs::page))
         .route(audit_logs::LIVE_PATH, get(live::stream))
+        .route(query_check::PATH, get(query_check::check))
         .route(exports::PATH, get(exports::list).post(exports::create))
         .route(export_form::CONFIRM_PATH, get(exports::confirm))
         .route(

@@ -3,6 +3,7 @@
 //! a table cell and the whole value kept for an expandable `<details>`.
 //! Nothing here escapes HTML: the templates do, for every value.
 
+use auditlog_core::search::{IpNet, Term, Test, TextKey, TextValue};
 use auditlog_core::RecordError;
 use auditlog_store::EventRecord;
 use serde_json::Value;
@@ -76,6 +77,46 @@ pub struct Row {
     /// Details other than `changes`, as one expandable value.
     pub other_details: Option<ValueView>,
     pub ip: String,
+    /// Search terms for the cells a click adds to the query (`user:…`,
+    /// `target:…`, `project:…`, `ip:…`), in the language's canonical form;
+    /// empty when the event has no such value.
+    pub user_term: String,
+    pub target_term: String,
+    pub project_term: String,
+    pub ip_term: String,
+}
+
+/// `key:value` as the search language prints it (quoted when needed).
+pub fn text_term(key: TextKey, value: &str) -> String {
+    if value.is_empty() {
+        return String::new();
+    }
+    Term {
+        negated: false,
+        test: Test::Text {
+            key,
+            values: vec![TextValue {
+                text: value.to_string(),
+                prefix: false,
+            }],
+        },
+    }
+    .to_string()
+}
+
+/// `ip:address`, or empty when the stored text is not an address.
+pub fn ip_term(value: &str) -> String {
+    match value.parse::<std::net::IpAddr>() {
+        Ok(addr) => Term {
+            negated: false,
+            test: Test::Ip(vec![IpNet {
+                addr,
+                prefix_len: if addr.is_ipv4() { 32 } else { 128 },
+            }]),
+        }
+        .to_string(),
+        Err(_) => String::new(),
+    }
 }
 
 impl Row {
@@ -108,13 +149,20 @@ impl Row {
         let text = |v: Option<&str>| v.unwrap_or_default().to_string();
         let actor = e.actor();
         let target = e.target();
+        let target_id = text(target.and_then(|t| t.id.as_deref()));
+        let project = text(e.project());
+        let ip = text(e.context().and_then(|c| c.ip.as_deref()));
         Ok(Row {
+            user_term: text_term(TextKey::User, &actor.id),
+            target_term: text_term(TextKey::Target, &target_id),
+            project_term: text_term(TextKey::Project, &project),
+            ip_term: ip_term(&ip),
             id: e.id().to_string(),
             seq: stored.seq(),
             time: e.time().to_rfc3339(),
             event_type: e.event_type().to_string(),
             action: e.action().to_string(),
-            project: text(e.project()),
+            project,
             app: text(e.app()),
             version: text(e.version()),
             actor_label: actor
@@ -126,11 +174,11 @@ impl Row {
             actor_id: actor.id.clone(),
             actor_name: text(actor.name.as_deref()),
             actor_email: text(actor.email.as_deref()),
-            target_id: text(target.and_then(|t| t.id.as_deref())),
+            target_id,
             target_name: text(target.and_then(|t| t.name.as_deref())),
             changes,
             other_details: (!other.is_empty()).then(|| ValueView::of(Some(&Value::Object(other)))),
-            ip: text(e.context().and_then(|c| c.ip.as_deref())),
+            ip,
         })
     }
 }
@@ -151,6 +199,26 @@ mod tests {
         );
         assert_eq!(ValueView::of(Some(&json!(3))).short, "3");
         assert_eq!(ValueView::of(None).short, "(none)");
+    }
+
+    #[test]
+    fn terms_read_back_as_the_value_they_name() {
+        assert_eq!(text_term(TextKey::User, "u-1"), "user:u-1");
+        assert_eq!(
+            text_term(TextKey::Project, "Payments API"),
+            "project:\"Payments API\""
+        );
+        assert_eq!(text_term(TextKey::Target, ""), "");
+        assert_eq!(ip_term("10.1.2.3"), "ip:10.1.2.3");
+        assert_eq!(ip_term("not an address"), "");
+        let zone = auditlog_core::search::Zone::utc();
+        for term in [
+            text_term(TextKey::Project, "a \"quoted\", odd* name"),
+            ip_term("2001:db8::1"),
+        ] {
+            let parsed = auditlog_core::search::Query::parse(&term, &zone).expect("parses");
+            assert_eq!(parsed.to_string(), term);
+        }
     }
 
     #[test]

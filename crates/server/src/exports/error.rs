@@ -3,7 +3,6 @@
 //! each says what to do where there is something to do.
 
 use crate::bundle::BundleError;
-use auditlog_core::FieldError;
 use auditlog_store::StoreError;
 use std::io;
 use std::path::PathBuf;
@@ -15,7 +14,7 @@ pub enum ExportError {
     #[error("the export's account no longer exists")]
     AccountGone,
     #[error("the export's filters are no longer valid")]
-    Filters(#[source] FieldError),
+    Filters(#[source] auditlog_core::filter::FilterError),
     #[error("cannot create the export directory {}; check its permissions", path.display())]
     CreateDir {
         path: PathBuf,

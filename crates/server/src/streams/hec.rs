@@ -65,6 +65,10 @@ pub fn check_token(token: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// Bytes an envelope adds to its event at most (for the batch's size):
+/// the members before the event (the sourcetype at most 16 bytes) and `}\n`.
+pub const ENVELOPE_BYTES: usize = 96;
+
 /// Appends one envelope: `{"time": <seconds.micros>, "source": "auditlog",
 /// "sourcetype": …, "event": <the event>}` and a newline.
 pub fn write_envelope(time_micros: i64, sourcetype: &str, event: &[u8], out: &mut Vec<u8>) {

@@ -28,6 +28,13 @@ pub mod test_event;
 pub mod webhook;
 pub mod worker;
 
+/// Seqs examined per webhook or HEC batch at most (SPEC: "batches").
+pub const DEFAULT_BATCH_SEQS: u64 = 5_000;
+/// The largest webhook or HEC batch body: 1 MiB, nginx's default
+/// `client_max_body_size` (a receiver behind it answers larger bodies 413,
+/// which would be retried forever).
+pub const DEFAULT_BATCH_BYTES: usize = 1 << 20;
+
 /// The kinds of destination.
 pub const KINDS: [&str; 3] = crate::metrics::STREAM_KINDS;
 /// The formats.
@@ -62,8 +69,15 @@ pub struct StreamSettings {
     pub lease: Duration,
     /// After failing for this long a stream shows `failing` (and keeps retrying).
     pub failing_after: Duration,
-    /// Seqs examined per batch at most.
+    /// Seqs examined per webhook or Splunk HEC batch at most. A stream
+    /// that is caught up sends what arrived since its last batch; one with
+    /// a backlog sends windows this large, so that each durable commit of
+    /// its progress covers many events.
     pub batch_seqs: u64,
+    /// A webhook or Splunk HEC batch's body stays under this many bytes:
+    /// a window whose events would exceed it ends before the event that
+    /// would (a single larger event is sent alone).
+    pub max_batch_bytes: usize,
     /// Longest one delivery request may take.
     pub request_timeout: Duration,
     /// The first retry's wait; each further one doubles, up to `max_backoff`.
@@ -85,7 +99,8 @@ impl StreamSettings {
             allow: AllowList::default(),
             lease: Duration::from_secs(30),
             failing_after: Duration::from_secs(600),
-            batch_seqs: 500,
+            batch_seqs: DEFAULT_BATCH_SEQS,
+            max_batch_bytes: DEFAULT_BATCH_BYTES,
             request_timeout: Duration::from_secs(30),
             first_backoff: Duration::from_millis(500),
             max_backoff: Duration::from_secs(300),

@@ -36,6 +36,8 @@ const CONFIRM_POLL: Duration = Duration::from_millis(20);
 /// window must have been written, the connection still open, to count as
 /// accepted.
 const SETTLE: Duration = Duration::from_secs(1);
+/// Seqs examined per syslog batch (each written as it is read).
+const SYSLOG_BATCH_SEQS: u64 = 500;
 /// A syslog window holds at most this many batches' seqs.
 const WINDOW_BATCHES: u64 = 10;
 
@@ -119,6 +121,7 @@ async fn run_stream(
         retry: 0,
         next_renewal: tokio::time::Instant::now(),
         syslog: None,
+        ahead: None,
     };
     loop {
         if *stopped.borrow() {
@@ -171,6 +174,8 @@ struct Runner {
     next_renewal: tokio::time::Instant,
     /// A syslog stream's connection and the window sent on it.
     syslog: Option<Window>,
+    /// The window after the batch in flight, read and rendered meanwhile.
+    ahead: Option<Prepared>,
 }
 
 /// What a syslog runner sent since the last point it knows was accepted
@@ -233,6 +238,80 @@ fn render(records: &[EventRecord], format: &str, parse: bool) -> Result<Vec<Rend
         .collect()
 }
 
+/// One window of a webhook or HEC stream read and rendered: seqs
+/// `first ..= last` examined, `rendered` the events its filter kept.
+struct Prepared {
+    first: u64,
+    last: u64,
+    rendered: Vec<Rendered>,
+}
+
+/// Reads and renders windows of one stream, apart from its runner, so that
+/// the next window can be read while a batch is in flight.
+#[derive(Clone)]
+struct Reader {
+    store: Arc<dyn Store>,
+    account: i64,
+    filter: EventFilter,
+    format: &'static str,
+    /// Splunk HEC needs each event's JSON tree (its `time`).
+    parse: bool,
+    batch_seqs: u64,
+    max_bytes: usize,
+    /// Bytes a batch adds to each event's JSON (a comma; an HEC envelope).
+    overhead: usize,
+}
+
+impl Reader {
+    /// Seqs `first ..= last`, rendered on the blocking pool. With `cut`,
+    /// the window ends early where its body would exceed the batch's
+    /// bytes (never before its first event); a persisted window is read
+    /// again whole.
+    async fn read(self, first: u64, last: u64, cut: bool) -> Result<Prepared, String> {
+        let records = self
+            .store
+            .events_in_seq_range(self.account, &self.filter, first - 1, last)
+            .await
+            .map_err(|e| auditlog_core::ErrorChain(&e).to_string())?;
+        tokio::task::spawn_blocking(move || {
+            let mut rendered = render(&records, self.format, self.parse)?;
+            let mut last = last;
+            if cut {
+                let mut bytes = 2;
+                let end = rendered.iter().position(|r| {
+                    bytes += r.body.len() + self.overhead;
+                    bytes > self.max_bytes
+                });
+                if let Some(end) = end.filter(|end| *end > 0) {
+                    rendered.truncate(end);
+                    last = records[end].seq - 1;
+                }
+            }
+            Ok(Prepared {
+                first,
+                last,
+                rendered,
+            })
+        })
+        .await
+        .map_err(|e| format!("rendering a batch failed: {e}"))?
+    }
+
+    /// The window after seq `after`, if anything was stored after it.
+    async fn ahead(self, after: u64) -> Result<Option<Prepared>, String> {
+        let tip = self
+            .store
+            .last_seq(self.account)
+            .await
+            .map_err(|e| auditlog_core::ErrorChain(&e).to_string())?;
+        if tip <= after {
+            return Ok(None);
+        }
+        let last = tip.min(after + self.batch_seqs);
+        self.read(after + 1, last, true).await.map(Some)
+    }
+}
+
 /// How a Splunk HEC attempt ended.
 enum Sent {
     Answer(Answer),
@@ -253,12 +332,18 @@ impl Runner {
             .map_err(store_error)?
             .ok_or("the stream's account is gone")?;
         let filter = EventFilter::from_json(&self.stream.filters, &account.taxonomy)
-            .map_err(|e| format!("the stream's filters: {}", e.message))?;
+            .map_err(|e| format!("the stream's filters: {e}"))?;
         if self.stream.kind == "syslog" {
             return self.syslog_step(&account, &filter, stopped).await;
         }
-        let (first, last) = match self.stream.pending {
-            Some(bounds) => bounds,
+        let reader = self.reader(&account, &filter);
+        let prepared = match self.stream.pending {
+            // The batch in flight: read ahead while the one before it was
+            // sent, or read again (after a failure, or a takeover).
+            Some((first, last)) => match self.ahead.take() {
+                Some(ahead) if (ahead.first, ahead.last) == (first, last) => ahead,
+                _ => reader.clone().read(first, last, false).await?,
+            },
             None => {
                 let tip = self.store.last_seq(account.id).await.map_err(store_error)?;
                 self.lags
@@ -268,42 +353,49 @@ impl Runner {
                     return Ok(Step::Continue);
                 }
                 let last = tip.min(self.stream.cursor + self.settings.batch_seqs);
-                (self.stream.cursor + 1, last)
+                let prepared = reader
+                    .clone()
+                    .read(self.stream.cursor + 1, last, true)
+                    .await?;
+                if !prepared.rendered.is_empty() {
+                    if !self
+                        .store
+                        .begin_batch(self.stream.id, &self.worker, prepared.first, prepared.last)
+                        .await
+                        .map_err(store_error)?
+                    {
+                        return Ok(Step::Stop);
+                    }
+                    self.stream.pending = Some((prepared.first, prepared.last));
+                }
+                prepared
             }
         };
-        let records = self
-            .store
-            .events_in_seq_range(account.id, &filter, first - 1, last)
-            .await
-            .map_err(store_error)?;
-        let now = Timestamp::now();
-        if records.is_empty() {
+        let (first, last) = (prepared.first, prepared.last);
+        if prepared.rendered.is_empty() {
             // Nothing matched: the window was examined, the cursor moves on.
             let delivery = Delivery::Accepted {
                 from: self.stream.cursor,
                 through: last,
                 batch: None,
+                next: None,
             };
-            return self.recorded(delivery, now, last).await;
+            return self.recorded(delivery, Timestamp::now(), last).await;
         }
-        if self.stream.pending.is_none() {
-            if !self
-                .store
-                .begin_batch(self.stream.id, &self.worker, first, last)
-                .await
-                .map_err(store_error)?
-            {
-                return Ok(Step::Stop);
-            }
-            self.stream.pending = Some((first, last));
-        }
+        // While this batch is in flight, the next window is read and
+        // rendered (on the blocking pool), so that its bounds can begin with
+        // this batch's acceptance, in the same commit.
+        let ahead = tokio::spawn(reader.ahead(last));
+        let rendered = &prepared.rendered;
         let kind = super::kind_label(&self.stream.kind);
         let format = super::format_label(&self.stream.format);
-        let rendered = render(&records, format, kind == "splunk_hec")?;
         let answer = match kind {
-            "splunk_hec" => match self.send_hec(first, last, &rendered, stopped).await? {
+            "splunk_hec" => match self.send_hec(first, last, rendered, stopped).await? {
                 Sent::Answer(answer) => answer,
-                Sent::Interrupted(step) => return Ok(step),
+                Sent::Interrupted(step) => {
+                    ahead.abort();
+                    return Ok(step);
+                }
             },
             _ => {
                 let mut body = Vec::with_capacity(
@@ -334,11 +426,12 @@ impl Runner {
                 .await
             }
         };
+        let events = rendered.len() as u64;
         let attempts = self.stream.attempts + 1;
         let batch = |status: &str, response: String| BatchRecord {
             first_seq: first,
             last_seq: last,
-            events: records.len() as u64,
+            events,
             attempts,
             status: status.to_string(),
             response,
@@ -346,16 +439,31 @@ impl Runner {
         };
         match answer {
             Answer::Accepted(response) => {
-                crate::metrics::stream_delivered(kind, format, records.len() as u64);
+                crate::metrics::stream_delivered(kind, format, events);
                 self.retry = 0;
+                // The window read ahead begins in the acceptance's commit.
+                let ahead = match ahead.await {
+                    Ok(Ok(ahead)) => ahead,
+                    Ok(Err(reason)) => {
+                        tracing::debug!(stream = self.stream.id, %reason, "log stream: reading ahead failed");
+                        None
+                    }
+                    Err(_) => None,
+                };
                 let delivery = Delivery::Accepted {
                     from: self.stream.cursor,
                     through: last,
                     batch: Some(batch("delivered", response)),
+                    next: ahead.as_ref().map(|a| (a.first, a.last)),
                 };
-                self.recorded(delivery, Timestamp::now(), last).await
+                let step = self.recorded(delivery, Timestamp::now(), last).await;
+                if self.stream.pending.is_some() {
+                    self.ahead = ahead;
+                }
+                step
             }
             Answer::Gone(response) => {
+                ahead.abort();
                 crate::metrics::stream_failed(kind, "gone");
                 let delivery = Delivery::Failed {
                     batch: batch("failed", response.clone()),
@@ -373,10 +481,26 @@ impl Runner {
                 cause,
                 after,
             } => {
+                ahead.abort();
                 crate::metrics::stream_failed(kind, cause);
                 let batch = batch("failed", reason.clone());
                 self.failed(batch, reason, after, stopped).await
             }
+        }
+    }
+
+    /// The stream's reader for `account` (its own) and `filter`.
+    fn reader(&self, account: &Account, filter: &EventFilter) -> Reader {
+        let hec = self.stream.kind == "splunk_hec";
+        Reader {
+            store: self.store.clone(),
+            account: account.id,
+            filter: filter.clone(),
+            format: super::format_label(&self.stream.format),
+            parse: hec,
+            batch_seqs: self.settings.batch_seqs.max(1),
+            max_bytes: self.settings.max_batch_bytes,
+            overhead: if hec { hec::ENVELOPE_BYTES } else { 1 },
         }
     }
 
@@ -594,6 +718,7 @@ impl Runner {
                 let delivery = Delivery::Accepted {
                     from: cursor,
                     through,
+                    next: None,
                     batch: Some(BatchRecord {
                         first_seq: cursor + 1,
                         last_seq: through,
@@ -611,10 +736,10 @@ impl Runner {
         }
         let tip = self.store.last_seq(account.id).await.map_err(store_error)?;
         self.lags.record(self.stream.id, tip.saturating_sub(cursor));
-        let window_seqs = self.settings.batch_seqs.saturating_mul(WINDOW_BATCHES);
+        let window_seqs = SYSLOG_BATCH_SEQS * WINDOW_BATCHES;
         if tip > window.sent_through && window.sent_through - window.base < window_seqs {
             let after = window.sent_through;
-            let last = tip.min(after + self.settings.batch_seqs);
+            let last = tip.min(after + SYSLOG_BATCH_SEQS);
             let records = self
                 .store
                 .events_in_seq_range(account.id, filter, after, last)
@@ -626,6 +751,7 @@ impl Runner {
                     from: cursor,
                     through: last,
                     batch: None,
+                    next: None,
                 };
                 return self.recorded(delivery, Timestamp::now(), last).await;
             }
@@ -695,6 +821,10 @@ impl Runner {
         now: Timestamp,
         last: u64,
     ) -> Result<Step, String> {
+        let next = match &delivery {
+            Delivery::Accepted { next, .. } => *next,
+            Delivery::Failed { .. } => None,
+        };
         let stored = self
             .store
             .record_delivery(self.stream.id, &self.worker, delivery, now)
@@ -702,7 +832,7 @@ impl Runner {
             .map_err(|e| auditlog_core::ErrorChain(&e).to_string())?;
         if stored {
             self.stream.cursor = last;
-            self.stream.pending = None;
+            self.stream.pending = next;
             self.stream.attempts = 0;
             self.stream.failing_since = None;
             Ok(Step::Continue)

@@ -29,6 +29,7 @@ const CONSOLE_ROUTES: &[(&str, &str)] = &[
     ("POST", "/logout"),
     ("GET", "/settings/audit-logs"),
     ("GET", "/settings/audit-logs/live"),
+    ("GET", "/settings/audit-logs/query-check"),
     ("GET", "/settings/exports"),
     ("POST", "/settings/exports"),
     ("GET", "/settings/exports/new"),
@@ -784,7 +785,8 @@ async fn served_export_filters_are_what_the_description_says() {
     let doc = document();
     let body = json!({"format": "csv", "filters": {
         "event_type": "Test Case", "action": ["Update", "Create"], "user": "u-17", "project": ["Checkout"],
-        "app": "Web", "version": "2.3", "target_id": "TC-1", "from": "2026-01-01T00:00:00Z", "to": "2026-12-31T00:00:00Z"
+        "app": "Web", "version": "2.3", "target_id": "TC-1", "from": "2026-01-01T00:00:00Z", "to": "2026-12-31T00:00:00Z",
+        "q": "-actor.email:* time:2026-11-30 pay*", "tz": "Europe/Paris"
     }});
     let _: schema::ExportRequest =
         serde_json::from_value(body.clone()).expect("the request reads as ExportRequest");
@@ -802,6 +804,11 @@ async fn served_export_filters_are_what_the_description_says() {
     let _: schema::ExportFilters =
         serde_json::from_value(filters.clone()).expect("reads as ExportFilters");
     assert_eq!(keys(filters), property_names(&doc, "ExportFilters"));
+    // Stored canonical: the day in Paris as UTC instants, no `tz` needed.
+    assert_eq!(
+        filters["q"],
+        "-actor.email:\"\"* time:2026-11-29T23:00:00.000000Z..2026-11-30T22:59:59.999999Z pay*"
+    );
     assert_eq!(keys(&answer["export"]), property_names(&doc, "Export"));
 }
 
