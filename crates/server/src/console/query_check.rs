@@ -7,7 +7,8 @@
 
 use super::session::Viewer;
 use crate::error::ApiError;
-use auditlog_core::search::{Query as SearchQuery, QueryError, Zone};
+use auditlog_core::filter::parse_query;
+use auditlog_core::search::Query as SearchQuery;
 use axum::extract::Query;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -30,18 +31,10 @@ pub async fn check(_: Viewer, Query(params): Query<Params>) -> Response {
     }
 }
 
-/// The query read in the viewer's zone (UTC when none is given).
+/// The query read in the viewer's zone (UTC when none is given), with the
+/// API's own reading and errors.
 pub fn read(q: &str, tz: Option<&str>) -> Result<SearchQuery, ApiError> {
-    let zone = match tz {
-        Some(name) if !name.is_empty() => Zone::parse(name)?,
-        _ => Zone::utc(),
-    };
-    SearchQuery::parse(q, &zone).map_err(|e| bad_query(&e))
-}
-
-/// The API's 400 for a query that does not read.
-pub fn bad_query(e: &QueryError) -> ApiError {
-    ApiError::bad_request("bad_query", e.to_string()).with_details(e.details())
+    Ok(parse_query(Some(q), tz.filter(|name| !name.is_empty()))?)
 }
 
 /// A line of spaces and a `^` under the character at `position` (code
