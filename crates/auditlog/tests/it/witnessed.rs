@@ -398,6 +398,19 @@ async fn three_witnesses_cosign_every_root_checkpoint_through_a_kill_a_restart_a
 }
 
 /// Copies the embedded database's files (`auditlog.db*`) from `from` to `to`.
+/// `/readyz` once it answers 503 (within `PATIENCE`): the alarm's body.
+async fn readyz_refusal(server: &TestServer, missing: &str) -> serde_json::Value {
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        let (status, body) = server.get("/readyz", "").await;
+        if status == 503 {
+            return body;
+        }
+        assert!(Instant::now() < deadline, "{missing}: {status} {body}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
 fn copy_database(from: &Path, to: &Path) {
     for entry in std::fs::read_dir(from).unwrap() {
         let entry = entry.unwrap();
@@ -512,15 +525,7 @@ async fn a_restored_database_is_refused_by_the_witnesses_and_raises_the_alarm() 
     // The server signs again (its own guard is blind)…
     ingest(&server, &acme, "x", 1).await;
     // …but the witnesses cosigned more than this store holds: alarm.
-    let deadline = Instant::now() + PATIENCE;
-    let body = loop {
-        let (status, body) = server.get("/readyz", "").await;
-        if status == 503 {
-            break body;
-        }
-        assert!(Instant::now() < deadline, "no alarm: {status} {body}");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    };
+    let body = readyz_refusal(&server, "no alarm").await;
     assert_eq!(body["status"], "witness_refused", "{body}");
     assert!(
         body["reason"]
@@ -912,15 +917,7 @@ async fn the_server_refuses_to_sign_a_root_log_that_does_not_extend_its_record()
     let server = TestServer::start_on(setup.data.path(), &[]);
     // The accounts' signer, blind, signs again; the root log grows…
     ingest(&server, &acme, "x", 1).await;
-    let deadline = Instant::now() + PATIENCE;
-    let body = loop {
-        let (status, body) = server.get("/readyz", "").await;
-        if status == 503 {
-            break body;
-        }
-        assert!(Instant::now() < deadline, "no refusal: {status} {body}");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    };
+    let body = readyz_refusal(&server, "no refusal").await;
     // …but no root checkpoint is signed over it.
     assert_eq!(body["status"], "signing_refused", "{body}");
     let reason = body["reason"].as_str().unwrap();
@@ -1013,15 +1010,7 @@ async fn a_forked_view_is_refused_by_the_witnesses_and_reported_by_the_monitor()
     );
     let acme_forked = forked.account("acme");
     ingest(&forked, &acme_forked, "forged-", 3).await;
-    let deadline = Instant::now() + PATIENCE;
-    let body = loop {
-        let (status, body) = forked.get("/readyz", "").await;
-        if status == 503 {
-            break body;
-        }
-        assert!(Instant::now() < deadline, "no alarm: {status} {body}");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    };
+    let body = readyz_refusal(&forked, "no alarm").await;
     assert_eq!(body["status"], "witness_refused", "{body}");
     let reason = body["reason"].as_str().unwrap();
     assert!(
