@@ -26,6 +26,7 @@ mod copy;
 mod demo;
 mod error;
 mod export;
+mod https;
 mod monitor;
 mod search;
 mod send;

@@ -22,6 +22,8 @@ const MIGRATIONS: &[(i32, &str)] = &[
     // Named API keys with expiry and revocation (issue 18).
     (12, include_str!("../migrations/0012_api_keys.sql")),
     (18, include_str!("../migrations/0018_personal_paths.sql")),
+    // Log streams' per-kind options and TLS client keys (issue 15).
+    (19, include_str!("../migrations/0019_stream_options.sql")),
 ];
 
 /// The migration that moves the events into the event log: the old table's

@@ -35,6 +35,7 @@ mod retention;
 mod search;
 mod send;
 mod streams;
+mod streams_features;
 mod streams_kinds;
 mod tamper;
 mod tiles;
