@@ -38,10 +38,10 @@ const CONFIRM_POLL: Duration = Duration::from_millis(20);
 /// window must have been written, the connection still open, to count as
 /// accepted.
 const SETTLE: Duration = Duration::from_secs(1);
-/// How long a new syslog connection must have stayed open before its
-/// first window counts as accepted: a TLS receiver that refuses the client
-/// (mutual TLS) closes the connection only after the handshake, once its
-/// TCP has acknowledged what was written.
+/// How long a new syslog connection over TLS must have stayed open before
+/// its first window counts as accepted: a TLS receiver that refuses the
+/// client (mutual TLS) closes the connection only after the handshake,
+/// once its TCP has acknowledged what was written.
 const FRESH_CONNECTION: Duration = Duration::from_secs(1);
 /// Seqs examined per syslog batch (each written as it is read).
 const SYSLOG_BATCH_SEQS: u64 = 500;
@@ -860,7 +860,8 @@ impl Runner {
                 .connection
                 .all_acknowledged()
                 .unwrap_or_else(|| window.sent_at.elapsed() >= SETTLE)
-                && window.opened_at.elapsed() >= FRESH_CONNECTION;
+                && (matches!(window.connection, Connection::Tcp(_))
+                    || window.opened_at.elapsed() >= FRESH_CONNECTION);
             if acknowledged {
                 let (through, events) = (window.sent_through, window.events);
                 crate::metrics::stream_delivered(
