@@ -32,6 +32,7 @@ mod postgres_scale_out;
 mod postgres_verify;
 mod proofs;
 mod retention;
+mod retention_ops;
 mod search;
 mod send;
 mod streams;

@@ -337,6 +337,8 @@ pub struct StreamRow {
     pub cursor: u64,
     pub last_error: String,
     pub href: String,
+    /// It keeps the account's next pruning from going past its cursor.
+    pub holds_retention: bool,
 }
 
 #[derive(Template)]
@@ -373,6 +375,13 @@ pub async fn list(
     let account = &user.grant.account;
     let last_seq = state.store.last_seq(account.id).await?;
     let streams = state.store.streams(account.id).await?;
+    let holding_back = crate::retention::plan::stream_holding_back(
+        state.store.as_ref(),
+        account,
+        auditlog_core::Timestamp::now(),
+    )
+    .await?
+    .map(|(id, _)| id);
     let rows = streams
         .iter()
         .map(|s| {
@@ -386,6 +395,7 @@ pub async fn list(
                 cursor: v.cursor,
                 last_error: v.last_error.unwrap_or_default(),
                 href: format!("{PATH}/{}", v.id),
+                holds_retention: holding_back == Some(v.id),
             }
         })
         .collect();
