@@ -487,13 +487,17 @@ pub struct SearchCommand {
 /// `auditlog send`: a client of the API, so it takes no store settings.
 #[derive(Debug, Args)]
 pub struct SendCommand {
-    /// The server's base URL, such as http://127.0.0.1:8080.
+    /// The server's base URL, such as http://127.0.0.1:8080 or https://audit.example.com.
     #[arg(long, env = "AUDITLOG_URL")]
     pub url: String,
     /// An API key with the `ingest` scope (the variable keeps it out of the
     /// process list).
     #[arg(long, env = "AUDITLOG_KEY", hide_env_values = true)]
     pub key: String,
+    /// PEM certificates of a private CA trusted for an https:// --url, in
+    /// addition to the public web PKI roots compiled in.
+    #[arg(long, value_name = "FILE", env = "AUDITLOG_CA_FILE")]
+    pub ca_file: Option<PathBuf>,
     /// The events, one JSON object per line; `-` reads standard input.
     #[arg(default_value = "-")]
     pub file: PathBuf,
@@ -517,13 +521,17 @@ pub struct SendCommand {
 /// `auditlog monitor`: a client of the API, so it takes no store settings.
 #[derive(Debug, Args)]
 pub struct MonitorCommand {
-    /// The server's base URL, such as http://127.0.0.1:8080.
+    /// The server's base URL, such as http://127.0.0.1:8080 or https://audit.example.com.
     #[arg(long, env = "AUDITLOG_URL")]
     pub url: String,
     /// An API key with the `read` scope (the variable keeps it out of the
     /// process list).
     #[arg(long, env = "AUDITLOG_KEY", hide_env_values = true)]
     pub key: String,
+    /// PEM certificates of a private CA trusted for an https:// --url, in
+    /// addition to the public web PKI roots compiled in.
+    #[arg(long, value_name = "FILE", env = "AUDITLOG_CA_FILE")]
+    pub ca_file: Option<PathBuf>,
     /// The key's account: checkpoints must have the origin `<vkey name>/<account>`.
     #[arg(long)]
     pub account: String,
@@ -560,13 +568,17 @@ pub struct MonitorCommand {
 /// `auditlog tail`: a client of the API, so it takes no store settings.
 #[derive(Debug, Args)]
 pub struct TailCommand {
-    /// The server's base URL, such as http://127.0.0.1:8080.
+    /// The server's base URL, such as http://127.0.0.1:8080 or https://audit.example.com.
     #[arg(long, env = "AUDITLOG_URL")]
     pub url: String,
     /// An API key with the `read` scope (the variable keeps it out of the
     /// process list).
     #[arg(long, env = "AUDITLOG_KEY", hide_env_values = true)]
     pub key: String,
+    /// PEM certificates of a private CA trusted for an https:// --url, in
+    /// addition to the public web PKI roots compiled in.
+    #[arg(long, value_name = "FILE", env = "AUDITLOG_CA_FILE")]
+    pub ca_file: Option<PathBuf>,
     /// Start after this seq (default: with the next event stored).
     #[arg(long)]
     pub after_seq: Option<u64>,

@@ -27,6 +27,7 @@ mod copy;
 mod demo;
 mod error;
 mod export;
+mod https;
 mod monitor;
 mod retention;
 mod search;

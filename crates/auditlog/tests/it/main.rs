@@ -36,6 +36,7 @@ mod retention_ops;
 mod search;
 mod send;
 mod streams;
+mod streams_features;
 mod streams_kinds;
 mod tamper;
 mod tiles;
