@@ -16,6 +16,8 @@
 //! local webhook receiver and its cost to ingest (`streams.rs`). And
 //! `search`: issue 14's search targets on the embedded store beside a plain
 //! table with an FTS5 table, loaded in the same run (`search.rs`).
+//! `retention`: pruning's rate, the bytes it returns and its cost to ingest
+//! (`retention.rs`).
 //!
 //! # Layout
 //!
@@ -34,6 +36,7 @@ mod pg_search;
 mod postgres_baseline;
 mod report;
 mod results;
+mod retention;
 mod search;
 mod send;
 mod server;
@@ -97,6 +100,11 @@ enum Scenario {
     /// event, beside a plain table with an FTS5 table of the same words
     /// (own stores in `<work-dir>/search`, kept for reruns; `search.rs`).
     Search,
+    /// Pruning (issue 16): half of a freshly loaded store pruned with no
+    /// ingest (rate, bytes on disk before and after), then the other half
+    /// while ingest runs at full rate, against ingest just before
+    /// (`retention.rs`; the store is removed after).
+    Retention,
 }
 
 #[derive(Debug, Parser)]
@@ -235,6 +243,7 @@ async fn run(args: &Args) -> BenchResult<()> {
                 | Scenario::Send
                 | Scenario::Jsonl
                 | Scenario::Streams
+                | Scenario::Retention
                 | Scenario::PgSearch
         )
     });
@@ -269,6 +278,9 @@ async fn run(args: &Args) -> BenchResult<()> {
             }
             Scenario::Streams => {
                 streams::run(&args.auditlog_bin, &args.work_dir, &events, &recorder).await?
+            }
+            Scenario::Retention => {
+                retention::run(&args.auditlog_bin, &args.work_dir, &events, &recorder).await?
             }
             Scenario::PgSearch => {
                 let options = pg_search::Options {

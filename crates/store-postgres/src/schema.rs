@@ -25,6 +25,8 @@ const MIGRATIONS: &[(i32, &str)] = &[
     // `0013_event_words_finish.sql` ([`WORDS`]).
     (13, include_str!("../migrations/0013_event_words.sql")),
     (18, include_str!("../migrations/0018_personal_paths.sql")),
+    // Log streams' per-kind options and TLS client keys (issue 15).
+    (19, include_str!("../migrations/0019_stream_options.sql")),
 ];
 
 /// The migration that moves the events into the event log: the old table's
