@@ -175,6 +175,7 @@ async fn run_on_store(config: &Config, command: Command) -> CliResult {
             );
             Ok(())
         }
+        Command::User { command } => crate::admin::user_command(store.as_ref(), command).await,
         Command::Copy { .. } => Err(anyhow!("copy names its stores with --from and --to")),
     };
     store.shutdown().await;

@@ -43,6 +43,7 @@ mod tombstones;
 mod transfer;
 mod tree;
 mod tree_appends;
+mod users;
 mod writer;
 
 use async_trait::async_trait;

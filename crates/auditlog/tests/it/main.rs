@@ -38,5 +38,6 @@ mod streams;
 mod streams_kinds;
 mod tamper;
 mod tiles;
+mod users;
 mod witness;
 mod witnessed;
