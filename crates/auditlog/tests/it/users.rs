@@ -886,7 +886,11 @@ const CONSOLE_ROLES: &[(&str, &str, [u16; 3])] = &[
     ("POST", "/settings/users/1/disable", [0, 403, 403]),
     ("POST", "/settings/users/1/enable", [0, 403, 403]),
     ("POST", "/settings/users/1/reset-password", [0, 403, 403]),
-    ("GET", "/settings/audit-logs/query-check?q=type:x", [200, 200, 403]),
+    (
+        "GET",
+        "/settings/audit-logs/query-check?q=type:x",
+        [200, 200, 403],
+    ),
     ("GET", "/settings/exports/1/download", [404, 404, 403]),
     ("GET", "/settings/log-streams/1", [404, 403, 403]),
     ("GET", "/settings/log-streams/1/edit", [404, 403, 403]),
@@ -899,7 +903,11 @@ const CONSOLE_ROLES: &[(&str, &str, [u16; 3])] = &[
     ("POST", "/settings/exports", [0, 0, 403]),
     ("GET", "/settings/profile", [200, 200, 200]),
     ("POST", "/settings/profile/password", [0, 0, 0]),
-    ("POST", "/settings/profile/sessions/0000000000000000/end", [0, 0, 0]),
+    (
+        "POST",
+        "/settings/profile/sessions/0000000000000000/end",
+        [0, 0, 0],
+    ),
 ];
 
 /// The OpenAPI description's operations, as (METHOD, path).
