@@ -27,6 +27,8 @@ const MIGRATIONS: &[(i32, &str)] = &[
     // Console users: disabling, sign-in links, the login hash key (issue 18).
     (16, include_str!("../migrations/0016_users.sql")),
     (18, include_str!("../migrations/0018_personal_paths.sql")),
+    // Log streams' per-kind options and TLS client keys (issue 15).
+    (19, include_str!("../migrations/0019_stream_options.sql")),
 ];
 
 /// The migration that moves the events into the event log: the old table's

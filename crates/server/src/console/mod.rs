@@ -3,8 +3,9 @@
 //! the rows, `histogram` for the chart, `live` for the Live switch's
 //! stream of new rows and `query_check` for the search box's check), Export and the Exports page
 //! (`exports`, with `export_form` for the confirmation), Settings > Log
-//! Streams (`log_streams`), Settings > Users (`users`), every user's
-//! Profile (`profile`: password, sessions), the one-time sign-in links
+//! Streams (`log_streams`), Settings > Retention and Personal data
+//! (`retention`), Settings > Users (`users`), every user's Profile
+//! (`profile`: password, sessions), the one-time sign-in links
 //! (`welcome`), and the page chrome and error
 //! pages (`page`). Templates are askama files compiled into the binary, so
 //! every value is HTML-escaped; CSS and script are embedded files served from
@@ -22,6 +23,7 @@ pub mod login;
 pub mod page;
 pub mod profile;
 pub mod query_check;
+pub mod retention;
 pub mod session;
 pub mod url;
 pub mod users;
@@ -98,6 +100,11 @@ pub fn routes() -> Router<AppState> {
             post(profile::end_session),
         )
         .route("/welcome/{token}", get(welcome::show).post(welcome::submit))
+        .route(retention::PATH, get(retention::show).post(retention::save))
+        .route(
+            retention::PERSONAL_DATA_PATH,
+            get(retention::personal_data).post(retention::save_personal_data),
+        )
         .route("/console/assets/console.css", get(css))
         .route("/console/assets/console.js", get(js))
         .layer(axum::middleware::map_response(console_headers))

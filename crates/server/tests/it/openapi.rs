@@ -57,6 +57,10 @@ const CONSOLE_ROUTES: &[(&str, &str)] = &[
     ("POST", "/settings/profile/sessions/{id}/end"),
     ("GET", "/welcome/{token}"),
     ("POST", "/welcome/{token}"),
+    ("GET", "/settings/retention"),
+    ("POST", "/settings/retention"),
+    ("GET", "/settings/personal-data"),
+    ("POST", "/settings/personal-data"),
 ];
 
 const METHODS: &[&str] = &[
