@@ -197,6 +197,12 @@ struct Args {
     /// still counts as bounded.
     #[arg(long, default_value_t = 1.0)]
     max_rss_slope: f64,
+    /// Streams: the phases to run (1 ingest alone, 2 ingest while streams
+    /// deliver, 3 the backlog drained, 4 the backlog drained with ingest
+    /// meanwhile). Phases 3 and 4 run on the store phase 2 loads (loaded
+    /// without streams when 2 is left out).
+    #[arg(long, value_delimiter = ',', default_value = "1,2,3,4")]
+    stream_phases: Vec<u32>,
 }
 
 fn main() -> std::process::ExitCode {
@@ -277,7 +283,14 @@ async fn run(args: &Args) -> BenchResult<()> {
                 send::run(&args.auditlog_bin, &args.work_dir, &events, &recorder).await?
             }
             Scenario::Streams => {
-                streams::run(&args.auditlog_bin, &args.work_dir, &events, &recorder).await?
+                streams::run(
+                    &args.auditlog_bin,
+                    &args.work_dir,
+                    &events,
+                    &args.stream_phases,
+                    &recorder,
+                )
+                .await?
             }
             Scenario::Retention => {
                 retention::run(&args.auditlog_bin, &args.work_dir, &events, &recorder).await?

@@ -50,6 +50,7 @@ mod streams;
 mod tombstones;
 mod transfer;
 mod tree;
+mod users;
 mod word_index;
 mod write_gate;
 mod writer;
