@@ -553,8 +553,9 @@ impl Iterator for EventIter<'_> {
             chosen
         };
         // "Audit Log" is reserved for Auditlog's own entries now (its API
-        // refuses it): the search dataset sends those events as sign-ins.
-        let event_type = if vocabulary.is_some() && event_type == "Audit Log" {
+        // refuses it with 422): every dataset sends those events as sign-ins,
+        // and the baselines store the same events.
+        let event_type = if event_type == "Audit Log" {
             "Authentication"
         } else {
             event_type
