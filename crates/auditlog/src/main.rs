@@ -24,6 +24,7 @@ mod commands;
 mod config;
 mod copy;
 mod demo;
+mod erase;
 mod error;
 mod export;
 mod monitor;

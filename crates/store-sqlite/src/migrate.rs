@@ -53,6 +53,11 @@ const MIGRATIONS: &[(i64, Step)] = &[
     ),
     // The full-text index of search (issue 14), built for the events stored.
     (14, Step::Code(word_index::migrate)),
+    // Erasure: erased events, erasure jobs (issue 16).
+    (
+        15,
+        Step::Sql(include_str!("../migrations/0015_erasure.sql")),
+    ),
     // The account's declared personal details paths (issue 16).
     (
         19,

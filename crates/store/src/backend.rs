@@ -3,8 +3,8 @@
 //! combines, so that the root does not use the modules that use it.
 
 use crate::{
-    Directory, EventAppender, EventReader, ExportJobs, Facets, Holds, LogStreams, PersonalPaths,
-    Removals, Result, Retention, RootLogStore, Sessions, TreeStore, WriteHealth,
+    Directory, Erasures, EventAppender, EventReader, ExportJobs, Facets, Holds, LogStreams,
+    PersonalPaths, Removals, Result, Retention, RootLogStore, Sessions, TreeStore, WriteHealth,
 };
 use async_trait::async_trait;
 
@@ -24,6 +24,7 @@ pub trait Store:
     + Removals
     + Holds
     + Retention
+    + Erasures
 {
     /// Whether the storage answers (for `/readyz`).
     async fn ping(&self) -> Result<()>;

@@ -46,6 +46,7 @@ mod backend;
 pub mod conformance;
 pub mod entries;
 pub mod entry_check;
+pub mod erasure;
 pub mod facets;
 pub mod group_commit;
 pub mod holds;
@@ -64,6 +65,10 @@ pub mod streams;
 pub mod tree;
 
 pub use backend::Store;
+pub use erasure::{
+    ErasedEvent, Erasure, ErasureId, ErasurePlan, ErasureProgress, ErasureStatus, Erasures,
+    SubjectEvents,
+};
 pub use facets::{ActorSummary, Facets};
 pub use holds::{Hold, HoldId, Holds, NewHold};
 pub use personal_paths::PersonalPaths;

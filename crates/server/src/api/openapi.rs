@@ -8,7 +8,7 @@
 
 use crate::api::schema;
 use crate::api::{
-    events, exports, keys, live, ops, personal_paths, proofs, retention, streams, tiles,
+    erasures, events, exports, keys, live, ops, personal_paths, proofs, retention, streams, tiles,
 };
 use crate::error::ErrorBody;
 use axum::http::header;
@@ -70,6 +70,9 @@ pub const BEARER: &str = "bearer";
         retention::release_hold,
         personal_paths::get,
         personal_paths::put,
+        erasures::create,
+        erasures::list,
+        erasures::get_one,
         serve,
         ops::healthz,
         ops::readyz,
@@ -85,7 +88,7 @@ pub const BEARER: &str = "bearer";
         (name = "keys", description = "The account's API keys: list, create (the secret is shown once) and revoke (scope `admin`)"),
         (name = "streams", description = "Log streams: the account's events pushed to its destinations (scope `admin`)"),
         (name = "retention", description = "The retention policy and legal holds (scope `admin`)"),
-        (name = "personal data", description = "The `details` paths the account declares personal, whose values each new event commits to so that an erasure can remove them (scope `admin`)"),
+        (name = "personal data", description = "The `details` paths the account declares personal, whose values each new event commits to so that an erasure can remove them, and erasure requests for a data subject (scope `admin`)"),
         (name = "operations", description = "Liveness, readiness, metrics and this description"),
     )
 )]

@@ -576,6 +576,8 @@ pub async fn release_hold(
         }),
     )
     .await?;
+    // An erasure this hold kept waiting finishes now.
+    state.erasure.wakeup.notify_one();
     Ok(axum::Json(HoldEnvelope {
         hold: hold_view(&hold),
     })
