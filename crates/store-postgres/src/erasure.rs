@@ -308,7 +308,7 @@ impl Erasures for PgStore {
         // bytes stay in the files' free space, the WAL and its archive
         // until overwritten (docs/ERASURE.md).
         client
-            .batch_execute("VACUUM event_personal, actors")
+            .batch_execute("VACUUM event_personal, actors, event_log")
             .await
             .map_err(pg_error)?;
         Ok(())
@@ -349,14 +349,23 @@ impl Erasures for PgStore {
 }
 
 impl PgStore {
-    /// The full-text entries of erased events: none on this backend yet
-    /// (search reads the stored events themselves, which are erased).
+    /// The search words of erased events, replaced in the erasing
+    /// transaction by those of the event as it is served once erased.
     async fn replace_words(
         &self,
-        _tx: &tokio_postgres::Transaction<'_>,
-        _account: AccountId,
-        _events: &[ErasedEvent],
+        tx: &tokio_postgres::Transaction<'_>,
+        account: AccountId,
+        events: &[ErasedEvent],
     ) -> Result<()> {
+        for event in events {
+            let words = crate::word_index::column_text_of(event.words.clone());
+            tx.query_one(
+                "SELECT auditlog_replace_words($1, $2, $3)",
+                &[&account, &(event.seq as i64), &words],
+            )
+            .await
+            .map_err(pg_error)?;
+        }
         Ok(())
     }
 }

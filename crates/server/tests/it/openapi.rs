@@ -46,6 +46,10 @@ const CONSOLE_ROUTES: &[(&str, &str)] = &[
     ("POST", "/settings/log-streams/{id}/replay"),
     ("POST", "/settings/log-streams/{id}/status"),
     ("POST", "/settings/log-streams/{id}/test"),
+    ("GET", "/settings/retention"),
+    ("POST", "/settings/retention"),
+    ("GET", "/settings/personal-data"),
+    ("POST", "/settings/personal-data"),
 ];
 
 const METHODS: &[&str] = &[
