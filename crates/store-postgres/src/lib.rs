@@ -46,6 +46,7 @@ mod tombstones;
 mod transfer;
 mod tree;
 mod tree_appends;
+mod users;
 mod word_index;
 mod writer;
 

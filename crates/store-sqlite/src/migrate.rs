@@ -58,6 +58,8 @@ const MIGRATIONS: &[(i64, Step)] = &[
         15,
         Step::Sql(include_str!("../migrations/0015_erasure.sql")),
     ),
+    // Console users: disabling, sign-in links, the login hash key (issue 18).
+    (17, Step::Sql(include_str!("../migrations/0017_users.sql"))),
     // The account's declared personal details paths (issue 16).
     (
         19,

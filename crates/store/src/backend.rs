@@ -4,7 +4,8 @@
 
 use crate::{
     Directory, Erasures, EventAppender, EventReader, ExportJobs, Facets, Holds, LogStreams,
-    PersonalPaths, Removals, Result, Retention, RootLogStore, Sessions, TreeStore, WriteHealth,
+    PersonalPaths, Removals, Result, Retention, RootLogStore, Sessions, TreeStore, Users,
+    WriteHealth,
 };
 use async_trait::async_trait;
 
@@ -25,6 +26,7 @@ pub trait Store:
     + Holds
     + Retention
     + Erasures
+    + Users
 {
     /// Whether the storage answers (for `/readyz`).
     async fn ping(&self) -> Result<()>;

@@ -41,5 +41,6 @@ mod streams_features;
 mod streams_kinds;
 mod tamper;
 mod tiles;
+mod users;
 mod witness;
 mod witnessed;
