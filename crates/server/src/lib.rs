@@ -20,6 +20,8 @@
 //! - `exports`: the background export worker and its file formats.
 //! - `streams`: log streams (secrets, allowed addresses, webhook delivery,
 //!   the delivery worker); `api::streams` configures them.
+//! - `users`: console users as admins manage them (invitations with
+//!   sign-in links, roles, disabling, passwords) and their audit trail.
 //! - `holds`: legal holds matched against stored events (what pruning and
 //!   erasure ask before removing anything).
 //! - `retention`: the pruner (plans, resumable jobs, its worker).
@@ -57,6 +59,7 @@ pub mod signing_key;
 pub mod state;
 pub mod streams;
 pub mod tokens;
+pub mod users;
 
 pub use state::AppState;
 

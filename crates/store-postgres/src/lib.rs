@@ -45,6 +45,7 @@ mod tombstones;
 mod transfer;
 mod tree;
 mod tree_appends;
+mod users;
 mod word_index;
 mod writer;
 

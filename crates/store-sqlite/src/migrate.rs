@@ -53,16 +53,23 @@ const MIGRATIONS: &[(i64, Step)] = &[
     ),
     // The full-text index of search (issue 14), built for the events stored.
     (14, Step::Code(word_index::migrate)),
+    // Console users: disabling, sign-in links, the login hash key (issue 18).
+    (17, Step::Sql(include_str!("../migrations/0017_users.sql"))),
     // The account's declared personal details paths (issue 16).
     (
         19,
         Step::Sql(include_str!("../migrations/0019_personal_paths.sql")),
     ),
+    // Log streams' per-kind options and TLS client keys (issue 15).
+    (
+        20,
+        Step::Sql(include_str!("../migrations/0020_stream_options.sql")),
+    ),
 ];
 
 /// The highest migration this build knows.
 #[cfg(test)]
-pub const LATEST: i64 = 19;
+pub const LATEST: i64 = 20;
 
 /// Applies the migrations this store lacks, each in its own transaction.
 pub fn migrate(conn: &mut Connection) -> Result<()> {

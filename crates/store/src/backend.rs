@@ -4,7 +4,7 @@
 
 use crate::{
     Directory, EventAppender, EventReader, ExportJobs, Facets, Holds, LogStreams, PersonalPaths,
-    Removals, Result, Retention, RootLogStore, Sessions, TreeStore, WriteHealth,
+    Removals, Result, Retention, RootLogStore, Sessions, TreeStore, Users, WriteHealth,
 };
 use async_trait::async_trait;
 
@@ -24,6 +24,7 @@ pub trait Store:
     + Removals
     + Holds
     + Retention
+    + Users
 {
     /// Whether the storage answers (for `/readyz`).
     async fn ping(&self) -> Result<()>;

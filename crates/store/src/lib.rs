@@ -18,6 +18,8 @@
 //!   between backends).
 //! - `removal`: removing event bodies under a covering record (pruning,
 //!   erasure), with the tombstones that keep ids; `holds`: legal holds;
+//!   `users`: console users as admins manage them (roles, disabling,
+//!   sign-in links, passwords, each user's sessions);
 //!   `retention`: the policy and the resumable prune jobs.
 //! - `group_commit`, `append_plan`: what both backends' appenders share:
 //!   gathering concurrent requests into one transaction, and the
@@ -62,12 +64,13 @@ pub mod search_plan;
 pub mod sessions;
 pub mod streams;
 pub mod tree;
+pub mod users;
 
 pub use backend::Store;
 pub use facets::{ActorSummary, Facets};
 pub use holds::{Hold, HoldId, Holds, NewHold};
 pub use personal_paths::PersonalPaths;
-pub use removal::{RemovalKind, Removals, RemovedBody, Tombstone};
+pub use removal::{RemovalKind, Removals, RemovedBody, SpaceReport, Tombstone};
 pub use retention::{PruneJob, PruneJobId, PrunePlan, PruneProgress, PruneStatus, Retention};
 pub use root_log::{RootLeaf, RootLogStore, StoredCosignature};
 pub use sessions::{NewSession, SessionGrant, Sessions};
@@ -75,6 +78,7 @@ pub use streams::{
     BatchRecord, Delivery, LogStream, LogStreams, NewStream, StreamChange, StreamId, StreamStatus,
 };
 pub use tree::{key_hash64, IndexedColumns, KeyColumn, ScannedEvent, StoredCheckpoint, TreeStore};
+pub use users::{ChangeOutcome, NewSignInLink, SessionInfo, UserChange, UserInfo, Users};
 pub mod exports;
 #[cfg(feature = "test-support")]
 pub mod exports_conformance;

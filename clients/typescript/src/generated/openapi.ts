@@ -423,6 +423,69 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/users": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The account's users, oldest first. */
+        get: operations["list_users"];
+        put?: never;
+        /**
+         * Invites a user with a role; the answer holds the one-time sign-in link
+         *     that sets the password, shown this once.
+         */
+        post: operations["create_user"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/users/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** One user. */
+        get: operations["get_user"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        /**
+         * Changes a user's role, or disables or enables the user. A disabled
+         *     user's sessions end at once, on every server.
+         */
+        patch: operations["change_user"];
+        trace?: never;
+    };
+    "/api/v1/users/{id}/reset-password": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * A new one-time sign-in link for the user (a password reset): the
+         *     previous link stops working; the current password works until the link
+         *     sets a new one.
+         */
+        post: operations["reset_user_password"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/healthz": {
         parameters: {
             query?: never;
@@ -926,6 +989,13 @@ export interface components {
         IntervalName: "hour" | "day" | "week";
         /** @description `PATCH /api/v1/streams/{id}`: what to change; `from_seq` replays. */
         LogStreamChange: {
+            /**
+             * @description A new client certificate chain (PEM), with its `client_key`;
+             *     `null` (without `client_key`) removes the client certificate.
+             */
+            client_certificate?: string | null;
+            /** @description The key of the new `client_certificate` (write-only). */
+            client_key?: string | null;
             filters?: null | components["schemas"]["ExportFilters"];
             /**
              * Format: date-time
@@ -937,8 +1007,12 @@ export interface components {
              * @description Replay: deliver again every matching event from this seq on.
              */
             from_seq?: number | null;
+            /** @description `splunk_hec` only: a new index (`null` or `""`: none, the token's default). */
+            index?: string | null;
             /** @description `webhook` only. */
             secret?: string | null;
+            /** @description `splunk_hec` only: a new sourcetype (`null` or `""`: the default). */
+            sourcetype?: string | null;
             /** @description `active` (resume) or `paused`. */
             status?: string | null;
             /** @description `splunk_hec` only: a new HEC token. */
@@ -962,6 +1036,11 @@ export interface components {
              * @description Failed attempts of the batch in flight.
              */
             attempts: number;
+            /**
+             * @description The TLS client certificate chain (PEM) presented to the destination
+             *     (mutual TLS), if any. Its key is never shown.
+             */
+            client_certificate?: string;
             /** Format: date-time */
             created_at: string;
             /**
@@ -977,6 +1056,11 @@ export interface components {
             format: string;
             /** Format: int64 */
             id: number;
+            /**
+             * @description `splunk_hec` only: the Splunk index each envelope names (absent:
+             *     the token's default index).
+             */
+            index?: string;
             /** @description `webhook`, `splunk_hec` or `syslog`. */
             kind: string;
             /**
@@ -987,6 +1071,11 @@ export interface components {
             last_error: string | null;
             /** @description The batch in flight: `[first seq, last seq]` examined. */
             pending: number[] | null;
+            /**
+             * @description `splunk_hec` only: the envelopes' `sourcetype` (`auditlog`, or
+             *     `ocsf` for the `ocsf` format, unless set).
+             */
+            sourcetype?: string;
             /**
              * @description `active`, `paused`, `failing` (failing for a while; still retried) or
              *     `disabled` (the destination answered 410).
@@ -1118,6 +1207,19 @@ export interface components {
         };
         /** @description `POST /api/v1/streams`. */
         NewLogStream: {
+            /**
+             * @description Mutual TLS, optional: a client certificate chain (PEM, leaf first)
+             *     presented to an `https://` webhook or Splunk HEC destination or a
+             *     `tls://` syslog receiver that asks for one; at most 16 KiB. Given
+             *     with `client_key`.
+             */
+            client_certificate?: string | null;
+            /**
+             * @description The private key (PEM: PKCS#8, PKCS#1 or SEC1) of
+             *     `client_certificate`'s first certificate; write-only (stored
+             *     sealed, never returned or logged); at most 16 KiB.
+             */
+            client_key?: string | null;
             filters?: null | components["schemas"]["ExportFilters"];
             /** @description `native` (the default: the API's event JSON) or `ocsf` (OCSF 1.5.0). */
             format?: string | null;
@@ -1127,12 +1229,24 @@ export interface components {
              */
             from_seq?: number | null;
             /**
+             * @description `splunk_hec` only, optional: the Splunk index of every envelope:
+             *     1 to 80 lowercase letters, digits, `_` and `-`, not starting with
+             *     `_` or `-` (left out: the token's default index).
+             */
+            index?: string | null;
+            /**
              * @description `webhook` (Standard Webhooks), `splunk_hec` (Splunk HTTP Event
              *     Collector) or `syslog` (RFC 5424 over TCP or TLS).
              */
             kind: string;
             /** @description `webhook` only: `whsec_` + base64 of 24 to 64 bytes; generated when left out. */
             secret?: string | null;
+            /**
+             * @description `splunk_hec` only, optional: the envelopes' `sourcetype`: 1 to 100
+             *     ASCII letters, digits and `_ - . : /` (default `auditlog`, or
+             *     `ocsf` for the `ocsf` format).
+             */
+            sourcetype?: string | null;
             /**
              * @description `splunk_hec` only, required: the HEC token (write-only: stored
              *     sealed, never returned).
@@ -1151,6 +1265,13 @@ export interface components {
         NewTarget: {
             id?: string | null;
             name?: string | null;
+        };
+        /** @description `POST /api/v1/users`. */
+        NewUserBody: {
+            /** @description The user's email address (how they sign in); unique in the account. */
+            email: string;
+            /** @description `admin`, `auditor` or `member`. */
+            role: string;
         };
         /** @description A filter value: one string, or an array of strings (meaning OR). */
         OneOrMany: string | string[];
@@ -1245,6 +1366,16 @@ export interface components {
              */
             tree_size: number;
         };
+        /**
+         * @description A one-time sign-in link: opened in a browser, it lets the user set a
+         *     password (once, within 24 hours). Shown in this answer only.
+         */
+        SignInLinkView: {
+            /** Format: date-time */
+            expires_at: string;
+            /** @description `/welcome/<token>`, on this server's console. */
+            path: string;
+        };
         /** @enum {string} */
         SourceKind: "api_key" | "console" | "system";
         /** @enum {string} */
@@ -1295,6 +1426,53 @@ export interface components {
         Target: {
             id?: string;
             name?: string;
+        };
+        /** @description `PATCH /api/v1/users/{id}`: at least one field. */
+        UserChangeBody: {
+            /** @description true disables the user (every session ends at once); false enables. */
+            disabled?: boolean | null;
+            /** @description `admin`, `auditor` or `member`. */
+            role?: string | null;
+        };
+        /** @description One user. */
+        UserEnvelope: {
+            user: components["schemas"]["UserView"];
+        };
+        /** @description `GET /api/v1/users`: oldest first. */
+        UserList: {
+            users: components["schemas"]["UserView"][];
+        };
+        /** @description A console user as the API shows one: never a password nor its hash. */
+        UserView: {
+            /** Format: date-time */
+            created_at: string;
+            /** Format: date-time */
+            disabled_at?: string | null;
+            email: string;
+            /**
+             * Format: int64
+             * @description The user's id: `/api/v1/users/{id}`; events name the user `user:<id>`.
+             */
+            id: number;
+            /**
+             * Format: date-time
+             * @description When the password was last set; null until a sign-in link set one.
+             */
+            password_changed_at?: string | null;
+            /** @description `admin`, `auditor` or `member`. */
+            role: string;
+            /**
+             * Format: date-time
+             * @description When the user's unused sign-in link stops working; null if none.
+             */
+            sign_in_link_expires_at?: string | null;
+            /** @description `active`, `invited` (no password set yet) or `disabled`. */
+            status: string;
+        };
+        /** @description A user with a new sign-in link (created, or a password reset). */
+        UserWithLink: {
+            sign_in_link: components["schemas"]["SignInLinkView"];
+            user: components["schemas"]["UserView"];
         };
         /**
          * @description `GET /api/v1/proofs/root`: an account checkpoint and its inclusion in a
@@ -3913,7 +4091,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description A field breaks a rule (`details` names the field and the rule): an unknown kind or format, a URL of the wrong form for the kind (`http://` or `https://` for `webhook` and `splunk_hec`, a collector path for `splunk_hec`, `tcp://` or `tls://` for `syslog`) or on a loopback, private or link-local address the server does not allow, a bad secret or token, a field of another kind, a bad filter */
+            /** @description A field breaks a rule (`details` names the field and the rule): an unknown kind or format, a URL of the wrong form for the kind (`http://` or `https://` for `webhook` and `splunk_hec`, a collector path for `splunk_hec`, `tcp://` or `tls://` for `syslog`) or on a loopback, private or link-local address the server does not allow, a bad secret or token, a bad `index` (`invalid_index`) or `sourcetype` (`invalid_sourcetype`), a `client_certificate` or `client_key` that is not PEM (`not_a_certificate`, `not_a_private_key`), a key that is not the certificate's (`key_does_not_match`), one without the other (`required`) or a client certificate with a URL that is not TLS (`needs_tls`), a field of another kind, a bad filter */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -4259,7 +4437,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Sent; `delivered` says whether the destination accepted it (2xx), `response` what it answered. Not stored, no cursor moved, not retried */
+            /** @description Sent; `delivered` says whether the destination accepted it (webhook, Splunk HEC: 2xx; syslog: one RFC 5424 message on a connection of its own, the receiver's TCP acknowledged every byte and the connection stayed open), `response` what it answered or why not. Not stored, no cursor moved, not retried */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -4296,6 +4474,495 @@ export interface operations {
                 };
             };
             /** @description No stream with this id in the key's account */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description This API key sent too many requests; retry after `Retry-After` seconds */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before the next request */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description An unexpected failure; `message` holds a reference for the operator */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The storage is temporarily unavailable; nothing was stored, retry later */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    list_users: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The users (never a password) */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UserList"];
+                };
+            };
+            /** @description No API key, a malformed `Authorization` header, or an unknown key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The key lacks the `admin` scope */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description This API key sent too many requests; retry after `Retry-After` seconds */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before the next request */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description An unexpected failure; `message` holds a reference for the operator */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The storage is temporarily unavailable; nothing was stored, retry later */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    create_user: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description At most 64 KiB */
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["NewUserBody"];
+            };
+        };
+        responses: {
+            /** @description Created; `sign_in_link` is shown only in this answer and works once, for 24 hours */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UserWithLink"];
+                };
+            };
+            /** @description The body is not valid JSON */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No API key, a malformed `Authorization` header, or an unknown key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The key lacks the `admin` scope */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `user_exists`: the email is taken in the account */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The body is over 64 KiB */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The body is not sent as `Content-Type: application/json` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A field breaks a rule; `details` names it */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description This API key sent too many requests; retry after `Retry-After` seconds */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before the next request */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description An unexpected failure; `message` holds a reference for the operator */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The storage is temporarily unavailable; nothing was stored, retry later */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    get_user: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The user's id */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The user */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UserEnvelope"];
+                };
+            };
+            /** @description The id in the path is not UTF-8 once percent-decoded */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No API key, a malformed `Authorization` header, or an unknown key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The key lacks the `admin` scope */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No user with this id in the caller's account */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description This API key sent too many requests; retry after `Retry-After` seconds */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before the next request */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description An unexpected failure; `message` holds a reference for the operator */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The storage is temporarily unavailable; nothing was stored, retry later */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    change_user: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The user's id */
+                id: number;
+            };
+            cookie?: never;
+        };
+        /** @description At most 64 KiB */
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["UserChangeBody"];
+            };
+        };
+        responses: {
+            /** @description The user as changed */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UserEnvelope"];
+                };
+            };
+            /** @description The body is not valid JSON, or the id is not UTF-8 */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No API key, a malformed `Authorization` header, or an unknown key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The key lacks the `admin` scope */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No user with this id in the caller's account */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `last_admin`: the change would leave the account without an active admin */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The body is over 64 KiB */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The body is not sent as `Content-Type: application/json` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A field breaks a rule; `details` names it */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description This API key sent too many requests; retry after `Retry-After` seconds */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before the next request */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description An unexpected failure; `message` holds a reference for the operator */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The storage is temporarily unavailable; nothing was stored, retry later */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    reset_user_password: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The user's id */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The user and the new link, shown only in this answer */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UserWithLink"];
+                };
+            };
+            /** @description The id in the path is not UTF-8 once percent-decoded */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No API key, a malformed `Authorization` header, or an unknown key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The key lacks the `admin` scope */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No user with this id in the caller's account */
             404: {
                 headers: {
                     [name: string]: unknown;

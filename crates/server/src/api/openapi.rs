@@ -8,7 +8,7 @@
 
 use crate::api::schema;
 use crate::api::{
-    events, exports, keys, live, ops, personal_paths, proofs, retention, streams, tiles,
+    events, exports, keys, live, ops, personal_paths, proofs, retention, streams, tiles, users,
 };
 use crate::error::ErrorBody;
 use axum::http::header;
@@ -56,6 +56,11 @@ pub const BEARER: &str = "bearer";
         keys::list,
         keys::create,
         keys::revoke,
+        users::list,
+        users::get_one,
+        users::create,
+        users::change,
+        users::reset_password,
         streams::create,
         streams::list,
         streams::get_one,
@@ -83,6 +88,7 @@ pub const BEARER: &str = "bearer";
         (name = "tiles", description = "Each account's tree as a read-only C2SP tlog-tiles log under `/tiles/<account>/` (scope `read`), for existing tlog clients"),
         (name = "exports", description = "Background exports of the events matching filters"),
         (name = "keys", description = "The account's API keys: list, create (the secret is shown once) and revoke (scope `admin`)"),
+        (name = "users", description = "The account's console users: list, invite with a role and a one-time sign-in link, change the role, disable and enable, reset the password with a new link (scope `admin`)"),
         (name = "streams", description = "Log streams: the account's events pushed to its destinations (scope `admin`)"),
         (name = "retention", description = "The retention policy and legal holds (scope `admin`)"),
         (name = "personal data", description = "The `details` paths the account declares personal, whose values each new event commits to so that an erasure can remove them (scope `admin`)"),

@@ -3,7 +3,10 @@
 //! the rows, `histogram` for the chart, `live` for the Live switch's
 //! stream of new rows and `query_check` for the search box's check), Export and the Exports page
 //! (`exports`, with `export_form` for the confirmation), Settings > Log
-//! Streams (`log_streams`), and the page chrome and error
+//! Streams (`log_streams`), Settings > Retention and Personal data
+//! (`retention`), Settings > Users (`users`), every user's Profile
+//! (`profile`: password, sessions), the one-time sign-in links
+//! (`welcome`), and the page chrome and error
 //! pages (`page`). Templates are askama files compiled into the binary, so
 //! every value is HTML-escaped; CSS and script are embedded files served from
 //! `/console/assets/`, so the console needs no network and the
@@ -18,10 +21,14 @@ pub mod live;
 pub mod log_streams;
 pub mod login;
 pub mod page;
+pub mod profile;
 pub mod query_check;
+pub mod retention;
 pub mod session;
 pub mod url;
+pub mod users;
 pub mod view;
+pub mod welcome;
 
 use crate::state::AppState;
 use axum::http::{header, HeaderValue};
@@ -77,6 +84,26 @@ pub fn routes() -> Router<AppState> {
         .route(
             "/settings/log-streams/{id}/delete",
             post(log_streams::delete),
+        )
+        .route(users::PATH, get(users::list).post(users::create))
+        .route("/settings/users/{id}/role", post(users::set_role))
+        .route("/settings/users/{id}/disable", post(users::disable))
+        .route("/settings/users/{id}/enable", post(users::enable))
+        .route(
+            "/settings/users/{id}/reset-password",
+            post(users::reset_password),
+        )
+        .route(profile::PATH, get(profile::show))
+        .route("/settings/profile/password", post(profile::change_password))
+        .route(
+            "/settings/profile/sessions/{id}/end",
+            post(profile::end_session),
+        )
+        .route("/welcome/{token}", get(welcome::show).post(welcome::submit))
+        .route(retention::PATH, get(retention::show).post(retention::save))
+        .route(
+            retention::PERSONAL_DATA_PATH,
+            get(retention::personal_data).post(retention::save_personal_data),
         )
         .route("/console/assets/console.css", get(css))
         .route("/console/assets/console.js", get(js))

@@ -12,6 +12,7 @@
 //! once the lease has run out, resending the persisted batch (same id).
 
 use super::hec;
+use super::http;
 use super::secrets::hmac_key;
 use super::syslog::{self, Connection};
 use super::webhook::{self, Answer};
@@ -23,6 +24,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
+use tokio_rustls::rustls::ClientConfig;
 
 /// How often the worker looks for streams to take, and a caught-up runner
 /// for new events.
@@ -36,6 +38,11 @@ const CONFIRM_POLL: Duration = Duration::from_millis(20);
 /// window must have been written, the connection still open, to count as
 /// accepted.
 const SETTLE: Duration = Duration::from_secs(1);
+/// How long a new syslog connection over TLS must have stayed open before
+/// its first window counts as accepted: a TLS receiver that refuses the
+/// client (mutual TLS) closes the connection only after the handshake,
+/// once its TCP has acknowledged what was written.
+const FRESH_CONNECTION: Duration = Duration::from_secs(1);
 /// Seqs examined per syslog batch (each written as it is read).
 const SYSLOG_BATCH_SEQS: u64 = 500;
 /// A syslog window holds at most this many batches' seqs.
@@ -112,6 +119,7 @@ async fn run_stream(
     mut stopped: watch::Receiver<bool>,
 ) {
     let id = stream.id;
+    let settings_batch_seqs = settings.batch_seqs.max(1);
     let mut runner = Runner {
         lags: lags.clone(),
         store: store.clone(),
@@ -122,6 +130,9 @@ async fn run_stream(
         next_renewal: tokio::time::Instant::now(),
         syslog: None,
         ahead: None,
+        window: settings_batch_seqs,
+        client_tls: None,
+        max_bytes: None,
     };
     loop {
         if *stopped.borrow() {
@@ -176,6 +187,15 @@ struct Runner {
     syslog: Option<Window>,
     /// The window after the batch in flight, read and rendered meanwhile.
     ahead: Option<Prepared>,
+    /// Seqs read per window: `batch_seqs` at most, fewer where that many
+    /// events would not fit one batch's bytes (`Prepared::next_window`).
+    window: u64,
+    /// The TLS setup presenting the stream's client certificate, for the
+    /// sealed key and certificate it was built from.
+    client_tls: Option<(Vec<u8>, String, Arc<ClientConfig>)>,
+    /// The batch bytes this destination takes, learnt from its 413 answers
+    /// (smaller than `max_batch_bytes`).
+    max_bytes: Option<usize>,
 }
 
 /// What a syslog runner sent since the last point it knows was accepted
@@ -191,10 +211,13 @@ struct Window {
     events: u64,
     /// When the window was last written to.
     sent_at: tokio::time::Instant,
+    /// When the connection was opened.
+    opened_at: tokio::time::Instant,
 }
 
 /// One event, rendered for its stream.
 struct Rendered {
+    seq: u64,
     /// The event in the stream's format (JSON).
     body: Vec<u8>,
     /// The event as the API returns it (`Null` when not needed).
@@ -206,36 +229,45 @@ struct Rendered {
 fn render(records: &[EventRecord], format: &str, parse: bool) -> Result<Vec<Rendered>, String> {
     records
         .iter()
-        .map(|record| {
-            let mut native = Vec::with_capacity(800);
-            // The events as the API serves them (the store's own rendering).
-            record
-                .stored()
-                .write_api_json(&record.leaf_hash, &mut native)
-                .map_err(|e| {
-                    format!(
-                        "event seq {}: {}",
-                        record.seq,
-                        auditlog_core::ErrorChain(&e)
-                    )
-                })?;
-            if format == "native" && !parse {
-                return Ok(Rendered {
-                    body: native,
-                    event: Value::Null,
-                });
-            }
-            let event: Value = serde_json::from_slice(&native)
-                .map_err(|e| format!("event seq {}: not JSON: {e}", record.seq))?;
-            let body = if format == "ocsf" {
-                serde_json::to_vec(&super::ocsf::event(&event))
-                    .map_err(|e| format!("event seq {}: {e}", record.seq))?
-            } else {
-                native
-            };
-            Ok(Rendered { body, event })
-        })
+        .map(|record| render_one(record, format, parse))
         .collect()
+}
+
+/// One event of [`render`].
+fn render_one(record: &EventRecord, format: &str, parse: bool) -> Result<Rendered, String> {
+    let mut native = Vec::with_capacity(record.leaf_bytes.len() + 320);
+    // The event as the API serves it, spliced from the stored bytes (no
+    // `Value` tree per event where it can be).
+    record
+        .stored()
+        .write_served_json(&record.leaf_hash, &mut native)
+        .map_err(|e| {
+            format!(
+                "event seq {}: {}",
+                record.seq,
+                auditlog_core::ErrorChain(&e)
+            )
+        })?;
+    if format == "native" && !parse {
+        return Ok(Rendered {
+            seq: record.seq,
+            body: native,
+            event: Value::Null,
+        });
+    }
+    let event: Value = serde_json::from_slice(&native)
+        .map_err(|e| format!("event seq {}: not JSON: {e}", record.seq))?;
+    let body = if format == "ocsf" {
+        serde_json::to_vec(&super::ocsf::event(&event))
+            .map_err(|e| format!("event seq {}: {e}", record.seq))?
+    } else {
+        native
+    };
+    Ok(Rendered {
+        seq: record.seq,
+        body,
+        event,
+    })
 }
 
 /// One window of a webhook or HEC stream read and rendered: seqs
@@ -244,6 +276,23 @@ struct Prepared {
     first: u64,
     last: u64,
     rendered: Vec<Rendered>,
+    /// The batch body's bytes (with each event's overhead).
+    bytes: usize,
+}
+
+impl Prepared {
+    /// Seqs to read for the next window so that its body comes near
+    /// `max_bytes` (a tenth more, so that most windows are cut at the
+    /// limit rather than short of it), learnt from this window's bytes per
+    /// seq examined; at most `batch_seqs`.
+    fn next_window(&self, max_bytes: usize, batch_seqs: u64) -> u64 {
+        let seqs = (self.last + 1).saturating_sub(self.first) as u128;
+        if self.bytes <= 2 || seqs == 0 {
+            return batch_seqs;
+        }
+        let want = (max_bytes as u128 * seqs * 11).div_ceil(self.bytes as u128 * 10);
+        u64::try_from(want).unwrap_or(u64::MAX).clamp(1, batch_seqs)
+    }
 }
 
 /// Reads and renders windows of one stream, apart from its runner, so that
@@ -274,23 +323,27 @@ impl Reader {
             .await
             .map_err(|e| auditlog_core::ErrorChain(&e).to_string())?;
         tokio::task::spawn_blocking(move || {
-            let mut rendered = render(&records, self.format, self.parse)?;
+            // Rendered one by one, and no further than the cut: the window
+            // is read a little larger than a batch (`Prepared::next_window`),
+            // and what lies past the cut is the next window's.
+            let mut rendered = Vec::with_capacity(records.len());
             let mut last = last;
-            if cut {
-                let mut bytes = 2;
-                let end = rendered.iter().position(|r| {
-                    bytes += r.body.len() + self.overhead;
-                    bytes > self.max_bytes
-                });
-                if let Some(end) = end.filter(|end| *end > 0) {
-                    rendered.truncate(end);
-                    last = records[end].seq - 1;
+            let mut bytes = 2;
+            for record in &records {
+                let event = render_one(record, self.format, self.parse)?;
+                let more = event.body.len() + self.overhead;
+                if cut && !rendered.is_empty() && bytes + more > self.max_bytes {
+                    last = record.seq - 1;
+                    break;
                 }
+                bytes += more;
+                rendered.push(event);
             }
             Ok(Prepared {
                 first,
                 last,
                 rendered,
+                bytes,
             })
         })
         .await
@@ -336,7 +389,7 @@ impl Runner {
         if self.stream.kind == "syslog" {
             return self.syslog_step(&account, &filter, stopped).await;
         }
-        let reader = self.reader(&account, &filter);
+        let mut reader = self.reader(&account, &filter);
         let prepared = match self.stream.pending {
             // The batch in flight: read ahead while the one before it was
             // sent, or read again (after a failure, or a takeover).
@@ -352,7 +405,7 @@ impl Runner {
                     wait(POLL, stopped).await;
                     return Ok(Step::Continue);
                 }
-                let last = tip.min(self.stream.cursor + self.settings.batch_seqs);
+                let last = tip.min(self.stream.cursor + reader.batch_seqs);
                 let prepared = reader
                     .clone()
                     .read(self.stream.cursor + 1, last, true)
@@ -372,6 +425,8 @@ impl Runner {
             }
         };
         let (first, last) = (prepared.first, prepared.last);
+        self.window = prepared.next_window(reader.max_bytes, self.settings.batch_seqs.max(1));
+        reader.batch_seqs = self.window;
         if prepared.rendered.is_empty() {
             // Nothing matched: the window was examined, the cursor moves on.
             let delivery = Delivery::Accepted {
@@ -389,8 +444,21 @@ impl Runner {
         let rendered = &prepared.rendered;
         let kind = super::kind_label(&self.stream.kind);
         let format = super::format_label(&self.stream.format);
+        let tls = self.stream_tls()?;
+        // The request body's bytes (for a 413's message).
+        let mut body_bytes = 0;
         let answer = match kind {
-            "splunk_hec" => match self.send_hec(first, last, rendered, stopped).await? {
+            "splunk_hec" => match self
+                .send_hec(
+                    first,
+                    last,
+                    rendered,
+                    tls.as_ref(),
+                    &mut body_bytes,
+                    stopped,
+                )
+                .await?
+            {
                 Sent::Answer(answer) => answer,
                 Sent::Interrupted(step) => {
                     ahead.abort();
@@ -414,10 +482,11 @@ impl Runner {
                     String::from_utf8(secret).map_err(|_| "the stream's secret is not text")?;
                 let key = hmac_key(&secret)?;
                 let id = webhook::webhook_id(self.stream.id, first, last);
+                body_bytes = body.len();
                 webhook::send(
                     &self.stream.url,
                     &self.settings.allow,
-                    self.settings.tls.as_ref(),
+                    tls.as_ref(),
                     &id,
                     &key,
                     body,
@@ -478,6 +547,16 @@ impl Runner {
             }
             Answer::Retry {
                 reason,
+                cause: "too_large",
+                ..
+            } => {
+                ahead.abort();
+                crate::metrics::stream_failed(kind, "too_large");
+                let batch = batch("failed", reason.clone());
+                self.too_large(batch, rendered, body_bytes, stopped).await
+            }
+            Answer::Retry {
+                reason,
                 cause,
                 after,
             } => {
@@ -489,6 +568,101 @@ impl Runner {
         }
     }
 
+    /// The destination answered 413 to a batch of `rendered` events
+    /// (`body_bytes` long): a batch of several is split, its first half
+    /// sent next, at once (the rest follows in order), and later batches
+    /// are kept under this size; a single event refused is an error the
+    /// stream shows (`failing`, naming 413 and the size), retried after the
+    /// backoff in case the receiver's limit is raised.
+    async fn too_large(
+        &mut self,
+        batch: BatchRecord,
+        rendered: &[Rendered],
+        body_bytes: usize,
+        stopped: &mut watch::Receiver<bool>,
+    ) -> Result<Step, String> {
+        let first = batch.first_seq;
+        let limit = (body_bytes / 2).max(1);
+        self.max_bytes = Some(self.max_bytes.map_or(limit, |m| m.min(limit)));
+        if rendered.len() < 2 {
+            let seq = rendered.first().map_or(first, |r| r.seq);
+            let error = format!(
+                "the destination answered 413 (Payload Too Large) to a single event, seq {seq}, \
+                 in a request body of {body_bytes} bytes: it cannot be split further; raise the \
+                 receiver's body size limit (or replay from seq {})",
+                seq + 1
+            );
+            let delivery = Delivery::Failed {
+                batch,
+                status: StreamStatus::Failing,
+                error,
+            };
+            if !self
+                .store
+                .record_delivery(self.stream.id, &self.worker, delivery, Timestamp::now())
+                .await
+                .map_err(|e| auditlog_core::ErrorChain(&e).to_string())?
+            {
+                return Ok(Step::Stop);
+            }
+            self.stream.status = StreamStatus::Failing;
+            self.stream.attempts += 1;
+            self.retry += 1;
+            wait(self.settings.backoff(self.retry), stopped).await;
+            return Ok(Step::Continue);
+        }
+        // The first half: up to the seq before the second half's first event.
+        let last = rendered[rendered.len() / 2].seq - 1;
+        let error = format!(
+            "the destination answered 413 (Payload Too Large) to {} events in {body_bytes} bytes; \
+             sending seqs {first}..={last} first",
+            rendered.len()
+        );
+        let delivery = Delivery::Failed {
+            batch,
+            status: StreamStatus::Active,
+            error,
+        };
+        let store_error = |e: auditlog_store::StoreError| auditlog_core::ErrorChain(&e).to_string();
+        if !self
+            .store
+            .record_delivery(self.stream.id, &self.worker, delivery, Timestamp::now())
+            .await
+            .map_err(store_error)?
+            || !self
+                .store
+                .begin_batch(self.stream.id, &self.worker, first, last)
+                .await
+                .map_err(store_error)?
+        {
+            return Ok(Step::Stop);
+        }
+        self.stream.pending = Some((first, last));
+        self.stream.attempts = 0;
+        self.ahead = None;
+        Ok(Step::Continue)
+    }
+
+    /// The TLS setup of the stream: the server's, or one presenting the
+    /// stream's client certificate (built once per key and certificate).
+    fn stream_tls(&mut self) -> Result<Option<Arc<ClientConfig>>, String> {
+        let (Some(certificate), Some(sealed)) = (
+            super::client_cert::certificate(&self.stream),
+            &self.stream.sealed_client_key,
+        ) else {
+            return Ok(self.settings.tls.clone());
+        };
+        if let Some((key, cert, config)) = &self.client_tls {
+            if key == sealed && cert == certificate {
+                return Ok(Some(config.clone()));
+            }
+        }
+        let config = super::client_cert::tls(&self.settings, &self.stream)?
+            .ok_or("TLS is not set up on this server")?;
+        self.client_tls = Some((sealed.clone(), certificate.to_string(), config.clone()));
+        Ok(Some(config))
+    }
+
     /// The stream's reader for `account` (its own) and `filter`.
     fn reader(&self, account: &Account, filter: &EventFilter) -> Reader {
         let hec = self.stream.kind == "splunk_hec";
@@ -498,9 +672,16 @@ impl Runner {
             filter: filter.clone(),
             format: super::format_label(&self.stream.format),
             parse: hec,
-            batch_seqs: self.settings.batch_seqs.max(1),
-            max_bytes: self.settings.max_batch_bytes,
-            overhead: if hec { hec::ENVELOPE_BYTES } else { 1 },
+            batch_seqs: self.window,
+            max_bytes: self
+                .max_bytes
+                .unwrap_or(self.settings.max_batch_bytes)
+                .min(self.settings.max_batch_bytes),
+            overhead: if hec {
+                hec::ENVELOPE_BYTES + hec::option_bytes(&self.stream)
+            } else {
+                1
+            },
         }
     }
 
@@ -552,15 +733,13 @@ impl Runner {
         first: u64,
         last: u64,
         rendered: &[Rendered],
+        tls: http::Tls<'_>,
+        body_bytes: &mut usize,
         stopped: &mut watch::Receiver<bool>,
     ) -> Result<Sent, String> {
         let token = self.settings.secret_key.open(&self.stream.sealed_secret)?;
         let token = String::from_utf8(token).map_err(|_| "the stream's token is not text")?;
-        let sourcetype = if self.stream.format == "ocsf" {
-            "ocsf"
-        } else {
-            "auditlog"
-        };
+        let (index, sourcetype) = hec::envelope_fields(&self.stream);
         let mut body = Vec::with_capacity(rendered.iter().map(|r| r.body.len() + 96).sum());
         for event in rendered {
             let time = event
@@ -569,15 +748,22 @@ impl Runner {
                 .and_then(Value::as_str)
                 .and_then(|t| Timestamp::parse("time", t).ok())
                 .unwrap_or_else(Timestamp::now);
-            hec::write_envelope(time.micros(), sourcetype, &event.body, &mut body);
+            hec::write_envelope(
+                time.micros(),
+                index.as_deref(),
+                &sourcetype,
+                &event.body,
+                &mut body,
+            );
         }
+        *body_bytes = body.len();
         let channel = hec::channel(self.stream.id);
         let url = self.stream.url.clone();
         let timeout = self.settings.request_timeout;
         let (summary, ack) = match hec::send(
             &url,
             &self.settings.allow,
-            self.settings.tls.as_ref(),
+            tls,
             &token,
             &channel,
             body,
@@ -612,7 +798,7 @@ impl Runner {
             let acknowledged = hec::acknowledged(
                 &url,
                 &self.settings.allow,
-                self.settings.tls.as_ref(),
+                tls,
                 &token,
                 &channel,
                 ack,
@@ -672,9 +858,7 @@ impl Runner {
             None => {
                 let url = syslog::parse_url(&self.stream.url)?;
                 let tls = self
-                    .settings
-                    .tls
-                    .clone()
+                    .stream_tls()?
                     .ok_or("TLS is not set up on this server")?;
                 match Connection::open(
                     &url,
@@ -692,6 +876,7 @@ impl Runner {
                         sent_through: cursor,
                         events: 0,
                         sent_at: tokio::time::Instant::now(),
+                        opened_at: tokio::time::Instant::now(),
                     }),
                     Err(reason) => return self.syslog_failed(reason, 0, stopped).await,
                 }
@@ -706,7 +891,9 @@ impl Runner {
             let acknowledged = window
                 .connection
                 .all_acknowledged()
-                .unwrap_or_else(|| window.sent_at.elapsed() >= SETTLE);
+                .unwrap_or_else(|| window.sent_at.elapsed() >= SETTLE)
+                && (matches!(window.connection, Connection::Tcp(_))
+                    || window.opened_at.elapsed() >= FRESH_CONNECTION);
             if acknowledged {
                 let (through, events) = (window.sent_through, window.events);
                 crate::metrics::stream_delivered(
@@ -871,5 +1058,34 @@ async fn wait(duration: Duration, stopped: &mut watch::Receiver<bool>) {
     tokio::select! {
         _ = tokio::time::sleep(duration) => {}
         _ = stopped.changed() => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn prepared(first: u64, last: u64, bytes: usize) -> Prepared {
+        Prepared {
+            first,
+            last,
+            rendered: Vec::new(),
+            bytes,
+        }
+    }
+
+    #[test]
+    fn the_next_window_is_sized_from_the_bytes_per_seq_of_the_last() {
+        let mib = 1 << 20;
+        // 1,000 seqs filled the batch: the next reads a tenth more.
+        assert_eq!(prepared(1, 1_000, mib).next_window(mib, 5_000), 1_100);
+        // Half full: twice as many seqs (and a tenth), within batch_seqs.
+        assert_eq!(prepared(11, 1_010, mib / 2).next_window(mib, 5_000), 2_200);
+        assert_eq!(prepared(1, 1_000, mib / 8).next_window(mib, 5_000), 5_000);
+        // Nothing matched, or nothing examined: the most.
+        assert_eq!(prepared(1, 1_000, 2).next_window(mib, 5_000), 5_000);
+        assert_eq!(prepared(5, 4, 0).next_window(mib, 5_000), 5_000);
+        // One event larger than a batch: one seq, never none.
+        assert_eq!(prepared(7, 7, 3 * mib).next_window(mib, 5_000), 1);
     }
 }

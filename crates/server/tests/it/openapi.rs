@@ -46,6 +46,21 @@ const CONSOLE_ROUTES: &[(&str, &str)] = &[
     ("POST", "/settings/log-streams/{id}/replay"),
     ("POST", "/settings/log-streams/{id}/status"),
     ("POST", "/settings/log-streams/{id}/test"),
+    ("GET", "/settings/users"),
+    ("POST", "/settings/users"),
+    ("POST", "/settings/users/{id}/role"),
+    ("POST", "/settings/users/{id}/disable"),
+    ("POST", "/settings/users/{id}/enable"),
+    ("POST", "/settings/users/{id}/reset-password"),
+    ("GET", "/settings/profile"),
+    ("POST", "/settings/profile/password"),
+    ("POST", "/settings/profile/sessions/{id}/end"),
+    ("GET", "/welcome/{token}"),
+    ("POST", "/welcome/{token}"),
+    ("GET", "/settings/retention"),
+    ("POST", "/settings/retention"),
+    ("GET", "/settings/personal-data"),
+    ("POST", "/settings/personal-data"),
 ];
 
 const METHODS: &[&str] = &[
