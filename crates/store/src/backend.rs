@@ -3,8 +3,9 @@
 //! combines, so that the root does not use the modules that use it.
 
 use crate::{
-    Directory, EventAppender, EventReader, ExportJobs, Facets, Holds, LogStreams, PersonalPaths,
-    Removals, Result, Retention, RootLogStore, Sessions, TreeStore, Users, WriteHealth,
+    Directory, Erasures, EventAppender, EventReader, ExportJobs, Facets, Holds, LogStreams,
+    PersonalPaths, Removals, Result, Retention, RootLogStore, Sessions, TreeStore, Users,
+    WriteHealth,
 };
 use async_trait::async_trait;
 
@@ -24,6 +25,7 @@ pub trait Store:
     + Removals
     + Holds
     + Retention
+    + Erasures
     + Users
 {
     /// Whether the storage answers (for `/readyz`).

@@ -48,6 +48,7 @@ mod backend;
 pub mod conformance;
 pub mod entries;
 pub mod entry_check;
+pub mod erasure;
 pub mod facets;
 pub mod group_commit;
 pub mod holds;
@@ -67,6 +68,10 @@ pub mod tree;
 pub mod users;
 
 pub use backend::Store;
+pub use erasure::{
+    ErasedEvent, Erasure, ErasureId, ErasurePlan, ErasureProgress, ErasureStatus, Erasures,
+    SubjectEvents,
+};
 pub use facets::{ActorSummary, Facets};
 pub use holds::{Hold, HoldId, Holds, NewHold};
 pub use personal_paths::PersonalPaths;
