@@ -21,6 +21,8 @@ const MIGRATIONS: &[(i32, &str)] = &[
     (11, include_str!("../migrations/0011_retention.sql")),
     // Named API keys with expiry and revocation (issue 18).
     (12, include_str!("../migrations/0012_api_keys.sql")),
+    // Two-factor sign-in (issue 18).
+    (17, include_str!("../migrations/0017_two_factor.sql")),
     (18, include_str!("../migrations/0018_personal_paths.sql")),
 ];
 

@@ -53,6 +53,12 @@ const MIGRATIONS: &[(i64, Step)] = &[
     ),
     // The full-text index of search (issue 14), built for the events stored.
     (14, Step::Code(word_index::migrate)),
+    // Two-factor sign-in: sealed TOTP secrets, recovery codes, the
+    // account's requirement (issue 18).
+    (
+        18,
+        Step::Sql(include_str!("../migrations/0018_two_factor.sql")),
+    ),
     // The account's declared personal details paths (issue 16).
     (
         19,

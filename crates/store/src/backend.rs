@@ -4,7 +4,8 @@
 
 use crate::{
     Directory, EventAppender, EventReader, ExportJobs, Facets, Holds, LogStreams, PersonalPaths,
-    Removals, Result, Retention, RootLogStore, Sessions, TreeStore, WriteHealth,
+    Removals, Result, Retention, RootLogStore, Sessions, Taxonomies, TreeStore, TwoFactor,
+    WriteHealth,
 };
 use async_trait::async_trait;
 
@@ -24,6 +25,8 @@ pub trait Store:
     + Removals
     + Holds
     + Retention
+    + Taxonomies
+    + TwoFactor
 {
     /// Whether the storage answers (for `/readyz`).
     async fn ping(&self) -> Result<()>;

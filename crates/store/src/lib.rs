@@ -22,6 +22,8 @@
 //! - `group_commit`, `append_plan`: what both backends' appenders share:
 //!   gathering concurrent requests into one transaction, and the
 //!   idempotency planner.
+//! - `taxonomies`: editing an account's taxonomy in one transaction;
+//!   `two_factor`: console users' TOTP enrolments and recovery codes.
 //! - `personal_paths`: the `details` paths an account declares personal,
 //!   which the appenders read when they seal each request.
 //! - `entries`: the bodies of a run of entries for C2SP entry bundles, and
@@ -61,7 +63,9 @@ pub mod sealing;
 pub mod search_plan;
 pub mod sessions;
 pub mod streams;
+pub mod taxonomies;
 pub mod tree;
+pub mod two_factor;
 
 pub use backend::Store;
 pub use facets::{ActorSummary, Facets};
@@ -74,7 +78,9 @@ pub use sessions::{NewSession, SessionGrant, Sessions};
 pub use streams::{
     BatchRecord, Delivery, LogStream, LogStreams, NewStream, StreamChange, StreamId, StreamStatus,
 };
+pub use taxonomies::{EditOutcome, Taxonomies};
 pub use tree::{key_hash64, IndexedColumns, KeyColumn, ScannedEvent, StoredCheckpoint, TreeStore};
+pub use two_factor::{TwoFactor, TwoFactorRecord};
 pub mod exports;
 #[cfg(feature = "test-support")]
 pub mod exports_conformance;

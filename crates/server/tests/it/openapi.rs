@@ -46,6 +46,21 @@ const CONSOLE_ROUTES: &[(&str, &str)] = &[
     ("POST", "/settings/log-streams/{id}/replay"),
     ("POST", "/settings/log-streams/{id}/status"),
     ("POST", "/settings/log-streams/{id}/test"),
+    ("GET", "/settings/event-types"),
+    ("POST", "/settings/event-types"),
+    ("POST", "/settings/event-types/actions"),
+    ("POST", "/settings/event-types/retire"),
+    ("POST", "/settings/event-types/retire-action"),
+    ("GET", "/settings/api-keys"),
+    ("POST", "/settings/api-keys"),
+    ("POST", "/settings/api-keys/revoke"),
+    ("GET", "/login/two-factor"),
+    ("POST", "/login/two-factor"),
+    ("GET", "/settings/profile/two-factor"),
+    ("POST", "/settings/profile/two-factor/start"),
+    ("POST", "/settings/profile/two-factor/confirm"),
+    ("POST", "/settings/profile/two-factor/disable"),
+    ("POST", "/settings/profile/two-factor/require"),
 ];
 
 const METHODS: &[&str] = &[
