@@ -39,5 +39,6 @@ mod streams;
 mod streams_kinds;
 mod tamper;
 mod tiles;
+mod two_factor;
 mod witness;
 mod witnessed;
