@@ -42,5 +42,9 @@ GRANT UPDATE ON root_submitter TO auditlog_app;
 -- and prune jobs, and sets an account's retention_days.
 GRANT INSERT ON removal_coverage TO auditlog_app;
 GRANT EXECUTE ON FUNCTION auditlog_remove_body(BIGINT, BIGINT, TEXT, BIGINT, TEXT) TO auditlog_app;
+-- Erasure replaces an event's search words (issue 14) only through
+-- auditlog_replace_words (SECURITY DEFINER; the log's trigger refuses any
+-- UPDATE that changes more than the words).
+GRANT EXECUTE ON FUNCTION auditlog_replace_words(BIGINT, BIGINT, TEXT) TO auditlog_app;
 GRANT INSERT, UPDATE ON legal_holds, prune_jobs TO auditlog_app;
 GRANT UPDATE (retention_days) ON accounts TO auditlog_app;

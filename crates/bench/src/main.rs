@@ -28,6 +28,7 @@
 mod auditlog;
 mod error;
 mod generator;
+mod pg_search;
 mod postgres_baseline;
 mod report;
 mod results;
@@ -80,6 +81,10 @@ enum Scenario {
     Send,
     /// Writes the dataset as JSON Lines (without ids) to `<work-dir>/events.jsonl`.
     Jsonl,
+    /// Free text on the PostgreSQL backend (`pg_search.rs`): ingest with and
+    /// without the full-text index (`--baseline-bin`), its bytes per event,
+    /// first pages and counts of words matching 1k–100k events.
+    PgSearch,
     /// Log stream delivery to a local webhook receiver: ingest alone, then
     /// ingest while one stream per account delivers, then the stored backlog
     /// drained by new streams (fresh stores, removed after; `streams.rs`).
@@ -127,6 +132,17 @@ struct Args {
     /// Skip the PostgreSQL baseline (no server available).
     #[arg(long)]
     no_postgres: bool,
+    /// pg-search: the PostgreSQL server as a URL without a database, for
+    /// `auditlog --database-url`.
+    #[arg(long, default_value = "postgres://postgres@127.0.0.1:5432")]
+    pg_base: String,
+    /// pg-search: an `auditlog` binary without the full-text index, to
+    /// measure ingest without it in the same run.
+    #[arg(long)]
+    baseline_bin: Option<PathBuf>,
+    /// pg-search: ingests of each build, alternating.
+    #[arg(long, default_value_t = 1)]
+    pg_rounds: usize,
     /// Where `report` writes the Markdown tables.
     #[arg(long, default_value = "bench/results/latest.md")]
     out: PathBuf,
@@ -201,6 +217,7 @@ async fn run(args: &Args) -> BenchResult<()> {
                 | Scenario::Send
                 | Scenario::Jsonl
                 | Scenario::Streams
+                | Scenario::PgSearch
         )
     });
     let dataset = Dataset::new(args.seed);
@@ -234,6 +251,18 @@ async fn run(args: &Args) -> BenchResult<()> {
             }
             Scenario::Streams => {
                 streams::run(&args.auditlog_bin, &args.work_dir, &events, &recorder).await?
+            }
+            Scenario::PgSearch => {
+                let options = pg_search::Options {
+                    bin: &args.auditlog_bin,
+                    baseline_bin: args.baseline_bin.as_deref(),
+                    pg_url: &args.pg_url,
+                    pg_base: &args.pg_base,
+                    rounds: args.pg_rounds,
+                    repeat: args.repeat,
+                    count_repeat: args.count_repeat,
+                };
+                pg_search::run(&options, &events, &recorder).await?
             }
             Scenario::Jsonl => {
                 let path = args.work_dir.join("events.jsonl");

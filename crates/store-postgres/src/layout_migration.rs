@@ -33,6 +33,10 @@ pub enum MigrationError {
          (`auditlog copy`) or a backup"
     )]
     Tampered { account: String, why: String },
+    /// A migration step written in Rust failed (migration 0013 reads every
+    /// stored event to write its words).
+    #[error(transparent)]
+    Store(#[from] auditlog_store::StoreError),
 }
 
 /// Checks every event of the old table; `Ok` when all pass (or there is no

@@ -20,6 +20,8 @@
 //!   what readers see of removed bodies.
 //! - `personal_paths`: the declared personal `details` paths (migration
 //!   0018; `declared_paths` reads them, also for the writer).
+//! - `word_index`: the full-text index's words (migration 0013), written by
+//!   the writer, read by `query`, replaced by erasure.
 //! - `test_support`: throwaway databases for tests.
 
 mod api_keys;
@@ -45,6 +47,7 @@ mod transfer;
 mod tree;
 mod tree_appends;
 mod two_factor;
+mod word_index;
 mod writer;
 
 use async_trait::async_trait;
@@ -121,6 +124,7 @@ impl PgStore {
                     )
                 }
                 layout_migration::MigrationError::Database(e) => pg_error(e),
+                layout_migration::MigrationError::Store(e) => e,
             })?;
             if applied > 0 {
                 tracing::info!(applied, "applied database migrations");
@@ -169,6 +173,37 @@ impl PgStore {
         params.push(&limit);
         let rows = client.query(&sql, &params).await.map_err(pg_error)?;
         Ok(rows.iter().map(|r| r.get::<_, String>(0)).collect())
+    }
+
+    /// Explains the histogram query of `filter` (counts), as
+    /// [`explain_page_query`](Self::explain_page_query) does pages.
+    pub async fn explain_histogram_query(
+        &self,
+        account: AccountId,
+        filter: &EventFilter,
+        interval: Interval,
+    ) -> Result<Vec<String>> {
+        let client = self.client().await?;
+        let ids = query::resolve(&**client, account, filter).await?;
+        let clause = query::where_clause(account, filter, &ids);
+        let sql = format!("EXPLAIN {}", query::histogram_sql(&clause, interval));
+        let rows = client.query(&sql, &clause.refs()).await.map_err(pg_error)?;
+        Ok(rows.iter().map(|r| r.get::<_, String>(0)).collect())
+    }
+
+    /// Replaces the search words of the event `seq` of `account` with the
+    /// words of `event` (`word_index`): erasure's way to remove an event's
+    /// personal words while its other words stay searchable (pass the
+    /// event as it is served once erased). False when the event has no row
+    /// (its body was removed, and its words with it).
+    pub async fn replace_event_words(
+        &self,
+        account: AccountId,
+        seq: u64,
+        event: &NewEvent,
+    ) -> Result<bool> {
+        let client = self.client().await?;
+        word_index::replace_event_words(&**client, account, seq, event).await
     }
 
     /// Runs raw SQL (several statements); for tests and maintenance tools.
@@ -222,6 +257,7 @@ impl EventReader for PgStore {
             }
         };
         let ids = query::resolve(&*tx, account, filter).await?;
+        query::plan_each_query(&*tx, filter).await?;
         // Rows the leaf confirms are read in batches until a page (and one
         // more, to know whether another follows) is confirmed or the rows
         // run out; each batch continues after the last row read.
@@ -327,6 +363,7 @@ impl EventReader for PgStore {
             .await
             .map_err(pg_error)?;
         let ids = query::resolve(&*tx, account, filter).await?;
+        query::plan_each_query(&*tx, filter).await?;
         let clause = query::where_clause(account, filter, &ids);
         if ids.query.is_some() {
             // Some terms are confirmed on each candidate: read them in key
@@ -419,6 +456,7 @@ impl EventReader for PgStore {
             .map_err(pg_error)?;
         let client = &tx;
         let ids = query::resolve(&*tx, account, filter).await?;
+        query::plan_each_query(&*tx, filter).await?;
         let mut clause = query::where_clause(account, filter, &ids);
         clause.seq_window(after_seq, through_seq);
         let sql = query::seq_range_sql(&clause);

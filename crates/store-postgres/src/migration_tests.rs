@@ -1,6 +1,7 @@
 //! Migration 0010 on a database of the previous layout: every event, hash,
 //! page and facet unchanged after the move; a tampered database refused,
-//! naming the seq, and left as it was.
+//! naming the seq, and left as it was. Migration 0013 on a database stored
+//! before it: the words of every stored event written and indexed.
 
 use super::*;
 use crate::test_support::TestDatabase;
@@ -201,4 +202,85 @@ async fn a_tampered_previous_layout_database_is_refused_naming_the_seq() {
     assert_eq!(applied, 0);
     drop(client);
     let _ = driver.await;
+}
+
+/// Migration 0013 on a database stored before it: every stored event's
+/// words (its personal values included) are written and indexed, and free
+/// text finds exactly the events it found by confirming each leaf.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn migration_0013_indexes_the_words_of_the_events_already_stored() {
+    let test = "migration_0013_indexes_the_words_of_the_events_already_stored";
+    let Some(db) = TestDatabase::create(test) else {
+        return;
+    };
+    let store = PgStore::connect(&db.url).await.unwrap();
+    let account = store.create_account("words").await.unwrap();
+    store
+        .append(&account, conformance::sample_events(60, "w"))
+        .await
+        .unwrap();
+    store.shutdown().await;
+    // The database as migration 12 left it.
+    let (client, connection) = tokio_postgres::connect(&db.url, NoTls).await.unwrap();
+    let driver = tokio::spawn(connection);
+    client
+        .batch_execute(
+            "ALTER TABLE event_log DROP COLUMN words; \
+             DROP TRIGGER event_log_update_only_words ON event_log; \
+             DROP FUNCTION event_log_update_check(); \
+             DROP FUNCTION auditlog_replace_words(BIGINT, BIGINT, TEXT); \
+             CREATE TRIGGER event_log_refuse_update BEFORE UPDATE ON event_log \
+                 FOR EACH ROW EXECUTE FUNCTION events_refuse_change(); \
+             DELETE FROM schema_migrations WHERE version = 13;",
+        )
+        .await
+        .unwrap();
+    let store = PgStore::connect(&db.url).await.unwrap();
+    let records = store.events_after(account.id, 0, 1_000).await.unwrap();
+    assert_eq!(records.len(), 60);
+    for record in &records {
+        let stored = record.stored().stored_event().unwrap();
+        let words: Option<String> = client
+            .query_one(
+                "SELECT words FROM event_log WHERE key = $1",
+                &[&auditlog_store::log_key::log_key(account.id, record.seq).unwrap()],
+            )
+            .await
+            .unwrap()
+            .get(0);
+        assert_eq!(words, crate::word_index::column_text(stored.event()));
+        assert!(
+            words.unwrap().contains("user"),
+            "the actor's name is indexed"
+        );
+    }
+    let index: bool = client
+        .query_one("SELECT to_regclass('event_log_by_words') IS NOT NULL", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert!(index);
+    // Free text, served by the index, finds what the reference finds.
+    for text in ["user", "user 3", "t*", "p2 a0", "\"user 5\""] {
+        let filter = EventFilter {
+            query: auditlog_core::filter::parse_query(Some(text), None).unwrap(),
+            ..EventFilter::default()
+        };
+        let page = store.query(account.id, &filter, None, 1_000).await.unwrap();
+        let expected: Vec<u64> = records
+            .iter()
+            .rev()
+            .filter(|r| filter.query.matches_record(&r.stored()).unwrap())
+            .map(|r| r.seq)
+            .collect();
+        let mut found: Vec<u64> = page.events.iter().map(|e| e.seq).collect();
+        found.sort_unstable_by(|a, b| b.cmp(a));
+        let mut expected = expected;
+        expected.sort_unstable_by(|a, b| b.cmp(a));
+        assert!(!expected.is_empty(), "{text}");
+        assert_eq!(found, expected, "{text}");
+    }
+    drop(client);
+    let _ = driver.await;
+    store.shutdown().await;
 }

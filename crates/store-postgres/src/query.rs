@@ -8,6 +8,7 @@
 //! that a page never sorts every matching event.
 
 use crate::sql::{pg_error, RECORD_COLUMNS};
+use crate::word_index::{self, WORDS_VECTOR};
 use auditlog_core::search::{Query, Term};
 use auditlog_core::{Cursor, EventFilter, Interval};
 use auditlog_store::key_hash64;
@@ -69,6 +70,32 @@ async fn dictionary_choice(
     ))
 }
 
+/// `q`'s plan on this backend: free text is served by the full-text index
+/// (`word_index`), which only narrows phrases and words too long to be
+/// stored whole.
+fn plan_of(filter: &EventFilter) -> SearchPlan<'_> {
+    let mut plan = SearchPlan::of(filter);
+    if word_index::tsquery(&plan.words).is_some_and(|(_, narrowed)| narrowed) {
+        plan.confirm = true;
+    }
+    plan
+}
+
+/// Plans the statements of the caller's transaction for their parameters
+/// when `filter` searches free text: how many events a word matches ranges
+/// from none to all, and decides between reading the newest events in time
+/// order until a page matches and reading the word's events from the index
+/// (then sorting them). A cached generic plan would choose once, for a
+/// guessed frequency, and keep that choice for every word.
+pub async fn plan_each_query(tx: &(impl GenericClient + Sync), filter: &EventFilter) -> Result<()> {
+    if plan_of(filter).words.is_empty() {
+        return Ok(());
+    }
+    tx.batch_execute("SET LOCAL plan_cache_mode = force_custom_plan")
+        .await
+        .map_err(pg_error)
+}
+
 /// Reads the ids of the filter's values (a value that no event of the
 /// account has gives no id, so that filter matches nothing).
 pub async fn resolve(
@@ -112,7 +139,7 @@ pub async fn resolve(
             .map_err(pg_error)?;
         resolved.actors = Some(rows.iter().map(|r| r.get(0)).collect());
     }
-    let plan = SearchPlan::of(filter).without_word_index();
+    let plan = plan_of(filter);
     for (column, terms, sql, field) in [
         (
             "l.kind",
@@ -209,7 +236,7 @@ pub fn where_clause(account: AccountId, filter: &EventFilter, ids: &Resolved) ->
 impl WhereClause {
     /// The conditions of `q`'s plan (`search_plan`), every value a parameter.
     fn search(&mut self, account: AccountId, filter: &EventFilter, ids: &Resolved) {
-        let plan = SearchPlan::of(filter).without_word_index();
+        let plan = plan_of(filter);
         if plan.is_empty_range() {
             self.sql.push_str(" AND false");
         }
@@ -254,9 +281,10 @@ impl WhereClause {
                 self.params.push(Box::new(hashes));
             }
         }
-        if let Some(words) = search_plan::tsquery(&plan.words) {
+        if let Some((words, _)) = word_index::tsquery(&plan.words) {
             let p = self.next_placeholder();
-            self.sql.push_str(&format!(" AND l.words @@ {p}::tsquery"));
+            self.sql
+                .push_str(&format!(" AND {WORDS_VECTOR} @@ {p}::text::tsquery"));
             self.params.push(Box::new(words));
         }
     }

@@ -21,6 +21,9 @@ const MIGRATIONS: &[(i32, &str)] = &[
     (11, include_str!("../migrations/0011_retention.sql")),
     // Named API keys with expiry and revocation (issue 18).
     (12, include_str!("../migrations/0012_api_keys.sql")),
+    // The full-text index (issue 14): then `word_index::backfill` and
+    // `0013_event_words_finish.sql` ([`WORDS`]).
+    (13, include_str!("../migrations/0013_event_words.sql")),
     // Two-factor sign-in (issue 18).
     (17, include_str!("../migrations/0017_two_factor.sql")),
     (18, include_str!("../migrations/0018_personal_paths.sql")),
@@ -29,6 +32,10 @@ const MIGRATIONS: &[(i32, &str)] = &[
 /// The migration that moves the events into the event log: the old table's
 /// events are checked first (`layout_migration`).
 const EVENT_LOG: i32 = 10;
+
+/// The migration that adds the events' words: the words of the events
+/// already stored are written (`word_index::backfill`), then indexed.
+const WORDS: i32 = 13;
 
 /// An arbitrary constant naming "auditlog migrations" among advisory locks.
 const MIGRATION_LOCK: i64 = 0x6175_6469_746c_6f67; // "auditlog"
@@ -70,6 +77,14 @@ pub async fn migrate_through(client: &mut Client, last: i32) -> Result<usize, Mi
                 layout_migration::check_events(&tx).await?;
             }
             tx.batch_execute(sql).await?;
+            if *version == WORDS {
+                let indexed = crate::word_index::backfill(&tx).await?;
+                tx.batch_execute(include_str!("../migrations/0013_event_words_finish.sql"))
+                    .await?;
+                if indexed > 0 {
+                    tracing::info!(indexed, "wrote the search words of the stored events");
+                }
+            }
             tx.execute(
                 "INSERT INTO schema_migrations (version) VALUES ($1)",
                 &[version],

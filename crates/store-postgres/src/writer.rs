@@ -73,6 +73,8 @@ pub(crate) struct Rows {
     target_hash: Vec<Option<i64>>,
     leaf: Vec<Vec<u8>>,
     leaf_dict: Vec<Option<i64>>,
+    /// The search words (`word_index::column_text`).
+    words: Vec<Option<String>>,
     /// Per row: its account, `[event type, action]`, `[project, app,
     /// version]` (`None` when all three are absent) and actor.
     kind: Vec<(i64, String)>,
@@ -108,6 +110,7 @@ impl Rows {
             .push(event.target().and_then(|t| t.id.as_deref()).map(key_hash64));
         self.leaf.push(stored_leaf);
         self.leaf_dict.push(dictionary);
+        self.words.push(crate::word_index::column_text(event));
         self.kind.push((
             account_id,
             json_array(&[Some(event.event_type()), Some(event.action())])?,
@@ -150,9 +153,10 @@ impl Rows {
         let statement = tx
             .prepare_cached(
                 "INSERT INTO event_log (key, time, received_at, kind, place, actor, id_hash, \
-                 target_hash, leaf_dict, leaf) \
+                 target_hash, leaf_dict, leaf, words) \
                  SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::bigint[], \
-                 $5::bigint[], $6::bigint[], $7::bigint[], $8::bigint[], $9::bigint[], $10::bytea[])",
+                 $5::bigint[], $6::bigint[], $7::bigint[], $8::bigint[], $9::bigint[], $10::bytea[], \
+                 $11::text[])",
             )
             .await
             .map_err(pg_error)?;
@@ -169,6 +173,7 @@ impl Rows {
                 &self.target_hash,
                 &self.leaf_dict,
                 &self.leaf,
+                &self.words,
             ],
         )
         .await

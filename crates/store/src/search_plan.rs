@@ -122,16 +122,6 @@ impl<'q> SearchPlan<'q> {
         }
     }
 
-    /// The plan for a backend without a full-text index: free text is
-    /// confirmed on every candidate.
-    pub fn without_word_index(mut self) -> Self {
-        if !self.words.is_empty() {
-            self.words.clear();
-            self.confirm = true;
-        }
-        self
-    }
-
     /// Whether the seq and time bounds leave nothing (`time:>X time:<Y`
     /// with Y before X).
     pub fn is_empty_range(&self) -> bool {
@@ -241,6 +231,9 @@ pub fn actor_field(key: &TextKey, fields: &[Option<String>]) -> Option<String> {
 /// each word a quoted string, a prefix with `*`; all must hold). The words
 /// are letters and digits only (`search::words`), so quoting cannot be
 /// escaped from; the text is still bound as a parameter.
+/// (PostgreSQL's `tsquery` of the same words is `word_index::tsquery` in
+/// `auditlog-store-postgres`, which also knows the longest word it stores
+/// whole.)
 pub fn fts5_match(words: &[&Phrase]) -> Option<String> {
     let mut parts = Vec::new();
     for phrase in words {
@@ -251,20 +244,6 @@ pub fn fts5_match(words: &[&Phrase]) -> Option<String> {
         }
     }
     (!parts.is_empty()).then(|| parts.join(" AND "))
-}
-
-/// The same as a PostgreSQL `tsquery` (lexemes quoted, `:*` a prefix).
-pub fn tsquery(words: &[&Phrase]) -> Option<String> {
-    let mut parts = Vec::new();
-    for phrase in words {
-        let last = phrase.words.len().saturating_sub(1);
-        for (i, word) in phrase.words.iter().enumerate() {
-            let star = if i == last && phrase.prefix { ":*" } else { "" };
-            let quoted = word.replace('\\', "\\\\").replace('\'', "''");
-            parts.push(format!("'{quoted}'{star}"));
-        }
-    }
-    (!parts.is_empty()).then(|| parts.join(" & "))
 }
 
 /// The words an event is indexed under: every word of every searched
@@ -334,6 +313,5 @@ mod tests {
             fts5_match(&plan.words).unwrap(),
             "\"pay\"* AND \"login\" AND \"with\""
         );
-        assert_eq!(tsquery(&plan.words).unwrap(), "'pay':* & 'login' & 'with'");
     }
 }
