@@ -106,6 +106,17 @@ pub enum Command {
             hide = true
         )]
         export_test_page_delay_ms: u64,
+        /// Test-only: pause this many milliseconds after each batch of a
+        /// pruning, so that tests can kill a server in the middle of one.
+        /// Compiled only with debug assertions, like the export delay.
+        #[cfg(debug_assertions)]
+        #[arg(
+            long,
+            env = "AUDITLOG_PRUNE_TEST_BATCH_PAUSE_MS",
+            default_value_t = 0,
+            hide = true
+        )]
+        prune_test_batch_pause_ms: u64,
     },
     /// Print an example configuration file, or the effective configuration.
     Config {
@@ -132,6 +143,19 @@ pub enum Command {
     User {
         #[command(subcommand)]
         command: UserCommand,
+    },
+    /// An account's retention policy: set it, show it with what the next
+    /// pruning removes and what holds it back, or give the store's free
+    /// space back at once (docs/RETENTION.md).
+    Retention {
+        #[command(subcommand)]
+        command: RetentionCommand,
+    },
+    /// Legal holds: while a hold matches an event, neither pruning nor
+    /// erasure removes it. Each change is audited as `Auditlog Legal Hold`.
+    Hold {
+        #[command(subcommand)]
+        command: HoldCommand,
     },
     /// Copy every account, key, user and event to another store (e.g. the
     /// embedded store to PostgreSQL), then check the copy event by event.
@@ -236,6 +260,101 @@ pub enum KeyCommand {
         /// The key's public id.
         id: String,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RetentionCommand {
+    /// Set how many days after receipt events are kept (audited as
+    /// `Auditlog Account` / Update); `none` keeps them forever. The days
+    /// must be within the server's retention_min_days and
+    /// retention_max_days (read from the configuration file or environment).
+    Set {
+        #[arg(long)]
+        account: String,
+        /// Whole days, or `none`.
+        #[arg(long)]
+        days: String,
+    },
+    /// Show the policy, what the next pruning removes, what holds it back
+    /// (legal holds, a lagging log stream, running exports) and the latest
+    /// prunings with their progress; every account's when --account is left out.
+    Show {
+        #[arg(long)]
+        account: Option<String>,
+        /// `text` or `json` (the API's `retention` object per account).
+        #[arg(long, default_value = "text", value_parser = ["text", "json"])]
+        format: String,
+    },
+    /// Rewrite the store so that every free page leaves the disk now. On
+    /// the embedded store this also converts a file created before
+    /// incremental vacuum (after it, each pruning gives its space back by
+    /// itself); it needs free disk space of the file's size and holds
+    /// appends back while it runs: stop the server first. On PostgreSQL:
+    /// `VACUUM (FULL)` of the event tables, as their owner.
+    Vacuum,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum HoldCommand {
+    /// Create a legal hold on the events matching the filters and the
+    /// query (every event of the account when none is given); audited as
+    /// `Auditlog Legal Hold` / Create. Prints the hold's id.
+    Create(Box<HoldCreateCommand>),
+    /// List the account's holds (active ones; --all for released ones too).
+    List {
+        #[arg(long)]
+        account: String,
+        #[arg(long)]
+        all: bool,
+    },
+    /// Release a hold by its id (audited as `Auditlog Legal Hold` /
+    /// Release): the next pruning may remove what it kept.
+    Release {
+        #[arg(long)]
+        account: String,
+        /// The hold's id, from `auditlog hold list`.
+        id: i64,
+    },
+}
+
+/// `auditlog hold create`: the fields of `POST /api/v1/holds`.
+#[derive(Debug, Args)]
+pub struct HoldCreateCommand {
+    #[arg(long)]
+    pub account: String,
+    /// Unique among the account's active holds (1 to 200 characters).
+    #[arg(long)]
+    pub name: String,
+    /// Why events are held (1 to 2,000 characters).
+    #[arg(long)]
+    pub reason: String,
+    /// A search query (docs/SEARCH.md), ANDed with the filters.
+    #[arg(long, allow_hyphen_values = true)]
+    pub query: Option<String>,
+    /// The IANA zone --query is read in (default UTC).
+    #[arg(long)]
+    pub tz: Option<String>,
+    #[arg(long = "event-type")]
+    pub event_types: Vec<String>,
+    #[arg(long = "action")]
+    pub actions: Vec<String>,
+    /// Actor id.
+    #[arg(long = "user")]
+    pub users: Vec<String>,
+    #[arg(long = "project")]
+    pub projects: Vec<String>,
+    #[arg(long)]
+    pub app: Option<String>,
+    #[arg(long)]
+    pub version: Option<String>,
+    #[arg(long)]
+    pub target_id: Option<String>,
+    /// RFC 3339 instant, inclusive (the event's `time`).
+    #[arg(long)]
+    pub from: Option<String>,
+    /// RFC 3339 instant, inclusive (the event's `time`).
+    #[arg(long)]
+    pub to: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -368,13 +487,17 @@ pub struct SearchCommand {
 /// `auditlog send`: a client of the API, so it takes no store settings.
 #[derive(Debug, Args)]
 pub struct SendCommand {
-    /// The server's base URL, such as http://127.0.0.1:8080.
+    /// The server's base URL, such as http://127.0.0.1:8080 or https://audit.example.com.
     #[arg(long, env = "AUDITLOG_URL")]
     pub url: String,
     /// An API key with the `ingest` scope (the variable keeps it out of the
     /// process list).
     #[arg(long, env = "AUDITLOG_KEY", hide_env_values = true)]
     pub key: String,
+    /// PEM certificates of a private CA trusted for an https:// --url, in
+    /// addition to the public web PKI roots compiled in.
+    #[arg(long, value_name = "FILE", env = "AUDITLOG_CA_FILE")]
+    pub ca_file: Option<PathBuf>,
     /// The events, one JSON object per line; `-` reads standard input.
     #[arg(default_value = "-")]
     pub file: PathBuf,
@@ -398,13 +521,17 @@ pub struct SendCommand {
 /// `auditlog monitor`: a client of the API, so it takes no store settings.
 #[derive(Debug, Args)]
 pub struct MonitorCommand {
-    /// The server's base URL, such as http://127.0.0.1:8080.
+    /// The server's base URL, such as http://127.0.0.1:8080 or https://audit.example.com.
     #[arg(long, env = "AUDITLOG_URL")]
     pub url: String,
     /// An API key with the `read` scope (the variable keeps it out of the
     /// process list).
     #[arg(long, env = "AUDITLOG_KEY", hide_env_values = true)]
     pub key: String,
+    /// PEM certificates of a private CA trusted for an https:// --url, in
+    /// addition to the public web PKI roots compiled in.
+    #[arg(long, value_name = "FILE", env = "AUDITLOG_CA_FILE")]
+    pub ca_file: Option<PathBuf>,
     /// The key's account: checkpoints must have the origin `<vkey name>/<account>`.
     #[arg(long)]
     pub account: String,
@@ -441,13 +568,17 @@ pub struct MonitorCommand {
 /// `auditlog tail`: a client of the API, so it takes no store settings.
 #[derive(Debug, Args)]
 pub struct TailCommand {
-    /// The server's base URL, such as http://127.0.0.1:8080.
+    /// The server's base URL, such as http://127.0.0.1:8080 or https://audit.example.com.
     #[arg(long, env = "AUDITLOG_URL")]
     pub url: String,
     /// An API key with the `read` scope (the variable keeps it out of the
     /// process list).
     #[arg(long, env = "AUDITLOG_KEY", hide_env_values = true)]
     pub key: String,
+    /// PEM certificates of a private CA trusted for an https:// --url, in
+    /// addition to the public web PKI roots compiled in.
+    #[arg(long, value_name = "FILE", env = "AUDITLOG_CA_FILE")]
+    pub ca_file: Option<PathBuf>,
     /// Start after this seq (default: with the next event stored).
     #[arg(long)]
     pub after_seq: Option<u64>,

@@ -67,16 +67,22 @@ async fn run_on_store(config: &Config, command: Command) -> CliResult {
             demo,
             #[cfg(debug_assertions)]
             export_test_page_delay_ms,
+            #[cfg(debug_assertions)]
+            prune_test_batch_pause_ms,
         } => {
             #[cfg(debug_assertions)]
-            let page_delay = std::time::Duration::from_millis(export_test_page_delay_ms);
+            let (page_delay, batch_pause) = (
+                std::time::Duration::from_millis(export_test_page_delay_ms),
+                std::time::Duration::from_millis(prune_test_batch_pause_ms),
+            );
             #[cfg(not(debug_assertions))]
-            let page_delay = std::time::Duration::ZERO;
+            let (page_delay, batch_pause) = (std::time::Duration::ZERO, std::time::Duration::ZERO);
             serve(
                 store.clone(),
                 config,
                 demo,
                 config.export_settings(page_delay),
+                batch_pause,
             )
             .await
         }
@@ -175,6 +181,14 @@ async fn run_on_store(config: &Config, command: Command) -> CliResult {
             );
             Ok(())
         }
+        Command::Retention { command } => {
+            let settings = config
+                .retention_settings()
+                .map_err(anyhow::Error::msg)
+                .context("cannot read the retention settings")?;
+            crate::retention::run_retention(store.as_ref(), &settings, command).await
+        }
+        Command::Hold { command } => crate::retention::run_hold(store.as_ref(), command).await,
         Command::Copy { .. } => Err(anyhow!("copy names its stores with --from and --to")),
     };
     store.shutdown().await;
@@ -263,6 +277,7 @@ async fn serve(
     config: &Config,
     demo: bool,
     export_settings: ExportSettings,
+    prune_batch_pause: std::time::Duration,
 ) -> CliResult {
     if demo {
         crate::demo::ensure_demo(store.as_ref()).await?;
@@ -298,10 +313,11 @@ async fn serve(
         .stream_settings()
         .map_err(anyhow::Error::msg)
         .context("cannot set up log streams")?;
-    let retention_settings = config
+    let mut retention_settings = config
         .retention_settings()
         .map_err(anyhow::Error::msg)
         .context("cannot set up retention")?;
+    retention_settings.batch_pause = prune_batch_pause;
     let state = AppState::new(store.clone())
         .with_retention(retention_settings.clone())
         .with_streams(stream_settings.clone())

@@ -108,6 +108,8 @@ pub struct Config {
     pub retention_min_days: usize,
     pub retention_max_days: usize,
     pub prune_interval: Duration,
+    /// How long a running pruning stays claimed without renewal.
+    pub prune_lease: Duration,
     /// The witnesses root checkpoints are submitted to.
     pub witnesses: Vec<WitnessConfig>,
     /// How many of them must cosign; `None`: a majority.
@@ -142,6 +144,7 @@ impl Default for Config {
             retention_min_days: retention.min_days as usize,
             retention_max_days: retention.max_days as usize,
             prune_interval: retention.interval,
+            prune_lease: retention.lease,
             witnesses: Vec::new(),
             witness_quorum: None,
             log_level: "info".to_string(),
@@ -182,6 +185,7 @@ impl Config {
             min_days: self.retention_min_days as u32,
             max_days: self.retention_max_days as u32,
             interval: self.prune_interval,
+            lease: self.prune_lease,
             ..Default::default()
         })
     }
@@ -741,6 +745,23 @@ pub static SETTINGS: &[Setting] = &[
             Ok(())
         },
         get: |config| Some(format_duration(config.prune_interval)),
+    },
+    Setting {
+        name: "prune_lease",
+        env: "AUDITLOG_PRUNE_LEASE",
+        flag: "prune-lease",
+        env_fallbacks: &[],
+        value_name: "DURATION",
+        doc: "How long a running pruning stays claimed without renewal (it is renewed after each batch); a pruning whose server died is taken over after this.",
+        commands: Commands::Serve,
+        kind: Kind::Text,
+        secret: false,
+        unset: None,
+        set: |config, value| {
+            config.prune_lease = duration(value)?;
+            Ok(())
+        },
+        get: |config| Some(format_duration(config.prune_lease)),
     },
     Setting {
         name: "stream_failing_after",
@@ -1364,6 +1385,7 @@ mod tests {
                 "retention_min_days" => "0".into(),
                 "retention_max_days" => "400".into(),
                 "prune_interval" => "10m".into(),
+                "prune_lease" => "2m".into(),
                 "stream_tls_ca_file" => "/srv/stream-ca.pem".into(),
                 "witnesses" => "http://127.0.0.1:7380 witness.example.org/w1+88acdbe8+BOpKbGPinFIKvvVQexMuxfmVR3auvr57kkIe6mkURtIs".into(),
                 "witness_quorum" => "1".into(),

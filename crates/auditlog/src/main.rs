@@ -11,7 +11,8 @@
 //!   for; `backend`: picks the storage backend, once.
 //! - `admin`: accounts, API keys and console users, for the commands and
 //!   the demo data; `demo`: deterministic sample data.
-//! - `export`, `search`, `verify`, `copy`: those commands.
+//! - `export`, `search`, `verify`, `copy`: those commands; `retention`:
+//!   `auditlog retention` and `auditlog hold`.
 //! - `send`: a client of the API that loads a file of JSON Lines events.
 //! - `witness`: `auditlog witness`, a C2SP witness for other logs.
 //! - `monitor`: `auditlog monitor`, a customer's check that the log only grows.
@@ -26,7 +27,9 @@ mod copy;
 mod demo;
 mod error;
 mod export;
+mod https;
 mod monitor;
+mod retention;
 mod search;
 mod send;
 mod tail;

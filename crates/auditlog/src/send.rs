@@ -60,6 +60,7 @@ pub async fn run(command: SendCommand) -> CliResult {
             max_delay: Duration::from_secs(30),
         },
         REQUEST_TIMEOUT,
+        crate::https::client_builder(command.ca_file.as_deref())?,
     )
     .context("cannot set up the HTTP client")?;
     let namespace = input.namespace.as_str().to_string();
@@ -78,16 +79,9 @@ pub async fn run(command: SendCommand) -> CliResult {
     Ok(())
 }
 
-/// `…/api/v1/events` of the server at `base`.
+/// `…/api/v1/events` of the server at `base` (http:// or https://).
 fn events_url(base: &str) -> CliResult<String> {
-    let base = base.trim().trim_end_matches('/');
-    if base.starts_with("https://") {
-        bail!("--url {base}: https is not supported by this build of auditlog send (no TLS library); send over http:// to the server or a local proxy");
-    }
-    if !base.starts_with("http://") || base.len() <= "http://".len() {
-        bail!("--url {base:?} must be the server's base URL, such as http://127.0.0.1:8080");
-    }
-    Ok(format!("{base}/api/v1/events"))
+    Ok(format!("{}/api/v1/events", crate::https::base_url(base)?))
 }
 
 /// Opens the file (or standard input) and settles the namespace.

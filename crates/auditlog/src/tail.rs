@@ -31,7 +31,7 @@ pub async fn run(command: TailCommand) -> CliResult {
         bail!("--key is empty: give an API key with the read scope");
     }
     let query = query_pairs(&command);
-    let http = reqwest::Client::builder()
+    let http = crate::https::client_builder(command.ca_file.as_deref())?
         .connect_timeout(Duration::from_secs(10))
         .build()?;
     let table = command.format == "table";
@@ -143,14 +143,10 @@ fn write_or_quit(out: &mut impl Write, bytes: &[u8]) {
 }
 
 fn stream_url(base: &str) -> CliResult<String> {
-    let base = base.trim().trim_end_matches('/');
-    if base.starts_with("https://") {
-        bail!("--url {base}: https is not supported by this build of auditlog tail (no TLS library); connect over http:// to the server or a local proxy");
-    }
-    if !base.starts_with("http://") || base.len() <= "http://".len() {
-        bail!("--url {base:?} must be the server's base URL, such as http://127.0.0.1:8080");
-    }
-    Ok(format!("{base}/api/v1/events/stream"))
+    Ok(format!(
+        "{}/api/v1/events/stream",
+        crate::https::base_url(base)?
+    ))
 }
 
 /// The filters as the API's query parameters (the server checks them).
@@ -311,7 +307,11 @@ mod tests {
             stream_url("http://127.0.0.1:8080/").unwrap(),
             "http://127.0.0.1:8080/api/v1/events/stream"
         );
-        assert!(stream_url("https://x").is_err());
+        assert_eq!(
+            stream_url("https://x").unwrap(),
+            "https://x/api/v1/events/stream"
+        );
+        assert!(stream_url("ftp://x").is_err());
         assert!(stream_url("127.0.0.1:8080").is_err());
     }
 

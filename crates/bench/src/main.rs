@@ -13,7 +13,9 @@
 //! `auditlog send` of the dataset as JSON Lines beside the HTTP batch ingest
 //! of the same events, then a SIGKILLed run and its rerun (`send.rs`);
 //! `jsonl` only writes that file. And `streams`: log stream delivery to a
-//! local webhook receiver and its cost to ingest (`streams.rs`).
+//! local webhook receiver and its cost to ingest (`streams.rs`). And
+//! `retention`: pruning's rate, the bytes it returns and its cost to ingest
+//! (`retention.rs`).
 //!
 //! # Layout
 //!
@@ -32,6 +34,7 @@ mod pg_search;
 mod postgres_baseline;
 mod report;
 mod results;
+mod retention;
 mod send;
 mod server;
 mod soak;
@@ -89,6 +92,11 @@ enum Scenario {
     /// ingest while one stream per account delivers, then the stored backlog
     /// drained by new streams (fresh stores, removed after; `streams.rs`).
     Streams,
+    /// Pruning (issue 16): half of a freshly loaded store pruned with no
+    /// ingest (rate, bytes on disk before and after), then the other half
+    /// while ingest runs at full rate, against ingest just before
+    /// (`retention.rs`; the store is removed after).
+    Retention,
 }
 
 #[derive(Debug, Parser)]
@@ -217,6 +225,7 @@ async fn run(args: &Args) -> BenchResult<()> {
                 | Scenario::Send
                 | Scenario::Jsonl
                 | Scenario::Streams
+                | Scenario::Retention
                 | Scenario::PgSearch
         )
     });
@@ -251,6 +260,9 @@ async fn run(args: &Args) -> BenchResult<()> {
             }
             Scenario::Streams => {
                 streams::run(&args.auditlog_bin, &args.work_dir, &events, &recorder).await?
+            }
+            Scenario::Retention => {
+                retention::run(&args.auditlog_bin, &args.work_dir, &events, &recorder).await?
             }
             Scenario::PgSearch => {
                 let options = pg_search::Options {

@@ -60,12 +60,13 @@ pub const STREAM_KINDS: [&str; 3] = ["webhook", "splunk_hec", "syslog"];
 pub const STREAM_FORMATS: [&str; 2] = ["native", "ocsf"];
 
 /// Why a log stream delivery failed (a bounded label).
-pub const STREAM_FAILURE_REASONS: [&str; 5] = [
+pub const STREAM_FAILURE_REASONS: [&str; 6] = [
     "connection",
     "status",
     "rate_limited",
     "gone",
     "unacknowledged",
+    "too_large",
 ];
 
 /// Request latency buckets (seconds): first pages take a few milliseconds,
@@ -273,7 +274,7 @@ fn describe_and_register() {
     );
     describe_counter!(
         STREAM_FAILURES,
-        "Failed log stream deliveries, by kind (webhook, splunk_hec, syslog) and reason (connection, status, rate_limited, gone, unacknowledged)."
+        "Failed log stream deliveries, by kind (webhook, splunk_hec, syslog) and reason (connection, status, rate_limited, gone, unacknowledged, too_large: a 413 answer, the batch split)."
     );
     describe_gauge!(
         STREAM_LAG_MAX,

@@ -9,7 +9,42 @@ use crate::tombstones;
 use crate::PgStore;
 use async_trait::async_trait;
 use auditlog_core::coverage::SeqRange;
-use auditlog_store::{AccountId, RemovalKind, Removals, RemovedBody, Result, Tombstone};
+use auditlog_store::{
+    AccountId, RemovalKind, Removals, RemovedBody, Result, SpaceReport, Tombstone,
+};
+
+/// The tables a removal deletes rows from (`auditlog_remove_body`).
+const BODY_TABLES: &str = "event_log, event_personal";
+
+impl PgStore {
+    /// The database's size on disk (every table, index and TOAST file).
+    async fn database_bytes(&self) -> Result<Option<u64>> {
+        let client = self.client().await?;
+        let row = client
+            .query_one("SELECT pg_database_size(current_database())", &[])
+            .await
+            .map_err(pg_error)?;
+        Ok(u64::try_from(row.get::<_, i64>(0)).ok())
+    }
+
+    /// Runs `VACUUM` with `options` on the body tables. A role that does
+    /// not own them gets a warning and nothing is done (autovacuum still
+    /// runs), which is no error here.
+    async fn vacuum_bodies(&self, options: &str) -> Result<SpaceReport> {
+        let bytes_before = self.database_bytes().await?;
+        let client = self.client().await?;
+        // VACUUM cannot run inside a transaction: a simple query of its own.
+        client
+            .batch_execute(&format!("VACUUM ({options}) {BODY_TABLES}"))
+            .await
+            .map_err(pg_error)?;
+        Ok(SpaceReport {
+            bytes_before,
+            bytes_after: self.database_bytes().await?,
+            incremental: true,
+        })
+    }
+}
 
 #[async_trait]
 impl Removals for PgStore {
@@ -67,6 +102,14 @@ impl Removals for PgStore {
             .map_err(pg_error)?;
         tx.commit().await.map_err(pg_error)?;
         Ok(rows.iter().filter(|r| r.get::<_, bool>(0)).count() as u64)
+    }
+
+    async fn reclaim_space(&self) -> Result<SpaceReport> {
+        self.vacuum_bodies("ANALYZE").await
+    }
+
+    async fn compact(&self) -> Result<SpaceReport> {
+        self.vacuum_bodies("FULL, ANALYZE").await
     }
 
     async fn tombstone(&self, account: AccountId, id: &str) -> Result<Option<Tombstone>> {

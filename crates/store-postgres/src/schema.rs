@@ -27,6 +27,8 @@ const MIGRATIONS: &[(i32, &str)] = &[
     // Two-factor sign-in (issue 18).
     (17, include_str!("../migrations/0017_two_factor.sql")),
     (18, include_str!("../migrations/0018_personal_paths.sql")),
+    // Log streams' per-kind options and TLS client keys (issue 15).
+    (19, include_str!("../migrations/0019_stream_options.sql")),
 ];
 
 /// The migration that moves the events into the event log: the old table's

@@ -18,7 +18,7 @@ use tokio_postgres::Row;
 
 const COLUMNS: &str = "id, account_id, kind, format, url, filters, sealed_secret, status, cursor, \
     batch_first, batch_last, attempts, last_error, failing_since, claimed_by, claimed_until, \
-    created_at, updated_at";
+    created_at, updated_at, options, sealed_client_key";
 
 fn to_stream(r: &Row) -> Result<LogStream> {
     let id: i64 = r.get(0);
@@ -26,6 +26,7 @@ fn to_stream(r: &Row) -> Result<LogStream> {
     let filters: String = r.get(5);
     let first: Option<i64> = r.get(9);
     let last: Option<i64> = r.get(10);
+    let options: String = r.get(18);
     Ok(LogStream {
         id,
         account_id: r.get(1),
@@ -36,6 +37,10 @@ fn to_stream(r: &Row) -> Result<LogStream> {
             StoreError::internal_caused_by(format!("log stream {id} has unreadable filters"), e)
         })?,
         sealed_secret: r.get(6),
+        options: serde_json::from_str(&options).map_err(|e| {
+            StoreError::internal_caused_by(format!("log stream {id} has unreadable options"), e)
+        })?,
+        sealed_client_key: r.get(19),
         status: StreamStatus::parse(&status).ok_or_else(|| {
             StoreError::internal(format!("log stream {id} has an unknown status {status:?}"))
         })?,
@@ -56,17 +61,23 @@ fn encode_filters(filters: &serde_json::Value) -> Result<String> {
         .map_err(|e| StoreError::internal_caused_by("cannot encode a stream's filters", e))
 }
 
+fn encode_options(options: &serde_json::Value) -> Result<String> {
+    serde_json::to_string(options)
+        .map_err(|e| StoreError::internal_caused_by("cannot encode a stream's options", e))
+}
+
 #[async_trait]
 impl LogStreams for PgStore {
     async fn create_stream(&self, stream: NewStream) -> Result<LogStream> {
         let filters = encode_filters(&stream.filters)?;
+        let options = encode_options(&stream.options)?;
         let client = self.client().await?;
         let row = client
             .query_one(
                 &format!(
                     "INSERT INTO log_streams (account_id, kind, format, url, filters, sealed_secret, \
-                     status, cursor, created_at, updated_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, 'active', $7, $8, $8) RETURNING {COLUMNS}"
+                     status, cursor, created_at, updated_at, options, sealed_client_key) \
+                     VALUES ($1, $2, $3, $4, $5, $6, 'active', $7, $8, $8, $9, $10) RETURNING {COLUMNS}"
                 ),
                 &[
                     &stream.account_id,
@@ -77,6 +88,8 @@ impl LogStreams for PgStore {
                     &stream.sealed_secret,
                     &(stream.cursor as i64),
                     &stream.created_at.micros(),
+                    &options,
+                    &stream.sealed_client_key,
                 ],
             )
             .await
@@ -116,6 +129,7 @@ impl LogStreams for PgStore {
         now: Timestamp,
     ) -> Result<Option<LogStream>> {
         let filters = change.filters.as_ref().map(encode_filters).transpose()?;
+        let options = change.options.as_ref().map(encode_options).transpose()?;
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(pg_error)?;
         let at = now.micros();
@@ -149,6 +163,22 @@ impl LogStreams for PgStore {
             tx.execute(
                 "UPDATE log_streams SET sealed_secret = $2, updated_at = $3 WHERE id = $1",
                 &[&id, secret, &at],
+            )
+            .await
+            .map_err(pg_error)?;
+        }
+        if let Some(options) = &options {
+            tx.execute(
+                "UPDATE log_streams SET options = $2, updated_at = $3 WHERE id = $1",
+                &[&id, options, &at],
+            )
+            .await
+            .map_err(pg_error)?;
+        }
+        if let Some(key) = &change.sealed_client_key {
+            tx.execute(
+                "UPDATE log_streams SET sealed_client_key = $2, updated_at = $3 WHERE id = $1",
+                &[&id, key, &at],
             )
             .await
             .map_err(pg_error)?;

@@ -64,11 +64,16 @@ const MIGRATIONS: &[(i64, Step)] = &[
         19,
         Step::Sql(include_str!("../migrations/0019_personal_paths.sql")),
     ),
+    // Log streams' per-kind options and TLS client keys (issue 15).
+    (
+        20,
+        Step::Sql(include_str!("../migrations/0020_stream_options.sql")),
+    ),
 ];
 
 /// The highest migration this build knows.
 #[cfg(test)]
-pub const LATEST: i64 = 19;
+pub const LATEST: i64 = 20;
 
 /// Applies the migrations this store lacks, each in its own transaction.
 pub fn migrate(conn: &mut Connection) -> Result<()> {

@@ -11,9 +11,40 @@ use async_trait::async_trait;
 use auditlog_core::coverage::SeqRange;
 use auditlog_store::log_key::log_key;
 use auditlog_store::{
-    key_hash64, AccountId, RemovalKind, Removals, RemovedBody, Result, StoreError, Tombstone,
+    key_hash64, AccountId, RemovalKind, Removals, RemovedBody, Result, SpaceReport, StoreError,
+    Tombstone,
 };
 use rusqlite::{params, Connection};
+
+/// Pages an incremental vacuum step frees (4 KiB each: 8 MiB): each step is
+/// one short write transaction, so appends wait at most one step.
+const VACUUM_STEP_PAGES: u32 = 2_048;
+
+/// `PRAGMA auto_vacuum`'s value for INCREMENTAL.
+const AUTO_VACUUM_INCREMENTAL: i64 = 2;
+
+/// The bytes of the database file and its WAL.
+fn bytes_on_disk(path: &std::path::Path) -> Option<u64> {
+    let file = std::fs::metadata(path).ok()?.len();
+    let mut wal = path.as_os_str().to_owned();
+    wal.push("-wal");
+    let wal = std::fs::metadata(wal).map(|m| m.len()).unwrap_or(0);
+    Some(file + wal)
+}
+
+fn pragma_i64(conn: &Connection, name: &str) -> Result<i64> {
+    conn.pragma_query_value(None, name, |r| r.get(0))
+        .map_err(sql_error)
+}
+
+/// Copies the WAL into the file and truncates both: the file's size is
+/// set by the checkpoint, so this is where freed pages leave the disk.
+/// Readers in the middle of a read make it stop short (it is retried at
+/// the next pruning); that is no error.
+fn checkpoint_truncate(conn: &Connection) -> Result<()> {
+    conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
+        .map_err(sql_error)
+}
 
 /// Microseconds in a rollup day (as `rollups`).
 const DAY: i64 = 86_400_000_000;
@@ -172,6 +203,64 @@ impl Removals for SqliteStore {
         let id = id.to_string();
         self.with_conn(move |conn| tombstones::find_tombstone(conn, account, &id))
             .await
+    }
+
+    async fn reclaim_space(&self) -> Result<SpaceReport> {
+        let path = self.path().to_path_buf();
+        let bytes_before = bytes_on_disk(&path);
+        let incremental = self
+            .with_conn(|conn| Ok(pragma_i64(conn, "auto_vacuum")? == AUTO_VACUUM_INCREMENTAL))
+            .await?;
+        if incremental {
+            // Step by step, each step at the write gate like any occasional
+            // write, so that ingest goes on between steps.
+            let mut last_left = i64::MAX;
+            loop {
+                let left = self
+                    .with_write_conn(|conn| {
+                        conn.execute_batch(&format!(
+                            "PRAGMA incremental_vacuum({VACUUM_STEP_PAGES})"
+                        ))
+                        .map_err(sql_error)?;
+                        pragma_i64(conn, "freelist_count")
+                    })
+                    .await?;
+                // Stops when nothing is left, or when a step freed nothing
+                // (appends took the free pages meanwhile).
+                if left == 0 || left >= last_left {
+                    break;
+                }
+                last_left = left;
+            }
+        }
+        self.with_write_conn(|conn| checkpoint_truncate(conn))
+            .await?;
+        Ok(SpaceReport {
+            bytes_before,
+            bytes_after: bytes_on_disk(&path),
+            incremental,
+        })
+    }
+
+    async fn compact(&self) -> Result<SpaceReport> {
+        let path = self.path().to_path_buf();
+        let bytes_before = bytes_on_disk(&path);
+        self.with_write_conn(|conn| {
+            // Takes effect with the VACUUM that follows, which rebuilds the
+            // file with the pointer maps incremental vacuum needs.
+            conn.execute_batch("PRAGMA auto_vacuum = INCREMENTAL; VACUUM;")
+                .map_err(sql_error)?;
+            checkpoint_truncate(conn)
+        })
+        .await?;
+        let incremental = self
+            .with_conn(|conn| Ok(pragma_i64(conn, "auto_vacuum")? == AUTO_VACUUM_INCREMENTAL))
+            .await?;
+        Ok(SpaceReport {
+            bytes_before,
+            bytes_after: bytes_on_disk(&path),
+            incremental,
+        })
     }
 
     async fn removed_count(&self, account: AccountId) -> Result<u64> {

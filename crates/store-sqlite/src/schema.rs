@@ -28,6 +28,22 @@ pub fn configure(conn: &Connection, writer: bool) -> rusqlite::Result<()> {
     Ok(())
 }
 
+/// Makes a new file free its pages incrementally (`auto_vacuum =
+/// INCREMENTAL`), so that the pruner can give the space of removed bodies
+/// back to the file system in small steps (`Removals::reclaim_space`). It
+/// can only be chosen before the first table is created: a file created
+/// without it is converted once by `auditlog retention vacuum` (a full
+/// `VACUUM`, see docs/RETENTION.md "Space"). A no-op on a file with tables.
+/// It must run before [`configure`]: switching the journal to WAL writes
+/// the new file's header, which fixes the vacuum mode.
+pub fn incremental_vacuum_if_new(conn: &Connection) -> rusqlite::Result<()> {
+    let tables: i64 = conn.query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get(0))?;
+    if tables == 0 {
+        conn.pragma_update(None, "auto_vacuum", "INCREMENTAL")?;
+    }
+    Ok(())
+}
+
 /// The writer's page cache: every append touches pages of six indexes, two
 /// of them random-keyed (event ids, targets), so it gains most from a large
 /// cache.
@@ -41,6 +57,28 @@ pub const READER_CACHE_KIB: i64 = 8 * 1024;
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_new_file_frees_pages_incrementally_and_an_old_one_is_left_as_it_is() {
+        let dir = tempfile::tempdir().unwrap();
+        let new = Connection::open(dir.path().join("new.db")).unwrap();
+        incremental_vacuum_if_new(&new).unwrap();
+        configure(&new, true).unwrap();
+        new.execute_batch("CREATE TABLE t (x)").unwrap();
+        let mode: i64 = new
+            .pragma_query_value(None, "auto_vacuum", |r| r.get(0))
+            .unwrap();
+        assert_eq!(mode, 2, "INCREMENTAL");
+
+        let old = Connection::open(dir.path().join("old.db")).unwrap();
+        configure(&old, true).unwrap();
+        old.execute_batch("CREATE TABLE t (x)").unwrap();
+        incremental_vacuum_if_new(&old).unwrap();
+        let mode: i64 = old
+            .pragma_query_value(None, "auto_vacuum", |r| r.get(0))
+            .unwrap();
+        assert_eq!(mode, 0, "NONE until converted by a VACUUM");
+    }
 
     #[test]
     fn readers_get_the_small_page_cache_and_the_writer_the_large_one() {

@@ -57,6 +57,11 @@ pub(crate) fn open_configured(path: &Path, writer: bool) -> Result<Connection> {
     let conn = Connection::open(path).map_err(|e| {
         StoreError::unavailable_caused_by(format!("cannot open {}", path.display()), e)
     })?;
+    if writer {
+        // Before `configure`: switching to WAL writes the file's header,
+        // after which the vacuum mode can no longer be chosen.
+        schema::incremental_vacuum_if_new(&conn).map_err(sql_error)?;
+    }
     schema::configure(&conn, writer).map_err(sql_error)?;
     Ok(conn)
 }

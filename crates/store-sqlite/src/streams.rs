@@ -16,7 +16,7 @@ use rusqlite::{params, OptionalExtension, Row, Transaction};
 
 const COLUMNS: &str = "id, account_id, kind, format, url, filters, sealed_secret, status, cursor, \
     batch_first, batch_last, attempts, last_error, failing_since, claimed_by, claimed_until, \
-    created_at, updated_at";
+    created_at, updated_at, options, sealed_client_key";
 
 /// A row as read, before its text columns are checked.
 struct RawStream {
@@ -38,6 +38,8 @@ struct RawStream {
     claimed_until: Option<i64>,
     created_at: i64,
     updated_at: i64,
+    options: String,
+    sealed_client_key: Option<Vec<u8>>,
 }
 
 fn raw_stream(r: &Row<'_>) -> rusqlite::Result<RawStream> {
@@ -60,6 +62,8 @@ fn raw_stream(r: &Row<'_>) -> rusqlite::Result<RawStream> {
         claimed_until: r.get(15)?,
         created_at: r.get(16)?,
         updated_at: r.get(17)?,
+        options: r.get(18)?,
+        sealed_client_key: r.get(19)?,
     })
 }
 
@@ -73,6 +77,9 @@ fn to_stream(raw: RawStream) -> Result<LogStream> {
     let filters = serde_json::from_str(&raw.filters).map_err(|e| {
         StoreError::internal_caused_by(format!("log stream {} has unreadable filters", raw.id), e)
     })?;
+    let options = serde_json::from_str(&raw.options).map_err(|e| {
+        StoreError::internal_caused_by(format!("log stream {} has unreadable options", raw.id), e)
+    })?;
     Ok(LogStream {
         id: raw.id,
         account_id: raw.account_id,
@@ -81,6 +88,8 @@ fn to_stream(raw: RawStream) -> Result<LogStream> {
         url: raw.url,
         filters,
         sealed_secret: raw.sealed_secret,
+        options,
+        sealed_client_key: raw.sealed_client_key,
         status,
         cursor: raw.cursor as u64,
         pending: raw
@@ -100,6 +109,11 @@ fn to_stream(raw: RawStream) -> Result<LogStream> {
 fn encode_filters(filters: &serde_json::Value) -> Result<String> {
     serde_json::to_string(filters)
         .map_err(|e| StoreError::internal_caused_by("cannot encode a stream's filters", e))
+}
+
+fn encode_options(options: &serde_json::Value) -> Result<String> {
+    serde_json::to_string(options)
+        .map_err(|e| StoreError::internal_caused_by("cannot encode a stream's options", e))
 }
 
 fn one(tx: &Transaction<'_>, id: StreamId) -> Result<Option<LogStream>> {
@@ -143,13 +157,14 @@ fn add_batch(tx: &Transaction<'_>, id: StreamId, batch: &BatchRecord) -> Result<
 impl LogStreams for SqliteStore {
     async fn create_stream(&self, stream: NewStream) -> Result<LogStream> {
         let filters = encode_filters(&stream.filters)?;
+        let options = encode_options(&stream.options)?;
         self.with_write_conn(move |conn| {
             let raw = conn
                 .query_row(
                     &format!(
                         "INSERT INTO log_streams (account_id, kind, format, url, filters, sealed_secret, \
-                         status, cursor, created_at, updated_at) \
-                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'active', ?7, ?8, ?8) RETURNING {COLUMNS}"
+                         status, cursor, created_at, updated_at, options, sealed_client_key) \
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'active', ?7, ?8, ?8, ?9, ?10) RETURNING {COLUMNS}"
                     ),
                     params![
                         stream.account_id,
@@ -159,7 +174,9 @@ impl LogStreams for SqliteStore {
                         filters,
                         stream.sealed_secret,
                         stream.cursor as i64,
-                        stream.created_at.micros()
+                        stream.created_at.micros(),
+                        options,
+                        stream.sealed_client_key
                     ],
                     raw_stream,
                 )
@@ -206,6 +223,7 @@ impl LogStreams for SqliteStore {
         now: Timestamp,
     ) -> Result<Option<LogStream>> {
         let filters = change.filters.as_ref().map(encode_filters).transpose()?;
+        let options = change.options.as_ref().map(encode_options).transpose()?;
         self.with_write_conn(move |conn| {
             let tx = conn
                 .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
@@ -239,6 +257,20 @@ impl LogStreams for SqliteStore {
                 tx.execute(
                     "UPDATE log_streams SET sealed_secret = ?2, updated_at = ?3 WHERE id = ?1",
                     params![id, secret, at],
+                )
+                .map_err(sql_error)?;
+            }
+            if let Some(options) = &options {
+                tx.execute(
+                    "UPDATE log_streams SET options = ?2, updated_at = ?3 WHERE id = ?1",
+                    params![id, options, at],
+                )
+                .map_err(sql_error)?;
+            }
+            if let Some(key) = &change.sealed_client_key {
+                tx.execute(
+                    "UPDATE log_streams SET sealed_client_key = ?2, updated_at = ?3 WHERE id = ?1",
+                    params![id, key, at],
                 )
                 .map_err(sql_error)?;
             }

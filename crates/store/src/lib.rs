@@ -71,7 +71,7 @@ pub use backend::Store;
 pub use facets::{ActorSummary, Facets};
 pub use holds::{Hold, HoldId, Holds, NewHold};
 pub use personal_paths::PersonalPaths;
-pub use removal::{RemovalKind, Removals, RemovedBody, Tombstone};
+pub use removal::{RemovalKind, Removals, RemovedBody, SpaceReport, Tombstone};
 pub use retention::{PruneJob, PruneJobId, PrunePlan, PruneProgress, PruneStatus, Retention};
 pub use root_log::{RootLeaf, RootLogStore, StoredCosignature};
 pub use sessions::{NewSession, SessionGrant, Sessions};

@@ -104,4 +104,36 @@ pub trait Removals: Send + Sync {
 
     /// How many events of the account have lost their bodies.
     async fn removed_count(&self, account: AccountId) -> Result<u64>;
+
+    /// Gives the space that removed bodies left behind back, without
+    /// stopping appends for long (the pruner calls it after each pruning):
+    /// on SQLite an incremental vacuum in small steps (the file shrinks)
+    /// and a WAL checkpoint; on PostgreSQL a plain `VACUUM` of the body
+    /// tables (their space is reused by new rows; the files keep their
+    /// size). Returns the store's size before and after, where known.
+    async fn reclaim_space(&self) -> Result<SpaceReport> {
+        Ok(SpaceReport::default())
+    }
+
+    /// Rewrites the store to return every free page at once (`auditlog
+    /// retention vacuum`): on SQLite `VACUUM` with `auto_vacuum =
+    /// INCREMENTAL` (how a store created before incremental vacuum is
+    /// converted: it takes a while, needs free disk space of the file's
+    /// size and holds appends back while it runs); on PostgreSQL `VACUUM
+    /// (FULL)` of the body tables (an exclusive lock; the table owner only).
+    async fn compact(&self) -> Result<SpaceReport> {
+        Ok(SpaceReport::default())
+    }
+}
+
+/// A store's size on disk around [`Removals::reclaim_space`] or
+/// [`Removals::compact`] (`None`: the backend cannot tell).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SpaceReport {
+    pub bytes_before: Option<u64>,
+    pub bytes_after: Option<u64>,
+    /// SQLite: whether the file frees pages incrementally (`auto_vacuum =
+    /// INCREMENTAL`); `false` for a store created before that, which
+    /// `compact` converts. Always `true` on PostgreSQL.
+    pub incremental: bool,
 }

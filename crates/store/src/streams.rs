@@ -76,6 +76,11 @@ pub struct NewStream {
     pub filters: serde_json::Value,
     /// The secret, sealed (encrypted) by the server: the store never sees it in clear.
     pub sealed_secret: Vec<u8>,
+    /// Per-kind settings, a JSON object: a Splunk HEC stream's `index` and
+    /// `sourcetype`; a TLS client certificate chain (`client_certificate`, PEM).
+    pub options: serde_json::Value,
+    /// The TLS client certificate's private key, sealed by the server; `None`: no client certificate.
+    pub sealed_client_key: Option<Vec<u8>>,
     /// Where delivery starts: the highest seq already examined.
     pub cursor: u64,
     pub created_at: Timestamp,
@@ -91,6 +96,10 @@ pub struct LogStream {
     pub url: String,
     pub filters: serde_json::Value,
     pub sealed_secret: Vec<u8>,
+    /// Per-kind settings (see [`NewStream::options`]).
+    pub options: serde_json::Value,
+    /// The TLS client key, sealed; `None`: no client certificate.
+    pub sealed_client_key: Option<Vec<u8>>,
     pub status: StreamStatus,
     /// The highest seq examined (delivered or filtered out).
     pub cursor: u64,
@@ -114,6 +123,10 @@ pub struct StreamChange {
     pub url: Option<String>,
     pub filters: Option<serde_json::Value>,
     pub sealed_secret: Option<Vec<u8>>,
+    /// New per-kind settings (the whole object).
+    pub options: Option<serde_json::Value>,
+    /// A new TLS client key (`Some(None)`: none any more).
+    pub sealed_client_key: Option<Option<Vec<u8>>>,
     /// A new status (pause, resume); resuming clears the failure record.
     pub status: Option<StreamStatus>,
     /// Replay: the new cursor; the pending batch and its attempts are dropped.

@@ -29,6 +29,8 @@ fn new_stream(account: i64, url: &str) -> NewStream {
         url: url.into(),
         filters: json!({"event_type": ["Test Case"]}),
         sealed_secret: vec![1, 2, 3],
+        options: json!({"index": "main"}),
+        sealed_client_key: Some(vec![4, 5]),
         cursor: 7,
         created_at: at(0),
     }
@@ -45,6 +47,8 @@ pub async fn streams_round_trip_and_stay_in_their_account(store: &dyn Store) {
     assert_eq!((one.cursor, one.pending, one.attempts), (7, None, 0));
     assert_eq!(one.filters, json!({"event_type": ["Test Case"]}));
     assert_eq!(one.sealed_secret, vec![1, 2, 3]);
+    assert_eq!(one.options, json!({"index": "main"}));
+    assert_eq!(one.sealed_client_key, Some(vec![4, 5]));
     let two = store
         .create_stream(new_stream(a.id, "http://127.0.0.1:1/b"))
         .await
@@ -74,6 +78,8 @@ pub async fn streams_round_trip_and_stay_in_their_account(store: &dyn Store) {
                 url: Some("http://127.0.0.1:1/c".into()),
                 filters: Some(json!({})),
                 sealed_secret: Some(vec![9]),
+                options: Some(json!({"sourcetype": "st"})),
+                sealed_client_key: Some(None),
                 status: Some(StreamStatus::Paused),
                 cursor: Some(3),
             },
@@ -85,6 +91,23 @@ pub async fn streams_round_trip_and_stay_in_their_account(store: &dyn Store) {
     assert_eq!(changed.url, "http://127.0.0.1:1/c");
     assert_eq!(changed.filters, json!({}));
     assert_eq!(changed.sealed_secret, vec![9]);
+    assert_eq!(changed.options, json!({"sourcetype": "st"}));
+    assert_eq!(changed.sealed_client_key, None);
+    let keyed = store
+        .change_stream(
+            a.id,
+            one.id,
+            StreamChange {
+                sealed_client_key: Some(Some(vec![6])),
+                ..Default::default()
+            },
+            at(2),
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(keyed.sealed_client_key, Some(vec![6]));
+    assert_eq!(keyed.options, json!({"sourcetype": "st"}), "kept");
     assert_eq!(changed.status, StreamStatus::Paused);
     assert_eq!(changed.cursor, 3);
     assert_eq!(changed.updated_at, at(2));

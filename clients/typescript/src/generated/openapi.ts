@@ -1024,6 +1024,13 @@ export interface components {
         IntervalName: "hour" | "day" | "week";
         /** @description `PATCH /api/v1/streams/{id}`: what to change; `from_seq` replays. */
         LogStreamChange: {
+            /**
+             * @description A new client certificate chain (PEM), with its `client_key`;
+             *     `null` (without `client_key`) removes the client certificate.
+             */
+            client_certificate?: string | null;
+            /** @description The key of the new `client_certificate` (write-only). */
+            client_key?: string | null;
             filters?: null | components["schemas"]["ExportFilters"];
             /**
              * Format: date-time
@@ -1035,8 +1042,12 @@ export interface components {
              * @description Replay: deliver again every matching event from this seq on.
              */
             from_seq?: number | null;
+            /** @description `splunk_hec` only: a new index (`null` or `""`: none, the token's default). */
+            index?: string | null;
             /** @description `webhook` only. */
             secret?: string | null;
+            /** @description `splunk_hec` only: a new sourcetype (`null` or `""`: the default). */
+            sourcetype?: string | null;
             /** @description `active` (resume) or `paused`. */
             status?: string | null;
             /** @description `splunk_hec` only: a new HEC token. */
@@ -1060,6 +1071,11 @@ export interface components {
              * @description Failed attempts of the batch in flight.
              */
             attempts: number;
+            /**
+             * @description The TLS client certificate chain (PEM) presented to the destination
+             *     (mutual TLS), if any. Its key is never shown.
+             */
+            client_certificate?: string;
             /** Format: date-time */
             created_at: string;
             /**
@@ -1075,6 +1091,11 @@ export interface components {
             format: string;
             /** Format: int64 */
             id: number;
+            /**
+             * @description `splunk_hec` only: the Splunk index each envelope names (absent:
+             *     the token's default index).
+             */
+            index?: string;
             /** @description `webhook`, `splunk_hec` or `syslog`. */
             kind: string;
             /**
@@ -1085,6 +1106,11 @@ export interface components {
             last_error: string | null;
             /** @description The batch in flight: `[first seq, last seq]` examined. */
             pending: number[] | null;
+            /**
+             * @description `splunk_hec` only: the envelopes' `sourcetype` (`auditlog`, or
+             *     `ocsf` for the `ocsf` format, unless set).
+             */
+            sourcetype?: string;
             /**
              * @description `active`, `paused`, `failing` (failing for a while; still retried) or
              *     `disabled` (the destination answered 410).
@@ -1231,6 +1257,19 @@ export interface components {
         };
         /** @description `POST /api/v1/streams`. */
         NewLogStream: {
+            /**
+             * @description Mutual TLS, optional: a client certificate chain (PEM, leaf first)
+             *     presented to an `https://` webhook or Splunk HEC destination or a
+             *     `tls://` syslog receiver that asks for one; at most 16 KiB. Given
+             *     with `client_key`.
+             */
+            client_certificate?: string | null;
+            /**
+             * @description The private key (PEM: PKCS#8, PKCS#1 or SEC1) of
+             *     `client_certificate`'s first certificate; write-only (stored
+             *     sealed, never returned or logged); at most 16 KiB.
+             */
+            client_key?: string | null;
             filters?: null | components["schemas"]["ExportFilters"];
             /** @description `native` (the default: the API's event JSON) or `ocsf` (OCSF 1.5.0). */
             format?: string | null;
@@ -1240,12 +1279,24 @@ export interface components {
              */
             from_seq?: number | null;
             /**
+             * @description `splunk_hec` only, optional: the Splunk index of every envelope:
+             *     1 to 80 lowercase letters, digits, `_` and `-`, not starting with
+             *     `_` or `-` (left out: the token's default index).
+             */
+            index?: string | null;
+            /**
              * @description `webhook` (Standard Webhooks), `splunk_hec` (Splunk HTTP Event
              *     Collector) or `syslog` (RFC 5424 over TCP or TLS).
              */
             kind: string;
             /** @description `webhook` only: `whsec_` + base64 of 24 to 64 bytes; generated when left out. */
             secret?: string | null;
+            /**
+             * @description `splunk_hec` only, optional: the envelopes' `sourcetype`: 1 to 100
+             *     ASCII letters, digits and `_ - . : /` (default `auditlog`, or
+             *     `ocsf` for the `ocsf` format).
+             */
+            sourcetype?: string | null;
             /**
              * @description `splunk_hec` only, required: the HEC token (write-only: stored
              *     sealed, never returned).
@@ -4535,7 +4586,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description A field breaks a rule (`details` names the field and the rule): an unknown kind or format, a URL of the wrong form for the kind (`http://` or `https://` for `webhook` and `splunk_hec`, a collector path for `splunk_hec`, `tcp://` or `tls://` for `syslog`) or on a loopback, private or link-local address the server does not allow, a bad secret or token, a field of another kind, a bad filter */
+            /** @description A field breaks a rule (`details` names the field and the rule): an unknown kind or format, a URL of the wrong form for the kind (`http://` or `https://` for `webhook` and `splunk_hec`, a collector path for `splunk_hec`, `tcp://` or `tls://` for `syslog`) or on a loopback, private or link-local address the server does not allow, a bad secret or token, a bad `index` (`invalid_index`) or `sourcetype` (`invalid_sourcetype`), a `client_certificate` or `client_key` that is not PEM (`not_a_certificate`, `not_a_private_key`), a key that is not the certificate's (`key_does_not_match`), one without the other (`required`) or a client certificate with a URL that is not TLS (`needs_tls`), a field of another kind, a bad filter */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -4881,7 +4932,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Sent; `delivered` says whether the destination accepted it (2xx), `response` what it answered. Not stored, no cursor moved, not retried */
+            /** @description Sent; `delivered` says whether the destination accepted it (webhook, Splunk HEC: 2xx; syslog: one RFC 5424 message on a connection of its own, the receiver's TCP acknowledged every byte and the connection stayed open), `response` what it answered or why not. Not stored, no cursor moved, not retried */
             200: {
                 headers: {
                     [name: string]: unknown;

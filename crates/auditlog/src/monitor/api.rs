@@ -51,13 +51,12 @@ struct ConsistencyProof {
 }
 
 impl LogApi {
-    pub fn new(url: &str, key: &str) -> anyhow::Result<Self> {
+    pub fn new(url: &str, key: &str, ca_file: Option<&std::path::Path>) -> anyhow::Result<Self> {
         let base = Url::parse(url).map_err(|e| anyhow!("--url {url:?} is not a URL: {e}"))?;
-        // The workspace builds reqwest without a TLS library (as for `send`).
-        if base.cannot_be_a_base() || base.scheme() != "http" {
-            bail!("--url {url:?} must be an http:// URL (this build has no TLS library)");
+        if base.cannot_be_a_base() || !matches!(base.scheme(), "http" | "https") {
+            bail!("--url {url:?} must be an http:// or https:// URL");
         }
-        let http = reqwest::Client::builder()
+        let http = crate::https::client_builder(ca_file)?
             .timeout(TIMEOUT)
             .build()
             .context("cannot set up the HTTP client")?;
@@ -210,14 +209,15 @@ mod tests {
 
     #[test]
     fn urls_are_built_under_the_base_with_the_id_escaped() {
-        let api = LogApi::new("http://127.0.0.1:9/prefix/", "k").unwrap();
+        let api = LogApi::new("http://127.0.0.1:9/prefix/", "k", None).unwrap();
         let url = api.url(&["api", "v1", "events", "a/b c", "proof"]);
         assert_eq!(
             url.as_str(),
             "http://127.0.0.1:9/prefix/api/v1/events/a%2Fb%20c/proof"
         );
-        for bad in ["not a url", "https://x.example", "mailto:a@b"] {
-            let error = LogApi::new(bad, "k").err().unwrap().to_string();
+        assert!(LogApi::new("https://x.example", "k", None).is_ok());
+        for bad in ["not a url", "ftp://x.example", "mailto:a@b"] {
+            let error = LogApi::new(bad, "k", None).err().unwrap().to_string();
             assert!(error.contains("--url"), "{error}");
         }
     }

@@ -87,7 +87,7 @@ pub async fn run(command: MonitorCommand, shutdown: impl Future<Output = ()>) ->
     }
     let remembered = state::load(&command.state, &verifiers, &origin)?;
     let mut monitor = Monitor {
-        api: LogApi::new(&command.url, &command.key)?,
+        api: LogApi::new(&command.url, &command.key, command.ca_file.as_deref())?,
         verifiers,
         origin,
         state: command.state,

@@ -91,14 +91,16 @@ enum Attempt {
 }
 
 impl Poster {
-    /// `url` is the events route (`…/api/v1/events`).
+    /// `url` is the events route (`…/api/v1/events`); `builder` the HTTP
+    /// client's setup (its TLS).
     pub fn new(
         url: String,
         key: &str,
         retry: RetryPolicy,
         timeout: Duration,
+        builder: reqwest::ClientBuilder,
     ) -> Result<Self, reqwest::Error> {
-        let http = reqwest::Client::builder().timeout(timeout).build()?;
+        let http = builder.timeout(timeout).build()?;
         Ok(Self {
             http,
             url,
@@ -562,6 +564,7 @@ mod tests {
             "alk_test",
             retry,
             Duration::from_secs(10),
+            reqwest::Client::builder(),
         )
         .unwrap();
         let events: Vec<Pending> = [

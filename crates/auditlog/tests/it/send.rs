@@ -393,7 +393,16 @@ fn bad_arguments_are_refused_before_anything_is_sent() {
     std::fs::write(&file, "{}\n").unwrap();
     let file = file.to_str().unwrap();
     for (base, args, message) in [
-        ("https://example.test", vec![file], "https is not supported"),
+        (
+            "ftp://example.test",
+            vec![file],
+            "must be the server's base URL",
+        ),
+        (
+            "https://example.test",
+            vec![file, "--ca-file", "/no/such/ca.pem"],
+            "--ca-file /no/such/ca.pem: cannot read it",
+        ),
         (
             "127.0.0.1:8080",
             vec![file],

@@ -25,7 +25,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-fn admin_key(server: &TestServer, account: &str) -> String {
+pub(crate) fn admin_key(server: &TestServer, account: &str) -> String {
     server
         .cli(
             &["key", "create", "--account", account, "--scope", "admin"],
@@ -37,7 +37,7 @@ fn admin_key(server: &TestServer, account: &str) -> String {
 
 /// Events of every OCSF class: entity events, logins and logouts, events
 /// without a target.
-fn event(i: usize) -> Value {
+pub(crate) fn event(i: usize) -> Value {
     let mut e = match i % 6 {
         0 => {
             json!({"event_type": "Test Case", "action": "Update", "target": {"id": format!("T-{i}"), "name": "Login with SSO"}})
@@ -60,7 +60,7 @@ fn event(i: usize) -> Value {
     e
 }
 
-async fn send(server: &TestServer, key: &str, range: std::ops::Range<usize>) {
+pub(crate) async fn send(server: &TestServer, key: &str, range: std::ops::Range<usize>) {
     let events: Vec<Value> = range.map(event).collect();
     for chunk in events.chunks(500) {
         let (status, body) = server
@@ -73,14 +73,14 @@ async fn send(server: &TestServer, key: &str, range: std::ops::Range<usize>) {
 /// The event types the tests send: a stream filtered on them delivers the
 /// test's events and passes over Auditlog's own (such as the audit event of
 /// the stream's creation).
-const FILTERS: &str = "event_type=Test%20Case&event_type=Element&event_type=Authentication&event_type=Test%20Plan&event_type=Environment";
+pub(crate) const FILTERS: &str = "event_type=Test%20Case&event_type=Element&event_type=Authentication&event_type=Test%20Plan&event_type=Environment";
 
-fn filters() -> Value {
+pub(crate) fn filters() -> Value {
     json!({"event_type": ["Test Case", "Element", "Authentication", "Test Plan", "Environment"]})
 }
 
 /// The seqs the API answers for [`FILTERS`], oldest first.
-async fn api_seqs(server: &TestServer, key: &str) -> Vec<u64> {
+pub(crate) async fn api_seqs(server: &TestServer, key: &str) -> Vec<u64> {
     let mut seqs = Vec::new();
     let mut cursor = String::new();
     loop {
@@ -105,7 +105,7 @@ async fn api_seqs(server: &TestServer, key: &str) -> Vec<u64> {
 }
 
 /// The value of one series of `/metrics`.
-async fn metric(server: &TestServer, series: &str) -> f64 {
+pub(crate) async fn metric(server: &TestServer, series: &str) -> f64 {
     let text = server
         .http
         .get(server.url("/metrics"))
@@ -123,7 +123,7 @@ async fn metric(server: &TestServer, series: &str) -> f64 {
         .unwrap()
 }
 
-async fn stream_state(server: &TestServer, key: &str, id: u64) -> Value {
+pub(crate) async fn stream_state(server: &TestServer, key: &str, id: u64) -> Value {
     let (status, got) = server.get(&format!("/api/v1/streams/{id}"), key).await;
     assert_eq!(status, 200, "{got}");
     got
@@ -181,28 +181,30 @@ sys.exit(1 if bad else 0)
 // ------------------------------------------------------------ Splunk HEC
 
 #[derive(Default)]
-struct HecState {
+pub(crate) struct HecState {
     token: String,
     /// Requests with a wrong or missing token.
-    bad_tokens: usize,
+    pub(crate) bad_tokens: usize,
     /// Envelopes that are not as HEC wants them.
-    bad_envelopes: Vec<String>,
+    pub(crate) bad_envelopes: Vec<String>,
     channels: Vec<String>,
     /// (ackId, the events of that request).
     batches: Vec<(u64, Vec<Value>)>,
+    /// Every envelope received, whole.
+    pub(crate) envelopes: Vec<Value>,
     /// Acks confirmed once this is true.
-    release: bool,
+    pub(crate) release: bool,
     ack_queries: usize,
 }
 
 #[derive(Clone)]
-struct Hec {
-    url: String,
-    state: Arc<Mutex<HecState>>,
+pub(crate) struct Hec {
+    pub(crate) url: String,
+    pub(crate) state: Arc<Mutex<HecState>>,
 }
 
 impl Hec {
-    async fn start(token: &str) -> Self {
+    pub(crate) async fn start(token: &str) -> Self {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let state = Arc::new(Mutex::new(HecState {
             token: token.into(),
@@ -264,6 +266,7 @@ impl Hec {
                                 s.bad_envelopes.push(envelope.to_string());
                             }
                             events.push(envelope["event"].clone());
+                            s.envelopes.push(envelope);
                         }
                         let ack = s.batches.len() as u64;
                         s.batches.push((ack, events));
@@ -304,14 +307,14 @@ impl Hec {
         Self { url, state }
     }
 
-    fn events(&self) -> Vec<Value> {
+    pub(crate) fn events(&self) -> Vec<Value> {
         let s = self.state.lock().unwrap();
         s.batches.iter().flat_map(|(_, e)| e.clone()).collect()
     }
 }
 
 /// A server on SQLite in `dir`, or on the PostgreSQL database `database`.
-fn start_server(dir: &Path, database: Option<&str>, args: &[&str]) -> TestServer {
+pub(crate) fn start_server(dir: &Path, database: Option<&str>, args: &[&str]) -> TestServer {
     match database {
         None => TestServer::start_on(dir, args),
         Some(url) => TestServer::start_on_database(url, dir, args),
@@ -523,7 +526,7 @@ async fn hec_case(database: Option<&str>) {
 
 /// A Splunk HEC collector over https (a throwaway CA's certificate for
 /// 127.0.0.1): each request's path, `Authorization` and body.
-async fn https_collector(
+pub(crate) async fn https_collector(
     cert: &Path,
     key: &Path,
 ) -> (String, Arc<Mutex<Vec<(String, String, String)>>>) {
@@ -835,14 +838,14 @@ fn the_ocsf_mapping_validates_against_the_ocsf_schema_in_every_case() {
 // ------------------------------------------------------------ syslog (rsyslog)
 
 /// `rsyslogd`'s path, or `None` (the test then says it was skipped).
-fn rsyslogd() -> Option<PathBuf> {
+pub(crate) fn rsyslogd() -> Option<PathBuf> {
     ["/usr/sbin/rsyslogd", "/sbin/rsyslogd"]
         .into_iter()
         .map(PathBuf::from)
         .find(|p| p.exists())
 }
 
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -852,7 +855,7 @@ fn free_port() -> u16 {
 
 /// A throwaway CA and a server certificate for 127.0.0.1 signed by it,
 /// made with the `openssl` command: (ca.pem, cert.pem, key.pem).
-fn certificates(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
+pub(crate) fn certificates(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
     let run = |args: &[&str]| {
         let output = Command::new("openssl")
             .args(args)
@@ -929,30 +932,43 @@ fn certificates(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
 /// An rsyslogd of the test's own: listening on 127.0.0.1:`port` (imtcp,
 /// octet counting; TLS with gtls when `tls` is given), writing each
 /// message's MSGID, structured data and MSG, one per line, to `out.log`.
-struct Rsyslog {
+pub(crate) struct Rsyslog {
     dir: PathBuf,
     port: u16,
     tls: Option<(PathBuf, PathBuf, PathBuf)>,
+    auth_mode: String,
     child: Option<Child>,
 }
 
 impl Rsyslog {
-    fn start(dir: &Path, port: u16, tls: Option<(PathBuf, PathBuf, PathBuf)>) -> Self {
+    pub(crate) fn start(dir: &Path, port: u16, tls: Option<(PathBuf, PathBuf, PathBuf)>) -> Self {
+        Self::start_with(dir, port, tls, "anon")
+    }
+
+    /// Like `start`; over TLS, `auth_mode` is imtcp's `StreamDriver.AuthMode`
+    /// (`anon`, or `x509/certvalid`: a client certificate signed by the CA required).
+    pub(crate) fn start_with(
+        dir: &Path,
+        port: u16,
+        tls: Option<(PathBuf, PathBuf, PathBuf)>,
+        auth_mode: &str,
+    ) -> Self {
         let mut rsyslog = Rsyslog {
             dir: dir.to_path_buf(),
             port,
             tls,
+            auth_mode: auth_mode.to_string(),
             child: None,
         };
         rsyslog.launch();
         rsyslog
     }
 
-    fn out(&self) -> PathBuf {
+    pub(crate) fn out(&self) -> PathBuf {
         self.dir.join("out.log")
     }
 
-    fn launch(&mut self) {
+    pub(crate) fn launch(&mut self) {
         let dir = &self.dir;
         let work = dir.join("work");
         std::fs::create_dir_all(&work).unwrap();
@@ -965,7 +981,10 @@ impl Rsyslog {
                     cert.display(),
                     key.display()
                 ),
-                r#"module(load="imtcp" StreamDriver.Name="gtls" StreamDriver.Mode="1" StreamDriver.AuthMode="anon")"#.to_string(),
+                format!(
+                    r#"module(load="imtcp" StreamDriver.Name="gtls" StreamDriver.Mode="1" StreamDriver.AuthMode="{}")"#,
+                    self.auth_mode
+                ),
             ),
         };
         let conf = format!(
@@ -1006,7 +1025,7 @@ action(type="omfile" file="{out}" template="fields")
     }
 
     /// Stops it (SIGTERM, as an operator would), waiting for it to exit.
-    fn stop(&mut self) {
+    pub(crate) fn stop(&mut self) {
         if let Some(mut child) = self.child.take() {
             let _ = Command::new("kill").arg(child.id().to_string()).status();
             let _ = child.wait();
@@ -1014,7 +1033,7 @@ action(type="omfile" file="{out}" template="fields")
     }
 
     /// Each line written: (MSGID, structured data, MSG).
-    fn lines(&self) -> Vec<(String, String, String)> {
+    pub(crate) fn lines(&self) -> Vec<(String, String, String)> {
         std::fs::read_to_string(self.out())
             .unwrap_or_default()
             .lines()
@@ -1030,7 +1049,7 @@ action(type="omfile" file="{out}" template="fields")
     }
 
     /// The seqs written, in the order written.
-    fn seqs(&self) -> Vec<u64> {
+    pub(crate) fn seqs(&self) -> Vec<u64> {
         self.lines()
             .iter()
             .map(|(_, sd, _)| {
@@ -1040,7 +1059,7 @@ action(type="omfile" file="{out}" template="fields")
             .collect()
     }
 
-    async fn wait_for(&self, count: usize) {
+    pub(crate) async fn wait_for(&self, count: usize) {
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
             let mut seen = self.seqs();
@@ -1194,7 +1213,13 @@ async fn syslog_case(tls: bool, database: Option<&str>) {
     );
     let series =
         format!(r#"auditlog_stream_events_delivered_total{{kind="syslog",format="{format}"}}"#);
-    assert!(metric(&server, &series).await >= 800.0);
+    // Counted once accepted: a new TLS connection's first window waits a
+    // second for a refusal of the client (mutual TLS).
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while metric(&server, &series).await < 800.0 {
+        assert!(Instant::now() < deadline, "{series} reaches 800");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     let failures = r#"auditlog_stream_failures_total{kind="syslog",reason="connection"}"#;
     assert!(metric(&server, failures).await >= 1.0);
 

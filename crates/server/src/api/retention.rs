@@ -9,78 +9,17 @@ use crate::api::path::{PathId, BAD_PATH_ID};
 use crate::auth::ApiCaller;
 use crate::error::{ApiError, ErrorBody};
 use crate::exports::audit::AuditActor;
-use crate::holds::{ActiveHolds, HoldMatcher};
-use crate::retention::plan;
+pub use crate::retention::policy::RetentionView;
+use crate::retention::policy::{self, invalid, object};
 use crate::state::AppState;
-use auditlog_core::taxonomy::{ACCOUNT, LEGAL_HOLD};
-use auditlog_core::{NewEvent, Timestamp};
-use auditlog_store::holds::MAX_ACTIVE_HOLDS;
-use auditlog_store::{Account, Hold, NewHold, Scope, StoreError};
+use auditlog_store::{Hold, Scope};
 use axum::body::Body;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 use utoipa::{IntoParams, ToSchema};
-
-fn invalid(field: &str, rule: &str, message: impl Into<String>) -> ApiError {
-    ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_field", message)
-        .with_details(json!({"field": field, "rule": rule}))
-}
-
-fn object<'a>(body: &'a Value, allowed: &[&str]) -> Result<&'a Map<String, Value>, ApiError> {
-    let object = body
-        .as_object()
-        .ok_or_else(|| invalid("body", "not_an_object", "the body must be a JSON object"))?;
-    for key in object.keys() {
-        if !allowed.contains(&key.as_str()) {
-            return Err(invalid(
-                key,
-                "unknown_field",
-                format!("{key} is not a field here; allowed: {}", allowed.join(", ")),
-            ));
-        }
-    }
-    Ok(object)
-}
-
-/// Appends one of Auditlog's own events with the API key as actor.
-async fn audit(
-    state: &AppState,
-    account: &Account,
-    actor: &AuditActor,
-    event: Value,
-) -> Result<(), ApiError> {
-    let mut event = event;
-    event["actor"] = json!({"id": actor.id});
-    let event = NewEvent::parse(&event, &account.taxonomy.with_own_types(), Timestamp::now())
-        .map_err(|errors| {
-            let reasons: Vec<String> = errors.iter().map(|e| e.message.clone()).collect();
-            ApiError::internal("audit event", reasons.join("; "))
-        })?;
-    state
-        .store
-        .append_from(account, &actor.source, vec![event])
-        .await?;
-    Ok(())
-}
-
-/// The account's retention policy and the next pruning.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct RetentionView {
-    /// Days after receipt that events are kept; `null`: forever (the default).
-    pub retention_days: Option<u32>,
-    /// The smallest and largest `retention_days` this server allows.
-    pub min_days: u32,
-    pub max_days: u32,
-    /// What the next pruning would remove and what holds it back.
-    #[schema(value_type = Object)]
-    pub next: Value,
-    /// The latest prunings, newest first.
-    #[schema(value_type = Vec<Object>)]
-    pub prunings: Vec<Value>,
-}
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct RetentionEnvelope {
@@ -93,41 +32,6 @@ pub struct RetentionChange {
     /// Whole days, within the server's minimum and maximum; `null` keeps
     /// events forever.
     pub retention_days: Option<u32>,
-}
-
-async fn retention_view(state: &AppState, account: &Account) -> Result<RetentionView, ApiError> {
-    let settings = state.retention.clone();
-    let active = state.store.holds(account.id, false).await?;
-    let (holds, _) = ActiveHolds::new(&active, &account.taxonomy);
-    let preview = plan::preview(state.store.as_ref(), account, &holds, Timestamp::now()).await?;
-    let prunings = state
-        .store
-        .prune_jobs(account.id, 10)
-        .await?
-        .iter()
-        .map(|job| {
-            json!({
-                "id": job.id,
-                "status": job.status.as_str(),
-                "planned_at": job.plan.planned_at.to_rfc3339(),
-                "first_seq": job.plan.first_seq,
-                "last_seq": job.plan.last_seq,
-                "record_seq": job.record_seq,
-                "removed": job.removed,
-                "next_seq": job.next_seq,
-                "held": job.plan.details["held"],
-                "finished_at": job.finished_at.map(|t| t.to_rfc3339()),
-            })
-        })
-        .collect();
-    Ok(RetentionView {
-        retention_days: preview.retention_days,
-        min_days: settings.min_days,
-        max_days: settings.max_days,
-        next: serde_json::to_value(&preview)
-            .map_err(|e| ApiError::internal("retention preview", e))?,
-        prunings,
-    })
 }
 
 /// The retention policy, the next pruning and the latest ones.
@@ -147,7 +51,7 @@ pub async fn get_retention(
     caller: ApiCaller,
 ) -> Result<Response, ApiError> {
     caller.require(Scope::Admin)?;
-    let retention = retention_view(&state, &caller.account).await?;
+    let retention = policy::view(state.store.as_ref(), &state.retention, &caller.account).await?;
     Ok(axum::Json(RetentionEnvelope { retention }).into_response())
 }
 
@@ -196,34 +100,13 @@ pub async fn set_retention(
                     format!("retention_days must be whole days from {range}, or null"),
                 )
             })? as u32;
-            if days < settings.min_days || days > settings.max_days {
-                return Err(invalid(
-                    "retention_days",
-                    "out_of_range",
-                    format!("retention_days must be from {range} on this server; {days} is not"),
-                ));
-            }
             Some(days)
         }
     };
     let account = &caller.account;
-    let old = state.store.retention_days(account.id).await?;
-    state.store.set_retention_days(account.id, days).await?;
-    if old != days {
-        let actor = AuditActor::api_key(caller.actor_id(), caller.source());
-        audit(
-            &state,
-            account,
-            &actor,
-            json!({
-                "event_type": ACCOUNT, "action": "Update",
-                "target": {"id": format!("account-{}", account.name), "name": account.name},
-                "details": {"changes": [{"field": "retention_days", "old": old, "new": days}]},
-            }),
-        )
-        .await?;
-    }
-    let retention = retention_view(&state, account).await?;
+    let actor = AuditActor::api_key(caller.actor_id(), caller.source());
+    policy::set_days(state.store.as_ref(), settings, account, &actor, days).await?;
+    let retention = policy::view(state.store.as_ref(), settings, account).await?;
     Ok(axum::Json(RetentionEnvelope { retention }).into_response())
 }
 
@@ -246,7 +129,7 @@ pub struct HoldView {
     pub released_at: Option<String>,
 }
 
-fn hold_view(hold: &Hold) -> HoldView {
+pub fn hold_view(hold: &Hold) -> HoldView {
     HoldView {
         id: hold.id,
         name: hold.name.clone(),
@@ -295,25 +178,6 @@ pub struct NewHoldBody {
     pub tz: Option<String>,
 }
 
-fn text_field(
-    fields: &Map<String, Value>,
-    name: &str,
-    max: usize,
-    required: bool,
-) -> Result<Option<String>, ApiError> {
-    match fields.get(name) {
-        None | Some(Value::Null) if !required => Ok(None),
-        Some(Value::String(text)) if !text.trim().is_empty() && text.chars().count() <= max => {
-            Ok(Some(text.clone()))
-        }
-        _ => Err(invalid(
-            name,
-            if required { "required" } else { "not_text" },
-            format!("{name} must be text of 1 to {max} characters"),
-        )),
-    }
-}
-
 /// Creates a legal hold (audited as `Auditlog Legal Hold` / Create).
 #[utoipa::path(
     post,
@@ -340,85 +204,8 @@ pub async fn create_hold(
 ) -> Result<Response, ApiError> {
     caller.require(Scope::Admin)?;
     let body = read_json_within(&headers, body, MAX_SMALL_BODY_BYTES).await?;
-    let fields = object(&body, &["name", "reason", "filters", "q", "tz"])?;
-    let name = text_field(fields, "name", 200, true)?.unwrap_or_default();
-    let reason = text_field(fields, "reason", 2_000, true)?.unwrap_or_default();
-    let filters = match fields.get("filters") {
-        None | Some(Value::Null) => json!({}),
-        Some(filters @ Value::Object(_)) => filters.clone(),
-        Some(_) => {
-            return Err(invalid(
-                "filters",
-                "not_an_object",
-                "filters must be an object of query filters",
-            ))
-        }
-    };
-    let q = text_field(fields, "q", auditlog_core::search::MAX_QUERY_CHARS, false)?;
-    let tz = text_field(fields, "tz", 64, false)?.unwrap_or_else(|| "UTC".into());
-    let account = &caller.account;
     let actor = AuditActor::api_key(caller.actor_id(), caller.source());
-    let new = NewHold {
-        name,
-        reason,
-        filters,
-        q,
-        tz,
-        created_by: actor.id.clone(),
-    };
-    // Checked as the pruner will read it, so that a hold never silently
-    // matches something else than asked.
-    let probe = Hold {
-        id: 0,
-        account_id: account.id,
-        name: new.name.clone(),
-        reason: new.reason.clone(),
-        filters: new.filters.clone(),
-        q: new.q.clone(),
-        tz: new.tz.clone(),
-        created_by: new.created_by.clone(),
-        created_at: Timestamp::now(),
-        released_by: None,
-        released_at: None,
-    };
-    HoldMatcher::new(&probe, &account.taxonomy).map_err(|e| {
-        let field = if e.field.starts_with("q") || e.field == "tz" {
-            e.field.clone()
-        } else {
-            format!("filters.{}", e.field)
-        };
-        invalid(&field, e.rule, e.message)
-    })?;
-    if state.store.holds(account.id, false).await?.len() >= MAX_ACTIVE_HOLDS {
-        return Err(ApiError::new(
-            StatusCode::CONFLICT,
-            "too_many_holds",
-            format!("the account has {MAX_ACTIVE_HOLDS} active holds; release one first"),
-        ));
-    }
-    let hold = match state.store.create_hold(account.id, &new).await {
-        Ok(hold) => hold,
-        Err(StoreError::AlreadyExists(what)) => {
-            return Err(ApiError::new(
-                StatusCode::CONFLICT,
-                "hold_exists",
-                format!("{what} already exists; choose another name or release it"),
-            ))
-        }
-        Err(e) => return Err(e.into()),
-    };
-    audit(
-        &state,
-        account,
-        &actor,
-        json!({
-            "event_type": LEGAL_HOLD, "action": "Create",
-            "target": {"id": format!("hold-{}", hold.id), "name": hold.name},
-            "details": {"hold_id": hold.id, "reason": hold.reason, "filters": hold.filters,
-                        "q": hold.q, "tz": hold.tz},
-        }),
-    )
-    .await?;
+    let hold = policy::create_hold(state.store.as_ref(), &caller.account, &actor, &body).await?;
     Ok((
         StatusCode::CREATED,
         axum::Json(HoldEnvelope {
@@ -554,28 +341,8 @@ pub async fn release_hold(
 ) -> Result<Response, ApiError> {
     caller.require(Scope::Admin)?;
     let id = hold_id(&id)?;
-    let account = &caller.account;
     let actor = AuditActor::api_key(caller.actor_id(), caller.source());
-    let hold = match state.store.release_hold(account.id, id, &actor.id).await {
-        Ok(hold) => hold,
-        Err(StoreError::NotFound(_)) => {
-            return Err(ApiError::not_found(format!(
-                "no active legal hold {id} in this account"
-            )))
-        }
-        Err(e) => return Err(e.into()),
-    };
-    audit(
-        &state,
-        account,
-        &actor,
-        json!({
-            "event_type": LEGAL_HOLD, "action": "Release",
-            "target": {"id": format!("hold-{}", hold.id), "name": hold.name},
-            "details": {"hold_id": hold.id, "changes": [{"field": "status", "old": "active", "new": "released"}]},
-        }),
-    )
-    .await?;
+    let hold = policy::release_hold(state.store.as_ref(), &caller.account, &actor, id).await?;
     Ok(axum::Json(HoldEnvelope {
         hold: hold_view(&hold),
     })

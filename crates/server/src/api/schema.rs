@@ -549,6 +549,21 @@ pub struct LogStreamView {
     /// The events it delivers: the query filters, as an export's.
     #[schema(value_type = ExportFilters)]
     pub filters: Value,
+    /// `splunk_hec` only: the Splunk index each envelope names (absent:
+    /// the token's default index).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    pub index: Option<String>,
+    /// `splunk_hec` only: the envelopes' `sourcetype` (`auditlog`, or
+    /// `ocsf` for the `ocsf` format, unless set).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    pub sourcetype: Option<String>,
+    /// The TLS client certificate chain (PEM) presented to the destination
+    /// (mutual TLS), if any. Its key is never shown.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    pub client_certificate: Option<String>,
     /// `active`, `paused`, `failing` (failing for a while; still retried) or
     /// `disabled` (the destination answered 410).
     pub status: String,
@@ -641,6 +656,23 @@ pub struct NewLogStream {
     /// `splunk_hec` only, required: the HEC token (write-only: stored
     /// sealed, never returned).
     pub token: Option<String>,
+    /// `splunk_hec` only, optional: the Splunk index of every envelope:
+    /// 1 to 80 lowercase letters, digits, `_` and `-`, not starting with
+    /// `_` or `-` (left out: the token's default index).
+    pub index: Option<String>,
+    /// `splunk_hec` only, optional: the envelopes' `sourcetype`: 1 to 100
+    /// ASCII letters, digits and `_ - . : /` (default `auditlog`, or
+    /// `ocsf` for the `ocsf` format).
+    pub sourcetype: Option<String>,
+    /// Mutual TLS, optional: a client certificate chain (PEM, leaf first)
+    /// presented to an `https://` webhook or Splunk HEC destination or a
+    /// `tls://` syslog receiver that asks for one; at most 16 KiB. Given
+    /// with `client_key`.
+    pub client_certificate: Option<String>,
+    /// The private key (PEM: PKCS#8, PKCS#1 or SEC1) of
+    /// `client_certificate`'s first certificate; write-only (stored
+    /// sealed, never returned or logged); at most 16 KiB.
+    pub client_key: Option<String>,
     /// Deliver from this seq on (default: the next event stored).
     #[schema(minimum = 1)]
     pub from_seq: Option<u64>,
@@ -657,6 +689,15 @@ pub struct LogStreamChange {
     pub secret: Option<String>,
     /// `splunk_hec` only: a new HEC token.
     pub token: Option<String>,
+    /// `splunk_hec` only: a new index (`null` or `""`: none, the token's default).
+    pub index: Option<String>,
+    /// `splunk_hec` only: a new sourcetype (`null` or `""`: the default).
+    pub sourcetype: Option<String>,
+    /// A new client certificate chain (PEM), with its `client_key`;
+    /// `null` (without `client_key`) removes the client certificate.
+    pub client_certificate: Option<String>,
+    /// The key of the new `client_certificate` (write-only).
+    pub client_key: Option<String>,
     /// `active` (resume) or `paused`.
     pub status: Option<String>,
     /// Replay: deliver again every matching event from this seq on.

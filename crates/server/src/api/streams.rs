@@ -17,7 +17,7 @@ use crate::exports::audit::AuditActor;
 use crate::state::AppState;
 use crate::streams::audit::{self, StreamAction};
 use crate::streams::test_event::{self, TestOutcome};
-use crate::streams::{address, hec, secrets, syslog, StreamSettings, FORMATS, KINDS};
+use crate::streams::{address, client_cert, hec, secrets, syslog, StreamSettings, FORMATS, KINDS};
 use auditlog_core::{EventFilter, Timestamp};
 use auditlog_store::streams::MAX_STREAMS_PER_ACCOUNT;
 use auditlog_store::{Account, LogStream, NewStream, Scope, StreamChange, StreamStatus};
@@ -142,6 +142,107 @@ fn sealed_token(settings: &StreamSettings, token: &str) -> Result<Vec<u8>, ApiEr
         .map_err(|e| ApiError::internal("sealing a stream token", e))
 }
 
+/// The HEC `index` and `sourcetype` of `object` put into `options`
+/// (`null` or `""` removes one); refused on other kinds.
+fn hec_options(
+    object: &Map<String, Value>,
+    kind: &str,
+    options: &mut Map<String, Value>,
+) -> Result<(), ApiError> {
+    for (field, check) in [
+        (
+            hec::INDEX,
+            hec::check_index as fn(&str) -> Result<(), String>,
+        ),
+        (hec::SOURCETYPE, hec::check_sourcetype),
+    ] {
+        if kind != "splunk_hec" {
+            not_for_kind(object, field, kind)?;
+            continue;
+        }
+        if !object.contains_key(field) {
+            continue;
+        }
+        match text(object, field)? {
+            None | Some("") => {
+                options.remove(field);
+            }
+            Some(value) => {
+                let rule = if field == hec::INDEX {
+                    "invalid_index"
+                } else {
+                    "invalid_sourcetype"
+                };
+                check(value).map_err(|message| invalid(field, rule, message))?;
+                options.insert(field.to_string(), json!(value));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The client certificate and key of `object` (mutual TLS), checked: put
+/// into `options`, the key sealed. `Ok(None)`: neither given;
+/// `Ok(Some(None))`: `client_certificate: null`, removed.
+fn client_cert(
+    settings: &StreamSettings,
+    object: &Map<String, Value>,
+    options: &mut Map<String, Value>,
+) -> Result<Option<Option<Vec<u8>>>, ApiError> {
+    let certificate = text(object, "client_certificate")?;
+    let key = text(object, "client_key")?;
+    match (certificate, key) {
+        (None, None) => {
+            if object.contains_key("client_certificate") {
+                options.remove(client_cert::OPTION);
+                return Ok(Some(None));
+            }
+            Ok(None)
+        }
+        // The current certificate again (a form sends it back): unchanged.
+        (Some(certificate), None)
+            if options.get(client_cert::OPTION) == Some(&json!(certificate)) =>
+        {
+            Ok(None)
+        }
+        (Some(_), None) => Err(invalid(
+            "client_key",
+            "required",
+            "client_key is required with client_certificate: the certificate's private key (PEM)",
+        )),
+        (None, Some(_)) => Err(invalid(
+            "client_certificate",
+            "required",
+            "client_certificate is required with client_key: the certificate chain (PEM)",
+        )),
+        (Some(certificate), Some(key)) => {
+            client_cert::check(settings, certificate, key.as_bytes())
+                .map_err(|e| invalid(e.field, e.rule, e.message))?;
+            let sealed = settings
+                .secret_key
+                .seal(key.as_bytes())
+                .map_err(|e| ApiError::internal("sealing a stream's client key", e))?;
+            options.insert(client_cert::OPTION.to_string(), json!(certificate));
+            Ok(Some(Some(sealed)))
+        }
+    }
+}
+
+/// A client certificate is only presented over TLS: refused with a
+/// `tcp://` or `http://` URL.
+fn client_cert_needs_tls(options: &Map<String, Value>, url: &str) -> Result<(), ApiError> {
+    let tls = url.starts_with("https://") || url.starts_with("tls://");
+    if options.contains_key(client_cert::OPTION) && !tls {
+        return Err(invalid(
+            "client_certificate",
+            "needs_tls",
+            "a client certificate is presented over TLS only: the url must be https:// \
+             (webhook, splunk_hec) or tls:// (syslog)",
+        ));
+    }
+    Ok(())
+}
+
 fn check_filters(filters: Option<&Value>, account: &Account) -> Result<Value, ApiError> {
     let filters = filters.cloned().unwrap_or(Value::Null);
     let filter = EventFilter::from_json(&filters, &account.taxonomy)?;
@@ -157,12 +258,22 @@ fn sealed(settings: &StreamSettings, secret: &str) -> Result<Vec<u8>, ApiError> 
 }
 
 pub fn view(stream: &LogStream, last_seq: u64) -> LogStreamView {
+    let option = |name: &str| {
+        stream
+            .options
+            .get(name)
+            .and_then(Value::as_str)
+            .map(str::to_string)
+    };
     LogStreamView {
         id: stream.id,
         kind: stream.kind.clone(),
         format: stream.format.clone(),
         url: stream.url.clone(),
         filters: stream.filters.clone(),
+        index: option(hec::INDEX),
+        sourcetype: option(hec::SOURCETYPE),
+        client_certificate: client_cert::certificate(stream).map(str::to_string),
         status: stream.status.as_str().to_string(),
         cursor: stream.cursor,
         lag: last_seq.saturating_sub(stream.cursor),
@@ -201,7 +312,7 @@ pub async fn find(state: &AppState, account: &Account, id: &str) -> Result<LogSt
         (status = 409, description = "The account already has 20 streams (`too_many_streams`)", body = ErrorBody),
         (status = 413, description = "The body is over 64 KiB", body = ErrorBody),
         (status = 415, description = "The body is not sent as `Content-Type: application/json`", body = ErrorBody),
-        (status = 422, description = "A field breaks a rule (`details` names the field and the rule): an unknown kind or format, a URL of the wrong form for the kind (`http://` or `https://` for `webhook` and `splunk_hec`, a collector path for `splunk_hec`, `tcp://` or `tls://` for `syslog`) or on a loopback, private or link-local address the server does not allow, a bad secret or token, a field of another kind, a bad filter", body = ErrorBody),
+        (status = 422, description = "A field breaks a rule (`details` names the field and the rule): an unknown kind or format, a URL of the wrong form for the kind (`http://` or `https://` for `webhook` and `splunk_hec`, a collector path for `splunk_hec`, `tcp://` or `tls://` for `syslog`) or on a loopback, private or link-local address the server does not allow, a bad secret or token, a bad `index` (`invalid_index`) or `sourcetype` (`invalid_sourcetype`), a `client_certificate` or `client_key` that is not PEM (`not_a_certificate`, `not_a_private_key`), a key that is not the certificate's (`key_does_not_match`), one without the other (`required`) or a client certificate with a URL that is not TLS (`needs_tls`), a field of another kind, a bad filter", body = ErrorBody),
     )
 )]
 pub async fn create(
@@ -235,7 +346,17 @@ pub async fn create_stream(
     let object = fields(
         body,
         &[
-            "kind", "url", "format", "filters", "secret", "token", "from_seq",
+            "kind",
+            "url",
+            "format",
+            "filters",
+            "secret",
+            "token",
+            "index",
+            "sourcetype",
+            "client_certificate",
+            "client_key",
+            "from_seq",
         ],
     )?;
     let kinds = KINDS.map(|k| format!("{k:?}")).join(", ");
@@ -268,6 +389,10 @@ pub async fn create_stream(
     let url = text(object, "url")?.ok_or_else(|| invalid("url", "required", "url is required"))?;
     let url = check_url(&settings, kind, url).await?;
     let filters = check_filters(object.get("filters"), account)?;
+    let mut options = Map::new();
+    hec_options(object, kind, &mut options)?;
+    let sealed_client_key = client_cert(&settings, object, &mut options)?.flatten();
+    client_cert_needs_tls(&options, &url)?;
     let (secret, sealed_secret) = match kind {
         "webhook" => {
             not_for_kind(object, "token", kind)?;
@@ -322,6 +447,8 @@ pub async fn create_stream(
             url,
             filters,
             sealed_secret,
+            options: Value::Object(options),
+            sealed_client_key,
             cursor,
             created_at: Timestamp::now(),
         })
@@ -467,6 +594,10 @@ pub async fn change_stream(
             "filters",
             "secret",
             "token",
+            "index",
+            "sourcetype",
+            "client_certificate",
+            "client_key",
             "status",
             "from_seq",
             "from_received_at",
@@ -475,6 +606,13 @@ pub async fn change_stream(
     let mut change = StreamChange::default();
     if let Some(url) = text(object, "url")? {
         change.url = Some(check_url(&settings, &stream.kind, url).await?);
+    }
+    let mut options = stream.options.as_object().cloned().unwrap_or_default();
+    hec_options(object, &stream.kind, &mut options)?;
+    change.sealed_client_key = client_cert(&settings, object, &mut options)?;
+    client_cert_needs_tls(&options, change.url.as_deref().unwrap_or(&stream.url))?;
+    if Value::Object(options.clone()) != stream.options {
+        change.options = Some(Value::Object(options));
     }
     if object.contains_key("filters") {
         change.filters = Some(check_filters(object.get("filters"), account)?);
@@ -631,7 +769,7 @@ pub async fn delete_stream(
     security(("bearer" = [])),
     params(("id" = i64, Path, description = "The stream's id")),
     responses(
-        (status = 200, description = "Sent; `delivered` says whether the destination accepted it (2xx), `response` what it answered. Not stored, no cursor moved, not retried", body = StreamTestResult),
+        (status = 200, description = "Sent; `delivered` says whether the destination accepted it (webhook, Splunk HEC: 2xx; syslog: one RFC 5424 message on a connection of its own, the receiver's TCP acknowledged every byte and the connection stayed open), `response` what it answered or why not. Not stored, no cursor moved, not retried", body = StreamTestResult),
         (status = 400, description = BAD_PATH_ID, body = ErrorBody),
         (status = 403, description = "The key lacks the `admin` scope", body = ErrorBody),
         (status = 404, description = "No stream with this id in the key's account", body = ErrorBody),

@@ -36,7 +36,8 @@ pub const NEW_PATH: &str = "/settings/log-streams/new";
 pub struct FieldSpec {
     pub name: &'static str,
     pub label: &'static str,
-    /// The `<input type>`: `url`, `text`, `password` or `number`.
+    /// The `<input type>`: `url`, `text`, `password` or `number`; or
+    /// `textarea` (PEM, whose line breaks an `<input>` would drop).
     pub input: &'static str,
     /// Required when creating.
     pub required: bool,
@@ -66,6 +67,26 @@ const fn url_field(hint: &'static str) -> FieldSpec {
     }
 }
 
+/// The TLS client certificate (mutual TLS) every kind may present.
+const CLIENT_CERTIFICATE: FieldSpec = FieldSpec {
+    name: "client_certificate",
+    label: "TLS client certificate (mutual TLS)",
+    input: "textarea",
+    required: false,
+    secret: false,
+    hint: "Optional, for a destination that requires one (https:// or tls:// only): the certificate chain in PEM, leaf first. Give its key below.",
+};
+
+/// The client certificate's key: write-only.
+const CLIENT_KEY: FieldSpec = FieldSpec {
+    name: "client_key",
+    label: "TLS client key",
+    input: "textarea",
+    required: false,
+    secret: true,
+    hint: "The client certificate's private key in PEM; stored sealed, never shown again.",
+};
+
 /// The kinds the console can create; a new kind adds an entry.
 pub const KINDS: &[KindForm] = &[
     KindForm {
@@ -82,6 +103,8 @@ pub const KINDS: &[KindForm] = &[
                 secret: true,
                 hint: "whsec_ + base64 of 24 to 64 bytes. Leave empty to have one generated; it is shown once.",
             },
+            CLIENT_CERTIFICATE,
+            CLIENT_KEY,
         ],
     },
     KindForm {
@@ -98,15 +121,37 @@ pub const KINDS: &[KindForm] = &[
                 secret: true,
                 hint: "The collector's token; write-only, never shown again.",
             },
+            FieldSpec {
+                name: "index",
+                label: "Index",
+                input: "text",
+                required: false,
+                secret: false,
+                hint: "Optional: the Splunk index of every event (lowercase letters, digits, _ and -). Empty: the token's default index.",
+            },
+            FieldSpec {
+                name: "sourcetype",
+                label: "Sourcetype",
+                input: "text",
+                required: false,
+                secret: false,
+                hint: "Optional: letters, digits and _ - . : /. Empty: auditlog (ocsf for the OCSF format).",
+            },
+            CLIENT_CERTIFICATE,
+            CLIENT_KEY,
         ],
     },
     KindForm {
         kind: "syslog",
         label: "Syslog (RFC 5424 over TCP or TLS)",
         formats: &["native", "ocsf"],
-        fields: &[url_field(
-            "tcp://host:514 or tls://host:6514. After a reconnect the unconfirmed window is sent again: de-duplicate on account and seq.",
-        )],
+        fields: &[
+            url_field(
+                "tcp://host:514 or tls://host:6514. After a reconnect the unconfirmed window is sent again: de-duplicate on account and seq.",
+            ),
+            CLIENT_CERTIFICATE,
+            CLIENT_KEY,
+        ],
     },
 ];
 
@@ -155,7 +200,9 @@ fn api_body(kind: &KindForm, pairs: &[(String, String)], creating: bool) -> Valu
     }
     for field in kind.fields {
         let value = form_value(pairs, field.name);
-        if value.is_empty() && (field.secret || creating) {
+        // An empty certificate on edit keeps the current one (the API
+        // removes it with `null`).
+        if value.is_empty() && (field.secret || creating || field.name == "client_certificate") {
             continue;
         }
         let value = if field.input == "number" {
@@ -235,7 +282,12 @@ impl FormPage {
                 } else if let Some(stream) = editing {
                     match spec.name {
                         "url" => stream.url.clone(),
-                        _ => String::new(),
+                        name => stream
+                            .options
+                            .get(name)
+                            .and_then(Value::as_str)
+                            .unwrap_or_default()
+                            .to_string(),
                     }
                 } else {
                     String::new()
@@ -285,6 +337,8 @@ pub struct StreamRow {
     pub cursor: u64,
     pub last_error: String,
     pub href: String,
+    /// It keeps the account's next pruning from going past its cursor.
+    pub holds_retention: bool,
 }
 
 #[derive(Template)]
@@ -321,6 +375,13 @@ pub async fn list(
     let account = &user.grant.account;
     let last_seq = state.store.last_seq(account.id).await?;
     let streams = state.store.streams(account.id).await?;
+    let holding_back = crate::retention::plan::stream_holding_back(
+        state.store.as_ref(),
+        account,
+        auditlog_core::Timestamp::now(),
+    )
+    .await?
+    .map(|(id, _)| id);
     let rows = streams
         .iter()
         .map(|s| {
@@ -334,6 +395,7 @@ pub async fn list(
                 cursor: v.cursor,
                 last_error: v.last_error.unwrap_or_default(),
                 href: format!("{PATH}/{}", v.id),
+                holds_retention: holding_back == Some(v.id),
             }
         })
         .collect();

@@ -3,7 +3,10 @@
 //! the rows, `histogram` for the chart, `live` for the Live switch's
 //! stream of new rows and `query_check` for the search box's check), Export and the Exports page
 //! (`exports`, with `export_form` for the confirmation), Settings > Log
-//! Streams (`log_streams`), Settings > Event Types (`event_types`), Settings > API Keys (`api_keys`), two-factor sign-in's enrolment (`two_factor`), and the page chrome and error
+//! Streams (`log_streams`), Settings > Retention and Personal data
+//! (`retention`), Settings > Event Types (`event_types`), Settings > API
+//! Keys (`api_keys`), two-factor sign-in's enrolment (`two_factor`), and the
+//! page chrome and error
 //! pages (`page`). Templates are askama files compiled into the binary, so
 //! every value is HTML-escaped; CSS and script are embedded files served from
 //! `/console/assets/`, so the console needs no network and the
@@ -21,6 +24,7 @@ pub mod log_streams;
 pub mod login;
 pub mod page;
 pub mod query_check;
+pub mod retention;
 pub mod session;
 pub mod two_factor;
 pub mod url;
@@ -110,6 +114,11 @@ pub fn routes() -> Router<AppState> {
         .route(
             "/settings/profile/two-factor/require",
             post(two_factor::require),
+        )
+        .route(retention::PATH, get(retention::show).post(retention::save))
+        .route(
+            retention::PERSONAL_DATA_PATH,
+            get(retention::personal_data).post(retention::save_personal_data),
         )
         .route("/console/assets/console.css", get(css))
         .route("/console/assets/console.js", get(js))

@@ -8,6 +8,7 @@
 //!    skipping held events and removal records, recording progress;
 //! 3. `done`.
 
+use super::RetentionSettings;
 use crate::holds::ActiveHolds;
 use auditlog_core::coverage::{is_removal_record, SeqRange};
 use auditlog_core::leaf_v2::Source;
@@ -60,9 +61,9 @@ pub async fn run(
     account: &Account,
     mut job: PruneJob,
     holds: &ActiveHolds,
-    batch: usize,
-    lease_for: Duration,
+    settings: &RetentionSettings,
 ) -> Result<u64, StoreError> {
+    let (batch, lease_for) = (settings.batch, settings.lease);
     let mut progress = PruneProgress {
         status: job.status,
         record_seq: job.record_seq,
@@ -126,6 +127,9 @@ pub async fn run(
             .update_prune(job.id, &progress, lease(lease_for))
             .await?;
         metrics::counter!(crate::metrics::PRUNED_EVENTS).increment(removed);
+        if !settings.batch_pause.is_zero() {
+            tokio::time::sleep(settings.batch_pause).await;
+        }
     }
     progress.status = PruneStatus::Done;
     store
@@ -141,5 +145,25 @@ pub async fn run(
         removed = progress.removed,
         "pruning finished"
     );
+    if removed_now > 0 {
+        // The pruning is done whatever happens here; the space is given
+        // back at the next one if this fails.
+        match store.reclaim_space().await {
+            Ok(space) => tracing::info!(
+                account = %account.name,
+                job = job.id,
+                bytes_before = space.bytes_before,
+                bytes_after = space.bytes_after,
+                incremental = space.incremental,
+                "space of the pruned bodies given back"
+            ),
+            Err(e) => tracing::warn!(
+                account = %account.name,
+                job = job.id,
+                error = %auditlog_core::ErrorChain(&e),
+                "could not give back the space of the pruned bodies; retried after the next pruning"
+            ),
+        }
+    }
     Ok(removed_now)
 }

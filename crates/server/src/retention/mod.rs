@@ -14,6 +14,7 @@
 
 pub mod job;
 pub mod plan;
+pub mod policy;
 pub mod worker;
 
 use std::time::Duration;
@@ -30,6 +31,10 @@ pub struct RetentionSettings {
     pub lease: Duration,
     /// Bodies removed per transaction.
     pub batch: usize,
+    /// A pause after each batch: zero, except in tests that must stop a
+    /// server in the middle of a pruning (`serve`'s debug-only
+    /// `--prune-test-batch-pause-ms`).
+    pub batch_pause: Duration,
 }
 
 impl Default for RetentionSettings {
@@ -40,6 +45,7 @@ impl Default for RetentionSettings {
             interval: Duration::from_secs(3_600),
             lease: Duration::from_secs(60),
             batch: 500,
+            batch_pause: Duration::ZERO,
         }
     }
 }

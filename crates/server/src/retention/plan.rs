@@ -105,6 +105,39 @@ pub async fn bounds(store: &dyn Store, account: &Account) -> Result<Bounds, Stor
     })
 }
 
+/// The log stream that keeps pruning back now, with its cursor: the stream
+/// (not disabled) with the lowest cursor, when the account has a policy
+/// and the first event the stream has not examined was received before
+/// the cutoff (so the pruning would go further without it). For the Log
+/// Streams page; reads one event.
+pub async fn stream_holding_back(
+    store: &dyn Store,
+    account: &Account,
+    now: Timestamp,
+) -> Result<Option<(i64, u64)>, StoreError> {
+    let Some(days) = store.retention_days(account.id).await? else {
+        return Ok(None);
+    };
+    let bounds = bounds(store, account).await?;
+    let Some((stream, cursor)) = bounds.stream else {
+        return Ok(None);
+    };
+    if cursor >= bounds.last_seq {
+        return Ok(None);
+    }
+    let cutoff = Timestamp::from_micros(now.micros() - i64::from(days) * 86_400_000_000);
+    let next = store
+        .events_in_seq_range(account.id, &Default::default(), cursor, cursor + WINDOW)
+        .await?;
+    let held_back = next.first().is_some_and(|event| {
+        LeafView::parse(&event.leaf_bytes)
+            .ok()
+            .and_then(|view| Timestamp::parse("received_at", view.received_at()).ok())
+            .is_some_and(|received| received < cutoff)
+    });
+    Ok(held_back.then_some((stream, cursor)))
+}
+
 /// Walks the account's candidates from where the last pruning stopped and
 /// says what a pruning at `now` would remove. Reads every candidate event
 /// once (its `received_at`, and its body when holds must be asked).

@@ -60,7 +60,7 @@ pub async fn prune_account(
     let mut removed = 0;
     // An unfinished job first (a crash, or another server that died).
     if let Some(job) = store.claim_prune(account.id, now, lease(now)).await? {
-        removed += job::run(store, account, job, &holds, settings.batch, settings.lease).await?;
+        removed += job::run(store, account, job, &holds, settings).await?;
     }
     if store.retention_days(account.id).await?.is_none() {
         return Ok(removed);
@@ -72,7 +72,7 @@ pub async fn prune_account(
     };
     // None: another server planned one meanwhile; it runs it.
     if let Some(job) = store.plan_prune(&plan, lease(now)).await? {
-        removed += job::run(store, account, job, &holds, settings.batch, settings.lease).await?;
+        removed += job::run(store, account, job, &holds, settings).await?;
     }
     Ok(removed)
 }

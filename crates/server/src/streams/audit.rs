@@ -4,7 +4,8 @@
 //! forward) and `Delete`, with the acting API key or console user as actor
 //! and the old → new values in `details.changes`. A secret (a webhook's
 //! `secret`, a Splunk HEC `token`) is never in them: its change shows as
-//! `"[not recorded]"` on both sides.
+//! `"[not recorded]"` on both sides, as does a TLS client key
+//! (`client_key`); a client certificate shows as its SHA-256 fingerprint.
 
 use crate::exports::audit::AuditActor;
 use auditlog_core::taxonomy::LOG_STREAM;
@@ -39,8 +40,10 @@ pub fn change(field: &str, old: Value, new: Value) -> Value {
     json!({"field": field, "old": old, "new": new})
 }
 
-/// The fields an admin sets, as they are shown (never the secret).
-fn shown(stream: &LogStream) -> [(&'static str, Value); 6] {
+/// The fields an admin sets, as they are shown (never the secret); the
+/// optional ones `null` when not set.
+fn shown(stream: &LogStream) -> [(&'static str, Value); 9] {
+    let option = |name: &str| stream.options.get(name).cloned().unwrap_or(Value::Null);
     [
         ("kind", json!(stream.kind)),
         ("format", json!(stream.format)),
@@ -48,7 +51,31 @@ fn shown(stream: &LogStream) -> [(&'static str, Value); 6] {
         ("filters", stream.filters.clone()),
         ("status", json!(stream.status.as_str())),
         ("cursor", json!(stream.cursor)),
+        ("index", option(super::hec::INDEX)),
+        ("sourcetype", option(super::hec::SOURCETYPE)),
+        (
+            "client_certificate",
+            super::client_cert::certificate(stream)
+                .map_or(Value::Null, |pem| json!(fingerprint(pem))),
+        ),
     ]
+}
+
+/// `sha256:` and the hex SHA-256 of the chain's first certificate (DER).
+fn fingerprint(pem: &str) -> String {
+    use sha2::{Digest, Sha256};
+    use tokio_rustls::rustls::pki_types::pem::PemObject;
+    use tokio_rustls::rustls::pki_types::CertificateDer;
+    let der = CertificateDer::pem_slice_iter(pem.as_bytes())
+        .next()
+        .and_then(Result::ok)
+        .map(|c| c.to_vec())
+        .unwrap_or_default();
+    let hex: String = Sha256::digest(der)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    format!("sha256:{hex}")
 }
 
 /// The write-only field of a kind: a webhook's `secret`, a Splunk HEC
@@ -66,10 +93,14 @@ fn secret_field(kind: &str) -> Option<&'static str> {
 pub fn created(stream: &LogStream) -> Vec<Value> {
     let mut changes: Vec<Value> = shown(stream)
         .into_iter()
+        .filter(|(_, value)| !value.is_null())
         .map(|(field, value)| change(field, Value::Null, value))
         .collect();
     if let Some(field) = secret_field(&stream.kind) {
         changes.push(change(field, Value::Null, json!(NOT_RECORDED)));
+    }
+    if stream.sealed_client_key.is_some() {
+        changes.push(change("client_key", Value::Null, json!(NOT_RECORDED)));
     }
     changes
 }
@@ -78,6 +109,7 @@ pub fn created(stream: &LogStream) -> Vec<Value> {
 pub fn deleted(stream: &LogStream) -> Vec<Value> {
     shown(stream)
         .into_iter()
+        .filter(|(_, value)| !value.is_null())
         .map(|(field, value)| change(field, value, Value::Null))
         .collect()
 }
@@ -95,6 +127,15 @@ pub fn updated(old: &LogStream, new: &LogStream) -> Vec<Value> {
     if old.sealed_secret != new.sealed_secret {
         let field = secret_field(&new.kind).unwrap_or("secret");
         changes.push(change(field, json!(NOT_RECORDED), json!(NOT_RECORDED)));
+    }
+    if old.sealed_client_key != new.sealed_client_key {
+        let side =
+            |key: &Option<Vec<u8>>| key.as_ref().map_or(Value::Null, |_| json!(NOT_RECORDED));
+        changes.push(change(
+            "client_key",
+            side(&old.sealed_client_key),
+            side(&new.sealed_client_key),
+        ));
     }
     changes
 }
@@ -161,6 +202,8 @@ mod tests {
             url: "http://siem.example.net/hook".into(),
             filters: json!({}),
             sealed_secret: vec![1, 2, 3],
+            options: json!({}),
+            sealed_client_key: None,
             status: StreamStatus::Active,
             cursor: 10,
             pending: None,
@@ -189,6 +232,16 @@ mod tests {
             ]
         );
         assert!(updated(&old, &old).is_empty());
+        let mut keyed = old.clone();
+        keyed.options = json!({"index": "main"});
+        keyed.sealed_client_key = Some(vec![4]);
+        assert_eq!(
+            updated(&old, &keyed),
+            vec![
+                change("index", Value::Null, json!("main")),
+                change("client_key", Value::Null, json!(NOT_RECORDED)),
+            ]
+        );
     }
 
     #[test]

@@ -66,19 +66,95 @@ pub fn check_token(token: &str) -> Result<(), String> {
 }
 
 /// Bytes an envelope adds to its event at most (for the batch's size):
-/// the members before the event (the sourcetype at most 16 bytes) and `}\n`.
+/// the members before the event (the sourcetype at most 16 bytes) and
+/// `}\n`; a stream's own index and sourcetype add [`option_bytes`].
 pub const ENVELOPE_BYTES: usize = 96;
 
-/// Appends one envelope: `{"time": <seconds.micros>, "source": "auditlog",
-/// "sourcetype": …, "event": <the event>}` and a newline.
-pub fn write_envelope(time_micros: i64, sourcetype: &str, event: &[u8], out: &mut Vec<u8>) {
+/// The stream option naming the Splunk index.
+pub const INDEX: &str = "index";
+/// The stream option naming the sourcetype.
+pub const SOURCETYPE: &str = "sourcetype";
+
+/// Whether `index` can be a Splunk index name: 1 to 80 lowercase ASCII
+/// letters, digits, `_` and `-`, not starting with `_` or `-` (Splunk's rule).
+pub fn check_index(index: &str) -> Result<(), String> {
+    let ok = (1..=80).contains(&index.len())
+        && index
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
+        && !index.starts_with(['_', '-']);
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "index {index:?} is not a Splunk index name: 1 to 80 lowercase letters, digits, _ and -, \
+             not starting with _ or -"
+        ))
+    }
+}
+
+/// Whether `sourcetype` can be a sourcetype: 1 to 100 ASCII letters,
+/// digits and `_ - . : /`.
+pub fn check_sourcetype(sourcetype: &str) -> Result<(), String> {
+    let ok = (1..=100).contains(&sourcetype.len())
+        && sourcetype
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"_-.:/".contains(&b));
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "sourcetype {sourcetype:?} must be 1 to 100 ASCII letters, digits and _ - . : /"
+        ))
+    }
+}
+
+/// The envelope fields of a stream: its index (if set) and sourcetype
+/// (its own, else `auditlog`, or `ocsf` for the `ocsf` format).
+pub fn envelope_fields(stream: &auditlog_store::LogStream) -> (Option<String>, String) {
+    let option = |name: &str| {
+        stream
+            .options
+            .get(name)
+            .and_then(Value::as_str)
+            .filter(|v| !v.is_empty())
+            .map(str::to_string)
+    };
+    let sourcetype = option(SOURCETYPE).unwrap_or_else(|| {
+        if stream.format == "ocsf" {
+            "ocsf".into()
+        } else {
+            "auditlog".into()
+        }
+    });
+    (option(INDEX), sourcetype)
+}
+
+/// Bytes a stream's own index and sourcetype add to each envelope at most.
+pub fn option_bytes(stream: &auditlog_store::LogStream) -> usize {
+    let (index, sourcetype) = envelope_fields(stream);
+    index.map_or(0, |i| i.len() + 12) + sourcetype.len()
+}
+
+/// Appends one envelope: `{"time": <seconds.micros>, "index": …,
+/// "source": "auditlog", "sourcetype": …, "event": <the event>}` and a
+/// newline (`index` only when given). `index` and `sourcetype` are of the
+/// characters [`check_index`] and [`check_sourcetype`] allow (no escaping needed).
+pub fn write_envelope(
+    time_micros: i64,
+    index: Option<&str>,
+    sourcetype: &str,
+    event: &[u8],
+    out: &mut Vec<u8>,
+) {
     let seconds = time_micros.div_euclid(1_000_000);
     let micros = time_micros.rem_euclid(1_000_000);
+    out.extend_from_slice(format!("{{\"time\":{seconds}.{micros:06},").as_bytes());
+    if let Some(index) = index {
+        out.extend_from_slice(format!("\"index\":\"{index}\",").as_bytes());
+    }
     out.extend_from_slice(
-        format!(
-            "{{\"time\":{seconds}.{micros:06},\"source\":\"{SOURCE}\",\"sourcetype\":\"{sourcetype}\",\"event\":"
-        )
-        .as_bytes(),
+        format!("\"source\":\"{SOURCE}\",\"sourcetype\":\"{sourcetype}\",\"event\":").as_bytes(),
     );
     out.extend_from_slice(event);
     out.extend_from_slice(b"}\n");
@@ -164,11 +240,18 @@ mod tests {
         let mut body = Vec::new();
         write_envelope(
             1_700_000_000_000_123,
+            None,
             "auditlog",
             br#"{"seq":1}"#,
             &mut body,
         );
-        write_envelope(1_700_000_001_500_000, "ocsf", br#"{"seq":2}"#, &mut body);
+        write_envelope(
+            1_700_000_001_500_000,
+            Some("audit-1"),
+            "ocsf",
+            br#"{"seq":2}"#,
+            &mut body,
+        );
         let text = String::from_utf8(body).unwrap();
         let parsed: Vec<Value> = serde_json::Deserializer::from_str(&text)
             .into_iter::<Value>()
@@ -180,6 +263,30 @@ mod tests {
         assert_eq!(parsed[0]["event"]["seq"], 1);
         assert_eq!(parsed[1]["sourcetype"], "ocsf");
         assert_eq!(parsed[1]["source"], "auditlog");
+        assert!(parsed[0].get("index").is_none());
+        assert_eq!(parsed[1]["index"], "audit-1");
+    }
+
+    #[test]
+    fn indexes_and_sourcetypes_follow_splunk_rules() {
+        assert!(check_index("main").is_ok());
+        assert!(check_index("audit_2-x").is_ok());
+        for bad in [
+            "",
+            "Main",
+            "_internal",
+            "-x",
+            "a b",
+            "a\"b",
+            &"a".repeat(81),
+        ] {
+            assert!(check_index(bad).is_err(), "{bad:?}");
+        }
+        assert!(check_sourcetype("auditlog:event").is_ok());
+        assert!(check_sourcetype("aws/cloudtrail.v2").is_ok());
+        for bad in ["", "a b", "a\"b", "é", &"a".repeat(101)] {
+            assert!(check_sourcetype(bad).is_err(), "{bad:?}");
+        }
     }
 
     #[test]

@@ -20,7 +20,8 @@ pub enum Answer {
     /// the destination said (429 or 503 with `Retry-After`).
     Retry {
         reason: String,
-        /// The metrics' label: `connection`, `status`, `rate_limited` or `unacknowledged`.
+        /// The metrics' label: `connection`, `status`, `rate_limited`,
+        /// `unacknowledged` or `too_large` (413: the batch is split).
         cause: &'static str,
         after: Option<Duration>,
     },
@@ -70,10 +71,10 @@ impl Posted {
         } else {
             Answer::Retry {
                 reason: summary,
-                cause: if self.status == 429 {
-                    "rate_limited"
-                } else {
-                    "status"
+                cause: match self.status {
+                    429 => "rate_limited",
+                    413 => "too_large",
+                    _ => "status",
                 },
                 after: self
                     .retry_after
@@ -179,5 +180,12 @@ mod tests {
             },
             "Retry-After only counts on 429 and 503"
         );
+        assert!(matches!(
+            posted(413, None).answer(),
+            Answer::Retry {
+                cause: "too_large",
+                ..
+            }
+        ));
     }
 }

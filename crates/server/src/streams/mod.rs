@@ -10,6 +10,9 @@
 //! - `address`: which destinations are allowed (no loopback, private or
 //!   link-local address unless the operator allows it), checked again
 //!   before every connection;
+//! - `client_cert`: a stream's TLS client certificate (mutual TLS), its
+//!   key sealed like the secrets;
+//! - `tls`: the TLS client setups (roots, a client certificate);
 //! - `http`: one `POST` to a destination, its answer sorted;
 //! - `webhook`, `hec`, `syslog`: one batch to one destination of each kind;
 //! - `ocsf`: the `ocsf` format;
@@ -19,12 +22,14 @@
 
 pub mod address;
 pub mod audit;
+pub mod client_cert;
 pub mod hec;
 pub mod http;
 pub mod ocsf;
 pub mod secrets;
 pub mod syslog;
 pub mod test_event;
+pub mod tls;
 pub mod webhook;
 pub mod worker;
 
@@ -34,6 +39,10 @@ pub const DEFAULT_BATCH_SEQS: u64 = 5_000;
 /// `client_max_body_size` (a receiver behind it answers larger bodies 413,
 /// which would be retried forever).
 pub const DEFAULT_BATCH_BYTES: usize = 1 << 20;
+
+/// The TLS client setup of stream destinations (rustls), also what the
+/// command-line clients use for `https://` servers.
+pub type TlsClientConfig = tokio_rustls::rustls::ClientConfig;
 
 /// The kinds of destination.
 pub const KINDS: [&str; 3] = crate::metrics::STREAM_KINDS;
@@ -86,6 +95,9 @@ pub struct StreamSettings {
     /// TLS for `https://` and syslog `tls://` destinations: the public web PKI roots and
     /// the operator's `stream_tls_ca_file`.
     pub tls: Option<Arc<tokio_rustls::rustls::ClientConfig>>,
+    /// The operator's extra roots (PEM), kept for the TLS setups of
+    /// streams that present a client certificate.
+    pub tls_roots: Vec<Vec<u8>>,
     /// How long a Splunk HEC batch may wait for its acknowledgement
     /// before it is sent again.
     pub ack_timeout: Duration,
@@ -104,14 +116,16 @@ impl StreamSettings {
             request_timeout: Duration::from_secs(30),
             first_backoff: Duration::from_millis(500),
             max_backoff: Duration::from_secs(300),
-            tls: syslog::tls_config(&[]).ok(),
+            tls: tls::tls_config(&[]).ok(),
+            tls_roots: Vec::new(),
             ack_timeout: Duration::from_secs(300),
         }
     }
 
     /// Trusts the PEM certificates in `pems` too for TLS destinations.
     pub fn with_tls_roots(mut self, pems: &[Vec<u8>]) -> Result<Self, String> {
-        self.tls = Some(syslog::tls_config(pems)?);
+        self.tls = Some(tls::tls_config(pems)?);
+        self.tls_roots = pems.to_vec();
         Ok(self)
     }
 

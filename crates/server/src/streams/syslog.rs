@@ -157,34 +157,7 @@ pub fn frame(event: &Value, body: &[u8], out: &mut Vec<u8>) {
     out.extend_from_slice(body);
 }
 
-/// The TLS client setup: the public roots and `extra` (PEM certificates).
-#[allow(
-    deprecated,
-    reason = "ring's provider, not aws-lc-rs (whose C build the project avoids); \
-              no post-quantum key exchange until ring has one"
-)]
-pub fn tls_config(extra: &[Vec<u8>]) -> Result<Arc<rustls::ClientConfig>, String> {
-    use rustls::pki_types::pem::PemObject;
-    use rustls::pki_types::CertificateDer;
-    let mut roots = rustls::RootCertStore::empty();
-    roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
-    for pem in extra {
-        for cert in CertificateDer::pem_slice_iter(pem) {
-            let cert =
-                cert.map_err(|e| format!("stream_tls_ca_file: not a PEM certificate: {e}"))?;
-            roots
-                .add(cert)
-                .map_err(|e| format!("stream_tls_ca_file: a certificate is refused: {e}"))?;
-        }
-    }
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let config = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(|e| format!("TLS setup: {e}"))?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    Ok(Arc::new(config))
-}
+pub use super::tls::tls_config;
 
 /// An open connection to a syslog receiver.
 pub enum Connection {

@@ -9,9 +9,15 @@
 //! `webhook-id` each time. It moves no cursor and is not retried; the
 //! answer says how the destination answered. Paused or disabled streams may
 //! be tested too.
+//!
+//! A `syslog` stream's test event is one RFC 5424 message on a connection
+//! of its own: delivered once the receiver's TCP acknowledged every byte
+//! and the receiver kept the connection open (syslog has no other answer);
+//! not delivered when the connection, the TLS handshake or the write fails.
 
 use super::hec;
 use super::secrets::hmac_key;
+use super::syslog::{self, Connection};
 use super::webhook::{self, Answer};
 use super::StreamSettings;
 use auditlog_core::taxonomy::LOG_STREAM;
@@ -61,9 +67,12 @@ fn formatted(stream: &LogStream, event: &Value) -> Value {
     }
 }
 
+/// How long a syslog test event waits for the receiver's TCP to
+/// acknowledge it (at most the request timeout).
+const SYSLOG_CONFIRM: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// Sends the test event now; `Err` for a stream whose secret cannot be
-/// opened or whose kind cannot be tested (`syslog`: TCP gives no answer to
-/// report).
+/// opened or whose kind is unknown.
 pub async fn send(
     settings: &StreamSettings,
     account: &str,
@@ -78,7 +87,13 @@ pub async fn send(
     let encode = |value: &Value| {
         serde_json::to_vec(value).map_err(|e| format!("cannot encode the test event: {e}"))
     };
+    let tls = super::client_cert::tls(settings, stream)?;
     let answer = match stream.kind.as_str() {
+        "syslog" => {
+            let mut message = Vec::new();
+            syslog::frame(&event, &encode(&formatted(stream, &event))?, &mut message);
+            send_syslog(settings, stream, tls, &message).await
+        }
         "webhook" => {
             let secret = settings.secret_key.open(&stream.sealed_secret)?;
             let secret =
@@ -88,7 +103,7 @@ pub async fn send(
             webhook::send(
                 &stream.url,
                 &settings.allow,
-                settings.tls.as_ref(),
+                tls.as_ref(),
                 &webhook_id,
                 &key,
                 body,
@@ -100,22 +115,19 @@ pub async fn send(
             // Taken by the collector counts: the acknowledgement is not awaited.
             let token = settings.secret_key.open(&stream.sealed_secret)?;
             let token = String::from_utf8(token).map_err(|_| "the stream's token is not text")?;
-            let sourcetype = if stream.format == "ocsf" {
-                "ocsf"
-            } else {
-                "auditlog"
-            };
+            let (index, sourcetype) = hec::envelope_fields(stream);
             let mut body = Vec::new();
             hec::write_envelope(
                 Timestamp::now().micros(),
-                sourcetype,
+                index.as_deref(),
+                &sourcetype,
                 &encode(&formatted(stream, &event))?,
                 &mut body,
             );
             match hec::send(
                 &stream.url,
                 &settings.allow,
-                settings.tls.as_ref(),
+                tls.as_ref(),
                 &token,
                 &hec::channel(stream.id),
                 body,
@@ -129,8 +141,8 @@ pub async fn send(
         }
         other => {
             return Err(format!(
-            "a test event cannot be sent to a stream of kind {other:?}: it gives no answer to show"
-        ))
+                "a test event cannot be sent to a stream of kind {other:?}: not a kind of stream"
+            ))
         }
     };
     let (delivered, response) = match answer {
@@ -144,4 +156,59 @@ pub async fn send(
         webhook_id,
         event,
     })
+}
+
+/// One syslog message on a connection of its own: accepted once the
+/// receiver's TCP acknowledged every byte with the connection still open.
+async fn send_syslog(
+    settings: &StreamSettings,
+    stream: &LogStream,
+    tls: Option<std::sync::Arc<tokio_rustls::rustls::ClientConfig>>,
+    message: &[u8],
+) -> Answer {
+    let url = match syslog::parse_url(&stream.url) {
+        Ok(url) => url,
+        Err(reason) => return Answer::connection(reason),
+    };
+    let Some(tls) = tls else {
+        return Answer::connection("TLS is not set up on this server".into());
+    };
+    let timeout = settings.request_timeout;
+    let mut connection = match Connection::open(&url, &settings.allow, &tls, timeout).await {
+        Ok(connection) => connection,
+        Err(reason) => return Answer::connection(reason),
+    };
+    if let Err(reason) = connection.send(message, timeout).await {
+        return Answer::connection(reason);
+    }
+    let deadline = tokio::time::Instant::now() + SYSLOG_CONFIRM.min(timeout);
+    loop {
+        // A receiver that refuses the client (mutual TLS) closes the
+        // connection after the handshake.
+        if let Some(reason) = connection.broken().await {
+            return Answer::connection(reason);
+        }
+        let acknowledged = connection.all_acknowledged();
+        if acknowledged == Some(true) {
+            // Still open a moment later: the receiver took it.
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            if let Some(reason) = connection.broken().await {
+                return Answer::connection(reason);
+            }
+            return Answer::Accepted(format!(
+                "1 message ({} bytes) written; the receiver's TCP acknowledged every byte",
+                message.len()
+            ));
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return Answer::connection(match acknowledged {
+                None => "sent; this system cannot tell whether the receiver took it".into(),
+                Some(_) => format!(
+                    "the receiver did not acknowledge the message within {:?}",
+                    SYSLOG_CONFIRM.min(timeout)
+                ),
+            });
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
 }

@@ -12,6 +12,7 @@
 //! once the lease has run out, resending the persisted batch (same id).
 
 use super::hec;
+use super::http;
 use super::secrets::hmac_key;
 use super::syslog::{self, Connection};
 use super::webhook::{self, Answer};
@@ -23,6 +24,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
+use tokio_rustls::rustls::ClientConfig;
 
 /// How often the worker looks for streams to take, and a caught-up runner
 /// for new events.
@@ -36,6 +38,11 @@ const CONFIRM_POLL: Duration = Duration::from_millis(20);
 /// window must have been written, the connection still open, to count as
 /// accepted.
 const SETTLE: Duration = Duration::from_secs(1);
+/// How long a new syslog connection over TLS must have stayed open before
+/// its first window counts as accepted: a TLS receiver that refuses the
+/// client (mutual TLS) closes the connection only after the handshake,
+/// once its TCP has acknowledged what was written.
+const FRESH_CONNECTION: Duration = Duration::from_secs(1);
 /// Seqs examined per syslog batch (each written as it is read).
 const SYSLOG_BATCH_SEQS: u64 = 500;
 /// A syslog window holds at most this many batches' seqs.
@@ -122,6 +129,8 @@ async fn run_stream(
         next_renewal: tokio::time::Instant::now(),
         syslog: None,
         ahead: None,
+        client_tls: None,
+        max_bytes: None,
     };
     loop {
         if *stopped.borrow() {
@@ -176,6 +185,12 @@ struct Runner {
     syslog: Option<Window>,
     /// The window after the batch in flight, read and rendered meanwhile.
     ahead: Option<Prepared>,
+    /// The TLS setup presenting the stream's client certificate, for the
+    /// sealed key and certificate it was built from.
+    client_tls: Option<(Vec<u8>, String, Arc<ClientConfig>)>,
+    /// The batch bytes this destination takes, learnt from its 413 answers
+    /// (smaller than `max_batch_bytes`).
+    max_bytes: Option<usize>,
 }
 
 /// What a syslog runner sent since the last point it knows was accepted
@@ -191,10 +206,13 @@ struct Window {
     events: u64,
     /// When the window was last written to.
     sent_at: tokio::time::Instant,
+    /// When the connection was opened.
+    opened_at: tokio::time::Instant,
 }
 
 /// One event, rendered for its stream.
 struct Rendered {
+    seq: u64,
     /// The event in the stream's format (JSON).
     body: Vec<u8>,
     /// The event as the API returns it (`Null` when not needed).
@@ -221,6 +239,7 @@ fn render(records: &[EventRecord], format: &str, parse: bool) -> Result<Vec<Rend
                 })?;
             if format == "native" && !parse {
                 return Ok(Rendered {
+                    seq: record.seq,
                     body: native,
                     event: Value::Null,
                 });
@@ -233,7 +252,11 @@ fn render(records: &[EventRecord], format: &str, parse: bool) -> Result<Vec<Rend
             } else {
                 native
             };
-            Ok(Rendered { body, event })
+            Ok(Rendered {
+                seq: record.seq,
+                body,
+                event,
+            })
         })
         .collect()
 }
@@ -389,8 +412,21 @@ impl Runner {
         let rendered = &prepared.rendered;
         let kind = super::kind_label(&self.stream.kind);
         let format = super::format_label(&self.stream.format);
+        let tls = self.stream_tls()?;
+        // The request body's bytes (for a 413's message).
+        let mut body_bytes = 0;
         let answer = match kind {
-            "splunk_hec" => match self.send_hec(first, last, rendered, stopped).await? {
+            "splunk_hec" => match self
+                .send_hec(
+                    first,
+                    last,
+                    rendered,
+                    tls.as_ref(),
+                    &mut body_bytes,
+                    stopped,
+                )
+                .await?
+            {
                 Sent::Answer(answer) => answer,
                 Sent::Interrupted(step) => {
                     ahead.abort();
@@ -414,10 +450,11 @@ impl Runner {
                     String::from_utf8(secret).map_err(|_| "the stream's secret is not text")?;
                 let key = hmac_key(&secret)?;
                 let id = webhook::webhook_id(self.stream.id, first, last);
+                body_bytes = body.len();
                 webhook::send(
                     &self.stream.url,
                     &self.settings.allow,
-                    self.settings.tls.as_ref(),
+                    tls.as_ref(),
                     &id,
                     &key,
                     body,
@@ -478,6 +515,16 @@ impl Runner {
             }
             Answer::Retry {
                 reason,
+                cause: "too_large",
+                ..
+            } => {
+                ahead.abort();
+                crate::metrics::stream_failed(kind, "too_large");
+                let batch = batch("failed", reason.clone());
+                self.too_large(batch, rendered, body_bytes, stopped).await
+            }
+            Answer::Retry {
+                reason,
                 cause,
                 after,
             } => {
@@ -487,6 +534,101 @@ impl Runner {
                 self.failed(batch, reason, after, stopped).await
             }
         }
+    }
+
+    /// The destination answered 413 to a batch of `rendered` events
+    /// (`body_bytes` long): a batch of several is split, its first half
+    /// sent next, at once (the rest follows in order), and later batches
+    /// are kept under this size; a single event refused is an error the
+    /// stream shows (`failing`, naming 413 and the size), retried after the
+    /// backoff in case the receiver's limit is raised.
+    async fn too_large(
+        &mut self,
+        batch: BatchRecord,
+        rendered: &[Rendered],
+        body_bytes: usize,
+        stopped: &mut watch::Receiver<bool>,
+    ) -> Result<Step, String> {
+        let first = batch.first_seq;
+        let limit = (body_bytes / 2).max(1);
+        self.max_bytes = Some(self.max_bytes.map_or(limit, |m| m.min(limit)));
+        if rendered.len() < 2 {
+            let seq = rendered.first().map_or(first, |r| r.seq);
+            let error = format!(
+                "the destination answered 413 (Payload Too Large) to a single event, seq {seq}, \
+                 in a request body of {body_bytes} bytes: it cannot be split further; raise the \
+                 receiver's body size limit (or replay from seq {})",
+                seq + 1
+            );
+            let delivery = Delivery::Failed {
+                batch,
+                status: StreamStatus::Failing,
+                error,
+            };
+            if !self
+                .store
+                .record_delivery(self.stream.id, &self.worker, delivery, Timestamp::now())
+                .await
+                .map_err(|e| auditlog_core::ErrorChain(&e).to_string())?
+            {
+                return Ok(Step::Stop);
+            }
+            self.stream.status = StreamStatus::Failing;
+            self.stream.attempts += 1;
+            self.retry += 1;
+            wait(self.settings.backoff(self.retry), stopped).await;
+            return Ok(Step::Continue);
+        }
+        // The first half: up to the seq before the second half's first event.
+        let last = rendered[rendered.len() / 2].seq - 1;
+        let error = format!(
+            "the destination answered 413 (Payload Too Large) to {} events in {body_bytes} bytes; \
+             sending seqs {first}..={last} first",
+            rendered.len()
+        );
+        let delivery = Delivery::Failed {
+            batch,
+            status: StreamStatus::Active,
+            error,
+        };
+        let store_error = |e: auditlog_store::StoreError| auditlog_core::ErrorChain(&e).to_string();
+        if !self
+            .store
+            .record_delivery(self.stream.id, &self.worker, delivery, Timestamp::now())
+            .await
+            .map_err(store_error)?
+            || !self
+                .store
+                .begin_batch(self.stream.id, &self.worker, first, last)
+                .await
+                .map_err(store_error)?
+        {
+            return Ok(Step::Stop);
+        }
+        self.stream.pending = Some((first, last));
+        self.stream.attempts = 0;
+        self.ahead = None;
+        Ok(Step::Continue)
+    }
+
+    /// The TLS setup of the stream: the server's, or one presenting the
+    /// stream's client certificate (built once per key and certificate).
+    fn stream_tls(&mut self) -> Result<Option<Arc<ClientConfig>>, String> {
+        let (Some(certificate), Some(sealed)) = (
+            super::client_cert::certificate(&self.stream),
+            &self.stream.sealed_client_key,
+        ) else {
+            return Ok(self.settings.tls.clone());
+        };
+        if let Some((key, cert, config)) = &self.client_tls {
+            if key == sealed && cert == certificate {
+                return Ok(Some(config.clone()));
+            }
+        }
+        let config = super::client_cert::tls(&self.settings, &self.stream)?
+            .ok_or("TLS is not set up on this server")?;
+        self.client_tls = Some((sealed.clone(), certificate.to_string(), config.clone()));
+        Ok(Some(config))
     }
 
     /// The stream's reader for `account` (its own) and `filter`.
@@ -499,8 +641,15 @@ impl Runner {
             format: super::format_label(&self.stream.format),
             parse: hec,
             batch_seqs: self.settings.batch_seqs.max(1),
-            max_bytes: self.settings.max_batch_bytes,
-            overhead: if hec { hec::ENVELOPE_BYTES } else { 1 },
+            max_bytes: self
+                .max_bytes
+                .unwrap_or(self.settings.max_batch_bytes)
+                .min(self.settings.max_batch_bytes),
+            overhead: if hec {
+                hec::ENVELOPE_BYTES + hec::option_bytes(&self.stream)
+            } else {
+                1
+            },
         }
     }
 
@@ -552,15 +701,13 @@ impl Runner {
         first: u64,
         last: u64,
         rendered: &[Rendered],
+        tls: http::Tls<'_>,
+        body_bytes: &mut usize,
         stopped: &mut watch::Receiver<bool>,
     ) -> Result<Sent, String> {
         let token = self.settings.secret_key.open(&self.stream.sealed_secret)?;
         let token = String::from_utf8(token).map_err(|_| "the stream's token is not text")?;
-        let sourcetype = if self.stream.format == "ocsf" {
-            "ocsf"
-        } else {
-            "auditlog"
-        };
+        let (index, sourcetype) = hec::envelope_fields(&self.stream);
         let mut body = Vec::with_capacity(rendered.iter().map(|r| r.body.len() + 96).sum());
         for event in rendered {
             let time = event
@@ -569,15 +716,22 @@ impl Runner {
                 .and_then(Value::as_str)
                 .and_then(|t| Timestamp::parse("time", t).ok())
                 .unwrap_or_else(Timestamp::now);
-            hec::write_envelope(time.micros(), sourcetype, &event.body, &mut body);
+            hec::write_envelope(
+                time.micros(),
+                index.as_deref(),
+                &sourcetype,
+                &event.body,
+                &mut body,
+            );
         }
+        *body_bytes = body.len();
         let channel = hec::channel(self.stream.id);
         let url = self.stream.url.clone();
         let timeout = self.settings.request_timeout;
         let (summary, ack) = match hec::send(
             &url,
             &self.settings.allow,
-            self.settings.tls.as_ref(),
+            tls,
             &token,
             &channel,
             body,
@@ -612,7 +766,7 @@ impl Runner {
             let acknowledged = hec::acknowledged(
                 &url,
                 &self.settings.allow,
-                self.settings.tls.as_ref(),
+                tls,
                 &token,
                 &channel,
                 ack,
@@ -672,9 +826,7 @@ impl Runner {
             None => {
                 let url = syslog::parse_url(&self.stream.url)?;
                 let tls = self
-                    .settings
-                    .tls
-                    .clone()
+                    .stream_tls()?
                     .ok_or("TLS is not set up on this server")?;
                 match Connection::open(
                     &url,
@@ -692,6 +844,7 @@ impl Runner {
                         sent_through: cursor,
                         events: 0,
                         sent_at: tokio::time::Instant::now(),
+                        opened_at: tokio::time::Instant::now(),
                     }),
                     Err(reason) => return self.syslog_failed(reason, 0, stopped).await,
                 }
@@ -706,7 +859,9 @@ impl Runner {
             let acknowledged = window
                 .connection
                 .all_acknowledged()
-                .unwrap_or_else(|| window.sent_at.elapsed() >= SETTLE);
+                .unwrap_or_else(|| window.sent_at.elapsed() >= SETTLE)
+                && (matches!(window.connection, Connection::Tcp(_))
+                    || window.opened_at.elapsed() >= FRESH_CONNECTION);
             if acknowledged {
                 let (through, events) = (window.sent_through, window.events);
                 crate::metrics::stream_delivered(

@@ -61,6 +61,10 @@ const CONSOLE_ROUTES: &[(&str, &str)] = &[
     ("POST", "/settings/profile/two-factor/confirm"),
     ("POST", "/settings/profile/two-factor/disable"),
     ("POST", "/settings/profile/two-factor/require"),
+    ("GET", "/settings/retention"),
+    ("POST", "/settings/retention"),
+    ("GET", "/settings/personal-data"),
+    ("POST", "/settings/personal-data"),
 ];
 
 const METHODS: &[&str] = &[
