@@ -8,8 +8,8 @@ use auditlog_core::leaf_v2::Source;
 use auditlog_core::{Email, Timestamp};
 use auditlog_server::exports::audit::AuditActor;
 use auditlog_server::key_cache::KeyCache;
-use auditlog_server::{keys, tokens};
-use auditlog_store::{Account, Role, Scope, Store};
+use auditlog_server::{keys, tokens, users};
+use auditlog_store::{Account, Role, Scope, Store, UserChange};
 
 pub async fn find_account(store: &dyn Store, name: &str) -> CliResult<Account> {
     store
@@ -164,6 +164,113 @@ pub async fn create_user(
         .create_user(account.id, email.as_ref(), &hash, role)
         .await
         .with_context(|| format!("cannot create user {email} in account {:?}", account.name))?;
+    Ok(())
+}
+
+/// The account's user with this email, as the CLI names users.
+async fn find_user(store: &dyn Store, account: &Account, email: &str) -> CliResult<i64> {
+    let email = Email::parse(email).map_err(|e| anyhow!(e.message))?;
+    store
+        .user_by_email(account.id, email.as_ref())
+        .await
+        .with_context(|| format!("cannot look up user {email}"))?
+        .map(|user| user.id)
+        .ok_or_else(|| {
+            anyhow!(
+                "no user {email} in account {:?}; see `auditlog user list --account {}`",
+                account.name,
+                account.name
+            )
+        })
+}
+
+/// What a refused user change tells the operator.
+fn user_error(error: users::UserError) -> anyhow::Error {
+    match error {
+        users::UserError::LastAdmin => {
+            anyhow!("refused: the account must keep an active admin; make another user admin first")
+        }
+        other => anyhow::Error::new(other),
+    }
+}
+
+/// `auditlog user list|disable|enable|set-role|reset-password`, each change
+/// audited with the operator as actor (`source` system).
+pub async fn user_command(store: &dyn Store, command: crate::cli::UserCommand) -> CliResult {
+    use crate::cli::UserCommand;
+    match command {
+        UserCommand::Create { .. } => bail!("user create is handled with its password"),
+        UserCommand::List { account } => {
+            let account = find_account(store, &account).await?;
+            let list = store
+                .list_users(account.id)
+                .await
+                .with_context(|| format!("cannot list the users of account {:?}", account.name))?;
+            let mut out = String::from("ID\tEMAIL\tROLE\tSTATUS\tCREATED\n");
+            for user in list {
+                out.push_str(&format!(
+                    "{}\t{}\t{}\t{}\t{}\n",
+                    user.id,
+                    user.email,
+                    user.role.as_str(),
+                    users::status(&user),
+                    user.created_at.to_rfc3339()
+                ));
+            }
+            print!("{out}");
+        }
+        UserCommand::Disable { account, email } => {
+            change_user(
+                store,
+                &account,
+                &email,
+                UserChange::Disable(Timestamp::now()),
+            )
+            .await?;
+            println!("disabled {email} in account {account}; every session of theirs has ended");
+        }
+        UserCommand::Enable { account, email } => {
+            change_user(store, &account, &email, UserChange::Enable).await?;
+            println!("enabled {email} in account {account}");
+        }
+        UserCommand::SetRole {
+            account,
+            email,
+            role,
+        } => {
+            let role = users::parse_role(&role).map_err(|e| anyhow!(e.message))?;
+            change_user(store, &account, &email, UserChange::Role(role)).await?;
+            println!("{email} in account {account} is now {}", role.as_str());
+        }
+        UserCommand::ResetPassword { account, email } => {
+            let account = find_account(store, &account).await?;
+            let id = find_user(store, &account, &email).await?;
+            let (_, link) = users::reset_password(store, &account, &operator(), id)
+                .await
+                .map_err(user_error)?;
+            println!("{}", link.path());
+            eprintln!(
+                "a one-time sign-in link for {email}: open it on the console's address (for \
+                 example http://127.0.0.1:8080{}) before {}",
+                link.path(),
+                link.expires_at.to_rfc3339()
+            );
+        }
+    }
+    Ok(())
+}
+
+async fn change_user(
+    store: &dyn Store,
+    account: &str,
+    email: &str,
+    change: UserChange,
+) -> CliResult {
+    let account = find_account(store, account).await?;
+    let id = find_user(store, &account, email).await?;
+    users::change(store, &account, &operator(), id, change)
+        .await
+        .map_err(user_error)?;
     Ok(())
 }
 

@@ -370,6 +370,46 @@ pub enum UserCommand {
         #[arg(long)]
         role: String,
     },
+    /// List the account's users: id, email, role, status (active, invited,
+    /// disabled), created.
+    List {
+        #[arg(long)]
+        account: String,
+    },
+    /// Disable a user: sign-in is refused and every session ends at once,
+    /// on every server. The last active admin cannot be disabled.
+    Disable {
+        #[arg(long)]
+        account: String,
+        #[arg(long)]
+        email: String,
+    },
+    /// Enable a disabled user again.
+    Enable {
+        #[arg(long)]
+        account: String,
+        #[arg(long)]
+        email: String,
+    },
+    /// Change a user's role. The last active admin cannot be demoted.
+    SetRole {
+        #[arg(long)]
+        account: String,
+        #[arg(long)]
+        email: String,
+        /// `admin`, `auditor` or `member`.
+        #[arg(long)]
+        role: String,
+    },
+    /// Print a new one-time sign-in link (valid 24 h) with which the user
+    /// sets a new password; the path is printed, to be opened on the
+    /// console's address. Any earlier link stops working.
+    ResetPassword {
+        #[arg(long)]
+        account: String,
+        #[arg(long)]
+        email: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -181,6 +181,7 @@ async fn run_on_store(config: &Config, command: Command) -> CliResult {
             );
             Ok(())
         }
+        Command::User { command } => crate::admin::user_command(store.as_ref(), command).await,
         Command::Retention { command } => {
             let settings = config
                 .retention_settings()

@@ -148,7 +148,7 @@ pub async fn send_all_counting(
     Ok(started.elapsed())
 }
 
-async fn get(http: &reqwest::Client, url: &str, key: &str) -> BenchResult<Vec<u8>> {
+pub(crate) async fn get(http: &reqwest::Client, url: &str, key: &str) -> BenchResult<Vec<u8>> {
     let response = http.get(url).bearer_auth(key).send().await?;
     let status = response.status();
     let body = response.bytes().await?;
@@ -164,7 +164,7 @@ async fn get(http: &reqwest::Client, url: &str, key: &str) -> BenchResult<Vec<u8
 
 /// Times `repeat` sequential GETs of `url` on one keep-alive connection,
 /// after a warm-up.
-async fn time_gets(
+pub(crate) async fn time_gets(
     http: &reqwest::Client,
     url: &str,
     key: &str,

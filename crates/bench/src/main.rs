@@ -14,6 +14,8 @@
 //! of the same events, then a SIGKILLed run and its rerun (`send.rs`);
 //! `jsonl` only writes that file. And `streams`: log stream delivery to a
 //! local webhook receiver and its cost to ingest (`streams.rs`). And
+//! `search`: issue 14's search targets on the embedded store beside a plain
+//! table with an FTS5 table, loaded in the same run (`search.rs`).
 //! `retention`: pruning's rate, the bytes it returns and its cost to ingest
 //! (`retention.rs`).
 //!
@@ -25,7 +27,7 @@
 //!   tables.
 //! - `results`: figures appended to `results.jsonl`; `report`: the Markdown
 //!   tables; `soak`: the ten-minute soak; `send`: `auditlog send`;
-//!   `error`: what scenarios return.
+//!   `error`: what scenarios return; `search`: the search targets.
 
 mod auditlog;
 mod error;
@@ -35,6 +37,7 @@ mod postgres_baseline;
 mod report;
 mod results;
 mod retention;
+mod search;
 mod send;
 mod server;
 mod soak;
@@ -92,6 +95,11 @@ enum Scenario {
     /// ingest while one stream per account delivers, then the stored backlog
     /// drained by new streams (fresh stores, removed after; `streams.rs`).
     Streams,
+    /// Search (issue 14): `key:value` and free-text queries over HTTP, their
+    /// counts and histograms, the full-text index's ingest cost and bytes per
+    /// event, beside a plain table with an FTS5 table of the same words
+    /// (own stores in `<work-dir>/search`, kept for reruns; `search.rs`).
+    Search,
     /// Pruning (issue 16): half of a freshly loaded store pruned with no
     /// ingest (rate, bytes on disk before and after), then the other half
     /// while ingest runs at full rate, against ingest just before
@@ -154,6 +162,16 @@ struct Args {
     /// Where `report` writes the Markdown tables.
     #[arg(long, default_value = "bench/results/latest.md")]
     out: PathBuf,
+    /// Search: events per store of each cost round (with and without the
+    /// full-text index); 0 skips the cost stage.
+    #[arg(long, default_value_t = 500_000)]
+    cost_events: usize,
+    /// Search: cost rounds (each a store with the index, then one without).
+    #[arg(long, default_value_t = 2)]
+    cost_rounds: usize,
+    /// Search: load the events again even if they are loaded.
+    #[arg(long)]
+    reload: bool,
     /// Soak: seconds of mixed load.
     #[arg(long, default_value_t = 600)]
     duration: u64,
@@ -179,6 +197,12 @@ struct Args {
     /// still counts as bounded.
     #[arg(long, default_value_t = 1.0)]
     max_rss_slope: f64,
+    /// Streams: the phases to run (1 ingest alone, 2 ingest while streams
+    /// deliver, 3 the backlog drained, 4 the backlog drained with ingest
+    /// meanwhile). Phases 3 and 4 run on the store phase 2 loads (loaded
+    /// without streams when 2 is left out).
+    #[arg(long, value_delimiter = ',', default_value = "1,2,3,4")]
+    stream_phases: Vec<u32>,
 }
 
 fn main() -> std::process::ExitCode {
@@ -259,7 +283,14 @@ async fn run(args: &Args) -> BenchResult<()> {
                 send::run(&args.auditlog_bin, &args.work_dir, &events, &recorder).await?
             }
             Scenario::Streams => {
-                streams::run(&args.auditlog_bin, &args.work_dir, &events, &recorder).await?
+                streams::run(
+                    &args.auditlog_bin,
+                    &args.work_dir,
+                    &events,
+                    &args.stream_phases,
+                    &recorder,
+                )
+                .await?
             }
             Scenario::Retention => {
                 retention::run(&args.auditlog_bin, &args.work_dir, &events, &recorder).await?
@@ -280,6 +311,20 @@ async fn run(args: &Args) -> BenchResult<()> {
                 let path = args.work_dir.join("events.jsonl");
                 let bytes = send::write_jsonl(&events, &path)?;
                 eprintln!("wrote {} ({bytes} bytes)", path.display());
+            }
+            Scenario::Search => {
+                let options = search::Options {
+                    bin: args.auditlog_bin.clone(),
+                    dir: args.work_dir.join("search"),
+                    events: args.events,
+                    seed: args.seed,
+                    cost_events: args.cost_events,
+                    cost_rounds: args.cost_rounds,
+                    repeat: args.repeat,
+                    count_repeat: args.count_repeat,
+                    reload: args.reload,
+                };
+                search::run(&options, &recorder).await?
             }
             Scenario::All => {}
         }

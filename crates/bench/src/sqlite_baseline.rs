@@ -39,7 +39,7 @@ CREATE INDEX events_project ON events (account, project, time DESC);
 CREATE INDEX events_target ON events (account, target_id, time DESC);
 ";
 
-const INSERT: &str = "INSERT INTO events (account, event_id, time, event_type, action, actor_id, \
+pub(crate) const INSERT: &str = "INSERT INTO events (account, event_id, time, event_type, action, actor_id, \
     actor_name, actor_email, project, app, version, target_id, target_name, details, ip, user_agent, \
     request_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)";
 
@@ -47,7 +47,7 @@ const INSERT: &str = "INSERT INTO events (account, event_id, time, event_type, a
 pub const CSV_COLUMNS: &str = "time, id, event_type, action, project, app, version, actor_id, \
     actor_name, actor_email, target_id, target_name, details, ip, user_agent, event_id";
 
-fn open(path: &Path) -> BenchResult<Connection> {
+pub(crate) fn open(path: &Path) -> BenchResult<Connection> {
     let conn = Connection::open(path)?;
     conn.busy_timeout(Duration::from_secs(120))?;
     conn.pragma_update(None, "journal_mode", "WAL")?;
@@ -66,7 +66,10 @@ pub fn create(path: &Path) -> BenchResult<Connection> {
     Ok(conn)
 }
 
-fn insert(stmt: &mut rusqlite::CachedStatement<'_>, e: &Event) -> rusqlite::Result<usize> {
+pub(crate) fn insert(
+    stmt: &mut rusqlite::CachedStatement<'_>,
+    e: &Event,
+) -> rusqlite::Result<usize> {
     stmt.execute(params![
         e.account_name(),
         e.id,

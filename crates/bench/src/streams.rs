@@ -19,7 +19,9 @@
 //!    ingest of delivering at full speed) and the drain's (the dataset's
 //!    events ÷ time to their last arrival).
 //!
-//! Each store is removed afterwards.
+//! Each store is removed afterwards. `--stream-phases` picks phases (3 and 4
+//! need the store phase 2 loads: without 2 it is loaded with no stream). Each
+//! phase's start is printed with the server's pid (for `perf record -p`).
 
 use crate::auditlog;
 use crate::error::BenchResult;
@@ -115,25 +117,40 @@ impl Receiver {
                                 seen.duplicates += events.len() as u64;
                                 return (axum::http::StatusCode::OK, "ok");
                             }
-                            for event in &events {
-                                let account = event.account.to_string();
+                            // A batch is one stream's, so one account's: the
+                            // bookkeeping is per run of one account's events,
+                            // not per event (this receiver shares the cores).
+                            let mut start = 0;
+                            while start < events.len() {
+                                let account = &events[start].account;
+                                let end = events[start..]
+                                    .iter()
+                                    .position(|e| e.account != *account)
+                                    .map_or(events.len(), |n| start + n);
+                                let run = &events[start..end];
+                                start = end;
                                 let last = seen
                                     .last_seq
-                                    .entry((stream.clone(), account.clone()))
+                                    .entry((stream.clone(), account.to_string()))
                                     .or_insert(0);
-                                if event.seq <= *last {
-                                    seen.out_of_order += 1;
+                                let mut counted = 0;
+                                for event in run {
+                                    if event.seq <= *last {
+                                        seen.out_of_order += 1;
+                                    }
+                                    *last = event.seq;
+                                    // The streams' own `Auditlog Log Stream` events are not the
+                                    // dataset's, nor are those ingested meanwhile (phase 4).
+                                    if event.event_type != OWN_TYPE
+                                        && !event.id.ends_with(MEANWHILE_SUFFIX)
+                                    {
+                                        counted += 1;
+                                    }
                                 }
-                                *last = event.seq;
-                                // The streams' own `Auditlog Log Stream` events are not the
-                                // dataset's, nor are those ingested meanwhile (phase 4).
-                                if event.event_type == OWN_TYPE
-                                    || event.id.ends_with(MEANWHILE_SUFFIX)
-                                {
-                                    continue;
+                                if counted > 0 {
+                                    *seen.events.entry(account.to_string()).or_insert(0) += counted;
+                                    seen.last_arrival.insert(account.to_string(), now);
                                 }
-                                *seen.events.entry(account.clone()).or_insert(0) += 1;
-                                seen.last_arrival.insert(account, now);
                             }
                         }
                         (axum::http::StatusCode::OK, "ok")
@@ -247,205 +264,244 @@ pub async fn run(
     bin: &Path,
     work_dir: &Path,
     events: &[Event],
+    phases: &[u32],
     recorder: &Recorder,
 ) -> BenchResult<()> {
+    let phase = |p: u32| phases.contains(&p);
     let n = events.len() as u64;
     let rate = |count: u64, elapsed: Duration| count as f64 / elapsed.as_secs_f64();
     let limit = Duration::from_secs(1_800);
+    let dir = work_dir.join("auditlog-streams");
 
     // 1. Ingest alone.
-    let dir = work_dir.join("auditlog-streams");
-    let (keys, _) = fresh(bin, &dir)?;
-    let server = Server::start_with(bin, &dir, &SERVE_ARGS)?;
-    let elapsed = auditlog::send_all(&server.base, &keys, auditlog::bodies(events, 500), 4).await?;
-    let alone = rate(n, elapsed);
-    recorder.record(SECTION, INGEST_ALONE, "auditlog", "events_per_s", alone)?;
-    server.stop()?;
+    let mut alone = None;
+    if phase(1) {
+        let (keys, _) = fresh(bin, &dir)?;
+        let server = Server::start_with(bin, &dir, &SERVE_ARGS)?;
+        eprintln!("streams: phase 1, ingest alone (server pid {})", server.pid);
+        let elapsed =
+            auditlog::send_all(&server.base, &keys, auditlog::bodies(events, 500), 4).await?;
+        let rate = rate(n, elapsed);
+        recorder.record(SECTION, INGEST_ALONE, "auditlog", "events_per_s", rate)?;
+        alone = Some(rate);
+        server.stop()?;
+    }
+    if !(phase(2) || phase(3) || phase(4)) {
+        std::fs::remove_dir_all(&dir)?;
+        return Ok(());
+    }
 
-    // 2. Ingest while three streams deliver.
+    // 2. Ingest while three streams deliver (the store phases 3 and 4 use).
     let (keys, admins) = fresh(bin, &dir)?;
     let receiver = Receiver::start().await?;
     let server = Server::start_with(bin, &dir, &SERVE_ARGS)?;
-    create_streams(&server.base, &admins, &receiver.url, 2).await?;
+    eprintln!(
+        "streams: phase 2, ingest{} (server pid {})",
+        if phase(2) {
+            " while 3 streams deliver"
+        } else {
+            " (no stream)"
+        },
+        server.pid
+    );
+    if phase(2) {
+        create_streams(&server.base, &admins, &receiver.url, 2).await?;
+    }
     let started = Instant::now();
     let elapsed = auditlog::send_all(&server.base, &keys, auditlog::bodies(events, 500), 4).await?;
-    let with = rate(n, elapsed);
-    let ingested_after = started.elapsed();
-    let last = receiver.wait_for(n, limit).await?;
-    let done = last.values().max().copied().unwrap_or_else(Instant::now);
-    let delivered = done.duration_since(started);
-    recorder.record(SECTION, INGEST_DELIVERING, "auditlog", "events_per_s", with)?;
-    recorder.record(
-        SECTION,
-        INGEST_DELIVERING,
-        "auditlog",
-        "ingest_cost_pct",
-        (1.0 - with / alone) * 100.0,
-    )?;
-    recorder.record(
-        SECTION,
-        DELIVERY_DURING_INGEST,
-        "auditlog",
-        "events_per_s",
-        rate(n, delivered),
-    )?;
-    recorder.record(
-        SECTION,
-        DELIVERY_DURING_INGEST,
-        "auditlog",
-        "lag_after_ingest_s",
-        delivered.saturating_sub(ingested_after).as_secs_f64(),
-    )?;
-    recorder.record(
-        SECTION,
-        DELIVERY_DURING_INGEST,
-        "auditlog",
-        "events_per_batch",
-        n as f64 / receiver.batches().max(1) as f64,
-    )?;
-    recorder.record(
-        SECTION,
-        DELIVERY_DURING_INGEST,
-        "auditlog",
-        "duplicates",
-        receiver.duplicates() as f64,
-    )?;
-
-    // 3. The stored backlog, no ingest: three new streams from seq 1.
-    receiver.reset();
-    let started = Instant::now();
-    create_streams(&server.base, &admins, &receiver.url, 3).await?;
-    let last = receiver.wait_for(n, limit).await?;
-    let done = last.values().max().copied().unwrap_or_else(Instant::now);
-    recorder.record(
-        SECTION,
-        DELIVERY_BACKLOG,
-        "auditlog",
-        "events_per_s",
-        rate(n, done.duration_since(started)),
-    )?;
-    // The largest account's stream on its own figures.
-    let (largest, count) = receiver
-        .seen
-        .lock()
-        .map_err(|_| "receiver state poisoned")?
-        .events
-        .iter()
-        .max_by_key(|(_, c)| **c)
-        .map(|(a, c)| (a.clone(), *c))
-        .ok_or("nothing delivered")?;
-    if let Some(at) = last.get(&largest) {
+    if phase(2) {
+        let with = rate(n, elapsed);
+        let ingested_after = started.elapsed();
+        let last = receiver.wait_for(n, limit).await?;
+        let done = last.values().max().copied().unwrap_or_else(Instant::now);
+        let delivered = done.duration_since(started);
+        recorder.record(SECTION, INGEST_DELIVERING, "auditlog", "events_per_s", with)?;
+        if let Some(alone) = alone {
+            recorder.record(
+                SECTION,
+                INGEST_DELIVERING,
+                "auditlog",
+                "ingest_cost_pct",
+                (1.0 - with / alone) * 100.0,
+            )?;
+        }
         recorder.record(
             SECTION,
-            DELIVERY_ONE_STREAM,
+            DELIVERY_DURING_INGEST,
             "auditlog",
             "events_per_s",
-            rate(count, at.duration_since(started)),
+            rate(n, delivered),
+        )?;
+        recorder.record(
+            SECTION,
+            DELIVERY_DURING_INGEST,
+            "auditlog",
+            "lag_after_ingest_s",
+            delivered.saturating_sub(ingested_after).as_secs_f64(),
+        )?;
+        recorder.record(
+            SECTION,
+            DELIVERY_DURING_INGEST,
+            "auditlog",
+            "events_per_batch",
+            n as f64 / receiver.batches().max(1) as f64,
+        )?;
+        recorder.record(
+            SECTION,
+            DELIVERY_DURING_INGEST,
+            "auditlog",
+            "duplicates",
+            receiver.duplicates() as f64,
         )?;
     }
-    recorder.record(
-        SECTION,
-        DELIVERY_BACKLOG,
-        "auditlog",
-        "duplicates",
-        receiver.duplicates() as f64,
-    )?;
-    recorder.record(
-        SECTION,
-        DELIVERY_BACKLOG,
-        "auditlog",
-        "peak_rss_mib",
-        server.memory_kib("VmHWM").unwrap_or(0) as f64 / 1024.0,
-    )?;
-    // 4. The backlog drained while ingest runs at full rate.
-    delete_streams(&server.base, &admins).await?;
-    receiver.reset();
-    let again: Vec<Event> = events
-        .iter()
-        .map(|e| {
-            let mut e = e.clone();
-            e.id.push_str(MEANWHILE_SUFFIX);
-            e
-        })
-        .collect();
-    let answered = Arc::new(std::sync::atomic::AtomicUsize::new(0));
-    let bodies = auditlog::bodies(&again, 500);
-    let total_bodies = bodies.len();
-    let ingest = {
-        let (base, keys, answered) = (server.base.clone(), keys.clone(), answered.clone());
-        tokio::spawn(async move {
-            auditlog::send_all_counting(&base, &keys, bodies, 4, answered)
-                .await
-                .map_err(|e| e.to_string())
-        })
-    };
-    let sample = || {
-        (
-            Instant::now(),
-            answered.load(std::sync::atomic::Ordering::Relaxed),
-        )
-    };
-    // Ingest alone first (once it runs: the first answers arrive).
-    tokio::time::sleep(Duration::from_secs(5)).await;
-    let (t0, b0) = sample();
-    tokio::time::sleep(Duration::from_secs(20)).await;
-    let (t1, b1) = sample();
-    create_streams(&server.base, &admins, &receiver.url, 4).await?;
-    let last = receiver.wait_for(n, limit).await?;
-    let done = last.values().max().copied().unwrap_or_else(Instant::now);
-    let (t2, b2) = sample();
-    if b2 >= total_bodies {
-        return Err("ingest ended before the backlog was drained: use more events".into());
+
+    // 3. The stored backlog, no ingest: three new streams from seq 1.
+    if phase(3) {
+        eprintln!(
+            "streams: phase 3, the backlog drained (server pid {})",
+            server.pid
+        );
+        receiver.reset();
+        let started = Instant::now();
+        create_streams(&server.base, &admins, &receiver.url, 3).await?;
+        let last = receiver.wait_for(n, limit).await?;
+        let done = last.values().max().copied().unwrap_or_else(Instant::now);
+        recorder.record(
+            SECTION,
+            DELIVERY_BACKLOG,
+            "auditlog",
+            "events_per_s",
+            rate(n, done.duration_since(started)),
+        )?;
+        // The largest account's stream on its own figures.
+        let (largest, count) = receiver
+            .seen
+            .lock()
+            .map_err(|_| "receiver state poisoned")?
+            .events
+            .iter()
+            .max_by_key(|(_, c)| **c)
+            .map(|(a, c)| (a.clone(), *c))
+            .ok_or("nothing delivered")?;
+        if let Some(at) = last.get(&largest) {
+            recorder.record(
+                SECTION,
+                DELIVERY_ONE_STREAM,
+                "auditlog",
+                "events_per_s",
+                rate(count, at.duration_since(started)),
+            )?;
+        }
+        recorder.record(
+            SECTION,
+            DELIVERY_BACKLOG,
+            "auditlog",
+            "duplicates",
+            receiver.duplicates() as f64,
+        )?;
+        recorder.record(
+            SECTION,
+            DELIVERY_BACKLOG,
+            "auditlog",
+            "peak_rss_mib",
+            server.memory_kib("VmHWM").unwrap_or(0) as f64 / 1024.0,
+        )?;
     }
-    // Every body counted here held 500 events (only each account's last is shorter).
-    let per_s = |bodies: usize, from: Instant, to: Instant| {
-        (bodies * 500) as f64 / to.duration_since(from).as_secs_f64()
-    };
-    let before = per_s(b1 - b0, t0, t1);
-    let during = per_s(b2 - b1, t1, t2);
-    recorder.record(
-        SECTION,
-        INGEST_BEFORE_DRAIN,
-        "auditlog",
-        "events_per_s",
-        before,
-    )?;
-    recorder.record(
-        SECTION,
-        INGEST_DURING_DRAIN,
-        "auditlog",
-        "events_per_s",
-        during,
-    )?;
-    recorder.record(
-        SECTION,
-        INGEST_DURING_DRAIN,
-        "auditlog",
-        "ingest_cost_pct",
-        (1.0 - during / before) * 100.0,
-    )?;
-    recorder.record(
-        SECTION,
-        DELIVERY_BACKLOG_INGESTING,
-        "auditlog",
-        "events_per_s",
-        rate(n, done.duration_since(t1)),
-    )?;
-    recorder.record(
-        SECTION,
-        DELIVERY_BACKLOG_INGESTING,
-        "auditlog",
-        "events_per_batch",
-        n as f64 / receiver.batches().max(1) as f64,
-    )?;
-    recorder.record(
-        SECTION,
-        DELIVERY_BACKLOG_INGESTING,
-        "auditlog",
-        "duplicates",
-        receiver.duplicates() as f64,
-    )?;
-    ingest.await.map_err(|e| e.to_string())??;
+    // 4. The backlog drained while ingest runs at full rate.
+    if phase(4) {
+        delete_streams(&server.base, &admins).await?;
+        receiver.reset();
+        let again: Vec<Event> = events
+            .iter()
+            .map(|e| {
+                let mut e = e.clone();
+                e.id.push_str(MEANWHILE_SUFFIX);
+                e
+            })
+            .collect();
+        let answered = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let bodies = auditlog::bodies(&again, 500);
+        let total_bodies = bodies.len();
+        let ingest = {
+            let (base, keys, answered) = (server.base.clone(), keys.clone(), answered.clone());
+            tokio::spawn(async move {
+                auditlog::send_all_counting(&base, &keys, bodies, 4, answered)
+                    .await
+                    .map_err(|e| e.to_string())
+            })
+        };
+        let sample = || {
+            (
+                Instant::now(),
+                answered.load(std::sync::atomic::Ordering::Relaxed),
+            )
+        };
+        // Ingest alone first (once it runs: the first answers arrive).
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        let (t0, b0) = sample();
+        tokio::time::sleep(Duration::from_secs(20)).await;
+        let (t1, b1) = sample();
+        eprintln!(
+            "streams: phase 4, the backlog drained with ingest meanwhile (server pid {})",
+            server.pid
+        );
+        create_streams(&server.base, &admins, &receiver.url, 4).await?;
+        let last = receiver.wait_for(n, limit).await?;
+        let done = last.values().max().copied().unwrap_or_else(Instant::now);
+        let (t2, b2) = sample();
+        if b2 >= total_bodies {
+            return Err("ingest ended before the backlog was drained: use more events".into());
+        }
+        // Every body counted here held 500 events (only each account's last is shorter).
+        let per_s = |bodies: usize, from: Instant, to: Instant| {
+            (bodies * 500) as f64 / to.duration_since(from).as_secs_f64()
+        };
+        let before = per_s(b1 - b0, t0, t1);
+        let during = per_s(b2 - b1, t1, t2);
+        recorder.record(
+            SECTION,
+            INGEST_BEFORE_DRAIN,
+            "auditlog",
+            "events_per_s",
+            before,
+        )?;
+        recorder.record(
+            SECTION,
+            INGEST_DURING_DRAIN,
+            "auditlog",
+            "events_per_s",
+            during,
+        )?;
+        recorder.record(
+            SECTION,
+            INGEST_DURING_DRAIN,
+            "auditlog",
+            "ingest_cost_pct",
+            (1.0 - during / before) * 100.0,
+        )?;
+        recorder.record(
+            SECTION,
+            DELIVERY_BACKLOG_INGESTING,
+            "auditlog",
+            "events_per_s",
+            rate(n, done.duration_since(t1)),
+        )?;
+        recorder.record(
+            SECTION,
+            DELIVERY_BACKLOG_INGESTING,
+            "auditlog",
+            "events_per_batch",
+            n as f64 / receiver.batches().max(1) as f64,
+        )?;
+        recorder.record(
+            SECTION,
+            DELIVERY_BACKLOG_INGESTING,
+            "auditlog",
+            "duplicates",
+            receiver.duplicates() as f64,
+        )?;
+        ingest.await.map_err(|e| e.to_string())??;
+    }
     server.stop()?;
     std::fs::remove_dir_all(&dir)?;
     Ok(())

@@ -26,6 +26,7 @@ mod openings;
 mod personal;
 mod salt;
 mod source;
+mod splice;
 
 pub use commitment::commitment;
 pub use details_path::{DetailsPath, DetailsPathError};
@@ -34,6 +35,7 @@ pub use openings::{Openings, PERSONAL};
 pub use personal::actor_id;
 pub use salt::{OsSalts, Salt, SaltSource, SALT_BYTES};
 pub use source::Source;
+pub use splice::write_opened;
 
 use crate::{canonical, leaf, StoredEvent};
 use commitment::{ACTOR_PERSONAL, CONTEXT_PERSONAL};

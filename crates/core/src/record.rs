@@ -86,6 +86,23 @@ impl<'a> StoredRecord<'a> {
         }
     }
 
+    /// The same event as [`write_api_json`](Self::write_api_json), written
+    /// without a `Value` tree where it can be (`leaf_v2::write_opened`: the
+    /// members spliced from the stored bytes, numbers as the leaf stores
+    /// them): what log streams send for each event.
+    pub fn write_served_json(
+        &self,
+        leaf_hash: &[u8],
+        out: &mut Vec<u8>,
+    ) -> Result<(), RecordError> {
+        if let Some(personal) = self.personal {
+            if leaf_v2::write_opened(self.leaf_bytes, personal, leaf_hash, out).is_some() {
+                return Ok(());
+            }
+        }
+        self.write_api_json(leaf_hash, out)
+    }
+
     /// [`write_api_json`](Self::write_api_json) into a buffer of its own.
     pub fn api_json(&self, leaf_hash: &[u8]) -> Result<Vec<u8>, RecordError> {
         let mut out = Vec::with_capacity(self.leaf_bytes.len() + 200);

@@ -48,6 +48,10 @@ pub const ERASURE: &str = "Auditlog Erasure";
 pub const API_KEY: &str = "Auditlog API Key";
 /// The event type Auditlog writes when a console user is changed.
 pub const USER: &str = "Auditlog User";
+/// The action of a failed console sign-in (type [`AUTHENTICATION`]), which
+/// only Auditlog writes: it is not in an account's taxonomy, so a client
+/// cannot send one, but filters accept it.
+pub const LOGIN_FAILED: &str = "Login Failed";
 
 /// Whether `name` is one of the names only Auditlog may write (SPEC
 /// "Default taxonomy"): `Audit Log` and every type starting `Auditlog `,
@@ -93,6 +97,7 @@ pub fn own_types() -> &'static Taxonomy {
                     "Password Reset",
                     "Enable Two-Factor",
                     "Disable Two-Factor",
+                    "Password Change",
                 ],
             ),
             rule(ACCOUNT, &["Update"]),
@@ -155,6 +160,11 @@ impl Taxonomy {
     pub fn any_action_or_own(&self, name: &str) -> Option<&str> {
         self.any_action(name)
             .or_else(|| own_types().any_action(name))
+            .or_else(|| {
+                LOGIN_FAILED
+                    .eq_ignore_ascii_case(name.trim())
+                    .then_some(LOGIN_FAILED)
+            })
     }
 
     /// This taxonomy with Auditlog's own types added: what Auditlog's own
@@ -164,6 +174,16 @@ impl Taxonomy {
         for rule in &own_types().types {
             if self.event_type(&rule.name).is_none() {
                 all.types.push(rule.clone());
+            }
+        }
+        // `Login Failed` is Auditlog's own action of a type clients share.
+        if let Some(authentication) = all
+            .types
+            .iter_mut()
+            .find(|t| t.name.eq_ignore_ascii_case(AUTHENTICATION))
+        {
+            if authentication.action(LOGIN_FAILED).is_none() {
+                authentication.actions.push(LOGIN_FAILED.into());
             }
         }
         all

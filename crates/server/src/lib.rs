@@ -23,6 +23,8 @@
 //! - `streams`: log streams (secrets, allowed addresses, webhook delivery,
 //!   the delivery worker); `api::streams` configures them.
 //! - `event_types`: an admin's changes to the account's taxonomy, audited.
+//! - `users`: console users as admins manage them (invitations with
+//!   sign-in links, roles, disabling, passwords) and their audit trail.
 //! - `holds`: legal holds matched against stored events (what pruning and
 //!   erasure ask before removing anything).
 //! - `retention`: the pruner (plans, resumable jobs, its worker).
@@ -62,6 +64,7 @@ pub mod state;
 pub mod streams;
 pub mod tokens;
 pub mod two_factor;
+pub mod users;
 
 pub use state::AppState;
 

@@ -46,7 +46,7 @@ impl Sessions for PgStore {
                  FROM console_sessions s \
                  JOIN users u ON u.id = s.user_id \
                  JOIN accounts a ON a.id = u.account_id \
-                 WHERE s.token_hash = $1 AND s.expires_at > $2",
+                 WHERE s.token_hash = $1 AND s.expires_at > $2 AND u.disabled_at IS NULL",
                 &[&&token_hash[..], &now.micros()],
             )
             .await

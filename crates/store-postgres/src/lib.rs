@@ -47,6 +47,7 @@ mod transfer;
 mod tree;
 mod tree_appends;
 mod two_factor;
+mod users;
 mod word_index;
 mod writer;
 

@@ -24,6 +24,8 @@ const MIGRATIONS: &[(i32, &str)] = &[
     // The full-text index (issue 14): then `word_index::backfill` and
     // `0013_event_words_finish.sql` ([`WORDS`]).
     (13, include_str!("../migrations/0013_event_words.sql")),
+    // Console users: disabling, sign-in links, the login hash key (issue 18).
+    (16, include_str!("../migrations/0016_users.sql")),
     // Two-factor sign-in (issue 18).
     (17, include_str!("../migrations/0017_two_factor.sql")),
     (18, include_str!("../migrations/0018_personal_paths.sql")),

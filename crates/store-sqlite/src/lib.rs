@@ -38,6 +38,7 @@ mod migrate;
 mod personal_paths;
 mod personal_store;
 mod query;
+pub use query::WordsDrive;
 mod removal;
 mod retention;
 mod rollups;
@@ -51,6 +52,7 @@ mod tombstones;
 mod transfer;
 mod tree;
 mod two_factor;
+mod users;
 mod word_index;
 mod write_gate;
 mod writer;
@@ -86,6 +88,8 @@ pub struct SqliteStore {
     dictionaries: Arc<DictionaryCache>,
     /// Turns at the write lock between the writer thread and the rest.
     gate: Arc<write_gate::WriteGate>,
+    /// When free text's matches drive pages and counts (`query`).
+    words_drive: query::WordsDrive,
 }
 
 impl SqliteStore {
@@ -130,7 +134,15 @@ impl SqliteStore {
             idle_readers: Arc::new(Mutex::new(Vec::new())),
             dictionaries: Arc::new(DictionaryCache::default()),
             gate,
+            words_drive: query::WordsDrive::default(),
         })
+    }
+
+    /// Sets when free text's matches drive pages and counts instead of
+    /// the other terms' indexes (tests check both ways on small stores).
+    #[doc(hidden)]
+    pub fn set_words_drive(&mut self, drive: query::WordsDrive) {
+        self.words_drive = drive;
     }
 
     pub fn path(&self) -> &Path {
@@ -245,6 +257,7 @@ impl EventReader for SqliteStore {
     ) -> Result<Page> {
         let filter = filter.clone();
         let dictionaries = self.dictionaries.clone();
+        let drive = self.words_drive;
         self.with_conn(move |conn| {
             // One read transaction, so that the snapshot and the page agree.
             let tx = conn.transaction().map_err(sql_error)?;
@@ -262,6 +275,7 @@ impl EventReader for SqliteStore {
                 cache: &dictionaries,
                 conn: &tx,
             };
+            let filter = filter.with_words_drive(drive);
             let bounds = query::Bounds::page(cursor.as_ref(), snapshot_seq);
             let mut events = query::page(&tx, &filter, bounds, limit + 1, &leaves)?;
             let next_cursor = if events.len() > limit {
@@ -303,6 +317,7 @@ impl EventReader for SqliteStore {
     ) -> Result<Vec<Bucket>> {
         let filter = filter.clone();
         let dictionaries = self.dictionaries.clone();
+        let drive = self.words_drive;
         self.with_conn(move |conn| {
             if rollups::applies(&filter, interval) {
                 rollups::histogram(conn, &dictionaries, account, &filter, interval)
@@ -313,7 +328,12 @@ impl EventReader for SqliteStore {
                     cache: &dictionaries,
                     conn: &tx,
                 };
-                query::histogram_of(&tx, account, &filter, interval, &leaves)
+                match query::resolve(&tx, account, &filter)? {
+                    Some(filter) => {
+                        query::histogram(&tx, &filter.with_words_drive(drive), interval, &leaves)
+                    }
+                    None => Ok(Vec::new()),
+                }
             }
         })
         .await

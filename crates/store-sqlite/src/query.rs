@@ -26,8 +26,8 @@ use auditlog_core::{Cursor, EventFilter, Interval, Timestamp};
 use auditlog_store::search_plan::{self, DictColumn, IdChoice, SearchPlan};
 use auditlog_store::{key_hash64, Bucket, EventRecord, Result, StoreError};
 use rusqlite::types::Value;
-use rusqlite::Connection;
-use std::collections::BTreeMap;
+use rusqlite::{Connection, OptionalExtension};
+use std::collections::{BTreeMap, HashSet};
 
 /// The most ids a newest-first page merges one index range each of.
 pub const MAX_ARMS: usize = 64;
@@ -72,8 +72,16 @@ pub struct LogFilter {
     target: Option<String>,
     from: Option<i64>,
     to: Option<i64>,
-    /// The conditions `q`'s plan adds (`search_plan`), all parameterised.
+    /// The conditions `q`'s plan adds (`search_plan`), all parameterised,
+    /// except its free text.
     extra: Conditions,
+    /// `q`'s free text as a full-text query (`search_plan::fts5_match`):
+    /// each candidate's key must be among the index's matches.
+    words: Option<String>,
+    /// When the full-text index drives (its matches are few).
+    words_drive: WordsDrive,
+    /// The latest time `q` allows (its `time` terms' bound), if any.
+    q_time_to: Option<i64>,
     /// `q`, when some of its terms are confirmed on each candidate's leaf.
     query: Option<Query>,
 }
@@ -160,13 +168,7 @@ pub fn resolve(conn: &Connection, account: i64, filter: &EventFilter) -> Result<
             );
         }
     }
-    if let Some(words) = search_plan::fts5_match(&plan.words) {
-        // The full-text index's rowid is the log's key (migration 0014).
-        extra.push(
-            "key IN (SELECT rowid FROM event_words WHERE event_words MATCH ?)",
-            [Value::Text(words)],
-        );
-    }
+    let words = search_plan::fts5_match(&plan.words);
     Ok(Some(LogFilter {
         account,
         ids,
@@ -174,6 +176,9 @@ pub fn resolve(conn: &Connection, account: i64, filter: &EventFilter) -> Result<
         from: filter.from.map(Timestamp::micros),
         to: filter.to.map(Timestamp::micros),
         extra,
+        words,
+        words_drive: WordsDrive::default(),
+        q_time_to: plan.time_to,
         query: plan.confirm.then(|| filter.query.clone()),
     }))
 }
@@ -288,6 +293,62 @@ enum Driver {
     In(IdColumn, Vec<i64>),
     /// `event_log_by_time`.
     Time,
+    /// The full-text index's matches in the account's key range, each row
+    /// looked up by its key (the table's rowid): when the words are in few
+    /// events, fewer rows than any index range of the other terms.
+    Words,
+}
+
+/// The most events of the account holding `q`'s free text for which a
+/// newest-first page is read from the full-text index (every match looked
+/// up by key, then the newest taken), rather than by walking an index in
+/// time order and testing each row against the index's matches: a walk
+/// reads about `limit × events ÷ matches` rows, so it wins only for words
+/// in many events.
+pub const WORDS_DRIVE_PAGE: usize = 5_000;
+
+/// The same for counts and histograms, which otherwise read the whole
+/// index range of the other terms (for free text alone, every event of
+/// the account): one lookup per match is cheaper up to here.
+pub const WORDS_DRIVE_COUNT: usize = 400_000;
+
+/// The numbers of matches below which the full-text index drives pages
+/// and counts ([`WORDS_DRIVE_PAGE`], [`WORDS_DRIVE_COUNT`] unless a test
+/// sets others, so that both ways of reading are checked on small stores).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WordsDrive {
+    pub page: usize,
+    pub count: usize,
+    /// Whether a page of free text in more events than `page` is read by
+    /// [`walk_page`] (else by walking another index in time order).
+    pub walk: bool,
+}
+
+impl Default for WordsDrive {
+    fn default() -> Self {
+        WordsDrive {
+            page: WORDS_DRIVE_PAGE,
+            count: WORDS_DRIVE_COUNT,
+            walk: true,
+        }
+    }
+}
+
+/// Whether the full-text index holds fewer than `cap` matches of `words`
+/// in `account` (reads at most `cap` of them).
+fn fewer_matches(conn: &Connection, account: i64, words: &str, cap: usize) -> Result<bool> {
+    let (first, last) = account_keys(account);
+    let n: i64 = conn
+        .prepare_cached(
+            "SELECT count(*) FROM (SELECT rowid FROM event_words \
+             WHERE event_words MATCH ?1 AND rowid BETWEEN ?2 AND ?3 LIMIT ?4)",
+        )
+        .map_err(sql_error)?
+        .query_row(rusqlite::params![words, first, last, cap as i64], |r| {
+            r.get(0)
+        })
+        .map_err(sql_error)?;
+    Ok((n as usize) < cap)
 }
 
 /// SQL conditions and their parameters.
@@ -344,6 +405,21 @@ impl Conditions {
     fn text(&self) -> String {
         self.sql.join(" AND ")
     }
+
+    /// The key is among the full-text index's matches of `words` (the
+    /// index's rowid is the log's key, migration 0014), read within the
+    /// account's key range only.
+    fn push_words(&mut self, account: i64, words: &str) {
+        let (first, last) = account_keys(account);
+        self.push(
+            "key IN (SELECT rowid FROM event_words WHERE event_words MATCH ? AND rowid BETWEEN ? AND ?)",
+            [
+                Value::Text(words.to_string()),
+                Value::Integer(first),
+                Value::Integer(last),
+            ],
+        );
+    }
 }
 
 /// Bounds of the rows a statement may read beyond the filter: a page's
@@ -371,10 +447,29 @@ impl Bounds {
 }
 
 impl LogFilter {
-    /// How the rows are found: target, then the column with the fewest ids.
-    fn driver(&self, ordered: bool) -> Driver {
+    /// The same filter, the full-text index driving below `drive`.
+    pub fn with_words_drive(mut self, drive: WordsDrive) -> Self {
+        self.words_drive = drive;
+        self
+    }
+
+    /// Whether the full-text index has fewer than `cap` matches of the
+    /// free text (none: no free text).
+    fn words_below(&self, conn: &Connection, cap: usize) -> Result<bool> {
+        match &self.words {
+            Some(words) => fewer_matches(conn, self.account, words, cap),
+            None => Ok(false),
+        }
+    }
+
+    /// How the rows are found: target, then the full-text index when
+    /// `by_words` (its matches are few), then the column with the fewest ids.
+    fn driver(&self, ordered: bool, by_words: bool) -> Driver {
         if self.target.is_some() {
             return Driver::Target;
+        }
+        if by_words && self.words.is_some() {
+            return Driver::Words;
         }
         // Fewest ids first; on a tie, users before places before kinds
         // (usually the more selective).
@@ -397,8 +492,17 @@ impl LogFilter {
     }
 
     /// Every condition of the filter and `bounds` except the driving
-    /// column's.
+    /// column's (and the free text's when the full-text index drives).
     fn conditions(&self, skip: Option<IdColumn>, bounds: Bounds) -> Conditions {
+        self.conditions_but(skip, false, bounds)
+    }
+
+    fn conditions_but(
+        &self,
+        skip: Option<IdColumn>,
+        skip_words: bool,
+        bounds: Bounds,
+    ) -> Conditions {
         let mut c = Conditions::default();
         let (first, last) = account_keys(self.account);
         let first = bounds.after_seq.map_or(first, |seq| {
@@ -427,6 +531,9 @@ impl LogFilter {
         }
         c.sql.extend(self.extra.sql.iter().cloned());
         c.params.extend(self.extra.params.iter().cloned());
+        if let (Some(words), false) = (&self.words, skip_words) {
+            c.push_words(self.account, words);
+        }
         if let Some((time, seq)) = bounds.before {
             c.push(
                 "(time, key) < (?, ?)",
@@ -451,6 +558,17 @@ impl LogFilter {
                 c.sql.insert(0, "key >> 40 = ?".into());
                 c.params.insert(0, Value::Integer(self.account));
                 vec![("event_log INDEXED BY event_log_by_time".into(), c)]
+            }
+            Driver::Words => {
+                let mut c = Conditions::default();
+                if let Some(words) = &self.words {
+                    c.push_words(self.account, words);
+                }
+                let rest = self.conditions_but(None, true, bounds);
+                c.sql.extend(rest.sql);
+                c.params.extend(rest.params);
+                // The rowid lookups of the matches: no index of the log.
+                vec![("event_log NOT INDEXED".into(), c)]
             }
             Driver::In(column, ids) => {
                 let mut c = self.conditions(Some(*column), bounds);
@@ -516,8 +634,13 @@ pub struct Statement {
 /// Newest-first rows of `filter` within `bounds`; `limit` rows at most
 /// when `Some` (a filter that confirms its rows reads lazily instead and
 /// stops when it has enough confirmed).
-pub fn page_statement(filter: &LogFilter, bounds: Bounds, limit: Option<usize>) -> Statement {
-    let driver = filter.driver(true);
+pub fn page_statement(
+    filter: &LogFilter,
+    bounds: Bounds,
+    limit: Option<usize>,
+    by_words: bool,
+) -> Statement {
+    let driver = filter.driver(true, by_words);
     let arms = filter.arms(&driver, bounds);
     let mut params = Vec::new();
     let mut selects = Vec::with_capacity(arms.len());
@@ -550,7 +673,13 @@ pub fn page(
     limit: usize,
     leaves: &LeafDecoder<'_>,
 ) -> Result<Vec<EventRecord>> {
-    let statement = page_statement(filter, bounds, Some(limit));
+    let by_words = filter.words_below(conn, filter.words_drive.page)?;
+    if !by_words && filter.words_drive.walk {
+        if let Some(records) = walk_page(conn, filter, bounds, limit, leaves)? {
+            return Ok(records);
+        }
+    }
+    let statement = page_statement(filter, bounds, Some(limit), by_words);
     read_records(conn, filter, statement, Some(limit), leaves)
 }
 
@@ -624,7 +753,8 @@ pub fn histogram(
     let width = interval.micros();
     let offset = interval.offset_micros();
     let bucket_of = |time: i64| (time - offset).div_euclid(width);
-    let driver = filter.driver(false);
+    let by_words = filter.words_below(conn, filter.words_drive.count)?;
+    let driver = filter.driver(false, by_words);
     let mut arms = filter.arms(&driver, Bounds::default());
     let Some((from, conditions)) = arms.pop() else {
         return Ok(Vec::new());
@@ -707,7 +837,7 @@ pub fn histogram_of(
 /// The statements a query of `filter` runs, for `EXPLAIN QUERY PLAN`: the
 /// first page, a later page, the histogram's count, and a seq window.
 pub fn explained_statements(filter: &LogFilter) -> Vec<Statement> {
-    let first = page_statement(filter, Bounds::page(None, u64::MAX >> 24), Some(51));
+    let first = page_statement(filter, Bounds::page(None, u64::MAX >> 24), Some(51), false);
     let later = page_statement(
         filter,
         Bounds::page(
@@ -719,8 +849,9 @@ pub fn explained_statements(filter: &LogFilter) -> Vec<Statement> {
             99,
         ),
         Some(51),
+        false,
     );
-    let driver = filter.driver(false);
+    let driver = filter.driver(false, false);
     let mut counts = Vec::new();
     if let Some((from, conditions)) = filter.arms(&driver, Bounds::default()).pop() {
         counts.push(Statement {
@@ -760,4 +891,221 @@ pub fn find_by_id(
         }
     }
     Ok(None)
+}
+
+// ---- A first page of free text in many events: walk and sweep (`walk_page`) ----
+//
+// A newest-first page of free text in many events, read from the
+// full-text index without testing a whole index range against its
+// matches (which builds the set of every match first: a word in millions
+// of events costs seconds) nor looking up every match.
+//
+// Keys (the log's seq order) and times (the client's) mostly agree, but
+// not always, so the walk only *estimates* and a sweep makes it exact:
+//
+// 1. **Walk**: from the key of the newest event at or before the page's
+//    time bound, the index's matches are read in descending key order and
+//    each row looked up with every other condition of the filter, until
+//    `limit` rows pass. The oldest of them has time `T`; so at least
+//    `limit` eligible events are at `T` or newer, and every event of the
+//    true page is at `T` or newer.
+// 2. **Sweep**: every event of the account whose time is in `[T, bound]`
+//    (one range of `event_log_by_time`, about `limit × events ÷ matches`
+//    entries) is a candidate; those among the index's matches (read over
+//    the candidates' key range) are looked up with the conditions, and
+//    the newest `limit` of them are the page, whatever order they were
+//    appended in.
+//
+// When the walk cannot fill a page within [`WALK_BUDGET`] lookups (the
+// other terms reject most matches), the caller reads the usual way.
+
+/// The most rows the walk looks up before it gives the page up to the
+/// usual reading.
+pub const WALK_BUDGET: usize = 2_000;
+
+/// Index matches read per step of the walk.
+const WALK_STEP: i64 = 128;
+
+/// The widest gap between two candidates' keys read as one range of the
+/// index's matches.
+const RUN_GAP: i64 = 4_096;
+
+/// The page (`limit` records at most, newest first), or `None` when the
+/// walk gave up (the caller reads the usual way). Only for filters whose
+/// SQL is exact (no record to confirm).
+fn walk_page(
+    conn: &Connection,
+    filter: &LogFilter,
+    bounds: Bounds,
+    limit: usize,
+    leaves: &LeafDecoder<'_>,
+) -> Result<Option<Vec<EventRecord>>> {
+    let Some(words) = filter.words.as_deref() else {
+        return Ok(None);
+    };
+    if limit == 0 || filter.confirms() {
+        return Ok(None);
+    }
+    let account = filter.account;
+    let (first, last) = account_keys(account);
+    let last = bounds
+        .through_seq
+        .map_or(last, |seq| event_log::bound_key(account, seq));
+    // The newest time a row of the page may have.
+    let mut high = bounds.before.map(|(time, _)| time);
+    for to in [filter.to, filter.q_time_to].into_iter().flatten() {
+        high = Some(high.map_or(to, |h| h.min(to)));
+    }
+    let rest = filter.conditions_but(None, true, bounds);
+    let lookup_sql = format!(
+        "SELECT time FROM event_log WHERE key = ? AND {}",
+        rest.text()
+    );
+    let lookup = |key: i64| -> Result<Option<i64>> {
+        let mut params = Vec::with_capacity(rest.params.len() + 1);
+        params.push(Value::Integer(key));
+        params.extend(rest.params.iter().cloned());
+        conn.prepare_cached(&lookup_sql)
+            .map_err(sql_error)?
+            .query_row(rusqlite::params_from_iter(params), |r| r.get(0))
+            .optional()
+            .map_err(sql_error)
+    };
+    // 1. The walk, from the newest event at or before `high`.
+    let start = match high {
+        None => last,
+        Some(high) => conn
+            .prepare_cached(
+                "SELECT key FROM event_log INDEXED BY event_log_by_time \
+                 WHERE key >> 40 = ?1 AND time <= ?2 ORDER BY time DESC LIMIT 1",
+            )
+            .map_err(sql_error)?
+            .query_row(rusqlite::params![account, high], |r| r.get::<_, i64>(0))
+            .optional()
+            .map_err(sql_error)?
+            .map_or(first - 1, |key| key.min(last)),
+    };
+    let mut found: Vec<(i64, i64)> = Vec::new();
+    let mut looked_up = 0;
+    let mut upper = start;
+    'walk: while upper >= first && found.len() < limit {
+        let keys = matches_between(conn, words, first, upper, Some(WALK_STEP))?;
+        if keys.is_empty() {
+            break;
+        }
+        for key in keys {
+            upper = key - 1;
+            looked_up += 1;
+            if let Some(time) = lookup(key)? {
+                found.push((time, key));
+                if found.len() >= limit {
+                    break 'walk;
+                }
+            }
+            if looked_up >= WALK_BUDGET {
+                return Ok(None);
+            }
+        }
+    }
+    // 2. The sweep: every event in [T, high]. (Fewer than `limit` passed:
+    // the walk reached the account's first match; the usual reading is
+    // as cheap.)
+    let Some(floor) = found
+        .iter()
+        .map(|(time, _)| *time)
+        .min()
+        .filter(|_| found.len() >= limit)
+    else {
+        return Ok(None);
+    };
+    let mut sweep_sql = String::from(
+        "SELECT key FROM event_log INDEXED BY event_log_by_time \
+         WHERE key >> 40 = ? AND key BETWEEN ? AND ? AND time >= ?",
+    );
+    let mut params = vec![
+        Value::Integer(account),
+        Value::Integer(first),
+        Value::Integer(last),
+        Value::Integer(floor),
+    ];
+    if let Some(high) = high {
+        sweep_sql.push_str(" AND time <= ?");
+        params.push(Value::Integer(high));
+    }
+    let mut candidates: Vec<i64> = conn
+        .prepare_cached(&sweep_sql)
+        .map_err(sql_error)?
+        .query_map(rusqlite::params_from_iter(params), |r| r.get(0))
+        .map_err(sql_error)?
+        .collect::<rusqlite::Result<_>>()
+        .map_err(sql_error)?;
+    candidates.sort_unstable();
+    // The index's matches among them, read over each run of nearby keys
+    // (an event appended long after its time would otherwise stretch one
+    // range over most of the index).
+    let mut matching: HashSet<i64> = HashSet::new();
+    let mut run: Option<(i64, i64)> = None;
+    for &key in &candidates {
+        run = match run {
+            Some((low, high)) if key - high <= RUN_GAP => Some((low, key)),
+            Some((low, high)) => {
+                matching.extend(matches_between(conn, words, low, high, None)?);
+                Some((key, key))
+            }
+            None => Some((key, key)),
+        };
+    }
+    if let Some((low, high)) = run {
+        matching.extend(matches_between(conn, words, low, high, None)?);
+    }
+    let mut page: Vec<(i64, i64)> = Vec::new();
+    for key in candidates {
+        if matching.contains(&key) {
+            if let Some(time) = lookup(key)? {
+                page.push((time, key));
+            }
+        }
+    }
+    page.sort_unstable_by(|a, b| b.cmp(a));
+    page.truncate(limit);
+    // The records, newest first.
+    let keys: Vec<i64> = page.iter().map(|(_, key)| *key).collect();
+    let mut stmt = conn
+        .prepare_cached(&format!(
+            "SELECT {RECORD_COLUMNS} FROM event_log WHERE key IN (SELECT value FROM json_each(?)) \
+             ORDER BY time DESC, key DESC"
+        ))
+        .map_err(sql_error)?;
+    let mut rows = stmt
+        .query([serde_json::Value::from(keys).to_string()])
+        .map_err(sql_error)?;
+    let mut records = Vec::with_capacity(page.len());
+    while let Some(row) = rows.next().map_err(sql_error)? {
+        records.push(to_record(event_record(row).map_err(sql_error)?, leaves)?);
+    }
+    Ok(Some(records))
+}
+
+/// The full-text index's matches of `words` with keys in `[low, high]`,
+/// highest first, `limit` of them at most.
+fn matches_between(
+    conn: &Connection,
+    words: &str,
+    low: i64,
+    high: i64,
+    limit: Option<i64>,
+) -> Result<Vec<i64>> {
+    let mut stmt = conn
+        .prepare_cached(
+            "SELECT rowid FROM event_words WHERE event_words MATCH ?1 \
+             AND rowid BETWEEN ?2 AND ?3 ORDER BY rowid DESC LIMIT ?4",
+        )
+        .map_err(sql_error)?;
+    let rows = stmt
+        .query_map(
+            rusqlite::params![words, low, high, limit.unwrap_or(-1)],
+            |r| r.get(0),
+        )
+        .map_err(sql_error)?;
+    rows.collect::<rusqlite::Result<_>>().map_err(sql_error)
 }

@@ -14,6 +14,37 @@ async fn fresh_for_case(_case: &'static str) -> Option<(tempfile::TempDir, Sqlit
     Some(fresh().await)
 }
 
+/// Search's conformance with free text read every way the store can
+/// (on these small stores the matches would always drive): by the other
+/// terms' indexes, each row tested against the matches; pages by the walk
+/// and sweep of `query::walk_page`; and always driven by the matches.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn search_conformance_with_words_driving_never_and_always() {
+    for drive in [
+        WordsDrive {
+            page: 0,
+            count: 0,
+            walk: false,
+        },
+        WordsDrive {
+            page: 0,
+            count: 0,
+            walk: true,
+        },
+        WordsDrive {
+            page: usize::MAX,
+            count: usize::MAX,
+            walk: false,
+        },
+    ] {
+        let (_dir, mut store) = fresh().await;
+        store.set_words_drive(drive);
+        auditlog_store::search_conformance::search_cases_agree_with_the_table(&store).await;
+        auditlog_store::search_conformance::random_queries_agree_with_the_reference(&store).await;
+        store.shutdown().await;
+    }
+}
+
 /// One test per case of the shared suite, each on a store of its own.
 mod conformance_cases {
     auditlog_store::conformance_tests!(super::fresh_for_case);

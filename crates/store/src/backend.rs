@@ -4,7 +4,7 @@
 
 use crate::{
     Directory, EventAppender, EventReader, ExportJobs, Facets, Holds, LogStreams, PersonalPaths,
-    Removals, Result, Retention, RootLogStore, Sessions, Taxonomies, TreeStore, TwoFactor,
+    Removals, Result, Retention, RootLogStore, Sessions, Taxonomies, TreeStore, TwoFactor, Users,
     WriteHealth,
 };
 use async_trait::async_trait;
@@ -27,6 +27,7 @@ pub trait Store:
     + Retention
     + Taxonomies
     + TwoFactor
+    + Users
 {
     /// Whether the storage answers (for `/readyz`).
     async fn ping(&self) -> Result<()>;

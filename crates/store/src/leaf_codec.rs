@@ -171,7 +171,15 @@ impl DictionaryCache {
             let dctx = cell.as_mut().ok_or_else(|| {
                 StoreError::internal("cannot create a zstd decompression context")
             })?;
-            let mut out = Vec::with_capacity(MAX_LEAF_BYTES);
+            // The frame states its size (the writer's `compress_using_cdict`
+            // sets it): a leaf's bytes take what they need, not the 64 KiB a
+            // leaf may take at most (which made every record read hold, and
+            // the allocator hand out and zero, 64 KiB).
+            let capacity = match zstd_safe::get_frame_content_size(&stored) {
+                Ok(Some(size)) if size <= MAX_LEAF_BYTES as u64 => size as usize,
+                _ => MAX_LEAF_BYTES,
+            };
+            let mut out = Vec::with_capacity(capacity);
             dctx.decompress_using_ddict(&mut out, &stored, &ddict)
                 .map_err(|code| unreadable(zstd_safe::get_error_name(code).to_string()))?;
             Ok(out)
@@ -253,6 +261,8 @@ mod tests {
                 })
                 .unwrap();
             assert_eq!(&back, leaf);
+            // Sized by the frame's content size, not the largest leaf.
+            assert_eq!(back.capacity(), leaf.len());
         }
         assert_eq!(loads, 1, "the dictionary is loaded once");
         assert!(packed * 3 < raw, "{packed} bytes of {raw}");

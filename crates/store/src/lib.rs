@@ -18,6 +18,8 @@
 //!   between backends).
 //! - `removal`: removing event bodies under a covering record (pruning,
 //!   erasure), with the tombstones that keep ids; `holds`: legal holds;
+//!   `users`: console users as admins manage them (roles, disabling,
+//!   sign-in links, passwords, each user's sessions);
 //!   `retention`: the policy and the resumable prune jobs.
 //! - `group_commit`, `append_plan`: what both backends' appenders share:
 //!   gathering concurrent requests into one transaction, and the
@@ -66,6 +68,7 @@ pub mod streams;
 pub mod taxonomies;
 pub mod tree;
 pub mod two_factor;
+pub mod users;
 
 pub use backend::Store;
 pub use facets::{ActorSummary, Facets};
@@ -81,6 +84,7 @@ pub use streams::{
 pub use taxonomies::{EditOutcome, Taxonomies};
 pub use tree::{key_hash64, IndexedColumns, KeyColumn, ScannedEvent, StoredCheckpoint, TreeStore};
 pub use two_factor::{TwoFactor, TwoFactorRecord};
+pub use users::{ChangeOutcome, NewSignInLink, SessionInfo, UserChange, UserInfo, Users};
 pub mod exports;
 #[cfg(feature = "test-support")]
 pub mod exports_conformance;

@@ -42,5 +42,6 @@ mod streams_kinds;
 mod tamper;
 mod tiles;
 mod two_factor;
+mod users;
 mod witness;
 mod witnessed;

@@ -16,6 +16,7 @@ pub mod retention;
 pub mod schema;
 pub mod streams;
 pub mod tiles;
+pub mod users;
 
 use crate::state::AppState;
 use axum::routing::{get, post};
@@ -60,6 +61,15 @@ pub fn routes() -> Router<AppState> {
         )
         .route("/api/v1/keys", get(keys::list).post(keys::create))
         .route("/api/v1/keys/{id}", axum::routing::delete(keys::revoke))
+        .route("/api/v1/users", get(users::list).post(users::create))
+        .route(
+            "/api/v1/users/{id}",
+            get(users::get_one).patch(users::change),
+        )
+        .route(
+            "/api/v1/users/{id}/reset-password",
+            post(users::reset_password),
+        )
         .route("/api/v1/streams", get(streams::list).post(streams::create))
         .route(
             "/api/v1/streams/{id}",

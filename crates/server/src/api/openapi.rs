@@ -9,7 +9,7 @@
 use crate::api::schema;
 use crate::api::{
     event_types, events, exports, keys, live, ops, personal_paths, proofs, retention, streams,
-    tiles,
+    tiles, users,
 };
 use crate::error::ErrorBody;
 use axum::http::header;
@@ -62,6 +62,11 @@ pub const BEARER: &str = "bearer";
         keys::list,
         keys::create,
         keys::revoke,
+        users::list,
+        users::get_one,
+        users::create,
+        users::change,
+        users::reset_password,
         streams::create,
         streams::list,
         streams::get_one,
@@ -90,6 +95,7 @@ pub const BEARER: &str = "bearer";
         (name = "exports", description = "Background exports of the events matching filters"),
         (name = "event types", description = "The account's taxonomy: list its event types (scope `read`), add types and actions and retire them (scope `admin`); retired ones are refused for new events and stay valid in stored ones"),
         (name = "keys", description = "The account's API keys: list, create (the secret is shown once) and revoke (scope `admin`)"),
+        (name = "users", description = "The account's console users: list, invite with a role and a one-time sign-in link, change the role, disable and enable, reset the password with a new link (scope `admin`)"),
         (name = "streams", description = "Log streams: the account's events pushed to its destinations (scope `admin`)"),
         (name = "retention", description = "The retention policy and legal holds (scope `admin`)"),
         (name = "personal data", description = "The `details` paths the account declares personal, whose values each new event commits to so that an erasure can remove them (scope `admin`)"),

@@ -1002,3 +1002,72 @@ pub struct NewEventActionBody {
     /// 1 to 100 characters, not yet an action of the type.
     pub name: String,
 }
+
+/// A console user as the API shows one: never a password nor its hash.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UserView {
+    /// The user's id: `/api/v1/users/{id}`; events name the user `user:<id>`.
+    pub id: i64,
+    pub email: String,
+    /// `admin`, `auditor` or `member`.
+    pub role: String,
+    /// `active`, `invited` (no password set yet) or `disabled`.
+    pub status: String,
+    #[schema(format = DateTime)]
+    pub created_at: String,
+    #[schema(format = DateTime)]
+    pub disabled_at: Option<String>,
+    /// When the password was last set; null until a sign-in link set one.
+    #[schema(format = DateTime)]
+    pub password_changed_at: Option<String>,
+    /// When the user's unused sign-in link stops working; null if none.
+    #[schema(format = DateTime)]
+    pub sign_in_link_expires_at: Option<String>,
+}
+
+/// `GET /api/v1/users`: oldest first.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UserList {
+    pub users: Vec<UserView>,
+}
+
+/// One user.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UserEnvelope {
+    pub user: UserView,
+}
+
+/// A one-time sign-in link: opened in a browser, it lets the user set a
+/// password (once, within 24 hours). Shown in this answer only.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SignInLinkView {
+    /// `/welcome/<token>`, on this server's console.
+    pub path: String,
+    #[schema(format = DateTime)]
+    pub expires_at: String,
+}
+
+/// A user with a new sign-in link (created, or a password reset).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UserWithLink {
+    pub user: UserView,
+    pub sign_in_link: SignInLinkView,
+}
+
+/// `POST /api/v1/users`.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct NewUserBody {
+    /// The user's email address (how they sign in); unique in the account.
+    pub email: String,
+    /// `admin`, `auditor` or `member`.
+    pub role: String,
+}
+
+/// `PATCH /api/v1/users/{id}`: at least one field.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct UserChangeBody {
+    /// `admin`, `auditor` or `member`.
+    pub role: Option<String>,
+    /// true disables the user (every session ends at once); false enables.
+    pub disabled: Option<bool>,
+}

@@ -11,6 +11,10 @@
 //! requires two-factor sign-in but who has none is signed in and led to
 //! its enrolment. Every method ends in `complete_sign_in`, so another
 //! method (single sign-on) adds a way in, not another session path.
+//! user's account as an `Authentication` `Login`/`Logout` event, and each
+//! failure at a known account as `Login Failed` (`users::login_failure`).
+//! A disabled user, or one whose sign-in link has not set a password yet,
+//! cannot sign in.
 
 use super::form::ConsoleForm;
 use super::page::{render, ConsoleError, Frame};
@@ -22,6 +26,7 @@ use super::url::safe_next;
 use crate::state::AppState;
 use crate::tokens::{hash_password, random_token, verify_password};
 use crate::two_factor;
+use crate::users::login_failure::{self, FailureReason};
 use askama::Template;
 use auditlog_core::event::MAX_USER_AGENT_CHARS;
 use auditlog_core::leaf_v2::Source;
@@ -173,20 +178,51 @@ pub async fn submit(
         }
         return Ok(response);
     }
-    let found = find_user(&state, &form.account, &form.email).await?;
+    let (account, found) = find_user(&state, &form.account, &form.email).await?;
     let password = form.password.clone();
     let phc = found
         .as_ref()
-        .map(|(_, user)| user.password_hash.clone())
+        .map(|user| user.password_hash.clone())
         .unwrap_or_else(|| dummy_hash().to_string());
     // argon2 is deliberately slow: keep it off the async workers.
     let verified = tokio::task::spawn_blocking(move || verify_password(&password, &phc))
         .await
         .map_err(|e| ConsoleError::internal("password verification", e))?;
-    let (account, user) = match found {
-        Some(pair) if verified => pair,
-        _ => {
+    let failure = match (&account, &found) {
+        (_, None) => Some(FailureReason::UnknownEmail),
+        (_, Some(user)) if user.password_hash.is_empty() => Some(FailureReason::PasswordNotSet),
+        (_, Some(_)) if !verified => Some(FailureReason::WrongPassword),
+        (Some(account), Some(user)) => match state.store.user_info(account.id, user.id).await? {
+            Some(info) if info.disabled_at.is_none() => None,
+            _ => Some(FailureReason::Disabled),
+        },
+        (None, Some(_)) => Some(FailureReason::UnknownEmail),
+    };
+    let (account, user) = match (account, found, failure) {
+        (Some(account), Some(user), None) => (account, user),
+        (account, user, reason) => {
             state.login_limiter.record_failure(&form.account, ip);
+            if let Some(account) = account {
+                // Off the request's path, so that an existing account does
+                // not answer more slowly than a made-up one.
+                let store = state.store.clone();
+                let email = form.email.clone();
+                let reason = reason.unwrap_or(FailureReason::UnknownEmail);
+                tokio::spawn(async move {
+                    if let Err(e) = login_failure::record(
+                        store.as_ref(),
+                        &account,
+                        user.as_ref(),
+                        &email,
+                        reason,
+                        ip,
+                    )
+                    .await
+                    {
+                        tracing::warn!(account = %account.name, error = %ErrorChain(&e), "cannot record a failed sign-in");
+                    }
+                });
+            }
             return Ok(login_page(
                 StatusCode::UNAUTHORIZED,
                 &next,
@@ -429,20 +465,18 @@ pub async fn submit_code(
     .await
 }
 
+/// The account named, and its user with that email (each if it exists).
 async fn find_user(
     state: &AppState,
     account: &str,
     email: &str,
-) -> Result<Option<(Account, User)>, ConsoleError> {
+) -> Result<(Option<Account>, Option<User>), ConsoleError> {
     let Some(account) = state.store.account_by_name(account.trim()).await? else {
-        return Ok(None);
+        return Ok((None, None));
     };
     let email = email.trim().to_lowercase();
-    Ok(state
-        .store
-        .user_by_email(account.id, &email)
-        .await?
-        .map(|user| (account, user)))
+    let user = state.store.user_by_email(account.id, &email).await?;
+    Ok((Some(account), user))
 }
 
 pub async fn logout(
@@ -472,7 +506,7 @@ pub async fn logout(
 }
 
 /// Appends a `Login` or `Logout` event of `user` to its account.
-async fn record_authentication(
+pub(crate) async fn record_authentication(
     state: &AppState,
     account: &Account,
     user: &User,

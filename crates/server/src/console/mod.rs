@@ -7,6 +7,9 @@
 //! (`retention`), Settings > Event Types (`event_types`), Settings > API
 //! Keys (`api_keys`), two-factor sign-in's enrolment (`two_factor`), and the
 //! page chrome and error
+//! (`retention`), Settings > Users (`users`), every user's Profile
+//! (`profile`: password, sessions), the one-time sign-in links
+//! (`welcome`), and the page chrome and error
 //! pages (`page`). Templates are askama files compiled into the binary, so
 //! every value is HTML-escaped; CSS and script are embedded files served from
 //! `/console/assets/`, so the console needs no network and the
@@ -23,12 +26,15 @@ pub mod live;
 pub mod log_streams;
 pub mod login;
 pub mod page;
+pub mod profile;
 pub mod query_check;
 pub mod retention;
 pub mod session;
 pub mod two_factor;
 pub mod url;
+pub mod users;
 pub mod view;
+pub mod welcome;
 
 use crate::state::AppState;
 use axum::http::{header, HeaderValue};
@@ -115,6 +121,21 @@ pub fn routes() -> Router<AppState> {
             "/settings/profile/two-factor/require",
             post(two_factor::require),
         )
+        .route(users::PATH, get(users::list).post(users::create))
+        .route("/settings/users/{id}/role", post(users::set_role))
+        .route("/settings/users/{id}/disable", post(users::disable))
+        .route("/settings/users/{id}/enable", post(users::enable))
+        .route(
+            "/settings/users/{id}/reset-password",
+            post(users::reset_password),
+        )
+        .route(profile::PATH, get(profile::show))
+        .route("/settings/profile/password", post(profile::change_password))
+        .route(
+            "/settings/profile/sessions/{id}/end",
+            post(profile::end_session),
+        )
+        .route("/welcome/{token}", get(welcome::show).post(welcome::submit))
         .route(retention::PATH, get(retention::show).post(retention::save))
         .route(
             retention::PERSONAL_DATA_PATH,

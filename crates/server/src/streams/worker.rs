@@ -119,6 +119,7 @@ async fn run_stream(
     mut stopped: watch::Receiver<bool>,
 ) {
     let id = stream.id;
+    let settings_batch_seqs = settings.batch_seqs.max(1);
     let mut runner = Runner {
         lags: lags.clone(),
         store: store.clone(),
@@ -129,6 +130,7 @@ async fn run_stream(
         next_renewal: tokio::time::Instant::now(),
         syslog: None,
         ahead: None,
+        window: settings_batch_seqs,
         client_tls: None,
         max_bytes: None,
     };
@@ -185,6 +187,9 @@ struct Runner {
     syslog: Option<Window>,
     /// The window after the batch in flight, read and rendered meanwhile.
     ahead: Option<Prepared>,
+    /// Seqs read per window: `batch_seqs` at most, fewer where that many
+    /// events would not fit one batch's bytes (`Prepared::next_window`).
+    window: u64,
     /// The TLS setup presenting the stream's client certificate, for the
     /// sealed key and certificate it was built from.
     client_tls: Option<(Vec<u8>, String, Arc<ClientConfig>)>,
@@ -224,41 +229,45 @@ struct Rendered {
 fn render(records: &[EventRecord], format: &str, parse: bool) -> Result<Vec<Rendered>, String> {
     records
         .iter()
-        .map(|record| {
-            let mut native = Vec::with_capacity(800);
-            // The events as the API serves them (the store's own rendering).
-            record
-                .stored()
-                .write_api_json(&record.leaf_hash, &mut native)
-                .map_err(|e| {
-                    format!(
-                        "event seq {}: {}",
-                        record.seq,
-                        auditlog_core::ErrorChain(&e)
-                    )
-                })?;
-            if format == "native" && !parse {
-                return Ok(Rendered {
-                    seq: record.seq,
-                    body: native,
-                    event: Value::Null,
-                });
-            }
-            let event: Value = serde_json::from_slice(&native)
-                .map_err(|e| format!("event seq {}: not JSON: {e}", record.seq))?;
-            let body = if format == "ocsf" {
-                serde_json::to_vec(&super::ocsf::event(&event))
-                    .map_err(|e| format!("event seq {}: {e}", record.seq))?
-            } else {
-                native
-            };
-            Ok(Rendered {
-                seq: record.seq,
-                body,
-                event,
-            })
-        })
+        .map(|record| render_one(record, format, parse))
         .collect()
+}
+
+/// One event of [`render`].
+fn render_one(record: &EventRecord, format: &str, parse: bool) -> Result<Rendered, String> {
+    let mut native = Vec::with_capacity(record.leaf_bytes.len() + 320);
+    // The event as the API serves it, spliced from the stored bytes (no
+    // `Value` tree per event where it can be).
+    record
+        .stored()
+        .write_served_json(&record.leaf_hash, &mut native)
+        .map_err(|e| {
+            format!(
+                "event seq {}: {}",
+                record.seq,
+                auditlog_core::ErrorChain(&e)
+            )
+        })?;
+    if format == "native" && !parse {
+        return Ok(Rendered {
+            seq: record.seq,
+            body: native,
+            event: Value::Null,
+        });
+    }
+    let event: Value = serde_json::from_slice(&native)
+        .map_err(|e| format!("event seq {}: not JSON: {e}", record.seq))?;
+    let body = if format == "ocsf" {
+        serde_json::to_vec(&super::ocsf::event(&event))
+            .map_err(|e| format!("event seq {}: {e}", record.seq))?
+    } else {
+        native
+    };
+    Ok(Rendered {
+        seq: record.seq,
+        body,
+        event,
+    })
 }
 
 /// One window of a webhook or HEC stream read and rendered: seqs
@@ -267,6 +276,23 @@ struct Prepared {
     first: u64,
     last: u64,
     rendered: Vec<Rendered>,
+    /// The batch body's bytes (with each event's overhead).
+    bytes: usize,
+}
+
+impl Prepared {
+    /// Seqs to read for the next window so that its body comes near
+    /// `max_bytes` (a tenth more, so that most windows are cut at the
+    /// limit rather than short of it), learnt from this window's bytes per
+    /// seq examined; at most `batch_seqs`.
+    fn next_window(&self, max_bytes: usize, batch_seqs: u64) -> u64 {
+        let seqs = (self.last + 1).saturating_sub(self.first) as u128;
+        if self.bytes <= 2 || seqs == 0 {
+            return batch_seqs;
+        }
+        let want = (max_bytes as u128 * seqs * 11).div_ceil(self.bytes as u128 * 10);
+        u64::try_from(want).unwrap_or(u64::MAX).clamp(1, batch_seqs)
+    }
 }
 
 /// Reads and renders windows of one stream, apart from its runner, so that
@@ -297,23 +323,27 @@ impl Reader {
             .await
             .map_err(|e| auditlog_core::ErrorChain(&e).to_string())?;
         tokio::task::spawn_blocking(move || {
-            let mut rendered = render(&records, self.format, self.parse)?;
+            // Rendered one by one, and no further than the cut: the window
+            // is read a little larger than a batch (`Prepared::next_window`),
+            // and what lies past the cut is the next window's.
+            let mut rendered = Vec::with_capacity(records.len());
             let mut last = last;
-            if cut {
-                let mut bytes = 2;
-                let end = rendered.iter().position(|r| {
-                    bytes += r.body.len() + self.overhead;
-                    bytes > self.max_bytes
-                });
-                if let Some(end) = end.filter(|end| *end > 0) {
-                    rendered.truncate(end);
-                    last = records[end].seq - 1;
+            let mut bytes = 2;
+            for record in &records {
+                let event = render_one(record, self.format, self.parse)?;
+                let more = event.body.len() + self.overhead;
+                if cut && !rendered.is_empty() && bytes + more > self.max_bytes {
+                    last = record.seq - 1;
+                    break;
                 }
+                bytes += more;
+                rendered.push(event);
             }
             Ok(Prepared {
                 first,
                 last,
                 rendered,
+                bytes,
             })
         })
         .await
@@ -359,7 +389,7 @@ impl Runner {
         if self.stream.kind == "syslog" {
             return self.syslog_step(&account, &filter, stopped).await;
         }
-        let reader = self.reader(&account, &filter);
+        let mut reader = self.reader(&account, &filter);
         let prepared = match self.stream.pending {
             // The batch in flight: read ahead while the one before it was
             // sent, or read again (after a failure, or a takeover).
@@ -375,7 +405,7 @@ impl Runner {
                     wait(POLL, stopped).await;
                     return Ok(Step::Continue);
                 }
-                let last = tip.min(self.stream.cursor + self.settings.batch_seqs);
+                let last = tip.min(self.stream.cursor + reader.batch_seqs);
                 let prepared = reader
                     .clone()
                     .read(self.stream.cursor + 1, last, true)
@@ -395,6 +425,8 @@ impl Runner {
             }
         };
         let (first, last) = (prepared.first, prepared.last);
+        self.window = prepared.next_window(reader.max_bytes, self.settings.batch_seqs.max(1));
+        reader.batch_seqs = self.window;
         if prepared.rendered.is_empty() {
             // Nothing matched: the window was examined, the cursor moves on.
             let delivery = Delivery::Accepted {
@@ -640,7 +672,7 @@ impl Runner {
             filter: filter.clone(),
             format: super::format_label(&self.stream.format),
             parse: hec,
-            batch_seqs: self.settings.batch_seqs.max(1),
+            batch_seqs: self.window,
             max_bytes: self
                 .max_bytes
                 .unwrap_or(self.settings.max_batch_bytes)
@@ -1026,5 +1058,34 @@ async fn wait(duration: Duration, stopped: &mut watch::Receiver<bool>) {
     tokio::select! {
         _ = tokio::time::sleep(duration) => {}
         _ = stopped.changed() => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn prepared(first: u64, last: u64, bytes: usize) -> Prepared {
+        Prepared {
+            first,
+            last,
+            rendered: Vec::new(),
+            bytes,
+        }
+    }
+
+    #[test]
+    fn the_next_window_is_sized_from_the_bytes_per_seq_of_the_last() {
+        let mib = 1 << 20;
+        // 1,000 seqs filled the batch: the next reads a tenth more.
+        assert_eq!(prepared(1, 1_000, mib).next_window(mib, 5_000), 1_100);
+        // Half full: twice as many seqs (and a tenth), within batch_seqs.
+        assert_eq!(prepared(11, 1_010, mib / 2).next_window(mib, 5_000), 2_200);
+        assert_eq!(prepared(1, 1_000, mib / 8).next_window(mib, 5_000), 5_000);
+        // Nothing matched, or nothing examined: the most.
+        assert_eq!(prepared(1, 1_000, 2).next_window(mib, 5_000), 5_000);
+        assert_eq!(prepared(5, 4, 0).next_window(mib, 5_000), 5_000);
+        // One event larger than a batch: one seq, never none.
+        assert_eq!(prepared(7, 7, 3 * mib).next_window(mib, 5_000), 1);
     }
 }
