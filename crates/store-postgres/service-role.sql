@@ -48,3 +48,11 @@ GRANT EXECUTE ON FUNCTION auditlog_remove_body(BIGINT, BIGINT, TEXT, BIGINT, TEX
 GRANT EXECUTE ON FUNCTION auditlog_replace_words(BIGINT, BIGINT, TEXT) TO auditlog_app;
 GRANT INSERT, UPDATE ON legal_holds, prune_jobs TO auditlog_app;
 GRANT UPDATE (retention_days) ON accounts TO auditlog_app;
+-- Erasure (issue 16): version 2 events are erased only through
+-- auditlog_erase_personal (SECURITY DEFINER, the triggers check the
+-- covering Auditlog Erasure record); the service role keeps erasure jobs,
+-- renames the subject's actor rows (UPDATE on actors, above) and bumps the
+-- generation that tells writers to forget cached actor ids.
+GRANT EXECUTE ON FUNCTION auditlog_erase_personal(BIGINT, BIGINT, BYTEA) TO auditlog_app;
+GRANT INSERT, UPDATE ON erasures TO auditlog_app;
+GRANT UPDATE ON erasure_generation TO auditlog_app;

@@ -178,6 +178,19 @@ pub enum Command {
         #[arg(long = "key", value_name = "VKEY")]
         keys: Vec<String>,
     },
+    /// Erase a data subject's personal values (docs/ERASURE.md): every
+    /// event whose actor id is SUBJECT is served with "[erased]" values and
+    /// the subject's pseudonym (a version 1 event loses its body), under one
+    /// Auditlog Erasure record; held events wait for their hold's release
+    /// (a server finishes them). Runs on the store directly, to the end.
+    Erase {
+        /// The account.
+        #[arg(long, value_name = "NAME")]
+        account: String,
+        /// The data subject: the actor id whose events are erased.
+        #[arg(long, value_name = "ID")]
+        subject: String,
+    },
     /// Send a file of JSON Lines events (one event object per line) to a
     /// server's API in batches; rerunning after an interruption stores
     /// nothing twice. Exit code 0: every line stored or already present;

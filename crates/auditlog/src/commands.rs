@@ -105,6 +105,10 @@ async fn run_on_store(config: &Config, command: Command) -> CliResult {
             }
             crate::verify::run(store.as_ref(), &verifiers).await
         }
+        Command::Erase { account, subject } => {
+            let account = find_account(store.as_ref(), &account).await?;
+            crate::erase::run(store.as_ref(), config, &account, &subject).await
+        }
         Command::VerifyExport { .. }
         | Command::Config { .. }
         | Command::Send(_)
@@ -318,9 +322,14 @@ async fn serve(
         .retention_settings()
         .map_err(anyhow::Error::msg)
         .context("cannot set up retention")?;
+    let erasure_settings = config
+        .erasure_settings()
+        .map_err(anyhow::Error::msg)
+        .context("cannot set up erasure")?;
     retention_settings.batch_pause = prune_batch_pause;
     let state = AppState::new(store.clone())
         .with_retention(retention_settings.clone())
+        .with_erasure(erasure_settings.clone())
         .with_streams(stream_settings.clone())
         .with_exports(exports.clone())
         .with_signer(signer.clone())
@@ -337,6 +346,8 @@ async fn serve(
         retention_settings,
         stopped.clone(),
     );
+    let erasing =
+        auditlog_server::erasure::worker::spawn(store.clone(), erasure_settings, stopped.clone());
     let mut workers = worker::spawn(
         store.clone(),
         export_settings,
@@ -359,6 +370,7 @@ async fn serve(
     // Runners release their streams, so another server takes them at once.
     let _ = delivering.await;
     let _ = pruning.await;
+    let _ = erasing.await;
     // Sign what the last requests appended before the writer stops.
     let _ = signing.await;
     let _ = witnessing.await;

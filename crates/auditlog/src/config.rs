@@ -88,6 +88,8 @@ pub struct Config {
     pub data_dir: PathBuf,
     pub database_url: Option<Secret>,
     pub signing_key_file: Option<PathBuf>,
+    /// The key of erased subjects' pseudonyms; default `<data-dir>/erasure-key`.
+    pub erasure_key_file: Option<PathBuf>,
     pub log_name: String,
     pub listen: String,
     pub export_dir: Option<PathBuf>,
@@ -129,6 +131,7 @@ impl Default for Config {
             data_dir: PathBuf::from("./auditlog-data"),
             database_url: None,
             signing_key_file: None,
+            erasure_key_file: None,
             log_name: auditlog_core::checkpoint::DEFAULT_LOG_NAME.to_string(),
             listen: "127.0.0.1:8080".to_string(),
             export_dir: None,
@@ -160,6 +163,23 @@ impl Config {
             self.data_dir
                 .join(auditlog_server::signing_key::DEFAULT_FILE)
         })
+    }
+
+    /// The erasure key file: `--erasure-key-file`, else `erasure-key` in
+    /// the data directory.
+    pub fn erasure_key_path(&self) -> PathBuf {
+        self.erasure_key_file
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("erasure-key"))
+    }
+
+    /// The eraser's settings, with the pseudonym key read (or created).
+    pub fn erasure_settings(&self) -> Result<auditlog_server::erasure::ErasureSettings, String> {
+        let key = auditlog_server::erasure::PseudonymKey::load_or_create(&self.erasure_key_path())?;
+        Ok(auditlog_server::erasure::ErasureSettings::new(
+            key,
+            self.export_settings(Duration::ZERO).dir,
+        ))
     }
 
     /// The log stream secret key file: `--stream-secret-key-file`, else
@@ -407,6 +427,31 @@ pub static SETTINGS: &[Setting] = &[
         get: |config| {
             config
                 .signing_key_file
+                .as_ref()
+                .map(|path| path.display().to_string())
+        },
+    },
+    Setting {
+        name: "erasure_key_file",
+        env: "AUDITLOG_ERASURE_KEY_FILE",
+        flag: "erasure-key-file",
+        env_fallbacks: &[],
+        value_name: "FILE",
+        doc: "The key of erased subjects' pseudonyms (`erased:` + a keyed hash of the actor id; 64 hex digits); created, mode 0600, on first use if missing. Every server of one database and `auditlog erase` need the same.",
+        commands: Commands::All,
+        kind: Kind::Text,
+        secret: false,
+        unset: Some(Unset {
+            means: "<data-dir>/erasure-key",
+            example: "/etc/auditlog/erasure-key",
+        }),
+        set: |config, value| {
+            config.erasure_key_file = Some(PathBuf::from(non_empty(value)?));
+            Ok(())
+        },
+        get: |config| {
+            config
+                .erasure_key_file
                 .as_ref()
                 .map(|path| path.display().to_string())
         },

@@ -25,6 +25,7 @@ mod commands;
 mod config;
 mod copy;
 mod demo;
+mod erase;
 mod error;
 mod export;
 mod https;

@@ -21,6 +21,7 @@
 
 mod commitment;
 mod details_path;
+pub mod erased;
 mod error;
 mod openings;
 mod personal;

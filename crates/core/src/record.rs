@@ -47,10 +47,19 @@ impl<'a> StoredRecord<'a> {
         }
     }
 
+    /// Whether this is a version 2 event whose personal values were erased
+    /// (`leaf_v2::erased`): served with `"[erased]"` and `"erased": true`.
+    pub fn is_erased(&self) -> bool {
+        self.personal.is_some_and(leaf_v2::erased::is_erased_form)
+    }
+
     /// The served event without `hash`: the leaf's JSON for version 1, the
-    /// opened leaf for version 2.
+    /// opened leaf for version 2 (for an erased one, its values replaced).
     pub fn served_map(&self) -> Result<Map<String, Value>, RecordError> {
         match self.personal {
+            Some(erased) if leaf_v2::erased::is_erased_form(erased) => {
+                Ok(leaf_v2::erased::open_erased(self.leaf_bytes, erased)?)
+            }
             Some(personal) => Ok(leaf_v2::open(self.leaf_bytes, personal)?),
             None => match serde_json::from_slice(self.leaf_bytes).map_err(LeafError::NotJson)? {
                 Value::Object(map) => Ok(map),
@@ -120,6 +129,7 @@ impl<'a> StoredRecord<'a> {
             (false, None) => Ok(()),
             (false, Some(_)) => Err(RecordError::PersonalBesideV1),
             (true, None) => Err(RecordError::PersonalMissing),
+            (true, Some(_)) if self.is_erased() => Err(RecordError::PersonalMissing),
             (true, Some(_)) => {
                 let served = self.served_map()?;
                 let rebuilt = leaf_v2::rebuild_leaf(&Value::Object(served))?;
@@ -144,6 +154,7 @@ impl StoredRecord<'_> {
             (false, false) => Ok(()),
             (false, true) => Err(RecordError::PersonalBesideV1),
             (true, false) => Err(RecordError::PersonalMissing),
+            (true, true) if self.is_erased() => Err(RecordError::PersonalMissing),
             (true, true) => {
                 let quick = match (view.personal_commitment(), view.only_personal_opening()) {
                     (Some(committed), Some((object, salt))) if !view.details_committed() => {

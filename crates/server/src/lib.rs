@@ -40,6 +40,7 @@ pub mod api;
 pub mod auth;
 pub mod bundle;
 pub mod console;
+pub mod erasure;
 pub mod error;
 pub mod event_counts;
 pub mod event_types;

@@ -51,6 +51,10 @@ const STREAM_LAG_MAX: &str = "auditlog_stream_lag_max";
 pub const PRUNED_EVENTS: &str = "auditlog_pruned_events_total";
 /// Prunings the pruner finished.
 pub const PRUNINGS: &str = "auditlog_prunings_total";
+/// Events erased (version 2 values, version 1 bodies).
+pub const ERASED_EVENTS: &str = "auditlog_erased_events_total";
+/// Erasures finished.
+pub const ERASURES: &str = "auditlog_erasures_total";
 const WITNESS_ALARM: &str = "auditlog_witness_alarm";
 const ROOT_COSIGNATURES: &str = "auditlog_root_checkpoint_cosignatures";
 
@@ -300,9 +304,19 @@ fn describe_and_register() {
         PRUNINGS,
         "Prunings finished (each appends one Auditlog Retention record)."
     );
+    describe_counter!(
+        ERASED_EVENTS,
+        "Events erased: a version 2 event's personal values, a version 1 event's body (their leaf hashes and tree stay)."
+    );
+    describe_counter!(
+        ERASURES,
+        "Erasures finished (each recorded by one Auditlog Erasure record)."
+    );
     for name in [
         PRUNED_EVENTS,
         PRUNINGS,
+        ERASED_EVENTS,
+        ERASURES,
         EVENTS_ACCEPTED,
         EVENTS_STORED,
         EVENTS_REPEATED,

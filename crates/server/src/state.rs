@@ -37,6 +37,8 @@ pub struct AppState {
     pub streams: Option<Arc<crate::streams::StreamSettings>>,
     /// The retention policy's bounds and the pruner's settings.
     pub retention: Arc<crate::retention::RetentionSettings>,
+    /// The pseudonym key and the eraser's wakeup.
+    pub erasure: Arc<crate::erasure::ErasureSettings>,
 }
 
 impl AppState {
@@ -54,6 +56,10 @@ impl AppState {
             limits: crate::limits::Limits::default(),
             api_rate_limiter: Arc::default(),
             retention: Arc::default(),
+            erasure: Arc::new(crate::erasure::ErasureSettings::new(
+                crate::erasure::PseudonymKey::random(),
+                "auditlog-data/exports".into(),
+            )),
             live: crate::live::LiveTail::default(),
             streams: None,
         }
@@ -68,6 +74,11 @@ impl AppState {
         self.api_rate_limiter = Arc::new(crate::limits::api_rate::ApiKeyRateLimiter::new(&limits));
         self.live = crate::live::LiveTail::new(&limits);
         self.limits = limits;
+        self
+    }
+
+    pub fn with_erasure(mut self, settings: crate::erasure::ErasureSettings) -> Self {
+        self.erasure = Arc::new(settings);
         self
     }
 

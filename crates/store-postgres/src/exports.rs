@@ -16,11 +16,12 @@ use auditlog_store::{
 };
 use tokio_postgres::Row;
 
-const COLUMNS: &str = "id, account_id, requested_by, format, compression, filters, seq_bound, \
+pub(crate) const COLUMNS: &str =
+    "id, account_id, requested_by, format, compression, filters, seq_bound, \
     status, created_at, started_at, completed_at, expires_at, row_count, size_bytes, sha256, \
     file_name, error, attempts, claimed_by, claimed_until";
 
-fn to_job(r: &Row) -> Result<ExportJob> {
+pub(crate) fn to_job(r: &Row) -> Result<ExportJob> {
     let id: i64 = r.get(0);
     let bad = |what: &str, value: &str| {
         StoreError::internal(format!("export {id} has an unknown {what} {value:?}"))

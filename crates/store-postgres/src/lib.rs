@@ -27,6 +27,7 @@
 mod api_keys;
 mod console;
 mod declared_paths;
+mod erasure;
 mod exports;
 mod holds;
 mod layout_migration;

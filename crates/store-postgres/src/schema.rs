@@ -24,6 +24,8 @@ const MIGRATIONS: &[(i32, &str)] = &[
     // The full-text index (issue 14): then `word_index::backfill` and
     // `0013_event_words_finish.sql` ([`WORDS`]).
     (13, include_str!("../migrations/0013_event_words.sql")),
+    // Erasure: erased events, erasure jobs (issue 16).
+    (14, include_str!("../migrations/0014_erasure.sql")),
     // Console users: disabling, sign-in links, the login hash key (issue 18).
     (16, include_str!("../migrations/0016_users.sql")),
     // Two-factor sign-in (issue 18).

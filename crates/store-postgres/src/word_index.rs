@@ -57,7 +57,12 @@ fn exact(word: &str) -> bool {
 /// bounded by the event's limits (64 KiB of details), far below the 1 MiB
 /// a tsvector holds.
 pub fn column_text(event: &NewEvent) -> Option<String> {
-    let mut words: Vec<String> = index_words(event)
+    column_text_of(index_words(event))
+}
+
+/// The `words` column of an event whose index words are `words`.
+pub fn column_text_of(words: Vec<String>) -> Option<String> {
+    let mut words: Vec<String> = words
         .into_iter()
         .map(|w| {
             if w.len() <= MAX_WORD_BYTES {

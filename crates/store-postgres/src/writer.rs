@@ -225,6 +225,8 @@ pub(crate) struct LogIds {
     values: HashMap<(i16, i64, String), i64>,
     /// Each actor's id, name and email as last written or read here.
     actors: HashMap<ActorKey, (i64, Contact)>,
+    /// `erasure_generation` when `actors` was last valid.
+    generation: Option<i64>,
 }
 
 impl LogIds {
@@ -351,6 +353,18 @@ async fn write_group(
     let mut next_seq: HashMap<i64, u64> = HashMap::new();
     for row in locked {
         next_seq.insert(row.get(0), row.get::<_, i64>(1) as u64 + 1);
+    }
+    // An erasure renames actor rows (holding the sequencer lock, so this
+    // reads its generation once it committed): cached actor ids are dropped
+    // when one has run since they were read.
+    let generation: i64 = tx
+        .query_one("SELECT generation FROM erasure_generation", &[])
+        .await
+        .map_err(pg_error)?
+        .get(0);
+    if ids.generation != Some(generation) {
+        ids.actors.clear();
+        ids.generation = Some(generation);
     }
 
     let declared = declared_paths::read(&tx, &account_ids).await?;
@@ -491,6 +505,11 @@ async fn find_known(
         for row in rows {
             let leaf_bytes = leaves.decode(row.get(3), row.get(1))?;
             let personal: Option<Vec<u8>> = row.get(2);
+            // An erased event keeps its id but not the values a resend
+            // would be compared with: a repeat, as a removed body is.
+            let erased = personal
+                .as_deref()
+                .is_some_and(auditlog_core::leaf_v2::erased::is_erased_form);
             let seq = seq_of(row.get(0));
             // The hash found the row; the leaf says which id it holds.
             let id = StoredRecord::new(&leaf_bytes, personal.as_deref())
@@ -511,7 +530,7 @@ async fn find_known(
                     hash: leaf::leaf_hash(&leaf_bytes),
                     leaf_bytes,
                     personal,
-                    removed: false,
+                    removed: erased,
                 },
             );
         }

@@ -328,3 +328,29 @@ impl ExportJobs for SqliteStore {
         .await
     }
 }
+
+impl SqliteStore {
+    /// Marks the account's completed exports whose bound reaches
+    /// `first_seq` as expired and returns them (an erasure: their files may
+    /// hold erased values; the caller deletes them).
+    pub(crate) async fn expire_exports_reaching(
+        &self,
+        account: AccountId,
+        first_seq: u64,
+    ) -> Result<Vec<ExportJob>> {
+        self.with_conn(move |conn| {
+            let mut stmt = conn
+                .prepare_cached(&format!(
+                    "UPDATE export_jobs SET status = 'expired' \
+                     WHERE account_id = ?1 AND status = 'completed' AND seq_bound >= ?2 \
+                     RETURNING {COLUMNS}"
+                ))
+                .map_err(sql_error)?;
+            let rows = stmt
+                .query_map(params![account, first_seq as i64], raw_job)
+                .map_err(sql_error)?;
+            collect(rows)
+        })
+        .await
+    }
+}

@@ -29,6 +29,7 @@
 mod api_keys;
 mod console;
 mod declared_paths;
+mod erasure;
 mod event_log;
 mod exports;
 mod holds;

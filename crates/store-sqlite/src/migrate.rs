@@ -53,6 +53,11 @@ const MIGRATIONS: &[(i64, Step)] = &[
     ),
     // The full-text index of search (issue 14), built for the events stored.
     (14, Step::Code(word_index::migrate)),
+    // Erasure: erased events, erasure jobs (issue 16).
+    (
+        15,
+        Step::Sql(include_str!("../migrations/0015_erasure.sql")),
+    ),
     // Console users: disabling, sign-in links, the login hash key (issue 18).
     (17, Step::Sql(include_str!("../migrations/0017_users.sql"))),
     // Two-factor sign-in: sealed TOTP secrets, recovery codes, the

@@ -11,6 +11,10 @@ pub fn configure(conn: &Connection, writer: bool) -> rusqlite::Result<()> {
     conn.pragma_update(None, "journal_mode", "WAL")?;
     conn.pragma_update(None, "synchronous", "FULL")?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
+    // Deleted content is overwritten with zeros, in the database and its
+    // WAL, whichever connection deletes or moves it: an erasure (issue 16)
+    // must leave no erased byte in free space (docs/ERASURE.md).
+    conn.pragma_update(None, "secure_delete", "ON")?;
     let cache_kib = if writer {
         WRITER_CACHE_KIB
     } else {

@@ -19,7 +19,12 @@ use rusqlite::{params, Connection};
 
 /// Indexes `event` under the log key `key` (in the caller's transaction).
 pub fn index_event(conn: &Connection, key: i64, event: &NewEvent) -> Result<()> {
-    let words = index_words(event);
+    insert_words(conn, key, &index_words(event))
+}
+
+/// Indexes `words` (`search_plan::index_words`) under the log key `key`:
+/// what an erased event is searchable by once its entry was removed.
+pub fn insert_words(conn: &Connection, key: i64, words: &[String]) -> Result<()> {
     if words.is_empty() {
         return Ok(());
     }

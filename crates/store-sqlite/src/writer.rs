@@ -43,6 +43,8 @@ pub struct Writer {
     leaves: LeafStore,
     personal_values: PersonalStore,
     ids: LogIds,
+    /// `erasure_generation` when the caches were last valid.
+    erasure_generation: Option<i64>,
     gate: Arc<WriteGate>,
 }
 
@@ -61,6 +63,7 @@ impl Writer {
             leaves: LeafStore::default(),
             personal_values: PersonalStore::default(),
             ids: LogIds::default(),
+            erasure_generation: None,
             gate,
         }
     }
@@ -88,6 +91,7 @@ impl Writer {
             leaves: &mut self.leaves,
             personal_values: &mut self.personal_values,
             ids: &mut self.ids,
+            erasure_generation: &mut self.erasure_generation,
         };
         // Occasional writers waiting for the lock go first (`write_gate`).
         let turn = self.gate.writer();
@@ -97,6 +101,7 @@ impl Writer {
             self.leaves.forget();
             self.personal_values.forget();
             self.ids.forget();
+            self.erasure_generation = None;
             self.leave_failed_transaction();
         }
         written
@@ -140,6 +145,7 @@ struct GroupState<'w> {
     leaves: &'w mut LeafStore,
     personal_values: &'w mut PersonalStore,
     ids: &'w mut LogIds,
+    erasure_generation: &'w mut Option<i64>,
 }
 
 /// Writes every request of the group in one transaction. A request that
@@ -152,6 +158,18 @@ fn write_group(
     let tx = conn
         .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
         .map_err(sql_error)?;
+    // An erasure renames actors and deletes personal objects: the cached
+    // ids are dropped when one has run since they were read.
+    let generation: i64 = tx
+        .prepare_cached("SELECT generation FROM erasure_generation")
+        .map_err(sql_error)?
+        .query_row([], |r| r.get(0))
+        .map_err(sql_error)?;
+    if *state.erasure_generation != Some(generation) {
+        state.ids.forget();
+        state.personal_values.forget();
+        *state.erasure_generation = Some(generation);
+    }
     let received_at = Timestamp::now();
     let mut next_seq: HashMap<i64, u64> = HashMap::new();
     let mut outcomes = Vec::with_capacity(group.len());
@@ -177,9 +195,12 @@ fn write_group(
                     Some(record) => Ok(Some(KnownEvent {
                         seq: record.seq,
                         hash: record.leaf_hash,
+                        // An erased event keeps its id but not the values a
+                        // resend would be compared with: a repeat, as a
+                        // removed body is.
+                        removed: record.stored().is_erased(),
                         leaf_bytes: record.leaf_bytes,
                         personal: record.personal,
-                        removed: false,
                     })),
                     // A removed body keeps its id: the resend is a repeat.
                     None => Ok(tombstones::find_tombstone(&tx, account_id, id)?

@@ -3,9 +3,9 @@
 //! combines, so that the root does not use the modules that use it.
 
 use crate::{
-    Directory, EventAppender, EventReader, ExportJobs, Facets, Holds, LogStreams, PersonalPaths,
-    Removals, Result, Retention, RootLogStore, Sessions, Taxonomies, TreeStore, TwoFactor, Users,
-    WriteHealth,
+    Directory, Erasures, EventAppender, EventReader, ExportJobs, Facets, Holds, LogStreams,
+    PersonalPaths, Removals, Result, Retention, RootLogStore, Sessions, Taxonomies, TreeStore,
+    TwoFactor, Users, WriteHealth,
 };
 use async_trait::async_trait;
 
@@ -27,6 +27,7 @@ pub trait Store:
     + Retention
     + Taxonomies
     + TwoFactor
+    + Erasures
     + Users
 {
     /// Whether the storage answers (for `/readyz`).

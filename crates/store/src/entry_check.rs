@@ -142,7 +142,11 @@ pub fn check_entry(
     // the API serves is what the log committed to); a version 1 leaf has
     // none. They may be missing only where a removal record covers the seq
     // (an erasure): then the actor's column holds no value the leaf has.
-    let erased = leaf.view().is_version_2() && scanned.personal.is_none();
+    let erased = leaf.view().is_version_2()
+        && scanned
+            .personal
+            .as_deref()
+            .is_none_or(auditlog_core::leaf_v2::erased::is_erased_form);
     if erased && !coverage.covers(seq) {
         return Err(EntryFinding::PersonalMissing { seq, id: id() });
     }

@@ -50,6 +50,7 @@ mod backend;
 pub mod conformance;
 pub mod entries;
 pub mod entry_check;
+pub mod erasure;
 pub mod facets;
 pub mod group_commit;
 pub mod holds;
@@ -71,6 +72,10 @@ pub mod two_factor;
 pub mod users;
 
 pub use backend::Store;
+pub use erasure::{
+    ErasedEvent, Erasure, ErasureId, ErasurePlan, ErasureProgress, ErasureStatus, Erasures,
+    SubjectEvents,
+};
 pub use facets::{ActorSummary, Facets};
 pub use holds::{Hold, HoldId, Holds, NewHold};
 pub use personal_paths::PersonalPaths;

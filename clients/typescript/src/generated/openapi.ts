@@ -41,6 +41,41 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/erasures": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The account's erasures, newest first. */
+        get: operations["list_erasures"];
+        put?: never;
+        /** Requests the erasure of a data subject's personal values. */
+        post: operations["create_erasure"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/erasures/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** One erasure. */
+        get: operations["get_erasure"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/event-types": {
         parameters: {
             query?: never;
@@ -760,6 +795,58 @@ export interface components {
             secret?: string | null;
             stream: components["schemas"]["LogStreamView"];
         };
+        ErasureEnvelope: {
+            erasure: components["schemas"]["ErasureView"];
+        };
+        ErasureList: {
+            /** @description Newest first, at most 100. */
+            erasures: components["schemas"]["ErasureView"][];
+        };
+        /** @description One erasure request and its state. */
+        ErasureView: {
+            /** @description The seqs covered, as `[[first, last], …]`. */
+            covers: number[][];
+            /**
+             * Format: int64
+             * @description Events erased so far: a version 2 event's personal values, a
+             *     version 1 event's whole body.
+             */
+            erased: number;
+            /**
+             * Format: int64
+             * @description The subject's events when it was requested (what the record covers).
+             */
+            events: number;
+            finished_at?: string | null;
+            /**
+             * Format: int64
+             * @description Events a legal hold kept in the latest pass.
+             */
+            held: number;
+            /** Format: int64 */
+            id: number;
+            /**
+             * Format: int64
+             * @description The seq of its `Auditlog Erasure` / `Erase` record (none while
+             *     `planned`).
+             */
+            record_seq?: number | null;
+            /** @description RFC 3339 UTC. */
+            requested_at: string;
+            /** @description The API key that asked (`api-key:<id>`). */
+            requested_by: string;
+            /**
+             * @description `planned` (its record not yet appended), `erasing`, `waiting` (legal
+             *     holds keep some of its events; it finishes them by itself once
+             *     released) or `done`.
+             */
+            status: string;
+            /**
+             * @description The subject's pseudonym (`erased:` + a keyed hash of its actor id),
+             *     which erased events show as `actor.id`; the id itself is not kept.
+             */
+            subject: string;
+        };
         /**
          * @description The body of every error answer (the OpenAPI description's `Error`).
          * @example {
@@ -1212,6 +1299,14 @@ export interface components {
             ip?: string | null;
             request_id?: string | null;
             user_agent?: string | null;
+        };
+        /** @description The body of `POST /api/v1/erasures`. */
+        NewErasureBody: {
+            /**
+             * @description The data subject: the `actor.id` whose events are erased (1 to 200
+             *     characters, as an actor id).
+             */
+            subject: string;
         };
         /**
          * @description One event as a client sends it (SPEC.md "Event"). Optional fields may be
@@ -1857,6 +1952,269 @@ export interface operations {
                 };
             };
             /** @description No signing key is configured, or signing is refused because the store was rolled back */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    list_erasures: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The account's erasure requests and their state, newest first (at most 100) */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErasureList"];
+                };
+            };
+            /** @description No API key, a malformed `Authorization` header, or an unknown key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The key lacks the `admin` scope */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description This API key sent too many requests; retry after `Retry-After` seconds */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before the next request */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description An unexpected failure; `message` holds a reference for the operator */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The storage is temporarily unavailable; nothing was stored, retry later */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    create_erasure: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description At most 64 KiB */
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["NewErasureBody"];
+            };
+        };
+        responses: {
+            /** @description The erasure, stored and started in the background: it appends one `Auditlog Erasure` / `Erase` record, then erases each of the subject's events that no legal hold keeps (a version 2 event's personal values become `"[erased]"` with `actor.id` the pseudonym; a version 1 event loses its body, 410 `erased`); held events are erased once their hold is released */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErasureEnvelope"];
+                };
+            };
+            /** @description The body is not valid JSON */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No API key, a malformed `Authorization` header, or an unknown key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The key lacks the `admin` scope */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The body is over 64 KiB */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The body is not sent as `Content-Type: application/json` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `subject` is missing, not text of 1 to 200 characters, or an unknown field was sent (`details` names the field and the rule) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description This API key sent too many requests; retry after `Retry-After` seconds */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before the next request */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description An unexpected failure; `message` holds a reference for the operator */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The storage is temporarily unavailable; nothing was stored, retry later */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    get_erasure: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The erasure's id */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The erasure and its state */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErasureEnvelope"];
+                };
+            };
+            /** @description The id in the path is not UTF-8 once percent-decoded */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No API key, a malformed `Authorization` header, or an unknown key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The key lacks the `admin` scope */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No erasure with this id in the key's account */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description This API key sent too many requests; retry after `Retry-After` seconds */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before the next request */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description An unexpected failure; `message` holds a reference for the operator */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The storage is temporarily unavailable; nothing was stored, retry later */
             503: {
                 headers: {
                     [name: string]: unknown;

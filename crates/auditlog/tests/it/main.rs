@@ -20,6 +20,7 @@ mod console;
 mod demo;
 mod disk_full;
 mod durability;
+mod erasure;
 mod event_types;
 mod exports;
 mod leaf_v2;

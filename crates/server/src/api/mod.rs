@@ -2,6 +2,7 @@
 //! account's tree under `/tiles` (`tiles`).
 
 pub mod body;
+pub mod erasures;
 pub mod event_types;
 pub mod events;
 pub mod exports;
@@ -90,6 +91,11 @@ pub fn routes() -> Router<AppState> {
             "/api/v1/holds/{id}",
             get(retention::get_hold).delete(retention::release_hold),
         )
+        .route(
+            "/api/v1/erasures",
+            get(erasures::list).post(erasures::create),
+        )
+        .route("/api/v1/erasures/{id}", get(erasures::get_one))
         .route(
             "/api/v1/account/personal-paths",
             get(personal_paths::get).put(personal_paths::put),

@@ -8,8 +8,8 @@
 
 use crate::api::schema;
 use crate::api::{
-    event_types, events, exports, keys, live, ops, personal_paths, proofs, retention, streams,
-    tiles, users,
+    erasures, event_types, events, exports, keys, live, ops, personal_paths, proofs, retention,
+    streams, tiles, users,
 };
 use crate::error::ErrorBody;
 use axum::http::header;
@@ -81,6 +81,9 @@ pub const BEARER: &str = "bearer";
         retention::release_hold,
         personal_paths::get,
         personal_paths::put,
+        erasures::create,
+        erasures::list,
+        erasures::get_one,
         serve,
         ops::healthz,
         ops::readyz,
@@ -98,7 +101,7 @@ pub const BEARER: &str = "bearer";
         (name = "users", description = "The account's console users: list, invite with a role and a one-time sign-in link, change the role, disable and enable, reset the password with a new link (scope `admin`)"),
         (name = "streams", description = "Log streams: the account's events pushed to its destinations (scope `admin`)"),
         (name = "retention", description = "The retention policy and legal holds (scope `admin`)"),
-        (name = "personal data", description = "The `details` paths the account declares personal, whose values each new event commits to so that an erasure can remove them (scope `admin`)"),
+        (name = "personal data", description = "The `details` paths the account declares personal, whose values each new event commits to so that an erasure can remove them, and erasure requests for a data subject (scope `admin`)"),
         (name = "operations", description = "Liveness, readiness, metrics and this description"),
     )
 )]

@@ -343,6 +343,8 @@ pub async fn release_hold(
     let id = hold_id(&id)?;
     let actor = AuditActor::api_key(caller.actor_id(), caller.source());
     let hold = policy::release_hold(state.store.as_ref(), &caller.account, &actor, id).await?;
+    // An erasure this hold kept waiting finishes now.
+    state.erasure.wakeup.notify_one();
     Ok(axum::Json(HoldEnvelope {
         hold: hold_view(&hold),
     })

@@ -77,6 +77,9 @@ pub struct Row {
     /// Details other than `changes`, as one expandable value.
     pub other_details: Option<ValueView>,
     pub ip: String,
+    /// A version 2 event whose personal values were erased: the User cell
+    /// shows the pseudonym and an "erased" badge.
+    pub erased: bool,
     /// Search terms for the cells a click adds to the query (`user:…`,
     /// `target:…`, `project:…`, `ip:…`), in the language's canonical form;
     /// empty when the event has no such value.
@@ -121,6 +124,7 @@ pub fn ip_term(value: &str) -> String {
 
 impl Row {
     pub fn from_record(record: &EventRecord) -> Result<Self, RecordError> {
+        let erased = record.stored().is_erased();
         let stored = record.stored().stored_event()?;
         let e = stored.event();
         let mut changes = Vec::new();
@@ -165,12 +169,18 @@ impl Row {
             project,
             app: text(e.app()),
             version: text(e.version()),
-            actor_label: actor
-                .name
-                .as_deref()
-                .or(actor.email.as_deref())
-                .unwrap_or(&actor.id)
-                .to_string(),
+            // An erased event's name and email are "[erased]": the
+            // pseudonym is what tells its events apart.
+            actor_label: if erased {
+                actor.id.clone()
+            } else {
+                actor
+                    .name
+                    .as_deref()
+                    .or(actor.email.as_deref())
+                    .unwrap_or(&actor.id)
+                    .to_string()
+            },
             actor_id: actor.id.clone(),
             actor_name: text(actor.name.as_deref()),
             actor_email: text(actor.email.as_deref()),
@@ -179,6 +189,7 @@ impl Row {
             changes,
             other_details: (!other.is_empty()).then(|| ValueView::of(Some(&Value::Object(other)))),
             ip,
+            erased,
         })
     }
 }

@@ -120,12 +120,15 @@ fn write_csv_row(record: &EventRecord, out: &mut Vec<u8>) -> Result<(), Unreadab
     let Some(personal) = &record.personal else {
         return write_csv_cells(&leaf, &record.leaf_hash, out);
     };
-    let leaf = leaf.with_personal(personal)?;
-    if !leaf.details_committed() {
-        return write_csv_cells(&leaf, &record.leaf_hash, out);
+    if !record.stored().is_erased() {
+        let leaf = leaf.with_personal(personal)?;
+        if !leaf.details_committed() {
+            return write_csv_cells(&leaf, &record.leaf_hash, out);
+        }
     }
     // Declared personal details: the leaf's `details` holds commitments, so
-    // the row comes from the opened event (rare, and slower).
+    // the row comes from the opened event (rare, and slower); an erased
+    // event's row too (its values are `[erased]`).
     let opened = canonical::to_vec(&Value::Object(record.stored().served_map()?));
     write_csv_cells(&LeafView::parse(&opened)?, &record.leaf_hash, out)
 }

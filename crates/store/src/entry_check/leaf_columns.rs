@@ -28,6 +28,8 @@ impl<'a> LeafColumns<'a> {
     /// readable event.
     pub fn parse(leaf_bytes: &'a [u8], personal: Option<&'a [u8]>) -> Result<Self, UnreadableLeaf> {
         let mut view = LeafView::parse(leaf_bytes)?;
+        // An erased event's form names no value to read the columns from.
+        let personal = personal.filter(|p| !auditlog_core::leaf_v2::erased::is_erased_form(p));
         if let Some(personal) = personal {
             view = view.with_personal(personal)?;
         }
