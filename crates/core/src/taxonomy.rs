@@ -2,7 +2,11 @@
 //! send any capitalisation; we store the canonical spelling so that filters
 //! and exports see one name per type.
 
+use crate::FieldError;
 use serde::{Deserialize, Serialize};
+
+pub mod edit;
+pub use edit::{TaxonomyChange, TaxonomyEdit};
 
 /// The event types an account accepts, each with its allowed actions.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -10,10 +14,22 @@ pub struct Taxonomy {
     pub types: Vec<EventTypeRule>,
 }
 
+/// One event type and its actions. A retired type or action stays here, so
+/// that stored events keep their canonical spelling and stay filterable,
+/// but a client can no longer send it (the events API refuses it with 422,
+/// see [`Taxonomy::retired_use`]). Both retirement fields are left out of
+/// the stored JSON while empty, so a taxonomy without retirements reads and
+/// writes exactly as before they existed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EventTypeRule {
     pub name: String,
     pub actions: Vec<String>,
+    /// Retired: refused for new events, valid in stored ones.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub retired: bool,
+    /// The actions of `actions` that are retired, in their canonical spelling.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub retired_actions: Vec<String>,
 }
 
 /// The event type Auditlog itself writes when exports are created or downloaded.
@@ -61,9 +77,8 @@ pub const ACCOUNT: &str = "Auditlog Account";
 /// that their events can be found. Those implemented so far.
 pub fn own_types() -> &'static Taxonomy {
     static OWN: std::sync::OnceLock<Taxonomy> = std::sync::OnceLock::new();
-    let rule = |name: &str, actions: &[&str]| EventTypeRule {
-        name: name.into(),
-        actions: actions.iter().map(|a| a.to_string()).collect(),
+    let rule = |name: &str, actions: &[&str]| {
+        EventTypeRule::new(name, actions.iter().map(|a| a.to_string()).collect())
     };
     OWN.get_or_init(|| Taxonomy {
         types: vec![
@@ -80,6 +95,8 @@ pub fn own_types() -> &'static Taxonomy {
                     "Disable",
                     "Enable",
                     "Password Reset",
+                    "Enable Two-Factor",
+                    "Disable Two-Factor",
                     "Password Change",
                 ],
             ),
@@ -102,19 +119,16 @@ impl Default for Taxonomy {
             "Access Bridge",
         ]
         .into_iter()
-        .map(|name| EventTypeRule {
-            name: name.into(),
-            actions: crud.map(String::from).to_vec(),
-        })
+        .map(|name| EventTypeRule::new(name, crud.map(String::from).to_vec()))
         .collect();
-        types.push(EventTypeRule {
-            name: AUTHENTICATION.into(),
-            actions: vec!["Login".into(), "Logout".into()],
-        });
-        types.push(EventTypeRule {
-            name: AUDIT_LOG.into(),
-            actions: vec!["Export".into(), "Download".into()],
-        });
+        types.push(EventTypeRule::new(
+            AUTHENTICATION,
+            vec!["Login".into(), "Logout".into()],
+        ));
+        types.push(EventTypeRule::new(
+            AUDIT_LOG,
+            vec!["Export".into(), "Download".into()],
+        ));
         Self { types }
     }
 }
@@ -175,6 +189,37 @@ impl Taxonomy {
         all
     }
 
+    /// Why a client may not send a new event of `event_type` / `action`
+    /// (as given, any capitalisation): the type or the action is retired.
+    /// `None` when both are active, or unknown (which
+    /// [`NewEvent::parse`](crate::NewEvent::parse) reports itself).
+    pub fn retired_use(&self, event_type: &str, action: Option<&str>) -> Option<FieldError> {
+        let rule = self.event_type(event_type)?;
+        if rule.retired {
+            return Some(FieldError::new(
+                "event_type",
+                "retired_event_type",
+                format!(
+                    "event_type {:?} is retired in this account's taxonomy: stored events keep it, \
+                     new ones may not use it",
+                    rule.name
+                ),
+            ));
+        }
+        let action = rule.action(action?)?;
+        rule.is_retired_action(action).then(|| {
+            FieldError::new(
+                "action",
+                "retired_action",
+                format!(
+                    "action {action:?} of event type {:?} is retired in this account's taxonomy: \
+                     stored events keep it, new ones may not use it",
+                    rule.name
+                ),
+            )
+        })
+    }
+
     pub fn type_names(&self) -> impl Iterator<Item = &str> {
         self.types.iter().map(|t| t.name.as_str())
     }
@@ -192,6 +237,21 @@ impl Taxonomy {
 }
 
 impl EventTypeRule {
+    /// An active type with these actions.
+    pub fn new(name: &str, actions: Vec<String>) -> Self {
+        Self {
+            name: name.into(),
+            actions,
+            retired: false,
+            retired_actions: Vec::new(),
+        }
+    }
+
+    /// Whether `action` (canonical spelling) is retired.
+    pub fn is_retired_action(&self, action: &str) -> bool {
+        self.retired_actions.iter().any(|a| a == action)
+    }
+
     /// The canonical spelling of one of this type's actions.
     pub fn action(&self, name: &str) -> Option<&str> {
         self.actions

@@ -56,6 +56,14 @@ impl KeyCache {
         }
     }
 
+    /// Forgets every key of `account` (its taxonomy changed on this
+    /// server), so that its next request reads the account afresh.
+    pub fn forget_account(&self, account: auditlog_store::AccountId) {
+        if let Ok(mut entries) = self.entries.lock() {
+            entries.retain(|_, (_, grant)| grant.account.id != account);
+        }
+    }
+
     /// Whether a use of `key_id` at `now` should be written to the store:
     /// true once per key and minute on this server.
     pub fn first_use_in_minute(&self, key_id: i64, now: Timestamp) -> Option<Timestamp> {
@@ -115,6 +123,15 @@ mod tests {
         assert!(
             cache.get(&a, now).is_none(),
             "a revoked key is forgotten at once"
+        );
+        cache.put(a, grant(7));
+        cache.put(b, grant(8));
+        cache.forget_account(2);
+        assert!(cache.get(&a, now).is_some(), "another account's keys stay");
+        cache.forget_account(1);
+        assert!(
+            cache.get(&a, now).is_none() && cache.get(&b, now).is_none(),
+            "an account whose taxonomy changed is read afresh"
         );
     }
 

@@ -10,6 +10,8 @@
 //! - `console`: the web console (sign-in, the Audit Logs and Exports pages).
 //! - `query_params`: the filter and page parameters, parsed for both;
 //!   `event_counts`: histogram buckets for both.
+//! - `two_factor`: TOTP sign-in (the algorithm, sealed secrets, recovery
+//!   codes, the pending code step), shared by the console's pages.
 //! - `auth`: the `ApiCaller` extractor; `tokens`: keys, passwords and random
 //!   tokens; `key_cache`: recently verified keys.
 //! - `error`: `ApiError`, the one error answer of the API.
@@ -20,6 +22,7 @@
 //! - `exports`: the background export worker and its file formats.
 //! - `streams`: log streams (secrets, allowed addresses, webhook delivery,
 //!   the delivery worker); `api::streams` configures them.
+//! - `event_types`: an admin's changes to the account's taxonomy, audited.
 //! - `users`: console users as admins manage them (invitations with
 //!   sign-in links, roles, disabling, passwords) and their audit trail.
 //! - `holds`: legal holds matched against stored events (what pruning and
@@ -40,6 +43,7 @@ pub mod console;
 pub mod erasure;
 pub mod error;
 pub mod event_counts;
+pub mod event_types;
 pub mod exports;
 #[cfg(any(test, feature = "fuzzing"))]
 pub mod fuzzing;
@@ -60,6 +64,7 @@ pub mod signing_key;
 pub mod state;
 pub mod streams;
 pub mod tokens;
+pub mod two_factor;
 pub mod users;
 
 pub use state::AppState;

@@ -40,12 +40,14 @@ mod root_log;
 mod schema;
 mod sql;
 mod streams;
+mod taxonomies;
 #[cfg(any(test, feature = "test-support"))]
 pub mod test_support;
 mod tombstones;
 mod transfer;
 mod tree;
 mod tree_appends;
+mod two_factor;
 mod users;
 mod word_index;
 mod writer;

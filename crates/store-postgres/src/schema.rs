@@ -28,6 +28,8 @@ const MIGRATIONS: &[(i32, &str)] = &[
     (14, include_str!("../migrations/0014_erasure.sql")),
     // Console users: disabling, sign-in links, the login hash key (issue 18).
     (16, include_str!("../migrations/0016_users.sql")),
+    // Two-factor sign-in (issue 18).
+    (17, include_str!("../migrations/0017_two_factor.sql")),
     (18, include_str!("../migrations/0018_personal_paths.sql")),
     // Log streams' per-kind options and TLS client keys (issue 15).
     (19, include_str!("../migrations/0019_stream_options.sql")),

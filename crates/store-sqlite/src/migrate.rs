@@ -60,6 +60,12 @@ const MIGRATIONS: &[(i64, Step)] = &[
     ),
     // Console users: disabling, sign-in links, the login hash key (issue 18).
     (17, Step::Sql(include_str!("../migrations/0017_users.sql"))),
+    // Two-factor sign-in: sealed TOTP secrets, recovery codes, the
+    // account's requirement (issue 18).
+    (
+        18,
+        Step::Sql(include_str!("../migrations/0018_two_factor.sql")),
+    ),
     // The account's declared personal details paths (issue 16).
     (
         19,

@@ -4,8 +4,8 @@
 
 use crate::{
     Directory, Erasures, EventAppender, EventReader, ExportJobs, Facets, Holds, LogStreams,
-    PersonalPaths, Removals, Result, Retention, RootLogStore, Sessions, TreeStore, Users,
-    WriteHealth,
+    PersonalPaths, Removals, Result, Retention, RootLogStore, Sessions, Taxonomies, TreeStore,
+    TwoFactor, Users, WriteHealth,
 };
 use async_trait::async_trait;
 
@@ -25,6 +25,8 @@ pub trait Store:
     + Removals
     + Holds
     + Retention
+    + Taxonomies
+    + TwoFactor
     + Erasures
     + Users
 {

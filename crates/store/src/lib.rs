@@ -24,6 +24,8 @@
 //! - `group_commit`, `append_plan`: what both backends' appenders share:
 //!   gathering concurrent requests into one transaction, and the
 //!   idempotency planner.
+//! - `taxonomies`: editing an account's taxonomy in one transaction;
+//!   `two_factor`: console users' TOTP enrolments and recovery codes.
 //! - `personal_paths`: the `details` paths an account declares personal,
 //!   which the appenders read when they seal each request.
 //! - `entries`: the bodies of a run of entries for C2SP entry bundles, and
@@ -64,7 +66,9 @@ pub mod sealing;
 pub mod search_plan;
 pub mod sessions;
 pub mod streams;
+pub mod taxonomies;
 pub mod tree;
+pub mod two_factor;
 pub mod users;
 
 pub use backend::Store;
@@ -82,7 +86,9 @@ pub use sessions::{NewSession, SessionGrant, Sessions};
 pub use streams::{
     BatchRecord, Delivery, LogStream, LogStreams, NewStream, StreamChange, StreamId, StreamStatus,
 };
+pub use taxonomies::{EditOutcome, Taxonomies};
 pub use tree::{key_hash64, IndexedColumns, KeyColumn, ScannedEvent, StoredCheckpoint, TreeStore};
+pub use two_factor::{TwoFactor, TwoFactorRecord};
 pub use users::{ChangeOutcome, NewSignInLink, SessionInfo, UserChange, UserInfo, Users};
 pub mod exports;
 #[cfg(feature = "test-support")]

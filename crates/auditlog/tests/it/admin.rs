@@ -418,12 +418,16 @@ async fn console_role_table(server: &TestServer) {
     ] {
         add_user(server, "acme", email, role);
     }
-    let table: [(&str, [u16; 3]); 5] = [
+    let table: [(&str, [u16; 3]); 8] = [
         ("/settings/audit-logs", [200, 200, 403]),
         ("/settings/exports", [200, 200, 403]),
         ("/settings/exports/new", [200, 200, 403]),
         ("/settings/log-streams", [200, 403, 403]),
         ("/settings/log-streams/new", [200, 403, 403]),
+        ("/settings/event-types", [200, 403, 403]),
+        ("/settings/api-keys", [200, 403, 403]),
+        // Everyone's own two-factor sign-in.
+        ("/settings/profile/two-factor", [200, 200, 200]),
     ];
     for (column, email) in ["ada@acme.test", "aud@acme.test", "mia@acme.test"]
         .into_iter()
@@ -443,6 +447,10 @@ async fn console_role_table(server: &TestServer) {
         // Navigation offers only what the role may open.
         let shows_streams = home.contains("href=\"/settings/log-streams\"");
         assert_eq!(shows_streams, column == 0, "{email}: Log Streams link");
+        for link in ["/settings/event-types", "/settings/api-keys"] {
+            let shown = home.contains(&format!("href=\"{link}\""));
+            assert_eq!(shown, column == 0, "{email}: the {link} link");
+        }
     }
 }
 

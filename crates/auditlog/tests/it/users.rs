@@ -863,6 +863,26 @@ const ROUTE_SCOPES: &[(&str, &str, Option<&str>)] = &[
     ("GET", "/api/v1/holds", Some("admin")),
     ("GET", "/api/v1/holds/{id}", Some("admin")),
     ("DELETE", "/api/v1/holds/{id}", Some("admin")),
+    ("POST", "/api/v1/erasures", Some("admin")),
+    ("GET", "/api/v1/erasures", Some("admin")),
+    ("GET", "/api/v1/erasures/{id}", Some("admin")),
+    ("GET", "/api/v1/event-types", Some("read")),
+    ("POST", "/api/v1/event-types", Some("admin")),
+    (
+        "POST",
+        "/api/v1/event-types/{event_type}/retire",
+        Some("admin"),
+    ),
+    (
+        "POST",
+        "/api/v1/event-types/{event_type}/actions",
+        Some("admin"),
+    ),
+    (
+        "POST",
+        "/api/v1/event-types/{event_type}/actions/{action}/retire",
+        Some("admin"),
+    ),
     ("GET", "/api/v1/account/personal-paths", Some("admin")),
     ("PUT", "/api/v1/account/personal-paths", Some("admin")),
     ("GET", "/api/v1/openapi.json", None),
@@ -881,6 +901,8 @@ const CONSOLE_ROLES: &[(&str, &str, [u16; 3])] = &[
     ("GET", "/settings/log-streams", [200, 403, 403]),
     ("GET", "/settings/log-streams/new", [200, 403, 403]),
     ("GET", "/settings/users", [200, 403, 403]),
+    ("GET", "/settings/api-keys", [200, 403, 403]),
+    ("GET", "/settings/event-types", [200, 403, 403]),
     ("POST", "/settings/users", [0, 403, 403]),
     ("POST", "/settings/users/1/role", [0, 403, 403]),
     ("POST", "/settings/users/1/disable", [0, 403, 403]),
@@ -943,7 +965,9 @@ async fn role_and_scope_tables(server: &TestServer) {
             .replace("{account}", "acme")
             .replace("{level}", "0")
             .replace("{index}", "000")
-            .replace("{id}", "1");
+            .replace("{id}", "1")
+            .replace("{event_type}", "Defect")
+            .replace("{action}", "Triage");
         let method: reqwest::Method = method.parse().unwrap();
         for (scope, key) in [
             ("ingest", &acme.ingest),

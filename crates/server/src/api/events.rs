@@ -148,7 +148,7 @@ fn parse_all(
     let mut events = Vec::with_capacity(raw.len());
     let mut problems = Vec::new();
     for (index, value) in raw.iter().enumerate() {
-        if let Some(error) = reserved_type(value) {
+        if let Some(error) = reserved_type(value).or_else(|| retired(value, taxonomy)) {
             problems.push(json!({"index": index, "errors": [error]}));
             continue;
         }
@@ -189,6 +189,14 @@ fn reserved_type(value: &Value) -> Option<FieldError> {
             ),
         )
     })
+}
+
+/// The refusal of an event whose type or action an admin retired: stored
+/// events keep it, new ones may not use it.
+fn retired(value: &Value, taxonomy: &Taxonomy) -> Option<FieldError> {
+    let name = value.get("event_type")?.as_str()?;
+    let action = value.get("action").and_then(Value::as_str);
+    taxonomy.retired_use(name, action)
 }
 
 /// A JSON body built from pre-serialised event bytes.

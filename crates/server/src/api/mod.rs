@@ -3,6 +3,7 @@
 
 pub mod body;
 pub mod erasures;
+pub mod event_types;
 pub mod events;
 pub mod exports;
 pub mod keys;
@@ -42,6 +43,22 @@ pub fn routes() -> Router<AppState> {
         .route(
             "/api/v1/exports/{id}/download",
             get(exports::download_route),
+        )
+        .route(
+            "/api/v1/event-types",
+            get(event_types::list).post(event_types::create),
+        )
+        .route(
+            "/api/v1/event-types/{event_type}/actions",
+            post(event_types::add_action),
+        )
+        .route(
+            "/api/v1/event-types/{event_type}/retire",
+            post(event_types::retire_type),
+        )
+        .route(
+            "/api/v1/event-types/{event_type}/actions/{action}/retire",
+            post(event_types::retire_action),
         )
         .route("/api/v1/keys", get(keys::list).post(keys::create))
         .route("/api/v1/keys/{id}", axum::routing::delete(keys::revoke))

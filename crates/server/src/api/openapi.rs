@@ -8,8 +8,8 @@
 
 use crate::api::schema;
 use crate::api::{
-    erasures, events, exports, keys, live, ops, personal_paths, proofs, retention, streams, tiles,
-    users,
+    erasures, event_types, events, exports, keys, live, ops, personal_paths, proofs, retention,
+    streams, tiles, users,
 };
 use crate::error::ErrorBody;
 use axum::http::header;
@@ -54,6 +54,11 @@ pub const BEARER: &str = "bearer";
         exports::list,
         exports::get_one,
         exports::download_route,
+        event_types::list,
+        event_types::create,
+        event_types::add_action,
+        event_types::retire_type,
+        event_types::retire_action,
         keys::list,
         keys::create,
         keys::revoke,
@@ -91,6 +96,7 @@ pub const BEARER: &str = "bearer";
         (name = "proofs", description = "Tamper evidence: verifier key, signed checkpoints, inclusion and consistency proofs, the witnessed root checkpoint"),
         (name = "tiles", description = "Each account's tree as a read-only C2SP tlog-tiles log under `/tiles/<account>/` (scope `read`), for existing tlog clients"),
         (name = "exports", description = "Background exports of the events matching filters"),
+        (name = "event types", description = "The account's taxonomy: list its event types (scope `read`), add types and actions and retire them (scope `admin`); retired ones are refused for new events and stay valid in stored ones"),
         (name = "keys", description = "The account's API keys: list, create (the secret is shown once) and revoke (scope `admin`)"),
         (name = "users", description = "The account's console users: list, invite with a role and a one-time sign-in link, change the role, disable and enable, reset the password with a new link (scope `admin`)"),
         (name = "streams", description = "Log streams: the account's events pushed to its destinations (scope `admin`)"),

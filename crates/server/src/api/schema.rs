@@ -955,6 +955,54 @@ pub struct NewApiKeyBody {
     pub expires_at: Option<String>,
 }
 
+/// One action of an event type.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct EventActionView {
+    pub name: String,
+    /// `active`, or `retired` (refused for new events, valid in stored ones).
+    pub status: String,
+}
+
+/// One event type of the account's taxonomy.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct EventTypeView {
+    pub name: String,
+    /// `active`, or `retired` (refused for new events, valid in stored ones).
+    pub status: String,
+    pub actions: Vec<EventActionView>,
+}
+
+/// The account's taxonomy: its event types in the order they were added,
+/// retired ones included. Auditlog's own reserved types (`Audit Log`,
+/// `Auditlog …`) are not listed unless an older account's taxonomy holds one.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct EventTypeList {
+    pub event_types: Vec<EventTypeView>,
+}
+
+/// One event type.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct EventTypeEnvelope {
+    pub event_type: EventTypeView,
+}
+
+/// `POST /api/v1/event-types`.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct NewEventTypeBody {
+    /// 1 to 100 characters, not yet in the taxonomy (compared
+    /// case-insensitively), not reserved (`Audit Log`, `Auditlog …`).
+    pub name: String,
+    /// 1 to 50 action names of 1 to 100 characters each.
+    pub actions: Vec<String>,
+}
+
+/// `POST /api/v1/event-types/{event_type}/actions`.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct NewEventActionBody {
+    /// 1 to 100 characters, not yet an action of the type.
+    pub name: String,
+}
+
 /// A console user as the API shows one: never a password nor its hash.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct UserView {

@@ -3,6 +3,14 @@
 //! (a dummy argon2 verification when the user does not exist), so the page
 //! never reveals whether an account or email exists. Failures are rate
 //! limited per account and IP. Each sign-in and sign-out is appended to the
+//! user's account as an `Authentication` `Login`/`Logout` event.
+//!
+//! A user with two-factor sign-in gives a code (or a recovery code) after
+//! the password, on `/login/two-factor`, before any session exists; a
+//! wrong code counts as a failed sign-in. A user of an account that
+//! requires two-factor sign-in but who has none is signed in and led to
+//! its enrolment. Every method ends in `complete_sign_in`, so another
+//! method (single sign-on) adds a way in, not another session path.
 //! user's account as an `Authentication` `Login`/`Logout` event, and each
 //! failure at a known account as `Login Failed` (`users::login_failure`).
 //! A disabled user, or one whose sign-in link has not set a password yet,
@@ -17,6 +25,7 @@ use super::session::{
 use super::url::safe_next;
 use crate::state::AppState;
 use crate::tokens::{hash_password, random_token, verify_password};
+use crate::two_factor;
 use crate::users::login_failure::{self, FailureReason};
 use askama::Template;
 use auditlog_core::event::MAX_USER_AGENT_CHARS;
@@ -34,6 +43,8 @@ use serde_json::json;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::OnceLock;
 
+/// Where a user is led to set up two-factor sign-in.
+pub const ENROL_PATH: &str = "/settings/profile/two-factor";
 /// How long the sign-in form stays valid.
 const LOGIN_FORM_SECONDS: i64 = 60 * 60;
 /// The one answer to every failed sign-in.
@@ -221,24 +232,237 @@ pub async fn submit(
             ));
         }
     };
-    state.login_limiter.record_success(&form.account, ip);
+    // The password is right: a second factor, if the user has one, comes
+    // before any session exists.
+    let next = match second_step(&state, &form.account, &account, &user, &next).await? {
+        SecondStep::Ask(response) => return Ok(response),
+        SecondStep::Enrol => format!("{ENROL_PATH}?required=1"),
+        SecondStep::None => next,
+    };
+    complete_sign_in(&state, &form.account, &account, &user, ip, &headers, &next).await
+}
+
+/// The end of every successful sign-in, whatever its methods (password,
+/// password and code; a single sign-on method would end here too): the
+/// rate limiter forgets the failures, a session starts, the `Login` event
+/// is appended, and the browser goes to `next` with its session cookie.
+async fn complete_sign_in(
+    state: &AppState,
+    account_typed: &str,
+    account: &Account,
+    user: &User,
+    ip: Option<IpAddr>,
+    headers: &HeaderMap,
+    next: &str,
+) -> Result<Response, ConsoleError> {
+    state.login_limiter.record_success(account_typed, ip);
     // Sign-ins are rare enough to carry the clean-up of expired sessions.
     if let Err(e) = state.store.delete_expired_sessions(Timestamp::now()).await {
         tracing::warn!(error = %ErrorChain(&e), "cannot delete expired sessions");
     }
-    let token = start_session(&state, user.id).await?;
-    record_authentication(&state, &account, &user, "Login", ip, user_agent(&headers)).await?;
-    let mut response = Redirect::to(&next).into_response();
+    let token = start_session(state, user.id).await?;
+    record_authentication(state, account, user, "Login", ip, user_agent(headers)).await?;
+    let mut response = Redirect::to(next).into_response();
     let headers = response.headers_mut();
     for value in [
         set_cookie(SESSION_COOKIE, &token, "/", "Lax", SESSION_SECONDS),
         set_cookie(LOGIN_COOKIE, "", "/login", "Strict", 0),
+        set_cookie(two_factor::PENDING_COOKIE, "", "/login", "Strict", 0),
     ] {
         if let Ok(v) = HeaderValue::from_str(&value) {
             headers.append(header::SET_COOKIE, v);
         }
     }
     Ok(response)
+}
+
+/// What follows a right password.
+enum SecondStep {
+    /// Nothing: sign in.
+    None,
+    /// The user has two-factor sign-in: this page asks for the code.
+    Ask(Response),
+    /// The account requires two-factor sign-in and the user has none yet:
+    /// sign in, then straight to enrolment (led through it, not locked out).
+    Enrol,
+}
+
+async fn second_step(
+    state: &AppState,
+    account_typed: &str,
+    account: &Account,
+    user: &User,
+    next: &str,
+) -> Result<SecondStep, ConsoleError> {
+    let enrolled = state
+        .store
+        .two_factor(user.id)
+        .await?
+        .is_some_and(|r| r.confirmed_at.is_some());
+    if !enrolled {
+        return Ok(if state.store.two_factor_required(account.id).await? {
+            SecondStep::Enrol
+        } else {
+            SecondStep::None
+        });
+    }
+    let key = two_factor::sealing_key(state).ok_or_else(|| {
+        ConsoleError::internal("two-factor sign-in", "this server has no secret key")
+    })?;
+    let pending = two_factor::Pending {
+        user_id: user.id,
+        account_id: account.id,
+        account_typed: account_typed.to_string(),
+        email: user.email.clone(),
+        next: next.to_string(),
+        expires_at: Timestamp::from_micros(
+            Timestamp::now().micros() + two_factor::PENDING_SECONDS * 1_000_000,
+        ),
+    };
+    let sealed = two_factor::seal_pending(key, &pending)
+        .map_err(|e| ConsoleError::internal("two-factor sign-in", e))?;
+    let mut response = code_page(StatusCode::OK, None);
+    let cookie = set_cookie(
+        two_factor::PENDING_COOKIE,
+        &sealed,
+        "/login",
+        "Strict",
+        two_factor::PENDING_SECONDS,
+    );
+    if let Ok(v) = HeaderValue::from_str(&cookie) {
+        response.headers_mut().append(header::SET_COOKIE, v);
+    }
+    Ok(SecondStep::Ask(response))
+}
+
+#[derive(Template)]
+#[template(path = "login_code.html")]
+struct CodePage {
+    frame: Option<Frame>,
+    csrf: String,
+    error: Option<String>,
+}
+
+/// The code step's form, with a fresh double-submit CSRF token.
+fn code_page(status: StatusCode, error: Option<&str>) -> Response {
+    let csrf = random_token(24);
+    let mut response = render(
+        status,
+        &CodePage {
+            frame: None,
+            csrf: csrf.clone(),
+            error: error.map(str::to_string),
+        },
+    );
+    let cookie = set_cookie(LOGIN_COOKIE, &csrf, "/login", "Strict", LOGIN_FORM_SECONDS);
+    if let Ok(value) = HeaderValue::from_str(&cookie) {
+        response.headers_mut().append(header::SET_COOKIE, value);
+    }
+    response
+}
+
+#[derive(Deserialize)]
+pub struct CodeForm {
+    #[serde(default)]
+    code: String,
+    #[serde(default)]
+    csrf: String,
+}
+
+/// The pending sign-in of the request's cookie, if it is still valid.
+fn pending_of(state: &AppState, headers: &HeaderMap) -> Option<two_factor::Pending> {
+    let key = two_factor::sealing_key(state)?;
+    let value = cookie(headers, two_factor::PENDING_COOKIE).filter(|v| !v.is_empty())?;
+    two_factor::open_pending(key, value, Timestamp::now())
+}
+
+/// `GET /login/two-factor`: the code step again (a reload), or back to the
+/// password when no sign-in waits for a code.
+pub async fn show_code(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    match pending_of(&state, &headers) {
+        Some(_) => code_page(StatusCode::OK, None),
+        None => Redirect::to("/login").into_response(),
+    }
+}
+
+/// `POST /login/two-factor`: the code (or a recovery code) of a sign-in
+/// whose password was right. A wrong or reused code counts as a failed
+/// sign-in for the rate limiter.
+pub async fn submit_code(
+    State(state): State<AppState>,
+    connect: Option<Extension<ConnectInfo<SocketAddr>>>,
+    headers: HeaderMap,
+    ConsoleForm(form): ConsoleForm<CodeForm>,
+) -> Result<Response, ConsoleError> {
+    let sent_ok = cookie(&headers, LOGIN_COOKIE)
+        .is_some_and(|c| !form.csrf.is_empty() && same_secret(c, &form.csrf));
+    if !sent_ok {
+        return Ok(code_page(
+            StatusCode::FORBIDDEN,
+            Some("The form expired or did not come from this site; please try again."),
+        ));
+    }
+    let Some(pending) = pending_of(&state, &headers) else {
+        return Ok(login_page(
+            StatusCode::UNAUTHORIZED,
+            "/settings/audit-logs",
+            "",
+            "",
+            Some("The sign-in waited too long for its code; please sign in again."),
+        ));
+    };
+    let ip = client_ip(connect.as_ref().map(|e| &e.0));
+    if let Some(wait) = state.login_limiter.blocked(&pending.account_typed, ip) {
+        let minutes = wait.as_secs().div_ceil(60).max(1);
+        return Ok(code_page(
+            StatusCode::TOO_MANY_REQUESTS,
+            Some(&format!(
+                "Too many failed sign-ins for this account from your address. Try again in {minutes} minute(s)."
+            )),
+        ));
+    }
+    let key = two_factor::sealing_key(&state).ok_or_else(|| {
+        ConsoleError::internal("two-factor sign-in", "this server has no secret key")
+    })?;
+    let checked = two_factor::check_code(
+        state.store.as_ref(),
+        key,
+        pending.user_id,
+        &form.code,
+        Timestamp::now(),
+    )
+    .await
+    .map_err(|e| ConsoleError::internal("two-factor sign-in", ErrorChain(&e)))?;
+    if checked == two_factor::CodeCheck::Refused {
+        state
+            .login_limiter
+            .record_failure(&pending.account_typed, ip);
+        return Ok(code_page(
+            StatusCode::UNAUTHORIZED,
+            Some("That code is not right, or was used already. Enter the current code from your app, or a recovery code."),
+        ));
+    }
+    let account = state
+        .store
+        .account_by_id(pending.account_id)
+        .await?
+        .ok_or_else(|| ConsoleError::internal("two-factor sign-in", "the account is gone"))?;
+    let user = state
+        .store
+        .user_by_email(pending.account_id, &pending.email)
+        .await?
+        .filter(|u| u.id == pending.user_id)
+        .ok_or_else(|| ConsoleError::internal("two-factor sign-in", "the user is gone"))?;
+    complete_sign_in(
+        &state,
+        &pending.account_typed,
+        &account,
+        &user,
+        ip,
+        &headers,
+        &pending.next,
+    )
+    .await
 }
 
 /// The account named, and its user with that email (each if it exists).

@@ -4,6 +4,9 @@
 //! stream of new rows and `query_check` for the search box's check), Export and the Exports page
 //! (`exports`, with `export_form` for the confirmation), Settings > Log
 //! Streams (`log_streams`), Settings > Retention and Personal data
+//! (`retention`), Settings > Event Types (`event_types`), Settings > API
+//! Keys (`api_keys`), two-factor sign-in's enrolment (`two_factor`), and the
+//! page chrome and error
 //! (`retention`), Settings > Users (`users`), every user's Profile
 //! (`profile`: password, sessions), the one-time sign-in links
 //! (`welcome`), and the page chrome and error
@@ -12,7 +15,9 @@
 //! `/console/assets/`, so the console needs no network and the
 //! Content-Security-Policy can forbid inline script and style.
 
+pub mod api_keys;
 pub mod audit_logs;
+pub mod event_types;
 pub mod export_form;
 pub mod exports;
 pub mod form;
@@ -25,6 +30,7 @@ pub mod profile;
 pub mod query_check;
 pub mod retention;
 pub mod session;
+pub mod two_factor;
 pub mod url;
 pub mod users;
 pub mod view;
@@ -52,6 +58,10 @@ pub fn routes() -> Router<AppState> {
             get(|| async { Redirect::to(audit_logs::PATH) }),
         )
         .route("/login", get(login::show).post(login::submit))
+        .route(
+            "/login/two-factor",
+            get(login::show_code).post(login::submit_code),
+        )
         .route("/logout", post(login::logout))
         .route(audit_logs::PATH, get(audit_logs::page))
         .route(audit_logs::LIVE_PATH, get(live::stream))
@@ -84,6 +94,32 @@ pub fn routes() -> Router<AppState> {
         .route(
             "/settings/log-streams/{id}/delete",
             post(log_streams::delete),
+        )
+        .route(api_keys::PATH, get(api_keys::list).post(api_keys::create))
+        .route(api_keys::REVOKE_PATH, post(api_keys::revoke))
+        .route(
+            event_types::PATH,
+            get(event_types::list).post(event_types::add_type),
+        )
+        .route(event_types::ADD_ACTION_PATH, post(event_types::add_action))
+        .route(event_types::RETIRE_PATH, post(event_types::retire))
+        .route(event_types::RETIRE_ACTION_PATH, post(event_types::retire))
+        .route(login::ENROL_PATH, get(two_factor::show))
+        .route(
+            "/settings/profile/two-factor/start",
+            post(two_factor::start),
+        )
+        .route(
+            "/settings/profile/two-factor/confirm",
+            post(two_factor::confirm),
+        )
+        .route(
+            "/settings/profile/two-factor/disable",
+            post(two_factor::disable),
+        )
+        .route(
+            "/settings/profile/two-factor/require",
+            post(two_factor::require),
         )
         .route(users::PATH, get(users::list).post(users::create))
         .route("/settings/users/{id}/role", post(users::set_role))

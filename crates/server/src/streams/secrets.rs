@@ -6,7 +6,7 @@
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
-use chacha20poly1305::aead::{Aead, KeyInit};
+use chacha20poly1305::aead::{Aead, KeyInit, Payload};
 use chacha20poly1305::{ChaCha20Poly1305, Key, Nonce};
 use std::path::Path;
 
@@ -94,10 +94,21 @@ impl SecretKey {
 
     /// `nonce ‖ ciphertext` of `plain`.
     pub fn seal(&self, plain: &[u8]) -> Result<Vec<u8>, String> {
+        self.seal_for(b"", plain)
+    }
+
+    /// [`seal`](Self::seal) bound to `purpose` (authenticated, not
+    /// encrypted): it opens only with the same purpose, so a value sealed
+    /// for one use (a user's TOTP secret, say) cannot be moved to another.
+    pub fn seal_for(&self, purpose: &[u8], plain: &[u8]) -> Result<Vec<u8>, String> {
         let mut nonce = [0u8; NONCE_BYTES];
         crate::tokens::fill_random(&mut nonce);
+        let payload = Payload {
+            msg: plain,
+            aad: purpose,
+        };
         let sealed = ChaCha20Poly1305::new(&self.0)
-            .encrypt(Nonce::from_slice(&nonce), plain)
+            .encrypt(Nonce::from_slice(&nonce), payload)
             .map_err(|_| "cannot seal the secret".to_string())?;
         let mut out = nonce.to_vec();
         out.extend_from_slice(&sealed);
@@ -107,12 +118,21 @@ impl SecretKey {
     /// The secret [`seal`](Self::seal) sealed; an error when it was sealed
     /// under another key or altered.
     pub fn open(&self, sealed: &[u8]) -> Result<Vec<u8>, String> {
+        self.open_for(b"", sealed)
+    }
+
+    /// What [`seal_for`](Self::seal_for) sealed for `purpose`.
+    pub fn open_for(&self, purpose: &[u8], sealed: &[u8]) -> Result<Vec<u8>, String> {
         if sealed.len() < NONCE_BYTES {
             return Err("a sealed stream secret is too short".into());
         }
         let (nonce, body) = sealed.split_at(NONCE_BYTES);
+        let payload = Payload {
+            msg: body,
+            aad: purpose,
+        };
         ChaCha20Poly1305::new(&self.0)
-            .decrypt(Nonce::from_slice(nonce), body)
+            .decrypt(Nonce::from_slice(nonce), payload)
             .map_err(|_| {
                 "a stream secret cannot be opened: it was sealed under another key \
                  (check the stream_secret_key_file setting) or altered"
@@ -170,6 +190,11 @@ mod tests {
         assert!(key.open(&altered).is_err());
         assert!(key.open(&sealed[..5]).is_err());
         assert_eq!(format!("{key:?}"), "SecretKey([redacted])");
+        // Bound to a purpose: opens only for it.
+        let bound = key.seal_for(b"user 1", b"x").unwrap();
+        assert_eq!(key.open_for(b"user 1", &bound).unwrap(), b"x");
+        assert!(key.open_for(b"user 2", &bound).is_err());
+        assert!(key.open(&bound).is_err());
     }
 
     #[test]
