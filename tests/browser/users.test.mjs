@@ -1,7 +1,7 @@
 // Settings > Users in headless Chromium (issue 18): the demo admin invites
 // an auditor; the one-time sign-in link is opened in a second browser
 // (its own profile) which sets a password; the auditor sees the audit
-// logs and downloads an export but gets the 403 page on Users (and on
+// logs and downloads an export but gets the 403 page on Users, API Keys (and on
 // every settings page); the last admin cannot demote themselves.
 // Screenshots in target/screenshots/users-*.png.
 import { test, before, after } from "node:test";
@@ -123,7 +123,7 @@ test("an admin invites an auditor who signs in with the one-time link", { skip: 
   assert.match(download.suggestedFilename(), /^auditlog-demo-export-\d+\./);
 
   // Users (and every settings page) answer the 403 page.
-  for (const page of ["/settings/users", "/settings/log-streams"]) {
+  for (const page of ["/settings/users", "/settings/api-keys", "/settings/event-types", "/settings/log-streams"]) {
     const response = await auditor.goto(`${base}${page}`);
     assert.equal(response.status(), 403, page);
     assert.match(await auditor.textContent("main"), /Not allowed/);
