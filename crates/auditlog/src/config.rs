@@ -1424,6 +1424,7 @@ mod tests {
                 "max_connections" => "12".into(),
                 "max_live_streams" => "7".into(),
                 "stream_secret_key_file" => "/srv/stream-key".into(),
+                "erasure_key_file" => "/srv/erasure-key".into(),
                 "stream_allow_private" => "127.0.0.1/32".into(),
                 "stream_lease" => "45s".into(),
                 "stream_failing_after" => "20m".into(),
