@@ -78,7 +78,7 @@ fn attacker_copy(base: &Path) -> (tempfile::TempDir, Connection) {
          DROP TRIGGER tree_hashes_refuse_update; DROP TRIGGER tree_hashes_refuse_delete;
          DROP TRIGGER checkpoints_refuse_update; DROP TRIGGER checkpoints_refuse_delete;
          DROP TRIGGER event_personal_refuse_update; DROP TRIGGER event_personal_delete_only_covered;
-         DROP TRIGGER personal_objects_refuse_update; DROP TRIGGER personal_objects_refuse_delete;
+         DROP TRIGGER personal_objects_refuse_update; DROP TRIGGER personal_objects_delete_unused;
          DROP TRIGGER event_openings_refuse_update; DROP TRIGGER event_openings_delete_only_covered;",
     )
     .unwrap();
