@@ -1,10 +1,17 @@
 //! `auditlog copy --from <store> --to <store>`: the path for a user who
-//! outgrows one machine. Copies every account, API key (by hash), console
-//! user (with its password hash), event (exact leaf bytes, hashes and seqs;
-//! the target builds its tree from them) and signed checkpoint into the
-//! target, then reads both stores back and checks the copy event by event,
-//! the Merkle roots, and every checkpoint against the target's tree. Already-copied records are skipped, so an interrupted
-//! copy is resumed by running it again.
+//! outgrows one machine. Copies every account (its taxonomy, custom event
+//! types included, and whether it requires two-factor sign-in), API key
+//! (by hash, with its public id, expiry and revocation), console user (with
+//! its password hash, role and disabled state), event (exact leaf bytes,
+//! hashes and seqs; the target builds its tree from them) and signed
+//! checkpoint into the target, then reads both stores back and checks the
+//! copy event by event, the Merkle roots, and every checkpoint against the
+//! target's tree. Already-copied records are skipped, so an interrupted
+//! copy is resumed by running it again; a key revoked or a user disabled
+//! in the source since is revoked or disabled by the next run, and nothing
+//! revoked or disabled in either store is ever brought back. Sessions,
+//! one-time sign-in links and two-factor enrolments are not copied (users
+//! sign in again, and set up two-factor sign-in again).
 
 use crate::backend::{connect, open_data_dir};
 use crate::error::CliResult;
@@ -88,32 +95,59 @@ async fn copy_account(
         Some(existing) => existing,
         None => target.create_account(&account.name).await?,
     };
-    if copy.taxonomy != account.taxonomy {
-        bail!(
-            "account {:?} has a different taxonomy in the target; copy refuses to merge them",
-            account.name
-        );
-    }
-    for key in source.api_keys(account.id).await? {
-        if target.api_key_by_hash(key.key_hash).await?.is_none() {
-            target.import_api_key(copy.id, &key).await?;
-        }
-    }
-    for user in source.users(account.id).await? {
-        match target
-            .create_user(copy.id, &user.email, &user.password_hash, user.role)
-            .await
-        {
-            Ok(_) | Err(StoreError::AlreadyExists(_)) => {}
-            Err(e) => return Err(e.into()),
-        }
-    }
     let total = source.last_seq(account.id).await?;
     let mut done = target.last_seq(copy.id).await?;
     if done > total {
         bail!(
             "account {:?} already has {done} events in the target, more than the source's {total}",
             account.name
+        );
+    }
+    // The taxonomy (custom event types and actions, retired ones included)
+    // follows the source while the target's events are a copy of the
+    // source's first ones; a target account with events of its own is
+    // another log, which copy does not merge into.
+    if copy.taxonomy != account.taxonomy {
+        if !same_prefix(source, target, account, &copy, done).await? {
+            bail!(
+                "account {:?} has a different taxonomy and other events in the target; copy refuses to merge them",
+                account.name
+            );
+        }
+        target.import_taxonomy(copy.id, &account.taxonomy).await?;
+    }
+    // A requirement of two-factor sign-in travels; a copy never lifts one.
+    if source.two_factor_required(account.id).await? && !target.two_factor_required(copy.id).await?
+    {
+        target.set_two_factor_required(copy.id, true).await?;
+    }
+    // Keys with their public ids, expiry and revocation; users with their
+    // role and disabled state (a copy revokes and disables, never undoes).
+    for key in source.api_keys(account.id).await? {
+        target.import_api_key(copy.id, &key).await?;
+    }
+    let mut enrolled = Vec::new();
+    for user in source.users(account.id).await? {
+        target.import_user(copy.id, &user).await?;
+        let has_two_factor = source
+            .two_factor(user.id)
+            .await?
+            .is_some_and(|r| r.confirmed_at.is_some());
+        if has_two_factor && user.disabled_at.is_none() {
+            enrolled.push(user.email);
+        }
+    }
+    if !enrolled.is_empty() {
+        eprintln!(
+            "{}: two-factor enrolments are not copied; these users sign in with their password \
+             and set up two-factor sign-in again{}: {}",
+            account.name,
+            if source.two_factor_required(account.id).await? {
+                " (the account requires it, so they are led to it)"
+            } else {
+                ""
+            },
+            enrolled.join(", ")
         );
     }
     let mut copied = 0;
@@ -137,6 +171,24 @@ async fn copy_account(
     Ok(copied)
 }
 
+/// Whether the target's `done` events are the source's first ones (the
+/// event at seq `done` has the same leaf hash in both; every imported event
+/// was checked against its predecessors' seqs when it was imported).
+async fn same_prefix(
+    source: &dyn TransferSource,
+    target: &dyn TransferTarget,
+    account: &Account,
+    copy: &Account,
+    done: u64,
+) -> CliResult<bool> {
+    if done == 0 {
+        return Ok(true);
+    }
+    let theirs = source.events_after(account.id, done - 1, 1).await?;
+    let ours = target.events_after(copy.id, done - 1, 1).await?;
+    Ok(matches!((theirs.first(), ours.first()), (Some(a), Some(b)) if a.leaf_hash == b.leaf_hash))
+}
+
 /// Reads the account from both stores in seq order and compares them.
 async fn verify_account(
     source: &dyn TransferSource,
@@ -149,16 +201,38 @@ async fn verify_account(
         .account_by_name(&account.name)
         .await?
         .ok_or_else(|| mismatch("missing from the target".into()))?;
-    // The target must answer the same keys; users are checked by email.
+    if copy.taxonomy != account.taxonomy {
+        return Err(mismatch("the taxonomy differs".into()));
+    }
+    if source.two_factor_required(account.id).await? && !target.two_factor_required(copy.id).await?
+    {
+        return Err(mismatch(
+            "two-factor sign-in is not required in the target".into(),
+        ));
+    }
+    // The same keys by hash, with the same public id, scopes and expiry,
+    // revoked where the source's are; users by email, with the same
+    // password hash and role, disabled where the source's are.
+    let keys = target.api_keys(copy.id).await?;
     for key in source.api_keys(account.id).await? {
-        match target.api_key_by_hash(key.key_hash).await? {
-            Some(grant) if grant.account.id == copy.id => {}
-            _ => return Err(mismatch("an API key is missing".into())),
+        let Some(got) = keys.iter().find(|k| k.key_hash == key.key_hash) else {
+            return Err(mismatch(format!("API key {} is missing", key.public_id)));
+        };
+        if got.public_id != key.public_id
+            || got.scopes != key.scopes
+            || got.expires_at != key.expires_at
+            || (key.revoked_at.is_some() && got.revoked_at.is_none())
+        {
+            return Err(mismatch(format!("API key {} differs", key.public_id)));
         }
     }
+    let users = target.users(copy.id).await?;
     for user in source.users(account.id).await? {
-        match target.user_by_email(copy.id, &user.email).await? {
-            Some(u) if u.password_hash == user.password_hash && u.role == user.role => {}
+        match users.iter().find(|u| u.email == user.email) {
+            Some(u)
+                if u.password_hash == user.password_hash
+                    && u.role == user.role
+                    && (user.disabled_at.is_none() || u.disabled_at.is_some()) => {}
             _ => return Err(mismatch(format!("user {} differs", user.email))),
         }
     }

@@ -3,18 +3,17 @@
 //! that servers already use cannot interleave with their appends.
 
 use crate::sql::{
-    is_unique_violation, load_dictionaries, now_micros, pg_error, to_record, to_user,
-    RECORD_COLUMNS, RECORD_DICTIONARY,
+    is_unique_violation, load_dictionaries, pg_error, to_record, RECORD_COLUMNS, RECORD_DICTIONARY,
 };
 use crate::tree_appends::TreeAppends;
 use crate::writer::{to_hash, LogIds, Rows};
 use crate::PgStore;
 use async_trait::async_trait;
-use auditlog_core::Timestamp;
 use auditlog_core::{leaf, RecordError};
+use auditlog_core::{Taxonomy, Timestamp};
 use auditlog_store::log_key::bound_key;
-use auditlog_store::transfer::{ApiKeyRecord, TransferSource, TransferTarget};
-use auditlog_store::{Account, AccountId, EventRecord, Result, Scope, StoreError, User};
+use auditlog_store::transfer::{ApiKeyRecord, TransferSource, TransferTarget, UserRecord};
+use auditlog_store::{Account, AccountId, EventRecord, Result, Role, Scope, StoreError};
 
 #[async_trait]
 impl TransferSource for PgStore {
@@ -22,7 +21,7 @@ impl TransferSource for PgStore {
         let client = self.client().await?;
         let rows = client
             .query(
-                "SELECT key_hash, scopes, public_id, name, prefix, expires_at, created_by, revoked_at \
+                "SELECT key_hash, scopes, public_id, name, prefix, expires_at, created_by, revoked_at, created_at \
                  FROM api_keys WHERE account_id = $1 ORDER BY id",
                 &[&account],
             )
@@ -39,22 +38,38 @@ impl TransferSource for PgStore {
                     prefix: row.get(4),
                     expires_at: row.get::<_, Option<i64>>(5).map(Timestamp::from_micros),
                     created_by: row.get(6),
+                    created_at: Timestamp::from_micros(row.get(8)),
                     revoked_at: row.get::<_, Option<i64>>(7).map(Timestamp::from_micros),
                 })
             })
             .collect()
     }
 
-    async fn users(&self, account: AccountId) -> Result<Vec<User>> {
+    async fn users(&self, account: AccountId) -> Result<Vec<UserRecord>> {
         let client = self.client().await?;
         let rows = client
             .query(
-                "SELECT id, email, password_hash, role FROM users WHERE account_id = $1 ORDER BY id",
+                "SELECT email, password_hash, role, created_at, disabled_at, password_changed_at, id \
+                 FROM users WHERE account_id = $1 ORDER BY id",
                 &[&account],
             )
             .await
             .map_err(pg_error)?;
-        rows.iter().map(|r| to_user(account, r)).collect()
+        rows.iter()
+            .map(|row| {
+                let role: String = row.get(2);
+                Ok(UserRecord {
+                    id: row.get(6),
+                    email: row.get(0),
+                    password_hash: row.get(1),
+                    role: Role::parse(&role)
+                        .ok_or_else(|| StoreError::internal(format!("unknown role {role:?}")))?,
+                    created_at: Timestamp::from_micros(row.get(3)),
+                    disabled_at: row.get::<_, Option<i64>>(4).map(Timestamp::from_micros),
+                    password_changed_at: row.get::<_, Option<i64>>(5).map(Timestamp::from_micros),
+                })
+            })
+            .collect()
     }
 
     async fn events_after(
@@ -95,16 +110,20 @@ impl TransferTarget for PgStore {
             .collect::<Vec<_>>()
             .join(",");
         let client = self.client().await?;
-        client
+        let written = client
             .execute(
                 "INSERT INTO api_keys (account_id, key_hash, scopes, created_at, public_id, name, \
                                        prefix, expires_at, created_by, revoked_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
+                 ON CONFLICT (key_hash) DO UPDATE \
+                 SET revoked_at = COALESCE(api_keys.revoked_at, EXCLUDED.revoked_at) \
+                 WHERE api_keys.account_id = EXCLUDED.account_id \
+                   AND api_keys.public_id = EXCLUDED.public_id",
                 &[
                     &account,
                     &&key.key_hash[..],
                     &scopes,
-                    &now_micros(),
+                    &key.created_at.micros(),
                     &key.public_id,
                     &key.name,
                     &key.prefix,
@@ -121,6 +140,61 @@ impl TransferTarget for PgStore {
                     pg_error(e)
                 }
             })?;
+        if written == 0 {
+            // The hash is there under another account or public id.
+            return Err(StoreError::AlreadyExists(format!(
+                "API key {} (another key with its hash is in the target)",
+                key.public_id
+            )));
+        }
+        Ok(())
+    }
+
+    async fn import_user(&self, account: AccountId, user: &UserRecord) -> Result<()> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(pg_error)?;
+        let row = tx
+            .query_one(
+                "INSERT INTO users (account_id, email, password_hash, role, created_at, \
+                                    disabled_at, password_changed_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7) \
+                 ON CONFLICT (account_id, email) DO UPDATE \
+                 SET password_hash = EXCLUDED.password_hash, role = EXCLUDED.role, \
+                     password_changed_at = EXCLUDED.password_changed_at, \
+                     disabled_at = COALESCE(users.disabled_at, EXCLUDED.disabled_at) \
+                 RETURNING id, disabled_at",
+                &[
+                    &account,
+                    &user.email,
+                    &user.password_hash,
+                    &user.role.as_str(),
+                    &user.created_at.micros(),
+                    &user.disabled_at.map(|t| t.micros()),
+                    &user.password_changed_at.map(|t| t.micros()),
+                ],
+            )
+            .await
+            .map_err(pg_error)?;
+        if row.get::<_, Option<i64>>(1).is_some() {
+            crate::users::end_sessions(&tx, row.get(0)).await?;
+        }
+        tx.commit().await.map_err(pg_error)
+    }
+
+    async fn import_taxonomy(&self, account: AccountId, taxonomy: &Taxonomy) -> Result<()> {
+        let text = serde_json::to_string(taxonomy)
+            .map_err(|e| StoreError::internal_caused_by("cannot encode the taxonomy", e))?;
+        let client = self.client().await?;
+        let written = client
+            .execute(
+                "UPDATE accounts SET taxonomy = $2 WHERE id = $1",
+                &[&account, &text],
+            )
+            .await
+            .map_err(pg_error)?;
+        if written == 0 {
+            return Err(StoreError::NotFound(format!("account {account}")));
+        }
         Ok(())
     }
 

@@ -113,7 +113,7 @@ async fn link_user<C: GenericClient + Sync>(
     Ok(Some((to_account(&account)?, info)))
 }
 
-async fn end_sessions<C: GenericClient + Sync>(client: &C, user_id: i64) -> Result<()> {
+pub(crate) async fn end_sessions<C: GenericClient + Sync>(client: &C, user_id: i64) -> Result<()> {
     for table in ["console_sessions", "sign_in_links"] {
         client
             .execute(

@@ -6,8 +6,8 @@ use crate::sql::{event_record, sql_error, to_record, LeafDecoder, RECORD_COLUMNS
 use crate::SqliteStore;
 use async_trait::async_trait;
 use auditlog_core::Timestamp;
-use auditlog_store::transfer::{ApiKeyRecord, TransferSource};
-use auditlog_store::{AccountId, EventRecord, Result, Role, Scope, StoreError, User};
+use auditlog_store::transfer::{ApiKeyRecord, TransferSource, UserRecord};
+use auditlog_store::{AccountId, EventRecord, Result, Role, Scope, StoreError};
 use rusqlite::params;
 
 #[async_trait]
@@ -16,7 +16,7 @@ impl TransferSource for SqliteStore {
         self.with_conn(move |conn| {
             let mut stmt = conn
                 .prepare(
-                    "SELECT key_hash, scopes, public_id, name, prefix, expires_at, created_by, revoked_at \
+                    "SELECT key_hash, scopes, public_id, name, prefix, expires_at, created_by, revoked_at, created_at \
                      FROM api_keys WHERE account_id = ?1 ORDER BY id",
                 )
                 .map_err(sql_error)?;
@@ -32,13 +32,14 @@ impl TransferSource for SqliteStore {
                             r.get::<_, Option<i64>>(5)?,
                             r.get::<_, String>(6)?,
                             r.get::<_, Option<i64>>(7)?,
+                            r.get::<_, i64>(8)?,
                         ),
                     ))
                 })
                 .map_err(sql_error)?;
             let mut keys = Vec::new();
             for row in rows {
-                let (hash, scopes, public_id, name, (prefix, expires_at, created_by, revoked_at)) =
+                let (hash, scopes, public_id, name, (prefix, expires_at, created_by, revoked_at, created_at)) =
                     row.map_err(sql_error)?;
                 keys.push(ApiKeyRecord {
                     key_hash: crate::writer::to_hash(&hash)?,
@@ -48,6 +49,7 @@ impl TransferSource for SqliteStore {
                     prefix,
                     expires_at: expires_at.map(Timestamp::from_micros),
                     created_by,
+                    created_at: Timestamp::from_micros(created_at),
                     revoked_at: revoked_at.map(Timestamp::from_micros),
                 });
             }
@@ -56,34 +58,41 @@ impl TransferSource for SqliteStore {
         .await
     }
 
-    async fn users(&self, account: AccountId) -> Result<Vec<User>> {
+    async fn users(&self, account: AccountId) -> Result<Vec<UserRecord>> {
         self.with_conn(move |conn| {
             let mut stmt = conn
                 .prepare(
-                    "SELECT id, email, password_hash, role FROM users WHERE account_id = ?1 ORDER BY id",
+                    "SELECT email, password_hash, role, created_at, disabled_at, password_changed_at, id \
+                     FROM users WHERE account_id = ?1 ORDER BY id",
                 )
                 .map_err(sql_error)?;
             let rows = stmt
                 .query_map([account], |r| {
                     Ok((
-                        r.get::<_, i64>(0)?,
+                        r.get::<_, String>(0)?,
                         r.get::<_, String>(1)?,
                         r.get::<_, String>(2)?,
-                        r.get::<_, String>(3)?,
+                        r.get::<_, i64>(3)?,
+                        r.get::<_, Option<i64>>(4)?,
+                        r.get::<_, Option<i64>>(5)?,
+                        r.get::<_, i64>(6)?,
                     ))
                 })
                 .map_err(sql_error)?;
             let mut users = Vec::new();
             for row in rows {
-                let (id, email, password_hash, role) = row.map_err(sql_error)?;
+                let (email, password_hash, role, created_at, disabled_at, password_changed_at, id) =
+                    row.map_err(sql_error)?;
                 let role = Role::parse(&role)
                     .ok_or_else(|| StoreError::internal(format!("unknown role {role:?}")))?;
-                users.push(User {
+                users.push(UserRecord {
                     id,
-                    account_id: account,
                     email,
                     password_hash,
                     role,
+                    created_at: Timestamp::from_micros(created_at),
+                    disabled_at: disabled_at.map(Timestamp::from_micros),
+                    password_changed_at: password_changed_at.map(Timestamp::from_micros),
                 });
             }
             Ok(users)

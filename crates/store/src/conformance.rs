@@ -51,6 +51,8 @@ macro_rules! __conformance_cases {
             search_conformance::random_queries_agree_with_the_reference,
             removal_conformance::bodies_leave_only_under_a_covering_record,
             removal_conformance::holds_are_kept_per_account_and_released_once,
+            admin_conformance::taxonomy_edits_persist_in_their_account_and_lose_none,
+            admin_conformance::two_factor_codes_are_accepted_once_per_step,
         }
     };
 }
@@ -914,6 +916,7 @@ pub async fn transfer_source_round_trips(store: &dyn crate::transfer::TransferSo
             prefix: String::new(),
             expires_at: None,
             created_by: String::new(),
+            created_at: keys[0].created_at,
             revoked_at: None,
         }]
     );

@@ -44,6 +44,8 @@ use auditlog_core::ErrorChain;
 use auditlog_core::{Cursor, EventFilter, Interval, NewEvent, StoredRecord, Taxonomy, Timestamp};
 use std::sync::Arc;
 
+#[cfg(feature = "test-support")]
+pub mod admin_conformance;
 pub mod append_plan;
 mod backend;
 #[cfg(feature = "test-support")]

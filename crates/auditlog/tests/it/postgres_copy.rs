@@ -1,7 +1,12 @@
 //! `auditlog copy` moves the demo store to PostgreSQL: every event kept with
 //! its seq, leaf bytes and hash, the keys still working, and a second run
-//! (a resumed copy) adding nothing.
+//! (a resumed copy) adding nothing. The account's administration travels
+//! too: custom event types, the two-factor requirement, users' roles and
+//! disabled state, keys' public ids and revocation; a copy run again
+//! disables and revokes what the source did since, and never enables a
+//! user or brings a revoked key back.
 
+use crate::console::{add_user, Visitor, PASSWORD};
 use crate::helpers::{run_cli_on, TestServer};
 use auditlog_store_postgres::test_support::TestDatabase;
 use serde_json::{json, Value};
@@ -152,5 +157,262 @@ async fn copy_refuses_a_missing_source_and_an_embedded_target() {
         String::from_utf8_lossy(&out.stderr).contains("must be a postgres:// URL"),
         "{}",
         String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+async fn send_json(
+    server: &TestServer,
+    method: reqwest::Method,
+    path: &str,
+    key: &str,
+    body: Option<Value>,
+) -> (u16, Value) {
+    let mut request = reqwest::Client::new()
+        .request(method, server.url(path))
+        .bearer_auth(key);
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    let response = request.send().await.unwrap();
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+/// What a copy must keep of each key: public id, name, prefix, scopes,
+/// creator, creation, expiry, status.
+fn key_summary(list: &Value) -> Vec<Value> {
+    list["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| {
+            json!([
+                k["id"],
+                k["name"],
+                k["prefix"],
+                k["scopes"],
+                k["created_by"],
+                k["created_at"],
+                k["expires_at"],
+                k["status"]
+            ])
+        })
+        .collect()
+}
+
+/// Each user's email, role and status.
+fn user_summary(list: &Value) -> Vec<(String, String, String)> {
+    let mut users: Vec<(String, String, String)> = list["users"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| {
+            (
+                u["email"].as_str().unwrap().to_string(),
+                u["role"].as_str().unwrap().to_string(),
+                u["status"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    users.sort();
+    users
+}
+
+fn user_cli(data: &std::path::Path, action: &str, email: &str) {
+    crate::helpers::cli(
+        data,
+        &["user", action, "--account", "acme", "--email", email],
+        "",
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn copy_keeps_roles_disabled_users_revoked_keys_and_event_types() {
+    let Some(database) = TestDatabase::create("copy_keeps_roles_disabled_users") else {
+        return;
+    };
+    let data = tempfile::tempdir().unwrap();
+    let mut embedded = TestServer::start_on(data.path(), &[]);
+    let acme = embedded.account("acme");
+    for (email, role) in [
+        ("ada@acme.test", "admin"),
+        ("aud@acme.test", "auditor"),
+        ("mia@acme.test", "member"),
+    ] {
+        add_user(&embedded, "acme", email, role);
+    }
+    let admin = embedded
+        .cli(
+            &[
+                "key",
+                "create",
+                "--account",
+                "acme",
+                "--scope",
+                "admin",
+                "--name",
+                "ops",
+            ],
+            "",
+        )
+        .trim()
+        .to_string();
+    let (status, _) = send_json(
+        &embedded,
+        reqwest::Method::POST,
+        "/api/v1/event-types",
+        &admin,
+        Some(json!({"name": "Defect", "actions": ["Triage"]})),
+    )
+    .await;
+    assert_eq!(status, 201);
+    let (status, _) = send_json(
+        &embedded,
+        reqwest::Method::PUT,
+        "/api/v1/account/security",
+        &admin,
+        Some(json!({"require_two_factor": true})),
+    )
+    .await;
+    assert_eq!(status, 200);
+    // Two keys to revoke: one before the first copy, one between the runs.
+    let mut spare = Vec::new();
+    for name in ["old", "leaked"] {
+        let (status, made) = send_json(
+            &embedded,
+            reqwest::Method::POST,
+            "/api/v1/keys",
+            &admin,
+            Some(json!({"name": name, "scopes": ["read"]})),
+        )
+        .await;
+        assert_eq!(status, 201, "{made}");
+        spare.push((
+            made["key"]["id"].as_str().unwrap().to_string(),
+            made["secret"].as_str().unwrap().to_string(),
+        ));
+    }
+    let (status, _) = send_json(
+        &embedded,
+        reqwest::Method::DELETE,
+        &format!("/api/v1/keys/{}", spare[0].0),
+        &admin,
+        None,
+    )
+    .await;
+    assert_eq!(status, 200);
+    let defect =
+        json!({"id": "d-1", "event_type": "Defect", "action": "Triage", "actor": {"id": "u-1"}});
+    assert_eq!(
+        embedded
+            .post("/api/v1/events", &acme.ingest, &defect)
+            .await
+            .0,
+        201
+    );
+    embedded.kill();
+    user_cli(data.path(), "disable", "mia@acme.test");
+
+    let data_dir = data.path().display().to_string();
+    let report = copy(&data_dir, &database.url);
+    assert!(report.contains("verified"), "{report}");
+
+    // Between the runs the source disables the auditor, revokes the leaked
+    // key and enables Mia again; the second run carries the first two and
+    // leaves Mia disabled in the target (a copy never enables).
+    user_cli(data.path(), "disable", "aud@acme.test");
+    user_cli(data.path(), "enable", "mia@acme.test");
+    let source_store = vec!["--data-dir".to_string(), data_dir.clone()];
+    crate::helpers::cli_on(
+        &source_store,
+        &["key", "revoke", "--account", "acme", &spare[1].0],
+        "",
+    );
+    let report = copy(&data_dir, &database.url);
+    assert!(report.contains("verified"), "{report}");
+
+    let embedded = TestServer::start_on(data.path(), &[]);
+    let (_, source_keys) = embedded.get("/api/v1/keys", &admin).await;
+    let (_, source_users) = embedded.get("/api/v1/users", &admin).await;
+    drop(embedded);
+
+    let scratch = tempfile::tempdir().unwrap();
+    let signing_key = data.path().join("signing-key").display().to_string();
+    let target = TestServer::start_on_database(
+        &database.url,
+        scratch.path(),
+        &["--signing-key-file", &signing_key],
+    );
+    let (status, target_keys) = target.get("/api/v1/keys", &admin).await;
+    assert_eq!(status, 200, "{target_keys}");
+    assert_eq!(key_summary(&target_keys), key_summary(&source_keys));
+    let revoked: Vec<&Value> = target_keys["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|k| k["status"] == "revoked")
+        .collect();
+    assert_eq!(revoked.len(), 2, "{target_keys}");
+    for (_, secret) in &spare {
+        assert_eq!(target.get("/api/v1/events", secret).await.0, 401);
+    }
+    let (_, target_users) = target.get("/api/v1/users", &admin).await;
+    let mia = |status: &str| {
+        (
+            "mia@acme.test".to_string(),
+            "member".to_string(),
+            status.to_string(),
+        )
+    };
+    let expected: Vec<(String, String, String)> = user_summary(&source_users)
+        .into_iter()
+        .map(|u| {
+            if u.0 == "mia@acme.test" {
+                mia("disabled")
+            } else {
+                u
+            }
+        })
+        .collect();
+    assert!(user_summary(&source_users).contains(&mia("active")));
+    assert_eq!(user_summary(&target_users), expected);
+    assert!(expected.contains(&(
+        "aud@acme.test".to_string(),
+        "auditor".to_string(),
+        "disabled".to_string()
+    )));
+
+    // Disabled users cannot sign in on the target; the admin can, and is
+    // led to two-factor enrolment: the requirement travelled.
+    for email in ["mia@acme.test", "aud@acme.test"] {
+        let mut visitor = Visitor::new(&target);
+        let (status, _, page) = visitor.sign_in("acme", email, PASSWORD, "/").await;
+        assert_eq!(status, 401, "{email}: {page}");
+    }
+    let mut ada = Visitor::new(&target);
+    let (status, headers, _) = ada.sign_in("acme", "ada@acme.test", PASSWORD, "/").await;
+    assert_eq!(status, 303);
+    assert_eq!(
+        headers["location"],
+        "/settings/profile/two-factor?required=1"
+    );
+    let (_, security) = target.get("/api/v1/account/security", &admin).await;
+    assert_eq!(security, json!({"require_two_factor": true}));
+
+    // The custom event type: listed, and accepted for new events.
+    let (_, types) = target.get("/api/v1/event-types", &admin).await;
+    assert!(
+        types["event_types"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|t| t["name"] == "Defect"),
+        "{types}"
+    );
+    let again =
+        json!({"id": "d-2", "event_type": "Defect", "action": "Triage", "actor": {"id": "u-1"}});
+    assert_eq!(
+        target.post("/api/v1/events", &acme.ingest, &again).await.0,
+        201
     );
 }
