@@ -122,4 +122,14 @@ impl Removals for PgStore {
         let client = self.client().await?;
         tombstones::removed_count(&**client, account).await
     }
+
+    async fn removed_under(
+        &self,
+        account: AccountId,
+        record_seq: u64,
+        range: SeqRange,
+    ) -> Result<u64> {
+        let client = self.client().await?;
+        tombstones::removed_under(&**client, account, record_seq, range).await
+    }
 }

@@ -3,6 +3,7 @@
 //! leaf below the store, its writer and its removal.
 
 use crate::sql::pg_error;
+use auditlog_core::coverage::SeqRange;
 use auditlog_core::merkle::stored_hash_index;
 use auditlog_store::append_plan::hash_from_bytes as to_hash;
 use auditlog_store::log_key::{bound_key, seq_of, SEQ_BITS};
@@ -91,6 +92,27 @@ pub(crate) async fn find_tombstones(
             ))
         })
         .collect()
+}
+
+/// How many tombstones of `range` are under the record at `record_seq`.
+pub(crate) async fn removed_under(
+    client: &impl GenericClient,
+    account: AccountId,
+    record_seq: u64,
+    range: SeqRange,
+) -> Result<u64> {
+    let row = client
+        .query_one(
+            "SELECT COUNT(*) FROM removed_events WHERE key >= $1 AND key <= $2 AND record_seq = $3",
+            &[
+                &bound_key(account, range.first),
+                &bound_key(account, range.last),
+                &(record_seq as i64),
+            ],
+        )
+        .await
+        .map_err(pg_error)?;
+    Ok(row.get::<_, i64>(0) as u64)
 }
 
 /// How many tombstones `account` has.

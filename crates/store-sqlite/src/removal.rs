@@ -267,4 +267,14 @@ impl Removals for SqliteStore {
         self.with_conn(move |conn| tombstones::removed_count(conn, account))
             .await
     }
+
+    async fn removed_under(
+        &self,
+        account: AccountId,
+        record_seq: u64,
+        range: SeqRange,
+    ) -> Result<u64> {
+        self.with_conn(move |conn| tombstones::removed_under(conn, account, record_seq, range))
+            .await
+    }
 }

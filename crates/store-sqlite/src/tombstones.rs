@@ -3,6 +3,7 @@
 //! leaf below the store, its writer and its removal.
 
 use crate::sql::sql_error;
+use auditlog_core::coverage::SeqRange;
 use auditlog_core::merkle;
 use auditlog_store::append_plan::hash_from_bytes as to_hash;
 use auditlog_store::log_key::{account_keys, bound_key, seq_of};
@@ -99,6 +100,25 @@ pub(crate) fn scanned_tombstones(
 }
 
 /// How many tombstones `account` has.
+pub(crate) fn removed_under(
+    conn: &Connection,
+    account: i64,
+    record_seq: u64,
+    range: SeqRange,
+) -> Result<u64> {
+    conn.query_row(
+        "SELECT COUNT(*) FROM removed_events WHERE key BETWEEN ?1 AND ?2 AND record_seq = ?3",
+        params![
+            bound_key(account, range.first),
+            bound_key(account, range.last),
+            record_seq as i64
+        ],
+        |r| r.get::<_, i64>(0),
+    )
+    .map(|n| n as u64)
+    .map_err(sql_error)
+}
+
 pub(crate) fn removed_count(conn: &Connection, account: i64) -> Result<u64> {
     let (first, last) = account_keys(account);
     conn.query_row(

@@ -105,6 +105,17 @@ pub trait Removals: Send + Sync {
     /// How many events of the account have lost their bodies.
     async fn removed_count(&self, account: AccountId) -> Result<u64>;
 
+    /// How many events of `range` lost their bodies under the record at
+    /// `record_seq`: what a resumed job counts as already done, since a
+    /// kill between a batch's removal and its progress leaves the progress
+    /// behind (and the batch, run again, skips what was removed).
+    async fn removed_under(
+        &self,
+        account: AccountId,
+        record_seq: u64,
+        range: SeqRange,
+    ) -> Result<u64>;
+
     /// Gives the space that removed bodies left behind back, without
     /// stopping appends for long (the pruner calls it after each pruning):
     /// on SQLite an incremental vacuum in small steps (the file shrinks)

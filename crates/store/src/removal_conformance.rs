@@ -105,6 +105,14 @@ pub async fn bodies_leave_only_under_a_covering_record(store: &dyn Store) {
         .unwrap();
     assert_eq!(again, 0);
     assert_eq!(store.removed_count(account.id).await.unwrap(), 3);
+    // What a resumed job counts: only its range, only under its record.
+    let under = |first, last, record| {
+        store.removed_under(account.id, record, SeqRange::new(first, last).unwrap())
+    };
+    assert_eq!(under(1, 10, 11).await.unwrap(), 3);
+    assert_eq!(under(3, 10, 11).await.unwrap(), 1);
+    assert_eq!(under(1, 2, 11).await.unwrap(), 2);
+    assert_eq!(under(1, 10, 10).await.unwrap(), 0);
 
     // Reads skip them; the id answers with its tombstone; the tree is whole.
     assert!(store.get(account.id, "r1").await.unwrap().is_none());

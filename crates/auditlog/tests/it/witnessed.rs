@@ -1186,7 +1186,10 @@ async fn a_key_and_witness_rotation_keeps_old_bundles_and_checkpoints_verifying(
 
     // Right after the rotation nothing new is signed yet: a bundle is still
     // signed by the new key alone (the retained checkpoints signed again
-    // with it), and the new witnesses cosign the root checkpoint.
+    // with it), and the new witnesses cosign the root checkpoint (waited
+    // for here: the export waits only 15 s for it, too short on a loaded
+    // machine).
+    witnessed(&server, &setup, &acme, 4, &after, 2).await;
     let between = dir.path().join("between.tar");
     std::fs::write(&between, export_bundle(&server, &acme).await).unwrap();
     let (ok, out) = verify_export(

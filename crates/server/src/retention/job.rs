@@ -87,6 +87,12 @@ pub async fn run(
     let range = SeqRange::new(job.plan.first_seq, job.plan.last_seq)
         .ok_or_else(|| StoreError::internal(format!("prune job {} has an empty range", job.id)))?;
     store.add_coverage(account.id, record_seq, &[range]).await?;
+    if job.status == PruneStatus::Removing {
+        // Resumed: a kill between a batch's removal and its progress left
+        // `removed` short of what the store holds, and that batch, run
+        // again, skips the bodies already gone.
+        progress.removed = store.removed_under(account.id, record_seq, range).await?;
+    }
     progress.status = PruneStatus::Removing;
     store
         .update_prune(job.id, &progress, lease(lease_for))
