@@ -449,3 +449,296 @@ async fn two_factor_sign_in_enrols_needs_a_code_once_and_is_audited_on_postgres(
     let server = TestServer::start_on_database(&database.url, scratch.path(), &[]);
     two_factor_story(&server).await;
 }
+
+/// Signs `email` in with the password and enrols TOTP; returns the secret
+/// and the recovery codes.
+async fn enrol(server: &TestServer, email: &str) -> (Vec<u8>, Vec<String>) {
+    let mut visitor = Visitor::new(server);
+    assert_eq!(visitor.sign_in("acme", email, PASSWORD, "/").await.0, 303);
+    let (_, _, page) = visitor.get("/settings/profile/two-factor").await;
+    let csrf = hidden_value(&page, "csrf");
+    let (status, _, page) = visitor
+        .post("/settings/profile/two-factor/start", &[("csrf", &csrf)])
+        .await;
+    assert_eq!(status, 200, "{page}");
+    let secret = base32_decode(&element_text(&page, "totp-secret"));
+    let code = totp::code_at(&secret, unix_now());
+    let (status, _, page) = visitor
+        .post(
+            "/settings/profile/two-factor/confirm",
+            &[("csrf", &csrf), ("code", &code)],
+        )
+        .await;
+    assert_eq!(status, 200, "{page}");
+    let recovery: Vec<String> = page
+        .split("<li><code>")
+        .skip(1)
+        .map(|s| s.split('<').next().unwrap().to_string())
+        .collect();
+    assert_eq!(recovery.len(), 10, "{page}");
+    (secret, recovery)
+}
+
+/// Sets the user's `disabled` flag over the API with an admin key.
+async fn set_disabled(server: &TestServer, admin: &str, email: &str, disabled: bool) {
+    let (status, list) = server.get("/api/v1/users", admin).await;
+    assert_eq!(status, 200, "{list}");
+    let id = list["users"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|u| u["email"] == email)
+        .unwrap_or_else(|| panic!("no {email} in {list}"))["id"]
+        .as_i64()
+        .unwrap();
+    let response = reqwest::Client::new()
+        .patch(server.url(&format!("/api/v1/users/{id}")))
+        .bearer_auth(admin)
+        .json(&json!({ "disabled": disabled }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+}
+
+fn has_session_cookie(headers: &reqwest::header::HeaderMap) -> bool {
+    headers.get_all("set-cookie").iter().any(|c| {
+        let c = c.to_str().unwrap();
+        c.starts_with("auditlog_session=") && !c.starts_with("auditlog_session=;")
+    })
+}
+
+/// A user disabled between the password and the code is refused at the
+/// code step, with a TOTP code and with a recovery code alike (neither is
+/// used up), and the refusal is a `Login Failed` of reason `disabled`;
+/// enabled again, the same recovery code signs in.
+async fn disabled_between_the_steps(server: &TestServer) {
+    server.account("acme");
+    add_user(server, "acme", "ada@acme.test", "admin");
+    add_user(server, "acme", "mia@acme.test", "member");
+    let admin = server
+        .cli(
+            &["key", "create", "--account", "acme", "--scope", "admin"],
+            "",
+        )
+        .trim()
+        .to_string();
+    let (secret, recovery) = enrol(server, "mia@acme.test").await;
+
+    // Two sign-ins pass the password step; then an admin disables Mia.
+    let mut with_code = Visitor::new(server);
+    let code_page = password_step(&mut with_code, "mia@acme.test").await;
+    let mut with_recovery = Visitor::new(server);
+    let recovery_page = password_step(&mut with_recovery, "mia@acme.test").await;
+    set_disabled(server, &admin, "mia@acme.test", true).await;
+
+    // A right code of a step never used: refused, no session.
+    let code = totp::code_at(&secret, unix_now() + 30);
+    let csrf = hidden_value(&code_page, "csrf");
+    let (status, headers, page) = with_code
+        .post("/login/two-factor", &[("csrf", &csrf), ("code", &code)])
+        .await;
+    assert_eq!(status, 401, "{page}");
+    assert!(page.contains("Sign-in failed"), "{page}");
+    assert!(
+        !has_session_cookie(&headers),
+        "no session for a disabled user"
+    );
+    assert_eq!(with_code.get("/settings/audit-logs").await.0, 303);
+    // The pending sign-in is over: the code step sends back to the password.
+    let (status, headers, _) = with_code.get("/login/two-factor").await;
+    assert_eq!(status, 303);
+    assert_eq!(headers["location"], "/login");
+
+    let csrf = hidden_value(&recovery_page, "csrf");
+    let (status, headers, page) = with_recovery
+        .post(
+            "/login/two-factor",
+            &[("csrf", &csrf), ("code", &recovery[0])],
+        )
+        .await;
+    assert_eq!(status, 401, "{page}");
+    assert!(!has_session_cookie(&headers));
+
+    // Both refusals are audited with the reason class.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    let reasons = loop {
+        let (_, page) = server
+            .get(
+                "/api/v1/events?event_type=Authentication&action=Login%20Failed",
+                &admin,
+            )
+            .await;
+        let reasons: Vec<String> = page["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["details"]["reason"].as_str().unwrap().to_string())
+            .collect();
+        if reasons.len() >= 2 || std::time::Instant::now() > deadline {
+            break reasons;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
+    assert_eq!(reasons, ["disabled", "disabled"]);
+
+    // Enabled again, Mia signs in with that recovery code: it was not used
+    // up by the refused step.
+    set_disabled(server, &admin, "mia@acme.test", false).await;
+    let mut back = Visitor::new(server);
+    let page = password_step(&mut back, "mia@acme.test").await;
+    let (status, _) = submit_code(&mut back, &page, &recovery[0]).await;
+    assert_eq!(status, 303);
+    assert_eq!(back.get("/settings/audit-logs").await.0, 403, "a member");
+}
+
+#[tokio::test]
+async fn a_user_disabled_after_the_password_is_refused_at_the_code_step() {
+    let server = TestServer::start();
+    disabled_between_the_steps(&server).await;
+}
+
+#[tokio::test]
+async fn a_user_disabled_after_the_password_is_refused_at_the_code_step_on_postgres() {
+    let Some(database) = TestDatabase::create("disabled_at_the_code_step") else {
+        return;
+    };
+    let scratch = tempfile::tempdir().unwrap();
+    let server = TestServer::start_on_database(&database.url, scratch.path(), &[]);
+    disabled_between_the_steps(&server).await;
+}
+
+async fn put_security(server: &TestServer, key: &str, body: &Value) -> (u16, Value) {
+    let response = reqwest::Client::new()
+        .put(server.url("/api/v1/account/security"))
+        .bearer_auth(key)
+        .json(body)
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+/// Where a password sign-in of `email` sends the browser.
+async fn sign_in_location(server: &TestServer, email: &str) -> String {
+    let mut visitor = Visitor::new(server);
+    let (status, headers, page) = visitor.sign_in("acme", email, PASSWORD, "/").await;
+    assert_eq!(status, 303, "{page}");
+    headers["location"].to_str().unwrap().to_string()
+}
+
+/// `GET/PUT /api/v1/account/security`: an admin key requires two-factor
+/// sign-in for the account (users without it are led to enrolment at their
+/// next sign-in) and makes it optional again; each change is an `Auditlog
+/// Account` `Update` with the old and new value, by the key; a bad body is
+/// a 422 naming the field and the rule; a read key may not.
+async fn requirement_over_the_api(server: &TestServer) {
+    server.account("acme");
+    add_user(server, "acme", "mia@acme.test", "member");
+    let key = |scope: &str| {
+        server
+            .cli(
+                &["key", "create", "--account", "acme", "--scope", scope],
+                "",
+            )
+            .trim()
+            .to_string()
+    };
+    let (admin, read) = (key("admin"), key("read"));
+
+    let (status, body) = server.get("/api/v1/account/security", &admin).await;
+    assert_eq!((status, body), (200, json!({"require_two_factor": false})));
+    assert_eq!(server.get("/api/v1/account/security", &read).await.0, 403);
+    let (status, body) = put_security(server, &read, &json!({"require_two_factor": true})).await;
+    assert_eq!(
+        (status, error_code(&body)),
+        (403, "insufficient_scope".into())
+    );
+
+    for (body, field, rule) in [
+        (json!({}), "require_two_factor", "missing"),
+        (
+            json!({"require_two_factor": "on"}),
+            "require_two_factor",
+            "not_a_boolean",
+        ),
+        (
+            json!({"require_two_factor": true, "mfa": 1}),
+            "mfa",
+            "unknown_field",
+        ),
+        (json!([true]), "body", "not_an_object"),
+    ] {
+        let (status, answer) = put_security(server, &admin, &body).await;
+        assert_eq!(status, 422, "{body}: {answer}");
+        assert_eq!(answer["error"]["details"]["field"], field, "{answer}");
+        assert_eq!(answer["error"]["details"]["rule"], rule, "{answer}");
+        assert!(
+            answer["error"]["message"].as_str().unwrap().contains(field),
+            "{answer}"
+        );
+    }
+    assert_eq!(sign_in_location(server, "mia@acme.test").await, "/");
+
+    // Required: Mia, without two-factor sign-in, is led to enrolment.
+    let (status, body) = put_security(server, &admin, &json!({"require_two_factor": true})).await;
+    assert_eq!((status, body), (200, json!({"require_two_factor": true})));
+    let (_, body) = server.get("/api/v1/account/security", &admin).await;
+    assert_eq!(body, json!({"require_two_factor": true}));
+    assert_eq!(
+        sign_in_location(server, "mia@acme.test").await,
+        "/settings/profile/two-factor?required=1"
+    );
+    // The same value again changes (and audits) nothing.
+    assert_eq!(
+        put_security(server, &admin, &json!({"require_two_factor": true}))
+            .await
+            .0,
+        200
+    );
+    // Optional again.
+    let (status, body) = put_security(server, &admin, &json!({"require_two_factor": false})).await;
+    assert_eq!((status, body), (200, json!({"require_two_factor": false})));
+    assert_eq!(sign_in_location(server, "mia@acme.test").await, "/");
+
+    let (_, page) = server
+        .get("/api/v1/events?event_type=Auditlog%20Account", &read)
+        .await;
+    let events: Vec<&Value> = page["events"].as_array().unwrap().iter().rev().collect();
+    let changes: Vec<&Value> = events.iter().map(|e| &e["details"]["changes"]).collect();
+    assert_eq!(
+        changes,
+        [
+            &json!([{"field": "require_two_factor", "old": false, "new": true}]),
+            &json!([{"field": "require_two_factor", "old": true, "new": false}]),
+        ]
+    );
+    for event in events {
+        assert_eq!(event["action"], "Update");
+        assert_eq!(event["source"]["kind"], "api_key", "{event}");
+        assert!(
+            event["actor"]["id"]
+                .as_str()
+                .unwrap()
+                .starts_with("api-key:"),
+            "{event}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn the_api_requires_two_factor_for_the_account() {
+    let server = TestServer::start();
+    requirement_over_the_api(&server).await;
+}
+
+#[tokio::test]
+async fn the_api_requires_two_factor_for_the_account_on_postgres() {
+    let Some(database) = TestDatabase::create("the_api_requires_two_factor") else {
+        return;
+    };
+    let scratch = tempfile::tempdir().unwrap();
+    let server = TestServer::start_on_database(&database.url, scratch.path(), &[]);
+    requirement_over_the_api(&server).await;
+}

@@ -885,6 +885,8 @@ const ROUTE_SCOPES: &[(&str, &str, Option<&str>)] = &[
     ),
     ("GET", "/api/v1/account/personal-paths", Some("admin")),
     ("PUT", "/api/v1/account/personal-paths", Some("admin")),
+    ("GET", "/api/v1/account/security", Some("admin")),
+    ("PUT", "/api/v1/account/security", Some("admin")),
     ("GET", "/api/v1/openapi.json", None),
     ("GET", "/healthz", None),
     ("GET", "/readyz", None),

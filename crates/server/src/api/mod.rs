@@ -1,6 +1,7 @@
 //! The JSON API under `/api/v1`, and the C2SP tlog-tiles view of each
 //! account's tree under `/tiles` (`tiles`).
 
+pub mod account_security;
 pub mod body;
 pub mod erasures;
 pub mod event_types;
@@ -99,6 +100,10 @@ pub fn routes() -> Router<AppState> {
         .route(
             "/api/v1/account/personal-paths",
             get(personal_paths::get).put(personal_paths::put),
+        )
+        .route(
+            "/api/v1/account/security",
+            get(account_security::get).put(account_security::put),
         )
         .route("/tiles/{account}/checkpoint", get(tiles::checkpoint))
         // The static `entries` wins over `{level}` (matchit's priority).

@@ -8,8 +8,8 @@
 
 use crate::api::schema;
 use crate::api::{
-    erasures, event_types, events, exports, keys, live, ops, personal_paths, proofs, retention,
-    streams, tiles, users,
+    account_security, erasures, event_types, events, exports, keys, live, ops, personal_paths,
+    proofs, retention, streams, tiles, users,
 };
 use crate::error::ErrorBody;
 use axum::http::header;
@@ -81,6 +81,8 @@ pub const BEARER: &str = "bearer";
         retention::release_hold,
         personal_paths::get,
         personal_paths::put,
+        account_security::get,
+        account_security::put,
         erasures::create,
         erasures::list,
         erasures::get_one,
@@ -102,6 +104,7 @@ pub const BEARER: &str = "bearer";
         (name = "streams", description = "Log streams: the account's events pushed to its destinations (scope `admin`)"),
         (name = "retention", description = "The retention policy and legal holds (scope `admin`)"),
         (name = "personal data", description = "The `details` paths the account declares personal, whose values each new event commits to so that an erasure can remove them, and erasure requests for a data subject (scope `admin`)"),
+        (name = "account", description = "The account's sign-in policy: whether every console user must use two-factor sign-in (scope `admin`)"),
         (name = "operations", description = "Liveness, readiness, metrics and this description"),
     )
 )]

@@ -629,6 +629,17 @@ pub struct PersonalPathList {
     pub paths: Vec<String>,
 }
 
+/// The account's sign-in policy (`GET` answers it, `PUT` takes and
+/// answers it).
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({"require_two_factor": true}))]
+pub struct AccountSecurity {
+    /// Every console user of the account must use two-factor sign-in
+    /// (TOTP); users without it are led through enrolment at their next
+    /// sign-in, not locked out.
+    pub require_two_factor: bool,
+}
+
 /// The account's streams, oldest first.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct LogStreamList {

@@ -3,18 +3,19 @@
 //! (a dummy argon2 verification when the user does not exist), so the page
 //! never reveals whether an account or email exists. Failures are rate
 //! limited per account and IP. Each sign-in and sign-out is appended to the
-//! user's account as an `Authentication` `Login`/`Logout` event.
-//!
-//! A user with two-factor sign-in gives a code (or a recovery code) after
-//! the password, on `/login/two-factor`, before any session exists; a
-//! wrong code counts as a failed sign-in. A user of an account that
-//! requires two-factor sign-in but who has none is signed in and led to
-//! its enrolment. Every method ends in `complete_sign_in`, so another
-//! method (single sign-on) adds a way in, not another session path.
 //! user's account as an `Authentication` `Login`/`Logout` event, and each
 //! failure at a known account as `Login Failed` (`users::login_failure`).
 //! A disabled user, or one whose sign-in link has not set a password yet,
 //! cannot sign in.
+//!
+//! A user with two-factor sign-in gives a code (or a recovery code) after
+//! the password, on `/login/two-factor`, before any session exists; a
+//! wrong code counts as a failed sign-in. The code step reads the user
+//! again, so a user disabled (or removed, or given a new password) after
+//! the password step is refused there too. A user of an account that
+//! requires two-factor sign-in but who has none is signed in and led to
+//! its enrolment. Every method ends in `complete_sign_in`, so another
+//! method (single sign-on) adds a way in, not another session path.
 
 use super::form::ConsoleForm;
 use super::page::{render, ConsoleError, Frame};
@@ -314,6 +315,7 @@ async fn second_step(
         account_id: account.id,
         account_typed: account_typed.to_string(),
         email: user.email.clone(),
+        password: two_factor::password_fingerprint(&user.password_hash),
         next: next.to_string(),
         expires_at: Timestamp::from_micros(
             Timestamp::now().micros() + two_factor::PENDING_SECONDS * 1_000_000,
@@ -421,6 +423,43 @@ pub async fn submit_code(
             )),
         ));
     }
+    // The user as they are now: disabled, removed or given a new password
+    // since the password step, the sign-in ends here, before any code is
+    // checked (or a recovery code used up).
+    let (account, user) = match still_allowed(&state, &pending).await? {
+        Ok(found) => found,
+        Err((account, user, reason)) => {
+            state
+                .login_limiter
+                .record_failure(&pending.account_typed, ip);
+            if let Some(account) = account {
+                if let Err(e) = login_failure::record(
+                    state.store.as_ref(),
+                    &account,
+                    user.as_ref(),
+                    &pending.email,
+                    reason,
+                    ip,
+                )
+                .await
+                {
+                    tracing::warn!(account = %account.name, error = %ErrorChain(&e), "cannot record a failed sign-in");
+                }
+            }
+            let mut response = login_page(
+                StatusCode::UNAUTHORIZED,
+                &pending.next,
+                "",
+                "",
+                Some(FAILED),
+            );
+            let gone = set_cookie(two_factor::PENDING_COOKIE, "", "/login", "Strict", 0);
+            if let Ok(v) = HeaderValue::from_str(&gone) {
+                response.headers_mut().append(header::SET_COOKIE, v);
+            }
+            return Ok(response);
+        }
+    };
     let key = two_factor::sealing_key(&state).ok_or_else(|| {
         ConsoleError::internal("two-factor sign-in", "this server has no secret key")
     })?;
@@ -442,17 +481,6 @@ pub async fn submit_code(
             Some("That code is not right, or was used already. Enter the current code from your app, or a recovery code."),
         ));
     }
-    let account = state
-        .store
-        .account_by_id(pending.account_id)
-        .await?
-        .ok_or_else(|| ConsoleError::internal("two-factor sign-in", "the account is gone"))?;
-    let user = state
-        .store
-        .user_by_email(pending.account_id, &pending.email)
-        .await?
-        .filter(|u| u.id == pending.user_id)
-        .ok_or_else(|| ConsoleError::internal("two-factor sign-in", "the user is gone"))?;
     complete_sign_in(
         &state,
         &pending.account_typed,
@@ -463,6 +491,55 @@ pub async fn submit_code(
         &pending.next,
     )
     .await
+}
+
+/// Why a pending sign-in may not go on: the account and user, if they
+/// still exist, and the reason recorded.
+type Refusal = (Option<Account>, Option<User>, FailureReason);
+
+/// The account and user of a pending sign-in, read again: refused if the
+/// account or user is gone, the user is disabled, or their password was
+/// set since the password step.
+async fn still_allowed(
+    state: &AppState,
+    pending: &two_factor::Pending,
+) -> Result<Result<(Account, User), Refusal>, ConsoleError> {
+    let Some(account) = state.store.account_by_id(pending.account_id).await? else {
+        return Ok(Err((None, None, FailureReason::UnknownEmail)));
+    };
+    let user = state
+        .store
+        .user_by_email(pending.account_id, &pending.email)
+        .await?
+        .filter(|u| u.id == pending.user_id);
+    let Some(user) = user else {
+        return Ok(Err((Some(account), None, FailureReason::UnknownEmail)));
+    };
+    let disabled = match state.store.user_info(account.id, user.id).await? {
+        Some(info) => info.disabled_at.is_some(),
+        None => true,
+    };
+    if disabled {
+        return Ok(Err((Some(account), Some(user), FailureReason::Disabled)));
+    }
+    if user.password_hash.is_empty() {
+        return Ok(Err((
+            Some(account),
+            Some(user),
+            FailureReason::PasswordNotSet,
+        )));
+    }
+    if !same_secret(
+        &two_factor::password_fingerprint(&user.password_hash),
+        &pending.password,
+    ) {
+        return Ok(Err((
+            Some(account),
+            Some(user),
+            FailureReason::WrongPassword,
+        )));
+    }
+    Ok(Ok((account, user)))
 }
 
 /// The account named, and its user with that email (each if it exists).

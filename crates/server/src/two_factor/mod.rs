@@ -8,9 +8,11 @@
 //! checks it is later than the last one (`totp` for the algorithm).
 //!
 //! Between the password and the code, the sign-in is held in a cookie
-//! sealed under the same key (user, account, expiry, where to go next), so
-//! that any server can take the second step and nothing is stored for a
-//! sign-in that is never finished.
+//! sealed under the same key (user, account, a fingerprint of the password
+//! hash, expiry, where to go next), so that any server can take the second
+//! step and nothing is stored for a sign-in that is never finished. The
+//! code step reads the user again: a user disabled, removed or given a new
+//! password since the password step is refused there.
 
 pub mod totp;
 
@@ -186,8 +188,19 @@ pub struct Pending {
     /// The account as typed on the form: the rate limiter's key.
     pub account_typed: String,
     pub email: String,
+    /// [`password_fingerprint`] of the password hash the password step
+    /// checked: a password set since then refuses the code step.
+    pub password: String,
     pub next: String,
     pub expires_at: Timestamp,
+}
+
+/// A short fingerprint of a stored password hash (PHC string, salted): it
+/// changes whenever the password is set again, even to the same password.
+/// Sealed in the pending cookie; it reveals nothing of the password.
+pub fn password_fingerprint(password_hash: &str) -> String {
+    let digest = Sha256::digest(password_hash.as_bytes());
+    digest[..12].iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// The cookie value of `pending`: sealed, base64url.
@@ -197,6 +210,7 @@ pub fn seal_pending(key: &SecretKey, pending: &Pending) -> Result<String, String
         "account": pending.account_id,
         "typed": pending.account_typed,
         "email": pending.email,
+        "password": pending.password,
         "next": pending.next,
         "expires": pending.expires_at.micros(),
     })
@@ -215,6 +229,7 @@ pub fn open_pending(key: &SecretKey, cookie: &str, now: Timestamp) -> Option<Pen
         account_id: value["account"].as_i64()?,
         account_typed: value["typed"].as_str()?.to_string(),
         email: value["email"].as_str()?.to_string(),
+        password: value["password"].as_str()?.to_string(),
         next: value["next"].as_str()?.to_string(),
         expires_at: Timestamp::from_micros(value["expires"].as_i64()?),
     };
@@ -331,6 +346,7 @@ mod tests {
             account_id: 1,
             account_typed: "acme".into(),
             email: "ada@example.com".into(),
+            password: password_fingerprint("$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA"),
             next: "/settings/audit-logs".into(),
             expires_at: Timestamp::from_micros(now.micros() + 1),
         };
@@ -343,6 +359,8 @@ mod tests {
         );
         assert_eq!(open_pending(&SecretKey::random(), &cookie, now), None);
         assert_eq!(open_pending(&key, "garbage", now), None);
+        assert_eq!(pending.password.len(), 24);
+        assert_ne!(pending.password, password_fingerprint("$argon2id$other"));
         // A sealed TOTP secret is not a pending sign-in.
         let other = URL_SAFE_NO_PAD.encode(seal_secret(&key, 3, b"{}").unwrap());
         assert_eq!(open_pending(&key, &other, now), None);
