@@ -3,7 +3,9 @@
 // the policy form (with its CSRF token), what the next pruning removes and
 // what holds it back (a legal hold, a log stream that lags), a pruning's
 // progress to done, the Log Streams page naming the stream that holds
-// retention back, the personal `details` paths, and the admin-only pages.
+// retention back, the personal `details` paths, a legal hold created and
+// released, an erasure started and followed to done, and the admin-only
+// pages.
 // Screenshots go to target/screenshots/retention-*.png.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
@@ -234,6 +236,98 @@ test("Settings > Retention and Personal data", { skip: !haveChromium }, async (t
     const [change] = (await api("/api/v1/events?event_type=Auditlog%20Account&limit=1")).events;
     assert.equal(change.details.changes[0].field, "personal_paths");
     assert.equal(change.actor.email, "admin@demo.local");
+  });
+
+  await t.test("Retention: a legal hold is created and released from the page, escaped and audited", async () => {
+    await page.goto(`${base}/settings/retention`);
+    // A refused hold names the field and keeps what was sent.
+    await page.fill("#hold-name", "");
+    await page.fill("#hold-reason", "subpoena");
+    await page.fill("#hold-q", "type:");
+    const [refused] = await Promise.all([page.waitForNavigation(), page.click("#create-hold")]);
+    assert.equal(refused.status(), 422);
+    assert.match(await page.textContent("#form-error"), /not created\. (Name|Query):/);
+    assert.equal(await page.inputValue("#hold-reason"), "subpoena");
+    await page.fill("#hold-name", "console-hold");
+    await page.fill("#hold-reason", "subpoena <b>17</b>");
+    await page.fill("#hold-q", `user:${heldUser}`);
+    await Promise.all([page.waitForNavigation(), page.click("#create-hold")]);
+    assert.match(await page.textContent("#notice"), /Legal hold created/);
+    const { holds } = await api("/api/v1/holds", admin);
+    const created = holds.find((h) => h.name === "console-hold");
+    assert.ok(created, JSON.stringify(holds));
+    assert.equal(created.q, `user:${heldUser}`);
+    const row = page.locator(`#holds tr[data-hold-id="${created.id}"]`);
+    // The reason is shown as text, not markup.
+    assert.match(await row.textContent(), /subpoena <b>17<\/b>/);
+    assert.equal(await row.locator("td:nth-child(3) b").count(), 0);
+    await shot("hold-created");
+    const [record] = (await api("/api/v1/events?event_type=Auditlog%20Legal%20Hold&limit=1")).events;
+    assert.equal(record.action, "Create");
+    assert.equal(record.actor.email, "admin@demo.local");
+    await Promise.all([page.waitForNavigation(), page.click(`#release-hold-${created.id}`)]);
+    assert.match(await page.textContent("#notice"), /Legal hold released/);
+    assert.equal(await page.locator(`#holds tr[data-hold-id="${created.id}"]`).count(), 0);
+    const after = await api("/api/v1/holds", admin);
+    assert.ok(!after.holds.some((h) => h.id === created.id), JSON.stringify(after));
+    const [release] = (await api("/api/v1/events?event_type=Auditlog%20Legal%20Hold&limit=1")).events;
+    assert.equal(release.action, "Release");
+    // Releasing it again (a stale page) says so.
+    const status = await page.evaluate(async ({ id, csrf }) => {
+      const response = await fetch("/settings/retention/holds/release", {
+        method: "POST",
+        headers: { "content-type": "application/x-www-form-urlencoded" },
+        body: `csrf=${encodeURIComponent(csrf)}&id=${id}`,
+      });
+      return response.status;
+    }, { id: created.id, csrf: await page.getAttribute('#hold-form input[name="csrf"]', "value") });
+    assert.equal(status, 404);
+    const forged = await page.evaluate(async () => {
+      const response = await fetch("/settings/retention/holds", {
+        method: "POST",
+        headers: { "content-type": "application/x-www-form-urlencoded" },
+        body: "csrf=forged&name=forged&reason=forged",
+      });
+      return response.status;
+    });
+    assert.equal(forged, 403);
+    assert.ok(!(await api("/api/v1/holds", admin)).holds.some((h) => h.name === "forged"));
+  });
+
+  await t.test("Personal data: an erasure is started and its progress shown until done", async () => {
+    // The most active user among the events no pruning or hold touched.
+    const counts = new Map();
+    for (const e of events) {
+      if (e.seq > middle && e.actor && e.actor.id !== heldUser) counts.set(e.actor.id, (counts.get(e.actor.id) || 0) + 1);
+    }
+    const [subject] = [...counts.entries()].sort((a, b) => b[1] - a[1])[0];
+    await page.goto(`${base}/settings/personal-data`);
+    assert.ok(await page.isVisible("#no-erasures"));
+    const [refused] = await Promise.all([page.waitForNavigation(), page.click("#start-erasure")]);
+    assert.equal(refused.status(), 422);
+    assert.match(await page.textContent("#erasure-error"), /Subject: subject \(the actor id whose events are erased\) is required/);
+    await page.fill("#erasure-subject", subject);
+    await Promise.all([page.waitForNavigation(), page.click("#start-erasure")]);
+    assert.match(await page.textContent("#notice"), /Erasure requested/);
+    const { erasures } = await api("/api/v1/erasures", admin);
+    const erasure = erasures[0];
+    assert.ok(erasure.subject.startsWith("erased:"), JSON.stringify(erasure));
+    assert.ok(erasure.events > 0, JSON.stringify(erasure));
+    const row = page.locator(`#erasures tr[data-erasure-id="${erasure.id}"]`);
+    assert.equal(await row.locator(".pseudonym").textContent(), erasure.subject);
+    assert.ok(!(await page.content()).includes(subject), "the page never shows the subject's id");
+    if ((await row.getAttribute("data-status")) !== "done") {
+      assert.ok(await page.isVisible("#refresh-note"), "a running erasure refreshes the page");
+    }
+    await page.waitForSelector(`#erasures tr[data-erasure-id="${erasure.id}"][data-status="done"]`, { timeout: 60_000 });
+    const done = (await api(`/api/v1/erasures/${erasure.id}`, admin)).erasure;
+    assert.equal(done.status, "done");
+    assert.equal(Number(await row.locator(".erased").textContent()), done.erased);
+    assert.ok(done.erased > 0, JSON.stringify(done));
+    await shot("erasure-done");
+    const [record] = (await api("/api/v1/events?event_type=Auditlog%20Erasure&limit=1")).events;
+    assert.equal(record.details.subject, erasure.subject);
+    assert.match(record.actor.id, /^user:\d+$/, "requested by the console user");
   });
 
   await t.test("an auditor sees neither page", async () => {

@@ -11,12 +11,15 @@
 //! in the source since is revoked or disabled by the next run, and nothing
 //! revoked or disabled in either store is ever brought back. Sessions,
 //! one-time sign-in links and two-factor enrolments are not copied (users
-//! sign in again, and set up two-factor sign-in again).
+//! sign in again, and set up two-factor sign-in again). Pruned and erased
+//! events travel as the source keeps them (tombstones, erased forms, the
+//! records' coverage), so `auditlog verify` passes on the copy as on the
+//! source.
 
 use crate::backend::{connect, open_data_dir};
 use crate::error::CliResult;
 use anyhow::{anyhow, bail};
-use auditlog_core::leaf;
+use auditlog_core::{coverage, leaf};
 use auditlog_store::transfer::{TransferSource, TransferTarget};
 use auditlog_store::{Account, StoreError};
 use auditlog_store_postgres::is_postgres_url;
@@ -152,15 +155,45 @@ async fn copy_account(
     }
     let mut copied = 0;
     while done < total {
-        let chunk = source.events_after(account.id, done, CHUNK).await?;
-        let Some(last) = chunk.last().map(|e| e.seq) else {
-            break;
+        // The next stored events and tombstones: together, every seq up to
+        // the lower of the two lists' ends (a full list may go on).
+        let events = source.events_after(account.id, done, CHUNK).await?;
+        let removed = source.removed_after(account.id, done, CHUNK).await?;
+        let mut upto = total;
+        for last in [
+            events
+                .last()
+                .map(|e| e.seq)
+                .filter(|_| events.len() == CHUNK),
+            removed
+                .last()
+                .map(|r| r.seq)
+                .filter(|_| removed.len() == CHUNK),
+        ]
+        .into_iter()
+        .flatten()
+        {
+            upto = upto.min(last);
+        }
+        let events: Vec<_> = events.into_iter().filter(|e| e.seq <= upto).collect();
+        let removed: Vec<_> = removed.into_iter().filter(|r| r.seq <= upto).collect();
+        let last = events
+            .last()
+            .map(|e| e.seq)
+            .max(removed.last().map(|r| r.seq));
+        let Some(last) = last else {
+            bail!(
+                "account {:?}: the source has neither an event nor a tombstone after seq {done} \
+                 (its last seq is {total})",
+                account.name
+            );
         };
-        copied += chunk.len() as u64;
-        target.import_events(&copy, chunk).await?;
+        copied += events.len() as u64;
+        target.import_log(&copy, events, removed).await?;
         done = last;
         progress.show(&account.name, done, total);
     }
+    copy_removals(source, target, account, &copy).await?;
     // Signed checkpoints, exactly as signed: they cover the copied trees.
     for checkpoint in source.checkpoints(account.id).await? {
         match target.add_checkpoint(copy.id, &checkpoint).await {
@@ -187,6 +220,56 @@ async fn same_prefix(
     let theirs = source.events_after(account.id, done - 1, 1).await?;
     let ours = target.events_after(copy.id, done - 1, 1).await?;
     Ok(matches!((theirs.first(), ours.first()), (Some(a), Some(b)) if a.leaf_hash == b.leaf_hash))
+}
+
+/// What pruning and erasure left, once the log is copied: each removal
+/// record's coverage (read from the record's own leaf, as `verify` reads
+/// it), then the tombstones and the erased forms, which the target's
+/// database accepts only under that coverage. Each is skipped where the
+/// target has it already.
+async fn copy_removals(
+    source: &dyn TransferSource,
+    target: &dyn TransferTarget,
+    account: &Account,
+    copy: &Account,
+) -> CliResult {
+    for record_seq in source.coverage_records(account.id).await? {
+        let record = source
+            .events_after(account.id, record_seq.saturating_sub(1), 1)
+            .await?
+            .into_iter()
+            .find(|e| e.seq == record_seq);
+        let ranges = record
+            .as_ref()
+            .and_then(|r| coverage::record_coverage(&r.leaf_bytes))
+            .map(|(_, ranges)| ranges)
+            .ok_or_else(|| {
+                anyhow!(
+                    "account {:?}: seq {record_seq} is not a readable removal record",
+                    account.name
+                )
+            })?;
+        target.add_coverage(copy.id, record_seq, &ranges).await?;
+    }
+    let mut after = 0;
+    loop {
+        let removed = source.removed_after(account.id, after, CHUNK).await?;
+        let Some(last) = removed.last().map(|r| r.seq) else {
+            break;
+        };
+        target.import_removals(copy, &removed, &[]).await?;
+        after = last;
+    }
+    let mut after = 0;
+    loop {
+        let erased = source.erased_after(account.id, after, CHUNK).await?;
+        let Some(last) = erased.last().map(|(seq, _)| *seq) else {
+            break;
+        };
+        target.import_removals(copy, &[], &erased).await?;
+        after = last;
+    }
+    Ok(())
 }
 
 /// Reads the account from both stores in seq order and compares them.
@@ -255,6 +338,23 @@ async fn verify_account(
             }
             None => break,
         }
+    }
+    let mut after = 0;
+    loop {
+        let expected = source.removed_after(account.id, after, CHUNK).await?;
+        let got = target.removed_after(copy.id, after, CHUNK).await?;
+        if expected != got {
+            return Err(mismatch(format!(
+                "the removed events after seq {after} differ"
+            )));
+        }
+        match got.last() {
+            Some(last) => after = last.seq,
+            None => break,
+        }
+    }
+    if source.coverage_records(account.id).await? != target.coverage_records(copy.id).await? {
+        return Err(mismatch("the removal records' coverage differs".into()));
     }
     let size = source.last_seq(account.id).await?;
     if target.last_seq(copy.id).await? != size {

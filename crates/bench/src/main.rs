@@ -17,7 +17,8 @@
 //! `search`: issue 14's search targets on the embedded store beside a plain
 //! table with an FTS5 table, loaded in the same run (`search.rs`).
 //! `retention`: pruning's rate, the bytes it returns and its cost to ingest
-//! (`retention.rs`).
+//! (`retention.rs`). `erasure`: one data subject's erasure in an existing
+//! store given by `--data-dir` (`erasure.rs`).
 //!
 //! # Layout
 //!
@@ -30,6 +31,7 @@
 //!   `error`: what scenarios return; `search`: the search targets.
 
 mod auditlog;
+mod erasure;
 mod error;
 mod generator;
 mod pg_search;
@@ -105,6 +107,12 @@ enum Scenario {
     /// while ingest runs at full rate, against ingest just before
     /// (`retention.rs`; the store is removed after).
     Retention,
+    /// Erasure (issue 16): in the existing embedded store at `--data-dir`
+    /// (changed: pass a copy), the actor of account `acme` with the event
+    /// count nearest 10,000 erased through the API: events erased, the time
+    /// from the POST to `done`, events per second, bytes on disk before and
+    /// after (`erasure.rs`).
+    Erasure,
 }
 
 #[derive(Debug, Parser)]
@@ -203,6 +211,10 @@ struct Args {
     /// without streams when 2 is left out).
     #[arg(long, value_delimiter = ',', default_value = "1,2,3,4")]
     stream_phases: Vec<u32>,
+    /// Erasure: the existing embedded store to erase a subject in (it is
+    /// changed: pass a copy, e.g. of `<work-dir>/search/...` from `bench search`).
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
 }
 
 fn main() -> std::process::ExitCode {
@@ -294,6 +306,13 @@ async fn run(args: &Args) -> BenchResult<()> {
             }
             Scenario::Retention => {
                 retention::run(&args.auditlog_bin, &args.work_dir, &events, &recorder).await?
+            }
+            Scenario::Erasure => {
+                let dir = args
+                    .data_dir
+                    .as_deref()
+                    .ok_or("erasure needs --data-dir: an existing embedded store (a copy)")?;
+                erasure::run(&args.auditlog_bin, dir, &recorder).await?
             }
             Scenario::PgSearch => {
                 let options = pg_search::Options {

@@ -9,7 +9,7 @@
 //!    the last pruning done, and ÷ the jobs' own planned → finished times),
 //!    and the bytes on disk (database file and WAL) before and after, once
 //!    the incremental vacuum after the pruning has stopped shrinking them;
-//! 3. **ingest while pruning runs**: the dataset sent again (new ids) at
+//! 3. **ingest while pruning runs**: the dataset sent again and again (new ids) at
 //!    full rate, 20 s of it measured with no pruning possible (the streams
 //!    hold it back), then the streams deleted, so that the stored second
 //!    halves are pruned while ingest goes on: ingest's rate during that
@@ -46,7 +46,7 @@ const SERVE_ARGS: [&str; 6] = [
     "1s",
 ];
 
-/// The ids of the events sent again in phase 3 end with this.
+/// The ids of the events sent again in phase 3 end with this and the round.
 const AGAIN_SUFFIX: &str = "-again";
 
 fn db_bytes(dir: &Path) -> u64 {
@@ -311,24 +311,29 @@ pub async fn run(
         settled_at.duration_since(started).as_secs_f64(),
     )?;
 
-    // 3. Ingest, first with pruning held back, then while the other halves are pruned.
-    let again: Vec<Event> = events
-        .iter()
-        .map(|e| {
-            let mut e = e.clone();
-            e.id.push_str(AGAIN_SUFFIX);
-            e
-        })
-        .collect();
+    // 3. Ingest, first with pruning held back, then while the other halves
+    // are pruned: the dataset sent again and again (new ids each round)
+    // until the pruning is done, since pruning is slower than ingest.
     let answered = Arc::new(AtomicUsize::new(0));
-    let bodies = auditlog::bodies(&again, 500);
-    let total_bodies = bodies.len();
     let ingest = {
         let (base, keys, answered) = (base.clone(), keys.clone(), answered.clone());
+        let events = events.to_vec();
         tokio::spawn(async move {
-            auditlog::send_all_counting(&base, &keys, bodies, 4, answered)
-                .await
-                .map_err(|e| e.to_string())
+            for round in 1.. {
+                let again: Vec<Event> = events
+                    .iter()
+                    .map(|e| {
+                        let mut e = e.clone();
+                        e.id.push_str(&format!("{AGAIN_SUFFIX}{round}"));
+                        e
+                    })
+                    .collect();
+                let bodies = auditlog::bodies(&again, 500);
+                auditlog::send_all_counting(&base, &keys, bodies, 4, answered.clone())
+                    .await
+                    .map_err(|e| e.to_string())?;
+            }
+            Ok::<(), String>(())
         })
     };
     let sample = || (Instant::now(), answered.load(Ordering::Relaxed));
@@ -360,8 +365,12 @@ pub async fn run(
     let (removed, planned, finished) =
         wait_for_prunings(&http, &base, &admins, &jobs_before).await?;
     let (t2, b2) = sample();
-    if b2 >= total_bodies {
-        return Err("ingest ended before the pruning did: use more events".into());
+    if ingest.is_finished() {
+        return Err(format!(
+            "ingest stopped before the pruning ended: {:?}",
+            ingest.await
+        )
+        .into());
     }
     ingest.abort();
     let per_s = |bodies: usize, from: Instant, to: Instant| {

@@ -21,6 +21,9 @@ use auditlog_store::{
 };
 use tokio_postgres::Row;
 
+/// How long the rewrite after an erasure waits for older snapshots.
+const RECLAIM_WAIT: std::time::Duration = std::time::Duration::from_secs(300);
+
 const COLUMNS: &str = "id, account_id, status, pseudonym, requested_at, requested_by, \
     source::text, covers::text, actor_rows::text, record_seq, next_seq, erased, held, \
     claimed_until, finished_at";
@@ -303,12 +306,55 @@ impl Erasures for PgStore {
 
     async fn reclaim_erased(&self) -> Result<()> {
         let client = self.client().await?;
-        // Dead rows' space marked reusable (the owner's right: a role that
-        // lacks it gets a warning, and autovacuum does it later). Their
-        // bytes stay in the files' free space, the WAL and its archive
-        // until overwritten (docs/ERASURE.md).
+        // A plain VACUUM only marks the old row versions' space reusable:
+        // their bytes stay in the pages until overwritten, and GIN keeps a
+        // word's key after its last posting is gone. `VACUUM (FULL)`
+        // rewrites each table into new files without the dead versions and
+        // rebuilds its indexes (the word index's keys included), then
+        // unlinks the old files. It holds an ACCESS EXCLUSIVE lock on each
+        // table while it runs (docs/ERASURE.md). It needs the tables'
+        // owner: under a role that lacks it PostgreSQL warns and skips a
+        // table, and the values stay in free space until an owner runs it.
+        //
+        // The rewrite copies a dead version that a snapshot still open in
+        // the database may see (a read that began before the erasure
+        // committed, an ANALYZE): first wait until every snapshot of the
+        // database is newer than the erasure's transactions.
+        let horizon: i64 = client
+            .query_one("SELECT txid_snapshot_xmax(txid_current_snapshot())", &[])
+            .await
+            .map_err(pg_error)?
+            .get(0);
+        let deadline = std::time::Instant::now() + RECLAIM_WAIT;
+        loop {
+            let older: i64 = client
+                .query_one(
+                    "SELECT count(*) FROM pg_stat_activity \
+                     WHERE datname = current_database() AND pid <> pg_backend_pid() \
+                       AND ((backend_xmin IS NOT NULL AND age(backend_xmin) > age(($1 % 4294967296)::text::xid)) \
+                         OR (backend_xid IS NOT NULL AND age(backend_xid) > age(($1 % 4294967296)::text::xid)))",
+                    &[&horizon],
+                )
+                .await
+                .map_err(pg_error)?
+                .get(0);
+            if older == 0 {
+                break;
+            }
+            if std::time::Instant::now() > deadline {
+                tracing::warn!(
+                    transactions = older,
+                    "erasure: transactions older than the erasure are still open after {:?}; \
+                     rewriting anyway (old values they can see stay in the new files until \
+                     the next rewrite)",
+                    RECLAIM_WAIT
+                );
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        }
         client
-            .batch_execute("VACUUM event_personal, actors, event_log")
+            .batch_execute("VACUUM (FULL) event_personal, actors, event_log")
             .await
             .map_err(pg_error)?;
         Ok(())

@@ -213,6 +213,24 @@ impl PgStore {
         let client = self.client().await?;
         client.batch_execute(sql).await.map_err(pg_error)
     }
+
+    /// Runs one raw query and returns its rows as text (`None` for NULL);
+    /// for tests and maintenance tools.
+    pub async fn query_raw_text(&self, sql: &str) -> Result<Vec<Vec<Option<String>>>> {
+        let client = self.client().await?;
+        let messages = client.simple_query(sql).await.map_err(pg_error)?;
+        Ok(messages
+            .iter()
+            .filter_map(|m| match m {
+                tokio_postgres::SimpleQueryMessage::Row(row) => Some(
+                    (0..row.len())
+                        .map(|i| row.get(i).map(str::to_string))
+                        .collect(),
+                ),
+                _ => None,
+            })
+            .collect())
+    }
 }
 
 #[async_trait]

@@ -130,6 +130,23 @@ impl Rows {
         Ok(())
     }
 
+    /// An erased event as `auditlog copy` imports it ([`push`](Self::push)
+    /// of the event as served once erased): no personal values (its erased
+    /// form is stored once its record's coverage is), and its actor, the
+    /// pseudonym, without the `"[erased]"` name and email.
+    pub(crate) fn push_erased(
+        &mut self,
+        account_id: i64,
+        stored: &StoredEvent,
+        leaf: (Option<i64>, Vec<u8>),
+    ) -> Result<()> {
+        self.push(account_id, stored, leaf, None)?;
+        let actor = stored.event().actor();
+        self.actor_names
+            .insert((account_id, actor.id.clone()), (None, None));
+        Ok(())
+    }
+
     pub(crate) async fn insert(&self, tx: &Transaction<'_>, ids: &mut LogIds) -> Result<()> {
         if self.key.is_empty() {
             return Ok(());

@@ -5,9 +5,13 @@ use crate::event_log;
 use crate::sql::{event_record, sql_error, to_record, LeafDecoder, RECORD_COLUMNS};
 use crate::SqliteStore;
 use async_trait::async_trait;
+use auditlog_core::merkle::stored_hash_index;
 use auditlog_core::Timestamp;
-use auditlog_store::transfer::{ApiKeyRecord, TransferSource, UserRecord};
-use auditlog_store::{AccountId, EventRecord, Result, Role, Scope, StoreError};
+use auditlog_store::log_key::seq_of;
+use auditlog_store::transfer::{ApiKeyRecord, RemovedRecord, TransferSource, UserRecord};
+use auditlog_store::{
+    AccountId, EventRecord, RemovalKind, Result, Role, Scope, StoreError, TreeStore,
+};
 use rusqlite::params;
 
 #[async_trait]
@@ -128,6 +132,82 @@ impl TransferSource for SqliteStore {
                     .and_then(|row| to_record(row, &leaves))
             })
             .collect()
+        })
+        .await
+    }
+
+    async fn removed_after(
+        &self,
+        account: AccountId,
+        after_seq: u64,
+        limit: usize,
+    ) -> Result<Vec<RemovedRecord>> {
+        let rows = self
+            .with_conn(move |conn| {
+                let (_, last) = event_log::account_keys(account);
+                let first = event_log::bound_key(account, after_seq.saturating_add(1));
+                let mut stmt = conn
+                    .prepare_cached(
+                        "SELECT key, event_id, record_seq, kind FROM removed_events \
+                         WHERE key BETWEEN ?1 AND ?2 ORDER BY key LIMIT ?3",
+                    )
+                    .map_err(sql_error)?;
+                let rows = stmt
+                    .query_map(params![first, last, limit as i64], |r| {
+                        Ok((
+                            r.get::<_, i64>(0)?,
+                            r.get::<_, String>(1)?,
+                            r.get::<_, i64>(2)?,
+                            r.get::<_, String>(3)?,
+                        ))
+                    })
+                    .map_err(sql_error)?;
+                rows.map(|r| r.map_err(sql_error))
+                    .collect::<Result<Vec<_>>>()
+            })
+            .await?;
+        let indexes: Vec<i64> = rows
+            .iter()
+            .map(|r| stored_hash_index(0, seq_of(r.0) as i64 - 1))
+            .collect();
+        let hashes = self.read_hashes(account, &indexes).await?;
+        rows.into_iter()
+            .zip(hashes)
+            .map(|((key, event_id, record_seq, kind), leaf_hash)| {
+                let seq = seq_of(key);
+                Ok(RemovedRecord {
+                    seq,
+                    event_id,
+                    record_seq: record_seq as u64,
+                    kind: RemovalKind::parse(&kind).ok_or_else(|| {
+                        StoreError::internal(format!("removed event seq {seq} has kind {kind:?}"))
+                    })?,
+                    leaf_hash,
+                })
+            })
+            .collect()
+    }
+
+    async fn erased_after(
+        &self,
+        account: AccountId,
+        after_seq: u64,
+        limit: usize,
+    ) -> Result<Vec<(u64, Vec<u8>)>> {
+        self.with_conn(move |conn| {
+            let mut stmt = conn
+                .prepare_cached(
+                    "SELECT seq, personal FROM event_personal WHERE account_id = ?1 AND seq > ?2 \
+                     AND substr(personal, 1, 10) = CAST('{\"erased\":' AS BLOB) \
+                     ORDER BY seq LIMIT ?3",
+                )
+                .map_err(sql_error)?;
+            let rows = stmt
+                .query_map(params![account, after_seq as i64, limit as i64], |r| {
+                    Ok((r.get::<_, i64>(0)? as u64, r.get::<_, Vec<u8>>(1)?))
+                })
+                .map_err(sql_error)?;
+            rows.map(|r| r.map_err(sql_error)).collect()
         })
         .await
     }

@@ -160,6 +160,168 @@ async fn copy_refuses_a_missing_source_and_an_embedded_target() {
     );
 }
 
+/// `PUT /api/v1/retention`.
+async fn set_retention(server: &TestServer, admin: &str, days: Value) {
+    let response = server
+        .http
+        .put(server.url("/api/v1/retention"))
+        .bearer_auth(admin)
+        .json(&json!({ "retention_days": days }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+}
+
+/// Polls `path` until `done` accepts the answer.
+async fn wait_for(server: &TestServer, path: &str, key: &str, done: impl Fn(&Value) -> bool) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let (status, body) = server.get(path, key).await;
+        assert_eq!(status, 200, "{body}");
+        if done(&body) {
+            return;
+        }
+        assert!(std::time::Instant::now() < deadline, "{path}: {body}");
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn copy_carries_pruned_and_erased_events_and_verify_passes_on_the_copy() {
+    let Some(database) = TestDatabase::create("copy_pruned_and_erased") else {
+        return;
+    };
+    let data = tempfile::tempdir().unwrap();
+    let mut embedded = TestServer::start_on(
+        data.path(),
+        &["--retention-min-days", "0", "--prune-interval", "1s"],
+    );
+    let account = embedded.account("acme");
+    let admin = embedded
+        .cli(
+            &["key", "create", "--account", "acme", "--scope", "admin"],
+            "",
+        )
+        .trim()
+        .to_string();
+    // Old events, pruned: retention 0 days, then kept forever again.
+    let old: Vec<Value> = (0..30)
+        .map(|i| {
+            json!({"id": format!("old{i}"), "event_type": "Element", "action": "Create",
+                         "actor": {"id": "u-old", "email": "old@example.com"}})
+        })
+        .collect();
+    let (status, body) = embedded
+        .post("/api/v1/events", &account.ingest, &json!({ "events": old }))
+        .await;
+    assert_eq!(status, 201, "{body}");
+    set_retention(&embedded, &admin, json!(0)).await;
+    wait_for(&embedded, "/api/v1/retention", &admin, |r| {
+        r["retention"]["prunings"][0]["status"] == "done"
+    })
+    .await;
+    set_retention(&embedded, &admin, Value::Null).await;
+    wait_for(&embedded, "/api/v1/retention", &admin, |r| {
+        r["retention"]["prunings"][0]["status"] == "done"
+    })
+    .await;
+    let (status, pruned) = embedded.get("/api/v1/events/old0", &account.read).await;
+    assert_eq!(status, 410, "{pruned}");
+    // Then a subject's events and another user's, and the subject erased.
+    let events: Vec<Value> = (0..40)
+        .map(|i| {
+            let user = if i % 4 == 0 { "u-keep" } else { "u-gone" };
+            json!({"id": format!("new{i}"), "event_type": "Element", "action": "Update",
+                   "actor": {"id": user, "name": format!("Name of {user}"), "email": format!("{user}@example.com")},
+                   "context": {"ip": "198.51.100.7"}})
+        })
+        .collect();
+    let (status, body) = embedded
+        .post(
+            "/api/v1/events",
+            &account.ingest,
+            &json!({ "events": events }),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let (status, created) = embedded
+        .post("/api/v1/erasures", &admin, &json!({"subject": "u-gone"}))
+        .await;
+    assert_eq!(status, 202, "{created}");
+    let id = created["erasure"]["id"].clone();
+    wait_for(&embedded, &format!("/api/v1/erasures/{id}"), &admin, |e| {
+        e["erasure"]["status"] == "done"
+    })
+    .await;
+    let before = all_events(&embedded, &account.read).await;
+    let (_, erased_before) = embedded.get("/api/v1/events/new1", &account.read).await;
+    assert_eq!(erased_before["event"]["erased"], true, "{erased_before}");
+    embedded.kill();
+
+    let data_dir = data.path().display().to_string();
+    let report = copy(&data_dir, &database.url);
+    assert!(
+        report.contains(&format!("verified {} events", before.len())),
+        "{report}"
+    );
+    let signing_key = data.path().join("signing-key").display().to_string();
+    let store = [
+        "--database-url".to_string(),
+        database.url.clone(),
+        "--signing-key-file".to_string(),
+        signing_key.clone(),
+    ];
+    let verified = run_cli_on(&store, &["verify"], "");
+    let printed = format!(
+        "{}{}",
+        String::from_utf8_lossy(&verified.stdout),
+        String::from_utf8_lossy(&verified.stderr)
+    );
+    assert!(verified.status.success(), "verify on the copy: {printed}");
+    // A second run (a resumed copy) adds nothing and still checks out.
+    let again = copy(&data_dir, &database.url);
+    assert!(
+        again.contains(&format!("verified {} events", before.len())),
+        "{again}"
+    );
+
+    let scratch = tempfile::tempdir().unwrap();
+    let on_postgres = TestServer::start_on_database(
+        &database.url,
+        scratch.path(),
+        &["--signing-key-file", &signing_key],
+    );
+    let after = all_events(&on_postgres, &account.read).await;
+    assert_eq!(after, before, "the same events, erased ones as erased");
+    let (status, pruned) = on_postgres.get("/api/v1/events/old0", &account.read).await;
+    assert_eq!(status, 410, "{pruned}");
+    assert_eq!(pruned["error"]["code"], "pruned", "{pruned}");
+    let (status, proof) = on_postgres
+        .get("/api/v1/events/old0/proof", &account.read)
+        .await;
+    assert_eq!(status, 200, "{proof}");
+    let (status, erased) = on_postgres.get("/api/v1/events/new1", &account.read).await;
+    assert_eq!(status, 200, "{erased}");
+    assert_eq!(erased["event"], erased_before["event"]);
+    assert_eq!(erased["event"]["actor"]["email"], "[erased]");
+    let (_, kept) = on_postgres.get("/api/v1/events/new0", &account.read).await;
+    assert_eq!(
+        kept["event"]["actor"]["email"], "u-keep@example.com",
+        "{kept}"
+    );
+    // The subject's id is not searchable on the copy; the pseudonym is.
+    let (_, found) = on_postgres
+        .get("/api/v1/events?user=u-gone", &account.read)
+        .await;
+    assert_eq!(found["events"], json!([]), "{found}");
+    let pseudonym = erased["event"]["actor"]["id"].as_str().unwrap();
+    let (_, found) = on_postgres
+        .get(&format!("/api/v1/events?user={pseudonym}"), &account.read)
+        .await;
+    assert_eq!(found["events"].as_array().unwrap().len(), 30, "{found}");
+}
+
 async fn send_json(
     server: &TestServer,
     method: reqwest::Method,

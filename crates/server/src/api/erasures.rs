@@ -125,6 +125,51 @@ pub async fn plan(
     store.plan_erasure(&plan, lease_until).await
 }
 
+/// The data subject of a request: an actor id (text of 1 to 200
+/// characters), else 422 naming `subject` and the rule.
+pub fn subject_of(value: Option<&Value>) -> Result<String, ApiError> {
+    match value {
+        Some(Value::String(text)) if !text.is_empty() && text.chars().count() <= MAX_NAME_CHARS => {
+            Ok(text.clone())
+        }
+        None | Some(Value::Null) => Err(invalid(
+            "subject",
+            "required",
+            "subject (the actor id whose events are erased) is required",
+        )),
+        _ => Err(invalid(
+            "subject",
+            "not_an_actor_id",
+            format!("subject must be text of 1 to {MAX_NAME_CHARS} characters, as an actor id"),
+        )),
+    }
+}
+
+/// Plans the erasure of `subject` and wakes the eraser: what the API and
+/// the console (Settings > Personal data) do.
+pub async fn start(
+    state: &AppState,
+    account: &auditlog_store::Account,
+    subject: &str,
+    requested_by: String,
+    source: Value,
+) -> Result<Erasure, ApiError> {
+    let settings = &state.erasure;
+    let pseudonym = settings.key.pseudonym(&account.name, subject);
+    let erasure = plan(
+        state.store.as_ref(),
+        account,
+        pseudonym,
+        subject,
+        requested_by,
+        source,
+        None,
+    )
+    .await?;
+    settings.wakeup.notify_one();
+    Ok(erasure)
+}
+
 /// Requests the erasure of a data subject's personal values.
 #[utoipa::path(
     post,
@@ -160,39 +205,15 @@ pub async fn create(
             format!("{other} is not a field here; allowed: subject"),
         ));
     }
-    let subject = match fields.get("subject") {
-        Some(Value::String(text)) if !text.is_empty() && text.chars().count() <= MAX_NAME_CHARS => {
-            text.clone()
-        }
-        None | Some(Value::Null) => {
-            return Err(invalid(
-                "subject",
-                "required",
-                "subject (the actor id whose events are erased) is required",
-            ))
-        }
-        _ => {
-            return Err(invalid(
-                "subject",
-                "not_an_actor_id",
-                format!("subject must be text of 1 to {MAX_NAME_CHARS} characters, as an actor id"),
-            ))
-        }
-    };
-    let account = &caller.account;
-    let settings = &state.erasure;
-    let pseudonym = settings.key.pseudonym(&account.name, &subject);
-    let erasure = plan(
-        state.store.as_ref(),
-        account,
-        pseudonym,
+    let subject = subject_of(fields.get("subject"))?;
+    let erasure = start(
+        &state,
+        &caller.account,
         &subject,
         caller.actor_id(),
         caller.source().to_json(),
-        None,
     )
     .await?;
-    settings.wakeup.notify_one();
     Ok((
         StatusCode::ACCEPTED,
         axum::Json(ErasureEnvelope {

@@ -141,6 +141,15 @@ pub fn routes() -> Router<AppState> {
             retention::PERSONAL_DATA_PATH,
             get(retention::personal_data).post(retention::save_personal_data),
         )
+        .route(
+            "/settings/personal-data/erasures",
+            post(retention::start_erasure),
+        )
+        .route("/settings/retention/holds", post(retention::create_hold))
+        .route(
+            "/settings/retention/holds/release",
+            post(retention::release_hold),
+        )
         .route("/console/assets/console.css", get(css))
         .route("/console/assets/console.js", get(js))
         .layer(axum::middleware::map_response(console_headers))

@@ -16,7 +16,7 @@ use super::exports::actor;
 use super::form::ConsoleForm;
 use super::page::{render, ConsoleError, Frame};
 use super::session::{Admin, SignedIn};
-use crate::api::personal_paths;
+use crate::api::{erasures, personal_paths};
 use crate::error::ApiError;
 use crate::retention::{plan, policy};
 use crate::state::AppState;
@@ -87,6 +87,18 @@ struct RetentionPage {
     prunings: Vec<PruningRow>,
     /// A pruning is running: the page refreshes itself.
     running: bool,
+    /// The hold form's values (what was sent, when it is shown again).
+    hold_name: String,
+    hold_reason: String,
+    hold_q: String,
+}
+
+/// What the hold form sent: name, reason, query.
+#[derive(Default)]
+struct HoldForm {
+    name: String,
+    reason: String,
+    q: String,
 }
 
 #[derive(Debug, serde::Deserialize)]
@@ -97,6 +109,10 @@ pub struct NoticeQuery {
 fn notice(done: Option<&str>) -> Option<&'static str> {
     Some(match done? {
         "saved" => "Saved. The pruner applies the policy at its next run.",
+        "hold-created" => {
+            "Legal hold created: neither pruning nor erasure removes the events it matches."
+        }
+        "hold-released" => "Legal hold released: pruning and erasure may now remove what it kept.",
         _ => return None,
     })
 }
@@ -139,6 +155,17 @@ async fn page(
     sent: Option<&str>,
     notice: Option<&'static str>,
     error: Option<String>,
+) -> Result<RetentionPage, ConsoleError> {
+    page_with_hold(state, user, sent, notice, error, HoldForm::default()).await
+}
+
+async fn page_with_hold(
+    state: &AppState,
+    user: &SignedIn,
+    sent: Option<&str>,
+    notice: Option<&'static str>,
+    error: Option<String>,
+    hold: HoldForm,
 ) -> Result<RetentionPage, ConsoleError> {
     let account = &user.grant.account;
     let view = policy::view(state.store.as_ref(), &state.retention, account).await?;
@@ -251,6 +278,9 @@ async fn page(
         exports,
         prunings,
         running,
+        hold_name: hold.name,
+        hold_reason: hold.reason,
+        hold_q: hold.q,
     })
 }
 
@@ -312,6 +342,86 @@ pub async fn save(
     }
 }
 
+/// Settings > Retention > Create legal hold: name, reason and a search
+/// query (empty: the whole account), checked and audited as the API does
+/// (`policy::create_hold`).
+pub async fn create_hold(
+    State(state): State<AppState>,
+    Admin(user): Admin,
+    ConsoleForm(pairs): ConsoleForm<Vec<(String, String)>>,
+) -> Result<Response, ConsoleError> {
+    user.check_csrf(form_value(&pairs, "csrf"))?;
+    let sent = HoldForm {
+        name: form_value(&pairs, "name").to_string(),
+        reason: form_value(&pairs, "reason").to_string(),
+        q: form_value(&pairs, "q").to_string(),
+    };
+    let mut body = json!({"name": sent.name, "reason": sent.reason});
+    if !sent.q.is_empty() {
+        body["q"] = json!(sent.q);
+    }
+    let created = policy::create_hold(
+        state.store.as_ref(),
+        &user.grant.account,
+        &actor(&user),
+        &body,
+    )
+    .await;
+    match created {
+        Ok(_) => Ok(Redirect::to(&format!("{PATH}?done=hold-created")).into_response()),
+        Err(e) if fixable(&e) || e.status == StatusCode::CONFLICT => {
+            let message = hold_message(&e);
+            let page = page_with_hold(&state, &user, None, None, Some(message), sent).await?;
+            Ok(render(e.status, &page))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// A refused hold's message, naming the form's field.
+fn hold_message(e: &ApiError) -> String {
+    let field = e
+        .details
+        .as_ref()
+        .and_then(|d| d["field"].as_str())
+        .unwrap_or("");
+    let label = match field {
+        "name" => "Name",
+        "reason" => "Reason",
+        f if f.starts_with('q') || f.starts_with("filters") => "Query",
+        _ => return format!("The legal hold was not created: {}", e.message),
+    };
+    format!("The legal hold was not created. {label}: {}", e.message)
+}
+
+/// Settings > Retention > Release: the hold named by the form's `id`
+/// (`policy::release_hold`, audited).
+pub async fn release_hold(
+    State(state): State<AppState>,
+    Admin(user): Admin,
+    ConsoleForm(pairs): ConsoleForm<Vec<(String, String)>>,
+) -> Result<Response, ConsoleError> {
+    user.check_csrf(form_value(&pairs, "csrf"))?;
+    let sent = form_value(&pairs, "id");
+    let released = match sent.parse::<i64>() {
+        Ok(id) => {
+            policy::release_hold(state.store.as_ref(), &user.grant.account, &actor(&user), id).await
+        }
+        Err(_) => Err(ApiError::not_found(format!(
+            "{sent:?} is not the id of a legal hold"
+        ))),
+    };
+    match released {
+        Ok(_) => Ok(Redirect::to(&format!("{PATH}?done=hold-released")).into_response()),
+        Err(e) if e.status == StatusCode::NOT_FOUND => {
+            let message = format!("Nothing was released: {}.", e.message);
+            let page = page(&state, &user, None, None, Some(message)).await?;
+            Ok(render(e.status, &page))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
 #[derive(Template)]
 #[template(path = "personal_data.html")]
 struct PersonalDataPage {
@@ -321,6 +431,90 @@ struct PersonalDataPage {
     paths: String,
     notice: Option<&'static str>,
     error: Option<String>,
+    /// The erasure form's subject, when it is shown again after an error.
+    subject: String,
+    erasure_error: Option<String>,
+    erasures: Vec<ErasureRow>,
+    /// An erasure is planned or running: the page refreshes itself.
+    running: bool,
+}
+
+/// An erasure request as the page lists it (never the subject's id: its
+/// pseudonym).
+pub struct ErasureRow {
+    pub id: i64,
+    pub status: String,
+    pub pseudonym: String,
+    pub events: u64,
+    pub erased: u64,
+    pub held: u64,
+    /// Erased of the events, in percent.
+    pub percent: u64,
+    pub requested_at: String,
+    pub requested_by: String,
+    pub finished_at: String,
+}
+
+/// What the page shows besides the forms' own values.
+async fn personal_data_page(
+    state: &AppState,
+    user: &SignedIn,
+    paths: Option<String>,
+    notice: Option<&'static str>,
+    error: Option<String>,
+    subject: String,
+    erasure_error: Option<String>,
+) -> Result<PersonalDataPage, ConsoleError> {
+    let paths = match paths {
+        Some(paths) => paths,
+        None => state
+            .store
+            .personal_paths(user.grant.account.id)
+            .await?
+            .iter()
+            .map(|p| p.as_str().to_string())
+            .collect::<Vec<_>>()
+            .join("\n"),
+    };
+    let erasures: Vec<ErasureRow> = state
+        .store
+        .erasures(user.grant.account.id, erasures::LISTED)
+        .await?
+        .iter()
+        .map(|e| {
+            let view = erasures::erasure_view(e);
+            ErasureRow {
+                id: view.id,
+                status: view.status,
+                pseudonym: view.subject,
+                events: view.events,
+                erased: view.erased,
+                held: view.held,
+                percent: (view.erased * 100)
+                    .checked_div(view.events)
+                    .unwrap_or(100)
+                    .min(100),
+                requested_at: view.requested_at,
+                requested_by: view.requested_by,
+                finished_at: view.finished_at.unwrap_or_default(),
+            }
+        })
+        .collect();
+    // A waiting erasure waits for a hold's release: no need to refresh.
+    let running = erasures
+        .iter()
+        .any(|e| e.status != "done" && e.status != "waiting");
+    Ok(PersonalDataPage {
+        frame: Some(user.frame("personal-data")),
+        csrf: user.grant.csrf_token.clone(),
+        paths,
+        notice,
+        error,
+        subject,
+        erasure_error,
+        erasures,
+        running,
+    })
 }
 
 pub async fn personal_data(
@@ -328,27 +522,17 @@ pub async fn personal_data(
     Admin(user): Admin,
     Query(query): Query<NoticeQuery>,
 ) -> Result<Response, ConsoleError> {
-    let paths = state
-        .store
-        .personal_paths(user.grant.account.id)
-        .await?
-        .iter()
-        .map(|p| p.as_str().to_string())
-        .collect::<Vec<_>>()
-        .join("\n");
-    Ok(render(
-        StatusCode::OK,
-        &PersonalDataPage {
-            frame: Some(user.frame("personal-data")),
-            csrf: user.grant.csrf_token.clone(),
-            paths,
-            notice: match query.done.as_deref() {
-                Some("saved") => Some("Saved. Events that arrive from now on keep these values apart as personal data."),
-                _ => None,
-            },
-            error: None,
-        },
-    ))
+    let notice = match query.done.as_deref() {
+        Some("saved") => Some(
+            "Saved. Events that arrive from now on keep these values apart as personal data.",
+        ),
+        Some("erasure") => Some(
+            "Erasure requested: it runs in the background (progress below). One Auditlog Erasure record names the subject by its pseudonym.",
+        ),
+        _ => None,
+    };
+    let page = personal_data_page(&state, &user, None, notice, None, String::new(), None).await?;
+    Ok(render(StatusCode::OK, &page))
 }
 
 pub async fn save_personal_data(
@@ -371,16 +555,63 @@ pub async fn save_personal_data(
     };
     match saved {
         Ok(_) => Ok(Redirect::to(&format!("{PERSONAL_DATA_PATH}?done=saved")).into_response()),
-        Err(e) if fixable(&e) => Ok(render(
-            e.status,
-            &PersonalDataPage {
-                frame: Some(user.frame("personal-data")),
-                csrf: user.grant.csrf_token.clone(),
-                paths: sent.to_string(),
-                notice: None,
-                error: Some(e.message),
-            },
-        )),
+        Err(e) if fixable(&e) => {
+            let page = personal_data_page(
+                &state,
+                &user,
+                Some(sent.to_string()),
+                None,
+                Some(e.message),
+                String::new(),
+                None,
+            )
+            .await?;
+            Ok(render(e.status, &page))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Settings > Personal data > Erase: the subject (an actor id) checked and
+/// the erasure started as `POST /api/v1/erasures` does.
+pub async fn start_erasure(
+    State(state): State<AppState>,
+    Admin(user): Admin,
+    ConsoleForm(pairs): ConsoleForm<Vec<(String, String)>>,
+) -> Result<Response, ConsoleError> {
+    user.check_csrf(form_value(&pairs, "csrf"))?;
+    let sent = form_value(&pairs, "subject");
+    let subject = (!sent.is_empty()).then(|| json!(sent));
+    let started = match erasures::subject_of(subject.as_ref()) {
+        Ok(subject) => {
+            let by = actor(&user);
+            erasures::start(
+                &state,
+                &user.grant.account,
+                &subject,
+                by.id.clone(),
+                by.source.to_json(),
+            )
+            .await
+        }
+        Err(e) => Err(e),
+    };
+    match started {
+        Ok(_) => Ok(Redirect::to(&format!("{PERSONAL_DATA_PATH}?done=erasure")).into_response()),
+        Err(e) if fixable(&e) => {
+            let message = format!("Subject: {}", e.message);
+            let page = personal_data_page(
+                &state,
+                &user,
+                None,
+                None,
+                None,
+                sent.to_string(),
+                Some(message),
+            )
+            .await?;
+            Ok(render(e.status, &page))
+        }
         Err(e) => Err(e.into()),
     }
 }
