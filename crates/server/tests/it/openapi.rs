@@ -76,6 +76,9 @@ const CONSOLE_ROUTES: &[(&str, &str)] = &[
     ("POST", "/settings/retention"),
     ("GET", "/settings/personal-data"),
     ("POST", "/settings/personal-data"),
+    ("POST", "/settings/personal-data/erasures"),
+    ("POST", "/settings/retention/holds"),
+    ("POST", "/settings/retention/holds/release"),
 ];
 
 const METHODS: &[&str] = &[
