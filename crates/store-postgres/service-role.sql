@@ -56,3 +56,15 @@ GRANT UPDATE (retention_days) ON accounts TO auditlog_app;
 GRANT EXECUTE ON FUNCTION auditlog_erase_personal(BIGINT, BIGINT, BYTEA) TO auditlog_app;
 GRANT INSERT, UPDATE ON erasures TO auditlog_app;
 GRANT UPDATE ON erasure_generation TO auditlog_app;
+-- Account administration (issue 18): custom event types are the account's
+-- taxonomy; admins change users' roles, disable and re-enable them, and
+-- reset passwords (the last-admin guard locks the rows: FOR UPDATE needs
+-- UPDATE); one-time sign-in links are used up; two-factor enrolments and
+-- recovery codes are confirmed, used and removed; an account may require
+-- two-factor sign-in; the keys of the Login Failed hashes are created once.
+GRANT UPDATE (taxonomy) ON accounts TO auditlog_app;
+GRANT UPDATE (role, disabled_at, password_hash, password_changed_at) ON users TO auditlog_app;
+GRANT INSERT, DELETE ON sign_in_links TO auditlog_app;
+GRANT INSERT, UPDATE, DELETE ON user_two_factor, user_recovery_codes TO auditlog_app;
+GRANT INSERT, UPDATE ON account_two_factor TO auditlog_app;
+GRANT INSERT ON login_hash_keys TO auditlog_app;
