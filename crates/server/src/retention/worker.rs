@@ -51,11 +51,7 @@ pub async fn prune_account(
 ) -> Result<u64, StoreError> {
     let lease =
         |now: Timestamp| Timestamp::from_micros(now.micros() + settings.lease.as_micros() as i64);
-    let active = store.holds(account.id, false).await?;
-    let (holds, unreadable) = ActiveHolds::new(&active, &account.taxonomy);
-    for hold in unreadable {
-        tracing::warn!(account = %account.name, %hold, "a legal hold no longer reads: it keeps every event");
-    }
+    let holds = active_holds(store, account).await?;
     let now = Timestamp::now();
     let mut removed = 0;
     // An unfinished job first (a crash, or another server that died).
@@ -65,6 +61,9 @@ pub async fn prune_account(
     if store.retention_days(account.id).await?.is_none() {
         return Ok(removed);
     }
+    // Read again, after the policy: a hold created just before the policy
+    // that starts this pruning must shape its plan.
+    let holds = active_holds(store, account).await?;
     let now = Timestamp::now();
     let preview = plan::preview(store, account, &holds, now).await?;
     let Some(plan) = plan::plan_of(account, &preview, now) else {
@@ -75,4 +74,15 @@ pub async fn prune_account(
         removed += job::run(store, account, job, &holds, settings).await?;
     }
     Ok(removed)
+}
+
+/// The account's active legal holds; one that no longer reads keeps every
+/// event (and is logged).
+async fn active_holds(store: &dyn Store, account: &Account) -> Result<ActiveHolds, StoreError> {
+    let active = store.holds(account.id, false).await?;
+    let (holds, unreadable) = ActiveHolds::new(&active, &account.taxonomy);
+    for hold in unreadable {
+        tracing::warn!(account = %account.name, %hold, "a legal hold no longer reads: it keeps every event");
+    }
+    Ok(holds)
 }
