@@ -105,13 +105,21 @@ pub async fn run(
         let events = store
             .events_in_seq_range(account.id, &Default::default(), after, through)
             .await?;
+        // Holds created since the job began keep their events too (a hold
+        // that no longer reads keeps every event).
+        let active = store.holds(account.id, false).await?;
+        let (newer, _) = ActiveHolds::new(&active, &account.taxonomy);
         let mut bodies = Vec::with_capacity(events.len());
         for event in &events {
             let Ok(view) = LeafView::parse(&event.leaf_bytes) else {
                 // Unreadable: left for verify to name, never removed.
                 continue;
             };
-            if is_removal_record(view.event_type()) || !holds.holding(&event.stored()).is_empty() {
+            let stored = event.stored();
+            if is_removal_record(view.event_type())
+                || !holds.holding(&stored).is_empty()
+                || !newer.holding(&stored).is_empty()
+            {
                 continue;
             }
             bodies.push(RemovedBody {
