@@ -70,6 +70,39 @@ pub fn covers_json(ranges: &[SeqRange]) -> Value {
     )
 }
 
+/// The most bytes of `details.covers` JSON one record carries. An event's
+/// leaf is at most 65,535 bytes (SPEC "Event"), so one erasure of a subject
+/// with thousands of scattered events (one range each, ~18 bytes) cannot
+/// fit in one record; half the cap leaves room for the record's other
+/// fields and the leaf's framing.
+pub const RECORD_COVERS_BYTES: usize = 32 * 1024;
+
+/// `ranges` (sorted, disjoint) split into the parts that successive records
+/// each list in `details.covers`, in seq order, each part's JSON at most
+/// `max_bytes` (a part always holds at least one range). The same ranges
+/// always split the same way, so a record appended again after a crash is
+/// the same record.
+pub fn split_for_records(ranges: &[SeqRange], max_bytes: usize) -> Vec<Vec<SeqRange>> {
+    let merged = merge(ranges.to_vec());
+    let mut parts: Vec<Vec<SeqRange>> = Vec::new();
+    let mut current: Vec<SeqRange> = Vec::new();
+    // `[]` plus, per range, `[first,last]` and a separating comma.
+    let mut bytes = 2;
+    for range in merged {
+        let cost = range.first.to_string().len() + range.last.to_string().len() + 4;
+        if !current.is_empty() && bytes + cost > max_bytes {
+            parts.push(std::mem::take(&mut current));
+            bytes = 2;
+        }
+        bytes += cost;
+        current.push(range);
+    }
+    if !current.is_empty() {
+        parts.push(current);
+    }
+    parts
+}
+
 /// `ranges` from seqs in any order, one range per run of consecutive seqs:
 /// what an erasure of scattered seqs lists.
 pub fn ranges_of_seqs(seqs: impl IntoIterator<Item = u64>) -> Vec<SeqRange> {
@@ -192,6 +225,32 @@ mod tests {
                           "actor": {"id": "auditlog"}, "details": details});
         let event = NewEvent::parse(&body, &Taxonomy::default().with_own_types(), now).unwrap();
         StoredEvent::new("acme", seq, now, event).leaf_bytes()
+    }
+
+    #[test]
+    fn split_for_records_keeps_every_part_within_its_bytes_and_loses_no_seq() {
+        // 5,000 scattered seqs: one range each, like a subject's events.
+        let ranges = ranges_of_seqs((1..=5_000u64).map(|i| i * 2 + 100_000));
+        let parts = split_for_records(&ranges, 4_096);
+        assert!(parts.len() > 1, "{} parts", parts.len());
+        for part in &parts {
+            assert!(!part.is_empty());
+            let json = serde_json::to_string(&covers_json(part)).unwrap();
+            assert!(json.len() <= 4_096, "a part of {} bytes", json.len());
+        }
+        let joined: Vec<SeqRange> = parts.concat();
+        assert_eq!(joined, ranges, "the parts, in order, are the ranges");
+        // A range too big for the limit alone still goes (in a part of its own).
+        let one = vec![SeqRange::new(1, 2).unwrap()];
+        assert_eq!(split_for_records(&one, 3), vec![one.clone()]);
+        assert!(split_for_records(&[], 4_096).is_empty());
+        // The real limit: 20,000 scattered seqs in the hundred millions fit
+        // in parts whose record stays far under the leaf cap.
+        let big = ranges_of_seqs((1..=20_000u64).map(|i| i * 3 + 123_000_000));
+        for part in split_for_records(&big, RECORD_COVERS_BYTES) {
+            let json = serde_json::to_string(&covers_json(&part)).unwrap();
+            assert!(json.len() <= RECORD_COVERS_BYTES);
+        }
     }
 
     #[test]

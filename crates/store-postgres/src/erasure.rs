@@ -26,7 +26,7 @@ const RECLAIM_WAIT: std::time::Duration = std::time::Duration::from_secs(300);
 
 const COLUMNS: &str = "id, account_id, status, pseudonym, requested_at, requested_by, \
     source::text, covers::text, actor_rows::text, record_seq, next_seq, erased, held, \
-    claimed_until, finished_at";
+    claimed_until, finished_at, record_seqs::text";
 
 fn to_erasure(r: &Row) -> Result<Erasure> {
     let id: i64 = r.get(0);
@@ -51,7 +51,14 @@ fn to_erasure(r: &Row) -> Result<Erasure> {
                 .ok_or_else(|| unreadable("covers"))?,
             actor_rows: serde_json::from_str(&actor_rows).map_err(|_| unreadable("actor rows"))?,
         },
-        record_seq: r.get::<_, Option<i64>>(9).map(|s| s as u64),
+        record_seqs: match r.get::<_, Option<String>>(15) {
+            Some(json) => serde_json::from_str(&json).map_err(|_| unreadable("record seqs"))?,
+            None => r
+                .get::<_, Option<i64>>(9)
+                .map(|s| s as u64)
+                .into_iter()
+                .collect(),
+        },
         next_seq: r.get::<_, i64>(10) as u64,
         erased: r.get::<_, i64>(11) as u64,
         held: r.get::<_, i64>(12) as u64,
@@ -148,12 +155,15 @@ impl Erasures for PgStore {
         let client = self.client().await?;
         let done = progress.status == ErasureStatus::Done;
         let released = done || progress.status == ErasureStatus::Waiting;
-        let record = progress.record_seq.map(|s| s as i64);
+        let record = progress.record_seqs.first().map(|s| *s as i64);
+        let record_seqs = (!progress.record_seqs.is_empty())
+            .then(|| serde_json::Value::from(progress.record_seqs.clone()).to_string());
         client
             .execute(
                 "UPDATE erasures SET status = $2, record_seq = $3, next_seq = $4, erased = $5, \
                  held = $6, claimed_until = CASE WHEN $7::bool THEN NULL ELSE $8::bigint END, \
-                 finished_at = CASE WHEN $9::bool THEN $10::bigint ELSE finished_at END WHERE id = $1",
+                 finished_at = CASE WHEN $9::bool THEN $10::bigint ELSE finished_at END, \
+                 record_seqs = $11::text::jsonb WHERE id = $1",
                 &[
                     &id,
                     &progress.status.as_str(),
@@ -165,6 +175,7 @@ impl Erasures for PgStore {
                     &lease_until.micros(),
                     &done,
                     &Timestamp::now().micros(),
+                    &record_seqs,
                 ],
             )
             .await

@@ -33,6 +33,8 @@ const MIGRATIONS: &[(i32, &str)] = &[
     (18, include_str!("../migrations/0018_personal_paths.sql")),
     // Log streams' per-kind options and TLS client keys (issue 15).
     (19, include_str!("../migrations/0019_stream_options.sql")),
+    // An erasure's several records, when its coverage outgrows one (issue 16).
+    (20, include_str!("../migrations/0020_erasure_records.sql")),
 ];
 
 /// The migration that moves the events into the event log: the old table's

@@ -22,7 +22,7 @@ use auditlog_store::{
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
 const COLUMNS: &str = "id, account_id, status, pseudonym, requested_at, requested_by, source, \
-    covers, actor_rows, record_seq, next_seq, erased, held, claimed_until, finished_at";
+    covers, actor_rows, record_seq, next_seq, erased, held, claimed_until, finished_at, record_seqs";
 
 struct RawErasure {
     id: i64,
@@ -40,6 +40,7 @@ struct RawErasure {
     held: i64,
     claimed_until: Option<i64>,
     finished_at: Option<i64>,
+    record_seqs: Option<String>,
 }
 
 fn raw(r: &Row<'_>) -> rusqlite::Result<RawErasure> {
@@ -59,6 +60,7 @@ fn raw(r: &Row<'_>) -> rusqlite::Result<RawErasure> {
         held: r.get(12)?,
         claimed_until: r.get(13)?,
         finished_at: r.get(14)?,
+        record_seqs: r.get(15)?,
     })
 }
 
@@ -83,7 +85,10 @@ fn to_erasure(raw: RawErasure) -> Result<Erasure> {
             actor_rows: serde_json::from_str(&raw.actor_rows)
                 .map_err(|_| unreadable("actor rows"))?,
         },
-        record_seq: raw.record_seq.map(|s| s as u64),
+        record_seqs: match &raw.record_seqs {
+            Some(json) => serde_json::from_str(json).map_err(|_| unreadable("record seqs"))?,
+            None => raw.record_seq.map(|s| s as u64).into_iter().collect(),
+        },
         next_seq: raw.next_seq as u64,
         erased: raw.erased as u64,
         held: raw.held as u64,
@@ -322,24 +327,28 @@ impl Erasures for SqliteStore {
         lease_until: Timestamp,
     ) -> Result<()> {
         let progress = progress.clone();
+        let record_seqs = (!progress.record_seqs.is_empty())
+            .then(|| serde_json::Value::from(progress.record_seqs.clone()).to_string());
         self.with_conn(move |conn| {
             let done = progress.status == ErasureStatus::Done;
             let released = done || progress.status == ErasureStatus::Waiting;
             conn.execute(
                 "UPDATE erasures SET status = ?2, record_seq = ?3, next_seq = ?4, erased = ?5, \
                  held = ?6, claimed_until = CASE WHEN ?7 THEN NULL ELSE ?8 END, \
-                 finished_at = CASE WHEN ?9 THEN ?10 ELSE finished_at END WHERE id = ?1",
+                 finished_at = CASE WHEN ?9 THEN ?10 ELSE finished_at END, \
+                 record_seqs = ?11 WHERE id = ?1",
                 params![
                     id,
                     progress.status.as_str(),
-                    progress.record_seq.map(|s| s as i64),
+                    progress.record_seqs.first().map(|s| *s as i64),
                     progress.next_seq as i64,
                     progress.erased as i64,
                     progress.held as i64,
                     released,
                     lease_until.micros(),
                     done,
-                    Timestamp::now().micros()
+                    Timestamp::now().micros(),
+                    record_seqs,
                 ],
             )
             .map_err(sql_error)?;

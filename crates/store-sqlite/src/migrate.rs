@@ -76,11 +76,16 @@ const MIGRATIONS: &[(i64, Step)] = &[
         20,
         Step::Sql(include_str!("../migrations/0020_stream_options.sql")),
     ),
+    // An erasure's several records, when its coverage outgrows one (issue 16).
+    (
+        21,
+        Step::Sql(include_str!("../migrations/0021_erasure_records.sql")),
+    ),
 ];
 
 /// The highest migration this build knows.
 #[cfg(test)]
-pub const LATEST: i64 = 20;
+pub const LATEST: i64 = 21;
 
 /// Applies the migrations this store lacks, each in its own transaction.
 pub fn migrate(conn: &mut Connection) -> Result<()> {

@@ -2,7 +2,8 @@
 //! values removed from the live database under one `Auditlog Erasure` /
 //! `Erase` record, as a job that is planned (the subject's seqs, found by
 //! its actor id, which is then forgotten: only the pseudonym is kept), then
-//! has its record appended, then erases batch by batch from `next_seq` on,
+//! has its record (or, for a subject with thousands of scattered events,
+//! its records) appended, then erases batch by batch from `next_seq` on,
 //! so that a server that dies mid-erasure leaves a job another run (or
 //! server) finishes. Held events are skipped; the job then waits and
 //! finishes them once no hold keeps them.
@@ -90,7 +91,10 @@ pub struct Erasure {
     pub id: ErasureId,
     pub status: ErasureStatus,
     pub plan: ErasurePlan,
-    pub record_seq: Option<u64>,
+    /// The seqs of its `Auditlog Erasure` records, in seq order (none
+    /// while planned): one unless its coverage is too long for one record
+    /// (`auditlog_core::coverage::split_for_records`).
+    pub record_seqs: Vec<u64>,
     /// The lowest seq not yet looked at in this pass.
     pub next_seq: u64,
     /// Events erased so far (version 2 values, version 1 bodies).
@@ -105,7 +109,7 @@ pub struct Erasure {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ErasureProgress {
     pub status: ErasureStatus,
-    pub record_seq: Option<u64>,
+    pub record_seqs: Vec<u64>,
     pub next_seq: u64,
     pub erased: u64,
     pub held: u64,

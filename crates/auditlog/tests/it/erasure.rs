@@ -754,3 +754,147 @@ async fn auditlog_erase_runs_on_the_store_and_the_server_serves_the_result() {
     let pseudonym = served["actor"]["id"].as_str().unwrap().to_string();
     assert!(printed.contains(&pseudonym), "{printed} / {pseudonym}");
 }
+
+/// Sends `count` events of the subject, each between two of other users',
+/// so that every subject event is a range of its own in the record.
+async fn send_scattered(server: &TestServer, ingest: &str, count: usize) {
+    let events: Vec<Value> = (0..count)
+        .flat_map(|i| {
+            let mut subject = subject_event(i);
+            subject["id"] = json!(format!("x{i}"));
+            [other_event(i), subject]
+        })
+        .collect();
+    for chunk in events.chunks(500) {
+        let (status, body) = server
+            .post("/api/v1/events", ingest, &json!({"events": chunk}))
+            .await;
+        assert_eq!(status, 201, "{body}");
+    }
+}
+
+/// A subject whose `count` events are scattered one by one through the
+/// log: its ranges do not fit one record (a leaf is at most 65,535 bytes),
+/// so the job appends several, each covering a part in order, and erases
+/// every event under the one that covers it; `verify` accepts them.
+async fn erase_scattered(server: &TestServer, count: usize, min_records: usize) {
+    let account = server.account("acme");
+    let admin = admin_key(server);
+    send_scattered(server, &account.ingest, count).await;
+    let (status, created) = server
+        .post("/api/v1/erasures", &admin, &json!({"subject": SUBJECT}))
+        .await;
+    assert_eq!(status, 202, "{created}");
+    let id = created["erasure"]["id"].clone();
+    let done = wait_for_erasure(server, &admin, &id, "done", |e| e["status"] == "done").await;
+    assert_eq!(done["erased"], count as u64, "{done}");
+    assert_eq!(done["events"], count as u64, "{done}");
+    let record_seqs: Vec<u64> = done["record_seqs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s.as_u64().unwrap())
+        .collect();
+    assert!(
+        record_seqs.len() >= min_records,
+        "{} records: {done}",
+        record_seqs.len()
+    );
+    assert_eq!(done["record_seq"], record_seqs[0], "{done}");
+
+    // The records, oldest first: parts 1..n, each its own ranges, together
+    // exactly the job's coverage; each leaf within the cap.
+    let (_, page) = server
+        .get(
+            "/api/v1/events?event_type=Auditlog%20Erasure&limit=100",
+            &account.read,
+        )
+        .await;
+    let mut records = page["events"].as_array().unwrap().clone();
+    records.sort_by_key(|r| r["seq"].as_u64().unwrap());
+    let seqs: Vec<u64> = records.iter().map(|r| r["seq"].as_u64().unwrap()).collect();
+    assert_eq!(seqs, record_seqs, "{page}");
+    let mut covered: Vec<Value> = Vec::new();
+    let mut counted = 0;
+    for (index, record) in records.iter().enumerate() {
+        let details = &record["details"];
+        assert_eq!(details["part"], index + 1, "{record}");
+        assert_eq!(details["parts"], records.len(), "{record}");
+        assert_eq!(details["subject"], done["subject"], "{record}");
+        counted += details["events"].as_u64().unwrap();
+        covered.extend(details["covers"].as_array().unwrap().iter().cloned());
+        let expected_id = match index {
+            0 => format!("auditlog-erasure-{id}"),
+            _ => format!("auditlog-erasure-{id}-{}", index + 1),
+        };
+        assert_eq!(record["id"], expected_id.as_str());
+        let (status, proof) = server
+            .get(
+                &format!("/api/v1/events/{expected_id}/proof"),
+                &account.read,
+            )
+            .await;
+        assert_eq!(status, 200, "{proof}");
+        let leaf = BASE64.decode(proof["leaf"].as_str().unwrap()).unwrap();
+        assert!(leaf.len() <= 65_535, "a record of {} bytes", leaf.len());
+    }
+    assert_eq!(counted, count as u64);
+    assert_eq!(Value::Array(covered), done["covers"]);
+
+    // Every subject event erased, the others intact.
+    for i in [0, 1, count / 2, count - 1] {
+        let (status, served) = event(server, &format!("x{i}"), &account.read).await;
+        assert_eq!(status, 200, "x{i}: {served}");
+        assert_eq!(served["erased"], true, "x{i}: {served}");
+        assert_eq!(served["actor"]["email"], "[erased]", "x{i}: {served}");
+        let (status, other) = event(server, &format!("o{i}"), &account.read).await;
+        assert_eq!(status, 200, "o{i}: {other}");
+        assert_eq!(other["actor"]["email"], "grace@example.com", "{other}");
+    }
+    let (_, remaining) = server
+        .get(
+            &format!("/api/v1/events?user={SUBJECT}&limit=1"),
+            &account.read,
+        )
+        .await;
+    assert_eq!(remaining["events"], json!([]), "{remaining}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_subject_with_thousands_of_scattered_events_is_erased_under_several_records() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start_on(dir.path(), &[]);
+    // 6,000 ranges of ~14 bytes: more than one 64 KiB record could hold.
+    erase_scattered(&server, 6_000, 3).await;
+    drop(server);
+    let store_args = vec!["--data-dir".to_string(), dir.path().display().to_string()];
+    let (ok, out) = verify(&store_args);
+    assert!(ok, "{out}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_subject_with_thousands_of_scattered_events_is_erased_under_several_records_on_postgres()
+{
+    let Some(database) = TestDatabase::create("erasure_scattered_on_postgres") else {
+        return;
+    };
+    let scratch = tempfile::tempdir().unwrap();
+    let key_file = scratch.path().join("signing-key").display().to_string();
+    let server = TestServer::start_on_database(
+        &database.url,
+        scratch.path(),
+        &["--signing-key-file", &key_file],
+    );
+    // Fewer (PostgreSQL erases more slowly): 3,500 ranges of ~12 bytes
+    // still need two records of at most 32 KiB of ranges.
+    erase_scattered(&server, 3_500, 2).await;
+    drop(server);
+    let store_args = vec![
+        "--database-url".to_string(),
+        database.url.clone(),
+        "--signing-key-file".to_string(),
+        key_file,
+    ];
+    let (ok, out) = verify(&store_args);
+    assert!(ok, "{out}");
+}

@@ -53,9 +53,14 @@ pub struct ErasureView {
     pub requested_at: String,
     /// The API key that asked (`api-key:<id>`).
     pub requested_by: String,
-    /// The seq of its `Auditlog Erasure` / `Erase` record (none while
-    /// `planned`).
+    /// The seq of its (first) `Auditlog Erasure` / `Erase` record (none
+    /// while `planned`).
     pub record_seq: Option<u64>,
+    /// The seqs of all its records, in order (empty while `planned`): one,
+    /// unless the subject's events are so scattered that their ranges need
+    /// several records (each lists a part of `covers` and says which
+    /// `part` of how many `parts` it is).
+    pub record_seqs: Vec<u64>,
     /// The subject's events when it was requested (what the record covers).
     pub events: u64,
     /// Events erased so far: a version 2 event's personal values, a
@@ -87,7 +92,8 @@ pub fn erasure_view(erasure: &Erasure) -> ErasureView {
         subject: erasure.plan.pseudonym.clone(),
         requested_at: erasure.plan.requested_at.to_rfc3339(),
         requested_by: erasure.plan.requested_by.clone(),
-        record_seq: erasure.record_seq,
+        record_seq: erasure.record_seqs.first().copied(),
+        record_seqs: erasure.record_seqs.clone(),
         events: erasure.plan.covers.iter().map(|r| r.len()).sum(),
         erased: erasure.erased,
         held: erasure.held,

@@ -72,7 +72,7 @@ pub async fn erase_account(
         if !seen.insert(job.id) {
             let progress = ErasureProgress {
                 status: job.status,
-                record_seq: job.record_seq,
+                record_seqs: job.record_seqs.clone(),
                 next_seq: job.next_seq,
                 erased: job.erased,
                 held: job.held,
