@@ -169,6 +169,20 @@ impl Query {
     pub fn is_empty(&self) -> bool {
         self.terms.is_empty()
     }
+
+    /// The query without the terms `leave_out` selects: what is left to
+    /// check once a backend has served those terms another way (the
+    /// rollups serve `time` terms by the ranges they read).
+    pub fn without(&self, leave_out: impl Fn(&Term) -> bool) -> Query {
+        Query {
+            terms: self
+                .terms
+                .iter()
+                .filter(|term| !leave_out(term))
+                .cloned()
+                .collect(),
+        }
+    }
 }
 
 impl TextKey {

@@ -7,6 +7,8 @@
 //!
 //! - a target id drives by `event_log_by_target`; its hash is confirmed
 //!   against the leaf of every row before it is answered ([`confirms`]);
+//!   so do `q`'s exact `target:` values (and `id:` values, by
+//!   `event_log_by_id`), whose rows `q` confirms;
 //! - otherwise the filtered column with the fewest ids drives, by its
 //!   index. A newest-first page needs the rows in time order: with several
 //!   ids, each id's range of the index is one arm of a `UNION ALL` that
@@ -21,9 +23,9 @@
 use crate::event_log::{self, account_keys, KIND_EVENT, KIND_PLACE};
 use crate::sql::{event_record, sql_error, to_record, LeafDecoder, RECORD_COLUMNS};
 use auditlog_core::leaf_view::LeafView;
-use auditlog_core::search::Query;
+use auditlog_core::search::{Query, TextKey};
 use auditlog_core::{Cursor, EventFilter, Interval, Timestamp};
-use auditlog_store::search_plan::{self, DictColumn, IdChoice, SearchPlan};
+use auditlog_store::search_plan::{self, IdChoice, SearchPlan};
 use auditlog_store::{key_hash64, Bucket, EventRecord, Result, StoreError};
 use rusqlite::types::Value;
 use rusqlite::{Connection, OptionalExtension};
@@ -42,6 +44,10 @@ enum IdColumn {
     Kind,
     Place,
     Actor,
+    /// The hash of the target id (`q`'s `target:` terms; the leaf confirms).
+    Target,
+    /// The hash of the event id (`q`'s `id:` terms; the leaf confirms).
+    Id,
 }
 
 impl IdColumn {
@@ -50,6 +56,8 @@ impl IdColumn {
             IdColumn::Kind => "kind",
             IdColumn::Place => "place",
             IdColumn::Actor => "actor",
+            IdColumn::Target => "target_hash",
+            IdColumn::Id => "id_hash",
         }
     }
 
@@ -58,7 +66,15 @@ impl IdColumn {
             IdColumn::Kind => "event_log_by_kind",
             IdColumn::Place => "event_log_by_place",
             IdColumn::Actor => "event_log_by_actor",
+            IdColumn::Target => "event_log_by_target",
+            IdColumn::Id => "event_log_by_id",
         }
+    }
+
+    /// Whether its index holds each id's rows in time order (`(id, time)`),
+    /// so that one arm per id can be merged into a newest-first page.
+    fn time_ordered(self) -> bool {
+        self != IdColumn::Id
     }
 }
 
@@ -159,13 +175,30 @@ pub fn resolve(conn: &Connection, account: i64, filter: &EventFilter) -> Result<
     if let Some(to) = plan.time_to {
         extra.push("time <= ?", [Value::Integer(to)]);
     }
-    for (column, lists) in [("target_hash", &plan.targets), ("id_hash", &plan.ids)] {
-        for list in lists {
-            let hashes: Vec<i64> = list.iter().map(|t| key_hash64(t)).collect();
-            extra.push(
-                &format!("{column} IN (SELECT value FROM json_each(?))"),
-                [Value::Text(json_ids(&hashes))],
-            );
+    // Exact `target:` and `id:` values are hashes of an index of the log:
+    // the shortest list of each can lead an index search (a walk of the
+    // account's events by time, testing each row's hash, reads every event
+    // of the account for a count); the others narrow.
+    for (column, lists) in [(IdColumn::Target, &plan.targets), (IdColumn::Id, &plan.ids)] {
+        let mut lists: Vec<Vec<i64>> = lists
+            .iter()
+            .map(|list| {
+                let mut hashes: Vec<i64> = list.iter().map(|t| key_hash64(t)).collect();
+                hashes.sort_unstable();
+                hashes.dedup();
+                hashes
+            })
+            .collect();
+        lists.sort_by_key(Vec::len);
+        for (n, hashes) in lists.into_iter().enumerate() {
+            if n == 0 && !hashes.is_empty() && hashes.len() <= MAX_LEADING_IDS {
+                ids.push((column, hashes));
+            } else {
+                extra.push(
+                    &format!("{} IN (SELECT value FROM json_each(?))", column.name()),
+                    [Value::Text(json_ids(&hashes))],
+                );
+            }
         }
     }
     let words = search_plan::fts5_match(&plan.words);
@@ -191,32 +224,64 @@ fn dictionary_choice(
     column: IdColumn,
     terms: &[&auditlog_core::search::Term],
 ) -> Result<IdChoice> {
-    let (sql, dict) = match column {
+    let (values, field): (_, fn(&TextKey, &[Option<String>]) -> Option<String>) = match column {
         IdColumn::Kind => (
-            "SELECT id, value FROM log_values WHERE account_id = ?1 AND kind = ?2",
-            DictColumn::Kind,
+            dictionary(conn, account, KIND_EVENT)?,
+            search_plan::kind_field,
         ),
         IdColumn::Place => (
-            "SELECT id, value FROM log_values WHERE account_id = ?1 AND kind = ?2",
-            DictColumn::Place,
+            dictionary(conn, account, KIND_PLACE)?,
+            search_plan::place_field,
         ),
-        IdColumn::Actor => (
-            "SELECT id, json_array(actor_id) FROM actors WHERE account_id = ?1 AND ?2 = ?2",
-            DictColumn::Actor,
-        ),
+        IdColumn::Actor => (actor_dictionary(conn, account)?, search_plan::actor_field),
+        IdColumn::Target | IdColumn::Id => {
+            return Err(StoreError::internal(
+                "target and event ids are hashed, not in a dictionary",
+            ))
+        }
     };
-    let kind = if column == IdColumn::Place {
-        KIND_PLACE
-    } else {
-        KIND_EVENT
-    };
+    Ok(search_plan::choose_ids(
+        terms,
+        values.iter().map(|(id, f)| (*id, f.as_slice())),
+        field,
+    ))
+}
+
+/// The account's values of one kind of `log_values` (1: `[type, action]`,
+/// 2: `[project, app, version]`), each with its id.
+pub(crate) fn dictionary(
+    conn: &Connection,
+    account: i64,
+    kind: i64,
+) -> Result<Vec<(i64, Vec<Option<String>>)>> {
+    dictionary_rows(
+        conn,
+        "SELECT id, value FROM log_values WHERE account_id = ?1 AND kind = ?2",
+        rusqlite::params![account, kind],
+    )
+}
+
+/// The account's actors as `[actor id]` values, each with its id.
+fn actor_dictionary(conn: &Connection, account: i64) -> Result<Vec<(i64, Vec<Option<String>>)>> {
+    dictionary_rows(
+        conn,
+        "SELECT id, json_array(actor_id) FROM actors WHERE account_id = ?1",
+        rusqlite::params![account],
+    )
+}
+
+fn dictionary_rows(
+    conn: &Connection,
+    sql: &str,
+    params: impl rusqlite::Params,
+) -> Result<Vec<(i64, Vec<Option<String>>)>> {
     let mut stmt = conn.prepare_cached(sql).map_err(sql_error)?;
     let rows = stmt
-        .query_map(rusqlite::params![account, kind], |r| {
+        .query_map(params, |r| {
             Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?))
         })
         .map_err(sql_error)?;
-    let mut values: Vec<(i64, Vec<Option<String>>)> = Vec::new();
+    let mut values = Vec::new();
     for row in rows {
         let (id, json) = row.map_err(sql_error)?;
         let fields: Vec<Option<String>> = serde_json::from_str(&json).map_err(|e| {
@@ -224,16 +289,7 @@ fn dictionary_choice(
         })?;
         values.push((id, fields));
     }
-    let field = match dict {
-        DictColumn::Kind => search_plan::kind_field,
-        DictColumn::Place => search_plan::place_field,
-        DictColumn::Actor => search_plan::actor_field,
-    };
-    Ok(search_plan::choose_ids(
-        terms,
-        values.iter().map(|(id, f)| (*id, f.as_slice())),
-        field,
-    ))
+    Ok(values)
 }
 
 /// Ids as the JSON array `json_each` reads: one bound parameter whatever
@@ -287,10 +343,10 @@ impl Lookup {
 enum Driver {
     /// `event_log_by_target`, the target's hash.
     Target,
-    /// One arm per id of the column, by its index.
-    Arms(IdColumn, Vec<i64>),
-    /// One `IN` search of the column's index.
-    In(IdColumn, Vec<i64>),
+    /// One arm per id of `ids[n]`, by its column's index.
+    Arms(usize),
+    /// One `IN` search of `ids[n]`'s column's index.
+    In(usize),
     /// `event_log_by_time`.
     Time,
     /// The full-text index's matches in the account's key range, each row
@@ -471,38 +527,40 @@ impl LogFilter {
         if by_words && self.words.is_some() {
             return Driver::Words;
         }
-        // Fewest ids first; on a tie, users before places before kinds
-        // (usually the more selective).
+        // Fewest ids first; on a tie, event ids before targets before users
+        // before places before kinds (usually the more selective).
         let preference = |column: IdColumn| match column {
-            IdColumn::Actor => 0,
-            IdColumn::Place => 1,
-            IdColumn::Kind => 2,
+            IdColumn::Id => 0,
+            IdColumn::Target => 1,
+            IdColumn::Actor => 2,
+            IdColumn::Place => 3,
+            IdColumn::Kind => 4,
         };
         let smallest = self
             .ids
             .iter()
-            .min_by_key(|(column, ids)| (ids.len(), preference(*column)));
+            .enumerate()
+            .min_by_key(|(_, (column, ids))| (ids.len(), preference(*column)));
         match smallest {
             None => Driver::Time,
-            Some((column, ids)) if ordered && ids.len() > 1 && ids.len() <= MAX_ARMS => {
-                Driver::Arms(*column, ids.clone())
+            Some((n, (column, ids)))
+                if ordered && column.time_ordered() && ids.len() > 1 && ids.len() <= MAX_ARMS =>
+            {
+                Driver::Arms(n)
             }
-            Some((column, ids)) => Driver::In(*column, ids.clone()),
+            Some((n, _)) => Driver::In(n),
         }
     }
 
-    /// Every condition of the filter and `bounds` except the driving
-    /// column's (and the free text's when the full-text index drives).
-    fn conditions(&self, skip: Option<IdColumn>, bounds: Bounds) -> Conditions {
+    /// Every condition of the filter and `bounds` except the driving ids'
+    /// (`skip`, an index of `ids`; a column may have several lists, from
+    /// the parameters and from `q`, and each must hold) and the free
+    /// text's when the full-text index drives.
+    fn conditions(&self, skip: Option<usize>, bounds: Bounds) -> Conditions {
         self.conditions_but(skip, false, bounds)
     }
 
-    fn conditions_but(
-        &self,
-        skip: Option<IdColumn>,
-        skip_words: bool,
-        bounds: Bounds,
-    ) -> Conditions {
+    fn conditions_but(&self, skip: Option<usize>, skip_words: bool, bounds: Bounds) -> Conditions {
         let mut c = Conditions::default();
         let (first, last) = account_keys(self.account);
         let first = bounds.after_seq.map_or(first, |seq| {
@@ -515,8 +573,8 @@ impl LogFilter {
             "key BETWEEN ? AND ?",
             [Value::Integer(first), Value::Integer(last)],
         );
-        for (column, ids) in &self.ids {
-            if Some(*column) != skip {
+        for (n, (column, ids)) in self.ids.iter().enumerate() {
+            if Some(n) != skip {
                 c.ids(*column, ids);
             }
         }
@@ -570,16 +628,18 @@ impl LogFilter {
                 // The rowid lookups of the matches: no index of the log.
                 vec![("event_log NOT INDEXED".into(), c)]
             }
-            Driver::In(column, ids) => {
-                let mut c = self.conditions(Some(*column), bounds);
+            Driver::In(n) => {
+                let (column, ids) = &self.ids[*n];
+                let mut c = self.conditions(Some(*n), bounds);
                 let mut driving = Conditions::default();
                 driving.ids(*column, ids);
                 c.sql.insert(0, driving.text());
                 c.params.splice(0..0, driving.params);
                 vec![(format!("event_log INDEXED BY {}", column.index()), c)]
             }
-            Driver::Arms(column, ids) => {
-                let rest = self.conditions(Some(*column), bounds);
+            Driver::Arms(n) => {
+                let (column, ids) = &self.ids[*n];
+                let rest = self.conditions(Some(*n), bounds);
                 ids.iter()
                     .map(|id| {
                         let mut c = rest.clone();

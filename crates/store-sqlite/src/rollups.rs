@@ -8,18 +8,28 @@
 //! last days are counted from the events index, exactly as before. The cost
 //! is then bounded by the number of days and combinations instead of the
 //! number of matching events. Other filters and hour buckets keep the index
-//! path (`query::histogram_sql`).
+//! path (`query::histogram`).
+//!
+//! `q` is served the same way when all its terms are on those columns:
+//! `type`, `action` and `project` terms (negated, OR lists, prefixes) are
+//! evaluated on every text of the account's dictionary, as the index path
+//! evaluates them on its ids, and become the texts the rollup rows may
+//! hold ([`QueryTexts`]); `time` terms (OR lists and negations too) become
+//! a few disjoint time ranges ([`time_ranges`]), each read as whole days
+//! from the rollups and edges from the index. Any other term (`user`,
+//! `app`, `target`, free text, ...) needs the events: the index path.
 
 use crate::event_log;
 use crate::query;
 use crate::sql::{sql_error, LeafDecoder};
+use auditlog_core::search::{Query, Term, Test, TextKey};
 use auditlog_core::NewEvent;
 use auditlog_core::{EventFilter, Interval, Timestamp};
 use auditlog_store::leaf_codec::DictionaryCache;
 use auditlog_store::{Bucket, Result};
 use rusqlite::types::Value;
 use rusqlite::{params, Connection};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 /// Microseconds in a rollup day (UTC days since the epoch).
 const DAY: i64 = 86_400_000_000;
@@ -137,14 +147,220 @@ pub fn recount_stale(conn: &mut Connection) -> Result<()> {
 }
 
 /// Whether the rollups can answer `filter` at `interval`: only the columns
-/// they are keyed by, and buckets made of whole days.
+/// they are keyed by (in the parameters and in `q`), times that make at
+/// most [`MAX_RANGES`] ranges, and buckets made of whole days.
 pub fn applies(filter: &EventFilter, interval: Interval) -> bool {
     matches!(interval, Interval::Day | Interval::Week)
         && filter.users.is_empty()
         && filter.app.is_none()
         && filter.version.is_none()
         && filter.target_id.is_none()
-        && filter.query.is_empty()
+        && filter.query.terms().iter().all(served)
+        && time_ranges(filter).is_some()
+}
+
+/// Whether the rollups serve a term of `q` exactly: a text term on a
+/// column they are keyed by, or a time term.
+fn served(term: &Term) -> bool {
+    match &term.test {
+        Test::Text { key, .. } => {
+            matches!(key, TextKey::Type | TextKey::Action | TextKey::Project)
+        }
+        Test::Time(_) => true,
+        _ => false,
+    }
+}
+
+/// The most disjoint time ranges a histogram reads from the rollups (each
+/// is one rollup statement and up to two edges from the index).
+pub const MAX_RANGES: usize = 16;
+
+/// Inclusive time ranges (µs), sorted, disjoint and not adjacent;
+/// `i64::MIN` and `i64::MAX` stand for open ends.
+type Ranges = Vec<(i64, i64)>;
+
+/// The times `filter` accepts: its `from`/`to` and every `time` term of
+/// `q` (a list accepts any of its ranges; negated, none of them), as
+/// disjoint ranges; `None` when there are more than [`MAX_RANGES`].
+pub fn time_ranges(filter: &EventFilter) -> Option<Ranges> {
+    let from = filter.from.map_or(i64::MIN, Timestamp::micros);
+    let to = filter.to.map_or(i64::MAX, Timestamp::micros);
+    let mut accepted = if from <= to { vec![(from, to)] } else { vec![] };
+    for term in filter.query.terms() {
+        let Test::Time(ranges) = &term.test else {
+            continue;
+        };
+        let mut set = merged(
+            ranges
+                .iter()
+                .map(|r| {
+                    (
+                        r.from.map_or(i64::MIN, Timestamp::micros),
+                        r.to.map_or(i64::MAX, Timestamp::micros),
+                    )
+                })
+                .collect(),
+        );
+        if term.negated {
+            set = complement(&set);
+        }
+        accepted = intersection(&accepted, &set);
+    }
+    (accepted.len() <= MAX_RANGES).then_some(accepted)
+}
+
+/// `ranges` (each `from <= to`) as sorted disjoint ranges.
+fn merged(mut ranges: Vec<(i64, i64)>) -> Ranges {
+    ranges.retain(|(from, to)| from <= to);
+    ranges.sort_unstable();
+    let mut out: Ranges = Vec::with_capacity(ranges.len());
+    for (from, to) in ranges {
+        match out.last_mut() {
+            Some(last) if from <= last.1.saturating_add(1) => last.1 = last.1.max(to),
+            _ => out.push((from, to)),
+        }
+    }
+    out
+}
+
+/// Every time not in `set`.
+fn complement(set: &[(i64, i64)]) -> Ranges {
+    let mut out = Vec::with_capacity(set.len() + 1);
+    let mut next = Some(i64::MIN);
+    for &(from, to) in set {
+        if let Some(start) = next {
+            if from > start {
+                out.push((start, from - 1));
+            }
+        }
+        next = to.checked_add(1);
+    }
+    if let Some(start) = next {
+        out.push((start, i64::MAX));
+    }
+    out
+}
+
+/// The times in both `a` and `b`.
+fn intersection(a: &[(i64, i64)], b: &[(i64, i64)]) -> Ranges {
+    let (mut i, mut j) = (0, 0);
+    let mut out = Vec::new();
+    while i < a.len() && j < b.len() {
+        let from = a[i].0.max(b[j].0);
+        let to = a[i].1.min(b[j].1);
+        if from <= to {
+            out.push((from, to));
+        }
+        if a[i].1 < b[j].1 {
+            i += 1;
+        } else {
+            j += 1;
+        }
+    }
+    out
+}
+
+/// The texts of one rollup column that `q`'s terms on it accept, from
+/// the account's dictionary: the accepted and the rejected ones partition
+/// every text the column holds, so either list selects the same rows.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct TextChoice {
+    pub accepted: Vec<String>,
+    pub rejected: Vec<String>,
+    /// Whether an event without the field (no project) is accepted.
+    pub none: bool,
+}
+
+impl TextChoice {
+    /// Evaluates the terms on `key` among `terms` on each of `texts`;
+    /// `None` when no term is on `key`.
+    fn of(terms: &[Term], key: TextKey, texts: &BTreeSet<String>) -> Option<TextChoice> {
+        let on_key: Vec<&Term> = terms
+            .iter()
+            .filter(|t| matches!(&t.test, Test::Text { key: k, .. } if *k == key))
+            .collect();
+        if on_key.is_empty() {
+            return None;
+        }
+        let holds = |text: Option<&str>| {
+            on_key
+                .iter()
+                .all(|t| t.holds_on_text(text).unwrap_or(false))
+        };
+        let mut choice = TextChoice {
+            none: holds(None),
+            ..TextChoice::default()
+        };
+        for text in texts {
+            if holds(Some(text)) {
+                choice.accepted.push(text.clone());
+            } else {
+                choice.rejected.push(text.clone());
+            }
+        }
+        Some(choice)
+    }
+
+    /// Whether no row can pass (no text accepted, nor the absence of one).
+    fn rejects_all(&self, column_may_be_absent: bool) -> bool {
+        self.accepted.is_empty() && !(column_may_be_absent && self.none)
+    }
+}
+
+/// `q`'s `type`, `action` and `project` terms as the texts the rollup rows
+/// may hold (`None` for a column without terms).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct QueryTexts {
+    pub event_types: Option<TextChoice>,
+    pub actions: Option<TextChoice>,
+    pub projects: Option<TextChoice>,
+}
+
+impl QueryTexts {
+    /// `query`'s terms evaluated on the account's dictionary (read in the
+    /// caller's transaction, so that it holds every text of the rollups it
+    /// reads next); `None` when they accept no event.
+    pub(crate) fn resolve(
+        conn: &Connection,
+        account: i64,
+        query: &Query,
+    ) -> Result<Option<QueryTexts>> {
+        let terms = query.terms();
+        let on = |key: TextKey| {
+            terms
+                .iter()
+                .any(|t| matches!(&t.test, Test::Text { key: k, .. } if *k == key))
+        };
+        let mut texts = QueryTexts::default();
+        if on(TextKey::Type) || on(TextKey::Action) {
+            let (mut types, mut actions) = (BTreeSet::new(), BTreeSet::new());
+            for (_, fields) in query::dictionary(conn, account, event_log::KIND_EVENT)? {
+                if let Some(Some(t)) = fields.first() {
+                    types.insert(t.clone());
+                }
+                if let Some(Some(a)) = fields.get(1) {
+                    actions.insert(a.clone());
+                }
+            }
+            texts.event_types = TextChoice::of(terms, TextKey::Type, &types);
+            texts.actions = TextChoice::of(terms, TextKey::Action, &actions);
+        }
+        if on(TextKey::Project) {
+            let mut projects = BTreeSet::new();
+            for (_, fields) in query::dictionary(conn, account, event_log::KIND_PLACE)? {
+                if let Some(Some(p)) = fields.first() {
+                    projects.insert(p.clone());
+                }
+            }
+            texts.projects = TextChoice::of(terms, TextKey::Project, &projects);
+        }
+        let none_pass = [&texts.event_types, &texts.actions]
+            .into_iter()
+            .flatten()
+            .any(|c| c.rejects_all(false))
+            || texts.projects.as_ref().is_some_and(|c| c.rejects_all(true));
+        Ok((!none_pass).then_some(texts))
+    }
 }
 
 /// How an inclusive `[from, to]` range splits: the whole days read from the
@@ -195,7 +411,8 @@ fn to_i64(v: i128) -> i64 {
 }
 
 /// The histogram of `filter` at `interval` (which [`applies`] accepts),
-/// read in one transaction so that the rollup and the edges agree.
+/// read in one transaction so that the dictionary, the rollups and the
+/// edges agree.
 pub fn histogram(
     conn: &mut Connection,
     dictionaries: &DictionaryCache,
@@ -203,46 +420,65 @@ pub fn histogram(
     filter: &EventFilter,
     interval: Interval,
 ) -> Result<Vec<Bucket>> {
-    let from = filter.from.map(Timestamp::micros);
-    let to = filter.to.map(Timestamp::micros);
-    let Some(split) = split(from, to) else {
-        let leaves = LeafDecoder {
-            cache: dictionaries,
-            conn,
-        };
-        return query::histogram_of(conn, account, filter, interval, &leaves);
-    };
     let tx = conn.transaction().map_err(sql_error)?;
     let leaves = LeafDecoder {
         cache: dictionaries,
         conn: &tx,
     };
+    let Some(ranges) = time_ranges(filter) else {
+        let buckets = query::histogram_of(&tx, account, filter, interval, &leaves)?;
+        tx.commit().map_err(sql_error)?;
+        return Ok(buckets);
+    };
+    let Some(texts) = QueryTexts::resolve(&tx, account, &filter.query)? else {
+        tx.commit().map_err(sql_error)?;
+        return Ok(Vec::new());
+    };
+    // Every range lies within `q`'s time terms: the edges read from the
+    // index need only its other terms.
+    let mut rest = filter.clone();
+    rest.query = filter
+        .query
+        .without(|term| matches!(term.test, Test::Time(_)));
     let mut counts: BTreeMap<i64, u64> = BTreeMap::new();
-    let clause = rollup_clause(account, filter, split.whole_days);
-    let sql = rollup_sql(&clause);
-    let mut stmt = tx.prepare_cached(&sql).map_err(sql_error)?;
-    let rows = stmt
-        .query_map(rusqlite::params_from_iter(clause.params), |r| {
-            Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?))
-        })
-        .map_err(sql_error)?;
-    for row in rows {
-        let (day, count) = row.map_err(sql_error)?;
-        let start = interval.bucket_start(Timestamp::from_micros(day.saturating_mul(DAY)));
-        *counts.entry(start.micros()).or_default() += count as u64;
-    }
-    drop(stmt);
-    for (edge_from, edge_to) in split.edges {
-        let mut edge = filter.clone();
-        edge.from = edge_from.map(Timestamp::from_micros);
-        edge.to = edge_to.map(Timestamp::from_micros);
-        for bucket in query::histogram_of(&tx, account, &edge, interval, &leaves)? {
-            *counts.entry(bucket.start.micros()).or_default() += bucket.count;
+    for (from, to) in ranges {
+        let from = (from != i64::MIN).then_some(from);
+        let to = (to != i64::MAX).then_some(to);
+        let edges = match split(from, to) {
+            None => vec![(from, to)],
+            Some(split) => {
+                let clause = rollup_clause(account, filter, &texts, split.whole_days);
+                let sql = rollup_sql(&clause);
+                let mut stmt = tx.prepare_cached(&sql).map_err(sql_error)?;
+                let rows = stmt
+                    .query_map(rusqlite::params_from_iter(clause.params), |r| {
+                        Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?))
+                    })
+                    .map_err(sql_error)?;
+                for row in rows {
+                    let (day, count) = row.map_err(sql_error)?;
+                    let start =
+                        interval.bucket_start(Timestamp::from_micros(day.saturating_mul(DAY)));
+                    *counts.entry(start.micros()).or_default() += count.max(0) as u64;
+                }
+                split.edges
+            }
+        };
+        for (edge_from, edge_to) in edges {
+            let mut edge = rest.clone();
+            edge.from = edge_from.map(Timestamp::from_micros);
+            edge.to = edge_to.map(Timestamp::from_micros);
+            for bucket in query::histogram_of(&tx, account, &edge, interval, &leaves)? {
+                *counts.entry(bucket.start.micros()).or_default() += bucket.count;
+            }
         }
     }
     tx.commit().map_err(sql_error)?;
+    // A rollup row whose events were all removed counts 0; the index path
+    // has no bucket for it either.
     Ok(counts
         .into_iter()
+        .filter(|(_, count)| *count > 0)
         .map(|(start, count)| Bucket {
             start: Timestamp::from_micros(start),
             count,
@@ -285,6 +521,28 @@ impl WhereClause {
     }
 }
 
+impl WhereClause {
+    /// The column holds one of the accepted texts: as the accepted list,
+    /// or as not the rejected one when that is shorter (they partition
+    /// the column's texts).
+    fn choice(&mut self, column: &str, choice: &TextChoice) {
+        let (list, negated) = if choice.accepted.len() <= choice.rejected.len() {
+            (&choice.accepted, false)
+        } else {
+            (&choice.rejected, true)
+        };
+        if list.is_empty() {
+            self.sql.push_str(if negated { " AND 1" } else { " AND 0" });
+            return;
+        }
+        let marks = vec!["?"; list.len()].join(", ");
+        let not = if negated { "NOT " } else { "" };
+        self.sql
+            .push_str(&format!(" AND {column} {not}IN ({marks})"));
+        self.params.extend(list.iter().cloned().map(Value::Text));
+    }
+}
+
 /// Counts per day of the rollup rows `clause` selects.
 pub(crate) fn rollup_sql(clause: &WhereClause) -> String {
     format!(
@@ -293,11 +551,13 @@ pub(crate) fn rollup_sql(clause: &WhereClause) -> String {
     )
 }
 
-/// The rollup rows of `filter`'s event types, actions and projects over the
-/// whole days. A project filter never matches events without a project.
+/// The rollup rows of `filter`'s event types, actions and projects (its
+/// parameters', and `q`'s as `texts`) over the whole days. A project
+/// parameter never matches events without a project.
 pub(crate) fn rollup_clause(
     account: i64,
     filter: &EventFilter,
+    texts: &QueryTexts,
     (first, last): (Option<i64>, Option<i64>),
 ) -> WhereClause {
     let mut clause = WhereClause::new(account);
@@ -312,6 +572,27 @@ pub(crate) fn rollup_clause(
     if !filter.projects.is_empty() {
         clause.sql.push_str(" AND has_project = 1");
         clause.any_of("project", &filter.projects);
+    }
+    if let Some(choice) = &texts.event_types {
+        clause.choice("event_type", choice);
+    }
+    if let Some(choice) = &texts.actions {
+        clause.choice("action", choice);
+    }
+    if let Some(choice) = &texts.projects {
+        let mut texts = WhereClause {
+            sql: "has_project = 1".into(),
+            params: Vec::new(),
+        };
+        texts.choice("project", choice);
+        let test = if choice.none {
+            format!("(has_project = 0 OR ({}))", texts.sql)
+        } else {
+            format!("({})", texts.sql)
+        };
+        clause.sql.push_str(" AND ");
+        clause.sql.push_str(&test);
+        clause.params.extend(texts.params);
     }
     clause
 }

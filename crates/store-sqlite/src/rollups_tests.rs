@@ -340,9 +340,37 @@ async fn the_rollup_query_searches_the_primary_key() {
             ..EventFilter::default()
         },
     ];
-    for filter in &filters {
+    let choice = |accepted: &[&str], rejected: &[&str], none| rollups::TextChoice {
+        accepted: accepted.iter().map(|s| s.to_string()).collect(),
+        rejected: rejected.iter().map(|s| s.to_string()).collect(),
+        none,
+    };
+    // `q`'s texts: accepted lists, rejected lists (negations), projects
+    // with and without events that have none.
+    let q_texts = [
+        rollups::QueryTexts::default(),
+        rollups::QueryTexts {
+            event_types: Some(choice(&["Test Case"], &["A", "B"], false)),
+            actions: Some(choice(&["X", "Y", "Z"], &["Update"], false)),
+            projects: None,
+        },
+        rollups::QueryTexts {
+            event_types: None,
+            actions: Some(choice(&["Update", "Create"], &["Z", "Y", "X"], false)),
+            projects: Some(choice(&["P1", "P2"], &["P0"], true)),
+        },
+        rollups::QueryTexts {
+            event_types: None,
+            actions: None,
+            projects: Some(choice(&["P0"], &["P1", "P2"], false)),
+        },
+    ];
+    for (filter, texts) in filters
+        .iter()
+        .flat_map(|f| q_texts.iter().map(move |t| (f, t)))
+    {
         for days in [(None, None), (Some(3), None), (Some(3), Some(9))] {
-            let clause = rollups::rollup_clause(account.id, filter, days);
+            let clause = rollups::rollup_clause(account.id, filter, texts, days);
             let sql = format!("EXPLAIN QUERY PLAN {}", rollups::rollup_sql(&clause));
             let mut stmt = conn.prepare(&sql).unwrap();
             let plan: Vec<String> = stmt
@@ -353,15 +381,376 @@ async fn the_rollup_query_searches_the_primary_key() {
             assert!(
                 plan.iter()
                     .any(|s| s.starts_with("SEARCH event_rollups USING PRIMARY KEY")),
-                "{filter:?} {days:?}: {plan:?}"
+                "{filter:?} {texts:?} {days:?}: {plan:?}"
             );
             assert!(
                 !plan
                     .iter()
                     .any(|s| s.contains("SCAN") || s.contains("TEMP B-TREE")),
-                "{filter:?} {days:?}: {plan:?}"
+                "{filter:?} {texts:?} {days:?}: {plan:?}"
             );
         }
     }
+    store.shutdown().await;
+}
+
+// ---- `q` served by the rollups ----
+
+/// A random `q` of the terms the rollups serve: `type`, `action` and
+/// `project` (negated, OR lists, prefixes, other cases, values no event
+/// has) and `time` (bounds, ranges, OR lists of ranges, negations, whole
+/// days), one to four terms, keys repeated at times.
+fn random_served_q(rng: &mut Rng, types: &[String], actions: &[String]) -> String {
+    let pick =
+        |rng: &mut Rng, values: &[String]| values[rng.below(values.len() as u64) as usize].clone();
+    let quoted = |v: String| {
+        if v.contains(' ') {
+            format!("\"{v}\"")
+        } else {
+            v
+        }
+    };
+    let text_value = |rng: &mut Rng, values: &[String]| -> String {
+        let v = pick(rng, values);
+        match rng.below(6) {
+            0 => quoted(v.to_lowercase()),
+            1 => {
+                let cut: String = v.chars().take(1 + rng.below(3) as usize).collect();
+                format!("{}*", quoted(cut))
+            }
+            2 => "Nonexistent".into(),
+            _ => quoted(v),
+        }
+    };
+    let projects: Vec<String> = ["P0", "P1", "P3", "P2"]
+        .iter()
+        .map(|p| p.to_string())
+        .collect();
+    let instant = |rng: &mut Rng| -> String {
+        edge(rng)
+            .unwrap_or(Timestamp::from_micros(FIRST + 3 * DAY))
+            .to_rfc3339()
+    };
+    let range = |rng: &mut Rng| -> String {
+        let (a, b) = (instant(rng), instant(rng));
+        let (a, b) = if a <= b { (a, b) } else { (b, a) };
+        match rng.below(5) {
+            0 => format!("{a}..{b}"),
+            1 => format!("..{b}"),
+            2 => format!("{a}.."),
+            3 => {
+                // A whole UTC day.
+                let day = FIRST + rng.below(30) as i64 * DAY;
+                Timestamp::from_micros(day).to_rfc3339()[..10].to_string()
+            }
+            _ => format!("{a}..{b}"),
+        }
+    };
+    let terms = 1 + rng.below(4);
+    let mut q = Vec::new();
+    for _ in 0..terms {
+        let minus = if rng.below(4) == 0 { "-" } else { "" };
+        let term = match rng.below(5) {
+            0 | 1 => {
+                let (key, values) = match rng.below(3) {
+                    0 => ("type", types),
+                    1 => ("action", actions),
+                    _ => ("project", projects.as_slice()),
+                };
+                let n = 1 + rng.below(3);
+                let list: Vec<String> = (0..n).map(|_| text_value(rng, values)).collect();
+                format!("{minus}{key}:{}", list.join(","))
+            }
+            2 => {
+                let op = [">=", "<=", ">", "<"][rng.below(4) as usize];
+                format!("{minus}time:{op}{}", instant(rng))
+            }
+            3 => format!("{minus}time:{}", range(rng)),
+            _ => format!("{minus}time:{},{}", range(rng), range(rng)),
+        };
+        q.push(term);
+    }
+    q.join(" ")
+}
+
+fn parsed(q: &str) -> auditlog_core::search::Query {
+    auditlog_core::search::Query::parse(q, &auditlog_core::search::Zone::utc())
+        .unwrap_or_else(|e| panic!("{q}: {e}"))
+}
+
+/// `q`'s `type`, `action`, `project` and `time` terms are served by the
+/// rollups (`rollups::applies`) with exactly the index path's buckets, for
+/// fixed cases (negations, OR lists, time edges at midnights) and random
+/// ones, alone and with the filter parameters; a `q` with any other term is
+/// left to the index path and agrees too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rollups_serve_q_with_the_index_paths_buckets() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(dir.path()).unwrap();
+    let account = store.create_account("q").await.unwrap();
+    let other = store.create_account("other").await.unwrap();
+    let mut rng = Rng(0x5eed_1234_abcd_0005);
+    let stored = events(&mut rng, 900, "a");
+    for chunk in stored.chunks(90) {
+        store.append(&account, chunk.to_vec()).await.unwrap();
+    }
+    // Another account's texts must not leak into this one's answers.
+    let others: Vec<NewEvent> = events(&mut rng, 60, "o")
+        .into_iter()
+        .map(|e| {
+            auditlog_store::samples::edited(&e, |json| {
+                json.insert("project".into(), serde_json::json!("Elsewhere"));
+            })
+        })
+        .collect();
+    store.append(&other, others).await.unwrap();
+    let conn = open_connection(store.path()).unwrap();
+    let mut types: Vec<String> = stored.iter().map(|e| e.event_type().to_string()).collect();
+    types.sort();
+    types.dedup();
+    let mut actions: Vec<String> = stored.iter().map(|e| e.action().to_string()).collect();
+    actions.sort();
+    actions.dedup();
+    let day = |n: i64| Timestamp::from_micros(FIRST + n * DAY).to_rfc3339()[..10].to_string();
+    let midnight = |n: i64| Timestamp::from_micros(FIRST + n * DAY).to_rfc3339();
+    let before_midnight = |n: i64| Timestamp::from_micros(FIRST + n * DAY - 1).to_rfc3339();
+    let t0 = quoted_first(&types);
+    let mut served: Vec<String> = vec![
+        format!("type:{t0}"),
+        format!("-type:{t0}"),
+        format!(
+            "type:{},{}",
+            quoted_first(&types[1..]),
+            quoted_first(&types[2..])
+        ),
+        format!(
+            "type:{} action:{}",
+            t0.to_lowercase(),
+            actions[0].to_uppercase()
+        ),
+        format!("-action:{},{}", actions[0], actions[1]),
+        format!("action:{} action:{}", actions[0], actions[1]),
+        "project:P0".into(),
+        "-project:P0".into(),
+        "project:P0,P3".into(),
+        "-project:P0,P1,P3".into(),
+        "project:P*".into(),
+        "-project:P*".into(),
+        "project:P2".into(),
+        "project:Elsewhere".into(),
+        "type:Nonexistent".into(),
+        "-type:Nonexistent".into(),
+        format!("time:{}", day(3)),
+        format!("time:{}..{}", day(3), day(9)),
+        format!("time:>={} time:<{}", midnight(4), midnight(11)),
+        format!(
+            "time:>{} time:<={}",
+            before_midnight(4),
+            before_midnight(11)
+        ),
+        format!("time:{}..{}", before_midnight(4), midnight(11)),
+        format!("-time:{}..{}", day(5), day(20)),
+        format!("-time:{}", midnight(7)),
+        format!("time:{},{}..{},{}", day(1), day(4), day(6), day(25)),
+        format!("time:{}..{} -time:{}", day(1), day(25), day(10)),
+        format!("time:>={} time:<={}", midnight(9), before_midnight(9)),
+        format!(
+            "type:{t0} -action:{} -project:P1 time:{}..{}",
+            actions[0],
+            day(2),
+            day(28)
+        ),
+        format!(
+            "project:P0,P1 action:{},{} -time:{}",
+            actions[0],
+            actions[2],
+            day(15)
+        ),
+    ];
+    for _ in 0..250 {
+        served.push(random_served_q(&mut rng, &types, &actions));
+    }
+    let mut compared = 0;
+    for (n, q) in served.iter().enumerate() {
+        let mut filter = EventFilter {
+            query: parsed(q),
+            ..EventFilter::default()
+        };
+        if n % 3 == 1 {
+            // With the parameters, too.
+            let params = random_filter(&mut rng, &stored);
+            filter = EventFilter {
+                query: filter.query,
+                ..params
+            };
+        }
+        for interval in [Interval::Day, Interval::Week] {
+            assert!(rollups::applies(&filter, interval), "{q}");
+            let from_rollups = store
+                .histogram(account.id, &filter, interval)
+                .await
+                .unwrap();
+            let from_index = index_histogram(&conn, account.id, &filter, interval);
+            assert_eq!(from_rollups, from_index, "q={q} {filter:?} at {interval:?}");
+            compared += from_index.len();
+        }
+        assert!(!rollups::applies(&filter, Interval::Hour));
+    }
+    assert!(compared > 3_000, "only {compared} buckets compared");
+
+    // Terms the rollups do not hold: the index path, with the same answer.
+    for q in [
+        format!("type:{t0} user:u-1"),
+        "project:P0 app:A0".into(),
+        "-version:1.0".into(),
+        "target:T-1".into(),
+        format!("type:{t0} User"),
+        "-project:P0 -user".into(),
+        "seq:>100".into(),
+        "actor.name:\"User 1\" project:P1".into(),
+        format!("id:a1 time:{}..{}", day(0), day(29)),
+    ] {
+        let filter = EventFilter {
+            query: parsed(&q),
+            ..EventFilter::default()
+        };
+        assert!(!rollups::applies(&filter, Interval::Day), "{q}");
+        let from_store = store
+            .histogram(account.id, &filter, Interval::Day)
+            .await
+            .unwrap();
+        let from_index = index_histogram(&conn, account.id, &filter, Interval::Day);
+        assert_eq!(from_store, from_index, "{q}");
+    }
+    store.shutdown().await;
+}
+
+fn quoted_first(values: &[String]) -> String {
+    let v = &values[0];
+    if v.contains(' ') {
+        format!("\"{v}\"")
+    } else {
+        v.clone()
+    }
+}
+
+/// The time ranges of `q` and the filter: intersected, lists merged,
+/// negations complemented; too many ranges leave the rollups.
+#[test]
+fn time_terms_become_disjoint_ranges() {
+    let filter = |q: &str| EventFilter {
+        query: parsed(q),
+        ..EventFilter::default()
+    };
+    let at = |s: &str| Timestamp::parse("time", s).unwrap().micros();
+    let ranges = rollups::time_ranges(&filter(
+        "time:2026-01-01..2026-01-10,2026-01-05..2026-01-20 -time:2026-01-03",
+    ))
+    .unwrap();
+    assert_eq!(
+        ranges,
+        vec![
+            (
+                at("2026-01-01T00:00:00Z"),
+                at("2026-01-02T23:59:59.999999Z")
+            ),
+            (
+                at("2026-01-04T00:00:00Z"),
+                at("2026-01-20T23:59:59.999999Z")
+            ),
+        ]
+    );
+    assert_eq!(
+        rollups::time_ranges(&filter("-time:..2026-01-01")).unwrap(),
+        vec![(at("2026-01-02T00:00:00Z"), i64::MAX)]
+    );
+    let mut bounded = filter("-time:2026-01-05");
+    bounded.from = Some(Timestamp::from_micros(at("2026-01-05T12:00:00Z")));
+    assert_eq!(
+        rollups::time_ranges(&bounded).unwrap(),
+        vec![(at("2026-01-06T00:00:00Z"), i64::MAX)]
+    );
+    assert_eq!(
+        rollups::time_ranges(&filter("time:>2026-01-05 time:<2026-01-05")).unwrap(),
+        vec![]
+    );
+    let days: Vec<String> = (0..17)
+        .map(|d| {
+            Timestamp::from_micros(at("2026-01-01T00:00:00Z") + 2 * d * DAY).to_rfc3339()[..10]
+                .to_string()
+        })
+        .collect();
+    let many = filter(&format!("time:{}", days.join(",")));
+    assert_eq!(rollups::time_ranges(&many), None);
+    assert!(!rollups::applies(&many, Interval::Day));
+}
+
+/// A `q` the rollups serve really reads them (a rollup row changed behind
+/// the store's back shows), and one with free text does not.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn q_of_rollup_terms_reads_the_rollups() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(dir.path()).unwrap();
+    let account = store.create_account("q-path").await.unwrap();
+    let mut rng = Rng(0x5eed_1234_abcd_0006);
+    let stored = events(&mut rng, 300, "a");
+    store.append(&account, stored.clone()).await.unwrap();
+    let conn = open_connection(store.path()).unwrap();
+    let (first_day, event_type): (i64, String) = conn
+        .query_row(
+            "SELECT day, event_type FROM event_rollups WHERE account_id = ?1 ORDER BY day LIMIT 1",
+            [account.id],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    let total_of = |buckets: &[Bucket]| buckets.iter().map(|b| b.count).sum::<u64>();
+    let q = |text: &str| EventFilter {
+        query: parsed(text),
+        ..EventFilter::default()
+    };
+    let quoted = if event_type.contains(' ') {
+        format!("\"{event_type}\"")
+    } else {
+        event_type.clone()
+    };
+    let served = q(&format!(
+        "type:{} -project:Nonexistent",
+        quoted.to_lowercase()
+    ));
+    let unserved = q(&format!("type:{quoted} User"));
+    let before = total_of(
+        &store
+            .histogram(account.id, &served, Interval::Day)
+            .await
+            .unwrap(),
+    );
+    let before_unserved = total_of(
+        &store
+            .histogram(account.id, &unserved, Interval::Day)
+            .await
+            .unwrap(),
+    );
+    let changed = conn
+        .execute(
+            "UPDATE event_rollups SET count = count + 1000 WHERE account_id = ?1 AND day = ?2 \
+             AND event_type = ?3",
+            rusqlite::params![account.id, first_day, event_type],
+        )
+        .unwrap();
+    assert!(changed > 0);
+    let after = total_of(
+        &store
+            .histogram(account.id, &served, Interval::Day)
+            .await
+            .unwrap(),
+    );
+    assert_eq!(after, before + 1000 * changed as u64);
+    let after_unserved = total_of(
+        &store
+            .histogram(account.id, &unserved, Interval::Day)
+            .await
+            .unwrap(),
+    );
+    assert_eq!(after_unserved, before_unserved);
     store.shutdown().await;
 }
