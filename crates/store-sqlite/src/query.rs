@@ -224,7 +224,7 @@ fn dictionary_choice(
     column: IdColumn,
     terms: &[&auditlog_core::search::Term],
 ) -> Result<IdChoice> {
-    let (values, field): (_, fn(&TextKey, &[Option<String>]) -> Option<String>) = match column {
+    let (values, field): (Dictionary, FieldOf) = match column {
         IdColumn::Kind => (
             dictionary(conn, account, KIND_EVENT)?,
             search_plan::kind_field,
@@ -247,13 +247,15 @@ fn dictionary_choice(
     ))
 }
 
+/// A dictionary's values, each with its id: the fields of its JSON array.
+pub(crate) type Dictionary = Vec<(i64, Vec<Option<String>>)>;
+
+/// The text of a key in a dictionary value's fields.
+type FieldOf = fn(&TextKey, &[Option<String>]) -> Option<String>;
+
 /// The account's values of one kind of `log_values` (1: `[type, action]`,
 /// 2: `[project, app, version]`), each with its id.
-pub(crate) fn dictionary(
-    conn: &Connection,
-    account: i64,
-    kind: i64,
-) -> Result<Vec<(i64, Vec<Option<String>>)>> {
+pub(crate) fn dictionary(conn: &Connection, account: i64, kind: i64) -> Result<Dictionary> {
     dictionary_rows(
         conn,
         "SELECT id, value FROM log_values WHERE account_id = ?1 AND kind = ?2",
@@ -262,7 +264,7 @@ pub(crate) fn dictionary(
 }
 
 /// The account's actors as `[actor id]` values, each with its id.
-fn actor_dictionary(conn: &Connection, account: i64) -> Result<Vec<(i64, Vec<Option<String>>)>> {
+fn actor_dictionary(conn: &Connection, account: i64) -> Result<Dictionary> {
     dictionary_rows(
         conn,
         "SELECT id, json_array(actor_id) FROM actors WHERE account_id = ?1",
@@ -274,7 +276,7 @@ fn dictionary_rows(
     conn: &Connection,
     sql: &str,
     params: impl rusqlite::Params,
-) -> Result<Vec<(i64, Vec<Option<String>>)>> {
+) -> Result<Dictionary> {
     let mut stmt = conn.prepare_cached(sql).map_err(sql_error)?;
     let rows = stmt
         .query_map(params, |r| {
