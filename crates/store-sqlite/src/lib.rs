@@ -1,6 +1,7 @@
 //! The embedded backend: one SQLite file (`auditlog.db`) in the data
-//! directory, in WAL mode with synchronous=FULL. No rusqlite type leaves
-//! this crate.
+//! directory, in WAL mode with synchronous=FULL, and beside it
+//! `stream-progress.db`, log streams' delivery progress (`stream_progress`).
+//! No rusqlite type leaves this crate.
 //!
 //! # Layout
 //!
@@ -25,6 +26,9 @@
 //!   implemented for `SqliteStore`; `personal_paths`: the declared
 //!   personal `details` paths (migration 0019; `declared_paths` reads
 //!   them, also for the writer).
+//! - `streams` and `stream_progress`: log streams, their configuration here
+//!   and their delivery progress in the side database `stream-progress.db`
+//!   (migration 0022), off this file's write lock.
 
 mod api_keys;
 mod console;
@@ -47,6 +51,8 @@ mod root_log;
 mod root_tree;
 mod schema;
 mod sql;
+mod stream_progress;
+pub use stream_progress::PROGRESS_FILE;
 mod streams;
 mod taxonomies;
 mod tombstones;
@@ -91,6 +97,9 @@ pub struct SqliteStore {
     gate: Arc<write_gate::WriteGate>,
     /// When free text's matches drive pages and counts (`query`).
     words_drive: query::WordsDrive,
+    /// Log streams' delivery progress: `stream-progress.db`, off the
+    /// event store's write lock (`stream_progress`).
+    progress: Arc<stream_progress::ProgressDb>,
 }
 
 impl SqliteStore {
@@ -119,6 +128,7 @@ impl SqliteStore {
         rollups::recount_stale(&mut conn)?;
         root_tree::backfill(&mut conn)?;
         prepare_writer(&conn).map_err(sql_error)?;
+        let progress = Arc::new(stream_progress::ProgressDb::open(data_dir)?);
         let (appends, receiver) = AppendQueue::new();
         let write_health = Arc::new(Mutex::new(WriteHealth::Ok));
         let gate = Arc::new(write_gate::WriteGate::default());
@@ -136,6 +146,7 @@ impl SqliteStore {
             dictionaries: Arc::new(DictionaryCache::default()),
             gate,
             words_drive: query::WordsDrive::default(),
+            progress,
         })
     }
 
@@ -185,8 +196,9 @@ impl SqliteStore {
     }
 
     /// [`with_conn`](Self::with_conn) for a write that must not starve
-    /// behind the writer thread under full ingest (log stream progress,
-    /// checkpoints): it takes its turn at the write gate first.
+    /// behind the writer thread under full ingest (log streams' claims,
+    /// leases and status changes, checkpoints): it takes its turn at the
+    /// write gate first.
     async fn with_write_conn<T, F>(&self, f: F) -> Result<T>
     where
         T: Send + 'static,

@@ -81,11 +81,17 @@ const MIGRATIONS: &[(i64, Step)] = &[
         21,
         Step::Sql(include_str!("../migrations/0021_erasure_records.sql")),
     ),
+    // Log streams' progress epoch: their progress lives in a side
+    // database, `stream-progress.db` (issue 15).
+    (
+        22,
+        Step::Sql(include_str!("../migrations/0022_stream_progress_epoch.sql")),
+    ),
 ];
 
 /// The highest migration this build knows.
 #[cfg(test)]
-pub const LATEST: i64 = 21;
+pub const LATEST: i64 = 22;
 
 /// Applies the migrations this store lacks, each in its own transaction.
 pub fn migrate(conn: &mut Connection) -> Result<()> {

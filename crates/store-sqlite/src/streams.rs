@@ -1,9 +1,17 @@
 //! [`LogStreams`] on SQLite: rows written on pooled connections (they are
 //! not events), each change one statement or one IMMEDIATE transaction, so
 //! that a claim is atomic even with several processes on the file.
+//!
+//! A stream's delivery progress (cursor, batch in flight, failure record,
+//! batch history) is written to the side database `stream-progress.db`
+//! (`stream_progress`), not here, so that recording a batch never waits for
+//! ingest's write lock; every read of a stream lays that progress over its
+//! row (`stream_progress::overlay`) when it carries the row's
+//! `progress_epoch`.
 
 use crate::event_log;
 use crate::sql::sql_error;
+use crate::stream_progress::{self, Progress};
 use crate::SqliteStore;
 use async_trait::async_trait;
 use auditlog_core::Timestamp;
@@ -12,11 +20,11 @@ use auditlog_store::{
     AccountId, BatchRecord, Delivery, LogStream, LogStreams, NewStream, Result, StoreError,
     StreamChange, StreamId, StreamStatus,
 };
-use rusqlite::{params, OptionalExtension, Row, Transaction};
+use rusqlite::{params, Connection, OptionalExtension, Row};
 
 const COLUMNS: &str = "id, account_id, kind, format, url, filters, sealed_secret, status, cursor, \
     batch_first, batch_last, attempts, last_error, failing_since, claimed_by, claimed_until, \
-    created_at, updated_at, options, sealed_client_key";
+    created_at, updated_at, options, sealed_client_key, progress_epoch";
 
 /// A row as read, before its text columns are checked.
 struct RawStream {
@@ -40,6 +48,7 @@ struct RawStream {
     updated_at: i64,
     options: String,
     sealed_client_key: Option<Vec<u8>>,
+    progress_epoch: i64,
 }
 
 fn raw_stream(r: &Row<'_>) -> rusqlite::Result<RawStream> {
@@ -64,10 +73,12 @@ fn raw_stream(r: &Row<'_>) -> rusqlite::Result<RawStream> {
         updated_at: r.get(17)?,
         options: r.get(18)?,
         sealed_client_key: r.get(19)?,
+        progress_epoch: r.get(20)?,
     })
 }
 
-fn to_stream(raw: RawStream) -> Result<LogStream> {
+/// The stream as `log_streams` holds it, and its progress epoch.
+fn to_stream(raw: RawStream) -> Result<(LogStream, i64)> {
     let status = StreamStatus::parse(&raw.status).ok_or_else(|| {
         StoreError::internal(format!(
             "log stream {} has an unknown status {:?}",
@@ -80,7 +91,7 @@ fn to_stream(raw: RawStream) -> Result<LogStream> {
     let options = serde_json::from_str(&raw.options).map_err(|e| {
         StoreError::internal_caused_by(format!("log stream {} has unreadable options", raw.id), e)
     })?;
-    Ok(LogStream {
+    let stream = LogStream {
         id: raw.id,
         account_id: raw.account_id,
         kind: raw.kind,
@@ -103,7 +114,8 @@ fn to_stream(raw: RawStream) -> Result<LogStream> {
         claimed_until: raw.claimed_until.map(Timestamp::from_micros),
         created_at: Timestamp::from_micros(raw.created_at),
         updated_at: Timestamp::from_micros(raw.updated_at),
-    })
+    };
+    Ok((stream, raw.progress_epoch))
 }
 
 fn encode_filters(filters: &serde_json::Value) -> Result<String> {
@@ -116,41 +128,15 @@ fn encode_options(options: &serde_json::Value) -> Result<String> {
         .map_err(|e| StoreError::internal_caused_by("cannot encode a stream's options", e))
 }
 
-fn one(tx: &Transaction<'_>, id: StreamId) -> Result<Option<LogStream>> {
-    tx.query_row(
-        &format!("SELECT {COLUMNS} FROM log_streams WHERE id = ?1"),
-        [id],
-        raw_stream,
-    )
-    .optional()
-    .map_err(sql_error)?
-    .map(to_stream)
-    .transpose()
-}
-
-fn add_batch(tx: &Transaction<'_>, id: StreamId, batch: &BatchRecord) -> Result<()> {
-    tx.execute(
-        "INSERT INTO log_stream_batches (stream_id, first_seq, last_seq, events, attempts, status, response, at) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-        params![
-            id,
-            batch.first_seq as i64,
-            batch.last_seq as i64,
-            batch.events as i64,
-            batch.attempts,
-            batch.status,
-            batch.response,
-            batch.at.micros()
-        ],
-    )
-    .map_err(sql_error)?;
-    tx.execute(
-        "DELETE FROM log_stream_batches WHERE stream_id = ?1 AND id <= \
-         (SELECT id FROM log_stream_batches WHERE stream_id = ?1 ORDER BY id DESC LIMIT 1 OFFSET ?2)",
-        params![id, BATCH_HISTORY as i64],
-    )
-    .map_err(sql_error)?;
-    Ok(())
+/// The stream with `id` as `log_streams` holds it, and its progress epoch.
+fn by_id(conn: &Connection, id: StreamId) -> Result<Option<(LogStream, i64)>> {
+    conn.prepare_cached(&format!("SELECT {COLUMNS} FROM log_streams WHERE id = ?1"))
+        .map_err(sql_error)?
+        .query_row([id], raw_stream)
+        .optional()
+        .map_err(sql_error)?
+        .map(to_stream)
+        .transpose()
 }
 
 #[async_trait]
@@ -158,13 +144,14 @@ impl LogStreams for SqliteStore {
     async fn create_stream(&self, stream: NewStream) -> Result<LogStream> {
         let filters = encode_filters(&stream.filters)?;
         let options = encode_options(&stream.options)?;
-        self.with_write_conn(move |conn| {
+        let raw = self
+            .with_write_conn(move |conn| {
             let raw = conn
                 .query_row(
                     &format!(
                         "INSERT INTO log_streams (account_id, kind, format, url, filters, sealed_secret, \
-                         status, cursor, created_at, updated_at, options, sealed_client_key) \
-                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'active', ?7, ?8, ?8, ?9, ?10) RETURNING {COLUMNS}"
+                         status, cursor, created_at, updated_at, options, sealed_client_key, progress_epoch) \
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'active', ?7, ?8, ?8, ?9, ?10, random()) RETURNING {COLUMNS}"
                     ),
                     params![
                         stream.account_id,
@@ -183,10 +170,18 @@ impl LogStreams for SqliteStore {
                 .map_err(sql_error)?;
             to_stream(raw)
         })
-        .await
+        .await?;
+        // SQLite gives a deleted stream's id again: whatever progress that
+        // stream left in the side database goes (its epoch was another).
+        let (stream, epoch) = raw;
+        let id = stream.id;
+        self.on_progress(move |side| stream_progress::forget(side, id, Some(epoch)))
+            .await?;
+        Ok(stream)
     }
 
     async fn streams(&self, account: AccountId) -> Result<Vec<LogStream>> {
+        let progress = self.progress.clone();
         self.with_conn(move |conn| {
             let mut stmt = conn
                 .prepare_cached(&format!(
@@ -194,23 +189,36 @@ impl LogStreams for SqliteStore {
                 ))
                 .map_err(sql_error)?;
             let rows = stmt.query_map([account], raw_stream).map_err(sql_error)?;
-            rows.map(|r| r.map_err(sql_error).and_then(to_stream))
+            let streams = rows
+                .map(|r| r.map_err(sql_error).and_then(to_stream))
+                .collect::<Result<Vec<_>>>()?;
+            let side = progress.lock()?;
+            streams
+                .into_iter()
+                .map(|(stream, epoch)| stream_progress::overlay(&side, stream, epoch))
                 .collect()
         })
         .await
     }
 
     async fn stream_by_id(&self, account: AccountId, id: StreamId) -> Result<Option<LogStream>> {
+        let progress = self.progress.clone();
         self.with_conn(move |conn| {
-            conn.query_row(
-                &format!("SELECT {COLUMNS} FROM log_streams WHERE account_id = ?1 AND id = ?2"),
-                params![account, id],
-                raw_stream,
-            )
-            .optional()
-            .map_err(sql_error)?
-            .map(to_stream)
-            .transpose()
+            let found = conn
+                .query_row(
+                    &format!("SELECT {COLUMNS} FROM log_streams WHERE account_id = ?1 AND id = ?2"),
+                    params![account, id],
+                    raw_stream,
+                )
+                .optional()
+                .map_err(sql_error)?
+                .map(to_stream)
+                .transpose()?;
+            let Some((stream, epoch)) = found else {
+                return Ok(None);
+            };
+            let side = progress.lock()?;
+            stream_progress::overlay(&side, stream, epoch).map(Some)
         })
         .await
     }
@@ -224,102 +232,122 @@ impl LogStreams for SqliteStore {
     ) -> Result<Option<LogStream>> {
         let filters = change.filters.as_ref().map(encode_filters).transpose()?;
         let options = change.options.as_ref().map(encode_options).transpose()?;
-        self.with_write_conn(move |conn| {
-            let tx = conn
-                .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
-                .map_err(sql_error)?;
-            let exists: bool = tx
-                .query_row(
-                    "SELECT EXISTS (SELECT 1 FROM log_streams WHERE account_id = ?1 AND id = ?2)",
-                    params![account, id],
-                    |r| r.get(0),
-                )
-                .map_err(sql_error)?;
-            if !exists {
-                return Ok(None);
+        let resumed = change.status == Some(StreamStatus::Active);
+        let changed = self
+            .with_write_conn(move |conn| {
+                let tx = conn
+                    .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+                    .map_err(sql_error)?;
+                let exists: bool = tx
+                    .query_row(
+                        "SELECT EXISTS (SELECT 1 FROM log_streams WHERE account_id = ?1 AND id = ?2)",
+                        params![account, id],
+                        |r| r.get(0),
+                    )
+                    .map_err(sql_error)?;
+                if !exists {
+                    return Ok(None);
+                }
+                let at = now.micros();
+                if let Some(url) = &change.url {
+                    tx.execute(
+                        "UPDATE log_streams SET url = ?2, updated_at = ?3 WHERE id = ?1",
+                        params![id, url, at],
+                    )
+                    .map_err(sql_error)?;
+                }
+                if let Some(filters) = &filters {
+                    tx.execute(
+                        "UPDATE log_streams SET filters = ?2, updated_at = ?3 WHERE id = ?1",
+                        params![id, filters, at],
+                    )
+                    .map_err(sql_error)?;
+                }
+                if let Some(secret) = &change.sealed_secret {
+                    tx.execute(
+                        "UPDATE log_streams SET sealed_secret = ?2, updated_at = ?3 WHERE id = ?1",
+                        params![id, secret, at],
+                    )
+                    .map_err(sql_error)?;
+                }
+                if let Some(options) = &options {
+                    tx.execute(
+                        "UPDATE log_streams SET options = ?2, updated_at = ?3 WHERE id = ?1",
+                        params![id, options, at],
+                    )
+                    .map_err(sql_error)?;
+                }
+                if let Some(key) = &change.sealed_client_key {
+                    tx.execute(
+                        "UPDATE log_streams SET sealed_client_key = ?2, updated_at = ?3 WHERE id = ?1",
+                        params![id, key, at],
+                    )
+                    .map_err(sql_error)?;
+                }
+                if let Some(status) = change.status {
+                    tx.execute(
+                        "UPDATE log_streams SET status = ?2, updated_at = ?3, \
+                         failing_since = CASE WHEN ?2 = 'active' THEN NULL ELSE failing_since END, \
+                         last_error = CASE WHEN ?2 = 'active' THEN NULL ELSE last_error END \
+                         WHERE id = ?1",
+                        params![id, status.as_str(), at],
+                    )
+                    .map_err(sql_error)?;
+                }
+                if let Some(cursor) = change.cursor {
+                    // A new epoch: the progress in the side database, all
+                    // recorded before this replay, no longer counts.
+                    tx.execute(
+                        "UPDATE log_streams SET cursor = ?2, batch_first = NULL, batch_last = NULL, \
+                         attempts = 0, updated_at = ?3, progress_epoch = random() WHERE id = ?1",
+                        params![id, cursor as i64, at],
+                    )
+                    .map_err(sql_error)?;
+                }
+                let stream = by_id(&tx, id)?;
+                tx.commit().map_err(sql_error)?;
+                Ok(stream)
+            })
+            .await?;
+        let Some((stream, epoch)) = changed else {
+            return Ok(None);
+        };
+        self.on_progress(move |side| {
+            if resumed {
+                stream_progress::clear_failure(side, id, epoch)?;
             }
-            let at = now.micros();
-            if let Some(url) = &change.url {
-                tx.execute(
-                    "UPDATE log_streams SET url = ?2, updated_at = ?3 WHERE id = ?1",
-                    params![id, url, at],
-                )
-                .map_err(sql_error)?;
-            }
-            if let Some(filters) = &filters {
-                tx.execute(
-                    "UPDATE log_streams SET filters = ?2, updated_at = ?3 WHERE id = ?1",
-                    params![id, filters, at],
-                )
-                .map_err(sql_error)?;
-            }
-            if let Some(secret) = &change.sealed_secret {
-                tx.execute(
-                    "UPDATE log_streams SET sealed_secret = ?2, updated_at = ?3 WHERE id = ?1",
-                    params![id, secret, at],
-                )
-                .map_err(sql_error)?;
-            }
-            if let Some(options) = &options {
-                tx.execute(
-                    "UPDATE log_streams SET options = ?2, updated_at = ?3 WHERE id = ?1",
-                    params![id, options, at],
-                )
-                .map_err(sql_error)?;
-            }
-            if let Some(key) = &change.sealed_client_key {
-                tx.execute(
-                    "UPDATE log_streams SET sealed_client_key = ?2, updated_at = ?3 WHERE id = ?1",
-                    params![id, key, at],
-                )
-                .map_err(sql_error)?;
-            }
-            if let Some(status) = change.status {
-                tx.execute(
-                    "UPDATE log_streams SET status = ?2, updated_at = ?3, \
-                     failing_since = CASE WHEN ?2 = 'active' THEN NULL ELSE failing_since END, \
-                     last_error = CASE WHEN ?2 = 'active' THEN NULL ELSE last_error END \
-                     WHERE id = ?1",
-                    params![id, status.as_str(), at],
-                )
-                .map_err(sql_error)?;
-            }
-            if let Some(cursor) = change.cursor {
-                tx.execute(
-                    "UPDATE log_streams SET cursor = ?2, batch_first = NULL, batch_last = NULL, \
-                     attempts = 0, updated_at = ?3 WHERE id = ?1",
-                    params![id, cursor as i64, at],
-                )
-                .map_err(sql_error)?;
-            }
-            let stream = one(&tx, id)?;
-            tx.commit().map_err(sql_error)?;
-            Ok(stream)
+            stream_progress::overlay(side, stream, epoch).map(Some)
         })
         .await
     }
 
     async fn delete_stream(&self, account: AccountId, id: StreamId) -> Result<bool> {
-        self.with_write_conn(move |conn| {
-            let tx = conn
-                .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
-                .map_err(sql_error)?;
-            tx.execute(
-                "DELETE FROM log_stream_batches WHERE stream_id = \
-                 (SELECT id FROM log_streams WHERE account_id = ?1 AND id = ?2)",
-                params![account, id],
-            )
-            .map_err(sql_error)?;
-            let n = tx
-                .execute(
-                    "DELETE FROM log_streams WHERE account_id = ?1 AND id = ?2",
+        let deleted = self
+            .with_write_conn(move |conn| {
+                let tx = conn
+                    .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+                    .map_err(sql_error)?;
+                tx.execute(
+                    "DELETE FROM log_stream_batches WHERE stream_id = \
+                     (SELECT id FROM log_streams WHERE account_id = ?1 AND id = ?2)",
                     params![account, id],
                 )
                 .map_err(sql_error)?;
-            tx.commit().map_err(sql_error)?;
-            Ok(n > 0)
-        })
-        .await
+                let n = tx
+                    .execute(
+                        "DELETE FROM log_streams WHERE account_id = ?1 AND id = ?2",
+                        params![account, id],
+                    )
+                    .map_err(sql_error)?;
+                tx.commit().map_err(sql_error)?;
+                Ok(n > 0)
+            })
+            .await?;
+        if deleted {
+            self.on_progress(move |side| stream_progress::forget(side, id, None))
+                .await?;
+        }
+        Ok(deleted)
     }
 
     async fn claim_stream(
@@ -329,25 +357,27 @@ impl LogStreams for SqliteStore {
         lease_until: Timestamp,
     ) -> Result<Option<LogStream>> {
         let worker = worker.to_string();
-        self.with_write_conn(move |conn| {
-            conn.query_row(
-                &format!(
-                    "UPDATE log_streams SET claimed_by = ?1, claimed_until = ?2 \
-                     WHERE id = (SELECT id FROM log_streams \
-                       WHERE status IN ('active', 'failing') \
-                       AND (claimed_until IS NULL OR claimed_until < ?3) \
-                       ORDER BY id LIMIT 1) \
-                     RETURNING {COLUMNS}"
-                ),
-                params![worker, lease_until.micros(), now.micros()],
-                raw_stream,
-            )
-            .optional()
-            .map_err(sql_error)?
-            .map(to_stream)
-            .transpose()
-        })
-        .await
+        let claimed = self
+            .with_write_conn(move |conn| {
+                conn.query_row(
+                    &format!(
+                        "UPDATE log_streams SET claimed_by = ?1, claimed_until = ?2 \
+                         WHERE id = (SELECT id FROM log_streams \
+                           WHERE status IN ('active', 'failing') \
+                           AND (claimed_until IS NULL OR claimed_until < ?3) \
+                           ORDER BY id LIMIT 1) \
+                         RETURNING {COLUMNS}"
+                    ),
+                    params![worker, lease_until.micros(), now.micros()],
+                    raw_stream,
+                )
+                .optional()
+                .map_err(sql_error)?
+                .map(to_stream)
+                .transpose()
+            })
+            .await?;
+        self.with_progress(claimed).await
     }
 
     async fn renew_stream(
@@ -357,21 +387,23 @@ impl LogStreams for SqliteStore {
         lease_until: Timestamp,
     ) -> Result<Option<LogStream>> {
         let worker = worker.to_string();
-        self.with_write_conn(move |conn| {
-            conn.query_row(
-                &format!(
-                    "UPDATE log_streams SET claimed_until = ?3 \
-                     WHERE id = ?1 AND claimed_by = ?2 RETURNING {COLUMNS}"
-                ),
-                params![id, worker, lease_until.micros()],
-                raw_stream,
-            )
-            .optional()
-            .map_err(sql_error)?
-            .map(to_stream)
-            .transpose()
-        })
-        .await
+        let renewed = self
+            .with_write_conn(move |conn| {
+                conn.query_row(
+                    &format!(
+                        "UPDATE log_streams SET claimed_until = ?3 \
+                         WHERE id = ?1 AND claimed_by = ?2 RETURNING {COLUMNS}"
+                    ),
+                    params![id, worker, lease_until.micros()],
+                    raw_stream,
+                )
+                .optional()
+                .map_err(sql_error)?
+                .map(to_stream)
+                .transpose()
+            })
+            .await?;
+        self.with_progress(renewed).await
     }
 
     async fn release_stream(&self, id: StreamId, worker: &str) -> Result<bool> {
@@ -391,15 +423,22 @@ impl LogStreams for SqliteStore {
 
     async fn begin_batch(&self, id: StreamId, worker: &str, first: u64, last: u64) -> Result<bool> {
         let worker = worker.to_string();
-        self.with_write_conn(move |conn| {
-            let n = conn
-                .execute(
-                    "UPDATE log_streams SET batch_first = ?3, batch_last = ?4 \
-                     WHERE id = ?1 AND claimed_by = ?2 AND status IN ('active', 'failing')",
-                    params![id, worker, first as i64, last as i64],
-                )
-                .map_err(sql_error)?;
-            Ok(n > 0)
+        let progress = self.progress.clone();
+        // No write to auditlog.db: a read of the stream's row, and one
+        // commit of the side database (see `stream_progress`).
+        self.with_conn(move |conn| {
+            let side = progress.lock()?;
+            let Some((stream, epoch)) = by_id(conn, id)? else {
+                return Ok(false);
+            };
+            if stream.claimed_by.as_deref() != Some(worker.as_str()) || !stream.status.delivers() {
+                return Ok(false);
+            }
+            let mut now =
+                stream_progress::read(&side, id, epoch)?.unwrap_or_else(|| Progress::of(&stream));
+            now.pending = Some((first, last));
+            stream_progress::write(&side, id, epoch, &now)?;
+            Ok(true)
         })
         .await
     }
@@ -412,62 +451,78 @@ impl LogStreams for SqliteStore {
         now: Timestamp,
     ) -> Result<bool> {
         let worker = worker.to_string();
-        self.with_write_conn(move |conn| {
-            let tx = conn
+        let progress = self.progress.clone();
+        let gate = self.gate.clone();
+        // The progress is one commit of the side database; auditlog.db is
+        // only read, and written (at the write gate) when the status
+        // changes: failing → active on an acceptance, or what a failure
+        // makes it (failing, disabled).
+        self.with_conn(move |conn| {
+            let mut side = progress.lock()?;
+            let Some((stream, epoch)) = by_id(conn, id)? else {
+                return Ok(false);
+            };
+            if stream.claimed_by.as_deref() != Some(worker.as_str()) {
+                return Ok(false);
+            }
+            let tx = side
                 .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
                 .map_err(sql_error)?;
-            let at = now.micros();
-            // Rows changed, and whether the next batch (if any) began.
-            let (n, begun) = match &delivery {
+            let mut kept =
+                stream_progress::read(&tx, id, epoch)?.unwrap_or_else(|| Progress::of(&stream));
+            let (batch, result, status) = match delivery {
                 Delivery::Accepted {
                     from,
                     through,
+                    batch,
                     next,
-                    ..
                 } => {
-                    let (first, last) = next.map(|(f, l)| (f as i64, l as i64)).unzip();
-                    let begun: Option<bool> = tx
-                        .query_row(
-                            "UPDATE log_streams SET cursor = ?3, \
-                             batch_first = CASE WHEN status IN ('active', 'failing') THEN ?6 END, \
-                             batch_last = CASE WHEN status IN ('active', 'failing') THEN ?7 END, \
-                             attempts = 0, last_error = NULL, failing_since = NULL, \
-                             status = CASE WHEN status = 'failing' THEN 'active' ELSE status END, \
-                             updated_at = ?4 WHERE id = ?1 AND claimed_by = ?2 AND cursor = ?5 \
-                             RETURNING status IN ('active', 'failing')",
-                            params![id, worker, *through as i64, at, *from as i64, first, last],
-                            |r| r.get(0),
-                        )
-                        .optional()
-                        .map_err(sql_error)?;
-                    match begun {
-                        Some(delivers) => (1, delivers || next.is_none()),
-                        None => (0, false),
+                    if kept.cursor != from {
+                        return Ok(false);
                     }
+                    let delivers = stream.status.delivers();
+                    kept = Progress {
+                        cursor: through,
+                        pending: if delivers { next } else { None },
+                        attempts: 0,
+                        last_error: None,
+                        failing_since: None,
+                        updated_at: now,
+                    };
+                    let status =
+                        (stream.status == StreamStatus::Failing).then_some(StreamStatus::Active);
+                    (batch, delivers || next.is_none(), status)
                 }
-                Delivery::Failed { status, error, .. } => tx
-                    .execute(
-                        "UPDATE log_streams SET attempts = attempts + 1, last_error = ?3, \
-                         failing_since = COALESCE(failing_since, ?4), \
-                         status = CASE WHEN status = 'paused' THEN status ELSE ?5 END, \
-                         updated_at = ?4 WHERE id = ?1 AND claimed_by = ?2",
-                        params![id, worker, error, at, status.as_str()],
-                    )
-                    .map_err(sql_error)
-                    .map(|n| (n, true))?,
+                Delivery::Failed {
+                    batch,
+                    status,
+                    error,
+                } => {
+                    kept.attempts = kept.attempts.saturating_add(1);
+                    kept.last_error = Some(error);
+                    kept.failing_since = kept.failing_since.or(Some(now));
+                    kept.updated_at = now;
+                    let status = (stream.status != StreamStatus::Paused && stream.status != status)
+                        .then_some(status);
+                    (Some(batch), true, status)
+                }
             };
-            if n == 0 {
-                return Ok(false);
-            }
-            let batch = match &delivery {
-                Delivery::Accepted { batch, .. } => batch.as_ref(),
-                Delivery::Failed { batch, .. } => Some(batch),
-            };
-            if let Some(batch) = batch {
-                add_batch(&tx, id, batch)?;
+            stream_progress::write(&tx, id, epoch, &kept)?;
+            if let Some(batch) = &batch {
+                stream_progress::add_batch(&tx, id, epoch, batch)?;
             }
             tx.commit().map_err(sql_error)?;
-            Ok(begun)
+            drop(side);
+            if let Some(status) = status {
+                let _turn = gate.occasional();
+                conn.execute(
+                    "UPDATE log_streams SET status = ?3, updated_at = ?4 \
+                     WHERE id = ?1 AND claimed_by = ?2 AND status NOT IN ('paused', ?3)",
+                    params![id, worker, status.as_str(), now.micros()],
+                )
+                .map_err(sql_error)?;
+            }
+            Ok(result)
         })
         .await
     }
@@ -498,29 +553,69 @@ impl LogStreams for SqliteStore {
         id: StreamId,
         limit: usize,
     ) -> Result<Vec<BatchRecord>> {
+        let progress = self.progress.clone();
         self.with_conn(move |conn| {
-            let mut stmt = conn
-                .prepare_cached(
-                    "SELECT b.first_seq, b.last_seq, b.events, b.attempts, b.status, b.response, b.at \
-                     FROM log_stream_batches b JOIN log_streams s ON s.id = b.stream_id \
-                     WHERE s.account_id = ?1 AND b.stream_id = ?2 ORDER BY b.id DESC LIMIT ?3",
+            let exists: bool = conn
+                .query_row(
+                    "SELECT EXISTS (SELECT 1 FROM log_streams WHERE account_id = ?1 AND id = ?2)",
+                    params![account, id],
+                    |r| r.get(0),
                 )
                 .map_err(sql_error)?;
-            let rows = stmt
-                .query_map(params![account, id, limit as i64], |r| {
-                    Ok(BatchRecord {
-                        first_seq: r.get::<_, i64>(0)? as u64,
-                        last_seq: r.get::<_, i64>(1)? as u64,
-                        events: r.get::<_, i64>(2)? as u64,
-                        attempts: r.get::<_, i64>(3)? as u32,
-                        status: r.get(4)?,
-                        response: r.get(5)?,
-                        at: Timestamp::from_micros(r.get(6)?),
-                    })
-                })
-                .map_err(sql_error)?;
-            rows.map(|r| r.map_err(sql_error)).collect()
+            if !exists {
+                return Ok(Vec::new());
+            }
+            let limit = limit.min(BATCH_HISTORY);
+            let side = progress.lock()?;
+            let mut batches = stream_progress::batches(&side, id, limit)?;
+            drop(side);
+            // Then the history recorded in auditlog.db before migration 0022.
+            if batches.len() < limit {
+                let mut stmt = conn
+                    .prepare_cached(
+                        "SELECT first_seq, last_seq, events, attempts, status, response, at \
+                         FROM log_stream_batches WHERE stream_id = ?1 ORDER BY id DESC LIMIT ?2",
+                    )
+                    .map_err(sql_error)?;
+                let rows = stmt
+                    .query_map(
+                        params![id, (limit - batches.len()) as i64],
+                        stream_progress::batch_record,
+                    )
+                    .map_err(sql_error)?;
+                for row in rows {
+                    batches.push(row.map_err(sql_error)?);
+                }
+            }
+            Ok(batches)
         })
         .await
+    }
+}
+
+impl SqliteStore {
+    /// A stream read from `log_streams` with its progress laid over it.
+    async fn with_progress(&self, found: Option<(LogStream, i64)>) -> Result<Option<LogStream>> {
+        let Some((stream, epoch)) = found else {
+            return Ok(None);
+        };
+        self.on_progress(move |side| stream_progress::overlay(side, stream, epoch).map(Some))
+            .await
+    }
+
+    /// Runs `f` on the side database's connection, holding its lock, on a
+    /// blocking thread.
+    async fn on_progress<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T> + Send + 'static,
+    {
+        let progress = self.progress.clone();
+        tokio::task::spawn_blocking(move || {
+            let side = progress.lock()?;
+            f(&side)
+        })
+        .await
+        .map_err(|e| StoreError::internal_caused_by("a storage task failed", e))?
     }
 }

@@ -2,7 +2,7 @@
 //!
 //! The writer thread commits group after group; as soon as one commits it
 //! takes the lock again for the next. A pooled connection that wants to
-//! write between two groups (a log stream's progress, a checkpoint) waits in
+//! write between two groups (a log stream's lease, a checkpoint) waits in
 //! SQLite's busy handler, which sleeps and polls: it rarely finds the lock
 //! free and, under full ingest, could run out its busy timeout ("database is
 //! locked"). So every writer of this process takes a turn here first: the

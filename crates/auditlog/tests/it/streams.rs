@@ -6,7 +6,8 @@
 //! and 429 with `Retry-After` retried with backoff and nothing lost, the
 //! retried batch with the same `webhook-id`; 410 disables; pause, resume
 //! and replay from a seq; the address check; secrets never shown again;
-//! and `kill -9` mid-delivery resuming from the cursor with the same id.
+//! and `kill -9` mid-delivery resuming from the cursor with the same id
+//! (before and after batches were accepted).
 
 use crate::helpers::TestServer;
 use axum::http::{HeaderMap, StatusCode};
@@ -502,6 +503,150 @@ async fn a_server_killed_mid_delivery_resends_the_same_batch_with_the_same_id() 
     assert_eq!(&delivered[..first.seqs.len()], first.seqs.as_slice());
     assert_eq!(receiver.state.lock().unwrap().bad_signatures, 0);
     drop(server);
+}
+
+/// `kill -9` after batches were accepted (on the embedded store the cursor
+/// then lives in `stream-progress.db`, beside `auditlog.db`): the restarted
+/// server resumes from that cursor — nothing accepted is sent again — and
+/// the batch in flight is sent again with the same `webhook-id`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_killed_after_accepted_batches_resumes_from_the_cursor_it_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let args = [
+        "--stream-allow-private",
+        "127.0.0.1/32",
+        "--stream-lease",
+        "1s",
+    ];
+    let mut server = TestServer::start_on(dir.path(), &args);
+    let account = server.account("stream-kill-later");
+    let admin = admin_key(&server, "stream-kill-later");
+    let receiver = Receiver::start().await;
+    send(&server, &account.ingest, 0..30).await;
+    let (status, created) = server
+        .post(
+            "/api/v1/streams",
+            &admin,
+            &json!({"kind": "webhook", "url": receiver.url, "from_seq": 1, "filters": {"event_type": TYPES}}),
+        )
+        .await;
+    assert_eq!(status, 201);
+    let id = created["stream"]["id"].as_u64().unwrap();
+    receiver.state.lock().unwrap().secret = Some(created["secret"].as_str().unwrap().into());
+    receiver.wait_for(30).await;
+    // Seqs 1-30 and the stream's own Create event (31) examined.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (_, got) = server.get(&format!("/api/v1/streams/{id}"), &admin).await;
+        if got["stream"]["cursor"] == 31 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the cursor stays behind: {got}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let accepted = receiver.arrivals().len();
+    receiver.state.lock().unwrap().delay = Duration::from_secs(3);
+    send(&server, &account.ingest, 30..60).await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while receiver.arrivals().len() == accepted {
+        assert!(Instant::now() < deadline, "no delivery started");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    server.kill();
+    let in_flight = receiver.arrivals()[accepted].clone();
+    receiver.state.lock().unwrap().delay = Duration::ZERO;
+    let server = TestServer::start_on(dir.path(), &args);
+    receiver.wait_for(60 + in_flight.seqs.len()).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let arrivals = receiver.arrivals();
+    assert_eq!(
+        arrivals[accepted + 1].id,
+        in_flight.id,
+        "the retried batch carries the same webhook-id"
+    );
+    assert_eq!(arrivals[accepted + 1].seqs, in_flight.seqs);
+    let delivered = receiver.delivered();
+    let mut later: Vec<u64> = (32..=61).collect();
+    later.splice(0..0, in_flight.seqs.iter().copied());
+    assert_eq!(
+        &delivered[..30],
+        (1..=30).collect::<Vec<u64>>().as_slice(),
+        "nothing accepted before the kill is sent again"
+    );
+    assert_eq!(&delivered[30..], later.as_slice());
+    assert_eq!(receiver.state.lock().unwrap().bad_signatures, 0);
+    drop(server);
+}
+
+/// The pruner keeps what a stream has not examined, reading the cursor its
+/// deliveries moved (on the embedded store, kept in `stream-progress.db`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pruning_stops_at_the_cursor_that_deliveries_moved() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start_on(
+        dir.path(),
+        &[
+            "--stream-allow-private",
+            "127.0.0.1/32",
+            "--retention-min-days",
+            "0",
+            "--prune-interval",
+            "1s",
+        ],
+    );
+    let account = server.account("stream-prune");
+    let admin = admin_key(&server, "stream-prune");
+    let receiver = Receiver::start().await;
+    send(&server, &account.ingest, 0..30).await;
+    let (status, created) = server
+        .post(
+            "/api/v1/streams",
+            &admin,
+            &json!({"kind": "webhook", "url": receiver.url, "from_seq": 1, "filters": {"event_type": TYPES}}),
+        )
+        .await;
+    assert_eq!(status, 201);
+    let id = created["stream"]["id"].as_u64().unwrap();
+    receiver.state.lock().unwrap().secret = Some(created["secret"].as_str().unwrap().into());
+    receiver.wait_for(30).await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (_, got) = server.get(&format!("/api/v1/streams/{id}"), &admin).await;
+        if got["stream"]["cursor"] == 31 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the cursor stays behind: {got}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // From now on the receiver refuses everything: the cursor stays at 31.
+    receiver.state.lock().unwrap().script = vec![(500, None); 1_000];
+    send(&server, &account.ingest, 30..40).await;
+    let response = server
+        .http
+        .put(server.url("/api/v1/retention"))
+        .bearer_auth(&admin)
+        .json(&json!({"retention_days": 0}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let pruning = loop {
+        let (_, retention) = server.get("/api/v1/retention", &admin).await;
+        let pruning = retention["retention"]["prunings"][0].clone();
+        if pruning["status"] == "done" {
+            break pruning;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no pruning finished: {retention}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(
+        pruning["last_seq"], 31,
+        "the stream examined seqs up to 31: {pruning}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
