@@ -556,4 +556,6 @@ mod migration_tests;
 #[cfg(test)]
 mod rollups_tests;
 #[cfg(test)]
+mod stream_progress_tests;
+#[cfg(test)]
 mod tests;
