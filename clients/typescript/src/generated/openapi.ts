@@ -864,10 +864,17 @@ export interface components {
             id: number;
             /**
              * Format: int64
-             * @description The seq of its `Auditlog Erasure` / `Erase` record (none while
-             *     `planned`).
+             * @description The seq of its (first) `Auditlog Erasure` / `Erase` record (none
+             *     while `planned`).
              */
             record_seq?: number | null;
+            /**
+             * @description The seqs of all its records, in order (empty while `planned`): one,
+             *     unless the subject's events are so scattered that their ranges need
+             *     several records (each lists a part of `covers` and says which
+             *     `part` of how many `parts` it is).
+             */
+            record_seqs: number[];
             /** @description RFC 3339 UTC. */
             requested_at: string;
             /** @description The API key that asked (`api-key:<id>`). */
