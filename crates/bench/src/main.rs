@@ -215,6 +215,10 @@ struct Args {
     /// changed: pass a copy, e.g. of `<work-dir>/search/...` from `bench search`).
     #[arg(long)]
     data_dir: Option<PathBuf>,
+    /// Retention: stop after half of the store is pruned with no ingest
+    /// (at 10M, pruning the other half under full ingest takes hours).
+    #[arg(long)]
+    no_ingest_while_pruning: bool,
 }
 
 fn main() -> std::process::ExitCode {
@@ -305,7 +309,14 @@ async fn run(args: &Args) -> BenchResult<()> {
                 .await?
             }
             Scenario::Retention => {
-                retention::run(&args.auditlog_bin, &args.work_dir, &events, &recorder).await?
+                retention::run(
+                    &args.auditlog_bin,
+                    &args.work_dir,
+                    &events,
+                    !args.no_ingest_while_pruning,
+                    &recorder,
+                )
+                .await?
             }
             Scenario::Erasure => {
                 let dir = args

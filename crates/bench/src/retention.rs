@@ -196,6 +196,7 @@ pub async fn run(
     bin: &Path,
     work_dir: &Path,
     events: &[Event],
+    ingest_while_pruning: bool,
     recorder: &Recorder,
 ) -> BenchResult<()> {
     let n = events.len();
@@ -310,6 +311,12 @@ pub async fn run(
         "settled_after_s",
         settled_at.duration_since(started).as_secs_f64(),
     )?;
+
+    if !ingest_while_pruning {
+        server.stop()?;
+        std::fs::remove_dir_all(&dir)?;
+        return Ok(());
+    }
 
     // 3. Ingest, first with pruning held back, then while the other halves
     // are pruned: the dataset sent again and again (new ids each round)

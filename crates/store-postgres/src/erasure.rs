@@ -329,8 +329,15 @@ impl Erasures for PgStore {
         //
         // The rewrite copies a dead version that a snapshot still open in
         // the database may see (a read that began before the erasure
-        // committed, an ANALYZE): first wait until every snapshot of the
-        // database is newer than the erasure's transactions.
+        // committed, an ANALYZE). It also keeps one that the rewrite's own
+        // snapshot may see: a snapshot's xmin is the oldest transaction
+        // running in the whole cluster, so a write still running in
+        // another database, begun before the erasure committed, keeps the
+        // old versions alive too (CI found this with other tests' databases
+        // busy beside it). So first wait until no transaction of the
+        // cluster older than the erasure's last change is running (our own
+        // fresh snapshot's xmin says so, with no privilege needed) and
+        // every snapshot of this database is newer than it.
         let horizon: i64 = client
             .query_one("SELECT txid_snapshot_xmax(txid_current_snapshot())", &[])
             .await
@@ -338,17 +345,18 @@ impl Erasures for PgStore {
             .get(0);
         let deadline = std::time::Instant::now() + RECLAIM_WAIT;
         loop {
-            let older: i64 = client
+            let row = client
                 .query_one(
-                    "SELECT count(*) FROM pg_stat_activity \
-                     WHERE datname = current_database() AND pid <> pg_backend_pid() \
-                       AND ((backend_xmin IS NOT NULL AND age(backend_xmin) > age(($1 % 4294967296)::text::xid)) \
-                         OR (backend_xid IS NOT NULL AND age(backend_xid) > age(($1 % 4294967296)::text::xid)))",
+                    "SELECT (txid_snapshot_xmin(txid_current_snapshot()) < $1)::int \
+                          + (SELECT count(*) FROM pg_stat_activity \
+                             WHERE datname = current_database() AND pid <> pg_backend_pid() \
+                               AND ((backend_xmin IS NOT NULL AND age(backend_xmin) > age(($1 % 4294967296)::text::xid)) \
+                                 OR (backend_xid IS NOT NULL AND age(backend_xid) > age(($1 % 4294967296)::text::xid))))",
                     &[&horizon],
                 )
                 .await
-                .map_err(pg_error)?
-                .get(0);
+                .map_err(pg_error)?;
+            let older: i64 = row.get(0);
             if older == 0 {
                 break;
             }

@@ -35,6 +35,11 @@ const MIGRATIONS: &[(i32, &str)] = &[
     (19, include_str!("../migrations/0019_stream_options.sql")),
     // An erasure's several records, when its coverage outgrows one (issue 16).
     (20, include_str!("../migrations/0020_erasure_records.sql")),
+    // No value samples of personal columns in `pg_statistic` (issue 16).
+    (
+        21,
+        include_str!("../migrations/0021_no_value_statistics.sql"),
+    ),
 ];
 
 /// The migration that moves the events into the event log: the old table's

@@ -75,6 +75,44 @@ impl TestDatabase {
     }
 }
 
+impl TestDatabase {
+    /// Begins a transaction in the server's own database (not this test's)
+    /// and gives it a transaction id: a busy neighbour database on the same
+    /// cluster, whose running write every snapshot's xmin includes. It
+    /// stays open until [`TransactionElsewhere::commit`].
+    pub async fn open_transaction_elsewhere(&self) -> TransactionElsewhere {
+        let (client, connection) =
+            match tokio_postgres::connect(&self.server_url, tokio_postgres::NoTls).await {
+                Ok(pair) => pair,
+                Err(e) => panic!("test database: cannot connect to {}: {e}", self.server_url),
+            };
+        let driver = tokio::spawn(connection);
+        if let Err(e) = client.batch_execute("BEGIN; SELECT txid_current()").await {
+            panic!("test database: cannot begin a transaction elsewhere: {e}");
+        }
+        TransactionElsewhere {
+            client,
+            _driver: driver,
+        }
+    }
+}
+
+/// A transaction open in another database of the test server
+/// ([`TestDatabase::open_transaction_elsewhere`]).
+pub struct TransactionElsewhere {
+    client: tokio_postgres::Client,
+    _driver: tokio::task::JoinHandle<Result<(), tokio_postgres::Error>>,
+}
+
+impl TransactionElsewhere {
+    /// Commits it, ending its transaction id.
+    pub async fn commit(self) {
+        if let Err(e) = self.client.batch_execute("COMMIT").await {
+            panic!("test database: cannot commit the transaction elsewhere: {e}");
+        }
+    }
+}
+
 impl Drop for TestDatabase {
     fn drop(&mut self) {
         // FORCE ends connections a test left open (a killed server's, a pool's).
