@@ -18,6 +18,14 @@
 //! Members of nested objects keep the leaf's RFC 8785 order (by UTF-16 code
 //! units), which differs from byte order only for names with characters
 //! above U+FFFF. Strings are escaped alike (see `canonical::write_string`).
+//!
+//! The stored bytes are read by a small scanner that checks them as
+//! strictly as `serde_json` does (UTF-8, the JSON grammar, nesting at most
+//! 128 deep) but builds nothing: each member is a pair of slices of the
+//! input. A name holding an escape, a duplicate member, or anything else
+//! unexpected answers `None` (the `Map` path). Parsing the leaf and the
+//! personal values into `BTreeMap`s of `RawValue`s was half of a log
+//! stream's CPU per event (BENCHMARKS.md, issue 15, 2026-12-07).
 
 use super::openings::PERSONAL;
 use super::salt::SALT_BYTES;
@@ -26,55 +34,17 @@ use super::{ACTOR_PERSONAL, CONTEXT_PERSONAL};
 use crate::leaf;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine;
-use serde::de::{Deserialize, Deserializer, Visitor};
-use serde_json::value::RawValue;
-use std::borrow::Cow;
-use std::collections::BTreeMap;
 
-/// A member name, borrowed from the input unless it holds escapes.
-#[derive(Debug, PartialEq, Eq, PartialOrd, Ord)]
-struct Name<'a>(Cow<'a, str>);
-
-impl<'de: 'a, 'a> Deserialize<'de> for Name<'a> {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct NameVisitor<'a>(std::marker::PhantomData<&'a ()>);
-        impl<'de: 'a, 'a> Visitor<'de> for NameVisitor<'a> {
-            type Value = Name<'a>;
-            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-                f.write_str("a member name")
-            }
-            fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Self::Value, E> {
-                Ok(Name(Cow::Borrowed(v)))
-            }
-            fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
-                Ok(Name(Cow::Owned(v.to_string())))
-            }
-        }
-        deserializer.deserialize_str(NameVisitor(std::marker::PhantomData))
-    }
-}
-
-/// An object's members, raw.
-type Members<'a> = BTreeMap<Name<'a>, &'a RawValue>;
-
-/// The stored personal values (`personal.rs` gives the form).
-#[derive(serde::Deserialize)]
-struct Stored<'a> {
-    #[serde(borrow)]
-    personal: Members<'a>,
-    #[serde(borrow)]
-    openings: Members<'a>,
-    #[serde(borrow, default)]
-    details: Option<Members<'a>>,
-}
+/// An object's members in input order: (name without its quotes, raw value).
+type Members<'a> = Vec<(&'a [u8], &'a [u8])>;
 
 /// One member of the served event.
 enum Member<'a> {
-    Raw(&'a RawValue),
+    Raw(&'a [u8]),
     /// An object written from these members (in order).
-    Object(Vec<(&'a str, &'a RawValue)>),
-    /// `context`: the leaf's members and the opened ones, by name.
-    Context(BTreeMap<Cow<'a, str>, &'a RawValue>),
+    Object(Members<'a>),
+    /// `openings`: `{"personal": <salt>}`.
+    Openings(&'a [u8]),
     Hash,
 }
 
@@ -101,69 +71,90 @@ fn write(
     leaf_hash: &[u8],
     out: &mut Vec<u8>,
 ) -> Option<()> {
-    let leaf: Members<'_> = serde_json::from_slice(leaf_bytes).ok()?;
-    let stored: Stored<'_> = serde_json::from_slice(personal_bytes).ok()?;
-    if stored.details.as_ref().is_some_and(|d| !d.is_empty()) {
-        return None;
+    let leaf = object(leaf_bytes)?;
+    let stored = object(personal_bytes)?;
+    let (mut personal, mut openings, mut details) = (None, None, None);
+    for (name, value) in &stored {
+        let slot = match *name {
+            b"personal" => &mut personal,
+            b"openings" => &mut openings,
+            b"details" => &mut details,
+            _ => continue,
+        };
+        if slot.replace(*value).is_some() {
+            return None;
+        }
+    }
+    let personal = members_of(personal?)?;
+    // `details`: absent, `null` or `{}` (no commitment in the details).
+    if let Some(details) = details {
+        if details != b"null" && !members_of(details)?.is_empty() {
+            return None;
+        }
     }
     // Only the `personal` commitment, with a salt `Openings` would take.
-    let mut openings = stored.openings.iter();
-    let (name, salt) = openings.next()?;
-    if openings.next().is_some() || name.0 != PERSONAL {
+    let openings = members_of(openings?)?;
+    let [(name, salt_raw)] = openings.as_slice() else {
+        return None;
+    };
+    if *name != PERSONAL.as_bytes() {
         return None;
     }
-    let salt: &str = serde_json::from_str(salt.get()).ok()?;
+    let salt = salt_raw.strip_prefix(b"\"")?.strip_suffix(b"\"")?;
+    if salt.contains(&b'\\') {
+        return None;
+    }
     let mut decoded = [0u8; 3 * SALT_BYTES];
     if BASE64.decode_slice(salt, &mut decoded).ok()? != SALT_BYTES {
         return None;
     }
-    if leaf.get(&Name(Cow::Borrowed("v")))?.get() != VERSION.to_string() {
+    let version = std::str::from_utf8(find(&leaf, b"v")?).ok()?;
+    if version.parse::<u64>().ok()? != VERSION {
         return None;
     }
-    let mut members: BTreeMap<Cow<'_, str>, Member<'_>> = BTreeMap::new();
+    let mut members: Vec<(&[u8], Member<'_>)> = Vec::with_capacity(leaf.len() + 3);
     let mut committed = false;
     for (name, value) in &leaf {
-        if name.0 == PERSONAL {
+        if *name == PERSONAL.as_bytes() {
             committed = true;
         } else {
-            members.insert(Cow::Borrowed(name.0.as_ref()), Member::Raw(value));
+            members.push((name, Member::Raw(value)));
         }
     }
     if !committed {
         return None;
     }
-    let plain = |name: &str| stored.personal.get(&Name(Cow::Borrowed(name))).copied();
-    let mut actor: Vec<(&str, &RawValue)> = ACTOR_PERSONAL
+    let plain = |name: &str| find(&personal, name.as_bytes());
+    let actor: Members<'_> = ACTOR_PERSONAL
         .iter()
-        .filter_map(|(member, name)| plain(name).map(|value| (*member, value)))
+        .filter_map(|(member, name)| plain(name).map(|value| (member.as_bytes(), value)))
         .collect();
     if !actor.is_empty() {
-        actor.sort_by_key(|(member, _)| *member);
-        members.insert(Cow::Borrowed("actor"), Member::Object(actor));
+        set(&mut members, b"actor", Member::Object(sorted(actor)?));
     }
-    let opened: Vec<(&str, &RawValue)> = CONTEXT_PERSONAL
+    let opened: Members<'_> = CONTEXT_PERSONAL
         .iter()
-        .filter_map(|(member, name)| plain(name).map(|value| (*member, value)))
+        .filter_map(|(member, name)| plain(name).map(|value| (member.as_bytes(), value)))
         .collect();
     if !opened.is_empty() {
-        let mut context = BTreeMap::new();
-        if let Some(Member::Raw(raw)) = members.get(&Cow::Borrowed("context")) {
-            let existing: Members<'_> = serde_json::from_str(raw.get()).ok()?;
-            for (name, value) in existing {
-                context.insert(name.0, value);
+        let mut context = match members.iter().find(|(name, _)| *name == b"context") {
+            Some((_, Member::Raw(raw))) => members_of(raw)?,
+            _ => Vec::new(),
+        };
+        for (member, value) in opened {
+            match context.iter_mut().find(|(name, _)| *name == member) {
+                Some(slot) => slot.1 = value,
+                None => context.push((member, value)),
             }
         }
-        for (member, value) in opened {
-            context.insert(Cow::Borrowed(member), value);
-        }
-        members.insert(Cow::Borrowed("context"), Member::Context(context));
+        set(&mut members, b"context", Member::Object(sorted(context)?));
     }
-    let openings_raw = *stored.openings.values().next()?;
-    members.insert(
-        Cow::Borrowed("openings"),
-        Member::Object(vec![(PERSONAL, openings_raw)]),
-    );
-    members.insert(Cow::Borrowed("hash"), Member::Hash);
+    set(&mut members, b"openings", Member::Openings(salt_raw));
+    set(&mut members, b"hash", Member::Hash);
+    members.sort_by(|a, b| a.0.cmp(b.0));
+    if members.windows(2).any(|pair| pair[0].0 == pair[1].0) {
+        return None;
+    }
     out.reserve(leaf_bytes.len() + personal_bytes.len() + 80);
     out.push(b'{');
     for (i, (name, member)) in members.iter().enumerate() {
@@ -172,11 +163,9 @@ fn write(
         }
         write_name(name, out);
         match member {
-            Member::Raw(raw) => out.extend_from_slice(raw.get().as_bytes()),
-            Member::Object(items) => write_object(items.iter().map(|(n, v)| (*n, *v)), out),
-            Member::Context(items) => {
-                write_object(items.iter().map(|(n, v)| (n.as_ref(), *v)), out)
-            }
+            Member::Raw(raw) => out.extend_from_slice(raw),
+            Member::Object(items) => write_object(items, out),
+            Member::Openings(salt) => write_object(&[(PERSONAL.as_bytes(), salt)], out),
             Member::Hash => {
                 out.push(b'"');
                 leaf::write_hex(leaf_hash, out);
@@ -188,23 +177,253 @@ fn write(
     Some(())
 }
 
-/// `"name":`, escaped as `serde_json` escapes it.
-fn write_name(name: &str, out: &mut Vec<u8>) {
-    // Writing a &str into a Vec cannot fail.
-    let _ = serde_json::to_writer(&mut *out, name);
-    out.push(b':');
+/// The value of member `name` (the last, as a map would keep it).
+fn find<'a>(members: &Members<'a>, name: &[u8]) -> Option<&'a [u8]> {
+    members
+        .iter()
+        .rev()
+        .find(|(n, _)| *n == name)
+        .map(|(_, value)| *value)
 }
 
-fn write_object<'a>(items: impl Iterator<Item = (&'a str, &'a RawValue)>, out: &mut Vec<u8>) {
+/// Replaces member `name`'s value, or adds the member.
+fn set<'a>(members: &mut Vec<(&'a [u8], Member<'a>)>, name: &'a [u8], member: Member<'a>) {
+    match members.iter_mut().find(|(n, _)| *n == name) {
+        Some(slot) => slot.1 = member,
+        None => members.push((name, member)),
+    }
+}
+
+/// `members` by name (bytes: as `serde_json::Map` orders them), or `None`
+/// when a name is there twice.
+fn sorted(mut members: Members<'_>) -> Option<Members<'_>> {
+    members.sort_by(|a, b| a.0.cmp(b.0));
+    let duplicates = members.windows(2).any(|pair| pair[0].0 == pair[1].0);
+    (!duplicates).then_some(members)
+}
+
+/// `"name":`. Names come from the scanner without escapes, so they hold no
+/// `"`, `\` or control character: `serde_json` would write them as they are.
+fn write_name(name: &[u8], out: &mut Vec<u8>) {
+    out.push(b'"');
+    out.extend_from_slice(name);
+    out.extend_from_slice(b"\":");
+}
+
+fn write_object(items: &[(&[u8], &[u8])], out: &mut Vec<u8>) {
     out.push(b'{');
-    for (i, (name, value)) in items.enumerate() {
+    for (i, (name, value)) in items.iter().enumerate() {
         if i > 0 {
             out.push(b',');
         }
         write_name(name, out);
-        out.extend_from_slice(value.get().as_bytes());
+        out.extend_from_slice(value);
     }
     out.push(b'}');
+}
+
+/// The members of the JSON object that is the whole of `bytes` (checked as
+/// UTF-8 and JSON); `None` when it is not one, or a name holds an escape.
+fn object(bytes: &[u8]) -> Option<Members<'_>> {
+    std::str::from_utf8(bytes).ok()?;
+    let mut scan = Scan { bytes, at: 0 };
+    scan.whitespace();
+    let members = scan.members(0)?;
+    scan.whitespace();
+    (scan.at == bytes.len()).then_some(members)
+}
+
+/// The members of `raw`, a value already checked by [`object`]'s scan
+/// (so valid JSON and UTF-8); `None` when it is not an object.
+fn members_of(raw: &[u8]) -> Option<Members<'_>> {
+    let mut scan = Scan { bytes: raw, at: 0 };
+    let members = scan.members(0)?;
+    (scan.at == raw.len()).then_some(members)
+}
+
+/// Nesting deeper than this is refused (as `serde_json` refuses it).
+const MAX_DEPTH: u32 = 128;
+
+/// A cursor over JSON text that checks it without building anything.
+struct Scan<'a> {
+    bytes: &'a [u8],
+    at: usize,
+}
+
+impl<'a> Scan<'a> {
+    fn peek(&self) -> Option<u8> {
+        self.bytes.get(self.at).copied()
+    }
+
+    fn next(&mut self) -> Option<u8> {
+        let byte = self.peek()?;
+        self.at += 1;
+        Some(byte)
+    }
+
+    fn eat(&mut self, byte: u8) -> Option<()> {
+        (self.next()? == byte).then_some(())
+    }
+
+    fn whitespace(&mut self) {
+        while matches!(self.peek(), Some(b' ' | b'\t' | b'\n' | b'\r')) {
+            self.at += 1;
+        }
+    }
+
+    /// An object's members (at its `{`), keeping names and raw values.
+    fn members(&mut self, depth: u32) -> Option<Members<'a>> {
+        self.eat(b'{')?;
+        let mut members = Vec::with_capacity(16);
+        self.whitespace();
+        if self.peek() == Some(b'}') {
+            self.at += 1;
+            return Some(members);
+        }
+        loop {
+            self.whitespace();
+            let start = self.at;
+            if self.string()? {
+                return None;
+            }
+            let name = &self.bytes[start + 1..self.at - 1];
+            self.whitespace();
+            self.eat(b':')?;
+            self.whitespace();
+            let start = self.at;
+            self.value(depth + 1)?;
+            members.push((name, &self.bytes[start..self.at]));
+            self.whitespace();
+            match self.next()? {
+                b',' => {}
+                b'}' => return Some(members),
+                _ => return None,
+            }
+        }
+    }
+
+    /// Skips one value, checking it.
+    fn value(&mut self, depth: u32) -> Option<()> {
+        if depth > MAX_DEPTH {
+            return None;
+        }
+        match self.peek()? {
+            b'{' => {
+                self.at += 1;
+                self.whitespace();
+                if self.peek() == Some(b'}') {
+                    self.at += 1;
+                    return Some(());
+                }
+                loop {
+                    self.whitespace();
+                    self.string()?;
+                    self.whitespace();
+                    self.eat(b':')?;
+                    self.whitespace();
+                    self.value(depth + 1)?;
+                    self.whitespace();
+                    match self.next()? {
+                        b',' => {}
+                        b'}' => return Some(()),
+                        _ => return None,
+                    }
+                }
+            }
+            b'[' => {
+                self.at += 1;
+                self.whitespace();
+                if self.peek() == Some(b']') {
+                    self.at += 1;
+                    return Some(());
+                }
+                loop {
+                    self.whitespace();
+                    self.value(depth + 1)?;
+                    self.whitespace();
+                    match self.next()? {
+                        b',' => {}
+                        b']' => return Some(()),
+                        _ => return None,
+                    }
+                }
+            }
+            b'"' => self.string().map(|_| ()),
+            b't' => self.literal(b"true"),
+            b'f' => self.literal(b"false"),
+            b'n' => self.literal(b"null"),
+            b'-' | b'0'..=b'9' => self.number(),
+            _ => None,
+        }
+    }
+
+    /// Skips a string (at its `"`); whether it holds an escape.
+    fn string(&mut self) -> Option<bool> {
+        self.eat(b'"')?;
+        let mut escaped = false;
+        loop {
+            match self.next()? {
+                b'"' => return Some(escaped),
+                b'\\' => {
+                    escaped = true;
+                    match self.next()? {
+                        b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't' => {}
+                        b'u' => {
+                            for _ in 0..4 {
+                                if !self.next()?.is_ascii_hexdigit() {
+                                    return None;
+                                }
+                            }
+                        }
+                        _ => return None,
+                    }
+                }
+                0x00..=0x1f => return None,
+                _ => {}
+            }
+        }
+    }
+
+    fn literal(&mut self, word: &[u8]) -> Option<()> {
+        let end = self.at.checked_add(word.len())?;
+        (self.bytes.get(self.at..end)? == word).then(|| self.at = end)
+    }
+
+    /// `-? (0 | [1-9][0-9]*) (. [0-9]+)? ([eE] [+-]? [0-9]+)?`
+    fn number(&mut self) -> Option<()> {
+        if self.peek() == Some(b'-') {
+            self.at += 1;
+        }
+        match self.next()? {
+            b'0' => {}
+            b'1'..=b'9' => self.digits(),
+            _ => return None,
+        }
+        if self.peek() == Some(b'.') {
+            self.at += 1;
+            self.some_digits()?;
+        }
+        if matches!(self.peek(), Some(b'e' | b'E')) {
+            self.at += 1;
+            if matches!(self.peek(), Some(b'+' | b'-')) {
+                self.at += 1;
+            }
+            self.some_digits()?;
+        }
+        Some(())
+    }
+
+    fn digits(&mut self) {
+        while self.peek().is_some_and(|b| b.is_ascii_digit()) {
+            self.at += 1;
+        }
+    }
+
+    fn some_digits(&mut self) -> Option<()> {
+        let start = self.at;
+        self.digits();
+        (self.at > start).then_some(())
+    }
 }
 
 #[cfg(test)]
@@ -324,5 +543,62 @@ mod tests {
         let bad_salt = bad_salt.replace(salt, "c2hvcnQ=");
         assert!(write_opened(&plain.leaf_bytes, bad_salt.as_bytes(), &hash, &mut out).is_none());
         assert_eq!(out, b"x", "nothing left behind");
+    }
+
+    #[test]
+    fn nested_and_escaped_values_are_spliced_as_the_map_path_writes_them() {
+        let mut v = base();
+        v["details"] = json!({
+            "empty_list": [], "empty_object": {}, "deep": [[1, [2, {"d": null, "e": [true, false]}]]],
+            "n": -0.5e-3, "zero": 0, "text": "a\\b\"c\u{7f}\u{2028}/", "list": ["x", {"y": "z"}]
+        });
+        v["context"] = json!({"ip": "10.0.0.1", "request_id": "r\"1", "user_agent": "ua", "x": [1]});
+        let leaf = sealed(v, &[]);
+        let hash = leaf::leaf_hash(&leaf.leaf_bytes);
+        assert_eq!(
+            String::from_utf8(spliced(&leaf, &hash).unwrap()).unwrap(),
+            String::from_utf8(map_path(&leaf, &hash)).unwrap()
+        );
+    }
+
+    #[test]
+    fn the_scanner_refuses_what_serde_json_refuses() {
+        let plain = sealed(base(), &[]);
+        let hash = leaf::leaf_hash(&plain.leaf_bytes);
+        let text = String::from_utf8(plain.leaf_bytes.clone()).unwrap();
+        assert!(text.starts_with('{') && text.ends_with('}'));
+        let body = &text[1..text.len() - 1];
+        let broken = [
+            format!("{text}x"),
+            format!("{{{body},\"zz\":tru}}"),
+            format!("{{{body},\"zz\":01}}"),
+            format!("{{{body},\"zz\":1.}}"),
+            format!("{{{body},\"zz\":-}}"),
+            format!("{{{body},\"zz\":\"a\u{1}\"}}"),
+            format!("{{{body},\"zz\":\"\\x\"}}"),
+            format!("{{{body},\"zz\":[1,]}}"),
+            format!("{{{body},\"zz\":{{\"a\" 1}}}}"),
+            format!("{{{body},\"zz\":\"open}}"),
+            // A name with an escape, and a duplicate member: the Map path.
+            format!("{{{body},\"z\\u007a\":1}}"),
+            format!("{{{body},\"v\":2}}"),
+            text[..text.len() - 1].to_string(),
+        ];
+        for leaf_bytes in &broken {
+            let mut out = b"x".to_vec();
+            assert!(
+                write_opened(leaf_bytes.as_bytes(), &plain.personal, &hash, &mut out).is_none(),
+                "{leaf_bytes}"
+            );
+            assert_eq!(out, b"x");
+        }
+        let mut deep = "[".repeat(200);
+        deep.push_str(&"]".repeat(200));
+        let too_deep = format!("{{{body},\"zz\":{deep}}}");
+        let mut out = Vec::new();
+        assert!(write_opened(too_deep.as_bytes(), &plain.personal, &hash, &mut out).is_none());
+        // Whitespace around members is allowed, as in any JSON.
+        let spaced = format!("{{ {} , \"zz\" : [ 1 , 2 ] }}", body);
+        assert!(write_opened(spaced.as_bytes(), &plain.personal, &hash, &mut out).is_some());
     }
 }
