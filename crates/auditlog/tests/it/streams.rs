@@ -753,8 +753,11 @@ async fn a_receiver_down_for_a_while_gets_every_event_in_order_once_back() {
         tokio::time::sleep(Duration::from_millis(700)).await;
     }
     let (_, got) = server.get(&format!("/api/v1/streams/{id}"), &admin).await;
-    assert_eq!(
-        got["stream"]["cursor"], 0,
+    // Nothing accepted while down. The cursor may have passed seq 1, the
+    // stream's own Create event, which its filters leave out: the worker
+    // can examine it alone before the first events are stored.
+    assert!(
+        got["stream"]["cursor"].as_u64().unwrap() <= 1,
         "nothing accepted while down: {got}"
     );
     assert!(got["stream"]["attempts"].as_u64().unwrap() >= 2, "{got}");
