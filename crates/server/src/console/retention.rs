@@ -193,6 +193,10 @@ async fn page_with_hold(
     let has_next = next["first_seq"].is_u64() && next["removes"].as_u64().unwrap_or(0) > 0;
     let next_text = match view.retention_days {
         None => "No policy: events are kept forever, nothing is pruned.".to_string(),
+        Some(_) if has_next && next["partial"] == true => format!(
+            "Seqs {} to at least {} (every event received before {}): the bodies of at least {} events are removed; their hashes, ids and proofs stay. This count stopped there to answer in time; the pruning goes further.",
+            next["first_seq"], next["last_seq"], text(&next["cutoff"]), next["removes"]
+        ),
         Some(_) if has_next => format!(
             "Seqs {} to {} (every event received before {}): the bodies of {} events are removed; their hashes, ids and proofs stay.",
             next["first_seq"], next["last_seq"], text(&next["cutoff"]), next["removes"]

@@ -66,6 +66,10 @@ pub struct Preview {
     /// The lowest seq a hold kept (where the next pruning starts again).
     #[serde(skip)]
     pub lowest_kept: Option<u64>,
+    /// The walk stopped at its time budget ([`preview_within`]): the range
+    /// and the counts are the part walked, and the pruning goes on past
+    /// `last_seq` (up to the cutoff and the bounds).
+    pub partial: bool,
 }
 
 /// Where the next pruning starts: after the last one, or at the lowest
@@ -140,12 +144,45 @@ pub async fn stream_holding_back(
 
 /// Walks the account's candidates from where the last pruning stopped and
 /// says what a pruning at `now` would remove. Reads every candidate event
-/// once (its `received_at`, and its body when holds must be asked).
+/// once (its `received_at`, and its body when holds must be asked): the
+/// pruner plans its job with this.
 pub async fn preview(
     store: &dyn Store,
     account: &Account,
     holds: &ActiveHolds,
     now: Timestamp,
+) -> Result<Preview, StoreError> {
+    walk(store, account, holds, now, None).await
+}
+
+/// [`preview`] for a person waiting on it (the API and the console): the
+/// walk stops after the window in which `budget` runs out, with
+/// `partial` set. Walking a first pruning of a 10M-event store reads
+/// millions of events, more than a request may take (the 30 s limit
+/// answered 503 when the benchmark set a policy on one).
+pub async fn preview_within(
+    store: &dyn Store,
+    account: &Account,
+    holds: &ActiveHolds,
+    now: Timestamp,
+    budget: std::time::Duration,
+) -> Result<Preview, StoreError> {
+    walk(
+        store,
+        account,
+        holds,
+        now,
+        Some(std::time::Instant::now() + budget),
+    )
+    .await
+}
+
+async fn walk(
+    store: &dyn Store,
+    account: &Account,
+    holds: &ActiveHolds,
+    now: Timestamp,
+    deadline: Option<std::time::Instant>,
 ) -> Result<Preview, StoreError> {
     let retention_days = store.retention_days(account.id).await?;
     let bounds = bounds(store, account).await?;
@@ -161,6 +198,7 @@ pub async fn preview(
         bounds: bounds.clone(),
         held_back_by: Vec::new(),
         lowest_kept: None,
+        partial: false,
     };
     let Some(days) = retention_days else {
         return Ok(preview);
@@ -220,8 +258,12 @@ pub async fn preview(
         // received before the cutoff (they were pruned).
         last = Some(through.max(last.unwrap_or(0)));
         after = through;
+        if after < highest && deadline.is_some_and(|d| std::time::Instant::now() >= d) {
+            preview.partial = true;
+            break;
+        }
     }
-    if preview.stopped_at_received.is_none() && highest < bounds.last_seq {
+    if !preview.partial && preview.stopped_at_received.is_none() && highest < bounds.last_seq {
         if !bounds.running_exports.is_empty() {
             preview.held_back_by.push(format!(
                 "exports {:?} are queued or running: pruning waits until they finish",
@@ -282,4 +324,58 @@ pub fn plan_of(account: &Account, preview: &Preview, now: Timestamp) -> Option<P
 /// Whether a job status still has work.
 pub fn unfinished(status: PruneStatus) -> bool {
     status != PruneStatus::Done
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use auditlog_store::conformance::sample_events;
+    use auditlog_store_sqlite::SqliteStore;
+
+    /// The view's walk stops after the window in which its budget ran out
+    /// and says so; the pruner's walk counts every candidate.
+    #[tokio::test]
+    async fn a_preview_out_of_time_says_it_is_partial_while_the_pruners_counts_everything() {
+        let dir = tempfile::tempdir().unwrap();
+        let store: Box<dyn Store> = Box::new(SqliteStore::open(dir.path()).unwrap());
+        let store = store.as_ref();
+        let account = store.create_account("acme").await.unwrap();
+        store
+            .append(&account, sample_events(2_500, "p"))
+            .await
+            .unwrap();
+        store.set_retention_days(account.id, Some(0)).await.unwrap();
+        let (holds, _) = ActiveHolds::new(&[], &account.taxonomy);
+        let later = Timestamp::from_micros(Timestamp::now().micros() + 60_000_000);
+
+        let full = preview(store, &account, &holds, later).await.unwrap();
+        assert!(!full.partial);
+        assert_eq!(
+            (full.first_seq, full.last_seq, full.removes),
+            (Some(1), Some(2_500), 2_500)
+        );
+
+        let quick = preview_within(store, &account, &holds, later, std::time::Duration::ZERO)
+            .await
+            .unwrap();
+        assert!(quick.partial);
+        assert_eq!(
+            (quick.first_seq, quick.last_seq, quick.removes),
+            (Some(1), Some(1_000), 1_000)
+        );
+        assert!(quick.held_back_by.is_empty(), "{:?}", quick.held_back_by);
+        let shown = serde_json::to_value(&quick).unwrap();
+        assert_eq!(shown["partial"], true);
+
+        let ample = preview_within(
+            store,
+            &account,
+            &holds,
+            later,
+            std::time::Duration::from_secs(60),
+        )
+        .await
+        .unwrap();
+        assert_eq!(ample, full);
+    }
 }

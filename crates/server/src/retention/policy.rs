@@ -68,6 +68,10 @@ async fn audit(
     Ok(())
 }
 
+/// How long the view walks the next pruning's candidates before it answers
+/// with what it counted (`next.partial`), well within the request limit.
+const VIEW_BUDGET: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// The account's retention policy and the next pruning.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct RetentionView {
@@ -76,7 +80,10 @@ pub struct RetentionView {
     /// The smallest and largest `retention_days` this server allows.
     pub min_days: u32,
     pub max_days: u32,
-    /// What the next pruning would remove and what holds it back.
+    /// What the next pruning would remove and what holds it back. On a
+    /// large first pruning the walk stops after about 2 s with
+    /// `partial: true`: the range and counts are then the part walked, and
+    /// the pruning itself goes further.
     #[schema(value_type = Object)]
     pub next: Value,
     /// The latest prunings, newest first.
@@ -93,7 +100,8 @@ pub async fn view(
 ) -> Result<RetentionView, ApiError> {
     let active = store.holds(account.id, false).await?;
     let (holds, _) = ActiveHolds::new(&active, &account.taxonomy);
-    let preview = plan::preview(store, account, &holds, Timestamp::now()).await?;
+    let preview =
+        plan::preview_within(store, account, &holds, Timestamp::now(), VIEW_BUDGET).await?;
     let prunings = store
         .prune_jobs(account.id, 10)
         .await?
