@@ -1584,7 +1584,12 @@ export interface components {
              * @description The smallest and largest `retention_days` this server allows.
              */
             min_days: number;
-            /** @description What the next pruning would remove and what holds it back. */
+            /**
+             * @description What the next pruning would remove and what holds it back. On a
+             *     large first pruning the walk stops after about 2 s with
+             *     `partial: true`: the range and counts are then the part walked, and
+             *     the pruning itself goes further.
+             */
             next: Record<string, unknown>;
             /** @description The latest prunings, newest first. */
             prunings: Record<string, unknown>[];
