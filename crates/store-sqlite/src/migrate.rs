@@ -87,11 +87,16 @@ const MIGRATIONS: &[(i64, Step)] = &[
         22,
         Step::Sql(include_str!("../migrations/0022_stream_progress_epoch.sql")),
     ),
+    // Per-day counts by actor, for `user` counts and histograms (issue 14).
+    (
+        23,
+        Step::Sql(include_str!("../migrations/0023_actor_rollups.sql")),
+    ),
 ];
 
 /// The highest migration this build knows.
 #[cfg(test)]
-pub const LATEST: i64 = 22;
+pub const LATEST: i64 = 23;
 
 /// Applies the migrations this store lacks, each in its own transaction.
 pub fn migrate(conn: &mut Connection) -> Result<()> {

@@ -264,7 +264,7 @@ pub(crate) fn dictionary(conn: &Connection, account: i64, kind: i64) -> Result<D
 }
 
 /// The account's actors as `[actor id]` values, each with its id.
-fn actor_dictionary(conn: &Connection, account: i64) -> Result<Dictionary> {
+pub(crate) fn actor_dictionary(conn: &Connection, account: i64) -> Result<Dictionary> {
     dictionary_rows(
         conn,
         "SELECT id, json_array(actor_id) FROM actors WHERE account_id = ?1",

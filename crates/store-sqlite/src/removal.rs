@@ -46,9 +46,6 @@ fn checkpoint_truncate(conn: &Connection) -> Result<()> {
         .map_err(sql_error)
 }
 
-/// Microseconds in a rollup day (as `rollups`).
-const DAY: i64 = 86_400_000_000;
-
 /// Removes one body inside `tx`: the tombstone first (which the triggers
 /// require, with the coverage), the rollup count, the personal values and
 /// openings, then the row. False when the event has no row (already removed).
@@ -90,20 +87,9 @@ fn remove_one(
         }
         return Ok(false);
     }
-    // The day rollups count events that can be listed: this one no longer.
-    tx.prepare_cached(&format!(
-        "UPDATE event_rollups SET count = count - 1 \
-         WHERE (account_id, day, event_type, action, has_project, project) = ( \
-           SELECT ?1, (e.time - (((e.time % {DAY}) + {DAY}) % {DAY})) / {DAY}, \
-                  json_extract(k.value, '$[0]'), json_extract(k.value, '$[1]'), \
-                  COALESCE(json_type(p.value, '$[0]') = 'text', 0), \
-                  COALESCE(json_extract(p.value, '$[0]'), '') \
-           FROM event_log e JOIN log_values k ON k.id = e.kind \
-           LEFT JOIN log_values p ON p.id = e.place WHERE e.key = ?2)"
-    ))
-    .map_err(sql_error)?
-    .execute(params![account, key])
-    .map_err(sql_error)?;
+    // The day rollups count events that can be listed: this one no longer
+    // (`event_rollups`, and `actor_rollups`, whose empty rows go).
+    crate::rollups::subtract_removed(tx, account, key)?;
     for table in ["event_openings", "event_personal"] {
         tx.prepare_cached(&format!(
             "DELETE FROM {table} WHERE account_id = ?1 AND seq = ?2"

@@ -1,4 +1,4 @@
-//! The per-day rollups of migration 0005: counted by the writer in each
+//! The per-day rollups of migrations 0005 and 0023: counted by the writer in each
 //! group commit ([`DayCounts`]), recounted at open when they miss events
 //! ([`recount_stale`]), and read by day and week histograms ([`histogram`]).
 //!
@@ -16,8 +16,17 @@
 //! evaluates them on its ids, and become the texts the rollup rows may
 //! hold ([`QueryTexts`]); `time` terms (OR lists and negations too) become
 //! a few disjoint time ranges ([`time_ranges`]), each read as whole days
-//! from the rollups and edges from the index. Any other term (`user`,
-//! `app`, `target`, free text, ...) needs the events: the index path.
+//! from the rollups and edges from the index. Any other term (`app`,
+//! `target`, free text, ..., and `user` with `type`, `action` or
+//! `project`) needs the events: the index path.
+//!
+//! Filters that select users (the `users` parameter, `q`'s `user` terms:
+//! negated, OR lists, prefixes) and otherwise only times are answered the
+//! same way from `actor_rollups` (migration 0023: per account, actor and
+//! day, the actor being its `actors` row id, so that no personal value is
+//! stored): the terms are evaluated on every actor of the account
+//! ([`ActorChoice`]), and the whole days read the accepted actors' rows, or
+//! the day totals less the rejected actors' rows when those are fewer.
 
 use crate::event_log;
 use crate::query;
@@ -28,21 +37,25 @@ use auditlog_core::{EventFilter, Interval, Timestamp};
 use auditlog_store::leaf_codec::DictionaryCache;
 use auditlog_store::{Bucket, Result};
 use rusqlite::types::Value;
-use rusqlite::{params, Connection};
+use rusqlite::{params, Connection, OptionalExtension};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 /// Microseconds in a rollup day (UTC days since the epoch).
 const DAY: i64 = 86_400_000_000;
 
-/// The events one group commit adds, counted per rollup row, so that the
-/// writer updates each row once per commit instead of once per event.
+/// The events one group commit adds, counted per rollup row (of
+/// `event_rollups` and of `actor_rollups`), so that the writer updates each
+/// row once per commit instead of once per event.
 #[derive(Default)]
 pub struct DayCounts<'a> {
     counts: HashMap<(i64, i64, &'a str, &'a str, Option<&'a str>), i64>,
+    /// `(account, actor, day)`: the actor is its `actors` row id.
+    actors: HashMap<(i64, i64, i64), i64>,
 }
 
 impl<'a> DayCounts<'a> {
-    pub fn add(&mut self, account: i64, event: &'a NewEvent) {
+    /// Counts `event` of `account`, whose actor is `actors` row `actor`.
+    pub fn add(&mut self, account: i64, event: &'a NewEvent, actor: i64) {
         let day = event.time().micros().div_euclid(DAY);
         let key = (
             account,
@@ -52,6 +65,7 @@ impl<'a> DayCounts<'a> {
             event.project(),
         );
         *self.counts.entry(key).or_default() += 1;
+        *self.actors.entry((account, actor, day)).or_default() += 1;
     }
 
     /// Adds the counts in the appending transaction `conn`.
@@ -77,13 +91,67 @@ impl<'a> DayCounts<'a> {
                 ])
                 .map_err(sql_error)?;
         }
+        let mut upsert = conn
+            .prepare_cached(
+                "INSERT INTO actor_rollups (account_id, actor, day, count) VALUES (?1, ?2, ?3, ?4) \
+                 ON CONFLICT (account_id, actor, day) DO UPDATE SET count = count + excluded.count",
+            )
+            .map_err(sql_error)?;
+        for ((account, actor, day), count) in self.actors {
+            upsert
+                .execute(params![account, actor, day, count])
+                .map_err(sql_error)?;
+        }
         Ok(())
     }
 }
 
+/// Subtracts the removed event `key` (still in the log) from the day
+/// rollups: its `event_rollups` row and its `actor_rollups` row, which is
+/// deleted when no event is left in it. Runs in the removing transaction.
+pub(crate) fn subtract_removed(conn: &Connection, account: i64, key: i64) -> Result<()> {
+    conn.prepare_cached(&format!(
+        "UPDATE event_rollups SET count = count - 1 \
+         WHERE (account_id, day, event_type, action, has_project, project) = ( \
+           SELECT ?1, (e.time - (((e.time % {DAY}) + {DAY}) % {DAY})) / {DAY}, \
+                  json_extract(k.value, '$[0]'), json_extract(k.value, '$[1]'), \
+                  COALESCE(json_type(p.value, '$[0]') = 'text', 0), \
+                  COALESCE(json_extract(p.value, '$[0]'), '') \
+           FROM event_log e JOIN log_values k ON k.id = e.kind \
+           LEFT JOIN log_values p ON p.id = e.place WHERE e.key = ?2)"
+    ))
+    .map_err(sql_error)?
+    .execute(params![account, key])
+    .map_err(sql_error)?;
+    let row: Option<(i64, i64)> = conn
+        .prepare_cached("SELECT actor, time FROM event_log WHERE key = ?1")
+        .map_err(sql_error)?
+        .query_row([key], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()
+        .map_err(sql_error)?;
+    if let Some((actor, time)) = row {
+        let day = time.div_euclid(DAY);
+        conn.prepare_cached(
+            "UPDATE actor_rollups SET count = count - 1 \
+             WHERE account_id = ?1 AND actor = ?2 AND day = ?3",
+        )
+        .map_err(sql_error)?
+        .execute(params![account, actor, day])
+        .map_err(sql_error)?;
+        conn.prepare_cached(
+            "DELETE FROM actor_rollups WHERE account_id = ?1 AND actor = ?2 AND day = ?3 AND count <= 0",
+        )
+        .map_err(sql_error)?
+        .execute(params![account, actor, day])
+        .map_err(sql_error)?;
+    }
+    Ok(())
+}
+
 /// Recounts the rollups of every account whose rollup total differs from its
-/// number of events (`seq` is gapless, so that is its highest `seq`): events
-/// appended by a build older than migration 0005 after it ran (a downgrade,
+/// number of events (`seq` is gapless, so that is its highest `seq`, less
+/// its removed bodies): events appended by a build older than migration
+/// 0005 (`event_rollups`) or 0023 (`actor_rollups`) after it ran (a downgrade,
 /// then an upgrade), or edited by hand. The rollups are derived data, so
 /// rebuilding them from the events is always right. Runs at open; a check
 /// reads one index entry and the account's rollup rows.
@@ -102,61 +170,134 @@ pub fn recount_stale(conn: &mut Connection) -> Result<()> {
         // Removed bodies (pruned, erased) are no longer counted.
         let events = event_log::last_seq(&tx, account_id)? as i64
             - crate::tombstones::removed_count(&tx, account_id)? as i64;
-        let rolled_up: i64 = tx
-            .query_row(
-                "SELECT COALESCE(SUM(count), 0) FROM event_rollups WHERE account_id = ?1",
-                [account_id],
-                |r| r.get(0),
-            )
-            .map_err(sql_error)?;
-        if events == rolled_up {
-            continue;
-        }
-        tracing::warn!(
-            account_id,
-            events,
-            rolled_up,
-            "the day rollups do not count every event: recounting them"
-        );
-        tx.execute(
-            "DELETE FROM event_rollups WHERE account_id = ?1",
-            [account_id],
-        )
-        .map_err(sql_error)?;
-        let (first, last) = event_log::account_keys(account_id);
-        // The log holds ids: the texts come from the account's values (a
-        // value that is not the JSON array it must be counts under "").
-        tx.execute(
-            &format!(
-                "INSERT INTO event_rollups (account_id, day, event_type, action, has_project, project, count) \
-                 SELECT ?1, day, event_type, action, project IS NOT NULL, COALESCE(project, ''), SUM(n) FROM ( \
-                   SELECT (e.time - (((e.time % {DAY}) + {DAY}) % {DAY})) / {DAY} AS day, \
-                   COALESCE(CASE WHEN json_valid(k.value) THEN json_extract(k.value, '$[0]') END, '') AS event_type, \
-                   COALESCE(CASE WHEN json_valid(k.value) THEN json_extract(k.value, '$[1]') END, '') AS action, \
-                   CASE WHEN json_valid(p.value) THEN json_extract(p.value, '$[0]') END AS project, \
-                   COUNT(*) AS n \
-                   FROM event_log e LEFT JOIN log_values k ON k.id = e.kind LEFT JOIN log_values p ON p.id = e.place \
-                   WHERE e.key BETWEEN ?2 AND ?3 GROUP BY 1, e.kind, e.place) \
-                 GROUP BY 2, 3, 4, 5, 6"
-            ),
-            params![account_id, first, last],
-        )
-        .map_err(sql_error)?;
+        recount_days(&tx, account_id, events)?;
+        recount_actors(&tx, account_id, events)?;
     }
     tx.commit().map_err(sql_error)
 }
 
+/// [`recount_stale`] of `event_rollups` for one account holding `events`.
+fn recount_days(tx: &Connection, account_id: i64, events: i64) -> Result<()> {
+    let rolled_up: i64 = tx
+        .query_row(
+            "SELECT COALESCE(SUM(count), 0) FROM event_rollups WHERE account_id = ?1",
+            [account_id],
+            |r| r.get(0),
+        )
+        .map_err(sql_error)?;
+    if events == rolled_up {
+        return Ok(());
+    }
+    tracing::warn!(
+        account_id,
+        events,
+        rolled_up,
+        "the day rollups do not count every event: recounting them"
+    );
+    tx.execute(
+        "DELETE FROM event_rollups WHERE account_id = ?1",
+        [account_id],
+    )
+    .map_err(sql_error)?;
+    let (first, last) = event_log::account_keys(account_id);
+    // The log holds ids: the texts come from the account's values (a
+    // value that is not the JSON array it must be counts under "").
+    tx.execute(
+        &format!(
+            "INSERT INTO event_rollups (account_id, day, event_type, action, has_project, project, count) \
+             SELECT ?1, day, event_type, action, project IS NOT NULL, COALESCE(project, ''), SUM(n) FROM ( \
+               SELECT (e.time - (((e.time % {DAY}) + {DAY}) % {DAY})) / {DAY} AS day, \
+               COALESCE(CASE WHEN json_valid(k.value) THEN json_extract(k.value, '$[0]') END, '') AS event_type, \
+               COALESCE(CASE WHEN json_valid(k.value) THEN json_extract(k.value, '$[1]') END, '') AS action, \
+               CASE WHEN json_valid(p.value) THEN json_extract(p.value, '$[0]') END AS project, \
+               COUNT(*) AS n \
+               FROM event_log e LEFT JOIN log_values k ON k.id = e.kind LEFT JOIN log_values p ON p.id = e.place \
+               WHERE e.key BETWEEN ?2 AND ?3 GROUP BY 1, e.kind, e.place) \
+             GROUP BY 2, 3, 4, 5, 6"
+        ),
+        params![account_id, first, last],
+    )
+    .map_err(sql_error)?;
+    Ok(())
+}
+
+/// [`recount_stale`] of `actor_rollups` for one account holding `events`.
+fn recount_actors(tx: &Connection, account_id: i64, events: i64) -> Result<()> {
+    let rolled_up: i64 = tx
+        .query_row(
+            "SELECT COALESCE(SUM(count), 0) FROM actor_rollups WHERE account_id = ?1",
+            [account_id],
+            |r| r.get(0),
+        )
+        .map_err(sql_error)?;
+    if events == rolled_up {
+        return Ok(());
+    }
+    tracing::warn!(
+        account_id,
+        events,
+        rolled_up,
+        "the actor day rollups do not count every event: recounting them"
+    );
+    tx.execute(
+        "DELETE FROM actor_rollups WHERE account_id = ?1",
+        [account_id],
+    )
+    .map_err(sql_error)?;
+    let (first, last) = event_log::account_keys(account_id);
+    tx.execute(
+        &format!(
+            "INSERT INTO actor_rollups (account_id, actor, day, count) \
+             SELECT ?1, actor, (time - (((time % {DAY}) + {DAY}) % {DAY})) / {DAY}, COUNT(*) \
+             FROM event_log WHERE key BETWEEN ?2 AND ?3 GROUP BY 2, 3"
+        ),
+        params![account_id, first, last],
+    )
+    .map_err(sql_error)?;
+    Ok(())
+}
+
 /// Whether the rollups can answer `filter` at `interval`: only the columns
-/// they are keyed by (in the parameters and in `q`), times that make at
-/// most [`MAX_RANGES`] ranges, and buckets made of whole days.
+/// one of them is keyed by (in the parameters and in `q`), times that make
+/// at most [`MAX_RANGES`] ranges, and buckets made of whole days.
 pub fn applies(filter: &EventFilter, interval: Interval) -> bool {
     matches!(interval, Interval::Day | Interval::Week)
-        && filter.users.is_empty()
         && filter.app.is_none()
         && filter.version.is_none()
         && filter.target_id.is_none()
-        && filter.query.terms().iter().all(served)
+        && (by_texts(filter) || by_actor(filter))
         && time_ranges(filter).is_some()
+}
+
+/// Whether `event_rollups` hold `filter`'s columns: no user selected.
+fn by_texts(filter: &EventFilter) -> bool {
+    filter.users.is_empty() && filter.query.terms().iter().all(served)
+}
+
+/// Whether `actor_rollups` serve `filter`: it selects users (parameters
+/// or `user` terms) and, besides them, only times. A user combined with an
+/// event type, action or project needs the events (the rollup is keyed by
+/// actor and day only).
+fn by_actor(filter: &EventFilter) -> bool {
+    let terms = filter.query.terms();
+    (!filter.users.is_empty() || terms.iter().any(on_user))
+        && filter.event_types.is_empty()
+        && filter.actions.is_empty()
+        && filter.projects.is_empty()
+        && terms
+            .iter()
+            .all(|t| on_user(t) || matches!(t.test, Test::Time(_)))
+}
+
+/// Whether `term` is a `user` term (negated or not, lists, prefixes).
+fn on_user(term: &Term) -> bool {
+    matches!(
+        &term.test,
+        Test::Text {
+            key: TextKey::User,
+            ..
+        }
+    )
 }
 
 /// Whether the rollups serve a term of `q` exactly: a text term on a
@@ -430,9 +571,21 @@ pub fn histogram(
         tx.commit().map_err(sql_error)?;
         return Ok(buckets);
     };
-    let Some(texts) = QueryTexts::resolve(&tx, account, &filter.query)? else {
-        tx.commit().map_err(sql_error)?;
-        return Ok(Vec::new());
+    let source = if by_texts(filter) {
+        match QueryTexts::resolve(&tx, account, &filter.query)? {
+            Some(texts) => WholeDays::Texts(texts),
+            None => {
+                tx.commit().map_err(sql_error)?;
+                return Ok(Vec::new());
+            }
+        }
+    } else {
+        let actors = ActorChoice::resolve(&tx, account, filter)?;
+        if actors.accepted.is_empty() {
+            tx.commit().map_err(sql_error)?;
+            return Ok(Vec::new());
+        }
+        WholeDays::Actors(actors)
     };
     // Every range lies within `q`'s time terms: the edges read from the
     // index need only its other terms.
@@ -440,26 +593,17 @@ pub fn histogram(
     rest.query = filter
         .query
         .without(|term| matches!(term.test, Test::Time(_)));
-    let mut counts: BTreeMap<i64, u64> = BTreeMap::new();
+    let mut counts: BTreeMap<i64, i64> = BTreeMap::new();
     for (from, to) in ranges {
         let from = (from != i64::MIN).then_some(from);
         let to = (to != i64::MAX).then_some(to);
         let edges = match split(from, to) {
             None => vec![(from, to)],
             Some(split) => {
-                let clause = rollup_clause(account, filter, &texts, split.whole_days);
-                let sql = rollup_sql(&clause);
-                let mut stmt = tx.prepare_cached(&sql).map_err(sql_error)?;
-                let rows = stmt
-                    .query_map(rusqlite::params_from_iter(clause.params), |r| {
-                        Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?))
-                    })
-                    .map_err(sql_error)?;
-                for row in rows {
-                    let (day, count) = row.map_err(sql_error)?;
+                for (day, count) in source.day_counts(&tx, account, filter, split.whole_days)? {
                     let start =
                         interval.bucket_start(Timestamp::from_micros(day.saturating_mul(DAY)));
-                    *counts.entry(start.micros()).or_default() += count.max(0) as u64;
+                    *counts.entry(start.micros()).or_default() += count;
                 }
                 split.edges
             }
@@ -469,7 +613,7 @@ pub fn histogram(
             edge.from = edge_from.map(Timestamp::from_micros);
             edge.to = edge_to.map(Timestamp::from_micros);
             for bucket in query::histogram_of(&tx, account, &edge, interval, &leaves)? {
-                *counts.entry(bucket.start.micros()).or_default() += bucket.count;
+                *counts.entry(bucket.start.micros()).or_default() += bucket.count as i64;
             }
         }
     }
@@ -481,9 +625,135 @@ pub fn histogram(
         .filter(|(_, count)| *count > 0)
         .map(|(start, count)| Bucket {
             start: Timestamp::from_micros(start),
-            count,
+            count: count as u64,
         })
         .collect())
+}
+
+/// Where a histogram's whole days are counted.
+enum WholeDays {
+    /// `event_rollups`, for `q`'s texts and the filter's parameters.
+    Texts(QueryTexts),
+    /// `actor_rollups`, for the actors the filter accepts.
+    Actors(ActorChoice),
+}
+
+impl WholeDays {
+    /// `(day, count)` rows over the whole days `days` (a day may come in
+    /// several rows; their sum is its count).
+    fn day_counts(
+        &self,
+        tx: &Connection,
+        account: i64,
+        filter: &EventFilter,
+        days: (Option<i64>, Option<i64>),
+    ) -> Result<Vec<(i64, i64)>> {
+        let (sql, params) = match self {
+            WholeDays::Texts(texts) => {
+                let clause = rollup_clause(account, filter, texts, days);
+                (rollup_sql(&clause), clause.params)
+            }
+            WholeDays::Actors(actors) => {
+                let clause = actors.clause(account, days);
+                (clause.sql, clause.params)
+            }
+        };
+        let mut stmt = tx.prepare_cached(&sql).map_err(sql_error)?;
+        let rows = stmt
+            .query_map(rusqlite::params_from_iter(params), |r| {
+                Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?))
+            })
+            .map_err(sql_error)?;
+        rows.collect::<rusqlite::Result<_>>().map_err(sql_error)
+    }
+}
+
+/// The account's actors (`actors` row ids) that a filter's `users`
+/// parameter and `user` terms accept, and those they reject: the two
+/// partition the account's actors, as of the reading transaction (an
+/// erased subject's row holds the pseudonym, so its id accepts nothing).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct ActorChoice {
+    pub accepted: Vec<i64>,
+    pub rejected: Vec<i64>,
+}
+
+impl ActorChoice {
+    /// Evaluates `filter`'s users (exact ids) and `q`'s `user` terms on
+    /// every actor of the account, as the index path does.
+    pub(crate) fn resolve(conn: &Connection, account: i64, filter: &EventFilter) -> Result<Self> {
+        let terms: Vec<&Term> = filter.query.terms().iter().filter(|t| on_user(t)).collect();
+        let mut choice = ActorChoice::default();
+        for (id, fields) in query::actor_dictionary(conn, account)? {
+            let actor_id = fields.first().cloned().flatten();
+            let by_parameter = filter.users.is_empty()
+                || actor_id
+                    .as_ref()
+                    .is_some_and(|a| filter.users.iter().any(|u| u == a));
+            let holds = by_parameter
+                && terms
+                    .iter()
+                    .all(|t| t.holds_on_text(actor_id.as_deref()).unwrap_or(false));
+            if holds {
+                choice.accepted.push(id);
+            } else {
+                choice.rejected.push(id);
+            }
+        }
+        Ok(choice)
+    }
+
+    /// The statement of `(day, count)` rows over `days`: the accepted
+    /// actors' rows of `actor_rollups`, or, when the rejected ones are
+    /// fewer, each day's total from `event_rollups` less the rejected
+    /// actors' rows (negated rows), so that `-user:u-1` reads one actor.
+    pub(crate) fn clause(
+        &self,
+        account: i64,
+        (first, last): (Option<i64>, Option<i64>),
+    ) -> WhereClause {
+        let mut days = String::new();
+        let mut day_params = Vec::new();
+        if let Some(first) = first {
+            days.push_str(" AND day >= ?");
+            day_params.push(Value::Integer(first));
+        }
+        if let Some(last) = last {
+            days.push_str(" AND day <= ?");
+            day_params.push(Value::Integer(last));
+        }
+        let actors = format!(
+            "FROM actor_rollups WHERE account_id = ? \
+             AND actor IN (SELECT value FROM json_each(?)){days}"
+        );
+        let mut params = Vec::new();
+        let sql = if self.accepted.len() <= self.rejected.len() {
+            params.push(Value::Integer(account));
+            params.push(Value::Text(json_ids(&self.accepted)));
+            params.extend(day_params);
+            format!("SELECT day, count {actors}")
+        } else {
+            params.push(Value::Integer(account));
+            params.extend(day_params.iter().cloned());
+            let mut sql = format!(
+                "SELECT day, SUM(count) FROM event_rollups WHERE account_id = ?{days} GROUP BY day"
+            );
+            if !self.rejected.is_empty() {
+                params.push(Value::Integer(account));
+                params.push(Value::Text(json_ids(&self.rejected)));
+                params.extend(day_params);
+                sql.push_str(&format!(" UNION ALL SELECT day, -count {actors}"));
+            }
+            sql
+        };
+        WhereClause { sql, params }
+    }
+}
+
+/// Ids as one JSON array parameter (read by `json_each`), whatever their
+/// number.
+fn json_ids(ids: &[i64]) -> String {
+    serde_json::Value::from(ids.to_vec()).to_string()
 }
 
 /// A WHERE clause over `event_rollups` (without the keyword) and its

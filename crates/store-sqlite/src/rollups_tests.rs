@@ -203,6 +203,9 @@ async fn the_migration_rolls_up_events_stored_before_it() {
     let store = SqliteStore::open(old.path()).unwrap();
     assert_eq!(rollup_total(&store, account.id).await, 500);
     assert_eq!(rollup_total(&store, other.id).await, 50);
+    // Migration 0023 counted them by actor too.
+    assert_eq!(actor_rollup_total(&store, account.id).await, 500);
+    assert_eq!(actor_rollup_total(&store, other.id).await, 50);
     let compared = rollups_agree_with_the_index(&store, account.id, &mut rng, &stored, 200).await;
     assert!(compared > 500, "only {compared} buckets compared");
     let more = events(&mut rng, 200, "b");
@@ -752,5 +755,507 @@ async fn q_of_rollup_terms_reads_the_rollups() {
             .unwrap(),
     );
     assert_eq!(after_unserved, before_unserved);
+    store.shutdown().await;
+}
+
+// ---- `user` served by the actor rollups (migration 0023) ----
+
+use auditlog_store::Removals;
+
+async fn actor_rollup_total(store: &SqliteStore, account: AccountId) -> i64 {
+    let conn = open_connection(store.path()).unwrap();
+    conn.query_row(
+        "SELECT COALESCE(SUM(count), 0) FROM actor_rollups WHERE account_id = ?1",
+        [account],
+        |r| r.get(0),
+    )
+    .unwrap()
+}
+
+/// Events of `events` with actors u-0 … u-8 (u-8 rare, `U-1` another
+/// actor than `u-1`: ids are compared exactly).
+fn with_actors(rng: &mut Rng, events: Vec<NewEvent>) -> Vec<NewEvent> {
+    events
+        .into_iter()
+        .map(|e| {
+            let actor = match rng.below(20) {
+                0 => "u-8".to_string(),
+                1 => "U-1".to_string(),
+                n => format!("u-{}", n % 8),
+            };
+            auditlog_store::samples::edited(&e, |json| {
+                json.insert("actor".into(), serde_json::json!({ "id": actor }));
+            })
+        })
+        .collect()
+}
+
+/// A random `q` of `user` terms (negated, OR lists, prefixes, ids no
+/// event has) and at times `time` terms.
+fn random_user_q(rng: &mut Rng) -> String {
+    let actor = |rng: &mut Rng| match rng.below(9) {
+        0 => "u-*".to_string(),
+        1 => "u-1*".to_string(),
+        2 => "U-1".to_string(),
+        3 => "nobody".to_string(),
+        n => format!("u-{}", n),
+    };
+    let terms = 1 + rng.below(3);
+    let mut q = Vec::new();
+    for n in 0..terms {
+        let minus = if rng.below(3) == 0 { "-" } else { "" };
+        if n > 0 && rng.below(3) == 0 {
+            let day = FIRST + rng.below(30) as i64 * DAY;
+            let a = Timestamp::from_micros(day).to_rfc3339();
+            let b = edge(rng)
+                .unwrap_or(Timestamp::from_micros(FIRST + 20 * DAY))
+                .to_rfc3339();
+            let (a, b) = if a <= b { (a, b) } else { (b, a) };
+            q.push(format!("{minus}time:{a}..{b}"));
+            continue;
+        }
+        let list: Vec<String> = (0..1 + rng.below(3)).map(|_| actor(rng)).collect();
+        q.push(format!("{minus}user:{}", list.join(",")));
+    }
+    q.join(" ")
+}
+
+/// `filter` answered by the store (which must take the rollup path) and
+/// by the index path, at day and week buckets; the buckets compared.
+async fn actor_rollups_agree(
+    store: &SqliteStore,
+    conn: &Connection,
+    account: AccountId,
+    filters: &[(String, EventFilter)],
+) -> usize {
+    let mut compared = 0;
+    for (q, filter) in filters {
+        for interval in [Interval::Day, Interval::Week] {
+            assert!(rollups::applies(filter, interval), "{q} {filter:?}");
+            let from_rollups = store.histogram(account, filter, interval).await.unwrap();
+            let from_index = index_histogram(conn, account, filter, interval);
+            assert_eq!(from_rollups, from_index, "q={q} {filter:?} at {interval:?}");
+            compared += from_index.len();
+        }
+        assert!(!rollups::applies(filter, Interval::Hour));
+    }
+    compared
+}
+
+/// `user` terms and the `users` parameter (with times) are served by
+/// `actor_rollups` with exactly the index path's buckets: fixed and random
+/// `q` (negation, OR lists, prefixes), before and after bodies are pruned
+/// (whose rows leave the rollup when empty); `user` with other terms is
+/// left to the index path and agrees too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn actor_rollups_serve_user_terms_with_the_index_paths_buckets() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(dir.path()).unwrap();
+    let account = store.create_account("users").await.unwrap();
+    let other = store.create_account("other").await.unwrap();
+    let mut rng = Rng(0x5eed_1234_abcd_0007);
+    let stored = {
+        let plain = events(&mut rng, 800, "a");
+        with_actors(&mut rng, plain)
+    };
+    for chunk in stored.chunks(80) {
+        store.append(&account, chunk.to_vec()).await.unwrap();
+    }
+    // The other account's actors have the same ids: never counted here.
+    store
+        .append(&other, {
+            let plain = events(&mut rng, 80, "o");
+            with_actors(&mut rng, plain)
+        })
+        .await
+        .unwrap();
+    assert_eq!(actor_rollup_total(&store, account.id).await, 800);
+    assert_eq!(actor_rollup_total(&store, other.id).await, 80);
+    let conn = open_connection(store.path()).unwrap();
+    let day = |n: i64| Timestamp::from_micros(FIRST + n * DAY).to_rfc3339()[..10].to_string();
+    let midnight = |n: i64| Timestamp::from_micros(FIRST + n * DAY).to_rfc3339();
+    let mut cases: Vec<String> = vec![
+        "user:u-1".into(),
+        "user:U-1".into(),
+        "user:u-1,u-2,u-3".into(),
+        "user:u-1 user:u-1,u-2".into(),
+        "-user:u-1".into(),
+        "-user:u-1,u-2".into(),
+        "-user:u-*".into(),
+        "user:u-*".into(),
+        "user:u-* -user:u-8".into(),
+        "user:nobody".into(),
+        "-user:nobody".into(),
+        format!("user:u-2 time:{}..{}", day(3), day(9)),
+        format!("user:u-2 time:>={} time:<{}", midnight(4), midnight(11)),
+        format!("-user:u-3 time:{}..{}", midnight(2), midnight(20)),
+        format!("user:u-4,u-5 -time:{}", day(7)),
+        format!("user:u-8 time:{},{}", day(1), day(12)),
+    ];
+    for _ in 0..120 {
+        cases.push(random_user_q(&mut rng));
+    }
+    let mut filters: Vec<(String, EventFilter)> = Vec::new();
+    for (n, q) in cases.iter().enumerate() {
+        let mut filter = EventFilter {
+            query: parsed(q),
+            ..EventFilter::default()
+        };
+        if n % 4 == 1 {
+            filter.users = vec!["u-2".into(), "u-5".into()];
+        }
+        if n % 5 == 2 {
+            filter.from = edge(&mut rng);
+            filter.to = edge(&mut rng);
+        }
+        filters.push((q.clone(), filter));
+    }
+    // The parameter alone, with and without times.
+    for users in [vec!["u-1"], vec!["u-1", "U-1", "nobody"], vec!["nobody"]] {
+        let filter = EventFilter {
+            users: users.iter().map(|u| u.to_string()).collect(),
+            from: edge(&mut rng),
+            ..EventFilter::default()
+        };
+        filters.push((format!("users={users:?}"), filter));
+    }
+    let compared = actor_rollups_agree(&store, &conn, account.id, &filters).await;
+    assert!(compared > 1_500, "only {compared} buckets compared");
+
+    // `user` with terms the actor rollup is not keyed by: the index path.
+    for q in [
+        format!(
+            "user:u-1 type:{}",
+            quoted_first(&[stored[0].event_type().to_string()])
+        ),
+        "-user:u-1 project:P0".into(),
+        "user:u-1 app:A0".into(),
+        "user:u-1 zyx".into(),
+        "user:u-1 target:T-1".into(),
+    ] {
+        let filter = EventFilter {
+            query: parsed(&q),
+            ..EventFilter::default()
+        };
+        assert!(!rollups::applies(&filter, Interval::Day), "{q}");
+        let from_store = store
+            .histogram(account.id, &filter, Interval::Day)
+            .await
+            .unwrap();
+        assert_eq!(
+            from_store,
+            index_histogram(&conn, account.id, &filter, Interval::Day),
+            "{q}"
+        );
+    }
+    let with_type = EventFilter {
+        users: vec!["u-1".into()],
+        event_types: vec![stored[0].event_type().to_string()],
+        ..EventFilter::default()
+    };
+    assert!(!rollups::applies(&with_type, Interval::Day));
+
+    // Prune the bodies of seq 1..=300: the rollups lose them, and rows left
+    // with no event go (rare actors have days of one event).
+    let rows = |conn: &Connection| -> i64 {
+        conn.query_row("SELECT COUNT(*) FROM actor_rollups", [], |r| r.get(0))
+            .unwrap()
+    };
+    let rows_before = rows(&conn);
+    let receipts = store
+        .append(
+            &account,
+            vec![auditlog_store::removal_conformance::prune_record(&[
+                auditlog_core::coverage::SeqRange::new(1, 300).unwrap(),
+            ])],
+        )
+        .await
+        .unwrap();
+    let record = receipts[0].seq;
+    store
+        .add_coverage(
+            account.id,
+            record,
+            &[auditlog_core::coverage::SeqRange::new(1, 300).unwrap()],
+        )
+        .await
+        .unwrap();
+    let bodies: Vec<auditlog_store::RemovedBody> = stored[..300]
+        .iter()
+        .enumerate()
+        .map(|(i, e)| auditlog_store::RemovedBody {
+            seq: i as u64 + 1,
+            event_id: e.id().to_string(),
+        })
+        .collect();
+    let removed = store
+        .remove_bodies(
+            account.id,
+            record,
+            auditlog_store::RemovalKind::Pruned,
+            &bodies,
+        )
+        .await
+        .unwrap();
+    assert_eq!(removed, 300);
+    assert_eq!(actor_rollup_total(&store, account.id).await, 801 - 300);
+    let empty: i64 = conn
+        .query_row(
+            "SELECT COUNT(*) FROM actor_rollups WHERE count <= 0",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(empty, 0, "rows of removed events only are deleted");
+    assert!(rows(&conn) < rows_before);
+    let compared = actor_rollups_agree(&store, &conn, account.id, &filters).await;
+    assert!(compared > 800, "only {compared} buckets compared");
+    store.shutdown().await;
+}
+
+/// The actor rollup holds integers only (account, `actors` row id, day,
+/// count): no actor id, name or email, so erasure, which renames the
+/// `actors` row, leaves nothing personal in it; and a user is found by the
+/// id its `actors` row holds now, never by one it held before.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn actor_rollups_hold_no_personal_value_and_follow_the_actors_row() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(dir.path()).unwrap();
+    let account = store.create_account("personal").await.unwrap();
+    let mut rng = Rng(0x5eed_1234_abcd_0008);
+    let stored = {
+        let plain = events(&mut rng, 200, "a");
+        with_actors(&mut rng, plain)
+    };
+    store.append(&account, stored).await.unwrap();
+    let conn = open_connection(store.path()).unwrap();
+    let columns: Vec<(String, String)> = conn
+        .prepare("SELECT name, type FROM pragma_table_info('actor_rollups')")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .collect::<rusqlite::Result<_>>()
+        .unwrap();
+    assert_eq!(columns.len(), 4, "{columns:?}");
+    assert!(columns.iter().all(|(_, t)| t == "INTEGER"), "{columns:?}");
+    let not_integer: i64 = conn
+        .query_row(
+            "SELECT COUNT(*) FROM actor_rollups WHERE typeof(account_id) <> 'integer' \
+             OR typeof(actor) <> 'integer' OR typeof(day) <> 'integer' OR typeof(count) <> 'integer'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(not_integer, 0);
+    let q = |text: &str| EventFilter {
+        query: parsed(text),
+        ..EventFilter::default()
+    };
+    let total = |buckets: Vec<Bucket>| buckets.iter().map(|b| b.count).sum::<u64>();
+    let before = total(
+        store
+            .histogram(account.id, &q("user:u-3"), Interval::Day)
+            .await
+            .unwrap(),
+    );
+    assert!(before > 0);
+    // What erasure's retirement of an actor does to `actors` (erasure.rs
+    // `retire_actor`): the row keeps its id and takes the pseudonym.
+    conn.execute(
+        "UPDATE actors SET actor_id = 'erased:abc', name = NULL, email = NULL \
+         WHERE account_id = ?1 AND actor_id = 'u-3'",
+        [account.id],
+    )
+    .unwrap();
+    for filter in [
+        q("user:u-3"),
+        q("user:u-3,nobody"),
+        EventFilter {
+            users: vec!["u-3".into()],
+            ..EventFilter::default()
+        },
+    ] {
+        assert!(rollups::applies(&filter, Interval::Day));
+        let answer = store
+            .histogram(account.id, &filter, Interval::Day)
+            .await
+            .unwrap();
+        assert_eq!(answer, vec![], "{filter:?}");
+        assert_eq!(
+            index_histogram(&conn, account.id, &filter, Interval::Day),
+            vec![]
+        );
+    }
+    let by_pseudonym = q("user:erased:abc");
+    let answer = store
+        .histogram(account.id, &by_pseudonym, Interval::Day)
+        .await
+        .unwrap();
+    assert_eq!(
+        answer,
+        index_histogram(&conn, account.id, &by_pseudonym, Interval::Day)
+    );
+    assert_eq!(total(answer), before);
+    let rest = q("-user:erased:abc");
+    assert_eq!(
+        store
+            .histogram(account.id, &rest, Interval::Week)
+            .await
+            .unwrap(),
+        index_histogram(&conn, account.id, &rest, Interval::Week)
+    );
+    store.shutdown().await;
+}
+
+/// A `user` count really reads the actor rollup (a row changed behind the
+/// store's back shows), the rejected actors' rows too when it is negated,
+/// and the rollup is recounted at open when it misses events, or built by
+/// migration 0023 for a store that had none.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn actor_rollups_are_read_recounted_and_migrated() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(dir.path()).unwrap();
+    let account = store.create_account("read").await.unwrap();
+    let mut rng = Rng(0x5eed_1234_abcd_0009);
+    let stored = {
+        let plain = events(&mut rng, 300, "a");
+        with_actors(&mut rng, plain)
+    };
+    store.append(&account, stored).await.unwrap();
+    let conn = open_connection(store.path()).unwrap();
+    let q = |text: &str| EventFilter {
+        query: parsed(text),
+        ..EventFilter::default()
+    };
+    let total = |buckets: Vec<Bucket>| buckets.iter().map(|b| b.count).sum::<u64>();
+    let (user, negated) = (q("user:u-2"), q("-user:u-2"));
+    let before = total(
+        store
+            .histogram(account.id, &user, Interval::Day)
+            .await
+            .unwrap(),
+    );
+    let before_negated = total(
+        store
+            .histogram(account.id, &negated, Interval::Day)
+            .await
+            .unwrap(),
+    );
+    let changed = conn
+        .execute(
+            "UPDATE actor_rollups SET count = count + 1000 WHERE account_id = ?1 \
+             AND actor = (SELECT id FROM actors WHERE account_id = ?1 AND actor_id = 'u-2')",
+            [account.id],
+        )
+        .unwrap() as u64;
+    assert!(changed > 0);
+    assert_eq!(
+        total(
+            store
+                .histogram(account.id, &user, Interval::Day)
+                .await
+                .unwrap()
+        ),
+        before + 1000 * changed
+    );
+    // Day totals less u-2's rows: the negated count drops by as much (a
+    // day whose total turns negative has no bucket).
+    let after_negated = total(
+        store
+            .histogram(account.id, &negated, Interval::Day)
+            .await
+            .unwrap(),
+    );
+    assert!(
+        after_negated < before_negated,
+        "{after_negated} {before_negated}"
+    );
+    store.shutdown().await;
+
+    // Reopened, the edited rollup is recounted from the events.
+    let store = SqliteStore::open(dir.path()).unwrap();
+    assert_eq!(actor_rollup_total(&store, account.id).await, 300);
+    assert_eq!(
+        total(
+            store
+                .histogram(account.id, &user, Interval::Day)
+                .await
+                .unwrap()
+        ),
+        before
+    );
+    store.shutdown().await;
+
+    // A store of the version before migration 0023.
+    let conn = Connection::open(dir.path().join(DB_FILE)).unwrap();
+    conn.execute_batch(
+        "DROP TABLE actor_rollups; DELETE FROM schema_migrations WHERE version = 23;",
+    )
+    .unwrap();
+    drop(conn);
+    let store = SqliteStore::open(dir.path()).unwrap();
+    assert_eq!(actor_rollup_total(&store, account.id).await, 300);
+    let conn = open_connection(store.path()).unwrap();
+    for filter in [user, negated, q("user:u-1,u-3,u-8")] {
+        assert_eq!(
+            store
+                .histogram(account.id, &filter, Interval::Day)
+                .await
+                .unwrap(),
+            index_histogram(&conn, account.id, &filter, Interval::Day)
+        );
+    }
+    store.shutdown().await;
+}
+
+/// The actor rollup's statements search its primary key (one range per
+/// actor), and the negated form the day rollups' too: no scan.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_actor_rollup_query_searches_the_primary_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(dir.path()).unwrap();
+    let account = store.create_account("plans").await.unwrap();
+    let conn = open_connection(store.path()).unwrap();
+    let choices = [
+        rollups::ActorChoice {
+            accepted: vec![1],
+            rejected: vec![2, 3],
+        },
+        rollups::ActorChoice {
+            accepted: vec![1, 2, 3],
+            rejected: vec![4],
+        },
+        rollups::ActorChoice {
+            accepted: vec![1, 2],
+            rejected: vec![],
+        },
+    ];
+    for choice in &choices {
+        for days in [(None, None), (Some(3), None), (Some(3), Some(9))] {
+            let clause = choice.clause(account.id, days);
+            let sql = format!("EXPLAIN QUERY PLAN {}", clause.sql);
+            let mut stmt = conn.prepare(&sql).unwrap();
+            let plan: Vec<String> = stmt
+                .query_map(rusqlite::params_from_iter(clause.params), |r| r.get(3))
+                .unwrap()
+                .collect::<rusqlite::Result<_>>()
+                .unwrap();
+            assert!(
+                !plan
+                    .iter()
+                    .any(|s| s.starts_with("SCAN event_rollups")
+                        || s.starts_with("SCAN actor_rollups")),
+                "{choice:?} {days:?}: {plan:?}"
+            );
+            if choice.accepted.len() <= choice.rejected.len() || !choice.rejected.is_empty() {
+                assert!(
+                    plan.iter().any(|s| s.starts_with(
+                        "SEARCH actor_rollups USING PRIMARY KEY (account_id=? AND actor=?"
+                    )),
+                    "{choice:?} {days:?}: {plan:?}"
+                );
+            }
+        }
+    }
     store.shutdown().await;
 }

@@ -285,7 +285,7 @@ fn write_group(
                             .personal_values
                             .insert(&tx, account_id, seq, &personal)?;
                         append_tree_hashes(&tx, account_id, seq as i64 - 1, hash)?;
-                        day_counts.add(account_id, event);
+                        day_counts.add(account_id, event, actor);
                         assigned = seq + 1;
                         Receipt {
                             id: event.id().to_string(),

@@ -421,6 +421,24 @@ async fn erase_and_check(server: &TestServer, database: Option<&TestDatabase>) -
         1000,
         "{by_pseudonym}"
     );
+    // Counts too (on SQLite, the actor rollups answer these): nothing under
+    // the subject's id, every erased event under the pseudonym.
+    for query in [format!("q=user:{SUBJECT}"), format!("user={SUBJECT}")] {
+        let (_, histogram) = server
+            .get(
+                &format!("/api/v1/events/histogram?interval=day&{query}"),
+                &account.read,
+            )
+            .await;
+        assert_eq!(histogram["total"], 0, "{query}: {histogram}");
+    }
+    let (_, histogram) = server
+        .get(
+            &format!("/api/v1/events/histogram?interval=day&q=user:{pseudonym}"),
+            &account.read,
+        )
+        .await;
+    assert_eq!(histogram["total"], SUBJECT_EVENTS as u64 + 1, "{histogram}");
     let (_, others) = event(server, "o3", &account.read).await;
     assert_eq!(others["actor"]["email"], "grace@example.com");
     // The export that held the values is gone.
