@@ -100,6 +100,10 @@ pub struct LogFilter {
     q_time_to: Option<i64>,
     /// `q`, when some of its terms are confirmed on each candidate's leaf.
     query: Option<Query>,
+    /// `q`'s exact `target:` lists (each must hold), when they are all of
+    /// `q` that needs confirming: the leaf's target id is checked against
+    /// them, as the `target` parameter's is, and `query` is `None`.
+    target_lists: Vec<Vec<String>>,
 }
 
 /// `filter` in `account`'s ids; `None` when a filtered value is in none of
@@ -202,6 +206,10 @@ pub fn resolve(conn: &Connection, account: i64, filter: &EventFilter) -> Result<
         }
     }
     let words = search_plan::fts5_match(&plan.words);
+    // When only exact `target:` terms make `q` confirm (their hashes
+    // narrow), the leaf's target id confirms them: no record is built and
+    // no personal value read for each candidate.
+    let only_targets = plan.confirm && only_targets_confirm(&filter.query);
     Ok(Some(LogFilter {
         account,
         ids,
@@ -212,8 +220,27 @@ pub fn resolve(conn: &Connection, account: i64, filter: &EventFilter) -> Result<
         words,
         words_drive: WordsDrive::default(),
         q_time_to: plan.time_to,
-        query: plan.confirm.then(|| filter.query.clone()),
+        query: (plan.confirm && !only_targets).then(|| filter.query.clone()),
+        target_lists: if only_targets {
+            plan.targets.clone()
+        } else {
+            Vec::new()
+        },
     }))
+}
+
+/// Whether `query`'s exact `target:` terms are all that its plan needs
+/// confirmed on each candidate (every other term is answered exactly by
+/// the indexes).
+fn only_targets_confirm(query: &Query) -> bool {
+    !SearchPlan::of_query(&query.without(exact_target)).confirm
+}
+
+/// A positive `target:` term of exact values (the plan's `targets`).
+fn exact_target(term: &auditlog_core::search::Term) -> bool {
+    !term.negated
+        && matches!(&term.test, auditlog_core::search::Test::Text { key: TextKey::Target, values }
+            if values.iter().all(|v| !v.prefix))
 }
 
 /// The ids of `column` that `terms` accept, evaluated on every value of
@@ -656,7 +683,7 @@ impl LogFilter {
 
     /// Whether rows need their leaf read to confirm a hashed key.
     pub fn confirms(&self) -> bool {
-        self.target.is_some() || self.query.is_some()
+        self.target.is_some() || self.query.is_some() || !self.target_lists.is_empty()
     }
 
     /// Whether `record` (a row this filter's SQL selected) holds the
@@ -678,12 +705,20 @@ impl LogFilter {
     }
 
     fn confirmed_leaf(&self, leaf_bytes: &[u8]) -> bool {
-        match &self.target {
-            None => true,
-            Some(target) => LeafView::parse(leaf_bytes)
-                .map(|view| view.target_id() == Some(target.as_str()))
-                .unwrap_or(false),
+        if self.target.is_none() && self.target_lists.is_empty() {
+            return true;
         }
+        let Ok(view) = LeafView::parse(leaf_bytes) else {
+            return false;
+        };
+        let id = view.target_id();
+        self.target
+            .as_deref()
+            .is_none_or(|target| id == Some(target))
+            && self
+                .target_lists
+                .iter()
+                .all(|list| id.is_some_and(|id| list.iter().any(|t| t == id)))
     }
 }
 
@@ -1170,4 +1205,41 @@ fn matches_between(
         )
         .map_err(sql_error)?;
     rows.collect::<rusqlite::Result<_>>().map_err(sql_error)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Exact `target:` lists with terms the indexes answer exactly are
+    /// confirmed on the leaf's target id alone; any term the indexes only
+    /// narrow (a prefix, a negation, a phrase, `actor.name`) keeps the
+    /// whole `q` confirmed on each record.
+    #[test]
+    fn exact_targets_alone_are_confirmed_on_the_leaf() {
+        let zone = auditlog_core::search::Zone::utc();
+        let only = |q: &str| {
+            let query = Query::parse(q, &zone).unwrap();
+            SearchPlan::of_query(&query).confirm && only_targets_confirm(&query)
+        };
+        for q in [
+            "target:TC-1",
+            "target:TC-1,TC-2 target:TC-2",
+            "target:TC-1 type:\"Test Case\" -action:Update user:u-1 project:P*",
+            "target:TC-1 time:2026-01-01..2026-02-01 seq:>5 word",
+        ] {
+            assert!(only(q), "{q}");
+        }
+        for q in [
+            "target:TC-*",
+            "target:TC-1 -target:TC-2",
+            "target:TC-1 actor.name:Ada",
+            "target:TC-1 \"two words\"",
+            "target:TC-1 time:2026-01-01,2026-02-01",
+            "type:Login",
+            "id:e1",
+        ] {
+            assert!(!only(q), "{q}");
+        }
+    }
 }

@@ -158,6 +158,11 @@ async fn q_targets_and_ids_search_their_hash_index() {
         ),
         ("target:T-1 user:u-1,u-2", "event_log_by_target"),
         ("target:T-4 user", "event_log_by_target"),
+        // Confirmed on the leaf's target id alone, or (a negation, a
+        // name) on the whole record.
+        ("target:T-1,T-2 target:T-2,T-3", "event_log_by_target"),
+        ("target:T-1,T-2 -target:T-2", "event_log_by_target"),
+        ("target:T-1 actor.name:\"User 1\"", "event_log_by_target"),
         ("id:e5", "event_log_by_id"),
         ("id:e5,e6 target:T-5,T-6,T-7", "event_log_by_id"),
     ] {
