@@ -95,10 +95,12 @@ impl<'a> StoredRecord<'a> {
         }
     }
 
-    /// The same event as [`write_api_json`](Self::write_api_json), written
+    /// The same bytes as [`write_api_json`](Self::write_api_json), written
     /// without a `Value` tree where it can be (`leaf_v2::write_opened`: the
-    /// members spliced from the stored bytes, numbers as the leaf stores
-    /// them): what log streams send for each event.
+    /// members spliced from the stored bytes; `leaf_v2::splice`'s tests
+    /// compare the two byte for byte): what the API's pages, JSON Lines
+    /// exports and log streams serve. Building the tree was a fifth of a
+    /// first page's CPU (BENCHMARKS.md, "First pages").
     pub fn write_served_json(
         &self,
         leaf_hash: &[u8],

@@ -21,6 +21,20 @@ pub fn configure(conn: &Connection, writer: bool) -> rusqlite::Result<()> {
         READER_CACHE_KIB
     };
     conn.pragma_update(None, "cache_size", -cache_kib)?;
+    // Queries are built per filter (`query.rs`), so one request can use a
+    // dozen statements and a mix of filters many more: rusqlite's default of
+    // 16 cached statements made first pages prepare their SQL again (7 % of
+    // a first page's CPU, BENCHMARKS.md "First pages").
+    conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
+    // Plans must not depend on bound values: a statement whose plan reads a
+    // bound value (`LIMIT ?`, a partial index's condition) expires when it is
+    // bound again, so every cached page statement was compiled again on its
+    // first step (`sqlite3Reprepare`, 6 % of a first page's CPU). The
+    // planner's choices stay what the `EXPLAIN QUERY PLAN` tests check.
+    conn.set_db_config(
+        rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG,
+        true,
+    )?;
     if writer {
         // An INSERT that fires a trigger or may fail a constraint midway
         // keeps a statement journal, a temporary file by default: a quarter
@@ -47,6 +61,9 @@ pub fn incremental_vacuum_if_new(conn: &Connection) -> rusqlite::Result<()> {
     }
     Ok(())
 }
+
+/// Prepared statements kept per connection (each a few KiB).
+pub const STATEMENT_CACHE: usize = 256;
 
 /// The writer's page cache: every append touches pages of six indexes, two
 /// of them random-keyed (event ids, targets), so it gains most from a large

@@ -210,7 +210,7 @@ pub fn write_event_json(
     record: &EventRecord,
     out: &mut Vec<u8>,
 ) -> Result<(), auditlog_core::RecordError> {
-    record.stored().write_api_json(&record.leaf_hash, out)
+    record.stored().write_served_json(&record.leaf_hash, out)
 }
 
 fn events_array(out: &mut Vec<u8>, events: &[EventRecord]) -> Result<(), ApiError> {

@@ -89,7 +89,7 @@ pub fn write_row(format: ExportFormat, record: &EventRecord, out: &mut Vec<u8>) 
             let start = out.len();
             record
                 .stored()
-                .write_api_json(&record.leaf_hash, out)
+                .write_served_json(&record.leaf_hash, out)
                 .map_err(|e| {
                     out.truncate(start);
                     io::Error::new(
