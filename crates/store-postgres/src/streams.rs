@@ -14,6 +14,7 @@ use auditlog_store::{
     AccountId, BatchRecord, Delivery, LogStream, LogStreams, NewStream, Result, StoreError,
     StreamChange, StreamId, StreamStatus,
 };
+use tokio_postgres::types::ToSql;
 use tokio_postgres::Row;
 
 const COLUMNS: &str = "id, account_id, kind, format, url, filters, sealed_secret, status, cursor, \
@@ -143,45 +144,29 @@ impl LogStreams for PgStore {
         if locked.is_none() {
             return Ok(None);
         }
-        if let Some(url) = &change.url {
-            tx.execute(
-                "UPDATE log_streams SET url = $2, updated_at = $3 WHERE id = $1",
-                &[&id, url, &at],
-            )
-            .await
-            .map_err(pg_error)?;
-        }
-        if let Some(filters) = &filters {
-            tx.execute(
-                "UPDATE log_streams SET filters = $2, updated_at = $3 WHERE id = $1",
-                &[&id, filters, &at],
-            )
-            .await
-            .map_err(pg_error)?;
-        }
-        if let Some(secret) = &change.sealed_secret {
-            tx.execute(
-                "UPDATE log_streams SET sealed_secret = $2, updated_at = $3 WHERE id = $1",
-                &[&id, secret, &at],
-            )
-            .await
-            .map_err(pg_error)?;
-        }
-        if let Some(options) = &options {
-            tx.execute(
-                "UPDATE log_streams SET options = $2, updated_at = $3 WHERE id = $1",
-                &[&id, options, &at],
-            )
-            .await
-            .map_err(pg_error)?;
-        }
-        if let Some(key) = &change.sealed_client_key {
-            tx.execute(
-                "UPDATE log_streams SET sealed_client_key = $2, updated_at = $3 WHERE id = $1",
-                &[&id, key, &at],
-            )
-            .await
-            .map_err(pg_error)?;
+        // The settings a change replaces whole, one column each.
+        let settings: [(&str, Option<&(dyn ToSql + Sync)>); 5] = [
+            ("url", change.url.as_ref().map(|v| v as _)),
+            ("filters", filters.as_ref().map(|v| v as _)),
+            (
+                "sealed_secret",
+                change.sealed_secret.as_ref().map(|v| v as _),
+            ),
+            ("options", options.as_ref().map(|v| v as _)),
+            (
+                "sealed_client_key",
+                change.sealed_client_key.as_ref().map(|v| v as _),
+            ),
+        ];
+        for (column, value) in settings {
+            if let Some(value) = value {
+                tx.execute(
+                    &format!("UPDATE log_streams SET {column} = $2, updated_at = $3 WHERE id = $1"),
+                    &[&id, value, &at],
+                )
+                .await
+                .map_err(pg_error)?;
+            }
         }
         if let Some(status) = change.status {
             tx.execute(

@@ -249,40 +249,22 @@ impl LogStreams for SqliteStore {
                     return Ok(None);
                 }
                 let at = now.micros();
-                if let Some(url) = &change.url {
-                    tx.execute(
-                        "UPDATE log_streams SET url = ?2, updated_at = ?3 WHERE id = ?1",
-                        params![id, url, at],
-                    )
-                    .map_err(sql_error)?;
-                }
-                if let Some(filters) = &filters {
-                    tx.execute(
-                        "UPDATE log_streams SET filters = ?2, updated_at = ?3 WHERE id = ?1",
-                        params![id, filters, at],
-                    )
-                    .map_err(sql_error)?;
-                }
-                if let Some(secret) = &change.sealed_secret {
-                    tx.execute(
-                        "UPDATE log_streams SET sealed_secret = ?2, updated_at = ?3 WHERE id = ?1",
-                        params![id, secret, at],
-                    )
-                    .map_err(sql_error)?;
-                }
-                if let Some(options) = &options {
-                    tx.execute(
-                        "UPDATE log_streams SET options = ?2, updated_at = ?3 WHERE id = ?1",
-                        params![id, options, at],
-                    )
-                    .map_err(sql_error)?;
-                }
-                if let Some(key) = &change.sealed_client_key {
-                    tx.execute(
-                        "UPDATE log_streams SET sealed_client_key = ?2, updated_at = ?3 WHERE id = ?1",
-                        params![id, key, at],
-                    )
-                    .map_err(sql_error)?;
+                // The settings a change replaces whole, one column each.
+                let settings: [(&str, Option<&dyn rusqlite::ToSql>); 5] = [
+                    ("url", change.url.as_ref().map(|v| v as _)),
+                    ("filters", filters.as_ref().map(|v| v as _)),
+                    ("sealed_secret", change.sealed_secret.as_ref().map(|v| v as _)),
+                    ("options", options.as_ref().map(|v| v as _)),
+                    ("sealed_client_key", change.sealed_client_key.as_ref().map(|v| v as _)),
+                ];
+                for (column, value) in settings {
+                    if let Some(value) = value {
+                        tx.execute(
+                            &format!("UPDATE log_streams SET {column} = ?2, updated_at = ?3 WHERE id = ?1"),
+                            params![id, value, at],
+                        )
+                        .map_err(sql_error)?;
+                    }
                 }
                 if let Some(status) = change.status {
                     tx.execute(
