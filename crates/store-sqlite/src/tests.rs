@@ -266,6 +266,67 @@ async fn a_parameter_and_q_on_one_column_both_hold() {
     store.shutdown().await;
 }
 
+/// `user:` terms that name their users exactly read those actors alone
+/// (`query::named_actors`); the negated terms must still hold on them, and
+/// a list with a prefix reads the whole dictionary as before. Each answer
+/// equals the reference `matches`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn named_users_in_q_meet_every_other_user_term() {
+    let (_dir, store) = fresh().await;
+    let account = store.create_account("named").await.unwrap();
+    store
+        .append(&account, conformance::sample_events(140, "n"))
+        .await
+        .unwrap();
+    let all = store
+        .query(account.id, &EventFilter::default(), None, 1000)
+        .await
+        .unwrap();
+    let zone = auditlog_core::search::Zone::utc();
+    // The same key repeated is one OR list (SPEC, "Search").
+    for (q, expected) in [
+        ("user:u-2", 20),
+        ("user:u-1,u-2,nobody", 40),
+        ("user:u-1,u-2 -user:u-2", 20),
+        ("user:u-1,u-2 user:u-2*", 40),
+        ("user:u-1,u-2 user:u-2,u-3", 60),
+        ("user:u-1 -user:u-1*", 0),
+        ("user:nobody", 0),
+        ("user:U-2", 0),
+        ("user:u-2 -user:u-2", 0),
+        ("-user:u-2", 120),
+        ("user:u-*", 140),
+    ] {
+        let filter = EventFilter {
+            query: auditlog_core::search::Query::parse(q, &zone).unwrap(),
+            ..Default::default()
+        };
+        let page = store.query(account.id, &filter, None, 1000).await.unwrap();
+        assert_eq!(page.events.len(), expected, "{q}");
+        let reference = all
+            .events
+            .iter()
+            .filter(|e| filter.query.matches_record(&e.stored()).unwrap())
+            .count();
+        assert_eq!(reference, expected, "{q}");
+        assert!(
+            page.events
+                .iter()
+                .all(|e| filter.query.matches_record(&e.stored()).unwrap()),
+            "{q}"
+        );
+        let total: u64 = store
+            .histogram(account.id, &filter, Interval::Day)
+            .await
+            .unwrap()
+            .iter()
+            .map(|b| b.count)
+            .sum();
+        assert_eq!(total, expected as u64, "{q}");
+    }
+    store.shutdown().await;
+}
+
 /// A filter on more ids than `MAX_ARMS` (a project filter naming many
 /// projects) is still one index search, sorted.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
