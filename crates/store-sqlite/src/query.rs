@@ -259,7 +259,7 @@ fn exact_target(term: &auditlog_core::search::Term) -> bool {
 /// cost a first page 0.65 ms at 2,000 actors (BENCHMARKS.md, "First
 /// pages"). `None` when no term names its users so (the whole dictionary is
 /// read).
-fn named_actors(
+pub(crate) fn named_actors(
     conn: &Connection,
     account: i64,
     terms: &[&auditlog_core::search::Term],
@@ -276,6 +276,17 @@ fn named_actors(
         return Ok(None);
     };
     let texts: Vec<String> = named.iter().map(|v| v.text.clone()).collect();
+    actors_named(conn, account, &texts, terms).map(Some)
+}
+
+/// The actors of `account` whose id is one of `texts` and that every one
+/// of `terms` accepts, read by `actors`' unique index.
+pub(crate) fn actors_named(
+    conn: &Connection,
+    account: i64,
+    texts: &[String],
+    terms: &[&auditlog_core::search::Term],
+) -> Result<Vec<i64>> {
     let mut stmt = conn
         .prepare_cached(
             "SELECT id, actor_id FROM actors WHERE account_id = ?1 \
@@ -284,7 +295,7 @@ fn named_actors(
         .map_err(sql_error)?;
     let rows = stmt
         .query_map(
-            rusqlite::params![account, serde_json::Value::from(texts).to_string()],
+            rusqlite::params![account, serde_json::Value::from(texts.to_vec()).to_string()],
             |r| Ok((r.get::<_, i64>(0)?, r.get::<_, Option<String>>(1)?)),
         )
         .map_err(sql_error)?;
@@ -298,7 +309,7 @@ fn named_actors(
             accepted.push(id);
         }
     }
-    Ok(Some(accepted))
+    Ok(accepted)
 }
 
 /// The ids of `column` that `terms` accept, evaluated on every value of

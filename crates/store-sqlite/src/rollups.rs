@@ -676,6 +676,10 @@ impl WholeDays {
 pub(crate) struct ActorChoice {
     pub accepted: Vec<i64>,
     pub rejected: Vec<i64>,
+    /// The users were named (the parameter, or a positive exact `user:`
+    /// list): only they were read, `rejected` is left empty, and the
+    /// accepted actors' rows are read.
+    pub named: bool,
 }
 
 impl ActorChoice {
@@ -683,6 +687,20 @@ impl ActorChoice {
     /// every actor of the account, as the index path does.
     pub(crate) fn resolve(conn: &Connection, account: i64, filter: &EventFilter) -> Result<Self> {
         let terms: Vec<&Term> = filter.query.terms().iter().filter(|t| on_user(t)).collect();
+        // Named users: only their `actors` rows are read (by the unique
+        // index), not every actor of the account.
+        let named = if filter.users.is_empty() {
+            query::named_actors(conn, account, &terms)?
+        } else {
+            Some(query::actors_named(conn, account, &filter.users, &terms)?)
+        };
+        if let Some(accepted) = named {
+            return Ok(ActorChoice {
+                accepted,
+                rejected: Vec::new(),
+                named: true,
+            });
+        }
         let mut choice = ActorChoice::default();
         for (id, fields) in query::actor_dictionary(conn, account)? {
             let actor_id = fields.first().cloned().flatten();
@@ -727,7 +745,7 @@ impl ActorChoice {
              AND actor IN (SELECT value FROM json_each(?)){days}"
         );
         let mut params = Vec::new();
-        let sql = if self.accepted.len() <= self.rejected.len() {
+        let sql = if self.named || self.accepted.len() <= self.rejected.len() {
             params.push(Value::Integer(account));
             params.push(Value::Text(json_ids(&self.accepted)));
             params.extend(day_params);
