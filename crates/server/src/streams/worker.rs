@@ -215,32 +215,62 @@ struct Window {
     opened_at: tokio::time::Instant,
 }
 
-/// One event, rendered for its stream.
+/// One event, rendered for its stream into a buffer shared by its batch.
 struct Rendered {
     seq: u64,
-    /// The event in the stream's format (JSON).
-    body: Vec<u8>,
+    /// Where the event in the stream's format (JSON) lies in the buffer.
+    body: std::ops::Range<usize>,
     /// The event as the API returns it (`Null` when not needed).
     event: Value,
 }
 
-/// The events of `records` in `format`; `parse` also keeps each as the
-/// API's JSON tree (Splunk HEC and syslog need fields of it).
-fn render(records: &[EventRecord], format: &str, parse: bool) -> Result<Vec<Rendered>, String> {
-    records
-        .iter()
-        .map(|record| render_one(record, format, parse))
-        .collect()
+/// The events of `records` in `format`, one after the other in the
+/// buffer returned; `parse` also keeps each as the API's JSON tree (Splunk
+/// HEC and syslog need fields of it).
+fn render(
+    records: &[EventRecord],
+    format: &str,
+    parse: bool,
+) -> Result<(Vec<u8>, Vec<Rendered>), String> {
+    let mut text = Vec::with_capacity(text_capacity(records, usize::MAX));
+    let mut rendered = Vec::with_capacity(records.len());
+    for record in records {
+        let start = text.len();
+        let event = render_into(record, format, parse, &mut text)?;
+        rendered.push(Rendered {
+            seq: record.seq,
+            body: start..text.len(),
+            event,
+        });
+    }
+    Ok((text, rendered))
 }
 
-/// One event of [`render`].
-fn render_one(record: &EventRecord, format: &str, parse: bool) -> Result<Rendered, String> {
-    let mut native = Vec::with_capacity(record.leaf_bytes.len() + 320);
+/// Room for the rendered `records` (the served JSON adds the opened
+/// personal values and about 100 bytes to a leaf), at most `limit`.
+fn text_capacity(records: &[EventRecord], limit: usize) -> usize {
+    records
+        .iter()
+        .map(|r| r.leaf_bytes.len() + r.personal.as_ref().map_or(0, Vec::len) + 128)
+        .sum::<usize>()
+        .min(limit)
+}
+
+/// Appends one event in `format` to `out` (no buffer of its own: a batch
+/// is rendered straight into its body); answers the API's JSON tree of it
+/// when `parse` or the format needs it, else `Null`.
+fn render_into(
+    record: &EventRecord,
+    format: &str,
+    parse: bool,
+    out: &mut Vec<u8>,
+) -> Result<Value, String> {
+    let start = out.len();
     // The event as the API serves it, spliced from the stored bytes (no
     // `Value` tree per event where it can be).
     record
         .stored()
-        .write_served_json(&record.leaf_hash, &mut native)
+        .write_served_json(&record.leaf_hash, out)
         .map_err(|e| {
             format!(
                 "event seq {}: {}",
@@ -249,25 +279,16 @@ fn render_one(record: &EventRecord, format: &str, parse: bool) -> Result<Rendere
             )
         })?;
     if format == "native" && !parse {
-        return Ok(Rendered {
-            seq: record.seq,
-            body: native,
-            event: Value::Null,
-        });
+        return Ok(Value::Null);
     }
-    let event: Value = serde_json::from_slice(&native)
+    let event: Value = serde_json::from_slice(&out[start..])
         .map_err(|e| format!("event seq {}: not JSON: {e}", record.seq))?;
-    let body = if format == "ocsf" {
-        serde_json::to_vec(&super::ocsf::event(&event))
-            .map_err(|e| format!("event seq {}: {e}", record.seq))?
-    } else {
-        native
-    };
-    Ok(Rendered {
-        seq: record.seq,
-        body,
-        event,
-    })
+    if format == "ocsf" {
+        out.truncate(start);
+        serde_json::to_writer(&mut *out, &super::ocsf::event(&event))
+            .map_err(|e| format!("event seq {}: {e}", record.seq))?;
+    }
+    Ok(event)
 }
 
 /// One window of a webhook or HEC stream read and rendered: seqs
@@ -275,6 +296,9 @@ fn render_one(record: &EventRecord, format: &str, parse: bool) -> Result<Rendere
 struct Prepared {
     first: u64,
     last: u64,
+    /// The events' JSON: `[`, the events separated by commas, `]` (a
+    /// webhook's body as it is sent).
+    text: Vec<u8>,
     rendered: Vec<Rendered>,
     /// The batch body's bytes (with each event's overhead).
     bytes: usize,
@@ -323,25 +347,40 @@ impl Reader {
             .await
             .map_err(|e| auditlog_core::ErrorChain(&e).to_string())?;
         tokio::task::spawn_blocking(move || {
-            // Rendered one by one, and no further than the cut: the window
-            // is read a little larger than a batch (`Prepared::next_window`),
-            // and what lies past the cut is the next window's.
-            let mut rendered = Vec::with_capacity(records.len());
+            // Rendered one by one, straight into the batch's body, and no
+            // further than the cut: the window is read a little larger
+            // than a batch (`Prepared::next_window`), and what lies past
+            // the cut is the next window's.
+            let mut text = Vec::with_capacity(text_capacity(&records, self.max_bytes) + 2);
+            text.push(b'[');
+            let mut rendered: Vec<Rendered> = Vec::with_capacity(records.len());
             let mut last = last;
             let mut bytes = 2;
             for record in &records {
-                let event = render_one(record, self.format, self.parse)?;
-                let more = event.body.len() + self.overhead;
+                let before = text.len();
+                if !rendered.is_empty() {
+                    text.push(b',');
+                }
+                let start = text.len();
+                let event = render_into(record, self.format, self.parse, &mut text)?;
+                let more = text.len() - start + self.overhead;
                 if cut && !rendered.is_empty() && bytes + more > self.max_bytes {
+                    text.truncate(before);
                     last = record.seq - 1;
                     break;
                 }
                 bytes += more;
-                rendered.push(event);
+                rendered.push(Rendered {
+                    seq: record.seq,
+                    body: start..text.len(),
+                    event,
+                });
             }
+            text.push(b']');
             Ok(Prepared {
                 first,
                 last,
+                text,
                 rendered,
                 bytes,
             })
@@ -390,7 +429,7 @@ impl Runner {
             return self.syslog_step(&account, &filter, stopped).await;
         }
         let mut reader = self.reader(&account, &filter);
-        let prepared = match self.stream.pending {
+        let mut prepared = match self.stream.pending {
             // The batch in flight: read ahead while the one before it was
             // sent, or read again (after a failure, or a takeover).
             Some((first, last)) => match self.ahead.take() {
@@ -453,6 +492,7 @@ impl Runner {
                     first,
                     last,
                     rendered,
+                    &prepared.text,
                     tls.as_ref(),
                     &mut body_bytes,
                     stopped,
@@ -466,17 +506,8 @@ impl Runner {
                 }
             },
             _ => {
-                let mut body = Vec::with_capacity(
-                    rendered.iter().map(|r| r.body.len() + 1).sum::<usize>() + 2,
-                );
-                body.push(b'[');
-                for (i, event) in rendered.iter().enumerate() {
-                    if i > 0 {
-                        body.push(b',');
-                    }
-                    body.extend_from_slice(&event.body);
-                }
-                body.push(b']');
+                // The window was rendered as this body.
+                let body = std::mem::take(&mut prepared.text);
                 let secret = self.settings.secret_key.open(&self.stream.sealed_secret)?;
                 let secret =
                     String::from_utf8(secret).map_err(|_| "the stream's secret is not text")?;
@@ -733,6 +764,7 @@ impl Runner {
         first: u64,
         last: u64,
         rendered: &[Rendered],
+        text: &[u8],
         tls: http::Tls<'_>,
         body_bytes: &mut usize,
         stopped: &mut watch::Receiver<bool>,
@@ -740,7 +772,7 @@ impl Runner {
         let token = self.settings.secret_key.open(&self.stream.sealed_secret)?;
         let token = String::from_utf8(token).map_err(|_| "the stream's token is not text")?;
         let (index, sourcetype) = hec::envelope_fields(&self.stream);
-        let mut body = Vec::with_capacity(rendered.iter().map(|r| r.body.len() + 96).sum());
+        let mut body = Vec::with_capacity(text.len() + rendered.len() * 96);
         for event in rendered {
             let time = event
                 .event
@@ -752,7 +784,7 @@ impl Runner {
                 time.micros(),
                 index.as_deref(),
                 &sourcetype,
-                &event.body,
+                &text[event.body.clone()],
                 &mut body,
             );
         }
@@ -944,8 +976,9 @@ impl Runner {
             }
             let format = super::format_label(&self.stream.format);
             let mut bytes = Vec::new();
-            for event in render(&records, format, true)? {
-                syslog::frame(&event.event, &event.body, &mut bytes);
+            let (text, rendered) = render(&records, format, true)?;
+            for event in &rendered {
+                syslog::frame(&event.event, &text[event.body.clone()], &mut bytes);
             }
             if !self
                 .store
@@ -1069,6 +1102,7 @@ mod tests {
         Prepared {
             first,
             last,
+            text: b"[]".to_vec(),
             rendered: Vec::new(),
             bytes,
         }
