@@ -2,9 +2,12 @@
 //! address checked just before and the connection pinned to it (no DNS
 //! rebinding past the check), redirects not followed, the answer sorted
 //! into accepted, retry (after `Retry-After` on 429 and 503) or gone (410).
+//! A client is kept per pinned destination, so that connections are kept
+//! alive from one batch to the next.
 
 use super::address::{self, AllowList};
-use std::sync::Arc;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio_rustls::rustls::ClientConfig;
 
@@ -100,18 +103,20 @@ pub async fn post(
     let addresses = address::resolve(&destination, allow)
         .await
         .map_err(Answer::connection)?;
-    let mut builder = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .timeout(timeout)
-        .resolve_to_addrs(&destination.host, &addresses);
-    if url.starts_with("https:") {
-        let tls =
-            tls.ok_or_else(|| Answer::connection("TLS is not set up on this server".into()))?;
-        builder = builder.use_preconfigured_tls(ClientConfig::clone(tls));
-    }
-    let client = builder
-        .build()
-        .map_err(|e| Answer::connection(format!("cannot set up the HTTP client: {e}")))?;
+    let tls = if url.starts_with("https:") {
+        Some(
+            tls.ok_or_else(|| Answer::connection("TLS is not set up on this server".into()))?
+                .clone(),
+        )
+    } else {
+        None
+    };
+    let client = pinned_client(Pin {
+        host: destination.host.clone(),
+        addresses,
+        tls,
+        timeout,
+    })?;
     let mut request = client.post(url);
     for (name, value) in headers {
         request = request.header(name, value);
@@ -142,6 +147,63 @@ pub async fn post(
         retry_after,
         body: String::from_utf8_lossy(&bytes).into_owned(),
     })
+}
+
+/// What an HTTP client is built for: the destination's host pinned to the
+/// addresses checked, the TLS setup (the same `Arc`) and the timeout.
+struct Pin {
+    host: String,
+    addresses: Vec<SocketAddr>,
+    tls: Option<Arc<ClientConfig>>,
+    timeout: Duration,
+}
+
+impl Pin {
+    fn same(&self, other: &Pin) -> bool {
+        self.host == other.host
+            && self.addresses == other.addresses
+            && self.timeout == other.timeout
+            && match (&self.tls, &other.tls) {
+                (None, None) => true,
+                (Some(a), Some(b)) => Arc::ptr_eq(a, b),
+                _ => false,
+            }
+    }
+}
+
+/// The clients kept, most recently built last.
+static CLIENTS: Mutex<Vec<(Pin, reqwest::Client)>> = Mutex::new(Vec::new());
+/// At most this many clients are kept (the oldest is dropped first).
+const KEPT_CLIENTS: usize = 64;
+
+/// The client for `pin`: the one built for the same pin before, so that
+/// its connections are kept alive between batches (a client and a
+/// connection per batch before), or a new one. The addresses are checked
+/// before each post all the same: a destination that resolves elsewhere
+/// gets a client of its own, pinned to the new addresses.
+fn pinned_client(pin: Pin) -> Result<reqwest::Client, Answer> {
+    if let Ok(clients) = CLIENTS.lock() {
+        if let Some((_, client)) = clients.iter().find(|(kept, _)| kept.same(&pin)) {
+            return Ok(client.clone());
+        }
+    }
+    let mut builder = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(pin.timeout)
+        .resolve_to_addrs(&pin.host, &pin.addresses);
+    if let Some(tls) = &pin.tls {
+        builder = builder.use_preconfigured_tls(ClientConfig::clone(tls));
+    }
+    let client = builder
+        .build()
+        .map_err(|e| Answer::connection(format!("cannot set up the HTTP client: {e}")))?;
+    if let Ok(mut clients) = CLIENTS.lock() {
+        if clients.len() >= KEPT_CLIENTS {
+            clients.remove(0);
+        }
+        clients.push((pin, client.clone()));
+    }
+    Ok(client)
 }
 
 #[cfg(test)]
