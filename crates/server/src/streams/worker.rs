@@ -346,47 +346,15 @@ impl Reader {
             .events_in_seq_range(self.account, &self.filter, first - 1, last)
             .await
             .map_err(|e| auditlog_core::ErrorChain(&e).to_string())?;
-        tokio::task::spawn_blocking(move || {
-            // Rendered one by one, straight into the batch's body, and no
-            // further than the cut: the window is read a little larger
-            // than a batch (`Prepared::next_window`), and what lies past
-            // the cut is the next window's.
-            let mut text = Vec::with_capacity(text_capacity(&records, self.max_bytes) + 2);
-            text.push(b'[');
-            let mut rendered: Vec<Rendered> = Vec::with_capacity(records.len());
-            let mut last = last;
-            let mut bytes = 2;
-            for record in &records {
-                let before = text.len();
-                if !rendered.is_empty() {
-                    text.push(b',');
-                }
-                let start = text.len();
-                let event = render_into(record, self.format, self.parse, &mut text)?;
-                let more = text.len() - start + self.overhead;
-                if cut && !rendered.is_empty() && bytes + more > self.max_bytes {
-                    text.truncate(before);
-                    last = record.seq - 1;
-                    break;
-                }
-                bytes += more;
-                rendered.push(Rendered {
-                    seq: record.seq,
-                    body: start..text.len(),
-                    event,
-                });
-            }
-            text.push(b']');
-            Ok(Prepared {
-                first,
-                last,
-                text,
-                rendered,
-                bytes,
-            })
-        })
-        .await
-        .map_err(|e| format!("rendering a batch failed: {e}"))?
+        let layout = Layout {
+            format: self.format,
+            parse: self.parse,
+            max_bytes: self.max_bytes,
+            overhead: self.overhead,
+        };
+        tokio::task::spawn_blocking(move || layout.render(&records, first, last, cut))
+            .await
+            .map_err(|e| format!("rendering a batch failed: {e}"))?
     }
 
     /// The window after seq `after`, if anything was stored after it.
@@ -401,6 +369,63 @@ impl Reader {
         }
         let last = tip.min(after + self.batch_seqs);
         self.read(after + 1, last, true).await.map(Some)
+    }
+}
+
+/// How a webhook or HEC window is rendered (a [`Reader`]'s settings).
+struct Layout {
+    format: &'static str,
+    parse: bool,
+    max_bytes: usize,
+    overhead: usize,
+}
+
+impl Layout {
+    /// `records` of seqs `first ..= last` rendered one by one, straight
+    /// into the batch's body, and with `cut` no further than the batch's
+    /// bytes (never before the first event): the window is read a little
+    /// larger than a batch (`Prepared::next_window`), and what lies past the
+    /// cut is the next window's.
+    fn render(
+        &self,
+        records: &[EventRecord],
+        first: u64,
+        last: u64,
+        cut: bool,
+    ) -> Result<Prepared, String> {
+        let mut text = Vec::with_capacity(text_capacity(records, self.max_bytes) + 2);
+        text.push(b'[');
+        let mut rendered: Vec<Rendered> = Vec::with_capacity(records.len());
+        let mut last = last;
+        let mut bytes = 2;
+        for record in records {
+            let before = text.len();
+            if !rendered.is_empty() {
+                text.push(b',');
+            }
+            let start = text.len();
+            let event = render_into(record, self.format, self.parse, &mut text)?;
+            let more = text.len() - start + self.overhead;
+            if cut && !rendered.is_empty() && bytes + more > self.max_bytes {
+                text.truncate(before);
+                last = record.seq - 1;
+                break;
+            }
+            bytes += more;
+            rendered.push(Rendered {
+                seq: record.seq,
+                body: start..text.len(),
+                event,
+            });
+        }
+        text.push(b']');
+        Ok(Prepared {
+            first,
+            last,
+            text,
+            rendered,
+            bytes,
+        })
     }
 }
 
@@ -1106,6 +1131,147 @@ mod tests {
             rendered: Vec::new(),
             bytes,
         }
+    }
+
+    /// Version 1 and version 2 records (one with a `details` commitment,
+    /// which the splice leaves to the `Map` path), seqs 1 to 6.
+    fn records() -> Vec<EventRecord> {
+        use auditlog_core::leaf_v2::{seal, DetailsPath, OsSalts, Source};
+        use auditlog_core::{leaf, NewEvent, StoredEvent, Taxonomy};
+        let now = Timestamp::parse("now", "2026-11-25T15:00:00Z").unwrap();
+        (1..=6u64)
+            .map(|seq| {
+                let body = serde_json::json!({
+                    "id": format!("e-{seq}"), "time": "2026-11-25T14:03:07.123456Z",
+                    "event_type": "Test Case", "action": "Update",
+                    "actor": {"id": format!("u-{seq}"), "name": "Ada \"the\" Lovelace é😀"},
+                    "target": {"id": "TC-1", "name": "ünïcode\n"},
+                    "details": {"n": seq, "list": [1, {"a": null}], "text": "x".repeat(seq as usize * 40)},
+                    "context": {"ip": "203.0.113.7", "request_id": "r-1"}
+                });
+                let event = StoredEvent::new(
+                    "acme",
+                    seq,
+                    now,
+                    NewEvent::parse(&body, &Taxonomy::default(), now).unwrap(),
+                );
+                if seq % 3 == 0 {
+                    return EventRecord {
+                        seq,
+                        time: now,
+                        leaf_hash: event.leaf_hash(),
+                        leaf_bytes: event.leaf_bytes(),
+                        personal: None,
+                    };
+                }
+                let paths: Vec<DetailsPath> = if seq == 4 {
+                    vec![DetailsPath::parse("details.list").unwrap()]
+                } else {
+                    Vec::new()
+                };
+                let sealed = seal(&event, &Source::System, &paths, &mut OsSalts).unwrap();
+                EventRecord {
+                    seq,
+                    time: now,
+                    leaf_hash: leaf::leaf_hash(&sealed.leaf_bytes),
+                    leaf_bytes: sealed.leaf_bytes.clone(),
+                    personal: Some(sealed.personal),
+                }
+            })
+            .collect()
+    }
+
+    /// The event as the API serves it (`StoredRecord::write_api_json`).
+    fn api(record: &EventRecord) -> Vec<u8> {
+        record.stored().api_json(&record.leaf_hash).unwrap()
+    }
+
+    fn layout(format: &'static str, parse: bool, max_bytes: usize, overhead: usize) -> Layout {
+        Layout {
+            format,
+            parse,
+            max_bytes,
+            overhead,
+        }
+    }
+
+    #[test]
+    fn a_window_is_rendered_as_the_webhook_body_of_the_apis_json() {
+        let records = records();
+        let whole = layout("native", false, 1 << 20, 1)
+            .render(&records, 1, 8, true)
+            .unwrap();
+        let mut expected = b"[".to_vec();
+        for (i, record) in records.iter().enumerate() {
+            if i > 0 {
+                expected.push(b',');
+            }
+            expected.extend_from_slice(&api(record));
+        }
+        expected.push(b']');
+        assert_eq!(
+            String::from_utf8(whole.text.clone()).unwrap(),
+            String::from_utf8(expected.clone()).unwrap()
+        );
+        assert_eq!((whole.first, whole.last), (1, 8), "nothing cut");
+        assert_eq!(whole.bytes, expected.len() + 1, "with a comma per event");
+        for (rendered, record) in whole.rendered.iter().zip(&records) {
+            assert_eq!(rendered.seq, record.seq);
+            assert_eq!(whole.text[rendered.body.clone()], api(record)[..]);
+            assert_eq!(rendered.event, Value::Null);
+        }
+        // Cut where the body would pass the limit: the events before it,
+        // and the window ends at the seq before the first left out.
+        let limit = whole.rendered[3].body.start;
+        let cut = layout("native", false, limit, 1)
+            .render(&records, 1, 8, true)
+            .unwrap();
+        assert_eq!(cut.last, 3);
+        assert_eq!(cut.rendered.len(), 3);
+        let kept: Value = serde_json::from_slice(&cut.text).unwrap();
+        let first_three: Value = serde_json::from_slice(
+            &expected[..whole.rendered[2].body.end]
+                .iter()
+                .chain(b"]")
+                .copied()
+                .collect::<Vec<u8>>(),
+        )
+        .unwrap();
+        assert_eq!(kept, first_three);
+        // A persisted window is rendered whole; one event larger than the
+        // limit is never cut away.
+        let again = layout("native", false, 10, 1)
+            .render(&records, 1, 8, false)
+            .unwrap();
+        assert_eq!(again.text, whole.text);
+        let one = layout("native", false, 10, 1)
+            .render(&records, 1, 8, true)
+            .unwrap();
+        assert_eq!((one.last, one.rendered.len()), (1, 1));
+    }
+
+    #[test]
+    fn parsed_and_ocsf_windows_keep_each_events_tree() {
+        let records = records();
+        let hec = layout("native", true, 1 << 20, 90)
+            .render(&records, 1, 6, true)
+            .unwrap();
+        let ocsf = layout("ocsf", false, 1 << 20, 1)
+            .render(&records, 1, 6, true)
+            .unwrap();
+        let (text, syslog) = render(&records, "native", true).unwrap();
+        for (i, record) in records.iter().enumerate() {
+            let served: Value = serde_json::from_slice(&api(record)).unwrap();
+            assert_eq!(hec.rendered[i].event, served);
+            assert_eq!(hec.text[hec.rendered[i].body.clone()], api(record)[..]);
+            assert_eq!(syslog[i].event, served);
+            assert_eq!(text[syslog[i].body.clone()], api(record)[..]);
+            let mapped: Value =
+                serde_json::from_slice(&ocsf.text[ocsf.rendered[i].body.clone()]).unwrap();
+            assert_eq!(mapped, super::super::ocsf::event(&served));
+        }
+        let array: Vec<Value> = serde_json::from_slice(&ocsf.text).unwrap();
+        assert_eq!(array.len(), records.len());
     }
 
     #[test]
