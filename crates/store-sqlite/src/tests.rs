@@ -659,6 +659,11 @@ async fn a_window_of_every_row_reads_what_the_per_row_lookups_read() {
                      WHERE s.account_id = {id} AND s.seq = {seq};"
                 )
             };
+            // Personal values in both tables: the openings are read.
+            let both = format!(
+                "INSERT INTO event_personal (account_id, seq, personal) \
+                 VALUES ({id}, 6, CAST('{{\"erased\":2}}' AS BLOB));"
+            );
             c.execute_batch(&format!(
                 "{} DELETE FROM event_openings WHERE account_id = {id} AND seq IN (5, 40); \
                  {} \
@@ -668,10 +673,7 @@ async fn a_window_of_every_row_reads_what_the_per_row_lookups_read() {
                  UPDATE event_openings SET details = CAST('{{\"details.x\":[1,\"y\"]}}' AS BLOB) \
                  WHERE account_id = {id} AND seq = 12;",
                 legacy(5) + &legacy(40),
-                format!(
-                    "INSERT INTO event_personal (account_id, seq, personal) \
-                     VALUES ({id}, 6, CAST('{{\"erased\":2}}' AS BLOB));"
-                ),
+                both,
             ))
             .map_err(sql_error)?;
             let filter = crate::query::resolve(c, id, &EventFilter::default())?

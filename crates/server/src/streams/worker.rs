@@ -513,15 +513,7 @@ impl Runner {
         let mut body_bytes = 0;
         let answer = match kind {
             "splunk_hec" => match self
-                .send_hec(
-                    first,
-                    last,
-                    rendered,
-                    &prepared.text,
-                    tls.as_ref(),
-                    &mut body_bytes,
-                    stopped,
-                )
+                .send_hec(&prepared, tls.as_ref(), &mut body_bytes, stopped)
                 .await?
             {
                 Sent::Answer(answer) => answer,
@@ -786,14 +778,13 @@ impl Runner {
     /// batch accepted.
     async fn send_hec(
         &mut self,
-        first: u64,
-        last: u64,
-        rendered: &[Rendered],
-        text: &[u8],
+        prepared: &Prepared,
         tls: http::Tls<'_>,
         body_bytes: &mut usize,
         stopped: &mut watch::Receiver<bool>,
     ) -> Result<Sent, String> {
+        let (first, last) = (prepared.first, prepared.last);
+        let (rendered, text) = (&prepared.rendered, &prepared.text);
         let token = self.settings.secret_key.open(&self.stream.sealed_secret)?;
         let token = String::from_utf8(token).map_err(|_| "the stream's token is not text")?;
         let (index, sourcetype) = hec::envelope_fields(&self.stream);
