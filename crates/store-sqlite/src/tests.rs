@@ -218,16 +218,21 @@ async fn q_targets_and_ids_search_their_hash_index() {
         let mut got: Vec<u64> = page.events.iter().map(|r| r.seq).collect();
         got.sort_unstable();
         assert_eq!(got, expected, "{q}");
-        let total: u64 = store
-            .histogram(account.id, &filter, Interval::Day)
-            .await
-            .unwrap()
-            .iter()
-            .map(|b| b.count)
-            .sum();
+        let total = day_total(&store, account.id, &filter).await;
         assert_eq!(total as usize, expected.len(), "{q}");
     }
     store.shutdown().await;
+}
+
+/// The events `filter` counts in `account`: its day histogram's total.
+async fn day_total(store: &SqliteStore, account: AccountId, filter: &EventFilter) -> u64 {
+    store
+        .histogram(account, filter, Interval::Day)
+        .await
+        .unwrap()
+        .iter()
+        .map(|b| b.count)
+        .sum()
 }
 
 /// A column selected both by a parameter and by `q` (`users` and
@@ -254,13 +259,7 @@ async fn a_parameter_and_q_on_one_column_both_hold() {
         };
         let page = store.query(account.id, &filter, None, 1000).await.unwrap();
         assert_eq!(page.events.len(), expected, "{users:?} {q}");
-        let total: u64 = store
-            .histogram(account.id, &filter, Interval::Day)
-            .await
-            .unwrap()
-            .iter()
-            .map(|b| b.count)
-            .sum();
+        let total = day_total(&store, account.id, &filter).await;
         assert_eq!(total, expected as u64, "{users:?} {q}");
     }
     store.shutdown().await;
@@ -315,13 +314,7 @@ async fn named_users_in_q_meet_every_other_user_term() {
                 .all(|e| filter.query.matches_record(&e.stored()).unwrap()),
             "{q}"
         );
-        let total: u64 = store
-            .histogram(account.id, &filter, Interval::Day)
-            .await
-            .unwrap()
-            .iter()
-            .map(|b| b.count)
-            .sum();
+        let total = day_total(&store, account.id, &filter).await;
         assert_eq!(total, expected as u64, "{q}");
     }
     store.shutdown().await;
