@@ -20,6 +20,8 @@
 //!   what readers see of removed bodies.
 //! - `personal_paths`: the declared personal `details` paths (migration
 //!   0018; `declared_paths` reads them, also for the writer).
+//! - `rollups`: day and week histograms read from the per-day counts
+//!   (migration 0022, kept by the event log's triggers).
 //! - `word_index`: the full-text index's words (migration 0013), written by
 //!   the writer, read by `query`, replaced by erasure.
 //! - `test_support`: throwaway databases for tests.
@@ -36,6 +38,7 @@ mod personal_paths;
 mod query;
 mod removal;
 mod retention;
+mod rollups;
 mod root_log;
 mod schema;
 mod sql;
@@ -374,7 +377,7 @@ impl EventReader for PgStore {
         interval: Interval,
     ) -> Result<Vec<Bucket>> {
         let mut client = self.client().await?;
-        // One snapshot: `q`'s dictionary ids and the rows agree.
+        // One snapshot: `q`'s dictionary ids, the rollups and the rows agree.
         let tx = client
             .build_transaction()
             .isolation_level(IsolationLevel::RepeatableRead)
@@ -382,66 +385,14 @@ impl EventReader for PgStore {
             .start()
             .await
             .map_err(pg_error)?;
-        let ids = query::resolve(&*tx, account, filter).await?;
-        query::plan_each_query(&*tx, filter).await?;
-        let clause = query::where_clause(account, filter, &ids);
-        if ids.query.is_some() {
-            // Some terms are confirmed on each candidate: read them in key
-            // order, a batch at a time, and count the confirmed ones.
-            const BATCH: i64 = 2_000;
-            let sql = query::key_batch_sql(&clause);
-            let statement = tx.prepare_cached(&sql).await.map_err(pg_error)?;
-            let mut counts: std::collections::BTreeMap<i64, u64> = Default::default();
-            let mut after_key = i64::MIN;
-            loop {
-                let mut params = clause.refs();
-                params.push(&after_key);
-                params.push(&BATCH);
-                let rows = tx.query(&statement, &params).await.map_err(pg_error)?;
-                load_dictionaries(&*tx, &self.dictionaries, &rows, RECORD_DICTIONARY).await?;
-                let Some(last) = rows.last() else { break };
-                let last_key: i64 = last.get(0);
-                let done = (rows.len() as i64) < BATCH;
-                let mut read = rows
-                    .iter()
-                    .map(|row| to_record(row, &self.dictionaries))
-                    .collect::<Result<Vec<_>>>()?;
-                confirm(&mut read, filter, &ids)?;
-                for record in read {
-                    *counts
-                        .entry(interval.bucket_start(record.time).micros())
-                        .or_default() += 1;
-                }
-                if done {
-                    break;
-                }
-                after_key = last_key;
-            }
-            tx.commit().await.map_err(pg_error)?;
-            return Ok(counts
-                .into_iter()
-                .map(|(start, count)| Bucket {
-                    start: Timestamp::from_micros(start),
-                    count,
-                })
-                .collect());
-        }
-        let client = &tx;
-        let sql = query::histogram_sql(&clause, interval);
-        let statement = client.prepare_cached(&sql).await.map_err(pg_error)?;
-        let rows = client
-            .query(&statement, &clause.refs())
-            .await
-            .map_err(pg_error)?;
-        Ok(rows
-            .iter()
-            .map(|r| Bucket {
-                start: Timestamp::from_micros(
-                    r.get::<_, i64>(0) * interval.micros() + interval.offset_micros(),
-                ),
-                count: r.get::<_, i64>(1) as u64,
-            })
-            .collect())
+        let buckets = if rollups::applies(filter, interval) {
+            self.rollup_histogram(&tx, account, filter, interval)
+                .await?
+        } else {
+            self.index_histogram(&tx, account, filter, interval).await?
+        };
+        tx.commit().await.map_err(pg_error)?;
+        Ok(buckets)
     }
 
     async fn last_seq(&self, account: AccountId) -> Result<u64> {
@@ -492,6 +443,91 @@ impl EventReader for PgStore {
             .collect::<Result<Vec<_>>>()?;
         confirm(&mut events, filter, &ids)?;
         Ok(events)
+    }
+}
+
+impl PgStore {
+    /// The histogram of `filter` counted from the log's indexes (never the
+    /// rollups), in the caller's read transaction.
+    pub(crate) async fn index_histogram(
+        &self,
+        tx: &deadpool_postgres::Transaction<'_>,
+        account: AccountId,
+        filter: &EventFilter,
+        interval: Interval,
+    ) -> Result<Vec<Bucket>> {
+        let ids = query::resolve(&**tx, account, filter).await?;
+        query::plan_each_query(&**tx, filter).await?;
+        self.index_counts(tx, account, filter, &ids, interval).await
+    }
+
+    /// [`Self::index_histogram`] with `filter`'s ids already resolved
+    /// (`query::resolve`; a filter's `from` and `to` do not change them,
+    /// so the rollup path resolves once for all its edges).
+    pub(crate) async fn index_counts(
+        &self,
+        tx: &deadpool_postgres::Transaction<'_>,
+        account: AccountId,
+        filter: &EventFilter,
+        ids: &query::Resolved,
+        interval: Interval,
+    ) -> Result<Vec<Bucket>> {
+        let clause = query::where_clause(account, filter, ids);
+        if ids.query.is_some() {
+            // Some terms are confirmed on each candidate: read them in key
+            // order, a batch at a time, and count the confirmed ones.
+            const BATCH: i64 = 2_000;
+            let sql = query::key_batch_sql(&clause);
+            let statement = tx.prepare_cached(&sql).await.map_err(pg_error)?;
+            let mut counts: std::collections::BTreeMap<i64, u64> = Default::default();
+            let mut after_key = i64::MIN;
+            loop {
+                let mut params = clause.refs();
+                params.push(&after_key);
+                params.push(&BATCH);
+                let rows = tx.query(&statement, &params).await.map_err(pg_error)?;
+                load_dictionaries(&**tx, &self.dictionaries, &rows, RECORD_DICTIONARY).await?;
+                let Some(last) = rows.last() else { break };
+                let last_key: i64 = last.get(0);
+                let done = (rows.len() as i64) < BATCH;
+                let mut read = rows
+                    .iter()
+                    .map(|row| to_record(row, &self.dictionaries))
+                    .collect::<Result<Vec<_>>>()?;
+                confirm(&mut read, filter, ids)?;
+                for record in read {
+                    *counts
+                        .entry(interval.bucket_start(record.time).micros())
+                        .or_default() += 1;
+                }
+                if done {
+                    break;
+                }
+                after_key = last_key;
+            }
+            return Ok(counts
+                .into_iter()
+                .map(|(start, count)| Bucket {
+                    start: Timestamp::from_micros(start),
+                    count,
+                })
+                .collect());
+        }
+        let sql = query::histogram_sql(&clause, interval);
+        let statement = tx.prepare_cached(&sql).await.map_err(pg_error)?;
+        let rows = tx
+            .query(&statement, &clause.refs())
+            .await
+            .map_err(pg_error)?;
+        Ok(rows
+            .iter()
+            .map(|r| Bucket {
+                start: Timestamp::from_micros(
+                    r.get::<_, i64>(0) * interval.micros() + interval.offset_micros(),
+                ),
+                count: r.get::<_, i64>(1) as u64,
+            })
+            .collect())
     }
 }
 
@@ -709,5 +745,7 @@ impl Store for PgStore {
 
 #[cfg(test)]
 mod migration_tests;
+#[cfg(test)]
+mod rollups_tests;
 #[cfg(test)]
 mod tests;

@@ -28,11 +28,12 @@ const MAX_BRANCHES: usize = 32;
 /// The integer ids a filter names, `None` where the filter does not restrict.
 #[derive(Debug, Default, Clone)]
 pub struct Resolved {
-    kinds: Option<Vec<i64>>,
-    places: Option<Vec<i64>>,
-    actors: Option<Vec<i64>>,
-    /// The ids `q`'s terms on each dictionary column accept.
-    choices: Vec<(&'static str, IdChoice)>,
+    pub(crate) kinds: Option<Vec<i64>>,
+    pub(crate) places: Option<Vec<i64>>,
+    pub(crate) actors: Option<Vec<i64>>,
+    /// The ids `q`'s terms on each dictionary column accept, by the log's
+    /// column (`l.kind`, `l.place`, `l.actor`).
+    pub(crate) choices: Vec<(&'static str, IdChoice)>,
     /// `q`, when some of its terms are confirmed on each candidate.
     pub query: Option<Query>,
 }

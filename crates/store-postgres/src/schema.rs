@@ -40,6 +40,8 @@ const MIGRATIONS: &[(i32, &str)] = &[
         21,
         include_str!("../migrations/0021_no_value_statistics.sql"),
     ),
+    // Per-day counts for histograms, kept by triggers (issue 12, `rollups`).
+    (22, include_str!("../migrations/0022_rollups.sql")),
 ];
 
 /// The migration that moves the events into the event log: the old table's

@@ -10,6 +10,12 @@
 //! aborted transaction gives its seqs back because `last_seq` moves in the
 //! same transaction as the inserts. The tree hashes of the new leaves are
 //! computed under the same lock and written in the same transaction.
+//!
+//! The per-day rollups (migration 0022) are added by the event log's
+//! statement-level trigger on the one multi-row INSERT of each group
+//! ([`Rows::insert`]): one upsert per distinct rollup row and group commit,
+//! in key order, under the same sequencer locks, so writers of one account
+//! never interleave their rollup updates.
 
 use crate::declared_paths;
 use crate::leaf_store::LeafStore;

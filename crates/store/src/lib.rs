@@ -28,6 +28,8 @@
 //!   `two_factor`: console users' TOTP enrolments and recovery codes.
 //! - `personal_paths`: the `details` paths an account declares personal,
 //!   which the appenders read when they seal each request.
+//! - `day_ranges`: the time ranges and UTC days of the per-day rollups
+//!   both backends keep (pure: which days a histogram reads whole).
 //! - `entries`: the bodies of a run of entries for C2SP entry bundles, and
 //!   the one decision whether a body is still present (pruned: absent).
 //! - `entry_check`: the checks of one stored event against its leaf (what
@@ -50,6 +52,7 @@ pub mod append_plan;
 mod backend;
 #[cfg(feature = "test-support")]
 pub mod conformance;
+pub mod day_ranges;
 pub mod entries;
 pub mod entry_check;
 pub mod erasure;
