@@ -16,7 +16,7 @@ use rusqlite::{params, OptionalExtension};
 #[async_trait]
 impl Sessions for SqliteStore {
     async fn create_session(&self, session: NewSession) -> Result<()> {
-        self.with_conn(move |conn| {
+        self.with_write_conn(move |conn| {
             conn.execute(
                 "INSERT INTO console_sessions (token_hash, user_id, csrf_token, created_at, expires_at) \
                  VALUES (?1, ?2, ?3, ?4, ?5)",
@@ -89,7 +89,7 @@ impl Sessions for SqliteStore {
     }
 
     async fn delete_session(&self, token_hash: [u8; 32]) -> Result<()> {
-        self.with_conn(move |conn| {
+        self.with_write_conn(move |conn| {
             conn.execute(
                 "DELETE FROM console_sessions WHERE token_hash = ?1",
                 [&token_hash[..]],
@@ -101,7 +101,7 @@ impl Sessions for SqliteStore {
     }
 
     async fn delete_expired_sessions(&self, now: Timestamp) -> Result<u64> {
-        self.with_conn(move |conn| {
+        self.with_write_conn(move |conn| {
             let n = conn
                 .execute(
                     "DELETE FROM console_sessions WHERE expires_at <= ?1",

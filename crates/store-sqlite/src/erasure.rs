@@ -263,7 +263,7 @@ impl Erasures for SqliteStore {
 
     async fn plan_erasure(&self, plan: &ErasurePlan, lease_until: Timestamp) -> Result<Erasure> {
         let plan = plan.clone();
-        self.with_conn(move |conn| {
+        self.with_write_conn(move |conn| {
             let first = plan.covers.first().map_or(1, |r| r.first);
             conn.execute(
                 "INSERT INTO erasures (account_id, status, pseudonym, requested_at, requested_by, \
@@ -294,7 +294,7 @@ impl Erasures for SqliteStore {
         now: Timestamp,
         lease_until: Timestamp,
     ) -> Result<Option<Erasure>> {
-        self.with_conn(move |conn| {
+        self.with_write_conn(move |conn| {
             let tx = conn
                 .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
                 .map_err(sql_error)?;
@@ -329,7 +329,7 @@ impl Erasures for SqliteStore {
         let progress = progress.clone();
         let record_seqs = (!progress.record_seqs.is_empty())
             .then(|| serde_json::Value::from(progress.record_seqs.clone()).to_string());
-        self.with_conn(move |conn| {
+        self.with_write_conn(move |conn| {
             let done = progress.status == ErasureStatus::Done;
             let released = done || progress.status == ErasureStatus::Waiting;
             conn.execute(

@@ -109,7 +109,7 @@ impl ExportJobs for SqliteStore {
     async fn create_export(&self, job: NewExportJob) -> Result<ExportJob> {
         let filters = serde_json::to_string(&job.filters)
             .map_err(|e| StoreError::internal_caused_by("cannot encode filters", e))?;
-        self.with_conn(move |conn| {
+        self.with_write_conn(move |conn| {
             let raw = conn
                 .query_row(
                     &format!(
@@ -170,7 +170,7 @@ impl ExportJobs for SqliteStore {
         lease_until: Timestamp,
     ) -> Result<Option<ExportJob>> {
         let worker = worker.to_string();
-        self.with_conn(move |conn| {
+        self.with_write_conn(move |conn| {
             let tx = conn
                 .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
                 .map_err(sql_error)?;
@@ -218,7 +218,7 @@ impl ExportJobs for SqliteStore {
         lease_until: Timestamp,
     ) -> Result<bool> {
         let worker = worker.to_string();
-        self.with_conn(move |conn| {
+        self.with_write_conn(move |conn| {
             let n = conn
                 .execute(
                     "UPDATE export_jobs SET claimed_until = ?3 \
@@ -238,7 +238,7 @@ impl ExportJobs for SqliteStore {
         outcome: ExportOutcome,
     ) -> Result<bool> {
         let worker = worker.to_string();
-        self.with_conn(move |conn| {
+        self.with_write_conn(move |conn| {
             let n = conn
                 .execute(
                     "UPDATE export_jobs SET status = 'completed', claimed_by = NULL, \
@@ -264,7 +264,7 @@ impl ExportJobs for SqliteStore {
 
     async fn fail_export(&self, id: ExportId, worker: &str, error: &str) -> Result<bool> {
         let (worker, error) = (worker.to_string(), error.to_string());
-        self.with_conn(move |conn| {
+        self.with_write_conn(move |conn| {
             let n = conn
                 .execute(
                     "UPDATE export_jobs SET status = 'failed', claimed_by = NULL, \
@@ -280,7 +280,7 @@ impl ExportJobs for SqliteStore {
 
     async fn release_export(&self, id: ExportId, worker: &str) -> Result<bool> {
         let worker = worker.to_string();
-        self.with_conn(move |conn| {
+        self.with_write_conn(move |conn| {
             let n = conn
                 .execute(
                     "UPDATE export_jobs SET status = 'queued', claimed_by = NULL, \
@@ -295,7 +295,7 @@ impl ExportJobs for SqliteStore {
     }
 
     async fn expire_exports(&self, now: Timestamp) -> Result<Vec<ExportJob>> {
-        self.with_conn(move |conn| {
+        self.with_write_conn(move |conn| {
             let mut stmt = conn
                 .prepare_cached(&format!(
                     "UPDATE export_jobs SET status = 'expired' \
@@ -338,7 +338,7 @@ impl SqliteStore {
         account: AccountId,
         first_seq: u64,
     ) -> Result<Vec<ExportJob>> {
-        self.with_conn(move |conn| {
+        self.with_write_conn(move |conn| {
             let mut stmt = conn
                 .prepare_cached(&format!(
                     "UPDATE export_jobs SET status = 'expired' \

@@ -89,7 +89,7 @@ fn read_hold(conn: &Connection, account: AccountId, id: HoldId) -> Result<Option
 impl Holds for SqliteStore {
     async fn create_hold(&self, account: AccountId, hold: &NewHold) -> Result<Hold> {
         let hold = hold.clone();
-        self.with_conn(move |conn| {
+        self.with_write_conn(move |conn| {
             let filters = hold.filters.to_string();
             match conn.execute(
                 "INSERT INTO legal_holds (account_id, name, reason, filters, q, tz, created_by, created_at) \
@@ -133,7 +133,7 @@ impl Holds for SqliteStore {
 
     async fn release_hold(&self, account: AccountId, id: HoldId, by: &str) -> Result<Hold> {
         let by = by.to_string();
-        self.with_conn(move |conn| {
+        self.with_write_conn(move |conn| {
             let changed = conn
                 .execute(
                     "UPDATE legal_holds SET released_by = ?3, released_at = ?4 \

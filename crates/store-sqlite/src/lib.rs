@@ -176,7 +176,11 @@ impl SqliteStore {
                 .pop();
             let mut conn = match pooled {
                 Some(conn) => conn,
-                None => open_connection(&path)?,
+                None => {
+                    let conn = open_connection(&path)?;
+                    write_gate::make_reader(&conn)?;
+                    conn
+                }
             };
             let result = f(&mut conn);
             // A connection left inside a transaction (its rollback failed
@@ -195,21 +199,20 @@ impl SqliteStore {
         .map_err(|e| StoreError::internal_caused_by("a storage task failed", e))?
     }
 
-    /// [`with_conn`](Self::with_conn) for a write that must not starve
-    /// behind the writer thread under full ingest (log streams' claims,
-    /// leases and status changes, checkpoints): it takes its turn at the
-    /// write gate first.
+    /// [`with_conn`](Self::with_conn) for every write of a pooled
+    /// connection (sessions, keys, exports, retention and erasure jobs,
+    /// log streams' claims, checkpoints, ...): it takes its turn at the
+    /// write gate first, so that it does not starve behind the writer
+    /// thread under full ingest, and only here may the connection write
+    /// (pooled connections are `query_only` otherwise).
     async fn with_write_conn<T, F>(&self, f: F) -> Result<T>
     where
         T: Send + 'static,
         F: FnOnce(&mut Connection) -> Result<T> + Send + 'static,
     {
         let gate = self.gate.clone();
-        self.with_conn(move |conn| {
-            let _turn = gate.occasional();
-            f(conn)
-        })
-        .await
+        self.with_conn(move |conn| write_gate::write_in_turn(&gate, conn, f))
+            .await
     }
 
     /// Explains the statements a query of `filter` runs (first page, a
@@ -390,7 +393,7 @@ impl Directory for SqliteStore {
         auditlog_core::account::check_account_name(name)
             .map_err(|e| StoreError::internal_caused_by("invalid account name", e))?;
         let name = name.to_string();
-        self.with_conn(move |conn| {
+        self.with_write_conn(move |conn| {
             let taxonomy = Taxonomy::default();
             let text = serde_json::to_string(&taxonomy)
                 .map_err(|e| StoreError::internal_caused_by("cannot encode the taxonomy", e))?;
@@ -456,7 +459,7 @@ impl Directory for SqliteStore {
     }
 
     async fn create_named_api_key(&self, key: NewApiKey) -> Result<ApiKeyInfo> {
-        self.with_conn(move |conn| api_keys::create(conn, &key))
+        self.with_write_conn(move |conn| api_keys::create(conn, &key))
             .await
     }
 
@@ -477,12 +480,12 @@ impl Directory for SqliteStore {
         now: Timestamp,
     ) -> Result<Option<ApiKeyInfo>> {
         let public_id = public_id.to_string();
-        self.with_conn(move |conn| api_keys::revoke(conn, account, &public_id, now))
+        self.with_write_conn(move |conn| api_keys::revoke(conn, account, &public_id, now))
             .await
     }
 
     async fn touch_api_key(&self, key_id: i64, minute: Timestamp) -> Result<()> {
-        self.with_conn(move |conn| api_keys::touch(conn, key_id, minute))
+        self.with_write_conn(move |conn| api_keys::touch(conn, key_id, minute))
             .await
     }
 
@@ -494,7 +497,7 @@ impl Directory for SqliteStore {
         role: Role,
     ) -> Result<User> {
         let (email, password_hash) = (email.to_string(), password_hash.to_string());
-        self.with_conn(move |conn| {
+        self.with_write_conn(move |conn| {
             match conn.execute(
                 "INSERT INTO users (account_id, email, password_hash, role, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
                 params![account, email, password_hash, role.as_str(), now_micros()],

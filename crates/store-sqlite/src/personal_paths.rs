@@ -24,7 +24,7 @@ impl PersonalPaths for SqliteStore {
         paths: &[DetailsPath],
     ) -> Result<Vec<DetailsPath>> {
         let stored = encode(paths)?;
-        self.with_conn(move |conn| {
+        self.with_write_conn(move |conn| {
             let tx = conn
                 .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
                 .map_err(sql_error)?;

@@ -118,7 +118,7 @@ impl Removals for SqliteStore {
         ranges: &[SeqRange],
     ) -> Result<()> {
         let ranges = ranges.to_vec();
-        self.with_conn(move |conn| {
+        self.with_write_conn(move |conn| {
             let tx = conn
                 .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
                 .map_err(sql_error)?;
@@ -169,7 +169,7 @@ impl Removals for SqliteStore {
         events: &[RemovedBody],
     ) -> Result<u64> {
         let events = events.to_vec();
-        self.with_conn(move |conn| {
+        self.with_write_conn(move |conn| {
             let tx = conn
                 .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
                 .map_err(sql_error)?;

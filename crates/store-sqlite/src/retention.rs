@@ -120,7 +120,7 @@ impl Retention for SqliteStore {
     }
 
     async fn set_retention_days(&self, account: AccountId, days: Option<u32>) -> Result<()> {
-        self.with_conn(move |conn| {
+        self.with_write_conn(move |conn| {
             let changed = conn
                 .execute(
                     "UPDATE accounts SET retention_days = ?2 WHERE id = ?1",
@@ -141,7 +141,7 @@ impl Retention for SqliteStore {
         lease_until: Timestamp,
     ) -> Result<Option<PruneJob>> {
         let plan = plan.clone();
-        self.with_conn(move |conn| {
+        self.with_write_conn(move |conn| {
             let tx = conn
                 .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
                 .map_err(sql_error)?;
@@ -179,7 +179,7 @@ impl Retention for SqliteStore {
         now: Timestamp,
         lease_until: Timestamp,
     ) -> Result<Option<PruneJob>> {
-        self.with_conn(move |conn| {
+        self.with_write_conn(move |conn| {
             let tx = conn
                 .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
                 .map_err(sql_error)?;
@@ -212,7 +212,7 @@ impl Retention for SqliteStore {
         lease_until: Timestamp,
     ) -> Result<()> {
         let progress = progress.clone();
-        self.with_conn(move |conn| {
+        self.with_write_conn(move |conn| {
             let done = progress.status == PruneStatus::Done;
             conn.execute(
                 "UPDATE prune_jobs SET status = ?2, record_seq = ?3, next_seq = ?4, removed = ?5, \

@@ -33,7 +33,7 @@ impl RootLogStore for SqliteStore {
     }
 
     async fn backfill_root_log(&self) -> Result<u64> {
-        self.with_conn(backfill).await
+        self.with_write_conn(backfill).await
     }
 
     async fn root_leaf_of(&self, account: AccountId, size: u64) -> Result<Option<RootLeaf>> {
@@ -71,7 +71,7 @@ impl RootLogStore for SqliteStore {
 
     async fn add_root_checkpoint(&self, checkpoint: &StoredCheckpoint) -> Result<()> {
         let checkpoint = checkpoint.clone();
-        self.with_conn(move |conn| {
+        self.with_write_conn(move |conn| {
             match conn.execute(
                 "INSERT INTO root_checkpoints (size, root, note, created_at) VALUES (?1, ?2, ?3, ?4)",
                 params![
@@ -125,7 +125,7 @@ impl RootLogStore for SqliteStore {
 
     async fn add_cosignature(&self, cosignature: &StoredCosignature) -> Result<()> {
         let c = cosignature.clone();
-        self.with_conn(move |conn| {
+        self.with_write_conn(move |conn| {
             conn.execute(
                 "INSERT INTO root_cosignatures (size, witness, line, timestamp) VALUES (?1, ?2, ?3, ?4) \
                  ON CONFLICT (size, witness) DO NOTHING",
@@ -204,7 +204,7 @@ impl RootLogStore for SqliteStore {
         until: Timestamp,
     ) -> Result<bool> {
         let holder = holder.to_string();
-        self.with_conn(move |conn| {
+        self.with_write_conn(move |conn| {
             conn.execute(
                 "UPDATE root_submitter SET holder = ?1, until = ?2 \
                  WHERE id = 1 AND (holder IS NULL OR holder = ?1 OR until < ?3)",
@@ -218,7 +218,7 @@ impl RootLogStore for SqliteStore {
 
     async fn release_root_submitter(&self, holder: &str) -> Result<()> {
         let holder = holder.to_string();
-        self.with_conn(move |conn| {
+        self.with_write_conn(move |conn| {
             conn.execute(
                 "UPDATE root_submitter SET holder = NULL, until = NULL WHERE id = 1 AND holder = ?1",
                 [holder],

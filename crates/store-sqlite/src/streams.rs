@@ -496,13 +496,14 @@ impl LogStreams for SqliteStore {
             tx.commit().map_err(sql_error)?;
             drop(side);
             if let Some(status) = status {
-                let _turn = gate.occasional();
-                conn.execute(
-                    "UPDATE log_streams SET status = ?3, updated_at = ?4 \
-                     WHERE id = ?1 AND claimed_by = ?2 AND status NOT IN ('paused', ?3)",
-                    params![id, worker, status.as_str(), now.micros()],
-                )
-                .map_err(sql_error)?;
+                crate::write_gate::write_in_turn(&gate, conn, |conn| {
+                    conn.execute(
+                        "UPDATE log_streams SET status = ?3, updated_at = ?4 \
+                         WHERE id = ?1 AND claimed_by = ?2 AND status NOT IN ('paused', ?3)",
+                        params![id, worker, status.as_str(), now.micros()],
+                    )
+                    .map_err(sql_error)
+                })?;
             }
             Ok(result)
         })

@@ -625,7 +625,7 @@ async fn a_window_of_every_row_reads_what_the_per_row_lookups_read() {
     let dictionaries = store.dictionaries.clone();
     let id = account.id;
     store
-        .with_conn(move |c| {
+        .with_write_conn(move |c| {
             // The append-only triggers stand in the way of the odd rows
             // this test makes.
             let triggers: Vec<String> = c

@@ -11,6 +11,9 @@
 //! transactions are single short statements, so ingest waits little; other
 //! processes (the CLI on the same file) still meet SQLite's busy timeout.
 
+use crate::sql::sql_error;
+use auditlog_store::Result;
+use rusqlite::Connection;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -69,10 +72,67 @@ impl WriteGate {
     }
 }
 
+/// Makes `conn` a pooled reader: `query_only`, so that a write that did
+/// not take its turn through [`write_in_turn`] fails at once (and in every
+/// test that reaches it) instead of waiting out SQLite's busy timeout
+/// behind the writer thread under full ingest ("database is locked").
+pub fn make_reader(conn: &Connection) -> Result<()> {
+    conn.pragma_update(None, "query_only", true)
+        .map_err(sql_error)
+}
+
+/// Runs `f`, which writes with the pooled connection `conn`, in an
+/// occasional turn of `gate`, with `query_only` off for its duration.
+pub fn write_in_turn<T>(
+    gate: &WriteGate,
+    conn: &mut Connection,
+    f: impl FnOnce(&mut Connection) -> Result<T>,
+) -> Result<T> {
+    let _turn = gate.occasional();
+    conn.pragma_update(None, "query_only", false)
+        .map_err(sql_error)?;
+    let result = f(conn);
+    // Back to a reader before the connection returns to the pool; if that
+    // fails, the error is the caller's (the pool keeps only connections
+    // outside a transaction, and a reader that could write is a bug).
+    let restored = make_reader(conn);
+    let value = result?;
+    restored?;
+    Ok(value)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use auditlog_store::StoreError;
     use std::sync::Arc;
+
+    /// A pooled reader refuses every write until it takes a turn, and is a
+    /// reader again after the turn, whether the write succeeded or failed.
+    #[test]
+    fn a_reader_writes_only_in_a_turn_and_is_a_reader_again_after_it() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch("CREATE TABLE t (x INTEGER)").unwrap();
+        make_reader(&conn).unwrap();
+        let insert = |conn: &Connection| conn.execute("INSERT INTO t VALUES (1)", []);
+        let refused = insert(&conn).unwrap_err();
+        assert!(refused.to_string().contains("readonly"), "{refused}");
+
+        let gate = WriteGate::default();
+        write_in_turn(&gate, &mut conn, |conn| insert(conn).map_err(sql_error)).unwrap();
+        assert!(insert(&conn).is_err(), "a reader again after a turn");
+
+        let failed: Result<()> = write_in_turn(&gate, &mut conn, |conn| {
+            insert(conn).map_err(sql_error)?;
+            Err(StoreError::internal("the caller's own failure"))
+        });
+        assert!(failed.is_err());
+        assert!(insert(&conn).is_err(), "a reader again after a failed turn");
+        let rows: i64 = conn
+            .query_row("SELECT count(*) FROM t", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(rows, 2, "reads go on as before");
+    }
 
     #[test]
     fn the_writer_lets_a_waiting_occasional_writer_go_first() {
