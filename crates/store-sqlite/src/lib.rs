@@ -13,7 +13,9 @@
 //!   and actors its rows hold (migration 0010), shared by the writer and
 //!   the migration.
 //! - `query`: filters resolved into the log's ids and translated to index
-//!   searches; `rollups`: per-day counts that answer coarse histograms.
+//!   searches; `rollups`: per-day counts that answer coarse histograms;
+//!   `word_index`: the full-text index; `word_blocks`: the per-block time
+//!   summary that free text's counts and pages read (migration 0024).
 //! - `schema`: connection settings; `migrate`: migrations (`migrations/`,
 //!   only ever added); `layout_migration`: migration 0010, which verifies every
 //!   event of the old table before it moves it into the event log; `sql`:
@@ -60,6 +62,7 @@ mod transfer;
 mod tree;
 mod two_factor;
 mod users;
+mod word_blocks;
 mod word_index;
 mod write_gate;
 mod writer;
@@ -126,6 +129,7 @@ impl SqliteStore {
         let mut conn = open_writer_connection(&path)?;
         migrate::migrate(&mut conn)?;
         rollups::recount_stale(&mut conn)?;
+        word_blocks::summarise_stale(&mut conn)?;
         root_tree::backfill(&mut conn)?;
         prepare_writer(&conn).map_err(sql_error)?;
         let progress = Arc::new(stream_progress::ProgressDb::open(data_dir)?);
@@ -562,3 +566,5 @@ mod rollups_tests;
 mod stream_progress_tests;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod word_blocks_tests;

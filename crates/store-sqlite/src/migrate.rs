@@ -3,6 +3,7 @@
 
 use crate::layout_migration;
 use crate::sql::sql_error;
+use crate::word_blocks;
 use crate::word_index;
 use auditlog_store::Result;
 use rusqlite::Connection;
@@ -92,11 +93,14 @@ const MIGRATIONS: &[(i64, Step)] = &[
         23,
         Step::Sql(include_str!("../migrations/0023_actor_rollups.sql")),
     ),
+    // The block time summary that free text counts and pages read (issue
+    // 14), built from the events stored.
+    (24, Step::Code(word_blocks::migrate)),
 ];
 
 /// The highest migration this build knows.
 #[cfg(test)]
-pub const LATEST: i64 = 23;
+pub const LATEST: i64 = 24;
 
 /// Applies the migrations this store lacks, each in its own transaction.
 pub fn migrate(conn: &mut Connection) -> Result<()> {

@@ -96,8 +96,14 @@ pub struct LogFilter {
     words: Option<String>,
     /// When the full-text index drives (its matches are few).
     words_drive: WordsDrive,
-    /// The latest time `q` allows (its `time` terms' bound), if any.
+    /// The earliest and latest times `q` allows (its `time` terms'
+    /// bounds), if any.
+    q_time_from: Option<i64>,
     q_time_to: Option<i64>,
+    /// Whether `q` holds nothing but free text and `time` bounds (no term
+    /// on a column, no `seq`, no target or id), so that its free text with
+    /// the times is all the SQL tests: what the block summary counts.
+    q_words_and_times: bool,
     /// `q`, when some of its terms are confirmed on each candidate's leaf.
     query: Option<Query>,
     /// `q`'s exact `target:` lists (each must hold), when they are all of
@@ -228,7 +234,15 @@ pub fn resolve(conn: &Connection, account: i64, filter: &EventFilter) -> Result<
         extra,
         words,
         words_drive: WordsDrive::default(),
+        q_time_from: plan.time_from,
         q_time_to: plan.time_to,
+        q_words_and_times: plan.kind_terms.is_empty()
+            && plan.place_terms.is_empty()
+            && plan.actor_terms.is_empty()
+            && plan.seq_from.is_none()
+            && plan.seq_to.is_none()
+            && plan.targets.is_empty()
+            && plan.ids.is_empty(),
         query: (plan.confirm && !only_targets).then(|| filter.query.clone()),
         target_lists: if only_targets {
             plan.targets.clone()
@@ -476,6 +490,10 @@ pub struct WordsDrive {
     /// Whether a page of free text in more events than `page` is read by
     /// [`walk_page`] (else by walking another index in time order).
     pub walk: bool,
+    /// Whether the block time summary (`word_blocks`) serves free text's
+    /// counts and its pages below `page` (tests turn it off to compare
+    /// with the index path).
+    pub blocks: bool,
 }
 
 impl Default for WordsDrive {
@@ -484,6 +502,7 @@ impl Default for WordsDrive {
             page: WORDS_DRIVE_PAGE,
             count: WORDS_DRIVE_COUNT,
             walk: true,
+            blocks: true,
         }
     }
 }
@@ -605,6 +624,35 @@ impl LogFilter {
     pub fn with_words_drive(mut self, drive: WordsDrive) -> Self {
         self.words_drive = drive;
         self
+    }
+
+    /// The free text and inclusive time range (`i64::MIN`/`MAX` when
+    /// open) when they are all the filter tests, so that a count or a
+    /// histogram is read from the index's rowids and the block time
+    /// summary (`word_blocks::histogram`); `None` otherwise: any other
+    /// condition needs each match's row.
+    pub(crate) fn block_count(&self) -> Option<(&str, (i64, i64))> {
+        let words = self.words.as_deref()?;
+        let only = self.words_drive.blocks
+            && self.q_words_and_times
+            && self.ids.is_empty()
+            && self.target.is_none()
+            && self.query.is_none()
+            && self.target_lists.is_empty();
+        if !only {
+            return None;
+        }
+        let from = [self.from, self.q_time_from]
+            .into_iter()
+            .flatten()
+            .max()
+            .unwrap_or(i64::MIN);
+        let to = [self.to, self.q_time_to]
+            .into_iter()
+            .flatten()
+            .min()
+            .unwrap_or(i64::MAX);
+        Some((words, (from, to)))
     }
 
     /// Whether the full-text index has fewer than `cap` matches of the
@@ -840,6 +888,9 @@ pub fn page(
     leaves: &LeafDecoder<'_>,
 ) -> Result<Vec<EventRecord>> {
     let by_words = filter.words_below(conn, filter.words_drive.page)?;
+    if by_words && filter.words_drive.blocks && !filter.confirms() {
+        return block_page(conn, filter, bounds, limit, leaves);
+    }
     if !by_words && filter.words_drive.walk {
         if let Some(records) = walk_page(conn, filter, bounds, limit, leaves)? {
             return Ok(records);
@@ -1052,6 +1103,17 @@ pub fn histogram(
     interval: Interval,
     leaves: &LeafDecoder<'_>,
 ) -> Result<Vec<Bucket>> {
+    if let Some((words, range)) = filter.block_count() {
+        let mut looked_up = 0;
+        return crate::word_blocks::histogram(
+            conn,
+            filter.account,
+            words,
+            range,
+            interval,
+            &mut looked_up,
+        );
+    }
     let width = interval.micros();
     let offset = interval.offset_micros();
     let bucket_of = |time: i64| (time - offset).div_euclid(width);
@@ -1396,8 +1458,16 @@ fn walk_page(
     }
     page.sort_unstable_by(|a, b| b.cmp(a));
     page.truncate(limit);
-    // The records, newest first.
     let keys: Vec<i64> = page.iter().map(|(_, key)| *key).collect();
+    records_of(conn, keys, leaves).map(Some)
+}
+
+/// The records of `keys`, newest first.
+fn records_of(
+    conn: &Connection,
+    keys: Vec<i64>,
+    leaves: &LeafDecoder<'_>,
+) -> Result<Vec<EventRecord>> {
     let mut stmt = conn
         .prepare_cached(&format!(
             "SELECT {RECORD_COLUMNS} FROM event_log WHERE key IN (SELECT value FROM json_each(?)) \
@@ -1407,11 +1477,70 @@ fn walk_page(
     let mut rows = stmt
         .query([serde_json::Value::from(keys).to_string()])
         .map_err(sql_error)?;
-    let mut records = Vec::with_capacity(page.len());
+    let mut records = Vec::new();
     while let Some(row) = rows.next().map_err(sql_error)? {
         records.push(to_record(event_record(row).map_err(sql_error)?, leaves)?);
     }
-    Ok(Some(records))
+    Ok(records)
+}
+
+/// A newest-first page of free text with few matches (below
+/// `WordsDrive::page`), for a filter whose SQL is exact: the matches'
+/// keys are read from the index (rowids only), and rows are looked up
+/// block by block from the newest, only while a block's summary says it
+/// could still hold a row of the page (`word_blocks::newest`), instead of
+/// looking up every match and sorting them all. Every other condition
+/// (cursor, snapshot, other terms) is tested on each row looked up.
+fn block_page(
+    conn: &Connection,
+    filter: &LogFilter,
+    bounds: Bounds,
+    limit: usize,
+    leaves: &LeafDecoder<'_>,
+) -> Result<Vec<EventRecord>> {
+    let Some(words) = filter.words.as_deref() else {
+        return Ok(Vec::new());
+    };
+    let account = filter.account;
+    let (first, last) = account_keys(account);
+    let last = bounds
+        .through_seq
+        .map_or(last, |seq| event_log::bound_key(account, seq));
+    let matches = matches_between(conn, words, first, last, None)?;
+    let high = [
+        bounds.before.map(|(time, _)| time),
+        filter.to,
+        filter.q_time_to,
+    ]
+    .into_iter()
+    .flatten()
+    .min();
+    let low = [filter.from, filter.q_time_from]
+        .into_iter()
+        .flatten()
+        .max();
+    let rest = filter.conditions_but(None, true, bounds);
+    // Rowid lookups only (`NOT INDEXED`), never another index's range.
+    let sql = format!(
+        "SELECT time, key FROM event_log NOT INDEXED \
+         WHERE key IN (SELECT value FROM json_each(?)) AND {}",
+        rest.text()
+    );
+    let rows = crate::word_blocks::newest(conn, account, &matches, limit, (low, high), |keys| {
+        let mut params = Vec::with_capacity(rest.params.len() + 1);
+        params.push(Value::Text(
+            serde_json::Value::from(keys.to_vec()).to_string(),
+        ));
+        params.extend(rest.params.iter().cloned());
+        let mut stmt = conn.prepare_cached(&sql).map_err(sql_error)?;
+        let rows = stmt
+            .query_map(rusqlite::params_from_iter(params), |r| {
+                Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?))
+            })
+            .map_err(sql_error)?;
+        rows.collect::<rusqlite::Result<_>>().map_err(sql_error)
+    })?;
+    records_of(conn, rows.into_iter().map(|(_, key)| key).collect(), leaves)
 }
 
 /// The full-text index's matches of `words` with keys in `[low, high]`,

@@ -17,7 +17,9 @@ async fn fresh_for_case(_case: &'static str) -> Option<(tempfile::TempDir, Sqlit
 /// Search's conformance with free text read every way the store can
 /// (on these small stores the matches would always drive): by the other
 /// terms' indexes, each row tested against the matches; pages by the walk
-/// and sweep of `query::walk_page`; and always driven by the matches.
+/// and sweep of `query::walk_page` with counts from the block time summary
+/// (`word_blocks`); always driven by the matches; and driven by the
+/// matches through the block summary (pages and counts).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn search_conformance_with_words_driving_never_and_always() {
     for drive in [
@@ -25,16 +27,26 @@ async fn search_conformance_with_words_driving_never_and_always() {
             page: 0,
             count: 0,
             walk: false,
+            blocks: false,
         },
         WordsDrive {
             page: 0,
             count: 0,
             walk: true,
+            blocks: true,
         },
         WordsDrive {
             page: usize::MAX,
             count: usize::MAX,
             walk: false,
+            blocks: false,
+        },
+        // Counts and pages from the block time summary (`word_blocks`).
+        WordsDrive {
+            page: usize::MAX,
+            count: usize::MAX,
+            walk: false,
+            blocks: true,
         },
     ] {
         let (_dir, mut store) = fresh().await;

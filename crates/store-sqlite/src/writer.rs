@@ -18,6 +18,7 @@ use crate::query;
 use crate::rollups;
 use crate::sql::{open_writer_connection, sql_error};
 use crate::tombstones;
+use crate::word_blocks;
 use crate::word_index;
 use crate::write_gate::WriteGate;
 use auditlog_core::merkle::{self, Hash, HashReader, MerkleError};
@@ -174,6 +175,7 @@ fn write_group(
     let mut next_seq: HashMap<i64, u64> = HashMap::new();
     let mut outcomes = Vec::with_capacity(group.len());
     let mut day_counts = rollups::DayCounts::default();
+    let mut blocks = word_blocks::GroupBlocks::default();
     {
         let mut insert = tx
             .prepare_cached(
@@ -286,6 +288,7 @@ fn write_group(
                             .insert(&tx, account_id, seq, &personal)?;
                         append_tree_hashes(&tx, account_id, seq as i64 - 1, hash)?;
                         day_counts.add(account_id, event, actor);
+                        blocks.add(account_id, seq, event.time().micros());
                         assigned = seq + 1;
                         Receipt {
                             id: event.id().to_string(),
@@ -302,6 +305,8 @@ fn write_group(
         }
     }
     day_counts.write(&tx)?;
+    // The block time summary of free text (migration 0024).
+    blocks.write(&tx)?;
     tx.commit().map_err(sql_error)?;
     Ok(outcomes)
 }

@@ -1,0 +1,541 @@
+//! The block time summary (`word_blocks`, migration 0024) against the index
+//! path it replaces: free text's counts and histograms, and its pages with
+//! cursors, on random stores of several accounts whose events arrive with
+//! out-of-order times, before and after bodies are pruned; that settled
+//! blocks read no row; and that the migration and the check at open build
+//! the same summary as the writer.
+
+use super::*;
+use crate::query::WordsDrive;
+use auditlog_core::search::{Query, Zone};
+use auditlog_core::{NewEvent, Timestamp};
+use auditlog_store::samples::{self, BASE};
+use auditlog_store::Removals;
+
+const HOUR: i64 = 3_600_000_000;
+const DAY: i64 = 24 * HOUR;
+/// Words of the events' details: `common` in most, the others rarer.
+const WORDS: [&str; 6] = ["common", "often", "some", "rare", "seldom", "once"];
+
+/// xorshift64*: deterministic, so a failure replays.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}
+
+/// `n` sample events (times rising an hour every third event, so a block
+/// of 16 seqs spans about five hours and some blocks straddle midnight)
+/// with a note of random words; one in 12 carries an old time (up to 40
+/// days back, some at a midnight), as a late or replayed event does.
+fn events(rng: &mut Rng, n: usize, prefix: &str) -> Vec<NewEvent> {
+    samples::sample_events(n, prefix)
+        .into_iter()
+        .map(|e| {
+            let mut words = vec!["common"];
+            for (i, word) in WORDS.iter().enumerate().skip(1) {
+                if rng.below(2 * i as u64 + 1) == 0 {
+                    words.push(word);
+                }
+            }
+            let time = match rng.below(12) {
+                0 => e.time().micros() - rng.below(40 * DAY as u64) as i64,
+                1 => e.time().micros().div_euclid(DAY) * DAY - (rng.below(10) * DAY as u64) as i64,
+                _ => e.time().micros(),
+            };
+            let note = words.join(" ");
+            samples::edited(&e, |json| {
+                json.insert("details".into(), serde_json::json!({ "note": note }));
+                json.insert(
+                    "time".into(),
+                    serde_json::json!(Timestamp::from_micros(time).to_rfc3339()),
+                );
+            })
+        })
+        .collect()
+}
+
+fn parsed(q: &str) -> Query {
+    Query::parse(q, &Zone::utc()).unwrap_or_else(|e| panic!("{q}: {e}"))
+}
+
+/// A time near the events: a midnight, a microsecond either side of one, a
+/// half hour (where a zone at +05:30 starts its days), or any.
+fn edge(rng: &mut Rng) -> i64 {
+    let midnight = BASE.div_euclid(DAY) * DAY + (rng.below(60) as i64 - 45) * DAY;
+    match rng.below(5) {
+        0 => midnight,
+        1 => midnight - 1,
+        2 => midnight + 1,
+        3 => midnight + 18 * HOUR + HOUR / 2,
+        _ => midnight + rng.below(DAY as u64) as i64,
+    }
+}
+
+/// A random filter of free text and at times `time` terms and `from`/`to`.
+fn random_words_filter(rng: &mut Rng) -> (String, EventFilter) {
+    let mut q = vec![WORDS[rng.below(WORDS.len() as u64) as usize].to_string()];
+    if rng.below(4) == 0 {
+        q.push(WORDS[rng.below(WORDS.len() as u64) as usize].to_string());
+    }
+    if rng.below(6) == 0 {
+        q.push("so*".into());
+    }
+    let mut filter = EventFilter::default();
+    match rng.below(4) {
+        0 => {
+            let (a, b) = (edge(rng), edge(rng));
+            let (a, b) = (a.min(b), a.max(b));
+            q.push(format!(
+                "time:{}..{}",
+                Timestamp::from_micros(a).to_rfc3339(),
+                Timestamp::from_micros(b).to_rfc3339()
+            ));
+        }
+        1 => {
+            q.push(format!(
+                "time:>={}",
+                Timestamp::from_micros(edge(rng)).to_rfc3339()
+            ));
+            filter.to = Some(Timestamp::from_micros(edge(rng)));
+        }
+        2 => filter.from = Some(Timestamp::from_micros(edge(rng))),
+        _ => {}
+    }
+    let q = q.join(" ");
+    filter.query = parsed(&q);
+    (q, filter)
+}
+
+/// The histogram by the index path (no block summary) and by the store.
+fn histogram_with(
+    conn: &Connection,
+    account: i64,
+    filter: &EventFilter,
+    interval: Interval,
+    blocks: bool,
+) -> Vec<Bucket> {
+    let cache = auditlog_store::leaf_codec::DictionaryCache::default();
+    let leaves = crate::sql::LeafDecoder {
+        cache: &cache,
+        conn,
+    };
+    let drive = WordsDrive {
+        blocks,
+        ..WordsDrive::default()
+    };
+    match query::resolve(conn, account, filter).unwrap() {
+        Some(f) => query::histogram(conn, &f.with_words_drive(drive), interval, &leaves).unwrap(),
+        None => Vec::new(),
+    }
+}
+
+/// Every page of `filter` (pages of `limit`, by cursor), read with or
+/// without the block summary (the matches always drive), as seqs.
+fn pages_with(
+    conn: &Connection,
+    account: i64,
+    filter: &EventFilter,
+    limit: usize,
+    blocks: bool,
+) -> Vec<Vec<u64>> {
+    let cache = auditlog_store::leaf_codec::DictionaryCache::default();
+    let leaves = crate::sql::LeafDecoder {
+        cache: &cache,
+        conn,
+    };
+    let drive = WordsDrive {
+        page: usize::MAX,
+        count: usize::MAX,
+        walk: false,
+        blocks,
+    };
+    let Some(f) = query::resolve(conn, account, filter).unwrap() else {
+        return Vec::new();
+    };
+    let f = f.with_words_drive(drive);
+    let snapshot = event_log::last_seq(conn, account).unwrap();
+    let mut cursor: Option<auditlog_core::Cursor> = None;
+    let mut pages = Vec::new();
+    loop {
+        let bounds = query::Bounds::page(cursor.as_ref(), snapshot);
+        let mut rows = query::page(conn, &f, bounds, limit + 1, &leaves).unwrap();
+        let more = rows.len() > limit;
+        rows.truncate(limit);
+        pages.push(rows.iter().map(|r| r.seq).collect());
+        match (more, rows.last()) {
+            (true, Some(last)) => {
+                cursor = Some(auditlog_core::Cursor {
+                    time: last.time,
+                    seq: last.seq,
+                    snapshot_seq: snapshot,
+                })
+            }
+            _ => return pages,
+        }
+    }
+}
+
+/// Appends `stored` in groups of random sizes (so blocks are written by
+/// several group commits).
+async fn append_in_groups(
+    store: &SqliteStore,
+    account: &Account,
+    rng: &mut Rng,
+    stored: &[NewEvent],
+) {
+    let mut at = 0;
+    while at < stored.len() {
+        let n = (1 + rng.below(40) as usize).min(stored.len() - at);
+        store
+            .append(account, stored[at..at + n].to_vec())
+            .await
+            .unwrap();
+        at += n;
+    }
+}
+
+/// Compares the block paths with the index path on random filters: hour,
+/// day and week buckets, and pages of 1, 3 and 7 with cursors (with other
+/// terms beside the words for pages, which the summary does not settle
+/// but which look up fewer rows). Returns the buckets compared.
+fn blocks_agree(conn: &Connection, account: i64, rng: &mut Rng, cases: usize) -> usize {
+    let mut compared = 0;
+    for case in 0..cases {
+        let (q, filter) = random_words_filter(rng);
+        for interval in [Interval::Hour, Interval::Day, Interval::Week] {
+            let expected = histogram_with(conn, account, &filter, interval, false);
+            let served = histogram_with(conn, account, &filter, interval, true);
+            assert_eq!(served, expected, "q={q} {filter:?} at {interval:?}");
+            compared += expected.len();
+        }
+        let mut paged = filter.clone();
+        if case % 3 == 1 {
+            paged.query = parsed(&format!("{q} -user:u-3"));
+        } else if case % 3 == 2 {
+            paged.projects = vec!["P1".into(), "P2".into()];
+        }
+        let limit = [1, 3, 7][case % 3];
+        assert_eq!(
+            pages_with(conn, account, &paged, limit, true),
+            pages_with(conn, account, &paged, limit, false),
+            "q={q} {paged:?} pages of {limit}"
+        );
+    }
+    compared
+}
+
+/// Block counts and pages equal the index path's on random stores of two
+/// accounts (old times included), before and after bodies are pruned, and
+/// the summary bounds every stored event's time.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn block_counts_and_pages_equal_the_index_path() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(dir.path()).unwrap();
+    let mut rng = Rng(0x5eed_b10c_0000_0001);
+    let a = store.create_account("blocks-a").await.unwrap();
+    let b = store.create_account("blocks-b").await.unwrap();
+    let stored_a = events(&mut rng, 600, "a");
+    let stored_b = events(&mut rng, 250, "b");
+    append_in_groups(&store, &a, &mut rng, &stored_a).await;
+    append_in_groups(&store, &b, &mut rng, &stored_b).await;
+    let conn = open_connection(store.path()).unwrap();
+    summary_bounds_every_event(&conn);
+    let blocks: i64 = conn
+        .query_row(
+            "SELECT COUNT(*) FROM word_blocks WHERE account_id = ?1",
+            [a.id],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(blocks, 600 / 16 + 1, "seqs 1..=600 in blocks of 16");
+    let compared =
+        blocks_agree(&conn, a.id, &mut rng, 60) + blocks_agree(&conn, b.id, &mut rng, 30);
+    assert!(compared > 2_000, "only {compared} buckets compared");
+
+    // Prune seqs 1..=200 of account a: the summary stays as it was (wider
+    // bounds), and the answers still agree. (The prune record itself, seq
+    // 601, joins the last block.)
+    let last_block = 601 >> word_blocks::BLOCK_SHIFT;
+    let before: Vec<(i64, i64, i64)> = conn
+        .prepare(
+            "SELECT block, min_time, max_time FROM word_blocks \
+             WHERE account_id = ?1 AND block < ?2 ORDER BY block",
+        )
+        .unwrap()
+        .query_map([a.id, last_block], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+        })
+        .unwrap()
+        .collect::<rusqlite::Result<_>>()
+        .unwrap();
+    let range = auditlog_core::coverage::SeqRange::new(1, 200).unwrap();
+    let receipts = store
+        .append(
+            &a,
+            vec![auditlog_store::removal_conformance::prune_record(&[range])],
+        )
+        .await
+        .unwrap();
+    let record = receipts[0].seq;
+    store.add_coverage(a.id, record, &[range]).await.unwrap();
+    let bodies: Vec<auditlog_store::RemovedBody> = stored_a[..200]
+        .iter()
+        .enumerate()
+        .map(|(i, e)| auditlog_store::RemovedBody {
+            seq: i as u64 + 1,
+            event_id: e.id().to_string(),
+        })
+        .collect();
+    let removed = store
+        .remove_bodies(a.id, record, auditlog_store::RemovalKind::Pruned, &bodies)
+        .await
+        .unwrap();
+    assert_eq!(removed, 200);
+    let after: Vec<(i64, i64, i64)> = conn
+        .prepare(
+            "SELECT block, min_time, max_time FROM word_blocks \
+             WHERE account_id = ?1 AND block < ?2 ORDER BY block",
+        )
+        .unwrap()
+        .query_map([a.id, last_block], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+        })
+        .unwrap()
+        .collect::<rusqlite::Result<_>>()
+        .unwrap();
+    assert_eq!(after, before);
+    summary_bounds_every_event(&conn);
+    blocks_agree(&conn, a.id, &mut rng, 40);
+
+    // The store's own answers (the API's path) use the summary too.
+    let (_, filter) = random_words_filter(&mut rng);
+    assert_eq!(
+        store.histogram(a.id, &filter, Interval::Day).await.unwrap(),
+        histogram_with(&conn, a.id, &filter, Interval::Day, false)
+    );
+    store.shutdown().await;
+}
+
+/// Every event's time lies within its block's bounds, and every block's
+/// running maximum is the greatest `max_time` up to it.
+fn summary_bounds_every_event(conn: &Connection) {
+    let outside: i64 = conn
+        .query_row(
+            &format!(
+                "SELECT COUNT(*) FROM event_log e LEFT JOIN word_blocks b \
+                 ON b.account_id = e.key >> 40 AND b.block = (e.key & 1099511627775) >> {} \
+                 WHERE b.block IS NULL OR e.time < b.min_time OR e.time > b.max_time",
+                word_blocks::BLOCK_SHIFT
+            ),
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(outside, 0, "events outside their block's bounds");
+    let wrong: i64 = conn
+        .query_row(
+            "SELECT COUNT(*) FROM word_blocks b WHERE max_time_upto <> \
+             (SELECT MAX(max_time) FROM word_blocks c \
+              WHERE c.account_id = b.account_id AND c.block <= b.block)",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(wrong, 0, "running maxima");
+}
+
+/// The summary's rows, for comparing builds.
+fn summary(conn: &Connection) -> Vec<(i64, i64, i64, i64, i64)> {
+    conn.prepare(
+        "SELECT account_id, block, min_time, max_time, max_time_upto FROM word_blocks \
+         ORDER BY account_id, block",
+    )
+    .unwrap()
+    .query_map([], |r| {
+        Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+    })
+    .unwrap()
+    .collect::<rusqlite::Result<_>>()
+    .unwrap()
+}
+
+/// A histogram of a word whose blocks each lie in one day reads no row
+/// (the lookups are counted), and a summary changed behind the store's
+/// back shows in the answer: the counts come from the summary, not from
+/// the rows.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn settled_blocks_are_counted_from_the_summary() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(dir.path()).unwrap();
+    let account = store.create_account("settled").await.unwrap();
+    // 96 events (seqs 1..=96), 16 seqs to a day: each block of 16 seqs
+    // (seqs 16k..=16k+15) lies in one day.
+    let stored: Vec<NewEvent> = samples::sample_events(96, "s")
+        .into_iter()
+        .enumerate()
+        .map(|(i, e)| {
+            let seq = i as i64 + 1;
+            let time = BASE.div_euclid(DAY) * DAY + (seq / 16) * DAY + (seq % 16) * HOUR;
+            samples::edited(&e, |json| {
+                json.insert("details".into(), serde_json::json!({ "note": "common" }));
+                json.insert(
+                    "time".into(),
+                    serde_json::json!(Timestamp::from_micros(time).to_rfc3339()),
+                );
+            })
+        })
+        .collect();
+    store.append(&account, stored[..15].to_vec()).await.unwrap();
+    store.append(&account, stored[15..].to_vec()).await.unwrap();
+    let conn = open_connection(store.path()).unwrap();
+    let filter = EventFilter {
+        query: parsed("common"),
+        ..EventFilter::default()
+    };
+    let words = auditlog_store::search_plan::fts5_match(
+        &auditlog_store::search_plan::SearchPlan::of(&filter).words,
+    )
+    .unwrap();
+    let mut looked_up = 0;
+    let by_blocks = word_blocks::histogram(
+        &conn,
+        account.id,
+        &words,
+        (i64::MIN, i64::MAX),
+        Interval::Week,
+        &mut looked_up,
+    )
+    .unwrap();
+    assert_eq!(
+        by_blocks,
+        histogram_with(&conn, account.id, &filter, Interval::Week, false)
+    );
+    assert_eq!(looked_up, 0, "no block straddles a week");
+    let mut day_lookups = 0;
+    word_blocks::histogram(
+        &conn,
+        account.id,
+        &words,
+        (i64::MIN, i64::MAX),
+        Interval::Day,
+        &mut day_lookups,
+    )
+    .unwrap();
+    assert_eq!(day_lookups, 0, "no block straddles a day");
+    // A bound inside a block: only that block's matches are looked up.
+    let mut bounded_lookups = 0;
+    let from = BASE.div_euclid(DAY) * DAY + 2 * DAY + 5 * HOUR;
+    let bounded = word_blocks::histogram(
+        &conn,
+        account.id,
+        &words,
+        (from, i64::MAX),
+        Interval::Day,
+        &mut bounded_lookups,
+    )
+    .unwrap();
+    assert_eq!(bounded_lookups, 16);
+    let mut from_filter = filter.clone();
+    from_filter.from = Some(Timestamp::from_micros(from));
+    assert_eq!(
+        bounded,
+        histogram_with(&conn, account.id, &from_filter, Interval::Day, false)
+    );
+    // One block's bounds moved ten days on: its matches count there.
+    let total = |buckets: &[Bucket]| buckets.iter().map(|b| b.count).sum::<u64>();
+    let served = store
+        .histogram(account.id, &filter, Interval::Day)
+        .await
+        .unwrap();
+    let (block, min_time): (i64, i64) = conn
+        .query_row(
+            "SELECT block, min_time FROM word_blocks WHERE account_id = ?1 AND block = 1",
+            [account.id],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    let moved = min_time.div_euclid(DAY) * DAY + 10 * DAY;
+    conn.execute(
+        "UPDATE word_blocks SET min_time = ?3, max_time = ?3 + 1 WHERE account_id = ?1 AND block = ?2",
+        rusqlite::params![account.id, block, moved],
+    )
+    .unwrap();
+    let tampered = store
+        .histogram(account.id, &filter, Interval::Day)
+        .await
+        .unwrap();
+    assert_eq!(total(&tampered), total(&served));
+    let moved_bucket = tampered
+        .iter()
+        .find(|b| b.start.micros() == moved)
+        .map(|b| b.count);
+    assert_eq!(moved_bucket, Some(16), "{tampered:?}");
+    // A word with a type term needs the rows: unchanged by the summary.
+    let typed = EventFilter {
+        query: parsed(&format!("common type:\"{}\"", stored[0].event_type())),
+        ..EventFilter::default()
+    };
+    assert_eq!(
+        store
+            .histogram(account.id, &typed, Interval::Day)
+            .await
+            .unwrap(),
+        histogram_with(&conn, account.id, &typed, Interval::Day, false)
+    );
+    store.shutdown().await;
+}
+
+/// The migration builds, from the events stored, the summary the writer
+/// kept; an account whose events go beyond the summary is summarised
+/// again at open.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_migration_and_the_check_at_open_build_the_writers_summary() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(dir.path()).unwrap();
+    let mut rng = Rng(0x5eed_b10c_0000_0002);
+    let a = store.create_account("migrated-a").await.unwrap();
+    let b = store.create_account("migrated-b").await.unwrap();
+    let (stored_a, stored_b) = (events(&mut rng, 300, "a"), events(&mut rng, 70, "b"));
+    append_in_groups(&store, &a, &mut rng, &stored_a).await;
+    append_in_groups(&store, &b, &mut rng, &stored_b).await;
+    let conn = open_connection(store.path()).unwrap();
+    let kept = summary(&conn);
+    store.shutdown().await;
+
+    // A store of the version before migration 0024.
+    let conn = Connection::open(dir.path().join(DB_FILE)).unwrap();
+    conn.execute_batch(
+        "DROP TABLE word_blocks; DROP TABLE word_blocks_through; \
+         DELETE FROM schema_migrations WHERE version = 24;",
+    )
+    .unwrap();
+    drop(conn);
+    let store = SqliteStore::open(dir.path()).unwrap();
+    let conn = open_connection(store.path()).unwrap();
+    assert_eq!(summary(&conn), kept);
+    store.shutdown().await;
+
+    // Events appended beyond the summary (an older build after it ran):
+    // summarised again at open.
+    let conn = Connection::open(dir.path().join(DB_FILE)).unwrap();
+    conn.execute_batch(
+        "DELETE FROM word_blocks WHERE block > 3; UPDATE word_blocks_through SET seq = 60;",
+    )
+    .unwrap();
+    drop(conn);
+    let store = SqliteStore::open(dir.path()).unwrap();
+    let conn = open_connection(store.path()).unwrap();
+    assert_eq!(summary(&conn), kept);
+    summary_bounds_every_event(&conn);
+    store.shutdown().await;
+}
