@@ -139,13 +139,14 @@ fn histogram_with(
     }
 }
 
-/// Every page of `filter` (pages of `limit`, by cursor), read with or
-/// without the block summary (the matches always drive), as seqs.
+/// Every page of `filter` (pages of `limit`, by cursor, at the snapshot
+/// `snapshot`), read with or without the block summary (the matches
+/// always drive), as seqs.
 fn pages_with(
     conn: &Connection,
     account: i64,
     filter: &EventFilter,
-    limit: usize,
+    (limit, snapshot): (usize, u64),
     blocks: bool,
 ) -> Vec<Vec<u64>> {
     let cache = auditlog_store::leaf_codec::DictionaryCache::default();
@@ -163,7 +164,6 @@ fn pages_with(
         return Vec::new();
     };
     let f = f.with_words_drive(drive);
-    let snapshot = event_log::last_seq(conn, account).unwrap();
     let mut cursor: Option<auditlog_core::Cursor> = None;
     let mut pages = Vec::new();
     loop {
@@ -225,10 +225,19 @@ fn blocks_agree(conn: &Connection, account: i64, rng: &mut Rng, cases: usize) ->
             paged.projects = vec!["P1".into(), "P2".into()];
         }
         let limit = [1, 3, 7][case % 3];
+        // The latest events, or a snapshot taken before the last ones
+        // (a walk that began earlier never sees them).
+        let last = event_log::last_seq(conn, account).unwrap();
+        let snapshot = if case % 2 == 0 {
+            last
+        } else {
+            1 + rng.below(last)
+        };
+        let paging = (limit, snapshot);
         assert_eq!(
-            pages_with(conn, account, &paged, limit, true),
-            pages_with(conn, account, &paged, limit, false),
-            "q={q} {paged:?} pages of {limit}"
+            pages_with(conn, account, &paged, paging, true),
+            pages_with(conn, account, &paged, paging, false),
+            "q={q} {paged:?} pages of {limit} at snapshot {snapshot}"
         );
     }
     compared
@@ -451,6 +460,52 @@ async fn settled_blocks_are_counted_from_the_summary() {
         bounded,
         histogram_with(&conn, account.id, &from_filter, Interval::Day, false)
     );
+    // A first page of 5 newest-first looks up the two last blocks (times
+    // rise with the seqs), not the 96 matches.
+    let matches: Vec<i64> = conn
+        .prepare(
+            "SELECT rowid FROM event_words WHERE event_words MATCH ?1 \
+             AND rowid BETWEEN ?2 AND ?3 ORDER BY rowid DESC",
+        )
+        .unwrap()
+        .query_map(
+            rusqlite::params![
+                words,
+                event_log::account_keys(account.id).0,
+                event_log::account_keys(account.id).1
+            ],
+            |r| r.get(0),
+        )
+        .unwrap()
+        .collect::<rusqlite::Result<_>>()
+        .unwrap();
+    assert_eq!(matches.len(), 96);
+    let mut page_lookups = 0;
+    let page = word_blocks::newest(&conn, account.id, &matches, 5, (None, None), |keys| {
+        page_lookups += keys.len();
+        Ok(keys
+            .iter()
+            .map(|key| {
+                let time: i64 = conn
+                    .query_row("SELECT time FROM event_log WHERE key = ?1", [key], |r| {
+                        r.get(0)
+                    })
+                    .unwrap();
+                (time, *key)
+            })
+            .collect())
+    })
+    .unwrap();
+    let seqs: Vec<u64> = page
+        .iter()
+        .map(|(_, key)| event_log::seq_of(*key))
+        .collect();
+    assert_eq!(seqs, vec![96, 95, 94, 93, 92]);
+    // Seq 96 is alone in its block (96..=111), so the block before (80..=95)
+    // is read whole; the one before that ends at hour 15 of the day before
+    // the page's last row, and the walk stops there.
+    assert_eq!(page_lookups, 1 + 16);
+
     // One block's bounds moved ten days on: its matches count there.
     let total = |buckets: &[Bucket]| buckets.iter().map(|b| b.count).sum::<u64>();
     let served = store
