@@ -42,6 +42,11 @@ const MIGRATIONS: &[(i32, &str)] = &[
     ),
     // Per-day counts for histograms, kept by triggers (issue 12, `rollups`).
     (22, include_str!("../migrations/0022_rollups.sql")),
+    // Their planner statistics at once, not at autovacuum's first visit.
+    (
+        23,
+        include_str!("../migrations/0023_rollups_statistics.sql"),
+    ),
 ];
 
 /// The migration that moves the events into the event log: the old table's
