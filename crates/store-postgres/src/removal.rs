@@ -92,6 +92,19 @@ impl Removals for PgStore {
         let seqs: Vec<i64> = events.iter().map(|e| e.seq as i64).collect();
         let ids: Vec<&str> = events.iter().map(|e| e.event_id.as_str()).collect();
         let tx = client.transaction().await.map_err(pg_error)?;
+        // The account's sequencer first, as an append locks it before it
+        // touches a rollup row: each removed event subtracts from its rollup
+        // rows (migration 0022's trigger) in seq order, a group commit adds
+        // to them in key order, and without this lock the two could each
+        // hold a row the other waits for (a deadlock, which fails the
+        // group's requests with 503). With it, removals and appends of one
+        // account take their turns; other accounts' appends go on.
+        tx.execute(
+            "SELECT 1 FROM account_sequencers WHERE account_id = $1 FOR UPDATE",
+            &[&account],
+        )
+        .await
+        .map_err(pg_error)?;
         let rows = tx
             .query(
                 "SELECT auditlog_remove_body($1, s, e, $4, $5) \

@@ -624,3 +624,61 @@ async fn the_migration_rolls_up_the_events_stored_before_it() {
     assert!(compared > 500, "only {compared} buckets compared");
     store.shutdown().await;
 }
+
+/// Bodies removed while events of the same days, kinds, projects and
+/// actors are appended: both go on (neither transaction is chosen as a
+/// deadlock's victim: the removal locks the account's sequencer first, as
+/// an append does, so the two never hold rollup rows the other waits for),
+/// and the rollups count exactly the events left.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn removal_beside_appends_to_the_same_rollup_rows_never_deadlocks() {
+    let Some(db) = TestDatabase::create("removal_beside_appends_never_deadlocks") else {
+        return;
+    };
+    let store = PgStore::connect(&db.url).await.unwrap();
+    let account = store.create_account("busy").await.unwrap();
+    let mut rng = Rng(0x5eed_1234_abcd_0015);
+    let stored = events(&mut rng, 1_200, "a");
+    for chunk in stored.chunks(200) {
+        store.append(&account, chunk.to_vec()).await.unwrap();
+    }
+    let range = SeqRange::new(1, 1_200).unwrap();
+    let record = store
+        .append(&account, vec![removal_conformance::prune_record(&[range])])
+        .await
+        .unwrap()[0]
+        .seq;
+    store
+        .add_coverage(account.id, record, &[range])
+        .await
+        .unwrap();
+    let more = events(&mut rng, 1_200, "b");
+    let appending = async {
+        for chunk in more.chunks(40) {
+            store.append(&account, chunk.to_vec()).await.unwrap();
+        }
+    };
+    let removing = async {
+        let mut removed = 0;
+        for (n, chunk) in stored.chunks(40).enumerate() {
+            let bodies: Vec<RemovedBody> = chunk
+                .iter()
+                .enumerate()
+                .map(|(i, e)| RemovedBody {
+                    seq: (n * 40 + i) as u64 + 1,
+                    event_id: e.id().to_string(),
+                })
+                .collect();
+            removed += store
+                .remove_bodies(account.id, record, RemovalKind::Pruned, &bodies)
+                .await
+                .unwrap();
+        }
+        removed
+    };
+    let ((), removed) = tokio::join!(appending, removing);
+    assert_eq!(removed, 1_200);
+    let owner = owner_client(&db).await;
+    assert_eq!(rollup_totals(&owner, account.id).await, (1_201, 1_201));
+    store.shutdown().await;
+}
