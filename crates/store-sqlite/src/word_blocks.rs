@@ -25,7 +25,7 @@ use auditlog_core::{Interval, Timestamp};
 use auditlog_store::{Bucket, Result};
 use rusqlite::{params, Connection, OptionalExtension};
 use std::cmp::Reverse;
-use std::collections::{BTreeMap, BinaryHeap, HashMap};
+use std::collections::{BTreeMap, BinaryHeap, HashMap, HashSet};
 
 /// Seqs per block, as a shift: 256 in the store. Matches in a block that
 /// straddles a bucket edge are looked up, so the block's span of time
@@ -269,26 +269,43 @@ pub fn summarise_stale(conn: &mut Connection) -> Result<()> {
     tx.commit().map_err(sql_error)
 }
 
-/// The summary of one block, if it has one.
-pub(crate) fn block_times(
+/// The summaries of `blocks` (any order; a block without one is absent),
+/// by the primary key in one statement: one statement per block cost a
+/// rare word's page with a `time:` term about 5 µs per block it walked
+/// past (BENCHMARKS.md, "The 10M rerun" of 7 December, morning).
+fn blocks_by_key(
     conn: &Connection,
     account: i64,
-    block: i64,
-) -> Result<Option<BlockTimes>> {
-    conn.prepare_cached(
-        "SELECT min_time, max_time, max_time_upto FROM word_blocks \
-         WHERE account_id = ?1 AND block = ?2",
-    )
-    .map_err(sql_error)?
-    .query_row(params![account, block], |r| {
-        Ok(BlockTimes {
-            min_time: r.get(0)?,
-            max_time: r.get(1)?,
-            max_time_upto: r.get(2)?,
-        })
-    })
-    .optional()
-    .map_err(sql_error)
+    blocks: &[i64],
+) -> Result<HashMap<i64, BlockTimes>> {
+    let mut stmt = conn
+        .prepare_cached(
+            "SELECT block, min_time, max_time, max_time_upto FROM word_blocks \
+             WHERE account_id = ?1 AND block IN (SELECT value FROM json_each(?2))",
+        )
+        .map_err(sql_error)?;
+    let rows = stmt
+        .query_map(
+            params![
+                account,
+                serde_json::Value::from(blocks.to_vec()).to_string()
+            ],
+            block_row,
+        )
+        .map_err(sql_error)?;
+    rows.collect::<rusqlite::Result<_>>().map_err(sql_error)
+}
+
+/// A `(block, times)` row of `word_blocks`.
+fn block_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(i64, BlockTimes)> {
+    Ok((
+        r.get(0)?,
+        BlockTimes {
+            min_time: r.get(1)?,
+            max_time: r.get(2)?,
+            max_time_upto: r.get(3)?,
+        },
+    ))
 }
 
 /// The summaries of the blocks of `matches` (ascending keys of one
@@ -305,39 +322,17 @@ fn matched_blocks(
     let (Some(&first), Some(&last)) = (blocks.first(), blocks.last()) else {
         return Ok(HashMap::new());
     };
-    use rusqlite::types::Value;
-    let (sql, values) = if (blocks.len() as i64).saturating_mul(8) < last - first + 1 {
-        (
-            "SELECT block, min_time, max_time, max_time_upto FROM word_blocks \
-             WHERE account_id = ?1 AND block IN (SELECT value FROM json_each(?2))",
-            vec![
-                Value::Integer(account),
-                Value::Text(serde_json::Value::from(blocks).to_string()),
-            ],
-        )
-    } else {
-        (
+    if (blocks.len() as i64).saturating_mul(8) < last - first + 1 {
+        return blocks_by_key(conn, account, &blocks);
+    }
+    let mut stmt = conn
+        .prepare_cached(
             "SELECT block, min_time, max_time, max_time_upto FROM word_blocks \
              WHERE account_id = ?1 AND block BETWEEN ?2 AND ?3",
-            vec![
-                Value::Integer(account),
-                Value::Integer(first),
-                Value::Integer(last),
-            ],
         )
-    };
-    let mut stmt = conn.prepare_cached(sql).map_err(sql_error)?;
+        .map_err(sql_error)?;
     let rows = stmt
-        .query_map(rusqlite::params_from_iter(values), |r| {
-            Ok((
-                r.get::<_, i64>(0)?,
-                BlockTimes {
-                    min_time: r.get(1)?,
-                    max_time: r.get(2)?,
-                    max_time_upto: r.get(3)?,
-                },
-            ))
-        })
+        .query_map(params![account, first, last], block_row)
         .map_err(sql_error)?;
     rows.collect::<rusqlite::Result<_>>().map_err(sql_error)
 }
@@ -448,6 +443,11 @@ pub(crate) fn histogram(
         .collect())
 }
 
+/// The blocks whose summaries [`newest`] reads in one statement: enough
+/// that the statement's own cost is small beside its rows', few enough
+/// that a walk which stops early reads little it does not use.
+const SUMMARIES_AHEAD: usize = 128;
+
 /// The newest `limit` rows, by `(time, key)` descending, among `matches`
 /// (the full-text index's matches of one account, descending keys) that
 /// `look_up` accepts: it gets a block's keys and answers `(time, key)` of
@@ -470,6 +470,8 @@ pub(crate) fn newest(
     // A min-heap of the best `limit` rows so far: its top is the page's
     // last row.
     let mut page: BinaryHeap<Reverse<(i64, i64)>> = BinaryHeap::with_capacity(limit + 1);
+    let mut summaries: HashMap<i64, BlockTimes> = HashMap::new();
+    let mut fetched: HashSet<i64> = HashSet::new();
     let mut at = 0;
     while at < matches.len() && limit > 0 {
         let block = block_of(matches[at]);
@@ -479,9 +481,24 @@ pub(crate) fn newest(
                 .take_while(|key| block_of(**key) == block)
                 .count();
         let keys = &matches[at..end];
+        if !fetched.contains(&block) {
+            // This block's summary and those of the next blocks the walk
+            // may reach, in one statement.
+            let mut ahead: Vec<i64> = Vec::with_capacity(SUMMARIES_AHEAD);
+            for key in &matches[at..] {
+                let block = block_of(*key);
+                if ahead.last() != Some(&block) {
+                    if ahead.len() == SUMMARIES_AHEAD {
+                        break;
+                    }
+                    ahead.push(block);
+                }
+            }
+            summaries.extend(blocks_by_key(conn, account, &ahead)?);
+            fetched.extend(ahead);
+        }
         at = end;
-        let times = block_times(conn, account, block)?;
-        if let Some(times) = times {
+        if let Some(times) = summaries.get(&block) {
             let last = (page.len() >= limit)
                 .then(|| page.peek().map(|Reverse((time, _))| *time))
                 .flatten();
