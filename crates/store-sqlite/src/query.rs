@@ -475,6 +475,18 @@ enum Driver {
 /// in many events.
 pub const WORDS_DRIVE_PAGE: usize = 5_000;
 
+/// The most matches for which a newest-first page of free text (whose SQL
+/// is exact) is read by the block time summary ([`block_page`]: every
+/// match's key read from the index, rows looked up block by block from the
+/// newest). Above [`WORDS_DRIVE_PAGE`] the walk and sweep ([`walk_page`])
+/// was the other way, and its sweep reads about `limit × events ÷ matches`
+/// index entries: a word in 10,000 of 8M events with `type:` and `time:`
+/// terms swept about 150,000 (15 ms at 10M, BENCHMARKS.md), where the
+/// summary skips the blocks outside the time range and looks up a few
+/// hundred rows. Reading the keys costs about a microsecond per 20 matches,
+/// so the walk stays the way for words in more events.
+pub const WORDS_BLOCK_PAGE: usize = 20_000;
+
 /// The same for counts and histograms, which otherwise read the whole
 /// index range of the other terms (for free text alone, every event of
 /// the account): one lookup per match is cheaper up to here.
@@ -491,9 +503,12 @@ pub struct WordsDrive {
     /// [`walk_page`] (else by walking another index in time order).
     pub walk: bool,
     /// Whether the block time summary (`word_blocks`) serves free text's
-    /// counts and its pages below `page` (tests turn it off to compare
-    /// with the index path).
+    /// counts and its pages below `block_page` (tests turn it off to
+    /// compare with the index path).
     pub blocks: bool,
+    /// The matches below which the summary reads pages
+    /// ([`WORDS_BLOCK_PAGE`]).
+    pub block_page: usize,
 }
 
 impl Default for WordsDrive {
@@ -503,6 +518,7 @@ impl Default for WordsDrive {
             count: WORDS_DRIVE_COUNT,
             walk: true,
             blocks: true,
+            block_page: WORDS_BLOCK_PAGE,
         }
     }
 }
@@ -510,6 +526,12 @@ impl Default for WordsDrive {
 /// Whether the full-text index holds fewer than `cap` matches of `words`
 /// in `account` (reads at most `cap` of them).
 fn fewer_matches(conn: &Connection, account: i64, words: &str, cap: usize) -> Result<bool> {
+    Ok(matches_up_to(conn, account, words, cap)? < cap)
+}
+
+/// The full-text index's matches of `words` in `account`, counted up to
+/// `cap` (reads at most `cap` of them).
+fn matches_up_to(conn: &Connection, account: i64, words: &str, cap: usize) -> Result<usize> {
     let (first, last) = account_keys(account);
     let n: i64 = conn
         .prepare_cached(
@@ -521,7 +543,7 @@ fn fewer_matches(conn: &Connection, account: i64, words: &str, cap: usize) -> Re
             r.get(0)
         })
         .map_err(sql_error)?;
-    Ok((n as usize) < cap)
+    Ok(n as usize)
 }
 
 /// SQL conditions and their parameters.
@@ -887,10 +909,22 @@ pub fn page(
     limit: usize,
     leaves: &LeafDecoder<'_>,
 ) -> Result<Vec<EventRecord>> {
-    let by_words = filter.words_below(conn, filter.words_drive.page)?;
-    if by_words && filter.words_drive.blocks && !filter.confirms() {
+    let drive = filter.words_drive;
+    // One count of the matches serves both thresholds.
+    let matches = match &filter.words {
+        Some(words) => Some(matches_up_to(
+            conn,
+            filter.account,
+            words,
+            drive.page.max(drive.block_page),
+        )?),
+        None => None,
+    };
+    let below = |cap: usize| matches.is_some_and(|n| n < cap);
+    if drive.blocks && !filter.confirms() && below(drive.block_page) {
         return block_page(conn, filter, bounds, limit, leaves);
     }
+    let by_words = below(drive.page);
     if !by_words && filter.words_drive.walk {
         if let Some(records) = walk_page(conn, filter, bounds, limit, leaves)? {
             return Ok(records);

@@ -28,18 +28,21 @@ async fn search_conformance_with_words_driving_never_and_always() {
             count: 0,
             walk: false,
             blocks: false,
+            block_page: 0,
         },
         WordsDrive {
             page: 0,
             count: 0,
             walk: true,
             blocks: true,
+            block_page: 0,
         },
         WordsDrive {
             page: usize::MAX,
             count: usize::MAX,
             walk: false,
             blocks: false,
+            block_page: usize::MAX,
         },
         // Counts and pages from the block time summary (`word_blocks`).
         WordsDrive {
@@ -47,6 +50,7 @@ async fn search_conformance_with_words_driving_never_and_always() {
             count: usize::MAX,
             walk: false,
             blocks: true,
+            block_page: usize::MAX,
         },
     ] {
         let (_dir, mut store) = fresh().await;

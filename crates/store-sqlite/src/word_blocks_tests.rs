@@ -159,6 +159,7 @@ fn pages_with(
         count: usize::MAX,
         walk: false,
         blocks,
+        block_page: usize::MAX,
     };
     let Some(f) = query::resolve(conn, account, filter).unwrap() else {
         return Vec::new();
