@@ -15,16 +15,17 @@
 //! both paths agree bucket by bucket. `time` terms and `from`/`to` become a
 //! few disjoint ranges (`auditlog_store::day_ranges`): their whole UTC days
 //! come from the rollups, their partial first and last days from the index
-//! (`PgStore::index_counts`). Hour buckets (and so zoned histograms, which
+//! (`index_counts::index_counts`). Hour buckets (and so zoned histograms, which
 //! the server builds from hours), apps, versions, target ids and other
 //! terms keep the index path.
 
+use crate::index_counts::{index_counts, index_histogram};
 use crate::query::{self, Param, Resolved};
 use crate::sql::pg_error;
-use crate::PgStore;
 use auditlog_core::search::{Term, Test, TextKey};
 use auditlog_core::{EventFilter, Interval, Timestamp};
 use auditlog_store::day_ranges::{self, DAY};
+use auditlog_store::leaf_codec::DictionaryCache;
 use auditlog_store::search_plan::{self, IdChoice};
 use auditlog_store::{AccountId, Bucket, Result};
 use std::collections::BTreeMap;
@@ -78,88 +79,83 @@ fn on_user(term: &Term) -> bool {
     )
 }
 
-impl PgStore {
-    /// The histogram of `filter` at `interval` (which [`applies`] accepts)
-    /// in the caller's read transaction: whole days from the rollups,
-    /// partial days from the index.
-    pub(crate) async fn rollup_histogram(
-        &self,
-        tx: &deadpool_postgres::Transaction<'_>,
-        account: AccountId,
-        filter: &EventFilter,
-        interval: Interval,
-    ) -> Result<Vec<Bucket>> {
-        let Some(ranges) = day_ranges::time_ranges(filter) else {
-            return self.index_histogram(tx, account, filter, interval).await;
-        };
-        // Every range lies within the filter's times: the rest of the
-        // filter is what the rollup rows and the edges must match.
-        let mut rest = filter.clone();
-        rest.query = filter
-            .query
-            .without(|term| matches!(term.test, Test::Time(_)));
-        rest.from = None;
-        rest.to = None;
-        let ids = query::resolve(&**tx, account, &rest).await?;
-        if ids.confirms(&rest) {
-            // Not expected (every term left is exact on the ids), but the
-            // index path is right whatever the plan.
-            return self.index_histogram(tx, account, filter, interval).await;
-        }
-        let source = if by_actor(filter) {
-            WholeDays::of_actors(&ids)
-        } else {
-            WholeDays::Dictionary {
-                ids: &ids,
-                projects: &rest.projects,
-                project_choice: project_choice(tx, account, &rest).await?,
-            }
-        };
-        let mut counts: BTreeMap<i64, i64> = BTreeMap::new();
-        for (from, to) in ranges {
-            let from = (from != i64::MIN).then_some(from);
-            let to = (to != i64::MAX).then_some(to);
-            let edges = match day_ranges::split(from, to) {
-                None => vec![(from, to)],
-                Some(split) => {
-                    let (sql, params) = source.statement(account, split.whole_days);
-                    let statement = tx.prepare_cached(&sql).await.map_err(pg_error)?;
-                    let refs: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> = params
-                        .iter()
-                        .map(|p| p.as_ref() as &(dyn tokio_postgres::types::ToSql + Sync))
-                        .collect();
-                    for row in tx.query(&statement, &refs).await.map_err(pg_error)? {
-                        let (day, count): (i64, i64) = (row.get(0), row.get(1));
-                        let start =
-                            interval.bucket_start(Timestamp::from_micros(day.saturating_mul(DAY)));
-                        *counts.entry(start.micros()).or_default() += count;
-                    }
-                    split.edges
-                }
-            };
-            for (edge_from, edge_to) in edges {
-                let mut edge = rest.clone();
-                edge.from = edge_from.map(Timestamp::from_micros);
-                edge.to = edge_to.map(Timestamp::from_micros);
-                for bucket in self
-                    .index_counts(tx, account, &edge, &ids, interval)
-                    .await?
-                {
-                    *counts.entry(bucket.start.micros()).or_default() += bucket.count as i64;
-                }
-            }
-        }
-        // A rollup row whose events were all removed counts 0; the index
-        // path has no bucket for it either.
-        Ok(counts
-            .into_iter()
-            .filter(|(_, count)| *count > 0)
-            .map(|(start, count)| Bucket {
-                start: Timestamp::from_micros(start),
-                count: count as u64,
-            })
-            .collect())
+/// The histogram of `filter` at `interval` (which [`applies`] accepts)
+/// in the caller's read transaction: whole days from the rollups,
+/// partial days from the index.
+pub(crate) async fn histogram(
+    tx: &deadpool_postgres::Transaction<'_>,
+    dictionaries: &DictionaryCache,
+    account: AccountId,
+    filter: &EventFilter,
+    interval: Interval,
+) -> Result<Vec<Bucket>> {
+    let Some(ranges) = day_ranges::time_ranges(filter) else {
+        return index_histogram(tx, dictionaries, account, filter, interval).await;
+    };
+    // Every range lies within the filter's times: the rest of the
+    // filter is what the rollup rows and the edges must match.
+    let mut rest = filter.clone();
+    rest.query = filter
+        .query
+        .without(|term| matches!(term.test, Test::Time(_)));
+    rest.from = None;
+    rest.to = None;
+    let ids = query::resolve(&**tx, account, &rest).await?;
+    if ids.confirms(&rest) {
+        // Not expected (every term left is exact on the ids), but the
+        // index path is right whatever the plan.
+        return index_histogram(tx, dictionaries, account, filter, interval).await;
     }
+    let source = if by_actor(filter) {
+        WholeDays::of_actors(&ids)
+    } else {
+        WholeDays::Dictionary {
+            ids: &ids,
+            projects: &rest.projects,
+            project_choice: project_choice(tx, account, &rest).await?,
+        }
+    };
+    let mut counts: BTreeMap<i64, i64> = BTreeMap::new();
+    for (from, to) in ranges {
+        let from = (from != i64::MIN).then_some(from);
+        let to = (to != i64::MAX).then_some(to);
+        let edges = match day_ranges::split(from, to) {
+            None => vec![(from, to)],
+            Some(split) => {
+                let (sql, params) = source.statement(account, split.whole_days);
+                let statement = tx.prepare_cached(&sql).await.map_err(pg_error)?;
+                let refs: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> = params
+                    .iter()
+                    .map(|p| p.as_ref() as &(dyn tokio_postgres::types::ToSql + Sync))
+                    .collect();
+                for row in tx.query(&statement, &refs).await.map_err(pg_error)? {
+                    let (day, count): (i64, i64) = (row.get(0), row.get(1));
+                    let start =
+                        interval.bucket_start(Timestamp::from_micros(day.saturating_mul(DAY)));
+                    *counts.entry(start.micros()).or_default() += count;
+                }
+                split.edges
+            }
+        };
+        for (edge_from, edge_to) in edges {
+            let mut edge = rest.clone();
+            edge.from = edge_from.map(Timestamp::from_micros);
+            edge.to = edge_to.map(Timestamp::from_micros);
+            for bucket in index_counts(tx, dictionaries, account, &edge, &ids, interval).await? {
+                *counts.entry(bucket.start.micros()).or_default() += bucket.count as i64;
+            }
+        }
+    }
+    // A rollup row whose events were all removed counts 0; the index
+    // path has no bucket for it either.
+    Ok(counts
+        .into_iter()
+        .filter(|(_, count)| *count > 0)
+        .map(|(start, count)| Bucket {
+            start: Timestamp::from_micros(start),
+            count: count as u64,
+        })
+        .collect())
 }
 
 /// Where a histogram's whole days are counted, from the filter's ids.

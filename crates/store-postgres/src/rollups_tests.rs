@@ -219,8 +219,7 @@ async fn index_histogram(
         .start()
         .await
         .unwrap();
-    store
-        .index_histogram(&tx, account, filter, interval)
+    crate::index_counts::index_histogram(&tx, &store.dictionaries, account, filter, interval)
         .await
         .unwrap()
 }
