@@ -26,58 +26,11 @@ use auditlog_core::search::{Term, Test, TextKey};
 use auditlog_core::{EventFilter, Interval, Timestamp};
 use auditlog_store::day_ranges::{self, DAY};
 use auditlog_store::leaf_codec::DictionaryCache;
+pub use auditlog_store::rollup_filters::applies;
+use auditlog_store::rollup_filters::by_actor;
 use auditlog_store::search_plan::{self, IdChoice};
 use auditlog_store::{AccountId, Bucket, Result};
 use std::collections::BTreeMap;
-
-/// Whether the rollups can answer `filter` at `interval`: buckets made of
-/// whole days, only the columns one rollup is keyed by, and times that
-/// make at most `day_ranges::MAX_RANGES` ranges.
-pub fn applies(filter: &EventFilter, interval: Interval) -> bool {
-    matches!(interval, Interval::Day | Interval::Week)
-        && filter.target_id.is_none()
-        && filter.app.is_none()
-        && filter.version.is_none()
-        && (by_dictionary(filter) || by_actor(filter))
-        && day_ranges::time_ranges(filter).is_some()
-}
-
-/// Whether `event_rollups` hold `filter`'s columns: no user selected.
-fn by_dictionary(filter: &EventFilter) -> bool {
-    filter.users.is_empty()
-        && filter.query.terms().iter().all(|term| match &term.test {
-            Test::Text { key, .. } => {
-                matches!(key, TextKey::Type | TextKey::Action | TextKey::Project)
-            }
-            Test::Time(_) => true,
-            _ => false,
-        })
-}
-
-/// Whether `actor_rollups` serve `filter`: it selects users and, besides
-/// them, only times. A user with an event type, action or project needs the
-/// events (that rollup is keyed by actor and day only: see docs/SEARCH.md).
-fn by_actor(filter: &EventFilter) -> bool {
-    let terms = filter.query.terms();
-    (!filter.users.is_empty() || terms.iter().any(on_user))
-        && filter.event_types.is_empty()
-        && filter.actions.is_empty()
-        && filter.projects.is_empty()
-        && terms
-            .iter()
-            .all(|t| on_user(t) || matches!(t.test, Test::Time(_)))
-}
-
-/// Whether `term` is a `user` term (negated or not, lists, prefixes).
-fn on_user(term: &Term) -> bool {
-    matches!(
-        &term.test,
-        Test::Text {
-            key: TextKey::User,
-            ..
-        }
-    )
-}
 
 /// The histogram of `filter` at `interval` (which [`applies`] accepts)
 /// in the caller's read transaction: whole days from the rollups,
@@ -377,49 +330,6 @@ async fn project_choice(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use auditlog_core::search::{Query, Zone};
-
-    fn filter(q: &str) -> EventFilter {
-        EventFilter {
-            query: Query::parse(q, &Zone::utc()).unwrap(),
-            ..EventFilter::default()
-        }
-    }
-
-    #[test]
-    fn rollup_columns_and_times_are_served_and_other_terms_are_not() {
-        for served in [
-            "type:a* -action:b project:P0,P1 time:2026-01-01..2026-01-05",
-            "-project:P*",
-            "user:u-1,u-2 -time:2026-01-03",
-            "-user:u-1",
-            "time:>2026-01-01",
-        ] {
-            assert!(applies(&filter(served), Interval::Day), "{served}");
-            assert!(applies(&filter(served), Interval::Week), "{served}");
-            assert!(!applies(&filter(served), Interval::Hour), "{served}");
-        }
-        for not in [
-            "type:a user:u-1",
-            "-app:Web",
-            "version:2*",
-            "target:T-1",
-            "id:e1",
-            "pay*",
-            "seq:>5",
-            "actor.name:Ada",
-        ] {
-            assert!(!applies(&filter(not), Interval::Day), "{not}");
-        }
-        let mut users_and_project = filter("");
-        users_and_project.users = vec!["u-1".into()];
-        assert!(applies(&users_and_project, Interval::Day));
-        users_and_project.projects = vec!["P0".into()];
-        assert!(!applies(&users_and_project, Interval::Day));
-        let mut app = filter("type:a");
-        app.app = Some("Web".into());
-        assert!(!applies(&app, Interval::Day));
-    }
 
     #[test]
     fn a_choice_tests_the_shorter_list() {

@@ -43,6 +43,8 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 // Time ranges and whole days: shared with the PostgreSQL backend.
 use auditlog_store::day_ranges::DAY;
 pub use auditlog_store::day_ranges::{split, time_ranges};
+pub use auditlog_store::rollup_filters::applies;
+use auditlog_store::rollup_filters::{by_texts, on_user};
 
 /// The events one group commit adds, counted per rollup row (of
 /// `event_rollups` and of `actor_rollups`), so that the writer updates each
@@ -256,61 +258,6 @@ fn recount_actors(tx: &Connection, account_id: i64, events: i64) -> Result<()> {
     )
     .map_err(sql_error)?;
     Ok(())
-}
-
-/// Whether the rollups can answer `filter` at `interval`: only the columns
-/// one of them is keyed by (in the parameters and in `q`), times that make
-/// at most [`MAX_RANGES`] ranges, and buckets made of whole days.
-pub fn applies(filter: &EventFilter, interval: Interval) -> bool {
-    matches!(interval, Interval::Day | Interval::Week)
-        && filter.app.is_none()
-        && filter.version.is_none()
-        && filter.target_id.is_none()
-        && (by_texts(filter) || by_actor(filter))
-        && time_ranges(filter).is_some()
-}
-
-/// Whether `event_rollups` hold `filter`'s columns: no user selected.
-fn by_texts(filter: &EventFilter) -> bool {
-    filter.users.is_empty() && filter.query.terms().iter().all(served)
-}
-
-/// Whether `actor_rollups` serve `filter`: it selects users (parameters
-/// or `user` terms) and, besides them, only times. A user combined with an
-/// event type, action or project needs the events (the rollup is keyed by
-/// actor and day only).
-fn by_actor(filter: &EventFilter) -> bool {
-    let terms = filter.query.terms();
-    (!filter.users.is_empty() || terms.iter().any(on_user))
-        && filter.event_types.is_empty()
-        && filter.actions.is_empty()
-        && filter.projects.is_empty()
-        && terms
-            .iter()
-            .all(|t| on_user(t) || matches!(t.test, Test::Time(_)))
-}
-
-/// Whether `term` is a `user` term (negated or not, lists, prefixes).
-fn on_user(term: &Term) -> bool {
-    matches!(
-        &term.test,
-        Test::Text {
-            key: TextKey::User,
-            ..
-        }
-    )
-}
-
-/// Whether the rollups serve a term of `q` exactly: a text term on a
-/// column they are keyed by, or a time term.
-fn served(term: &Term) -> bool {
-    match &term.test {
-        Test::Text { key, .. } => {
-            matches!(key, TextKey::Type | TextKey::Action | TextKey::Project)
-        }
-        Test::Time(_) => true,
-        _ => false,
-    }
 }
 
 /// The texts of one rollup column that `q`'s terms on it accept, from

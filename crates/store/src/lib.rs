@@ -64,6 +64,7 @@ pub mod log_key;
 pub mod personal_paths;
 pub mod removal;
 pub mod retention;
+pub mod rollup_filters;
 pub mod root_log;
 #[cfg(feature = "test-support")]
 pub mod samples;

@@ -1,0 +1,111 @@
+//! Which filters the per-day rollups that both backends keep can answer
+//! (SQLite's and PostgreSQL's `rollups.rs`): only the columns a rollup is
+//! keyed by, in the parameters and in `q`, times that make at most
+//! `day_ranges::MAX_RANGES` ranges, and buckets made of whole days. Pure,
+//! so that the two backends cannot disagree on when they read the rollups.
+
+use crate::day_ranges;
+use auditlog_core::search::{Term, Test, TextKey};
+use auditlog_core::{EventFilter, Interval};
+
+/// Whether the rollups can answer `filter` at `interval`.
+pub fn applies(filter: &EventFilter, interval: Interval) -> bool {
+    matches!(interval, Interval::Day | Interval::Week)
+        && filter.app.is_none()
+        && filter.version.is_none()
+        && filter.target_id.is_none()
+        && (by_texts(filter) || by_actor(filter))
+        && day_ranges::time_ranges(filter).is_some()
+}
+
+/// Whether the rollup by event type, action and project holds `filter`'s
+/// columns: no user selected.
+pub fn by_texts(filter: &EventFilter) -> bool {
+    filter.users.is_empty() && filter.query.terms().iter().all(served)
+}
+
+/// Whether the rollup by actor serves `filter`: it selects users
+/// (parameters or `user` terms) and, besides them, only times. A user
+/// combined with an event type, action or project needs the events (the
+/// rollup is keyed by actor and day only).
+pub fn by_actor(filter: &EventFilter) -> bool {
+    let terms = filter.query.terms();
+    (!filter.users.is_empty() || terms.iter().any(on_user))
+        && filter.event_types.is_empty()
+        && filter.actions.is_empty()
+        && filter.projects.is_empty()
+        && terms
+            .iter()
+            .all(|t| on_user(t) || matches!(t.test, Test::Time(_)))
+}
+
+/// Whether `term` is a `user` term (negated or not, lists, prefixes).
+pub fn on_user(term: &Term) -> bool {
+    matches!(
+        &term.test,
+        Test::Text {
+            key: TextKey::User,
+            ..
+        }
+    )
+}
+
+/// Whether the rollups serve a term of `q` exactly: a text term on a
+/// column they are keyed by, or a time term.
+fn served(term: &Term) -> bool {
+    match &term.test {
+        Test::Text { key, .. } => {
+            matches!(key, TextKey::Type | TextKey::Action | TextKey::Project)
+        }
+        Test::Time(_) => true,
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use auditlog_core::search::{Query, Zone};
+
+    fn filter(q: &str) -> EventFilter {
+        EventFilter {
+            query: Query::parse(q, &Zone::utc()).unwrap(),
+            ..EventFilter::default()
+        }
+    }
+
+    #[test]
+    fn rollup_columns_and_times_are_served_and_other_terms_are_not() {
+        for served in [
+            "type:a* -action:b project:P0,P1 time:2026-01-01..2026-01-05",
+            "-project:P*",
+            "user:u-1,u-2 -time:2026-01-03",
+            "-user:u-1",
+            "time:>2026-01-01",
+        ] {
+            assert!(applies(&filter(served), Interval::Day), "{served}");
+            assert!(applies(&filter(served), Interval::Week), "{served}");
+            assert!(!applies(&filter(served), Interval::Hour), "{served}");
+        }
+        for not in [
+            "type:a user:u-1",
+            "-app:Web",
+            "version:2*",
+            "target:T-1",
+            "id:e1",
+            "pay*",
+            "seq:>5",
+            "actor.name:Ada",
+        ] {
+            assert!(!applies(&filter(not), Interval::Day), "{not}");
+        }
+        let mut users_and_project = filter("");
+        users_and_project.users = vec!["u-1".into()];
+        assert!(applies(&users_and_project, Interval::Day));
+        users_and_project.projects = vec!["P0".into()];
+        assert!(!applies(&users_and_project, Interval::Day));
+        let mut app = filter("type:a");
+        app.app = Some("Web".into());
+        assert!(!applies(&app, Interval::Day));
+    }
+}
