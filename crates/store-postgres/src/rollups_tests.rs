@@ -7,6 +7,7 @@ use super::*;
 use crate::test_support::TestDatabase;
 use auditlog_core::coverage::SeqRange;
 use auditlog_core::search::{Query, Zone};
+use auditlog_store::samples::Rng;
 use auditlog_store::{conformance, removal_conformance, RemovalKind, Removals, RemovedBody};
 
 const DAY: i64 = 86_400_000_000;
@@ -15,22 +16,6 @@ const DAY: i64 = 86_400_000_000;
 const FIRST: i64 = -10 * DAY;
 const SPAN: i64 = 30 * DAY;
 const PROJECTS: [&str; 4] = ["P0", "P1", "", "P3"];
-
-/// xorshift64*: deterministic, so a failure replays.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
 
 /// Sample events at random times (midnights and the microsecond before
 /// them included), projects among P0, P1, P3, the empty string and none,

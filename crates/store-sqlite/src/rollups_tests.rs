@@ -6,6 +6,7 @@ use super::*;
 use auditlog_core::NewEvent;
 use auditlog_core::Timestamp;
 use auditlog_store::conformance;
+use auditlog_store::samples::Rng;
 
 const DAY: i64 = 86_400_000_000;
 /// Events spread over 30 days starting 10 days before the epoch, so that
@@ -13,22 +14,6 @@ const DAY: i64 = 86_400_000_000;
 const FIRST: i64 = -10 * DAY;
 const SPAN: i64 = 30 * DAY;
 const PROJECTS: [&str; 4] = ["P0", "P1", "", "P3"];
-
-/// xorshift64*: deterministic, so a failure replays.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
 
 /// Sample events at random times (midnights and the microsecond before
 /// them included), projects among P0, P1, P3, the empty string and none.

@@ -9,6 +9,7 @@ use super::*;
 use crate::query::WordsDrive;
 use auditlog_core::search::{Query, Zone};
 use auditlog_core::{NewEvent, Timestamp};
+use auditlog_store::samples::Rng;
 use auditlog_store::samples::{self, BASE};
 use auditlog_store::Removals;
 
@@ -16,22 +17,6 @@ const HOUR: i64 = 3_600_000_000;
 const DAY: i64 = 24 * HOUR;
 /// Words of the events' details: `common` in most, the others rarer.
 const WORDS: [&str; 6] = ["common", "often", "some", "rare", "seldom", "once"];
-
-/// xorshift64*: deterministic, so a failure replays.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
 
 /// `n` sample events (times rising an hour every third event, so a block
 /// of 16 seqs spans about five hours and some blocks straddle midnight)

@@ -56,3 +56,21 @@ fn checked(event: &Value) -> NewEvent {
     NewEvent::parse(event, &Taxonomy::default(), Timestamp::from_micros(RECEIPT))
         .unwrap_or_else(|errors| panic!("a sample event is invalid: {errors:?}\n{event}"))
 }
+
+/// A deterministic random source for the backends' randomised tests
+/// (xorshift64*): a failure replays from its seed.
+pub struct Rng(pub u64);
+
+impl Rng {
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+
+    /// A number in `0..n` (`n` > 0).
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next_u64() % n
+    }
+}
