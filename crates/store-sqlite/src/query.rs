@@ -925,7 +925,7 @@ pub fn page(
         return block_page(conn, filter, bounds, limit, leaves);
     }
     let by_words = below(drive.page);
-    if !by_words && filter.words_drive.walk {
+    if !by_words && drive.walk {
         if let Some(records) = walk_page(conn, filter, bounds, limit, leaves)? {
             return Ok(records);
         }

@@ -622,57 +622,6 @@ fn quoted_first(values: &[String]) -> String {
     }
 }
 
-/// The time ranges of `q` and the filter: intersected, lists merged,
-/// negations complemented; too many ranges leave the rollups.
-#[test]
-fn time_terms_become_disjoint_ranges() {
-    let filter = |q: &str| EventFilter {
-        query: parsed(q),
-        ..EventFilter::default()
-    };
-    let at = |s: &str| Timestamp::parse("time", s).unwrap().micros();
-    let ranges = rollups::time_ranges(&filter(
-        "time:2026-01-01..2026-01-10,2026-01-05..2026-01-20 -time:2026-01-03",
-    ))
-    .unwrap();
-    assert_eq!(
-        ranges,
-        vec![
-            (
-                at("2026-01-01T00:00:00Z"),
-                at("2026-01-02T23:59:59.999999Z")
-            ),
-            (
-                at("2026-01-04T00:00:00Z"),
-                at("2026-01-20T23:59:59.999999Z")
-            ),
-        ]
-    );
-    assert_eq!(
-        rollups::time_ranges(&filter("-time:..2026-01-01")).unwrap(),
-        vec![(at("2026-01-02T00:00:00Z"), i64::MAX)]
-    );
-    let mut bounded = filter("-time:2026-01-05");
-    bounded.from = Some(Timestamp::from_micros(at("2026-01-05T12:00:00Z")));
-    assert_eq!(
-        rollups::time_ranges(&bounded).unwrap(),
-        vec![(at("2026-01-06T00:00:00Z"), i64::MAX)]
-    );
-    assert_eq!(
-        rollups::time_ranges(&filter("time:>2026-01-05 time:<2026-01-05")).unwrap(),
-        vec![]
-    );
-    let days: Vec<String> = (0..17)
-        .map(|d| {
-            Timestamp::from_micros(at("2026-01-01T00:00:00Z") + 2 * d * DAY).to_rfc3339()[..10]
-                .to_string()
-        })
-        .collect();
-    let many = filter(&format!("time:{}", days.join(",")));
-    assert_eq!(rollups::time_ranges(&many), None);
-    assert!(!rollups::applies(&many, Interval::Day));
-}
-
 /// A `q` the rollups serve really reads them (a rollup row changed behind
 /// the store's back shows), and one with free text does not.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

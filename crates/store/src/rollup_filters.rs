@@ -104,6 +104,15 @@ mod tests {
         assert!(applies(&users_and_project, Interval::Day));
         users_and_project.projects = vec!["P0".into()];
         assert!(!applies(&users_and_project, Interval::Day));
+        // More disjoint time ranges than the rollups read (17 days apart).
+        let mut days: Vec<String> = (0..16)
+            .map(|d| format!("2026-01-{:02}", 1 + 2 * d))
+            .collect();
+        days.push("2026-02-02".into());
+        assert!(!applies(
+            &filter(&format!("time:{}", days.join(","))),
+            Interval::Day
+        ));
         let mut app = filter("type:a");
         app.app = Some("Web".into());
         assert!(!applies(&app, Interval::Day));
