@@ -33,6 +33,7 @@
 //!   (migration 0022), off this file's write lock.
 
 mod api_keys;
+mod block_kinds;
 mod console;
 mod declared_paths;
 mod erasure;
@@ -558,6 +559,8 @@ impl Store for SqliteStore {
     }
 }
 
+#[cfg(test)]
+mod actor_kind_rollups_tests;
 #[cfg(test)]
 mod migration_tests;
 #[cfg(test)]

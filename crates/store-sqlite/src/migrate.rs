@@ -94,13 +94,25 @@ const MIGRATIONS: &[(i64, Step)] = &[
         Step::Sql(include_str!("../migrations/0023_actor_rollups.sql")),
     ),
     // The block time summary that free text counts and pages read (issue
-    // 14), built from the events stored.
-    (24, Step::Code(word_blocks::migrate)),
+    // 14); its rows are built by migration 0026, with their kinds.
+    (
+        24,
+        Step::Sql(include_str!("../migrations/0024_word_blocks.sql")),
+    ),
+    // Per-day counts by actor and kind, for `user` with `type` and
+    // `action` (issue 14).
+    (
+        25,
+        Step::Sql(include_str!("../migrations/0025_actor_kind_rollups.sql")),
+    ),
+    // The kinds of each block's events, for free text with `type` and
+    // `action` (issue 14); the block summary built from the events stored.
+    (26, Step::Code(word_blocks::migrate)),
 ];
 
 /// The highest migration this build knows.
 #[cfg(test)]
-pub const LATEST: i64 = 24;
+pub const LATEST: i64 = 26;
 
 /// Applies the migrations this store lacks, each in its own transaction.
 pub fn migrate(conn: &mut Connection) -> Result<()> {

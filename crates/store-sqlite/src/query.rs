@@ -104,6 +104,10 @@ pub struct LogFilter {
     /// on a column, no `seq`, no target or id), so that its free text with
     /// the times is all the SQL tests: what the block summary counts.
     q_words_and_times: bool,
+    /// When the filter holds free text, event types or actions (the
+    /// parameters, `q`'s terms) and times only: the kinds it accepts, so
+    /// that the block summary counts it with its kinds.
+    words_kinds: Option<Vec<i64>>,
     /// `q`, when some of its terms are confirmed on each candidate's leaf.
     query: Option<Query>,
     /// `q`'s exact `target:` lists (each must hold), when they are all of
@@ -221,6 +225,27 @@ pub fn resolve(conn: &Connection, account: i64, filter: &EventFilter) -> Result<
         }
     }
     let words = search_plan::fts5_match(&plan.words);
+    let words_kinds = if words.is_some()
+        && (!plan.kind_terms.is_empty()
+            || !filter.event_types.is_empty()
+            || !filter.actions.is_empty())
+        && plan.place_terms.is_empty()
+        && plan.actor_terms.is_empty()
+        && plan.seq_from.is_none()
+        && plan.seq_to.is_none()
+        && plan.targets.is_empty()
+        && plan.ids.is_empty()
+        && !plan.confirm
+        && filter.users.is_empty()
+        && filter.projects.is_empty()
+        && filter.app.is_none()
+        && filter.version.is_none()
+        && filter.target_id.is_none()
+    {
+        Some(accepted_kinds(conn, account, filter)?)
+    } else {
+        None
+    };
     // When only exact `target:` terms make `q` confirm (their hashes
     // narrow), the leaf's target id confirms them: no record is built and
     // no personal value read for each candidate.
@@ -243,6 +268,7 @@ pub fn resolve(conn: &Connection, account: i64, filter: &EventFilter) -> Result<
             && plan.seq_to.is_none()
             && plan.targets.is_empty()
             && plan.ids.is_empty(),
+        words_kinds,
         query: (plan.confirm && !only_targets).then(|| filter.query.clone()),
         target_lists: if only_targets {
             plan.targets.clone()
@@ -324,6 +350,48 @@ pub(crate) fn actors_named(
         }
     }
     Ok(accepted)
+}
+
+/// The account's kinds (`log_values` ids of `[type, action]`) that
+/// `filter`'s event type and action parameters and `q`'s `type` and
+/// `action` terms accept, evaluated on its dictionary as the index path
+/// evaluates them (`resolve`).
+pub(crate) fn accepted_kinds(
+    conn: &Connection,
+    account: i64,
+    filter: &EventFilter,
+) -> Result<Vec<i64>> {
+    use auditlog_core::search::Test;
+    let terms: Vec<&auditlog_core::search::Term> = filter
+        .query
+        .terms()
+        .iter()
+        .filter(|t| {
+            matches!(
+                &t.test,
+                Test::Text {
+                    key: TextKey::Type | TextKey::Action,
+                    ..
+                }
+            )
+        })
+        .collect();
+    let values = dictionary(conn, account, KIND_EVENT)?;
+    let by_parameter = |fields: &[Option<String>], index: usize, texts: &[String]| {
+        texts.is_empty()
+            || fields
+                .get(index)
+                .cloned()
+                .flatten()
+                .is_some_and(|text| texts.contains(&text))
+    };
+    let accepted = values
+        .iter()
+        .filter(|(_, fields)| {
+            by_parameter(fields, 0, &filter.event_types) && by_parameter(fields, 1, &filter.actions)
+        })
+        .map(|(id, fields)| (*id, fields.as_slice()));
+    Ok(search_plan::choose_ids(&terms, accepted, search_plan::kind_field).accepted)
 }
 
 /// The ids of `column` that `terms` accept, evaluated on every value of
@@ -648,20 +716,20 @@ impl LogFilter {
         self
     }
 
-    /// The free text and inclusive time range (`i64::MIN`/`MAX` when
-    /// open) when they are all the filter tests, so that a count or a
-    /// histogram is read from the index's rowids and the block time
-    /// summary (`word_blocks::histogram`); `None` otherwise: any other
-    /// condition needs each match's row.
-    pub(crate) fn block_count(&self) -> Option<(&str, (i64, i64))> {
+    /// The free text, inclusive time range (`i64::MIN`/`MAX` when open)
+    /// and accepted kinds (`None`: any) when they are all the filter
+    /// tests, so that a count or a histogram is read from the index's
+    /// rowids and the block summary (`word_blocks::histogram`); `None`
+    /// otherwise: any other condition needs each match's row.
+    pub(crate) fn block_count(&self) -> Option<BlockCount<'_>> {
         let words = self.words.as_deref()?;
-        let only = self.words_drive.blocks
-            && self.q_words_and_times
-            && self.ids.is_empty()
-            && self.target.is_none()
-            && self.query.is_none()
-            && self.target_lists.is_empty();
-        if !only {
+        let plain = self.target.is_none() && self.query.is_none() && self.target_lists.is_empty();
+        let kinds = match &self.words_kinds {
+            Some(kinds) => Some(kinds.as_slice()),
+            None if self.q_words_and_times && self.ids.is_empty() => None,
+            None => return None,
+        };
+        if !(self.words_drive.blocks && plain) {
             return None;
         }
         let from = [self.from, self.q_time_from]
@@ -674,7 +742,11 @@ impl LogFilter {
             .flatten()
             .min()
             .unwrap_or(i64::MAX);
-        Some((words, (from, to)))
+        Some(BlockCount {
+            words,
+            range: (from, to),
+            kinds,
+        })
     }
 
     /// Whether the full-text index has fewer than `cap` matches of the
@@ -859,6 +931,13 @@ impl LogFilter {
                 .iter()
                 .all(|list| id.is_some_and(|id| list.iter().any(|t| t == id)))
     }
+}
+
+/// What the block summary counts ([`LogFilter::block_count`]).
+pub(crate) struct BlockCount<'a> {
+    pub words: &'a str,
+    pub range: (i64, i64),
+    pub kinds: Option<&'a [i64]>,
 }
 
 /// A statement with its parameters.
@@ -1137,13 +1216,14 @@ pub fn histogram(
     interval: Interval,
     leaves: &LeafDecoder<'_>,
 ) -> Result<Vec<Bucket>> {
-    if let Some((words, range)) = filter.block_count() {
+    if let Some(block) = filter.block_count() {
         let mut looked_up = 0;
         return crate::word_blocks::histogram(
             conn,
             filter.account,
-            words,
-            range,
+            block.words,
+            block.range,
+            block.kinds,
             interval,
             &mut looked_up,
         );

@@ -17,8 +17,8 @@
 //! hold ([`QueryTexts`]); `time` terms (OR lists and negations too) become
 //! a few disjoint time ranges ([`time_ranges`]), each read as whole days
 //! from the rollups and edges from the index. Any other term (`app`,
-//! `target`, free text, ..., and `user` with `type`, `action` or
-//! `project`) needs the events: the index path.
+//! `target`, free text, ..., and `user` with `project`) needs the events:
+//! the index path.
 //!
 //! Filters that select users (the `users` parameter, `q`'s `user` terms:
 //! negated, OR lists, prefixes) and otherwise only times are answered the
@@ -27,6 +27,11 @@
 //! stored): the terms are evaluated on every actor of the account
 //! ([`ActorChoice`]), and the whole days read the accepted actors' rows, or
 //! the day totals less the rejected actors' rows when those are fewer.
+//! Users with event types and actions read `actor_kind_rollups` (migration
+//! 0025: per actor, day and kind, the kind its `log_values` id) the same
+//! way: the accepted actors' rows of the accepted kinds
+//! ([`query::accepted_kinds`]), or the kinds' day totals less the rejected
+//! actors' rows ([`ActorChoice::kind_clause`]).
 
 use crate::event_log;
 use crate::query;
@@ -43,8 +48,14 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 // Time ranges and whole days: shared with the PostgreSQL backend.
 use auditlog_store::day_ranges::DAY;
 pub use auditlog_store::day_ranges::{split, time_ranges};
-pub use auditlog_store::rollup_filters::applies;
-use auditlog_store::rollup_filters::{by_texts, on_user};
+use auditlog_store::rollup_filters::{by_actor, by_texts, on_user};
+
+/// Whether the embedded store's rollups answer `filter` at `interval`:
+/// those both backends keep, and `actor_kind_rollups` for users with event
+/// types and actions (`rollup_filters::by_actor_and_kind`).
+pub fn applies(filter: &EventFilter, interval: Interval) -> bool {
+    auditlog_store::rollup_filters::applies_with_actor_kinds(filter, interval)
+}
 
 /// The events one group commit adds, counted per rollup row (of
 /// `event_rollups` and of `actor_rollups`), so that the writer updates each
@@ -54,11 +65,14 @@ pub struct DayCounts<'a> {
     counts: HashMap<(i64, i64, &'a str, &'a str, Option<&'a str>), i64>,
     /// `(account, actor, day)`: the actor is its `actors` row id.
     actors: HashMap<(i64, i64, i64), i64>,
+    /// `(account, actor, day, kind)`: the kind is its `log_values` row id.
+    actor_kinds: HashMap<(i64, i64, i64, i64), i64>,
 }
 
 impl<'a> DayCounts<'a> {
-    /// Counts `event` of `account`, whose actor is `actors` row `actor`.
-    pub fn add(&mut self, account: i64, event: &'a NewEvent, actor: i64) {
+    /// Counts `event` of `account`, whose actor is `actors` row `actor`
+    /// and whose type and action are `log_values` row `kind`.
+    pub fn add(&mut self, account: i64, event: &'a NewEvent, actor: i64, kind: i64) {
         let day = event.time().micros().div_euclid(DAY);
         let key = (
             account,
@@ -69,6 +83,10 @@ impl<'a> DayCounts<'a> {
         );
         *self.counts.entry(key).or_default() += 1;
         *self.actors.entry((account, actor, day)).or_default() += 1;
+        *self
+            .actor_kinds
+            .entry((account, actor, day, kind))
+            .or_default() += 1;
     }
 
     /// Adds the counts in the appending transaction `conn`.
@@ -105,13 +123,25 @@ impl<'a> DayCounts<'a> {
                 .execute(params![account, actor, day, count])
                 .map_err(sql_error)?;
         }
+        let mut upsert = conn
+            .prepare_cached(
+                "INSERT INTO actor_kind_rollups (account_id, actor, day, kind, count) \
+                 VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (account_id, actor, day, kind) \
+                 DO UPDATE SET count = count + excluded.count",
+            )
+            .map_err(sql_error)?;
+        for ((account, actor, day, kind), count) in self.actor_kinds {
+            upsert
+                .execute(params![account, actor, day, kind, count])
+                .map_err(sql_error)?;
+        }
         Ok(())
     }
 }
 
 /// Subtracts the removed event `key` (still in the log) from the day
-/// rollups: its `event_rollups` row and its `actor_rollups` row, which is
-/// deleted when no event is left in it. Runs in the removing transaction.
+/// rollups: its `event_rollups` row and its `actor_rollups` and
+/// `actor_kind_rollups` rows, each deleted when no event is left in it. Runs in the removing transaction.
 pub(crate) fn subtract_removed(conn: &Connection, account: i64, key: i64) -> Result<()> {
     conn.prepare_cached(&format!(
         "UPDATE event_rollups SET count = count - 1 \
@@ -126,13 +156,13 @@ pub(crate) fn subtract_removed(conn: &Connection, account: i64, key: i64) -> Res
     .map_err(sql_error)?
     .execute(params![account, key])
     .map_err(sql_error)?;
-    let row: Option<(i64, i64)> = conn
-        .prepare_cached("SELECT actor, time FROM event_log WHERE key = ?1")
+    let row: Option<(i64, i64, i64)> = conn
+        .prepare_cached("SELECT actor, time, kind FROM event_log WHERE key = ?1")
         .map_err(sql_error)?
-        .query_row([key], |r| Ok((r.get(0)?, r.get(1)?)))
+        .query_row([key], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
         .optional()
         .map_err(sql_error)?;
-    if let Some((actor, time)) = row {
+    if let Some((actor, time, kind)) = row {
         let day = time.div_euclid(DAY);
         conn.prepare_cached(
             "UPDATE actor_rollups SET count = count - 1 \
@@ -147,6 +177,20 @@ pub(crate) fn subtract_removed(conn: &Connection, account: i64, key: i64) -> Res
         .map_err(sql_error)?
         .execute(params![account, actor, day])
         .map_err(sql_error)?;
+        conn.prepare_cached(
+            "UPDATE actor_kind_rollups SET count = count - 1 \
+             WHERE account_id = ?1 AND actor = ?2 AND day = ?3 AND kind = ?4",
+        )
+        .map_err(sql_error)?
+        .execute(params![account, actor, day, kind])
+        .map_err(sql_error)?;
+        conn.prepare_cached(
+            "DELETE FROM actor_kind_rollups \
+             WHERE account_id = ?1 AND actor = ?2 AND day = ?3 AND kind = ?4 AND count <= 0",
+        )
+        .map_err(sql_error)?
+        .execute(params![account, actor, day, kind])
+        .map_err(sql_error)?;
     }
     Ok(())
 }
@@ -154,7 +198,8 @@ pub(crate) fn subtract_removed(conn: &Connection, account: i64, key: i64) -> Res
 /// Recounts the rollups of every account whose rollup total differs from its
 /// number of events (`seq` is gapless, so that is its highest `seq`, less
 /// its removed bodies): events appended by a build older than migration
-/// 0005 (`event_rollups`) or 0023 (`actor_rollups`) after it ran (a downgrade,
+/// 0005 (`event_rollups`), 0023 (`actor_rollups`) or 0025
+/// (`actor_kind_rollups`) after it ran (a downgrade,
 /// then an upgrade), or edited by hand. The rollups are derived data, so
 /// rebuilding them from the events is always right. Runs at open; a check
 /// reads one index entry and the account's rollup rows.
@@ -175,6 +220,7 @@ pub fn recount_stale(conn: &mut Connection) -> Result<()> {
             - crate::tombstones::removed_count(&tx, account_id)? as i64;
         recount_days(&tx, account_id, events)?;
         recount_actors(&tx, account_id, events)?;
+        recount_actor_kinds(&tx, account_id, events)?;
     }
     tx.commit().map_err(sql_error)
 }
@@ -253,6 +299,43 @@ fn recount_actors(tx: &Connection, account_id: i64, events: i64) -> Result<()> {
             "INSERT INTO actor_rollups (account_id, actor, day, count) \
              SELECT ?1, actor, (time - (((time % {DAY}) + {DAY}) % {DAY})) / {DAY}, COUNT(*) \
              FROM event_log WHERE key BETWEEN ?2 AND ?3 GROUP BY 2, 3"
+        ),
+        params![account_id, first, last],
+    )
+    .map_err(sql_error)?;
+    Ok(())
+}
+
+/// [`recount_stale`] of `actor_kind_rollups` for one account holding
+/// `events`.
+fn recount_actor_kinds(tx: &Connection, account_id: i64, events: i64) -> Result<()> {
+    let rolled_up: i64 = tx
+        .query_row(
+            "SELECT COALESCE(SUM(count), 0) FROM actor_kind_rollups WHERE account_id = ?1",
+            [account_id],
+            |r| r.get(0),
+        )
+        .map_err(sql_error)?;
+    if events == rolled_up {
+        return Ok(());
+    }
+    tracing::warn!(
+        account_id,
+        events,
+        rolled_up,
+        "the actor and kind day rollups do not count every event: recounting them"
+    );
+    tx.execute(
+        "DELETE FROM actor_kind_rollups WHERE account_id = ?1",
+        [account_id],
+    )
+    .map_err(sql_error)?;
+    let (first, last) = event_log::account_keys(account_id);
+    tx.execute(
+        &format!(
+            "INSERT INTO actor_kind_rollups (account_id, actor, day, kind, count) \
+             SELECT ?1, actor, (time - (((time % {DAY}) + {DAY}) % {DAY})) / {DAY}, kind, COUNT(*) \
+             FROM event_log WHERE key BETWEEN ?2 AND ?3 GROUP BY 2, 3, 4"
         ),
         params![account_id, first, last],
     )
@@ -397,7 +480,24 @@ pub fn histogram(
             tx.commit().map_err(sql_error)?;
             return Ok(Vec::new());
         }
-        WholeDays::Actors(actors)
+        if by_actor(filter) {
+            WholeDays::Actors(actors)
+        } else {
+            // Users with event types and actions (`by_actor_and_kind`).
+            let kinds = query::accepted_kinds(&tx, account, filter)?;
+            let texts = QueryTexts::resolve(&tx, account, &filter.query)?;
+            match texts {
+                Some(texts) if !kinds.is_empty() => WholeDays::ActorKinds {
+                    actors,
+                    kinds,
+                    texts,
+                },
+                _ => {
+                    tx.commit().map_err(sql_error)?;
+                    return Ok(Vec::new());
+                }
+            }
+        }
     };
     // Every range lies within `q`'s time terms: the edges read from the
     // index need only its other terms.
@@ -448,6 +548,13 @@ enum WholeDays {
     Texts(QueryTexts),
     /// `actor_rollups`, for the actors the filter accepts.
     Actors(ActorChoice),
+    /// `actor_kind_rollups`, for the actors and the kinds the filter
+    /// accepts (with the texts of those kinds, for day totals).
+    ActorKinds {
+        actors: ActorChoice,
+        kinds: Vec<i64>,
+        texts: QueryTexts,
+    },
 }
 
 impl WholeDays {
@@ -467,6 +574,14 @@ impl WholeDays {
             }
             WholeDays::Actors(actors) => {
                 let clause = actors.clause(account, days);
+                (clause.sql, clause.params)
+            }
+            WholeDays::ActorKinds {
+                actors,
+                kinds,
+                texts,
+            } => {
+                let clause = actors.kind_clause(account, filter, kinds, texts, days);
                 (clause.sql, clause.params)
             }
         };
@@ -542,16 +657,7 @@ impl ActorChoice {
         account: i64,
         (first, last): (Option<i64>, Option<i64>),
     ) -> WhereClause {
-        let mut days = String::new();
-        let mut day_params = Vec::new();
-        if let Some(first) = first {
-            days.push_str(" AND day >= ?");
-            day_params.push(Value::Integer(first));
-        }
-        if let Some(last) = last {
-            days.push_str(" AND day <= ?");
-            day_params.push(Value::Integer(last));
-        }
+        let (days, day_params) = day_bounds(first, last);
         let actors = format!(
             "FROM actor_rollups WHERE account_id = ? \
              AND actor IN (SELECT value FROM json_each(?)){days}"
@@ -578,6 +684,69 @@ impl ActorChoice {
         };
         WhereClause { sql, params }
     }
+}
+
+impl ActorChoice {
+    /// The statement of `(day, count)` rows over `days` of these actors'
+    /// events of `kinds`: the accepted actors' rows of
+    /// `actor_kind_rollups`, or, when the rejected ones are fewer, the
+    /// kinds' day totals from `event_rollups` (by `filter`'s parameters
+    /// and `q`'s `texts`, which select the same events as `kinds`) less
+    /// the rejected actors' rows, so that `-user:u-1` reads one actor.
+    pub(crate) fn kind_clause(
+        &self,
+        account: i64,
+        filter: &EventFilter,
+        kinds: &[i64],
+        texts: &QueryTexts,
+        (first, last): (Option<i64>, Option<i64>),
+    ) -> WhereClause {
+        let (days, day_params) = day_bounds(first, last);
+        let rows = |actors: &[i64], sign: &str| {
+            let mut params = vec![
+                Value::Integer(account),
+                Value::Text(json_ids(actors)),
+                Value::Text(json_ids(kinds)),
+            ];
+            params.extend(day_params.iter().cloned());
+            let sql = format!(
+                "SELECT day, {sign}count FROM actor_kind_rollups WHERE account_id = ? \
+                 AND actor IN (SELECT value FROM json_each(?)) \
+                 AND kind IN (SELECT value FROM json_each(?)){days}"
+            );
+            (sql, params)
+        };
+        if self.named || self.accepted.len() <= self.rejected.len() {
+            let (sql, params) = rows(&self.accepted, "");
+            return WhereClause { sql, params };
+        }
+        let totals = rollup_clause(account, filter, texts, (first, last));
+        let mut sql = rollup_sql(&totals);
+        let mut params = totals.params;
+        if !self.rejected.is_empty() {
+            let (less, less_params) = rows(&self.rejected, "-");
+            sql.push_str(" UNION ALL ");
+            sql.push_str(&less);
+            params.extend(less_params);
+        }
+        WhereClause { sql, params }
+    }
+}
+
+/// The `day` bounds of a rollup statement (` AND day >= ? AND day <= ?`
+/// as far as given) and their parameters.
+fn day_bounds(first: Option<i64>, last: Option<i64>) -> (String, Vec<Value>) {
+    let mut days = String::new();
+    let mut params = Vec::new();
+    if let Some(first) = first {
+        days.push_str(" AND day >= ?");
+        params.push(Value::Integer(first));
+    }
+    if let Some(last) = last {
+        days.push_str(" AND day <= ?");
+        params.push(Value::Integer(last));
+    }
+    (days, params)
 }
 
 /// Ids as one JSON array parameter (read by `json_each`), whatever their

@@ -75,7 +75,27 @@ fn random_words_filter(rng: &mut Rng) -> (String, EventFilter) {
     if rng.below(6) == 0 {
         q.push("so*".into());
     }
+    // Event types and actions, which the summary's kinds settle.
+    if rng.below(2) == 0 {
+        const KINDS: [&str; 8] = [
+            "type:\"Test Case\"",
+            "-type:Authentication",
+            "action:Update",
+            "action:Create,Delete",
+            "type:Test*",
+            "-action:Login",
+            "type:Nonexistent",
+            "type:\"test case\" -action:Delete",
+        ];
+        q.push(KINDS[rng.below(KINDS.len() as u64) as usize].to_string());
+    }
     let mut filter = EventFilter::default();
+    if rng.below(8) == 0 {
+        filter.event_types = vec!["Test Case".into(), "Element".into()];
+    }
+    if rng.below(8) == 0 {
+        filter.actions = vec!["Update".into()];
+    }
     match rng.below(4) {
         0 => {
             let (a, b) = (edge(rng), edge(rng));
@@ -349,15 +369,23 @@ fn summary_bounds_every_event(conn: &Connection) {
     assert_eq!(wrong, 0, "running maxima");
 }
 
-/// The summary's rows, for comparing builds.
-fn summary(conn: &Connection) -> Vec<(i64, i64, i64, i64, i64)> {
+/// The summary's rows (with their kinds' bytes), for comparing builds.
+type SummaryRow = (i64, i64, i64, i64, i64, Option<Vec<u8>>);
+fn summary(conn: &Connection) -> Vec<SummaryRow> {
     conn.prepare(
-        "SELECT account_id, block, min_time, max_time, max_time_upto FROM word_blocks \
+        "SELECT account_id, block, min_time, max_time, max_time_upto, kinds FROM word_blocks \
          ORDER BY account_id, block",
     )
     .unwrap()
     .query_map([], |r| {
-        Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+        Ok((
+            r.get(0)?,
+            r.get(1)?,
+            r.get(2)?,
+            r.get(3)?,
+            r.get(4)?,
+            r.get(5)?,
+        ))
     })
     .unwrap()
     .collect::<rusqlite::Result<_>>()
@@ -407,6 +435,7 @@ async fn settled_blocks_are_counted_from_the_summary() {
         account.id,
         &words,
         (i64::MIN, i64::MAX),
+        None,
         Interval::Week,
         &mut looked_up,
     )
@@ -422,6 +451,7 @@ async fn settled_blocks_are_counted_from_the_summary() {
         account.id,
         &words,
         (i64::MIN, i64::MAX),
+        None,
         Interval::Day,
         &mut day_lookups,
     )
@@ -435,6 +465,7 @@ async fn settled_blocks_are_counted_from_the_summary() {
         account.id,
         &words,
         (from, i64::MAX),
+        None,
         Interval::Day,
         &mut bounded_lookups,
     )
@@ -521,18 +552,24 @@ async fn settled_blocks_are_counted_from_the_summary() {
         .find(|b| b.start.micros() == moved)
         .map(|b| b.count);
     assert_eq!(moved_bucket, Some(16), "{tampered:?}");
-    // A word with a type term needs the rows: unchanged by the summary.
+    // A word with a type term is settled by the summary too (each match's
+    // kind from its block's row): the moved block's matches of that type
+    // count on the moved day, where the index path counts them on theirs.
     let typed = EventFilter {
         query: parsed(&format!("common type:\"{}\"", stored[0].event_type())),
         ..EventFilter::default()
     };
-    assert_eq!(
-        store
-            .histogram(account.id, &typed, Interval::Day)
-            .await
-            .unwrap(),
-        histogram_with(&conn, account.id, &typed, Interval::Day, false)
+    let typed_served = store
+        .histogram(account.id, &typed, Interval::Day)
+        .await
+        .unwrap();
+    let typed_index = histogram_with(&conn, account.id, &typed, Interval::Day, false);
+    assert_eq!(total(&typed_served), total(&typed_index));
+    assert!(
+        typed_served.iter().any(|b| b.start.micros() == moved),
+        "{typed_served:?}"
     );
+    assert!(!typed_index.iter().any(|b| b.start.micros() == moved));
     store.shutdown().await;
 }
 
@@ -553,11 +590,32 @@ async fn the_migration_and_the_check_at_open_build_the_writers_summary() {
     let kept = summary(&conn);
     store.shutdown().await;
 
-    // A store of the version before migration 0024.
+    assert!(
+        kept.iter().all(|row| row.5.is_some()),
+        "the writer keeps every block's kinds"
+    );
+    // A store of the version before migration 0024 (and so 0026).
     let conn = Connection::open(dir.path().join(DB_FILE)).unwrap();
     conn.execute_batch(
         "DROP TABLE word_blocks; DROP TABLE word_blocks_through; \
-         DELETE FROM schema_migrations WHERE version = 24;",
+         DELETE FROM schema_migrations WHERE version IN (24, 26);",
+    )
+    .unwrap();
+    drop(conn);
+    let store = SqliteStore::open(dir.path()).unwrap();
+    let conn = open_connection(store.path()).unwrap();
+    assert_eq!(summary(&conn), kept);
+    store.shutdown().await;
+
+    // A store of the version before migration 0026: its summary has no
+    // kinds until the migration summarises it again.
+    let conn = Connection::open(dir.path().join(DB_FILE)).unwrap();
+    conn.execute_batch(
+        "DROP TABLE word_blocks; \
+         CREATE TABLE word_blocks (account_id INTEGER NOT NULL, block INTEGER NOT NULL, \
+           min_time INTEGER NOT NULL, max_time INTEGER NOT NULL, \
+           max_time_upto INTEGER NOT NULL, PRIMARY KEY (account_id, block)) WITHOUT ROWID; \
+         DELETE FROM schema_migrations WHERE version = 26;",
     )
     .unwrap();
     drop(conn);
@@ -578,5 +636,135 @@ async fn the_migration_and_the_check_at_open_build_the_writers_summary() {
     let conn = open_connection(store.path()).unwrap();
     assert_eq!(summary(&conn), kept);
     summary_bounds_every_event(&conn);
+    store.shutdown().await;
+}
+
+/// A count of a word with `type` and `action` terms takes each match's
+/// kind from its block's row: with whole blocks in the buckets it looks no
+/// row up, it equals the index path, and a block's kinds changed behind
+/// the store's back show in the answer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn word_counts_with_kinds_read_each_blocks_kinds() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(dir.path()).unwrap();
+    let account = store.create_account("kinds").await.unwrap();
+    let mut rng = Rng(0x5eed_b10c_0000_0003);
+    // 400 events, a day to each block of 16 seqs (as in
+    // `settled_blocks_are_counted_from_the_summary`), so that no block
+    // straddles a week.
+    let stored: Vec<NewEvent> = samples::sample_events(400, "k")
+        .into_iter()
+        .enumerate()
+        .map(|(i, e)| {
+            let seq = i as i64 + 1;
+            let time = BASE.div_euclid(DAY) * DAY + (seq / 16) * DAY + (seq % 16) * HOUR;
+            samples::edited(&e, |json| {
+                json.insert("details".into(), serde_json::json!({ "note": "common" }));
+                json.insert(
+                    "time".into(),
+                    serde_json::json!(Timestamp::from_micros(time).to_rfc3339()),
+                );
+            })
+        })
+        .collect();
+    append_in_groups(&store, &account, &mut rng, &stored).await;
+    let conn = open_connection(store.path()).unwrap();
+    let filter = EventFilter {
+        query: parsed("common type:\"Test Case\" -action:Delete"),
+        ..EventFilter::default()
+    };
+    let expected = histogram_with(&conn, account.id, &filter, Interval::Week, false);
+    assert!(!expected.is_empty());
+    assert_eq!(
+        store
+            .histogram(account.id, &filter, Interval::Week)
+            .await
+            .unwrap(),
+        expected
+    );
+    let resolved = query::resolve(&conn, account.id, &filter).unwrap().unwrap();
+    let block = resolved.block_count().expect("served by the block summary");
+    let kinds = block.kinds.expect("with its kinds").to_vec();
+    let words = block.words.to_string();
+    let all_time = (i64::MIN, i64::MAX);
+    let mut looked_up = 0;
+    let by_blocks = word_blocks::histogram(
+        &conn,
+        account.id,
+        &words,
+        all_time,
+        Some(&kinds),
+        Interval::Week,
+        &mut looked_up,
+    )
+    .unwrap();
+    let total = |buckets: &[Bucket]| buckets.iter().map(|b| b.count).sum::<u64>();
+    assert_eq!(total(&by_blocks), total(&expected));
+    assert_eq!(looked_up, 0, "every match settled by its block's row");
+    // Every event's kind in block 2 changed to one the query rejects:
+    // its matches no longer count, though no event changed.
+    let in_block: u64 = {
+        let first = event_log::log_key(account.id, 2 << word_blocks::BLOCK_SHIFT).unwrap();
+        let last = event_log::log_key(account.id, (3 << word_blocks::BLOCK_SHIFT) - 1).unwrap();
+        let rows: Vec<(i64, i64)> = conn
+            .prepare("SELECT key, kind FROM event_log WHERE key BETWEEN ?1 AND ?2")
+            .unwrap()
+            .query_map([first, last], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap();
+        let matched: std::collections::HashSet<i64> = conn
+            .prepare(
+                "SELECT rowid FROM event_words WHERE event_words MATCH ?1 \
+                 AND rowid BETWEEN ?2 AND ?3",
+            )
+            .unwrap()
+            .query_map(rusqlite::params![words, first, last], |r| r.get(0))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap();
+        rows.iter()
+            .filter(|(key, kind)| matched.contains(key) && kinds.contains(kind))
+            .count() as u64
+    };
+    assert!(in_block > 0, "block 2 holds matches of the query");
+    let rejected = conn
+        .query_row(
+            "SELECT id FROM log_values WHERE account_id = ?1 AND kind = 1 \
+             AND id NOT IN (SELECT value FROM json_each(?2)) LIMIT 1",
+            rusqlite::params![
+                account.id,
+                serde_json::Value::from(kinds.clone()).to_string()
+            ],
+            |r| r.get::<_, i64>(0),
+        )
+        .unwrap();
+    let mut tampered = crate::block_kinds::BlockKinds::default();
+    for slot in 0..(1usize << word_blocks::BLOCK_SHIFT) {
+        tampered.set(slot, rejected);
+    }
+    conn.execute(
+        "UPDATE word_blocks SET kinds = ?2 WHERE account_id = ?1 AND block = 2",
+        rusqlite::params![account.id, tampered.encode()],
+    )
+    .unwrap();
+    let after = store
+        .histogram(account.id, &filter, Interval::Week)
+        .await
+        .unwrap();
+    assert_eq!(total(&after), total(&expected) - in_block);
+    // A block without kinds (written by an older build) is looked up.
+    conn.execute(
+        "UPDATE word_blocks SET kinds = NULL WHERE account_id = ?1 AND block = 2",
+        [account.id],
+    )
+    .unwrap();
+    assert_eq!(
+        store
+            .histogram(account.id, &filter, Interval::Week)
+            .await
+            .unwrap(),
+        expected
+    );
     store.shutdown().await;
 }

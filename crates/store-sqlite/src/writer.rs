@@ -287,8 +287,8 @@ fn write_group(
                             .personal_values
                             .insert(&tx, account_id, seq, &personal)?;
                         append_tree_hashes(&tx, account_id, seq as i64 - 1, hash)?;
-                        day_counts.add(account_id, event, actor);
-                        blocks.add(account_id, seq, event.time().micros());
+                        day_counts.add(account_id, event, actor, kind);
+                        blocks.add(account_id, seq, event.time().micros(), kind);
                         assigned = seq + 1;
                         Receipt {
                             id: event.id().to_string(),

@@ -10,11 +10,23 @@ use auditlog_core::{EventFilter, Interval};
 
 /// Whether the rollups can answer `filter` at `interval`.
 pub fn applies(filter: &EventFilter, interval: Interval) -> bool {
+    rollup_shaped(filter, interval) && (by_texts(filter) || by_actor(filter))
+}
+
+/// [`applies`], with the rollup by actor and kind too
+/// ([`by_actor_and_kind`]: the embedded store's `actor_kind_rollups`).
+pub fn applies_with_actor_kinds(filter: &EventFilter, interval: Interval) -> bool {
+    rollup_shaped(filter, interval)
+        && (by_texts(filter) || by_actor(filter) || by_actor_and_kind(filter))
+}
+
+/// Whole-day buckets, no parameter a rollup is not keyed by, and times
+/// that make few ranges.
+fn rollup_shaped(filter: &EventFilter, interval: Interval) -> bool {
     matches!(interval, Interval::Day | Interval::Week)
         && filter.app.is_none()
         && filter.version.is_none()
         && filter.target_id.is_none()
-        && (by_texts(filter) || by_actor(filter))
         && day_ranges::time_ranges(filter).is_some()
 }
 
@@ -37,6 +49,29 @@ pub fn by_actor(filter: &EventFilter) -> bool {
         && terms
             .iter()
             .all(|t| on_user(t) || matches!(t.test, Test::Time(_)))
+}
+
+/// Whether the rollup by actor, day and kind serves `filter`: it selects
+/// users and, besides them, only event types, actions and times (no
+/// project: the kind is `[type, action]`).
+pub fn by_actor_and_kind(filter: &EventFilter) -> bool {
+    let terms = filter.query.terms();
+    (!filter.users.is_empty() || terms.iter().any(on_user))
+        && filter.projects.is_empty()
+        && terms
+            .iter()
+            .all(|t| on_user(t) || on_kind(t) || matches!(t.test, Test::Time(_)))
+}
+
+/// Whether `term` is a `type` or `action` term.
+pub fn on_kind(term: &Term) -> bool {
+    matches!(
+        &term.test,
+        Test::Text {
+            key: TextKey::Type | TextKey::Action,
+            ..
+        }
+    )
 }
 
 /// Whether `term` is a `user` term (negated or not, lists, prefixes).
@@ -116,5 +151,46 @@ mod tests {
         let mut app = filter("type:a");
         app.app = Some("Web".into());
         assert!(!applies(&app, Interval::Day));
+    }
+
+    #[test]
+    fn users_with_types_and_actions_are_served_by_the_actor_kind_rollup_only() {
+        for served in [
+            "type:a user:u-1",
+            "type:\"Test Case\" -action:Update -user:u-1",
+            "action:Login,Logout -user:u-1,u-2 time:2026-01-01..2026-01-07",
+            "user:u-* -type:a*",
+        ] {
+            let f = filter(served);
+            assert!(!applies(&f, Interval::Day), "{served}");
+            assert!(applies_with_actor_kinds(&f, Interval::Day), "{served}");
+            assert!(applies_with_actor_kinds(&f, Interval::Week), "{served}");
+            assert!(!applies_with_actor_kinds(&f, Interval::Hour), "{served}");
+        }
+        // What the plain rollups serve, this serves too.
+        for both in ["type:a", "-user:u-1", "project:P time:2026-01-01"] {
+            assert!(applies(&filter(both), Interval::Day), "{both}");
+            assert!(
+                applies_with_actor_kinds(&filter(both), Interval::Day),
+                "{both}"
+            );
+        }
+        for not in [
+            "user:u-1 project:P",
+            "user:u-1 type:a -app:Web",
+            "user:u-1 type:a pay*",
+            "user:u-1 action:Create target:T-1",
+        ] {
+            assert!(
+                !applies_with_actor_kinds(&filter(not), Interval::Day),
+                "{not}"
+            );
+        }
+        let mut parameters = filter("action:Create");
+        parameters.users = vec!["u-1".into()];
+        parameters.event_types = vec!["a".into()];
+        assert!(applies_with_actor_kinds(&parameters, Interval::Day));
+        parameters.projects = vec!["P0".into()];
+        assert!(!applies_with_actor_kinds(&parameters, Interval::Day));
     }
 }

@@ -1,0 +1,14 @@
+-- The kind of each event of a block (issue 14): `word_blocks.kinds`, the
+-- block's slots' `log_values` ids of `[type, action]` in the canonical
+-- encoding of `block_kinds.rs`, so that a count of free text with `type`
+-- and `action` terms settles a match from its block's row instead of
+-- looking its event up (the 10M benchmark's word in 97,000 events with
+-- `type:` and `time:` looked up every match: 230 ms).
+--
+-- Kept by the writer with the block's times (once per block per group
+-- commit). A row written by a build without this column has none, or
+-- lacks the slots it appended: those matches are looked up, as before.
+-- Removing bodies leaves it as it is (a removed event is no longer among
+-- the full-text index's matches). The summary is rebuilt after this
+-- (Rust, `word_blocks::migrate`), with its kinds, from the events stored.
+ALTER TABLE word_blocks ADD COLUMN kinds BLOB;
