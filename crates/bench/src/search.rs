@@ -619,6 +619,32 @@ fn disk(options: &Options, manifest: &Manifest, recorder: &Recorder) -> BenchRes
         "bytes_per_event",
         server::dir_bytes(&store_dir(options)) as f64 / n,
     )?;
+    // What counts read beside the index: the block summary (times and
+    // kinds) and the per-day counts by actor and kind.
+    for (table, what) in [
+        ("word_blocks", "block summary"),
+        ("actor_kind_rollups", "actor and kind rollups"),
+    ] {
+        recorder.record(
+            "search-disk",
+            &format!("{what}, bytes per event"),
+            "auditlog",
+            "bytes_per_event",
+            table_bytes(&store, table)? as f64 / n,
+        )?;
+    }
+    let rows: i64 = Connection::open(&store)?.query_row(
+        "SELECT COUNT(*) FROM actor_kind_rollups",
+        [],
+        |r| r.get(0),
+    )?;
+    recorder.record(
+        "search-disk",
+        "actor and kind rollups, rows per event",
+        "auditlog",
+        "rows_per_event",
+        rows as f64 / n,
+    )?;
     let plain = plain_path(options);
     recorder.record(
         "search-disk",
