@@ -35,7 +35,8 @@ GRANT INSERT, UPDATE, DELETE ON log_streams, log_stream_batches TO auditlog_app;
 -- cosignatures appended, never changed; the submitter's lease row moves.
 GRANT INSERT ON root_leaves, root_hashes, root_checkpoints, root_cosignatures TO auditlog_app;
 GRANT UPDATE ON root_submitter TO auditlog_app;
--- The per-day rollups (event_rollups, actor_rollups, migration 0022) are
+-- The per-day rollups (event_rollups, actor_rollups, migration 0022;
+-- actor_kind_rollups, migration 0024) are
 -- kept by the event log's triggers, which run as the owner: no write grant
 -- (SELECT above is all the readers need).
 -- Retention and erasure (issue 16): bodies are removed only through

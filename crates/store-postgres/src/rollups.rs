@@ -7,7 +7,9 @@
 //! served: a filter of event types, actions and projects (parameters, and
 //! `q`'s `type`, `action` and `project` terms: negated, OR lists, prefixes)
 //! and times reads `event_rollups`; one of users (the `users` parameter,
-//! `user` terms) and times reads `actor_rollups`. `type`, `action` and
+//! `user` terms) and times reads `actor_rollups`; users with event types
+//! and actions read `actor_kind_rollups` (migration 0024: per account,
+//! actor, day and kind). `type`, `action` and
 //! `user` terms are evaluated on the account's dictionary exactly as the
 //! index path does (`query::resolve`: the ids each accepts), `project`
 //! terms on the account's project texts with the same evaluation
@@ -26,11 +28,17 @@ use auditlog_core::search::{Term, Test, TextKey};
 use auditlog_core::{EventFilter, Interval, Timestamp};
 use auditlog_store::day_ranges::{self, DAY};
 use auditlog_store::leaf_codec::DictionaryCache;
-pub use auditlog_store::rollup_filters::applies;
-use auditlog_store::rollup_filters::by_actor;
+use auditlog_store::rollup_filters::{by_actor, by_texts};
 use auditlog_store::search_plan::{self, IdChoice};
 use auditlog_store::{AccountId, Bucket, Result};
 use std::collections::BTreeMap;
+
+/// Whether the rollups answer `filter` at `interval`: those of migration
+/// 0022, and `actor_kind_rollups` (0024) for users with event types and
+/// actions (`rollup_filters::by_actor_and_kind`), as on the embedded store.
+pub fn applies(filter: &EventFilter, interval: Interval) -> bool {
+    auditlog_store::rollup_filters::applies_with_actor_kinds(filter, interval)
+}
 
 /// The histogram of `filter` at `interval` (which [`applies`] accepts)
 /// in the caller's read transaction: whole days from the rollups,
@@ -60,13 +68,16 @@ pub(crate) async fn histogram(
         return index_histogram(tx, dictionaries, account, filter, interval).await;
     }
     let source = if by_actor(filter) {
-        WholeDays::of_actors(&ids)
-    } else {
+        WholeDays::of_actors(&ids, None)
+    } else if by_texts(filter) {
         WholeDays::Dictionary {
             ids: &ids,
             projects: &rest.projects,
             project_choice: project_choice(tx, account, &rest).await?,
         }
+    } else {
+        // Users with event types and actions (`by_actor_and_kind`).
+        WholeDays::of_actors(&ids, Some(&ids))
     };
     let mut counts: BTreeMap<i64, i64> = BTreeMap::new();
     for (from, to) in ranges {
@@ -120,15 +131,28 @@ enum WholeDays<'a> {
         projects: &'a [String],
         project_choice: Option<TextChoice>,
     },
-    /// `actor_rollups` rows of these actors.
-    Actors(Vec<i64>),
-    /// Each day's total (`event_rollups`) less these actors' rows: when
-    /// the terms reject fewer actors than they accept (`-user:u-1`).
-    AllActorsBut(Vec<i64>),
+    /// `actor_rollups` rows of these actors, or, with `kinds`, the
+    /// `actor_kind_rollups` rows of these actors and the kinds `kinds`
+    /// accepts.
+    Actors {
+        actors: Vec<i64>,
+        kinds: Option<&'a Resolved>,
+    },
+    /// Each day's total (`event_rollups`, of the accepted kinds with
+    /// `kinds`) less these actors' rows (of `actor_kind_rollups` with
+    /// `kinds`): when the terms reject fewer actors than they accept
+    /// (`-user:u-1`).
+    AllActorsBut {
+        rejected: Vec<i64>,
+        kinds: Option<&'a Resolved>,
+    },
 }
 
-impl WholeDays<'_> {
-    fn of_actors(ids: &Resolved) -> Self {
+impl<'a> WholeDays<'a> {
+    /// The actors `ids` accepts, counted by actor (`kinds` `None`) or by
+    /// actor and the kinds that `kinds` accepts.
+    fn of_actors(ids: &Resolved, kinds: Option<&'a Resolved>) -> Self {
+        let actors = |actors: Vec<i64>| WholeDays::Actors { actors, kinds };
         let choice = ids
             .choices
             .iter()
@@ -136,20 +160,24 @@ impl WholeDays<'_> {
             .map(|(_, choice)| choice);
         match (&ids.actors, choice) {
             // The named users the terms accept too.
-            (Some(named), Some(choice)) => WholeDays::Actors(
+            (Some(named), Some(choice)) => actors(
                 named
                     .iter()
                     .copied()
                     .filter(|id| choice.accepted.contains(id))
                     .collect(),
             ),
-            (Some(named), None) => WholeDays::Actors(named.clone()),
+            (Some(named), None) => actors(named.clone()),
             (None, Some(choice)) if choice.rejected.len() < choice.accepted.len() => {
-                WholeDays::AllActorsBut(choice.rejected.clone())
+                WholeDays::AllActorsBut {
+                    rejected: choice.rejected.clone(),
+                    kinds,
+                }
             }
-            (None, Some(choice)) => WholeDays::Actors(choice.accepted.clone()),
-            // `by_actor` means some user is selected; nothing names one.
-            (None, None) => WholeDays::Actors(Vec::new()),
+            (None, Some(choice)) => actors(choice.accepted.clone()),
+            // Some user is selected (`by_actor`, `by_actor_and_kind`);
+            // nothing names one.
+            (None, None) => actors(Vec::new()),
         }
     }
 
@@ -180,14 +208,7 @@ impl WholeDays<'_> {
                 let mut sql = format!(
                     "SELECT day, SUM(count)::bigint FROM event_rollups WHERE account_id = $1{days}"
                 );
-                if let Some(kinds) = &ids.kinds {
-                    params.push(Box::new(kinds.clone()));
-                    sql.push_str(&format!(" AND kind = ANY(${}::bigint[])", params.len()));
-                }
-                if let Some((_, choice)) = ids.choices.iter().find(|(c, _)| *c == "l.kind") {
-                    sql.push_str(" AND ");
-                    sql.push_str(&kind_test(choice, &mut params));
-                }
+                sql.push_str(&kind_tests(ids, &mut params));
                 // A project parameter never matches events without one.
                 if !projects.is_empty() {
                     params.push(Box::new(projects.to_vec()));
@@ -203,24 +224,26 @@ impl WholeDays<'_> {
                 sql.push_str(" GROUP BY day");
                 sql
             }
-            WholeDays::Actors(actors) => {
+            WholeDays::Actors { actors, kinds } => {
                 params.push(Box::new(actors.clone()));
+                let actors = params.len();
+                let (table, kinds) = by_kinds(*kinds, &mut params);
                 format!(
-                    "SELECT day, count FROM actor_rollups WHERE account_id = $1 \
-                     AND actor = ANY(${}::bigint[]){days}",
-                    params.len()
+                    "SELECT day, count FROM {table} WHERE account_id = $1 \
+                     AND actor = ANY(${actors}::bigint[]){kinds}{days}"
                 )
             }
-            WholeDays::AllActorsBut(rejected) => {
+            WholeDays::AllActorsBut { rejected, kinds } => {
+                let (table, kinds) = by_kinds(*kinds, &mut params);
                 let mut sql = format!(
-                    "SELECT day, SUM(count)::bigint FROM event_rollups WHERE account_id = $1{days} \
+                    "SELECT day, SUM(count)::bigint FROM event_rollups WHERE account_id = $1{days}{kinds} \
                      GROUP BY day"
                 );
                 if !rejected.is_empty() {
                     params.push(Box::new(rejected.clone()));
                     sql.push_str(&format!(
-                        " UNION ALL SELECT day, -count FROM actor_rollups WHERE account_id = $1 \
-                         AND actor = ANY(${}::bigint[]){days}",
+                        " UNION ALL SELECT day, -count FROM {table} WHERE account_id = $1 \
+                         AND actor = ANY(${}::bigint[]){kinds}{days}",
                         params.len()
                     ));
                 }
@@ -229,6 +252,33 @@ impl WholeDays<'_> {
         };
         (sql, params)
     }
+}
+
+/// The table of actors' rows and the conditions on its kinds: by actor
+/// alone without `kinds`, else by actor and kind, of the kinds `kinds`
+/// accepts (the conditions' parameters go to `params`, and the same
+/// numbers serve every part of a statement that repeats them).
+fn by_kinds(kinds: Option<&Resolved>, params: &mut Vec<Param>) -> (&'static str, String) {
+    match kinds {
+        None => ("actor_rollups", String::new()),
+        Some(ids) => ("actor_kind_rollups", kind_tests(ids, params)),
+    }
+}
+
+/// The conditions (each after ` AND `) that a row's `kind` is one the
+/// filter's event types and actions accept: the parameters' ids, and
+/// `q`'s terms' choice.
+fn kind_tests(ids: &Resolved, params: &mut Vec<Param>) -> String {
+    let mut sql = String::new();
+    if let Some(kinds) = &ids.kinds {
+        params.push(Box::new(kinds.clone()));
+        sql.push_str(&format!(" AND kind = ANY(${}::bigint[])", params.len()));
+    }
+    if let Some((_, choice)) = ids.choices.iter().find(|(c, _)| *c == "l.kind") {
+        sql.push_str(" AND ");
+        sql.push_str(&kind_test(choice, params));
+    }
+    sql
 }
 
 /// The test that `kind` is an id `choice` accepts: the accepted list, or

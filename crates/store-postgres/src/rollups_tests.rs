@@ -238,16 +238,19 @@ async fn owner_client(db: &TestDatabase) -> tokio_postgres::Client {
 }
 
 /// `(event_rollups total, actor_rollups total)` of `account`.
-async fn rollup_totals(client: &tokio_postgres::Client, account: AccountId) -> (i64, i64) {
+/// The events `event_rollups`, `actor_rollups` and `actor_kind_rollups`
+/// count in `account`.
+async fn rollup_totals(client: &tokio_postgres::Client, account: AccountId) -> (i64, i64, i64) {
     let row = client
         .query_one(
             "SELECT (SELECT COALESCE(SUM(count), 0)::bigint FROM event_rollups WHERE account_id = $1), \
-                    (SELECT COALESCE(SUM(count), 0)::bigint FROM actor_rollups WHERE account_id = $1)",
+                    (SELECT COALESCE(SUM(count), 0)::bigint FROM actor_rollups WHERE account_id = $1), \
+                    (SELECT COALESCE(SUM(count), 0)::bigint FROM actor_kind_rollups WHERE account_id = $1)",
             &[&account],
         )
         .await
         .unwrap();
-    (row.get(0), row.get(1))
+    (row.get(0), row.get(1), row.get(2))
 }
 
 /// Prunes the bodies of seq `1..=last` of `stored` (appended first, in
@@ -303,8 +306,8 @@ async fn rollup_histograms_equal_the_index_paths_buckets() {
         .await
         .unwrap();
     let owner = owner_client(&db).await;
-    assert_eq!(rollup_totals(&owner, account.id).await, (900, 900));
-    assert_eq!(rollup_totals(&owner, other.id).await, (80, 80));
+    assert_eq!(rollup_totals(&owner, account.id).await, (900, 900, 900));
+    assert_eq!(rollup_totals(&owner, other.id).await, (80, 80, 80));
 
     let mut types: Vec<String> = stored.iter().map(|e| e.event_type().to_string()).collect();
     types.sort();
@@ -376,6 +379,32 @@ async fn rollup_histograms_equal_the_index_paths_buckets() {
     for _ in 0..80 {
         user_cases.push(random_user_q(&mut rng));
     }
+    // Users with event types and actions: `actor_kind_rollups`.
+    user_cases.extend([
+        format!("type:{t0} user:u-1"),
+        format!("type:{t0} -action:{} -user:u-1", actions[0]),
+        format!(
+            "action:{},{} -user:u-1,u-2 time:{}..{}",
+            actions[0],
+            actions[1],
+            day(3),
+            day(9)
+        ),
+        format!("-type:{t0} user:u-*"),
+        "type:Nonexistent user:u-1".into(),
+    ]);
+    for _ in 0..60 {
+        let pick = |rng: &mut Rng, values: &[String]| {
+            quoted(&values[rng.below(values.len() as u64) as usize])
+        };
+        let kind = match rng.below(4) {
+            0 => format!("type:{}", pick(&mut rng, &types)),
+            1 => format!("-type:{}", pick(&mut rng, &types)),
+            2 => format!("action:{}", pick(&mut rng, &actions)),
+            _ => format!("-action:{}*", &actions[0][..1]),
+        };
+        user_cases.push(format!("{kind} {}", random_user_q(&mut rng)));
+    }
     let mut filters: Vec<(String, EventFilter)> = Vec::new();
     for (n, q) in cases.iter().enumerate() {
         let filter = EventFilter {
@@ -395,6 +424,10 @@ async fn rollup_histograms_equal_the_index_paths_buckets() {
         };
         if n % 4 == 1 {
             filter.users = vec!["u-2".into(), "u-5".into()];
+        }
+        if n % 6 == 3 {
+            // A user with the event type parameter: by actor and kind.
+            filter.event_types = vec![types[n % types.len()].clone()];
         }
         if n % 5 == 2 {
             filter.from = edge(&mut rng);
@@ -417,7 +450,7 @@ async fn rollup_histograms_equal_the_index_paths_buckets() {
 
     // Filters the rollups do not hold: the index path, the same answer.
     for q in [
-        format!("type:{t0} user:u-1"),
+        format!("type:{t0} user:u-1 project:P0"),
         "-user:u-1 project:P0".into(),
         "target:T-1".into(),
         "project:P0 app:A0".into(),
@@ -450,7 +483,7 @@ async fn rollup_histograms_equal_the_index_paths_buckets() {
     let rows_before = count_rows("SELECT COUNT(*) FROM actor_rollups").await;
     prune(&store, &account, &stored, 300).await;
     // 900 events less 300 removed, plus the prune record.
-    assert_eq!(rollup_totals(&owner, account.id).await, (601, 601));
+    assert_eq!(rollup_totals(&owner, account.id).await, (601, 601, 601));
     assert_eq!(
         count_rows("SELECT COUNT(*) FROM actor_rollups WHERE count <= 0").await,
         0,
@@ -463,9 +496,9 @@ async fn rollup_histograms_equal_the_index_paths_buckets() {
 }
 
 /// The served counts read the rollups: a row changed behind the store's
-/// back (by the owner) shows in a
-/// parameter filter's, a `q`'s and a `user` filter's histogram, and not in
-/// one the rollups do not serve.
+/// back (by the owner) shows in a parameter filter's, a `q`'s, a `user`
+/// filter's and a `user` with `type` filter's histogram, and not in one
+/// the rollups do not serve.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_rollup_row_changed_behind_the_stores_back_shows_in_the_count() {
     let Some(db) = TestDatabase::create("a_rollup_row_changed_behind_the_stores_back") else {
@@ -490,12 +523,17 @@ async fn a_rollup_row_changed_behind_the_stores_back_shows_in_the_count() {
         query: parsed("user:u-2"),
         ..EventFilter::default()
     };
-    let not_served = EventFilter {
+    let by_user_and_type = EventFilter {
         query: parsed(&format!("type:{} user:u-2", quoted(&event_type))),
         ..EventFilter::default()
     };
+    let not_served = EventFilter {
+        query: parsed(&format!("type:{} user:u-2 project:P0", quoted(&event_type))),
+        ..EventFilter::default()
+    };
+    let filters = [&by_type, &by_q, &by_user, &by_user_and_type, &not_served];
     let mut before = Vec::new();
-    for filter in [&by_type, &by_q, &by_user, &not_served] {
+    for filter in filters {
         before.push(total(
             &store
                 .histogram(account.id, filter, Interval::Day)
@@ -526,8 +564,21 @@ async fn a_rollup_row_changed_behind_the_stores_back_shows_in_the_count() {
         .await
         .unwrap();
     assert_eq!(changed, 1);
+    let changed = owner
+        .execute(
+            "UPDATE actor_kind_rollups SET count = count + 1000 \
+             WHERE (account_id, actor, day, kind) = \
+             (SELECT r.account_id, r.actor, r.day, r.kind FROM actor_kind_rollups r \
+              JOIN actors a ON a.id = r.actor JOIN log_values v ON v.id = r.kind \
+              WHERE r.account_id = $1 AND a.actor_id = 'u-2' AND v.value ->> 0 = $2 \
+              ORDER BY r.day LIMIT 1)",
+            &[&account.id, &event_type],
+        )
+        .await
+        .unwrap();
+    assert_eq!(changed, 1);
     let mut after = Vec::new();
-    for filter in [&by_type, &by_q, &by_user, &not_served] {
+    for filter in filters {
         after.push(total(
             &store
                 .histogram(account.id, filter, Interval::Day)
@@ -541,7 +592,8 @@ async fn a_rollup_row_changed_behind_the_stores_back_shows_in_the_count() {
             before[0] + 1000,
             before[1] + 1000,
             before[2] + 1000,
-            before[3]
+            before[3] + 1000,
+            before[4]
         ]
     );
     store.shutdown().await;
@@ -570,28 +622,35 @@ async fn the_migration_rolls_up_the_events_stored_before_it() {
             "DROP TRIGGER event_log_rollups_add ON event_log; \
              DROP TRIGGER event_log_rollups_subtract ON event_log; \
              DROP FUNCTION event_log_add_rollups(); DROP FUNCTION event_log_subtract_rollups(); \
-             DROP TABLE event_rollups; DROP TABLE actor_rollups; DROP FUNCTION auditlog_day(BIGINT); \
-             DELETE FROM schema_migrations WHERE version IN (22, 23);",
+             DROP TRIGGER event_log_rollups_add_actor_kinds ON event_log; \
+             DROP TRIGGER event_log_rollups_subtract_actor_kinds ON event_log; \
+             DROP FUNCTION event_log_add_actor_kinds(); DROP FUNCTION event_log_subtract_actor_kinds(); \
+             DROP TABLE event_rollups; DROP TABLE actor_rollups; DROP TABLE actor_kind_rollups; \
+             DROP FUNCTION auditlog_day(BIGINT); \
+             DELETE FROM schema_migrations WHERE version IN (22, 23, 24);",
         )
         .await
         .unwrap();
 
     let store = PgStore::connect(&db.url).await.unwrap();
-    assert_eq!(rollup_totals(&owner, account.id).await, (351, 351));
+    assert_eq!(rollup_totals(&owner, account.id).await, (351, 351, 351));
     // Migration 0023 gave the planner their statistics.
     let analyzed: i64 = owner
         .query_one(
-            "SELECT COUNT(*) FROM pg_stats WHERE tablename IN ('event_rollups', 'actor_rollups')",
+            "SELECT COUNT(DISTINCT tablename) FROM pg_stats \
+             WHERE tablename IN ('event_rollups', 'actor_rollups', 'actor_kind_rollups')",
             &[],
         )
         .await
         .unwrap()
         .get(0);
-    assert!(analyzed > 0);
+    assert_eq!(analyzed, 3);
     let mut filters = vec![(String::new(), EventFilter::default())];
     for n in 0..40 {
-        let q = if n % 2 == 0 {
+        let q = if n % 4 == 0 {
             random_user_q(&mut rng)
+        } else if n % 4 == 2 {
+            format!("-action:Create {}", random_user_q(&mut rng))
         } else {
             format!("project:P0,P1 time:{}", random_range(&mut rng))
         };
@@ -663,6 +722,9 @@ async fn removal_beside_appends_to_the_same_rollup_rows_never_deadlocks() {
     let ((), removed) = tokio::join!(appending, removing);
     assert_eq!(removed, 1_200);
     let owner = owner_client(&db).await;
-    assert_eq!(rollup_totals(&owner, account.id).await, (1_201, 1_201));
+    assert_eq!(
+        rollup_totals(&owner, account.id).await,
+        (1_201, 1_201, 1_201)
+    );
     store.shutdown().await;
 }

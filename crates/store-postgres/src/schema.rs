@@ -47,6 +47,11 @@ const MIGRATIONS: &[(i32, &str)] = &[
         23,
         include_str!("../migrations/0023_rollups_statistics.sql"),
     ),
+    // Per-day counts by actor and kind, kept by triggers (issue 14).
+    (
+        24,
+        include_str!("../migrations/0024_actor_kind_rollups.sql"),
+    ),
 ];
 
 /// The migration that moves the events into the event log: the old table's
