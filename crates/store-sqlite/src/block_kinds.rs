@@ -76,6 +76,23 @@ impl BlockKinds {
         bytes
     }
 
+    /// The kind of the event in `slot` read from the stored bytes
+    /// themselves (what a count does for each match: decoding the whole
+    /// block would build 256 slots for the few matches it holds); `None`
+    /// when unknown or the bytes do not parse.
+    pub fn kind_in(bytes: &[u8], slot: usize) -> Option<i64> {
+        let length = *bytes.first()? as usize;
+        let slots = 1 + length * 8;
+        let at = *bytes.get(slots.checked_add(slot)?)? as usize;
+        if at >= length {
+            return None;
+        }
+        let start = 1 + at * 8;
+        let mut word = [0u8; 8];
+        word.copy_from_slice(bytes.get(start..start + 8)?);
+        Some(i64::from_le_bytes(word))
+    }
+
     /// Records that the event in `slot` is of `kind`.
     pub fn set(&mut self, slot: usize, kind: i64) {
         if self.slots.len() <= slot {
@@ -84,7 +101,9 @@ impl BlockKinds {
         self.slots[slot] = Some(kind);
     }
 
-    /// The kind of the event in `slot`, if known.
+    /// The kind of the event in `slot`, if known (tests compare it with
+    /// [`BlockKinds::kind_in`]).
+    #[cfg(test)]
     pub fn kind(&self, slot: usize) -> Option<i64> {
         self.slots.get(slot).copied().flatten()
     }
@@ -122,6 +141,10 @@ mod tests {
                 None
             ]
         );
+        let read_in_place: Vec<Option<i64>> = (0..8)
+            .map(|slot| BlockKinds::kind_in(&bytes, slot))
+            .collect();
+        assert_eq!(read_in_place, kinds);
         // Three kinds, then six slots.
         assert_eq!(bytes.len(), 1 + 3 * 8 + 6);
     }
@@ -149,6 +172,15 @@ mod tests {
         assert_eq!(
             (decoded.kind(0), decoded.kind(1), decoded.kind(2)),
             (Some(5), None, None)
+        );
+        for slot in 0..4 {
+            assert_eq!(BlockKinds::kind_in(&bytes, slot), decoded.kind(slot));
+        }
+        assert_eq!(BlockKinds::kind_in(&[], 0), None);
+        assert_eq!(
+            BlockKinds::kind_in(&[2, 1, 0, 0, 0], 0),
+            None,
+            "palette cut short"
         );
     }
 }

@@ -377,13 +377,14 @@ fn matched_blocks(
     )
 }
 
-/// The kinds of the blocks of `matches` (as [`matched_blocks`] reads
-/// their times); a block whose row has none is absent.
+/// The stored kinds of the blocks of `matches` (as [`matched_blocks`]
+/// reads their times), read in place by [`BlockKinds::kind_in`]; a block
+/// whose row has none is absent.
 fn matched_kinds(
     conn: &Connection,
     account: i64,
     matches: &[i64],
-) -> Result<HashMap<i64, BlockKinds>> {
+) -> Result<HashMap<i64, Vec<u8>>> {
     let kinds_row = |r: &rusqlite::Row<'_>| -> rusqlite::Result<(i64, Option<Vec<u8>>)> {
         Ok((r.get(0)?, r.get(1)?))
     };
@@ -414,7 +415,7 @@ fn matched_kinds(
     )?;
     Ok(rows
         .into_iter()
-        .filter_map(|(block, kinds)| Some((block, BlockKinds::decode(&kinds?)?)))
+        .filter_map(|(block, kinds)| Some((block, kinds?)))
         .collect())
 }
 
@@ -493,11 +494,6 @@ pub(crate) fn histogram(
         .collect::<rusqlite::Result<_>>()
         .map_err(sql_error)?;
     let blocks = matched_blocks(conn, account, &matches)?;
-    let accepted: Option<HashSet<i64>> = kinds.map(|k| k.iter().copied().collect());
-    let block_kinds = match accepted {
-        Some(_) => matched_kinds(conn, account, &matches)?,
-        None => HashMap::new(),
-    };
     let settle = |block: i64| match blocks.get(&block) {
         None => Settled::LookUp,
         Some(b) if b.max_time < from || b.min_time > to => Settled::Outside,
@@ -510,6 +506,20 @@ pub(crate) fn histogram(
         }
         Some(_) => Settled::LookUp,
     };
+    // The kinds, when the filter has some, of the matches' blocks that lie
+    // not wholly outside the time range.
+    let accepted: Option<HashSet<i64>> = kinds.map(|k| k.iter().copied().collect());
+    let block_kinds = match accepted {
+        Some(_) => {
+            let candidates: Vec<i64> = matches
+                .iter()
+                .copied()
+                .filter(|key| !matches!(settle(block_of(*key)), Settled::Outside))
+                .collect();
+            matched_kinds(conn, account, &candidates)?
+        }
+        None => HashMap::new(),
+    };
     let mut counts: BTreeMap<i64, u64> = BTreeMap::new();
     let mut pending: Vec<i64> = Vec::new();
     {
@@ -518,10 +528,21 @@ pub(crate) fn histogram(
         let mut current: Option<(i64, Settled)> = None;
         for &key in &matches {
             let block = block_of(key);
+            let settled = match current {
+                Some((b, settled)) if b == block => settled,
+                _ => {
+                    let settled = settle(block);
+                    current = Some((block, settled));
+                    settled
+                }
+            };
+            if matches!(settled, Settled::Outside) {
+                continue;
+            }
             if let Some(accepted) = &accepted {
                 let kind = block_kinds
                     .get(&block)
-                    .and_then(|kinds| kinds.kind(slot_of(seq_of(key))));
+                    .and_then(|kinds| BlockKinds::kind_in(kinds, slot_of(seq_of(key))));
                 match kind {
                     Some(kind) if !accepted.contains(&kind) => continue,
                     Some(_) => {}
@@ -531,14 +552,6 @@ pub(crate) fn histogram(
                     }
                 }
             }
-            let settled = match current {
-                Some((b, settled)) if b == block => settled,
-                _ => {
-                    let settled = settle(block);
-                    current = Some((block, settled));
-                    settled
-                }
-            };
             match settled {
                 Settled::Bucket(start) => *counts.entry(start).or_default() += 1,
                 Settled::Outside => {}
