@@ -25,6 +25,7 @@ use crate::sql::{event_record, sql_error, to_record, LeafDecoder, RECORD_COLUMNS
 use auditlog_core::leaf_view::LeafView;
 use auditlog_core::search::{Query, TextKey};
 use auditlog_core::{Cursor, EventFilter, Interval, Timestamp};
+use auditlog_store::rollup_filters;
 use auditlog_store::search_plan::{self, IdChoice, SearchPlan};
 use auditlog_store::{key_hash64, Bucket, EventRecord, Result, StoreError};
 use rusqlite::types::Value;
@@ -105,9 +106,11 @@ pub struct LogFilter {
     /// the times is all the SQL tests: what the block summary counts.
     q_words_and_times: bool,
     /// When the filter holds free text, event types or actions (the
-    /// parameters, `q`'s terms) and times only: the kinds it accepts, so
-    /// that the block summary counts it with its kinds.
-    words_kinds: Option<Vec<i64>>,
+    /// parameters, `q`'s terms) and times only: those event types and
+    /// actions (a filter of them alone), so that a count reads the kinds
+    /// they accept (`accepted_kinds`) and the block summary counts it with
+    /// them. Only a count reads the dictionary: a page does not need it.
+    words_kinds: Option<EventFilter>,
     /// `q`, when some of its terms are confirmed on each candidate's leaf.
     query: Option<Query>,
     /// `q`'s exact `target:` lists (each must hold), when they are all of
@@ -242,7 +245,12 @@ pub fn resolve(conn: &Connection, account: i64, filter: &EventFilter) -> Result<
         && filter.version.is_none()
         && filter.target_id.is_none()
     {
-        Some(accepted_kinds(conn, account, filter)?)
+        Some(EventFilter {
+            event_types: filter.event_types.clone(),
+            actions: filter.actions.clone(),
+            query: filter.query.without(|term| !rollup_filters::on_kind(term)),
+            ..EventFilter::default()
+        })
     } else {
         None
     };
@@ -725,7 +733,7 @@ impl LogFilter {
         let words = self.words.as_deref()?;
         let plain = self.target.is_none() && self.query.is_none() && self.target_lists.is_empty();
         let kinds = match &self.words_kinds {
-            Some(kinds) => Some(kinds.as_slice()),
+            Some(kinds) => Some(kinds),
             None if self.q_words_and_times && self.ids.is_empty() => None,
             None => return None,
         };
@@ -937,7 +945,8 @@ impl LogFilter {
 pub(crate) struct BlockCount<'a> {
     pub words: &'a str,
     pub range: (i64, i64),
-    pub kinds: Option<&'a [i64]>,
+    /// The event types and actions to hold (`None`: any).
+    pub kinds: Option<&'a EventFilter>,
 }
 
 /// A statement with its parameters.
@@ -1217,13 +1226,17 @@ pub fn histogram(
     leaves: &LeafDecoder<'_>,
 ) -> Result<Vec<Bucket>> {
     if let Some(block) = filter.block_count() {
+        let kinds = match block.kinds {
+            Some(kinds) => Some(accepted_kinds(conn, filter.account, kinds)?),
+            None => None,
+        };
         let mut looked_up = 0;
         return crate::word_blocks::histogram(
             conn,
             filter.account,
             block.words,
             block.range,
-            block.kinds,
+            kinds.as_deref(),
             interval,
             &mut looked_up,
         );

@@ -684,7 +684,8 @@ async fn word_counts_with_kinds_read_each_blocks_kinds() {
     );
     let resolved = query::resolve(&conn, account.id, &filter).unwrap().unwrap();
     let block = resolved.block_count().expect("served by the block summary");
-    let kinds = block.kinds.expect("with its kinds").to_vec();
+    let kinds =
+        query::accepted_kinds(&conn, account.id, block.kinds.expect("with its kinds")).unwrap();
     let words = block.words.to_string();
     let all_time = (i64::MIN, i64::MAX);
     let mut looked_up = 0;
