@@ -101,7 +101,18 @@ impl GroupBlocks {
     pub fn write(self, conn: &Connection) -> Result<()> {
         let mut current = conn
             .prepare_cached(
-                "SELECT min_time, max_time, kinds FROM word_blocks WHERE account_id = ?1 AND block = ?2",
+                "SELECT min_time, max_time FROM word_blocks WHERE account_id = ?1 AND block = ?2",
+            )
+            .map_err(sql_error)?;
+        let mut current_kinds = conn
+            .prepare_cached(
+                "SELECT kinds FROM word_block_kinds WHERE account_id = ?1 AND block = ?2",
+            )
+            .map_err(sql_error)?;
+        let mut upsert_kinds = conn
+            .prepare_cached(
+                "INSERT OR REPLACE INTO word_block_kinds (account_id, block, kinds) \
+                 VALUES (?1, ?2, ?3)",
             )
             .map_err(sql_error)?;
         let mut previous = conn
@@ -113,7 +124,7 @@ impl GroupBlocks {
         let mut upsert = conn
             .prepare_cached(
                 "INSERT OR REPLACE INTO word_blocks (account_id, block, min_time, max_time, \
-                 max_time_upto, kinds) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                 max_time_upto) VALUES (?1, ?2, ?3, ?4, ?5)",
             )
             .map_err(sql_error)?;
         // Appends only ever reach an account's last block or a new one, so
@@ -126,45 +137,37 @@ impl GroupBlocks {
             )
             .map_err(sql_error)?;
         for ((account, block), ((min_time, max_time), appended)) in self.blocks {
-            let (min_time, max_time, mut kinds) = match current
+            let (min_time, max_time) = match current
                 .query_row(params![account, block], |r| {
-                    Ok((
-                        r.get::<_, i64>(0)?,
-                        r.get::<_, i64>(1)?,
-                        r.get::<_, Option<Vec<u8>>>(2)?,
-                    ))
+                    Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?))
                 })
                 .optional()
                 .map_err(sql_error)?
             {
-                // A row without kinds (written by a build before migration
-                // 0026) keeps its earlier slots unknown.
-                Some((min, max, kinds)) => (
-                    min.min(min_time),
-                    max.max(max_time),
-                    kinds
-                        .and_then(|k| BlockKinds::decode(&k))
-                        .unwrap_or_default(),
-                ),
-                None => (min_time, max_time, BlockKinds::default()),
+                Some((min, max)) => (min.min(min_time), max.max(max_time)),
+                None => (min_time, max_time),
             };
+            // A block without kinds (begun by a build before migration
+            // 0026) keeps its earlier slots unknown.
+            let mut kinds = current_kinds
+                .query_row(params![account, block], |r| r.get::<_, Vec<u8>>(0))
+                .optional()
+                .map_err(sql_error)?
+                .and_then(|k| BlockKinds::decode(&k))
+                .unwrap_or_default();
             for (slot, kind) in appended {
                 kinds.set(slot, kind);
             }
+            upsert_kinds
+                .execute(params![account, block, kinds.encode()])
+                .map_err(sql_error)?;
             let before: Option<i64> = previous
                 .query_row(params![account, block], |r| r.get(0))
                 .optional()
                 .map_err(sql_error)?;
             let upto = before.map_or(max_time, |b| b.max(max_time));
             upsert
-                .execute(params![
-                    account,
-                    block,
-                    min_time,
-                    max_time,
-                    upto,
-                    kinds.encode()
-                ])
+                .execute(params![account, block, min_time, max_time, upto])
                 .map_err(sql_error)?;
             later
                 .execute(params![account, block, upto])
@@ -185,7 +188,7 @@ impl GroupBlocks {
     }
 }
 
-/// Migration 0026: the kinds column, then the summary of every account's
+/// Migration 0026: the kinds' table, then the summary of every account's
 /// events (migration 0024 made the tables; the summary is built here, once
 /// with its kinds, for stores older than either).
 pub fn migrate(conn: &Connection) -> Result<()> {
@@ -240,21 +243,32 @@ pub(crate) fn summarise(conn: &Connection, account: Option<i64>) -> Result<()> {
             conn.execute("DELETE FROM word_blocks WHERE account_id = ?1", [account])
                 .map_err(sql_error)?;
             conn.execute(
+                "DELETE FROM word_block_kinds WHERE account_id = ?1",
+                [account],
+            )
+            .map_err(sql_error)?;
+            conn.execute(
                 "DELETE FROM word_blocks_through WHERE account_id = ?1",
                 [account],
             )
             .map_err(sql_error)?;
         }
         None => {
-            conn.execute_batch("DELETE FROM word_blocks; DELETE FROM word_blocks_through;")
-                .map_err(sql_error)?;
+            conn.execute_batch(
+                "DELETE FROM word_blocks; DELETE FROM word_block_kinds; \
+                 DELETE FROM word_blocks_through;",
+            )
+            .map_err(sql_error)?;
         }
     }
     let mut insert = conn
         .prepare(
-            "INSERT INTO word_blocks (account_id, block, min_time, max_time, max_time_upto, \
-             kinds) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            "INSERT INTO word_blocks (account_id, block, min_time, max_time, max_time_upto) \
+             VALUES (?1, ?2, ?3, ?4, ?5)",
         )
+        .map_err(sql_error)?;
+    let mut insert_kinds = conn
+        .prepare("INSERT INTO word_block_kinds (account_id, block, kinds) VALUES (?1, ?2, ?3)")
         .map_err(sql_error)?;
     let mut running: Option<(i64, i64)> = None;
     for ((account, block), ((min_time, max_time), kinds)) in blocks {
@@ -264,14 +278,10 @@ pub(crate) fn summarise(conn: &Connection, account: Option<i64>) -> Result<()> {
         };
         running = Some((account, upto));
         insert
-            .execute(params![
-                account,
-                block,
-                min_time,
-                max_time,
-                upto,
-                kinds.encode()
-            ])
+            .execute(params![account, block, min_time, max_time, upto])
+            .map_err(sql_error)?;
+        insert_kinds
+            .execute(params![account, block, kinds.encode()])
             .map_err(sql_error)?;
     }
     for (account, seq) in through {
@@ -371,6 +381,7 @@ fn matched_blocks(
         conn,
         account,
         matches,
+        "word_blocks",
         "block, min_time, max_time, max_time_upto",
         block_row,
         |conn, blocks| blocks_by_key(conn, account, blocks),
@@ -385,19 +396,19 @@ fn matched_kinds(
     account: i64,
     matches: &[i64],
 ) -> Result<HashMap<i64, Vec<u8>>> {
-    let kinds_row = |r: &rusqlite::Row<'_>| -> rusqlite::Result<(i64, Option<Vec<u8>>)> {
-        Ok((r.get(0)?, r.get(1)?))
-    };
-    let rows: HashMap<i64, Option<Vec<u8>>> = matched_rows(
+    let kinds_row =
+        |r: &rusqlite::Row<'_>| -> rusqlite::Result<(i64, Vec<u8>)> { Ok((r.get(0)?, r.get(1)?)) };
+    matched_rows(
         conn,
         account,
         matches,
+        "word_block_kinds",
         "block, kinds",
         kinds_row,
         |conn, blocks| {
             let mut stmt = conn
                 .prepare_cached(
-                    "SELECT block, kinds FROM word_blocks \
+                    "SELECT block, kinds FROM word_block_kinds \
                      WHERE account_id = ?1 AND block IN (SELECT value FROM json_each(?2))",
                 )
                 .map_err(sql_error)?;
@@ -412,11 +423,7 @@ fn matched_kinds(
                 .map_err(sql_error)?;
             rows.collect::<rusqlite::Result<_>>().map_err(sql_error)
         },
-    )?;
-    Ok(rows
-        .into_iter()
-        .filter_map(|(block, kinds)| Some((block, kinds?)))
-        .collect())
+    )
 }
 
 /// `columns` of the `word_blocks` rows of the blocks of `matches`
@@ -428,6 +435,7 @@ fn matched_rows<T>(
     conn: &Connection,
     account: i64,
     matches: &[i64],
+    table: &str,
     columns: &str,
     row: impl Fn(&rusqlite::Row<'_>) -> rusqlite::Result<(i64, T)>,
     by_key: impl Fn(&Connection, &[i64]) -> Result<HashMap<i64, T>>,
@@ -442,7 +450,7 @@ fn matched_rows<T>(
     }
     let mut stmt = conn
         .prepare_cached(&format!(
-            "SELECT {columns} FROM word_blocks WHERE account_id = ?1 AND block BETWEEN ?2 AND ?3"
+            "SELECT {columns} FROM {table} WHERE account_id = ?1 AND block BETWEEN ?2 AND ?3"
         ))
         .map_err(sql_error)?;
     let rows = stmt

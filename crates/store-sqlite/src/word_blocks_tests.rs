@@ -373,7 +373,8 @@ fn summary_bounds_every_event(conn: &Connection) {
 type SummaryRow = (i64, i64, i64, i64, i64, Option<Vec<u8>>);
 fn summary(conn: &Connection) -> Vec<SummaryRow> {
     conn.prepare(
-        "SELECT account_id, block, min_time, max_time, max_time_upto, kinds FROM word_blocks \
+        "SELECT b.account_id, b.block, min_time, max_time, max_time_upto, kinds \
+         FROM word_blocks b LEFT JOIN word_block_kinds k USING (account_id, block) \
          ORDER BY account_id, block",
     )
     .unwrap()
@@ -597,7 +598,7 @@ async fn the_migration_and_the_check_at_open_build_the_writers_summary() {
     // A store of the version before migration 0024 (and so 0026).
     let conn = Connection::open(dir.path().join(DB_FILE)).unwrap();
     conn.execute_batch(
-        "DROP TABLE word_blocks; DROP TABLE word_blocks_through; \
+        "DROP TABLE word_blocks; DROP TABLE word_blocks_through; DROP TABLE word_block_kinds; \
          DELETE FROM schema_migrations WHERE version IN (24, 26);",
     )
     .unwrap();
@@ -611,11 +612,7 @@ async fn the_migration_and_the_check_at_open_build_the_writers_summary() {
     // kinds until the migration summarises it again.
     let conn = Connection::open(dir.path().join(DB_FILE)).unwrap();
     conn.execute_batch(
-        "DROP TABLE word_blocks; \
-         CREATE TABLE word_blocks (account_id INTEGER NOT NULL, block INTEGER NOT NULL, \
-           min_time INTEGER NOT NULL, max_time INTEGER NOT NULL, \
-           max_time_upto INTEGER NOT NULL, PRIMARY KEY (account_id, block)) WITHOUT ROWID; \
-         DELETE FROM schema_migrations WHERE version = 26;",
+        "DROP TABLE word_block_kinds; DELETE FROM schema_migrations WHERE version = 26;",
     )
     .unwrap();
     drop(conn);
@@ -745,7 +742,7 @@ async fn word_counts_with_kinds_read_each_blocks_kinds() {
         tampered.set(slot, rejected);
     }
     conn.execute(
-        "UPDATE word_blocks SET kinds = ?2 WHERE account_id = ?1 AND block = 2",
+        "UPDATE word_block_kinds SET kinds = ?2 WHERE account_id = ?1 AND block = 2",
         rusqlite::params![account.id, tampered.encode()],
     )
     .unwrap();
@@ -756,7 +753,7 @@ async fn word_counts_with_kinds_read_each_blocks_kinds() {
     assert_eq!(total(&after), total(&expected) - in_block);
     // A block without kinds (written by an older build) is looked up.
     conn.execute(
-        "UPDATE word_blocks SET kinds = NULL WHERE account_id = ?1 AND block = 2",
+        "DELETE FROM word_block_kinds WHERE account_id = ?1 AND block = 2",
         [account.id],
     )
     .unwrap();
