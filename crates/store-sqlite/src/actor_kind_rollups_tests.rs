@@ -5,11 +5,10 @@
 
 use super::*;
 use crate::rollups_tests::{
-    actor_rollups_agree, edge, events, index_histogram, parsed, random_user_q, with_actors, DAY,
-    FIRST,
+    actor_rollups_agree, edge, events, index_histogram, parsed, prune_first, random_user_q,
+    with_actors, DAY, FIRST,
 };
 use auditlog_store::samples::Rng;
-use auditlog_store::Removals;
 
 async fn kind_rollup_total(store: &SqliteStore, account: AccountId) -> i64 {
     let conn = open_connection(store.path()).unwrap();
@@ -163,37 +162,7 @@ async fn actor_kind_rollups_serve_users_with_types_and_actions_with_the_index_pa
 
     // Prune the bodies of seq 1..=300: their rows are subtracted, and rows
     // left with no event go.
-    let range = auditlog_core::coverage::SeqRange::new(1, 300).unwrap();
-    let receipts = store
-        .append(
-            &account,
-            vec![auditlog_store::removal_conformance::prune_record(&[range])],
-        )
-        .await
-        .unwrap();
-    let record = receipts[0].seq;
-    store
-        .add_coverage(account.id, record, &[range])
-        .await
-        .unwrap();
-    let bodies: Vec<auditlog_store::RemovedBody> = stored[..300]
-        .iter()
-        .enumerate()
-        .map(|(i, e)| auditlog_store::RemovedBody {
-            seq: i as u64 + 1,
-            event_id: e.id().to_string(),
-        })
-        .collect();
-    let removed = store
-        .remove_bodies(
-            account.id,
-            record,
-            auditlog_store::RemovalKind::Pruned,
-            &bodies,
-        )
-        .await
-        .unwrap();
-    assert_eq!(removed, 300);
+    assert_eq!(prune_first(&store, &account, &stored, 300).await, 300);
     assert_eq!(kind_rollup_total(&store, account.id).await, 801 - 300);
     let empty: i64 = conn
         .query_row(

@@ -227,31 +227,13 @@ pub fn recount_stale(conn: &mut Connection) -> Result<()> {
 
 /// [`recount_stale`] of `event_rollups` for one account holding `events`.
 fn recount_days(tx: &Connection, account_id: i64, events: i64) -> Result<()> {
-    let rolled_up: i64 = tx
-        .query_row(
-            "SELECT COALESCE(SUM(count), 0) FROM event_rollups WHERE account_id = ?1",
-            [account_id],
-            |r| r.get(0),
-        )
-        .map_err(sql_error)?;
-    if events == rolled_up {
-        return Ok(());
-    }
-    tracing::warn!(
-        account_id,
-        events,
-        rolled_up,
-        "the day rollups do not count every event: recounting them"
-    );
-    tx.execute(
-        "DELETE FROM event_rollups WHERE account_id = ?1",
-        [account_id],
-    )
-    .map_err(sql_error)?;
-    let (first, last) = event_log::account_keys(account_id);
     // The log holds ids: the texts come from the account's values (a
     // value that is not the JSON array it must be counts under "").
-    tx.execute(
+    recount_if_stale(
+        tx,
+        (account_id, events),
+        "event_rollups",
+        "the day rollups do not count every event: recounting them",
         &format!(
             "INSERT INTO event_rollups (account_id, day, event_type, action, has_project, project, count) \
              SELECT ?1, day, event_type, action, project IS NOT NULL, COALESCE(project, ''), SUM(n) FROM ( \
@@ -264,54 +246,53 @@ fn recount_days(tx: &Connection, account_id: i64, events: i64) -> Result<()> {
                WHERE e.key BETWEEN ?2 AND ?3 GROUP BY 1, e.kind, e.place) \
              GROUP BY 2, 3, 4, 5, 6"
         ),
-        params![account_id, first, last],
     )
-    .map_err(sql_error)?;
-    Ok(())
 }
 
 /// [`recount_stale`] of `actor_rollups` for one account holding `events`.
 fn recount_actors(tx: &Connection, account_id: i64, events: i64) -> Result<()> {
-    let rolled_up: i64 = tx
-        .query_row(
-            "SELECT COALESCE(SUM(count), 0) FROM actor_rollups WHERE account_id = ?1",
-            [account_id],
-            |r| r.get(0),
-        )
-        .map_err(sql_error)?;
-    if events == rolled_up {
-        return Ok(());
-    }
-    tracing::warn!(
-        account_id,
-        events,
-        rolled_up,
-        "the actor day rollups do not count every event: recounting them"
-    );
-    tx.execute(
-        "DELETE FROM actor_rollups WHERE account_id = ?1",
-        [account_id],
-    )
-    .map_err(sql_error)?;
-    let (first, last) = event_log::account_keys(account_id);
-    tx.execute(
+    recount_if_stale(
+        tx,
+        (account_id, events),
+        "actor_rollups",
+        "the actor day rollups do not count every event: recounting them",
         &format!(
             "INSERT INTO actor_rollups (account_id, actor, day, count) \
              SELECT ?1, actor, (time - (((time % {DAY}) + {DAY}) % {DAY})) / {DAY}, COUNT(*) \
              FROM event_log WHERE key BETWEEN ?2 AND ?3 GROUP BY 2, 3"
         ),
-        params![account_id, first, last],
     )
-    .map_err(sql_error)?;
-    Ok(())
 }
 
 /// [`recount_stale`] of `actor_kind_rollups` for one account holding
 /// `events`.
 fn recount_actor_kinds(tx: &Connection, account_id: i64, events: i64) -> Result<()> {
+    recount_if_stale(
+        tx,
+        (account_id, events),
+        "actor_kind_rollups",
+        "the actor and kind day rollups do not count every event: recounting them",
+        &format!(
+            "INSERT INTO actor_kind_rollups (account_id, actor, day, kind, count) \
+             SELECT ?1, actor, (time - (((time % {DAY}) + {DAY}) % {DAY})) / {DAY}, kind, COUNT(*) \
+             FROM event_log WHERE key BETWEEN ?2 AND ?3 GROUP BY 2, 3, 4"
+        ),
+    )
+}
+
+/// Recounts `table`'s rows of an account from its events (`insert`, whose
+/// parameters are the account and its first and last keys) when their
+/// total is not `events`, warning with `warning`.
+fn recount_if_stale(
+    tx: &Connection,
+    (account_id, events): (i64, i64),
+    table: &str,
+    warning: &str,
+    insert: &str,
+) -> Result<()> {
     let rolled_up: i64 = tx
         .query_row(
-            "SELECT COALESCE(SUM(count), 0) FROM actor_kind_rollups WHERE account_id = ?1",
+            &format!("SELECT COALESCE(SUM(count), 0) FROM {table} WHERE account_id = ?1"),
             [account_id],
             |r| r.get(0),
         )
@@ -319,27 +300,15 @@ fn recount_actor_kinds(tx: &Connection, account_id: i64, events: i64) -> Result<
     if events == rolled_up {
         return Ok(());
     }
-    tracing::warn!(
-        account_id,
-        events,
-        rolled_up,
-        "the actor and kind day rollups do not count every event: recounting them"
-    );
+    tracing::warn!(account_id, events, rolled_up, "{warning}");
     tx.execute(
-        "DELETE FROM actor_kind_rollups WHERE account_id = ?1",
+        &format!("DELETE FROM {table} WHERE account_id = ?1"),
         [account_id],
     )
     .map_err(sql_error)?;
     let (first, last) = event_log::account_keys(account_id);
-    tx.execute(
-        &format!(
-            "INSERT INTO actor_kind_rollups (account_id, actor, day, kind, count) \
-             SELECT ?1, actor, (time - (((time % {DAY}) + {DAY}) % {DAY})) / {DAY}, kind, COUNT(*) \
-             FROM event_log WHERE key BETWEEN ?2 AND ?3 GROUP BY 2, 3, 4"
-        ),
-        params![account_id, first, last],
-    )
-    .map_err(sql_error)?;
+    tx.execute(insert, params![account_id, first, last])
+        .map_err(sql_error)?;
     Ok(())
 }
 

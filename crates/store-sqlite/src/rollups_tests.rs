@@ -692,6 +692,47 @@ async fn q_of_rollup_terms_reads_the_rollups() {
     store.shutdown().await;
 }
 
+/// Prunes the bodies of seqs `1..=last` of `account` (`stored`, appended
+/// first and in order) under a prune record covering them; returns how
+/// many bodies were removed.
+pub(crate) async fn prune_first(
+    store: &SqliteStore,
+    account: &Account,
+    stored: &[NewEvent],
+    last: u64,
+) -> u64 {
+    let range = auditlog_core::coverage::SeqRange::new(1, last).unwrap();
+    let receipts = store
+        .append(
+            account,
+            vec![auditlog_store::removal_conformance::prune_record(&[range])],
+        )
+        .await
+        .unwrap();
+    let record = receipts[0].seq;
+    store
+        .add_coverage(account.id, record, &[range])
+        .await
+        .unwrap();
+    let bodies: Vec<auditlog_store::RemovedBody> = stored[..last as usize]
+        .iter()
+        .enumerate()
+        .map(|(i, e)| auditlog_store::RemovedBody {
+            seq: i as u64 + 1,
+            event_id: e.id().to_string(),
+        })
+        .collect();
+    store
+        .remove_bodies(
+            account.id,
+            record,
+            auditlog_store::RemovalKind::Pruned,
+            &bodies,
+        )
+        .await
+        .unwrap()
+}
+
 // ---- `user` served by the actor rollups (migration 0023) ----
 
 use auditlog_store::Removals;
@@ -887,42 +928,7 @@ async fn actor_rollups_serve_user_terms_with_the_index_paths_buckets() {
             .unwrap()
     };
     let rows_before = rows(&conn);
-    let receipts = store
-        .append(
-            &account,
-            vec![auditlog_store::removal_conformance::prune_record(&[
-                auditlog_core::coverage::SeqRange::new(1, 300).unwrap(),
-            ])],
-        )
-        .await
-        .unwrap();
-    let record = receipts[0].seq;
-    store
-        .add_coverage(
-            account.id,
-            record,
-            &[auditlog_core::coverage::SeqRange::new(1, 300).unwrap()],
-        )
-        .await
-        .unwrap();
-    let bodies: Vec<auditlog_store::RemovedBody> = stored[..300]
-        .iter()
-        .enumerate()
-        .map(|(i, e)| auditlog_store::RemovedBody {
-            seq: i as u64 + 1,
-            event_id: e.id().to_string(),
-        })
-        .collect();
-    let removed = store
-        .remove_bodies(
-            account.id,
-            record,
-            auditlog_store::RemovalKind::Pruned,
-            &bodies,
-        )
-        .await
-        .unwrap();
-    assert_eq!(removed, 300);
+    assert_eq!(prune_first(&store, &account, &stored, 300).await, 300);
     assert_eq!(actor_rollup_total(&store, account.id).await, 801 - 300);
     let empty: i64 = conn
         .query_row(

@@ -338,11 +338,28 @@ fn blocks_by_key(
     account: i64,
     blocks: &[i64],
 ) -> Result<HashMap<i64, BlockTimes>> {
+    rows_by_key(conn, account, blocks, TIMES, block_row)
+}
+
+/// `(table, columns)` of the block time summary.
+const TIMES: (&str, &str) = ("word_blocks", "block, min_time, max_time, max_time_upto");
+
+/// `(table, columns)` of the blocks' kinds.
+const KINDS: (&str, &str) = ("word_block_kinds", "block, kinds");
+
+/// The rows of `blocks` of `table`, by its primary key in one statement.
+fn rows_by_key<T>(
+    conn: &Connection,
+    account: i64,
+    blocks: &[i64],
+    (table, columns): (&str, &str),
+    row: impl Fn(&rusqlite::Row<'_>) -> rusqlite::Result<(i64, T)>,
+) -> Result<HashMap<i64, T>> {
     let mut stmt = conn
-        .prepare_cached(
-            "SELECT block, min_time, max_time, max_time_upto FROM word_blocks \
-             WHERE account_id = ?1 AND block IN (SELECT value FROM json_each(?2))",
-        )
+        .prepare_cached(&format!(
+            "SELECT {columns} FROM {table} \
+             WHERE account_id = ?1 AND block IN (SELECT value FROM json_each(?2))"
+        ))
         .map_err(sql_error)?;
     let rows = stmt
         .query_map(
@@ -350,7 +367,7 @@ fn blocks_by_key(
                 account,
                 serde_json::Value::from(blocks.to_vec()).to_string()
             ],
-            block_row,
+            row,
         )
         .map_err(sql_error)?;
     rows.collect::<rusqlite::Result<_>>().map_err(sql_error)
@@ -377,15 +394,7 @@ fn matched_blocks(
     account: i64,
     matches: &[i64],
 ) -> Result<HashMap<i64, BlockTimes>> {
-    matched_rows(
-        conn,
-        account,
-        matches,
-        "word_blocks",
-        "block, min_time, max_time, max_time_upto",
-        block_row,
-        |conn, blocks| blocks_by_key(conn, account, blocks),
-    )
+    matched_rows(conn, account, matches, TIMES, block_row)
 }
 
 /// The stored kinds of the blocks of `matches` (as [`matched_blocks`]
@@ -398,47 +407,20 @@ fn matched_kinds(
 ) -> Result<HashMap<i64, Vec<u8>>> {
     let kinds_row =
         |r: &rusqlite::Row<'_>| -> rusqlite::Result<(i64, Vec<u8>)> { Ok((r.get(0)?, r.get(1)?)) };
-    matched_rows(
-        conn,
-        account,
-        matches,
-        "word_block_kinds",
-        "block, kinds",
-        kinds_row,
-        |conn, blocks| {
-            let mut stmt = conn
-                .prepare_cached(
-                    "SELECT block, kinds FROM word_block_kinds \
-                     WHERE account_id = ?1 AND block IN (SELECT value FROM json_each(?2))",
-                )
-                .map_err(sql_error)?;
-            let rows = stmt
-                .query_map(
-                    params![
-                        account,
-                        serde_json::Value::from(blocks.to_vec()).to_string()
-                    ],
-                    kinds_row,
-                )
-                .map_err(sql_error)?;
-            rows.collect::<rusqlite::Result<_>>().map_err(sql_error)
-        },
-    )
+    matched_rows(conn, account, matches, KINDS, kinds_row)
 }
 
-/// `columns` of the `word_blocks` rows of the blocks of `matches`
-/// (ascending keys of one account): the blocks between the first and the
-/// last in one range of the primary key when the matches are in most of
-/// them, else `by_key` of the matched blocks (a rare word's few blocks
-/// among 40,000).
+/// `columns` of the `table` rows of the blocks of `matches` (ascending
+/// keys of one account): the blocks between the first and the last in one
+/// range of the primary key when the matches are in most of them, else
+/// each matched block by the primary key (a rare word's few blocks among
+/// 40,000).
 fn matched_rows<T>(
     conn: &Connection,
     account: i64,
     matches: &[i64],
-    table: &str,
-    columns: &str,
+    (table, columns): (&str, &str),
     row: impl Fn(&rusqlite::Row<'_>) -> rusqlite::Result<(i64, T)>,
-    by_key: impl Fn(&Connection, &[i64]) -> Result<HashMap<i64, T>>,
 ) -> Result<HashMap<i64, T>> {
     let mut blocks: Vec<i64> = matches.iter().map(|key| block_of(*key)).collect();
     blocks.dedup();
@@ -446,7 +428,7 @@ fn matched_rows<T>(
         return Ok(HashMap::new());
     };
     if (blocks.len() as i64).saturating_mul(8) < last - first + 1 {
-        return by_key(conn, &blocks);
+        return rows_by_key(conn, account, &blocks, (table, columns), row);
     }
     let mut stmt = conn
         .prepare_cached(&format!(

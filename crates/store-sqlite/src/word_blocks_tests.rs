@@ -11,7 +11,6 @@ use auditlog_core::search::{Query, Zone};
 use auditlog_core::{NewEvent, Timestamp};
 use auditlog_store::samples::Rng;
 use auditlog_store::samples::{self, BASE};
-use auditlog_store::Removals;
 
 const HOUR: i64 = 3_600_000_000;
 const DAY: i64 = 24 * HOUR;
@@ -119,6 +118,26 @@ fn random_words_filter(rng: &mut Rng) -> (String, EventFilter) {
     let q = q.join(" ");
     filter.query = parsed(&q);
     (q, filter)
+}
+
+/// `n` sample events noting `common`, 16 seqs to a day: each block of 16
+/// seqs (seqs 16k..=16k+15) lies in one day, an hour between its events.
+fn a_day_per_block(n: usize, prefix: &str) -> Vec<NewEvent> {
+    samples::sample_events(n, prefix)
+        .into_iter()
+        .enumerate()
+        .map(|(i, e)| {
+            let seq = i as i64 + 1;
+            let time = BASE.div_euclid(DAY) * DAY + (seq / 16) * DAY + (seq % 16) * HOUR;
+            samples::edited(&e, |json| {
+                json.insert("details".into(), serde_json::json!({ "note": "common" }));
+                json.insert(
+                    "time".into(),
+                    serde_json::json!(Timestamp::from_micros(time).to_rfc3339()),
+                );
+            })
+        })
+        .collect()
 }
 
 /// The histogram by the index path (no block summary) and by the store.
@@ -293,29 +312,10 @@ async fn block_counts_and_pages_equal_the_index_path() {
         .unwrap()
         .collect::<rusqlite::Result<_>>()
         .unwrap();
-    let range = auditlog_core::coverage::SeqRange::new(1, 200).unwrap();
-    let receipts = store
-        .append(
-            &a,
-            vec![auditlog_store::removal_conformance::prune_record(&[range])],
-        )
-        .await
-        .unwrap();
-    let record = receipts[0].seq;
-    store.add_coverage(a.id, record, &[range]).await.unwrap();
-    let bodies: Vec<auditlog_store::RemovedBody> = stored_a[..200]
-        .iter()
-        .enumerate()
-        .map(|(i, e)| auditlog_store::RemovedBody {
-            seq: i as u64 + 1,
-            event_id: e.id().to_string(),
-        })
-        .collect();
-    let removed = store
-        .remove_bodies(a.id, record, auditlog_store::RemovalKind::Pruned, &bodies)
-        .await
-        .unwrap();
-    assert_eq!(removed, 200);
+    assert_eq!(
+        crate::rollups_tests::prune_first(&store, &a, &stored_a, 200).await,
+        200
+    );
     let after: Vec<(i64, i64, i64)> = conn
         .prepare(
             "SELECT block, min_time, max_time FROM word_blocks \
@@ -402,23 +402,8 @@ async fn settled_blocks_are_counted_from_the_summary() {
     let dir = tempfile::tempdir().unwrap();
     let store = SqliteStore::open(dir.path()).unwrap();
     let account = store.create_account("settled").await.unwrap();
-    // 96 events (seqs 1..=96), 16 seqs to a day: each block of 16 seqs
-    // (seqs 16k..=16k+15) lies in one day.
-    let stored: Vec<NewEvent> = samples::sample_events(96, "s")
-        .into_iter()
-        .enumerate()
-        .map(|(i, e)| {
-            let seq = i as i64 + 1;
-            let time = BASE.div_euclid(DAY) * DAY + (seq / 16) * DAY + (seq % 16) * HOUR;
-            samples::edited(&e, |json| {
-                json.insert("details".into(), serde_json::json!({ "note": "common" }));
-                json.insert(
-                    "time".into(),
-                    serde_json::json!(Timestamp::from_micros(time).to_rfc3339()),
-                );
-            })
-        })
-        .collect();
+    // 96 events (seqs 1..=96): each block of 16 seqs lies in one day.
+    let stored = a_day_per_block(96, "s");
     store.append(&account, stored[..15].to_vec()).await.unwrap();
     store.append(&account, stored[15..].to_vec()).await.unwrap();
     let conn = open_connection(store.path()).unwrap();
@@ -646,24 +631,9 @@ async fn word_counts_with_kinds_read_each_blocks_kinds() {
     let store = SqliteStore::open(dir.path()).unwrap();
     let account = store.create_account("kinds").await.unwrap();
     let mut rng = Rng(0x5eed_b10c_0000_0003);
-    // 400 events, a day to each block of 16 seqs (as in
-    // `settled_blocks_are_counted_from_the_summary`), so that no block
+    // 400 events, a day to each block of 16 seqs, so that no block
     // straddles a week.
-    let stored: Vec<NewEvent> = samples::sample_events(400, "k")
-        .into_iter()
-        .enumerate()
-        .map(|(i, e)| {
-            let seq = i as i64 + 1;
-            let time = BASE.div_euclid(DAY) * DAY + (seq / 16) * DAY + (seq % 16) * HOUR;
-            samples::edited(&e, |json| {
-                json.insert("details".into(), serde_json::json!({ "note": "common" }));
-                json.insert(
-                    "time".into(),
-                    serde_json::json!(Timestamp::from_micros(time).to_rfc3339()),
-                );
-            })
-        })
-        .collect();
+    let stored = a_day_per_block(400, "k");
     append_in_groups(&store, &account, &mut rng, &stored).await;
     let conn = open_connection(store.path()).unwrap();
     let filter = EventFilter {
