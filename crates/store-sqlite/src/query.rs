@@ -369,20 +369,11 @@ pub(crate) fn accepted_kinds(
     account: i64,
     filter: &EventFilter,
 ) -> Result<Vec<i64>> {
-    use auditlog_core::search::Test;
     let terms: Vec<&auditlog_core::search::Term> = filter
         .query
         .terms()
         .iter()
-        .filter(|t| {
-            matches!(
-                &t.test,
-                Test::Text {
-                    key: TextKey::Type | TextKey::Action,
-                    ..
-                }
-            )
-        })
+        .filter(|t| rollup_filters::on_kind(t))
         .collect();
     let values = dictionary(conn, account, KIND_EVENT)?;
     let by_parameter = |fields: &[Option<String>], index: usize, texts: &[String]| {
