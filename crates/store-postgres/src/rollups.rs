@@ -28,17 +28,11 @@ use auditlog_core::search::{Term, Test, TextKey};
 use auditlog_core::{EventFilter, Interval, Timestamp};
 use auditlog_store::day_ranges::{self, DAY};
 use auditlog_store::leaf_codec::DictionaryCache;
+pub use auditlog_store::rollup_filters::applies;
 use auditlog_store::rollup_filters::{by_actor, by_texts};
 use auditlog_store::search_plan::{self, IdChoice};
 use auditlog_store::{AccountId, Bucket, Result};
 use std::collections::BTreeMap;
-
-/// Whether the rollups answer `filter` at `interval`: those of migration
-/// 0022, and `actor_kind_rollups` (0024) for users with event types and
-/// actions (`rollup_filters::by_actor_and_kind`), as on the embedded store.
-pub fn applies(filter: &EventFilter, interval: Interval) -> bool {
-    auditlog_store::rollup_filters::applies_with_actor_kinds(filter, interval)
-}
 
 /// The histogram of `filter` at `interval` (which [`applies`] accepts)
 /// in the caller's read transaction: whole days from the rollups,

@@ -48,14 +48,8 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 // Time ranges and whole days: shared with the PostgreSQL backend.
 use auditlog_store::day_ranges::DAY;
 pub use auditlog_store::day_ranges::{split, time_ranges};
+pub use auditlog_store::rollup_filters::applies;
 use auditlog_store::rollup_filters::{by_actor, by_texts, on_user};
-
-/// Whether the embedded store's rollups answer `filter` at `interval`:
-/// those both backends keep, and `actor_kind_rollups` for users with event
-/// types and actions (`rollup_filters::by_actor_and_kind`).
-pub fn applies(filter: &EventFilter, interval: Interval) -> bool {
-    auditlog_store::rollup_filters::applies_with_actor_kinds(filter, interval)
-}
 
 /// The events one group commit adds, counted per rollup row (of
 /// `event_rollups` and of `actor_rollups`), so that the writer updates each

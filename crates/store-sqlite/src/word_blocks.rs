@@ -4,11 +4,13 @@
 //! reads the full-text index's rowids (the log's keys) and uses the summary
 //! to settle most matches without looking their rows up:
 //!
-//! - **Counts and histograms** of free text with at most time bounds
-//!   ([`histogram`]): a block whose times lie in one bucket, and wholly
-//!   inside or outside the time range, adds its matches to that bucket as
-//!   they are; only the matches of blocks that straddle a bucket edge or a
-//!   time bound are looked up for their time.
+//! - **Counts and histograms** of free text with at most time bounds and
+//!   event types and actions ([`histogram`]): a block whose times lie in
+//!   one bucket, and wholly inside or outside the time range, adds its
+//!   matches to that bucket as they are; a match's kind is read from its
+//!   block's row of `word_block_kinds` (migration 0026, `block_kinds.rs`);
+//!   only the matches of blocks that straddle a bucket edge or a time bound
+//!   (or whose kind is not known) are looked up.
 //! - **Newest-first pages** of a rare word ([`newest`]): the matches are
 //!   walked by descending key, block by block, and a block is looked up only
 //!   while it could still hold a row of the page; the walk stops when the

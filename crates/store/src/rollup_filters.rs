@@ -8,14 +8,10 @@ use crate::day_ranges;
 use auditlog_core::search::{Term, Test, TextKey};
 use auditlog_core::{EventFilter, Interval};
 
-/// Whether the rollups can answer `filter` at `interval`.
+/// Whether the rollups can answer `filter` at `interval`: by type, action
+/// and project ([`by_texts`]), by actor ([`by_actor`]), or by actor and
+/// kind ([`by_actor_and_kind`]).
 pub fn applies(filter: &EventFilter, interval: Interval) -> bool {
-    rollup_shaped(filter, interval) && (by_texts(filter) || by_actor(filter))
-}
-
-/// [`applies`], with the rollup by actor and kind too
-/// ([`by_actor_and_kind`]: the embedded store's `actor_kind_rollups`).
-pub fn applies_with_actor_kinds(filter: &EventFilter, interval: Interval) -> bool {
     rollup_shaped(filter, interval)
         && (by_texts(filter) || by_actor(filter) || by_actor_and_kind(filter))
 }
@@ -123,7 +119,7 @@ mod tests {
             assert!(!applies(&filter(served), Interval::Hour), "{served}");
         }
         for not in [
-            "type:a user:u-1",
+            "type:a user:u-1 project:P",
             "-app:Web",
             "version:2*",
             "target:T-1",
@@ -162,18 +158,16 @@ mod tests {
             "user:u-* -type:a*",
         ] {
             let f = filter(served);
-            assert!(!applies(&f, Interval::Day), "{served}");
-            assert!(applies_with_actor_kinds(&f, Interval::Day), "{served}");
-            assert!(applies_with_actor_kinds(&f, Interval::Week), "{served}");
-            assert!(!applies_with_actor_kinds(&f, Interval::Hour), "{served}");
+            assert!(!by_texts(&f) && !by_actor(&f), "{served}");
+            assert!(by_actor_and_kind(&f), "{served}");
+            assert!(applies(&f, Interval::Day), "{served}");
+            assert!(applies(&f, Interval::Week), "{served}");
+            assert!(!applies(&f, Interval::Hour), "{served}");
         }
-        // What the plain rollups serve, this serves too.
-        for both in ["type:a", "-user:u-1", "project:P time:2026-01-01"] {
-            assert!(applies(&filter(both), Interval::Day), "{both}");
-            assert!(
-                applies_with_actor_kinds(&filter(both), Interval::Day),
-                "{both}"
-            );
+        // What the other rollups serve is not the actor and kind one's.
+        for other in ["type:a", "project:P time:2026-01-01"] {
+            assert!(applies(&filter(other), Interval::Day), "{other}");
+            assert!(!by_actor_and_kind(&filter(other)), "{other}");
         }
         for not in [
             "user:u-1 project:P",
@@ -181,16 +175,13 @@ mod tests {
             "user:u-1 type:a pay*",
             "user:u-1 action:Create target:T-1",
         ] {
-            assert!(
-                !applies_with_actor_kinds(&filter(not), Interval::Day),
-                "{not}"
-            );
+            assert!(!applies(&filter(not), Interval::Day), "{not}");
         }
         let mut parameters = filter("action:Create");
         parameters.users = vec!["u-1".into()];
         parameters.event_types = vec!["a".into()];
-        assert!(applies_with_actor_kinds(&parameters, Interval::Day));
+        assert!(applies(&parameters, Interval::Day));
         parameters.projects = vec!["P0".into()];
-        assert!(!applies_with_actor_kinds(&parameters, Interval::Day));
+        assert!(!applies(&parameters, Interval::Day));
     }
 }
