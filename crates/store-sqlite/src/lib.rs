@@ -8,7 +8,8 @@
 //! - This root: `SqliteStore`, opening the file (migrations, backfills), the
 //!   pool of read connections on blocking threads, and the appending,
 //!   reading and directory roles.
-//! - `writer`: the single writer thread with group commit.
+//! - `writer`: the single writer thread with group commit; `checkpointer`:
+//!   WAL checkpoints on a thread of their own, beside the writer's commits.
 //! - `log_key`: the event log's row key; `event_log`: the ids of values
 //!   and actors its rows hold (migration 0010), shared by the writer and
 //!   the migration.
@@ -34,6 +35,7 @@
 
 mod api_keys;
 mod block_kinds;
+mod checkpointer;
 mod console;
 mod declared_paths;
 mod erasure;

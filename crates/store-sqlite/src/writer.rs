@@ -10,6 +10,7 @@
 //! thread lives on, and the next group is tried afresh, so that ingest
 //! recovers by itself once space returns.
 
+use crate::checkpointer::{self, Checkpoints, WalPolicy};
 use crate::declared_paths;
 use crate::event_log::{self, LogIds, KIND_EVENT, KIND_PLACE};
 use crate::leaf_store::LeafStore;
@@ -21,19 +22,18 @@ use crate::tombstones;
 use crate::word_blocks;
 use crate::word_index;
 use crate::write_gate::WriteGate;
+use auditlog_core::leaf_v2::DetailsPath;
 use auditlog_core::merkle::{self, Hash, HashReader, MerkleError};
 use auditlog_core::Timestamp;
 use auditlog_store::append_plan::{plan_request, KnownEvent, Planned};
 use auditlog_store::group_commit::{answer, AppendRequest, GroupReceiver, Outcome};
 use auditlog_store::sealing::{seal_request, SealedEvent};
+use auditlog_store::search_plan::index_words;
 use auditlog_store::{key_hash64, Receipt, Result, StoreError, WriteHealth};
 use rusqlite::{params, Connection, OptionalExtension};
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
-
-/// WAL pages (4 KiB) after which a commit checkpoints: 256 MiB.
-const WAL_CHECKPOINT_PAGES: i64 = 65_536;
 
 /// The writer thread's state: its connection (reopened after a failure
 /// that left it unusable) and where it reports how the last group went.
@@ -47,6 +47,8 @@ pub struct Writer {
     /// `erasure_generation` when the caches were last valid.
     erasure_generation: Option<i64>,
     gate: Arc<WriteGate>,
+    /// WAL checkpoints, run beside the writer rather than in its commits.
+    checkpoints: Checkpoints,
 }
 
 impl Writer {
@@ -57,8 +59,10 @@ impl Writer {
         gate: Arc<WriteGate>,
     ) -> Self {
         tune(&conn);
+        let checkpoints = Checkpoints::start(&path, WalPolicy::default());
         Self {
             conn: Some(conn),
+            checkpoints,
             path,
             health,
             leaves: LeafStore::default(),
@@ -98,6 +102,9 @@ impl Writer {
         let turn = self.gate.writer();
         let written = write_group(conn, &mut state, group);
         drop(turn);
+        if written.is_ok() {
+            self.checkpoints.after_commit(conn);
+        }
         if written.is_err() {
             self.leaves.forget();
             self.personal_values.forget();
@@ -130,15 +137,8 @@ impl Writer {
 
 /// The writer connection's own settings.
 fn tune(conn: &Connection) {
-    // Random-key indexes (event ids, entities, users) dirty a page per event,
-    // so a group's commit is megabytes of WAL. Checkpointing every 4 MiB (the
-    // default) copied those pages into the database after nearly every
-    // commit; a larger threshold copies a page once for many commits. (A
-    // checkpoint that fails, on a full disk say, leaves the WAL as it is and
-    // does not fail the commit that triggered it.)
-    if let Err(e) = conn.pragma_update(None, "wal_autocheckpoint", WAL_CHECKPOINT_PAGES) {
-        tracing::warn!(error = %e, "cannot set the writer's checkpoint threshold");
-    }
+    // Checkpoints run beside the writer (`checkpointer`), not in its commits.
+    checkpointer::watch_commits(conn);
 }
 
 /// What the writer remembers across groups, lent to one group's transaction.
@@ -213,14 +213,7 @@ fn write_group(
             // too large for a log entry fails only its own request.
             let declared = declared_paths::read(&tx, account_id)?;
             let sealed = plan.and_then(|plan| {
-                let sealed = seal_request(
-                    &request.account,
-                    &request.source,
-                    received_at,
-                    &request.events,
-                    &plan,
-                    &declared,
-                )?;
+                let sealed = prepare_request(request, &plan, received_at, &declared)?;
                 Ok((plan, sealed))
             });
             let (plan, sealed) = match sealed {
@@ -240,13 +233,17 @@ fn write_group(
                     (Planned::New(_), None) => {
                         return Err(StoreError::internal("a new event was not sealed"))
                     }
-                    (Planned::New(seq), Some(sealed)) => {
-                        let SealedEvent {
-                            leaf_bytes,
-                            hash,
-                            personal,
-                            ..
-                        } = sealed;
+                    (Planned::New(seq), Some(prepared)) => {
+                        let Prepared {
+                            sealed:
+                                SealedEvent {
+                                    leaf_bytes,
+                                    hash,
+                                    personal,
+                                    ..
+                                },
+                            words,
+                        } = prepared;
                         let (dictionary, stored) =
                             state.leaves.encode(&tx, account_id, leaf_bytes)?;
                         let kind = state.ids.value_id(
@@ -282,7 +279,7 @@ fn write_group(
                             ])
                             .map_err(sql_error)?;
                         // Searchable from the same commit as the event.
-                        word_index::index_event(&tx, key, event)?;
+                        word_index::insert_words(&tx, key, &words)?;
                         state
                             .personal_values
                             .insert(&tx, account_id, seq, &personal)?;
@@ -309,6 +306,90 @@ fn write_group(
     blocks.write(&tx)?;
     tx.commit().map_err(sql_error)?;
     Ok(outcomes)
+}
+
+/// A new event made ready for its row outside the database: its sealed
+/// leaf and the words the full-text index gets.
+struct Prepared {
+    sealed: SealedEvent,
+    words: Vec<String>,
+}
+
+/// Requests of at least this many events are prepared on two threads.
+const PREPARED_IN_PARALLEL_FROM: usize = 64;
+
+/// Seals every event `plan` marks new and lists its words (`None` for the
+/// others, in request order). Neither reads the database, and together
+/// they were a fifth of the writer thread's time (BENCHMARKS.md, "WAL
+/// checkpoints off the writer's commit path"), so a large request's second
+/// half is prepared on a scoped thread while the writer does the first.
+/// The first error in request order is the one returned, as one thread
+/// would have returned it.
+fn prepare_request(
+    request: &AppendRequest,
+    plan: &[Planned],
+    received_at: Timestamp,
+    declared: &[DetailsPath],
+) -> Result<Vec<Option<Prepared>>> {
+    let prepare =
+        |range: std::ops::Range<usize>| prepare_range(request, plan, received_at, declared, range);
+    let len = plan.len().min(request.events.len());
+    if len < PREPARED_IN_PARALLEL_FROM {
+        return prepare(0..len);
+    }
+    let middle = len / 2;
+    std::thread::scope(|scope| {
+        let second = scope.spawn(|| prepare(middle..len));
+        let mut prepared = prepare(0..middle)?;
+        let second = second
+            .join()
+            .map_err(|_| StoreError::internal("a thread sealing events panicked"))??;
+        prepared.extend(second);
+        Ok(prepared)
+    })
+}
+
+fn prepare_range(
+    request: &AppendRequest,
+    plan: &[Planned],
+    received_at: Timestamp,
+    declared: &[DetailsPath],
+    range: std::ops::Range<usize>,
+) -> Result<Vec<Option<Prepared>>> {
+    let events = &request.events[range.clone()];
+    let sealed = seal_request(
+        &request.account,
+        &request.source,
+        received_at,
+        events,
+        &plan[range.clone()],
+        declared,
+    )
+    .map_err(|e| match e {
+        // Its index is the event's in the whole request.
+        StoreError::TooLarge {
+            index,
+            id,
+            bytes,
+            limit,
+        } => StoreError::TooLarge {
+            index: index + range.start,
+            id,
+            bytes,
+            limit,
+        },
+        other => other,
+    })?;
+    Ok(sealed
+        .into_iter()
+        .zip(events)
+        .map(|(sealed, event)| {
+            sealed.map(|sealed| Prepared {
+                sealed,
+                words: index_words(event),
+            })
+        })
+        .collect())
 }
 
 /// Persists the tree hashes that leaf `leaf_index` adds: its hash and those of

@@ -357,3 +357,64 @@ async fn an_event_too_large_for_a_log_entry_is_refused_with_its_index() {
         "no seq was used by the refused request"
     );
 }
+
+/// The writer seals a request of 64 events or more on two threads (each
+/// half on its own): a too-large event in the second half is still named
+/// by its index in the whole request, the first one in request order when
+/// both halves hold one, and nothing of the request is stored. A full
+/// request of such a size is stored whole, its events in order and
+/// searchable by their words.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_large_request_sealed_in_two_halves_names_the_first_refused_event() {
+    let server = TestServer::start();
+    let acme = server.account("acme");
+    let event = |n: usize| {
+        json!({"id": format!("e-{n}"), "event_type": "Element", "action": "Create",
+               "actor": {"id": "u-1"}, "details": {"note": format!("word{n}")}})
+    };
+    let too_large = |n: usize| {
+        json!({"id": format!("e-{n}"), "event_type": "Element", "action": "Create",
+               "actor": {"id": "u-1"}, "details": {"blob": "x".repeat(65_400)}})
+    };
+    for refused in [vec![150], vec![30, 150], vec![120, 199]] {
+        let events: Vec<_> = (0..200)
+            .map(|n| {
+                if refused.contains(&n) {
+                    too_large(n)
+                } else {
+                    event(n)
+                }
+            })
+            .collect();
+        let (status, body) = server
+            .post("/api/v1/events", &acme.ingest, &json!({"events": events}))
+            .await;
+        assert_eq!(status, 422, "{body}");
+        let detail = &body["error"]["details"][0];
+        assert_eq!(detail["index"], refused[0], "{refused:?}: {body}");
+        assert_eq!(detail["errors"][0]["rule"], "leaf_too_large", "{body}");
+        assert_eq!(server.get("/api/v1/events/e-0", &acme.read).await.0, 404);
+    }
+    let events: Vec<_> = (0..200).map(event).collect();
+    let (status, body) = server
+        .post("/api/v1/events", &acme.ingest, &json!({"events": events}))
+        .await;
+    assert_eq!(status, 201, "{body}");
+    for (n, receipt) in body["events"].as_array().unwrap().iter().enumerate() {
+        assert_eq!(receipt["id"], format!("e-{n}"));
+        assert_eq!(receipt["seq"], n + 1, "seqs follow the request's order");
+    }
+    for n in [0, 99, 100, 199] {
+        let (status, page) = server
+            .get(&format!("/api/v1/events?q=word{n}"), &acme.read)
+            .await;
+        assert_eq!(status, 200, "{page}");
+        let ids: Vec<_> = page["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["id"].clone())
+            .collect();
+        assert_eq!(ids, vec![json!(format!("e-{n}"))], "word{n}");
+    }
+}
