@@ -78,7 +78,13 @@ impl Writer {
         while let Some(group) = requests.blocking_next_group() {
             let written = self.write(&group);
             WriteHealth::record(&self.health, &written);
+            let committed = written.is_ok();
             answer(group, written);
+            // After the answers: a checkpoint the writer runs itself (at
+            // the WAL's restart threshold) delays the next group, not these.
+            if let (true, Some(conn)) = (committed, &self.conn) {
+                self.checkpoints.after_commit(conn);
+            }
         }
     }
 
@@ -102,9 +108,6 @@ impl Writer {
         let turn = self.gate.writer();
         let written = write_group(conn, &mut state, group);
         drop(turn);
-        if written.is_ok() {
-            self.checkpoints.after_commit(conn);
-        }
         if written.is_err() {
             self.leaves.forget();
             self.personal_values.forget();
