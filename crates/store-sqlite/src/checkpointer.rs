@@ -61,6 +61,10 @@ impl Default for WalPolicy {
     }
 }
 
+/// How long the writer waits for the background at twice the restart
+/// threshold.
+const LONGEST_WAIT: Duration = Duration::from_secs(10);
+
 thread_local! {
     /// Frames in the WAL after the last commit of this thread's connection
     /// (the writer's): SQLite's WAL hook runs on the committing thread.
@@ -184,15 +188,26 @@ impl Checkpoints {
         }
     }
 
-    /// Blocks until the background is not copying.
+    /// Blocks until the background is not copying, for at most
+    /// [`LONGEST_WAIT`] (a background that never finished must not stop
+    /// ingest: the writer's own attempt then finds it busy and moves on).
     fn wait_for_background(&self) {
+        let deadline = Instant::now() + LONGEST_WAIT;
         let mut shared = lock(&self.signal);
         while shared.running && !shared.closing {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                tracing::warn!(
+                    "the background WAL checkpoint has run for over 10 s; the writer goes on"
+                );
+                return;
+            }
             shared = self
                 .signal
                 .1
-                .wait(shared)
-                .unwrap_or_else(|poisoned| poisoned.into_inner());
+                .wait_timeout(shared, left)
+                .map(|(guard, _)| guard)
+                .unwrap_or_else(|poisoned| poisoned.into_inner().0);
         }
     }
 
