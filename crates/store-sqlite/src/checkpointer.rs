@@ -115,6 +115,19 @@ fn lock(signal: &Signal) -> MutexGuard<'_, Shared> {
         .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
+/// Waits on `signal` for at most `timeout`, giving the lock back.
+fn wait<'s>(
+    signal: &'s Signal,
+    shared: MutexGuard<'s, Shared>,
+    timeout: Duration,
+) -> MutexGuard<'s, Shared> {
+    signal
+        .1
+        .wait_timeout(shared, timeout)
+        .map(|(guard, _)| guard)
+        .unwrap_or_else(|poisoned| poisoned.into_inner().0)
+}
+
 /// The writer's side: told after each commit, it asks the background thread
 /// for checkpoints and, at the restart threshold, runs one itself.
 pub(crate) struct Checkpoints {
@@ -202,12 +215,7 @@ impl Checkpoints {
                 );
                 return;
             }
-            shared = self
-                .signal
-                .1
-                .wait_timeout(shared, left)
-                .map(|(guard, _)| guard)
-                .unwrap_or_else(|poisoned| poisoned.into_inner().0);
+            shared = wait(&self.signal, shared, left);
         }
     }
 
@@ -292,12 +300,7 @@ impl Background {
                 // Nothing to copy: sleep until the writer asks.
                 Duration::from_secs(3600)
             };
-            shared = self
-                .signal
-                .1
-                .wait_timeout(shared, timeout)
-                .map(|(guard, _)| guard)
-                .unwrap_or_else(|poisoned| poisoned.into_inner().0);
+            shared = wait(&self.signal, shared, timeout);
         }
     }
 }
