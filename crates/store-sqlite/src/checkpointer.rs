@@ -46,6 +46,10 @@ pub(crate) struct WalPolicy {
     /// After this long without a commit, the background copies what is left,
     /// so that readers of a quiet store find their pages in the database file.
     pub idle: Duration,
+    /// The background also copies at least this often, for what other
+    /// connections commit (the pooled connections' small writes: no
+    /// connection checkpoints by itself, `schema::configure`).
+    pub periodic: Duration,
 }
 
 impl Default for WalPolicy {
@@ -57,6 +61,7 @@ impl Default for WalPolicy {
             background_frames: 16_384,
             restart_frames: 65_536,
             idle: Duration::from_secs(1),
+            periodic: Duration::from_secs(60),
         }
     }
 }
@@ -262,7 +267,9 @@ impl Background {
                 return;
             }
         };
-        while self.next_turn() {
+        let mut last_run = Instant::now();
+        while self.next_turn(last_run) {
+            last_run = Instant::now();
             let checkpoint = passive_checkpoint(&conn);
             let mut shared = lock(&self.signal);
             shared.running = false;
@@ -276,9 +283,10 @@ impl Background {
         }
     }
 
-    /// Waits until a checkpoint is wanted (asked for, or the store went
-    /// quiet with commits not yet copied); false when the writer is gone.
-    fn next_turn(&self) -> bool {
+    /// Waits until a checkpoint is wanted (asked for, the store went quiet
+    /// with commits not yet copied, or the periodic pass is due); false when
+    /// the writer is gone.
+    fn next_turn(&self, last_run: Instant) -> bool {
         let mut shared = lock(&self.signal);
         loop {
             if shared.closing {
@@ -288,7 +296,8 @@ impl Background {
                 && shared
                     .last_commit
                     .is_some_and(|at| at.elapsed() >= self.policy.idle);
-            if shared.requested || quiet {
+            let due = last_run.elapsed() >= self.policy.periodic;
+            if shared.requested || quiet || due {
                 shared.requested = false;
                 shared.commits_since = 0;
                 shared.running = true;
@@ -297,8 +306,9 @@ impl Background {
             let timeout = if shared.commits_since > 0 {
                 self.policy.idle
             } else {
-                // Nothing to copy: sleep until the writer asks.
-                Duration::from_secs(3600)
+                // Nothing the writer committed: sleep until it asks, or
+                // until the periodic pass.
+                self.policy.periodic.saturating_sub(last_run.elapsed())
             };
             shared = wait(&self.signal, shared, timeout);
         }
@@ -354,6 +364,7 @@ mod tests {
         background_frames: 64,
         restart_frames: 256,
         idle: Duration::from_secs(3600),
+        periodic: Duration::from_secs(3600),
     };
 
     /// Commits `rounds` groups of rows and checks that the WAL file never
@@ -404,6 +415,7 @@ mod tests {
             background_frames: 1 << 30,
             restart_frames: 1 << 30,
             idle: Duration::from_millis(50),
+            periodic: Duration::from_secs(3600),
         };
         let mut checkpoints = Checkpoints::start(&dir.path().join("t.db"), policy);
         std::thread::sleep(Duration::from_millis(200));
@@ -428,6 +440,33 @@ mod tests {
         std::thread::sleep(Duration::from_millis(200));
         assert_eq!(checkpoints.counts().background, 1, "it copied once");
         assert_eq!(checkpoints.counts().by_writer, 0);
+    }
+
+    /// Another connection's commits (no connection checkpoints by itself)
+    /// reach the database file by the periodic pass, with no writer commit.
+    #[test]
+    fn the_periodic_pass_copies_what_other_connections_commit() {
+        let dir = tempfile::tempdir().expect("dir");
+        let path = dir.path().join("t.db");
+        drop(writer_db(dir.path()));
+        let policy = WalPolicy {
+            periodic: Duration::from_millis(100),
+            ..SMALL
+        };
+        let checkpoints = Checkpoints::start(&path, policy);
+        let other = crate::sql::open_connection(&path).expect("open");
+        let before = std::fs::metadata(&path).expect("db").len();
+        other
+            .execute_batch(
+                "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 100) \
+                 INSERT INTO t (k, v) SELECT i, zeroblob(4000) FROM n",
+            )
+            .expect("insert");
+        assert!(
+            wait_for(|| std::fs::metadata(&path).expect("db").len() > before + 100 * 4_000),
+            "the other connection's pages never reached the database: {:?}",
+            checkpoints.counts()
+        );
     }
 
     #[test]

@@ -15,6 +15,15 @@ pub fn configure(conn: &Connection, writer: bool) -> rusqlite::Result<()> {
     // WAL, whichever connection deletes or moves it: an erasure (issue 16)
     // must leave no erased byte in free space (docs/ERASURE.md).
     conn.pragma_update(None, "secure_delete", "ON")?;
+    // Only the checkpointer copies the WAL into the database
+    // (`checkpointer.rs`). With SQLite's automatic checkpoints on, any
+    // connection's commit copies the whole WAL once it holds 1,000 pages: the
+    // pooled connections' small writes (signed checkpoints, sessions) did,
+    // at random times, and wrote a third of the device bytes of a 1M-event
+    // load (BENCHMARKS.md, "Automatic checkpoints on pooled connections").
+    // A process without a writer copies the WAL when its last connection
+    // closes, as SQLite always does.
+    conn.pragma_update(None, "wal_autocheckpoint", 0)?;
     let cache_kib = if writer {
         WRITER_CACHE_KIB
     } else {
@@ -99,6 +108,38 @@ mod tests {
             .pragma_query_value(None, "auto_vacuum", |r| r.get(0))
             .unwrap();
         assert_eq!(mode, 0, "NONE until converted by a VACUUM");
+    }
+
+    /// A small write on a second connection, with more than SQLite's
+    /// automatic threshold (1,000 pages) in the WAL, leaves the WAL to the
+    /// checkpointer: the database file does not grow.
+    #[test]
+    fn no_connection_checkpoints_by_itself() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.db");
+        let writer = Connection::open(&path).unwrap();
+        configure(&writer, true).unwrap();
+        writer
+            .execute_batch("CREATE TABLE t (v BLOB); CREATE TABLE s (v INTEGER)")
+            .unwrap();
+        let pooled = Connection::open(&path).unwrap();
+        configure(&pooled, false).unwrap();
+        let before = std::fs::metadata(&path).unwrap().len();
+        writer
+            .execute_batch(
+                "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 1500) \
+                 INSERT INTO t SELECT zeroblob(4000) FROM n",
+            )
+            .unwrap();
+        for connection in [&pooled, &writer] {
+            connection.execute("INSERT INTO s VALUES (1)", []).unwrap();
+        }
+        let after = std::fs::metadata(&path).unwrap().len();
+        assert_eq!(after, before, "no commit copied the WAL into the database");
+        let wal = std::fs::metadata(dir.path().join("t.db-wal"))
+            .unwrap()
+            .len();
+        assert!(wal > 1_500 * 4_096, "the pages are in the WAL: {wal} bytes");
     }
 
     #[test]
