@@ -16,13 +16,13 @@ pub fn configure(conn: &Connection, writer: bool) -> rusqlite::Result<()> {
     // must leave no erased byte in free space (docs/ERASURE.md).
     conn.pragma_update(None, "secure_delete", "ON")?;
     // Only the checkpointer copies the WAL into the database
-    // (`checkpointer.rs`). With SQLite's automatic checkpoints on, any
-    // connection's commit copies the whole WAL once it holds 1,000 pages: the
-    // pooled connections' small writes (signed checkpoints, sessions) did,
-    // at random times, and wrote a third of the device bytes of a 1M-event
-    // load (BENCHMARKS.md, "Automatic checkpoints on pooled connections").
-    // A process without a writer copies the WAL when its last connection
-    // closes, as SQLite always does.
+    // (`checkpointer.rs`; every process that opens the store runs one, and
+    // its periodic pass copies what other connections commit). With SQLite's
+    // automatic checkpoints on, any connection's commit copies the whole WAL
+    // once it holds 1,000 pages: the pooled connections' small writes
+    // (signed checkpoints, sessions) did, on request threads and inside the
+    // write gate, and a 1M-event load wrote 14 % more bytes (BENCHMARKS.md,
+    // "Automatic checkpoints on pooled connections").
     conn.pragma_update(None, "wal_autocheckpoint", 0)?;
     let cache_kib = if writer {
         WRITER_CACHE_KIB
