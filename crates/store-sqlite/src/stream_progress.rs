@@ -101,6 +101,10 @@ impl Progress {
     }
 }
 
+/// The WAL size, in pages, at which a commit to the progress file copies
+/// its WAL (SQLite's default).
+const PROGRESS_WAL_PAGES: i64 = 1_000;
+
 /// The side database: one connection, behind its own lock.
 pub struct ProgressDb {
     conn: Mutex<Connection>,
@@ -110,6 +114,11 @@ impl ProgressDb {
     /// Opens (creating if needed) `stream-progress.db` in `data_dir`.
     pub fn open(data_dir: &Path) -> Result<Self> {
         let conn = open_connection(&data_dir.join(PROGRESS_FILE))?;
+        // No checkpointer watches this file (`checkpointer.rs` copies the
+        // event store's WAL): its own commits copy its WAL, at SQLite's
+        // default threshold, or it would grow for as long as streams run.
+        conn.pragma_update(None, "wal_autocheckpoint", PROGRESS_WAL_PAGES)
+            .map_err(sql_error)?;
         conn.execute_batch(SCHEMA).map_err(sql_error)?;
         Ok(Self {
             conn: Mutex::new(conn),

@@ -162,3 +162,24 @@ async fn progress_is_kept_beside_the_event_store_and_a_replay_wins_over_it() {
         .is_empty());
     store.shutdown().await;
 }
+
+/// No checkpointer watches the progress file: its own commits keep its WAL
+/// bounded (without them it would hold every frame: about 9,000 here).
+#[test]
+fn the_progress_files_wal_stays_bounded() {
+    let dir = tempfile::tempdir().unwrap();
+    let progress = crate::stream_progress::ProgressDb::open(dir.path()).unwrap();
+    let conn = progress.lock().unwrap();
+    conn.execute_batch("CREATE TABLE filler (v BLOB)").unwrap();
+    for _ in 0..3_000 {
+        conn.execute("INSERT INTO filler VALUES (zeroblob(3000))", [])
+            .unwrap();
+    }
+    let wal = std::fs::metadata(dir.path().join(format!("{}-wal", crate::PROGRESS_FILE)))
+        .unwrap()
+        .len();
+    assert!(
+        wal < 1_500 * (4_096 + 24),
+        "the progress file's WAL grew to {wal} bytes"
+    );
+}
