@@ -46,6 +46,7 @@ mod layout_migration;
 mod leaf_store;
 mod migrate;
 mod personal_paths;
+mod personal_rows;
 mod personal_store;
 mod query;
 pub use query::WordsDrive;

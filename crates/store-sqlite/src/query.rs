@@ -21,6 +21,7 @@
 //! on statistics; `EXPLAIN QUERY PLAN` tests hold every combination to it.
 
 use crate::event_log::{self, account_keys, KIND_EVENT, KIND_PLACE};
+use crate::personal_rows::{self, BARE_COLUMNS};
 use crate::sql::{event_record, sql_error, to_record, LeafDecoder, RECORD_COLUMNS};
 use auditlog_core::leaf_view::LeafView;
 use auditlog_core::search::{Query, TextKey};
@@ -961,7 +962,7 @@ pub fn page_statement(
     let mut selects = Vec::with_capacity(arms.len());
     for (from, conditions) in arms {
         selects.push(format!(
-            "SELECT {RECORD_COLUMNS} FROM {from} WHERE {}",
+            "SELECT {BARE_COLUMNS} FROM {from} WHERE {}",
             conditions.text()
         ));
         params.extend(conditions.params);
@@ -1041,7 +1042,19 @@ pub(crate) fn seq_window_by_rows(
     leaves: &LeafDecoder<'_>,
 ) -> Result<Vec<EventRecord>> {
     let statement = seq_window_statement(filter, after_seq, through_seq).statement;
-    read_records(conn, filter, statement, None, leaves)
+    let sql = statement.sql.replacen(BARE_COLUMNS, RECORD_COLUMNS, 1);
+    let mut stmt = conn.prepare(&sql).map_err(sql_error)?;
+    let mut rows = stmt
+        .query(rusqlite::params_from_iter(statement.params))
+        .map_err(sql_error)?;
+    let mut records = Vec::new();
+    while let Some(row) = rows.next().map_err(sql_error)? {
+        let record = to_record(event_record(row).map_err(sql_error)?, leaves)?;
+        if filter.confirmed(&record)? {
+            records.push(record);
+        }
+    }
+    Ok(records)
 }
 
 /// The personal values of `account`'s seqs in a range, by seq, as
@@ -1063,7 +1076,7 @@ const WINDOW_ROWS: &str = "SELECT key, time, leaf_dict, leaf FROM event_log NOT 
 /// objects it names) and `event_personal`, and merged by seq, instead of a
 /// lookup per row that rebuilds the personal values as JSON text in SQL
 /// (`sql::personal_of_log_row`; the bytes are the same:
-/// [`personal_bytes`]). Reading was half of a log stream's CPU per event
+/// [`personal_rows::personal_bytes`]). Reading was half of a log stream's CPU per event
 /// (BENCHMARKS.md, issue 15).
 fn seq_window_all(
     conn: &Connection,
@@ -1080,7 +1093,7 @@ fn seq_window_all(
         let mut rows = stmt.query(range).map_err(sql_error)?;
         while let Some(row) = rows.next().map_err(sql_error)? {
             let part = |i: usize| row.get_ref(i).map(crate::sql::any_bytes);
-            let bytes = personal_bytes(
+            let bytes = personal_rows::personal_bytes(
                 part(1).map_err(sql_error)?.as_deref(),
                 &part(2).map_err(sql_error)?.unwrap_or_default(),
                 &part(3).map_err(sql_error)?.unwrap_or_default(),
@@ -1137,21 +1150,6 @@ fn seq_window_all(
     Ok(records)
 }
 
-/// The stored personal values of a row of `event_openings` and the object
-/// it names, byte for byte as `sql::personal_of_log_row` concatenates them.
-pub(crate) fn personal_bytes(details: Option<&[u8]>, openings: &[u8], object: &[u8]) -> Vec<u8> {
-    let details = details.unwrap_or(b"{}");
-    let mut bytes = Vec::with_capacity(details.len() + openings.len() + object.len() + 40);
-    bytes.extend_from_slice(b"{\"details\":");
-    bytes.extend_from_slice(details);
-    bytes.extend_from_slice(b",\"openings\":");
-    bytes.extend_from_slice(openings);
-    bytes.extend_from_slice(b",\"personal\":");
-    bytes.extend_from_slice(object);
-    bytes.push(b'}');
-    bytes
-}
-
 /// [`seq_window`]'s statement: `NOT INDEXED` leaves SQLite the key range
 /// only (never a filter column's index, which could hold the whole log's
 /// matches before the window).
@@ -1169,7 +1167,7 @@ fn seq_window_statement(filter: &LogFilter, after_seq: u64, through_seq: u64) ->
         keeps_every_row: conditions.sql.len() == 1,
         statement: Statement {
             sql: format!(
-                "SELECT {RECORD_COLUMNS} FROM event_log NOT INDEXED WHERE {} ORDER BY key",
+                "SELECT {BARE_COLUMNS} FROM event_log NOT INDEXED WHERE {} ORDER BY key",
                 conditions.text()
             ),
             params: conditions.params,
@@ -1196,16 +1194,33 @@ fn read_records(
         .query(rusqlite::params_from_iter(statement.params))
         .map_err(sql_error)?;
     let mut records = Vec::new();
-    while let Some(row) = rows.next().map_err(sql_error)? {
-        let record = to_record(event_record(row).map_err(sql_error)?, leaves)?;
-        if filter.confirmed(&record)? {
-            records.push(record);
-            if limit.is_some_and(|limit| records.len() >= limit) {
-                break;
+    // Personal values a batch at a time (`personal_rows`); a page reads
+    // one batch of its own size.
+    let batch_rows = limit.map_or(personal_rows::BATCH_ROWS, |l| {
+        l.clamp(1, personal_rows::BATCH_ROWS)
+    });
+    let mut batch = Vec::with_capacity(batch_rows);
+    loop {
+        while batch.len() < batch_rows {
+            match rows.next().map_err(sql_error)? {
+                Some(row) => batch.push(personal_rows::bare_row(row).map_err(sql_error)?),
+                None => break,
             }
         }
+        let last_batch = batch.len() < batch_rows;
+        for row in personal_rows::attach(conn, std::mem::take(&mut batch))? {
+            let record = to_record(row, leaves)?;
+            if filter.confirmed(&record)? {
+                records.push(record);
+                if limit.is_some_and(|limit| records.len() >= limit) {
+                    return Ok(records);
+                }
+            }
+        }
+        if last_batch {
+            return Ok(records);
+        }
     }
-    Ok(records)
 }
 
 /// The histogram of `filter` counted from the log's indexes (one index
@@ -1244,19 +1259,15 @@ pub fn histogram(
     let mut counts: BTreeMap<i64, u64> = BTreeMap::new();
     if filter.query.is_some() {
         // Terms of `q` read the whole record (personal values included).
-        let sql = format!(
-            "SELECT {RECORD_COLUMNS} FROM {from} WHERE {}",
-            conditions.text()
-        );
-        let mut stmt = conn.prepare_cached(&sql).map_err(sql_error)?;
-        let mut rows = stmt
-            .query(rusqlite::params_from_iter(conditions.params))
-            .map_err(sql_error)?;
-        while let Some(row) = rows.next().map_err(sql_error)? {
-            let record = to_record(event_record(row).map_err(sql_error)?, leaves)?;
-            if filter.confirmed(&record)? {
-                *counts.entry(bucket_of(record.time.micros())).or_default() += 1;
-            }
+        let statement = Statement {
+            sql: format!(
+                "SELECT {BARE_COLUMNS} FROM {from} WHERE {}",
+                conditions.text()
+            ),
+            params: conditions.params,
+        };
+        for record in read_records(conn, filter, statement, None, leaves)? {
+            *counts.entry(bucket_of(record.time.micros())).or_default() += 1;
         }
     } else if filter.confirms() {
         let sql = format!(
@@ -1588,18 +1599,21 @@ fn records_of(
 ) -> Result<Vec<EventRecord>> {
     let mut stmt = conn
         .prepare_cached(&format!(
-            "SELECT {RECORD_COLUMNS} FROM event_log WHERE key IN (SELECT value FROM json_each(?)) \
+            "SELECT {BARE_COLUMNS} FROM event_log WHERE key IN (SELECT value FROM json_each(?)) \
              ORDER BY time DESC, key DESC"
         ))
         .map_err(sql_error)?;
-    let mut rows = stmt
-        .query([serde_json::Value::from(keys).to_string()])
+    let rows = stmt
+        .query_map([serde_json::Value::from(keys).to_string()], |row| {
+            personal_rows::bare_row(row)
+        })
+        .map_err(sql_error)?
+        .collect::<rusqlite::Result<Vec<_>>>()
         .map_err(sql_error)?;
-    let mut records = Vec::new();
-    while let Some(row) = rows.next().map_err(sql_error)? {
-        records.push(to_record(event_record(row).map_err(sql_error)?, leaves)?);
-    }
-    Ok(records)
+    personal_rows::attach(conn, rows)?
+        .into_iter()
+        .map(|row| to_record(row, leaves))
+        .collect()
 }
 
 /// A newest-first page of free text with few matches (below

@@ -705,6 +705,48 @@ async fn a_window_of_every_row_reads_what_the_per_row_lookups_read() {
                 }
             }
             assert_eq!(compared, 120 + 1 + 9 + 2 + 20);
+            // Pages and exports give rows their personal values a batch at
+            // a time (`personal_rows::attach`): a dense batch reads the
+            // openings as a range, a sparse one seq by seq, a batch may mix
+            // accounts and come in any order; each reads the same bytes.
+            let by_rows = crate::query::seq_window_by_rows(c, &filter, 0, 120, &leaves)?;
+            let expected: std::collections::HashMap<u64, Option<Vec<u8>>> = by_rows
+                .iter()
+                .map(|r| (r.seq, r.personal.clone()))
+                .collect();
+            let bare = |keys: &[i64]| -> Result<Vec<crate::personal_rows::BareRow>> {
+                keys.iter()
+                    .map(|key| {
+                        c.query_row(
+                            &format!(
+                                "SELECT {} FROM event_log WHERE key = ?1",
+                                crate::personal_rows::BARE_COLUMNS
+                            ),
+                            [key],
+                            crate::personal_rows::bare_row,
+                        )
+                        .map_err(sql_error)
+                    })
+                    .collect()
+            };
+            let key = |seq: i64| (id << 40) | seq;
+            let dense: Vec<i64> = (1..=120).map(key).collect();
+            let sparse: Vec<i64> = (1..=120).step_by(7).map(key).collect();
+            let mut mixed: Vec<i64> = (1..=40).rev().map(key).collect();
+            mixed.extend((1..=30).map(|seq| (other.id << 40) | seq));
+            for keys in [&dense, &sparse, &mixed, &dense[4..13].to_vec()] {
+                let attached = crate::personal_rows::attach(c, bare(keys)?)?;
+                assert_eq!(attached.len(), keys.len());
+                for (row, key) in attached.iter().zip(keys) {
+                    assert_eq!(row.0, *key, "the order is kept");
+                    if key >> 40 == id {
+                        let seq = (key & ((1 << 40) - 1)) as u64;
+                        assert_eq!(&row.4, &expected[&seq], "seq {seq}");
+                    } else {
+                        assert!(row.4.is_some(), "the other account's events have openings");
+                    }
+                }
+            }
             let seq = |n: u64| crate::query::seq_window(c, &filter, n - 1, n, &leaves);
             let personal = |n: u64| seq(n).map(|r| r[0].personal.clone());
             assert!(personal(11)?.is_none(), "no personal values at all");
