@@ -154,7 +154,7 @@ fn erase_one(tx: &Connection, account: i64, event: &ErasedEvent) -> Result<bool>
     if let Some(object) = object {
         tx.prepare_cached(
             "DELETE FROM personal_objects WHERE id = ?1 \
-             AND NOT EXISTS (SELECT 1 FROM event_openings WHERE object_id = ?1)",
+             AND COALESCE((SELECT uses FROM object_uses WHERE object_id = ?1), 0) = 0",
         )
         .map_err(sql_error)?
         .execute([object])

@@ -78,7 +78,6 @@ fn read_account(
     let span = usize::try_from(last - first + 1).unwrap_or(usize::MAX);
     let (num, den) = RANGE_WHEN_DENSER_THAN;
     let by_range = seqs.len().saturating_mul(den) >= span.saturating_mul(num);
-    let list = serde_json::Value::from(seqs.to_vec()).to_string();
 
     let mut openings: Vec<(i64, Opening)> = Vec::with_capacity(seqs.len());
     {
@@ -93,6 +92,7 @@ fn read_account(
         let mut rows = if by_range {
             stmt.query(rusqlite::params![account, first, last])
         } else {
+            let list = serde_json::Value::from(seqs.to_vec()).to_string();
             stmt.query(rusqlite::params![account, list])
         }
         .map_err(sql_error)?;

@@ -1,8 +1,9 @@
 //! The writer's side of personal values (migration 0009): each distinct
 //! personal object (the canonical JSON a v2 leaf's `personal` commitment is
 //! of: actor, IP, user agent) stored once per account, and per event only
-//! its openings and a reference. Readers rebuild the stored form
-//! (`sql::personal_of_events_row!`) byte for byte.
+//! its openings and a reference, and each object's count of uses (migration
+//! 0027). Readers rebuild the stored form (`personal_rows`,
+//! `sql::personal_of_log_row!`) byte for byte.
 
 use crate::sql::sql_error;
 use auditlog_core::leaf;
@@ -29,12 +30,37 @@ struct Pieces<'a> {
 #[derive(Default)]
 pub(crate) struct PersonalStore {
     ids: HashMap<(i64, [u8; 32]), i64>,
+    /// The group's new uses of each object, not yet in `object_uses`.
+    uses: HashMap<i64, i64>,
 }
 
 impl PersonalStore {
-    /// After a rolled-back transaction: the objects it added are gone.
+    /// After a rolled-back transaction: the objects it added are gone, and
+    /// the uses it counted.
     pub(crate) fn forget(&mut self) {
         self.ids.clear();
+        self.uses.clear();
+    }
+
+    /// Adds the uses counted since the last call to `object_uses`
+    /// (migration 0027), in the group's transaction before it commits: once
+    /// per object, after every event's statements. Each statement changes
+    /// one row and fires no trigger, so it opens no statement transaction
+    /// (at which FTS5 would flush its pending terms: BENCHMARKS.md, "A count
+    /// of uses per personal object").
+    pub(crate) fn write_uses(&mut self, tx: &Connection) -> Result<()> {
+        let mut add = tx
+            .prepare_cached("UPDATE object_uses SET uses = uses + ?2 WHERE object_id = ?1")
+            .map_err(sql_error)?;
+        let mut first = tx
+            .prepare_cached("INSERT INTO object_uses (object_id, uses) VALUES (?1, ?2)")
+            .map_err(sql_error)?;
+        for (object_id, uses) in self.uses.drain() {
+            if add.execute(params![object_id, uses]).map_err(sql_error)? == 0 {
+                first.execute(params![object_id, uses]).map_err(sql_error)?;
+            }
+        }
+        Ok(())
     }
 
     /// Stores the personal values of event `seq` (as `leaf_v2` sealed them).
@@ -76,6 +102,7 @@ impl PersonalStore {
             details
         ])
         .map_err(sql_error)?;
+        *self.uses.entry(object_id).or_default() += 1;
         Ok(())
     }
 

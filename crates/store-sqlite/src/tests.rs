@@ -765,3 +765,101 @@ async fn a_window_of_every_row_reads_what_the_per_row_lookups_read() {
         .unwrap();
     store.shutdown().await;
 }
+
+/// Each personal object's count of uses (`object_uses`, migration 0027,
+/// added by the writer once per group) agrees with the openings that name
+/// it, after appends in groups that name the same objects many times and
+/// after a migration of a store that had the index of 0015 instead; an
+/// object in use cannot be deleted, and an unused one can.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn object_uses_count_the_openings_and_guard_deletes() {
+    let (dir, store) = fresh().await;
+    let account = store.create_account("uses").await.unwrap();
+    let other = store.create_account("other").await.unwrap();
+    let events = conformance::sample_events(300, "u");
+    for chunk in events.chunks(70) {
+        store.append(&account, chunk.to_vec()).await.unwrap();
+    }
+    store
+        .append(&other, conformance::sample_events(40, "o"))
+        .await
+        .unwrap();
+    type Counts = Vec<(i64, i64)>;
+    let counts = |conn: &Connection| -> (Counts, Counts) {
+        let read = |sql: &str| -> Counts {
+            let mut stmt = conn.prepare(sql).unwrap();
+            let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?))).unwrap();
+            rows.map(Result::unwrap).collect()
+        };
+        (
+            read("SELECT object_id, uses FROM object_uses ORDER BY object_id"),
+            read(
+                "SELECT object_id, COUNT(*) FROM event_openings NOT INDEXED \
+                 GROUP BY object_id ORDER BY object_id",
+            ),
+        )
+    };
+    store.shutdown().await;
+
+    let conn = open_connection(&dir.path().join(DB_FILE)).unwrap();
+    let (uses, openings) = counts(&conn);
+    assert_eq!(uses, openings);
+    assert_eq!(
+        uses.iter().map(|(_, n)| n).sum::<i64>(),
+        340,
+        "one use per event"
+    );
+    let (used, _) = uses[0];
+    let refused = conn
+        .execute("DELETE FROM personal_objects WHERE id = ?1", [used])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        refused.contains("personal values are removed only under"),
+        "{refused}"
+    );
+    conn.execute(
+        "INSERT INTO personal_objects (id, account_id, digest, object) \
+         VALUES (999999, ?1, x'00', CAST('{}' AS BLOB))",
+        [account.id],
+    )
+    .unwrap();
+    assert_eq!(
+        conn.execute("DELETE FROM personal_objects WHERE id = 999999", [])
+            .unwrap(),
+        1,
+        "an object no opening names can go"
+    );
+
+    // A store as migration 0026 left it: the index, no counts.
+    conn.execute_batch(
+        "DROP TRIGGER event_openings_uncount_use;
+         DROP TRIGGER personal_objects_forget_uses; DROP TRIGGER personal_objects_delete_unused;
+         DROP TABLE object_uses;
+         CREATE INDEX event_openings_by_object ON event_openings (object_id);
+         CREATE TRIGGER personal_objects_delete_unused BEFORE DELETE ON personal_objects
+         WHEN EXISTS (SELECT 1 FROM event_openings s WHERE s.object_id = OLD.id)
+         BEGIN SELECT RAISE(ABORT, 'in use'); END;
+         DELETE FROM schema_migrations WHERE version = 27;",
+    )
+    .unwrap();
+    drop(conn);
+    let store = SqliteStore::open(dir.path()).unwrap();
+    store
+        .append(&account, conformance::sample_events(20, "after"))
+        .await
+        .unwrap();
+    store.shutdown().await;
+    let conn = open_connection(&dir.path().join(DB_FILE)).unwrap();
+    let (uses, openings) = counts(&conn);
+    assert_eq!(uses, openings);
+    assert_eq!(uses.iter().map(|(_, n)| n).sum::<i64>(), 360);
+    let index: i64 = conn
+        .query_row(
+            "SELECT COUNT(*) FROM sqlite_master WHERE name = 'event_openings_by_object'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(index, 0, "the index is dropped");
+}

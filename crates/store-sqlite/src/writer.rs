@@ -304,6 +304,9 @@ fn write_group(
             outcomes.push(Ok(receipts));
         }
     }
+    // Each object's uses once per group (migration 0027), after every
+    // event's statements.
+    state.personal_values.write_uses(&tx)?;
     day_counts.write(&tx)?;
     // The block time summary of free text (migration 0024).
     blocks.write(&tx)?;
