@@ -15,6 +15,7 @@
 
 use crate::sql::{any_bytes, sql_error, RecordRow};
 use auditlog_store::{log_key, Result};
+use rusqlite::types::Value;
 use rusqlite::{Connection, Row};
 use std::collections::{BTreeMap, HashMap};
 
@@ -38,6 +39,41 @@ pub(crate) const BATCH_ROWS: usize = 256;
 /// they fill at least this share of it (an export of a whole account),
 /// else one lookup per seq (a project's events, sparse in the log).
 const RANGE_WHEN_DENSER_THAN: (usize, usize) = (1, 2);
+
+/// A batch's openings as a range of the primary key: `?1` account,
+/// `?2 ..= ?3` seqs.
+const OPENINGS_BY_RANGE: &str = "SELECT seq, details, openings, object_id FROM event_openings \
+     WHERE account_id = ?1 AND seq BETWEEN ?2 AND ?3";
+/// A batch's openings seq by seq: `?1` account, `?2` the seqs (JSON).
+const OPENINGS_BY_LIST: &str = "SELECT seq, details, openings, object_id FROM event_openings \
+     WHERE account_id = ?1 AND seq IN (SELECT value FROM json_each(?2))";
+/// The personal objects the openings name: `?1` their ids (JSON).
+const OBJECTS_BY_LIST: &str = "SELECT id, object FROM personal_objects \
+     WHERE id IN (SELECT value FROM json_each(?1))";
+/// Personal values of events stored before migration 0009, and erased
+/// ones: `?1` account, `?2` the seqs (JSON).
+const LEGACY_BY_LIST: &str = "SELECT seq, personal FROM event_personal \
+     WHERE account_id = ?1 AND seq IN (SELECT value FROM json_each(?2))";
+
+/// Every statement [`attach`] runs, with parameters for `account`, for
+/// `EXPLAIN QUERY PLAN` (`query::explained_statements`): each must search
+/// its table's primary key, never scan it.
+pub(crate) fn explained_statements(account: i64) -> Vec<(&'static str, Vec<Value>)> {
+    let list = || Value::Text("[1,2,3]".into());
+    vec![
+        (
+            OPENINGS_BY_RANGE,
+            vec![
+                Value::Integer(account),
+                Value::Integer(1),
+                Value::Integer(9),
+            ],
+        ),
+        (OPENINGS_BY_LIST, vec![Value::Integer(account), list()]),
+        (OBJECTS_BY_LIST, vec![list()]),
+        (LEGACY_BY_LIST, vec![Value::Integer(account), list()]),
+    ]
+}
 
 /// `rows` (of any accounts, in any order) with their personal values, in
 /// the same order: the bytes `sql::personal_of_log_row` gives each row.
@@ -82,11 +118,9 @@ fn read_account(
     let mut openings: Vec<(i64, Opening)> = Vec::with_capacity(seqs.len());
     {
         let sql = if by_range {
-            "SELECT seq, details, openings, object_id FROM event_openings \
-             WHERE account_id = ?1 AND seq BETWEEN ?2 AND ?3"
+            OPENINGS_BY_RANGE
         } else {
-            "SELECT seq, details, openings, object_id FROM event_openings \
-             WHERE account_id = ?1 AND seq IN (SELECT value FROM json_each(?2))"
+            OPENINGS_BY_LIST
         };
         let mut stmt = conn.prepare_cached(sql).map_err(sql_error)?;
         let mut rows = if by_range {
@@ -112,12 +146,7 @@ fn read_account(
     object_ids.dedup();
     let mut objects: HashMap<i64, Vec<u8>> = HashMap::with_capacity(object_ids.len());
     if !object_ids.is_empty() {
-        let mut stmt = conn
-            .prepare_cached(
-                "SELECT id, object FROM personal_objects \
-                 WHERE id IN (SELECT value FROM json_each(?1))",
-            )
-            .map_err(sql_error)?;
+        let mut stmt = conn.prepare_cached(OBJECTS_BY_LIST).map_err(sql_error)?;
         let mut rows = stmt
             .query([serde_json::Value::from(object_ids).to_string()])
             .map_err(sql_error)?;
@@ -147,12 +176,7 @@ fn read_account(
     if missing.is_empty() {
         return Ok(());
     }
-    let mut stmt = conn
-        .prepare_cached(
-            "SELECT seq, personal FROM event_personal \
-             WHERE account_id = ?1 AND seq IN (SELECT value FROM json_each(?2))",
-        )
-        .map_err(sql_error)?;
+    let mut stmt = conn.prepare_cached(LEGACY_BY_LIST).map_err(sql_error)?;
     let mut rows = stmt
         .query(rusqlite::params![
             account,

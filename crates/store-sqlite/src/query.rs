@@ -1025,10 +1025,7 @@ pub fn seq_window(
     leaves: &LeafDecoder<'_>,
 ) -> Result<Vec<EventRecord>> {
     let statement = seq_window_statement(filter, after_seq, through_seq);
-    if statement.keeps_every_row && !filter.confirms() {
-        return seq_window_all(conn, filter.account, after_seq, through_seq, leaves);
-    }
-    read_records(conn, filter, statement.statement, None, leaves)
+    read_records(conn, filter, statement, None, leaves)
 }
 
 /// [`seq_window`] read by the statement that looks each row's personal
@@ -1041,7 +1038,7 @@ pub(crate) fn seq_window_by_rows(
     through_seq: u64,
     leaves: &LeafDecoder<'_>,
 ) -> Result<Vec<EventRecord>> {
-    let statement = seq_window_statement(filter, after_seq, through_seq).statement;
+    let statement = seq_window_statement(filter, after_seq, through_seq);
     let sql = statement.sql.replacen(BARE_COLUMNS, RECORD_COLUMNS, 1);
     let mut stmt = conn.prepare(&sql).map_err(sql_error)?;
     let mut rows = stmt
@@ -1057,103 +1054,10 @@ pub(crate) fn seq_window_by_rows(
     Ok(records)
 }
 
-/// The personal values of `account`'s seqs in a range, by seq, as
-/// [`sql::personal_of_log_row`] gives them: `?1` account, `?2 < seq <= ?3`.
-const OPENINGS_IN_RANGE: &str = "SELECT s.seq, s.details, s.openings, o.object \
-     FROM event_openings s JOIN personal_objects o ON o.id = s.object_id \
-     WHERE s.account_id = ?1 AND s.seq > ?2 AND s.seq <= ?3 ORDER BY s.seq";
-/// The same for events stored before migration 0009 (and erased ones).
-const LEGACY_PERSONAL_IN_RANGE: &str = "SELECT seq, personal FROM event_personal \
-     WHERE account_id = ?1 AND seq > ?2 AND seq <= ?3 ORDER BY seq";
-
-/// The log's rows with keys `?1 ..= ?2`, without their personal values.
-const WINDOW_ROWS: &str = "SELECT key, time, leaf_dict, leaf FROM event_log NOT INDEXED \
-     WHERE key BETWEEN ?1 AND ?2 ORDER BY key";
-
-/// [`seq_window`] of a filter that keeps every row (what most log streams
-/// read): the log's rows and the range's personal values are read by
-/// three range scans, of `event_log`, `event_openings` (with the personal
-/// objects it names) and `event_personal`, and merged by seq, instead of a
-/// lookup per row that rebuilds the personal values as JSON text in SQL
-/// (`sql::personal_of_log_row`; the bytes are the same:
-/// [`personal_rows::personal_bytes`]). Reading was half of a log stream's CPU per event
-/// (BENCHMARKS.md, issue 15).
-fn seq_window_all(
-    conn: &Connection,
-    account: i64,
-    after_seq: u64,
-    through_seq: u64,
-    leaves: &LeafDecoder<'_>,
-) -> Result<Vec<EventRecord>> {
-    let seq_param = |seq: u64| i64::try_from(seq).unwrap_or(i64::MAX);
-    let range = rusqlite::params![account, seq_param(after_seq), seq_param(through_seq)];
-    let mut opened: Vec<(i64, Vec<u8>)> = Vec::new();
-    {
-        let mut stmt = conn.prepare_cached(OPENINGS_IN_RANGE).map_err(sql_error)?;
-        let mut rows = stmt.query(range).map_err(sql_error)?;
-        while let Some(row) = rows.next().map_err(sql_error)? {
-            let part = |i: usize| row.get_ref(i).map(crate::sql::any_bytes);
-            let bytes = personal_rows::personal_bytes(
-                part(1).map_err(sql_error)?.as_deref(),
-                &part(2).map_err(sql_error)?.unwrap_or_default(),
-                &part(3).map_err(sql_error)?.unwrap_or_default(),
-            );
-            opened.push((row.get(0).map_err(sql_error)?, bytes));
-        }
-    }
-    let mut legacy: Vec<(i64, Vec<u8>)> = Vec::new();
-    {
-        let mut stmt = conn
-            .prepare_cached(LEGACY_PERSONAL_IN_RANGE)
-            .map_err(sql_error)?;
-        let mut rows = stmt.query(range).map_err(sql_error)?;
-        while let Some(row) = rows.next().map_err(sql_error)? {
-            if let Some(bytes) = row.get::<_, Option<Vec<u8>>>(1).map_err(sql_error)? {
-                legacy.push((row.get(0).map_err(sql_error)?, bytes));
-            }
-        }
-    }
-    let (first, last) = (
-        event_log::bound_key(account, after_seq.saturating_add(1)),
-        event_log::bound_key(account, through_seq),
-    );
-    let mut stmt = conn.prepare_cached(WINDOW_ROWS).map_err(sql_error)?;
-    let mut rows = stmt
-        .query(rusqlite::params![first, last])
-        .map_err(sql_error)?;
-    // Each list is in seq order, as the log's rows are: a cursor in each.
-    let take = |list: &mut Vec<(i64, Vec<u8>)>, at: &mut usize, seq: i64| {
-        while list.get(*at).is_some_and(|(s, _)| *s < seq) {
-            *at += 1;
-        }
-        match list.get_mut(*at) {
-            Some((s, bytes)) if *s == seq => Some(std::mem::take(bytes)),
-            _ => None,
-        }
-    };
-    let (mut at_opened, mut at_legacy) = (0, 0);
-    let mut records = Vec::with_capacity(opened.len());
-    while let Some(row) = rows.next().map_err(sql_error)? {
-        let key: i64 = row.get(0).map_err(sql_error)?;
-        let seq = event_log::seq_of(key) as i64;
-        let personal = take(&mut opened, &mut at_opened, seq)
-            .or_else(|| take(&mut legacy, &mut at_legacy, seq));
-        let record_row = (
-            key,
-            row.get(1).map_err(sql_error)?,
-            row.get(2).map_err(sql_error)?,
-            row.get(3).map_err(sql_error)?,
-            personal,
-        );
-        records.push(to_record(record_row, leaves)?);
-    }
-    Ok(records)
-}
-
 /// [`seq_window`]'s statement: `NOT INDEXED` leaves SQLite the key range
 /// only (never a filter column's index, which could hold the whole log's
 /// matches before the window).
-fn seq_window_statement(filter: &LogFilter, after_seq: u64, through_seq: u64) -> WindowStatement {
+fn seq_window_statement(filter: &LogFilter, after_seq: u64, through_seq: u64) -> Statement {
     let conditions = filter.conditions(
         None,
         Bounds {
@@ -1162,24 +1066,13 @@ fn seq_window_statement(filter: &LogFilter, after_seq: u64, through_seq: u64) ->
             through_seq: Some(through_seq),
         },
     );
-    WindowStatement {
-        // The key range only.
-        keeps_every_row: conditions.sql.len() == 1,
-        statement: Statement {
-            sql: format!(
-                "SELECT {BARE_COLUMNS} FROM event_log NOT INDEXED WHERE {} ORDER BY key",
-                conditions.text()
-            ),
-            params: conditions.params,
-        },
+    Statement {
+        sql: format!(
+            "SELECT {BARE_COLUMNS} FROM event_log NOT INDEXED WHERE {} ORDER BY key",
+            conditions.text()
+        ),
+        params: conditions.params,
     }
-}
-
-/// [`seq_window_statement`]'s answer.
-struct WindowStatement {
-    statement: Statement,
-    /// Whether its only condition is the window's range of keys.
-    keeps_every_row: bool,
 }
 
 fn read_records(
@@ -1352,33 +1245,14 @@ pub fn explained_statements(filter: &LogFilter) -> Vec<Statement> {
             params: conditions.params,
         });
     }
-    let window = seq_window_statement(filter, 10, 20);
-    if window.keeps_every_row && !filter.confirms() {
-        // `seq_window_all`'s statements.
-        let range = || {
-            vec![
-                Value::Integer(filter.account),
-                Value::Integer(10),
-                Value::Integer(20),
-            ]
-        };
+    // The personal values of every page's and window's rows.
+    for (sql, params) in personal_rows::explained_statements(filter.account) {
         counts.push(Statement {
-            sql: OPENINGS_IN_RANGE.into(),
-            params: range(),
-        });
-        counts.push(Statement {
-            sql: LEGACY_PERSONAL_IN_RANGE.into(),
-            params: range(),
-        });
-        counts.push(Statement {
-            sql: WINDOW_ROWS.into(),
-            params: vec![
-                Value::Integer(event_log::bound_key(filter.account, 11)),
-                Value::Integer(event_log::bound_key(filter.account, 20)),
-            ],
+            sql: sql.into(),
+            params,
         });
     }
-    counts.push(window.statement);
+    counts.push(seq_window_statement(filter, 10, 20));
     [first, later].into_iter().chain(counts).collect()
 }
 

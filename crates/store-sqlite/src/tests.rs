@@ -66,6 +66,12 @@ mod conformance_cases {
     auditlog_store::conformance_tests!(super::fresh_for_case);
 }
 
+/// Whether a step of a query plan scans a table or an index. `json_each`
+/// reads a statement's own list of ids (its parameter), not a table.
+fn scans_a_table(step: &str) -> bool {
+    step.contains("SCAN") && !step.contains("SCAN json_each VIRTUAL TABLE")
+}
+
 /// SPEC "Query events": every combination of filters is an index search of
 /// the log (its pages, first and later, and its count), never a scan of it
 /// nor of an index, and a newest-first page reads its index in order (a
@@ -129,7 +135,7 @@ async fn no_filter_combination_scans_the_event_log() {
         explained += 1;
         for step in &plan {
             assert!(
-                !step.contains("SCAN"),
+                !scans_a_table(step),
                 "a scan for {filter:?}: {step}\n{plan:#?}"
             );
         }
@@ -357,7 +363,7 @@ async fn a_filter_of_many_values_is_one_index_search() {
         ..Default::default()
     };
     let plan = store.explain_query(account.id, &filter).await.unwrap();
-    assert!(!plan.iter().any(|s| s.contains("SCAN")), "{plan:#?}");
+    assert!(!plan.iter().any(|s| scans_a_table(s)), "{plan:#?}");
     assert!(
         plan.iter()
             .any(|s| s.starts_with("SEARCH event_log USING INDEX event_log_by_place")),
@@ -619,9 +625,10 @@ async fn leaves_are_compressed_once_the_account_has_a_dictionary() {
     assert_eq!(scanned[0].leaf_bytes, got.leaf_bytes);
 }
 
-/// A seq window that keeps every row (`query::seq_window_all`: range scans
-/// merged by seq) reads the same records, byte for byte, as the statement
-/// that looks each row's personal values up (`sql::personal_of_log_row`):
+/// A seq window (rows read bare, given their personal values a batch at a
+/// time by `personal_rows::attach`) reads the same records, byte for
+/// byte, as the statement that looks each row's personal values up
+/// (`sql::personal_of_log_row`):
 /// events with openings, with `details` values, with personal values only
 /// in `event_personal` (stored before migration 0009, or erased), with
 /// both (the openings win), and with none, in windows of every size.
