@@ -9,11 +9,14 @@
 //! account's rows in `sqlite3` (1M benchmark store: 3.3 s against 1.3 s
 //! without it; BENCHMARKS.md, "Export: personal values a batch at a
 //! time"). Pages and exports read rows with [`BARE_COLUMNS`] instead, and
-//! [`attach`] reads a batch's openings with one statement, each personal
-//! object once however many of the batch's events name it, and builds
-//! the same bytes in Rust ([`personal_bytes`]).
+//! [`attach`] reads a batch's openings joined to their objects with one
+//! statement and builds the same bytes in Rust ([`personal_bytes`]). (An
+//! earlier version read each object once per batch, through a list of
+//! ids: in the benchmark's log consecutive events name different objects,
+//! about 250 distinct ones in a batch of 256 rows, so the list saved no
+//! lookup and cost a JSON list, a hash map and a copy of every object.)
 
-use crate::sql::{any_bytes, sql_error, RecordRow};
+use crate::sql::{any_slice, sql_error, RecordRow};
 use auditlog_store::{log_key, Result};
 use rusqlite::types::Value;
 use rusqlite::{Connection, Row};
@@ -40,16 +43,16 @@ pub(crate) const BATCH_ROWS: usize = 256;
 /// else one lookup per seq (a project's events, sparse in the log).
 const RANGE_WHEN_DENSER_THAN: (usize, usize) = (1, 2);
 
-/// A batch's openings as a range of the primary key: `?1` account,
-/// `?2 ..= ?3` seqs.
-const OPENINGS_BY_RANGE: &str = "SELECT seq, details, openings, object_id FROM event_openings \
-     WHERE account_id = ?1 AND seq BETWEEN ?2 AND ?3";
-/// A batch's openings seq by seq: `?1` account, `?2` the seqs (JSON).
-const OPENINGS_BY_LIST: &str = "SELECT seq, details, openings, object_id FROM event_openings \
-     WHERE account_id = ?1 AND seq IN (SELECT value FROM json_each(?2))";
-/// The personal objects the openings name: `?1` their ids (JSON).
-const OBJECTS_BY_LIST: &str = "SELECT id, object FROM personal_objects \
-     WHERE id IN (SELECT value FROM json_each(?1))";
+/// A batch's openings, each with the object it names, as a range of the
+/// primary key: `?1` account, `?2 ..= ?3` seqs. (The inner join gives
+/// nothing for an opening whose object is gone, as the subquery does.)
+const OPENINGS_BY_RANGE: &str = "SELECT s.seq, s.details, s.openings, o.object \
+     FROM event_openings s JOIN personal_objects o ON o.id = s.object_id \
+     WHERE s.account_id = ?1 AND s.seq BETWEEN ?2 AND ?3";
+/// The same seq by seq: `?1` account, `?2` the seqs (JSON).
+const OPENINGS_BY_LIST: &str = "SELECT s.seq, s.details, s.openings, o.object \
+     FROM event_openings s JOIN personal_objects o ON o.id = s.object_id \
+     WHERE s.account_id = ?1 AND s.seq IN (SELECT value FROM json_each(?2))";
 /// Personal values of events stored before migration 0009, and erased
 /// ones: `?1` account, `?2` the seqs (JSON).
 const LEGACY_BY_LIST: &str = "SELECT seq, personal FROM event_personal \
@@ -70,7 +73,6 @@ pub(crate) fn explained_statements(account: i64) -> Vec<(&'static str, Vec<Value
             ],
         ),
         (OPENINGS_BY_LIST, vec![Value::Integer(account), list()]),
-        (OBJECTS_BY_LIST, vec![list()]),
         (LEGACY_BY_LIST, vec![Value::Integer(account), list()]),
     ]
 }
@@ -96,9 +98,6 @@ pub(crate) fn attach(conn: &Connection, rows: Vec<BareRow>) -> Result<Vec<Record
         .collect())
 }
 
-/// One opening read from `event_openings`: details, openings, object id.
-type Opening = (Option<Vec<u8>>, Vec<u8>, i64);
-
 /// Reads the personal values of `account`'s `seqs` (sorted, distinct)
 /// into `personal`, keyed by log key.
 fn read_account(
@@ -114,8 +113,7 @@ fn read_account(
     let span = usize::try_from(last - first + 1).unwrap_or(usize::MAX);
     let (num, den) = RANGE_WHEN_DENSER_THAN;
     let by_range = seqs.len().saturating_mul(den) >= span.saturating_mul(num);
-
-    let mut openings: Vec<(i64, Opening)> = Vec::with_capacity(seqs.len());
+    let key = |seq: i64| (account << log_key::SEQ_BITS) | seq;
     {
         let sql = if by_range {
             OPENINGS_BY_RANGE
@@ -135,36 +133,14 @@ fn read_account(
             if !wanted(seq) {
                 continue;
             }
-            let part = |i: usize| row.get_ref(i).map(any_bytes).map_err(sql_error);
-            let object_id: i64 = row.get(3).map_err(sql_error)?;
-            openings.push((seq, (part(1)?, part(2)?.unwrap_or_default(), object_id)));
-        }
-    }
-
-    let mut object_ids: Vec<i64> = openings.iter().map(|(_, (.., id))| *id).collect();
-    object_ids.sort_unstable();
-    object_ids.dedup();
-    let mut objects: HashMap<i64, Vec<u8>> = HashMap::with_capacity(object_ids.len());
-    if !object_ids.is_empty() {
-        let mut stmt = conn.prepare_cached(OBJECTS_BY_LIST).map_err(sql_error)?;
-        let mut rows = stmt
-            .query([serde_json::Value::from(object_ids).to_string()])
-            .map_err(sql_error)?;
-        while let Some(row) = rows.next().map_err(sql_error)? {
-            let object = row.get_ref(1).map(any_bytes).map_err(sql_error)?;
-            objects.insert(row.get(0).map_err(sql_error)?, object.unwrap_or_default());
-        }
-    }
-
-    let key = |seq: i64| (account << log_key::SEQ_BITS) | seq;
-    for (seq, (details, opening, object_id)) in openings {
-        // The subquery joins the object: an opening whose object is gone
-        // gives nothing, and `event_personal` is read instead.
-        if let Some(object) = objects.get(&object_id) {
-            personal.insert(
-                key(seq),
-                personal_bytes(details.as_deref(), &opening, object),
+            let part = |i: usize| row.get_ref(i).map(any_slice).map_err(sql_error);
+            let (details, openings, object) = (part(1)?, part(2)?, part(3)?);
+            let bytes = personal_bytes(
+                details.as_deref(),
+                openings.as_deref().unwrap_or_default(),
+                object.as_deref().unwrap_or_default(),
             );
+            personal.insert(key(seq), bytes);
         }
     }
 

@@ -174,11 +174,19 @@ impl LeafDecoder<'_> {
 /// its seq (its bytes do not read as a leaf, or do not hash as stored)
 /// rather than fail the whole scan on a type error. `None` for NULL.
 pub(crate) fn any_bytes(value: rusqlite::types::ValueRef<'_>) -> Option<Vec<u8>> {
+    any_slice(value).map(std::borrow::Cow::into_owned)
+}
+
+/// [`any_bytes`] without a copy where the value is a BLOB or text.
+pub(crate) fn any_slice(
+    value: rusqlite::types::ValueRef<'_>,
+) -> Option<std::borrow::Cow<'_, [u8]>> {
     use rusqlite::types::ValueRef;
+    use std::borrow::Cow;
     match value {
         ValueRef::Null => None,
-        ValueRef::Blob(bytes) | ValueRef::Text(bytes) => Some(bytes.to_vec()),
-        ValueRef::Integer(n) => Some(n.to_string().into_bytes()),
-        ValueRef::Real(x) => Some(x.to_string().into_bytes()),
+        ValueRef::Blob(bytes) | ValueRef::Text(bytes) => Some(Cow::Borrowed(bytes)),
+        ValueRef::Integer(n) => Some(Cow::Owned(n.to_string().into_bytes())),
+        ValueRef::Real(x) => Some(Cow::Owned(x.to_string().into_bytes())),
     }
 }

@@ -3,10 +3,10 @@
 //! first, bounded by the `seq` at creation) and an [`ExportWriter`] appends
 //! each page to a temporary file, optionally gzip-compressed, hashing what it
 //! writes; `finish` syncs it and renames it into place. The worker and the
-//! `auditlog export` command share both. [`write_all`] reads the next page
+//! `auditlog export` command share both. [`write_all`] reads pages ahead
 //! while the current one is formatted on a blocking thread, so that the
-//! store's read and the formatting each have a core; at most two pages are
-//! in memory.
+//! store's read and the formatting each have a core; at most
+//! [`READ_AHEAD`] + 2 pages are in memory.
 
 use crate::exports::error::ExportError;
 use crate::exports::format;
@@ -230,10 +230,22 @@ pub fn remove_if_present(path: &Path) {
     }
 }
 
+/// Pages read ahead of the one being formatted. Reading a page and
+/// formatting it take about as long, but each page's times vary: in
+/// lockstep (read page n + 1 while page n is formatted, then wait for
+/// both) every page cost the slower of the two, and in a profile of a
+/// whole account's export each stage was busy for about two thirds of the
+/// wall time (BENCHMARKS.md, "Export: pages read ahead"). A queue of a few
+/// pages lets each stage run at its own pace; at most `READ_AHEAD + 2`
+/// pages are in memory.
+const READ_AHEAD: usize = 3;
+
 /// Writes every event of `walk` into `writer` page by page, calling
 /// `after_page` (progress, lease renewal, shutdown checks) after each;
 /// `after_page` answering false stops the walk early and returns `Ok(None)`
-/// with the writer abandoned.
+/// with the writer abandoned. Pages are read ahead of the formatting (at
+/// most [`READ_AHEAD`] of them), so that reading and formatting each keep
+/// a core busy.
 pub async fn write_all<F, Fut>(
     reader: &dyn EventReader,
     mut walk: EventWalk,
@@ -244,40 +256,58 @@ where
     F: FnMut(u64) -> Fut,
     Fut: std::future::Future<Output = bool>,
 {
-    let mut next = walk.next_page(reader).await;
-    loop {
-        let page = match next {
-            Ok(Some(page)) => page,
-            Ok(None) => break,
-            Err(e) => {
+    let (pages, mut next_pages) =
+        tokio::sync::mpsc::channel::<Result<Vec<EventRecord>>>(READ_AHEAD);
+    // Reads until the walk ends, a read fails, or the writing side stops
+    // listening (an error, or `after_page` said stop).
+    let read = async move {
+        loop {
+            let page = walk.next_page(reader).await;
+            let last = !matches!(page, Ok(Some(_)));
+            let Some(page) = page.transpose() else { break };
+            if pages.send(page).await.is_err() || last {
+                break;
+            }
+        }
+    };
+    let write = async move {
+        while let Some(page) = next_pages.recv().await {
+            let page = match page {
+                Ok(page) => page,
+                Err(e) => {
+                    tokio::task::spawn_blocking(move || writer.abandon())
+                        .await
+                        .ok();
+                    return Err(ExportError::ReadEvents(e));
+                }
+            };
+            let (formatted, written) = tokio::task::spawn_blocking(move || {
+                let written = writer.write_page(&page);
+                (writer, written)
+            })
+            .await
+            .map_err(ExportError::Task)?;
+            writer = formatted;
+            if let Err(cause) = written {
+                let path = writer.temp_path.clone();
                 tokio::task::spawn_blocking(move || writer.abandon())
                     .await
                     .ok();
-                return Err(ExportError::ReadEvents(e));
+                return Err(ExportError::Write { path, cause });
             }
-        };
-        let format = tokio::task::spawn_blocking(move || {
-            let written = writer.write_page(&page);
-            (writer, written)
-        });
-        let (formatted, following) = tokio::join!(format, walk.next_page(reader));
-        let (formatted, written) = formatted.map_err(ExportError::Task)?;
-        writer = formatted;
-        if let Err(cause) = written {
-            let path = writer.temp_path.clone();
-            tokio::task::spawn_blocking(move || writer.abandon())
-                .await
-                .ok();
-            return Err(ExportError::Write { path, cause });
+            if !after_page(writer.rows()).await {
+                tokio::task::spawn_blocking(move || writer.abandon())
+                    .await
+                    .ok();
+                return Ok(None);
+            }
         }
-        if !after_page(writer.rows()).await {
-            tokio::task::spawn_blocking(move || writer.abandon())
-                .await
-                .ok();
-            return Ok(None);
-        }
-        next = following;
-    }
+        Ok(Some(writer))
+    };
+    let ((), written) = tokio::join!(read, write);
+    let Some(writer) = written? else {
+        return Ok(None);
+    };
     let final_path = writer.final_path.clone();
     tokio::task::spawn_blocking(move || {
         let temp = writer.temp_path.clone();
