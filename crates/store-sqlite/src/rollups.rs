@@ -197,10 +197,58 @@ pub(crate) fn subtract_removed(conn: &Connection, account: i64, key: i64) -> Res
 /// then an upgrade), or edited by hand. The rollups are derived data, so
 /// rebuilding them from the events is always right. Runs at open; a check
 /// reads one index entry and the account's rollup rows.
+///
+/// The check runs in a read transaction, and the write lock is taken only
+/// when something is stale (then checked again under it). Every command
+/// opens the store, also while a server runs on it; summing every rollup
+/// row under the write lock made that server's writer wait for the sum
+/// (1.1M rollup rows at 1M events, and more as the store grows).
 pub fn recount_stale(conn: &mut Connection) -> Result<()> {
+    let stale = {
+        let tx = conn.transaction().map_err(sql_error)?;
+        let stale = !stale_rollups(&tx)?.is_empty();
+        tx.finish().map_err(sql_error)?;
+        stale
+    };
+    if !stale {
+        return Ok(());
+    }
     let tx = conn
         .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
         .map_err(sql_error)?;
+    for stale in stale_rollups(&tx)? {
+        let (table, recount) = ROLLUPS[stale.rollup];
+        tracing::warn!(
+            account_id = stale.account_id,
+            events = stale.events,
+            rolled_up = stale.rolled_up,
+            table,
+            "a rollup does not count every event: recounting it from the events"
+        );
+        recount(&tx, stale.account_id)?;
+    }
+    tx.commit().map_err(sql_error)
+}
+
+/// The rollup tables kept beside the log, each counting every event, and
+/// how each is rebuilt from the events of one account.
+type Recount = fn(&Connection, i64) -> Result<()>;
+const ROLLUPS: [(&str, Recount); 3] = [
+    ("event_rollups", recount_days),
+    ("actor_rollups", recount_actors),
+    ("actor_kind_rollups", recount_actor_kinds),
+];
+
+/// A rollup table whose rows for an account do not count its events.
+struct StaleRollup {
+    account_id: i64,
+    /// Index in [`ROLLUPS`].
+    rollup: usize,
+    events: i64,
+    rolled_up: i64,
+}
+
+fn stale_rollups(tx: &Connection) -> Result<Vec<StaleRollup>> {
     let accounts: Vec<i64> = {
         let mut stmt = tx
             .prepare("SELECT id FROM accounts ORDER BY id")
@@ -208,26 +256,40 @@ pub fn recount_stale(conn: &mut Connection) -> Result<()> {
         let rows = stmt.query_map([], |r| r.get(0)).map_err(sql_error)?;
         rows.collect::<rusqlite::Result<_>>().map_err(sql_error)?
     };
+    let mut stale = Vec::new();
     for account_id in accounts {
         // Removed bodies (pruned, erased) are no longer counted.
-        let events = event_log::last_seq(&tx, account_id)? as i64
-            - crate::tombstones::removed_count(&tx, account_id)? as i64;
-        recount_days(&tx, account_id, events)?;
-        recount_actors(&tx, account_id, events)?;
-        recount_actor_kinds(&tx, account_id, events)?;
+        let events = event_log::last_seq(tx, account_id)? as i64
+            - crate::tombstones::removed_count(tx, account_id)? as i64;
+        for (rollup, (table, _)) in ROLLUPS.iter().enumerate() {
+            let rolled_up: i64 = tx
+                .query_row(
+                    &format!("SELECT COALESCE(SUM(count), 0) FROM {table} WHERE account_id = ?1"),
+                    [account_id],
+                    |r| r.get(0),
+                )
+                .map_err(sql_error)?;
+            if rolled_up != events {
+                stale.push(StaleRollup {
+                    account_id,
+                    rollup,
+                    events,
+                    rolled_up,
+                });
+            }
+        }
     }
-    tx.commit().map_err(sql_error)
+    Ok(stale)
 }
 
-/// [`recount_stale`] of `event_rollups` for one account holding `events`.
-fn recount_days(tx: &Connection, account_id: i64, events: i64) -> Result<()> {
+/// [`recount_stale`] of `event_rollups` for one account.
+fn recount_days(tx: &Connection, account_id: i64) -> Result<()> {
     // The log holds ids: the texts come from the account's values (a
     // value that is not the JSON array it must be counts under "").
-    recount_if_stale(
+    recount(
         tx,
-        (account_id, events),
+        account_id,
         "event_rollups",
-        "the day rollups do not count every event: recounting them",
         &format!(
             "INSERT INTO event_rollups (account_id, day, event_type, action, has_project, project, count) \
              SELECT ?1, day, event_type, action, project IS NOT NULL, COALESCE(project, ''), SUM(n) FROM ( \
@@ -243,13 +305,12 @@ fn recount_days(tx: &Connection, account_id: i64, events: i64) -> Result<()> {
     )
 }
 
-/// [`recount_stale`] of `actor_rollups` for one account holding `events`.
-fn recount_actors(tx: &Connection, account_id: i64, events: i64) -> Result<()> {
-    recount_if_stale(
+/// [`recount_stale`] of `actor_rollups` for one account.
+fn recount_actors(tx: &Connection, account_id: i64) -> Result<()> {
+    recount(
         tx,
-        (account_id, events),
+        account_id,
         "actor_rollups",
-        "the actor day rollups do not count every event: recounting them",
         &format!(
             "INSERT INTO actor_rollups (account_id, actor, day, count) \
              SELECT ?1, actor, (time - (((time % {DAY}) + {DAY}) % {DAY})) / {DAY}, COUNT(*) \
@@ -258,14 +319,12 @@ fn recount_actors(tx: &Connection, account_id: i64, events: i64) -> Result<()> {
     )
 }
 
-/// [`recount_stale`] of `actor_kind_rollups` for one account holding
-/// `events`.
-fn recount_actor_kinds(tx: &Connection, account_id: i64, events: i64) -> Result<()> {
-    recount_if_stale(
+/// [`recount_stale`] of `actor_kind_rollups` for one account.
+fn recount_actor_kinds(tx: &Connection, account_id: i64) -> Result<()> {
+    recount(
         tx,
-        (account_id, events),
+        account_id,
         "actor_kind_rollups",
-        "the actor and kind day rollups do not count every event: recounting them",
         &format!(
             "INSERT INTO actor_kind_rollups (account_id, actor, day, kind, count) \
              SELECT ?1, actor, (time - (((time % {DAY}) + {DAY}) % {DAY})) / {DAY}, kind, COUNT(*) \
@@ -275,26 +334,8 @@ fn recount_actor_kinds(tx: &Connection, account_id: i64, events: i64) -> Result<
 }
 
 /// Recounts `table`'s rows of an account from its events (`insert`, whose
-/// parameters are the account and its first and last keys) when their
-/// total is not `events`, warning with `warning`.
-fn recount_if_stale(
-    tx: &Connection,
-    (account_id, events): (i64, i64),
-    table: &str,
-    warning: &str,
-    insert: &str,
-) -> Result<()> {
-    let rolled_up: i64 = tx
-        .query_row(
-            &format!("SELECT COALESCE(SUM(count), 0) FROM {table} WHERE account_id = ?1"),
-            [account_id],
-            |r| r.get(0),
-        )
-        .map_err(sql_error)?;
-    if events == rolled_up {
-        return Ok(());
-    }
-    tracing::warn!(account_id, events, rolled_up, "{warning}");
+/// parameters are the account and its first and last keys).
+fn recount(tx: &Connection, account_id: i64, table: &str, insert: &str) -> Result<()> {
     tx.execute(
         &format!("DELETE FROM {table} WHERE account_id = ?1"),
         [account_id],

@@ -307,6 +307,51 @@ async fn stale_rollups_are_recounted_at_open() {
     store.shutdown().await;
 }
 
+/// The rollups' check at open takes no write lock when every rollup counts
+/// its events: run while a server's writer holds the lock, it neither
+/// waits for it nor fails. A stale rollup is still recounted
+/// once the lock is free.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_check_at_open_leaves_the_write_lock_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(dir.path()).unwrap();
+    let account = store.create_account("busy").await.unwrap();
+    let mut rng = Rng(0x5eed_1234_abcd_0005);
+    store
+        .append(&account, events(&mut rng, 120, "b"))
+        .await
+        .unwrap();
+    store.shutdown().await;
+    let path = dir.path().join(DB_FILE);
+
+    // Another writer holds the write lock, mid-transaction.
+    let holder = open_connection(&path).unwrap();
+    holder.execute_batch("BEGIN IMMEDIATE").unwrap();
+    let mut opener = open_connection(&path).unwrap();
+    opener.busy_timeout(std::time::Duration::ZERO).unwrap();
+    rollups::recount_stale(&mut opener)
+        .expect("a check with nothing stale must not need the write lock");
+    holder.execute_batch("ROLLBACK").unwrap();
+
+    // A stale rollup, once the lock is free, is recounted.
+    opener
+        .execute(
+            "DELETE FROM actor_rollups WHERE account_id = ?1 AND day = \
+             (SELECT MIN(day) FROM actor_rollups WHERE account_id = ?1)",
+            [account.id],
+        )
+        .unwrap();
+    rollups::recount_stale(&mut opener).unwrap();
+    let total: i64 = opener
+        .query_row(
+            "SELECT SUM(count) FROM actor_rollups WHERE account_id = ?1",
+            [account.id],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(total, 120);
+}
+
 /// The rollup query is a search of the rollups' primary key by account (and
 /// day range), read in day order: no scan and no sort, whatever the filter.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
