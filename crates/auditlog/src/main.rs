@@ -37,16 +37,16 @@ mod tail;
 mod verify;
 mod witness;
 
+use config::{Config, LogFormat};
+use std::collections::BTreeMap;
+use std::io::IsTerminal;
+use std::process::ExitCode;
+
 /// glibc's `malloc` and `free` were about 13 % of the event writer's samples
 /// (BENCHMARKS.md, "A count of uses per personal object"); with mimalloc a
 /// 1M-event ingest ran 17 % faster (BENCHMARKS.md, "mimalloc").
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
-use config::{Config, LogFormat};
-use std::collections::BTreeMap;
-use std::io::IsTerminal;
-use std::process::ExitCode;
 
 fn main() -> ExitCode {
     cap_allocator_arenas();
@@ -90,8 +90,11 @@ fn main() -> ExitCode {
 /// its own (up to 8 per core) and keeps freed memory in it. SQLite reads run
 /// on Tokio's blocking threads, which come and go, so a long-running server
 /// kept growing: the soak in BENCHMARKS.md ended at 576 MiB with the default
-/// and 167 MiB with two arenas, at the same latencies. Done before any
-/// thread starts; other allocators (musl) have no arenas to cap.
+/// and 167 MiB with two arenas, at the same latencies. Rust's allocations
+/// now go to mimalloc ([`ALLOCATOR`]), but SQLite's and zstd's C code still
+/// allocates with glibc's `malloc`, on those same threads, so the cap
+/// stays. Done before any thread starts; other C libraries (musl) have no
+/// arenas to cap.
 #[allow(
     unsafe_code,
     reason = "mallopt is a C function, so calling it is unsafe; the workspace denies unsafe code elsewhere"

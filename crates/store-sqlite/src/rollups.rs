@@ -217,7 +217,7 @@ pub fn recount_stale(conn: &mut Connection) -> Result<()> {
         .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
         .map_err(sql_error)?;
     for stale in stale_rollups(&tx)? {
-        let (table, recount) = ROLLUPS[stale.rollup];
+        let (table, insert) = ROLLUPS[stale.rollup];
         tracing::warn!(
             account_id = stale.account_id,
             events = stale.events,
@@ -225,18 +225,19 @@ pub fn recount_stale(conn: &mut Connection) -> Result<()> {
             table,
             "a rollup does not count every event: recounting it from the events"
         );
-        recount(&tx, stale.account_id)?;
+        recount(&tx, stale.account_id, table, &insert())?;
     }
     tx.commit().map_err(sql_error)
 }
 
 /// The rollup tables kept beside the log, each counting every event, and
-/// how each is rebuilt from the events of one account.
-type Recount = fn(&Connection, i64) -> Result<()>;
-const ROLLUPS: [(&str, Recount); 3] = [
-    ("event_rollups", recount_days),
-    ("actor_rollups", recount_actors),
-    ("actor_kind_rollups", recount_actor_kinds),
+/// the statement that rebuilds one account's rows from its events (see
+/// [`recount`]).
+type RecountStatement = fn() -> String;
+const ROLLUPS: [(&str, RecountStatement); 3] = [
+    ("event_rollups", days_insert),
+    ("actor_rollups", actors_insert),
+    ("actor_kind_rollups", actor_kinds_insert),
 ];
 
 /// A rollup table whose rows for an account do not count its events.
@@ -282,15 +283,11 @@ fn stale_rollups(tx: &Connection) -> Result<Vec<StaleRollup>> {
     Ok(stale)
 }
 
-/// [`recount_stale`] of `event_rollups` for one account.
-fn recount_days(tx: &Connection, account_id: i64) -> Result<()> {
+/// The statement that rebuilds `event_rollups` for one account.
+fn days_insert() -> String {
     // The log holds ids: the texts come from the account's values (a
     // value that is not the JSON array it must be counts under "").
-    recount(
-        tx,
-        account_id,
-        "event_rollups",
-        &format!(
+    format!(
             "INSERT INTO event_rollups (account_id, day, event_type, action, has_project, project, count) \
              SELECT ?1, day, event_type, action, project IS NOT NULL, COALESCE(project, ''), SUM(n) FROM ( \
                SELECT (e.time - (((e.time % {DAY}) + {DAY}) % {DAY})) / {DAY} AS day, \
@@ -301,35 +298,24 @@ fn recount_days(tx: &Connection, account_id: i64) -> Result<()> {
                FROM event_log e LEFT JOIN log_values k ON k.id = e.kind LEFT JOIN log_values p ON p.id = e.place \
                WHERE e.key BETWEEN ?2 AND ?3 GROUP BY 1, e.kind, e.place) \
              GROUP BY 2, 3, 4, 5, 6"
-        ),
     )
 }
 
-/// [`recount_stale`] of `actor_rollups` for one account.
-fn recount_actors(tx: &Connection, account_id: i64) -> Result<()> {
-    recount(
-        tx,
-        account_id,
-        "actor_rollups",
-        &format!(
-            "INSERT INTO actor_rollups (account_id, actor, day, count) \
+/// The statement that rebuilds `actor_rollups` for one account.
+fn actors_insert() -> String {
+    format!(
+        "INSERT INTO actor_rollups (account_id, actor, day, count) \
              SELECT ?1, actor, (time - (((time % {DAY}) + {DAY}) % {DAY})) / {DAY}, COUNT(*) \
              FROM event_log WHERE key BETWEEN ?2 AND ?3 GROUP BY 2, 3"
-        ),
     )
 }
 
-/// [`recount_stale`] of `actor_kind_rollups` for one account.
-fn recount_actor_kinds(tx: &Connection, account_id: i64) -> Result<()> {
-    recount(
-        tx,
-        account_id,
-        "actor_kind_rollups",
-        &format!(
-            "INSERT INTO actor_kind_rollups (account_id, actor, day, kind, count) \
+/// The statement that rebuilds `actor_kind_rollups` for one account.
+fn actor_kinds_insert() -> String {
+    format!(
+        "INSERT INTO actor_kind_rollups (account_id, actor, day, kind, count) \
              SELECT ?1, actor, (time - (((time % {DAY}) + {DAY}) % {DAY})) / {DAY}, kind, COUNT(*) \
              FROM event_log WHERE key BETWEEN ?2 AND ?3 GROUP BY 2, 3, 4"
-        ),
     )
 }
 
