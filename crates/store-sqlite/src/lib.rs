@@ -38,6 +38,7 @@ mod block_kinds;
 mod checkpointer;
 mod console;
 mod declared_paths;
+mod decode_aside;
 mod erasure;
 mod event_log;
 mod exports;

@@ -20,6 +20,7 @@
 //! Each statement names its index (`INDEXED BY`), so plans do not depend
 //! on statistics; `EXPLAIN QUERY PLAN` tests hold every combination to it.
 
+use crate::decode_aside;
 use crate::event_log::{self, account_keys, KIND_EVENT, KIND_PLACE};
 use crate::personal_rows::{self, BARE_COLUMNS};
 use crate::sql::{event_record, sql_error, to_record, LeafDecoder, RECORD_COLUMNS};
@@ -915,6 +916,12 @@ impl LogFilter {
         }
     }
 
+    /// Whether every row the filter's statement gives is answered as it is
+    /// ([`confirmed`](Self::confirmed) accepts them all without reading them).
+    pub fn needs_no_confirmation(&self) -> bool {
+        self.target.is_none() && self.target_lists.is_empty() && self.query.is_none()
+    }
+
     fn confirmed_leaf(&self, leaf_bytes: &[u8]) -> bool {
         if self.target.is_none() && self.target_lists.is_empty() {
             return true;
@@ -1086,6 +1093,11 @@ fn read_records(
     let mut rows = stmt
         .query(rusqlite::params_from_iter(statement.params))
         .map_err(sql_error)?;
+    if filter.needs_no_confirmation() && limit.is_none_or(|limit| limit > personal_rows::BATCH_ROWS)
+    {
+        // A long run whose every row is answered: decode beside the read.
+        return decode_aside::read(conn, &mut rows, limit, leaves);
+    }
     let mut records = Vec::new();
     // Personal values a batch at a time (`personal_rows`); a page reads
     // one batch of its own size.

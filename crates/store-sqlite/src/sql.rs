@@ -128,11 +128,27 @@ pub(crate) fn event_record(row: &rusqlite::Row<'_>) -> rusqlite::Result<RecordRo
 /// and hashed (the log keeps the leaf hash only in the tree's hashes; a
 /// leaf hash is the hash of these exact bytes, which verify checks against
 /// the tree).
-pub(crate) fn to_record(
+pub(crate) fn to_record(row: RecordRow, leaves: &LeafDecoder<'_>) -> Result<EventRecord> {
+    record_from(row, |dictionary, stored| leaves.decode(dictionary, stored))
+}
+
+/// [`to_record`] on a thread without the connection: the row's dictionary
+/// must be loaded already ([`LeafDecoder::preload`]).
+pub(crate) fn to_record_preloaded(row: RecordRow, cache: &DictionaryCache) -> Result<EventRecord> {
+    record_from(row, |dictionary, stored| {
+        cache.decode(dictionary, stored, |id| {
+            Err(StoreError::internal(format!(
+                "leaf dictionary {id} was not loaded before the leaves were decoded"
+            )))
+        })
+    })
+}
+
+fn record_from(
     (key, time, dictionary, stored, personal): RecordRow,
-    leaves: &LeafDecoder<'_>,
+    decode: impl FnOnce(Option<i64>, Vec<u8>) -> Result<Vec<u8>>,
 ) -> Result<EventRecord> {
-    let leaf_bytes = leaves.decode(dictionary, stored)?;
+    let leaf_bytes = decode(dictionary, stored)?;
     Ok(EventRecord {
         seq: log_key::seq_of(key),
         time: Timestamp::from_micros(time),
@@ -151,21 +167,32 @@ pub(crate) struct LeafDecoder<'c> {
 
 impl LeafDecoder<'_> {
     pub(crate) fn decode(&self, dictionary: Option<i64>, stored: Vec<u8>) -> Result<Vec<u8>> {
-        self.cache.decode(dictionary, stored, |id| {
-            self.conn
-                .query_row(
-                    "SELECT dictionary FROM leaf_dictionaries WHERE id = ?1",
-                    [id],
-                    |r| r.get(0),
-                )
-                .optional()
-                .map_err(sql_error)?
-                .ok_or_else(|| {
-                    StoreError::internal(format!(
-                        "a stored leaf names dictionary {id}, which does not exist (it was removed)"
-                    ))
-                })
-        })
+        self.cache.decode(dictionary, stored, |id| self.load(id))
+    }
+
+    /// Loads the dictionaries of `ids` that the cache does not hold yet, so
+    /// that another thread can decode with the cache alone.
+    pub(crate) fn preload(&self, ids: impl IntoIterator<Item = i64>) -> Result<()> {
+        for id in self.cache.missing(ids) {
+            self.cache.insert(id, &self.load(id)?)?;
+        }
+        Ok(())
+    }
+
+    fn load(&self, id: i64) -> Result<Vec<u8>> {
+        self.conn
+            .query_row(
+                "SELECT dictionary FROM leaf_dictionaries WHERE id = ?1",
+                [id],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(sql_error)?
+            .ok_or_else(|| {
+                StoreError::internal(format!(
+                    "a stored leaf names dictionary {id}, which does not exist (it was removed)"
+                ))
+            })
     }
 }
 

@@ -4,9 +4,9 @@
 //! each page to a temporary file, optionally gzip-compressed, hashing what it
 //! writes; `finish` syncs it and renames it into place. The worker and the
 //! `auditlog export` command share both. [`write_all`] reads pages ahead
-//! while the current one is formatted on a blocking thread, so that the
-//! store's read and the formatting each have a core; at most
-//! [`READ_AHEAD`] + 2 pages are in memory.
+//! while earlier ones are formatted on blocking threads (two at a time) and
+//! written in order, so that reading and formatting keep both cores busy; at most
+//! [`READ_AHEAD`] + [`FORMATTING`] + 1 pages are in memory.
 
 use crate::exports::error::ExportError;
 use crate::exports::format;
@@ -115,9 +115,6 @@ enum Sink {
 pub struct ExportWriter {
     format: ExportFormat,
     sink: Sink,
-    /// One page of rows, formatted before it goes to the sink in one write;
-    /// kept between pages so that its allocation is reused.
-    page: Vec<u8>,
     rows: u64,
     temp_path: PathBuf,
     final_path: PathBuf,
@@ -147,7 +144,6 @@ impl ExportWriter {
         let mut writer = Self {
             format,
             sink,
-            page: Vec::new(),
             rows: 0,
             temp_path,
             final_path,
@@ -173,17 +169,14 @@ impl ExportWriter {
         self.rows
     }
 
-    pub fn write_page(&mut self, records: &[EventRecord]) -> io::Result<()> {
-        let format = self.format;
-        let mut page = std::mem::take(&mut self.page);
-        page.clear();
-        let written = records
-            .iter()
-            .try_for_each(|record| format::write_row(format, record, &mut page))
-            .and_then(|()| self.out().write_all(&page));
-        self.page = page;
-        written?;
-        self.rows += records.len() as u64;
+    pub fn format(&self) -> ExportFormat {
+        self.format
+    }
+
+    /// Appends one page that [`format_page`] formatted (in page order).
+    fn write_formatted(&mut self, page: &[u8], rows: usize) -> io::Result<()> {
+        self.out().write_all(page)?;
+        self.rows += rows as u64;
         Ok(())
     }
 
@@ -230,22 +223,54 @@ pub fn remove_if_present(path: &Path) {
     }
 }
 
-/// Pages read ahead of the one being formatted. Reading a page and
+/// The rows of one page, formatted into `out` (cleared first). Pure: pages
+/// are formatted on several threads at once and written in page order.
+pub fn format_page(
+    format: ExportFormat,
+    records: &[EventRecord],
+    out: &mut Vec<u8>,
+) -> io::Result<()> {
+    out.clear();
+    records
+        .iter()
+        .try_for_each(|record| format::write_row(format, record, out))
+}
+
+/// Pages read ahead of the ones being formatted. Reading a page and
 /// formatting it take about as long, but each page's times vary: in
 /// lockstep (read page n + 1 while page n is formatted, then wait for
 /// both) every page cost the slower of the two, and in a profile of a
 /// whole account's export each stage was busy for about two thirds of the
 /// wall time (BENCHMARKS.md, "Export: pages read ahead"). A queue of a few
-/// pages lets each stage run at its own pace; at most `READ_AHEAD + 2`
-/// pages are in memory.
+/// pages lets each stage run at its own pace.
 const READ_AHEAD: usize = 3;
+
+/// Pages formatted at once, each on a blocking thread. The walk reads its
+/// pages one after another (each starts where the last ended); once the
+/// embedded store decodes a page's leaves beside its read, formatting a
+/// page takes longer than reading one, and a second formatting thread keeps
+/// the reading from waiting for it (BENCHMARKS.md, "Export: pages
+/// formatted two at a time"). At most `READ_AHEAD + FORMATTING + 1` pages
+/// are in memory.
+const FORMATTING: usize = 2;
+
+/// A page being formatted: its buffer, row count and result, in page order.
+type Formatting = tokio::task::JoinHandle<(Vec<u8>, usize, io::Result<()>)>;
+
+/// What the writing side does next.
+enum Step {
+    /// The reading side's next page (`None`: the walk is over).
+    Read(Option<Result<Vec<EventRecord>>>),
+    /// The oldest page being formatted is done.
+    Formatted(std::result::Result<(Vec<u8>, usize, io::Result<()>), tokio::task::JoinError>),
+}
 
 /// Writes every event of `walk` into `writer` page by page, calling
 /// `after_page` (progress, lease renewal, shutdown checks) after each;
 /// `after_page` answering false stops the walk early and returns `Ok(None)`
-/// with the writer abandoned. Pages are read ahead of the formatting (at
-/// most [`READ_AHEAD`] of them), so that reading and formatting each keep
-/// a core busy.
+/// with the writer abandoned. Pages are read ahead (at most
+/// [`READ_AHEAD`]) and formatted [`FORMATTING`] at a time, then written in
+/// order, so that reading and formatting keep both cores busy.
 pub async fn write_all<F, Fut>(
     reader: &dyn EventReader,
     mut walk: EventWalk,
@@ -271,35 +296,62 @@ where
         }
     };
     let write = async move {
-        while let Some(page) = next_pages.recv().await {
-            let page = match page {
-                Ok(page) => page,
-                Err(e) => {
+        let format = writer.format();
+        let mut formatting: std::collections::VecDeque<Formatting> = Default::default();
+        // Buffers of written pages, reused for the next ones.
+        let mut spare: Vec<Vec<u8>> = Vec::new();
+        let mut reading = true;
+        loop {
+            let take_more = reading && formatting.len() < FORMATTING;
+            let step = match formatting.front_mut() {
+                None if !take_more => break,
+                None => Step::Read(next_pages.recv().await),
+                Some(oldest) => tokio::select! {
+                    biased;
+                    done = oldest => Step::Formatted(done),
+                    page = next_pages.recv(), if take_more => Step::Read(page),
+                },
+            };
+            match step {
+                Step::Read(None) => reading = false,
+                Step::Read(Some(Ok(page))) => {
+                    let mut out = spare.pop().unwrap_or_default();
+                    formatting.push_back(tokio::task::spawn_blocking(move || {
+                        let formatted = format_page(format, &page, &mut out);
+                        (out, page.len(), formatted)
+                    }));
+                }
+                Step::Read(Some(Err(e))) => {
                     tokio::task::spawn_blocking(move || writer.abandon())
                         .await
                         .ok();
                     return Err(ExportError::ReadEvents(e));
                 }
-            };
-            let (formatted, written) = tokio::task::spawn_blocking(move || {
-                let written = writer.write_page(&page);
-                (writer, written)
-            })
-            .await
-            .map_err(ExportError::Task)?;
-            writer = formatted;
-            if let Err(cause) = written {
-                let path = writer.temp_path.clone();
-                tokio::task::spawn_blocking(move || writer.abandon())
+                Step::Formatted(done) => {
+                    formatting.pop_front();
+                    let (out, rows, formatted) = done.map_err(ExportError::Task)?;
+                    let (back, out, written) = tokio::task::spawn_blocking(move || {
+                        let written = formatted.and_then(|()| writer.write_formatted(&out, rows));
+                        (writer, out, written)
+                    })
                     .await
-                    .ok();
-                return Err(ExportError::Write { path, cause });
-            }
-            if !after_page(writer.rows()).await {
-                tokio::task::spawn_blocking(move || writer.abandon())
-                    .await
-                    .ok();
-                return Ok(None);
+                    .map_err(ExportError::Task)?;
+                    writer = back;
+                    spare.push(out);
+                    if let Err(cause) = written {
+                        let path = writer.temp_path.clone();
+                        tokio::task::spawn_blocking(move || writer.abandon())
+                            .await
+                            .ok();
+                        return Err(ExportError::Write { path, cause });
+                    }
+                    if !after_page(writer.rows()).await {
+                        tokio::task::spawn_blocking(move || writer.abandon())
+                            .await
+                            .ok();
+                        return Ok(None);
+                    }
+                }
             }
         }
         Ok(Some(writer))
