@@ -73,7 +73,7 @@ fn read_batches(
         }
         read += batch.len();
         let last = batch.len() < wanted || limit.is_some_and(|limit| read >= limit);
-        let batch = personal_rows::attach(conn, batch)?;
+        let batch = personal_rows::attach(conn, batch, leaves.objects)?;
         leaves.preload(batch.iter().filter_map(|row| row.2))?;
         if batches.send(batch).is_err() || last {
             return Ok(());

@@ -146,6 +146,7 @@ fn move_account(
     let leaves = LeafDecoder {
         cache: dictionaries,
         conn: tx,
+        objects: None,
     };
     let mut rows = tx.prepare(
         "SELECT seq, event_id, time, event_type, action, actor_id, project, app, version, \

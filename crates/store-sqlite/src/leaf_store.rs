@@ -31,6 +31,7 @@ impl LeafStore {
         LeafDecoder {
             cache: &self.dictionaries,
             conn: tx,
+            objects: None,
         }
     }
 

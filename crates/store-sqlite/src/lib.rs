@@ -46,6 +46,7 @@ mod holds;
 mod layout_migration;
 mod leaf_store;
 mod migrate;
+mod object_cache;
 mod personal_paths;
 mod personal_rows;
 mod personal_store;
@@ -81,6 +82,7 @@ use auditlog_store::{
     Account, AccountId, ApiKeyGrant, ApiKeyInfo, Bucket, Directory, EventAppender, EventReader,
     EventRecord, NewApiKey, Page, Receipt, Result, Role, Store, StoreError, User, WriteHealth,
 };
+use object_cache::ObjectCache;
 use rusqlite::{params, Connection, OptionalExtension};
 use sql::{
     account_from_row, is_unique_violation, now_micros, open_connection, open_writer_connection,
@@ -101,6 +103,8 @@ pub struct SqliteStore {
     idle_readers: Arc<Mutex<Vec<Connection>>>,
     /// The leaf dictionaries readers have loaded (`leaf_codec`).
     dictionaries: Arc<DictionaryCache>,
+    /// The personal objects pages and exports have read (`object_cache`).
+    objects: Arc<ObjectCache>,
     /// Turns at the write lock between the writer thread and the rest.
     gate: Arc<write_gate::WriteGate>,
     /// When free text's matches drive pages and counts (`query`).
@@ -153,6 +157,7 @@ impl SqliteStore {
             writer_thread: Mutex::new(Some(thread)),
             idle_readers: Arc::new(Mutex::new(Vec::new())),
             dictionaries: Arc::new(DictionaryCache::default()),
+            objects: Arc::new(ObjectCache::default()),
             gate,
             words_drive: query::WordsDrive::default(),
             progress,
@@ -282,6 +287,7 @@ impl EventReader for SqliteStore {
     ) -> Result<Page> {
         let filter = filter.clone();
         let dictionaries = self.dictionaries.clone();
+        let objects = self.objects.clone();
         let drive = self.words_drive;
         self.with_conn(move |conn| {
             // One read transaction, so that the snapshot and the page agree.
@@ -299,6 +305,7 @@ impl EventReader for SqliteStore {
             let leaves = LeafDecoder {
                 cache: &dictionaries,
                 conn: &tx,
+                objects: Some(&objects),
             };
             let filter = filter.with_words_drive(drive);
             let bounds = query::Bounds::page(cursor.as_ref(), snapshot_seq);
@@ -328,6 +335,7 @@ impl EventReader for SqliteStore {
             let leaves = LeafDecoder {
                 cache: &dictionaries,
                 conn,
+                objects: None,
             };
             query::find_by_id(conn, account, &id, &leaves)
         })
@@ -352,6 +360,7 @@ impl EventReader for SqliteStore {
                 let leaves = LeafDecoder {
                     cache: &dictionaries,
                     conn: &tx,
+                    objects: None,
                 };
                 match query::resolve(&tx, account, &filter)? {
                     Some(filter) => {
@@ -389,6 +398,7 @@ impl EventReader for SqliteStore {
             let leaves = LeafDecoder {
                 cache: &dictionaries,
                 conn: &tx,
+                objects: None,
             };
             query::seq_window(&tx, &filter, after_seq, through_seq, &leaves)
         })

@@ -114,11 +114,19 @@ const MIGRATIONS: &[(i64, Step)] = &[
         27,
         Step::Sql(include_str!("../migrations/0027_object_uses.sql")),
     ),
+    // A count of deleted personal objects, so that readers may keep
+    // objects across transactions (issue 12: export speed).
+    (
+        28,
+        Step::Sql(include_str!(
+            "../migrations/0028_personal_object_deletions.sql"
+        )),
+    ),
 ];
 
 /// The highest migration this build knows.
 #[cfg(test)]
-pub const LATEST: i64 = 27;
+pub const LATEST: i64 = 28;
 
 /// Applies the migrations this store lacks, each in its own transaction.
 pub fn migrate(conn: &mut Connection) -> Result<()> {

@@ -61,6 +61,7 @@ pub(crate) fn write_old_layout(new_dir: &Path, old_dir: &Path) {
     let leaves = LeafDecoder {
         cache: &cache,
         conn: &old,
+        objects: None,
     };
     let mut insert = old
         .prepare(

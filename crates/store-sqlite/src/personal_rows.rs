@@ -10,12 +10,13 @@
 //! without it; BENCHMARKS.md, "Export: personal values a batch at a
 //! time"). Pages and exports read rows with [`BARE_COLUMNS`] instead, and
 //! [`attach`] reads a batch's openings joined to their objects with one
-//! statement and builds the same bytes in Rust ([`personal_bytes`]). (An
-//! earlier version read each object once per batch, through a list of
-//! ids: in the benchmark's log consecutive events name different objects,
-//! about 250 distinct ones in a batch of 256 rows, so the list saved no
-//! lookup and cost a JSON list, a hash map and a copy of every object.)
+//! statement and builds the same bytes in Rust ([`personal_bytes`]), each
+//! row's object taken from the objects kept across pages
+//! (`object_cache`) or read by id. (In the benchmark's log consecutive
+//! events name different objects, about 250 distinct ones in a batch of
+//! 256 rows: a batch alone saves no lookup, the pages of an export do.)
 
+use crate::object_cache::{self, ObjectCache, ObjectReads};
 use crate::sql::{any_slice, sql_error, RecordRow};
 use auditlog_store::{log_key, Result};
 use rusqlite::types::Value;
@@ -43,16 +44,15 @@ pub(crate) const BATCH_ROWS: usize = 256;
 /// else one lookup per seq (a project's events, sparse in the log).
 const RANGE_WHEN_DENSER_THAN: (usize, usize) = (1, 2);
 
-/// A batch's openings, each with the object it names, as a range of the
-/// primary key: `?1` account, `?2 ..= ?3` seqs. (The inner join gives
-/// nothing for an opening whose object is gone, as the subquery does.)
-const OPENINGS_BY_RANGE: &str = "SELECT s.seq, s.details, s.openings, o.object \
-     FROM event_openings s JOIN personal_objects o ON o.id = s.object_id \
-     WHERE s.account_id = ?1 AND s.seq BETWEEN ?2 AND ?3";
+/// A batch's openings, each with the id of the object it names, as a
+/// range of the primary key: `?1` account, `?2 ..= ?3` seqs. (An opening
+/// whose object is gone gives nothing, as the subquery's join does.)
+const OPENINGS_BY_RANGE: &str = "SELECT seq, details, openings, object_id \
+     FROM event_openings WHERE account_id = ?1 AND seq BETWEEN ?2 AND ?3";
 /// The same seq by seq: `?1` account, `?2` the seqs (JSON).
-const OPENINGS_BY_LIST: &str = "SELECT s.seq, s.details, s.openings, o.object \
-     FROM event_openings s JOIN personal_objects o ON o.id = s.object_id \
-     WHERE s.account_id = ?1 AND s.seq IN (SELECT value FROM json_each(?2))";
+const OPENINGS_BY_LIST: &str = "SELECT seq, details, openings, object_id \
+     FROM event_openings \
+     WHERE account_id = ?1 AND seq IN (SELECT value FROM json_each(?2))";
 /// Personal values of events stored before migration 0009, and erased
 /// ones: `?1` account, `?2` the seqs (JSON).
 const LEGACY_BY_LIST: &str = "SELECT seq, personal FROM event_personal \
@@ -74,12 +74,21 @@ pub(crate) fn explained_statements(account: i64) -> Vec<(&'static str, Vec<Value
         ),
         (OPENINGS_BY_LIST, vec![Value::Integer(account), list()]),
         (LEGACY_BY_LIST, vec![Value::Integer(account), list()]),
+        object_cache::explained_statement(),
     ]
 }
 
 /// `rows` (of any accounts, in any order) with their personal values, in
 /// the same order: the bytes `sql::personal_of_log_row` gives each row.
-pub(crate) fn attach(conn: &Connection, rows: Vec<BareRow>) -> Result<Vec<RecordRow>> {
+/// Objects come from `objects` when the caller shares the store's (see
+/// `object_cache`), else each is read by id.
+pub(crate) fn attach(
+    conn: &Connection,
+    rows: Vec<BareRow>,
+    objects: Option<&ObjectCache>,
+) -> Result<Vec<RecordRow>> {
+    let own = ObjectCache::default();
+    let objects = objects.unwrap_or(&own).begin(conn).map_err(sql_error)?;
     let mut seqs: BTreeMap<i64, Vec<i64>> = BTreeMap::new();
     for (key, ..) in &rows {
         seqs.entry(key >> log_key::SEQ_BITS)
@@ -90,7 +99,7 @@ pub(crate) fn attach(conn: &Connection, rows: Vec<BareRow>) -> Result<Vec<Record
     for (account, mut seqs) in seqs {
         seqs.sort_unstable();
         seqs.dedup();
-        read_account(conn, account, &seqs, &mut personal)?;
+        read_account(conn, &objects, account, &seqs, &mut personal)?;
     }
     Ok(rows
         .into_iter()
@@ -102,6 +111,7 @@ pub(crate) fn attach(conn: &Connection, rows: Vec<BareRow>) -> Result<Vec<Record
 /// into `personal`, keyed by log key.
 fn read_account(
     conn: &Connection,
+    objects: &ObjectReads<'_>,
     account: i64,
     seqs: &[i64],
     personal: &mut HashMap<i64, Vec<u8>>,
@@ -133,12 +143,17 @@ fn read_account(
             if !wanted(seq) {
                 continue;
             }
+            let object_id: Option<i64> = row.get(3).map_err(sql_error)?;
+            let object = object_id.map(|id| objects.get(id)).transpose();
+            let Some(object) = object.map_err(sql_error)?.flatten() else {
+                continue;
+            };
             let part = |i: usize| row.get_ref(i).map(any_slice).map_err(sql_error);
-            let (details, openings, object) = (part(1)?, part(2)?, part(3)?);
+            let (details, openings) = (part(1)?, part(2)?);
             let bytes = personal_bytes(
                 details.as_deref(),
                 openings.as_deref().unwrap_or_default(),
-                object.as_deref().unwrap_or_default(),
+                &object,
             );
             personal.insert(key(seq), bytes);
         }

@@ -1113,7 +1113,7 @@ fn read_records(
             }
         }
         let last_batch = batch.len() < batch_rows;
-        for row in personal_rows::attach(conn, std::mem::take(&mut batch))? {
+        for row in personal_rows::attach(conn, std::mem::take(&mut batch), leaves.objects)? {
             let record = to_record(row, leaves)?;
             if filter.confirmed(&record)? {
                 records.push(record);
@@ -1496,7 +1496,7 @@ fn records_of(
         .map_err(sql_error)?
         .collect::<rusqlite::Result<Vec<_>>>()
         .map_err(sql_error)?;
-    personal_rows::attach(conn, rows)?
+    personal_rows::attach(conn, rows, leaves.objects)?
         .into_iter()
         .map(|row| to_record(row, leaves))
         .collect()

@@ -450,6 +450,7 @@ pub fn histogram(
     let leaves = LeafDecoder {
         cache: dictionaries,
         conn: &tx,
+        objects: None,
     };
     let Some(ranges) = time_ranges(filter) else {
         let buckets = query::histogram_of(&tx, account, filter, interval, &leaves)?;

@@ -114,6 +114,7 @@ pub(crate) fn index_histogram(
     let leaves = crate::sql::LeafDecoder {
         cache: &cache,
         conn,
+        objects: None,
     };
     query::histogram_of(conn, account, filter, interval, &leaves).unwrap()
 }

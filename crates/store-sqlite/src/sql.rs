@@ -2,6 +2,7 @@
 //! `StoreError`, configured connections, and rows read into accounts and
 //! event records. A leaf below the store and its writer, which both use it.
 
+use crate::object_cache::ObjectCache;
 use crate::schema;
 use auditlog_core::{leaf, Taxonomy, Timestamp};
 use auditlog_store::leaf_codec::DictionaryCache;
@@ -163,6 +164,10 @@ fn record_from(
 pub(crate) struct LeafDecoder<'c> {
     pub cache: &'c DictionaryCache,
     pub conn: &'c Connection,
+    /// The personal objects the store keeps across transactions, for the
+    /// rows' personal values (`personal_rows`); `None`: each read reads
+    /// its own.
+    pub objects: Option<&'c ObjectCache>,
 }
 
 impl LeafDecoder<'_> {

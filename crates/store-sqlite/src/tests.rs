@@ -697,6 +697,7 @@ async fn a_window_of_every_row_reads_what_the_per_row_lookups_read() {
             let leaves = LeafDecoder {
                 cache: &dictionaries,
                 conn: c,
+                objects: None,
             };
             let mut compared = 0;
             for (after, through) in [(0, 120), (0, 1), (4, 13), (39, 41), (100, 500), (120, 130)] {
@@ -742,7 +743,7 @@ async fn a_window_of_every_row_reads_what_the_per_row_lookups_read() {
             let mut mixed: Vec<i64> = (1..=40).rev().map(key).collect();
             mixed.extend((1..=30).map(|seq| (other.id << 40) | seq));
             for keys in [&dense, &sparse, &mixed, &dense[4..13].to_vec()] {
-                let attached = crate::personal_rows::attach(c, bare(keys)?)?;
+                let attached = crate::personal_rows::attach(c, bare(keys)?, None)?;
                 assert_eq!(attached.len(), keys.len());
                 for (row, key) in attached.iter().zip(keys) {
                     assert_eq!(row.0, *key, "the order is kept");
@@ -914,6 +915,7 @@ async fn long_reads_decoded_beside_the_read_match_the_row_by_row_lookups() {
             let leaves = LeafDecoder {
                 cache: &cache,
                 conn: c,
+                objects: None,
             };
             let by_rows = crate::query::seq_window_by_rows(c, &filter, 0, total, &leaves)?;
             assert_eq!(by_rows.len() as u64, total);
@@ -921,6 +923,7 @@ async fn long_reads_decoded_beside_the_read_match_the_row_by_row_lookups() {
             let leaves = LeafDecoder {
                 cache: &cache,
                 conn: c,
+                objects: None,
             };
             let window = crate::query::seq_window(c, &filter, 0, total, &leaves)?;
             same(&window, &by_rows, "the whole window");
@@ -931,6 +934,7 @@ async fn long_reads_decoded_beside_the_read_match_the_row_by_row_lookups() {
                 let leaves = LeafDecoder {
                     cache: &cache,
                     conn: c,
+                    objects: None,
                 };
                 let bounds = crate::query::Bounds::page(None, total);
                 let page = crate::query::page(c, &filter, bounds, limit, &leaves)?;
@@ -941,4 +945,75 @@ async fn long_reads_decoded_beside_the_read_match_the_row_by_row_lookups() {
         })
         .await
         .unwrap();
+}
+
+/// The personal objects pages and exports keep across transactions
+/// (`object_cache`): a kept object is served from the cache while no
+/// object has been deleted, and forgotten once one has (its id may then
+/// name a new object); outside a transaction nothing is kept.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kept_personal_objects_are_forgotten_once_an_object_is_deleted() {
+    use crate::object_cache::ObjectCache;
+    let (dir, store) = fresh().await;
+    let account = store.create_account("kept").await.unwrap();
+    store
+        .append(&account, conformance::sample_events(10, "k"))
+        .await
+        .unwrap();
+    store.shutdown().await;
+    let mut conn = open_connection(&dir.path().join(DB_FILE)).unwrap();
+    // An object no event uses (so that it may be deleted), and a way to
+    // change it behind the cache's back, which the store itself refuses.
+    conn.execute_batch(&format!(
+        "DROP TRIGGER personal_objects_refuse_update;
+         INSERT INTO personal_objects (id, account_id, digest, object)
+         VALUES (999999, {}, x'01', CAST('{{\"v\":1}}' AS BLOB));",
+        account.id
+    ))
+    .unwrap();
+    let cache = ObjectCache::default();
+    let read = |conn: &mut Connection| -> Vec<u8> {
+        let tx = conn.transaction().unwrap();
+        let object = cache.begin(&tx).unwrap().get(999999).unwrap().unwrap();
+        tx.commit().unwrap();
+        object.to_vec()
+    };
+    assert_eq!(read(&mut conn), br#"{"v":1}"#);
+    conn.execute(
+        "UPDATE personal_objects SET object = CAST('{\"v\":2}' AS BLOB) WHERE id = 999999",
+        [],
+    )
+    .unwrap();
+    assert_eq!(
+        read(&mut conn),
+        br#"{"v":1}"#,
+        "no object was deleted: the kept copy is served"
+    );
+    // Outside a transaction the cache is not read.
+    let fresh_read = cache.begin(&conn).unwrap().get(999999).unwrap().unwrap();
+    assert_eq!(&fresh_read[..], br#"{"v":2}"#);
+    // The object goes and a new one takes its id: the count of deletions
+    // moves, and the cache forgets what it kept.
+    conn.execute_batch(&format!(
+        "DELETE FROM personal_objects WHERE id = 999999;
+         INSERT INTO personal_objects (id, account_id, digest, object)
+         VALUES (999999, {}, x'03', CAST('{{\"v\":3}}' AS BLOB));",
+        account.id
+    ))
+    .unwrap();
+    let deleted: i64 = conn
+        .query_row("SELECT deleted FROM personal_object_deletions", [], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    assert_eq!(deleted, 1);
+    assert_eq!(read(&mut conn), br#"{"v":3}"#);
+    // A missing object is `None` (the row then has no personal values).
+    let tx = conn.transaction().unwrap();
+    assert!(cache
+        .begin(&tx)
+        .unwrap()
+        .get(123_456_789)
+        .unwrap()
+        .is_none());
 }

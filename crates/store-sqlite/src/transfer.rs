@@ -126,6 +126,7 @@ impl TransferSource for SqliteStore {
             let leaves = LeafDecoder {
                 cache: &dictionaries,
                 conn,
+                objects: None,
             };
             rows.map(|row| {
                 row.map_err(sql_error)

@@ -306,6 +306,7 @@ impl TreeStore for SqliteStore {
             let leaves = LeafDecoder {
                 cache: &dictionaries,
                 conn: &tx,
+                objects: None,
             };
             let mut scanned = Vec::with_capacity(limit.min(8_192));
             for row in rows {

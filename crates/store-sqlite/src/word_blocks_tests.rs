@@ -152,6 +152,7 @@ fn histogram_with(
     let leaves = crate::sql::LeafDecoder {
         cache: &cache,
         conn,
+        objects: None,
     };
     let drive = WordsDrive {
         blocks,
@@ -177,6 +178,7 @@ fn pages_with(
     let leaves = crate::sql::LeafDecoder {
         cache: &cache,
         conn,
+        objects: None,
     };
     let drive = WordsDrive {
         page: usize::MAX,

@@ -54,6 +54,7 @@ pub fn migrate(conn: &Connection) -> Result<()> {
     let leaves = LeafDecoder {
         cache: &cache,
         conn,
+        objects: None,
     };
     let mut stmt = conn
         .prepare(&format!(
