@@ -9,10 +9,9 @@
 //! account's rows in `sqlite3` (1M benchmark store: 3.3 s against 1.3 s
 //! without it; BENCHMARKS.md, "Export: personal values a batch at a
 //! time"). Pages and exports read rows with [`BARE_COLUMNS`] instead, and
-//! [`attach`] reads a batch's openings joined to their objects with one
-//! statement and builds the same bytes in Rust ([`personal_bytes`]), each
-//! row's object taken from the objects kept across pages
-//! (`object_cache`) or read by id. (In the benchmark's log consecutive
+//! [`attach`] reads a batch's openings with one statement and builds the
+//! same bytes in Rust ([`personal_bytes`]), each row's object taken from
+//! the objects kept across pages (`object_cache`) or read by id. (In the benchmark's log consecutive
 //! events name different objects, about 250 distinct ones in a batch of
 //! 256 rows: a batch alone saves no lookup, the pages of an export do.)
 
@@ -46,7 +45,8 @@ const RANGE_WHEN_DENSER_THAN: (usize, usize) = (1, 2);
 
 /// A batch's openings, each with the id of the object it names, as a
 /// range of the primary key: `?1` account, `?2 ..= ?3` seqs. (An opening
-/// whose object is gone gives nothing, as the subquery's join does.)
+/// whose object is gone is skipped in [`read_account`], as the subquery's
+/// join gives nothing for it.)
 const OPENINGS_BY_RANGE: &str = "SELECT seq, details, openings, object_id \
      FROM event_openings WHERE account_id = ?1 AND seq BETWEEN ?2 AND ?3";
 /// The same seq by seq: `?1` account, `?2` the seqs (JSON).

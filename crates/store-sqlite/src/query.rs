@@ -919,11 +919,16 @@ impl LogFilter {
     /// Whether every row the filter's statement gives is answered as it is
     /// ([`confirmed`](Self::confirmed) accepts them all without reading them).
     pub fn needs_no_confirmation(&self) -> bool {
-        self.target.is_none() && self.target_lists.is_empty() && self.query.is_none()
+        !self.confirms_target() && self.query.is_none()
+    }
+
+    /// Whether rows are confirmed against the leaf's target id.
+    fn confirms_target(&self) -> bool {
+        self.target.is_some() || !self.target_lists.is_empty()
     }
 
     fn confirmed_leaf(&self, leaf_bytes: &[u8]) -> bool {
-        if self.target.is_none() && self.target_lists.is_empty() {
+        if !self.confirms_target() {
             return true;
         }
         let Ok(view) = LeafView::parse(leaf_bytes) else {
